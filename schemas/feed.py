@@ -1,0 +1,317 @@
+"""Open a OneRoster feed (a .zip or a folder) safely and parse its files as text.
+
+A feed's files may sit at its root or inside one top folder (what zipping a folder produces).
+Zip member names are never trusted: absolute paths, `..` and absurd sizes or compression ratios
+(a zip bomb) are refused before anything is extracted, and members are read in memory, never
+written to disk under their own names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import polars as pl
+
+from schemas.csvfile import LINE, ParsedCsv, UnreadableFile, parse_csv
+from schemas.issues import issue_frame, issue_row
+from schemas.spec import (
+    FILE_SPECS,
+    MANIFEST_FILE,
+    MANIFEST_HEADER,
+    MANIFEST_MODES,
+    ONEROSTER_12_FILES,
+)
+
+# Far above any real roster (a state's 6M enrollments is about 1 GB of CSV) yet far below what
+# would exhaust a machine; both can be raised through the environment.
+MAX_FEED_BYTES = int(os.environ.get("ROSTERFLOW_MAX_FEED_BYTES", 16 * 1024**3))
+MAX_COMPRESSION_RATIO = int(os.environ.get("ROSTERFLOW_MAX_COMPRESSION_RATIO", 1000))
+_RATIO_EXEMPT_BYTES = 1024**2  # tiny members may compress absurdly well (a header-only file)
+_IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+_IGNORED_DIRS = {"__MACOSX"}
+
+
+class FeedError(Exception):
+    """The feed cannot be read at all (exit code 2): a missing path, a broken or unsafe zip."""
+
+
+@dataclass
+class Feed:
+    name: str  # the zip's or folder's file name
+    sha256: str
+    manifest: dict[str, str]  # propertyName -> trimmed value
+    modes: dict[str, str]  # every OneRoster file -> bulk | delta | absent
+    files: dict[str, ParsedCsv]  # the files read (marked bulk or delta, and present)
+    issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
+
+    @property
+    def system_code(self) -> str | None:
+        code = self.manifest.get("source.systemCode", "").strip()
+        # some exporters write the literal placeholder `absent` for an unset property
+        return code if code and code.lower() != "absent" else None
+
+    def default_tenant(self) -> str:
+        return self.system_code or _stem(self.name)
+
+    def rows(self, name: str) -> pl.DataFrame | None:
+        parsed = self.files.get(name)
+        return None if parsed is None else parsed.rows
+
+
+def _stem(name: str) -> str:
+    return name[: -len(".zip")] if name.lower().endswith(".zip") else name
+
+
+# --- sources: a zip or a folder, reduced to {relative name: reader} ------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    sha256: str
+    members: dict[str, Callable[[], bytes]]  # relative path -> bytes
+
+
+def _open_source(path: Path) -> _Source:
+    if not path.exists():
+        raise FeedError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _folder_source(path)
+    if not zipfile.is_zipfile(path):
+        raise FeedError(f"{path}: not a zip archive or a folder (a feed is a OneRoster .zip)")
+    return _zip_source(path)
+
+
+def _folder_source(folder: Path) -> _Source:
+    digest = hashlib.sha256()
+    members: dict[str, Callable[[], bytes]] = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = file.relative_to(folder).as_posix()
+        if _ignored(relative):
+            continue
+        digest.update(relative.encode() + b"\0" + _file_sha256(file).encode())
+        members[relative] = file.read_bytes
+    return _Source(folder.name, digest.hexdigest(), members)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _zip_source(path: Path) -> _Source:
+    try:
+        archive = zipfile.ZipFile(path)
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise FeedError(f"{path}: damaged zip archive ({error})") from None
+    total = 0
+    members: dict[str, Callable[[], bytes]] = {}
+    for info in infos:
+        name = info.filename
+        _refuse_unsafe_name(path, name)
+        if info.is_dir() or _ignored(name):
+            continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise FeedError(f"{path}: member {name!r} is a symbolic link; refusing the archive")
+        total += info.file_size
+        if total > MAX_FEED_BYTES:
+            raise FeedError(
+                f"{path}: unpacks to more than {MAX_FEED_BYTES:,} bytes; refusing a possible zip "
+                "bomb (raise ROSTERFLOW_MAX_FEED_BYTES if the feed is genuinely that large)"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _RATIO_EXEMPT_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise FeedError(
+                f"{path}: member {name!r} expands {ratio:,.0f}x ({info.file_size:,} bytes); "
+                "refusing a possible zip bomb"
+            )
+        members[name] = _zip_reader(path, archive, info)
+    return _Source(path.name, _file_sha256(path), members)
+
+
+def _zip_reader(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    def read() -> bytes:
+        # ZipExtFile stops at the declared size and checks the CRC, so the sizes checked
+        # above bound what is read here
+        try:
+            with archive.open(info) as member:
+                return member.read()
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as error:
+            raise FeedError(f"{path}: cannot read member {info.filename!r} ({error})") from None
+
+    return read
+
+
+def _refuse_unsafe_name(path: Path, name: str) -> None:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+        raise FeedError(f"{path}: member {name!r} points outside the archive; refusing it")
+
+
+def _ignored(relative: str) -> bool:
+    parts = PurePosixPath(relative).parts
+    return parts[-1] in _IGNORED_NAMES or any(p in _IGNORED_DIRS for p in parts)
+
+
+def _at_root(members: Mapping[str, Callable[[], bytes]]) -> dict[str, Callable[[], bytes]]:
+    """The feed's files by name: at the root, or inside one top folder."""
+    top_folders = {PurePosixPath(n).parts[0] for n in members if len(PurePosixPath(n).parts) > 1}
+    at_root = {n: read for n, read in members.items() if len(PurePosixPath(n).parts) == 1}
+    if MANIFEST_FILE not in at_root and len(top_folders) == 1 and not at_root:
+        (top,) = top_folders
+        return {
+            PurePosixPath(n).relative_to(top).as_posix(): read
+            for n, read in members.items()
+            if len(PurePosixPath(n).parts) == 2
+        }
+    return at_root
+
+
+# --- the manifest ---------------------------------------------------------------------------
+
+
+def _manifest(
+    parsed: ParsedCsv,
+) -> tuple[dict[str, str], dict[str, str], dict[str, int], list[dict]]:
+    issues: list[dict] = []
+
+    def issue(line, field_, value, rule, severity, message):
+        issues.append(issue_row(MANIFEST_FILE, line, field_, value, rule, severity, message))
+
+    if parsed.header != MANIFEST_HEADER:
+        issue(1, None, ",".join(parsed.header), "manifest.header", "error",
+              "manifest.csv must start with the header propertyName,value")  # fmt: skip
+        return {}, dict.fromkeys(FILE_SPECS, "absent"), {}, issues
+    rows = parsed.rows.select(
+        pl.col("propertyName").str.strip_chars().str.strip_chars("\"'").alias("name"),
+        pl.col("value").str.strip_chars().str.strip_chars("\"'").alias("value"),
+        pl.col(LINE),
+    )
+    manifest: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for name, value, line in rows.iter_rows():  # a manifest has about 17 rows
+        if name is None:
+            continue
+        if name in manifest:
+            issue(line, name, value, "manifest.duplicate", "error",
+                  f"{name} is stated twice (first on line {lines[name]})")  # fmt: skip
+            continue
+        manifest[name] = value or ""
+        lines[name] = line
+
+    version = manifest.get("oneroster.version")
+    if version != "1.1":
+        hint = (
+            "; OneRoster 1.2 moved roles out of users.csv and is not supported"
+            if version and version.startswith("1.2")
+            else ""
+        )
+        issue(lines.get("oneroster.version"), "oneroster.version", version, "manifest.version",
+              "error", f"rosterflow reads OneRoster 1.1; the manifest says {version or 'nothing'}{hint}")  # fmt: skip
+    if manifest.get("manifest.version", "1.0") != "1.0":
+        issue(lines["manifest.version"], "manifest.version", manifest["manifest.version"],
+              "manifest.version", "warning", "expected manifest.version 1.0")  # fmt: skip
+
+    modes: dict[str, str] = {}
+    for name in FILE_SPECS:
+        key = f"file.{name}"
+        value = manifest.get(key)
+        if value is None:
+            issue(None, key, None, "manifest.file_row", "warning",
+                  f"the manifest has no {key} row; the file is treated as absent")  # fmt: skip
+            modes[name] = "absent"
+        elif value in MANIFEST_MODES:
+            modes[name] = value
+        elif value.lower() in MANIFEST_MODES:
+            issue(lines[key], key, value, "manifest.case", "warning",
+                  f"{value!r} read as {value.lower()!r}")  # fmt: skip
+            modes[name] = value.lower()
+        else:
+            issue(lines[key], key, value, "manifest.mode", "error",
+                  "a file must be marked bulk, delta or absent")  # fmt: skip
+            modes[name] = "absent"
+    for key in manifest:
+        if key.startswith("file.") and key[len("file.") :] not in FILE_SPECS:
+            issue(lines[key], key, manifest[key], "manifest.unknown_file", "warning",
+                  f"{key} is not a OneRoster 1.1 file; ignored")  # fmt: skip
+    return manifest, modes, lines, issues
+
+
+# --- the feed -------------------------------------------------------------------------------
+
+
+def open_feed(path: str | os.PathLike[str]) -> Feed:
+    """Read a feed's manifest and the files it marks bulk or delta. Raises FeedError if unreadable."""
+    source = _open_source(Path(path))
+    members = _at_root(source.members)
+    if MANIFEST_FILE not in members:
+        issues = [issue_row(MANIFEST_FILE, None, None, None, "manifest.missing", "error",
+                            "the feed has no manifest.csv at its root")]  # fmt: skip
+        return Feed(source.name, source.sha256, {}, dict.fromkeys(FILE_SPECS, "absent"), {},
+                    issue_frame(issues))  # fmt: skip
+    manifest_csv = _parse(members, MANIFEST_FILE, source)
+    manifest, modes, lines, issues = _manifest(manifest_csv)
+    issues += _member_issues(members, modes, manifest, lines)
+
+    files: dict[str, ParsedCsv] = {}
+    parse_issues = [issue_frame(issues), manifest_csv.issues]
+    for name, mode in modes.items():
+        file_name = FILE_SPECS[name].file_name
+        if mode == "absent" or file_name not in members:
+            continue
+        files[name] = _parse(members, file_name, source)
+        parse_issues.append(files[name].issues)
+    return Feed(source.name, source.sha256, manifest, modes, files, pl.concat(parse_issues))
+
+
+def _parse(members: Mapping[str, Callable[[], bytes]], file_name: str, source: _Source) -> ParsedCsv:
+    try:
+        return parse_csv(members[file_name](), file_name)
+    except UnreadableFile as error:
+        raise FeedError(f"{source.name}: {error}") from None
+
+
+def _member_issues(
+    members: Mapping[str, Callable[[], bytes]],
+    modes: dict[str, str],
+    manifest: dict[str, str],
+    lines: dict[str, int],
+) -> list[dict]:
+    issues = []
+    known = {spec.file_name: name for name, spec in FILE_SPECS.items()}
+    lower_known = {file_name.lower(): file_name for file_name in known}
+    for member in sorted(members):
+        if member == MANIFEST_FILE:
+            continue
+        if member in known:
+            if modes[known[member]] == "absent" and f"file.{known[member]}" in manifest:
+                issues.append(issue_row(member, None, None, None, "file.ignored", "warning",
+                                        "the manifest marks this file absent; it is ignored"))  # fmt: skip
+        elif member in ONEROSTER_12_FILES:
+            issues.append(issue_row(member, None, None, None, "file.version", "error",
+                                    "a OneRoster 1.2 file; rosterflow reads OneRoster 1.1"))  # fmt: skip
+        else:
+            hint = (
+                f"; file names are case-sensitive (did you mean {lower_known[member.lower()]}?)"
+                if member.lower() in lower_known
+                else ""
+            )
+            issues.append(issue_row(member, None, None, None, "file.unknown", "warning",
+                                    f"not a OneRoster 1.1 file; ignored{hint}"))  # fmt: skip
+    for name, mode in modes.items():
+        file_name = FILE_SPECS[name].file_name
+        if mode != "absent" and file_name not in members:
+            issues.append(issue_row(MANIFEST_FILE, lines.get(f"file.{name}"), f"file.{name}", mode, "manifest.file_missing",
+                                    "error", f"the manifest marks {file_name} {mode} but the feed has no such file"))  # fmt: skip
+    return issues

@@ -1,0 +1,81 @@
+"""The issues frame: the one currency of validation.
+
+One row per problem found: `file, line, field, value, rule, severity, message`. `line` is the
+line the record starts on (the header is line 1); it is null for problems of a whole file or
+feed. Pandera failure cases and the cross-file checks all end up as rows of this frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+ISSUE_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "line": pl.Int64(),
+    "field": pl.String(),
+    "value": pl.String(),
+    "rule": pl.String(),
+    "severity": pl.String(),
+    "message": pl.String(),
+}
+ISSUE_COLUMNS = tuple(ISSUE_SCHEMA)
+SEVERITIES = ("error", "warning")
+
+
+def issue_row(
+    file: str,
+    line: int | None,
+    field: str | None,
+    value: str | None,
+    rule: str,
+    severity: str,
+    message: str,
+) -> dict[str, object]:
+    return {
+        "file": file,
+        "line": line,
+        "field": field,
+        "value": value,
+        "rule": rule,
+        "severity": severity,
+        "message": message,
+    }
+
+
+def issue_frame(rows: Iterable[dict[str, object]]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=ISSUE_SCHEMA)
+
+
+def issues_from(
+    flagged: pl.LazyFrame | pl.DataFrame,
+    *,
+    file: str,
+    field: str | None,
+    value: pl.Expr,
+    rule: str,
+    severity: str,
+    message: pl.Expr | str,
+) -> pl.LazyFrame:
+    """Issue rows for every row of `flagged` (a frame that has the `__line` column)."""
+    return flagged.lazy().select(
+        pl.lit(file, pl.String).alias("file"),
+        pl.col("__line").cast(pl.Int64).alias("line"),
+        pl.lit(field, pl.String).alias("field"),
+        value.cast(pl.String).alias("value"),
+        pl.lit(rule, pl.String).alias("rule"),
+        pl.lit(severity, pl.String).alias("severity"),
+        (pl.lit(message, pl.String) if isinstance(message, str) else message).alias("message"),
+    )
+
+
+def sort_issues(issues: pl.DataFrame) -> pl.DataFrame:
+    """A stable, readable order: errors first, then by file, line and field."""
+    return issues.sort(
+        pl.col("severity") != "error", "file", "line", "field", "rule", "value", nulls_last=False
+    )
+
+
+def count_errors(issues: pl.DataFrame) -> int:
+    return issues.filter(pl.col("severity") == "error").height

@@ -1,0 +1,341 @@
+"""One pandera DataFrameModel per OneRoster 1.1 file: the field reference, declared once.
+
+Every column is text (a sourcedId such as `007` stays `007`). The models check what one row can
+tell: required values, enumerations, formats, list syntax, unique sourcedIds. What needs other
+rows or files (references, cycles) lives in `schemas.references`; what real exports get wrong
+but whose meaning is clear (`TRUE`, `Scheduled`) is normalized with a warning by
+`schemas.lenient` before these models see the data, so a failure here is always an error.
+
+Each field's `metadata` says what kind of value it holds and, for references, which file it
+points into; `schemas.spec` reads the file layout back from these models.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pandera.polars as pa
+
+from schemas.vocabulary import (
+    ENROLLMENT_ROLES,
+    STATUS_VALUES,
+    USER_ROLES,
+    Kind,
+)
+
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# ISO 8601: a date, or a date and time with optional fraction and zone
+DATETIME_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
+YEAR_PATTERN = r"^\d{4}$"
+# comma-separated items, none of them empty
+LIST_PATTERN = r"^\s*[^,\s][^,]*(?:,\s*[^,\s][^,]*)*$"
+USER_IDS_PATTERN = r"^\s*\{[^{}:]+:[^{}]*\}(?:\s*,\s*\{[^{}:]+:[^{}]*\})*\s*$"
+BOOLEAN_VALUES = ("true", "false")
+
+
+def _field(kind: Kind, required: bool = False, target: str | None = None, **checks) -> object:
+    return pa.Field(
+        nullable=not required,
+        metadata={"kind": kind, "required": required, "target": target, **checks.pop("meta", {})},
+        **checks,
+    )
+
+
+def sourced_id() -> object:
+    return _field(Kind.ID, required=True, unique=True)
+
+
+def status() -> object:
+    # `inactive` is the OneRoster 1.0 value: accepted, with a warning from schemas.lenient
+    return _field(Kind.STATUS, isin=(*STATUS_VALUES, "inactive"), meta={"values": STATUS_VALUES})
+
+
+def date_last_modified() -> object:
+    return _field(Kind.DATETIME, str_matches=DATETIME_PATTERN)
+
+
+def text(required: bool = False) -> object:
+    return _field(Kind.TEXT, required)
+
+
+def enum(*values: str, required: bool = True) -> object:
+    return _field(Kind.ENUM, required, isin=values, meta={"values": values})
+
+
+def date(required: bool = False) -> object:
+    return _field(Kind.DATE, required, str_matches=DATE_PATTERN)
+
+
+def year(required: bool = False) -> object:
+    return _field(Kind.YEAR, required, str_matches=YEAR_PATTERN)
+
+
+def boolean(required: bool = False) -> object:
+    return _field(Kind.BOOL, required, isin=BOOLEAN_VALUES, meta={"values": BOOLEAN_VALUES})
+
+
+def items(required: bool = False) -> object:
+    return _field(Kind.LIST, required, str_matches=LIST_PATTERN)
+
+
+def grades() -> object:
+    return _field(Kind.GRADES, str_matches=LIST_PATTERN)
+
+
+def user_ids() -> object:
+    return _field(Kind.USER_IDS, str_matches=USER_IDS_PATTERN)
+
+
+def ref(target: str, required: bool = False) -> object:
+    return _field(Kind.REF, required, target)
+
+
+def refs(target: str, required: bool = False) -> object:
+    return _field(Kind.REF_LIST, required, target, str_matches=LIST_PATTERN)
+
+
+def is_calendar_date(data: pa.PolarsData) -> pl.LazyFrame:
+    """The first ten characters name a real day (2023-02-30 does not)."""
+    value = pl.col(data.key)
+    return data.lazyframe.select(
+        value.is_null() | value.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    )
+
+
+class OneRosterModel(pa.DataFrameModel):
+    sourcedId: str = sourced_id()
+    status: str = status()
+    dateLastModified: str = date_last_modified()
+
+    @pa.check("dateLastModified", name="calendar_date")
+    def calendar_date_modified(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_calendar_date(data)
+
+    class Config:
+        strict = True
+        ordered = True
+
+
+class AcademicSessions(OneRosterModel):
+    """academicSessions.csv: one row per session (school year, term, semester, grading period)."""
+
+    title: str = text(required=True)
+    type: str = enum("gradingPeriod", "semester", "schoolYear", "term")
+    startDate: str = date(required=True)
+    endDate: str = date(required=True)
+    parentSourcedId: str = ref("academicSessions")
+    schoolYear: str = year(required=True)
+
+    @pa.check("startDate", "endDate", name="calendar_date")
+    def calendar_date_fields(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_calendar_date(data)
+
+    class Config:
+        name = "academicSessions"
+
+
+class Categories(OneRosterModel):
+    """categories.csv: one row per gradebook category."""
+
+    title: str = text(required=True)
+
+    class Config:
+        name = "categories"
+
+
+class Classes(OneRosterModel):
+    """classes.csv: one row per class (a section of a course in a school and terms)."""
+
+    title: str = text(required=True)
+    grades: str = grades()
+    courseSourcedId: str = ref("courses", required=True)
+    classCode: str = text()
+    classType: str = enum("homeroom", "scheduled")
+    location: str = text()
+    schoolSourcedId: str = ref("orgs", required=True)
+    termSourcedIds: str = refs("academicSessions", required=True)
+    subjects: str = items()
+    subjectCodes: str = items()
+    periods: str = items()
+
+    class Config:
+        name = "classes"
+
+
+class ClassResources(OneRosterModel):
+    """classResources.csv: one row per resource assigned to a class."""
+
+    title: str = text()
+    classSourcedId: str = ref("classes", required=True)
+    resourceSourcedId: str = ref("resources", required=True)
+
+    class Config:
+        name = "classResources"
+
+
+class Courses(OneRosterModel):
+    """courses.csv: one row per course of the catalogue."""
+
+    schoolYearSourcedId: str = ref("academicSessions")
+    title: str = text(required=True)
+    courseCode: str = text()
+    grades: str = grades()
+    orgSourcedId: str = ref("orgs", required=True)
+    subjects: str = items()
+    subjectCodes: str = items()
+
+    class Config:
+        name = "courses"
+
+
+class CourseResources(OneRosterModel):
+    """courseResources.csv: one row per resource assigned to a course."""
+
+    title: str = text()
+    courseSourcedId: str = ref("courses", required=True)
+    resourceSourcedId: str = ref("resources", required=True)
+
+    class Config:
+        name = "courseResources"
+
+
+class Demographics(OneRosterModel):
+    """demographics.csv: one row per user (sourcedId is the user's)."""
+
+    birthDate: str = date()
+    sex: str = text()
+    americanIndianOrAlaskaNative: str = boolean()
+    asian: str = boolean()
+    blackOrAfricanAmerican: str = boolean()
+    nativeHawaiianOrOtherPacificIslander: str = boolean()
+    white: str = boolean()
+    demographicRaceTwoOrMoreRaces: str = boolean()
+    hispanicOrLatinoEthnicity: str = boolean()
+    countryOfBirthCode: str = text()
+    stateOfBirthAbbreviation: str = text()
+    cityOfBirth: str = text()
+    publicSchoolResidenceStatus: str = text()
+
+    @pa.check("birthDate", name="calendar_date")
+    def calendar_date_birth(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_calendar_date(data)
+
+    class Config:
+        name = "demographics"
+
+
+class Enrollments(OneRosterModel):
+    """enrollments.csv: one row per user in a class with a role."""
+
+    classSourcedId: str = ref("classes", required=True)
+    schoolSourcedId: str = ref("orgs", required=True)
+    userSourcedId: str = ref("users", required=True)
+    role: str = enum(*ENROLLMENT_ROLES)
+    primary: str = boolean()
+    beginDate: str = date()
+    endDate: str = date()
+
+    @pa.check("beginDate", "endDate", name="calendar_date")
+    def calendar_date_fields(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_calendar_date(data)
+
+    class Config:
+        name = "enrollments"
+
+
+class LineItems(OneRosterModel):
+    """lineItems.csv: one row per gradebook column of a class."""
+
+    title: str = text(required=True)
+    description: str = text()
+    assignDate: str = date(required=True)
+    dueDate: str = date(required=True)
+    classSourcedId: str = ref("classes", required=True)
+    categorySourcedId: str = ref("categories", required=True)
+    gradingPeriodSourcedId: str = ref("academicSessions", required=True)
+    resultValueMin: str = text()
+    resultValueMax: str = text()
+
+    @pa.check("assignDate", "dueDate", name="calendar_date")
+    def calendar_date_fields(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_calendar_date(data)
+
+    class Config:
+        name = "lineItems"
+
+
+class Orgs(OneRosterModel):
+    """orgs.csv: one row per organization (state, district, school, ...)."""
+
+    name: str = text(required=True)
+    type: str = enum("department", "school", "district", "local", "state", "national")
+    identifier: str = text()
+    parentSourcedId: str = ref("orgs")
+
+    class Config:
+        name = "orgs"
+
+
+class Resources(OneRosterModel):
+    """resources.csv: one row per learning resource."""
+
+    vendorResourceId: str = text(required=True)
+    title: str = text()
+    roles: str = items()
+    importance: str = text()
+    vendorId: str = text()
+    applicationId: str = text()
+
+    class Config:
+        name = "resources"
+
+
+class Results(OneRosterModel):
+    """results.csv: one row per score of a student on a line item."""
+
+    lineItemSourcedId: str = ref("lineItems", required=True)
+    studentSourcedId: str = ref("users", required=True)
+    scoreStatus: str = text(required=True)
+    score: str = text()
+    scoreDate: str = date(required=True)
+    comment: str = text()
+
+    @pa.check("scoreDate", name="calendar_date")
+    def calendar_date_score(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_calendar_date(data)
+
+    class Config:
+        name = "results"
+
+
+class Users(OneRosterModel):
+    """users.csv: one row per person (students, teachers, parents, administrators, ...)."""
+
+    enabledUser: str = boolean(required=True)
+    orgSourcedIds: str = refs("orgs", required=True)
+    role: str = enum(*USER_ROLES)
+    username: str = text(required=True)
+    userIds: str = user_ids()
+    givenName: str = text(required=True)
+    familyName: str = text(required=True)
+    middleName: str = text()
+    identifier: str = text()
+    email: str = text()
+    sms: str = text()
+    phone: str = text()
+    agentSourcedIds: str = refs("users")
+    grades: str = grades()
+    password: str = text()
+
+    class Config:
+        name = "users"
+
+
+MODELS: dict[str, type[OneRosterModel]] = {
+    model.Config.name: model
+    for model in (
+        AcademicSessions, Categories, Classes, ClassResources, Courses, CourseResources,
+        Demographics, Enrollments, LineItems, Orgs, Resources, Results, Users,
+    )
+}  # fmt: skip

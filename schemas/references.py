@@ -1,0 +1,257 @@
+"""Checks across rows and files, as whole-frame joins: references, cycles, platform warnings.
+
+A reference resolves against the rows of its target file in this feed. When the target file is
+`delta` or `absent`, or the referring file is `delta`, it may point at a record sent by an
+earlier sync: then it also resolves against `known` (the tenant's records in the warehouse).
+Without a warehouse such a reference can only be warned about.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import polars as pl
+
+from schemas.csvfile import LINE
+from schemas.issues import issues_from
+from schemas.spec import FILE_SPECS, Kind
+
+# references without which the record cannot be built at all (REFERENCE.md's policy table)
+ESSENTIAL = {("enrollments", "classSourcedId"), ("enrollments", "userSourcedId")}
+# demographics.sourcedId is the user's sourcedId
+EXTRA_REFERENCES = {("demographics", "sourcedId"): "users"}
+
+KnownIds = Mapping[str, pl.Series]  # file -> sourcedIds the warehouse holds for the tenant
+
+
+def live(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows that state a record (not a removal)."""
+    return rows.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
+
+
+def _references(name: str) -> list[tuple[str, str, bool]]:
+    """(column, target file, is a list) of every reference a file makes."""
+    spec = FILE_SPECS[name]
+    found = [
+        (c.name, c.target, c.kind is Kind.REF_LIST)
+        for c in spec.of_kind(Kind.REF, Kind.REF_LIST)
+        if c.target is not None
+    ]
+    found += [(column, target, False) for (file, column), target in EXTRA_REFERENCES.items()
+              if file == name]  # fmt: skip
+    return found
+
+
+def _referenced_ids(rows: pl.DataFrame, column: str, is_list: bool) -> pl.LazyFrame:
+    """One row per (line, referenced sourcedId) of the live rows."""
+    values = live(rows).lazy().select(LINE, pl.col(column).alias("ref")).drop_nulls("ref")
+    if not is_list:
+        return values
+    return (
+        values.with_columns(pl.col("ref").str.split(","))
+        .explode("ref")
+        .with_columns(pl.col("ref").str.strip_chars())
+        .filter(pl.col("ref") != "")
+    )
+
+
+def reference_issues(
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    known: KnownIds | None,
+) -> list[pl.LazyFrame]:
+    found: list[pl.LazyFrame] = []
+    empty = pl.Series("sourcedId", [], pl.String)
+    for name, rows in tables.items():
+        for column, target, is_list in _references(name):
+            target_mode = modes.get(target, "absent")
+            if target_mode != "absent" and target not in tables:
+                continue  # the target file has header errors: nothing to check against
+            target_rows = tables.get(target)
+            target_live = live(target_rows)["sourcedId"] if target_rows is not None else empty
+            target_removed = (
+                target_rows.filter(pl.col("status") == "tobedeleted")["sourcedId"]
+                if target_rows is not None
+                else empty
+            )
+            whole_truth = target_mode == "bulk"
+            candidates = target_live
+            if not whole_truth and known is not None:
+                candidates = pl.concat([target_live, known.get(target, empty).cast(pl.String)])
+            refs = _referenced_ids(rows, column, is_list)
+            unresolved = refs.join(
+                candidates.to_frame("ref").lazy().unique(), on="ref", how="anti"
+            ).with_columns(pl.col("ref").is_in(target_removed.implode()).alias("removed"))
+            file_name = FILE_SPECS[name].file_name
+            target_file = FILE_SPECS[target].file_name
+            found.append(
+                issues_from(unresolved.filter("removed"), file=file_name, field=column,
+                            value=pl.col("ref"), rule="reference.removed", severity="warning",
+                            message=f"points at a record this feed removes from {target_file}; "
+                                    "the reference is dropped")  # fmt: skip
+            )
+            missing = unresolved.filter(~pl.col("removed"))
+            if whole_truth:
+                severity, rule = "error", "reference"
+                message = f"no record with this sourcedId in {target_file}"
+            elif known is None:
+                severity, rule = "warning", "reference.unverified"
+                message = (
+                    f"not in this feed ({target_file} is {target_mode}); it may have been sent "
+                    "earlier: give --warehouse and --tenant to check it"
+                )
+            else:
+                essential = (name, column) in ESSENTIAL
+                severity, rule = ("error" if essential else "warning"), "reference"
+                message = (
+                    f"no record with this sourcedId in {target_file} ({target_mode}) nor in the "
+                    "warehouse" + ("" if essential else "; the record is built without it")
+                )
+            found.append(
+                issues_from(missing, file=file_name, field=column, value=pl.col("ref"),
+                            rule=rule, severity=severity, message=message)  # fmt: skip
+            )
+    return found
+
+
+def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
+    """Rows whose parent chain never reaches a root, in orgs and academicSessions."""
+    found = []
+    for name in ("orgs", "academicSessions"):
+        if name not in tables:
+            continue
+        rows = live(tables[name])
+        looping = rows_in_cycles(rows.select("sourcedId", pl.col("parentSourcedId").alias("parent")))
+        flagged = rows.lazy().join(looping.lazy(), on="sourcedId", how="inner")
+        found.append(
+            issues_from(flagged, file=FILE_SPECS[name].file_name, field="parentSourcedId",
+                        value=pl.col("parentSourcedId"), rule="cycle", severity="error",
+                        message=pl.format("the parent chain of {} never reaches a root: it loops "
+                                          "through {}", pl.col("sourcedId"), pl.col("loops_through")))  # fmt: skip
+        )
+    return found
+
+
+def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:
+    """`sourcedId, loops_through` for every node whose parent chain is infinite.
+
+    Pointer doubling: after k rounds each node knows its ancestor 2**k steps up. A chain that
+    ends drops out of the inner join; once 2**k exceeds the node count, whatever is left can
+    only be walking a cycle, and the ancestor it reached lies on that cycle.
+    """
+    ancestors = (
+        edges.lazy()
+        .drop_nulls()
+        .unique("sourcedId", keep="first")
+        .select("sourcedId", pl.col("parent").alias("ancestor"))
+    )
+    for _ in range(max(1, math.ceil(math.log2(max(edges.height, 2)))) + 1):
+        ancestors = ancestors.join(
+            ancestors.select(pl.col("sourcedId").alias("ancestor"), pl.col("ancestor").alias("next")),
+            on="ancestor",
+            how="inner",
+        ).select("sourcedId", pl.col("next").alias("ancestor"))
+    return ancestors.select("sourcedId", pl.col("ancestor").alias("loops_through")).collect()
+
+
+def platform_issues(
+    tables: Mapping[str, pl.DataFrame], modes: Mapping[str, str]
+) -> list[pl.LazyFrame]:
+    """Warnings for what a learning platform tolerates but a district should look at."""
+    found: list[pl.LazyFrame] = []
+    users, classes, enrollments = (tables.get(n) for n in ("users", "classes", "enrollments"))
+    if users is not None:
+        found.append(
+            issues_from(live(users).filter((pl.col("role") == "teacher") & pl.col("email").is_null()),
+                        file="users.csv", field="email", value=pl.col("email"),
+                        rule="teacher.no_email", severity="warning",
+                        message="a teacher without an email cannot receive platform mail")  # fmt: skip
+        )
+    if enrollments is not None:
+        teaching = live(enrollments).filter(pl.col("role") == "teacher")
+        primaries = teaching.filter(pl.col("primary") == "true")
+        found.append(
+            issues_from(primaries.filter(pl.col("classSourcedId").is_duplicated()),
+                        file="enrollments.csv", field="primary", value=pl.col("primary"),
+                        rule="enrollment.primary", severity="warning",
+                        message=pl.format("class {} has more than one primary teacher; the first "
+                                          "in file order is used", pl.col("classSourcedId")))  # fmt: skip
+        )
+        if classes is not None:
+            found += _teaching_issues(live(classes), teaching, modes)
+    return found
+
+
+def _teaching_issues(
+    classes: pl.DataFrame, teaching: pl.DataFrame, modes: Mapping[str, str]
+) -> list[pl.LazyFrame]:
+    found = []
+    if modes.get("classes") == "bulk" and modes.get("enrollments") == "bulk":
+        untaught = classes.lazy().join(
+            teaching.lazy().select(pl.col("classSourcedId").alias("sourcedId")),
+            on="sourcedId",
+            how="anti",
+        )
+        found.append(
+            issues_from(untaught, file="classes.csv", field="sourcedId", value=pl.col("sourcedId"),
+                        rule="class.no_teacher", severity="warning",
+                        message="no teacher is enrolled; the section gets no teacher base course")  # fmt: skip
+        )
+    same_title = (
+        teaching.lazy()
+        .select("userSourcedId", pl.col("classSourcedId").alias("sourcedId"))
+        .unique()
+        .join(classes.lazy().select("sourcedId", "title", LINE), on="sourcedId", how="inner")
+        .with_columns(
+            pl.col(LINE).rank("ordinal").over("userSourcedId", "title").alias("nth"),
+            pl.col("sourcedId").first().over("userSourcedId", "title", order_by=LINE).alias("first"),
+        )
+        .filter(pl.col("nth") > 1)
+    )
+    found.append(
+        issues_from(same_title, file="classes.csv", field="title", value=pl.col("title"),
+                    rule="teacher.same_title", severity="warning",
+                    message=pl.format("teacher {} also teaches class {} with this title",
+                                      pl.col("userSourcedId"), pl.col("first")))  # fmt: skip
+    )
+    return found
+
+
+def list_length_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
+    """subjectCodes must pair with subjects (courses: an error; classes: a warning)."""
+    found = []
+    for name, severity in (("courses", "error"), ("classes", "warning")):
+        if name not in tables:
+            continue
+        count = lambda c: pl.col(c).str.split(",").list.len()  # noqa: E731
+        mismatched = tables[name].filter(
+            pl.col("subjects").is_not_null()
+            & pl.col("subjectCodes").is_not_null()
+            & (count("subjects") != count("subjectCodes"))
+        )
+        found.append(
+            issues_from(mismatched, file=FILE_SPECS[name].file_name, field="subjectCodes",
+                        value=pl.col("subjectCodes"), rule="list.length", severity=severity,
+                        message=pl.format("{} subject codes for {} subjects",
+                                          count("subjectCodes"), count("subjects")))  # fmt: skip
+        )
+    return found
+
+
+def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
+    found = []
+    for name, start, end in (
+        ("academicSessions", "startDate", "endDate"),
+        ("enrollments", "beginDate", "endDate"),
+    ):
+        if name not in tables:
+            continue
+        # ISO dates compare correctly as text; malformed ones are reported by the models
+        reversed_ = tables[name].filter(pl.col(end) < pl.col(start))
+        found.append(
+            issues_from(reversed_, file=FILE_SPECS[name].file_name, field=end, value=pl.col(end),
+                        rule="date.order", severity="warning",
+                        message=pl.format("ends before it starts ({})", pl.col(start)))  # fmt: skip
+        )
+    return found

@@ -1,0 +1,155 @@
+"""Settings (`--config FILE.toml`, CONTRACT §4): every key optional, unknown keys refused."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from schemas.spec import FILE_SPECS
+
+
+class SettingsError(Exception):
+    """The settings file is unreadable or states something rosterflow cannot do (exit 2)."""
+
+
+POLICY_CHOICES: dict[str, tuple[str, ...]] = {
+    "users": ("delete", "keep", "inactivate"),
+    "courses": ("delete", "keep"),
+    "enrollments": ("delete", "keep", "inactivate", "withdraw"),
+    # beyond the contract's minimum: what happens to domains and observer links that leave
+    "domains": ("delete", "keep", "inactivate"),
+    "observers": ("delete", "keep", "inactivate"),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What happens to a managed record whose source left the SIS."""
+
+    users: str = "inactivate"
+    courses: str = "keep"
+    enrollments: str = "inactivate"
+    domains: str = "inactivate"
+    # a parent who is no longer linked must stop seeing the student: links are removed
+    observers: str = "delete"
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    org_base_courses: bool = True
+    session_base_courses: bool = True
+
+
+@dataclass(frozen=True)
+class Safety:
+    max_removal_share: float = 0.2
+
+
+def _default_required() -> MappingProxyType:
+    return MappingProxyType({"courses": ("courseCode",), "users": ()})
+
+
+@dataclass(frozen=True)
+class Validation:
+    required: MappingProxyType = field(default_factory=_default_required)
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy: Policy = field(default_factory=Policy)
+    hierarchy: Hierarchy = field(default_factory=Hierarchy)
+    safety: Safety = field(default_factory=Safety)
+    validation: Validation = field(default_factory=Validation)
+
+    def with_max_removal_share(self, share: float | None) -> Settings:
+        if share is None:
+            return self
+        _check_share(share, "--max-removal-share")
+        return replace(self, safety=Safety(share))
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: no such settings file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: not a readable TOML file ({error})") from None
+    return parse_settings(raw, str(path))
+
+
+def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
+    sections = {"policy": Policy, "hierarchy": Hierarchy, "safety": Safety, "validation": Validation}
+    _refuse_unknown(raw, sections, source, "")
+    policy = _section(raw, "policy", Policy, source)
+    for name, choices in POLICY_CHOICES.items():
+        value = getattr(policy, name)
+        if value not in choices:
+            raise SettingsError(
+                f"{source}: [policy] {name} = {value!r}; choose one of {', '.join(choices)}"
+            )
+    hierarchy = _section(raw, "hierarchy", Hierarchy, source)
+    for name in ("org_base_courses", "session_base_courses"):
+        if not isinstance(getattr(hierarchy, name), bool):
+            raise SettingsError(f"{source}: [hierarchy] {name} must be true or false")
+    safety = _section(raw, "safety", Safety, source)
+    _check_share(safety.max_removal_share, f"{source}: [safety] max_removal_share")
+    validation = _validation(raw.get("validation", {}), source)
+    return Settings(policy, hierarchy, Safety(float(safety.max_removal_share)), validation)
+
+
+def _check_share(share: object, where: str) -> None:
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise SettingsError(f"{where} = {share!r}; give a share between 0 and 1 (1 turns the guard off)")
+
+
+def _refuse_unknown(raw: dict, known: dict | tuple, source: str, section: str) -> None:
+    for key in raw:
+        if key not in known:
+            where = f"[{section}] " if section else ""
+            raise SettingsError(
+                f"{source}: unknown setting {where}{key}; known: {', '.join(sorted(known))}"
+            )
+
+
+def _section(raw: dict, name: str, kind: type, source: str):
+    values = raw.get(name, {})
+    if not isinstance(values, dict):
+        raise SettingsError(f"{source}: [{name}] must be a table")
+    _refuse_unknown(values, tuple(f.name for f in fields(kind)), source, name)
+    return kind(**values)
+
+
+def _validation(values: dict, source: str) -> Validation:
+    if not isinstance(values, dict):
+        raise SettingsError(f"{source}: [validation] must be a table")
+    _refuse_unknown(values, ("required", "files"), source, "validation")
+    required = values.get("required", dict(_default_required()))
+    if not isinstance(required, dict):
+        raise SettingsError(f"{source}: [validation] required must map file names to field lists")
+    for file, columns in required.items():
+        if file not in FILE_SPECS:
+            raise SettingsError(f"{source}: [validation] required names {file!r}, not a OneRoster file")
+        if not isinstance(columns, list | tuple):
+            raise SettingsError(f"{source}: [validation] required.{file} must be a list of fields")
+        for column in columns:
+            if column not in FILE_SPECS[file].header:
+                raise SettingsError(
+                    f"{source}: [validation] required.{file} names {column!r}, not a column of "
+                    f"{file}.csv"
+                )
+    files = values.get("files", [])
+    for file in files:
+        if file != "manifest" and file not in FILE_SPECS:
+            raise SettingsError(f"{source}: [validation] files names {file!r}, not a OneRoster file")
+    return Validation(
+        MappingProxyType({file: tuple(columns) for file, columns in required.items()}),
+        tuple(files),
+    )

@@ -1,0 +1,264 @@
+"""Validate a feed: headers, rows (pandera models), lenient reads, cross-file checks.
+
+`validate_feed` never raises for bad content: every problem becomes a row of the issues frame.
+Files whose header is wrong are reported and left out of the row checks (their rows cannot be
+read reliably); references into such a file are not checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas.csvfile import LINE
+from schemas.feed import Feed
+from schemas.issues import ISSUE_SCHEMA, issue_frame, issue_row, issues_from, sort_issues
+from schemas.lenient import normalize
+from schemas.models import MODELS
+from schemas.references import (
+    KnownIds,
+    cycle_issues,
+    date_order_issues,
+    list_length_issues,
+    platform_issues,
+    reference_issues,
+)
+from schemas.settings import Settings
+from schemas.spec import FILE_SPECS, MANIFEST_FILE, ONEROSTER_10_COLUMNS, FileSpec, Kind
+
+
+@dataclass
+class ValidatedFeed:
+    feed: Feed
+    tables: dict[str, pl.DataFrame]  # file -> normalized rows (spec columns + __line)
+    issues: pl.DataFrame
+
+    @property
+    def error_count(self) -> int:
+        return self.issues.filter(pl.col("severity") == "error").height
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+def validate_feed(
+    feed: Feed, settings: Settings | None = None, known: KnownIds | None = None
+) -> ValidatedFeed:
+    settings = settings or Settings()
+    found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
+    tables: dict[str, pl.DataFrame] = {}
+    for name, parsed in feed.files.items():
+        spec = FILE_SPECS[name]
+        header_problems = header_issues(spec, parsed.header)
+        found.append(issue_frame(header_problems))
+        if header_problems:
+            continue
+        rows = parsed.rows.select(*spec.header, LINE)
+        if rows.height == 0:
+            found.append(issue_frame([issue_row(spec.file_name, None, None, None, "file.empty",
+                                                "warning", "the file has a header and no records")]))  # fmt: skip
+        normalized, warnings = normalize(rows, spec)
+        found += [warnings, model_issues(normalized, spec)]
+        found += row_rule_issues(normalized, spec, feed.modes[name], settings)
+        tables[name] = normalized
+
+    found += reference_issues(tables, feed.modes, known)
+    found += cycle_issues(tables)
+    found += platform_issues(tables, feed.modes)
+    found += list_length_issues(tables)
+    found += date_order_issues(tables)
+    found.append(required_file_issues(feed, settings))
+    issues = pl.concat([frame.lazy() for frame in found]).collect()
+    return ValidatedFeed(feed, tables, sort_issues(issues))
+
+
+# --- headers --------------------------------------------------------------------------------
+
+
+def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
+    defined = [name for name in header if not name.startswith("metadata.")]
+    if tuple(defined) == spec.header and header[: len(spec.header)] == spec.header:
+        if len(set(header)) == len(header):
+            return []
+    file_name = spec.file_name
+    problems = []
+
+    def problem(field, value, rule, message):
+        problems.append(issue_row(file_name, 1, field, value, rule, "error", message))
+
+    if not header:
+        problem(None, None, "header.missing", "the file is empty: it needs at least a header line")
+        return problems
+    by_lower = {name.lower(): name for name in spec.header}
+    seen = set()
+    for name in header:
+        if name in seen:
+            problem(name, name, "header.duplicate", f"column {name} appears more than once")
+        seen.add(name)
+    for name in header:
+        if name in spec.header or name.startswith("metadata."):
+            continue
+        if name.lower() in by_lower:
+            problem(by_lower[name.lower()], name, "header.case",
+                    f"header names are case-sensitive: write {by_lower[name.lower()]}")  # fmt: skip
+        elif name in ONEROSTER_10_COLUMNS:
+            problem(name, name, "header.unknown",
+                    f"{name} is a OneRoster 1.0 column; this feed must follow OneRoster 1.1")  # fmt: skip
+        else:
+            problem(name, name, "header.unknown",
+                    "not a column of this file (extension columns are named metadata.<name>)")  # fmt: skip
+    present = set(header)
+    for name in spec.header:
+        if name not in present and name.lower() not in {h.lower() for h in header}:
+            problem(name, None, "header.missing",
+                    f"column {name} is missing (every column must be present, even when empty)")  # fmt: skip
+    if not problems:
+        # all defined columns present: they are out of order, or an extension column comes first
+        problem(None, ",".join(header), "header.order",
+                f"columns must be in the order {','.join(spec.header)}, then metadata.* columns")  # fmt: skip
+    return problems
+
+
+# --- rows: the pandera models ---------------------------------------------------------------
+
+_FORMAT_RULES = {
+    Kind.DATE: ("date", "not a date YYYY-MM-DD"),
+    Kind.DATETIME: ("datetime", "not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS.sssZ)"),
+    Kind.YEAR: ("year", "not a year YYYY"),
+    Kind.LIST: ("list", "a list item is empty (items are separated by single commas)"),
+    Kind.GRADES: ("list", "a list item is empty (items are separated by single commas)"),
+    Kind.REF_LIST: ("list", "a list item is empty (items are separated by single commas)"),
+    Kind.USER_IDS: ("user_ids", "must be a list of {type:identifier} items"),
+}
+
+
+def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
+    """Run the file's pandera model over every row; each failure case becomes an issue row."""
+    try:
+        MODELS[spec.name].validate(rows.drop(LINE), lazy=True)
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    except pa.errors.SchemaErrors as errors:
+        failures = errors.failure_cases
+    columns = pl.DataFrame(
+        {
+            "column": [c.name for c in spec.columns],
+            "kind": [str(c.kind) for c in spec.columns],
+            "allowed": [", ".join(c.values) for c in spec.columns],
+        }
+    )
+    format_rules = pl.DataFrame(
+        {
+            "kind": [str(kind) for kind in _FORMAT_RULES],
+            "format_rule": [rule for rule, _ in _FORMAT_RULES.values()],
+            "format_message": [message for _, message in _FORMAT_RULES.values()],
+        }
+    )
+    check = pl.col("check")
+    rule = (
+        pl.when(check == "not_nullable").then(pl.lit("required"))
+        .when(check == "field_uniqueness").then(pl.lit("unique"))
+        .when(check.str.starts_with("calendar_date")).then(pl.lit("date"))
+        .when(check.str.starts_with("isin")).then(
+            pl.when(pl.col("kind") == Kind.BOOL).then(pl.lit("boolean"))
+            .when(pl.col("kind") == Kind.STATUS).then(pl.lit("status"))
+            .otherwise(pl.lit("enum"))
+        )
+        .when(pl.col("format_rule").is_not_null()).then(pl.col("format_rule"))
+        .otherwise(pl.format("schema.{}", check))
+    )  # fmt: skip
+    message = (
+        pl.when(check == "not_nullable").then(pl.format("{} is required", pl.col("column")))
+        .when(check == "field_uniqueness").then(pl.format("{} appears more than once in this file", pl.col("column")))
+        .when(check.str.starts_with("calendar_date")).then(pl.lit("not a real calendar day"))
+        .when(check.str.starts_with("isin")).then(pl.format("must be one of: {}", pl.col("allowed")))
+        .when(pl.col("format_message").is_not_null()).then(pl.col("format_message"))
+        .otherwise(pl.format("failed check {}", check))
+    )  # fmt: skip
+    return (
+        failures.lazy()
+        .with_columns(pl.col("index").cast(pl.Int64))
+        .join(
+            rows.lazy().select(LINE).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64)),
+            on="index",
+            how="left",
+        )
+        .join(columns.lazy(), on="column", how="left")
+        .join(format_rules.lazy(), on="kind", how="left")
+        .select(
+            pl.lit(spec.file_name).alias("file"),
+            pl.col(LINE).alias("line"),
+            pl.col("column").alias("field"),
+            pl.col("failure_case").cast(pl.String).alias("value"),
+            rule.alias("rule"),
+            pl.lit("error").alias("severity"),
+            message.alias("message"),
+        )
+        .join(_removals(rows, spec), on="line", how="left")
+        # a removal needs only its sourcedId: other required fields may be left empty
+        .filter(~(pl.col("removal").fill_null(False) & (pl.col("rule") == "required")
+                  & (pl.col("field") != "sourcedId")))  # fmt: skip
+        .drop("removal")
+    )
+
+
+def _removals(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
+    return (
+        rows.lazy()
+        .filter(pl.col("status") == "tobedeleted")
+        .select(pl.col(LINE).alias("line"), pl.lit(True).alias("removal"))
+    )
+
+
+def row_rule_issues(
+    rows: pl.DataFrame, spec: FileSpec, mode: str, settings: Settings
+) -> list[pl.LazyFrame]:
+    """Rules of one row that depend on the manifest or the settings, not on the file alone."""
+    file_name = spec.file_name
+    found = []
+    stated = rows.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
+    for column in settings.validation.required.get(spec.name, ()):
+        found.append(
+            issues_from(stated.filter(pl.col(column).is_null()), file=file_name, field=column,
+                        value=pl.col(column), rule="platform.required", severity="error",
+                        message=f"{column} is required by this platform ([validation] required)")  # fmt: skip
+        )
+    if mode == "delta":
+        found.append(
+            issues_from(rows.filter(pl.col("status").is_null()), file=file_name, field="status",
+                        value=pl.col("status"), rule="delta.status", severity="error",
+                        message="a delta file must say active or tobedeleted for every record")  # fmt: skip
+        )
+        found.append(
+            issues_from(rows.filter(pl.col("dateLastModified").is_null()), file=file_name,
+                        field="dateLastModified", value=pl.col("dateLastModified"),
+                        rule="delta.date_last_modified", severity="warning",
+                        message="a delta file should say when each record changed")  # fmt: skip
+        )
+    return found
+
+
+def required_file_issues(feed: Feed, settings: Settings) -> pl.DataFrame:
+    rows = [
+        issue_row(MANIFEST_FILE, None, f"file.{name}", feed.modes.get(name), "manifest.required_file",
+                  "error", f"this platform needs {name}.csv in every feed ([validation] files)")  # fmt: skip
+        for name in settings.validation.files
+        if name != "manifest" and feed.modes.get(name, "absent") == "absent"
+    ]
+    return issue_frame(rows)
+
+
+def issue_summary(issues: pl.DataFrame) -> pl.DataFrame:
+    """Issue counts per file, severity and rule."""
+    return (
+        issues.group_by("file", "severity", "rule")
+        .agg(pl.len().alias("count"))
+        .sort(pl.col("severity") != "error", "file", "rule")
+    )
+
+
+def known_from(frames: Mapping[str, pl.DataFrame]) -> KnownIds:
+    return {name: frame["sourcedId"] for name, frame in frames.items()}

@@ -1,0 +1,63 @@
+"""Write OneRoster frames as a feed: a zip or a folder, chosen by the output's suffix."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from schemas.spec import FILE_SPECS, MANIFEST_FILE
+
+
+def feed_csv(name: str, frame: pl.DataFrame) -> bytes:
+    """One OneRoster file: the spec's columns in order (missing ones empty), then `metadata.*`."""
+    spec = FILE_SPECS[name]
+    extensions = [c for c in frame.columns if c.startswith("metadata.")]
+    ordered = frame.select(
+        *(
+            pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String).alias(c)
+            for c in spec.header
+        ),
+        *(pl.col(c).cast(pl.String) for c in extensions),
+    )
+    buffer = io.BytesIO()
+    ordered.write_csv(buffer, line_terminator="\n")
+    return buffer.getvalue()
+
+
+def manifest_csv(modes: Mapping[str, str], properties: Mapping[str, str] | None = None) -> bytes:
+    rows = [("manifest.version", "1.0"), ("oneroster.version", "1.1")]
+    rows += [(f"file.{name}", modes.get(name, "absent")) for name in FILE_SPECS]
+    rows += sorted((properties or {}).items())
+    return pl.DataFrame(rows, schema=["propertyName", "value"], orient="row").write_csv().encode()
+
+
+def write_feed(
+    out: str | os.PathLike[str],
+    frames: Mapping[str, pl.DataFrame],
+    *,
+    modes: Mapping[str, str] | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> Path:
+    """Write `frames` (OneRoster file name -> frame) with a manifest marking them bulk by default.
+
+    The output is a zip if `out` ends in `.zip`, else a folder.
+    """
+    out = Path(out)
+    modes = {name: "bulk" for name in frames} | dict(modes or {})
+    files = {MANIFEST_FILE: manifest_csv(modes, properties)}
+    files |= {FILE_SPECS[name].file_name: feed_csv(name, frame) for name, frame in frames.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".zip":
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for file_name, data in files.items():
+                archive.writestr(file_name, data)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for file_name, data in files.items():
+            (out / file_name).write_bytes(data)
+    return out

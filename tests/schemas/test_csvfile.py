@@ -1,0 +1,71 @@
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from schemas.csvfile import UnreadableFile, parse_csv
+
+
+def rows_of(data: bytes) -> list[tuple]:
+    return parse_csv(data, "x.csv").rows.rows()
+
+
+def test_values_stay_text_and_empty_is_null():
+    parsed = parse_csv(b"a,b,c\n007,,\"\"\n", "x.csv")
+    assert parsed.header == ("a", "b", "c")
+    assert parsed.rows.schema == {"a": pl.String, "b": pl.String, "c": pl.String, "__line": pl.Int64}
+    assert parsed.rows.rows() == [("007", None, None, 2)]
+
+
+def test_bom_and_crlf_read_like_plain_lf():
+    plain = parse_csv(b"a,b\n1,2\n3,4\n", "x.csv")
+    exported = parse_csv(b"\xef\xbb\xbfa,b\r\n1,2\r\n3,4\r\n", "x.csv")
+    assert exported.header == ("a", "b")
+    assert_frame_equal(plain.rows, exported.rows)
+
+
+def test_quoted_commas_quotes_and_line_breaks_keep_record_start_lines():
+    data = b'a,b\r\n1,"x, ""y"""\r\n2,"two\r\nline\r\nvalue"\r\n3,z\r\n4,"w\nv"\n5,last'
+    assert rows_of(data) == [
+        ("1", 'x, "y"', 2),
+        ("2", "two\r\nline\r\nvalue", 3),
+        ("3", "z", 6),
+        ("4", "w\nv", 7),
+        ("5", "last", 9),
+    ]
+
+
+def test_blank_lines_are_not_records_and_do_not_shift_lines():
+    assert rows_of(b"a,b\n1,2\n\n3,4\n\n") == [("1", "2", 2), ("3", "4", 4)]
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "fields"),
+    [
+        (b"a,b,c\n1,2,3\n4,5\n6,7,8\n", 3, 2),  # short row
+        (b"a,b,c\n1,2,3\n4,5,6,7\n6,7,8\n", 3, 4),  # long row
+        (b'a,b,c\n1,"x\ny",3\n4\n6,7,8\n', 4, 1),  # after a multi-line value
+    ],
+)
+def test_ragged_rows_are_reported_by_line_and_left_out(data, line, fields):
+    parsed = parse_csv(data, "x.csv")
+    assert parsed.issues.select("file", "line", "rule", "severity").rows() == [
+        ("x.csv", line, "file.ragged", "error")
+    ]
+    assert f"{fields} fields" in parsed.issues["message"][0]
+    assert line not in parsed.rows["__line"].to_list()
+    assert parsed.rows.height == 2
+
+
+def test_stray_quote_inside_a_value_is_read_literally():
+    assert rows_of(b'a,b\n1,ab"c\n2,d\n') == [("1", 'ab"c', 2), ("2", "d", 3)]
+
+
+def test_not_utf8_names_the_line():
+    with pytest.raises(UnreadableFile, match=r"x.csv line 3: not UTF-8"):
+        parse_csv(b"a,b\n1,2\n3,\xff\xfe\n", "x.csv")
+
+
+def test_header_only_file_has_no_rows():
+    parsed = parse_csv(b"a,b\r\n", "x.csv")
+    assert parsed.header == ("a", "b")
+    assert parsed.rows.height == 0

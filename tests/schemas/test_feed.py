@@ -1,0 +1,135 @@
+import io
+import zipfile
+
+import polars as pl
+import pytest
+
+import schemas.feed as feed_module
+from schemas.feed import FeedError, open_feed
+from schemas.writer import write_feed
+from tests.feeds import feed_files, tiny_district, write_zip
+
+
+def issues_of(feed) -> list[tuple]:
+    return feed.issues.select("file", "line", "field", "rule", "severity").rows()
+
+
+def test_zip_folder_and_zipped_folder_read_alike(tmp_path):
+    frames = tiny_district()
+    as_zip = open_feed(write_feed(tmp_path / "d.zip", frames))
+    as_folder = open_feed(write_feed(tmp_path / "d", frames))
+    nested = open_feed(write_zip(tmp_path / "n.zip", {f"export/{n}": d for n, d in feed_files(frames).items()}))
+    for feed in (as_zip, as_folder, nested):
+        assert feed.issues.height == 0
+        assert set(feed.files) == set(frames)
+        assert feed.modes["users"] == "bulk" and feed.modes["results"] == "absent"
+        assert feed.rows("users")["sourcedId"].to_list() == frames["users"]["sourcedId"].to_list()
+
+
+def test_folder_with_one_top_folder(tmp_path):
+    write_feed(tmp_path / "outer" / "inner", tiny_district())
+    assert set(open_feed(tmp_path / "outer").files) == set(tiny_district())
+
+
+def test_sha256_identifies_the_content(tmp_path):
+    a = open_feed(write_feed(tmp_path / "a.zip", tiny_district()))
+    b = open_feed(write_feed(tmp_path / "b.zip", tiny_district()))
+    folder_a = open_feed(write_feed(tmp_path / "fa", tiny_district()))
+    folder_b = open_feed(write_feed(tmp_path / "fb", tiny_district()))
+    assert len(a.sha256) == 64 and folder_a.sha256 == folder_b.sha256
+    changed = tiny_district()
+    changed["orgs"] = changed["orgs"].head(3)
+    assert open_feed(write_feed(tmp_path / "c", changed)).sha256 != folder_a.sha256
+    assert a.name == "a.zip" and b.default_tenant() == "b"
+
+
+@pytest.mark.parametrize("member", ["../evil.csv", "/etc/passwd", "C:/evil.csv", "a/../../evil.csv"])
+def test_unsafe_member_names_refuse_the_archive(tmp_path, member):
+    files = feed_files(tiny_district()) | {member: b"x"}
+    with pytest.raises(FeedError, match="points outside the archive"):
+        open_feed(write_zip(tmp_path / "evil.zip", files))
+
+
+def test_zip_bomb_ratio_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(feed_module, "MAX_COMPRESSION_RATIO", 100)
+    files = feed_files(tiny_district()) | {"users.csv": b"0" * (4 * 1024**2)}
+    with pytest.raises(FeedError, match="possible zip bomb"):
+        open_feed(write_zip(tmp_path / "bomb.zip", files))
+
+
+def test_zip_bomb_total_size_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(feed_module, "MAX_FEED_BYTES", 1000)
+    with pytest.raises(FeedError, match="unpacks to more than 1,000 bytes"):
+        open_feed(write_feed(tmp_path / "big.zip", tiny_district()))
+
+
+def test_damaged_zip_and_missing_path_are_unreadable(tmp_path):
+    good = write_feed(tmp_path / "good.zip", tiny_district()).read_bytes()
+    (tmp_path / "cut.zip").write_bytes(good[: len(good) // 2])
+    with pytest.raises(FeedError):
+        open_feed(tmp_path / "cut.zip")
+    with pytest.raises(FeedError, match="no such file or folder"):
+        open_feed(tmp_path / "nope.zip")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(FeedError, match="not a zip archive"):
+        open_feed(tmp_path / "notes.txt")
+
+
+def test_corrupt_member_is_unreadable(tmp_path):
+    path = write_feed(tmp_path / "d.zip", tiny_district())
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("users.csv")
+    start = info.header_offset + 30 + len(info.filename) + 5
+    data[start : start + 20] = b"\x00" * 20  # damage the compressed bytes of users.csv
+    path.write_bytes(bytes(data))
+    with pytest.raises(FeedError, match="users.csv"):
+        open_feed(path)
+
+
+def test_missing_manifest_is_an_error(tmp_path):
+    files = feed_files(tiny_district())
+    del files["manifest.csv"]
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    assert issues_of(feed) == [("manifest.csv", None, None, "manifest.missing", "error")]
+
+
+def test_file_marked_bulk_but_missing_names_the_manifest_line(tmp_path):
+    files = feed_files(tiny_district())
+    del files["users.csv"]
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    manifest_line = 3 + sorted(feed_module.FILE_SPECS).index("users") + 1
+    assert ("manifest.csv", manifest_line, "file.users", "manifest.file_missing", "error") in issues_of(feed)
+
+
+def test_present_file_marked_absent_is_ignored_with_a_warning(tmp_path):
+    feed = open_feed(write_zip(tmp_path / "m.zip", feed_files(tiny_district(), {"courses": "absent"})))
+    assert "courses" not in feed.files
+    assert ("courses.csv", None, None, "file.ignored", "warning") in issues_of(feed)
+
+
+def test_manifest_values_are_trimmed_and_versions_checked(tmp_path):
+    files = feed_files(tiny_district())
+    manifest = files["manifest.csv"].decode()
+    manifest = manifest.replace("file.users,bulk", 'file.users, "bulk" ').replace("oneroster.version,1.1", "oneroster.version,1.2")
+    files["manifest.csv"] = manifest.encode()
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    assert feed.modes["users"] == "bulk"
+    version = feed.issues.filter(pl.col("rule") == "manifest.version")
+    assert version.select("line", "value", "severity").rows() == [(3, "1.2", "error")]
+    assert "1.2" in version["message"][0]
+
+
+def test_unknown_and_wrong_case_file_names_are_warned(tmp_path):
+    files = feed_files(tiny_district()) | {"Users.csv": b"x", "notes.txt": b"y"}
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    unknown = feed.issues.filter(pl.col("rule") == "file.unknown")
+    assert unknown["file"].to_list() == ["Users.csv", "notes.txt"]
+    assert "did you mean users.csv" in unknown["message"][0]
+
+
+def test_system_code_names_the_default_tenant(tmp_path):
+    path = write_feed(tmp_path / "x.zip", tiny_district(), properties={"source.systemCode": "district-7"})
+    assert open_feed(path).default_tenant() == "district-7"
+    placeholder = write_feed(tmp_path / "y.zip", tiny_district(), properties={"source.systemCode": "absent"})
+    assert open_feed(placeholder).default_tenant() == "y"

@@ -1,0 +1,248 @@
+import random
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.feed import open_feed
+from schemas.settings import parse_settings
+from schemas.validate import validate_feed
+from schemas.writer import write_feed
+from tests.feeds import feed_files, frame, tiny_district, with_cell, write_zip
+
+
+def validate(tmp_path, frames, name="feed.zip", modes=None, settings=None, known=None):
+    feed = open_feed(write_feed(tmp_path / name, frames, modes=modes))
+    return validate_feed(feed, settings, known)
+
+
+def found(result) -> set[tuple]:
+    return set(result.issues.select("file", "line", "field", "rule", "severity").iter_rows())
+
+
+def test_tiny_district_is_clean(tmp_path):
+    result = validate(tmp_path, tiny_district())
+    assert result.issues.height == 0, result.issues
+    assert result.ok
+
+
+# (file, row, column, value) -> the issue it must raise; row 0 is on line 2
+ROW_RULES = [
+    ("users", 1, "givenName", None, "required", "error"),
+    ("users", 2, "sourcedId", None, "required", "error"),
+    ("users", 2, "role", "pupil", "enum", "error"),
+    ("users", 0, "enabledUser", "yes", "boolean", "error"),
+    ("users", 3, "orgSourcedIds", "s1,,s2", "list", "error"),
+    ("users", 3, "userIds", "LDAP:12", "user_ids", "error"),
+    ("users", 0, "status", "deleted", "status", "error"),
+    ("enrollments", 1, "beginDate", "2026-13-01", "date", "error"),
+    ("enrollments", 1, "beginDate", "09/01/2026", "date", "error"),
+    ("enrollments", 2, "endDate", "2027-02-30", "date", "error"),
+    ("orgs", 1, "dateLastModified", "yesterday", "datetime", "error"),
+    ("orgs", 1, "dateLastModified", "2023-02-30T10:00:00Z", "date", "error"),
+    ("academicSessions", 0, "schoolYear", "27", "year", "error"),
+    ("classes", 0, "classType", "lecture", "enum", "error"),
+    ("courses", 1, "courseCode", None, "platform.required", "error"),
+    ("classes", 0, "classType", "Scheduled", "enum.case", "warning"),
+    ("users", 1, "enabledUser", "TRUE", "boolean.case", "warning"),
+    ("orgs", 2, "status", "inactive", "status.inactive", "warning"),
+    ("orgs", 2, "status", "Active", "status.case", "warning"),
+    ("orgs", 0, "dateLastModified", "2023-05-01", "datetime.format", "warning"),
+    ("users", 2, "grades", "K", "grade", "warning"),
+    ("courses", 1, "grades", "9,10", "grade", "warning"),
+    ("users", 0, "email", None, "teacher.no_email", "warning"),
+    ("courses", 0, "subjectCodes", "M1,M2", "list.length", "error"),
+    ("academicSessions", 1, "endDate", "2026-01-01", "date.order", "warning"),
+    ("users", 3, "orgSourcedIds", "s1,s9", "reference", "error"),
+    ("classes", 2, "courseSourcedId", "c-none", "reference", "error"),
+    ("enrollments", 5, "userSourcedId", "u-none", "reference", "error"),
+    ("users", 2, "agentSourcedIds", "u-p1, u-none", "reference", "error"),
+    ("academicSessions", 1, "parentSourcedId", "y9", "reference", "error"),
+]
+
+
+@pytest.mark.parametrize(("name", "row", "column", "value", "rule", "severity"), ROW_RULES)
+def test_each_rule_names_file_line_field(tmp_path, name, row, column, value, rule, severity):
+    result = validate(tmp_path, with_cell(tiny_district(), name, row, column, value))
+    assert (f"{name}.csv", row + 2, column, rule, severity) in found(result), result.issues
+    assert result.ok == (severity == "warning")
+
+
+def test_duplicate_sourced_id_flags_both_lines(tmp_path):
+    result = validate(tmp_path, with_cell(tiny_district(), "enrollments", 3, "sourcedId", "e1"))
+    assert {("enrollments.csv", 2, "sourcedId", "unique", "error"),
+            ("enrollments.csv", 5, "sourcedId", "unique", "error")} <= found(result)  # fmt: skip
+
+
+def test_org_cycle_is_an_error_on_every_row_whose_chain_loops(tmp_path):
+    frames = with_cell(tiny_district(), "orgs", 0, "parentSourcedId", "s1")  # st -> s1 -> d1 -> st
+    result = validate(tmp_path, frames)
+    cycles = result.issues.filter(pl.col("rule") == "cycle")
+    # s2 (line 5) is not on the loop but its chain enters it and never reaches a root
+    assert set(cycles.select("file", "line").iter_rows()) == {("orgs.csv", n) for n in (2, 3, 4, 5)}
+    assert not result.ok
+
+
+def test_session_self_parent_is_a_cycle(tmp_path):
+    result = validate(tmp_path, with_cell(tiny_district(), "academicSessions", 0, "parentSourcedId", "y1"))
+    assert ("academicSessions.csv", 2, "parentSourcedId", "cycle", "error") in found(result)
+
+
+def test_class_without_teacher_and_same_titles_are_warnings(tmp_path):
+    frames = tiny_district()
+    frames = with_cell(frames, "classes", 1, "title", "Algebra I - 1")  # u-t1 teaches k1 and k2
+    frames["enrollments"] = frames["enrollments"].filter(pl.col("sourcedId") != "e5")  # k3 untaught
+    result = validate(tmp_path, frames)
+    assert ("classes.csv", 3, "title", "teacher.same_title", "warning") in found(result)
+    assert ("classes.csv", 4, "sourcedId", "class.no_teacher", "warning") in found(result)
+    assert result.ok
+
+
+def test_two_primary_teachers_warn(tmp_path):
+    frames = tiny_district()
+    frames["enrollments"] = pl.concat([
+        frames["enrollments"],
+        frame("enrollments", {"sourcedId": "e7", "classSourcedId": "k1", "schoolSourcedId": "s1",
+                              "userSourcedId": "u-t2", "role": "teacher", "primary": "true"}),
+    ])  # fmt: skip
+    result = validate(tmp_path, frames)
+    assert ("enrollments.csv", 8, "primary", "enrollment.primary", "warning") in found(result)
+
+
+@pytest.mark.parametrize(
+    ("header", "rule", "field"),
+    [
+        ("sourcedId,dateLastModified,status,name,type,identifier,parentSourcedId", "header.order", None),
+        ("SourcedId,status,dateLastModified,name,type,identifier,parentSourcedId", "header.case", "sourcedId"),
+        ("sourcedId,status,dateLastModified,name,type,parentSourcedId", "header.missing", "identifier"),
+        ("sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId,extra", "header.unknown", "extra"),
+        ("sourcedId,status,dateLastModified,name,name,type,identifier,parentSourcedId", "header.duplicate", "name"),
+        ("metadata.x,sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId", "header.order", None),
+    ],
+)
+def test_header_rules(tmp_path, header, rule, field):
+    files = feed_files(tiny_district())
+    body = files["orgs.csv"].decode().split("\n", 1)[1]
+    files["orgs.csv"] = f"{header}\n{body}".encode()
+    result = validate_feed(open_feed(write_zip(tmp_path / "h.zip", files)))
+    assert ("orgs.csv", 1, field, rule, "error") in found(result)
+    assert "orgs" not in result.tables  # rows of a file with a broken header are not read
+
+
+def test_metadata_extension_columns_are_allowed(tmp_path):
+    frames = tiny_district()
+    frames["orgs"] = frames["orgs"].with_columns(pl.lit("x").alias("metadata.color"))
+    result = validate(tmp_path, frames)
+    assert result.issues.height == 0
+    assert "metadata.color" not in result.tables["orgs"].columns
+
+
+def test_lines_count_multi_line_values(tmp_path):
+    frames = with_cell(tiny_district(), "users", 0, "familyName", "Love\r\nlace")
+    frames = with_cell(frames, "users", 3, "role", "pupil")
+    result = validate(tmp_path, frames)
+    assert ("users.csv", 6, "role", "enum", "error") in found(result)
+
+
+def test_lenient_values_are_normalized_for_the_sync(tmp_path):
+    frames = with_cell(tiny_district(), "users", 0, "enabledUser", "FALSE")
+    frames = with_cell(frames, "classes", 0, "classType", "Homeroom")
+    result = validate(tmp_path, frames)
+    assert result.tables["users"]["enabledUser"][0] == "false"
+    assert result.tables["classes"]["classType"][0] == "homeroom"
+
+
+def test_reference_into_absent_file_warns_without_warehouse_and_resolves_with_one(tmp_path):
+    frames = tiny_district()
+    del frames["courses"]
+    result = validate(tmp_path, frames)
+    assert ("classes.csv", 2, "courseSourcedId", "reference.unverified", "warning") in found(result)
+    assert result.ok
+    known = {"courses": pl.Series(["c-alg"])}
+    with_warehouse = validate(tmp_path, frames, name="w.zip", known=known)
+    issues = found(with_warehouse)
+    assert ("classes.csv", 2, "courseSourcedId", "reference", "warning") not in issues
+    assert ("classes.csv", 4, "courseSourcedId", "reference", "warning") in issues  # c-bio unknown
+    assert with_warehouse.ok  # a class can be built without its course
+
+
+def test_delta_reference_the_warehouse_cannot_resolve_is_an_error_when_essential(tmp_path):
+    frames = {"enrollments": frame("enrollments", {
+        "sourcedId": "e9", "status": "active", "dateLastModified": "2027-01-01T00:00:00.000Z",
+        "classSourcedId": "k1", "schoolSourcedId": "s1", "userSourcedId": "u-gone", "role": "student"})}  # fmt: skip
+    known = {"classes": pl.Series(["k1"]), "users": pl.Series(["u-s1"]), "orgs": pl.Series(["s1"])}
+    result = validate(tmp_path, frames, modes={"enrollments": "delta"}, known=known)
+    assert found(result) == {("enrollments.csv", 2, "userSourcedId", "reference", "error")}
+
+
+def test_delta_rows_need_a_status_and_removals_need_only_an_id(tmp_path):
+    frames = {"users": frame("users",
+        {"sourcedId": "u-x", "status": "tobedeleted", "dateLastModified": "2027-01-01T00:00:00.000Z"},
+        {"sourcedId": "u-y", "enabledUser": "true", "orgSourcedIds": "s1", "role": "student",
+         "username": "y", "givenName": "Y", "familyName": "Y", "dateLastModified": "2027-01-01T00:00:00Z"})}  # fmt: skip
+    result = validate(tmp_path, frames, modes={"users": "delta"}, known={"orgs": pl.Series(["s1"])})
+    assert found(result) == {("users.csv", 3, "status", "delta.status", "error")}
+
+
+def test_reference_to_a_removed_record_warns(tmp_path):
+    frames = with_cell(tiny_district(), "classes", 2, "status", "tobedeleted")
+    result = validate(tmp_path, frames)
+    assert ("enrollments.csv", 6, "classSourcedId", "reference.removed", "warning") in found(result)
+
+
+def test_settings_demand_fields_and_files(tmp_path):
+    strict = parse_settings({"validation": {"required": {"users": ["email"]}, "files": ["demographics", "manifest"]}})
+    frames = with_cell(tiny_district(), "users", 2, "email", None)
+    result = validate(tmp_path, frames, settings=strict)
+    assert ("users.csv", 4, "email", "platform.required", "error") in found(result)
+    assert ("manifest.csv", None, "file.demographics", "manifest.required_file", "error") in found(result)
+    # the default demands courseCode only; this settings file replaced it
+    assert not any(rule == "platform.required" and file == "courses.csv" for file, _, _, rule, _ in found(result))
+
+
+def test_header_only_file_warns(tmp_path):
+    frames = tiny_district()
+    frames["courses"] = frames["courses"].head(0)
+    result = validate(tmp_path, frames)
+    assert ("courses.csv", None, None, "file.empty", "warning") in found(result)
+
+
+@pytest.mark.parametrize("feed", ["catalyst-full", "catalyst-minimal"])
+def test_third_party_feeds_give_their_expected_result(shared_data, feed):
+    expect = (shared_data / feed / "EXPECT").read_text().split("\n")
+    exit_code, path = expect[0].split()
+    result = validate_feed(open_feed(shared_data / feed / path))
+    assert (0 if result.ok else 1) == int(exit_code)
+    errors = set(result.issues.filter(pl.col("severity") == "error").select("file", "line").iter_rows())
+    for line in filter(None, (entry.strip() for entry in expect[1:])):
+        file, *at = line.split()
+        if at:
+            assert (file, int(at[0])) in errors, (line, result.issues)
+        else:
+            assert file in {f for f, _ in errors}
+
+
+def _shuffled(frames, seed):
+    rng = random.Random(seed)
+    out = {}
+    for name, data in frames.items():
+        order = list(range(data.height))
+        rng.shuffle(order)
+        out[name] = data[order]
+    return out
+
+
+def _by_content(result):
+    return sorted(result.issues.select("file", "field", "value", "rule", "severity").iter_rows(), key=str)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_row_order_changes_no_result(tmp_path_factory, seed):
+    tmp = tmp_path_factory.mktemp("shuffle")
+    broken = with_cell(with_cell(tiny_district(), "users", 3, "orgSourcedIds", "s1,s9"), "orgs", 0, "parentSourcedId", "s1")
+    for frames in (tiny_district(), broken):
+        original = validate(tmp, frames, name="a.zip")
+        shuffled = validate(tmp, _shuffled(frames, seed), name="b.zip")
+        assert _by_content(original) == _by_content(shuffled)
