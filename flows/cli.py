@@ -50,18 +50,24 @@ def validate(
     feed: FeedArg,
     report: Annotated[
         Path | None,
-        typer.Option(help="Write every issue to this .csv or .json file (file, line, field, value, rule, severity, message)."),
+        typer.Option(
+            help="Write every issue to this .csv or .json file (file, line, field, value, rule, severity, message)."
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="Settings file (TOML); its [validation] section applies.")
     ] = None,
     warehouse: Annotated[
         Path | None,
-        typer.Option(help="Resolve references of delta files, and into absent files, against this warehouse."),
+        typer.Option(
+            help="Resolve references of delta files, and into absent files, against this warehouse."
+        ),
     ] = None,
     tenant: Annotated[
         str | None,
-        typer.Option(help="The tenant whose records --warehouse holds (default: the manifest's source.systemCode, else the feed's name)."),
+        typer.Option(
+            help="The tenant whose records --warehouse holds (default: the manifest's source.systemCode, else the feed's name)."
+        ),
     ] = None,
 ) -> None:
     """Check a feed and report every problem with its file, line, field and value.
@@ -91,7 +97,7 @@ def validate(
 
 
 def _known_ids(warehouse: Path, tenant: str):
-    from warehouse.source import known_ids
+    from warehouse.state import known_ids
 
     if not warehouse.exists():
         raise UsageError(f"--warehouse {warehouse}: no such file")
@@ -100,17 +106,27 @@ def _known_ids(warehouse: Path, tenant: str):
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Argument(help="Where to write: a .zip, or a folder for any other name.")],
+    out: Annotated[
+        Path, typer.Argument(help="Where to write: a .zip, or a folder for any other name.")
+    ],
     students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same district.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same district.")
+    ] = 0,
 ) -> None:
     """Write a realistic synthetic district as a OneRoster 1.1 feed (deterministic per seed)."""
     from schemas.writer import write_feed
     from transforms.generate import generate_feed
 
     frames = generate_feed(students, seed=seed)
-    write_feed(out, frames, properties={"source.systemCode": f"demo-{seed}",
-                                        "source.systemName": "rosterflow generator"})  # fmt: skip
+    write_feed(
+        out,
+        frames,
+        properties={
+            "source.systemCode": f"demo-{seed}",
+            "source.systemName": "rosterflow generator",
+        },
+    )
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
     console.print(f"wrote {out}: {counts}")
 

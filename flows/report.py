@@ -18,8 +18,12 @@ REPORT_SUFFIXES = (".csv", ".json")
 
 def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
     shown = min(limit, issues.height)
-    table = Table(title=f"First {shown} of {issues.height:,} issues", title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False)  # fmt: skip
+    table = Table(
+        title=f"First {shown} of {issues.height:,} issues",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
     table.add_column("severity", no_wrap=True)
     table.add_column("where", no_wrap=True)
     table.add_column("field = value", overflow="fold", max_width=40)
@@ -39,13 +43,16 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
 
 
 def summary_table(issues: pl.DataFrame) -> Table:
-    table = Table(title="Issues per file and rule", title_justify="left", box=box.SIMPLE_HEAD,
-                  show_edge=False)
+    table = Table(
+        title="Issues per file and rule", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
+    )
     for column in ("file", "severity", "rule", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for row in issue_summary(issues).iter_rows(named=True):  # one row per file and rule
         style = "red" if row["severity"] == "error" else "yellow"
-        table.add_row(row["file"], f"[{style}]{row['severity']}[/]", row["rule"], f"{row['count']:,}")
+        table.add_row(
+            row["file"], f"[{style}]{row['severity']}[/]", row["rule"], f"{row['count']:,}"
+        )
     return table
 
 

@@ -112,9 +112,8 @@ def _fast_parse(data: bytes, header: tuple[str, ...]) -> pl.DataFrame | None:
     line = pl.int_range(2, records + 2, dtype=pl.Int64, eager=True) + (
         inner_newlines.cum_sum().shift(1, fill_value=0).cast(pl.Int64)
     )
-    rows = (
-        raw.with_columns(pl.col(names).replace("", None), line.alias(LINE))
-        .filter(~counts["blank"])
+    rows = raw.with_columns(pl.col(names).replace("", None), line.alias(LINE)).filter(
+        ~counts["blank"]
     )
     return rows
 
@@ -134,10 +133,15 @@ def _exact_parse(data: bytes, header: tuple[str, ...], file_name: str) -> Parsed
         elif len(record) != width:
             problems.append(
                 issue_row(
-                    file_name, start, None, ",".join(record)[:200], "file.ragged", "error",
+                    file_name,
+                    start,
+                    None,
+                    ",".join(record)[:200],
+                    "file.ragged",
+                    "error",
                     f"record has {len(record)} fields, the header has {width}",
                 )
-            )  # fmt: skip
+            )
         else:
             records.append(record)
             lines.append(start)

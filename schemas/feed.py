@@ -190,8 +190,14 @@ def _manifest(
         issues.append(issue_row(MANIFEST_FILE, line, field_, value, rule, severity, message))
 
     if parsed.header != MANIFEST_HEADER:
-        issue(1, None, ",".join(parsed.header), "manifest.header", "error",
-              "manifest.csv must start with the header propertyName,value")  # fmt: skip
+        issue(
+            1,
+            None,
+            ",".join(parsed.header),
+            "manifest.header",
+            "error",
+            "manifest.csv must start with the header propertyName,value",
+        )
         return {}, dict.fromkeys(FILE_SPECS, "absent"), {}, issues
     rows = parsed.rows.select(
         pl.col("propertyName").str.strip_chars().str.strip_chars("\"'").alias("name"),
@@ -204,8 +210,14 @@ def _manifest(
         if name is None:
             continue
         if name in manifest:
-            issue(line, name, value, "manifest.duplicate", "error",
-                  f"{name} is stated twice (first on line {lines[name]})")  # fmt: skip
+            issue(
+                line,
+                name,
+                value,
+                "manifest.duplicate",
+                "error",
+                f"{name} is stated twice (first on line {lines[name]})",
+            )
             continue
         manifest[name] = value or ""
         lines[name] = line
@@ -217,34 +229,70 @@ def _manifest(
             if version and version.startswith("1.2")
             else ""
         )
-        issue(lines.get("oneroster.version"), "oneroster.version", version, "manifest.version",
-              "error", f"rosterflow reads OneRoster 1.1; the manifest says {version or 'nothing'}{hint}")  # fmt: skip
+        issue(
+            lines.get("oneroster.version"),
+            "oneroster.version",
+            version,
+            "manifest.version",
+            "error",
+            f"rosterflow reads OneRoster 1.1; the manifest says {version or 'nothing'}{hint}",
+        )
     if manifest.get("manifest.version", "1.0") != "1.0":
-        issue(lines["manifest.version"], "manifest.version", manifest["manifest.version"],
-              "manifest.version", "warning", "expected manifest.version 1.0")  # fmt: skip
+        issue(
+            lines["manifest.version"],
+            "manifest.version",
+            manifest["manifest.version"],
+            "manifest.version",
+            "warning",
+            "expected manifest.version 1.0",
+        )
 
     modes: dict[str, str] = {}
     for name in FILE_SPECS:
         key = f"file.{name}"
         value = manifest.get(key)
         if value is None:
-            issue(None, key, None, "manifest.file_row", "warning",
-                  f"the manifest has no {key} row; the file is treated as absent")  # fmt: skip
+            issue(
+                None,
+                key,
+                None,
+                "manifest.file_row",
+                "warning",
+                f"the manifest has no {key} row; the file is treated as absent",
+            )
             modes[name] = "absent"
         elif value in MANIFEST_MODES:
             modes[name] = value
         elif value.lower() in MANIFEST_MODES:
-            issue(lines[key], key, value, "manifest.case", "warning",
-                  f"{value!r} read as {value.lower()!r}")  # fmt: skip
+            issue(
+                lines[key],
+                key,
+                value,
+                "manifest.case",
+                "warning",
+                f"{value!r} read as {value.lower()!r}",
+            )
             modes[name] = value.lower()
         else:
-            issue(lines[key], key, value, "manifest.mode", "error",
-                  "a file must be marked bulk, delta or absent")  # fmt: skip
+            issue(
+                lines[key],
+                key,
+                value,
+                "manifest.mode",
+                "error",
+                "a file must be marked bulk, delta or absent",
+            )
             modes[name] = "absent"
     for key in manifest:
         if key.startswith("file.") and key[len("file.") :] not in FILE_SPECS:
-            issue(lines[key], key, manifest[key], "manifest.unknown_file", "warning",
-                  f"{key} is not a OneRoster 1.1 file; ignored")  # fmt: skip
+            issue(
+                lines[key],
+                key,
+                manifest[key],
+                "manifest.unknown_file",
+                "warning",
+                f"{key} is not a OneRoster 1.1 file; ignored",
+            )
     return manifest, modes, lines, issues
 
 
@@ -256,10 +304,25 @@ def open_feed(path: str | os.PathLike[str]) -> Feed:
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
-        issues = [issue_row(MANIFEST_FILE, None, None, None, "manifest.missing", "error",
-                            "the feed has no manifest.csv at its root")]  # fmt: skip
-        return Feed(source.name, source.sha256, {}, dict.fromkeys(FILE_SPECS, "absent"), {},
-                    issue_frame(issues))  # fmt: skip
+        issues = [
+            issue_row(
+                MANIFEST_FILE,
+                None,
+                None,
+                None,
+                "manifest.missing",
+                "error",
+                "the feed has no manifest.csv at its root",
+            )
+        ]
+        return Feed(
+            source.name,
+            source.sha256,
+            {},
+            dict.fromkeys(FILE_SPECS, "absent"),
+            {},
+            issue_frame(issues),
+        )
     manifest_csv = _parse(members, MANIFEST_FILE, source)
     manifest, modes, lines, issues = _manifest(manifest_csv)
     issues += _member_issues(members, modes, manifest, lines)
@@ -275,7 +338,9 @@ def open_feed(path: str | os.PathLike[str]) -> Feed:
     return Feed(source.name, source.sha256, manifest, modes, files, pl.concat(parse_issues))
 
 
-def _parse(members: Mapping[str, Callable[[], bytes]], file_name: str, source: _Source) -> ParsedCsv:
+def _parse(
+    members: Mapping[str, Callable[[], bytes]], file_name: str, source: _Source
+) -> ParsedCsv:
     try:
         return parse_csv(members[file_name](), file_name)
     except UnreadableFile as error:
@@ -296,22 +361,58 @@ def _member_issues(
             continue
         if member in known:
             if modes[known[member]] == "absent" and f"file.{known[member]}" in manifest:
-                issues.append(issue_row(member, None, None, None, "file.ignored", "warning",
-                                        "the manifest marks this file absent; it is ignored"))  # fmt: skip
+                issues.append(
+                    issue_row(
+                        member,
+                        None,
+                        None,
+                        None,
+                        "file.ignored",
+                        "warning",
+                        "the manifest marks this file absent; it is ignored",
+                    )
+                )
         elif member in ONEROSTER_12_FILES:
-            issues.append(issue_row(member, None, None, None, "file.version", "error",
-                                    "a OneRoster 1.2 file; rosterflow reads OneRoster 1.1"))  # fmt: skip
+            issues.append(
+                issue_row(
+                    member,
+                    None,
+                    None,
+                    None,
+                    "file.version",
+                    "error",
+                    "a OneRoster 1.2 file; rosterflow reads OneRoster 1.1",
+                )
+            )
         else:
             hint = (
                 f"; file names are case-sensitive (did you mean {lower_known[member.lower()]}?)"
                 if member.lower() in lower_known
                 else ""
             )
-            issues.append(issue_row(member, None, None, None, "file.unknown", "warning",
-                                    f"not a OneRoster 1.1 file; ignored{hint}"))  # fmt: skip
+            issues.append(
+                issue_row(
+                    member,
+                    None,
+                    None,
+                    None,
+                    "file.unknown",
+                    "warning",
+                    f"not a OneRoster 1.1 file; ignored{hint}",
+                )
+            )
     for name, mode in modes.items():
         file_name = FILE_SPECS[name].file_name
         if mode != "absent" and file_name not in members:
-            issues.append(issue_row(MANIFEST_FILE, lines.get(f"file.{name}"), f"file.{name}", mode, "manifest.file_missing",
-                                    "error", f"the manifest marks {file_name} {mode} but the feed has no such file"))  # fmt: skip
+            issues.append(
+                issue_row(
+                    MANIFEST_FILE,
+                    lines.get(f"file.{name}"),
+                    f"file.{name}",
+                    mode,
+                    "manifest.file_missing",
+                    "error",
+                    f"the manifest marks {file_name} {mode} but the feed has no such file",
+                )
+            )
     return issues

@@ -15,7 +15,9 @@ from schemas.issues import issues_from
 from schemas.spec import CEDS_GRADES, FileSpec, Kind
 
 CANONICAL_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
-LENIENT_DATETIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+LENIENT_DATETIME = (
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
 
 
 def _canonical_case(column: str, values: tuple[str, ...]) -> pl.Expr:
@@ -40,26 +42,45 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
         name, canon = column.name, f"__canon_{column.name}"
         recased = flags.filter(pl.col(canon).is_not_null() & (pl.col(canon) != pl.col(name)))
         warnings.append(
-            issues_from(recased, file=file_name, field=name, value=pl.col(name),
-                        rule=f"{_rule_of(column.kind)}.case", severity="warning",
-                        message=pl.format("read as '{}'", pl.col(canon)))  # fmt: skip
+            issues_from(
+                recased,
+                file=file_name,
+                field=name,
+                value=pl.col(name),
+                rule=f"{_rule_of(column.kind)}.case",
+                severity="warning",
+                message=pl.format("read as '{}'", pl.col(canon)),
+            )
         )
         if column.kind is Kind.STATUS:
             inactive = flags.filter(pl.col(name).str.to_lowercase() == "inactive")
             warnings.append(
-                issues_from(inactive, file=file_name, field=name, value=pl.col(name),
-                            rule="status.inactive", severity="warning",
-                            message="the OneRoster 1.0 status inactive: the record is kept, inactive")  # fmt: skip
+                issues_from(
+                    inactive,
+                    file=file_name,
+                    field=name,
+                    value=pl.col(name),
+                    rule="status.inactive",
+                    severity="warning",
+                    message="the OneRoster 1.0 status inactive: the record is kept, inactive",
+                )
             )
     for column in spec.of_kind(Kind.DATETIME):
         name = column.name
         loose = rows.filter(
-            ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME)
+            ~pl.col(name).str.contains(CANONICAL_DATETIME)
+            & pl.col(name).str.contains(LENIENT_DATETIME)
         )
         warnings.append(
-            issues_from(loose, file=file_name, field=name, value=pl.col(name),
-                        rule="datetime.format", severity="warning",
-                        message="accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ")  # fmt: skip
+            issues_from(
+                loose,
+                file=file_name,
+                field=name,
+                value=pl.col(name),
+                rule="datetime.format",
+                severity="warning",
+                message="accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ",
+            )
         )
     for column in spec.of_kind(Kind.GRADES):
         name = column.name
@@ -70,9 +91,15 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
             .list.any()
         )
         warnings.append(
-            issues_from(outside, file=file_name, field=name, value=pl.col(name),
-                        rule="grade", severity="warning",
-                        message="not a CEDS grade code (KG, 01 ... 12, PK, Other, ...); kept as given")  # fmt: skip
+            issues_from(
+                outside,
+                file=file_name,
+                field=name,
+                value=pl.col(name),
+                rule="grade",
+                severity="warning",
+                message="not a CEDS grade code (KG, 01 ... 12, PK, Other, ...); kept as given",
+            )
         )
 
     normalized = flags.with_columns(
@@ -89,7 +116,13 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
         )
     ).select(*spec.header, LINE)
     return normalized, pl.concat(warnings) if warnings else issues_from(
-        rows.head(0), file=file_name, field=None, value=pl.lit(None), rule="", severity="", message=""
+        rows.head(0),
+        file=file_name,
+        field=None,
+        value=pl.lit(None),
+        rule="",
+        severity="",
+        message="",
     )
 
 

@@ -12,8 +12,8 @@ points into; `schemas.spec` reads the file layout back from these models.
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 from schemas.vocabulary import (
     ENROLLMENT_ROLES,
@@ -335,7 +335,18 @@ class Users(OneRosterModel):
 MODELS: dict[str, type[OneRosterModel]] = {
     model.Config.name: model
     for model in (
-        AcademicSessions, Categories, Classes, ClassResources, Courses, CourseResources,
-        Demographics, Enrollments, LineItems, Orgs, Resources, Results, Users,
+        AcademicSessions,
+        Categories,
+        Classes,
+        ClassResources,
+        Courses,
+        CourseResources,
+        Demographics,
+        Enrollments,
+        LineItems,
+        Orgs,
+        Resources,
+        Results,
+        Users,
     )
-}  # fmt: skip
+}

@@ -38,8 +38,11 @@ def _references(name: str) -> list[tuple[str, str, bool]]:
         for c in spec.of_kind(Kind.REF, Kind.REF_LIST)
         if c.target is not None
     ]
-    found += [(column, target, False) for (file, column), target in EXTRA_REFERENCES.items()
-              if file == name]  # fmt: skip
+    found += [
+        (column, target, False)
+        for (file, column), target in EXTRA_REFERENCES.items()
+        if file == name
+    ]
     return found
 
 
@@ -86,10 +89,16 @@ def reference_issues(
             file_name = FILE_SPECS[name].file_name
             target_file = FILE_SPECS[target].file_name
             found.append(
-                issues_from(unresolved.filter("removed"), file=file_name, field=column,
-                            value=pl.col("ref"), rule="reference.removed", severity="warning",
-                            message=f"points at a record this feed removes from {target_file}; "
-                                    "the reference is dropped")  # fmt: skip
+                issues_from(
+                    unresolved.filter("removed"),
+                    file=file_name,
+                    field=column,
+                    value=pl.col("ref"),
+                    rule="reference.removed",
+                    severity="warning",
+                    message=f"points at a record this feed removes from {target_file}; "
+                    "the reference is dropped",
+                )
             )
             missing = unresolved.filter(~pl.col("removed"))
             if whole_truth:
@@ -109,8 +118,15 @@ def reference_issues(
                     "warehouse" + ("" if essential else "; the record is built without it")
                 )
             found.append(
-                issues_from(missing, file=file_name, field=column, value=pl.col("ref"),
-                            rule=rule, severity=severity, message=message)  # fmt: skip
+                issues_from(
+                    missing,
+                    file=file_name,
+                    field=column,
+                    value=pl.col("ref"),
+                    rule=rule,
+                    severity=severity,
+                    message=message,
+                )
             )
     return found
 
@@ -122,13 +138,24 @@ def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
         if name not in tables:
             continue
         rows = live(tables[name])
-        looping = rows_in_cycles(rows.select("sourcedId", pl.col("parentSourcedId").alias("parent")))
+        looping = rows_in_cycles(
+            rows.select("sourcedId", pl.col("parentSourcedId").alias("parent"))
+        )
         flagged = rows.lazy().join(looping.lazy(), on="sourcedId", how="inner")
         found.append(
-            issues_from(flagged, file=FILE_SPECS[name].file_name, field="parentSourcedId",
-                        value=pl.col("parentSourcedId"), rule="cycle", severity="error",
-                        message=pl.format("the parent chain of {} never reaches a root: it loops "
-                                          "through {}", pl.col("sourcedId"), pl.col("loops_through")))  # fmt: skip
+            issues_from(
+                flagged,
+                file=FILE_SPECS[name].file_name,
+                field="parentSourcedId",
+                value=pl.col("parentSourcedId"),
+                rule="cycle",
+                severity="error",
+                message=pl.format(
+                    "the parent chain of {} never reaches a root: it loops through {}",
+                    pl.col("sourcedId"),
+                    pl.col("loops_through"),
+                ),
+            )
         )
     return found
 
@@ -148,7 +175,9 @@ def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:
     )
     for _ in range(max(1, math.ceil(math.log2(max(edges.height, 2)))) + 1):
         ancestors = ancestors.join(
-            ancestors.select(pl.col("sourcedId").alias("ancestor"), pl.col("ancestor").alias("next")),
+            ancestors.select(
+                pl.col("sourcedId").alias("ancestor"), pl.col("ancestor").alias("next")
+            ),
             on="ancestor",
             how="inner",
         ).select("sourcedId", pl.col("next").alias("ancestor"))
@@ -163,20 +192,32 @@ def platform_issues(
     users, classes, enrollments = (tables.get(n) for n in ("users", "classes", "enrollments"))
     if users is not None:
         found.append(
-            issues_from(live(users).filter((pl.col("role") == "teacher") & pl.col("email").is_null()),
-                        file="users.csv", field="email", value=pl.col("email"),
-                        rule="teacher.no_email", severity="warning",
-                        message="a teacher without an email cannot receive platform mail")  # fmt: skip
+            issues_from(
+                live(users).filter((pl.col("role") == "teacher") & pl.col("email").is_null()),
+                file="users.csv",
+                field="email",
+                value=pl.col("email"),
+                rule="teacher.no_email",
+                severity="warning",
+                message="a teacher without an email cannot receive platform mail",
+            )
         )
     if enrollments is not None:
         teaching = live(enrollments).filter(pl.col("role") == "teacher")
         primaries = teaching.filter(pl.col("primary") == "true")
         found.append(
-            issues_from(primaries.filter(pl.col("classSourcedId").is_duplicated()),
-                        file="enrollments.csv", field="primary", value=pl.col("primary"),
-                        rule="enrollment.primary", severity="warning",
-                        message=pl.format("class {} has more than one primary teacher; the first "
-                                          "in file order is used", pl.col("classSourcedId")))  # fmt: skip
+            issues_from(
+                primaries.filter(pl.col("classSourcedId").is_duplicated()),
+                file="enrollments.csv",
+                field="primary",
+                value=pl.col("primary"),
+                rule="enrollment.primary",
+                severity="warning",
+                message=pl.format(
+                    "class {} has more than one primary teacher; the first in file order is used",
+                    pl.col("classSourcedId"),
+                ),
+            )
         )
         if classes is not None:
             found += _teaching_issues(live(classes), teaching, modes)
@@ -194,9 +235,15 @@ def _teaching_issues(
             how="anti",
         )
         found.append(
-            issues_from(untaught, file="classes.csv", field="sourcedId", value=pl.col("sourcedId"),
-                        rule="class.no_teacher", severity="warning",
-                        message="no teacher is enrolled; the section gets no teacher base course")  # fmt: skip
+            issues_from(
+                untaught,
+                file="classes.csv",
+                field="sourcedId",
+                value=pl.col("sourcedId"),
+                rule="class.no_teacher",
+                severity="warning",
+                message="no teacher is enrolled; the section gets no teacher base course",
+            )
         )
     same_title = (
         teaching.lazy()
@@ -205,15 +252,27 @@ def _teaching_issues(
         .join(classes.lazy().select("sourcedId", "title", LINE), on="sourcedId", how="inner")
         .with_columns(
             pl.col(LINE).rank("ordinal").over("userSourcedId", "title").alias("nth"),
-            pl.col("sourcedId").first().over("userSourcedId", "title", order_by=LINE).alias("first"),
+            pl.col("sourcedId")
+            .first()
+            .over("userSourcedId", "title", order_by=LINE)
+            .alias("first"),
         )
         .filter(pl.col("nth") > 1)
     )
     found.append(
-        issues_from(same_title, file="classes.csv", field="title", value=pl.col("title"),
-                    rule="teacher.same_title", severity="warning",
-                    message=pl.format("teacher {} also teaches class {} with this title",
-                                      pl.col("userSourcedId"), pl.col("first")))  # fmt: skip
+        issues_from(
+            same_title,
+            file="classes.csv",
+            field="title",
+            value=pl.col("title"),
+            rule="teacher.same_title",
+            severity="warning",
+            message=pl.format(
+                "teacher {} also teaches class {} with this title",
+                pl.col("userSourcedId"),
+                pl.col("first"),
+            ),
+        )
     )
     return found
 
@@ -231,10 +290,17 @@ def list_length_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]
             & (count("subjects") != count("subjectCodes"))
         )
         found.append(
-            issues_from(mismatched, file=FILE_SPECS[name].file_name, field="subjectCodes",
-                        value=pl.col("subjectCodes"), rule="list.length", severity=severity,
-                        message=pl.format("{} subject codes for {} subjects",
-                                          count("subjectCodes"), count("subjects")))  # fmt: skip
+            issues_from(
+                mismatched,
+                file=FILE_SPECS[name].file_name,
+                field="subjectCodes",
+                value=pl.col("subjectCodes"),
+                rule="list.length",
+                severity=severity,
+                message=pl.format(
+                    "{} subject codes for {} subjects", count("subjectCodes"), count("subjects")
+                ),
+            )
         )
     return found
 
@@ -250,8 +316,14 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
         # ISO dates compare correctly as text; malformed ones are reported by the models
         reversed_ = tables[name].filter(pl.col(end) < pl.col(start))
         found.append(
-            issues_from(reversed_, file=FILE_SPECS[name].file_name, field=end, value=pl.col(end),
-                        rule="date.order", severity="warning",
-                        message=pl.format("ends before it starts ({})", pl.col(start)))  # fmt: skip
+            issues_from(
+                reversed_,
+                file=FILE_SPECS[name].file_name,
+                field=end,
+                value=pl.col(end),
+                rule="date.order",
+                severity="warning",
+                message=pl.format("ends before it starts ({})", pl.col(start)),
+            )
         )
     return found

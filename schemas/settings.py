@@ -86,7 +86,12 @@ def load_settings(path: str | Path | None) -> Settings:
 
 
 def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
-    sections = {"policy": Policy, "hierarchy": Hierarchy, "safety": Safety, "validation": Validation}
+    sections = {
+        "policy": Policy,
+        "hierarchy": Hierarchy,
+        "safety": Safety,
+        "validation": Validation,
+    }
     _refuse_unknown(raw, sections, source, "")
     policy = _section(raw, "policy", Policy, source)
     for name, choices in POLICY_CHOICES.items():
@@ -107,7 +112,9 @@ def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
 
 def _check_share(share: object, where: str) -> None:
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-        raise SettingsError(f"{where} = {share!r}; give a share between 0 and 1 (1 turns the guard off)")
+        raise SettingsError(
+            f"{where} = {share!r}; give a share between 0 and 1 (1 turns the guard off)"
+        )
 
 
 def _refuse_unknown(raw: dict, known: dict | tuple, source: str, section: str) -> None:
@@ -136,7 +143,9 @@ def _validation(values: dict, source: str) -> Validation:
         raise SettingsError(f"{source}: [validation] required must map file names to field lists")
     for file, columns in required.items():
         if file not in FILE_SPECS:
-            raise SettingsError(f"{source}: [validation] required names {file!r}, not a OneRoster file")
+            raise SettingsError(
+                f"{source}: [validation] required names {file!r}, not a OneRoster file"
+            )
         if not isinstance(columns, list | tuple):
             raise SettingsError(f"{source}: [validation] required.{file} must be a list of fields")
         for column in columns:
@@ -148,7 +157,9 @@ def _validation(values: dict, source: str) -> Validation:
     files = values.get("files", [])
     for file in files:
         if file != "manifest" and file not in FILE_SPECS:
-            raise SettingsError(f"{source}: [validation] files names {file!r}, not a OneRoster file")
+            raise SettingsError(
+                f"{source}: [validation] files names {file!r}, not a OneRoster file"
+            )
     return Validation(
         MappingProxyType({file: tuple(columns) for file, columns in required.items()}),
         tuple(files),

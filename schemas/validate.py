@@ -59,8 +59,21 @@ def validate_feed(
             continue
         rows = parsed.rows.select(*spec.header, LINE)
         if rows.height == 0:
-            found.append(issue_frame([issue_row(spec.file_name, None, None, None, "file.empty",
-                                                "warning", "the file has a header and no records")]))  # fmt: skip
+            found.append(
+                issue_frame(
+                    [
+                        issue_row(
+                            spec.file_name,
+                            None,
+                            None,
+                            None,
+                            "file.empty",
+                            "warning",
+                            "the file has a header and no records",
+                        )
+                    ]
+                )
+            )
         normalized, warnings = normalize(rows, spec)
         found += [warnings, model_issues(normalized, spec)]
         found += row_rule_issues(normalized, spec, feed.modes[name], settings)
@@ -81,9 +94,9 @@ def validate_feed(
 
 def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
     defined = [name for name in header if not name.startswith("metadata.")]
-    if tuple(defined) == spec.header and header[: len(spec.header)] == spec.header:
-        if len(set(header)) == len(header):
-            return []
+    extensions_last = header[: len(spec.header)] == spec.header
+    if tuple(defined) == spec.header and extensions_last and len(set(header)) == len(header):
+        return []
     file_name = spec.file_name
     problems = []
 
@@ -103,23 +116,43 @@ def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
         if name in spec.header or name.startswith("metadata."):
             continue
         if name.lower() in by_lower:
-            problem(by_lower[name.lower()], name, "header.case",
-                    f"header names are case-sensitive: write {by_lower[name.lower()]}")  # fmt: skip
+            problem(
+                by_lower[name.lower()],
+                name,
+                "header.case",
+                f"header names are case-sensitive: write {by_lower[name.lower()]}",
+            )
         elif name in ONEROSTER_10_COLUMNS:
-            problem(name, name, "header.unknown",
-                    f"{name} is a OneRoster 1.0 column; this feed must follow OneRoster 1.1")  # fmt: skip
+            problem(
+                name,
+                name,
+                "header.unknown",
+                f"{name} is a OneRoster 1.0 column; this feed must follow OneRoster 1.1",
+            )
         else:
-            problem(name, name, "header.unknown",
-                    "not a column of this file (extension columns are named metadata.<name>)")  # fmt: skip
+            problem(
+                name,
+                name,
+                "header.unknown",
+                "not a column of this file (extension columns are named metadata.<name>)",
+            )
     present = set(header)
     for name in spec.header:
         if name not in present and name.lower() not in {h.lower() for h in header}:
-            problem(name, None, "header.missing",
-                    f"column {name} is missing (every column must be present, even when empty)")  # fmt: skip
+            problem(
+                name,
+                None,
+                "header.missing",
+                f"column {name} is missing (every column must be present, even when empty)",
+            )
     if not problems:
         # all defined columns present: they are out of order, or an extension column comes first
-        problem(None, ",".join(header), "header.order",
-                f"columns must be in the order {','.join(spec.header)}, then metadata.* columns")  # fmt: skip
+        problem(
+            None,
+            ",".join(header),
+            "header.order",
+            f"columns must be in the order {','.join(spec.header)}, then metadata.* columns",
+        )
     return problems
 
 
@@ -159,30 +192,45 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
     )
     check = pl.col("check")
     rule = (
-        pl.when(check == "not_nullable").then(pl.lit("required"))
-        .when(check == "field_uniqueness").then(pl.lit("unique"))
-        .when(check.str.starts_with("calendar_date")).then(pl.lit("date"))
-        .when(check.str.starts_with("isin")).then(
-            pl.when(pl.col("kind") == Kind.BOOL).then(pl.lit("boolean"))
-            .when(pl.col("kind") == Kind.STATUS).then(pl.lit("status"))
+        pl.when(check == "not_nullable")
+        .then(pl.lit("required"))
+        .when(check == "field_uniqueness")
+        .then(pl.lit("unique"))
+        .when(check.str.starts_with("calendar_date"))
+        .then(pl.lit("date"))
+        .when(check.str.starts_with("isin"))
+        .then(
+            pl.when(pl.col("kind") == Kind.BOOL)
+            .then(pl.lit("boolean"))
+            .when(pl.col("kind") == Kind.STATUS)
+            .then(pl.lit("status"))
             .otherwise(pl.lit("enum"))
         )
-        .when(pl.col("format_rule").is_not_null()).then(pl.col("format_rule"))
+        .when(pl.col("format_rule").is_not_null())
+        .then(pl.col("format_rule"))
         .otherwise(pl.format("schema.{}", check))
-    )  # fmt: skip
+    )
     message = (
-        pl.when(check == "not_nullable").then(pl.format("{} is required", pl.col("column")))
-        .when(check == "field_uniqueness").then(pl.format("{} appears more than once in this file", pl.col("column")))
-        .when(check.str.starts_with("calendar_date")).then(pl.lit("not a real calendar day"))
-        .when(check.str.starts_with("isin")).then(pl.format("must be one of: {}", pl.col("allowed")))
-        .when(pl.col("format_message").is_not_null()).then(pl.col("format_message"))
+        pl.when(check == "not_nullable")
+        .then(pl.format("{} is required", pl.col("column")))
+        .when(check == "field_uniqueness")
+        .then(pl.format("{} appears more than once in this file", pl.col("column")))
+        .when(check.str.starts_with("calendar_date"))
+        .then(pl.lit("not a real calendar day"))
+        .when(check.str.starts_with("isin"))
+        .then(pl.format("must be one of: {}", pl.col("allowed")))
+        .when(pl.col("format_message").is_not_null())
+        .then(pl.col("format_message"))
         .otherwise(pl.format("failed check {}", check))
-    )  # fmt: skip
+    )
     return (
         failures.lazy()
         .with_columns(pl.col("index").cast(pl.Int64))
         .join(
-            rows.lazy().select(LINE).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64)),
+            rows.lazy()
+            .select(LINE)
+            .with_row_index("index")
+            .with_columns(pl.col("index").cast(pl.Int64)),
             on="index",
             how="left",
         )
@@ -199,8 +247,13 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
         )
         .join(_removals(rows, spec), on="line", how="left")
         # a removal needs only its sourcedId: other required fields may be left empty
-        .filter(~(pl.col("removal").fill_null(False) & (pl.col("rule") == "required")
-                  & (pl.col("field") != "sourcedId")))  # fmt: skip
+        .filter(
+            ~(
+                pl.col("removal").fill_null(False)
+                & (pl.col("rule") == "required")
+                & (pl.col("field") != "sourcedId")
+            )
+        )
         .drop("removal")
     )
 
@@ -222,29 +275,53 @@ def row_rule_issues(
     stated = rows.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
     for column in settings.validation.required.get(spec.name, ()):
         found.append(
-            issues_from(stated.filter(pl.col(column).is_null()), file=file_name, field=column,
-                        value=pl.col(column), rule="platform.required", severity="error",
-                        message=f"{column} is required by this platform ([validation] required)")  # fmt: skip
+            issues_from(
+                stated.filter(pl.col(column).is_null()),
+                file=file_name,
+                field=column,
+                value=pl.col(column),
+                rule="platform.required",
+                severity="error",
+                message=f"{column} is required by this platform ([validation] required)",
+            )
         )
     if mode == "delta":
         found.append(
-            issues_from(rows.filter(pl.col("status").is_null()), file=file_name, field="status",
-                        value=pl.col("status"), rule="delta.status", severity="error",
-                        message="a delta file must say active or tobedeleted for every record")  # fmt: skip
+            issues_from(
+                rows.filter(pl.col("status").is_null()),
+                file=file_name,
+                field="status",
+                value=pl.col("status"),
+                rule="delta.status",
+                severity="error",
+                message="a delta file must say active or tobedeleted for every record",
+            )
         )
         found.append(
-            issues_from(rows.filter(pl.col("dateLastModified").is_null()), file=file_name,
-                        field="dateLastModified", value=pl.col("dateLastModified"),
-                        rule="delta.date_last_modified", severity="warning",
-                        message="a delta file should say when each record changed")  # fmt: skip
+            issues_from(
+                rows.filter(pl.col("dateLastModified").is_null()),
+                file=file_name,
+                field="dateLastModified",
+                value=pl.col("dateLastModified"),
+                rule="delta.date_last_modified",
+                severity="warning",
+                message="a delta file should say when each record changed",
+            )
         )
     return found
 
 
 def required_file_issues(feed: Feed, settings: Settings) -> pl.DataFrame:
     rows = [
-        issue_row(MANIFEST_FILE, None, f"file.{name}", feed.modes.get(name), "manifest.required_file",
-                  "error", f"this platform needs {name}.csv in every feed ([validation] files)")  # fmt: skip
+        issue_row(
+            MANIFEST_FILE,
+            None,
+            f"file.{name}",
+            feed.modes.get(name),
+            "manifest.required_file",
+            "error",
+            f"this platform needs {name}.csv in every feed ([validation] files)",
+        )
         for name in settings.validation.files
         if name != "manifest" and feed.modes.get(name, "absent") == "absent"
     ]

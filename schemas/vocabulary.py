@@ -22,12 +22,38 @@ class Kind(StrEnum):
 
 
 CEDS_GRADES = (
-    "IT", "PR", "PK", "TK", "KG", "01", "02", "03", "04", "05", "06", "07", "08", "09",
-    "10", "11", "12", "13", "PS", "UG", "Other",
-)  # fmt: skip
+    "IT",
+    "PR",
+    "PK",
+    "TK",
+    "KG",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "08",
+    "09",
+    "10",
+    "11",
+    "12",
+    "13",
+    "PS",
+    "UG",
+    "Other",
+)
 STATUS_VALUES = ("active", "tobedeleted")
 USER_ROLES = (
-    "administrator", "aide", "guardian", "parent", "proctor", "relative", "student", "teacher",
-)  # fmt: skip
+    "administrator",
+    "aide",
+    "guardian",
+    "parent",
+    "proctor",
+    "relative",
+    "student",
+    "teacher",
+)
 ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher")
 OBSERVER_ROLES = ("parent", "guardian", "relative")

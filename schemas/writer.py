@@ -53,7 +53,9 @@ def write_feed(
     files |= {FILE_SPECS[name].file_name: feed_csv(name, frame) for name, frame in frames.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".zip":
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        with zipfile.ZipFile(
+            out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6
+        ) as archive:
             for file_name, data in files.items():
                 archive.writestr(file_name, data)
     else:

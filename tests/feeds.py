@@ -33,29 +33,81 @@ def tiny_district() -> dict[str, pl.DataFrame]:
         ),
         "academicSessions": frame(
             "academicSessions",
-            {"sourcedId": "y1", "title": "2026-27", "type": "schoolYear", "startDate": "2026-08-15",
-             "endDate": "2027-06-15", "schoolYear": "2027"},
-            {"sourcedId": "t1", "title": "Fall", "type": "term", "startDate": "2026-08-15",
-             "endDate": "2026-12-20", "parentSourcedId": "y1", "schoolYear": "2027"},
-            {"sourcedId": "t2", "title": "Spring", "type": "term", "startDate": "2027-01-05",
-             "endDate": "2027-06-15", "parentSourcedId": "y1", "schoolYear": "2027"},
-        ),  # fmt: skip
+            {
+                "sourcedId": "y1",
+                "title": "2026-27",
+                "type": "schoolYear",
+                "startDate": "2026-08-15",
+                "endDate": "2027-06-15",
+                "schoolYear": "2027",
+            },
+            {
+                "sourcedId": "t1",
+                "title": "Fall",
+                "type": "term",
+                "startDate": "2026-08-15",
+                "endDate": "2026-12-20",
+                "parentSourcedId": "y1",
+                "schoolYear": "2027",
+            },
+            {
+                "sourcedId": "t2",
+                "title": "Spring",
+                "type": "term",
+                "startDate": "2027-01-05",
+                "endDate": "2027-06-15",
+                "parentSourcedId": "y1",
+                "schoolYear": "2027",
+            },
+        ),
         "courses": frame(
             "courses",
-            {"sourcedId": "c-alg", "title": "Algebra I", "courseCode": "ALG1", "orgSourcedId": "s1",
-             "schoolYearSourcedId": "y1", "grades": "09", "subjects": "Math", "subjectCodes": "M1"},
-            {"sourcedId": "c-bio", "title": "Biology", "courseCode": "BIO", "orgSourcedId": "s2",
-             "schoolYearSourcedId": "y1", "grades": "09,10"},
-        ),  # fmt: skip
+            {
+                "sourcedId": "c-alg",
+                "title": "Algebra I",
+                "courseCode": "ALG1",
+                "orgSourcedId": "s1",
+                "schoolYearSourcedId": "y1",
+                "grades": "09",
+                "subjects": "Math",
+                "subjectCodes": "M1",
+            },
+            {
+                "sourcedId": "c-bio",
+                "title": "Biology",
+                "courseCode": "BIO",
+                "orgSourcedId": "s2",
+                "schoolYearSourcedId": "y1",
+                "grades": "09,10",
+            },
+        ),
         "classes": frame(
             "classes",
-            {"sourcedId": "k1", "title": "Algebra I - 1", "courseSourcedId": "c-alg",
-             "classType": "scheduled", "schoolSourcedId": "s1", "termSourcedIds": "t1"},
-            {"sourcedId": "k2", "title": "Algebra I - 2", "courseSourcedId": "c-alg",
-             "classType": "scheduled", "schoolSourcedId": "s1", "termSourcedIds": "t1,t2"},
-            {"sourcedId": "k3", "title": "Biology - 1", "courseSourcedId": "c-bio",
-             "classType": "scheduled", "schoolSourcedId": "s2", "termSourcedIds": "t2"},
-        ),  # fmt: skip
+            {
+                "sourcedId": "k1",
+                "title": "Algebra I - 1",
+                "courseSourcedId": "c-alg",
+                "classType": "scheduled",
+                "schoolSourcedId": "s1",
+                "termSourcedIds": "t1",
+            },
+            {
+                "sourcedId": "k2",
+                "title": "Algebra I - 2",
+                "courseSourcedId": "c-alg",
+                "classType": "scheduled",
+                "schoolSourcedId": "s1",
+                "termSourcedIds": "t1,t2",
+            },
+            {
+                "sourcedId": "k3",
+                "title": "Biology - 1",
+                "courseSourcedId": "c-bio",
+                "classType": "scheduled",
+                "schoolSourcedId": "s2",
+                "termSourcedIds": "t2",
+            },
+        ),
         "users": frame(
             "users",
             _user("u-t1", "teacher", "s1", given="Ada", family="Lovelace"),
@@ -78,26 +130,38 @@ def tiny_district() -> dict[str, pl.DataFrame]:
 
 def _user(sid: str, role: str, orgs: str, *, given: str, family: str, agents: str | None = None):
     return {
-        "sourcedId": sid, "enabledUser": "true", "orgSourcedIds": orgs, "role": role,
-        "username": f"{given}.{family}".lower(), "givenName": given, "familyName": family,
-        "email": f"{given}.{family}@example.org".lower(), "agentSourcedIds": agents,
-    }  # fmt: skip
+        "sourcedId": sid,
+        "enabledUser": "true",
+        "orgSourcedIds": orgs,
+        "role": role,
+        "username": f"{given}.{family}".lower(),
+        "givenName": given,
+        "familyName": family,
+        "email": f"{given}.{family}@example.org".lower(),
+        "agentSourcedIds": agents,
+    }
 
 
 def _enrollment(sid, class_, school, user, role, primary="false"):
     return {
-        "sourcedId": sid, "classSourcedId": class_, "schoolSourcedId": school,
-        "userSourcedId": user, "role": role, "primary": primary,
-    }  # fmt: skip
+        "sourcedId": sid,
+        "classSourcedId": class_,
+        "schoolSourcedId": school,
+        "userSourcedId": user,
+        "role": role,
+        "primary": primary,
+    }
 
 
 def with_cell(frames: Mapping[str, pl.DataFrame], name: str, row: int, column: str, value):
     """A copy of `frames` with one cell of one file changed (row 0 is on line 2)."""
     changed = dict(frames)
     changed[name] = frames[name].with_columns(
-        pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value, pl.String))
-        .otherwise(pl.col(column)).alias(column)
-    )  # fmt: skip
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(value, pl.String))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
     return changed
 
 
@@ -109,7 +173,9 @@ def write_zip(path: Path, files: Mapping[str, bytes | str]) -> Path:
     return path
 
 
-def feed_files(frames: Mapping[str, pl.DataFrame], modes: Mapping[str, str] | None = None) -> dict[str, bytes]:
+def feed_files(
+    frames: Mapping[str, pl.DataFrame], modes: Mapping[str, str] | None = None
+) -> dict[str, bytes]:
     """The members of a feed as bytes, for tests that then corrupt one of them."""
     modes = {name: "bulk" for name in frames} | dict(modes or {})
     files = {"manifest.csv": manifest_csv(modes)}

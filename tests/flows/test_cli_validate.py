@@ -23,7 +23,9 @@ def test_errors_exit_1_and_report_every_issue(tmp_path):
         report = tmp_path / f"issues.{suffix}"
         result = runner.invoke(app, ["validate", str(feed), "--report", str(report)])
         assert result.exit_code == 1, result.output
-        rows = pl.read_csv(report) if suffix == "csv" else pl.DataFrame(json.loads(report.read_text()))
+        rows = (
+            pl.read_csv(report) if suffix == "csv" else pl.DataFrame(json.loads(report.read_text()))
+        )
         assert rows.columns[:6] == ["file", "line", "field", "value", "rule", "severity"]
         assert ("users.csv", 4, "role", "pupil", "enum", "error") in rows.select(
             "file", "line", "field", "value", "rule", "severity"

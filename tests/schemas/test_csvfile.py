@@ -10,9 +10,14 @@ def rows_of(data: bytes) -> list[tuple]:
 
 
 def test_values_stay_text_and_empty_is_null():
-    parsed = parse_csv(b"a,b,c\n007,,\"\"\n", "x.csv")
+    parsed = parse_csv(b'a,b,c\n007,,""\n', "x.csv")
     assert parsed.header == ("a", "b", "c")
-    assert parsed.rows.schema == {"a": pl.String, "b": pl.String, "c": pl.String, "__line": pl.Int64}
+    assert parsed.rows.schema == {
+        "a": pl.String,
+        "b": pl.String,
+        "c": pl.String,
+        "__line": pl.Int64,
+    }
     assert parsed.rows.rows() == [("007", None, None, 2)]
 
 

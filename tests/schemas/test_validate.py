@@ -71,8 +71,10 @@ def test_each_rule_names_file_line_field(tmp_path, name, row, column, value, rul
 
 def test_duplicate_sourced_id_flags_both_lines(tmp_path):
     result = validate(tmp_path, with_cell(tiny_district(), "enrollments", 3, "sourcedId", "e1"))
-    assert {("enrollments.csv", 2, "sourcedId", "unique", "error"),
-            ("enrollments.csv", 5, "sourcedId", "unique", "error")} <= found(result)  # fmt: skip
+    assert {
+        ("enrollments.csv", 2, "sourcedId", "unique", "error"),
+        ("enrollments.csv", 5, "sourcedId", "unique", "error"),
+    } <= found(result)
 
 
 def test_org_cycle_is_an_error_on_every_row_whose_chain_loops(tmp_path):
@@ -85,7 +87,9 @@ def test_org_cycle_is_an_error_on_every_row_whose_chain_loops(tmp_path):
 
 
 def test_session_self_parent_is_a_cycle(tmp_path):
-    result = validate(tmp_path, with_cell(tiny_district(), "academicSessions", 0, "parentSourcedId", "y1"))
+    result = validate(
+        tmp_path, with_cell(tiny_district(), "academicSessions", 0, "parentSourcedId", "y1")
+    )
     assert ("academicSessions.csv", 2, "parentSourcedId", "cycle", "error") in found(result)
 
 
@@ -101,11 +105,22 @@ def test_class_without_teacher_and_same_titles_are_warnings(tmp_path):
 
 def test_two_primary_teachers_warn(tmp_path):
     frames = tiny_district()
-    frames["enrollments"] = pl.concat([
-        frames["enrollments"],
-        frame("enrollments", {"sourcedId": "e7", "classSourcedId": "k1", "schoolSourcedId": "s1",
-                              "userSourcedId": "u-t2", "role": "teacher", "primary": "true"}),
-    ])  # fmt: skip
+    frames["enrollments"] = pl.concat(
+        [
+            frames["enrollments"],
+            frame(
+                "enrollments",
+                {
+                    "sourcedId": "e7",
+                    "classSourcedId": "k1",
+                    "schoolSourcedId": "s1",
+                    "userSourcedId": "u-t2",
+                    "role": "teacher",
+                    "primary": "true",
+                },
+            ),
+        ]
+    )
     result = validate(tmp_path, frames)
     assert ("enrollments.csv", 8, "primary", "enrollment.primary", "warning") in found(result)
 
@@ -113,12 +128,36 @@ def test_two_primary_teachers_warn(tmp_path):
 @pytest.mark.parametrize(
     ("header", "rule", "field"),
     [
-        ("sourcedId,dateLastModified,status,name,type,identifier,parentSourcedId", "header.order", None),
-        ("SourcedId,status,dateLastModified,name,type,identifier,parentSourcedId", "header.case", "sourcedId"),
-        ("sourcedId,status,dateLastModified,name,type,parentSourcedId", "header.missing", "identifier"),
-        ("sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId,extra", "header.unknown", "extra"),
-        ("sourcedId,status,dateLastModified,name,name,type,identifier,parentSourcedId", "header.duplicate", "name"),
-        ("metadata.x,sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId", "header.order", None),
+        (
+            "sourcedId,dateLastModified,status,name,type,identifier,parentSourcedId",
+            "header.order",
+            None,
+        ),
+        (
+            "SourcedId,status,dateLastModified,name,type,identifier,parentSourcedId",
+            "header.case",
+            "sourcedId",
+        ),
+        (
+            "sourcedId,status,dateLastModified,name,type,parentSourcedId",
+            "header.missing",
+            "identifier",
+        ),
+        (
+            "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId,extra",
+            "header.unknown",
+            "extra",
+        ),
+        (
+            "sourcedId,status,dateLastModified,name,name,type,identifier,parentSourcedId",
+            "header.duplicate",
+            "name",
+        ),
+        (
+            "metadata.x,sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId",
+            "header.order",
+            None,
+        ),
     ],
 )
 def test_header_rules(tmp_path, header, rule, field):
@@ -168,19 +207,46 @@ def test_reference_into_absent_file_warns_without_warehouse_and_resolves_with_on
 
 
 def test_delta_reference_the_warehouse_cannot_resolve_is_an_error_when_essential(tmp_path):
-    frames = {"enrollments": frame("enrollments", {
-        "sourcedId": "e9", "status": "active", "dateLastModified": "2027-01-01T00:00:00.000Z",
-        "classSourcedId": "k1", "schoolSourcedId": "s1", "userSourcedId": "u-gone", "role": "student"})}  # fmt: skip
+    frames = {
+        "enrollments": frame(
+            "enrollments",
+            {
+                "sourcedId": "e9",
+                "status": "active",
+                "dateLastModified": "2027-01-01T00:00:00.000Z",
+                "classSourcedId": "k1",
+                "schoolSourcedId": "s1",
+                "userSourcedId": "u-gone",
+                "role": "student",
+            },
+        )
+    }
     known = {"classes": pl.Series(["k1"]), "users": pl.Series(["u-s1"]), "orgs": pl.Series(["s1"])}
     result = validate(tmp_path, frames, modes={"enrollments": "delta"}, known=known)
     assert found(result) == {("enrollments.csv", 2, "userSourcedId", "reference", "error")}
 
 
 def test_delta_rows_need_a_status_and_removals_need_only_an_id(tmp_path):
-    frames = {"users": frame("users",
-        {"sourcedId": "u-x", "status": "tobedeleted", "dateLastModified": "2027-01-01T00:00:00.000Z"},
-        {"sourcedId": "u-y", "enabledUser": "true", "orgSourcedIds": "s1", "role": "student",
-         "username": "y", "givenName": "Y", "familyName": "Y", "dateLastModified": "2027-01-01T00:00:00Z"})}  # fmt: skip
+    frames = {
+        "users": frame(
+            "users",
+            {
+                "sourcedId": "u-x",
+                "status": "tobedeleted",
+                "dateLastModified": "2027-01-01T00:00:00.000Z",
+            },
+            {
+                "sourcedId": "u-y",
+                "enabledUser": "true",
+                "orgSourcedIds": "s1",
+                "role": "student",
+                "username": "y",
+                "givenName": "Y",
+                "familyName": "Y",
+                "dateLastModified": "2027-01-01T00:00:00Z",
+            },
+        )
+    }
     result = validate(tmp_path, frames, modes={"users": "delta"}, known={"orgs": pl.Series(["s1"])})
     assert found(result) == {("users.csv", 3, "status", "delta.status", "error")}
 
@@ -192,13 +258,20 @@ def test_reference_to_a_removed_record_warns(tmp_path):
 
 
 def test_settings_demand_fields_and_files(tmp_path):
-    strict = parse_settings({"validation": {"required": {"users": ["email"]}, "files": ["demographics", "manifest"]}})
+    strict = parse_settings(
+        {"validation": {"required": {"users": ["email"]}, "files": ["demographics", "manifest"]}}
+    )
     frames = with_cell(tiny_district(), "users", 2, "email", None)
     result = validate(tmp_path, frames, settings=strict)
     assert ("users.csv", 4, "email", "platform.required", "error") in found(result)
-    assert ("manifest.csv", None, "file.demographics", "manifest.required_file", "error") in found(result)
+    assert ("manifest.csv", None, "file.demographics", "manifest.required_file", "error") in found(
+        result
+    )
     # the default demands courseCode only; this settings file replaced it
-    assert not any(rule == "platform.required" and file == "courses.csv" for file, _, _, rule, _ in found(result))
+    assert not any(
+        rule == "platform.required" and file == "courses.csv"
+        for file, _, _, rule, _ in found(result)
+    )
 
 
 def test_header_only_file_warns(tmp_path):
@@ -214,7 +287,9 @@ def test_third_party_feeds_give_their_expected_result(shared_data, feed):
     exit_code, path = expect[0].split()
     result = validate_feed(open_feed(shared_data / feed / path))
     assert (0 if result.ok else 1) == int(exit_code)
-    errors = set(result.issues.filter(pl.col("severity") == "error").select("file", "line").iter_rows())
+    errors = set(
+        result.issues.filter(pl.col("severity") == "error").select("file", "line").iter_rows()
+    )
     for line in filter(None, (entry.strip() for entry in expect[1:])):
         file, *at = line.split()
         if at:
@@ -234,14 +309,22 @@ def _shuffled(frames, seed):
 
 
 def _by_content(result):
-    return sorted(result.issues.select("file", "field", "value", "rule", "severity").iter_rows(), key=str)
+    return sorted(
+        result.issues.select("file", "field", "value", "rule", "severity").iter_rows(), key=str
+    )
 
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_row_order_changes_no_result(tmp_path_factory, seed):
     tmp = tmp_path_factory.mktemp("shuffle")
-    broken = with_cell(with_cell(tiny_district(), "users", 3, "orgSourcedIds", "s1,s9"), "orgs", 0, "parentSourcedId", "s1")
+    broken = with_cell(
+        with_cell(tiny_district(), "users", 3, "orgSourcedIds", "s1,s9"),
+        "orgs",
+        0,
+        "parentSourcedId",
+        "s1",
+    )
     for frames in (tiny_district(), broken):
         original = validate(tmp, frames, name="a.zip")
         shuffled = validate(tmp, _shuffled(frames, seed), name="b.zip")

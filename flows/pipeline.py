@@ -1,0 +1,175 @@
+"""The sync's steps as plain functions: load, validate, plan, guard, apply.
+
+The Prefect flow (`flows.sync`) wraps each step in a task; tests and benchmarks may call
+`run_sync` directly, which chains the same functions without the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from schemas.feed import Feed, open_feed
+from schemas.issues import ISSUE_SCHEMA
+from schemas.settings import Settings
+from schemas.spec import SYNCED_FILES
+from schemas.validate import ValidatedFeed, validate_feed
+from transforms.desired import desired_state
+from transforms.plan import REMOVALS, Plan, plan_changes
+from transforms.source_state import next_source_state
+from warehouse.apply import RunRecord, next_run_id, record_failure, record_run, utc_now
+from warehouse.schema import connect
+from warehouse.state import current_state, next_ids, source_state
+
+GUARDED = ("user", "enrollment")
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    tenant: str
+    feed_name: str
+    outcome: str  # applied | planned | rejected | failed
+    message: str | None
+    summary: pl.DataFrame  # entity, action, count
+    issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome in ("applied", "planned") else 1
+
+
+@dataclass
+class PlannedRun:
+    run: RunRecord
+    plan: Plan
+    source: dict[str, pl.DataFrame]  # the tenant's OneRoster records after this feed
+
+
+@contextmanager
+def open_warehouse(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, held open for the whole run: DuckDB lets one process write a file at a
+    time, so nothing else can change the tenant between planning and applying."""
+    con = connect(path)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def load_feed(feed: str | Path) -> Feed:
+    return open_feed(feed)
+
+
+def validate(
+    feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, settings: Settings
+) -> ValidatedFeed:
+    """Validate with references into delta and absent files resolved against the tenant."""
+    known = {name: records["sourcedId"] for name, records in source_state(con, tenant).items()}
+    return validate_feed(feed, settings, known)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: bool) -> RunRecord:
+    return RunRecord(
+        run_id=next_run_id(con),
+        tenant=tenant,
+        feed_name=feed.name,
+        feed_sha256=feed.sha256,
+        started_at=utc_now(),
+        outcome="planned" if dry_run else "applied",
+    )
+
+
+def plan(
+    validated: ValidatedFeed, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
+) -> PlannedRun:
+    previous = source_state(con, run.tenant)
+    source = {
+        name: next_source_state(
+            name, previous[name], validated.tables.get(name), validated.feed.modes[name], run.run_id
+        )
+        for name in SYNCED_FILES
+    }
+    desired = desired_state(source, settings.hierarchy)
+    changes = plan_changes(
+        run.tenant, desired.frames, current_state(con, run.tenant), next_ids(con), settings.policy
+    )
+    changed_files = {n: s for n, s in source.items() if validated.feed.modes[n] != "absent"}
+    return PlannedRun(run, changes, changed_files)
+
+
+def guard(planned: PlannedRun, settings: Settings) -> str | None:
+    """Why the run must not be applied, or None: it would remove too large a share of the
+    tenant's managed users or enrollments (a truncated export must not wipe a district)."""
+    limit = settings.safety.max_removal_share
+    for name in GUARDED:
+        entity_plan = planned.plan.entities[name]
+        removed = entity_plan.changes.filter(pl.col("action").is_in(REMOVALS)).height
+        base = entity_plan.managed_active
+        if base and removed / base > limit:
+            return (
+                f"this feed would remove {removed:,} of the tenant's {base:,} active managed "
+                f"{name}s ({removed / base:.0%}), above [safety] max_removal_share = {limit:g}. "
+                "If the export is complete and this is intended, run again with "
+                f"--max-removal-share {min(1.0, round(removed / base + 0.005, 2)):g} "
+                "(or set it in --config)"
+            )
+    return None
+
+
+def reject(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, issues: pl.DataFrame, message: str
+) -> SyncResult:
+    rejected = RunRecord(**{**run.__dict__, "outcome": "rejected", "message": message})
+    record_run(con, rejected, issues)
+    return _result(rejected, None, issues)
+
+
+def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame) -> SyncResult:
+    """Write the run (applied, or planned for a dry run); on failure record it as failed."""
+    run = planned.run
+    try:
+        record_run(con, run, issues, planned.plan, planned.source)
+    except Exception as error:
+        failed = RunRecord(
+            **{**run.__dict__, "outcome": "failed", "message": f"{type(error).__name__}: {error}"}
+        )
+        record_failure(con, failed)
+        raise
+    return _result(run, planned.plan, issues)
+
+
+def _result(run: RunRecord, plan_: Plan | None, issues: pl.DataFrame) -> SyncResult:
+    summary = plan_.summary() if plan_ is not None else Plan(run.tenant).summary()
+    return SyncResult(
+        run.run_id, run.tenant, run.feed_name or "", run.outcome, run.message, summary, issues
+    )
+
+
+def run_sync(
+    feed_path: str | Path,
+    warehouse: str | Path,
+    settings: Settings,
+    tenant: str | None = None,
+    dry_run: bool = False,
+) -> SyncResult:
+    """The whole sync without Prefect (the flow chains the same steps as tasks)."""
+    feed = load_feed(feed_path)
+    tenant = tenant or feed.default_tenant()
+    with open_warehouse(warehouse) as con:
+        validated = validate(feed, con, tenant, settings)
+        run = start_run(con, feed, tenant, dry_run)
+        if not validated.ok:
+            return reject(
+                con, run, validated.issues, f"{validated.error_count:,} validation errors"
+            )
+        planned = plan(validated, con, run, settings)
+        refusal = guard(planned, settings)
+        if refusal:
+            return reject(con, run, validated.issues, refusal)
+        return apply(con, planned, validated.issues)

@@ -1,0 +1,321 @@
+"""The change set: desired state joined against the tenant's current lms rows.
+
+For each entity, in dependency order (domains, users, courses, enrollments, observers):
+
+- a desired row with no current managed row is a `create` (it gets a new id);
+- a desired row matching a current row by `external_id` is compared on the fields the SIS
+  owns: `adopt` if the row was hand-made (its external ID was set by hand to a managed one),
+  else `reactivate` / `inactivate` on a status change, `move` when a user's domain changes,
+  `update` for any other difference, nothing when equal. A hand edit is thereby reverted;
+- a current managed row that is no longer desired gets the configured policy: `delete`, `keep`
+  (nothing), `inactivate` or `withdraw`; enrollments and observer links of a deleted user or
+  course are deleted with it;
+- rows whose external ID does not start with `or-` are hand-made: never read as missing, never
+  changed.
+
+`detail` is JSON naming each changed field with its old and new value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from schemas.settings import Policy
+from warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity, external_column
+
+ACTIONS = ("create", "update", "delete", "inactivate", "withdraw", "reactivate", "move", "adopt")
+REMOVALS = ("delete", "inactivate", "withdraw")
+CUR = "__cur"
+
+
+class PlanError(Exception):
+    """The warehouse is in a state the sync must not guess about (e.g. duplicated managed IDs)."""
+
+
+@dataclass
+class EntityPlan:
+    entity: Entity
+    changes: pl.DataFrame  # lms columns (the row after the change) + action + detail
+    ids: pl.DataFrame  # external_id -> id of every managed row, after the run
+    managed_active: int  # current managed rows with status active, before the run
+
+
+@dataclass
+class Plan:
+    tenant: str
+    entities: dict[str, EntityPlan] = field(default_factory=dict)
+
+    def summary(self) -> pl.DataFrame:
+        """Changes per entity and action."""
+        counts = [
+            p.changes.group_by("action")
+            .agg(pl.len().alias("count"))
+            .with_columns(pl.lit(name).alias("entity"))
+            for name, p in self.entities.items()
+        ]
+        if not counts:
+            return pl.DataFrame(
+                schema={"entity": pl.String, "action": pl.String, "count": pl.UInt32}
+            )
+        order = {name: i for i, name in enumerate(ENTITIES)}
+        return (
+            pl.concat(counts)
+            .select("entity", "action", "count")
+            .sort(pl.col("entity").replace_strict(order, return_dtype=pl.Int32), "action")
+        )
+
+    @property
+    def change_count(self) -> int:
+        return sum(p.changes.height for p in self.entities.values())
+
+    def audit_rows(self, run_id: int) -> pl.DataFrame:
+        """audit.changes rows: run_id, entity, external_id, action, detail, entity_id."""
+        return pl.concat(
+            [
+                p.changes.select(
+                    pl.lit(run_id, pl.Int64).alias("run_id"),
+                    pl.lit(name).alias("entity"),
+                    "external_id",
+                    "action",
+                    "detail",
+                    pl.col(p.entity.id).alias("entity_id"),
+                )
+                for name, p in self.entities.items()
+            ]
+        )
+
+
+def plan_changes(
+    tenant: str,
+    desired: Mapping[str, pl.DataFrame],
+    current: Mapping[str, pl.DataFrame],
+    next_ids: Mapping[str, int],
+    policy: Policy,
+) -> Plan:
+    """The change set that turns `current` (all of the tenant's lms rows) into `desired`."""
+    plan = Plan(tenant)
+    id_maps: dict[str, pl.DataFrame] = {}
+    deleted: dict[str, pl.Series] = {}
+    for name, entity in ENTITIES.items():
+        cascade = _cascade(entity, current[name], deleted)
+        entity_plan = plan_entity(
+            entity,
+            tenant,
+            desired[name],
+            current[name],
+            id_maps,
+            next_ids[name],
+            getattr(policy, entity.table),
+            cascade,
+        )
+        plan.entities[name] = entity_plan
+        id_maps[name] = entity_plan.ids
+        deleted[name] = entity_plan.changes.filter(pl.col("action") == "delete")[entity.id]
+    return plan
+
+
+def _cascade(entity: Entity, current: pl.DataFrame, deleted: Mapping[str, pl.Series]) -> pl.Series:
+    """Ids of managed rows that must go because a user or course they point at is deleted."""
+    conditions = [
+        pl.col(ref).is_in(deleted[target].implode())
+        for ref, target in entity.references.items()
+        if target in ("user", "course") and target != entity.name and target in deleted
+    ]
+    if not conditions:
+        return pl.Series(entity.id, [], pl.Int64)
+    return current.filter(
+        pl.col("external_id").str.starts_with(MANAGED_PREFIX) & pl.any_horizontal(conditions)
+    )[entity.id]
+
+
+def plan_entity(
+    entity: Entity,
+    tenant: str,
+    desired: pl.DataFrame,
+    current: pl.DataFrame,
+    id_maps: Mapping[str, pl.DataFrame],
+    next_id: int,
+    policy: str,
+    cascade: pl.Series,
+) -> EntityPlan:
+    managed = current.filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
+    _refuse_duplicates(entity, managed)
+    desired = desired.unique("external_id", keep="first", maintain_order=True)
+    current_side = managed.select(
+        "external_id",
+        entity.id,
+        *(pl.col(f).alias(f + CUR) for f in entity.owned),
+        pl.col("origin").alias("origin" + CUR),
+    )
+    matched = desired.join(current_side, on="external_id", how="left").with_columns(
+        pl.coalesce(
+            entity.id,
+            next_id + pl.col(entity.id).is_null().cum_sum().cast(pl.Int64) - 1,
+        ).alias(entity.id),
+        pl.col(entity.id).is_null().alias("is_new"),
+    )
+    ids = pl.concat(
+        [
+            managed.select("external_id", entity.id),
+            matched.filter("is_new").select("external_id", entity.id),
+        ]
+    )
+    maps = dict(id_maps) | {entity.name: ids}
+    resolved = matched.with_columns(
+        *(
+            _resolve(maps[target], ref, external_column(ref))
+            for ref, target in entity.references.items()
+        )
+    )
+    stated = _stated_changes(entity, tenant, resolved, cascade)
+    gone = _departed_changes(entity, managed, desired, policy, cascade)
+    changes = pl.concat([stated, gone], how="vertical")
+    managed_active = managed.filter(pl.col("status") == "active").height
+    return EntityPlan(entity, changes, ids, managed_active)
+
+
+def _refuse_duplicates(entity: Entity, managed: pl.DataFrame) -> None:
+    duplicated = managed.filter(pl.col("external_id").is_duplicated())["external_id"].unique()
+    if duplicated.len():
+        raise PlanError(
+            f"lms.{entity.table} has {duplicated.len()} managed external IDs on more than one row "
+            f"(e.g. {duplicated.sort()[0]!r}); give all but one a hand-made external ID, then sync again"
+        )
+
+
+def _resolve(ids: pl.DataFrame, ref: str, external: str) -> pl.Expr:
+    """`ref`: the id of the row the `external` column names (null if there is none).
+
+    `ids` has two columns, `external_id` and the referenced entity's id.
+    """
+    external_ids, id_values = ids.unique("external_id", keep="first").get_columns()
+    return (
+        pl.col(external)
+        .replace_strict(external_ids, id_values, default=None, return_dtype=pl.Int64)
+        .alias(ref)
+    )
+
+
+def _changed(field_: str) -> pl.Expr:
+    return pl.col(field_).ne_missing(pl.col(field_ + CUR))
+
+
+def _detail(fields: tuple[str, ...]) -> pl.Expr:
+    """JSON of the changed fields: {"email": {"from": "a@x", "to": "b@x"}, ...}."""
+    parts = [
+        pl.when(_changed(f)).then(
+            pl.concat_str(
+                pl.lit(f'"{f}":'),
+                pl.struct(
+                    pl.col(f + CUR).alias("from"), pl.col(f).alias("to")
+                ).struct.json_encode(),
+            )
+        )
+        for f in fields
+    ]
+    return pl.concat_str(
+        pl.lit("{"), pl.concat_str(parts, separator=",", ignore_nulls=True), pl.lit("}")
+    )
+
+
+def _stated_changes(
+    entity: Entity, tenant: str, resolved: pl.DataFrame, cascade: pl.Series
+) -> pl.DataFrame:
+    """Changes to rows the SIS states: create, adopt, reactivate, inactivate, move, update."""
+    status, was = pl.col("status"), pl.col("status" + CUR)
+    any_change = pl.any_horizontal(_changed(f) for f in entity.owned)
+    action = (
+        pl.when("is_new")
+        .then(pl.lit("create"))
+        .when(pl.col("origin" + CUR) == "manual")
+        .then(pl.lit("adopt"))
+        .when((was != "active") & (status == "active"))
+        .then(pl.lit("reactivate"))
+        .when((was == "active") & (status == "inactive"))
+        .then(pl.lit("inactivate"))
+        .when(
+            pl.lit(entity.name == "user") & _changed("domain_id")
+            if entity.name == "user"
+            else pl.lit(False)
+        )
+        .then(pl.lit("move"))
+        .when(any_change)
+        .then(pl.lit("update"))
+    )
+    changed = (
+        resolved.filter(~pl.col(entity.id).is_in(cascade.implode()))
+        .with_columns(action.alias("action"))
+        .filter(pl.col("action").is_not_null())
+    )
+    return changed.select(
+        pl.col(entity.id),
+        pl.lit(tenant).alias("tenant"),
+        "external_id",
+        *(pl.col(f) for f in entity.schema if f in entity.owned and f != "status"),
+        "status",
+        pl.lit("sync").alias("origin"),
+        pl.lit(None, pl.Int64).alias("updated_run_id"),
+        "action",
+        pl.when(pl.col("action") == "create")
+        .then(pl.lit(None, pl.String))
+        .otherwise(_detail(entity.owned))
+        .alias("detail"),
+    ).select(*entity.columns, "action", "detail")
+
+
+def _departed_changes(
+    entity: Entity,
+    managed: pl.DataFrame,
+    desired: pl.DataFrame,
+    policy: str,
+    cascade: pl.Series,
+) -> pl.DataFrame:
+    """The policy applied to managed rows the SIS no longer states, and cascaded deletes."""
+    departed = managed.join(desired.select("external_id"), on="external_id", how="anti")
+    is_cascaded = pl.col(entity.id).is_in(cascade.implode())
+    active = pl.col("status") == "active"
+    action = (
+        pl.when(is_cascaded)
+        .then(pl.lit("delete"))
+        .when(pl.lit(policy == "delete"))
+        .then(pl.lit("delete"))
+        .when(pl.lit(policy == "inactivate") & active)
+        .then(pl.lit("inactivate"))
+        .when(pl.lit(policy == "withdraw") & active)
+        .then(pl.lit("withdraw"))
+    )
+    cascaded_stated = managed.join(
+        desired.select("external_id"), on="external_id", how="semi"
+    ).filter(is_cascaded)
+    reason = pl.when(is_cascaded).then(
+        pl.lit('{"reason":"a user or course it belongs to was deleted"}')
+    )
+    new_status = {"inactivate": "inactive", "withdraw": "withdrawn"}
+    return (
+        pl.concat([departed, cascaded_stated])
+        .with_columns(action.alias("action"))
+        .filter(pl.col("action").is_not_null())
+        .with_columns(
+            pl.col("action")
+            .replace_strict(new_status, default=None)
+            .fill_null(pl.col("status"))
+            .alias("status"),
+            pl.col("status").alias("status" + CUR),
+        )
+        .with_columns(
+            pl.coalesce(
+                reason,
+                pl.concat_str(
+                    pl.lit('{"status":{"from":"'),
+                    pl.col("status" + CUR),
+                    pl.lit('","to":"'),
+                    pl.col("status"),
+                    pl.lit('"},"reason":"not in the feed"}'),
+                ),
+            ).alias("detail")
+        )
+        .select(*entity.columns, "action", "detail")
+    )

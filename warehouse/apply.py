@@ -1,0 +1,193 @@
+"""Write a run to the warehouse in one transaction: lms, history, source records, audit.
+
+Either everything of a run is written or nothing: a failure (or a killed process) before the
+commit leaves the warehouse as it was, because DuckDB discards an uncommitted transaction.
+Every statement works on a whole staged frame (set-based SQL over Arrow), never row by row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from schemas.issues import ISSUE_COLUMNS
+from transforms.plan import Plan
+from transforms.source_state import source_columns
+from warehouse.entities import ENTITIES, Entity
+from warehouse.schema import scalar
+
+# A test seam for the "killed in the middle of apply" test: when set, apply writes this file
+# once lms has been changed inside the open transaction, then waits to be killed.
+PAUSE_MARKER_ENV = "ROSTERFLOW_TEST_PAUSE_IN_APPLY"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: int
+    tenant: str
+    feed_name: str | None
+    feed_sha256: str | None
+    started_at: datetime
+    outcome: str  # applied | planned | rejected | failed
+    message: str | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
+    return scalar(con, "select coalesce(max(run_id), 0) + 1 from audit.sync_runs")
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    issues: pl.DataFrame,
+    plan: Plan | None = None,
+    source: Mapping[str, pl.DataFrame] | None = None,
+) -> None:
+    """Write the run in one transaction. `plan` is applied to lms and history only when the
+    outcome is `applied` (a dry run records it in audit.changes only); `source` replaces the
+    tenant's OneRoster records for the files given."""
+    con.execute("begin transaction")
+    try:
+        if plan is not None and run.outcome == "applied":
+            for name, entity_plan in plan.entities.items():
+                _apply_entity(con, ENTITIES[name], entity_plan.changes, run)
+            _pause_for_kill_test()
+            for name, records in (source or {}).items():
+                _replace_source(con, run, name, records)
+        if plan is not None and run.outcome in ("applied", "planned"):
+            _insert(con, "audit.changes", plan.audit_rows(run.run_id))
+        _insert(
+            con,
+            "audit.issues",
+            issues.select(pl.lit(run.run_id, pl.Int64).alias("run_id"), *ISSUE_COLUMNS),
+        )
+        _insert_run(con, run)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def record_failure(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    """After a failed apply has rolled back: the run row alone, so the failure is visible."""
+    con.execute("begin transaction")
+    try:
+        _insert_run(con, run)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    from importlib.metadata import version
+
+    con.execute(
+        "insert into audit.sync_runs (run_id, tenant, feed_name, feed_sha256, started_at, "
+        "finished_at, outcome, message, rosterflow_version) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.run_id,
+            run.tenant,
+            run.feed_name,
+            run.feed_sha256,
+            run.started_at,
+            utc_now(),
+            run.outcome,
+            run.message,
+            version("rosterflow"),
+        ],
+    )
+
+
+@contextmanager
+def _staged(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[None]:
+    """`frame` visible to SQL as `name` (over Arrow, no copy) for the duration of the block."""
+    con.register(name, frame)
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):  # an aborted transaction refuses even this; rollback follows
+            con.unregister(name)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
+    if rows.height == 0:
+        return
+    columns = ", ".join(f'"{c}"' for c in rows.columns)
+    with _staged(con, "staged_rows", rows):
+        con.execute(f"insert into {table} ({columns}) select {columns} from staged_rows")
+
+
+def _apply_entity(
+    con: duckdb.DuckDBPyConnection, entity: Entity, changes: pl.DataFrame, run: RunRecord
+) -> None:
+    if changes.height == 0:
+        return
+    table, key = entity.table, entity.id
+    columns = ", ".join(entity.columns)
+    staged_columns = ", ".join(
+        "$run_id as updated_run_id" if c == "updated_run_id" else f"staged.{c}"
+        for c in entity.columns
+    )
+    owned = [c for c in entity.columns if c not in (key, "tenant", "external_id", "updated_run_id")]
+    assignments = ", ".join(f"{c} = staged.{c}" for c in owned)
+    params = {"run_id": run.run_id, "at": run.started_at}
+    with _staged(con, "staged", changes):
+        con.execute(
+            f"delete from lms.{table} where {key} in "
+            f"(select {key} from staged where action = 'delete')"
+        )
+        con.execute(
+            f"update lms.{table} set {assignments}, updated_run_id = $run_id from staged "
+            f"where lms.{table}.{key} = staged.{key} and staged.action not in ('create', 'delete')",
+            {"run_id": run.run_id},
+        )
+        con.execute(
+            f"insert into lms.{table} ({columns}) select {staged_columns} from staged "
+            "where staged.action = 'create'",
+            {"run_id": run.run_id},
+        )
+        con.execute(
+            f"update history.{table} set valid_to = $at, closed_run_id = $run_id "
+            f"where valid_to is null and {key} in "
+            f"(select {key} from staged where action <> 'create')",
+            params,
+        )
+        con.execute(
+            f"insert into history.{table} ({columns}, valid_from, valid_to, opened_run_id, "
+            f"closed_run_id) select {staged_columns}, $at, null, $run_id, null from staged "
+            "where staged.action <> 'delete'",
+            params,
+        )
+
+
+def _replace_source(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, name: str, records: pl.DataFrame
+) -> None:
+    columns = ", ".join(f'"{c}"' for c in source_columns(name))
+    con.execute(f"delete from oneroster.{name} where tenant = ?", [run.tenant])
+    with _staged(con, "staged_source", records):
+        con.execute(
+            f"insert into oneroster.{name} (tenant, run_id, line, {columns}) "
+            f"select $tenant, run_id, line, {columns} from staged_source",
+            {"tenant": run.tenant},
+        )
+
+
+def _pause_for_kill_test() -> None:
+    marker = os.environ.get(PAUSE_MARKER_ENV)
+    if marker:
+        Path(marker).write_text("lms written, transaction open\n")
+        time.sleep(600)

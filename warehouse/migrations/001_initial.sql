@@ -1,0 +1,250 @@
+-- rosterflow warehouse, version 1.
+-- Four schemas: lms (the learning platform's current state), history (every version of every
+-- lms row), audit (what each run did) and oneroster (the SIS's records as last received).
+-- No primary-key constraints: bulk loads of millions of rows stay fast, and the sync itself
+-- guarantees each grain stated below (tests check it). Timestamps are UTC.
+
+create schema if not exists lms;
+create schema if not exists history;
+create schema if not exists audit;
+create schema if not exists oneroster;
+
+-- grain: one row per domain. Managed rows (external_id 'or-...') are unique per tenant and
+-- external_id; hand-made rows (origin 'manual', any other external_id) are never touched.
+create table lms.domains (
+    domain_id bigint not null,
+    tenant varchar not null,
+    external_id varchar,
+    name varchar,
+    kind varchar,                  -- the OneRoster org type: state, district, school, ...
+    parent_domain_id bigint,
+    status varchar not null default 'active',   -- active | inactive
+    origin varchar not null default 'manual',   -- sync: created or adopted by a sync
+    updated_run_id bigint                        -- the run that last wrote the row
+);
+
+-- grain: one row per user (same uniqueness as domains).
+create table lms.users (
+    user_id bigint not null,
+    tenant varchar not null,
+    external_id varchar,
+    domain_id bigint,              -- the domain of the first org in orgSourcedIds
+    role varchar,                  -- the OneRoster role; the sync never grants platform admin
+    username varchar,
+    given_name varchar,
+    family_name varchar,
+    email varchar,
+    status varchar not null default 'active',   -- active | inactive
+    origin varchar not null default 'manual',
+    updated_run_id bigint
+);
+
+-- grain: one row per course: a section (one per class) or a base course of the hierarchy.
+create table lms.courses (
+    course_id bigint not null,
+    tenant varchar not null,
+    external_id varchar,
+    domain_id bigint,
+    kind varchar,                  -- org_base | teacher_base | session_base | section
+    title varchar,
+    base_course_id bigint,         -- the course this one derives from (null: a root)
+    status varchar not null default 'active',   -- active | inactive
+    origin varchar not null default 'manual',
+    updated_run_id bigint
+);
+
+-- grain: one row per user in a course with a role.
+create table lms.enrollments (
+    enrollment_id bigint not null,
+    tenant varchar not null,
+    external_id varchar,
+    user_id bigint,
+    course_id bigint,
+    role varchar,                  -- administrator | proctor | student | teacher
+    is_primary boolean,
+    begin_date date,
+    end_date date,
+    status varchar not null default 'active',   -- active | inactive | withdrawn
+    origin varchar not null default 'manual',
+    updated_run_id bigint
+);
+
+-- grain: one row per (observer, student) link: a parent, guardian or relative and a student.
+create table lms.observers (
+    observer_id bigint not null,
+    tenant varchar not null,
+    external_id varchar,
+    observer_user_id bigint,
+    student_user_id bigint,
+    relationship varchar,          -- parent | guardian | relative
+    status varchar not null default 'active',   -- active | inactive
+    origin varchar not null default 'manual',
+    updated_run_id bigint
+);
+
+-- history: grain one row per version of an lms row, as written by syncs. A version is valid
+-- from valid_from (inclusive) to valid_to (exclusive; null while current). A deleted row's
+-- last version is closed and no new one opened.
+create table history.domains as select * from lms.domains with no data;
+create table history.users as select * from lms.users with no data;
+create table history.courses as select * from lms.courses with no data;
+create table history.enrollments as select * from lms.enrollments with no data;
+create table history.observers as select * from lms.observers with no data;
+alter table history.domains add column valid_from timestamp;
+alter table history.domains add column valid_to timestamp;
+alter table history.domains add column opened_run_id bigint;
+alter table history.domains add column closed_run_id bigint;
+alter table history.users add column valid_from timestamp;
+alter table history.users add column valid_to timestamp;
+alter table history.users add column opened_run_id bigint;
+alter table history.users add column closed_run_id bigint;
+alter table history.courses add column valid_from timestamp;
+alter table history.courses add column valid_to timestamp;
+alter table history.courses add column opened_run_id bigint;
+alter table history.courses add column closed_run_id bigint;
+alter table history.enrollments add column valid_from timestamp;
+alter table history.enrollments add column valid_to timestamp;
+alter table history.enrollments add column opened_run_id bigint;
+alter table history.enrollments add column closed_run_id bigint;
+alter table history.observers add column valid_from timestamp;
+alter table history.observers add column valid_to timestamp;
+alter table history.observers add column opened_run_id bigint;
+alter table history.observers add column closed_run_id bigint;
+
+-- grain: one row per sync run (applied, planned, rejected or failed).
+create table audit.sync_runs (
+    run_id bigint not null,
+    tenant varchar not null,
+    feed_name varchar,
+    feed_sha256 varchar,
+    started_at timestamp not null,
+    finished_at timestamp,
+    outcome varchar not null,      -- applied | planned | rejected | failed
+    message varchar,               -- why a run was rejected or failed
+    rosterflow_version varchar
+);
+
+-- grain: one row per issue found in a run's feed.
+create table audit.issues (
+    run_id bigint not null,
+    file varchar,
+    line bigint,                   -- the line the record starts on; the header is line 1
+    field varchar,
+    value varchar,
+    rule varchar,
+    severity varchar,              -- error | warning
+    message varchar
+);
+
+-- grain: one row per change a run made (or planned, for a dry run) to one lms row.
+create table audit.changes (
+    run_id bigint not null,
+    entity varchar not null,       -- domain | user | course | enrollment | observer
+    external_id varchar,
+    action varchar not null,       -- create | update | delete | inactivate | withdraw | reactivate | move | adopt
+    detail varchar,                -- JSON: {"field": {"from": ..., "to": ...}, ...}
+    entity_id bigint               -- the lms row's id (domain_id, user_id, ...)
+);
+
+-- oneroster: the SIS's records as last received, per tenant: a bulk file replaces its
+-- entity, a delta file upserts and removes rows, an absent file keeps what was there. The
+-- desired lms state is computed from these, so delta and absent files need no special case.
+-- grain: one row per tenant and sourcedId; (run_id, line) keep the order records arrived in.
+-- users.csv's password column is never stored.
+create table oneroster.orgs (
+    tenant varchar not null,
+    run_id bigint,
+    line bigint,
+    "sourcedId" varchar,
+    "status" varchar,
+    "dateLastModified" varchar,
+    "name" varchar,
+    "type" varchar,
+    "identifier" varchar,
+    "parentSourcedId" varchar
+);
+create table oneroster.academicSessions (
+    tenant varchar not null,
+    run_id bigint,
+    line bigint,
+    "sourcedId" varchar,
+    "status" varchar,
+    "dateLastModified" varchar,
+    "title" varchar,
+    "type" varchar,
+    "startDate" varchar,
+    "endDate" varchar,
+    "parentSourcedId" varchar,
+    "schoolYear" varchar
+);
+create table oneroster.courses (
+    tenant varchar not null,
+    run_id bigint,
+    line bigint,
+    "sourcedId" varchar,
+    "status" varchar,
+    "dateLastModified" varchar,
+    "schoolYearSourcedId" varchar,
+    "title" varchar,
+    "courseCode" varchar,
+    "grades" varchar,
+    "orgSourcedId" varchar,
+    "subjects" varchar,
+    "subjectCodes" varchar
+);
+create table oneroster.classes (
+    tenant varchar not null,
+    run_id bigint,
+    line bigint,
+    "sourcedId" varchar,
+    "status" varchar,
+    "dateLastModified" varchar,
+    "title" varchar,
+    "grades" varchar,
+    "courseSourcedId" varchar,
+    "classCode" varchar,
+    "classType" varchar,
+    "location" varchar,
+    "schoolSourcedId" varchar,
+    "termSourcedIds" varchar,
+    "subjects" varchar,
+    "subjectCodes" varchar,
+    "periods" varchar
+);
+create table oneroster.users (
+    tenant varchar not null,
+    run_id bigint,
+    line bigint,
+    "sourcedId" varchar,
+    "status" varchar,
+    "dateLastModified" varchar,
+    "enabledUser" varchar,
+    "orgSourcedIds" varchar,
+    "role" varchar,
+    "username" varchar,
+    "userIds" varchar,
+    "givenName" varchar,
+    "familyName" varchar,
+    "middleName" varchar,
+    "identifier" varchar,
+    "email" varchar,
+    "sms" varchar,
+    "phone" varchar,
+    "agentSourcedIds" varchar,
+    "grades" varchar
+);
+create table oneroster.enrollments (
+    tenant varchar not null,
+    run_id bigint,
+    line bigint,
+    "sourcedId" varchar,
+    "status" varchar,
+    "dateLastModified" varchar,
+    "classSourcedId" varchar,
+    "schoolSourcedId" varchar,
+    "userSourcedId" varchar,
+    "role" varchar,
+    "primary" varchar,
+    "beginDate" varchar,
+    "endDate" varchar
+);
