@@ -6,7 +6,7 @@ The Prefect flow (`flows.sync`) wraps each step in a task; tests and benchmarks 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +151,43 @@ def _result(run: RunRecord, plan_: Plan | None, issues: pl.DataFrame) -> SyncRes
     )
 
 
+@dataclass(frozen=True)
+class Steps:
+    """The step functions a sync chains. The Prefect flow passes task-wrapped versions of the
+    same functions, so the order and the branching exist once, in `run_steps`."""
+
+    load_feed: Callable[..., Feed] = load_feed
+    validate: Callable[..., ValidatedFeed] = validate
+    plan: Callable[..., PlannedRun] = plan
+    guard: Callable[..., str | None] = guard
+    reject: Callable[..., SyncResult] = reject
+    apply: Callable[..., SyncResult] = apply
+
+
+def run_steps(
+    steps: Steps,
+    feed_path: str | Path,
+    warehouse: str | Path,
+    settings: Settings,
+    tenant: str | None = None,
+    dry_run: bool = False,
+) -> SyncResult:
+    """load -> validate -> plan -> guard -> apply; a rejected run writes only its audit rows."""
+    feed = steps.load_feed(feed_path)
+    tenant = tenant or feed.default_tenant()
+    with open_warehouse(warehouse) as con:
+        validated = steps.validate(feed, con, tenant, settings)
+        run = start_run(con, feed, tenant, dry_run)
+        if not validated.ok:
+            message = f"{validated.error_count:,} validation errors"
+            return steps.reject(con, run, validated.issues, message)
+        planned = steps.plan(validated, con, run, settings)
+        refusal = steps.guard(planned, settings)
+        if refusal:
+            return steps.reject(con, run, validated.issues, refusal)
+        return steps.apply(con, planned, validated.issues)
+
+
 def run_sync(
     feed_path: str | Path,
     warehouse: str | Path,
@@ -158,18 +195,5 @@ def run_sync(
     tenant: str | None = None,
     dry_run: bool = False,
 ) -> SyncResult:
-    """The whole sync without Prefect (the flow chains the same steps as tasks)."""
-    feed = load_feed(feed_path)
-    tenant = tenant or feed.default_tenant()
-    with open_warehouse(warehouse) as con:
-        validated = validate(feed, con, tenant, settings)
-        run = start_run(con, feed, tenant, dry_run)
-        if not validated.ok:
-            return reject(
-                con, run, validated.issues, f"{validated.error_count:,} validation errors"
-            )
-        planned = plan(validated, con, run, settings)
-        refusal = guard(planned, settings)
-        if refusal:
-            return reject(con, run, validated.issues, refusal)
-        return apply(con, planned, validated.issues)
+    """The whole sync as plain function calls, without the Prefect engine."""
+    return run_steps(Steps(), feed_path, warehouse, settings, tenant, dry_run)
