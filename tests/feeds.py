@@ -184,3 +184,114 @@ def feed_files(
 
 
 __all__ = ["feed_files", "frame", "tiny_district", "with_cell", "write_feed", "write_zip"]
+
+
+def faq_district() -> dict[str, pl.DataFrame]:
+    """The platform FAQ's example: a state, two districts, three schools, three teachers, two
+    terms per teacher and ten sections of one course title ("Math 6").
+
+    S1 and S2 are in D1, S3 in D2; teacher Tn teaches at Sn. Sections per teacher and term:
+    T1 fall 2 + spring 2, T2 fall 2 + spring 1, T3 fall 1 + spring 2. Each section has one
+    student; section k-t1-fall-1 also has a co-teacher (T1 is marked primary).
+    """
+    orgs = frame(
+        "orgs",
+        {"sourcedId": "ST", "name": "State", "type": "state"},
+        {"sourcedId": "D1", "name": "District 1", "type": "district", "parentSourcedId": "ST"},
+        {"sourcedId": "D2", "name": "District 2", "type": "district", "parentSourcedId": "ST"},
+        {"sourcedId": "S1", "name": "School 1", "type": "school", "parentSourcedId": "D1"},
+        {"sourcedId": "S2", "name": "School 2", "type": "school", "parentSourcedId": "D1"},
+        {"sourcedId": "S3", "name": "School 3", "type": "school", "parentSourcedId": "D2"},
+    )
+    sessions = frame(
+        "academicSessions",
+        {
+            "sourcedId": "Y",
+            "title": "Year",
+            "type": "schoolYear",
+            "startDate": "2026-08-15",
+            "endDate": "2027-06-15",
+            "schoolYear": "2027",
+        },
+        {
+            "sourcedId": "fall",
+            "title": "Fall",
+            "type": "term",
+            "startDate": "2026-08-15",
+            "endDate": "2026-12-20",
+            "parentSourcedId": "Y",
+            "schoolYear": "2027",
+        },
+        {
+            "sourcedId": "spring",
+            "title": "Spring",
+            "type": "term",
+            "startDate": "2027-01-05",
+            "endDate": "2027-06-15",
+            "parentSourcedId": "Y",
+            "schoolYear": "2027",
+        },
+    )
+    courses = frame(
+        "courses",
+        *(
+            {
+                "sourcedId": f"C{n}",
+                "title": "Math 6",
+                "courseCode": "M6",
+                "orgSourcedId": f"S{n}",
+                "schoolYearSourcedId": "Y",
+            }
+            for n in (1, 2, 3)
+        ),
+    )
+    plan = {1: {"fall": 2, "spring": 2}, 2: {"fall": 2, "spring": 1}, 3: {"fall": 1, "spring": 2}}
+    sections = [
+        (n, term, k)
+        for n, terms in plan.items()
+        for term, count in terms.items()
+        for k in range(1, count + 1)
+    ]
+    classes = frame(
+        "classes",
+        *(
+            {
+                "sourcedId": f"k-t{n}-{term}-{k}",
+                "title": f"Math 6 - T{n} {term} {k}",
+                "courseSourcedId": f"C{n}",
+                "classType": "scheduled",
+                "schoolSourcedId": f"S{n}",
+                "termSourcedIds": term,
+            }
+            for n, term, k in sections
+        ),
+    )
+    users = frame(
+        "users",
+        *(_user(f"T{n}", "teacher", f"S{n}", given=f"Teacher{n}", family="Faq") for n in (1, 2, 3)),
+        _user("T9", "teacher", "S1", given="Co", family="Teacher"),
+        *(
+            _user(f"P{i}", "student", f"S{n}", given=f"Pupil{i}", family="Faq")
+            for i, (n, _, _) in enumerate(sections)
+        ),
+    )
+    enrollments = frame(
+        "enrollments",
+        *(
+            _enrollment(f"e-t-{i}", f"k-t{n}-{term}-{k}", f"S{n}", f"T{n}", "teacher", "true")
+            for i, (n, term, k) in enumerate(sections)
+        ),
+        *(
+            _enrollment(f"e-s-{i}", f"k-t{n}-{term}-{k}", f"S{n}", f"P{i}", "student")
+            for i, (n, term, k) in enumerate(sections)
+        ),
+        _enrollment("e-co", "k-t1-fall-1", "S1", "T9", "teacher", "false"),
+    )
+    return {
+        "orgs": orgs,
+        "academicSessions": sessions,
+        "courses": courses,
+        "classes": classes,
+        "users": users,
+        "enrollments": enrollments,
+    }

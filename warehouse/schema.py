@@ -81,9 +81,12 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
                 [migration.version, migration.name],
             )
             con.execute("commit")
-        except BaseException:
+        except duckdb.Error as error:
             con.execute("rollback")
-            raise
+            raise WarehouseError(
+                f"migrating the warehouse to version {migration.version} ({migration.name}) "
+                f"failed and was rolled back: {error}"
+            ) from error
         current = migration.version
     return current
 
@@ -106,5 +109,9 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
                 f"{path}: schema version {version}, expected {latest_version()}; run a sync to migrate it"
             )
         return con
-    migrate(con)
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
     return con

@@ -1,0 +1,729 @@
+"""Benchmarks: rosterflow's validate and sync against the raw Polars parse of the same feed.
+
+    .venv/bin/python bench/bench.py [--sizes 10000,50000,200000] [--full] [--repeat N]
+                                    [--out bench/out] [--keep]
+
+For each size (students) a synthetic district feed is generated (transforms.generate, seed 0)
+and written as a zip, with a second zip in which about 1% of the records changed. Then, in the
+same run, each measurement runs in its own child process (this script with `--measure`), so its
+peak resident memory is its own and peaks do not accumulate:
+
+  unzip      read every zip member into memory (zipfile, inflate only)
+  floor      pl.read_csv(bytes, infer_schema=False) of every CSV member: the parse only
+  validate   schemas.feed.open_feed + schemas.validate.validate_feed (unzip + parse + checks)
+  fresh      a sync of the feed into a new warehouse
+  noop       a sync of the same feed again (into a copy of the warehouse `fresh` left)
+  change     a sync of the 1%-changed feed (into a copy of that same warehouse)
+  tiny       a fresh sync of a 20-student feed: the fixed start-up cost, subtracted from
+             `fresh` for its goal
+
+Repeats are interleaved (floor, validate, fresh, noop, change, floor, ...) so that a burst of
+load from other work on the machine hits every measurement alike; the table shows the best of N
+and the spread. See bench/README.md for how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_SIZES = (10_000, 50_000, 200_000)
+FULL_SIZE = 1_000_000
+TINY_SIZE = 20
+SEED = 0
+RSS_GOAL_SIZE = 200_000
+RSS_GOAL_MIB = 2048
+
+MEASUREMENTS = ("unzip", "floor", "validate", "fresh", "noop", "change")
+# measurement -> (goal as a multiple of the floor, subtract the tiny sync first?)
+GOALS = {
+    "validate": (2.0, False),
+    "fresh": (5.0, True),
+    "noop": (3.0, False),
+    "change": (3.5, False),
+}
+LABELS = {
+    "unzip": "unzip (read members)",
+    "floor": "floor (Polars parse)",
+    "validate": "validate",
+    "fresh": "fresh sync",
+    "fresh-tiny": "fresh sync - tiny",
+    "noop": "no-op resync",
+    "change": "1% change resync",
+    "tiny": "tiny sync (20 students)",
+}
+STEPS = ("load_feed", "validate", "plan", "guard", "apply")
+
+
+# --- in the child: one measurement ------------------------------------------------------------
+
+
+def _max_rss_mib() -> float:
+    # Linux reports ru_maxrss in KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(kind: str, feed: str, warehouse: str | None) -> dict:
+    """Run one measurement in this (fresh) process; return its figures."""
+    import polars as pl
+
+    from flows.pipeline import Steps, run_steps
+    from schemas.feed import open_feed
+    from schemas.settings import Settings
+    from schemas.validate import validate_feed
+
+    base_rss = _max_rss_mib()
+    result: dict = {"kind": kind, "base_rss_mib": base_rss}
+    cpu0 = _cpu_s()
+    if kind == "floor":  # also times the unzip, separately
+        start = time.perf_counter()
+        with zipfile.ZipFile(feed) as archive:
+            members = {
+                info.filename: archive.read(info)
+                for info in archive.infolist()
+                if info.filename.endswith(".csv")
+            }
+        unzipped = time.perf_counter()
+        frames = {name: pl.read_csv(data, infer_schema=False) for name, data in members.items()}
+        parsed = time.perf_counter()
+        result |= {
+            "unzip_s": unzipped - start,
+            "seconds": parsed - unzipped,
+            "csv_bytes": sum(len(d) for d in members.values()),
+            "rows": sum(f.height for f in frames.values()),
+        }
+    elif kind == "validate":
+        start = time.perf_counter()
+        validated = validate_feed(open_feed(feed), Settings())
+        result |= {
+            "seconds": time.perf_counter() - start,
+            "ok": validated.ok,
+            "issues": validated.issues.height,
+            "errors": validated.error_count,
+        }
+    else:  # a sync: fresh, noop, change, tiny
+        step_seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+
+        def timed(name, function):
+            def wrapper(*args, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    step_seconds[name] += time.perf_counter() - t0
+
+            return wrapper
+
+        # the same chain as flows.pipeline.run_sync (= run_steps(Steps(), ...)), each step timed
+        defaults = Steps()
+        steps = Steps(**{n: timed(n, getattr(defaults, n)) for n in (*STEPS, "reject")})
+        start = time.perf_counter()
+        synced = run_steps(steps, feed, warehouse, Settings())
+        result |= {
+            "seconds": time.perf_counter() - start,
+            "outcome": synced.outcome,
+            "message": synced.message,
+            "changes": int(synced.summary["count"].sum()) if synced.summary.height else 0,
+            "summary": {f"{e}.{a}": c for e, a, c in synced.summary.iter_rows()},
+        } | {f"step_{n}_s": s for n, s in step_seconds.items()}
+    result["cpu_s"] = _cpu_s() - cpu0
+    result["peak_rss_mib"] = _max_rss_mib()
+    return result
+
+
+def prepare(students: int, folder: str) -> dict:
+    """Generate the feed and its 1%-changed twin as zips (in a child: the parent stays small)."""
+    from schemas.writer import write_feed
+    from transforms.generate import generate_feed
+
+    folder_path = Path(folder)
+    start = time.perf_counter()
+    frames = generate_feed(students, seed=SEED)
+    generated = time.perf_counter()
+    feed = write_feed(folder_path / f"feed-{students}.zip", frames)
+    written = time.perf_counter()
+    changed = write_feed(folder_path / f"feed-{students}-1pct.zip", one_percent_change(frames))
+    return {
+        "generate_s": generated - start,
+        "write_s": written - generated,
+        "feed": str(feed),
+        "changed": str(changed),
+        "zip_bytes": feed.stat().st_size,
+        "records": {name: frame.height for name, frame in frames.items()},
+        "peak_rss_mib": _max_rss_mib(),
+    }
+
+
+def one_percent_change(frames: dict) -> dict:
+    """About 1% of the records changed, with vectorized edits that keep the feed valid:
+
+    - 1% of users get a new email and given name;
+    - 0.5% of enrollments are dropped (the default policy inactivates them);
+    - 0.1% as many new enrollments: students of those rows also join their school's first class.
+    """
+    import polars as pl
+
+    index = pl.int_range(pl.len())
+    users = (
+        frames["users"]
+        .with_columns((index % 100 == 7).alias("__changed"))
+        .with_columns(
+            pl.when("__changed")
+            .then(
+                pl.lit("changed.") + pl.col("email").fill_null(pl.col("username") + "@example.org")
+            )
+            .otherwise(pl.col("email"))
+            .alias("email"),
+            pl.when("__changed")
+            .then(pl.col("givenName") + pl.lit(" Jr"))
+            .otherwise(pl.col("givenName"))
+            .alias("givenName"),
+        )
+        .drop("__changed")
+    )
+    enrollments = frames["enrollments"]
+    kept = enrollments.filter(index % 200 != 3)
+    first_class = (
+        frames["classes"]
+        .group_by("schoolSourcedId")
+        .agg(pl.col("sourcedId").min().alias("__first_class"))
+    )
+    added = (
+        enrollments.filter((index % 1000 == 11) & (pl.col("role") == "student"))
+        .join(first_class, on="schoolSourcedId", how="inner")
+        .filter(pl.col("__first_class") != pl.col("classSourcedId"))
+        .with_columns(
+            (pl.col("sourcedId") + "-bench-new").alias("sourcedId"),
+            pl.col("__first_class").alias("classSourcedId"),
+        )
+        .drop("__first_class")
+        .select(enrollments.columns)
+    )
+    return frames | {"users": users, "enrollments": pl.concat([kept, added])}
+
+
+# --- in the parent: orchestration -----------------------------------------------------------
+
+
+def run_child(args: list[str], timeout: float | None = None) -> dict:
+    with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as handle:
+        result_path = handle.name
+    try:
+        completed = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), *args, "--result", result_path],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(
+                f"child {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr[-4000:]}"
+            )
+        return json.loads(Path(result_path).read_text())
+    finally:
+        Path(result_path).unlink(missing_ok=True)
+
+
+def measure_in_child(kind: str, feed: Path, warehouse: Path | None = None) -> dict:
+    args = ["--measure", kind, "--feed", str(feed)]
+    if warehouse is not None:
+        args += ["--warehouse", str(warehouse)]
+    return run_child(args)
+
+
+def copy_warehouse(source: Path, target: Path) -> None:
+    remove_warehouse(target)
+    shutil.copyfile(source, target)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+
+
+def remove_warehouse(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+
+
+@dataclass
+class Series:
+    """Every run of one measurement at one size."""
+
+    runs: list[dict] = field(default_factory=list)
+
+    def seconds(self, key: str = "seconds") -> list[float]:
+        return [r[key] for r in self.runs]
+
+    def best(self, key: str = "seconds") -> float:
+        return min(self.seconds(key))
+
+    def median(self, key: str = "seconds") -> float:
+        return statistics.median(self.seconds(key))
+
+    def peak(self) -> float:
+        return max(r["peak_rss_mib"] for r in self.runs)
+
+    def best_run(self) -> dict:
+        return min(self.runs, key=lambda r: r["seconds"])
+
+
+def check_sync(kind: str, result: dict) -> None:
+    if result["outcome"] != "applied":
+        raise RuntimeError(f"{kind} sync was {result['outcome']}: {result['message']}")
+    if kind == "noop" and result["changes"]:
+        raise RuntimeError(f"the no-op resync planned {result['changes']} changes")
+
+
+def bench_size(students: int, repeat: int, work: Path, log) -> tuple[dict, dict[str, Series]]:
+    log(f"[{students:,} students] generating the feeds ...")
+    prepared = run_child(["--prepare", str(students), "--work", str(work)])
+    log(
+        f"  generated in {prepared['generate_s']:.1f} s, written in {prepared['write_s']:.1f} s: "
+        f"{prepared['zip_bytes'] / 2**20:.1f} MiB zip, "
+        + ", ".join(f"{n} {c:,}" for n, c in prepared["records"].items())
+    )
+    feed, changed = Path(prepared["feed"]), Path(prepared["changed"])
+    baseline = work / f"baseline-{students}.duckdb"
+    scratch = work / f"scratch-{students}.duckdb"
+    series = {kind: Series() for kind in MEASUREMENTS}
+    for round_ in range(1, repeat + 1):
+        floor = measure_in_child("floor", feed)
+        series["floor"].runs.append(floor)
+        series["unzip"].runs.append(
+            {"seconds": floor["unzip_s"], "peak_rss_mib": floor["peak_rss_mib"]}
+        )
+        series["validate"].runs.append(measure_in_child("validate", feed))
+        if not series["validate"].runs[-1]["ok"]:
+            raise RuntimeError(
+                f"the generated feed has {series['validate'].runs[-1]['errors']} errors"
+            )
+        target = baseline if round_ == 1 else scratch
+        remove_warehouse(target)
+        fresh = measure_in_child("fresh", feed, target)
+        check_sync("fresh", fresh)
+        series["fresh"].runs.append(fresh)
+        for kind, feed_path in (("noop", feed), ("change", changed)):
+            copy_warehouse(baseline, scratch)
+            result = measure_in_child(kind, feed_path, scratch)
+            check_sync(kind, result)
+            series[kind].runs.append(result)
+        remove_warehouse(scratch)
+        log(
+            f"  round {round_}/{repeat}: "
+            + ", ".join(f"{k} {series[k].runs[-1]['seconds']:.2f} s" for k in MEASUREMENTS)
+        )
+    return prepared, series
+
+
+# --- goals and the table --------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    students: int
+    measurement: str
+    best_s: float
+    median_s: float
+    spread: float  # max / min over the runs
+    runs: int
+    x_floor: float | None
+    peak_rss_mib: float | None
+    base_rss_mib: float | None
+    goal: str = ""
+    verdict: str = ""
+    note: str = ""
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def verdict(actual: float, goal: float, floor: float) -> str:
+    if actual <= goal:
+        return f"PASS ({actual / goal:.0%} of budget)"
+    over_s = (actual - goal) * floor
+    return f"MISS by {actual / goal:.1f}x (+{over_s:.2f} s over)"
+
+
+def rows_for_size(students: int, series: dict[str, Series], tiny: Series) -> list[Row]:
+    floor = series["floor"].best()
+    tiny_s = tiny.best()
+    rows = []
+    for kind in MEASUREMENTS:
+        s = series[kind]
+        runs = s.seconds()
+        base = [r.get("base_rss_mib") for r in s.runs if r.get("base_rss_mib")]
+        row = Row(
+            students,
+            kind,
+            s.best(),
+            s.median(),
+            max(runs) / min(runs) if min(runs) > 0 else float("nan"),
+            len(runs),
+            s.best() / floor,
+            s.peak(),
+            max(base) if base else None,
+        )
+        if kind in ("fresh", "noop", "change"):
+            best = s.best_run()
+            row.steps = {n: best[f"step_{n}_s"] for n in STEPS}
+            row.note = f"{best['changes']:,} changes"
+        if kind in GOALS:
+            multiple, subtract = GOALS[kind]
+            if subtract:
+                rows.append(row)
+                net = s.best() - tiny_s
+                row = Row(
+                    students,
+                    "fresh-tiny",
+                    net,
+                    s.median() - tiny_s,
+                    float("nan"),
+                    len(runs),
+                    net / floor,
+                    None,
+                    None,
+                    note=f"tiny = {tiny_s:.2f} s",
+                )
+            row.goal = f"<= {multiple:g}x floor"
+            row.verdict = verdict(row.x_floor, multiple, floor)
+        rows.append(row)
+    peak = max(series[k].peak() for k in MEASUREMENTS)
+    worst = max(MEASUREMENTS, key=lambda k: series[k].peak())
+    rss = Row(
+        students,
+        "peak-rss",
+        float("nan"),
+        float("nan"),
+        float("nan"),
+        0,
+        None,
+        peak,
+        None,
+        note=f"max over all measurements ({LABELS[worst]})",
+    )
+    if students == RSS_GOAL_SIZE:
+        rss.goal = f"<= {RSS_GOAL_MIB / 1024:g} GiB at {RSS_GOAL_SIZE:,}"
+        rss.verdict = (
+            f"PASS ({peak / RSS_GOAL_MIB:.0%} of budget)"
+            if peak <= RSS_GOAL_MIB
+            else f"MISS by {peak / RSS_GOAL_MIB:.1f}x (+{peak - RSS_GOAL_MIB:,.0f} MiB)"
+        )
+    else:
+        rss.goal = f"(goal applies at {RSS_GOAL_SIZE:,})"
+    rows.append(rss)
+    return rows
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    if value is None or value != value:  # None or NaN
+        return ""
+    return pattern.format(value)
+
+
+def print_table(students: int, prepared: dict, rows: list[Row], tiny: Series) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    records = prepared["records"]
+    title = (
+        f"{students:,} students: {records['users']:,} users, {records['enrollments']:,} "
+        f"enrollments, {prepared['zip_bytes'] / 2**20:.1f} MiB zip "
+        f"(tiny sync {tiny.best():.2f} s)"
+    )
+    table = Table(title=title, title_justify="left")
+    for column, justify in (
+        ("measurement", "left"),
+        ("best s", "right"),
+        ("median s", "right"),
+        ("spread", "right"),
+        ("x floor", "right"),
+        ("peak RSS MiB", "right"),
+        ("goal", "left"),
+        ("verdict", "left"),
+        ("note", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for row in rows:
+        style = "red" if row.verdict.startswith("MISS") else "green" if row.verdict else None
+        steps = (
+            " | " + " ".join(f"{n} {s:.2f}" for n, s in row.steps.items() if s >= 0.005)
+            if row.steps
+            else ""
+        )
+        table.add_row(
+            LABELS.get(row.measurement, "peak RSS (all)"),
+            _fmt(row.best_s, "{:.3f}"),
+            _fmt(row.median_s, "{:.3f}"),
+            _fmt(row.spread, "{:.2f}"),
+            _fmt(row.x_floor, "{:.1f}x"),
+            _fmt(row.peak_rss_mib, "{:,.0f}"),
+            row.goal,
+            row.verdict,
+            row.note + steps,
+            style=style,
+        )
+    Console(width=200).print(table)
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+CSV_COLUMNS = (
+    "students",
+    "users",
+    "enrollments",
+    "csv_bytes",
+    "measurement",
+    "best_s",
+    "median_s",
+    "spread",
+    "runs",
+    "x_floor",
+    "peak_rss_mib",
+    "base_rss_mib",
+    "goal",
+    "verdict",
+    "note",
+    *(f"step_{n}_s" for n in STEPS),
+)
+
+
+def write_csv(path: Path, results: list[tuple[dict, dict[str, Series], list[Row]]], tiny: Series):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+
+        def emit(students, records, csv_bytes, row: Row):
+            writer.writerow(
+                [
+                    students,
+                    records.get("users", ""),
+                    records.get("enrollments", ""),
+                    csv_bytes,
+                    row.measurement,
+                    _fmt(row.best_s, "{:.4f}"),
+                    _fmt(row.median_s, "{:.4f}"),
+                    _fmt(row.spread, "{:.3f}"),
+                    row.runs,
+                    _fmt(row.x_floor, "{:.3f}"),
+                    _fmt(row.peak_rss_mib, "{:.1f}"),
+                    _fmt(row.base_rss_mib, "{:.1f}"),
+                    row.goal,
+                    row.verdict,
+                    row.note,
+                    *(_fmt(row.steps.get(n), "{:.4f}") for n in STEPS),
+                ]
+            )
+
+        best_tiny = tiny.best_run()
+        emit(
+            TINY_SIZE,
+            {},
+            "",
+            Row(
+                TINY_SIZE,
+                "tiny",
+                tiny.best(),
+                tiny.median(),
+                max(tiny.seconds()) / tiny.best(),
+                len(tiny.runs),
+                None,
+                tiny.peak(),
+                best_tiny.get("base_rss_mib"),
+                steps={n: best_tiny[f"step_{n}_s"] for n in STEPS},
+            ),
+        )
+        for prepared, series, rows in results:
+            csv_bytes = series["floor"].runs[0]["csv_bytes"]
+            for row in rows:
+                emit(row.students, prepared["records"], csv_bytes, row)
+
+
+def write_runs(path: Path, results, tiny: Series) -> None:
+    """Every single run, for looking at the noise."""
+    fields = ("students", "measurement", "run", "seconds", "cpu_s", "peak_rss_mib", "base_rss_mib")
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields)
+        for i, run in enumerate(tiny.runs, 1):
+            writer.writerow([TINY_SIZE, "tiny", i, *(run.get(f, "") for f in fields[3:])])
+        for prepared, series, _ in results:
+            students = prepared["students"]
+            for kind, s in series.items():
+                for i, run in enumerate(s.runs, 1):
+                    writer.writerow([students, kind, i, *(run.get(f, "") for f in fields[3:])])
+
+
+def write_chart(path: Path, results, tiny: Series) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart (pip install matplotlib)", file=sys.stderr)
+        return False
+    sizes = [prepared["students"] for prepared, _, _ in results]
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(13, 5.5))
+    markers = dict(zip((*MEASUREMENTS, "fresh-tiny"), "v.osD^x", strict=False))
+    for kind in ("unzip", "floor", "validate", "fresh", "fresh-tiny", "noop", "change"):
+        values = [next(r.best_s for r in rows if r.measurement == kind) for _, _, rows in results]
+        times.plot(sizes, values, marker=markers[kind], label=LABELS[kind])
+    floors = [series["floor"].best() for _, series, _ in results]
+    for kind, (multiple, _) in GOALS.items():
+        times.plot(
+            sizes, [multiple * f for f in floors], linestyle=":", linewidth=0.8, color="grey"
+        )
+        times.annotate(
+            f"{multiple:g}x floor", (sizes[-1], multiple * floors[-1]), fontsize=7, color="grey"
+        )
+    times.axhline(tiny.best(), linestyle="--", linewidth=0.8, color="black")
+    times.annotate("tiny sync", (sizes[0], tiny.best()), fontsize=7)
+    times.set(xscale="log", yscale="log", xlabel="students", ylabel="seconds (best of N)")
+    times.set_title("time against feed size (dotted: goals)")
+    times.grid(True, which="both", alpha=0.3)
+    times.legend(fontsize=8)
+    for kind in ("floor", "validate", "fresh", "noop", "change"):
+        memory.plot(
+            sizes,
+            [series[kind].peak() for _, series, _ in results],
+            marker=markers[kind],
+            label=LABELS[kind],
+        )
+    memory.axhline(RSS_GOAL_MIB, linestyle=":", color="grey")
+    memory.annotate(
+        f"{RSS_GOAL_MIB / 1024:g} GiB goal (at 200k)", (sizes[0], RSS_GOAL_MIB), fontsize=7
+    )
+    memory.set(xscale="log", yscale="log", xlabel="students", ylabel="peak RSS MiB")
+    memory.set_title("peak resident memory per measurement")
+    memory.grid(True, which="both", alpha=0.3)
+    memory.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def environment() -> dict:
+    import duckdb
+    import pandera
+    import polars as pl
+
+    return {
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "duckdb": duckdb.__version__,
+        "pandera": pandera.__version__,
+        "cpus": os.cpu_count(),
+        "polars_threads": pl.thread_pool_size(),
+        "machine": platform.machine(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
+    parser.add_argument("--full", action="store_true", help=f"add {FULL_SIZE:,} students")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best of N)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    parser.add_argument("--keep", action="store_true", help="keep the feeds and warehouses")
+    # internal: a child process
+    parser.add_argument(
+        "--measure", choices=("floor", "validate", "fresh", "noop", "change", "tiny")
+    )
+    parser.add_argument("--prepare", type=int)
+    parser.add_argument("--feed")
+    parser.add_argument("--warehouse")
+    parser.add_argument("--work")
+    parser.add_argument("--result")
+    args = parser.parse_args(argv)
+
+    if args.measure or args.prepare:
+        if args.measure:
+            result = measure(args.measure, args.feed, args.warehouse)
+        else:
+            result = prepare(args.prepare, args.work) | {"students": args.prepare}
+        Path(args.result).write_text(json.dumps(result))
+        return 0
+
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    if args.full and FULL_SIZE not in sizes:
+        sizes.append(FULL_SIZE)
+    sizes.sort()
+    out = Path(args.out)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    env = environment()
+    log(
+        "rosterflow bench: "
+        + ", ".join(f"{k} {v}" for k, v in env.items())
+        + f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    started = time.perf_counter()
+
+    log(f"[tiny: {TINY_SIZE} students] fixed start-up cost ...")
+    tiny_feed = Path(run_child(["--prepare", str(TINY_SIZE), "--work", str(work)])["feed"])
+    tiny = Series()
+    tiny_warehouse = work / "tiny.duckdb"
+    for _ in range(max(args.repeat, 3)):
+        remove_warehouse(tiny_warehouse)
+        result = measure_in_child("tiny", tiny_feed, tiny_warehouse)
+        check_sync("tiny", result)
+        tiny.runs.append(result)
+    log(f"  tiny sync: best {tiny.best():.3f} s, median {tiny.median():.3f} s")
+
+    results = []
+    for students in sizes:
+        prepared, series = bench_size(students, args.repeat, work, log)
+        prepared["students"] = students
+        rows = rows_for_size(students, series, tiny)
+        results.append((prepared, series, rows))
+        print_table(students, prepared, rows, tiny)
+        # written after every size, so a long --full run leaves its figures behind
+        write_csv(out / "results.csv", results, tiny)
+        write_runs(out / "runs.csv", results, tiny)
+        if not args.keep:
+            for path in (prepared["feed"], prepared["changed"]):
+                Path(path).unlink(missing_ok=True)
+            remove_warehouse(work / f"baseline-{students}.duckdb")
+
+    charted = write_chart(out / "bench.png", results, tiny)
+    (out / "environment.json").write_text(
+        json.dumps(env | {"load_average_end": os.getloadavg(), "repeat": args.repeat}, indent=2)
+    )
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    log(
+        f"done in {time.perf_counter() - started:.0f} s; load average now "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}. Wrote {out / 'results.csv'}, "
+        f"{out / 'runs.csv'}" + (f", {out / 'bench.png'}" if charted else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The Prefect sync flow: the steps of `flows.pipeline`, each wrapped in a task.
+
+The chain and its branching live once, in `pipeline.run_steps`; this module only hands it the
+task-wrapped steps and publishes what a person wants to see afterwards as Prefect artifacts.
+
+Every task carries big Polars frames or the open DuckDB connection, so none is cached or has its
+result persisted (neither can be hashed or pickled sensibly). Only reading the feed is retried:
+it may come from a slow network share; applying is never retried, because a failed apply has
+already recorded its run as `failed` and a second attempt would be a second run.
+
+Run it with `python -m flows.sync FEED [WAREHOUSE]`, or through `rosterflow sync`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows import pipeline
+from flows.pipeline import Steps, SyncResult, run_steps
+from schemas.issues import ISSUE_COLUMNS
+from schemas.settings import Settings, load_settings
+
+ARTIFACT_ISSUES = 50
+
+# --- which step is running, for the CLI's spinner ----------------------------------------------
+
+# A flow parameter must be JSON, so the spinner cannot be handed to the flow; the CLI runs the
+# flow in its own process and listens here instead.
+_step_listeners: list[Callable[[str], None]] = []
+
+
+@contextmanager
+def listening_to_steps(listener: Callable[[str], None]) -> Iterator[None]:
+    """Call `listener(task name)` each time a sync task starts (or retries) in this process."""
+    _step_listeners.append(listener)
+    try:
+        yield
+    finally:
+        _step_listeners.remove(listener)
+
+
+def _announce_step(task_, _task_run, _state) -> None:
+    for listener in list(_step_listeners):
+        listener(task_.name)
+
+
+# --- plain functions the tasks wrap that pipeline.py does not have -----------------------------
+
+
+def run_settings(config: str | None, max_removal_share: float | None) -> Settings:
+    """The settings file (or the defaults), with the command line's guard override on top."""
+    return load_settings(config).with_max_removal_share(max_removal_share)
+
+
+def worth_retrying(_task, _task_run, state) -> bool:
+    """Retry reading the feed only on an I/O error (a share dropping out). A FeedError is
+    open_feed's verdict on the feed itself (missing, not a zip, unsafe): reading it again
+    cannot change it, and a user who mistyped a path should not wait for retries."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, OSError)
+
+
+def artifact_key(tenant: str, suffix: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes), one per tenant, so the UI's
+    Artifacts page keeps each tenant's latest summary with its history of versions."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-") or "tenant"
+    return f"sync-{slug}-{suffix}"
+
+
+def _markdown_table(frame: pl.DataFrame) -> list[str]:
+    rows = frame.cast(pl.String).fill_null("").rows()  # a summary: a few dozen rows at most
+    return [
+        "| " + " | ".join(frame.columns) + " |",
+        "|" + "---|" * frame.width,
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def summary_markdown(result: SyncResult) -> str:
+    """The run at a glance: outcome, tenant, run, changes per entity and action, issue counts."""
+    lines = [
+        f"# Sync of {result.feed_name}: {result.outcome}",
+        "",
+        f"- **outcome:** {result.outcome}",
+        f"- **tenant:** {result.tenant}",
+        f"- **run_id:** {result.run_id}",
+    ]
+    if result.message:
+        lines.append(f"- **why:** {result.message}")
+    lines += ["", "## Changes"]
+    if result.summary.height:
+        lines += ["", *_markdown_table(result.summary)]
+    else:
+        lines += ["", "None." if result.outcome != "rejected" else "None: the run was rejected."]
+    lines += ["", "## Issues"]
+    counts = (
+        result.issues.group_by("severity", "rule")
+        .agg(pl.len().alias("count"))
+        .sort(pl.col("severity") != "error", "rule")
+    )
+    lines += ["", *_markdown_table(counts)] if counts.height else ["", "None."]
+    if result.issues.height > ARTIFACT_ISSUES:
+        lines += ["", f"The first {ARTIFACT_ISSUES} issues are in the table artifact."]
+    return "\n".join(lines) + "\n"
+
+
+def first_issues(issues: pl.DataFrame, limit: int = ARTIFACT_ISSUES) -> list[dict]:
+    return issues.head(limit).select(*ISSUE_COLUMNS).to_dicts()
+
+
+def publish_artifacts(result: SyncResult) -> None:
+    """The summary as a markdown artifact and the first issues as a table artifact."""
+    create_markdown_artifact(
+        summary_markdown(result),
+        key=artifact_key(result.tenant, "summary"),
+        description=f"run {result.run_id}: {result.outcome}",
+    )
+    create_table_artifact(
+        first_issues(result.issues),
+        key=artifact_key(result.tenant, "issues"),
+        description=f"run {result.run_id}: the first {ARTIFACT_ISSUES} of "
+        f"{result.issues.height:,} issues",
+    )
+
+
+# --- tasks: one plain function each --------------------------------------------------------------
+
+# frames and a DuckDB connection go in and out: nothing to hash, nothing to pickle
+_UNCACHED = {
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+    "on_running": [_announce_step],
+}
+
+load_settings_task = task(run_settings, name="load-settings", **_UNCACHED)
+load_feed = task(
+    pipeline.load_feed,
+    name="load-feed",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=worth_retrying,
+    **_UNCACHED,
+)
+validate = task(pipeline.validate, name="validate", **_UNCACHED)
+plan = task(pipeline.plan, name="plan", **_UNCACHED)
+guard = task(pipeline.guard, name="guard", **_UNCACHED)
+reject = task(pipeline.reject, name="reject", **_UNCACHED)
+apply = task(pipeline.apply, name="apply", **_UNCACHED)
+publish = task(publish_artifacts, name="publish", **_UNCACHED)
+
+STEPS = Steps(
+    load_feed=load_feed,
+    validate=validate,
+    plan=plan,
+    guard=guard,
+    reject=reject,
+    apply=apply,
+)
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    name = Path(parameters["feed"]).name
+    return f"{name} (dry run)" if parameters.get("dry_run") else name
+
+
+@flow(name="rosterflow-sync", flow_run_name=_run_name, persist_result=False)
+def sync_flow(
+    feed: str,
+    warehouse: str = "rosterflow.duckdb",
+    tenant: str | None = None,
+    config: str | None = None,
+    dry_run: bool = False,
+    max_removal_share: float | None = None,
+) -> SyncResult:
+    """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically."""
+    settings = load_settings_task(config, max_removal_share)
+    result = run_steps(STEPS, feed, warehouse, settings, tenant, dry_run)
+    publish(result)
+    return result
+
+
+if __name__ == "__main__":
+    outcome = sync_flow(*sys.argv[1:3])
+    print(f"run {outcome.run_id} for tenant {outcome.tenant}: {outcome.outcome}")
+    sys.exit(outcome.exit_code)

@@ -1,0 +1,401 @@
+"""The sync end to end on small literal feeds: each action, each policy, and the guarantees."""
+
+import json
+from datetime import datetime
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tests.feeds import frame, tiny_district, with_cell
+from tests.syncing import Warehouse, counts
+
+LMS_TABLES = ("domains", "users", "courses", "enrollments", "observers")
+
+
+def without_user(frames, sourced_id):
+    """The district without one user, their enrollments and links to them."""
+    changed = dict(frames)
+    agents = (
+        pl.col("agentSourcedIds").str.split(",").list.set_difference([sourced_id]).list.join(",")
+    )
+    changed["users"] = (
+        frames["users"]
+        .filter(pl.col("sourcedId") != sourced_id)
+        .with_columns(pl.when(agents != "").then(agents).alias("agentSourcedIds"))
+    )
+    changed["enrollments"] = frames["enrollments"].filter(pl.col("userSourcedId") != sourced_id)
+    return changed
+
+
+def lms_state(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
+    return {
+        name: warehouse.query(f"select * from lms.{name} order by all") for name in LMS_TABLES
+    } | {
+        f"history.{name}": warehouse.query(f"select * from history.{name} order by all")
+        for name in LMS_TABLES
+    }
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return Warehouse(tmp_path)
+
+
+def test_first_sync_creates_everything(warehouse):
+    result = warehouse.sync(tiny_district())
+    assert result.outcome == "applied" and result.exit_code == 0
+    assert counts(result) == {
+        ("domain", "create"): 4,
+        ("user", "create"): 5,
+        ("course", "create"): 13,  # 6 org base + 2 teacher base + 2 session base + 3 sections
+        ("enrollment", "create"): 10,  # 6 section enrollments + 4 base-course teachers
+        ("observer", "create"): 1,
+    }
+    user = warehouse.row("users", "or--u-s2")
+    school = warehouse.row("domains", "or--s1")
+    assert (user["domain_id"], user["role"], user["status"], user["origin"]) == (
+        school["domain_id"],
+        "student",
+        "active",
+        "sync",
+    )  # first org of "s1,s2"
+    district = warehouse.row("domains", "or--d1")
+    assert school["parent_domain_id"] == district["domain_id"] and school["kind"] == "school"
+    link = warehouse.row("observers", "or--obs--u-p1--u-s1")
+    assert link["observer_user_id"] == warehouse.row("users", "or--u-p1")["user_id"]
+    assert link["student_user_id"] == warehouse.row("users", "or--u-s1")["user_id"]
+    run = warehouse.query("select * from audit.sync_runs").row(0, named=True)
+    assert (run["tenant"], run["outcome"], run["feed_name"]) == (
+        "district",
+        "applied",
+        "feed-1.zip",
+    )
+    assert len(run["feed_sha256"]) == 64
+
+
+def test_same_feed_twice_changes_nothing(warehouse):
+    warehouse.sync(tiny_district())
+    before = lms_state(warehouse)
+    second = warehouse.sync(tiny_district())
+    assert second.outcome == "applied" and second.summary.height == 0
+    for name, table in lms_state(warehouse).items():
+        assert_frame_equal(
+            table.drop("updated_run_id", strict=False),
+            before[name].drop("updated_run_id", strict=False),
+        )
+
+
+def test_update_names_each_changed_field_with_old_and_new_value(warehouse):
+    warehouse.sync(tiny_district())
+    frames = with_cell(tiny_district(), "users", 2, "email", "sam@new.example.org")
+    frames = with_cell(frames, "users", 2, "givenName", "Samuel")
+    result = warehouse.sync(frames)
+    assert counts(result) == {("user", "update"): 1}
+    detail = json.loads(warehouse.changes(result.run_id)["detail"][0])
+    assert detail == {
+        "given_name": {"from": "Sam", "to": "Samuel"},
+        "email": {"from": "sam.stone@example.org", "to": "sam@new.example.org"},
+    }
+
+
+def test_hand_edit_of_a_managed_field_is_reverted(warehouse):
+    warehouse.sync(tiny_district())
+    warehouse.execute("update lms.users set email = 'typo@x' where external_id = 'or--u-t1'")
+    warehouse.execute("update lms.courses set title = 'Renamed' where external_id = 'or--k1'")
+    result = warehouse.sync(tiny_district())
+    assert warehouse.actions(result.run_id) == {
+        ("user", "or--u-t1", "update"),
+        ("course", "or--k1", "update"),
+    }
+    assert warehouse.row("users", "or--u-t1")["email"] == "ada.lovelace@example.org"
+    assert warehouse.row("courses", "or--k1")["title"] == "Algebra I - 1"
+
+
+def test_hand_made_rows_are_never_touched(warehouse):
+    warehouse.sync(tiny_district())
+    warehouse.execute(
+        "insert into lms.users (user_id, tenant, external_id, role, username, status) "
+        "select max(user_id) + 1, 'district', 'staff-7', 'teacher', 'helper', 'active' from lms.users"
+    )
+    warehouse.execute(
+        "insert into lms.users (user_id, tenant, external_id, role, username, status) "
+        "select max(user_id) + 1, 'district', null, 'student', 'guest', 'active' from lms.users"
+    )
+    warehouse.execute(
+        "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, course_id, role, status) "
+        "select max(enrollment_id) + 1, 'district', 'hand-1', "
+        "(select user_id from lms.users where username = 'helper'), 1, 'teacher', 'active' from lms.enrollments"
+    )
+    hand_made = warehouse.query("select * from lms.users where origin = 'manual' order by all")
+    result = warehouse.sync(
+        without_user(tiny_district(), "u-s1"), settings={"policy": {"users": "delete"}}
+    )
+    assert ("user", "or--u-s1", "delete") in warehouse.actions(result.run_id)
+    assert_frame_equal(
+        warehouse.query("select * from lms.users where origin = 'manual' order by all"), hand_made
+    )
+    assert warehouse.query("select * from lms.enrollments where external_id = 'hand-1'").height == 1
+    assert not any(
+        not external_id.startswith("or-") for _, external_id, _ in warehouse.actions(result.run_id)
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "status"),
+    [
+        ("inactivate", "inactivate", "inactive"),
+        ("delete", "delete", None),
+        ("keep", None, "active"),
+    ],
+)
+def test_user_who_leaves_the_sis_gets_the_user_policy(warehouse, policy, action, status):
+    warehouse.sync(tiny_district())
+    settings = {
+        "policy": {"users": policy, "enrollments": "keep"},
+        "safety": {"max_removal_share": 1},
+    }
+    result = warehouse.sync(without_user(tiny_district(), "u-s1"), settings=settings)
+    user_actions = {a for e, x, a in warehouse.actions(result.run_id) if x == "or--u-s1"}
+    assert user_actions == ({action} if action else set())
+    remaining = warehouse.query("select status from lms.users where external_id = 'or--u-s1'")
+    assert remaining["status"].to_list() == ([status] if status else [])
+    if policy == "delete":  # its enrollments and observer link go with it
+        assert ("enrollment", "or--e2", "delete") in warehouse.actions(result.run_id)
+        assert ("observer", "or--obs--u-p1--u-s1", "delete") in warehouse.actions(result.run_id)
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "status"),
+    [
+        ("inactivate", "inactivate", "inactive"),
+        ("withdraw", "withdraw", "withdrawn"),
+        ("delete", "delete", None),
+        ("keep", None, "active"),
+    ],
+)
+def test_enrollment_that_leaves_gets_the_enrollment_policy(warehouse, policy, action, status):
+    warehouse.sync(tiny_district())
+    frames = tiny_district()
+    frames["enrollments"] = frames["enrollments"].filter(pl.col("sourcedId") != "e4")
+    settings = {"policy": {"enrollments": policy}, "safety": {"max_removal_share": 1}}
+    result = warehouse.sync(frames, settings=settings)
+    assert warehouse.actions(result.run_id) == (
+        {("enrollment", "or--e4", action)} if action else set()
+    )
+    remaining = warehouse.query("select status from lms.enrollments where external_id = 'or--e4'")
+    assert remaining["status"].to_list() == ([status] if status else [])
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("keep", True), ("delete", False)])
+def test_class_that_leaves_gets_the_course_policy(warehouse, policy, kept):
+    warehouse.sync(tiny_district())
+    frames = tiny_district()
+    frames["classes"] = frames["classes"].filter(pl.col("sourcedId") != "k2")
+    frames["enrollments"] = frames["enrollments"].filter(pl.col("classSourcedId") != "k2")
+    settings = {"policy": {"courses": policy}, "safety": {"max_removal_share": 1}}
+    result = warehouse.sync(frames, settings=settings)
+    assert (("course", "or--k2", "delete") in warehouse.actions(result.run_id)) == (not kept)
+    assert warehouse.query("select * from lms.courses where external_id = 'or--k2'").height == int(
+        kept
+    )
+
+
+def test_returning_user_is_reactivated(warehouse):
+    warehouse.sync(tiny_district())
+    warehouse.sync(
+        without_user(tiny_district(), "u-s1"), settings={"safety": {"max_removal_share": 1}}
+    )
+    result = warehouse.sync(tiny_district())
+    actions = warehouse.actions(result.run_id)
+    assert ("user", "or--u-s1", "reactivate") in actions
+    assert ("enrollment", "or--e2", "reactivate") in actions
+    assert warehouse.row("users", "or--u-s1")["status"] == "active"
+
+
+def test_disabled_user_is_inactivated_then_reactivated(warehouse):
+    warehouse.sync(tiny_district())
+    result = warehouse.sync(with_cell(tiny_district(), "users", 3, "enabledUser", "false"))
+    assert warehouse.actions(result.run_id) == {("user", "or--u-s2", "inactivate")}
+    result = warehouse.sync(tiny_district())
+    assert warehouse.actions(result.run_id) == {("user", "or--u-s2", "reactivate")}
+
+
+def test_hand_made_row_given_a_managed_external_id_is_adopted_once(warehouse):
+    warehouse.path.parent.mkdir(exist_ok=True)
+    from warehouse.schema import connect
+
+    connect(warehouse.path).close()
+    warehouse.execute(
+        "insert into lms.users (user_id, tenant, external_id, role, username, given_name, status) "
+        "values (500, 'district', 'or--u-t2', 'teacher', 'aturing', 'Al', 'active')"
+    )
+    first = warehouse.sync(tiny_district())
+    assert ("user", "or--u-t2", "adopt") in warehouse.actions(first.run_id)
+    adopted = warehouse.row("users", "or--u-t2")
+    assert (adopted["user_id"], adopted["given_name"], adopted["origin"]) == (500, "Alan", "sync")
+    detail = json.loads(
+        warehouse.query("select detail from audit.changes where action = 'adopt'")["detail"][0]
+    )
+    assert detail["given_name"] == {"from": "Al", "to": "Alan"}
+    assert warehouse.sync(tiny_district()).summary.height == 0
+
+
+def test_delta_file_changes_only_its_rows(warehouse):
+    warehouse.sync(tiny_district())
+    delta = {
+        "users": frame(
+            "users",
+            {
+                "sourcedId": "u-s2",
+                "status": "active",
+                "dateLastModified": "2027-01-02T00:00:00.000Z",
+                "enabledUser": "true",
+                "orgSourcedIds": "s1",
+                "role": "student",
+                "username": "kim.lee",
+                "givenName": "Kimberly",
+                "familyName": "Lee",
+                "email": "kim.lee@example.org",
+            },
+            {
+                "sourcedId": "u-p1",
+                "status": "tobedeleted",
+                "dateLastModified": "2027-01-02T00:00:00.000Z",
+            },
+            {
+                "sourcedId": "u-new",
+                "status": "active",
+                "dateLastModified": "2027-01-02T00:00:00.000Z",
+                "enabledUser": "true",
+                "orgSourcedIds": "s2",
+                "role": "student",
+                "username": "new",
+                "givenName": "New",
+                "familyName": "Kid",
+            },
+        )
+    }
+    result = warehouse.sync(
+        delta, modes={"users": "delta"}, settings={"safety": {"max_removal_share": 1}}
+    )
+    assert result.outcome == "applied", result.issues
+    assert warehouse.actions(result.run_id) == {
+        ("user", "or--u-s2", "update"),
+        ("user", "or--u-p1", "inactivate"),
+        ("user", "or--u-new", "create"),
+        ("observer", "or--obs--u-p1--u-s1", "delete"),  # its parent is no longer in the SIS
+    }
+    # every other file was absent: nothing else changed, and the next delta-free feed is a no-op
+    assert warehouse.sync({}, settings={"safety": {"max_removal_share": 1}}).summary.height == 0
+
+
+def test_absent_file_changes_nothing_of_its_entity(warehouse):
+    warehouse.sync(tiny_district())
+    frames = tiny_district()
+    del frames["users"]
+    frames = with_cell(frames, "orgs", 2, "name", "North High School")
+    result = warehouse.sync(frames)
+    assert result.outcome == "applied", result.issues
+    assert warehouse.actions(result.run_id) == {("domain", "or--s1", "update")}
+
+
+def test_tenants_side_by_side_never_touch_each_other(warehouse):
+    warehouse.sync(tiny_district(), tenant="north")
+    warehouse.sync(tiny_district(), tenant="south")
+    south_before = warehouse.table("users", "south")
+    settings = {"policy": {"users": "delete"}, "safety": {"max_removal_share": 1}}
+    result = warehouse.sync(
+        without_user(tiny_district(), "u-s1"), tenant="north", settings=settings
+    )
+    assert ("user", "or--u-s1", "delete") in warehouse.actions(result.run_id)
+    assert_frame_equal(warehouse.table("users", "south"), south_before)
+    assert warehouse.table("users", "north").height == 4
+    ids = warehouse.query("select user_id from lms.users")["user_id"]
+    assert ids.n_unique() == ids.len()  # ids are unique across tenants
+
+
+def test_safety_guard_rejects_a_truncated_export_and_says_how_to_override(warehouse):
+    warehouse.sync(tiny_district())
+    before = lms_state(warehouse)
+    truncated = without_user(without_user(tiny_district(), "u-s1"), "u-s2")  # 2 of 5 users
+    result = warehouse.sync(truncated)
+    assert result.outcome == "rejected" and result.exit_code == 1
+    assert "max_removal_share" in result.message and "--max-removal-share" in result.message
+    assert "2 of the tenant's 5" in result.message
+    for name, table in lms_state(warehouse).items():
+        assert_frame_equal(table, before[name])
+    allowed = warehouse.sync(truncated, settings={"safety": {"max_removal_share": 0.5}})
+    assert allowed.outcome == "applied"
+
+
+def test_dry_run_records_planned_changes_only(warehouse):
+    warehouse.sync(tiny_district())
+    before = lms_state(warehouse)
+    result = warehouse.sync(
+        with_cell(tiny_district(), "users", 0, "familyName", "Byron"), dry_run=True
+    )
+    assert result.outcome == "planned" and result.exit_code == 0
+    assert warehouse.actions(result.run_id) == {("user", "or--u-t1", "update")}
+    for name, table in lms_state(warehouse).items():
+        assert_frame_equal(table, before[name])
+    outcome = warehouse.query(
+        "select outcome from audit.sync_runs where run_id = ?", [result.run_id]
+    )
+    assert outcome["outcome"].to_list() == ["planned"]
+    # the source records were not advanced either: the real run still sees the change
+    assert counts(
+        warehouse.sync(with_cell(tiny_district(), "users", 0, "familyName", "Byron"))
+    ) == {("user", "update"): 1}
+
+
+def test_rejected_run_leaves_lms_unchanged_and_records_its_issues(warehouse):
+    warehouse.sync(tiny_district())
+    before = lms_state(warehouse)
+    broken = with_cell(
+        without_user(tiny_district(), "u-s1"), "enrollments", 0, "userSourcedId", "u-ghost"
+    )
+    result = warehouse.sync(broken)
+    assert result.outcome == "rejected" and result.exit_code == 1
+    for name, table in lms_state(warehouse).items():
+        assert_frame_equal(table, before[name])
+    assert (
+        warehouse.query("select * from audit.changes where run_id = ?", [result.run_id]).height == 0
+    )
+    issues = warehouse.query(
+        "select file, line, field, rule, severity from audit.issues where run_id = ?",
+        [result.run_id],
+    )
+    assert ("enrollments.csv", 2, "userSourcedId", "reference", "error") in issues.iter_rows()
+    # an invalid feed is never read as "these records left the SIS"
+    assert warehouse.row("users", "or--u-s1")["status"] == "active"
+
+
+def test_history_answers_who_was_enrolled_on_a_date(warehouse):
+    first = warehouse.sync(tiny_district())
+    frames = tiny_district()
+    frames["enrollments"] = frames["enrollments"].filter(pl.col("sourcedId") != "e2")
+    second = warehouse.sync(
+        frames, settings={"policy": {"enrollments": "delete"}, "safety": {"max_removal_share": 1}}
+    )
+    started = dict(warehouse.query("select run_id, started_at from audit.sync_runs").iter_rows())
+    roster_query = """
+        select u.external_id
+        from history.enrollments as e
+        join lms.courses as c on c.course_id = e.course_id
+        join lms.users as u on u.user_id = e.user_id
+        where c.external_id = 'or--k1' and e.status = 'active'
+          and e.valid_from <= ? and (e.valid_to is null or e.valid_to > ?)
+        order by 1
+    """
+    between: datetime = started[first.run_id] + (started[second.run_id] - started[first.run_id]) / 2
+    after = started[second.run_id]
+    assert warehouse.query(roster_query, [between, between])["external_id"].to_list() == [
+        "or--u-s1",
+        "or--u-t1",
+    ]
+    assert warehouse.query(roster_query, [after, after])["external_id"].to_list() == ["or--u-t1"]
+    closed = warehouse.query(
+        "select closed_run_id from history.enrollments where external_id = 'or--e2'"
+    )
+    assert closed["closed_run_id"].to_list() == [second.run_id]
