@@ -34,18 +34,25 @@ class ParsedCsv:
     issues: pl.DataFrame
 
 
-def parse_csv(data: bytes, file_name: str) -> ParsedCsv:
+def parse_csv(
+    data: bytes, file_name: str, plain_columns: frozenset[str] = frozenset()
+) -> ParsedCsv:
+    """Parse `data`; `plain_columns` names columns whose values are not expected to hold
+    commas (identifiers, codes, dates), which lets the fast path skip scanning them."""
     if data.startswith(BOM):
         data = data[len(BOM) :]
-    _check_utf8(data, file_name)
-    header = _header(data)
+    try:
+        header = _header(data)
+    except UnicodeDecodeError:
+        _check_utf8(data, file_name)
     if not header:
         return ParsedCsv((), _empty_rows(()), issue_frame([]))
     try:
-        rows = _fast_parse(data, header)
+        rows = _fast_parse(data, header, plain_columns)  # Polars refuses invalid UTF-8 itself
     except pl.exceptions.PolarsError:
         rows = None
     if rows is None:
+        _check_utf8(data, file_name)
         return _exact_parse(data, header, file_name)
     return ParsedCsv(header, rows, issue_frame([]))
 
@@ -80,7 +87,15 @@ def _unique_names(header: tuple[str, ...]) -> list[str]:
     return [name if name not in header[:i] else f"{name}__{i}" for i, name in enumerate(header)]
 
 
-def _fast_parse(data: bytes, header: tuple[str, ...]) -> pl.DataFrame | None:
+def _fast_parse(
+    data: bytes, header: tuple[str, ...], plain_columns: frozenset[str]
+) -> pl.DataFrame | None:
+    """One Polars parse, proven exact by byte counts; None when the proof fails.
+
+    Commas inside values are only counted in columns that may hold them: a comma in a column
+    of `plain_columns` makes the count disagree, which sends the file to the exact path. So a
+    good guess saves a scan per column and a bad one costs speed, never correctness.
+    """
     names = _unique_names(header)
     width = len(names)
     raw = pl.read_csv(
@@ -92,30 +107,37 @@ def _fast_parse(data: bytes, header: tuple[str, ...]) -> pl.DataFrame | None:
         quote_char='"',
     )
     raw.columns = names
-    values = pl.col(names)
-    counts = raw.select(
-        pl.sum_horizontal(values.str.count_matches("\n", literal=True).fill_null(0)).alias("nl"),
-        pl.sum_horizontal(values.str.count_matches(",", literal=True).fill_null(0)).alias("commas"),
-        pl.all_horizontal(values.is_null() | (values == "")).alias("blank"),
-    )
     records = raw.height
+    if records == 0:
+        return raw.with_columns(pl.lit(None, pl.Int64).alias(LINE))
+    texts = [name for name in names if name not in plain_columns]
+    counts = raw.select(
+        pl.sum_horizontal(pl.col(texts).str.count_matches(",", literal=True).fill_null(0))
+        .sum()
+        .alias("commas")
+        if texts
+        else pl.lit(0).alias("commas"),
+        pl.all_horizontal(pl.col(names).is_null() | (pl.col(names) == "")).alias("blank"),
+    )
+    blank = counts["blank"]
     header_end = data.find(b"\n")
     header_commas = data.count(b",", 0, header_end if header_end >= 0 else len(data))
-    blank_records = int(counts["blank"].sum())
-    expected_commas = (records - blank_records) * (width - 1) + int(counts["commas"].sum())
+    expected_commas = (records - int(blank.sum())) * (width - 1) + int(counts["commas"][0])
     if data.count(b",") - header_commas != expected_commas:
-        return None
-    inner_newlines = counts["nl"]
+        return None  # a ragged record, or a comma where none was expected
     physical_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if physical_lines != 1 + records + int(inner_newlines.sum()):
-        return None
-    line = pl.int_range(2, records + 2, dtype=pl.Int64, eager=True) + (
-        inner_newlines.cum_sum().shift(1, fill_value=0).cast(pl.Int64)
+    line = pl.int_range(2, records + 2, dtype=pl.Int64, eager=True)
+    if physical_lines != 1 + records:  # some values span lines: count them per record
+        inner = raw.select(
+            pl.sum_horizontal(pl.col(names).str.count_matches("\n", literal=True).fill_null(0))
+        ).to_series()
+        if physical_lines != 1 + records + int(inner.sum()):
+            return None
+        line = line + inner.cum_sum().shift(1, fill_value=0).cast(pl.Int64)
+    # one chunk per column: the parser's per-thread chunks would tax every later expression
+    return (
+        raw.with_columns(pl.col(names).replace("", None), line.alias(LINE)).filter(~blank).rechunk()
     )
-    rows = raw.with_columns(pl.col(names).replace("", None), line.alias(LINE)).filter(
-        ~counts["blank"]
-    )
-    return rows
 
 
 def _exact_parse(data: bytes, header: tuple[str, ...], file_name: str) -> ParsedCsv:

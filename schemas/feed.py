@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import polars as pl
@@ -27,6 +28,8 @@ from schemas.spec import (
     MANIFEST_HEADER,
     MANIFEST_MODES,
     ONEROSTER_12_FILES,
+    FileSpec,
+    Kind,
 )
 
 # Far above any real roster (a state's 6M enrollments is about 1 GB of CSV) yet far below what
@@ -45,11 +48,16 @@ class FeedError(Exception):
 @dataclass
 class Feed:
     name: str  # the zip's or folder's file name
-    sha256: str
+    fingerprint: Callable[[], str] = field(repr=False)  # computes the sha256, once asked
     manifest: dict[str, str]  # propertyName -> trimmed value
     modes: dict[str, str]  # every OneRoster file -> bulk | delta | absent
     files: dict[str, ParsedCsv]  # the files read (marked bulk or delta, and present)
     issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
+
+    @cached_property
+    def sha256(self) -> str:
+        """The feed's identity: the zip file's sha256, or one over a folder's files."""
+        return self.fingerprint()
 
     @property
     def system_code(self) -> str | None:
@@ -75,7 +83,7 @@ def _stem(name: str) -> str:
 @dataclass(frozen=True)
 class _Source:
     name: str
-    sha256: str
+    sha256: Callable[[], str]
     members: dict[str, Callable[[], bytes]]  # relative path -> bytes
 
 
@@ -90,15 +98,21 @@ def _open_source(path: Path) -> _Source:
 
 
 def _folder_source(folder: Path) -> _Source:
-    digest = hashlib.sha256()
-    members: dict[str, Callable[[], bytes]] = {}
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = file.relative_to(folder).as_posix()
-        if _ignored(relative):
-            continue
-        digest.update(relative.encode() + b"\0" + _file_sha256(file).encode())
-        members[relative] = file.read_bytes
-    return _Source(folder.name, digest.hexdigest(), members)
+    files = {
+        file.relative_to(folder).as_posix(): file
+        for file in sorted(p for p in folder.rglob("*") if p.is_file())
+        if not _ignored(file.relative_to(folder).as_posix())
+    }
+
+    def sha256() -> str:
+        digest = hashlib.sha256()
+        for relative, file in files.items():
+            digest.update(relative.encode() + b"\0" + _file_sha256(file).encode())
+        return digest.hexdigest()
+
+    return _Source(
+        folder.name, sha256, {relative: file.read_bytes for relative, file in files.items()}
+    )
 
 
 def _file_sha256(path: Path) -> str:
@@ -137,7 +151,7 @@ def _zip_source(path: Path) -> _Source:
                 "refusing a possible zip bomb"
             )
         members[name] = _zip_reader(path, archive, info)
-    return _Source(path.name, _file_sha256(path), members)
+    return _Source(path.name, lambda: _file_sha256(path), members)
 
 
 def _zip_reader(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
@@ -333,18 +347,36 @@ def open_feed(path: str | os.PathLike[str]) -> Feed:
         file_name = FILE_SPECS[name].file_name
         if mode == "absent" or file_name not in members:
             continue
-        files[name] = _parse(members, file_name, source)
+        files[name] = _parse(members, file_name, source, _plain_columns(FILE_SPECS[name]))
         parse_issues.append(files[name].issues)
     return Feed(source.name, source.sha256, manifest, modes, files, pl.concat(parse_issues))
 
 
 def _parse(
-    members: Mapping[str, Callable[[], bytes]], file_name: str, source: _Source
+    members: Mapping[str, Callable[[], bytes]],
+    file_name: str,
+    source: _Source,
+    plain_columns: frozenset[str] = frozenset(),
 ) -> ParsedCsv:
     try:
-        return parse_csv(members[file_name](), file_name)
+        return parse_csv(members[file_name](), file_name, plain_columns)
     except UnreadableFile as error:
         raise FeedError(f"{source.name}: {error}") from None
+
+
+def _plain_columns(spec: FileSpec) -> frozenset[str]:
+    """Columns whose values hold no commas in a well-formed file (ids, codes, dates, flags)."""
+    plain = (
+        Kind.ID,
+        Kind.REF,
+        Kind.STATUS,
+        Kind.DATETIME,
+        Kind.DATE,
+        Kind.YEAR,
+        Kind.BOOL,
+        Kind.ENUM,
+    )
+    return frozenset(c.name for c in spec.of_kind(*plain))
 
 
 def _member_issues(

@@ -95,12 +95,15 @@ def refs(target: str, required: bool = False) -> object:
     return _field(Kind.REF_LIST, required, target, str_matches=LIST_PATTERN)
 
 
-def is_calendar_date(data: pa.PolarsData) -> pl.LazyFrame:
-    """The first ten characters name a real day (2023-02-30 does not)."""
-    value = pl.col(data.key)
-    return data.lazyframe.select(
+def calendar_date(value: pl.Expr) -> pl.Expr:
+    """The first ten characters name a real day (2023-02-30 does not); null passes."""
+    return (
         value.is_null() | value.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_not_null()
     )
+
+
+def is_calendar_date(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(calendar_date(pl.col(data.key)))
 
 
 class OneRosterModel(pa.DataFrameModel):

@@ -18,6 +18,7 @@ from schemas.feed import Feed
 from schemas.issues import ISSUE_SCHEMA, issue_frame, issue_row, issues_from, sort_issues
 from schemas.lenient import normalize
 from schemas.models import MODELS
+from schemas.prescreen import suspect_rows
 from schemas.references import (
     KnownIds,
     cycle_issues,
@@ -170,9 +171,14 @@ _FORMAT_RULES = {
 
 
 def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
-    """Run the file's pandera model over every row; each failure case becomes an issue row."""
+    """Run the file's pandera model over the rows it could reject (see schemas.prescreen);
+    each failure case becomes an issue row."""
+    model = MODELS[spec.name]
+    rows = rows.filter(suspect_rows(rows, model))
+    if rows.height == 0:
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
     try:
-        MODELS[spec.name].validate(rows.drop(LINE), lazy=True)
+        model.validate(rows.drop(LINE), lazy=True)
         return pl.LazyFrame(schema=ISSUE_SCHEMA)
     except pa.errors.SchemaErrors as errors:
         failures = errors.failure_cases

@@ -50,7 +50,7 @@ def source_state(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.Da
 
 def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:
     """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation)."""
-    with connect(warehouse) as con:
+    with connect(warehouse, read_only=True) as con:
         return {
             name: con.sql(
                 f'select "sourcedId" from oneroster.{name} where tenant = ?', params=[tenant]

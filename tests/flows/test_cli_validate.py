@@ -47,3 +47,41 @@ def test_bad_report_suffix_and_bad_settings_are_usage_errors(tmp_path):
     (tmp_path / "s.toml").write_text('[policy]\nusers = "vanish"\n')
     result = runner.invoke(app, ["validate", feed, "--config", str(tmp_path / "s.toml")])
     assert result.exit_code == 2 and "vanish" in result.output
+
+
+def test_delta_references_resolve_against_the_warehouse(tmp_path):
+    from tests.feeds import frame
+    from tests.syncing import Warehouse
+
+    warehouse = Warehouse(tmp_path, tenant="north")
+    warehouse.sync(tiny_district())
+
+    def delta(user):
+        row = {
+            "sourcedId": "e9",
+            "status": "active",
+            "dateLastModified": "2027-01-02T00:00:00Z",
+            "classSourcedId": "k3",
+            "schoolSourcedId": "s2",
+            "userSourcedId": user,
+            "role": "student",
+        }
+        return str(
+            write_feed(
+                tmp_path / f"delta-{user}.zip",
+                {"enrollments": frame("enrollments", row)},
+                modes={"enrollments": "delta"},
+            )
+        )
+
+    alone = runner.invoke(app, ["validate", delta("u-s1")])
+    assert alone.exit_code == 0 and "reference.unverified" in alone.output
+    checked = ["--warehouse", str(warehouse.path), "--tenant", "north"]
+    resolved = runner.invoke(app, ["validate", delta("u-s1"), *checked])
+    assert resolved.exit_code == 0 and "reference" not in resolved.output, resolved.output
+    ghost = runner.invoke(app, ["validate", delta("u-ghost"), *checked])
+    assert ghost.exit_code == 1 and "userSourcedId" in ghost.output
+    other_tenant = runner.invoke(
+        app, ["validate", delta("u-s1"), "--warehouse", str(warehouse.path), "--tenant", "south"]
+    )
+    assert other_tenant.exit_code == 1  # another tenant's records never resolve a reference

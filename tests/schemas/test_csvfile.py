@@ -74,3 +74,15 @@ def test_header_only_file_has_no_rows():
     parsed = parse_csv(b"a,b\r\n", "x.csv")
     assert parsed.header == ("a", "b")
     assert parsed.rows.height == 0
+
+
+def test_comma_in_a_column_expected_plain_is_still_read_exactly():
+    data = b'a,b\n"x,y",1\nz,"2,3"\n'
+    parsed = parse_csv(data, "x.csv", plain_columns=frozenset({"a"}))
+    assert parsed.rows.rows() == [("x,y", "1", 2), ("z", "2,3", 3)]
+    assert parsed.issues.height == 0
+
+
+def test_short_row_is_caught_even_when_its_columns_are_not_scanned():
+    parsed = parse_csv(b"a,b,c\n1,2,3\n4,5\n", "x.csv", plain_columns=frozenset({"a", "b", "c"}))
+    assert parsed.issues.select("line", "rule").rows() == [(3, "file.ragged")]
