@@ -21,10 +21,10 @@ from schemas.spec import SYNCED_FILES
 from schemas.validate import ValidatedFeed, validate_feed
 from transforms.desired import desired_state
 from transforms.plan import REMOVALS, Plan, plan_changes
-from transforms.source_state import next_source_state
+from transforms.source_state import SourceWrite, next_source_state, source_write
 from warehouse.apply import RunRecord, next_run_id, record_failure, record_run, utc_now
 from warehouse.schema import connect
-from warehouse.state import current_state, next_ids, source_state
+from warehouse.state import current_state, next_ids, source_fingerprints, source_state
 
 GUARDED = ("user", "enrollment")
 
@@ -48,7 +48,7 @@ class SyncResult:
 class PlannedRun:
     run: RunRecord
     plan: Plan
-    source: dict[str, pl.DataFrame]  # the tenant's OneRoster records after this feed
+    source: dict[str, SourceWrite]  # how the tenant's OneRoster records change
 
 
 @contextmanager
@@ -88,10 +88,12 @@ def start_run(con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: 
 def plan(
     validated: ValidatedFeed, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
 ) -> PlannedRun:
-    previous = source_state(con, run.tenant)
+    feed = validated.feed
+    carried = tuple(name for name in SYNCED_FILES if feed.modes[name] != "bulk")
+    previous = source_state(con, run.tenant, carried)  # a bulk file needs no previous records
     source = {
         name: next_source_state(
-            name, previous[name], validated.tables.get(name), validated.feed.modes[name], run.run_id
+            name, previous.get(name), validated.tables.get(name), feed.modes[name], run.run_id
         )
         for name in SYNCED_FILES
     }
@@ -99,8 +101,15 @@ def plan(
     changes = plan_changes(
         run.tenant, desired.frames, current_state(con, run.tenant), next_ids(con), settings.policy
     )
-    changed_files = {n: s for n, s in source.items() if validated.feed.modes[n] != "absent"}
-    return PlannedRun(run, changes, changed_files)
+    stored = source_fingerprints(con, run.tenant)
+    writes = {
+        name: source_write(
+            name, source[name], validated.tables.get(name), feed.modes[name],
+            feed.files[name].fingerprint if name in feed.files else "", stored.get(name), run.run_id,
+        )
+        for name in SYNCED_FILES
+    }  # fmt: skip
+    return PlannedRun(run, changes, {name: w for name, w in writes.items() if w is not None})
 
 
 def guard(planned: PlannedRun, settings: Settings) -> str | None:

@@ -32,6 +32,7 @@ class ParsedCsv:
     header: tuple[str, ...]
     rows: pl.DataFrame  # the header's columns as String (empty -> null), plus `__line` (Int64)
     issues: pl.DataFrame
+    fingerprint: str = ""  # identifies the file's bytes (set by schemas.feed)
 
 
 def parse_csv(

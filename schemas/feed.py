@@ -14,7 +14,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
@@ -81,10 +81,21 @@ def _stem(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Member:
+    read: Callable[[], bytes]
+    crc32: int | None = None  # known without reading it (from a zip's directory)
+
+    def fingerprint(self, data: bytes) -> str:
+        """CRC-32 and size of the bytes: cheap, and enough to tell a file changed."""
+        crc = self.crc32 if self.crc32 is not None else zlib.crc32(data)
+        return f"crc32:{crc:08x}:{len(data)}"
+
+
+@dataclass(frozen=True)
 class _Source:
     name: str
     sha256: Callable[[], str]
-    members: dict[str, Callable[[], bytes]]  # relative path -> bytes
+    members: dict[str, _Member]  # relative path -> member
 
 
 def _open_source(path: Path) -> _Source:
@@ -111,7 +122,7 @@ def _folder_source(folder: Path) -> _Source:
         return digest.hexdigest()
 
     return _Source(
-        folder.name, sha256, {relative: file.read_bytes for relative, file in files.items()}
+        folder.name, sha256, {relative: _Member(file.read_bytes) for relative, file in files.items()}
     )
 
 
@@ -130,7 +141,7 @@ def _zip_source(path: Path) -> _Source:
     except (zipfile.BadZipFile, OSError) as error:
         raise FeedError(f"{path}: damaged zip archive ({error})") from None
     total = 0
-    members: dict[str, Callable[[], bytes]] = {}
+    members: dict[str, _Member] = {}
     for info in infos:
         name = info.filename
         _refuse_unsafe_name(path, name)
@@ -150,7 +161,7 @@ def _zip_source(path: Path) -> _Source:
                 f"{path}: member {name!r} expands {ratio:,.0f}x ({info.file_size:,} bytes); "
                 "refusing a possible zip bomb"
             )
-        members[name] = _zip_reader(path, archive, info)
+        members[name] = _Member(_zip_reader(path, archive, info), info.CRC)
     return _Source(path.name, lambda: _file_sha256(path), members)
 
 
@@ -178,7 +189,7 @@ def _ignored(relative: str) -> bool:
     return parts[-1] in _IGNORED_NAMES or any(p in _IGNORED_DIRS for p in parts)
 
 
-def _at_root(members: Mapping[str, Callable[[], bytes]]) -> dict[str, Callable[[], bytes]]:
+def _at_root(members: Mapping[str, _Member]) -> dict[str, _Member]:
     """The feed's files by name: at the root, or inside one top folder."""
     top_folders = {PurePosixPath(n).parts[0] for n in members if len(PurePosixPath(n).parts) > 1}
     at_root = {n: read for n, read in members.items() if len(PurePosixPath(n).parts) == 1}
@@ -353,13 +364,15 @@ def open_feed(path: str | os.PathLike[str]) -> Feed:
 
 
 def _parse(
-    members: Mapping[str, Callable[[], bytes]],
+    members: Mapping[str, _Member],
     file_name: str,
     source: _Source,
     plain_columns: frozenset[str] = frozenset(),
 ) -> ParsedCsv:
+    member = members[file_name]
+    data = member.read()
     try:
-        return parse_csv(members[file_name](), file_name, plain_columns)
+        return replace(parse_csv(data, file_name, plain_columns), fingerprint=member.fingerprint(data))
     except UnreadableFile as error:
         raise FeedError(f"{source.name}: {error}") from None
 
@@ -380,7 +393,7 @@ def _plain_columns(spec: FileSpec) -> frozenset[str]:
 
 
 def _member_issues(
-    members: Mapping[str, Callable[[], bytes]],
+    members: Mapping[str, _Member],
     modes: dict[str, str],
     manifest: dict[str, str],
     lines: dict[str, int],

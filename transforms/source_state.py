@@ -8,12 +8,12 @@ entity, a `delta` file upserts its `active` rows and removes its `tobedeleted` o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from schemas.csvfile import LINE
 from schemas.spec import FILE_SPECS
-
-SOURCE_ORDER = ("run_id", "line")
 
 
 def source_columns(name: str) -> tuple[str, ...]:
@@ -27,17 +27,9 @@ def empty_source(name: str) -> pl.DataFrame:
     )
 
 
-def next_source_state(
-    name: str,
-    previous: pl.DataFrame,
-    incoming: pl.DataFrame | None,
-    mode: str,
-    run_id: int,
-) -> pl.DataFrame:
-    """`previous` (the warehouse's records) updated by this feed's file `incoming`."""
-    if mode == "absent" or incoming is None:
-        return previous
-    arrived = (
+def arrived_records(name: str, incoming: pl.DataFrame, run_id: int) -> pl.LazyFrame:
+    """A file's rows as source records (removals included)."""
+    return (
         incoming.lazy()
         .select(
             pl.lit(run_id, pl.Int64).alias("run_id"),
@@ -47,8 +39,57 @@ def next_source_state(
         # a sourcedId stated twice is a validation error; keep the first should it get here
         .unique("sourcedId", keep="first", maintain_order=True)
     )
-    stated = arrived.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
-    if mode == "bulk":
-        return stated.collect()
+
+
+def _stated(records: pl.LazyFrame) -> pl.LazyFrame:
+    return records.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
+
+
+def next_source_state(
+    name: str,
+    previous: pl.DataFrame | None,
+    incoming: pl.DataFrame | None,
+    mode: str,
+    run_id: int,
+) -> pl.DataFrame:
+    """The records of one file after this feed. `previous` (the warehouse's records) is only
+    needed when the file is `delta` or `absent`."""
+    if mode == "bulk" and incoming is not None:
+        return _stated(arrived_records(name, incoming, run_id)).collect()
+    previous = previous if previous is not None else empty_source(name)
+    if mode == "absent" or incoming is None:
+        return previous
+    arrived = arrived_records(name, incoming, run_id)
     kept = previous.lazy().join(arrived.select("sourcedId"), on="sourcedId", how="anti")
-    return pl.concat([kept, stated], how="vertical").collect()
+    return pl.concat([kept, _stated(arrived)], how="vertical").collect()
+
+
+@dataclass(frozen=True)
+class SourceWrite:
+    """How to bring the warehouse's records of one file up to date."""
+
+    mode: str  # replace: the tenant's records become `rows` | upsert: `removed` go, `rows` come
+    rows: pl.DataFrame
+    removed: pl.Series  # sourcedIds to delete first (upsert)
+    fingerprint: str | None  # of the bulk file now held (None after a delta)
+
+
+def source_write(
+    name: str,
+    source: pl.DataFrame,
+    incoming: pl.DataFrame | None,
+    mode: str,
+    fingerprint: str,
+    stored_fingerprint: str | None,
+    run_id: int,
+) -> SourceWrite | None:
+    """What to write for one file, or None when the warehouse already holds it: the file is
+    absent, or it is the very bulk file (same fingerprint) that was applied before."""
+    if mode == "absent" or incoming is None:
+        return None
+    if mode == "bulk":
+        if fingerprint and fingerprint == stored_fingerprint:
+            return None
+        return SourceWrite("replace", source, pl.Series("sourcedId", [], pl.String), fingerprint)
+    arrived = arrived_records(name, incoming, run_id).collect()
+    return SourceWrite("upsert", _stated(arrived.lazy()).collect(), arrived["sourcedId"], None)

@@ -20,7 +20,7 @@ import polars as pl
 
 from schemas.issues import ISSUE_COLUMNS
 from transforms.plan import Plan
-from transforms.source_state import source_columns
+from transforms.source_state import SourceWrite, source_columns
 from warehouse.entities import ENTITIES, Entity
 from warehouse.schema import scalar
 
@@ -53,19 +53,19 @@ def record_run(
     run: RunRecord,
     issues: pl.DataFrame,
     plan: Plan | None = None,
-    source: Mapping[str, pl.DataFrame] | None = None,
+    source: Mapping[str, SourceWrite] | None = None,
 ) -> None:
     """Write the run in one transaction. `plan` is applied to lms and history only when the
-    outcome is `applied` (a dry run records it in audit.changes only); `source` replaces the
-    tenant's OneRoster records for the files given."""
+    outcome is `applied` (a dry run records it in audit.changes only); `source` brings the
+    tenant's OneRoster records up to date for the files given."""
     con.execute("begin transaction")
     try:
         if plan is not None and run.outcome == "applied":
             for name, entity_plan in plan.entities.items():
                 _apply_entity(con, ENTITIES[name], entity_plan.changes, run)
             _pause_for_kill_test()
-            for name, records in (source or {}).items():
-                _replace_source(con, run, name, records)
+            for name, write in (source or {}).items():
+                _write_source(con, run, name, write)
         if plan is not None and run.outcome in ("applied", "planned"):
             _insert(con, "audit.changes", plan.audit_rows(run.run_id))
         _insert(
@@ -173,17 +173,34 @@ def _apply_entity(
         )
 
 
-def _replace_source(
-    con: duckdb.DuckDBPyConnection, run: RunRecord, name: str, records: pl.DataFrame
+def _write_source(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, name: str, write: SourceWrite
 ) -> None:
     columns = ", ".join(f'"{c}"' for c in source_columns(name))
-    con.execute(f"delete from oneroster.{name} where tenant = ?", [run.tenant])
-    with _staged(con, "staged_source", records):
+    tenant = {"tenant": run.tenant}
+    if write.mode == "replace":
+        con.execute(f"delete from oneroster.{name} where tenant = $tenant", tenant)
+    else:
+        with _staged(con, "removed_ids", write.removed.to_frame("sourcedId")):
+            con.execute(
+                f'delete from oneroster.{name} where tenant = $tenant and "sourcedId" in '
+                '(select "sourcedId" from removed_ids)',
+                tenant,
+            )
+    with _staged(con, "staged_source", write.rows):
         con.execute(
             f"insert into oneroster.{name} (tenant, run_id, line, {columns}) "
             f"select $tenant, run_id, line, {columns} from staged_source",
-            {"tenant": run.tenant},
+            tenant,
         )
+    con.execute(
+        "delete from oneroster.files where tenant = $tenant and file = $file",
+        tenant | {"file": name},
+    )
+    con.execute(
+        "insert into oneroster.files values ($tenant, $file, $fingerprint, $run_id)",
+        tenant | {"file": name, "fingerprint": write.fingerprint, "run_id": run.run_id},
+    )
 
 
 def _pause_for_kill_test() -> None:

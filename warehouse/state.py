@@ -34,10 +34,12 @@ def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     }
 
 
-def source_state(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.DataFrame]:
+def source_state(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
+) -> dict[str, pl.DataFrame]:
     """The SIS's records as last received for the tenant, per OneRoster file."""
     state = {}
-    for name in SYNCED_FILES:
+    for name in names:
         columns = ", ".join(f'"{c}"' for c in source_columns(name))
         rows = con.sql(
             f"select run_id, line, {columns} from oneroster.{name} where tenant = ? "
@@ -46,6 +48,14 @@ def source_state(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.Da
         ).pl()
         state[name] = rows.cast(empty_source(name).schema) if rows.height else empty_source(name)
     return state
+
+
+def source_fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, str | None]:
+    """The fingerprint of the bulk file each of the tenant's record sets came from."""
+    rows = con.sql(
+        "select file, fingerprint from oneroster.files where tenant = ?", params=[tenant]
+    )
+    return dict(rows.fetchall())
 
 
 def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:

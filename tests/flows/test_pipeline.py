@@ -399,3 +399,32 @@ def test_history_answers_who_was_enrolled_on_a_date(warehouse):
         "select closed_run_id from history.enrollments where external_id = 'or--e2'"
     )
     assert closed["closed_run_id"].to_list() == [second.run_id]
+
+
+def test_unchanged_bulk_file_is_not_written_again_but_a_delta_in_between_is_undone(warehouse):
+    warehouse.sync(tiny_district())
+    stored_by = "select distinct run_id from oneroster.users where tenant = 'district'"
+    assert warehouse.query(stored_by)["run_id"].to_list() == [1]
+    warehouse.sync(tiny_district())
+    assert warehouse.query(stored_by)["run_id"].to_list() == [1]  # same bytes: kept as they were
+    delta = {
+        "users": frame(
+            "users",
+            {
+                "sourcedId": "u-s2",
+                "status": "tobedeleted",
+                "dateLastModified": "2027-01-02T00:00:00Z",
+            },
+        )
+    }
+    warehouse.sync(delta, modes={"users": "delta"}, settings={"safety": {"max_removal_share": 1}})
+    assert (
+        "u-s2"
+        not in warehouse.query('select "sourcedId" from oneroster.users')["sourcedId"].to_list()
+    )
+    back = warehouse.sync(tiny_district())  # the earlier bulk file, byte for byte
+    assert ("user", "or--u-s2", "reactivate") in warehouse.actions(back.run_id)
+    assert (
+        "u-s2" in warehouse.query('select "sourcedId" from oneroster.users')["sourcedId"].to_list()
+    )
+    assert warehouse.sync({}).summary.height == 0  # all absent: the records are complete again

@@ -248,3 +248,13 @@ create table oneroster.enrollments (
     "beginDate" varchar,
     "endDate" varchar
 );
+
+-- grain: one row per tenant and OneRoster file: the fingerprint (CRC-32 and size) of the bulk
+-- file whose records oneroster.<file> holds, so that an unchanged file is not written again.
+-- A delta file clears it.
+create table oneroster.files (
+    tenant varchar not null,
+    file varchar not null,
+    fingerprint varchar,
+    run_id bigint
+);
