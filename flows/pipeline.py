@@ -24,7 +24,13 @@ from transforms.plan import REMOVALS, Plan, plan_changes
 from transforms.source_state import SourceWrite, next_source_state, source_write
 from warehouse.apply import RunRecord, next_run_id, record_failure, record_run, utc_now
 from warehouse.schema import connect
-from warehouse.state import current_state, next_ids, source_fingerprints, source_state
+from warehouse.state import (
+    current_state,
+    next_ids,
+    record_ids,
+    source_fingerprints,
+    source_state,
+)
 
 GUARDED = ("user", "enrollment")
 
@@ -70,8 +76,8 @@ def validate(
     feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, settings: Settings
 ) -> ValidatedFeed:
     """Validate with references into delta and absent files resolved against the tenant."""
-    known = {name: records["sourcedId"] for name, records in source_state(con, tenant).items()}
-    return validate_feed(feed, settings, known)
+    carried = tuple(name for name in SYNCED_FILES if feed.modes[name] != "bulk")
+    return validate_feed(feed, settings, record_ids(con, tenant, carried))
 
 
 def start_run(con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: bool) -> RunRecord:

@@ -58,12 +58,18 @@ def source_fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str
     return dict(rows.fetchall())
 
 
-def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:
+def record_ids(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
+) -> dict[str, pl.Series]:
     """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation)."""
+    return {
+        name: con.sql(
+            f'select "sourcedId" from oneroster.{name} where tenant = ?', params=[tenant]
+        ).pl()["sourcedId"]
+        for name in names
+    }
+
+
+def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:
     with connect(warehouse, read_only=True) as con:
-        return {
-            name: con.sql(
-                f'select "sourcedId" from oneroster.{name} where tenant = ?', params=[tenant]
-            ).pl()["sourcedId"]
-            for name in SYNCED_FILES
-        }
+        return record_ids(con, tenant)
