@@ -110,11 +110,13 @@ def plan(
     stored = source_fingerprints(con, run.tenant)
     writes = {
         name: source_write(
-            name, source[name], validated.tables.get(name), feed.modes[name],
-            feed.files[name].fingerprint if name in feed.files else "", stored.get(name), run.run_id,
+            source[name],
+            feed.modes[name] if name in feed.files else "absent",
+            feed.files[name].fingerprint if name in feed.files else "",
+            stored.get(name),
         )
         for name in SYNCED_FILES
-    }  # fmt: skip
+    }
     return PlannedRun(run, changes, {name: w for name, w in writes.items() if w is not None})
 
 

@@ -66,30 +66,24 @@ def next_source_state(
 
 @dataclass(frozen=True)
 class SourceWrite:
-    """How to bring the warehouse's records of one file up to date."""
+    """The records of one file to store for the tenant, replacing what was stored."""
 
-    mode: str  # replace: the tenant's records become `rows` | upsert: `removed` go, `rows` come
     rows: pl.DataFrame
-    removed: pl.Series  # sourcedIds to delete first (upsert)
-    fingerprint: str | None  # of the bulk file now held (None after a delta)
+    fingerprint: str | None  # of the bulk file they came from (None after a delta)
 
 
 def source_write(
-    name: str,
     source: pl.DataFrame,
-    incoming: pl.DataFrame | None,
     mode: str,
     fingerprint: str,
     stored_fingerprint: str | None,
-    run_id: int,
 ) -> SourceWrite | None:
-    """What to write for one file, or None when the warehouse already holds it: the file is
-    absent, or it is the very bulk file (same fingerprint) that was applied before."""
-    if mode == "absent" or incoming is None:
+    """What to store for one file, or None when the warehouse already holds it: the file is
+    absent, or it is the very bulk file (same fingerprint) that was stored before."""
+    if mode == "absent":
         return None
     if mode == "bulk":
         if fingerprint and fingerprint == stored_fingerprint:
             return None
-        return SourceWrite("replace", source, pl.Series("sourcedId", [], pl.String), fingerprint)
-    arrived = arrived_records(name, incoming, run_id).collect()
-    return SourceWrite("upsert", _stated(arrived.lazy()).collect(), arrived["sourcedId"], None)
+        return SourceWrite(source, fingerprint or None)
+    return SourceWrite(source, None)

@@ -7,6 +7,7 @@ Every statement works on a whole staged frame (set-based SQL over Arrow), never 
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,7 @@ import polars as pl
 
 from schemas.issues import ISSUE_COLUMNS
 from transforms.plan import Plan
-from transforms.source_state import SourceWrite, source_columns
+from transforms.source_state import SourceWrite
 from warehouse.entities import ENTITIES, Entity
 from warehouse.schema import scalar
 
@@ -176,30 +177,20 @@ def _apply_entity(
 def _write_source(
     con: duckdb.DuckDBPyConnection, run: RunRecord, name: str, write: SourceWrite
 ) -> None:
-    columns = ", ".join(f'"{c}"' for c in source_columns(name))
-    tenant = {"tenant": run.tenant}
-    if write.mode == "replace":
-        con.execute(f"delete from oneroster.{name} where tenant = $tenant", tenant)
-    else:
-        with _staged(con, "removed_ids", write.removed.to_frame("sourcedId")):
-            con.execute(
-                f'delete from oneroster.{name} where tenant = $tenant and "sourcedId" in '
-                '(select "sourcedId" from removed_ids)',
-                tenant,
-            )
-    with _staged(con, "staged_source", write.rows):
-        con.execute(
-            f"insert into oneroster.{name} (tenant, run_id, line, {columns}) "
-            f"select $tenant, run_id, line, {columns} from staged_source",
-            tenant,
-        )
+    """Replace the tenant's snapshot of one file's records."""
+    buffer = io.BytesIO()
+    write.rows.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
+    key = {"tenant": run.tenant, "file": name}
+    con.execute("delete from oneroster.snapshots where tenant = $tenant and file = $file", key)
     con.execute(
-        "delete from oneroster.files where tenant = $tenant and file = $file",
-        tenant | {"file": name},
-    )
-    con.execute(
-        "insert into oneroster.files values ($tenant, $file, $fingerprint, $run_id)",
-        tenant | {"file": name, "fingerprint": write.fingerprint, "run_id": run.run_id},
+        "insert into oneroster.snapshots values ($tenant, $file, $run_id, $count, $fingerprint, $records)",
+        key
+        | {
+            "run_id": run.run_id,
+            "count": write.rows.height,
+            "fingerprint": write.fingerprint,
+            "records": buffer.getvalue(),
+        },
     )
 
 

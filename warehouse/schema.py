@@ -114,4 +114,6 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     except BaseException:
         con.close()
         raise
+    # no query relies on the physical order of rows; without it DuckDB inserts in parallel
+    con.execute("set preserve_insertion_order = false")
     return con

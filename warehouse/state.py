@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from schemas.spec import SYNCED_FILES
-from transforms.source_state import empty_source, source_columns
+from transforms.source_state import empty_source
 from warehouse.entities import ENTITIES, Entity
 from warehouse.schema import connect, scalar
 
@@ -34,40 +35,47 @@ def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     }
 
 
+def _snapshots(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...]
+) -> dict[str, bytes]:
+    rows = con.execute(
+        "select file, records from oneroster.snapshots where tenant = ? and list_contains(?, file)",
+        [tenant, list(names)],
+    ).fetchall()
+    return dict(rows)
+
+
 def source_state(
     con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
 ) -> dict[str, pl.DataFrame]:
     """The SIS's records as last received for the tenant, per OneRoster file."""
-    state = {}
-    for name in names:
-        columns = ", ".join(f'"{c}"' for c in source_columns(name))
-        rows = con.sql(
-            f"select run_id, line, {columns} from oneroster.{name} where tenant = ? "
-            "order by run_id, line",
-            params=[tenant],
-        ).pl()
-        state[name] = rows.cast(empty_source(name).schema) if rows.height else empty_source(name)
-    return state
-
-
-def source_fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, str | None]:
-    """The fingerprint of the bulk file each of the tenant's record sets came from."""
-    rows = con.sql(
-        "select file, fingerprint from oneroster.files where tenant = ?", params=[tenant]
-    )
-    return dict(rows.fetchall())
+    stored = _snapshots(con, tenant, names)
+    return {
+        name: pl.read_parquet(io.BytesIO(stored[name])) if name in stored else empty_source(name)
+        for name in names
+    }
 
 
 def record_ids(
     con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
 ) -> dict[str, pl.Series]:
     """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation)."""
+    stored = _snapshots(con, tenant, names)
+    empty = pl.Series("sourcedId", [], pl.String)
     return {
-        name: con.sql(
-            f'select "sourcedId" from oneroster.{name} where tenant = ?', params=[tenant]
-        ).pl()["sourcedId"]
+        name: pl.read_parquet(io.BytesIO(stored[name]), columns=["sourcedId"]).to_series()
+        if name in stored
+        else empty
         for name in names
     }
+
+
+def source_fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, str | None]:
+    """The fingerprint of the bulk file each of the tenant's record sets came from."""
+    rows = con.execute(
+        "select file, fingerprint from oneroster.snapshots where tenant = ?", [tenant]
+    ).fetchall()
+    return dict(rows)
 
 
 def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:

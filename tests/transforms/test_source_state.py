@@ -40,13 +40,8 @@ def test_absent_keeps_the_previous_records():
 
 
 def test_writes_skip_absent_files_and_the_same_bulk_file():
-    incoming = orgs(("a", None, "A"))
-    assert source_write("orgs", PREVIOUS, None, "absent", "", "f1", 2) is None
-    assert source_write("orgs", PREVIOUS, incoming, "bulk", "f1", "f1", 2) is None
-    replace = source_write("orgs", PREVIOUS, incoming, "bulk", "f2", "f1", 2)
-    assert (replace.mode, replace.fingerprint) == ("replace", "f2")
-    upsert = source_write(
-        "orgs", PREVIOUS, orgs(("b", "tobedeleted", None), ("c", None, "C")), "delta", "f3", "f1", 2
-    )
-    assert (upsert.mode, upsert.fingerprint) == ("upsert", None)
-    assert upsert.removed.to_list() == ["b", "c"] and upsert.rows["sourcedId"].to_list() == ["c"]
+    assert source_write(PREVIOUS, "absent", "", "f1") is None
+    assert source_write(PREVIOUS, "bulk", "f1", "f1") is None
+    assert source_write(PREVIOUS, "bulk", "f2", "f1").fingerprint == "f2"
+    after_delta = source_write(PREVIOUS, "delta", "f3", "f1")
+    assert after_delta.fingerprint is None and after_delta.rows is PREVIOUS

@@ -146,115 +146,20 @@ create table audit.changes (
     entity_id bigint               -- the lms row's id (domain_id, user_id, ...)
 );
 
--- oneroster: the SIS's records as last received, per tenant: a bulk file replaces its
--- entity, a delta file upserts and removes rows, an absent file keeps what was there. The
--- desired lms state is computed from these, so delta and absent files need no special case.
--- grain: one row per tenant and sourcedId; (run_id, line) keep the order records arrived in.
--- users.csv's password column is never stored.
-create table oneroster.orgs (
+-- oneroster: the SIS's records as last received, per tenant and OneRoster file: a bulk file
+-- replaces its entity's records, a delta file upserts and removes rows, an absent file keeps
+-- what was there. The desired lms state is computed from these, so delta and absent files need
+-- no special case downstream. Each record set is one Parquet snapshot (columns as in the file,
+-- all text, plus run_id and line, which keep the order records arrived in; users.csv's password
+-- is never stored): a district's million enrollments are written in a fraction of a second,
+-- atomically with the run. Read one with polars.read_parquet(blob), or with rosterflow's
+-- warehouse.state.source_state.
+-- grain: one row per tenant and file.
+create table oneroster.snapshots (
     tenant varchar not null,
-    run_id bigint,
-    line bigint,
-    "sourcedId" varchar,
-    "status" varchar,
-    "dateLastModified" varchar,
-    "name" varchar,
-    "type" varchar,
-    "identifier" varchar,
-    "parentSourcedId" varchar
-);
-create table oneroster.academicSessions (
-    tenant varchar not null,
-    run_id bigint,
-    line bigint,
-    "sourcedId" varchar,
-    "status" varchar,
-    "dateLastModified" varchar,
-    "title" varchar,
-    "type" varchar,
-    "startDate" varchar,
-    "endDate" varchar,
-    "parentSourcedId" varchar,
-    "schoolYear" varchar
-);
-create table oneroster.courses (
-    tenant varchar not null,
-    run_id bigint,
-    line bigint,
-    "sourcedId" varchar,
-    "status" varchar,
-    "dateLastModified" varchar,
-    "schoolYearSourcedId" varchar,
-    "title" varchar,
-    "courseCode" varchar,
-    "grades" varchar,
-    "orgSourcedId" varchar,
-    "subjects" varchar,
-    "subjectCodes" varchar
-);
-create table oneroster.classes (
-    tenant varchar not null,
-    run_id bigint,
-    line bigint,
-    "sourcedId" varchar,
-    "status" varchar,
-    "dateLastModified" varchar,
-    "title" varchar,
-    "grades" varchar,
-    "courseSourcedId" varchar,
-    "classCode" varchar,
-    "classType" varchar,
-    "location" varchar,
-    "schoolSourcedId" varchar,
-    "termSourcedIds" varchar,
-    "subjects" varchar,
-    "subjectCodes" varchar,
-    "periods" varchar
-);
-create table oneroster.users (
-    tenant varchar not null,
-    run_id bigint,
-    line bigint,
-    "sourcedId" varchar,
-    "status" varchar,
-    "dateLastModified" varchar,
-    "enabledUser" varchar,
-    "orgSourcedIds" varchar,
-    "role" varchar,
-    "username" varchar,
-    "userIds" varchar,
-    "givenName" varchar,
-    "familyName" varchar,
-    "middleName" varchar,
-    "identifier" varchar,
-    "email" varchar,
-    "sms" varchar,
-    "phone" varchar,
-    "agentSourcedIds" varchar,
-    "grades" varchar
-);
-create table oneroster.enrollments (
-    tenant varchar not null,
-    run_id bigint,
-    line bigint,
-    "sourcedId" varchar,
-    "status" varchar,
-    "dateLastModified" varchar,
-    "classSourcedId" varchar,
-    "schoolSourcedId" varchar,
-    "userSourcedId" varchar,
-    "role" varchar,
-    "primary" varchar,
-    "beginDate" varchar,
-    "endDate" varchar
-);
-
--- grain: one row per tenant and OneRoster file: the fingerprint (CRC-32 and size) of the bulk
--- file whose records oneroster.<file> holds, so that an unchanged file is not written again.
--- A delta file clears it.
-create table oneroster.files (
-    tenant varchar not null,
-    file varchar not null,
-    fingerprint varchar,
-    run_id bigint
+    file varchar not null,          -- orgs, academicSessions, courses, classes, users, enrollments
+    run_id bigint not null,         -- the run that wrote this snapshot
+    record_count bigint not null,
+    fingerprint varchar,            -- CRC-32 and size of the bulk file it came from (null after a delta)
+    records blob not null           -- Parquet
 );
