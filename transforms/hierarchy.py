@@ -29,14 +29,21 @@ def course_hierarchy(
 ) -> pl.DataFrame:
     """Desired courses: `external_id, domain_external_id, kind, title, base_course_external_id,
     status, teacher_id` (the primary teacher of a teacher or session base course)."""
+    # hand DuckDB only the columns and rows the SQL reads: a state's enrollments are millions
+    # of rows, of which the teachers' are a few percent
+    inputs = {
+        "source_orgs": orgs.select("sourcedId", "parentSourcedId"),
+        "source_courses": courses.select("sourcedId", "title"),
+        "source_classes": classes.select(
+            "sourcedId", "status", "title", "courseSourcedId", "schoolSourcedId", "termSourcedIds"
+        ),
+        "source_users": users.select("sourcedId"),
+        "source_enrollments": enrollments.filter(pl.col("role") == "teacher").select(
+            "classSourcedId", "userSourcedId", "role", "primary", "run_id", "line"
+        ),
+    }
     with duckdb.connect() as con:
-        for name, frame in (
-            ("source_orgs", orgs),
-            ("source_courses", courses),
-            ("source_classes", classes),
-            ("source_users", users),
-            ("source_enrollments", enrollments),
-        ):
+        for name, frame in inputs.items():
             con.register(name, frame)
         con.execute(f"create temp table class_sections as {_sql('class_sections')}")
         con.execute(f"create temp table org_chains as {_sql('org_chains')}")

@@ -143,7 +143,8 @@ def plan_entity(
 ) -> EntityPlan:
     managed = current.filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
     _refuse_duplicates(entity, managed)
-    desired = desired.unique("external_id", keep="first", maintain_order=True)
+    if desired["external_id"].n_unique() != desired.height:
+        raise PlanError(f"the desired {entity.table} repeat an external ID; this is a bug")
     current_side = managed.select(
         "external_id",
         entity.id,
@@ -164,12 +165,9 @@ def plan_entity(
         ]
     )
     maps = dict(id_maps) | {entity.name: ids}
-    resolved = matched.with_columns(
-        *(
-            _resolve(maps[target], ref, external_column(ref))
-            for ref, target in entity.references.items()
-        )
-    )
+    resolved = matched
+    for ref, target in entity.references.items():
+        resolved = _resolve(resolved, maps[target], ref)
     stated = _stated_changes(entity, tenant, resolved, cascade)
     gone = _departed_changes(entity, managed, desired, policy, cascade)
     changes = pl.concat([stated, gone], how="vertical")
@@ -178,6 +176,8 @@ def plan_entity(
 
 
 def _refuse_duplicates(entity: Entity, managed: pl.DataFrame) -> None:
+    if managed["external_id"].n_unique() == managed.height:  # the cheap test first
+        return
     duplicated = managed.filter(pl.col("external_id").is_duplicated())["external_id"].unique()
     if duplicated.len():
         raise PlanError(
@@ -186,17 +186,15 @@ def _refuse_duplicates(entity: Entity, managed: pl.DataFrame) -> None:
         )
 
 
-def _resolve(ids: pl.DataFrame, ref: str, external: str) -> pl.Expr:
-    """`ref`: the id of the row the `external` column names (null if there is none).
+def _resolve(rows: pl.DataFrame, ids: pl.DataFrame, ref: str) -> pl.DataFrame:
+    """`rows` with `ref` set to the id of the row its external-ID column names (null if none).
 
-    `ids` has two columns, `external_id` and the referenced entity's id.
+    `ids` has two columns, `external_id` and the referenced entity's id; its external IDs are
+    unique (managed rows are checked, new ones come from unique desired rows).
     """
-    external_ids, id_values = ids.unique("external_id", keep="first").get_columns()
-    return (
-        pl.col(external)
-        .replace_strict(external_ids, id_values, default=None, return_dtype=pl.Int64)
-        .alias(ref)
-    )
+    external_ids, id_values = ids.get_columns()
+    lookup = pl.DataFrame({external_column(ref): external_ids, ref: id_values.cast(pl.Int64)})
+    return rows.join(lookup, on=external_column(ref), how="left", maintain_order="left")
 
 
 def _changed(field_: str) -> pl.Expr:

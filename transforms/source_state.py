@@ -30,14 +30,12 @@ def empty_source(name: str) -> pl.DataFrame:
 def arrived_records(name: str, incoming: pl.DataFrame, run_id: int) -> pl.LazyFrame:
     """A file's rows as source records (removals included)."""
     return (
-        incoming.lazy()
-        .select(
+        incoming.lazy().select(
             pl.lit(run_id, pl.Int64).alias("run_id"),
             pl.col(LINE).alias("line"),
             *source_columns(name),
         )
-        # a sourcedId stated twice is a validation error; keep the first should it get here
-        .unique("sourcedId", keep="first", maintain_order=True)
+        # sourcedIds are unique: a feed repeating one is rejected by validation
     )
 
 
