@@ -1,0 +1,828 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "marimo>=0.25",
+#     "altair>=6",
+#     "duckdb>=2.0",
+#     "polars>=2.1",
+#     "pyarrow>=17",
+#     "rosterflow",
+# ]
+#
+# [tool.uv.sources]
+# rosterflow = { path = "..", editable = true }
+# ///
+"""Roster history: enrollments over time, a section's roster on a date, one student's timeline.
+
+Reads the warehouse named by ROSTERFLOW_WAREHOUSE (default: rosterflow.duckdb), read-only.
+Open it with `marimo edit notebooks/roster_history.py` or `marimo run notebooks/roster_history.py`.
+"""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Roster history")
+
+with app.setup:
+    import os
+    import textwrap
+    from datetime import UTC, date, datetime
+
+    import altair as alt
+    import marimo as mo
+    import polars as pl
+
+    from warehouse.schema import WarehouseError, connect
+
+    WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
+    # the copyable form of each query last shown, by name (the tests run each one as it is)
+    SHOWN_SQL: dict[str, str] = {}
+
+
+@app.function
+def query(sql: str, **params: object) -> pl.DataFrame:
+    """The rows of one read-only query, with `$name` parameters bound from `params`.
+
+    The warehouse is opened for this query only: DuckDB lets no process write a file that
+    another holds open, so a notebook left open must not keep `rosterflow sync` out.
+    """
+    con = connect(WAREHOUSE, read_only=True)
+    try:
+        return con.sql(sql, params=params).pl()
+    finally:
+        con.close()
+
+
+@app.function
+def sql_literal(value: object) -> str:
+    """`value` written as a DuckDB literal, for the copyable form of a query only."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"date '{value.isoformat()}'"
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
+
+
+@app.function
+def copyable_sql(name: str, sql: str, **params: object) -> str:
+    """The query as a prepared statement and the `execute` that runs it with `params`, to
+    paste into the DuckDB CLI or any DuckDB client as it is."""
+    bound = ", ".join(f"{key} := {sql_literal(value)}" for key, value in params.items())
+    execute = f"execute {name}({bound});" if params else f"execute {name};"
+    return f"prepare {name} as\n{textwrap.dedent(sql).strip()};\n\n{execute}"
+
+
+@app.function
+def show_sql(name: str, sql: str, **params: object) -> object:
+    """A folded panel with the copyable form of the query."""
+    SHOWN_SQL[name] = copyable_sql(name, sql, **params)
+    return mo.accordion({f"SQL: {name}": mo.md(f"```sql\n{SHOWN_SQL[name]}\n```")})
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md(f"""
+    # Roster history
+
+    What the learning platform's rosters looked like after each sync, read from the
+    warehouse's `history` tables. Warehouse: `{WAREHOUSE}` (opened read-only; set
+    `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
+    """)
+    return
+
+
+@app.cell
+def _():
+    TENANTS_SQL = """
+    -- the tenants that have at least one sync run, in order
+    select distinct tenant
+    from audit.sync_runs
+    order by tenant
+    """
+    return (TENANTS_SQL,)
+
+
+@app.cell(hide_code=True)
+def _(TENANTS_SQL):
+    try:
+        tenants = query(TENANTS_SQL)["tenant"].to_list()
+        problem = None
+    except WarehouseError as error:
+        tenants, problem = [], str(error)
+    mo.stop(
+        problem is not None,
+        mo.callout(
+            mo.md(
+                f"**The warehouse cannot be opened.** {problem}\n\n"
+                "Point `ROSTERFLOW_WAREHOUSE` at a warehouse written by `rosterflow sync` "
+                "(or create one with `rosterflow demo`)."
+            ),
+            kind="warn",
+        ),
+    )
+    mo.stop(
+        not tenants,
+        mo.callout(
+            mo.md(
+                f"**No sync runs yet** in `{WAREHOUSE}`. Run `rosterflow sync FEED` "
+                "(or `rosterflow demo`) and reload this notebook."
+            ),
+            kind="info",
+        ),
+    )
+    tenant_picker = mo.ui.dropdown(tenants, value=tenants[0], label="Tenant", searchable=True)
+    tenant_picker
+    return (tenant_picker,)
+
+
+@app.cell
+def _(tenant_picker):
+    tenant = tenant_picker.value
+    return (tenant,)
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Enrollments over time
+
+    Active enrollments after each sync that changed any, per school (the domain of the
+    enrollment's course) and per role. Each point is the `valid_from` of the versions a run
+    opened (or the `valid_to` of those it closed); the counts hold until the next point.
+    """)
+    return
+
+
+@app.cell
+def _():
+    sections_only = mo.ui.switch(value=True, label="Sections only (leave out base courses)")
+    sections_only
+    return (sections_only,)
+
+
+@app.cell
+def _():
+    ENROLLMENTS_OVER_TIME_SQL = """
+    -- active enrollments at each point in time a run changed them, by school and role
+    with
+
+    enrollments as (
+        select * from history.enrollments where tenant = $tenant
+    ),
+
+    courses as (
+        select * from history.courses where tenant = $tenant
+    ),
+
+    domains as (
+        select * from history.domains where tenant = $tenant
+    ),
+
+    snapshots as (
+        select distinct opened_run_id as run_id, valid_from as synced_at
+        from enrollments
+        union
+        select distinct closed_run_id as run_id, valid_to as synced_at
+        from enrollments
+        where valid_to is not null
+    ),
+
+    enrolled as (
+        select
+            snapshots.run_id,
+            snapshots.synced_at,
+            enrollments.role,
+            enrollments.course_id,
+        from snapshots
+        inner join enrollments
+            on enrollments.valid_from <= snapshots.synced_at
+            and (enrollments.valid_to is null or enrollments.valid_to > snapshots.synced_at)
+        where enrollments.status = 'active'
+    ),
+
+    placed as (
+        select
+            enrolled.run_id,
+            enrolled.synced_at,
+            enrolled.role,
+            courses.kind as course_kind,
+            coalesce(domains.name, '(no school)') as school,
+        from enrolled
+        inner join courses
+            on courses.course_id = enrolled.course_id
+            and courses.valid_from <= enrolled.synced_at
+            and (courses.valid_to is null or courses.valid_to > enrolled.synced_at)
+        left join domains
+            on domains.domain_id = courses.domain_id
+            and domains.valid_from <= enrolled.synced_at
+            and (domains.valid_to is null or domains.valid_to > enrolled.synced_at)
+    ),
+
+    final as (
+        select
+            run_id,
+            synced_at,
+            school,
+            role,
+            count(*) as enrollments,
+        from placed
+        where not $sections_only or course_kind = 'section'
+        group by all
+    )
+
+    select * from final
+    order by synced_at, school, role
+    """
+    return (ENROLLMENTS_OVER_TIME_SQL,)
+
+
+@app.cell
+def _(ENROLLMENTS_OVER_TIME_SQL, sections_only, tenant):
+    over_time = query(
+        ENROLLMENTS_OVER_TIME_SQL, tenant=tenant, sections_only=sections_only.value
+    ).with_columns(pl.col("synced_at").dt.replace_time_zone("UTC"))
+    return (over_time,)
+
+
+@app.function
+def enrollment_trend(frame: pl.DataFrame, by: str, title: str) -> alt.FacetChart:
+    """Active enrollments over time, one small chart per value of `by`, each with its own
+    scale so that a change of a few enrollments shows; a step, as counts hold between runs."""
+    points = (
+        frame.group_by("run_id", "synced_at", by)
+        .agg(pl.col("enrollments").sum())
+        .with_columns(pl.col("synced_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("synced"))
+    )
+    return (
+        alt.Chart(points)
+        .mark_line(point=True, interpolate="step-after")
+        .encode(
+            x=alt.X("synced_at:T", title="sync (UTC)", scale=alt.Scale(type="utc")),
+            y=alt.Y(
+                "enrollments:Q",
+                title="active enrollments",
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=",d", tickMinStep=1),
+            ),
+            tooltip=[
+                alt.Tooltip("run_id:O", title="run"),
+                alt.Tooltip("synced:N", title="synced"),
+                alt.Tooltip(f"{by}:N"),
+                alt.Tooltip("enrollments:Q", title="active enrollments", format=","),
+            ],
+        )
+        .properties(width=220, height=130)
+        .facet(facet=alt.Facet(f"{by}:N", title=None), columns=4, title=title)
+        .resolve_scale(y="independent")
+    )
+
+
+@app.cell(hide_code=True)
+def _(ENROLLMENTS_OVER_TIME_SQL, over_time, sections_only, tenant):
+    if over_time.is_empty():
+        _view = mo.callout(
+            mo.md(f"No enrollments in the history of tenant `{tenant}` yet (no applied sync)."),
+            kind="info",
+        )
+    else:
+        _view = mo.vstack(
+            [
+                enrollment_trend(over_time, "school", "Per school"),
+                enrollment_trend(over_time, "role", "Per role"),
+                mo.accordion({"Data": mo.ui.table(over_time, selection=None)}),
+            ]
+        )
+    mo.vstack(
+        [
+            _view,
+            show_sql(
+                "enrollments_over_time",
+                ENROLLMENTS_OVER_TIME_SQL,
+                tenant=tenant,
+                sections_only=sections_only.value,
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## A section's roster on a date
+
+    Who was enrolled in the section at the end of the chosen day (UTC), that is after the
+    last sync of that day: the versions of enrollments and users valid at that moment.
+    """)
+    return
+
+
+@app.cell
+def _():
+    SECTIONS_SQL = """
+    -- the tenant's sections (courses of kind 'section'), latest title and school, the most
+    -- recently changed roster first
+    with
+
+    sections as (
+        select * from history.courses where tenant = $tenant and kind = 'section'
+    ),
+
+    domains as (
+        select * from history.domains where tenant = $tenant
+    ),
+
+    enrollments as (
+        select * from history.enrollments where tenant = $tenant
+    ),
+
+    latest_sections as (
+        select *
+        from sections
+        qualify row_number() over (partition by course_id order by valid_from desc) = 1
+    ),
+
+    latest_domains as (
+        select *
+        from domains
+        qualify row_number() over (partition by domain_id order by valid_from desc) = 1
+    ),
+
+    roster_changes as (
+        select
+            course_id,
+            max(greatest(valid_from, coalesce(valid_to, valid_from))) as last_roster_change,
+        from enrollments
+        group by course_id
+    ),
+
+    final as (
+        select
+            latest_sections.course_id,
+            latest_sections.external_id,
+            latest_sections.title,
+            latest_domains.name as school,
+            latest_sections.valid_to is not null as deleted,
+            roster_changes.last_roster_change,
+        from latest_sections
+        left join latest_domains on latest_domains.domain_id = latest_sections.domain_id
+        left join roster_changes on roster_changes.course_id = latest_sections.course_id
+    )
+
+    select * from final
+    order by last_roster_change desc nulls last, school, title, external_id
+    """
+    return (SECTIONS_SQL,)
+
+
+@app.cell
+def _(SECTIONS_SQL, tenant):
+    sections = query(SECTIONS_SQL, tenant=tenant)
+    run_dates = query(
+        "select min(started_at)::date as first, max(started_at)::date as last "
+        "from audit.sync_runs where tenant = $tenant",
+        tenant=tenant,
+    )
+    return run_dates, sections
+
+
+@app.cell(hide_code=True)
+def _(run_dates, sections, tenant):
+    mo.stop(
+        sections.is_empty(),
+        mo.callout(mo.md(f"Tenant `{tenant}` has no sections in its history yet."), kind="info"),
+    )
+    _labels = {
+        f"{row['title']} · {row['school']} ({row['external_id']})"
+        + (" [deleted]" if row["deleted"] else ""): row["course_id"]
+        for row in sections.to_dicts()
+    }
+    section_picker = mo.ui.dropdown(
+        _labels, value=next(iter(_labels)), label="Section", searchable=True, full_width=True
+    )
+    _today = datetime.now(UTC).date()
+    _first, _last = run_dates.row(0)
+    day_picker = mo.ui.date(
+        start=_first, stop=max(_today, _last), value=max(_today, _last), label="On"
+    )
+    include_inactive = mo.ui.checkbox(label="Include inactive and withdrawn enrollments")
+    mo.vstack([section_picker, mo.hstack([day_picker, include_inactive], justify="start")])
+    return day_picker, include_inactive, section_picker
+
+
+@app.cell
+def _():
+    ROSTER_SQL = """
+    -- who was enrolled in section $course_id at the end of day $day (UTC)
+    with
+
+    moment as (
+        select cast($day as date) + interval 1 day as end_of_day
+    ),
+
+    enrollment_versions as (
+        select * from history.enrollments where tenant = $tenant and course_id = $course_id
+    ),
+
+    user_versions as (
+        select * from history.users where tenant = $tenant
+    ),
+
+    enrolled_since as (
+        select enrollment_id, min(valid_from) as enrolled_since
+        from enrollment_versions
+        group by enrollment_id
+    ),
+
+    enrollments as (
+        select enrollment_versions.*
+        from enrollment_versions, moment
+        where enrollment_versions.valid_from < moment.end_of_day
+            and (enrollment_versions.valid_to is null or enrollment_versions.valid_to >= moment.end_of_day)
+    ),
+
+    users as (
+        select user_versions.*
+        from user_versions, moment
+        where user_versions.valid_from < moment.end_of_day
+            and (user_versions.valid_to is null or user_versions.valid_to >= moment.end_of_day)
+    ),
+
+    final as (
+        select
+            enrollments.role,
+            enrollments.is_primary,
+            users.family_name,
+            users.given_name,
+            users.username,
+            users.external_id as user_external_id,
+            enrollments.status,
+            enrollments.begin_date,
+            enrollments.end_date,
+            enrolled_since.enrolled_since,
+            enrollments.external_id as enrollment_external_id,
+        from enrollments
+        left join users on users.user_id = enrollments.user_id
+        left join enrolled_since on enrolled_since.enrollment_id = enrollments.enrollment_id
+        where $include_inactive or enrollments.status = 'active'
+    )
+
+    select * from final
+    order by role desc, is_primary desc, family_name, given_name, user_external_id
+    """
+    return (ROSTER_SQL,)
+
+
+@app.cell(hide_code=True)
+def _(ROSTER_SQL, day_picker, include_inactive, section_picker, tenant):
+    _params = dict(
+        tenant=tenant,
+        course_id=section_picker.value,
+        day=day_picker.value,
+        include_inactive=include_inactive.value,
+    )
+    roster = query(ROSTER_SQL, **_params)
+    _counts = roster.group_by("role").len().sort("role")
+    _summary = ", ".join(f"{n} {role}{'s' if n != 1 else ''}" for role, n in _counts.iter_rows())
+    mo.vstack(
+        [
+            mo.md(
+                f"**{section_picker.selected_key}** on {day_picker.value:%Y-%m-%d}: "
+                + (_summary or "nobody enrolled")
+            ),
+            mo.ui.table(roster, selection=None, page_size=25),
+            show_sql("section_roster", ROSTER_SQL, **_params),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## One student's timeline
+
+    The schools the student was placed in (each version of their user row and its domain),
+    what the syncs did to them (`audit.changes`: moves between schools, enrollments created,
+    inactivated, withdrawn, deleted) and how long each enrollment lasted. Students who moved
+    school are listed first.
+    """)
+    return
+
+
+@app.cell
+def _():
+    student_search = mo.ui.text(
+        label="Find a student (name, username or sourcedId)", placeholder="e.g. usr-stu-12"
+    )
+    student_search
+    return (student_search,)
+
+
+@app.cell
+def _():
+    STUDENTS_SQL = """
+    -- the tenant's students matching $search, those who moved school first
+    with
+
+    students as (
+        select * from history.users where tenant = $tenant and role = 'student'
+    ),
+
+    latest_students as (
+        select *
+        from students
+        qualify row_number() over (partition by user_id order by valid_from desc) = 1
+    ),
+
+    moves as (
+        select changes.entity_id as user_id, count(*) as moves
+        from audit.changes as changes
+        inner join audit.sync_runs as runs on runs.run_id = changes.run_id
+        where runs.tenant = $tenant
+            and runs.outcome = 'applied'
+            and changes.entity = 'user'
+            and changes.action = 'move'
+        group by changes.entity_id
+    ),
+
+    final as (
+        select
+            latest_students.user_id,
+            latest_students.external_id,
+            latest_students.family_name,
+            latest_students.given_name,
+            latest_students.username,
+            coalesce(moves.moves, 0) as moves,
+        from latest_students
+        left join moves on moves.user_id = latest_students.user_id
+        where $search = ''
+            or contains(
+                lower(concat_ws(' ', latest_students.external_id, latest_students.username,
+                    latest_students.given_name, latest_students.family_name)),
+                lower($search)
+            )
+    )
+
+    select * from final
+    order by moves desc, family_name, given_name, external_id
+    limit 500
+    """
+    return (STUDENTS_SQL,)
+
+
+@app.cell(hide_code=True)
+def _(STUDENTS_SQL, student_search, tenant):
+    students = query(STUDENTS_SQL, tenant=tenant, search=student_search.value.strip())
+    mo.stop(
+        students.is_empty(),
+        mo.callout(mo.md("No student matches (or no students in the history yet)."), kind="info"),
+    )
+    _labels = {
+        f"{row['family_name']}, {row['given_name']} ({row['external_id']})"
+        + (f" · moved {row['moves']}×" if row["moves"] else ""): row["user_id"]
+        for row in students.to_dicts()
+    }
+    student_picker = mo.ui.dropdown(
+        _labels, value=next(iter(_labels)), label="Student", searchable=True, full_width=True
+    )
+    student_picker
+    return (student_picker,)
+
+
+@app.cell
+def _():
+    STUDENT_SCHOOLS_SQL = """
+    -- each version of the student's user row, with the school (domain) it placed them in
+    with
+
+    versions as (
+        select * from history.users where tenant = $tenant and user_id = $user_id
+    ),
+
+    domains as (
+        select * from history.domains where tenant = $tenant
+    ),
+
+    final as (
+        select
+            versions.valid_from,
+            versions.valid_to,
+            domains.name as school,
+            versions.status,
+            versions.opened_run_id,
+            versions.closed_run_id,
+        from versions
+        left join domains
+            on domains.domain_id = versions.domain_id
+            and domains.valid_from <= versions.valid_from
+            and (domains.valid_to is null or domains.valid_to > versions.valid_from)
+    )
+
+    select * from final
+    order by valid_from
+    """
+    STUDENT_EVENTS_SQL = """
+    -- what the applied runs did to the student and to the student's enrollments
+    with
+
+    runs as (
+        select run_id, started_at from audit.sync_runs
+        where tenant = $tenant and outcome = 'applied'
+    ),
+
+    student_enrollments as (
+        select distinct enrollment_id, course_id
+        from history.enrollments
+        where tenant = $tenant and user_id = $user_id
+    ),
+
+    latest_courses as (
+        select course_id, title, domain_id
+        from history.courses
+        where tenant = $tenant
+        qualify row_number() over (partition by course_id order by valid_from desc) = 1
+    ),
+
+    latest_domains as (
+        select domain_id, name
+        from history.domains
+        where tenant = $tenant
+        qualify row_number() over (partition by domain_id order by valid_from desc) = 1
+    ),
+
+    changes as (
+        select changes.*, runs.started_at
+        from audit.changes as changes
+        inner join runs on runs.run_id = changes.run_id
+        where (changes.entity = 'user' and changes.entity_id = $user_id)
+            or (changes.entity = 'enrollment'
+                and changes.entity_id in (select enrollment_id from student_enrollments))
+    ),
+
+    final as (
+        select
+            changes.started_at as synced_at,
+            changes.run_id,
+            changes.entity,
+            changes.action,
+            case
+                when changes.action = 'move'
+                    then coalesce(from_school.name, '?') || ' → ' || coalesce(to_school.name, '?')
+                else coalesce(latest_courses.title, '')
+            end as what,
+            changes.external_id,
+            changes.detail,
+        from changes
+        left join student_enrollments
+            on changes.entity = 'enrollment'
+            and student_enrollments.enrollment_id = changes.entity_id
+        left join latest_courses on latest_courses.course_id = student_enrollments.course_id
+        left join latest_domains as from_school
+            on changes.action = 'move'
+            and from_school.domain_id = try_cast(changes.detail->>'$.domain_id.from' as bigint)
+        left join latest_domains as to_school
+            on changes.action = 'move'
+            and to_school.domain_id = try_cast(changes.detail->>'$.domain_id.to' as bigint)
+    )
+
+    select * from final
+    order by synced_at, entity desc, action, what
+    """
+    STUDENT_ENROLLMENTS_SQL = """
+    -- every version of the student's enrollments: the course, its school, status and when
+    with
+
+    versions as (
+        select * from history.enrollments where tenant = $tenant and user_id = $user_id
+    ),
+
+    latest_courses as (
+        select course_id, title, kind, domain_id
+        from history.courses
+        where tenant = $tenant
+        qualify row_number() over (partition by course_id order by valid_from desc) = 1
+    ),
+
+    latest_domains as (
+        select domain_id, name
+        from history.domains
+        where tenant = $tenant
+        qualify row_number() over (partition by domain_id order by valid_from desc) = 1
+    ),
+
+    final as (
+        select
+            latest_courses.title as course,
+            latest_domains.name as school,
+            latest_courses.kind as course_kind,
+            versions.role,
+            versions.status,
+            versions.valid_from,
+            versions.valid_to,
+            versions.opened_run_id,
+            versions.closed_run_id,
+            versions.external_id,
+        from versions
+        left join latest_courses on latest_courses.course_id = versions.course_id
+        left join latest_domains on latest_domains.domain_id = latest_courses.domain_id
+    )
+
+    select * from final
+    order by course_kind = 'section' desc, course, valid_from
+    """
+    return STUDENT_ENROLLMENTS_SQL, STUDENT_EVENTS_SQL, STUDENT_SCHOOLS_SQL
+
+
+@app.cell
+def _(
+    STUDENT_ENROLLMENTS_SQL,
+    STUDENT_EVENTS_SQL,
+    STUDENT_SCHOOLS_SQL,
+    student_picker,
+    tenant,
+):
+    student_params = dict(tenant=tenant, user_id=student_picker.value)
+    student_schools = query(STUDENT_SCHOOLS_SQL, **student_params)
+    student_events = query(STUDENT_EVENTS_SQL, **student_params)
+    student_enrollments = query(STUDENT_ENROLLMENTS_SQL, **student_params)
+    return student_enrollments, student_events, student_params, student_schools
+
+
+@app.function
+def enrollment_periods(frame: pl.DataFrame) -> alt.Chart:
+    """One bar per enrollment version, from valid_from to valid_to (or now while current)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    bars = frame.with_columns(
+        pl.col("valid_to").fill_null(now).alias("until"),
+        pl.col("valid_to").is_null().alias("current"),
+        pl.concat_str("course", pl.lit(" · "), "school", ignore_nulls=True).alias("section"),
+    ).with_columns(pl.col("valid_from", "until").dt.replace_time_zone("UTC"))
+    return (
+        alt.Chart(bars, title="Enrollments (each version; current ones run to now)")
+        .mark_bar(height=12)
+        .encode(
+            x=alt.X("valid_from:T", title="valid (UTC)", scale=alt.Scale(type="utc")),
+            x2="until:T",
+            y=alt.Y("section:N", title=None, sort=None, axis=alt.Axis(labelLimit=400)),
+            color=alt.Color("status:N", title="status"),
+            tooltip=[
+                "course:N",
+                "school:N",
+                "role:N",
+                "status:N",
+                alt.Tooltip("opened_run_id:O", title="opened by run"),
+                alt.Tooltip("closed_run_id:O", title="closed by run"),
+                "current:N",
+            ],
+        )
+        .properties(width=560, height=alt.Step(18))
+    )
+
+
+@app.cell(hide_code=True)
+def _(
+    STUDENT_ENROLLMENTS_SQL,
+    STUDENT_EVENTS_SQL,
+    STUDENT_SCHOOLS_SQL,
+    student_enrollments,
+    student_events,
+    student_params,
+    student_picker,
+    student_schools,
+):
+    _schools = student_schools.get_column("school").unique(maintain_order=True).to_list()
+    _moves = student_events.filter(pl.col("action") == "move").height
+    mo.vstack(
+        [
+            mo.md(
+                f"### {student_picker.selected_key}\n\n"
+                f"Schools over time: {' → '.join(str(s) for s in _schools) or 'none'}"
+                f" · moves: {_moves} · enrollments: "
+                f"{student_enrollments.get_column('external_id').n_unique()}"
+            ),
+            mo.md("**Placement** (each version of the user row)"),
+            mo.ui.table(student_schools, selection=None),
+            show_sql("student_schools", STUDENT_SCHOOLS_SQL, **student_params),
+            mo.md("**What the syncs did** (`audit.changes`)"),
+            mo.ui.table(student_events, selection=None, page_size=20),
+            show_sql("student_events", STUDENT_EVENTS_SQL, **student_params),
+            enrollment_periods(student_enrollments)
+            if not student_enrollments.is_empty()
+            else mo.md("_No enrollments in the history._"),
+            mo.accordion({"Data": mo.ui.table(student_enrollments, selection=None)}),
+            show_sql("student_enrollments", STUDENT_ENROLLMENTS_SQL, **student_params),
+        ]
+    )
+    return
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,635 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#     "marimo>=0.25",
+#     "altair>=6",
+#     "duckdb>=2.0",
+#     "polars>=2.1",
+#     "pyarrow>=17",
+#     "rosterflow",
+# ]
+#
+# [tool.uv.sources]
+# rosterflow = { path = "..", editable = true }
+# ///
+"""Sync audit: what each run changed, the issues its feed had, rejected runs and why.
+
+Reads the warehouse named by ROSTERFLOW_WAREHOUSE (default: rosterflow.duckdb), read-only.
+Open it with `marimo edit notebooks/sync_audit.py` or `marimo run notebooks/sync_audit.py`.
+"""
+
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium", app_title="Sync audit")
+
+with app.setup:
+    import os
+    import textwrap
+    from datetime import date, datetime
+
+    import altair as alt
+    import marimo as mo
+    import polars as pl
+
+    from warehouse.schema import WarehouseError, connect
+
+    WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
+    # the copyable form of each query last shown, by name (the tests run each one as it is)
+    SHOWN_SQL: dict[str, str] = {}
+
+
+@app.function
+def query(sql: str, **params: object) -> pl.DataFrame:
+    """The rows of one read-only query, with `$name` parameters bound from `params`.
+
+    The warehouse is opened for this query only: DuckDB lets no process write a file that
+    another holds open, so a notebook left open must not keep `rosterflow sync` out.
+    """
+    con = connect(WAREHOUSE, read_only=True)
+    try:
+        return con.sql(sql, params=params).pl()
+    finally:
+        con.close()
+
+
+@app.function
+def sql_literal(value: object) -> str:
+    """`value` written as a DuckDB literal, for the copyable form of a query only."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"date '{value.isoformat()}'"
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
+
+
+@app.function
+def copyable_sql(name: str, sql: str, **params: object) -> str:
+    """The query as a prepared statement and the `execute` that runs it with `params`, to
+    paste into the DuckDB CLI or any DuckDB client as it is."""
+    bound = ", ".join(f"{key} := {sql_literal(value)}" for key, value in params.items())
+    execute = f"execute {name}({bound});" if params else f"execute {name};"
+    return f"prepare {name} as\n{textwrap.dedent(sql).strip()};\n\n{execute}"
+
+
+@app.function
+def show_sql(name: str, sql: str, **params: object) -> object:
+    """A folded panel with the copyable form of the query."""
+    SHOWN_SQL[name] = copyable_sql(name, sql, **params)
+    return mo.accordion({f"SQL: {name}": mo.md(f"```sql\n{SHOWN_SQL[name]}\n```")})
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md(f"""
+    # Sync audit
+
+    What each sync run did (`audit.sync_runs`, `audit.changes`) and what it found in its feed
+    (`audit.issues`). Warehouse: `{WAREHOUSE}` (opened read-only; set `ROSTERFLOW_WAREHOUSE`
+    to read another). Times are UTC.
+    """)
+    return
+
+
+@app.cell
+def _():
+    TENANTS_SQL = """
+    -- the tenants that have at least one sync run, in order
+    select distinct tenant
+    from audit.sync_runs
+    order by tenant
+    """
+    return (TENANTS_SQL,)
+
+
+@app.cell(hide_code=True)
+def _(TENANTS_SQL):
+    try:
+        tenants = query(TENANTS_SQL)["tenant"].to_list()
+        problem = None
+    except WarehouseError as error:
+        tenants, problem = [], str(error)
+    mo.stop(
+        problem is not None,
+        mo.callout(
+            mo.md(
+                f"**The warehouse cannot be opened.** {problem}\n\n"
+                "Point `ROSTERFLOW_WAREHOUSE` at a warehouse written by `rosterflow sync` "
+                "(or create one with `rosterflow demo`)."
+            ),
+            kind="warn",
+        ),
+    )
+    mo.stop(
+        not tenants,
+        mo.callout(
+            mo.md(
+                f"**No sync runs yet** in `{WAREHOUSE}`. Run `rosterflow sync FEED` "
+                "(or `rosterflow demo`) and reload this notebook."
+            ),
+            kind="info",
+        ),
+    )
+    tenant_picker = mo.ui.dropdown(tenants, value=tenants[0], label="Tenant", searchable=True)
+    tenant_picker
+    return (tenant_picker,)
+
+
+@app.cell
+def _(tenant_picker):
+    tenant = tenant_picker.value
+    return (tenant,)
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Runs
+    """)
+    return
+
+
+@app.cell
+def _():
+    RUNS_SQL = """
+    -- every run of the tenant, newest first, with how much it changed and found
+    with
+
+    runs as (
+        select * from audit.sync_runs where tenant = $tenant
+    ),
+
+    changes as (
+        select run_id, count(*) as changes
+        from audit.changes
+        where run_id in (select run_id from runs)
+        group by run_id
+    ),
+
+    issues as (
+        select
+            run_id,
+            count(*) filter (where severity = 'error') as errors,
+            count(*) filter (where severity = 'warning') as warnings,
+        from audit.issues
+        where run_id in (select run_id from runs)
+        group by run_id
+    ),
+
+    final as (
+        select
+            runs.run_id,
+            runs.started_at,
+            runs.finished_at,
+            runs.feed_name,
+            runs.outcome,
+            coalesce(changes.changes, 0) as changes,
+            coalesce(issues.errors, 0) as errors,
+            coalesce(issues.warnings, 0) as warnings,
+            runs.message,
+            runs.feed_sha256,
+            runs.rosterflow_version,
+        from runs
+        left join changes on changes.run_id = runs.run_id
+        left join issues on issues.run_id = runs.run_id
+    )
+
+    select * from final
+    order by run_id desc
+    """
+    return (RUNS_SQL,)
+
+
+@app.cell
+def _(RUNS_SQL, tenant):
+    runs = query(RUNS_SQL, tenant=tenant)
+    return (runs,)
+
+
+@app.cell(hide_code=True)
+def _(RUNS_SQL, runs, tenant):
+    _outcomes = dict(runs.group_by("outcome").len().iter_rows())
+    _latest = runs.row(0, named=True)
+    mo.vstack(
+        [
+            mo.hstack(
+                [
+                    mo.stat(runs.height, label="runs"),
+                    *(
+                        mo.stat(_outcomes.get(outcome, 0), label=outcome)
+                        for outcome in ("applied", "planned", "rejected", "failed")
+                    ),
+                    mo.stat(
+                        _latest["outcome"],
+                        label=f"latest run (#{_latest['run_id']})",
+                        caption=f"{_latest['started_at']:%Y-%m-%d %H:%M} UTC",
+                    ),
+                ],
+                justify="start",
+                wrap=True,
+            ),
+            mo.ui.table(runs, selection=None, page_size=10),
+            show_sql("runs", RUNS_SQL, tenant=tenant),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Changes per run
+
+    How many platform rows each run changed (or planned to change, for a dry run), by
+    entity and action. The colour scale is logarithmic so that a first full load and a
+    handful of daily changes show side by side.
+    """)
+    return
+
+
+@app.cell
+def _():
+    last_runs = mo.ui.number(start=1, stop=1000, value=30, label="Show the last … runs")
+    last_runs
+    return (last_runs,)
+
+
+@app.cell
+def _():
+    CHANGES_PER_RUN_SQL = """
+    -- rows changed per run of the tenant, by entity and action (the last $last_runs runs)
+    with
+
+    runs as (
+        select run_id, started_at, outcome
+        from audit.sync_runs
+        where tenant = $tenant
+        order by run_id desc
+        limit $last_runs
+    ),
+
+    final as (
+        select
+            runs.run_id,
+            runs.started_at,
+            runs.outcome,
+            changes.entity,
+            changes.action,
+            count(*) as changes,
+        from audit.changes as changes
+        inner join runs on runs.run_id = changes.run_id
+        group by all
+    )
+
+    select * from final
+    order by run_id, entity, action
+    """
+    return (CHANGES_PER_RUN_SQL,)
+
+
+@app.cell
+def _(CHANGES_PER_RUN_SQL, last_runs, tenant):
+    changes_per_run = query(CHANGES_PER_RUN_SQL, tenant=tenant, last_runs=int(last_runs.value))
+    return (changes_per_run,)
+
+
+@app.function
+def changes_heatmap(frame: pl.DataFrame) -> alt.LayerChart:
+    """Runs across, entity · action down, the count in each cell (colour on a log scale)."""
+    cells = frame.with_columns(
+        pl.concat_str("entity", pl.lit(" · "), "action").alias("change"),
+        pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("started"),
+    )
+    base = alt.Chart(cells).encode(
+        x=alt.X("run_id:O", title="run"),
+        y=alt.Y("change:N", title=None),
+    )
+    return (
+        base.mark_rect().encode(
+            color=alt.Color("changes:Q", title="rows", scale=alt.Scale(type="log", scheme="blues")),
+            tooltip=["run_id:O", "started:N", "outcome:N", "entity:N", "action:N", "changes:Q"],
+        )
+        + base.mark_text(fontSize=10).encode(
+            text="changes:Q",
+            color=alt.condition(alt.datum.changes > 100, alt.value("white"), alt.value("black")),
+        )
+    ).properties(width=alt.Step(44), height=alt.Step(20), title="Rows changed per run")
+
+
+@app.cell(hide_code=True)
+def _(CHANGES_PER_RUN_SQL, changes_per_run, last_runs, tenant):
+    mo.vstack(
+        [
+            changes_heatmap(changes_per_run)
+            if not changes_per_run.is_empty()
+            else mo.callout(
+                mo.md(f"No run of tenant `{tenant}` changed anything yet."), kind="info"
+            ),
+            mo.accordion({"Data": mo.ui.table(changes_per_run, selection=None)}),
+            show_sql(
+                "changes_per_run",
+                CHANGES_PER_RUN_SQL,
+                tenant=tenant,
+                last_runs=int(last_runs.value),
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Issues per run
+
+    What validation found in each run's feed, by rule and severity. Errors reject a run;
+    warnings do not.
+    """)
+    return
+
+
+@app.cell
+def _():
+    ISSUES_PER_RUN_SQL = """
+    -- issues per run of the tenant, by severity, rule and file (the last $last_runs runs)
+    with
+
+    runs as (
+        select run_id, outcome
+        from audit.sync_runs
+        where tenant = $tenant
+        order by run_id desc
+        limit $last_runs
+    ),
+
+    final as (
+        select
+            runs.run_id,
+            runs.outcome,
+            issues.severity,
+            issues.rule,
+            issues.file,
+            count(*) as issues,
+        from audit.issues as issues
+        inner join runs on runs.run_id = issues.run_id
+        group by all
+    )
+
+    select * from final
+    order by run_id, severity, rule, file
+    """
+    return (ISSUES_PER_RUN_SQL,)
+
+
+@app.cell
+def _(ISSUES_PER_RUN_SQL, last_runs, tenant):
+    issues_per_run = query(ISSUES_PER_RUN_SQL, tenant=tenant, last_runs=int(last_runs.value))
+    return (issues_per_run,)
+
+
+@app.function
+def issues_chart(frame: pl.DataFrame) -> alt.FacetChart:
+    """Issues per run, stacked by rule, one row per severity."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("run_id:O", title="run"),
+            y=alt.Y("sum(issues):Q", title="issues", axis=alt.Axis(format=",d", tickMinStep=1)),
+            color=alt.Color("rule:N", title="rule"),
+            tooltip=["run_id:O", "outcome:N", "severity:N", "rule:N", "file:N", "issues:Q"],
+        )
+        .properties(width=alt.Step(44), height=140)
+        .facet(row=alt.Row("severity:N", title=None), title="Issues per run")
+        .resolve_scale(y="independent")
+    )
+
+
+@app.cell(hide_code=True)
+def _(ISSUES_PER_RUN_SQL, issues_per_run, last_runs, tenant):
+    mo.vstack(
+        [
+            issues_chart(issues_per_run)
+            if not issues_per_run.is_empty()
+            else mo.callout(
+                mo.md(f"No issues recorded for the runs of tenant `{tenant}`."), kind="success"
+            ),
+            mo.accordion({"Data": mo.ui.table(issues_per_run, selection=None)}),
+            show_sql(
+                "issues_per_run",
+                ISSUES_PER_RUN_SQL,
+                tenant=tenant,
+                last_runs=int(last_runs.value),
+            ),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Rejected and failed runs
+
+    A rejected or failed run changed nothing; its message says why (validation errors, the
+    removal safety guard, or the error that stopped it), and its errors follow.
+    """)
+    return
+
+
+@app.cell
+def _():
+    REJECTED_RUNS_SQL = """
+    -- the tenant's rejected and failed runs, why, and their first errors
+    with
+
+    runs as (
+        select * from audit.sync_runs
+        where tenant = $tenant and outcome in ('rejected', 'failed')
+    ),
+
+    errors as (
+        select
+            run_id,
+            count(*) as errors,
+            list(
+                concat_ws(' ', file || ':' || line, field, '= ' || value, '(' || rule || ')')
+                order by file, line, field
+            )[1:5] as first_errors,
+        from audit.issues
+        where severity = 'error' and run_id in (select run_id from runs)
+        group by run_id
+    ),
+
+    final as (
+        select
+            runs.run_id,
+            runs.started_at,
+            runs.feed_name,
+            runs.outcome,
+            runs.message,
+            coalesce(errors.errors, 0) as errors,
+            array_to_string(errors.first_errors, '; ') as first_errors,
+        from runs
+        left join errors on errors.run_id = runs.run_id
+    )
+
+    select * from final
+    order by run_id desc
+    """
+    REJECTED_ISSUES_SQL = """
+    -- every issue of the tenant's rejected and failed runs
+    select issues.*
+    from audit.issues as issues
+    inner join audit.sync_runs as runs on runs.run_id = issues.run_id
+    where runs.tenant = $tenant and runs.outcome in ('rejected', 'failed')
+    order by issues.run_id desc, issues.severity, issues.file, issues.line, issues.field
+    """
+    return REJECTED_ISSUES_SQL, REJECTED_RUNS_SQL
+
+
+@app.cell(hide_code=True)
+def _(REJECTED_ISSUES_SQL, REJECTED_RUNS_SQL, tenant):
+    rejected_runs = query(REJECTED_RUNS_SQL, tenant=tenant)
+    if rejected_runs.is_empty():
+        _view = mo.callout(
+            mo.md(f"No run of tenant `{tenant}` was rejected or failed."), kind="success"
+        )
+    else:
+        _view = mo.vstack(
+            [
+                mo.ui.table(rejected_runs, selection=None, wrapped_columns=["message"]),
+                mo.accordion(
+                    {
+                        "All their issues": mo.ui.table(
+                            query(REJECTED_ISSUES_SQL, tenant=tenant), selection=None
+                        )
+                    }
+                ),
+            ]
+        )
+    mo.vstack(
+        [
+            _view,
+            show_sql("rejected_runs", REJECTED_RUNS_SQL, tenant=tenant),
+            show_sql("rejected_issues", REJECTED_ISSUES_SQL, tenant=tenant),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## One run's changes
+
+    Every row a run changed, with the change's detail (`{"field": {"from": …, "to": …}}`)
+    and the same spelled out. The latest run that changed anything is shown first; pick
+    another below.
+    """)
+    return
+
+
+@app.cell(hide_code=True)
+def _(runs):
+    _labels = {
+        f"#{row['run_id']} · {row['outcome']} · {row['feed_name']} · "
+        f"{row['started_at']:%Y-%m-%d %H:%M} · {row['changes']:,} changes": row["run_id"]
+        for row in runs.to_dicts()
+    }
+    _with_changes = runs.filter(pl.col("changes") > 0)
+    _default = (_with_changes if not _with_changes.is_empty() else runs).item(0, "run_id")
+    run_picker = mo.ui.dropdown(
+        _labels,
+        value=next(label for label, run_id in _labels.items() if run_id == _default),
+        label="Run",
+        searchable=True,
+        full_width=True,
+    )
+    run_picker
+    return (run_picker,)
+
+
+@app.cell
+def _():
+    RUN_CHANGES_SQL = """
+    -- every change of run $run_id, with its detail JSON spelled out
+    with
+
+    changes as (
+        select * from audit.changes where run_id = $run_id
+    ),
+
+    fields as (
+        select
+            changes.*,
+            map_entries(changes.detail::json::map(varchar, json)) as entries,
+        from changes
+    ),
+
+    final as (
+        select
+            entity,
+            action,
+            external_id,
+            entity_id,
+            array_to_string(
+                list_transform(
+                    entries,
+                    lambda entry: entry.key || ': ' || case
+                        when json_type(entry.value) = 'OBJECT'
+                            then coalesce(entry.value->>'from', '∅')
+                                || ' → ' || coalesce(entry.value->>'to', '∅')
+                        else coalesce(entry.value->>'$', '∅')
+                    end
+                ),
+                '; '
+            ) as changed,
+            detail,
+        from fields
+    )
+
+    select * from final
+    order by entity, action, external_id
+    """
+    return (RUN_CHANGES_SQL,)
+
+
+@app.cell(hide_code=True)
+def _(RUN_CHANGES_SQL, run_picker, runs):
+    _run = runs.filter(pl.col("run_id") == run_picker.value).row(0, named=True)
+    run_changes = query(RUN_CHANGES_SQL, run_id=_run["run_id"])
+    if run_changes.is_empty():
+        _why = f": {_run['message']}" if _run["message"] else ""
+        _view = mo.callout(
+            mo.md(f"Run #{_run['run_id']} ({_run['outcome']}) changed nothing{_why}."),
+            kind="info",
+        )
+    else:
+        _view = mo.vstack(
+            [
+                mo.md(
+                    ", ".join(
+                        f"{n:,} {entity} {action}"
+                        for entity, action, n in run_changes.group_by("entity", "action")
+                        .len()
+                        .sort("entity", "action")
+                        .iter_rows()
+                    )
+                ),
+                mo.ui.table(run_changes, selection=None, page_size=25, wrapped_columns=["changed"]),
+            ]
+        )
+    mo.vstack([_view, show_sql("run_changes", RUN_CHANGES_SQL, run_id=_run["run_id"])])
+    return
+
+
+if __name__ == "__main__":
+    app.run()

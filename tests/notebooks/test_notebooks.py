@@ -1,0 +1,222 @@
+"""Every notebook under notebooks/ runs headless, every cell, against real warehouses.
+
+A notebook is run with `marimo export html`: it executes every cell in a kernel, renders every
+output (a chart that Vega-Lite's schema rejects fails like a cell that raises) and exits
+non-zero when any cell failed. Running the file as a script (`python notebooks/x.py`) also
+exits non-zero, but stops at the first error and leaves nothing to look at; the export runs
+every cell it can and gives the rendered page, which the tests read for what an analyst sees.
+All exports run at once, in a pool, to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+WAREHOUSES = ("demo", "multi_tenant", "empty", "missing")
+VEGA_LITE = "application/vnd.vegalite"
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Export:
+    returncode: int
+    log: str  # marimo's stdout and stderr
+    html: str  # the rendered notebook, outputs only (no code)
+
+
+def export_html(notebook: Path, warehouse: Path, out_dir: Path) -> Export:
+    """Run `notebook` headless against `warehouse`; its outputs, as marimo renders them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # marimo saves a session snapshot in __marimo__/ beside the notebook it runs: run a copy,
+    # so that the snapshot lands in out_dir and not in notebooks/
+    copy = shutil.copyfile(notebook, out_dir / notebook.name)
+    out = out_dir / f"{notebook.stem}.html"
+    env = {
+        **os.environ,
+        "ROSTERFLOW_WAREHOUSE": str(warehouse),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marimo",
+            "export",
+            "html",
+            "--no-include-code",
+            "--no-sandbox",
+            "--force",
+            str(copy),
+            "--output",
+            str(out),
+        ],
+        cwd=out_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    html = out.read_text(encoding="utf-8") if out.exists() else ""
+    return Export(result.returncode, result.stdout + result.stderr, html)
+
+
+@pytest.fixture(scope="session")
+def warehouses(
+    demo_warehouse: Path,
+    multi_tenant_warehouse: Path,
+    empty_warehouse: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Path]:
+    return {
+        "demo": demo_warehouse,
+        "multi_tenant": multi_tenant_warehouse,
+        "empty": empty_warehouse,
+        "missing": tmp_path_factory.mktemp("missing") / "nowhere.duckdb",
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def exports(
+    warehouses: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[tuple[str, str], Export]:
+    """Every notebook against every warehouse, run concurrently; the warehouses untouched."""
+    before = {kind: _sha256(path) for kind, path in warehouses.items()}
+    out_root = tmp_path_factory.mktemp("exports")
+    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
+        jobs: dict[tuple[str, str], Future[Export]] = {
+            (notebook.stem, kind): pool.submit(
+                export_html, notebook, warehouse, out_root / f"{notebook.stem}-{kind}"
+            )
+            for notebook in NOTEBOOKS
+            for kind, warehouse in warehouses.items()
+        }
+        done = {key: job.result() for key, job in jobs.items()}
+    after = {kind: _sha256(path) for kind, path in warehouses.items()}
+    assert after == before, "a notebook changed a warehouse it should only read"
+    assert not warehouses["missing"].exists(), "a notebook created the missing warehouse"
+    return done
+
+
+def test_there_are_notebooks():
+    assert {"roster_history", "sync_audit"} <= {notebook.stem for notebook in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_declares_its_dependencies(notebook: Path):
+    """PEP 723: `uv run` / `marimo edit --sandbox` can build the notebook's environment."""
+    text = notebook.read_text(encoding="utf-8")
+    assert text.startswith("# /// script\n"), "the PEP 723 block opens the file"
+    block = text.split("# ///\n", 1)[0]
+    metadata = tomllib.loads(
+        "\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines()[1:])
+    )
+    names = {
+        dep.split(">")[0].split("=")[0].split("<")[0].strip() for dep in metadata["dependencies"]
+    }
+    assert {"marimo", "altair", "duckdb", "polars", "rosterflow"} <= names
+    assert "rosterflow" in metadata["tool"]["uv"]["sources"]
+    assert "app = marimo.App(" in text and 'if __name__ == "__main__":\n    app.run()' in text
+
+
+@pytest.mark.parametrize("kind", WAREHOUSES)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs_every_cell_without_error(
+    exports: dict[tuple[str, str], Export], notebook: Path, kind: str
+):
+    export = exports[notebook.stem, kind]
+    assert export.returncode == 0, f"{notebook.name} on the {kind} warehouse:\n{export.log}"
+    assert export.html, export.log
+    assert "Traceback" not in export.log, export.log
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_an_empty_warehouse_gets_a_friendly_message(
+    exports: dict[tuple[str, str], Export], notebook: Path
+):
+    assert "No sync runs yet" in exports[notebook.stem, "empty"].html
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_missing_warehouse_gets_a_friendly_message(
+    exports: dict[tuple[str, str], Export], notebook: Path
+):
+    assert "The warehouse cannot be opened" in exports[notebook.stem, "missing"].html
+
+
+def test_roster_history_on_the_demo(exports: dict[tuple[str, str], Export]):
+    html = exports["roster_history", "demo"].html
+    # two enrollment trends and the student's enrollment periods
+    assert html.count(VEGA_LITE) == 3
+    for query in ("enrollments_over_time", "section_roster", "student_schools", "student_events"):
+        assert f"SQL: {query}" in html, query
+    # the student who moved school is the one shown first
+    assert "moves: 1 " in html
+
+
+def test_sync_audit_on_the_demo(exports: dict[tuple[str, str], Export]):
+    html = exports["sync_audit", "demo"].html
+    # changes per run, issues per run
+    assert html.count(VEGA_LITE) == 2
+    for query in ("runs", "changes_per_run", "issues_per_run", "rejected_runs", "run_changes"):
+        assert f"SQL: {query}" in html, query
+    # the run shown by default is the latest one that changed something: the second sync
+    assert "1 user move" in html
+
+
+def test_the_first_tenant_is_shown_even_without_history(exports: dict[tuple[str, str], Export]):
+    """The multi-tenant warehouse opens on `acme`, whose only run was rejected."""
+    assert (
+        "No enrollments in the history of tenant" in exports["roster_history", "multi_tenant"].html
+    )
+    audit = exports["sync_audit", "multi_tenant"].html
+    assert "changed nothing" in audit
+    assert "No run of tenant" in audit  # ... changed anything yet
+
+
+def _load(notebook: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"notebook_{notebook.stem}", notebook)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_the_sql_shown_runs_as_it_is(
+    notebook: Path, demo_warehouse: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What an analyst copies from a notebook's SQL panels runs in DuckDB as it is and gives
+    what the notebook showed (the notebook runs in this process, through marimo's API)."""
+    monkeypatch.setenv("ROSTERFLOW_WAREHOUSE", str(demo_warehouse))
+    module = _load(notebook)  # the setup cell reads the variable on import
+    module.app.run()
+    assert module.SHOWN_SQL, "the notebook shows no SQL"
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        for name, text in module.SHOWN_SQL.items():
+            assert text.startswith(f"prepare {name} as\n"), name
+            assert "$" not in text.rsplit("execute", 1)[1], f"{name}: an unbound parameter"
+            con.sql(text).fetchall()
+    finally:
+        con.close()
