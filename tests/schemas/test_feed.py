@@ -157,12 +157,42 @@ def test_system_code_names_the_default_tenant(tmp_path):
     ("edit", "line", "field", "rule", "severity"),
     [
         (lambda m: m + "file.users,bulk\n", 17, "file.users", "manifest.duplicate", "error"),
-        (lambda m: m.replace("file.orgs,bulk", "file.orgs,full"), 13, "file.orgs", "manifest.mode", "error"),
-        (lambda m: m.replace("file.orgs,bulk", "file.orgs,Bulk"), 13, "file.orgs", "manifest.case", "warning"),
+        (
+            lambda m: m.replace("file.orgs,bulk", "file.orgs,full"),
+            13,
+            "file.orgs",
+            "manifest.mode",
+            "error",
+        ),
+        (
+            lambda m: m.replace("file.orgs,bulk", "file.orgs,Bulk"),
+            13,
+            "file.orgs",
+            "manifest.case",
+            "warning",
+        ),
         (lambda m: m + "file.roles,bulk\n", 17, "file.roles", "manifest.unknown_file", "warning"),
-        (lambda m: m.replace("file.results,absent\n", ""), None, "file.results", "manifest.file_row", "warning"),
-        (lambda m: m.replace("manifest.version,1.0", "manifest.version,2.0"), 2, "manifest.version", "manifest.version", "warning"),
-        (lambda m: m.replace("propertyName,value", "name,value"), 1, None, "manifest.header", "error"),
+        (
+            lambda m: m.replace("file.results,absent\n", ""),
+            None,
+            "file.results",
+            "manifest.file_row",
+            "warning",
+        ),
+        (
+            lambda m: m.replace("manifest.version,1.0", "manifest.version,2.0"),
+            2,
+            "manifest.version",
+            "manifest.version",
+            "warning",
+        ),
+        (
+            lambda m: m.replace("propertyName,value", "name,value"),
+            1,
+            None,
+            "manifest.header",
+            "error",
+        ),
     ],
 )
 def test_manifest_rules(tmp_path, edit, line, field, rule, severity):
@@ -173,5 +203,7 @@ def test_manifest_rules(tmp_path, edit, line, field, rule, severity):
 
 
 def test_a_oneroster_12_file_is_refused_with_a_reason(tmp_path):
-    feed = open_feed(write_zip(tmp_path / "m.zip", feed_files(tiny_district()) | {"roles.csv": b"x"}))
+    feed = open_feed(
+        write_zip(tmp_path / "m.zip", feed_files(tiny_district()) | {"roles.csv": b"x"})
+    )
     assert ("roles.csv", None, None, "file.version", "error") in issues_of(feed)
