@@ -20,7 +20,7 @@ from schemas.settings import Settings
 from schemas.spec import SYNCED_FILES
 from schemas.validate import ValidatedFeed, validate_feed
 from transforms.desired import desired_state
-from transforms.plan import REMOVALS, Plan, plan_changes
+from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
 from transforms.source_state import SourceWrite, next_source_state, source_write
 from warehouse.apply import RunRecord, next_run_id, record_failure, record_run, utc_now
 from warehouse.schema import connect
@@ -198,7 +198,10 @@ def run_steps(
         if not validated.ok:
             message = f"{validated.error_count:,} validation errors"
             return steps.reject(con, run, validated.issues, message)
-        planned = steps.plan(validated, con, run, settings)
+        try:
+            planned = steps.plan(validated, con, run, settings)
+        except PlanError as error:  # the warehouse holds something the sync must not guess at
+            return steps.reject(con, run, validated.issues, str(error))
         refusal = steps.guard(planned, settings)
         if refusal:
             return steps.reject(con, run, validated.issues, refusal)

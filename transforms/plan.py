@@ -124,7 +124,7 @@ def _cascade(entity: Entity, current: pl.DataFrame, deleted: Mapping[str, pl.Ser
         for ref, target in entity.references.items()
         if target in ("user", "course") and target != entity.name and target in deleted
     ]
-    if not conditions:
+    if not conditions or not any(deleted[t].len() for t in ("user", "course") if t in deleted):
         return pl.Series(entity.id, [], pl.Int64)
     return current.filter(
         pl.col("external_id").str.starts_with(MANAGED_PREFIX) & pl.any_horizontal(conditions)
@@ -141,56 +141,84 @@ def plan_entity(
     policy: str,
     cascade: pl.Series,
 ) -> EntityPlan:
+    """One full join of desired and current managed rows on external_id decides every row:
+    desired only -> create, both -> compare, current only -> the policy."""
     managed = current.filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
-    _refuse_duplicates(entity, managed)
-    if desired["external_id"].n_unique() != desired.height:
-        raise PlanError(f"the desired {entity.table} repeat an external ID; this is a bug")
-    current_side = managed.select(
-        "external_id",
-        entity.id,
-        *(pl.col(f).alias(f + CUR) for f in entity.owned),
-        pl.col("origin").alias("origin" + CUR),
+    joined = (
+        desired.lazy()
+        .with_columns(pl.lit(True).alias("in_desired"))
+        .join(
+            managed.lazy().select(
+                "external_id",
+                entity.id,
+                *(pl.col(f).alias(f + CUR) for f in entity.owned),
+                pl.col("origin").alias("origin" + CUR),
+                pl.lit(True).alias("in_current"),
+            ),
+            on="external_id",
+            how="full",
+            coalesce=True,
+        )
+        .with_columns(pl.col("in_desired", "in_current").fill_null(False))
+        .with_columns(
+            pl.col("in_desired").and_(~pl.col("in_current")).alias("is_new"),
+            pl.col(entity.id).is_in(cascade.implode()).fill_null(False).alias("is_cascaded"),
+        )
+        .with_columns(
+            # new rows take the next free ids, in the order of the desired frame
+            pl.coalesce(
+                entity.id,
+                next_id + pl.col("is_new").cum_sum().cast(pl.Int64) - 1,
+            ).alias(entity.id)
+        )
+        .collect()
     )
-    matched = desired.join(current_side, on="external_id", how="left").with_columns(
-        pl.coalesce(
-            entity.id,
-            next_id + pl.col(entity.id).is_null().cum_sum().cast(pl.Int64) - 1,
-        ).alias(entity.id),
-        pl.col(entity.id).is_null().alias("is_new"),
-    )
-    ids = pl.concat(
-        [
-            managed.select("external_id", entity.id),
-            matched.filter("is_new").select("external_id", entity.id),
-        ]
+    _refuse_duplicates(entity, joined, desired.height, managed.height)
+    ids = joined.filter(pl.col("in_current") | pl.col("in_desired")).select(
+        "external_id", entity.id
     )
     maps = dict(id_maps) | {entity.name: ids}
-    resolved = matched
+    stated = joined.filter("in_desired")
     for ref, target in entity.references.items():
-        resolved = _resolve(resolved, maps[target], ref)
-    stated = _stated_changes(entity, tenant, resolved, cascade)
-    gone = _departed_changes(entity, managed, desired, policy, cascade)
-    changes = pl.concat([stated, gone], how="vertical")
+        stated = _resolve(stated, maps[target], ref)
+    changes = pl.concat(
+        [
+            _stated_changes(entity, tenant, stated),
+            _departed_changes(entity, tenant, joined.filter("in_current"), policy),
+        ],
+        how="vertical",
+    )
     managed_active = managed.filter(pl.col("status") == "active").height
     return EntityPlan(entity, changes, ids, managed_active)
 
 
-def _refuse_duplicates(entity: Entity, managed: pl.DataFrame) -> None:
-    if managed["external_id"].n_unique() == managed.height:  # the cheap test first
+def _refuse_duplicates(entity: Entity, joined: pl.DataFrame, desired: int, current: int) -> None:
+    """A full join of unique keys has |desired| + |current| - |matched| rows; a managed external
+    ID on two current rows (a hand edit) shows up as more."""
+    matched = joined.filter(pl.col("in_desired") & pl.col("in_current")).height
+    desired_rows = joined.filter("in_desired").height
+    current_rows = joined.filter("in_current").height
+    if desired_rows == desired and current_rows == current:
         return
-    duplicated = managed.filter(pl.col("external_id").is_duplicated())["external_id"].unique()
-    if duplicated.len():
-        raise PlanError(
-            f"lms.{entity.table} has {duplicated.len()} managed external IDs on more than one row "
-            f"(e.g. {duplicated.sort()[0]!r}); give all but one a hand-made external ID, then sync again"
-        )
+    repeated = (
+        joined.filter("in_current")
+        .filter(pl.col(entity.id).is_duplicated() | pl.col("external_id").is_duplicated())
+        .get_column("external_id")
+        .unique()
+        .sort()
+    )
+    example = repeated[0] if repeated.len() else "?"
+    raise PlanError(
+        f"lms.{entity.table} has managed external IDs on more than one row (e.g. {example!r}, "
+        f"{matched} matches); give all but one a hand-made external ID, then sync again"
+    )
 
 
 def _resolve(rows: pl.DataFrame, ids: pl.DataFrame, ref: str) -> pl.DataFrame:
     """`rows` with `ref` set to the id of the row its external-ID column names (null if none).
 
     `ids` has two columns, `external_id` and the referenced entity's id; its external IDs are
-    unique (managed rows are checked, new ones come from unique desired rows).
+    unique (see _refuse_duplicates).
     """
     external_ids, id_values = ids.get_columns()
     lookup = pl.DataFrame({external_column(ref): external_ids, ref: id_values.cast(pl.Int64)})
@@ -219,32 +247,21 @@ def _detail(fields: tuple[str, ...]) -> pl.Expr:
     )
 
 
-def _stated_changes(
-    entity: Entity, tenant: str, resolved: pl.DataFrame, cascade: pl.Series
-) -> pl.DataFrame:
+def _stated_changes(entity: Entity, tenant: str, stated: pl.DataFrame) -> pl.DataFrame:
     """Changes to rows the SIS states: create, adopt, reactivate, inactivate, move, update."""
     status, was = pl.col("status"), pl.col("status" + CUR)
     any_change = pl.any_horizontal(_changed(f) for f in entity.owned)
+    moved = _changed("domain_id") if entity.name == "user" else pl.lit(False)
     action = (
-        pl.when("is_new")
-        .then(pl.lit("create"))
-        .when(pl.col("origin" + CUR) == "manual")
-        .then(pl.lit("adopt"))
-        .when((was != "active") & (status == "active"))
-        .then(pl.lit("reactivate"))
-        .when((was == "active") & (status == "inactive"))
-        .then(pl.lit("inactivate"))
-        .when(
-            pl.lit(entity.name == "user") & _changed("domain_id")
-            if entity.name == "user"
-            else pl.lit(False)
-        )
-        .then(pl.lit("move"))
-        .when(any_change)
-        .then(pl.lit("update"))
-    )
+        pl.when("is_new").then(pl.lit("create"))
+        .when(pl.col("origin" + CUR) == "manual").then(pl.lit("adopt"))
+        .when((was != "active") & (status == "active")).then(pl.lit("reactivate"))
+        .when((was == "active") & (status == "inactive")).then(pl.lit("inactivate"))
+        .when(moved).then(pl.lit("move"))
+        .when(any_change).then(pl.lit("update"))
+    )  # fmt: skip
     changed = (
-        resolved.filter(~pl.col(entity.id).is_in(cascade.implode()))
+        stated.filter(~pl.col("is_cascaded"))
         .with_columns(action.alias("action"))
         .filter(pl.col("action").is_not_null())
     )
@@ -265,35 +282,29 @@ def _stated_changes(
 
 
 def _departed_changes(
-    entity: Entity,
-    managed: pl.DataFrame,
-    desired: pl.DataFrame,
-    policy: str,
-    cascade: pl.Series,
+    entity: Entity, tenant: str, current: pl.DataFrame, policy: str
 ) -> pl.DataFrame:
-    """The policy applied to managed rows the SIS no longer states, and cascaded deletes."""
-    departed = managed.join(desired.select("external_id"), on="external_id", how="anti")
-    is_cascaded = pl.col(entity.id).is_in(cascade.implode())
+    """The policy applied to managed rows the SIS no longer states, and cascaded deletes.
+
+    `current` is the joined frame's rows that exist in lms (their values in the `__cur`
+    columns)."""
+    affected = current.filter(pl.col("is_cascaded") | ~pl.col("in_desired"))
     active = pl.col("status") == "active"
     action = (
-        pl.when(is_cascaded)
-        .then(pl.lit("delete"))
-        .when(pl.lit(policy == "delete"))
-        .then(pl.lit("delete"))
-        .when(pl.lit(policy == "inactivate") & active)
-        .then(pl.lit("inactivate"))
-        .when(pl.lit(policy == "withdraw") & active)
-        .then(pl.lit("withdraw"))
-    )
-    cascaded_stated = managed.join(
-        desired.select("external_id"), on="external_id", how="semi"
-    ).filter(is_cascaded)
-    reason = pl.when(is_cascaded).then(
-        pl.lit('{"reason":"a user or course it belongs to was deleted"}')
-    )
+        pl.when("is_cascaded").then(pl.lit("delete"))
+        .when(pl.lit(policy == "delete")).then(pl.lit("delete"))
+        .when(pl.lit(policy == "inactivate") & active).then(pl.lit("inactivate"))
+        .when(pl.lit(policy == "withdraw") & active).then(pl.lit("withdraw"))
+    )  # fmt: skip
     new_status = {"inactivate": "inactive", "withdraw": "withdrawn"}
     return (
-        pl.concat([departed, cascaded_stated])
+        affected.select(
+            entity.id,
+            "external_id",
+            "is_cascaded",
+            *(pl.col(f + CUR).alias(f) for f in entity.owned),
+            pl.col("origin" + CUR).alias("origin"),
+        )
         .with_columns(action.alias("action"))
         .filter(pl.col("action").is_not_null())
         .with_columns(
@@ -302,18 +313,22 @@ def _departed_changes(
             .fill_null(pl.col("status"))
             .alias("status"),
             pl.col("status").alias("status" + CUR),
+            pl.lit(tenant).alias("tenant"),
         )
         .with_columns(
-            pl.coalesce(
-                reason,
+            pl.when("is_cascaded")
+            .then(pl.lit('{"reason":"a user or course it belongs to was deleted"}'))
+            .otherwise(
                 pl.concat_str(
                     pl.lit('{"status":{"from":"'),
                     pl.col("status" + CUR),
                     pl.lit('","to":"'),
                     pl.col("status"),
                     pl.lit('"},"reason":"not in the feed"}'),
-                ),
-            ).alias("detail")
+                )
+            )
+            .alias("detail"),
+            pl.lit(None, pl.Int64).alias("updated_run_id"),
         )
         .select(*entity.columns, "action", "detail")
     )

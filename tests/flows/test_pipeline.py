@@ -433,3 +433,17 @@ def test_unchanged_bulk_file_is_not_written_again_but_a_delta_in_between_is_undo
     assert ("user", "or--u-s2", "reactivate") in warehouse.actions(back.run_id)
     assert "u-s2" in stored_user_ids(warehouse)
     assert warehouse.sync({}).summary.height == 0  # all absent: the records are complete again
+
+
+def test_a_managed_external_id_on_two_rows_is_refused_not_guessed(warehouse):
+    warehouse.sync(tiny_district())
+    warehouse.execute(
+        "insert into lms.users (user_id, tenant, external_id, role, username, status) "
+        "values (900, 'district', 'or--u-s1', 'student', 'copy', 'active')"
+    )
+    before = lms_state(warehouse)
+    result = warehouse.sync(with_cell(tiny_district(), "users", 2, "email", "x@example.org"))
+    assert result.outcome == "rejected" and "or--u-s1" in result.message
+    assert "hand-made external ID" in result.message
+    for name, table in lms_state(warehouse).items():
+        assert_frame_equal(table, before[name])
