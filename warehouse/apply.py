@@ -146,6 +146,15 @@ def _apply_entity(
     assignments = ", ".join(f"{c} = staged.{c}" for c in owned)
     params = {"run_id": run.run_id, "at": run.started_at}
     with _staged(con, "staged", changes):
+        # the versions this run ends: the rows as they are now, before they change
+        con.execute(
+            f"insert into history.{table}_closed select current_rows.*, runs.started_at, $at, "
+            f"current_rows.updated_run_id, $run_id from lms.{table} as current_rows "
+            "join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id "
+            f"where current_rows.origin = 'sync' and current_rows.{key} in "
+            f"(select {key} from staged where action <> 'create')",
+            params,
+        )
         con.execute(
             f"delete from lms.{table} where {key} in "
             f"(select {key} from staged where action = 'delete')"
@@ -159,18 +168,6 @@ def _apply_entity(
             f"insert into lms.{table} ({columns}) select {staged_columns} from staged "
             "where staged.action = 'create'",
             {"run_id": run.run_id},
-        )
-        con.execute(
-            f"update history.{table} set valid_to = $at, closed_run_id = $run_id "
-            f"where valid_to is null and {key} in "
-            f"(select {key} from staged where action <> 'create')",
-            params,
-        )
-        con.execute(
-            f"insert into history.{table} ({columns}, valid_from, valid_to, opened_run_id, "
-            f"closed_run_id) select {staged_columns}, $at, null, $run_id, null from staged "
-            "where staged.action <> 'delete'",
-            params,
         )
 
 

@@ -82,34 +82,38 @@ create table lms.observers (
     updated_run_id bigint
 );
 
--- history: grain one row per version of an lms row, as written by syncs. A version is valid
--- from valid_from (inclusive) to valid_to (exclusive; null while current). A deleted row's
--- last version is closed and no new one opened.
-create table history.domains as select * from lms.domains with no data;
-create table history.users as select * from lms.users with no data;
-create table history.courses as select * from lms.courses with no data;
-create table history.enrollments as select * from lms.enrollments with no data;
-create table history.observers as select * from lms.observers with no data;
-alter table history.domains add column valid_from timestamp;
-alter table history.domains add column valid_to timestamp;
-alter table history.domains add column opened_run_id bigint;
-alter table history.domains add column closed_run_id bigint;
-alter table history.users add column valid_from timestamp;
-alter table history.users add column valid_to timestamp;
-alter table history.users add column opened_run_id bigint;
-alter table history.users add column closed_run_id bigint;
-alter table history.courses add column valid_from timestamp;
-alter table history.courses add column valid_to timestamp;
-alter table history.courses add column opened_run_id bigint;
-alter table history.courses add column closed_run_id bigint;
-alter table history.enrollments add column valid_from timestamp;
-alter table history.enrollments add column valid_to timestamp;
-alter table history.enrollments add column opened_run_id bigint;
-alter table history.enrollments add column closed_run_id bigint;
-alter table history.observers add column valid_from timestamp;
-alter table history.observers add column valid_to timestamp;
-alter table history.observers add column opened_run_id bigint;
-alter table history.observers add column closed_run_id bigint;
+-- history: every version of every lms row the sync wrote, one view per lms table with the lms
+-- columns plus valid_from (inclusive), valid_to (exclusive; null while current), opened_run_id
+-- and closed_run_id. A version ends when a run changes or deletes the row; the ended versions
+-- are stored in history.<table>_closed (grain: one row per ended version), the current ones are
+-- the lms rows themselves, so a first load of a million rows writes them once, not twice.
+-- Hand-made rows (origin 'manual') have no history; a hand edit of a managed row shows as that
+-- row's value until the next run reverts it.
+create table history.domains_closed as select * from lms.domains with no data;
+alter table history.domains_closed add column valid_from timestamp;
+alter table history.domains_closed add column valid_to timestamp;
+alter table history.domains_closed add column opened_run_id bigint;
+alter table history.domains_closed add column closed_run_id bigint;
+create table history.users_closed as select * from lms.users with no data;
+alter table history.users_closed add column valid_from timestamp;
+alter table history.users_closed add column valid_to timestamp;
+alter table history.users_closed add column opened_run_id bigint;
+alter table history.users_closed add column closed_run_id bigint;
+create table history.courses_closed as select * from lms.courses with no data;
+alter table history.courses_closed add column valid_from timestamp;
+alter table history.courses_closed add column valid_to timestamp;
+alter table history.courses_closed add column opened_run_id bigint;
+alter table history.courses_closed add column closed_run_id bigint;
+create table history.enrollments_closed as select * from lms.enrollments with no data;
+alter table history.enrollments_closed add column valid_from timestamp;
+alter table history.enrollments_closed add column valid_to timestamp;
+alter table history.enrollments_closed add column opened_run_id bigint;
+alter table history.enrollments_closed add column closed_run_id bigint;
+create table history.observers_closed as select * from lms.observers with no data;
+alter table history.observers_closed add column valid_from timestamp;
+alter table history.observers_closed add column valid_to timestamp;
+alter table history.observers_closed add column opened_run_id bigint;
+alter table history.observers_closed add column closed_run_id bigint;
 
 -- grain: one row per sync run (applied, planned, rejected or failed).
 create table audit.sync_runs (
@@ -163,3 +167,65 @@ create table oneroster.snapshots (
     fingerprint varchar,            -- CRC-32 and size of the bulk file it came from (null after a delta)
     records blob not null           -- Parquet
 );
+
+-- the history views (see above): ended versions, then the current ones
+create view history.domains as
+select * from history.domains_closed
+union all
+select
+    current_rows.*,
+    runs.started_at as valid_from,
+    null::timestamp as valid_to,
+    current_rows.updated_run_id as opened_run_id,
+    null::bigint as closed_run_id,
+from lms.domains as current_rows
+inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
+where current_rows.origin = 'sync';
+create view history.users as
+select * from history.users_closed
+union all
+select
+    current_rows.*,
+    runs.started_at as valid_from,
+    null::timestamp as valid_to,
+    current_rows.updated_run_id as opened_run_id,
+    null::bigint as closed_run_id,
+from lms.users as current_rows
+inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
+where current_rows.origin = 'sync';
+create view history.courses as
+select * from history.courses_closed
+union all
+select
+    current_rows.*,
+    runs.started_at as valid_from,
+    null::timestamp as valid_to,
+    current_rows.updated_run_id as opened_run_id,
+    null::bigint as closed_run_id,
+from lms.courses as current_rows
+inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
+where current_rows.origin = 'sync';
+create view history.enrollments as
+select * from history.enrollments_closed
+union all
+select
+    current_rows.*,
+    runs.started_at as valid_from,
+    null::timestamp as valid_to,
+    current_rows.updated_run_id as opened_run_id,
+    null::bigint as closed_run_id,
+from lms.enrollments as current_rows
+inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
+where current_rows.origin = 'sync';
+create view history.observers as
+select * from history.observers_closed
+union all
+select
+    current_rows.*,
+    runs.started_at as valid_from,
+    null::timestamp as valid_to,
+    current_rows.updated_run_id as opened_run_id,
+    null::bigint as closed_run_id,
+from lms.observers as current_rows
+inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
+where current_rows.origin = 'sync';
