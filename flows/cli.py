@@ -6,7 +6,11 @@ Heavy imports (Prefect, DuckDB) happen inside the commands that need them, so th
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -129,6 +133,425 @@ def generate(
     )
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
     console.print(f"wrote {out}: {counts}")
+
+
+# --- sync, demo, serve: the commands that run Prefect flows ----------------------------------
+
+STEP_LABELS = {
+    "load-settings": "reading the settings",
+    "load-feed": "reading the feed",
+    "validate": "validating",
+    "plan": "planning the changes",
+    "guard": "checking the safety guard",
+    "reject": "recording the rejection",
+    "apply": "applying the changes",
+    "publish": "publishing the summary to Prefect",
+    "check-settings": "reading the settings",
+    "check-warehouse": "opening the warehouse",
+    "find-ready-zips": "looking for complete zips",
+    "look-up-ledger": "looking the zip up in audit.sync_runs",
+    "file-zip": "filing the zip",
+}
+DEMO_FOLDER = Path("rosterflow-demo")
+DEMO_STUDENTS = 2400  # four schools, two of them elementary: a student can move between them
+# a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
+DEFAULT_INTERVAL = 300.0
+
+WarehouseOpt = Annotated[
+    Path,
+    typer.Option(help="The DuckDB warehouse file; created and migrated as needed."),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(help="Settings file (TOML): policy, hierarchy, safety, validation."),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Show Prefect's own log lines and tracebacks of unexpected errors."
+    ),
+]
+
+
+_console_levels: dict[logging.Handler, int] = {}  # Prefect's console handlers as configured
+SILENT = logging.CRITICAL + 1
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Keep Prefect's console lines (server start and stop, every task's state, the traceback
+    of a feed that cannot be read) out of rosterflow's output unless --verbose: rosterflow says
+    what happened in its own words. Only the console handler is silenced: the same records
+    still go to the Prefect API, so flow runs and their logs stay complete in the UI. Not undone
+    at the end of a command, because the temporary server logs its stop at exit."""
+    import os
+
+    import prefect  # noqa: F401  (configures Prefect's logging on first import)
+    from prefect.logging.handlers import PrefectConsoleHandler
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        # the temporary server lives for one command; on the offline machines districts often
+        # use, its telemetry would only log an error line into the user's terminal (the server
+        # process reads this from the environment when it starts, on the first flow run)
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    for logger in (logging.getLogger(), *_prefect_loggers()):
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                level = _console_levels.setdefault(handler, handler.level)
+                handler.setLevel(level if verbose else SILENT)
+
+
+def _prefect_loggers() -> list[logging.Logger]:
+    return [
+        logger
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in ("prefect", "uvicorn")
+    ]
+
+
+def _prefect_starting() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return f"connecting to the Prefect API at {url}"
+    return "starting a temporary Prefect server (about 10 s; set PREFECT_API_URL to use yours)"
+
+
+@contextmanager
+def _progress(verbose: bool) -> Iterator[list[str]]:
+    """A spinner naming the running step; yields the steps seen so far, newest last."""
+    from flows.sync import listening_to_steps
+
+    steps: list[str] = []
+    _quiet_prefect(verbose)
+    with console.status(_prefect_starting()) as status:
+
+        def show(step: str) -> None:
+            steps.append(step)
+            status.update(STEP_LABELS.get(step, step) + "…")
+
+        with listening_to_steps(show):
+            yield steps
+
+
+def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer.Exit:
+    """The exit for an error a flow raised (possibly wrapped by Prefect): 2 with the fix for
+    the user's input or an unreachable Prefect API, 1 for a run that failed."""
+    from flows.errors import input_error
+
+    found = input_error(error)
+    if found is not None:
+        return fail(str(found))
+    unreachable = _prefect_unreachable(error)
+    if unreachable:
+        return fail(unreachable)
+    if verbose:
+        errors.print_exception()
+    label = STEP_LABELS.get(step or "", "starting")
+    what = f"{type(error).__name__}: {error}"
+    hint = "" if verbose else " (--verbose shows the traceback)"
+    if step == "apply":
+        message = (
+            f"the sync failed while applying and was rolled back ({what}). The warehouse is "
+            "as it was; the run is recorded in audit.sync_runs with outcome 'failed'"
+        )
+    elif step == "reject":
+        message = f"recording the rejected run failed and was rolled back ({what})"
+    elif step == "publish":
+        message = f"the run was recorded, but publishing its summary to Prefect failed ({what})"
+    else:
+        message = f"the sync failed while {label} ({what}); nothing was written to the warehouse"
+    return fail(message + hint, EXIT_REJECTED)
+
+
+def _prefect_unreachable(error: BaseException) -> str | None:
+    import httpx
+
+    from flows.errors import error_chain
+
+    if not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    return (
+        f"cannot reach the Prefect API at {PREFECT_API_URL.value()} ({error}). Start it with "
+        "`prefect server start`, or unset PREFECT_API_URL to run with a temporary server"
+    )
+
+
+def _check_inputs(feed: Path | None, config: Path | None) -> None:
+    """Mistakes found before Prefect starts, so the user need not wait for its server."""
+    from schemas.settings import SettingsError, load_settings
+
+    if feed is not None and not feed.exists():
+        raise fail(f"{feed}: no such file or folder (a feed is a OneRoster .zip or folder)")
+    try:
+        load_settings(config)
+    except SettingsError as error:
+        raise fail(str(error)) from None
+
+
+def _run_sync(verbose: bool, **parameters):
+    """One run of the sync flow with a spinner; errors become the command's exit."""
+    from flows.sync import sync_flow
+
+    with _progress(verbose) as steps:
+        try:
+            return sync_flow(**parameters)
+        except Exception as error:
+            raise failure_exit(error, steps[-1] if steps else None, verbose) from None
+
+
+@app.command()
+def sync(
+    feed: FeedArg,
+    warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            help="The tenant the feed belongs to (default: the manifest's source.systemCode, else the feed's file name)."
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Plan the changes and record them in audit.changes without applying them.",
+        ),
+    ] = False,
+    max_removal_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Override \\[safety] max_removal_share: reject a run that removes more than this share of the tenant's managed users or enrollments (1 turns the guard off).",
+        ),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Sync a feed into the warehouse: validate, plan the changes, guard, apply atomically.
+
+    Runs the Prefect flow [bold]rosterflow-sync[/]; with PREFECT_API_URL set it reports to that server, else a temporary local Prefect server starts first (about 10 s).
+
+    Exit 0 applied (planned, with --dry-run); 1 rejected by errors or the safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
+    """
+    _check_inputs(feed, config)
+    result = _run_sync(
+        verbose,
+        feed=str(feed),
+        warehouse=str(warehouse),
+        tenant=tenant,
+        config=None if config is None else str(config),
+        dry_run=dry_run,
+        max_removal_share=max_removal_share,
+    )
+    from flows.report import print_sync_result
+
+    print_sync_result(console, result)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def demo(verbose: VerboseOpt = False) -> None:
+    """Sync a generated district, change it, sync again, and print both change summaries.
+
+    Writes everything to [bold]./rosterflow-demo/[/]: feed-1.zip (a district of 2,400 students), feed-2.zip (a week later: a student left, one moved school, a new teacher took over a class) and the warehouse rosterflow.duckdb, which stays for you to query. Running it again replaces these three files and nothing else.
+    """
+    from flows.demo import cast_of, describe_cast, week_later
+    from flows.report import print_sync_result
+    from schemas.writer import write_feed
+    from transforms.generate import generate_feed
+
+    folder = DEMO_FOLDER
+    warehouse = folder / "rosterflow.duckdb"
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"{folder} is a file; the demo needs that name for its folder")
+    for name in ("feed-1.zip", "feed-2.zip", warehouse.name, warehouse.name + ".wal"):
+        try:
+            (folder / name).unlink(missing_ok=True)
+        except OSError as error:
+            raise fail(
+                f"cannot replace {folder / name} ({error}); close it and run again"
+            ) from None
+    properties = {"source.systemCode": "demo", "source.systemName": "rosterflow demo"}
+    district = generate_feed(DEMO_STUDENTS, seed=0)
+    cast = cast_of(district)
+    feeds = [
+        write_feed(folder / "feed-1.zip", district, properties=properties),
+        write_feed(folder / "feed-2.zip", week_later(district, cast), properties=properties),
+    ]
+    titles = [
+        f"1. The first sync of a district of {DEMO_STUDENTS:,} students ({feeds[0]})",
+        f"2. A week later ({feeds[1]})",
+    ]
+    for number, (feed, title) in enumerate(zip(feeds, titles, strict=True)):
+        console.rule(title, align="left")
+        if number == 1:
+            for line in describe_cast(district, cast):
+                console.print(f"  • {line}", highlight=False)
+        result = _run_sync(verbose, feed=str(feed), warehouse=str(warehouse), tenant="demo")
+        print_sync_result(console, result)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
+    console.rule("Try it", align="left")
+    console.print(
+        f"The warehouse {warehouse} stays for you to query, e.g. with "
+        f"[bold]duckdb {warehouse}[/] or duckdb.connect() in Python:",
+        highlight=False,
+    )
+    for query in _demo_queries(cast):
+        console.print(f"  {query}", highlight=False, soft_wrap=True)
+
+
+def _demo_queries(cast) -> list[str]:
+    from flows.demo import NEW_TEACHER
+
+    return [
+        "select * from audit.changes where action = 'move';",
+        "select external_id, domain_id, valid_from, valid_to, opened_run_id "
+        f"from history.users where external_id = 'or--{cast.mover}' order by valid_from;",
+        "select u.given_name, u.family_name, e.role, e.is_primary, e.status "
+        "from lms.enrollments e join lms.users u on u.user_id = e.user_id "
+        "join lms.courses c on c.course_id = e.course_id "
+        f"where c.external_id = 'or--{cast.class_id}' and e.role = 'teacher';  "
+        f"-- {NEW_TEACHER['givenName']} {NEW_TEACHER['familyName']}'s class",
+    ]
+
+
+@app.command()
+def serve(
+    inbox: Annotated[
+        Path,
+        typer.Option(
+            help="The folder a SIS drops OneRoster zips into; they are filed under processed/ or rejected/ in it."
+        ),
+    ],
+    warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
+    config: ConfigOpt = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(min=1.0, help=f"Scan every this many seconds (default {DEFAULT_INTERVAL:g})."),
+    ] = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(help="Scan on this cron schedule instead, e.g. '*/15 * * * *'."),
+    ] = None,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Scan the inbox once and exit, without serving a deployment (for cron and tests).",
+        ),
+    ] = False,
+    settle: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds a zip must go unmodified before it is picked up (a SIS may still be writing it).",
+        ),
+    ] = 5.0,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Sync every new zip dropped into an inbox folder, exactly once.
+
+    Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
+
+    With --once: scan one time and exit. Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
+    """
+    if not inbox.is_dir():
+        raise fail(f"--inbox {inbox}: no such folder")
+    if interval is not None and cron is not None:
+        raise fail("give --interval or --cron, not both")
+    if once and (interval is not None or cron is not None):
+        raise fail("--once scans one time; drop --interval/--cron, or drop --once to serve")
+    _check_inputs(None, config)
+    parameters = {
+        "inbox": str(inbox.resolve()),
+        "warehouse": str(warehouse.resolve()),
+        "config": None if config is None else str(config.resolve()),
+        "settle_seconds": settle,
+    }
+    if once:
+        _scan_once(parameters, verbose)
+    else:
+        _serve_inbox(parameters, interval, cron)
+
+
+def _scan_once(parameters: dict, verbose: bool) -> None:
+    from flows.inbox import ZipsHeld, inbox_flow
+
+    with _progress(verbose) as steps:
+        state = inbox_flow(**parameters, return_state=True)
+        outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, ZipsHeld):
+        filed = outcome.filed
+    elif isinstance(outcome, BaseException):
+        raise failure_exit(outcome, steps[-1] if steps else None, verbose)
+    else:
+        filed = outcome
+    _print_filed(filed, Path(parameters["inbox"]))
+    if isinstance(outcome, ZipsHeld):
+        raise fail(str(outcome))
+    rejected = [f for f in filed if f.outcome not in ("applied", "duplicate")]
+    raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
+
+
+def _print_filed(filed: list, inbox: Path) -> None:
+    from rich import box
+    from rich.table import Table
+
+    if not filed:
+        console.print(f"{inbox}: no new complete zip", soft_wrap=True)
+        return
+    table = Table(title=f"{inbox}", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
+        table.add_column(column, overflow="fold")
+    for entry in filed:
+        style = {"applied": "green", "duplicate": "cyan", "held": "yellow"}.get(
+            entry.outcome, "red"
+        )
+        where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
+        table.add_row(
+            entry.name,
+            f"[{style}]{entry.outcome}[/]",
+            entry.tenant or "",
+            "" if entry.run_id is None else str(entry.run_id),
+            str(where),
+            entry.message or "",
+        )
+    console.print(table)
+
+
+def _serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.deployments.runner import EntrypointType
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.inbox import inbox_flow
+
+    if not PREFECT_API_URL.value():
+        raise fail(
+            "serving on a schedule needs a Prefect server: run `prefect server start` in "
+            "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
+            "`rosterflow serve --inbox DIR --once` from cron"
+        )
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError as error:
+            raise fail(f"--cron {cron!r} is not a cron expression ({error})") from None
+    name = "inbox-" + (re.sub(r"[^a-z0-9]+", "-", Path(parameters["inbox"]).name.lower()) or "x")
+    inbox_flow.serve(
+        name=name.strip("-"),
+        parameters=parameters,
+        interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
+        cron=cron,
+        limit=1,  # two overlapping scans would race for the same zips
+        entrypoint_type=EntrypointType.MODULE_PATH,  # runs import flows.inbox from any folder
+    )
 
 
 def main() -> None:

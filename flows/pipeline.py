@@ -22,7 +22,7 @@ from schemas.validate import ValidatedFeed, validate_feed
 from transforms.desired import desired_state
 from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
 from transforms.source_state import SourceWrite, next_source_state, source_write
-from warehouse.apply import RunRecord, next_run_id, record_failure, record_run, utc_now
+from warehouse.apply import RunRecord, next_run_id, record_run, utc_now
 from warehouse.schema import connect
 from warehouse.state import (
     current_state,
@@ -147,16 +147,21 @@ def reject(
     return _result(rejected, None, issues)
 
 
+def record_failed(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, issues: pl.DataFrame, error: Exception
+) -> None:
+    """A run that broke: its row (outcome `failed`, the error) and its issues, nothing else."""
+    message = f"{type(error).__name__}: {error}"
+    record_run(con, RunRecord(**{**run.__dict__, "outcome": "failed", "message": message}), issues)
+
+
 def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame) -> SyncResult:
     """Write the run (applied, or planned for a dry run); on failure record it as failed."""
     run = planned.run
     try:
         record_run(con, run, issues, planned.plan, planned.source)
-    except Exception as error:
-        failed = RunRecord(
-            **{**run.__dict__, "outcome": "failed", "message": f"{type(error).__name__}: {error}"}
-        )
-        record_failure(con, failed)
+    except Exception as error:  # rolled back by record_run; the failure itself is recorded
+        record_failed(con, run, issues, error)
         raise
     return _result(run, planned.plan, issues)
 
@@ -196,12 +201,16 @@ def run_steps(
         validated = steps.validate(feed, con, tenant, settings)
         run = start_run(con, feed, tenant, dry_run)
         if not validated.ok:
-            message = f"{validated.error_count:,} validation errors"
+            errors = validated.error_count
+            message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
             return steps.reject(con, run, validated.issues, message)
         try:
             planned = steps.plan(validated, con, run, settings)
         except PlanError as error:  # the warehouse holds something the sync must not guess at
             return steps.reject(con, run, validated.issues, str(error))
+        except Exception as error:
+            record_failed(con, run, validated.issues, error)
+            raise
         refusal = steps.guard(planned, settings)
         if refusal:
             return steps.reject(con, run, validated.issues, refusal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from rich import box
@@ -11,6 +12,9 @@ from rich.table import Table
 
 from schemas.issues import ISSUE_COLUMNS
 from schemas.validate import issue_summary
+
+if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
+    from flows.pipeline import SyncResult
 
 FIRST_ISSUES = 20
 REPORT_SUFFIXES = (".csv", ".json")
@@ -81,3 +85,52 @@ def _shorten(value: str | None, width: int = 40) -> str:
         return ""
     value = value.replace("\r", "\\r").replace("\n", "\\n")
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+# --- a sync's outcome ------------------------------------------------------------------------
+
+VERDICT_STYLE = {"applied": "green", "planned": "cyan", "rejected": "red", "failed": "red"}
+
+
+def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
+    """One row per entity and action with its count (`SyncResult.summary`)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("entity", "action", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for row in summary.iter_rows(named=True):  # at most five entities times eight actions
+        table.add_row(row["entity"], row["action"], f"{row['count']:,}")
+    return table
+
+
+def sync_verdict(result: SyncResult) -> str:
+    """One line: what happened to the feed, for a `flows.pipeline.SyncResult`."""
+    changes = int(result.summary["count"].sum()) if result.summary.height else 0
+    style = VERDICT_STYLE.get(result.outcome, "bold")
+    head = (
+        f"{result.feed_name}: [bold {style}]{result.outcome}[/] — "
+        f"run {result.run_id}, tenant {result.tenant}"
+    )
+    if result.outcome == "applied":
+        return f"{head}, {_plural(changes, 'change')}"
+    if result.outcome == "planned":
+        return f"{head}, {_plural(changes, 'change')} planned (dry run: nothing applied; see audit.changes)"
+    return (
+        f"{head}: {result.message}. The warehouse is unchanged; the issues are in "
+        f"audit.issues (run_id = {result.run_id})"
+    )
+
+
+def print_sync_result(console: Console, result: SyncResult, title: str | None = None) -> None:
+    """The change summary, the issue summary and first issues, then the verdict."""
+    if result.summary.height:
+        console.print(changes_table(result.summary, title or "Changes"))
+    elif result.outcome != "rejected":
+        console.print("no changes: the warehouse already matches the feed")
+    if result.issues.height:
+        console.print(summary_table(result.issues))
+        console.print(issues_table(result.issues))
+    console.print(sync_verdict(result), highlight=False, soft_wrap=True)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

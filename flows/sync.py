@@ -5,22 +5,24 @@ task-wrapped steps and publishes what a person wants to see afterwards as Prefec
 
 Every task carries big Polars frames or the open DuckDB connection, so none is cached or has its
 result persisted (neither can be hashed or pickled sensibly). Only reading the feed is retried:
-it may come from a slow network share; applying is never retried, because a failed apply has
-already recorded its run as `failed` and a second attempt would be a second run.
+it may come from a slow network share. Applying is never retried: a failed apply has rolled
+back and recorded its run as `failed`, and whether to try again is a person's decision.
 
 Run it with `python -m flows.sync FEED [WAREHOUSE]`, or through `rosterflow sync`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import polars as pl
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -30,6 +32,8 @@ from schemas.issues import ISSUE_COLUMNS
 from schemas.settings import Settings, load_settings
 
 ARTIFACT_ISSUES = 50
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # --- which step is running, for the CLI's spinner ----------------------------------------------
 
@@ -40,17 +44,12 @@ _step_listeners: list[Callable[[str], None]] = []
 
 @contextmanager
 def listening_to_steps(listener: Callable[[str], None]) -> Iterator[None]:
-    """Call `listener(task name)` each time a sync task starts (or retries) in this process."""
+    """Call `listener(step name)` each time a sync task starts (or retries) in this process."""
     _step_listeners.append(listener)
     try:
         yield
     finally:
         _step_listeners.remove(listener)
-
-
-def _announce_step(task_, _task_run, _state) -> None:
-    for listener in list(_step_listeners):
-        listener(task_.name)
 
 
 # --- plain functions the tasks wrap that pipeline.py does not have -----------------------------
@@ -134,28 +133,36 @@ def publish_artifacts(result: SyncResult) -> None:
 
 # --- tasks: one plain function each --------------------------------------------------------------
 
-# frames and a DuckDB connection go in and out: nothing to hash, nothing to pickle
-_UNCACHED = {
-    "cache_policy": NO_CACHE,
-    "persist_result": False,
-    "on_running": [_announce_step],
-}
 
-load_settings_task = task(run_settings, name="load-settings", **_UNCACHED)
-load_feed = task(
+def step_task(step: Callable[P, R], name: str, **options) -> Task[P, R]:
+    """`step` as a task named `name` that first tells the listeners its name. (A Prefect
+    `on_running` hook could do that too, but it logs two lines per task to every run.)"""
+
+    @functools.wraps(step)
+    def announced(*args: P.args, **kwargs: P.kwargs) -> R:
+        for listener in list(_step_listeners):
+            listener(name)
+        return step(*args, **kwargs)
+
+    # frames and a DuckDB connection go in and out: nothing to hash for a cache, nothing to
+    # pickle for a stored result
+    return task(announced, name=name, cache_policy=NO_CACHE, persist_result=False, **options)
+
+
+load_settings_task = step_task(run_settings, "load-settings")
+load_feed = step_task(
     pipeline.load_feed,
-    name="load-feed",
+    "load-feed",
     retries=2,
     retry_delay_seconds=1,
     retry_condition_fn=worth_retrying,
-    **_UNCACHED,
 )
-validate = task(pipeline.validate, name="validate", **_UNCACHED)
-plan = task(pipeline.plan, name="plan", **_UNCACHED)
-guard = task(pipeline.guard, name="guard", **_UNCACHED)
-reject = task(pipeline.reject, name="reject", **_UNCACHED)
-apply = task(pipeline.apply, name="apply", **_UNCACHED)
-publish = task(publish_artifacts, name="publish", **_UNCACHED)
+validate = step_task(pipeline.validate, "validate")
+plan = step_task(pipeline.plan, "plan")
+guard = step_task(pipeline.guard, "guard")
+reject = step_task(pipeline.reject, "reject")
+apply = step_task(pipeline.apply, "apply")
+publish = step_task(publish_artifacts, "publish")
 
 STEPS = Steps(
     load_feed=load_feed,
@@ -192,6 +199,9 @@ def sync_flow(
 
 
 if __name__ == "__main__":
-    outcome = sync_flow(*sys.argv[1:3])
-    print(f"run {outcome.run_id} for tenant {outcome.tenant}: {outcome.outcome}")
+    # python -m flows.sync FEED [WAREHOUSE]: the flow alone; `rosterflow sync` adds the rest
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m flows.sync FEED [WAREHOUSE.duckdb]")
+    outcome = sync_flow(*sys.argv[1:])
+    print(f"{outcome.feed_name}: {outcome.outcome}, run {outcome.run_id}, tenant {outcome.tenant}")
     sys.exit(outcome.exit_code)

@@ -318,6 +318,8 @@ def _departed_changes(
         .with_columns(
             pl.when("is_cascaded")
             .then(pl.lit('{"reason":"a user or course it belongs to was deleted"}'))
+            .when(pl.col("action") == "delete")
+            .then(pl.lit('{"reason":"not in the feed"}'))
             .otherwise(
                 pl.concat_str(
                     pl.lit('{"status":{"from":"'),

@@ -81,17 +81,6 @@ def record_run(
         raise
 
 
-def record_failure(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    """After a failed apply has rolled back: the run row alone, so the failure is visible."""
-    con.execute("begin transaction")
-    try:
-        _insert_run(con, run)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-
-
 def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     from importlib.metadata import version
 

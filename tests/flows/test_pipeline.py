@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from schemas.writer import write_feed
 from tests.feeds import frame, tiny_district, with_cell
 from tests.syncing import Warehouse, counts
 
@@ -445,5 +446,30 @@ def test_a_managed_external_id_on_two_rows_is_refused_not_guessed(warehouse):
     result = warehouse.sync(with_cell(tiny_district(), "users", 2, "email", "x@example.org"))
     assert result.outcome == "rejected" and "or--u-s1" in result.message
     assert "hand-made external ID" in result.message
+    for name, table in lms_state(warehouse).items():
+        assert_frame_equal(table, before[name])
+
+
+def test_a_run_that_breaks_is_recorded_as_failed_with_its_issues(warehouse):
+    from flows.pipeline import Steps, run_steps
+    from schemas.settings import Settings
+
+    warehouse.sync(tiny_district())
+    before = lms_state(warehouse)
+
+    def broken_plan(*args):
+        raise RuntimeError("disk on fire")
+
+    feed = write_feed(
+        warehouse.dir / "warned.zip", with_cell(tiny_district(), "users", 1, "enabledUser", "TRUE")
+    )
+    with pytest.raises(RuntimeError):
+        run_steps(Steps(plan=broken_plan), feed, warehouse.path, Settings(), "district")
+    run = warehouse.query("select * from audit.sync_runs order by run_id desc limit 1").row(
+        0, named=True
+    )
+    assert (run["outcome"], run["message"]) == ("failed", "RuntimeError: disk on fire")
+    issues = warehouse.query("select rule from audit.issues where run_id = ?", [run["run_id"]])
+    assert issues["rule"].to_list() == ["boolean.case"]
     for name, table in lms_state(warehouse).items():
         assert_frame_equal(table, before[name])

@@ -1,0 +1,37 @@
+"""Which errors a person fixes by changing their input (exit code 2), found even when Prefect
+or a library has wrapped them in another exception."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from schemas.feed import FeedError
+from schemas.settings import SettingsError
+from transforms.plan import PlanError
+from warehouse.schema import WarehouseError
+
+# the feed, the settings, the warehouse (unreadable, locked, newer, or holding duplicated
+# managed rows a person must resolve): each message already says what to do
+INPUT_ERRORS: tuple[type[Exception], ...] = (FeedError, SettingsError, WarehouseError, PlanError)
+# errors that are not the feed's fault: the inbox leaves the feed where it is for the next scan
+NOT_THE_FEEDS_FAULT: tuple[type[Exception], ...] = (SettingsError, WarehouseError, PlanError)
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it was raised from or during, without looping on a cycle."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def input_error(
+    error: BaseException, kinds: tuple[type[Exception], ...] = INPUT_ERRORS
+) -> Exception | None:
+    """The first error of `kinds` in `error`'s chain, or None."""
+    return next((e for e in error_chain(error) if isinstance(e, kinds)), None)

@@ -1,0 +1,289 @@
+"""The inbox service: every complete OneRoster zip dropped into a folder is synced exactly once,
+then filed under `processed/` or `rejected/` with its issue report beside it.
+
+- **Which files**: `*.zip` at the top of the inbox (any case), oldest first so that Monday's
+  export is applied before Tuesday's; hidden files (`._feed.zip` from macOS) are skipped.
+- **Still being written?** A zip is left alone while its modification time is younger than the
+  settle time (every write moves it), and while it does not open as a zip yet: a zip's central
+  directory is written last, so a partial upload has none. A file that still does not open once
+  it is older than `GIVE_UP_SECONDS` is not arriving any more but broken; it is filed as
+  unreadable.
+- **Exactly once**: the key is the zip's sha256, the value `audit.sync_runs.feed_sha256` already
+  holds. A zip whose sha256 has an `applied` run is filed without syncing it again. The
+  warehouse is the ledger because the run row commits in the same transaction as the changes:
+  a separate ledger file could disagree with the warehouse after a crash between the two.
+  Rejected and failed runs do not count: such a zip was filed under `rejected/`, and a person
+  who puts it back (after raising the safety guard, say) wants it tried again.
+- **Filing**: applied (and duplicate) zips go to `processed/`, rejected, failed and unreadable
+  ones to `rejected/`, each with `<name>.issues.csv` beside it (the columns of
+  `rosterflow validate --report`). A name already taken there gets `-2`, `-3`, ...: districts
+  send the same file name every night. A zip that failed for a reason that is not its own (the
+  settings, or a warehouse that is locked or needs a person) stays in the inbox for the next
+  scan, and the inbox run fails so that someone looks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from prefect import flow, get_run_logger
+
+from flows.errors import NOT_THE_FEEDS_FAULT, input_error
+from flows.pipeline import SyncResult
+from flows.report import write_report
+from flows.sync import run_settings, step_task, sync_flow
+from schemas.feed import FeedError
+from schemas.issues import count_errors, issue_frame, issue_row
+from warehouse.schema import connect, scalar
+
+SETTLE_SECONDS = 5.0
+GIVE_UP_SECONDS = 15 * 60.0
+PROCESSED, REJECTED = "processed", "rejected"
+REPORT_SUFFIX = ".issues.csv"
+
+# --- which zips are ready --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A zip in the inbox, as one look saw it."""
+
+    path: Path
+    modified: float  # seconds since the epoch
+    opens_as_zip: bool
+
+
+def is_ready(arrival: Arrival, now: float, settle_seconds: float, give_up_seconds: float) -> bool:
+    age = now - arrival.modified
+    if age < settle_seconds:
+        return False  # written to within the settle time: still arriving
+    return arrival.opens_as_zip or age >= max(settle_seconds, give_up_seconds)
+
+
+def arrivals(inbox: Path) -> list[Arrival]:
+    return [
+        Arrival(path, path.stat().st_mtime, zipfile.is_zipfile(path))
+        for path in inbox.iterdir()
+        if path.suffix.lower() == ".zip" and not path.name.startswith(".") and path.is_file()
+    ]
+
+
+def ready_zips(
+    inbox: str | Path,
+    settle_seconds: float = SETTLE_SECONDS,
+    give_up_seconds: float = GIVE_UP_SECONDS,
+    now: float | None = None,
+) -> list[Path]:
+    """The inbox's zips that are complete, oldest first."""
+    now = time.time() if now is None else now
+    ready = [a for a in arrivals(Path(inbox)) if is_ready(a, now, settle_seconds, give_up_seconds)]
+    return [a.path for a in sorted(ready, key=lambda a: (a.modified, a.path.name))]
+
+
+# --- the ledger: audit.sync_runs ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlreadyApplied:
+    run_id: int
+    tenant: str
+
+
+def zip_sha256(path: Path) -> str:
+    """The key of a zip: the same digest `open_feed` records as `feed_sha256`."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def applied_run_of(warehouse: str | Path, zip_path: Path) -> AlreadyApplied | None:
+    """The last applied run of a zip with the same content, if the warehouse has one."""
+    if not Path(warehouse).exists():
+        return None
+    con = connect(warehouse)
+    try:
+        found = con.execute(
+            "select run_id, tenant from audit.sync_runs "
+            "where feed_sha256 = ? and outcome = 'applied' order by run_id desc limit 1",
+            [zip_sha256(zip_path)],
+        ).fetchall()
+    finally:
+        con.close()
+    return AlreadyApplied(*found[0]) if found else None
+
+
+def open_warehouse_once(warehouse: str | Path) -> int:
+    """Open (create, migrate) the warehouse and close it again: an unusable one stops the run
+    before any zip is touched. Returns its schema version."""
+    con = connect(warehouse)
+    try:
+        return scalar(con, "select max(version) from audit.schema_migrations")
+    finally:
+        con.close()
+
+
+# --- filing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # applied | planned | rejected | failed | unreadable | duplicate | held
+    folder: str | None  # processed | rejected; None: stays in the inbox
+    issues: pl.DataFrame
+    tenant: str | None = None
+    run_id: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Filed:
+    name: str  # the zip's name as it arrived
+    outcome: str
+    tenant: str | None
+    run_id: int | None
+    message: str | None
+    path: Path  # where the zip is now
+    report: Path | None
+
+    def describe(self) -> str:
+        run = f"run {self.run_id}, tenant {self.tenant}" if self.run_id else "no run"
+        why = f": {self.message}" if self.message else ""
+        return f"{self.name}: {self.outcome} ({run}) -> {self.path}{why}"
+
+
+def _one_issue(file: str, rule: str, severity: str, message: str) -> pl.DataFrame:
+    return issue_frame([issue_row(file, None, None, None, rule, severity, message)])
+
+
+def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> Verdict:
+    """What became of a zip, where it goes, and the issues its report lists."""
+    if isinstance(outcome, AlreadyApplied):
+        message = f"the same content was applied in run {outcome.run_id}; not synced again"
+        issues = _one_issue(name, "feed.duplicate", "warning", message)
+        return Verdict("duplicate", PROCESSED, issues, outcome.tenant, outcome.run_id, message)
+    if isinstance(outcome, SyncResult):
+        issues = outcome.issues
+        if outcome.outcome == "rejected" and count_errors(issues) == 0:
+            # rejected by the safety guard, not by the feed's errors: say why in the report
+            guard = _one_issue(name, "safety.max_removal_share", "error", outcome.message or "")
+            issues = pl.concat([guard, issues])
+        folder = PROCESSED if outcome.exit_code == 0 else REJECTED
+        return Verdict(
+            outcome.outcome, folder, issues, outcome.tenant, outcome.run_id, outcome.message
+        )
+    if (unreadable := input_error(outcome, (FeedError,))) is not None:
+        message = str(unreadable)
+        return Verdict(
+            "unreadable", REJECTED, _one_issue(name, "feed.unreadable", "error", message)
+        )
+    if (not_ours := input_error(outcome, NOT_THE_FEEDS_FAULT)) is not None:
+        return Verdict("held", None, issue_frame([]), message=str(not_ours))
+    message = f"the sync failed ({type(outcome).__name__}: {outcome}); see its flow run's logs"
+    return Verdict("failed", REJECTED, _one_issue(name, "sync.failed", "error", message))
+
+
+def free_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `name-2.zip`, `name-3.zip`, ... when the zip or its report exists."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    number = 1
+    while True:
+        candidate = folder / (name if number == 1 else f"{stem}-{number}{suffix}")
+        if not candidate.exists() and not report_path(candidate).exists():
+            return candidate
+        number += 1
+
+
+def report_path(zip_path: Path) -> Path:
+    return zip_path.with_name(zip_path.stem + REPORT_SUFFIX)
+
+
+def file_zip(
+    zip_path: Path, inbox: str | Path, outcome: SyncResult | AlreadyApplied | BaseException
+) -> Filed:
+    """Move the zip to where its verdict sends it and write its issue report beside it."""
+    found = verdict(zip_path.name, outcome)
+    if found.folder is None:
+        return Filed(zip_path.name, found.outcome, None, None, found.message, zip_path, report=None)
+    folder = Path(inbox) / found.folder
+    folder.mkdir(exist_ok=True)
+    moved = free_path(folder, zip_path.name)
+    # the move first: a zip left in the inbox would be synced again, a missing report would not
+    shutil.move(zip_path, moved)
+    write_report(found.issues, report_path(moved))
+    return Filed(
+        zip_path.name,
+        found.outcome,
+        found.tenant,
+        found.run_id,
+        found.message,
+        moved,
+        report_path(moved),
+    )
+
+
+class ZipsHeld(Exception):
+    """Some zips stayed in the inbox for a reason that is not theirs; the run fails."""
+
+    def __init__(self, filed: list[Filed]) -> None:
+        held = [f for f in filed if f.outcome == "held"]
+        super().__init__(
+            f"{len(held)} zip(s) left in the inbox for the next scan: "
+            + "; ".join(f"{f.name}: {f.message}" for f in held)
+        )
+        self.filed = filed
+
+
+# --- the flow --------------------------------------------------------------------------------
+
+check_settings = step_task(run_settings, "check-settings")
+check_warehouse = step_task(open_warehouse_once, "check-warehouse")
+find_ready_zips = step_task(ready_zips, "find-ready-zips")
+look_up_ledger = step_task(applied_run_of, "look-up-ledger")
+file_away = step_task(file_zip, "file-zip")
+
+
+def _scan_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"scan of {Path(flow_run.parameters['inbox']).name}"
+
+
+@flow(name="rosterflow-inbox", flow_run_name=_scan_name, persist_result=False)
+def inbox_flow(
+    inbox: str,
+    warehouse: str = "rosterflow.duckdb",
+    config: str | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> list[Filed]:
+    """Sync each new complete zip of the inbox in its own sync flow run, then file it."""
+    logger = get_run_logger()
+    check_settings(config, None)
+    check_warehouse(warehouse)
+    filed: list[Filed] = []
+    for zip_path in find_ready_zips(inbox, settle_seconds):
+        outcome = look_up_ledger(warehouse, zip_path)
+        if outcome is None:
+            # a subflow per zip: its failure is a state here, so one bad zip stops no other
+            state = sync_flow(
+                feed=str(zip_path), warehouse=warehouse, config=config, return_state=True
+            )
+            outcome = state.result(raise_on_failure=False)
+        filed.append(file_away(zip_path, inbox, outcome))
+        logger.info(filed[-1].describe())
+    if any(f.outcome == "held" for f in filed):
+        raise ZipsHeld(filed)
+    return filed
+
+
+if __name__ == "__main__":
+    # python -m flows.inbox INBOX [WAREHOUSE]: one scan, as `rosterflow serve --once` does
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m flows.inbox INBOX [WAREHOUSE.duckdb]")
+    for entry in inbox_flow(*sys.argv[1:], settle_seconds=SETTLE_SECONDS):
+        print(entry.describe())

@@ -1,0 +1,28 @@
+"""Flow tests share one Prefect test harness (a temporary API server on a throwaway SQLite
+database) for the whole session, with PREFECT_HOME in a temporary folder. Only tests marked
+`flow` start it, so the plain logic tests here stay as fast as any other."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    from prefect.settings import PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    # no telemetry from a server that lives for one test session (and CI may be offline)
+    with (
+        temporary_settings({PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}),
+        prefect_test_harness(),
+    ):
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def _harness_for_flow_tests(request):
+    """Marking a test `flow` is enough to run it under the shared harness."""
+    if request.node.get_closest_marker("flow"):
+        request.getfixturevalue("prefect_harness")

@@ -1,0 +1,218 @@
+"""`rosterflow sync`: exit codes 0/1/2 and what the user reads, through real flow runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import httpx
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_REJECTED, EXIT_UNREADABLE, app, failure_exit
+from schemas.feed import FeedError
+from tests.feeds import tiny_district, with_cell, write_feed
+from warehouse.schema import WarehouseError
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sync(*arguments: str):
+    return runner.invoke(app, ["sync", *map(str, arguments)])
+
+
+def lms_users(warehouse: Path) -> pl.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql("select * from lms.users order by all").pl()
+
+
+def outcomes(warehouse: Path) -> list[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [
+            r[0] for r in con.sql("select outcome from audit.sync_runs order by run_id").fetchall()
+        ]
+
+
+def without_students(frames):
+    changed = dict(frames)
+    changed["users"] = frames["users"].filter(pl.col("role") != "student")
+    changed["users"] = changed["users"].with_columns(
+        pl.lit(None, pl.String).alias("agentSourcedIds")
+    )
+    changed["enrollments"] = frames["enrollments"].filter(pl.col("role") != "student")
+    return changed
+
+
+@pytest.mark.flow
+def test_sync_applies_then_a_dry_run_plans_both_exit_0(tmp_path):
+    feed, warehouse = write_feed(tmp_path / "north.zip", tiny_district()), tmp_path / "w.duckdb"
+
+    applied = sync(feed, "--warehouse", warehouse)
+
+    assert applied.exit_code == 0, applied.output
+    assert re.search(r"^ user\s+create\s+5 $", applied.output, re.MULTILINE)
+    assert "north.zip: applied — run 1, tenant north" in applied.output
+    assert lms_users(warehouse).height == 5
+
+    changed = with_cell(tiny_district(), "users", 0, "familyName", "Byron")
+    dry = sync(
+        write_feed(tmp_path / "north-2.zip", changed),
+        "--warehouse",
+        warehouse,
+        "--tenant",
+        "north",
+        "--dry-run",
+    )
+
+    assert dry.exit_code == 0, dry.output
+    assert "north-2.zip: planned — run 2, tenant north, 1 change planned (dry run" in dry.output
+    assert "Lovelace" in lms_users(warehouse)["family_name"].to_list()
+
+
+@pytest.mark.flow
+def test_sync_rejects_errors_and_the_guard_with_exit_1_and_leaves_lms_unchanged(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    assert (
+        sync(write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).exit_code
+        == 0
+    )
+    before = lms_users(warehouse)
+
+    invalid = sync(
+        write_feed(tmp_path / "d.zip", with_cell(tiny_district(), "users", 2, "role", "pupil")),
+        "--warehouse",
+        warehouse,
+    )
+    assert invalid.exit_code == 1, invalid.output
+    assert "rejected" in invalid.output and "users.csv:4" in invalid.output
+    assert "The warehouse is unchanged" in invalid.output
+
+    emptied = write_feed(tmp_path / "d.zip", without_students(tiny_district()))
+    guarded = sync(emptied, "--warehouse", warehouse)
+    assert guarded.exit_code == 1, guarded.output
+    assert "--max-removal-share" in guarded.output
+    assert_frame_equal(lms_users(warehouse), before)
+
+    overridden = sync(emptied, "--warehouse", warehouse, "--max-removal-share", "1")
+    assert overridden.exit_code == 0, overridden.output
+    assert outcomes(warehouse) == ["applied", "rejected", "rejected", "applied"]
+
+
+@pytest.mark.flow
+def test_a_run_that_fails_while_applying_exits_1_and_says_it_was_rolled_back(tmp_path, monkeypatch):
+    import warehouse.apply
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    warehouse_path = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    monkeypatch.setattr(warehouse.apply, "_pause_for_kill_test", disk_full)
+
+    failed = sync(feed, "--warehouse", warehouse_path)
+
+    assert failed.exit_code == 1, failed.output
+    assert "failed while applying and was rolled back" in failed.output
+    assert "No space left on device" in failed.output and "Traceback" not in failed.output
+    assert lms_users(warehouse_path).height == 0
+    assert outcomes(warehouse_path) == ["failed"]
+
+
+@pytest.mark.flow
+def test_input_errors_raised_inside_the_flow_exit_2_with_one_sentence(tmp_path):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(feed.read_bytes()[:-30])  # no end of central directory
+    not_duckdb = tmp_path / "notes.duckdb"
+    not_duckdb.write_text("these are my notes")
+
+    for arguments, expected in [
+        ((damaged, "--warehouse", tmp_path / "w.duckdb"), "not a zip archive"),
+        ((feed, "--warehouse", not_duckdb), "cannot open the warehouse"),
+        ((feed, "--warehouse", tmp_path), "cannot open the warehouse"),
+    ]:
+        outcome = sync(*arguments)
+        assert outcome.exit_code == 2, outcome.output
+        assert expected in outcome.output
+        assert "Traceback" not in outcome.output and outcome.output.count("\n") <= 3
+
+
+def test_usage_mistakes_exit_2_before_prefect_starts(tmp_path):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    (tmp_path / "s.toml").write_text("[policy]\nusers = 'vanish'\n")
+    for arguments, expected in [
+        ((tmp_path / "missing.zip",), "no such file"),
+        ((feed, "--config", tmp_path / "s.toml"), "vanish"),
+        ((feed, "--config", tmp_path / "none.toml"), "no such settings file"),
+        ((feed, "--max-removal-share", "1.5"), "max-removal-share"),
+    ]:
+        outcome = sync(*arguments)
+        assert outcome.exit_code == 2, outcome.output
+        assert expected in outcome.output and "Traceback" not in outcome.output
+
+
+@pytest.mark.flow
+def test_the_terminal_shows_one_line_and_no_prefect_traceback_for_an_unreadable_feed(
+    tmp_path, prefect_harness
+):
+    """In a real process: Prefect logs a failed task with its traceback to the console unless
+    the CLI silences it."""
+    from prefect.settings import PREFECT_API_URL
+
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    environment = os.environ | {
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_HOME": str(prefect_harness),
+        "PYTHONPATH": str(ROOT),
+    }
+    command = ["sync", str(junk), "--warehouse", str(tmp_path / "w.duckdb")]
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *command],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"rosterflow: {junk}: ") and "zip" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "step", "code", "says"),
+    [
+        (FeedError("d.zip: damaged zip archive"), "load-feed", EXIT_UNREADABLE, "damaged zip"),
+        (WarehouseError("w.duckdb: locked"), None, EXIT_UNREADABLE, "locked"),
+        (OSError("disk full"), "apply", EXIT_REJECTED, "rolled back"),
+        (ValueError("a bug"), "plan", EXIT_REJECTED, "nothing was written"),
+        (KeyError("artifact"), "publish", EXIT_REJECTED, "the run was recorded"),
+    ],
+)
+def test_failures_map_to_exit_codes_even_when_wrapped(error, step, code, says, capsys):
+    try:
+        raise RuntimeError("Flow run encountered an exception") from error
+    except RuntimeError as wrapped:
+        exit_ = failure_exit(wrapped, step, verbose=False)
+    assert exit_.exit_code == code
+    assert says in capsys.readouterr().err
+
+
+def test_an_unreachable_prefect_api_is_a_usage_error_with_the_fix(capsys):
+    try:
+        raise RuntimeError(
+            "Failed to reach API at http://127.0.0.1:9/api/"
+        ) from httpx.ConnectError("refused")
+    except RuntimeError as wrapped:
+        exit_ = failure_exit(wrapped, None, verbose=False)
+    assert exit_.exit_code == EXIT_UNREADABLE
+    assert "prefect server start" in capsys.readouterr().err

@@ -1,0 +1,334 @@
+"""The inbox service: which zips are ready, where each goes, and real `serve --once` runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import DEFAULT_INTERVAL, app
+from flows.inbox import (
+    PROCESSED,
+    REJECTED,
+    AlreadyApplied,
+    Arrival,
+    file_zip,
+    free_path,
+    is_ready,
+    ready_zips,
+    report_path,
+    verdict,
+    zip_sha256,
+)
+from flows.pipeline import SyncResult
+from schemas.feed import FeedError, open_feed
+from schemas.issues import ISSUE_COLUMNS, issue_frame, issue_row
+from tests.feeds import tiny_district, with_cell, write_feed
+from warehouse.schema import WarehouseError
+
+runner = CliRunner()
+HOUR = 3600.0
+
+
+def aged(path: Path, seconds: float) -> Path:
+    """`path`, last modified `seconds` ago."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def partial_copy(source: Path, target: Path) -> Path:
+    """The first half of a zip, as a SIS upload in progress leaves it."""
+    data = source.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    return target
+
+
+def result(outcome: str, issues: pl.DataFrame | None = None, message=None) -> SyncResult:
+    summary = pl.DataFrame(schema={"entity": pl.String, "action": pl.String, "count": pl.UInt32})
+    issues = issue_frame([]) if issues is None else issues
+    return SyncResult(4, "north", "n.zip", outcome, message, summary, issues)
+
+
+def files_under(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+# --- which zips are ready ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("age", "opens", "expected"),
+    [
+        (1.0, True, False),  # written to a second ago: maybe not the last write
+        (10.0, True, True),  # settled and complete
+        (10.0, False, False),  # settled but no central directory yet: an upload that stalled
+        (2 * HOUR, False, True),  # still not a zip long after: broken, filed as unreadable
+    ],
+)
+def test_a_zip_is_ready_once_settled_and_complete(age, opens, expected):
+    arrival = Arrival(Path("x.zip"), modified=1000.0, opens_as_zip=opens)
+    assert is_ready(arrival, 1000.0 + age, settle_seconds=5, give_up_seconds=HOUR) is expected
+
+
+def test_ready_zips_are_complete_top_level_zips_oldest_first(tmp_path):
+    complete = write_feed(tmp_path / "src.zip", tiny_district())
+    inbox = tmp_path / "inbox"
+    (inbox / PROCESSED).mkdir(parents=True)
+    aged(shutil.copy(complete, inbox / "tuesday.zip"), 60)
+    aged(shutil.copy(complete, inbox / "MONDAY.ZIP"), 120)
+    aged(shutil.copy(complete, inbox / "fresh.zip"), 0)
+    aged(partial_copy(complete, inbox / "uploading.zip"), 60)
+    aged(shutil.copy(complete, inbox / "._tuesday.zip"), 60)  # macOS metadata, not a feed
+    aged(shutil.copy(complete, inbox / "notes.txt"), 60)
+    aged(shutil.copy(complete, inbox / PROCESSED / "old.zip"), 60)
+
+    ready = ready_zips(inbox, settle_seconds=5)
+
+    assert [p.name for p in ready] == ["MONDAY.ZIP", "tuesday.zip"]
+    assert [p.name for p in ready_zips(inbox, settle_seconds=0)] == [
+        "MONDAY.ZIP",
+        "tuesday.zip",
+        "fresh.zip",
+    ]
+
+
+def test_the_ledger_key_is_the_sha256_the_sync_records(tmp_path):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    assert zip_sha256(feed) == open_feed(feed).sha256
+
+
+# --- where a zip goes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "folder", "rules"),
+    [
+        (result("applied"), PROCESSED, []),
+        (
+            result(
+                "rejected",
+                issue_frame([issue_row("users.csv", 4, "role", "pupil", "enum", "error", "bad")]),
+                "1 validation errors",
+            ),
+            REJECTED,
+            ["enum"],
+        ),
+        # rejected by the safety guard: the report says why
+        (
+            result("rejected", message="this feed would remove 9 of 10 users"),
+            REJECTED,
+            ["safety.max_removal_share"],
+        ),
+        (AlreadyApplied(3, "north"), PROCESSED, ["feed.duplicate"]),
+    ],
+)
+def test_verdicts_send_each_outcome_to_its_folder(outcome, folder, rules):
+    found = verdict("n.zip", outcome)
+    assert (found.folder, found.issues["rule"].to_list()) == (folder, rules)
+    if rules == ["safety.max_removal_share"]:
+        assert found.issues["message"].to_list() == ["this feed would remove 9 of 10 users"]
+
+
+def test_verdicts_for_errors_find_the_cause_behind_prefects_wrapping():
+    def wrapped(cause: Exception) -> Exception:
+        try:
+            raise RuntimeError("Flow run encountered an exception") from cause
+        except RuntimeError as error:
+            return error
+
+    unreadable = verdict("n.zip", wrapped(FeedError("n.zip: damaged zip archive")))
+    assert (unreadable.outcome, unreadable.folder) == ("unreadable", REJECTED)
+    assert unreadable.issues.row(0, named=True)["message"] == "n.zip: damaged zip archive"
+    held = verdict("n.zip", WarehouseError("w.duckdb: cannot open the warehouse (locked)"))
+    assert (held.outcome, held.folder) == ("held", None)
+    failed = verdict("n.zip", OSError("disk full"))
+    assert (failed.outcome, failed.folder) == ("failed", REJECTED)
+    assert failed.issues["rule"].to_list() == ["sync.failed"]
+
+
+def test_a_taken_name_gets_the_next_number_and_reports_sit_beside_their_zip(tmp_path):
+    (tmp_path / "roster.zip").touch()
+    (tmp_path / "roster-3.issues.csv").touch()  # a report without its zip still takes the name
+    assert free_path(tmp_path, "fresh.zip") == tmp_path / "fresh.zip"
+    assert free_path(tmp_path, "roster.zip") == tmp_path / "roster-2.zip"
+    (tmp_path / "roster-2.zip").touch()
+    assert free_path(tmp_path, "roster.zip") == tmp_path / "roster-4.zip"
+    assert report_path(tmp_path / "roster-4.zip") == tmp_path / "roster-4.issues.csv"
+
+
+def test_filing_moves_the_zip_and_writes_its_report(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    zip_path = inbox / "north.zip"
+    zip_path.write_bytes(b"PK")
+    issues = issue_frame([issue_row("users.csv", 4, "role", "pupil", "enum", "error", "bad role")])
+
+    filed = file_zip(zip_path, inbox, result("rejected", issues, "1 validation errors"))
+
+    assert not zip_path.exists()
+    assert filed.path == inbox / REJECTED / "north.zip" and filed.path.read_bytes() == b"PK"
+    report = pl.read_csv(filed.report)
+    assert tuple(report.columns) == ISSUE_COLUMNS
+    assert report.row(0) == ("users.csv", 4, "role", "pupil", "enum", "error", "bad role")
+
+
+def test_a_zip_held_for_the_warehouse_stays_in_the_inbox(tmp_path):
+    zip_path = tmp_path / "north.zip"
+    zip_path.write_bytes(b"PK")
+    filed = file_zip(zip_path, tmp_path, WarehouseError("locked"))
+    assert (filed.outcome, filed.path, filed.report) == ("held", zip_path, None)
+    assert files_under(tmp_path) == {"north.zip"}
+
+
+# --- serve --once, for real --------------------------------------------------------------------
+
+
+def once(inbox: Path, warehouse: Path, *extra: str):
+    arguments = ["serve", "--inbox", str(inbox), "--warehouse", str(warehouse), "--once"]
+    return runner.invoke(app, [*arguments, "--settle", "0", *extra])
+
+
+def runs(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(
+            "select feed_name, tenant, outcome from audit.sync_runs order by run_id"
+        ).fetchall()
+
+
+@pytest.mark.flow
+def test_once_files_each_zip_by_its_outcome_and_a_second_scan_does_nothing(tmp_path):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    district = tiny_district()
+    good = write_feed(inbox / "good.zip", district, properties={"source.systemCode": "north"})
+    write_feed(inbox / "broken.zip", with_cell(district, "users", 2, "role", "pupil"))
+    aged(inbox / "good.zip", 20)  # synced oldest first: good before broken
+    (inbox / "junk.zip").write_bytes(b"no zip, and not becoming one")
+    aged(inbox / "junk.zip", HOUR)  # long past the give-up time: broken, not arriving
+    partial_copy(good, inbox / "uploading.zip")
+
+    first = once(inbox, warehouse)
+
+    assert first.exit_code == 1, first.output
+    assert files_under(inbox) == {
+        "uploading.zip",
+        "processed/good.zip",
+        "processed/good.issues.csv",
+        "rejected/broken.zip",
+        "rejected/broken.issues.csv",
+        "rejected/junk.zip",
+        "rejected/junk.issues.csv",
+    }
+    assert runs(warehouse) == [
+        ("good.zip", "north", "applied"),
+        ("broken.zip", "broken", "rejected"),
+    ]
+    broken_report = pl.read_csv(inbox / "rejected/broken.issues.csv")
+    assert tuple(broken_report.columns) == ISSUE_COLUMNS
+    assert ("users.csv", 4, "role", "pupil", "enum", "error") in broken_report.select(
+        ISSUE_COLUMNS[:6]
+    ).rows()
+    junk_report = pl.read_csv(inbox / "rejected/junk.issues.csv")
+    assert junk_report["rule"].to_list() == ["feed.unreadable"]
+    assert pl.read_csv(inbox / "processed/good.issues.csv").height == 0
+    for shown in ("good.zip", "applied", "broken.zip", "rejected", "junk.zip", "unreadable"):
+        assert shown in first.output
+
+    second = once(inbox, warehouse)
+
+    assert second.exit_code == 0, second.output
+    assert "no new complete zip" in second.output
+    assert "uploading.zip" in files_under(inbox)
+    assert len(runs(warehouse)) == 2
+
+
+@pytest.mark.flow
+def test_once_files_a_zip_applied_before_without_syncing_it_again(tmp_path):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    write_feed(inbox / "nightly.zip", tiny_district())
+    assert once(inbox, warehouse).exit_code == 0
+    shutil.copy(inbox / PROCESSED / "nightly.zip", inbox / "nightly.zip")  # sent again
+
+    again = once(inbox, warehouse)
+
+    assert again.exit_code == 0, again.output
+    assert "duplicate" in again.output
+    assert len(runs(warehouse)) == 1
+    report = pl.read_csv(inbox / PROCESSED / "nightly-2.issues.csv")
+    assert report.select("rule", "severity").row(0) == ("feed.duplicate", "warning")
+
+
+@pytest.mark.flow
+def test_an_unusable_warehouse_leaves_every_zip_in_the_inbox_and_exits_2(tmp_path):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    write_feed(inbox / "good.zip", tiny_district())
+    warehouse.write_text("not a DuckDB file")
+
+    outcome = once(inbox, warehouse)
+
+    assert outcome.exit_code == 2, outcome.output
+    assert "cannot open the warehouse" in outcome.output and "Traceback" not in outcome.output
+    assert files_under(inbox) == {"good.zip"}
+
+
+def test_serve_refuses_usage_mistakes_before_starting_prefect(tmp_path):
+    missing = runner.invoke(app, ["serve", "--inbox", str(tmp_path / "nope"), "--once"])
+    assert missing.exit_code == 2 and "no such folder" in missing.output
+    both = runner.invoke(
+        app, ["serve", "--inbox", str(tmp_path), "--interval", "60", "--cron", "* * * * *"]
+    )
+    assert both.exit_code == 2 and "not both" in both.output
+    mixed = runner.invoke(app, ["serve", "--inbox", str(tmp_path), "--once", "--interval", "60"])
+    assert mixed.exit_code == 2 and "--once" in mixed.output
+    (tmp_path / "s.toml").write_text("[policy]\nusers = 'vanish'\n")
+    settings = runner.invoke(
+        app, ["serve", "--inbox", str(tmp_path), "--once", "--config", str(tmp_path / "s.toml")]
+    )
+    assert settings.exit_code == 2 and "vanish" in settings.output
+
+
+def test_serve_needs_a_prefect_server_for_its_schedule(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        served = runner.invoke(app, ["serve", "--inbox", str(tmp_path)])
+    assert served.exit_code == 2
+    assert "prefect server start" in served.output and "--once" in served.output
+
+
+@pytest.mark.flow
+def test_serve_serves_the_inbox_deployment_with_its_schedule(tmp_path, monkeypatch):
+    from flows.inbox import inbox_flow
+
+    served = []
+    monkeypatch.setattr(type(inbox_flow), "serve", lambda flow, **kw: served.append(kw))
+    inbox = tmp_path / "Drop Box"
+    inbox.mkdir()
+
+    by_default = runner.invoke(app, ["serve", "--inbox", str(inbox)])
+    by_interval = runner.invoke(app, ["serve", "--inbox", str(inbox), "--interval", "90"])
+    by_cron = runner.invoke(app, ["serve", "--inbox", str(inbox), "--cron", "*/15 * * * *"])
+    bad_cron = runner.invoke(app, ["serve", "--inbox", str(inbox), "--cron", "every monday"])
+
+    assert (by_default.exit_code, by_interval.exit_code, by_cron.exit_code) == (0, 0, 0)
+    assert bad_cron.exit_code == 2 and "cron" in bad_cron.output
+    default, interval, cron = served
+    assert default["interval"] == DEFAULT_INTERVAL
+    assert (interval["name"], interval["interval"], interval["cron"]) == (
+        "inbox-drop-box",
+        90,
+        None,
+    )
+    assert (cron["interval"], cron["cron"], cron["limit"]) == (None, "*/15 * * * *", 1)
+    assert interval["parameters"] == {
+        "inbox": str(inbox.resolve()),
+        "warehouse": str(Path("rosterflow.duckdb").resolve()),
+        "config": None,
+        "settle_seconds": 5.0,
+    }
