@@ -122,7 +122,9 @@ def _folder_source(folder: Path) -> _Source:
         return digest.hexdigest()
 
     return _Source(
-        folder.name, sha256, {relative: _Member(file.read_bytes) for relative, file in files.items()}
+        folder.name,
+        sha256,
+        {relative: _Member(file.read_bytes) for relative, file in files.items()},
     )
 
 
@@ -372,7 +374,9 @@ def _parse(
     member = members[file_name]
     data = member.read()
     try:
-        return replace(parse_csv(data, file_name, plain_columns), fingerprint=member.fingerprint(data))
+        return replace(
+            parse_csv(data, file_name, plain_columns), fingerprint=member.fingerprint(data)
+        )
     except UnreadableFile as error:
         raise FeedError(f"{source.name}: {error}") from None
 
