@@ -14,6 +14,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -354,14 +355,21 @@ def open_feed(path: str | os.PathLike[str]) -> Feed:
     manifest, modes, lines, issues = _manifest(manifest_csv)
     issues += _member_issues(members, modes, manifest, lines)
 
-    files: dict[str, ParsedCsv] = {}
-    parse_issues = [issue_frame(issues), manifest_csv.issues]
-    for name, mode in modes.items():
-        file_name = FILE_SPECS[name].file_name
-        if mode == "absent" or file_name not in members:
-            continue
-        files[name] = _parse(members, file_name, source, _plain_columns(FILE_SPECS[name]))
-        parse_issues.append(files[name].issues)
+    to_read = [
+        name
+        for name, mode in modes.items()
+        if mode != "absent" and FILE_SPECS[name].file_name in members
+    ]
+    # two at a time: inflating one file (zlib lets go of the GIL) overlaps parsing another
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parsed = pool.map(
+            lambda name: _parse(
+                members, FILE_SPECS[name].file_name, source, _plain_columns(FILE_SPECS[name])
+            ),
+            to_read,
+        )
+        files = dict(zip(to_read, parsed, strict=True))
+    parse_issues = [issue_frame(issues), manifest_csv.issues, *(f.issues for f in files.values())]
     return Feed(source.name, source.sha256, manifest, modes, files, pl.concat(parse_issues))
 
 

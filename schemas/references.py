@@ -47,8 +47,8 @@ def _references(name: str) -> list[tuple[str, str, bool]]:
 
 
 def _referenced_ids(rows: pl.DataFrame, column: str, is_list: bool) -> pl.LazyFrame:
-    """One row per (line, referenced sourcedId) of the live rows."""
-    values = live(rows).lazy().select(LINE, pl.col(column).alias("ref")).drop_nulls("ref")
+    """One row per (line, referenced sourcedId) of `rows` (the live ones)."""
+    values = rows.lazy().select(LINE, pl.col(column).alias("ref")).drop_nulls("ref")
     if not is_list:
         return values
     return (
@@ -66,25 +66,26 @@ def reference_issues(
 ) -> list[pl.LazyFrame]:
     found: list[pl.LazyFrame] = []
     empty = pl.Series("sourcedId", [], pl.String)
-    for name, rows in tables.items():
+    stated = {name: live(rows) for name, rows in tables.items()}
+    removed = {
+        name: rows.filter(pl.col("status") == "tobedeleted")["sourcedId"]
+        for name, rows in tables.items()
+    }
+    for name in tables:
         for column, target, is_list in _references(name):
             target_mode = modes.get(target, "absent")
             if target_mode != "absent" and target not in tables:
                 continue  # the target file has header errors: nothing to check against
-            target_rows = tables.get(target)
-            target_live = live(target_rows)["sourcedId"] if target_rows is not None else empty
-            target_removed = (
-                target_rows.filter(pl.col("status") == "tobedeleted")["sourcedId"]
-                if target_rows is not None
-                else empty
-            )
+            target_live = stated[target]["sourcedId"] if target in tables else empty
+            target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
             candidates = target_live
             if not whole_truth and known is not None:
                 candidates = pl.concat([target_live, known.get(target, empty).cast(pl.String)])
-            refs = _referenced_ids(rows, column, is_list)
+            refs = _referenced_ids(stated[name], column, is_list)
+            # an anti join needs no unique right side
             unresolved = refs.join(
-                candidates.to_frame("ref").lazy().unique(), on="ref", how="anti"
+                candidates.to_frame("ref").lazy(), on="ref", how="anti"
             ).with_columns(pl.col("ref").is_in(target_removed.implode()).alias("removed"))
             file_name = FILE_SPECS[name].file_name
             target_file = FILE_SPECS[target].file_name
@@ -168,12 +169,14 @@ def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:
     only be walking a cycle, and the ancestor it reached lies on that cycle.
     """
     ancestors = (
-        edges.lazy()
-        .drop_nulls()
+        edges.drop_nulls()
         .unique("sourcedId", keep="first")
         .select("sourcedId", pl.col("parent").alias("ancestor"))
     )
+    # eager rounds: a lazy plan would nest the previous round twice per round
     for _ in range(max(1, math.ceil(math.log2(max(edges.height, 2)))) + 1):
+        if ancestors.height == 0:  # every chain has ended: no cycle
+            break
         ancestors = ancestors.join(
             ancestors.select(
                 pl.col("sourcedId").alias("ancestor"), pl.col("ancestor").alias("next")
@@ -181,7 +184,7 @@ def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:
             on="ancestor",
             how="inner",
         ).select("sourcedId", pl.col("next").alias("ancestor"))
-    return ancestors.select("sourcedId", pl.col("ancestor").alias("loops_through")).collect()
+    return ancestors.select("sourcedId", pl.col("ancestor").alias("loops_through"))
 
 
 def platform_issues(
