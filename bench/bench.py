@@ -48,6 +48,7 @@ DEFAULT_SIZES = (10_000, 50_000, 200_000)
 FULL_SIZE = 1_000_000
 TINY_SIZE = 20
 SEED = 0
+TENANT = "bench-district"
 RSS_GOAL_SIZE = 200_000
 RSS_GOAL_MIB = 2048
 
@@ -70,6 +71,9 @@ LABELS = {
     "tiny": "tiny sync (20 students)",
 }
 STEPS = ("load_feed", "validate", "plan", "guard", "apply")
+# a sync's time outside the steps: opening the warehouse (connect + migrate) and closing it
+# (DuckDB checkpoints the WAL into the file on close)
+REPORTED_STEPS = (*STEPS, "open_close")
 
 
 # --- in the child: one measurement ------------------------------------------------------------
@@ -106,6 +110,7 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
                 if info.filename.endswith(".csv")
             }
         unzipped = time.perf_counter()
+        cpu0 = _cpu_s()  # the floor's CPU time is the parse's alone
         frames = {name: pl.read_csv(data, infer_schema=False) for name, data in members.items()}
         parsed = time.perf_counter()
         result |= {
@@ -124,7 +129,8 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
             "errors": validated.error_count,
         }
     else:  # a sync: fresh, noop, change, tiny
-        step_seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+        step_seconds: dict[str, float] = dict.fromkeys((*STEPS, "reject"), 0.0)
+        step_peaks: dict[str, float] = {}  # the peak RSS so far, after each step
 
         def timed(name, function):
             def wrapper(*args, **kwargs):
@@ -133,6 +139,7 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
                     return function(*args, **kwargs)
                 finally:
                     step_seconds[name] += time.perf_counter() - t0
+                    step_peaks[name] = _max_rss_mib()
 
             return wrapper
 
@@ -141,14 +148,18 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
         steps = Steps(**{n: timed(n, getattr(defaults, n)) for n in (*STEPS, "reject")})
         start = time.perf_counter()
         synced = run_steps(steps, feed, warehouse, Settings())
+        seconds = time.perf_counter() - start
+        step_seconds["open_close"] = seconds - sum(step_seconds.values())
         result |= {
-            "seconds": time.perf_counter() - start,
+            "seconds": seconds,
             "outcome": synced.outcome,
             "message": synced.message,
             "changes": int(synced.summary["count"].sum()) if synced.summary.height else 0,
             "summary": {f"{e}.{a}": c for e, a, c in synced.summary.iter_rows()},
         } | {f"step_{n}_s": s for n, s in step_seconds.items()}
+        result |= {f"peak_after_{n}_mib": m for n, m in step_peaks.items()}
     result["cpu_s"] = _cpu_s() - cpu0
+    result["load1"] = os.getloadavg()[0]  # other work on the machine, for judging noise
     result["peak_rss_mib"] = _max_rss_mib()
     return result
 
@@ -162,9 +173,14 @@ def prepare(students: int, folder: str) -> dict:
     start = time.perf_counter()
     frames = generate_feed(students, seed=SEED)
     generated = time.perf_counter()
-    feed = write_feed(folder_path / f"feed-{students}.zip", frames)
+    # both feeds name the same tenant (else it would be the zip's name, and the change resync
+    # would create a second tenant instead of updating the first)
+    properties = {"source.systemCode": TENANT}
+    feed = write_feed(folder_path / f"feed-{students}.zip", frames, properties=properties)
     written = time.perf_counter()
-    changed = write_feed(folder_path / f"feed-{students}-1pct.zip", one_percent_change(frames))
+    changed = write_feed(
+        folder_path / f"feed-{students}-1pct.zip", one_percent_change(frames), properties=properties
+    )
     return {
         "generate_s": generated - start,
         "write_s": written - generated,
@@ -355,9 +371,13 @@ class Row:
     verdict: str = ""
     note: str = ""
     steps: dict[str, float] = field(default_factory=dict)
+    cpu_s: float | None = None  # the least CPU time (user + system, all threads) of the runs
+    step_peaks: dict[str, float] = field(default_factory=dict)  # peak RSS after each step
 
 
 def verdict(actual: float, goal: float, floor: float) -> str:
+    if actual <= 0:
+        return "n/a (the tiny sync took longer: noise)"
     if actual <= goal:
         return f"PASS ({actual / goal:.0%} of budget)"
     over_s = (actual - goal) * floor
@@ -383,9 +403,12 @@ def rows_for_size(students: int, series: dict[str, Series], tiny: Series) -> lis
             s.peak(),
             max(base) if base else None,
         )
+        cpu = [r["cpu_s"] for r in s.runs if "cpu_s" in r]
+        row.cpu_s = min(cpu) if cpu else None
         if kind in ("fresh", "noop", "change"):
             best = s.best_run()
-            row.steps = {n: best[f"step_{n}_s"] for n in STEPS}
+            row.steps = {n: best[f"step_{n}_s"] for n in REPORTED_STEPS}
+            row.step_peaks = {n: best.get(f"peak_after_{n}_mib") for n in STEPS}
             row.note = f"{best['changes']:,} changes"
         if kind in GOALS:
             multiple, subtract = GOALS[kind]
@@ -421,6 +444,10 @@ def rows_for_size(students: int, series: dict[str, Series], tiny: Series) -> lis
         None,
         note=f"max over all measurements ({LABELS[worst]})",
     )
+    heaviest = max(series[worst].runs, key=lambda r: r["peak_rss_mib"])
+    after = [(n, heaviest.get(f"peak_after_{n}_mib")) for n in STEPS]
+    if all(m is not None for _, m in after):
+        rss.note += "; peak so far after " + ", ".join(f"{n} {m:,.0f}" for n, m in after)
     if students == RSS_GOAL_SIZE:
         rss.goal = f"<= {RSS_GOAL_MIB / 1024:g} GiB at {RSS_GOAL_SIZE:,}"
         rss.verdict = (
@@ -455,6 +482,7 @@ def print_table(students: int, prepared: dict, rows: list[Row], tiny: Series) ->
         ("measurement", "left"),
         ("best s", "right"),
         ("median s", "right"),
+        ("CPU s", "right"),
         ("spread", "right"),
         ("x floor", "right"),
         ("peak RSS MiB", "right"),
@@ -474,6 +502,7 @@ def print_table(students: int, prepared: dict, rows: list[Row], tiny: Series) ->
             LABELS.get(row.measurement, "peak RSS (all)"),
             _fmt(row.best_s, "{:.3f}"),
             _fmt(row.median_s, "{:.3f}"),
+            _fmt(row.cpu_s, "{:.2f}"),
             _fmt(row.spread, "{:.2f}"),
             _fmt(row.x_floor, "{:.1f}x"),
             _fmt(row.peak_rss_mib, "{:,.0f}"),
@@ -496,6 +525,7 @@ CSV_COLUMNS = (
     "measurement",
     "best_s",
     "median_s",
+    "cpu_s",
     "spread",
     "runs",
     "x_floor",
@@ -504,7 +534,8 @@ CSV_COLUMNS = (
     "goal",
     "verdict",
     "note",
-    *(f"step_{n}_s" for n in STEPS),
+    *(f"step_{n}_s" for n in REPORTED_STEPS),
+    *(f"peak_after_{n}_mib" for n in STEPS),
 )
 
 
@@ -523,6 +554,7 @@ def write_csv(path: Path, results: list[tuple[dict, dict[str, Series], list[Row]
                     row.measurement,
                     _fmt(row.best_s, "{:.4f}"),
                     _fmt(row.median_s, "{:.4f}"),
+                    _fmt(row.cpu_s, "{:.3f}"),
                     _fmt(row.spread, "{:.3f}"),
                     row.runs,
                     _fmt(row.x_floor, "{:.3f}"),
@@ -531,7 +563,8 @@ def write_csv(path: Path, results: list[tuple[dict, dict[str, Series], list[Row]
                     row.goal,
                     row.verdict,
                     row.note,
-                    *(_fmt(row.steps.get(n), "{:.4f}") for n in STEPS),
+                    *(_fmt(row.steps.get(n), "{:.4f}") for n in REPORTED_STEPS),
+                    *(_fmt(row.step_peaks.get(n), "{:.1f}") for n in STEPS),
                 ]
             )
 
@@ -550,7 +583,7 @@ def write_csv(path: Path, results: list[tuple[dict, dict[str, Series], list[Row]
                 None,
                 tiny.peak(),
                 best_tiny.get("base_rss_mib"),
-                steps={n: best_tiny[f"step_{n}_s"] for n in STEPS},
+                steps={n: best_tiny[f"step_{n}_s"] for n in REPORTED_STEPS},
             ),
         )
         for prepared, series, rows in results:
@@ -561,7 +594,16 @@ def write_csv(path: Path, results: list[tuple[dict, dict[str, Series], list[Row]
 
 def write_runs(path: Path, results, tiny: Series) -> None:
     """Every single run, for looking at the noise."""
-    fields = ("students", "measurement", "run", "seconds", "cpu_s", "peak_rss_mib", "base_rss_mib")
+    fields = (
+        "students",
+        "measurement",
+        "run",
+        "seconds",
+        "cpu_s",
+        "peak_rss_mib",
+        "base_rss_mib",
+        "load1",
+    )
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(fields)
@@ -585,12 +627,14 @@ def write_chart(path: Path, results, tiny: Series) -> bool:
         return False
     sizes = [prepared["students"] for prepared, _, _ in results]
     figure, (times, memory) = plt.subplots(1, 2, figsize=(13, 5.5))
-    markers = dict(zip((*MEASUREMENTS, "fresh-tiny"), "v.osD^x", strict=False))
+    kinds = (*MEASUREMENTS, "fresh-tiny")
+    markers = dict(zip(kinds, "v.osD^x", strict=True))
+    colors = {kind: f"C{i}" for i, kind in enumerate(kinds)}
     for kind in ("unzip", "floor", "validate", "fresh", "fresh-tiny", "noop", "change"):
         values = [next(r.best_s for r in rows if r.measurement == kind) for _, _, rows in results]
-        times.plot(sizes, values, marker=markers[kind], label=LABELS[kind])
+        times.plot(sizes, values, marker=markers[kind], color=colors[kind], label=LABELS[kind])
     floors = [series["floor"].best() for _, series, _ in results]
-    for kind, (multiple, _) in GOALS.items():
+    for multiple, _ in GOALS.values():
         times.plot(
             sizes, [multiple * f for f in floors], linestyle=":", linewidth=0.8, color="grey"
         )
@@ -608,6 +652,7 @@ def write_chart(path: Path, results, tiny: Series) -> bool:
             sizes,
             [series[kind].peak() for _, series, _ in results],
             marker=markers[kind],
+            color=colors[kind],
             label=LABELS[kind],
         )
     memory.axhline(RSS_GOAL_MIB, linestyle=":", color="grey")
@@ -645,6 +690,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     parser.add_argument("--full", action="store_true", help=f"add {FULL_SIZE:,} students")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best of N)")
+    parser.add_argument(
+        "--full-repeat",
+        type=int,
+        default=1,
+        help=f"runs per measurement at {FULL_SIZE:,} students (each sync takes minutes)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--keep", action="store_true", help="keep the feeds and warehouses")
     # internal: a child process
@@ -689,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny_feed = Path(run_child(["--prepare", str(TINY_SIZE), "--work", str(work)])["feed"])
     tiny = Series()
     tiny_warehouse = work / "tiny.duckdb"
-    for _ in range(max(args.repeat, 3)):
+    for _ in range(max(args.repeat, 5)):  # cheap, and subtracted from every size: be sure
         remove_warehouse(tiny_warehouse)
         result = measure_in_child("tiny", tiny_feed, tiny_warehouse)
         check_sync("tiny", result)
@@ -697,8 +748,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  tiny sync: best {tiny.best():.3f} s, median {tiny.median():.3f} s")
 
     results = []
+    charted = False
     for students in sizes:
-        prepared, series = bench_size(students, args.repeat, work, log)
+        repeat = args.full_repeat if students >= FULL_SIZE else args.repeat
+        prepared, series = bench_size(students, repeat, work, log)
         prepared["students"] = students
         rows = rows_for_size(students, series, tiny)
         results.append((prepared, series, rows))
@@ -706,12 +759,12 @@ def main(argv: list[str] | None = None) -> int:
         # written after every size, so a long --full run leaves its figures behind
         write_csv(out / "results.csv", results, tiny)
         write_runs(out / "runs.csv", results, tiny)
+        charted = write_chart(out / "bench.png", results, tiny)
         if not args.keep:
             for path in (prepared["feed"], prepared["changed"]):
                 Path(path).unlink(missing_ok=True)
             remove_warehouse(work / f"baseline-{students}.duckdb")
 
-    charted = write_chart(out / "bench.png", results, tiny)
     (out / "environment.json").write_text(
         json.dumps(env | {"load_average_end": os.getloadavg(), "repeat": args.repeat}, indent=2)
     )

@@ -1,0 +1,573 @@
+"""Where validate and sync spend their time at one size (default 200,000 students).
+
+    .venv/bin/python bench/profile_sync.py [--students 200000] [--out bench/out/profile]
+                                           [--parts validate,pieces,fresh,noop,change,explain]
+
+Each part runs in its own child process (this script with `--part`) and writes into `--out`:
+
+  validate   pyinstrument of open_feed + validate_feed                  -> validate.txt/.html
+  pieces     each piece of open_feed / validate_feed timed on its own (best of 3), and the
+             pandera models against an equivalent single Polars select  -> pieces.csv
+  fresh      pyinstrument of a fresh sync, and every SQL statement the sync sends to the
+             warehouse timed (a timing proxy around the connection), with the WAL size
+             after commit and the time of the final close (DuckDB checkpoints on close)
+                                                                         -> fresh.txt/.html,
+                                                                            fresh-sql.csv
+  noop       the same for a no-op resync (into a copy of the fresh warehouse)
+  change     the same for the 1%-changed feed
+  explain    EXPLAIN ANALYZE of every insert/update/delete of a no-op and a 1% change resync
+                                                                         -> explain-*.txt
+The SQL timing wraps `flows.pipeline.open_warehouse`, so the sync is still `run_sync`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_spec = importlib.util.spec_from_file_location(
+    "rosterflow_bench", Path(__file__).with_name("bench.py")
+)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench  # dataclasses look their module up while the class is built
+_spec.loader.exec_module(bench)
+
+PARTS = ("validate", "pieces", "fresh", "noop", "change", "explain")
+
+
+# --- a connection that times every statement ------------------------------------------------
+
+
+class TimedRelation:
+    def __init__(self, relation, query: str, log: list, kind: str = "sql"):
+        self._relation, self._query, self._log, self._kind = relation, query, log, kind
+
+    def pl(self, *args, **kwargs):
+        start = time.perf_counter()
+        frame = self._relation.pl(*args, **kwargs)
+        self._log.append(
+            {
+                "kind": "read",
+                "sql": _short(self._query),
+                "seconds": time.perf_counter() - start,
+                "rows": frame.height,
+            }
+        )
+        return frame
+
+    def __getattr__(self, name):
+        return getattr(self._relation, name)
+
+
+class TimedConnection:
+    """Delegates to a DuckDB connection; logs each execute/sql with its time."""
+
+    def __init__(self, con, path: Path, log: list, explain: dict | None = None):
+        self._con, self._path, self._log, self._explain = con, path, log, explain
+
+    def execute(self, query, parameters=None):
+        start = time.perf_counter()
+        verb = query.lstrip().split(None, 1)[0].lower()
+        if self._explain is not None and verb in ("insert", "update", "delete"):
+            rows = self._con.execute("explain analyze " + query, parameters).fetchall()
+            self._explain.setdefault("plans", []).append(
+                (query, time.perf_counter() - start, rows[0][1])
+            )
+            result = self._con
+        else:
+            result = self._con.execute(query, parameters)
+        entry = {"kind": verb, "sql": _short(query), "seconds": time.perf_counter() - start}
+        if verb == "commit":
+            wal = self._path.with_name(self._path.name + ".wal")
+            entry["wal_mib"] = round(wal.stat().st_size / 2**20, 1) if wal.exists() else 0
+            entry["db_mib"] = round(self._path.stat().st_size / 2**20, 1)
+        self._log.append(entry)
+        return result
+
+    def sql(self, query, *args, **kwargs):
+        return TimedRelation(self._con.sql(query, *args, **kwargs), query, self._log)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def _short(query: str) -> str:
+    return " ".join(query.split())[:160]
+
+
+def timed_warehouse(log: list, explain: dict | None = None):
+    from warehouse.schema import connect
+
+    @contextmanager
+    def open_warehouse(path):
+        path = Path(path)
+        start = time.perf_counter()
+        con = connect(path)
+        log.append(
+            {"kind": "connect", "sql": "connect + migrate", "seconds": time.perf_counter() - start}
+        )
+        try:
+            yield TimedConnection(con, path, log, explain)
+        finally:
+            start = time.perf_counter()
+            con.close()
+            log.append(
+                {
+                    "kind": "close",
+                    "sql": "close (checkpoint)",
+                    "seconds": time.perf_counter() - start,
+                    "db_mib": round(path.stat().st_size / 2**20, 1),
+                }
+            )
+
+    return open_warehouse
+
+
+# --- parts ------------------------------------------------------------------------------------
+
+
+def profiled(name: str, out: Path, function: Callable[[], object]) -> float:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.002)
+    start = time.perf_counter()
+    profiler.start()
+    try:
+        function()
+    finally:
+        profiler.stop()
+    seconds = time.perf_counter() - start
+    (out / f"{name}.txt").write_text(
+        profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False)
+    )
+    (out / f"{name}.html").write_text(profiler.output_html())
+    return seconds
+
+
+def part_validate(feed: Path, out: Path) -> dict:
+    from schemas.feed import open_feed
+    from schemas.settings import Settings
+    from schemas.validate import validate_feed
+
+    seconds = profiled("validate", out, lambda: validate_feed(open_feed(feed), Settings()))
+    return {"seconds": seconds}
+
+
+def part_sync(mode: str, feed: Path, warehouse: Path, out: Path, explain: bool = False) -> dict:
+    import flows.pipeline as pipeline
+    from schemas.settings import Settings
+
+    log: list[dict] = []
+    plans: dict | None = {} if explain else None
+    pipeline.open_warehouse = timed_warehouse(log, plans)
+    if explain:
+        start = time.perf_counter()
+        result = pipeline.run_sync(feed, warehouse, Settings())
+        seconds = time.perf_counter() - start
+        with (out / f"explain-{mode}.txt").open("w") as handle:
+            for query, took, plan in sorted(plans.get("plans", []), key=lambda p: -p[1]):
+                handle.write(f"-- {took:.3f} s: {' '.join(query.split())}\n{plan}\n\n")
+    else:
+        holder = {}
+        seconds = profiled(
+            mode,
+            out,
+            lambda: holder.setdefault("r", pipeline.run_sync(feed, warehouse, Settings())),
+        )
+        result = holder["r"]
+    with (out / f"{mode}{'-explain' if explain else ''}-sql.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(
+            handle, ["kind", "seconds", "rows", "wal_mib", "db_mib", "sql"], extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(log)
+    by_kind: dict[str, float] = {}
+    for entry in log:
+        by_kind[entry["kind"]] = by_kind.get(entry["kind"], 0) + entry["seconds"]
+    return {
+        "seconds": seconds,
+        "outcome": result.outcome,
+        "changes": int(result.summary["count"].sum()) if result.summary.height else 0,
+        "sql_by_kind": by_kind,
+        "slowest_sql": sorted(log, key=lambda e: -e["seconds"])[:12],
+    }
+
+
+def best_of(function: Callable[[], object], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def polars_model_check(rows, name: str):
+    """The checks of MODELS[name] as one Polars select: a flag per (column, check), then the
+    failing (row, column, check) cases, as pandera's failure_cases would list them."""
+    import polars as pl
+
+    from schemas.models import MODELS
+
+    schema = MODELS[name].to_schema()
+    flags = []
+    for column_name, column in schema.columns.items():
+        value = pl.col(column_name)
+        if not column.nullable:
+            flags.append(value.is_null().alias(f"{column_name}|not_nullable"))
+        if column.unique:
+            flags.append(value.is_duplicated().alias(f"{column_name}|field_uniqueness"))
+        for check in column.checks:
+            if check.name == "isin":
+                bad = ~value.is_in(list(check.statistics["allowed_values"]))
+            elif check.name == "str_matches":
+                bad = ~value.str.contains(check.statistics["pattern"])
+            elif check.name.startswith("calendar_date"):
+                bad = value.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_null()
+            else:
+                raise NotImplementedError(check.name)
+            flags.append(
+                (value.is_not_null() & bad).fill_null(False).alias(f"{column_name}|{check.name}")
+            )
+    flagged = rows.lazy().select(pl.int_range(pl.len()).alias("index"), *flags)
+    return (
+        flagged.filter(pl.any_horizontal(pl.exclude("index")))
+        .unpivot(index="index", variable_name="check")
+        .filter("value")
+        .collect()
+    )
+
+
+def _parse_extra(file_name: str) -> tuple:
+    """The extra arguments open_feed passes to parse_csv, in the versions that have them."""
+    from schemas.spec import FILE_SPECS
+
+    try:
+        from schemas.feed import _plain_columns
+    except ImportError:
+        return ()
+    return (_plain_columns(FILE_SPECS[file_name.removesuffix(".csv")]),)
+
+
+def part_pieces(feed: Path, out: Path) -> dict:
+    import tempfile
+    import zipfile
+
+    import polars as pl
+
+    import schemas.csvfile as csvfile
+    from schemas import references, validate
+    from schemas.csvfile import LINE
+    from schemas.feed import _file_sha256, open_feed
+    from schemas.lenient import normalize
+    from schemas.models import MODELS
+    from schemas.settings import Settings
+    from schemas.spec import FILE_SPECS
+
+    rows_out: list[dict] = []
+
+    def record(piece: str, file: str, seconds: float, note: str = ""):
+        rows_out.append({"piece": piece, "file": file, "seconds": round(seconds, 4), "note": note})
+        print(f"{piece:40s} {file:18s} {seconds:8.3f} s {note}", flush=True)
+
+    record("sha256 of the zip", "", best_of(lambda: _file_sha256(feed)))
+    with zipfile.ZipFile(feed) as archive:
+        members = {i.filename: archive.read(i) for i in archive.infolist()}
+    record(
+        "unzip all members", "", best_of(lambda: [zipfile.ZipFile(feed).read(n) for n in members])
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="rf-pieces-"))
+    try:
+        for name, data in members.items():
+            if name == "manifest.csv":
+                continue
+            (tmp / name).write_bytes(data)
+            mib = f"{len(data) / 2**20:.0f} MiB"
+            record("utf-8 decode check", name, best_of(lambda d=data: d.decode("utf-8")), mib)
+            record(
+                "floor: read_csv(bytes, infer_schema=False)",
+                name,
+                best_of(lambda d=data: pl.read_csv(d, infer_schema=False)),
+            )
+            record(
+                "read_csv(path, infer_schema=False)",
+                name,
+                best_of(lambda p=tmp / name: pl.read_csv(p, infer_schema=False)),
+            )
+            header = csvfile._header(data)
+            width = len(header)
+            schema = {f"c{i}": pl.String for i in range(width)}
+            read = lambda d=data, s=schema: pl.read_csv(  # noqa: E731
+                d, has_header=False, skip_rows=1, schema=s, missing_columns="insert", quote_char='"'
+            )
+            record("_fast_parse: its read_csv(bytes, schema)", name, best_of(read))
+            record(
+                "_fast_parse: bytes.count , and \\n",
+                name,
+                best_of(lambda d=data: (d.count(b","), d.count(b"\n"))),
+            )
+            extra = _parse_extra(name)
+            record(
+                "parse_csv (whole, as open_feed calls it)",
+                name,
+                best_of(lambda d=data, n=name, e=extra: csvfile.parse_csv(d, n, *e)),
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    record("open_feed (whole)", "", best_of(lambda: open_feed(feed)))
+    opened = open_feed(feed)
+    settings = Settings()
+    tables = {}
+    for name, parsed in opened.files.items():
+        spec = FILE_SPECS[name]
+        rows = parsed.rows.select(*spec.header, LINE)
+        file_name = spec.file_name
+        record(
+            "normalize (lenient)",
+            file_name,
+            best_of(lambda r=rows, s=spec: [normalize(r, s)[0], normalize(r, s)[1].collect()]) / 2,
+        )
+        normalized, _ = normalize(rows, spec)
+        tables[name] = normalized
+        plain = normalized.drop(LINE)
+        record(
+            "pandera model validate",
+            file_name,
+            best_of(lambda p=plain, n=name: MODELS[n].validate(p, lazy=True)),
+        )
+        record(
+            "  alt: same checks as one Polars select",
+            file_name,
+            best_of(lambda p=plain, n=name: polars_model_check(p, n)),
+        )
+        try:
+            from schemas.prescreen import suspect_rows
+
+            record(
+                "prescreen suspect_rows",
+                file_name,
+                best_of(lambda r=normalized, n=name: suspect_rows(r, MODELS[n])),
+            )
+        except ImportError:
+            pass
+        record(
+            "model_issues (whole)",
+            file_name,
+            best_of(lambda r=normalized, s=spec: validate.model_issues(r, s).collect()),
+        )
+        record(
+            "row_rule_issues",
+            file_name,
+            best_of(
+                lambda r=normalized, s=spec, n=name: pl.concat(
+                    [f.lazy() for f in validate.row_rule_issues(r, s, opened.modes[n], settings)]
+                    or [pl.LazyFrame()]
+                ).collect()
+            ),
+        )
+
+    def collect(frames):
+        return (
+            pl.concat([f.lazy() for f in frames], how="vertical_relaxed").collect()
+            if frames
+            else None
+        )
+
+    record(
+        "reference_issues (all files)",
+        "",
+        best_of(lambda: collect(references.reference_issues(tables, opened.modes, None))),
+    )
+    for name in tables:
+        for column, target, is_list in references._references(name):
+            rows = tables[name]
+            record(
+                f"  reference {column} -> {target}",
+                FILE_SPECS[name].file_name,
+                best_of(
+                    lambda r=rows, c=column, t=target, il=is_list: (
+                        references._referenced_ids(r, c, il)
+                        .join(
+                            references.live(tables[t])["sourcedId"].to_frame("ref").lazy().unique(),
+                            on="ref",
+                            how="anti",
+                        )
+                        .collect()
+                    )
+                ),
+            )
+    record(
+        "  live(enrollments) (eager filter, all columns)",
+        "enrollments.csv",
+        best_of(lambda: references.live(tables["enrollments"])),
+    )
+    record("cycle_issues", "", best_of(lambda: collect(references.cycle_issues(tables))))
+    record(
+        "platform_issues",
+        "",
+        best_of(lambda: collect(references.platform_issues(tables, opened.modes))),
+    )
+    record(
+        "list_length_issues", "", best_of(lambda: collect(references.list_length_issues(tables)))
+    )
+    record("date_order_issues", "", best_of(lambda: collect(references.date_order_issues(tables))))
+    record(
+        "validate_feed (whole, after open_feed)",
+        "",
+        best_of(lambda: validate.validate_feed(opened, settings)),
+    )
+    with (out / "pieces.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["piece", "file", "seconds", "note"])
+        writer.writeheader()
+        writer.writerows(rows_out)
+    return {"pieces": len(rows_out)}
+
+
+def run_part(args: list[str]) -> dict:
+    result_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"rf-profile-{os.getpid()}.json"
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *args, "--result", str(result_path)],
+        cwd=ROOT,
+    )
+    if completed.returncode:
+        raise RuntimeError(f"part {args} failed")
+    data = json.loads(result_path.read_text())
+    result_path.unlink()
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=200_000)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "profile"))
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--part")
+    parser.add_argument("--feed")
+    parser.add_argument("--changed")
+    parser.add_argument("--warehouse")
+    parser.add_argument("--mode")
+    parser.add_argument("--result")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    if args.part:
+        feed = Path(args.feed)
+        warehouse = Path(args.warehouse) if args.warehouse else None
+        if args.part == "validate":
+            result = part_validate(feed, out)
+        elif args.part == "pieces":
+            result = part_pieces(feed, out)
+        elif args.part == "sync":
+            result = part_sync(args.mode, feed, warehouse, out)
+        elif args.part == "explain":
+            result = part_sync(args.mode, feed, warehouse, out, explain=True)
+        else:
+            raise SystemExit(f"unknown part {args.part}")
+        result["peak_rss_mib"] = bench._max_rss_mib()
+        Path(args.result).write_text(json.dumps(result, default=str))
+        return 0
+
+    parts = args.parts.split(",")
+    work = out / "work"
+    work.mkdir(exist_ok=True)
+    print(f"generating {args.students:,} students ...", flush=True)
+    prepared = bench.run_child(["--prepare", str(args.students), "--work", str(work)])
+    feed, changed = Path(prepared["feed"]), Path(prepared["changed"])
+    baseline = work / "baseline.duckdb"
+    scratch = work / "scratch.duckdb"
+    summary = {}
+
+    def show(name, result):
+        summary[name] = result
+        print(f"== {name}: {json.dumps(result, default=str, indent=1)[:3000]}", flush=True)
+
+    if "validate" in parts:
+        show("validate", run_part(["--part", "validate", "--feed", str(feed), "--out", str(out)]))
+    if "pieces" in parts:
+        show("pieces", run_part(["--part", "pieces", "--feed", str(feed), "--out", str(out)]))
+    needs_baseline = {"fresh", "noop", "change", "explain"} & set(parts)
+    if needs_baseline:
+        bench.remove_warehouse(baseline)
+        if "fresh" in parts:
+            show(
+                "fresh",
+                run_part(
+                    [
+                        "--part",
+                        "sync",
+                        "--mode",
+                        "fresh",
+                        "--feed",
+                        str(feed),
+                        "--warehouse",
+                        str(baseline),
+                        "--out",
+                        str(out),
+                    ]
+                ),
+            )
+        else:
+            bench.measure_in_child("fresh", feed, baseline)
+    for mode, feed_path in (("noop", feed), ("change", changed)):
+        if mode in parts:
+            bench.copy_warehouse(baseline, scratch)
+            show(
+                mode,
+                run_part(
+                    [
+                        "--part",
+                        "sync",
+                        "--mode",
+                        mode,
+                        "--feed",
+                        str(feed_path),
+                        "--warehouse",
+                        str(scratch),
+                        "--out",
+                        str(out),
+                    ]
+                ),
+            )
+        if "explain" in parts:
+            bench.copy_warehouse(baseline, scratch)
+            show(
+                f"explain-{mode}",
+                run_part(
+                    [
+                        "--part",
+                        "explain",
+                        "--mode",
+                        mode,
+                        "--feed",
+                        str(feed_path),
+                        "--warehouse",
+                        str(scratch),
+                        "--out",
+                        str(out),
+                    ]
+                ),
+            )
+    (out / "summary.json").write_text(json.dumps(summary, default=str, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
