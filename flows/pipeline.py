@@ -23,9 +23,10 @@ from transforms.desired import desired_state
 from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
 from transforms.source_state import SourceWrite, next_source_state, source_write
 from warehouse.apply import RunRecord, next_run_id, record_run, utc_now
+from warehouse.entities import ENTITIES
 from warehouse.schema import connect
 from warehouse.state import (
-    current_state,
+    current_rows,
     next_ids,
     record_ids,
     source_fingerprints,
@@ -105,7 +106,11 @@ def plan(
     }
     desired = desired_state(source, settings.hierarchy)
     changes = plan_changes(
-        run.tenant, desired.frames, current_state(con, run.tenant), next_ids(con), settings.policy
+        run.tenant,
+        desired.frames,
+        lambda name: current_rows(con, run.tenant, ENTITIES[name]),
+        next_ids(con),
+        settings.policy,
     )
     stored = source_fingerprints(con, run.tenant)
     writes = {

@@ -18,7 +18,7 @@ For each entity, in dependency order (domains, users, courses, enrollments, obse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -91,7 +91,7 @@ class Plan:
 def plan_changes(
     tenant: str,
     desired: Mapping[str, pl.DataFrame],
-    current: Mapping[str, pl.DataFrame],
+    current: Callable[[str], pl.DataFrame],
     next_ids: Mapping[str, int],
     policy: Policy,
 ) -> Plan:
@@ -100,12 +100,14 @@ def plan_changes(
     id_maps: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
     for name, entity in ENTITIES.items():
-        cascade = _cascade(entity, current[name], deleted)
+        # one entity's current rows at a time: a state's enrollments are millions of rows
+        current_rows = current(name)
+        cascade = _cascade(entity, current_rows, deleted)
         entity_plan = plan_entity(
             entity,
             tenant,
             desired[name],
-            current[name],
+            current_rows,
             id_maps,
             next_ids[name],
             getattr(policy, entity.table),
@@ -174,20 +176,19 @@ def plan_entity(
         .collect()
     )
     _refuse_duplicates(entity, joined, desired.height, managed.height)
-    ids = joined.filter(pl.col("in_current") | pl.col("in_desired")).select(
-        "external_id", entity.id
-    )
+    ids = joined.select("external_id", entity.id)  # every row of a full join is on a side
     maps = dict(id_maps) | {entity.name: ids}
-    stated = joined.filter("in_desired")
+    stated = joined.lazy().filter("in_desired")
     for ref, target in entity.references.items():
         stated = _resolve(stated, maps[target], ref)
+    # one lazy query per entity: only rows that change are ever materialized in full
     changes = pl.concat(
         [
             _stated_changes(entity, tenant, stated),
-            _departed_changes(entity, tenant, joined.filter("in_current"), policy),
+            _departed_changes(entity, tenant, joined.lazy().filter("in_current"), policy),
         ],
         how="vertical",
-    )
+    ).collect()
     managed_active = managed.filter(pl.col("status") == "active").height
     return EntityPlan(entity, changes, ids, managed_active)
 
@@ -214,7 +215,7 @@ def _refuse_duplicates(entity: Entity, joined: pl.DataFrame, desired: int, curre
     )
 
 
-def _resolve(rows: pl.DataFrame, ids: pl.DataFrame, ref: str) -> pl.DataFrame:
+def _resolve(rows: pl.LazyFrame, ids: pl.DataFrame, ref: str) -> pl.LazyFrame:
     """`rows` with `ref` set to the id of the row its external-ID column names (null if none).
 
     `ids` has two columns, `external_id` and the referenced entity's id; its external IDs are
@@ -222,7 +223,7 @@ def _resolve(rows: pl.DataFrame, ids: pl.DataFrame, ref: str) -> pl.DataFrame:
     """
     external_ids, id_values = ids.get_columns()
     lookup = pl.DataFrame({external_column(ref): external_ids, ref: id_values.cast(pl.Int64)})
-    return rows.join(lookup, on=external_column(ref), how="left", maintain_order="left")
+    return rows.join(lookup.lazy(), on=external_column(ref), how="left")
 
 
 def _changed(field_: str) -> pl.Expr:
@@ -247,7 +248,7 @@ def _detail(fields: tuple[str, ...]) -> pl.Expr:
     )
 
 
-def _stated_changes(entity: Entity, tenant: str, stated: pl.DataFrame) -> pl.DataFrame:
+def _stated_changes(entity: Entity, tenant: str, stated: pl.LazyFrame) -> pl.LazyFrame:
     """Changes to rows the SIS states: create, adopt, reactivate, inactivate, move, update."""
     status, was = pl.col("status"), pl.col("status" + CUR)
     any_change = pl.any_horizontal(_changed(f) for f in entity.owned)
@@ -282,8 +283,8 @@ def _stated_changes(entity: Entity, tenant: str, stated: pl.DataFrame) -> pl.Dat
 
 
 def _departed_changes(
-    entity: Entity, tenant: str, current: pl.DataFrame, policy: str
-) -> pl.DataFrame:
+    entity: Entity, tenant: str, current: pl.LazyFrame, policy: str
+) -> pl.LazyFrame:
     """The policy applied to managed rows the SIS no longer states, and cascaded deletes.
 
     `current` is the joined frame's rows that exist in lms (their values in the `__cur`

@@ -23,10 +23,6 @@ def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) ->
     return rows.cast(entity.schema)
 
 
-def current_state(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.DataFrame]:
-    return {name: current_rows(con, tenant, entity) for name, entity in ENTITIES.items()}
-
-
 def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The first free id of each lms table (ids are unique across tenants)."""
     return {
