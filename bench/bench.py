@@ -52,12 +52,13 @@ TENANT = "bench-district"
 RSS_GOAL_SIZE = 200_000
 RSS_GOAL_MIB = 2048
 
-MEASUREMENTS = ("unzip", "floor", "validate", "fresh", "noop", "change")
+MEASUREMENTS = ("unzip", "floor", "validate", "fresh", "noop", "reordered", "change")
 # measurement -> (goal as a multiple of the floor, subtract the tiny sync first?)
 GOALS = {
     "validate": (2.0, False),
     "fresh": (5.0, True),
     "noop": (3.0, False),
+    "reordered": (3.0, False),
     "change": (3.5, False),
 }
 LABELS = {
@@ -67,10 +68,11 @@ LABELS = {
     "fresh": "fresh sync",
     "fresh-tiny": "fresh sync - tiny",
     "noop": "no-op resync",
+    "reordered": "no-op resync, rows reordered (planned in full)",
     "change": "1% change resync",
     "tiny": "tiny sync (20 students)",
 }
-STEPS = ("load_feed", "validate", "plan", "guard", "apply")
+STEPS = ("load_feed", "recall", "validate", "plan", "guard", "apply")
 # a sync's time outside the steps: opening the warehouse (connect + migrate) and closing it
 # (DuckDB checkpoints the WAL into the file on close)
 REPORTED_STEPS = (*STEPS, "open_close")
@@ -181,11 +183,19 @@ def prepare(students: int, folder: str) -> dict:
     changed = write_feed(
         folder_path / f"feed-{students}-1pct.zip", one_percent_change(frames), properties=properties
     )
+    # the same records in the opposite order: other bytes, so the run cannot be recalled from
+    # the last one and is planned in full, yet nothing changes
+    reordered = write_feed(
+        folder_path / f"feed-{students}-reordered.zip",
+        {name: frame.reverse() for name, frame in frames.items()},
+        properties=properties,
+    )
     return {
         "generate_s": generated - start,
         "write_s": written - generated,
         "feed": str(feed),
         "changed": str(changed),
+        "reordered": str(reordered),
         "zip_bytes": feed.stat().st_size,
         "records": {name: frame.height for name, frame in frames.items()},
         "peak_rss_mib": _max_rss_mib(),
@@ -308,7 +318,7 @@ class Series:
 def check_sync(kind: str, result: dict) -> None:
     if result["outcome"] != "applied":
         raise RuntimeError(f"{kind} sync was {result['outcome']}: {result['message']}")
-    if kind == "noop" and result["changes"]:
+    if kind in ("noop", "reordered") and result["changes"]:
         raise RuntimeError(f"the no-op resync planned {result['changes']} changes")
 
 
@@ -321,6 +331,7 @@ def bench_size(students: int, repeat: int, work: Path, log) -> tuple[dict, dict[
         + ", ".join(f"{n} {c:,}" for n, c in prepared["records"].items())
     )
     feed, changed = Path(prepared["feed"]), Path(prepared["changed"])
+    reordered = Path(prepared["reordered"])
     baseline = work / f"baseline-{students}.duckdb"
     scratch = work / f"scratch-{students}.duckdb"
     series = {kind: Series() for kind in MEASUREMENTS}
@@ -340,7 +351,7 @@ def bench_size(students: int, repeat: int, work: Path, log) -> tuple[dict, dict[
         fresh = measure_in_child("fresh", feed, target)
         check_sync("fresh", fresh)
         series["fresh"].runs.append(fresh)
-        for kind, feed_path in (("noop", feed), ("change", changed)):
+        for kind, feed_path in (("noop", feed), ("reordered", reordered), ("change", changed)):
             copy_warehouse(baseline, scratch)
             result = measure_in_child(kind, feed_path, scratch)
             check_sync(kind, result)
@@ -405,7 +416,7 @@ def rows_for_size(students: int, series: dict[str, Series], tiny: Series) -> lis
         )
         cpu = [r["cpu_s"] for r in s.runs if "cpu_s" in r]
         row.cpu_s = min(cpu) if cpu else None
-        if kind in ("fresh", "noop", "change"):
+        if kind in ("fresh", "noop", "reordered", "change"):
             best = s.best_run()
             row.steps = {n: best[f"step_{n}_s"] for n in REPORTED_STEPS}
             row.step_peaks = {n: best.get(f"peak_after_{n}_mib") for n in STEPS}
@@ -628,9 +639,18 @@ def write_chart(path: Path, results, tiny: Series) -> bool:
     sizes = [prepared["students"] for prepared, _, _ in results]
     figure, (times, memory) = plt.subplots(1, 2, figsize=(13, 5.5))
     kinds = (*MEASUREMENTS, "fresh-tiny")
-    markers = dict(zip(kinds, "v.osD^x", strict=True))
+    markers = dict(zip(kinds, "v.osD^<x", strict=True))
     colors = {kind: f"C{i}" for i, kind in enumerate(kinds)}
-    for kind in ("unzip", "floor", "validate", "fresh", "fresh-tiny", "noop", "change"):
+    for kind in (
+        "unzip",
+        "floor",
+        "validate",
+        "fresh",
+        "fresh-tiny",
+        "noop",
+        "reordered",
+        "change",
+    ):
         values = [next(r.best_s for r in rows if r.measurement == kind) for _, _, rows in results]
         times.plot(sizes, values, marker=markers[kind], color=colors[kind], label=LABELS[kind])
     floors = [series["floor"].best() for _, series, _ in results]
@@ -647,7 +667,7 @@ def write_chart(path: Path, results, tiny: Series) -> bool:
     times.set_title("time against feed size (dotted: goals)")
     times.grid(True, which="both", alpha=0.3)
     times.legend(fontsize=8)
-    for kind in ("floor", "validate", "fresh", "noop", "change"):
+    for kind in ("floor", "validate", "fresh", "noop", "reordered", "change"):
         memory.plot(
             sizes,
             [series[kind].peak() for _, series, _ in results],
@@ -700,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the feeds and warehouses")
     # internal: a child process
     parser.add_argument(
-        "--measure", choices=("floor", "validate", "fresh", "noop", "change", "tiny")
+        "--measure", choices=("floor", "validate", "fresh", "noop", "reordered", "change", "tiny")
     )
     parser.add_argument("--prepare", type=int)
     parser.add_argument("--feed")

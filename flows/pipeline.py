@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -22,11 +23,12 @@ from schemas.validate import ValidatedFeed, validate_feed
 from transforms.desired import desired_state
 from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
 from transforms.source_state import SourceWrite, next_source_state, source_write
-from warehouse.apply import RunRecord, next_run_id, record_run, utc_now
+from warehouse.apply import RunRecord, next_run_id, record_run, record_unchanged, utc_now
 from warehouse.entities import ENTITIES
 from warehouse.schema import connect
 from warehouse.state import (
     current_rows,
+    lms_checksum,
     next_ids,
     record_ids,
     source_fingerprints,
@@ -70,7 +72,8 @@ def open_warehouse(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def load_feed(feed: str | Path) -> Feed:
-    return open_feed(feed)
+    """The manifest and the files' bytes; parsing waits until the run needs it."""
+    return open_feed(feed, parse=False)
 
 
 def validate(
@@ -78,10 +81,12 @@ def validate(
 ) -> ValidatedFeed:
     """Validate with references into delta and absent files resolved against the tenant."""
     carried = tuple(name for name in SYNCED_FILES if feed.modes[name] != "bulk")
-    return validate_feed(feed, settings, record_ids(con, tenant, carried))
+    return validate_feed(feed.parse(), settings, record_ids(con, tenant, carried))
 
 
-def start_run(con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: bool) -> RunRecord:
+def start_run(
+    con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: bool, settings: Settings
+) -> RunRecord:
     return RunRecord(
         run_id=next_run_id(con),
         tenant=tenant,
@@ -89,7 +94,35 @@ def start_run(con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: 
         feed_sha256=feed.sha256,
         started_at=utc_now(),
         outcome="planned" if dry_run else "applied",
+        content_sha256=feed.content_sha256,
+        settings_key=f"rosterflow {version('rosterflow')} {settings.key()}",
     )
+
+
+def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
+    """The result at once when nothing can change: the tenant's last applied run had these very
+    contents and settings, and lms still holds exactly what that run left (a hand edit since
+    changes its checksum, and then the full run reverts it). None otherwise."""
+    last = con.execute(
+        "select run_id, content_sha256, settings_key, lms_checksum from audit.sync_runs "
+        "where tenant = ? and outcome = 'applied' order by run_id desc limit 1",
+        [run.tenant],
+    ).fetchall()
+    if not last:
+        return None
+    last_run, contents, settings_key, checksum = last[0]
+    if checksum is None or (contents, settings_key) != (run.content_sha256, run.settings_key):
+        return None
+    if lms_checksum(con, run.tenant) != checksum:
+        return None
+    unchanged = replace(
+        run, message=f"the same feed as run {last_run}, and lms as it left it: nothing to change"
+    )
+    record_unchanged(con, unchanged, last_run, checksum if run.outcome == "applied" else None)
+    issues = con.sql(
+        f"select {', '.join(ISSUE_SCHEMA)} from audit.issues where run_id = ?", params=[last_run]
+    ).pl()
+    return _result(unchanged, None, issues.cast(ISSUE_SCHEMA))
 
 
 def plan(
@@ -184,6 +217,7 @@ class Steps:
     same functions, so the order and the branching exist once, in `run_steps`."""
 
     load_feed: Callable[..., Feed] = load_feed
+    recall: Callable[..., SyncResult | None] = recall
     validate: Callable[..., ValidatedFeed] = validate
     plan: Callable[..., PlannedRun] = plan
     guard: Callable[..., str | None] = guard
@@ -199,12 +233,16 @@ def run_steps(
     tenant: str | None = None,
     dry_run: bool = False,
 ) -> SyncResult:
-    """load -> validate -> plan -> guard -> apply; a rejected run writes only its audit rows."""
+    """load -> (recall) -> validate -> plan -> guard -> apply; a rejected run writes only its
+    audit rows; a feed the tenant's last applied run had, with lms untouched since, is recalled."""
     feed = steps.load_feed(feed_path)
     tenant = tenant or feed.default_tenant()
     with open_warehouse(warehouse) as con:
+        run = start_run(con, feed, tenant, dry_run, settings)
+        unchanged = steps.recall(con, run)
+        if unchanged is not None:
+            return unchanged
         validated = steps.validate(feed, con, tenant, settings)
-        run = start_run(con, feed, tenant, dry_run)
         if not validated.ok:
             errors = validated.error_count
             message = f"{errors:,} validation error{'' if errors == 1 else 's'}"

@@ -157,6 +157,7 @@ load_feed = step_task(
     retry_delay_seconds=1,
     retry_condition_fn=worth_retrying,
 )
+recall = step_task(pipeline.recall, "recall")
 validate = step_task(pipeline.validate, "validate")
 plan = step_task(pipeline.plan, "plan")
 guard = step_task(pipeline.guard, "guard")
@@ -166,6 +167,7 @@ publish = step_task(publish_artifacts, "publish")
 
 STEPS = Steps(
     load_feed=load_feed,
+    recall=recall,
     validate=validate,
     plan=plan,
     guard=guard,

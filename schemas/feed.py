@@ -9,6 +9,7 @@ written to disk under their own names.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import zipfile
@@ -48,17 +49,30 @@ class FeedError(Exception):
 
 @dataclass
 class Feed:
+    """A feed's manifest and the bytes of the files it states, parsed on `parse()`."""
+
     name: str  # the zip's or folder's file name
     fingerprint: Callable[[], str] = field(repr=False)  # computes the sha256, once asked
     manifest: dict[str, str]  # propertyName -> trimmed value
     modes: dict[str, str]  # every OneRoster file -> bulk | delta | absent
-    files: dict[str, ParsedCsv]  # the files read (marked bulk or delta, and present)
-    issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
+    contents: dict[str, FileContent] = field(repr=False)  # the files to read, by entity name
+    read_issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
+    _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
 
     @cached_property
     def sha256(self) -> str:
         """The feed's identity: the zip file's sha256, or one over a folder's files."""
         return self.fingerprint()
+
+    @property
+    def content_sha256(self) -> str:
+        """One sha256 over the manifest and the files read: equal for equal contents, however
+        they were zipped (a re-export of unchanged data gets a new zip, not new contents)."""
+        digest = hashlib.sha256()
+        for name in sorted(self.contents):
+            digest.update(f"{name}\0{self.contents[name].sha256}\0".encode())
+        digest.update(json.dumps(self.manifest, sort_keys=True).encode())
+        return digest.hexdigest()
 
     @property
     def system_code(self) -> str | None:
@@ -69,9 +83,48 @@ class Feed:
     def default_tenant(self) -> str:
         return self.system_code or _stem(self.name)
 
+    def parse(self) -> Feed:
+        """Parse the files (two at a time); raises FeedError for a file that is not UTF-8."""
+        if self._files is None:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                parsed = pool.map(lambda name: self._parse(name), list(self.contents))
+                self._files = dict(zip(self.contents, parsed, strict=True))
+            for content in self.contents.values():
+                content.data = b""  # parsed: the bytes are no longer needed
+        return self
+
+    def _parse(self, name: str) -> ParsedCsv:
+        spec = FILE_SPECS[name]
+        content = self.contents[name]
+        try:
+            parsed = parse_csv(content.data, spec.file_name, _plain_columns(spec))
+        except UnreadableFile as error:
+            raise FeedError(f"{self.name}: {error}") from None
+        return replace(parsed, fingerprint=content.fingerprint)
+
+    @property
+    def files(self) -> dict[str, ParsedCsv]:
+        """The parsed files marked bulk or delta (and present)."""
+        return self.parse()._files
+
+    @property
+    def issues(self) -> pl.DataFrame:
+        """Problems of the manifest, of the zip's members and of reading the files."""
+        return pl.concat([self.read_issues, *(f.issues for f in self.files.values())])
+
     def rows(self, name: str) -> pl.DataFrame | None:
         parsed = self.files.get(name)
         return None if parsed is None else parsed.rows
+
+
+@dataclass
+class FileContent:
+    data: bytes
+    sha256: str
+
+    @property
+    def fingerprint(self) -> str:
+        return f"sha256:{self.sha256}"
 
 
 def _stem(name: str) -> str:
@@ -84,12 +137,6 @@ def _stem(name: str) -> str:
 @dataclass(frozen=True)
 class _Member:
     read: Callable[[], bytes]
-    crc32: int | None = None  # known without reading it (from a zip's directory)
-
-    def fingerprint(self, data: bytes) -> str:
-        """CRC-32 and size of the bytes: cheap, and enough to tell a file changed."""
-        crc = self.crc32 if self.crc32 is not None else zlib.crc32(data)
-        return f"crc32:{crc:08x}:{len(data)}"
 
 
 @dataclass(frozen=True)
@@ -164,7 +211,7 @@ def _zip_source(path: Path) -> _Source:
                 f"{path}: member {name!r} expands {ratio:,.0f}x ({info.file_size:,} bytes); "
                 "refusing a possible zip bomb"
             )
-        members[name] = _Member(_zip_reader(path, archive, info), info.CRC)
+        members[name] = _Member(_zip_reader(path, archive, info))
     return _Source(path.name, lambda: _file_sha256(path), members)
 
 
@@ -327,66 +374,35 @@ def _manifest(
 # --- the feed -------------------------------------------------------------------------------
 
 
-def open_feed(path: str | os.PathLike[str]) -> Feed:
-    """Read a feed's manifest and the files it marks bulk or delta. Raises FeedError if unreadable."""
+def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
+    """Read a feed's manifest and the bytes of the files it marks bulk or delta, and parse them
+    unless `parse=False` (then `Feed.parse()` does). Raises FeedError if unreadable."""
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
-        issues = [
-            issue_row(
-                MANIFEST_FILE,
-                None,
-                None,
-                None,
-                "manifest.missing",
-                "error",
-                "the feed has no manifest.csv at its root",
-            )
-        ]
-        return Feed(
-            source.name,
-            source.sha256,
-            {},
-            dict.fromkeys(FILE_SPECS, "absent"),
-            {},
-            issue_frame(issues),
-        )
-    manifest_csv = _parse(members, MANIFEST_FILE, source)
+        missing = issue_row(MANIFEST_FILE, None, None, None, "manifest.missing", "error",
+                            "the feed has no manifest.csv at its root")  # fmt: skip
+        absent = dict.fromkeys(FILE_SPECS, "absent")
+        return Feed(source.name, source.sha256, {}, absent, {}, issue_frame([missing]))
+    manifest_csv = parse_csv(members[MANIFEST_FILE].read(), MANIFEST_FILE)
     manifest, modes, lines, issues = _manifest(manifest_csv)
     issues += _member_issues(members, modes, manifest, lines)
-
     to_read = [
         name
         for name, mode in modes.items()
         if mode != "absent" and FILE_SPECS[name].file_name in members
     ]
-    # two at a time: inflating one file (zlib lets go of the GIL) overlaps parsing another
+
+    def read(name: str) -> FileContent:
+        data = members[FILE_SPECS[name].file_name].read()
+        return FileContent(data, hashlib.sha256(data).hexdigest())
+
+    # two at a time: zlib and sha256 both let go of the GIL
     with ThreadPoolExecutor(max_workers=2) as pool:
-        parsed = pool.map(
-            lambda name: _parse(
-                members, FILE_SPECS[name].file_name, source, _plain_columns(FILE_SPECS[name])
-            ),
-            to_read,
-        )
-        files = dict(zip(to_read, parsed, strict=True))
-    parse_issues = [issue_frame(issues), manifest_csv.issues, *(f.issues for f in files.values())]
-    return Feed(source.name, source.sha256, manifest, modes, files, pl.concat(parse_issues))
-
-
-def _parse(
-    members: Mapping[str, _Member],
-    file_name: str,
-    source: _Source,
-    plain_columns: frozenset[str] = frozenset(),
-) -> ParsedCsv:
-    member = members[file_name]
-    data = member.read()
-    try:
-        return replace(
-            parse_csv(data, file_name, plain_columns), fingerprint=member.fingerprint(data)
-        )
-    except UnreadableFile as error:
-        raise FeedError(f"{source.name}: {error}") from None
+        contents = dict(zip(to_read, pool.map(read, to_read), strict=True))
+    read_issues = pl.concat([issue_frame(issues), manifest_csv.issues])
+    feed = Feed(source.name, source.sha256, manifest, modes, contents, read_issues)
+    return feed.parse() if parse else feed
 
 
 def _plain_columns(spec: FileSpec) -> frozenset[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -64,6 +65,15 @@ class Settings:
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     safety: Safety = field(default_factory=Safety)
     validation: Validation = field(default_factory=Validation)
+
+    def key(self) -> str:
+        """What shapes a run's result, as text: everything but the safety guard."""
+        validation = {
+            "required": {f: list(c) for f, c in sorted(self.validation.required.items())},
+            "files": sorted(self.validation.files),
+        }
+        shaping = {"policy": asdict(self.policy), "hierarchy": asdict(self.hierarchy)}
+        return json.dumps(shaping | {"validation": validation}, sort_keys=True)
 
     def with_max_removal_share(self, share: float | None) -> Settings:
         if share is None:

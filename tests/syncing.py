@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flows.pipeline import SyncResult, run_sync
+from flows.pipeline import Steps, SyncResult, run_steps
 from schemas.settings import Settings, parse_settings
 from schemas.writer import write_feed
 
@@ -32,11 +32,17 @@ class Warehouse:
         settings: Settings | dict | None = None,
         tenant: str | None = None,
         dry_run: bool = False,
+        recall: bool = True,
     ) -> SyncResult:
+        """Write `frames` as a new zip and sync it. `recall=False` plans even a feed the last
+        run already applied (the full path, which the shortcut must agree with)."""
         feed = write_feed(self.dir / f"feed-{next(_feed_numbers)}.zip", frames, modes=modes)
         if isinstance(settings, dict):
             settings = parse_settings(settings)
-        return run_sync(feed, self.path, settings or Settings(), tenant or self.tenant, dry_run)
+        steps = Steps() if recall else Steps(recall=lambda con, run: None)
+        return run_steps(
+            steps, feed, self.path, settings or Settings(), tenant or self.tenant, dry_run
+        )
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         with duckdb.connect(str(self.path)) as con:

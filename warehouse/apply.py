@@ -24,6 +24,7 @@ from transforms.plan import Plan
 from transforms.source_state import SourceWrite
 from warehouse.entities import ENTITIES, Entity
 from warehouse.schema import scalar
+from warehouse.state import lms_checksum
 
 # A test seam for the "killed in the middle of apply" test: when set, apply writes this file
 # once lms has been changed inside the open transaction, then waits to be killed.
@@ -39,6 +40,8 @@ class RunRecord:
     started_at: datetime
     outcome: str  # applied | planned | rejected | failed
     message: str | None = None
+    content_sha256: str | None = None
+    settings_key: str | None = None
 
 
 def utc_now() -> datetime:
@@ -74,19 +77,40 @@ def record_run(
             "audit.issues",
             issues.select(pl.lit(run.run_id, pl.Int64).alias("run_id"), *ISSUE_COLUMNS),
         )
-        _insert_run(con, run)
+        checksum = lms_checksum(con, run.tenant) if run.outcome == "applied" else None
+        _insert_run(con, run, checksum)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
 
 
-def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+def record_unchanged(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, previous_run_id: int, checksum: str
+) -> None:
+    """A run of the very feed the tenant's last applied run had, with lms as that run left it:
+    no change to make. Its issues are that run's (the same bytes raise the same issues)."""
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "insert into audit.issues select $run_id, file, line, field, value, rule, severity, "
+            "message from audit.issues where run_id = $previous",
+            {"run_id": run.run_id, "previous": previous_run_id},
+        )
+        _insert_run(con, run, checksum)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord, checksum: str | None) -> None:
     from importlib.metadata import version
 
     con.execute(
         "insert into audit.sync_runs (run_id, tenant, feed_name, feed_sha256, started_at, "
-        "finished_at, outcome, message, rosterflow_version) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "finished_at, outcome, message, rosterflow_version, content_sha256, settings_key, "
+        "lms_checksum) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run.run_id,
             run.tenant,
@@ -97,6 +121,9 @@ def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             run.outcome,
             run.message,
             version("rosterflow"),
+            run.content_sha256,
+            run.settings_key,
+            checksum,
         ],
     )
 

@@ -23,6 +23,20 @@ def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) ->
     return rows.cast(entity.schema)
 
 
+def lms_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
+    """Row count and a sum of row hashes of the tenant's managed rows, per lms table: any hand
+    edit, insert or delete of a managed row changes it."""
+    parts = []
+    for entity in ENTITIES.values():
+        count, total = con.execute(
+            f"select count(*), coalesce(sum(hash(rows)), 0) from lms.{entity.table} as rows "
+            "where tenant = ? and starts_with(external_id, 'or-')",
+            [tenant],
+        ).fetchall()[0]
+        parts.append(f"{entity.table}:{count}:{total}")
+    return ";".join(parts)
+
+
 def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The first free id of each lms table (ids are unique across tenants)."""
     return {

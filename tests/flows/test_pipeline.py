@@ -72,16 +72,42 @@ def test_first_sync_creates_everything(warehouse):
     assert len(run["feed_sha256"]) == 64
 
 
-def test_same_feed_twice_changes_nothing(warehouse):
+@pytest.mark.parametrize("recall", [True, False], ids=["recalled", "planned"])
+def test_same_feed_twice_changes_nothing(warehouse, recall):
     warehouse.sync(tiny_district())
     before = lms_state(warehouse)
-    second = warehouse.sync(tiny_district())
+    second = warehouse.sync(tiny_district(), recall=recall)
     assert second.outcome == "applied" and second.summary.height == 0
+    assert ("same feed as run 1" in (second.message or "")) == recall
     for name, table in lms_state(warehouse).items():
-        assert_frame_equal(
-            table.drop("updated_run_id", strict=False),
-            before[name].drop("updated_run_id", strict=False),
-        )
+        assert_frame_equal(table, before[name])
+
+
+def test_a_feed_already_applied_is_recalled_with_its_issues_however_it_is_zipped(warehouse):
+    warned = with_cell(tiny_district(), "users", 1, "enabledUser", "TRUE")
+    first = warehouse.sync(warned)
+    again = warehouse.sync(warned)  # another zip file (other name, other timestamps), same contents
+    assert again.message.startswith("the same feed as run 1")
+    assert again.issues.select("line", "rule").rows() == [(3, "boolean.case")]
+    runs = warehouse.query(
+        "select run_id, outcome, feed_sha256, content_sha256 from audit.sync_runs order by run_id"
+    )
+    assert runs["outcome"].to_list() == ["applied", "applied"]
+    assert runs["content_sha256"].n_unique() == 1
+    stored = warehouse.query("select run_id, rule from audit.issues order by run_id")
+    assert stored.rows() == [(first.run_id, "boolean.case"), (again.run_id, "boolean.case")]
+
+
+def test_a_changed_setting_or_a_hand_edit_is_not_recalled(warehouse):
+    warehouse.sync(tiny_district())
+    off = warehouse.sync(tiny_district(), settings={"hierarchy": {"session_base_courses": False}})
+    assert off.message is None and ("course", "update") in counts(off)
+    warehouse.execute("update lms.domains set name = 'Typo' where external_id = 'or--st'")
+    reverted = warehouse.sync(
+        tiny_district(), settings={"hierarchy": {"session_base_courses": False}}
+    )
+    assert reverted.message is None
+    assert warehouse.actions(reverted.run_id) == {("domain", "or--st", "update")}
 
 
 def test_update_names_each_changed_field_with_old_and_new_value(warehouse):
@@ -236,7 +262,7 @@ def test_hand_made_row_given_a_managed_external_id_is_adopted_once(warehouse):
         warehouse.query("select detail from audit.changes where action = 'adopt'")["detail"][0]
     )
     assert detail["given_name"] == {"from": "Al", "to": "Alan"}
-    assert warehouse.sync(tiny_district()).summary.height == 0
+    assert warehouse.sync(tiny_district(), recall=False).summary.height == 0
 
 
 def test_delta_file_changes_only_its_rows(warehouse):

@@ -140,11 +140,11 @@ def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     calls = []
 
-    def flaky_share(path):
+    def flaky_share(path, **options):
         calls.append(path)
         if len(calls) == 1:
             raise OSError(5, "Input/output error")
-        return open_feed(path)
+        return open_feed(path, **options)
 
     monkeypatch.setattr(flows.pipeline, "open_feed", flaky_share)
 

@@ -125,7 +125,10 @@ create table audit.sync_runs (
     finished_at timestamp,
     outcome varchar not null,      -- applied | planned | rejected | failed
     message varchar,               -- why a run was rejected or failed
-    rosterflow_version varchar
+    rosterflow_version varchar,
+    content_sha256 varchar,        -- the feed's contents however zipped (manifest and files read)
+    settings_key varchar,          -- what in the settings and rosterflow shapes the result
+    lms_checksum varchar           -- the tenant's managed lms rows right after an applied run
 );
 
 -- grain: one row per issue found in a run's feed.
