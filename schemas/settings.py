@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import tomllib
 import json
+import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
