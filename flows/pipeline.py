@@ -1,7 +1,9 @@
-"""The sync's steps as plain functions: load, validate, plan, guard, apply.
+"""The sync's steps as plain functions: load, recall, validate, plan, guard, apply.
 
 The Prefect flow (`flows.sync`) wraps each step in a task; tests and benchmarks may call
-`run_sync` directly, which chains the same functions without the engine.
+`run_sync` directly, which chains the same functions without the engine. `recall` answers at
+once for a feed whose contents the tenant's last applied run already had, when lms is as that
+run left it (a nightly export of an unchanged district); everything else is planned in full.
 """
 
 from __future__ import annotations
