@@ -139,10 +139,9 @@ def plan(
         )
         for name in SYNCED_FILES
     }
-    desired = desired_state(source, settings.hierarchy)
     changes = plan_changes(
         run.tenant,
-        desired.frames,
+        desired_state(source, settings.hierarchy).frames,
         lambda name: current_rows(con, run.tenant, ENTITIES[name]),
         next_ids(con),
         settings.policy,

@@ -39,7 +39,6 @@ class PlanError(Exception):
 class EntityPlan:
     entity: Entity
     changes: pl.DataFrame  # lms columns (the row after the change) + action + detail
-    ids: pl.DataFrame  # external_id -> id of every managed row, after the run
     managed_active: int  # current managed rows with status active, before the run
 
 
@@ -90,31 +89,34 @@ class Plan:
 
 def plan_changes(
     tenant: str,
-    desired: Mapping[str, pl.DataFrame],
+    desired: dict[str, pl.DataFrame],
     current: Callable[[str], pl.DataFrame],
     next_ids: Mapping[str, int],
     policy: Policy,
 ) -> Plan:
-    """The change set that turns `current` (all of the tenant's lms rows) into `desired`."""
+    """The change set that turns `current` (all of the tenant's lms rows) into `desired`.
+
+    `desired` is consumed: each entity's frame is released once planned, and the current rows
+    are read one entity at a time, so a state's millions of enrollments are held once.
+    """
     plan = Plan(tenant)
     id_maps: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
+    referenced = {target for e in ENTITIES.values() for target in e.references.values()}
     for name, entity in ENTITIES.items():
-        # one entity's current rows at a time: a state's enrollments are millions of rows
-        current_rows = current(name)
-        cascade = _cascade(entity, current_rows, deleted)
-        entity_plan = plan_entity(
+        entity_plan, ids = plan_entity(
             entity,
             tenant,
-            desired[name],
-            current_rows,
+            desired.pop(name),
+            current(name),
             id_maps,
             next_ids[name],
             getattr(policy, entity.table),
-            cascade,
+            deleted,
         )
         plan.entities[name] = entity_plan
-        id_maps[name] = entity_plan.ids
+        if name in referenced:  # nothing refers to enrollments or observer links
+            id_maps[name] = ids
         deleted[name] = entity_plan.changes.filter(pl.col("action") == "delete")[entity.id]
     return plan
 
@@ -141,16 +143,28 @@ def plan_entity(
     id_maps: Mapping[str, pl.DataFrame],
     next_id: int,
     policy: str,
-    cascade: pl.Series,
-) -> EntityPlan:
+    deleted: Mapping[str, pl.Series],
+) -> tuple[EntityPlan, pl.DataFrame]:
     """One full join of desired and current managed rows on external_id decides every row:
-    desired only -> create, both -> compare, current only -> the policy."""
-    managed = current.filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
+    desired only -> create, both -> compare, current only -> the policy. Returns the plan and
+    the id of every managed row by external ID, for the entities that refer to this one."""
+    cascade = _cascade(entity, current, deleted)
+    managed = current.lazy().filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
+    managed_rows, managed_active = (
+        managed.select(pl.len(), (pl.col("status") == "active").sum()).collect().row(0)
+    )
+    desired_rows = desired.height
+    # references to other entities become ids before the join (the long external-ID columns
+    # go); references to this entity's own rows wait for the ids the join assigns
+    to_others = {r: t for r, t in entity.references.items() if t != entity.name}
+    to_itself = [r for r, t in entity.references.items() if t == entity.name]
+    resolved = desired.lazy()
+    for ref, target in to_others.items():
+        resolved = _resolve(resolved, id_maps[target], ref).drop(external_column(ref))
     joined = (
-        desired.lazy()
-        .with_columns(pl.lit(True).alias("in_desired"))
+        resolved.with_columns(pl.lit(True).alias("in_desired"))
         .join(
-            managed.lazy().select(
+            managed.select(
                 "external_id",
                 entity.id,
                 *(pl.col(f).alias(f + CUR) for f in entity.owned),
@@ -175,12 +189,12 @@ def plan_entity(
         )
         .collect()
     )
-    _refuse_duplicates(entity, joined, desired.height, managed.height)
+    del desired, current  # the joined frame holds what is needed of both
+    _refuse_duplicates(entity, joined, desired_rows, managed_rows)
     ids = joined.select("external_id", entity.id)  # every row of a full join is on a side
-    maps = dict(id_maps) | {entity.name: ids}
     stated = joined.lazy().filter("in_desired")
-    for ref, target in entity.references.items():
-        stated = _resolve(stated, maps[target], ref)
+    for ref in to_itself:
+        stated = _resolve(stated, ids, ref)
     # one lazy query per entity: only rows that change are ever materialized in full
     changes = pl.concat(
         [
@@ -189,8 +203,7 @@ def plan_entity(
         ],
         how="vertical",
     ).collect()
-    managed_active = managed.filter(pl.col("status") == "active").height
-    return EntityPlan(entity, changes, ids, managed_active)
+    return EntityPlan(entity, changes, managed_active), ids
 
 
 def _refuse_duplicates(entity: Entity, joined: pl.DataFrame, desired: int, current: int) -> None:
