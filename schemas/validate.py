@@ -7,7 +7,6 @@ read reliably); references into such a file are not checked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -15,7 +14,14 @@ import polars as pl
 
 from schemas.csvfile import LINE
 from schemas.feed import Feed
-from schemas.issues import ISSUE_SCHEMA, issue_frame, issue_row, issues_from, sort_issues
+from schemas.issues import (
+    ISSUE_SCHEMA,
+    count_errors,
+    issue_frame,
+    issue_row,
+    issues_from,
+    sort_issues,
+)
 from schemas.lenient import normalize
 from schemas.models import MODELS
 from schemas.prescreen import suspect_rows
@@ -39,7 +45,7 @@ class ValidatedFeed:
 
     @property
     def error_count(self) -> int:
-        return self.issues.filter(pl.col("severity") == "error").height
+        return count_errors(self.issues)
 
     @property
     def ok(self) -> bool:
@@ -341,7 +347,3 @@ def issue_summary(issues: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.len().alias("count"))
         .sort(pl.col("severity") != "error", "file", "rule")
     )
-
-
-def known_from(frames: Mapping[str, pl.DataFrame]) -> KnownIds:
-    return {name: frame["sourcedId"] for name, frame in frames.items()}

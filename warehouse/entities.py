@@ -27,10 +27,6 @@ class Entity:
     def columns(self) -> tuple[str, ...]:
         return tuple(self.schema)
 
-    @property
-    def plain_fields(self) -> tuple[str, ...]:
-        return tuple(f for f in self.owned if f not in self.references)
-
 
 def external_column(id_field: str) -> str:
     return id_field.removesuffix("_id") + "_external_id"
