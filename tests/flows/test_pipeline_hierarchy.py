@@ -129,3 +129,26 @@ def test_moved_managed_external_id_re_points_derived_courses_to_the_hand_made_co
     untouched = warehouse.query("select * from lms.courses where external_id = 'retired-algebra'")
     assert untouched.row(0, named=True) == old | {"external_id": "retired-algebra"}
     assert warehouse.sync(tiny_district(), recall=False).summary.height == 0
+
+
+def test_school_that_leaves_the_feed_is_inactivated_and_its_people_move(warehouse):
+    warehouse.sync(tiny_district())
+    merged = tiny_district()  # North High (s1) closes; everyone and every class moves to s2
+    merged["orgs"] = merged["orgs"].filter(pl.col("sourcedId") != "s1")
+    merged["users"] = merged["users"].with_columns(
+        pl.col("orgSourcedIds").str.replace_all("s1,s2", "s2").str.replace_all("s1", "s2")
+    )
+    merged["classes"] = merged["classes"].with_columns(pl.lit("s2").alias("schoolSourcedId"))
+    merged["courses"] = merged["courses"].with_columns(pl.lit("s2").alias("orgSourcedId"))
+    merged["enrollments"] = merged["enrollments"].with_columns(
+        pl.lit("s2").alias("schoolSourcedId")
+    )
+    result = warehouse.sync(merged, settings={"safety": {"max_removal_share": 1}})
+    assert result.outcome == "applied", result.message
+    actions = warehouse.actions(result.run_id)
+    assert ("domain", "or--s1", "inactivate") in actions
+    assert {("user", f"or--{u}", "move") for u in ("u-t1", "u-s1", "u-s2", "u-p1")} <= actions
+    assert warehouse.row("domains", "or--s1")["status"] == "inactive"
+    south = warehouse.row("domains", "or--s2")["domain_id"]
+    assert warehouse.row("users", "or--u-s1")["domain_id"] == south
+    assert warehouse.row("courses", "or--k1")["domain_id"] == south
