@@ -25,14 +25,14 @@ app = marimo.App(width="medium", app_title="Roster history")
 
 with app.setup:
     import os
-    import textwrap
-    from datetime import UTC, date, datetime
+    from datetime import UTC, datetime
 
     import altair as alt
     import marimo as mo
     import polars as pl
 
-    from warehouse.schema import WarehouseError, connect
+    from warehouse.readonly import copyable_sql, read_query
+    from warehouse.schema import WarehouseError
 
     WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
     # the copyable form of each query last shown, by name (the tests run each one as it is)
@@ -41,42 +41,8 @@ with app.setup:
 
 @app.function
 def query(sql: str, **params: object) -> pl.DataFrame:
-    """The rows of one read-only query, with `$name` parameters bound from `params`.
-
-    The warehouse is opened for this query only: DuckDB lets no process write a file that
-    another holds open, so a notebook left open must not keep `rosterflow sync` out.
-    """
-    con = connect(WAREHOUSE, read_only=True)
-    try:
-        return con.sql(sql, params=params).pl()
-    finally:
-        con.close()
-
-
-@app.function
-def sql_literal(value: object) -> str:
-    """`value` written as a DuckDB literal, for the copyable form of a query only."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, datetime):
-        return f"timestamp '{value.isoformat(sep=' ')}'"
-    if isinstance(value, date):
-        return f"date '{value.isoformat()}'"
-    text = str(value).replace("'", "''")
-    return f"'{text}'"
-
-
-@app.function
-def copyable_sql(name: str, sql: str, **params: object) -> str:
-    """The query as a prepared statement and the `execute` that runs it with `params`, to
-    paste into the DuckDB CLI or any DuckDB client as it is."""
-    bound = ", ".join(f"{key} := {sql_literal(value)}" for key, value in params.items())
-    execute = f"execute {name}({bound});" if params else f"execute {name};"
-    return f"prepare {name} as\n{textwrap.dedent(sql).strip()};\n\n{execute}"
+    """The rows of one read-only query of the notebook's warehouse."""
+    return read_query(WAREHOUSE, sql, **params)
 
 
 @app.function
