@@ -127,6 +127,11 @@ class FileContent:
         return f"sha256:{self.sha256}"
 
 
+def file_issue(file: str, rule: str, severity: str, message: str) -> dict[str, object]:
+    """An issue of a whole file (no line, field or value)."""
+    return issue_row(file, None, None, None, rule, severity, message)
+
+
 def _stem(name: str) -> str:
     return name[: -len(".zip")] if name.lower().endswith(".zip") else name
 
@@ -380,8 +385,9 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
-        missing = issue_row(MANIFEST_FILE, None, None, None, "manifest.missing", "error",
-                            "the feed has no manifest.csv at its root")  # fmt: skip
+        missing = file_issue(
+            MANIFEST_FILE, "manifest.missing", "error", "the feed has no manifest.csv at its root"
+        )
         absent = dict.fromkeys(FILE_SPECS, "absent")
         return Feed(source.name, source.sha256, {}, absent, {}, issue_frame([missing]))
     manifest_csv = parse_csv(members[MANIFEST_FILE].read(), MANIFEST_FILE)
@@ -435,11 +441,8 @@ def _member_issues(
         if member in known:
             if modes[known[member]] == "absent" and f"file.{known[member]}" in manifest:
                 issues.append(
-                    issue_row(
+                    file_issue(
                         member,
-                        None,
-                        None,
-                        None,
                         "file.ignored",
                         "warning",
                         "the manifest marks this file absent; it is ignored",
@@ -447,11 +450,8 @@ def _member_issues(
                 )
         elif member in ONEROSTER_12_FILES:
             issues.append(
-                issue_row(
+                file_issue(
                     member,
-                    None,
-                    None,
-                    None,
                     "file.version",
                     "error",
                     "a OneRoster 1.2 file; rosterflow reads OneRoster 1.1",
@@ -464,14 +464,8 @@ def _member_issues(
                 else ""
             )
             issues.append(
-                issue_row(
-                    member,
-                    None,
-                    None,
-                    None,
-                    "file.unknown",
-                    "warning",
-                    f"not a OneRoster 1.1 file; ignored{hint}",
+                file_issue(
+                    member, "file.unknown", "warning", f"not a OneRoster 1.1 file; ignored{hint}"
                 )
             )
     for name, mode in modes.items():
