@@ -41,8 +41,19 @@ def _recasings(rows: pl.DataFrame, column: Column) -> dict[str, str]:
     }
 
 
-def _flagged_values(rows: pl.DataFrame, column: str, flagged: pl.Expr) -> pl.Series:
-    return _distinct(rows, column).filter(flagged).to_series()
+def _warn_values(
+    rows: pl.DataFrame, file_name: str, column: str, flagged: pl.Expr, rule: str, message: str
+) -> pl.LazyFrame | None:
+    """A warning for each row holding a value `flagged` picks out, judged once per distinct
+    value; None when no value is flagged."""
+    values = _distinct(rows, column).filter(flagged).to_series()
+    if not values.len():
+        return None
+    return issues_from(
+        rows.filter(pl.col(column).is_in(values.implode())),
+        file=file_name, field=column, value=pl.col(column), rule=rule, severity="warning",
+        message=message,
+    )  # fmt: skip
 
 
 def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.LazyFrame]:
@@ -53,16 +64,13 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
     for column in spec.of_kind(Kind.ENUM, Kind.BOOL, Kind.STATUS):
         name = column.name
         if column.kind is Kind.STATUS:
-            inactive = _flagged_values(rows, name, pl.col(name).str.to_lowercase() == "inactive")
-            if inactive.len():
-                warnings.append(
-                    issues_from(
-                        rows.filter(pl.col(name).is_in(inactive.implode())),
-                        file=file_name, field=name, value=pl.col(name), rule="status.inactive",
-                        severity="warning",
-                        message="the OneRoster 1.0 status inactive: the record is kept, inactive",
-                    )
-                )  # fmt: skip
+            warnings.append(
+                _warn_values(
+                    rows, file_name, name, pl.col(name).str.to_lowercase() == "inactive",
+                    "status.inactive",
+                    "the OneRoster 1.0 status inactive: the record is kept, inactive",
+                )
+            )  # fmt: skip
         recased = _recasings(rows, column)
         if not recased:
             continue
@@ -79,33 +87,21 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
         rewrites.append(pl.col(name).replace(recased))
     for column in spec.of_kind(Kind.DATETIME):
         name = column.name
-        loose = _flagged_values(
-            rows, name,
-            ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME),
+        warnings.append(
+            _warn_values(
+                rows, file_name, name,
+                ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME),
+                "datetime.format", "accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ",
+            )
         )  # fmt: skip
-        if loose.len():
-            warnings.append(
-                issues_from(
-                    rows.filter(pl.col(name).is_in(loose.implode())),
-                    file=file_name, field=name, value=pl.col(name), rule="datetime.format",
-                    severity="warning",
-                    message="accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ",
-                )
-            )  # fmt: skip
     for column in spec.of_kind(Kind.GRADES):
         name = column.name
-        outside = _flagged_values(
-            rows, name,
-            pl.col(name).str.split(",").list.eval(~pl.element().str.strip_chars().is_in(CEDS_GRADES)).list.any(),
+        warnings.append(
+            _warn_values(
+                rows, file_name, name,
+                pl.col(name).str.split(",").list.eval(~pl.element().str.strip_chars().is_in(CEDS_GRADES)).list.any(),
+                "grade", "not a CEDS grade code (KG, 01 ... 12, PK, Other, ...); kept as given",
+            )
         )  # fmt: skip
-        if outside.len():
-            warnings.append(
-                issues_from(
-                    rows.filter(pl.col(name).is_in(outside.implode())),
-                    file=file_name, field=name, value=pl.col(name), rule="grade",
-                    severity="warning",
-                    message="not a CEDS grade code (KG, 01 ... 12, PK, Other, ...); kept as given",
-                )
-            )  # fmt: skip
     normalized = rows.with_columns(rewrites) if rewrites else rows
-    return normalized, pl.concat(warnings)
+    return normalized, pl.concat([w for w in warnings if w is not None])
