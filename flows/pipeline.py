@@ -78,12 +78,16 @@ def load_feed(feed: str | Path) -> Feed:
     return open_feed(feed, parse=False)
 
 
+def _carried(feed: Feed) -> tuple[str, ...]:
+    """The synced files whose earlier records still count: those not sent in bulk."""
+    return tuple(name for name in SYNCED_FILES if feed.modes[name] != "bulk")
+
+
 def validate(
     feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, settings: Settings
 ) -> ValidatedFeed:
     """Validate with references into delta and absent files resolved against the tenant."""
-    carried = tuple(name for name in SYNCED_FILES if feed.modes[name] != "bulk")
-    return validate_feed(feed.parse(), settings, record_ids(con, tenant, carried))
+    return validate_feed(feed.parse(), settings, record_ids(con, tenant, _carried(feed)))
 
 
 def start_run(
@@ -131,8 +135,7 @@ def plan(
     validated: ValidatedFeed, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
 ) -> PlannedRun:
     feed = validated.feed
-    carried = tuple(name for name in SYNCED_FILES if feed.modes[name] != "bulk")
-    previous = source_state(con, run.tenant, carried)  # a bulk file needs no previous records
+    previous = source_state(con, run.tenant, _carried(feed))  # bulk files need none
     source = {
         name: next_source_state(
             name, previous.get(name), validated.tables.get(name), feed.modes[name], run.run_id

@@ -25,9 +25,14 @@ EXTRA_REFERENCES = {("demographics", "sourcedId"): "users"}
 KnownIds = Mapping[str, pl.Series]  # file -> sourcedIds the warehouse holds for the tenant
 
 
+def stated() -> pl.Expr:
+    """A row that states a record (not a removal, status `tobedeleted`)."""
+    return pl.col("status").is_null() | (pl.col("status") != "tobedeleted")
+
+
 def live(rows: pl.DataFrame) -> pl.DataFrame:
     """Rows that state a record (not a removal)."""
-    return rows.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
+    return rows.filter(stated())
 
 
 def _references(name: str) -> list[tuple[str, str, bool]]:

@@ -30,6 +30,7 @@ from schemas.references import (
     cycle_issues,
     date_order_issues,
     list_length_issues,
+    live,
     platform_issues,
     reference_issues,
 )
@@ -257,7 +258,7 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
             pl.lit("error").alias("severity"),
             message.alias("message"),
         )
-        .join(_removals(rows, spec), on="line", how="left")
+        .join(_removals(rows), on="line", how="left")
         # a removal needs only its sourcedId: other required fields may be left empty
         .filter(
             ~(
@@ -270,7 +271,7 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
     )
 
 
-def _removals(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
+def _removals(rows: pl.DataFrame) -> pl.LazyFrame:
     return (
         rows.lazy()
         .filter(pl.col("status") == "tobedeleted")
@@ -284,7 +285,7 @@ def row_rule_issues(
     """Rules of one row that depend on the manifest or the settings, not on the file alone."""
     file_name = spec.file_name
     found = []
-    stated = rows.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
+    stated = live(rows)
     for column in settings.validation.required.get(spec.name, ()):
         found.append(
             issues_from(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from schemas.csvfile import LINE
+from schemas.references import stated
 from schemas.spec import FILE_SPECS
 
 
@@ -39,10 +40,6 @@ def arrived_records(name: str, incoming: pl.DataFrame, run_id: int) -> pl.LazyFr
     )
 
 
-def _stated(records: pl.LazyFrame) -> pl.LazyFrame:
-    return records.filter(pl.col("status").is_null() | (pl.col("status") != "tobedeleted"))
-
-
 def next_source_state(
     name: str,
     previous: pl.DataFrame | None,
@@ -53,13 +50,13 @@ def next_source_state(
     """The records of one file after this feed. `previous` (the warehouse's records) is only
     needed when the file is `delta` or `absent`."""
     if mode == "bulk" and incoming is not None:
-        return _stated(arrived_records(name, incoming, run_id)).collect()
+        return arrived_records(name, incoming, run_id).filter(stated()).collect()
     previous = previous if previous is not None else empty_source(name)
     if mode == "absent" or incoming is None:
         return previous
     arrived = arrived_records(name, incoming, run_id)
     kept = previous.lazy().join(arrived.select("sourcedId"), on="sourcedId", how="anti")
-    return pl.concat([kept, _stated(arrived)], how="vertical").collect()
+    return pl.concat([kept, arrived.filter(stated())], how="vertical").collect()
 
 
 @dataclass(frozen=True)
