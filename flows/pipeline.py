@@ -144,7 +144,7 @@ def plan(
     }
     changes = plan_changes(
         run.tenant,
-        desired_state(source, settings.hierarchy).frames,
+        desired_state(source, settings.hierarchy),
         lambda name: current_rows(con, run.tenant, ENTITIES[name]),
         next_ids(con),
         settings.policy,

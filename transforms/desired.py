@@ -7,7 +7,6 @@ base courses follow the schemes in the README. Each function is pure: frames in,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import polars as pl
 
@@ -126,13 +125,11 @@ def desired_observers(users: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-@dataclass(frozen=True)
-class DesiredState:
-    frames: dict[str, pl.DataFrame]  # entity name -> desired frame (see warehouse.entities)
-
-
-def desired_state(source: Mapping[str, pl.DataFrame], hierarchy: Hierarchy) -> DesiredState:
-    """Everything the lms should hold for a tenant, from its source state."""
+def desired_state(
+    source: Mapping[str, pl.DataFrame], hierarchy: Hierarchy
+) -> dict[str, pl.DataFrame]:
+    """Everything the lms should hold for a tenant, from its source state: entity name ->
+    desired frame (columns: warehouse.entities.desired_schema)."""
     orgs, users, classes = (source[n].lazy() for n in ("orgs", "users", "classes"))
     courses = course_hierarchy(
         source["orgs"],
@@ -161,4 +158,4 @@ def desired_state(source: Mapping[str, pl.DataFrame], hierarchy: Hierarchy) -> D
             for name, frame in frames.items()
         ]
     )
-    return DesiredState(dict(zip(frames, collected, strict=True)))
+    return dict(zip(frames, collected, strict=True))
