@@ -525,44 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             bench.measure_in_child("fresh", feed, baseline)
     for mode, feed_path in (("noop", feed), ("change", changed)):
-        if mode in parts:
+        for part, name in (("sync", mode), ("explain", f"explain-{mode}")):
+            if (mode if part == "sync" else "explain") not in parts:
+                continue
             bench.copy_warehouse(baseline, scratch)
-            show(
-                mode,
-                run_part(
-                    [
-                        "--part",
-                        "sync",
-                        "--mode",
-                        mode,
-                        "--feed",
-                        str(feed_path),
-                        "--warehouse",
-                        str(scratch),
-                        "--out",
-                        str(out),
-                    ]
-                ),
-            )
-        if "explain" in parts:
-            bench.copy_warehouse(baseline, scratch)
-            show(
-                f"explain-{mode}",
-                run_part(
-                    [
-                        "--part",
-                        "explain",
-                        "--mode",
-                        mode,
-                        "--feed",
-                        str(feed_path),
-                        "--warehouse",
-                        str(scratch),
-                        "--out",
-                        str(out),
-                    ]
-                ),
-            )
+            arguments = ["--part", part, "--mode", mode, "--feed", str(feed_path)]
+            show(name, run_part([*arguments, "--warehouse", str(scratch), "--out", str(out)]))
     (out / "summary.json").write_text(json.dumps(summary, default=str, indent=2))
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {out}", flush=True)
