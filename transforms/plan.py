@@ -150,10 +150,15 @@ def plan_entity(
     the id of every managed row by external ID, for the entities that refer to this one."""
     cascade = _cascade(entity, current, deleted)
     managed = current.lazy().filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
-    managed_rows, managed_active = (
-        managed.select(pl.len(), (pl.col("status") == "active").sum()).collect().row(0)
+    managed_rows, managed_active, distinct_hashes = (
+        managed.select(
+            pl.len(), (pl.col("status") == "active").sum(), pl.col("external_id").hash().n_unique()
+        )
+        .collect()
+        .row(0)
     )
-    desired_rows = desired.height
+    if distinct_hashes < managed_rows:  # a repeated external ID (or two sharing a hash)
+        _refuse_duplicates(entity, managed)
     # references to other entities become ids before the join (the long external-ID columns
     # go); references to this entity's own rows wait for the ids the join assigns
     to_others = {r: t for r, t in entity.references.items() if t != entity.name}
@@ -181,16 +186,18 @@ def plan_entity(
             pl.col(entity.id).is_in(cascade.implode()).fill_null(False).alias("is_cascaded"),
         )
         .with_columns(
-            # new rows take the next free ids, in the order of the desired frame
+            # new rows take the next free ids in external-ID order: the same records get the
+            # same ids whatever the order of the feed (and of the joins)
             pl.coalesce(
                 entity.id,
-                next_id + pl.col("is_new").cum_sum().cast(pl.Int64) - 1,
+                next_id
+                - 1
+                + pl.when("is_new").then(pl.col("external_id")).rank("ordinal").cast(pl.Int64),
             ).alias(entity.id)
         )
         .collect()
     )
     del desired, current  # the joined frame holds what is needed of both
-    _refuse_duplicates(entity, joined, desired_rows, managed_rows)
     ids = joined.select("external_id", entity.id)  # every row of a full join is on a side
     stated = joined.lazy().filter("in_desired")
     for ref in to_itself:
@@ -206,26 +213,21 @@ def plan_entity(
     return EntityPlan(entity, changes, managed_active), ids
 
 
-def _refuse_duplicates(entity: Entity, joined: pl.DataFrame, desired: int, current: int) -> None:
-    """A full join of unique keys has |desired| + |current| - |matched| rows; a managed external
-    ID on two current rows (a hand edit) shows up as more."""
-    matched = joined.filter(pl.col("in_desired") & pl.col("in_current")).height
-    desired_rows = joined.filter("in_desired").height
-    current_rows = joined.filter("in_current").height
-    if desired_rows == desired and current_rows == current:
-        return
+def _refuse_duplicates(entity: Entity, managed: pl.LazyFrame) -> None:
+    """A managed external ID on two rows (a hand edit) leaves no way to tell which of them is
+    the SIS's record: refuse, rather than guess, before anything refers to either row."""
     repeated = (
-        joined.filter("in_current")
-        .filter(pl.col(entity.id).is_duplicated() | pl.col("external_id").is_duplicated())
-        .get_column("external_id")
-        .unique()
-        .sort()
+        managed.filter(pl.col("external_id").is_duplicated())
+        .select(pl.col("external_id").unique().sort())
+        .collect()
+        .to_series()
     )
-    example = repeated[0] if repeated.len() else "?"
-    raise PlanError(
-        f"lms.{entity.table} has managed external IDs on more than one row (e.g. {example!r}, "
-        f"{matched} matches); give all but one a hand-made external ID, then sync again"
-    )
+    if repeated.len():
+        raise PlanError(
+            f"lms.{entity.table} has {repeated.len():,} managed external ID(s) on more than one "
+            f"row (e.g. {repeated[0]!r}); give all but one a hand-made external ID, then sync "
+            "again"
+        )
 
 
 def _resolve(rows: pl.LazyFrame, ids: pl.DataFrame, ref: str) -> pl.LazyFrame:
