@@ -161,30 +161,38 @@ def _apply_entity(
     owned = [c for c in entity.columns if c not in (key, "tenant", "external_id", "updated_run_id")]
     assignments = ", ".join(f"{c} = staged.{c}" for c in owned)
     params = {"run_id": run.run_id, "at": run.started_at}
+    # each statement scans the whole staged frame: skip those with no rows to write (a first
+    # sync of a state is millions of creates and nothing else)
+    actions = set(changes.get_column("action").unique())
     with _staged(con, "staged", changes):
-        # the versions this run ends: the rows as they are now, before they change
-        con.execute(
-            f"insert into history.{table}_closed select current_rows.*, runs.started_at, $at, "
-            f"current_rows.updated_run_id, $run_id from lms.{table} as current_rows "
-            "join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id "
-            f"where current_rows.origin = 'sync' and current_rows.{key} in "
-            f"(select {key} from staged where action <> 'create')",
-            params,
-        )
-        con.execute(
-            f"delete from lms.{table} where {key} in "
-            f"(select {key} from staged where action = 'delete')"
-        )
-        con.execute(
-            f"update lms.{table} set {assignments}, updated_run_id = $run_id from staged "
-            f"where lms.{table}.{key} = staged.{key} and staged.action not in ('create', 'delete')",
-            {"run_id": run.run_id},
-        )
-        con.execute(
-            f"insert into lms.{table} ({columns}) select {staged_columns} from staged "
-            "where staged.action = 'create'",
-            {"run_id": run.run_id},
-        )
+        if actions - {"create"}:
+            # the versions this run ends: the rows as they are now, before they change
+            con.execute(
+                f"insert into history.{table}_closed select current_rows.*, runs.started_at, $at, "
+                f"current_rows.updated_run_id, $run_id from lms.{table} as current_rows "
+                "join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id "
+                f"where current_rows.origin = 'sync' and current_rows.{key} in "
+                f"(select {key} from staged where action <> 'create')",
+                params,
+            )
+        if "delete" in actions:
+            con.execute(
+                f"delete from lms.{table} where {key} in "
+                f"(select {key} from staged where action = 'delete')"
+            )
+        if actions - {"create", "delete"}:
+            con.execute(
+                f"update lms.{table} set {assignments}, updated_run_id = $run_id from staged "
+                f"where lms.{table}.{key} = staged.{key} "
+                "and staged.action not in ('create', 'delete')",
+                {"run_id": run.run_id},
+            )
+        if "create" in actions:
+            con.execute(
+                f"insert into lms.{table} ({columns}) select {staged_columns} from staged "
+                "where staged.action = 'create'",
+                {"run_id": run.run_id},
+            )
 
 
 def _write_source(
@@ -192,7 +200,7 @@ def _write_source(
 ) -> None:
     """Replace the tenant's snapshot of one file's records."""
     buffer = io.BytesIO()
-    write.rows.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
+    write.rows.write_parquet(buffer, compression="lz4", statistics=False)
     key = {"tenant": run.tenant, "file": name}
     con.execute("delete from oneroster.snapshots where tenant = $tenant and file = $file", key)
     con.execute(
