@@ -200,7 +200,7 @@ def _write_source(
 ) -> None:
     """Replace the tenant's snapshot of one file's records."""
     buffer = io.BytesIO()
-    write.rows.write_parquet(buffer, compression="lz4", statistics=False)
+    write.rows.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
     key = {"tenant": run.tenant, "file": name}
     con.execute("delete from oneroster.snapshots where tenant = $tenant and file = $file", key)
     con.execute(
