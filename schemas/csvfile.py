@@ -135,10 +135,11 @@ def _fast_parse(
         if physical_lines != 1 + records + int(inner.sum()):
             return None
         line = line + inner.cum_sum().shift(1, fill_value=0).cast(pl.Int64)
+    rows = raw.with_columns(pl.col(names).replace("", None), line.alias(LINE))
+    if blank.any():  # a line of bare commas is no record (filtering copies every column)
+        rows = rows.filter(~blank)
     # one chunk per column: the parser's per-thread chunks would tax every later expression
-    return (
-        raw.with_columns(pl.col(names).replace("", None), line.alias(LINE)).filter(~blank).rechunk()
-    )
+    return rows.rechunk()
 
 
 def _exact_parse(data: bytes, header: tuple[str, ...], file_name: str) -> ParsedCsv:
