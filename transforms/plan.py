@@ -122,7 +122,8 @@ def plan_changes(
 
 
 def _cascade(entity: Entity, current: pl.DataFrame, deleted: Mapping[str, pl.Series]) -> pl.Series:
-    """Ids of managed rows that must go because a user or course they point at is deleted."""
+    """Ids of managed rows that point at a user or course this run deletes. Those the SIS no
+    longer states go with it; those it still states are re-pointed by their update."""
     conditions = [
         pl.col(ref).is_in(deleted[target].implode())
         for ref, target in entity.references.items()
@@ -183,7 +184,9 @@ def plan_entity(
         .with_columns(pl.col("in_desired", "in_current").fill_null(False))
         .with_columns(
             pl.col("in_desired").and_(~pl.col("in_current")).alias("is_new"),
-            pl.col(entity.id).is_in(cascade.implode()).fill_null(False).alias("is_cascaded"),
+            (
+                pl.col(entity.id).is_in(cascade.implode()).fill_null(False) & ~pl.col("in_desired")
+            ).alias("is_cascaded"),
         )
         .with_columns(
             # new rows take the next free ids in external-ID order: the same records get the
@@ -276,11 +279,7 @@ def _stated_changes(entity: Entity, tenant: str, stated: pl.LazyFrame) -> pl.Laz
         .when(moved).then(pl.lit("move"))
         .when(any_change).then(pl.lit("update"))
     )  # fmt: skip
-    changed = (
-        stated.filter(~pl.col("is_cascaded"))
-        .with_columns(action.alias("action"))
-        .filter(pl.col("action").is_not_null())
-    )
+    changed = stated.with_columns(action.alias("action")).filter(pl.col("action").is_not_null())
     return changed.select(
         pl.col(entity.id),
         pl.lit(tenant).alias("tenant"),
@@ -304,7 +303,7 @@ def _departed_changes(
 
     `current` is the joined frame's rows that exist in lms (their values in the `__cur`
     columns)."""
-    affected = current.filter(pl.col("is_cascaded") | ~pl.col("in_desired"))
+    affected = current.filter(~pl.col("in_desired"))
     active = pl.col("status") == "active"
     action = (
         pl.when("is_cascaded").then(pl.lit("delete"))
