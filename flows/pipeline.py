@@ -3,7 +3,9 @@
 The Prefect flow (`flows.sync`) wraps each step in a task; tests and benchmarks may call
 `run_sync` directly, which chains the same functions without the engine. `recall` answers at
 once for a feed whose contents the tenant's last applied run already had, when lms is as that
-run left it (a nightly export of an unchanged district); everything else is planned in full.
+run left it (a nightly export of an unchanged district). Otherwise the run is planned
+incrementally when it can be (`incremental_basis`: lms and the stored state are exactly as the
+last applied run left them, under the same settings and rosterflow), else in full.
 """
 
 from __future__ import annotations
@@ -19,22 +21,42 @@ import polars as pl
 
 from schemas.feed import Feed, open_feed
 from schemas.issues import ISSUE_SCHEMA
+from schemas.records import ROW_HASH
 from schemas.settings import Settings
 from schemas.spec import SYNCED_FILES
 from schemas.validate import ValidatedFeed, validate_feed
 from transforms.desired import desired_state
+from transforms.incremental import desired_course_hashes, desired_courses, plan_incremental
 from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
-from transforms.source_state import SourceWrite, next_source_state, source_write
-from warehouse.apply import RunRecord, next_run_id, record_run, record_unchanged, utc_now
+from transforms.source_state import RecordChanges, next_source_state, record_changes
+from warehouse.apply import (
+    RunRecord,
+    RunWrites,
+    next_run_id,
+    record_run,
+    record_unchanged,
+    utc_now,
+)
 from warehouse.entities import ENTITIES
+from warehouse.records import (
+    RecordWrite,
+    StoredFile,
+    derived,
+    derived_states,
+    needs_compaction,
+    stored_files,
+    stored_hashes,
+    stored_records,
+)
 from warehouse.schema import connect
 from warehouse.state import (
+    TableSummary,
+    WarehouseCurrent,
+    checksum_text,
     current_rows,
     lms_checksum,
+    lms_summary,
     next_ids,
-    record_ids,
-    source_fingerprints,
-    source_state,
 )
 
 GUARDED = ("user", "enrollment")
@@ -49,6 +71,8 @@ class SyncResult:
     message: str | None
     summary: pl.DataFrame  # entity, action, count
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
+    planning: str | None = None  # incremental | full | recalled (None: rejected before planning)
+    planning_note: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -56,10 +80,39 @@ class SyncResult:
 
 
 @dataclass
+class ValidatedRun:
+    """A validated feed, and what the warehouse held of the tenant's records when it was read."""
+
+    validated: ValidatedFeed
+    stored: dict[str, StoredFile]  # per file stored for the tenant
+    hashes: dict[str, pl.DataFrame]  # per file stored: sourcedId, row_hash
+
+    @property
+    def feed(self) -> Feed:
+        return self.validated.feed
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return self.validated.tables
+
+    @property
+    def issues(self) -> pl.DataFrame:
+        return self.validated.issues
+
+    @property
+    def error_count(self) -> int:
+        return self.validated.error_count
+
+    @property
+    def ok(self) -> bool:
+        return self.validated.ok
+
+
+@dataclass
 class PlannedRun:
-    run: RunRecord
+    run: RunRecord  # with how it was planned
     plan: Plan
-    source: dict[str, SourceWrite]  # how the tenant's OneRoster records change
+    writes: RunWrites
 
 
 @contextmanager
@@ -84,14 +137,33 @@ def _carried(feed: Feed) -> tuple[str, ...]:
 
 
 def validate(
-    feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, settings: Settings
-) -> ValidatedFeed:
-    """Validate with references into delta and absent files resolved against the tenant."""
-    return validate_feed(feed.parse(), settings, record_ids(con, tenant, _carried(feed)))
+    feed: Feed, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
+) -> ValidatedRun:
+    """Validate with references into delta and absent files resolved against the tenant's
+    records, and without re-checking, row by row, records the tenant already holds as they
+    are, validated under these very settings."""
+    stored = stored_files(con, run.tenant)
+    hashes = stored_hashes(con, run.tenant, [n for n in SYNCED_FILES if n in stored])
+    empty = pl.Series("sourcedId", [], pl.String)
+    known = {
+        name: hashes[name]["sourcedId"] if name in hashes else empty for name in _carried(feed)
+    }
+    trusted = {
+        name: frame[ROW_HASH]
+        for name, frame in hashes.items()
+        if stored[name].validated_under == run.settings_key and not run.full
+    }
+    validated = validate_feed(feed.parse(), settings, known, trusted)
+    return ValidatedRun(validated, stored, hashes)
 
 
 def start_run(
-    con: duckdb.DuckDBPyConnection, feed: Feed, tenant: str, dry_run: bool, settings: Settings
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    tenant: str,
+    dry_run: bool,
+    settings: Settings,
+    full: bool = False,
 ) -> RunRecord:
     return RunRecord(
         run_id=next_run_id(con),
@@ -102,6 +174,7 @@ def start_run(
         outcome="planned" if dry_run else "applied",
         content_sha256=feed.content_sha256,
         settings_key=f"rosterflow {version('rosterflow')} {settings.key()}",
+        full=full,
     )
 
 
@@ -122,7 +195,10 @@ def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
     if lms_checksum(con, run.tenant) != checksum:
         return None
     unchanged = replace(
-        run, message=f"the same feed as run {last_run}, and lms as it left it: nothing to change"
+        run,
+        message=f"the same feed as run {last_run}, and lms as it left it: nothing to change",
+        planning="recalled",
+        planning_note=f"the same contents as run {last_run}, lms untouched since",
     )
     record_unchanged(con, unchanged, last_run, checksum if run.outcome == "applied" else None)
     issues = con.sql(
@@ -131,35 +207,142 @@ def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
     return _result(unchanged, None, issues.cast(ISSUE_SCHEMA))
 
 
+@dataclass(frozen=True)
+class IncrementalBasis:
+    """What an incremental plan starts from: lms as the last applied run left it."""
+
+    run_id: int  # the run that left lms and the stored state as they are
+    summary: dict[str, TableSummary]  # the tenant's lms rows now
+    previous_courses: pl.DataFrame  # that run's desired courses: external_id, row_hash
+
+
+def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> IncrementalBasis | str:
+    """The basis for planning only what changed, or why the run is planned in full."""
+    if run.full:
+        return "asked for (--full)"
+    state = derived_states(con, run.tenant).get("desired_courses")
+    if state is None:
+        return "the tenant's first run (nothing stored to compare with)"
+    if state.settings_key != run.settings_key:
+        return f"the settings or the rosterflow version differ from run {state.run_id}'s"
+    summary = lms_summary(con, run.tenant)
+    if checksum_text(summary) != state.lms_checksum:
+        return (
+            f"lms was changed outside rosterflow since run {state.run_id} (a hand edit, which "
+            "this run reverts)"
+        )
+    return IncrementalBasis(state.run_id, summary, derived(con, run.tenant, "desired_courses"))
+
+
 def plan(
-    validated: ValidatedFeed, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
+    validated: ValidatedRun, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
 ) -> PlannedRun:
     feed = validated.feed
-    previous = source_state(con, run.tenant, _carried(feed))  # bulk files need none
-    source = {
+    carried = _carried(feed)
+    previous = stored_records(con, run.tenant, carried) if carried else {}  # bulk needs none
+    records = {
         name: next_source_state(
             name, previous.get(name), validated.tables.get(name), feed.modes[name], run.run_id
         )
         for name in SYNCED_FILES
     }
-    changes = plan_changes(
-        run.tenant,
-        desired_state(source, settings.hierarchy),
-        lambda name: current_rows(con, run.tenant, ENTITIES[name]),
-        next_ids(con),
-        settings.policy,
-    )
-    stored = source_fingerprints(con, run.tenant)
-    writes = {
-        name: source_write(
-            source[name],
-            feed.modes[name] if name in feed.files else "absent",
-            feed.files[name].fingerprint if name in feed.files else "",
-            stored.get(name),
+    del previous
+    basis = incremental_basis(con, run)
+    changes: dict[str, RecordChanges] | None = None
+    if isinstance(basis, IncrementalBasis):
+        empty = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
+        changes = {
+            name: record_changes(validated.hashes.get(name, empty), records[name])
+            for name in SYNCED_FILES
+        }
+        incremental = plan_incremental(
+            run.tenant,
+            records,
+            changes,
+            basis.previous_courses,
+            settings.hierarchy,
+            WarehouseCurrent(con, run.tenant, basis.summary),
+            next_ids(con),
+            settings.policy,
         )
-        for name in SYNCED_FILES
-    }
-    return PlannedRun(run, changes, {name: w for name, w in writes.items() if w is not None})
+        changes_plan, course_hashes = incremental.plan, incremental.course_hashes
+        changed = sum(c.count for c in changes.values())
+        total = sum(r.height for r in records.values())
+        run = replace(
+            run,
+            planning="incremental",
+            planning_note=f"{changed:,} of {total:,} records changed since run {basis.run_id}",
+        )
+    else:
+        courses = desired_courses(records, settings.hierarchy)
+        course_hashes = desired_course_hashes(courses)
+        changes_plan = plan_changes(
+            run.tenant,
+            desired_state(records, settings.hierarchy, courses),
+            lambda name: current_rows(con, run.tenant, ENTITIES[name]),
+            next_ids(con),
+            settings.policy,
+        )
+        run = replace(run, planning="full", planning_note=basis)
+    writes = RunWrites(
+        changes_plan,
+        _record_writes(validated, records, changes, run),
+        {
+            "desired_courses": course_hashes,
+            "teacher_order": teacher_order(records["enrollments"]),
+        },
+        basis.summary if isinstance(basis, IncrementalBasis) else None,
+    )
+    return PlannedRun(run, changes_plan, writes)
+
+
+def teacher_order(enrollments: pl.DataFrame) -> pl.DataFrame:
+    """Where each teacher enrollment stands in file order: a class's primary teacher is its
+    first teacher enrollment when none is marked primary, so the next run must know this order
+    for the records it keeps (the other records' order is never read)."""
+    return enrollments.filter(pl.col("role") == "teacher").select("sourcedId", "run_id", "line")
+
+
+def _record_writes(
+    validated: ValidatedRun,
+    records: dict[str, pl.DataFrame],
+    changes: dict[str, RecordChanges] | None,
+    run: RunRecord,
+) -> dict[str, RecordWrite]:
+    """How the tenant's stored records change: a patch of the records that changed, or a new
+    base (planned in full, a first file, patches grown too large, a file validated anew)."""
+    feed = validated.feed
+    writes = {}
+    nothing = pl.Series("sourcedId", [], pl.String)
+    for name in SYNCED_FILES:
+        mode = feed.modes[name] if name in feed.files else "absent"
+        if mode == "absent":
+            continue
+        stored = validated.stored.get(name)
+        lineage = stored.validated_under if stored is not None else None
+        fingerprint = feed.files[name].fingerprint if mode == "bulk" else None
+        # a bulk file's every record is validated now (or was, under these settings); a
+        # delta file's records kept from before are as their lineage says
+        under = run.settings_key if mode == "bulk" or lineage == run.settings_key else None
+        base = RecordWrite(records[name], nothing, False, fingerprint, under)
+        if changes is None:
+            same_file = (
+                stored is not None
+                and fingerprint is not None
+                and stored.fingerprint == fingerprint
+                and stored.patches == 0
+                and lineage == under
+            )
+            if not same_file:
+                writes[name] = base
+            continue
+        change = changes[name]
+        if lineage != under or needs_compaction(stored, change.count):
+            writes[name] = base
+        elif change.count:
+            upserted = records[name].filter(pl.col("sourcedId").is_in(change.changed.implode()))
+            writes[name] = RecordWrite(upserted, change.removed, True, None, run.settings_key)
+    return writes
 
 
 def guard(planned: PlannedRun, settings: Settings) -> str | None:
@@ -201,7 +384,7 @@ def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFr
     """Write the run (applied, or planned for a dry run); on failure record it as failed."""
     run = planned.run
     try:
-        record_run(con, run, issues, planned.plan, planned.source)
+        record_run(con, run, issues, planned.writes)
     except Exception as error:  # rolled back by record_run; the failure itself is recorded
         record_failed(con, run, issues, error)
         raise
@@ -211,7 +394,15 @@ def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFr
 def _result(run: RunRecord, plan_: Plan | None, issues: pl.DataFrame) -> SyncResult:
     summary = plan_.summary() if plan_ is not None else Plan(run.tenant).summary()
     return SyncResult(
-        run.run_id, run.tenant, run.feed_name or "", run.outcome, run.message, summary, issues
+        run.run_id,
+        run.tenant,
+        run.feed_name or "",
+        run.outcome,
+        run.message,
+        summary,
+        issues,
+        run.planning,
+        run.planning_note,
     )
 
 
@@ -236,17 +427,19 @@ def run_steps(
     settings: Settings,
     tenant: str | None = None,
     dry_run: bool = False,
+    full: bool = False,
 ) -> SyncResult:
     """load -> (recall) -> validate -> plan -> guard -> apply; a rejected run writes only its
-    audit rows; a feed the tenant's last applied run had, with lms untouched since, is recalled."""
+    audit rows; a feed the tenant's last applied run had, with lms untouched since, is recalled.
+    `full` plans every record even when only some changed (and never recalls)."""
     feed = steps.load_feed(feed_path)
     tenant = tenant or feed.default_tenant()
     with open_warehouse(warehouse) as con:
-        run = start_run(con, feed, tenant, dry_run, settings)
-        unchanged = steps.recall(con, run)
+        run = start_run(con, feed, tenant, dry_run, settings, full)
+        unchanged = None if full else steps.recall(con, run)
         if unchanged is not None:
             return unchanged
-        validated = steps.validate(feed, con, tenant, settings)
+        validated = steps.validate(feed, con, run, settings)
         if not validated.ok:
             errors = validated.error_count
             message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
@@ -260,7 +453,7 @@ def run_steps(
             raise
         refusal = steps.guard(planned, settings)
         if refusal:
-            return steps.reject(con, run, validated.issues, refusal)
+            return steps.reject(con, planned.run, validated.issues, refusal)
         return steps.apply(con, planned, validated.issues)
 
 
@@ -270,6 +463,7 @@ def run_sync(
     settings: Settings,
     tenant: str | None = None,
     dry_run: bool = False,
+    full: bool = False,
 ) -> SyncResult:
     """The whole sync as plain function calls, without the Prefect engine."""
-    return run_steps(Steps(), feed_path, warehouse, settings, tenant, dry_run)
+    return run_steps(Steps(), feed_path, warehouse, settings, tenant, dry_run, full)

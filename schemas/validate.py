@@ -7,6 +7,7 @@ read reliably); references into such a file are not checked.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -25,6 +26,7 @@ from schemas.issues import (
 from schemas.lenient import normalize
 from schemas.models import MODELS
 from schemas.prescreen import suspect_rows
+from schemas.records import ROW_HASH, row_hashes
 from schemas.references import (
     KnownIds,
     cycle_issues,
@@ -41,8 +43,10 @@ from schemas.spec import FILE_SPECS, MANIFEST_FILE, ONEROSTER_10_COLUMNS, FileSp
 @dataclass
 class ValidatedFeed:
     feed: Feed
-    tables: dict[str, pl.DataFrame]  # file -> normalized rows (spec columns + __line)
+    # file -> normalized rows (spec columns + __line; + row_hash where records were compared)
+    tables: dict[str, pl.DataFrame]
     issues: pl.DataFrame
+    checked_rows: dict[str, int] | None = None  # file -> rows the per-row checks looked at
 
     @property
     def error_count(self) -> int:
@@ -54,11 +58,19 @@ class ValidatedFeed:
 
 
 def validate_feed(
-    feed: Feed, settings: Settings | None = None, known: KnownIds | None = None
+    feed: Feed,
+    settings: Settings | None = None,
+    known: KnownIds | None = None,
+    validated: Mapping[str, pl.Series] | None = None,
 ) -> ValidatedFeed:
+    """Every issue of the feed. `validated` gives, for bulk files, the row hashes of records
+    already validated under these very settings (the tenant's stored records): rows with such
+    a hash skip the per-row checks, which cannot find anything new in them; their lenient
+    reads are still reported, and the checks across rows and files see every row."""
     settings = settings or Settings()
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
     tables: dict[str, pl.DataFrame] = {}
+    checked_rows: dict[str, int] = {}
     for name, parsed in feed.files.items():
         spec = FILE_SPECS[name]
         header_problems = header_issues(spec, parsed.header)
@@ -83,8 +95,15 @@ def validate_feed(
                 )
             )
         normalized, warnings = normalize(rows, spec)
-        found += [warnings, model_issues(normalized, spec)]
-        found += row_rule_issues(normalized, spec, feed.modes[name], settings)
+        checked = normalized
+        if validated is not None and name in validated and feed.modes[name] == "bulk":
+            normalized = normalized.with_columns(row_hashes(name, normalized))
+            checked = normalized.filter(_new_or_repeated(normalized, validated[name])).drop(
+                ROW_HASH
+            )
+        checked_rows[name] = checked.height
+        found += [warnings, model_issues(checked, spec)]
+        found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = normalized
 
     found += reference_issues(tables, feed.modes, known)
@@ -94,7 +113,17 @@ def validate_feed(
     found += date_order_issues(tables)
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
-    return ValidatedFeed(feed, tables, sort_issues(issues))
+    return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows)
+
+
+def _new_or_repeated(rows: pl.DataFrame, validated: pl.Series) -> pl.Series:
+    """Rows not validated before, and every row of a repeated sourcedId (the uniqueness
+    check must see each copy)."""
+    new = ~rows[ROW_HASH].is_in(validated.implode())
+    ids = rows["sourcedId"]
+    if ids.hash().n_unique() == ids.len():  # distinct hashes: no repeats, no exact test
+        return new
+    return new | ids.is_duplicated()
 
 
 # --- headers --------------------------------------------------------------------------------

@@ -85,18 +85,37 @@ def desired_section_enrollments(
     )
 
 
-def desired_observers(users: pl.LazyFrame) -> pl.LazyFrame:
-    """One link per (parent/guardian/relative, student) pair named on either side.
-
-    external_id: `or--obs--<observer sourcedId>--<student sourcedId>`.
-    """
-    people = users.select("sourcedId", "role")
-    named = (
+def _agents(users: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (user, sourcedId named in their agentSourcedIds)."""
+    return (
         users.select("sourcedId", "role", pl.col("agentSourcedIds").str.split(",").alias("agent"))
         .explode("agent")
         .with_columns(pl.col("agent").str.strip_chars())
         .filter(pl.col("agent").is_not_null() & (pl.col("agent") != ""))
-        .join(people.rename({"sourcedId": "agent", "role": "agent_role"}), on="agent", how="inner")
+    )
+
+
+def desired_observers(users: pl.LazyFrame, touching: pl.Series | None = None) -> pl.LazyFrame:
+    """One link per (parent/guardian/relative, student) pair named on either side.
+
+    external_id: `or--obs--<observer sourcedId>--<student sourcedId>`. With `touching` (user
+    sourcedIds), only the links whose observer or student is one of them: a link depends on
+    the records of its two users alone.
+    """
+    people = users.select("sourcedId", "role")
+    naming = users
+    if touching is not None:
+        touched = touching.implode()
+        # the touched users' own lists, and the lists that may name a touched user (a
+        # substring test first, exact after the explode)
+        names_touched = (
+            pl.col("agentSourcedIds").str.contains_any(touching.to_list())
+            if touching.len()
+            else pl.lit(False)
+        )
+        naming = users.filter(pl.col("sourcedId").is_in(touched) | names_touched)
+    named = _agents(naming).join(
+        people.rename({"sourcedId": "agent", "role": "agent_role"}), on="agent", how="inner"
     )
     observer_names_student = named.filter(
         pl.col("role").is_in(OBSERVER_ROLES) & (pl.col("agent_role") == "student")
@@ -112,33 +131,47 @@ def desired_observers(users: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("sourcedId").alias("student"),
         pl.col("agent_role").alias("relationship"),
     )
-    return (
-        pl.concat([observer_names_student, student_names_observer])
-        .unique(["observer", "student"])
-        .select(
-            pl.format("or--obs--{}--{}", "observer", "student").alias("external_id"),
-            managed_id("observer").alias("observer_user_external_id"),
-            managed_id("student").alias("student_user_external_id"),
-            pl.col("relationship"),
-            pl.lit("active").alias("status"),
-        )
+    links = pl.concat([observer_names_student, student_names_observer]).unique(
+        ["observer", "student"]
     )
+    if touching is not None:
+        links = links.filter(
+            pl.col("observer").is_in(touching.implode())
+            | pl.col("student").is_in(touching.implode())
+        )
+    return links.select(
+        pl.format("or--obs--{}--{}", "observer", "student").alias("external_id"),
+        managed_id("observer").alias("observer_user_external_id"),
+        managed_id("student").alias("student_user_external_id"),
+        pl.col("relationship"),
+        pl.lit("active").alias("status"),
+    )
+
+
+def desired_frame(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """`frame` with exactly the columns and types of a desired frame of entity `name`."""
+    schema = desired_schema(ENTITIES[name])
+    return frame.select(list(schema)).cast(schema)
 
 
 def desired_state(
-    source: Mapping[str, pl.DataFrame], hierarchy: Hierarchy
+    source: Mapping[str, pl.DataFrame],
+    hierarchy: Hierarchy,
+    courses: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Everything the lms should hold for a tenant, from its source state: entity name ->
-    desired frame (columns: warehouse.entities.desired_schema)."""
+    desired frame (columns: warehouse.entities.desired_schema). `courses` is the course
+    hierarchy of that state, if already derived."""
     orgs, users, classes = (source[n].lazy() for n in ("orgs", "users", "classes"))
-    courses = course_hierarchy(
-        source["orgs"],
-        source["courses"],
-        source["classes"],
-        source["users"],
-        source["enrollments"],
-        hierarchy,
-    )
+    if courses is None:
+        courses = course_hierarchy(
+            source["orgs"],
+            source["courses"],
+            source["classes"],
+            source["users"],
+            source["enrollments"],
+            hierarchy,
+        )
     enrollments = pl.concat(
         [
             desired_section_enrollments(source["enrollments"].lazy(), users, classes),
@@ -152,10 +185,5 @@ def desired_state(
         "enrollment": enrollments,
         "observer": desired_observers(users),
     }
-    collected = pl.collect_all(
-        [
-            frame.select(list(desired_schema(ENTITIES[name]))).cast(desired_schema(ENTITIES[name]))
-            for name, frame in frames.items()
-        ]
-    )
+    collected = pl.collect_all([desired_frame(name, frame) for name, frame in frames.items()])
     return dict(zip(frames, collected, strict=True))

@@ -87,6 +87,12 @@ class Plan:
         )
 
 
+# (entity name, external IDs) -> `external_id` and the entity's id of the tenant's managed lms
+# rows with those external IDs: how an incremental plan resolves references to rows it does
+# not plan (they stay as they are)
+Lookup = Callable[[str, pl.Series], pl.DataFrame]
+
+
 def plan_changes(
     tenant: str,
     desired: dict[str, pl.DataFrame],
@@ -94,31 +100,34 @@ def plan_changes(
     next_ids: Mapping[str, int],
     policy: Policy,
 ) -> Plan:
-    """The change set that turns `current` (all of the tenant's lms rows) into `desired`.
+    """The change set that turns `current` (all of the tenant's lms rows) into `desired`: the
+    full plan, every record of the tenant considered.
 
     `desired` is consumed: each entity's frame is released once planned, and the current rows
     are read one entity at a time, so a state's millions of enrollments are held once.
     """
     plan = Plan(tenant)
-    id_maps: dict[str, pl.DataFrame] = {}
+    planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
-    referenced = {target for e in ENTITIES.values() for target in e.references.values()}
     for name, entity in ENTITIES.items():
         entity_plan, ids = plan_entity(
             entity,
             tenant,
             desired.pop(name),
             current(name),
-            id_maps,
+            planned,
             next_ids[name],
             getattr(policy, entity.table),
             deleted,
         )
         plan.entities[name] = entity_plan
-        if name in referenced:  # nothing refers to enrollments or observer links
-            id_maps[name] = ids
+        if name in REFERENCED:  # nothing refers to enrollments or observer links
+            planned[name] = ids
         deleted[name] = entity_plan.changes.filter(pl.col("action") == "delete")[entity.id]
     return plan
+
+
+REFERENCED = {target for e in ENTITIES.values() for target in e.references.values()}
 
 
 def _cascade(entity: Entity, current: pl.DataFrame, deleted: Mapping[str, pl.Series]) -> pl.Series:
@@ -141,17 +150,26 @@ def plan_entity(
     tenant: str,
     desired: pl.DataFrame,
     current: pl.DataFrame,
-    id_maps: Mapping[str, pl.DataFrame],
+    planned: Mapping[str, pl.DataFrame],
     next_id: int,
     policy: str,
     deleted: Mapping[str, pl.Series],
+    *,
+    outside: Lookup | None = None,
+    managed_active: int | None = None,
 ) -> tuple[EntityPlan, pl.DataFrame]:
     """One full join of desired and current managed rows on external_id decides every row:
-    desired only -> create, both -> compare, current only -> the policy. Returns the plan and
-    the id of every managed row by external ID, for the entities that refer to this one."""
+    desired only -> create, both -> compare, current only -> the policy.
+
+    The full plan passes every desired and current row. An incremental plan passes only the
+    rows of the external IDs that may change (and every current row that points at a user or
+    course it deletes), with `outside` to look up the ids of rows it leaves alone and the
+    tenant's count of active managed rows. `planned` holds, per entity planned before, the id
+    of each external ID it planned (null where the row is deleted). Returns the plan and this
+    entity's ids in the same form."""
     cascade = _cascade(entity, current, deleted)
     managed = current.lazy().filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
-    managed_rows, managed_active, distinct_hashes = (
+    managed_rows, active_rows, distinct_hashes = (
         managed.select(
             pl.len(), (pl.col("status") == "active").sum(), pl.col("external_id").hash().n_unique()
         )
@@ -163,10 +181,14 @@ def plan_entity(
     # references to other entities become ids before the join (the long external-ID columns
     # go); references to this entity's own rows wait for the ids the join assigns
     to_others = {r: t for r, t in entity.references.items() if t != entity.name}
-    to_itself = [r for r, t in entity.references.items() if t == entity.name]
+    to_itself = {r: t for r, t in entity.references.items() if t == entity.name}
     resolved = desired.lazy()
     for ref, target in to_others.items():
-        resolved = _resolve(resolved, id_maps[target], ref).drop(external_column(ref))
+        resolved = _resolve(resolved, planned[target], ref, target, outside).drop(
+            external_column(ref)
+        )
+    deletes = pl.col("in_current") & ~pl.col("in_desired")
+    deletes = deletes & (pl.col("is_cascaded") | pl.lit(policy == "delete"))
     joined = (
         resolved.with_columns(pl.lit(True).alias("in_desired"))
         .join(
@@ -196,15 +218,20 @@ def plan_entity(
                 next_id
                 - 1
                 + pl.when("is_new").then(pl.col("external_id")).rank("ordinal").cast(pl.Int64),
-            ).alias(entity.id)
+            ).alias(entity.id),
+            deletes.alias("is_deleted"),
         )
         .collect()
     )
     del desired, current  # the joined frame holds what is needed of both
-    ids = joined.select("external_id", entity.id)  # every row of a full join is on a side
+    # every row of a full join is on a side; a row this run deletes is nobody's target any
+    # more: what still names it is re-pointed now, not by the next run
+    ids = joined.select(
+        "external_id", pl.when(~pl.col("is_deleted")).then(pl.col(entity.id)).alias(entity.id)
+    )
     stated = joined.lazy().filter("in_desired")
-    for ref in to_itself:
-        stated = _resolve(stated, ids, ref)
+    for ref, target in to_itself.items():
+        stated = _resolve(stated, ids, ref, target, outside)
     # one lazy query per entity: only rows that change are ever materialized in full
     changes = pl.concat(
         [
@@ -213,7 +240,8 @@ def plan_entity(
         ],
         how="vertical",
     ).collect()
-    return EntityPlan(entity, changes, managed_active), ids
+    active = active_rows if managed_active is None else managed_active
+    return EntityPlan(entity, changes, active), ids
 
 
 def _refuse_duplicates(entity: Entity, managed: pl.LazyFrame) -> None:
@@ -233,14 +261,29 @@ def _refuse_duplicates(entity: Entity, managed: pl.LazyFrame) -> None:
         )
 
 
-def _resolve(rows: pl.LazyFrame, ids: pl.DataFrame, ref: str) -> pl.LazyFrame:
+def _resolve(
+    rows: pl.LazyFrame, ids: pl.DataFrame, ref: str, target: str, outside: Lookup | None
+) -> pl.LazyFrame:
     """`rows` with `ref` set to the id of the row its external-ID column names (null if none).
 
-    `ids` has two columns, `external_id` and the referenced entity's id; its external IDs are
-    unique (see _refuse_duplicates).
-    """
+    `ids` has two columns, `external_id` and the referenced entity's id, for the rows planned
+    (the id null where the row is deleted); its external IDs are unique (see
+    _refuse_duplicates). An external ID it lacks is looked up `outside` the plan, if given."""
     external_ids, id_values = ids.get_columns()
     lookup = pl.DataFrame({external_column(ref): external_ids, ref: id_values.cast(pl.Int64)})
+    if outside is not None:
+        unplanned = (
+            rows.select(pl.col(external_column(ref)).drop_nulls().unique())
+            .join(lookup.lazy(), on=external_column(ref), how="anti")
+            .collect()
+            .to_series()
+        )
+        if unplanned.len():
+            found_ids, found_values = outside(target, unplanned).get_columns()
+            found = pl.DataFrame(
+                {external_column(ref): found_ids, ref: found_values.cast(pl.Int64)}
+            )
+            lookup = pl.concat([lookup, found])
     return rows.join(lookup.lazy(), on=external_column(ref), how="left")
 
 

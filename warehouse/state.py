@@ -1,16 +1,17 @@
-"""Read a tenant's current state from the warehouse: lms rows, source records, known ids."""
+"""Read a tenant's current lms state from the warehouse: rows, checksums, ids."""
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from schemas.spec import SYNCED_FILES
-from transforms.source_state import empty_source
-from warehouse.entities import ENTITIES, Entity
+from warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity
+from warehouse.records import stored_ids
 from warehouse.schema import connect, scalar
 
 
@@ -23,71 +24,128 @@ def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) ->
     return rows.cast(entity.schema)
 
 
-def lms_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
-    """Row count and a sum of row hashes of the tenant's managed rows, per lms table: any hand
-    edit, insert or delete of a managed row changes it."""
-    parts = []
-    for entity in ENTITIES.values():
-        count, total = con.execute(
-            f"select count(*), coalesce(sum(hash(rows)), 0) from lms.{entity.table} as rows "
-            "where tenant = ? and starts_with(external_id, 'or-')",
-            [tenant],
+@dataclass(frozen=True)
+class TableSummary:
+    rows: int  # managed rows of the tenant
+    hash_sum: int  # sum of their row hashes
+    active: int  # of them with status active
+
+    def text(self, table: str) -> str:
+        return f"{table}:{self.rows}:{self.hash_sum}"
+
+
+def lms_summary(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, TableSummary]:
+    """Per entity: the tenant's managed rows, a sum of their row hashes (any hand edit,
+    insert or delete of a managed row changes it) and how many are active."""
+    found = {}
+    for name, entity in ENTITIES.items():
+        count, total, active = con.execute(
+            f"select count(*), coalesce(sum(hash(rows)), 0), count(*) filter (status = 'active') "
+            f"from lms.{entity.table} as rows "
+            "where tenant = ? and starts_with(external_id, ?)",
+            [tenant, MANAGED_PREFIX],
         ).fetchall()[0]
-        parts.append(f"{entity.table}:{count}:{total}")
-    return ";".join(parts)
+        found[name] = TableSummary(count, int(total), active)
+    return found
+
+
+def checksum_text(summary: dict[str, TableSummary]) -> str:
+    return ";".join(summary[name].text(entity.table) for name, entity in ENTITIES.items())
+
+
+def lms_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
+    """Row count and a sum of row hashes of the tenant's managed rows, per lms table."""
+    return checksum_text(lms_summary(con, tenant))
 
 
 def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """The first free id of each lms table (ids are unique across tenants)."""
+    """The first free id of each lms table: above every id lms holds or history remembers
+    (ids are unique across tenants, and a deleted row's id is never given to another)."""
     return {
-        name: scalar(con, f"select coalesce(max({entity.id}), 0) + 1 from lms.{entity.table}")
+        name: scalar(
+            con,
+            f"select greatest((select coalesce(max({entity.id}), 0) from lms.{entity.table}), "
+            f"(select coalesce(max({entity.id}), 0) from history.{entity.table}_closed)) + 1",
+        )
         for name, entity in ENTITIES.items()
     }
 
 
-def _snapshots(
-    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...]
-) -> dict[str, bytes]:
-    rows = con.execute(
-        "select file, records from oneroster.snapshots where tenant = ? and list_contains(?, file)",
-        [tenant, list(names)],
-    ).fetchall()
-    return dict(rows)
-
-
-def source_state(
-    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
-) -> dict[str, pl.DataFrame]:
-    """The SIS's records as last received for the tenant, per OneRoster file."""
-    stored = _snapshots(con, tenant, names)
-    return {
-        name: pl.read_parquet(io.BytesIO(stored[name])) if name in stored else empty_source(name)
-        for name in names
-    }
-
-
-def record_ids(
-    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
-) -> dict[str, pl.Series]:
-    """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation)."""
-    stored = _snapshots(con, tenant, names)
-    empty = pl.Series("sourcedId", [], pl.String)
-    return {
-        name: pl.read_parquet(io.BytesIO(stored[name]), columns=["sourcedId"]).to_series()
-        if name in stored
-        else empty
-        for name in names
-    }
-
-
-def source_fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, str | None]:
-    """The fingerprint of the bulk file each of the tenant's record sets came from."""
-    rows = con.execute(
-        "select file, fingerprint from oneroster.snapshots where tenant = ?", [tenant]
-    ).fetchall()
-    return dict(rows)
-
-
 def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:
+    """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation)."""
     with connect(warehouse, read_only=True) as con:
-        return record_ids(con, tenant)
+        return stored_ids(con, tenant)
+
+
+class WarehouseCurrent:
+    """The tenant's lms rows as the incremental plan reads them (transforms.incremental.Current):
+    only the rows of the external IDs it plans, by a semi join in DuckDB."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        tenant: str,
+        summary: dict[str, TableSummary] | None = None,
+    ) -> None:
+        self.con, self.tenant, self.summary = con, tenant, summary
+
+    @contextmanager
+    def _keys(self, values: pl.Series) -> Iterator[str]:
+        name = "rosterflow_planned_keys"
+        self.con.register(name, values.to_frame("key"))
+        try:
+            yield name
+        finally:
+            with suppress(duckdb.Error):
+                self.con.unregister(name)
+
+    def rows(self, entity: str, external_ids: pl.Series | None = None) -> pl.DataFrame:
+        table = ENTITIES[entity]
+        if external_ids is None:
+            return current_rows(self.con, self.tenant, table)
+        with self._keys(external_ids.cast(pl.String)) as keys:
+            return (
+                self.con.sql(
+                    f"select {', '.join(table.columns)} from lms.{table.table} "
+                    f"where tenant = ? and external_id in (select key from {keys})",
+                    params=[self.tenant],
+                )
+                .pl()
+                .cast(table.schema)
+            )
+
+    def ids(self, entity: str, external_ids: pl.Series) -> pl.DataFrame:
+        table = ENTITIES[entity]
+        with self._keys(external_ids.cast(pl.String)) as keys:
+            return (
+                self.con.sql(
+                    f"select external_id, {table.id} from lms.{table.table} "
+                    "where tenant = ? and starts_with(external_id, ?) "
+                    f"and external_id in (select key from {keys})",
+                    params=[self.tenant, MANAGED_PREFIX],
+                )
+                .pl()
+                .cast({"external_id": pl.String, table.id: pl.Int64})
+            )
+
+    def pointing_at(self, entity: str, field: str, ids: pl.Series) -> pl.Series:
+        table = ENTITIES[entity]
+        if ids.len() == 0:
+            return pl.Series("external_id", [], pl.String)
+        with self._keys(ids.cast(pl.Int64)) as keys:
+            return (
+                self.con.sql(
+                    f"select external_id from lms.{table.table} "
+                    "where tenant = ? and starts_with(external_id, ?) "
+                    f"and {field} in (select key from {keys})",
+                    params=[self.tenant, MANAGED_PREFIX],
+                )
+                .pl()
+                .get_column("external_id")
+                .cast(pl.String)
+            )
+
+    def managed_active(self, entity: str) -> int:
+        if self.summary is None:
+            self.summary = lms_summary(self.con, self.tenant)
+        return self.summary[entity].active

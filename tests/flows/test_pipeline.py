@@ -426,11 +426,11 @@ def test_history_answers_who_was_enrolled_on_a_date(warehouse):
 
 
 def stored_user_ids(warehouse: Warehouse) -> list[str]:
+    from warehouse.records import stored_ids
     from warehouse.schema import connect
-    from warehouse.state import record_ids
 
     with connect(warehouse.path) as con:
-        return record_ids(con, warehouse.tenant, ("users",))["users"].to_list()
+        return stored_ids(con, warehouse.tenant, ("users",))["users"].to_list()
 
 
 def test_unchanged_bulk_file_is_not_written_again_but_a_delta_in_between_is_undone(warehouse):

@@ -1,7 +1,13 @@
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from transforms.source_state import empty_source, next_source_state, source_write
+from transforms.source_state import (
+    ROW_HASH,
+    empty_source,
+    next_source_state,
+    record_changes,
+    with_row_hash,
+)
 
 
 def orgs(*rows) -> pl.DataFrame:
@@ -39,9 +45,31 @@ def test_absent_keeps_the_previous_records():
     assert_frame_equal(next_source_state("orgs", PREVIOUS, None, "absent", 2), PREVIOUS)
 
 
-def test_writes_skip_absent_files_and_the_same_bulk_file():
-    assert source_write(PREVIOUS, "absent", "", "f1") is None
-    assert source_write(PREVIOUS, "bulk", "f1", "f1") is None
-    assert source_write(PREVIOUS, "bulk", "f2", "f1").fingerprint == "f2"
-    after_delta = source_write(PREVIOUS, "delta", "f3", "f1")
-    assert after_delta.fingerprint is None and after_delta.rows is PREVIOUS
+def test_records_carry_a_hash_of_their_fields_not_of_their_place():
+    first = next_source_state("orgs", None, orgs(("a", None, "A"), ("b", None, "B")), "bulk", 1)
+    # the same records later in another order, and one of them edited
+    again = next_source_state("orgs", None, orgs(("b", None, "B"), ("a", None, "A")), "bulk", 9)
+    edited = next_source_state("orgs", None, orgs(("a", None, "A2")), "bulk", 9)
+    hashes = dict(zip(first["sourcedId"], first[ROW_HASH], strict=True))
+    assert dict(zip(again["sourcedId"], again[ROW_HASH], strict=True)) == hashes
+    assert edited[ROW_HASH][0] != hashes["a"]
+
+
+def changes_between(before: list[tuple], after: list[tuple]) -> tuple[list, list, list]:
+    stored = with_row_hash("orgs", next_source_state("orgs", None, orgs(*before), "bulk", 1))
+    current = next_source_state("orgs", None, orgs(*after), "bulk", 2)
+    found = record_changes(stored.select("sourcedId", ROW_HASH), current)
+    return sorted(found.changed), sorted(found.removed), sorted(found.added)
+
+
+def test_record_changes_tell_edits_arrivals_and_removals_apart():
+    before = [("a", None, "A"), ("b", None, "B"), ("c", None, "C")]
+    after = [("c", None, "C"), ("b", None, "B2"), ("d", None, "D")]
+    assert changes_between(before, after) == (["b", "d"], ["a"], ["d"])
+
+
+def test_record_changes_of_the_same_records_reordered_are_none():
+    before = [("a", None, "A"), ("b", None, "B")]
+    assert changes_between(before, before[::-1]) == ([], [], [])
+    assert changes_between([], before) == (["a", "b"], [], ["a", "b"])
+    assert changes_between(before, []) == ([], ["a", "b"], [])

@@ -1,0 +1,330 @@
+"""The tenant's OneRoster records in the warehouse (the `oneroster` schema), read and written.
+
+A file's records are a base snapshot plus patches: `oneroster.snapshots` holds the base (one
+Parquet blob per tenant and file), `oneroster.snapshot_patches` the records each later run
+upserted or removed. Reading merges them (the last statement of a sourcedId wins). A run that
+changed 1% of a district writes a patch of that 1%; a base is written again when the patches
+outgrow a tenth of it, or when a run is planned in full.
+
+`oneroster.derived` keeps what a run derived for the next one to compare against: the hash of
+every desired course, and the file order of teacher enrollments (see `teacher_order`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from schemas.spec import SYNCED_FILES
+from transforms.source_state import (
+    ROW_HASH,
+    empty_source,
+    with_row_hash,
+)
+
+REMOVED = "removed"
+# a base is rewritten once its patches hold more records than this share of it
+COMPACT_SHARE = 0.1
+COMPACT_PATCHES = 50
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What the warehouse holds of one file: its base and patches."""
+
+    base_records: int
+    fingerprint: str | None  # of the bulk file the base came from
+    patch_records: int
+    patches: int
+    validated_under: str | None  # the settings every part was validated under (None: mixed)
+
+
+def stored_files(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, StoredFile]:
+    rows = con.execute(
+        """
+        with parts as (
+            select file, validated_under, record_count as records from oneroster.snapshot_patches
+            where tenant = $tenant
+        )
+        select
+            base.file,
+            base.record_count,
+            base.fingerprint,
+            coalesce(sum(parts.records), 0),
+            count(parts.file),
+            case
+                when count(parts.file) = count(parts.validated_under)
+                    and coalesce(bool_and(parts.validated_under = base.validated_under), true)
+                    then base.validated_under
+            end,
+        from oneroster.snapshots as base
+        left join parts on parts.file = base.file
+        where base.tenant = $tenant
+        group by base.file, base.record_count, base.fingerprint, base.validated_under
+        """,
+        {"tenant": tenant},
+    ).fetchall()
+    return {
+        file: StoredFile(count, fingerprint, int(patched), patches, under)
+        for file, count, fingerprint, patched, patches, under in rows
+    }
+
+
+def _parquet(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(blob), columns=columns)
+
+
+def _blobs(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: Iterable[str]
+) -> dict[str, list[bytes]]:
+    """Per file: the base blob, then each patch blob in run order."""
+    rows = con.execute(
+        """
+        select file, 0 as part, run_id, records from oneroster.snapshots
+        where tenant = $tenant and list_contains($names, file)
+        union all
+        select file, 1 as part, run_id, records from oneroster.snapshot_patches
+        where tenant = $tenant and list_contains($names, file)
+        order by file, part, run_id
+        """,
+        {"tenant": tenant, "names": list(names)},
+    ).fetchall()
+    found: dict[str, list[bytes]] = {}
+    for file, _part, _run, blob in rows:  # one row per snapshot or patch: a handful per file
+        found.setdefault(file, []).append(blob)
+    return found
+
+
+def _merge(base: pl.DataFrame, patches: list[pl.DataFrame]) -> pl.DataFrame:
+    """The base with each patch applied in order: a patched sourcedId takes the patch's last
+    statement of it, and a `removed` one is dropped."""
+    if not patches:
+        return base
+    patched = pl.concat(patches, how="vertical_relaxed").unique(
+        "sourcedId", keep="last", maintain_order=True
+    )
+    kept = base.filter(~pl.col("sourcedId").is_in(patched["sourcedId"].implode()))
+    return pl.concat([kept, patched.filter(~pl.col(REMOVED)).drop(REMOVED)], how="vertical_relaxed")
+
+
+def _hashed(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Records of a base written before row hashes were stored get theirs now."""
+    return frame if ROW_HASH in frame.columns else with_row_hash(name, frame)
+
+
+def stored_records(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
+) -> dict[str, pl.DataFrame]:
+    """The tenant's records per file (run_id, line, the file's columns, row_hash); a file
+    never stored is empty. Teacher enrollments carry the file order they were last sent in."""
+    blobs = _blobs(con, tenant, names)
+    records = {}
+    for name in names:
+        if name not in blobs:
+            records[name] = with_row_hash(name, empty_source(name))
+            continue
+        base, *patches = (_parquet(blob) for blob in blobs[name])
+        merged = _merge(_hashed(name, base), [_hashed(name, p) for p in patches])
+        records[name] = merged.select(*empty_source(name).columns, ROW_HASH)
+    if "enrollments" in names and "enrollments" in blobs:
+        order = derived(con, tenant, "teacher_order")
+        if order is not None:
+            records["enrollments"] = with_teacher_order(records["enrollments"], order)
+    return records
+
+
+def with_teacher_order(enrollments: pl.DataFrame, order: pl.DataFrame) -> pl.DataFrame:
+    return (
+        enrollments.join(
+            order.rename({"run_id": "order_run_id", "line": "order_line"}),
+            on="sourcedId",
+            how="left",
+        )
+        .with_columns(
+            pl.coalesce("order_run_id", "run_id").alias("run_id"),
+            pl.coalesce("order_line", "line").alias("line"),
+        )
+        .drop("order_run_id", "order_line")
+    )
+
+
+def stored_hashes(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: Iterable[str]
+) -> dict[str, pl.DataFrame]:
+    """Per stored file: `sourcedId, row_hash` of each record, without reading the fields."""
+    blobs = _blobs(con, tenant, names)
+    found = {}
+    for name, parts in blobs.items():
+        frames = []
+        for position, blob in enumerate(parts):
+            schema = pl.read_parquet_schema(io.BytesIO(blob))
+            if ROW_HASH not in schema:
+                frame = _hashed(name, _parquet(blob)).select("sourcedId", ROW_HASH)
+            else:
+                wanted = ["sourcedId", ROW_HASH] + ([REMOVED] if position else [])
+                frame = _parquet(blob, wanted)
+            frames.append(frame)
+        base, *patches = frames
+        found[name] = _merge(base, patches).select("sourcedId", ROW_HASH)
+    return found
+
+
+def stored_ids(
+    con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
+) -> dict[str, pl.Series]:
+    """sourcedIds the warehouse holds for the tenant, per file (for validation)."""
+    hashes = stored_hashes(con, tenant, names)
+    empty = pl.Series("sourcedId", [], pl.String)
+    return {name: hashes[name]["sourcedId"] if name in hashes else empty for name in names}
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, str | None]:
+    """The fingerprint of the bulk file each of the tenant's bases came from."""
+    rows = con.execute(
+        "select file, fingerprint from oneroster.snapshots where tenant = ?", [tenant]
+    ).fetchall()
+    return dict(rows)
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """How one file's stored records change: a new base (`patch` false: `rows` are all the
+    records) or a patch (`rows` are the upserted records, `removed` the sourcedIds that go)."""
+
+    rows: pl.DataFrame
+    removed: pl.Series
+    patch: bool
+    fingerprint: str | None  # of the bulk file a base came from
+    validated_under: str | None
+
+    @property
+    def record_count(self) -> int:
+        return self.rows.height + self.removed.len()
+
+
+def _blob(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
+    return buffer.getvalue()
+
+
+def write_records(
+    con: duckdb.DuckDBPyConnection, tenant: str, run_id: int, name: str, write: RecordWrite
+) -> None:
+    key = {"tenant": tenant, "file": name}
+    columns = [*empty_source(name).columns, ROW_HASH]
+    if not write.patch:
+        con.execute("delete from oneroster.snapshots where tenant = $tenant and file = $file", key)
+        con.execute(
+            "delete from oneroster.snapshot_patches where tenant = $tenant and file = $file", key
+        )
+        con.execute(
+            "insert into oneroster.snapshots (tenant, file, run_id, record_count, fingerprint, "
+            "records, validated_under) values ($tenant, $file, $run_id, $count, $fingerprint, "
+            "$records, $validated_under)",
+            key
+            | {
+                "run_id": run_id,
+                "count": write.rows.height,
+                "fingerprint": write.fingerprint,
+                "records": _blob(write.rows.select(columns)),
+                "validated_under": write.validated_under,
+            },
+        )
+        return
+    removed = (
+        write.removed.to_frame("sourcedId")
+        .join(write.rows.select("sourcedId"), on="sourcedId", how="anti")
+        .select(
+            *(
+                pl.lit(None, dtype).alias(column)
+                for column, dtype in write.rows.select(columns).schema.items()
+                if column != "sourcedId"
+            ),
+            "sourcedId",
+        )
+        .select(columns)
+        .with_columns(pl.lit(True).alias(REMOVED))
+    )
+    patch = pl.concat(
+        [write.rows.select(columns).with_columns(pl.lit(False).alias(REMOVED)), removed],
+        how="vertical_relaxed",
+    )
+    con.execute(
+        "insert into oneroster.snapshot_patches values "
+        "($tenant, $file, $run_id, $count, $validated_under, $records)",
+        key
+        | {
+            "run_id": run_id,
+            "count": patch.height,
+            "validated_under": write.validated_under,
+            "records": _blob(patch),
+        },
+    )
+
+
+def needs_compaction(stored: StoredFile | None, patch_records: int) -> bool:
+    """Whether a patch of `patch_records` should rather be a new base."""
+    if stored is None:
+        return True
+    patched = stored.patch_records + patch_records
+    return patched > COMPACT_SHARE * max(stored.base_records, 1) or (
+        stored.patches + 1 >= COMPACT_PATCHES
+    )
+
+
+# --- derived state ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerivedState:
+    run_id: int
+    settings_key: str | None
+    lms_checksum: str | None
+
+
+def derived_states(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, DerivedState]:
+    rows = con.execute(
+        "select name, run_id, settings_key, lms_checksum from oneroster.derived where tenant = ?",
+        [tenant],
+    ).fetchall()
+    return {name: DerivedState(run, key, checksum) for name, run, key, checksum in rows}
+
+
+def derived(con: duckdb.DuckDBPyConnection, tenant: str, name: str) -> pl.DataFrame | None:
+    rows = con.execute(
+        "select records from oneroster.derived where tenant = ? and name = ?", [tenant, name]
+    ).fetchall()
+    return _parquet(rows[0][0]) if rows else None
+
+
+def write_derived(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    run_id: int,
+    frames: Mapping[str, pl.DataFrame],
+    settings_key: str | None,
+    checksum: str | None,
+) -> None:
+    for name, frame in frames.items():
+        key = {"tenant": tenant, "name": name}
+        con.execute("delete from oneroster.derived where tenant = $tenant and name = $name", key)
+        con.execute(
+            "insert into oneroster.derived values "
+            "($tenant, $name, $run_id, $settings_key, $checksum, $count, $records)",
+            key
+            | {
+                "run_id": run_id,
+                "settings_key": settings_key,
+                "checksum": checksum,
+                "count": frame.height,
+                "records": _blob(frame),
+            },
+        )
