@@ -1,7 +1,10 @@
 """The `rosterflow` command line.
 
 Heavy imports (Prefect, DuckDB) happen inside the commands that need them, so that
-`rosterflow validate` and `--help` answer at once.
+`rosterflow validate` and `--help` answer at once. `sync`, `demo` and `serve --once` run their
+Prefect flow only when a Prefect API is configured (or `--prefect` asks for it): otherwise they
+run the same steps in this process (`flows.plain`) and never import Prefect, whose import and
+temporary server would take most of a small sync's time.
 """
 
 from __future__ import annotations
@@ -135,11 +138,12 @@ def generate(
     console.print(f"wrote {out}: {counts}")
 
 
-# --- sync, demo, serve: the commands that run Prefect flows ----------------------------------
+# --- sync, demo, serve: the commands that sync, in a Prefect flow or in this process ---------
 
 STEP_LABELS = {
     "load-settings": "reading the settings",
     "load-feed": "reading the feed",
+    "recall": "looking for an earlier run of the same feed",
     "validate": "validating",
     "plan": "planning the changes",
     "guard": "checking the safety guard",
@@ -168,9 +172,29 @@ ConfigOpt = Annotated[
 VerboseOpt = Annotated[
     bool,
     typer.Option(
-        "--verbose", "-v", help="Show Prefect's own log lines and tracebacks of unexpected errors."
+        "--verbose",
+        "-v",
+        help="Show tracebacks of unexpected errors, and Prefect's own log lines when running in Prefect.",
     ),
 ]
+PrefectOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--prefect/--no-prefect",
+        envvar="ROSTERFLOW_PREFECT",
+        show_default=False,
+        help="Run as a Prefect flow (a flow run with its tasks and artifacts; without PREFECT_API_URL a temporary Prefect server starts first, about 10 s), or run the same steps in this process, recorded in the warehouse's audit tables only. Default: in Prefect when PREFECT_API_URL is set.",
+    ),
+]
+
+
+def _in_prefect(choice: bool | None) -> bool:
+    """Whether to run the Prefect flow: as asked, else when a Prefect API is configured."""
+    if choice is not None:
+        return choice
+    from flows.prefect_config import prefect_api_configured
+
+    return prefect_api_configured()
 
 
 _console_levels: dict[logging.Handler, int] = {}  # Prefect's console handlers as configured
@@ -219,14 +243,31 @@ def _prefect_starting() -> str:
     return "starting a temporary Prefect server (about 10 s; set PREFECT_API_URL to use yours)"
 
 
+def _show_plain_logs(verbose: bool) -> None:
+    """Without Prefect, --verbose shows rosterflow's own log lines (a scan's zip by zip)."""
+    if not verbose:
+        return
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("rosterflow")
+    if not logger.handlers:
+        logger.addHandler(RichHandler(console=errors, show_time=False, show_path=False))
+    logger.setLevel(logging.INFO)
+
+
 @contextmanager
-def _progress(verbose: bool) -> Iterator[list[str]]:
+def _progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
     """A spinner naming the running step; yields the steps seen so far, newest last."""
-    from flows.sync import listening_to_steps
+    from flows.progress import listening_to_steps
 
     steps: list[str] = []
-    _quiet_prefect(verbose)
-    with console.status(_prefect_starting()) as status:
+    if in_prefect:
+        _quiet_prefect(verbose)
+        starting = _prefect_starting()
+    else:
+        _show_plain_logs(verbose)
+        starting = "starting (without Prefect: the run is recorded in the warehouse)"
+    with console.status(starting) as status:
 
         def show(step: str) -> None:
             steps.append(step)
@@ -267,17 +308,17 @@ def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer
 
 
 def _prefect_unreachable(error: BaseException) -> str | None:
-    import httpx
-
     from flows.errors import error_chain
 
-    if not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
+    httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
+    if httpx is None or not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
         return None
     from prefect.settings import PREFECT_API_URL
 
     return (
         f"cannot reach the Prefect API at {PREFECT_API_URL.value()} ({error}). Start it with "
-        "`prefect server start`, or unset PREFECT_API_URL to run with a temporary server"
+        "`prefect server start`, or run with --no-prefect (the run is then recorded in the "
+        "warehouse's audit tables only)"
     )
 
 
@@ -293,13 +334,17 @@ def _check_inputs(feed: Path | None, config: Path | None) -> None:
         raise fail(str(error)) from None
 
 
-def _run_sync(verbose: bool, **parameters):
-    """One run of the sync flow with a spinner; errors become the command's exit."""
-    from flows.sync import sync_flow
-
-    with _progress(verbose) as steps:
+def _run_sync(verbose: bool, in_prefect: bool, **parameters):
+    """One sync with a spinner, as a Prefect flow run or in this process (the same steps and
+    parameters); errors become the command's exit."""
+    if in_prefect:
+        # imported before _progress quiets Prefect's console: importing a flow adds loggers
+        from flows.sync import sync_flow as run
+    with _progress(verbose, in_prefect) as steps:
+        if not in_prefect:
+            from flows.plain import sync as run  # DuckDB, Polars, pandera: under the spinner
         try:
-            return sync_flow(**parameters)
+            return run(**parameters)
         except Exception as error:
             raise failure_exit(error, steps[-1] if steps else None, verbose) from None
 
@@ -330,17 +375,19 @@ def sync(
             help="Override \\[safety] max_removal_share: reject a run that removes more than this share of the tenant's managed users or enrollments (1 turns the guard off).",
         ),
     ] = None,
+    prefect: PrefectOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Sync a feed into the warehouse: validate, plan the changes, guard, apply atomically.
 
-    Runs the Prefect flow [bold]rosterflow-sync[/]; with PREFECT_API_URL set it reports to that server, else a temporary local Prefect server starts first (about 10 s).
+    Every run is recorded in the warehouse (audit.sync_runs, audit.issues, audit.changes). With PREFECT_API_URL set it runs as the Prefect flow [bold]rosterflow-sync[/] on that server (flow run, tasks, summary artifacts); without it, the same steps run in this process, without Prefect (--prefect runs the flow anyway, on a temporary local server: about 10 s more).
 
     Exit 0 applied (planned, with --dry-run); 1 rejected by errors or the safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
     """
     _check_inputs(feed, config)
     result = _run_sync(
         verbose,
+        _in_prefect(prefect),
         feed=str(feed),
         warehouse=str(warehouse),
         tenant=tenant,
@@ -355,7 +402,7 @@ def sync(
 
 
 @app.command()
-def demo(verbose: VerboseOpt = False) -> None:
+def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
     """Sync a generated district, change it, sync again, and print both change summaries.
 
     Writes everything to [bold]./rosterflow-demo/[/]: feed-1.zip (a district of 2,400 students), feed-2.zip (a week later: a student left, one moved school, a new teacher took over a class) and the warehouse rosterflow.duckdb, which stays for you to query. Running it again replaces these three files and nothing else.
@@ -365,6 +412,7 @@ def demo(verbose: VerboseOpt = False) -> None:
     from schemas.writer import write_feed
     from transforms.generate import generate_feed
 
+    in_prefect = _in_prefect(prefect)
     folder = DEMO_FOLDER
     warehouse = folder / "rosterflow.duckdb"
     if folder.exists() and not folder.is_dir():
@@ -392,7 +440,9 @@ def demo(verbose: VerboseOpt = False) -> None:
         if number == 1:
             for line in describe_cast(district, cast):
                 console.print(f"  • {line}", highlight=False)
-        result = _run_sync(verbose, feed=str(feed), warehouse=str(warehouse), tenant="demo")
+        result = _run_sync(
+            verbose, in_prefect, feed=str(feed), warehouse=str(warehouse), tenant="demo"
+        )
         print_sync_result(console, result)
         if result.exit_code:
             raise typer.Exit(result.exit_code)
@@ -453,13 +503,14 @@ def serve(
             help="Seconds a zip must go unmodified before it is picked up (a SIS may still be writing it).",
         ),
     ] = 5.0,
+    prefect: PrefectOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Sync every new zip dropped into an inbox folder, exactly once.
 
     Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
 
-    With --once: scan one time and exit. Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
+    With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
     """
     if not inbox.is_dir():
         raise fail(f"--inbox {inbox}: no such folder")
@@ -467,6 +518,11 @@ def serve(
         raise fail("give --interval or --cron, not both")
     if once and (interval is not None or cron is not None):
         raise fail("--once scans one time; drop --interval/--cron, or drop --once to serve")
+    if not once and prefect is False:
+        raise fail(
+            "--no-prefect (or ROSTERFLOW_PREFECT=0): serving on a schedule is a Prefect "
+            "deployment; scan with --once from cron to run without Prefect"
+        )
     _check_inputs(None, config)
     parameters = {
         "inbox": str(inbox.resolve()),
@@ -475,17 +531,23 @@ def serve(
         "settle_seconds": settle,
     }
     if once:
-        _scan_once(parameters, verbose)
+        _scan_once(parameters, verbose, _in_prefect(prefect))
     else:
         _serve_inbox(parameters, interval, cron)
 
 
-def _scan_once(parameters: dict, verbose: bool) -> None:
-    from flows.inbox import ZipsHeld, inbox_flow
+def _scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> None:
+    if in_prefect:
+        # imported before _progress quiets Prefect's console: importing a flow adds loggers
+        from flows.inbox_flow import inbox_flow
+    with _progress(verbose, in_prefect) as steps:
+        if in_prefect:
+            state = inbox_flow(**parameters, return_state=True)
+            outcome = state.result(raise_on_failure=False)
+        else:
+            outcome = _scan_plainly(parameters)
+    from flows.inbox import ZipsHeld
 
-    with _progress(verbose) as steps:
-        state = inbox_flow(**parameters, return_state=True)
-        outcome = state.result(raise_on_failure=False)
     if isinstance(outcome, ZipsHeld):
         filed = outcome.filed
     elif isinstance(outcome, BaseException):
@@ -497,6 +559,17 @@ def _scan_once(parameters: dict, verbose: bool) -> None:
         raise fail(str(outcome))
     rejected = [f for f in filed if f.outcome not in ("applied", "duplicate")]
     raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
+
+
+def _scan_plainly(parameters: dict):
+    """One scan in this process, as the flow's state would give it: the zips filed, or the
+    error the scan stopped with (ZipsHeld when some had to stay in the inbox)."""
+    from flows.plain import scan
+
+    try:
+        return scan(**parameters)
+    except Exception as error:
+        return error
 
 
 def _print_filed(filed: list, inbox: Path) -> None:
@@ -530,7 +603,7 @@ def _serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> 
     from prefect.deployments.runner import EntrypointType
     from prefect.settings import PREFECT_API_URL
 
-    from flows.inbox import inbox_flow
+    from flows.inbox_flow import inbox_flow
 
     if not PREFECT_API_URL.value():
         raise fail(

@@ -20,27 +20,30 @@ then filed under `processed/` or `rejected/` with its issue report beside it.
   send the same file name every night. A zip that failed for a reason that is not its own (the
   settings, or a warehouse that is locked or needs a person) stays in the inbox for the next
   scan, and the inbox run fails so that someone looks.
+
+The scan's steps are plain functions chained once, in `scan_inbox`. The Prefect flow
+(`flows.inbox_flow`) hands it task-wrapped steps and a sync subflow per zip; `rosterflow serve
+--once` without a Prefect API hands it the same functions run in-process (`flows.plain`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from prefect import flow, get_run_logger
 
 from flows.errors import NOT_THE_FEEDS_FAULT, input_error
 from flows.pipeline import SyncResult
 from flows.report import write_report
-from flows.sync import run_settings, step_task, sync_flow
 from schemas.feed import FeedError
 from schemas.issues import count_errors, issue_frame, issue_row
+from schemas.settings import Settings, load_settings
 from warehouse.schema import connect, scalar
 
 SETTLE_SECONDS = 5.0
@@ -239,51 +242,50 @@ class ZipsHeld(Exception):
         self.filed = filed
 
 
-# --- the flow --------------------------------------------------------------------------------
-
-check_settings = step_task(run_settings, "check-settings")
-check_warehouse = step_task(open_warehouse_once, "check-warehouse")
-find_ready_zips = step_task(ready_zips, "find-ready-zips")
-look_up_ledger = step_task(applied_run_of, "look-up-ledger")
-file_away = step_task(file_zip, "file-zip")
+# --- the scan --------------------------------------------------------------------------------
 
 
-def _scan_name() -> str:
-    from prefect.runtime import flow_run
+def check_settings(config: str | None) -> Settings:
+    """The settings file (or the defaults): bad settings stop the scan before any zip moves."""
+    return load_settings(config)
 
-    return f"scan of {Path(flow_run.parameters['inbox']).name}"
+
+def _ignore(_line: str) -> None:
+    pass
 
 
-@flow(name="rosterflow-inbox", flow_run_name=_scan_name, persist_result=False)
-def inbox_flow(
+@dataclass(frozen=True)
+class ScanSteps:
+    """The functions a scan chains. `sync(feed, warehouse, config)` returns the run's result,
+    or the exception it failed with: one bad zip must not stop the others."""
+
+    sync: Callable[[str, str, str | None], SyncResult | BaseException]
+    check_settings: Callable[[str | None], Settings] = check_settings
+    check_warehouse: Callable[[str], int] = open_warehouse_once
+    find_ready_zips: Callable[[str, float], list[Path]] = ready_zips
+    look_up_ledger: Callable[[str, Path], AlreadyApplied | None] = applied_run_of
+    file_zip: Callable[[Path, str, SyncResult | AlreadyApplied | BaseException], Filed] = file_zip
+    log: Callable[[str], None] = _ignore  # one line per zip filed
+
+
+def scan_inbox(
+    steps: ScanSteps,
     inbox: str,
     warehouse: str = "rosterflow.duckdb",
     config: str | None = None,
     settle_seconds: float = SETTLE_SECONDS,
 ) -> list[Filed]:
-    """Sync each new complete zip of the inbox in its own sync flow run, then file it."""
-    logger = get_run_logger()
-    check_settings(config, None)
-    check_warehouse(warehouse)
+    """Sync each new complete zip of the inbox, then file it; raises ZipsHeld when a zip had to
+    stay in the inbox for a reason that is not its own."""
+    steps.check_settings(config)
+    steps.check_warehouse(warehouse)
     filed: list[Filed] = []
-    for zip_path in find_ready_zips(inbox, settle_seconds):
-        outcome = look_up_ledger(warehouse, zip_path)
+    for zip_path in steps.find_ready_zips(inbox, settle_seconds):
+        outcome = steps.look_up_ledger(warehouse, zip_path)
         if outcome is None:
-            # a subflow per zip: its failure is a state here, so one bad zip stops no other
-            state = sync_flow(
-                feed=str(zip_path), warehouse=warehouse, config=config, return_state=True
-            )
-            outcome = state.result(raise_on_failure=False)
-        filed.append(file_away(zip_path, inbox, outcome))
-        logger.info(filed[-1].describe())
+            outcome = steps.sync(str(zip_path), warehouse, config)
+        filed.append(steps.file_zip(zip_path, inbox, outcome))
+        steps.log(filed[-1].describe())
     if any(f.outcome == "held" for f in filed):
         raise ZipsHeld(filed)
     return filed
-
-
-if __name__ == "__main__":
-    # python -m flows.inbox INBOX [WAREHOUSE]: one scan, as `rosterflow serve --once` does
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m flows.inbox INBOX [WAREHOUSE.duckdb]")
-    for entry in inbox_flow(*sys.argv[1:], settle_seconds=SETTLE_SECONDS):
-        print(entry.describe())

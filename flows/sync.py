@@ -8,16 +8,15 @@ result persisted (neither can be hashed or pickled sensibly). Only reading the f
 it may come from a slow network share. Applying is never retried: a failed apply has rolled
 back and recorded its run as `failed`, and whether to try again is a person's decision.
 
-Run it with `python -m flows.sync FEED [WAREHOUSE]`, or through `rosterflow sync`.
+Run it with `python -m flows.sync FEED [WAREHOUSE]`, or through `rosterflow sync` when a Prefect
+API is configured (without one, the CLI runs the same steps in-process: `flows.plain`).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -28,36 +27,15 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
 from flows.pipeline import Steps, SyncResult, run_steps
+from flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
+from flows.progress import announced
 from schemas.issues import ISSUE_COLUMNS
-from schemas.settings import Settings, load_settings
 
 ARTIFACT_ISSUES = 50
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# --- which step is running, for the CLI's spinner ----------------------------------------------
-
-# A flow parameter must be JSON, so the spinner cannot be handed to the flow; the CLI runs the
-# flow in its own process and listens here instead.
-_step_listeners: list[Callable[[str], None]] = []
-
-
-@contextmanager
-def listening_to_steps(listener: Callable[[str], None]) -> Iterator[None]:
-    """Call `listener(step name)` each time a sync task starts (or retries) in this process."""
-    _step_listeners.append(listener)
-    try:
-        yield
-    finally:
-        _step_listeners.remove(listener)
-
-
 # --- plain functions the tasks wrap that pipeline.py does not have -----------------------------
-
-
-def run_settings(config: str | None, max_removal_share: float | None) -> Settings:
-    """The settings file (or the defaults), with the command line's guard override on top."""
-    return load_settings(config).with_max_removal_share(max_removal_share)
 
 
 def worth_retrying(_task, _task_run, state) -> bool:
@@ -135,26 +113,22 @@ def publish_artifacts(result: SyncResult) -> None:
 
 
 def step_task(step: Callable[P, R], name: str, **options) -> Task[P, R]:
-    """`step` as a task named `name` that first tells the listeners its name. (A Prefect
-    `on_running` hook could do that too, but it logs two lines per task to every run.)"""
-
-    @functools.wraps(step)
-    def announced(*args: P.args, **kwargs: P.kwargs) -> R:
-        for listener in list(_step_listeners):
-            listener(name)
-        return step(*args, **kwargs)
-
+    """`step` as a task named `name` that first tells the CLI's spinner its name
+    (`flows.progress`; a Prefect `on_running` hook could do that too, but it logs two lines per
+    task to every run)."""
     # frames and a DuckDB connection go in and out: nothing to hash for a cache, nothing to
     # pickle for a stored result
-    return task(announced, name=name, cache_policy=NO_CACHE, persist_result=False, **options)
+    return task(
+        announced(step, name), name=name, cache_policy=NO_CACHE, persist_result=False, **options
+    )
 
 
 load_settings_task = step_task(run_settings, "load-settings")
 load_feed = step_task(
     pipeline.load_feed,
     "load-feed",
-    retries=2,
-    retry_delay_seconds=1,
+    retries=LOAD_FEED_RETRIES,
+    retry_delay_seconds=LOAD_FEED_RETRY_DELAY_SECONDS,
     retry_condition_fn=worth_retrying,
 )
 recall = step_task(pipeline.recall, "recall")

@@ -77,6 +77,35 @@ def test_sync_applies_then_a_dry_run_plans_both_exit_0(tmp_path):
 
 
 @pytest.mark.flow
+def test_with_a_prefect_api_the_sync_is_a_flow_run_with_its_artifacts(tmp_path):
+    """The harness configures an API: the CLI runs the flow there, not the steps in-process."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+
+    name = f"{tmp_path.name}.zip"  # unique within the session's runs
+    feed = write_feed(tmp_path / name, tiny_district(), properties={"source.systemCode": "cli"})
+
+    applied = sync(feed, "--warehouse", tmp_path / "w.duckdb")
+
+    assert applied.exit_code == 0, applied.output
+    with get_client(sync_client=True) as client:
+        (flow_run,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+        flow = client.read_flow(flow_run.flow_id)
+    assert flow.name == "rosterflow-sync" and flow_run.state.is_completed()
+    assert {a.key for a in artifacts} == {"sync-cli-summary", "sync-cli-issues"}
+
+
+@pytest.mark.flow
 def test_sync_rejects_errors_and_the_guard_with_exit_1_and_leaves_lms_unchanged(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     assert (

@@ -304,7 +304,7 @@ def test_serve_needs_a_prefect_server_for_its_schedule(tmp_path):
 
 @pytest.mark.flow
 def test_serve_serves_the_inbox_deployment_with_its_schedule(tmp_path, monkeypatch):
-    from flows.inbox import inbox_flow
+    from flows.inbox_flow import inbox_flow
 
     served = []
     monkeypatch.setattr(type(inbox_flow), "serve", lambda flow, **kw: served.append(kw))

@@ -1,0 +1,70 @@
+"""The Prefect inbox flow: `flows.inbox.scan_inbox` with each step wrapped in a task, and each
+zip synced in its own `rosterflow-sync` subflow run. `rosterflow serve` serves it as a
+deployment; `rosterflow serve --once` runs it once when a Prefect API is configured.
+
+Run one scan with `python -m flows.inbox_flow INBOX [WAREHOUSE]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from flows.inbox import (
+    SETTLE_SECONDS,
+    Filed,
+    ScanSteps,
+    applied_run_of,
+    check_settings,
+    file_zip,
+    open_warehouse_once,
+    ready_zips,
+    scan_inbox,
+)
+from flows.pipeline import SyncResult
+from flows.sync import step_task, sync_flow
+
+
+def sync_subflow(feed: str, warehouse: str, config: str | None) -> SyncResult | BaseException:
+    """A subflow run per zip: its failure is a state here, so one bad zip stops no other."""
+    state = sync_flow(feed=feed, warehouse=warehouse, config=config, return_state=True)
+    return state.result(raise_on_failure=False)
+
+
+STEPS = ScanSteps(
+    sync=sync_subflow,
+    check_settings=step_task(check_settings, "check-settings"),
+    check_warehouse=step_task(open_warehouse_once, "check-warehouse"),
+    find_ready_zips=step_task(ready_zips, "find-ready-zips"),
+    look_up_ledger=step_task(applied_run_of, "look-up-ledger"),
+    file_zip=step_task(file_zip, "file-zip"),
+)
+
+
+def _scan_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"scan of {Path(flow_run.parameters['inbox']).name}"
+
+
+@flow(name="rosterflow-inbox", flow_run_name=_scan_name, persist_result=False)
+def inbox_flow(
+    inbox: str,
+    warehouse: str = "rosterflow.duckdb",
+    config: str | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> list[Filed]:
+    """Sync each new complete zip of the inbox in its own sync flow run, then file it."""
+    steps = replace(STEPS, log=get_run_logger().info)
+    return scan_inbox(steps, inbox, warehouse, config, settle_seconds)
+
+
+if __name__ == "__main__":
+    # python -m flows.inbox_flow INBOX [WAREHOUSE]: one scan, as `rosterflow serve --once` does
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m flows.inbox_flow INBOX [WAREHOUSE.duckdb]")
+    for entry in inbox_flow(*sys.argv[1:], settle_seconds=SETTLE_SECONDS):
+        print(entry.describe())

@@ -1,0 +1,121 @@
+"""The sync and the inbox scan run in this process, without Prefect.
+
+`rosterflow sync`, `demo` and `serve --once` take this path when no Prefect API is configured:
+the same step functions the Prefect flows wrap in tasks (`flows.pipeline.run_steps`,
+`flows.inbox.scan_inbox`), each announcing its name to the CLI's spinner (`flows.progress`) as
+the tasks do. Reading the feed is retried on an I/O error as the `load-feed` task is. The run is
+recorded in the warehouse's audit tables as on the Prefect path; only the flow run and its
+artifacts are missing. Nothing here imports Prefect.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flows import pipeline
+from flows.inbox import (
+    SETTLE_SECONDS,
+    Filed,
+    ScanSteps,
+    applied_run_of,
+    check_settings,
+    file_zip,
+    open_warehouse_once,
+    ready_zips,
+    scan_inbox,
+)
+from flows.pipeline import Steps, SyncResult, run_steps
+from flows.progress import announced
+from schemas.settings import Settings, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# reading the feed may meet a network share dropping out; the Prefect task retries the same way
+LOAD_FEED_RETRIES = 2
+LOAD_FEED_RETRY_DELAY_SECONDS = 1.0
+
+log = logging.getLogger("rosterflow.inbox")
+
+
+def run_settings(config: str | None, max_removal_share: float | None) -> Settings:
+    """The settings file (or the defaults), with the command line's guard override on top."""
+    return load_settings(config).with_max_removal_share(max_removal_share)
+
+
+def retrying_io(step: Callable[P, R], retries: int, delay_seconds: float) -> Callable[P, R]:
+    """`step`, called again up to `retries` times after an OSError. Any other error (a
+    FeedError is the verdict on the feed itself) is final at once."""
+
+    @functools.wraps(step)
+    def again(*args: P.args, **kwargs: P.kwargs) -> R:
+        for _ in range(retries):
+            try:
+                return step(*args, **kwargs)
+            except OSError:
+                time.sleep(delay_seconds)
+        return step(*args, **kwargs)
+
+    return again
+
+
+load_settings_step = announced(run_settings, "load-settings")
+STEPS = Steps(
+    load_feed=retrying_io(
+        announced(pipeline.load_feed, "load-feed"),
+        LOAD_FEED_RETRIES,
+        LOAD_FEED_RETRY_DELAY_SECONDS,
+    ),
+    recall=announced(pipeline.recall, "recall"),
+    validate=announced(pipeline.validate, "validate"),
+    plan=announced(pipeline.plan, "plan"),
+    guard=announced(pipeline.guard, "guard"),
+    reject=announced(pipeline.reject, "reject"),
+    apply=announced(pipeline.apply, "apply"),
+)
+
+
+def sync(
+    feed: str,
+    warehouse: str = "rosterflow.duckdb",
+    tenant: str | None = None,
+    config: str | None = None,
+    dry_run: bool = False,
+    max_removal_share: float | None = None,
+) -> SyncResult:
+    """What the `rosterflow-sync` flow does, less publishing to Prefect (same parameters)."""
+    settings = load_settings_step(config, max_removal_share)
+    return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run)
+
+
+def sync_outcome(feed: str, warehouse: str, config: str | None) -> SyncResult | BaseException:
+    """One zip's sync for the scan: its result, or the error it failed with."""
+    try:
+        return sync(feed, warehouse, config=config)
+    except Exception as error:
+        return error
+
+
+SCAN_STEPS = ScanSteps(
+    sync=sync_outcome,
+    check_settings=announced(check_settings, "check-settings"),
+    check_warehouse=announced(open_warehouse_once, "check-warehouse"),
+    find_ready_zips=announced(ready_zips, "find-ready-zips"),
+    look_up_ledger=announced(applied_run_of, "look-up-ledger"),
+    file_zip=announced(file_zip, "file-zip"),
+    log=log.info,
+)
+
+
+def scan(
+    inbox: str,
+    warehouse: str = "rosterflow.duckdb",
+    config: str | None = None,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> list[Filed]:
+    """What the `rosterflow-inbox` flow does (same parameters), each zip synced in-process."""
+    return scan_inbox(SCAN_STEPS, inbox, warehouse, config, settle_seconds)

@@ -1,0 +1,256 @@
+"""`rosterflow sync`, `demo` and `serve --once` without a Prefect API: the same steps run in the
+CLI's process, with the same exit codes and messages, each run recorded in the warehouse's audit
+tables, and Prefect never imported. Every test runs the CLI in a process of its own, through
+tests/flows/cli_without_prefect.py, with no Prefect setting in its environment and PREFECT_HOME
+in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.feeds import tiny_district, with_cell, write_feed
+
+ROOT = Path(__file__).resolve().parents[2]
+HELPER = Path(__file__).with_name("cli_without_prefect.py")
+
+
+@dataclass(frozen=True)
+class Done:
+    code: int
+    stdout: str
+    stderr: str
+    prefect_modules: list[str]  # the Prefect modules the process imported
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def rosterflow(cwd: Path, *arguments, fail_apply: bool = False, **environment: str) -> Done:
+    """`rosterflow ARGUMENTS...` in its own process, in `cwd`, without any Prefect setting."""
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("PREFECT_") and name != "ROSTERFLOW_PREFECT"
+    }
+    clean |= {"PREFECT_HOME": str(cwd / ".prefect-home"), "PYTHONPATH": str(ROOT)}
+    report = cwd / ".imports.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HELPER),
+            str(report),
+            *(["--fail-apply"] if fail_apply else []),
+            *map(str, arguments),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean | environment,
+        cwd=cwd,
+        timeout=120,
+    )
+    imported = json.loads(report.read_text())
+    report.unlink()
+    return Done(done.returncode, done.stdout, done.stderr, imported)
+
+
+def runs(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(
+            "select run_id, tenant, feed_name, outcome from audit.sync_runs order by run_id"
+        ).fetchall()
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def without_students(frames):
+    changed = dict(frames)
+    changed["users"] = frames["users"].filter(pl.col("role") != "student")
+    changed["users"] = changed["users"].with_columns(
+        pl.lit(None, pl.String).alias("agentSourcedIds")
+    )
+    changed["enrollments"] = frames["enrollments"].filter(pl.col("role") != "student")
+    return changed
+
+
+def test_sync_without_prefect_applies_then_plans_with_exit_0_and_records_both_runs(tmp_path):
+    feed, warehouse = write_feed(tmp_path / "north.zip", tiny_district()), tmp_path / "w.duckdb"
+
+    applied = rosterflow(tmp_path, "sync", feed, "--warehouse", warehouse)
+
+    assert applied.code == 0, applied.output
+    assert re.search(r"^ user\s+create\s+5 $", applied.stdout, re.MULTILINE)
+    assert "north.zip: applied — run 1, tenant north" in applied.stdout
+    assert "Prefect" not in applied.output
+    assert applied.prefect_modules == []
+
+    changed = with_cell(tiny_district(), "users", 0, "familyName", "Byron")
+    feed_2 = write_feed(tmp_path / "north-2.zip", changed)
+    dry = rosterflow(
+        tmp_path, "sync", feed_2, "--warehouse", warehouse, "--tenant", "north", "--dry-run"
+    )
+
+    assert dry.code == 0, dry.output
+    assert "north-2.zip: planned — run 2, tenant north, 1 change planned (dry run" in dry.stdout
+    assert dry.prefect_modules == []
+    assert runs(warehouse) == [
+        (1, "north", "north.zip", "applied"),
+        (2, "north", "north-2.zip", "planned"),
+    ]
+    assert query(warehouse, "select count(*) from audit.changes where run_id = 1")[0][0] > 5
+    assert query(warehouse, "select entity, action from audit.changes where run_id = 2") == [
+        ("user", "update")
+    ]
+
+
+def test_sync_without_prefect_rejects_errors_and_the_guard_with_exit_1(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
+
+    invalid = write_feed(
+        tmp_path / "d.zip", with_cell(tiny_district(), "users", 2, "role", "pupil")
+    )
+    rejected = rosterflow(tmp_path, "sync", invalid, "--warehouse", warehouse)
+
+    assert rejected.code == 1, rejected.output
+    assert "rejected" in rejected.stdout and "users.csv:4" in rejected.stdout
+    assert "The warehouse is unchanged" in rejected.stdout
+    assert query(warehouse, "select file, line, rule from audit.issues where run_id = 2") == [
+        ("users.csv", 4, "enum")
+    ]
+
+    emptied = write_feed(tmp_path / "d.zip", without_students(tiny_district()))
+    guarded = rosterflow(tmp_path, "sync", emptied, "--warehouse", warehouse)
+
+    assert guarded.code == 1, guarded.output
+    assert "--max-removal-share" in guarded.stdout
+    assert [r[3] for r in runs(warehouse)] == ["applied", "rejected", "rejected"]
+    assert rejected.prefect_modules == guarded.prefect_modules == []
+
+
+def test_a_run_without_prefect_that_fails_while_applying_exits_1_rolled_back(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+
+    failed = rosterflow(tmp_path, "sync", feed, "--warehouse", warehouse, fail_apply=True)
+
+    assert failed.code == 1, failed.output
+    assert "failed while applying and was rolled back" in failed.stderr
+    assert "No space left on device" in failed.stderr and "Traceback" not in failed.output
+    assert query(warehouse, "select count(*) from lms.users") == [(0,)]
+    assert [r[3] for r in runs(warehouse)] == ["failed"]
+    assert failed.prefect_modules == []
+
+
+def test_input_errors_without_prefect_exit_2_with_one_line(tmp_path):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(feed.read_bytes()[:-30])  # no end of central directory
+    not_duckdb = tmp_path / "notes.duckdb"
+    not_duckdb.write_text("these are my notes")
+
+    for arguments, expected in [
+        ((damaged, "--warehouse", tmp_path / "w.duckdb"), "not a zip archive"),
+        ((feed, "--warehouse", not_duckdb), "cannot open the warehouse"),
+        ((tmp_path / "missing.zip",), "no such file"),
+    ]:
+        outcome = rosterflow(tmp_path, "sync", *arguments)
+        assert outcome.code == 2, outcome.output
+        (line,) = outcome.stderr.strip().splitlines()
+        assert line.startswith("rosterflow: ") and expected in line
+        assert "Traceback" not in outcome.output
+        assert outcome.prefect_modules == []
+
+
+def test_no_prefect_wins_over_a_configured_api(tmp_path):
+    """ROSTERFLOW_PREFECT=0 or --no-prefect: no flow run, even with PREFECT_API_URL set (here to
+    a port nothing listens on)."""
+    feed, warehouse = write_feed(tmp_path / "north.zip", tiny_district()), tmp_path / "w.duckdb"
+    unreachable = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+
+    by_environment = rosterflow(
+        tmp_path, "sync", feed, "--warehouse", warehouse, ROSTERFLOW_PREFECT="0", **unreachable
+    )
+    by_option = rosterflow(tmp_path, "sync", feed, "--warehouse", warehouse, "--no-prefect", **unreachable)  # fmt: skip
+
+    assert (by_environment.code, by_option.code) == (0, 0), by_environment.output + by_option.output
+    assert by_environment.prefect_modules == by_option.prefect_modules == []
+    assert [r[3] for r in runs(warehouse)] == ["applied", "applied"]
+
+
+def test_serve_once_without_prefect_files_each_zip_and_a_second_scan_does_nothing(tmp_path):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    district = tiny_district()
+    write_feed(inbox / "good.zip", district, properties={"source.systemCode": "north"})
+    write_feed(inbox / "broken.zip", with_cell(district, "users", 2, "role", "pupil"))
+    old = inbox.stat().st_mtime - 60
+    os.utime(inbox / "good.zip", (old, old))  # synced oldest first: good before broken
+    scan = ("serve", "--inbox", inbox, "--warehouse", warehouse, "--once", "--settle", "0")
+
+    first = rosterflow(tmp_path, *scan)
+
+    assert first.code == 1, first.output
+    assert sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*.zip")) == [
+        "processed/good.zip",
+        "rejected/broken.zip",
+    ]
+    assert (inbox / "rejected" / "broken.issues.csv").exists()
+    assert [r[1:] for r in runs(warehouse)] == [
+        ("north", "good.zip", "applied"),
+        ("broken", "broken.zip", "rejected"),
+    ]
+    for shown in ("good.zip", "applied", "broken.zip", "rejected"):
+        assert shown in first.stdout
+
+    second = rosterflow(tmp_path, *scan)
+
+    assert second.code == 0, second.output
+    assert "no new complete zip" in second.stdout
+    assert first.prefect_modules == second.prefect_modules == []
+
+
+def test_serve_once_without_prefect_and_an_unusable_warehouse_exits_2(tmp_path):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    write_feed(inbox / "good.zip", tiny_district())
+    warehouse.write_text("not a DuckDB file")
+
+    outcome = rosterflow(
+        tmp_path, "serve", "--inbox", inbox, "--warehouse", warehouse, "--once", "--settle", "0"
+    )
+
+    assert outcome.code == 2, outcome.output
+    assert "cannot open the warehouse" in outcome.stderr and "Traceback" not in outcome.output
+    assert [p.name for p in inbox.iterdir()] == ["good.zip"]
+    assert outcome.prefect_modules == []
+
+
+def test_demo_without_prefect_syncs_twice(tmp_path):
+    done = rosterflow(tmp_path, "demo")
+
+    assert done.code == 0, done.output
+    assert done.stdout.count(": applied — run ") == 2
+    assert [r[3] for r in runs(tmp_path / "rosterflow-demo" / "rosterflow.duckdb")] == [
+        "applied",
+        "applied",
+    ]
+    assert done.prefect_modules == []
+
+
+def test_serving_on_a_schedule_cannot_do_without_prefect(tmp_path):
+    served = CliRunner().invoke(app, ["serve", "--inbox", str(tmp_path), "--no-prefect"])
+    assert served.exit_code == 2
+    assert "--once" in served.output

@@ -1,0 +1,109 @@
+"""Whether a Prefect API is configured, found without importing Prefect, agrees with Prefect."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flows.prefect_config import api_url_found, prefect_api_configured
+
+URL = "http://127.0.0.1:4200/api"
+
+
+def profiles(active: str, **settings: dict[str, str]) -> str:
+    lines = [f'active = "{active}"']
+    for name, values in settings.items():
+        lines += [f"[profiles.{name}]", *(f'{key} = "{value}"' for key, value in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+# each case: files written into the working directory (".prefect/..." is PREFECT_HOME), and
+# environment variables
+CASES = {
+    "nothing": ({}, {}),
+    "environment": ({}, {"PREFECT_API_URL": URL}),
+    "empty in the environment": ({}, {"PREFECT_API_URL": ""}),
+    "empty in the environment wins over a profile": (
+        {".prefect/profiles.toml": profiles("server", server={"PREFECT_API_URL": URL})},
+        {"PREFECT_API_URL": ""},
+    ),
+    ".env": ({".env": f"PREFECT_API_URL={URL}\n"}, {}),
+    ".env, quoted, with export": ({".env": f"# server\nexport PREFECT_API_URL='{URL}'\n"}, {}),
+    ".env without the setting": ({".env": "OTHER=1\n"}, {}),
+    "prefect.toml": ({"prefect.toml": f'[api]\nurl = "{URL}"\n'}, {}),
+    "pyproject.toml": ({"pyproject.toml": f'[tool.prefect.api]\nurl = "{URL}"\n'}, {}),
+    "pyproject.toml of a project without Prefect": (
+        {"pyproject.toml": "[project]\nname = 'x'\n"},
+        {},
+    ),
+    "active profile": (
+        {".prefect/profiles.toml": profiles("server", server={"PREFECT_API_URL": URL})},
+        {},
+    ),
+    "active profile without the setting": (
+        {
+            ".prefect/profiles.toml": profiles(
+                "ephemeral",
+                ephemeral={"PREFECT_SERVER_EPHEMERAL_ENABLED": "true"},
+                server={"PREFECT_API_URL": URL},
+            )
+        },
+        {},
+    ),
+    "profile chosen by PREFECT_PROFILE": (
+        {
+            ".prefect/profiles.toml": profiles(
+                "ephemeral",
+                ephemeral={"PREFECT_SERVER_EPHEMERAL_ENABLED": "true"},
+                server={"PREFECT_API_URL": URL},
+            )
+        },
+        {"PREFECT_PROFILE": "server"},
+    ),
+    "profiles file named by PREFECT_PROFILES_PATH": (
+        {"elsewhere.toml": profiles("server", server={"PREFECT_API_URL": URL})},
+        {"PREFECT_PROFILES_PATH": "elsewhere.toml"},
+    ),
+    "Prefect's own profile 'local', no profiles file": ({}, {"PREFECT_PROFILE": "local"}),
+}
+
+
+@pytest.fixture
+def clean_environment(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("PREFECT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / ".prefect"))
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_api_url_is_found_where_prefect_finds_it(case, tmp_path, clean_environment):
+    from prefect.settings.models.root import Settings
+
+    files, environment = CASES[case]
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for name, value in environment.items():
+        clean_environment.setenv(name, value)
+
+    assert api_url_found() == bool(Settings().api.url)
+
+
+def test_a_file_that_cannot_be_read_leaves_the_answer_to_prefect(tmp_path, clean_environment):
+    Path("prefect.toml").write_text("[api\nurl = ")
+    assert api_url_found() is True
+
+
+def test_once_prefect_is_imported_its_own_settings_answer():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: URL}):
+        assert prefect_api_configured() is True
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert prefect_api_configured() is False
