@@ -375,6 +375,13 @@ def sync(
             help="Override \\[safety] max_removal_share: reject a run that removes more than this share of the tenant's managed users or enrollments (1 turns the guard off).",
         ),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Validate and plan every record, not only those that changed since the tenant's last run (which is otherwise done whenever lms is exactly as that run left it).",
+        ),
+    ] = False,
     prefect: PrefectOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -394,6 +401,7 @@ def sync(
         config=None if config is None else str(config),
         dry_run=dry_run,
         max_removal_share=max_removal_share,
+        full=full,
     )
     from flows.report import print_sync_result
 

@@ -219,17 +219,17 @@ class IncrementalBasis:
 def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> IncrementalBasis | str:
     """The basis for planning only what changed, or why the run is planned in full."""
     if run.full:
-        return "asked for (--full)"
+        return "--full was given"
     state = derived_states(con, run.tenant).get("desired_courses")
     if state is None:
-        return "the tenant's first run (nothing stored to compare with)"
+        return "the tenant's first run: nothing stored to compare with"
     if state.settings_key != run.settings_key:
-        return f"the settings or the rosterflow version differ from run {state.run_id}'s"
+        return f"the settings or the rosterflow version differ from those of run {state.run_id}"
     summary = lms_summary(con, run.tenant)
     if checksum_text(summary) != state.lms_checksum:
         return (
-            f"lms was changed outside rosterflow since run {state.run_id} (a hand edit, which "
-            "this run reverts)"
+            f"lms was changed outside rosterflow since run {state.run_id}: a hand edit, "
+            "which this run reverts"
         )
     return IncrementalBasis(state.run_id, summary, derived(con, run.tenant, "desired_courses"))
 

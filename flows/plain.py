@@ -86,10 +86,11 @@ def sync(
     config: str | None = None,
     dry_run: bool = False,
     max_removal_share: float | None = None,
+    full: bool = False,
 ) -> SyncResult:
     """What the `rosterflow-sync` flow does, less publishing to Prefect (same parameters)."""
     settings = load_settings_step(config, max_removal_share)
-    return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run)
+    return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
 
 
 def sync_outcome(feed: str, warehouse: str, config: str | None) -> SyncResult | BaseException:

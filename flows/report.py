@@ -129,7 +129,19 @@ def print_sync_result(console: Console, result: SyncResult, title: str | None = 
     if result.issues.height:
         console.print(summary_table(result.issues))
         console.print(issues_table(result.issues))
+    if result.planning:
+        console.print(planning_line(result), highlight=False, soft_wrap=True)
     console.print(sync_verdict(result), highlight=False, soft_wrap=True)
+
+
+def planning_line(result: SyncResult) -> str:
+    """How the run was planned: only what changed, every record (and why), or not at all."""
+    note = f": {result.planning_note}" if result.planning_note else ""
+    if result.planning == "incremental":
+        return f"planned incrementally{note}"
+    if result.planning == "full":
+        return f"planned in full{note}"
+    return f"nothing to plan{note}"
 
 
 def _plural(count: int, noun: str) -> str:

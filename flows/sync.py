@@ -166,10 +166,11 @@ def sync_flow(
     config: str | None = None,
     dry_run: bool = False,
     max_removal_share: float | None = None,
+    full: bool = False,
 ) -> SyncResult:
     """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically."""
     settings = load_settings_task(config, max_removal_share)
-    result = run_steps(STEPS, feed, warehouse, settings, tenant, dry_run)
+    result = run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
     publish(result)
     return result
 

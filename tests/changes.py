@@ -248,6 +248,18 @@ def reassign_class(frames: Frames, data) -> Frames:
     return frames | {"classes": _set(classes, pl.col("sourcedId") == class_, **values)}
 
 
+def remove_user_keeping_enrollments(frames: Frames, data) -> tuple[Frames, dict[str, str]]:
+    """A user leaves while enrollments.csv is not sent: their enrollments stay among the stored
+    records, pointing at nobody, until a bulk enrollments file arrives."""
+    removed = remove_user(frames, data)
+    return removed, {"enrollments": "absent"}
+
+
+def remove_class_keeping_enrollments(frames: Frames, data) -> tuple[Frames, dict[str, str]]:
+    """A class leaves while enrollments.csv is not sent (as above)."""
+    return remove_class(frames, data), {"enrollments": "absent"}
+
+
 def remove_class(frames: Frames, data) -> Frames:
     class_ = _row(frames["classes"], _pick(data, frames["classes"], "class"))["sourcedId"]
     return frames | {
@@ -305,10 +317,12 @@ def reorder(frames: Frames, data) -> Frames:
     return frames | {name: frames[name].sample(fraction=1.0, shuffle=True, seed=seed)}
 
 
-CHANGES: tuple[Callable[[Frames, object], Frames], ...] = (
+CHANGES: tuple[Callable[[Frames, object], Frames | tuple[Frames, dict]], ...] = (
     edit_user,
     toggle_enabled,
     remove_user,
+    remove_user_keeping_enrollments,
+    remove_class_keeping_enrollments,
     add_student,
     move_user,
     drop_enrollment,
@@ -325,14 +339,17 @@ CHANGES: tuple[Callable[[Frames, object], Frames], ...] = (
 )
 
 
-def change(frames: Frames, data, count: int) -> tuple[Frames, list[str]]:
-    """`frames` with `count` random changes applied, and their names."""
-    names = []
+def change(frames: Frames, data, count: int) -> tuple[Frames, list[str], dict[str, str]]:
+    """`frames` with `count` random changes applied, their names, and the modes some files
+    must be sent in (a change may need a file not to be sent)."""
+    names, forced = [], {}
     for _ in range(count):
         making = data.draw(st.sampled_from(CHANGES), label="change")
-        frames = making(frames, data)
+        made = making(frames, data)
+        frames, needs = made if isinstance(made, tuple) else (made, {})
+        forced |= needs
         names.append(making.__name__)
-    return frames, names
+    return frames, names, forced
 
 
 # --- how the changed district is sent -------------------------------------------------------
@@ -353,13 +370,15 @@ def as_delta(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([sent, gone], how="diagonal").select(after.columns)
 
 
-def sent_as(data, before: Frames, after: Frames) -> tuple[Frames, dict[str, str]]:
+def sent_as(
+    data, before: Frames, after: Frames, forced: dict[str, str] | None = None
+) -> tuple[Frames, dict[str, str]]:
     """The files of the changed district and their modes: a changed file in bulk or as a
-    delta, an unchanged one in bulk or absent."""
+    delta, an unchanged one in bulk or absent, unless `forced` says."""
     files, modes = {}, {}
     for name, frame in after.items():
         unchanged = frame.equals(before[name])
-        mode = data.draw(
+        mode = (forced or {}).get(name) or data.draw(
             st.sampled_from(["bulk", "absent"] if unchanged else ["bulk", "delta"]),
             label=f"{name} sent",
         )

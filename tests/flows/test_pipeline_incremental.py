@@ -27,6 +27,7 @@ from schemas.settings import POLICY_CHOICES, Hierarchy, Policy, Safety, Settings
 from schemas.spec import SYNCED_FILES
 from schemas.writer import write_feed
 from tests.changes import change, sent_as
+from tests.feeds import frame, tiny_district
 from transforms.generate import generate_feed
 from warehouse.entities import ENTITIES
 from warehouse.records import derived, stored_records
@@ -115,8 +116,10 @@ def test_an_incremental_plan_is_the_full_plan_row_for_row(
     _, planned = run_once(ours, first, config, full=False)
     assert planned.run.planning == "full"  # nothing to compare with yet
     for _ in range(steps):
-        changed, made = change(district, data, data.draw(st.integers(1, 4), label="changes"))
-        files, modes = sent_as(data, district, changed)
+        changed, made, forced = change(
+            district, data, data.draw(st.integers(1, 4), label="changes")
+        )
+        files, modes = sent_as(data, district, changed, forced)
         feed = write_feed(folder / f"feed-{next(_feeds)}.zip", files, modes=modes)
         shutil.copyfile(ours, oracle)
         ours_validated, ours_planned = run_once(ours, feed, config, full=False)
@@ -137,3 +140,109 @@ def test_an_incremental_plan_is_the_full_plan_row_for_row(
             except AssertionError as error:
                 raise AssertionError(f"{what} differs after {note}") from error
         district = changed
+
+
+# --- the dependencies random changes seldom reach, one scenario each ---------------------------
+
+
+class Scenario:
+    """A tenant synced feed by feed; `step` plans each feed incrementally and in full (on a
+    copy) and checks that the two agree before going on from the incremental run."""
+
+    def __init__(self, folder: Path, config: Settings) -> None:
+        self.folder, self.config = folder, config
+        self.ours, self.oracle = folder / "incremental.duckdb", folder / "full.duckdb"
+
+    def first(self, frames, modes=None):
+        feed = write_feed(self.folder / f"feed-{next(_feeds)}.zip", frames, modes=modes)
+        return run_once(self.ours, feed, self.config, full=False)[1]
+
+    def step(self, frames, modes=None):
+        feed = write_feed(self.folder / f"feed-{next(_feeds)}.zip", frames, modes=modes)
+        shutil.copyfile(self.ours, self.oracle)
+        _, ours = run_once(self.ours, feed, self.config, full=False)
+        _, oracle = run_once(self.oracle, feed, self.config, full=True)
+        assert ours.run.planning == "incremental", ours.run.planning_note
+        assert_same_plan(ours, oracle)
+        ours_left, oracle_left = leaves(self.ours), leaves(self.oracle)
+        for what, rows in oracle_left.items():
+            assert_frame_equal(ours_left[what], rows, check_dtypes=False)
+        return ours
+
+
+def actions(planned, entity: str) -> set[tuple[str, str]]:
+    changes = planned.plan.entities[entity].changes
+    return set(changes.select("external_id", "action").iter_rows())
+
+
+def test_a_leftover_enrollment_goes_with_the_user_deleted_later(tmp_path):
+    config = Settings(policy=Policy(users="delete", enrollments="inactivate"))
+    scenario = Scenario(tmp_path, config)
+    district = tiny_district()
+    scenario.first(district)
+    # e4 leaves (inactivated, it stays in lms), then its student u-s2 leaves (deleted)
+    without_e4 = district | {
+        "enrollments": district["enrollments"].filter(pl.col("sourcedId") != "e4")
+    }
+    assert ("or--e4", "inactivate") in actions(scenario.step(without_e4), "enrollment")
+    without_kim = without_e4 | {
+        "users": district["users"].filter(pl.col("sourcedId") != "u-s2"),
+        "enrollments": without_e4["enrollments"].filter(pl.col("userSourcedId") != "u-s2"),
+    }
+    gone = scenario.step(without_kim)
+    assert ("or--u-s2", "delete") in actions(gone, "user")
+    assert {("or--e4", "delete"), ("or--e6", "delete")} <= actions(gone, "enrollment")
+
+
+def test_users_and_sections_of_an_org_that_arrives_later_move_into_its_domain(tmp_path):
+    scenario = Scenario(tmp_path, Settings(safety=Safety(1.0)))
+    district = tiny_district()
+    scenario.first(district)
+    # a school the SIS has not sent yet: u-s1 and class k3 name it (orgs.csv is absent, so it
+    # is only a warning), then it arrives in a delta while users and classes are absent
+    named = district | {
+        "users": district["users"].with_columns(
+            pl.when(pl.col("sourcedId") == "u-s1")
+            .then(pl.lit("s9"))
+            .otherwise("orgSourcedIds")
+            .alias("orgSourcedIds")
+        ),
+        "classes": district["classes"].with_columns(
+            pl.when(pl.col("sourcedId") == "k3")
+            .then(pl.lit("s9"))
+            .otherwise("schoolSourcedId")
+            .alias("schoolSourcedId")
+        ),
+    }
+    scenario.step({n: f for n, f in named.items() if n != "orgs"}, modes={"orgs": "absent"})
+    school = frame(
+        "orgs",
+        {
+            "sourcedId": "s9",
+            "status": "active",
+            "dateLastModified": "2027-01-02T00:00:00Z",
+            "name": "New High",
+            "type": "school",
+            "parentSourcedId": "d1",
+        },
+    )
+    arrived = scenario.step({"orgs": school}, modes={"orgs": "delta"})
+    assert ("or--s9", "create") in actions(arrived, "domain")
+    assert ("or--u-s1", "move") in actions(arrived, "user")
+    assert ("or--k3", "update") in actions(arrived, "course")
+
+
+def test_users_of_a_domain_deleted_now_are_re_pointed_now_not_by_the_next_run(tmp_path):
+    config = Settings(policy=Policy(domains="delete"), safety=Safety(1.0))
+    scenario = Scenario(tmp_path, config)
+    scenario.first(tiny_district())
+    removal = frame(
+        "orgs",
+        {"sourcedId": "s2", "status": "tobedeleted", "dateLastModified": "2027-01-02T00:00:00Z"},
+    )
+    gone = scenario.step({"orgs": removal}, modes={"orgs": "delta"})
+    assert ("or--s2", "delete") in actions(gone, "domain")
+    assert ("or--u-t2", "move") in actions(gone, "user")
+    # and the next run, of the very same state, has nothing left to do
+    again = scenario.step({}, modes={})
+    assert again.plan.change_count == 0
