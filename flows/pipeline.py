@@ -148,12 +148,12 @@ def validate(
     known = {
         name: hashes[name]["sourcedId"] if name in hashes else empty for name in _carried(feed)
     }
-    trusted = {
-        name: frame[ROW_HASH]
-        for name, frame in hashes.items()
-        if stored[name].validated_under == run.settings_key and not run.full
-    }
-    validated = validate_feed(feed.parse(), settings, known, trusted)
+    if run.full or not hashes:  # nothing to compare with, or every record is to be looked at
+        return ValidatedRun(validate_feed(feed.parse(), settings, known), stored, hashes)
+    nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
+    compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
+    trusted = [n for n in hashes if stored[n].validated_under == run.settings_key]
+    validated = validate_feed(feed.parse(), settings, known, compared, trusted)
     return ValidatedRun(validated, stored, hashes)
 
 
@@ -251,8 +251,11 @@ def plan(
     changes: dict[str, RecordChanges] | None = None
     if isinstance(basis, IncrementalBasis):
         empty = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
+        compared = validated.validated.changes or {}
         changes = {
-            name: record_changes(validated.hashes.get(name, empty), records[name])
+            name: compared[name]
+            if name in compared
+            else record_changes(validated.hashes.get(name, empty), records[name])
             for name in SYNCED_FILES
         }
         incremental = plan_incremental(

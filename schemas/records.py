@@ -7,6 +7,8 @@ same record reordered or sent again hashes alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from schemas.spec import FILE_SPECS
@@ -25,3 +27,44 @@ def row_hashes(name: str, rows: pl.DataFrame) -> pl.Series:
     version may hash them anew, which only makes one run treat every record as changed (slower,
     never wrong)."""
     return rows.select(source_columns(name)).hash_rows(seed=_SEED).alias(ROW_HASH)
+
+
+@dataclass(frozen=True)
+class RecordChanges:
+    """How one file's records differ from the stored ones, by sourcedId."""
+
+    changed: pl.Series  # stated now, and new or different
+    removed: pl.Series  # stored, and no longer stated
+    added: pl.Series  # stated now and not stored (part of `changed`)
+
+    @property
+    def appeared_or_gone(self) -> pl.Series:
+        """Records that began or ceased to exist (what a reference to them depends on)."""
+        return pl.concat([self.added, self.removed]).alias("sourcedId")
+
+    @property
+    def keys(self) -> pl.Series:
+        """Every sourcedId whose record is not as stored."""
+        return pl.concat([self.changed, self.removed]).alias("sourcedId")
+
+    @property
+    def count(self) -> int:
+        return self.changed.len() + self.removed.len()
+
+
+def _not_in(rows: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
+    # a join on the 64-bit hashes: faster than `is_in` on a million values
+    return rows.join(other.select(ROW_HASH), on=ROW_HASH, how="anti")
+
+
+def record_changes(stored: pl.DataFrame, current: pl.DataFrame) -> RecordChanges:
+    """Compare records on their row hashes (which cover the sourcedId): a current record whose
+    hash is not stored is new or changed; a stored hash no longer current is a record that
+    changed or went. `stored` and `current` have `sourcedId` and `row_hash`."""
+    changed = _not_in(current.select("sourcedId", ROW_HASH), stored)["sourcedId"]
+    departed = _not_in(stored.select("sourcedId", ROW_HASH), current)["sourcedId"]
+    # sourcedIds are unique on both sides, so a record that changed has departed under its old
+    # hash: comparing the two small sets by sourcedId tells edits from arrivals and removals
+    removed = departed.filter(~departed.is_in(changed.implode()))
+    added = changed.filter(~changed.is_in(departed.implode()))
+    return RecordChanges(changed, removed, added)

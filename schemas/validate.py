@@ -7,7 +7,7 @@ read reliably); references into such a file are not checked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -26,7 +26,7 @@ from schemas.issues import (
 from schemas.lenient import normalize
 from schemas.models import MODELS
 from schemas.prescreen import suspect_rows
-from schemas.records import ROW_HASH, row_hashes
+from schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from schemas.references import (
     KnownIds,
     cycle_issues,
@@ -35,6 +35,7 @@ from schemas.references import (
     live,
     platform_issues,
     reference_issues,
+    stated,
 )
 from schemas.settings import Settings
 from schemas.spec import FILE_SPECS, MANIFEST_FILE, ONEROSTER_10_COLUMNS, FileSpec, Kind
@@ -47,6 +48,8 @@ class ValidatedFeed:
     tables: dict[str, pl.DataFrame]
     issues: pl.DataFrame
     checked_rows: dict[str, int] | None = None  # file -> rows the per-row checks looked at
+    # bulk file -> how its records differ from the stored ones (when stored ones were given)
+    changes: dict[str, RecordChanges] | None = None
 
     @property
     def error_count(self) -> int:
@@ -61,16 +64,22 @@ def validate_feed(
     feed: Feed,
     settings: Settings | None = None,
     known: KnownIds | None = None,
-    validated: Mapping[str, pl.Series] | None = None,
+    stored: Mapping[str, pl.DataFrame] | None = None,
+    validated: Collection[str] = (),
 ) -> ValidatedFeed:
-    """Every issue of the feed. `validated` gives, for bulk files, the row hashes of records
-    already validated under these very settings (the tenant's stored records): rows with such
-    a hash skip the per-row checks, which cannot find anything new in them; their lenient
-    reads are still reported, and the checks across rows and files see every row."""
+    """Every issue of the feed.
+
+    `stored` gives, per file, the `sourcedId, row_hash` of the records a warehouse holds: each
+    bulk file among them is compared with them (`ValidatedFeed.changes`, its rows get their
+    `row_hash`). For the files in `validated`, whose stored records were validated under these
+    very settings, the records found unchanged skip the per-row checks, which cannot find
+    anything new in them; their lenient reads are still reported, and the checks across rows
+    and files see every row."""
     settings = settings or Settings()
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
     tables: dict[str, pl.DataFrame] = {}
     checked_rows: dict[str, int] = {}
+    changes: dict[str, RecordChanges] = {}
     for name, parsed in feed.files.items():
         spec = FILE_SPECS[name]
         header_problems = header_issues(spec, parsed.header)
@@ -96,11 +105,13 @@ def validate_feed(
             )
         normalized, warnings = normalize(rows, spec)
         checked = normalized
-        if validated is not None and name in validated and feed.modes[name] == "bulk":
+        if stored is not None and name in stored and feed.modes[name] == "bulk":
             normalized = normalized.with_columns(row_hashes(name, normalized))
-            checked = normalized.filter(_new_or_repeated(normalized, validated[name])).drop(
-                ROW_HASH
-            )
+            changes[name] = record_changes(stored[name], normalized.filter(stated()))
+            if name in validated:
+                checked = normalized.filter(
+                    _new_or_repeated(normalized, changes[name].changed)
+                ).drop(ROW_HASH)
         checked_rows[name] = checked.height
         found += [warnings, model_issues(checked, spec)]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
@@ -113,14 +124,14 @@ def validate_feed(
     found += date_order_issues(tables)
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
-    return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows)
+    return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes)
 
 
-def _new_or_repeated(rows: pl.DataFrame, validated: pl.Series) -> pl.Series:
-    """Rows not validated before, and every row of a repeated sourcedId (the uniqueness
-    check must see each copy)."""
-    new = ~rows[ROW_HASH].is_in(validated.implode())
+def _new_or_repeated(rows: pl.DataFrame, changed: pl.Series) -> pl.Series:
+    """Rows not validated before (removals, and records new or changed), and every row of a
+    repeated sourcedId (the uniqueness check must see each copy)."""
     ids = rows["sourcedId"]
+    new = ~rows.select(stated()).to_series() | ids.is_in(changed.implode())
     if ids.hash().n_unique() == ids.len():  # distinct hashes: no repeats, no exact test
         return new
     return new | ids.is_duplicated()

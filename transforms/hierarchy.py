@@ -1,22 +1,103 @@
 """The course hierarchy: org base, teacher base and session base courses, then sections.
 
-Pure: OneRoster frames in, desired frames out. The SQL lives in `transforms/sql/` (one file
-per output, named CTEs ending in `select * from final`) and runs on a private in-memory DuckDB
-over the frames, so nothing here touches the warehouse.
+Pure: OneRoster frames in, desired frames out, in lazy Polars (one chain per step). External IDs
+(README, "Base courses"):
+
+    org base      or--obc--<org>--<course title>
+    teacher base  or--tbc--<school>--<teacher>--<course title>
+    session base  or--sbc--<school>--<teacher>--<term>--<course title>
+    section       or--<class sourcedId>
 """
 
 from __future__ import annotations
 
-from importlib import resources
-
-import duckdb
 import polars as pl
 
 from schemas.settings import Hierarchy
 
+# a corrupt warehouse (validation rejects org cycles) must not walk a chain forever
+MAX_CHAIN_DEPTH = 64
 
-def _sql(name: str) -> str:
-    return (resources.files("transforms") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+def _managed(*parts: str | pl.Expr) -> pl.Expr:
+    """'or--' and the parts joined by '--'; null if any part is null."""
+    columns = [pl.col(p) if isinstance(p, str) else p for p in parts]
+    return pl.concat_str([pl.lit("or"), *columns], separator="--")
+
+
+def class_sections(
+    classes: pl.LazyFrame, courses: pl.LazyFrame, users: pl.LazyFrame, enrollments: pl.LazyFrame
+) -> pl.LazyFrame:
+    """One row per class of the SIS: its school, course title, primary teacher and first term.
+
+    The primary teacher is the teacher enrollment marked primary=true, else the first teacher
+    enrollment of the class in file order (run, then line), among teachers who exist. A class
+    listed in several terms uses its first term."""
+    primary_teachers = (
+        enrollments.filter(pl.col("role") == "teacher")
+        .join(
+            users.select(pl.col("sourcedId").alias("userSourcedId")), on="userSourcedId", how="semi"
+        )
+        .select(
+            pl.col("classSourcedId").alias("class_id"),
+            pl.col("userSourcedId").alias("teacher_id"),
+            (pl.col("primary") == "true").fill_null(False).alias("is_marked_primary"),
+            "run_id",
+            "line",
+        )
+        .sort("is_marked_primary", "run_id", "line", descending=[True, False, False])
+        .group_by("class_id", maintain_order=True)
+        .agg(pl.col("teacher_id").first())
+    )
+    return (
+        classes.join(
+            courses.select(
+                pl.col("sourcedId").alias("courseSourcedId"), pl.col("title").alias("course_title")
+            ),
+            on="courseSourcedId",
+            how="left",
+        )
+        .join(primary_teachers, left_on="sourcedId", right_on="class_id", how="left")
+        .select(
+            pl.col("sourcedId").alias("class_id"),
+            pl.col("title").alias("class_title"),
+            pl.col("schoolSourcedId").alias("school_id"),
+            (pl.col("status") == "inactive").fill_null(False).alias("is_inactive"),
+            "course_title",
+            "teacher_id",
+            pl.col("termSourcedIds")
+            .str.split(",")
+            .list.first()
+            .str.strip_chars()
+            .replace("", None)
+            .alias("term_id"),
+        )
+    )
+
+
+def org_chains(orgs: pl.DataFrame, schools: pl.Series) -> pl.DataFrame:
+    """One row per (school, org on the chain from that school up to its root), with the org's
+    distance from the school (0: the school itself); schools not among the orgs have none."""
+    parents = orgs.select(
+        pl.col("sourcedId").alias("org_id"), pl.col("parentSourcedId").alias("parent_id")
+    )
+    step = parents.join(schools.to_frame("org_id"), on="org_id", how="semi").select(
+        pl.col("org_id").alias("school_id"), "org_id", "parent_id", pl.lit(0).alias("depth")
+    )
+    chains = [step]
+    # a bounded walk up the tree: one self-join per level (a district's tree is 3 or 4 deep)
+    while step.height and step["depth"][0] < MAX_CHAIN_DEPTH:
+        step = (
+            step.select(
+                "school_id",
+                pl.col("parent_id").alias("org_id"),
+                (pl.col("depth") + 1).alias("depth"),
+            )
+            .join(parents, on="org_id", how="inner")
+            .select("school_id", "org_id", "parent_id", "depth")
+        )
+        chains.append(step)
+    return pl.concat(chains).select("school_id", "org_id", "depth")
 
 
 def course_hierarchy(
@@ -29,31 +110,125 @@ def course_hierarchy(
 ) -> pl.DataFrame:
     """Desired courses: `external_id, domain_external_id, kind, title, base_course_external_id,
     status, teacher_id` (the primary teacher of a teacher or session base course)."""
-    # hand DuckDB only the columns and rows the SQL reads: a state's enrollments are millions
-    # of rows, of which the teachers' are a few percent
-    inputs = {
-        "source_orgs": orgs.select("sourcedId", "parentSourcedId"),
-        "source_courses": courses.select("sourcedId", "title"),
-        "source_classes": classes.select(
-            "sourcedId", "status", "title", "courseSourcedId", "schoolSourcedId", "termSourcedIds"
-        ),
-        "source_users": users.select("sourcedId"),
-        "source_enrollments": enrollments.filter(pl.col("role") == "teacher").select(
-            "classSourcedId", "userSourcedId", "role", "primary", "run_id", "line"
-        ),
-    }
-    with duckdb.connect() as con:
-        for name, frame in inputs.items():
-            con.register(name, frame)
-        con.execute(f"create temp table class_sections as {_sql('class_sections')}")
-        con.execute(f"create temp table org_chains as {_sql('org_chains')}")
-        return con.sql(
-            _sql("course_hierarchy"),
-            params={
-                "org_base_courses": hierarchy.org_base_courses,
-                "session_base_courses": hierarchy.session_base_courses,
-            },
-        ).pl()
+    sections = class_sections(
+        classes.lazy(), courses.lazy(), users.lazy(), enrollments.lazy()
+    ).collect()
+    chains = org_chains(orgs, sections["school_id"].drop_nulls().unique()).lazy()
+    titled = sections.lazy().filter(pl.col("course_title").is_not_null())
+    org_base_keys = (
+        titled.select("school_id", "course_title")
+        .unique()
+        .join(chains, on="school_id", how="inner")
+        .join(
+            chains.select(
+                "school_id",
+                pl.col("org_id").alias("parent_org_id"),
+                (pl.col("depth") - 1).alias("depth"),
+            ),
+            on=["school_id", "depth"],
+            how="left",
+        )
+        .select("org_id", "course_title", "parent_org_id")
+        .unique()
+        .filter(pl.lit(hierarchy.org_base_courses))
+    )
+    org_bases = org_base_keys.select(
+        _managed(pl.lit("obc"), "org_id", "course_title").alias("external_id"),
+        _managed("org_id").alias("domain_external_id"),
+        pl.lit("org_base").alias("kind"),
+        pl.col("course_title").alias("title"),
+        _managed(pl.lit("obc"), "parent_org_id", "course_title").alias("base_course_external_id"),
+        pl.lit(None, pl.String).alias("teacher_id"),
+    )
+    org_base_ids = org_bases.select(
+        pl.col("external_id").alias("org_base_id"), pl.lit(True).alias("has_org_base")
+    )
+    teacher_bases = (
+        titled.filter(pl.col("teacher_id").is_not_null())
+        .select("school_id", "teacher_id", "course_title")
+        .unique()
+        .with_columns(_managed(pl.lit("obc"), "school_id", "course_title").alias("org_base_id"))
+        .join(org_base_ids, on="org_base_id", how="left")
+        .select(
+            _managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title").alias("external_id"),
+            _managed("school_id").alias("domain_external_id"),
+            pl.lit("teacher_base").alias("kind"),
+            pl.col("course_title").alias("title"),
+            pl.when("has_org_base").then("org_base_id").alias("base_course_external_id"),
+            "teacher_id",
+        )
+    )
+    session_bases = (
+        titled.filter(
+            pl.col("teacher_id").is_not_null()
+            & pl.col("term_id").is_not_null()
+            & pl.lit(hierarchy.session_base_courses)
+        )
+        .select("school_id", "teacher_id", "term_id", "course_title")
+        .unique()
+        .select(
+            _managed(pl.lit("sbc"), "school_id", "teacher_id", "term_id", "course_title").alias(
+                "external_id"
+            ),
+            _managed("school_id").alias("domain_external_id"),
+            pl.lit("session_base").alias("kind"),
+            pl.col("course_title").alias("title"),
+            _managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title").alias(
+                "base_course_external_id"
+            ),
+            "teacher_id",
+        )
+    )
+    bases = pl.concat([org_bases, teacher_bases, session_bases]).collect()
+    section_courses = (
+        sections.lazy()
+        .with_columns(
+            _managed(pl.lit("sbc"), "school_id", "teacher_id", "term_id", "course_title").alias(
+                "sbc"
+            ),
+            _managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title").alias("tbc"),
+            _managed(pl.lit("obc"), "school_id", "course_title").alias("obc"),
+        )
+        .with_columns(
+            pl.col(level)
+            .is_in(bases["external_id"].implode())
+            .fill_null(False)
+            .alias(f"has_{level}")
+            for level in ("sbc", "tbc", "obc")
+        )
+        .select(
+            _managed("class_id").alias("external_id"),
+            _managed("school_id").alias("domain_external_id"),
+            pl.lit("section").alias("kind"),
+            pl.col("class_title").alias("title"),
+            pl.coalesce(
+                pl.when("has_sbc").then("sbc"),
+                pl.when("has_tbc").then("tbc"),
+                pl.when("has_obc").then("obc"),
+            ).alias("base_course_external_id"),
+            pl.when("is_inactive")
+            .then(pl.lit("inactive"))
+            .otherwise(pl.lit("active"))
+            .alias("status"),
+            pl.lit(None, pl.String).alias("teacher_id"),
+        )
+    )
+    return (
+        pl.concat(
+            [bases.lazy().with_columns(pl.lit("active").alias("status")), section_courses],
+            how="diagonal",
+        )
+        .select(
+            "external_id",
+            "domain_external_id",
+            "kind",
+            "title",
+            "base_course_external_id",
+            "status",
+            "teacher_id",
+        )
+        .collect()
+    )
 
 
 def base_course_enrollments(courses: pl.LazyFrame) -> pl.LazyFrame:
