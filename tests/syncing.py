@@ -33,6 +33,7 @@ class Warehouse:
         tenant: str | None = None,
         dry_run: bool = False,
         recall: bool = True,
+        full: bool = False,
     ) -> SyncResult:
         """Write `frames` as a new zip and sync it. `recall=False` plans even a feed the last
         run already applied (the full path, which the shortcut must agree with)."""
@@ -41,7 +42,7 @@ class Warehouse:
             settings = parse_settings(settings)
         steps = Steps() if recall else Steps(recall=lambda con, run: None)
         return run_steps(
-            steps, feed, self.path, settings or Settings(), tenant or self.tenant, dry_run
+            steps, feed, self.path, settings or Settings(), tenant or self.tenant, dry_run, full
         )
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:

@@ -70,11 +70,14 @@ class Plan:
     def change_count(self) -> int:
         return sum(p.changes.height for p in self.entities.values())
 
-    def audit_rows(self, run_id: int) -> pl.DataFrame:
-        """audit.changes rows: run_id, entity, external_id, action, detail, entity_id."""
+    def audit_rows(self, run_id: int, creates: bool = True) -> pl.DataFrame:
+        """audit.changes rows: run_id, entity, external_id, action, detail, entity_id (with
+        `creates` false, all but the creates)."""
         return pl.concat(
             [
-                p.changes.select(
+                p.changes.lazy()
+                .filter(pl.lit(creates) | (pl.col("action") != "create"))
+                .select(
                     pl.lit(run_id, pl.Int64).alias("run_id"),
                     pl.lit(name).alias("entity"),
                     "external_id",
@@ -84,6 +87,26 @@ class Plan:
                 )
                 for name, p in self.entities.items()
             ]
+        ).collect()
+
+    def created_ids(self) -> pl.DataFrame:
+        """Per entity that created rows: `entity, first_id, last_id, rows`."""
+        return (
+            pl.concat(
+                [
+                    p.changes.lazy()
+                    .filter(pl.col("action") == "create")
+                    .select(
+                        pl.lit(name).alias("entity"),
+                        pl.col(p.entity.id).min().alias("first_id"),
+                        pl.col(p.entity.id).max().alias("last_id"),
+                        pl.len().cast(pl.Int64).alias("rows"),
+                    )
+                    for name, p in self.entities.items()
+                ]
+            )
+            .collect()
+            .filter(pl.col("rows") > 0)
         )
 
 

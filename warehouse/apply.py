@@ -82,7 +82,9 @@ def record_run(
         if writes is not None and run.outcome == "applied":
             summary = None if writes.before is None else dict(writes.before)
             for name, entity_plan in writes.plan.entities.items():
-                delta = _apply_entity(con, ENTITIES[name], entity_plan.changes, run)
+                delta = _apply_entity(
+                    con, ENTITIES[name], entity_plan.changes, run, summary is not None
+                )
                 if summary is not None:
                     summary[name] = _moved(summary[name], delta)
             _pause_for_kill_test()
@@ -114,29 +116,23 @@ def _moved(before: TableSummary, delta: tuple[int, int, int]) -> TableSummary:
 def _record_changes(con: duckdb.DuckDBPyConnection, run: RunRecord, plan: Plan) -> None:
     """audit.changes of the run. An applied run's creates are stored as the id range they
     took (the view reads each created row from history); everything else row by row."""
-    rows = plan.audit_rows(run.run_id)
-    if run.outcome == "applied":
-        created = (
-            rows.filter(pl.col("action") == "create")
-            .group_by("entity")
-            .agg(
-                pl.col("entity_id").min().alias("first_id"),
-                pl.col("entity_id").max().alias("last_id"),
-                pl.len().alias("rows"),
-            )
-        )
-        # new ids are consecutive (plan_entity): a range says it all
-        ranges = created.filter(pl.col("last_id") - pl.col("first_id") + 1 == pl.col("rows"))
-        _insert(
-            con,
-            "audit.created",
-            ranges.select(
-                pl.lit(run.run_id, pl.Int64).alias("run_id"), "entity", "first_id", "last_id"
-            ),
-        )
-        rows = rows.filter(
-            (pl.col("action") != "create") | ~pl.col("entity").is_in(ranges["entity"].implode())
-        )
+    if run.outcome != "applied":
+        _insert(con, "audit.changes_stored", plan.audit_rows(run.run_id))
+        return
+    created = plan.created_ids()
+    # new ids are consecutive (plan_entity): a range says it all
+    ranges = created.filter(pl.col("last_id") - pl.col("first_id") + 1 == pl.col("rows"))
+    _insert(
+        con,
+        "audit.created",
+        ranges.select(
+            pl.lit(run.run_id, pl.Int64).alias("run_id"), "entity", "first_id", "last_id"
+        ),
+    )
+    rows = plan.audit_rows(run.run_id, creates=ranges.height < created.height)
+    rows = rows.filter(
+        (pl.col("action") != "create") | ~pl.col("entity").is_in(ranges["entity"].implode())
+    )
     _insert(con, "audit.changes_stored", rows)
 
 
@@ -205,10 +201,15 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> N
 
 
 def _apply_entity(
-    con: duckdb.DuckDBPyConnection, entity: Entity, changes: pl.DataFrame, run: RunRecord
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    changes: pl.DataFrame,
+    run: RunRecord,
+    measure: bool,
 ) -> tuple[int, int, int]:
-    """Write one entity's changes. Returns how the tenant's managed rows moved: rows, sum of
-    row hashes and active rows, added less removed (for the checksum after the run)."""
+    """Write one entity's changes. With `measure`, returns how the tenant's managed rows moved:
+    rows, sum of row hashes and active rows, added less removed (for the checksum after the
+    run); else zeros."""
     if changes.height == 0:
         return 0, 0, 0
     table, key = entity.table, entity.id
@@ -227,9 +228,10 @@ def _apply_entity(
         removed = added = (0, 0, 0)
         if actions - {"create"}:
             replaced = f"{key} in (select {key} from staged where action <> 'create')"
-            removed = con.execute(
-                f"{summed} from lms.{table} as rows where rows.{replaced}"
-            ).fetchall()[0]
+            if measure:
+                removed = con.execute(
+                    f"{summed} from lms.{table} as rows where rows.{replaced}"
+                ).fetchall()[0]
             # the versions this run ends: the rows as they are now, before they change
             con.execute(
                 f"insert into history.{table}_closed select current_rows.*, runs.started_at, $at, "
@@ -246,11 +248,12 @@ def _apply_entity(
                 "where staged.action <> 'delete'",
                 {"run_id": run.run_id},
             )
-            added = con.execute(
-                f"{summed} from lms.{table} as rows where rows.updated_run_id = $run_id "
-                f"and rows.{key} in (select {key} from staged where action <> 'delete')",
-                {"run_id": run.run_id},
-            ).fetchall()[0]
+            if measure:
+                added = con.execute(
+                    f"{summed} from lms.{table} as rows where rows.updated_run_id = $run_id "
+                    f"and rows.{key} in (select {key} from staged where action <> 'delete')",
+                    {"run_id": run.run_id},
+                ).fetchall()[0]
     return tuple(int(a) - int(r) for a, r in zip(added, removed, strict=True))
 
 

@@ -12,6 +12,7 @@ warehouse, so what an incremental run stores is what the next one builds on.
 
 from __future__ import annotations
 
+import io
 import itertools
 import shutil
 from pathlib import Path
@@ -27,7 +28,8 @@ from schemas.settings import POLICY_CHOICES, Hierarchy, Policy, Safety, Settings
 from schemas.spec import SYNCED_FILES
 from schemas.writer import write_feed
 from tests.changes import change, sent_as
-from tests.feeds import frame, tiny_district
+from tests.feeds import frame, tiny_district, with_cell
+from tests.syncing import Warehouse, counts
 from transforms.generate import generate_feed
 from warehouse.entities import ENTITIES
 from warehouse.records import derived, stored_records
@@ -246,3 +248,141 @@ def test_users_of_a_domain_deleted_now_are_re_pointed_now_not_by_the_next_run(tm
     # and the next run, of the very same state, has nothing left to do
     again = scenario.step({}, modes={})
     assert again.plan.change_count == 0
+
+
+# --- when a run is planned in full --------------------------------------------------------------
+
+
+def planning(warehouse, run_id: int) -> tuple[str, str]:
+    return warehouse.query(
+        "select planning, planning_note from audit.sync_runs where run_id = ?", [run_id]
+    ).row(0)
+
+
+def test_runs_are_planned_in_full_exactly_when_the_last_run_cannot_be_built_on(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    district = tiny_district()
+    first = warehouse.sync(district)
+    assert planning(warehouse, first.run_id)[0] == "full"
+    assert "first run" in first.planning_note
+    renamed = with_cell(district, "users", 0, "givenName", "Augusta")
+    assert warehouse.sync(renamed).planning == "incremental"
+    # the very same feed: recalled, nothing planned
+    assert warehouse.sync(renamed).planning == "recalled"
+    # another setting
+    other = warehouse.sync(district, settings={"policy": {"users": "delete"}})
+    assert other.planning == "full" and "settings" in other.planning_note
+    assert warehouse.sync(renamed, settings={"policy": {"users": "delete"}}).planning == (
+        "incremental"
+    )
+    # a hand edit: planned in full, which reverts it
+    warehouse.execute("update lms.users set email = 'typo@x' where external_id = 'or--u-t1'")
+    reverted = warehouse.sync(district, settings={"policy": {"users": "delete"}})
+    assert reverted.planning == "full" and "hand edit" in reverted.planning_note
+    assert warehouse.row("users", "or--u-t1")["email"] == "ada.lovelace@example.org"
+    # asked for
+    forced = warehouse.sync(renamed, settings={"policy": {"users": "delete"}}, full=True)
+    assert forced.planning == "full" and "--full" in forced.planning_note
+    # the state a run leaves for the next is gone (a warehouse of an older rosterflow)
+    warehouse.execute("delete from oneroster.derived")
+    lost = warehouse.sync(district, settings={"policy": {"users": "delete"}})
+    assert lost.planning == "full"
+    # another rosterflow wrote it
+    warehouse.execute("update oneroster.derived set settings_key = 'rosterflow 0.0.1 {}'")
+    upgraded = warehouse.sync(renamed, settings={"policy": {"users": "delete"}})
+    assert upgraded.planning == "full" and "version" in upgraded.planning_note
+    assert planning(warehouse, upgraded.run_id) == ("full", upgraded.planning_note)
+
+
+def test_records_stored_by_an_older_rosterflow_are_compared_after_one_full_run(tmp_path):
+    """Version 1 stored each file's records as one Parquet snapshot without row hashes, and no
+    derived state: the first run plans in full and stores what the next one compares with."""
+    warehouse = Warehouse(tmp_path)
+    district = tiny_district()
+    warehouse.sync(district)
+    with connect(warehouse.path) as con:
+        for name, blob in con.execute("select file, records from oneroster.snapshots").fetchall():
+            old = pl.read_parquet(io.BytesIO(blob)).drop("row_hash")
+            buffer = io.BytesIO()
+            old.write_parquet(buffer)
+            con.execute(
+                "update oneroster.snapshots set records = ?, validated_under = null where file = ?",
+                [buffer.getvalue(), name],
+            )
+        con.execute("delete from oneroster.derived")
+    changed = with_cell(district, "users", 0, "givenName", "Augusta")
+    full = warehouse.sync(changed)
+    assert full.planning == "full" and counts(full) == {("user", "update"): 1}
+    back = warehouse.sync(district)
+    assert back.planning == "incremental" and counts(back) == {("user", "update"): 1}
+
+
+def test_a_patch_grows_until_it_is_worth_a_new_base(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    district = tiny_district()
+    warehouse.sync(district)
+    parts = "select count(*) from oneroster.snapshot_patches where file = 'users'"
+    # one edit of five users is more than a tenth of them: each is stored as a new base
+    for name in ("A", "B"):
+        warehouse.sync(with_cell(district, "users", 1, "givenName", name))
+    assert warehouse.query(parts).item() == 0
+    users = pl.concat(
+        [district["users"]]
+        + [
+            district["users"]
+            .filter(pl.col("role") == "student")
+            .with_columns(
+                (pl.col("sourcedId") + f"-{n}").alias("sourcedId"),
+                (pl.col("username") + f"-{n}").alias("username"),
+                pl.lit(None, pl.String).alias("agentSourcedIds"),
+            )
+            for n in range(20)
+        ]
+    )
+    many = district | {"users": users}
+    warehouse.sync(many, settings={"safety": {"max_removal_share": 1}})
+    edited = with_cell(many, "users", 7, "givenName", "Zed")
+    result = warehouse.sync(edited, settings={"safety": {"max_removal_share": 1}})
+    assert result.planning == "incremental"
+    assert warehouse.query(parts).item() == 1  # 1 of 45 records: a patch
+    stored = warehouse.query(
+        "select record_count from oneroster.snapshot_patches where file = 'users'"
+    )
+    assert stored.item() == 1
+
+
+def test_audit_changes_shows_the_creates_of_a_run_after_they_were_changed_and_deleted(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    district = tiny_district()
+    first = warehouse.sync(district)
+    created = warehouse.changes(first.run_id)
+    assert set(created["action"]) == {"create"}
+    assert created.height == first.summary["count"].sum()
+    settings = {"policy": {"users": "delete"}, "safety": {"max_removal_share": 1}}
+    warehouse.sync(with_cell(district, "users", 0, "givenName", "Augusta"), settings=settings)
+    without_kim = district | {
+        "users": district["users"].filter(pl.col("sourcedId") != "u-s2"),
+        "enrollments": district["enrollments"].filter(pl.col("userSourcedId") != "u-s2"),
+    }
+    warehouse.sync(without_kim, settings=settings)
+    assert_frame_equal(warehouse.changes(first.run_id), created)
+    # creates are stored as the id range a run gave them, not row by row
+    ranges = warehouse.query(
+        "select entity from audit.created where run_id = ? order by 1", [first.run_id]
+    )
+    assert ranges["entity"].to_list() == sorted(ENTITIES)
+    stored = warehouse.query(
+        "select count(*) from audit.changes_stored where run_id = ?", [first.run_id]
+    )
+    assert stored.item() == 0
+
+
+def test_a_dry_run_stores_its_creates_row_by_row(tmp_path):
+    warehouse = Warehouse(tmp_path)
+    planned = warehouse.sync(tiny_district(), dry_run=True)
+    stored = warehouse.query(
+        "select count(*) from audit.changes_stored where run_id = ? and action = 'create'",
+        [planned.run_id],
+    )
+    assert stored.item() == planned.summary["count"].sum()
+    assert warehouse.query("select count(*) from audit.created").item() == 0
