@@ -143,6 +143,7 @@ def plan_incremental(
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
     keys: dict[str, int] = {}
+    read: dict[str, pl.DataFrame] = {}  # the current rows read, per entity
 
     def plan_keys(name: str, desired: pl.LazyFrame, external_ids: pl.Series | None) -> None:
         entity = ENTITIES[name]
@@ -155,6 +156,7 @@ def plan_incremental(
                 current.ids,
                 current.managed_active(name),
             )
+        read[name] = rows
         entity_plan, ids = plan_entity(
             entity,
             tenant,
@@ -247,7 +249,12 @@ def plan_incremental(
     # observer links: those with a changed user on either side, as desired and as in lms
     touched = changes["users"].keys.unique()
     desired_links = desired_observers(users.lazy(), touching=touched).collect()
-    touched_ids = current.ids("user", managed(touched)).get_columns()[1]
+    # the changed users' rows were read when users were planned (deleted ones included)
+    touched_ids = (
+        read["user"]
+        .filter(pl.col("external_id").is_in(managed(touched).implode()))
+        .get_column("user_id")
+    )
     observer_keys = pl.concat(
         [
             desired_links["external_id"],

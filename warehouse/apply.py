@@ -21,7 +21,7 @@ import polars as pl
 from schemas.issues import ISSUE_COLUMNS
 from transforms.plan import Plan
 from warehouse.entities import ENTITIES, Entity
-from warehouse.records import RecordWrite, write_derived, write_records
+from warehouse.records import RecordWrite, encode_records, write_derived, write_records
 from warehouse.schema import scalar
 from warehouse.state import TableSummary, checksum_text, lms_checksum
 
@@ -89,7 +89,8 @@ def record_run(
                     summary[name] = _moved(summary[name], delta)
             _pause_for_kill_test()
             for name, write in writes.records.items():
-                write_records(con, run.tenant, run.run_id, name, write)
+                blob = encode_records(name, write)
+                write_records(con, run.tenant, run.run_id, name, write, blob)
             checksum = lms_checksum(con, run.tenant) if summary is None else checksum_text(summary)
             write_derived(con, run.tenant, run.run_id, writes.derived, run.settings_key, checksum)
         if writes is not None and run.outcome in ("applied", "planned"):
