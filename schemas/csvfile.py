@@ -22,6 +22,7 @@ from schemas.issues import issue_frame, issue_row
 
 BOM = b"\xef\xbb\xbf"
 LINE = "__line"
+_JOINABLE_BYTES = 2**31  # a file smaller than this joins any column into one Polars string
 
 
 class UnreadableFile(Exception):
@@ -125,13 +126,14 @@ def _fast_parse(
     records = raw.height
     if records == 0:
         return raw.with_columns(pl.lit(None, pl.Int64).alias(LINE))
-    texts = [name for name in names if name not in plain_columns]
+    texts = pl.col([name for name in names if name not in plain_columns])
+    # the commas inside values; counted in each column joined into one string (no value is
+    # longer than the file, and a string may hold 4 GiB), which is twice as fast as per value
+    texts = texts.str.join("") if len(data) < _JOINABLE_BYTES else texts
     # Polars reads an unquoted empty field as null and a quoted one ("") as "": which columns
     # hold any "" (most files have none, and then nothing needs replacing)
     stats = raw.select(
-        pl.sum_horizontal(pl.col(texts).str.count_matches(",", literal=True).sum()).alias("commas")
-        if texts
-        else pl.lit(0).alias("commas"),
+        pl.sum_horizontal(pl.lit(0), texts.str.count_matches(",", literal=True).sum()),
         *((pl.col(name) == "").any().alias(f"empty {i}") for i, name in enumerate(names)),
     ).row(0)
     value_commas = stats[0]

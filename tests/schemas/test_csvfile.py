@@ -142,3 +142,14 @@ def test_rows_are_one_chunk_per_column():
     data = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(200_000))
     rows = parse_csv(data, "x.csv").rows
     assert rows.n_chunks("all") == [1] * rows.width
+
+
+def test_commas_in_values_are_counted_alike_in_files_too_big_to_join(monkeypatch):
+    data = b'a,b,c\n1,"x,y",z\n2,"p,q,r",\n3,,"s,t"\n'
+    header, plain = csvfile._header(data), frozenset({"a"})
+    joined = csvfile._fast_parse(data, header, plain)
+    monkeypatch.setattr(csvfile, "_JOINABLE_BYTES", 0)
+    per_value = csvfile._fast_parse(data, header, plain)
+    assert joined is not None and per_value is not None  # the fast path's proof holds in both
+    assert_frame_equal(per_value, joined)
+    assert_frame_equal(joined, parse_csv(data, "x.csv", plain).rows)
