@@ -15,10 +15,11 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import polars as pl
 
@@ -33,6 +34,7 @@ from schemas.spec import (
     FileSpec,
     Kind,
 )
+from schemas.unzip import fast_read, member_ends
 
 # Far above any real roster (a state's 6M enrollments is about 1 GB of CSV) yet far below what
 # would exhaust a machine; both can be raised through the environment.
@@ -84,22 +86,20 @@ class Feed:
         return self.system_code or _stem(self.name)
 
     def parse(self) -> Feed:
-        """Parse the files (two at a time); raises FeedError for a file that is not UTF-8."""
+        """Parse the files (two at a time, biggest first); raises FeedError for a file that is
+        not UTF-8 (the first such file in manifest order)."""
         if self._files is None:
+            biggest_first = sorted(self.contents, key=lambda n: -len(self.contents[n].data))
             with ThreadPoolExecutor(max_workers=2) as pool:
-                parsed = pool.map(lambda name: self._parse(name), list(self.contents))
-                self._files = dict(zip(self.contents, parsed, strict=True))
+                parsing = {name: pool.submit(self._parse, name) for name in biggest_first}
+                self._files = {name: parsing[name].result() for name in self.contents}
             for content in self.contents.values():
                 content.data = b""  # parsed: the bytes are no longer needed
         return self
 
     def _parse(self, name: str) -> ParsedCsv:
-        spec = FILE_SPECS[name]
         content = self.contents[name]
-        try:
-            parsed = parse_csv(content.data, spec.file_name, _plain_columns(spec))
-        except UnreadableFile as error:
-            raise FeedError(f"{self.name}: {error}") from None
+        parsed = _parse_file(self.name, name, content.data)
         return replace(parsed, fingerprint=content.fingerprint)
 
     @property
@@ -142,6 +142,7 @@ def _stem(name: str) -> str:
 @dataclass(frozen=True)
 class _Member:
     read: Callable[[], bytes]
+    size: int  # bytes once read (as stated; only orders the work)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,10 @@ def _folder_source(folder: Path) -> _Source:
     return _Source(
         folder.name,
         sha256,
-        {relative: _Member(file.read_bytes) for relative, file in files.items()},
+        {
+            relative: _Member(file.read_bytes, file.stat().st_size)
+            for relative, file in files.items()
+        },
     )
 
 
@@ -191,8 +195,10 @@ def _file_sha256(path: Path) -> str:
 
 def _zip_source(path: Path) -> _Source:
     try:
-        archive = zipfile.ZipFile(path)
+        handle = path.open("rb")  # ours, so the fast reader can read it by offset
+        archive = zipfile.ZipFile(handle)
         infos = archive.infolist()
+        ends = member_ends(archive)
     except (zipfile.BadZipFile, OSError) as error:
         raise FeedError(f"{path}: damaged zip archive ({error})") from None
     total = 0
@@ -216,14 +222,27 @@ def _zip_source(path: Path) -> _Source:
                 f"{path}: member {name!r} expands {ratio:,.0f}x ({info.file_size:,} bytes); "
                 "refusing a possible zip bomb"
             )
-        members[name] = _Member(_zip_reader(path, archive, info))
+        members[name] = _Member(
+            _zip_reader(path, handle, archive, info, ends.get(info.header_offset)),
+            info.file_size,
+        )
     return _Source(path.name, lambda: _file_sha256(path), members)
 
 
-def _zip_reader(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+def _zip_reader(
+    path: Path,
+    handle: BinaryIO,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    end: int | None,
+) -> Callable[[], bytes]:
     def read() -> bytes:
-        # ZipExtFile stops at the declared size and checks the CRC, so the sizes checked
-        # above bound what is read here
+        # the sizes checked above bound what either reader inflates: the fast one stops one
+        # byte past the stated size, ZipExtFile at the stated size (and checks the CRC)
+        data = fast_read(handle.fileno(), info, end)
+        if data is not None:
+            return data
+        # anything unusual or damaged: zipfile reads it, or fails, exactly as it always did
         try:
             with archive.open(info) as member:
                 return member.read()
@@ -399,16 +418,66 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
         if mode != "absent" and FILE_SPECS[name].file_name in members
     ]
 
-    def read(name: str) -> FileContent:
-        data = members[FILE_SPECS[name].file_name].read()
-        return FileContent(data, hashlib.sha256(data).hexdigest())
-
-    # two at a time: zlib and sha256 both let go of the GIL
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        contents = dict(zip(to_read, pool.map(read, to_read), strict=True))
+    contents, files = _read_files(
+        source.name, {n: members[FILE_SPECS[n].file_name] for n in to_read}, parse
+    )
     read_issues = pl.concat([issue_frame(issues), manifest_csv.issues])
-    feed = Feed(source.name, source.sha256, manifest, modes, contents, read_issues)
-    return feed.parse() if parse else feed
+    return Feed(source.name, source.sha256, manifest, modes, contents, read_issues, files)
+
+
+def _read_files(
+    feed_name: str, members: dict[str, _Member], parse: bool
+) -> tuple[dict[str, FileContent], dict[str, ParsedCsv] | None]:
+    """Read the files, and parse them if `parse`: two files at a time, biggest first, each
+    parsed as soon as its bytes are in while a thread of its own takes their sha256 (inflate,
+    hashlib and Polars all let go of the GIL). Fails as reading every file and then parsing
+    every file would: with the first unreadable file in manifest order, else the first file
+    in manifest order that does not parse."""
+
+    def load(name: str) -> tuple[Future[str], bytes, ParsedCsv | Exception | None]:
+        data = members[name].read()
+        digest = hasher.submit(_sha256, data)
+        if not parse:
+            return digest, data, None
+        try:
+            parsed: ParsedCsv | Exception = _parse_file(feed_name, name, data)
+        except Exception as error:  # raised once every file is read, as if parsed after
+            parsed = error
+        return digest, b"", parsed  # parsed: the bytes are no longer needed
+
+    biggest_first = sorted(members, key=lambda name: -members[name].size)
+    # the workers finish (and stop handing work to the hasher) before the hasher stops
+    with ThreadPoolExecutor(max_workers=1) as hasher, ThreadPoolExecutor(max_workers=2) as workers:
+        loading = {name: workers.submit(load, name) for name in biggest_first}
+        try:
+            loaded = {name: loading[name].result() for name in members}
+        except BaseException:
+            for future in loading.values():
+                future.cancel()  # the files not started yet: nothing will use them
+            raise
+        contents = {
+            name: FileContent(data, digest.result()) for name, (digest, data, _) in loaded.items()
+        }
+    if not parse:
+        return contents, None
+    files: dict[str, ParsedCsv] = {}
+    for name, (_, _, parsed) in loaded.items():
+        if isinstance(parsed, Exception):
+            raise parsed
+        files[name] = replace(parsed, fingerprint=contents[name].fingerprint)
+    return contents, files
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _parse_file(feed_name: str, name: str, data: bytes) -> ParsedCsv:
+    spec = FILE_SPECS[name]
+    try:
+        return parse_csv(data, spec.file_name, _plain_columns(spec))
+    except UnreadableFile as error:
+        raise FeedError(f"{feed_name}: {error}") from None
 
 
 def _plain_columns(spec: FileSpec) -> frozenset[str]:

@@ -2,6 +2,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from schemas import csvfile
 from schemas.csvfile import UnreadableFile, parse_csv
 
 
@@ -86,3 +87,69 @@ def test_comma_in_a_column_expected_plain_is_still_read_exactly():
 def test_short_row_is_caught_even_when_its_columns_are_not_scanned():
     parsed = parse_csv(b"a,b,c\n1,2,3\n4,5\n", "x.csv", plain_columns=frozenset({"a", "b", "c"}))
     assert parsed.issues.select("line", "rule").rows() == [(3, "file.ragged")]
+
+
+def test_quoted_empty_values_are_null_in_only_the_columns_that_have_them():
+    data = b'a,b,c\n"1","","x"\n"2","y",""\n3,z,w\n'
+    assert rows_of(data) == [("1", None, "x", 2), ("2", "y", None, 3), ("3", "z", "w", 4)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'a,b\n,1\n"",2\n3,\n',  # the first column empty, unquoted and quoted
+        b"a,b\n1,2\n,\n3,4\n",  # a line of bare commas
+        b'a,b\n1,2\n""\n3,4\n',  # a line holding only a quoted empty value
+    ],
+)
+def test_empty_first_column_and_blank_records_read_as_the_csv_module_reads_them(data):
+    exact = csvfile._exact_parse(data, csvfile._header(data), "x.csv")
+    parsed = parse_csv(data, "x.csv")
+    assert_frame_equal(parsed.rows, exact.rows)
+    assert_frame_equal(parsed.issues, exact.issues)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'a,b\r\n1,"x\r\ny"\r\n2,z\r\n',
+        b"a,b\n1,2\n3\n",  # ragged: the exact path
+        b'a,b\n1,"x,y"\n',
+    ],
+)
+def test_a_byte_order_mark_changes_nothing(data):
+    plain, marked = parse_csv(data, "x.csv"), parse_csv(csvfile.BOM + data, "x.csv")
+    assert marked.header == plain.header
+    assert_frame_equal(marked.rows, plain.rows)
+    assert_frame_equal(marked.issues, plain.issues)
+
+
+def test_not_utf8_after_a_byte_order_mark_names_the_same_line_and_offset():
+    data = b"a,b\n1,2\n3,\xff\n"
+    with pytest.raises(UnreadableFile) as plain:
+        parse_csv(data, "x.csv")
+    with pytest.raises(UnreadableFile) as marked:
+        parse_csv(csvfile.BOM + data, "x.csv")
+    assert str(marked.value) == str(plain.value)
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b",\n,,\n\n", bytes(range(256)) * 1000])
+def test_byte_counts(data):
+    assert csvfile._byte_counts(data) == (data.count(b","), data.count(b"\n"))
+
+
+def test_rows_are_one_chunk_per_column():
+    data = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(200_000))
+    rows = parse_csv(data, "x.csv").rows
+    assert rows.n_chunks("all") == [1] * rows.width
+
+
+def test_commas_in_values_are_counted_alike_in_files_too_big_to_join(monkeypatch):
+    data = b'a,b,c\n1,"x,y",z\n2,"p,q,r",\n3,,"s,t"\n'
+    header, plain = csvfile._header(data), frozenset({"a"})
+    joined = csvfile._fast_parse(data, header, plain)
+    monkeypatch.setattr(csvfile, "_JOINABLE_BYTES", 0)
+    per_value = csvfile._fast_parse(data, header, plain)
+    assert joined is not None and per_value is not None  # the fast path's proof holds in both
+    assert_frame_equal(per_value, joined)
+    assert_frame_equal(joined, parse_csv(data, "x.csv", plain).rows)
