@@ -149,6 +149,7 @@ STEP_LABELS = {
     "guard": "checking the safety guard",
     "reject": "recording the rejection",
     "apply": "applying the changes",
+    "hold": "holding the run for approval",
     "publish": "publishing the summary to Prefect",
     "check-settings": "reading the settings",
     "check-warehouse": "opening the warehouse",
@@ -409,6 +410,106 @@ def sync(
     raise typer.Exit(result.exit_code)
 
 
+# --- runs, approve, discard, undo: operating on recorded runs ---------------------------------
+
+RunArg = Annotated[
+    int, typer.Argument(help="The run's id (audit.sync_runs.run_id; `rosterflow runs` lists them).")
+]
+ExistingWarehouseOpt = Annotated[Path, typer.Option(help="The DuckDB warehouse file.")]
+
+
+def _existing(warehouse: Path) -> None:
+    if not warehouse.exists():
+        raise fail(f"--warehouse {warehouse}: no such warehouse (a sync creates it)")
+
+
+@contextmanager
+def _operating() -> Iterator[None]:
+    """A refused operation exits 1 with its reason; an unusable warehouse exits 2."""
+    from warehouse.operations import OperationRefused
+    from warehouse.schema import WarehouseError
+
+    try:
+        yield
+    except OperationRefused as refused:
+        raise fail(f"refused: {refused}", EXIT_REJECTED) from None
+    except WarehouseError as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def runs(
+    warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Show this many, newest first (0: all).")] = 20,
+) -> None:
+    """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes."""
+    _existing(warehouse)
+    from flows.operations import runs as list_runs
+    from flows.report import runs_table
+
+    with _operating():
+        found = list_runs(warehouse, tenant, limit or None)
+    if found.height == 0:
+        console.print(f"{warehouse}: no runs" + (f" of tenant {tenant}" if tenant else ""))
+        return
+    console.print(runs_table(found))
+
+
+@app.command()
+def approve(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
+    """Apply a held run's planned change set, exactly as planned, as a new run.
+
+    Refused (exit 1) when the tenant changed since the run was planned (a run applied since, or lms rows edited by hand): sync the feed again then.
+    """
+    _existing(warehouse)
+    from flows.operations import approve_run
+    from flows.report import print_sync_result
+
+    with _operating():
+        result = approve_run(warehouse, run)
+    print_sync_result(console, result)
+
+
+@app.command()
+def discard(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
+    """Drop a held run's plan; nothing else changes (exit 1 when the run is not held)."""
+    _existing(warehouse)
+    from flows.operations import discard_run
+
+    with _operating():
+        info = discard_run(warehouse, run)
+    console.print(
+        f"discarded held run {run} (tenant {info.tenant}, {info.feed_name}): nothing was applied",
+        highlight=False,
+    )
+
+
+@app.command()
+def undo(
+    run: RunArg,
+    warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Undo even when later runs changed some of the same rows (their changes to those rows are overwritten).",
+        ),
+    ] = False,
+) -> None:
+    """Bring every lms row a run changed back to its version before that run, as a new run.
+
+    Hand-made rows are never touched. Refused (exit 1) when a later run changed any of the same rows, unless --force. The tenant's next sync is planned in full.
+    """
+    _existing(warehouse)
+    from flows.operations import undo_run
+    from flows.report import print_sync_result
+
+    with _operating():
+        result = undo_run(warehouse, run, force)
+    print_sync_result(console, result)
+
+
 @app.command()
 def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
     """Sync a generated district, change it, sync again, and print both change summaries.
@@ -554,16 +655,16 @@ def _scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> None:
             outcome = state.result(raise_on_failure=False)
         else:
             outcome = _scan_plainly(parameters)
-    from flows.inbox import ZipsHeld
+    from flows.inbox import ZipsWaiting
 
-    if isinstance(outcome, ZipsHeld):
+    if isinstance(outcome, ZipsWaiting):
         filed = outcome.filed
     elif isinstance(outcome, BaseException):
         raise failure_exit(outcome, steps[-1] if steps else None, verbose)
     else:
         filed = outcome
     _print_filed(filed, Path(parameters["inbox"]))
-    if isinstance(outcome, ZipsHeld):
+    if isinstance(outcome, ZipsWaiting):
         raise fail(str(outcome))
     rejected = [f for f in filed if f.outcome not in ("applied", "duplicate")]
     raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
@@ -571,7 +672,7 @@ def _scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> None:
 
 def _scan_plainly(parameters: dict):
     """One scan in this process, as the flow's state would give it: the zips filed, or the
-    error the scan stopped with (ZipsHeld when some had to stay in the inbox)."""
+    error the scan stopped with (ZipsWaiting when some had to stay in the inbox)."""
     from flows.plain import scan
 
     try:
@@ -591,9 +692,12 @@ def _print_filed(filed: list, inbox: Path) -> None:
     for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
         table.add_column(column, overflow="fold")
     for entry in filed:
-        style = {"applied": "green", "duplicate": "cyan", "held": "yellow"}.get(
-            entry.outcome, "red"
-        )
+        style = {
+            "applied": "green",
+            "duplicate": "cyan",
+            "held": "yellow",
+            "waiting": "yellow",
+        }.get(entry.outcome, "red")
         where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
         table.add_row(
             entry.name,

@@ -48,7 +48,7 @@ from warehouse.schema import connect, scalar
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
-PROCESSED, REJECTED = "processed", "rejected"
+PROCESSED, HELD, REJECTED = "processed", "held", "rejected"
 REPORT_SUFFIX = ".issues.csv"
 
 # --- which zips are ready --------------------------------------------------------------------
@@ -136,8 +136,8 @@ def open_warehouse_once(warehouse: str | Path) -> int:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # applied | planned | rejected | failed | unreadable | duplicate | held
-    folder: str | None  # processed | rejected; None: stays in the inbox
+    outcome: str  # applied | planned | held | rejected | failed | unreadable | duplicate | waiting
+    folder: str | None  # processed | held | rejected; None: stays in the inbox
     issues: pl.DataFrame
     tenant: str | None = None
     run_id: int | None = None
@@ -172,11 +172,17 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
         return Verdict("duplicate", PROCESSED, issues, outcome.tenant, outcome.run_id, message)
     if isinstance(outcome, SyncResult):
         issues = outcome.issues
-        if outcome.outcome == "rejected" and count_errors(issues) == 0:
-            # rejected by the safety guard, not by the feed's errors: say why in the report
-            guard = _one_issue(name, "safety.max_removal_share", "error", outcome.message or "")
+        if outcome.outcome == "held":
+            # over a safety guard: the plan waits in the warehouse for `rosterflow approve`
+            guard = _one_issue(name, "safety.held", "error", outcome.message or "")
             issues = pl.concat([guard, issues])
-        folder = PROCESSED if outcome.exit_code == 0 else REJECTED
+        elif outcome.outcome == "rejected" and count_errors(issues) == 0:
+            # rejected for what the warehouse holds, not for the feed's errors: say why
+            refusal = _one_issue(name, "sync.rejected", "error", outcome.message or "")
+            issues = pl.concat([refusal, issues])
+        folder = (
+            PROCESSED if outcome.exit_code == 0 else HELD if outcome.outcome == "held" else REJECTED
+        )
         return Verdict(
             outcome.outcome, folder, issues, outcome.tenant, outcome.run_id, outcome.message
         )
@@ -186,7 +192,7 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
             "unreadable", REJECTED, _one_issue(name, "feed.unreadable", "error", message)
         )
     if (not_ours := input_error(outcome, NOT_THE_FEEDS_FAULT)) is not None:
-        return Verdict("held", None, issue_frame([]), message=str(not_ours))
+        return Verdict("waiting", None, issue_frame([]), message=str(not_ours))
     message = f"the sync failed ({type(outcome).__name__}: {outcome}); see its flow run's logs"
     return Verdict("failed", REJECTED, _one_issue(name, "sync.failed", "error", message))
 
@@ -230,14 +236,14 @@ def file_zip(
     )
 
 
-class ZipsHeld(Exception):
+class ZipsWaiting(Exception):
     """Some zips stayed in the inbox for a reason that is not theirs; the run fails."""
 
     def __init__(self, filed: list[Filed]) -> None:
-        held = [f for f in filed if f.outcome == "held"]
+        waiting = [f for f in filed if f.outcome == "waiting"]
         super().__init__(
-            f"{len(held)} zip(s) left in the inbox for the next scan: "
-            + "; ".join(f"{f.name}: {f.message}" for f in held)
+            f"{len(waiting)} zip(s) left in the inbox for the next scan: "
+            + "; ".join(f"{f.name}: {f.message}" for f in waiting)
         )
         self.filed = filed
 
@@ -275,7 +281,7 @@ def scan_inbox(
     config: str | None = None,
     settle_seconds: float = SETTLE_SECONDS,
 ) -> list[Filed]:
-    """Sync each new complete zip of the inbox, then file it; raises ZipsHeld when a zip had to
+    """Sync each new complete zip of the inbox, then file it; raises ZipsWaiting when a zip had to
     stay in the inbox for a reason that is not its own."""
     steps.check_settings(config)
     steps.check_warehouse(warehouse)
@@ -286,6 +292,6 @@ def scan_inbox(
             outcome = steps.sync(str(zip_path), warehouse, config)
         filed.append(steps.file_zip(zip_path, inbox, outcome))
         steps.log(filed[-1].describe())
-    if any(f.outcome == "held" for f in filed):
-        raise ZipsHeld(filed)
+    if any(f.outcome == "waiting" for f in filed):
+        raise ZipsWaiting(filed)
     return filed

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from flows.notify import notify_run
 from schemas.feed import Feed, open_feed
 from schemas.issues import ISSUE_SCHEMA
 from schemas.records import ROW_HASH
@@ -38,6 +39,8 @@ from warehouse.apply import (
     utc_now,
 )
 from warehouse.entities import ENTITIES
+from warehouse.held import HeldState, store_held
+from warehouse.operations import last_undo
 from warehouse.records import (
     RecordWrite,
     StoredFile,
@@ -50,6 +53,7 @@ from warehouse.records import (
 )
 from warehouse.schema import connect
 from warehouse.state import (
+    MIN_SCHOOL_ACTIVE,
     TableSummary,
     WarehouseCurrent,
     checksum_text,
@@ -57,6 +61,7 @@ from warehouse.state import (
     lms_checksum,
     lms_summary,
     next_ids,
+    school_removals,
 )
 
 GUARDED = ("user", "enrollment")
@@ -67,7 +72,7 @@ class SyncResult:
     run_id: int
     tenant: str
     feed_name: str
-    outcome: str  # applied | planned | rejected | failed
+    outcome: str  # applied | planned | held | rejected | failed
     message: str | None
     summary: pl.DataFrame  # entity, action, count
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
@@ -77,6 +82,21 @@ class SyncResult:
     @property
     def exit_code(self) -> int:
         return 0 if self.outcome in ("applied", "planned") else 1
+
+    def payload(self, limit: int = 20) -> dict:
+        """The run as JSON for a notification: outcome, why, changes, the first issues."""
+        counts = self.issues.group_by("severity", "rule").len("count").sort("severity", "rule")
+        return {
+            "outcome": self.outcome,
+            "tenant": self.tenant,
+            "run_id": self.run_id,
+            "feed": self.feed_name,
+            "message": self.message,
+            "planning": self.planning,
+            "changes": self.summary.to_dicts(),
+            "issue_counts": counts.to_dicts(),
+            "issues": self.issues.head(limit).to_dicts(),
+        }
 
 
 @dataclass
@@ -113,6 +133,9 @@ class PlannedRun:
     run: RunRecord  # with how it was planned
     plan: Plan
     writes: RunWrites
+    # per school and guarded entity: active rows removed and active rows (schools that lose any)
+    schools: pl.DataFrame = field(default_factory=pl.DataFrame)
+    next_ids: dict[str, int] = field(default_factory=dict)  # the first free ids it planned from
 
 
 @contextmanager
@@ -223,6 +246,12 @@ def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> Increme
     state = derived_states(con, run.tenant).get("desired_courses")
     if state is None:
         return "the tenant's first run: nothing stored to compare with"
+    undone = last_undo(con, run.tenant)
+    if undone is not None and undone[0] > state.run_id:
+        return (
+            f"run {undone[0]} undid run {undone[1]}: lms and the stored records need not be "
+            f"what run {state.run_id} left"
+        )
     if state.settings_key != run.settings_key:
         return f"the settings or the rosterflow version differ from those of run {state.run_id}"
     summary = lms_summary(con, run.tenant)
@@ -248,6 +277,7 @@ def plan(
     }
     del previous
     basis = incremental_basis(con, run)
+    first_free = next_ids(con)
     changes: dict[str, RecordChanges] | None = None
     if isinstance(basis, IncrementalBasis):
         empty = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
@@ -265,7 +295,7 @@ def plan(
             basis.previous_courses,
             settings.hierarchy,
             WarehouseCurrent(con, run.tenant, basis.summary),
-            next_ids(con),
+            first_free,
             settings.policy,
         )
         changes_plan, course_hashes = incremental.plan, incremental.course_hashes
@@ -283,7 +313,7 @@ def plan(
             run.tenant,
             desired_state(records, settings.hierarchy, courses),
             lambda name: current_rows(con, run.tenant, ENTITIES[name]),
-            next_ids(con),
+            first_free,
             settings.policy,
         )
         run = replace(run, planning="full", planning_note=basis)
@@ -296,7 +326,16 @@ def plan(
         },
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
-    return PlannedRun(run, changes_plan, writes)
+    schools = school_removals(con, run.tenant, _removals(changes_plan))
+    return PlannedRun(run, changes_plan, writes, schools, first_free)
+
+
+def _removals(plan_: Plan) -> dict[str, pl.DataFrame]:
+    """Per guarded entity, the rows the plan removes that were active."""
+    removal = pl.col("action").is_in(["inactivate", "withdraw"]) | (
+        (pl.col("action") == "delete") & (pl.col("status") == "active")
+    )
+    return {name: plan_.entities[name].changes.filter(removal) for name in GUARDED}
 
 
 def teacher_order(enrollments: pl.DataFrame) -> pl.DataFrame:
@@ -350,7 +389,8 @@ def _record_writes(
 
 def guard(planned: PlannedRun, settings: Settings) -> str | None:
     """Why the run must not be applied, or None: it would remove too large a share of the
-    tenant's managed users or enrollments (a truncated export must not wipe a district)."""
+    tenant's managed users or enrollments (a truncated export must not wipe a district), or
+    of one school's (one school's file truncated)."""
     limit = settings.safety.max_removal_share
     for name in GUARDED:
         entity_plan = planned.plan.entities[name]
@@ -364,7 +404,52 @@ def guard(planned: PlannedRun, settings: Settings) -> str | None:
                 f"--max-removal-share {min(1.0, round(removed / base + 0.005, 2)):g} "
                 "(or set it in --config)"
             )
+    school_limit = settings.safety.max_school_removal_share
+    over = (
+        planned.schools.filter(
+            pl.col("active") >= MIN_SCHOOL_ACTIVE,
+            pl.col("removed") / pl.col("active") > school_limit,
+        )
+        .with_columns((pl.col("removed") / pl.col("active")).alias("share"))
+        .sort("share", "entity", "domain_id", descending=[True, False, False])
+    )
+    if over.height:
+        worst = over.row(0, named=True)
+        others = f" (and {over.height - 1} more)" if over.height > 1 else ""
+        return (
+            f"this feed would remove {worst['removed']:,} of the {worst['active']:,} active "
+            f"managed {worst['entity']}s of {worst['school'] or 'domain ' + str(worst['domain_id'])}"
+            f" ({worst['share']:.0%}){others}, above [safety] max_school_removal_share = "
+            f"{school_limit:g}: one school's export may be truncated"
+        )
     return None
+
+
+def hold(
+    con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame, message: str
+) -> SyncResult:
+    """Keep a run over a guard, its whole plan included, for a person to approve or discard."""
+    run = replace(
+        planned.run,
+        outcome="held",
+        message=f"{message}. The run is held: `rosterflow approve {planned.run.run_id}` applies "
+        f"exactly this plan, `rosterflow discard {planned.run.run_id}` drops it",
+    )
+    before = planned.writes.before
+    state = HeldState(
+        lms_checksum(con, run.tenant) if before is None else checksum_text(before),
+        planned.next_ids,
+        run.planning,
+        run.planning_note,
+    )
+    record_run(
+        con,
+        run,
+        issues,
+        planned.writes,
+        also=lambda con_: store_held(con_, run.run_id, planned.writes, state),
+    )
+    return _result(run, planned.plan, issues)
 
 
 def reject(
@@ -421,6 +506,8 @@ class Steps:
     guard: Callable[..., str | None] = guard
     reject: Callable[..., SyncResult] = reject
     apply: Callable[..., SyncResult] = apply
+    hold: Callable[..., SyncResult] = hold
+    notify: Callable[..., None] = notify_run
 
 
 def run_steps(
@@ -432,13 +519,54 @@ def run_steps(
     dry_run: bool = False,
     full: bool = False,
 ) -> SyncResult:
-    """load -> (recall) -> validate -> plan -> guard -> apply; a rejected run writes only its
-    audit rows; a feed the tenant's last applied run had, with lms untouched since, is recalled.
-    `full` plans every record even when only some changed (and never recalls)."""
+    """load -> (recall) -> validate -> plan -> guard -> apply (or hold); a rejected run writes
+    only its audit rows; a feed the tenant's last applied run had, with lms untouched since, is
+    recalled. `full` plans every record even when only some changed (and never recalls). A
+    failed, rejected or held run is announced as `[notify]` says."""
+    known: dict[str, object] = {"feed": Path(feed_path).name, "tenant": tenant}
+    try:
+        result = _run_steps(steps, feed_path, warehouse, settings, tenant, dry_run, full, known)
+    except Exception as error:
+        steps.notify(settings, failure_payload(known, error))
+        raise
+    if result.outcome in NOTIFIED:
+        steps.notify(settings, result.payload())
+    return result
+
+
+NOTIFIED = ("rejected", "held", "failed")
+
+
+def failure_payload(known: dict[str, object], error: BaseException) -> dict:
+    return {
+        "outcome": "failed",
+        "tenant": known.get("tenant"),
+        "run_id": known.get("run_id"),
+        "feed": known.get("feed"),
+        "message": f"{type(error).__name__}: {error}",
+        "planning": None,
+        "changes": [],
+        "issue_counts": [],
+        "issues": [],
+    }
+
+
+def _run_steps(
+    steps: Steps,
+    feed_path: str | Path,
+    warehouse: str | Path,
+    settings: Settings,
+    tenant: str | None,
+    dry_run: bool,
+    full: bool,
+    known: dict[str, object],
+) -> SyncResult:
     feed = steps.load_feed(feed_path)
     tenant = tenant or feed.default_tenant()
+    known.update(feed=feed.name, tenant=tenant)
     with open_warehouse(warehouse) as con:
         run = start_run(con, feed, tenant, dry_run, settings, full)
+        known["run_id"] = run.run_id
         unchanged = None if full else steps.recall(con, run)
         if unchanged is not None:
             return unchanged
@@ -455,8 +583,12 @@ def run_steps(
             record_failed(con, run, validated.issues, error)
             raise
         refusal = steps.guard(planned, settings)
-        if refusal:
-            return steps.reject(con, planned.run, validated.issues, refusal)
+        if refusal and not dry_run:
+            return steps.hold(con, planned, validated.issues, refusal)
+        if refusal:  # a dry run applies nothing anyway: it says it would be held
+            planned = replace(
+                planned, run=replace(planned.run, message=f"would be held: {refusal}")
+            )
         return steps.apply(con, planned, validated.issues)
 
 

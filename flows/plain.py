@@ -76,6 +76,7 @@ STEPS = Steps(
     guard=announced(pipeline.guard, "guard"),
     reject=announced(pipeline.reject, "reject"),
     apply=announced(pipeline.apply, "apply"),
+    hold=announced(pipeline.hold, "hold"),
 )
 
 

@@ -89,7 +89,13 @@ def _shorten(value: str | None, width: int = 40) -> str:
 
 # --- a sync's outcome ------------------------------------------------------------------------
 
-VERDICT_STYLE = {"applied": "green", "planned": "cyan", "rejected": "red", "failed": "red"}
+VERDICT_STYLE = {
+    "applied": "green",
+    "planned": "cyan",
+    "held": "yellow",
+    "rejected": "red",
+    "failed": "red",
+}
 
 
 def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
@@ -111,7 +117,13 @@ def sync_verdict(result: SyncResult) -> str:
         f"run {result.run_id}, tenant {result.tenant}"
     )
     if result.outcome == "applied":
-        return f"{head}, {_plural(changes, 'change')}"
+        why = f" ({result.message})" if result.message else ""
+        return f"{head}, {_plural(changes, 'change')}{why}"
+    if result.outcome == "held":
+        return (
+            f"{head}, {_plural(changes, 'change')} planned and held, nothing applied: "
+            f"{result.message}"
+        )
     if result.outcome == "planned":
         return f"{head}, {_plural(changes, 'change')} planned (dry run: nothing applied; see audit.changes)"
     return (
@@ -146,3 +158,34 @@ def planning_line(result: SyncResult) -> str:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def runs_table(runs: pl.DataFrame) -> Table:
+    """`warehouse.operations.list_runs` as a table."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for column in (
+        "run",
+        "tenant",
+        "started (UTC)",
+        "outcome",
+        "decision",
+        "feed",
+        "changes",
+        "why",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("run", "changes") else "left", overflow="fold"
+        )
+    for row in runs.iter_rows(named=True):  # one row per run shown (--limit)
+        style = VERDICT_STYLE.get(row["outcome"], "bold")
+        table.add_row(
+            str(row["run_id"]),
+            row["tenant"],
+            row["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            f"[{style}]{row['outcome']}[/]",
+            row["decision"] or "",
+            row["feed_name"] or "",
+            f"{row['changes']:,}",
+            _shorten(row["message"], 80) if row["message"] else "",
+        )
+    return table

@@ -24,6 +24,7 @@ import polars as pl
 from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
 from flows import pipeline
 from flows.pipeline import Steps, SyncResult, run_steps
@@ -109,6 +110,38 @@ def publish_artifacts(result: SyncResult) -> None:
     )
 
 
+RUN_EVENT = "rosterflow.run"
+
+
+def _tenant_resource(tenant: str | None) -> dict[str, str]:
+    slug = re.sub(r"[^a-z0-9]+", "-", (tenant or "unknown").lower()).strip("-") or "tenant"
+    return {
+        "prefect.resource.id": f"rosterflow.tenant.{slug}",
+        "prefect.resource.name": tenant or "unknown",
+        "rosterflow.tenant": tenant or "",
+    }
+
+
+def emit_run_event(result: SyncResult) -> None:
+    """The event `rosterflow.run.<outcome>` (applied, planned, held, rejected) on the tenant's
+    resource, with the run's summary and first issues as its payload: a Prefect automation
+    matching `rosterflow.run.held` or `rosterflow.run.rejected` notifies a person (README)."""
+    emit_event(
+        event=f"{RUN_EVENT}.{result.outcome}",
+        resource=_tenant_resource(result.tenant),
+        payload=result.payload(),
+    )
+
+
+def emit_failure_event(feed: str, tenant: str | None, error: BaseException) -> None:
+    """`rosterflow.run.failed`: the run broke (its flow run fails too)."""
+    emit_event(
+        event=f"{RUN_EVENT}.failed",
+        resource=_tenant_resource(tenant),
+        payload={"feed": Path(feed).name, "message": f"{type(error).__name__}: {error}"},
+    )
+
+
 # --- tasks: one plain function each --------------------------------------------------------------
 
 
@@ -137,6 +170,9 @@ plan = step_task(pipeline.plan, "plan")
 guard = step_task(pipeline.guard, "guard")
 reject = step_task(pipeline.reject, "reject")
 apply = step_task(pipeline.apply, "apply")
+hold = step_task(pipeline.hold, "hold")
+# not announced to the spinner: on a failure, the step it names is the one that failed
+notify = task(pipeline.notify_run, name="notify", cache_policy=NO_CACHE, persist_result=False)
 publish = step_task(publish_artifacts, "publish")
 
 STEPS = Steps(
@@ -147,6 +183,8 @@ STEPS = Steps(
     guard=guard,
     reject=reject,
     apply=apply,
+    hold=hold,
+    notify=notify,
 )
 
 
@@ -170,7 +208,12 @@ def sync_flow(
 ) -> SyncResult:
     """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically."""
     settings = load_settings_task(config, max_removal_share)
-    result = run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
+    try:
+        result = run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
+    except Exception as error:
+        emit_failure_event(feed, tenant, error)
+        raise
+    emit_run_event(result)
     publish(result)
     return result
 

@@ -12,7 +12,8 @@
 # [tool.uv.sources]
 # rosterflow = { path = "..", editable = true }
 # ///
-"""Sync audit: what each run changed, the issues its feed had, rejected runs and why.
+"""Sync audit: what each run changed, the issues its feed had, rejected runs and why, held runs
+and the decisions about runs (approved, discarded, undone).
 
 Reads the warehouse named by ROSTERFLOW_WAREHOUSE (default: rosterflow.duckdb), read-only.
 Open it with `marimo edit notebooks/sync_audit.py` or `marimo run notebooks/sync_audit.py`.
@@ -56,9 +57,9 @@ def _():
     mo.md(f"""
     # Sync audit
 
-    What each sync run did (`audit.sync_runs`, `audit.changes`) and what it found in its feed
-    (`audit.issues`). Warehouse: `{WAREHOUSE}` (opened read-only; set `ROSTERFLOW_WAREHOUSE`
-    to read another). Times are UTC.
+    What each sync run did (`audit.sync_runs`, `audit.changes`), what it found in its feed
+    (`audit.issues`) and what became of it (`audit.decisions`). Warehouse: `{WAREHOUSE}`
+    (opened read-only; set `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
     """)
     return
 
@@ -124,7 +125,8 @@ def _():
 @app.cell
 def _():
     RUNS_SQL = """
-    -- every run of the tenant, newest first, with how much it changed and found
+    -- every run of the tenant, newest first, with how much it changed and found, and what
+    -- became of it (a held run approved or discarded, an applied run undone: by which run)
     with
 
     runs as (
@@ -148,6 +150,17 @@ def _():
         group by run_id
     ),
 
+    decisions as (
+        select
+            run_id,
+            string_agg(
+                decision || coalesce(' by run ' || result_run_id, ''), '; ' order by decided_at
+            ) as decision,
+        from audit.decisions
+        where run_id in (select run_id from runs)
+        group by run_id
+    ),
+
     final as (
         select
             runs.run_id,
@@ -155,6 +168,7 @@ def _():
             runs.finished_at,
             runs.feed_name,
             runs.outcome,
+            decisions.decision,
             coalesce(changes.changes, 0) as changes,
             coalesce(issues.errors, 0) as errors,
             coalesce(issues.warnings, 0) as warnings,
@@ -164,6 +178,7 @@ def _():
         from runs
         left join changes on changes.run_id = runs.run_id
         left join issues on issues.run_id = runs.run_id
+        left join decisions on decisions.run_id = runs.run_id
     )
 
     select * from final
@@ -189,7 +204,7 @@ def _(RUNS_SQL, runs, tenant):
                     mo.stat(runs.height, label="runs"),
                     *(
                         mo.stat(_outcomes.get(outcome, 0), label=outcome)
-                        for outcome in ("applied", "planned", "rejected", "failed")
+                        for outcome in ("applied", "planned", "held", "rejected", "failed")
                     ),
                     mo.stat(
                         _latest["outcome"],
@@ -212,9 +227,9 @@ def _():
     mo.md("""
     ## Changes per run
 
-    How many platform rows each run changed (or planned to change, for a dry run), by
-    entity and action. The colour scale is logarithmic so that a first full load and a
-    handful of daily changes show side by side.
+    How many platform rows each run changed (or planned to change, for a dry run or a held
+    run), by entity and action. The colour scale is logarithmic so that a first full load and
+    a handful of daily changes show side by side.
     """)
     return
 
@@ -403,8 +418,9 @@ def _():
     mo.md("""
     ## Rejected and failed runs
 
-    A rejected or failed run changed nothing; its message says why (validation errors, the
-    removal safety guard, or the error that stopped it), and its errors follow.
+    A rejected or failed run changed nothing; its message says why (validation errors, what
+    the warehouse holds that the sync must not guess at, or the error that stopped it), and
+    its errors follow. A run over a safety guard is held instead: see the next section.
     """)
     return
 
@@ -485,6 +501,184 @@ def _(REJECTED_ISSUES_SQL, REJECTED_RUNS_SQL, tenant):
             _view,
             show_sql("rejected_runs", REJECTED_RUNS_SQL, tenant=tenant),
             show_sql("rejected_issues", REJECTED_ISSUES_SQL, tenant=tenant),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Held runs and decisions
+
+    A run over a safety guard (such as the share of users a feed would remove) is held: its
+    change set is planned and kept, nothing is applied, and it waits for a decision.
+    `rosterflow approve RUN` applies exactly that plan as a new run (refused once another run
+    of the tenant was applied after it, or its rows were edited since: then sync the feed
+    again); `rosterflow discard RUN` drops it. `rosterflow undo RUN` brings back what an
+    applied run changed, as a new run. Every decision is logged in `audit.decisions`.
+    """)
+    return
+
+
+@app.cell
+def _():
+    HELD_RUNS_SQL = """
+    -- the tenant's held runs that wait for a decision, with the changes each planned
+    with
+
+    runs as (
+        select * from audit.sync_runs
+        where tenant = $tenant
+            and outcome = 'held'
+            and run_id not in (select run_id from audit.decisions)
+    ),
+
+    counts as (
+        select run_id, entity, action, count(*) as changes
+        from audit.changes
+        where run_id in (select run_id from runs)
+        group by all
+    ),
+
+    planned as (
+        select
+            run_id,
+            sum(changes)::bigint as changes,
+            string_agg(
+                format('{:,} {} {}', changes, entity, action), ', ' order by entity, action
+            ) as planned,
+        from counts
+        group by run_id
+    ),
+
+    applied_since as (
+        select runs.run_id, max(applied.run_id) as applied_since
+        from runs
+        inner join audit.sync_runs as applied
+            on applied.tenant = runs.tenant
+            and applied.outcome = 'applied'
+            and applied.run_id > runs.run_id
+        group by runs.run_id
+    ),
+
+    final as (
+        select
+            runs.run_id,
+            runs.started_at,
+            runs.feed_name,
+            coalesce(planned.changes, 0) as planned_changes,
+            planned.planned,
+            applied_since.applied_since,
+            runs.message,
+        from runs
+        left join planned on planned.run_id = runs.run_id
+        left join applied_since on applied_since.run_id = runs.run_id
+    )
+
+    select * from final
+    order by run_id desc
+    """
+    DECISIONS_SQL = """
+    -- every decision about the tenant's runs, newest first, and the run that carried it out
+    with
+
+    runs as (
+        select * from audit.sync_runs where tenant = $tenant
+    ),
+
+    decisions as (
+        select * from audit.decisions where run_id in (select run_id from runs)
+    ),
+
+    result_changes as (
+        select run_id, count(*) as changes
+        from audit.changes
+        where run_id in (select result_run_id from decisions)
+        group by run_id
+    ),
+
+    final as (
+        select
+            decisions.decided_at,
+            decisions.run_id,
+            runs.outcome,
+            runs.feed_name,
+            decisions.decision,
+            decisions.decided_by,
+            decisions.result_run_id,
+            case
+                when decisions.result_run_id is not null
+                    then coalesce(result_changes.changes, 0)
+            end as result_changes,
+            results.message as result_message,
+        from decisions
+        inner join runs on runs.run_id = decisions.run_id
+        left join runs as results on results.run_id = decisions.result_run_id
+        left join result_changes on result_changes.run_id = decisions.result_run_id
+    )
+
+    select * from final
+    order by decided_at desc, run_id desc
+    """
+    return DECISIONS_SQL, HELD_RUNS_SQL
+
+
+@app.cell(hide_code=True)
+def _(DECISIONS_SQL, HELD_RUNS_SQL, tenant):
+    held_runs = query(HELD_RUNS_SQL, tenant=tenant)
+    decisions = query(DECISIONS_SQL, tenant=tenant)
+    _decided = dict(decisions.group_by("decision").len().iter_rows())
+    if held_runs.is_empty():
+        _waiting = mo.callout(
+            mo.md(f"No held run of tenant `{tenant}` waits for a decision."), kind="success"
+        )
+    else:
+        _lines = []
+        for _run in held_runs.to_dicts():
+            _since = (
+                f" Run #{_run['applied_since']} was applied since, so approving it is refused:"
+                " sync the feed again."
+                if _run["applied_since"] is not None
+                else ""
+            )
+            _lines.append(
+                f"- Run #{_run['run_id']} waits for a decision (`{_run['feed_name']}`, "
+                f"{_run['started_at']:%Y-%m-%d %H:%M} UTC, {_run['planned_changes']:,} changes "
+                f"planned): `rosterflow approve {_run['run_id']}` applies exactly its plan, "
+                f"`rosterflow discard {_run['run_id']}` drops it.{_since}"
+            )
+        _waiting = mo.vstack(
+            [
+                mo.callout(mo.md("\n".join(_lines)), kind="warn"),
+                mo.ui.table(held_runs, selection=None, wrapped_columns=["planned", "message"]),
+            ]
+        )
+    _log = (
+        mo.ui.table(decisions, selection=None, wrapped_columns=["result_message"])
+        if not decisions.is_empty()
+        else mo.callout(
+            mo.md(f"No run of tenant `{tenant}` was approved, discarded or undone."), kind="info"
+        )
+    )
+    mo.vstack(
+        [
+            mo.hstack(
+                [
+                    mo.stat(held_runs.height, label="held, waiting"),
+                    *(
+                        mo.stat(_decided.get(decision, 0), label=decision)
+                        for decision in ("approved", "discarded", "undone")
+                    ),
+                ],
+                justify="start",
+                wrap=True,
+            ),
+            _waiting,
+            show_sql("held_runs", HELD_RUNS_SQL, tenant=tenant),
+            mo.md("### Decisions"),
+            _log,
+            show_sql("decisions", DECISIONS_SQL, tenant=tenant),
         ]
     )
     return
@@ -578,6 +772,7 @@ def _(RUN_CHANGES_SQL, run_picker, runs):
             kind="info",
         )
     else:
+        _planned = " (planned, not applied)" if _run["outcome"] in ("planned", "held") else ""
         _view = mo.vstack(
             [
                 mo.md(
@@ -588,6 +783,7 @@ def _(RUN_CHANGES_SQL, run_picker, runs):
                         .sort("entity", "action")
                         .iter_rows()
                     )
+                    + _planned
                 ),
                 mo.ui.table(run_changes, selection=None, page_size=25, wrapped_columns=["changed"]),
             ]

@@ -47,6 +47,24 @@ class Hierarchy:
 @dataclass(frozen=True)
 class Safety:
     max_removal_share: float = 0.2
+    # one school losing more than this share of its active users or enrollments holds the run
+    # even when the tenant's share is small (one school's file truncated by the SIS)
+    max_school_removal_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Where a failed, rejected or held run is announced (nowhere by default)."""
+
+    webhook: str = ""  # URL that gets a JSON POST of the run's summary and first issues
+    email: str = ""  # comma-separated recipients of the same, by SMTP
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "rosterflow@localhost"
+    smtp_starttls: bool = False
+    # the SMTP password comes from the environment, never from a file a team commits
+    smtp_user: str = ""
+    smtp_password_env: str = "ROSTERFLOW_SMTP_PASSWORD"
 
 
 def _default_required() -> MappingProxyType:
@@ -65,6 +83,7 @@ class Settings:
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     safety: Safety = field(default_factory=Safety)
     validation: Validation = field(default_factory=Validation)
+    notify: Notify = field(default_factory=Notify)
 
     def key(self) -> str:
         """What shapes a run's result, as text: everything but the safety guard."""
@@ -79,7 +98,7 @@ class Settings:
         if share is None:
             return self
         _check_share(share, "--max-removal-share")
-        return replace(self, safety=Safety(share))
+        return replace(self, safety=replace(self.safety, max_removal_share=share))
 
 
 def load_settings(path: str | Path | None) -> Settings:
@@ -101,6 +120,7 @@ def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
         "hierarchy": Hierarchy,
         "safety": Safety,
         "validation": Validation,
+        "notify": Notify,
     }
     _refuse_unknown(raw, sections, source, "")
     policy = _section(raw, "policy", Policy, source)
@@ -116,8 +136,31 @@ def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
             raise SettingsError(f"{source}: [hierarchy] {name} must be true or false")
     safety = _section(raw, "safety", Safety, source)
     _check_share(safety.max_removal_share, f"{source}: [safety] max_removal_share")
+    _check_share(safety.max_school_removal_share, f"{source}: [safety] max_school_removal_share")
     validation = _validation(raw.get("validation", {}), source)
-    return Settings(policy, hierarchy, Safety(float(safety.max_removal_share)), validation)
+    notify = _notify(_section(raw, "notify", Notify, source), source)
+    return Settings(
+        policy,
+        hierarchy,
+        Safety(float(safety.max_removal_share), float(safety.max_school_removal_share)),
+        validation,
+        notify,
+    )
+
+
+def _notify(notify: Notify, source: str) -> Notify:
+    for name in ("webhook", "email", "smtp_host", "smtp_from", "smtp_user", "smtp_password_env"):
+        if not isinstance(getattr(notify, name), str):
+            raise SettingsError(f"{source}: [notify] {name} must be text")
+    if notify.webhook and not notify.webhook.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"{source}: [notify] webhook = {notify.webhook!r}; give an http:// or https:// URL"
+        )
+    if isinstance(notify.smtp_port, bool) or not isinstance(notify.smtp_port, int):
+        raise SettingsError(f"{source}: [notify] smtp_port must be a number")
+    if not isinstance(notify.smtp_starttls, bool):
+        raise SettingsError(f"{source}: [notify] smtp_starttls must be true or false")
+    return notify
 
 
 def _check_share(share: object, where: str) -> None:

@@ -314,7 +314,7 @@ def _changed(field_: str) -> pl.Expr:
     return pl.col(field_).ne_missing(pl.col(field_ + CUR))
 
 
-def _detail(fields: tuple[str, ...]) -> pl.Expr:
+def changes_detail(fields: tuple[str, ...]) -> pl.Expr:
     """JSON of the changed fields: {"email": {"from": "a@x", "to": "b@x"}, ...}."""
     parts = [
         pl.when(_changed(f)).then(
@@ -357,7 +357,7 @@ def _stated_changes(entity: Entity, tenant: str, stated: pl.LazyFrame) -> pl.Laz
         "action",
         pl.when(pl.col("action") == "create")
         .then(pl.lit(None, pl.String))
-        .otherwise(_detail(entity.owned))
+        .otherwise(changes_detail(entity.owned))
         .alias("detail"),
     ).select(*entity.columns, "action", "detail")
 
@@ -415,3 +415,30 @@ def _departed_changes(
         )
         .select(*entity.columns, "action", "detail")
     )
+
+
+def renumber_new_ids(
+    plan: Plan, planned_from: Mapping[str, int], free_now: Mapping[str, int]
+) -> Plan:
+    """`plan` with the ids of the rows it creates moved up to start at `free_now`, when rows
+    another tenant created since took the ids it planned from (`planned_from`): every id column
+    and reference at or above the first id planned moves by the same amount, so new ids stay
+    consecutive and references to new rows stay right. Ids of existing rows are all below it."""
+    shifts = {
+        name: max(0, free_now[name] - planned_from[name]) for name in ENTITIES if name in free_now
+    }
+    renumbered = Plan(plan.tenant)
+    for name, entity_plan in plan.entities.items():
+        entity = entity_plan.entity
+        targets = {entity.id: name} | dict(entity.references)
+        moved = [
+            pl.when(pl.col(column) >= planned_from[target])
+            .then(pl.col(column) + shifts[target])
+            .otherwise(pl.col(column))
+            .alias(column)
+            for column, target in targets.items()
+            if shifts.get(target)
+        ]
+        changes = entity_plan.changes.with_columns(moved) if moved else entity_plan.changes
+        renumbered.entities[name] = EntityPlan(entity, changes, entity_plan.managed_active)
+    return renumbered

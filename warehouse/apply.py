@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +21,13 @@ import polars as pl
 from schemas.issues import ISSUE_COLUMNS
 from transforms.plan import Plan
 from warehouse.entities import ENTITIES, Entity
-from warehouse.records import RecordWrite, encode_records, write_derived, write_records
+from warehouse.records import (
+    RecordWrite,
+    encode_records,
+    prune_superseded,
+    write_derived,
+    write_records,
+)
 from warehouse.schema import scalar
 from warehouse.state import TableSummary, checksum_text, lms_checksum
 
@@ -37,7 +43,7 @@ class RunRecord:
     feed_name: str | None
     feed_sha256: str | None
     started_at: datetime
-    outcome: str  # applied | planned | rejected | failed
+    outcome: str  # applied | planned | held | rejected | failed
     message: str | None = None
     content_sha256: str | None = None
     settings_key: str | None = None
@@ -72,10 +78,11 @@ def record_run(
     run: RunRecord,
     issues: pl.DataFrame,
     writes: RunWrites | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> None:
     """Write the run in one transaction. The change set is applied to lms and history, and the
-    records and derived state stored, only when the outcome is `applied` (a dry run records its
-    change set in audit only)."""
+    records and derived state stored, only when the outcome is `applied` (a dry run or a held
+    run records its change set in audit only). `also` writes more in the same transaction."""
     con.execute("begin transaction")
     try:
         checksum = None
@@ -91,10 +98,14 @@ def record_run(
             for name, write in writes.records.items():
                 blob = encode_records(name, write)
                 write_records(con, run.tenant, run.run_id, name, write, blob)
+            if writes.records:
+                prune_superseded(con, run.tenant)
             checksum = lms_checksum(con, run.tenant) if summary is None else checksum_text(summary)
             write_derived(con, run.tenant, run.run_id, writes.derived, run.settings_key, checksum)
-        if writes is not None and run.outcome in ("applied", "planned"):
+        if writes is not None and run.outcome in ("applied", "planned", "held"):
             _record_changes(con, run, writes.plan)
+        if also is not None:
+            also(con)
         _insert(
             con,
             "audit.issues",
@@ -233,12 +244,14 @@ def _apply_entity(
                 removed = con.execute(
                     f"{summed} from lms.{table} as rows where rows.{replaced}"
                 ).fetchall()[0]
-            # the versions this run ends: the rows as they are now, before they change
+            # the versions this run ends: the rows as they are now, before they change. A
+            # hand-made row the run adopts (or removes: its external ID was set to a managed
+            # one) is kept too, with no valid_from, so that undoing the run can bring it back
             con.execute(
                 f"insert into history.{table}_closed select current_rows.*, runs.started_at, $at, "
-                f"current_rows.updated_run_id, $run_id from lms.{table} as current_rows "
-                "join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id "
-                f"where current_rows.origin = 'sync' and current_rows.{key} in "
+                f"runs.run_id, $run_id from lms.{table} as current_rows "
+                "left join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id "
+                f"and current_rows.origin = 'sync' where current_rows.{key} in "
                 f"(select {key} from staged where action <> 'create')",
                 params,
             )

@@ -48,7 +48,7 @@ def stored_files(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, Store
         """
         with parts as (
             select file, validated_under, record_count as records from oneroster.snapshot_patches
-            where tenant = $tenant
+            where tenant = $tenant and superseded_run_id is null
         )
         select
             base.file,
@@ -63,7 +63,7 @@ def stored_files(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, Store
             end,
         from oneroster.snapshots as base
         left join parts on parts.file = base.file
-        where base.tenant = $tenant
+        where base.tenant = $tenant and base.superseded_run_id is null
         group by base.file, base.record_count, base.fingerprint, base.validated_under
         """,
         {"tenant": tenant},
@@ -85,10 +85,10 @@ def _blobs(
     rows = con.execute(
         """
         select file, 0 as part, run_id, records from oneroster.snapshots
-        where tenant = $tenant and list_contains($names, file)
+        where tenant = $tenant and list_contains($names, file) and superseded_run_id is null
         union all
         select file, 1 as part, run_id, records from oneroster.snapshot_patches
-        where tenant = $tenant and list_contains($names, file)
+        where tenant = $tenant and list_contains($names, file) and superseded_run_id is null
         order by file, part, run_id
         """,
         {"tenant": tenant, "names": list(names)},
@@ -185,7 +185,9 @@ def stored_ids(
 def fingerprints(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, str | None]:
     """The fingerprint of the bulk file each of the tenant's bases came from."""
     rows = con.execute(
-        "select file, fingerprint from oneroster.snapshots where tenant = ?", [tenant]
+        "select file, fingerprint from oneroster.snapshots "
+        "where tenant = ? and superseded_run_id is null",
+        [tenant],
     ).fetchall()
     return dict(rows)
 
@@ -254,10 +256,14 @@ def write_records(
     """Store one file's write (`blob`: its `encode_records`)."""
     key = {"tenant": tenant, "file": name}
     if not write.patch:
-        con.execute("delete from oneroster.snapshots where tenant = $tenant and file = $file", key)
-        con.execute(
-            "delete from oneroster.snapshot_patches where tenant = $tenant and file = $file", key
-        )
+        # the records a new base replaces are kept, superseded, so that undoing this run can
+        # bring them back
+        for table in ("snapshots", "snapshot_patches"):
+            con.execute(
+                f"update oneroster.{table} set superseded_run_id = $run_id "
+                "where tenant = $tenant and file = $file and superseded_run_id is null",
+                key | {"run_id": run_id},
+            )
         con.execute(
             "insert into oneroster.snapshots (tenant, file, run_id, record_count, fingerprint, "
             "records, validated_under) values ($tenant, $file, $run_id, $count, $fingerprint, "
@@ -273,7 +279,8 @@ def write_records(
         )
         return
     con.execute(
-        "insert into oneroster.snapshot_patches values "
+        "insert into oneroster.snapshot_patches (tenant, file, run_id, record_count, "
+        "validated_under, records) values "
         "($tenant, $file, $run_id, $count, $validated_under, $records)",
         key
         | {
@@ -307,7 +314,8 @@ class DerivedState:
 
 def derived_states(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, DerivedState]:
     rows = con.execute(
-        "select name, run_id, settings_key, lms_checksum from oneroster.derived where tenant = ?",
+        "select name, run_id, settings_key, lms_checksum from oneroster.derived "
+        "where tenant = ? and superseded_run_id is null",
         [tenant],
     ).fetchall()
     return {name: DerivedState(run, key, checksum) for name, run, key, checksum in rows}
@@ -315,7 +323,9 @@ def derived_states(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, Der
 
 def derived(con: duckdb.DuckDBPyConnection, tenant: str, name: str) -> pl.DataFrame | None:
     rows = con.execute(
-        "select records from oneroster.derived where tenant = ? and name = ?", [tenant, name]
+        "select records from oneroster.derived "
+        "where tenant = ? and name = ? and superseded_run_id is null",
+        [tenant, name],
     ).fetchall()
     return _parquet(rows[0][0]) if rows else None
 
@@ -330,9 +340,14 @@ def write_derived(
 ) -> None:
     for name, frame in frames.items():
         key = {"tenant": tenant, "name": name}
-        con.execute("delete from oneroster.derived where tenant = $tenant and name = $name", key)
         con.execute(
-            "insert into oneroster.derived values "
+            "update oneroster.derived set superseded_run_id = $run_id "
+            "where tenant = $tenant and name = $name and superseded_run_id is null",
+            key | {"run_id": run_id},
+        )
+        con.execute(
+            "insert into oneroster.derived (tenant, name, run_id, settings_key, lms_checksum, "
+            "record_count, records) values "
             "($tenant, $name, $run_id, $settings_key, $checksum, $count, $records)",
             key
             | {
@@ -342,4 +357,47 @@ def write_derived(
                 "count": frame.height,
                 "records": _blob(frame),
             },
+        )
+
+
+# --- keeping what runs replaced, for undo -------------------------------------------------------
+
+RECORD_TABLES = ("snapshots", "snapshot_patches", "derived")
+KEEP_DAYS = 30
+
+
+def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KEEP_DAYS) -> None:
+    """Forget what runs older than `days` replaced (their undo can no longer restore it)."""
+    for table in RECORD_TABLES:
+        con.execute(
+            f"delete from oneroster.{table} where tenant = $tenant and superseded_run_id in "
+            "(select run_id from audit.sync_runs where tenant = $tenant "
+            "and started_at < now()::timestamp - to_days($days))",
+            {"tenant": tenant, "days": days},
+        )
+
+
+def later_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> bool:
+    """Whether a run after `run_id` stored records or derived state for the tenant (then what
+    `run_id` replaced can no longer simply be brought back)."""
+    later = " union all ".join(
+        f"select run_id from oneroster.{table} where tenant = $tenant "
+        "and (run_id > $run or superseded_run_id > $run)"
+        for table in RECORD_TABLES
+    )
+    found = con.execute(
+        f"select count(*) from ({later})", {"tenant": tenant, "run": run_id}
+    ).fetchall()
+    return found[0][0] > 0
+
+
+def restore_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> None:
+    """The tenant's stored records and derived state as they were before `run_id` wrote."""
+    for table in RECORD_TABLES:
+        key = {"tenant": tenant, "run": run_id}
+        con.execute(f"delete from oneroster.{table} where tenant = $tenant and run_id = $run", key)
+        con.execute(
+            f"update oneroster.{table} set superseded_run_id = null "
+            "where tenant = $tenant and superseded_run_id = $run",
+            key,
         )

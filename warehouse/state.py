@@ -149,3 +149,74 @@ class WarehouseCurrent:
         if self.summary is None:
             self.summary = lms_summary(self.con, self.tenant)
         return self.summary[entity].active
+
+
+# at least this many active users (or enrollments) for a school's removal share to be judged:
+# one of three students leaving a tiny school is no truncated export
+MIN_SCHOOL_ACTIVE = 20
+
+
+def school_removals(
+    con: duckdb.DuckDBPyConnection, tenant: str, removed: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """Per school (domain) and guarded entity: how many of its active managed rows a plan
+    removes, and how many it has. `removed` holds, per entity ("user", "enrollment"), the plan's
+    removals of active rows; a user belongs to its domain, an enrollment to its course's.
+    Columns: entity, domain_id, school, removed, active."""
+    found = []
+    queries = {
+        "user": (
+            "select staged.domain_id, count(*) as removed from staged group by 1",
+            "select domain_id, count(*) as active from lms.users where tenant = $tenant "
+            "and starts_with(external_id, $managed) and status = 'active' "
+            "and domain_id in (select domain_id from removed_by_school) group by 1",
+        ),
+        "enrollment": (
+            "select courses.domain_id, count(*) as removed from staged "
+            "join lms.courses as courses on courses.course_id = staged.course_id group by 1",
+            "select courses.domain_id, count(*) as active from lms.enrollments as enrollments "
+            "join lms.courses as courses on courses.course_id = enrollments.course_id "
+            "where enrollments.tenant = $tenant "
+            "and starts_with(enrollments.external_id, $managed) "
+            "and enrollments.status = 'active' "
+            "and courses.domain_id in (select domain_id from removed_by_school) group by 1",
+        ),
+    }
+    params = {"tenant": tenant, "managed": MANAGED_PREFIX}
+    for name, (removed_sql, active_sql) in queries.items():
+        rows = removed.get(name)
+        if rows is None or rows.height == 0:
+            continue
+        con.register("staged", rows)
+        try:
+            by_school = con.sql(removed_sql).to_arrow_table()
+            con.register("removed_by_school", by_school)
+            active = con.sql(active_sql, params=params).to_arrow_table()
+            names = con.sql(
+                "select domain_id, name as school from lms.domains "
+                "where domain_id in (select domain_id from removed_by_school)"
+            ).to_arrow_table()
+        finally:
+            for view in ("staged", "removed_by_school"):
+                with suppress(duckdb.Error):
+                    con.unregister(view)
+        found.append(
+            pl.from_arrow(by_school)
+            .join(pl.from_arrow(active), on="domain_id", how="left")
+            .join(pl.from_arrow(names), on="domain_id", how="left")
+            .select(
+                pl.lit(name).alias("entity"),
+                pl.col("domain_id").cast(pl.Int64),
+                pl.col("school").cast(pl.String),
+                pl.col("removed").cast(pl.Int64),
+                pl.col("active").fill_null(0).cast(pl.Int64),
+            )
+        )
+    schema = {
+        "entity": pl.String,
+        "domain_id": pl.Int64,
+        "school": pl.String,
+        "removed": pl.Int64,
+        "active": pl.Int64,
+    }
+    return pl.concat(found) if found else pl.DataFrame(schema=schema)

@@ -26,3 +26,19 @@ def _harness_for_flow_tests(request):
     """Marking a test `flow` is enough to run it under the shared harness."""
     if request.node.get_closest_marker("flow"):
         request.getfixturevalue("prefect_harness")
+
+
+@pytest.fixture
+def prefect_events(monkeypatch):
+    """Prefect's events worker sending to a client that keeps every event (as Prefect's own
+    `asserting_events_worker` fixture does): `AssertingEventsClient.all[...].events`."""
+    from prefect.events.clients import AssertingEventsClient
+    from prefect.events.worker import EventsWorker
+
+    AssertingEventsClient.reset()
+    worker = EventsWorker.instance(AssertingEventsClient)
+    monkeypatch.setattr(EventsWorker, "instance", lambda *_: worker)
+    try:
+        yield worker
+    finally:
+        worker.drain()

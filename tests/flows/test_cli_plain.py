@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import polars as pl
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.feeds import tiny_district, with_cell, write_feed
+from tests.feeds import tiny_district, with_cell, without_students, write_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("cli_without_prefect.py")
@@ -77,16 +76,6 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
         return con.sql(sql).fetchall()
 
 
-def without_students(frames):
-    changed = dict(frames)
-    changed["users"] = frames["users"].filter(pl.col("role") != "student")
-    changed["users"] = changed["users"].with_columns(
-        pl.lit(None, pl.String).alias("agentSourcedIds")
-    )
-    changed["enrollments"] = frames["enrollments"].filter(pl.col("role") != "student")
-    return changed
-
-
 def test_sync_without_prefect_applies_then_plans_with_exit_0_and_records_both_runs(tmp_path):
     feed, warehouse = write_feed(tmp_path / "north.zip", tiny_district()), tmp_path / "w.duckdb"
 
@@ -117,7 +106,7 @@ def test_sync_without_prefect_applies_then_plans_with_exit_0_and_records_both_ru
     ]
 
 
-def test_sync_without_prefect_rejects_errors_and_the_guard_with_exit_1(tmp_path):
+def test_sync_without_prefect_rejects_errors_and_holds_over_the_guard_with_exit_1(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
 
@@ -138,7 +127,8 @@ def test_sync_without_prefect_rejects_errors_and_the_guard_with_exit_1(tmp_path)
 
     assert guarded.code == 1, guarded.output
     assert "--max-removal-share" in guarded.stdout
-    assert [r[3] for r in runs(warehouse)] == ["applied", "rejected", "rejected"]
+    assert "held" in guarded.stdout and "rosterflow approve 3" in guarded.stdout
+    assert [r[3] for r in runs(warehouse)] == ["applied", "rejected", "held"]
     assert rejected.prefect_modules == guarded.prefect_modules == []
 
 
@@ -254,3 +244,42 @@ def test_serving_on_a_schedule_cannot_do_without_prefect(tmp_path):
     served = CliRunner().invoke(app, ["serve", "--inbox", str(tmp_path), "--no-prefect"])
     assert served.exit_code == 2
     assert "--once" in served.output
+
+
+def test_runs_approve_discard_and_undo_from_the_command_line(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    emptied = write_feed(tmp_path / "e.zip", without_students(tiny_district()))
+    for zip_file, code in ((feed, 0), (emptied, 1), (emptied, 1)):
+        done = rosterflow(tmp_path, "sync", zip_file, "--warehouse", warehouse, "--tenant", "d")
+        assert done.code == code, done.output
+
+    listed = rosterflow(tmp_path, "runs", "--warehouse", warehouse, COLUMNS="200")
+    assert listed.code == 0, listed.output
+    assert re.search(r"3 .*held", listed.stdout) and re.search(r"1 .*applied", listed.stdout)
+
+    discarded = rosterflow(tmp_path, "discard", "2", "--warehouse", warehouse)
+    assert discarded.code == 0 and "discarded held run 2" in discarded.stdout
+    approved = rosterflow(tmp_path, "approve", "3", "--warehouse", warehouse)
+    assert approved.code == 0, approved.output
+    assert "applied" in approved.stdout and "approved held run 3" in approved.stdout
+    again = rosterflow(tmp_path, "approve", "3", "--warehouse", warehouse)
+    assert again.code == 1 and "refused: run 3 was already approved (run 4)" in again.stderr
+    stale = rosterflow(tmp_path, "approve", "2", "--warehouse", warehouse)
+    assert stale.code == 1 and "already discarded" in stale.stderr
+    assert query(warehouse, "select count(*) from lms.users where status = 'inactive'") == [(2,)]
+
+    undone = rosterflow(tmp_path, "undo", "4", "--warehouse", warehouse)
+    assert undone.code == 0, undone.output
+    assert "undid run 4" in undone.stdout and "reactivate" in undone.stdout
+    assert query(warehouse, "select count(*) from lms.users where status = 'inactive'") == [(0,)]
+    assert rosterflow(tmp_path, "undo", "4", "--warehouse", warehouse).code == 1
+    assert rosterflow(tmp_path, "undo", "99", "--warehouse", warehouse).code == 1
+
+    decisions = rosterflow(
+        tmp_path, "runs", "--warehouse", warehouse, "--tenant", "d", COLUMNS="200"
+    )
+    assert "approved by run 4" in decisions.stdout and "undone by run 5" in decisions.stdout
+    missing = rosterflow(tmp_path, "runs", "--warehouse", tmp_path / "none.duckdb")
+    assert missing.code == 2 and "no such warehouse" in missing.stderr
+    assert listed.prefect_modules == approved.prefect_modules == undone.prefect_modules == []

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from flows.cli import DEFAULT_INTERVAL, app
 from flows.inbox import (
+    HELD,
     PROCESSED,
     REJECTED,
     AlreadyApplied,
@@ -120,11 +121,17 @@ def test_the_ledger_key_is_the_sha256_the_sync_records(tmp_path):
             REJECTED,
             ["enum"],
         ),
-        # rejected by the safety guard: the report says why
+        # held by the safety guard: filed under held/, the report says why
         (
-            result("rejected", message="this feed would remove 9 of 10 users"),
+            result("held", message="this feed would remove 9 of 10 users"),
+            HELD,
+            ["safety.held"],
+        ),
+        # rejected for what the warehouse holds, not for the feed: the report says why
+        (
+            result("rejected", message="lms.users holds or--u1 twice"),
             REJECTED,
-            ["safety.max_removal_share"],
+            ["sync.rejected"],
         ),
         (AlreadyApplied(3, "north"), PROCESSED, ["feed.duplicate"]),
     ],
@@ -132,8 +139,8 @@ def test_the_ledger_key_is_the_sha256_the_sync_records(tmp_path):
 def test_verdicts_send_each_outcome_to_its_folder(outcome, folder, rules):
     found = verdict("n.zip", outcome)
     assert (found.folder, found.issues["rule"].to_list()) == (folder, rules)
-    if rules == ["safety.max_removal_share"]:
-        assert found.issues["message"].to_list() == ["this feed would remove 9 of 10 users"]
+    if rules in (["safety.held"], ["sync.rejected"]):
+        assert found.issues["message"].to_list() == [outcome.message]
 
 
 def test_verdicts_for_errors_find_the_cause_behind_prefects_wrapping():
@@ -146,8 +153,8 @@ def test_verdicts_for_errors_find_the_cause_behind_prefects_wrapping():
     unreadable = verdict("n.zip", wrapped(FeedError("n.zip: damaged zip archive")))
     assert (unreadable.outcome, unreadable.folder) == ("unreadable", REJECTED)
     assert unreadable.issues.row(0, named=True)["message"] == "n.zip: damaged zip archive"
-    held = verdict("n.zip", WarehouseError("w.duckdb: cannot open the warehouse (locked)"))
-    assert (held.outcome, held.folder) == ("held", None)
+    waiting = verdict("n.zip", WarehouseError("w.duckdb: cannot open the warehouse (locked)"))
+    assert (waiting.outcome, waiting.folder) == ("waiting", None)
     failed = verdict("n.zip", OSError("disk full"))
     assert (failed.outcome, failed.folder) == ("failed", REJECTED)
     assert failed.issues["rule"].to_list() == ["sync.failed"]
@@ -183,7 +190,7 @@ def test_a_zip_held_for_the_warehouse_stays_in_the_inbox(tmp_path):
     zip_path = tmp_path / "north.zip"
     zip_path.write_bytes(b"PK")
     filed = file_zip(zip_path, tmp_path, WarehouseError("locked"))
-    assert (filed.outcome, filed.path, filed.report) == ("held", zip_path, None)
+    assert (filed.outcome, filed.path, filed.report) == ("waiting", zip_path, None)
     assert files_under(tmp_path) == {"north.zip"}
 
 

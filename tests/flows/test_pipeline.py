@@ -339,13 +339,14 @@ def test_tenants_side_by_side_never_touch_each_other(warehouse):
     assert ids.n_unique() == ids.len()  # ids are unique across tenants
 
 
-def test_safety_guard_rejects_a_truncated_export_and_says_how_to_override(warehouse):
+def test_safety_guard_holds_a_truncated_export_and_says_how_to_go_on(warehouse):
     warehouse.sync(tiny_district())
     before = lms_state(warehouse)
     truncated = without_user(without_user(tiny_district(), "u-s1"), "u-s2")  # 2 of 5 users
     result = warehouse.sync(truncated)
-    assert result.outcome == "rejected" and result.exit_code == 1
+    assert result.outcome == "held" and result.exit_code == 1
     assert "max_removal_share" in result.message and "--max-removal-share" in result.message
+    assert f"rosterflow approve {result.run_id}" in result.message
     assert "2 of the tenant's 5" in result.message
     for name, table in lms_state(warehouse).items():
         assert_frame_equal(table, before[name])

@@ -123,6 +123,38 @@ def test_a_feed_with_errors_is_rejected_and_lms_keeps_its_rows(tmp_path):
 
 
 @pytest.mark.flow
+def test_a_held_run_emits_its_event_and_notifies_from_the_flow(tmp_path, prefect_events):
+    from prefect.events.clients import AssertingEventsClient
+
+    from tests.feeds import without_students
+    from tests.flows.test_notify import Receiver
+
+    receiver = Receiver()
+    config = tmp_path / "notify.toml"
+    config.write_text(f'[notify]\nwebhook = "{receiver.url}"\n')
+    warehouse = tmp_path / "w.duckdb"
+    try:
+        sync_flow(
+            str(write_feed(tmp_path / "d.zip", tiny_district())), str(warehouse), "d", str(config)
+        )
+        feed = write_feed(tmp_path / "d2.zip", without_students(tiny_district()))
+        result = sync_flow(str(feed), str(warehouse), tenant="d", config=str(config))
+    finally:
+        receiver.close()
+    prefect_events.drain()
+
+    assert result.outcome == "held"
+    assert [p["outcome"] for p in receiver.posts] == ["held"]
+    events = [e for client in AssertingEventsClient.all for e in client.events]
+    ours = [e for e in events if e.event.startswith("rosterflow.run.")]
+    assert [e.event for e in ours] == ["rosterflow.run.applied", "rosterflow.run.held"]
+    held = ours[-1]
+    assert held.resource.id == "rosterflow.tenant.d"
+    assert held.payload["run_id"] == result.run_id
+    assert "rosterflow approve" in held.payload["message"]
+
+
+@pytest.mark.flow
 def test_errors_inside_the_flow_reach_the_caller_as_themselves(tmp_path):
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     (tmp_path / "bad.toml").write_text("[safety]\nmax_removal_share = 3\n")
@@ -202,3 +234,24 @@ def test_only_io_errors_are_worth_another_read():
     assert worth_retrying(None, None, Failed(data=TimeoutError()))
     assert not worth_retrying(None, None, Failed(data=FeedError("x.zip: no such file")))
     assert not worth_retrying(None, None, Failed(data=ValueError("a bug")))
+
+
+@pytest.mark.flow
+def test_the_alert_automation_is_accepted_by_a_prefect_server():
+    from prefect.automations import Automation
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from flows.prefect_alerts import NOTIFIED_EVENTS, create_alerts
+
+    CustomWebhookNotificationBlock(
+        name="district", url="http://127.0.0.1:9/hook", json_data={"text": "{{body}}"}
+    ).save("district-alerts", overwrite=True)
+
+    created = create_alerts("custom-webhook/district-alerts", name="rosterflow test alerts")
+
+    stored = Automation.read(id=created.id)
+    assert stored.name == "rosterflow test alerts"
+    assert stored.trigger.expect == set(NOTIFIED_EVENTS)
+    assert stored.trigger.match.model_dump() == {"prefect.resource.id": "rosterflow.tenant.*"}
+    assert stored.actions[0].type == "send-notification"
+    stored.delete()

@@ -5,6 +5,11 @@ district and edits (`flows.demo`): a generated district is synced, changed a wee
 student leaves, a student moves school, a new teacher takes over a class) and synced again;
 then one more feed, broken, is synced and rejected, so that the audit has a rejected run.
 The syncs run through `flows.pipeline.run_sync`, the plain path without the Prefect engine.
+
+`operations_warehouse` goes on from there with what an operator does to runs (`rosterflow
+approve`, `discard` and `undo`, through `flows.operations`): an export without its students,
+held by the removal safety guard, is discarded; sent again, it is held again and approved; the
+approval is undone; sent a third time, it is held and waits for a decision.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import polars as pl
 import pytest
 
 from flows.demo import cast_of, week_later
+from flows.operations import approve_run, discard_run, undo_run
 from flows.pipeline import SyncResult, run_sync
 from schemas.settings import Settings
 from schemas.writer import write_feed
@@ -38,6 +44,17 @@ def broken_district(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         .with_columns(sourcedId=pl.lit("enr-stray"), userSourcedId=pl.lit("usr-nobody"))
     )
     return {**frames, "enrollments": pl.concat([enrollments, stray])}
+
+
+def without_students(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The district as an export that lost its students: over the removal safety guard."""
+    return {
+        **frames,
+        "users": frames["users"]
+        .filter(pl.col("role") != "student")
+        .with_columns(pl.lit(None, pl.String).alias("agentSourcedIds")),
+        "enrollments": frames["enrollments"].filter(pl.col("role") != "student"),
+    }
 
 
 def build_demo_warehouse(
@@ -84,4 +101,30 @@ def multi_tenant_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_wareho
     feed = write_feed(folder / "acme.zip", broken_district(generate_feed(40, seed=2)))
     result = run_sync(feed, warehouse, Settings(), tenant=FIRST_TENANT)
     assert result.outcome == "rejected", (result.outcome, result.message)
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def operations_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Path) -> Path:
+    """The demo warehouse plus held runs and decisions about runs, in the demo tenant: a held
+    run discarded, a held run approved (by a new run) whose approval was undone (by another),
+    and a held run waiting for a decision."""
+    folder = tmp_path_factory.mktemp("operations")
+    warehouse = folder / "rosterflow.duckdb"
+    shutil.copyfile(demo_warehouse, warehouse)
+    first = generate_feed(DEMO_STUDENTS, seed=DEMO_SEED)
+    emptied = without_students(week_later(first, cast_of(first)))
+
+    def held(name: str) -> SyncResult:
+        feed = write_feed(folder / f"{name}.zip", emptied, properties=DEMO_PROPERTIES)
+        result = run_sync(feed, warehouse, Settings(), tenant=DEMO_TENANT)
+        assert result.outcome == "held", (result.outcome, result.message)
+        return result
+
+    discard_run(warehouse, held("feed-4-no-students").run_id)
+    approved = approve_run(warehouse, held("feed-5-no-students").run_id)
+    assert approved.outcome == "applied", (approved.outcome, approved.message)
+    undone = undo_run(warehouse, approved.run_id)
+    assert undone.outcome == "applied", (undone.outcome, undone.message)
+    held("feed-6-no-students")
     return warehouse

@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-WAREHOUSES = ("demo", "multi_tenant", "empty", "missing")
+WAREHOUSES = ("demo", "multi_tenant", "operations", "empty", "missing")
 VEGA_LITE = "application/vnd.vegalite"
 
 pytestmark = pytest.mark.slow
@@ -81,12 +81,14 @@ def export_html(notebook: Path, warehouse: Path, out_dir: Path) -> Export:
 def warehouses(
     demo_warehouse: Path,
     multi_tenant_warehouse: Path,
+    operations_warehouse: Path,
     empty_warehouse: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Path]:
     return {
         "demo": demo_warehouse,
         "multi_tenant": multi_tenant_warehouse,
+        "operations": operations_warehouse,
         "empty": empty_warehouse,
         "missing": tmp_path_factory.mktemp("missing") / "nowhere.duckdb",
     }
@@ -178,10 +180,41 @@ def test_sync_audit_on_the_demo(exports: dict[tuple[str, str], Export]):
     html = exports["sync_audit", "demo"].html
     # changes per run, issues per run
     assert html.count(VEGA_LITE) == 2
-    for query in ("runs", "changes_per_run", "issues_per_run", "rejected_runs", "run_changes"):
+    for query in (
+        "runs",
+        "changes_per_run",
+        "issues_per_run",
+        "rejected_runs",
+        "held_runs",
+        "decisions",
+        "run_changes",
+    ):
         assert f"SQL: {query}" in html, query
     # the run shown by default is the latest one that changed something: the second sync
     assert "1 user move" in html
+    # nothing held, nothing decided
+    assert "No held run of tenant" in html
+    assert "was approved, discarded or undone" in html
+
+
+def test_sync_audit_shows_held_runs_and_decisions(exports: dict[tuple[str, str], Export]):
+    """The operations warehouse: the demo's runs 1-3, then held run 4 discarded, held run 5
+    approved by run 6, run 6 undone by run 7, and held run 8 waiting for a decision."""
+    html = exports["sync_audit", "operations"].html
+    # the runs overview says what became of each run decided about
+    overview = html[: html.index("SQL: runs")]
+    for decision in ("discarded", "approved by run 6", "undone by run 7"):
+        assert decision in overview, decision
+    section = html[html.index("Held runs and decisions") : html.index("SQL: decisions")]
+    # the held run still waiting, with its planned changes, and only that one
+    assert "Run #8 waits for a decision" in section
+    assert "rosterflow approve 8" in section and "changes planned" in section
+    assert "Run #4 waits" not in section and "Run #5 waits" not in section
+    # the decisions log: each decision, and the run that carried it out
+    assert "was approved, discarded or undone" not in section
+    assert "discarded" in section
+    assert "approved held run 5" in section  # run 6's message
+    assert "undid run 6" in section  # run 7's message
 
 
 def test_the_first_tenant_is_shown_even_without_history(exports: dict[tuple[str, str], Export]):
@@ -202,17 +235,19 @@ def _load(notebook: Path) -> ModuleType:
     return module
 
 
+@pytest.mark.parametrize("kind", ("demo", "operations"))
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_sql_shown_runs_as_it_is(
-    notebook: Path, demo_warehouse: Path, monkeypatch: pytest.MonkeyPatch
+    notebook: Path, kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ):
     """What an analyst copies from a notebook's SQL panels runs in DuckDB as it is and gives
     what the notebook showed (the notebook runs in this process, through marimo's API)."""
-    monkeypatch.setenv("ROSTERFLOW_WAREHOUSE", str(demo_warehouse))
+    warehouse: Path = request.getfixturevalue(f"{kind}_warehouse")
+    monkeypatch.setenv("ROSTERFLOW_WAREHOUSE", str(warehouse))
     module = _load(notebook)  # the setup cell reads the variable on import
     module.app.run()
     assert module.SHOWN_SQL, "the notebook shows no SQL"
-    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    con = duckdb.connect(str(warehouse), read_only=True)
     try:
         for name, text in module.SHOWN_SQL.items():
             assert text.startswith(f"prepare {name} as\n"), name

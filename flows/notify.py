@@ -1,0 +1,92 @@
+"""Tell someone when a run needs them: a failed, rejected or held run, by webhook or email.
+
+`[notify]` in the settings names a webhook (an HTTP POST of the run as JSON) and/or email
+recipients (sent through an SMTP server). Prefect users can also let an automation react to the
+`rosterflow.run.*` events the flow emits (README). A notification that cannot be delivered is
+reported on stderr and in the log, never fails the run: the run is recorded in audit anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import sys
+import urllib.request
+from email.message import EmailMessage
+
+from schemas.settings import Notify, Settings
+
+log = logging.getLogger("rosterflow.notify")
+TIMEOUT_SECONDS = 10
+
+
+def subject(payload: dict) -> str:
+    run = f"run {payload['run_id']}" if payload.get("run_id") is not None else "a run"
+    return f"rosterflow: {payload.get('feed') or 'a feed'} {payload['outcome']} ({run}, tenant {payload.get('tenant')})"
+
+
+def body(payload: dict) -> str:
+    """The run as plain text: what happened, why, what to do, the changes and first issues."""
+    lines = [subject(payload), ""]
+    if payload.get("message"):
+        lines += [f"Why: {payload['message']}", ""]
+    if payload["changes"]:
+        lines.append("Changes planned:")
+        lines += [f"  {c['entity']} {c['action']}: {c['count']:,}" for c in payload["changes"]]
+        lines.append("")
+    if payload["issue_counts"]:
+        lines.append("Issues:")
+        lines += [f"  {c['severity']} {c['rule']}: {c['count']:,}" for c in payload["issue_counts"]]
+        lines.append("")
+    if payload["issues"]:
+        lines.append(f"The first {len(payload['issues'])} issues:")
+        lines += [
+            f"  {i['file']} line {i['line']} {i['field'] or ''}: {i['rule']} ({i['value']}) {i['message']}"
+            for i in payload["issues"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def send_webhook(url: str, payload: dict) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload, default=str).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "rosterflow"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+        response.read()
+
+
+def send_email(notify: Notify, payload: dict) -> None:
+    message = EmailMessage()
+    message["Subject"] = subject(payload)
+    message["From"] = notify.smtp_from
+    message["To"] = notify.email
+    message.set_content(body(payload))
+    with smtplib.SMTP(notify.smtp_host, notify.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
+        if notify.smtp_starttls:
+            smtp.starttls()
+        if notify.smtp_user:
+            smtp.login(notify.smtp_user, os.environ.get(notify.smtp_password_env, ""))
+        smtp.send_message(message)
+
+
+def notify_run(settings: Settings, payload: dict) -> None:
+    """Send `payload` (a run, see `SyncResult.payload`) where `[notify]` says; report, never
+    raise, a delivery that fails."""
+    notify = settings.notify
+    channels = []
+    if notify.webhook:
+        channels.append(("webhook", lambda: send_webhook(notify.webhook, payload)))
+    if notify.email:
+        channels.append(("email", lambda: send_email(notify, payload)))
+    for name, send in channels:
+        try:
+            send()
+        except Exception as error:
+            warning = f"rosterflow: the {name} notification of {subject(payload)} failed: {error}"
+            log.warning(warning)
+            print(warning, file=sys.stderr)

@@ -1,0 +1,205 @@
+"""The operator's commands on runs: approve or discard a held run, undo an applied one.
+
+Each is a plain function over a warehouse path, like `pipeline.run_sync`. Approving and undoing
+write a new run, in one transaction like a sync's (lms, history, audit, the tenant's stored
+records), recorded in `audit.sync_runs` with its changes in `audit.changes` and the decision in
+`audit.decisions`. A refusal (`OperationRefused`) writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from flows.pipeline import SyncResult, _result, open_warehouse, record_failed
+from schemas.issues import ISSUE_SCHEMA
+from transforms.plan import EntityPlan, Plan, renumber_new_ids
+from transforms.undo import undo_changes
+from warehouse.apply import RunRecord, RunWrites, next_run_id, record_run, utc_now
+from warehouse.entities import ENTITIES
+from warehouse.held import load_held
+from warehouse.operations import (
+    OperationRefused,
+    RunInfo,
+    applied_since,
+    drop_held,
+    later_changes,
+    list_runs,
+    record_decision,
+    run_info,
+    touched_rows,
+    undo_inputs,
+)
+from warehouse.records import later_records, restore_records
+from warehouse.state import lms_checksum, next_ids
+
+__all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
+
+
+def runs(
+    warehouse: str | Path, tenant: str | None = None, limit: int | None = None
+) -> pl.DataFrame:
+    with open_warehouse(warehouse) as con:
+        return list_runs(con, tenant, limit)
+
+
+def _run_issues(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
+    return (
+        con.sql(
+            f"select {', '.join(ISSUE_SCHEMA)} from audit.issues where run_id = ?",
+            params=[run_id],
+        )
+        .pl()
+        .cast(ISSUE_SCHEMA)
+    )
+
+
+def _undecided_held(info: RunInfo) -> None:
+    if info.outcome != "held":
+        raise OperationRefused(
+            f"run {info.run_id} is not held (its outcome is {info.outcome}): only a run held by "
+            "a safety guard waits for approval"
+        )
+    if info.decision is not None:
+        by = f" (run {info.decided_run_id})" if info.decided_run_id is not None else ""
+        raise OperationRefused(f"run {info.run_id} was already {info.decision}{by}")
+
+
+def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
+    """Apply a held run's plan, exactly as it was planned, as a new run. Refused unless the
+    tenant's lms and stored records are as the plan found them: no run applied since, and the
+    managed lms rows' checksum unchanged (a hand edit since)."""
+    with open_warehouse(warehouse) as con:
+        info = run_info(con, run_id)
+        _undecided_held(info)
+        since = applied_since(con, info.tenant, run_id)
+        if since:
+            raise OperationRefused(
+                f"run {since[-1]} was applied to tenant {info.tenant} after run {run_id} was "
+                "planned, so its plan no longer fits: sync the feed again, and approve that run "
+                f"if it is held too (`rosterflow discard {run_id}` drops this one)"
+            )
+        writes, state = load_held(con, run_id)
+        if lms_checksum(con, info.tenant) != state.lms_checksum:
+            raise OperationRefused(
+                f"tenant {info.tenant}'s lms rows changed since run {run_id} was planned (edited "
+                "by hand?), so its plan no longer fits: sync the feed again"
+            )
+        # other tenants may have created rows since: the plan's new ids move up past theirs
+        plan = renumber_new_ids(writes.plan, state.next_ids, next_ids(con))
+        run = RunRecord(
+            run_id=next_run_id(con),
+            tenant=info.tenant,
+            feed_name=info.feed_name,
+            feed_sha256=info.feed_sha256,
+            started_at=utc_now(),
+            outcome="applied",
+            message=f"approved held run {run_id}",
+            content_sha256=info.content_sha256,
+            settings_key=info.settings_key,
+            planning=state.planning,
+            planning_note=state.planning_note,
+        )
+        issues = _run_issues(con, run_id)
+
+        def decide(con_: duckdb.DuckDBPyConnection) -> None:
+            record_decision(con_, run_id, "approved", run.run_id)
+            drop_held(con_, run_id)
+
+        try:
+            record_run(con, run, issues, replace(writes, plan=plan), also=decide)
+        except Exception as error:  # rolled back; the attempt itself is recorded
+            record_failed(con, run, issues, error)
+            raise
+        return _result(run, plan, issues)
+
+
+def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
+    """Drop a held run's plan; nothing else changes. The run stays in audit as held, with the
+    decision beside it."""
+    with open_warehouse(warehouse) as con:
+        info = run_info(con, run_id)
+        _undecided_held(info)
+        con.execute("begin transaction")
+        try:
+            record_decision(con, run_id, "discarded", None)
+            drop_held(con, run_id)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        return info
+
+
+def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncResult:
+    """A new run that brings every lms row `run_id` changed back to its version before it
+    (`transforms.undo`), and the tenant's stored records too when no later run stored any.
+    Refused when a later run changed any of the same rows, unless `force`: then those rows
+    are brought back all the same. The tenant's next sync is planned in full."""
+    with open_warehouse(warehouse) as con:
+        info = run_info(con, run_id)
+        if info.outcome != "applied":
+            hint = (
+                f"; `rosterflow discard {run_id}` drops a held run"
+                if info.outcome == "held"
+                else ""
+            )
+            raise OperationRefused(
+                f"run {run_id} was {info.outcome}, not applied: it changed nothing to undo{hint}"
+            )
+        if info.decision == "undone":
+            raise OperationRefused(
+                f"run {run_id} was already undone by run {info.decided_run_id} "
+                f"(`rosterflow undo {info.decided_run_id}` would bring its changes back)"
+            )
+        touched = touched_rows(con, run_id)
+        if touched.height == 0:
+            raise OperationRefused(f"run {run_id} changed no lms row: nothing to undo")
+        later = later_changes(con, info.tenant, run_id, touched)
+        if later.height and not force:
+            names = ", ".join(str(r) for r in later["run_id"])
+            raise OperationRefused(
+                f"{int(later['rows'].sum()):,} of the rows run {run_id} changed were changed "
+                f"again by later run(s) {names}; undoing run {run_id} would overwrite that. Undo "
+                "the later runs first (newest first), or give --force to bring back the "
+                f"versions from before run {run_id} all the same"
+            )
+        plan = Plan(info.tenant)
+        for name, entity in ENTITIES.items():
+            inputs = undo_inputs(con, info.tenant, run_id, entity, touched)
+            changes = undo_changes(
+                entity, run_id, inputs.touched, inputs.before, inputs.current, inputs.taken
+            )
+            plan.entities[name] = EntityPlan(entity, changes, 0)
+        restores_records = not later_records(con, info.tenant, run_id)
+        records_note = (
+            "; the tenant's stored OneRoster records are as before it"
+            if restores_records
+            else "; the tenant's stored OneRoster records stay as the later runs left them"
+        )
+        run = RunRecord(
+            run_id=next_run_id(con),
+            tenant=info.tenant,
+            feed_name=f"undo of run {run_id}",
+            feed_sha256=None,
+            started_at=utc_now(),
+            outcome="applied",
+            message=f"undid run {run_id}{' (--force)' if force else ''}{records_note}",
+            settings_key=info.settings_key,
+        )
+
+        def decide(con_: duckdb.DuckDBPyConnection) -> None:
+            if restores_records:
+                restore_records(con_, info.tenant, run_id)
+            record_decision(con_, run_id, "undone", run.run_id)
+
+        issues = pl.DataFrame(schema=ISSUE_SCHEMA)
+        try:
+            record_run(con, run, issues, RunWrites(plan), also=decide)
+        except Exception as error:
+            record_failed(con, run, issues, error)
+            raise
+        return _result(run, plan, issues)

@@ -1,0 +1,240 @@
+"""A failed, rejected or held run is announced by webhook and by email, to real servers on this
+machine: an HTTP server that keeps every POST, and an SMTP server (aiosmtpd) that keeps every
+message. An applied run is not announced, and a notification that cannot be delivered never
+fails the run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from flows import pipeline
+from flows.notify import body, subject
+from flows.pipeline import Steps, run_steps
+from schemas.settings import SettingsError, parse_settings
+from schemas.writer import write_feed
+from tests.feeds import tiny_district, with_cell, without_students
+
+
+class Receiver:
+    """An HTTP server on a free local port; `posts` holds each JSON body it was sent."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                posts.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/rosterflow"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    """aiosmtpd's handler protocol: every message the SMTP server accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+
+    async def handle_DATA(self, _server, _session, envelope) -> str:
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def receiver():
+    found = Receiver()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    with socket.socket() as probe:  # a free port (the controller checks it by connecting)
+        probe.bind(("127.0.0.1", 0))
+        box.port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+def notifying(receiver: Receiver, mailbox: Mailbox, **more):
+    return parse_settings(
+        {
+            "notify": {
+                "webhook": receiver.url,
+                "email": "data-team@district.example, it@district.example",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": mailbox.port,
+                "smtp_from": "rosterflow@district.example",
+            },
+        }
+        | more
+    )
+
+
+def failing_apply(con, planned, issues):
+    raise OSError(28, "No space left on device")
+
+
+def sync(tmp_path: Path, frames, settings, steps: Steps | None = None):
+    feed = write_feed(tmp_path / "north.zip", frames)
+    return run_steps(steps or Steps(), feed, tmp_path / "w.duckdb", settings, "north")
+
+
+@pytest.mark.parametrize("outcome", ["rejected", "held", "failed"])
+def test_each_failing_outcome_is_announced_by_webhook_and_email(
+    tmp_path, receiver, mailbox, outcome
+):
+    settings = notifying(receiver, mailbox)
+    applied = sync(tmp_path, tiny_district(), settings)
+    assert applied.outcome == "applied"
+    assert receiver.posts == [] and mailbox.messages == []  # an applied run is not announced
+
+    if outcome == "rejected":
+        result = sync(tmp_path, with_cell(tiny_district(), "users", 2, "role", "pupil"), settings)
+        run_id = result.run_id
+    elif outcome == "held":
+        result = sync(tmp_path, without_students(tiny_district()), settings)
+        run_id = result.run_id
+    else:
+        with pytest.raises(OSError, match="No space left"):
+            sync(
+                tmp_path,
+                tiny_district() | {},
+                settings,
+                Steps(apply=failing_apply, recall=lambda *_: None),
+            )
+        run_id = applied.run_id + 1
+
+    [post] = receiver.posts
+    assert (post["outcome"], post["tenant"], post["run_id"], post["feed"]) == (
+        outcome,
+        "north",
+        run_id,
+        "north.zip",
+    )
+    [(recipients, message)] = mailbox.messages
+    assert recipients == ["data-team@district.example", "it@district.example"]
+    assert message["From"] == "rosterflow@district.example"
+    assert f"north.zip {outcome} (run {run_id}, tenant north)" in message["Subject"]
+    text = message.get_payload(decode=True).decode()
+    if outcome == "rejected":
+        assert "1 validation error" in post["message"]
+        assert post["issue_counts"] == [{"severity": "error", "rule": "enum", "count": 1}]
+        assert post["issues"][0] | {"message": None} == {
+            "file": "users.csv",
+            "line": 4,
+            "field": "role",
+            "value": "pupil",
+            "rule": "enum",
+            "severity": "error",
+            "message": None,
+        }
+        assert "users.csv line 4 role: enum (pupil)" in text
+    elif outcome == "held":
+        assert f"rosterflow approve {run_id}" in post["message"]
+        assert {"entity": "user", "action": "inactivate", "count": 2} in post["changes"]
+        assert "user inactivate: 2" in text and "rosterflow approve" in text
+    else:
+        assert post["message"] == "OSError: [Errno 28] No space left on device"
+        assert "No space left on device" in text
+
+
+def test_a_notification_that_cannot_be_delivered_does_not_fail_the_run(tmp_path, capsys):
+    settings = parse_settings(
+        {"notify": {"webhook": "http://127.0.0.1:9/nobody-listens", "smtp_port": 9, "email": "x@y"}}
+    )
+    sync(tmp_path, tiny_district(), settings)
+    held = sync(tmp_path, without_students(tiny_district()), settings)
+    assert held.outcome == "held"
+    stderr = capsys.readouterr().err
+    assert "the webhook notification of" in stderr and "the email notification of" in stderr
+
+
+def test_without_notify_settings_nothing_is_sent(tmp_path, receiver):
+    sync(tmp_path, tiny_district(), parse_settings({}))
+    held = sync(tmp_path, without_students(tiny_district()), parse_settings({}))
+    assert held.outcome == "held" and receiver.posts == []
+
+
+@pytest.mark.parametrize(
+    ("notify", "message"),
+    [
+        ({"webhook": "ftp://x"}, "give an http:// or https:// URL"),
+        ({"smtp_port": "25"}, "smtp_port must be a number"),
+        ({"smtp_starttls": "yes"}, "smtp_starttls must be true or false"),
+        ({"email": ["a@b"]}, "email must be text"),
+        ({"webhok": "http://x"}, "webhok"),
+    ],
+)
+def test_bad_notify_settings_are_refused(notify, message):
+    with pytest.raises(SettingsError, match=message):
+        parse_settings({"notify": notify})
+
+
+def test_the_mail_says_what_happened_why_and_the_first_issues():
+    payload = {
+        "outcome": "held",
+        "tenant": "north",
+        "run_id": 7,
+        "feed": "north.zip",
+        "message": "this feed would remove 9 of 10 users",
+        "planning": "incremental",
+        "changes": [{"entity": "user", "action": "inactivate", "count": 9}],
+        "issue_counts": [{"severity": "warning", "rule": "teacher.email", "count": 1}],
+        "issues": [
+            {
+                "file": "users.csv",
+                "line": 3,
+                "field": "email",
+                "value": None,
+                "rule": "teacher.email",
+                "severity": "warning",
+                "message": "a teacher without an email",
+            }
+        ],
+    }
+    assert subject(payload) == "rosterflow: north.zip held (run 7, tenant north)"
+    text = body(payload)
+    assert "Why: this feed would remove 9 of 10 users" in text
+    assert "  user inactivate: 9" in text
+    assert "  warning teacher.email: 1" in text
+    assert "users.csv line 3 email: teacher.email" in text
+
+
+def test_the_failure_payload_names_what_was_known_when_the_run_broke():
+    payload = pipeline.failure_payload(
+        {"feed": "north.zip", "tenant": "north", "run_id": 4}, RuntimeError("boom")
+    )
+    assert (payload["outcome"], payload["run_id"], payload["message"]) == (
+        "failed",
+        4,
+        "RuntimeError: boom",
+    )

@@ -1,0 +1,514 @@
+"""Held runs (approve, discard), undo, and the school guard, on real warehouse files.
+
+A held run approved must leave the warehouse exactly as a sync without the guard does; an undo
+must bring back the very rows from before the run, under their ids, hand-made rows untouched,
+and leave the tenant where the next sync plans and applies as it would have before the run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from flows.operations import OperationRefused, approve_run, discard_run, runs, undo_run
+from schemas.settings import POLICY_CHOICES, Hierarchy, Policy, Safety, Settings
+from schemas.spec import SYNCED_FILES
+from tests.changes import change, sent_as
+from tests.feeds import tiny_district, without_students
+from tests.syncing import Warehouse, counts
+from transforms.generate import generate_feed
+from warehouse.entities import ENTITIES
+from warehouse.records import stored_records
+from warehouse.schema import connect
+
+GUARD_OFF = {"safety": {"max_removal_share": 1.0, "max_school_removal_share": 1.0}}
+TABLES = tuple(e.table for e in ENTITIES.values())
+
+
+def warehouse(tmp_path: Path, name: str) -> Warehouse:
+    folder = tmp_path / name
+    folder.mkdir()
+    return Warehouse(folder)
+
+
+def lms(w: Warehouse, *, run_ids: bool = False) -> dict[str, pl.DataFrame]:
+    """Every lms table of the tenant; without the run that last wrote each row, unless asked."""
+    return {
+        t: w.table(t) if run_ids else w.table(t).drop("updated_run_id").sort(pl.all())
+        for t in TABLES
+    }
+
+
+def assert_same_lms(ours: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]) -> None:
+    for table, rows in expected.items():
+        try:
+            assert_frame_equal(ours[table], rows)
+        except AssertionError as error:
+            raise AssertionError(f"lms.{table} differs") from error
+
+
+def closed_versions(w: Warehouse) -> dict[str, pl.DataFrame]:
+    """history's ended versions, less what differs between two warehouses by run numbering."""
+    return {
+        t: w.query(
+            f"select * exclude (updated_run_id, valid_from, valid_to, opened_run_id, "
+            f"closed_run_id) from history.{t}_closed order by all"
+        )
+        for t in TABLES
+    }
+
+
+# --- held runs -----------------------------------------------------------------------------------
+
+
+def test_a_held_run_changes_nothing_and_keeps_its_plan(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    before = lms(w, run_ids=True)
+
+    held = w.sync(without_students(tiny_district()))
+
+    assert (held.outcome, held.exit_code) == ("held", 1)
+    assert (
+        "max_removal_share" in held.message and f"rosterflow approve {held.run_id}" in held.message
+    )
+    assert_same_lms(lms(w, run_ids=True), before)
+    assert counts(held) == {
+        ("user", "inactivate"): 2,
+        ("enrollment", "inactivate"): 3,
+        ("observer", "delete"): 1,
+    }
+    # the planned change set is in audit, and the whole plan is kept for approval
+    assert w.actions(held.run_id) >= {("user", "or--u-s1", "inactivate")}
+    kept = w.query("select distinct part from audit.held_plans where run_id = ?", [held.run_id])
+    assert set(kept["part"]) >= {"changes", "records", "derived", "state"}
+
+
+def test_a_held_run_approved_leaves_what_a_sync_without_the_guard_leaves(tmp_path):
+    ours, oracle = warehouse(tmp_path, "ours"), warehouse(tmp_path, "oracle")
+    truncated = without_students(tiny_district())
+    # a new student arrives with the truncation: the plan creates rows too
+    truncated["users"] = pl.concat(
+        [
+            truncated["users"],
+            tiny_district()["users"]
+            .filter(pl.col("sourcedId") == "u-s1")
+            .with_columns(pl.lit("u-new").alias("sourcedId"), pl.lit("newkid").alias("username")),
+        ]
+    )
+    for w in (ours, oracle):
+        w.sync(tiny_district())
+    held = ours.sync(truncated)
+    expected = oracle.sync(truncated, settings=GUARD_OFF)
+    assert (held.outcome, expected.outcome) == ("held", "applied")
+
+    approved = approve_run(ours.path, held.run_id)
+
+    assert (approved.outcome, approved.message) == ("applied", f"approved held run {held.run_id}")
+    assert counts(approved) == counts(expected)
+    assert_same_lms(lms(ours), lms(oracle))
+    for table, rows in closed_versions(oracle).items():
+        assert_frame_equal(closed_versions(ours)[table], rows)
+    assert_frame_equal(
+        ours.query(
+            "select entity, external_id, action, detail, entity_id from audit.changes "
+            "where run_id = ? order by all",
+            [approved.run_id],
+        ),
+        oracle.query(
+            "select entity, external_id, action, detail, entity_id from audit.changes "
+            "where run_id = ? order by all",
+            [expected.run_id],
+        ),
+    )
+    decision = ours.query("select run_id, decision, result_run_id from audit.decisions")
+    assert decision.rows() == [(held.run_id, "approved", approved.run_id)]
+    assert ours.query("select count(*) as n from audit.held_plans")["n"][0] == 0
+    # the approved run is the tenant's last applied run: the same feed again has nothing to do,
+    # and the next change is planned incrementally, as after a sync
+    again = ours.sync(truncated)
+    assert again.planning == "recalled"
+    back = ours.sync(tiny_district())
+    expected_back = oracle.sync(tiny_district(), settings=GUARD_OFF)
+    assert back.planning == "incremental", back.planning_note
+    assert counts(back) == counts(expected_back)
+    with pytest.raises(OperationRefused, match="already approved"):
+        approve_run(ours.path, held.run_id)
+
+
+def test_approving_after_another_tenant_created_rows_gives_the_new_rows_free_ids(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    truncated = without_students(tiny_district())
+    truncated["users"] = pl.concat(
+        [
+            truncated["users"],
+            tiny_district()["users"]
+            .filter(pl.col("sourcedId") == "u-s1")
+            .with_columns(pl.lit("u-new").alias("sourcedId")),
+        ]
+    )
+    truncated["enrollments"] = pl.concat(
+        [
+            truncated["enrollments"],
+            tiny_district()["enrollments"]
+            .filter(pl.col("sourcedId") == "e2")
+            .with_columns(
+                pl.lit("e-new").alias("sourcedId"), pl.lit("u-new").alias("userSourcedId")
+            ),
+        ]
+    )
+    held = w.sync(truncated)
+    other = w.sync(tiny_district(), tenant="other")  # takes the ids the held plan counted on
+    assert (held.outcome, other.outcome) == ("held", "applied")
+
+    approve_run(w.path, held.run_id)
+
+    for entity in ENTITIES.values():
+        ids = w.query(f"select {entity.id} as id from lms.{entity.table}")["id"]
+        assert ids.is_unique().all(), entity.table
+    new = w.query(
+        "select users.external_id from lms.enrollments as enrollments "
+        "join lms.users as users using (user_id) where enrollments.external_id = 'or--e-new'"
+    )
+    assert new["external_id"].to_list() == ["or--u-new"]
+    assert w.row("users", "or--u-new")["tenant"] == "district"
+
+
+def test_a_held_run_discarded_is_dropped_and_nothing_changes(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    before = lms(w, run_ids=True)
+    held = w.sync(without_students(tiny_district()))
+
+    discard_run(w.path, held.run_id)
+
+    assert_same_lms(lms(w, run_ids=True), before)
+    assert w.query("select decision, result_run_id from audit.decisions").rows() == [
+        ("discarded", None)
+    ]
+    assert w.query("select count(*) as n from audit.held_plans")["n"][0] == 0
+    listed = runs(w.path).filter(pl.col("run_id") == held.run_id).row(0, named=True)
+    assert (listed["outcome"], listed["decision"]) == ("held", "discarded")
+    with pytest.raises(OperationRefused, match="already discarded"):
+        approve_run(w.path, held.run_id)
+    with pytest.raises(OperationRefused, match="already discarded"):
+        discard_run(w.path, held.run_id)
+    # nothing of the discarded plan lingers: the next sync plans as if it never was
+    again = w.sync(tiny_district(), recall=False)
+    assert (again.outcome, again.planning, again.summary.height) == ("applied", "incremental", 0)
+
+
+def test_approval_is_refused_once_the_tenant_changed(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    held = w.sync(without_students(tiny_district()))
+    edited = tiny_district()
+    edited["users"] = edited["users"].with_columns(
+        pl.when(pl.col("sourcedId") == "u-t1")
+        .then(pl.lit("Augusta"))
+        .otherwise("givenName")
+        .alias("givenName")
+    )
+    later = w.sync(edited)
+    assert later.outcome == "applied"
+
+    with pytest.raises(OperationRefused, match=f"run {later.run_id} was applied"):
+        approve_run(w.path, held.run_id)
+
+    held_again = w.sync(without_students(edited))
+    w.execute("update lms.users set family_name = 'Byron' where external_id = 'or--u-t1'")
+    with pytest.raises(OperationRefused, match=r"changed since run \d+ was planned"):
+        approve_run(w.path, held_again.run_id)
+    with pytest.raises(OperationRefused, match="is not held"):
+        approve_run(w.path, later.run_id)
+    assert w.query("select count(*) as n from audit.decisions")["n"][0] == 0
+
+
+def test_one_school_truncated_is_held_while_the_district_share_is_small(tmp_path):
+    w = warehouse(tmp_path, "w")
+    district = generate_feed(300, seed=0)
+    w.sync(district, settings=GUARD_OFF)
+    enrollments = district["enrollments"]
+    school = "org-s-2"  # 70% of its students' enrollments vanish: its file cut short
+    at_school = (pl.col("schoolSourcedId") == school) & (pl.col("role") == "student")
+    truncated = district | {
+        "enrollments": enrollments.filter(
+            ~at_school | (pl.int_range(pl.len()).over(at_school) % 10 >= 7)
+        )
+    }
+    removed = enrollments.height - truncated["enrollments"].height
+    assert 0 < removed / enrollments.height < 0.2  # the district guard alone would let it pass
+
+    held = w.sync(truncated)
+
+    assert held.outcome == "held", held.message
+    assert "max_school_removal_share" in held.message
+    school_name = district["orgs"].filter(pl.col("sourcedId") == school)["name"][0]
+    assert school_name in held.message
+    # the same change spread over the district is not held
+    w2 = warehouse(tmp_path, "w2")
+    w2.sync(district, settings=GUARD_OFF)
+    spread = district | {"enrollments": enrollments.filter(pl.int_range(pl.len()) % 9 != 0)}
+    assert w2.sync(spread).outcome == "applied"
+
+
+# --- undo ----------------------------------------------------------------------------------------
+
+
+def _set(frames, name: str, sid: str, **values):
+    table = frames[name]
+    return frames | {
+        name: table.with_columns(
+            pl.when(pl.col("sourcedId") == sid).then(pl.lit(v)).otherwise(c).alias(c)
+            for c, v in values.items()
+        )
+    }
+
+
+def _without(frames, name: str, column: str, value: str):
+    return frames | {name: frames[name].filter(pl.col(column) != value)}
+
+
+def edited(frames):
+    return _set(frames, "users", "u-s1", givenName="Samantha", email="sam@north.example")
+
+
+def moved(frames):
+    return _set(frames, "users", "u-s1", orgSourcedIds="s2")
+
+
+def removed(frames):
+    gone = _without(frames, "users", "sourcedId", "u-s2")
+    return _without(gone, "enrollments", "userSourcedId", "u-s2")
+
+
+CASES = {
+    "update": (edited, {}, {("user", "update")}),
+    "move": (moved, {}, {("user", "move")}),
+    "delete": (removed, {"policy": {"users": "delete"}}, {("user", "delete")}),
+    "inactivate": (removed, {}, {("user", "inactivate"), ("enrollment", "inactivate")}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_undo_brings_back_the_exact_rows_from_before_the_run(tmp_path, case):
+    making, policy, actions = CASES[case]
+    config = policy | GUARD_OFF
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=config)
+    w.execute(  # a hand-made user beside the managed ones: never touched
+        "insert into lms.users (user_id, tenant, external_id, given_name, status, origin) "
+        "values (9000, 'district', 'hand-1', 'Hand', 'active', 'manual')"
+    )
+    before = lms(w, run_ids=True)
+    done = w.sync(making(tiny_district()), settings=config)
+    assert actions <= set(counts(done)), counts(done)
+
+    undone = undo_run(w.path, done.run_id)
+
+    assert undone.outcome == "applied"
+    after = lms(w, run_ids=True)
+    for table, rows in before.items():
+        assert_frame_equal(after[table].drop("updated_run_id"), rows.drop("updated_run_id"))
+    # every row the undo wrote is a version it opened, after the one the undone run closed
+    changed = w.query(
+        "select entity, entity_id from audit.changes where run_id = ?", [undone.run_id]
+    )
+    assert (
+        changed.height
+        == w.query("select count(*) as n from audit.changes where run_id = ?", [done.run_id])["n"][
+            0
+        ]
+    )
+    users = w.query(
+        "select external_id, opened_run_id, closed_run_id from history.users "
+        "where external_id = 'or--u-s1' or external_id = 'or--u-s2' order by valid_from nulls first"
+    )
+    assert undone.run_id in users["opened_run_id"].to_list() or case == "delete"
+    assert w.query("select decision, result_run_id from audit.decisions").rows() == [
+        ("undone", undone.run_id)
+    ]
+    # the SIS still says what the undone run applied: the next sync applies it again, planned
+    # in full, exactly as the undone run did
+    again = w.sync(making(tiny_district()), settings=config)
+    assert again.planning == "full" and "undid" in again.planning_note
+    assert counts(again) == counts(done)
+    assert_frame_equal(
+        w.changes(again.run_id).drop("detail"), w.changes(done.run_id).drop("detail")
+    )
+
+
+def test_undo_of_an_adoption_gives_the_row_back_to_its_maker(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    w.execute(
+        "insert into lms.users (user_id, tenant, external_id, given_name, family_name, status, "
+        "origin) values (9000, 'district', 'or--u-new', 'Handy', 'Made', 'active', 'manual')"
+    )
+    before = lms(w, run_ids=True)
+    arrived = tiny_district()
+    arrived["users"] = pl.concat(
+        [
+            arrived["users"],
+            arrived["users"]
+            .filter(pl.col("sourcedId") == "u-s1")
+            .with_columns(pl.lit("u-new").alias("sourcedId")),
+        ]
+    )
+    adopted = w.sync(arrived)
+    assert ("user", "or--u-new", "adopt") in w.actions(adopted.run_id)
+
+    undo_run(w.path, adopted.run_id)
+
+    assert w.row("users", "or--u-new") | {"updated_run_id": None} == before["users"].filter(
+        pl.col("external_id") == "or--u-new"
+    ).row(0, named=True) | {"updated_run_id": None}
+    assert w.row("users", "or--u-new")["origin"] == "manual"
+
+
+def test_undo_is_refused_after_a_later_run_changed_the_same_rows_unless_forced(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    first = w.sync(edited(tiny_district()), settings=GUARD_OFF)
+    later = w.sync(
+        _set(edited(tiny_district()), "users", "u-s1", familyName="Rivers"), settings=GUARD_OFF
+    )
+    assert first.outcome == later.outcome == "applied"
+
+    with pytest.raises(OperationRefused, match=f"later run\\(s\\) {later.run_id}"):
+        undo_run(w.path, first.run_id)
+    assert w.row("users", "or--u-s1")["family_name"] == "Rivers"  # nothing was written
+
+    forced = undo_run(w.path, first.run_id, force=True)
+
+    row = w.row("users", "or--u-s1")
+    assert (row["given_name"], row["family_name"], row["email"]) == (
+        "Sam",
+        "Stone",
+        "sam.stone@example.org",
+    )
+    assert "--force" in forced.message
+
+
+def test_undo_of_a_run_whose_rows_no_later_run_touched_needs_no_force(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    first = w.sync(edited(tiny_district()), settings=GUARD_OFF)
+    # a later run that changes another user only
+    w.sync(_set(edited(tiny_district()), "users", "u-t2", givenName="Alonzo"), settings=GUARD_OFF)
+
+    undo_run(w.path, first.run_id)
+
+    assert w.row("users", "or--u-s1")["given_name"] == "Sam"
+    assert w.row("users", "or--u-t2")["given_name"] == "Alonzo"
+
+
+@pytest.mark.parametrize("outcome", ["held", "rejected"])
+def test_undo_is_refused_for_a_run_that_applied_nothing(tmp_path, outcome):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    frames = without_students(tiny_district())
+    if outcome == "rejected":
+        frames = _set(tiny_district(), "users", "u-s1", role="pupil")
+    not_applied = w.sync(frames)
+    assert not_applied.outcome == outcome
+    with pytest.raises(OperationRefused, match="not applied"):
+        undo_run(w.path, not_applied.run_id)
+    with pytest.raises(OperationRefused, match="no run 99"):
+        undo_run(w.path, 99)
+
+
+def test_an_undo_can_itself_be_undone(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    done = w.sync(removed(tiny_district()), settings=GUARD_OFF)
+    after_done = lms(w)
+    undone = undo_run(w.path, done.run_id)
+    with pytest.raises(OperationRefused, match="already undone"):
+        undo_run(w.path, done.run_id)
+
+    undo_run(w.path, undone.run_id)
+
+    assert_same_lms(lms(w), after_done)
+
+
+def test_the_undone_details_name_what_went_back(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    done = w.sync(edited(tiny_district()), settings=GUARD_OFF)
+    undone = undo_run(w.path, done.run_id)
+    detail = json.loads(w.changes(undone.run_id).row(0, named=True)["detail"])
+    assert detail == {
+        "given_name": {"from": "Samantha", "to": "Sam"},
+        "email": {"from": "sam@north.example", "to": "sam.stone@example.org"},
+    }
+
+
+# --- undo as a property ---------------------------------------------------------------------------
+
+UNGUARDED = st.builds(
+    Settings,
+    policy=st.builds(
+        Policy, **{table: st.sampled_from(choices) for table, choices in POLICY_CHOICES.items()}
+    ),
+    hierarchy=st.builds(Hierarchy, st.booleans(), st.booleans()),
+    safety=st.just(Safety(1.0, 1.0)),
+)
+
+
+def source_records(w: Warehouse) -> dict[str, pl.DataFrame]:
+    with connect(w.path, read_only=True) as con:
+        stored = stored_records(con, w.tenant)
+    return {name: stored[name].drop("run_id", "line").sort("sourcedId") for name in SYNCED_FILES}
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    students=st.integers(30, 80),
+    seed=st.integers(0, 50),
+    config=UNGUARDED,
+    data=st.data(),
+)
+def test_undo_restores_every_row_and_record_and_the_feed_applies_again_alike(
+    tmp_path_factory, students, seed, config, data
+):
+    w = Warehouse(tmp_path_factory.mktemp("undo"))
+    district = generate_feed(students, seed=seed)
+    w.sync(district, settings=config)
+    rows_before, records_before = lms(w), source_records(w)
+    changed, made, forced = change(district, data, data.draw(st.integers(1, 4), label="changes"))
+    files, modes = sent_as(data, district, changed, forced)
+    done = w.sync(files, modes=modes, settings=config)
+    assert done.outcome == "applied", done.message
+    if done.summary.height == 0:
+        with pytest.raises(OperationRefused, match="nothing to undo"):
+            undo_run(w.path, done.run_id)
+        return
+
+    undo_run(w.path, done.run_id)
+
+    note = f"after {made}, files {modes}"
+    assert_same_lms(lms(w), rows_before)
+    for name, rows in records_before.items():
+        try:
+            assert_frame_equal(source_records(w)[name], rows)
+        except AssertionError as error:
+            raise AssertionError(f"the stored {name} differ {note}") from error
+    again = w.sync(files, modes=modes, settings=config)
+    assert again.planning == "full", again.planning_note
+    assert counts(again) == counts(done), note
+    assert_frame_equal(
+        w.changes(again.run_id).drop("detail"), w.changes(done.run_id).drop("detail")
+    )

@@ -1,0 +1,102 @@
+"""Undoing a run: the change set that brings every lms row a run changed back to its version
+from before that run.
+
+A run's changes name the rows it touched (`audit.changes`); the versions it ended are in
+history (`history.<table>_closed` with `closed_run_id` = the run, hand-made rows it adopted
+included). Per row: a version before the run and none now -> create it again under its id;
+none before and one now (the run created it) -> delete; both -> update the row back, named like
+the sync names such changes (reactivate, inactivate, withdraw, move, update). A row that is
+hand-made now is never touched, and a row whose external ID another row holds now is not
+brought back (that would repeat a managed external ID).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms.plan import CUR, changes_detail
+from warehouse.entities import Entity
+
+
+def undo_changes(
+    entity: Entity,
+    run_id: int,
+    touched: pl.DataFrame,
+    before: pl.DataFrame,
+    current: pl.DataFrame,
+    taken: pl.Series,
+) -> pl.DataFrame:
+    """The changes undoing run `run_id` for one entity: lms columns (the row after the change)
+    + action + detail, like a plan's.
+
+    `touched`: `entity_id` of each row the run changed; `before`: the versions the run ended
+    (lms columns); `current`: the lms rows now with those ids; `taken`: external IDs that rows
+    other than these hold now."""
+    key = entity.id
+    compared = (*entity.owned, "origin")
+    others = [c for c in entity.columns if c != key]
+    rows = (
+        touched.lazy()
+        .select(pl.col("entity_id").cast(pl.Int64).alias(key))
+        .unique()
+        .join(
+            before.lazy().with_columns(pl.lit(True).alias("had_before")),
+            on=key,
+            how="left",
+        )
+        .join(
+            current.lazy().select(
+                key,
+                *(pl.col(c).alias(c + CUR) for c in others),
+                pl.lit(True).alias("is_current"),
+            ),
+            on=key,
+            how="left",
+        )
+        .with_columns(pl.col("had_before", "is_current").fill_null(False))
+        .filter(pl.col("origin" + CUR).ne_missing(pl.lit("manual")))
+    )
+    differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c + CUR)) for c in compared)
+    was, now = pl.col("status" + CUR), pl.col("status")
+    moved = (
+        pl.col("domain_id").ne_missing(pl.col("domain_id" + CUR))
+        if entity.name == "user"
+        else pl.lit(False)
+    )
+    action = (
+        pl.when(pl.col("had_before") & ~pl.col("is_current"))
+        .then(pl.when(pl.col("external_id").is_in(taken.implode())).then(None).otherwise(pl.lit("create")))
+        .when(~pl.col("had_before") & pl.col("is_current")).then(pl.lit("delete"))
+        .when(~pl.col("had_before") | ~differs).then(None)
+        .when((was != "active") & (now == "active")).then(pl.lit("reactivate"))
+        .when((was == "active") & (now == "inactive")).then(pl.lit("inactivate"))
+        .when((was == "active") & (now == "withdrawn")).then(pl.lit("withdraw"))
+        .when(moved).then(pl.lit("move"))
+        .otherwise(pl.lit("update"))
+    )  # fmt: skip
+    deleting = pl.col("action") == "delete"
+    reason = f"undo of run {run_id}"
+    return (
+        rows.with_columns(action.alias("action"))
+        .filter(pl.col("action").is_not_null())
+        .with_columns(
+            pl.when(deleting)
+            .then(pl.lit(f'{{"reason":"{reason}: the run created it"}}'))
+            .when(pl.col("action") == "create")
+            .then(pl.lit(f'{{"reason":"{reason}: the run removed it"}}'))
+            .otherwise(changes_detail(compared))
+            .alias("detail"),
+            # the row after the change: the version from before the run; a row deleted keeps
+            # its values as they are (history closes that version)
+            *(
+                pl.when(deleting).then(pl.col(c + CUR)).otherwise(pl.col(c)).alias(c)
+                for c in others
+                if c != "updated_run_id"
+            ),
+            pl.lit(None, pl.Int64).alias("updated_run_id"),
+        )
+        .select(*entity.columns, "action", "detail")
+        .sort(key)
+        .collect()
+        .cast(entity.schema)
+    )

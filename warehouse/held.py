@@ -1,0 +1,129 @@
+"""Held runs: a run over a safety guard keeps its whole plan until a person decides.
+
+`store_held` writes everything `record_run` would apply (the change rows of each entity, the
+records and the derived state) into audit.held_plans, with the state the plan started from:
+the tenant's lms checksum and the next free ids. `load_held` reads it back. Approving applies
+exactly that plan, provided the tenant's lms is still in that state (`warehouse.operations`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from transforms.plan import EntityPlan, Plan
+from warehouse.apply import RunWrites
+from warehouse.entities import ENTITIES
+from warehouse.records import RecordWrite
+from warehouse.state import TableSummary
+
+
+@dataclass(frozen=True)
+class HeldState:
+    """What a held plan started from."""
+
+    lms_checksum: str
+    next_ids: dict[str, int]
+    planning: str | None
+    planning_note: str | None
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
+    return buffer.getvalue()
+
+
+def _frame(blob: bytes) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(blob))
+
+
+def store_held(
+    con: duckdb.DuckDBPyConnection, run_id: int, writes: RunWrites, state: HeldState
+) -> None:
+    """Keep a held run's plan (inside the caller's transaction)."""
+    rows: list[tuple[str, str, str | None, bytes | None]] = []
+    for name, entity_plan in writes.plan.entities.items():
+        detail = {"managed_active": entity_plan.managed_active}
+        rows.append(("changes", name, json.dumps(detail), _parquet(entity_plan.changes)))
+    for name, write in writes.records.items():
+        detail = {
+            "patch": write.patch,
+            "fingerprint": write.fingerprint,
+            "validated_under": write.validated_under,
+            "removed": write.removed.to_list(),
+        }
+        rows.append(("records", name, json.dumps(detail), _parquet(write.rows)))
+    for name, frame in writes.derived.items():
+        rows.append(("derived", name, None, _parquet(frame)))
+    before = (
+        None
+        if writes.before is None
+        else {n: [s.rows, s.hash_sum, s.active] for n, s in writes.before.items()}
+    )
+    rows.append(
+        (
+            "state",
+            "state",
+            json.dumps(
+                {
+                    "lms_checksum": state.lms_checksum,
+                    "next_ids": state.next_ids,
+                    "planning": state.planning,
+                    "planning_note": state.planning_note,
+                    "tenant": writes.plan.tenant,
+                    # sums of 64-bit hashes outgrow a JSON number in some readers: as text
+                    "before": None
+                    if before is None
+                    else {n: [r, str(h), a] for n, (r, h, a) in before.items()},
+                }
+            ),
+            None,
+        )
+    )
+    for part, name, detail, blob in rows:  # a few dozen parts, each a whole frame
+        con.execute(
+            "insert into audit.held_plans values (?, ?, ?, ?, ?)",
+            [run_id, part, name, detail, blob],
+        )
+
+
+def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, HeldState]:
+    parts = con.execute(
+        "select part, name, detail, records from audit.held_plans where run_id = ?", [run_id]
+    ).fetchall()
+    by_part: dict[str, dict[str, tuple[dict | None, bytes | None]]] = {}
+    for part, name, detail, blob in parts:
+        by_part.setdefault(part, {})[name] = (json.loads(detail) if detail else None, blob)
+    state, _ = by_part["state"]["state"]
+    plan = Plan(state["tenant"])
+    for name, entity in ENTITIES.items():
+        detail, blob = by_part["changes"][name]
+        plan.entities[name] = EntityPlan(entity, _frame(blob), detail["managed_active"])
+    records = {
+        name: RecordWrite(
+            _frame(blob),
+            pl.Series("sourcedId", detail["removed"], pl.String),
+            detail["patch"],
+            detail["fingerprint"],
+            detail["validated_under"],
+        )
+        for name, (detail, blob) in by_part.get("records", {}).items()
+    }
+    derived = {name: _frame(blob) for name, (_, blob) in by_part.get("derived", {}).items()}
+    before = (
+        None
+        if state["before"] is None
+        else {n: TableSummary(r, int(h), a) for n, (r, h, a) in state["before"].items()}
+    )
+    held = HeldState(
+        state["lms_checksum"],
+        {n: int(i) for n, i in state["next_ids"].items()},
+        state["planning"],
+        state["planning_note"],
+    )
+    return RunWrites(plan, records, derived, before), held

@@ -1,0 +1,258 @@
+"""What the operator commands read and write besides a run: runs, decisions, and the rows a run
+changed with their versions before it.
+
+`audit.decisions` records each decision about a run: `approved` (a held run applied, by a new
+run), `discarded` (a held run dropped) and `undone` (an applied run reverted, by a new run).
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from warehouse.apply import utc_now
+from warehouse.entities import MANAGED_PREFIX, Entity
+
+
+class OperationRefused(Exception):
+    """The command cannot do what was asked without harm (exit 1); the message says why and
+    what to do instead."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: int
+    tenant: str
+    feed_name: str | None
+    feed_sha256: str | None
+    started_at: datetime
+    outcome: str
+    message: str | None
+    content_sha256: str | None
+    settings_key: str | None
+    planning: str | None
+    planning_note: str | None
+    decision: str | None  # approved | discarded | undone (the latest decision about the run)
+    decided_run_id: int | None  # the run that applied or undid it
+
+
+def run_info(con: duckdb.DuckDBPyConnection, run_id: int) -> RunInfo:
+    rows = con.execute(
+        """
+        with decided as (
+            select decision, result_run_id from audit.decisions
+            where run_id = $run order by decided_at desc limit 1
+        )
+        select
+            runs.run_id, runs.tenant, runs.feed_name, runs.feed_sha256, runs.started_at,
+            runs.outcome, runs.message, runs.content_sha256, runs.settings_key, runs.planning,
+            runs.planning_note, decided.decision, decided.result_run_id,
+        from audit.sync_runs as runs
+        left join decided on true
+        where runs.run_id = $run
+        """,
+        {"run": run_id},
+    ).fetchall()
+    if not rows:
+        raise OperationRefused(f"there is no run {run_id} in this warehouse (`rosterflow runs`)")
+    return RunInfo(*rows[0])
+
+
+def applied_since(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> list[int]:
+    """The tenant's applied runs after `run_id`."""
+    rows = con.execute(
+        "select run_id from audit.sync_runs where tenant = ? and run_id > ? "
+        "and outcome = 'applied' order by run_id",
+        [tenant, run_id],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def record_decision(
+    con: duckdb.DuckDBPyConnection, run_id: int, decision: str, result_run_id: int | None
+) -> None:
+    con.execute(
+        "insert into audit.decisions values (?, ?, ?, ?, ?)",
+        [run_id, decision, utc_now(), _operator(), result_run_id],
+    )
+
+
+def _operator() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such user in a container's passwd
+        return None
+
+
+def drop_held(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    con.execute("delete from audit.held_plans where run_id = ?", [run_id])
+
+
+def last_undo(con: duckdb.DuckDBPyConnection, tenant: str) -> tuple[int, int] | None:
+    """The tenant's latest undo: (the undoing run, the run it undid)."""
+    rows = con.execute(
+        "select decisions.result_run_id, decisions.run_id from audit.decisions as decisions "
+        "join audit.sync_runs as runs on runs.run_id = decisions.result_run_id "
+        "where decisions.decision = 'undone' and runs.tenant = ? "
+        "order by decisions.result_run_id desc limit 1",
+        [tenant],
+    ).fetchall()
+    return rows[0] if rows else None
+
+
+# --- undo ---------------------------------------------------------------------------------------
+
+
+def touched_rows(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
+    """entity, entity_id, external_id, action of every row the run changed."""
+    return (
+        con.sql(
+            "select entity, entity_id, external_id, action from audit.changes where run_id = ?",
+            params=[run_id],
+        )
+        .pl()
+        .cast({"entity": pl.String, "entity_id": pl.Int64, "external_id": pl.String})
+    )
+
+
+def later_changes(
+    con: duckdb.DuckDBPyConnection, tenant: str, run_id: int, touched: pl.DataFrame
+) -> pl.DataFrame:
+    """Per later applied run of the tenant: how many of the rows `run_id` changed (same id, or
+    same external ID) it changed again. Columns: run_id, rows."""
+    con.register("rosterflow_touched", touched)
+    try:
+        return con.sql(
+            """
+            with later as (
+                select changes.run_id, changes.entity, changes.entity_id, changes.external_id
+                from audit.changes as changes
+                join audit.sync_runs as runs on runs.run_id = changes.run_id
+                where runs.tenant = $tenant and runs.outcome = 'applied' and runs.run_id > $run
+            ),
+            final as (
+                select later.run_id, count(distinct (later.entity, later.entity_id)) as rows
+                from later
+                join rosterflow_touched as touched
+                    on touched.entity = later.entity
+                    and (touched.entity_id = later.entity_id
+                        or touched.external_id = later.external_id)
+                group by later.run_id
+            )
+            select * from final order by run_id
+            """,
+            params={"tenant": tenant, "run": run_id},
+        ).pl()
+    finally:
+        con.unregister("rosterflow_touched")
+
+
+@dataclass(frozen=True)
+class UndoInputs:
+    """What undoing one entity of a run starts from (see transforms.undo.undo_changes)."""
+
+    touched: pl.DataFrame  # entity_id
+    before: pl.DataFrame  # the versions the run ended
+    current: pl.DataFrame  # the lms rows now with those ids
+    taken: pl.Series  # external IDs of the versions before that other rows hold now
+
+
+def undo_inputs(
+    con: duckdb.DuckDBPyConnection, tenant: str, run_id: int, entity: Entity, touched: pl.DataFrame
+) -> UndoInputs:
+    columns = ", ".join(entity.columns)
+    ids = touched.filter(pl.col("entity") == entity.name).select("entity_id")
+    before = (
+        con.sql(
+            f"select {columns} from history.{entity.table}_closed "
+            "where tenant = ? and closed_run_id = ?",
+            params=[tenant, run_id],
+        )
+        .pl()
+        .cast(entity.schema)
+    )
+    con.register("rosterflow_ids", ids)
+    con.register("rosterflow_before", before.select(entity.id, "external_id"))
+    try:
+        current = (
+            con.sql(
+                f"select {columns} from lms.{entity.table} "
+                f"where tenant = ? and {entity.id} in (select entity_id from rosterflow_ids)",
+                params=[tenant],
+            )
+            .pl()
+            .cast(entity.schema)
+        )
+        taken = (
+            con.sql(
+                f"select rows.external_id from lms.{entity.table} as rows "
+                "join rosterflow_before as before on before.external_id = rows.external_id "
+                f"where rows.tenant = ? and starts_with(rows.external_id, ?) "
+                f"and rows.{entity.id} <> before.{entity.id}",
+                params=[tenant, MANAGED_PREFIX],
+            )
+            .pl()
+            .get_column("external_id")
+            .cast(pl.String)
+        )
+    finally:
+        for view in ("rosterflow_ids", "rosterflow_before"):
+            con.unregister(view)
+    return UndoInputs(ids, before, current, taken)
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+
+def list_runs(
+    con: duckdb.DuckDBPyConnection, tenant: str | None = None, limit: int | None = None
+) -> pl.DataFrame:
+    """The runs, newest first: run_id, tenant, started_at, outcome, decision (what became of a
+    held or undone run, and by which run), feed_name, changes, planning, message."""
+    return con.sql(
+        """
+        with changes as (
+            select run_id, count(*) as changes from audit.changes_stored group by run_id
+            union all
+            select run_id, sum(last_id - first_id + 1) as changes from audit.created
+            group by run_id
+        ),
+        change_counts as (
+            select run_id, sum(changes)::bigint as changes from changes group by run_id
+        ),
+        decided as (
+            select
+                run_id,
+                string_agg(
+                    decision || coalesce(' by run ' || result_run_id, ''), '; '
+                    order by decided_at
+                ) as decision,
+            from audit.decisions
+            group by run_id
+        ),
+        final as (
+            select
+                runs.run_id,
+                runs.tenant,
+                runs.started_at,
+                runs.outcome,
+                decided.decision,
+                runs.feed_name,
+                coalesce(change_counts.changes, 0) as changes,
+                runs.planning,
+                runs.message,
+            from audit.sync_runs as runs
+            left join change_counts on change_counts.run_id = runs.run_id
+            left join decided on decided.run_id = runs.run_id
+            where $tenant is null or runs.tenant = $tenant
+            order by runs.run_id desc
+            limit $limit
+        )
+        select * from final
+        """,
+        params={"tenant": tenant, "limit": 2**62 if limit is None else limit},
+    ).pl()
