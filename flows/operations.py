@@ -9,6 +9,7 @@ records), recorded in `audit.sync_runs` with its changes in `audit.changes` and 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -33,7 +34,7 @@ from warehouse.operations import (
     touched_rows,
     undo_inputs,
 )
-from warehouse.records import later_records, restore_records
+from warehouse.records import KEEP_DAYS, later_records, restore_records
 from warehouse.state import lms_checksum, next_ids
 
 __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
@@ -174,12 +175,18 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
                 entity, run_id, inputs.touched, inputs.before, inputs.current, inputs.taken
             )
             plan.entities[name] = EntityPlan(entity, changes, 0)
-        restores_records = not later_records(con, info.tenant, run_id)
-        records_note = (
-            "; the tenant's stored OneRoster records are as before it"
-            if restores_records
-            else "; the tenant's stored OneRoster records stay as the later runs left them"
-        )
+        # what the run replaced is kept for KEEP_DAYS: an older run's may be gone already
+        recent = info.started_at >= utc_now() - timedelta(days=KEEP_DAYS)
+        restores_records = recent and not later_records(con, info.tenant, run_id)
+        if restores_records:
+            records_note = "; the tenant's stored OneRoster records are as before it"
+        elif recent:
+            records_note = "; the tenant's stored OneRoster records stay as the later runs left them"
+        else:
+            records_note = (
+                f"; the tenant's stored OneRoster records stay as they are (what run {run_id} "
+                f"replaced is kept for {KEEP_DAYS} days only)"
+            )
         run = RunRecord(
             run_id=next_run_id(con),
             tenant=info.tenant,

@@ -451,6 +451,31 @@ def test_the_undone_details_name_what_went_back(tmp_path):
     }
 
 
+def test_what_a_run_replaced_is_kept_30_days_and_an_older_run_keeps_the_records_on_undo(
+    tmp_path,
+):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    done = w.sync(removed(tiny_district()), settings=GUARD_OFF, full=True)  # new bases
+    superseded = "select count(*) as n from oneroster.snapshots where superseded_run_id = ?"
+    assert w.query(superseded, [done.run_id])["n"][0] > 0
+    records_now = source_records(w)
+    w.execute(
+        "update audit.sync_runs set started_at = started_at - interval 40 days where run_id = ?",
+        [done.run_id],
+    )
+
+    undone = undo_run(w.path, done.run_id)
+
+    assert "kept for 30 days only" in undone.message
+    assert w.row("users", "or--u-s2")["status"] == "active"  # lms is restored all the same
+    for name, rows in records_now.items():
+        assert_frame_equal(source_records(w)[name], rows)
+    # the next sync that stores records forgets what runs older than 30 days replaced
+    w.sync(edited(tiny_district()), settings=GUARD_OFF, full=True)
+    assert w.query(superseded, [done.run_id])["n"][0] == 0
+
+
 # --- undo as a property ---------------------------------------------------------------------------
 
 UNGUARDED = st.builds(
