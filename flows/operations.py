@@ -181,7 +181,9 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
         if restores_records:
             records_note = "; the tenant's stored OneRoster records are as before it"
         elif recent:
-            records_note = "; the tenant's stored OneRoster records stay as the later runs left them"
+            records_note = (
+                "; the tenant's stored OneRoster records stay as the later runs left them"
+            )
         else:
             records_note = (
                 f"; the tenant's stored OneRoster records stay as they are (what run {run_id} "
