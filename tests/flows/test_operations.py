@@ -496,7 +496,7 @@ def source_records(w: Warehouse) -> dict[str, pl.DataFrame]:
 
 @pytest.mark.slow
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
