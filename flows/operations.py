@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flows.pipeline import SyncResult, _result, open_warehouse, record_failed
+from flows.pipeline import SyncResult, open_warehouse, record_or_fail, run_issues
 from schemas.issues import ISSUE_SCHEMA
 from transforms.plan import EntityPlan, Plan, renumber_new_ids
 from transforms.undo import undo_changes
-from warehouse.apply import RunRecord, RunWrites, next_run_id, record_run, utc_now
+from warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
 from warehouse.entities import ENTITIES
 from warehouse.held import load_held
 from warehouse.operations import (
@@ -45,17 +45,6 @@ def runs(
 ) -> pl.DataFrame:
     with open_warehouse(warehouse) as con:
         return list_runs(con, tenant, limit)
-
-
-def _run_issues(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
-    return (
-        con.sql(
-            f"select {', '.join(ISSUE_SCHEMA)} from audit.issues where run_id = ?",
-            params=[run_id],
-        )
-        .pl()
-        .cast(ISSUE_SCHEMA)
-    )
 
 
 def _undecided_held(info: RunInfo) -> None:
@@ -104,18 +93,13 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
             planning=state.planning,
             planning_note=state.planning_note,
         )
-        issues = _run_issues(con, run_id)
+        issues = run_issues(con, run_id)
 
         def decide(con_: duckdb.DuckDBPyConnection) -> None:
             record_decision(con_, run_id, "approved", run.run_id)
             drop_held(con_, run_id)
 
-        try:
-            record_run(con, run, issues, replace(writes, plan=plan), also=decide)
-        except Exception as error:  # rolled back; the attempt itself is recorded
-            record_failed(con, run, issues, error)
-            raise
-        return _result(run, plan, issues)
+        return record_or_fail(con, run, issues, replace(writes, plan=plan), also=decide)
 
 
 def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
@@ -206,9 +190,4 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
             record_decision(con_, run_id, "undone", run.run_id)
 
         issues = pl.DataFrame(schema=ISSUE_SCHEMA)
-        try:
-            record_run(con, run, issues, RunWrites(plan), also=decide)
-        except Exception as error:
-            record_failed(con, run, issues, error)
-            raise
-        return _result(run, plan, issues)
+        return record_or_fail(con, run, issues, RunWrites(plan), also=decide)

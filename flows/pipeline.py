@@ -224,10 +224,19 @@ def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
         planning_note=f"the same contents as run {last_run}, lms untouched since",
     )
     record_unchanged(con, unchanged, last_run, checksum if run.outcome == "applied" else None)
-    issues = con.sql(
-        f"select {', '.join(ISSUE_SCHEMA)} from audit.issues where run_id = ?", params=[last_run]
-    ).pl()
-    return _result(unchanged, None, issues.cast(ISSUE_SCHEMA))
+    return run_result(unchanged, None, run_issues(con, last_run))
+
+
+def run_issues(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
+    """The issues recorded for a run."""
+    return (
+        con.sql(
+            f"select {', '.join(ISSUE_SCHEMA)} from audit.issues where run_id = ?",
+            params=[run_id],
+        )
+        .pl()
+        .cast(ISSUE_SCHEMA)
+    )
 
 
 @dataclass(frozen=True)
@@ -332,8 +341,9 @@ def plan(
 
 def _removals(plan_: Plan) -> dict[str, pl.DataFrame]:
     """Per guarded entity, the rows the plan removes that were active."""
-    removal = pl.col("action").is_in(["inactivate", "withdraw"]) | (
-        (pl.col("action") == "delete") & (pl.col("status") == "active")
+    # an inactivated or withdrawn row was active; a deleted one keeps its status
+    removal = pl.col("action").is_in(REMOVALS) & (
+        (pl.col("action") != "delete") | (pl.col("status") == "active")
     )
     return {name: plan_.entities[name].changes.filter(removal) for name in GUARDED}
 
@@ -406,11 +416,8 @@ def guard(planned: PlannedRun, settings: Settings) -> str | None:
             )
     school_limit = settings.safety.max_school_removal_share
     over = (
-        planned.schools.filter(
-            pl.col("active") >= MIN_SCHOOL_ACTIVE,
-            pl.col("removed") / pl.col("active") > school_limit,
-        )
-        .with_columns((pl.col("removed") / pl.col("active")).alias("share"))
+        planned.schools.with_columns((pl.col("removed") / pl.col("active")).alias("share"))
+        .filter(pl.col("active") >= MIN_SCHOOL_ACTIVE, pl.col("share") > school_limit)
         .sort("share", "entity", "domain_id", descending=[True, False, False])
     )
     if over.height:
@@ -449,7 +456,7 @@ def hold(
         planned.writes,
         also=lambda con_: store_held(con_, run.run_id, planned.writes, state),
     )
-    return _result(run, planned.plan, issues)
+    return run_result(run, planned.plan, issues)
 
 
 def reject(
@@ -457,7 +464,7 @@ def reject(
 ) -> SyncResult:
     rejected = RunRecord(**{**run.__dict__, "outcome": "rejected", "message": message})
     record_run(con, rejected, issues)
-    return _result(rejected, None, issues)
+    return run_result(rejected, None, issues)
 
 
 def record_failed(
@@ -470,16 +477,26 @@ def record_failed(
 
 def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame) -> SyncResult:
     """Write the run (applied, or planned for a dry run); on failure record it as failed."""
-    run = planned.run
+    return record_or_fail(con, planned.run, issues, planned.writes)
+
+
+def record_or_fail(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    issues: pl.DataFrame,
+    writes: RunWrites,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> SyncResult:
+    """`record_run`, and the run recorded as failed if that fails (then re-raised)."""
     try:
-        record_run(con, run, issues, planned.writes)
+        record_run(con, run, issues, writes, also)
     except Exception as error:  # rolled back by record_run; the failure itself is recorded
         record_failed(con, run, issues, error)
         raise
-    return _result(run, planned.plan, issues)
+    return run_result(run, writes.plan, issues)
 
 
-def _result(run: RunRecord, plan_: Plan | None, issues: pl.DataFrame) -> SyncResult:
+def run_result(run: RunRecord, plan_: Plan | None, issues: pl.DataFrame) -> SyncResult:
     summary = plan_.summary() if plan_ is not None else Plan(run.tenant).summary()
     return SyncResult(
         run.run_id,

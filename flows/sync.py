@@ -47,11 +47,15 @@ def worth_retrying(_task, _task_run, state) -> bool:
     return isinstance(error, OSError)
 
 
+def tenant_slug(tenant: str) -> str:
+    """The tenant in lowercase letters, digits and dashes (Prefect keys and resource ids)."""
+    return re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-") or "tenant"
+
+
 def artifact_key(tenant: str, suffix: str) -> str:
     """A Prefect artifact key (lowercase letters, digits, dashes), one per tenant, so the UI's
     Artifacts page keeps each tenant's latest summary with its history of versions."""
-    slug = re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-") or "tenant"
-    return f"sync-{slug}-{suffix}"
+    return f"sync-{tenant_slug(tenant)}-{suffix}"
 
 
 def _markdown_table(frame: pl.DataFrame) -> list[str]:
@@ -114,9 +118,8 @@ RUN_EVENT = "rosterflow.run"
 
 
 def _tenant_resource(tenant: str | None) -> dict[str, str]:
-    slug = re.sub(r"[^a-z0-9]+", "-", (tenant or "unknown").lower()).strip("-") or "tenant"
     return {
-        "prefect.resource.id": f"rosterflow.tenant.{slug}",
+        "prefect.resource.id": f"rosterflow.tenant.{tenant_slug(tenant or 'unknown')}",
         "prefect.resource.name": tenant or "unknown",
         "rosterflow.tenant": tenant or "",
     }
@@ -138,7 +141,7 @@ def emit_failure_event(feed: str, tenant: str | None, error: BaseException) -> N
     emit_event(
         event=f"{RUN_EVENT}.failed",
         resource=_tenant_resource(tenant),
-        payload={"feed": Path(feed).name, "message": f"{type(error).__name__}: {error}"},
+        payload=pipeline.failure_payload({"feed": Path(feed).name, "tenant": tenant}, error),
     )
 
 

@@ -3,12 +3,11 @@
 `store_held` writes everything `record_run` would apply (the change rows of each entity, the
 records and the derived state) into audit.held_plans, with the state the plan started from:
 the tenant's lms checksum and the next free ids. `load_held` reads it back. Approving applies
-exactly that plan, provided the tenant's lms is still in that state (`warehouse.operations`).
+exactly that plan, provided the tenant's lms is still in that state (`flows.operations`).
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import polars as pl
 from transforms.plan import EntityPlan, Plan
 from warehouse.apply import RunWrites
 from warehouse.entities import ENTITIES
-from warehouse.records import RecordWrite
+from warehouse.records import RecordWrite, parquet_blob, read_blob
 from warehouse.state import TableSummary
 
 
@@ -32,16 +31,6 @@ class HeldState:
     planning_note: str | None
 
 
-def _parquet(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
-    return buffer.getvalue()
-
-
-def _frame(blob: bytes) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(blob))
-
-
 def store_held(
     con: duckdb.DuckDBPyConnection, run_id: int, writes: RunWrites, state: HeldState
 ) -> None:
@@ -49,7 +38,7 @@ def store_held(
     rows: list[tuple[str, str, str | None, bytes | None]] = []
     for name, entity_plan in writes.plan.entities.items():
         detail = {"managed_active": entity_plan.managed_active}
-        rows.append(("changes", name, json.dumps(detail), _parquet(entity_plan.changes)))
+        rows.append(("changes", name, json.dumps(detail), parquet_blob(entity_plan.changes)))
     for name, write in writes.records.items():
         detail = {
             "patch": write.patch,
@@ -57,9 +46,9 @@ def store_held(
             "validated_under": write.validated_under,
             "removed": write.removed.to_list(),
         }
-        rows.append(("records", name, json.dumps(detail), _parquet(write.rows)))
+        rows.append(("records", name, json.dumps(detail), parquet_blob(write.rows)))
     for name, frame in writes.derived.items():
-        rows.append(("derived", name, None, _parquet(frame)))
+        rows.append(("derived", name, None, parquet_blob(frame)))
     before = (
         None
         if writes.before is None
@@ -103,10 +92,10 @@ def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, H
     plan = Plan(state["tenant"])
     for name, entity in ENTITIES.items():
         detail, blob = by_part["changes"][name]
-        plan.entities[name] = EntityPlan(entity, _frame(blob), detail["managed_active"])
+        plan.entities[name] = EntityPlan(entity, read_blob(blob), detail["managed_active"])
     records = {
         name: RecordWrite(
-            _frame(blob),
+            read_blob(blob),
             pl.Series("sourcedId", detail["removed"], pl.String),
             detail["patch"],
             detail["fingerprint"],
@@ -114,7 +103,7 @@ def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, H
         )
         for name, (detail, blob) in by_part.get("records", {}).items()
     }
-    derived = {name: _frame(blob) for name, (_, blob) in by_part.get("derived", {}).items()}
+    derived = {name: read_blob(blob) for name, (_, blob) in by_part.get("derived", {}).items()}
     before = (
         None
         if state["before"] is None

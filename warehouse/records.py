@@ -74,7 +74,7 @@ def stored_files(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, Store
     }
 
 
-def _parquet(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
+def read_blob(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(blob), columns=columns)
 
 
@@ -127,7 +127,7 @@ def stored_records(
         if name not in blobs:
             records[name] = with_row_hash(name, empty_source(name))
             continue
-        base, *patches = (_parquet(blob) for blob in blobs[name])
+        base, *patches = (read_blob(blob) for blob in blobs[name])
         merged = _merge(_hashed(name, base), [_hashed(name, p) for p in patches])
         records[name] = merged.select(*empty_source(name).columns, ROW_HASH)
     if "enrollments" in names and "enrollments" in blobs:
@@ -163,10 +163,10 @@ def stored_hashes(
         for position, blob in enumerate(parts):
             schema = pl.read_parquet_schema(io.BytesIO(blob))
             if ROW_HASH not in schema:
-                frame = _hashed(name, _parquet(blob)).select("sourcedId", ROW_HASH)
+                frame = _hashed(name, read_blob(blob)).select("sourcedId", ROW_HASH)
             else:
                 wanted = ["sourcedId", ROW_HASH] + ([REMOVED] if position else [])
-                frame = _parquet(blob, wanted)
+                frame = read_blob(blob, wanted)
             frames.append(frame)
         base, *patches = frames
         found[name] = _merge(base, patches).select("sourcedId", ROW_HASH)
@@ -211,7 +211,7 @@ class RecordWrite:
         return self.rows.height + self.removed.len()
 
 
-def _blob(frame: pl.DataFrame) -> bytes:
+def parquet_blob(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
     return buffer.getvalue()
@@ -223,7 +223,7 @@ def encode_records(name: str, write: RecordWrite) -> bytes:
     while DuckDB writes lms."""
     columns = [*empty_source(name).columns, ROW_HASH]
     if not write.patch:
-        return _blob(write.rows.select(columns))
+        return parquet_blob(write.rows.select(columns))
     removed = (
         write.removed.to_frame("sourcedId")
         .join(write.rows.select("sourcedId"), on="sourcedId", how="anti")
@@ -242,7 +242,7 @@ def encode_records(name: str, write: RecordWrite) -> bytes:
         [write.rows.select(columns).with_columns(pl.lit(False).alias(REMOVED)), removed],
         how="vertical_relaxed",
     )
-    return _blob(patch)
+    return parquet_blob(patch)
 
 
 def write_records(
@@ -327,7 +327,7 @@ def derived(con: duckdb.DuckDBPyConnection, tenant: str, name: str) -> pl.DataFr
         "where tenant = ? and name = ? and superseded_run_id is null",
         [tenant, name],
     ).fetchall()
-    return _parquet(rows[0][0]) if rows else None
+    return read_blob(rows[0][0]) if rows else None
 
 
 def write_derived(
@@ -355,7 +355,7 @@ def write_derived(
                 "settings_key": settings_key,
                 "checksum": checksum,
                 "count": frame.height,
-                "records": _blob(frame),
+                "records": parquet_blob(frame),
             },
         )
 
