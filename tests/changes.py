@@ -12,7 +12,23 @@ from collections.abc import Callable
 import polars as pl
 from hypothesis import strategies as st
 
+from schemas.settings import POLICY_CHOICES, Hierarchy, Policy, Safety, Settings
+
 Frames = dict[str, pl.DataFrame]
+
+
+def any_settings(safety: Safety) -> st.SearchStrategy[Settings]:
+    """Settings with any policy and hierarchy, and the given guard."""
+    return st.builds(
+        Settings,
+        policy=st.builds(
+            Policy, **{table: st.sampled_from(choices) for table, choices in POLICY_CHOICES.items()}
+        ),
+        hierarchy=st.builds(Hierarchy, st.booleans(), st.booleans()),
+        safety=st.just(safety),
+    )
+
+
 ADULT_ROLES = ("parent", "guardian", "relative")
 
 

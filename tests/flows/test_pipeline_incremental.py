@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from flows import pipeline
-from schemas.settings import POLICY_CHOICES, Hierarchy, Policy, Safety, Settings
+from schemas.settings import Policy, Safety, Settings
 from schemas.spec import SYNCED_FILES
 from schemas.writer import write_feed
-from tests.changes import change, sent_as
+from tests.changes import any_settings, change, sent_as
 from tests.feeds import frame, tiny_district, with_cell
 from tests.syncing import Warehouse, counts
 from transforms.generate import generate_feed
@@ -84,15 +84,7 @@ def assert_same_plan(incremental, full) -> None:
         assert ours.managed_active == oracle.managed_active, name
 
 
-POLICIES = st.builds(
-    Policy, **{table: st.sampled_from(choices) for table, choices in POLICY_CHOICES.items()}
-)
-SETTINGS = st.builds(
-    Settings,
-    policy=POLICIES,
-    hierarchy=st.builds(Hierarchy, st.booleans(), st.booleans()),
-    safety=st.just(Safety(1.0)),
-)
+SETTINGS = any_settings(Safety(1.0))
 
 
 @pytest.mark.slow
