@@ -104,11 +104,14 @@ def validate(
 
 
 def _known_ids(warehouse: Path, tenant: str):
+    from warehouse.layout import existing_tenant_warehouse, is_layout
     from warehouse.state import known_ids
 
-    if not warehouse.exists():
+    path = existing_tenant_warehouse(warehouse, tenant)
+    if path is None and not is_layout(warehouse):
         raise UsageError(f"--warehouse {warehouse}: no such file")
-    return known_ids(warehouse, tenant)
+    # a layout without the tenant's file: a tenant that has never synced holds no records
+    return known_ids(path, tenant)
 
 
 @app.command()
@@ -164,7 +167,9 @@ DEFAULT_INTERVAL = 300.0
 
 WarehouseOpt = Annotated[
     Path,
-    typer.Option(help="The DuckDB warehouse file; created and migrated as needed."),
+    typer.Option(
+        help="The DuckDB warehouse file, created and migrated as needed; or a per-tenant layout such as 'wh/{tenant}.duckdb' (one file per tenant, so that tenants sync at the same time)."
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
@@ -415,11 +420,17 @@ def sync(
 RunArg = Annotated[
     int, typer.Argument(help="The run's id (audit.sync_runs.run_id; `rosterflow runs` lists them).")
 ]
-ExistingWarehouseOpt = Annotated[Path, typer.Option(help="The DuckDB warehouse file.")]
+ExistingWarehouseOpt = Annotated[
+    Path,
+    typer.Option(help="The DuckDB warehouse file, or a per-tenant layout 'wh/{tenant}.duckdb'."),
+]
 
 
 def _existing(warehouse: Path) -> None:
-    if not warehouse.exists():
+    from warehouse.layout import Layout, is_layout
+
+    exists = Layout(str(warehouse)).registry.is_dir() if is_layout(warehouse) else None
+    if exists is False or (exists is None and not warehouse.exists()):
         raise fail(f"--warehouse {warehouse}: no such warehouse (a sync creates it)")
 
 
@@ -454,6 +465,32 @@ def runs(
         console.print(f"{warehouse}: no runs" + (f" of tenant {tenant}" if tenant else ""))
         return
     console.print(runs_table(found))
+
+
+@app.command()
+def catalog(
+    warehouse: Annotated[
+        str, typer.Option(help="The per-tenant layout, e.g. 'wh/{tenant}.duckdb'.")
+    ] = "wh/{tenant}.duckdb",
+) -> None:
+    """Print the SQL that attaches every tenant file of a per-tenant layout read-only, with one
+    view per table over them all: `rosterflow catalog > catalog.sql; duckdb -init catalog.sql`.
+
+    It names the tenant files of the moment: write it again after a new tenant's first sync.
+    """
+    from warehouse.catalog import catalog_sql
+    from warehouse.layout import is_layout
+    from warehouse.schema import WarehouseError
+
+    if not is_layout(warehouse):
+        raise fail(
+            f"--warehouse {warehouse}: a catalog reads a per-tenant layout, one naming {{tenant}}"
+        )
+    try:
+        sql = catalog_sql(warehouse)
+    except WarehouseError as error:
+        raise fail(str(error)) from None
+    sys.stdout.write(sql)
 
 
 @app.command()
@@ -612,6 +649,12 @@ def serve(
             help="Seconds a zip must go unmodified before it is picked up (a SIS may still be writing it).",
         ),
     ] = 5.0,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Sync each zip as a flow run of the deployment rosterflow-sync/tenants on this Prefect process work pool (created if missing), taken by workers started with `prefect worker start --pool NAME` on any machine that sees the inbox and the warehouse at the same paths. With a per-tenant --warehouse, tenants sync at the same time; a tenant's zips always one after the other."
+        ),
+    ] = None,
     prefect: PrefectOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -639,6 +682,10 @@ def serve(
         "config": None if config is None else str(config.resolve()),
         "settle_seconds": settle,
     }
+    if pool is not None:
+        _deploy_to_pool(pool, prefect)
+        parameters["dispatch"] = True
+        prefect = True
     if once:
         _scan_once(parameters, verbose, _in_prefect(prefect))
     else:
@@ -708,6 +755,29 @@ def _print_filed(filed: list, inbox: Path) -> None:
             entry.message or "",
         )
     console.print(table)
+
+
+def _deploy_to_pool(pool: str, prefect: bool | None) -> None:
+    """The work pool and the tenant deployment on it, before any zip is sent there."""
+    from prefect.settings import PREFECT_API_URL
+
+    if prefect is False or not PREFECT_API_URL.value():
+        raise fail(
+            "--pool sends each sync to Prefect workers, which need a Prefect server they all "
+            "reach: run `prefect server start` and set PREFECT_API_URL (for example "
+            "http://127.0.0.1:4200/api) here and for every worker"
+        )
+    from flows.fanout import deploy_sync
+
+    try:
+        name = deploy_sync(pool)
+    except Exception as error:
+        raise fail(f"--pool {pool}: cannot create the work pool or deployment ({error})") from None
+    console.print(
+        f"deployment {name} on work pool {pool}: start workers with "
+        f"[bold]prefect worker start --pool {pool}[/]",
+        highlight=False,
+    )
 
 
 def _serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> None:

@@ -13,8 +13,20 @@ from warehouse.schema import WarehouseError
 # the feed, the settings, the warehouse (unreadable, locked, newer, or holding duplicated
 # managed rows a person must resolve): each message already says what to do
 INPUT_ERRORS: tuple[type[Exception], ...] = (FeedError, SettingsError, WarehouseError, PlanError)
+
+
+class NotRun(Exception):
+    """A dispatched sync came to no outcome for a reason outside its feed: the Prefect API
+    failed, or the process running it crashed (a worker's machine went down, say)."""
+
+
 # errors that are not the feed's fault: the inbox leaves the feed where it is for the next scan
-NOT_THE_FEEDS_FAULT: tuple[type[Exception], ...] = (SettingsError, WarehouseError, PlanError)
+NOT_THE_FEEDS_FAULT: tuple[type[Exception], ...] = (
+    SettingsError,
+    WarehouseError,
+    PlanError,
+    NotRun,
+)
 
 
 def error_chain(error: BaseException) -> Iterator[BaseException]:

@@ -41,10 +41,11 @@ import polars as pl
 from flows.errors import NOT_THE_FEEDS_FAULT, input_error
 from flows.pipeline import SyncResult
 from flows.report import write_report
-from schemas.feed import FeedError
+from schemas.feed import FeedError, open_feed
 from schemas.issues import count_errors, issue_frame, issue_row
 from schemas.settings import Settings, load_settings
-from warehouse.schema import connect, scalar
+from warehouse.layout import Layout, existing_tenant_warehouse, is_layout
+from warehouse.schema import WarehouseError, connect, latest_version, scalar
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
@@ -105,11 +106,18 @@ def zip_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def applied_run_of(warehouse: str | Path, zip_path: Path) -> AlreadyApplied | None:
-    """The last applied run of a zip with the same content, if the warehouse has one."""
-    if not Path(warehouse).exists():
+def applied_run_of(
+    warehouse: str | Path, zip_path: Path, tenant: str | None = None
+) -> AlreadyApplied | None:
+    """The last applied run of a zip with the same content, if the warehouse has one (in a
+    per-tenant layout, the zip's tenant's file)."""
+    if is_layout(warehouse):
+        path = existing_tenant_warehouse(warehouse, tenant or zip_tenant(zip_path) or "")
+    else:
+        path = Path(warehouse) if Path(warehouse).exists() else None
+    if path is None:
         return None
-    con = connect(warehouse)
+    con = connect(path)
     try:
         found = con.execute(
             "select run_id, tenant from audit.sync_runs "
@@ -121,9 +129,28 @@ def applied_run_of(warehouse: str | Path, zip_path: Path) -> AlreadyApplied | No
     return AlreadyApplied(*found[0]) if found else None
 
 
+def zip_tenant(zip_path: Path) -> str | None:
+    """The tenant a zip syncs into by default (None: it does not open as a feed; its sync
+    says why)."""
+    try:
+        return open_feed(zip_path, parse=False).default_tenant()
+    except FeedError:
+        return None
+
+
 def open_warehouse_once(warehouse: str | Path) -> int:
     """Open (create, migrate) the warehouse and close it again: an unusable one stops the run
-    before any zip is touched. Returns its schema version."""
+    before any zip is touched. Returns its schema version. For a per-tenant layout, the
+    tenant registry is created instead (each tenant's file is opened by its own sync)."""
+    if is_layout(warehouse):
+        registry = Layout(str(warehouse)).registry
+        try:
+            registry.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WarehouseError(
+                f"{registry}: cannot create the tenant registry ({error})"
+            ) from None
+        return latest_version()
     con = connect(warehouse)
     try:
         return scalar(con, "select max(version) from audit.schema_migrations")
@@ -260,18 +287,43 @@ def _ignore(_line: str) -> None:
     pass
 
 
+def one_after_another(chains: list[list[Path]], work: Callable[[Path], Filed]) -> list[Filed]:
+    return [work(zip_path) for chain in chains for zip_path in chain]
+
+
 @dataclass(frozen=True)
 class ScanSteps:
-    """The functions a scan chains. `sync(feed, warehouse, config)` returns the run's result,
-    or the exception it failed with: one bad zip must not stop the others."""
+    """The functions a scan chains. `sync(feed, warehouse, config, tenant)` returns the run's
+    result (tenant None: the feed's default),
+    or the exception it failed with: one bad zip must not stop the others. `run_chains` runs
+    each tenant's zips in order, the tenants one after another or (dispatched to a work
+    pool, `flows.fanout`) at the same time."""
 
-    sync: Callable[[str, str, str | None], SyncResult | BaseException]
+    sync: Callable[[str, str, str | None, str | None], SyncResult | BaseException]
     check_settings: Callable[[str | None], Settings] = check_settings
     check_warehouse: Callable[[str], int] = open_warehouse_once
     find_ready_zips: Callable[[str, float], list[Path]] = ready_zips
-    look_up_ledger: Callable[[str, Path], AlreadyApplied | None] = applied_run_of
+    look_up_ledger: Callable[..., AlreadyApplied | None] = applied_run_of
     file_zip: Callable[[Path, str, SyncResult | AlreadyApplied | BaseException], Filed] = file_zip
+    run_chains: Callable[[list[list[Path]], Callable[[Path], Filed]], list[Filed]] = (
+        one_after_another
+    )
     log: Callable[[str], None] = _ignore  # one line per zip filed
+
+
+def tenant_chains(warehouse: str, zips: list[Path]) -> dict[str | None, list[Path]]:
+    """The zips per tenant, each tenant's in arrival order. One warehouse file serializes
+    every sync anyway: then all zips make one chain, in arrival order."""
+    if not is_layout(warehouse):
+        return {None: zips} if zips else {}
+    chains: dict[str | None, list[Path]] = {}
+    for zip_path in zips:  # one manifest read per zip
+        tenant = zip_tenant(zip_path)
+        # an unreadable zip is a chain of its own: its sync only reports why
+        chains.setdefault(tenant if tenant is not None else f"\0{zip_path.name}", []).append(
+            zip_path
+        )
+    return chains
 
 
 def scan_inbox(
@@ -285,13 +337,20 @@ def scan_inbox(
     stay in the inbox for a reason that is not its own."""
     steps.check_settings(config)
     steps.check_warehouse(warehouse)
-    filed: list[Filed] = []
-    for zip_path in steps.find_ready_zips(inbox, settle_seconds):
-        outcome = steps.look_up_ledger(warehouse, zip_path)
+    chains = tenant_chains(warehouse, steps.find_ready_zips(inbox, settle_seconds))
+    tenants = {z: t for t, chain in chains.items() for z in chain}
+
+    def sync_and_file(zip_path: Path) -> Filed:
+        tenant = tenants[zip_path]
+        known = tenant if tenant is not None and not tenant.startswith("\0") else None
+        outcome = steps.look_up_ledger(warehouse, zip_path, known)
         if outcome is None:
-            outcome = steps.sync(str(zip_path), warehouse, config)
-        filed.append(steps.file_zip(zip_path, inbox, outcome))
-        steps.log(filed[-1].describe())
+            outcome = steps.sync(str(zip_path), warehouse, config, known)
+        entry = steps.file_zip(zip_path, inbox, outcome)
+        steps.log(entry.describe())
+        return entry
+
+    filed = steps.run_chains(list(chains.values()), sync_and_file)
     if any(f.outcome == "waiting" for f in filed):
         raise ZipsWaiting(filed)
     return filed

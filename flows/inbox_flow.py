@@ -28,10 +28,38 @@ from flows.pipeline import SyncResult
 from flows.sync import step_task, sync_flow
 
 
-def sync_subflow(feed: str, warehouse: str, config: str | None) -> SyncResult | BaseException:
+def sync_subflow(
+    feed: str, warehouse: str, config: str | None, tenant: str | None = None
+) -> SyncResult | BaseException:
     """A subflow run per zip: its failure is a state here, so one bad zip stops no other."""
-    state = sync_flow(feed=feed, warehouse=warehouse, config=config, return_state=True)
+    state = sync_flow(
+        feed=feed, warehouse=warehouse, config=config, tenant=tenant, return_state=True
+    )
     return state.result(raise_on_failure=False)
+
+
+def dispatching_steps(steps: ScanSteps) -> ScanSteps:
+    """The scan with each zip synced as a flow run of the tenant deployment on its work pool
+    (`flows.fanout`), the tenants side by side, each tenant's zips in order. The ledger and
+    the filing run as plain calls in those threads; the flow runs they wait on are the scan's
+    subflows."""
+    from prefect.runtime import flow_run
+
+    from flows.fanout import dispatched_sync, side_by_side
+
+    scan = flow_run.id
+
+    def sync(feed: str, warehouse: str, config: str | None, tenant: str | None = None):
+        key = f"{scan}:{Path(feed).name}"  # a retried scan does not send this zip again
+        return dispatched_sync(feed, warehouse, config, tenant=tenant, key=key)
+
+    return replace(
+        steps,
+        sync=sync,
+        look_up_ledger=applied_run_of,
+        file_zip=file_zip,
+        run_chains=side_by_side,
+    )
 
 
 STEPS = ScanSteps(
@@ -56,9 +84,14 @@ def inbox_flow(
     warehouse: str = "rosterflow.duckdb",
     config: str | None = None,
     settle_seconds: float = SETTLE_SECONDS,
+    dispatch: bool = False,
 ) -> list[Filed]:
-    """Sync each new complete zip of the inbox in its own sync flow run, then file it."""
+    """Sync each new complete zip of the inbox in its own sync flow run, then file it. With
+    `dispatch`, each sync is a run of the deployment `rosterflow-sync/tenants` on its work pool
+    (`rosterflow serve --pool`), tenants at the same time."""
     steps = replace(STEPS, log=get_run_logger().info)
+    if dispatch:
+        steps = dispatching_steps(steps)
     return scan_inbox(steps, inbox, warehouse, config, settle_seconds)
 
 

@@ -22,6 +22,7 @@ from transforms.undo import undo_changes
 from warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
 from warehouse.entities import ENTITIES
 from warehouse.held import load_held
+from warehouse.layout import Layout, is_layout
 from warehouse.operations import (
     OperationRefused,
     RunInfo,
@@ -43,8 +44,34 @@ __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
 def runs(
     warehouse: str | Path, tenant: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
-    with open_warehouse(warehouse) as con:
-        return list_runs(con, tenant, limit)
+    """The runs, newest first; of every tenant of a per-tenant layout, or of `tenant`."""
+    if not is_layout(warehouse):
+        with open_warehouse(warehouse) as con:
+            return list_runs(con, tenant, limit)
+    layout = Layout(str(warehouse))
+    files = layout.files()
+    if tenant is not None:
+        files = {tenant: files[tenant]} if tenant in files else {}
+    found = []
+    for path in files.values():  # one small query per tenant file
+        with open_warehouse(path) as con:
+            found.append(list_runs(con, tenant, limit))
+    if not found:  # no tenant has synced yet: no runs, in list_runs' columns
+        with open_warehouse(":memory:") as con:
+            return list_runs(con, tenant, limit)
+    listed = pl.concat(found, how="vertical_relaxed").sort("started_at", descending=True)
+    return listed.head(limit) if limit is not None else listed
+
+
+def run_file(warehouse: str | Path, run_id: int) -> Path:
+    """The file holding run `run_id` (its tenant's, in a per-tenant layout)."""
+    if not is_layout(warehouse):
+        return Path(warehouse)
+    layout = Layout(str(warehouse))
+    tenant = layout.tenant_of_run(run_id)
+    if tenant is None or not layout.path_for(tenant).exists():
+        raise OperationRefused(f"there is no run {run_id} in {warehouse} (`rosterflow runs`)")
+    return layout.path_for(tenant)
 
 
 def _undecided_held(info: RunInfo) -> None:
@@ -62,7 +89,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
     """Apply a held run's plan, exactly as it was planned, as a new run. Refused unless the
     tenant's lms and stored records are as the plan found them: no run applied since, and the
     managed lms rows' checksum unchanged (a hand edit since)."""
-    with open_warehouse(warehouse) as con:
+    with open_warehouse(run_file(warehouse, run_id)) as con:
         info = run_info(con, run_id)
         _undecided_held(info)
         since = applied_since(con, info.tenant, run_id)
@@ -105,7 +132,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
 def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
     """Drop a held run's plan; nothing else changes. The run stays in audit as held, with the
     decision beside it."""
-    with open_warehouse(warehouse) as con:
+    with open_warehouse(run_file(warehouse, run_id)) as con:
         info = run_info(con, run_id)
         _undecided_held(info)
         con.execute("begin transaction")
@@ -124,7 +151,7 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
     Refused when a later run changed any of the same rows, unless `force`: then those rows
     are brought back all the same. The tenant's next sync is planned in full."""
-    with open_warehouse(warehouse) as con:
+    with open_warehouse(run_file(warehouse, run_id)) as con:
         info = run_info(con, run_id)
         if info.outcome != "applied":
             hint = (

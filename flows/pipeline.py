@@ -11,7 +11,7 @@ last applied run left them, under the same settings and rosterflow), else in ful
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -40,6 +40,7 @@ from warehouse.apply import (
 )
 from warehouse.entities import ENTITIES
 from warehouse.held import HeldState, store_held
+from warehouse.layout import is_layout, tenant_warehouse
 from warehouse.operations import last_undo
 from warehouse.records import (
     RecordWrite,
@@ -139,10 +140,17 @@ class PlannedRun:
 
 
 @contextmanager
-def open_warehouse(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(
+    path: str | Path, tenant: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, held open for the whole run: DuckDB lets one process write a file at a
-    time, so nothing else can change the tenant between planning and applying."""
-    con = connect(path)
+    time, so nothing else can change the tenant between planning and applying. With `tenant`,
+    `path` may be a per-tenant layout (`wh/{tenant}.duckdb`): the tenant's own file opens."""
+    if tenant is not None and is_layout(path):
+        file, base = tenant_warehouse(path, tenant)
+        con = connect(file, id_space=(tenant, base))
+    else:
+        con = connect(path)
     try:
         yield con
     finally:
@@ -187,6 +195,7 @@ def start_run(
     dry_run: bool,
     settings: Settings,
     full: bool = False,
+    attempt: str | None = None,
 ) -> RunRecord:
     return RunRecord(
         run_id=next_run_id(con),
@@ -198,6 +207,41 @@ def start_run(
         content_sha256=feed.content_sha256,
         settings_key=f"rosterflow {version('rosterflow')} {settings.key()}",
         full=full,
+        attempt_key=attempt,
+    )
+
+
+def recorded_attempt(con: duckdb.DuckDBPyConnection, attempt: str) -> SyncResult | None:
+    """The run an earlier try of this attempt recorded (a Prefect flow run retried after its
+    run committed, say), unless it failed: a committed run is never applied a second time."""
+    found = con.execute(
+        "select run_id from audit.sync_runs where attempt_key = ? and outcome <> 'failed' "
+        "order by run_id desc limit 1",
+        [attempt],
+    ).fetchall()
+    return recorded_result(con, found[0][0]) if found else None
+
+
+def recorded_result(con: duckdb.DuckDBPyConnection, run_id: int) -> SyncResult:
+    """A recorded run as its sync returned it: outcome, changes per entity and action, issues."""
+    run_id, tenant, feed_name, outcome, message, planning, planning_note = con.execute(
+        "select run_id, tenant, feed_name, outcome, message, planning, planning_note "
+        "from audit.sync_runs where run_id = ?",
+        [run_id],
+    ).fetchall()[0]
+    order = {name: i for i, name in enumerate(ENTITIES)}
+    summary = (
+        con.sql(
+            "select entity, action, count(*)::uinteger as count from audit.changes "
+            "where run_id = ? group by entity, action",
+            params=[run_id],
+        )
+        .pl()
+        .sort(pl.col("entity").replace_strict(order, return_dtype=pl.Int32), "action")
+    )
+    issues = run_issues(con, run_id)
+    return SyncResult(
+        run_id, tenant, feed_name or "", outcome, message, summary, issues, planning, planning_note
     )
 
 
@@ -525,6 +569,9 @@ class Steps:
     apply: Callable[..., SyncResult] = apply
     hold: Callable[..., SyncResult] = hold
     notify: Callable[..., None] = notify_run
+    # held around a tenant's run: the Prefect flow takes the tenant's concurrency slot, so two
+    # feeds of one district never overlap on any worker (`flows.fanout`)
+    tenant_lock: Callable[[str], AbstractContextManager[object]] = nullcontext
 
 
 def run_steps(
@@ -535,17 +582,24 @@ def run_steps(
     tenant: str | None = None,
     dry_run: bool = False,
     full: bool = False,
+    attempt: str | None = None,
 ) -> SyncResult:
     """load -> (recall) -> validate -> plan -> guard -> apply (or hold); a rejected run writes
     only its audit rows; a feed the tenant's last applied run had, with lms untouched since, is
     recalled. `full` plans every record even when only some changed (and never recalls). A
-    failed, rejected or held run is announced as `[notify]` says."""
+    failed, rejected or held run is announced as `[notify]` says. `attempt` names this try of
+    a run (a Prefect flow run id): if an earlier try recorded it, that result is returned and
+    nothing is done again."""
     known: dict[str, object] = {"feed": Path(feed_path).name, "tenant": tenant}
     try:
-        result = _run_steps(steps, feed_path, warehouse, settings, tenant, dry_run, full, known)
+        result = _run_steps(
+            steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt
+        )
     except Exception as error:
         steps.notify(settings, failure_payload(known, error))
         raise
+    if result.planning == "retried":
+        return result  # announced by the try that recorded it
     if result.outcome in NOTIFIED:
         steps.notify(settings, result.payload())
     return result
@@ -577,12 +631,20 @@ def _run_steps(
     dry_run: bool,
     full: bool,
     known: dict[str, object],
+    attempt: str | None = None,
 ) -> SyncResult:
     feed = steps.load_feed(feed_path)
     tenant = tenant or feed.default_tenant()
     known.update(feed=feed.name, tenant=tenant)
-    with open_warehouse(warehouse) as con:
-        run = start_run(con, feed, tenant, dry_run, settings, full)
+    with steps.tenant_lock(tenant), open_warehouse(warehouse, tenant) as con:
+        earlier = recorded_attempt(con, attempt) if attempt else None
+        if earlier is not None:
+            return replace(
+                earlier,
+                planning="retried",
+                planning_note=f"this attempt already recorded run {earlier.run_id}",
+            )
+        run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
         known["run_id"] = run.run_id
         unchanged = None if full else steps.recall(con, run)
         if unchanged is not None:
@@ -616,6 +678,7 @@ def run_sync(
     tenant: str | None = None,
     dry_run: bool = False,
     full: bool = False,
+    attempt: str | None = None,
 ) -> SyncResult:
     """The whole sync as plain function calls, without the Prefect engine."""
-    return run_steps(Steps(), feed_path, warehouse, settings, tenant, dry_run, full)
+    return run_steps(Steps(), feed_path, warehouse, settings, tenant, dry_run, full, attempt)

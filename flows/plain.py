@@ -94,10 +94,12 @@ def sync(
     return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
 
 
-def sync_outcome(feed: str, warehouse: str, config: str | None) -> SyncResult | BaseException:
+def sync_outcome(
+    feed: str, warehouse: str, config: str | None, tenant: str | None = None
+) -> SyncResult | BaseException:
     """One zip's sync for the scan: its result, or the error it failed with."""
     try:
-        return sync(feed, warehouse, config=config)
+        return sync(feed, warehouse, tenant=tenant, config=config)
     except Exception as error:
         return error
 

@@ -14,7 +14,6 @@ API is configured (without one, the CLI runs the same steps in-process: `flows.p
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from flows import pipeline
 from flows.pipeline import Steps, SyncResult, run_steps
 from flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
 from flows.progress import announced
+from flows.tenant_lock import tenant_lock, tenant_slug
 from schemas.issues import ISSUE_COLUMNS
 
 ARTIFACT_ISSUES = 50
@@ -45,11 +45,6 @@ def worth_retrying(_task, _task_run, state) -> bool:
     cannot change it, and a user who mistyped a path should not wait for retries."""
     error = state.result(raise_on_failure=False)
     return isinstance(error, OSError)
-
-
-def tenant_slug(tenant: str) -> str:
-    """The tenant in lowercase letters, digits and dashes (Prefect keys and resource ids)."""
-    return re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-") or "tenant"
 
 
 def artifact_key(tenant: str, suffix: str) -> str:
@@ -188,6 +183,7 @@ STEPS = Steps(
     apply=apply,
     hold=hold,
     notify=notify,
+    tenant_lock=tenant_lock,
 )
 
 
@@ -210,9 +206,14 @@ def sync_flow(
     full: bool = False,
 ) -> SyncResult:
     """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically."""
+    from prefect.runtime import flow_run
+
     settings = load_settings_task(config, max_removal_share)
     try:
-        result = run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
+        # the flow run's id marks its run in audit: a retry of this flow run finds it there
+        result = run_steps(
+            STEPS, feed, warehouse, settings, tenant, dry_run, full, attempt=flow_run.id
+        )
     except Exception as error:
         emit_failure_event(feed, tenant, error)
         raise

@@ -14,7 +14,8 @@
 # ///
 """Roster history: enrollments over time, a section's roster on a date, one student's timeline.
 
-Reads the warehouse named by ROSTERFLOW_WAREHOUSE (default: rosterflow.duckdb), read-only.
+Reads the warehouse named by ROSTERFLOW_WAREHOUSE (default: rosterflow.duckdb), read-only:
+one file, or with `{tenant}` in it (`wh/{tenant}.duckdb`) every tenant's file of that layout.
 Open it with `marimo edit notebooks/roster_history.py` or `marimo run notebooks/roster_history.py`.
 """
 
@@ -31,7 +32,8 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from warehouse.readonly import copyable_sql, read_query
+    from warehouse.catalog import NoTenantsYet
+    from warehouse.readonly import copyable_sql, duckdb_session, read_query, warehouse_label
     from warehouse.schema import WarehouseError
 
     WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
@@ -58,8 +60,9 @@ def _():
     # Roster history
 
     What the learning platform's rosters looked like after each sync, read from the
-    warehouse's `history` tables. Warehouse: `{WAREHOUSE}` (opened read-only; set
-    `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
+    warehouse's `history` tables. Warehouse: {warehouse_label(WAREHOUSE)} (set
+    `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC. Each **SQL** panel runs as it is
+    in `{duckdb_session(WAREHOUSE)}`.
     """)
     return
 
@@ -80,6 +83,9 @@ def _(TENANTS_SQL):
     try:
         tenants = query(TENANTS_SQL)["tenant"].to_list()
         problem = None
+    except NoTenantsYet:
+        # a layout nobody synced into is empty, like a one-file warehouse without runs
+        tenants, problem = [], None
     except WarehouseError as error:
         tenants, problem = [], str(error)
     mo.stop(

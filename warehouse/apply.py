@@ -28,7 +28,7 @@ from warehouse.records import (
     write_derived,
     write_records,
 )
-from warehouse.schema import scalar
+from warehouse.schema import ID_FLOOR_SQL, scalar
 from warehouse.state import TableSummary, checksum_text, lms_checksum
 
 # A test seam for the "killed in the middle of apply" test: when set, apply writes this file
@@ -50,6 +50,7 @@ class RunRecord:
     planning: str | None = None  # incremental | full | recalled
     planning_note: str | None = None
     full: bool = False  # planning in full was asked for (sync --full)
+    attempt_key: str | None = None  # the Prefect flow run that ran it
 
 
 @dataclass
@@ -70,7 +71,9 @@ def utc_now() -> datetime:
 
 
 def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
-    return scalar(con, "select coalesce(max(run_id), 0) + 1 from audit.sync_runs")
+    return scalar(
+        con, f"select greatest(coalesce(max(run_id), 0), {ID_FLOOR_SQL}) + 1 from audit.sync_runs"
+    )
 
 
 def record_run(
@@ -173,7 +176,8 @@ def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord, checksum: str | 
     con.execute(
         "insert into audit.sync_runs (run_id, tenant, feed_name, feed_sha256, started_at, "
         "finished_at, outcome, message, rosterflow_version, content_sha256, settings_key, "
-        "lms_checksum, planning, planning_note) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "lms_checksum, planning, planning_note, attempt_key) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run.run_id,
             run.tenant,
@@ -189,6 +193,7 @@ def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord, checksum: str | 
             checksum,
             run.planning,
             run.planning_note,
+            run.attempt_key,
         ],
     )
 

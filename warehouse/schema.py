@@ -8,12 +8,18 @@ misread.
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
+
+T = TypeVar("T")
 
 
 class WarehouseError(Exception):
@@ -43,6 +49,9 @@ def latest_version() -> int:
 def scalar(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> object:
     """The single value a query returns (its result is read to the end, as DuckDB requires)."""
     return con.execute(query, params).fetchall()[0][0]
+
+
+ID_FLOOR_SQL = "(select coalesce(max(base), 0) from audit.id_space)"
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -91,16 +100,52 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     return current
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse at `path`, created and migrated as needed."""
+LOCK_WAIT_ENV = "ROSTERFLOW_LOCK_WAIT_SECONDS"
+LOCK_WAIT_SECONDS = 30.0
+
+
+def lock_wait_seconds() -> float:
+    return float(os.environ.get(LOCK_WAIT_ENV, LOCK_WAIT_SECONDS))
+
+
+def while_locked(path: Path, attempt: Callable[[], T]) -> T:
+    """`attempt()`, again while another process holds `path`, with backoff, for up to
+    `lock_wait_seconds()`: DuckDB admits one writing process, or readers, at a time, and an
+    analyst's query or another tenant's run over shared storage is over in seconds
+    (`ROSTERFLOW_LOCK_WAIT_SECONDS`, default 30)."""
+    deadline = time.monotonic() + lock_wait_seconds()
+    pause = 0.05
+    while True:
+        try:
+            return attempt()
+        except duckdb.IOException as error:
+            if "lock" not in str(error) or time.monotonic() + pause > deadline:
+                raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
+        except duckdb.Error as error:
+            raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
+def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, waiting while another process holds the file."""
+    return while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
+
+
+def connect(
+    path: str | Path, *, read_only: bool = False, id_space: tuple[str, int] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse at `path`, created and migrated as needed. `id_space`:
+    the tenant and the start of the file's id range, for a file of a per-tenant layout
+    (`warehouse.layout`); recorded when the file is new."""
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no such warehouse")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as error:
-        raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
+    except OSError as error:
+        raise WarehouseError(f"{path}: cannot create its folder ({error})") from None
+    con = open_file(path, read_only)
     if read_only:
         version = schema_version(con)
         if version != latest_version():
@@ -111,6 +156,12 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         return con
     try:
         migrate(con)
+        if id_space is not None:
+            con.execute(
+                "insert into audit.id_space select ?, ? "
+                "where not exists (select 1 from audit.id_space)",
+                list(id_space),
+            )
     except BaseException:
         con.close()
         raise

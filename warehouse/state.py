@@ -10,9 +10,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from schemas.spec import SYNCED_FILES
 from warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity
 from warehouse.records import stored_ids
-from warehouse.schema import connect, scalar
+from warehouse.schema import ID_FLOOR_SQL, connect, scalar
 
 
 def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) -> pl.DataFrame:
@@ -60,19 +61,24 @@ def lms_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
 
 def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The first free id of each lms table: above every id lms holds or history remembers
-    (ids are unique across tenants, and a deleted row's id is never given to another)."""
+    (ids are unique across tenants, and a deleted row's id is never given to another), and
+    above the file's id range in a per-tenant layout."""
     return {
         name: scalar(
             con,
             f"select greatest((select coalesce(max({entity.id}), 0) from lms.{entity.table}), "
-            f"(select coalesce(max({entity.id}), 0) from history.{entity.table}_closed)) + 1",
+            f"(select coalesce(max({entity.id}), 0) from history.{entity.table}_closed), "
+            f"{ID_FLOOR_SQL}) + 1",
         )
         for name, entity in ENTITIES.items()
     }
 
 
-def known_ids(warehouse: str | Path, tenant: str) -> dict[str, pl.Series]:
-    """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation)."""
+def known_ids(warehouse: str | Path | None, tenant: str) -> dict[str, pl.Series]:
+    """sourcedIds the warehouse holds for the tenant, per OneRoster file (for validation);
+    none without a warehouse file (a tenant of a layout that has never synced)."""
+    if warehouse is None:
+        return {name: pl.Series("sourcedId", [], pl.String) for name in SYNCED_FILES}
     with connect(warehouse, read_only=True) as con:
         return stored_ids(con, tenant)
 

@@ -6,6 +6,7 @@ in a temporary folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -283,3 +284,56 @@ def test_runs_approve_discard_and_undo_from_the_command_line(tmp_path):
     missing = rosterflow(tmp_path, "runs", "--warehouse", tmp_path / "none.duckdb")
     assert missing.code == 2 and "no such warehouse" in missing.stderr
     assert listed.prefect_modules == approved.prefect_modules == undone.prefect_modules == []
+
+
+def test_a_per_tenant_layout_from_the_command_line(tmp_path):
+    template = "wh/{tenant}.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    for tenant in ("north", "south"):
+        done = rosterflow(tmp_path, "sync", feed, "--warehouse", template, "--tenant", tenant)
+        assert done.code == 0, done.output
+    assert sorted(p.name for p in (tmp_path / "wh").glob("*.duckdb")) == [
+        "north.duckdb",
+        "south.duckdb",
+    ]
+    south_run = query(tmp_path / "wh" / "south.duckdb", "select run_id from audit.sync_runs")[0][0]
+
+    listed = rosterflow(tmp_path, "runs", "--warehouse", template, COLUMNS="200")
+    assert listed.code == 0, listed.output
+    assert "north" in listed.stdout and "south" in listed.stdout
+
+    # the catalog's SQL gives one session both tenants' tables
+    printed = rosterflow(tmp_path, "catalog", "--warehouse", template)
+    assert printed.code == 0, printed.output
+    session = duckdb.connect()
+    with contextlib.chdir(tmp_path):  # the template is relative, as the user typed it
+        session.execute(printed.stdout)
+        by_tenant = session.sql(
+            "select tenant, count(*) > 0 from lms.users group by tenant order by tenant"
+        ).fetchall()
+    session.close()
+    assert by_tenant == [("north", True), ("south", True)]
+    one_file = rosterflow(tmp_path, "catalog", "--warehouse", "rosterflow.duckdb")
+    assert one_file.code == 2 and "{tenant}" in one_file.stderr
+
+    undone = rosterflow(tmp_path, "undo", str(south_run), "--warehouse", template)
+    assert undone.code == 0, undone.output
+    assert query(tmp_path / "wh" / "south.duckdb", "select count(*) from lms.users") == [(0,)]
+    assert query(tmp_path / "wh" / "north.duckdb", "select count(*) from lms.users")[0][0] > 0
+    unknown = rosterflow(tmp_path, "undo", "7", "--warehouse", template)
+    assert unknown.code == 1 and "no run 7" in unknown.stderr
+
+    # validate resolves references against the tenant's own file (or none, for a new tenant)
+    for tenant in ("north", "east"):
+        checked = rosterflow(
+            tmp_path, "validate", feed, "--warehouse", template, "--tenant", tenant
+        )
+        assert checked.code == 0, checked.output
+    assert not (tmp_path / "wh" / "east.duckdb").exists()
+
+
+def test_dispatching_to_a_work_pool_needs_a_prefect_server(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    done = rosterflow(tmp_path, "serve", "--inbox", "inbox", "--pool", "districts", "--once")
+    assert done.code == 2
+    assert "--pool" in done.stderr and "PREFECT_API_URL" in done.stderr

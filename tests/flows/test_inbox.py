@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import DEFAULT_INTERVAL, app
+from flows.errors import NotRun
 from flows.inbox import (
     HELD,
     PROCESSED,
@@ -155,6 +156,9 @@ def test_verdicts_for_errors_find_the_cause_behind_prefects_wrapping():
     assert unreadable.issues.row(0, named=True)["message"] == "n.zip: damaged zip archive"
     waiting = verdict("n.zip", WarehouseError("w.duckdb: cannot open the warehouse (locked)"))
     assert (waiting.outcome, waiting.folder) == ("waiting", None)
+    # a dispatched sync whose worker process crashed came to no outcome: its zip waits too
+    crashed = verdict("n.zip", NotRun("flow run n.zip ended CRASHED, and recorded no run"))
+    assert (crashed.outcome, crashed.folder) == ("waiting", None)
     failed = verdict("n.zip", OSError("disk full"))
     assert (failed.outcome, failed.folder) == ("failed", REJECTED)
     assert failed.issues["rule"].to_list() == ["sync.failed"]

@@ -10,6 +10,9 @@ The syncs run through `flows.pipeline.run_sync`, the plain path without the Pref
 approve`, `discard` and `undo`, through `flows.operations`): an export without its students,
 held by the removal safety guard, is discarded; sent again, it is held again and approved; the
 approval is undone; sent a third time, it is held and waits for a decision.
+
+`layout_warehouse` is a per-tenant layout (`wh/{tenant}.duckdb`, a file per tenant) holding the
+demo's history in one tenant's file and a small district's first sync in another's.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ DEMO_STUDENTS = 2_400  # as `rosterflow demo`: the smallest district with two sc
 DEMO_SEED = 0
 DEMO_PROPERTIES = {"source.systemCode": "demo", "source.systemName": "rosterflow demo"}
 FIRST_TENANT = "acme"  # sorts before DEMO_TENANT
+LAST_TENANT = "zeta"  # sorts after DEMO_TENANT
 
 
 def broken_district(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -128,3 +132,26 @@ def operations_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_warehous
     assert undone.outcome == "applied", (undone.outcome, undone.message)
     held("feed-6-no-students")
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def layout_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A layout of two tenant files: a small district registered first (so that its file is
+    the one the catalog takes the tables from), then the demo tenant's history; the notebooks
+    open on the demo, first in order."""
+    folder = tmp_path_factory.mktemp("layout")
+    template = str(folder / "wh" / "{tenant}.duckdb")
+    feed = write_feed(folder / "zeta.zip", generate_feed(40, seed=2))
+    result = run_sync(feed, template, Settings(), tenant=LAST_TENANT)
+    assert result.outcome == "applied", (result.outcome, result.message)
+    results = build_demo_warehouse(Path(template), folder)
+    assert [r.outcome for r in results] == ["applied", "applied", "rejected"], [
+        (r.outcome, r.message) for r in results
+    ]
+    return template
+
+
+@pytest.fixture(scope="session")
+def empty_layout_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A layout nobody has synced into yet."""
+    return str(tmp_path_factory.mktemp("empty-layout") / "wh" / "{tenant}.duckdb")

@@ -11,6 +11,7 @@ All exports run at once, in a pool, to keep the suite fast.
 from __future__ import annotations
 
 import hashlib
+import html as html_text
 import importlib.util
 import os
 import shutil
@@ -25,9 +26,13 @@ from types import ModuleType
 import duckdb
 import pytest
 
+from warehouse.catalog import catalog_sql
+from warehouse.layout import Layout, is_layout
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-WAREHOUSES = ("demo", "multi_tenant", "operations", "empty", "missing")
+# a warehouse file each, but `layout` and `empty_layout`: a per-tenant layout's template
+WAREHOUSES = ("demo", "multi_tenant", "operations", "empty", "missing", "layout", "empty_layout")
 VEGA_LITE = "application/vnd.vegalite"
 
 pytestmark = pytest.mark.slow
@@ -40,7 +45,7 @@ class Export:
     html: str  # the rendered notebook, outputs only (no code)
 
 
-def export_html(notebook: Path, warehouse: Path, out_dir: Path) -> Export:
+def export_html(notebook: Path, warehouse: Path | str, out_dir: Path) -> Export:
     """Run `notebook` headless against `warehouse`; its outputs, as marimo renders them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     # marimo saves a session snapshot in __marimo__/ beside the notebook it runs: run a copy,
@@ -83,24 +88,37 @@ def warehouses(
     multi_tenant_warehouse: Path,
     operations_warehouse: Path,
     empty_warehouse: Path,
+    layout_warehouse: str,
+    empty_layout_warehouse: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, Path]:
+) -> dict[str, Path | str]:
     return {
         "demo": demo_warehouse,
         "multi_tenant": multi_tenant_warehouse,
         "operations": operations_warehouse,
         "empty": empty_warehouse,
         "missing": tmp_path_factory.mktemp("missing") / "nowhere.duckdb",
+        "layout": layout_warehouse,
+        "empty_layout": empty_layout_warehouse,
     }
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+def _sha256(warehouse: Path | str) -> str:
+    """The contents of the warehouse file, or of every file under a layout's folder."""
+    if is_layout(warehouse):
+        root = Layout(str(warehouse)).root
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    else:
+        files = [Path(warehouse)] if Path(warehouse).exists() else []
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest() if files else ""
 
 
 @pytest.fixture(scope="session")
 def exports(
-    warehouses: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    warehouses: dict[str, Path | str], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[tuple[str, str], Export]:
     """Every notebook against every warehouse, run concurrently; the warehouses untouched."""
     before = {kind: _sha256(path) for kind, path in warehouses.items()}
@@ -116,7 +134,8 @@ def exports(
         done = {key: job.result() for key, job in jobs.items()}
     after = {kind: _sha256(path) for kind, path in warehouses.items()}
     assert after == before, "a notebook changed a warehouse it should only read"
-    assert not warehouses["missing"].exists(), "a notebook created the missing warehouse"
+    assert not Path(warehouses["missing"]).exists(), "a notebook created the missing warehouse"
+    assert not Layout(str(warehouses["empty_layout"])).root.exists(), "a notebook created a layout"
     return done
 
 
@@ -152,11 +171,12 @@ def test_notebook_runs_every_cell_without_error(
     assert "Traceback" not in export.log, export.log
 
 
+@pytest.mark.parametrize("kind", ("empty", "empty_layout"))
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_an_empty_warehouse_gets_a_friendly_message(
-    exports: dict[tuple[str, str], Export], notebook: Path
+    exports: dict[tuple[str, str], Export], notebook: Path, kind: str
 ):
-    assert "No sync runs yet" in exports[notebook.stem, "empty"].html
+    assert "No sync runs yet" in exports[notebook.stem, kind].html
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
@@ -227,6 +247,26 @@ def test_the_first_tenant_is_shown_even_without_history(exports: dict[tuple[str,
     assert "No run of tenant" in audit  # ... changed anything yet
 
 
+def _shown(export: Export) -> str:
+    """The rendered page with marimo's escapes undone: what an analyst reads."""
+    return html_text.unescape(export.html.replace("\\u0026", "&"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_layout_is_read_as_one_warehouse(exports: dict[tuple[str, str], Export], notebook: Path):
+    """Every tenant of every file in the tenant picker, and the first one shown as in a
+    one-file warehouse; the page says how to run its SQL against the layout."""
+    shown = _shown(exports[notebook.stem, "layout"])
+    assert 'data-options=\'["demo","zeta"]\'' in shown
+    assert "every tenant's file of the layout" in shown
+    assert "python -m warehouse.catalog" in shown and "duckdb -init catalog.sql" in shown
+    if notebook.stem == "roster_history":
+        assert "moves: 1 " in shown  # the demo's student who moved school, as on the demo
+    else:
+        assert "1 user move" in shown
+        assert "No held run of tenant" in shown
+
+
 def _load(notebook: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"notebook_{notebook.stem}", notebook)
     assert spec is not None and spec.loader is not None
@@ -235,19 +275,24 @@ def _load(notebook: Path) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("kind", ("demo", "operations"))
+@pytest.mark.parametrize("kind", ("demo", "operations", "layout"))
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_sql_shown_runs_as_it_is(
     notebook: Path, kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ):
     """What an analyst copies from a notebook's SQL panels runs in DuckDB as it is and gives
-    what the notebook showed (the notebook runs in this process, through marimo's API)."""
-    warehouse: Path = request.getfixturevalue(f"{kind}_warehouse")
+    what the notebook showed (the notebook runs in this process, through marimo's API). A
+    layout's is run in a session given its catalog, as `duckdb -init catalog.sql` is."""
+    warehouse: Path | str = request.getfixturevalue(f"{kind}_warehouse")
     monkeypatch.setenv("ROSTERFLOW_WAREHOUSE", str(warehouse))
     module = _load(notebook)  # the setup cell reads the variable on import
     module.app.run()
     assert module.SHOWN_SQL, "the notebook shows no SQL"
-    con = duckdb.connect(str(warehouse), read_only=True)
+    if is_layout(warehouse):
+        con = duckdb.connect()
+        con.execute(catalog_sql(str(warehouse)))
+    else:
+        con = duckdb.connect(str(warehouse), read_only=True)
     try:
         for name, text in module.SHOWN_SQL.items():
             assert text.startswith(f"prepare {name} as\n"), name

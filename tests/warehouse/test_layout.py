@@ -1,0 +1,117 @@
+"""A warehouse file per tenant (`--warehouse 'wh/{tenant}.duckdb'`): each tenant syncs into
+its own file, ids stay unique across the files, and a run id names its tenant's file."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+from pathlib import Path
+
+import pytest
+
+from flows.operations import runs, undo_run
+from flows.pipeline import run_sync
+from schemas.settings import Settings
+from schemas.writer import write_feed
+from tests.feeds import tiny_district, with_cell
+from warehouse.layout import ID_BITS, Layout, LayoutError, tenant_file_name, warehouse_of_run
+from warehouse.schema import connect
+
+TEMPLATE = "wh/{tenant}.duckdb"
+
+
+def _sync(tmp_path: Path, tenant: str, frames=None, name: str = "feed.zip"):
+    feed = write_feed(tmp_path / f"{tenant}-{name}", frames or tiny_district())
+    return run_sync(feed, str(tmp_path / TEMPLATE), Settings(), tenant=tenant)
+
+
+def test_each_tenant_syncs_into_its_own_file_with_ids_of_its_own(tmp_path):
+    first = _sync(tmp_path, "north")
+    second = _sync(tmp_path, "south")  # the same sourcedIds, another district
+
+    layout = Layout(str(tmp_path / TEMPLATE))
+    assert layout.tenants() == {"north": 1, "south": 2}
+    assert set(layout.files()) == {"north", "south"}
+    assert (first.run_id >> ID_BITS, second.run_id >> ID_BITS) == (1, 2)
+    ids = {}
+    for tenant, path in layout.files().items():
+        with connect(path, read_only=True) as con:
+            assert con.sql("select distinct tenant from lms.users").fetchall() == [(tenant,)]
+            ids[tenant] = {row[0] for row in con.sql("select user_id from lms.users").fetchall()}
+    assert ids["north"] and ids["south"]
+    assert not ids["north"] & ids["south"]
+    assert all(i >> ID_BITS == 1 for i in ids["north"])
+
+
+def test_a_second_run_of_a_tenant_goes_on_in_its_file(tmp_path):
+    _sync(tmp_path, "north")
+    changed = with_cell(tiny_district(), "users", 0, "givenName", "Renamed")
+    again = _sync(tmp_path, "north", changed, "feed-2.zip")
+    assert again.outcome == "applied"
+    assert again.run_id == (1 << ID_BITS) + 2
+    assert Layout(str(tmp_path / TEMPLATE)).tenants() == {"north": 1}
+
+
+def test_runs_lists_every_tenant_and_operations_find_a_run_by_its_id(tmp_path):
+    _sync(tmp_path, "north")
+    south = _sync(tmp_path, "south")
+    template = str(tmp_path / TEMPLATE)
+
+    listed = runs(template)
+    assert sorted(listed["tenant"].to_list()) == ["north", "south"]
+    assert runs(template, "south")["run_id"].to_list() == [south.run_id]
+    assert warehouse_of_run(template, south.run_id).name == "south.duckdb"
+
+    undone = undo_run(template, south.run_id)
+    assert undone.outcome == "applied" and undone.tenant == "south"
+    with connect(tmp_path / "wh" / "south.duckdb", read_only=True) as con:
+        assert con.sql("select count(*) from lms.users").fetchall() == [(0,)]
+    with connect(tmp_path / "wh" / "north.duckdb", read_only=True) as con:
+        assert con.sql("select count(*) from lms.users").fetchall()[0][0] > 0
+
+
+def test_no_runs_yet_and_an_unknown_run(tmp_path):
+    template = str(tmp_path / TEMPLATE)
+    assert runs(template).height == 0
+    from warehouse.operations import OperationRefused
+
+    with pytest.raises(OperationRefused, match="no run 42"):
+        undo_run(template, 42)
+
+
+@pytest.mark.parametrize(
+    ("tenant", "name"),
+    [("north", "north"), ("A B/../c", "A B%2F..%2Fc"), ("..", "%2E."), ("ä", "%C3%A4")],
+)
+def test_tenant_file_names_are_one_safe_component(tenant, name):
+    assert tenant_file_name(tenant) == name
+    assert "/" not in tenant_file_name(tenant)
+
+
+def test_a_template_needs_the_tenant_field():
+    with pytest.raises(LayoutError, match=re.escape("{tenant}")):
+        Layout("wh/all.duckdb")
+
+
+def _register(registry_template: str, tenant: str, results) -> None:
+    results.put((tenant, Layout(registry_template).register(tenant)))
+
+
+def test_tenants_registered_at_once_get_distinct_numbers(tmp_path):
+    template = str(tmp_path / TEMPLATE)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    tenants = [f"district-{i}" for i in range(8)] + ["district-0"]  # one registers twice
+    workers = [context.Process(target=_register, args=(template, t, results)) for t in tenants]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    got = [results.get(timeout=5) for _ in tenants]
+    numbers = {}
+    for tenant, number in got:
+        numbers.setdefault(tenant, set()).add(number)
+    registered = Layout(template).tenants()
+    # every process got the number the registry keeps for its tenant, and no two tenants share
+    assert all(found == {registered[t]} for t, found in numbers.items())
+    assert len(set(registered.values())) == len(registered) == 8

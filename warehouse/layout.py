@@ -1,0 +1,155 @@
+"""Where a tenant's warehouse is: one DuckDB file for every tenant (the default), or one file
+per tenant when `--warehouse` is a template holding `{tenant}`, e.g. `wh/{tenant}.duckdb`.
+
+DuckDB lets one process write a file at a time, so with one file every sync queues behind the
+one running; with a file per tenant, districts sync at once (each file still has one writer:
+the per-tenant concurrency limit of the Prefect deployment, and the file's own lock).
+
+Ids stay unique across the files: every tenant of a layout is registered once, in order, in
+the layout's registry (`<root>/.rosterflow-tenants/`, one small file per tenant, created with
+an exclusive link so that two machines registering at once on shared storage get different
+numbers), and tenant number n takes its ids and run ids above n << ID_BITS. A run id thus
+names its tenant, and `approve`, `discard` and `undo` find the file of a run by its id alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from warehouse.schema import WarehouseError
+
+TENANT_FIELD = "{tenant}"
+ID_BITS = 40  # 1.1e12 ids of each kind per tenant, 8.4 million tenants below 2**63
+REGISTRY = ".rosterflow-tenants"
+
+
+class LayoutError(WarehouseError):
+    """The --warehouse template or the layout's registry is unusable (exit 2)."""
+
+
+def is_layout(warehouse: str | Path) -> bool:
+    return TENANT_FIELD in str(warehouse)
+
+
+def tenant_file_name(tenant: str) -> str:
+    """The tenant as one safe path component: percent-encoded, so that distinct tenants get
+    distinct names and none can climb out of the layout (`..`, `/`)."""
+    encoded = quote(tenant, safe="-_ @+=,")
+    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A `--warehouse` template with `{tenant}` in its file or folder names."""
+
+    template: str
+
+    def __post_init__(self) -> None:
+        if not is_layout(self.template):
+            raise LayoutError(f"--warehouse {self.template}: a layout names {TENANT_FIELD}")
+
+    @property
+    def root(self) -> Path:
+        """The folder above the first path component that holds `{tenant}`."""
+        fixed = []
+        for part in Path(self.template).parts:
+            if TENANT_FIELD in part:
+                break
+            fixed.append(part)
+        return Path(*fixed) if fixed else Path(".")
+
+    @property
+    def registry(self) -> Path:
+        return self.root / REGISTRY
+
+    def path_for(self, tenant: str) -> Path:
+        return Path(self.template.replace(TENANT_FIELD, tenant_file_name(tenant)))
+
+    def tenants(self) -> dict[str, int]:
+        """Every registered tenant and its number (the lowest, should two machines have
+        registered one tenant at the same moment)."""
+        numbers: dict[str, int] = {}
+        if not self.registry.is_dir():
+            return numbers
+        for entry in self.registry.iterdir():
+            if not re.fullmatch(r"\d+", entry.name):
+                continue  # a registration being written
+            tenant = entry.read_text(encoding="utf-8")
+            number = int(entry.name)
+            numbers[tenant] = min(number, numbers.get(tenant, number))
+        return dict(sorted(numbers.items(), key=lambda item: item[1]))
+
+    def register(self, tenant: str) -> int:
+        """The tenant's number, registering it first if it has none."""
+        known = self.tenants().get(tenant)
+        if known is not None:
+            return known
+        try:
+            self.registry.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LayoutError(
+                f"{self.registry}: cannot create the tenant registry ({error})"
+            ) from None
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.registry, prefix=".new-", delete=False, encoding="utf-8"
+        ) as draft:
+            draft.write(tenant)
+            draft.flush()
+            os.fsync(draft.fileno())
+        try:
+            while True:
+                taken = [int(e.name) for e in self.registry.iterdir() if e.name.isdigit()]
+                number = max(taken, default=0) + 1
+                try:
+                    # a link fails if the name exists, atomically, also on NFS: the file
+                    # appears whole under its number or not at all
+                    os.link(draft.name, self.registry / f"{number:08d}")
+                    break
+                except FileExistsError:
+                    continue
+        finally:
+            os.unlink(draft.name)
+        return self.tenants()[tenant]
+
+    def id_base(self, tenant: str) -> int:
+        return self.register(tenant) << ID_BITS
+
+    def files(self) -> dict[str, Path]:
+        """The warehouse file of every registered tenant that has one, in registry order."""
+        return {t: p for t in self.tenants() if (p := self.path_for(t)).exists()}
+
+    def tenant_of_run(self, run_id: int) -> str | None:
+        number = run_id >> ID_BITS
+        return next((t for t, n in self.tenants().items() if n == number), None)
+
+
+def tenant_warehouse(warehouse: str | Path, tenant: str) -> tuple[Path, int]:
+    """The file that holds `tenant` and the base of its id range (0 in a one-file warehouse)."""
+    if not is_layout(warehouse):
+        return Path(warehouse), 0
+    layout = Layout(str(warehouse))
+    return layout.path_for(tenant), layout.id_base(tenant)
+
+
+def existing_tenant_warehouse(warehouse: str | Path, tenant: str) -> Path | None:
+    """The file that holds `tenant`, if there is one (reading registers nothing)."""
+    if not is_layout(warehouse):
+        return Path(warehouse) if Path(warehouse).exists() else None
+    path = Layout(str(warehouse)).path_for(tenant)
+    return path if path.exists() else None
+
+
+def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
+    """The file that holds run `run_id`."""
+    if not is_layout(warehouse):
+        return Path(warehouse)
+    layout = Layout(str(warehouse))
+    tenant = layout.tenant_of_run(run_id)
+    if tenant is None:
+        raise LayoutError(f"run {run_id}: no tenant of {warehouse} has runs numbered so")
+    return layout.path_for(tenant)
