@@ -26,7 +26,7 @@ from schemas.records import ROW_HASH
 from schemas.settings import Settings
 from schemas.spec import SYNCED_FILES
 from schemas.validate import ValidatedFeed, validate_feed
-from transforms.desired import desired_state
+from transforms.desired import desired_state, source_grade_levels
 from transforms.incremental import desired_course_hashes, desired_courses, plan_incremental
 from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
 from transforms.source_state import RecordChanges, next_source_state, record_changes
@@ -290,6 +290,7 @@ class IncrementalBasis:
     run_id: int  # the run that left lms and the stored state as they are
     summary: dict[str, TableSummary]  # the tenant's lms rows now
     previous_courses: pl.DataFrame  # that run's desired courses: external_id, row_hash
+    previous_grades: pl.DataFrame  # that run's students' grade levels: sourcedId, grade_level
 
 
 def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> IncrementalBasis | str:
@@ -313,7 +314,12 @@ def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> Increme
             f"lms was changed outside rosterflow since run {state.run_id}: a hand edit, "
             "which this run reverts"
         )
-    return IncrementalBasis(state.run_id, summary, derived(con, run.tenant, "desired_courses"))
+    grades = derived(con, run.tenant, "grade_levels")
+    if grades is None:
+        return f"run {state.run_id} stored no grade levels to compare with (an older rosterflow)"
+    return IncrementalBasis(
+        state.run_id, summary, derived(con, run.tenant, "desired_courses"), grades
+    )
 
 
 def plan(
@@ -346,12 +352,14 @@ def plan(
             records,
             changes,
             basis.previous_courses,
+            basis.previous_grades,
             settings.hierarchy,
             WarehouseCurrent(con, run.tenant, basis.summary),
             first_free,
             settings.policy,
         )
         changes_plan, course_hashes = incremental.plan, incremental.course_hashes
+        grades = incremental.grades
         changed = sum(c.count for c in changes.values())
         total = sum(r.height for r in records.values())
         run = replace(
@@ -362,9 +370,10 @@ def plan(
     else:
         courses = desired_courses(records, settings.hierarchy)
         course_hashes = desired_course_hashes(courses)
+        grades = source_grade_levels(records).collect()
         changes_plan = plan_changes(
             run.tenant,
-            desired_state(records, settings.hierarchy, courses),
+            desired_state(records, settings.hierarchy, courses, grades),
             lambda name: current_rows(con, run.tenant, ENTITIES[name]),
             first_free,
             settings.policy,
@@ -375,6 +384,7 @@ def plan(
         _record_writes(validated, records, changes, run),
         {
             "desired_courses": course_hashes,
+            "grade_levels": grades,
             "teacher_order": teacher_order(records["enrollments"]),
         },
         basis.summary if isinstance(basis, IncrementalBasis) else None,

@@ -96,6 +96,8 @@ def edit_user(frames: Frames, data) -> Frames:
                 ("email", "ada@example.org"),
                 ("email", None),
                 ("username", "ada.lovelace"),
+                ("grades", "K"),
+                ("grades", None),
             ]
         ),
         label="edit",
@@ -264,6 +266,19 @@ def reassign_class(frames: Frames, data) -> Frames:
     return frames | {"classes": _set(classes, pl.col("sourcedId") == class_, **values)}
 
 
+GRADE_LISTS = ("K-5", "09,10", "12", "Grade 5", None)
+
+
+def regrade_class(frames: Frames, data) -> Frames:
+    """A class or a course gets other grades, a range, grades that are none, or none (a class
+    without grades takes its course's)."""
+    name = data.draw(st.sampled_from(["classes", "courses"]), label="regrade")
+    table = frames[name]
+    record = _row(table, _pick(data, table, name))["sourcedId"]
+    grades = data.draw(st.sampled_from(GRADE_LISTS), label="grades")
+    return frames | {name: _set(table, pl.col("sourcedId") == record, grades=grades)}
+
+
 def remove_user_keeping_enrollments(frames: Frames, data) -> tuple[Frames, dict[str, str]]:
     """A user leaves while enrollments.csv is not sent: their enrollments stay among the stored
     records, pointing at nobody, until a bulk enrollments file arrives."""
@@ -348,6 +363,7 @@ CHANGES: tuple[Callable[[Frames, object], Frames | tuple[Frames, dict]], ...] = 
     reparent_school,
     retitle_course,
     reassign_class,
+    regrade_class,
     remove_class,
     add_class,
     link_adult,

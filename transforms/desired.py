@@ -12,6 +12,7 @@ import polars as pl
 
 from schemas.settings import Hierarchy
 from schemas.spec import OBSERVER_ROLES
+from transforms.grades import grade_levels
 from transforms.hierarchy import base_course_enrollments, course_hierarchy
 from warehouse.entities import ENTITIES, desired_schema
 
@@ -40,12 +41,13 @@ def desired_domains(orgs: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def desired_users(users: pl.LazyFrame) -> pl.LazyFrame:
-    """Users in the domain of their first org; `enabledUser=false` makes an inactive user.
+def desired_users(users: pl.LazyFrame, grades: pl.LazyFrame) -> pl.LazyFrame:
+    """Users in the domain of their first org; `enabledUser=false` makes an inactive user;
+    students with their grade level (`transforms.grades`: `sourcedId, grade_level`).
 
     Administrators are ordinary users: the sync never grants platform administration.
     """
-    return users.select(
+    return users.join(grades, on="sourcedId", how="left").select(
         managed_id("sourcedId").alias("external_id"),
         (pl.lit(MANAGED) + _first_item("orgSourcedIds")).alias("domain_external_id"),
         pl.col("role"),
@@ -53,6 +55,7 @@ def desired_users(users: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("givenName").alias("given_name"),
         pl.col("familyName").alias("family_name"),
         pl.col("email"),
+        pl.col("grade_level"),
         _status((pl.col("enabledUser") == "false") | (pl.col("status") == "inactive"))
         .fill_null("active")
         .alias("status"),
@@ -148,6 +151,13 @@ def desired_observers(users: pl.LazyFrame, touching: pl.Series | None = None) ->
     )
 
 
+def source_grade_levels(source: Mapping[str, pl.DataFrame]) -> pl.LazyFrame:
+    """Every student's grade level, from the tenant's records."""
+    return grade_levels(
+        *(source[name].lazy() for name in ("users", "enrollments", "classes", "courses"))
+    )
+
+
 def desired_frame(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
     """`frame` with exactly the columns and types of a desired frame of entity `name`."""
     schema = desired_schema(ENTITIES[name])
@@ -158,10 +168,11 @@ def desired_state(
     source: Mapping[str, pl.DataFrame],
     hierarchy: Hierarchy,
     courses: pl.DataFrame | None = None,
+    grades: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Everything the lms should hold for a tenant, from its source state: entity name ->
     desired frame (columns: warehouse.entities.desired_schema). `courses` is the course
-    hierarchy of that state, if already derived."""
+    hierarchy of that state and `grades` its students' grade levels, if already derived."""
     orgs, users, classes = (source[n].lazy() for n in ("orgs", "users", "classes"))
     if courses is None:
         courses = course_hierarchy(
@@ -180,7 +191,9 @@ def desired_state(
     )
     frames = {
         "domain": desired_domains(orgs),
-        "user": desired_users(users),
+        "user": desired_users(
+            users, source_grade_levels(source) if grades is None else grades.lazy()
+        ),
         "course": courses.lazy().drop("teacher_id"),
         "enrollment": enrollments,
         "observer": desired_observers(users),

@@ -10,7 +10,7 @@ reads their current rows, and plans them:
 | entity | a desired row depends on | keys planned |
 |---|---|---|
 | domain | its org | all (a district has a few hundred) |
-| user | its user record; the id of its first org's domain | changed users; users whose domain was created or deleted now |
+| user | its user record; the id of its first org's domain; a student's grade level (the grades of their classes and those classes' courses) | changed users; users whose domain was created or deleted now; students whose grade level differs from the last run's (derived whole: one join of the student enrollments with the classes) |
 | course | the course hierarchy of the classes, courses, orgs and teacher enrollments | the hierarchy is derived whole (it is small) and each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
 | enrollment | its record and whether its user and class exist; a base course's teacher | changed enrollments; enrollments of users or classes that appeared or went; teacher enrollments of courses that changed; rows pointing at a user or course deleted now |
 | observer | the records of its two users | links with a changed user on either side, desired or in lms |
@@ -37,12 +37,14 @@ from transforms.desired import (
     desired_observers,
     desired_section_enrollments,
     desired_users,
+    source_grade_levels,
 )
 from transforms.hierarchy import base_course_enrollments, course_hierarchy
 from transforms.plan import Plan, plan_entity
 from transforms.source_state import ROW_HASH, RecordChanges
 from warehouse.entities import ENTITIES
 
+GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
 COURSE_HASH_COLUMNS = (
     "external_id",
     "domain_external_id",
@@ -94,7 +96,17 @@ def desired_courses(records: Mapping[str, pl.DataFrame], hierarchy: Hierarchy) -
 class IncrementalPlan:
     plan: Plan
     course_hashes: pl.DataFrame  # of this run's desired courses, for the next run
+    grades: pl.DataFrame  # this run's students' grade levels, for the next run
     keys: dict[str, int]  # entity -> how many external IDs were planned
+
+
+def _regraded(previous: pl.DataFrame, current: pl.DataFrame) -> pl.Series:
+    """sourcedIds of the students whose grade level differs, or who are on one side only."""
+    return (
+        current.join(previous, on="sourcedId", how="full", coalesce=True, suffix="_before")
+        .filter(pl.col("grade_level").ne_missing(pl.col("grade_level_before")))
+        .get_column("sourcedId")
+    )
 
 
 def _changed_keys(previous: pl.DataFrame, current: pl.DataFrame) -> pl.Series:
@@ -131,6 +143,7 @@ def plan_incremental(
     records: Mapping[str, pl.DataFrame],
     changes: Mapping[str, RecordChanges],
     previous_courses: pl.DataFrame,
+    previous_grades: pl.DataFrame,
     hierarchy: Hierarchy,
     current: Current,
     next_ids: Mapping[str, int],
@@ -138,7 +151,7 @@ def plan_incremental(
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
     the last run stored), given the tenant's records after this feed (`records`, per file) and
-    the hashes of the last run's desired courses."""
+    the hashes of the last run's desired courses and its students' grade levels."""
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
@@ -180,8 +193,14 @@ def plan_incremental(
     plan_keys("domain", desired_domains(records["orgs"].lazy()), None)
     domain_churn = _churned(plan, "domain").implode()
 
-    # users: their own records, and those whose domain's id changes
-    user_keys = managed(changes["users"].keys)
+    # users: their own records, those whose domain's id changes, and students regraded
+    if any(changes[name].count for name in GRADES_DEPEND_ON):
+        grades = source_grade_levels(records).collect()
+    else:  # none of the records a grade level is derived from changed (rows reordered, say)
+        grades = previous_grades
+    user_keys = pl.concat(
+        [managed(changes["users"].keys), managed(_regraded(previous_grades, grades))]
+    )
     if plan.entities["domain"].changes.height:
         first_org = MANAGED + pl.col("orgSourcedIds").str.split(",").list.first().str.strip_chars()
         user_keys = pl.concat(
@@ -191,7 +210,8 @@ def plan_incremental(
     plan_keys(
         "user",
         desired_users(
-            users.lazy().filter((MANAGED + pl.col("sourcedId")).is_in(user_keys.implode()))
+            users.lazy().filter((MANAGED + pl.col("sourcedId")).is_in(user_keys.implode())),
+            grades.lazy(),
         ),
         user_keys,
     )
@@ -263,4 +283,4 @@ def plan_incremental(
         ]
     ).unique()
     plan_keys("observer", desired_links.lazy(), observer_keys)
-    return IncrementalPlan(plan, course_hashes, keys)
+    return IncrementalPlan(plan, course_hashes, grades, keys)

@@ -54,11 +54,28 @@ USER = Entity(
     "user",
     "users",
     "user_id",
-    ("domain_id", "role", "username", "given_name", "family_name", "email", "status"),
+    (
+        "domain_id",
+        "role",
+        "username",
+        "given_name",
+        "family_name",
+        "email",
+        "grade_level",
+        "status",
+    ),
     {"domain_id": "domain"},
     _schema(
         "user_id",
-        {"domain_id": N, "role": S, "username": S, "given_name": S, "family_name": S, "email": S},
+        {
+            "domain_id": N,
+            "role": S,
+            "username": S,
+            "given_name": S,
+            "family_name": S,
+            "email": S,
+            "grade_level": S,
+        },
     ),
 )
 COURSE = Entity(

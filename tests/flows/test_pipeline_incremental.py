@@ -70,6 +70,7 @@ def leaves(warehouse: Path) -> dict[str, pl.DataFrame]:
             found[f"records.{name}"] = records[name].drop("run_id", "line").sort("sourcedId")
         found["teacher_order"] = derived(con, TENANT, "teacher_order").sort("sourcedId")
         found["desired_courses"] = derived(con, TENANT, "desired_courses").sort("external_id")
+        found["grade_levels"] = derived(con, TENANT, "grade_levels").sort("sourcedId")
     return found
 
 

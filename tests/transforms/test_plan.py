@@ -53,6 +53,7 @@ def user(sid: str, role: str = "student", **fields) -> dict:
         "given_name": name,
         "family_name": "Stone",
         "email": f"{name.lower()}@example.org",
+        "grade_level": "09" if role == "student" else None,
         "status": "active",
     } | fields
 
@@ -197,6 +198,7 @@ def test_new_rows_are_created_with_ids_from_next_ids_and_resolved_references():
         "given_name",
         "family_name",
         "email",
+        "grade_level",
         "status",
         pl.lit("sync").alias("origin"),
         pl.lit(None, pl.Int64).alias("updated_run_id"),

@@ -41,6 +41,7 @@ CHOICES: dict[str, dict[str, tuple]] = {
         "given_name": ("Ada", "Bo"),
         "family_name": ("Stone",),
         "email": (None, "ada@example.org"),
+        "grade_level": (None, "09", "NA"),
     },
     "course": {"kind": ("section", "org_base"), "title": ("Algebra", "Biology")},
     "enrollment": {

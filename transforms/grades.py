@@ -1,0 +1,105 @@
+"""A student's grade level, as platforms such as McGraw Hill's derive it from a OneRoster feed.
+
+The grade of a class is the highest of its `classes.grades`, or, when the class names none that
+is a grade, the highest of its course's `courses.grades`. A student's grade level is the highest
+grade of the classes they are enrolled in (as a student); when those classes give none, the
+highest of the student's own `users.grades`; else `NA`. Other roles have none (null).
+
+Grades are read as CEDS entry grade levels (IT PR PK TK KG 01 .. 13 PS UG Other), with what
+exporters send instead: `K` (and `0`, `00`) for KG, unpadded numbers (`9` for 09), any letter
+case, and ranges such as `K-5` or `09-12`, of which the high end counts. The order is CEDS's
+(IT < PR < PK < TK < KG < 01 < .. < 13 < PS); `UG` (ungraded) and `Other` count below every
+grade, so that a student with a graded class takes that grade. A token that is none of these
+("Grade 5") is no grade.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+NO_GRADE = "NA"
+# highest last; UG and Other below every grade
+GRADE_ORDER: tuple[str, ...] = (
+    "UG",
+    "Other",
+    "IT",
+    "PR",
+    "PK",
+    "TK",
+    "KG",
+    *(f"{n:02d}" for n in range(1, 14)),
+    "PS",
+)
+# what a token, upper-cased, names (a number 1..13, padded or not, is added below)
+_SPELLINGS: dict[str, str] = {code.upper(): code for code in GRADE_ORDER} | {
+    "K": "KG",
+    "0": "KG",
+    "00": "KG",
+}
+_SPELLINGS |= {str(n): f"{n:02d}" for n in range(1, 14)}
+_RANK: dict[str, int] = {code: rank for rank, code in enumerate(GRADE_ORDER)}
+_TOKEN_RANK: dict[str, int] = {token: _RANK[code] for token, code in _SPELLINGS.items()}
+
+
+def highest_grade_rank(grades: pl.Expr) -> pl.Expr:
+    """The rank (in GRADE_ORDER) of the highest grade in a OneRoster grades list, or null;
+    aggregates over the items of the list: use with `.list.eval` or after an explode."""
+    item = grades.str.strip_chars().str.split("-").list.last().str.strip_chars().str.to_uppercase()
+    return item.replace_strict(_TOKEN_RANK, default=None, return_dtype=pl.Int8).max()
+
+
+def _list_rank(column: str) -> pl.Expr:
+    """The rank of the highest grade in each row's list `column` (null: none is a grade)."""
+    return (
+        pl.col(column)
+        .str.split(",")
+        .list.eval(highest_grade_rank(pl.element()))
+        .list.first()
+        .alias(f"{column}_rank")
+    )
+
+
+def grade_code(rank: pl.Expr) -> pl.Expr:
+    return rank.replace_strict(dict(enumerate(GRADE_ORDER)), default=None, return_dtype=pl.String)
+
+
+def grade_levels(
+    users: pl.LazyFrame,
+    enrollments: pl.LazyFrame,
+    classes: pl.LazyFrame,
+    courses: pl.LazyFrame,
+) -> pl.LazyFrame:
+    """`sourcedId, grade_level` of every student in `users` (see the module's docstring)."""
+    class_ranks = (
+        classes.select("sourcedId", "courseSourcedId", _list_rank("grades"))
+        .join(
+            courses.select(pl.col("sourcedId").alias("courseSourcedId"), _list_rank("grades")),
+            on="courseSourcedId",
+            how="left",
+            suffix="_of_course",
+        )
+        .select(
+            pl.col("sourcedId").alias("classSourcedId"),
+            pl.coalesce("grades_rank", "grades_rank_of_course").alias("class_rank"),
+        )
+        .filter(pl.col("class_rank").is_not_null())
+    )
+    from_classes = (
+        enrollments.filter(pl.col("role") == "student")
+        .select("userSourcedId", "classSourcedId")
+        .join(class_ranks, on="classSourcedId", how="inner")
+        .group_by("userSourcedId")
+        .agg(pl.col("class_rank").max())
+        .rename({"userSourcedId": "sourcedId"})
+    )
+    return (
+        users.filter(pl.col("role") == "student")
+        .select("sourcedId", _list_rank("grades"))
+        .join(from_classes, on="sourcedId", how="left")
+        .select(
+            "sourcedId",
+            grade_code(pl.coalesce("class_rank", "grades_rank"))
+            .fill_null(NO_GRADE)
+            .alias("grade_level"),
+        )
+    )
