@@ -21,7 +21,8 @@ import polars as pl
 
 from flows.notify import notify_run
 from schemas.feed import Feed, open_feed
-from schemas.issues import ISSUE_SCHEMA
+from schemas.identity import IDENTITY_KEYS, duplicate_logins
+from schemas.issues import ISSUE_SCHEMA, sort_issues
 from schemas.records import ROW_HASH
 from schemas.settings import Settings
 from schemas.spec import SYNCED_FILES
@@ -137,6 +138,8 @@ class PlannedRun:
     # per school and guarded entity: active rows removed and active rows (schools that lose any)
     schools: pl.DataFrame = field(default_factory=pl.DataFrame)
     next_ids: dict[str, int] = field(default_factory=dict)  # the first free ids it planned from
+    # users whose login changes: external_id, user_id, login_before, login (a first login is none)
+    relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @contextmanager
@@ -335,6 +338,7 @@ def plan(
         for name in SYNCED_FILES
     }
     del previous
+    _refuse_shared_logins(records["users"], settings.identity.key)
     basis = incremental_basis(con, run)
     first_free = next_ids(con)
     changes: dict[str, RecordChanges] | None = None
@@ -357,6 +361,7 @@ def plan(
             WarehouseCurrent(con, run.tenant, basis.summary),
             first_free,
             settings.policy,
+            settings.identity.key,
         )
         changes_plan, course_hashes = incremental.plan, incremental.course_hashes
         grades = incremental.grades
@@ -373,7 +378,7 @@ def plan(
         grades = source_grade_levels(records).collect()
         changes_plan = plan_changes(
             run.tenant,
-            desired_state(records, settings.hierarchy, courses, grades),
+            desired_state(records, settings.hierarchy, courses, grades, settings.identity.key),
             lambda name: current_rows(con, run.tenant, ENTITIES[name]),
             first_free,
             settings.policy,
@@ -390,7 +395,52 @@ def plan(
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, _removals(changes_plan))
-    return PlannedRun(run, changes_plan, writes, schools, first_free)
+    return PlannedRun(run, changes_plan, writes, schools, first_free, relogins(changes_plan))
+
+
+def relogins(plan_: Plan) -> pl.DataFrame:
+    """The users whose login the plan changes from one they had (`detail` of their update)."""
+    before = pl.col("detail").str.json_path_match("$.login.from")
+    return (
+        plan_.entities["user"]
+        .changes.filter(pl.col("action").is_in(["update", "move"]))
+        .filter(before.is_not_null())
+        .select("external_id", "user_id", before.alias("login_before"), "login")
+        .sort("external_id")
+    )
+
+
+def login_change_issues(relogins: pl.DataFrame, key: str) -> pl.DataFrame:
+    """A warning per user whose login changes, for `[safety] login_changes = "warn"`."""
+    return relogins.select(
+        pl.lit("users.csv").alias("file"),
+        pl.lit(None, pl.Int64).alias("line"),
+        pl.lit(IDENTITY_KEYS[key]).alias("field"),
+        pl.col("login").alias("value"),
+        pl.lit("identity.login_changed").alias("rule"),
+        pl.lit("warning").alias("severity"),
+        pl.format(
+            "{} signs in as {} now, no longer as {}", "external_id", "login", "login_before"
+        ).alias("message"),
+    ).cast(ISSUE_SCHEMA)
+
+
+def _refuse_shared_logins(users: pl.DataFrame, key: str) -> None:
+    """The users of a delta or absent users file combine with those stored: validation saw
+    only the rows sent, so logins empty or shared across the two are refused here."""
+    shared = duplicate_logins(users, key)
+    if shared.height == 0:
+        return
+    examples = "; ".join(
+        f"{'no login' if login is None else repr(login)}: {', '.join(ids[:3])}"
+        + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        for login, ids in shared.head(3).iter_rows()
+    )
+    raise PlanError(
+        f"[identity] key = {key!r}: {shared.height:,} login{'s are' if shared.height > 1 else ' is'} "
+        f"empty or shared by several of the tenant's users ({examples}); fix them in the SIS, "
+        "or send users.csv whole"
+    )
 
 
 def _removals(plan_: Plan) -> dict[str, pl.DataFrame]:
@@ -454,7 +504,8 @@ def _record_writes(
 def guard(planned: PlannedRun, settings: Settings) -> str | None:
     """Why the run must not be applied, or None: it would remove too large a share of the
     tenant's managed users or enrollments (a truncated export must not wipe a district), or
-    of one school's (one school's file truncated)."""
+    of one school's (one school's file truncated); or, under `login_changes = "hold"`, change
+    how existing users sign in."""
     limit = settings.safety.max_removal_share
     for name in GUARDED:
         entity_plan = planned.plan.entities[name]
@@ -468,6 +519,16 @@ def guard(planned: PlannedRun, settings: Settings) -> str | None:
                 f"--max-removal-share {min(1.0, round(removed / base + 0.005, 2)):g} "
                 "(or set it in --config)"
             )
+    if planned.relogins.height and settings.safety.login_changes == "hold":
+        first = planned.relogins.row(0, named=True)
+        count = planned.relogins.height
+        return (
+            f"this feed would change the login of {count:,} existing user{'s' if count > 1 else ''}"
+            f" (e.g. {first['external_id']}: {first['login_before']!r} -> {first['login']!r}), "
+            f"who would no longer sign in as before ([identity] key = "
+            f"{settings.identity.key!r}). If that is intended, approve the run, or set [safety] "
+            'login_changes = "warn"'
+        )
     school_limit = settings.safety.max_school_removal_share
     over = (
         planned.schools.with_columns((pl.col("removed") / pl.col("active")).alias("share"))
@@ -678,7 +739,11 @@ def _run_steps(
             planned = replace(
                 planned, run=replace(planned.run, message=f"would be held: {refusal}")
             )
-        return steps.apply(con, planned, validated.issues)
+        issues = validated.issues
+        if planned.relogins.height and settings.safety.login_changes == "warn":
+            warnings = login_change_issues(planned.relogins, settings.identity.key)
+            issues = sort_issues(pl.concat([issues, warnings]))
+        return steps.apply(con, planned, issues)
 
 
 def run_sync(

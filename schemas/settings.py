@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from schemas.identity import IDENTITY_KEYS
 from schemas.spec import FILE_SPECS
 
 
@@ -50,6 +51,19 @@ class Safety:
     # one school losing more than this share of its active users or enrollments holds the run
     # even when the tenant's share is small (one school's file truncated by the SIS)
     max_school_removal_share: float = 0.5
+    # a run that changes the login of existing users (another [identity] key, or the field's
+    # values changed in the SIS) is held for a person (hold) or applied with a warning (warn)
+    login_changes: str = "hold"
+
+
+LOGIN_CHANGE_CHOICES = ("hold", "warn")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The users.csv field a user signs in with (schemas.identity)."""
+
+    key: str = "sourcedId"
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class Settings:
     safety: Safety = field(default_factory=Safety)
     validation: Validation = field(default_factory=Validation)
     notify: Notify = field(default_factory=Notify)
+    identity: Identity = field(default_factory=Identity)
 
     def key(self) -> str:
         """What shapes a run's result, as text: everything but the safety guard."""
@@ -91,7 +106,11 @@ class Settings:
             "required": {f: list(c) for f, c in sorted(self.validation.required.items())},
             "files": sorted(self.validation.files),
         }
-        shaping = {"policy": asdict(self.policy), "hierarchy": asdict(self.hierarchy)}
+        shaping = {
+            "policy": asdict(self.policy),
+            "hierarchy": asdict(self.hierarchy),
+            "identity": asdict(self.identity),
+        }
         return json.dumps(shaping | {"validation": validation}, sort_keys=True)
 
     def with_max_removal_share(self, share: float | None) -> Settings:
@@ -121,6 +140,7 @@ def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
         "safety": Safety,
         "validation": Validation,
         "notify": Notify,
+        "identity": Identity,
     }
     _refuse_unknown(raw, sections, source, "")
     policy = _section(raw, "policy", Policy, source)
@@ -137,14 +157,29 @@ def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
     safety = _section(raw, "safety", Safety, source)
     _check_share(safety.max_removal_share, f"{source}: [safety] max_removal_share")
     _check_share(safety.max_school_removal_share, f"{source}: [safety] max_school_removal_share")
+    if safety.login_changes not in LOGIN_CHANGE_CHOICES:
+        raise SettingsError(
+            f"{source}: [safety] login_changes = {safety.login_changes!r}; choose one of "
+            f"{', '.join(LOGIN_CHANGE_CHOICES)}"
+        )
     validation = _validation(raw.get("validation", {}), source)
     notify = _notify(_section(raw, "notify", Notify, source), source)
+    identity = _section(raw, "identity", Identity, source)
+    if identity.key not in IDENTITY_KEYS:
+        raise SettingsError(
+            f"{source}: [identity] key = {identity.key!r}; choose one of {', '.join(IDENTITY_KEYS)}"
+        )
     return Settings(
         policy,
         hierarchy,
-        Safety(float(safety.max_removal_share), float(safety.max_school_removal_share)),
+        Safety(
+            float(safety.max_removal_share),
+            float(safety.max_school_removal_share),
+            safety.login_changes,
+        ),
         validation,
         notify,
+        identity,
     )
 
 

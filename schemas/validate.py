@@ -15,6 +15,7 @@ import polars as pl
 
 from schemas.csvfile import LINE
 from schemas.feed import Feed
+from schemas.identity import login_issues
 from schemas.issues import (
     ISSUE_SCHEMA,
     count_errors,
@@ -120,6 +121,8 @@ def validate_feed(
     found += reference_issues(tables, feed.modes, known)
     found += cycle_issues(tables)
     found += platform_issues(tables, feed.modes)
+    if "users" in tables:
+        found += login_issues(live(tables["users"]), settings.identity.key)
     found += list_length_issues(tables)
     found += date_order_issues(tables)
     found.append(required_file_issues(feed, settings))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import polars as pl
 from hypothesis import strategies as st
 
-from schemas.settings import POLICY_CHOICES, Hierarchy, Policy, Safety, Settings
+from schemas.settings import POLICY_CHOICES, Hierarchy, Identity, Policy, Safety, Settings
 
 Frames = dict[str, pl.DataFrame]
 
@@ -26,6 +26,8 @@ def any_settings(safety: Safety) -> st.SearchStrategy[Settings]:
         ),
         hierarchy=st.builds(Hierarchy, st.booleans(), st.booleans()),
         safety=st.just(safety),
+        # the keys every generated user has a login of their own under
+        identity=st.builds(Identity, st.sampled_from(["sourcedId", "username"])),
     )
 
 
@@ -103,6 +105,8 @@ def edit_user(frames: Frames, data) -> Frames:
         label="edit",
     )
     user = _row(frames["users"], index)["sourcedId"]
+    if column == "username":  # a login under [identity] key = "username": another's never
+        value = f"{value}.{user}"
     return frames | {"users": _set(frames["users"], pl.col("sourcedId") == user, **{column: value})}
 
 

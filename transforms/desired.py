@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from schemas.identity import login
 from schemas.settings import Hierarchy
 from schemas.spec import OBSERVER_ROLES
 from transforms.grades import grade_levels
@@ -41,9 +42,12 @@ def desired_domains(orgs: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def desired_users(users: pl.LazyFrame, grades: pl.LazyFrame) -> pl.LazyFrame:
+def desired_users(
+    users: pl.LazyFrame, grades: pl.LazyFrame, identity_key: str = "sourcedId"
+) -> pl.LazyFrame:
     """Users in the domain of their first org; `enabledUser=false` makes an inactive user;
-    students with their grade level (`transforms.grades`: `sourcedId, grade_level`).
+    students with their grade level (`transforms.grades`: `sourcedId, grade_level`); each
+    user's login the field `[identity] key` names (`schemas.identity`).
 
     Administrators are ordinary users: the sync never grants platform administration.
     """
@@ -56,6 +60,7 @@ def desired_users(users: pl.LazyFrame, grades: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("familyName").alias("family_name"),
         pl.col("email"),
         pl.col("grade_level"),
+        login(identity_key),
         _status((pl.col("enabledUser") == "false") | (pl.col("status") == "inactive"))
         .fill_null("active")
         .alias("status"),
@@ -169,10 +174,12 @@ def desired_state(
     hierarchy: Hierarchy,
     courses: pl.DataFrame | None = None,
     grades: pl.DataFrame | None = None,
+    identity_key: str = "sourcedId",
 ) -> dict[str, pl.DataFrame]:
     """Everything the lms should hold for a tenant, from its source state: entity name ->
     desired frame (columns: warehouse.entities.desired_schema). `courses` is the course
-    hierarchy of that state and `grades` its students' grade levels, if already derived."""
+    hierarchy of that state and `grades` its students' grade levels, if already derived;
+    `identity_key` the users.csv field users sign in with."""
     orgs, users, classes = (source[n].lazy() for n in ("orgs", "users", "classes"))
     if courses is None:
         courses = course_hierarchy(
@@ -192,7 +199,9 @@ def desired_state(
     frames = {
         "domain": desired_domains(orgs),
         "user": desired_users(
-            users, source_grade_levels(source) if grades is None else grades.lazy()
+            users,
+            source_grade_levels(source) if grades is None else grades.lazy(),
+            identity_key,
         ),
         "course": courses.lazy().drop("teacher_id"),
         "enrollment": enrollments,

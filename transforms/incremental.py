@@ -148,6 +148,7 @@ def plan_incremental(
     current: Current,
     next_ids: Mapping[str, int],
     policy: Policy,
+    identity_key: str = "sourcedId",
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
     the last run stored), given the tenant's records after this feed (`records`, per file) and
@@ -212,6 +213,7 @@ def plan_incremental(
         desired_users(
             users.lazy().filter((MANAGED + pl.col("sourcedId")).is_in(user_keys.implode())),
             grades.lazy(),
+            identity_key,
         ),
         user_keys,
     )

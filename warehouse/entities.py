@@ -62,6 +62,7 @@ USER = Entity(
         "family_name",
         "email",
         "grade_level",
+        "login",
         "status",
     ),
     {"domain_id": "domain"},
@@ -75,6 +76,7 @@ USER = Entity(
             "family_name": S,
             "email": S,
             "grade_level": S,
+            "login": S,
         },
     ),
 )

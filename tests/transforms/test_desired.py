@@ -109,6 +109,7 @@ def test_users_carry_their_names_role_and_email_under_managed_external_ids():
             "family_name": ["Lovelace"],
             "email": ["ada@example.org"],
             "grade_level": pl.Series([None], dtype=pl.String),
+            "login": ["u1"],
             "status": ["active"],
         }
     )

@@ -54,6 +54,7 @@ def user(sid: str, role: str = "student", **fields) -> dict:
         "family_name": "Stone",
         "email": f"{name.lower()}@example.org",
         "grade_level": "09" if role == "student" else None,
+        "login": sid,
         "status": "active",
     } | fields
 
@@ -199,6 +200,7 @@ def test_new_rows_are_created_with_ids_from_next_ids_and_resolved_references():
         "family_name",
         "email",
         "grade_level",
+        "login",
         "status",
         pl.lit("sync").alias("origin"),
         pl.lit(None, pl.Int64).alias("updated_run_id"),

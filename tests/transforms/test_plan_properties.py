@@ -42,6 +42,7 @@ CHOICES: dict[str, dict[str, tuple]] = {
         "family_name": ("Stone",),
         "email": (None, "ada@example.org"),
         "grade_level": (None, "09", "NA"),
+        "login": (None, "u1", "ada"),
     },
     "course": {"kind": ("section", "org_base"), "title": ("Algebra", "Biology")},
     "enrollment": {

@@ -1,10 +1,12 @@
--- rosterflow warehouse, version 5: a student's grade level on lms.users.
+-- rosterflow warehouse, version 5: a student's grade level and every user's login on lms.users.
 --
 -- grade_level is derived by the sync (README, "Grade level"): the highest grade of the
 -- student's classes (a class without grades gives its course's), else of the student's own
--- users.csv grades, else 'NA'; null for other roles. It goes after email, where the sync's
--- fields are, in lms.users and in the ended versions alike: a version is copied from lms by
--- position. Rows synced before this version get theirs from the next run (an update).
+-- users.csv grades, else 'NA'; null for other roles. login is the users.csv field named by
+-- [identity] key (sourcedId by default). Both go after email, where the sync's fields are, in
+-- lms.users and in the ended versions alike: a version is copied from lms by position. Rows
+-- synced before this version get theirs from the next run (an update; a login set where there
+-- was none is no login change for the [safety] login_changes guard).
 
 create table lms.users_v5 (
     user_id bigint not null,
@@ -17,13 +19,14 @@ create table lms.users_v5 (
     family_name varchar,
     email varchar,
     grade_level varchar,           -- CEDS code (KG, 01 .. 13, PS, ...) or NA; students only
+    login varchar,                 -- what the user signs in with: the [identity] key's field
     status varchar not null default 'active',
     origin varchar not null default 'manual',
     updated_run_id bigint
 );
 insert into lms.users_v5
 select user_id, tenant, external_id, domain_id, role, username, given_name, family_name, email,
-    null, status, origin, updated_run_id
+    null, null, status, origin, updated_run_id
 from lms.users;
 drop table lms.users;
 alter table lms.users_v5 rename to users;
@@ -35,7 +38,7 @@ alter table history.users_closed_v5 add column opened_run_id bigint;
 alter table history.users_closed_v5 add column closed_run_id bigint;
 insert into history.users_closed_v5
 select user_id, tenant, external_id, domain_id, role, username, given_name, family_name, email,
-    null, status, origin, updated_run_id, valid_from, valid_to, opened_run_id, closed_run_id
+    null, null, status, origin, updated_run_id, valid_from, valid_to, opened_run_id, closed_run_id
 from history.users_closed;
 drop table history.users_closed;
 alter table history.users_closed_v5 rename to users_closed;
