@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ MAX_TENANTS_AT_ONCE = 64  # dispatching threads of one scan (each waits on one f
 FLOW_RUN_RETRIES = 2
 FLOW_RUN_RETRY_DELAY_SECONDS = 15
 POLL_SECONDS = 2.0
+WAITING_NOTICE_SECONDS = 60.0
 _CREATING = threading.Lock()
 
 # the flow the deployment runs: retried, because a retry is safe (see above); the CLI's
@@ -100,14 +102,39 @@ def run_outcome(warehouse: str, tenant: str | None, flow_run_id: str) -> SyncRes
         con.close()
 
 
-def ended_flow_run(flow_run_id):
-    """The flow run, once it reached a final state (a retry's wait is not one)."""
+def ended_flow_run(flow_run_id, say: Callable[[str], None] | None = None):
+    """The flow run, once it reached a final state (a retry's wait is not one). While no
+    worker has taken it, `say` hears so every WAITING_NOTICE_SECONDS: a pool without a
+    running worker keeps the scan waiting, and someone should know why."""
+    say = say or _log
+    noticed = time.monotonic()
     with get_client(sync_client=True) as client:
         while True:
             flow_run = client.read_flow_run(flow_run_id)
-            if flow_run.state is not None and flow_run.state.is_final():
+            state = flow_run.state
+            if state is not None and state.is_final():
                 return flow_run
+            if state is not None and state.is_scheduled():
+                if time.monotonic() - noticed >= WAITING_NOTICE_SECONDS:
+                    say(
+                        f"flow run {flow_run.name} waits for a worker on work pool "
+                        f"{flow_run.work_pool_name}: is `prefect worker start --pool "
+                        f"{flow_run.work_pool_name}` running?"
+                    )
+                    noticed = time.monotonic()
+            else:
+                noticed = time.monotonic()
             time.sleep(POLL_SECONDS)
+
+
+def _log(message: str) -> None:
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        get_run_logger().warning(message)
+    except MissingContextError:
+        logging.getLogger("rosterflow").warning(message)
 
 
 def dispatched_sync(

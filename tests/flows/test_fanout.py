@@ -91,6 +91,40 @@ def test_the_sync_flow_holds_its_tenants_concurrency_slot(tmp_path):
     assert tenant_limit_name("a-b") != tenant_limit_name("A B")
 
 
+@pytest.mark.flow
+def test_a_flow_run_no_worker_takes_is_reported_while_the_scan_waits(tmp_path, monkeypatch):
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelled
+
+    from flows import fanout
+
+    pool = f"rosterflow-idle-{os.getpid()}"
+    fanout.deploy_sync(pool)
+    monkeypatch.setattr(fanout, "WAITING_NOTICE_SECONDS", 0.0)
+    monkeypatch.setattr(fanout, "POLL_SECONDS", 0.1)
+    flow_run = run_deployment(
+        fanout.SYNC_DEPLOYMENT,
+        parameters={"feed": "f.zip", "warehouse": str(tmp_path / TEMPLATE)},
+        timeout=0,
+        flow_run_name="f.zip",
+    )
+    heard: list[str] = []
+
+    def say(message: str) -> None:
+        heard.append(message)
+        # nobody serves the pool: a person cancels the run, and the wait ends
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run.id, Cancelled(), force=True)
+
+    ended = fanout.ended_flow_run(flow_run.id, say)
+    with get_client(sync_client=True) as client:  # the scale test counts the deployment's runs
+        client.delete_flow_run(flow_run.id)
+    assert ended.state.is_cancelled()
+    assert heard and f"waits for a worker on work pool {pool}" in heard[0]
+    assert f"prefect worker start --pool {pool}" in heard[0]
+
+
 # --- the scale test: 8 tenants, a process work pool, 2 workers --------------------------------
 
 
@@ -126,6 +160,21 @@ def _start_worker(pool: str, name: str, home: Path) -> subprocess.Popen:
     )
 
 
+def _wait_until_online(pool: str, names: set[str], logs: Path, seconds: float = 120) -> None:
+    """Fail at once, with the workers' logs, when they do not start (the scan would wait)."""
+    from prefect import get_client
+
+    deadline = time.monotonic() + seconds
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            online = {w.name for w in client.read_workers_for_work_pool(pool)}
+            if names <= online:
+                return
+            time.sleep(0.5)
+    told = "\n".join((logs / n / "worker.log").read_text()[-2000:] for n in sorted(names))
+    pytest.fail(f"workers {sorted(names)} not online after {seconds:.0f} s:\n{told}")
+
+
 @pytest.fixture
 def two_workers(tmp_path, worker_homes):
     from flows.fanout import deploy_sync
@@ -133,6 +182,7 @@ def two_workers(tmp_path, worker_homes):
     pool = f"rosterflow-test-{os.getpid()}"
     deploy_sync(pool)
     workers = [_start_worker(pool, f"worker-{i}", tmp_path / f"worker-{i}") for i in (1, 2)]
+    _wait_until_online(pool, {"worker-1", "worker-2"}, tmp_path)
     yield workers
     for worker in workers:
         worker.terminate()
