@@ -56,7 +56,7 @@ tenant_sync_flow = sync_flow.with_options(
 # --- the deployment -------------------------------------------------------------------------
 
 
-def deploy_sync(pool: str, working_dir: str | Path | None = None) -> str:
+def deploy_sync(pool: str) -> str:
     """Create (or update) the process work pool `pool` and the deployment of the tenant sync
     flow on it; returns the deployment's name. Workers import rosterflow where they run: no
     code is uploaded or pulled."""
@@ -78,7 +78,6 @@ def deploy_sync(pool: str, working_dir: str | Path | None = None) -> str:
             parameter_openapi_schema=parameter_schema(tenant_sync_flow).model_dump_for_openapi(),
             enforce_parameter_schema=False,
             pull_steps=[],
-            job_variables={"working_dir": str(working_dir)} if working_dir else {},
             description="One tenant's sync (rosterflow), dispatched by the inbox scan",
         )
     return SYNC_DEPLOYMENT
@@ -89,11 +88,10 @@ def deploy_sync(pool: str, working_dir: str | Path | None = None) -> str:
 
 def run_outcome(warehouse: str, tenant: str | None, flow_run_id: str) -> SyncResult | None:
     """What the flow run recorded in its tenant's warehouse, found by its attempt key."""
-    if tenant is None:
-        path = None if is_layout(warehouse) else Path(warehouse)
-    else:
-        path = existing_tenant_warehouse(warehouse, tenant)
-    if path is None or not path.exists():
+    if tenant is None and is_layout(warehouse):
+        return None  # a zip that named no tenant recorded nothing in any tenant's file
+    path = existing_tenant_warehouse(warehouse, tenant or "")
+    if path is None:
         return None
     con = connect(path)
     try:

@@ -45,7 +45,7 @@ from schemas.feed import FeedError, open_feed
 from schemas.issues import count_errors, issue_frame, issue_row
 from schemas.settings import Settings, load_settings
 from warehouse.layout import Layout, existing_tenant_warehouse, is_layout
-from warehouse.schema import WarehouseError, connect, latest_version, scalar
+from warehouse.schema import connect, latest_version, scalar
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
@@ -111,10 +111,9 @@ def applied_run_of(
 ) -> AlreadyApplied | None:
     """The last applied run of a zip with the same content, if the warehouse has one (in a
     per-tenant layout, the zip's tenant's file)."""
-    if is_layout(warehouse):
-        path = existing_tenant_warehouse(warehouse, tenant or zip_tenant(zip_path) or "")
-    else:
-        path = Path(warehouse) if Path(warehouse).exists() else None
+    if tenant is None and is_layout(warehouse):
+        tenant = zip_tenant(zip_path)
+    path = existing_tenant_warehouse(warehouse, tenant or "")
     if path is None:
         return None
     con = connect(path)
@@ -143,13 +142,7 @@ def open_warehouse_once(warehouse: str | Path) -> int:
     before any zip is touched. Returns its schema version. For a per-tenant layout, the
     tenant registry is created instead (each tenant's file is opened by its own sync)."""
     if is_layout(warehouse):
-        registry = Layout(str(warehouse)).registry
-        try:
-            registry.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise WarehouseError(
-                f"{registry}: cannot create the tenant registry ({error})"
-            ) from None
+        Layout(str(warehouse)).make_registry()
         return latest_version()
     con = connect(warehouse)
     try:

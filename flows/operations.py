@@ -22,7 +22,7 @@ from transforms.undo import undo_changes
 from warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
 from warehouse.entities import ENTITIES
 from warehouse.held import load_held
-from warehouse.layout import Layout, is_layout
+from warehouse.layout import Layout, LayoutError, is_layout, warehouse_of_run
 from warehouse.operations import (
     OperationRefused,
     RunInfo,
@@ -65,13 +65,12 @@ def runs(
 
 def run_file(warehouse: str | Path, run_id: int) -> Path:
     """The file holding run `run_id` (its tenant's, in a per-tenant layout)."""
-    if not is_layout(warehouse):
-        return Path(warehouse)
-    layout = Layout(str(warehouse))
-    tenant = layout.tenant_of_run(run_id)
-    if tenant is None or not layout.path_for(tenant).exists():
-        raise OperationRefused(f"there is no run {run_id} in {warehouse} (`rosterflow runs`)")
-    return layout.path_for(tenant)
+    try:
+        return warehouse_of_run(warehouse, run_id)
+    except LayoutError:
+        raise OperationRefused(
+            f"there is no run {run_id} in {warehouse} (`rosterflow runs`)"
+        ) from None
 
 
 def _undecided_held(info: RunInfo) -> None:

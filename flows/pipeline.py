@@ -22,14 +22,14 @@ import polars as pl
 from flows.notify import notify_run
 from schemas.feed import Feed, open_feed
 from schemas.identity import IDENTITY_KEYS, duplicate_logins
-from schemas.issues import ISSUE_SCHEMA, sort_issues
+from schemas.issues import ISSUE_SCHEMA, issues_from, sort_issues
 from schemas.records import ROW_HASH
 from schemas.settings import Settings
 from schemas.spec import SYNCED_FILES
 from schemas.validate import ValidatedFeed, validate_feed
 from transforms.desired import desired_state, source_grade_levels
 from transforms.incremental import desired_course_hashes, desired_courses, plan_incremental
-from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
+from transforms.plan import REMOVALS, Plan, PlanError, in_entity_order, plan_changes
 from transforms.source_state import RecordChanges, next_source_state, record_changes
 from warehouse.apply import (
     RunRecord,
@@ -232,15 +232,12 @@ def recorded_result(con: duckdb.DuckDBPyConnection, run_id: int) -> SyncResult:
         "from audit.sync_runs where run_id = ?",
         [run_id],
     ).fetchall()[0]
-    order = {name: i for i, name in enumerate(ENTITIES)}
-    summary = (
+    summary = in_entity_order(
         con.sql(
             "select entity, action, count(*)::uinteger as count from audit.changes "
             "where run_id = ? group by entity, action",
             params=[run_id],
-        )
-        .pl()
-        .sort(pl.col("entity").replace_strict(order, return_dtype=pl.Int32), "action")
+        ).pl()
     )
     issues = run_issues(con, run_id)
     return SyncResult(
@@ -338,7 +335,8 @@ def plan(
         for name in SYNCED_FILES
     }
     del previous
-    _refuse_shared_logins(records["users"], settings.identity.key)
+    if feed.modes["users"] != "bulk":  # a bulk file's logins were checked by validation
+        _refuse_shared_logins(records["users"], settings.identity.key)
     basis = incremental_basis(con, run)
     first_free = next_ids(con)
     changes: dict[str, RecordChanges] | None = None
@@ -412,22 +410,22 @@ def relogins(plan_: Plan) -> pl.DataFrame:
 
 def login_change_issues(relogins: pl.DataFrame, key: str) -> pl.DataFrame:
     """A warning per user whose login changes, for `[safety] login_changes = "warn"`."""
-    return relogins.select(
-        pl.lit("users.csv").alias("file"),
-        pl.lit(None, pl.Int64).alias("line"),
-        pl.lit(IDENTITY_KEYS[key]).alias("field"),
-        pl.col("login").alias("value"),
-        pl.lit("identity.login_changed").alias("rule"),
-        pl.lit("warning").alias("severity"),
-        pl.format(
+    return issues_from(
+        relogins.with_columns(pl.lit(None, pl.Int64).alias("__line")),  # a user, not a row
+        file="users.csv",
+        field=IDENTITY_KEYS[key],
+        value=pl.col("login"),
+        rule="identity.login_changed",
+        severity="warning",
+        message=pl.format(
             "{} signs in as {} now, no longer as {}", "external_id", "login", "login_before"
-        ).alias("message"),
-    ).cast(ISSUE_SCHEMA)
+        ),
+    ).collect()
 
 
 def _refuse_shared_logins(users: pl.DataFrame, key: str) -> None:
     """The users of a delta or absent users file combine with those stored: validation saw
-    only the rows sent, so logins empty or shared across the two are refused here."""
+    only the rows sent (if any), so logins empty or shared across the two are refused here."""
     shared = duplicate_logins(users, key)
     if shared.height == 0:
         return

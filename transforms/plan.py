@@ -42,6 +42,12 @@ class EntityPlan:
     managed_active: int  # current managed rows with status active, before the run
 
 
+def in_entity_order(summary: pl.DataFrame) -> pl.DataFrame:
+    """Changes per entity and action, the entities in dependency order, then by action."""
+    order = {name: i for i, name in enumerate(ENTITIES)}
+    return summary.sort(pl.col("entity").replace_strict(order, return_dtype=pl.Int32), "action")
+
+
 @dataclass
 class Plan:
     tenant: str
@@ -59,12 +65,7 @@ class Plan:
             return pl.DataFrame(
                 schema={"entity": pl.String, "action": pl.String, "count": pl.UInt32}
             )
-        order = {name: i for i, name in enumerate(ENTITIES)}
-        return (
-            pl.concat(counts)
-            .select("entity", "action", "count")
-            .sort(pl.col("entity").replace_strict(order, return_dtype=pl.Int32), "action")
-        )
+        return in_entity_order(pl.concat(counts).select("entity", "action", "count"))
 
     @property
     def change_count(self) -> int:

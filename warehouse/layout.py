@@ -70,6 +70,14 @@ class Layout:
     def path_for(self, tenant: str) -> Path:
         return Path(self.template.replace(TENANT_FIELD, tenant_file_name(tenant)))
 
+    def make_registry(self) -> None:
+        try:
+            self.registry.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LayoutError(
+                f"{self.registry}: cannot create the tenant registry ({error})"
+            ) from None
+
     def tenants(self) -> dict[str, int]:
         """Every registered tenant and its number (the lowest, should two machines have
         registered one tenant at the same moment)."""
@@ -89,12 +97,7 @@ class Layout:
         known = self.tenants().get(tenant)
         if known is not None:
             return known
-        try:
-            self.registry.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise LayoutError(
-                f"{self.registry}: cannot create the tenant registry ({error})"
-            ) from None
+        self.make_registry()
         with tempfile.NamedTemporaryFile(
             "w", dir=self.registry, prefix=".new-", delete=False, encoding="utf-8"
         ) as draft:
@@ -145,11 +148,11 @@ def existing_tenant_warehouse(warehouse: str | Path, tenant: str) -> Path | None
 
 
 def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
-    """The file that holds run `run_id`."""
+    """The file that holds run `run_id` (in a layout, refused when no tenant's file could)."""
     if not is_layout(warehouse):
         return Path(warehouse)
     layout = Layout(str(warehouse))
     tenant = layout.tenant_of_run(run_id)
-    if tenant is None:
-        raise LayoutError(f"run {run_id}: no tenant of {warehouse} has runs numbered so")
+    if tenant is None or not layout.path_for(tenant).exists():
+        raise LayoutError(f"run {run_id}: no tenant file of {warehouse} has runs numbered so")
     return layout.path_for(tenant)
