@@ -31,6 +31,7 @@ from schemas.spec import (
     MANIFEST_HEADER,
     MANIFEST_MODES,
     ONEROSTER_12_FILES,
+    SPECS_BY_VERSION,
     FileSpec,
     Kind,
 )
@@ -60,6 +61,12 @@ class Feed:
     contents: dict[str, FileContent] = field(repr=False)  # the files to read, by entity name
     read_issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
     _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
+    version: str = "1.1"  # the manifest's oneroster.version, when rosterflow reads it
+
+    @property
+    def specs(self) -> dict[str, FileSpec]:
+        """The layout of this feed's files: OneRoster 1.1's or 1.2's."""
+        return SPECS_BY_VERSION[self.version]
 
     @cached_property
     def sha256(self) -> str:
@@ -98,9 +105,8 @@ class Feed:
         return self
 
     def _parse(self, name: str) -> ParsedCsv:
-        content = self.contents[name]
-        parsed = _parse_file(self.name, name, content.data)
-        return replace(parsed, fingerprint=content.fingerprint)
+        parsed = _parse_file(self.name, self.specs[name], self.contents[name].data)
+        return replace(parsed, fingerprint=file_fingerprint(self.contents, name, self.version))
 
     @property
     def files(self) -> dict[str, ParsedCsv]:
@@ -125,6 +131,16 @@ class FileContent:
     @property
     def fingerprint(self) -> str:
         return f"sha256:{self.sha256}"
+
+
+def file_fingerprint(contents: Mapping[str, FileContent], name: str, version: str) -> str:
+    """What identifies the records a file gives: its bytes; in a 1.2 feed, the users' records
+    are read from users.csv and roles.csv together, so theirs is both files' bytes (a change
+    of roles alone must not pass for the same users file)."""
+    fingerprint = contents[name].fingerprint
+    if version == "1.2" and name == "users" and "roles" in contents:
+        return f"{fingerprint}+roles:{contents['roles'].fingerprint}"
+    return fingerprint
 
 
 def file_issue(file: str, rule: str, severity: str, message: str) -> dict[str, object]:
@@ -282,7 +298,9 @@ def _at_root(members: Mapping[str, _Member]) -> dict[str, _Member]:
 
 def _manifest(
     parsed: ParsedCsv,
-) -> tuple[dict[str, str], dict[str, str], dict[str, int], list[dict]]:
+) -> tuple[dict[str, str], dict[str, str], dict[str, int], list[dict], str]:
+    """The manifest's properties, each file's mode, the line of each property, the issues,
+    and the OneRoster version whose files the feed is read as (1.1 when it names none)."""
     issues: list[dict] = []
 
     def issue(line, field_, value, rule, severity, message):
@@ -297,7 +315,7 @@ def _manifest(
             "error",
             "manifest.csv must start with the header propertyName,value",
         )
-        return {}, dict.fromkeys(FILE_SPECS, "absent"), {}, issues
+        return {}, dict.fromkeys(FILE_SPECS, "absent"), {}, issues, "1.1"
     rows = parsed.rows.select(
         pl.col("propertyName").str.strip_chars().str.strip_chars("\"'").alias("name"),
         pl.col("value").str.strip_chars().str.strip_chars("\"'").alias("value"),
@@ -321,21 +339,20 @@ def _manifest(
         manifest[name] = value or ""
         lines[name] = line
 
-    version = manifest.get("oneroster.version")
-    if version != "1.1":
-        hint = (
-            "; OneRoster 1.2 moved roles out of users.csv and is not supported"
-            if version and version.startswith("1.2")
-            else ""
-        )
+    stated_version = manifest.get("oneroster.version")
+    if stated_version not in SPECS_BY_VERSION:
         issue(
             lines.get("oneroster.version"),
             "oneroster.version",
-            version,
+            stated_version,
             "manifest.version",
             "error",
-            f"rosterflow reads OneRoster 1.1; the manifest says {version or 'nothing'}{hint}",
+            "rosterflow reads OneRoster 1.1 and 1.2; the manifest says "
+            f"{stated_version or 'nothing'}",
         )
+    # a version rosterflow does not read is refused above; its files are named as in 1.1
+    version = stated_version if stated_version in SPECS_BY_VERSION else "1.1"
+    specs = SPECS_BY_VERSION[version]
     if manifest.get("manifest.version", "1.0") != "1.0":
         issue(
             lines["manifest.version"],
@@ -347,7 +364,7 @@ def _manifest(
         )
 
     modes: dict[str, str] = {}
-    for name in FILE_SPECS:
+    for name in specs:
         key = f"file.{name}"
         value = manifest.get(key)
         if value is None:
@@ -383,16 +400,28 @@ def _manifest(
             )
             modes[name] = "absent"
     for key in manifest:
-        if key.startswith("file.") and key[len("file.") :] not in FILE_SPECS:
+        if key.startswith("file.") and key[len("file.") :] not in specs:
             issue(
                 lines[key],
                 key,
                 manifest[key],
                 "manifest.unknown_file",
                 "warning",
-                f"{key} is not a OneRoster 1.1 file; ignored",
+                f"{key} is not a OneRoster {version} file; ignored",
             )
-    return manifest, modes, lines, issues
+    if version == "1.2" and modes["users"] != modes["roles"]:
+        # a 1.2 user's role and orgs are in roles.csv: the two files make one record together
+        issue(
+            lines.get("file.roles"),
+            "file.roles",
+            modes["roles"],
+            "manifest.roles_mode",
+            "error",
+            f"users.csv is {modes['users']} but roles.csv is {modes['roles']}: in OneRoster 1.2 "
+            "a user's role and orgs are rows of roles.csv, read with the user's users.csv row; "
+            "mark both bulk, both delta or both absent",
+        )
+    return manifest, modes, lines, issues, version
 
 
 # --- the feed -------------------------------------------------------------------------------
@@ -410,23 +439,28 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
         absent = dict.fromkeys(FILE_SPECS, "absent")
         return Feed(source.name, source.sha256, {}, absent, {}, issue_frame([missing]))
     manifest_csv = parse_csv(members[MANIFEST_FILE].read(), MANIFEST_FILE)
-    manifest, modes, lines, issues = _manifest(manifest_csv)
-    issues += _member_issues(members, modes, manifest, lines)
+    manifest, modes, lines, issues, version = _manifest(manifest_csv)
+    specs = SPECS_BY_VERSION[version]
+    issues += _member_issues(members, modes, manifest, lines, version)
     to_read = [
         name
         for name, mode in modes.items()
-        if mode != "absent" and FILE_SPECS[name].file_name in members
+        if mode != "absent" and specs[name].file_name in members
     ]
 
     contents, files = _read_files(
-        source.name, {n: members[FILE_SPECS[n].file_name] for n in to_read}, parse
+        source.name, {n: members[specs[n].file_name] for n in to_read}, specs, version, parse
     )
     read_issues = pl.concat([issue_frame(issues), manifest_csv.issues])
-    return Feed(source.name, source.sha256, manifest, modes, contents, read_issues, files)
+    return Feed(source.name, source.sha256, manifest, modes, contents, read_issues, files, version)
 
 
 def _read_files(
-    feed_name: str, members: dict[str, _Member], parse: bool
+    feed_name: str,
+    members: dict[str, _Member],
+    specs: Mapping[str, FileSpec],
+    version: str,
+    parse: bool,
 ) -> tuple[dict[str, FileContent], dict[str, ParsedCsv] | None]:
     """Read the files, and parse them if `parse`: two files at a time, biggest first, each
     parsed as soon as its bytes are in while a thread of its own takes their sha256 (inflate,
@@ -440,7 +474,7 @@ def _read_files(
         if not parse:
             return digest, data, None
         try:
-            parsed: ParsedCsv | Exception = _parse_file(feed_name, name, data)
+            parsed: ParsedCsv | Exception = _parse_file(feed_name, specs[name], data)
         except Exception as error:  # raised once every file is read, as if parsed after
             parsed = error
         return digest, b"", parsed  # parsed: the bytes are no longer needed
@@ -464,7 +498,7 @@ def _read_files(
     for name, (_, _, parsed) in loaded.items():
         if isinstance(parsed, Exception):
             raise parsed
-        files[name] = replace(parsed, fingerprint=contents[name].fingerprint)
+        files[name] = replace(parsed, fingerprint=file_fingerprint(contents, name, version))
     return contents, files
 
 
@@ -472,8 +506,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _parse_file(feed_name: str, name: str, data: bytes) -> ParsedCsv:
-    spec = FILE_SPECS[name]
+def _parse_file(feed_name: str, spec: FileSpec, data: bytes) -> ParsedCsv:
     try:
         return parse_csv(data, spec.file_name, _plain_columns(spec))
     except UnreadableFile as error:
@@ -500,9 +533,11 @@ def _member_issues(
     modes: dict[str, str],
     manifest: dict[str, str],
     lines: dict[str, int],
+    version: str,
 ) -> list[dict]:
     issues = []
-    known = {spec.file_name: name for name, spec in FILE_SPECS.items()}
+    specs = SPECS_BY_VERSION[version]
+    known = {spec.file_name: name for name, spec in specs.items()}
     lower_known = {file_name.lower(): file_name for file_name in known}
     for member in sorted(members):
         if member == MANIFEST_FILE:
@@ -523,7 +558,8 @@ def _member_issues(
                     member,
                     "file.version",
                     "error",
-                    "a OneRoster 1.2 file; rosterflow reads OneRoster 1.1",
+                    f"a OneRoster 1.2 file in a feed whose manifest says OneRoster {version}; "
+                    "a 1.2 feed says oneroster.version 1.2",
                 )
             )
         else:
@@ -534,11 +570,14 @@ def _member_issues(
             )
             issues.append(
                 file_issue(
-                    member, "file.unknown", "warning", f"not a OneRoster 1.1 file; ignored{hint}"
+                    member,
+                    "file.unknown",
+                    "warning",
+                    f"not a OneRoster {version} file; ignored{hint}",
                 )
             )
     for name, mode in modes.items():
-        file_name = FILE_SPECS[name].file_name
+        file_name = specs[name].file_name
         if mode != "absent" and file_name not in members:
             issues.append(
                 issue_row(

@@ -12,11 +12,14 @@ points into; `schemas.spec` reads the file layout back from these models.
 
 from __future__ import annotations
 
+import re
+
 import pandera.polars as pa
 import polars as pl
 
 from schemas.vocabulary import (
     ENROLLMENT_ROLES,
+    EXTENSION_PATTERN,
     STATUS_VALUES,
     USER_ROLES,
     Kind,
@@ -61,6 +64,18 @@ def text(required: bool = False) -> object:
 
 def enum(*values: str, required: bool = True) -> object:
     return _field(Kind.ENUM, required, isin=values, meta={"values": values})
+
+
+def extensible_enum(*values: str, required: bool = True, also: tuple[str, ...] = ()) -> object:
+    """A OneRoster 1.2 enumeration, which admits `ext:<name>` values beside its own; `also`
+    names further values accepted (each with its warning elsewhere) yet not offered."""
+    words = "|".join(re.escape(value) for value in (*values, *also))
+    return _field(
+        Kind.ENUM,
+        required,
+        str_matches=rf"^(?:{words}|{EXTENSION_PATTERN})$",
+        meta={"values": values, "extensible": True},
+    )
 
 
 def date(required: bool = False) -> object:

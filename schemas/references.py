@@ -15,7 +15,7 @@ import polars as pl
 
 from schemas.csvfile import LINE
 from schemas.issues import issues_from
-from schemas.spec import FILE_SPECS, Kind
+from schemas.spec import FILE_SPECS, FileSpec, Kind
 
 # references without which the record cannot be built at all (REFERENCE.md's policy table)
 ESSENTIAL = {("enrollments", "classSourcedId"), ("enrollments", "userSourcedId")}
@@ -35,9 +35,9 @@ def live(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.filter(stated())
 
 
-def _references(name: str) -> list[tuple[str, str, bool]]:
+def _references(spec: FileSpec) -> list[tuple[str, str, bool]]:
     """(column, target file, is a list) of every reference a file makes."""
-    spec = FILE_SPECS[name]
+    name = spec.name
     found = [
         (c.name, c.target, c.kind is Kind.REF_LIST)
         for c in spec.of_kind(Kind.REF, Kind.REF_LIST)
@@ -68,7 +68,9 @@ def reference_issues(
     tables: Mapping[str, pl.DataFrame],
     modes: Mapping[str, str],
     known: KnownIds | None,
+    specs: Mapping[str, FileSpec] = FILE_SPECS,
 ) -> list[pl.LazyFrame]:
+    """Every reference of `tables` (files laid out as `specs` says) that resolves nowhere."""
     found: list[pl.LazyFrame] = []
     empty = pl.Series("sourcedId", [], pl.String)
     stated = {name: live(rows) for name, rows in tables.items()}
@@ -77,7 +79,7 @@ def reference_issues(
         for name, rows in tables.items()
     }
     for name in tables:
-        for column, target, is_list in _references(name):
+        for column, target, is_list in _references(specs[name]):
             target_mode = modes.get(target, "absent")
             if target_mode != "absent" and target not in tables:
                 continue  # the target file has header errors: nothing to check against
@@ -92,8 +94,8 @@ def reference_issues(
             unresolved = refs.join(
                 candidates.to_frame("ref").lazy(), on="ref", how="anti"
             ).with_columns(pl.col("ref").is_in(target_removed.implode()).alias("removed"))
-            file_name = FILE_SPECS[name].file_name
-            target_file = FILE_SPECS[target].file_name
+            file_name = specs[name].file_name
+            target_file = specs[target].file_name
             found.append(
                 issues_from(
                     unresolved.filter("removed"),

@@ -24,6 +24,10 @@ POLICY_CHOICES: dict[str, tuple[str, ...]] = {
     # beyond the contract's minimum: what happens to domains and observer links that leave
     "domains": ("delete", "keep", "inactivate"),
     "observers": ("delete", "keep", "inactivate"),
+    # content assignment (resources.csv, classResources.csv, courseResources.csv)
+    "resources": ("delete", "keep", "inactivate"),
+    "class_resources": ("delete", "keep", "inactivate"),
+    "course_resources": ("delete", "keep", "inactivate"),
 }
 
 
@@ -37,6 +41,10 @@ class Policy:
     domains: str = "inactivate"
     # a parent who is no longer linked must stop seeing the student: links are removed
     observers: str = "delete"
+    resources: str = "inactivate"
+    # content no longer assigned must stop showing in the class or course: assignments go
+    class_resources: str = "delete"
+    course_resources: str = "delete"
 
 
 @dataclass(frozen=True)

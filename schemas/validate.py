@@ -3,6 +3,11 @@
 `validate_feed` never raises for bad content: every problem becomes a row of the issues frame.
 Files whose header is wrong are reported and left out of the row checks (their rows cannot be
 read reliably); references into such a file are not checked.
+
+A OneRoster 1.2 feed's files are checked against the 1.2 models and its references resolved
+among its 1.2 files; then it is read as 1.1 files (`schemas.v12`), and the checks that concern
+what the sync makes of the records (cycles, logins, platform warnings) and the comparison with
+the stored records run on those, exactly as for a 1.1 feed.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from schemas.csvfile import LINE
+from schemas.csvfile import LINE, ParsedCsv
 from schemas.feed import Feed
 from schemas.identity import login_issues
 from schemas.issues import (
@@ -25,7 +30,6 @@ from schemas.issues import (
     sort_issues,
 )
 from schemas.lenient import normalize
-from schemas.models import MODELS
 from schemas.prescreen import suspect_rows
 from schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from schemas.references import (
@@ -39,7 +43,18 @@ from schemas.references import (
     stated,
 )
 from schemas.settings import Settings
-from schemas.spec import FILE_SPECS, MANIFEST_FILE, ONEROSTER_10_COLUMNS, FileSpec, Kind
+from schemas.spec import (
+    FILE_SPECS,
+    FILE_SPECS_12,
+    LEGACY_USERS_12_COLUMN,
+    MANIFEST_FILE,
+    MODELS_BY_VERSION,
+    ONEROSTER_10_COLUMNS,
+    ONEROSTER_11_USER_COLUMNS,
+    FileSpec,
+    Kind,
+)
+from schemas.v12 import as_v11
 
 
 @dataclass
@@ -81,13 +96,15 @@ def validate_feed(
     tables: dict[str, pl.DataFrame] = {}
     checked_rows: dict[str, int] = {}
     changes: dict[str, RecordChanges] = {}
+    # the stored records are 1.1-shaped: their hashes tell which rows of a 1.1 file are as
+    # stored, not which rows of a 1.2 file are, so a 1.2 feed's rows are all checked
+    compare_rows = feed.version == "1.1"
     for name, parsed in feed.files.items():
-        spec = FILE_SPECS[name]
-        header_problems = header_issues(spec, parsed.header)
+        spec = feed.specs[name]
+        rows, header_problems = readable_rows(spec, parsed)
         found.append(issue_frame(header_problems))
-        if header_problems:
+        if rows is None:
             continue
-        rows = parsed.rows.select(*spec.header, LINE)
         if rows.height == 0:
             found.append(
                 issue_frame(
@@ -106,7 +123,7 @@ def validate_feed(
             )
         normalized, warnings = normalize(rows, spec)
         checked = normalized
-        if stored is not None and name in stored and feed.modes[name] == "bulk":
+        if compare_rows and stored is not None and name in stored and feed.modes[name] == "bulk":
             normalized = normalized.with_columns(row_hashes(name, normalized))
             changes[name] = record_changes(stored[name], normalized.filter(stated()))
             if name in validated:
@@ -118,7 +135,14 @@ def validate_feed(
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = normalized
 
-    found += reference_issues(tables, feed.modes, known)
+    found += reference_issues(tables, feed.modes, known, feed.specs)
+    if feed.version == "1.2":
+        tables, reading = as_v11(tables, feed.modes)
+        found += reading
+        for name in tables.keys() & (stored or {}).keys():
+            if feed.modes[name] == "bulk":
+                tables[name] = tables[name].with_columns(row_hashes(name, tables[name]))
+                changes[name] = record_changes(stored[name], tables[name].filter(stated()))
     found += cycle_issues(tables)
     found += platform_issues(tables, feed.modes)
     if "users" in tables:
@@ -141,6 +165,50 @@ def _new_or_repeated(rows: pl.DataFrame, changed: pl.Series) -> pl.Series:
 
 
 # --- headers --------------------------------------------------------------------------------
+
+
+def readable_rows(spec: FileSpec, parsed: ParsedCsv) -> tuple[pl.DataFrame | None, list[dict]]:
+    """The file's rows in spec order (with their lines), or None when the header is wrong; and
+    the header's issues. A 1.2 users.csv in the layout of 1.2 before its 1.2.1 errata (with
+    resourceSourcedIds after password) is read with a warning, without that column."""
+    header = parsed.header
+    problems: list[dict] = []
+    if spec.version == "1.2" and spec.name == "users" and LEGACY_USERS_12_COLUMN in header:
+        without = tuple(name for name in header if name != LEGACY_USERS_12_COLUMN)
+        if not header_issues(spec, without) and header.index(LEGACY_USERS_12_COLUMN) == 16:
+            header = without
+            problems.append(
+                issue_row(
+                    spec.file_name,
+                    1,
+                    LEGACY_USERS_12_COLUMN,
+                    LEGACY_USERS_12_COLUMN,
+                    "header.legacy",
+                    "warning",
+                    "the OneRoster 1.2 (2022) users.csv layout: resourceSourcedIds, dropped by "
+                    "the 1.2.1 errata (a user's resources are rows of userResources.csv), is "
+                    "ignored",
+                )
+            )
+    problems += header_issues(spec, header)
+    if any(problem["severity"] == "error" for problem in problems):
+        return None, problems
+    return parsed.rows.select(*spec.header, LINE), problems
+
+
+def _other_version_hint(spec: FileSpec, name: str) -> str | None:
+    """Why a column the file does not have may be in it: it is the other version's."""
+    if spec.version == "1.2":
+        if spec.name == "users" and name in ONEROSTER_11_USER_COLUMNS:
+            return (
+                f"{name} is a OneRoster 1.1 column: in 1.2 a user's orgs and role are rows of "
+                "roles.csv (and primaryOrgSourcedId)"
+            )
+        if spec.name in FILE_SPECS and name in FILE_SPECS[spec.name].header:
+            return f"{name} is a OneRoster 1.1 column, not one of 1.2's {spec.file_name}"
+    elif spec.name in FILE_SPECS_12 and name in FILE_SPECS_12[spec.name].header:
+        return f"{name} is a OneRoster 1.2 column; this feed's manifest says oneroster.version 1.1"
+    return None
 
 
 def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
@@ -173,6 +241,8 @@ def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
                 "header.case",
                 f"header names are case-sensitive: write {by_lower[name.lower()]}",
             )
+        elif (hint := _other_version_hint(spec, name)) is not None:
+            problem(name, name, "header.unknown", hint)
         elif name in ONEROSTER_10_COLUMNS:
             problem(
                 name,
@@ -223,7 +293,7 @@ _FORMAT_RULES = {
 def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
     """Run the file's pandera model over the rows it could reject (see schemas.prescreen);
     each failure case becomes an issue row."""
-    model = MODELS[spec.name]
+    model = MODELS_BY_VERSION[spec.version][spec.name]
     rows = rows.filter(suspect_rows(rows, model))
     if rows.height == 0:
         return pl.LazyFrame(schema=ISSUE_SCHEMA)
@@ -236,7 +306,10 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
         {
             "column": [c.name for c in spec.columns],
             "kind": [str(c.kind) for c in spec.columns],
-            "allowed": [", ".join(c.values) for c in spec.columns],
+            "allowed": [
+                ", ".join(c.values) + (", or an extension ext:<name>" if c.extensible else "")
+                for c in spec.columns
+            ],
         }
     )
     format_rules = pl.DataFrame(
@@ -254,7 +327,7 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
         .then(pl.lit("unique"))
         .when(check.str.starts_with("calendar_date"))
         .then(pl.lit("date"))
-        .when(check.str.starts_with("isin"))
+        .when(_enumeration_check(check))
         .then(
             pl.when(pl.col("kind") == Kind.BOOL)
             .then(pl.lit("boolean"))
@@ -273,7 +346,7 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
         .then(pl.format("{} appears more than once in this file", pl.col("column")))
         .when(check.str.starts_with("calendar_date"))
         .then(pl.lit("not a real calendar day"))
-        .when(check.str.starts_with("isin"))
+        .when(_enumeration_check(check))
         .then(pl.format("must be one of: {}", pl.col("allowed")))
         .when(pl.col("format_message").is_not_null())
         .then(pl.col("format_message"))
@@ -314,6 +387,13 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
     )
 
 
+def _enumeration_check(check: pl.Expr) -> pl.Expr:
+    """A check of a vocabulary: `isin`, or the pattern of a 1.2 enumeration that admits ext:."""
+    return check.str.starts_with("isin") | (
+        (pl.col("kind") == Kind.ENUM) & check.str.starts_with("str_matches")
+    )
+
+
 def _removals(rows: pl.DataFrame) -> pl.LazyFrame:
     return (
         rows.lazy()
@@ -329,7 +409,10 @@ def row_rule_issues(
     file_name = spec.file_name
     found = []
     stated = live(rows)
-    for column in settings.validation.required.get(spec.name, ()):
+    # a column required of a 1.1 file that its 1.2 file lacks (users' role and orgSourcedIds)
+    # is always filled, or its absence reported, when the feed is read as 1.1 (schemas.v12)
+    required = [c for c in settings.validation.required.get(spec.name, ()) if c in spec.header]
+    for column in required:
         found.append(
             issues_from(
                 stated.filter(pl.col(column).is_null()),

@@ -1,4 +1,4 @@
-"""OneRoster 1.1 vocabularies and the kinds of values a column can hold."""
+"""OneRoster 1.1 and 1.2 vocabularies and the kinds of values a column can hold."""
 
 from __future__ import annotations
 
@@ -57,3 +57,39 @@ USER_ROLES = (
 )
 ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher")
 OBSERVER_ROLES = ("parent", "guardian", "relative")
+
+# OneRoster 1.2 (CSV binding 1.2.1): a user's roles are rows of roles.csv
+ROLE_TYPES = ("primary", "secondary")
+ROLES_12 = (
+    "aide",
+    "counselor",
+    "districtAdministrator",
+    "guardian",
+    "parent",
+    "principal",
+    "proctor",
+    "relative",
+    "siteAdministrator",
+    "student",
+    "systemAdministrator",
+    "teacher",
+)
+# each 1.2 role as the 1.1 role a learning platform knows: the administrators of 1.2, principals
+# and counselors are staff who neither teach nor learn, which 1.1 calls administrator (and a
+# sync never grants platform administration, so the wider word grants nothing)
+ROLES_12_AS_11 = {
+    "aide": "aide",
+    "counselor": "administrator",
+    "districtAdministrator": "administrator",
+    "guardian": "guardian",
+    "parent": "parent",
+    "principal": "administrator",
+    "proctor": "proctor",
+    "relative": "relative",
+    "siteAdministrator": "administrator",
+    "student": "student",
+    "systemAdministrator": "administrator",
+    "teacher": "teacher",
+}
+# 1.2 enumerations may be extended with values of the form ext:<name>
+EXTENSION_PATTERN = r"ext:\S+"

@@ -300,6 +300,7 @@ def remove_class(frames: Frames, data) -> Frames:
     return frames | {
         "classes": frames["classes"].filter(pl.col("sourcedId") != class_),
         "enrollments": frames["enrollments"].filter(pl.col("classSourcedId") != class_),
+        "classResources": frames["classResources"].filter(pl.col("classSourcedId") != class_),
     }
 
 
@@ -317,6 +318,74 @@ def add_class(frames: Frames, data) -> Frames:
         primary = data.draw(st.sampled_from(["true", "false"]), label="primary")
         frames = _enroll(frames, data, teacher, "teacher", class_, primary)
     return frames
+
+
+ASSIGNED_TO = {
+    "classResources": ("classes", "classSourcedId"),
+    "courseResources": ("courses", "courseSourcedId"),
+}
+
+
+def edit_resource(frames: Frames, data) -> Frames:
+    resources = frames["resources"]
+    resource = _row(resources, _pick(data, resources, "resource"))["sourcedId"]
+    column, value = data.draw(
+        st.sampled_from([("title", "Atlas"), ("importance", "secondary"), ("roles", None)]),
+        label="edit",
+    )
+    return frames | {
+        "resources": _set(resources, pl.col("sourcedId") == resource, **{column: value})
+    }
+
+
+def remove_resource(frames: Frames, data) -> Frames:
+    """A resource leaves, and every assignment of it."""
+    resource = _row(frames["resources"], _pick(data, frames["resources"], "resource"))["sourcedId"]
+    return (
+        frames
+        | {
+            name: frames[name].filter(pl.col("resourceSourcedId") != resource)
+            for name in ASSIGNED_TO
+        }
+        | {"resources": frames["resources"].filter(pl.col("sourcedId") != resource)}
+    )
+
+
+def remove_resource_keeping_assignments(frames: Frames, data) -> tuple[Frames, dict[str, str]]:
+    """A resource leaves while the assignment files are not sent: the stored assignments
+    point at nothing until they are."""
+    resource = _row(frames["resources"], _pick(data, frames["resources"], "resource"))["sourcedId"]
+    resources = frames["resources"].filter(pl.col("sourcedId") != resource)
+    return frames | {"resources": resources}, dict.fromkeys(ASSIGNED_TO, "absent")
+
+
+def assign_resource(frames: Frames, data) -> Frames:
+    """A resource is assigned to one more class or course."""
+    name = data.draw(st.sampled_from(sorted(ASSIGNED_TO)), label="assignment file")
+    target_file, column = ASSIGNED_TO[name]
+    targets, resources = frames[target_file], frames["resources"]
+    if not targets.height or not resources.height:
+        return frames
+    row = {
+        "sourcedId": _new_id(data, "asg"),
+        "title": data.draw(st.sampled_from(["Atlas", None]), label="title"),
+        column: _row(targets, _pick(data, targets, "assigned to"))["sourcedId"],
+        "resourceSourcedId": _row(resources, _pick(data, resources, "resource"))["sourcedId"],
+    }
+    assigned = pl.DataFrame([row]).select(
+        pl.col(c).cast(pl.String) if c in row else pl.lit(None, pl.String).alias(c)
+        for c in frames[name].columns
+    )
+    return frames | {name: pl.concat([frames[name], assigned])}
+
+
+def unassign_resource(frames: Frames, data) -> Frames:
+    name = data.draw(st.sampled_from(sorted(ASSIGNED_TO)), label="assignment file")
+    index = _pick(data, frames[name], "assignment")
+    if index is None:
+        return frames
+    gone = _row(frames[name], index)["sourcedId"]
+    return frames | {name: frames[name].filter(pl.col("sourcedId") != gone)}
 
 
 def link_adult(frames: Frames, data) -> Frames:
@@ -371,6 +440,11 @@ CHANGES: tuple[Callable[[Frames, object], Frames | tuple[Frames, dict]], ...] = 
     remove_class,
     add_class,
     link_adult,
+    edit_resource,
+    remove_resource,
+    remove_resource_keeping_assignments,
+    assign_resource,
+    unassign_resource,
     reorder,
 )
 

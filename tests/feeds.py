@@ -128,6 +128,39 @@ def tiny_district() -> dict[str, pl.DataFrame]:
     }
 
 
+def with_resources(district: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """tiny_district with two resources, each assigned to a class and to its course."""
+    return district | {
+        "resources": frame(
+            "resources",
+            {
+                "sourcedId": "r-alg",
+                "vendorResourceId": "VR-ALG",
+                "title": "Algebra I (digital edition)",
+                "roles": "student,teacher",
+                "importance": "primary",
+                "vendorId": "publisher",
+            },
+            {"sourcedId": "r-lab", "vendorResourceId": "VR-LAB", "title": "Virtual Lab"},
+        ),
+        "classResources": frame(
+            "classResources",
+            {
+                "sourcedId": "cr1",
+                "title": "Unit 1",
+                "classSourcedId": "k1",
+                "resourceSourcedId": "r-alg",
+            },
+            {"sourcedId": "cr2", "classSourcedId": "k3", "resourceSourcedId": "r-lab"},
+        ),
+        "courseResources": frame(
+            "courseResources",
+            {"sourcedId": "kr1", "courseSourcedId": "c-alg", "resourceSourcedId": "r-alg"},
+            {"sourcedId": "kr2", "courseSourcedId": "c-bio", "resourceSourcedId": "r-lab"},
+        ),
+    }
+
+
 def _user(sid: str, role: str, orgs: str, *, given: str, family: str, agents: str | None = None):
     return {
         "sourcedId": sid,

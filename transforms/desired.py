@@ -14,7 +14,8 @@ from schemas.identity import login
 from schemas.settings import Hierarchy
 from schemas.spec import OBSERVER_ROLES
 from transforms.grades import grade_levels
-from transforms.hierarchy import base_course_enrollments, course_hierarchy
+from transforms.hierarchy import base_course_enrollments, course_hierarchy, org_base_external_id
+from transforms.source_state import empty_source
 from warehouse.entities import ENTITIES, desired_schema
 
 MANAGED = "or--"
@@ -156,6 +157,80 @@ def desired_observers(users: pl.LazyFrame, touching: pl.Series | None = None) ->
     )
 
 
+def desired_resources(resources: pl.LazyFrame) -> pl.LazyFrame:
+    return resources.select(
+        managed_id("sourcedId").alias("external_id"),
+        pl.col("vendorResourceId").alias("vendor_resource_id"),
+        pl.col("title"),
+        pl.col("roles"),
+        pl.col("importance"),
+        pl.col("vendorId").alias("vendor_id"),
+        pl.col("applicationId").alias("application_id"),
+        _status(pl.col("status") == "inactive").fill_null("active").alias("status"),
+    )
+
+
+def _assignment(rows: pl.LazyFrame, course_external_id: pl.Expr) -> pl.LazyFrame:
+    return rows.select(
+        managed_id("sourcedId").alias("external_id"),
+        managed_id("resourceSourcedId").alias("resource_external_id"),
+        course_external_id.alias("course_external_id"),
+        pl.col("title"),
+        _status(pl.col("status") == "inactive").fill_null("active").alias("status"),
+    )
+
+
+def _with_resource(rows: pl.LazyFrame, resources: pl.LazyFrame) -> pl.LazyFrame:
+    return rows.join(
+        resources.select(pl.col("sourcedId").alias("resourceSourcedId")),
+        on="resourceSourcedId",
+        how="semi",
+    )
+
+
+def desired_class_resources(
+    class_resources: pl.LazyFrame, classes: pl.LazyFrame, resources: pl.LazyFrame
+) -> pl.LazyFrame:
+    """One assignment per classResources row whose class and resource exist, on the class's
+    section."""
+    assigned = _with_resource(class_resources, resources).join(
+        classes.select(pl.col("sourcedId").alias("classSourcedId")),
+        on="classSourcedId",
+        how="semi",
+    )
+    return _assignment(assigned, managed_id("classSourcedId"))
+
+
+def desired_course_resources(
+    course_resources: pl.LazyFrame,
+    courses: pl.LazyFrame,
+    resources: pl.LazyFrame,
+    desired_course_ids: pl.Series,
+) -> pl.LazyFrame:
+    """One assignment per courseResources row whose resource exists, on the org base course of
+    the course's title at the course's org, where that base course is desired
+    (`desired_course_ids`: the external IDs of the desired courses). A course without one (no
+    class of that title under its org, or `org_base_courses = false`) gets no assignment."""
+    assigned = (
+        _with_resource(course_resources, resources)
+        .join(
+            courses.select(
+                pl.col("sourcedId").alias("courseSourcedId"),
+                org_base_external_id("orgSourcedId", "title").alias("base_course"),
+            ),
+            on="courseSourcedId",
+            how="inner",
+        )
+        .filter(pl.col("base_course").is_in(desired_course_ids.implode()))
+    )
+    return _assignment(assigned, pl.col("base_course"))
+
+
+def records_of(source: Mapping[str, pl.DataFrame], name: str) -> pl.DataFrame:
+    """The records of one file; none for a file the source lacks (a tenant without content)."""
+    return source[name] if name in source else empty_source(name)
+
+
 def source_grade_levels(source: Mapping[str, pl.DataFrame]) -> pl.LazyFrame:
     """Every student's grade level, from the tenant's records."""
     return grade_levels(
@@ -190,6 +265,7 @@ def desired_state(
             source["enrollments"],
             hierarchy,
         )
+    resources = records_of(source, "resources").lazy()
     enrollments = pl.concat(
         [
             desired_section_enrollments(source["enrollments"].lazy(), users, classes),
@@ -206,6 +282,16 @@ def desired_state(
         "course": courses.lazy().drop("teacher_id"),
         "enrollment": enrollments,
         "observer": desired_observers(users),
+        "resource": desired_resources(resources),
+        "class_resource": desired_class_resources(
+            records_of(source, "classResources").lazy(), classes, resources
+        ),
+        "course_resource": desired_course_resources(
+            records_of(source, "courseResources").lazy(),
+            source["courses"].lazy(),
+            resources,
+            courses["external_id"],
+        ),
     }
     collected = pl.collect_all([desired_frame(name, frame) for name, frame in frames.items()])
     return dict(zip(frames, collected, strict=True))

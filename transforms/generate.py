@@ -36,6 +36,7 @@ CO_TAUGHT_SHARE = 0.08
 TWO_SCHOOL_STUDENT_SHARE = 0.02
 TWO_SCHOOL_TEACHER_SHARE = 0.05
 DISABLED_SHARE = 0.01
+CLASS_RESOURCE_SHARE = 0.25
 
 # --- randomness: a pure function of (seed, purpose, integer keys) ---------------------------
 
@@ -1021,6 +1022,43 @@ def _class_rows(classes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _resources(courses: pl.DataFrame) -> pl.DataFrame:
+    """The digital edition of each catalogue course the district's schools offer."""
+    return (
+        courses.select("catalogue_no", "title")
+        .unique("catalogue_no")
+        .sort("catalogue_no")
+        .select(
+            pl.format("res-{}", pl.col("catalogue_no") + 1).alias("sourcedId"),
+            pl.format("VR-{}", _zfill(pl.col("catalogue_no") + 1, 4)).alias("vendorResourceId"),
+            pl.format("{} (digital edition)", "title").alias("title"),
+            pl.lit("student,teacher").alias("roles"),
+            pl.lit("primary").alias("importance"),
+            pl.lit("publisher").alias("vendorId"),
+        )
+    )
+
+
+def _course_resources(courses: pl.DataFrame) -> pl.DataFrame:
+    """Every course is assigned its digital edition."""
+    return courses.select(
+        pl.format("crsres-{}", pl.col("course_no") + 1).alias("sourcedId"),
+        pl.col("title"),
+        pl.col("course_id").alias("courseSourcedId"),
+        pl.format("res-{}", pl.col("catalogue_no") + 1).alias("resourceSourcedId"),
+    )
+
+
+def _class_resources(classes: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Some sections are also assigned the edition themselves (a teacher's own choice)."""
+    return classes.filter(_draw(seed, "class-resource", "class_no") < CLASS_RESOURCE_SHARE).select(
+        pl.format("clsres-{}", pl.col("class_no") + 1).alias("sourcedId"),
+        pl.col("class_title").alias("title"),
+        pl.col("class_id").alias("classSourcedId"),
+        pl.format("res-{}", pl.col("catalogue_no") + 1).alias("resourceSourcedId"),
+    )
+
+
 def _enrollments(seats: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
     """Each section's primary teacher, its co-teacher if any, then its students."""
     sections = classes.lazy().select(
@@ -1095,7 +1133,7 @@ def generate_feed(students: int, seed: int = 0) -> dict[str, pl.DataFrame]:
     """A synthetic district with `students` students, the same for the same (students, seed).
 
     Returns OneRoster file name (the manifest's entity name: orgs, academicSessions, courses,
-    classes, users, enrollments) -> frame whose columns are all String, named and ordered as in
+    classes, users, enrollments, resources, classResources, courseResources) -> frame whose columns are all String, named and ordered as in
     `FILE_SPECS[name].header`, with nulls for empty values (status and dateLastModified are
     always empty: these are bulk files). Every reference resolves within the frames.
     """
@@ -1123,5 +1161,8 @@ def generate_feed(students: int, seed: int = 0) -> dict[str, pl.DataFrame]:
         "classes": _class_rows(classes),
         "users": users,
         "enrollments": _enrollments(seats, classes),
+        "resources": _resources(courses),
+        "classResources": _class_resources(classes, seed),
+        "courseResources": _course_resources(courses),
     }
     return {name: _as_file(name, frame) for name, frame in frames.items()}

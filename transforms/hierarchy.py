@@ -25,6 +25,11 @@ def _managed(*parts: str | pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit("or"), *columns], separator="--")
 
 
+def org_base_external_id(org: str | pl.Expr, title: str | pl.Expr) -> pl.Expr:
+    """The external ID of the org base course of `title` at `org`."""
+    return _managed(pl.lit("obc"), org, title)
+
+
 def class_sections(
     classes: pl.LazyFrame, courses: pl.LazyFrame, users: pl.LazyFrame, enrollments: pl.LazyFrame
 ) -> pl.LazyFrame:

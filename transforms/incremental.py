@@ -14,6 +14,9 @@ reads their current rows, and plans them:
 | course | the course hierarchy of the classes, courses, orgs and teacher enrollments | the hierarchy is derived whole (it is small) and each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
 | enrollment | its record and whether its user and class exist; a base course's teacher | changed enrollments; enrollments of users or classes that appeared or went; teacher enrollments of courses that changed; rows pointing at a user or course deleted now |
 | observer | the records of its two users | links with a changed user on either side, desired or in lms |
+| resource | its record | changed resources |
+| class resource | its record; whether its class and resource exist; their ids | changed assignments; those of classes or resources that appeared or went, or whose section or resource is created or deleted now; rows pointing at a course or resource deleted now |
+| course resource | its record; its course's title and org; whether that org base course is desired; the ids | changed assignments; those of changed courses and of org base courses that changed; resources as for class resources |
 
 References resolve to the ids of the rows planned, else to the ids lms holds (`Current.ids`);
 new rows take the same ids as in a full plan (the set of new external IDs is the same), and the
@@ -32,14 +35,18 @@ import polars as pl
 from schemas.settings import Hierarchy, Policy
 from transforms.desired import (
     MANAGED,
+    desired_class_resources,
+    desired_course_resources,
     desired_domains,
     desired_frame,
     desired_observers,
+    desired_resources,
     desired_section_enrollments,
     desired_users,
+    records_of,
     source_grade_levels,
 )
-from transforms.hierarchy import base_course_enrollments, course_hierarchy
+from transforms.hierarchy import base_course_enrollments, course_hierarchy, org_base_external_id
 from transforms.plan import Plan, plan_entity
 from transforms.source_state import ROW_HASH, RecordChanges
 from warehouse.entities import ENTITIES
@@ -285,4 +292,96 @@ def plan_incremental(
         ]
     ).unique()
     plan_keys("observer", desired_links.lazy(), observer_keys)
+
+    # resources: their own records
+    resources = records_of(records, "resources")
+    resource_keys = managed(changes["resources"].keys)
+    plan_keys(
+        "resource",
+        desired_resources(resources.lazy().filter(_keyed(resource_keys))),
+        resource_keys,
+    )
+
+    # assignments: their own records; those whose class, course or resource appeared or went,
+    # or whose course or resource is created or deleted now; a course's also when its org base
+    # course changed (it is the course the assignment is on)
+    resource_gone = changes["resources"].appeared_or_gone.implode()
+    course_churn = _churned(plan, "course").implode()
+    resource_churn = managed(_churned(plan, "resource")).implode()
+    churned = pl.col("course_external_id").is_in(course_churn) | (
+        MANAGED + pl.col("resourceSourcedId")
+    ).is_in(resource_churn)
+
+    def assignment_keys(name: str, file: str, affected: pl.Expr) -> pl.Series:
+        rows = assignment_courses[file]
+        return pl.concat(
+            [
+                managed(changes[file].keys),
+                managed(
+                    rows.filter(
+                        affected | pl.col("resourceSourcedId").is_in(resource_gone) | churned
+                    )["sourcedId"]
+                ),
+                current.pointing_at(name, "course_id", deleted["course"]),
+                current.pointing_at(name, "resource_id", deleted["resource"]),
+            ]
+        ).unique()
+
+    class_resources = records_of(records, "classResources")
+    course_resources = records_of(records, "courseResources")
+    # each assignment and the external ID of the course it is on (whether desired or not)
+    assignment_courses = {
+        "classResources": class_resources.select(
+            "sourcedId",
+            "resourceSourcedId",
+            (MANAGED + pl.col("classSourcedId")).alias("course_external_id"),
+        ),
+        "courseResources": course_resources.join(
+            records["courses"].select(
+                pl.col("sourcedId").alias("courseSourcedId"),
+                org_base_external_id("orgSourcedId", "title").alias("course_external_id"),
+            ),
+            on="courseSourcedId",
+            how="left",
+        ).select("sourcedId", "resourceSourcedId", "course_external_id"),
+    }
+    class_keys = assignment_keys(
+        "class_resource",
+        "classResources",
+        pl.col("course_external_id").is_in(managed(changes["classes"].appeared_or_gone).implode()),
+    )
+    plan_keys(
+        "class_resource",
+        desired_class_resources(
+            class_resources.lazy().filter(_keyed(class_keys)),
+            records["classes"].lazy(),
+            resources.lazy(),
+        ),
+        class_keys,
+    )
+    course_resource_keys = assignment_keys(
+        "course_resource",
+        "courseResources",
+        pl.col("course_external_id").is_in(course_keys.implode())
+        | pl.col("sourcedId").is_in(
+            course_resources.filter(
+                pl.col("courseSourcedId").is_in(changes["courses"].keys.implode())
+            )["sourcedId"].implode()
+        ),
+    )
+    plan_keys(
+        "course_resource",
+        desired_course_resources(
+            course_resources.lazy().filter(_keyed(course_resource_keys)),
+            records["courses"].lazy(),
+            resources.lazy(),
+            courses["external_id"],
+        ),
+        course_resource_keys,
+    )
     return IncrementalPlan(plan, course_hashes, grades, keys)
+
+
+def _keyed(external_ids: pl.Series) -> pl.Expr:
+    """Records whose managed external ID is one of `external_ids`."""
+    return (MANAGED + pl.col("sourcedId")).is_in(external_ids.implode())

@@ -1,6 +1,7 @@
 """The change set: desired state joined against the tenant's current lms rows.
 
-For each entity, in dependency order (domains, users, courses, enrollments, observers):
+For each entity, in dependency order (domains, users, courses, enrollments, observers,
+resources, class and course resources):
 
 - a desired row with no current managed row is a `create` (it gets a new id);
 - a desired row matching a current row by `external_id` is compared on the fields the SIS
@@ -9,7 +10,8 @@ For each entity, in dependency order (domains, users, courses, enrollments, obse
   `update` for any other difference, nothing when equal. A hand edit is thereby reverted;
 - a current managed row that is no longer desired gets the configured policy: `delete`, `keep`
   (nothing), `inactivate` or `withdraw`; enrollments and observer links of a deleted user or
-  course are deleted with it;
+  course, and the class and course assignments of a deleted course or resource, are deleted
+  with it;
 - rows whose external ID does not start with `or-` are hand-made: never read as missing, never
   changed.
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from schemas.settings import Policy
-from warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity, external_column
+from warehouse.entities import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
 
 ACTIONS = ("create", "update", "delete", "inactivate", "withdraw", "reactivate", "move", "adopt")
 REMOVALS = ("delete", "inactivate", "withdraw")
@@ -145,7 +147,7 @@ def plan_changes(
             deleted,
         )
         plan.entities[name] = entity_plan
-        if name in REFERENCED:  # nothing refers to enrollments or observer links
+        if name in REFERENCED:  # nothing refers to enrollments, links or assignments
             planned[name] = ids
         deleted[name] = entity_plan.changes.filter(pl.col("action") == "delete")[entity.id]
     return plan
@@ -155,14 +157,14 @@ REFERENCED = {target for e in ENTITIES.values() for target in e.references.value
 
 
 def _cascade(entity: Entity, current: pl.DataFrame, deleted: Mapping[str, pl.Series]) -> pl.Series:
-    """Ids of managed rows that point at a user or course this run deletes. Those the SIS no
-    longer states go with it; those it still states are re-pointed by their update."""
+    """Ids of managed rows that point at a user, course or resource this run deletes. Those the
+    SIS no longer states go with it; those it still states are re-pointed by their update."""
     conditions = [
         pl.col(ref).is_in(deleted[target].implode())
         for ref, target in entity.references.items()
-        if target in ("user", "course") and target != entity.name and target in deleted
+        if target in CASCADING and target != entity.name and target in deleted
     ]
-    if not conditions or not any(deleted[t].len() for t in ("user", "course") if t in deleted):
+    if not conditions or not any(deleted[t].len() for t in CASCADING if t in deleted):
         return pl.Series(entity.id, [], pl.Int64)
     return current.filter(
         pl.col("external_id").str.starts_with(MANAGED_PREFIX) & pl.any_horizontal(conditions)
@@ -363,6 +365,12 @@ def _stated_changes(entity: Entity, tenant: str, stated: pl.LazyFrame) -> pl.Laz
     ).select(*entity.columns, "action", "detail")
 
 
+def _belongs_to(entity: Entity) -> str:
+    if "resource" in entity.references.values():
+        return "a course or resource"
+    return "a user or course"
+
+
 def _departed_changes(
     entity: Entity, tenant: str, current: pl.LazyFrame, policy: str
 ) -> pl.LazyFrame:
@@ -399,7 +407,7 @@ def _departed_changes(
         )
         .with_columns(
             pl.when("is_cascaded")
-            .then(pl.lit('{"reason":"a user or course it belongs to was deleted"}'))
+            .then(pl.lit(f'{{"reason":"{_belongs_to(entity)} it belongs to was deleted"}}'))
             .when(pl.col("action") == "delete")
             .then(pl.lit('{"reason":"not in the feed"}'))
             .otherwise(

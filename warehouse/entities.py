@@ -108,8 +108,64 @@ OBSERVER = Entity(
     _schema("observer_id", {"observer_user_id": N, "student_user_id": N, "relationship": S}),
 )
 
+RESOURCE = Entity(
+    "resource",
+    "resources",
+    "resource_id",
+    (
+        "vendor_resource_id",
+        "title",
+        "roles",
+        "importance",
+        "vendor_id",
+        "application_id",
+        "status",
+    ),
+    {},
+    _schema(
+        "resource_id",
+        {
+            "vendor_resource_id": S,
+            "title": S,
+            "roles": S,
+            "importance": S,
+            "vendor_id": S,
+            "application_id": S,
+        },
+    ),
+)
+# a resource assigned to a class (course_id: the class's section) or to a course (course_id:
+# the org base course of the course's title at the course's org; README, "Resources")
+CLASS_RESOURCE, COURSE_RESOURCE = (
+    Entity(
+        f"{scope}_resource",
+        f"{scope}_resources",
+        f"{scope}_resource_id",
+        ("resource_id", "course_id", "title", "status"),
+        {"resource_id": "resource", "course_id": "course"},
+        _schema(f"{scope}_resource_id", {"resource_id": N, "course_id": N, "title": S}),
+    )
+    for scope in ("class", "course")
+)
+
 # in dependency order: an entity only references entities before it (or itself)
-ENTITIES: dict[str, Entity] = {e.name: e for e in (DOMAIN, USER, COURSE, ENROLLMENT, OBSERVER)}
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        DOMAIN,
+        USER,
+        COURSE,
+        ENROLLMENT,
+        OBSERVER,
+        RESOURCE,
+        CLASS_RESOURCE,
+        COURSE_RESOURCE,
+    )
+}
+
+# an entity whose row is deleted takes with it the managed rows that point at it and that the
+# SIS no longer states (an enrollment of a deleted user, a resource's class assignment)
+CASCADING = ("user", "course", "resource")
 
 
 def desired_schema(entity: Entity) -> dict[str, pl.DataType]:

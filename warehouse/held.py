@@ -91,6 +91,10 @@ def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, H
     state, _ = by_part["state"]["state"]
     plan = Plan(state["tenant"])
     for name, entity in ENTITIES.items():
+        if name not in by_part["changes"]:  # held by a rosterflow without this entity
+            empty = pl.DataFrame(schema=entity.schema | {"action": pl.String, "detail": pl.String})
+            plan.entities[name] = EntityPlan(entity, empty, 0)
+            continue
         detail, blob = by_part["changes"][name]
         plan.entities[name] = EntityPlan(entity, read_blob(blob), detail["managed_active"])
     records = {

@@ -113,6 +113,13 @@ def test_a_warehouse_without_stored_grade_levels_is_planned_in_full_once(tmp_pat
     assert pl.Series(grade_levels(warehouse).values()).drop_nulls().to_list() == ["09", "10"]
 
 
+# undoes migration 6 (which binds audit.changes anew)
+WITHOUT_RESOURCES = "".join(
+    f"drop view history.{table}; drop table history.{table}_closed; drop table lms.{table};"
+    for table in ("resources", "class_resources", "course_resources")
+)
+
+
 def test_a_version_4_warehouse_gets_grade_levels_and_keeps_its_history(tmp_path):
     from warehouse.schema import latest_version, schema_version
 
@@ -123,6 +130,7 @@ def test_a_version_4_warehouse_gets_grade_levels_and_keeps_its_history(tmp_path)
         feed = write_feed(tmp_path / f"{number}.zip", renamed)
         assert run_sync(feed, warehouse, Settings(), tenant=TENANT).outcome == "applied"
     with connect(warehouse) as con:  # back to what rosterflow before grade levels wrote
+        con.execute(WITHOUT_RESOURCES)
         con.execute(
             """
             drop view history.users;
@@ -134,7 +142,7 @@ def test_a_version_4_warehouse_gets_grade_levels_and_keeps_its_history(tmp_path)
             from lms.users as current_rows
             join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
             where current_rows.origin = 'sync';
-            delete from audit.schema_migrations where version = 5;
+            delete from audit.schema_migrations where version >= 5;
             delete from oneroster.derived where name = 'grade_levels';
             """
         )

@@ -28,7 +28,7 @@ from schemas.settings import Policy, Safety, Settings
 from schemas.spec import SYNCED_FILES
 from schemas.writer import write_feed
 from tests.changes import any_settings, change, sent_as
-from tests.feeds import frame, tiny_district, with_cell
+from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.syncing import Warehouse, counts
 from transforms.generate import generate_feed
 from warehouse.entities import ENTITIES
@@ -346,7 +346,7 @@ def test_a_patch_grows_until_it_is_worth_a_new_base(tmp_path):
 
 def test_audit_changes_shows_the_creates_of_a_run_after_they_were_changed_and_deleted(tmp_path):
     warehouse = Warehouse(tmp_path)
-    district = tiny_district()
+    district = with_resources(tiny_district())
     first = warehouse.sync(district)
     created = warehouse.changes(first.run_id)
     assert set(created["action"]) == {"create"}

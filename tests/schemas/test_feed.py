@@ -120,18 +120,33 @@ def test_present_file_marked_absent_is_ignored_with_a_warning(tmp_path):
     assert ("courses.csv", None, None, "file.ignored", "warning") in issues_of(feed)
 
 
-def test_manifest_values_are_trimmed_and_versions_checked(tmp_path):
+@pytest.mark.parametrize("stated", ["1.3", "2.0", "1.0"])
+def test_manifest_values_are_trimmed_and_versions_checked(tmp_path, stated):
     files = feed_files(tiny_district())
     manifest = files["manifest.csv"].decode()
     manifest = manifest.replace("file.users,bulk", 'file.users, "bulk" ').replace(
-        "oneroster.version,1.1", "oneroster.version,1.2"
+        "oneroster.version,1.1", f"oneroster.version,{stated}"
     )
     files["manifest.csv"] = manifest.encode()
     feed = open_feed(write_zip(tmp_path / "m.zip", files))
     assert feed.modes["users"] == "bulk"
+    assert feed.version == "1.1"  # its files are named as 1.1's, the run rejected anyway
     version = feed.issues.filter(pl.col("rule") == "manifest.version")
-    assert version.select("line", "value", "severity").rows() == [(3, "1.2", "error")]
-    assert "1.2" in version["message"][0]
+    assert version.select("line", "value", "severity").rows() == [(3, stated, "error")]
+    assert f"reads OneRoster 1.1 and 1.2; the manifest says {stated}" in version["message"][0]
+
+
+def test_a_1_2_manifest_reads_the_feed_as_1_2(tmp_path):
+    files = feed_files(tiny_district())
+    files["manifest.csv"] = files["manifest.csv"].replace(
+        b"oneroster.version,1.1", b"oneroster.version,1.2"
+    )
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    assert feed.version == "1.2"
+    assert not feed.issues.filter(pl.col("rule") == "manifest.version").height
+    # the 1.2 manifest rows the 1.1 manifest lacks are warned about, and read as absent
+    missing = feed.issues.filter(pl.col("rule") == "manifest.file_row")["field"].to_list()
+    assert "file.roles" in missing and "file.userProfiles" in missing
 
 
 def test_unknown_and_wrong_case_file_names_are_warned(tmp_path):
@@ -202,8 +217,10 @@ def test_manifest_rules(tmp_path, edit, line, field, rule, severity):
     assert ("manifest.csv", line, field, rule, severity) in issues_of(feed), feed.issues
 
 
-def test_a_oneroster_12_file_is_refused_with_a_reason(tmp_path):
+def test_a_oneroster_12_file_in_a_1_1_feed_is_refused_with_a_reason(tmp_path):
     feed = open_feed(
         write_zip(tmp_path / "m.zip", feed_files(tiny_district()) | {"roles.csv": b"x"})
     )
     assert ("roles.csv", None, None, "file.version", "error") in issues_of(feed)
+    message = feed.issues.filter(pl.col("rule") == "file.version")["message"][0]
+    assert "manifest says OneRoster 1.1" in message and "oneroster.version 1.2" in message

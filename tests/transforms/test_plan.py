@@ -16,7 +16,16 @@ from transforms.plan import Plan, PlanError, plan_changes
 from warehouse.entities import ENTITIES, desired_schema, external_column
 
 TENANT = "district-7"
-NEXT_IDS = {"domain": 100, "user": 200, "course": 300, "enrollment": 400, "observer": 500}
+NEXT_IDS = {
+    "domain": 100,
+    "user": 200,
+    "course": 300,
+    "enrollment": 400,
+    "observer": 500,
+    "resource": 600,
+    "class_resource": 700,
+    "course_resource": 800,
+}
 # the ids the last run gave the managed rows of world()
 IDS = {
     "or--s1": 1,
@@ -28,6 +37,9 @@ IDS = {
     "or--e1": 31,
     "or--e2": 32,
     "or--obs--p1--u1": 41,
+    "or--r1": 51,
+    "or--cr1": 61,
+    "or--kr1": 71,
 }
 
 Rows = dict[str, list[dict]]
@@ -82,9 +94,33 @@ def link(observer: str, student: str, relationship: str = "parent") -> dict:
     }
 
 
+def resource(sid: str, **fields) -> dict:
+    return {
+        "external_id": f"or--{sid}",
+        "vendor_resource_id": f"VR-{sid}",
+        "title": "Algebra I (digital edition)",
+        "roles": "student,teacher",
+        "importance": "primary",
+        "vendor_id": "publisher",
+        "application_id": None,
+        "status": "active",
+    } | fields
+
+
+def assignment(sid: str, resource_: str, course: str, **fields) -> dict:
+    return {
+        "external_id": f"or--{sid}",
+        "resource_external_id": f"or--{resource_}",
+        "course_external_id": f"or--{course}",
+        "title": "Algebra I",
+        "status": "active",
+    } | fields
+
+
 def world() -> Rows:
     """The desired rows of a small district (a fresh copy each call): two schools, a student,
-    a teacher and a parent, one section with both enrolled, one parent link."""
+    a teacher and a parent, one section with both enrolled, one parent link, a resource
+    assigned to the section as a class and as a course resource."""
     return {
         "domain": [school("s1", "North High"), school("s2", "South High")],
         "user": [user("u1"), user("t1", "teacher"), user("p1", "parent", email=None)],
@@ -103,6 +139,9 @@ def world() -> Rows:
             enrollment("e2", "t1", "k1", "teacher", is_primary=True),
         ],
         "observer": [link("p1", "u1")],
+        "resource": [resource("r1")],
+        "class_resource": [assignment("cr1", "r1", "k1")],
+        "course_resource": [assignment("kr1", "r1", "k1")],
     }
 
 
@@ -381,6 +420,9 @@ GONE = {  # a managed lms row per entity that nothing else refers to, absent fro
     "course": {"course_id": 29, "external_id": "or--k9", "domain_id": 1, "kind": "section"},
     "enrollment": {"enrollment_id": 39, "external_id": "or--e9", "user_id": 11, "course_id": 21},
     "observer": {"observer_id": 49, "external_id": "or--obs--p1--u9", "observer_user_id": 13},
+    "resource": {"resource_id": 59, "external_id": "or--r9", "title": "Retired"},
+    "class_resource": {"class_resource_id": 69, "external_id": "or--cr9", "resource_id": 51},
+    "course_resource": {"course_resource_id": 79, "external_id": "or--kr9", "course_id": 21},
 }
 
 
@@ -494,9 +536,7 @@ def test_hand_made_rows_are_never_changed_or_removed():
     current["enrollment"].append(
         hand_made | {"enrollment_id": 94, "external_id": "aide-1", "user_id": 91, "course_id": 21}
     )
-    everything_deleted = Policy(
-        users="delete", courses="delete", enrollments="delete", domains="delete", observers="delete"
-    )
+    everything_deleted = Policy(**dict.fromkeys(POLICY_CHOICES, "delete"))
     plan = plan_of({}, current, everything_deleted)
     deleted = {
         name: sorted(changes(plan, name)[ENTITIES[name].id]) for name in ("user", "enrollment")

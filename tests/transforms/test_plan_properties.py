@@ -29,8 +29,24 @@ Rows = dict[str, list[dict]]
 Frames = dict[str, pl.DataFrame]
 
 # how many records of each kind the SIS may know of, and how their sourcedIds look
-SIZES = {"domain": 3, "user": 5, "course": 4, "enrollment": 5}
-LETTERS = {"domain": "d", "user": "u", "course": "k", "enrollment": "e"}
+SIZES = {
+    "domain": 3,
+    "user": 5,
+    "course": 4,
+    "enrollment": 5,
+    "resource": 3,
+    "class_resource": 4,
+    "course_resource": 4,
+}
+LETTERS = {
+    "domain": "d",
+    "user": "u",
+    "course": "k",
+    "enrollment": "e",
+    "resource": "r",
+    "class_resource": "a",
+    "course_resource": "b",
+}
 # the values of the owned fields that are neither references nor status: few, so that a
 # hand edit or a departed row often agrees with what is desired
 CHOICES: dict[str, dict[str, tuple]] = {
@@ -52,6 +68,16 @@ CHOICES: dict[str, dict[str, tuple]] = {
         "end_date": (None, date(2027, 6, 15)),
     },
     "observer": {"relationship": ("parent", "guardian")},
+    "resource": {
+        "vendor_resource_id": ("VR-1", "VR-2"),
+        "title": ("Algebra (digital)", None),
+        "roles": ("student,teacher", None),
+        "importance": ("primary", "secondary"),
+        "vendor_id": ("publisher",),
+        "application_id": (None, "app-1"),
+    },
+    "class_resource": {"title": ("Algebra", None)},
+    "course_resource": {"title": ("Algebra", "Biology")},
 }
 DESIRED_STATUSES = ("active", "inactive")
 LMS_STATUSES = ("active", "inactive", "withdrawn")
@@ -106,7 +132,8 @@ def some(candidates: list, max_size: int | None = None) -> st.SearchStrategy[lis
 @st.composite
 def desired_states(draw) -> Rows:
     """Domains in a tree, users and courses placed in them (a course maybe derived from an
-    earlier one), enrollments of desired users in desired courses, links between two users."""
+    earlier one), enrollments of desired users in desired courses, links between two users,
+    resources and their assignments to desired courses."""
     domains = draw(some(universe("domain")))
     rows: Rows = {"domain": []}
     for position, domain in enumerate(domains):
@@ -139,6 +166,14 @@ def desired_states(draw) -> Rows:
         )
         for o, s in draw(some(pairs, max_size=4))
     ]
+    resources = draw(some(universe("resource")))
+    rows["resource"] = [draw(desired_rows("resource", r, {})) for r in resources]
+    for name in ("class_resource", "course_resource"):
+        assigned = draw(some(universe(name) if resources and courses else []))
+        rows[name] = [
+            draw(desired_rows(name, a, {"resource_id": resources, "course_id": courses}))
+            for a in assigned
+        ]
     return rows
 
 
@@ -306,12 +341,12 @@ def hand_made(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
 
 
 def cascaded(current: Frames, plan: Plan) -> dict[str, pl.Series]:
-    """Per entity, the external IDs of managed lms rows that point at a user or course the plan
-    deletes (README: they are deleted with it)."""
+    """Per entity, the external IDs of managed lms rows that point at a user, course or
+    resource the plan deletes (README: they are deleted with it)."""
     deleted = {
         name: plan.entities[name].changes.filter(pl.col("action") == "delete")[e.id]
         for name, e in ENTITIES.items()
-        if name in ("user", "course")
+        if name in ("user", "course", "resource")
     }
     found = {}
     for name, entity in ENTITIES.items():
@@ -458,7 +493,7 @@ def test_only_rows_the_sis_left_are_removed_and_only_as_the_policy_says(scenario
             )
         )
         assert unexplained.is_empty(), unexplained
-        # and a row the SIS no longer sends does go with the user or course it points at
+        # and a row the SIS no longer sends does go with the user, course or resource it points at
         kept = scenario.current[name].filter(
             pl.col("external_id").is_in(gone[name].implode()),
             ~pl.col("external_id").is_in(desired["external_id"].implode()),

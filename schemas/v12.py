@@ -1,0 +1,267 @@
+"""Read a OneRoster 1.2 feed as the OneRoster 1.1 files the rest of rosterflow consumes.
+
+The stored records, their row hashes, the desired state and the lms rows all come from
+1.1-shaped frames, so a district that switches its export from 1.1 to 1.2 keeps every record
+as it was: the first 1.2 sync after a 1.1 sync of the same roster changes nothing.
+
+- users.csv: the 1.1 columns it shares are kept; `role` is the role of the user's primary
+  roles.csv row read in the 1.1 vocabulary (`ROLES_12_AS_11`); `orgSourcedIds` lists
+  `primaryOrgSourcedId` first, then the primary role's org, then the orgs of the user's other
+  roles in roles.csv's order, each once. The row keeps its users.csv line, so every later issue
+  about a user names the line the user is on.
+- A user with several primary roles (one per org, which 1.2 allows) has the one at
+  `primaryOrgSourcedId`, else the first in file order; if the others would read as another 1.1
+  role, each gets a warning.
+- lineItems.csv's `academicSessionSourcedId` is 1.1's `gradingPeriodSourcedId`; every other
+  shared file keeps its 1.1 columns, and what 1.2 added to it is validated and then left out.
+
+The issues here are those of the reading itself (a user without a primary role, an extension
+role that has no 1.1 meaning); the per-row rules and references are checked on the 1.2 rows
+before (`schemas.validate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from schemas.csvfile import LINE
+from schemas.issues import issues_from
+from schemas.references import live
+from schemas.spec import FILE_SPECS
+from schemas.vocabulary import ENROLLMENT_ROLES, ROLES_12_AS_11
+
+# 1.1 column -> the 1.2 column holding its values, where the name changed
+RENAMED_COLUMNS = {"lineItems": {"gradingPeriodSourcedId": "academicSessionSourcedId"}}
+_EXTENSION = pl.col("role").str.starts_with("ext:")
+
+
+def as_v11(
+    tables: Mapping[str, pl.DataFrame], modes: Mapping[str, str]
+) -> tuple[dict[str, pl.DataFrame], list[pl.LazyFrame]]:
+    """The 1.1-shaped rows of every 1.1 file a validated 1.2 feed holds, and the issues of
+    reading it so. `tables` are the 1.2 files whose headers were right (normalized rows with
+    their lines). users.csv needs roles.csv: without it (a header error there) users are left
+    out, and the run is rejected for that header anyway."""
+    converted = {
+        name: _shared_columns(name, rows)
+        for name, rows in tables.items()
+        if name in FILE_SPECS and name != "users"
+    }
+    found: list[pl.LazyFrame] = []
+    if "enrollments" in tables:
+        found.append(enrollment_role_issues(tables["enrollments"]))
+    if "roles" in tables:
+        found += role_issues(tables["roles"], tables.get("users"), modes.get("users", "absent"))
+    if "users" in tables and "roles" in tables:
+        converted["users"] = users_as_v11(tables["users"], tables["roles"])
+        found.append(no_primary_role_issues(tables["users"], tables["roles"]))
+    return converted, found
+
+
+def _shared_columns(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    renamed = RENAMED_COLUMNS.get(name, {})
+    return rows.select(
+        *(pl.col(renamed.get(column, column)).alias(column) for column in FILE_SPECS[name].header),
+        LINE,
+    )
+
+
+def primary_roles(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
+    """One row per user with a primary role: `userSourcedId, role` (read as 1.1, null for an
+    extension role), `orgSourcedId` and `role_line`, the roles.csv line it is on. Of several,
+    the one at the user's primaryOrgSourcedId, else the first in file order."""
+    primary_orgs = users.select(
+        pl.col("sourcedId").alias("userSourcedId"), pl.col("primaryOrgSourcedId")
+    )
+    return (
+        live(roles)
+        .filter(pl.col("roleType") == "primary")
+        .join(primary_orgs, on="userSourcedId", how="left", maintain_order="left")
+        .sort(
+            (pl.col("orgSourcedId") != pl.col("primaryOrgSourcedId")).fill_null(True),
+            LINE,
+        )
+        .unique("userSourcedId", keep="first", maintain_order=True)
+        .select(
+            "userSourcedId",
+            pl.col("role").replace_strict(ROLES_12_AS_11, default=None).alias("role"),
+            "orgSourcedId",
+            pl.col(LINE).alias("role_line"),
+        )
+    )
+
+
+def _user_orgs(users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame) -> pl.DataFrame:
+    """`userSourcedId, orgSourcedIds`: primaryOrgSourcedId, the primary role's org, then the
+    other roles' orgs in file order, each once, as 1.1's comma-separated list."""
+    ranked = pl.concat(
+        [
+            users.select(
+                pl.col("sourcedId").alias("userSourcedId"),
+                pl.col("primaryOrgSourcedId").alias("org"),
+                pl.lit(0, pl.Int64).alias("rank"),
+                pl.lit(0, pl.Int64).alias("line"),
+            ),
+            primaries.select(
+                "userSourcedId",
+                pl.col("orgSourcedId").alias("org"),
+                pl.lit(1, pl.Int64).alias("rank"),
+                pl.col("role_line").cast(pl.Int64).alias("line"),
+            ),
+            live(roles).select(
+                "userSourcedId",
+                pl.col("orgSourcedId").alias("org"),
+                pl.lit(2, pl.Int64).alias("rank"),
+                pl.col(LINE).cast(pl.Int64).alias("line"),
+            ),
+        ]
+    )
+    return (
+        ranked.drop_nulls("org")
+        .sort("rank", "line")
+        .unique(["userSourcedId", "org"], keep="first", maintain_order=True)
+        .group_by("userSourcedId")
+        .agg(pl.col("org").sort_by("rank", "line").str.join(",").alias("orgSourcedIds"))
+    )
+
+
+def users_as_v11(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
+    """users.csv (1.2) with roles.csv as 1.1's users.csv rows, each on its users.csv line."""
+    primaries = primary_roles(users, roles)
+    return (
+        users.join(
+            primaries.select(pl.col("userSourcedId").alias("sourcedId"), "role"),
+            on="sourcedId",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            _user_orgs(users, roles, primaries).rename({"userSourcedId": "sourcedId"}),
+            on="sourcedId",
+            how="left",
+            maintain_order="left",
+        )
+        .select(*FILE_SPECS["users"].header, LINE)
+    )
+
+
+def no_primary_role_issues(users: pl.DataFrame, roles: pl.DataFrame) -> pl.LazyFrame:
+    """An error on each user stated in users.csv whom no primary roles.csv row names: 1.1 needs
+    a role, and 1.2 gives a user's role only there."""
+    with_primary = live(roles).filter(pl.col("roleType") == "primary").select("userSourcedId")
+    return issues_from(
+        live(users).join(with_primary, left_on="sourcedId", right_on="userSourcedId", how="anti"),
+        file="users.csv",
+        field="sourcedId",
+        value=pl.col("sourcedId"),
+        rule="user.no_primary_role",
+        severity="error",
+        message="no roles.csv row with roleType primary names this user: a OneRoster 1.2 "
+        "user's role is the role of their primary roles.csv row",
+    )
+
+
+def role_issues(
+    roles: pl.DataFrame, users: pl.DataFrame | None, users_mode: str
+) -> list[pl.LazyFrame]:
+    """What roles.csv says that cannot be read as 1.1, or only with a guess."""
+    stated = live(roles)
+    primary = stated.filter(pl.col("roleType") == "primary")
+    found = [
+        issues_from(
+            primary.filter(_EXTENSION),
+            file="roles.csv",
+            field="role",
+            value=pl.col("role"),
+            rule="role.extension",
+            severity="error",
+            message="an extension role has no OneRoster 1.1 meaning, and a user's primary role "
+            "decides what the user is on the platform: give the user a primary role of the "
+            "1.2 vocabulary (a secondary role may be an extension)",
+        ),
+        issues_from(
+            stated.filter(pl.col("role") == "administrator"),
+            file="roles.csv",
+            field="role",
+            value=pl.col("role"),
+            rule="role.v11",
+            severity="warning",
+            message="administrator is the OneRoster 1.1 role (1.2 says districtAdministrator, "
+            "siteAdministrator or systemAdministrator); read as administrator",
+        ),
+        issues_from(
+            primary.filter(pl.col(LINE).rank("ordinal").over("userSourcedId", "orgSourcedId") > 1),
+            file="roles.csv",
+            field="roleType",
+            value=pl.col("roleType"),
+            rule="role.primary_duplicate",
+            severity="error",
+            message=pl.format(
+                "user {} already has a primary role at org {}: OneRoster 1.2 allows one "
+                "primary role per user and org",
+                pl.col("userSourcedId"),
+                pl.col("orgSourcedId"),
+            ),
+        ),
+    ]
+    if users is not None:
+        chosen = primary_roles(users, roles).select(
+            "userSourcedId", pl.col("role").alias("read_as"), "role_line"
+        )
+        others = primary.join(chosen, on="userSourcedId", how="inner").filter(
+            (pl.col(LINE) != pl.col("role_line"))
+            & (pl.col("role").replace_strict(ROLES_12_AS_11, default=None) != pl.col("read_as"))
+        )
+        found.append(
+            issues_from(
+                others,
+                file="roles.csv",
+                field="role",
+                value=pl.col("role"),
+                rule="role.primary_ambiguous",
+                severity="warning",
+                message=pl.format(
+                    "user {} has another primary role, on line {}: read as {} (the role at the "
+                    "user's primaryOrgSourcedId, else the first in file order)",
+                    pl.col("userSourcedId"),
+                    pl.col("role_line"),
+                    pl.col("read_as"),
+                ),
+            )
+        )
+        if users_mode == "delta":
+            # a role is read with its user's users.csv row; a delta that leaves the user out
+            # cannot change the stored user (its role and orgs are in that record)
+            found.append(
+                issues_from(
+                    stated.join(
+                        users.select(pl.col("sourcedId").alias("userSourcedId")),
+                        on="userSourcedId",
+                        how="anti",
+                    ),
+                    file="roles.csv",
+                    field="userSourcedId",
+                    value=pl.col("userSourcedId"),
+                    rule="role.user_not_sent",
+                    severity="warning",
+                    message="this user is not in the users.csv delta, so the role changes "
+                    "nothing: send the user's users.csv row with all of the user's roles",
+                )
+            )
+    return found
+
+
+def enrollment_role_issues(enrollments: pl.DataFrame) -> pl.LazyFrame:
+    """An error on each enrollment whose role is an extension value: an enrollment's role
+    decides who teaches and who learns, and 1.1 has no word for another."""
+    return issues_from(
+        live(enrollments).filter(_EXTENSION),
+        file="enrollments.csv",
+        field="role",
+        value=pl.col("role"),
+        rule="enum.extension",
+        severity="error",
+        message=f"an extension role: rosterflow syncs enrollments as {', '.join(ENROLLMENT_ROLES)}",
+    )
