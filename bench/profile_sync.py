@@ -113,7 +113,7 @@ def timed_warehouse(log: list, explain: dict | None = None):
     from warehouse.schema import connect
 
     @contextmanager
-    def open_warehouse(path):
+    def open_warehouse(path, tenant=None):  # a one-file warehouse: the tenant is in its rows
         path = Path(path)
         start = time.perf_counter()
         con = connect(path)

@@ -186,9 +186,19 @@ def validate(
         return ValidatedRun(validate_feed(feed.parse(), settings, known), stored, hashes)
     nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
     compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
-    trusted = [n for n in hashes if stored[n].validated_under == run.settings_key]
+    under = validation_key(run, feed)
+    trusted = [n for n in hashes if stored[n].validated_under == under]
     validated = validate_feed(feed.parse(), settings, known, compared, trusted)
     return ValidatedRun(validated, stored, hashes)
+
+
+def validation_key(run: RunRecord, feed: Feed) -> str:
+    """What a file's stored records were validated under: the settings and rosterflow, and the
+    OneRoster version of the feed they came in (1.2 admits values 1.1 refuses, so a record is
+    trusted unchecked only when it was checked against the same version's rules)."""
+    if feed.version == "1.1":  # as written before 1.2 was read
+        return run.settings_key
+    return f"{run.settings_key} (OneRoster {feed.version})"
 
 
 def start_run(
@@ -466,6 +476,7 @@ def _record_writes(
     """How the tenant's stored records change: a patch of the records that changed, or a new
     base (planned in full, a first file, patches grown too large, a file validated anew)."""
     feed = validated.feed
+    key = validation_key(run, feed)
     writes = {}
     nothing = pl.Series("sourcedId", [], pl.String)
     for name in SYNCED_FILES:
@@ -477,7 +488,7 @@ def _record_writes(
         fingerprint = feed.files[name].fingerprint if mode == "bulk" else None
         # a bulk file's every record is validated now (or was, under these settings); a
         # delta file's records kept from before are as their lineage says
-        under = run.settings_key if mode == "bulk" or lineage == run.settings_key else None
+        under = key if mode == "bulk" or lineage == key else None
         base = RecordWrite(records[name], nothing, False, fingerprint, under)
         if changes is None:
             same_file = (
@@ -495,7 +506,7 @@ def _record_writes(
             writes[name] = base
         elif change.count:
             upserted = records[name].filter(pl.col("sourcedId").is_in(change.changed.implode()))
-            writes[name] = RecordWrite(upserted, change.removed, True, None, run.settings_key)
+            writes[name] = RecordWrite(upserted, change.removed, True, None, key)
     return writes
 
 

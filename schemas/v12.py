@@ -28,6 +28,7 @@ import polars as pl
 
 from schemas.csvfile import LINE
 from schemas.issues import issues_from
+from schemas.records import ROW_HASH
 from schemas.references import live
 from schemas.spec import FILE_SPECS
 from schemas.vocabulary import ENROLLMENT_ROLES, ROLES_12_AS_11
@@ -61,10 +62,13 @@ def as_v11(
 
 
 def _shared_columns(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """The 1.1 columns of a file 1.2 shares, and the row hashes of rows already compared with
+    the stored records (a file whose columns are 1.1's)."""
     renamed = RENAMED_COLUMNS.get(name, {})
     return rows.select(
         *(pl.col(renamed.get(column, column)).alias(column) for column in FILE_SPECS[name].header),
         LINE,
+        *([ROW_HASH] if ROW_HASH in rows.columns else []),
     )
 
 

@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from flows import pipeline
 from flows.pipeline import run_sync
 from schemas.settings import Settings
 from schemas.writer import write_feed
-from tests.feeds import frame, tiny_district, with_resources
+from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.feeds12 import as_v12, write_feed_12
 from warehouse.entities import ENTITIES
 from warehouse.records import stored_records
@@ -158,3 +159,42 @@ def test_a_change_of_roles_csv_alone_reaches_the_stored_users(tmp_path, full):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         stored = stored_records(con, "d", ["users"])["users"]
     assert stored.filter(pl.col("sourcedId") == "u-t2")["role"].to_list() == ["aide"]
+
+
+def validated_again(feed: Path, warehouse: Path):
+    """The validation a sync of `feed` would run on `warehouse` (nothing is written)."""
+    loaded = pipeline.load_feed(feed)
+    with pipeline.open_warehouse(warehouse) as con:
+        run = pipeline.start_run(con, loaded, "d", True, Settings())
+        return pipeline.validate(loaded, con, run, Settings()).validated
+
+
+def test_a_1_2_resync_checks_row_by_row_only_the_records_that_changed(tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    frames = as_v12(district())
+    run_sync(write_feed_12(tmp_path / "a.zip", frames), warehouse, Settings(), "d")
+    edited = frames | {
+        "enrollments": with_cell(frames, "enrollments", 1, "beginDate", "2026-09-01")["enrollments"]
+    }
+    validated = validated_again(write_feed_12(tmp_path / "b.zip", edited), warehouse)
+    assert validated.ok, validated.issues
+    # enrollments.csv has 1.1's columns: compared with the stored records, one row checked;
+    # a 1.2 users.csv is read as 1.1 only after its checks, so all of its rows are checked
+    assert validated.checked_rows["enrollments"] == 1
+    assert validated.checked_rows["users"] == frames["users"].height
+    assert validated.changes["enrollments"].changed.to_list() == ["e2"]
+    assert validated.changes["users"].count == 0
+
+
+def test_records_checked_under_1_2_are_checked_again_when_they_come_in_1_1(tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    lab = with_cell(district(), "classes", 0, "classType", "ext:lab")
+    first = run_sync(write_feed_12(tmp_path / "a.zip", as_v12(lab)), warehouse, Settings(), "d")
+    assert first.outcome == "applied", first.issues
+    # the same class in a 1.1 feed: 1.1 has no extension values, unchanged record or not
+    second = run_sync(write_feed(tmp_path / "b.zip", lab), warehouse, Settings(), "d")
+    assert second.outcome == "rejected"
+    errors = second.issues.filter(pl.col("severity") == "error")
+    assert errors.select("file", "line", "field", "value").rows() == [
+        ("classes.csv", 2, "classType", "ext:lab")
+    ]
