@@ -17,6 +17,7 @@ import polars as pl
 from transforms.plan import EntityPlan, Plan
 from warehouse.apply import RunWrites
 from warehouse.entities import ENTITIES
+from warehouse.operations import OperationRefused
 from warehouse.records import RecordWrite, parquet_blob, read_blob
 from warehouse.state import TableSummary
 
@@ -29,6 +30,10 @@ class HeldState:
     next_ids: dict[str, int]
     planning: str | None
     planning_note: str | None
+
+
+class OutdatedHeldPlan(OperationRefused):
+    """A held plan that predates lms tables this rosterflow syncs."""
 
 
 def store_held(
@@ -90,11 +95,14 @@ def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, H
         by_part.setdefault(part, {})[name] = (json.loads(detail) if detail else None, blob)
     state, _ = by_part["state"]["state"]
     plan = Plan(state["tenant"])
+    missing = [name for name in ENTITIES if name not in by_part["changes"]]
+    if missing:
+        raise OutdatedHeldPlan(
+            f"run {run_id} was held by an older rosterflow, whose plan has no "
+            f"{', '.join(missing)} changes: it cannot be applied as planned; sync the feed again "
+            f"(`rosterflow discard {run_id}` drops this run)"
+        )
     for name, entity in ENTITIES.items():
-        if name not in by_part["changes"]:  # held by a rosterflow without this entity
-            empty = pl.DataFrame(schema=entity.schema | {"action": pl.String, "detail": pl.String})
-            plan.entities[name] = EntityPlan(entity, empty, 0)
-            continue
         detail, blob = by_part["changes"][name]
         plan.entities[name] = EntityPlan(entity, read_blob(blob), detail["managed_active"])
     records = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from tests.feeds import frame, tiny_district, with_resources
@@ -206,8 +207,9 @@ def test_an_assignment_to_a_missing_class_is_an_error_naming_its_row(tmp_path):
     assert warehouse.query("select * from lms.resources").is_empty()
 
 
-def test_a_run_held_before_resources_existed_is_approved_with_no_content_changes(tmp_path):
-    from flows.operations import approve_run
+def test_a_run_held_before_resources_existed_is_refused_with_what_to_do(tmp_path):
+    from flows.operations import approve_run, discard_run
+    from warehouse.operations import OperationRefused
 
     warehouse = Warehouse(tmp_path)
     district = tiny_district()
@@ -222,6 +224,7 @@ def test_a_run_held_before_resources_existed_is_approved_with_no_content_changes
     warehouse.execute(
         "delete from audit.held_plans where part = 'changes' and name like '%resource'"
     )
-    approved = approve_run(warehouse.path, held.run_id)
-    assert approved.outcome == "applied"
-    assert warehouse.row("users", "or--u-s2")["status"] == "inactive"
+    with pytest.raises(OperationRefused, match=r"held by an older rosterflow.*sync the feed again"):
+        approve_run(warehouse.path, held.run_id)
+    assert warehouse.row("users", "or--u-s2")["status"] == "active"
+    assert discard_run(warehouse.path, held.run_id).outcome == "held"
