@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from schemas.identity import IDENTITY_KEYS
-from schemas.spec import FILE_SPECS
+from schemas.spec import FILE_SPECS, FILE_SPECS_12
 
 
 class SettingsError(Exception):
@@ -252,7 +252,8 @@ def _validation(values: dict, source: str) -> Validation:
                 )
     files = values.get("files", [])
     for file in files:
-        if file != "manifest" and file not in FILE_SPECS:
+        # a file of OneRoster 1.2 only (roles, userProfiles, ...) is demanded of 1.2 feeds
+        if file != "manifest" and file not in FILE_SPECS and file not in FILE_SPECS_12:
             raise SettingsError(
                 f"{source}: [validation] files names {file!r}, not a OneRoster file"
             )

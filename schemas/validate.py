@@ -463,7 +463,8 @@ def required_file_issues(feed: Feed, settings: Settings) -> pl.DataFrame:
             f"this platform needs {name}.csv in every feed ([validation] files)",
         )
         for name in settings.validation.files
-        if name != "manifest" and feed.modes.get(name, "absent") == "absent"
+        # a 1.2 file (roles, ...) is none of a 1.1 feed's, so it cannot be demanded of one
+        if name != "manifest" and name in feed.specs and feed.modes.get(name, "absent") == "absent"
     ]
     return issue_frame(rows)
 

@@ -9,6 +9,7 @@ from polars.testing import assert_frame_equal
 from schemas.csvfile import LINE
 from schemas.feed import open_feed
 from schemas.records import ROW_HASH, row_hashes
+from schemas.settings import parse_settings
 from schemas.spec import FILE_SPECS, SYNCED_FILES
 from schemas.v12 import users_as_v11
 from schemas.validate import validate_feed
@@ -367,3 +368,14 @@ def test_the_public_1_2_feed_validates():
         "demographics",
     }
     assert tuple(validated.tables["users"].columns) == (*FILE_SPECS["users"].header, LINE)
+
+
+def test_settings_may_demand_a_file_of_1_2_only_of_1_2_feeds(tmp_path):
+    strict = parse_settings({"validation": {"files": ["userProfiles", "enrollments"]}})
+    demanded = ("manifest.csv", "file.userProfiles", "manifest.required_file")
+    v12 = validate_feed(
+        open_feed(write_feed_12(tmp_path / "a.zip", as_v12(tiny_district()))), strict
+    )
+    assert demanded in {(i["file"], i["field"], i["rule"]) for i in v12.issues.to_dicts()}
+    v11 = validate_feed(open_feed(write_feed(tmp_path / "b.zip", tiny_district())), strict)
+    assert v11.ok, v11.issues
