@@ -312,21 +312,6 @@ def plan_incremental(
         MANAGED + pl.col("resourceSourcedId")
     ).is_in(resource_churn)
 
-    def assignment_keys(name: str, file: str, affected: pl.Expr) -> pl.Series:
-        rows = assignment_courses[file]
-        return pl.concat(
-            [
-                managed(changes[file].keys),
-                managed(
-                    rows.filter(
-                        affected | pl.col("resourceSourcedId").is_in(resource_gone) | churned
-                    )["sourcedId"]
-                ),
-                current.pointing_at(name, "course_id", deleted["course"]),
-                current.pointing_at(name, "resource_id", deleted["resource"]),
-            ]
-        ).unique()
-
     class_resources = records_of(records, "classResources")
     course_resources = records_of(records, "courseResources")
     # each assignment and the external ID of the course it is on (whether desired or not)
@@ -345,6 +330,22 @@ def plan_incremental(
             how="left",
         ).select("sourcedId", "resourceSourcedId", "course_external_id"),
     }
+
+    def assignment_keys(name: str, file: str, affected: pl.Expr) -> pl.Series:
+        rows = assignment_courses[file]
+        return pl.concat(
+            [
+                managed(changes[file].keys),
+                managed(
+                    rows.filter(
+                        affected | pl.col("resourceSourcedId").is_in(resource_gone) | churned
+                    )["sourcedId"]
+                ),
+                current.pointing_at(name, "course_id", deleted["course"]),
+                current.pointing_at(name, "resource_id", deleted["resource"]),
+            ]
+        ).unique()
+
     class_keys = assignment_keys(
         "class_resource",
         "classResources",
