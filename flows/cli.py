@@ -123,12 +123,24 @@ def generate(
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives the same district.")
     ] = 0,
+    oneroster: Annotated[
+        str,
+        typer.Option(
+            help="OneRoster version to write: 1.1, or 1.2 (roles in roles.csv; the same "
+            "records, so both sync to the same lms rows)."
+        ),
+    ] = "1.1",
 ) -> None:
-    """Write a realistic synthetic district as a OneRoster 1.1 feed (deterministic per seed)."""
+    """Write a realistic synthetic district as a OneRoster feed (deterministic per seed)."""
+    from schemas.v12 import as_v12
     from schemas.writer import write_feed
     from transforms.generate import generate_feed
 
+    if oneroster not in ("1.1", "1.2"):
+        raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
     frames = generate_feed(students, seed=seed)
+    if oneroster == "1.2":
+        frames = as_v12(frames)
     write_feed(
         out,
         frames,
@@ -136,6 +148,7 @@ def generate(
             "source.systemCode": f"demo-{seed}",
             "source.systemName": "rosterflow generator",
         },
+        version=oneroster,
     )
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
     console.print(f"wrote {out}: {counts}")

@@ -30,7 +30,7 @@ from schemas.csvfile import LINE
 from schemas.issues import issues_from
 from schemas.records import ROW_HASH
 from schemas.references import live
-from schemas.spec import FILE_SPECS
+from schemas.spec import FILE_SPECS, FILE_SPECS_12
 from schemas.vocabulary import ENROLLMENT_ROLES, ROLES_12_AS_11
 
 # 1.1 column -> the 1.2 column holding its values, where the name changed
@@ -53,11 +53,13 @@ def as_v11(
     found: list[pl.LazyFrame] = []
     if "enrollments" in tables:
         found.append(enrollment_role_issues(tables["enrollments"]))
-    if "roles" in tables:
-        found += role_issues(tables["roles"], tables.get("users"), modes.get("users", "absent"))
-    if "users" in tables and "roles" in tables:
-        converted["users"] = users_as_v11(tables["users"], tables["roles"])
-        found.append(no_primary_role_issues(tables["users"], tables["roles"]))
+    users, roles = tables.get("users"), tables.get("roles")
+    primaries = primary_roles(users, roles) if users is not None and roles is not None else None
+    if roles is not None:
+        found += role_issues(roles, users, modes.get("users", "absent"), primaries)
+    if primaries is not None:
+        converted["users"] = users_as_v11(users, roles, primaries)
+        found.append(no_primary_role_issues(users, roles))
     return converted, found
 
 
@@ -122,18 +124,30 @@ def _user_orgs(users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame
             ),
         ]
     )
-    return (
+    distinct = (
         ranked.drop_nulls("org")
         .sort("rank", "line")
         .unique(["userSourcedId", "org"], keep="first", maintain_order=True)
-        .group_by("userSourcedId")
-        .agg(pl.col("org").sort_by("rank", "line").str.join(",").alias("orgSourcedIds"))
+    )
+    several = distinct.get_column("userSourcedId").is_duplicated()
+    # most users have one org: only the others need their orgs joined into a list (a group
+    # keeps its rows in frame order, already by rank, then line)
+    return pl.concat(
+        [
+            distinct.filter(~several).select("userSourcedId", pl.col("org").alias("orgSourcedIds")),
+            distinct.filter(several)
+            .group_by("userSourcedId")
+            .agg(pl.col("org").str.join(",").alias("orgSourcedIds")),
+        ]
     )
 
 
-def users_as_v11(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
-    """users.csv (1.2) with roles.csv as 1.1's users.csv rows, each on its users.csv line."""
-    primaries = primary_roles(users, roles)
+def users_as_v11(
+    users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """users.csv (1.2) with roles.csv as 1.1's users.csv rows, each on its users.csv line
+    (`primaries`: their `primary_roles`, if already found)."""
+    primaries = primary_roles(users, roles) if primaries is None else primaries
     return (
         users.join(
             primaries.select(pl.col("userSourcedId").alias("sourcedId"), "role"),
@@ -168,11 +182,17 @@ def no_primary_role_issues(users: pl.DataFrame, roles: pl.DataFrame) -> pl.LazyF
 
 
 def role_issues(
-    roles: pl.DataFrame, users: pl.DataFrame | None, users_mode: str
+    roles: pl.DataFrame,
+    users: pl.DataFrame | None,
+    users_mode: str,
+    primaries: pl.DataFrame | None = None,
 ) -> list[pl.LazyFrame]:
-    """What roles.csv says that cannot be read as 1.1, or only with a guess."""
+    """What roles.csv says that cannot be read as 1.1, or only with a guess (`primaries`: the
+    users' `primary_roles`, if already found)."""
     stated = live(roles)
     primary = stated.filter(pl.col("roleType") == "primary")
+    # a user with two primary roles at one org is rare: the exact test runs on those only
+    repeated = primary.filter(primary.select("userSourcedId", "orgSourcedId").is_duplicated())
     found = [
         issues_from(
             primary.filter(_EXTENSION),
@@ -196,7 +216,7 @@ def role_issues(
             "siteAdministrator or systemAdministrator); read as administrator",
         ),
         issues_from(
-            primary.filter(pl.col(LINE).rank("ordinal").over("userSourcedId", "orgSourcedId") > 1),
+            repeated.filter(pl.col(LINE).rank("ordinal").over("userSourcedId", "orgSourcedId") > 1),
             file="roles.csv",
             field="roleType",
             value=pl.col("roleType"),
@@ -211,7 +231,7 @@ def role_issues(
         ),
     ]
     if users is not None:
-        chosen = primary_roles(users, roles).select(
+        chosen = (primary_roles(users, roles) if primaries is None else primaries).select(
             "userSourcedId", pl.col("role").alias("read_as"), "role_line"
         )
         others = primary.join(chosen, on="userSourcedId", how="inner").filter(
@@ -269,3 +289,52 @@ def enrollment_role_issues(enrollments: pl.DataFrame) -> pl.LazyFrame:
         severity="error",
         message=f"an extension role: rosterflow syncs enrollments as {', '.join(ENROLLMENT_ROLES)}",
     )
+
+
+# --- writing: a 1.1 roster as 1.2 -----------------------------------------------------------
+
+# how a 1.1 role is stated in 1.2 (any of 1.2's administrators reads back as 1.1's)
+ROLE_WORDS_12 = {"administrator": "siteAdministrator"}
+
+
+def as_v12(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The 1.2 twin of a 1.1 roster (file name -> frame, as `transforms.generate` gives): the
+    same records, each user's role and orgs as roles.csv rows (the first org primary, also as
+    `primaryOrgSourcedId`; the others secondary, in order), which reads back as the same 1.1
+    records (`as_v11`)."""
+    users = frames["users"]
+    memberships = (
+        users.select(
+            "sourcedId",
+            "role",
+            pl.col("orgSourcedIds").str.split(",").alias("org"),
+        )
+        .explode("org")
+        .with_columns(
+            pl.col("org").str.strip_chars(),
+            pl.int_range(pl.len()).over("sourcedId").alias("nth"),
+        )
+    )
+    roles = memberships.select(
+        pl.format("r-{}-{}", "sourcedId", "nth").alias("sourcedId"),
+        pl.lit(None, pl.String).alias("status"),
+        pl.lit(None, pl.String).alias("dateLastModified"),
+        pl.col("sourcedId").alias("userSourcedId"),
+        pl.when(pl.col("nth") == 0).then(pl.lit("primary")).otherwise(pl.lit("secondary"))
+        .alias("roleType"),
+        pl.col("role").replace(ROLE_WORDS_12).alias("role"),
+        pl.lit(None, pl.String).alias("beginDate"),
+        pl.lit(None, pl.String).alias("endDate"),
+        pl.col("org").alias("orgSourcedId"),
+        pl.lit(None, pl.String).alias("userProfileSourcedId"),
+    )  # fmt: skip
+    users12 = users.with_columns(
+        pl.col("orgSourcedIds").str.split(",").list.first().alias("primaryOrgSourcedId")
+    )
+    return dict(frames) | {
+        "users": users12.select(
+            pl.col(c) if c in users12.columns else pl.lit(None, pl.String).alias(c)
+            for c in FILE_SPECS_12["users"].header
+        ),
+        "roles": roles,
+    }

@@ -1,4 +1,6 @@
-"""Write OneRoster frames as a feed: a zip or a folder, chosen by the output's suffix."""
+"""Write OneRoster frames as a feed: a zip or a folder, chosen by the output's suffix, in
+OneRoster 1.1 (the default) or 1.2 (frames with 1.2's files and columns: `schemas.v12.as_v12`
+gives them for a 1.1 roster)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.spec import FILE_SPECS, MANIFEST_FILE
+from schemas.spec import MANIFEST_FILE, SPECS_BY_VERSION
 
 
-def feed_csv(name: str, frame: pl.DataFrame) -> bytes:
+def feed_csv(name: str, frame: pl.DataFrame, version: str = "1.1") -> bytes:
     """One OneRoster file: the spec's columns in order (missing ones empty), then `metadata.*`."""
-    spec = FILE_SPECS[name]
+    spec = SPECS_BY_VERSION[version][name]
     extensions = [c for c in frame.columns if c.startswith("metadata.")]
     ordered = frame.select(
         *(
@@ -29,9 +31,13 @@ def feed_csv(name: str, frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def manifest_csv(modes: Mapping[str, str], properties: Mapping[str, str] | None = None) -> bytes:
-    rows = [("manifest.version", "1.0"), ("oneroster.version", "1.1")]
-    rows += [(f"file.{name}", modes.get(name, "absent")) for name in FILE_SPECS]
+def manifest_csv(
+    modes: Mapping[str, str],
+    properties: Mapping[str, str] | None = None,
+    version: str = "1.1",
+) -> bytes:
+    rows = [("manifest.version", "1.0"), ("oneroster.version", version)]
+    rows += [(f"file.{name}", modes.get(name, "absent")) for name in SPECS_BY_VERSION[version]]
     rows += sorted((properties or {}).items())
     return pl.DataFrame(rows, schema=["propertyName", "value"], orient="row").write_csv().encode()
 
@@ -42,6 +48,7 @@ def write_feed(
     *,
     modes: Mapping[str, str] | None = None,
     properties: Mapping[str, str] | None = None,
+    version: str = "1.1",
 ) -> Path:
     """Write `frames` (OneRoster file name -> frame) with a manifest marking them bulk by default.
 
@@ -49,8 +56,11 @@ def write_feed(
     """
     out = Path(out)
     modes = {name: "bulk" for name in frames} | dict(modes or {})
-    files = {MANIFEST_FILE: manifest_csv(modes, properties)}
-    files |= {FILE_SPECS[name].file_name: feed_csv(name, frame) for name, frame in frames.items()}
+    files = {MANIFEST_FILE: manifest_csv(modes, properties, version)}
+    specs = SPECS_BY_VERSION[version]
+    files |= {
+        specs[name].file_name: feed_csv(name, frame, version) for name, frame in frames.items()
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".zip":
         with zipfile.ZipFile(

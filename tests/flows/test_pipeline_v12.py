@@ -198,3 +198,27 @@ def test_records_checked_under_1_2_are_checked_again_when_they_come_in_1_1(tmp_p
     assert errors.select("file", "line", "field", "value").rows() == [
         ("classes.csv", 2, "classType", "ext:lab")
     ]
+
+
+def test_a_generated_district_written_as_1_2_syncs_to_the_lms_rows_of_its_1_1_twin(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    runner = CliRunner()
+    for version in ("1.1", "1.2"):
+        feed = tmp_path / f"district-{version}.zip"
+        written = runner.invoke(
+            app, ["generate", str(feed), "--students", "60", "--oneroster", version]
+        )
+        assert written.exit_code == 0, written.output
+        validated = runner.invoke(app, ["validate", str(feed)])
+        assert validated.exit_code == 0, validated.output
+        result = run_sync(feed, tmp_path / f"wh-{version}.duckdb", Settings())
+        assert result.outcome == "applied", result.issues
+    for table in LMS_TABLES:
+        assert_frame_equal(
+            lms_rows(tmp_path / "wh-1.2.duckdb", table), lms_rows(tmp_path / "wh-1.1.duckdb", table)
+        )
+    refused = runner.invoke(app, ["generate", str(tmp_path / "x.zip"), "--oneroster", "2.0"])
+    assert refused.exit_code == 2 and "1.1 or 1.2" in refused.output
