@@ -9,8 +9,11 @@ from polars.testing import assert_frame_equal
 from schemas.settings import Hierarchy
 from tests.feeds import frame, tiny_district
 from transforms.desired import (
+    desired_class_resources,
+    desired_course_resources,
     desired_domains,
     desired_observers,
+    desired_resources,
     desired_section_enrollments,
     desired_state,
     desired_users,
@@ -266,6 +269,78 @@ def test_no_link_without_a_known_observer_and_student_pair(people):
 
 
 # the whole state
+
+
+def test_resources_carry_the_vendors_fields_and_an_inactive_one_is_inactive():
+    resources = frame(
+        "resources",
+        {"sourcedId": "r1", "vendorResourceId": "VR-1", "title": "Atlas", "roles": "student"},
+        {"sourcedId": "r2", "vendorResourceId": "VR-2", "status": "inactive", "vendorId": "v"},
+    )
+    expected = pl.DataFrame(
+        {
+            "external_id": ["or--r1", "or--r2"],
+            "vendor_resource_id": ["VR-1", "VR-2"],
+            "title": ["Atlas", None],
+            "roles": ["student", None],
+            "importance": [None, None],
+            "vendor_id": [None, "v"],
+            "application_id": [None, None],
+            "status": ["active", "inactive"],
+        },
+        schema=desired_schema(ENTITIES["resource"]),
+    )
+    assert_frame_equal(desired_resources(resources.lazy()).collect(), expected)
+
+
+ASSIGNMENT = desired_schema(ENTITIES["class_resource"])
+
+
+def test_a_class_assignment_is_on_the_section_while_its_class_and_resource_exist():
+    class_resources = frame(
+        "classResources",
+        {"sourcedId": "a1", "title": "Unit 1", "classSourcedId": "k1", "resourceSourcedId": "r1"},
+        {"sourcedId": "a2", "classSourcedId": "k9", "resourceSourcedId": "r1"},  # no class k9
+        {"sourcedId": "a3", "classSourcedId": "k1", "resourceSourcedId": "r9"},  # no resource r9
+    )
+    classes = frame("classes", {"sourcedId": "k1"})
+    resources = frame("resources", {"sourcedId": "r1"})
+    expected = pl.DataFrame(
+        [("or--a1", "or--r1", "or--k1", "Unit 1", "active")], schema=ASSIGNMENT, orient="row"
+    )
+    found = desired_class_resources(class_resources.lazy(), classes.lazy(), resources.lazy())
+    assert_frame_equal(found.collect(), expected)
+
+
+def test_a_course_assignment_is_on_the_org_base_course_of_its_title_at_its_org():
+    course_resources = frame(
+        "courseResources",
+        {"sourcedId": "b1", "courseSourcedId": "c-dist", "resourceSourcedId": "r1"},
+        {"sourcedId": "b2", "courseSourcedId": "c-school", "resourceSourcedId": "r1"},
+        {"sourcedId": "b3", "courseSourcedId": "c-none", "resourceSourcedId": "r1"},
+    )
+    courses = frame(
+        "courses",
+        {"sourcedId": "c-dist", "title": "Algebra I", "orgSourcedId": "d1"},
+        {"sourcedId": "c-school", "title": "Biology", "orgSourcedId": "s2"},
+        {"sourcedId": "c-none", "title": "Latin", "orgSourcedId": "s1"},  # no Latin class
+    )
+    desired_courses = pl.Series(["or--obc--d1--Algebra I", "or--obc--s2--Biology", "or--k1"])
+    expected = pl.DataFrame(
+        [
+            ("or--b1", "or--r1", "or--obc--d1--Algebra I", None, "active"),
+            ("or--b2", "or--r1", "or--obc--s2--Biology", None, "active"),
+        ],
+        schema=ASSIGNMENT,
+        orient="row",
+    )
+    found = desired_course_resources(
+        course_resources.lazy(),
+        courses.lazy(),
+        frame("resources", {"sourcedId": "r1"}).lazy(),
+        desired_courses,
+    )
+    assert_frame_equal(found.collect(), expected)
 
 
 def test_desired_state_gives_every_entity_in_its_desired_schema():
