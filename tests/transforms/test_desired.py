@@ -340,7 +340,7 @@ def test_a_course_assignment_is_on_the_org_base_course_of_its_title_at_its_org()
         frame("resources", {"sourcedId": "r1"}).lazy(),
         desired_courses,
     )
-    assert_frame_equal(found.collect(), expected)
+    assert_frame_equal(found.collect().sort("external_id"), expected)
 
 
 def test_desired_state_gives_every_entity_in_its_desired_schema():
