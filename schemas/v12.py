@@ -31,7 +31,7 @@ from schemas.issues import issues_from
 from schemas.records import ROW_HASH
 from schemas.references import live
 from schemas.spec import FILE_SPECS, FILE_SPECS_12
-from schemas.vocabulary import ENROLLMENT_ROLES, ROLES_12_AS_11
+from schemas.vocabulary import ENROLLMENT_ROLES, ROLES_11_AS_12, ROLES_12_AS_11
 
 # 1.1 column -> the 1.2 column holding its values, where the name changed
 RENAMED_COLUMNS = {"lineItems": {"gradingPeriodSourcedId": "academicSessionSourcedId"}}
@@ -293,9 +293,6 @@ def enrollment_role_issues(enrollments: pl.DataFrame) -> pl.LazyFrame:
 
 # --- writing: a 1.1 roster as 1.2 -----------------------------------------------------------
 
-# how a 1.1 role is stated in 1.2 (any of 1.2's administrators reads back as 1.1's)
-ROLE_WORDS_12 = {"administrator": "siteAdministrator"}
-
 
 def as_v12(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The 1.2 twin of a 1.1 roster (file name -> frame, as `transforms.generate` gives): the
@@ -322,7 +319,7 @@ def as_v12(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         pl.col("sourcedId").alias("userSourcedId"),
         pl.when(pl.col("nth") == 0).then(pl.lit("primary")).otherwise(pl.lit("secondary"))
         .alias("roleType"),
-        pl.col("role").replace(ROLE_WORDS_12).alias("role"),
+        pl.col("role").replace(ROLES_11_AS_12).alias("role"),
         pl.lit(None, pl.String).alias("beginDate"),
         pl.lit(None, pl.String).alias("endDate"),
         pl.col("org").alias("orgSourcedId"),

@@ -125,8 +125,7 @@ def validate_feed(
         normalized, warnings = normalize(rows, spec)
         checked = normalized
         if compare_rows and stored is not None and name in stored and feed.modes[name] == "bulk":
-            normalized = normalized.with_columns(row_hashes(name, normalized))
-            changes[name] = record_changes(stored[name], normalized.filter(stated()))
+            normalized, changes[name] = _compared(name, normalized, stored[name])
             if name in validated:
                 checked = normalized.filter(
                     _new_or_repeated(normalized, changes[name].changed)
@@ -142,8 +141,7 @@ def validate_feed(
         found += reading
         for name in tables.keys() & (stored or {}).keys():
             if feed.modes[name] == "bulk" and name not in changes:
-                tables[name] = tables[name].with_columns(row_hashes(name, tables[name]))
-                changes[name] = record_changes(stored[name], tables[name].filter(stated()))
+                tables[name], changes[name] = _compared(name, tables[name], stored[name])
     found += cycle_issues(tables)
     found += platform_issues(tables, feed.modes)
     if "users" in tables:
@@ -153,6 +151,14 @@ def validate_feed(
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
     return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes)
+
+
+def _compared(
+    name: str, rows: pl.DataFrame, stored: pl.DataFrame
+) -> tuple[pl.DataFrame, RecordChanges]:
+    """A bulk file's rows with their row hashes, and how its records differ from `stored`."""
+    hashed = rows.with_columns(row_hashes(name, rows))
+    return hashed, record_changes(stored, hashed.filter(stated()))
 
 
 def _new_or_repeated(rows: pl.DataFrame, changed: pl.Series) -> pl.Series:

@@ -91,5 +91,8 @@ ROLES_12_AS_11 = {
     "systemAdministrator": "administrator",
     "teacher": "teacher",
 }
+# the way back, for writing a 1.1 roster as 1.2: a 1.1 role that 1.2 names otherwise (any of
+# 1.2's administrators reads back as 1.1's); the other roles keep their name
+ROLES_11_AS_12 = {"administrator": "siteAdministrator"}
 # 1.2 enumerations may be extended with values of the form ext:<name>
 EXTENSION_PATTERN = r"ext:\S+"

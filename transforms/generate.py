@@ -1133,9 +1133,10 @@ def generate_feed(students: int, seed: int = 0) -> dict[str, pl.DataFrame]:
     """A synthetic district with `students` students, the same for the same (students, seed).
 
     Returns OneRoster file name (the manifest's entity name: orgs, academicSessions, courses,
-    classes, users, enrollments, resources, classResources, courseResources) -> frame whose columns are all String, named and ordered as in
-    `FILE_SPECS[name].header`, with nulls for empty values (status and dateLastModified are
-    always empty: these are bulk files). Every reference resolves within the frames.
+    classes, users, enrollments, resources, classResources, courseResources) -> frame whose
+    columns are all String, named and ordered as in `FILE_SPECS[name].header`, with nulls for
+    empty values (status and dateLastModified are always empty: these are bulk files). Every
+    reference resolves within the frames.
     """
     if students < 1:
         raise ValueError(f"a district needs at least one student, not {students}")

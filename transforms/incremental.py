@@ -218,7 +218,7 @@ def plan_incremental(
     plan_keys(
         "user",
         desired_users(
-            users.lazy().filter((MANAGED + pl.col("sourcedId")).is_in(user_keys.implode())),
+            users.lazy().filter(_keyed(user_keys)),
             grades.lazy(),
             identity_key,
         ),
@@ -257,18 +257,17 @@ def plan_incremental(
             current.pointing_at("enrollment", "course_id", deleted["course"]),
         ]
     ).unique()
-    wanted_keys = enrollment_keys.implode()
     plan_keys(
         "enrollment",
         pl.concat(
             [
                 desired_section_enrollments(
-                    enrollments.lazy().filter((MANAGED + pl.col("sourcedId")).is_in(wanted_keys)),
+                    enrollments.lazy().filter(_keyed(enrollment_keys)),
                     users.lazy(),
                     records["classes"].lazy(),
                 ),
                 base_course_enrollments(courses.lazy()).filter(
-                    pl.col("external_id").is_in(wanted_keys)
+                    pl.col("external_id").is_in(enrollment_keys.implode())
                 ),
             ]
         ),
@@ -328,7 +327,7 @@ def plan_incremental(
             ),
             on="courseSourcedId",
             how="left",
-        ).select("sourcedId", "resourceSourcedId", "course_external_id"),
+        ).select("sourcedId", "courseSourcedId", "resourceSourcedId", "course_external_id"),
     }
 
     def assignment_keys(name: str, file: str, affected: pl.Expr) -> pl.Series:
@@ -364,11 +363,7 @@ def plan_incremental(
         "course_resource",
         "courseResources",
         pl.col("course_external_id").is_in(course_keys.implode())
-        | pl.col("sourcedId").is_in(
-            course_resources.filter(
-                pl.col("courseSourcedId").is_in(changes["courses"].keys.implode())
-            )["sourcedId"].implode()
-        ),
+        | pl.col("courseSourcedId").is_in(changes["courses"].keys.implode()),
     )
     plan_keys(
         "course_resource",
