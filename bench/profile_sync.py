@@ -394,7 +394,7 @@ def part_pieces(feed: Path, out: Path) -> dict:
         best_of(lambda: collect(references.reference_issues(tables, opened.modes, None))),
     )
     for name in tables:
-        for column, target, is_list in references._references(name):
+        for column, target, is_list in references._references(FILE_SPECS[name]):
             rows = tables[name]
             record(
                 f"  reference {column} -> {target}",

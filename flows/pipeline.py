@@ -11,6 +11,7 @@ last applied run left them, under the same settings and rosterflow), else in ful
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
@@ -108,6 +109,9 @@ class ValidatedRun:
     validated: ValidatedFeed
     stored: dict[str, StoredFile]  # per file stored for the tenant
     hashes: dict[str, pl.DataFrame]  # per file stored: sourcedId, row_hash
+    # the tenant's lms summary, read while the feed was parsed when the run may be planned
+    # incrementally (nothing writes lms between validate and plan: the run holds the file)
+    lms_summary: dict[str, TableSummary] | None = None
 
     @property
     def feed(self) -> Feed:
@@ -176,20 +180,26 @@ def validate(
     """Validate with references into delta and absent files resolved against the tenant's
     records, and without re-checking, row by row, records the tenant already holds as they
     are, validated under these very settings."""
-    stored = stored_files(con, run.tenant)
-    hashes = stored_hashes(con, run.tenant, [n for n in SYNCED_FILES if n in stored])
+    # the warehouse is read while the files are parsed: Polars and DuckDB let go of the GIL,
+    # and the parse leaves part of the cores idle
+    with ThreadPoolExecutor(max_workers=1) as parser:
+        parsing = parser.submit(feed.parse)
+        stored = stored_files(con, run.tenant)
+        hashes = stored_hashes(con, run.tenant, [n for n in SYNCED_FILES if n in stored])
+        summary = None if run.full or not hashes else lms_summary(con, run.tenant)
+        parsing.result()
     empty = pl.Series("sourcedId", [], pl.String)
     known = {
         name: hashes[name]["sourcedId"] if name in hashes else empty for name in _carried(feed)
     }
-    if run.full or not hashes:  # nothing to compare with, or every record is to be looked at
-        return ValidatedRun(validate_feed(feed.parse(), settings, known), stored, hashes)
+    if summary is None:  # nothing to compare with, or every record is to be looked at
+        return ValidatedRun(validate_feed(feed, settings, known), stored, hashes)
     nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
     compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
     under = validation_key(run, feed)
     trusted = [n for n in hashes if stored[n].validated_under == under]
-    validated = validate_feed(feed.parse(), settings, known, compared, trusted)
-    return ValidatedRun(validated, stored, hashes)
+    validated = validate_feed(feed, settings, known, compared, trusted)
+    return ValidatedRun(validated, stored, hashes, summary)
 
 
 def validation_key(run: RunRecord, feed: Feed) -> str:
@@ -303,8 +313,13 @@ class IncrementalBasis:
     previous_grades: pl.DataFrame  # that run's students' grade levels: sourcedId, grade_level
 
 
-def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> IncrementalBasis | str:
-    """The basis for planning only what changed, or why the run is planned in full."""
+def incremental_basis(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    summary: dict[str, TableSummary] | None = None,
+) -> IncrementalBasis | str:
+    """The basis for planning only what changed, or why the run is planned in full;
+    `summary` is the tenant's `lms_summary` when it was read already in this run."""
     if run.full:
         return "--full was given"
     state = derived_states(con, run.tenant).get("desired_courses")
@@ -318,7 +333,7 @@ def incremental_basis(con: duckdb.DuckDBPyConnection, run: RunRecord) -> Increme
         )
     if state.settings_key != run.settings_key:
         return f"the settings or the rosterflow version differ from those of run {state.run_id}"
-    summary = lms_summary(con, run.tenant)
+    summary = summary or lms_summary(con, run.tenant)
     if checksum_text(summary) != state.lms_checksum:
         return (
             f"lms was changed outside rosterflow since run {state.run_id}: a hand edit, "
@@ -347,7 +362,7 @@ def plan(
     del previous
     if feed.modes["users"] != "bulk":  # a bulk file's logins were checked by validation
         _refuse_shared_logins(records["users"], settings.identity.key)
-    basis = incremental_basis(con, run)
+    basis = incremental_basis(con, run, validated.lms_summary)
     first_free = next_ids(con)
     changes: dict[str, RecordChanges] | None = None
     if isinstance(basis, IncrementalBasis):

@@ -449,10 +449,25 @@ CHANGES: tuple[Callable[[Frames, object], Frames | tuple[Frames, dict]], ...] = 
 )
 
 
+def _assigned_to_existing_resources(frames: Frames) -> Frames:
+    """The district without the assignments an earlier change left pointing at a resource
+    that went (`remove_resource_keeping_assignments`): the next time the SIS sends its
+    assignment files, they no longer hold them."""
+    if "resources" not in frames:
+        return frames
+    existing = frames["resources"]["sourcedId"].implode()
+    return frames | {
+        name: frames[name].filter(pl.col("resourceSourcedId").is_in(existing))
+        for name in ASSIGNED_TO
+        if name in frames
+    }
+
+
 def change(frames: Frames, data, count: int) -> tuple[Frames, list[str], dict[str, str]]:
     """`frames` with `count` random changes applied, their names, and the modes some files
     must be sent in (a change may need a file not to be sent)."""
     names, forced = [], {}
+    frames = _assigned_to_existing_resources(frames)
     for _ in range(count):
         making = data.draw(st.sampled_from(CHANGES), label="change")
         made = making(frames, data)

@@ -206,9 +206,8 @@ def plan_incremental(
         grades = source_grade_levels(records).collect()
     else:  # none of the records a grade level is derived from changed (rows reordered, say)
         grades = previous_grades
-    user_keys = pl.concat(
-        [managed(changes["users"].keys), managed(_regraded(previous_grades, grades))]
-    )
+    regraded = [] if grades is previous_grades else [managed(_regraded(previous_grades, grades))]
+    user_keys = pl.concat([managed(changes["users"].keys), *regraded])
     if plan.entities["domain"].changes.height:
         first_org = MANAGED + pl.col("orgSourcedIds").str.split(",").list.first().str.strip_chars()
         user_keys = pl.concat(
@@ -379,5 +378,9 @@ def plan_incremental(
 
 
 def _keyed(external_ids: pl.Series) -> pl.Expr:
-    """Records whose managed external ID is one of `external_ids`."""
-    return (MANAGED + pl.col("sourcedId")).is_in(external_ids.implode())
+    """Records whose managed external ID is one of `external_ids`: their sourcedId is the
+    key less the prefix (which spares building the external ID of every record)."""
+    sourced_ids = external_ids.filter(external_ids.str.starts_with(MANAGED)).str.strip_prefix(
+        MANAGED
+    )
+    return pl.col("sourcedId").is_in(sourced_ids.implode())

@@ -34,6 +34,7 @@ from transforms.generate import generate_feed
 from warehouse.entities import ENTITIES
 from warehouse.records import derived, stored_records
 from warehouse.schema import connect
+from warehouse.state import lms_summary
 
 TENANT = "district"
 _feeds = itertools.count(1)
@@ -285,6 +286,25 @@ def test_runs_are_planned_in_full_exactly_when_the_last_run_cannot_be_built_on(t
     upgraded = warehouse.sync(renamed, settings={"policy": {"users": "delete"}})
     assert upgraded.planning == "full" and "version" in upgraded.planning_note
     assert planning(warehouse, upgraded.run_id) == ("full", upgraded.planning_note)
+
+
+def test_the_lms_summary_read_during_validation_is_what_the_plan_builds_on(tmp_path):
+    """validate reads the tenant's lms summary while the files parse; plan trusts it instead
+    of reading it again, so it must be the summary of lms as it is when plan runs."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    config = Settings()
+    district = tiny_district()
+    run_once(warehouse, write_feed(tmp_path / "first.zip", district), config, full=False)
+    renamed = with_cell(district, "users", 0, "givenName", "Augusta")
+    feed = write_feed(tmp_path / "renamed.zip", renamed)
+    loaded = pipeline.load_feed(feed)
+    with pipeline.open_warehouse(warehouse) as con:
+        run = pipeline.start_run(con, loaded, TENANT, False, config)
+        validated = pipeline.validate(loaded, con, run, config)
+        assert validated.lms_summary == lms_summary(con, TENANT)
+        assert pipeline.plan(validated, con, run, config).run.planning == "incremental"
+        forced = pipeline.start_run(con, pipeline.load_feed(feed), TENANT, False, config, True)
+        assert pipeline.validate(pipeline.load_feed(feed), con, forced, config).lms_summary is None
 
 
 def test_records_stored_by_an_older_rosterflow_are_compared_after_one_full_run(tmp_path):
