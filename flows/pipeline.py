@@ -185,7 +185,13 @@ def validate(
     with ThreadPoolExecutor(max_workers=1) as parser:
         parsing = parser.submit(feed.parse)
         stored = stored_files(con, run.tenant)
-        hashes = stored_hashes(con, run.tenant, [n for n in SYNCED_FILES if n in stored])
+        # an enrollment's student, as stored: whose grade level a changed enrollment may move
+        hashes = stored_hashes(
+            con,
+            run.tenant,
+            [n for n in SYNCED_FILES if n in stored],
+            {"enrollments": ["userSourcedId"]},
+        )
         summary = None if run.full or not hashes else lms_summary(con, run.tenant)
         parsing.result()
     empty = pl.Series("sourcedId", [], pl.String)
@@ -374,6 +380,9 @@ def plan(
             else record_changes(validated.hashes.get(name, empty), records[name])
             for name in SYNCED_FILES
         }
+        stored_enrollments = validated.hashes.get(
+            "enrollments", pl.DataFrame(schema={"sourcedId": pl.String, "userSourcedId": pl.String})
+        )
         incremental = plan_incremental(
             run.tenant,
             records,
@@ -385,6 +394,7 @@ def plan(
             first_free,
             settings.policy,
             settings.identity.key,
+            stored_enrollments.select("sourcedId", "userSourcedId"),
         )
         changes_plan, course_hashes = incremental.plan, incremental.course_hashes
         grades = incremental.grades

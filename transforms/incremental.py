@@ -10,7 +10,7 @@ reads their current rows, and plans them:
 | entity | a desired row depends on | keys planned |
 |---|---|---|
 | domain | its org | all (a district has a few hundred) |
-| user | its user record; the id of its first org's domain; a student's grade level (the grades of their classes and those classes' courses) | changed users; users whose domain was created or deleted now; students whose grade level differs from the last run's (derived whole: one join of the student enrollments with the classes) |
+| user | its user record; the id of its first org's domain; a student's grade level (the grades of their classes and those classes' courses) | changed users; users whose domain was created or deleted now; students whose grade level differs from the last run's (derived again for the students of changed users and enrollments, the enrollment's student as stored included; for every student when a class or course changed) |
 | course | the course hierarchy of the classes, courses, orgs and teacher enrollments | the hierarchy is derived whole (it is small) and each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
 | enrollment | its record and whether its user and class exist; a base course's teacher | changed enrollments; enrollments of users or classes that appeared or went; teacher enrollments of courses that changed; rows pointing at a user or course deleted now |
 | observer | the records of its two users | links with a changed user on either side, desired or in lms |
@@ -46,6 +46,7 @@ from transforms.desired import (
     records_of,
     source_grade_levels,
 )
+from transforms.grades import grade_levels
 from transforms.hierarchy import base_course_enrollments, course_hierarchy, org_base_external_id
 from transforms.plan import Plan, plan_entity
 from transforms.source_state import ROW_HASH, RecordChanges
@@ -116,6 +117,53 @@ def _regraded(previous: pl.DataFrame, current: pl.DataFrame) -> pl.Series:
     )
 
 
+def _grade_levels(
+    records: Mapping[str, pl.DataFrame],
+    changes: Mapping[str, RecordChanges],
+    previous_grades: pl.DataFrame,
+    previous_enrollments: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, pl.Series]:
+    """This run's grade levels and the sourcedIds of the students whose level differs from the
+    last run's (or who are on one side only).
+
+    A student's level is derived from their users record, their student enrollments and those
+    enrollments' classes and courses. While no class or course changed, only the students of
+    a changed user record or of a changed enrollment (its student now or as stored) can have
+    another level: theirs are derived again, everyone else keeps the last run's."""
+    if not any(changes[name].count for name in GRADES_DEPEND_ON):
+        # none of the records a grade level is derived from changed (rows reordered, say)
+        return previous_grades, pl.Series("sourcedId", [], pl.String)
+    if previous_enrollments is None or changes["classes"].count or changes["courses"].count:
+        grades = source_grade_levels(records).collect()
+        return grades, _regraded(previous_grades, grades)
+    enrollment_keys = changes["enrollments"].keys.implode()
+    students = (
+        pl.concat(
+            [
+                changes["users"].keys,
+                records["enrollments"].filter(pl.col("sourcedId").is_in(enrollment_keys))[
+                    "userSourcedId"
+                ],
+                previous_enrollments.filter(pl.col("sourcedId").is_in(enrollment_keys))[
+                    "userSourcedId"
+                ],
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .implode()
+    )
+    rederived = grade_levels(
+        records["users"].lazy().filter(pl.col("sourcedId").is_in(students)),
+        records["enrollments"].lazy().filter(pl.col("userSourcedId").is_in(students)),
+        records["classes"].lazy(),
+        records["courses"].lazy(),
+    ).collect()
+    kept = previous_grades.filter(~pl.col("sourcedId").is_in(students))
+    before = previous_grades.filter(pl.col("sourcedId").is_in(students))
+    return pl.concat([kept, rederived]), _regraded(before, rederived)
+
+
 def _changed_keys(previous: pl.DataFrame, current: pl.DataFrame) -> pl.Series:
     """External IDs whose hash differs, or that are on one side only."""
     return pl.concat(
@@ -156,10 +204,13 @@ def plan_incremental(
     next_ids: Mapping[str, int],
     policy: Policy,
     identity_key: str = "sourcedId",
+    previous_enrollments: pl.DataFrame | None = None,
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
-    the last run stored), given the tenant's records after this feed (`records`, per file) and
-    the hashes of the last run's desired courses and its students' grade levels."""
+    the last run stored), given the tenant's records after this feed (`records`, per file),
+    the hashes of the last run's desired courses and its students' grade levels, and
+    `sourcedId, userSourcedId` of the enrollments the last run stored (without them, every
+    grade level is derived again)."""
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
@@ -202,12 +253,8 @@ def plan_incremental(
     domain_churn = _churned(plan, "domain").implode()
 
     # users: their own records, those whose domain's id changes, and students regraded
-    if any(changes[name].count for name in GRADES_DEPEND_ON):
-        grades = source_grade_levels(records).collect()
-    else:  # none of the records a grade level is derived from changed (rows reordered, say)
-        grades = previous_grades
-    regraded = [] if grades is previous_grades else [managed(_regraded(previous_grades, grades))]
-    user_keys = pl.concat([managed(changes["users"].keys), *regraded])
+    grades, regraded = _grade_levels(records, changes, previous_grades, previous_enrollments)
+    user_keys = pl.concat([managed(changes["users"].keys), managed(regraded)])
     if plan.entities["domain"].changes.height:
         first_org = MANAGED + pl.col("orgSourcedIds").str.split(",").list.first().str.strip_chars()
         user_keys = pl.concat(

@@ -13,7 +13,7 @@ every desired course, and the file order of teacher enrollments (see `teacher_or
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -153,23 +153,27 @@ def with_teacher_order(enrollments: pl.DataFrame, order: pl.DataFrame) -> pl.Dat
 
 
 def stored_hashes(
-    con: duckdb.DuckDBPyConnection, tenant: str, names: Iterable[str]
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    names: Iterable[str],
+    fields: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Per stored file: `sourcedId, row_hash` of each record, without reading the fields."""
+    """Per stored file: `sourcedId, row_hash` of each record, and the `fields` asked for that
+    file (by name), without reading the other fields."""
     blobs = _blobs(con, tenant, names)
     found = {}
     for name, parts in blobs.items():
+        columns = ["sourcedId", ROW_HASH, *(fields or {}).get(name, ())]
         frames = []
         for position, blob in enumerate(parts):
             schema = pl.read_parquet_schema(io.BytesIO(blob))
             if ROW_HASH not in schema:
-                frame = _hashed(name, read_blob(blob)).select("sourcedId", ROW_HASH)
+                frame = _hashed(name, read_blob(blob)).select(columns)
             else:
-                wanted = ["sourcedId", ROW_HASH] + ([REMOVED] if position else [])
-                frame = read_blob(blob, wanted)
+                frame = read_blob(blob, columns + ([REMOVED] if position else []))
             frames.append(frame)
         base, *patches = frames
-        found[name] = _merge(base, patches).select("sourcedId", ROW_HASH)
+        found[name] = _merge(base, patches).select(columns)
     return found
 
 

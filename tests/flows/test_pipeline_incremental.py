@@ -190,6 +190,21 @@ def test_a_leftover_enrollment_goes_with_the_user_deleted_later(tmp_path):
     assert {("or--e4", "delete"), ("or--e6", "delete")} <= actions(gone, "enrollment")
 
 
+def test_a_student_an_enrollment_leaves_for_another_is_graded_again(tmp_path):
+    """Only the students of changed records get their grade level derived again: the one an
+    enrollment moves away from is found through the enrollment as stored (their own record
+    is unchanged)."""
+    scenario = Scenario(tmp_path, Settings())
+    district = tiny_district()
+    scenario.first(district)
+    # e6 puts Kim (u-s2) in Biology (grades 09,10); it now names Sam (u-s1) instead
+    moved = with_cell(district, "enrollments", 5, "userSourcedId", "u-s1")
+    planned = scenario.step(moved)
+    assert {("or--u-s1", "update"), ("or--u-s2", "update")} <= actions(planned, "user")
+    grades = dict(planned.writes.derived["grade_levels"].iter_rows())
+    assert (grades["u-s1"], grades["u-s2"]) == ("10", "09")
+
+
 def test_users_and_sections_of_an_org_that_arrives_later_move_into_its_domain(tmp_path):
     scenario = Scenario(tmp_path, Settings(safety=Safety(1.0)))
     district = tiny_district()
