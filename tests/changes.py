@@ -352,11 +352,9 @@ def remove_resource(frames: Frames, data) -> Frames:
 
 
 def remove_resource_keeping_assignments(frames: Frames, data) -> tuple[Frames, dict[str, str]]:
-    """A resource leaves while the assignment files are not sent: the stored assignments
-    point at nothing until they are."""
-    resource = _row(frames["resources"], _pick(data, frames["resources"], "resource"))["sourcedId"]
-    resources = frames["resources"].filter(pl.col("sourcedId") != resource)
-    return frames | {"resources": resources}, dict.fromkeys(ASSIGNED_TO, "absent")
+    """A resource leaves, and its assignments with it, while the assignment files are not
+    sent: the stored assignments point at nothing until they are (and then hold none)."""
+    return remove_resource(frames, data), dict.fromkeys(ASSIGNED_TO, "absent")
 
 
 def assign_resource(frames: Frames, data) -> Frames:
@@ -449,25 +447,10 @@ CHANGES: tuple[Callable[[Frames, object], Frames | tuple[Frames, dict]], ...] = 
 )
 
 
-def _assigned_to_existing_resources(frames: Frames) -> Frames:
-    """The district without the assignments an earlier change left pointing at a resource
-    that went (`remove_resource_keeping_assignments`): the next time the SIS sends its
-    assignment files, they no longer hold them."""
-    if "resources" not in frames:
-        return frames
-    existing = frames["resources"]["sourcedId"].implode()
-    return frames | {
-        name: frames[name].filter(pl.col("resourceSourcedId").is_in(existing))
-        for name in ASSIGNED_TO
-        if name in frames
-    }
-
-
 def change(frames: Frames, data, count: int) -> tuple[Frames, list[str], dict[str, str]]:
     """`frames` with `count` random changes applied, their names, and the modes some files
     must be sent in (a change may need a file not to be sent)."""
     names, forced = [], {}
-    frames = _assigned_to_existing_resources(frames)
     for _ in range(count):
         making = data.draw(st.sampled_from(CHANGES), label="change")
         made = making(frames, data)

@@ -121,7 +121,7 @@ def _grade_levels(
     records: Mapping[str, pl.DataFrame],
     changes: Mapping[str, RecordChanges],
     previous_grades: pl.DataFrame,
-    previous_enrollments: pl.DataFrame | None,
+    previous_enrollments: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """This run's grade levels and the sourcedIds of the students whose level differs from the
     last run's (or who are on one side only).
@@ -133,7 +133,7 @@ def _grade_levels(
     if not any(changes[name].count for name in GRADES_DEPEND_ON):
         # none of the records a grade level is derived from changed (rows reordered, say)
         return previous_grades, pl.Series("sourcedId", [], pl.String)
-    if previous_enrollments is None or changes["classes"].count or changes["courses"].count:
+    if changes["classes"].count or changes["courses"].count:
         grades = source_grade_levels(records).collect()
         return grades, _regraded(previous_grades, grades)
     enrollment_keys = changes["enrollments"].keys.implode()
@@ -203,14 +203,13 @@ def plan_incremental(
     current: Current,
     next_ids: Mapping[str, int],
     policy: Policy,
-    identity_key: str = "sourcedId",
-    previous_enrollments: pl.DataFrame | None = None,
+    identity_key: str,
+    previous_enrollments: pl.DataFrame,
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
     the last run stored), given the tenant's records after this feed (`records`, per file),
     the hashes of the last run's desired courses and its students' grade levels, and
-    `sourcedId, userSourcedId` of the enrollments the last run stored (without them, every
-    grade level is derived again)."""
+    `sourcedId, userSourcedId` of the enrollments the last run stored."""
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
