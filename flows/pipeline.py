@@ -68,6 +68,8 @@ from warehouse.state import (
 )
 
 GUARDED = ("user", "enrollment")
+# the derived state naming the references the stored records hold closed
+CLOSED_REFERENCES = "closed_references"
 
 
 @dataclass
@@ -204,8 +206,23 @@ def validate(
     compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
     under = validation_key(run, feed)
     trusted = [n for n in hashes if stored[n].validated_under == under]
-    validated = validate_feed(feed, settings, known, compared, trusted)
+    closed = stored_closed_references(con, run, stored)
+    validated = validate_feed(feed, settings, known, compared, trusted, closed)
     return ValidatedRun(validated, stored, hashes, summary)
+
+
+def stored_closed_references(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, stored: dict[str, StoredFile]
+) -> set[tuple[str, str, str]]:
+    """The references the tenant's stored records hold closed (`ValidatedFeed.closed` of the
+    run that stored the newest of them, under these settings and rosterflow), or none when
+    records were stored after it was found, or under other settings."""
+    state = derived_states(con, run.tenant).get(CLOSED_REFERENCES)
+    newest = max((part.last_run_id for part in stored.values()), default=0)
+    if state is None or state.settings_key != run.settings_key or state.run_id < newest:
+        return set()
+    found = derived(con, run.tenant, CLOSED_REFERENCES)
+    return set(found.iter_rows()) if found is not None else set()
 
 
 def validation_key(run: RunRecord, feed: Feed) -> str:
@@ -424,11 +441,18 @@ def plan(
             "desired_courses": course_hashes,
             "grade_levels": grades,
             "teacher_order": teacher_order(records["enrollments"]),
+            CLOSED_REFERENCES: _closed(validated.validated),
         },
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, _removals(changes_plan))
     return PlannedRun(run, changes_plan, writes, schools, first_free, relogins(changes_plan))
+
+
+def _closed(validated: ValidatedFeed) -> pl.DataFrame:
+    if validated.closed is not None:
+        return validated.closed
+    return pl.DataFrame(schema={"file": pl.String, "column": pl.String, "target": pl.String})
 
 
 def relogins(plan_: Plan) -> pl.DataFrame:

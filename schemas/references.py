@@ -4,17 +4,26 @@ A reference resolves against the rows of its target file in this feed. When the 
 `delta` or `absent`, or the referring file is `delta`, it may point at a record sent by an
 earlier sync: then it also resolves against `known` (the tenant's records in the warehouse).
 Without a warehouse such a reference can only be warned about.
+
+A reference between two bulk files is checked incrementally when the tenant's stored records
+are known to hold it closed (every stored record of the file pointed at a stored record of
+the target: `closed`, what the last run found) and both files were compared with their stored
+records (`compared`). A record as stored points where it pointed then, so of the unchanged
+records only those pointing at a target record that is gone can fail; the changed records are
+checked in full. The issues are the same as the whole check's (`tests/schemas/
+test_references.py` compares the two).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import polars as pl
 
 from schemas.csvfile import LINE
 from schemas.issues import issues_from
+from schemas.records import RecordChanges
 from schemas.spec import FILE_SPECS, FileSpec, Kind
 
 # references without which the record cannot be built at all (REFERENCE.md's policy table)
@@ -23,6 +32,9 @@ ESSENTIAL = {("enrollments", "classSourcedId"), ("enrollments", "userSourcedId")
 EXTRA_REFERENCES = {("demographics", "sourcedId"): "users"}
 
 KnownIds = Mapping[str, pl.Series]  # file -> sourcedIds the warehouse holds for the tenant
+# (file, column, target file) of a reference every stored record of the file resolves
+Reference = tuple[str, str, str]
+REFERENCE_RULES = ("reference", "reference.removed")
 
 
 def stated() -> pl.Expr:
@@ -69,8 +81,13 @@ def reference_issues(
     modes: Mapping[str, str],
     known: KnownIds | None,
     specs: Mapping[str, FileSpec] = FILE_SPECS,
+    compared: Mapping[str, RecordChanges] | None = None,
+    closed: Collection[Reference] = (),
 ) -> list[pl.LazyFrame]:
-    """Every reference of `tables` (files laid out as `specs` says) that resolves nowhere."""
+    """Every reference of `tables` (files laid out as `specs` says) that resolves nowhere.
+
+    `compared` holds, per bulk file compared with the stored records, how they differ;
+    `closed` the references the stored records hold closed (see the module's docstring)."""
     found: list[pl.LazyFrame] = []
     empty = pl.Series("sourcedId", [], pl.String)
     stated = {name: live(rows) for name, rows in tables.items()}
@@ -78,6 +95,7 @@ def reference_issues(
         name: rows.filter(pl.col("status") == "tobedeleted")["sourcedId"]
         for name, rows in tables.items()
     }
+    compared = compared or {}
     for name in tables:
         for column, target, is_list in _references(specs[name]):
             target_mode = modes.get(target, "absent")
@@ -86,14 +104,21 @@ def reference_issues(
             target_live = stated[target]["sourcedId"] if target in tables else empty
             target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
-            candidates = target_live
-            if not whole_truth and known is not None:
-                candidates = pl.concat([target_live, known.get(target, empty).cast(pl.String)])
-            refs = _referenced_ids(stated[name], column, is_list)
-            # an anti join needs no unique right side
-            unresolved = refs.join(
-                candidates.to_frame("ref").lazy(), on="ref", how="anti"
-            ).with_columns(pl.col("ref").is_in(target_removed.implode()).alias("removed"))
+            if (name, column, target) in closed and _comparable(name, target, modes, compared):
+                unresolved = _unresolved_since(
+                    stated[name], column, is_list, compared[name], compared[target], target_live
+                )
+            else:
+                candidates = target_live
+                if not whole_truth and known is not None:
+                    candidates = pl.concat([target_live, known.get(target, empty).cast(pl.String)])
+                # an anti join needs no unique right side
+                unresolved = _referenced_ids(stated[name], column, is_list).join(
+                    candidates.to_frame("ref").lazy(), on="ref", how="anti"
+                )
+            unresolved = unresolved.with_columns(
+                pl.col("ref").is_in(target_removed.implode()).alias("removed")
+            )
             file_name = specs[name].file_name
             target_file = specs[target].file_name
             found.append(
@@ -137,6 +162,69 @@ def reference_issues(
                 )
             )
     return found
+
+
+def _comparable(
+    name: str, target: str, modes: Mapping[str, str], compared: Mapping[str, RecordChanges]
+) -> bool:
+    """Both files are bulk and were compared with their stored records."""
+    return all(modes.get(n) == "bulk" and n in compared for n in (name, target))
+
+
+def _unresolved_since(
+    rows: pl.DataFrame,
+    column: str,
+    is_list: bool,
+    changes: RecordChanges,
+    target_changes: RecordChanges,
+    target_live: pl.Series,
+) -> pl.LazyFrame:
+    """The references of `rows` (live) not among `target_live`, given that every stored
+    record of the file pointed at a stored record of the target.
+
+    A row whose sourcedId is not among the changed ones is a record as stored (its hash is
+    stored), so it points at a stored target record: it fails only if that record is gone
+    now (`target_changes.removed`: stored, and not stated now). The changed rows are checked
+    against every target record; the lookup keeps the large side on the probe."""
+    is_changed = pl.col("sourcedId").is_in(changes.changed.implode())
+    changed_refs = _referenced_ids(rows.filter(is_changed), column, is_list)
+    wanted = changed_refs.select("ref").unique()
+    resolved = target_live.to_frame("ref").lazy().join(wanted, on="ref", how="semi")
+    unresolved = [changed_refs.join(resolved, on="ref", how="anti")]
+    gone = target_changes.removed
+    if gone.len():
+        kept_refs = _referenced_ids(rows.filter(~is_changed), column, is_list)
+        unresolved.append(kept_refs.filter(pl.col("ref").is_in(gone.implode())))
+    return pl.concat(unresolved)
+
+
+def closed_references(
+    issues: pl.DataFrame,
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    specs: Mapping[str, FileSpec] = FILE_SPECS,
+) -> pl.DataFrame:
+    """`file, column, target` of each reference between two bulk files that none of the
+    feed's records fails (no `reference` or `reference.removed` issue): once the feed's
+    records are stored, every stored record of the file points at a stored record of the
+    target, which lets the next feed check that reference incrementally."""
+    failing = set(
+        issues.filter(pl.col("rule").is_in(REFERENCE_RULES))
+        .select("file", "field")
+        .unique()
+        .iter_rows()
+    )
+    found = [
+        (name, column, target)
+        for name in tables
+        for column, target, _ in _references(specs[name])
+        if modes.get(name) == "bulk"
+        and modes.get(target) == "bulk"
+        and target in tables
+        and (specs[name].file_name, column) not in failing
+    ]
+    schema = {"file": pl.String, "column": pl.String, "target": pl.String}
+    return pl.DataFrame(found, schema=schema, orient="row")
 
 
 def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:

@@ -34,6 +34,8 @@ from schemas.prescreen import suspect_rows
 from schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from schemas.references import (
     KnownIds,
+    Reference,
+    closed_references,
     cycle_issues,
     date_order_issues,
     list_length_issues,
@@ -66,6 +68,8 @@ class ValidatedFeed:
     checked_rows: dict[str, int] | None = None  # file -> rows the per-row checks looked at
     # bulk file -> how its records differ from the stored ones (when stored ones were given)
     changes: dict[str, RecordChanges] | None = None
+    # `file, column, target` of the references between bulk files that no record fails
+    closed: pl.DataFrame | None = None
 
     @property
     def error_count(self) -> int:
@@ -82,6 +86,7 @@ def validate_feed(
     known: KnownIds | None = None,
     stored: Mapping[str, pl.DataFrame] | None = None,
     validated: Collection[str] = (),
+    closed: Collection[Reference] = (),
 ) -> ValidatedFeed:
     """Every issue of the feed.
 
@@ -90,7 +95,9 @@ def validate_feed(
     `row_hash`). For the files in `validated`, whose stored records were validated under these
     very settings, the records found unchanged skip the per-row checks, which cannot find
     anything new in them; their lenient reads are still reported, and the checks across rows
-    and files see every row."""
+    and files see every row, but for the references in `closed`: those the stored records hold
+    closed (`ValidatedFeed.closed` of the run that stored them), of which only the records that
+    changed and those pointing at a record that went are looked at (`schemas.references`)."""
     settings = settings or Settings()
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
     tables: dict[str, pl.DataFrame] = {}
@@ -135,7 +142,11 @@ def validate_feed(
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = normalized
 
-    found += reference_issues(tables, feed.modes, known, feed.specs)
+    if feed.version == "1.1":
+        found += reference_issues(tables, feed.modes, known, feed.specs, changes, closed)
+    else:  # checked among the 1.2 files, which no stored records are shaped like
+        found += reference_issues(tables, feed.modes, known, feed.specs)
+    references_of = dict(tables) if feed.version == "1.1" else {}
     if feed.version == "1.2":
         tables, reading = as_v11(tables, feed.modes)
         found += reading
@@ -150,7 +161,8 @@ def validate_feed(
     found += date_order_issues(tables)
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
-    return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes)
+    closed_now = closed_references(issues, references_of, feed.modes, feed.specs)
+    return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes, closed_now)
 
 
 def _compared(

@@ -41,13 +41,15 @@ class StoredFile:
     patch_records: int
     patches: int
     validated_under: str | None  # the settings every part was validated under (None: mixed)
+    last_run_id: int = 0  # the run that wrote the base or the newest patch
 
 
 def stored_files(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, StoredFile]:
     rows = con.execute(
         """
         with parts as (
-            select file, validated_under, record_count as records from oneroster.snapshot_patches
+            select file, validated_under, record_count as records, run_id
+            from oneroster.snapshot_patches
             where tenant = $tenant and superseded_run_id is null
         )
         select
@@ -61,16 +63,17 @@ def stored_files(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, Store
                     and coalesce(bool_and(parts.validated_under = base.validated_under), true)
                     then base.validated_under
             end,
+            greatest(base.run_id, coalesce(max(parts.run_id), 0)),
         from oneroster.snapshots as base
         left join parts on parts.file = base.file
         where base.tenant = $tenant and base.superseded_run_id is null
-        group by base.file, base.record_count, base.fingerprint, base.validated_under
+        group by base.file, base.record_count, base.fingerprint, base.validated_under, base.run_id
         """,
         {"tenant": tenant},
     ).fetchall()
     return {
-        file: StoredFile(count, fingerprint, int(patched), patches, under)
-        for file, count, fingerprint, patched, patches, under in rows
+        file: StoredFile(count, fingerprint, int(patched), patches, under, last)
+        for file, count, fingerprint, patched, patches, under, last in rows
     }
 
 

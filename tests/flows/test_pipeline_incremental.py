@@ -72,6 +72,7 @@ def leaves(warehouse: Path) -> dict[str, pl.DataFrame]:
         found["teacher_order"] = derived(con, TENANT, "teacher_order").sort("sourcedId")
         found["desired_courses"] = derived(con, TENANT, "desired_courses").sort("external_id")
         found["grade_levels"] = derived(con, TENANT, "grade_levels").sort("sourcedId")
+        found["closed_references"] = derived(con, TENANT, "closed_references").sort(pl.all())
     return found
 
 
@@ -414,3 +415,62 @@ def test_a_dry_run_stores_its_creates_row_by_row(tmp_path):
     )
     assert stored.item() == planned.summary["count"].sum()
     assert warehouse.query("select count(*) from audit.created").item() == 0
+
+
+# --- references checked incrementally (schemas.references) -------------------------------------
+
+
+def test_a_record_left_as_it_was_that_points_at_a_user_who_went_is_rejected(tmp_path, monkeypatch):
+    """The enrollments of a student who left the feed did not change, yet they point at
+    nothing now: the incremental check finds them, as the whole check does."""
+    trusted = []
+    found_closed = pipeline.stored_closed_references
+    monkeypatch.setattr(
+        pipeline,
+        "stored_closed_references",
+        lambda *args: trusted.append(found_closed(*args)) or trusted[-1],
+    )
+    warehouse = tmp_path / "w.duckdb"
+    district = tiny_district()
+    first = pipeline.run_sync(
+        write_feed(tmp_path / "a.zip", district), warehouse, Settings(), TENANT
+    )
+    assert first.outcome == "applied"
+    with connect(warehouse, read_only=True) as con:
+        closed = set(derived(con, TENANT, "closed_references").iter_rows())
+    assert ("enrollments", "userSourcedId", "users") in closed
+    left = district | {"users": district["users"].filter(pl.col("sourcedId") != "u-s2")}
+    feed = write_feed(tmp_path / "b.zip", left)
+    shutil.copyfile(warehouse, tmp_path / "full.duckdb")
+    ours = pipeline.run_sync(feed, warehouse, Settings(), TENANT)
+    oracle = pipeline.run_sync(feed, tmp_path / "full.duckdb", Settings(), TENANT, full=True)
+    assert ("enrollments", "userSourcedId", "users") in trusted[-1]  # checked incrementally
+    assert ours.outcome == oracle.outcome == "rejected"
+    dangling = ours.issues.filter(pl.col("rule") == "reference", pl.col("value") == "u-s2")
+    assert set(dangling["file"]) == {"enrollments.csv"} and dangling.height >= 2
+    assert_frame_equal(ours.issues.sort(pl.all()), oracle.issues.sort(pl.all()))
+
+
+def test_references_are_trusted_closed_only_as_the_run_that_stored_the_records_left_them(
+    tmp_path,
+):
+    warehouse = tmp_path / "w.duckdb"
+    result = pipeline.run_sync(
+        write_feed(tmp_path / "a.zip", tiny_district()), warehouse, Settings()
+    )
+    feed = pipeline.load_feed(tmp_path / "a.zip")
+    with pipeline.open_warehouse(warehouse) as con:
+        run = pipeline.start_run(con, feed, result.tenant, True, Settings())
+        stored = pipeline.stored_files(con, result.tenant)
+        assert ("users", "orgSourcedIds", "orgs") in pipeline.stored_closed_references(
+            con, run, stored
+        )
+        other_settings = Settings(policy=Policy(users="delete"))
+        other = pipeline.start_run(con, feed, result.tenant, True, other_settings)
+        assert pipeline.stored_closed_references(con, other, stored) == set()
+        # records stored after the references were last found closed (by a rosterflow that
+        # did not write them, say): nothing is trusted
+        con.execute(
+            "update oneroster.derived set run_id = run_id - 1 where name = 'closed_references'"
+        )
+        assert pipeline.stored_closed_references(con, run, stored) == set()

@@ -1,0 +1,148 @@
+"""The incremental reference check finds exactly what the whole check finds.
+
+A district is validated as a first feed would be: its records become the stored ones (their
+row hashes) and the references it holds closed are kept. Then a second feed changes it at
+random: records of the referenced files leave or are marked for removal (so that records left
+as they were point at nothing), references of some records are pointed elsewhere or at nothing,
+other fields are edited, rows are reordered. Validated against the stored records and the
+closed references, the second feed must give the issues of validating it whole.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from schemas.feed import open_feed
+from schemas.records import row_hashes
+from schemas.references import closed_references, stated
+from schemas.validate import validate_feed
+from schemas.writer import write_feed
+from tests.feeds import tiny_district, with_cell
+from transforms.generate import generate_feed
+
+CHECKED = ("users", "classes", "orgs", "courses", "academicSessions", "enrollments")
+
+
+def stored_hashes_of(validated) -> dict[str, pl.DataFrame]:
+    """The `sourcedId, row_hash` a warehouse stores of a validated feed's records."""
+    stored = {}
+    for name, rows in validated.tables.items():
+        live = rows.filter(stated())
+        stored[name] = live.select("sourcedId", row_hashes(name, live))
+    return stored
+
+
+def in_order(issues: pl.DataFrame) -> pl.DataFrame:
+    return issues.sort(pl.all())
+
+
+def validated_both_ways(folder, first_frames, second_frames):
+    first = validate_feed(open_feed(write_feed(folder / "first.zip", first_frames)))
+    assert first.ok, first.issues
+    closed = set(first.closed.iter_rows())
+    second = open_feed(write_feed(folder / "second.zip", second_frames))
+    incremental = validate_feed(second, None, None, stored_hashes_of(first), (), closed)
+    whole = validate_feed(open_feed(folder / "second.zip"))
+    return closed, incremental, whole
+
+
+def test_a_first_feed_holds_its_references_closed(tmp_path):
+    first = validate_feed(open_feed(write_feed(tmp_path / "a.zip", tiny_district())))
+    closed = set(first.closed.iter_rows())
+    assert ("enrollments", "userSourcedId", "users") in closed
+    assert ("users", "orgSourcedIds", "orgs") in closed
+    assert ("classes", "courseSourcedId", "courses") in closed
+
+
+def test_a_reference_that_fails_is_not_closed(tmp_path):
+    frames = with_cell(tiny_district(), "classes", 2, "status", "tobedeleted")
+    validated = validate_feed(open_feed(write_feed(tmp_path / "a.zip", frames)))
+    issues = validated.issues.filter(pl.col("rule") == "reference.removed")
+    assert issues.height  # an enrollment points at the removed class
+    closed = set(validated.closed.iter_rows())
+    assert ("enrollments", "classSourcedId", "classes") not in closed
+    assert ("enrollments", "userSourcedId", "users") in closed
+
+
+def test_unchanged_records_pointing_at_a_record_that_went_are_found(tmp_path):
+    district = tiny_district()
+    users = district["users"]
+    gone = users["sourcedId"][-1]  # a student with enrollments that stay as they are
+    changed = dict(district, users=users.filter(pl.col("sourcedId") != gone))
+    closed, incremental, whole = validated_both_ways(tmp_path, district, changed)
+    assert ("enrollments", "userSourcedId", "users") in closed
+    missing = incremental.issues.filter(pl.col("rule") == "reference", pl.col("value") == gone)
+    assert missing.height > 0
+    assert_frame_equal(in_order(incremental.issues), in_order(whole.issues))
+
+
+def test_closed_references_only_between_bulk_files(tmp_path):
+    frames = tiny_district()
+    issues = validate_feed(open_feed(write_feed(tmp_path / "a.zip", frames))).issues
+    tables = {
+        name: frame.with_columns(pl.lit(2, pl.Int64).alias("__line"))
+        for name, frame in frames.items()
+    }
+    modes = {name: "bulk" for name in frames} | {"users": "delta"}
+    closed = set(closed_references(issues, tables, modes).iter_rows())
+    assert not any("users" in (file, target) for file, _, target in closed)
+    assert ("enrollments", "classSourcedId", "classes") in closed
+
+
+def _edited(frames: dict[str, pl.DataFrame], data) -> dict[str, pl.DataFrame]:
+    """Random changes that reach the references: targets leave or are marked for removal,
+    references point elsewhere or at nothing, other fields change, rows are reordered."""
+    edited = dict(frames)
+    for name in data.draw(st.lists(st.sampled_from(CHECKED), max_size=4, unique=True)):
+        rows = edited[name]
+        if rows.height == 0:
+            continue
+        picks = data.draw(st.lists(st.integers(0, rows.height - 1), max_size=4, unique=True))
+        action = data.draw(st.sampled_from(["drop", "tobedeleted", "repoint", "missing", "edit"]))
+        chosen = pl.int_range(pl.len()).is_in(picks)
+        if action == "drop":
+            rows = rows.filter(~chosen)
+        elif action == "tobedeleted":
+            rows = rows.with_columns(
+                pl.when(chosen).then(pl.lit("tobedeleted")).otherwise("status").alias("status")
+            )
+        else:
+            column = {
+                "users": "orgSourcedIds",
+                "classes": "courseSourcedId",
+                "orgs": "parentSourcedId",
+                "courses": "orgSourcedId",
+                "academicSessions": "parentSourcedId",
+                "enrollments": data.draw(st.sampled_from(["userSourcedId", "classSourcedId"])),
+            }[name]
+            if action == "edit":
+                column = "title" if "title" in rows.columns else "sourcedId"
+                value = pl.col(column) + "-2" if column != "sourcedId" else pl.col(column)
+            elif action == "missing":
+                value = pl.lit("nobody-here")
+            else:  # another row's reference, in turn
+                value = pl.col(column).shift(1).fill_null(pl.col(column))
+            rows = rows.with_columns(
+                pl.when(chosen).then(value).otherwise(pl.col(column)).alias(column)
+            )
+        if data.draw(st.booleans()):
+            rows = rows.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
+        edited[name] = rows
+    return edited
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(students=st.integers(5, 40), seed=st.integers(0, 20), data=st.data())
+def test_the_incremental_reference_check_is_the_whole_check(tmp_path_factory, students, seed, data):
+    folder = tmp_path_factory.mktemp("references")
+    district = generate_feed(students, seed=seed)
+    _, incremental, whole = validated_both_ways(folder, district, _edited(district, data))
+    assert_frame_equal(in_order(incremental.issues), in_order(whole.issues))
+    assert_frame_equal(incremental.closed.sort(pl.all()), whole.closed.sort(pl.all()))
