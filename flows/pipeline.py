@@ -441,18 +441,12 @@ def plan(
             "desired_courses": course_hashes,
             "grade_levels": grades,
             "teacher_order": teacher_order(records["enrollments"]),
-            CLOSED_REFERENCES: _closed(validated.validated),
+            CLOSED_REFERENCES: validated.validated.closed,
         },
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, _removals(changes_plan))
     return PlannedRun(run, changes_plan, writes, schools, first_free, relogins(changes_plan))
-
-
-def _closed(validated: ValidatedFeed) -> pl.DataFrame:
-    if validated.closed is not None:
-        return validated.closed
-    return pl.DataFrame(schema={"file": pl.String, "column": pl.String, "target": pl.String})
 
 
 def relogins(plan_: Plan) -> pl.DataFrame:

@@ -35,6 +35,7 @@ KnownIds = Mapping[str, pl.Series]  # file -> sourcedIds the warehouse holds for
 # (file, column, target file) of a reference every stored record of the file resolves
 Reference = tuple[str, str, str]
 REFERENCE_RULES = ("reference", "reference.removed")
+CLOSED_SCHEMA = {"file": pl.String, "column": pl.String, "target": pl.String}
 
 
 def stated() -> pl.Expr:
@@ -223,8 +224,7 @@ def closed_references(
         and target in tables
         and (specs[name].file_name, column) not in failing
     ]
-    schema = {"file": pl.String, "column": pl.String, "target": pl.String}
-    return pl.DataFrame(found, schema=schema, orient="row")
+    return pl.DataFrame(found, schema=CLOSED_SCHEMA, orient="row")
 
 
 def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:

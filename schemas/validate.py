@@ -13,7 +13,7 @@ the stored records run on those, exactly as for a 1.1 feed.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandera.polars as pa
 import polars as pl
@@ -33,6 +33,7 @@ from schemas.lenient import normalize
 from schemas.prescreen import suspect_rows
 from schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from schemas.references import (
+    CLOSED_SCHEMA,
     KnownIds,
     Reference,
     closed_references,
@@ -69,7 +70,7 @@ class ValidatedFeed:
     # bulk file -> how its records differ from the stored ones (when stored ones were given)
     changes: dict[str, RecordChanges] | None = None
     # `file, column, target` of the references between bulk files that no record fails
-    closed: pl.DataFrame | None = None
+    closed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CLOSED_SCHEMA))
 
     @property
     def error_count(self) -> int:
@@ -142,11 +143,13 @@ def validate_feed(
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = normalized
 
-    if feed.version == "1.1":
-        found += reference_issues(tables, feed.modes, known, feed.specs, changes, closed)
-    else:  # checked among the 1.2 files, which no stored records are shaped like
-        found += reference_issues(tables, feed.modes, known, feed.specs)
-    references_of = dict(tables) if feed.version == "1.1" else {}
+    # a 1.2 feed's references are checked among its 1.2 files, which no stored records are
+    # shaped like: only a 1.1 feed's are checked incrementally, or found closed for the next
+    as_stored = feed.version == "1.1"
+    found += reference_issues(
+        tables, feed.modes, known, feed.specs, changes if as_stored else None, closed
+    )
+    referring = dict(tables) if as_stored else {}
     if feed.version == "1.2":
         tables, reading = as_v11(tables, feed.modes)
         found += reading
@@ -161,7 +164,7 @@ def validate_feed(
     found += date_order_issues(tables)
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
-    closed_now = closed_references(issues, references_of, feed.modes, feed.specs)
+    closed_now = closed_references(issues, referring, feed.modes, feed.specs)
     return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes, closed_now)
 
 
