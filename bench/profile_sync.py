@@ -450,7 +450,6 @@ def part_least(feed: Path, warehouse: Path) -> dict:
     inflating the zip, the exact parse, reading the stored hashes and the lms checksum; then
     the resync itself, for its apply and its opening and closing of the warehouse."""
     import flows.pipeline as pipeline
-    from schemas.settings import Settings
     from schemas.spec import SYNCED_FILES
     from warehouse.records import stored_files, stored_hashes
     from warehouse.state import lms_summary
@@ -473,27 +472,16 @@ def part_least(feed: Path, warehouse: Path) -> dict:
         fields = {"enrollments": ["userSourcedId"]}
         timed_piece("read the stored hashes", lambda: stored_hashes(con, tenant, names, fields))
         timed_piece("lms checksum (hand edits)", lambda: lms_summary(con, tenant))
-    steps_seconds: dict[str, float] = dict.fromkeys(bench.STEPS, 0.0)
-    defaults = pipeline.Steps()
-
-    def timed(name, function):
-        def step(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                steps_seconds[name] += time.perf_counter() - start
-
-        return step
-
-    steps = pipeline.Steps(**{n: timed(n, getattr(defaults, n)) for n in bench.STEPS})
-    start = time.perf_counter()
-    result = pipeline.run_steps(steps, feed, warehouse, Settings())
-    sync = time.perf_counter() - start
-    pieces["apply the changes"] = steps_seconds["apply"]
-    pieces["open the warehouse, close it (checkpoint)"] = sync - sum(steps_seconds.values())
-    changes = int(result.summary["count"].sum())
-    return {"pieces": pieces, "sync": sync, "changes": changes, "planning": result.planning}
+    # the resync itself, its steps timed as bench.py times them
+    synced = bench.measure("change", str(feed), str(warehouse))
+    pieces["apply the changes"] = synced["step_apply_s"]
+    pieces["open the warehouse, close it (checkpoint)"] = synced["step_open_close_s"]
+    return {
+        "pieces": pieces,
+        "sync": synced["seconds"],
+        "changes": synced["changes"],
+        "planning": synced["planning"],
+    }
 
 
 def least_table(floors: list[float], runs: list[dict], out: Path, budget: float) -> dict:
