@@ -7,7 +7,8 @@ changed 1% of a district writes a patch of that 1%; a base is written again when
 outgrow a tenth of it, or when a run is planned in full.
 
 `oneroster.derived` keeps what a run derived for the next one to compare against: the hash of
-every desired course, and the file order of teacher enrollments (see `teacher_order`).
+every desired course, the students' grade levels, the file order of teacher enrollments (see
+`teacher_order`), and the references every stored record resolves (`closed_references`).
 """
 
 from __future__ import annotations
