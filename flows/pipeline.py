@@ -25,6 +25,7 @@ from schemas.feed import Feed, open_feed
 from schemas.identity import IDENTITY_KEYS, duplicate_logins
 from schemas.issues import ISSUE_SCHEMA, issues_from, sort_issues
 from schemas.records import ROW_HASH
+from schemas.references import Reference
 from schemas.settings import Settings
 from schemas.spec import SYNCED_FILES
 from schemas.validate import ValidatedFeed, validate_feed
@@ -213,7 +214,7 @@ def validate(
 
 def stored_closed_references(
     con: duckdb.DuckDBPyConnection, run: RunRecord, stored: dict[str, StoredFile]
-) -> set[tuple[str, str, str]]:
+) -> set[Reference]:
     """The references the tenant's stored records hold closed (`ValidatedFeed.closed` of the
     run that stored the newest of them, under these settings and rosterflow), or none when
     records were stored after it was found, or under other settings."""

@@ -64,7 +64,7 @@ def _references(spec: FileSpec) -> list[tuple[str, str, bool]]:
     return found
 
 
-def _referenced_ids(rows: pl.DataFrame, column: str, is_list: bool) -> pl.LazyFrame:
+def _referenced_ids(rows: pl.DataFrame | pl.LazyFrame, column: str, is_list: bool) -> pl.LazyFrame:
     """One row per (line, referenced sourcedId) of `rows` (the live ones)."""
     values = rows.lazy().select(LINE, pl.col(column).alias("ref")).drop_nulls("ref")
     if not is_list:
@@ -188,13 +188,15 @@ def _unresolved_since(
     now (`target_changes.removed`: stored, and not stated now). The changed rows are checked
     against every target record; the lookup keeps the large side on the probe."""
     is_changed = pl.col("sourcedId").is_in(changes.changed.implode())
-    changed_refs = _referenced_ids(rows.filter(is_changed), column, is_list)
+    # the three columns it needs, before any filter copies rows
+    referring = rows.lazy().select("sourcedId", LINE, column)
+    changed_refs = _referenced_ids(referring.filter(is_changed), column, is_list)
     wanted = changed_refs.select("ref").unique()
     resolved = target_live.to_frame("ref").lazy().join(wanted, on="ref", how="semi")
     unresolved = [changed_refs.join(resolved, on="ref", how="anti")]
     gone = target_changes.removed
     if gone.len():
-        kept_refs = _referenced_ids(rows.filter(~is_changed), column, is_list)
+        kept_refs = _referenced_ids(referring.filter(~is_changed), column, is_list)
         unresolved.append(kept_refs.filter(pl.col("ref").is_in(gone.implode())))
     return pl.concat(unresolved)
 

@@ -16,23 +16,23 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from schemas.feed import open_feed
-from schemas.records import row_hashes
-from schemas.references import closed_references, stated
+from schemas.records import ROW_HASH
+from schemas.references import closed_references
 from schemas.validate import validate_feed
 from schemas.writer import write_feed
 from tests.feeds import tiny_district, with_cell
 from transforms.generate import generate_feed
+from transforms.source_state import next_source_state
 
 CHECKED = ("users", "classes", "orgs", "courses", "academicSessions", "enrollments")
 
 
 def stored_hashes_of(validated) -> dict[str, pl.DataFrame]:
-    """The `sourcedId, row_hash` a warehouse stores of a validated feed's records."""
-    stored = {}
-    for name, rows in validated.tables.items():
-        live = rows.filter(stated())
-        stored[name] = live.select("sourcedId", row_hashes(name, live))
-    return stored
+    """The `sourcedId, row_hash` a warehouse stores of a validated (bulk) feed's records."""
+    return {
+        name: next_source_state(name, None, rows, "bulk", 1).select("sourcedId", ROW_HASH)
+        for name, rows in validated.tables.items()
+    }
 
 
 def in_order(issues: pl.DataFrame) -> pl.DataFrame:
