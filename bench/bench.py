@@ -99,10 +99,10 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
     """Run one measurement in this (fresh) process; return its figures."""
     import polars as pl
 
-    from flows.pipeline import Steps, run_steps
-    from schemas.feed import open_feed
-    from schemas.settings import Settings
-    from schemas.validate import validate_feed
+    from rosterflow.flows.pipeline import Steps, run_steps
+    from rosterflow.schemas.feed import open_feed
+    from rosterflow.schemas.settings import Settings
+    from rosterflow.schemas.validate import validate_feed
 
     base_rss = _max_rss_mib()
     result: dict = {"kind": kind, "base_rss_mib": base_rss}
@@ -173,8 +173,8 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
 
 def prepare(students: int, folder: str) -> dict:
     """Generate the feed and its 1%-changed twin as zips (in a child: the parent stays small)."""
-    from schemas.writer import write_feed
-    from transforms.generate import generate_feed
+    from rosterflow.schemas.writer import write_feed
+    from rosterflow.transforms.generate import generate_feed
 
     folder_path = Path(folder)
     start = time.perf_counter()

@@ -35,7 +35,7 @@ BIN = Path(sys.executable).parent
 def rosterflow_command() -> list[str]:
     """The console script beside this interpreter, as a user runs it."""
     script = shutil.which("rosterflow", path=str(BIN))
-    return [script] if script else [sys.executable, "-m", "flows.cli"]
+    return [script] if script else [sys.executable, "-m", "rosterflow.flows.cli"]
 
 
 def clean_environment(home: Path, **extra: str) -> dict[str, str]:

@@ -116,7 +116,7 @@ def _short(query: str) -> str:
 
 
 def timed_warehouse(log: list, explain: dict | None = None):
-    from warehouse.schema import connect
+    from rosterflow.warehouse.schema import connect
 
     @contextmanager
     def open_warehouse(path, tenant=None):  # a one-file warehouse: the tenant is in its rows
@@ -165,17 +165,17 @@ def profiled(name: str, out: Path, function: Callable[[], object]) -> float:
 
 
 def part_validate(feed: Path, out: Path) -> dict:
-    from schemas.feed import open_feed
-    from schemas.settings import Settings
-    from schemas.validate import validate_feed
+    from rosterflow.schemas.feed import open_feed
+    from rosterflow.schemas.settings import Settings
+    from rosterflow.schemas.validate import validate_feed
 
     seconds = profiled("validate", out, lambda: validate_feed(open_feed(feed), Settings()))
     return {"seconds": seconds}
 
 
 def part_sync(mode: str, feed: Path, warehouse: Path, out: Path, explain: bool = False) -> dict:
-    import flows.pipeline as pipeline
-    from schemas.settings import Settings
+    import rosterflow.flows.pipeline as pipeline
+    from rosterflow.schemas.settings import Settings
 
     log: list[dict] = []
     plans: dict | None = {} if explain else None
@@ -227,7 +227,7 @@ def polars_model_check(rows, name: str):
     failing (row, column, check) cases, as pandera's failure_cases would list them."""
     import polars as pl
 
-    from schemas.models import MODELS
+    from rosterflow.schemas.models import MODELS
 
     schema = MODELS[name].to_schema()
     flags = []
@@ -260,10 +260,10 @@ def polars_model_check(rows, name: str):
 
 def _parse_extra(file_name: str) -> tuple:
     """The extra arguments open_feed passes to parse_csv, in the versions that have them."""
-    from schemas.spec import FILE_SPECS
+    from rosterflow.schemas.spec import FILE_SPECS
 
     try:
-        from schemas.feed import _plain_columns
+        from rosterflow.schemas.feed import _plain_columns
     except ImportError:
         return ()
     return (_plain_columns(FILE_SPECS[file_name.removesuffix(".csv")]),)
@@ -275,14 +275,14 @@ def part_pieces(feed: Path, out: Path) -> dict:
 
     import polars as pl
 
-    import schemas.csvfile as csvfile
-    from schemas import references, validate
-    from schemas.csvfile import LINE
-    from schemas.feed import _file_sha256, open_feed
-    from schemas.lenient import normalize
-    from schemas.models import MODELS
-    from schemas.settings import Settings
-    from schemas.spec import FILE_SPECS
+    import rosterflow.schemas.csvfile as csvfile
+    from rosterflow.schemas import references, validate
+    from rosterflow.schemas.csvfile import LINE
+    from rosterflow.schemas.feed import _file_sha256, open_feed
+    from rosterflow.schemas.lenient import normalize
+    from rosterflow.schemas.models import MODELS
+    from rosterflow.schemas.settings import Settings
+    from rosterflow.schemas.spec import FILE_SPECS
 
     rows_out: list[dict] = []
 
@@ -362,7 +362,7 @@ def part_pieces(feed: Path, out: Path) -> dict:
             best_of(lambda p=plain, n=name: polars_model_check(p, n)),
         )
         try:
-            from schemas.prescreen import suspect_rows
+            from rosterflow.schemas.prescreen import suspect_rows
 
             record(
                 "prescreen suspect_rows",
@@ -449,10 +449,10 @@ def part_least(feed: Path, warehouse: Path) -> dict:
     once in this new process as a sync meets them (memory not yet touched, as in a real run):
     inflating the zip, the exact parse, reading the stored hashes and the lms checksum; then
     the resync itself, for its apply and its opening and closing of the warehouse."""
-    import flows.pipeline as pipeline
-    from schemas.spec import SYNCED_FILES
-    from warehouse.records import stored_files, stored_hashes
-    from warehouse.state import lms_summary
+    import rosterflow.flows.pipeline as pipeline
+    from rosterflow.schemas.spec import SYNCED_FILES
+    from rosterflow.warehouse.records import stored_files, stored_hashes
+    from rosterflow.warehouse.state import lms_summary
 
     pieces: dict[str, float] = {}
 

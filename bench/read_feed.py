@@ -41,6 +41,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +62,9 @@ def measure(feed: Path, repeat: int) -> dict[str, dict[str, float]]:
 
     import polars as pl
 
-    from schemas import feed as feed_module
-    from schemas.csvfile import parse_csv
-    from schemas.spec import FILE_SPECS
+    from rosterflow.schemas import feed as feed_module
+    from rosterflow.schemas.csvfile import parse_csv
+    from rosterflow.schemas.spec import FILE_SPECS
 
     with zipfile.ZipFile(feed) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
@@ -123,10 +124,16 @@ def measure(feed: Path, repeat: int) -> dict[str, dict[str, float]]:
 
 
 def child_main(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(Path(args.code).resolve()))
-    import schemas
+    code = Path(args.code).resolve()
+    # `rosterflow.schemas` from `code`: a revision before the one import name imports its
+    # modules as bare `schemas.*`, found through sys.path
+    sys.path.insert(0, str(code))
+    package = types.ModuleType("rosterflow")
+    package.__path__ = [str(code)]
+    sys.modules["rosterflow"] = package
+    import rosterflow.schemas as schemas
 
-    if Path(schemas.__file__).resolve().parent != (Path(args.code) / "schemas").resolve():
+    if Path(schemas.__file__).resolve().parent != (code / "schemas").resolve():
         raise SystemExit(f"imported schemas from {schemas.__file__}, not from {args.code}")
     results = measure(Path(args.feed), args.repeat)
     Path(args.result).write_text(json.dumps({"results": results, "load1": os.getloadavg()[0]}))
@@ -163,8 +170,8 @@ def run_child(feed: Path, code: Path, repeat: int) -> dict:
 
 def generate(students: int, folder: Path) -> Path:
     sys.path.insert(0, str(ROOT))
-    from schemas.writer import write_feed
-    from transforms.generate import generate_feed
+    from rosterflow.schemas.writer import write_feed
+    from rosterflow.transforms.generate import generate_feed
 
     start = time.perf_counter()
     path = write_feed(folder / f"read-feed-{students}.zip", generate_feed(students, seed=0))

@@ -41,8 +41,8 @@ BIN = Path(sys.executable).parent
 
 
 def write_feeds(folder: Path, tenants: int, students: int) -> list[Path]:
-    from schemas.writer import write_feed
-    from transforms.generate import generate_feed
+    from rosterflow.schemas.writer import write_feed
+    from rosterflow.transforms.generate import generate_feed
 
     folder.mkdir(parents=True, exist_ok=True)
     return [
@@ -116,7 +116,7 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 
 def timed_scan(inbox: Path, warehouse: Path, dispatch: bool, tenants: int) -> float:
-    from flows.inbox_flow import inbox_flow
+    from rosterflow.flows.inbox_flow import inbox_flow
 
     started = time.perf_counter()
     filed = inbox_flow(str(inbox), str(warehouse / "{tenant}.duckdb"), settle_seconds=0,
@@ -148,7 +148,7 @@ def main() -> None:
     modes = ["serial, in-process", "1 worker", "2 workers"]
     seconds: dict[str, list[float]] = {mode: [] for mode in modes}
     try:
-        from flows.fanout import deploy_sync
+        from rosterflow.flows.fanout import deploy_sync
 
         deploy_sync(POOL)
         number = 0

@@ -82,10 +82,10 @@ def validate(
     Prints a summary per file and rule and the first issues. Exit 0 when there are no errors
     (warnings allowed), 1 when there are errors, 2 when the feed cannot be read.
     """
-    from flows.report import REPORT_SUFFIXES, print_validation, write_report
-    from schemas.feed import FeedError, open_feed
-    from schemas.settings import SettingsError, load_settings
-    from schemas.validate import validate_feed
+    from rosterflow.flows.report import REPORT_SUFFIXES, print_validation, write_report
+    from rosterflow.schemas.feed import FeedError, open_feed
+    from rosterflow.schemas.settings import SettingsError, load_settings
+    from rosterflow.schemas.validate import validate_feed
 
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")
@@ -104,8 +104,8 @@ def validate(
 
 
 def _known_ids(warehouse: Path, tenant: str):
-    from warehouse.layout import existing_tenant_warehouse, is_layout
-    from warehouse.state import known_ids
+    from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
+    from rosterflow.warehouse.state import known_ids
 
     path = existing_tenant_warehouse(warehouse, tenant)
     if path is None and not is_layout(warehouse):
@@ -132,9 +132,9 @@ def generate(
     ] = "1.1",
 ) -> None:
     """Write a realistic synthetic district as a OneRoster feed (deterministic per seed)."""
-    from schemas.v12 import as_v12
-    from schemas.writer import write_feed
-    from transforms.generate import generate_feed
+    from rosterflow.schemas.v12 import as_v12
+    from rosterflow.schemas.writer import write_feed
+    from rosterflow.transforms.generate import generate_feed
 
     if oneroster not in ("1.1", "1.2"):
         raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
@@ -211,7 +211,7 @@ def _in_prefect(choice: bool | None) -> bool:
     """Whether to run the Prefect flow: as asked, else when a Prefect API is configured."""
     if choice is not None:
         return choice
-    from flows.prefect_config import prefect_api_configured
+    from rosterflow.flows.prefect_config import prefect_api_configured
 
     return prefect_api_configured()
 
@@ -277,7 +277,7 @@ def _show_plain_logs(verbose: bool) -> None:
 @contextmanager
 def _progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
     """A spinner naming the running step; yields the steps seen so far, newest last."""
-    from flows.progress import listening_to_steps
+    from rosterflow.flows.progress import listening_to_steps
 
     steps: list[str] = []
     if in_prefect:
@@ -299,7 +299,7 @@ def _progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
 def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer.Exit:
     """The exit for an error a flow raised (possibly wrapped by Prefect): 2 with the fix for
     the user's input or an unreachable Prefect API, 1 for a run that failed."""
-    from flows.errors import input_error
+    from rosterflow.flows.errors import input_error
 
     found = input_error(error)
     if found is not None:
@@ -327,7 +327,7 @@ def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer
 
 
 def _prefect_unreachable(error: BaseException) -> str | None:
-    from flows.errors import error_chain
+    from rosterflow.flows.errors import error_chain
 
     httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
     if httpx is None or not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
@@ -343,7 +343,7 @@ def _prefect_unreachable(error: BaseException) -> str | None:
 
 def _check_inputs(feed: Path | None, config: Path | None) -> None:
     """Mistakes found before Prefect starts, so the user need not wait for its server."""
-    from schemas.settings import SettingsError, load_settings
+    from rosterflow.schemas.settings import SettingsError, load_settings
 
     if feed is not None and not feed.exists():
         raise fail(f"{feed}: no such file or folder (a feed is a OneRoster .zip or folder)")
@@ -358,10 +358,12 @@ def _run_sync(verbose: bool, in_prefect: bool, **parameters):
     parameters); errors become the command's exit."""
     if in_prefect:
         # imported before _progress quiets Prefect's console: importing a flow adds loggers
-        from flows.sync import sync_flow as run
+        from rosterflow.flows.sync import sync_flow as run
     with _progress(verbose, in_prefect) as steps:
         if not in_prefect:
-            from flows.plain import sync as run  # DuckDB, Polars, pandera: under the spinner
+            from rosterflow.flows.plain import (
+                sync as run,  # DuckDB, Polars, pandera: under the spinner
+            )
         try:
             return run(**parameters)
         except Exception as error:
@@ -422,7 +424,7 @@ def sync(
         max_removal_share=max_removal_share,
         full=full,
     )
-    from flows.report import print_sync_result
+    from rosterflow.flows.report import print_sync_result
 
     print_sync_result(console, result)
     raise typer.Exit(result.exit_code)
@@ -440,7 +442,7 @@ ExistingWarehouseOpt = Annotated[
 
 
 def _existing(warehouse: Path) -> None:
-    from warehouse.layout import Layout, is_layout
+    from rosterflow.warehouse.layout import Layout, is_layout
 
     exists = Layout(str(warehouse)).registry.is_dir() if is_layout(warehouse) else None
     if exists is False or (exists is None and not warehouse.exists()):
@@ -450,8 +452,8 @@ def _existing(warehouse: Path) -> None:
 @contextmanager
 def _operating() -> Iterator[None]:
     """A refused operation exits 1 with its reason; an unusable warehouse exits 2."""
-    from warehouse.operations import OperationRefused
-    from warehouse.schema import WarehouseError
+    from rosterflow.warehouse.operations import OperationRefused
+    from rosterflow.warehouse.schema import WarehouseError
 
     try:
         yield
@@ -469,8 +471,8 @@ def runs(
 ) -> None:
     """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes."""
     _existing(warehouse)
-    from flows.operations import runs as list_runs
-    from flows.report import runs_table
+    from rosterflow.flows.operations import runs as list_runs
+    from rosterflow.flows.report import runs_table
 
     with _operating():
         found = list_runs(warehouse, tenant, limit or None)
@@ -491,9 +493,9 @@ def catalog(
 
     It names the tenant files of the moment: write it again after a new tenant's first sync.
     """
-    from warehouse.catalog import catalog_sql
-    from warehouse.layout import is_layout
-    from warehouse.schema import WarehouseError
+    from rosterflow.warehouse.catalog import catalog_sql
+    from rosterflow.warehouse.layout import is_layout
+    from rosterflow.warehouse.schema import WarehouseError
 
     if not is_layout(warehouse):
         raise fail(
@@ -513,8 +515,8 @@ def approve(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duck
     Refused (exit 1) when the tenant changed since the run was planned (a run applied since, or lms rows edited by hand): sync the feed again then.
     """
     _existing(warehouse)
-    from flows.operations import approve_run
-    from flows.report import print_sync_result
+    from rosterflow.flows.operations import approve_run
+    from rosterflow.flows.report import print_sync_result
 
     with _operating():
         result = approve_run(warehouse, run)
@@ -525,7 +527,7 @@ def approve(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duck
 def discard(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
     """Drop a held run's plan; nothing else changes (exit 1 when the run is not held)."""
     _existing(warehouse)
-    from flows.operations import discard_run
+    from rosterflow.flows.operations import discard_run
 
     with _operating():
         info = discard_run(warehouse, run)
@@ -552,8 +554,8 @@ def undo(
     Hand-made rows are never touched. Refused (exit 1) when a later run changed any of the same rows, unless --force. The tenant's next sync is planned in full.
     """
     _existing(warehouse)
-    from flows.operations import undo_run
-    from flows.report import print_sync_result
+    from rosterflow.flows.operations import undo_run
+    from rosterflow.flows.report import print_sync_result
 
     with _operating():
         result = undo_run(warehouse, run, force)
@@ -566,10 +568,10 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
 
     Writes everything to [bold]./rosterflow-demo/[/]: feed-1.zip (a district of 2,400 students), feed-2.zip (a week later: a student left, one moved school, a new teacher took over a class) and the warehouse rosterflow.duckdb, which stays for you to query. Running it again replaces these three files and nothing else.
     """
-    from flows.demo import cast_of, describe_cast, week_later
-    from flows.report import print_sync_result
-    from schemas.writer import write_feed
-    from transforms.generate import generate_feed
+    from rosterflow.flows.demo import cast_of, describe_cast, week_later
+    from rosterflow.flows.report import print_sync_result
+    from rosterflow.schemas.writer import write_feed
+    from rosterflow.transforms.generate import generate_feed
 
     in_prefect = _in_prefect(prefect)
     folder = DEMO_FOLDER
@@ -616,7 +618,7 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
 
 
 def _demo_queries(cast) -> list[str]:
-    from flows.demo import NEW_TEACHER
+    from rosterflow.flows.demo import NEW_TEACHER
 
     return [
         "select * from audit.changes where action = 'move';",
@@ -708,14 +710,14 @@ def serve(
 def _scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> None:
     if in_prefect:
         # imported before _progress quiets Prefect's console: importing a flow adds loggers
-        from flows.inbox_flow import inbox_flow
+        from rosterflow.flows.inbox_flow import inbox_flow
     with _progress(verbose, in_prefect) as steps:
         if in_prefect:
             state = inbox_flow(**parameters, return_state=True)
             outcome = state.result(raise_on_failure=False)
         else:
             outcome = _scan_plainly(parameters)
-    from flows.inbox import ZipsWaiting
+    from rosterflow.flows.inbox import ZipsWaiting
 
     if isinstance(outcome, ZipsWaiting):
         filed = outcome.filed
@@ -733,7 +735,7 @@ def _scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> None:
 def _scan_plainly(parameters: dict):
     """One scan in this process, as the flow's state would give it: the zips filed, or the
     error the scan stopped with (ZipsWaiting when some had to stay in the inbox)."""
-    from flows.plain import scan
+    from rosterflow.flows.plain import scan
 
     try:
         return scan(**parameters)
@@ -780,7 +782,7 @@ def _deploy_to_pool(pool: str, prefect: bool | None) -> None:
             "reach: run `prefect server start` and set PREFECT_API_URL (for example "
             "http://127.0.0.1:4200/api) here and for every worker"
         )
-    from flows.fanout import deploy_sync
+    from rosterflow.flows.fanout import deploy_sync
 
     try:
         name = deploy_sync(pool)
@@ -798,7 +800,7 @@ def _serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> 
     from prefect.deployments.runner import EntrypointType
     from prefect.settings import PREFECT_API_URL
 
-    from flows.inbox_flow import inbox_flow
+    from rosterflow.flows.inbox_flow import inbox_flow
 
     if not PREFECT_API_URL.value():
         raise fail(

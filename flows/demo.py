@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.spec import FILE_SPECS
+from rosterflow.schemas.spec import FILE_SPECS
 
 Frames = Mapping[str, pl.DataFrame]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from schemas.feed import FeedError
-from schemas.settings import SettingsError
-from transforms.plan import PlanError
-from warehouse.schema import WarehouseError
+from rosterflow.schemas.feed import FeedError
+from rosterflow.schemas.settings import SettingsError
+from rosterflow.transforms.plan import PlanError
+from rosterflow.warehouse.schema import WarehouseError
 
 # the feed, the settings, the warehouse (unreadable, locked, newer, or holding duplicated
 # managed rows a person must resolve): each message already says what to do

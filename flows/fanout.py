@@ -31,11 +31,11 @@ from pathlib import Path
 from prefect import get_client
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from flows.errors import NotRun
-from flows.pipeline import SyncResult, recorded_attempt
-from flows.sync import sync_flow
-from warehouse.layout import existing_tenant_warehouse, is_layout
-from warehouse.schema import connect
+from rosterflow.flows.errors import NotRun
+from rosterflow.flows.pipeline import SyncResult, recorded_attempt
+from rosterflow.flows.sync import sync_flow
+from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
+from rosterflow.warehouse.schema import connect
 
 SYNC_DEPLOYMENT_NAME = "tenants"
 SYNC_DEPLOYMENT = f"rosterflow-sync/{SYNC_DEPLOYMENT_NAME}"
@@ -74,7 +74,7 @@ def deploy_sync(pool: str) -> str:
             flow_id=flow_id,
             name=SYNC_DEPLOYMENT_NAME,
             work_pool_name=pool,
-            entrypoint="flows.fanout.tenant_sync_flow",  # a module path: the installed package
+            entrypoint="rosterflow.flows.fanout.tenant_sync_flow",  # a module path: the installed package
             parameter_openapi_schema=parameter_schema(tenant_sync_flow).model_dump_for_openapi(),
             enforce_parameter_schema=False,
             pull_steps=[],

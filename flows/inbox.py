@@ -38,14 +38,14 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.errors import NOT_THE_FEEDS_FAULT, input_error
-from flows.pipeline import SyncResult
-from flows.report import write_report
-from schemas.feed import FeedError, open_feed
-from schemas.issues import count_errors, issue_frame, issue_row
-from schemas.settings import Settings, load_settings
-from warehouse.layout import Layout, existing_tenant_warehouse, is_layout
-from warehouse.schema import connect, latest_version, scalar
+from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
+from rosterflow.flows.pipeline import SyncResult
+from rosterflow.flows.report import write_report
+from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.issues import count_errors, issue_frame, issue_row
+from rosterflow.schemas.settings import Settings, load_settings
+from rosterflow.warehouse.layout import Layout, existing_tenant_warehouse, is_layout
+from rosterflow.warehouse.schema import connect, latest_version, scalar
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0

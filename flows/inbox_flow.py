@@ -2,7 +2,7 @@
 zip synced in its own `rosterflow-sync` subflow run. `rosterflow serve` serves it as a
 deployment; `rosterflow serve --once` runs it once when a Prefect API is configured.
 
-Run one scan with `python -m flows.inbox_flow INBOX [WAREHOUSE]`.
+Run one scan with `python -m rosterflow.flows.inbox_flow INBOX [WAREHOUSE]`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.inbox import (
+from rosterflow.flows.inbox import (
     SETTLE_SECONDS,
     Filed,
     ScanSteps,
@@ -24,8 +24,8 @@ from flows.inbox import (
     ready_zips,
     scan_inbox,
 )
-from flows.pipeline import SyncResult
-from flows.sync import step_task, sync_flow
+from rosterflow.flows.pipeline import SyncResult
+from rosterflow.flows.sync import step_task, sync_flow
 
 
 def sync_subflow(
@@ -45,7 +45,7 @@ def dispatching_steps(steps: ScanSteps) -> ScanSteps:
     subflows."""
     from prefect.runtime import flow_run
 
-    from flows.fanout import dispatched_sync, side_by_side
+    from rosterflow.flows.fanout import dispatched_sync, side_by_side
 
     scan = flow_run.id
 
@@ -96,8 +96,8 @@ def inbox_flow(
 
 
 if __name__ == "__main__":
-    # python -m flows.inbox_flow INBOX [WAREHOUSE]: one scan, as `rosterflow serve --once` does
+    # python -m rosterflow.flows.inbox_flow INBOX [WAREHOUSE]: one scan, as `rosterflow serve --once` does
     if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m flows.inbox_flow INBOX [WAREHOUSE.duckdb]")
+        sys.exit("usage: python -m rosterflow.flows.inbox_flow INBOX [WAREHOUSE.duckdb]")
     for entry in inbox_flow(*sys.argv[1:], settle_seconds=SETTLE_SECONDS):
         print(entry.describe())

@@ -16,7 +16,7 @@ import sys
 import urllib.request
 from email.message import EmailMessage
 
-from schemas.settings import Notify, Settings
+from rosterflow.schemas.settings import Notify, Settings
 
 log = logging.getLogger("rosterflow.notify")
 TIMEOUT_SECONDS = 10

@@ -15,15 +15,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flows.pipeline import SyncResult, open_warehouse, record_or_fail, run_issues
-from schemas.issues import ISSUE_SCHEMA
-from transforms.plan import EntityPlan, Plan, renumber_new_ids
-from transforms.undo import undo_changes
-from warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
-from warehouse.entities import ENTITIES
-from warehouse.held import load_held
-from warehouse.layout import Layout, LayoutError, is_layout, warehouse_of_run
-from warehouse.operations import (
+from rosterflow.flows.pipeline import SyncResult, open_warehouse, record_or_fail, run_issues
+from rosterflow.schemas.issues import ISSUE_SCHEMA
+from rosterflow.transforms.plan import EntityPlan, Plan, renumber_new_ids
+from rosterflow.transforms.undo import undo_changes
+from rosterflow.warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
+from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.warehouse.held import load_held
+from rosterflow.warehouse.layout import Layout, LayoutError, is_layout, warehouse_of_run
+from rosterflow.warehouse.operations import (
     OperationRefused,
     RunInfo,
     applied_since,
@@ -35,8 +35,8 @@ from warehouse.operations import (
     touched_rows,
     undo_inputs,
 )
-from warehouse.records import KEEP_DAYS, later_records, restore_records
-from warehouse.state import lms_checksum, next_ids
+from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
+from rosterflow.warehouse.state import lms_checksum, next_ids
 
 __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
 

@@ -20,20 +20,24 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flows.notify import notify_run
-from schemas.feed import Feed, open_feed
-from schemas.identity import IDENTITY_KEYS, duplicate_logins
-from schemas.issues import ISSUE_SCHEMA, issues_from, sort_issues
-from schemas.records import ROW_HASH
-from schemas.references import Reference
-from schemas.settings import Settings
-from schemas.spec import SYNCED_FILES
-from schemas.validate import ValidatedFeed, validate_feed
-from transforms.desired import desired_state, source_grade_levels
-from transforms.incremental import desired_course_hashes, desired_courses, plan_incremental
-from transforms.plan import REMOVALS, Plan, PlanError, in_entity_order, plan_changes
-from transforms.source_state import RecordChanges, next_source_state, record_changes
-from warehouse.apply import (
+from rosterflow.flows.notify import notify_run
+from rosterflow.schemas.feed import Feed, open_feed
+from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from, sort_issues
+from rosterflow.schemas.records import ROW_HASH
+from rosterflow.schemas.references import Reference
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.schemas.validate import ValidatedFeed, validate_feed
+from rosterflow.transforms.desired import desired_state, source_grade_levels
+from rosterflow.transforms.incremental import (
+    desired_course_hashes,
+    desired_courses,
+    plan_incremental,
+)
+from rosterflow.transforms.plan import REMOVALS, Plan, PlanError, in_entity_order, plan_changes
+from rosterflow.transforms.source_state import RecordChanges, next_source_state, record_changes
+from rosterflow.warehouse.apply import (
     RunRecord,
     RunWrites,
     next_run_id,
@@ -41,11 +45,11 @@ from warehouse.apply import (
     record_unchanged,
     utc_now,
 )
-from warehouse.entities import ENTITIES
-from warehouse.held import HeldState, store_held
-from warehouse.layout import is_layout, tenant_warehouse
-from warehouse.operations import last_undo
-from warehouse.records import (
+from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.warehouse.held import HeldState, store_held
+from rosterflow.warehouse.layout import is_layout, tenant_warehouse
+from rosterflow.warehouse.operations import last_undo
+from rosterflow.warehouse.records import (
     RecordWrite,
     StoredFile,
     derived,
@@ -55,8 +59,8 @@ from warehouse.records import (
     stored_hashes,
     stored_records,
 )
-from warehouse.schema import connect
-from warehouse.state import (
+from rosterflow.warehouse.schema import connect
+from rosterflow.warehouse.state import (
     MIN_SCHOOL_ACTIVE,
     TableSummary,
     WarehouseCurrent,

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flows import pipeline
-from flows.inbox import (
+from rosterflow.flows import pipeline
+from rosterflow.flows.inbox import (
     SETTLE_SECONDS,
     Filed,
     ScanSteps,
@@ -28,9 +28,9 @@ from flows.inbox import (
     ready_zips,
     scan_inbox,
 )
-from flows.pipeline import Steps, SyncResult, run_steps
-from flows.progress import announced
-from schemas.settings import Settings, load_settings
+from rosterflow.flows.pipeline import Steps, SyncResult, run_steps
+from rosterflow.flows.progress import announced
+from rosterflow.schemas.settings import Settings, load_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")

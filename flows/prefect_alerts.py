@@ -5,9 +5,9 @@ Every sync flow run emits `rosterflow.run.<outcome>` on the resource `rosterflow
 creates the automation that answers `held`, `rejected` and `failed` with a notification through
 any Prefect notification block (Slack, Microsoft Teams, email, a custom webhook, ...):
 
-    python -m flows.prefect_alerts BLOCK_SLUG [--name NAME]
+    python -m rosterflow.flows.prefect_alerts BLOCK_SLUG [--name NAME]
 
-e.g. `python -m flows.prefect_alerts slack-webhook/district-alerts` after saving the block in the
+e.g. `python -m rosterflow.flows.prefect_alerts slack-webhook/district-alerts` after saving the block in the
 UI (Blocks -> Slack Webhook) or in Python (`SlackWebhook(url=...).save("district-alerts")`).
 """
 

@@ -10,11 +10,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from schemas.issues import ISSUE_COLUMNS
-from schemas.validate import issue_summary
+from rosterflow.schemas.issues import ISSUE_COLUMNS
+from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
-    from flows.pipeline import SyncResult
+    from rosterflow.flows.pipeline import SyncResult
 
 FIRST_ISSUES = 20
 REPORT_SUFFIXES = (".csv", ".json")

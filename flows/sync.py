@@ -8,7 +8,7 @@ result persisted (neither can be hashed or pickled sensibly). Only reading the f
 it may come from a slow network share. Applying is never retried: a failed apply has rolled
 back and recorded its run as `failed`, and whether to try again is a person's decision.
 
-Run it with `python -m flows.sync FEED [WAREHOUSE]`, or through `rosterflow sync` when a Prefect
+Run it with `python -m rosterflow.flows.sync FEED [WAREHOUSE]`, or through `rosterflow sync` when a Prefect
 API is configured (without one, the CLI runs the same steps in-process: `flows.plain`).
 """
 
@@ -25,12 +25,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from flows import pipeline
-from flows.pipeline import Steps, SyncResult, run_steps
-from flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
-from flows.progress import announced
-from flows.tenant_lock import tenant_lock, tenant_slug
-from schemas.issues import ISSUE_COLUMNS
+from rosterflow.flows import pipeline
+from rosterflow.flows.pipeline import Steps, SyncResult, run_steps
+from rosterflow.flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
+from rosterflow.flows.progress import announced
+from rosterflow.flows.tenant_lock import tenant_lock, tenant_slug
+from rosterflow.schemas.issues import ISSUE_COLUMNS
 
 ARTIFACT_ISSUES = 50
 P = ParamSpec("P")
@@ -223,9 +223,9 @@ def sync_flow(
 
 
 if __name__ == "__main__":
-    # python -m flows.sync FEED [WAREHOUSE]: the flow alone; `rosterflow sync` adds the rest
+    # python -m rosterflow.flows.sync FEED [WAREHOUSE]: the flow alone; `rosterflow sync` adds the rest
     if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m flows.sync FEED [WAREHOUSE.duckdb]")
+        sys.exit("usage: python -m rosterflow.flows.sync FEED [WAREHOUSE.duckdb]")
     outcome = sync_flow(*sys.argv[1:])
     print(f"{outcome.feed_name}: {outcome.outcome}, run {outcome.run_id}, tenant {outcome.tenant}")
     sys.exit(outcome.exit_code)

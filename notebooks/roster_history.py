@@ -32,9 +32,14 @@ with app.setup:
     import marimo as mo
     import polars as pl
 
-    from warehouse.catalog import NoTenantsYet
-    from warehouse.readonly import copyable_sql, duckdb_session, read_query, warehouse_label
-    from warehouse.schema import WarehouseError
+    from rosterflow.warehouse.catalog import NoTenantsYet
+    from rosterflow.warehouse.readonly import (
+        copyable_sql,
+        duckdb_session,
+        read_query,
+        warehouse_label,
+    )
+    from rosterflow.warehouse.schema import WarehouseError
 
     WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
     # the copyable form of each query last shown, by name (the tests run each one as it is)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-from schemas.issues import issue_frame, issue_row
+from rosterflow.schemas.issues import issue_frame, issue_row
 
 BOM = b"\xef\xbb\xbf"
 LINE = "__line"

@@ -23,9 +23,9 @@ from typing import BinaryIO
 
 import polars as pl
 
-from schemas.csvfile import LINE, ParsedCsv, UnreadableFile, parse_csv
-from schemas.issues import issue_frame, issue_row
-from schemas.spec import (
+from rosterflow.schemas.csvfile import LINE, ParsedCsv, UnreadableFile, parse_csv
+from rosterflow.schemas.issues import issue_frame, issue_row
+from rosterflow.schemas.spec import (
     FILE_SPECS,
     MANIFEST_FILE,
     MANIFEST_HEADER,
@@ -35,7 +35,7 @@ from schemas.spec import (
     FileSpec,
     Kind,
 )
-from schemas.unzip import fast_read, member_ends
+from rosterflow.schemas.unzip import fast_read, member_ends
 
 # Far above any real roster (a state's 6M enrollments is about 1 GB of CSV) yet far below what
 # would exhaust a machine; both can be raised through the environment.

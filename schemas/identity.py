@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from schemas.issues import issues_from
+from rosterflow.schemas.issues import issues_from
 
 IDENTITY_KEYS: dict[str, str] = {  # key -> the users.csv column it reads
     "sourcedId": "sourcedId",

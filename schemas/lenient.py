@@ -1,8 +1,8 @@
 """Accept what real exports get wrong when the meaning is clear, and say so.
 
-REFERENCE.md's policy: `TRUE` and `Scheduled` are read as `true` and `scheduled`, the 1.0 status
-`inactive` is kept, a date-only or otherwise ISO 8601 `dateLastModified` is kept, and grades
-outside CEDS are kept; each with a warning. What is not clear is left as it is, so that the
+The field reference's policy (docs/reference/oneroster-1.1.md): `TRUE` and `Scheduled` are read
+as `true` and `scheduled`, the 1.0 status `inactive` is kept, a date-only or otherwise ISO 8601
+`dateLastModified` is kept, and grades outside CEDS are kept; each with a warning. What is not clear is left as it is, so that the
 pandera models report it as an error.
 
 Each rule judges the distinct values of a column (a handful for enumerations and dates), then
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from schemas.issues import ISSUE_SCHEMA, issues_from
-from schemas.spec import CEDS_GRADES, Column, FileSpec, Kind
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
+from rosterflow.schemas.spec import CEDS_GRADES, Column, FileSpec, Kind
 
 CANONICAL_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
 LENIENT_DATETIME = (

@@ -17,7 +17,7 @@ import re
 import pandera.polars as pa
 import polars as pl
 
-from schemas.vocabulary import (
+from rosterflow.schemas.vocabulary import (
     ENROLLMENT_ROLES,
     EXTENSION_PATTERN,
     STATUS_VALUES,

@@ -22,8 +22,8 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from schemas import models as v11
-from schemas.models import (
+from rosterflow.schemas import models as v11
+from rosterflow.schemas.models import (
     OneRosterModel,
     boolean,
     date,
@@ -36,7 +36,7 @@ from schemas.models import (
     text,
     user_ids,
 )
-from schemas.vocabulary import ENROLLMENT_ROLES, ROLE_TYPES, ROLES_12
+from rosterflow.schemas.vocabulary import ENROLLMENT_ROLES, ROLE_TYPES, ROLES_12
 
 
 class AcademicSessions(v11.AcademicSessions):

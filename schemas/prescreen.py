@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from schemas.models import calendar_date
+from rosterflow.schemas.models import calendar_date
 
 
 def _failing(column: str, check: pa.Check) -> pl.Expr:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.spec import FILE_SPECS
+from rosterflow.schemas.spec import FILE_SPECS
 
 ROW_HASH = "row_hash"
 _SEED = 0x0E7057E5

@@ -21,12 +21,12 @@ from collections.abc import Collection, Mapping
 
 import polars as pl
 
-from schemas.csvfile import LINE
-from schemas.issues import issues_from
-from schemas.records import RecordChanges
-from schemas.spec import FILE_SPECS, FileSpec, Kind
+from rosterflow.schemas.csvfile import LINE
+from rosterflow.schemas.issues import issues_from
+from rosterflow.schemas.records import RecordChanges
+from rosterflow.schemas.spec import FILE_SPECS, FileSpec, Kind
 
-# references without which the record cannot be built at all (REFERENCE.md's policy table)
+# references without which the record cannot be built at all (the policy table of docs/reference/oneroster-1.1.md)
 ESSENTIAL = {("enrollments", "classSourcedId"), ("enrollments", "userSourcedId")}
 # demographics.sourcedId is the user's sourcedId
 EXTRA_REFERENCES = {("demographics", "sourcedId"): "users"}

@@ -9,8 +9,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from schemas.identity import IDENTITY_KEYS
-from schemas.spec import FILE_SPECS, FILE_SPECS_12
+from rosterflow.schemas.identity import IDENTITY_KEYS
+from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
 
 
 class SettingsError(Exception):

@@ -3,7 +3,7 @@
 `FILE_SPECS[name]` gives a file's columns in spec order with each column's kind, whether a value
 is required, its enumeration and the file it references. Readers, the lenient normalizer and
 the cross-file checks all work from this table, so a column's rules are declared once, in
-`schemas.models` (1.1) and `schemas.models12` (1.2). Source: ../shared/oneroster/REFERENCE.md
+`schemas.models` (1.1) and `schemas.models12` (1.2). Source: docs/reference/oneroster-1.1.md
 and, for 1.2, 1EdTech's "OneRoster: CSV Binding 1.2.1".
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.models import MODELS, OneRosterModel
-from schemas.models12 import MODELS_12
-from schemas.vocabulary import (  # noqa: F401  (re-exported: the vocabulary belongs to the spec)
+from rosterflow.schemas.models import MODELS, OneRosterModel
+from rosterflow.schemas.models12 import MODELS_12
+from rosterflow.schemas.vocabulary import (  # noqa: F401  (re-exported: the vocabulary belongs to the spec)
     CEDS_GRADES,
     ENROLLMENT_ROLES,
     OBSERVER_ROLES,

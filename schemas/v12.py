@@ -26,12 +26,12 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from schemas.csvfile import LINE
-from schemas.issues import issues_from
-from schemas.records import ROW_HASH
-from schemas.references import live
-from schemas.spec import FILE_SPECS, FILE_SPECS_12
-from schemas.vocabulary import ENROLLMENT_ROLES, ROLES_11_AS_12, ROLES_12_AS_11
+from rosterflow.schemas.csvfile import LINE
+from rosterflow.schemas.issues import issues_from
+from rosterflow.schemas.records import ROW_HASH
+from rosterflow.schemas.references import live
+from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
+from rosterflow.schemas.vocabulary import ENROLLMENT_ROLES, ROLES_11_AS_12, ROLES_12_AS_11
 
 # 1.1 column -> the 1.2 column holding its values, where the name changed
 RENAMED_COLUMNS = {"lineItems": {"gradingPeriodSourcedId": "academicSessionSourcedId"}}

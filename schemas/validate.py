@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import pandera.polars as pa
 import polars as pl
 
-from schemas.csvfile import LINE, ParsedCsv
-from schemas.feed import Feed
-from schemas.identity import login_issues
-from schemas.issues import (
+from rosterflow.schemas.csvfile import LINE, ParsedCsv
+from rosterflow.schemas.feed import Feed
+from rosterflow.schemas.identity import login_issues
+from rosterflow.schemas.issues import (
     ISSUE_SCHEMA,
     count_errors,
     issue_frame,
@@ -29,10 +29,10 @@ from schemas.issues import (
     issues_from,
     sort_issues,
 )
-from schemas.lenient import normalize
-from schemas.prescreen import suspect_rows
-from schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
-from schemas.references import (
+from rosterflow.schemas.lenient import normalize
+from rosterflow.schemas.prescreen import suspect_rows
+from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
+from rosterflow.schemas.references import (
     CLOSED_SCHEMA,
     KnownIds,
     Reference,
@@ -45,8 +45,8 @@ from schemas.references import (
     reference_issues,
     stated,
 )
-from schemas.settings import Settings
-from schemas.spec import (
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.spec import (
     FILE_SPECS,
     FILE_SPECS_12,
     LEGACY_USERS_12_COLUMN,
@@ -57,7 +57,7 @@ from schemas.spec import (
     FileSpec,
     Kind,
 )
-from schemas.v12 import as_v11
+from rosterflow.schemas.v12 import as_v11
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.spec import MANIFEST_FILE, SPECS_BY_VERSION
+from rosterflow.schemas.spec import MANIFEST_FILE, SPECS_BY_VERSION
 
 
 def feed_csv(name: str, frame: pl.DataFrame, version: str = "1.1") -> bytes:

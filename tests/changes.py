@@ -12,7 +12,14 @@ from collections.abc import Callable
 import polars as pl
 from hypothesis import strategies as st
 
-from schemas.settings import POLICY_CHOICES, Hierarchy, Identity, Policy, Safety, Settings
+from rosterflow.schemas.settings import (
+    POLICY_CHOICES,
+    Hierarchy,
+    Identity,
+    Policy,
+    Safety,
+    Settings,
+)
 
 Frames = dict[str, pl.DataFrame]
 

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-# CI clones main with ../shared beside it, as on a developer's machine
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# third-party feeds, with their SOURCE and licence (tests/data/README.md)
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = SHARED / "data"
-    assert path.is_dir(), f"the third-party feeds are expected in {path}"
-    return path
+def third_party_feeds() -> Path:
+    """The OneRoster 1.1 feeds other implementations published, each with its `EXPECT`."""
+    return DATA / "oneroster11"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.spec import FILE_SPECS
-from schemas.writer import feed_csv, manifest_csv, write_feed
+from rosterflow.schemas.spec import FILE_SPECS
+from rosterflow.schemas.writer import feed_csv, manifest_csv, write_feed
 
 
 def frame(name: str, *rows: dict[str, str | None]) -> pl.DataFrame:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from schemas.spec import FILE_SPECS_12, MANIFEST_FILE
-from schemas.v12 import as_v12  # noqa: F401  (the twin of a 1.1 district, for tests)
-from schemas.writer import feed_csv, manifest_csv, write_feed
+from rosterflow.schemas.spec import FILE_SPECS_12, MANIFEST_FILE
+from rosterflow.schemas.v12 import as_v12  # noqa: F401  (the twin of a 1.1 district, for tests)
+from rosterflow.schemas.writer import feed_csv, manifest_csv, write_feed
 
 
 def frame12(name: str, *rows: dict[str, str | None]) -> pl.DataFrame:

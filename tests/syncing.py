@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from flows.pipeline import Steps, SyncResult, run_steps
-from schemas.settings import Settings, parse_settings
-from schemas.writer import write_feed
+from rosterflow.flows.pipeline import Steps, SyncResult, run_steps
+from rosterflow.schemas.settings import Settings, parse_settings
+from rosterflow.schemas.writer import write_feed
 
 _feed_numbers = itertools.count(1)
 

@@ -10,13 +10,17 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from schemas.identity import login
-from schemas.settings import Hierarchy
-from schemas.spec import OBSERVER_ROLES
-from transforms.grades import grade_levels
-from transforms.hierarchy import base_course_enrollments, course_hierarchy, org_base_external_id
-from transforms.source_state import empty_source
-from warehouse.entities import ENTITIES, desired_schema
+from rosterflow.schemas.identity import login
+from rosterflow.schemas.settings import Hierarchy
+from rosterflow.schemas.spec import OBSERVER_ROLES
+from rosterflow.transforms.grades import grade_levels
+from rosterflow.transforms.hierarchy import (
+    base_course_enrollments,
+    course_hierarchy,
+    org_base_external_id,
+)
+from rosterflow.transforms.source_state import empty_source
+from rosterflow.warehouse.entities import ENTITIES, desired_schema
 
 MANAGED = "or--"
 

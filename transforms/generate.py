@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.spec import FILE_SPECS
+from rosterflow.schemas.spec import FILE_SPECS
 
 STUDENTS_PER_DISTRICT = 20_000
 STUDENTS_PER_SCHOOL = 600

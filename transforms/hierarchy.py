@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from schemas.settings import Hierarchy
+from rosterflow.schemas.settings import Hierarchy
 
 # a corrupt warehouse (validation rejects org cycles) must not walk a chain forever
 MAX_CHAIN_DEPTH = 64

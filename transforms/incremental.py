@@ -32,8 +32,8 @@ from typing import Protocol
 
 import polars as pl
 
-from schemas.settings import Hierarchy, Policy
-from transforms.desired import (
+from rosterflow.schemas.settings import Hierarchy, Policy
+from rosterflow.transforms.desired import (
     MANAGED,
     desired_class_resources,
     desired_course_resources,
@@ -46,11 +46,15 @@ from transforms.desired import (
     records_of,
     source_grade_levels,
 )
-from transforms.grades import grade_levels
-from transforms.hierarchy import base_course_enrollments, course_hierarchy, org_base_external_id
-from transforms.plan import Plan, plan_entity
-from transforms.source_state import ROW_HASH, RecordChanges
-from warehouse.entities import ENTITIES
+from rosterflow.transforms.grades import grade_levels
+from rosterflow.transforms.hierarchy import (
+    base_course_enrollments,
+    course_hierarchy,
+    org_base_external_id,
+)
+from rosterflow.transforms.plan import Plan, plan_entity
+from rosterflow.transforms.source_state import ROW_HASH, RecordChanges
+from rosterflow.warehouse.entities import ENTITIES
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
 COURSE_HASH_COLUMNS = (

@@ -25,8 +25,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from schemas.settings import Policy
-from warehouse.entities import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
+from rosterflow.schemas.settings import Policy
+from rosterflow.warehouse.entities import (
+    CASCADING,
+    ENTITIES,
+    MANAGED_PREFIX,
+    Entity,
+    external_column,
+)
 
 ACTIONS = ("create", "update", "delete", "inactivate", "withdraw", "reactivate", "move", "adopt")
 REMOVALS = ("delete", "inactivate", "withdraw")

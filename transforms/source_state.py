@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from schemas.csvfile import LINE
-from schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes, source_columns
-from schemas.references import stated
+from rosterflow.schemas.csvfile import LINE
+from rosterflow.schemas.records import (
+    ROW_HASH,
+    RecordChanges,
+    record_changes,
+    row_hashes,
+    source_columns,
+)
+from rosterflow.schemas.references import stated
 
 __all__ = [
     "ROW_HASH",

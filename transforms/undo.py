@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.plan import CUR, changes_detail
-from warehouse.entities import Entity
+from rosterflow.transforms.plan import CUR, changes_detail
+from rosterflow.warehouse.entities import Entity
 
 
 def undo_changes(

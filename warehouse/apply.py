@@ -18,18 +18,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from schemas.issues import ISSUE_COLUMNS
-from transforms.plan import Plan
-from warehouse.entities import ENTITIES, Entity
-from warehouse.records import (
+from rosterflow.schemas.issues import ISSUE_COLUMNS
+from rosterflow.transforms.plan import Plan
+from rosterflow.warehouse.entities import ENTITIES, Entity
+from rosterflow.warehouse.records import (
     RecordWrite,
     encode_records,
     prune_superseded,
     write_derived,
     write_records,
 )
-from warehouse.schema import ID_FLOOR_SQL, scalar
-from warehouse.state import TableSummary, checksum_text, lms_checksum
+from rosterflow.warehouse.schema import ID_FLOOR_SQL, scalar
+from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 
 # A test seam for the "killed in the middle of apply" test: when set, apply writes this file
 # once lms has been changed inside the open transaction, then waits to be killed.

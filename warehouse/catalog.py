@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.layout import Layout
-from warehouse.schema import WarehouseError, latest_version, while_locked
+from rosterflow.warehouse.layout import Layout
+from rosterflow.warehouse.schema import WarehouseError, latest_version, while_locked
 
 CATALOG = "rosterflow_catalog"
 SCHEMAS = ("lms", "audit", "history", "oneroster")
@@ -159,9 +159,12 @@ def open_catalog(template: str) -> duckdb.DuckDBPyConnection:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m warehouse.catalog 'wh/{tenant}.duckdb' > catalog.sql`"""
+    """`python -m rosterflow.warehouse.catalog 'wh/{tenant}.duckdb' > catalog.sql`"""
     if len(argv) != 1:
-        print("usage: python -m warehouse.catalog 'WAREHOUSE/{tenant}.duckdb'", file=sys.stderr)
+        print(
+            "usage: python -m rosterflow.warehouse.catalog 'WAREHOUSE/{tenant}.duckdb'",
+            file=sys.stderr,
+        )
         return 2
     try:
         sys.stdout.write(catalog_sql(argv[0]))

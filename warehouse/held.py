@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from transforms.plan import EntityPlan, Plan
-from warehouse.apply import RunWrites
-from warehouse.entities import ENTITIES
-from warehouse.operations import OperationRefused
-from warehouse.records import RecordWrite, parquet_blob, read_blob
-from warehouse.state import TableSummary
+from rosterflow.transforms.plan import EntityPlan, Plan
+from rosterflow.warehouse.apply import RunWrites
+from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.warehouse.operations import OperationRefused
+from rosterflow.warehouse.records import RecordWrite, parquet_blob, read_blob
+from rosterflow.warehouse.state import TableSummary
 
 
 @dataclass(frozen=True)

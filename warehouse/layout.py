@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from warehouse.schema import WarehouseError
+from rosterflow.warehouse.schema import WarehouseError
 
 TENANT_FIELD = "{tenant}"
 ID_BITS = 40  # 1.1e12 ids of each kind per tenant, 8.4 million tenants below 2**63

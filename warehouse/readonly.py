@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse.catalog import open_catalog
-from warehouse.layout import is_layout
-from warehouse.schema import connect
+from rosterflow.warehouse.catalog import open_catalog
+from rosterflow.warehouse.layout import is_layout
+from rosterflow.warehouse.schema import connect
 
 
 def read_query(warehouse: str | Path, sql: str, **params: object) -> pl.DataFrame:
@@ -69,7 +69,7 @@ def duckdb_session(warehouse: str | Path) -> str:
     """The shell command that opens a DuckDB session in which `copyable_sql` runs as it is."""
     if is_layout(warehouse):
         return (
-            f"python -m warehouse.catalog {shlex.quote(str(warehouse))} > catalog.sql"
+            f"python -m rosterflow.warehouse.catalog {shlex.quote(str(warehouse))} > catalog.sql"
             " && duckdb -init catalog.sql"
         )
     return f"duckdb -readonly {shlex.quote(str(warehouse))}"

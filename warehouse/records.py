@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from schemas.spec import SYNCED_FILES
-from transforms.source_state import (
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.transforms.source_state import (
     ROW_HASH,
     empty_source,
     with_row_hash,

@@ -35,7 +35,7 @@ class Migration:
 
 def migrations() -> list[Migration]:
     found = []
-    for entry in (resources.files("warehouse") / "migrations").iterdir():
+    for entry in (resources.files("rosterflow.warehouse") / "migrations").iterdir():
         match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))

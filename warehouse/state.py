@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from schemas.spec import SYNCED_FILES
-from warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity
-from warehouse.records import stored_ids
-from warehouse.schema import ID_FLOOR_SQL, connect, scalar
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity
+from rosterflow.warehouse.records import stored_ids
+from rosterflow.warehouse.schema import ID_FLOOR_SQL, connect, scalar
 
 
 def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) -> pl.DataFrame:

@@ -24,12 +24,12 @@ def prefect_modules() -> list[str]:
 if __name__ == "__main__":
     report, arguments = Path(sys.argv[1]), sys.argv[2:]
     if arguments[:1] == ["--fail-apply"]:
-        import warehouse.apply
+        from rosterflow.warehouse import apply
 
-        warehouse.apply._pause_for_kill_test = disk_full
+        apply._pause_for_kill_test = disk_full
         arguments = arguments[1:]
     sys.argv = ["rosterflow", *arguments]
-    from flows.cli import main
+    from rosterflow.flows.cli import main
 
     try:
         main()

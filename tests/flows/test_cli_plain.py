@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 from typer.testing import CliRunner
 
-from flows.cli import app
+from rosterflow.flows.cli import app
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
 
 ROOT = Path(__file__).resolve().parents[2]

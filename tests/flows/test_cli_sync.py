@@ -15,10 +15,10 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from flows.cli import EXIT_REJECTED, EXIT_UNREADABLE, app, failure_exit
-from schemas.feed import FeedError
+from rosterflow.flows.cli import EXIT_REJECTED, EXIT_UNREADABLE, app, failure_exit
+from rosterflow.schemas.feed import FeedError
+from rosterflow.warehouse.schema import WarehouseError
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
-from warehouse.schema import WarehouseError
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,14 +128,14 @@ def test_sync_rejects_errors_and_holds_over_the_guard_with_exit_1_and_leaves_lms
 
 @pytest.mark.flow
 def test_a_run_that_fails_while_applying_exits_1_and_says_it_was_rolled_back(tmp_path, monkeypatch):
-    import warehouse.apply
+    from rosterflow.warehouse import apply
 
     def disk_full():
         raise OSError(28, "No space left on device")
 
     warehouse_path = tmp_path / "w.duckdb"
     feed = write_feed(tmp_path / "d.zip", tiny_district())
-    monkeypatch.setattr(warehouse.apply, "_pause_for_kill_test", disk_full)
+    monkeypatch.setattr(apply, "_pause_for_kill_test", disk_full)
 
     failed = sync(feed, "--warehouse", warehouse_path)
 
@@ -196,7 +196,7 @@ def test_the_terminal_shows_one_line_and_no_prefect_traceback_for_an_unreadable_
     }
     command = ["sync", str(junk), "--warehouse", str(tmp_path / "w.duckdb")]
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *command],
+        [sys.executable, "-m", "rosterflow.flows.cli", *command],
         capture_output=True,
         text=True,
         env=environment,

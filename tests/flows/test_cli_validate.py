@@ -3,8 +3,8 @@ import json
 import polars as pl
 from typer.testing import CliRunner
 
-from flows.cli import app
-from schemas.writer import write_feed
+from rosterflow.flows.cli import app
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_cell
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from flows.cli import DEMO_STUDENTS, app
-from flows.demo import (
+from rosterflow.flows.cli import DEMO_STUDENTS, app
+from rosterflow.flows.demo import (
     NEW_TEACHER,
     DemoError,
     cast_of,
@@ -18,8 +18,8 @@ from flows.demo import (
     teacher_arrives,
     week_later,
 )
+from rosterflow.transforms.generate import generate_feed
 from tests.feeds import tiny_district, with_cell
-from transforms.generate import generate_feed
 
 runner = CliRunner()
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from flows.pipeline import run_sync
-from schemas.settings import Settings
-from schemas.writer import write_feed
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.writer import write_feed
+from rosterflow.transforms.generate import generate_feed
+from rosterflow.warehouse.layout import Layout
+from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district, with_cell
-from transforms.generate import generate_feed
-from warehouse.layout import Layout
-from warehouse.schema import connect
 
 TEMPLATE = "wh/{tenant}.duckdb"
 
@@ -51,8 +51,8 @@ def test_a_retried_attempt_returns_its_recorded_run_and_applies_nothing(tmp_path
 
 @pytest.mark.flow
 def test_a_flow_run_retried_after_its_run_committed_applies_it_once(tmp_path, monkeypatch):
-    from flows import sync as sync_module
-    from flows.fanout import tenant_sync_flow
+    from rosterflow.flows import sync as sync_module
+    from rosterflow.flows.fanout import tenant_sync_flow
 
     broken = {"left": 1}
     publish = sync_module.publish
@@ -77,8 +77,8 @@ def test_a_flow_run_retried_after_its_run_committed_applies_it_once(tmp_path, mo
 def test_the_sync_flow_holds_its_tenants_concurrency_slot(tmp_path):
     from prefect import get_client
 
-    from flows.sync import sync_flow
-    from flows.tenant_lock import tenant_limit_name
+    from rosterflow.flows.sync import sync_flow
+    from rosterflow.flows.tenant_lock import tenant_limit_name
 
     feed = write_feed(tmp_path / "feed.zip", tiny_district())
     assert (
@@ -97,7 +97,7 @@ def test_a_flow_run_no_worker_takes_is_reported_while_the_scan_waits(tmp_path, m
     from prefect.deployments import run_deployment
     from prefect.states import Cancelled
 
-    from flows import fanout
+    from rosterflow.flows import fanout
 
     pool = f"rosterflow-idle-{os.getpid()}"
     fanout.deploy_sync(pool)
@@ -177,7 +177,7 @@ def _wait_until_online(pool: str, names: set[str], logs: Path, seconds: float = 
 
 @pytest.fixture
 def two_workers(tmp_path, worker_homes):
-    from flows.fanout import deploy_sync
+    from rosterflow.flows.fanout import deploy_sync
 
     pool = f"rosterflow-test-{os.getpid()}"
     deploy_sync(pool)
@@ -202,8 +202,8 @@ def test_eight_tenants_on_two_workers_each_run_applied_once(tmp_path, two_worker
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 
-    from flows.fanout import SYNC_DEPLOYMENT
-    from flows.inbox_flow import inbox_flow
+    from rosterflow.flows.fanout import SYNC_DEPLOYMENT
+    from rosterflow.flows.inbox_flow import inbox_flow
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

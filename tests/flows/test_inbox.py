@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import DEFAULT_INTERVAL, app
-from flows.errors import NotRun
-from flows.inbox import (
+from rosterflow.flows.cli import DEFAULT_INTERVAL, app
+from rosterflow.flows.errors import NotRun
+from rosterflow.flows.inbox import (
     HELD,
     PROCESSED,
     REJECTED,
@@ -28,11 +28,11 @@ from flows.inbox import (
     verdict,
     zip_sha256,
 )
-from flows.pipeline import SyncResult
-from schemas.feed import FeedError, open_feed
-from schemas.issues import ISSUE_COLUMNS, issue_frame, issue_row
+from rosterflow.flows.pipeline import SyncResult
+from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.issues import ISSUE_COLUMNS, issue_frame, issue_row
+from rosterflow.warehouse.schema import WarehouseError
 from tests.feeds import tiny_district, with_cell, write_feed
-from warehouse.schema import WarehouseError
 
 runner = CliRunner()
 HOUR = 3600.0
@@ -315,7 +315,7 @@ def test_serve_needs_a_prefect_server_for_its_schedule(tmp_path):
 
 @pytest.mark.flow
 def test_serve_serves_the_inbox_deployment_with_its_schedule(tmp_path, monkeypatch):
-    from flows.inbox_flow import inbox_flow
+    from rosterflow.flows.inbox_flow import inbox_flow
 
     served = []
     monkeypatch.setattr(type(inbox_flow), "serve", lambda flow, **kw: served.append(kw))

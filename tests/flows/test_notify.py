@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from flows import pipeline
-from flows.notify import body, subject
-from flows.pipeline import Steps, run_steps
-from schemas.settings import SettingsError, parse_settings
-from schemas.writer import write_feed
+from rosterflow.flows import pipeline
+from rosterflow.flows.notify import body, subject
+from rosterflow.flows.pipeline import Steps, run_steps
+from rosterflow.schemas.settings import SettingsError, parse_settings
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_cell, without_students
 
 

@@ -16,16 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from flows.operations import OperationRefused, approve_run, discard_run, runs, undo_run
-from schemas.settings import Safety
-from schemas.spec import SYNCED_FILES
+from rosterflow.flows.operations import OperationRefused, approve_run, discard_run, runs, undo_run
+from rosterflow.schemas.settings import Safety
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.transforms.generate import generate_feed
+from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.warehouse.records import stored_records
+from rosterflow.warehouse.schema import connect
 from tests.changes import any_settings, change, sent_as
 from tests.feeds import tiny_district, without_students
 from tests.syncing import Warehouse, counts
-from transforms.generate import generate_feed
-from warehouse.entities import ENTITIES
-from warehouse.records import stored_records
-from warehouse.schema import connect
 
 GUARD_OFF = {"safety": {"max_removal_share": 1.0, "max_school_removal_share": 1.0}}
 TABLES = tuple(e.table for e in ENTITIES.values())

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas.writer import write_feed
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import frame, tiny_district, with_cell
 from tests.syncing import Warehouse, counts
 
@@ -247,7 +247,7 @@ def test_disabled_user_is_inactivated_then_reactivated(warehouse):
 
 def test_hand_made_row_given_a_managed_external_id_is_adopted_once(warehouse):
     warehouse.path.parent.mkdir(exist_ok=True)
-    from warehouse.schema import connect
+    from rosterflow.warehouse.schema import connect
 
     connect(warehouse.path).close()
     warehouse.execute(
@@ -427,8 +427,8 @@ def test_history_answers_who_was_enrolled_on_a_date(warehouse):
 
 
 def stored_user_ids(warehouse: Warehouse) -> list[str]:
-    from warehouse.records import stored_ids
-    from warehouse.schema import connect
+    from rosterflow.warehouse.records import stored_ids
+    from rosterflow.warehouse.schema import connect
 
     with connect(warehouse.path) as con:
         return stored_ids(con, warehouse.tenant, ("users",))["users"].to_list()
@@ -475,8 +475,8 @@ def test_a_managed_external_id_on_two_rows_is_refused_not_guessed(warehouse):
 
 
 def test_a_run_that_breaks_is_recorded_as_failed_with_its_issues(warehouse):
-    from flows.pipeline import Steps, run_steps
-    from schemas.settings import Settings
+    from rosterflow.flows.pipeline import Steps, run_steps
+    from rosterflow.schemas.settings import Settings
 
     warehouse.sync(tiny_district())
     before = lms_state(warehouse)

@@ -9,10 +9,10 @@ import json
 import polars as pl
 import pytest
 
-from flows.pipeline import run_sync
-from schemas.settings import Settings
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import Settings
+from rosterflow.warehouse.schema import WarehouseError, connect
 from tests.feeds import tiny_district, with_cell, write_feed
-from warehouse.schema import WarehouseError, connect
 
 TENANT = "north"
 
@@ -121,7 +121,7 @@ WITHOUT_RESOURCES = "".join(
 
 
 def test_a_version_4_warehouse_gets_grade_levels_and_keeps_its_history(tmp_path):
-    from warehouse.schema import latest_version, schema_version
+    from rosterflow.warehouse.schema import latest_version, schema_version
 
     warehouse = tmp_path / "w.duckdb"
     district = tiny_district()

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.transforms.generate import generate_feed
+from rosterflow.warehouse.apply import PAUSE_MARKER_ENV
 from tests.feeds import tiny_district, with_cell
 from tests.syncing import Warehouse
-from transforms.generate import generate_feed
-from warehouse.apply import PAUSE_MARKER_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_sync_killed_in_the_middle_of_apply_leaves_the_previous_state(tmp_path):
     before = lms_by_external_id(warehouse)
     runs_before = warehouse.query("select * from audit.sync_runs")
     changed = with_cell(tiny_district(), "users", 2, "email", "new@example.org")
-    from schemas.writer import write_feed
+    from rosterflow.schemas.writer import write_feed
 
     feed = write_feed(tmp_path / "changed.zip", changed)
     marker = tmp_path / "apply-started"

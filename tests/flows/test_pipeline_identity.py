@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import polars as pl
 
-from flows.operations import approve_run
-from flows.pipeline import run_sync
-from schemas.settings import Identity, Safety, Settings
+from rosterflow.flows.operations import approve_run
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import Identity, Safety, Settings
+from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district, with_cell, write_feed
-from warehouse.schema import connect
 
 TENANT = "north"
 

@@ -23,18 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from flows import pipeline
-from schemas.settings import Policy, Safety, Settings
-from schemas.spec import SYNCED_FILES
-from schemas.writer import write_feed
+from rosterflow.flows import pipeline
+from rosterflow.schemas.settings import Policy, Safety, Settings
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.schemas.writer import write_feed
+from rosterflow.transforms.generate import generate_feed
+from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.warehouse.records import derived, stored_records
+from rosterflow.warehouse.schema import connect
+from rosterflow.warehouse.state import lms_summary
 from tests.changes import any_settings, change, sent_as
 from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.syncing import Warehouse, counts
-from transforms.generate import generate_feed
-from warehouse.entities import ENTITIES
-from warehouse.records import derived, stored_records
-from warehouse.schema import connect
-from warehouse.state import lms_summary
 
 TENANT = "district"
 _feeds = itertools.count(1)

@@ -208,8 +208,8 @@ def test_an_assignment_to_a_missing_class_is_an_error_naming_its_row(tmp_path):
 
 
 def test_a_run_held_before_resources_existed_is_refused_with_what_to_do(tmp_path):
-    from flows.operations import approve_run, discard_run
-    from warehouse.operations import OperationRefused
+    from rosterflow.flows.operations import approve_run, discard_run
+    from rosterflow.warehouse.operations import OperationRefused
 
     warehouse = Warehouse(tmp_path)
     district = tiny_district()

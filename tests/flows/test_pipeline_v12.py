@@ -9,14 +9,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows import pipeline
-from flows.pipeline import run_sync
-from schemas.settings import Settings
-from schemas.writer import write_feed
+from rosterflow.flows import pipeline
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.warehouse.records import stored_records
 from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.feeds12 import as_v12, write_feed_12
-from warehouse.entities import ENTITIES
-from warehouse.records import stored_records
 
 PUBLIC_FEED = Path(__file__).parents[1] / "data" / "oneroster12" / "longsight-bulk-graph" / "feed"
 LMS_TABLES = tuple(entity.table for entity in ENTITIES.values())
@@ -203,7 +203,7 @@ def test_records_checked_under_1_2_are_checked_again_when_they_come_in_1_1(tmp_p
 def test_a_generated_district_written_as_1_2_syncs_to_the_lms_rows_of_its_1_1_twin(tmp_path):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from rosterflow.flows.cli import app
 
     runner = CliRunner()
     for version in ("1.1", "1.2"):

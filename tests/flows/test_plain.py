@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-import flows.pipeline
-import flows.plain
-from flows.progress import announced, listening_to_steps
-from schemas.feed import FeedError, open_feed
+from rosterflow.flows import pipeline, plain
+from rosterflow.flows.progress import announced, listening_to_steps
+from rosterflow.schemas.feed import FeedError, open_feed
 from tests.feeds import tiny_district, with_cell, write_feed
 
 FULL_RUN = ["load-settings", "load-feed", "recall", "validate", "plan", "guard", "apply"]
@@ -35,10 +34,10 @@ def test_listeners_hear_each_call_until_they_stop_listening():
 def test_the_plain_sync_announces_each_step_by_its_task_name(tmp_path):
     feed, warehouse = write_feed(tmp_path / "north.zip", tiny_district()), tmp_path / "w.duckdb"
 
-    applied, full = steps_of(flows.plain.sync, str(feed), str(warehouse))
-    recalled, short = steps_of(flows.plain.sync, str(feed), str(warehouse))
+    applied, full = steps_of(plain.sync, str(feed), str(warehouse))
+    recalled, short = steps_of(plain.sync, str(feed), str(warehouse))
     broken = write_feed(tmp_path / "n2.zip", with_cell(tiny_district(), "users", 2, "role", "x"))
-    rejected, refused = steps_of(flows.plain.sync, str(broken), str(warehouse), tenant="north")
+    rejected, refused = steps_of(plain.sync, str(broken), str(warehouse), tenant="north")
 
     assert (applied.outcome, recalled.outcome, rejected.outcome) == (
         "applied",
@@ -52,7 +51,7 @@ def test_the_plain_sync_announces_each_step_by_its_task_name(tmp_path):
 
 @pytest.mark.flow
 def test_the_flow_announces_the_same_steps_and_then_publishes(tmp_path):
-    from flows.sync import sync_flow
+    from rosterflow.flows.sync import sync_flow
 
     feed = write_feed(tmp_path / "north.zip", tiny_district())
 
@@ -71,23 +70,23 @@ def test_reading_the_feed_is_retried_after_an_io_error_only(tmp_path, monkeypatc
             raise OSError(5, "Input/output error")
         return open_feed(path, **options)
 
-    monkeypatch.setattr(flows.plain.time, "sleep", pauses.append)
-    monkeypatch.setattr(flows.pipeline, "open_feed", flaky_share)
+    monkeypatch.setattr(plain.time, "sleep", pauses.append)
+    monkeypatch.setattr(pipeline, "open_feed", flaky_share)
 
-    result, heard = steps_of(flows.plain.sync, str(feed), str(tmp_path / "w.duckdb"))
+    result, heard = steps_of(plain.sync, str(feed), str(tmp_path / "w.duckdb"))
 
     assert result.outcome == "applied" and len(calls) == 2
-    assert pauses == [flows.plain.LOAD_FEED_RETRY_DELAY_SECONDS]
+    assert pauses == [plain.LOAD_FEED_RETRY_DELAY_SECONDS]
     assert heard[:3] == ["load-settings", "load-feed", "load-feed"]
 
     (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
     with pytest.raises(FeedError, match="not a zip"):
-        steps_of(flows.plain.sync, str(tmp_path / "junk.zip"), str(tmp_path / "w.duckdb"))
+        steps_of(plain.sync, str(tmp_path / "junk.zip"), str(tmp_path / "w.duckdb"))
     assert len(calls) == 3 and len(pauses) == 1  # a FeedError is not read again
 
 
 def test_an_io_error_that_persists_is_raised_after_the_retries(monkeypatch):
-    monkeypatch.setattr(flows.plain.time, "sleep", lambda _: None)
+    monkeypatch.setattr(plain.time, "sleep", lambda _: None)
     calls = []
 
     def gone(path):
@@ -95,7 +94,7 @@ def test_an_io_error_that_persists_is_raised_after_the_retries(monkeypatch):
         raise OSError(5, "Input/output error")
 
     with pytest.raises(OSError):
-        flows.plain.retrying_io(gone, retries=2, delay_seconds=1)("x.zip")
+        plain.retrying_io(gone, retries=2, delay_seconds=1)("x.zip")
     assert len(calls) == 3
 
 
@@ -103,7 +102,7 @@ def test_the_plain_scan_announces_its_steps_and_each_zips_sync(tmp_path):
     inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
     write_feed(inbox / "north.zip", tiny_district())
 
-    filed, heard = steps_of(flows.plain.scan, str(inbox), str(warehouse), settle_seconds=0)
+    filed, heard = steps_of(plain.scan, str(inbox), str(warehouse), settle_seconds=0)
 
     assert [(f.name, f.outcome) for f in filed] == [("north.zip", "applied")]
     assert heard == [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.prefect_config import api_url_found, prefect_api_configured
+from rosterflow.flows.prefect_config import api_url_found, prefect_api_configured
 
 URL = "http://127.0.0.1:4200/api"
 

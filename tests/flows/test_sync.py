@@ -10,8 +10,8 @@ import pytest
 from polars.testing import assert_frame_equal
 from prefect.states import Failed
 
-from flows.pipeline import SyncResult
-from flows.sync import (
+from rosterflow.flows.pipeline import SyncResult
+from rosterflow.flows.sync import (
     ARTIFACT_ISSUES,
     artifact_key,
     first_issues,
@@ -19,9 +19,9 @@ from flows.sync import (
     sync_flow,
     worth_retrying,
 )
-from schemas.feed import FeedError, open_feed
-from schemas.issues import issue_frame, issue_row
-from schemas.settings import SettingsError
+from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.issues import issue_frame, issue_row
+from rosterflow.schemas.settings import SettingsError
 from tests.feeds import tiny_district, with_cell, write_feed
 
 LMS_TABLES = ("domains", "users", "courses", "enrollments", "observers")
@@ -167,7 +167,7 @@ def test_errors_inside_the_flow_reach_the_caller_as_themselves(tmp_path):
 
 @pytest.mark.flow
 def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
-    import flows.pipeline
+    from rosterflow.flows import pipeline
 
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     calls = []
@@ -178,7 +178,7 @@ def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
             raise OSError(5, "Input/output error")
         return open_feed(path, **options)
 
-    monkeypatch.setattr(flows.pipeline, "open_feed", flaky_share)
+    monkeypatch.setattr(pipeline, "open_feed", flaky_share)
 
     result = sync_flow(str(feed), str(tmp_path / "w.duckdb"))
 
@@ -241,7 +241,7 @@ def test_the_alert_automation_is_accepted_by_a_prefect_server():
     from prefect.automations import Automation
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
-    from flows.prefect_alerts import NOTIFIED_EVENTS, create_alerts
+    from rosterflow.flows.prefect_alerts import NOTIFIED_EVENTS, create_alerts
 
     CustomWebhookNotificationBlock(
         name="district", url="http://127.0.0.1:9/hook", json_data={"text": "{{body}}"}

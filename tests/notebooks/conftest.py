@@ -23,13 +23,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.demo import cast_of, week_later
-from flows.operations import approve_run, discard_run, undo_run
-from flows.pipeline import SyncResult, run_sync
-from schemas.settings import Settings
-from schemas.writer import write_feed
-from transforms.generate import generate_feed
-from warehouse.schema import connect
+from rosterflow.flows.demo import cast_of, week_later
+from rosterflow.flows.operations import approve_run, discard_run, undo_run
+from rosterflow.flows.pipeline import SyncResult, run_sync
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.writer import write_feed
+from rosterflow.transforms.generate import generate_feed
+from rosterflow.warehouse.schema import connect
 
 DEMO_TENANT = "demo"
 DEMO_STUDENTS = 2_400  # as `rosterflow demo`: the smallest district with two schools of a level

@@ -26,8 +26,8 @@ from types import ModuleType
 import duckdb
 import pytest
 
-from warehouse.catalog import catalog_sql
-from warehouse.layout import Layout, is_layout
+from rosterflow.warehouse.catalog import catalog_sql
+from rosterflow.warehouse.layout import Layout, is_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
@@ -259,7 +259,7 @@ def test_a_layout_is_read_as_one_warehouse(exports: dict[tuple[str, str], Export
     shown = _shown(exports[notebook.stem, "layout"])
     assert 'data-options=\'["demo","zeta"]\'' in shown
     assert "every tenant's file of the layout" in shown
-    assert "python -m warehouse.catalog" in shown and "duckdb -init catalog.sql" in shown
+    assert "python -m rosterflow.warehouse.catalog" in shown and "duckdb -init catalog.sql" in shown
     if notebook.stem == "roster_history":
         assert "moves: 1 " in shown  # the demo's student who moved school, as on the demo
     else:

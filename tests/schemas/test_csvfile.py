@@ -2,8 +2,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas import csvfile
-from schemas.csvfile import UnreadableFile, parse_csv
+from rosterflow.schemas import csvfile
+from rosterflow.schemas.csvfile import UnreadableFile, parse_csv
 
 
 def rows_of(data: bytes) -> list[tuple]:

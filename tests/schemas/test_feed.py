@@ -4,9 +4,9 @@ import zipfile
 import polars as pl
 import pytest
 
-import schemas.feed as feed_module
-from schemas.feed import FeedError, open_feed
-from schemas.writer import write_feed
+import rosterflow.schemas.feed as feed_module
+from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, tiny_district, write_zip
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from schemas.identity import IDENTITY_KEYS, duplicate_logins, login, login_issues
-from schemas.settings import SettingsError, parse_settings
+from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins, login, login_issues
+from rosterflow.schemas.settings import SettingsError, parse_settings
 
 USERS = pl.DataFrame(
     {

@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from schemas.feed import open_feed
-from schemas.records import ROW_HASH
-from schemas.references import closed_references
-from schemas.validate import validate_feed
-from schemas.writer import write_feed
+from rosterflow.schemas.feed import open_feed
+from rosterflow.schemas.records import ROW_HASH
+from rosterflow.schemas.references import closed_references
+from rosterflow.schemas.validate import validate_feed
+from rosterflow.schemas.writer import write_feed
+from rosterflow.transforms.generate import generate_feed
+from rosterflow.transforms.source_state import next_source_state
 from tests.feeds import tiny_district, with_cell
-from transforms.generate import generate_feed
-from transforms.source_state import next_source_state
 
 CHECKED = ("users", "classes", "orgs", "courses", "academicSessions", "enrollments")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas.feed import FeedError, open_feed
-from schemas.unzip import fast_read, member_ends
+from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.unzip import fast_read, member_ends
 from tests.feeds import feed_files, tiny_district, write_zip
 
 USERS = feed_files(tiny_district())["users.csv"] * 50  # big enough to deflate into blocks

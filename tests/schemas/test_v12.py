@@ -6,14 +6,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas.csvfile import LINE
-from schemas.feed import open_feed
-from schemas.records import ROW_HASH, row_hashes
-from schemas.settings import parse_settings
-from schemas.spec import FILE_SPECS, SYNCED_FILES
-from schemas.v12 import users_as_v11
-from schemas.validate import validate_feed
-from schemas.writer import write_feed
+from rosterflow.schemas.csvfile import LINE
+from rosterflow.schemas.feed import open_feed
+from rosterflow.schemas.records import ROW_HASH, row_hashes
+from rosterflow.schemas.settings import parse_settings
+from rosterflow.schemas.spec import FILE_SPECS, SYNCED_FILES
+from rosterflow.schemas.v12 import users_as_v11
+from rosterflow.schemas.validate import validate_feed
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, frame, tiny_district, write_zip
 from tests.feeds12 import as_v12, feed_files_12, frame12, write_feed_12
 

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.feed import open_feed
-from schemas.settings import parse_settings
-from schemas.validate import validate_feed
-from schemas.writer import write_feed
+from rosterflow.schemas.feed import open_feed
+from rosterflow.schemas.settings import parse_settings
+from rosterflow.schemas.validate import validate_feed
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, frame, tiny_district, with_cell, write_zip
 
 
@@ -282,10 +282,10 @@ def test_header_only_file_warns(tmp_path):
 
 
 @pytest.mark.parametrize("feed", ["catalyst-full", "catalyst-minimal"])
-def test_third_party_feeds_give_their_expected_result(shared_data, feed):
-    expect = (shared_data / feed / "EXPECT").read_text().split("\n")
+def test_third_party_feeds_give_their_expected_result(third_party_feeds, feed):
+    expect = (third_party_feeds / feed / "EXPECT").read_text().split("\n")
     exit_code, path = expect[0].split()
-    result = validate_feed(open_feed(shared_data / feed / path))
+    result = validate_feed(open_feed(third_party_feeds / feed / path))
     assert (0 if result.ok else 1) == int(exit_code)
     errors = set(
         result.issues.filter(pl.col("severity") == "error").select("file", "line").iter_rows()

@@ -6,9 +6,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas.settings import Hierarchy
-from tests.feeds import frame, tiny_district
-from transforms.desired import (
+from rosterflow.schemas.settings import Hierarchy
+from rosterflow.transforms.desired import (
     desired_class_resources,
     desired_course_resources,
     desired_domains,
@@ -18,7 +17,8 @@ from transforms.desired import (
     desired_state,
     desired_users,
 )
-from warehouse.entities import ENTITIES, desired_schema
+from rosterflow.warehouse.entities import ENTITIES, desired_schema
+from tests.feeds import frame, tiny_district
 
 
 def user(sid: str, role: str = "student", **fields: str | None) -> dict[str, str | None]:

@@ -7,7 +7,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from transforms.grades import GRADE_ORDER, NO_GRADE, grade_code, grade_levels, highest_grade_rank
+from rosterflow.transforms.grades import (
+    GRADE_ORDER,
+    NO_GRADE,
+    grade_code,
+    grade_levels,
+    highest_grade_rank,
+)
 
 
 def highest(grades: str | None) -> str | None:

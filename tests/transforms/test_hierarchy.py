@@ -4,9 +4,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from schemas.settings import Hierarchy
+from rosterflow.schemas.settings import Hierarchy
+from rosterflow.transforms.hierarchy import base_course_enrollments, course_hierarchy
 from tests.feeds import faq_district, frame, tiny_district, with_cell
-from transforms.hierarchy import base_course_enrollments, course_hierarchy
 
 
 def as_source(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

@@ -18,9 +18,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from schemas.settings import POLICY_CHOICES, Policy
-from transforms.plan import REMOVALS, Plan, PlanError, plan_changes
-from warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity, desired_schema, external_column
+from rosterflow.schemas.settings import POLICY_CHOICES, Policy
+from rosterflow.transforms.plan import REMOVALS, Plan, PlanError, plan_changes
+from rosterflow.warehouse.entities import (
+    ENTITIES,
+    MANAGED_PREFIX,
+    Entity,
+    desired_schema,
+    external_column,
+)
 
 TENANT = "district-7"
 RUN_ID = 7  # the run that applied the first plan (apply writes it to updated_run_id)

@@ -1,7 +1,7 @@
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from transforms.source_state import (
+from rosterflow.transforms.source_state import (
     ROW_HASH,
     empty_source,
     next_source_state,

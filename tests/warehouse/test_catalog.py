@@ -16,11 +16,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.pipeline import run_sync
-from schemas.settings import Settings
-from schemas.writer import write_feed
-from tests.feeds import tiny_district, with_cell
-from warehouse.catalog import (
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.catalog import (
     CATALOG,
     NoTenantsYet,
     catalog_sql,
@@ -28,9 +27,10 @@ from warehouse.catalog import (
     main,
     open_catalog,
 )
-from warehouse.layout import ID_BITS, Layout
-from warehouse.readonly import read_query
-from warehouse.schema import LOCK_WAIT_ENV, WarehouseError, latest_version, migrate
+from rosterflow.warehouse.layout import ID_BITS, Layout
+from rosterflow.warehouse.readonly import read_query
+from rosterflow.warehouse.schema import LOCK_WAIT_ENV, WarehouseError, latest_version, migrate
+from tests.feeds import tiny_district, with_cell
 
 # lms tables and the id that must be unique across every tenant's file
 IDS = {

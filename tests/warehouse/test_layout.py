@@ -9,13 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from flows.operations import runs, undo_run
-from flows.pipeline import run_sync
-from schemas.settings import Settings
-from schemas.writer import write_feed
+from rosterflow.flows.operations import runs, undo_run
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.layout import (
+    ID_BITS,
+    Layout,
+    LayoutError,
+    tenant_file_name,
+    warehouse_of_run,
+)
+from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district, with_cell
-from warehouse.layout import ID_BITS, Layout, LayoutError, tenant_file_name, warehouse_of_run
-from warehouse.schema import connect
 
 TEMPLATE = "wh/{tenant}.duckdb"
 
@@ -73,7 +79,7 @@ def test_runs_lists_every_tenant_and_operations_find_a_run_by_its_id(tmp_path):
 def test_no_runs_yet_and_an_unknown_run(tmp_path):
     template = str(tmp_path / TEMPLATE)
     assert runs(template).height == 0
-    from warehouse.operations import OperationRefused
+    from rosterflow.warehouse.operations import OperationRefused
 
     with pytest.raises(OperationRefused, match="no run 42"):
         undo_run(template, 42)

@@ -2,8 +2,8 @@ from datetime import date, datetime
 
 import duckdb
 
-from warehouse.readonly import copyable_sql, read_query, sql_literal
-from warehouse.schema import connect
+from rosterflow.warehouse.readonly import copyable_sql, read_query, sql_literal
+from rosterflow.warehouse.schema import connect
 
 
 def test_literals_survive_quotes_and_types():

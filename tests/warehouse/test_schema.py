@@ -1,7 +1,13 @@
 import pytest
 
-import warehouse.schema as schema
-from warehouse.schema import Migration, WarehouseError, connect, latest_version, schema_version
+import rosterflow.warehouse.schema as schema
+from rosterflow.warehouse.schema import (
+    Migration,
+    WarehouseError,
+    connect,
+    latest_version,
+    schema_version,
+)
 
 
 def test_new_warehouse_is_created_at_the_latest_version(tmp_path):
