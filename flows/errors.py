@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.settings import SettingsError
-from rosterflow.transforms.plan import PlanError
 from rosterflow.warehouse.schema import WarehouseError
 
 # the feed, the settings, the warehouse (unreadable, locked, newer, or holding duplicated

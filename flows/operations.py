@@ -16,11 +16,12 @@ import duckdb
 import polars as pl
 
 from rosterflow.flows.pipeline import SyncResult, open_warehouse, record_or_fail, run_issues
+from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.issues import ISSUE_SCHEMA
-from rosterflow.transforms.plan import EntityPlan, Plan, renumber_new_ids
+from rosterflow.schemas.lms import ENTITIES
+from rosterflow.transforms.plan import renumber_new_ids
 from rosterflow.transforms.undo import undo_changes
 from rosterflow.warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
-from rosterflow.warehouse.entities import ENTITIES
 from rosterflow.warehouse.held import load_held
 from rosterflow.warehouse.layout import Layout, LayoutError, is_layout, warehouse_of_run
 from rosterflow.warehouse.operations import (

@@ -21,10 +21,12 @@ import duckdb
 import polars as pl
 
 from rosterflow.flows.notify import notify_run
+from rosterflow.schemas.changes import REMOVALS, Plan, PlanError, in_entity_order
 from rosterflow.schemas.feed import Feed, open_feed
 from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from, sort_issues
-from rosterflow.schemas.records import ROW_HASH
+from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
 from rosterflow.schemas.references import Reference
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.spec import SYNCED_FILES
@@ -35,8 +37,8 @@ from rosterflow.transforms.incremental import (
     desired_courses,
     plan_incremental,
 )
-from rosterflow.transforms.plan import REMOVALS, Plan, PlanError, in_entity_order, plan_changes
-from rosterflow.transforms.source_state import RecordChanges, next_source_state, record_changes
+from rosterflow.transforms.plan import plan_changes
+from rosterflow.transforms.source_state import next_source_state
 from rosterflow.warehouse.apply import (
     RunRecord,
     RunWrites,
@@ -45,7 +47,6 @@ from rosterflow.warehouse.apply import (
     record_unchanged,
     utc_now,
 )
-from rosterflow.warehouse.entities import ENTITIES
 from rosterflow.warehouse.held import HeldState, store_held
 from rosterflow.warehouse.layout import is_layout, tenant_warehouse
 from rosterflow.warehouse.operations import last_undo

@@ -29,6 +29,18 @@ def row_hashes(name: str, rows: pl.DataFrame) -> pl.Series:
     return rows.select(source_columns(name)).hash_rows(seed=_SEED).alias(ROW_HASH)
 
 
+def empty_source(name: str) -> pl.DataFrame:
+    """No records: the columns a record set has, without row_hash."""
+    return pl.DataFrame(
+        schema={"run_id": pl.Int64, "line": pl.Int64}
+        | dict.fromkeys(source_columns(name), pl.String)
+    )
+
+
+def with_row_hash(name: str, rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.with_columns(row_hashes(name, rows))
+
+
 @dataclass(frozen=True)
 class RecordChanges:
     """How one file's records differ from the stored ones, by sourcedId."""

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import polars as pl
 
 from rosterflow.schemas.identity import login
+from rosterflow.schemas.lms import ENTITIES, desired_schema
+from rosterflow.schemas.records import empty_source
 from rosterflow.schemas.settings import Hierarchy
 from rosterflow.schemas.spec import OBSERVER_ROLES
 from rosterflow.transforms.grades import grade_levels
@@ -19,8 +21,6 @@ from rosterflow.transforms.hierarchy import (
     course_hierarchy,
     org_base_external_id,
 )
-from rosterflow.transforms.source_state import empty_source
-from rosterflow.warehouse.entities import ENTITIES, desired_schema
 
 MANAGED = "or--"
 

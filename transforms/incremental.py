@@ -32,6 +32,9 @@ from typing import Protocol
 
 import polars as pl
 
+from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.records import ROW_HASH, RecordChanges
 from rosterflow.schemas.settings import Hierarchy, Policy
 from rosterflow.transforms.desired import (
     MANAGED,
@@ -52,9 +55,7 @@ from rosterflow.transforms.hierarchy import (
     course_hierarchy,
     org_base_external_id,
 )
-from rosterflow.transforms.plan import Plan, plan_entity
-from rosterflow.transforms.source_state import ROW_HASH, RecordChanges
-from rosterflow.warehouse.entities import ENTITIES
+from rosterflow.transforms.plan import plan_entity
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
 COURSE_HASH_COLUMNS = (

@@ -21,102 +21,14 @@ resources, class and course resources):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import polars as pl
 
+from rosterflow.schemas.changes import EntityPlan, Plan, PlanError
+from rosterflow.schemas.lms import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
 from rosterflow.schemas.settings import Policy
-from rosterflow.warehouse.entities import (
-    CASCADING,
-    ENTITIES,
-    MANAGED_PREFIX,
-    Entity,
-    external_column,
-)
 
-ACTIONS = ("create", "update", "delete", "inactivate", "withdraw", "reactivate", "move", "adopt")
-REMOVALS = ("delete", "inactivate", "withdraw")
 CUR = "__cur"
-
-
-class PlanError(Exception):
-    """The warehouse is in a state the sync must not guess about (e.g. duplicated managed IDs)."""
-
-
-@dataclass
-class EntityPlan:
-    entity: Entity
-    changes: pl.DataFrame  # lms columns (the row after the change) + action + detail
-    managed_active: int  # current managed rows with status active, before the run
-
-
-def in_entity_order(summary: pl.DataFrame) -> pl.DataFrame:
-    """Changes per entity and action, the entities in dependency order, then by action."""
-    order = {name: i for i, name in enumerate(ENTITIES)}
-    return summary.sort(pl.col("entity").replace_strict(order, return_dtype=pl.Int32), "action")
-
-
-@dataclass
-class Plan:
-    tenant: str
-    entities: dict[str, EntityPlan] = field(default_factory=dict)
-
-    def summary(self) -> pl.DataFrame:
-        """Changes per entity and action."""
-        counts = [
-            p.changes.group_by("action")
-            .agg(pl.len().alias("count"))
-            .with_columns(pl.lit(name).alias("entity"))
-            for name, p in self.entities.items()
-        ]
-        if not counts:
-            return pl.DataFrame(
-                schema={"entity": pl.String, "action": pl.String, "count": pl.UInt32}
-            )
-        return in_entity_order(pl.concat(counts).select("entity", "action", "count"))
-
-    @property
-    def change_count(self) -> int:
-        return sum(p.changes.height for p in self.entities.values())
-
-    def audit_rows(self, run_id: int, creates: bool = True) -> pl.DataFrame:
-        """audit.changes rows: run_id, entity, external_id, action, detail, entity_id (with
-        `creates` false, all but the creates)."""
-        return pl.concat(
-            [
-                p.changes.lazy()
-                .filter(pl.lit(creates) | (pl.col("action") != "create"))
-                .select(
-                    pl.lit(run_id, pl.Int64).alias("run_id"),
-                    pl.lit(name).alias("entity"),
-                    "external_id",
-                    "action",
-                    "detail",
-                    pl.col(p.entity.id).alias("entity_id"),
-                )
-                for name, p in self.entities.items()
-            ]
-        ).collect()
-
-    def created_ids(self) -> pl.DataFrame:
-        """Per entity that created rows: `entity, first_id, last_id, rows`."""
-        return (
-            pl.concat(
-                [
-                    p.changes.lazy()
-                    .filter(pl.col("action") == "create")
-                    .select(
-                        pl.lit(name).alias("entity"),
-                        pl.col(p.entity.id).min().alias("first_id"),
-                        pl.col(p.entity.id).max().alias("last_id"),
-                        pl.len().cast(pl.Int64).alias("rows"),
-                    )
-                    for name, p in self.entities.items()
-                ]
-            )
-            .collect()
-            .filter(pl.col("rows") > 0)
-        )
 
 
 # (entity name, external IDs) -> `external_id` and the entity's id of the tenant's managed lms

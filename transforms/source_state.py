@@ -13,37 +13,8 @@ from __future__ import annotations
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
-from rosterflow.schemas.records import (
-    ROW_HASH,
-    RecordChanges,
-    record_changes,
-    row_hashes,
-    source_columns,
-)
+from rosterflow.schemas.records import ROW_HASH, empty_source, source_columns, with_row_hash
 from rosterflow.schemas.references import stated
-
-__all__ = [
-    "ROW_HASH",
-    "RecordChanges",
-    "arrived_records",
-    "empty_source",
-    "next_source_state",
-    "record_changes",
-    "source_columns",
-    "with_row_hash",
-]
-
-
-def empty_source(name: str) -> pl.DataFrame:
-    """No records: the columns a record set has, without row_hash."""
-    return pl.DataFrame(
-        schema={"run_id": pl.Int64, "line": pl.Int64}
-        | dict.fromkeys(source_columns(name), pl.String)
-    )
-
-
-def with_row_hash(name: str, rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.with_columns(row_hashes(name, rows))
 
 
 def arrived_records(name: str, incoming: pl.DataFrame, run_id: int) -> pl.LazyFrame:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from rosterflow.schemas.lms import Entity
 from rosterflow.transforms.plan import CUR, changes_detail
-from rosterflow.warehouse.entities import Entity
 
 
 def undo_changes(

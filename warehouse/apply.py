@@ -18,9 +18,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.issues import ISSUE_COLUMNS
-from rosterflow.transforms.plan import Plan
-from rosterflow.warehouse.entities import ENTITIES, Entity
+from rosterflow.schemas.lms import ENTITIES, Entity
 from rosterflow.warehouse.records import (
     RecordWrite,
     encode_records,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from rosterflow.transforms.plan import EntityPlan, Plan
+from rosterflow.schemas.changes import EntityPlan, Plan
+from rosterflow.schemas.lms import ENTITIES
 from rosterflow.warehouse.apply import RunWrites
-from rosterflow.warehouse.entities import ENTITIES
 from rosterflow.warehouse.operations import OperationRefused
 from rosterflow.warehouse.records import RecordWrite, parquet_blob, read_blob
 from rosterflow.warehouse.state import TableSummary

@@ -14,8 +14,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.lms import MANAGED_PREFIX, Entity
 from rosterflow.warehouse.apply import utc_now
-from rosterflow.warehouse.entities import MANAGED_PREFIX, Entity
 
 
 class OperationRefused(Exception):

@@ -20,12 +20,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.records import ROW_HASH, empty_source, with_row_hash
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.transforms.source_state import (
-    ROW_HASH,
-    empty_source,
-    with_row_hash,
-)
 
 REMOVED = "removed"
 # a base is rewritten once its patches hold more records than this share of it

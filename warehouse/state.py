@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.warehouse.entities import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.warehouse.records import stored_ids
 from rosterflow.warehouse.schema import ID_FLOOR_SQL, connect, scalar
 

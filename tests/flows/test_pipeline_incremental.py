@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.flows import pipeline
+from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Policy, Safety, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.generate import generate_feed
-from rosterflow.warehouse.entities import ENTITIES
 from rosterflow.warehouse.records import derived, stored_records
 from rosterflow.warehouse.schema import connect
 from rosterflow.warehouse.state import lms_summary

@@ -11,9 +11,9 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.flows import pipeline
 from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
-from rosterflow.warehouse.entities import ENTITIES
 from rosterflow.warehouse.records import stored_records
 from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.feeds12 import as_v12, write_feed_12

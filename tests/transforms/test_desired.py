@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.lms import ENTITIES, desired_schema
 from rosterflow.schemas.settings import Hierarchy
 from rosterflow.transforms.desired import (
     desired_class_resources,
@@ -17,7 +18,6 @@ from rosterflow.transforms.desired import (
     desired_state,
     desired_users,
 )
-from rosterflow.warehouse.entities import ENTITIES, desired_schema
 from tests.feeds import frame, tiny_district
 
 

@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.changes import Plan, PlanError
+from rosterflow.schemas.lms import ENTITIES, desired_schema, external_column
 from rosterflow.schemas.settings import POLICY_CHOICES, Policy
-from rosterflow.transforms.plan import Plan, PlanError, plan_changes
-from rosterflow.warehouse.entities import ENTITIES, desired_schema, external_column
+from rosterflow.transforms.plan import plan_changes
 
 TENANT = "district-7"
 NEXT_IDS = {

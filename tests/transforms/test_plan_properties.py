@@ -18,15 +18,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.changes import REMOVALS, Plan, PlanError
+from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity, desired_schema, external_column
 from rosterflow.schemas.settings import POLICY_CHOICES, Policy
-from rosterflow.transforms.plan import REMOVALS, Plan, PlanError, plan_changes
-from rosterflow.warehouse.entities import (
-    ENTITIES,
-    MANAGED_PREFIX,
-    Entity,
-    desired_schema,
-    external_column,
-)
+from rosterflow.transforms.plan import plan_changes
 
 TENANT = "district-7"
 RUN_ID = 7  # the run that applied the first plan (apply writes it to updated_run_id)

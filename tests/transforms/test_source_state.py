@@ -1,13 +1,8 @@
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from rosterflow.transforms.source_state import (
-    ROW_HASH,
-    empty_source,
-    next_source_state,
-    record_changes,
-    with_row_hash,
-)
+from rosterflow.schemas.records import ROW_HASH, empty_source, record_changes, with_row_hash
+from rosterflow.transforms.source_state import next_source_state
 
 
 def orgs(*rows) -> pl.DataFrame:
