@@ -23,7 +23,7 @@ Each part runs in its own child process (this script with `--part`) and writes i
              meets it; and the apply and the opening and closing (checkpoint) of the resync
              itself; best of 3, against the floor (measured as bench.py does) and the 1%
              change's budget                                              -> least.csv
-The SQL timing wraps `flows.pipeline.open_warehouse`, so the sync is still `run_sync`.
+The SQL timing wraps the `open_warehouse` of `flows.pipeline`, so the sync is still `run_sync`.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def part_sync(mode: str, feed: Path, warehouse: Path, out: Path, explain: bool =
 
     log: list[dict] = []
     plans: dict | None = {} if explain else None
-    pipeline.open_warehouse = timed_warehouse(log, plans)
+    pipeline.open_warehouse = timed_warehouse(log, plans)  # what run_steps opens
     if explain:
         start = time.perf_counter()
         result = pipeline.run_sync(feed, warehouse, Settings())
@@ -449,8 +449,9 @@ def part_least(feed: Path, warehouse: Path) -> dict:
     once in this new process as a sync meets them (memory not yet touched, as in a real run):
     inflating the zip, the exact parse, reading the stored hashes and the lms checksum; then
     the resync itself, for its apply and its opening and closing of the warehouse."""
-    import rosterflow.flows.pipeline as pipeline
+    import rosterflow.flows.steps as sync_steps
     from rosterflow.schemas.spec import SYNCED_FILES
+    from rosterflow.warehouse.layout import open_warehouse
     from rosterflow.warehouse.records import stored_files, stored_hashes
     from rosterflow.warehouse.state import lms_summary
 
@@ -463,10 +464,10 @@ def part_least(feed: Path, warehouse: Path) -> dict:
         finally:
             pieces[name] = time.perf_counter() - start
 
-    loaded = timed_piece("inflate the zip (load_feed)", lambda: pipeline.load_feed(feed))
+    loaded = timed_piece("inflate the zip (load_feed)", lambda: sync_steps.load_feed(feed))
     timed_piece("parse every file exactly", loaded.parse)
     del loaded
-    with pipeline.open_warehouse(warehouse) as con:
+    with open_warehouse(warehouse) as con:
         tenant = bench.TENANT
         names = [name for name in SYNCED_FILES if name in stored_files(con, tenant)]
         fields = {"enrollments": ["userSourcedId"]}

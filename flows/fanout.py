@@ -32,9 +32,10 @@ from prefect import get_client
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from rosterflow.flows.errors import NotRun
-from rosterflow.flows.pipeline import SyncResult, recorded_attempt
 from rosterflow.flows.sync import sync_flow
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
+from rosterflow.warehouse.runs import recorded_attempt
 from rosterflow.warehouse.schema import connect
 
 SYNC_DEPLOYMENT_NAME = "tenants"

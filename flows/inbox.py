@@ -39,13 +39,19 @@ from pathlib import Path
 import polars as pl
 
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
-from rosterflow.flows.pipeline import SyncResult
 from rosterflow.flows.report import write_report
 from rosterflow.schemas.feed import FeedError, open_feed
 from rosterflow.schemas.issues import count_errors, issue_frame, issue_row
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
-from rosterflow.warehouse.layout import Layout, existing_tenant_warehouse, is_layout
-from rosterflow.warehouse.schema import connect, latest_version, scalar
+from rosterflow.warehouse.layout import (
+    Layout,
+    existing_tenant_warehouse,
+    is_layout,
+    open_warehouse,
+)
+from rosterflow.warehouse.runs import applied_run_of_feed
+from rosterflow.warehouse.schema import latest_version, schema_version
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
@@ -116,16 +122,9 @@ def applied_run_of(
     path = existing_tenant_warehouse(warehouse, tenant or "")
     if path is None:
         return None
-    con = connect(path)
-    try:
-        found = con.execute(
-            "select run_id, tenant from audit.sync_runs "
-            "where feed_sha256 = ? and outcome = 'applied' order by run_id desc limit 1",
-            [zip_sha256(zip_path)],
-        ).fetchall()
-    finally:
-        con.close()
-    return AlreadyApplied(*found[0]) if found else None
+    with open_warehouse(path) as con:
+        found = applied_run_of_feed(con, zip_sha256(zip_path))
+    return AlreadyApplied(*found) if found else None
 
 
 def zip_tenant(zip_path: Path) -> str | None:
@@ -144,11 +143,8 @@ def open_warehouse_once(warehouse: str | Path) -> int:
     if is_layout(warehouse):
         Layout(str(warehouse)).make_registry()
         return latest_version()
-    con = connect(warehouse)
-    try:
-        return scalar(con, "select max(version) from audit.schema_migrations")
-    finally:
-        con.close()
+    with open_warehouse(warehouse) as con:
+        return schema_version(con)
 
 
 # --- filing ----------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from rosterflow.flows.inbox import (
     ready_zips,
     scan_inbox,
 )
-from rosterflow.flows.pipeline import SyncResult
 from rosterflow.flows.sync import step_task, sync_flow
+from rosterflow.schemas.runs import SyncResult
 
 
 def sync_subflow(

@@ -15,15 +15,21 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from rosterflow.flows.pipeline import SyncResult, open_warehouse, record_or_fail, run_issues
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.transforms.plan import renumber_new_ids
 from rosterflow.transforms.undo import undo_changes
-from rosterflow.warehouse.apply import RunRecord, RunWrites, next_run_id, utc_now
+from rosterflow.warehouse.apply import RunWrites, record_or_fail
 from rosterflow.warehouse.held import load_held
-from rosterflow.warehouse.layout import Layout, LayoutError, is_layout, warehouse_of_run
+from rosterflow.warehouse.layout import (
+    Layout,
+    LayoutError,
+    is_layout,
+    open_warehouse,
+    warehouse_of_run,
+)
 from rosterflow.warehouse.operations import (
     OperationRefused,
     RunInfo,
@@ -37,6 +43,8 @@ from rosterflow.warehouse.operations import (
     undo_inputs,
 )
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
+from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
+from rosterflow.warehouse.schema import transaction
 from rosterflow.warehouse.state import lms_checksum, next_ids
 
 __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
@@ -135,14 +143,9 @@ def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
     with open_warehouse(run_file(warehouse, run_id)) as con:
         info = run_info(con, run_id)
         _undecided_held(info)
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             record_decision(con, run_id, "discarded", None)
             drop_held(con, run_id)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
         return info
 
 

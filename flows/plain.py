@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from rosterflow.flows import pipeline
+from rosterflow.flows import steps as sync_steps
 from rosterflow.flows.inbox import (
     SETTLE_SECONDS,
     Filed,
@@ -28,9 +28,11 @@ from rosterflow.flows.inbox import (
     ready_zips,
     scan_inbox,
 )
-from rosterflow.flows.pipeline import Steps, SyncResult, run_steps
+from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.flows.progress import announced
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
+from rosterflow.warehouse.runs import recall
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,17 +68,17 @@ def retrying_io(step: Callable[P, R], retries: int, delay_seconds: float) -> Cal
 load_settings_step = announced(run_settings, "load-settings")
 STEPS = Steps(
     load_feed=retrying_io(
-        announced(pipeline.load_feed, "load-feed"),
+        announced(sync_steps.load_feed, "load-feed"),
         LOAD_FEED_RETRIES,
         LOAD_FEED_RETRY_DELAY_SECONDS,
     ),
-    recall=announced(pipeline.recall, "recall"),
-    validate=announced(pipeline.validate, "validate"),
-    plan=announced(pipeline.plan, "plan"),
-    guard=announced(pipeline.guard, "guard"),
-    reject=announced(pipeline.reject, "reject"),
-    apply=announced(pipeline.apply, "apply"),
-    hold=announced(pipeline.hold, "hold"),
+    recall=announced(recall, "recall"),
+    validate=announced(sync_steps.validate, "validate"),
+    plan=announced(sync_steps.plan, "plan"),
+    guard=announced(sync_steps.guard, "guard"),
+    reject=announced(sync_steps.reject, "reject"),
+    apply=announced(sync_steps.apply, "apply"),
+    hold=announced(sync_steps.hold, "hold"),
 )
 
 

@@ -14,7 +14,7 @@ from rosterflow.schemas.issues import ISSUE_COLUMNS
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
-    from rosterflow.flows.pipeline import SyncResult
+    from rosterflow.schemas.runs import SyncResult
 
 FIRST_ISSUES = 20
 REPORT_SUFFIXES = (".csv", ".json")

@@ -26,11 +26,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from rosterflow.flows import pipeline
-from rosterflow.flows.pipeline import Steps, SyncResult, run_steps
+from rosterflow.flows import steps as sync_steps
+from rosterflow.flows.notify import notify_run
+from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
 from rosterflow.flows.progress import announced
 from rosterflow.flows.tenant_lock import tenant_lock, tenant_slug
 from rosterflow.schemas.issues import ISSUE_COLUMNS
+from rosterflow.schemas.runs import SyncResult
+from rosterflow.warehouse.runs import recall
 
 ARTIFACT_ISSUES = 50
 P = ParamSpec("P")
@@ -156,21 +160,21 @@ def step_task(step: Callable[P, R], name: str, **options) -> Task[P, R]:
 
 load_settings_task = step_task(run_settings, "load-settings")
 load_feed = step_task(
-    pipeline.load_feed,
+    sync_steps.load_feed,
     "load-feed",
     retries=LOAD_FEED_RETRIES,
     retry_delay_seconds=LOAD_FEED_RETRY_DELAY_SECONDS,
     retry_condition_fn=worth_retrying,
 )
-recall = step_task(pipeline.recall, "recall")
-validate = step_task(pipeline.validate, "validate")
-plan = step_task(pipeline.plan, "plan")
-guard = step_task(pipeline.guard, "guard")
-reject = step_task(pipeline.reject, "reject")
-apply = step_task(pipeline.apply, "apply")
-hold = step_task(pipeline.hold, "hold")
+recall = step_task(recall, "recall")
+validate = step_task(sync_steps.validate, "validate")
+plan = step_task(sync_steps.plan, "plan")
+guard = step_task(sync_steps.guard, "guard")
+reject = step_task(sync_steps.reject, "reject")
+apply = step_task(sync_steps.apply, "apply")
+hold = step_task(sync_steps.hold, "hold")
 # not announced to the spinner: on a failure, the step it names is the one that failed
-notify = task(pipeline.notify_run, name="notify", cache_policy=NO_CACHE, persist_result=False)
+notify = task(notify_run, name="notify", cache_policy=NO_CACHE, persist_result=False)
 publish = step_task(publish_artifacts, "publish")
 
 STEPS = Steps(

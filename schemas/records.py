@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from rosterflow.schemas.spec import FILE_SPECS
+from rosterflow.schemas.spec import FILE_SPECS, SYNCED_FILES
 
 ROW_HASH = "row_hash"
 _SEED = 0x0E7057E5
@@ -27,6 +27,20 @@ def row_hashes(name: str, rows: pl.DataFrame) -> pl.Series:
     version may hash them anew, which only makes one run treat every record as changed (slower,
     never wrong)."""
     return rows.select(source_columns(name)).hash_rows(seed=_SEED).alias(ROW_HASH)
+
+
+def carried_files(modes: dict[str, str]) -> tuple[str, ...]:
+    """The synced files whose earlier records still count: those not sent in bulk."""
+    return tuple(name for name in SYNCED_FILES if modes[name] != "bulk")
+
+
+def validation_key(settings_key: str, version: str) -> str:
+    """What a file's stored records were validated under: the settings and rosterflow, and the
+    OneRoster version of the feed they came in (1.2 admits values 1.1 refuses, so a record is
+    trusted unchecked only when it was checked against the same version's rules)."""
+    if version == "1.1":  # as written before 1.2 was read
+        return settings_key
+    return f"{settings_key} (OneRoster {version})"
 
 
 def empty_source(name: str) -> pl.DataFrame:

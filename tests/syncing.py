@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from rosterflow.flows.pipeline import Steps, SyncResult, run_steps
+from rosterflow.flows.pipeline import Steps, run_steps
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, parse_settings
 from rosterflow.schemas.writer import write_feed
 

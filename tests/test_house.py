@@ -53,3 +53,62 @@ def test_nothing_points_outside_the_repository():
         and beside in path.read_text(errors="replace")
     ]
     assert found == []
+
+
+# which layers each layer may import: schemas is the ground floor, transforms and warehouse
+# build on it side by side (never on each other), flows wires all three
+MAY_IMPORT = {
+    "schemas": {"schemas"},
+    "transforms": {"schemas", "transforms"},
+    "warehouse": {"schemas", "warehouse"},
+    "flows": {"schemas", "transforms", "warehouse", "flows"},
+}
+
+
+def layer_imports(layer: str) -> list[tuple[str, int, str]]:
+    """(file, line, layer imported) for every import of a rosterflow layer in `layer`."""
+    return [
+        (str(path.relative_to(ROOT)), line, module.split(".")[1])
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for line, module in imported_modules(path)
+        if module.startswith("rosterflow.") and module.count(".") >= 1
+    ]
+
+
+def test_layers_import_one_way():
+    wrong = [
+        f"{file}:{line}: {layer} imports {imported}"
+        for layer, allowed in MAY_IMPORT.items()
+        for file, line, imported in layer_imports(layer)
+        if imported in MAY_IMPORT and imported not in allowed
+    ]
+    assert wrong == [], "\n".join(wrong)
+
+
+def sql_calls(path: Path) -> list[int]:
+    """Lines of `*.execute(...)` and `*.sql(...)` calls: SQL run against a connection."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "sql")
+    ]
+
+
+def test_sql_lives_in_the_warehouse():
+    """Only warehouse/ talks to DuckDB: transforms and schemas never import it, and flows
+    hands a connection from one warehouse call to the next without running SQL itself."""
+    imports_duckdb = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for layer in ("schemas", "transforms")
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for line, module in imported_modules(path)
+        if module.split(".")[0] == "duckdb"
+    ]
+    runs_sql = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "flows").rglob("*.py"))
+        for line in sql_calls(path)
+    ]
+    assert imports_duckdb == [] and runs_sql == []

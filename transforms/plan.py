@@ -40,15 +40,15 @@ Lookup = Callable[[str, pl.Series], pl.DataFrame]
 def plan_changes(
     tenant: str,
     desired: dict[str, pl.DataFrame],
-    current: Callable[[str], pl.DataFrame],
+    current: Mapping[str, pl.LazyFrame],
     next_ids: Mapping[str, int],
     policy: Policy,
 ) -> Plan:
-    """The change set that turns `current` (all of the tenant's lms rows) into `desired`: the
-    full plan, every record of the tenant considered.
+    """The change set that turns `current` (all of the tenant's lms rows, per entity) into
+    `desired`: the full plan, every record of the tenant considered.
 
     `desired` is consumed: each entity's frame is released once planned, and the current rows
-    are read one entity at a time, so a state's millions of enrollments are held once.
+    are collected one entity at a time, so a state's millions of enrollments are held once.
     """
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
@@ -58,7 +58,7 @@ def plan_changes(
             entity,
             tenant,
             desired.pop(name),
-            current(name),
+            current[name].collect(),
             planned,
             next_ids[name],
             getattr(policy, entity.table),

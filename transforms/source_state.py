@@ -10,11 +10,14 @@ fields, so that a run can tell which records changed since the last one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.records import ROW_HASH, empty_source, source_columns, with_row_hash
 from rosterflow.schemas.references import stated
+from rosterflow.schemas.spec import SYNCED_FILES
 
 
 def arrived_records(name: str, incoming: pl.DataFrame, run_id: int) -> pl.LazyFrame:
@@ -49,3 +52,24 @@ def next_source_state(
     arrived = arrived_records(name, incoming, run_id)
     kept = previous.lazy().join(arrived.select("sourcedId"), on="sourcedId", how="anti")
     return pl.concat([kept, arrived.filter(stated())], how="vertical").collect()
+
+
+def source_records(
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    previous: Mapping[str, pl.DataFrame],
+    run_id: int,
+) -> dict[str, pl.DataFrame]:
+    """Per synced file, the SIS's records after a feed of these validated `tables`, sent as
+    `modes` says; `previous` holds the stored records of the files not sent in bulk."""
+    return {
+        name: next_source_state(name, previous.get(name), tables.get(name), modes[name], run_id)
+        for name in SYNCED_FILES
+    }
+
+
+def teacher_order(enrollments: pl.DataFrame) -> pl.DataFrame:
+    """Where each teacher enrollment stands in file order: a class's primary teacher is its
+    first teacher enrollment when none is marked primary, so the next run must know this order
+    for the records it keeps (the other records' order is never read)."""
+    return enrollments.filter(pl.col("role") == "teacher").select("sourcedId", "run_id", "line")

@@ -11,8 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -21,6 +20,7 @@ import polars as pl
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.issues import ISSUE_COLUMNS
 from rosterflow.schemas.lms import ENTITIES, Entity
+from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.warehouse.records import (
     RecordWrite,
     encode_records,
@@ -28,29 +28,13 @@ from rosterflow.warehouse.records import (
     write_derived,
     write_records,
 )
-from rosterflow.warehouse.schema import ID_FLOOR_SQL, scalar
+from rosterflow.warehouse.runs import insert_run
+from rosterflow.warehouse.schema import transaction
 from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 
 # A test seam for the "killed in the middle of apply" test: when set, apply writes this file
 # once lms has been changed inside the open transaction, then waits to be killed.
 PAUSE_MARKER_ENV = "ROSTERFLOW_TEST_PAUSE_IN_APPLY"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: int
-    tenant: str
-    feed_name: str | None
-    feed_sha256: str | None
-    started_at: datetime
-    outcome: str  # applied | planned | held | rejected | failed
-    message: str | None = None
-    content_sha256: str | None = None
-    settings_key: str | None = None
-    planning: str | None = None  # incremental | full | recalled
-    planning_note: str | None = None
-    full: bool = False  # planning in full was asked for (sync --full)
-    attempt_key: str | None = None  # the Prefect flow run that ran it
 
 
 @dataclass
@@ -66,16 +50,6 @@ class RunWrites:
     before: dict[str, TableSummary] | None = None
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
-    return scalar(
-        con, f"select greatest(coalesce(max(run_id), 0), {ID_FLOOR_SQL}) + 1 from audit.sync_runs"
-    )
-
-
 def record_run(
     con: duckdb.DuckDBPyConnection,
     run: RunRecord,
@@ -86,8 +60,7 @@ def record_run(
     """Write the run in one transaction. The change set is applied to lms and history, and the
     records and derived state stored, only when the outcome is `applied` (a dry run or a held
     run records its change set in audit only). `also` writes more in the same transaction."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         checksum = None
         if writes is not None and run.outcome == "applied":
             summary = None if writes.before is None else dict(writes.before)
@@ -116,11 +89,7 @@ def record_run(
         )
         if checksum is None and run.outcome == "applied":
             checksum = lms_checksum(con, run.tenant)
-        _insert_run(con, run, checksum)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        insert_run(con, run, checksum)
 
 
 def _moved(before: TableSummary, delta: tuple[int, int, int]) -> TableSummary:
@@ -149,53 +118,6 @@ def _record_changes(con: duckdb.DuckDBPyConnection, run: RunRecord, plan: Plan) 
         (pl.col("action") != "create") | ~pl.col("entity").is_in(ranges["entity"].implode())
     )
     _insert(con, "audit.changes_stored", rows)
-
-
-def record_unchanged(
-    con: duckdb.DuckDBPyConnection, run: RunRecord, previous_run_id: int, checksum: str
-) -> None:
-    """A run of the very feed the tenant's last applied run had, with lms as that run left it:
-    no change to make. Its issues are that run's (the same bytes raise the same issues)."""
-    con.execute("begin transaction")
-    try:
-        con.execute(
-            "insert into audit.issues select $run_id, file, line, field, value, rule, severity, "
-            "message from audit.issues where run_id = $previous",
-            {"run_id": run.run_id, "previous": previous_run_id},
-        )
-        _insert_run(con, run, checksum)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-
-
-def _insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord, checksum: str | None) -> None:
-    from importlib.metadata import version
-
-    con.execute(
-        "insert into audit.sync_runs (run_id, tenant, feed_name, feed_sha256, started_at, "
-        "finished_at, outcome, message, rosterflow_version, content_sha256, settings_key, "
-        "lms_checksum, planning, planning_note, attempt_key) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run.run_id,
-            run.tenant,
-            run.feed_name,
-            run.feed_sha256,
-            run.started_at,
-            utc_now(),
-            run.outcome,
-            run.message,
-            version("rosterflow"),
-            run.content_sha256,
-            run.settings_key,
-            checksum,
-            run.planning,
-            run.planning_note,
-            run.attempt_key,
-        ],
-    )
 
 
 @contextmanager
@@ -281,3 +203,27 @@ def _pause_for_kill_test() -> None:
     if marker:
         Path(marker).write_text("lms written, transaction open\n")
         time.sleep(600)
+
+
+def record_failed(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, issues: pl.DataFrame, error: Exception
+) -> None:
+    """A run that broke: its row (outcome `failed`, the error) and its issues, nothing else."""
+    message = f"{type(error).__name__}: {error}"
+    record_run(con, replace(run, outcome="failed", message=message), issues)
+
+
+def record_or_fail(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    issues: pl.DataFrame,
+    writes: RunWrites,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> SyncResult:
+    """`record_run`, and the run recorded as failed if that fails (then re-raised)."""
+    try:
+        record_run(con, run, issues, writes, also)
+    except Exception as error:  # rolled back by record_run; the failure itself is recorded
+        record_failed(con, run, issues, error)
+        raise
+    return SyncResult.of(run, writes.plan, issues)

@@ -16,10 +16,11 @@ import polars as pl
 
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.lms import ENTITIES
-from rosterflow.warehouse.apply import RunWrites
+from rosterflow.schemas.runs import RunRecord
+from rosterflow.warehouse.apply import RunWrites, record_run
 from rosterflow.warehouse.operations import OperationRefused
 from rosterflow.warehouse.records import RecordWrite, parquet_blob, read_blob
-from rosterflow.warehouse.state import TableSummary
+from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,27 @@ class HeldState:
 
 class OutdatedHeldPlan(OperationRefused):
     """A held plan that predates lms tables this rosterflow syncs."""
+
+
+def hold_run(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    issues: pl.DataFrame,
+    writes: RunWrites,
+    next_ids: dict[str, int],
+) -> None:
+    """Record a run held over a guard (its outcome `held`), with its whole plan kept for
+    approval and the state it started from: lms's checksum and the next free ids."""
+    before = writes.before
+    state = HeldState(
+        lms_checksum(con, run.tenant) if before is None else checksum_text(before),
+        next_ids,
+        run.planning,
+        run.planning_note,
+    )
+    record_run(
+        con, run, issues, writes, also=lambda con_: store_held(con_, run.run_id, writes, state)
+    )
 
 
 def store_held(

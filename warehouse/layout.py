@@ -17,11 +17,15 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from rosterflow.warehouse.schema import WarehouseError
+import duckdb
+
+from rosterflow.warehouse.schema import WarehouseError, connect
 
 TENANT_FIELD = "{tenant}"
 ID_BITS = 40  # 1.1e12 ids of each kind per tenant, 8.4 million tenants below 2**63
@@ -156,3 +160,21 @@ def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
     if tenant is None or not layout.path_for(tenant).exists():
         raise LayoutError(f"run {run_id}: no tenant file of {warehouse} has runs numbered so")
     return layout.path_for(tenant)
+
+
+@contextmanager
+def open_warehouse(
+    path: str | Path, tenant: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, held open for the whole run: DuckDB lets one process write a file at a
+    time, so nothing else can change the tenant between planning and applying. With `tenant`,
+    `path` may be a per-tenant layout (`wh/{tenant}.duckdb`): the tenant's own file opens."""
+    if tenant is not None and is_layout(path):
+        file, base = tenant_warehouse(path, tenant)
+        con = connect(file, id_space=(tenant, base))
+    else:
+        con = connect(path)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from rosterflow.schemas.lms import MANAGED_PREFIX, Entity
-from rosterflow.warehouse.apply import utc_now
+from rosterflow.warehouse.runs import utc_now
 
 
 class OperationRefused(Exception):

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from rosterflow.schemas.records import ROW_HASH, empty_source, with_row_hash
+from rosterflow.schemas.records import ROW_HASH, RecordChanges, empty_source, with_row_hash
 from rosterflow.schemas.spec import SYNCED_FILES
 
 REMOVED = "removed"
 # a base is rewritten once its patches hold more records than this share of it
 COMPACT_SHARE = 0.1
 COMPACT_PATCHES = 50
+# the derived state naming the references the stored records hold closed
+CLOSED_REFERENCES = "closed_references"
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,8 @@ def parquet_blob(frame: pl.DataFrame) -> bytes:
 
 def encode_records(name: str, write: RecordWrite) -> bytes:
     """The Parquet blob of a write: the records of a base, or the records and removals of a
-    patch. Pure and slow (half a second for a million records), so apply runs it in a thread
-    while DuckDB writes lms."""
+    patch. Pure, and about half a second for a million records (apply encodes each file's
+    write inside the run's transaction, once lms is written)."""
     columns = [*empty_source(name).columns, ROW_HASH]
     if not write.patch:
         return parquet_blob(write.rows.select(columns))
@@ -304,6 +306,52 @@ def needs_compaction(stored: StoredFile | None, patch_records: int) -> bool:
     return patched > COMPACT_SHARE * max(stored.base_records, 1) or (
         stored.patches + 1 >= COMPACT_PATCHES
     )
+
+
+def record_writes(
+    records: Mapping[str, pl.DataFrame],
+    changes: Mapping[str, RecordChanges] | None,
+    modes: Mapping[str, str],
+    fingerprints: Mapping[str, str],
+    stored: Mapping[str, StoredFile],
+    validated_under: str,
+) -> dict[str, RecordWrite]:
+    """How the tenant's stored records change after a run: a patch of the records that changed
+    (`changes`, when the run was planned incrementally), or a new base (planned in full, a
+    first file, patches grown too large, a file validated anew). `records` are the SIS's
+    records after the run, `modes` each file's manifest mode, `fingerprints` those of the
+    files sent, `validated_under` what this run validated under (`validation_key`)."""
+    writes = {}
+    nothing = pl.Series("sourcedId", [], pl.String)
+    for name in SYNCED_FILES:
+        mode = modes.get(name, "absent")
+        if mode == "absent":
+            continue
+        before = stored.get(name)
+        lineage = before.validated_under if before is not None else None
+        fingerprint = fingerprints.get(name) if mode == "bulk" else None
+        # a bulk file's every record is validated now (or was, under these settings); a
+        # delta file's records kept from before are as their lineage says
+        under = validated_under if mode == "bulk" or lineage == validated_under else None
+        base = RecordWrite(records[name], nothing, False, fingerprint, under)
+        if changes is None:
+            same_file = (
+                before is not None
+                and fingerprint is not None
+                and before.fingerprint == fingerprint
+                and before.patches == 0
+                and lineage == under
+            )
+            if not same_file:
+                writes[name] = base
+            continue
+        change = changes[name]
+        if lineage != under or needs_compaction(before, change.count):
+            writes[name] = base
+        elif change.count:
+            upserted = records[name].filter(pl.col("sourcedId").is_in(change.changed.implode()))
+            writes[name] = RecordWrite(upserted, change.removed, True, None, validated_under)
+    return writes
 
 
 # --- derived state ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -65,6 +66,21 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return scalar(con, "select coalesce(max(version), 0) from audit.schema_migrations")
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction around the block: committed when it ends, rolled back when anything
+    escapes it (an error, an interrupt). A process killed inside it commits nothing: DuckDB
+    discards a transaction that never committed."""
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException:
+        with suppress(duckdb.Error):  # a failed commit has ended the transaction already
+            con.execute("rollback")
+        raise
+
+
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     """Apply every migration above the warehouse's version (up to `target`); return the version."""
     current = schema_version(con)
@@ -77,21 +93,19 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     for migration in migrations():
         if migration.version <= current or (target is not None and migration.version > target):
             continue
-        con.execute("begin transaction")
         try:
-            con.execute("create schema if not exists audit")
-            con.execute(
-                "create table if not exists audit.schema_migrations "
-                "(version integer not null, name varchar, applied_at timestamp not null)"
-            )
-            con.execute(migration.sql)
-            con.execute(
-                "insert into audit.schema_migrations values (?, ?, now()::timestamp)",
-                [migration.version, migration.name],
-            )
-            con.execute("commit")
+            with transaction(con):
+                con.execute("create schema if not exists audit")
+                con.execute(
+                    "create table if not exists audit.schema_migrations "
+                    "(version integer not null, name varchar, applied_at timestamp not null)"
+                )
+                con.execute(migration.sql)
+                con.execute(
+                    "insert into audit.schema_migrations values (?, ?, now()::timestamp)",
+                    [migration.version, migration.name],
+                )
         except duckdb.Error as error:
-            con.execute("rollback")
             raise WarehouseError(
                 f"migrating the warehouse to version {migration.version} ({migration.name}) "
                 f"failed and was rolled back: {error}"

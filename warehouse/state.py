@@ -25,6 +25,20 @@ def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) ->
     return rows.cast(entity.schema)
 
 
+def current_frames(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.LazyFrame]:
+    """Per lms entity, all of the tenant's rows, as frames read when collected: the full plan
+    collects one entity at a time, so a state's millions of enrollments are held once."""
+    return {
+        name: con.sql(
+            f"select {', '.join(entity.columns)} from lms.{entity.table} where tenant = ?",
+            params=[tenant],
+        )
+        .pl(lazy=True)
+        .cast(entity.schema)
+        for name, entity in ENTITIES.items()
+    }
+
+
 @dataclass(frozen=True)
 class TableSummary:
     rows: int  # managed rows of the tenant
@@ -155,11 +169,6 @@ class WarehouseCurrent:
         if self.summary is None:
             self.summary = lms_summary(self.con, self.tenant)
         return self.summary[entity].active
-
-
-# at least this many active users (or enrollments) for a school's removal share to be judged:
-# one of three students leaving a tiny school is no truncated export
-MIN_SCHOOL_ACTIVE = 20
 
 
 def school_removals(

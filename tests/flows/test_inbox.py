@@ -28,9 +28,9 @@ from rosterflow.flows.inbox import (
     verdict,
     zip_sha256,
 )
-from rosterflow.flows.pipeline import SyncResult
 from rosterflow.schemas.feed import FeedError, open_feed
 from rosterflow.schemas.issues import ISSUE_COLUMNS, issue_frame, issue_row
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.warehouse.schema import WarehouseError
 from tests.feeds import tiny_district, with_cell, write_feed
 

@@ -24,12 +24,16 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.flows import pipeline
+from rosterflow.flows import steps as sync_steps
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Policy, Safety, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.generate import generate_feed
-from rosterflow.warehouse.records import derived, stored_records
+from rosterflow.warehouse import basis
+from rosterflow.warehouse.basis import stored_closed_references
+from rosterflow.warehouse.layout import open_warehouse
+from rosterflow.warehouse.records import derived, stored_files, stored_records
 from rosterflow.warehouse.schema import connect
 from rosterflow.warehouse.state import lms_summary
 from tests.changes import any_settings, change, sent_as
@@ -42,13 +46,13 @@ _feeds = itertools.count(1)
 
 def run_once(warehouse: Path, feed: Path, config: Settings, full: bool):
     """One sync of `feed` through the pipeline's own steps; returns its validation and plan."""
-    loaded = pipeline.load_feed(feed)
-    with pipeline.open_warehouse(warehouse) as con:
-        run = pipeline.start_run(con, loaded, TENANT, False, config, full)
-        validated = pipeline.validate(loaded, con, run, config)
+    loaded = sync_steps.load_feed(feed)
+    with open_warehouse(warehouse) as con:
+        run = sync_steps.start_run(con, loaded, TENANT, False, config, full)
+        validated = sync_steps.validate(loaded, con, run, config)
         assert validated.ok, validated.issues.filter(pl.col("severity") == "error")
-        planned = pipeline.plan(validated, con, run, config)
-        pipeline.apply(con, planned, validated.issues)
+        planned = sync_steps.plan(validated, con, run, config)
+        sync_steps.apply(con, planned, validated.issues)
     return validated, planned
 
 
@@ -313,14 +317,16 @@ def test_the_lms_summary_read_during_validation_is_what_the_plan_builds_on(tmp_p
     run_once(warehouse, write_feed(tmp_path / "first.zip", district), config, full=False)
     renamed = with_cell(district, "users", 0, "givenName", "Augusta")
     feed = write_feed(tmp_path / "renamed.zip", renamed)
-    loaded = pipeline.load_feed(feed)
-    with pipeline.open_warehouse(warehouse) as con:
-        run = pipeline.start_run(con, loaded, TENANT, False, config)
-        validated = pipeline.validate(loaded, con, run, config)
-        assert validated.lms_summary == lms_summary(con, TENANT)
-        assert pipeline.plan(validated, con, run, config).run.planning == "incremental"
-        forced = pipeline.start_run(con, pipeline.load_feed(feed), TENANT, False, config, True)
-        assert pipeline.validate(pipeline.load_feed(feed), con, forced, config).lms_summary is None
+    loaded = sync_steps.load_feed(feed)
+    with open_warehouse(warehouse) as con:
+        run = sync_steps.start_run(con, loaded, TENANT, False, config)
+        validated = sync_steps.validate(loaded, con, run, config)
+        assert validated.stored.lms_summary == lms_summary(con, TENANT)
+        assert sync_steps.plan(validated, con, run, config).run.planning == "incremental"
+        forced = sync_steps.start_run(con, sync_steps.load_feed(feed), TENANT, False, config, True)
+        assert (
+            sync_steps.validate(sync_steps.load_feed(feed), con, forced, config).stored.lms_summary is None
+        )
 
 
 def test_records_stored_by_an_older_rosterflow_are_compared_after_one_full_run(tmp_path):
@@ -424,9 +430,9 @@ def test_a_record_left_as_it_was_that_points_at_a_user_who_went_is_rejected(tmp_
     """The enrollments of a student who left the feed did not change, yet they point at
     nothing now: the incremental check finds them, as the whole check does."""
     trusted = []
-    found_closed = pipeline.stored_closed_references
+    found_closed = stored_closed_references
     monkeypatch.setattr(
-        pipeline,
+        basis,
         "stored_closed_references",
         lambda *args: trusted.append(found_closed(*args)) or trusted[-1],
     )
@@ -458,19 +464,17 @@ def test_references_are_trusted_closed_only_as_the_run_that_stored_the_records_l
     result = pipeline.run_sync(
         write_feed(tmp_path / "a.zip", tiny_district()), warehouse, Settings()
     )
-    feed = pipeline.load_feed(tmp_path / "a.zip")
-    with pipeline.open_warehouse(warehouse) as con:
-        run = pipeline.start_run(con, feed, result.tenant, True, Settings())
-        stored = pipeline.stored_files(con, result.tenant)
-        assert ("users", "orgSourcedIds", "orgs") in pipeline.stored_closed_references(
-            con, run, stored
-        )
+    feed = sync_steps.load_feed(tmp_path / "a.zip")
+    with open_warehouse(warehouse) as con:
+        run = sync_steps.start_run(con, feed, result.tenant, True, Settings())
+        stored = stored_files(con, result.tenant)
+        assert ("users", "orgSourcedIds", "orgs") in stored_closed_references(con, run, stored)
         other_settings = Settings(policy=Policy(users="delete"))
-        other = pipeline.start_run(con, feed, result.tenant, True, other_settings)
-        assert pipeline.stored_closed_references(con, other, stored) == set()
+        other = sync_steps.start_run(con, feed, result.tenant, True, other_settings)
+        assert stored_closed_references(con, other, stored) == set()
         # records stored after the references were last found closed (by a rosterflow that
         # did not write them, say): nothing is trusted
         con.execute(
             "update oneroster.derived set run_id = run_id - 1 where name = 'closed_references'"
         )
-        assert pipeline.stored_closed_references(con, run, stored) == set()
+        assert stored_closed_references(con, run, stored) == set()

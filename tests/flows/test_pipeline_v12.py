@@ -9,11 +9,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.flows import pipeline
+from rosterflow.flows import steps as sync_steps
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.layout import open_warehouse
 from rosterflow.warehouse.records import stored_records
 from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.feeds12 import as_v12, write_feed_12
@@ -163,10 +164,10 @@ def test_a_change_of_roles_csv_alone_reaches_the_stored_users(tmp_path, full):
 
 def validated_again(feed: Path, warehouse: Path):
     """The validation a sync of `feed` would run on `warehouse` (nothing is written)."""
-    loaded = pipeline.load_feed(feed)
-    with pipeline.open_warehouse(warehouse) as con:
-        run = pipeline.start_run(con, loaded, "d", True, Settings())
-        return pipeline.validate(loaded, con, run, Settings()).validated
+    loaded = sync_steps.load_feed(feed)
+    with open_warehouse(warehouse) as con:
+        run = sync_steps.start_run(con, loaded, "d", True, Settings())
+        return sync_steps.validate(loaded, con, run, Settings()).validated
 
 
 def test_a_1_2_resync_checks_row_by_row_only_the_records_that_changed(tmp_path):

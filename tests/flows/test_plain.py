@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rosterflow.flows import pipeline, plain
+from rosterflow.flows import plain, steps
 from rosterflow.flows.progress import announced, listening_to_steps
 from rosterflow.schemas.feed import FeedError, open_feed
 from tests.feeds import tiny_district, with_cell, write_feed
@@ -71,7 +71,7 @@ def test_reading_the_feed_is_retried_after_an_io_error_only(tmp_path, monkeypatc
         return open_feed(path, **options)
 
     monkeypatch.setattr(plain.time, "sleep", pauses.append)
-    monkeypatch.setattr(pipeline, "open_feed", flaky_share)
+    monkeypatch.setattr(steps, "open_feed", flaky_share)
 
     result, heard = steps_of(plain.sync, str(feed), str(tmp_path / "w.duckdb"))
 

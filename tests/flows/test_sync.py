@@ -10,7 +10,6 @@ import pytest
 from polars.testing import assert_frame_equal
 from prefect.states import Failed
 
-from rosterflow.flows.pipeline import SyncResult
 from rosterflow.flows.sync import (
     ARTIFACT_ISSUES,
     artifact_key,
@@ -21,6 +20,7 @@ from rosterflow.flows.sync import (
 )
 from rosterflow.schemas.feed import FeedError, open_feed
 from rosterflow.schemas.issues import issue_frame, issue_row
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import SettingsError
 from tests.feeds import tiny_district, with_cell, write_feed
 
@@ -167,7 +167,7 @@ def test_errors_inside_the_flow_reach_the_caller_as_themselves(tmp_path):
 
 @pytest.mark.flow
 def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
-    from rosterflow.flows import pipeline
+    from rosterflow.flows import steps
 
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     calls = []
@@ -178,7 +178,7 @@ def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
             raise OSError(5, "Input/output error")
         return open_feed(path, **options)
 
-    monkeypatch.setattr(pipeline, "open_feed", flaky_share)
+    monkeypatch.setattr(steps, "open_feed", flaky_share)
 
     result = sync_flow(str(feed), str(tmp_path / "w.duckdb"))
 

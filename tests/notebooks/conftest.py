@@ -25,7 +25,8 @@ import pytest
 
 from rosterflow.flows.demo import cast_of, week_later
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
-from rosterflow.flows.pipeline import SyncResult, run_sync
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.generate import generate_feed

@@ -184,7 +184,11 @@ def plan_of(desired: Rows, current: Rows, policy: Policy | None = None) -> Plan:
         for name, entity in ENTITIES.items()
     }
     return plan_changes(
-        TENANT, desired_frames, current_frames.__getitem__, NEXT_IDS, policy or Policy()
+        TENANT,
+        desired_frames,
+        {name: rows.lazy() for name, rows in current_frames.items()},
+        NEXT_IDS,
+        policy or Policy(),
     )
 
 

@@ -297,7 +297,13 @@ def scenarios(draw) -> Scenario:
 
 def plan_of(desired: Frames, current: Frames, next_ids: dict[str, int], policy: Policy) -> Plan:
     # plan_changes consumes the dict of desired frames, not the frames
-    return plan_changes(TENANT, dict(desired), current.__getitem__, next_ids, policy)
+    return plan_changes(
+        TENANT,
+        dict(desired),
+        {name: rows.lazy() for name, rows in current.items()},
+        next_ids,
+        policy,
+    )
 
 
 def apply_in_memory(current: Frames, plan: Plan) -> Frames:

@@ -1,0 +1,234 @@
+"""The sync's steps as plain functions, each a call into one layer: load (schemas), validate
+(schemas, against what the warehouse holds), plan (transforms, from what the warehouse holds),
+guard (transforms), and the ends a run may come to: apply, hold or reject (warehouse).
+
+`flows.pipeline` chains them; the Prefect flow (`flows.sync`) wraps each in a task.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.feed import Feed, open_feed
+from rosterflow.schemas.issues import sort_issues
+from rosterflow.schemas.records import ROW_HASH, carried_files, validation_key
+from rosterflow.schemas.runs import RunRecord, SyncResult
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.schemas.validate import ValidatedFeed, validate_feed
+from rosterflow.transforms.guard import refusal, removals
+from rosterflow.transforms.logins import login_change_issues, relogins
+from rosterflow.transforms.planning import Since, plan_run
+from rosterflow.transforms.source_state import source_records
+from rosterflow.warehouse.apply import RunWrites, record_or_fail, record_run
+from rosterflow.warehouse.basis import (
+    IncrementalBasis,
+    StoredState,
+    incremental_basis,
+    stored_state,
+)
+from rosterflow.warehouse.held import hold_run
+from rosterflow.warehouse.records import CLOSED_REFERENCES, record_writes, stored_records
+from rosterflow.warehouse.runs import next_run_id, utc_now
+from rosterflow.warehouse.state import WarehouseCurrent, current_frames, next_ids, school_removals
+
+
+@dataclass
+class ValidatedRun:
+    """A validated feed, and what the warehouse held of the tenant's records when it was read."""
+
+    validated: ValidatedFeed
+    stored: StoredState
+
+    @property
+    def feed(self) -> Feed:
+        return self.validated.feed
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return self.validated.tables
+
+    @property
+    def issues(self) -> pl.DataFrame:
+        return self.validated.issues
+
+    @property
+    def error_count(self) -> int:
+        return self.validated.error_count
+
+    @property
+    def ok(self) -> bool:
+        return self.validated.ok
+
+
+@dataclass
+class PlannedRun:
+    run: RunRecord  # with how it was planned
+    plan: Plan
+    writes: RunWrites
+    # per school and guarded entity: active rows removed and active rows (schools that lose any)
+    schools: pl.DataFrame = field(default_factory=pl.DataFrame)
+    next_ids: dict[str, int] = field(default_factory=dict)  # the first free ids it planned from
+    # users whose login changes: external_id, user_id, login_before, login (a first login is none)
+    relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+
+def load_feed(feed: str | Path) -> Feed:
+    """The manifest and the files' bytes; parsing waits until the run needs it."""
+    return open_feed(feed, parse=False)
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    tenant: str,
+    dry_run: bool,
+    settings: Settings,
+    full: bool = False,
+    attempt: str | None = None,
+) -> RunRecord:
+    return RunRecord(
+        run_id=next_run_id(con),
+        tenant=tenant,
+        feed_name=feed.name,
+        feed_sha256=feed.sha256,
+        started_at=utc_now(),
+        outcome="planned" if dry_run else "applied",
+        content_sha256=feed.content_sha256,
+        settings_key=f"rosterflow {version('rosterflow')} {settings.key()}",
+        full=full,
+        attempt_key=attempt,
+    )
+
+
+def validate(
+    feed: Feed, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
+) -> ValidatedRun:
+    """Validate with references into delta and absent files resolved against the tenant's
+    records, and without re-checking, row by row, records the tenant already holds as they
+    are, validated under these very settings."""
+    # the warehouse is read while the files are parsed: Polars and DuckDB let go of the GIL,
+    # and the parse leaves part of the cores idle
+    with ThreadPoolExecutor(max_workers=1) as parser:
+        parsing = parser.submit(feed.parse)
+        stored = stored_state(con, run)
+        parsing.result()
+    empty = pl.Series("sourcedId", [], pl.String)
+    hashes = stored.hashes
+    known = {
+        name: hashes[name]["sourcedId"] if name in hashes else empty
+        for name in carried_files(feed.modes)
+    }
+    if stored.lms_summary is None:  # nothing to compare with, or every record is looked at
+        return ValidatedRun(validate_feed(feed, settings, known), stored)
+    nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
+    compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
+    under = validation_key(run.settings_key, feed.version)
+    trusted = [name for name in hashes if stored.files[name].validated_under == under]
+    validated = validate_feed(feed, settings, known, compared, trusted, stored.closed)
+    return ValidatedRun(validated, stored)
+
+
+def plan(
+    validated: ValidatedRun, con: duckdb.DuckDBPyConnection, run: RunRecord, settings: Settings
+) -> PlannedRun:
+    """The run's change set (`transforms.planning`), from the tenant's stored records and lms
+    rows, and how the stored records change with it."""
+    feed = validated.feed
+    carried = carried_files(feed.modes)
+    previous = stored_records(con, run.tenant, carried) if carried else {}  # bulk needs none
+    records = source_records(validated.tables, feed.modes, previous, run.run_id)
+    del previous
+    basis = incremental_basis(con, run, validated.stored.lms_summary)
+    first_free = next_ids(con)
+    since = (
+        Since(
+            basis.run_id,
+            basis.previous_courses,
+            basis.previous_grades,
+            validated.stored.hashes,
+            WarehouseCurrent(con, run.tenant, basis.summary),
+        )
+        if isinstance(basis, IncrementalBasis)
+        else basis
+    )
+    planned = plan_run(
+        run.tenant,
+        records,
+        feed.modes,
+        settings,
+        first_free,
+        since,
+        current_frames(con, run.tenant),
+        validated.validated.changes,
+    )
+    run = replace(run, planning=planned.planning, planning_note=planned.note)
+    writes = RunWrites(
+        planned.plan,
+        record_writes(
+            planned.records,
+            planned.changes,
+            {name: feed.modes[name] for name in feed.files},
+            {name: content.fingerprint for name, content in feed.files.items()},
+            validated.stored.files,
+            validation_key(run.settings_key, feed.version),
+        ),
+        planned.derived | {CLOSED_REFERENCES: validated.validated.closed},
+        basis.summary if isinstance(basis, IncrementalBasis) else None,
+    )
+    schools = school_removals(con, run.tenant, removals(planned.plan))
+    return PlannedRun(run, planned.plan, writes, schools, first_free, relogins(planned.plan))
+
+
+def guard(planned: PlannedRun, settings: Settings) -> str | None:
+    """Why the run must not be applied, or None (`transforms.guard`)."""
+    return refusal(
+        planned.plan,
+        planned.schools,
+        planned.relogins,
+        settings.safety,
+        settings.identity.key,
+    )
+
+
+def hold(
+    con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame, message: str
+) -> SyncResult:
+    """Keep a run over a guard, its whole plan included, for a person to approve or discard."""
+    run = replace(
+        planned.run,
+        outcome="held",
+        message=f"{message}. The run is held: `rosterflow approve {planned.run.run_id}` applies "
+        f"exactly this plan, `rosterflow discard {planned.run.run_id}` drops it",
+    )
+    hold_run(con, run, issues, planned.writes, planned.next_ids)
+    return SyncResult.of(run, planned.plan, issues)
+
+
+def reject(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, issues: pl.DataFrame, message: str
+) -> SyncResult:
+    rejected = replace(run, outcome="rejected", message=message)
+    record_run(con, rejected, issues)
+    return SyncResult.of(rejected, None, issues)
+
+
+def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
+    """The issues a run records: validation's, and under `[safety] login_changes = "warn"` a
+    warning for each login the run changes."""
+    if not (planned.relogins.height and settings.safety.login_changes == "warn"):
+        return issues
+    warnings = login_change_issues(planned.relogins, settings.identity.key)
+    return sort_issues(pl.concat([issues, warnings]))
+
+
+def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame) -> SyncResult:
+    """Write the run (applied, or planned for a dry run); on failure record it as failed."""
+    return record_or_fail(con, planned.run, issues, planned.writes)

@@ -1,0 +1,56 @@
+"""How users sign in after a plan: the logins it changes, and logins it must not leave empty
+or shared (`[identity] key` names the field a user signs in with)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from rosterflow.schemas.changes import Plan, PlanError
+from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins
+from rosterflow.schemas.issues import issues_from
+
+
+def relogins(plan: Plan) -> pl.DataFrame:
+    """The users whose login the plan changes from one they had (`detail` of their update):
+    `external_id, user_id, login_before, login`."""
+    before = pl.col("detail").str.json_path_match("$.login.from")
+    return (
+        plan.entities["user"]
+        .changes.filter(pl.col("action").is_in(["update", "move"]))
+        .filter(before.is_not_null())
+        .select("external_id", "user_id", before.alias("login_before"), "login")
+        .sort("external_id")
+    )
+
+
+def login_change_issues(relogins: pl.DataFrame, key: str) -> pl.DataFrame:
+    """A warning per user whose login changes, for `[safety] login_changes = "warn"`."""
+    return issues_from(
+        relogins.with_columns(pl.lit(None, pl.Int64).alias("__line")),  # a user, not a row
+        file="users.csv",
+        field=IDENTITY_KEYS[key],
+        value=pl.col("login"),
+        rule="identity.login_changed",
+        severity="warning",
+        message=pl.format(
+            "{} signs in as {} now, no longer as {}", "external_id", "login", "login_before"
+        ),
+    ).collect()
+
+
+def refuse_shared_logins(users: pl.DataFrame, key: str) -> None:
+    """The users of a delta or absent users file combine with those stored: validation saw
+    only the rows sent (if any), so logins empty or shared across the two are refused here."""
+    shared = duplicate_logins(users, key)
+    if shared.height == 0:
+        return
+    examples = "; ".join(
+        f"{'no login' if login is None else repr(login)}: {', '.join(ids[:3])}"
+        + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        for login, ids in shared.head(3).iter_rows()
+    )
+    raise PlanError(
+        f"[identity] key = {key!r}: {shared.height:,} login{'s are' if shared.height > 1 else ' is'} "
+        f"empty or shared by several of the tenant's users ({examples}); fix them in the SIS, "
+        "or send users.csv whole"
+    )

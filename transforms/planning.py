@@ -1,0 +1,138 @@
+"""A run's change set, from the feed's records to the plan.
+
+The SIS's records after the feed come first (`source_state`: bulk files replace, delta files
+upsert, absent files keep). When lms and the stored state are exactly as an earlier applied run
+left them (`Since`), only the records that changed since, and what depends on them, are planned
+(`incremental`); otherwise every record is (`plan`), against all of the tenant's lms rows. Both
+give the same change set. The run also derives what the next run compares with: the hash of
+every desired course, the students' grade levels, and the file order of teacher enrollments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
+from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.transforms.desired import desired_state, source_grade_levels
+from rosterflow.transforms.incremental import (
+    Current,
+    desired_course_hashes,
+    desired_courses,
+    plan_incremental,
+)
+from rosterflow.transforms.logins import refuse_shared_logins
+from rosterflow.transforms.plan import plan_changes
+from rosterflow.transforms.source_state import teacher_order
+
+
+@dataclass(frozen=True)
+class Since:
+    """What an incremental plan compares with: lms and the stored records exactly as the
+    applied run `run_id` left them."""
+
+    run_id: int
+    courses: pl.DataFrame  # that run's desired courses: external_id, row_hash
+    grades: pl.DataFrame  # its students' grade levels: sourcedId, grade_level
+    # per file stored: sourcedId, row_hash (and each enrollment's userSourcedId)
+    hashes: Mapping[str, pl.DataFrame]
+    current: Current  # the tenant's lms rows, read as the plan asks for them
+
+
+@dataclass
+class RunPlan:
+    plan: Plan
+    records: dict[str, pl.DataFrame]  # per file: the SIS's records after the feed
+    changes: dict[str, RecordChanges] | None  # per file, since `Since` (None: planned in full)
+    derived: dict[str, pl.DataFrame]  # what the next run compares with
+    planning: str  # incremental | full
+    note: str
+
+
+def plan_run(
+    tenant: str,
+    records: dict[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    settings: Settings,
+    first_free: Mapping[str, int],
+    since: Since | str,
+    current: Mapping[str, pl.LazyFrame],
+    found: Mapping[str, RecordChanges] | None = None,
+) -> RunPlan:
+    """The plan of the SIS's `records` after a feed (`source_state.source_records`; per file,
+    sent as `modes` says), given the first free id of each lms table. `since` is the basis of
+    an incremental plan, or why the run is planned in full, against `current` (every lms row
+    of the tenant, per entity). `found` holds the changes validation already worked out, per
+    file."""
+    if modes["users"] != "bulk":  # a bulk file's logins were checked by validation
+        refuse_shared_logins(records["users"], settings.identity.key)
+    if isinstance(since, Since):
+        changes = _changes_since(since.hashes, records, found or {})
+        enrollments = since.hashes.get(
+            "enrollments", pl.DataFrame(schema={"sourcedId": pl.String, "userSourcedId": pl.String})
+        )
+        incremental = plan_incremental(
+            tenant,
+            records,
+            changes,
+            since.courses,
+            since.grades,
+            settings.hierarchy,
+            since.current,
+            first_free,
+            settings.policy,
+            settings.identity.key,
+            enrollments.select("sourcedId", "userSourcedId"),
+        )
+        changed = sum(change.count for change in changes.values())
+        total = sum(rows.height for rows in records.values())
+        return RunPlan(
+            incremental.plan,
+            records,
+            changes,
+            _derived(records, incremental.course_hashes, incremental.grades),
+            "incremental",
+            f"{changed:,} of {total:,} records changed since run {since.run_id}",
+        )
+    courses = desired_courses(records, settings.hierarchy)
+    grades = source_grade_levels(records).collect()
+    plan = plan_changes(
+        tenant,
+        desired_state(records, settings.hierarchy, courses, grades, settings.identity.key),
+        current,
+        first_free,
+        settings.policy,
+    )
+    derived = _derived(records, desired_course_hashes(courses), grades)
+    return RunPlan(plan, records, None, derived, "full", since)
+
+
+def _changes_since(
+    hashes: Mapping[str, pl.DataFrame],
+    records: Mapping[str, pl.DataFrame],
+    found: Mapping[str, RecordChanges],
+) -> dict[str, RecordChanges]:
+    """Per file, the records that changed since the stored ones (validation found those of the
+    files it compared)."""
+    empty = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
+    return {
+        name: found[name]
+        if name in found
+        else record_changes(hashes.get(name, empty), records[name])
+        for name in SYNCED_FILES
+    }
+
+
+def _derived(
+    records: Mapping[str, pl.DataFrame], course_hashes: pl.DataFrame, grades: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    return {
+        "desired_courses": course_hashes,
+        "grade_levels": grades,
+        "teacher_order": teacher_order(records["enrollments"]),
+    }

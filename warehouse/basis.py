@@ -1,0 +1,116 @@
+"""What a run reads of the tenant before it plans: the stored records and their hashes, and
+whether lms and the stored state are exactly as the last applied run left them (the basis of an
+incremental plan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from rosterflow.schemas.references import Reference
+from rosterflow.schemas.runs import RunRecord
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.warehouse.operations import last_undo
+from rosterflow.warehouse.records import (
+    CLOSED_REFERENCES,
+    StoredFile,
+    derived,
+    derived_states,
+    stored_files,
+    stored_hashes,
+)
+from rosterflow.warehouse.state import TableSummary, checksum_text, lms_summary
+
+
+@dataclass
+class StoredState:
+    """What the warehouse holds of the tenant's OneRoster records when a run starts."""
+
+    files: dict[str, StoredFile]  # per file stored
+    # per file stored: sourcedId, row_hash (and an enrollment's userSourcedId: whose grade
+    # level a changed enrollment may move)
+    hashes: dict[str, pl.DataFrame]
+    # the tenant's lms summary when the run may be planned incrementally (read now: nothing
+    # writes lms between validate and plan, the run holds the file)
+    lms_summary: dict[str, TableSummary] | None = None
+    # the references the stored records hold closed (none when they cannot be trusted)
+    closed: set[Reference] = field(default_factory=set)
+
+
+def stored_state(con: duckdb.DuckDBPyConnection, run: RunRecord) -> StoredState:
+    """The tenant's stored records as a run compares its feed with them."""
+    files = stored_files(con, run.tenant)
+    hashes = stored_hashes(
+        con,
+        run.tenant,
+        [name for name in SYNCED_FILES if name in files],
+        {"enrollments": ["userSourcedId"]},
+    )
+    if run.full or not hashes:  # nothing to compare with, or every record is to be looked at
+        return StoredState(files, hashes)
+    return StoredState(
+        files,
+        hashes,
+        lms_summary(con, run.tenant),
+        stored_closed_references(con, run, files),
+    )
+
+
+def stored_closed_references(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, files: dict[str, StoredFile]
+) -> set[Reference]:
+    """The references the tenant's stored records hold closed (`ValidatedFeed.closed` of the
+    run that stored the newest of them, under these settings and rosterflow), or none when
+    records were stored after it was found, or under other settings."""
+    state = derived_states(con, run.tenant).get(CLOSED_REFERENCES)
+    newest = max((part.last_run_id for part in files.values()), default=0)
+    if state is None or state.settings_key != run.settings_key or state.run_id < newest:
+        return set()
+    found = derived(con, run.tenant, CLOSED_REFERENCES)
+    return set(found.iter_rows()) if found is not None else set()
+
+
+@dataclass(frozen=True)
+class IncrementalBasis:
+    """What an incremental plan starts from: lms as the last applied run left it."""
+
+    run_id: int  # the run that left lms and the stored state as they are
+    summary: dict[str, TableSummary]  # the tenant's lms rows now
+    previous_courses: pl.DataFrame  # that run's desired courses: external_id, row_hash
+    previous_grades: pl.DataFrame  # that run's students' grade levels: sourcedId, grade_level
+
+
+def incremental_basis(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    summary: dict[str, TableSummary] | None = None,
+) -> IncrementalBasis | str:
+    """The basis for planning only what changed, or why the run is planned in full;
+    `summary` is the tenant's `lms_summary` when it was read already in this run."""
+    if run.full:
+        return "--full was given"
+    state = derived_states(con, run.tenant).get("desired_courses")
+    if state is None:
+        return "the tenant's first run: nothing stored to compare with"
+    undone = last_undo(con, run.tenant)
+    if undone is not None and undone[0] > state.run_id:
+        return (
+            f"run {undone[0]} undid run {undone[1]}: lms and the stored records need not be "
+            f"what run {state.run_id} left"
+        )
+    if state.settings_key != run.settings_key:
+        return f"the settings or the rosterflow version differ from those of run {state.run_id}"
+    summary = summary or lms_summary(con, run.tenant)
+    if checksum_text(summary) != state.lms_checksum:
+        return (
+            f"lms was changed outside rosterflow since run {state.run_id}: a hand edit, "
+            "which this run reverts"
+        )
+    grades = derived(con, run.tenant, "grade_levels")
+    if grades is None:
+        return f"run {state.run_id} stored no grade levels to compare with (an older rosterflow)"
+    return IncrementalBasis(
+        state.run_id, summary, derived(con, run.tenant, "desired_courses"), grades
+    )
