@@ -6,17 +6,24 @@ full)."""
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pytest
+from pydantic import ValidationError
 
+from rosterflow.schemas.identity import IDENTITY_KEYS
 from rosterflow.schemas.settings import (
     LOGIN_CHANGE_CHOICES,
     POLICY_CHOICES,
+    Identity,
+    Policy,
+    Safety,
     Settings,
     SettingsError,
     load_settings,
     parse_settings,
 )
+from rosterflow.schemas.spec import FILE_SPECS
 
 DEFAULTS = {
     "policy": {
@@ -246,6 +253,7 @@ SHARE = "give a share between 0 and 1 (1 turns the guard off)"
         ({"validation": {"required": {"users": ["mail"]}}}, "[validation] required.users names 'mail', not a column of users.csv"),
         ({"validation": {"required": {"users": [5]}}}, "[validation] required.users names 5, not a column of users.csv"),
         ({"validation": {"files": ["teachers"]}}, "[validation] files names 'teachers', not a OneRoster file"),
+        ({"validation": {"files": "users"}}, "[validation] files must be a list of file names"),
         ({"validation": "x"}, "[validation] must be a table"),
         ({"notify": {"webhook": "ftp://x"}}, "[notify] webhook = 'ftp://x'; give an http:// or https:// URL"),
         ({"notify": {"webhook": 5}}, "[notify] webhook must be text"),
@@ -353,3 +361,49 @@ def test_settings_cannot_be_changed_once_read(non_default_file):
     with pytest.raises(TypeError):
         settings.validation.required["users"] = ()
     assert settings.validation.files == ("users", "manifest", "enrollments", "userProfiles")
+
+
+def test_the_model_describes_every_setting_for_the_reference():
+    """What a settings reference renders: per table and key, the default, the type, the
+    choices and bounds, and one sentence."""
+    assert list(Settings.model_fields) == list(DEFAULTS)
+    for table, section in Settings.model_fields.items():
+        assert section.description and section.description.endswith(".")
+        model = section.annotation
+        assert section.default_factory is model
+        assert list(model.model_fields) == list(DEFAULTS[table])
+        for name, setting in model.model_fields.items():
+            assert setting.description and setting.description.endswith("."), (table, name)
+            assert setting.get_default(call_default_factory=True) == DEFAULTS[table][name]
+    assert {n: get_args(f.annotation) for n, f in Policy.model_fields.items()} == POLICY_CHOICES
+    assert get_args(Safety.model_fields["login_changes"].annotation) == LOGIN_CHANGE_CHOICES
+    assert get_args(Identity.model_fields["key"].annotation) == tuple(IDENTITY_KEYS)
+    schema = Settings.model_json_schema()["$defs"]
+    assert schema["Policy"]["properties"]["enrollments"]["enum"] == list(
+        POLICY_CHOICES["enrollments"]
+    )
+    for share in ("max_removal_share", "max_school_removal_share"):
+        bounds = schema["Safety"]["properties"][share]
+        assert (bounds["minimum"], bounds["maximum"]) == (0, 1)
+    assert schema["Validation"]["properties"]["required"]["propertyNames"]["enum"] == list(
+        FILE_SPECS
+    )
+    assert "roles" in schema["Validation"]["properties"]["files"]["items"]["enum"]
+
+
+def test_settings_built_in_code_are_checked_and_copied_with_changes():
+    with pytest.raises(ValidationError):
+        Policy(users="vanish")
+    with pytest.raises(ValidationError):
+        Safety(max_removal_share=2)
+    with pytest.raises(ValidationError):
+        Settings(identity={"key": "email", "typo": 1})
+    # the model's copy with changes stands in for dataclasses.replace
+    keyed = Settings().model_copy(update={"identity": Identity(key="email")})
+    assert (
+        keyed
+        == Settings(identity=Identity(key="email"))
+        == parse_settings({"identity": {"key": "email"}})
+    )
+    assert Settings().identity.key == "sourcedId"
+    assert Settings().model_dump_json()  # the read-only mapping serializes as a plain one
