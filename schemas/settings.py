@@ -1,13 +1,33 @@
-"""Settings (`--config FILE.toml`, CONTRACT §4): every key optional, unknown keys refused."""
+"""Settings (`--config FILE.toml`, CONTRACT §4): every key optional, unknown keys refused.
+
+One pydantic model per table of the file, each field with its default, its choices (a
+`Literal`), its bounds and a one-sentence description, so the settings reference can be rendered
+from `Settings.model_fields` and each table's `model_fields`. Every model is frozen, refuses
+keys it does not know (extra="forbid") and takes values as TOML states them (strict: `1` is not
+true, `"25"` is not a port). A refused file is reported as one `SettingsError` naming the file,
+the table and the key, in the wording below.
+"""
 
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    WrapSerializer,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from rosterflow.schemas.identity import IDENTITY_KEYS
 from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
@@ -17,115 +37,274 @@ class SettingsError(Exception):
     """The settings file is unreadable or states something rosterflow cannot do (exit 2)."""
 
 
+DeleteOrKeep = Literal["delete", "keep"]
+DeleteKeepOrInactivate = Literal["delete", "keep", "inactivate"]
+LoginChanges = Literal["hold", "warn"]
+# the choices other modules own: the login fields (schemas.identity), the OneRoster files
+IdentityKey = Literal[tuple(IDENTITY_KEYS)]
+RequiredFile = Literal[tuple(FILE_SPECS)]
+# a file of OneRoster 1.2 only (roles, userProfiles, ...) is demanded of 1.2 feeds
+DemandedFile = Literal[tuple(dict.fromkeys(("manifest", *FILE_SPECS, *FILE_SPECS_12)))]
+
+
+class _Table(BaseModel):
+    """A table of the settings file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Policy(_Table):
+    """What happens to a managed record whose source left the SIS."""
+
+    users: DeleteKeepOrInactivate = Field(
+        "inactivate",
+        description="What happens to a managed user who left the SIS: deleted, kept as it is, "
+        "or inactivated.",
+    )
+    courses: DeleteOrKeep = Field(
+        "keep",
+        description="What happens to a managed course (a section or a base course) whose "
+        "class or course left the SIS: deleted, or kept as it is.",
+    )
+    enrollments: Literal["delete", "keep", "inactivate", "withdraw"] = Field(
+        "inactivate",
+        description="What happens to a managed enrollment that left the SIS: deleted, kept as "
+        "it is, inactivated, or withdrawn.",
+    )
+    domains: DeleteKeepOrInactivate = Field(
+        "inactivate",
+        description="What happens to a managed domain whose org left the SIS: deleted, kept as "
+        "it is, or inactivated.",
+    )
+    observers: DeleteKeepOrInactivate = Field(
+        "delete",
+        description="What happens to a managed observer link (a parent or guardian to a "
+        "student) that left the SIS: deleted by default, so that a parent no longer linked "
+        "stops seeing the student.",
+    )
+    resources: DeleteKeepOrInactivate = Field(
+        "inactivate",
+        description="What happens to a managed resource that left resources.csv: deleted, kept "
+        "as it is, or inactivated.",
+    )
+    class_resources: DeleteKeepOrInactivate = Field(
+        "delete",
+        description="What happens to a managed assignment of content to a class that left "
+        "classResources.csv: deleted by default, so that the content stops showing in the class.",
+    )
+    course_resources: DeleteKeepOrInactivate = Field(
+        "delete",
+        description="What happens to a managed assignment of content to a course that left "
+        "courseResources.csv: deleted by default, so that the content stops showing in the "
+        "course.",
+    )
+
+
+# each [policy] key and its choices, in the order messages and documentation list them
 POLICY_CHOICES: dict[str, tuple[str, ...]] = {
-    "users": ("delete", "keep", "inactivate"),
-    "courses": ("delete", "keep"),
-    "enrollments": ("delete", "keep", "inactivate", "withdraw"),
-    # beyond the contract's minimum: what happens to domains and observer links that leave
-    "domains": ("delete", "keep", "inactivate"),
-    "observers": ("delete", "keep", "inactivate"),
-    # content assignment (resources.csv, classResources.csv, courseResources.csv)
-    "resources": ("delete", "keep", "inactivate"),
-    "class_resources": ("delete", "keep", "inactivate"),
-    "course_resources": ("delete", "keep", "inactivate"),
+    name: get_args(field.annotation) for name, field in Policy.model_fields.items()
 }
 
 
-@dataclass(frozen=True)
-class Policy:
-    """What happens to a managed record whose source left the SIS."""
+class Hierarchy(_Table):
+    """Which base courses a class's section derives from (README, Base courses)."""
 
-    users: str = "inactivate"
-    courses: str = "keep"
-    enrollments: str = "inactivate"
-    domains: str = "inactivate"
-    # a parent who is no longer linked must stop seeing the student: links are removed
-    observers: str = "delete"
-    resources: str = "inactivate"
-    # content no longer assigned must stop showing in the class or course: assignments go
-    class_resources: str = "delete"
-    course_resources: str = "delete"
-
-
-@dataclass(frozen=True)
-class Hierarchy:
-    org_base_courses: bool = True
-    session_base_courses: bool = True
+    org_base_courses: bool = Field(
+        True,
+        description="Whether base courses are derived down the state -> district -> school "
+        "chain of orgs (if not, the teacher base course is the root).",
+    )
+    session_base_courses: bool = Field(
+        True,
+        description="Whether a teacher base course per term is derived under the teacher base "
+        "course (if not, sections derive from the teacher base course).",
+    )
 
 
-@dataclass(frozen=True)
-class Safety:
-    max_removal_share: float = 0.2
-    # one school losing more than this share of its active users or enrollments holds the run
-    # even when the tenant's share is small (one school's file truncated by the SIS)
-    max_school_removal_share: float = 0.5
-    # a run that changes the login of existing users (another [identity] key, or the field's
-    # values changed in the SIS) is held for a person (hold) or applied with a warning (warn)
-    login_changes: str = "hold"
+class Safety(_Table):
+    """The guards that hold a run for a person instead of applying it."""
+
+    max_removal_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="A run that removes more than this share of a tenant's active managed users "
+        "or enrollments is held (1 turns the guard off).",
+    )
+    max_school_removal_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A run in which one school (of 20 or more active users or enrollments) "
+        "loses more than this share of them is held, even when the tenant's share is small "
+        "(1 turns the guard off).",
+    )
+    login_changes: LoginChanges = Field(
+        "hold",
+        description="A run that changes the login of existing users (another [identity] key, "
+        "or the field's values changed in the SIS) is held for a person (hold) or applied with "
+        "a warning per user (warn).",
+    )
 
 
-LOGIN_CHANGE_CHOICES = ("hold", "warn")
+LOGIN_CHANGE_CHOICES: tuple[str, ...] = get_args(LoginChanges)
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(_Table):
     """The users.csv field a user signs in with (schemas.identity)."""
 
-    key: str = "sourcedId"
+    key: IdentityKey = Field(
+        "sourcedId",
+        description="The users.csv field users sign in with, stored as lms.users.login "
+        "(userId: the identifier of the first item of userIds).",
+    )
 
 
-@dataclass(frozen=True)
-class Notify:
+class Notify(_Table):
     """Where a failed, rejected or held run is announced (nowhere by default)."""
 
-    webhook: str = ""  # URL that gets a JSON POST of the run's summary and first issues
-    email: str = ""  # comma-separated recipients of the same, by SMTP
-    smtp_host: str = "localhost"
-    smtp_port: int = 25
-    smtp_from: str = "rosterflow@localhost"
-    smtp_starttls: bool = False
-    # the SMTP password comes from the environment, never from a file a team commits
-    smtp_user: str = ""
-    smtp_password_env: str = "ROSTERFLOW_SMTP_PASSWORD"
+    webhook: str = Field(
+        "",
+        description="URL (http:// or https://) that gets a JSON POST of each failed, rejected "
+        "or held run's summary and first issues; none when empty.",
+    )
+    email: str = Field(
+        "",
+        description="Comma-separated recipients of the same summary as a plain-text mail; none "
+        "when empty.",
+    )
+    smtp_host: str = Field("localhost", description="The SMTP server that sends the mail.")
+    smtp_port: int = Field(25, description="The port of the SMTP server.")
+    smtp_from: str = Field("rosterflow@localhost", description="The sender of the mail.")
+    smtp_starttls: bool = Field(
+        False, description="Whether the SMTP connection is upgraded with STARTTLS before login."
+    )
+    smtp_user: str = Field(
+        "", description="The user to log in to the SMTP server as; no login when empty."
+    )
+    smtp_password_env: str = Field(
+        "ROSTERFLOW_SMTP_PASSWORD",
+        description="The environment variable that holds the SMTP password, which never comes "
+        "from a file a team commits.",
+    )
+
+    @field_validator("webhook")
+    @classmethod
+    def _web_url(cls, webhook: str) -> str:
+        if webhook and not webhook.startswith(("http://", "https://")):
+            raise _refused(f"[notify] webhook = {webhook!r}; give an http:// or https:// URL")
+        return webhook
 
 
 def _default_required() -> MappingProxyType:
     return MappingProxyType({"courses": ("courseCode",), "users": ()})
 
 
-@dataclass(frozen=True)
-class Validation:
-    required: MappingProxyType = field(default_factory=_default_required)
-    files: tuple[str, ...] = ()
+def _as_dict(required: Mapping, serialize: SerializerFunctionWrapHandler) -> Any:
+    return serialize(dict(required))
 
 
-@dataclass(frozen=True)
-class Settings:
-    policy: Policy = field(default_factory=Policy)
-    hierarchy: Hierarchy = field(default_factory=Hierarchy)
-    safety: Safety = field(default_factory=Safety)
-    validation: Validation = field(default_factory=Validation)
-    notify: Notify = field(default_factory=Notify)
-    identity: Identity = field(default_factory=Identity)
+class Validation(_Table):
+    """What a platform demands of a feed beyond the OneRoster rules."""
+
+    required: Annotated[
+        Mapping[RequiredFile, tuple[str, ...]],
+        # read-only, as the rest of the settings; written out as the mapping it is
+        AfterValidator(MappingProxyType),
+        WrapSerializer(_as_dict),
+    ] = Field(
+        default_factory=_default_required,
+        description="Extra fields a platform demands, per file: a record stated with one of "
+        "them empty is an error.",
+    )
+    files: tuple[DemandedFile, ...] = Field(
+        (),
+        description="Files a platform demands in every feed: one the manifest calls absent is "
+        "an error.",
+    )
+
+    @field_validator("required", mode="before")
+    @classmethod
+    def _required_columns(cls, required: object) -> dict[str, tuple]:
+        if not isinstance(required, Mapping):
+            raise _refused("[validation] required must map file names to field lists")
+        for file, columns in required.items():
+            if file not in FILE_SPECS:
+                raise _refused(f"[validation] required names {file!r}, not a OneRoster file")
+            if not isinstance(columns, list | tuple):
+                raise _refused(f"[validation] required.{file} must be a list of fields")
+            for column in columns:
+                if column not in FILE_SPECS[file].header:
+                    raise _refused(
+                        f"[validation] required.{file} names {column!r}, not a column of {file}.csv"
+                    )
+        return {file: tuple(columns) for file, columns in required.items()}
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _demanded_files(cls, files: object) -> tuple:
+        if not isinstance(files, list | tuple):
+            raise _refused("[validation] files must be a list of file names")
+        for file in files:
+            if file not in get_args(DemandedFile):
+                raise _refused(f"[validation] files names {file!r}, not a OneRoster file")
+        return tuple(files)
+
+
+class Settings(_Table):
+    """The settings file: one table each, in the order a refused file is checked."""
+
+    policy: Policy = Field(
+        default_factory=Policy,
+        description="What happens to a managed record that leaves the SIS.",
+    )
+    hierarchy: Hierarchy = Field(
+        default_factory=Hierarchy,
+        description="Which base courses the sections of classes derive from.",
+    )
+    safety: Safety = Field(
+        default_factory=Safety,
+        description="The guards that hold a run for a person instead of applying it.",
+    )
+    validation: Validation = Field(
+        default_factory=Validation,
+        description="What a platform demands of a feed beyond the OneRoster rules.",
+    )
+    notify: Notify = Field(
+        default_factory=Notify,
+        description="Who hears of a failed, rejected or held run (nobody by default).",
+    )
+    identity: Identity = Field(
+        default_factory=Identity,
+        description="The users.csv field users sign in with.",
+    )
 
     def key(self) -> str:
-        """What shapes a run's result, as text: everything but the safety guard."""
+        """What shapes a run's result, as text: everything but the safety guard and notify.
+
+        Stored with every run and compared across runs: the same settings must give the same
+        text byte for byte, whatever model holds them."""
         validation = {
             "required": {f: list(c) for f, c in sorted(self.validation.required.items())},
             "files": sorted(self.validation.files),
         }
         shaping = {
-            "policy": asdict(self.policy),
-            "hierarchy": asdict(self.hierarchy),
-            "identity": asdict(self.identity),
+            "policy": self.policy.model_dump(),
+            "hierarchy": self.hierarchy.model_dump(),
+            "identity": self.identity.model_dump(),
         }
         return json.dumps(shaping | {"validation": validation}, sort_keys=True)
 
     def with_max_removal_share(self, share: float | None) -> Settings:
+        """These settings with the command line's `--max-removal-share` in place of
+        `[safety] max_removal_share`, when it is given."""
         if share is None:
             return self
-        _check_share(share, "--max-removal-share")
-        return replace(self, safety=replace(self.safety, max_removal_share=share))
+        try:
+            safety = Safety.model_validate(self.safety.model_dump() | {"max_removal_share": share})
+        except ValidationError:
+            raise SettingsError(_share_refused("--max-removal-share", share)) from None
+        return self.model_copy(update={"safety": safety})
 
 
 def load_settings(path: str | Path | None) -> Settings:
@@ -142,122 +321,54 @@ def load_settings(path: str | Path | None) -> Settings:
 
 
 def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
-    sections = {
-        "policy": Policy,
-        "hierarchy": Hierarchy,
-        "safety": Safety,
-        "validation": Validation,
-        "notify": Notify,
-        "identity": Identity,
-    }
-    _refuse_unknown(raw, sections, source, "")
-    policy = _section(raw, "policy", Policy, source)
-    for name, choices in POLICY_CHOICES.items():
-        value = getattr(policy, name)
-        if value not in choices:
-            raise SettingsError(
-                f"{source}: [policy] {name} = {value!r}; choose one of {', '.join(choices)}"
-            )
-    hierarchy = _section(raw, "hierarchy", Hierarchy, source)
-    for name in ("org_base_courses", "session_base_courses"):
-        if not isinstance(getattr(hierarchy, name), bool):
-            raise SettingsError(f"{source}: [hierarchy] {name} must be true or false")
-    safety = _section(raw, "safety", Safety, source)
-    _check_share(safety.max_removal_share, f"{source}: [safety] max_removal_share")
-    _check_share(safety.max_school_removal_share, f"{source}: [safety] max_school_removal_share")
-    if safety.login_changes not in LOGIN_CHANGE_CHOICES:
-        raise SettingsError(
-            f"{source}: [safety] login_changes = {safety.login_changes!r}; choose one of "
-            f"{', '.join(LOGIN_CHANGE_CHOICES)}"
-        )
-    validation = _validation(raw.get("validation", {}), source)
-    notify = _notify(_section(raw, "notify", Notify, source), source)
-    identity = _section(raw, "identity", Identity, source)
-    if identity.key not in IDENTITY_KEYS:
-        raise SettingsError(
-            f"{source}: [identity] key = {identity.key!r}; choose one of {', '.join(IDENTITY_KEYS)}"
-        )
-    return Settings(
-        policy,
-        hierarchy,
-        Safety(
-            float(safety.max_removal_share),
-            float(safety.max_school_removal_share),
-            safety.login_changes,
-        ),
-        validation,
-        notify,
-        identity,
-    )
+    """The settings a parsed TOML file states, or a SettingsError naming its first problem:
+    an unknown table first, then table by table, an unknown key before a bad value."""
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        raise SettingsError(f"{source}: {_message(min(error.errors(), key=_order))}") from None
 
 
-def _notify(notify: Notify, source: str) -> Notify:
-    for name in ("webhook", "email", "smtp_host", "smtp_from", "smtp_user", "smtp_password_env"):
-        if not isinstance(getattr(notify, name), str):
-            raise SettingsError(f"{source}: [notify] {name} must be text")
-    if notify.webhook and not notify.webhook.startswith(("http://", "https://")):
-        raise SettingsError(
-            f"{source}: [notify] webhook = {notify.webhook!r}; give an http:// or https:// URL"
-        )
-    if isinstance(notify.smtp_port, bool) or not isinstance(notify.smtp_port, int):
-        raise SettingsError(f"{source}: [notify] smtp_port must be a number")
-    if not isinstance(notify.smtp_starttls, bool):
-        raise SettingsError(f"{source}: [notify] smtp_starttls must be true or false")
-    return notify
+def _refused(message: str) -> PydanticCustomError:
+    """An error whose message is already the one a person reads."""
+    return PydanticCustomError("settings", "{message}", {"message": message})
 
 
-def _check_share(share: object, where: str) -> None:
-    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-        raise SettingsError(
-            f"{where} = {share!r}; give a share between 0 and 1 (1 turns the guard off)"
-        )
+def _share_refused(where: str, share: object) -> str:
+    return f"{where} = {share!r}; give a share between 0 and 1 (1 turns the guard off)"
 
 
-def _refuse_unknown(raw: dict, known: dict | tuple, source: str, section: str) -> None:
-    for key in raw:
-        if key not in known:
-            where = f"[{section}] " if section else ""
-            raise SettingsError(
-                f"{source}: unknown setting {where}{key}; known: {', '.join(sorted(known))}"
-            )
+def _order(error: ErrorDetails) -> tuple[int, bool]:
+    """The file's own problems (an unknown table) first, then table by table in the model's
+    order, an unknown key of a table before its bad values."""
+    loc, tables = error["loc"], list(Settings.model_fields)
+    if not loc or loc[0] not in tables:
+        return (0, False)
+    return (1 + tables.index(loc[0]), error["type"] != "extra_forbidden")
 
 
-def _section(raw: dict, name: str, kind: type, source: str):
-    values = raw.get(name, {})
-    if not isinstance(values, dict):
-        raise SettingsError(f"{source}: [{name}] must be a table")
-    _refuse_unknown(values, tuple(f.name for f in fields(kind)), source, name)
-    return kind(**values)
-
-
-def _validation(values: dict, source: str) -> Validation:
-    if not isinstance(values, dict):
-        raise SettingsError(f"{source}: [validation] must be a table")
-    _refuse_unknown(values, ("required", "files"), source, "validation")
-    required = values.get("required", dict(_default_required()))
-    if not isinstance(required, dict):
-        raise SettingsError(f"{source}: [validation] required must map file names to field lists")
-    for file, columns in required.items():
-        if file not in FILE_SPECS:
-            raise SettingsError(
-                f"{source}: [validation] required names {file!r}, not a OneRoster file"
-            )
-        if not isinstance(columns, list | tuple):
-            raise SettingsError(f"{source}: [validation] required.{file} must be a list of fields")
-        for column in columns:
-            if column not in FILE_SPECS[file].header:
-                raise SettingsError(
-                    f"{source}: [validation] required.{file} names {column!r}, not a column of "
-                    f"{file}.csv"
-                )
-    files = values.get("files", [])
-    for file in files:
-        # a file of OneRoster 1.2 only (roles, userProfiles, ...) is demanded of 1.2 feeds
-        if file != "manifest" and file not in FILE_SPECS and file not in FILE_SPECS_12:
-            raise SettingsError(
-                f"{source}: [validation] files names {file!r}, not a OneRoster file"
-            )
-    return Validation(
-        MappingProxyType({file: tuple(columns) for file, columns in required.items()}),
-        tuple(files),
-    )
+def _message(error: ErrorDetails) -> str:
+    """One pydantic error in words: the table and key, and what to give instead."""
+    loc, value = error["loc"], error["input"]
+    if error["type"] == "settings":
+        return error["msg"]
+    if not loc:
+        return "the settings must be a table of tables"
+    if error["type"] == "extra_forbidden":
+        *table, key = loc
+        model = Settings.model_fields[table[0]].annotation if table else Settings
+        where = f"[{table[0]}] " if table else ""
+        return f"unknown setting {where}{key}; known: {', '.join(sorted(model.model_fields))}"
+    if len(loc) == 1:
+        return f"[{loc[0]}] must be a table"
+    table, name = loc[0], loc[1]
+    where = f"[{table}] {name}"
+    annotation = Settings.model_fields[table].annotation.model_fields[name].annotation
+    if get_origin(annotation) is Literal:
+        return f"{where} = {value!r}; choose one of {', '.join(get_args(annotation))}"
+    if annotation is float:  # every number with a fraction is a share
+        return _share_refused(where, value)
+    wanted = {bool: "true or false", int: "a number", str: "text"}
+    if annotation in wanted:
+        return f"{where} must be {wanted[annotation]}"
+    return f"{where}: {error['msg']}"

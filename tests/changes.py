@@ -31,10 +31,12 @@ def any_settings(safety: Safety) -> st.SearchStrategy[Settings]:
         policy=st.builds(
             Policy, **{table: st.sampled_from(choices) for table, choices in POLICY_CHOICES.items()}
         ),
-        hierarchy=st.builds(Hierarchy, st.booleans(), st.booleans()),
+        hierarchy=st.builds(
+            Hierarchy, org_base_courses=st.booleans(), session_base_courses=st.booleans()
+        ),
         safety=st.just(safety),
         # the keys every generated user has a login of their own under
-        identity=st.builds(Identity, st.sampled_from(["sourcedId", "username"])),
+        identity=st.builds(Identity, key=st.sampled_from(["sourcedId", "username"])),
     )
 
 

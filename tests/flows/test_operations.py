@@ -478,7 +478,9 @@ def test_what_a_run_replaced_is_kept_30_days_and_an_older_run_keeps_the_records_
 
 # --- undo as a property ---------------------------------------------------------------------------
 
-UNGUARDED = any_settings(Safety(1.0, 1.0, login_changes="warn"))
+UNGUARDED = any_settings(
+    Safety(max_removal_share=1.0, max_school_removal_share=1.0, login_changes="warn")
+)
 
 
 def source_records(w: Warehouse) -> dict[str, pl.DataFrame]:

@@ -3,8 +3,6 @@ never changed for existing users without a person's say (held) or a warning (war
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import polars as pl
 
 from rosterflow.flows.operations import approve_run
@@ -17,7 +15,7 @@ TENANT = "north"
 
 
 def settings(key: str = "sourcedId", login_changes: str = "hold") -> Settings:
-    return replace(Settings(), identity=Identity(key), safety=Safety(login_changes=login_changes))
+    return Settings(identity=Identity(key=key), safety=Safety(login_changes=login_changes))
 
 
 def logins(warehouse) -> dict[str, str | None]:

@@ -91,7 +91,7 @@ def assert_same_plan(incremental, full) -> None:
         assert ours.managed_active == oracle.managed_active, name
 
 
-SETTINGS = any_settings(Safety(1.0))
+SETTINGS = any_settings(Safety(max_removal_share=1.0))
 
 
 @pytest.mark.slow
@@ -211,7 +211,7 @@ def test_a_student_an_enrollment_leaves_for_another_is_graded_again(tmp_path):
 
 
 def test_users_and_sections_of_an_org_that_arrives_later_move_into_its_domain(tmp_path):
-    scenario = Scenario(tmp_path, Settings(safety=Safety(1.0)))
+    scenario = Scenario(tmp_path, Settings(safety=Safety(max_removal_share=1.0)))
     district = tiny_district()
     scenario.first(district)
     # a school the SIS has not sent yet: u-s1 and class k3 name it (orgs.csv is absent, so it
@@ -249,7 +249,7 @@ def test_users_and_sections_of_an_org_that_arrives_later_move_into_its_domain(tm
 
 
 def test_users_of_a_domain_deleted_now_are_re_pointed_now_not_by_the_next_run(tmp_path):
-    config = Settings(policy=Policy(domains="delete"), safety=Safety(1.0))
+    config = Settings(policy=Policy(domains="delete"), safety=Safety(max_removal_share=1.0))
     scenario = Scenario(tmp_path, config)
     scenario.first(tiny_district())
     removal = frame(

@@ -1,0 +1,409 @@
+"""The settings file (`--config FILE.toml`): defaults, every table read back as written,
+unknown keys and bad values refused word for word, and `Settings.key()` pinned byte for byte
+(it is stored with every run and compared across runs: any change plans every tenant in
+full)."""
+
+from __future__ import annotations
+
+import math
+from typing import get_args
+
+import pytest
+from pydantic import ValidationError
+
+from rosterflow.schemas.identity import IDENTITY_KEYS
+from rosterflow.schemas.settings import (
+    LOGIN_CHANGE_CHOICES,
+    POLICY_CHOICES,
+    Identity,
+    Policy,
+    Safety,
+    Settings,
+    SettingsError,
+    load_settings,
+    parse_settings,
+)
+from rosterflow.schemas.spec import FILE_SPECS
+
+DEFAULTS = {
+    "policy": {
+        "users": "inactivate",
+        "courses": "keep",
+        "enrollments": "inactivate",
+        "domains": "inactivate",
+        "observers": "delete",
+        "resources": "inactivate",
+        "class_resources": "delete",
+        "course_resources": "delete",
+    },
+    "hierarchy": {"org_base_courses": True, "session_base_courses": True},
+    "safety": {"max_removal_share": 0.2, "max_school_removal_share": 0.5, "login_changes": "hold"},
+    "validation": {"required": {"courses": ("courseCode",), "users": ()}, "files": ()},
+    "notify": {
+        "webhook": "",
+        "email": "",
+        "smtp_host": "localhost",
+        "smtp_port": 25,
+        "smtp_from": "rosterflow@localhost",
+        "smtp_starttls": False,
+        "smtp_user": "",
+        "smtp_password_env": "ROSTERFLOW_SMTP_PASSWORD",
+    },
+    "identity": {"key": "sourcedId"},
+}
+
+# every key of every table other than its default
+NON_DEFAULT_TOML = """
+[policy]
+users = "delete"
+courses = "delete"
+enrollments = "withdraw"
+domains = "keep"
+observers = "inactivate"
+resources = "keep"
+class_resources = "inactivate"
+course_resources = "keep"
+
+[hierarchy]
+org_base_courses = false
+session_base_courses = false
+
+[safety]
+max_removal_share = 1
+max_school_removal_share = 0.25
+login_changes = "warn"
+
+[identity]
+key = "email"
+
+[notify]
+webhook = "https://hooks.example.org/rosterflow"
+email = "ops@example.org, dean@example.org"
+smtp_host = "smtp.example.org"
+smtp_port = 587
+smtp_from = "roster@example.org"
+smtp_starttls = true
+smtp_user = "roster"
+smtp_password_env = "DISTRICT_SMTP_PASSWORD"
+
+[validation]
+required = { users = ["email", "username"], classes = ["location"], courses = [] }
+files = ["users", "manifest", "enrollments", "userProfiles"]
+"""
+
+NON_DEFAULT = {
+    "policy": {
+        "users": "delete",
+        "courses": "delete",
+        "enrollments": "withdraw",
+        "domains": "keep",
+        "observers": "inactivate",
+        "resources": "keep",
+        "class_resources": "inactivate",
+        "course_resources": "keep",
+    },
+    "hierarchy": {"org_base_courses": False, "session_base_courses": False},
+    "safety": {"max_removal_share": 1.0, "max_school_removal_share": 0.25, "login_changes": "warn"},
+    "validation": {
+        "required": {"users": ("email", "username"), "classes": ("location",), "courses": ()},
+        "files": ("users", "manifest", "enrollments", "userProfiles"),
+    },
+    "notify": {
+        "webhook": "https://hooks.example.org/rosterflow",
+        "email": "ops@example.org, dean@example.org",
+        "smtp_host": "smtp.example.org",
+        "smtp_port": 587,
+        "smtp_from": "roster@example.org",
+        "smtp_starttls": True,
+        "smtp_user": "roster",
+        "smtp_password_env": "DISTRICT_SMTP_PASSWORD",
+    },
+    "identity": {"key": "email"},
+}
+
+# the text of `key()` as rosterflow 0.1.0's dataclass settings wrote it into
+# audit.sync_runs.settings_key: the same settings must keep giving it, byte for byte
+DEFAULT_KEY = (
+    '{"hierarchy": {"org_base_courses": true, "session_base_courses": true}, "identity": '
+    '{"key": "sourcedId"}, "policy": {"class_resources": "delete", "course_resources": '
+    '"delete", "courses": "keep", "domains": "inactivate", "enrollments": "inactivate", '
+    '"observers": "delete", "resources": "inactivate", "users": "inactivate"}, "validation": '
+    '{"files": [], "required": {"courses": ["courseCode"], "users": []}}}'
+)
+NON_DEFAULT_KEY = (
+    '{"hierarchy": {"org_base_courses": false, "session_base_courses": false}, "identity": '
+    '{"key": "email"}, "policy": {"class_resources": "inactivate", "course_resources": "keep", '
+    '"courses": "delete", "domains": "keep", "enrollments": "withdraw", "observers": '
+    '"inactivate", "resources": "keep", "users": "delete"}, "validation": {"files": '
+    '["enrollments", "manifest", "userProfiles", "users"], "required": {"classes": '
+    '["location"], "courses": [], "users": ["email", "username"]}}}'
+)
+
+
+def as_written(settings: Settings) -> dict[str, dict]:
+    """Every table of `settings` as a dict of its keys, in the order DEFAULTS lists them."""
+    tables = {}
+    for table, keys in DEFAULTS.items():
+        values = {key: getattr(getattr(settings, table), key) for key in keys}
+        if table == "validation":
+            values["required"] = dict(values["required"])
+        tables[table] = values
+    return tables
+
+
+@pytest.fixture
+def non_default_file(tmp_path):
+    path = tmp_path / "district.toml"
+    path.write_text(NON_DEFAULT_TOML, encoding="utf-8")
+    return path
+
+
+def test_every_key_is_optional_and_defaults_as_the_contract_says():
+    assert as_written(Settings()) == DEFAULTS
+    assert parse_settings({}) == Settings()
+    assert load_settings(None) == Settings()
+    assert parse_settings({table: {} for table in DEFAULTS}) == Settings()
+    assert POLICY_CHOICES == {
+        "users": ("delete", "keep", "inactivate"),
+        "courses": ("delete", "keep"),
+        "enrollments": ("delete", "keep", "inactivate", "withdraw"),
+        "domains": ("delete", "keep", "inactivate"),
+        "observers": ("delete", "keep", "inactivate"),
+        "resources": ("delete", "keep", "inactivate"),
+        "class_resources": ("delete", "keep", "inactivate"),
+        "course_resources": ("delete", "keep", "inactivate"),
+    }
+    assert LOGIN_CHANGE_CHOICES == ("hold", "warn")
+
+
+@pytest.mark.parametrize("table", list(DEFAULTS))
+def test_each_table_reads_back_as_written_and_leaves_the_others_at_their_defaults(table):
+    written = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in NON_DEFAULT[table].items()
+    }
+    if table == "validation":
+        written["required"] = {f: list(c) for f, c in NON_DEFAULT[table]["required"].items()}
+    settings = parse_settings({table: written})
+    assert as_written(settings) == DEFAULTS | {table: NON_DEFAULT[table]}
+
+
+def test_a_file_with_every_key_reads_back_as_written(non_default_file):
+    settings = load_settings(non_default_file)
+    assert as_written(settings) == NON_DEFAULT
+    assert isinstance(settings.safety.max_removal_share, float)  # `1` in the file
+
+
+@pytest.mark.parametrize(
+    ("table", "known"),
+    [
+        (None, "hierarchy, identity, notify, policy, safety, validation"),
+        (
+            "policy",
+            "class_resources, course_resources, courses, domains, enrollments, observers, "
+            "resources, users",
+        ),
+        ("hierarchy", "org_base_courses, session_base_courses"),
+        ("safety", "login_changes, max_removal_share, max_school_removal_share"),
+        ("validation", "files, required"),
+        (
+            "notify",
+            "email, smtp_from, smtp_host, smtp_password_env, smtp_port, smtp_starttls, "
+            "smtp_user, webhook",
+        ),
+        ("identity", "key"),
+    ],
+)
+def test_an_unknown_key_is_refused_in_every_table(table, known):
+    raw = {"typo": 1} if table is None else {table: {"typo": 1}}
+    where = "" if table is None else f"[{table}] "
+    with pytest.raises(SettingsError) as refused:
+        parse_settings(raw, "s.toml")
+    assert str(refused.value) == f"s.toml: unknown setting {where}typo; known: {known}"
+
+
+SHARE = "give a share between 0 and 1 (1 turns the guard off)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"policy": {"users": "vanish"}}, "[policy] users = 'vanish'; choose one of delete, keep, inactivate"),
+        ({"policy": {"courses": "inactivate"}}, "[policy] courses = 'inactivate'; choose one of delete, keep"),
+        ({"policy": {"enrollments": "drop"}}, "[policy] enrollments = 'drop'; choose one of delete, keep, inactivate, withdraw"),
+        ({"policy": {"users": 5}}, "[policy] users = 5; choose one of delete, keep, inactivate"),
+        ({"policy": {"observers": True}}, "[policy] observers = True; choose one of delete, keep, inactivate"),
+        ({"policy": "delete"}, "[policy] must be a table"),
+        ({"hierarchy": {"org_base_courses": "yes"}}, "[hierarchy] org_base_courses must be true or false"),
+        ({"hierarchy": {"session_base_courses": 1}}, "[hierarchy] session_base_courses must be true or false"),
+        ({"hierarchy": 1}, "[hierarchy] must be a table"),
+        ({"safety": {"max_removal_share": 3}}, f"[safety] max_removal_share = 3; {SHARE}"),
+        ({"safety": {"max_removal_share": -0.1}}, f"[safety] max_removal_share = -0.1; {SHARE}"),
+        ({"safety": {"max_removal_share": "0.5"}}, f"[safety] max_removal_share = '0.5'; {SHARE}"),
+        ({"safety": {"max_removal_share": True}}, f"[safety] max_removal_share = True; {SHARE}"),
+        ({"safety": {"max_removal_share": math.nan}}, f"[safety] max_removal_share = nan; {SHARE}"),
+        ({"safety": {"max_removal_share": math.inf}}, f"[safety] max_removal_share = inf; {SHARE}"),
+        ({"safety": {"max_school_removal_share": 1.5}}, f"[safety] max_school_removal_share = 1.5; {SHARE}"),
+        ({"safety": {"login_changes": "ask"}}, "[safety] login_changes = 'ask'; choose one of hold, warn"),
+        ({"safety": []}, "[safety] must be a table"),
+        ({"validation": {"required": ["users"]}}, "[validation] required must map file names to field lists"),
+        ({"validation": {"required": {"teachers": []}}}, "[validation] required names 'teachers', not a OneRoster file"),
+        ({"validation": {"required": {"roles": []}}}, "[validation] required names 'roles', not a OneRoster file"),
+        ({"validation": {"required": {"users": "email"}}}, "[validation] required.users must be a list of fields"),
+        ({"validation": {"required": {"users": ["mail"]}}}, "[validation] required.users names 'mail', not a column of users.csv"),
+        ({"validation": {"required": {"users": [5]}}}, "[validation] required.users names 5, not a column of users.csv"),
+        ({"validation": {"files": ["teachers"]}}, "[validation] files names 'teachers', not a OneRoster file"),
+        ({"validation": {"files": "users"}}, "[validation] files must be a list of file names"),
+        ({"validation": "x"}, "[validation] must be a table"),
+        ({"notify": {"webhook": "ftp://x"}}, "[notify] webhook = 'ftp://x'; give an http:// or https:// URL"),
+        ({"notify": {"webhook": 5}}, "[notify] webhook must be text"),
+        ({"notify": {"email": ["a@b"]}}, "[notify] email must be text"),
+        ({"notify": {"smtp_host": 1}}, "[notify] smtp_host must be text"),
+        ({"notify": {"smtp_from": 1}}, "[notify] smtp_from must be text"),
+        ({"notify": {"smtp_user": 2}}, "[notify] smtp_user must be text"),
+        ({"notify": {"smtp_password_env": False}}, "[notify] smtp_password_env must be text"),
+        ({"notify": {"smtp_port": "25"}}, "[notify] smtp_port must be a number"),
+        ({"notify": {"smtp_port": 25.0}}, "[notify] smtp_port must be a number"),
+        ({"notify": {"smtp_port": True}}, "[notify] smtp_port must be a number"),
+        ({"notify": {"smtp_starttls": "yes"}}, "[notify] smtp_starttls must be true or false"),
+        ({"notify": []}, "[notify] must be a table"),
+        ({"identity": {"key": "mail"}}, "[identity] key = 'mail'; choose one of sourcedId, username, userId, identifier, email"),
+        ({"identity": {"key": 3}}, "[identity] key = 3; choose one of sourcedId, username, userId, identifier, email"),
+        ({"identity": "email"}, "[identity] must be a table"),
+        # several problems: an unknown table first, then table by table, an unknown key first
+        ({"zzz": 1, "policy": {"users": "x"}}, "unknown setting zzz; known: hierarchy, identity, notify, policy, safety, validation"),
+        ({"policy": {"users": "x", "typo": 1}}, "unknown setting [policy] typo; known: class_resources, course_resources, courses, domains, enrollments, observers, resources, users"),
+        ({"policy": {"users": "x", "courses": "y"}}, "[policy] users = 'x'; choose one of delete, keep, inactivate"),
+        ({"hierarchy": {"org_base_courses": 1}, "policy": {"users": "x"}}, "[policy] users = 'x'; choose one of delete, keep, inactivate"),
+        ({"identity": {"key": "x"}, "notify": {"smtp_port": "1"}}, "[notify] smtp_port must be a number"),
+        ({"safety": {"max_removal_share": 2, "login_changes": "x"}}, f"[safety] max_removal_share = 2; {SHARE}"),
+        ({"validation": {"required": {"users": ["x"]}, "files": ["y"]}}, "[validation] required.users names 'x', not a column of users.csv"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_is_refused_with_what_to_give_instead(raw, message):
+    with pytest.raises(SettingsError) as refused:
+        parse_settings(raw, "s.toml")
+    assert str(refused.value) == f"s.toml: {message}"
+
+
+def test_values_at_the_edge_are_accepted():
+    edges = parse_settings(
+        {
+            "safety": {"max_removal_share": 0, "max_school_removal_share": 1},
+            # a file of OneRoster 1.2 only is demanded of 1.2 feeds
+            "validation": {"required": {}, "files": ["manifest", "roles"]},
+        }
+    )
+    assert (edges.safety.max_removal_share, edges.safety.max_school_removal_share) == (0, 1)
+    assert (dict(edges.validation.required), edges.validation.files) == ({}, ("manifest", "roles"))
+
+
+def test_the_key_is_the_text_every_earlier_run_stored(non_default_file):
+    assert Settings().key() == DEFAULT_KEY
+    assert parse_settings({}).key() == DEFAULT_KEY
+    assert load_settings(non_default_file).key() == NON_DEFAULT_KEY
+
+
+def test_the_key_leaves_out_the_guards_and_the_notifications(non_default_file):
+    shaping = {t: v for t, v in NON_DEFAULT.items() if t not in ("safety", "notify")}
+    written = {
+        "policy": shaping["policy"],
+        "hierarchy": shaping["hierarchy"],
+        "identity": shaping["identity"],
+        "validation": {
+            "required": {f: list(c) for f, c in shaping["validation"]["required"].items()},
+            "files": list(shaping["validation"]["files"]),
+        },
+    }
+    assert parse_settings(written).key() == NON_DEFAULT_KEY
+    guards_only = {"safety": {"max_removal_share": 1}, "notify": {"webhook": "https://x"}}
+    assert parse_settings(guards_only).key() == DEFAULT_KEY
+
+
+def test_the_command_line_overrides_the_removal_guard_alone(non_default_file):
+    settings = load_settings(non_default_file)
+    assert settings.with_max_removal_share(None) == settings
+    overridden = settings.with_max_removal_share(0.05)
+    assert overridden.safety.max_removal_share == 0.05
+    assert as_written(overridden) == NON_DEFAULT | {
+        "safety": NON_DEFAULT["safety"] | {"max_removal_share": 0.05}
+    }
+    assert settings.safety.max_removal_share == 1.0  # a copy: the settings read stay as read
+    for share in (1.5, -1.0, True):
+        with pytest.raises(SettingsError) as refused:
+            settings.with_max_removal_share(share)
+        assert str(refused.value) == f"--max-removal-share = {share!r}; {SHARE}"
+
+
+def test_an_unreadable_file_is_refused(tmp_path):
+    with pytest.raises(SettingsError) as refused:
+        load_settings(tmp_path / "none.toml")
+    assert str(refused.value) == f"{tmp_path / 'none.toml'}: no such settings file"
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[policy\n")
+    with pytest.raises(SettingsError, match=r"broken\.toml: not a readable TOML file \(Expected"):
+        load_settings(broken)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(SettingsError, match=r"binary\.toml: not a readable TOML file \('utf-8'"):
+        load_settings(binary)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(tmp_path)  # a folder
+    assert str(refused.value).startswith(f"{tmp_path}: not a readable TOML file (")
+
+
+def test_settings_cannot_be_changed_once_read(non_default_file):
+    settings = load_settings(non_default_file)
+    with pytest.raises((AttributeError, TypeError, ValueError)):
+        settings.policy.users = "keep"
+    with pytest.raises((AttributeError, TypeError, ValueError)):
+        settings.safety = Settings().safety
+    with pytest.raises(TypeError):
+        settings.validation.required["users"] = ()
+    assert settings.validation.files == ("users", "manifest", "enrollments", "userProfiles")
+
+
+def test_the_model_describes_every_setting_for_the_reference():
+    """What a settings reference renders: per table and key, the default, the type, the
+    choices and bounds, and one sentence."""
+    assert list(Settings.model_fields) == list(DEFAULTS)
+    for table, section in Settings.model_fields.items():
+        assert section.description and section.description.endswith(".")
+        model = section.annotation
+        assert section.default_factory is model
+        assert list(model.model_fields) == list(DEFAULTS[table])
+        for name, setting in model.model_fields.items():
+            assert setting.description and setting.description.endswith("."), (table, name)
+            assert setting.get_default(call_default_factory=True) == DEFAULTS[table][name]
+    assert {n: get_args(f.annotation) for n, f in Policy.model_fields.items()} == POLICY_CHOICES
+    assert get_args(Safety.model_fields["login_changes"].annotation) == LOGIN_CHANGE_CHOICES
+    assert get_args(Identity.model_fields["key"].annotation) == tuple(IDENTITY_KEYS)
+    schema = Settings.model_json_schema()["$defs"]
+    assert schema["Policy"]["properties"]["enrollments"]["enum"] == list(
+        POLICY_CHOICES["enrollments"]
+    )
+    for share in ("max_removal_share", "max_school_removal_share"):
+        bounds = schema["Safety"]["properties"][share]
+        assert (bounds["minimum"], bounds["maximum"]) == (0, 1)
+    assert schema["Validation"]["properties"]["required"]["propertyNames"]["enum"] == list(
+        FILE_SPECS
+    )
+    assert "roles" in schema["Validation"]["properties"]["files"]["items"]["enum"]
+
+
+def test_settings_built_in_code_are_checked_and_copied_with_changes():
+    with pytest.raises(ValidationError):
+        Policy(users="vanish")
+    with pytest.raises(ValidationError):
+        Safety(max_removal_share=2)
+    with pytest.raises(ValidationError):
+        Settings(identity={"key": "email", "typo": 1})
+    # the model's copy with changes stands in for dataclasses.replace
+    keyed = Settings().model_copy(update={"identity": Identity(key="email")})
+    assert (
+        keyed
+        == Settings(identity=Identity(key="email"))
+        == parse_settings({"identity": {"key": "email"}})
+    )
+    assert Settings().identity.key == "sourcedId"
+    assert Settings().model_dump_json()  # the read-only mapping serializes as a plain one
