@@ -25,38 +25,24 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Roster history")
 
 with app.setup:
-    import os
     from datetime import UTC, datetime
 
     import altair as alt
     import marimo as mo
     import polars as pl
+    from _shared import RUN_STEP, pick_tenant, run_axis, sql_panel, with_run_label
 
-    from rosterflow.warehouse.catalog import NoTenantsYet
-    from rosterflow.warehouse.readonly import (
-        copyable_sql,
-        duckdb_session,
-        read_query,
-        warehouse_label,
-    )
-    from rosterflow.warehouse.schema import WarehouseError
+    from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 
-    WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
-    # the copyable form of each query last shown, by name (the tests run each one as it is)
-    SHOWN_SQL: dict[str, str] = {}
+    # the warehouse ROSTERFLOW_WAREHOUSE names, read-only; it keeps the SQL each panel showed
+    WAREHOUSE = ReadOnlyWarehouse.from_environment()
+    query = WAREHOUSE.query  # the rows of one read-only query
 
 
 @app.function
-def query(sql: str, **params: object) -> pl.DataFrame:
-    """The rows of one read-only query of the notebook's warehouse."""
-    return read_query(WAREHOUSE, sql, **params)
-
-
-@app.function
-def show_sql(name: str, sql: str, **params: object) -> object:
+def show_sql(name: str, sql: str, **params: object) -> mo.Html:
     """A folded panel with the copyable form of the query."""
-    SHOWN_SQL[name] = copyable_sql(name, sql, **params)
-    return mo.accordion({f"SQL: {name}": mo.md(f"```sql\n{SHOWN_SQL[name]}\n```")})
+    return sql_panel(WAREHOUSE, name, sql, **params)
 
 
 @app.cell(hide_code=True)
@@ -65,56 +51,16 @@ def _():
     # Roster history
 
     What the learning platform's rosters looked like after each sync, read from the
-    warehouse's `history` tables. Warehouse: {warehouse_label(WAREHOUSE)} (set
+    warehouse's `history` tables. Warehouse: {WAREHOUSE.label} (set
     `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC. Each **SQL** panel runs as it is
-    in `{duckdb_session(WAREHOUSE)}`.
+    in `{WAREHOUSE.session}`.
     """)
     return
 
 
-@app.cell
-def _():
-    TENANTS_SQL = """
-    -- the tenants that have at least one sync run, in order
-    select distinct tenant
-    from audit.sync_runs
-    order by tenant
-    """
-    return (TENANTS_SQL,)
-
-
 @app.cell(hide_code=True)
-def _(TENANTS_SQL):
-    try:
-        tenants = query(TENANTS_SQL)["tenant"].to_list()
-        problem = None
-    except NoTenantsYet:
-        # a layout nobody synced into is empty, like a one-file warehouse without runs
-        tenants, problem = [], None
-    except WarehouseError as error:
-        tenants, problem = [], str(error)
-    mo.stop(
-        problem is not None,
-        mo.callout(
-            mo.md(
-                f"**The warehouse cannot be opened.** {problem}\n\n"
-                "Point `ROSTERFLOW_WAREHOUSE` at a warehouse written by `rosterflow sync` "
-                "(or create one with `rosterflow demo`)."
-            ),
-            kind="warn",
-        ),
-    )
-    mo.stop(
-        not tenants,
-        mo.callout(
-            mo.md(
-                f"**No sync runs yet** in `{WAREHOUSE}`. Run `rosterflow sync FEED` "
-                "(or `rosterflow demo`) and reload this notebook."
-            ),
-            kind="info",
-        ),
-    )
-    tenant_picker = mo.ui.dropdown(tenants, value=tenants[0], label="Tenant", searchable=True)
+def _():
+    tenant_picker = pick_tenant(WAREHOUSE)
     tenant_picker
     return (tenant_picker,)
 
@@ -131,8 +77,9 @@ def _():
     ## Enrollments over time
 
     Active enrollments after each sync that changed any, per school (the domain of the
-    enrollment's course) and per role. Each point is the `valid_from` of the versions a run
-    opened (or the `valid_to` of those it closed); the counts hold until the next point.
+    enrollment's course) and per role. Each point is a run that opened or closed versions of
+    enrollments, labelled with its id and start; the runs stand evenly spaced in their order,
+    however far apart in time, and the counts hold until the next one.
     """)
     return
 
@@ -230,18 +177,20 @@ def _(ENROLLMENTS_OVER_TIME_SQL, sections_only, tenant):
 
 @app.function
 def enrollment_trend(frame: pl.DataFrame, by: str, title: str) -> alt.FacetChart:
-    """Active enrollments over time, one small chart per value of `by`, each with its own
-    scale so that a change of a few enrollments shows; a step, as counts hold between runs."""
-    points = (
+    """Active enrollments after each run that changed any, one small chart per value of `by`,
+    each with its own scale so that a change of a few enrollments shows; a step, as counts
+    hold until the next run."""
+    points = with_run_label(
         frame.group_by("run_id", "synced_at", by)
         .agg(pl.col("enrollments").sum())
-        .with_columns(pl.col("synced_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("synced"))
+        .with_columns(pl.col("synced_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("synced")),
+        at="synced_at",
     )
     return (
         alt.Chart(points)
         .mark_line(point=True, interpolate="step-after")
         .encode(
-            x=alt.X("synced_at:T", title="sync (UTC)", scale=alt.Scale(type="utc")),
+            x=run_axis(points),
             y=alt.Y(
                 "enrollments:Q",
                 title="active enrollments",
@@ -255,7 +204,7 @@ def enrollment_trend(frame: pl.DataFrame, by: str, title: str) -> alt.FacetChart
                 alt.Tooltip("enrollments:Q", title="active enrollments", format=","),
             ],
         )
-        .properties(width=220, height=130)
+        .properties(width=170, height=130)
         .facet(facet=alt.Facet(f"{by}:N", title=None), columns=4, title=title)
         .resolve_scale(y="independent")
     )
@@ -488,8 +437,8 @@ def _():
 
     The schools the student was placed in (each version of their user row and its domain),
     what the syncs did to them (`audit.changes`: moves between schools, enrollments created,
-    inactivated, withdrawn, deleted) and how long each enrollment lasted. Students who moved
-    school are listed first.
+    inactivated, withdrawn, deleted) and each enrollment's status after every run that
+    changed it. Students who moved school are listed first.
     """)
     return
 
@@ -734,33 +683,50 @@ def _(
 
 
 @app.function
-def enrollment_periods(frame: pl.DataFrame) -> alt.Chart:
-    """One bar per enrollment version, from valid_from to valid_to (or now while current)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    bars = frame.with_columns(
-        pl.col("valid_to").fill_null(now).alias("until"),
-        pl.col("valid_to").is_null().alias("current"),
-        pl.concat_str("course", pl.lit(" · "), "school", ignore_nulls=True).alias("section"),
-    ).with_columns(pl.col("valid_from", "until").dt.replace_time_zone("UTC"))
+def enrollment_runs(frame: pl.DataFrame) -> alt.Chart:
+    """Each of the student's enrollments (down) after each run that opened or closed a version
+    of one (across): its status then, blank while it was not in the feed."""
+    runs = pl.concat(
+        [
+            frame.select(run_id="opened_run_id", at="valid_from"),
+            frame.select(run_id="closed_run_id", at="valid_to").drop_nulls(),
+        ]
+    ).unique()
+    versions = frame.with_columns(
+        pl.concat_str("course", pl.lit(" · "), "school", ignore_nulls=True).alias("section")
+    )
+    cells = with_run_label(
+        versions.join_where(
+            runs,
+            pl.col("valid_from") <= pl.col("at"),
+            pl.col("valid_to").is_null() | (pl.col("valid_to") > pl.col("at")),
+        ).with_columns(pl.col("at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("synced")),
+        at="at",
+    )
     return (
-        alt.Chart(bars, title="Enrollments (each version; current ones run to now)")
-        .mark_bar(height=12)
+        alt.Chart(cells, title="Enrollments after each run that changed them")
+        .mark_rect(stroke="white", strokeWidth=1)
         .encode(
-            x=alt.X("valid_from:T", title="valid (UTC)", scale=alt.Scale(type="utc")),
-            x2="until:T",
-            y=alt.Y("section:N", title=None, sort=None, axis=alt.Axis(labelLimit=400)),
+            x=run_axis(cells),
+            y=alt.Y(
+                "section:N",
+                title=None,
+                sort=versions.get_column("section").unique(maintain_order=True).to_list(),
+                axis=alt.Axis(labelLimit=400),
+            ),
             color=alt.Color("status:N", title="status"),
             tooltip=[
                 "course:N",
                 "school:N",
                 "role:N",
                 "status:N",
-                alt.Tooltip("opened_run_id:O", title="opened by run"),
+                alt.Tooltip("run_id:O", title="after run"),
+                alt.Tooltip("synced:N", title="synced"),
+                alt.Tooltip("opened_run_id:O", title="version opened by run"),
                 alt.Tooltip("closed_run_id:O", title="closed by run"),
-                "current:N",
             ],
         )
-        .properties(width=560, height=alt.Step(18))
+        .properties(width=alt.Step(RUN_STEP), height=alt.Step(18))
     )
 
 
@@ -791,7 +757,7 @@ def _(
             mo.md("**What the syncs did** (`audit.changes`)"),
             mo.ui.table(student_events, selection=None, page_size=20),
             show_sql("student_events", STUDENT_EVENTS_SQL, **student_params),
-            enrollment_periods(student_enrollments)
+            enrollment_runs(student_enrollments)
             if not student_enrollments.is_empty()
             else mo.md("_No enrollments in the history._"),
             mo.accordion({"Data": mo.ui.table(student_enrollments, selection=None)}),

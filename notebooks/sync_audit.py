@@ -26,37 +26,22 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Sync audit")
 
 with app.setup:
-    import os
-
     import altair as alt
     import marimo as mo
     import polars as pl
+    from _shared import RUN_STEP, pick_tenant, run_axis, sql_panel, with_run_label
 
-    from rosterflow.warehouse.catalog import NoTenantsYet
-    from rosterflow.warehouse.readonly import (
-        copyable_sql,
-        duckdb_session,
-        read_query,
-        warehouse_label,
-    )
-    from rosterflow.warehouse.schema import WarehouseError
+    from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 
-    WAREHOUSE = os.environ.get("ROSTERFLOW_WAREHOUSE", "rosterflow.duckdb")
-    # the copyable form of each query last shown, by name (the tests run each one as it is)
-    SHOWN_SQL: dict[str, str] = {}
+    # the warehouse ROSTERFLOW_WAREHOUSE names, read-only; it keeps the SQL each panel showed
+    WAREHOUSE = ReadOnlyWarehouse.from_environment()
+    query = WAREHOUSE.query  # the rows of one read-only query
 
 
 @app.function
-def query(sql: str, **params: object) -> pl.DataFrame:
-    """The rows of one read-only query of the notebook's warehouse."""
-    return read_query(WAREHOUSE, sql, **params)
-
-
-@app.function
-def show_sql(name: str, sql: str, **params: object) -> object:
+def show_sql(name: str, sql: str, **params: object) -> mo.Html:
     """A folded panel with the copyable form of the query."""
-    SHOWN_SQL[name] = copyable_sql(name, sql, **params)
-    return mo.accordion({f"SQL: {name}": mo.md(f"```sql\n{SHOWN_SQL[name]}\n```")})
+    return sql_panel(WAREHOUSE, name, sql, **params)
 
 
 @app.cell(hide_code=True)
@@ -66,55 +51,15 @@ def _():
 
     What each sync run did (`audit.sync_runs`, `audit.changes`), what it found in its feed
     (`audit.issues`) and what became of it (`audit.decisions`). Warehouse:
-    {warehouse_label(WAREHOUSE)} (set `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
-    Each **SQL** panel runs as it is in `{duckdb_session(WAREHOUSE)}`.
+    {WAREHOUSE.label} (set `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
+    Each **SQL** panel runs as it is in `{WAREHOUSE.session}`.
     """)
     return
 
 
-@app.cell
-def _():
-    TENANTS_SQL = """
-    -- the tenants that have at least one sync run, in order
-    select distinct tenant
-    from audit.sync_runs
-    order by tenant
-    """
-    return (TENANTS_SQL,)
-
-
 @app.cell(hide_code=True)
-def _(TENANTS_SQL):
-    try:
-        tenants = query(TENANTS_SQL)["tenant"].to_list()
-        problem = None
-    except NoTenantsYet:
-        # a layout nobody synced into is empty, like a one-file warehouse without runs
-        tenants, problem = [], None
-    except WarehouseError as error:
-        tenants, problem = [], str(error)
-    mo.stop(
-        problem is not None,
-        mo.callout(
-            mo.md(
-                f"**The warehouse cannot be opened.** {problem}\n\n"
-                "Point `ROSTERFLOW_WAREHOUSE` at a warehouse written by `rosterflow sync` "
-                "(or create one with `rosterflow demo`)."
-            ),
-            kind="warn",
-        ),
-    )
-    mo.stop(
-        not tenants,
-        mo.callout(
-            mo.md(
-                f"**No sync runs yet** in `{WAREHOUSE}`. Run `rosterflow sync FEED` "
-                "(or `rosterflow demo`) and reload this notebook."
-            ),
-            kind="info",
-        ),
-    )
-    tenant_picker = mo.ui.dropdown(tenants, value=tenants[0], label="Tenant", searchable=True)
+def _():
+    tenant_picker = pick_tenant(WAREHOUSE)
     tenant_picker
     return (tenant_picker,)
 
@@ -247,7 +192,7 @@ def _():
 
 @app.cell
 def _():
-    last_runs = mo.ui.number(start=1, stop=1000, value=30, label="Show the last … runs")
+    last_runs = mo.ui.number(start=1, stop=1000, value=12, label="Show the last … runs")
     last_runs
     return (last_runs,)
 
@@ -294,12 +239,15 @@ def _(CHANGES_PER_RUN_SQL, last_runs, tenant):
 @app.function
 def changes_heatmap(frame: pl.DataFrame) -> alt.LayerChart:
     """Runs across, entity · action down, the count in each cell (colour on a log scale)."""
-    cells = frame.with_columns(
-        pl.concat_str("entity", pl.lit(" · "), "action").alias("change"),
-        pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("started"),
+    cells = with_run_label(
+        frame.with_columns(
+            pl.concat_str("entity", pl.lit(" · "), "action").alias("change"),
+            pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC").alias("started"),
+        ),
+        at="started_at",
     )
     base = alt.Chart(cells).encode(
-        x=alt.X("run_id:O", title="run"),
+        x=run_axis(cells),
         y=alt.Y("change:N", title=None),
     )
     return (
@@ -308,10 +256,10 @@ def changes_heatmap(frame: pl.DataFrame) -> alt.LayerChart:
             tooltip=["run_id:O", "started:N", "outcome:N", "entity:N", "action:N", "changes:Q"],
         )
         + base.mark_text(fontSize=10).encode(
-            text="changes:Q",
+            text=alt.Text("changes:Q", format=","),
             color=alt.condition(alt.datum.changes > 100, alt.value("white"), alt.value("black")),
         )
-    ).properties(width=alt.Step(44), height=alt.Step(20), title="Rows changed per run")
+    ).properties(width=alt.Step(RUN_STEP), height=alt.Step(20), title="Rows changed per run")
 
 
 @app.cell(hide_code=True)
@@ -353,7 +301,7 @@ def _():
     with
 
     runs as (
-        select run_id, outcome
+        select run_id, started_at, outcome
         from audit.sync_runs
         where tenant = $tenant
         order by run_id desc
@@ -363,6 +311,7 @@ def _():
     final as (
         select
             runs.run_id,
+            runs.started_at,
             runs.outcome,
             issues.severity,
             issues.rule,
@@ -388,16 +337,17 @@ def _(ISSUES_PER_RUN_SQL, last_runs, tenant):
 @app.function
 def issues_chart(frame: pl.DataFrame) -> alt.FacetChart:
     """Issues per run, stacked by rule, one row per severity."""
+    bars = with_run_label(frame, at="started_at")
     return (
-        alt.Chart(frame)
+        alt.Chart(bars)
         .mark_bar()
         .encode(
-            x=alt.X("run_id:O", title="run"),
+            x=run_axis(bars),
             y=alt.Y("sum(issues):Q", title="issues", axis=alt.Axis(format=",d", tickMinStep=1)),
             color=alt.Color("rule:N", title="rule"),
             tooltip=["run_id:O", "outcome:N", "severity:N", "rule:N", "file:N", "issues:Q"],
         )
-        .properties(width=alt.Step(44), height=140)
+        .properties(width=alt.Step(RUN_STEP), height=140)
         .facet(row=alt.Row("severity:N", title=None), title="Issues per run")
         .resolve_scale(y="independent")
     )

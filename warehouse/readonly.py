@@ -1,20 +1,36 @@
 """Reading the warehouse from analysts' tools (the notebooks): one read-only query at a time,
 and each query in a form that can be pasted into any DuckDB client. A per-tenant layout
 (`wh/{tenant}.duckdb`) is read as one warehouse, through the catalog of all its tenant files
-(`warehouse.catalog`)."""
+(`warehouse.catalog`). `ReadOnlyWarehouse` is the warehouse as a notebook holds it: where it
+is (`ROSTERFLOW_WAREHOUSE`), its tenants, and the queries it showed. Nothing here draws: the
+notebooks' marimo and Altair pieces live beside them (`notebooks/_shared.py`)."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 
-from rosterflow.warehouse.catalog import open_catalog
+from rosterflow.warehouse.catalog import NoTenantsYet, open_catalog
 from rosterflow.warehouse.layout import is_layout
 from rosterflow.warehouse.schema import connect
+
+# the variable that names the warehouse the notebooks read: a file, or a layout's template
+WAREHOUSE_VARIABLE = "ROSTERFLOW_WAREHOUSE"
+DEFAULT_WAREHOUSE = "rosterflow.duckdb"
+
+TENANTS_SQL = """
+-- the tenants that have at least one sync run, in order
+select distinct tenant
+from audit.sync_runs
+order by tenant
+"""
 
 
 def read_query(warehouse: str | Path, sql: str, **params: object) -> pl.DataFrame:
@@ -73,3 +89,48 @@ def duckdb_session(warehouse: str | Path) -> str:
             " && duckdb -init catalog.sql"
         )
     return f"duckdb -readonly {shlex.quote(str(warehouse))}"
+
+
+def read_tenants(warehouse: str | Path) -> list[str]:
+    """The tenants with at least one sync run, in order. A layout nobody synced into has none,
+    as a one-file warehouse without runs; a warehouse that cannot be opened (missing, another
+    schema version) raises `WarehouseError`."""
+    try:
+        return read_query(warehouse, TENANTS_SQL)["tenant"].to_list()
+    except NoTenantsYet:
+        return []
+
+
+@dataclass
+class ReadOnlyWarehouse:
+    """The warehouse a notebook reads: a file or a per-tenant layout, opened read-only for each
+    query, and the copyable form of each query the notebook last showed, by name (so that a
+    test can run every one of them as an analyst would paste it)."""
+
+    location: str
+    shown_sql: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ReadOnlyWarehouse:
+        """The warehouse `ROSTERFLOW_WAREHOUSE` names, by default `rosterflow.duckdb`."""
+        return cls(environ.get(WAREHOUSE_VARIABLE, DEFAULT_WAREHOUSE))
+
+    @property
+    def label(self) -> str:
+        return warehouse_label(self.location)
+
+    @property
+    def session(self) -> str:
+        return duckdb_session(self.location)
+
+    def query(self, sql: str, **params: object) -> pl.DataFrame:
+        """The rows of one read-only query (`read_query`)."""
+        return read_query(self.location, sql, **params)
+
+    def tenants(self) -> list[str]:
+        return read_tenants(self.location)
+
+    def show(self, name: str, sql: str, **params: object) -> str:
+        """The copyable form of the query (`copyable_sql`), remembered as shown under `name`."""
+        self.shown_sql[name] = copyable_sql(name, sql, **params)
+        return self.shown_sql[name]

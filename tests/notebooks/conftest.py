@@ -11,6 +11,11 @@ approve`, `discard` and `undo`, through `flows.operations`): an export without i
 held by the removal safety guard, is discarded; sent again, it is held again and approved; the
 approval is undone; sent a third time, it is held and waits for a decision.
 
+`months_warehouse` is the demo's history spread over months, as a district's syncs are: the
+same three syncs, then one more in which a student leaves, each run started on its own day (the
+clock patched), so that the notebooks are seen on data other than the demo's syncs, seconds
+apart.
+
 `layout_warehouse` is a per-tenant layout (`wh/{tenant}.duckdb`, a file per tenant) holding the
 demo's history in one tenant's file and a small district's first sync in another's.
 """
@@ -18,18 +23,23 @@ demo's history in one tenant's file and a small district's first sync in another
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from rosterflow.flows.demo import cast_of, week_later
+from rosterflow.flows import pipeline
+from rosterflow.flows.demo import cast_of, student_leaves, week_later
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.generate import generate_feed
+from rosterflow.warehouse import apply
 from rosterflow.warehouse.schema import connect
 
 DEMO_TENANT = "demo"
@@ -38,6 +48,13 @@ DEMO_SEED = 0
 DEMO_PROPERTIES = {"source.systemCode": "demo", "source.systemName": "rosterflow demo"}
 FIRST_TENANT = "acme"  # sorts before DEMO_TENANT
 LAST_TENANT = "zeta"  # sorts after DEMO_TENANT
+# when the months warehouse's four runs start (UTC)
+MONTHS = (
+    datetime(2025, 9, 1, 6, 0),
+    datetime(2025, 10, 13, 6, 0),
+    datetime(2025, 11, 17, 6, 0),
+    datetime(2026, 1, 12, 6, 0),
+)
 
 
 def broken_district(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -62,18 +79,64 @@ def without_students(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]
     }
 
 
+@contextmanager
+def runs_started_at(times: Sequence[datetime]) -> Iterator[None]:
+    """Each sync started at the next of `times`: the sync's clock dates its run and the history
+    versions it writes; the warehouse's, which dates the run's end, tells the same time."""
+    upcoming = iter(times)
+    now = times[0]
+
+    def start() -> datetime:
+        nonlocal now
+        now = next(upcoming)
+        return now
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "utc_now", start)
+        patch.setattr(apply, "utc_now", lambda: now)
+        yield
+
+
+def demo_feeds() -> dict[str, dict[str, pl.DataFrame]]:
+    """The demo district, the same a week later, and the same with a broken enrollment."""
+    first = generate_feed(DEMO_STUDENTS, seed=DEMO_SEED)
+    second = week_later(first, cast_of(first))
+    return {"feed-1": first, "feed-2": second, "feed-3-broken": broken_district(second)}
+
+
+def sync_feeds(
+    warehouse: Path, folder: Path, feeds: dict[str, dict[str, pl.DataFrame]], tenant: str
+) -> list[SyncResult]:
+    results = []
+    for name, frames in feeds.items():
+        feed = write_feed(folder / f"{name}.zip", frames, properties=DEMO_PROPERTIES)
+        results.append(run_sync(feed, warehouse, Settings(), tenant=tenant))
+    return results
+
+
 def build_demo_warehouse(
     warehouse: Path, feeds: Path, *, tenant: str = DEMO_TENANT
 ) -> list[SyncResult]:
     """Sync the demo district, the same a week later, and a broken feed into `warehouse`."""
-    first = generate_feed(DEMO_STUDENTS, seed=DEMO_SEED)
-    second = week_later(first, cast_of(first))
-    third = broken_district(second)
-    results = []
-    for name, frames in (("feed-1", first), ("feed-2", second), ("feed-3-broken", third)):
-        feed = write_feed(feeds / f"{name}.zip", frames, properties=DEMO_PROPERTIES)
-        results.append(run_sync(feed, warehouse, Settings(), tenant=tenant))
-    return results
+    return sync_feeds(warehouse, feeds, demo_feeds(), tenant)
+
+
+def build_months_warehouse(warehouse: Path, feeds: Path) -> list[SyncResult]:
+    """The demo's three syncs and a fourth, in which a student leaves, started at MONTHS."""
+    frames = demo_feeds()
+    second = frames["feed-2"]
+    cast = cast_of(frames["feed-1"])
+    leaver = (
+        second["users"]
+        .filter(
+            (pl.col("role") == "student")
+            & ~pl.col("sourcedId").is_in([cast.leaver, cast.mover, cast.classmate])
+        )
+        .item(0, "sourcedId")
+    )
+    frames["feed-4"] = student_leaves(second, leaver)
+    with runs_started_at(MONTHS):
+        return sync_feeds(warehouse, feeds, frames, DEMO_TENANT)
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +146,18 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse = folder / "rosterflow.duckdb"
     results = build_demo_warehouse(warehouse, folder)
     assert [r.outcome for r in results] == ["applied", "applied", "rejected"], [
+        (r.outcome, r.message) for r in results
+    ]
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def months_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo tenant's history over months: applied, applied, rejected, applied."""
+    folder = tmp_path_factory.mktemp("months")
+    warehouse = folder / "rosterflow.duckdb"
+    results = build_months_warehouse(warehouse, folder)
+    assert [r.outcome for r in results] == ["applied", "applied", "rejected", "applied"], [
         (r.outcome, r.message) for r in results
     ]
     return warehouse

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import html as html_text
 import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,9 +32,20 @@ from rosterflow.warehouse.catalog import catalog_sql
 from rosterflow.warehouse.layout import Layout, is_layout
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+# the notebooks, and the modules beside them that they import (`_shared.py`), not notebooks
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.py") if not p.name.startswith("_"))
+MODULES = sorted((ROOT / "notebooks").glob("_*.py"))
 # a warehouse file each, but `layout` and `empty_layout`: a per-tenant layout's template
-WAREHOUSES = ("demo", "multi_tenant", "operations", "empty", "missing", "layout", "empty_layout")
+WAREHOUSES = (
+    "demo",
+    "months",
+    "multi_tenant",
+    "operations",
+    "empty",
+    "missing",
+    "layout",
+    "empty_layout",
+)
 VEGA_LITE = "application/vnd.vegalite"
 
 pytestmark = pytest.mark.slow
@@ -49,8 +62,11 @@ def export_html(notebook: Path, warehouse: Path | str, out_dir: Path) -> Export:
     """Run `notebook` headless against `warehouse`; its outputs, as marimo renders them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     # marimo saves a session snapshot in __marimo__/ beside the notebook it runs: run a copy,
-    # so that the snapshot lands in out_dir and not in notebooks/
+    # so that the snapshot lands in out_dir and not in notebooks/; the modules it imports from
+    # its folder (which marimo puts on sys.path) beside it, as in notebooks/
     copy = shutil.copyfile(notebook, out_dir / notebook.name)
+    for module in MODULES:
+        shutil.copyfile(module, out_dir / module.name)
     out = out_dir / f"{notebook.stem}.html"
     env = {
         **os.environ,
@@ -85,6 +101,7 @@ def export_html(notebook: Path, warehouse: Path | str, out_dir: Path) -> Export:
 @pytest.fixture(scope="session")
 def warehouses(
     demo_warehouse: Path,
+    months_warehouse: Path,
     multi_tenant_warehouse: Path,
     operations_warehouse: Path,
     empty_warehouse: Path,
@@ -94,6 +111,7 @@ def warehouses(
 ) -> dict[str, Path | str]:
     return {
         "demo": demo_warehouse,
+        "months": months_warehouse,
         "multi_tenant": multi_tenant_warehouse,
         "operations": operations_warehouse,
         "empty": empty_warehouse,
@@ -141,6 +159,8 @@ def exports(
 
 def test_there_are_notebooks():
     assert {"roster_history", "sync_audit"} <= {notebook.stem for notebook in NOTEBOOKS}
+    assert all("app = marimo.App(" in notebook.read_text() for notebook in NOTEBOOKS)
+    assert not any("marimo.App(" in module.read_text() for module in MODULES)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
@@ -275,7 +295,7 @@ def _load(notebook: Path) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("kind", ("demo", "operations", "layout"))
+@pytest.mark.parametrize("kind", ("demo", "months", "operations", "layout"))
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_sql_shown_runs_as_it_is(
     notebook: Path, kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -285,18 +305,84 @@ def test_the_sql_shown_runs_as_it_is(
     layout's is run in a session given its catalog, as `duckdb -init catalog.sql` is."""
     warehouse: Path | str = request.getfixturevalue(f"{kind}_warehouse")
     monkeypatch.setenv("ROSTERFLOW_WAREHOUSE", str(warehouse))
+    monkeypatch.syspath_prepend(str(notebook.parent))  # as marimo does, for `_shared`
     module = _load(notebook)  # the setup cell reads the variable on import
     module.app.run()
-    assert module.SHOWN_SQL, "the notebook shows no SQL"
+    shown = module.WAREHOUSE.shown_sql
+    assert shown, "the notebook shows no SQL"
     if is_layout(warehouse):
         con = duckdb.connect()
         con.execute(catalog_sql(str(warehouse)))
     else:
         con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        for name, text in module.SHOWN_SQL.items():
+        for name, text in shown.items():
             assert text.startswith(f"prepare {name} as\n"), name
             assert "$" not in text.rsplit("execute", 1)[1], f"{name}: an unbound parameter"
             con.sql(text).fetchall()
     finally:
         con.close()
+
+
+def vega_specs(export: Export) -> list[dict]:
+    """The Vega-Lite spec of every chart on the exported page: marimo keeps each cell's output
+    HTML in the page's session JSON, a chart as a mime renderer whose data is the spec."""
+    start = export.html.index('"session": ') + len('"session": ')
+    session, _ = json.JSONDecoder().raw_decode(export.html, start)
+    pages = [
+        output.get("data", {}).get("text/html", "")
+        for cell in session["cells"]
+        for output in cell["outputs"]
+    ]
+    return [
+        json.loads(json.loads(html_text.unescape(data)))
+        for page in pages
+        for mime, data in re.findall(r"data-mime='([^']*)' data-data='([^']*)'", page)
+        if json.loads(html_text.unescape(mime)).startswith(VEGA_LITE)
+    ]
+
+
+def x_encodings(spec: object) -> list[dict]:
+    """Every x and x2 encoding of a spec, in its layers, facets and concatenations."""
+    if isinstance(spec, list):
+        return [x for part in spec for x in x_encodings(part)]
+    if not isinstance(spec, dict):
+        return []
+    here = [
+        encoding[channel]
+        for encoding in [spec.get("encoding", {})]
+        for channel in ("x", "x2")
+        if channel in encoding
+    ]
+    return here + [x for key, part in spec.items() if key != "encoding" for x in x_encodings(part)]
+
+
+# a run's label on an axis: its id, then its start, a line each (see notebooks/_shared.py)
+RUN_LABEL = re.compile(r"#(\d+)\n(\d{4}-\d{2}-\d{2})(\n\d{2}:\d{2}(:\d{2})?)?")
+
+
+@pytest.mark.parametrize("kind", ("demo", "months", "operations", "layout"))
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_charts_plot_runs_in_order_labelled_with_their_id_and_start(
+    exports: dict[tuple[str, str], Export], notebook: Path, kind: str
+):
+    """Every chart has runs across, on an ordinal axis in run order, not on a time scale: the
+    demo's syncs are seconds apart (a time axis read `.900`, `.300`), a district's months. A
+    run is labelled with its id and its start: the date alone when the runs are on different
+    days (the months warehouse), with the time when some share a day (the demo's)."""
+    specs = vega_specs(exports[notebook.stem, kind])
+    assert specs, "no chart on the page"
+    for spec in specs:
+        axes = x_encodings(spec)
+        assert axes, spec
+        for x in axes:
+            assert (x["type"], x["field"]) == ("ordinal", "run"), x
+            labels = [RUN_LABEL.fullmatch(label) for label in x["sort"]]
+            assert all(labels), x["sort"]
+            run_ids = [int(label[1]) for label in labels]
+            assert run_ids == sorted(run_ids), x["sort"]
+            one_a_day = len({label[2] for label in labels}) == len(labels)
+            with_time = [label[3] is not None for label in labels]
+            assert with_time == [not one_a_day] * len(labels), x["sort"]
+            if kind == "months":
+                assert one_a_day, x["sort"]

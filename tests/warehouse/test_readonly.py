@@ -1,9 +1,16 @@
 from datetime import date, datetime
 
 import duckdb
+import pytest
 
-from rosterflow.warehouse.readonly import copyable_sql, read_query, sql_literal
-from rosterflow.warehouse.schema import connect
+from rosterflow.warehouse.readonly import (
+    ReadOnlyWarehouse,
+    copyable_sql,
+    read_query,
+    read_tenants,
+    sql_literal,
+)
+from rosterflow.warehouse.schema import WarehouseError, connect
 
 
 def test_literals_survive_quotes_and_types():
@@ -26,3 +33,19 @@ def test_copyable_sql_runs_as_it_is_and_matches_the_bound_query(tmp_path):
         con.execute(statements[0])
         pasted = con.execute(statements[1]).fetchall()
     assert bound["external_id"].to_list() == [row[0] for row in pasted] == ["or--x"]
+
+
+def test_a_notebook_reads_the_warehouse_its_variable_names_and_keeps_what_it_showed(tmp_path):
+    assert ReadOnlyWarehouse.from_environment({}).location == "rosterflow.duckdb"
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+    warehouse = ReadOnlyWarehouse.from_environment({"ROSTERFLOW_WAREHOUSE": str(path)})
+    assert warehouse.tenants() == [] and warehouse.query("select 1 as one")["one"].to_list() == [1]
+    shown = warehouse.show("one", "select $one as one", one=1)
+    assert warehouse.shown_sql == {"one": shown} and shown.endswith("execute one(one := 1);")
+
+
+def test_tenants_of_a_layout_nobody_synced_into_and_of_no_warehouse(tmp_path):
+    assert read_tenants(str(tmp_path / "wh" / "{tenant}.duckdb")) == []
+    with pytest.raises(WarehouseError):
+        read_tenants(tmp_path / "nowhere.duckdb")
