@@ -31,7 +31,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from rosterflow.flows import pipeline
+from rosterflow.flows import steps
 from rosterflow.flows.demo import cast_of, student_leaves, week_later
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
 from rosterflow.flows.pipeline import run_sync
@@ -39,7 +39,7 @@ from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.generate import generate_feed
-from rosterflow.warehouse import apply
+from rosterflow.warehouse import runs
 from rosterflow.warehouse.schema import connect
 
 DEMO_TENANT = "demo"
@@ -92,8 +92,8 @@ def runs_started_at(times: Sequence[datetime]) -> Iterator[None]:
         return now
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "utc_now", start)
-        patch.setattr(apply, "utc_now", lambda: now)
+        patch.setattr(steps, "utc_now", start)  # a run's start (`start_run`)
+        patch.setattr(runs, "utc_now", lambda: now)  # its end (`insert_run`)
         yield
 
 
