@@ -2,7 +2,7 @@
 
 `[notify]` in the settings names a webhook (an HTTP POST of the run as JSON) and/or email
 recipients (sent through an SMTP server). Prefect users can also let an automation react to the
-`rosterflow.run.*` events the flow emits (README). A notification that cannot be delivered is
+`rosterflow.run.*` events the flow emits (docs/how-to/held-runs.md). A notification that cannot be delivered is
 reported on stderr and in the log, never fails the run: the run is recorded in audit anyway.
 """
 

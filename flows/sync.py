@@ -127,7 +127,7 @@ def _tenant_resource(tenant: str | None) -> dict[str, str]:
 def emit_run_event(result: SyncResult) -> None:
     """The event `rosterflow.run.<outcome>` (applied, planned, held, rejected) on the tenant's
     resource, with the run's summary and first issues as its payload: a Prefect automation
-    matching `rosterflow.run.held` or `rosterflow.run.rejected` notifies a person (README)."""
+    matching `rosterflow.run.held` or `rosterflow.run.rejected` notifies a person (docs/how-to/held-runs.md)."""
     emit_event(
         event=f"{RUN_EVENT}.{result.outcome}",
         resource=_tenant_resource(result.tenant),

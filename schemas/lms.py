@@ -135,7 +135,7 @@ RESOURCE = Entity(
     ),
 )
 # a resource assigned to a class (course_id: the class's section) or to a course (course_id:
-# the org base course of the course's title at the course's org; README, "Resources")
+# the org base course of the course's title at the course's org; docs/explanation/resources.md)
 CLASS_RESOURCE, COURSE_RESOURCE = (
     Entity(
         f"{scope}_resource",

@@ -107,7 +107,7 @@ POLICY_CHOICES: dict[str, tuple[str, ...]] = {
 
 
 class Hierarchy(_Table):
-    """Which base courses a class's section derives from (README, Base courses)."""
+    """Which base courses a class's section derives from (docs/explanation/course-hierarchy.md)."""
 
     org_base_courses: bool = Field(
         True,

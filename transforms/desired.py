@@ -1,7 +1,8 @@
 """The desired lms state, computed from the SIS's records (the source state).
 
-Every managed row gets `external_id = 'or--' || sourcedId` (CONTRACT §3); observer links and
-base courses follow the schemes in the README. Each function is pure: frames in, frame out.
+Every managed row gets `external_id = 'or--' || sourcedId`; observer links and base courses
+follow the schemes in docs/explanation/sync.md and docs/explanation/course-hierarchy.md. Each
+function is pure: frames in, frame out.
 """
 
 from __future__ import annotations

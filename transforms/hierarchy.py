@@ -1,7 +1,7 @@
 """The course hierarchy: org base, teacher base and session base courses, then sections.
 
 Pure: OneRoster frames in, desired frames out, in lazy Polars (one chain per step). External IDs
-(README, "Base courses"):
+(docs/explanation/course-hierarchy.md):
 
     org base      or--obc--<org>--<course title>
     teacher base  or--tbc--<school>--<teacher>--<course title>

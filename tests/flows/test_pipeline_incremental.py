@@ -325,7 +325,8 @@ def test_the_lms_summary_read_during_validation_is_what_the_plan_builds_on(tmp_p
         assert sync_steps.plan(validated, con, run, config).run.planning == "incremental"
         forced = sync_steps.start_run(con, sync_steps.load_feed(feed), TENANT, False, config, True)
         assert (
-            sync_steps.validate(sync_steps.load_feed(feed), con, forced, config).stored.lms_summary is None
+            sync_steps.validate(sync_steps.load_feed(feed), con, forced, config).stored.lms_summary
+            is None
         )
 
 

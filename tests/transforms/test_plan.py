@@ -394,7 +394,7 @@ def test_a_hand_made_row_given_a_managed_external_id_is_adopted():
 
 
 def test_adopting_a_hand_made_course_repoints_the_enrollments_to_it():
-    # README: give the managed course another external ID, and the hand-made one the managed ID
+    # docs/explanation/course-hierarchy.md: give the managed course another external ID, and the hand-made one the managed ID
     desired, current = synced()
     edit(current["course"], "or--k1", external_id="retired-algebra")
     hand_made = lms_rows(world())["course"][0] | {"course_id": 77, "origin": "manual"}

@@ -349,7 +349,7 @@ def hand_made(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
 
 def cascaded(current: Frames, plan: Plan) -> dict[str, pl.Series]:
     """Per entity, the external IDs of managed lms rows that point at a user, course or
-    resource the plan deletes (README: they are deleted with it)."""
+    resource the plan deletes (docs/explanation/sync.md: they are deleted with it)."""
     deleted = {
         name: plan.entities[name].changes.filter(pl.col("action") == "delete")[e.id]
         for name, e in ENTITIES.items()

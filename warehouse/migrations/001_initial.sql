@@ -89,33 +89,38 @@ create table lms.observers (
 -- the lms rows themselves, so a first load of a million rows writes them once, not twice.
 -- Hand-made rows (origin 'manual') have no history; a hand edit of a managed row shows as that
 -- row's value until the next run reverts it.
+-- grain: one row per ended version of a lms.domains row.
 create table history.domains_closed as select * from lms.domains with no data;
 alter table history.domains_closed add column valid_from timestamp;
 alter table history.domains_closed add column valid_to timestamp;
 alter table history.domains_closed add column opened_run_id bigint;
 alter table history.domains_closed add column closed_run_id bigint;
+-- grain: one row per ended version of a lms.users row.
 create table history.users_closed as select * from lms.users with no data;
 alter table history.users_closed add column valid_from timestamp;
 alter table history.users_closed add column valid_to timestamp;
 alter table history.users_closed add column opened_run_id bigint;
 alter table history.users_closed add column closed_run_id bigint;
+-- grain: one row per ended version of a lms.courses row.
 create table history.courses_closed as select * from lms.courses with no data;
 alter table history.courses_closed add column valid_from timestamp;
 alter table history.courses_closed add column valid_to timestamp;
 alter table history.courses_closed add column opened_run_id bigint;
 alter table history.courses_closed add column closed_run_id bigint;
+-- grain: one row per ended version of a lms.enrollments row.
 create table history.enrollments_closed as select * from lms.enrollments with no data;
 alter table history.enrollments_closed add column valid_from timestamp;
 alter table history.enrollments_closed add column valid_to timestamp;
 alter table history.enrollments_closed add column opened_run_id bigint;
 alter table history.enrollments_closed add column closed_run_id bigint;
+-- grain: one row per ended version of a lms.observers row.
 create table history.observers_closed as select * from lms.observers with no data;
 alter table history.observers_closed add column valid_from timestamp;
 alter table history.observers_closed add column valid_to timestamp;
 alter table history.observers_closed add column opened_run_id bigint;
 alter table history.observers_closed add column closed_run_id bigint;
 
--- grain: one row per sync run (applied, planned, rejected or failed).
+-- grain: one row per sync run (applied, planned, held, rejected or failed).
 create table audit.sync_runs (
     run_id bigint not null,
     tenant varchar not null,
@@ -123,8 +128,8 @@ create table audit.sync_runs (
     feed_sha256 varchar,
     started_at timestamp not null,
     finished_at timestamp,
-    outcome varchar not null,      -- applied | planned | rejected | failed
-    message varchar,               -- why a run was rejected or failed
+    outcome varchar not null,      -- applied | planned | held | rejected | failed
+    message varchar,               -- why a run was held, rejected or failed
     rosterflow_version varchar,
     content_sha256 varchar,        -- the feed's contents however zipped (manifest and files read)
     settings_key varchar,          -- what in the settings and rosterflow shapes the result
@@ -146,7 +151,7 @@ create table audit.issues (
 -- grain: one row per change a run made (or planned, for a dry run) to one lms row.
 create table audit.changes (
     run_id bigint not null,
-    entity varchar not null,       -- domain | user | course | enrollment | observer
+    entity varchar not null,       -- domain | user | course | enrollment | observer | resource | class_resource | course_resource
     external_id varchar,
     action varchar not null,       -- create | update | delete | inactivate | withdraw | reactivate | move | adopt
     detail varchar,                -- JSON: {"field": {"from": ..., "to": ...}, ...}
@@ -160,11 +165,11 @@ create table audit.changes (
 -- all text, plus run_id and line, which keep the order records arrived in; users.csv's password
 -- is never stored): a district's million enrollments are written in a fraction of a second,
 -- atomically with the run. Read one with polars.read_parquet(blob), or with rosterflow's
--- warehouse.state.source_state.
+-- rosterflow.warehouse.records.stored_records.
 -- grain: one row per tenant and file.
 create table oneroster.snapshots (
     tenant varchar not null,
-    file varchar not null,          -- orgs, academicSessions, courses, classes, users, enrollments
+    file varchar not null,          -- orgs, academicSessions, courses, classes, users, enrollments, resources, classResources, courseResources
     run_id bigint not null,         -- the run that wrote this snapshot
     record_count bigint not null,
     fingerprint varchar,            -- CRC-32 and size of the bulk file it came from (null after a delta)
@@ -172,6 +177,7 @@ create table oneroster.snapshots (
 );
 
 -- the history views (see above): ended versions, then the current ones
+-- grain: one row per version of a lms.domains row: its ended versions, then the row as it is.
 create view history.domains as
 select * from history.domains_closed
 union all
@@ -184,6 +190,7 @@ select
 from lms.domains as current_rows
 inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
 where current_rows.origin = 'sync';
+-- grain: one row per version of a lms.users row: its ended versions, then the row as it is.
 create view history.users as
 select * from history.users_closed
 union all
@@ -196,6 +203,7 @@ select
 from lms.users as current_rows
 inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
 where current_rows.origin = 'sync';
+-- grain: one row per version of a lms.courses row: its ended versions, then the row as it is.
 create view history.courses as
 select * from history.courses_closed
 union all
@@ -208,6 +216,7 @@ select
 from lms.courses as current_rows
 inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
 where current_rows.origin = 'sync';
+-- grain: one row per version of a lms.enrollments row: its ended versions, then the row as it is.
 create view history.enrollments as
 select * from history.enrollments_closed
 union all
@@ -220,6 +229,7 @@ select
 from lms.enrollments as current_rows
 inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
 where current_rows.origin = 'sync';
+-- grain: one row per version of a lms.observers row: its ended versions, then the row as it is.
 create view history.observers as
 select * from history.observers_closed
 union all

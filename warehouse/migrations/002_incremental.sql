@@ -30,7 +30,8 @@ create table oneroster.snapshot_patches (
     records blob not null           -- Parquet: the file's columns, run_id, line, row_hash, removed
 );
 
--- grain: one row per tenant and name ('desired_courses', 'teacher_order').
+-- grain: one row per tenant and name ('desired_courses', 'teacher_order', 'grade_levels',
+-- 'closed_references'), and per run that superseded it.
 create table oneroster.derived (
     tenant varchar not null,
     name varchar not null,

@@ -1,6 +1,6 @@
 -- rosterflow warehouse, version 5: a student's grade level and every user's login on lms.users.
 --
--- grade_level is derived by the sync (README, "Grade level"): the highest grade of the
+-- grade_level is derived by the sync (docs/explanation/users.md): the highest grade of the
 -- student's classes (a class without grades gives its course's), else of the student's own
 -- users.csv grades, else 'NA'; null for other roles. login is the users.csv field named by
 -- [identity] key (sourcedId by default). Both go after email, where the sync's fields are, in

@@ -1,4 +1,4 @@
--- rosterflow warehouse, version 6: content assignment (README, "Resources").
+-- rosterflow warehouse, version 6: content assignment (docs/explanation/resources.md).
 --
 -- lms gains a row per resource (resources.csv) and a row per assignment of a resource to a
 -- class (classResources.csv: on the class's section) or to a course (courseResources.csv: on the
@@ -47,12 +47,14 @@ create table lms.course_resources (
     updated_run_id bigint
 );
 
+-- grain: one row per ended version of a lms.resources row.
 create table history.resources_closed as select * from lms.resources with no data;
 alter table history.resources_closed add column valid_from timestamp;
 alter table history.resources_closed add column valid_to timestamp;
 alter table history.resources_closed add column opened_run_id bigint;
 alter table history.resources_closed add column closed_run_id bigint;
 
+-- grain: one row per version of a lms.resources row: its ended versions, then the row as it is.
 create view history.resources as
 select * from history.resources_closed
 union all
@@ -66,12 +68,14 @@ from lms.resources as current_rows
 inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
 where current_rows.origin = 'sync';
 
+-- grain: one row per ended version of a lms.class_resources row.
 create table history.class_resources_closed as select * from lms.class_resources with no data;
 alter table history.class_resources_closed add column valid_from timestamp;
 alter table history.class_resources_closed add column valid_to timestamp;
 alter table history.class_resources_closed add column opened_run_id bigint;
 alter table history.class_resources_closed add column closed_run_id bigint;
 
+-- grain: one row per version of a lms.class_resources row: its ended versions, then the row as it is.
 create view history.class_resources as
 select * from history.class_resources_closed
 union all
@@ -85,12 +89,14 @@ from lms.class_resources as current_rows
 inner join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id
 where current_rows.origin = 'sync';
 
+-- grain: one row per ended version of a lms.course_resources row.
 create table history.course_resources_closed as select * from lms.course_resources with no data;
 alter table history.course_resources_closed add column valid_from timestamp;
 alter table history.course_resources_closed add column valid_to timestamp;
 alter table history.course_resources_closed add column opened_run_id bigint;
 alter table history.course_resources_closed add column closed_run_id bigint;
 
+-- grain: one row per version of a lms.course_resources row: its ended versions, then the row as it is.
 create view history.course_resources as
 select * from history.course_resources_closed
 union all
