@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench.py [--sizes 10000,50000,200000] [--full] [--repeat N]
                                     [--out bench/out] [--keep]
 
-For each size (students) a synthetic district feed is generated (transforms.generate, seed 0)
+For each size (students) a synthetic district feed is generated (demo.district, seed 0)
 and written as a zip, with a second zip in which about 1% of the records changed. Then, in the
 same run, each measurement runs in its own child process (this script with `--measure`), so its
 peak resident memory is its own and peaks do not accumulate:
@@ -173,8 +173,8 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
 
 def prepare(students: int, folder: str) -> dict:
     """Generate the feed and its 1%-changed twin as zips (in a child: the parent stays small)."""
+    from rosterflow.demo.district import generate_feed
     from rosterflow.schemas.writer import write_feed
-    from rosterflow.transforms.generate import generate_feed
 
     folder_path = Path(folder)
     start = time.perf_counter()

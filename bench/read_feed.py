@@ -4,7 +4,7 @@
     .venv/bin/python bench/read_feed.py [--students 200000] [--feed PATH] [--repeat 3]
                                         [--compare REV] [--keep]
 
-Without `--feed`, a synthetic district of `--students` (transforms.generate, seed 0, about 10 s
+Without `--feed`, a synthetic district of `--students` (demo.district, seed 0, about 10 s
 at 200k) is written as a zip into a temporary folder (`--keep` writes it to
 bench/out/read-feed-N.zip instead, for `--feed` next time).
 
@@ -170,8 +170,8 @@ def run_child(feed: Path, code: Path, repeat: int) -> dict:
 
 def generate(students: int, folder: Path) -> Path:
     sys.path.insert(0, str(ROOT))
+    from rosterflow.demo.district import generate_feed
     from rosterflow.schemas.writer import write_feed
-    from rosterflow.transforms.generate import generate_feed
 
     start = time.perf_counter()
     path = write_feed(folder / f"read-feed-{students}.zip", generate_feed(students, seed=0))

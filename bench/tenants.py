@@ -41,8 +41,8 @@ BIN = Path(sys.executable).parent
 
 
 def write_feeds(folder: Path, tenants: int, students: int) -> list[Path]:
+    from rosterflow.demo.district import generate_feed
     from rosterflow.schemas.writer import write_feed
-    from rosterflow.transforms.generate import generate_feed
 
     folder.mkdir(parents=True, exist_ok=True)
     return [

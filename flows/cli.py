@@ -132,9 +132,9 @@ def generate(
     ] = "1.1",
 ) -> None:
     """Write a realistic synthetic district as a OneRoster feed (deterministic per seed)."""
+    from rosterflow.demo.district import generate_feed
     from rosterflow.schemas.v12 import as_v12
     from rosterflow.schemas.writer import write_feed
-    from rosterflow.transforms.generate import generate_feed
 
     if oneroster not in ("1.1", "1.2"):
         raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
@@ -568,10 +568,10 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
 
     Writes everything to [bold]./rosterflow-demo/[/]: feed-1.zip (a district of 2,400 students), feed-2.zip (a week later: a student left, one moved school, a new teacher took over a class) and the warehouse rosterflow.duckdb, which stays for you to query. Running it again replaces these three files and nothing else.
     """
-    from rosterflow.flows.demo import cast_of, describe_cast, week_later
+    from rosterflow.demo.district import generate_feed
+    from rosterflow.demo.week import cast_of, describe_cast, week_later
     from rosterflow.flows.report import print_sync_result
     from rosterflow.schemas.writer import write_feed
-    from rosterflow.transforms.generate import generate_feed
 
     in_prefect = _in_prefect(prefect)
     folder = DEMO_FOLDER
@@ -618,7 +618,7 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
 
 
 def _demo_queries(cast) -> list[str]:
-    from rosterflow.flows.demo import NEW_TEACHER
+    from rosterflow.demo.week import NEW_TEACHER
 
     return [
         "select * from audit.changes where action = 'move';",

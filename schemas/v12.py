@@ -295,7 +295,7 @@ def enrollment_role_issues(enrollments: pl.DataFrame) -> pl.LazyFrame:
 
 
 def as_v12(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """The 1.2 twin of a 1.1 roster (file name -> frame, as `transforms.generate` gives): the
+    """The 1.2 twin of a 1.1 roster (file name -> frame, as `demo.district` gives): the
     same records, each user's role and orgs as roles.csv rows (the first org primary, also as
     `primaryOrgSourcedId`; the others secondary, in order), which reads back as the same 1.1
     records (`as_v11`)."""

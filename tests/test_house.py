@@ -1,7 +1,7 @@
 """The house's shape: one import name, and layers that import one way.
 
-The four top-level folders install as `rosterflow.flows`, `rosterflow.schemas`,
-`rosterflow.transforms` and `rosterflow.warehouse`; every file of the repository imports them
+The top-level folders install as `rosterflow.flows`, `rosterflow.schemas`,
+`rosterflow.transforms`, `rosterflow.warehouse` and `rosterflow.demo`; every file of the repository imports them
 under that name, so a bare `import schemas` (which another package may own) never works by
 accident of the working directory.
 """
@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("flows", "schemas", "transforms", "warehouse")
+LAYERS = ("demo", "flows", "schemas", "transforms", "warehouse")
 SOURCES = (*LAYERS, "tests", "bench", "notebooks", "docs")
 
 

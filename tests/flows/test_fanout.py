@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from rosterflow.demo.district import generate_feed
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
-from rosterflow.transforms.generate import generate_feed
 from rosterflow.warehouse.layout import Layout
 from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district, with_cell

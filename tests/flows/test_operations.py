@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.demo.district import generate_feed
 from rosterflow.flows.operations import OperationRefused, approve_run, discard_run, runs, undo_run
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Safety
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.transforms.generate import generate_feed
 from rosterflow.warehouse.records import stored_records
 from rosterflow.warehouse.schema import connect
 from tests.changes import any_settings, change, sent_as

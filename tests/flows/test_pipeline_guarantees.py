@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from rosterflow.transforms.generate import generate_feed
+from rosterflow.demo.district import generate_feed
 from rosterflow.warehouse.apply import PAUSE_MARKER_ENV
 from tests.feeds import tiny_district, with_cell
 from tests.syncing import Warehouse

@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.demo.district import generate_feed
 from rosterflow.flows import pipeline
 from rosterflow.flows import steps as sync_steps
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Policy, Safety, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.writer import write_feed
-from rosterflow.transforms.generate import generate_feed
 from rosterflow.warehouse import basis
 from rosterflow.warehouse.basis import stored_closed_references
 from rosterflow.warehouse.layout import open_warehouse

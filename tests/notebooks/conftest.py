@@ -1,7 +1,7 @@
 """Warehouses with a realistic roster history for the notebook tests.
 
 `build_demo_warehouse` does what `rosterflow demo` does (CONTRACT §2) with the demo's own
-district and edits (`flows.demo`): a generated district is synced, changed a week later (a
+district and edits (`demo.week`): a generated district is synced, changed a week later (a
 student leaves, a student moves school, a new teacher takes over a class) and synced again;
 then one more feed, broken, is synced and rejected, so that the audit has a rejected run.
 The syncs run through `flows.pipeline.run_sync`, the plain path without the Prefect engine.
@@ -31,14 +31,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from rosterflow.demo.district import generate_feed
+from rosterflow.demo.week import cast_of, student_leaves, week_later
 from rosterflow.flows import steps
-from rosterflow.flows.demo import cast_of, student_leaves, week_later
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
-from rosterflow.transforms.generate import generate_feed
 from rosterflow.warehouse import runs
 from rosterflow.warehouse.schema import connect
 

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.demo.district import generate_feed
 from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.records import ROW_HASH
 from rosterflow.schemas.references import closed_references
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
-from rosterflow.transforms.generate import generate_feed
 from rosterflow.transforms.source_state import next_source_state
 from tests.feeds import tiny_district, with_cell
 

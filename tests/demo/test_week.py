@@ -8,8 +8,8 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from rosterflow.flows.cli import DEMO_STUDENTS, app
-from rosterflow.flows.demo import (
+from rosterflow.demo.district import generate_feed
+from rosterflow.demo.week import (
     NEW_TEACHER,
     DemoError,
     cast_of,
@@ -18,7 +18,7 @@ from rosterflow.flows.demo import (
     teacher_arrives,
     week_later,
 )
-from rosterflow.transforms.generate import generate_feed
+from rosterflow.flows.cli import DEMO_STUDENTS, app
 from tests.feeds import tiny_district, with_cell
 
 runner = CliRunner()

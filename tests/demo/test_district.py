@@ -6,11 +6,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.demo.district import generate_feed
 from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.spec import CEDS_GRADES, FILE_SPECS, OBSERVER_ROLES, SYNCED_FILES, Kind
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
-from rosterflow.transforms.generate import generate_feed
 
 STUDENTS = 1_000
 SEED = 3
