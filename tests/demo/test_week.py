@@ -1,12 +1,10 @@
-"""The demo: its frame edits on tiny districts, who it casts, and `rosterflow demo` end to end."""
+"""The demo's week-later changes: its frame edits on tiny districts, and who it casts."""
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from typer.testing import CliRunner
 
 from rosterflow.demo.district import generate_feed
 from rosterflow.demo.week import (
@@ -18,10 +16,8 @@ from rosterflow.demo.week import (
     teacher_arrives,
     week_later,
 )
-from rosterflow.flows.cli import DEMO_STUDENTS, app
+from rosterflow.flows.cli import DEMO_STUDENTS
 from tests.feeds import tiny_district, with_cell
-
-runner = CliRunner()
 
 
 def ids(frame: pl.DataFrame, *columns: str) -> set[tuple]:
@@ -118,29 +114,3 @@ def test_a_week_later_every_frame_keeps_the_spec_columns(district):
     later = week_later(district, cast_of(district))
     for name, frame in district.items():
         assert later[name].schema == frame.schema, name
-
-
-@pytest.mark.flow
-def test_demo_runs_end_to_end_twice_in_the_same_folder(tmp_path, monkeypatch, district):
-    monkeypatch.chdir(tmp_path)
-
-    first = runner.invoke(app, ["demo"])
-
-    assert first.exit_code == 0, first.output
-    assert first.output.count(": applied — run ") == 2
-    assert "select * from audit.changes where action = 'move';" in first.output
-    warehouse = tmp_path / "rosterflow-demo" / "rosterflow.duckdb"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        changes = con.sql(
-            "select entity, external_id, action from audit.changes where run_id = 2"
-        ).fetchall()
-    assert ("user", f"or--{NEW_TEACHER['sourcedId']}", "create") in changes
-    assert [c for c in changes if c[2] == "move"] == [
-        ("user", f"or--{cast_of(district).mover}", "move")
-    ]
-
-    again = runner.invoke(app, ["demo"])
-
-    assert again.exit_code == 0, again.output
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.sql("select count(*) from audit.sync_runs").fetchall() == [(2,)]
