@@ -15,7 +15,8 @@ over the row's integer keys, offset by the seed and the purpose of the draw) rat
 generator or Polars' own `hash` (documented as unstable across versions): a draw depends only on
 (seed, purpose, keys), never on row order, and draws for different purposes are independent.
 Every order-dependent operation (numbering, ranking) follows a sort on unique keys, so the output
-is identical for identical (students, seed).
+is identical for identical (students, seed). `write_district` writes it as a feed, 1.1 or 1.2
+(`rosterflow generate`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ import hashlib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 from rosterflow.schemas.spec import FILE_SPECS
+from rosterflow.schemas.v12 import as_v12
+from rosterflow.schemas.writer import write_feed
 
 STUDENTS_PER_DISTRICT = 20_000
 STUDENTS_PER_SCHOOL = 600
@@ -1167,3 +1171,24 @@ def generate_feed(students: int, seed: int = 0) -> dict[str, pl.DataFrame]:
         "courseResources": _course_resources(courses),
     }
     return {name: _as_file(name, frame) for name, frame in frames.items()}
+
+
+def write_district(
+    out: str | Path, students: int, seed: int = 0, version: str = "1.1"
+) -> dict[str, pl.DataFrame]:
+    """Write the district of `generate_feed(students, seed)` as a OneRoster `version` feed (1.1,
+    or 1.2 with the roles in roles.csv) at `out`: a zip for a `.zip` name, else a folder.
+    Returns the frames written."""
+    frames = generate_feed(students, seed=seed)
+    if version == "1.2":
+        frames = as_v12(frames)
+    write_feed(
+        out,
+        frames,
+        properties={
+            "source.systemCode": f"demo-{seed}",
+            "source.systemName": "rosterflow generator",
+        },
+        version=version,
+    )
+    return frames

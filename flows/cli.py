@@ -1,24 +1,47 @@
-"""The `rosterflow` command line.
+"""The `rosterflow` command line: each command parses its arguments, calls one function, prints
+what it returns and exits.
 
-Heavy imports (Prefect, DuckDB) happen inside the commands that need them, so that
-`rosterflow validate` and `--help` answer at once. `sync`, `demo` and `serve --once` run their
-Prefect flow only when a Prefect API is configured (or `--prefect` asks for it): otherwise they
-run the same steps in this process (`flows.plain`) and never import Prefect, whose import and
-temporary server would take most of a small sync's time.
+What the commands do lives beneath: `flows.commands` (runs in Prefect or in this process, the
+exit code and sentence for what went wrong, the warehouse opened for operations and queries),
+`flows.console` (the terminal and the spinner of a run), `flows.prefect_logging` (Prefect's
+console lines kept out of the output), `flows.report` (tables and verdicts), `demo` (the demo's
+district and its week-later changes). Heavy imports (Prefect, DuckDB, Polars) happen inside the
+commands that need them, so that `rosterflow validate` and `--help` answer at once. `sync`,
+`demo` and `serve --once` run their Prefect flow only when a Prefect API is configured (or
+`--prefect` asks for it): otherwise they run the same steps in this process (`flows.plain`) and
+never import Prefect, whose import and temporary server would take most of a small sync's time.
 """
 
 from __future__ import annotations
 
-import logging
-import re
+import functools
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
+
+from rosterflow.flows import commands
+from rosterflow.flows.commands import (
+    DEFAULT_INTERVAL,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_UNREADABLE,
+    CommandError,
+)
+from rosterflow.flows.console import console, errors
+
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "EXIT_OK",
+    "EXIT_REJECTED",
+    "EXIT_UNREADABLE",
+    "app",
+    "fail",
+    "failure_exit",
+    "main",
+]
 
 app = typer.Typer(
     name="rosterflow",
@@ -32,19 +55,47 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
-EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A mistake in how the command was called (exit 2), with the fix in its message."""
+F = TypeVar("F", bound=Callable[..., None])
 
 
 def fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
+    """Print `message` as the one line saying why the command stops; the exit to raise."""
     errors.print(f"[bold red]rosterflow:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def exit_for(error: CommandError) -> typer.Exit:
+    """The traceback of the unexpected error behind `error` (with --verbose), then its line."""
+    cause = error.traceback
+    if cause is not None:
+        from rich.traceback import Traceback
+
+        errors.print(Traceback.from_exception(type(cause), cause, cause.__traceback__))
+    return fail(error.message, error.code)
+
+
+def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer.Exit:
+    """The exit for an error a flow raised (possibly wrapped by Prefect) in the step `step`:
+    2 with the fix for the user's input or an unreachable Prefect API, 1 for a run that failed."""
+    return exit_for(commands.failure(error, step, verbose))
+
+
+def command(**options) -> Callable[[F], F]:
+    """`app.command`, a CommandError raised beneath the command ending it with its line and code."""
+
+    def register(function: F) -> F:
+        @functools.wraps(function)
+        def run(*args, **kwargs) -> None:
+            try:
+                function(*args, **kwargs)
+            except CommandError as error:
+                raise exit_for(error) from None
+
+        app.command(**options)(run)
+        return function
+
+    return register
 
 
 FeedArg = Annotated[
@@ -52,7 +103,7 @@ FeedArg = Annotated[
 ]
 
 
-@app.command()
+@command()
 def validate(
     feed: FeedArg,
     report: Annotated[
@@ -83,38 +134,18 @@ def validate(
     (warnings allowed), 1 when there are errors, 2 when the feed cannot be read.
     """
     from rosterflow.flows.report import REPORT_SUFFIXES, print_validation, write_report
-    from rosterflow.schemas.feed import FeedError, open_feed
-    from rosterflow.schemas.settings import SettingsError, load_settings
-    from rosterflow.schemas.validate import validate_feed
 
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")
-    try:
-        settings = load_settings(config)
-        opened = open_feed(feed)
-        known = _known_ids(warehouse, tenant or opened.default_tenant()) if warehouse else None
-    except (FeedError, SettingsError, UsageError) as error:
-        raise fail(str(error)) from None
-    validated = validate_feed(opened, settings, known)
-    print_validation(console, opened.name, validated.issues)
+    name, validated = commands.validate(feed, config, warehouse, tenant)
+    print_validation(console, name, validated.issues)
     if report is not None:
         write_report(validated.issues, report)
         console.print(f"all {validated.issues.height:,} issues written to {report}")
     raise typer.Exit(EXIT_OK if validated.ok else EXIT_REJECTED)
 
 
-def _known_ids(warehouse: Path, tenant: str):
-    from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
-    from rosterflow.warehouse.state import known_ids
-
-    path = existing_tenant_warehouse(warehouse, tenant)
-    if path is None and not is_layout(warehouse):
-        raise UsageError(f"--warehouse {warehouse}: no such file")
-    # a layout without the tenant's file: a tenant that has never synced holds no records
-    return known_ids(path, tenant)
-
-
-@app.command()
+@command()
 def generate(
     out: Annotated[
         Path, typer.Argument(help="Where to write: a .zip, or a folder for any other name.")
@@ -132,51 +163,16 @@ def generate(
     ] = "1.1",
 ) -> None:
     """Write a realistic synthetic district as a OneRoster feed (deterministic per seed)."""
-    from rosterflow.demo.district import generate_feed
-    from rosterflow.schemas.v12 import as_v12
-    from rosterflow.schemas.writer import write_feed
+    from rosterflow.demo.district import write_district
 
     if oneroster not in ("1.1", "1.2"):
         raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
-    frames = generate_feed(students, seed=seed)
-    if oneroster == "1.2":
-        frames = as_v12(frames)
-    write_feed(
-        out,
-        frames,
-        properties={
-            "source.systemCode": f"demo-{seed}",
-            "source.systemName": "rosterflow generator",
-        },
-        version=oneroster,
-    )
+    frames = write_district(out, students, seed=seed, version=oneroster)
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
     console.print(f"wrote {out}: {counts}")
 
 
 # --- sync, demo, serve: the commands that sync, in a Prefect flow or in this process ---------
-
-STEP_LABELS = {
-    "load-settings": "reading the settings",
-    "load-feed": "reading the feed",
-    "recall": "looking for an earlier run of the same feed",
-    "validate": "validating",
-    "plan": "planning the changes",
-    "guard": "checking the safety guard",
-    "reject": "recording the rejection",
-    "apply": "applying the changes",
-    "hold": "holding the run for approval",
-    "publish": "publishing the summary to Prefect",
-    "check-settings": "reading the settings",
-    "check-warehouse": "opening the warehouse",
-    "find-ready-zips": "looking for complete zips",
-    "look-up-ledger": "looking the zip up in audit.sync_runs",
-    "file-zip": "filing the zip",
-}
-DEMO_FOLDER = Path("rosterflow-demo")
-DEMO_STUDENTS = 2400  # four schools, two of them elementary: a student can move between them
-# a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
-DEFAULT_INTERVAL = 300.0
 
 WarehouseOpt = Annotated[
     Path,
@@ -207,170 +203,7 @@ PrefectOpt = Annotated[
 ]
 
 
-def _in_prefect(choice: bool | None) -> bool:
-    """Whether to run the Prefect flow: as asked, else when a Prefect API is configured."""
-    if choice is not None:
-        return choice
-    from rosterflow.flows.prefect_config import prefect_api_configured
-
-    return prefect_api_configured()
-
-
-_console_levels: dict[logging.Handler, int] = {}  # Prefect's console handlers as configured
-SILENT = logging.CRITICAL + 1
-
-
-def _quiet_prefect(verbose: bool) -> None:
-    """Keep Prefect's console lines (server start and stop, every task's state, the traceback
-    of a feed that cannot be read) out of rosterflow's output unless --verbose: rosterflow says
-    what happened in its own words. Only the console handler is silenced: the same records
-    still go to the Prefect API, so flow runs and their logs stay complete in the UI. Not undone
-    at the end of a command, because the temporary server logs its stop at exit."""
-    import os
-
-    import prefect  # noqa: F401  (configures Prefect's logging on first import)
-    from prefect.logging.handlers import PrefectConsoleHandler
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value():
-        # the temporary server lives for one command; on the offline machines districts often
-        # use, its telemetry would only log an error line into the user's terminal (the server
-        # process reads this from the environment when it starts, on the first flow run)
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-    for logger in (logging.getLogger(), *_prefect_loggers()):
-        for handler in logger.handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                level = _console_levels.setdefault(handler, handler.level)
-                handler.setLevel(level if verbose else SILENT)
-
-
-def _prefect_loggers() -> list[logging.Logger]:
-    return [
-        logger
-        for name, logger in logging.Logger.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger) and name.split(".")[0] in ("prefect", "uvicorn")
-    ]
-
-
-def _prefect_starting() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    if url:
-        return f"connecting to the Prefect API at {url}"
-    return "starting a temporary Prefect server (about 10 s; set PREFECT_API_URL to use yours)"
-
-
-def _show_plain_logs(verbose: bool) -> None:
-    """Without Prefect, --verbose shows rosterflow's own log lines (a scan's zip by zip)."""
-    if not verbose:
-        return
-    from rich.logging import RichHandler
-
-    logger = logging.getLogger("rosterflow")
-    if not logger.handlers:
-        logger.addHandler(RichHandler(console=errors, show_time=False, show_path=False))
-    logger.setLevel(logging.INFO)
-
-
-@contextmanager
-def _progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
-    """A spinner naming the running step; yields the steps seen so far, newest last."""
-    from rosterflow.flows.progress import listening_to_steps
-
-    steps: list[str] = []
-    if in_prefect:
-        _quiet_prefect(verbose)
-        starting = _prefect_starting()
-    else:
-        _show_plain_logs(verbose)
-        starting = "starting (without Prefect: the run is recorded in the warehouse)"
-    with console.status(starting) as status:
-
-        def show(step: str) -> None:
-            steps.append(step)
-            status.update(STEP_LABELS.get(step, step) + "…")
-
-        with listening_to_steps(show):
-            yield steps
-
-
-def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer.Exit:
-    """The exit for an error a flow raised (possibly wrapped by Prefect): 2 with the fix for
-    the user's input or an unreachable Prefect API, 1 for a run that failed."""
-    from rosterflow.flows.errors import input_error
-
-    found = input_error(error)
-    if found is not None:
-        return fail(str(found))
-    unreachable = _prefect_unreachable(error)
-    if unreachable:
-        return fail(unreachable)
-    if verbose:
-        errors.print_exception()
-    label = STEP_LABELS.get(step or "", "starting")
-    what = f"{type(error).__name__}: {error}"
-    hint = "" if verbose else " (--verbose shows the traceback)"
-    if step == "apply":
-        message = (
-            f"the sync failed while applying and was rolled back ({what}). The warehouse is "
-            "as it was; the run is recorded in audit.sync_runs with outcome 'failed'"
-        )
-    elif step == "reject":
-        message = f"recording the rejected run failed and was rolled back ({what})"
-    elif step == "publish":
-        message = f"the run was recorded, but publishing its summary to Prefect failed ({what})"
-    else:
-        message = f"the sync failed while {label} ({what}); nothing was written to the warehouse"
-    return fail(message + hint, EXIT_REJECTED)
-
-
-def _prefect_unreachable(error: BaseException) -> str | None:
-    from rosterflow.flows.errors import error_chain
-
-    httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
-    if httpx is None or not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
-        return None
-    from prefect.settings import PREFECT_API_URL
-
-    return (
-        f"cannot reach the Prefect API at {PREFECT_API_URL.value()} ({error}). Start it with "
-        "`prefect server start`, or run with --no-prefect (the run is then recorded in the "
-        "warehouse's audit tables only)"
-    )
-
-
-def _check_inputs(feed: Path | None, config: Path | None) -> None:
-    """Mistakes found before Prefect starts, so the user need not wait for its server."""
-    from rosterflow.schemas.settings import SettingsError, load_settings
-
-    if feed is not None and not feed.exists():
-        raise fail(f"{feed}: no such file or folder (a feed is a OneRoster .zip or folder)")
-    try:
-        load_settings(config)
-    except SettingsError as error:
-        raise fail(str(error)) from None
-
-
-def _run_sync(verbose: bool, in_prefect: bool, **parameters):
-    """One sync with a spinner, as a Prefect flow run or in this process (the same steps and
-    parameters); errors become the command's exit."""
-    if in_prefect:
-        # imported before _progress quiets Prefect's console: importing a flow adds loggers
-        from rosterflow.flows.sync import sync_flow as run
-    with _progress(verbose, in_prefect) as steps:
-        if not in_prefect:
-            from rosterflow.flows.plain import (
-                sync as run,  # DuckDB, Polars, pandera: under the spinner
-            )
-        try:
-            return run(**parameters)
-        except Exception as error:
-            raise failure_exit(error, steps[-1] if steps else None, verbose) from None
-
-
-@app.command()
+@command()
 def sync(
     feed: FeedArg,
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
@@ -412,10 +245,10 @@ def sync(
 
     Exit 0 applied (planned, with --dry-run); 1 rejected by errors or the safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
     """
-    _check_inputs(feed, config)
-    result = _run_sync(
+    commands.check_inputs(feed, config)
+    result = commands.run_sync(
         verbose,
-        _in_prefect(prefect),
+        commands.in_prefect(prefect),
         feed=str(feed),
         warehouse=str(warehouse),
         tenant=tenant,
@@ -441,48 +274,26 @@ ExistingWarehouseOpt = Annotated[
 ]
 
 
-def _existing(warehouse: Path) -> None:
-    from rosterflow.warehouse.layout import Layout, is_layout
-
-    exists = Layout(str(warehouse)).registry.is_dir() if is_layout(warehouse) else None
-    if exists is False or (exists is None and not warehouse.exists()):
-        raise fail(f"--warehouse {warehouse}: no such warehouse (a sync creates it)")
-
-
-@contextmanager
-def _operating() -> Iterator[None]:
-    """A refused operation exits 1 with its reason; an unusable warehouse exits 2."""
-    from rosterflow.warehouse.operations import OperationRefused
-    from rosterflow.warehouse.schema import WarehouseError
-
-    try:
-        yield
-    except OperationRefused as refused:
-        raise fail(f"refused: {refused}", EXIT_REJECTED) from None
-    except WarehouseError as error:
-        raise fail(str(error)) from None
-
-
-@app.command()
+@command()
 def runs(
     warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Show this many, newest first (0: all).")] = 20,
 ) -> None:
     """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes."""
-    _existing(warehouse)
-    from rosterflow.flows.operations import runs as list_runs
+    with commands.operating(warehouse):
+        from rosterflow.flows.operations import runs as list_runs
+
+        found = list_runs(warehouse, tenant, limit or None)
     from rosterflow.flows.report import runs_table
 
-    with _operating():
-        found = list_runs(warehouse, tenant, limit or None)
     if found.height == 0:
         console.print(f"{warehouse}: no runs" + (f" of tenant {tenant}" if tenant else ""))
         return
     console.print(runs_table(found))
 
 
-@app.command()
+@command()
 def catalog(
     warehouse: Annotated[
         str, typer.Option(help="The per-tenant layout, e.g. 'wh/{tenant}.duckdb'.")
@@ -493,43 +304,30 @@ def catalog(
 
     It names the tenant files of the moment: write it again after a new tenant's first sync.
     """
-    from rosterflow.warehouse.catalog import catalog_sql
-    from rosterflow.warehouse.layout import is_layout
-    from rosterflow.warehouse.schema import WarehouseError
-
-    if not is_layout(warehouse):
-        raise fail(
-            f"--warehouse {warehouse}: a catalog reads a per-tenant layout, one naming {{tenant}}"
-        )
-    try:
-        sql = catalog_sql(warehouse)
-    except WarehouseError as error:
-        raise fail(str(error)) from None
-    sys.stdout.write(sql)
+    sys.stdout.write(commands.catalog(warehouse))
 
 
-@app.command()
+@command()
 def approve(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
     """Apply a held run's planned change set, exactly as planned, as a new run.
 
     Refused (exit 1) when the tenant changed since the run was planned (a run applied since, or lms rows edited by hand): sync the feed again then.
     """
-    _existing(warehouse)
-    from rosterflow.flows.operations import approve_run
+    with commands.operating(warehouse):
+        from rosterflow.flows.operations import approve_run
+
+        result = approve_run(warehouse, run)
     from rosterflow.flows.report import print_sync_result
 
-    with _operating():
-        result = approve_run(warehouse, run)
     print_sync_result(console, result)
 
 
-@app.command()
+@command()
 def discard(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
     """Drop a held run's plan; nothing else changes (exit 1 when the run is not held)."""
-    _existing(warehouse)
-    from rosterflow.flows.operations import discard_run
+    with commands.operating(warehouse):
+        from rosterflow.flows.operations import discard_run
 
-    with _operating():
         info = discard_run(warehouse, run)
     console.print(
         f"discarded held run {run} (tenant {info.tenant}, {info.feed_name}): nothing was applied",
@@ -537,7 +335,7 @@ def discard(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duck
     )
 
 
-@app.command()
+@command()
 def undo(
     run: RunArg,
     warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
@@ -553,86 +351,54 @@ def undo(
 
     Hand-made rows are never touched. Refused (exit 1) when a later run changed any of the same rows, unless --force. The tenant's next sync is planned in full.
     """
-    _existing(warehouse)
-    from rosterflow.flows.operations import undo_run
+    with commands.operating(warehouse):
+        from rosterflow.flows.operations import undo_run
+
+        result = undo_run(warehouse, run, force)
     from rosterflow.flows.report import print_sync_result
 
-    with _operating():
-        result = undo_run(warehouse, run, force)
     print_sync_result(console, result)
 
 
-@app.command()
+@command()
 def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
     """Sync a generated district, change it, sync again, and print both change summaries.
 
     Writes everything to [bold]./rosterflow-demo/[/]: feed-1.zip (a district of 2,400 students), feed-2.zip (a week later: a student left, one moved school, a new teacher took over a class) and the warehouse rosterflow.duckdb, which stays for you to query. Running it again replaces these three files and nothing else.
     """
-    from rosterflow.demo.district import generate_feed
-    from rosterflow.demo.week import cast_of, describe_cast, week_later
+    from rosterflow.demo.scenario import DemoFolderError, write_scenario
     from rosterflow.flows.report import print_sync_result
-    from rosterflow.schemas.writer import write_feed
 
-    in_prefect = _in_prefect(prefect)
-    folder = DEMO_FOLDER
-    warehouse = folder / "rosterflow.duckdb"
-    if folder.exists() and not folder.is_dir():
-        raise fail(f"{folder} is a file; the demo needs that name for its folder")
-    for name in ("feed-1.zip", "feed-2.zip", warehouse.name, warehouse.name + ".wal"):
-        try:
-            (folder / name).unlink(missing_ok=True)
-        except OSError as error:
-            raise fail(
-                f"cannot replace {folder / name} ({error}); close it and run again"
-            ) from None
-    properties = {"source.systemCode": "demo", "source.systemName": "rosterflow demo"}
-    district = generate_feed(DEMO_STUDENTS, seed=0)
-    cast = cast_of(district)
-    feeds = [
-        write_feed(folder / "feed-1.zip", district, properties=properties),
-        write_feed(folder / "feed-2.zip", week_later(district, cast), properties=properties),
-    ]
-    titles = [
-        f"1. The first sync of a district of {DEMO_STUDENTS:,} students ({feeds[0]})",
-        f"2. A week later ({feeds[1]})",
-    ]
-    for number, (feed, title) in enumerate(zip(feeds, titles, strict=True)):
-        console.rule(title, align="left")
-        if number == 1:
-            for line in describe_cast(district, cast):
-                console.print(f"  • {line}", highlight=False)
-        result = _run_sync(
-            verbose, in_prefect, feed=str(feed), warehouse=str(warehouse), tenant="demo"
+    in_prefect = commands.in_prefect(prefect)
+    try:
+        scenario = write_scenario()
+    except DemoFolderError as error:
+        raise fail(str(error)) from None
+    for step in scenario.syncs:
+        console.rule(step.title, align="left")
+        for line in step.changes:
+            console.print(f"  • {line}", highlight=False)
+        result = commands.run_sync(
+            verbose,
+            in_prefect,
+            feed=str(step.feed),
+            warehouse=str(scenario.warehouse),
+            tenant=scenario.tenant,
         )
         print_sync_result(console, result)
         if result.exit_code:
             raise typer.Exit(result.exit_code)
     console.rule("Try it", align="left")
     console.print(
-        f"The warehouse {warehouse} stays for you to query, e.g. with "
-        f"[bold]duckdb {warehouse}[/] or duckdb.connect() in Python:",
+        f"The warehouse {scenario.warehouse} stays for you to query, e.g. with "
+        f"[bold]duckdb {scenario.warehouse}[/] or duckdb.connect() in Python:",
         highlight=False,
     )
-    for query in _demo_queries(cast):
-        console.print(f"  {query}", highlight=False, soft_wrap=True)
+    for query in scenario.queries:
+        console.print(f"  {query.sql}", highlight=False, soft_wrap=True)
 
 
-def _demo_queries(cast) -> list[str]:
-    from rosterflow.demo.week import NEW_TEACHER
-
-    return [
-        "select * from audit.changes where action = 'move';",
-        "select external_id, domain_id, valid_from, valid_to, opened_run_id "
-        f"from history.users where external_id = 'or--{cast.mover}' order by valid_from;",
-        "select u.given_name, u.family_name, e.role, e.is_primary, e.status "
-        "from lms.enrollments e join lms.users u on u.user_id = e.user_id "
-        "join lms.courses c on c.course_id = e.course_id "
-        f"where c.external_id = 'or--{cast.class_id}' and e.role = 'teacher';  "
-        f"-- {NEW_TEACHER['givenName']} {NEW_TEACHER['familyName']}'s class",
-    ]
-
-
-@app.command()
+@command()
 def serve(
     inbox: Annotated[
         Path,
@@ -690,7 +456,7 @@ def serve(
             "--no-prefect (or ROSTERFLOW_PREFECT=0): serving on a schedule is a Prefect "
             "deployment; scan with --once from cron to run without Prefect"
         )
-    _check_inputs(None, config)
+    commands.check_inputs(None, config)
     parameters = {
         "inbox": str(inbox.resolve()),
         "warehouse": str(warehouse.resolve()),
@@ -698,130 +464,24 @@ def serve(
         "settle_seconds": settle,
     }
     if pool is not None:
-        _deploy_to_pool(pool, prefect)
+        name = commands.deploy_to_pool(pool, prefect)
+        console.print(
+            f"deployment {name} on work pool {pool}: start workers with "
+            f"[bold]prefect worker start --pool {pool}[/]",
+            highlight=False,
+        )
         parameters["dispatch"] = True
         prefect = True
-    if once:
-        _scan_once(parameters, verbose, _in_prefect(prefect))
-    else:
-        _serve_inbox(parameters, interval, cron)
-
-
-def _scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> None:
-    if in_prefect:
-        # imported before _progress quiets Prefect's console: importing a flow adds loggers
-        from rosterflow.flows.inbox_flow import inbox_flow
-    with _progress(verbose, in_prefect) as steps:
-        if in_prefect:
-            state = inbox_flow(**parameters, return_state=True)
-            outcome = state.result(raise_on_failure=False)
-        else:
-            outcome = _scan_plainly(parameters)
-    from rosterflow.flows.inbox import ZipsWaiting
-
-    if isinstance(outcome, ZipsWaiting):
-        filed = outcome.filed
-    elif isinstance(outcome, BaseException):
-        raise failure_exit(outcome, steps[-1] if steps else None, verbose)
-    else:
-        filed = outcome
-    _print_filed(filed, Path(parameters["inbox"]))
-    if isinstance(outcome, ZipsWaiting):
-        raise fail(str(outcome))
-    rejected = [f for f in filed if f.outcome not in ("applied", "duplicate")]
-    raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
-
-
-def _scan_plainly(parameters: dict):
-    """One scan in this process, as the flow's state would give it: the zips filed, or the
-    error the scan stopped with (ZipsWaiting when some had to stay in the inbox)."""
-    from rosterflow.flows.plain import scan
-
-    try:
-        return scan(**parameters)
-    except Exception as error:
-        return error
-
-
-def _print_filed(filed: list, inbox: Path) -> None:
-    from rich import box
-    from rich.table import Table
-
-    if not filed:
-        console.print(f"{inbox}: no new complete zip", soft_wrap=True)
+    if not once:
+        commands.serve_inbox(parameters, interval, cron)
         return
-    table = Table(title=f"{inbox}", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
-        table.add_column(column, overflow="fold")
-    for entry in filed:
-        style = {
-            "applied": "green",
-            "duplicate": "cyan",
-            "held": "yellow",
-            "waiting": "yellow",
-        }.get(entry.outcome, "red")
-        where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
-        table.add_row(
-            entry.name,
-            f"[{style}]{entry.outcome}[/]",
-            entry.tenant or "",
-            "" if entry.run_id is None else str(entry.run_id),
-            str(where),
-            entry.message or "",
-        )
-    console.print(table)
+    scan = commands.scan_once(parameters, verbose, commands.in_prefect(prefect))
+    from rosterflow.flows.report import print_filed
 
-
-def _deploy_to_pool(pool: str, prefect: bool | None) -> None:
-    """The work pool and the tenant deployment on it, before any zip is sent there."""
-    from prefect.settings import PREFECT_API_URL
-
-    if prefect is False or not PREFECT_API_URL.value():
-        raise fail(
-            "--pool sends each sync to Prefect workers, which need a Prefect server they all "
-            "reach: run `prefect server start` and set PREFECT_API_URL (for example "
-            "http://127.0.0.1:4200/api) here and for every worker"
-        )
-    from rosterflow.flows.fanout import deploy_sync
-
-    try:
-        name = deploy_sync(pool)
-    except Exception as error:
-        raise fail(f"--pool {pool}: cannot create the work pool or deployment ({error})") from None
-    console.print(
-        f"deployment {name} on work pool {pool}: start workers with "
-        f"[bold]prefect worker start --pool {pool}[/]",
-        highlight=False,
-    )
-
-
-def _serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> None:
-    from prefect.client.schemas.schedules import CronSchedule
-    from prefect.deployments.runner import EntrypointType
-    from prefect.settings import PREFECT_API_URL
-
-    from rosterflow.flows.inbox_flow import inbox_flow
-
-    if not PREFECT_API_URL.value():
-        raise fail(
-            "serving on a schedule needs a Prefect server: run `prefect server start` in "
-            "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
-            "`rosterflow serve --inbox DIR --once` from cron"
-        )
-    if cron is not None:
-        try:
-            CronSchedule(cron=cron)
-        except ValueError as error:
-            raise fail(f"--cron {cron!r} is not a cron expression ({error})") from None
-    name = "inbox-" + (re.sub(r"[^a-z0-9]+", "-", Path(parameters["inbox"]).name.lower()) or "x")
-    inbox_flow.serve(
-        name=name.strip("-"),
-        parameters=parameters,
-        interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
-        cron=cron,
-        limit=1,  # two overlapping scans would race for the same zips
-        entrypoint_type=EntrypointType.MODULE_PATH,  # runs import flows.inbox from any folder
-    )
+    print_filed(console, scan.filed, Path(parameters["inbox"]))
+    if scan.waiting is not None:
+        raise fail(scan.waiting)
+    raise typer.Exit(scan.exit_code)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from rosterflow.schemas.issues import ISSUE_COLUMNS
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
+    from rosterflow.flows.inbox import Filed
     from rosterflow.schemas.runs import SyncResult
 
 FIRST_ISSUES = 20
@@ -189,3 +190,34 @@ def runs_table(runs: pl.DataFrame) -> Table:
             _shorten(row["message"], 80) if row["message"] else "",
         )
     return table
+
+
+# --- an inbox scan ---------------------------------------------------------------------------
+
+FILED_STYLE = {"applied": "green", "duplicate": "cyan", "held": "yellow", "waiting": "yellow"}
+
+
+def filed_table(filed: list[Filed], inbox: Path) -> Table:
+    """One row per zip a scan looked at: what became of it and where it is now."""
+    table = Table(title=f"{inbox}", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
+        table.add_column(column, overflow="fold")
+    for entry in filed:  # one row per zip of one scan
+        style = FILED_STYLE.get(entry.outcome, "red")
+        where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
+        table.add_row(
+            entry.name,
+            f"[{style}]{entry.outcome}[/]",
+            entry.tenant or "",
+            "" if entry.run_id is None else str(entry.run_id),
+            str(where),
+            entry.message or "",
+        )
+    return table
+
+
+def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
+    if not filed:
+        console.print(f"{inbox}: no new complete zip", soft_wrap=True)
+        return
+    console.print(filed_table(filed, inbox))

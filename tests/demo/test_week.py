@@ -7,6 +7,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from rosterflow.demo.district import generate_feed
+from rosterflow.demo.scenario import DEMO_STUDENTS
 from rosterflow.demo.week import (
     NEW_TEACHER,
     DemoError,
@@ -16,7 +17,6 @@ from rosterflow.demo.week import (
     teacher_arrives,
     week_later,
 )
-from rosterflow.flows.cli import DEMO_STUDENTS
 from tests.feeds import tiny_district, with_cell
 
 

@@ -7,8 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rosterflow.demo.district import generate_feed
+from rosterflow.demo.scenario import DEMO_STUDENTS
 from rosterflow.demo.week import NEW_TEACHER, cast_of
-from rosterflow.flows.cli import DEMO_STUDENTS, app
+from rosterflow.flows.cli import app
 
 runner = CliRunner()
 

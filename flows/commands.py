@@ -1,0 +1,339 @@
+"""What the commands do beneath their interface (`flows.cli`): a sync or an inbox scan, run as a
+Prefect flow run or in this process; what stopped it, as an exit code and one sentence; the
+warehouse opened for the operations on runs, for the catalog and for a query.
+
+The CLI parses the arguments, calls one of these and prints what it returns. A `CommandError`
+raised here ends the command with its sentence and exit code. Nothing here prints but the
+spinner of a run (`flows.console.progress`). Heavy imports (Prefect, DuckDB, Polars) happen
+inside the functions, so that `--help` and `rosterflow validate` answer at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from rosterflow.flows.inbox import Filed
+    from rosterflow.schemas.runs import SyncResult
+    from rosterflow.schemas.validate import ValidatedFeed
+
+EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
+# a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
+DEFAULT_INTERVAL = 300.0
+
+
+class CommandError(Exception):
+    """What ends a command early: the sentence the user reads and the exit code (2: fix the
+    input or the call; 1: the run was refused, rejected or failed). `traceback`: the unexpected
+    error behind it, whose traceback --verbose shows first."""
+
+    def __init__(
+        self, message: str, code: int = EXIT_UNREADABLE, traceback: BaseException | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.traceback = traceback
+
+
+# --- validate --------------------------------------------------------------------------------
+
+
+def validate(
+    feed: Path, config: Path | None, warehouse: Path | None, tenant: str | None
+) -> tuple[str, ValidatedFeed]:
+    """The feed's name and its validation under the settings `config`; with `warehouse`,
+    references of delta files, and into absent files, resolve against the tenant's records."""
+    from rosterflow.schemas.feed import FeedError, open_feed
+    from rosterflow.schemas.settings import SettingsError, load_settings
+    from rosterflow.schemas.validate import validate_feed
+    from rosterflow.warehouse.schema import WarehouseError
+
+    try:
+        settings = load_settings(config)
+        opened = open_feed(feed)
+        known = known_ids(warehouse, tenant or opened.default_tenant()) if warehouse else None
+    except (FeedError, SettingsError, WarehouseError) as error:
+        raise CommandError(str(error)) from None
+    return opened.name, validate_feed(opened, settings, known)
+
+
+def known_ids(warehouse: Path, tenant: str):
+    """The tenant's records in the warehouse (a file, or the tenant's file of a layout)."""
+    from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
+    from rosterflow.warehouse.state import known_ids as tenant_ids
+
+    path = existing_tenant_warehouse(warehouse, tenant)
+    if path is None and not is_layout(warehouse):
+        raise CommandError(f"--warehouse {warehouse}: no such file")
+    # a layout without the tenant's file: a tenant that has never synced holds no records
+    return tenant_ids(path, tenant)
+
+
+# --- sync, demo, serve: runs, in a Prefect flow or in this process ---------------------------
+
+
+def in_prefect(choice: bool | None) -> bool:
+    """Whether to run the Prefect flow: as asked, else when a Prefect API is configured."""
+    if choice is not None:
+        return choice
+    from rosterflow.flows.prefect_config import prefect_api_configured
+
+    return prefect_api_configured()
+
+
+def check_inputs(feed: Path | None, config: Path | None) -> None:
+    """Mistakes found before Prefect starts, so the user need not wait for its server."""
+    from rosterflow.schemas.settings import SettingsError, load_settings
+
+    if feed is not None and not feed.exists():
+        raise CommandError(f"{feed}: no such file or folder (a feed is a OneRoster .zip or folder)")
+    try:
+        load_settings(config)
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+
+
+def run_sync(verbose: bool, in_prefect: bool, **parameters) -> SyncResult:
+    """One sync with a spinner, as a Prefect flow run or in this process (the same steps and
+    parameters); what stops it becomes a CommandError."""
+    from rosterflow.flows.console import progress
+
+    if in_prefect:
+        # imported before `progress` quiets Prefect's console: importing a flow adds loggers
+        from rosterflow.flows.sync import sync_flow as run
+    with progress(verbose, in_prefect) as steps:
+        if not in_prefect:
+            from rosterflow.flows.plain import (
+                sync as run,  # DuckDB, Polars, pandera: under the spinner
+            )
+        try:
+            return run(**parameters)
+        except Exception as error:
+            raise failure(error, steps[-1] if steps else None, verbose) from None
+
+
+def failure(error: BaseException, step: str | None, verbose: bool) -> CommandError:
+    """What an error a flow raised (possibly wrapped by Prefect) means for the user: exit 2 with
+    the fix for their input or an unreachable Prefect API, exit 1 for a run that failed."""
+    from rosterflow.flows.console import STEP_LABELS
+    from rosterflow.flows.errors import input_error
+    from rosterflow.flows.prefect_logging import prefect_unreachable
+
+    found = input_error(error)
+    if found is not None:
+        return CommandError(str(found))
+    unreachable = prefect_unreachable(error)
+    if unreachable:
+        return CommandError(unreachable)
+    label = STEP_LABELS.get(step or "", "starting")
+    what = f"{type(error).__name__}: {error}"
+    hint = "" if verbose else " (--verbose shows the traceback)"
+    if step == "apply":
+        message = (
+            f"the sync failed while applying and was rolled back ({what}). The warehouse is "
+            "as it was; the run is recorded in audit.sync_runs with outcome 'failed'"
+        )
+    elif step == "reject":
+        message = f"recording the rejected run failed and was rolled back ({what})"
+    elif step == "publish":
+        message = f"the run was recorded, but publishing its summary to Prefect failed ({what})"
+    else:
+        message = f"the sync failed while {label} ({what}); nothing was written to the warehouse"
+    return CommandError(message + hint, EXIT_REJECTED, error if verbose else None)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one scan of the inbox did."""
+
+    filed: list[Filed]  # every zip it looked at, and what became of it
+    waiting: str | None  # why some zips stayed in the inbox for the next scan (exit 2)
+
+    @property
+    def exit_code(self) -> int:
+        if self.waiting is not None:
+            return EXIT_UNREADABLE
+        rejected = [f for f in self.filed if f.outcome not in ("applied", "duplicate")]
+        return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> Scan:
+    """One scan of the inbox with a spinner, as the Prefect flow or in this process."""
+    from rosterflow.flows.console import progress
+
+    if in_prefect:
+        # imported before `progress` quiets Prefect's console: importing a flow adds loggers
+        from rosterflow.flows.inbox_flow import inbox_flow
+    with progress(verbose, in_prefect) as steps:
+        if in_prefect:
+            state = inbox_flow(**parameters, return_state=True)
+            outcome = state.result(raise_on_failure=False)
+        else:
+            outcome = _scan_plainly(parameters)
+    from rosterflow.flows.inbox import ZipsWaiting
+
+    if isinstance(outcome, ZipsWaiting):
+        return Scan(outcome.filed, str(outcome))
+    if isinstance(outcome, BaseException):
+        raise failure(outcome, steps[-1] if steps else None, verbose)
+    return Scan(outcome, None)
+
+
+def _scan_plainly(parameters: dict):
+    """One scan in this process, as the flow's state would give it: the zips filed, or the
+    error the scan stopped with (ZipsWaiting when some had to stay in the inbox)."""
+    from rosterflow.flows.plain import scan
+
+    try:
+        return scan(**parameters)
+    except Exception as error:
+        return error
+
+
+def deploy_to_pool(pool: str, prefect: bool | None) -> str:
+    """The work pool and the tenant deployment on it, before any zip is sent there; returns
+    the deployment's name."""
+    from prefect.settings import PREFECT_API_URL
+
+    if prefect is False or not PREFECT_API_URL.value():
+        raise CommandError(
+            "--pool sends each sync to Prefect workers, which need a Prefect server they all "
+            "reach: run `prefect server start` and set PREFECT_API_URL (for example "
+            "http://127.0.0.1:4200/api) here and for every worker"
+        )
+    from rosterflow.flows.fanout import deploy_sync
+
+    try:
+        return deploy_sync(pool)
+    except Exception as error:
+        raise CommandError(
+            f"--pool {pool}: cannot create the work pool or deployment ({error})"
+        ) from None
+
+
+def serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> None:
+    """Serve the inbox deployment, scanning on the schedule, until interrupted."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.deployments.runner import EntrypointType
+    from prefect.settings import PREFECT_API_URL
+
+    from rosterflow.flows.inbox_flow import inbox_flow
+
+    if not PREFECT_API_URL.value():
+        raise CommandError(
+            "serving on a schedule needs a Prefect server: run `prefect server start` in "
+            "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
+            "`rosterflow serve --inbox DIR --once` from cron"
+        )
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError as error:
+            raise CommandError(f"--cron {cron!r} is not a cron expression ({error})") from None
+    name = "inbox-" + (re.sub(r"[^a-z0-9]+", "-", Path(parameters["inbox"]).name.lower()) or "x")
+    inbox_flow.serve(
+        name=name.strip("-"),
+        parameters=parameters,
+        interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
+        cron=cron,
+        limit=1,  # two overlapping scans would race for the same zips
+        entrypoint_type=EntrypointType.MODULE_PATH,  # runs import flows.inbox from any folder
+    )
+
+
+# --- runs, approve, discard, undo, catalog, query: on an existing warehouse -------------------
+
+
+def check_existing(warehouse: Path) -> None:
+    """The warehouse file, or the layout's registry, exists: a sync created it."""
+    from rosterflow.warehouse.layout import Layout, is_layout
+
+    exists = Layout(str(warehouse)).registry.is_dir() if is_layout(warehouse) else None
+    if exists is False or (exists is None and not warehouse.exists()):
+        raise CommandError(f"--warehouse {warehouse}: no such warehouse (a sync creates it)")
+
+
+@contextmanager
+def operating(warehouse: Path) -> Iterator[None]:
+    """An operation on an existing warehouse: a refused operation exits 1 with its reason, an
+    unusable warehouse exits 2."""
+    check_existing(warehouse)
+    from rosterflow.warehouse.operations import OperationRefused
+    from rosterflow.warehouse.schema import WarehouseError
+
+    try:
+        yield
+    except OperationRefused as refused:
+        raise CommandError(f"refused: {refused}", EXIT_REJECTED) from None
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
+
+
+def catalog(warehouse: str) -> str:
+    """The catalog's SQL for the per-tenant layout `warehouse` (`warehouse.catalog`)."""
+    from rosterflow.warehouse.catalog import catalog_sql
+    from rosterflow.warehouse.layout import is_layout
+    from rosterflow.warehouse.schema import WarehouseError
+
+    if not is_layout(warehouse):
+        raise CommandError(
+            f"--warehouse {warehouse}: a catalog reads a per-tenant layout, one naming {{tenant}}"
+        )
+    try:
+        return catalog_sql(warehouse)
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
+
+
+# statements that only read: select (with describe, show, summarize, from-first and values),
+# explain and pragma (table_info, database_size, ...)
+READING_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+def query(warehouse: Path, sql: str) -> pl.DataFrame:
+    """The rows of one read-only SQL statement on the warehouse: a file opened read-only, or
+    every tenant file of a layout through its catalog (`warehouse.readonly.read_query`)."""
+    check_existing(warehouse)
+    import duckdb
+
+    from rosterflow.warehouse.readonly import read_query
+    from rosterflow.warehouse.schema import WarehouseError
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise CommandError(sql_error(error)) from None
+    if len(statements) != 1:
+        raise CommandError(f"give one SQL statement, not {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in READING_STATEMENTS:
+        raise CommandError(
+            f"{kind.lower().replace('_', ' ')} statement: a query only reads the warehouse "
+            "(select, describe, show, summarize, explain, pragma)"
+        )
+    try:
+        return read_query(warehouse, sql)
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
+    except duckdb.Error as error:
+        raise CommandError(sql_error(error)) from None
+
+
+def sql_error(error: Exception) -> str:
+    """DuckDB's message on one line, without the quoted SQL and caret it adds on a line of
+    their own ("LINE 1: ...")."""
+    lines = str(error).splitlines()
+    kept = [line.strip() for line in lines[: _line_marker(lines)] if line.strip()]
+    return " ".join(kept) or type(error).__name__
+
+
+def _line_marker(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if re.match(r"LINE \d+:", line)), len(lines))

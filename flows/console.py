@@ -1,0 +1,75 @@
+"""The terminal a command writes to, and what it shows while a run goes on.
+
+`console` (stdout) takes what a command reports, `errors` (stderr) the one line that says why it
+stopped. While a sync or an inbox scan runs, `progress` shows a spinner naming the running step,
+announced by the steps themselves (`flows.progress`) whether the run is a Prefect flow run or
+runs in this process; Prefect's own console lines stay out of it unless --verbose
+(`flows.prefect_logging`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
+errors = Console(stderr=True)
+
+# the steps' names (the task names the Prefect UI shows) as the spinner says them
+STEP_LABELS = {
+    "load-settings": "reading the settings",
+    "load-feed": "reading the feed",
+    "recall": "looking for an earlier run of the same feed",
+    "validate": "validating",
+    "plan": "planning the changes",
+    "guard": "checking the safety guard",
+    "reject": "recording the rejection",
+    "apply": "applying the changes",
+    "hold": "holding the run for approval",
+    "publish": "publishing the summary to Prefect",
+    "check-settings": "reading the settings",
+    "check-warehouse": "opening the warehouse",
+    "find-ready-zips": "looking for complete zips",
+    "look-up-ledger": "looking the zip up in audit.sync_runs",
+    "file-zip": "filing the zip",
+}
+
+
+def show_own_logs(verbose: bool) -> None:
+    """Without Prefect, --verbose shows rosterflow's own log lines (a scan's zip by zip)."""
+    if not verbose:
+        return
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("rosterflow")
+    if not logger.handlers:
+        logger.addHandler(RichHandler(console=errors, show_time=False, show_path=False))
+    logger.setLevel(logging.INFO)
+
+
+@contextmanager
+def progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
+    """A spinner naming the running step; yields the steps seen so far, newest last."""
+    from rosterflow.flows.progress import listening_to_steps
+
+    steps: list[str] = []
+    if in_prefect:
+        from rosterflow.flows.prefect_logging import quiet_prefect, starting_notice
+
+        quiet_prefect(verbose)
+        starting = starting_notice()
+    else:
+        show_own_logs(verbose)
+        starting = "starting (without Prefect: the run is recorded in the warehouse)"
+    with console.status(escape(starting)) as status:
+
+        def show(step: str) -> None:
+            steps.append(step)
+            status.update(escape(STEP_LABELS.get(step, step)) + "…")
+
+        with listening_to_steps(show):
+            yield steps

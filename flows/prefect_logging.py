@@ -1,0 +1,76 @@
+"""Prefect's logging in a command: its console quiet unless --verbose, the line saying which
+Prefect server a run goes to, and the sentence for a server that cannot be reached.
+
+Only a command that runs in Prefect calls these, so Prefect is imported inside them: `rosterflow
+validate`, `--help` and every run without Prefect never import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+SILENT = logging.CRITICAL + 1
+
+_console_levels: dict[logging.Handler, int] = {}  # Prefect's console handlers as configured
+
+
+def quiet_prefect(verbose: bool) -> None:
+    """Keep Prefect's console lines (server start and stop, every task's state, the traceback
+    of a feed that cannot be read) out of rosterflow's output unless --verbose: rosterflow says
+    what happened in its own words. Only the console handler is silenced: the same records
+    still go to the Prefect API, so flow runs and their logs stay complete in the UI. Not undone
+    at the end of a command, because the temporary server logs its stop at exit."""
+    import prefect  # noqa: F401  (configures Prefect's logging on first import)
+    from prefect.logging.handlers import PrefectConsoleHandler
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        # the temporary server lives for one command; on the offline machines districts often
+        # use, its telemetry would only log an error line into the user's terminal (the server
+        # process reads this from the environment when it starts, on the first flow run)
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    for logger in (logging.getLogger(), *prefect_loggers()):
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                level = _console_levels.setdefault(handler, handler.level)
+                handler.setLevel(level if verbose else SILENT)
+
+
+def prefect_loggers() -> list[logging.Logger]:
+    """Every logger of Prefect and of the server it runs (uvicorn) created so far."""
+    return [
+        logger
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in ("prefect", "uvicorn")
+    ]
+
+
+def starting_notice() -> str:
+    """What the spinner says while Prefect starts: the API a run goes to, or the temporary
+    server it starts first."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return f"connecting to the Prefect API at {url}"
+    return "starting a temporary Prefect server (about 10 s; set PREFECT_API_URL to use yours)"
+
+
+def prefect_unreachable(error: BaseException) -> str | None:
+    """The fix for a Prefect API that `error` (or what it was raised from) could not reach;
+    None for any other error."""
+    from rosterflow.flows.errors import error_chain
+
+    httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
+    if httpx is None or not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    return (
+        f"cannot reach the Prefect API at {PREFECT_API_URL.value()} ({error}). Start it with "
+        "`prefect server start`, or run with --no-prefect (the run is then recorded in the "
+        "warehouse's audit tables only)"
+    )
