@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.markup import escape
 
 from rosterflow.flows import commands
 from rosterflow.flows.commands import (
@@ -60,8 +61,11 @@ F = TypeVar("F", bound=Callable[..., None])
 
 
 def fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
-    """Print `message` as the one line saying why the command stops; the exit to raise."""
-    errors.print(f"[bold red]rosterflow:[/] {message}", highlight=False, soft_wrap=True)
+    """Print `message` as the one line saying why the command stops; the exit to raise.
+
+    The message is printed as written: it quotes settings tables, file names and values, whose
+    square brackets rich would otherwise take for markup ("unknown setting [identity] ...")."""
+    errors.print(f"[bold red]rosterflow:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -141,7 +145,7 @@ def validate(
     print_validation(console, name, validated.issues)
     if report is not None:
         write_report(validated.issues, report)
-        console.print(f"all {validated.issues.height:,} issues written to {report}")
+        console.print(f"all {validated.issues.height:,} issues written to {escape(str(report))}")
     raise typer.Exit(EXIT_OK if validated.ok else EXIT_REJECTED)
 
 
@@ -169,7 +173,7 @@ def generate(
         raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
     frames = write_district(out, students, seed=seed, version=oneroster)
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
-    console.print(f"wrote {out}: {counts}")
+    console.print(f"wrote {escape(str(out))}: {counts}")
 
 
 # --- sync, demo, serve: the commands that sync, in a Prefect flow or in this process ---------
@@ -288,7 +292,8 @@ def runs(
     from rosterflow.flows.report import runs_table
 
     if found.height == 0:
-        console.print(f"{warehouse}: no runs" + (f" of tenant {tenant}" if tenant else ""))
+        of_tenant = f" of tenant {tenant}" if tenant else ""
+        console.print(escape(f"{warehouse}: no runs{of_tenant}"))
         return
     console.print(runs_table(found))
 
@@ -330,7 +335,9 @@ def discard(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duck
 
         info = discard_run(warehouse, run)
     console.print(
-        f"discarded held run {run} (tenant {info.tenant}, {info.feed_name}): nothing was applied",
+        escape(
+            f"discarded held run {run} (tenant {info.tenant}, {info.feed_name}): nothing was applied"
+        ),
         highlight=False,
     )
 
@@ -375,9 +382,9 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
     except DemoFolderError as error:
         raise fail(str(error)) from None
     for step in scenario.syncs:
-        console.rule(step.title, align="left")
+        console.rule(escape(step.title), align="left")
         for line in step.changes:
-            console.print(f"  • {line}", highlight=False)
+            console.print(f"  • {escape(line)}", highlight=False)
         result = commands.run_sync(
             verbose,
             in_prefect,
@@ -389,13 +396,14 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
         if result.exit_code:
             raise typer.Exit(result.exit_code)
     console.rule("Try it", align="left")
+    warehouse = escape(str(scenario.warehouse))
     console.print(
-        f"The warehouse {scenario.warehouse} stays for you to query, e.g. with "
-        f"[bold]duckdb {scenario.warehouse}[/] or duckdb.connect() in Python:",
+        f"The warehouse {warehouse} stays for you to query, e.g. with "
+        f"[bold]duckdb {warehouse}[/] or duckdb.connect() in Python:",
         highlight=False,
     )
     for query in scenario.queries:
-        console.print(f"  {query.sql}", highlight=False, soft_wrap=True)
+        console.print(f"  {escape(query.sql)}", highlight=False, soft_wrap=True)
 
 
 @command()
@@ -466,8 +474,8 @@ def serve(
     if pool is not None:
         name = commands.deploy_to_pool(pool, prefect)
         console.print(
-            f"deployment {name} on work pool {pool}: start workers with "
-            f"[bold]prefect worker start --pool {pool}[/]",
+            f"deployment {escape(name)} on work pool {escape(pool)}: start workers with "
+            f"[bold]prefect worker start --pool {escape(pool)}[/]",
             highlight=False,
         )
         parameters["dispatch"] = True

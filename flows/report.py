@@ -1,4 +1,10 @@
-"""What a person reads after a command: issue summaries, the first issues, report files."""
+"""What a person reads after a command: issue summaries, the first issues, report files.
+
+Rich reads square brackets as markup: `[identity]` would vanish from "unknown setting
+[identity] adopt_by". Every text that comes from a feed, the settings, the warehouse or the file
+system (values, messages, names, paths) goes through `escape` before it reaches a table or a
+line; only the styles written here are markup.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rosterflow.schemas.issues import ISSUE_COLUMNS
@@ -39,10 +46,10 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
         field = row["field"] or ""
         value = "" if row["value"] is None else f"'{_shorten(row['value'])}'"
         table.add_row(
-            f"[{style}]{row['severity']}[/]",
-            where,
-            f"{field} = {value}" if field and value else field or value,
-            f"[bold]{row['rule']}[/]: {row['message'] or ''}",
+            f"[{style}]{escape(row['severity'])}[/]",
+            escape(where),
+            escape(f"{field} = {value}" if field and value else field or value),
+            f"[bold]{escape(row['rule'])}[/]: {escape(row['message'] or '')}",
         )
     return table
 
@@ -56,7 +63,10 @@ def summary_table(issues: pl.DataFrame) -> Table:
     for row in issue_summary(issues).iter_rows(named=True):  # one row per file and rule
         style = "red" if row["severity"] == "error" else "yellow"
         table.add_row(
-            row["file"], f"[{style}]{row['severity']}[/]", row["rule"], f"{row['count']:,}"
+            escape(row["file"]),
+            f"[{style}]{escape(row['severity'])}[/]",
+            escape(row["rule"]),
+            f"{row['count']:,}",
         )
     return table
 
@@ -68,7 +78,7 @@ def print_validation(console: Console, feed_name: str, issues: pl.DataFrame) -> 
         console.print(summary_table(issues))
         console.print(issues_table(issues))
     verdict = "[bold red]invalid[/]" if errors else "[bold green]valid[/]"
-    console.print(f"{feed_name}: {verdict} — {errors:,} errors, {warnings:,} warnings")
+    console.print(f"{escape(feed_name)}: {verdict} — {errors:,} errors, {warnings:,} warnings")
 
 
 def write_report(issues: pl.DataFrame, path: Path) -> None:
@@ -105,30 +115,28 @@ def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
     for column in ("entity", "action", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for row in summary.iter_rows(named=True):  # at most five entities times eight actions
-        table.add_row(row["entity"], row["action"], f"{row['count']:,}")
+        table.add_row(escape(row["entity"]), escape(row["action"]), f"{row['count']:,}")
     return table
 
 
 def sync_verdict(result: SyncResult) -> str:
-    """One line: what happened to the feed, for a `flows.pipeline.SyncResult`."""
+    """One line of markup: what happened to the feed, for a `flows.pipeline.SyncResult`."""
     changes = int(result.summary["count"].sum()) if result.summary.height else 0
     style = VERDICT_STYLE.get(result.outcome, "bold")
+    message = escape(result.message or "")
     head = (
-        f"{result.feed_name}: [bold {style}]{result.outcome}[/] — "
-        f"run {result.run_id}, tenant {result.tenant}"
+        f"{escape(result.feed_name)}: [bold {style}]{escape(result.outcome)}[/] — "
+        f"run {result.run_id}, tenant {escape(result.tenant)}"
     )
     if result.outcome == "applied":
-        why = f" ({result.message})" if result.message else ""
+        why = f" ({message})" if message else ""
         return f"{head}, {_plural(changes, 'change')}{why}"
     if result.outcome == "held":
-        return (
-            f"{head}, {_plural(changes, 'change')} planned and held, nothing applied: "
-            f"{result.message}"
-        )
+        return f"{head}, {_plural(changes, 'change')} planned and held, nothing applied: {message}"
     if result.outcome == "planned":
         return f"{head}, {_plural(changes, 'change')} planned (dry run: nothing applied; see audit.changes)"
     return (
-        f"{head}: {result.message}. The warehouse is unchanged; the issues are in "
+        f"{head}: {message}. The warehouse is unchanged; the issues are in "
         f"audit.issues (run_id = {result.run_id})"
     )
 
@@ -143,7 +151,7 @@ def print_sync_result(console: Console, result: SyncResult, title: str | None = 
         console.print(summary_table(result.issues))
         console.print(issues_table(result.issues))
     if result.planning:
-        console.print(planning_line(result), highlight=False, soft_wrap=True)
+        console.print(escape(planning_line(result)), highlight=False, soft_wrap=True)
     console.print(sync_verdict(result), highlight=False, soft_wrap=True)
 
 
@@ -181,13 +189,13 @@ def runs_table(runs: pl.DataFrame) -> Table:
         style = VERDICT_STYLE.get(row["outcome"], "bold")
         table.add_row(
             str(row["run_id"]),
-            row["tenant"],
+            escape(row["tenant"]),
             row["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            f"[{style}]{row['outcome']}[/]",
-            row["decision"] or "",
-            row["feed_name"] or "",
+            f"[{style}]{escape(row['outcome'])}[/]",
+            escape(row["decision"] or ""),
+            escape(row["feed_name"] or ""),
             f"{row['changes']:,}",
-            _shorten(row["message"], 80) if row["message"] else "",
+            escape(_shorten(row["message"], 80)) if row["message"] else "",
         )
     return table
 
@@ -199,25 +207,27 @@ FILED_STYLE = {"applied": "green", "duplicate": "cyan", "held": "yellow", "waiti
 
 def filed_table(filed: list[Filed], inbox: Path) -> Table:
     """One row per zip a scan looked at: what became of it and where it is now."""
-    table = Table(title=f"{inbox}", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table = Table(
+        title=escape(str(inbox)), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
+    )
     for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
         table.add_column(column, overflow="fold")
     for entry in filed:  # one row per zip of one scan
         style = FILED_STYLE.get(entry.outcome, "red")
         where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
         table.add_row(
-            entry.name,
-            f"[{style}]{entry.outcome}[/]",
-            entry.tenant or "",
+            escape(entry.name),
+            f"[{style}]{escape(entry.outcome)}[/]",
+            escape(entry.tenant or ""),
             "" if entry.run_id is None else str(entry.run_id),
-            str(where),
-            entry.message or "",
+            escape(str(where)),
+            escape(entry.message or ""),
         )
     return table
 
 
 def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
     if not filed:
-        console.print(f"{inbox}: no new complete zip", soft_wrap=True)
+        console.print(f"{escape(str(inbox))}: no new complete zip", soft_wrap=True)
         return
     console.print(filed_table(filed, inbox))
