@@ -103,7 +103,8 @@ def command(**options) -> Callable[[F], F]:
 
 
 FeedArg = Annotated[
-    Path, typer.Argument(help="A OneRoster 1.1 CSV feed: a .zip, or a folder with manifest.csv.")
+    Path,
+    typer.Argument(help="A OneRoster 1.1 or 1.2 CSV feed: a .zip, or a folder with manifest.csv."),
 ]
 
 
@@ -313,6 +314,36 @@ def catalog(
 
 
 @command()
+def query(
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help='One read-only SQL statement: select (describe, show, summarize), explain or pragma, e.g. "select * from audit.sync_runs".'
+        ),
+    ],
+    warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
+    as_csv: Annotated[
+        bool,
+        typer.Option("--csv", help="Print every row as CSV, a header line first, not a table."),
+    ] = False,
+    max_rows: Annotated[
+        int, typer.Option(min=0, help="Show at most this many rows in the table (0: all).")
+    ] = 100,
+) -> None:
+    """Run one read-only SQL statement against the warehouse and print its rows as a table.
+
+    The warehouse is opened read-only for this one statement. A per-tenant layout ('wh/{tenant}.duckdb') is queried as one warehouse, every tenant's file attached read-only with one view per table over them all (`rosterflow catalog`). Exit 0 with the rows (even none), 2 for a missing warehouse or an SQL error.
+    """
+    from rosterflow.flows.report import print_rows, write_csv
+
+    rows = commands.query(warehouse, sql)
+    if as_csv:
+        write_csv(rows, sys.stdout)
+    else:
+        print_rows(console, rows, max_rows)
+
+
+@command()
 def approve(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
     """Apply a held run's planned change set, exactly as planned, as a new run.
 
@@ -374,7 +405,7 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
     Writes everything to [bold]./rosterflow-demo/[/]: feed-1.zip (a district of 2,400 students), feed-2.zip (a week later: a student left, one moved school, a new teacher took over a class) and the warehouse rosterflow.duckdb, which stays for you to query. Running it again replaces these three files and nothing else.
     """
     from rosterflow.demo.scenario import DemoFolderError, write_scenario
-    from rosterflow.flows.report import print_sync_result
+    from rosterflow.flows.report import print_sync_result, query_command
 
     in_prefect = commands.in_prefect(prefect)
     try:
@@ -396,14 +427,15 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
         if result.exit_code:
             raise typer.Exit(result.exit_code)
     console.rule("Try it", align="left")
-    warehouse = escape(str(scenario.warehouse))
     console.print(
-        f"The warehouse {warehouse} stays for you to query, e.g. with "
-        f"[bold]duckdb {warehouse}[/] or duckdb.connect() in Python:",
+        f"The warehouse {escape(str(scenario.warehouse))} stays for you to query, read-only "
+        "with [bold]rosterflow query[/], or with duckdb.connect() in Python:",
         highlight=False,
     )
-    for query in scenario.queries:
-        console.print(f"  {escape(query.sql)}", highlight=False, soft_wrap=True)
+    for hint in scenario.queries:
+        console.print(f"  # {escape(hint.about)}", highlight=False, soft_wrap=True)
+        command_line = query_command(hint.sql, scenario.warehouse)
+        console.print(f"  {escape(command_line)}", highlight=False, soft_wrap=True)
 
 
 @command()

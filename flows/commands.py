@@ -311,7 +311,11 @@ def query(warehouse: Path, sql: str) -> pl.DataFrame:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
         raise CommandError(sql_error(error)) from None
-    if len(statements) != 1:
+    if not statements:
+        raise CommandError(
+            "no SQL statement to run: give one, e.g. 'select * from audit.sync_runs'"
+        )
+    if len(statements) > 1:
         raise CommandError(f"give one SQL statement, not {len(statements)}")
     kind = statements[0].type.name
     if kind not in READING_STATEMENTS:

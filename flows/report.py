@@ -8,8 +8,11 @@ line; only the styles written here are markup.
 
 from __future__ import annotations
 
+import csv
+import re
+import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import polars as pl
 from rich import box
@@ -231,3 +234,68 @@ def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
         console.print(f"{escape(str(inbox))}: no new complete zip", soft_wrap=True)
         return
     console.print(filed_table(filed, inbox))
+
+
+# --- a query's rows --------------------------------------------------------------------------
+
+
+def rows_table(rows: pl.DataFrame, limit: int | None = None) -> Table:
+    """The first `limit` rows (None: all) under their column names; NULL for a missing value."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for name, dtype in rows.schema.items():
+        table.add_column(
+            escape(name), justify="right" if dtype.is_numeric() else "left", overflow="fold"
+        )
+    shown = rows if limit is None else rows.head(limit)
+    for row in shown.iter_rows():  # at most `limit` rows
+        table.add_row(*(_cell(value) for value in row))
+    return table
+
+
+def _cell(value: object) -> str:
+    """A query's value as the DuckDB CLI writes it (NULL, true, false), as markup."""
+    if value is None:
+        return "[dim]NULL[/]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:
+    """A query's rows as a table (the first `max_rows`; 0: all), then how many there are."""
+    limit = max_rows if 0 < max_rows < rows.height else None
+    if rows.width:
+        console.print(rows_table(rows, limit))
+    count = _plural(rows.height, "row")
+    if limit is not None:
+        count += f" (the first {limit:,} shown: --max-rows 0 shows all, --csv prints all)"
+    console.print(count, highlight=False)
+
+
+def write_csv(rows: pl.DataFrame, out: TextIO) -> None:
+    """A query's rows as CSV, a header line first; an empty field for NULL, any other value
+    (lists and structs too) as its text."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(rows.columns)
+    writer.writerows([_csv_field(value) for value in row] for row in rows.iter_rows())
+
+
+def _csv_field(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def query_command(sql: str, warehouse: str | Path) -> str:
+    """The command line that runs `sql` on `warehouse`, to paste into a shell as it is."""
+    return f"rosterflow query {_shell_word(sql)} --warehouse {shlex.quote(str(warehouse))}"
+
+
+def _shell_word(text: str) -> str:
+    """`text` as one shell word: in double quotes when nothing in it means anything there
+    (SQL's own quotes are single), else as shlex quotes it."""
+    if re.search(r'["$`\\!]', text):
+        return shlex.quote(text)
+    return f'"{text}"'

@@ -1,6 +1,10 @@
-"""`rosterflow demo` end to end: two syncs of the generated district into its own folder."""
+"""`rosterflow demo` end to end: two syncs of the generated district into its own folder, and
+the queries it suggests, run as printed."""
 
 from __future__ import annotations
+
+import re
+import shlex
 
 import duckdb
 import pytest
@@ -43,3 +47,24 @@ def test_demo_runs_end_to_end_twice_in_the_same_folder(tmp_path, monkeypatch, di
     assert again.exit_code == 0, again.output
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.sql("select count(*) from audit.sync_runs").fetchall() == [(2,)]
+
+
+def test_every_query_the_demo_suggests_runs_as_printed_and_finds_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shown = runner.invoke(app, ["demo", "--no-prefect"])
+    assert shown.exit_code == 0, shown.output
+    hints = [
+        line.strip()
+        for line in shown.output.splitlines()
+        if line.strip().startswith("rosterflow query ")
+    ]
+    assert len(hints) == 3, shown.output
+
+    for hint in hints:
+        command = shlex.split(hint)  # as a shell reads the line
+        assert command[0] == "rosterflow" and "rosterflow-demo/rosterflow.duckdb" in command
+        done = runner.invoke(app, command[1:])
+
+        assert done.exit_code == 0, f"{hint}\n{done.output}"
+        count = re.search(r"^([\d,]+) rows?$", done.output, re.MULTILINE)
+        assert count is not None and int(count[1].replace(",", "")) > 0, f"{hint}\n{done.output}"
