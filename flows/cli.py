@@ -47,7 +47,7 @@ __all__ = [
 app = typer.Typer(
     name="rosterflow",
     help=(
-        "Sync OneRoster 1.1 CSV feeds into a learning platform's DuckDB warehouse.\n\n"
+        "Sync OneRoster 1.1 and 1.2 CSV feeds into a learning platform's DuckDB warehouse.\n\n"
         "Exit codes: 0 success, 1 the feed was rejected (errors, safety guard), "
         "2 unreadable input or a usage mistake."
     ),
