@@ -85,3 +85,14 @@ def test_delta_references_resolve_against_the_warehouse(tmp_path):
         app, ["validate", delta("u-s1"), "--warehouse", str(warehouse.path), "--tenant", "south"]
     )
     assert other_tenant.exit_code == 1  # another tenant's records never resolve a reference
+
+
+def test_an_unusable_warehouse_to_resolve_against_exits_2_with_one_line(tmp_path):
+    feed = str(write_feed(tmp_path / "d.zip", tiny_district()))
+    (tmp_path / "notes.duckdb").write_text("these are my notes")
+
+    result = runner.invoke(app, ["validate", feed, "--warehouse", str(tmp_path / "notes.duckdb")])
+
+    assert result.exit_code == 2, result.output
+    assert "cannot open the warehouse" in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") <= 2, result.output
