@@ -293,51 +293,14 @@ def catalog(warehouse: str) -> str:
         raise CommandError(str(error)) from None
 
 
-# statements that only read: select (with describe, show, summarize, from-first and values),
-# explain and pragma (table_info, database_size, ...)
-READING_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
-
-
 def query(warehouse: Path, sql: str) -> pl.DataFrame:
     """The rows of one read-only SQL statement on the warehouse: a file opened read-only, or
-    every tenant file of a layout through its catalog (`warehouse.readonly.read_query`)."""
+    every tenant file of a layout through its catalog (`warehouse.readonly.read_statement`)."""
     check_existing(warehouse)
-    import duckdb
-
-    from rosterflow.warehouse.readonly import read_query
+    from rosterflow.warehouse.readonly import read_statement
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as error:
-        raise CommandError(sql_error(error)) from None
-    if not statements:
-        raise CommandError(
-            "no SQL statement to run: give one, e.g. 'select * from audit.sync_runs'"
-        )
-    if len(statements) > 1:
-        raise CommandError(f"give one SQL statement, not {len(statements)}")
-    kind = statements[0].type.name
-    if kind not in READING_STATEMENTS:
-        raise CommandError(
-            f"{kind.lower().replace('_', ' ')} statement: a query only reads the warehouse "
-            "(select, describe, show, summarize, explain, pragma)"
-        )
-    try:
-        return read_query(warehouse, sql)
+        return read_statement(warehouse, sql)
     except WarehouseError as error:
         raise CommandError(str(error)) from None
-    except duckdb.Error as error:
-        raise CommandError(sql_error(error)) from None
-
-
-def sql_error(error: Exception) -> str:
-    """DuckDB's message on one line, without the quoted SQL and caret it adds on a line of
-    their own ("LINE 1: ...")."""
-    lines = str(error).splitlines()
-    kept = [line.strip() for line in lines[: _line_marker(lines)] if line.strip()]
-    return " ".join(kept) or type(error).__name__
-
-
-def _line_marker(lines: list[str]) -> int:
-    return next((i for i, line in enumerate(lines) if re.match(r"LINE \d+:", line)), len(lines))

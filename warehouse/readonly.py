@@ -8,6 +8,7 @@ notebooks' marimo and Altair pieces live beside them (`notebooks/_shared.py`).""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import textwrap
 from collections.abc import Mapping
@@ -15,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from rosterflow.warehouse.catalog import NoTenantsYet, open_catalog
 from rosterflow.warehouse.layout import is_layout
-from rosterflow.warehouse.schema import connect
+from rosterflow.warehouse.schema import WarehouseError, connect
 
 # the variable that names the warehouse the notebooks read: a file, or a layout's template
 WAREHOUSE_VARIABLE = "ROSTERFLOW_WAREHOUSE"
@@ -48,6 +50,49 @@ def read_query(warehouse: str | Path, sql: str, **params: object) -> pl.DataFram
         return con.sql(sql, params=params).pl()
     finally:
         con.close()
+
+
+# statements that only read: select (with describe, show, summarize, from-first and values),
+# explain and pragma (table_info, database_size, ...)
+READING_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+
+
+class QueryRefused(WarehouseError):
+    """A statement `read_statement` does not run, or that failed: the message says why."""
+
+
+def read_statement(warehouse: str | Path, sql: str) -> pl.DataFrame:
+    """The rows of one statement that only reads (`READING_STATEMENTS`), as `read_query` runs
+    it; any other statement, several, none, or one DuckDB refuses is a `QueryRefused`."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise QueryRefused(sql_error(error)) from None
+    if not statements:
+        raise QueryRefused(
+            "no SQL statement to run: give one, e.g. 'select * from audit.sync_runs'"
+        )
+    if len(statements) > 1:
+        raise QueryRefused(f"give one SQL statement, not {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in READING_STATEMENTS:
+        raise QueryRefused(
+            f"{kind.lower().replace('_', ' ')} statement: a query only reads the warehouse "
+            "(select, describe, show, summarize, explain, pragma)"
+        )
+    try:
+        return read_query(warehouse, sql)
+    except duckdb.Error as error:
+        raise QueryRefused(sql_error(error)) from None
+
+
+def sql_error(error: Exception) -> str:
+    """DuckDB's message on one line, without the quoted SQL and caret it adds on a line of
+    their own ("LINE 1: ...")."""
+    lines = str(error).splitlines()
+    marker = next((i for i, line in enumerate(lines) if re.match(r"LINE \d+:", line)), len(lines))
+    kept = [line.strip() for line in lines[:marker] if line.strip()]
+    return " ".join(kept) or type(error).__name__
 
 
 def sql_literal(value: object) -> str:
