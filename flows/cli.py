@@ -138,7 +138,8 @@ def validate(
     Prints a summary per file and rule and the first issues. Exit 0 when there are no errors
     (warnings allowed), 1 when there are errors, 2 when the feed cannot be read.
     """
-    from rosterflow.flows.report import REPORT_SUFFIXES, print_validation, write_report
+    from rosterflow.flows.report import print_validation
+    from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
 
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")

@@ -39,9 +39,8 @@ from pathlib import Path
 import polars as pl
 
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
-from rosterflow.flows.report import write_report
 from rosterflow.schemas.feed import FeedError, open_feed
-from rosterflow.schemas.issues import count_errors, issue_frame, issue_row
+from rosterflow.schemas.issues import count_errors, issue_frame, issue_row, write_report
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
 from rosterflow.warehouse.layout import (

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rosterflow.schemas.issues import ISSUE_COLUMNS
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
@@ -28,7 +27,6 @@ if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not w
     from rosterflow.schemas.runs import SyncResult
 
 FIRST_ISSUES = 20
-REPORT_SUFFIXES = (".csv", ".json")
 
 
 def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
@@ -82,16 +80,6 @@ def print_validation(console: Console, feed_name: str, issues: pl.DataFrame) -> 
         console.print(issues_table(issues))
     verdict = "[bold red]invalid[/]" if errors else "[bold green]valid[/]"
     console.print(f"{escape(feed_name)}: {verdict} — {errors:,} errors, {warnings:,} warnings")
-
-
-def write_report(issues: pl.DataFrame, path: Path) -> None:
-    """Every issue, columns as audit.issues less run_id, plus the message."""
-    rows = issues.select(*ISSUE_COLUMNS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        rows.write_json(path)
-    else:
-        rows.write_csv(path)
 
 
 def _shorten(value: str | None, width: int = 40) -> str:

@@ -8,6 +8,7 @@ feed. Pandera failure cases and the cross-file checks all end up as rows of this
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import polars as pl
 
@@ -79,3 +80,18 @@ def sort_issues(issues: pl.DataFrame) -> pl.DataFrame:
 
 def count_errors(issues: pl.DataFrame) -> int:
     return issues.filter(pl.col("severity") == "error").height
+
+
+# the formats of an issue report: CSV, or JSON (a list of rows)
+REPORT_SUFFIXES = (".csv", ".json")
+
+
+def write_report(issues: pl.DataFrame, path: Path) -> None:
+    """Every issue to `path` (CSV, or JSON by its suffix), columns as audit.issues less run_id,
+    plus the message."""
+    rows = issues.select(*ISSUE_COLUMNS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        rows.write_json(path)
+    else:
+        rows.write_csv(path)
