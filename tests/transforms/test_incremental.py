@@ -1,4 +1,4 @@
-"""`plan_incremental` called directly, on small literal states: it plans the full plan.
+"""`plan_incremental` called directly, on small literal states: its plan is the full plan.
 
 A state is a small district's OneRoster records as the last run stored them (`before`), the lms
 rows that run left (its full plan applied to an empty lms), the hashes of its desired courses
