@@ -149,6 +149,12 @@ def enrolled_early(frames: Frames) -> Frames:
     return plus(frames, "enrollments", ENROLLED_EARLY)
 
 
+def assigned_early(frames: Frames) -> Frames:
+    """r-lab assigned to a class (k4) the SIS has not sent yet."""
+    assignment = {"sourcedId": "cr3", "classSourcedId": "k4", "resourceSourcedId": "r-lab"}
+    return plus(frames, "classResources", assignment)
+
+
 @dataclass(frozen=True)
 class Scenario:
     after: Callable[[Frames], Frames]  # the change
@@ -369,6 +375,11 @@ SCENARIOS = {
         ),
         {("class_resource", "or--cr3", "create")},
     ),
+    "a class assignment whose class appears": Scenario(
+        lambda f: plus(f, "classes", NEW_CLASS),
+        {("course", "or--k4", "create"), ("class_resource", "or--cr3", "create")},
+        before=assigned_early,
+    ),
     "a class assignment whose class went": Scenario(
         lambda f: without(f, "classes", "k1"),
         {
@@ -378,6 +389,10 @@ SCENARIOS = {
             ("class_resource", "or--cr1", "delete"),
         },
         kept=("enrollments", "classResources"),
+    ),
+    "a course record changed, its hierarchy not": Scenario(
+        lambda f: edited(f, "courses", "c-alg", courseCode="ALG-1"),
+        set(),
     ),
     "a course assignment whose org base course is not desired now": Scenario(
         # Algebra I's org is s2 now, where no class of it is: no org base course there
