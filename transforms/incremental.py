@@ -20,8 +20,11 @@ reads their current rows, and plans them:
 
 References resolve to the ids of the rows planned, else to the ids lms holds (`Current.ids`);
 new rows take the same ids as in a full plan (the set of new external IDs is the same), and the
-safety guard counts the tenant's active rows in lms. `tests/transforms/test_incremental.py`
-checks, on random states and random changes, that this plan equals the full one row for row.
+safety guard counts the tenant's active rows in lms. That this plan equals the full one row for
+row is checked by `tests/transforms/test_incremental.py`, calling it directly on a small literal
+district with one scenario per row of the table above (and random changes to it), and by
+`tests/flows/test_pipeline_incremental.py`, through the pipeline on generated districts under
+random changes and settings, comparing everything the two runs leave in the warehouse.
 """
 
 from __future__ import annotations

@@ -1,0 +1,185 @@
+"""`plan_run`: a run's plan from the SIS's records, incremental when it can be, else in full.
+
+One literal district is synced (tests/states.py), then changed once: Kim's Biology enrollment
+(e6) names Sam now. Planned against an incremental basis (`Since`) or in full, the run plans the
+same changes and derives the same state for the next run; only how it was planned differs.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from rosterflow.schemas.changes import PlanError
+from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.records import RecordChanges
+from rosterflow.schemas.settings import Identity, Settings
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.transforms.incremental import desired_course_hashes, desired_courses
+from rosterflow.transforms.planning import RunPlan, Since, plan_run
+from tests.states import (
+    TENANT,
+    Frames,
+    LiteralCurrent,
+    Synced,
+    district,
+    first_free,
+    records,
+    synced_once,
+)
+
+BULK = dict.fromkeys(SYNCED_FILES, "bulk")
+FULL = "the tenant's first run: nothing stored to compare with"
+
+
+def moved_enrollment() -> Frames:
+    """district() with e6 (Kim in Biology, grades 09,10) naming Sam (u-s1) instead."""
+    frames = district()
+    return frames | {
+        "enrollments": frames["enrollments"].with_columns(
+            pl.when(pl.col("sourcedId") == "e6")
+            .then(pl.lit("u-s1"))
+            .otherwise(pl.col("userSourcedId"))
+            .alias("userSourcedId")
+        )
+    }
+
+
+def since(last: Synced) -> Since:
+    return Since(1, last.courses, last.grades, last.hashes, LiteralCurrent(last.lms))
+
+
+def run_plan(
+    last: Synced,
+    source: Frames,
+    basis: Since | str,
+    modes: dict[str, str] = BULK,
+    config: Settings | None = None,
+    found: dict[str, RecordChanges] | None = None,
+) -> RunPlan:
+    return plan_run(
+        TENANT,
+        source,
+        modes,
+        config or last.config,
+        first_free(last.lms),
+        basis,
+        {name: rows.lazy() for name, rows in last.lms.items()},
+        found,
+    )
+
+
+def test_planned_incrementally_or_in_full_a_change_is_planned_alike():
+    last = synced_once(None, Settings())
+    source = records(moved_enrollment(), 2)
+    incremental = run_plan(last, source, since(last))
+    full = run_plan(last, source, FULL)
+    assert (incremental.planning, full.planning) == ("incremental", "full")
+    for name, entity in ENTITIES.items():
+        assert_frame_equal(
+            incremental.plan.entities[name].changes.sort(entity.id),
+            full.plan.entities[name].changes.sort(entity.id),
+        )
+    changed = pl.concat(
+        p.changes.select("external_id", "action") for p in full.plan.entities.values()
+    )
+    expected = pl.DataFrame(
+        {
+            "external_id": ["or--e6", "or--u-s1", "or--u-s2"],
+            "action": ["update", "update", "update"],
+        }
+    )
+    assert_frame_equal(changed.sort("external_id"), expected)
+
+
+def test_both_derive_what_the_next_run_compares_with():
+    last = synced_once(None, Settings())
+    source = records(moved_enrollment(), 2)
+    incremental = run_plan(last, source, since(last))
+    full = run_plan(last, source, FULL)
+    assert (
+        set(incremental.derived)
+        == set(full.derived)
+        == {
+            "desired_courses",
+            "grade_levels",
+            "teacher_order",
+        }
+    )
+    for name, frame in full.derived.items():
+        assert_frame_equal(incremental.derived[name], frame, check_row_order=False)
+    # the enrollment moved Sam into Biology (grades 09,10) and left Kim in Algebra I (09)
+    assert_frame_equal(
+        full.derived["grade_levels"].sort("sourcedId"),
+        pl.DataFrame({"sourcedId": ["u-s1", "u-s2"], "grade_level": ["10", "09"]}),
+        check_dtypes=False,
+    )
+    # each teacher enrollment's place in the file it came in (run 2, line 2 is the first row)
+    assert_frame_equal(
+        full.derived["teacher_order"].sort("sourcedId"),
+        pl.DataFrame(
+            {"sourcedId": ["e1", "e3", "e5"], "run_id": [2, 2, 2], "line": [2, 4, 6]},
+            schema_overrides={"run_id": pl.Int64, "line": pl.Int64},
+        ),
+    )
+    assert_frame_equal(
+        full.derived["desired_courses"],
+        desired_course_hashes(desired_courses(source, last.config.hierarchy)),
+        check_row_order=False,
+    )
+
+
+def test_the_planning_note_says_how_the_run_was_planned():
+    last = synced_once(None, Settings())
+    source = records(moved_enrollment(), 2)
+    incremental = run_plan(last, source, since(last))
+    full = run_plan(last, source, FULL)
+    # 4 orgs, 3 sessions, 2 courses, 3 classes, 5 users, 6 enrollments, 2 resources, 2 + 2
+    # assignments: one enrollment changed
+    assert incremental.note == "1 of 29 records changed since run 1"
+    assert full.note == FULL  # why the run is planned in full
+    assert full.changes is None
+    assert incremental.changes is not None
+    assert {n: c.changed.to_list() for n, c in incremental.changes.items() if c.count} == {
+        "enrollments": ["e6"]
+    }
+
+
+def test_the_changes_validation_found_are_taken_as_they_are():
+    """Validation compared the files it read (`found`): their hashes are not compared again."""
+    last = synced_once(None, Settings())
+    source = records(moved_enrollment(), 2)
+    nothing = pl.Series("sourcedId", [], pl.String)
+    found = {"enrollments": RecordChanges(nothing, nothing, nothing)}
+    planned = run_plan(last, source, since(last), found=found)
+    assert planned.note == "0 of 29 records changed since run 1"
+    assert planned.plan.change_count == 0
+
+
+def sharing_a_username() -> Frames:
+    """district() with Kim (u-s2) signing in as Sam does."""
+    frames = district()
+    return frames | {
+        "users": frames["users"].with_columns(
+            pl.when(pl.col("sourcedId") == "u-s2")
+            .then(pl.lit("sam.stone"))
+            .otherwise(pl.col("username"))
+            .alias("username")
+        )
+    }
+
+
+@pytest.mark.parametrize("users", ["delta", "absent"])
+def test_logins_shared_across_users_not_sent_whole_are_refused(users):
+    last = synced_once(None, Settings())
+    config = Settings(identity=Identity(key="username"))
+    with pytest.raises(PlanError, match=r"\[identity\] key = 'username': 1 login is empty or"):
+        run_plan(last, records(sharing_a_username(), 2), FULL, BULK | {"users": users}, config)
+
+
+def test_logins_of_a_users_file_sent_whole_are_left_to_validation():
+    last = synced_once(None, Settings())
+    config = Settings(identity=Identity(key="username"))
+    planned = run_plan(last, records(sharing_a_username(), 2), FULL, BULK, config)
+    assert planned.planning == "full"

@@ -1,0 +1,218 @@
+"""The storage policy of the tenant's OneRoster records (`record_writes`): a patch of what
+changed, or a new base; and a base and its patches read back merged from a real DuckDB file.
+
+A case is one file, orgs.csv, after a run: how it was sent, what changed since the stored
+records (None: the run was planned in full) and what is stored of it; the expected write is
+`(patch, sourcedIds written, sourcedIds removed, fingerprint, validated under)`, or None.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from rosterflow.schemas.records import RecordChanges
+from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.warehouse.apply import RunWrites, record_run
+from rosterflow.warehouse.records import (
+    COMPACT_PATCHES,
+    RecordWrite,
+    StoredFile,
+    needs_compaction,
+    record_writes,
+    stored_files,
+    stored_hashes,
+    stored_records,
+)
+from rosterflow.warehouse.schema import connect
+from tests.recorded import NO_ISSUES, apply_first_run, no_changes, run_record
+from tests.states import TENANT, district, records
+
+NOW, BEFORE = "settings now", "settings before"
+SENT = "fingerprint of the orgs.csv sent"
+ORGS = records(district(), 2)["orgs"]  # st, d1, s1, s2
+ALL = ["st", "d1", "s1", "s2"]
+
+
+def stored(
+    fingerprint: str | None = SENT,
+    under: str | None = NOW,
+    base: int = 100,
+    patched: int = 0,
+    patches: int = 0,
+) -> StoredFile:
+    return StoredFile(base, fingerprint, patched, patches, under, last_run_id=1)
+
+
+def changed(changed=(), removed=(), added=()) -> RecordChanges:
+    def ids(values):
+        return pl.Series("sourcedId", list(values), pl.String)
+
+    return RecordChanges(ids(changed), ids(removed), ids(added))
+
+
+def base(fingerprint: str | None = SENT, under: str | None = NOW) -> tuple:
+    return (False, ALL, [], fingerprint, under)
+
+
+CASES = {
+    # planned in full: a new base, unless the very file stored is sent again
+    "absent: nothing written": ("absent", None, stored(), None),
+    "a first file": ("bulk", None, None, base()),
+    "the same bulk file again": ("bulk", None, stored(), None),
+    "the same bulk file over patches": ("bulk", None, stored(patched=3, patches=1), base()),
+    "the same bulk file validated anew": ("bulk", None, stored(under=BEFORE), base()),
+    "another bulk file": ("bulk", None, stored("another fingerprint"), base()),
+    "a delta file": ("delta", None, stored(), base(None)),
+    # a delta file's records kept from before are as their lineage says
+    "a delta over records validated otherwise": (
+        "delta",
+        None,
+        stored(under=BEFORE),
+        base(None, None),
+    ),
+    # planned incrementally: a patch of what changed
+    "one record changed": ("bulk", changed(["s1"]), stored(), (True, ["s1"], [], None, NOW)),
+    "added and removed in a delta": (
+        "delta",
+        changed(["s2"], ["s9"], ["s2"]),
+        stored(),
+        (True, ["s2"], ["s9"], None, NOW),
+    ),
+    "nothing changed": ("bulk", changed(), stored(), None),
+    "nothing changed, absent": ("absent", changed(), stored(), None),
+    "patches outgrowing a tenth of the base": (
+        "bulk",
+        changed(["s1"]),
+        stored(patched=10),
+        base(),
+    ),
+    "patches up to a tenth of the base": (
+        "bulk",
+        changed(["s1"]),
+        stored(patched=9),
+        (True, ["s1"], [], None, NOW),
+    ),
+    "too many patches": ("bulk", changed(["s1"]), stored(patches=COMPACT_PATCHES - 1), base()),
+    "validated under other settings before": ("bulk", changed(), stored(under=BEFORE), base()),
+    "a delta over records validated otherwise, incrementally": (
+        "delta",
+        changed(["s1"]),
+        stored(under=BEFORE),
+        base(None, None),
+    ),
+    "a first file, incrementally": ("bulk", changed(ALL, added=ALL), None, base()),
+}
+
+
+def written(write: RecordWrite | None) -> tuple | None:
+    if write is None:
+        return None
+    return (
+        write.patch,
+        write.rows["sourcedId"].to_list(),
+        write.removed.to_list(),
+        write.fingerprint,
+        write.validated_under,
+    )
+
+
+@pytest.mark.parametrize(("mode", "changes", "before", "expected"), CASES.values(), ids=CASES)
+def test_record_writes(mode, changes, before, expected):
+    writes = record_writes(
+        {"orgs": ORGS},
+        None if changes is None else {"orgs": changes},
+        {"orgs": mode},
+        {"orgs": SENT} if mode != "absent" else {},
+        {} if before is None else {"orgs": before},
+        NOW,
+    )
+    assert written(writes.get("orgs")) == expected
+    assert set(writes) <= {"orgs"}
+
+
+def test_a_patch_holds_the_records_as_they_are_now():
+    writes = record_writes(
+        {"orgs": ORGS}, {"orgs": changed(["s1"])}, {"orgs": "bulk"}, {}, {"orgs": stored()}, NOW
+    )
+    assert_frame_equal(writes["orgs"].rows, ORGS.filter(pl.col("sourcedId") == "s1"))
+    assert writes["orgs"].record_count == 1
+
+
+def test_files_the_manifest_does_not_name_are_absent():
+    assert record_writes({"orgs": ORGS}, None, {}, {}, {}, NOW) == {}
+
+
+@pytest.mark.parametrize(
+    ("before", "records", "expected"),
+    [
+        (None, 1, True),
+        (stored(base=100), 10, False),
+        (stored(base=100), 11, True),
+        (stored(base=100, patched=6), 5, True),
+        (stored(base=0), 1, True),  # an empty base is written again whole
+        (stored(base=10_000, patches=COMPACT_PATCHES - 2), 1, False),
+        (stored(base=10_000, patches=COMPACT_PATCHES - 1), 1, True),
+    ],
+)
+def test_needs_compaction(before, records, expected):
+    assert needs_compaction(before, records) is expected
+
+
+# --- read back from a warehouse ------------------------------------------------------------------
+
+
+def store(con, writes: dict[str, RecordWrite]) -> int:
+    run = run_record(con)
+    record_run(con, run, NO_ISSUES, RunWrites(no_changes(), writes))
+    return run.run_id
+
+
+def test_a_base_and_its_patches_are_read_back_merged(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        first = apply_first_run(con).run_id
+        renamed = ORGS.filter(pl.col("sourcedId") == "s1").with_columns(
+            pl.lit("North").alias("name")
+        )
+        # the first patch renames s1 and removes s2; the second brings s2 back
+        patch = RecordWrite(renamed, pl.Series("sourcedId", ["s2"]), True, None, NOW)
+        second = store(con, {"orgs": patch})
+        back = ORGS.filter(pl.col("sourcedId") == "s2")
+        third = store(
+            con, {"orgs": RecordWrite(back, pl.Series([], dtype=pl.String), True, None, NOW)}
+        )
+        merged = stored_records(con, TENANT, ("orgs",))["orgs"]
+        expected = pl.concat(
+            [
+                records(district(), 1)["orgs"].filter(pl.col("sourcedId").is_in(["st", "d1"])),
+                renamed,
+                back,
+            ]
+        )
+        assert_frame_equal(merged.sort("sourcedId"), expected.sort("sourcedId"))
+        assert_frame_equal(
+            stored_hashes(con, TENANT, ["orgs"])["orgs"].sort("sourcedId"),
+            expected.select("sourcedId", "row_hash").sort("sourcedId"),
+        )
+        # the first run's base (4 records) and the patches of 2 and 1 records, validated
+        # under other settings than the base was: the file's lineage is mixed
+        assert stored_files(con, TENANT)["orgs"] == StoredFile(
+            4, "fingerprint of orgs", 3, 2, None, third
+        )
+        assert second < third and first < second
+
+
+def test_a_new_base_supersedes_the_base_and_patches_before(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        apply_first_run(con)
+        patch = RecordWrite(ORGS.head(1), pl.Series([], dtype=pl.String), True, None, NOW)
+        store(con, {"orgs": patch})
+        latest = store(
+            con,
+            {"orgs": RecordWrite(ORGS.head(2), pl.Series([], dtype=pl.String), False, SENT, NOW)},
+        )
+        assert stored_files(con, TENANT)["orgs"] == StoredFile(2, SENT, 0, 0, NOW, latest)
+        assert_frame_equal(stored_records(con, TENANT, ("orgs",))["orgs"], ORGS.head(2))
+        # the other files, not written, are as the first run stored them
+        assert set(stored_files(con, TENANT)) == set(SYNCED_FILES)
