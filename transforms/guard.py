@@ -38,10 +38,12 @@ def refusal(
     the active rows removed and the active rows (`entity, domain_id, school, removed,
     active`); `relogins` the users whose login changes (`transforms.logins.relogins`)."""
     limit = safety.max_removal_share
+    removed_active = removals(plan)
     for name in GUARDED:
-        entity_plan = plan.entities[name]
-        removed = entity_plan.changes.filter(pl.col("action").is_in(REMOVALS)).height
-        base = entity_plan.managed_active
+        # the share of the tenant's active rows: a deleted row that was inactive already
+        # (a district purging users disabled long ago) takes no active row away
+        removed = removed_active[name].height
+        base = plan.entities[name].managed_active
         if base and removed / base > limit:
             return (
                 f"this feed would remove {removed:,} of the tenant's {base:,} active managed "

@@ -142,13 +142,6 @@ def test_the_share_a_refusal_suggests_admits_the_run(active, data):
     assert guard(planned, max_removal_share=suggested) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: refusal counts every delete toward the tenant's removal share, also of rows "
-    "that were inactive already (not among the active rows it divides by; `removals` leaves "
-    "them out for the school share), so purging inactive users holds the run with a message "
-    "that active users would be removed",
-)
 def test_deleting_rows_that_were_inactive_already_removes_no_active_row():
     # policy users = "delete": three users disabled long ago leave the SIS
     planned = plan(users=removed(3, "delete", "inactive"))
