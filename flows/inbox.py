@@ -28,7 +28,6 @@ The scan's steps are plain functions chained once, in `scan_inbox`. The Prefect 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 import zipfile
@@ -41,7 +40,7 @@ import polars as pl
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
 from rosterflow.flows.pipeline import SyncResult
 from rosterflow.flows.report import write_report
-from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
 from rosterflow.schemas.issues import count_errors, issue_frame, issue_row
 from rosterflow.schemas.settings import Settings, load_settings
 from rosterflow.warehouse.layout import Layout, existing_tenant_warehouse, is_layout
@@ -100,12 +99,6 @@ class AlreadyApplied:
     tenant: str
 
 
-def zip_sha256(path: Path) -> str:
-    """The key of a zip: the same digest `open_feed` records as `feed_sha256`."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def applied_run_of(
     warehouse: str | Path, zip_path: Path, tenant: str | None = None
 ) -> AlreadyApplied | None:
@@ -121,7 +114,7 @@ def applied_run_of(
         found = con.execute(
             "select run_id, tenant from audit.sync_runs "
             "where feed_sha256 = ? and outcome = 'applied' order by run_id desc limit 1",
-            [zip_sha256(zip_path)],
+            [file_sha256(zip_path)],
         ).fetchall()
     finally:
         con.close()
