@@ -455,6 +455,11 @@ def zip_path(tmp_path_factory) -> Path:
 @example(archive=_ONE, damages=(("central", 0, 8, 0x20),))  # compressed patched data
 @example(archive=_ONE, damages=(("central", 0, 10, 0x04),))  # deflated read as bzip2
 @example(archive=_ONE, damages=(("central", 0, 10, 0x80),))  # an unknown method
+@example(  # read as LZMA, whose options zipfile's lzma refuses (LZMAError)
+    archive=_ONE,
+    damages=(("central", 0, 10, 0x06), ("flip", 41, 42), ("flip", 42, 45), ("flip", 43, 181)),
+)
+@example(archive=_ONE, damages=(("flip", 167, 0x01),))  # a member's offset before the file
 @example(archive=_ONE, damages=(("central", 0, 42, 0x80),))  # the local header misplaced
 @example(archive=_UTF8, damages=(("central", 0, 46, 0x40),))  # a name not UTF-8 as flagged
 @example(archive=_UTF8, damages=(("local", 0, 30, 0x40),))
