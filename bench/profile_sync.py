@@ -278,7 +278,7 @@ def part_pieces(feed: Path, out: Path) -> dict:
     import rosterflow.schemas.csvfile as csvfile
     from rosterflow.schemas import references, validate
     from rosterflow.schemas.csvfile import LINE
-    from rosterflow.schemas.feed import _file_sha256, open_feed
+    from rosterflow.schemas.feed import file_sha256, open_feed
     from rosterflow.schemas.lenient import normalize
     from rosterflow.schemas.models import MODELS
     from rosterflow.schemas.settings import Settings
@@ -290,7 +290,7 @@ def part_pieces(feed: Path, out: Path) -> dict:
         rows_out.append({"piece": piece, "file": file, "seconds": round(seconds, 4), "note": note})
         print(f"{piece:40s} {file:18s} {seconds:8.3f} s {note}", flush=True)
 
-    record("sha256 of the zip", "", best_of(lambda: _file_sha256(feed)))
+    record("sha256 of the zip", "", best_of(lambda: file_sha256(feed)))
     with zipfile.ZipFile(feed) as archive:
         members = {i.filename: archive.read(i) for i in archive.infolist()}
     record(

@@ -28,7 +28,6 @@ The scan's steps are plain functions chained once, in `scan_inbox`. The Prefect 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 import zipfile
@@ -39,7 +38,7 @@ from pathlib import Path
 import polars as pl
 
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
-from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
 from rosterflow.schemas.issues import count_errors, issue_frame, issue_row, write_report
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
@@ -105,12 +104,6 @@ class AlreadyApplied:
     tenant: str
 
 
-def zip_sha256(path: Path) -> str:
-    """The key of a zip: the same digest `open_feed` records as `feed_sha256`."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def applied_run_of(
     warehouse: str | Path, zip_path: Path, tenant: str | None = None
 ) -> AlreadyApplied | None:
@@ -122,7 +115,7 @@ def applied_run_of(
     if path is None:
         return None
     with open_warehouse(path) as con:
-        found = applied_run_of_feed(con, zip_sha256(zip_path))
+        found = applied_run_of_feed(con, file_sha256(zip_path))
     return AlreadyApplied(*found) if found else None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import stat
 import zipfile
@@ -44,6 +45,21 @@ MAX_COMPRESSION_RATIO = int(os.environ.get("ROSTERFLOW_MAX_COMPRESSION_RATIO", 1
 _RATIO_EXEMPT_BYTES = 1024**2  # tiny members may compress absurdly well (a header-only file)
 _IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 _IGNORED_DIRS = {"__MACOSX"}
+# What zipfile raises for an archive or member it cannot read, each turned into the one-line
+# FeedError: besides BadZipFile, a zip version or compression method it does not implement
+# (NotImplementedError), an encrypted member (RuntimeError), a name that is not in the encoding
+# its flag states (UnicodeDecodeError, a ValueError), a truncated or corrupt stream (EOFError,
+# zlib.error, OSError from bz2, LZMAError). Found by the property in tests/schemas/test_unzip.py
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
 
 
 class FeedError(Exception):
@@ -188,7 +204,7 @@ def _folder_source(folder: Path) -> _Source:
     def sha256() -> str:
         digest = hashlib.sha256()
         for relative, file in files.items():
-            digest.update(relative.encode() + b"\0" + _file_sha256(file).encode())
+            digest.update(relative.encode() + b"\0" + file_sha256(file).encode())
         return digest.hexdigest()
 
     return _Source(
@@ -201,12 +217,11 @@ def _folder_source(folder: Path) -> _Source:
     )
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """A file's sha256, in hex: a zip feed's identity (`Feed.sha256`), which a sync records as
+    `feed_sha256` and the inbox looks an arriving zip up by."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _zip_source(path: Path) -> _Source:
@@ -215,7 +230,7 @@ def _zip_source(path: Path) -> _Source:
         archive = zipfile.ZipFile(handle)
         infos = archive.infolist()
         ends = member_ends(archive)
-    except (zipfile.BadZipFile, OSError) as error:
+    except _ZIP_ERRORS as error:
         raise FeedError(f"{path}: damaged zip archive ({error})") from None
     total = 0
     members: dict[str, _Member] = {}
@@ -242,7 +257,7 @@ def _zip_source(path: Path) -> _Source:
             _zip_reader(path, handle, archive, info, ends.get(info.header_offset)),
             info.file_size,
         )
-    return _Source(path.name, lambda: _file_sha256(path), members)
+    return _Source(path.name, lambda: file_sha256(path), members)
 
 
 def _zip_reader(
@@ -262,7 +277,7 @@ def _zip_reader(
         try:
             with archive.open(info) as member:
                 return member.read()
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as error:
+        except _ZIP_ERRORS as error:
             raise FeedError(f"{path}: cannot read member {info.filename!r} ({error})") from None
 
     return read
@@ -276,7 +291,8 @@ def _refuse_unsafe_name(path: Path, name: str) -> None:
 
 def _ignored(relative: str) -> bool:
     parts = PurePosixPath(relative).parts
-    return parts[-1] in _IGNORED_NAMES or any(p in _IGNORED_DIRS for p in parts)
+    # a member named "" or "." (a damaged or odd archive) names no file: none of a feed's
+    return not parts or parts[-1] in _IGNORED_NAMES or any(p in _IGNORED_DIRS for p in parts)
 
 
 def _at_root(members: Mapping[str, _Member]) -> dict[str, _Member]:

@@ -55,7 +55,11 @@ def suspect_rows(rows: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.Serie
                 distinct.select(pl.col(name).explode()).filter(_failing(name, check)).to_series()
             )
             if failing_values.len():
-                flags.append(pl.col(name).is_in(failing_values.implode()))
+                # a null is never among them (`is_in` would say null, not false, and the row
+                # would be suspect for another row's value)
+                flags.append(
+                    pl.col(name).is_not_null() & pl.col(name).is_in(failing_values.implode())
+                )
     if not flags:
         return pl.Series("suspect", [False] * rows.height)
     return rows.select(pl.any_horizontal(flags).fill_null(True).alias("suspect")).to_series()

@@ -1,3 +1,4 @@
+import hashlib
 import io
 import zipfile
 
@@ -5,7 +6,7 @@ import polars as pl
 import pytest
 
 import rosterflow.schemas.feed as feed_module
-from rosterflow.schemas.feed import FeedError, open_feed
+from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, tiny_district, write_zip
 
@@ -43,6 +44,14 @@ def test_sha256_identifies_the_content(tmp_path):
     changed["orgs"] = changed["orgs"].head(3)
     assert open_feed(write_feed(tmp_path / "c", changed)).sha256 != folder_a.sha256
     assert a.name == "a.zip" and b.default_tenant() == "b"
+
+
+def test_a_zip_feed_is_known_by_its_file_s_sha256(tmp_path):
+    # the inbox looks an arriving zip up by file_sha256, among the Feed.sha256 syncs recorded
+    path = write_feed(tmp_path / "d.zip", tiny_district())
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert file_sha256(path) == expected
+    assert open_feed(path).sha256 == expected
 
 
 @pytest.mark.parametrize(
