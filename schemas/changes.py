@@ -17,6 +17,15 @@ from rosterflow.schemas.lms import ENTITIES, Entity
 
 ACTIONS = ("create", "update", "delete", "inactivate", "withdraw", "reactivate", "move", "adopt")
 REMOVALS = ("delete", "inactivate", "withdraw")
+AUDIT_ROW_SCHEMA = {
+    "run_id": pl.Int64,
+    "entity": pl.String,
+    "external_id": pl.String,
+    "action": pl.String,
+    "detail": pl.String,
+    "entity_id": pl.Int64,
+}
+CREATED_SCHEMA = {"entity": pl.String, "first_id": pl.Int64, "last_id": pl.Int64, "rows": pl.Int64}
 
 
 class PlanError(Exception):
@@ -64,17 +73,20 @@ class Plan:
         `creates` false, all but the creates)."""
         return pl.concat(
             [
-                p.changes.lazy()
-                .filter(pl.lit(creates) | (pl.col("action") != "create"))
-                .select(
-                    pl.lit(run_id, pl.Int64).alias("run_id"),
-                    pl.lit(name).alias("entity"),
-                    "external_id",
-                    "action",
-                    "detail",
-                    pl.col(p.entity.id).alias("entity_id"),
-                )
-                for name, p in self.entities.items()
+                pl.LazyFrame(schema=AUDIT_ROW_SCHEMA),  # a plan of no entity has none
+                *(
+                    p.changes.lazy()
+                    .filter(pl.lit(creates) | (pl.col("action") != "create"))
+                    .select(
+                        pl.lit(run_id, pl.Int64).alias("run_id"),
+                        pl.lit(name).alias("entity"),
+                        "external_id",
+                        "action",
+                        "detail",
+                        pl.col(p.entity.id).alias("entity_id"),
+                    )
+                    for name, p in self.entities.items()
+                ),
             ]
         ).collect()
 
@@ -83,15 +95,18 @@ class Plan:
         return (
             pl.concat(
                 [
-                    p.changes.lazy()
-                    .filter(pl.col("action") == "create")
-                    .select(
-                        pl.lit(name).alias("entity"),
-                        pl.col(p.entity.id).min().alias("first_id"),
-                        pl.col(p.entity.id).max().alias("last_id"),
-                        pl.len().cast(pl.Int64).alias("rows"),
-                    )
-                    for name, p in self.entities.items()
+                    pl.LazyFrame(schema=CREATED_SCHEMA),  # a plan of no entity created none
+                    *(
+                        p.changes.lazy()
+                        .filter(pl.col("action") == "create")
+                        .select(
+                            pl.lit(name).alias("entity"),
+                            pl.col(p.entity.id).min().alias("first_id"),
+                            pl.col(p.entity.id).max().alias("last_id"),
+                            pl.len().cast(pl.Int64).alias("rows"),
+                        )
+                        for name, p in self.entities.items()
+                    ),
                 ]
             )
             .collect()

@@ -182,3 +182,17 @@ def test_created_ids(planned, expected):
     assert_frame_equal(
         planned.created_ids(), pl.DataFrame(expected, schema=CREATED_SCHEMA, orient="row")
     )
+
+
+def test_a_plan_of_no_entity_has_no_audit_rows_and_created_nothing():
+    empty = Plan("north")
+    assert empty.audit_rows(7).is_empty() and empty.audit_rows(7).columns == [
+        "run_id",
+        "entity",
+        "external_id",
+        "action",
+        "detail",
+        "entity_id",
+    ]
+    assert empty.created_ids().is_empty()
+    assert empty.summary().is_empty()
