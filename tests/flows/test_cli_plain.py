@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
@@ -247,6 +248,7 @@ def test_serving_on_a_schedule_cannot_do_without_prefect(tmp_path):
     assert "--once" in served.output
 
 
+@pytest.mark.slow
 def test_runs_approve_discard_and_undo_from_the_command_line(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     feed = write_feed(tmp_path / "d.zip", tiny_district())
@@ -286,6 +288,7 @@ def test_runs_approve_discard_and_undo_from_the_command_line(tmp_path):
     assert listed.prefect_modules == approved.prefect_modules == undone.prefect_modules == []
 
 
+@pytest.mark.slow
 def test_a_per_tenant_layout_from_the_command_line(tmp_path):
     template = "wh/{tenant}.duckdb"
     feed = write_feed(tmp_path / "d.zip", tiny_district())

@@ -95,6 +95,7 @@ def test_with_a_prefect_api_the_sync_is_a_flow_run_with_its_artifacts(tmp_path):
     assert {a.key for a in artifacts} == {"sync-cli-summary", "sync-cli-issues"}
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_sync_rejects_errors_and_holds_over_the_guard_with_exit_1_and_leaves_lms_unchanged(
     tmp_path,

@@ -23,6 +23,7 @@ def district():
     return generate_feed(DEMO_STUDENTS, seed=0)
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_demo_runs_end_to_end_twice_in_the_same_folder(tmp_path, monkeypatch, district):
     monkeypatch.chdir(tmp_path)

@@ -49,6 +49,7 @@ def test_a_retried_attempt_returns_its_recorded_run_and_applies_nothing(tmp_path
     assert other.run_id == first.run_id + 1 and other.planning == "recalled"
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_a_flow_run_retried_after_its_run_committed_applies_it_once(tmp_path, monkeypatch):
     from rosterflow.flows import sync as sync_module

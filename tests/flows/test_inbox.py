@@ -207,6 +207,7 @@ def runs(warehouse: Path) -> list[tuple]:
         ).fetchall()
 
 
+@pytest.mark.slow
 @pytest.mark.flow
 def test_once_files_each_zip_by_its_outcome_and_a_second_scan_does_nothing(tmp_path):
     inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"

@@ -11,6 +11,7 @@ closed references, the second feed must give the issues of validating it whole.
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -134,6 +135,7 @@ def _edited(frames: dict[str, pl.DataFrame], data) -> dict[str, pl.DataFrame]:
     return edited
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40,
     deadline=None,
