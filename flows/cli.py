@@ -48,7 +48,7 @@ app = typer.Typer(
     name="rosterflow",
     help=(
         "Sync OneRoster 1.1 and 1.2 CSV feeds into a learning platform's DuckDB warehouse.\n\n"
-        "Exit codes: 0 success, 1 the feed was rejected (errors, safety guard), "
+        "Exit codes: 0 success, 1 the run was rejected (errors), held (a safety guard) or failed, "
         "2 unreadable input or a usage mistake."
     ),
     no_args_is_help=True,
@@ -118,7 +118,7 @@ def validate(
         ),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Settings file (TOML); its [validation] section applies.")
+        Path | None, typer.Option(help="Settings file (TOML); its \\[validation] section applies.")
     ] = None,
     warehouse: Annotated[
         Path | None,
@@ -188,7 +188,9 @@ WarehouseOpt = Annotated[
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option(help="Settings file (TOML): policy, hierarchy, safety, validation."),
+    typer.Option(
+        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify]."
+    ),
 ]
 VerboseOpt = Annotated[
     bool,
@@ -232,7 +234,7 @@ def sync(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="Override \\[safety] max_removal_share: reject a run that removes more than this share of the tenant's managed users or enrollments (1 turns the guard off).",
+            help="Override \\[safety] max_removal_share: hold a run that removes more than this share of the tenant's managed users or enrollments (1 turns the guard off).",
         ),
     ] = None,
     full: Annotated[
@@ -249,7 +251,7 @@ def sync(
 
     Every run is recorded in the warehouse (audit.sync_runs, audit.issues, audit.changes). With PREFECT_API_URL set it runs as the Prefect flow [bold]rosterflow-sync[/] on that server (flow run, tasks, summary artifacts); without it, the same steps run in this process, without Prefect (--prefect runs the flow anyway, on a temporary local server: about 10 s more).
 
-    Exit 0 applied (planned, with --dry-run); 1 rejected by errors or the safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
+    Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
     """
     commands.check_inputs(feed, config)
     result = commands.run_sync(
@@ -307,7 +309,9 @@ def catalog(
     ] = "wh/{tenant}.duckdb",
 ) -> None:
     """Print the SQL that attaches every tenant file of a per-tenant layout read-only, with one
-    view per table over them all: `rosterflow catalog > catalog.sql; duckdb -init catalog.sql`.
+    view per table over them all: `rosterflow catalog > catalog.sql`, then `duckdb -init catalog.sql`
+    where the DuckDB CLI is installed (`rosterflow query --warehouse 'wh/{tenant}.duckdb'` reads a
+    layout through the same catalog).
 
     It names the tenant files of the moment: write it again after a new tenant's first sync.
     """
@@ -444,7 +448,7 @@ def serve(
     inbox: Annotated[
         Path,
         typer.Option(
-            help="The folder a SIS drops OneRoster zips into; they are filed under processed/ or rejected/ in it."
+            help="The folder a SIS drops OneRoster zips into; they are filed under processed/, held/ or rejected/ in it."
         ),
     ],
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
@@ -482,9 +486,9 @@ def serve(
 ) -> None:
     """Sync every new zip dropped into an inbox folder, exactly once.
 
-    Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
+    Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied), held/ (held by a safety guard) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
 
-    With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
+    With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, held or failed, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
     """
     if not inbox.is_dir():
         raise fail(f"--inbox {inbox}: no such folder")

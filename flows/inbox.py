@@ -1,5 +1,5 @@
 """The inbox service: every complete OneRoster zip dropped into a folder is synced exactly once,
-then filed under `processed/` or `rejected/` with its issue report beside it.
+then filed under `processed/`, `held/` or `rejected/` with its issue report beside it.
 
 - **Which files**: `*.zip` at the top of the inbox (any case), oldest first so that Monday's
   export is applied before Tuesday's; hidden files (`._feed.zip` from macOS) are skipped.
@@ -14,8 +14,9 @@ then filed under `processed/` or `rejected/` with its issue report beside it.
   a separate ledger file could disagree with the warehouse after a crash between the two.
   Rejected and failed runs do not count: such a zip was filed under `rejected/`, and a person
   who puts it back (after raising the safety guard, say) wants it tried again.
-- **Filing**: applied (and duplicate) zips go to `processed/`, rejected, failed and unreadable
-  ones to `rejected/`, each with `<name>.issues.csv` beside it (the columns of
+- **Filing**: applied (and duplicate) zips go to `processed/`, held ones (over a safety guard,
+  waiting for `rosterflow approve`) to `held/`, rejected, failed and unreadable ones to
+  `rejected/`, each with `<name>.issues.csv` beside it (the columns of
   `rosterflow validate --report`). A name already taken there gets `-2`, `-3`, ...: districts
   send the same file name every night. A zip that failed for a reason that is not its own (the
   settings, or a warehouse that is locked or needs a person) stays in the inbox for the next
