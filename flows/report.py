@@ -111,7 +111,7 @@ def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
 
 
 def sync_verdict(result: SyncResult) -> str:
-    """One line of markup: what happened to the feed, for a `flows.pipeline.SyncResult`."""
+    """One line of markup: what happened to the feed, for a `schemas.runs.SyncResult`."""
     changes = int(result.summary["count"].sum()) if result.summary.height else 0
     style = VERDICT_STYLE.get(result.outcome, "bold")
     message = escape(result.message or "")

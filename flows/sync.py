@@ -1,4 +1,5 @@
-"""The Prefect sync flow: the steps of `flows.pipeline`, each wrapped in a task.
+"""The Prefect sync flow: the steps of `flows.steps`, each wrapped in a task, chained by
+`flows.pipeline`.
 
 The chain and its branching live once, in `pipeline.run_steps`; this module only hands it the
 task-wrapped steps and publishes what a person wants to see afterwards as Prefect artifacts.

@@ -257,7 +257,7 @@ def desired_state(
     identity_key: str = "sourcedId",
 ) -> dict[str, pl.DataFrame]:
     """Everything the lms should hold for a tenant, from its source state: entity name ->
-    desired frame (columns: warehouse.entities.desired_schema). `courses` is the course
+    desired frame (columns: schemas.lms.desired_schema). `courses` is the course
     hierarchy of that state and `grades` its students' grade levels, if already derived;
     `identity_key` the users.csv field users sign in with."""
     orgs, users, classes = (source[n].lazy() for n in ("orgs", "users", "classes"))
