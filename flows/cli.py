@@ -15,6 +15,7 @@ never import Prefect, whose import and temporary server would take most of a sma
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -437,10 +438,23 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
         "with [bold]rosterflow query[/], or with duckdb.connect() in Python:",
         highlight=False,
     )
+    program = invoked_as()
     for hint in scenario.queries:
         console.print(f"  # {escape(hint.about)}", highlight=False, soft_wrap=True)
-        command_line = query_command(hint.sql, scenario.warehouse)
+        command_line = query_command(hint.sql, scenario.warehouse, program)
         console.print(f"  {escape(command_line)}", highlight=False, soft_wrap=True)
+
+
+def invoked_as() -> str:
+    """How to call rosterflow again from this shell: `rosterflow` when that name finds this
+    very program, else the path it was called by (`.venv/bin/rosterflow`, a venv not active)."""
+    called = sys.argv[0]
+    if Path(called).name != "rosterflow":  # run as `python -m ...` or inside a test runner
+        return "rosterflow"
+    found = shutil.which("rosterflow")
+    if found is not None and Path(found).resolve() == Path(called).resolve():
+        return "rosterflow"
+    return called
 
 
 @command()

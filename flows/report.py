@@ -8,7 +8,6 @@ line; only the styles written here are markup.
 
 from __future__ import annotations
 
-import csv
 import re
 import shlex
 from pathlib import Path
@@ -261,24 +260,25 @@ def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:
 
 
 def write_csv(rows: pl.DataFrame, out: TextIO) -> None:
-    """A query's rows as CSV, a header line first; an empty field for NULL, any other value
-    (lists and structs too) as its text."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(rows.columns)
-    writer.writerows([_csv_field(value) for value in row] for row in rows.iter_rows())
+    """A query's rows as CSV, a header line first; an empty field for NULL, true and false for
+    booleans, lists and structs as JSON."""
+    rows.with_columns(
+        pl.struct(pl.col(name).alias("value"))
+        .struct.json_encode()
+        .str.json_path_match("$.value")
+        .alias(name)
+        for name, dtype in rows.schema.items()
+        if dtype.is_nested()
+    ).write_csv(out)
 
 
-def _csv_field(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def query_command(sql: str, warehouse: str | Path) -> str:
-    """The command line that runs `sql` on `warehouse`, to paste into a shell as it is."""
-    return f"rosterflow query {_shell_word(sql)} --warehouse {shlex.quote(str(warehouse))}"
+def query_command(sql: str, warehouse: str | Path, program: str = "rosterflow") -> str:
+    """The command line that runs `sql` on `warehouse`, to paste into a shell as it is;
+    `program` is how the shell finds rosterflow."""
+    return (
+        f"{shlex.quote(program)} query {_shell_word(sql)} "
+        f"--warehouse {shlex.quote(str(warehouse))}"
+    )
 
 
 def _shell_word(text: str) -> str:

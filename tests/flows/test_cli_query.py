@@ -61,7 +61,22 @@ def test_csv_prints_every_row_and_values_as_written(warehouse):
     )
 
     assert done.exit_code == 0, done.output
-    assert done.output == 'text,markup,missing,list\n"a,b",[bold]x,,"[1, 2]"\nc,[/],here,[]\n'
+    assert done.output == 'text,markup,missing,list\n"a,b",[bold]x,,"[1,2]"\nc,[/],here,[]\n'
+
+
+def test_csv_writes_booleans_as_words_and_structs_and_nested_lists_as_json(warehouse):
+    done = query(
+        "select true as flag, {'grade': '09', 'codes': ['a', 'b']} as record, [[1], []] as nested "
+        "union all select null, null, null",
+        "--warehouse",
+        warehouse,
+        "--csv",
+    )
+
+    assert done.exit_code == 0, done.output
+    assert done.output == (
+        'flag,record,nested\ntrue,"{""grade"":""09"",""codes"":[""a"",""b""]}","[[1],[]]"\n,,\n'
+    )
 
 
 def test_a_long_result_shows_its_first_rows_and_says_so(warehouse, wide):

@@ -3,8 +3,12 @@ the queries it suggests, run as printed."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -69,3 +73,36 @@ def test_every_query_the_demo_suggests_runs_as_printed_and_finds_rows(tmp_path, 
         assert done.exit_code == 0, f"{hint}\n{done.output}"
         count = re.search(r"^([\d,]+) rows?$", done.output, re.MULTILINE)
         assert count is not None and int(count[1].replace(",", "")) > 0, f"{hint}\n{done.output}"
+
+
+@pytest.mark.slow
+def test_the_installed_demo_prints_hints_a_shell_runs_as_they_are(tmp_path):
+    """As a person runs it: the console script by its path (the venv not activated), then
+    each hint pasted into a shell."""
+    program = Path(sys.executable).parent / "rosterflow"
+    # the venv's bin/ not on the PATH, as before `activate`; no Prefect server
+    environment = {**os.environ, "PATH": "/usr/bin:/bin"}
+    environment.pop("PREFECT_API_URL", None)
+    shown = subprocess.run(
+        [str(program), "demo", "--no-prefect"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    hints = [
+        line.strip()
+        for line in shown.stdout.splitlines()
+        if line.strip().startswith(f"{program} query ")
+    ]
+    assert len(hints) == 3, shown.stdout
+
+    for hint in hints:
+        done = subprocess.run(
+            hint, shell=True, cwd=tmp_path, env=environment, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"{hint}\n{done.stdout}{done.stderr}"
+        count = re.search(r"^([\d,]+) rows?$", done.stdout, re.MULTILINE)
+        assert count is not None and int(count[1].replace(",", "")) > 0, f"{hint}\n{done.stdout}"
