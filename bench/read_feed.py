@@ -123,10 +123,10 @@ def measure(feed: Path, repeat: int) -> dict[str, dict[str, float]]:
     return best
 
 
-def child_main(args: argparse.Namespace) -> None:
-    code = Path(args.code).resolve()
-    # `rosterflow.schemas` from `code`: a revision before the one import name imports its
-    # modules as bare `schemas.*`, found through sys.path
+def import_schemas(code: Path) -> types.ModuleType:
+    """`rosterflow.schemas` from `code` (a folder holding `schemas/`, e.g. an extracted git
+    revision): a revision before the one import name imports its modules as bare `schemas.*`,
+    found through sys.path."""
     sys.path.insert(0, str(code))
     package = types.ModuleType("rosterflow")
     package.__path__ = [str(code)]
@@ -134,7 +134,12 @@ def child_main(args: argparse.Namespace) -> None:
     import rosterflow.schemas as schemas
 
     if Path(schemas.__file__).resolve().parent != (code / "schemas").resolve():
-        raise SystemExit(f"imported schemas from {schemas.__file__}, not from {args.code}")
+        raise SystemExit(f"imported schemas from {schemas.__file__}, not from {code}")
+    return schemas
+
+
+def child_main(args: argparse.Namespace) -> None:
+    import_schemas(Path(args.code).resolve())
     results = measure(Path(args.feed), args.repeat)
     Path(args.result).write_text(json.dumps({"results": results, "load1": os.getloadavg()[0]}))
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/unzip_ab.py [--students 200000] [--repeat 7] [--feed PATH]
                                        [--schemas REV] [--out CSV]
 
-The feed is `transforms.generate.generate_feed(N, seed=0)` written by `schemas.writer.write_feed`
+The feed is `demo.district.generate_feed(N, seed=0)` written by `schemas.writer.write_feed`
 to `bench/out/unzip-ab-N.zip` (generated once, then reused). Two readings of every member's bytes
 are timed, each in a fresh process (imports done before the clock starts):
 
@@ -31,18 +31,18 @@ import argparse
 import csv
 import datetime
 import hashlib
-import io
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import types
 from pathlib import Path
+
+# the git revision's `schemas` (`--schemas REV`), shared with read_feed.py beside this script
+from read_feed import extract, import_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("zipfile", "feed.py")
@@ -59,13 +59,9 @@ def _cpu_s() -> float:
 def _import_schemas(code: Path | None):
     """`rosterflow.schemas.feed`, from `code` (an extracted revision) or as installed."""
     if code is not None:
-        package = types.ModuleType("rosterflow")
-        package.__path__ = [str(code)]
-        sys.modules["rosterflow"] = package
+        import_schemas(code)
     from rosterflow.schemas import feed
 
-    if code is not None and Path(feed.__file__).resolve().parent != (code / "schemas").resolve():
-        raise SystemExit(f"imported schemas from {feed.__file__}, not from {code}")
     return feed
 
 
@@ -115,23 +111,13 @@ def child(variant: str, path: Path, code: Path | None) -> dict:
 
 
 def generate(students: int, path: Path) -> Path:
+    from rosterflow.demo.district import generate_feed
     from rosterflow.schemas.writer import write_feed
-    from rosterflow.transforms.generate import generate_feed
 
     start = time.perf_counter()
     write_feed(path, generate_feed(students, seed=0))
     print(f"generated {path} in {time.perf_counter() - start:.1f} s", flush=True)
     return path
-
-
-def extract(revision: str, folder: Path) -> Path:
-    """The `schemas` package of a git revision, in `folder`."""
-    archive = subprocess.run(
-        ["git", "archive", revision, "schemas"], cwd=ROOT, check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
 
 
 def run_child(variant: str, feed: Path, code: Path | None) -> dict:

@@ -9,6 +9,7 @@ own) never works by accident of the working directory.
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,20 @@ def test_the_layers_are_imported_under_the_one_name_rosterflow():
         if module.split(".")[0] in LAYERS
     ]
     assert bare == [], "\n".join(bare)
+
+
+def test_every_rosterflow_module_imported_anywhere_exists():
+    """A module moved or renamed leaves no import behind, also in the scripts the tests do
+    not run (bench/) and in imports made inside functions."""
+    missing = sorted(
+        {
+            f"{path.relative_to(ROOT)}:{line}: {module}"
+            for path in python_files()
+            for line, module in imported_modules(path)
+            if module.startswith("rosterflow.") and importlib.util.find_spec(module) is None
+        }
+    )
+    assert missing == [], "\n".join(missing)
 
 
 def test_nothing_points_outside_the_repository():
