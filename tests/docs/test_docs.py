@@ -30,7 +30,7 @@ def hooks():
     del sys.modules[spec.name]
 
 
-@pytest.mark.slow
+# a few seconds: in the README's test command, so that a broken page fails before CI does
 def test_the_site_builds_with_every_warning_an_error(tmp_path):
     site = tmp_path / "site"
     build = subprocess.run(
