@@ -53,7 +53,7 @@ def _():
     What the learning platform's rosters looked like after each sync, read from the
     warehouse's `history` tables. Warehouse: {WAREHOUSE.label} (set
     `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC. Each **SQL** panel runs as it is
-    in `{WAREHOUSE.session}`.
+    in the DuckDB CLI, `{WAREHOUSE.session}` (where it is installed).
     """)
     return
 

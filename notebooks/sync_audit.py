@@ -52,7 +52,8 @@ def _():
     What each sync run did (`audit.sync_runs`, `audit.changes`), what it found in its feed
     (`audit.issues`) and what became of it (`audit.decisions`). Warehouse:
     {WAREHOUSE.label} (set `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
-    Each **SQL** panel runs as it is in `{WAREHOUSE.session}`.
+    Each **SQL** panel runs as it is in the DuckDB CLI, `{WAREHOUSE.session}` (where it is
+    installed).
     """)
     return
 
