@@ -137,14 +137,15 @@ def _run_steps(
         except Exception as error:
             record_failed(con, run, validated.issues, error)
             raise
+        issues = with_warnings(validated.issues, planned, settings)
         refusal = steps.guard(planned, settings)
         if refusal and not dry_run:
-            return steps.hold(con, planned, validated.issues, refusal)
+            return steps.hold(con, planned, issues, refusal)
         if refusal:  # a dry run applies nothing anyway: it says it would be held
             planned = replace(
                 planned, run=replace(planned.run, message=f"would be held: {refusal}")
             )
-        return steps.apply(con, planned, with_warnings(validated.issues, planned, settings))
+        return steps.apply(con, planned, issues)
 
 
 def run_sync(

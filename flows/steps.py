@@ -23,6 +23,7 @@ from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.validate import ValidatedFeed, validate_feed
+from rosterflow.transforms.adoption import Adoption
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.logins import login_change_issues, relogins
 from rosterflow.transforms.planning import Since, plan_run
@@ -78,6 +79,8 @@ class PlannedRun:
     next_ids: dict[str, int] = field(default_factory=dict)  # the first free ids it planned from
     # users whose login changes: external_id, user_id, login_before, login (a first login is none)
     relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # the accounts made by hand that new users take over ([identity] adopt_by)
+    adoption: Adoption = field(default_factory=Adoption)
 
 
 def load_feed(feed: str | Path) -> Feed:
@@ -184,7 +187,15 @@ def plan(
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, removals(planned.plan))
-    return PlannedRun(run, planned.plan, writes, schools, first_free, relogins(planned.plan))
+    return PlannedRun(
+        run,
+        planned.plan,
+        writes,
+        schools,
+        first_free,
+        relogins(planned.plan),
+        planned.adoption,
+    )
 
 
 def guard(planned: PlannedRun, settings: Settings) -> str | None:
@@ -194,7 +205,8 @@ def guard(planned: PlannedRun, settings: Settings) -> str | None:
         planned.schools,
         planned.relogins,
         settings.safety,
-        settings.identity.key,
+        settings.identity,
+        planned.adoption,
     )
 
 
@@ -221,12 +233,15 @@ def reject(
 
 
 def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
-    """The issues a run records: validation's, and under `[safety] login_changes = "warn"` a
-    warning for each login the run changes."""
-    if not (planned.relogins.height and settings.safety.login_changes == "warn"):
+    """The issues a run records: validation's; the records that adopted no account as
+    `[identity] adopt_by` asked (ambiguous, or another role); and under `[safety]
+    login_changes = "warn"` a warning for each login the run changes."""
+    warnings = [planned.adoption.issues]
+    if planned.relogins.height and settings.safety.login_changes == "warn":
+        warnings.append(login_change_issues(planned.relogins, settings.identity.key))
+    if not any(frame.height for frame in warnings):
         return issues
-    warnings = login_change_issues(planned.relogins, settings.identity.key)
-    return sort_issues(pl.concat([issues, warnings]))
+    return sort_issues(pl.concat([issues, *warnings]))
 
 
 def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame) -> SyncResult:

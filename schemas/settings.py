@@ -40,6 +40,8 @@ class SettingsError(Exception):
 DeleteOrKeep = Literal["delete", "keep"]
 DeleteKeepOrInactivate = Literal["delete", "keep", "inactivate"]
 LoginChanges = Literal["hold", "warn"]
+# the lms.users field a new managed user is matched on with an account made by hand
+AdoptBy = Literal["none", "username", "email", "login"]
 # the choices other modules own: the login fields (schemas.identity), the OneRoster files
 IdentityKey = Literal[tuple(IDENTITY_KEYS)]
 RequiredFile = Literal[tuple(FILE_SPECS)]
@@ -145,6 +147,14 @@ class Safety(_Table):
         "or the field's values changed in the SIS) is held for a person (hold) or applied with "
         "a warning per user (warn).",
     )
+    max_adoption_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="A run that adopts more than this share of the tenant's users (accounts "
+        "made by hand that [identity] adopt_by matches) is held (1, the default, turns the "
+        "guard off).",
+    )
 
 
 LOGIN_CHANGE_CHOICES: tuple[str, ...] = get_args(LoginChanges)
@@ -157,6 +167,18 @@ class Identity(_Table):
         "sourcedId",
         description="The users.csv field users sign in with, stored as lms.users.login "
         "(userId: the identifier of the first item of userIds).",
+    )
+    adopt_by: AdoptBy = Field(
+        "none",
+        description="A new managed user takes over the one account of the tenant made by hand "
+        "whose field is equal, trimmed and in any letter case: username, email, or login (the "
+        "field of [identity] key); none adopts nobody. An ambiguous match adopts nobody and "
+        "is reported.",
+    )
+    adopt_across_roles: bool = Field(
+        False,
+        description="Whether an account made by hand is adopted even when its role differs "
+        "from the SIS's (a teacher's account by a student record, say).",
     )
 
 
@@ -291,7 +313,12 @@ class Settings(_Table):
         shaping = {
             "policy": self.policy.model_dump(),
             "hierarchy": self.hierarchy.model_dump(),
-            "identity": self.identity.model_dump(),
+            # the adoption keys only when set: the text of settings that adopt nobody stays
+            # what it was before adoption existed, so a tenant's stored state still counts
+            "identity": {"key": self.identity.key}
+            | self.identity.model_dump(
+                include={"adopt_by", "adopt_across_roles"}, exclude_defaults=True
+            ),
         }
         return json.dumps(shaping | {"validation": validation}, sort_keys=True)
 

@@ -36,7 +36,12 @@ def any_settings(safety: Safety) -> st.SearchStrategy[Settings]:
         ),
         safety=st.just(safety),
         # the keys every generated user has a login of their own under
-        identity=st.builds(Identity, key=st.sampled_from(["sourcedId", "username"])),
+        identity=st.builds(
+            Identity,
+            key=st.sampled_from(["sourcedId", "username"]),
+            adopt_by=st.sampled_from(["none", "username", "email", "login"]),
+            adopt_across_roles=st.booleans(),
+        ),
     )
 
 
@@ -505,3 +510,47 @@ def sent_as(
         elif mode == "delta":
             files[name] = as_delta(before[name], frame)
     return files, modes
+
+
+# --- accounts made by hand, for adoption --------------------------------------------------------
+
+
+def _spelt_otherwise(data, value: str | None) -> str | None:
+    """`value` as a person may have typed it into the platform: in another letter case, with
+    spaces around it."""
+    if value is None:
+        return None
+    spelling = data.draw(st.sampled_from(["as is", "upper", "spaced"]), label="spelling")
+    return {"as is": value, "upper": value.upper(), "spaced": f"  {value} "}[spelling]
+
+
+def hand_made_accounts(data, before: Frames, after: Frames, first_id: int, tenant: str) -> list:
+    """Accounts made by hand in the platform for some of the users new in `after`: their
+    username, email and login spelt otherwise, sometimes two accounts for one user, sometimes
+    of another role. lms.users rows (origin manual), ids from `first_id` on."""
+    new = after["users"].join(before["users"].select("sourcedId"), on="sourcedId", how="anti")
+    accounts = []
+    for user in new.iter_rows(named=True):  # the few users a change adds
+        for _ in range(data.draw(st.integers(0, 2), label="accounts made by hand")):
+            accounts.append(
+                {
+                    "user_id": first_id + len(accounts),
+                    "tenant": tenant,
+                    "external_id": data.draw(
+                        st.sampled_from([None, f"hand-{first_id + len(accounts)}"]),
+                        label="external id",
+                    ),
+                    "role": data.draw(st.sampled_from([user["role"], "teacher"]), label="role"),
+                    "username": _spelt_otherwise(data, user["username"]),
+                    "given_name": "Made",
+                    "family_name": "By Hand",
+                    "email": _spelt_otherwise(data, user["email"]),
+                    "login": _spelt_otherwise(
+                        data,
+                        user[data.draw(st.sampled_from(["sourcedId", "username"]), label="login")],
+                    ),
+                    "status": "active",
+                    "origin": "manual",
+                }
+            )
+    return accounts

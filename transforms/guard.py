@@ -10,7 +10,8 @@ from __future__ import annotations
 import polars as pl
 
 from rosterflow.schemas.changes import REMOVALS, Plan
-from rosterflow.schemas.settings import Safety
+from rosterflow.schemas.settings import Identity, Safety
+from rosterflow.transforms.adoption import Adoption
 
 GUARDED = ("user", "enrollment")
 # at least this many active users (or enrollments) for a school's removal share to be judged:
@@ -32,11 +33,13 @@ def refusal(
     schools: pl.DataFrame,
     relogins: pl.DataFrame,
     safety: Safety,
-    identity_key: str,
+    identity: Identity,
+    adoption: Adoption | None = None,
 ) -> str | None:
     """Why the run must not be applied, or None. `schools` holds per school and guarded entity
     the active rows removed and the active rows (`entity, domain_id, school, removed,
-    active`); `relogins` the users whose login changes (`transforms.logins.relogins`)."""
+    active`); `relogins` the users whose login changes (`transforms.logins.relogins`);
+    `adoption` the accounts made by hand that new users take over (`transforms.adoption`)."""
     limit = safety.max_removal_share
     removed_active = removals(plan)
     for name in GUARDED:
@@ -59,8 +62,19 @@ def refusal(
             f"this feed would change the login of {count:,} existing user{'s' if count > 1 else ''}"
             f" (e.g. {first['external_id']}: {first['login_before']!r} -> {first['login']!r}), "
             f"who would no longer sign in as before ([identity] key = "
-            f"{identity_key!r}). If that is intended, approve the run, or set [safety] "
+            f"{identity.key!r}). If that is intended, approve the run, or set [safety] "
             'login_changes = "warn"'
+        )
+    adopted = 0 if adoption is None else adoption.matches.height
+    adopt_limit = safety.max_adoption_share
+    if adopted and adopted / max(adoption.tenant_users, 1) > adopt_limit:
+        share = adopted / max(adoption.tenant_users, 1)
+        return (
+            f"this feed would adopt {adopted:,} of the tenant's {adoption.tenant_users:,} users "
+            f"({share:.0%}), accounts made by hand that [identity] adopt_by = "
+            f"{identity.adopt_by!r} matched, above [safety] max_adoption_share = "
+            f"{adopt_limit:g}. If the matches are right (the dry run lists them), approve the "
+            "run, or raise the share"
         )
     school_limit = safety.max_school_removal_share
     over = (

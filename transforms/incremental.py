@@ -30,7 +30,7 @@ random changes and settings, comparing everything the two runs leave in the ware
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import polars as pl
@@ -38,7 +38,14 @@ import polars as pl
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.records import ROW_HASH, RecordChanges
-from rosterflow.schemas.settings import Hierarchy, Policy
+from rosterflow.schemas.settings import Hierarchy, Identity, Policy
+from rosterflow.transforms.adoption import (
+    Adoption,
+    adoptions,
+    as_adopted,
+    new_users,
+    with_adoption_detail,
+)
 from rosterflow.transforms.desired import (
     MANAGED,
     desired_class_resources,
@@ -114,6 +121,7 @@ class IncrementalPlan:
     course_hashes: pl.DataFrame  # of this run's desired courses, for the next run
     grades: pl.DataFrame  # this run's students' grade levels, for the next run
     keys: dict[str, int]  # entity -> how many external IDs were planned
+    adoption: Adoption = field(default_factory=Adoption)  # accounts new users take over
 
 
 def _regraded(previous: pl.DataFrame, current: pl.DataFrame) -> pl.Series:
@@ -213,16 +221,32 @@ def plan_incremental(
     policy: Policy,
     identity_key: str,
     previous_enrollments: pl.DataFrame,
+    *,
+    identity: Identity | None = None,
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
     the last run stored), given the tenant's records after this feed (`records`, per file),
     the hashes of the last run's desired courses and its students' grade levels, and
-    `sourcedId, userSourcedId` of the enrollments the last run stored."""
+    `sourcedId, userSourcedId` of the enrollments the last run stored. With `identity`, new
+    users adopt accounts made by hand as its `adopt_by` says (`transforms.adoption`)."""
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
     keys: dict[str, int] = {}
     read: dict[str, pl.DataFrame] = {}  # the current rows read, per entity
+    adoption = Adoption()
+
+    def adopt(wanted: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+        """The user rows to plan with the accounts new users adopt: every lms user of the
+        tenant is read then, as the full plan has them (only when there are new users)."""
+        nonlocal adoption
+        new = new_users(wanted.lazy(), rows.lazy()).collect()
+        if identity is None or identity.adopt_by == "none" or new.height == 0:
+            return rows
+        tenant_users = current.rows("user")
+        adoption = adoptions(new, tenant_users, identity)
+        taken = tenant_users.join(adoption.matches.select("user_id"), on="user_id", how="semi")
+        return pl.concat([rows, as_adopted(taken, adoption.matches)])
 
     def plan_keys(name: str, desired: pl.LazyFrame, external_ids: pl.Series | None) -> None:
         entity = ENTITIES[name]
@@ -236,6 +260,8 @@ def plan_incremental(
                 current.managed_active(name),
             )
         read[name] = rows
+        if name == "user":
+            rows = adopt(wanted, rows)
         entity_plan, ids = plan_entity(
             entity,
             tenant,
@@ -248,6 +274,8 @@ def plan_incremental(
             outside=outside,
             managed_active=active,
         )
+        if name == "user":
+            entity_plan.changes = with_adoption_detail(entity_plan.changes, adoption.matches)
         plan.entities[name] = entity_plan
         planned[name] = ids
         deleted[name] = _deleted_ids(plan, name)
@@ -428,7 +456,7 @@ def plan_incremental(
         ),
         course_resource_keys,
     )
-    return IncrementalPlan(plan, course_hashes, grades, keys)
+    return IncrementalPlan(plan, course_hashes, grades, keys, adoption)
 
 
 def _keyed(external_ids: pl.Series) -> pl.Expr:

@@ -27,6 +27,7 @@ import polars as pl
 from rosterflow.schemas.changes import EntityPlan, Plan, PlanError
 from rosterflow.schemas.lms import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
 from rosterflow.schemas.settings import Policy
+from rosterflow.transforms.adoption import as_adopted, with_adoption_detail
 
 CUR = "__cur"
 
@@ -43,9 +44,11 @@ def plan_changes(
     current: Mapping[str, pl.LazyFrame],
     next_ids: Mapping[str, int],
     policy: Policy,
+    adopted: pl.DataFrame | None = None,
 ) -> Plan:
     """The change set that turns `current` (all of the tenant's lms rows, per entity) into
-    `desired`: the full plan, every record of the tenant considered.
+    `desired`: the full plan, every record of the tenant considered. `adopted` holds the
+    accounts made by hand that new records take over (`transforms.adoption`).
 
     `desired` is consumed: each entity's frame is released once planned, and the current rows
     are collected one entity at a time, so a state's millions of enrollments are held once.
@@ -54,16 +57,25 @@ def plan_changes(
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
     for name, entity in ENTITIES.items():
+        rows, active = current[name].collect(), None
+        if name == "user" and adopted is not None and adopted.height:
+            # the guard's base is the managed rows before the run, not the accounts it adopts
+            active = _managed_active(rows)
+            rows = as_adopted(rows, adopted)
         entity_plan, ids = plan_entity(
             entity,
             tenant,
             desired.pop(name),
-            current[name].collect(),
+            rows,
             planned,
             next_ids[name],
             getattr(policy, entity.table),
             deleted,
+            managed_active=active,
         )
+        del rows
+        if name == "user" and adopted is not None:
+            entity_plan.changes = with_adoption_detail(entity_plan.changes, adopted)
         plan.entities[name] = entity_plan
         if name in REFERENCED:  # nothing refers to enrollments, links or assignments
             planned[name] = ids
@@ -72,6 +84,11 @@ def plan_changes(
 
 
 REFERENCED = {target for e in ENTITIES.values() for target in e.references.values()}
+
+
+def _managed_active(rows: pl.DataFrame) -> int:
+    managed = pl.col("external_id").str.starts_with(MANAGED_PREFIX)
+    return rows.select((managed & (pl.col("status") == "active")).sum()).item()
 
 
 def _cascade(entity: Entity, current: pl.DataFrame, deleted: Mapping[str, pl.Series]) -> pl.Series:

@@ -11,14 +11,15 @@ every desired course, the students' grade levels, and the file order of teacher 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
-from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.settings import Identity, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.transforms.adoption import Adoption, adoptions, new_users
 from rosterflow.transforms.desired import desired_state, source_grade_levels
 from rosterflow.transforms.incremental import (
     Current,
@@ -52,6 +53,7 @@ class RunPlan:
     derived: dict[str, pl.DataFrame]  # what the next run compares with
     planning: str  # incremental | full
     note: str
+    adoption: Adoption = field(default_factory=Adoption)  # accounts new users take over
 
 
 def plan_run(
@@ -88,6 +90,7 @@ def plan_run(
             settings.policy,
             settings.identity.key,
             enrollments.select("sourcedId", "userSourcedId"),
+            identity=settings.identity,
         )
         changed = sum(change.count for change in changes.values())
         total = sum(rows.height for rows in records.values())
@@ -98,18 +101,25 @@ def plan_run(
             _derived(records, incremental.course_hashes, incremental.grades),
             "incremental",
             f"{changed:,} of {total:,} records changed since run {since.run_id}",
+            incremental.adoption,
         )
     courses = desired_courses(records, settings.hierarchy)
     grades = source_grade_levels(records).collect()
-    plan = plan_changes(
-        tenant,
-        desired_state(records, settings.hierarchy, courses, grades, settings.identity.key),
-        current,
-        first_free,
-        settings.policy,
-    )
+    desired = desired_state(records, settings.hierarchy, courses, grades, settings.identity.key)
+    adoption = _adoption(desired["user"], current["user"], settings.identity)
+    plan = plan_changes(tenant, desired, current, first_free, settings.policy, adoption.matches)
     derived = _derived(records, desired_course_hashes(courses), grades)
-    return RunPlan(plan, records, None, derived, "full", since)
+    return RunPlan(plan, records, None, derived, "full", since, adoption)
+
+
+def _adoption(desired: pl.DataFrame, current: pl.LazyFrame, identity: Identity) -> Adoption:
+    """The accounts made by hand that the new users take over, among all of the tenant's."""
+    if identity.adopt_by == "none":
+        return Adoption()
+    tenant_users = current.collect()
+    return adoptions(
+        new_users(desired.lazy(), tenant_users.lazy()).collect(), tenant_users, identity
+    )
 
 
 def _changes_since(

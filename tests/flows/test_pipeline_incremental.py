@@ -27,7 +27,7 @@ from rosterflow.demo.district import generate_feed
 from rosterflow.flows import pipeline
 from rosterflow.flows import steps as sync_steps
 from rosterflow.schemas.lms import ENTITIES
-from rosterflow.schemas.settings import Policy, Safety, Settings
+from rosterflow.schemas.settings import Identity, Policy, Safety, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse import basis
@@ -36,7 +36,7 @@ from rosterflow.warehouse.layout import open_warehouse
 from rosterflow.warehouse.records import derived, stored_files, stored_records
 from rosterflow.warehouse.schema import connect
 from rosterflow.warehouse.state import lms_summary
-from tests.changes import any_settings, change, sent_as
+from tests.changes import any_settings, change, hand_made_accounts, sent_as
 from tests.feeds import frame, tiny_district, with_cell, with_resources
 from tests.syncing import Warehouse, counts
 
@@ -80,6 +80,19 @@ def leaves(warehouse: Path) -> dict[str, pl.DataFrame]:
     return found
 
 
+_accounts = itertools.count(10**9, 1000)  # ids of accounts made by hand, apart from the sync's
+
+
+def made_by_hand(warehouse: Path, accounts: list[dict]) -> None:
+    """Accounts made by hand in the platform, between two syncs."""
+    if not accounts:
+        return
+    rows = pl.DataFrame(accounts)
+    with connect(warehouse) as con:
+        con.register("accounts", rows)
+        con.execute("insert into lms.users by name select * from accounts")
+
+
 def assert_same_plan(incremental, full) -> None:
     for name, entity in ENTITIES.items():
         ours, oracle = incremental.plan.entities[name], full.plan.entities[name]
@@ -89,6 +102,11 @@ def assert_same_plan(incremental, full) -> None:
             check_row_order=True,
         )
         assert ours.managed_active == oracle.managed_active, name
+    # the accounts made by hand that new users adopt, and the records that adopt none
+    assert_frame_equal(incremental.adoption.matches, full.adoption.matches)
+    assert_frame_equal(
+        incremental.adoption.issues.sort("message"), full.adoption.issues.sort("message")
+    )
 
 
 SETTINGS = any_settings(Safety(max_removal_share=1.0))
@@ -122,6 +140,7 @@ def test_an_incremental_plan_is_the_full_plan_row_for_row(
         )
         files, modes = sent_as(data, district, changed, forced)
         feed = write_feed(folder / f"feed-{next(_feeds)}.zip", files, modes=modes)
+        made_by_hand(ours, hand_made_accounts(data, district, changed, next(_accounts), TENANT))
         shutil.copyfile(ours, oracle)
         ours_validated, ours_planned = run_once(ours, feed, config, full=False)
         oracle_validated, oracle_planned = run_once(oracle, feed, config, full=True)
@@ -193,6 +212,62 @@ def test_a_leftover_enrollment_goes_with_the_user_deleted_later(tmp_path):
     gone = scenario.step(without_kim)
     assert ("or--u-s2", "delete") in actions(gone, "user")
     assert {("or--e4", "delete"), ("or--e6", "delete")} <= actions(gone, "enrollment")
+
+
+def test_a_new_user_adopts_an_account_made_by_hand_incrementally_as_in_full(tmp_path):
+    """`[identity] adopt_by` on a run planned incrementally: the new record finds the account
+    made by hand (another spelling of its email) and adopts it as the full plan does; one that
+    two accounts match adopts neither, with the same warning."""
+    config = Settings(identity=Identity(adopt_by="email"))
+    scenario = Scenario(tmp_path, config)
+    district = tiny_district()
+    scenario.first(district)
+    made_by_hand(
+        scenario.ours,
+        [
+            account(9001, "Nia.New@Example.org ", "student"),
+            account(9002, "twin@example.org", "student"),
+            account(9003, "TWIN@example.org", "student"),
+        ],
+    )
+    newcomers = district["users"].filter(pl.col("sourcedId") == "u-s1")
+    arrived = district | {
+        "users": pl.concat(
+            [
+                district["users"],
+                newcomers.with_columns(
+                    pl.lit("u-nia").alias("sourcedId"), pl.lit("nia.new@example.org").alias("email")
+                ),
+                newcomers.with_columns(
+                    pl.lit("u-twin").alias("sourcedId"), pl.lit("twin@example.org").alias("email")
+                ),
+            ]
+        )
+    }
+
+    planned = scenario.step(arrived)
+
+    assert ("or--u-nia", "adopt") in actions(planned, "user")
+    assert ("or--u-twin", "create") in actions(planned, "user")
+    assert planned.adoption.issues["rule"].to_list() == ["identity.adopt_ambiguous"]
+    with connect(scenario.ours, read_only=True) as con:
+        assert con.sql("select external_id from lms.users where user_id = 9001").fetchall() == [
+            ("or--u-nia",)
+        ]
+
+
+def account(user_id: int, email: str, role: str) -> dict:
+    """An account made by hand in the platform."""
+    return {
+        "user_id": user_id,
+        "tenant": TENANT,
+        "external_id": None,
+        "role": role,
+        "username": f"hand{user_id}",
+        "email": email,
+        "status": "active",
+        "origin": "manual",
+    }
 
 
 def test_a_student_an_enrollment_leaves_for_another_is_graded_again(tmp_path):

@@ -37,7 +37,12 @@ DEFAULTS = {
         "course_resources": "delete",
     },
     "hierarchy": {"org_base_courses": True, "session_base_courses": True},
-    "safety": {"max_removal_share": 0.2, "max_school_removal_share": 0.5, "login_changes": "hold"},
+    "safety": {
+        "max_removal_share": 0.2,
+        "max_school_removal_share": 0.5,
+        "login_changes": "hold",
+        "max_adoption_share": 1.0,
+    },
     "validation": {"required": {"courses": ("courseCode",), "users": ()}, "files": ()},
     "notify": {
         "webhook": "",
@@ -49,7 +54,7 @@ DEFAULTS = {
         "smtp_user": "",
         "smtp_password_env": "ROSTERFLOW_SMTP_PASSWORD",
     },
-    "identity": {"key": "sourcedId"},
+    "identity": {"key": "sourcedId", "adopt_by": "none", "adopt_across_roles": False},
 }
 
 # every key of every table other than its default
@@ -72,9 +77,12 @@ session_base_courses = false
 max_removal_share = 1
 max_school_removal_share = 0.25
 login_changes = "warn"
+max_adoption_share = 0.3
 
 [identity]
 key = "email"
+adopt_by = "login"
+adopt_across_roles = true
 
 [notify]
 webhook = "https://hooks.example.org/rosterflow"
@@ -103,7 +111,12 @@ NON_DEFAULT = {
         "course_resources": "keep",
     },
     "hierarchy": {"org_base_courses": False, "session_base_courses": False},
-    "safety": {"max_removal_share": 1.0, "max_school_removal_share": 0.25, "login_changes": "warn"},
+    "safety": {
+        "max_removal_share": 1.0,
+        "max_school_removal_share": 0.25,
+        "login_changes": "warn",
+        "max_adoption_share": 0.3,
+    },
     "validation": {
         "required": {"users": ("email", "username"), "classes": ("location",), "courses": ()},
         "files": ("users", "manifest", "enrollments", "userProfiles"),
@@ -118,7 +131,7 @@ NON_DEFAULT = {
         "smtp_user": "roster",
         "smtp_password_env": "DISTRICT_SMTP_PASSWORD",
     },
-    "identity": {"key": "email"},
+    "identity": {"key": "email", "adopt_by": "login", "adopt_across_roles": True},
 }
 
 # the text of `key()` as rosterflow 0.1.0's dataclass settings wrote it into
@@ -130,13 +143,19 @@ DEFAULT_KEY = (
     '"observers": "delete", "resources": "inactivate", "users": "inactivate"}, "validation": '
     '{"files": [], "required": {"courses": ["courseCode"], "users": []}}}'
 )
-NON_DEFAULT_KEY = (
+# the same file before [identity] adopt_by existed: its key is the text runs stored then
+NON_DEFAULT_KEY_WITHOUT_ADOPTION = (
     '{"hierarchy": {"org_base_courses": false, "session_base_courses": false}, "identity": '
     '{"key": "email"}, "policy": {"class_resources": "inactivate", "course_resources": "keep", '
     '"courses": "delete", "domains": "keep", "enrollments": "withdraw", "observers": '
     '"inactivate", "resources": "keep", "users": "delete"}, "validation": {"files": '
     '["enrollments", "manifest", "userProfiles", "users"], "required": {"classes": '
     '["location"], "courses": [], "users": ["email", "username"]}}}'
+)
+
+NON_DEFAULT_KEY = NON_DEFAULT_KEY_WITHOUT_ADOPTION.replace(
+    '"identity": {"key": "email"}',
+    '"identity": {"adopt_across_roles": true, "adopt_by": "login", "key": "email"}',
 )
 
 
@@ -204,14 +223,17 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
             "resources, users",
         ),
         ("hierarchy", "org_base_courses, session_base_courses"),
-        ("safety", "login_changes, max_removal_share, max_school_removal_share"),
+        (
+            "safety",
+            "login_changes, max_adoption_share, max_removal_share, max_school_removal_share",
+        ),
         ("validation", "files, required"),
         (
             "notify",
             "email, smtp_from, smtp_host, smtp_password_env, smtp_port, smtp_starttls, "
             "smtp_user, webhook",
         ),
-        ("identity", "key"),
+        ("identity", "adopt_across_roles, adopt_by, key"),
     ],
 )
 def test_an_unknown_key_is_refused_in_every_table(table, known):
@@ -302,6 +324,11 @@ def test_the_key_is_the_text_every_earlier_run_stored(non_default_file):
     assert Settings().key() == DEFAULT_KEY
     assert parse_settings({}).key() == DEFAULT_KEY
     assert load_settings(non_default_file).key() == NON_DEFAULT_KEY
+    without_adoption = NON_DEFAULT_TOML.replace('adopt_by = "login"\n', "").replace(
+        "adopt_across_roles = true\n", ""
+    )
+    non_default_file.write_text(without_adoption, encoding="utf-8")
+    assert load_settings(non_default_file).key() == NON_DEFAULT_KEY_WITHOUT_ADOPTION
 
 
 def test_the_key_leaves_out_the_guards_and_the_notifications(non_default_file):
@@ -378,11 +405,17 @@ def test_the_model_describes_every_setting_for_the_reference():
     assert {n: get_args(f.annotation) for n, f in Policy.model_fields.items()} == POLICY_CHOICES
     assert get_args(Safety.model_fields["login_changes"].annotation) == LOGIN_CHANGE_CHOICES
     assert get_args(Identity.model_fields["key"].annotation) == tuple(IDENTITY_KEYS)
+    assert get_args(Identity.model_fields["adopt_by"].annotation) == (
+        "none",
+        "username",
+        "email",
+        "login",
+    )
     schema = Settings.model_json_schema()["$defs"]
     assert schema["Policy"]["properties"]["enrollments"]["enum"] == list(
         POLICY_CHOICES["enrollments"]
     )
-    for share in ("max_removal_share", "max_school_removal_share"):
+    for share in ("max_removal_share", "max_school_removal_share", "max_adoption_share"):
         bounds = schema["Safety"]["properties"][share]
         assert (bounds["minimum"], bounds["maximum"]) == (0, 1)
     assert schema["Validation"]["properties"]["required"]["propertyNames"]["enum"] == list(

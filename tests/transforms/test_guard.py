@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.lms import ENROLLMENT, USER
-from rosterflow.schemas.settings import Safety
+from rosterflow.schemas.settings import Identity, Safety
 from rosterflow.transforms.guard import MIN_SCHOOL_ACTIVE, refusal, removals
 
 CHANGE_SCHEMA = {"external_id": pl.String, "status": pl.String, "action": pl.String}
@@ -67,7 +67,7 @@ def guard(
     relogins: pl.DataFrame = NO_RELOGINS,
     **safety,
 ) -> str | None:
-    return refusal(planned, by_school, relogins, Safety(**safety), "username")
+    return refusal(planned, by_school, relogins, Safety(**safety), Identity(key="username"))
 
 
 # --- removals ----------------------------------------------------------------------------------

@@ -1,0 +1,196 @@
+"""Adopting the accounts a platform already has (`[identity] adopt_by`), end to end: a real
+warehouse holding accounts made by hand before the district's first sync."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from rosterflow.flows.operations import undo_run
+from rosterflow.warehouse.schema import connect
+from tests.feeds import tiny_district
+from tests.syncing import Warehouse
+
+USER_COLUMNS = (
+    "user_id, tenant, external_id, domain_id, role, username, given_name, family_name, email, "
+    "grade_level, login, status, origin, updated_run_id"
+)
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> Warehouse:
+    """The district's warehouse before its first sync: a teacher's account made by hand
+    (user 9001, another spelling of the SIS's username `ada.lovelace`), with a course and an
+    enrollment of her own."""
+    warehouse = Warehouse(tmp_path)
+    connect(warehouse.path).close()  # created and migrated
+    made_by_hand(warehouse, (9001, "hand-ada", "teacher", " Ada.Lovelace", "ada@old.example"))
+    warehouse.execute(
+        "insert into lms.courses (course_id, tenant, external_id, domain_id, kind, title, "
+        "base_course_id, status, origin) values "
+        "(9500, 'district', 'hand-club', null, 'section', 'Chess club', null, 'active', 'manual')"
+    )
+    warehouse.execute(
+        "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, course_id, "
+        "role, is_primary, status, origin) values "
+        "(9700, 'district', null, 9001, 9500, 'teacher', true, 'active', 'manual')"
+    )
+    return warehouse
+
+
+def made_by_hand(warehouse: Warehouse, *accounts: tuple) -> None:
+    """Accounts made by hand: (user_id, external_id, role, username, email)."""
+    for user_id, external_id, role, username, email in accounts:
+        warehouse.execute(
+            f"insert into lms.users ({USER_COLUMNS}) values "
+            "(?, 'district', ?, null, ?, ?, 'By', 'Hand', ?, null, null, 'active', 'manual', null)",
+            [user_id, external_id, role, username, email],
+        )
+
+
+def user(warehouse: Warehouse, user_id: int) -> dict:
+    return warehouse.query("select * from lms.users where user_id = ?", [user_id]).row(
+        0, named=True
+    )
+
+
+ADOPT_BY_USERNAME = {"identity": {"adopt_by": "username"}}
+
+
+def test_an_account_made_by_hand_is_adopted_with_its_id_enrollments_and_history(warehouse):
+    result = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME)
+
+    assert result.outcome == "applied", result.message
+    adopted = user(warehouse, 9001)
+    assert adopted["external_id"] == "or--u-t1" and adopted["origin"] == "sync"
+    # the managed fields take the SIS's values
+    assert (adopted["username"], adopted["email"], adopted["given_name"]) == (
+        "ada.lovelace",
+        "ada.lovelace@example.org",
+        "Ada",
+    )
+    # one account per person: the other four SIS users are created, Ada is not
+    counts = dict(
+        result.summary.filter(pl.col("entity") == "user").select("action", "count").rows()
+    )
+    assert counts == {"create": 4, "adopt": 1}
+    # her own course and enrollment stay, and the SIS's classes enroll the same account
+    assert (
+        warehouse.query("select user_id from lms.enrollments where enrollment_id = 9700").item()
+        == 9001
+    )
+    assert (
+        warehouse.query(
+            "select count(*) from lms.enrollments where user_id = 9001 and origin = 'sync'"
+        ).item()
+        > 0
+    )
+    change = warehouse.changes(result.run_id).filter(pl.col("external_id") == "or--u-t1")
+    assert change.filter(pl.col("entity") == "user")["action"].to_list() == ["adopt"]
+    assert '"external_id":{"from":"hand-ada","to":"or--u-t1"}' in change["detail"][0]
+    assert '"username":{"from":" Ada.Lovelace","to":"ada.lovelace"}' in change["detail"][0]
+    versions = warehouse.query(
+        "select external_id, opened_run_id, valid_to from history.users where user_id = 9001 "
+        "order by valid_from nulls first"
+    )
+    assert versions.rows() == [
+        ("hand-ada", None, versions["valid_to"][0]),  # the account as made, kept for undo
+        ("or--u-t1", result.run_id, None),
+    ]
+
+
+def test_a_dry_run_lists_the_adoptions_and_changes_nothing(warehouse):
+    before = user(warehouse, 9001)
+
+    planned = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME, dry_run=True)
+
+    assert planned.outcome == "planned"
+    assert ("user", "adopt", 1) in planned.summary.rows()
+    assert user(warehouse, 9001) == before
+    assert ("user", "or--u-t1", "adopt") in warehouse.actions(planned.run_id)
+
+
+def test_without_adopt_by_no_account_made_by_hand_changes(warehouse):
+    before = warehouse.query("select * from lms.users where origin = 'manual'")
+
+    result = warehouse.sync(tiny_district())
+
+    assert result.outcome == "applied"
+    assert ("user", "create", 5) in result.summary.rows()
+    assert warehouse.query("select * from lms.users where user_id = 9001").equals(before)
+
+
+def test_two_accounts_for_one_record_adopt_nobody_and_the_run_says_so(warehouse):
+    made_by_hand(warehouse, (9002, None, "teacher", "ADA.LOVELACE", None))
+
+    result = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME)
+
+    assert result.outcome == "applied"
+    assert ("user", "create", 5) in result.summary.rows()  # Ada is created anew
+    assert user(warehouse, 9001)["external_id"] == "hand-ada"
+    assert user(warehouse, 9002)["external_id"] is None
+    issues = warehouse.query(
+        "select field, value, rule, severity, message from audit.issues where run_id = ?",
+        [result.run_id],
+    ).filter(pl.col("rule").str.starts_with("identity.adopt"))
+    (issue,) = issues.to_dicts()
+    assert issue["rule"] == "identity.adopt_ambiguous" and issue["severity"] == "warning"
+    assert issue["field"] == "username" and issue["value"] == "ada.lovelace"
+    assert "user 9001" in issue["message"] and "user 9002" in issue["message"]
+
+
+def test_an_account_of_another_role_is_not_adopted_by_default(warehouse):
+    made_by_hand(warehouse, (9003, None, "teacher", "sam.stone", None))  # a student in the SIS
+
+    result = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME)
+
+    assert user(warehouse, 9003)["external_id"] is None
+    rules = warehouse.query("select rule from audit.issues where run_id = ?", [result.run_id])[
+        "rule"
+    ].to_list()
+    assert "identity.adopt_role_conflict" in rules
+    allowed = {"identity": {"adopt_by": "username", "adopt_across_roles": True}}
+    other = Warehouse(warehouse.dir / "other")
+    other.dir.mkdir()
+    connect(other.path).close()
+    made_by_hand(other, (9003, None, "teacher", "sam.stone", None))
+    other.sync(tiny_district(), settings=allowed)
+    assert user(other, 9003)["external_id"] == "or--u-s1"
+
+
+def test_undoing_a_run_that_adopted_gives_the_account_back_as_it_was(warehouse):
+    before = user(warehouse, 9001)
+    adopted = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME)
+
+    undone = undo_run(warehouse.path, adopted.run_id)
+
+    assert undone.outcome == "applied"
+    # every field as it was; updated_run_id names the run that wrote the row last, the undo
+    assert user(warehouse, 9001) == before | {"updated_run_id": undone.run_id}
+    assert warehouse.query("select count(*) from lms.users where origin = 'sync'").item() == 0
+    assert (
+        warehouse.query("select user_id from lms.enrollments where enrollment_id = 9700").item()
+        == 9001
+    )
+
+
+def test_a_run_that_adopts_too_large_a_share_of_the_tenants_users_is_held(warehouse):
+    # the tenant's users: Ada's account, Alan's, and one the SIS does not know
+    made_by_hand(
+        warehouse,
+        (9002, None, "teacher", "alan.turing", None),
+        (9003, None, "student", "someone.else", None),
+    )
+
+    def limited(share: float) -> dict:
+        return ADOPT_BY_USERNAME | {"safety": {"max_adoption_share": share}}
+
+    held = warehouse.sync(tiny_district(), settings=limited(0.5))
+
+    assert held.outcome == "held"
+    assert "would adopt 2 of the tenant's 3 users (67%)" in held.message
+    assert "max_adoption_share = 0.5" in held.message
+    assert user(warehouse, 9001)["external_id"] == "hand-ada"
+    applied = warehouse.sync(tiny_district(), settings=limited(0.7))
+    assert applied.outcome == "applied"
+    assert user(warehouse, 9002)["external_id"] == "or--u-t2"

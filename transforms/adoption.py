@@ -1,0 +1,237 @@
+"""Adopting the accounts a platform already has (`[identity] adopt_by`).
+
+A platform that ran before its district rostered has accounts made by hand. A managed user
+who is not yet in lms (a new SIS record) takes over the one account of the tenant made by hand
+whose `adopt_by` field (username, email, or login: the field `[identity] key` names) is equal,
+trimmed and in any letter case. The account keeps its `user_id`, and with it its enrollments,
+grades and content; it gains the record's external ID, and its managed fields take the SIS's
+values: the plan's `adopt` action, as for an account whose external ID was set by hand.
+
+Ambiguity adopts nobody, and is reported (`identity.adopt_ambiguous`, a warning): two or more
+accounts for one record, one account for two records, or an account already managed among
+those that match. An account whose role differs from the record's is not adopted unless
+`[identity] adopt_across_roles` (`identity.adopt_role_conflict`). A record that adopts nobody
+is created anew, as without `adopt_by`: the accounts can be sorted out by hand afterwards
+(setting an account's external ID to the record's adopts it on the next run).
+
+Every match is one join of the new records and the tenant's accounts on the compared value:
+no loop over users. The full and the incremental plan call the same function, the one with
+every lms user of the tenant, the other with those it reads for the occasion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from rosterflow.schemas.identity import IDENTITY_KEYS
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
+from rosterflow.schemas.lms import MANAGED_PREFIX
+from rosterflow.schemas.settings import Identity
+
+# adopt_by -> the lms.users column compared, and the users.csv field it comes from
+ADOPT_FIELDS = {"username": "username", "email": "email", "login": "login"}
+MATCH_SCHEMA = {"user_id": pl.Int64, "external_id": pl.String, "external_id_before": pl.String}
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """What `adopt_by` matched: `matches` holds each account adopted (`user_id`), the record it
+    becomes (`external_id`) and its external ID before (`external_id_before`); `issues` the
+    records that adopted nobody, and why; `tenant_users` the tenant's lms users it looked at
+    (the guard's base)."""
+
+    matches: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MATCH_SCHEMA))
+    issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
+    tenant_users: int = 0
+
+
+def comparable(column: str) -> pl.Expr:
+    """A value as adoption compares it: trimmed, in lower case; empty is no value."""
+    value = pl.col(column).str.strip_chars().str.to_lowercase()
+    return pl.when(value != "").then(value)
+
+
+def new_users(desired: pl.LazyFrame, current: pl.LazyFrame) -> pl.LazyFrame:
+    """The desired users whose managed external ID no lms row of the tenant has yet."""
+    return desired.join(current.select("external_id"), on="external_id", how="anti")
+
+
+def adoptions(new: pl.DataFrame, tenant_users: pl.DataFrame, identity: Identity) -> Adoption:
+    """Which accounts made by hand the `new` records (desired users not yet in lms) take over,
+    among `tenant_users` (the tenant's lms users: all of them, or at least every one whose
+    compared field equals a new record's)."""
+    if identity.adopt_by == "none" or new.height == 0:
+        return Adoption(tenant_users=tenant_users.height)
+    column = ADOPT_FIELDS[identity.adopt_by]
+    records = new.select(
+        "external_id",
+        pl.col("role").alias("record_role"),
+        pl.col(column).alias("value"),
+        comparable(column).alias("key"),
+    ).filter(pl.col("key").is_not_null())
+    accounts = tenant_users.select(
+        "user_id",
+        pl.col("external_id").alias("account_external_id"),
+        pl.col("role").alias("account_role"),
+        comparable(column).alias("key"),
+    ).join(records.select("key"), on="key", how="semi")
+    managed = pl.col("account_external_id").str.starts_with(MANAGED_PREFIX).fill_null(False)
+    pairs = (
+        records.join(accounts, on="key")
+        .with_columns(
+            pl.len().over("external_id").alias("accounts"),
+            managed.any().over("external_id").alias("one_managed"),
+            pl.len().over("user_id").alias("records"),
+            (pl.col("record_role").str.to_lowercase() != pl.col("account_role").str.to_lowercase())
+            .fill_null(True)
+            .alias("role_conflict"),
+        )
+        .with_columns(
+            ((pl.col("accounts") > 1) | pl.col("one_managed") | (pl.col("records") > 1)).alias(
+                "ambiguous"
+            )
+        )
+    )
+    adopted = pairs.filter(
+        ~pl.col("ambiguous") & (~pl.col("role_conflict") | identity.adopt_across_roles)
+    )
+    matches = adopted.select(
+        "user_id", "external_id", pl.col("account_external_id").alias("external_id_before")
+    ).sort("user_id")
+    issues = pl.concat(
+        [
+            _ambiguous(pairs.filter("ambiguous"), identity),
+            _role_conflicts(pairs.filter(~pl.col("ambiguous") & pl.col("role_conflict")), identity)
+            if not identity.adopt_across_roles
+            else pl.DataFrame(schema=ISSUE_SCHEMA),
+        ]
+    )
+    return Adoption(matches, issues, tenant_users.height)
+
+
+def _field(identity: Identity) -> str:
+    """The users.csv field the compared value came from."""
+    if identity.adopt_by == "login":
+        return IDENTITY_KEYS[identity.key]
+    return identity.adopt_by
+
+
+def _account(user_id: pl.Expr, external_id: pl.Expr) -> pl.Expr:
+    """An account as a message names it: `user 12 (or--u1)`, or `user 12 (made by hand)`."""
+    return pl.format(
+        "user {} ({})",
+        user_id,
+        pl.when(external_id.str.starts_with(MANAGED_PREFIX).fill_null(False))
+        .then(pl.concat_str(pl.lit("synced as "), external_id))
+        .otherwise(pl.lit("made by hand")),
+    )
+
+
+def _ambiguous(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
+    """One warning per record whose match is ambiguous, naming the accounts it matched (and,
+    for an account two records match, the other records)."""
+    why = (
+        pl.when(pl.col("one_managed"))
+        .then(pl.lit("an account that matches is synced already"))
+        .when(pl.col("accounts") > 1)
+        .then(pl.lit("several accounts match"))
+        .otherwise(pl.lit("an account that matches matches other records too"))
+    )
+    per_record = (
+        pairs.with_columns(
+            _account(pl.col("user_id"), pl.col("account_external_id")).alias("account")
+        )
+        .group_by("external_id")
+        .agg(
+            pl.col("value").first(),
+            pl.col("accounts").first(),
+            pl.col("one_managed").first(),
+            pl.col("account").sort().str.join("; ").alias("candidates"),
+        )
+        .sort("external_id")
+    )
+    return _issues(
+        per_record.with_columns(why.alias("why")),
+        identity,
+        "identity.adopt_ambiguous",
+        pl.format(
+            "{} adopts no account: {} ({}); it is created anew", "external_id", "why", "candidates"
+        ),
+    )
+
+
+def _role_conflicts(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
+    """One warning per record whose one account has another role."""
+    return _issues(
+        pairs.sort("external_id").with_columns(
+            _account(pl.col("user_id"), pl.col("account_external_id")).alias("account")
+        ),
+        identity,
+        "identity.adopt_role_conflict",
+        pl.format(
+            "{} ({}) adopts no account: {} is a {}; it is created anew "
+            "([identity] adopt_across_roles = true adopts it)",
+            "external_id",
+            "record_role",
+            "account",
+            "account_role",
+        ),
+    )
+
+
+def _issues(rows: pl.DataFrame, identity: Identity, rule: str, message: pl.Expr) -> pl.DataFrame:
+    return issues_from(
+        rows.with_columns(pl.lit(None, pl.Int64).alias("__line")),  # a record, not a line
+        file="users.csv",
+        field=_field(identity),
+        value=pl.col("value"),
+        rule=rule,
+        severity="warning",
+        message=message,
+    ).collect()
+
+
+def as_adopted(current: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
+    """The tenant's lms users with each adopted account under the external ID of the record
+    it becomes: planned against that record, it is the plan's `adopt` (its origin is still
+    `manual`)."""
+    if matches.height == 0:
+        return current
+    return (
+        current.join(matches.select("user_id", "external_id"), on="user_id", how="left")
+        .with_columns(pl.coalesce("external_id_right", "external_id").alias("external_id"))
+        .select(current.columns)
+    )
+
+
+def with_adoption_detail(changes: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
+    """A user plan's changes with each adopted account's `detail` naming its external ID before
+    (`{"external_id": {"from": ..., "to": ...}, ...}`): the account's own history says where it
+    came from."""
+    if matches.height == 0:
+        return changes
+    adopted = matches.select(
+        "user_id",
+        pl.struct(pl.col("external_id_before").alias("from"), pl.col("external_id").alias("to"))
+        .struct.json_encode()
+        .alias("external_id_change"),
+    )
+    rest = pl.col("detail").str.strip_prefix("{").str.strip_suffix("}")
+    detail = pl.concat_str(
+        pl.lit('{"external_id":'),
+        pl.col("external_id_change"),
+        pl.when(rest != "").then(pl.concat_str(pl.lit(","), rest)).otherwise(pl.lit("")),
+        pl.lit("}"),
+    )
+    return (
+        changes.join(adopted, on="user_id", how="left")
+        .with_columns(
+            pl.when((pl.col("action") == "adopt") & pl.col("external_id_change").is_not_null())
+            .then(detail)
+            .otherwise(pl.col("detail"))
+            .alias("detail")
+        )
+        .select(changes.columns)
+    )
