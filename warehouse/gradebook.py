@@ -44,66 +44,67 @@ def has_synced(con: duckdb.DuckDBPyConnection, tenant: str) -> bool:
     )
 
 
-def _frame(
+def _rows(
     con: duckdb.DuckDBPyConnection, sql: str, tenant: str, schema: dict[str, pl.DataType]
 ) -> pl.LazyFrame:
     return con.sql(sql, params={"tenant": tenant}).pl().cast(schema).lazy()
 
 
+# what the export reads of the SIS's stored records, per file
+STORED_FIELDS = {"classes": CLASS_SCHEMA, "academicSessions": SESSION_SCHEMA}
+
+
 def gradebook_inputs(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.LazyFrame]:
-    """The keyword arguments of `transforms.gradebook.gradebook` for the tenant."""
-    items = "select line_item_id, course_id from lms.line_items where tenant = $tenant"
-    scored = (
-        f"select user_id from lms.scores where line_item_id in (select line_item_id from ({items}))"
-    )
-    courses = f"select course_id from ({items})"
+    """The keyword arguments of `transforms.gradebook.gradebook` for the tenant: its line
+    items and their scores; of its courses, users and enrollments those the line items and
+    scores name; its stored classes and academic sessions."""
+    items = "select line_item_id from lms.line_items where tenant = $tenant"
+    courses = "select course_id from lms.line_items where tenant = $tenant"
+    students = f"select user_id from lms.scores where line_item_id in ({items})"
     stored = stored_hashes(
         con,
         tenant,
-        ("classes", "academicSessions"),
-        {
-            "classes": ["termSourcedIds", "schoolSourcedId"],
-            "academicSessions": ["startDate", "endDate"],
-        },
+        tuple(STORED_FIELDS),
+        {name: [c for c in schema if c != "sourcedId"] for name, schema in STORED_FIELDS.items()},
     )
-    empty = {"classes": CLASS_SCHEMA, "academicSessions": SESSION_SCHEMA}
     records = {
-        name: (stored[name].select(*schema) if name in stored else pl.DataFrame(schema=schema))
+        name: (stored[name] if name in stored else pl.DataFrame(schema=schema))
+        .select(*schema)
         .cast(schema)
         .lazy()
-        for name, schema in empty.items()
+        for name, schema in STORED_FIELDS.items()
     }
     return {
-        "line_items": _frame(
+        "line_items": _rows(
             con,
             f"select {', '.join(LINE_ITEM_SCHEMA)} from lms.line_items where tenant = $tenant",
             tenant,
             LINE_ITEM_SCHEMA,
         ),
-        "scores": _frame(
+        "scores": _rows(
             con,
-            f"select {', '.join(SCORE_SCHEMA)} from lms.scores "
-            f"where line_item_id in (select line_item_id from ({items}))",
+            f"select {', '.join(SCORE_SCHEMA)} from lms.scores where line_item_id in ({items})",
             tenant,
             SCORE_SCHEMA,
         ),
-        "courses": _frame(
+        "courses": _rows(
             con,
             "select course_id, external_id, kind, title from lms.courses "
             f"where tenant = $tenant and course_id in ({courses})",
             tenant,
             COURSE_SCHEMA,
         ),
-        "users": _frame(
+        "users": _rows(
             con,
-            f"select user_id, external_id from lms.users where tenant = $tenant and user_id in ({scored})",
+            "select user_id, external_id from lms.users "
+            f"where tenant = $tenant and user_id in ({students})",
             tenant,
             USER_SCHEMA,
         ),
-        "enrollments": _frame(
+        "enrollments": _rows(
             con,
             "select user_id, course_id, external_id, role, status from lms.enrollments "
-            f"where tenant = $tenant and course_id in ({courses}) and user_id in ({scored})",
+            f"where tenant = $tenant and course_id in ({courses}) and user_id in ({students})",
             tenant,
             ENROLLMENT_SCHEMA,
         ),

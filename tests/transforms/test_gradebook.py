@@ -15,6 +15,7 @@ from rosterflow.schemas.gradebook import (
     ENROLLMENT_SCHEMA,
     EXCLUSION_SCHEMA,
     LINE_ITEM_SCHEMA,
+    REASONS,
     SCORE_SCHEMA,
     SESSION_SCHEMA,
     USER_SCHEMA,
@@ -245,6 +246,7 @@ def test_the_grading_period_is_the_term_holding_the_due_date_else_the_first(due,
 
 
 def exclusion(entity, sourced_id, line_item_id, user_id, reason, message) -> pl.DataFrame:
+    assert reason in REASONS  # every reason is explained (and the how-to lists them)
     return pl.DataFrame(
         [(entity, sourced_id, line_item_id, user_id, reason, message)],
         schema=EXCLUSION_SCHEMA,

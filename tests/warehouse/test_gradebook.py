@@ -71,6 +71,7 @@ def test_a_platform_writing_only_the_minimum_gets_the_defaults(con):
         "insert into lms.line_items (line_item_id, tenant, course_id, title, due_date, "
         "points_possible, status) values (1, 't', 1, 'x', '2026-09-30', 1, 'hidden')",
         "insert into lms.line_items (line_item_id, tenant, course_id, title) values (1, 't', 1, 'x')",
+        "insert into lms.scores (line_item_id, user_id) values (1, 5), (1, 5)",
     ],
 )
 def test_a_platform_writing_what_a_gradebook_cannot_hold_is_refused(con, statement):
@@ -79,11 +80,21 @@ def test_a_platform_writing_what_a_gradebook_cannot_hold_is_refused(con, stateme
 
 
 def test_the_score_statuses_the_table_admits_are_oneroster_s(con):
-    for status in SCORE_STATUSES:
+    for user_id, status in enumerate(SCORE_STATUSES):
         con.execute(
-            "insert into lms.scores (line_item_id, user_id, status) values (1, 5, ?)", [status]
+            "insert into lms.scores (line_item_id, user_id, status) values (1, ?, ?)",
+            [user_id, status],
         )
     assert con.sql("select count(*) from lms.scores").fetchall() == [(len(SCORE_STATUSES),)]
+
+
+def test_a_platform_may_upsert_a_score(con):
+    con.execute("insert into lms.scores (line_item_id, user_id, score) values (1, 5, 7)")
+    con.execute(
+        "insert into lms.scores (line_item_id, user_id, score) values (1, 5, 9) "
+        "on conflict do update set score = excluded.score"
+    )
+    assert con.sql("select score from lms.scores").fetchall() == [(9.0,)]
 
 
 def test_history_opens_a_version_per_row_new_or_changed_and_closes_what_changed_or_went(con):

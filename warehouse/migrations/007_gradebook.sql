@@ -19,6 +19,8 @@
 --    not and why. Grades runs are numbered apart from sync runs (grade_run_id).
 
 -- grain: one row per gradebook column (line item) of a section: an assignment, a quiz, a test.
+-- Unlike the sync's tables, the gradebook's have primary keys: the platform writes them row by
+-- row, and may upsert (insert ... on conflict do update).
 create table lms.line_items (
     line_item_id bigint not null,      -- the platform's id of the column; its sourcedId is li-<line_item_id>
     tenant varchar not null,
@@ -30,7 +32,8 @@ create table lms.line_items (
     category varchar,                  -- the platform's category (assignment group); null: the default category
     description varchar,
     assign_date date,                  -- when it was assigned; null: its due date is sent as assignDate
-    status varchar not null default 'active' check (status in ('active', 'inactive'))   -- active, or inactive (a draft or hidden column: not sent)
+    status varchar not null default 'active' check (status in ('active', 'inactive')),   -- active, or inactive (a draft or hidden column: not sent)
+    primary key (line_item_id)
 );
 
 -- grain: one row per line item and student: the student's score on that column.
@@ -43,7 +46,8 @@ create table lms.scores (
     comment varchar,                   -- the teacher's comment to the student
     text_score varchar,                -- a letter or text grade (OneRoster 1.2 textScore)
     late boolean,                      -- handed in late (1.2)
-    missing boolean                    -- not handed in (1.2)
+    missing boolean,                   -- not handed in (1.2)
+    primary key (line_item_id, user_id)
 );
 
 -- grain: one row per version of a lms.line_items row that a grades run saw: the row's columns
