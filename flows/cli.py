@@ -86,8 +86,9 @@ def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer
     return exit_for(commands.failure(error, step, verbose))
 
 
-def command(**options) -> Callable[[F], F]:
-    """`app.command`, a CommandError raised beneath the command ending it with its line and code."""
+def command(group: typer.Typer | None = None, **options) -> Callable[[F], F]:
+    """`app.command` (or `group.command`, a command of a sub-app), a CommandError raised
+    beneath the command ending it with its line and code."""
 
     def register(function: F) -> F:
         @functools.wraps(function)
@@ -97,7 +98,7 @@ def command(**options) -> Callable[[F], F]:
             except CommandError as error:
                 raise exit_for(error) from None
 
-        app.command(**options)(run)
+        (group or app).command(**options)(run)
         return function
 
     return register
@@ -541,6 +542,43 @@ def serve(
     if scan.waiting is not None:
         raise fail(scan.waiting)
     raise typer.Exit(scan.exit_code)
+
+
+# --- grades: the platform's gradebook, back to the SIS -------------------------------------
+
+grades = typer.Typer(
+    name="grades",
+    help="Send the platform's gradebook (lms.line_items, lms.scores) back to the SIS as OneRoster gradebook records.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(grades)
+
+
+@command(grades, name="export")
+def grades_export(
+    out: Annotated[
+        Path,
+        typer.Argument(help="Where to write the feed: a .zip, or a folder for any other name."),
+    ],
+    tenant: Annotated[str, typer.Option(help="The tenant whose gradebook to export.")],
+    warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
+    oneroster: Annotated[
+        str, typer.Option(help="OneRoster version to write: 1.1, or 1.2.")
+    ] = "1.1",
+) -> None:
+    """Write the tenant's gradebook as a OneRoster gradebook feed: a manifest, categories.csv, lineItems.csv and results.csv.
+
+    Only the line items of managed sections, and the scores of students the SIS has actively enrolled in them, within the line item's range, are sent; what is not sent is listed with its reason. The sourcedIds stay the same from one export to the next (li-<line_item_id>, res-<line_item_id>-<user_id>), so a second export updates what the first sent. The export is recorded in audit.grade_runs, and the gradebook as it found it in history.line_items and history.scores.
+
+    Exit 0 written (whatever was left out); 2 no such warehouse or tenant, or the feed cannot be written.
+    """
+    if oneroster not in ("1.1", "1.2"):
+        raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
+    exported = commands.export_grades(out, warehouse, tenant, oneroster)
+    from rosterflow.flows.report import print_grades_export
+
+    print_grades_export(console, exported)
 
 
 def main() -> None:

@@ -304,3 +304,67 @@ def query(warehouse: Path, sql: str) -> pl.DataFrame:
         return read_statement(warehouse, sql)
     except WarehouseError as error:
         raise CommandError(str(error)) from None
+
+
+# --- grades export: the platform's gradebook as a OneRoster feed -----------------------------
+
+
+@dataclass(frozen=True)
+class GradesExported:
+    """What `rosterflow grades export` wrote: records sent per file, and what it did not send."""
+
+    tenant: str
+    out: Path
+    version: str
+    grade_run_id: int
+    sent: dict[str, int]  # OneRoster file -> records written
+    exclusions: pl.DataFrame  # schemas.gradebook.EXCLUSION_SCHEMA
+
+
+def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> GradesExported:
+    """Write the tenant's gradebook as a OneRoster `version` gradebook feed at `out` (a zip or
+    a folder), then record the export (audit.grade_runs, the exclusions, history). A file
+    with no records is marked absent in the manifest: an empty gradebook never tells the SIS
+    to delete the grades it holds."""
+    import polars as pl
+
+    from rosterflow.schemas.writer import write_feed
+    from rosterflow.transforms.gradebook import gradebook, gradebook_files
+    from rosterflow.warehouse.gradebook import (
+        GradesRun,
+        gradebook_inputs,
+        has_synced,
+        record_grades_run,
+    )
+    from rosterflow.warehouse.layout import existing_tenant_warehouse
+    from rosterflow.warehouse.runs import utc_now
+    from rosterflow.warehouse.schema import WarehouseError, connect
+
+    check_existing(warehouse)
+    path = existing_tenant_warehouse(warehouse, tenant)
+    if path is None:
+        raise CommandError(f"--tenant {tenant}: no warehouse file of {warehouse} holds it")
+    started = utc_now()
+    try:
+        with connect(path) as con:
+            if not has_synced(con, tenant):
+                raise CommandError(f"--tenant {tenant}: no sync was ever applied to it in {path}")
+            book = gradebook(**gradebook_inputs(con, tenant))
+            files = gradebook_files(book, version)
+            *records, exclusions = pl.collect_all([*files.values(), book.exclusions])
+            frames = dict(zip(files, records, strict=True))
+            try:
+                write_feed(
+                    out,
+                    {name: frame for name, frame in frames.items() if frame.height},
+                    properties={"source.systemName": "rosterflow", "source.systemCode": tenant},
+                    version=version,
+                )
+            except OSError as error:
+                raise CommandError(f"{out}: cannot write the feed ({error})") from None
+            sent = {name: frame.height for name, frame in frames.items()}
+            run = GradesRun(tenant, "export", version, str(out), started, sent)
+            grade_run_id = record_grades_run(con, run, exclusions)
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
+    return GradesExported(tenant, out, version, grade_run_id, sent, exclusions)

@@ -22,6 +22,7 @@ from rich.table import Table
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
+    from rosterflow.flows.commands import GradesExported
     from rosterflow.flows.inbox import Filed
     from rosterflow.schemas.runs import SyncResult
 
@@ -221,6 +222,71 @@ def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
         console.print(f"{escape(str(inbox))}: no new complete zip", soft_wrap=True)
         return
     console.print(filed_table(filed, inbox))
+
+
+# --- a grades export -------------------------------------------------------------------------
+
+
+def exclusion_summary_table(exclusions: pl.DataFrame) -> Table:
+    """What was not sent, per reason: how many records, and what the reason means."""
+    from rosterflow.schemas.gradebook import REASONS
+
+    table = Table(
+        title="Not sent, per reason", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
+    )
+    for column in ("reason", "records", "meaning"):
+        table.add_column(
+            column, justify="right" if column == "records" else "left", overflow="fold"
+        )
+    counts = exclusions.group_by("reason").agg(pl.len().alias("records")).sort("reason")
+    for reason, records in counts.iter_rows():  # one row per reason: a handful
+        table.add_row(
+            f"[yellow]{escape(reason)}[/]", f"{records:,}", escape(REASONS.get(reason, ""))
+        )
+    return table
+
+
+def exclusions_table(exclusions: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
+    """The first `limit` records not sent, each with why."""
+    shown = min(limit, exclusions.height)
+    table = Table(
+        title=f"First {shown} of {exclusions.height:,} records not sent",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    table.add_column("record", no_wrap=True)
+    table.add_column("reason: why", overflow="fold", ratio=1)
+    for row in exclusions.head(limit).iter_rows(named=True):  # at most `limit` rows
+        table.add_row(
+            escape(f"{row['entity']} {row['sourcedId']}"),
+            f"[bold]{escape(row['reason'])}[/]: {escape(row['message'] or '')}",
+        )
+    return table
+
+
+def print_grades_export(console: Console, exported: GradesExported) -> None:
+    """What an export wrote, what it did not send and why, then one line saying so."""
+    if exported.exclusions.height:
+        console.print(exclusion_summary_table(exported.exclusions))
+        console.print(exclusions_table(exported.exclusions))
+    nouns = {
+        "categories": ("category", "categories"),
+        "lineItems": ("line item", "line items"),
+        "results": ("result", "results"),
+    }
+    sent = ", ".join(
+        f"{exported.sent[name]:,} {one if exported.sent[name] == 1 else many}"
+        for name, (one, many) in nouns.items()
+    )
+    console.print(
+        f"{escape(str(exported.out))}: [bold green]exported[/] — grades run "
+        f"{exported.grade_run_id}, tenant {escape(exported.tenant)}, OneRoster "
+        f"{escape(exported.version)}: {sent}; "
+        f"{_plural(exported.exclusions.height, 'record')} not sent",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # --- a query's rows --------------------------------------------------------------------------

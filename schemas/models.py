@@ -20,6 +20,7 @@ import polars as pl
 from rosterflow.schemas.vocabulary import (
     ENROLLMENT_ROLES,
     EXTENSION_PATTERN,
+    SCORE_STATUSES,
     STATUS_VALUES,
     USER_ROLES,
     Kind,
@@ -314,7 +315,7 @@ class Results(OneRosterModel):
 
     lineItemSourcedId: str = ref("lineItems", required=True)
     studentSourcedId: str = ref("users", required=True)
-    scoreStatus: str = text(required=True)
+    scoreStatus: str = enum(*SCORE_STATUSES)
     score: str = text()
     scoreDate: str = date(required=True)
     comment: str = text()

@@ -36,7 +36,7 @@ from rosterflow.schemas.models import (
     text,
     user_ids,
 )
-from rosterflow.schemas.vocabulary import ENROLLMENT_ROLES, ROLE_TYPES, ROLES_12
+from rosterflow.schemas.vocabulary import ENROLLMENT_ROLES, ROLE_TYPES, ROLES_12, SCORE_STATUSES
 
 
 class AcademicSessions(v11.AcademicSessions):
@@ -189,8 +189,10 @@ class LineItems(OneRosterModel):
 
 
 class Results(v11.Results):
-    """results.csv (1.2): 1.1's, with a text score, the class and four flags."""
+    """results.csv (1.2): 1.1's, with a text score, the class and four flags; `scoreStatus`
+    admits ext: values."""
 
+    scoreStatus: str = extensible_enum(*SCORE_STATUSES)
     textScore: str = text()
     classSourcedId: str = ref("classes")
     inProgress: str = boolean()

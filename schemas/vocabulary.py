@@ -57,6 +57,8 @@ USER_ROLES = (
 )
 ENROLLMENT_ROLES = ("administrator", "proctor", "student", "teacher")
 OBSERVER_ROLES = ("parent", "guardian", "relative")
+# a result's scoreStatus (results.csv), in 1.1 and 1.2
+SCORE_STATUSES = ("exempt", "fully graded", "not submitted", "partially graded", "submitted")
 
 # OneRoster 1.2 (CSV binding 1.2.1): a user's roles are rows of roles.csv
 ROLE_TYPES = ("primary", "secondary")

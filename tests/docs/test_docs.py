@@ -250,3 +250,10 @@ def test_a_relative_link_names_the_repository_file_github_would_open(hooks, page
 def test_repository_files_are_placed_under_the_mount_and_pages_stay_where_they_are(hooks):
     assert hooks.site_path("bench/README.md", "docs") == "repository/bench/README.md"
     assert hooks.site_path("docs/reference/cli.md", "docs") == "reference/cli.md"
+
+
+def test_the_grades_how_to_explains_every_reason_a_record_is_not_sent():
+    from rosterflow.schemas.gradebook import REASONS
+
+    page = (ROOT / "docs/how-to/grades.md").read_text()
+    assert [reason for reason in REASONS if f"| `{reason}` |" not in page] == []

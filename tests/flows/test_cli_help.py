@@ -14,7 +14,7 @@ def test_the_help_names_both_oneroster_versions_and_every_command():
 
     assert done.exit_code == 0, done.output
     assert "Sync OneRoster 1.1 and 1.2 CSV feeds" in done.output
-    for command in ("validate", "generate", "sync", "runs", "query", "demo", "serve"):
+    for command in ("validate", "generate", "sync", "runs", "query", "demo", "serve", "grades"):
         assert f" {command} " in done.output, command
 
 

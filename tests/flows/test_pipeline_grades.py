@@ -118,6 +118,11 @@ WITHOUT_RESOURCES = "".join(
     f"drop view history.{table}; drop table history.{table}_closed; drop table lms.{table};"
     for table in ("resources", "class_resources", "course_resources")
 )
+# undoes migration 7
+WITHOUT_GRADEBOOK = (
+    "drop table history.line_items; drop table history.scores; drop table lms.line_items;"
+    "drop table lms.scores; drop table audit.grade_runs; drop table audit.grade_exclusions;"
+)
 
 
 def test_a_version_4_warehouse_gets_grade_levels_and_keeps_its_history(tmp_path):
@@ -130,7 +135,7 @@ def test_a_version_4_warehouse_gets_grade_levels_and_keeps_its_history(tmp_path)
         feed = write_feed(tmp_path / f"{number}.zip", renamed)
         assert run_sync(feed, warehouse, Settings(), tenant=TENANT).outcome == "applied"
     with connect(warehouse) as con:  # back to what rosterflow before grade levels wrote
-        con.execute(WITHOUT_RESOURCES)
+        con.execute(WITHOUT_GRADEBOOK + WITHOUT_RESOURCES)
         con.execute(
             """
             drop view history.users;

@@ -329,3 +329,88 @@ def test_row_order_changes_no_result(tmp_path_factory, seed):
         original = validate(tmp, frames, name="a.zip")
         shuffled = validate(tmp, _shuffled(frames, seed), name="b.zip")
         assert _by_content(original) == _by_content(shuffled)
+
+
+def with_gradebook(district):
+    """tiny_district with a category, two line items and their results (a gradebook feed)."""
+    return district | {
+        "categories": frame("categories", {"sourcedId": "cat-hw", "title": "Homework"}),
+        "lineItems": frame(
+            "lineItems",
+            *(
+                {
+                    "sourcedId": f"li-{n}",
+                    "title": f"Homework {n}",
+                    "assignDate": "2026-09-01",
+                    "dueDate": "2026-09-30",
+                    "classSourcedId": "k1",
+                    "categorySourcedId": "cat-hw",
+                    "gradingPeriodSourcedId": "t1",
+                    "resultValueMin": "0",
+                    "resultValueMax": "10",
+                }
+                for n in (1, 2)
+            ),
+        ),
+        "results": frame(
+            "results",
+            *(
+                {
+                    "sourcedId": f"res-{n}",
+                    "lineItemSourcedId": f"li-{n}",
+                    "studentSourcedId": "u-s1",
+                    "scoreStatus": "fully graded",
+                    "score": "8",
+                    "scoreDate": "2026-10-01",
+                }
+                for n in (1, 2)
+            ),
+        ),
+    }
+
+
+def test_gradebook_files_with_their_references_are_valid(tmp_path):
+    result = validate(tmp_path, with_gradebook(tiny_district()))
+
+    assert result.issues.height == 0, result.issues
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "column", "value", "rule", "severity"),
+    [
+        ("results", 0, "scoreStatus", "graded", "enum", "error"),
+        ("results", 1, "scoreStatus", "Fully Graded", "enum.case", "warning"),
+        ("results", 0, "scoreDate", None, "required", "error"),
+        ("results", 1, "lineItemSourcedId", "li-9", "reference", "error"),
+        ("results", 0, "studentSourcedId", "u-none", "reference", "error"),
+        ("lineItems", 1, "categorySourcedId", "cat-none", "reference", "error"),
+        ("lineItems", 0, "classSourcedId", "k9", "reference", "error"),
+        ("lineItems", 0, "gradingPeriodSourcedId", "t9", "reference", "error"),
+        ("lineItems", 1, "dueDate", "2026-09-31", "date", "error"),
+    ],
+)
+def test_each_gradebook_rule_names_file_line_field(
+    tmp_path, name, row, column, value, rule, severity
+):
+    frames = with_cell(with_gradebook(tiny_district()), name, row, column, value)
+
+    assert (f"{name}.csv", row + 2, column, rule, severity) in found(validate(tmp_path, frames))
+
+
+def test_a_gradebook_feed_alone_resolves_the_roster_against_the_warehouse(tmp_path):
+    gradebook = {
+        name: frame
+        for name, frame in with_gradebook(tiny_district()).items()
+        if name in ("categories", "lineItems", "results")
+    }
+    known = {
+        "classes": pl.Series(["k1"]),
+        "academicSessions": pl.Series(["t1"]),
+        "users": pl.Series(["u-s1"]),
+    }
+
+    alone = validate(tmp_path, gradebook)
+    resolved = validate(tmp_path, gradebook, name="again.zip", known=known)
+
+    assert alone.ok and set(alone.issues["rule"]) == {"reference.unverified"}
+    assert resolved.issues.height == 0, resolved.issues

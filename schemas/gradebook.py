@@ -1,0 +1,114 @@
+"""The platform's gradebook as rosterflow reads it, and what a grades run sends of it.
+
+`lms.line_items` and `lms.scores` are written by the learning platform, never by a sync (they
+are no `schemas.lms.Entity`). `transforms.gradebook` turns them into `Gradebook`: the OneRoster
+gradebook records to send (categories, lineItems, results) and the exclusions, one row per line
+item or score not sent with its reason. An export writes the records as a feed; a push sends
+the same records to the SIS's REST API.
+
+Stable sourcedIds, so that a second export updates what the first sent and never duplicates:
+a line item is `li-<line_item_id>`, a result `res-<line_item_id>-<user_id>` (the platform's ids,
+which never change), a category `cat-<its title in UTF-8, as hex>` (the title trimmed; safe in
+a URL) or `cat-default` for the line items without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+S, N, F, D, T, B = pl.String(), pl.Int64(), pl.Float64(), pl.Date(), pl.Datetime("us"), pl.Boolean()
+
+# the columns of lms.line_items and lms.scores, as read (warehouse/migrations/007_gradebook.sql)
+LINE_ITEM_SCHEMA: dict[str, pl.DataType] = {
+    "line_item_id": N,
+    "tenant": S,
+    "course_id": N,
+    "title": S,
+    "due_date": D,
+    "points_possible": F,
+    "min_score": F,
+    "category": S,
+    "description": S,
+    "assign_date": D,
+    "status": S,
+}
+SCORE_SCHEMA: dict[str, pl.DataType] = {
+    "line_item_id": N,
+    "user_id": N,
+    "score": F,
+    "graded_at": T,
+    "status": S,
+    "comment": S,
+    "text_score": S,
+    "late": B,
+    "missing": B,
+}
+# what the export reads of the sync's lms tables and of the SIS's stored records
+COURSE_SCHEMA: dict[str, pl.DataType] = {"course_id": N, "external_id": S, "kind": S, "title": S}
+USER_SCHEMA: dict[str, pl.DataType] = {"user_id": N, "external_id": S}
+ENROLLMENT_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": N,
+    "course_id": N,
+    "external_id": S,
+    "role": S,
+    "status": S,
+}
+CLASS_SCHEMA: dict[str, pl.DataType] = {
+    "sourcedId": S,
+    "termSourcedIds": S,
+    "schoolSourcedId": S,
+}
+SESSION_SCHEMA: dict[str, pl.DataType] = {"sourcedId": S, "startDate": S, "endDate": S}
+
+LINE_ITEM_PREFIX, RESULT_PREFIX, CATEGORY_PREFIX = "li-", "res-", "cat-"
+DEFAULT_CATEGORY = "cat-default"
+DEFAULT_CATEGORY_TITLE = "General"
+
+# why a line item or a score is not sent (audit.grade_exclusions.reason)
+REASONS: dict[str, str] = {
+    "line_item.unknown_course": "its course_id is none of the tenant's courses",
+    "line_item.hand_made_course": "its course was made by hand in the platform: the SIS does "
+    "not know it",
+    "line_item.not_a_section": "its course is a base course of the hierarchy, not a class's "
+    "section",
+    "line_item.class_not_in_sis": "its section's class is no longer among the SIS's records",
+    "line_item.inactive": "its status is inactive (a draft or hidden column)",
+    "result.line_item_not_sent": "its line item is not sent",
+    "result.not_enrolled": "the student is not actively enrolled in the section (as the SIS "
+    "last said)",
+    "result.out_of_range": "the score is outside the line item's range (min_score to "
+    "points_possible)",
+}
+
+EXCLUSION_SCHEMA: dict[str, pl.DataType] = {
+    "entity": S,  # lineItem | result
+    "sourcedId": S,  # the sourcedId it would have been sent with
+    "line_item_id": N,
+    "user_id": N,  # a result's student
+    "reason": S,  # a key of REASONS
+    "message": S,
+}
+
+GRADEBOOK_FILES = ("categories", "lineItems", "results")
+
+
+@dataclass(frozen=True)
+class Gradebook:
+    """What a grades run sends: one frame per OneRoster gradebook file, all text, holding the
+    columns of both versions (`transforms.gradebook.gradebook_files` picks one version's), and
+    what it does not send (`EXCLUSION_SCHEMA`)."""
+
+    categories: pl.LazyFrame
+    line_items: pl.LazyFrame
+    results: pl.LazyFrame
+    exclusions: pl.LazyFrame
+
+    def files(self) -> dict[str, pl.LazyFrame]:
+        """The records to send, per OneRoster file name."""
+        return {
+            "categories": self.categories,
+            "lineItems": self.line_items,
+            "results": self.results,
+        }

@@ -1,0 +1,426 @@
+"""The platform's gradebook as OneRoster gradebook records, and what is not sent and why.
+
+From the tenant's `lms.line_items` and `lms.scores`, its sections, users and enrollments, and
+the SIS's classes and academic sessions as stored (`warehouse.records`):
+
+- a line item is sent when its course is a managed section (`or--<sourcedId>`) whose class is
+  among the SIS's records and its status is active. classSourcedId is the section's sourcedId;
+  gradingPeriodSourcedId (1.2: academicSessionSourcedId) is, of the class's termSourcedIds, the
+  first whose dates hold the due date, else the first; 1.2's schoolSourcedId is the class's
+  school. assignDate is the assign date, else the due date; resultValueMin and resultValueMax
+  are min_score and points_possible.
+- a score is sent when its line item is, its student (a managed user) is actively enrolled as a
+  student in the section by the SIS (a managed enrollment, status active), and the score lies
+  within the line item's range; scoreStatus is the score's status, scoreDate its graded date.
+- categorySourcedId: one category per platform category of the line items sent (their title),
+  or the default category for those without one.
+
+The sourcedIds are stable across exports (`schemas.gradebook`). Every record is text, as the
+feed writer wants it; the frames hold the columns of OneRoster 1.1 and 1.2 (`gradebook_files`
+picks one version's, in its binding's order).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from rosterflow.schemas.gradebook import (
+    CATEGORY_PREFIX,
+    DEFAULT_CATEGORY,
+    DEFAULT_CATEGORY_TITLE,
+    EXCLUSION_SCHEMA,
+    LINE_ITEM_PREFIX,
+    RESULT_PREFIX,
+    Gradebook,
+)
+from rosterflow.schemas.lms import MANAGED_PREFIX
+from rosterflow.schemas.spec import SPECS_BY_VERSION
+from rosterflow.transforms.desired import MANAGED
+
+
+def sourced_id(external_id: pl.Expr) -> pl.Expr:
+    """A managed row's sourcedId: `or--<sourcedId>` -> `<sourcedId>`."""
+    return external_id.str.strip_prefix(MANAGED)
+
+
+def number_text(value: pl.Expr) -> pl.Expr:
+    """A number as OneRoster text: 10.0 as `10`, 9.5 as `9.5`."""
+    return value.cast(pl.String).str.replace(r"\.0$", "")
+
+
+def date_text(value: pl.Expr) -> pl.Expr:
+    return value.dt.strftime("%Y-%m-%d")
+
+
+def flag_text(value: pl.Expr) -> pl.Expr:
+    """A boolean as OneRoster text (`true`, `false`); null stays empty."""
+    return pl.when(value).then(pl.lit("true")).when(value.not_()).then(pl.lit("false"))
+
+
+def category_title() -> pl.Expr:
+    """The line item's category, trimmed; null when it has none."""
+    title = pl.col("category").str.strip_chars()
+    return pl.when(title != "").then(title)
+
+
+def category_id(title: pl.Expr) -> pl.Expr:
+    """`cat-<the title's UTF-8 bytes in hex>`, or the default category's id."""
+    return (
+        pl.when(title.is_null())
+        .then(pl.lit(DEFAULT_CATEGORY))
+        .otherwise(pl.lit(CATEGORY_PREFIX) + title.str.encode("hex"))
+    )
+
+
+# --- line items ------------------------------------------------------------------------------
+
+
+def _line_item_reason() -> pl.Expr:
+    course = pl.col("course_external_id")
+    return (
+        pl.when(pl.col("course_found").is_null())
+        .then(pl.lit("line_item.unknown_course"))
+        .when(course.is_null() | ~course.str.starts_with(MANAGED_PREFIX))
+        .then(pl.lit("line_item.hand_made_course"))
+        .when(pl.col("classSourcedId").is_null())
+        .then(pl.lit("line_item.not_a_section"))
+        .when(pl.col("class_found").is_null())
+        .then(pl.lit("line_item.class_not_in_sis"))
+        .when(pl.col("status") != "active")
+        .then(pl.lit("line_item.inactive"))
+    )
+
+
+def _line_item_message() -> pl.Expr:
+    reason = pl.col("reason")
+    course = pl.format(
+        "course {} ({})", pl.col("course_id"), pl.col("course_title").fill_null("untitled")
+    )
+    return (
+        pl.when(reason == "line_item.unknown_course")
+        .then(pl.format("course {} is none of the tenant's courses", pl.col("course_id")))
+        .when(reason == "line_item.hand_made_course")
+        .then(pl.format("{} was made by hand in the platform: the SIS does not know it", course))
+        .when(reason == "line_item.not_a_section")
+        .then(
+            pl.format(
+                "{} is a base course ({}), not a class's section",
+                course,
+                pl.col("course_kind").fill_null("no kind"),
+            )
+        )
+        .when(reason == "line_item.class_not_in_sis")
+        .then(
+            pl.format(
+                "class {} of {} is no longer among the SIS's records",
+                pl.col("classSourcedId"),
+                course,
+            )
+        )
+        .when(reason == "line_item.inactive")
+        .then(pl.format("line item {} is inactive", pl.col("line_item_id")))
+    )
+
+
+def placed_line_items(
+    line_items: pl.LazyFrame, courses: pl.LazyFrame, classes: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Every line item with its section's class, and `reason` why it is not sent (null: it is
+    sent) with its `message`."""
+    course = pl.col("course_external_id")
+    is_section = (pl.col("course_kind") == "section") & course.str.starts_with(MANAGED)
+    return (
+        line_items.join(
+            courses.select(
+                "course_id",
+                pl.col("external_id").alias("course_external_id"),
+                pl.col("kind").alias("course_kind"),
+                pl.col("title").alias("course_title"),
+                pl.lit(True).alias("course_found"),
+            ),
+            on="course_id",
+            how="left",
+        )
+        .with_columns(pl.when(is_section).then(sourced_id(course)).alias("classSourcedId"))
+        .join(
+            classes.select(
+                pl.col("sourcedId").alias("classSourcedId"),
+                "termSourcedIds",
+                "schoolSourcedId",
+                pl.lit(True).alias("class_found"),
+            ),
+            on="classSourcedId",
+            how="left",
+        )
+        .with_columns(_line_item_reason().alias("reason"))
+        .with_columns(_line_item_message().alias("message"))
+    )
+
+
+def grading_periods(sent: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
+    """`line_item_id, gradingPeriodSourcedId` of each line item sent: of its class's terms, the
+    first (in termSourcedIds' order) whose start and end dates hold the due date, else the
+    first."""
+    due = pl.col("due")
+    return (
+        sent.select(
+            "line_item_id",
+            date_text(pl.col("due_date")).alias("due"),
+            pl.col("termSourcedIds").str.split(",").alias("term"),
+        )
+        .with_columns(pl.int_ranges(0, pl.col("term").list.len()).alias("position"))
+        .explode("term", "position")
+        .with_columns(pl.col("term").str.strip_chars())
+        .join(
+            sessions.select(pl.col("sourcedId").alias("term"), "startDate", "endDate"),
+            on="term",
+            how="left",
+        )
+        .with_columns(
+            ((pl.col("startDate") <= due) & (due <= pl.col("endDate")))
+            .fill_null(False)
+            .alias("holds_due")
+        )
+        .group_by("line_item_id")
+        .agg(
+            pl.col("term")
+            .sort_by(pl.col("holds_due").not_(), "position")
+            .first()
+            .alias("gradingPeriodSourcedId")
+        )
+    )
+
+
+def line_item_records(sent: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
+    """lineItems records (both versions' columns, and `line_item_id`) of the line items sent."""
+    return (
+        sent.join(grading_periods(sent, sessions), on="line_item_id", how="left")
+        .select(
+            "line_item_id",
+            pl.format("{}{}", pl.lit(LINE_ITEM_PREFIX), "line_item_id").alias("sourcedId"),
+            pl.col("title"),
+            pl.col("description"),
+            date_text(pl.coalesce("assign_date", "due_date")).alias("assignDate"),
+            date_text(pl.col("due_date")).alias("dueDate"),
+            pl.col("classSourcedId"),
+            category_id(category_title()).alias("categorySourcedId"),
+            pl.col("gradingPeriodSourcedId"),
+            pl.col("gradingPeriodSourcedId").alias("academicSessionSourcedId"),
+            number_text(pl.col("min_score")).alias("resultValueMin"),
+            number_text(pl.col("points_possible")).alias("resultValueMax"),
+            pl.col("schoolSourcedId"),
+        )
+        .sort("line_item_id")
+    )
+
+
+def category_records(sent: pl.LazyFrame) -> pl.LazyFrame:
+    """categories records: one per category of the line items sent."""
+    title = category_title()
+    return (
+        sent.select(
+            category_id(title).alias("sourcedId"),
+            title.fill_null(DEFAULT_CATEGORY_TITLE).alias("title"),
+        )
+        .unique()
+        .sort("sourcedId")
+    )
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+
+def studies(enrollments: pl.LazyFrame) -> pl.LazyFrame:
+    """`user_id, course_id, enrollment_status` of every student enrollment the SIS made (a
+    managed one): `active` when any of the pair's is."""
+    return (
+        enrollments.filter(
+            (pl.col("role") == "student") & pl.col("external_id").str.starts_with(MANAGED_PREFIX)
+        )
+        .group_by("user_id", "course_id")
+        .agg(
+            pl.col("status")
+            .sort_by(pl.col("status") != "active", "status")
+            .first()
+            .alias("enrollment_status")
+        )
+    )
+
+
+def _result_reason() -> pl.Expr:
+    enrolled = (pl.col("enrollment_status") == "active").fill_null(False) & pl.col(
+        "user_external_id"
+    ).str.starts_with(MANAGED).fill_null(False)
+    score = pl.col("score")
+    return (
+        pl.when(pl.col("line_item_reason").is_not_null() | pl.col("line_item_found").is_null())
+        .then(pl.lit("result.line_item_not_sent"))
+        .when(enrolled.not_())
+        .then(pl.lit("result.not_enrolled"))
+        .when((score < pl.col("min_score")) | (score > pl.col("points_possible")))
+        .then(pl.lit("result.out_of_range"))
+    )
+
+
+def _result_message() -> pl.Expr:
+    reason = pl.col("reason")
+    user = pl.col("user_external_id")
+    return (
+        pl.when(reason == "result.line_item_not_sent")
+        .then(
+            pl.format(
+                "line item {} is not sent ({})",
+                pl.col("line_item_id"),
+                pl.col("line_item_reason").fill_null("it is not the tenant's"),
+            )
+        )
+        .when((reason == "result.not_enrolled") & ~user.str.starts_with(MANAGED).fill_null(False))
+        .then(
+            pl.format(
+                "user {} is not a student the SIS knows (made by hand in the platform)",
+                pl.col("user_id"),
+            )
+        )
+        .when(reason == "result.not_enrolled")
+        .then(
+            pl.format(
+                "student {} is not actively enrolled in class {} ({})",
+                sourced_id(user),
+                pl.col("classSourcedId"),
+                pl.format("enrollment {}", pl.col("enrollment_status")).fill_null(
+                    "no student enrollment"
+                ),
+            )
+        )
+        .when(reason == "result.out_of_range")
+        .then(
+            pl.format(
+                "score {} is outside {} to {}",
+                number_text(pl.col("score")),
+                number_text(pl.col("min_score")),
+                number_text(pl.col("points_possible")),
+            )
+        )
+    )
+
+
+def placed_scores(
+    scores: pl.LazyFrame,
+    line_items: pl.LazyFrame,
+    users: pl.LazyFrame,
+    enrollments: pl.LazyFrame,
+) -> pl.LazyFrame:
+    """Every score with its line item's section and range and the student's enrollment, and
+    `reason` why it is not sent (null: it is sent) with its `message`. `line_items` are
+    `placed_line_items`."""
+    return (
+        scores.join(
+            line_items.select(
+                "line_item_id",
+                "course_id",
+                "classSourcedId",
+                "min_score",
+                "points_possible",
+                pl.col("reason").alias("line_item_reason"),
+                pl.lit(True).alias("line_item_found"),
+            ),
+            on="line_item_id",
+            how="left",
+        )
+        .join(
+            users.select("user_id", pl.col("external_id").alias("user_external_id")),
+            on="user_id",
+            how="left",
+        )
+        .join(studies(enrollments), on=["user_id", "course_id"], how="left")
+        .with_columns(_result_reason().alias("reason"))
+        .with_columns(_result_message().alias("message"))
+    )
+
+
+def result_records(sent: pl.LazyFrame) -> pl.LazyFrame:
+    """results records (both versions' columns, `line_item_id` and `user_id`) of the scores sent."""
+    return sent.select(
+        "line_item_id",
+        "user_id",
+        pl.format("{}{}-{}", pl.lit(RESULT_PREFIX), "line_item_id", "user_id").alias("sourcedId"),
+        pl.format("{}{}", pl.lit(LINE_ITEM_PREFIX), "line_item_id").alias("lineItemSourcedId"),
+        sourced_id(pl.col("user_external_id")).alias("studentSourcedId"),
+        pl.col("status").alias("scoreStatus"),
+        number_text(pl.col("score")).alias("score"),
+        date_text(pl.col("graded_at")).alias("scoreDate"),
+        pl.col("comment"),
+        pl.col("text_score").alias("textScore"),
+        pl.col("classSourcedId"),
+        flag_text(pl.col("late")).alias("late"),
+        flag_text(pl.col("missing")).alias("missing"),
+    ).sort("line_item_id", "user_id")
+
+
+# --- the gradebook ---------------------------------------------------------------------------
+
+
+def exclusions(line_items: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per line item and score not sent (`schemas.gradebook.EXCLUSION_SCHEMA`), line
+    items first; `line_items` and `scores` as placed."""
+    return pl.concat(
+        [
+            line_items.filter(pl.col("reason").is_not_null()).select(
+                pl.lit("lineItem").alias("entity"),
+                pl.format("{}{}", pl.lit(LINE_ITEM_PREFIX), "line_item_id").alias("sourcedId"),
+                "line_item_id",
+                pl.lit(None, pl.Int64).alias("user_id"),
+                "reason",
+                "message",
+            ),
+            scores.filter(pl.col("reason").is_not_null()).select(
+                pl.lit("result").alias("entity"),
+                pl.format("{}{}-{}", pl.lit(RESULT_PREFIX), "line_item_id", "user_id").alias(
+                    "sourcedId"
+                ),
+                "line_item_id",
+                "user_id",
+                "reason",
+                "message",
+            ),
+        ]
+    ).sort(pl.col("entity") != "lineItem", "line_item_id", "user_id", nulls_last=False)
+
+
+def gradebook(
+    line_items: pl.LazyFrame,
+    scores: pl.LazyFrame,
+    courses: pl.LazyFrame,
+    users: pl.LazyFrame,
+    enrollments: pl.LazyFrame,
+    classes: pl.LazyFrame,
+    sessions: pl.LazyFrame,
+) -> Gradebook:
+    """The tenant's gradebook as OneRoster records, and what is not sent (the module's
+    docstring says how). Inputs: the tenant's lms.line_items and lms.scores of those line items
+    (`schemas.gradebook` schemas), its lms.courses, users and enrollments, and the stored
+    classes.csv and academicSessions.csv records."""
+    placed_items = placed_line_items(line_items, courses, classes)
+    sent_items = placed_items.filter(pl.col("reason").is_null())
+    placed = placed_scores(scores, placed_items, users, enrollments)
+    return Gradebook(
+        categories=category_records(sent_items),
+        line_items=line_item_records(sent_items, sessions),
+        results=result_records(placed.filter(pl.col("reason").is_null())),
+        exclusions=exclusions(placed_items, placed).cast(EXCLUSION_SCHEMA),
+    )
+
+
+def gradebook_files(book: Gradebook, version: str = "1.1") -> dict[str, pl.LazyFrame]:
+    """The records to send as OneRoster `version`'s files: each file's columns in its
+    binding's order, all text (a column the records lack, status or dateLastModified of a bulk
+    file, is empty)."""
+    specs = SPECS_BY_VERSION[version]
+    found = {}
+    for name, records in book.files().items():
+        present = records.collect_schema().names()
+        found[name] = records.select(
+            pl.col(c) if c in present else pl.lit(None, pl.String).alias(c)
+            for c in specs[name].header
+        )
+    return found
