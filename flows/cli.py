@@ -119,7 +119,8 @@ def validate(
         ),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Settings file (TOML); its \\[validation] section applies.")
+        Path | None,
+        typer.Option(help="Settings file (TOML); its \\[validation] and \\[feed] sections apply."),
     ] = None,
     warehouse: Annotated[
         Path | None,
@@ -190,7 +191,7 @@ WarehouseOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify]."
+        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[feed]."
     ),
 ]
 VerboseOpt = Annotated[
