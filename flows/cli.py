@@ -120,7 +120,8 @@ def validate(
         ),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Settings file (TOML); its \\[validation] section applies.")
+        Path | None,
+        typer.Option(help="Settings file (TOML); its \\[validation] and \\[feed] sections apply."),
     ] = None,
     warehouse: Annotated[
         Path | None,
@@ -191,7 +192,7 @@ WarehouseOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify]."
+        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[feed]."
     ),
 ]
 VerboseOpt = Annotated[

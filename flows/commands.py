@@ -58,10 +58,12 @@ def validate(
 
     try:
         settings = load_settings(config)
-        opened = open_feed(feed)
+        opened = open_feed(feed, encoding=settings.feed.encoding)
         known = known_ids(warehouse, tenant or opened.default_tenant()) if warehouse else None
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None
+    except OSError as error:  # a folder feed's file that cannot be read (its permissions)
+        raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
     return opened.name, validate_feed(opened, settings, known)
 
 

@@ -120,11 +120,11 @@ def applied_run_of(
     return AlreadyApplied(*found) if found else None
 
 
-def zip_tenant(zip_path: Path) -> str | None:
+def zip_tenant(zip_path: Path, encoding: str = "utf-8") -> str | None:
     """The tenant a zip syncs into by default (None: it does not open as a feed; its sync
     says why)."""
     try:
-        return open_feed(zip_path, parse=False).default_tenant()
+        return open_feed(zip_path, parse=False, encoding=encoding).default_tenant()
     except FeedError:
         return None
 
@@ -293,14 +293,16 @@ class ScanSteps:
     log: Callable[[str], None] = _ignore  # one line per zip filed
 
 
-def tenant_chains(warehouse: str, zips: list[Path]) -> dict[str | None, list[Path]]:
+def tenant_chains(
+    warehouse: str, zips: list[Path], encoding: str = "utf-8"
+) -> dict[str | None, list[Path]]:
     """The zips per tenant, each tenant's in arrival order. One warehouse file serializes
     every sync anyway: then all zips make one chain, in arrival order."""
     if not is_layout(warehouse):
         return {None: zips} if zips else {}
     chains: dict[str | None, list[Path]] = {}
     for zip_path in zips:  # one manifest read per zip
-        tenant = zip_tenant(zip_path)
+        tenant = zip_tenant(zip_path, encoding)
         # an unreadable zip is a chain of its own: its sync only reports why
         chains.setdefault(tenant if tenant is not None else f"\0{zip_path.name}", []).append(
             zip_path
@@ -317,9 +319,10 @@ def scan_inbox(
 ) -> list[Filed]:
     """Sync each new complete zip of the inbox, then file it; raises ZipsWaiting when a zip had to
     stay in the inbox for a reason that is not its own."""
-    steps.check_settings(config)
+    settings = steps.check_settings(config)
     steps.check_warehouse(warehouse)
-    chains = tenant_chains(warehouse, steps.find_ready_zips(inbox, settle_seconds))
+    zips = steps.find_ready_zips(inbox, settle_seconds)
+    chains = tenant_chains(warehouse, zips, settings.feed.encoding)
     tenants = {z: t for t, chain in chains.items() for z in chain}
 
     def sync_and_file(zip_path: Path) -> Filed:

@@ -109,7 +109,7 @@ def _run_steps(
     known: dict[str, object],
     attempt: str | None = None,
 ) -> SyncResult:
-    feed = steps.load_feed(feed_path)
+    feed = steps.load_feed(feed_path, settings.feed.encoding)
     tenant = tenant or feed.default_tenant()
     known.update(feed=feed.name, tenant=tenant)
     with steps.tenant_lock(tenant), open_warehouse(warehouse, tenant) as con:

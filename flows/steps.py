@@ -83,9 +83,10 @@ class PlannedRun:
     adoption: Adoption = field(default_factory=Adoption)
 
 
-def load_feed(feed: str | Path) -> Feed:
-    """The manifest and the files' bytes; parsing waits until the run needs it."""
-    return open_feed(feed, parse=False)
+def load_feed(feed: str | Path, encoding: str = "utf-8") -> Feed:
+    """The manifest and the files' bytes, read in `encoding` (`[feed] encoding`); parsing waits
+    until the run needs it."""
+    return open_feed(feed, parse=False, encoding=encoding)
 
 
 def start_run(

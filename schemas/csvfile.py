@@ -7,26 +7,45 @@ bytes account for every record having the header's width plus the commas inside 
 Polars refuses the file or either count disagrees (a ragged row, a stray quote, a blank line
 with commas), the file is parsed again with Python's `csv` module, which is slow but
 reports every malformed record by line. Only broken files pay for that.
+
+What a strict reader would choke on or let through is settled on the way, each at the cost of a
+whole-buffer operation or a vectorized one, so that a good file pays next to nothing for it: a
+file in another encoding is transcoded to UTF-8 first (`[feed] encoding`; a newline stays a
+newline, so every line number holds), lines ending in a bare CR (classic Mac OS) are read as
+lines, a file separated by tabs or semicolons is one error rather than a column per line, a
+header line repeated inside the file (two exports joined) is one error on its line rather than
+a record, and a control character in a value is an error naming its line and field.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import polars as pl
 import pyarrow as pa
 
-from rosterflow.schemas.issues import issue_frame, issue_row
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issue_frame, issue_row
 
 BOM = b"\xef\xbb\xbf"
 LINE = "__line"
+UTF8 = "utf-8"
 _JOINABLE_BYTES = 2**31  # a file smaller than this joins any column into one Polars string
+# the C0 control characters no value may hold: all but tab, and CR and LF (which only a quoted
+# value holds: elsewhere they end the line)
+CONTROL_CHARACTERS = tuple(chr(code) for code in range(32) if chr(code) not in "\t\n\r")
+_CONTROL_PATTERN = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
+# a control character in an issue's value, as a person can read it (and copy it to a search)
+_CONTROL_SHOWN = tuple(f"\\x{ord(character):02x}" for character in CONTROL_CHARACTERS)
+# what else an export may be separated by, as an issue shows it and as its message names it
+_SEPARATORS = {"\t": ("\\t", "tabs"), ";": (";", "semicolons"), "|": ("|", "vertical bars")}
 
 
 class UnreadableFile(Exception):
-    """The bytes cannot be read as a UTF-8 CSV at all."""
+    """The bytes cannot be read as a CSV in the file's encoding at all."""
 
 
 @dataclass(frozen=True)
@@ -35,51 +54,147 @@ class ParsedCsv:
     rows: pl.DataFrame  # the header's columns as String (empty -> null), plus `__line` (Int64)
     issues: pl.DataFrame
     fingerprint: str = ""  # identifies the file's bytes (set by schemas.feed)
+    # False when the file's lines cannot be read as records at all (it is separated by tabs,
+    # say): its issues say why, and its header and rows are not checked
+    readable: bool = True
+
+
+def is_utf8(encoding: str) -> bool:
+    """Whether `encoding` names UTF-8 in any spelling ("UTF8", "utf_8"): such a file's bytes
+    are parsed as they are, without a transcoded copy."""
+    return codecs.lookup(encoding).name == UTF8
 
 
 def parse_csv(
-    data: bytes, file_name: str, plain_columns: frozenset[str] = frozenset()
+    data: bytes,
+    file_name: str,
+    plain_columns: frozenset[str] = frozenset(),
+    encoding: str = UTF8,
 ) -> ParsedCsv:
     """Parse `data`; `plain_columns` names columns whose values are not expected to hold
-    commas (identifiers, codes, dates), which lets the fast path skip scanning them."""
+    commas (identifiers, codes, dates), which lets the fast path skip scanning them; `encoding`
+    is the one the file was saved in (a codec name; UTF-8 is read as it is)."""
+    notes: list[dict] = []
+    if not is_utf8(encoding):
+        data = _transcoded(data, file_name, encoding)
+    if _cr_only(data):
+        # a bare CR ends every line, a quoted value's too: as LF, the counts below hold
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        notes.append(
+            issue_row(
+                file_name,
+                None,
+                None,
+                None,
+                "file.line_endings",
+                "warning",
+                "lines end in a carriage return alone (as classic Mac OS wrote them); read as "
+                "line ends",
+            )
+        )
     # the fast path reads `data` as it is (a byte-order mark sits in the header line, which
     # Polars skips, and holds no comma or newline): no copy of the whole file without it
     bom = len(BOM) if data.startswith(BOM) else 0
     try:
-        header = _header(data, bom)
+        header = _header(data, bom, file_name)
     except UnicodeDecodeError:
         _check_utf8(data[bom:], file_name)
     if not header:
-        return ParsedCsv((), _empty_rows(()), issue_frame([]))
+        return ParsedCsv((), _empty_rows(()), issue_frame(notes))
+    separator = _separator_issue(header, file_name)
+    if separator is not None:
+        return ParsedCsv(header, _empty_rows(()), issue_frame([*notes, separator]), readable=False)
+    counts = _byte_counts(data)
     try:
-        rows = _fast_parse(data, header, plain_columns)  # Polars refuses invalid UTF-8 itself
+        rows = _fast_parse(data, header, plain_columns, counts)  # Polars refuses invalid UTF-8
     except pl.exceptions.PolarsError:
         rows = None
+    problems: list[dict] = []
     if rows is None:
         data = data[bom:]
         _check_utf8(data, file_name)
-        return _exact_parse(data, header, file_name)
-    return ParsedCsv(header, rows, issue_frame([]))
+        rows, problems = _exact_parse(data, header, file_name)
+    rows, repeated = _without_repeated_header(rows, header, file_name)
+    found = [issue_frame([*notes, *problems, *repeated])]
+    if counts.others and _has_control(data):
+        found.append(_control_issues(rows, header, file_name))
+    return ParsedCsv(header, rows, pl.concat(found))
+
+
+def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
+    """`data`, saved in `encoding`, as UTF-8. Every character stays one character, so a line
+    of the file is a line of the result and every line number holds."""
+    try:
+        return data.decode(encoding).encode(UTF8)
+    except UnicodeError as error:  # a byte the encoding has no character for
+        start = getattr(error, "start", 0)
+        if isinstance(error, UnicodeEncodeError):  # a character UTF-8 cannot hold (a surrogate)
+            text = error.object
+            line = text.count("\n", 0, start) + 1
+            where = f"U+{ord(text[start]):04X} at character {start}"
+        else:
+            line = data[:start].decode(encoding, "replace").count("\n") + 1
+            where = f"byte 0x{data[start]:02x} at offset {start}" if start < len(data) else "end"
+        raise UnreadableFile(
+            f"{file_name} line {line}: not {encoding} ({where}); export the file as {encoding}, "
+            "or set [feed] encoding to the encoding it was saved in"
+        ) from None
+
+
+def _cr_only(data: bytes) -> bool:
+    """Whether the file's first line ends in a bare CR (classic Mac OS): a look at the first
+    line alone in any other file."""
+    first_lf = data.find(b"\n")
+    first_cr = data.find(b"\r", 0, first_lf if first_lf >= 0 else len(data))
+    return first_cr >= 0 and data[first_cr + 1 : first_cr + 2] != b"\n"
+
+
+def _separator_issue(header: tuple[str, ...], file_name: str) -> dict | None:
+    """The error of a file separated by something else than commas: its header line is one
+    field that holds another separator (no OneRoster file has a single column)."""
+    if len(header) != 1:
+        return None
+    found = max(_SEPARATORS, key=header[0].count)
+    if found not in header[0]:
+        return None
+    shown, named = _SEPARATORS[found]
+    return issue_row(
+        file_name,
+        1,
+        None,
+        shown,
+        "file.separator",
+        "error",
+        f"the file is separated by {named} ('{shown}' in its header line), not by commas: "
+        "OneRoster CSV files are comma-separated; export it again with commas",
+    )
 
 
 def _check_utf8(data: bytes, file_name: str) -> None:
     try:
         # decoding is the cheapest complete check; Polars' own error does not say where
-        data.decode("utf-8")
+        data.decode(UTF8)
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
+        # what Windows calls "Unicode" starts with UTF-16's byte-order mark
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        looks = "; it starts as UTF-16 does" if utf16 else ""
+        fix = '= "utf-16"' if utf16 else "to the encoding it was saved in"
         raise UnreadableFile(
             f"{file_name} line {line}: not UTF-8 (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start}); export the file as UTF-8"
+            f"{error.start}{looks}); export the file as UTF-8, or set [feed] encoding {fix}"
         ) from None
 
 
-def _header(data: bytes, start: int = 0) -> tuple[str, ...]:
+def _header(data: bytes, start: int = 0, file_name: str = "") -> tuple[str, ...]:
     end = data.find(b"\n", start)
-    first_line = data[start : len(data) if end < 0 else end].decode("utf-8").rstrip("\r")
+    first_line = data[start : len(data) if end < 0 else end].decode(UTF8).rstrip("\r")
     if not first_line.strip():
         return ()
-    return tuple(next(csv.reader([first_line])))
+    try:
+        return tuple(next(csv.reader([first_line])))
+    except csv.Error as error:  # a "header" of one field longer than the csv module takes
+        raise UnreadableFile(f"{file_name} line 1: not a CSV header line ({error})") from None
 
 
 def _empty_rows(header: tuple[str, ...]) -> pl.DataFrame:
@@ -88,23 +203,56 @@ def _empty_rows(header: tuple[str, ...]) -> pl.DataFrame:
 
 
 def _unique_names(header: tuple[str, ...]) -> list[str]:
-    """Column names for a frame: a repeated header name gets a suffix (the header check reports it)."""
-    return [name if name not in header[:i] else f"{name}__{i}" for i, name in enumerate(header)]
+    """Column names for a frame: a name taken already (a repeated header name, or the line
+    column's) gets a suffix; the header check reports the header."""
+    names: list[str] = []
+    taken = {LINE, f"{LINE}_column", f"{LINE}_value"}
+    for i, name in enumerate(header):
+        while name in taken:
+            name = f"{name}__{i}"
+        names.append(name)
+        taken.add(name)
+    return names
 
 
-def _byte_counts(data: bytes) -> tuple[int, int]:
-    """The commas and newlines in `data`: one vectorized pass each over the bytes seen as a
-    UInt8 column without a copy (6x faster than `bytes.count`, and without the GIL)."""
-    octets = pl.from_arrow(pa.Array.from_buffers(pa.uint8(), len(data), [None, pa.py_buffer(data)]))
-    counts = pl.select(
-        (pl.lit(octets) == ord(",")).sum().alias("commas"),
-        (pl.lit(octets) == ord("\n")).sum().alias("newlines"),
+class ByteCounts(NamedTuple):
+    commas: int
+    newlines: int
+    others: int  # bytes below 0x20 that are no newline (LF) or CR: tabs and control characters
+
+
+def _octets(data: bytes) -> pl.Expr:
+    """`data` as a UInt8 column, without a copy."""
+    return pl.lit(
+        pl.from_arrow(pa.Array.from_buffers(pa.uint8(), len(data), [None, pa.py_buffer(data)]))
     )
-    return int(counts["commas"][0]), int(counts["newlines"][0])
+
+
+def _byte_counts(data: bytes) -> ByteCounts:
+    """The commas, newlines and other bytes below 0x20 in `data`: one vectorized pass each over
+    the bytes seen as a UInt8 column (6x faster than `bytes.count`, and without the GIL). Tabs
+    are told from control characters only in a file that has either (most have neither): this
+    pass adds a tenth to the time of a parse's counts, one telling them apart would add a half."""
+    octets = _octets(data)
+    counts = pl.select(
+        (octets == ord(",")).sum().alias("commas"),
+        (octets == ord("\n")).sum().alias("newlines"),
+        (octets < 0x20).sum().alias("below_space"),
+        (octets == ord("\r")).sum().alias("crs"),
+    ).row(0, named=True)
+    others = counts["below_space"] - counts["newlines"] - counts["crs"]
+    return ByteCounts(counts["commas"], counts["newlines"], others)
+
+
+def _has_control(data: bytes) -> bool:
+    """Whether `data` holds a control character (a byte below 0x20 but tab, LF and CR)."""
+    octets = _octets(data)
+    control = (octets < 0x20) & (octets != ord("\t")) & (octets != ord("\n"))
+    return bool(pl.select((control & (octets != ord("\r"))).any()).item())
 
 
 def _fast_parse(
-    data: bytes, header: tuple[str, ...], plain_columns: frozenset[str]
+    data: bytes, header: tuple[str, ...], plain_columns: frozenset[str], counts: ByteCounts
 ) -> pl.DataFrame | None:
     """One Polars parse, proven exact by byte counts; None when the proof fails.
 
@@ -145,7 +293,7 @@ def _fast_parse(
             pl.all_horizontal(pl.col(names).is_null() | (pl.col(names) == "")).alias("blank")
         ).to_series()
     blanks = 0 if blank is None else int(blank.sum())
-    commas, newlines = _byte_counts(data)
+    commas, newlines = counts.commas, counts.newlines
     header_end = data.find(b"\n")
     header_commas = data.count(b",", 0, header_end if header_end >= 0 else len(data))
     expected_commas = (records - blanks) * (width - 1) + int(value_commas or 0)
@@ -167,34 +315,113 @@ def _fast_parse(
     return rows.rechunk()
 
 
-def _exact_parse(data: bytes, header: tuple[str, ...], file_name: str) -> ParsedCsv:
+def _exact_parse(
+    data: bytes, header: tuple[str, ...], file_name: str
+) -> tuple[pl.DataFrame, list[dict]]:
     names = _unique_names(header)
     width = len(names)
-    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=False)
-    next(reader)
+    reader = csv.reader(io.StringIO(data.decode(UTF8), newline=""), strict=False)
     records: list[list[str]] = []
     lines: list[int] = []
     problems = []
-    start = reader.line_num + 1
-    for record in reader:
-        if not record or record == [""]:
-            pass  # a blank line: not a record
-        elif len(record) != width:
-            problems.append(
-                issue_row(
-                    file_name,
-                    start,
-                    None,
-                    ",".join(record)[:200],
-                    "file.ragged",
-                    "error",
-                    f"record has {len(record)} fields, the header has {width}",
-                )
-            )
-        else:
-            records.append(record)
-            lines.append(start)
+    try:
+        next(reader)
         start = reader.line_num + 1
+        for record in reader:
+            if not record or record == [""]:
+                pass  # a blank line: not a record
+            elif len(record) != width:
+                problems.append(
+                    issue_row(
+                        file_name,
+                        start,
+                        None,
+                        ",".join(record)[:200],
+                        "file.ragged",
+                        "error",
+                        f"record has {len(record)} fields, the header has {width}",
+                    )
+                )
+            else:
+                records.append(record)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as error:  # a value longer than the csv module takes (128 KiB)
+        raise UnreadableFile(f"{file_name} line {reader.line_num}: {error}") from None
     rows = pl.DataFrame(records, schema={name: pl.String for name in names}, orient="row")
     rows = rows.with_columns(pl.col(names).replace("", None), pl.Series(LINE, lines, pl.Int64))
-    return ParsedCsv(tuple(header), rows, issue_frame(problems))
+    return rows, problems
+
+
+def _without_repeated_header(
+    rows: pl.DataFrame, header: tuple[str, ...], file_name: str
+) -> tuple[pl.DataFrame, list[dict]]:
+    """The rows less any that repeat the header line (two exports joined into one file, each
+    with its byte-order mark, perhaps), and an error for each. One comparison of the first
+    column finds the candidates; a file without any pays for nothing else."""
+    names = _unique_names(header)
+    first = pl.col(names[0])
+    candidate = (first == header[0]) | (first == BOM.decode() + header[0])
+    if not header[0] or not rows.select(candidate.any()).item():
+        return rows, []
+    rest = [
+        pl.col(name).fill_null("") == value
+        for name, value in zip(names[1:], header[1:], strict=True)
+    ]
+    repeated = rows.select(candidate & pl.all_horizontal(pl.lit(True), *rest)).to_series()
+    problems = [
+        issue_row(
+            file_name,
+            line,
+            None,
+            ",".join(header)[:200],
+            "header.repeated",
+            "error",
+            "the header line again (two files joined into one?); not read as a record",
+        )
+        for line in rows.filter(repeated)[LINE]  # a few lines: one per joined file
+    ]
+    return rows.filter(~repeated), problems
+
+
+def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str) -> pl.DataFrame:
+    """An error for every value, and header name, that holds a control character, the
+    character shown as \\xNN. Only a file with a control byte somewhere is looked at."""
+    message = (
+        "holds a control character (shown as \\xNN), which no OneRoster value may: "
+        "remove it in the SIS"
+    )
+
+    def shown(value: pl.Expr) -> pl.Expr:
+        return value.str.replace_many(CONTROL_CHARACTERS, _CONTROL_SHOWN)
+
+    named = [
+        issue_row(file_name, 1, None, name, "value.control", "error", f"header name {message}")
+        for name in header
+        if any(character in name for character in CONTROL_CHARACTERS)
+    ]
+    names = _unique_names(header)
+    controlled = pl.col(names).str.contains(_CONTROL_PATTERN).fill_null(False)
+    # the unpivoted columns are named with the line's prefix: no header name is like them
+    column, value = f"{LINE}_column", f"{LINE}_value"
+    in_values = (
+        rows.lazy()
+        .filter(pl.any_horizontal(controlled))
+        .unpivot(on=names, index=LINE, variable_name=column, value_name=value)
+        .filter(pl.col(value).str.contains(_CONTROL_PATTERN))
+        .select(
+            pl.lit(file_name, pl.String).alias("file"),
+            pl.col(LINE).alias("line"),
+            pl.col(column)
+            .replace_strict(dict(zip(names, header, strict=True)), return_dtype=pl.String)
+            .alias("field"),
+            shown(pl.col(value)).alias("value"),
+            pl.lit("value.control").alias("rule"),
+            pl.lit("error").alias("severity"),
+            pl.lit(f"the value {message}").alias("message"),
+        )
+        .collect()
+    )
+    return pl.concat(
+        [issue_frame(named).with_columns(shown(pl.col("value"))), in_values.cast(ISSUE_SCHEMA)]
+    )

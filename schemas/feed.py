@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from rosterflow.schemas.csvfile import LINE, ParsedCsv, UnreadableFile, parse_csv
+from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
 from rosterflow.schemas.spec import (
     FILE_SPECS,
@@ -78,6 +78,7 @@ class Feed:
     read_issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
     _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
     version: str = "1.1"  # the manifest's oneroster.version, when rosterflow reads it
+    encoding: str = UTF8  # the files' encoding ([feed] encoding), transcoded as they are parsed
 
     @property
     def specs(self) -> dict[str, FileSpec]:
@@ -97,6 +98,8 @@ class Feed:
         for name in sorted(self.contents):
             digest.update(f"{name}\0{self.contents[name].sha256}\0".encode())
         digest.update(json.dumps(self.manifest, sort_keys=True).encode())
+        if not is_utf8(self.encoding):  # the same bytes read in another encoding are other data
+            digest.update(f"\0encoding\0{self.encoding}".encode())
         return digest.hexdigest()
 
     @property
@@ -110,7 +113,7 @@ class Feed:
 
     def parse(self) -> Feed:
         """Parse the files (two at a time, biggest first); raises FeedError for a file that is
-        not UTF-8 (the first such file in manifest order)."""
+        not in the feed's encoding (the first such file in manifest order)."""
         if self._files is None:
             biggest_first = sorted(self.contents, key=lambda n: -len(self.contents[n].data))
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -121,8 +124,9 @@ class Feed:
         return self
 
     def _parse(self, name: str) -> ParsedCsv:
-        parsed = _parse_file(self.name, self.specs[name], self.contents[name].data)
-        return replace(parsed, fingerprint=file_fingerprint(self.contents, name, self.version))
+        parsed = _parse_file(self.name, self.specs[name], self.contents[name].data, self.encoding)
+        fingerprint = file_fingerprint(self.contents, name, self.version, self.encoding)
+        return replace(parsed, fingerprint=fingerprint)
 
     @property
     def files(self) -> dict[str, ParsedCsv]:
@@ -149,14 +153,17 @@ class FileContent:
         return f"sha256:{self.sha256}"
 
 
-def file_fingerprint(contents: Mapping[str, FileContent], name: str, version: str) -> str:
-    """What identifies the records a file gives: its bytes; in a 1.2 feed, the users' records
-    are read from users.csv and roles.csv together, so theirs is both files' bytes (a change
-    of roles alone must not pass for the same users file)."""
+def file_fingerprint(
+    contents: Mapping[str, FileContent], name: str, version: str, encoding: str = UTF8
+) -> str:
+    """What identifies the records a file gives: its bytes, and the encoding they are read in
+    when it is not UTF-8; in a 1.2 feed, the users' records are read from users.csv and
+    roles.csv together, so theirs is both files' bytes (a change of roles alone must not pass
+    for the same users file)."""
     fingerprint = contents[name].fingerprint
     if version == "1.2" and name == "users" and "roles" in contents:
-        return f"{fingerprint}+roles:{contents['roles'].fingerprint}"
-    return fingerprint
+        fingerprint = f"{fingerprint}+roles:{contents['roles'].fingerprint}"
+    return fingerprint if is_utf8(encoding) else f"{fingerprint}+{encoding}"
 
 
 def file_issue(file: str, rule: str, severity: str, message: str) -> dict[str, object]:
@@ -322,6 +329,8 @@ def _manifest(
     def issue(line, field_, value, rule, severity, message):
         issues.append(issue_row(MANIFEST_FILE, line, field_, value, rule, severity, message))
 
+    if not parsed.readable:  # not comma-separated: its one issue says so, and no file is read
+        return {}, dict.fromkeys(FILE_SPECS, "absent"), {}, issues, "1.1"
     if parsed.header != MANIFEST_HEADER:
         issue(
             1,
@@ -443,9 +452,10 @@ def _manifest(
 # --- the feed -------------------------------------------------------------------------------
 
 
-def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
+def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str = UTF8) -> Feed:
     """Read a feed's manifest and the bytes of the files it marks bulk or delta, and parse them
-    unless `parse=False` (then `Feed.parse()` does). Raises FeedError if unreadable."""
+    unless `parse=False` (then `Feed.parse()` does), each read in `encoding` (`[feed]
+    encoding`). Raises FeedError if unreadable."""
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
@@ -453,8 +463,10 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
             MANIFEST_FILE, "manifest.missing", "error", "the feed has no manifest.csv at its root"
         )
         absent = dict.fromkeys(FILE_SPECS, "absent")
-        return Feed(source.name, source.sha256, {}, absent, {}, issue_frame([missing]))
-    manifest_csv = parse_csv(members[MANIFEST_FILE].read(), MANIFEST_FILE)
+        return Feed(
+            source.name, source.sha256, {}, absent, {}, issue_frame([missing]), encoding=encoding
+        )
+    manifest_csv = _parsed(source.name, members[MANIFEST_FILE].read(), MANIFEST_FILE, encoding)
     manifest, modes, lines, issues, version = _manifest(manifest_csv)
     specs = SPECS_BY_VERSION[version]
     issues += _member_issues(members, modes, manifest, lines, version)
@@ -465,10 +477,25 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True) -> Feed:
     ]
 
     contents, files = _read_files(
-        source.name, {n: members[specs[n].file_name] for n in to_read}, specs, version, parse
+        source.name,
+        {n: members[specs[n].file_name] for n in to_read},
+        specs,
+        version,
+        parse,
+        encoding,
     )
     read_issues = pl.concat([issue_frame(issues), manifest_csv.issues])
-    return Feed(source.name, source.sha256, manifest, modes, contents, read_issues, files, version)
+    return Feed(
+        source.name,
+        source.sha256,
+        manifest,
+        modes,
+        contents,
+        read_issues,
+        files,
+        version,
+        encoding,
+    )
 
 
 def _read_files(
@@ -477,6 +504,7 @@ def _read_files(
     specs: Mapping[str, FileSpec],
     version: str,
     parse: bool,
+    encoding: str = UTF8,
 ) -> tuple[dict[str, FileContent], dict[str, ParsedCsv] | None]:
     """Read the files, and parse them if `parse`: two files at a time, biggest first, each
     parsed as soon as its bytes are in while a thread of its own takes their sha256 (inflate,
@@ -490,7 +518,7 @@ def _read_files(
         if not parse:
             return digest, data, None
         try:
-            parsed: ParsedCsv | Exception = _parse_file(feed_name, specs[name], data)
+            parsed: ParsedCsv | Exception = _parse_file(feed_name, specs[name], data, encoding)
         except Exception as error:  # raised once every file is read, as if parsed after
             parsed = error
         return digest, b"", parsed  # parsed: the bytes are no longer needed
@@ -514,7 +542,8 @@ def _read_files(
     for name, (_, _, parsed) in loaded.items():
         if isinstance(parsed, Exception):
             raise parsed
-        files[name] = replace(parsed, fingerprint=file_fingerprint(contents, name, version))
+        fingerprint = file_fingerprint(contents, name, version, encoding)
+        files[name] = replace(parsed, fingerprint=fingerprint)
     return contents, files
 
 
@@ -522,9 +551,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _parse_file(feed_name: str, spec: FileSpec, data: bytes) -> ParsedCsv:
+def _parse_file(feed_name: str, spec: FileSpec, data: bytes, encoding: str = UTF8) -> ParsedCsv:
+    return _parsed(feed_name, data, spec.file_name, encoding, _plain_columns(spec))
+
+
+def _parsed(
+    feed_name: str,
+    data: bytes,
+    file_name: str,
+    encoding: str,
+    plain_columns: frozenset[str] = frozenset(),
+) -> ParsedCsv:
+    """A file parsed, or the one-line FeedError of a file that cannot be (the manifest's too)."""
     try:
-        return parse_csv(data, spec.file_name, _plain_columns(spec))
+        return parse_csv(data, file_name, plain_columns, encoding)
     except UnreadableFile as error:
         raise FeedError(f"{feed_name}: {error}") from None
 

@@ -218,6 +218,32 @@ class Notify(_Table):
         return webhook
 
 
+class FeedReading(_Table):
+    """How the bytes of a feed's files are read."""
+
+    encoding: str = Field(
+        "utf-8",
+        description="The encoding a SIS saved the feed's CSV files in: utf-8, read as it is and "
+        "strictly, or any encoding Python names, such as cp1252 (Windows' Western European) or "
+        "utf-16 (what Windows calls Unicode), in which the files are read and turned into "
+        "UTF-8 before they are parsed; a byte the encoding has no character for is refused.",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _text_encoding(cls, encoding: str) -> str:
+        try:
+            # a codec between text and bytes: not base64 or zlib, which Python names too (and
+            # which refuse text; empty bytes would get past them)
+            "".encode(encoding)
+        except (LookupError, ValueError):  # ValueError: a name with a NUL in it
+            raise _refused(
+                f"[feed] encoding = {encoding!r}; name an encoding such as utf-8, cp1252, "
+                "latin-1 or utf-16"
+            ) from None
+        return encoding
+
+
 def _default_required() -> MappingProxyType:
     return MappingProxyType({"courses": ("courseCode",), "users": ()})
 
@@ -299,6 +325,10 @@ class Settings(_Table):
     identity: Identity = Field(
         default_factory=Identity,
         description="The users.csv field users sign in with.",
+    )
+    feed: FeedReading = Field(
+        default_factory=FeedReading,
+        description="How the bytes of a feed's files are read.",
     )
 
     def key(self) -> str:

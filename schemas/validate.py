@@ -190,9 +190,12 @@ def _new_or_repeated(rows: pl.DataFrame, changed: pl.Series) -> pl.Series:
 
 
 def readable_rows(spec: FileSpec, parsed: ParsedCsv) -> tuple[pl.DataFrame | None, list[dict]]:
-    """The file's rows in spec order (with their lines), or None when the header is wrong; and
-    the header's issues. A 1.2 users.csv in the layout of 1.2 before its 1.2.1 errata (with
-    resourceSourcedIds after password) is read with a warning, without that column."""
+    """The file's rows in spec order (with their lines), or None when the header is wrong or
+    the file's lines cannot be read; and the header's issues. A 1.2 users.csv in the layout of
+    1.2 before its 1.2.1 errata (with resourceSourcedIds after password) is read with a
+    warning, without that column."""
+    if not parsed.readable:  # its lines are no records (another separator): the parse said so
+        return None, []
     header = parsed.header
     problems: list[dict] = []
     if spec.version == "1.2" and spec.name == "users" and LEGACY_USERS_12_COLUMN in header:

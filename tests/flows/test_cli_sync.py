@@ -238,3 +238,28 @@ def test_an_unreachable_prefect_api_is_a_usage_error_with_the_fix(capsys):
         exit_ = failure_exit(wrapped, None, verbose=False)
     assert exit_.exit_code == EXIT_UNREADABLE
     assert "prefect server start" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "engine", [pytest.param("--prefect", marks=pytest.mark.flow), "--no-prefect"]
+)
+def test_a_feed_in_the_configured_encoding_syncs_its_names_as_written(tmp_path, engine):
+    frames = with_cell(tiny_district(), "users", 0, "givenName", "Zoë")
+    utf8 = write_feed(tmp_path / "utf8", frames)
+    feed = tmp_path / "north"  # as a Windows SIS saves it
+    feed.mkdir()
+    for path in utf8.iterdir():
+        (feed / path.name).write_bytes(path.read_text().encode("cp1252"))
+    warehouse, config = tmp_path / "w.duckdb", tmp_path / "s.toml"
+
+    refused = sync(feed, "--warehouse", warehouse, engine)
+
+    assert refused.exit_code == EXIT_UNREADABLE, refused.output
+    assert "north: users.csv line 2: not UTF-8" in refused.output
+
+    config.write_text('[feed]\nencoding = "cp1252"\n')
+    applied = sync(feed, "--warehouse", warehouse, "--config", config, engine)
+
+    assert applied.exit_code == 0, applied.output
+    assert "Zoë" in lms_users(warehouse)["given_name"].to_list()
+    assert outcomes(warehouse) == ["applied"]

@@ -1,11 +1,12 @@
 import json
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
 from rosterflow.schemas.writer import write_feed
-from tests.feeds import tiny_district, with_cell
+from tests.feeds import feed_files, tiny_district, with_cell, write_zip
 
 runner = CliRunner()
 
@@ -96,3 +97,54 @@ def test_an_unusable_warehouse_to_resolve_against_exits_2_with_one_line(tmp_path
     assert result.exit_code == 2, result.output
     assert "cannot open the warehouse" in result.output and "Traceback" not in result.output
     assert result.output.count("\n") <= 2, result.output
+
+
+# --- damaged exports: every one gets an answer, never a traceback (issue 30) ------------------
+
+
+def damaged(files: dict[str, bytes], damage: str) -> dict[str, bytes]:
+    users = files["users.csv"]
+    header, *lines = users.split(b"\n")
+    return (
+        files
+        | {
+            "cr only": {"users.csv": users.replace(b"\n", b"\r")},
+            "nul": {"users.csv": users.replace(b",Ada,", b",A\x00da,", 1)},
+            "repeated header": {"users.csv": b"\n".join([header, *lines[:2], header, *lines[2:]])},
+            "tabs": {"users.csv": users.replace(b",", b"\t")},
+            "manifest not utf-8": {
+                "manifest.csv": files["manifest.csv"].replace(b"bulk", b"b\xfclk")
+            },
+            "utf-16": {name: data.decode().encode("utf-16") for name, data in files.items()},
+        }[damage]
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "exit_code", "shown"),
+    [
+        ("cr only", 0, "file.line_endings"),
+        ("nul", 1, "value.control"),
+        ("repeated header", 1, "header.repeated"),
+        ("tabs", 1, "file.separator"),
+        ("manifest not utf-8", 2, "d.zip: manifest.csv line 4: not UTF-8"),
+        ("utf-16", 2, 'set [feed] encoding = "utf-16"'),
+    ],
+)
+def test_each_damaged_export_gets_its_answer(tmp_path, damage, exit_code, shown):
+    files = damaged(feed_files(tiny_district()), damage)
+    result = runner.invoke(app, ["validate", str(write_zip(tmp_path / "d.zip", files))])
+    assert result.exit_code == exit_code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert shown in " ".join(result.output.split()), result.output  # as the table wraps it
+    if exit_code == 2:
+        assert result.output.startswith("rosterflow: ") and result.output.count("\n") == 1
+
+
+def test_the_configured_encoding_reads_a_utf16_export(tmp_path):
+    files = damaged(feed_files(tiny_district()), "utf-16")
+    feed = str(write_zip(tmp_path / "d.zip", files))
+    (tmp_path / "s.toml").write_text('[feed]\nencoding = "utf-16"\n')
+    result = runner.invoke(app, ["validate", feed, "--config", str(tmp_path / "s.toml")])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and "0 errors" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -25,6 +26,7 @@ from rosterflow.flows.inbox import (
     is_ready,
     ready_zips,
     report_path,
+    tenant_chains,
     verdict,
 )
 from rosterflow.schemas.feed import FeedError
@@ -338,3 +340,25 @@ def test_serve_serves_the_inbox_deployment_with_its_schedule(tmp_path, monkeypat
         "config": None,
         "settle_seconds": 5.0,
     }
+
+
+def test_zips_in_the_configured_encoding_are_synced_into_their_tenants_file(tmp_path):
+    inbox, layout = tmp_path / "inbox", tmp_path / "wh" / "{tenant}.duckdb"
+    frames = with_cell(tiny_district(), "users", 0, "givenName", "Zoë")
+    exported = write_feed(tmp_path / "n.zip", frames, properties={"source.systemCode": "north"})
+    inbox.mkdir()
+    with zipfile.ZipFile(exported) as utf8, zipfile.ZipFile(inbox / "n.zip", "w") as utf16:
+        for name in utf8.namelist():  # what Windows calls Unicode
+            utf16.writestr(name, utf8.read(name).decode().encode("utf-16"))
+    config = tmp_path / "s.toml"
+    config.write_text('[feed]\nencoding = "utf-16"\n')
+    # each zip's tenant (its manifest's systemCode) picks its file before it is synced
+    assert tenant_chains(str(layout), [inbox / "n.zip"], "utf-16") == {"north": [inbox / "n.zip"]}
+
+    scanned = once(inbox, layout, "--config", str(config), "--no-prefect")
+
+    assert scanned.exit_code == 0, scanned.output
+    assert files_under(inbox) == {"processed/n.zip", "processed/n.issues.csv"}
+    with duckdb.connect(str(tmp_path / "wh" / "north.duckdb"), read_only=True) as con:
+        names = con.sql("select given_name from lms.users").fetchall()
+    assert ("Zoë",) in names

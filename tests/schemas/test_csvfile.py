@@ -4,6 +4,7 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas import csvfile
 from rosterflow.schemas.csvfile import UnreadableFile, parse_csv
+from rosterflow.schemas.issues import issue_frame
 
 
 def rows_of(data: bytes) -> list[tuple]:
@@ -103,10 +104,10 @@ def test_quoted_empty_values_are_null_in_only_the_columns_that_have_them():
     ],
 )
 def test_empty_first_column_and_blank_records_read_as_the_csv_module_reads_them(data):
-    exact = csvfile._exact_parse(data, csvfile._header(data), "x.csv")
+    rows, problems = csvfile._exact_parse(data, csvfile._header(data), "x.csv")
     parsed = parse_csv(data, "x.csv")
-    assert_frame_equal(parsed.rows, exact.rows)
-    assert_frame_equal(parsed.issues, exact.issues)
+    assert_frame_equal(parsed.rows, rows)
+    assert_frame_equal(parsed.issues, issue_frame(problems))
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,8 @@ def test_not_utf8_after_a_byte_order_mark_names_the_same_line_and_offset():
 
 @pytest.mark.parametrize("data", [b"", b"a", b",\n,,\n\n", bytes(range(256)) * 1000])
 def test_byte_counts(data):
-    assert csvfile._byte_counts(data) == (data.count(b","), data.count(b"\n"))
+    others = sum(data.count(bytes([code])) for code in range(32) if code not in b"\n\r")
+    assert csvfile._byte_counts(data) == (data.count(b","), data.count(b"\n"), others)
 
 
 def test_rows_are_one_chunk_per_column():
@@ -146,10 +148,214 @@ def test_rows_are_one_chunk_per_column():
 
 def test_commas_in_values_are_counted_alike_in_files_too_big_to_join(monkeypatch):
     data = b'a,b,c\n1,"x,y",z\n2,"p,q,r",\n3,,"s,t"\n'
-    header, plain = csvfile._header(data), frozenset({"a"})
-    joined = csvfile._fast_parse(data, header, plain)
+    header, plain, counts = csvfile._header(data), frozenset({"a"}), csvfile._byte_counts(data)
+    joined = csvfile._fast_parse(data, header, plain, counts)
     monkeypatch.setattr(csvfile, "_JOINABLE_BYTES", 0)
-    per_value = csvfile._fast_parse(data, header, plain)
+    per_value = csvfile._fast_parse(data, header, plain, counts)
     assert joined is not None and per_value is not None  # the fast path's proof holds in both
     assert_frame_equal(per_value, joined)
     assert_frame_equal(joined, parse_csv(data, "x.csv", plain).rows)
+
+
+# --- what a strict reader chokes on or lets through (issue 30) -------------------------------
+
+
+def issues_of(parsed) -> list[tuple]:
+    return parsed.issues.select("file", "line", "field", "value", "rule", "severity").rows()
+
+
+@pytest.mark.parametrize(
+    "lf",
+    [
+        b"a,b\n1,2\n3,4\n",
+        b'a,b\n1,"two\nlines"\n3,4\n',  # a quoted value's line break is a CR too
+        b"a,b\n1,2\n\n3,4",  # a blank line, no line end at the end
+        b"a,b\n",  # the header alone
+    ],
+)
+def test_cr_only_line_endings_read_like_lf_with_a_warning(lf):
+    plain = parse_csv(lf, "x.csv")
+    mac = parse_csv(lf.replace(b"\n", b"\r"), "x.csv")
+    assert mac.header == plain.header
+    assert_frame_equal(mac.rows, plain.rows)
+    assert issues_of(mac) == [("x.csv", None, None, None, "file.line_endings", "warning")]
+    assert plain.issues.height == 0
+
+
+def test_cr_only_lines_keep_their_numbers_on_the_exact_path():
+    parsed = parse_csv(b"a,b\r1,2\r3\r4,5\r", "x.csv")  # line 3 is ragged
+    assert parsed.rows.rows() == [("1", "2", 2), ("4", "5", 4)]
+    assert [(i[1], i[4]) for i in issues_of(parsed)] == [
+        (None, "file.line_endings"),
+        (3, "file.ragged"),
+    ]
+
+
+def test_crlf_and_a_stray_cr_inside_a_value_are_not_cr_only():
+    assert parse_csv(b"a,b\r\n1,x\ry\r\n", "x.csv").rows.rows() == [("1", "x\ry", 2)]
+    assert parse_csv(b"a,b\r\n1,x\ry\r\n", "x.csv").issues.height == 0
+
+
+@pytest.mark.parametrize("control", [0x00, 0x01, 0x08, 0x0B, 0x0C, 0x1B, 0x1F])
+def test_a_control_character_in_a_value_is_an_error_naming_line_and_field(control):
+    data = b"id,name,note\n1,Ada,x\n2,A%cda,y\n3,Bo,z\n" % control
+    parsed = parse_csv(data, "users.csv")
+    assert issues_of(parsed) == [
+        ("users.csv", 3, "name", f"A\\x{control:02x}da", "value.control", "error")
+    ]
+    assert "control character" in parsed.issues["message"][0]
+    assert parsed.rows.height == 3  # the record is read; the error rejects the feed
+
+
+def test_every_control_character_of_a_file_is_reported_on_both_paths():
+    fast = b'id,name\n1,"a\x00b"\n2,ok\n3,c\x07\n'
+    exact = fast + b"4\n"  # a ragged line sends the file to the csv module
+    for data in (fast, exact):
+        found = [i for i in issues_of(parse_csv(data, "x.csv")) if i[4] == "value.control"]
+        assert found == [
+            ("x.csv", 2, "name", "a\\x00b", "value.control", "error"),
+            ("x.csv", 4, "name", "c\\x07", "value.control", "error"),
+        ]
+
+
+def test_tabs_and_quoted_line_breaks_are_no_control_characters():
+    data = b'id,name\n1,"tab\there"\n2,"cr\r\nlf"\n3,plain\n'
+    parsed = parse_csv(data, "x.csv")
+    assert parsed.issues.height == 0
+    assert parsed.rows["name"].to_list() == ["tab\there", "cr\r\nlf", "plain"]
+
+
+def test_a_control_character_beside_tabs_is_still_found():
+    # tabs make the first count ambiguous: the second pass tells them apart
+    parsed = parse_csv(b"id,name\n1,a\tb\n2,c\x00d\n", "x.csv")
+    assert [i[1:5] for i in issues_of(parsed)] == [(3, "name", "c\\x00d", "value.control")]
+
+
+def test_a_control_character_in_the_header_is_an_error_on_line_1():
+    parsed = parse_csv(b"id,na\x00me\n1,a\n", "x.csv")
+    assert issues_of(parsed) == [("x.csv", 1, None, "na\\x00me", "value.control", "error")]
+
+
+@pytest.mark.parametrize("marked", [b"", csvfile.BOM], ids=["plain", "with its own BOM"])
+@pytest.mark.parametrize("ragged", [b"", b"9\n"], ids=["fast path", "exact path"])
+def test_a_repeated_header_line_is_one_error_on_its_line_and_no_record(marked, ragged):
+    first = b"id,status,name\n1,active,Ada\n2,,Bo\n"
+    second = b"id,status,name\n3,active,Cy\n"
+    parsed = parse_csv(first + marked + second + ragged, "users.csv")
+    assert parsed.rows.rows() == [("1", "active", "Ada", 2), ("2", None, "Bo", 3), ("3", "active", "Cy", 5)]  # fmt: skip
+    repeated = [i for i in issues_of(parsed) if i[4] == "header.repeated"]
+    assert repeated == [("users.csv", 4, None, "id,status,name", "header.repeated", "error")]
+
+
+def test_a_record_that_only_starts_like_the_header_is_a_record():
+    parsed = parse_csv(b"id,name\nid,Ada\n", "x.csv")
+    assert parsed.rows.rows() == [("id", "Ada", 2)]
+    assert parsed.issues.height == 0
+
+
+@pytest.mark.parametrize(
+    ("separator", "shown", "named"),
+    [(b"\t", "\\t", "tabs"), (b";", ";", "semicolons"), (b"|", "|", "vertical bars")],
+)
+def test_a_file_separated_otherwise_is_one_error_naming_the_separator(separator, shown, named):
+    data = b"id,status,name\n1,active,Ada\n2,,Bo\n".replace(b",", separator)
+    parsed = parse_csv(data, "users.csv")
+    assert issues_of(parsed) == [("users.csv", 1, None, shown, "file.separator", "error")]
+    assert f"separated by {named} ('{shown}'" in parsed.issues["message"][0]
+    assert not parsed.readable
+    assert parsed.rows.height == 0
+
+
+def test_a_comma_separated_file_with_tabs_and_semicolons_in_values_is_read():
+    parsed = parse_csv(b"id,name\n1,a;b\n2,c\td\n", "x.csv")
+    assert parsed.readable and parsed.issues.height == 0
+
+
+# a value on several lines, then a character each encoding writes its own way
+ENCODED = 'id,name\n1,"Zoë\non two lines"\n2,Łukasz\n3,Renée\n'
+
+
+@pytest.mark.parametrize("encoding", ["cp1250", "utf-16", "utf-16-le", "utf-16-be", "iso8859-2"])
+def test_a_named_encoding_is_transcoded_and_reads_as_utf8_does(encoding):
+    expected = parse_csv(ENCODED.encode(), "x.csv")
+    parsed = parse_csv(ENCODED.encode(encoding), "x.csv", encoding=encoding)
+    assert_frame_equal(parsed.rows, expected.rows)
+    assert parsed.rows["__line"].to_list() == [2, 4, 5]
+
+
+def test_utf16_with_its_byte_order_mark_and_crlf_reads_as_windows_writes_it():
+    data = ENCODED.replace("\n", "\r\n").encode("utf-16")  # Excel's "Unicode Text", with commas
+    assert data.startswith(b"\xff\xfe")
+    parsed = parse_csv(data, "x.csv", encoding="utf-16")
+    assert parsed.rows["name"].to_list() == ["Zoë\r\non two lines", "Łukasz", "Renée"]
+    assert parsed.issues.height == 0
+
+
+# (bytes, their encoding, the start of the refusal)
+NOT_VALID_IN_THEIR_ENCODING = {
+    # cp1252 has no character for 0x81, 0x8d, 0x8f, 0x90 and 0x9d
+    "cp1252": (b'id,name\n1,"a\nb"\n2,x\x81\n', "cp1252", "x.csv line 4: not cp1252 (byte 0x81 at offset 19)"),
+    # a lone surrogate: half a character
+    "utf-16 surrogate": ("id,name\n1,a\n2,".encode("utf-16-le") + b"\x00\xd8" + "x\n".encode("utf-16-le"), "utf-16-le", "x.csv line 3: not utf-16-le (byte 0x00 at offset 28)"),
+    # an odd number of bytes: the last character cut in half
+    "utf-16 cut": ("id,name\n1,a\n".encode("utf-16") + b"\x41", "utf-16", "x.csv line 3: not utf-16 (byte 0x41 at offset 26)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "message"),
+    NOT_VALID_IN_THEIR_ENCODING.values(),
+    ids=NOT_VALID_IN_THEIR_ENCODING.keys(),
+)
+def test_a_file_not_valid_in_its_named_encoding_is_refused_naming_the_line(data, encoding, message):
+    with pytest.raises(UnreadableFile) as refused:
+        parse_csv(data, "x.csv", encoding=encoding)
+    assert str(refused.value).startswith(message), str(refused.value)
+    assert "[feed] encoding" in str(refused.value)
+
+
+def test_utf16_read_as_utf8_is_refused_with_the_setting_that_reads_it():
+    with pytest.raises(UnreadableFile) as refused:
+        parse_csv("id,name\n1,a\n".encode("utf-16"), "x.csv")
+    assert str(refused.value) == (
+        "x.csv line 1: not UTF-8 (byte 0xff at offset 0; it starts as UTF-16 does); export the "
+        'file as UTF-8, or set [feed] encoding = "utf-16"'
+    )
+
+
+def test_utf8_spelled_otherwise_reads_the_bytes_as_they_are():
+    data = "id,name\n1,Zoë\n".encode()
+    assert_frame_equal(
+        parse_csv(data, "x.csv", encoding="UTF8").rows, parse_csv(data, "x.csv").rows
+    )
+    with pytest.raises(UnreadableFile, match="not UTF-8"):
+        parse_csv(b"id,name\n1,\xff\n", "x.csv", encoding="utf_8")
+
+
+def test_a_line_longer_than_the_csv_module_takes_is_unreadable_not_a_crash():
+    huge = b"x" * 200_000
+    with pytest.raises(UnreadableFile, match=r"x.csv line 1: not a CSV header line \(field larger"):
+        parse_csv(huge + b"\n", "x.csv")
+    # a ragged record sends the file to the csv module, which then meets the long value
+    with pytest.raises(UnreadableFile, match=r"x.csv line 3: field larger than field limit"):
+        parse_csv(b"a,b\n1\n2," + huge + b"\n", "x.csv")
+
+
+def test_a_control_character_is_found_whatever_the_columns_are_called():
+    # the manifest's own header: found by the fuzzed reader, which put a NUL before it
+    parsed = parse_csv(b"\x00propertyName,value\nfile.users,bu\x01lk\n", "manifest.csv")
+    assert [i[1:5] for i in issues_of(parsed)] == [
+        (1, None, "\\x00propertyName", "value.control"),
+        (2, "value", "bu\\x01lk", "value.control"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "record"),
+    [(b"__line,a", b"1,2"), (b"a,a,a__1", b"1,2,3"), (b"__line_value,__line_column", b"1,2")],
+)
+def test_header_names_like_the_frames_own_columns_are_read_as_any_other(header, record):
+    parsed = parse_csv(header + b"\n" + record + b"\n", "x.csv")
+    assert parsed.header == tuple(header.decode().split(","))
+    assert parsed.rows["__line"].to_list() == [2]
+    assert len(set(parsed.rows.columns)) == parsed.rows.width

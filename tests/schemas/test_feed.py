@@ -4,6 +4,7 @@ import zipfile
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import rosterflow.schemas.feed as feed_module
 from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
@@ -233,3 +234,71 @@ def test_a_oneroster_12_file_in_a_1_1_feed_is_refused_with_a_reason(tmp_path):
     assert ("roles.csv", None, None, "file.version", "error") in issues_of(feed)
     message = feed.issues.filter(pl.col("rule") == "file.version")["message"][0]
     assert "manifest says OneRoster 1.1" in message and "oneroster.version 1.2" in message
+
+
+# --- a feed's encoding, and its manifest read like its other files (issue 30) ----------------
+
+
+def encoded(files: dict[str, bytes], encoding: str) -> dict[str, bytes]:
+    return {name: data.decode().encode(encoding) for name, data in files.items()}
+
+
+def with_names(frames):
+    """`frames` with names no ASCII file could hold."""
+    users = frames["users"].with_columns(
+        pl.Series(
+            "givenName",
+            ["Zoë", "Łukasz", "Renée", "Jürgen", "Šárka", "Ana"][: frames["users"].height],
+        )
+    )
+    return frames | {"users": users}
+
+
+@pytest.mark.parametrize("encoding", ["cp1250", "utf-16"])
+def test_a_feed_in_a_named_encoding_reads_as_its_utf8_export_does(tmp_path, encoding):
+    files = feed_files(with_names(tiny_district()))
+    utf8 = open_feed(write_zip(tmp_path / "utf8.zip", files))
+    path = write_zip(tmp_path / "other.zip", encoded(files, encoding))
+    other = open_feed(path, encoding=encoding)
+    assert other.manifest == utf8.manifest and other.issues.height == 0
+    for name, parsed in utf8.files.items():
+        assert_frame_equal(other.files[name].rows, parsed.rows)
+    # the sync's way: the bytes first, parsed when the run validates
+    later = open_feed(path, parse=False, encoding=encoding).parse()
+    assert_frame_equal(later.rows("users"), utf8.rows("users"))
+    with pytest.raises(FeedError, match="not UTF-8"):
+        open_feed(path)
+
+
+def test_the_same_bytes_in_another_encoding_are_other_contents(tmp_path):
+    path = write_zip(tmp_path / "d.zip", encoded(feed_files(with_names(tiny_district())), "cp1250"))
+    # Windows' and ISO's Central European encodings: the same letters at other bytes
+    windows, iso = open_feed(path, encoding="cp1250"), open_feed(path, encoding="iso8859-2")
+    assert windows.rows("users")["givenName"].to_list() != iso.rows("users")["givenName"].to_list()
+    assert windows.sha256 == iso.sha256  # the zip's own identity: its bytes
+    assert windows.content_sha256 != iso.content_sha256
+    assert windows.files["users"].fingerprint != iso.files["users"].fingerprint
+    plain = write_zip(tmp_path / "p.zip", feed_files(tiny_district()))
+    utf8, spelled = open_feed(plain), open_feed(plain, encoding="UTF8")
+    assert utf8.content_sha256 == spelled.content_sha256  # as every earlier run stored it
+    assert utf8.files["users"].fingerprint == spelled.files["users"].fingerprint
+
+
+def test_a_manifest_not_in_utf8_is_the_one_line_unreadable_feed_error(tmp_path):
+    files = feed_files(tiny_district())
+    files["manifest.csv"] = files["manifest.csv"].replace(b"bulk", b"bu\xffk", 1)
+    with pytest.raises(FeedError) as refused:
+        open_feed(write_zip(tmp_path / "m.zip", files))
+    assert str(refused.value).startswith("m.zip: manifest.csv line ")
+    assert "not UTF-8 (byte 0xff" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_tab_separated_manifest_is_one_error_and_reads_no_file(tmp_path):
+    files = feed_files(tiny_district())
+    files["manifest.csv"] = files["manifest.csv"].replace(b",", b"\t")
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    errors = feed.issues.filter(pl.col("severity") == "error")
+    assert errors.select("file", "line", "value", "rule").rows() == [
+        ("manifest.csv", 1, "\\t", "file.separator")
+    ]
+    assert feed.files == {}

@@ -55,6 +55,7 @@ DEFAULTS = {
         "smtp_password_env": "ROSTERFLOW_SMTP_PASSWORD",
     },
     "identity": {"key": "sourcedId", "adopt_by": "none", "adopt_across_roles": False},
+    "feed": {"encoding": "utf-8"},
 }
 
 # every key of every table other than its default
@@ -97,6 +98,9 @@ smtp_password_env = "DISTRICT_SMTP_PASSWORD"
 [validation]
 required = { users = ["email", "username"], classes = ["location"], courses = [] }
 files = ["users", "manifest", "enrollments", "userProfiles"]
+
+[feed]
+encoding = "cp1252"
 """
 
 NON_DEFAULT = {
@@ -132,6 +136,7 @@ NON_DEFAULT = {
         "smtp_password_env": "DISTRICT_SMTP_PASSWORD",
     },
     "identity": {"key": "email", "adopt_by": "login", "adopt_across_roles": True},
+    "feed": {"encoding": "cp1252"},
 }
 
 # the text of `key()` as rosterflow 0.1.0's dataclass settings wrote it into
@@ -216,7 +221,7 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
 @pytest.mark.parametrize(
     ("table", "known"),
     [
-        (None, "hierarchy, identity, notify, policy, safety, validation"),
+        (None, "feed, hierarchy, identity, notify, policy, safety, validation"),
         (
             "policy",
             "class_resources, course_resources, courses, domains, enrollments, observers, "
@@ -234,6 +239,7 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
             "smtp_user, webhook",
         ),
         ("identity", "adopt_across_roles, adopt_by, key"),
+        ("feed", "encoding"),
     ],
 )
 def test_an_unknown_key_is_refused_in_every_table(table, known):
@@ -293,7 +299,7 @@ SHARE = "give a share between 0 and 1 (1 turns the guard off)"
         ({"identity": {"key": 3}}, "[identity] key = 3; choose one of sourcedId, username, userId, identifier, email"),
         ({"identity": "email"}, "[identity] must be a table"),
         # several problems: an unknown table first, then table by table, an unknown key first
-        ({"zzz": 1, "policy": {"users": "x"}}, "unknown setting zzz; known: hierarchy, identity, notify, policy, safety, validation"),
+        ({"zzz": 1, "policy": {"users": "x"}}, "unknown setting zzz; known: feed, hierarchy, identity, notify, policy, safety, validation"),
         ({"policy": {"users": "x", "typo": 1}}, "unknown setting [policy] typo; known: class_resources, course_resources, courses, domains, enrollments, observers, resources, users"),
         ({"policy": {"users": "x", "courses": "y"}}, "[policy] users = 'x'; choose one of delete, keep, inactivate"),
         ({"hierarchy": {"org_base_courses": 1}, "policy": {"users": "x"}}, "[policy] users = 'x'; choose one of delete, keep, inactivate"),
@@ -332,7 +338,9 @@ def test_the_key_is_the_text_every_earlier_run_stored(non_default_file):
 
 
 def test_the_key_leaves_out_the_guards_and_the_notifications(non_default_file):
-    shaping = {t: v for t, v in NON_DEFAULT.items() if t not in ("safety", "notify")}
+    # and the encoding: it shapes what the files' bytes are, which the feed's content_sha256
+    # and file fingerprints hold (tests/schemas/test_feed.py)
+    shaping = {t: v for t, v in NON_DEFAULT.items() if t not in ("safety", "notify", "feed")}
     written = {
         "policy": shaping["policy"],
         "hierarchy": shaping["hierarchy"],
@@ -345,6 +353,21 @@ def test_the_key_leaves_out_the_guards_and_the_notifications(non_default_file):
     assert parse_settings(written).key() == NON_DEFAULT_KEY
     guards_only = {"safety": {"max_removal_share": 1}, "notify": {"webhook": "https://x"}}
     assert parse_settings(guards_only).key() == DEFAULT_KEY
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "UTF8", "cp1252", "latin-1", "utf-16", "mac_roman"])
+def test_feed_encoding_takes_any_encoding_python_names(encoding):
+    assert parse_settings({"feed": {"encoding": encoding}}).feed.encoding == encoding
+
+
+@pytest.mark.parametrize("encoding", ["klingon", "base64", "zlib", "rot13", "utf-8\x00"])
+def test_feed_encoding_refuses_what_is_no_text_encoding(encoding):
+    with pytest.raises(SettingsError) as refused:
+        parse_settings({"feed": {"encoding": encoding}}, "s.toml")
+    assert str(refused.value) == (
+        f"s.toml: [feed] encoding = {encoding!r}; name an encoding such as utf-8, cp1252, "
+        "latin-1 or utf-16"
+    )
 
 
 def test_the_command_line_overrides_the_removal_guard_alone(non_default_file):

@@ -414,3 +414,54 @@ def test_a_gradebook_feed_alone_resolves_the_roster_against_the_warehouse(tmp_pa
 
     assert alone.ok and set(alone.issues["rule"]) == {"reference.unverified"}
     assert resolved.issues.height == 0, resolved.issues
+
+
+# --- damaged exports, as a whole feed reports them (issue 30) --------------------------------
+
+
+def validate_files(tmp_path, files, name="feed.zip"):
+    return validate_feed(open_feed(write_zip(tmp_path / name, files)))
+
+
+def every_issue(result) -> list[tuple]:
+    return result.issues.select("file", "line", "field", "rule", "severity").rows()
+
+
+def test_a_header_repeated_by_joining_two_exports_is_one_error_not_a_record(tmp_path):
+    files = feed_files(tiny_district())
+    header, *lines = files["users.csv"].split(b"\n")
+    files["users.csv"] = b"\n".join([header, *lines[:2], header, *lines[2:]])
+    result = validate_files(tmp_path, files)
+    assert every_issue(result) == [("users.csv", 4, None, "header.repeated", "error")]
+    assert result.tables["users"].height == tiny_district()["users"].height
+
+
+@pytest.mark.parametrize(("separator", "shown"), [(b"\t", "\\t"), (b";", ";")])
+def test_a_file_separated_otherwise_is_one_error_and_nothing_else(tmp_path, separator, shown):
+    files = feed_files(tiny_district())
+    files["classes.csv"] = files["classes.csv"].replace(b",", separator)
+    result = validate_files(tmp_path, files)
+    assert every_issue(result) == [("classes.csv", 1, None, "file.separator", "error")]
+    assert result.issues["value"].to_list() == [shown]
+
+
+def test_a_nul_in_a_name_is_an_error_naming_file_line_and_field(tmp_path):
+    files = feed_files(tiny_district())
+    name = tiny_district()["users"]["givenName"][2].encode()
+    files["users.csv"] = files["users.csv"].replace(name, name[:1] + b"\x00" + name[1:], 1)
+    result = validate_files(tmp_path, files)
+    assert every_issue(result) == [("users.csv", 4, "givenName", "value.control", "error")]
+    assert not result.ok
+
+
+def test_classic_mac_line_endings_validate_clean_with_a_warning_per_file(tmp_path):
+    files = feed_files(tiny_district())
+    mac = {name: data.replace(b"\n", b"\r") for name, data in files.items()}
+    result = validate_files(tmp_path, mac)
+    assert result.ok
+    assert set(every_issue(result)) == {
+        (name, None, None, "file.line_endings", "warning") for name in files
+    }
+    plain = validate_files(tmp_path, files, "plain.zip")
+    for name, rows in plain.tables.items():
+        assert result.tables[name].equals(rows)
