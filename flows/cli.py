@@ -212,9 +212,17 @@ PrefectOpt = Annotated[
 ]
 
 
+FeedOrUrlArg = Annotated[
+    str,
+    typer.Argument(
+        help="A OneRoster 1.1 or 1.2 CSV feed (a .zip, or a folder with manifest.csv), or the base URL of a district's OneRoster REST API (…/ims/oneroster/v1p1 or …/ims/oneroster/rostering/v1p2), pulled first."
+    ),
+]
+
+
 @command()
 def sync(
-    feed: FeedArg,
+    feed: FeedOrUrlArg,
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
     tenant: Annotated[
         str | None,
@@ -252,24 +260,75 @@ def sync(
 
     Every run is recorded in the warehouse (audit.sync_runs, audit.issues, audit.changes). With PREFECT_API_URL set it runs as the Prefect flow [bold]rosterflow-sync[/] on that server (flow run, tasks, summary artifacts); without it, the same steps run in this process, without Prefect (--prefect runs the flow anyway, on a temporary local server: about 10 s more).
 
-    Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
+    A URL is pulled first (as `rosterflow pull` does; --tenant names the tenant, as an API has no manifest) into a temporary folder, which is synced, and recorded in audit with the URL as its feed name. With \\[source] delta, only what changed since the tenant's last pull of the URL is asked for, between full pulls.
+
+    Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed or API, bad settings or unusable warehouse.
     """
-    commands.check_inputs(feed, config)
-    result = commands.run_sync(
-        verbose,
-        commands.in_prefect(prefect),
-        feed=str(feed),
-        warehouse=str(warehouse),
-        tenant=tenant,
-        config=None if config is None else str(config),
-        dry_run=dry_run,
-        max_removal_share=max_removal_share,
-        full=full,
-    )
+    parameters = {
+        "warehouse": str(warehouse),
+        "tenant": tenant,
+        "config": None if config is None else str(config),
+        "dry_run": dry_run,
+        "max_removal_share": max_removal_share,
+        "full": full,
+    }
+    from rosterflow.flows.pulling import is_url
+
+    if is_url(feed):
+        result, pulled, why = commands.sync_url(
+            feed, verbose, commands.in_prefect(prefect), **parameters
+        )
+        from rosterflow.flows.pulling import pulled_summary
+
+        console.print(escape(f"{pulled_summary(pulled)}: {why}"), highlight=False)
+    else:
+        commands.check_inputs(Path(feed), config)
+        result = commands.run_sync(
+            verbose, commands.in_prefect(prefect), feed=str(Path(feed)), **parameters
+        )
     from rosterflow.flows.report import print_sync_result
 
     print_sync_result(console, result)
     raise typer.Exit(result.exit_code)
+
+
+@command()
+def pull(
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="The base URL of the district's OneRoster REST API: …/ims/oneroster/v1p1 (1.1) or …/ims/oneroster/rostering/v1p2 (1.2)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Argument(help="Where to write the feed: a .zip, or a folder for any other name."),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, page size, concurrency)."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask only for records changed after this ISO 8601 time (UTC unless it says otherwise), as a delta feed."
+        ),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Read a district's roster from its OneRoster REST API (1.1 or 1.2) and write it as a OneRoster CSV feed with its manifest.
+
+    Reads orgs, academicSessions, courses, classes, users and enrollments, and demographics when the API offers them (with 1.2, roles.csv and userProfiles.csv from the users). Credentials: OAuth 2.0 client credentials from ROSTERFLOW_TOKEN_URL, ROSTERFLOW_CLIENT_ID and ROSTERFLOW_CLIENT_SECRET, or the \\[source] table of --config; the secret is never printed or stored.
+
+    Exit 0 written; 2 unreachable, refused or inconsistent (a total that changed during the pull, a page repeated, a sourcedId twice), with nothing written.
+    """
+    from rosterflow.flows.pulling import pulled_summary
+
+    pulled = commands.pull(url, out, config, since, verbose)
+    console.print(escape(pulled_summary(pulled)), highlight=False, soft_wrap=True)
+    console.print(escape(f"wrote {out}"), highlight=False)
 
 
 # --- runs, approve, discard, undo: operating on recorded runs ---------------------------------

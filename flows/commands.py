@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rosterflow.flows.inbox import Filed
     from rosterflow.schemas.runs import SyncResult
     from rosterflow.schemas.validate import ValidatedFeed
+    from rosterflow.sis.pull import Pulled
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 # a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
@@ -304,3 +305,101 @@ def query(warehouse: Path, sql: str) -> pl.DataFrame:
         return read_statement(warehouse, sql)
     except WarehouseError as error:
         raise CommandError(str(error)) from None
+
+
+# --- pull, sync URL: a district's OneRoster REST API -----------------------------------------
+
+
+def pull(url: str, out: Path, config: Path | None, since: str | None, verbose: bool) -> Pulled:
+    """Pull the roster at `url` and write it at `out` as a feed; nothing is written unless the
+    whole roster was read (`flows.pulling`)."""
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.progress import announce
+    from rosterflow.flows.pulling import write_pulled
+
+    settings = _settings(config)
+    moment = _moment(since)
+    with progress(verbose, False):
+        pulled = _pulled(url, settings.source, moment)
+        announce("write-feed")
+        try:
+            write_pulled(pulled, out)
+        except OSError as error:
+            raise CommandError(f"{out}: cannot write the feed ({error})") from None
+    return pulled
+
+
+def sync_url(
+    url: str, verbose: bool, in_prefect: bool, **parameters
+) -> tuple[SyncResult, Pulled, str]:
+    """Pull `url` into a temporary folder and sync it as the tenant's feed, named by the URL in
+    audit; a delta when `[source] delta` allows it (`flows.pulling.pull_since`). Returns the
+    sync's result, the pull, and what was pulled in words."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.pulling import feed_name, pull_since
+    from rosterflow.warehouse.pulls import PullHistory, pull_history
+    from rosterflow.warehouse.schema import WarehouseError
+
+    tenant = parameters.get("tenant")
+    if not tenant:
+        raise CommandError("an API has no manifest to name the tenant by: give --tenant")
+    settings = _settings(parameters.get("config"))
+    history = PullHistory()
+    if settings.source.delta and not parameters.get("full"):
+        try:
+            history = pull_history(parameters["warehouse"], tenant, url.rstrip("/"))
+        except WarehouseError as error:
+            raise CommandError(str(error)) from None
+    choice = pull_since(history, url, settings.source, datetime.now(UTC))
+    with progress(verbose, False):
+        pulled = _pulled(url, settings.source, choice.since)
+    with tempfile.TemporaryDirectory(prefix="rosterflow-pull-") as folder:
+        feed = pulled.write(Path(folder) / "feed")
+        result = run_sync(
+            verbose,
+            in_prefect,
+            **parameters,
+            feed=str(feed),
+            feed_name=feed_name(url, choice.since),
+        )
+    return result, pulled, choice.why
+
+
+def _settings(config: Path | str | None):
+    from rosterflow.schemas.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(config)
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+
+
+def _moment(since: str | None):
+    """`--since` as a moment in UTC (a time without a zone is UTC)."""
+    if since is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise CommandError(
+            f"--since {since!r}: give an ISO 8601 time, e.g. 2026-01-05T08:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _pulled(url: str, source, since) -> Pulled:
+    """The pull, under the spinner's `pull` step; a SisError is the command's one line."""
+    from rosterflow.flows.progress import announce
+    from rosterflow.flows.pulling import pull_feed
+    from rosterflow.sis.errors import SisError
+
+    announce("pull")
+    try:
+        return pull_feed(url, source, since)
+    except SisError as error:
+        raise CommandError(f"{error}; nothing was written") from None
