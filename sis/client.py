@@ -122,6 +122,8 @@ class SisClient:
             "transport": transport,
         }
         self._http: httpx2.AsyncClient | None = None
+        self._token_lock = asyncio.Lock()
+        self._tokens_fetched = 0
 
     @property
     def _oauth2(self) -> bool:
@@ -176,10 +178,14 @@ class SisClient:
             return http.request(method, url, params=params, json=json)
 
         async with self._slots:
+            fetched = self._tokens_fetched
             response = await self._retried(send, shown)
             if response.status_code == 401 and self._oauth2:
-                # a token the server revoked or let lapse early: one new token, one more try
-                await self._fetch_token()
+                # a token the server revoked or let lapse early: one new token (one for all
+                # the requests refused with the old one), one more try
+                async with self._token_lock:
+                    if self._tokens_fetched == fetched:
+                        await self._fetch_token()
                 response = await self._retried(send, shown)
         if response.status_code == 401:
             raise CredentialsRefused(self._refused(shown))
@@ -257,6 +263,7 @@ class SisClient:
         try:
             # the compliance hook turns a 429 or 5xx into _Retry, so stamina retries it here
             await self._retried(_returning_response(oauth.fetch_token), url)
+            self._tokens_fetched += 1
         except OAuthError as error:
             if error.error == "invalid_scope":
                 raise SisError(

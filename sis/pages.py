@@ -111,43 +111,66 @@ async def read_collection(
         if step and first.total > step:
             pages += await asyncio.gather(*(at(o) for o in range(step, first.total, step)))
     elif first.records.height:
-        pages += await _until_short_page(at, first.records.height, page_size)
+        pages += await _until_short_page(at, first, page_size)
     return _snapshot(pages, url)
 
 
 async def _follow_links(
     client: SisClient, first: Page, collection: Collection, schema: pl.Struct
 ) -> list[Page]:
-    pages, read, next_url = [], {first.url}, first.next_url
+    pages, read, next_url = _Pages(), {first.url}, first.next_url
+    pages.add(first)
     while next_url:
         if next_url in read:
             raise InconsistentPull(f"{next_url}: the next link leads back to a page already read")
-        page = await read_page(client, next_url, None, collection, schema)
+        page = pages.add(await read_page(client, next_url, None, collection, schema))
         read.add(page.url)
-        pages.append(page)
         next_url = page.next_url if page.records.height else None
-    return pages
+    return pages[1:]
 
 
-async def _until_short_page(at, step: int, page_size: int) -> list[Page]:
+async def _until_short_page(at, first: Page, page_size: int) -> list[Page]:
     """The pages after the first, up to a short one; a first page shorter than `page_size`
-    may be the server's cap, so the next is asked for before stopping."""
-    pages: list[Page] = []
+    may be the server's cap, so the next is asked for before stopping. Each page is checked
+    as it comes: a server ignoring offset would otherwise be read for ever."""
+    pages, step = _Pages(), first.records.height
+    pages.add(first)
     offset = step
     if step < page_size:
         page = await at(offset)
         if not page.records.height:
-            return pages
-        pages.append(page)
+            return []
+        pages.add(page)
         offset += step
         if page.records.height < step:
-            return pages
+            return pages[1:]
     while True:
-        page = await at(offset)
-        pages.append(page)
+        page = pages.add(await at(offset))
         if page.records.height < step:
-            return pages
+            return pages[1:]
         offset += step
+
+
+class _Pages(list):
+    """Pages read so far, each refused as it comes if it repeats an earlier one (the same
+    count, first and last sourcedId: a server ignoring offset)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[tuple, str] = {}
+
+    def add(self, page: Page) -> Page:
+        ids = page.records["sourcedId"]
+        if ids.len():
+            key = (ids.len(), ids[0], ids[-1])
+            if key in self._keys:
+                raise InconsistentPull(
+                    f"{page.url}: the same page as {self._keys[key]} (does the server ignore "
+                    "offset?)"
+                )
+            self._keys[key] = page.url
+        self.append(page)
+        return page
 
 
 def _snapshot(pages: list[Page], url: str) -> pl.DataFrame:
@@ -159,17 +182,9 @@ def _snapshot(pages: list[Page], url: str) -> pl.DataFrame:
                 f"{page.url}: X-Total-Count changed from {first.total:,} to {page.total:,} during "
                 "the pull (the roster changed while it was read); pull again"
             )
-    seen: dict[tuple, str] = {}
+    checked = _Pages()
     for page in pages:
-        ids = page.records["sourcedId"]
-        if ids.len() == 0:
-            continue
-        key = (ids.len(), ids[0], ids[-1])
-        if key in seen:
-            raise InconsistentPull(
-                f"{page.url}: the same page as {seen[key]} (does the server ignore offset?)"
-            )
-        seen[key] = page.url
+        checked.add(page)
     records = pl.concat([page.records for page in pages], how="vertical")
     twice = records.filter(pl.col("sourcedId").is_duplicated())["sourcedId"]
     if twice.len():
