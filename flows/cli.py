@@ -190,7 +190,7 @@ WarehouseOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify]."
+        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[source]."
     ),
 ]
 VerboseOpt = Annotated[
