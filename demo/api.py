@@ -299,17 +299,35 @@ def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
 
 
 def main(argv: list[str]) -> None:
-    """`python -m rosterflow.demo.api STUDENTS [1.1|1.2] [PORT]`: serve a generated district
-    until interrupted, printing its base URL first."""
+    """`python -m rosterflow.demo.api [--students N] [--version 1.1|1.2] [--port P]
+    [--paging link|total|none] [--max-limit N]`: serve a generated district until
+    interrupted, printing its base URL first (an open API: no token asked)."""
+    import argparse
+
     from rosterflow.demo.district import generate_feed
     from rosterflow.schemas.v12 import as_v12
 
-    students = int(argv[0]) if argv else 1000
-    version = argv[1] if len(argv) > 1 else "1.1"
-    port = int(argv[2]) if len(argv) > 2 else 0
-    frames = generate_feed(students)
-    app = RosterApi(frames if version == "1.1" else as_v12(frames), version)
-    with serving(app, port=port) as root:
+    parser = argparse.ArgumentParser(prog="python -m rosterflow.demo.api")
+    parser.add_argument("--students", type=int, default=1000)
+    parser.add_argument("--version", choices=("1.1", "1.2"), default="1.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--paging",
+        choices=("link", "total", "none"),
+        default="link",
+        help="link: Link and X-Total-Count headers; total: X-Total-Count alone; none: neither",
+    )
+    parser.add_argument("--max-limit", type=int, default=None)
+    options = parser.parse_args(argv)
+    frames = generate_feed(options.students)
+    app = RosterApi(
+        frames if options.version == "1.1" else as_v12(frames),
+        options.version,
+        link=options.paging == "link",
+        total=options.paging in ("link", "total"),
+        max_limit=options.max_limit,
+    )
+    with serving(app, port=options.port) as root:
         print(root + app.base_path, flush=True)
         with suppress(KeyboardInterrupt):
             threading.Event().wait()

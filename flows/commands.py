@@ -339,7 +339,7 @@ def sync_url(
     from datetime import UTC, datetime
 
     from rosterflow.flows.console import progress
-    from rosterflow.flows.pulling import feed_name, pull_since
+    from rosterflow.flows.pulling import PullChoice, feed_name, pull_since
     from rosterflow.warehouse.pulls import PullHistory, pull_history
     from rosterflow.warehouse.schema import WarehouseError
 
@@ -353,7 +353,11 @@ def sync_url(
             history = pull_history(parameters["warehouse"], tenant, url.rstrip("/"))
         except WarehouseError as error:
             raise CommandError(str(error)) from None
-    choice = pull_since(history, url, settings.source, datetime.now(UTC))
+    choice = (
+        PullChoice(None, "a full pull (--full)")
+        if parameters.get("full") and settings.source.delta
+        else pull_since(history, url, settings.source, datetime.now(UTC))
+    )
     with progress(verbose, False):
         pulled = _pulled(url, settings.source, choice.since)
     with tempfile.TemporaryDirectory(prefix="rosterflow-pull-") as folder:

@@ -284,7 +284,7 @@ class Source(_Table):
     scopes: tuple[str, ...] = Field(
         (),
         description="The scopes asked with the token; empty: the version's read scopes "
-        "(roster-core.readonly, roster.readonly and roster-demographics.readonly).",
+        "(roster-core.readonly and roster-demographics.readonly of its v1p1 or v1p2).",
     )
     page_size: int = Field(
         1000, ge=1, le=100_000, description="Records asked per page (`limit`); servers cap it."

@@ -121,3 +121,27 @@ def test_a_delta_asks_for_what_changed_and_removes_a_record(tmp_path):
         ("enrollment", f"or--{gone}", "inactivate"),
         ("user", f"or--{renamed}", "update"),
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_a_url_synced_as_a_prefect_flow_run_is_named_and_audited_by_the_url(tmp_path):
+    from prefect.client.orchestration import get_client
+
+    warehouse = tmp_path / "w.duckdb"
+    api = RosterApi(district())
+    with serving(api) as root:
+        url = root + api.base_path
+        result = runner.invoke(
+            app, ["sync", url, "--tenant", "north", "--warehouse", str(warehouse), "--prefect"]
+        )
+    assert result.exit_code == 0, result.output
+    assert runs(warehouse) == [(url, "applied")]
+
+    async def flow_run_names() -> list[str]:
+        async with get_client() as client:
+            return [run.name for run in await client.read_flow_runs()]
+
+    import asyncio
+
+    assert url in asyncio.run(flow_run_names())
