@@ -519,11 +519,17 @@ def invoked_as() -> str:
 @command()
 def serve(
     inbox: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="The folder a SIS drops OneRoster zips into; they are filed under processed/, held/ or rejected/ in it."
         ),
-    ],
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of an inbox: a TOML file listing districts' OneRoster APIs, each \\[\\[source]] with tenant, url and optionally config (its settings, \\[source] included); each is pulled and synced on every scan, as `rosterflow sync URL` does."
+        ),
+    ] = None,
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
     config: ConfigOpt = None,
     interval: Annotated[
@@ -562,9 +568,15 @@ def serve(
     Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied), held/ (held by a safety guard) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
 
     With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, held or failed, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
+
+    With --sources FILE instead of an inbox: every district the file lists is pulled from its OneRoster API and synced on each scan, as `rosterflow sync URL --tenant T` does, in the Prefect deployment [bold]rosterflow-pulls[/], or once with --once (each sync a Prefect flow run when PREFECT_API_URL is set). A district whose API cannot be read is reported and the others are pulled all the same; exit 2 then, else 1 when a run was not applied, else 0.
     """
-    if not inbox.is_dir():
+    if (inbox is None) == (sources is None):
+        raise fail("give --inbox DIR (zips a SIS drops) or --sources FILE (districts' APIs)")
+    if inbox is not None and not inbox.is_dir():
         raise fail(f"--inbox {inbox}: no such folder")
+    if sources is not None and pool is not None:
+        raise fail("--pool dispatches the zips of an inbox; with --sources, drop --pool")
     if interval is not None and cron is not None:
         raise fail("give --interval or --cron, not both")
     if once and (interval is not None or cron is not None):
@@ -575,6 +587,9 @@ def serve(
             "deployment; scan with --once from cron to run without Prefect"
         )
     commands.check_inputs(None, config)
+    if sources is not None:
+        _serve_sources(sources, warehouse, once, interval, cron, prefect, verbose)
+        return
     parameters = {
         "inbox": str(inbox.resolve()),
         "warehouse": str(warehouse.resolve()),
@@ -600,6 +615,31 @@ def serve(
     if scan.waiting is not None:
         raise fail(scan.waiting)
     raise typer.Exit(scan.exit_code)
+
+
+def _serve_sources(
+    sources: Path,
+    warehouse: Path,
+    once: bool,
+    interval: float | None,
+    cron: str | None,
+    prefect: bool | None,
+    verbose: bool,
+) -> None:
+    """`serve --sources`: every district pulled and synced once, or on the schedule."""
+    if not once:
+        commands.serve_pulls(
+            {"sources": str(sources.resolve()), "warehouse": str(warehouse.resolve())},
+            interval,
+            cron,
+        )
+        return
+    lines, code = commands.pull_sources_once(
+        sources, warehouse, verbose, commands.in_prefect(prefect)
+    )
+    for line in lines:
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -333,43 +333,29 @@ def sync_url(
     url: str, verbose: bool, in_prefect: bool, **parameters
 ) -> tuple[SyncResult, Pulled, str]:
     """Pull `url` into a temporary folder and sync it as the tenant's feed, named by the URL in
-    audit; a delta when `[source] delta` allows it (`flows.pulling.pull_since`). Returns the
-    sync's result, the pull, and what was pulled in words."""
-    import tempfile
-    from datetime import UTC, datetime
-
+    audit; a delta when `[source] delta` allows it (`flows.sources`). Returns the sync's
+    result, the pull, and what was pulled in words."""
     from rosterflow.flows.console import progress
-    from rosterflow.flows.pulling import PullChoice, feed_name, pull_since
-    from rosterflow.warehouse.pulls import PullHistory, pull_history
+    from rosterflow.flows.sources import pull_choice, sync_pulled
     from rosterflow.warehouse.schema import WarehouseError
 
     tenant = parameters.get("tenant")
     if not tenant:
         raise CommandError("an API has no manifest to name the tenant by: give --tenant")
     settings = _settings(parameters.get("config"))
-    history = PullHistory()
-    if settings.source.delta and not parameters.get("full"):
-        try:
-            history = pull_history(parameters["warehouse"], tenant, url.rstrip("/"))
-        except WarehouseError as error:
-            raise CommandError(str(error)) from None
-    choice = (
-        PullChoice(None, "a full pull (--full)")
-        if parameters.get("full") and settings.source.delta
-        else pull_since(history, url, settings.source, datetime.now(UTC))
-    )
+    try:
+        choice = pull_choice(
+            url, tenant, parameters["warehouse"], settings, bool(parameters.get("full"))
+        )
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
     with progress(verbose, False):
         pulled = _pulled(url, settings.source, choice.since)
-    with tempfile.TemporaryDirectory(prefix="rosterflow-pull-") as folder:
-        feed = pulled.write(Path(folder) / "feed")
-        result = run_sync(
-            verbose,
-            in_prefect,
-            **parameters,
-            feed=str(feed),
-            feed_name=feed_name(url, choice.since),
-        )
-    return result, pulled, choice.why
+
+    def sync(**feed: object) -> SyncResult:
+        return run_sync(verbose, in_prefect, **parameters | feed)
+
+    return sync_pulled(pulled, choice.since, sync), pulled, choice.why
 
 
 def _settings(config: Path | str | None):
@@ -407,3 +393,56 @@ def _pulled(url: str, source, since) -> Pulled:
         return pull_feed(url, source, since)
     except SisError as error:
         raise CommandError(f"{error}; nothing was written") from None
+
+
+def pull_sources_once(
+    sources: Path, warehouse: Path, verbose: bool, in_prefect: bool
+) -> tuple[list[str], int]:
+    """Each district of the sources file pulled and synced once (each sync a Prefect flow run
+    when `in_prefect`): a line per district, and the exit code (`flows.sources`)."""
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.sources import load_sources, pull_sources, scan_exit_code
+    from rosterflow.schemas.settings import SettingsError
+
+    try:
+        listed = load_sources(sources)
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+    if in_prefect:
+        # imported before `progress` quiets Prefect's console: importing a flow adds loggers
+        from rosterflow.flows.sync import sync_flow as sync
+    with progress(verbose, in_prefect):
+        if not in_prefect:
+            from rosterflow.flows.plain import sync
+        outcomes = pull_sources(listed, str(warehouse), sync)
+    return [outcome.line() for outcome in outcomes], scan_exit_code(outcomes)
+
+
+def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> None:
+    """Serve the deployment that pulls every district of a sources file on the schedule."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.deployments.runner import EntrypointType
+    from prefect.settings import PREFECT_API_URL
+
+    from rosterflow.flows.pulls_flow import pulls_flow
+
+    if not PREFECT_API_URL.value():
+        raise CommandError(
+            "serving on a schedule needs a Prefect server: run `prefect server start` in "
+            "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
+            "`rosterflow serve --sources FILE --once` from cron"
+        )
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError as error:
+            raise CommandError(f"--cron {cron!r} is not a cron expression ({error})") from None
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(parameters["sources"]).stem.lower()).strip("-")
+    pulls_flow.serve(
+        name=f"pulls-{stem or 'x'}",
+        parameters=parameters,
+        interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
+        cron=cron,
+        limit=1,  # two overlapping scans would pull and sync the same districts at once
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
