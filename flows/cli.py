@@ -280,7 +280,7 @@ def sync(
         )
         from rosterflow.flows.pulling import pulled_summary
 
-        console.print(escape(f"{pulled_summary(pulled)}: {why}"), highlight=False)
+        console.print(escape(f"{pulled_summary(pulled)}: {why}"), highlight=False, soft_wrap=True)
     else:
         commands.check_inputs(Path(feed), config)
         result = commands.run_sync(
@@ -328,7 +328,7 @@ def pull(
 
     pulled = commands.pull(url, out, config, since, verbose)
     console.print(escape(pulled_summary(pulled)), highlight=False, soft_wrap=True)
-    console.print(escape(f"wrote {out}"), highlight=False)
+    console.print(escape(f"wrote {out}"), highlight=False, soft_wrap=True)
 
 
 # --- runs, approve, discard, undo: operating on recorded runs ---------------------------------

@@ -276,8 +276,7 @@ def query_command(sql: str, warehouse: str | Path, program: str = "rosterflow") 
     """The command line that runs `sql` on `warehouse`, to paste into a shell as it is;
     `program` is how the shell finds rosterflow."""
     return (
-        f"{shlex.quote(program)} query {_shell_word(sql)} "
-        f"--warehouse {shlex.quote(str(warehouse))}"
+        f"{shlex.quote(program)} query {_shell_word(sql)} --warehouse {shlex.quote(str(warehouse))}"
     )
 
 

@@ -141,7 +141,10 @@ def emit_failure_event(feed: str, tenant: str | None, error: BaseException) -> N
     emit_event(
         event=f"{RUN_EVENT}.failed",
         resource=_tenant_resource(tenant),
-        payload=pipeline.failure_payload({"feed": Path(feed).name, "tenant": tenant}, error),
+        # a pulled feed is named by its URL, any other by its file's name
+        payload=pipeline.failure_payload(
+            {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}, error
+        ),
     )
 
 
