@@ -192,7 +192,7 @@ WarehouseOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[feed]."
+        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[feed], \\[source]."
     ),
 ]
 VerboseOpt = Annotated[
@@ -214,9 +214,17 @@ PrefectOpt = Annotated[
 ]
 
 
+FeedOrUrlArg = Annotated[
+    str,
+    typer.Argument(
+        help="A OneRoster 1.1 or 1.2 CSV feed (a .zip, or a folder with manifest.csv), or the base URL of a district's OneRoster REST API (…/ims/oneroster/v1p1 or …/ims/oneroster/rostering/v1p2), pulled first."
+    ),
+]
+
+
 @command()
 def sync(
-    feed: FeedArg,
+    feed: FeedOrUrlArg,
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
     tenant: Annotated[
         str | None,
@@ -254,24 +262,75 @@ def sync(
 
     Every run is recorded in the warehouse (audit.sync_runs, audit.issues, audit.changes). With PREFECT_API_URL set it runs as the Prefect flow [bold]rosterflow-sync[/] on that server (flow run, tasks, summary artifacts); without it, the same steps run in this process, without Prefect (--prefect runs the flow anyway, on a temporary local server: about 10 s more).
 
-    Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed, bad settings or unusable warehouse.
+    A URL is pulled first (as `rosterflow pull` does; --tenant names the tenant, as an API has no manifest) into a temporary folder, which is synced, and recorded in audit with the URL as its feed name. With \\[source] delta, only what changed since the tenant's last pull of the URL is asked for, between full pulls.
+
+    Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed or API, bad settings or unusable warehouse.
     """
-    commands.check_inputs(feed, config)
-    result = commands.run_sync(
-        verbose,
-        commands.in_prefect(prefect),
-        feed=str(feed),
-        warehouse=str(warehouse),
-        tenant=tenant,
-        config=None if config is None else str(config),
-        dry_run=dry_run,
-        max_removal_share=max_removal_share,
-        full=full,
-    )
+    parameters = {
+        "warehouse": str(warehouse),
+        "tenant": tenant,
+        "config": None if config is None else str(config),
+        "dry_run": dry_run,
+        "max_removal_share": max_removal_share,
+        "full": full,
+    }
+    from rosterflow.flows.pulling import is_url
+
+    if is_url(feed):
+        result, pulled, why = commands.sync_url(
+            feed, verbose, commands.in_prefect(prefect), **parameters
+        )
+        from rosterflow.flows.pulling import pulled_summary
+
+        console.print(escape(f"{pulled_summary(pulled)}: {why}"), highlight=False, soft_wrap=True)
+    else:
+        commands.check_inputs(Path(feed), config)
+        result = commands.run_sync(
+            verbose, commands.in_prefect(prefect), feed=str(Path(feed)), **parameters
+        )
     from rosterflow.flows.report import print_sync_result
 
     print_sync_result(console, result)
     raise typer.Exit(result.exit_code)
+
+
+@command()
+def pull(
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="The base URL of the district's OneRoster REST API: …/ims/oneroster/v1p1 (1.1) or …/ims/oneroster/rostering/v1p2 (1.2)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Argument(help="Where to write the feed: a .zip, or a folder for any other name."),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, page size, concurrency)."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask only for records changed after this ISO 8601 time (UTC unless it says otherwise), as a delta feed."
+        ),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Read a district's roster from its OneRoster REST API (1.1 or 1.2) and write it as a OneRoster CSV feed with its manifest.
+
+    Reads orgs, academicSessions, courses, classes, users and enrollments, and demographics when the API offers them (with 1.2, roles.csv and userProfiles.csv from the users). Credentials: OAuth 2.0 client credentials from ROSTERFLOW_TOKEN_URL, ROSTERFLOW_CLIENT_ID and ROSTERFLOW_CLIENT_SECRET, or the \\[source] table of --config; the secret is never printed or stored.
+
+    Exit 0 written; 2 unreachable, refused or inconsistent (a total that changed during the pull, a page repeated, a sourcedId twice), with nothing written.
+    """
+    from rosterflow.flows.pulling import pulled_summary
+
+    pulled = commands.pull(url, out, config, since, verbose)
+    console.print(escape(pulled_summary(pulled)), highlight=False, soft_wrap=True)
+    console.print(escape(f"wrote {out}"), highlight=False, soft_wrap=True)
 
 
 # --- runs, approve, discard, undo: operating on recorded runs ---------------------------------
@@ -462,11 +521,17 @@ def invoked_as() -> str:
 @command()
 def serve(
     inbox: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="The folder a SIS drops OneRoster zips into; they are filed under processed/, held/ or rejected/ in it."
         ),
-    ],
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of an inbox: a TOML file listing districts' OneRoster APIs, each \\[\\[source]] with tenant, url and optionally config (its settings, \\[source] included); each is pulled and synced on every scan, as `rosterflow sync URL` does."
+        ),
+    ] = None,
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
     config: ConfigOpt = None,
     interval: Annotated[
@@ -505,9 +570,15 @@ def serve(
     Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied), held/ (held by a safety guard) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
 
     With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, held or failed, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
+
+    With --sources FILE instead of an inbox: every district the file lists is pulled from its OneRoster API and synced on each scan, as `rosterflow sync URL --tenant T` does, in the Prefect deployment [bold]rosterflow-pulls[/], or once with --once (each sync a Prefect flow run when PREFECT_API_URL is set). A district whose API cannot be read is reported and the others are pulled all the same; exit 2 then, else 1 when a run was not applied, else 0.
     """
-    if not inbox.is_dir():
+    if (inbox is None) == (sources is None):
+        raise fail("give --inbox DIR (zips a SIS drops) or --sources FILE (districts' APIs)")
+    if inbox is not None and not inbox.is_dir():
         raise fail(f"--inbox {inbox}: no such folder")
+    if sources is not None and pool is not None:
+        raise fail("--pool dispatches the zips of an inbox; with --sources, drop --pool")
     if interval is not None and cron is not None:
         raise fail("give --interval or --cron, not both")
     if once and (interval is not None or cron is not None):
@@ -518,6 +589,9 @@ def serve(
             "deployment; scan with --once from cron to run without Prefect"
         )
     commands.check_inputs(None, config)
+    if sources is not None:
+        _serve_sources(sources, warehouse, once, interval, cron, prefect, verbose)
+        return
     parameters = {
         "inbox": str(inbox.resolve()),
         "warehouse": str(warehouse.resolve()),
@@ -580,6 +654,31 @@ def grades_export(
     from rosterflow.flows.report import print_grades_export
 
     print_grades_export(console, exported)
+
+
+def _serve_sources(
+    sources: Path,
+    warehouse: Path,
+    once: bool,
+    interval: float | None,
+    cron: str | None,
+    prefect: bool | None,
+    verbose: bool,
+) -> None:
+    """`serve --sources`: every district pulled and synced once, or on the schedule."""
+    if not once:
+        commands.serve_pulls(
+            {"sources": str(sources.resolve()), "warehouse": str(warehouse.resolve())},
+            interval,
+            cron,
+        )
+        return
+    lines, code = commands.pull_sources_once(
+        sources, warehouse, verbose, commands.in_prefect(prefect)
+    )
+    for line in lines:
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rosterflow.flows.inbox import Filed
     from rosterflow.schemas.runs import SyncResult
     from rosterflow.schemas.validate import ValidatedFeed
+    from rosterflow.sis.pull import Pulled
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 # a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
@@ -370,3 +371,144 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
     except WarehouseError as error:
         raise CommandError(str(error)) from None
     return GradesExported(tenant, out, version, grade_run_id, sent, exclusions)
+
+
+# --- pull, sync URL: a district's OneRoster REST API -----------------------------------------
+
+
+def pull(url: str, out: Path, config: Path | None, since: str | None, verbose: bool) -> Pulled:
+    """Pull the roster at `url` and write it at `out` as a feed; nothing is written unless the
+    whole roster was read (`flows.pulling`)."""
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.progress import announce
+    from rosterflow.flows.pulling import write_pulled
+
+    settings = _settings(config)
+    moment = _moment(since)
+    with progress(verbose, False):
+        pulled = _pulled(url, settings.source, moment)
+        announce("write-feed")
+        try:
+            write_pulled(pulled, out)
+        except OSError as error:
+            raise CommandError(f"{out}: cannot write the feed ({error})") from None
+    return pulled
+
+
+def sync_url(
+    url: str, verbose: bool, in_prefect: bool, **parameters
+) -> tuple[SyncResult, Pulled, str]:
+    """Pull `url` into a temporary folder and sync it as the tenant's feed, named by the URL in
+    audit; a delta when `[source] delta` allows it (`flows.sources`). Returns the sync's
+    result, the pull, and what was pulled in words."""
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.sources import pull_choice, sync_pulled
+    from rosterflow.warehouse.schema import WarehouseError
+
+    tenant = parameters.get("tenant")
+    if not tenant:
+        raise CommandError("an API has no manifest to name the tenant by: give --tenant")
+    settings = _settings(parameters.get("config"))
+    try:
+        choice = pull_choice(
+            url, tenant, parameters["warehouse"], settings, bool(parameters.get("full"))
+        )
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
+    with progress(verbose, False):
+        pulled = _pulled(url, settings.source, choice.since)
+
+    def sync(**feed: object) -> SyncResult:
+        return run_sync(verbose, in_prefect, **parameters | feed)
+
+    return sync_pulled(pulled, choice.since, sync), pulled, choice.why
+
+
+def _settings(config: Path | str | None):
+    from rosterflow.schemas.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(config)
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+
+
+def _moment(since: str | None):
+    """`--since` as a moment in UTC (a time without a zone is UTC)."""
+    if since is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise CommandError(
+            f"--since {since!r}: give an ISO 8601 time, e.g. 2026-01-05T08:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _pulled(url: str, source, since) -> Pulled:
+    """The pull, under the spinner's `pull` step; a SisError is the command's one line."""
+    from rosterflow.flows.progress import announce
+    from rosterflow.flows.pulling import pull_feed
+    from rosterflow.sis.errors import SisError
+
+    announce("pull")
+    try:
+        return pull_feed(url, source, since)
+    except SisError as error:
+        raise CommandError(f"{error}; nothing was written") from None
+
+
+def pull_sources_once(
+    sources: Path, warehouse: Path, verbose: bool, in_prefect: bool
+) -> tuple[list[str], int]:
+    """Each district of the sources file pulled and synced once (each sync a Prefect flow run
+    when `in_prefect`): a line per district, and the exit code (`flows.sources`)."""
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.sources import load_sources, pull_sources, scan_exit_code
+    from rosterflow.schemas.settings import SettingsError
+
+    try:
+        listed = load_sources(sources)
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+    if in_prefect:
+        # imported before `progress` quiets Prefect's console: importing a flow adds loggers
+        from rosterflow.flows.sync import sync_flow as sync
+    with progress(verbose, in_prefect):
+        if not in_prefect:
+            from rosterflow.flows.plain import sync
+        outcomes = pull_sources(listed, str(warehouse), sync)
+    return [outcome.line() for outcome in outcomes], scan_exit_code(outcomes)
+
+
+def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> None:
+    """Serve the deployment that pulls every district of a sources file on the schedule."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.deployments.runner import EntrypointType
+    from prefect.settings import PREFECT_API_URL
+
+    from rosterflow.flows.pulls_flow import pulls_flow
+
+    if not PREFECT_API_URL.value():
+        raise CommandError(
+            "serving on a schedule needs a Prefect server: run `prefect server start` in "
+            "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
+            "`rosterflow serve --sources FILE --once` from cron"
+        )
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError as error:
+            raise CommandError(f"--cron {cron!r} is not a cron expression ({error})") from None
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(parameters["sources"]).stem.lower()).strip("-")
+    pulls_flow.serve(
+        name=f"pulls-{stem or 'x'}",
+        parameters=parameters,
+        interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
+        cron=cron,
+        limit=1,  # two overlapping scans would pull and sync the same districts at once
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )

@@ -23,6 +23,8 @@ errors = Console(stderr=True)
 STEP_LABELS = {
     "load-settings": "reading the settings",
     "load-feed": "reading the feed",
+    "pull": "pulling the roster from the SIS's API",
+    "write-feed": "writing the feed",
     "recall": "looking for an earlier run of the same feed",
     "validate": "validating",
     "plan": "planning the changes",

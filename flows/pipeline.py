@@ -59,17 +59,19 @@ def run_steps(
     dry_run: bool = False,
     full: bool = False,
     attempt: str | None = None,
+    feed_name: str | None = None,
 ) -> SyncResult:
     """load -> (recall) -> validate -> plan -> guard -> apply (or hold); a rejected run writes
     only its audit rows; a feed the tenant's last applied run had, with lms untouched since, is
     recalled. `full` plans every record even when only some changed (and never recalls). A
     failed, rejected or held run is announced as `[notify]` says. `attempt` names this try of
     a run (a Prefect flow run id): if an earlier try recorded it, that result is returned and
-    nothing is done again."""
-    known: dict[str, object] = {"feed": Path(feed_path).name, "tenant": tenant}
+    nothing is done again. `feed_name` names the feed in audit instead of its file's name (a
+    pulled feed, by the API's URL)."""
+    known: dict[str, object] = {"feed": feed_name or Path(feed_path).name, "tenant": tenant}
     try:
         result = _run_steps(
-            steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt
+            steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt, feed_name
         )
     except Exception as error:
         steps.notify(settings, failure_payload(known, error))
@@ -108,8 +110,11 @@ def _run_steps(
     full: bool,
     known: dict[str, object],
     attempt: str | None = None,
+    feed_name: str | None = None,
 ) -> SyncResult:
     feed = steps.load_feed(feed_path, settings.feed.encoding)
+    if feed_name:
+        feed.name = feed_name
     tenant = tenant or feed.default_tenant()
     known.update(feed=feed.name, tenant=tenant)
     with steps.tenant_lock(tenant), open_warehouse(warehouse, tenant) as con:

@@ -90,10 +90,11 @@ def sync(
     dry_run: bool = False,
     max_removal_share: float | None = None,
     full: bool = False,
+    feed_name: str | None = None,
 ) -> SyncResult:
     """What the `rosterflow-sync` flow does, less publishing to Prefect (same parameters)."""
     settings = load_settings_step(config, max_removal_share)
-    return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full)
+    return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full, feed_name=feed_name)
 
 
 def sync_outcome(

@@ -141,7 +141,10 @@ def emit_failure_event(feed: str, tenant: str | None, error: BaseException) -> N
     emit_event(
         event=f"{RUN_EVENT}.failed",
         resource=_tenant_resource(tenant),
-        payload=pipeline.failure_payload({"feed": Path(feed).name, "tenant": tenant}, error),
+        # a pulled feed is named by its URL, any other by its file's name
+        payload=pipeline.failure_payload(
+            {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}, error
+        ),
     )
 
 
@@ -196,7 +199,7 @@ def _run_name() -> str:
     from prefect.runtime import flow_run
 
     parameters = flow_run.parameters
-    name = Path(parameters["feed"]).name
+    name = parameters.get("feed_name") or Path(parameters["feed"]).name
     return f"{name} (dry run)" if parameters.get("dry_run") else name
 
 
@@ -209,18 +212,28 @@ def sync_flow(
     dry_run: bool = False,
     max_removal_share: float | None = None,
     full: bool = False,
+    feed_name: str | None = None,
 ) -> SyncResult:
-    """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically."""
+    """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically.
+    `feed_name`: the name audit gives the feed (a pulled feed's URL), else its file's name."""
     from prefect.runtime import flow_run
 
     settings = load_settings_task(config, max_removal_share)
     try:
         # the flow run's id marks its run in audit: a retry of this flow run finds it there
         result = run_steps(
-            STEPS, feed, warehouse, settings, tenant, dry_run, full, attempt=flow_run.id
+            STEPS,
+            feed,
+            warehouse,
+            settings,
+            tenant,
+            dry_run,
+            full,
+            attempt=flow_run.id,
+            feed_name=feed_name,
         )
     except Exception as error:
-        emit_failure_event(feed, tenant, error)
+        emit_failure_event(feed_name or feed, tenant, error)
         raise
     emit_run_event(result)
     publish(result)

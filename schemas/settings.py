@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     WrapSerializer,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -299,6 +300,84 @@ class Validation(_Table):
         return tuple(files)
 
 
+class Source(_Table):
+    """The district's SIS over its OneRoster REST API (`rosterflow pull`, `sync URL`).
+
+    The secret is never written here: it is read from an environment variable or a file."""
+
+    token_url: str = Field(
+        "",
+        description="The OAuth 2.0 token endpoint (client credentials); empty: the environment "
+        "variable ROSTERFLOW_TOKEN_URL, and without either the API is called without a token.",
+    )
+    client_id: str = Field(
+        "", description="The OAuth client id; empty: the environment variable ROSTERFLOW_CLIENT_ID."
+    )
+    client_secret_env: str = Field(
+        "ROSTERFLOW_CLIENT_SECRET",
+        description="The environment variable that holds the client secret, which is never "
+        "written in a settings file.",
+    )
+    client_secret_file: str = Field(
+        "",
+        description="A file holding the client secret (its first line), read instead of the "
+        "environment variable when given: a mounted secret, say.",
+    )
+    auth: Literal["oauth2", "oauth1"] = Field(
+        "oauth2",
+        description="OAuth 2.0 client credentials (a bearer token from token_url), or OAuth 1.0a "
+        "requests signed with HMAC-SHA256 with the client id and secret, for 1.1 servers that "
+        "still ask for it.",
+    )
+    scopes: tuple[str, ...] = Field(
+        (),
+        description="The scopes asked with the token; empty: the version's read scopes "
+        "(roster-core.readonly and roster-demographics.readonly of its v1p1 or v1p2).",
+    )
+    page_size: int = Field(
+        1000, ge=1, le=100_000, description="Records asked per page (`limit`); servers cap it."
+    )
+    concurrency: int = Field(
+        4, ge=1, le=32, description="Requests in flight at once, over all collections."
+    )
+    delta: bool = Field(
+        False,
+        description="Whether `sync URL` asks only for what changed since the tenant's last "
+        "applied pull of the URL (filter=dateLastModified>...), between full pulls.",
+    )
+    full_pull_days: int = Field(
+        7,
+        ge=1,
+        description="With delta: a full pull at least this often, since a delta cannot show a "
+        "record the SIS deleted outright.",
+    )
+    delta_overlap_minutes: int = Field(
+        60,
+        ge=0,
+        description="How far before the last pull's run a delta starts asking: a run starts "
+        "once its pull is done, and the SIS's clock may differ from this one (records sent twice "
+        "change nothing).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_in_the_file(cls, raw: object) -> object:
+        if isinstance(raw, Mapping) and "client_secret" in raw:
+            raise _refused(
+                "[source] client_secret: a secret is never written in a settings file; name the "
+                "environment variable (client_secret_env) or the file (client_secret_file) "
+                "that holds it"
+            )
+        return raw
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _scope_list(cls, scopes: object) -> tuple:
+        if not isinstance(scopes, list | tuple) or not all(isinstance(s, str) for s in scopes):
+            raise _refused("[source] scopes must be a list of scope URLs")
+        return tuple(scopes)
+
+
 class Settings(_Table):
     """The settings file: one table each, in the order a refused file is checked."""
 
@@ -329,6 +408,10 @@ class Settings(_Table):
     feed: FeedReading = Field(
         default_factory=FeedReading,
         description="How the bytes of a feed's files are read.",
+    )
+    source: Source = Field(
+        default_factory=Source,
+        description="The district's OneRoster REST API that `pull` and `sync URL` read.",
     )
 
     def key(self) -> str:
@@ -425,6 +508,8 @@ def _message(error: ErrorDetails) -> str:
         return f"{where} = {value!r}; choose one of {', '.join(get_args(annotation))}"
     if annotation is float:  # every number with a fraction is a share
         return _share_refused(where, value)
+    if error["type"] in ("greater_than_equal", "less_than_equal"):  # a count out of its bounds
+        return f"{where} = {value!r}; {error['msg'].replace('Input should be', 'give a number')}"
     wanted = {bool: "true or false", int: "a number", str: "text"}
     if annotation in wanted:
         return f"{where} must be {wanted[annotation]}"

@@ -56,6 +56,19 @@ DEFAULTS = {
     },
     "identity": {"key": "sourcedId", "adopt_by": "none", "adopt_across_roles": False},
     "feed": {"encoding": "utf-8"},
+    "source": {
+        "token_url": "",
+        "client_id": "",
+        "client_secret_env": "ROSTERFLOW_CLIENT_SECRET",
+        "client_secret_file": "",
+        "auth": "oauth2",
+        "scopes": (),
+        "page_size": 1000,
+        "concurrency": 4,
+        "delta": False,
+        "full_pull_days": 7,
+        "delta_overlap_minutes": 60,
+    },
 }
 
 # every key of every table other than its default
@@ -101,6 +114,19 @@ files = ["users", "manifest", "enrollments", "userProfiles"]
 
 [feed]
 encoding = "cp1252"
+
+[source]
+token_url = "https://sis.example.org/oauth/token"
+client_id = "rosterflow"
+client_secret_env = "DISTRICT_SIS_SECRET"
+client_secret_file = "/run/secrets/sis"
+auth = "oauth1"
+scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly"]
+page_size = 250
+concurrency = 8
+delta = true
+full_pull_days = 14
+delta_overlap_minutes = 5
 """
 
 NON_DEFAULT = {
@@ -137,6 +163,19 @@ NON_DEFAULT = {
     },
     "identity": {"key": "email", "adopt_by": "login", "adopt_across_roles": True},
     "feed": {"encoding": "cp1252"},
+    "source": {
+        "token_url": "https://sis.example.org/oauth/token",
+        "client_id": "rosterflow",
+        "client_secret_env": "DISTRICT_SIS_SECRET",
+        "client_secret_file": "/run/secrets/sis",
+        "auth": "oauth1",
+        "scopes": ("https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly",),
+        "page_size": 250,
+        "concurrency": 8,
+        "delta": True,
+        "full_pull_days": 14,
+        "delta_overlap_minutes": 5,
+    },
 }
 
 # the text of `key()` as rosterflow 0.1.0's dataclass settings wrote it into
@@ -221,7 +260,7 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
 @pytest.mark.parametrize(
     ("table", "known"),
     [
-        (None, "feed, hierarchy, identity, notify, policy, safety, validation"),
+        (None, "feed, hierarchy, identity, notify, policy, safety, source, validation"),
         (
             "policy",
             "class_resources, course_resources, courses, domains, enrollments, observers, "
@@ -240,6 +279,11 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
         ),
         ("identity", "adopt_across_roles, adopt_by, key"),
         ("feed", "encoding"),
+        (
+            "source",
+            "auth, client_id, client_secret_env, client_secret_file, concurrency, delta, "
+            "delta_overlap_minutes, full_pull_days, page_size, scopes, token_url",
+        ),
     ],
 )
 def test_an_unknown_key_is_refused_in_every_table(table, known):
@@ -298,8 +342,15 @@ SHARE = "give a share between 0 and 1 (1 turns the guard off)"
         ({"identity": {"key": "mail"}}, "[identity] key = 'mail'; choose one of sourcedId, username, userId, identifier, email"),
         ({"identity": {"key": 3}}, "[identity] key = 3; choose one of sourcedId, username, userId, identifier, email"),
         ({"identity": "email"}, "[identity] must be a table"),
+        ({"source": {"client_secret": "hunter2"}}, "[source] client_secret: a secret is never written in a settings file; name the environment variable (client_secret_env) or the file (client_secret_file) that holds it"),
+        ({"source": {"scopes": "roster.readonly"}}, "[source] scopes must be a list of scope URLs"),
+        ({"source": {"auth": "basic"}}, "[source] auth = 'basic'; choose one of oauth2, oauth1"),
+        ({"source": {"page_size": 0}}, "[source] page_size = 0; give a number greater than or equal to 1"),
+        ({"source": {"concurrency": 33}}, "[source] concurrency = 33; give a number less than or equal to 32"),
+        ({"source": {"delta": "yes"}}, "[source] delta must be true or false"),
+        ({"source": {"full_pull_days": 1.5}}, "[source] full_pull_days must be a number"),
         # several problems: an unknown table first, then table by table, an unknown key first
-        ({"zzz": 1, "policy": {"users": "x"}}, "unknown setting zzz; known: feed, hierarchy, identity, notify, policy, safety, validation"),
+        ({"zzz": 1, "policy": {"users": "x"}}, "unknown setting zzz; known: feed, hierarchy, identity, notify, policy, safety, source, validation"),
         ({"policy": {"users": "x", "typo": 1}}, "unknown setting [policy] typo; known: class_resources, course_resources, courses, domains, enrollments, observers, resources, users"),
         ({"policy": {"users": "x", "courses": "y"}}, "[policy] users = 'x'; choose one of delete, keep, inactivate"),
         ({"hierarchy": {"org_base_courses": 1}, "policy": {"users": "x"}}, "[policy] users = 'x'; choose one of delete, keep, inactivate"),

@@ -1,0 +1,105 @@
+"""`rosterflow pull` and `rosterflow sync URL`: a district's OneRoster REST API read as a feed.
+
+`pull_feed` reads the roster (`sis.pull`) and `write_pulled` writes it, all or nothing: a pull
+that fails writes no file, and the feed appears under its name only once complete.
+
+A sync of a URL pulls into a temporary folder and syncs that folder as any feed, recorded in
+audit with the URL as its feed name. With `[source] delta`, `pull_since` decides from audit
+(`warehouse.pulls`) whether the pull may ask only for what changed: only when the tenant's
+latest applied run was a pull of this very URL (not another feed, an undo or an approval, after
+which lms is not what the pulls left), and the latest full pull is younger than
+`full_pull_days`. The delta then asks for records changed after that run started, less
+`delta_overlap_minutes`: the run started once its pull was done, and the SIS's clock may run
+behind this one; records sent twice change nothing. Everything else pulls in full.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rosterflow.schemas.settings import Source
+from rosterflow.sis.pull import Pulled, filter_since, pull
+from rosterflow.warehouse.pulls import PullHistory
+
+
+def is_url(feed: str) -> bool:
+    return feed.startswith(("http://", "https://"))
+
+
+def feed_name(url: str, since: datetime | None) -> str:
+    """What audit names a pulled feed: the base URL, and a delta's filter after it."""
+    url = url.rstrip("/")
+    return url if since is None else f"{url}?filter={filter_since(since)}"
+
+
+@dataclass(frozen=True)
+class PullChoice:
+    since: datetime | None  # None: a full pull
+    why: str  # in words, for the output
+
+
+def pull_since(history: PullHistory, url: str, source: Source, now: datetime) -> PullChoice:
+    """A delta's start, or a full pull, after the tenant's runs in `history` (`now`: UTC)."""
+    url = url.rstrip("/")
+    if not source.delta:
+        return PullChoice(None, "a full pull ([source] delta is off)")
+    latest = history.latest_feed
+    if latest is None or not (latest == url or latest.startswith(url + "?filter=")):
+        return PullChoice(None, "a full pull: the tenant's last applied run was no pull of it")
+    if history.latest_approved:
+        return PullChoice(None, "a full pull: the last run applied a held run's plan")
+    full_at = _utc(history.full_started_at)
+    if full_at is None or now - full_at >= timedelta(days=source.full_pull_days):
+        return PullChoice(
+            None, f"a full pull: the last was {source.full_pull_days}+ days ago ([source])"
+        )
+    since = _utc(history.latest_started_at) - timedelta(minutes=source.delta_overlap_minutes)
+    return PullChoice(since, f"what changed since {since:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """audit's timestamps are UTC without a zone."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def pull_feed(url: str, source: Source, since: datetime | None = None) -> Pulled:
+    """The roster at `url` (a SisError, with one line, when it cannot be read whole)."""
+    return pull(url, source, since=since)
+
+
+def write_pulled(pulled: Pulled, out: Path) -> Path:
+    """Write the pulled feed at `out` (a .zip, or a folder) whole, or not at all: it is written
+    beside under a temporary name, then put in place. A folder there already is replaced only
+    when it is a feed (it holds a manifest.csv)."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.csv").is_file():
+        raise FileExistsError(f"{out}: a folder that is not a feed; name another")
+    if out.exists() and not out.is_dir() and out.suffix.lower() != ".zip":
+        raise FileExistsError(f"{out}: a file that is not a zip; name another")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        written = pulled.write(partial / out.name)
+        if out.is_dir():
+            shutil.rmtree(out)
+        os.replace(written, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return out
+
+
+def pulled_summary(pulled: Pulled) -> str:
+    """One line: what was read, how fast."""
+    counts = ", ".join(f"{frame.height:,} {name}" for name, frame in pulled.frames.items())
+    rate = pulled.records / pulled.seconds if pulled.seconds else 0
+    kind = "changed since " + filter_since(pulled.since)[18:-1] if pulled.since else "every record"
+    return (
+        f"pulled {pulled.url} (OneRoster {pulled.version}, {kind}): {counts or 'no records'} "
+        f"in {pulled.seconds:.1f} s ({rate:,.0f} records/s)"
+    )

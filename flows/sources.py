@@ -1,0 +1,186 @@
+"""The districts `rosterflow serve --sources FILE` pulls from their OneRoster APIs, each on every
+scan, and one pull-and-sync of a district (`pull_and_sync`, also `sync URL`'s).
+
+The sources file lists them, each with its tenant, base URL and, optionally, a settings file of
+its own (its `[source]` table says how to reach that API; a relative path is read beside the
+sources file):
+
+```toml
+[[source]]
+tenant = "north"
+url = "https://sis.north.example/ims/oneroster/v1p1"
+config = "north.toml"
+```
+
+A district whose API fails is reported with its line and the next one is pulled all the same.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rosterflow.flows.progress import announce
+from rosterflow.flows.pulling import PullChoice, feed_name, pull_since
+from rosterflow.schemas.runs import SyncResult
+from rosterflow.schemas.settings import Settings, SettingsError, load_settings
+from rosterflow.sis.errors import SisError
+from rosterflow.sis.pull import Pulled, pull
+from rosterflow.warehouse.pulls import PullHistory, pull_history
+from rosterflow.warehouse.schema import WarehouseError
+
+
+class PullSource(BaseModel):
+    """One district of the sources file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    tenant: str = Field(min_length=1, description="The tenant the district's records are.")
+    url: str = Field(pattern=r"^https?://", description="The base URL of its OneRoster API.")
+    config: str | None = Field(None, description="Its settings file, [source] included.")
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    source: tuple[PullSource, ...] = Field(min_length=1)
+
+
+def load_sources(path: str | Path) -> list[PullSource]:
+    """The districts a sources file lists, their settings files resolved beside it; a
+    SettingsError naming the first problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: no such sources file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: not a readable TOML file ({error})") from None
+    if isinstance(raw.get("source"), list):
+        raw["source"] = tuple(raw["source"])
+    try:
+        listed = SourcesFile.model_validate(raw).source
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SettingsError(
+            f"{path}: {where}: {first['msg']} (each [[source]] gives tenant, url and "
+            "optionally config)"
+        ) from None
+    tenants = [s.tenant for s in listed]
+    twice = sorted({t for t in tenants if tenants.count(t) > 1})
+    if twice:
+        raise SettingsError(f"{path}: tenant {twice[0]!r} is listed twice")
+    return [
+        s.model_copy(update={"config": str(path.parent / s.config)}) if s.config else s
+        for s in listed
+    ]
+
+
+@dataclass(frozen=True)
+class PulledRun:
+    """A district's pull and the sync of it."""
+
+    pulled: Pulled
+    why: str  # a full pull or a delta, and why
+    result: SyncResult
+
+
+def pull_choice(
+    url: str, tenant: str, warehouse: str, settings: Settings, full: bool = False
+) -> PullChoice:
+    """A full pull, or a delta from when (`flows.pulling.pull_since`, after the tenant's runs
+    in the warehouse); `full` (sync --full) always pulls in full."""
+    if full and settings.source.delta:
+        return PullChoice(None, "a full pull (--full)")
+    history = PullHistory()
+    if settings.source.delta:
+        history = pull_history(warehouse, tenant, url.rstrip("/"))
+    return pull_since(history, url, settings.source, datetime.now(UTC))
+
+
+def sync_pulled(
+    pulled: Pulled,
+    since: datetime | None,
+    sync: Callable[..., SyncResult],
+    **parameters: object,
+) -> SyncResult:
+    """`sync` the pulled feed from a temporary folder, named in audit by the URL (and the
+    delta's filter)."""
+    with tempfile.TemporaryDirectory(prefix="rosterflow-pull-") as folder:
+        feed = pulled.write(Path(folder) / "feed")
+        return sync(feed=str(feed), feed_name=feed_name(pulled.url, since), **parameters)
+
+
+def pull_and_sync(
+    url: str, tenant: str, warehouse: str, config: str | None, sync: Callable[..., SyncResult]
+) -> PulledRun:
+    """One district's pull, then its sync; a SisError or SettingsError when nothing could be
+    synced."""
+    settings = load_settings(config)
+    choice = pull_choice(url, tenant, warehouse, settings)
+    announce("pull")
+    pulled = pull(url, settings.source, since=choice.since)
+    result = sync_pulled(
+        pulled, choice.since, sync, warehouse=warehouse, tenant=tenant, config=config
+    )
+    return PulledRun(pulled, choice.why, result)
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """What one scan did for one district: its run, or why there was none."""
+
+    source: PullSource
+    run: PulledRun | None = None
+    error: str | None = None  # why there is no run, in one line
+    unreadable: bool = False  # the API or the district's settings, not the sync, failed
+
+    @property
+    def outcome(self) -> str:
+        if self.run is not None:
+            return self.run.result.outcome
+        return "unreadable" if self.unreadable else "failed"
+
+    def line(self) -> str:
+        if self.run is None:
+            return f"{self.source.tenant}: {self.outcome}: {self.error}"
+        result = self.run.result
+        changes = int(result.summary["count"].sum()) if result.summary.height else 0
+        return (
+            f"{self.source.tenant}: {result.outcome} — run {result.run_id}, {changes:,} changes "
+            f"({self.run.pulled.records:,} records pulled from {self.source.url}: "
+            f"{self.run.why})"
+        )
+
+
+def pull_sources(
+    sources: list[PullSource], warehouse: str, sync: Callable[..., SyncResult]
+) -> list[SourceOutcome]:
+    """Each district pulled and synced in turn; one whose API, settings or sync fails is
+    reported, and the next one is pulled all the same."""
+    outcomes = []
+    for source in sources:
+        try:
+            run = pull_and_sync(source.url, source.tenant, warehouse, source.config, sync)
+        except (SisError, SettingsError, WarehouseError) as error:
+            message = f"{error}; nothing was written"
+            outcomes.append(SourceOutcome(source, error=message, unreadable=True))
+        except Exception as error:  # the sync itself broke: recorded as failed in audit
+            outcomes.append(SourceOutcome(source, error=f"{type(error).__name__}: {error}"))
+        else:
+            outcomes.append(SourceOutcome(source, run))
+    return outcomes
+
+
+def scan_exit_code(outcomes: list[SourceOutcome]) -> int:
+    """2 when a district could not be pulled, else 1 when a run was not applied, else 0."""
+    if any(o.unreadable for o in outcomes):
+        return 2
+    return 1 if any(o.outcome not in ("applied", "planned") for o in outcomes) else 0

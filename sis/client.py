@@ -1,0 +1,310 @@
+"""The HTTP side of every call to a district's SIS: credentials, bounded concurrency, retries.
+
+`SisClient` is an async context manager around one httpx2 client (the httpx API; authlib's
+clients are built on it since authlib 1.8, which deprecates plain httpx). Pulling the roster
+uses it with GET; the grades push will use the same client with PUT. For every request it:
+
+- authenticates: OAuth 2.0 client credentials (authlib's `AsyncOAuth2Client` fetches the token,
+  and a new one when it expires), or OAuth 1.0a signed with HMAC-SHA256 (authlib's
+  `OAuth1Auth`, with the signature method 1EdTech's 1.1 servers use registered beside
+  authlib's own), or nothing for an API open without a token;
+- keeps at most `concurrency` requests in flight;
+- retries 408, 425, 429, 5xx, timeouts and dropped connections with exponential backoff
+  (stamina), waiting what `Retry-After` asks when the server says;
+- turns what could not be mended into a `SisError` of one line naming the URL and the status;
+  a 401 says the credentials were refused (after one new token, for a token that went stale).
+
+The secret lives in the authlib client alone; no message, log line or repr shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx2
+import stamina
+from authlib.common.urls import quote
+from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuth1Auth, OAuthError
+from authlib.oauth1.rfc5849.client_auth import ClientAuth
+from authlib.oauth1.rfc5849.signature import generate_signature_base_string
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
+
+from rosterflow.sis.credentials import CLIENT_ID_ENV, TOKEN_URL_ENV, Credentials
+from rosterflow.sis.errors import CredentialsRefused, SisError, StatusError
+
+log = logging.getLogger("rosterflow.sis")
+
+RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+HMAC_SHA256 = "HMAC-SHA256"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5  # tries of one request, the first included
+    wait_initial: float = 0.5  # seconds before the second try; doubling from there
+    wait_max: float = 60.0  # the longest wait between two tries, a Retry-After included
+    timeout: float = 60.0  # seconds one request may take
+
+
+class _Retry(Exception):
+    """A response worth asking again for; `shown` is the request's URL."""
+
+    def __init__(self, response: httpx2.Response, shown: str) -> None:
+        super().__init__(f"{shown}: HTTP {response.status_code}")
+        self.response = response
+        self.shown = shown
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (a number, or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _log_retry(details: RetryDetails) -> None:
+    log.info("%s; try %d in %.1f s", details.caused_by, details.retry_num + 1, details.wait_for)
+
+
+# stamina's own hooks log each retry as a WARNING that bypasses the CLI's output and count it
+# in Prometheus metrics nobody reads; a retry is a line of rosterflow's log instead
+set_on_retry_hooks([_log_retry])
+
+
+def _sign_hmac_sha256(client: ClientAuth, request: Any) -> str:
+    """OAuth 1.0a's HMAC-SHA1 (RFC 5849 §3.4.2) with SHA-256, as OneRoster 1.1 servers sign;
+    authlib builds the base string and the header."""
+    text = generate_signature_base_string(request)
+    key = f"{quote(client.client_secret or '')}&{quote(client.token_secret or '')}"
+    digest = hmac.new(key.encode(), text.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+ClientAuth.register_signature_method(HMAC_SHA256, _sign_hmac_sha256)
+
+
+class SisClient:
+    """One client for a SIS's API, used as `async with SisClient(...) as client:`."""
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        *,
+        concurrency: int = 4,
+        policy: RetryPolicy | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.policy = policy or RetryPolicy()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._options: dict[str, Any] = {
+            "limits": httpx2.Limits(
+                max_connections=concurrency, max_keepalive_connections=concurrency
+            ),
+            "timeout": self.policy.timeout,
+            "headers": {"Accept": "application/json"},
+            "transport": transport,
+        }
+        self._http: httpx2.AsyncClient | None = None
+        self._token_lock = asyncio.Lock()
+        self._tokens_fetched = 0
+
+    @property
+    def _oauth2(self) -> bool:
+        return self.credentials is not None and self.credentials.auth == "oauth2"
+
+    async def __aenter__(self) -> SisClient:
+        credentials = self.credentials
+        if credentials is None:
+            self._http = httpx2.AsyncClient(**self._options)
+        elif credentials.auth == "oauth1":
+            auth = OAuth1Auth(
+                credentials.client_id,
+                credentials.secret.get_secret_value(),
+                signature_method=HMAC_SHA256,
+            )
+            self._http = httpx2.AsyncClient(auth=auth, **self._options)
+        else:
+            oauth = AsyncOAuth2Client(
+                client_id=credentials.client_id,
+                client_secret=credentials.secret.get_secret_value(),
+                scope=" ".join(credentials.scopes),
+                token_endpoint=credentials.token_url,
+                grant_type="client_credentials",
+                **self._options,
+            )
+            oauth.register_compliance_hook("access_token_response", self._token_response)
+            self._http = oauth
+            try:
+                await self._fetch_token()
+            except BaseException:
+                await oauth.aclose()
+                raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def get(self, url: str, params: dict[str, Any] | None = None) -> httpx2.Response:
+        return await self.request("GET", url, params=params)
+
+    async def request(
+        self, method: str, url: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> httpx2.Response:
+        """The response to a request, retried as the policy says; a `SisError` for a status
+        of 400 or more that retrying did not mend."""
+        assert self._http is not None, "use the client as `async with SisClient(...)`"
+        shown = str(httpx2.URL(url, params=params))
+        http = self._http
+
+        def send() -> Awaitable[httpx2.Response]:
+            return http.request(method, url, params=params, json=json)
+
+        async with self._slots:
+            fetched = self._tokens_fetched
+            response = await self._retried(send, shown)
+            if response.status_code == 401 and self._oauth2:
+                # a token the server revoked or let lapse early: one new token (one for all
+                # the requests refused with the old one), one more try
+                async with self._token_lock:
+                    if self._tokens_fetched == fetched:
+                        await self._fetch_token()
+                response = await self._retried(send, shown)
+        if response.status_code == 401:
+            raise CredentialsRefused(self._refused(shown))
+        if response.status_code >= 400:
+            raise StatusError(
+                f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
+                response.status_code,
+            )
+        return response
+
+    def _refused(self, shown: str) -> str:
+        if self.credentials is None:
+            return (
+                f"{shown}: HTTP 401: the API asks for credentials; set {TOKEN_URL_ENV}, "
+                f"{CLIENT_ID_ENV} and ROSTERFLOW_CLIENT_SECRET, or the [source] table of the "
+                "settings"
+            )
+        return f"{shown}: HTTP 401: the credentials of client {self.credentials.client_id!r} were refused"
+
+    async def _retried(
+        self, send: Callable[[], Awaitable[httpx2.Response]], shown: str
+    ) -> httpx2.Response:
+        policy = self.policy
+        tries = 0
+        try:
+            async for attempt in stamina.retry_context(
+                on=self._backoff,
+                attempts=policy.attempts,
+                timeout=None,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
+                wait_jitter=policy.wait_initial,
+            ):
+                with attempt:
+                    tries += 1
+                    response = await send()
+                    if response.status_code in RETRIED_STATUSES:
+                        raise _Retry(response, shown)
+                    return response
+        except _Retry as error:
+            response = error.response
+            waited = retry_after(response.headers.get("Retry-After"))
+            why = (
+                f", which asked to wait {waited:.0f} s (more than {policy.wait_max:.0f})"
+                if waited is not None and waited > policy.wait_max
+                else ""
+            )
+            raise StatusError(
+                f"{shown}: HTTP {response.status_code} {response.reason_phrase} after "
+                f"{_tries(tries)}{why}",
+                response.status_code,
+            ) from None
+        except httpx2.TimeoutException:
+            raise SisError(
+                f"{shown}: no answer within {policy.timeout:g} s, {_tries(tries)}"
+            ) from None
+        except httpx2.TransportError as error:
+            raise SisError(f"{shown}: {error or type(error).__name__} ({_tries(tries)})") from None
+        raise AssertionError("unreachable: stamina returns or raises")  # pragma: no cover
+
+    def _backoff(self, error: Exception) -> bool | float:
+        """stamina's hook: whether to try again, or how long to wait when the server said."""
+        if isinstance(error, _Retry):
+            waited = retry_after(error.response.headers.get("Retry-After"))
+            if waited is None:
+                return True
+            return waited if waited <= self.policy.wait_max else False
+        return isinstance(error, httpx2.TransportError)
+
+    async def _fetch_token(self) -> None:
+        credentials = self.credentials
+        assert isinstance(self._http, AsyncOAuth2Client) and credentials is not None
+        oauth = self._http
+        url = credentials.token_url
+        try:
+            # the compliance hook turns a 429 or 5xx into _Retry, so stamina retries it here
+            await self._retried(_returning_response(oauth.fetch_token), url)
+            self._tokens_fetched += 1
+        except OAuthError as error:
+            if error.error == "invalid_scope":
+                raise SisError(
+                    f"{url}: the token endpoint refused the scopes {' '.join(credentials.scopes)}; "
+                    "set [source] scopes to those the district granted"
+                ) from None
+            raise CredentialsRefused(
+                f"{url}: the token endpoint refused the credentials of client "
+                f"{credentials.client_id!r} ({error.error})"
+            ) from None
+
+    def _token_response(self, response: httpx2.Response) -> httpx2.Response:
+        """authlib's compliance hook on the token endpoint's answer, before it reads the JSON."""
+        url = self.credentials.token_url if self.credentials else str(response.url)
+        status = response.status_code
+        if status in RETRIED_STATUSES:
+            raise _Retry(response, url)
+        json_error = response.headers.get("content-type", "").startswith("application/json")
+        if status in (400, 401, 403) and not json_error:
+            raise CredentialsRefused(
+                f"{url}: HTTP {status}: the token endpoint refused the credentials of client "
+                f"{self.credentials.client_id!r}"
+                if self.credentials
+                else f"{url}: HTTP {status}"
+            )
+        if status >= 400 and not json_error:
+            raise StatusError(f"{url}: HTTP {status} {response.reason_phrase}", status)
+        return response
+
+
+def _returning_response(
+    fetch: Callable[[], Awaitable[object]],
+) -> Callable[[], Awaitable[httpx2.Response]]:
+    """`fetch` for `_retried`, which looks at a response: a token fetched is an OK."""
+
+    async def fetched() -> httpx2.Response:
+        await fetch()
+        return httpx2.Response(200)
+
+    return fetched
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"

@@ -1,0 +1,79 @@
+"""The client's credentials for a SIS: from the `[source]` settings table, else the environment.
+
+`ROSTERFLOW_TOKEN_URL`, `ROSTERFLOW_CLIENT_ID` and the secret's variable (`ROSTERFLOW_CLIENT_SECRET`
+unless `[source] client_secret_env` names another) stand in for what the table leaves empty; a
+`client_secret_file` is read instead of the variable. The secret is held as a pydantic
+`SecretStr`, whose repr and str are masked, so no message, log line or traceback can show it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from rosterflow.schemas.settings import Source
+from rosterflow.sis.endpoints import default_scopes
+from rosterflow.sis.errors import SisError
+
+TOKEN_URL_ENV = "ROSTERFLOW_TOKEN_URL"
+CLIENT_ID_ENV = "ROSTERFLOW_CLIENT_ID"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    auth: str  # oauth2 | oauth1
+    client_id: str
+    secret: SecretStr
+    token_url: str = ""  # oauth2 only
+    scopes: tuple[str, ...] = ()
+
+
+def credentials_for(
+    source: Source, version: str, environ: Mapping[str, str] | None = None
+) -> Credentials | None:
+    """The credentials `source` and the environment give, or None when neither names any (an
+    API open without a token). Half of them is refused, saying what is missing."""
+    environ = os.environ if environ is None else environ
+    token_url = source.token_url or environ.get(TOKEN_URL_ENV, "")
+    client_id = source.client_id or environ.get(CLIENT_ID_ENV, "")
+    secret = _secret(source, environ)
+    wanted = {"client id": client_id, "client secret": secret}
+    if source.auth == "oauth2":
+        wanted = {"token URL": token_url} | wanted
+    if not any(wanted.values()):
+        return None
+    missing = [name for name, value in wanted.items() if not value]
+    if missing:
+        raise SisError(f"no {' and no '.join(missing)}: {_where(source)}")
+    scopes = source.scopes or default_scopes(version)
+    return Credentials(source.auth, client_id, SecretStr(secret), token_url, scopes)
+
+
+def _secret(source: Source, environ: Mapping[str, str]) -> str:
+    if not source.client_secret_file:
+        return environ.get(source.client_secret_env, "").strip()
+    path = Path(source.client_secret_file).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise SisError(
+            f"[source] client_secret_file = {str(path)!r}: cannot read it ({error.strerror})"
+        ) from None
+    return lines[0].strip() if lines else ""
+
+
+def _where(source: Source) -> str:
+    secret = (
+        f"the file {source.client_secret_file}"
+        if source.client_secret_file
+        else f"the environment variable {source.client_secret_env}"
+    )
+    token = "" if source.auth == "oauth1" else f"{TOKEN_URL_ENV}, "
+    return (
+        f"set {token}{CLIENT_ID_ENV} and the secret in {secret}, or the [source] table of the "
+        "settings (--config)"
+    )

@@ -1,0 +1,25 @@
+"""What stops a call to the SIS: each message is the one line a person reads (exit 2), naming
+the URL and never a credential."""
+
+from __future__ import annotations
+
+
+class SisError(Exception):
+    """The SIS's API cannot be read as one roster: unreachable, refusing, or inconsistent."""
+
+
+class CredentialsRefused(SisError):
+    """The token endpoint or the API refused the client's credentials (HTTP 401)."""
+
+
+class StatusError(SisError):
+    """The API answered a request with an HTTP error that retrying does not mend."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InconsistentPull(SisError):
+    """The pages of a collection do not make one snapshot (a total that changed, a page
+    repeated, a sourcedId twice)."""

@@ -1,0 +1,199 @@
+"""One collection of a OneRoster API read page by page into one frame, or refused.
+
+Paging as the REST binding has it: `limit` and `offset` are sent; when the server sends a
+`Link` header with `rel="next"`, that link is followed; otherwise `X-Total-Count` says how many
+records there are, and the remaining pages are asked for at once (within the client's bound);
+otherwise pages are read until a short one. A server may answer with fewer records than
+`limit` asked (they cap it differently): the first page's length is then the step, and without
+a total one more page is asked for to tell a capped page from the last one.
+
+The pages must make one snapshot: a total that changes between pages, a page that repeats
+another (a server ignoring `offset`), a next link back to a page already read, a sourcedId
+twice, or pages that add up to another count than the total, refuse the pull.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import polars as pl
+
+from rosterflow.sis.client import SisClient
+from rosterflow.sis.endpoints import Collection
+from rosterflow.sis.errors import InconsistentPull, SisError
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str  # the request's URL, as messages show it
+    records: pl.DataFrame
+    total: int | None  # X-Total-Count
+    next_url: str | None  # Link rel="next", absolute
+
+
+def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str) -> pl.DataFrame:
+    """A page's records, decoded by Polars with `schema` (fields it does not name are
+    skipped), from the list under the first of `keys` the body has."""
+    try:
+        wrapped = pl.read_json(io.BytesIO(body), schema={key: pl.List(schema) for key in keys})
+    except (pl.exceptions.PolarsError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise SisError(f"{url}: not a OneRoster JSON list ({reason})") from None
+    present = [key for key in keys if wrapped.height and wrapped[key][0] is not None]
+    if not present:
+        raise SisError(f"{url}: the JSON body has no list under {' or '.join(keys)}")
+    records = wrapped.select(present[0])
+    if records[present[0]].list.len()[0] == 0:
+        return pl.DataFrame(schema=schema.to_schema())
+    records = records.explode(present[0]).unnest(present[0])
+    if records["sourcedId"].null_count() or (records["sourcedId"] == "").any():
+        raise SisError(f"{url}: a record without a sourcedId")
+    return records
+
+
+async def read_page(
+    client: SisClient,
+    url: str,
+    params: Mapping[str, Any] | None,
+    collection: Collection,
+    schema: pl.Struct,
+) -> Page:
+    response = await client.get(url, dict(params) if params else None)
+    shown = str(response.request.url)
+    # Polars parses off the event loop, so that other pages keep arriving meanwhile
+    records = await asyncio.to_thread(decode_page, response.content, collection.keys, schema, shown)
+    next_link = response.links.get("next", {}).get("url")
+    return Page(
+        shown,
+        records,
+        _total(response, shown),
+        str(response.request.url.join(next_link)) if next_link else None,
+    )
+
+
+def _total(response: httpx2.Response, shown: str) -> int | None:
+    value = response.headers.get("X-Total-Count")
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise SisError(f"{shown}: X-Total-Count {value!r} is not a count")
+    return int(value)
+
+
+async def read_collection(
+    client: SisClient,
+    base_url: str,
+    collection: Collection,
+    schema: pl.Struct,
+    page_size: int,
+    extra: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Every record of `collection`, in the order the pages gave them."""
+    url = base_url.rstrip("/") + collection.path
+    params = dict(extra or {})
+
+    async def at(offset: int) -> Page:
+        return await read_page(
+            client, url, params | {"limit": page_size, "offset": offset}, collection, schema
+        )
+
+    first = await at(0)
+    pages = [first]
+    if first.next_url:
+        pages += await _follow_links(client, first, collection, schema)
+    elif first.total is not None:
+        step = first.records.height
+        if step and first.total > step:
+            pages += await asyncio.gather(*(at(o) for o in range(step, first.total, step)))
+    elif first.records.height:
+        pages += await _until_short_page(at, first, page_size)
+    return _snapshot(pages, url)
+
+
+async def _follow_links(
+    client: SisClient, first: Page, collection: Collection, schema: pl.Struct
+) -> list[Page]:
+    pages, read, next_url = _Pages(), {first.url}, first.next_url
+    pages.add(first)
+    while next_url:
+        if next_url in read:
+            raise InconsistentPull(f"{next_url}: the next link leads back to a page already read")
+        page = pages.add(await read_page(client, next_url, None, collection, schema))
+        read.add(page.url)
+        next_url = page.next_url if page.records.height else None
+    return pages[1:]
+
+
+async def _until_short_page(at, first: Page, page_size: int) -> list[Page]:
+    """The pages after the first, up to a short one; a first page shorter than `page_size`
+    may be the server's cap, so the next is asked for before stopping. Each page is checked
+    as it comes: a server ignoring offset would otherwise be read for ever."""
+    pages, step = _Pages(), first.records.height
+    pages.add(first)
+    offset = step
+    if step < page_size:
+        page = await at(offset)
+        if not page.records.height:
+            return []
+        pages.add(page)
+        offset += step
+        if page.records.height < step:
+            return pages[1:]
+    while True:
+        page = pages.add(await at(offset))
+        if page.records.height < step:
+            return pages[1:]
+        offset += step
+
+
+class _Pages(list):
+    """Pages read so far, each refused as it comes if it repeats an earlier one (the same
+    count, first and last sourcedId: a server ignoring offset)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[tuple, str] = {}
+
+    def add(self, page: Page) -> Page:
+        ids = page.records["sourcedId"]
+        if ids.len():
+            key = (ids.len(), ids[0], ids[-1])
+            if key in self._keys:
+                raise InconsistentPull(
+                    f"{page.url}: the same page as {self._keys[key]} (does the server ignore "
+                    "offset?)"
+                )
+            self._keys[key] = page.url
+        self.append(page)
+        return page
+
+
+def _snapshot(pages: list[Page], url: str) -> pl.DataFrame:
+    """The pages as one frame, refused unless they are one consistent snapshot."""
+    first = pages[0]
+    for page in pages[1:]:
+        if page.total is not None and first.total is not None and page.total != first.total:
+            raise InconsistentPull(
+                f"{page.url}: X-Total-Count changed from {first.total:,} to {page.total:,} during "
+                "the pull (the roster changed while it was read); pull again"
+            )
+    checked = _Pages()
+    for page in pages:
+        checked.add(page)
+    records = pl.concat([page.records for page in pages], how="vertical")
+    twice = records.filter(pl.col("sourcedId").is_duplicated())["sourcedId"]
+    if twice.len():
+        raise InconsistentPull(
+            f"{url}: sourcedId {twice[0]!r} comes twice in the pages read (the roster changed "
+            "while it was read, or the server pages unstably); pull again"
+        )
+    if first.total is not None and records.height != first.total:
+        raise InconsistentPull(
+            f"{url}: X-Total-Count said {first.total:,} records, the pages held {records.height:,}"
+        )
+    return records

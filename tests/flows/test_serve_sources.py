@@ -1,0 +1,118 @@
+"""`rosterflow serve --sources FILE --once`: every district listed pulled from its API and
+synced, one line each; one whose API fails is reported and the others are synced all the
+same."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from rosterflow.demo.api import RosterApi, serving
+from rosterflow.demo.district import generate_feed
+from rosterflow.flows.cli import app
+from rosterflow.flows.sources import load_sources
+from rosterflow.schemas.settings import SettingsError
+
+runner = CliRunner()
+ROSTERING = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
+
+
+def district(seed: int):
+    return {n: f for n, f in generate_feed(25, seed=seed).items() if n in ROSTERING}
+
+
+def test_each_district_is_pulled_and_synced_and_a_failing_one_reported(tmp_path):
+    north, south = RosterApi(district(1)), RosterApi(district(2))
+    south.fault = lambda method, path, query: (404, {}, b"{}")  # a wrong base URL, say
+    warehouse = tmp_path / "w.duckdb"
+    with serving(north) as n, serving(south) as s:
+        (tmp_path / "north.toml").write_text("[source]\npage_size = 20\n")
+        sources = tmp_path / "sources.toml"
+        sources.write_text(
+            f'[[source]]\ntenant = "north"\nurl = "{n}{north.base_path}"\nconfig = "north.toml"\n\n'
+            f'[[source]]\ntenant = "south"\nurl = "{s}{south.base_path}"\n'
+        )
+        result = runner.invoke(
+            app,
+            [
+                "serve",
+                "--sources",
+                str(sources),
+                "--warehouse",
+                str(warehouse),
+                "--once",
+                "--no-prefect",
+            ],
+        )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert (
+        "north: applied — run 1," in said
+        and f"pulled from {n}{north.base_path}: a full pull" in said
+    )
+    assert (
+        f"south: unreadable: {s}{south.base_path}/orgs?limit=1000&offset=0: HTTP 404 Not Found; nothing was written"
+        in said
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.sql("select tenant, feed_name, outcome from audit.sync_runs").fetchall() == [
+            ("north", f"{n}{north.base_path}", "applied")
+        ]
+    assert any("limit=20" in r for r in north.requests)  # north's own settings
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "source: Field required"),
+        ('[[source]]\ntenant = "a"\n', "source.0.url: Field required"),
+        (
+            '[[source]]\ntenant = "a"\nurl = "sis.example"\n',
+            "source.0.url: String should match pattern",
+        ),
+        (
+            '[[source]]\ntenant = "a"\nurl = "https://x/v1p1"\nsecret = "x"\n',
+            "source.0.secret: Extra inputs are not permitted",
+        ),
+        (
+            '[[source]]\ntenant = "a"\nurl = "https://x/v1p1"\n[[source]]\ntenant = "a"\nurl = "https://y/v1p1"\n',
+            "tenant 'a' is listed twice",
+        ),
+    ],
+)
+def test_a_sources_file_that_cannot_be_used_is_refused(tmp_path, text, message):
+    path = tmp_path / "sources.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_sources(path)
+
+
+def test_serve_needs_an_inbox_or_sources_not_both(tmp_path):
+    neither = runner.invoke(app, ["serve", "--once"])
+    both = runner.invoke(
+        app, ["serve", "--inbox", str(tmp_path), "--sources", str(tmp_path / "s.toml"), "--once"]
+    )
+    for result in (neither, both):
+        assert result.exit_code == 2
+        assert "give --inbox DIR (zips a SIS drops) or --sources FILE" in " ".join(
+            result.output.split()
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.flow
+def test_the_scheduled_flow_syncs_each_district_as_a_subflow_run(tmp_path):
+    from rosterflow.flows.pulls_flow import pulls_flow
+
+    north = RosterApi(district(1))
+    warehouse = tmp_path / "w.duckdb"
+    with serving(north) as n:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(f'[[source]]\ntenant = "north"\nurl = "{n}{north.base_path}"\n')
+        lines = pulls_flow(str(sources), str(warehouse))
+    assert len(lines) == 1 and lines[0].startswith("north: applied — run 1,")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.sql("select feed_name from audit.sync_runs").fetchall() == [
+            (f"{n}{north.base_path}",)
+        ]

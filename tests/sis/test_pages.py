@@ -1,0 +1,162 @@
+"""Paging against a real local OneRoster server: with and without Link, with and without
+X-Total-Count, a capped limit, list keys that vary; and every way pages fail to make one
+snapshot refused."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from rosterflow.demo.api import RosterApi
+from rosterflow.schemas.settings import Source
+from rosterflow.schemas.spec import FILE_SPECS
+from rosterflow.sis.errors import InconsistentPull, SisError
+from rosterflow.sis.pull import pull
+from tests.sis.conftest import QUICK
+
+
+def same_records(pulled: dict[str, pl.DataFrame], district: dict[str, pl.DataFrame]) -> None:
+    """The pulled files hold the district's rows, in its order; status and dateLastModified
+    are the API's, which a bulk export leaves empty."""
+    assert set(pulled) == set(district)
+    for name, frame in district.items():
+        served = {"status": "active", "dateLastModified": "2026-01-05T08:00:00.000Z"}
+        assert_frame_equal(
+            pulled[name], frame.with_columns(pl.lit(v).alias(c) for c, v in served.items())
+        )
+
+
+def users_requests(app: RosterApi) -> list[str]:
+    return [r for r in app.requests if r.startswith("GET /ims/oneroster/v1p1/users")]
+
+
+@pytest.mark.parametrize(
+    ("link", "total", "max_limit"),
+    [
+        (True, True, None),
+        (True, False, None),
+        (False, True, None),
+        (False, False, None),
+        (False, True, 7),
+        (False, False, 7),
+        (True, False, 7),
+    ],
+)
+def test_every_record_is_read_however_the_server_pages(district, serve, link, total, max_limit):
+    app = RosterApi(district, link=link, total=total, max_limit=max_limit)
+    pulled = pull(serve(app), Source(page_size=10), policy=QUICK)
+    same_records(pulled.frames, district)
+    users, step = district["users"].height, max_limit or 10
+    # a link or a total says where to stop; otherwise a short page does (an empty one after
+    # a full last page)
+    pages = -(-users // step) if link or total else users // step + 1
+    assert len(users_requests(app)) == pages
+
+
+def test_with_a_total_the_pages_are_asked_for_at_once(district, serve):
+    app = RosterApi(district, link=False)
+    pull(serve(app), Source(page_size=10, concurrency=8), policy=QUICK)
+    offsets = [int(r.split("offset=")[1]) for r in users_requests(app)]
+    assert sorted(offsets) == list(range(0, district["users"].height, 10))
+
+
+def test_list_keys_that_vary_are_read(district, serve):
+    app = RosterApi(district, list_keys={"orgs": "schools", "users": "students"})
+    same_records(pull(serve(app), Source(page_size=50), policy=QUICK).frames, district)
+
+
+def test_a_total_that_changes_during_the_pull_is_refused(district, serve):
+    app = RosterApi(district, link=False)
+    more = district | {
+        "users": pl.concat(
+            [
+                district["users"],
+                district["users"].head(1).with_columns(pl.lit("new-user").alias("sourcedId")),
+            ]
+        )
+    }
+
+    def roster_changes(method, path, query):
+        if path.endswith("/users") and query.get("offset") == "20":
+            app.load(more)  # a user added between two pages
+        return None
+
+    app.fault = roster_changes
+    with pytest.raises(
+        InconsistentPull, match=r"X-Total-Count changed from \d+ to \d+ during the pull"
+    ):
+        pull(serve(app), Source(page_size=10, concurrency=1), policy=QUICK)
+
+
+def test_a_server_that_ignores_offset_is_refused(district, serve):
+    app = RosterApi(district, link=False, total=False)
+
+    def first_page_always(method, path, query):
+        if path.endswith("/users") and query.get("offset", "0") != "0":
+            return app._page("users", path, query | {"offset": "0"})
+        return None
+
+    app.fault = first_page_always
+    with pytest.raises(
+        InconsistentPull,
+        match=r"offset=10: the same page as .*offset=0 \(does the server ignore offset\?\)",
+    ):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+
+
+def test_a_next_link_back_to_a_page_read_is_refused(district, serve):
+    app = RosterApi(district, total=False)
+
+    def looping(method, path, query):
+        if path.endswith("/users") and query.get("offset") == "10":
+            status, headers, body = app._page("users", path, query)
+            return status, headers | {"Link": f'<{path}?limit=10&offset=0>; rel="next"'}, body
+        return None
+
+    app.fault = looping
+    with pytest.raises(InconsistentPull, match="the next link leads back to a page already read"):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+
+
+def test_a_sourced_id_twice_is_refused(district, serve):
+    twice = district | {"users": pl.concat([district["users"], district["users"].head(1)])}
+    app = RosterApi(twice)
+    first = district["users"]["sourcedId"][0]
+    with pytest.raises(InconsistentPull, match=f"sourcedId '{first}' comes twice"):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+
+
+def test_pages_that_do_not_add_up_to_the_total_are_refused(district, serve):
+    app = RosterApi(district, link=False)
+
+    def overstated(method, path, query):
+        if path.endswith("/orgs"):
+            status, headers, body = app._page("orgs", path, query)
+            return status, headers | {"X-Total-Count": "2"}, body
+        return None
+
+    app.fault = overstated
+    with pytest.raises(InconsistentPull, match=r"X-Total-Count said 2 records, the pages held \d+"):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+
+
+def test_demographics_are_pulled_when_offered_and_absent_when_not(district, serve):
+    users = district["users"]["sourcedId"].head(3)
+    demographics = pl.DataFrame(
+        {"sourcedId": users, "birthDate": ["2010-01-02"] * 3, "white": ["true", "false", None]}
+    )
+    demographics = demographics.select(
+        pl.col(c) if c in demographics.columns else pl.lit(None, pl.String).alias(c)
+        for c in FILE_SPECS["demographics"].header
+    )
+    offered = pull(serve(RosterApi(district | {"demographics": demographics})), policy=QUICK)
+    assert offered.frames["demographics"]["white"].to_list() == ["true", "false", None]
+    lacking = pull(serve(RosterApi(district)), policy=QUICK)
+    assert "demographics" not in lacking.frames and lacking.not_offered == ("demographics",)
+
+
+def test_a_missing_core_collection_is_an_error_naming_it(district, serve):
+    app = RosterApi({k: v for k, v in district.items() if k != "courses"})
+    with pytest.raises(SisError, match=r"/courses\?limit=1000&offset=0: HTTP 404 Not Found$"):
+        pull(serve(app), policy=QUICK)
