@@ -19,7 +19,7 @@ import polars as pl
 
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.issues import ISSUE_COLUMNS
-from rosterflow.schemas.lms import ENTITIES, Entity
+from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.warehouse.records import (
     RecordWrite,
@@ -168,8 +168,12 @@ def _apply_entity(
         if actions - {"create"}:
             replaced = f"{key} in (select {key} from staged where action <> 'create')"
             if measure:
+                # the managed rows only, as lms_summary counts them: an account made by hand
+                # that the run adopts was never in the summary
                 removed = con.execute(
-                    f"{summed} from lms.{table} as rows where rows.{replaced}"
+                    f"{summed} from lms.{table} as rows where rows.{replaced} "
+                    "and starts_with(rows.external_id, $managed)",
+                    {"managed": MANAGED_PREFIX},
                 ).fetchall()[0]
             # the versions this run ends: the rows as they are now, before they change. A
             # hand-made row the run adopts (or removes: its external ID was set to a managed
@@ -192,8 +196,9 @@ def _apply_entity(
             if measure:
                 added = con.execute(
                     f"{summed} from lms.{table} as rows where rows.updated_run_id = $run_id "
-                    f"and rows.{key} in (select {key} from staged where action <> 'delete')",
-                    {"run_id": run.run_id},
+                    f"and rows.{key} in (select {key} from staged where action <> 'delete') "
+                    "and starts_with(rows.external_id, $managed)",
+                    {"run_id": run.run_id, "managed": MANAGED_PREFIX},
                 ).fetchall()[0]
     return tuple(int(a) - int(r) for a, r in zip(added, removed, strict=True))
 
