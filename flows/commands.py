@@ -224,31 +224,48 @@ def deploy_to_pool(pool: str, prefect: bool | None) -> str:
 
 def serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> None:
     """Serve the inbox deployment, scanning on the schedule, until interrupted."""
+    from rosterflow.flows.inbox_flow import inbox_flow
+
+    name = re.sub(r"[^a-z0-9]+", "-", Path(parameters["inbox"]).name.lower()).strip("-")
+    # two overlapping scans would race for the same zips
+    _serve(inbox_flow, f"inbox-{name or 'x'}", parameters, interval, cron, "--inbox DIR")
+
+
+def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> None:
+    """Serve the deployment that pulls every district of a sources file on the schedule."""
+    from rosterflow.flows.pulls_flow import pulls_flow
+
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(parameters["sources"]).stem.lower()).strip("-")
+    # two overlapping scans would pull and sync the same districts at once
+    _serve(pulls_flow, f"pulls-{stem or 'x'}", parameters, interval, cron, "--sources FILE")
+
+
+def _serve(
+    flow, name: str, parameters: dict, interval: float | None, cron: str | None, what: str
+) -> None:
+    """Serve `flow` as a deployment on the schedule, one run at a time, until interrupted."""
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.deployments.runner import EntrypointType
     from prefect.settings import PREFECT_API_URL
-
-    from rosterflow.flows.inbox_flow import inbox_flow
 
     if not PREFECT_API_URL.value():
         raise CommandError(
             "serving on a schedule needs a Prefect server: run `prefect server start` in "
             "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
-            "`rosterflow serve --inbox DIR --once` from cron"
+            f"`rosterflow serve {what} --once` from cron"
         )
     if cron is not None:
         try:
             CronSchedule(cron=cron)
         except ValueError as error:
             raise CommandError(f"--cron {cron!r} is not a cron expression ({error})") from None
-    name = "inbox-" + (re.sub(r"[^a-z0-9]+", "-", Path(parameters["inbox"]).name.lower()) or "x")
-    inbox_flow.serve(
-        name=name.strip("-"),
+    flow.serve(
+        name=name,
         parameters=parameters,
         interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
         cron=cron,
-        limit=1,  # two overlapping scans would race for the same zips
-        entrypoint_type=EntrypointType.MODULE_PATH,  # runs import flows.inbox from any folder
+        limit=1,
+        entrypoint_type=EntrypointType.MODULE_PATH,  # the installed package, from any folder
     )
 
 
@@ -482,33 +499,3 @@ def pull_sources_once(
             from rosterflow.flows.plain import sync
         outcomes = pull_sources(listed, str(warehouse), sync)
     return [outcome.line() for outcome in outcomes], scan_exit_code(outcomes)
-
-
-def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> None:
-    """Serve the deployment that pulls every district of a sources file on the schedule."""
-    from prefect.client.schemas.schedules import CronSchedule
-    from prefect.deployments.runner import EntrypointType
-    from prefect.settings import PREFECT_API_URL
-
-    from rosterflow.flows.pulls_flow import pulls_flow
-
-    if not PREFECT_API_URL.value():
-        raise CommandError(
-            "serving on a schedule needs a Prefect server: run `prefect server start` in "
-            "another terminal and set PREFECT_API_URL=http://127.0.0.1:4200/api, or run "
-            "`rosterflow serve --sources FILE --once` from cron"
-        )
-    if cron is not None:
-        try:
-            CronSchedule(cron=cron)
-        except ValueError as error:
-            raise CommandError(f"--cron {cron!r} is not a cron expression ({error})") from None
-    stem = re.sub(r"[^a-z0-9]+", "-", Path(parameters["sources"]).stem.lower()).strip("-")
-    pulls_flow.serve(
-        name=f"pulls-{stem or 'x'}",
-        parameters=parameters,
-        interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
-        cron=cron,
-        limit=1,  # two overlapping scans would pull and sync the same districts at once
-        entrypoint_type=EntrypointType.MODULE_PATH,
-    )
