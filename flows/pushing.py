@@ -102,16 +102,20 @@ async def send_plan(
     """PUT what the plan sends, file after file, with the credentials `source` and the
     environment give; what the SIS answered to each record, and those held back
     (`ANSWERED_SCHEMA`). `PushStopped` (whose `answered` holds the same for what was answered
-    before) when it cannot go on; a `SisError` before any record was sent."""
+    before) when it cannot go on; a `SisError` before any record was sent. With nothing to
+    send, the SIS is not called at all."""
     scopes = source.push_scopes or push_scopes(plan.version)
     credentials = credentials_for(source, plan.version, environ, scopes)
     answered = pl.DataFrame(schema=ANSWERED_SCHEMA)
+    pending = {name: plan.to_send(name).collect() for name in plan.records}
+    if not any(frame.height for frame in pending.values()):
+        return answered
     async with SisClient(
         credentials, concurrency=source.concurrency, policy=policy, transport=transport
     ) as client:
-        for name in plan.records:
+        for name, records in pending.items():
             ready, held = (
-                frame.collect() for frame in split_held(plan.to_send(name), answered.lazy(), name)
+                frame.collect() for frame in split_held(records.lazy(), answered.lazy(), name)
             )
             bodies = request_bodies(ready.lazy(), modified).collect()
             try:

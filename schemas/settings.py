@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     WrapSerializer,
     field_validator,
     model_validator,
@@ -379,11 +380,11 @@ class Source(_Table):
             )
         return raw
 
-    @field_validator("scopes", mode="before")
+    @field_validator("scopes", "push_scopes", mode="before")
     @classmethod
-    def _scope_list(cls, scopes: object) -> tuple:
+    def _scope_list(cls, scopes: object, info: ValidationInfo) -> tuple:
         if not isinstance(scopes, list | tuple) or not all(isinstance(s, str) for s in scopes):
-            raise _refused("[source] scopes must be a list of scope URLs")
+            raise _refused(f"[source] {info.field_name} must be a list of scope URLs")
         return tuple(scopes)
 
 

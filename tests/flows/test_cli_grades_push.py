@@ -161,13 +161,14 @@ def test_a_second_push_with_nothing_changed_sends_nothing(synced, sis):
     api, url = sis
     assert push(synced, url).exit_code == 0
 
+    asked = len(api.requests)
     again = push(synced, url)
 
     assert again.exit_code == 0, again.output
     assert "sent 0 categories, 0 line items, 0 results; 6 unchanged (not sent again)" in said(
         again.output
     )
-    assert len(api.puts) == len(SENT)  # the first push's, and nothing since
+    assert len(api.requests) == asked  # the SIS was not even called
     assert synced.query("select grade_run_id, outcome, unchanged from audit.grade_runs").rows() == [
         (1, "pushed", 0),
         (2, "pushed", 6),
@@ -372,3 +373,13 @@ def test_the_secret_is_never_printed_logged_or_stored(synced, caplog):
                 [f"%{SECRET}%"],
             ).fetchone()[0]
             assert hits == 0, (schema, table, column)
+
+
+def test_an_empty_gradebook_sends_nothing_and_needs_no_sis(synced):
+    synced.execute("delete from lms.scores; delete from lms.line_items")
+
+    done = push(synced, "https://sis.invalid/ims/oneroster/v1p1")  # never called
+
+    assert done.exit_code == 0, done.output
+    assert "pushed — grades run 1" in done.output
+    assert "sent 0 categories, 0 line items, 0 results; 0 unchanged" in said(done.output)

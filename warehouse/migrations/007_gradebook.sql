@@ -67,7 +67,7 @@ alter table history.scores add column valid_to timestamp;     -- as in history.l
 alter table history.scores add column opened_grade_run_id bigint;   -- audit.grade_runs
 alter table history.scores add column closed_grade_run_id bigint;   -- audit.grade_runs
 
--- grain: one row per grades run: an export of a tenant's gradebook, or a push (version 8).
+-- grain: one row per grades run: an export of a tenant's gradebook, or a push.
 create table audit.grade_runs (
     grade_run_id bigint not null,
     tenant varchar not null,
