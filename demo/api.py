@@ -11,6 +11,8 @@ It pages with `limit` and `offset`, sends `X-Total-Count` and a `Link rel="next"
 not to, may cap `limit`, answers `filter=dateLastModified>'…'`, and asks for an OAuth 2.0
 bearer token from its `/token` endpoint (client credentials) when given a client id and
 secret. `fault` lets a test answer any request otherwise (a 500, a 429, a changed roster).
+The token endpoint and the hook are `OAuthApp`'s, which the gradebook service that takes a
+push's PUTs shares (`demo.gradebook_api`).
 """
 
 from __future__ import annotations
@@ -139,54 +141,18 @@ class _Collection:
     modified: pl.Series  # each record's dateLastModified, for the filter
 
 
-class RosterApi:
-    """An ASGI app serving `frames` (OneRoster file -> CSV-shaped frame, in `version`)."""
+class OAuthApp:
+    """An ASGI app of a SIS's OneRoster API: a `/token` endpoint issuing bearer tokens for the
+    client credentials `client` (when given, every other request needs one), the requests it
+    got in `requests`, and `fault` to answer any request otherwise. A subclass serves the rest
+    (`_serve`)."""
 
-    def __init__(
-        self,
-        frames: Mapping[str, pl.DataFrame],
-        version: str = "1.1",
-        *,
-        link: bool = True,
-        total: bool = True,
-        max_limit: int | None = None,
-        client: tuple[str, str] | None = None,
-        list_keys: Mapping[str, str] | None = None,
-    ) -> None:
-        self.version = version
-        self.base_path = BASE_PATHS[version]
-        self.link, self.total, self.max_limit = link, total, max_limit
+    def __init__(self, client: tuple[str, str] | None = None) -> None:
         self.client = client  # (client id, secret) the token endpoint accepts
-        self.list_keys = dict(list_keys or {})
         self.fault: Fault | None = None
         self.requests: list[str] = []  # "METHOD path?query" of every request, in order
+        self.scopes: list[str] = []  # the scope each token issued was asked for
         self._tokens: set[str] = set()
-        self.load(frames)
-
-    def load(self, frames: Mapping[str, pl.DataFrame]) -> None:
-        """Serve `frames` from now on (a roster that changed)."""
-        records: dict[str, pl.DataFrame] = {
-            name: json_records(name, frame, self.version)
-            for name, frame in frames.items()
-            if name in (*COLLECTIONS, "demographics")
-        }
-        if self.version == "1.2" and "users" in records:
-            roles = _roles_of_users(frames["roles"])
-            records["users"] = (
-                records["users"]
-                .with_row_index("_order")
-                .join(roles, left_on="sourcedId", right_on="userSourcedId", how="left")
-                .sort("_order")
-                .drop("_order")
-            )
-        self.collections = {
-            name: _Collection(
-                self.list_keys.get(name, name),
-                frame.write_ndjson().encode().splitlines(),
-                frame["dateLastModified"],
-            )
-            for name, frame in records.items()
-        }
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -225,10 +191,12 @@ class RosterApi:
             token = headers.get("authorization", "").removeprefix("Bearer ")
             if token not in self._tokens:
                 return 401, {}, b'{"imsx_codeMajor":"failure","imsx_description":"unauthorized"}'
-        name = path.removeprefix(self.base_path).strip("/")
-        if method != "GET" or not path.startswith(self.base_path) or name not in self.collections:
-            return 404, {}, b'{"imsx_codeMajor":"failure","imsx_description":"not found"}'
-        return self._page(name, path, query)
+        return self._serve(method, path, query, body)
+
+    def _serve(
+        self, method: str, path: str, query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
 
     def _token(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
@@ -239,12 +207,68 @@ class RosterApi:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if self.client is None or (client_id, secret) != self.client:
             return 401, {}, b'{"error":"invalid_client"}'
+        self.scopes.append(form.get("scope", ""))
         token = secrets.token_urlsafe(16)
         self._tokens.add(token)
         answer = (
             b'{"access_token":"' + token.encode() + b'","token_type":"Bearer","expires_in":3600}'
         )
         return 200, {}, answer
+
+
+class RosterApi(OAuthApp):
+    """An ASGI app serving `frames` (OneRoster file -> CSV-shaped frame, in `version`)."""
+
+    def __init__(
+        self,
+        frames: Mapping[str, pl.DataFrame],
+        version: str = "1.1",
+        *,
+        link: bool = True,
+        total: bool = True,
+        max_limit: int | None = None,
+        client: tuple[str, str] | None = None,
+        list_keys: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(client)
+        self.version = version
+        self.base_path = BASE_PATHS[version]
+        self.link, self.total, self.max_limit = link, total, max_limit
+        self.list_keys = dict(list_keys or {})
+        self.load(frames)
+
+    def load(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Serve `frames` from now on (a roster that changed)."""
+        records: dict[str, pl.DataFrame] = {
+            name: json_records(name, frame, self.version)
+            for name, frame in frames.items()
+            if name in (*COLLECTIONS, "demographics")
+        }
+        if self.version == "1.2" and "users" in records:
+            roles = _roles_of_users(frames["roles"])
+            records["users"] = (
+                records["users"]
+                .with_row_index("_order")
+                .join(roles, left_on="sourcedId", right_on="userSourcedId", how="left")
+                .sort("_order")
+                .drop("_order")
+            )
+        self.collections = {
+            name: _Collection(
+                self.list_keys.get(name, name),
+                frame.write_ndjson().encode().splitlines(),
+                frame["dateLastModified"],
+            )
+            for name, frame in records.items()
+        }
+
+    def _serve(
+        self, method: str, path: str, query: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        name = path.removeprefix(self.base_path).strip("/")
+        if method != "GET" or not path.startswith(self.base_path) or name not in self.collections:
+            return 404, {}, b'{"imsx_codeMajor":"failure","imsx_description":"not found"}'
+        return self._page(name, path, query)
 
     def _page(
         self, name: str, path: str, query: dict[str, str]
@@ -277,7 +301,8 @@ class RosterApi:
 
 @contextmanager
 def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve `app` with uvicorn in a thread of this process; yields its root URL."""
+    """Serve `app` with uvicorn in a thread of this process; yields its root URL (no
+    trailing slash)."""
     import uvicorn
 
     server = uvicorn.Server(

@@ -623,7 +623,7 @@ def serve(
 
 grades = typer.Typer(
     name="grades",
-    help="Send the platform's gradebook (lms.line_items, lms.scores) back to the SIS as OneRoster gradebook records.",
+    help="Send the platform's gradebook (lms.line_items, lms.scores) back to the SIS as OneRoster gradebook records: a feed to upload (export), or straight to its API (push).",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -654,6 +654,44 @@ def grades_export(
     from rosterflow.flows.report import print_grades_export
 
     print_grades_export(console, exported)
+
+
+@command(grades, name="push")
+def grades_push(
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="The base URL of the SIS's OneRoster gradebook API: …/ims/oneroster/v1p1 (1.1) or …/ims/oneroster/gradebook/v1p2 (1.2)."
+        ),
+    ],
+    tenant: Annotated[str, typer.Option(help="The tenant whose gradebook to push.")],
+    warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, push_scopes, concurrency)."
+        ),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Send every record, also those the SIS already holds as they are (after its gradebook was restored, say).",
+        ),
+    ] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Send the tenant's gradebook to the SIS's OneRoster gradebook API with PUT: categories, then line items, then results.
+
+    The records are those an export writes (the same sourcedIds, the same exclusions, listed with their reason). Only what changed since the SIS last acknowledged it is sent: a second push with nothing changed sends nothing. A record the SIS refuses (403 locked, 409 conflict, another 4xx) is listed with its status and reason, the others are sent all the same, and a line item or result whose category or line item was not accepted is held back; the next push sends them again. Credentials and retries as for `rosterflow pull` (ROSTERFLOW_TOKEN_URL, ROSTERFLOW_CLIENT_ID, ROSTERFLOW_CLIENT_SECRET, or the \\[source] table); the token asks for the gradebook.createput scope. The push is recorded in audit.grade_runs (kind push) and audit.grade_pushes.
+
+    Exit 0 every record sent (or none needed sending); 1 some records refused or held back; 2 the API unreachable, refusing the credentials or answering an error after the retries (what it acknowledged before is recorded), no such warehouse or tenant, not a gradebook base URL.
+    """
+    pushed = commands.push_grades(url, warehouse, tenant, config, full, verbose)
+    from rosterflow.flows.report import print_grades_push
+
+    print_grades_push(console, pushed)
+    raise typer.Exit(pushed.exit_code)
 
 
 def _serve_sources(

@@ -390,6 +390,133 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
     return GradesExported(tenant, out, version, grade_run_id, sent, exclusions)
 
 
+# --- grades push: the platform's gradebook to the SIS's gradebook API -------------------------
+
+
+@dataclass(frozen=True)
+class GradesPushed:
+    """What `rosterflow grades push` did: records sent per file, those the SIS held already,
+    those it refused or that were held back, and what was not sent at all."""
+
+    tenant: str
+    url: str
+    version: str
+    grade_run_id: int
+    sent: dict[str, int]  # OneRoster file -> records the SIS acknowledged
+    unchanged: int  # records not sent: the SIS holds them as they are
+    not_accepted: pl.DataFrame  # refused or held back (schemas.gradebook.PUSH_OUTCOME_SCHEMA)
+    exclusions: pl.DataFrame  # schemas.gradebook.EXCLUSION_SCHEMA
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_REJECTED if self.not_accepted.height else EXIT_OK
+
+
+def push_grades(
+    url: str, warehouse: Path, tenant: str, config: Path | None, full: bool, verbose: bool
+) -> GradesPushed:
+    """PUT the tenant's gradebook to the SIS's gradebook API at `url`: what changed since the
+    SIS last acknowledged it (every record with `full`), then record the push. The warehouse
+    is closed while the records are sent. A push that cannot go on raises a CommandError (exit
+    2), recording what the SIS acknowledged before, when it acknowledged anything."""
+    import polars as pl
+
+    from rosterflow.flows.console import progress
+    from rosterflow.flows.progress import announce
+    from rosterflow.flows.pushing import modified_text, plan_push, send
+    from rosterflow.schemas.gradebook import JSON_KEYS
+    from rosterflow.sis.endpoints import gradebook_version_of
+    from rosterflow.sis.errors import SisError
+    from rosterflow.sis.push import PushStopped
+    from rosterflow.transforms.gradebook_push import not_accepted
+    from rosterflow.warehouse.gradebook import (
+        GradesRun,
+        gradebook_inputs,
+        has_synced,
+        record_grades_run,
+    )
+    from rosterflow.warehouse.layout import existing_tenant_warehouse
+    from rosterflow.warehouse.runs import utc_now
+    from rosterflow.warehouse.schema import WarehouseError, connect
+
+    settings = _settings(config)
+    try:
+        gradebook_version_of(url)
+    except SisError as error:
+        raise CommandError(str(error)) from None
+    check_existing(warehouse)
+    path = existing_tenant_warehouse(warehouse, tenant)
+    if path is None:
+        raise CommandError(f"--tenant {tenant}: no warehouse file of {warehouse} holds it")
+    started = utc_now()
+    with progress(verbose, False):
+        announce("read-gradebook")
+        try:
+            with connect(path) as con:
+                if not has_synced(con, tenant):
+                    raise CommandError(
+                        f"--tenant {tenant}: no sync was ever applied to it in {path}"
+                    )
+                inputs = gradebook_inputs(con, tenant)
+                read = (inputs["line_items"].collect(), inputs["scores"].collect())
+                plan = plan_push(con, tenant, url, inputs, full)
+        except WarehouseError as error:
+            raise CommandError(str(error)) from None
+        announce("push")
+        stopped: PushStopped | None = None
+        try:
+            answered = send(plan, settings.source, modified_text(started))
+        except PushStopped as error:
+            answered, stopped = error.answered, error
+        except SisError as error:
+            raise CommandError(f"{error}; nothing was sent") from None
+        acknowledged = answered.filter(pl.col("outcome") == "sent")
+        if stopped is not None and acknowledged.height == 0:
+            raise CommandError(f"{stopped}; nothing was sent")
+        sent = {
+            name: acknowledged.filter(pl.col("entity") == key).height
+            for name, key in JSON_KEYS.items()
+        }
+        refused = not_accepted(answered.lazy()).collect()
+        run = GradesRun(
+            tenant,
+            "push",
+            plan.version,
+            plan.url,
+            started,
+            sent,
+            outcome="failed" if stopped else "refused" if refused.height else "pushed",
+            unchanged=plan.unchanged,
+            refused=refused.height,
+            message=None if stopped is None else str(stopped),
+        )
+        announce("record-push")
+        try:
+            with connect(path) as con:
+                grade_run_id = record_grades_run(con, run, plan.exclusions, answered, read)
+        except WarehouseError as error:
+            raise CommandError(
+                f"{error}; the SIS acknowledged {acknowledged.height:,} records that could not "
+                "be recorded: the next push sends them again"
+            ) from None
+    if stopped is not None:
+        records = "1 record" if acknowledged.height == 1 else f"{acknowledged.height:,} records"
+        raise CommandError(
+            f"{stopped}; the push stopped: the SIS acknowledged {records} before, recorded as "
+            f"sent (grades run {grade_run_id}); the next push sends the rest"
+        )
+    return GradesPushed(
+        tenant,
+        plan.url,
+        plan.version,
+        grade_run_id,
+        sent,
+        plan.unchanged,
+        refused.drop("body_hash"),
+        plan.exclusions,
+    )
+
+
 # --- pull, sync URL: a district's OneRoster REST API -----------------------------------------
 
 

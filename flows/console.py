@@ -25,6 +25,9 @@ STEP_LABELS = {
     "load-feed": "reading the feed",
     "pull": "pulling the roster from the SIS's API",
     "write-feed": "writing the feed",
+    "read-gradebook": "reading the gradebook",
+    "push": "sending grades to the SIS's API",
+    "record-push": "recording the push",
     "recall": "looking for an earlier run of the same feed",
     "validate": "validating",
     "plan": "planning the changes",
@@ -41,16 +44,26 @@ STEP_LABELS = {
 }
 
 
-def show_own_logs(verbose: bool) -> None:
-    """Without Prefect, --verbose shows rosterflow's own log lines (a scan's zip by zip)."""
+@contextmanager
+def own_logs(verbose: bool) -> Iterator[None]:
+    """Without Prefect, --verbose shows rosterflow's own log lines (a scan's zip by zip) while
+    the command runs; the logger is left as it was found after it, so a command run inside a
+    longer process (a notebook, a test session) leaves no handler behind."""
     if not verbose:
+        yield
         return
     from rich.logging import RichHandler
 
     logger = logging.getLogger("rosterflow")
-    if not logger.handlers:
-        logger.addHandler(RichHandler(console=errors, show_time=False, show_path=False))
+    handler = RichHandler(console=errors, show_time=False, show_path=False)
+    level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @contextmanager
@@ -65,9 +78,8 @@ def progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
         quiet_prefect(verbose)
         starting = starting_notice()
     else:
-        show_own_logs(verbose)
         starting = "starting (without Prefect: the run is recorded in the warehouse)"
-    with console.status(escape(starting)) as status:
+    with own_logs(verbose and not in_prefect), console.status(escape(starting)) as status:
 
         def show(step: str) -> None:
             steps.append(step)

@@ -22,7 +22,7 @@ from rich.table import Table
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
-    from rosterflow.flows.commands import GradesExported
+    from rosterflow.flows.commands import GradesExported, GradesPushed
     from rosterflow.flows.inbox import Filed
     from rosterflow.schemas.runs import SyncResult
 
@@ -265,25 +265,80 @@ def exclusions_table(exclusions: pl.DataFrame, limit: int = FIRST_ISSUES) -> Tab
     return table
 
 
+GRADEBOOK_NOUNS = {
+    "categories": ("category", "categories"),
+    "lineItems": ("line item", "line items"),
+    "results": ("result", "results"),
+}
+
+
+def _records_per_file(sent: dict[str, int]) -> str:
+    """`1 category, 3 line items, 2 results`."""
+    return ", ".join(
+        f"{sent[name]:,} {one if sent[name] == 1 else many}"
+        for name, (one, many) in GRADEBOOK_NOUNS.items()
+    )
+
+
 def print_grades_export(console: Console, exported: GradesExported) -> None:
     """What an export wrote, what it did not send and why, then one line saying so."""
     if exported.exclusions.height:
         console.print(exclusion_summary_table(exported.exclusions))
         console.print(exclusions_table(exported.exclusions))
-    nouns = {
-        "categories": ("category", "categories"),
-        "lineItems": ("line item", "line items"),
-        "results": ("result", "results"),
-    }
-    sent = ", ".join(
-        f"{exported.sent[name]:,} {one if exported.sent[name] == 1 else many}"
-        for name, (one, many) in nouns.items()
-    )
+    sent = _records_per_file(exported.sent)
     console.print(
         f"{escape(str(exported.out))}: [bold green]exported[/] — grades run "
         f"{exported.grade_run_id}, tenant {escape(exported.tenant)}, OneRoster "
         f"{escape(exported.version)}: {sent}; "
         f"{_plural(exported.exclusions.height, 'record')} not sent",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def not_accepted_table(refused: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
+    """The first `limit` records the SIS refused or the push held back: status and reason."""
+    shown = min(limit, refused.height)
+    table = Table(
+        title=f"First {shown} of {refused.height:,} records the SIS did not accept",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    table.add_column("record", no_wrap=True)
+    table.add_column("status", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
+    for row in refused.head(limit).iter_rows(named=True):  # at most `limit` rows
+        status = "held" if row["status"] is None else str(row["status"])
+        table.add_row(
+            escape(f"{row['entity']} {row['sourcedId']}"),
+            f"[red]{status}[/]",
+            escape(row["reason"] or ""),
+        )
+    return table
+
+
+def print_grades_push(console: Console, pushed: GradesPushed) -> None:
+    """What a push did not send and why, what the SIS refused, then one line saying what was
+    sent, left unchanged and refused."""
+    if pushed.exclusions.height:
+        console.print(exclusion_summary_table(pushed.exclusions))
+        console.print(exclusions_table(pushed.exclusions))
+    if pushed.not_accepted.height:
+        console.print(not_accepted_table(pushed.not_accepted))
+    verdict = (
+        "[bold red]refused in part[/]" if pushed.not_accepted.height else "[bold green]pushed[/]"
+    )
+    refused = pushed.not_accepted.filter(pl.col("outcome") == "refused").height
+    held = pushed.not_accepted.height - refused
+    not_accepted = (f"; {_plural(refused, 'record')} refused by the SIS" if refused else "") + (
+        f"; {held:,} held back (its category or line item was not accepted)" if held else ""
+    )
+    console.print(
+        f"{escape(pushed.url)}: {verdict} — grades run {pushed.grade_run_id}, tenant "
+        f"{escape(pushed.tenant)}, OneRoster {escape(pushed.version)}: sent "
+        f"{_records_per_file(pushed.sent)}; {pushed.unchanged:,} unchanged (not sent again)"
+        f"{not_accepted}; {_plural(pushed.exclusions.height, 'record')} not sent",
         highlight=False,
         soft_wrap=True,
     )

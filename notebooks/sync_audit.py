@@ -13,7 +13,8 @@
 # rosterflow = { path = "..", editable = true }
 # ///
 """Sync audit: what each run changed, the issues its feed had, rejected runs and why, held runs
-and the decisions about runs (approved, discarded, undone).
+and the decisions about runs (approved, discarded, undone); and the grades sent back to the
+SIS: what each export and push sent, and what the SIS refused.
 
 Reads the warehouse named by ROSTERFLOW_WAREHOUSE (default: rosterflow.duckdb), read-only:
 one file, or with `{tenant}` in it (`wh/{tenant}.duckdb`) every tenant's file of that layout.
@@ -751,6 +752,162 @@ def _(RUN_CHANGES_SQL, run_picker, runs):
             ]
         )
     mo.vstack([_view, show_sql("run_changes", RUN_CHANGES_SQL, run_id=_run["run_id"])])
+    return
+
+
+@app.cell(hide_code=True)
+def _():
+    mo.md("""
+    ## Grades sent back to the SIS
+
+    Each `rosterflow grades export` and `rosterflow grades push` of the tenant
+    (`audit.grade_runs`): what it sent per file, what a push left out as the SIS already held
+    it (`unchanged`), what the SIS refused or the push held back (`refused`), and what was not
+    sent at all (`excluded`, with its reasons in `audit.grade_exclusions`). Below it, every
+    record a push had refused or held back (`audit.grade_pushes`), with the status and what the
+    SIS said; `accepted_since` tells whether a later push to the same SIS got it through.
+    """)
+    return
+
+
+@app.cell
+def _():
+    GRADE_RUNS_SQL = """
+    -- the tenant's grades runs, newest first: each export and push, where to, and what became
+    -- of its records
+    select
+        grade_run_id,
+        started_at,
+        kind,
+        oneroster_version,
+        destination,
+        outcome,
+        categories,
+        line_items,
+        results,
+        unchanged,
+        refused,
+        excluded,
+        message,
+    from audit.grade_runs
+    where tenant = $tenant
+    order by grade_run_id desc
+    """
+    GRADE_REFUSALS_SQL = """
+    -- every record the SIS refused, or a push held back, in the tenant's pushes, newest first;
+    -- accepted_since: a later push to the same SIS got it acknowledged
+    with
+
+    runs as (
+        select * from audit.grade_runs where tenant = $tenant and kind = 'push'
+    ),
+
+    pushes as (
+        select pushes.*, runs.destination, runs.started_at
+        from audit.grade_pushes as pushes
+        inner join runs on runs.grade_run_id = pushes.grade_run_id
+    ),
+
+    acknowledged as (
+        select destination, entity, sourced_id, max(grade_run_id) as last_sent_run
+        from pushes
+        where outcome = 'sent'
+        group by destination, entity, sourced_id
+    ),
+
+    final as (
+        select
+            pushes.grade_run_id,
+            pushes.started_at,
+            pushes.destination,
+            pushes.entity,
+            pushes.sourced_id,
+            pushes.outcome,
+            pushes.status,
+            pushes.reason,
+            coalesce(acknowledged.last_sent_run > pushes.grade_run_id, false) as accepted_since,
+        from pushes
+        left join acknowledged
+            on acknowledged.destination = pushes.destination
+            and acknowledged.entity = pushes.entity
+            and acknowledged.sourced_id = pushes.sourced_id
+        where pushes.outcome <> 'sent'
+    )
+
+    select * from final
+    order by grade_run_id desc, entity, sourced_id
+    """
+    return GRADE_REFUSALS_SQL, GRADE_RUNS_SQL
+
+
+@app.cell(hide_code=True)
+def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, tenant):
+    grade_runs = query(GRADE_RUNS_SQL, tenant=tenant)
+    grade_refusals = query(GRADE_REFUSALS_SQL, tenant=tenant)
+    if grade_runs.is_empty():
+        _view = mo.callout(
+            mo.md(
+                f"No grades of tenant `{tenant}` were exported or pushed yet "
+                "(`rosterflow grades export`, `rosterflow grades push`)."
+            ),
+            kind="info",
+        )
+    else:
+        _pushes = grade_runs.filter(pl.col("kind") == "push")
+        _outstanding = grade_refusals.filter(~pl.col("accepted_since"))
+        if _pushes.is_empty():
+            _refusals = mo.md("")
+        elif grade_refusals.is_empty():
+            _refusals = mo.callout(
+                mo.md(f"The SIS accepted every record pushed for tenant `{tenant}`."),
+                kind="success",
+            )
+        else:
+            _refusals = mo.vstack(
+                [
+                    mo.md(
+                        f"**{_outstanding.height:,} "
+                        f"{'record' if _outstanding.height == 1 else 'records'} not accepted** "
+                        "by the SIS since (the next push sends them again):"
+                        if _outstanding.height
+                        else "Every record refused or held back was accepted by a later push."
+                    ),
+                    mo.ui.table(
+                        grade_refusals, selection=None, page_size=10, wrapped_columns=["reason"]
+                    ),
+                ]
+            )
+        _view = mo.vstack(
+            [
+                mo.hstack(
+                    [
+                        mo.stat(grade_runs.height - _pushes.height, label="exports"),
+                        mo.stat(_pushes.height, label="pushes"),
+                        mo.stat(
+                            int(
+                                _pushes.select(
+                                    pl.sum_horizontal("categories", "line_items", "results").sum()
+                                ).item()
+                                or 0
+                            ),
+                            label="records pushed",
+                        ),
+                        mo.stat(_outstanding.height, label="refused, not accepted since"),
+                    ],
+                    justify="start",
+                    wrap=True,
+                ),
+                mo.ui.table(grade_runs, selection=None, page_size=10, wrapped_columns=["message"]),
+                _refusals,
+            ]
+        )
+    mo.vstack(
+        [
+            _view,
+            show_sql("grade_runs", GRADE_RUNS_SQL, tenant=tenant),
+            show_sql("grade_refusals", GRADE_REFUSALS_SQL, tenant=tenant),
+        ]
+    )
     return
 
 

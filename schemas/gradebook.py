@@ -4,7 +4,8 @@
 are no `schemas.lms.Entity`). `transforms.gradebook` turns them into `Gradebook`: the OneRoster
 gradebook records to send (categories, lineItems, results) and the exclusions, one row per line
 item or score not sent with its reason. An export writes the records as a feed; a push sends
-the same records to the SIS's REST API.
+the same records to the SIS's REST API, each as its JSON body (`transforms.gradebook_push`),
+and keeps what the SIS answered (`PUSH_OUTCOME_SCHEMA`).
 
 Stable sourcedIds, so that a second export updates what the first sent and never duplicates:
 a line item is `li-<line_item_id>`, a result `res-<line_item_id>-<user_id>` (the platform's ids,
@@ -112,3 +113,37 @@ class Gradebook:
             "lineItems": self.line_items,
             "results": self.results,
         }
+
+
+# --- a push: the records as the REST binding's JSON, and what the SIS answered ---------------
+
+# OneRoster file -> the key of one record's JSON body (`{"lineItem": {...}}`), in the order a
+# push sends them: a line item names its category, a result its line item
+JSON_KEYS = {"categories": "category", "lineItems": "lineItem", "results": "result"}
+# the file a record names in each reference column, as the GUIDRef's `type`
+REF_TYPES = {
+    "academicSessions": "academicSession",
+    "categories": "category",
+    "classes": "class",
+    "lineItems": "lineItem",
+    "orgs": "org",
+    "users": "user",
+}
+
+# one record to push: `entity` a JSON key, `parent` the sourcedId of the record it names
+# that is sent before it (a line item's category, a result's line item), `record` its JSON
+# without dateLastModified (the text whose hash says whether it changed)
+PUSH_RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "entity": S,
+    "sourcedId": S,
+    "parent": S,
+    "record": S,
+}
+# what became of each record a push sent or held back (audit.grade_pushes)
+PUSH_OUTCOME_SCHEMA: dict[str, pl.DataType] = {
+    "entity": S,
+    "sourcedId": S,
+    "status": N,  # the HTTP status the SIS answered; null: held back, never sent
+    "outcome": S,  # sent | refused | held
+    "reason": S,  # a refusal: what the SIS said (else its status's phrase); held: why
+}

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     WrapSerializer,
     field_validator,
     model_validator,
@@ -301,7 +302,8 @@ class Validation(_Table):
 
 
 class Source(_Table):
-    """The district's SIS over its OneRoster REST API (`rosterflow pull`, `sync URL`).
+    """The district's SIS over its OneRoster REST API (`rosterflow pull`, `sync URL`,
+    `grades push`).
 
     The secret is never written here: it is read from an environment variable or a file."""
 
@@ -331,14 +333,22 @@ class Source(_Table):
     )
     scopes: tuple[str, ...] = Field(
         (),
-        description="The scopes asked with the token; empty: the version's read scopes "
-        "(roster-core.readonly and roster-demographics.readonly of its v1p1 or v1p2).",
+        description="The scopes asked with the token of a pull; empty: the version's read "
+        "scopes (roster-core.readonly and roster-demographics.readonly of its v1p1 or v1p2).",
+    )
+    push_scopes: tuple[str, ...] = Field(
+        (),
+        description="The scopes asked with the token of a grades push; empty: the version's "
+        "gradebook.createput (of its v1p1 or v1p2).",
     )
     page_size: int = Field(
         1000, ge=1, le=100_000, description="Records asked per page (`limit`); servers cap it."
     )
     concurrency: int = Field(
-        4, ge=1, le=32, description="Requests in flight at once, over all collections."
+        4,
+        ge=1,
+        le=32,
+        description="Requests in flight at once, over all collections (a push: records).",
     )
     delta: bool = Field(
         False,
@@ -370,11 +380,11 @@ class Source(_Table):
             )
         return raw
 
-    @field_validator("scopes", mode="before")
+    @field_validator("scopes", "push_scopes", mode="before")
     @classmethod
-    def _scope_list(cls, scopes: object) -> tuple:
+    def _scope_list(cls, scopes: object, info: ValidationInfo) -> tuple:
         if not isinstance(scopes, list | tuple) or not all(isinstance(s, str) for s in scopes):
-            raise _refused("[source] scopes must be a list of scope URLs")
+            raise _refused(f"[source] {info.field_name} must be a list of scope URLs")
         return tuple(scopes)
 
 

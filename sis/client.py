@@ -2,7 +2,8 @@
 
 `SisClient` is an async context manager around one httpx2 client (the httpx API; authlib's
 clients are built on it since authlib 1.8, which deprecates plain httpx). Pulling the roster
-uses it with GET; the grades push will use the same client with PUT. For every request it:
+uses it with GET; the grades push uses the same client with PUT (`sis.push`). For every
+request it:
 
 - authenticates: OAuth 2.0 client credentials (authlib's `AsyncOAuth2Client` fetches the token,
   and a new one when it expires), or OAuth 1.0a signed with HMAC-SHA256 (authlib's
@@ -11,7 +12,8 @@ uses it with GET; the grades push will use the same client with PUT. For every r
 - keeps at most `concurrency` requests in flight;
 - retries 408, 425, 429, 5xx, timeouts and dropped connections with exponential backoff
   (stamina), waiting what `Retry-After` asks when the server says;
-- turns what could not be mended into a `SisError` of one line naming the URL and the status;
+- turns what could not be mended into a `SisError` of one line naming the URL and the status
+  (a `StatusError` keeps the status, and what the server said of it: `imsx_description`);
   a 401 says the credentials were refused (after one new token, for a token that went stale).
 
 The secret lives in the authlib client alone; no message, log line or repr shows it.
@@ -23,6 +25,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +48,8 @@ log = logging.getLogger("rosterflow.sis")
 
 RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 HMAC_SHA256 = "HMAC-SHA256"
+JSON_CONTENT = {"Content-Type": "application/json"}
+SAID_LENGTH = 200  # the most of a server's error message kept
 
 
 @dataclass(frozen=True)
@@ -165,8 +170,19 @@ class SisClient:
     async def get(self, url: str, params: dict[str, Any] | None = None) -> httpx2.Response:
         return await self.request("GET", url, params=params)
 
+    async def put(self, url: str, body: str) -> httpx2.Response:
+        """PUT `body`, a JSON document already encoded, at `url`."""
+        return await self.request("PUT", url, content=body.encode(), headers=JSON_CONTENT)
+
     async def request(
-        self, method: str, url: str, *, params: dict[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx2.Response:
         """The response to a request, retried as the policy says; a `SisError` for a status
         of 400 or more that retrying did not mend."""
@@ -175,7 +191,9 @@ class SisClient:
         http = self._http
 
         def send() -> Awaitable[httpx2.Response]:
-            return http.request(method, url, params=params, json=json)
+            return http.request(
+                method, url, params=params, json=json, content=content, headers=headers
+            )
 
         async with self._slots:
             fetched = self._tokens_fetched
@@ -193,6 +211,7 @@ class SisClient:
             raise StatusError(
                 f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
                 response.status_code,
+                said(response),
             )
         return response
 
@@ -304,6 +323,36 @@ def _returning_response(
         return httpx2.Response(200)
 
     return fetched
+
+
+def said(response: httpx2.Response) -> str:
+    """What a server said of an error, on one line: the OneRoster status info's
+    `imsx_description` (at the top of the body or in its `imsx_statusInfo`), an OAuth-style
+    `error_description` or `message`, else the start of a plain-text body; empty when none."""
+    text = response.text.strip()
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        inner = body.get("imsx_statusInfo") or body.get("statusInfoSet") or {}
+        if isinstance(inner, list):
+            inner = inner[0] if inner and isinstance(inner[0], dict) else {}
+        found = next(
+            (
+                value
+                for place in (body, inner if isinstance(inner, dict) else {})
+                for key in ("imsx_description", "error_description", "message")
+                if isinstance(value := place.get(key), str) and value.strip()
+            ),
+            "",
+        )
+    elif body is None and text and not text.startswith(("<", "{", "[")):
+        found = text  # plain text; not an HTML error page
+    else:
+        found = ""
+    line = " ".join(found.split())
+    return line if len(line) <= SAID_LENGTH else line[: SAID_LENGTH - 1] + "…"
 
 
 def _tries(count: int) -> str:

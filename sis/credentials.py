@@ -33,10 +33,14 @@ class Credentials:
 
 
 def credentials_for(
-    source: Source, version: str, environ: Mapping[str, str] | None = None
+    source: Source,
+    version: str,
+    environ: Mapping[str, str] | None = None,
+    scopes: tuple[str, ...] = (),
 ) -> Credentials | None:
     """The credentials `source` and the environment give, or None when neither names any (an
-    API open without a token). Half of them is refused, saying what is missing."""
+    API open without a token). Half of them is refused, saying what is missing. The token asks
+    for `scopes`, else `[source] scopes`, else the version's read scopes (a pull's)."""
     environ = os.environ if environ is None else environ
     token_url = source.token_url or environ.get(TOKEN_URL_ENV, "")
     client_id = source.client_id or environ.get(CLIENT_ID_ENV, "")
@@ -49,7 +53,7 @@ def credentials_for(
     missing = [name for name, value in wanted.items() if not value]
     if missing:
         raise SisError(f"no {' and no '.join(missing)}: {_where(source)}")
-    scopes = source.scopes or default_scopes(version)
+    scopes = scopes or source.scopes or default_scopes(version)
     return Credentials(source.auth, client_id, SecretStr(secret), token_url, scopes)
 
 

@@ -1,9 +1,13 @@
-"""Which OneRoster version a base URL serves, the rostering collections it is read from, and the
-read scopes a token asks for by default.
+"""Which OneRoster version a base URL serves, the rostering collections it is read from, the
+gradebook collections a push writes to, and the scopes a token asks for by default.
 
-Base URLs: `…/ims/oneroster/v1p1` (1.1) and `…/ims/oneroster/rostering/v1p2` (1.2). Each
-collection is a path under the base; its list comes under one key, which servers spell
+Rostering base URLs: `…/ims/oneroster/v1p1` (1.1) and `…/ims/oneroster/rostering/v1p2` (1.2).
+Each collection is a path under the base; its list comes under one key, which servers spell
 differently (`/orgs` may answer `orgs` or `schools`, `/users` `users` or `students`).
+
+Gradebook base URLs: `…/ims/oneroster/v1p1` (1.1: one service for all) and
+`…/ims/oneroster/gradebook/v1p2` (1.2: a service of its own). A record is PUT at
+`<base>/<file>/<sourcedId>` (`categories`, `lineItems`, `results`: `sis.push`).
 """
 
 from __future__ import annotations
@@ -33,10 +37,13 @@ COLLECTIONS = (
 
 SCOPE_ROOT = "https://purl.imsglobal.org/spec/or/{v}/scope/"
 READ_SCOPES = ("roster-core.readonly", "roster-demographics.readonly")
+# what a push asks for: to create and replace gradebook records (PUT); 1.1 and 1.2 alike
+PUSH_SCOPES = ("gradebook.createput",)
 
 
-def version_of(base_url: str) -> str:
-    """The OneRoster version of a base URL: 1.1 for `…/v1p1`, 1.2 for `…/rostering/v1p2`."""
+def _base_path(base_url: str) -> str:
+    """The URL without its query and trailing slash; refused unless http(s) and free of
+    credentials."""
     path = base_url.split("?", 1)[0].rstrip("/")
     if not path.startswith(("http://", "https://")):
         raise SisError(f"{base_url}: not an http:// or https:// URL")
@@ -46,6 +53,12 @@ def version_of(base_url: str) -> str:
             "the URL holds credentials (user:password@host); give them in the environment or "
             "the [source] table of the settings instead"
         )
+    return path
+
+
+def version_of(base_url: str) -> str:
+    """The OneRoster version of a base URL: 1.1 for `…/v1p1`, 1.2 for `…/rostering/v1p2`."""
+    path = _base_path(base_url)
     if path.endswith("/v1p1"):
         return "1.1"
     if path.endswith("/v1p2"):
@@ -56,7 +69,35 @@ def version_of(base_url: str) -> str:
     )
 
 
+def gradebook_version_of(base_url: str) -> str:
+    """The OneRoster version of a gradebook base URL: 1.1 for `…/v1p1`, 1.2 for
+    `…/gradebook/v1p2` (1.2's rostering base is refused, saying where its gradebook is)."""
+    path = _base_path(base_url)
+    if path.endswith("/v1p1"):
+        return "1.1"
+    if path.endswith("/gradebook/v1p2"):
+        return "1.2"
+    if path.endswith("/v1p2"):
+        raise SisError(
+            f"{base_url}: OneRoster 1.2 serves the gradebook apart from the roster; give the "
+            "base URL ending in /ims/oneroster/gradebook/v1p2"
+        )
+    raise SisError(
+        f"{base_url}: not a OneRoster gradebook base URL; give the one ending in "
+        "/ims/oneroster/v1p1 (1.1) or /ims/oneroster/gradebook/v1p2 (1.2)"
+    )
+
+
+def _scopes(version: str, scopes: tuple[str, ...]) -> tuple[str, ...]:
+    root = SCOPE_ROOT.format(v="v1p1" if version == "1.1" else "v1p2")
+    return tuple(root + scope for scope in scopes)
+
+
 def default_scopes(version: str) -> tuple[str, ...]:
     """The version's read scopes of what a pull reads: the core roster and demographics."""
-    root = SCOPE_ROOT.format(v="v1p1" if version == "1.1" else "v1p2")
-    return tuple(root + scope for scope in READ_SCOPES)
+    return _scopes(version, READ_SCOPES)
+
+
+def push_scopes(version: str) -> tuple[str, ...]:
+    """The version's scope a grades push needs: gradebook.createput."""
+    return _scopes(version, PUSH_SCOPES)

@@ -13,11 +13,13 @@ class CredentialsRefused(SisError):
 
 
 class StatusError(SisError):
-    """The API answered a request with an HTTP error that retrying does not mend."""
+    """The API answered a request with an HTTP error that retrying does not mend; `detail` is
+    what the server said of it (its `imsx_description`), when it said anything."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 class InconsistentPull(SisError):

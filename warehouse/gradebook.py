@@ -1,10 +1,13 @@
-"""The platform's gradebook in the warehouse: what an export reads, and the grades run it records.
+"""The platform's gradebook in the warehouse: what an export or a push reads, and the grades run
+it records.
 
 `gradebook_inputs` reads what `transforms.gradebook.gradebook` needs: the tenant's line items and
 their scores, and of the sync's tables only the courses, users and enrollments those concern,
-with the SIS's classes and academic sessions as stored. `record_grades_run` writes the run in one
-transaction: its row in audit.grade_runs, its exclusions, and the versions of the tenant's
-gradebook it found, in history (migration 7 says why history is kept so).
+with the SIS's classes and academic sessions as stored. `with_acknowledged` tells a push which
+records the SIS holds already, as they are now (migration 8). `record_grades_run` writes the run
+in one transaction: its row in audit.grade_runs, its exclusions, what a push sent, and the
+versions of the tenant's gradebook it found, in history (migration 7 says why history is kept
+so).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from rosterflow.schemas.gradebook import (
     ENROLLMENT_SCHEMA,
     EXCLUSION_SCHEMA,
     LINE_ITEM_SCHEMA,
+    PUSH_OUTCOME_SCHEMA,
+    PUSH_RECORD_SCHEMA,
     SCORE_SCHEMA,
     SESSION_SCHEMA,
     USER_SCHEMA,
@@ -113,17 +118,70 @@ def gradebook_inputs(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, p
     }
 
 
+def with_acknowledged(
+    con: duckdb.DuckDBPyConnection, tenant: str, destination: str, records: pl.DataFrame
+) -> pl.DataFrame:
+    """`records` (`PUSH_RECORD_SCHEMA`, in their order) with `body_hash`, the md5 of the JSON
+    record, and `acknowledged`: whether the body the SIS at `destination` last acknowledged
+    for the tenant's record has that very hash (migration 8)."""
+    staged = records.cast(PUSH_RECORD_SCHEMA).with_row_index("position")
+    con.register("staged_push_records", staged)
+    try:
+        found = con.sql(
+            """
+            with
+
+            pushes as (
+                select pushes.*
+                from audit.grade_pushes as pushes
+                inner join audit.grade_runs as runs on runs.grade_run_id = pushes.grade_run_id
+                where runs.tenant = $tenant and runs.destination = $destination
+                    and pushes.outcome = 'sent'
+            ),
+
+            acknowledged as (
+                select entity, sourced_id, arg_max(body_hash, grade_run_id) as body_hash
+                from pushes
+                group by entity, sourced_id
+            ),
+
+            hashed as (
+                select *, md5(record) as body_hash from staged_push_records
+            ),
+
+            final as (
+                select
+                    hashed.*,
+                    coalesce(acknowledged.body_hash = hashed.body_hash, false) as acknowledged,
+                from hashed
+                left join acknowledged
+                    on acknowledged.entity = hashed.entity
+                    and acknowledged.sourced_id = hashed.sourcedId
+            )
+
+            select * from final order by position
+            """,
+            params={"tenant": tenant, "destination": destination},
+        ).pl()
+    finally:
+        con.unregister("staged_push_records")
+    return found.drop("position")
+
+
 @dataclass(frozen=True)
 class GradesRun:
     """One row of audit.grade_runs in the making."""
 
     tenant: str
-    kind: str  # export
+    kind: str  # export | push
     oneroster_version: str
     destination: str
     started_at: datetime
     sent: dict[str, int]  # records sent per OneRoster file: categories, lineItems, results
-    outcome: str = "exported"
+    outcome: str = "exported"  # exported | pushed | refused | failed
+    unchanged: int | None = None  # a push: records not sent, as the SIS holds them already
+    refused: int | None = None  # a push: records refused or held back
+    message: str | None = None  # a push that stopped: why
 
 
 def next_grade_run_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -134,13 +192,22 @@ def next_grade_run_id(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def record_grades_run(
-    con: duckdb.DuckDBPyConnection, run: GradesRun, exclusions: pl.DataFrame
+    con: duckdb.DuckDBPyConnection,
+    run: GradesRun,
+    exclusions: pl.DataFrame,
+    pushed: pl.DataFrame | None = None,
+    read: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> int:
-    """Record the run in one transaction: its row, its exclusions, and the tenant's gradebook
-    as it is now, in history. Returns the run's grade_run_id."""
+    """Record the run in one transaction: its row, its exclusions, what a push sent or held
+    back (`pushed`: `PUSH_OUTCOME_SCHEMA` and `body_hash`), and the tenant's gradebook in
+    history: as it is now, or as the run `read` it (its line items and scores, as
+    `gradebook_inputs` gave them: a push reads, closes the warehouse while it sends, and records
+    what it read). Returns the run's grade_run_id."""
     with transaction(con):
         grade_run_id = next_grade_run_id(con)
-        snapshot_gradebook(con, run.tenant, grade_run_id, run.started_at)
+        snapshot_gradebook(con, run.tenant, grade_run_id, run.started_at, read)
+        if pushed is not None:
+            _insert_pushes(con, grade_run_id, pushed)
         staged = exclusions.cast(EXCLUSION_SCHEMA).select(
             pl.lit(grade_run_id, pl.Int64).alias("grade_run_id"),
             "entity",
@@ -158,7 +225,8 @@ def record_grades_run(
         con.execute(
             "insert into audit.grade_runs (grade_run_id, tenant, kind, oneroster_version, "
             "destination, started_at, finished_at, outcome, categories, line_items, results, "
-            "excluded, rosterflow_version) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "excluded, rosterflow_version, unchanged, refused, message) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 grade_run_id,
                 run.tenant,
@@ -173,23 +241,79 @@ def record_grades_run(
                 run.sent.get("results", 0),
                 exclusions.height,
                 version("rosterflow"),
+                run.unchanged,
+                run.refused,
+                run.message,
             ],
         )
     return grade_run_id
 
 
+def _insert_pushes(con: duckdb.DuckDBPyConnection, grade_run_id: int, pushed: pl.DataFrame) -> None:
+    staged = pushed.cast(PUSH_OUTCOME_SCHEMA | {"body_hash": pl.String()}).select(
+        pl.lit(grade_run_id, pl.Int64).alias("grade_run_id"),
+        "entity",
+        pl.col("sourcedId").alias("sourced_id"),
+        "body_hash",
+        pl.col("status").cast(pl.Int32),
+        "outcome",
+        "reason",
+    )
+    con.register("staged_pushes", staged)
+    try:
+        con.execute("insert into audit.grade_pushes select * from staged_pushes")
+    finally:
+        con.unregister("staged_pushes")
+
+
 def snapshot_gradebook(
-    con: duckdb.DuckDBPyConnection, tenant: str, grade_run_id: int, now: datetime
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    grade_run_id: int,
+    now: datetime,
+    read: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> None:
-    """Bring history.line_items and history.scores up to the tenant's gradebook: close each
-    open version whose row changed or went, open one for each row new or changed. Rows are
-    compared whole (`except`: nulls equal), so a row as the last run found it keeps its version."""
+    """Bring history.line_items and history.scores up to the tenant's gradebook (or to the line
+    items and scores `read`): close each open version whose row changed or went, open one for
+    each row new or changed. Rows are compared whole (`except`: nulls equal), so a row as the
+    last run found it keeps its version."""
+    if read is not None:
+        line_items, scores = read
+        con.register("read_line_items", line_items.select(*LINE_ITEM_SCHEMA).cast(LINE_ITEM_SCHEMA))
+        con.register("read_scores", scores.select(*SCORE_SCHEMA).cast(SCORE_SCHEMA))
+        try:
+            _snapshot(con, tenant, grade_run_id, now, "read_line_items", "read_scores")
+        finally:
+            con.unregister("read_line_items")
+            con.unregister("read_scores")
+        return
+    _snapshot(
+        con,
+        tenant,
+        grade_run_id,
+        now,
+        "(select * from lms.line_items where tenant = $tenant)",
+        "(select * from lms.scores where line_item_id in "
+        "(select line_item_id from lms.line_items where tenant = $tenant))",
+    )
+
+
+def _snapshot(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    grade_run_id: int,
+    now: datetime,
+    line_items: str,
+    scores: str,
+) -> None:
+    """`snapshot_gradebook` of the tenant's rows of the relations `line_items` and `scores`
+    (lms.line_items' and lms.scores' columns, in their order)."""
     params = {"tenant": tenant, "run": grade_run_id, "now": now}
     open_items = (
         f"select * exclude ({VERSION_COLUMNS}) from history.line_items "
         "where tenant = $tenant and valid_to is null"
     )
-    items = "select * from lms.line_items where tenant = $tenant"
+    items = f"select * from {line_items} as found"
     con.execute(
         f"""
         update history.line_items as versions
@@ -210,10 +334,7 @@ def snapshot_gradebook(
         f"select * exclude (tenant, {VERSION_COLUMNS}) from history.scores "
         "where tenant = $tenant and valid_to is null"
     )
-    scores = (
-        "select * from lms.scores where line_item_id in "
-        "(select line_item_id from lms.line_items where tenant = $tenant)"
-    )
+    scores = f"select * from {scores} as found"
     con.execute(
         f"""
         update history.scores as versions

@@ -187,3 +187,24 @@ def test_a_folder_that_is_not_a_feed_is_not_replaced(tmp_path, district):
     assert result.exit_code == 2 and "a folder that is not a feed" in said(result.output)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert Path(out / "notes.txt").read_text() == "mine"
+
+
+def test_a_verbose_command_leaves_the_logger_as_it_found_it(tmp_path, district):
+    """--verbose shows rosterflow's log lines for that command only: a later command in the
+    same process (a notebook, a test session) shows none of them."""
+    logger = logging.getLogger("rosterflow")
+    before = (list(logger.handlers), logger.level)
+    api = RosterApi(district)
+    failures = iter([True, True])
+    api.fault = lambda method, path, query: (
+        (503, {"Retry-After": "0"}, b"{}")
+        if path.endswith("/users") and next(failures, False)
+        else None
+    )
+    with serving(api) as root:
+        verbose = pull(root + api.base_path, tmp_path / "a.zip", "--verbose")
+        quiet = pull(root + api.base_path, tmp_path / "b.zip")
+
+    assert verbose.exit_code == 0 and "HTTP 503" in said(verbose.output)
+    assert quiet.exit_code == 0 and "HTTP 503" not in said(quiet.output), quiet.output
+    assert (list(logger.handlers), logger.level) == before

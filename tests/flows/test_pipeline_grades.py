@@ -118,10 +118,11 @@ WITHOUT_RESOURCES = "".join(
     f"drop view history.{table}; drop table history.{table}_closed; drop table lms.{table};"
     for table in ("resources", "class_resources", "course_resources")
 )
-# undoes migration 7
+# undoes migrations 7 and 8
 WITHOUT_GRADEBOOK = (
     "drop table history.line_items; drop table history.scores; drop table lms.line_items;"
     "drop table lms.scores; drop table audit.grade_runs; drop table audit.grade_exclusions;"
+    "drop table audit.grade_pushes;"
 )
 
 

@@ -9,7 +9,9 @@ The syncs run through `flows.pipeline.run_sync`, the plain path without the Pref
 `operations_warehouse` goes on from there with what an operator does to runs (`rosterflow
 approve`, `discard` and `undo`, through `flows.operations`): an export without its students,
 held by the removal safety guard, is discarded; sent again, it is held again and approved; the
-approval is undone; sent a third time, it is held and waits for a decision.
+approval is undone; sent a third time, it is held and waits for a decision. Then the platform
+grades two sections' homework and `rosterflow grades push` sends it to a gradebook service
+(`demo.gradebook_api`) that refuses one result, a locked grade.
 
 `months_warehouse` is the demo's history spread over months, as a district's syncs are: the
 same three syncs, then one more in which a student leaves, each run started on its own day (the
@@ -31,9 +33,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from rosterflow.demo.api import serving
 from rosterflow.demo.district import generate_feed
+from rosterflow.demo.gradebook_api import GradebookApi
 from rosterflow.demo.week import cast_of, student_leaves, week_later
 from rosterflow.flows import steps
+from rosterflow.flows.commands import push_grades
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.runs import SyncResult
@@ -207,7 +212,47 @@ def operations_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_warehous
     undone = undo_run(warehouse, approved.run_id)
     assert undone.outcome == "applied", (undone.outcome, undone.message)
     held("feed-6-no-students")
+    push_homework(warehouse)
     return warehouse
+
+
+LOCKED = "the grade is locked: the term is closed"
+
+
+def push_homework(warehouse: Path) -> None:
+    """The platform grades a homework in two of the tenant's sections, every student enrolled
+    there; a push sends it to a gradebook service that refuses the first result (locked)."""
+    with connect(warehouse) as con:
+        con.execute(
+            """
+            insert into lms.line_items
+                (line_item_id, tenant, course_id, title, due_date, points_possible, category)
+            select 7000 + course_id, tenant, course_id, 'Homework 1', date '2026-02-02', 10,
+                'Homework'
+            from lms.courses
+            where tenant = ? and kind = 'section'
+            order by course_id
+            limit 2
+            """,
+            [DEMO_TENANT],
+        )
+        con.execute(
+            """
+            insert into lms.scores (line_item_id, user_id, score)
+            select items.line_item_id, enrollments.user_id, 8
+            from lms.line_items as items
+            inner join lms.enrollments as enrollments on enrollments.course_id = items.course_id
+            where enrollments.role = 'student' and enrollments.status = 'active'
+            """
+        )
+        first = con.execute(
+            "select min(line_item_id), min(user_id) from lms.scores "
+            "where line_item_id = (select min(line_item_id) from lms.scores)"
+        ).fetchall()[0]
+    api = GradebookApi(refuse={f"res-{first[0]}-{first[1]}": (403, LOCKED)})
+    with serving(api) as root:
+        pushed = push_grades(root + api.base_path, warehouse, DEMO_TENANT, None, False, False)
+    assert pushed.exit_code == 1 and pushed.not_accepted.height == 1, pushed
 
 
 @pytest.fixture(scope="session")

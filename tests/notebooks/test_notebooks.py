@@ -228,13 +228,16 @@ def test_sync_audit_on_the_demo(exports: dict[tuple[str, str], Export]):
         "held_runs",
         "decisions",
         "run_changes",
+        "grade_runs",
+        "grade_refusals",
     ):
         assert f"SQL: {query}" in html, query
     # the run shown by default is the latest one that changed something: the second sync
     assert "1 user move" in html
-    # nothing held, nothing decided
+    # nothing held, nothing decided, no grades sent
     assert "No held run of tenant" in html
     assert "was approved, discarded or undone" in html
+    assert "were exported or pushed yet" in html
 
 
 def test_sync_audit_shows_held_runs_and_decisions(exports: dict[tuple[str, str], Export]):
@@ -255,6 +258,19 @@ def test_sync_audit_shows_held_runs_and_decisions(exports: dict[tuple[str, str],
     assert "discarded" in section
     assert "approved held run 5" in section  # run 6's message
     assert "undid run 6" in section  # run 7's message
+
+
+def test_sync_audit_shows_what_each_grades_push_sent_and_what_the_sis_refused(
+    exports: dict[tuple[str, str], Export],
+):
+    """The operations warehouse ends with a push of two sections' homework, one result refused
+    as locked (tests/notebooks/conftest.py: push_homework)."""
+    html = _shown(exports["sync_audit", "operations"])
+    section = html[html.index("Grades sent back to the SIS") : html.index("SQL: grade_refusals")]
+    assert "were exported or pushed yet" not in section
+    assert "1 record not accepted" in section
+    assert "the grade is locked: the term is closed" in section
+    assert "/ims/oneroster/v1p1" in section  # where the push went
 
 
 def test_the_first_tenant_is_shown_even_without_history(exports: dict[tuple[str, str], Export]):

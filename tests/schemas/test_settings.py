@@ -63,6 +63,7 @@ DEFAULTS = {
         "client_secret_file": "",
         "auth": "oauth2",
         "scopes": (),
+        "push_scopes": (),
         "page_size": 1000,
         "concurrency": 4,
         "delta": False,
@@ -122,6 +123,7 @@ client_secret_env = "DISTRICT_SIS_SECRET"
 client_secret_file = "/run/secrets/sis"
 auth = "oauth1"
 scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly"]
+push_scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/gradebook.createput"]
 page_size = 250
 concurrency = 8
 delta = true
@@ -170,6 +172,7 @@ NON_DEFAULT = {
         "client_secret_file": "/run/secrets/sis",
         "auth": "oauth1",
         "scopes": ("https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly",),
+        "push_scopes": ("https://purl.imsglobal.org/spec/or/v1p1/scope/gradebook.createput",),
         "page_size": 250,
         "concurrency": 8,
         "delta": True,
@@ -282,7 +285,7 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
         (
             "source",
             "auth, client_id, client_secret_env, client_secret_file, concurrency, delta, "
-            "delta_overlap_minutes, full_pull_days, page_size, scopes, token_url",
+            "delta_overlap_minutes, full_pull_days, page_size, push_scopes, scopes, token_url",
         ),
     ],
 )
@@ -344,6 +347,10 @@ SHARE = "give a share between 0 and 1 (1 turns the guard off)"
         ({"identity": "email"}, "[identity] must be a table"),
         ({"source": {"client_secret": "hunter2"}}, "[source] client_secret: a secret is never written in a settings file; name the environment variable (client_secret_env) or the file (client_secret_file) that holds it"),
         ({"source": {"scopes": "roster.readonly"}}, "[source] scopes must be a list of scope URLs"),
+        (
+            {"source": {"push_scopes": "gradebook.createput"}},
+            "[source] push_scopes must be a list of scope URLs",
+        ),
         ({"source": {"auth": "basic"}}, "[source] auth = 'basic'; choose one of oauth2, oauth1"),
         ({"source": {"page_size": 0}}, "[source] page_size = 0; give a number greater than or equal to 1"),
         ({"source": {"concurrency": 33}}, "[source] concurrency = 33; give a number less than or equal to 32"),

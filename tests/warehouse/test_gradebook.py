@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from rosterflow.schemas.gradebook import EXCLUSION_SCHEMA
+from rosterflow.schemas.gradebook import EXCLUSION_SCHEMA, PUSH_OUTCOME_SCHEMA, PUSH_RECORD_SCHEMA
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.vocabulary import SCORE_STATUSES
 from rosterflow.warehouse.gradebook import (
@@ -17,6 +17,7 @@ from rosterflow.warehouse.gradebook import (
     gradebook_inputs,
     record_grades_run,
     snapshot_gradebook,
+    with_acknowledged,
 )
 from rosterflow.warehouse.schema import connect
 from rosterflow.warehouse.state import lms_checksum
@@ -191,3 +192,92 @@ def test_an_export_reads_the_tenants_gradebook_and_only_what_it_concerns(tmp_pat
 
 def test_the_gradebook_tables_are_no_sync_entities():
     assert {"line_items", "scores"}.isdisjoint(entity.table for entity in ENTITIES.values())
+
+
+# --- a push: what the SIS holds, by hash -----------------------------------------------------
+
+URL = "https://sis.example/ims/oneroster/v1p1"
+
+
+def push_records(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    """entity, sourcedId, record (no parent)."""
+    return pl.DataFrame(
+        [(entity, sid, None, record) for entity, sid, record in rows],
+        schema=PUSH_RECORD_SCHEMA,
+        orient="row",
+    )
+
+
+def record_push(con, records: pl.DataFrame, outcomes: dict[str, str], **run) -> int:
+    """Record a push of `records` whose outcome per sourcedId is `outcomes` (sent by default)."""
+    hashed = with_acknowledged(con, run.get("tenant", "north"), run.get("url", URL), records)
+    answered = hashed.select(
+        "entity",
+        "sourcedId",
+        pl.lit(201, pl.Int64).alias("status"),
+        pl.col("sourcedId").replace_strict(outcomes, default="sent").alias("outcome"),
+        pl.lit(None, pl.String).alias("reason"),
+        "body_hash",
+    ).cast(PUSH_OUTCOME_SCHEMA | {"body_hash": pl.String})
+    push = GradesRun(run.get("tenant", "north"), "push", "1.1", run.get("url", URL), T0, {})
+    return record_grades_run(con, push, pl.DataFrame(schema=EXCLUSION_SCHEMA), answered)
+
+
+def test_a_record_is_acknowledged_when_the_sis_last_acknowledged_its_very_body(con):
+    first = push_records(("category", "cat-a", '{"t":"A"}'), ("lineItem", "li-1", '{"t":1}'))
+    record_push(con, first, {"li-1": "refused"})
+    now = push_records(
+        ("category", "cat-a", '{"t":"A"}'),  # as acknowledged
+        ("lineItem", "li-1", '{"t":1}'),  # refused: not held by the SIS
+        ("lineItem", "li-2", '{"t":2}'),  # new
+    )
+
+    found = with_acknowledged(con, "north", URL, now)
+
+    assert found.select("sourcedId", "acknowledged").rows() == [
+        ("cat-a", True),
+        ("li-1", False),
+        ("li-2", False),
+    ]
+    assert found["body_hash"].to_list() == [
+        con.execute("select md5(?)", [text]).fetchall()[0][0] for text in now["record"]
+    ]
+    # another tenant, or another SIS, holds none of it
+    assert not with_acknowledged(con, "south", URL, now)["acknowledged"].any()
+    assert not with_acknowledged(con, "north", URL + "x", now)["acknowledged"].any()
+
+
+def test_the_latest_acknowledged_body_is_what_the_sis_holds(con):
+    record_push(con, push_records(("result", "res-1-1", '{"score":8.0}')), {})
+    record_push(con, push_records(("result", "res-1-1", '{"score":9.0}')), {})
+    # a later push refused to go back to 8: the SIS holds 9
+    record_push(con, push_records(("result", "res-1-1", '{"score":8.0}')), {"res-1-1": "refused"})
+
+    assert with_acknowledged(
+        con, "north", URL, push_records(("result", "res-1-1", '{"score":9.0}'))
+    )["acknowledged"].to_list() == [True]
+    assert with_acknowledged(
+        con, "north", URL, push_records(("result", "res-1-1", '{"score":8.0}'))
+    )["acknowledged"].to_list() == [False]
+    assert con.sql(
+        "select grade_run_id, entity, sourced_id, status, outcome from audit.grade_pushes "
+        "order by grade_run_id"
+    ).fetchall() == [
+        (1, "result", "res-1-1", 201, "sent"),
+        (2, "result", "res-1-1", 201, "sent"),
+        (3, "result", "res-1-1", 201, "refused"),
+    ]
+
+
+def test_history_may_hold_the_gradebook_as_a_push_read_it_not_as_it_is_now(con):
+    add_item(con, 1)
+    read = (
+        con.sql("select * from lms.line_items").pl(),
+        con.sql("select * from lms.scores").pl(),
+    )
+    con.execute("update lms.line_items set title = 'Changed while sending'")
+    push = GradesRun("north", "push", "1.1", URL, T0, {})
+
+    record_grades_run(con, push, pl.DataFrame(schema=EXCLUSION_SCHEMA), None, read)
+
+    assert con.sql("select title from history.line_items").fetchall() == [("HW 1",)]

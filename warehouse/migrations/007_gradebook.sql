@@ -67,17 +67,17 @@ alter table history.scores add column valid_to timestamp;     -- as in history.l
 alter table history.scores add column opened_grade_run_id bigint;   -- audit.grade_runs
 alter table history.scores add column closed_grade_run_id bigint;   -- audit.grade_runs
 
--- grain: one row per grades run: an export of a tenant's gradebook.
+-- grain: one row per grades run: an export of a tenant's gradebook, or a push.
 create table audit.grade_runs (
     grade_run_id bigint not null,
     tenant varchar not null,
-    kind varchar not null,             -- export
+    kind varchar not null,             -- export | push
     oneroster_version varchar,         -- 1.1 | 1.2
-    destination varchar,               -- the feed written: a zip or a folder
+    destination varchar,               -- the feed written (a zip or a folder), or the API pushed to (its base URL)
     started_at timestamp not null,
     finished_at timestamp,
-    outcome varchar not null,          -- exported
-    categories bigint,                 -- records sent, per file
+    outcome varchar not null,          -- exported | pushed | refused (a push the SIS refused records of) | failed (a push that stopped)
+    categories bigint,                 -- records sent (a push: acknowledged), per file
     line_items bigint,
     results bigint,
     excluded bigint,                   -- line items and scores not sent (audit.grade_exclusions)

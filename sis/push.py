@@ -1,0 +1,106 @@
+"""PUT a gradebook's records to a SIS's OneRoster gradebook API, one request each, and keep what
+the SIS answered.
+
+`put_records` sends the records of one file (categories, lineItems or results), each its body
+already encoded as JSON (`transforms.gradebook_push`), to `<base>/<file>/<sourcedId>` through a
+`SisClient`: at most `concurrency` in flight, each retried as the client retries (408, 429, 5xx,
+timeouts, dropped connections; `Retry-After` honoured).
+
+- A 2xx is the record acknowledged: `sent`.
+- A 4xx the record itself earned (400 or 422 invalid, 403 locked, 404 unknown, 409 conflict) is
+  `refused`, with the status and what the SIS said, and the other records go on.
+- What no record can mend stops the push: the API unreachable, or still answering 5xx, 408, 425
+  or 429 after the retries, the credentials refused (401), no PUT at that URL (405: no gradebook
+  service there) or a redirect. The requests in flight are cancelled, and `PushStopped` says
+  why in one line and carries what the SIS answered before: only what it acknowledged counts
+  as sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+
+import polars as pl
+
+from rosterflow.sis.client import RETRIED_STATUSES, SisClient
+from rosterflow.sis.errors import SisError, StatusError
+
+# what the SIS answered to each record PUT
+ANSWER_SCHEMA: dict[str, pl.DataType] = {
+    "sourcedId": pl.String(),
+    "status": pl.Int64(),
+    "outcome": pl.String(),  # sent | refused
+    "reason": pl.String(),  # a refusal's: what the SIS said, else the status's phrase
+}
+# a 4xx that says nothing of the record: the push itself cannot go on
+STOPPING = frozenset({401, 405}) | RETRIED_STATUSES
+
+
+class PushStopped(SisError):
+    """The push could not go on (the message says why, naming the URL); `answered` is what
+    the SIS answered before (`ANSWER_SCHEMA`)."""
+
+    def __init__(self, message: str, answered: pl.DataFrame) -> None:
+        super().__init__(message)
+        self.answered = answered
+
+
+def refusal(status: int) -> bool:
+    """Whether an HTTP status refuses one record, and the push goes on."""
+    return 400 <= status < 500 and status not in STOPPING
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _answered(rows: list[tuple[str, int, str, str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row")
+
+
+async def put_records(
+    client: SisClient, base_url: str, file: str, records: pl.DataFrame, concurrency: int
+) -> pl.DataFrame:
+    """PUT each record (`sourcedId, body`) at `<base_url>/<file>/<sourcedId>`; what the SIS
+    answered to each (`ANSWER_SCHEMA`), or `PushStopped`. The sourcedIds are safe in a URL
+    (`schemas.gradebook`)."""
+    base = f"{base_url.rstrip('/')}/{file}/"
+    pending = records.select("sourcedId", "body").iter_rows()  # one request each: no frame op
+    rows: list[tuple[str, int, str, str | None]] = []
+
+    async def worker() -> None:
+        for sourced_id, body in pending:  # the workers share the one iterator
+            try:
+                response = await client.put(base + sourced_id, body)
+            except StatusError as error:
+                if error.status == 405:
+                    raise SisError(
+                        f"{error}: the API takes no PUT there; give the base URL of its "
+                        "gradebook service"
+                    ) from None
+                if not refusal(error.status):
+                    raise
+                rows.append(
+                    (sourced_id, error.status, "refused", error.detail or _phrase(error.status))
+                )
+                continue
+            status = response.status_code
+            if not 200 <= status < 300:  # a redirect: the record is not stored there
+                location = response.headers.get("Location", "")
+                raise SisError(
+                    f"{base}{sourced_id}: HTTP {status} {response.reason_phrase}"
+                    + (f" to {location}: give that URL" if location else "")
+                )
+            rows.append((sourced_id, status, "sent", None))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(concurrency, records.height)):
+                group.create_task(worker())
+    except* SisError as errors:
+        raise PushStopped(str(errors.exceptions[0]), _answered(rows)) from None
+    return _answered(rows)
