@@ -285,17 +285,24 @@ def measure_in_child(kind: str, feed: Path, warehouse: Path | None = None) -> di
     return run_child(args)
 
 
+# what a sync leaves beside the file: its write-ahead log (if any) and its seal, which lets
+# the next sync of an untouched file skip reading every lms row (`warehouse.seal`)
+BESIDE = (".wal", ".seal")
+
+
 def copy_warehouse(source: Path, target: Path) -> None:
     remove_warehouse(target)
     shutil.copyfile(source, target)
-    wal = source.with_name(source.name + ".wal")
-    if wal.exists():
-        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+    for suffix in BESIDE:
+        beside = source.with_name(source.name + suffix)
+        if beside.exists():
+            shutil.copyfile(beside, target.with_name(target.name + suffix))
 
 
 def remove_warehouse(path: Path) -> None:
     path.unlink(missing_ok=True)
-    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    for suffix in BESIDE:
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 @dataclass

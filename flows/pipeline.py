@@ -117,7 +117,10 @@ def _run_steps(
         feed.name = feed_name
     tenant = tenant or feed.default_tenant()
     known.update(feed=feed.name, tenant=tenant)
-    with steps.tenant_lock(tenant), open_warehouse(warehouse, tenant) as con:
+    with (
+        steps.tenant_lock(tenant),
+        open_warehouse(warehouse, tenant, settings.safety.lms_check_days) as con,
+    ):
         earlier = recorded_attempt(con, attempt) if attempt else None
         if earlier is not None:
             return replace(

@@ -157,6 +157,14 @@ class Safety(_Table):
         "made by hand that [identity] adopt_by matches) is held (1, the default, turns the "
         "guard off).",
     )
+    lms_check_days: float = Field(
+        7.0,
+        ge=0,
+        description="A sync proves that nobody edited the tenant's managed lms rows by hand "
+        "since its last run (a hand edit is reverted) with the warehouse file's seal when "
+        "nothing wrote the file since, and by reading every managed row when something did, "
+        "or when it last read them more than this many days ago (0: at every run).",
+    )
 
 
 LOGIN_CHANGE_CHOICES: tuple[str, ...] = get_args(LoginChanges)

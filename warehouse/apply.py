@@ -30,6 +30,7 @@ from rosterflow.warehouse.records import (
 )
 from rosterflow.warehouse.runs import insert_run
 from rosterflow.warehouse.schema import transaction
+from rosterflow.warehouse.seal import forget, note_summary, scanned_at
 from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 
 # A test seam for the "killed in the middle of apply" test: when set, apply writes this file
@@ -64,6 +65,11 @@ def record_run(
         checksum = None
         if writes is not None and run.outcome == "applied":
             summary = None if writes.before is None else dict(writes.before)
+            # the run writes the tenant's lms rows: what the session knew of them no longer
+            # holds, and what it works out from the rows written keeps the time of the scan
+            # it was worked out from (`warehouse.seal`)
+            scanned = scanned_at(con, run.tenant)
+            forget(con, run.tenant)
             for name, entity_plan in writes.plan.entities.items():
                 delta = _apply_entity(
                     con, ENTITIES[name], entity_plan.changes, run, summary is not None
@@ -76,7 +82,12 @@ def record_run(
                 write_records(con, run.tenant, run.run_id, name, write, blob)
             if writes.records:
                 prune_superseded(con, run.tenant)
-            checksum = lms_checksum(con, run.tenant) if summary is None else checksum_text(summary)
+            if summary is None:
+                checksum = lms_checksum(con, run.tenant)
+            else:
+                checksum = checksum_text(summary)
+                if scanned is not None:
+                    note_summary(con, run.tenant, summary, scanned)
             write_derived(con, run.tenant, run.run_id, writes.derived, run.settings_key, checksum)
         if writes is not None and run.outcome in ("applied", "planned", "held"):
             _record_changes(con, run, writes.plan)

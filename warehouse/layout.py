@@ -26,6 +26,7 @@ from urllib.parse import quote
 import duckdb
 
 from rosterflow.warehouse.schema import WarehouseError, connect
+from rosterflow.warehouse.seal import begin, detach, finish
 
 TENANT_FIELD = "{tenant}"
 ID_BITS = 40  # 1.1e12 ids of each kind per tenant, 8.4 million tenants below 2**63
@@ -164,17 +165,31 @@ def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
 
 @contextmanager
 def open_warehouse(
-    path: str | Path, tenant: str | None = None
+    path: str | Path, tenant: str | None = None, seal_days: float = 0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, held open for the whole run: DuckDB lets one process write a file at a
     time, so nothing else can change the tenant between planning and applying. With `tenant`,
-    `path` may be a per-tenant layout (`wh/{tenant}.duckdb`): the tenant's own file opens."""
+    `path` may be a per-tenant layout (`wh/{tenant}.duckdb`): the tenant's own file opens.
+    With `seal_days` (a sync's `[safety] lms_check_days`), the lms summaries the file's seal
+    vouches for are taken instead of scanned, and the file is sealed again when the block ends
+    without an error (`warehouse.seal`)."""
+    sealed = seal_days > 0
     if tenant is not None and is_layout(path):
         file, base = tenant_warehouse(path, tenant)
-        con = connect(file, id_space=(tenant, base))
+        con = connect(file, id_space=(tenant, base), keep_seal=sealed)
     else:
-        con = connect(path)
+        file = Path(path)
+        con = connect(file, keep_seal=sealed)
+    if sealed:
+        begin(con, file, seal_days)
     try:
         yield con
-    finally:
+    except BaseException:
+        detach(con)
         con.close()
+        raise
+    session = detach(con)
+    if session is None:
+        con.close()
+    else:
+        finish(con, session)

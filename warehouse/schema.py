@@ -20,6 +20,8 @@ from typing import TypeVar
 
 import duckdb
 
+from rosterflow.warehouse.seal import tracking, unseal
+
 T = TypeVar("T")
 
 
@@ -71,14 +73,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     """One transaction around the block: committed when it ends, rolled back when anything
     escapes it (an error, an interrupt). A process killed inside it commits nothing: DuckDB
     discards a transaction that never committed."""
-    con.execute("begin transaction")
-    try:
-        yield con
-        con.execute("commit")
-    except BaseException:
-        with suppress(duckdb.Error):  # a failed commit has ended the transaction already
-            con.execute("rollback")
-        raise
+    with tracking(con):
+        con.execute("begin transaction")
+        try:
+            yield con
+            con.execute("commit")
+        except BaseException:
+            with suppress(duckdb.Error):  # a failed commit has ended the transaction already
+                con.execute("rollback")
+            raise
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
@@ -147,11 +150,16 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 def connect(
-    path: str | Path, *, read_only: bool = False, id_space: tuple[str, int] | None = None
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    id_space: tuple[str, int] | None = None,
+    keep_seal: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse at `path`, created and migrated as needed. `id_space`:
     the tenant and the start of the file's id range, for a file of a per-tenant layout
-    (`warehouse.layout`); recorded when the file is new."""
+    (`warehouse.layout`); recorded when the file is new. Opened to write, the file's seal
+    (`warehouse.seal`) is removed, unless `keep_seal` (a sync reads it first)."""
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no such warehouse")
@@ -160,6 +168,8 @@ def connect(
     except OSError as error:
         raise WarehouseError(f"{path}: cannot create its folder ({error})") from None
     con = open_file(path, read_only)
+    if not read_only and not keep_seal:
+        unseal(path)
     if read_only:
         version = schema_version(con)
         if version != latest_version():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import polars as pl
@@ -14,6 +14,7 @@ from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.warehouse.records import stored_ids
 from rosterflow.warehouse.schema import ID_FLOOR_SQL, connect, scalar
+from rosterflow.warehouse.seal import note_summary, vouched_summary
 
 
 def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) -> pl.DataFrame:
@@ -39,8 +40,7 @@ def current_frames(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.
     }
 
 
-@dataclass(frozen=True)
-class TableSummary:
+class TableSummary(NamedTuple):
     rows: int  # managed rows of the tenant
     hash_sum: int  # sum of their row hashes
     active: int  # of them with status active
@@ -51,7 +51,11 @@ class TableSummary:
 
 def lms_summary(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, TableSummary]:
     """Per entity: the tenant's managed rows, a sum of their row hashes (any hand edit,
-    insert or delete of a managed row changes it) and how many are active."""
+    insert or delete of a managed row changes it) and how many are active. Read by a scan of
+    every managed row, unless the file's seal vouches for it (`warehouse.seal`)."""
+    vouched = vouched_summary(con, tenant)
+    if vouched is not None and vouched.keys() == ENTITIES.keys():
+        return {name: TableSummary(*vouched[name]) for name in ENTITIES}
     found = {}
     for name, entity in ENTITIES.items():
         count, total, active = con.execute(
@@ -61,6 +65,7 @@ def lms_summary(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, TableS
             [tenant, MANAGED_PREFIX],
         ).fetchall()[0]
         found[name] = TableSummary(count, int(total), active)
+    note_summary(con, tenant, {name: tuple(summary) for name, summary in found.items()})
     return found
 
 

@@ -42,6 +42,7 @@ DEFAULTS = {
         "max_school_removal_share": 0.5,
         "login_changes": "hold",
         "max_adoption_share": 1.0,
+        "lms_check_days": 7.0,
     },
     "validation": {"required": {"courses": ("courseCode",), "users": ()}, "files": ()},
     "notify": {
@@ -93,6 +94,7 @@ max_removal_share = 1
 max_school_removal_share = 0.25
 login_changes = "warn"
 max_adoption_share = 0.3
+lms_check_days = 1.5
 
 [identity]
 key = "email"
@@ -148,6 +150,7 @@ NON_DEFAULT = {
         "max_school_removal_share": 0.25,
         "login_changes": "warn",
         "max_adoption_share": 0.3,
+        "lms_check_days": 1.5,
     },
     "validation": {
         "required": {"users": ("email", "username"), "classes": ("location",), "courses": ()},
@@ -272,7 +275,8 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
         ("hierarchy", "org_base_courses, session_base_courses"),
         (
             "safety",
-            "login_changes, max_adoption_share, max_removal_share, max_school_removal_share",
+            "lms_check_days, login_changes, max_adoption_share, max_removal_share, "
+            "max_school_removal_share",
         ),
         ("validation", "files, required"),
         (

@@ -1,0 +1,156 @@
+"""The seal (`warehouse.seal`): a sync trusts the lms summaries it sealed exactly when nothing
+wrote the file since, and a hand edit is found and reverted however it was made."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from rosterflow.flows.operations import undo_run
+from rosterflow.warehouse import apply
+from rosterflow.warehouse.seal import fingerprint, seal_path
+from tests.feeds import tiny_district, with_cell
+from tests.syncing import Warehouse
+
+ADA = "or--u-t1"
+
+
+@pytest.fixture
+def synced(tmp_path) -> Warehouse:
+    warehouse = Warehouse(tmp_path)
+    warehouse.sync(tiny_district())
+    return warehouse
+
+
+def seal(warehouse: Warehouse) -> dict:
+    return json.loads(seal_path(warehouse.path).read_text())
+
+
+def write_seal(warehouse: Warehouse, state: dict) -> None:
+    seal_path(warehouse.path).write_text(json.dumps(state))
+
+
+def corrupt_summary(warehouse: Warehouse, tenant: str = "district") -> None:
+    """A seal whose fingerprint still holds but whose summary of `tenant` is not lms's: a run
+    that trusts it finds a 'hand edit' no scan would find, which shows the seal was used."""
+    state = seal(warehouse)
+    rows, hash_sum, active = state["tenants"][tenant]["summary"]["user"]
+    state["tenants"][tenant]["summary"]["user"] = [rows, hash_sum + 1, active]
+    write_seal(warehouse, state)
+
+
+def test_a_write_changes_the_fingerprint_and_a_pending_log_voids_it(tmp_path):
+    path = tmp_path / "file.duckdb"
+    assert fingerprint(path) is None  # no file
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table t as select range as i from range(1000)")
+    sealed = fingerprint(path)
+    with duckdb.connect(str(path)) as con:  # read-write, reading only: nothing written
+        con.execute("select count(*) from t").fetchall()
+    assert fingerprint(path) == sealed
+    con = duckdb.connect(str(path))
+    con.execute("update t set i = -1 where i = 5")
+    assert fingerprint(path) is None  # committed into the write-ahead log, not checkpointed
+    con.close()
+    assert fingerprint(path) not in (None, sealed)
+
+
+def test_a_sync_seals_the_file_and_the_next_trusts_the_seal(synced):
+    state = seal(synced)
+    assert state["fingerprint"] == fingerprint(synced.path)
+    assert list(state["tenants"]) == ["district"]
+    renamed = with_cell(tiny_district(), "users", 0, "givenName", "Augusta")
+    assert synced.sync(renamed).planning == "incremental"
+    corrupt_summary(synced)
+
+    trusted = synced.sync(tiny_district())
+
+    # no scan would find a hand edit: the summary came from the seal
+    assert trusted.planning == "full" and "hand edit" in trusted.planning_note
+    assert seal(synced)["fingerprint"] == fingerprint(synced.path)  # sealed again
+
+
+def test_a_hand_edit_made_with_another_connection_is_reverted(synced):
+    synced.execute(f"update lms.users set email = 'typo@x' where external_id = '{ADA}'")
+
+    reverted = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+
+    assert reverted.planning == "full" and "hand edit" in reverted.planning_note
+    assert synced.row("users", ADA)["email"] == "ada.lovelace@example.org"
+
+
+def test_a_hand_edit_by_a_connection_held_open_during_the_sync_is_reverted(synced):
+    """Another connection of the same process shares DuckDB's database: its commit sits in
+    the write-ahead log, not in the headers, and the seal is not trusted."""
+    held = duckdb.connect(str(synced.path))
+    try:
+        held.execute(f"update lms.users set email = 'typo@x' where external_id = '{ADA}'")
+        reverted = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+        assert reverted.planning == "full" and "hand edit" in reverted.planning_note
+        email = held.execute(f"select email from lms.users where external_id = '{ADA}'").fetchone()
+        assert email == ("ada.lovelace@example.org",)
+    finally:
+        held.close()
+
+
+def test_another_command_that_writes_removes_the_seal(synced):
+    renamed = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+    corrupt_summary(synced)
+
+    undo_run(synced.path, renamed.run_id)
+
+    assert not seal_path(synced.path).exists()
+    after = synced.sync(tiny_district())
+    assert "hand edit" not in after.planning_note  # scanned: lms is as the undo left it
+    assert seal_path(synced.path).exists()
+
+
+def test_a_run_that_fails_leaves_no_seal(synced, monkeypatch):
+    def disk_full() -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(apply, "_pause_for_kill_test", disk_full)
+    with pytest.raises(OSError):
+        synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+
+    assert not seal_path(synced.path).exists()
+
+
+def test_a_summary_scanned_longer_ago_than_lms_check_days_is_read_again(synced):
+    corrupt_summary(synced)
+    state = seal(synced)
+    old = datetime.fromisoformat(state["tenants"]["district"]["scanned_at"]) - timedelta(days=8)
+    state["tenants"]["district"]["scanned_at"] = old.isoformat()
+    write_seal(synced, state)
+
+    checked = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+
+    assert checked.planning == "incremental"  # scanned, so the corrupt summary went unused
+    scanned = datetime.fromisoformat(seal(synced)["tenants"]["district"]["scanned_at"])
+    assert scanned > old + timedelta(days=7)
+
+
+def test_lms_check_days_0_scans_at_every_run_and_seals_nothing(synced):
+    corrupt_summary(synced)
+
+    checked = synced.sync(
+        with_cell(tiny_district(), "users", 0, "givenName", "Augusta"),
+        settings={"safety": {"lms_check_days": 0}},
+    )
+
+    assert checked.planning == "incremental"
+    assert not seal_path(synced.path).exists()
+
+
+def test_a_run_of_another_tenant_keeps_what_the_seal_vouches_for(synced):
+    synced.sync(tiny_district(), tenant="other")
+    assert sorted(seal(synced)["tenants"]) == ["district", "other"]
+    corrupt_summary(synced, "district")
+    synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"), tenant="other")
+
+    trusted = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+
+    assert "hand edit" in trusted.planning_note  # district's summary came through other's run

@@ -1,0 +1,230 @@
+"""The seal: proof that nothing wrote a warehouse file since a sync closed it, so the tenant's
+lms summary (its row counts and hash sums, `state.lms_summary`) need not be read again.
+
+Every sync proves lms holds what its last applied run left (a hand edit must be found and
+reverted) with a checksum over every managed lms row: 0.14 s at 200,000 students, a tenth of a
+1% change's resync. The seal proves the same for free when nothing wrote the file since:
+
+- A sync, after its last write, checkpoints and reads the file's DuckDB headers (its first
+  12 KiB) while it still holds the file, then closes it and writes the seal beside it
+  (`<file>.seal`): the headers' hash, and per tenant the lms summary as the session left it
+  (read by a scan, or worked out from the rows the run wrote) and when it was last read by a
+  scan.
+- DuckDB writes a new header at every checkpoint, and keeps every committed write that is not
+  checkpointed yet in the `<file>.wal` beside it. So a file whose headers hash as sealed, with
+  no write-ahead log, is byte for byte what the sync left: no hand edit, no other program, no
+  other rosterflow command came between. The next sync takes the sealed summaries then, and
+  scans otherwise.
+- Every other read-write opening by rosterflow (undo, approve, discard, grades, ...) removes
+  the seal before it writes, as does a sync when it opens the file: a run that dies leaves no
+  seal, and a seal never outlives a write it does not know of.
+- A summary read by a scan more than `[safety] lms_check_days` days ago is read again, which
+  also checks the summaries the runs worked out in between; 0 reads it at every run, as before.
+
+`--full` plans every record and reads the summary anew after applying. In-memory databases and
+connections opened without `open_warehouse(..., sealed=True)` are never sealed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two alternating database headers
+SUFFIX = ".seal"
+
+
+def seal_path(database: Path) -> Path:
+    return database.with_name(database.name + SUFFIX)
+
+
+def fingerprint(database: Path) -> str | None:
+    """The hash of the file's headers and its size, or None when the file cannot be sealed or
+    trusted: it is missing, or a write-ahead log holds writes not yet checkpointed."""
+    wal = database.with_name(database.name + ".wal")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return None
+        with database.open("rb") as file:
+            head = file.read(HEADER_BYTES)
+            size = os.fstat(file.fileno()).st_size
+    except OSError:
+        return None
+    return f"{hashlib.sha256(head).hexdigest()}:{size}"
+
+
+@dataclass
+class Sealed:
+    """One tenant's lms summary as a session left it: per entity (rows, hash sum, active), and
+    when a scan last read it (a summary worked out from a run's writes keeps its scan's time)."""
+
+    summary: dict[str, tuple[int, int, int]]
+    scanned_at: datetime
+
+
+@dataclass
+class Session:
+    """What a sealed session knows of its file's tenants: those the seal it found vouched
+    for, and those it read or wrote since (`pending` until their transaction commits)."""
+
+    database: Path
+    check_days: float  # a summary scanned longer ago is read again (`[safety] lms_check_days`)
+    known: dict[str, Sealed] = field(default_factory=dict)
+    pending: dict[str, Sealed | None] = field(default_factory=dict)
+    in_transaction: bool = False
+
+
+_sessions: dict[int, Session] = {}
+
+
+def _read_seal(database: Path) -> dict[str, Sealed]:
+    """The tenants the seal beside `database` vouches for, if the file is as it was sealed."""
+    try:
+        found = json.loads(seal_path(database).read_text(encoding="utf-8"))
+        if found.get("fingerprint") != fingerprint(database) or found["fingerprint"] is None:
+            return {}
+        return {
+            tenant: Sealed(
+                {name: tuple(values) for name, values in state["summary"].items()},
+                datetime.fromisoformat(state["scanned_at"]),
+            )
+            for tenant, state in found["tenants"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # no seal, or one this rosterflow cannot read: scan
+
+
+def unseal(database: Path) -> None:
+    """Remove the seal before a write it would not vouch for."""
+    with suppress(FileNotFoundError):
+        seal_path(database).unlink()
+
+
+def begin(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -> None:
+    """Once a sync holds `database` (so nothing else writes it meanwhile): take the tenants the
+    seal vouches for into the session, and remove the seal (a session that dies leaves none)."""
+    vouched = _read_seal(database)
+    unseal(database)
+    _sessions[id(con)] = Session(database, check_days, vouched)
+
+
+def detach(con: duckdb.DuckDBPyConnection) -> Session | None:
+    return _sessions.pop(id(con), None)
+
+
+def finish(con: duckdb.DuckDBPyConnection, session: Session) -> None:
+    """After the session's last write, with `con` still open: checkpoint, read the headers,
+    close, and write the seal if the file is still what was read (nothing can write it while
+    it is held; a write after the close changes the headers)."""
+    try:
+        # fails while another connection of this process is writing: then no seal
+        con.execute("checkpoint")
+    except duckdb.Error:
+        con.close()
+        return
+    held = fingerprint(session.database)
+    con.close()
+    if held is None or fingerprint(session.database) != held or not session.known:
+        return
+    state = {
+        "fingerprint": held,
+        "tenants": {
+            tenant: {"summary": sealed.summary, "scanned_at": sealed.scanned_at.isoformat()}
+            for tenant, sealed in session.known.items()
+        },
+    }
+    target = seal_path(session.database)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=target.parent, prefix=f".{target.name}-", delete=False, encoding="utf-8"
+    ) as draft:
+        json.dump(state, draft)
+    os.replace(draft.name, target)
+
+
+def vouched_summary(
+    con: duckdb.DuckDBPyConnection, tenant: str
+) -> dict[str, tuple[int, int, int]] | None:
+    """The tenant's lms summary as the session knows it, unless a scan is due; None: scan."""
+    session = _sessions.get(id(con))
+    if session is None:
+        return None
+    sealed = session.pending.get(tenant) if tenant in session.pending else session.known.get(tenant)
+    if sealed is None or _now() - sealed.scanned_at > timedelta(days=session.check_days):
+        return None
+    return sealed.summary
+
+
+def note_summary(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    summary: Mapping[str, tuple[int, int, int]],
+    scanned_at: datetime | None = None,
+) -> None:
+    """The tenant's lms summary as it is now in the session: read by a scan (`scanned_at`
+    now), or worked out from a run's writes (`scanned_at`: the scan it was worked out from)."""
+    session = _sessions.get(id(con))
+    if session is None:
+        return
+    sealed = Sealed(dict(summary), scanned_at or _now())
+    if session.in_transaction:
+        session.pending[tenant] = sealed
+    else:
+        session.known[tenant] = sealed
+
+
+def scanned_at(con: duckdb.DuckDBPyConnection, tenant: str) -> datetime | None:
+    """When the summary the session holds of the tenant was last read by a scan."""
+    session = _sessions.get(id(con))
+    if session is None:
+        return None
+    sealed = session.pending.get(tenant) if tenant in session.pending else session.known.get(tenant)
+    return None if sealed is None else sealed.scanned_at
+
+
+def forget(con: duckdb.DuckDBPyConnection, tenant: str) -> None:
+    """The session is about to write the tenant's lms rows: what it knew of them no longer
+    holds (until the writes are summed up again)."""
+    session = _sessions.get(id(con))
+    if session is None:
+        return
+    if session.in_transaction:
+        session.pending[tenant] = None
+    else:
+        session.known.pop(tenant, None)
+
+
+@contextmanager
+def tracking(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Around a transaction: what the session learns inside it holds once it commits, and is
+    dropped if it rolls back."""
+    session = _sessions.get(id(con))
+    if session is None or session.in_transaction:
+        yield
+        return
+    session.in_transaction = True
+    try:
+        yield
+    except BaseException:
+        session.pending.clear()
+        raise
+    finally:
+        session.in_transaction = False
+    for tenant, sealed in session.pending.items():
+        if sealed is None:
+            session.known.pop(tenant, None)
+        else:
+            session.known[tenant] = sealed
+    session.pending.clear()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
