@@ -54,6 +54,8 @@ RSS_GOAL_MIB = 2048
 # at 1M students, the 1% change has its own goals (issue 12): time and memory
 FULL_CHANGE_GOAL = 5.0
 FULL_CHANGE_RSS_MIB = 8192
+# `rosterflow sync` of a tiny feed into a new warehouse, end to end (issue 12)
+CLI_TINY_GOAL_S = 2.0
 
 MEASUREMENTS = ("unzip", "floor", "validate", "fresh", "noop", "reordered", "change")
 # measurement -> (goal as a multiple of the floor, subtract the tiny sync first?)
@@ -74,6 +76,8 @@ LABELS = {
     "reordered": "no-op resync, rows reordered",
     "change": "1% change resync",
     "tiny": "tiny sync (20 students)",
+    "cli-change": "CLI 1% change - CLI tiny resync",
+    "cli-tiny": "CLI tiny sync (20 students, new warehouse)",
     "change-rss": "peak RSS, 1% change",
 }
 STEPS = ("load_feed", "recall", "validate", "plan", "guard", "apply")
@@ -285,6 +289,31 @@ def measure_in_child(kind: str, feed: Path, warehouse: Path | None = None) -> di
     return run_child(args)
 
 
+def cli_sync(feed: Path, warehouse: Path) -> dict:
+    """`rosterflow sync FEED --warehouse W` as a user runs it, timed from outside the process:
+    interpreter start, imports, the sync, exit. Without Prefect (no `PREFECT_*` setting, a
+    Prefect home of its own), so the sync runs in the process, as `cli_startup.py` measures."""
+    program = Path(sys.executable).with_name("rosterflow")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    with tempfile.TemporaryDirectory() as home:
+        env["PREFECT_HOME"] = home
+        start = time.perf_counter()
+        completed = subprocess.run(
+            [str(program), "sync", str(feed), "--warehouse", str(warehouse)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"rosterflow sync {feed.name} failed ({completed.returncode}):\n"
+            f"{(completed.stdout + completed.stderr)[-4000:]}"
+        )
+    return {"seconds": seconds, "load1": os.getloadavg()[0]}
+
+
 # what a sync leaves beside the file: its write-ahead log (if any) and its seal, which lets
 # the next sync of an untouched file skip reading every lms row (`warehouse.seal`)
 BESIDE = (".wal", ".seal")
@@ -346,7 +375,7 @@ def bench_size(students: int, repeat: int, work: Path, log) -> tuple[dict, dict[
     reordered = Path(prepared["reordered"])
     baseline = work / f"baseline-{students}.duckdb"
     scratch = work / f"scratch-{students}.duckdb"
-    series = {kind: Series() for kind in MEASUREMENTS}
+    series = {kind: Series() for kind in (*MEASUREMENTS, "cli-change")}
     for round_ in range(1, repeat + 1):
         floor = measure_in_child("floor", feed)
         series["floor"].runs.append(floor)
@@ -368,6 +397,9 @@ def bench_size(students: int, repeat: int, work: Path, log) -> tuple[dict, dict[
             result = measure_in_child(kind, feed_path, scratch)
             check_sync(kind, result)
             series[kind].runs.append(result)
+        # the same 1% change as a user runs it: `rosterflow sync` in a process of its own
+        copy_warehouse(baseline, scratch)
+        series["cli-change"].runs.append(cli_sync(changed, scratch))
         remove_warehouse(scratch)
         log(
             f"  round {round_}/{repeat}: "
@@ -505,7 +537,52 @@ def rows_for_size(students: int, series: dict[str, Series], tiny: Series) -> lis
                 note="peak RSS of the 1% change resync",
             )
         )
+    rows.extend(_cli_rows(students, series, floor))
     return rows
+
+
+def _cli_rows(students: int, series: dict[str, Series], floor: float) -> list[Row]:
+    """The 1% change as a user runs it (`rosterflow sync`), less what any CLI sync pays (the
+    tiny feed's resync: interpreter, imports, opening and closing the warehouse), against the
+    same goal as the in-process change; and a tiny CLI sync against its 2 s."""
+    if not series["cli-change"].runs:
+        return []
+    change, tiny = series["cli-change"], series["cli-tiny-resync"]
+    multiple = FULL_CHANGE_GOAL if students == FULL_SIZE else GOALS["change"][0]
+    net = change.best() - tiny.best()
+    row = Row(
+        students,
+        "cli-change",
+        net,
+        change.median() - tiny.median(),
+        max(change.seconds()) / min(change.seconds()),
+        len(change.runs),
+        net / floor,
+        None,
+        None,
+        goal=f"<= {multiple:g}x floor",
+        verdict=verdict(net / floor, multiple, floor),
+        note=f"CLI 1% change {change.best():.2f} s, CLI tiny resync {tiny.best():.2f} s",
+    )
+    fresh = series["cli-tiny"]
+    tiny_row = Row(
+        students,
+        "cli-tiny",
+        fresh.best(),
+        fresh.median(),
+        max(fresh.seconds()) / min(fresh.seconds()),
+        len(fresh.runs),
+        None,
+        None,
+        None,
+        goal=f"<= {CLI_TINY_GOAL_S:g} s",
+        verdict=(
+            f"PASS ({fresh.best() / CLI_TINY_GOAL_S:.0%} of budget)"
+            if fresh.best() <= CLI_TINY_GOAL_S
+            else f"MISS by {fresh.best() / CLI_TINY_GOAL_S:.1f}x"
+        ),
+    )
+    return [row, tiny_row]
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -802,12 +879,22 @@ def main(argv: list[str] | None = None) -> int:
         check_sync("tiny", result)
         tiny.runs.append(result)
     log(f"  tiny sync: best {tiny.best():.3f} s, median {tiny.median():.3f} s")
+    cli_tiny, cli_tiny_resync = Series(), Series()
+    for _ in range(max(args.repeat, 5)):
+        remove_warehouse(tiny_warehouse)
+        cli_tiny.runs.append(cli_sync(tiny_feed, tiny_warehouse))  # a new warehouse
+        cli_tiny_resync.runs.append(cli_sync(tiny_feed, tiny_warehouse))  # the same again
+    log(
+        f"  CLI tiny sync: best {cli_tiny.best():.3f} s (new warehouse), "
+        f"{cli_tiny_resync.best():.3f} s (resync)"
+    )
 
     results = []
     charted = False
     for students in sizes:
         repeat = args.full_repeat if students >= FULL_SIZE else args.repeat
         prepared, series = bench_size(students, repeat, work, log)
+        series |= {"cli-tiny": cli_tiny, "cli-tiny-resync": cli_tiny_resync}
         prepared["students"] = students
         rows = rows_for_size(students, series, tiny)
         results.append((prepared, series, rows))
