@@ -176,10 +176,10 @@ def open_warehouse(
     sealed = seal_days > 0
     if tenant is not None and is_layout(path):
         file, base = tenant_warehouse(path, tenant)
-        con = connect(file, id_space=(tenant, base), keep_seal=sealed)
+        con = connect(file, id_space=(tenant, base))
     else:
         file = Path(path)
-        con = connect(file, keep_seal=sealed)
+        con = connect(file)
     if sealed:
         begin(con, file, seal_days)
     try:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import duckdb
 
-from rosterflow.warehouse.seal import tracking, unseal
+from rosterflow.warehouse.seal import tracking
 
 T = TypeVar("T")
 
@@ -150,16 +150,11 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 def connect(
-    path: str | Path,
-    *,
-    read_only: bool = False,
-    id_space: tuple[str, int] | None = None,
-    keep_seal: bool = False,
+    path: str | Path, *, read_only: bool = False, id_space: tuple[str, int] | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse at `path`, created and migrated as needed. `id_space`:
     the tenant and the start of the file's id range, for a file of a per-tenant layout
-    (`warehouse.layout`); recorded when the file is new. Opened to write, the file's seal
-    (`warehouse.seal`) is removed, unless `keep_seal` (a sync reads it first)."""
+    (`warehouse.layout`); recorded when the file is new."""
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no such warehouse")
@@ -168,8 +163,6 @@ def connect(
     except OSError as error:
         raise WarehouseError(f"{path}: cannot create its folder ({error})") from None
     con = open_file(path, read_only)
-    if not read_only and not keep_seal:
-        unseal(path)
     if read_only:
         version = schema_version(con)
         if version != latest_version():

@@ -15,9 +15,11 @@ reverted) with a checksum over every managed lms row: 0.14 s at 200,000 students
   no write-ahead log, is byte for byte what the sync left: no hand edit, no other program, no
   other rosterflow command came between. The next sync takes the sealed summaries then, and
   scans otherwise.
-- Every other read-write opening by rosterflow (undo, approve, discard, grades, ...) removes
-  the seal before it writes, as does a sync when it opens the file: a run that dies leaves no
-  seal, and a seal never outlives a write it does not know of.
+- So whatever writes the file afterwards voids the seal, rosterflow's other commands (undo,
+  approve, discard, grades runs) included, while a command or an analyst that opens the file
+  and only reads keeps it valid (the inbox's look-ups, `rosterflow runs`). A sync removes the
+  seal when it starts and writes it again only when it ends without an error: a run that dies
+  leaves none.
 - A summary read by a scan more than `[safety] lms_check_days` days ago is read again, which
   also checks the summaries the runs worked out in between; 0 reads it at every run, as before.
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from rosterflow.flows.operations import undo_run
+from rosterflow.flows.operations import runs, undo_run
 from rosterflow.warehouse import apply
 from rosterflow.warehouse.seal import fingerprint, seal_path
 from tests.feeds import tiny_district, with_cell
@@ -96,16 +96,28 @@ def test_a_hand_edit_by_a_connection_held_open_during_the_sync_is_reverted(synce
         held.close()
 
 
-def test_another_command_that_writes_removes_the_seal(synced):
+def test_another_command_that_writes_voids_the_seal(synced):
     renamed = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
     corrupt_summary(synced)
 
     undo_run(synced.path, renamed.run_id)
 
-    assert not seal_path(synced.path).exists()
+    assert seal(synced)["fingerprint"] != fingerprint(synced.path)
     after = synced.sync(tiny_district())
     assert "hand edit" not in after.planning_note  # scanned: lms is as the undo left it
-    assert seal_path(synced.path).exists()
+    assert seal(synced)["fingerprint"] == fingerprint(synced.path)
+
+
+def test_a_command_that_only_reads_keeps_the_seal(synced):
+    """The inbox looks its zips up, and `rosterflow runs` lists runs, on a connection that
+    could write: reading alone changes nothing, and the next sync still trusts the seal."""
+    listed = runs(synced.path)
+    assert listed.height == 1
+    corrupt_summary(synced)
+
+    trusted = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+
+    assert "hand edit" in trusted.planning_note  # the summary came from the seal
 
 
 def test_a_run_that_fails_leaves_no_seal(synced, monkeypatch):
@@ -133,7 +145,7 @@ def test_a_summary_scanned_longer_ago_than_lms_check_days_is_read_again(synced):
     assert scanned > old + timedelta(days=7)
 
 
-def test_lms_check_days_0_scans_at_every_run_and_seals_nothing(synced):
+def test_lms_check_days_0_scans_at_every_run_and_seals_nothing_new(synced):
     corrupt_summary(synced)
 
     checked = synced.sync(
@@ -142,7 +154,7 @@ def test_lms_check_days_0_scans_at_every_run_and_seals_nothing(synced):
     )
 
     assert checked.planning == "incremental"
-    assert not seal_path(synced.path).exists()
+    assert seal(synced)["fingerprint"] != fingerprint(synced.path)  # the old seal, void
 
 
 def test_a_run_of_another_tenant_keeps_what_the_seal_vouches_for(synced):
