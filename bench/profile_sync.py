@@ -70,7 +70,8 @@ class TimedRelation:
                 "kind": "read",
                 "sql": _short(self._query),
                 "seconds": time.perf_counter() - start,
-                "rows": frame.height,
+                # a lazy frame is read when collected, not here
+                "rows": getattr(frame, "height", None),
             }
         )
         return frame
