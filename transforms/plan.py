@@ -263,11 +263,14 @@ def _plan_creates(
     for ref, target in entity.references.items():
         if target == entity.name:
             created = _resolve(created, ids, ref, target, outside)
+    # as _stated_changes writes a create: the run's tenant and origin, no detail
+    given = {
+        "tenant": pl.lit(tenant),
+        "origin": pl.lit("sync"),
+        "updated_run_id": pl.lit(None, pl.Int64),
+    }
     changes = created.select(
-        *(pl.lit(tenant).alias(c) if c == "tenant" else pl.col(c) for c in entity.columns[:3]),
-        *entity.columns[3:-2],
-        pl.lit("sync").alias("origin"),
-        pl.lit(None, pl.Int64).alias("updated_run_id"),
+        *(given[c].alias(c) if c in given else pl.col(c) for c in entity.columns),
         pl.lit("create").alias("action"),
         pl.lit(None, pl.String).alias("detail"),
     ).collect()
