@@ -23,6 +23,12 @@ Each part runs in its own child process (this script with `--part`) and writes i
              meets it; and the apply and the opening and closing (checkpoint) of the resync
              itself; best of 3, against the floor (measured as bench.py does) and the 1%
              change's budget                                              -> least.csv
+  first      what a first load (a fresh sync of the feed) pays, each piece timed once in a new
+             process as the sync meets it: inflating, the exact parse, validation's checks of
+             every record, the plan (desired state and the creates), then in a new warehouse
+             DuckDB inserting the lms rows, encoding and storing the Parquet snapshots, the
+             commit and the closing checkpoint; best of 3, against the floor and the fresh
+             sync's budget (5x, beyond a tiny sync)                        -> first.csv
 The SQL timing wraps the `open_warehouse` of `flows.pipeline`, so the sync is still `run_sync`.
 """
 
@@ -52,7 +58,7 @@ bench = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = bench  # dataclasses look their module up while the class is built
 _spec.loader.exec_module(bench)
 
-PARTS = ("validate", "pieces", "fresh", "noop", "change", "explain", "least")
+PARTS = ("validate", "pieces", "fresh", "noop", "change", "explain", "least", "first")
 
 
 # --- a connection that times every statement ------------------------------------------------
@@ -70,7 +76,8 @@ class TimedRelation:
                 "kind": "read",
                 "sql": _short(self._query),
                 "seconds": time.perf_counter() - start,
-                "rows": frame.height,
+                # a lazy frame is read when collected, not here
+                "rows": getattr(frame, "height", None),
             }
         )
         return frame
@@ -485,6 +492,112 @@ def part_least(feed: Path, warehouse: Path) -> dict:
     }
 
 
+def part_first(feed: Path, warehouse: Path) -> dict:
+    """The pieces of a first load of `feed` into the new warehouse `warehouse`, each timed
+    once in this new process as a sync meets them (memory not yet touched, as in a real run).
+    The apply is taken apart as `warehouse.apply.record_run` does it, in one transaction:
+    the lms rows, then the stored records (encoded, then inserted), then the commit."""
+    import rosterflow.flows.steps as sync_steps
+    from rosterflow.schemas.records import validation_key
+    from rosterflow.schemas.runs import RunRecord
+    from rosterflow.schemas.settings import Settings
+    from rosterflow.schemas.validate import validate_feed
+    from rosterflow.transforms.planning import plan_run
+    from rosterflow.transforms.source_state import source_records
+    from rosterflow.warehouse.apply import _apply_entity
+    from rosterflow.warehouse.records import encode_records, record_writes, write_records
+    from rosterflow.warehouse.runs import utc_now
+    from rosterflow.warehouse.schema import connect
+    from rosterflow.warehouse.state import current_frames, next_ids
+
+    pieces: dict[str, float] = {}
+
+    def timed_piece(name: str, function: Callable[[], object]) -> object:
+        start = time.perf_counter()
+        try:
+            return function()
+        finally:
+            pieces[name] = time.perf_counter() - start
+
+    settings = Settings()
+    loaded = timed_piece("inflate the zip (load_feed)", lambda: sync_steps.load_feed(feed))
+    timed_piece("parse every file exactly", loaded.parse)
+    validated = timed_piece(
+        "check every record (validate_feed)", lambda: validate_feed(loaded, settings, {})
+    )
+    bench.remove_warehouse(warehouse)
+    con = connect(warehouse)  # a new warehouse: the tiny sync pays for creating one
+    tenant = bench.TENANT
+    run = RunRecord(
+        run_id=1, tenant=tenant, feed_name=feed.name, feed_sha256=None,
+        started_at=utc_now(), outcome="applied", settings_key="bench",
+    )  # fmt: skip
+    modes = loaded.modes
+
+    def planned():
+        records = source_records(validated.tables, modes, {}, run.run_id)
+        current = current_frames(con, tenant)
+        return plan_run(tenant, records, modes, settings, next_ids(con), "first", current)
+
+    plan = timed_piece("derive and plan (plan_run: desired rows, creates)", planned)
+    writes = record_writes(
+        plan.records,
+        None,
+        modes,
+        {name: content.fingerprint for name, content in loaded.files.items()},
+        {},
+        validation_key(run.settings_key, loaded.version),
+    )
+    con.execute("begin transaction")
+    timed_piece(
+        "insert the lms rows (DuckDB)",
+        lambda: [
+            _apply_entity(con, entity_plan.entity, entity_plan.changes, run, False)
+            for entity_plan in plan.plan.entities.values()
+        ],
+    )
+    blobs = timed_piece(
+        "encode the stored records (Parquet)",
+        lambda: {name: encode_records(name, write) for name, write in writes.items()},
+    )
+    timed_piece(
+        "insert the Parquet blobs",
+        lambda: [
+            write_records(con, tenant, run.run_id, name, write, blobs[name])
+            for name, write in writes.items()
+        ],
+    )
+    timed_piece("commit (the WAL written)", lambda: con.execute("commit"))
+    timed_piece("close (checkpoint)", con.close)
+    bench.remove_warehouse(warehouse)
+    synced = bench.measure("fresh", str(feed), str(warehouse))
+    return {"pieces": pieces, "sync": synced["seconds"], "changes": synced["changes"]}
+
+
+def first_table(floors: list[float], tiny: float, runs: list[dict], out: Path) -> dict:
+    """The best of each piece of a first load over the runs, against the best floor and the
+    fresh sync's budget -> first.csv."""
+    floor = min(floors)
+    best = {piece: min(run["pieces"][piece] for run in runs) for piece in runs[0]["pieces"]}
+    sync = min(run["sync"] for run in runs)
+    rows = [
+        ("floor (Polars parse)", floor),
+        *best.items(),
+        ("sum of the pieces", sum(best.values())),
+        (f"the fresh sync itself ({runs[0]['changes']:,} changes)", sync),
+        ("the fresh sync less a tiny sync", sync - tiny),
+    ]
+    with (out / "first.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["piece", "seconds", "x_floor"])
+        for piece, seconds in rows:
+            writer.writerow([piece, round(seconds, 4), round(seconds / floor, 2)])
+            print(f"{piece:52s} {seconds:8.3f} s {seconds / floor:6.2f}x", flush=True)
+    budget = bench.GOALS["fresh"][0]
+    print(f"the fresh sync's budget: {budget:g}x the floor = {budget * floor:.3f} s", flush=True)
+    return {"floor": floor, "tiny": tiny, "sync": sync, "best": best}
+
+
 def least_table(floors: list[float], runs: list[dict], out: Path, budget: float) -> dict:
     """The best of each piece over the runs, against the best floor and the 1% change's
     budget (a multiple of the floor) -> least.csv."""
@@ -549,6 +662,8 @@ def main(argv: list[str] | None = None) -> int:
             result = part_sync(args.mode, feed, warehouse, out, explain=True)
         elif args.part == "least":
             result = part_least(feed, warehouse)
+        elif args.part == "first":
+            result = part_first(feed, warehouse)
         else:
             raise SystemExit(f"unknown part {args.part}")
         result["peak_rss_mib"] = bench._max_rss_mib()
@@ -615,6 +730,18 @@ def main(argv: list[str] | None = None) -> int:
             bench.FULL_CHANGE_GOAL if args.students == bench.FULL_SIZE else bench.GOALS["change"][0]
         )
         show("least", least_table(floors, runs, out, budget))
+    if "first" in parts:  # interleaved with the floor and a tiny sync, best of 3
+        tiny_feed = Path(
+            bench.run_child(["--prepare", str(bench.TINY_SIZE), "--work", str(work)])["feed"]
+        )
+        floors, tinies, runs = [], [], []
+        for _ in range(3):
+            floors.append(bench.measure_in_child("floor", feed)["seconds"])
+            bench.remove_warehouse(scratch)
+            tinies.append(bench.measure_in_child("tiny", tiny_feed, scratch)["seconds"])
+            arguments = ["--part", "first", "--feed", str(feed), "--warehouse", str(scratch)]
+            runs.append(run_part([*arguments, "--out", str(out)]))
+        show("first", first_table(floors, min(tinies), runs, out))
     (out / "summary.json").write_text(json.dumps(summary, default=str, indent=2))
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {out}", flush=True)

@@ -127,7 +127,40 @@ def plan_entity(
     course it deletes), with `outside` to look up the ids of rows it leaves alone and the
     tenant's count of active managed rows. `planned` holds, per entity planned before, the id
     of each external ID it planned (null where the row is deleted). Returns the plan and this
-    entity's ids in the same form."""
+    entity's ids in the same form.
+
+    With no current row (a first load, or only new records), every desired row is a create:
+    those are built directly (`_plan_creates`), the same plan the join gives."""
+    if current.height == 0:
+        return _plan_creates(entity, tenant, desired, planned, next_id, outside, managed_active)
+    return _plan_joined(
+        entity,
+        tenant,
+        desired,
+        current,
+        planned,
+        next_id,
+        policy,
+        deleted,
+        outside=outside,
+        managed_active=managed_active,
+    )
+
+
+def _plan_joined(
+    entity: Entity,
+    tenant: str,
+    desired: pl.DataFrame,
+    current: pl.DataFrame,
+    planned: Mapping[str, pl.DataFrame],
+    next_id: int,
+    policy: str,
+    deleted: Mapping[str, pl.Series],
+    *,
+    outside: Lookup | None = None,
+    managed_active: int | None = None,
+) -> tuple[EntityPlan, pl.DataFrame]:
+    """`plan_entity` by the full join: any desired and current rows."""
     cascade = _cascade(entity, current, deleted)
     managed = current.lazy().filter(pl.col("external_id").str.starts_with(MANAGED_PREFIX))
     managed_rows, active_rows, distinct_hashes = (
@@ -172,14 +205,7 @@ def plan_entity(
             ).alias("is_cascaded"),
         )
         .with_columns(
-            # new rows take the next free ids in external-ID order: the same records get the
-            # same ids whatever the order of the feed (and of the joins)
-            pl.coalesce(
-                entity.id,
-                next_id
-                - 1
-                + pl.when("is_new").then(pl.col("external_id")).rank("ordinal").cast(pl.Int64),
-            ).alias(entity.id),
+            pl.coalesce(entity.id, _new_ids(next_id, pl.col("is_new"))).alias(entity.id),
             deletes.alias("is_deleted"),
         )
         .collect()
@@ -202,6 +228,53 @@ def plan_entity(
         how="vertical",
     ).collect()
     active = active_rows if managed_active is None else managed_active
+    return EntityPlan(entity, changes, active), ids
+
+
+def _new_ids(next_id: int, is_new: pl.Expr | None = None) -> pl.Expr:
+    """New rows take the next free ids in external-ID order: the same records get the same ids
+    whatever the order of the feed (and of the joins)."""
+    ranked = pl.col("external_id") if is_new is None else pl.when(is_new).then("external_id")
+    return next_id - 1 + ranked.rank("ordinal").cast(pl.Int64)
+
+
+def _plan_creates(
+    entity: Entity,
+    tenant: str,
+    desired: pl.DataFrame,
+    planned: Mapping[str, pl.DataFrame],
+    next_id: int,
+    outside: Lookup | None,
+    managed_active: int | None,
+) -> tuple[EntityPlan, pl.DataFrame]:
+    """`plan_entity` when no current row is given: every desired row is a create. The same
+    plan the join gives (ids, references, actions, detail), without building the join's
+    current-side columns, comparing every field or writing a detail that creates never keep."""
+    resolved = desired.lazy()
+    for ref, target in entity.references.items():
+        if target != entity.name:
+            resolved = _resolve(resolved, planned[target], ref, target, outside).drop(
+                external_column(ref)
+            )
+    stated = resolved.with_columns(_new_ids(next_id).alias(entity.id)).collect()
+    del desired
+    ids = stated.select("external_id", entity.id)
+    created = stated.lazy()
+    for ref, target in entity.references.items():
+        if target == entity.name:
+            created = _resolve(created, ids, ref, target, outside)
+    # as _stated_changes writes a create: the run's tenant and origin, no detail
+    given = {
+        "tenant": pl.lit(tenant),
+        "origin": pl.lit("sync"),
+        "updated_run_id": pl.lit(None, pl.Int64),
+    }
+    changes = created.select(
+        *(given[c].alias(c) if c in given else pl.col(c) for c in entity.columns),
+        pl.lit("create").alias("action"),
+        pl.lit(None, pl.String).alias("detail"),
+    ).collect()
+    active = 0 if managed_active is None else managed_active
     return EntityPlan(entity, changes, active), ids
 
 
