@@ -82,3 +82,18 @@ class Warehouse:
 
 def counts(result: SyncResult) -> dict[tuple[str, str], int]:
     return {(e, a): n for e, a, n in result.summary.iter_rows()}
+
+
+def assert_stored_nowhere(warehouse: Path, secret: str) -> None:
+    """No text column of any table rosterflow writes holds `secret`, anywhere in a value."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        text_columns = con.sql(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR' and table_schema in ('lms', 'audit', 'oneroster', 'history')"
+        ).fetchall()
+        for schema, table, column in text_columns:
+            hits = con.execute(
+                f'select count(*) from "{schema}"."{table}" where "{column}" like ?',
+                [f"%{secret}%"],
+            ).fetchone()[0]
+            assert hits == 0, (schema, table, column)
