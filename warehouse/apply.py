@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from rosterflow.warehouse.records import (
     write_records,
 )
 from rosterflow.warehouse.runs import insert_run
-from rosterflow.warehouse.schema import transaction
+from rosterflow.warehouse.schema import insert_frame, staged, transaction
 from rosterflow.warehouse.seal import forget, note_summary, scanned_at
 from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 
@@ -93,7 +92,7 @@ def record_run(
             _record_changes(con, run, writes.plan)
         if also is not None:
             also(con)
-        _insert(
+        insert_frame(
             con,
             "audit.issues",
             issues.select(pl.lit(run.run_id, pl.Int64).alias("run_id"), *ISSUE_COLUMNS),
@@ -112,12 +111,12 @@ def _record_changes(con: duckdb.DuckDBPyConnection, run: RunRecord, plan: Plan) 
     """audit.changes of the run. An applied run's creates are stored as the id range they
     took (the view reads each created row from history); everything else row by row."""
     if run.outcome != "applied":
-        _insert(con, "audit.changes_stored", plan.audit_rows(run.run_id))
+        insert_frame(con, "audit.changes_stored", plan.audit_rows(run.run_id))
         return
     created = plan.created_ids()
     # new ids are consecutive (plan_entity): a range says it all
     ranges = created.filter(pl.col("last_id") - pl.col("first_id") + 1 == pl.col("rows"))
-    _insert(
+    insert_frame(
         con,
         "audit.created",
         ranges.select(
@@ -128,26 +127,7 @@ def _record_changes(con: duckdb.DuckDBPyConnection, run: RunRecord, plan: Plan) 
     rows = rows.filter(
         (pl.col("action") != "create") | ~pl.col("entity").is_in(ranges["entity"].implode())
     )
-    _insert(con, "audit.changes_stored", rows)
-
-
-@contextmanager
-def _staged(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[None]:
-    """`frame` visible to SQL as `name` (over Arrow, no copy) for the duration of the block."""
-    con.register(name, frame)
-    try:
-        yield
-    finally:
-        with suppress(duckdb.Error):  # an aborted transaction refuses even this; rollback follows
-            con.unregister(name)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
-    if rows.height == 0:
-        return
-    columns = ", ".join(f'"{c}"' for c in rows.columns)
-    with _staged(con, "staged_rows", rows):
-        con.execute(f"insert into {table} ({columns}) select {columns} from staged_rows")
+    insert_frame(con, "audit.changes_stored", rows)
 
 
 def _apply_entity(
@@ -177,13 +157,13 @@ def _apply_entity(
     if actions == {"create"} and not measure:
         # a first load: only new rows, staged without the action and detail columns nothing
         # reads (DuckDB would convert them, 2M rows at 200k students)
-        with _staged(con, "staged", changes.select(entity.columns)):
+        with staged(con, "staged", changes.select(entity.columns)):
             con.execute(
                 f"insert into lms.{table} ({columns}) select {staged_columns} from staged",
                 {"run_id": run.run_id},
             )
         return 0, 0, 0
-    with _staged(con, "staged", changes):
+    with staged(con, "staged", changes):
         removed = added = (0, 0, 0)
         if actions - {"create"}:
             replaced = f"{key} in (select {key} from staged where action <> 'create')"

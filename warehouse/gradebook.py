@@ -33,7 +33,7 @@ from rosterflow.schemas.gradebook import (
 )
 from rosterflow.warehouse.records import stored_hashes
 from rosterflow.warehouse.runs import utc_now
-from rosterflow.warehouse.schema import ID_FLOOR_SQL, scalar, transaction
+from rosterflow.warehouse.schema import ID_FLOOR_SQL, insert_frame, scalar, staged, transaction
 
 VERSION_COLUMNS = "valid_from, valid_to, opened_grade_run_id, closed_grade_run_id"
 
@@ -124,9 +124,8 @@ def with_acknowledged(
     """`records` (`PUSH_RECORD_SCHEMA`, in their order) with `body_hash`, the md5 of the JSON
     record, and `acknowledged`: whether the body the SIS at `destination` last acknowledged
     for the tenant's record has that very hash (migration 8)."""
-    staged = records.cast(PUSH_RECORD_SCHEMA).with_row_index("position")
-    con.register("staged_push_records", staged)
-    try:
+    positioned = records.cast(PUSH_RECORD_SCHEMA).with_row_index("position")
+    with staged(con, "staged_push_records", positioned):
         found = con.sql(
             """
             with
@@ -163,8 +162,6 @@ def with_acknowledged(
             """,
             params={"tenant": tenant, "destination": destination},
         ).pl()
-    finally:
-        con.unregister("staged_push_records")
     return found.drop("position")
 
 
@@ -208,7 +205,7 @@ def record_grades_run(
         snapshot_gradebook(con, run.tenant, grade_run_id, run.started_at, read)
         if pushed is not None:
             _insert_pushes(con, grade_run_id, pushed)
-        staged = exclusions.cast(EXCLUSION_SCHEMA).select(
+        excluded = exclusions.cast(EXCLUSION_SCHEMA).select(
             pl.lit(grade_run_id, pl.Int64).alias("grade_run_id"),
             "entity",
             pl.col("sourcedId").alias("sourced_id"),
@@ -217,11 +214,7 @@ def record_grades_run(
             "reason",
             "message",
         )
-        con.register("staged_exclusions", staged)
-        try:
-            con.execute("insert into audit.grade_exclusions select * from staged_exclusions")
-        finally:
-            con.unregister("staged_exclusions")
+        insert_frame(con, "audit.grade_exclusions", excluded)
         con.execute(
             "insert into audit.grade_runs (grade_run_id, tenant, kind, oneroster_version, "
             "destination, started_at, finished_at, outcome, categories, line_items, results, "
@@ -250,7 +243,7 @@ def record_grades_run(
 
 
 def _insert_pushes(con: duckdb.DuckDBPyConnection, grade_run_id: int, pushed: pl.DataFrame) -> None:
-    staged = pushed.cast(PUSH_OUTCOME_SCHEMA | {"body_hash": pl.String()}).select(
+    rows = pushed.cast(PUSH_OUTCOME_SCHEMA | {"body_hash": pl.String()}).select(
         pl.lit(grade_run_id, pl.Int64).alias("grade_run_id"),
         "entity",
         pl.col("sourcedId").alias("sourced_id"),
@@ -259,11 +252,7 @@ def _insert_pushes(con: duckdb.DuckDBPyConnection, grade_run_id: int, pushed: pl
         "outcome",
         "reason",
     )
-    con.register("staged_pushes", staged)
-    try:
-        con.execute("insert into audit.grade_pushes select * from staged_pushes")
-    finally:
-        con.unregister("staged_pushes")
+    insert_frame(con, "audit.grade_pushes", rows)
 
 
 def snapshot_gradebook(
@@ -279,13 +268,13 @@ def snapshot_gradebook(
     last run found it keeps its version."""
     if read is not None:
         line_items, scores = read
-        con.register("read_line_items", line_items.select(*LINE_ITEM_SCHEMA).cast(LINE_ITEM_SCHEMA))
-        con.register("read_scores", scores.select(*SCORE_SCHEMA).cast(SCORE_SCHEMA))
-        try:
+        with (
+            staged(
+                con, "read_line_items", line_items.select(*LINE_ITEM_SCHEMA).cast(LINE_ITEM_SCHEMA)
+            ),
+            staged(con, "read_scores", scores.select(*SCORE_SCHEMA).cast(SCORE_SCHEMA)),
+        ):
             _snapshot(con, tenant, grade_run_id, now, "read_line_items", "read_scores")
-        finally:
-            con.unregister("read_line_items")
-            con.unregister("read_scores")
         return
     _snapshot(
         con,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import polars as pl
 
 from rosterflow.warehouse.seal import tracking
 
@@ -82,6 +83,26 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
             with suppress(duckdb.Error):  # a failed commit has ended the transaction already
                 con.execute("rollback")
             raise
+
+
+@contextmanager
+def staged(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[None]:
+    """`frame` visible to SQL as `name` (over Arrow, no copy) for the duration of the block."""
+    con.register(name, frame)
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):  # an aborted transaction refuses even this; rollback follows
+            con.unregister(name)
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
+    """Insert `rows` into `table`, column by name."""
+    if rows.height == 0:
+        return
+    columns = ", ".join(f'"{c}"' for c in rows.columns)
+    with staged(con, "staged_rows", rows):
+        con.execute(f"insert into {table} ({columns}) select {columns} from staged_rows")
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
