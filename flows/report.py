@@ -29,14 +29,18 @@ if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not w
 FIRST_ISSUES = 20
 
 
+def report_table(title: str | None = None) -> Table:
+    """A table as every report prints one: a plain head rule, no edges, the title on the left."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+
+
+def first_of(rows: pl.DataFrame, limit: int, what: str) -> Table:
+    """A report table titled with how many of `rows` it shows: `First 20 of 1,234 issues`."""
+    return report_table(f"First {min(limit, rows.height)} of {rows.height:,} {what}")
+
+
 def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
-    shown = min(limit, issues.height)
-    table = Table(
-        title=f"First {shown} of {issues.height:,} issues",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
+    table = first_of(issues, limit, "issues")
     table.add_column("severity", no_wrap=True)
     table.add_column("where", no_wrap=True)
     table.add_column("field = value", overflow="fold", max_width=40)
@@ -56,9 +60,7 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
 
 
 def summary_table(issues: pl.DataFrame) -> Table:
-    table = Table(
-        title="Issues per file and rule", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
-    )
+    table = report_table("Issues per file and rule")
     for column in ("file", "severity", "rule", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for row in issue_summary(issues).iter_rows(named=True):  # one row per file and rule
@@ -102,7 +104,7 @@ VERDICT_STYLE = {
 
 def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
     """One row per entity and action with its count (`SyncResult.summary`)."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table = report_table(title)
     for column in ("entity", "action", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for row in summary.iter_rows(named=True):  # at most five entities times eight actions
@@ -162,7 +164,7 @@ def _plural(count: int, noun: str) -> str:
 
 def runs_table(runs: pl.DataFrame) -> Table:
     """`warehouse.operations.list_runs` as a table."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table = report_table()
     for column in (
         "run",
         "tenant",
@@ -198,9 +200,7 @@ FILED_STYLE = {"applied": "green", "duplicate": "cyan", "held": "yellow", "waiti
 
 def filed_table(filed: list[Filed], inbox: Path) -> Table:
     """One row per zip a scan looked at: what became of it and where it is now."""
-    table = Table(
-        title=escape(str(inbox)), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
-    )
+    table = report_table(escape(str(inbox)))
     for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
         table.add_column(column, overflow="fold")
     for entry in filed:  # one row per zip of one scan
@@ -231,9 +231,7 @@ def exclusion_summary_table(exclusions: pl.DataFrame) -> Table:
     """What was not sent, per reason: how many records, and what the reason means."""
     from rosterflow.schemas.gradebook import REASONS
 
-    table = Table(
-        title="Not sent, per reason", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False
-    )
+    table = report_table("Not sent, per reason")
     for column in ("reason", "records", "meaning"):
         table.add_column(
             column, justify="right" if column == "records" else "left", overflow="fold"
@@ -248,13 +246,7 @@ def exclusion_summary_table(exclusions: pl.DataFrame) -> Table:
 
 def exclusions_table(exclusions: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
     """The first `limit` records not sent, each with why."""
-    shown = min(limit, exclusions.height)
-    table = Table(
-        title=f"First {shown} of {exclusions.height:,} records not sent",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
+    table = first_of(exclusions, limit, "records not sent")
     table.add_column("record", no_wrap=True)
     table.add_column("reason: why", overflow="fold", ratio=1)
     for row in exclusions.head(limit).iter_rows(named=True):  # at most `limit` rows
@@ -298,13 +290,7 @@ def print_grades_export(console: Console, exported: GradesExported) -> None:
 
 def not_accepted_table(refused: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
     """The first `limit` records the SIS refused or the push held back: status and reason."""
-    shown = min(limit, refused.height)
-    table = Table(
-        title=f"First {shown} of {refused.height:,} records the SIS did not accept",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
+    table = first_of(refused, limit, "records the SIS did not accept")
     table.add_column("record", no_wrap=True)
     table.add_column("status", justify="right", no_wrap=True)
     table.add_column("reason", overflow="fold", ratio=1)
@@ -349,7 +335,7 @@ def print_grades_push(console: Console, pushed: GradesPushed) -> None:
 
 def rows_table(rows: pl.DataFrame, limit: int | None = None) -> Table:
     """The first `limit` rows (None: all) under their column names; NULL for a missing value."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table = report_table()
     for name, dtype in rows.schema.items():
         table.add_column(
             escape(name), justify="right" if dtype.is_numeric() else "left", overflow="fold"
