@@ -18,7 +18,6 @@ A district whose API fails is reported with its line and the next one is pulled 
 from __future__ import annotations
 
 import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rosterflow.flows.progress import announce
 from rosterflow.flows.pulling import PullChoice, feed_name, pull_since
 from rosterflow.schemas.runs import SyncResult
-from rosterflow.schemas.settings import Settings, SettingsError, load_settings
+from rosterflow.schemas.settings import Settings, SettingsError, load_settings, read_toml
 from rosterflow.sis.errors import SisError
 from rosterflow.sis.pull import Pulled, pull
 from rosterflow.warehouse.pulls import PullHistory, pull_history
@@ -56,12 +55,7 @@ def load_sources(path: str | Path) -> list[PullSource]:
     """The districts a sources file lists, their settings files resolved beside it; a
     SettingsError naming the first problem."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: no such sources file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise SettingsError(f"{path}: not a readable TOML file ({error})") from None
+    raw = read_toml(path, "sources file")
     if isinstance(raw.get("source"), list):
         raw["source"] = tuple(raw["source"])
     try:

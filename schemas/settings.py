@@ -465,17 +465,22 @@ class Settings(_Table):
         return self.model_copy(update={"safety": safety})
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """The TOML file at `path`; a SettingsError saying it is missing (`no such {what}`) or
+    unreadable."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: not a readable TOML file ({error})") from None
+
+
 def load_settings(path: str | Path | None) -> Settings:
     if path is None:
         return Settings()
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: no such settings file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise SettingsError(f"{path}: not a readable TOML file ({error})") from None
-    return parse_settings(raw, str(path))
+    return parse_settings(read_toml(path, "settings file"), str(path))
 
 
 def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
