@@ -84,6 +84,20 @@ class Session:
     pending: dict[str, Sealed | None] = field(default_factory=dict)
     in_transaction: bool = False
 
+    def current(self, tenant: str) -> Sealed | None:
+        """What the session knows of the tenant now, its open transaction included."""
+        return self.pending[tenant] if tenant in self.pending else self.known.get(tenant)
+
+    def learn(self, tenant: str, sealed: Sealed | None) -> None:
+        """What the session knows of the tenant from now on (None: nothing); inside a
+        transaction, once it commits."""
+        if self.in_transaction:
+            self.pending[tenant] = sealed
+        elif sealed is None:
+            self.known.pop(tenant, None)
+        else:
+            self.known[tenant] = sealed
+
 
 _sessions: dict[int, Session] = {}
 
@@ -105,17 +119,12 @@ def _read_seal(database: Path) -> dict[str, Sealed]:
         return {}  # no seal, or one this rosterflow cannot read: scan
 
 
-def unseal(database: Path) -> None:
-    """Remove the seal before a write it would not vouch for."""
-    with suppress(FileNotFoundError):
-        seal_path(database).unlink()
-
-
 def begin(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -> None:
     """Once a sync holds `database` (so nothing else writes it meanwhile): take the tenants the
     seal vouches for into the session, and remove the seal (a session that dies leaves none)."""
     vouched = _read_seal(database)
-    unseal(database)
+    with suppress(FileNotFoundError):
+        seal_path(database).unlink()
     _sessions[id(con)] = Session(database, check_days, vouched)
 
 
@@ -159,7 +168,7 @@ def vouched_summary(
     session = _sessions.get(id(con))
     if session is None:
         return None
-    sealed = session.pending.get(tenant) if tenant in session.pending else session.known.get(tenant)
+    sealed = session.current(tenant)
     if sealed is None or _now() - sealed.scanned_at > timedelta(days=session.check_days):
         return None
     return sealed.summary
@@ -176,11 +185,7 @@ def note_summary(
     session = _sessions.get(id(con))
     if session is None:
         return
-    sealed = Sealed(dict(summary), scanned_at or _now())
-    if session.in_transaction:
-        session.pending[tenant] = sealed
-    else:
-        session.known[tenant] = sealed
+    session.learn(tenant, Sealed(dict(summary), scanned_at or _now()))
 
 
 def scanned_at(con: duckdb.DuckDBPyConnection, tenant: str) -> datetime | None:
@@ -188,7 +193,7 @@ def scanned_at(con: duckdb.DuckDBPyConnection, tenant: str) -> datetime | None:
     session = _sessions.get(id(con))
     if session is None:
         return None
-    sealed = session.pending.get(tenant) if tenant in session.pending else session.known.get(tenant)
+    sealed = session.current(tenant)
     return None if sealed is None else sealed.scanned_at
 
 
@@ -196,12 +201,8 @@ def forget(con: duckdb.DuckDBPyConnection, tenant: str) -> None:
     """The session is about to write the tenant's lms rows: what it knew of them no longer
     holds (until the writes are summed up again)."""
     session = _sessions.get(id(con))
-    if session is None:
-        return
-    if session.in_transaction:
-        session.pending[tenant] = None
-    else:
-        session.known.pop(tenant, None)
+    if session is not None:
+        session.learn(tenant, None)
 
 
 @contextmanager
@@ -220,12 +221,9 @@ def tracking(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
     finally:
         session.in_transaction = False
-    for tenant, sealed in session.pending.items():
-        if sealed is None:
-            session.known.pop(tenant, None)
-        else:
-            session.known[tenant] = sealed
-    session.pending.clear()
+    committed, session.pending = session.pending, {}
+    for tenant, sealed in committed.items():
+        session.learn(tenant, sealed)
 
 
 def _now() -> datetime:
