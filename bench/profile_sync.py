@@ -451,6 +451,19 @@ def part_pieces(feed: Path, out: Path) -> dict:
     return {"pieces": len(rows_out)}
 
 
+def piece_timer(pieces: dict[str, float]) -> Callable[[str, Callable[[], object]], object]:
+    """`timed(name, function)`: `function()`, its seconds recorded in `pieces` under `name`."""
+
+    def timed(name: str, function: Callable[[], object]) -> object:
+        start = time.perf_counter()
+        try:
+            return function()
+        finally:
+            pieces[name] = time.perf_counter() - start
+
+    return timed
+
+
 def part_least(feed: Path, warehouse: Path) -> dict:
     """The pieces of a resync that grow with the district, not with the change, each timed
     once in this new process as a sync meets them (memory not yet touched, as in a real run):
@@ -463,13 +476,7 @@ def part_least(feed: Path, warehouse: Path) -> dict:
     from rosterflow.warehouse.state import lms_summary
 
     pieces: dict[str, float] = {}
-
-    def timed_piece(name: str, function: Callable[[], object]) -> object:
-        start = time.perf_counter()
-        try:
-            return function()
-        finally:
-            pieces[name] = time.perf_counter() - start
+    timed_piece = piece_timer(pieces)
 
     loaded = timed_piece("inflate the zip (load_feed)", lambda: sync_steps.load_feed(feed))
     timed_piece("parse every file exactly", loaded.parse)
@@ -511,13 +518,7 @@ def part_first(feed: Path, warehouse: Path) -> dict:
     from rosterflow.warehouse.state import current_frames, next_ids
 
     pieces: dict[str, float] = {}
-
-    def timed_piece(name: str, function: Callable[[], object]) -> object:
-        start = time.perf_counter()
-        try:
-            return function()
-        finally:
-            pieces[name] = time.perf_counter() - start
+    timed_piece = piece_timer(pieces)
 
     settings = Settings()
     loaded = timed_piece("inflate the zip (load_feed)", lambda: sync_steps.load_feed(feed))
