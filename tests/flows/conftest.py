@@ -42,3 +42,13 @@ def prefect_events(monkeypatch):
         yield worker
     finally:
         worker.drain()
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    """A console wide enough that no table cell wraps, so a message reads as one string."""
+    from rich.console import Console
+
+    from rosterflow.flows import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=300))

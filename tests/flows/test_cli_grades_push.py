@@ -12,21 +12,18 @@ from collections.abc import Iterator
 
 import pytest
 import stamina
-from rich.console import Console
 from typer.testing import CliRunner
 
 from rosterflow.demo.api import serving
 from rosterflow.demo.gradebook_api import GradebookApi
-from rosterflow.flows import cli
 from rosterflow.flows.cli import app
-from tests.feeds import tiny_district
-from tests.flows.test_cli_grades import TENANT, write_gradebook
+from tests.gradebooks import TENANT, graded_warehouse
 from tests.syncing import Warehouse, assert_stored_nowhere
 
 runner = CliRunner()
 SECRET = "Gb7-push-Secret-Value"
 CLIENT = ("district-7", SECRET)
-# what the tiny district's gradebook sends (tests/flows/test_cli_grades.py: write_gradebook)
+# what the tiny district's gradebook sends (tests/gradebooks.py: write_gradebook)
 HOMEWORK = "cat-486f6d65776f726b"
 SENT = [
     ("categories", HOMEWORK),
@@ -39,18 +36,12 @@ SENT = [
 MODIFIED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
-@pytest.fixture(autouse=True)
-def wide(monkeypatch):
-    """A console wide enough that no table cell wraps, so a message reads as one string."""
-    monkeypatch.setattr(cli, "console", Console(width=300))
+pytestmark = pytest.mark.usefixtures("wide")
 
 
 @pytest.fixture
 def synced(tmp_path) -> Warehouse:
-    warehouse = Warehouse(tmp_path, TENANT)
-    assert warehouse.sync(tiny_district()).outcome == "applied"
-    write_gradebook(warehouse)
-    return warehouse
+    return graded_warehouse(tmp_path)
 
 
 @pytest.fixture(params=["1.1", "1.2"])

@@ -3,21 +3,12 @@ markup, so every message, value and name is escaped before it reaches the termin
 
 from __future__ import annotations
 
-import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-from rosterflow.flows import cli
 from rosterflow.flows.cli import app
 from tests.feeds import tiny_district, with_cell, write_feed
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def wide(monkeypatch):
-    """A console wide enough that no table cell wraps, so a message reads as one string."""
-    monkeypatch.setattr(cli, "console", Console(width=300))
 
 
 def test_an_unknown_setting_names_its_table(tmp_path):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-from rosterflow.flows import cli
 from rosterflow.flows.cli import app
 from tests.feeds import tiny_district, write_feed
 from tests.syncing import Warehouse
@@ -21,12 +19,6 @@ def warehouse(tmp_path) -> str:
     synced = Warehouse(tmp_path, tenant="north")
     synced.sync(tiny_district())
     return str(synced.path)
-
-
-@pytest.fixture
-def wide(monkeypatch):
-    """A console wide enough that no table cell wraps."""
-    monkeypatch.setattr(cli, "console", Console(width=200))
 
 
 def query(*arguments: str):
