@@ -611,8 +611,9 @@ def pull_sources_once(
     """Each district of the sources file pulled and synced once (each sync a Prefect flow run
     when `in_prefect`): a line per district, and the exit code (`flows.sources`)."""
     from rosterflow.flows.console import progress
-    from rosterflow.flows.sources import load_sources, pull_sources, scan_exit_code
+    from rosterflow.flows.sources import pull_sources, scan_exit_code
     from rosterflow.schemas.settings import SettingsError
+    from rosterflow.schemas.sources import load_sources
 
     try:
         listed = load_sources(sources)

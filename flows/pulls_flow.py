@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from rosterflow.flows.sources import load_sources, pull_sources, scan_exit_code
+from rosterflow.flows.sources import pull_sources, scan_exit_code
 from rosterflow.flows.sync import sync_flow
+from rosterflow.schemas.sources import load_sources
 
 
 @flow(name="rosterflow-pulls", persist_result=False)

@@ -23,58 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from rosterflow.flows.progress import announce
 from rosterflow.flows.pulling import PullChoice, feed_name, pull_since
 from rosterflow.schemas.runs import SyncResult
-from rosterflow.schemas.settings import Settings, SettingsError, load_settings, read_toml
+from rosterflow.schemas.settings import Settings, SettingsError, load_settings
+from rosterflow.schemas.sources import PullSource
 from rosterflow.sis.errors import SisError
 from rosterflow.sis.pull import Pulled, pull
 from rosterflow.warehouse.pulls import PullHistory, pull_history
 from rosterflow.warehouse.schema import WarehouseError
-
-
-class PullSource(BaseModel):
-    """One district of the sources file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    tenant: str = Field(min_length=1, description="The tenant the district's records are.")
-    url: str = Field(pattern=r"^https?://", description="The base URL of its OneRoster API.")
-    config: str | None = Field(None, description="Its settings file, [source] included.")
-
-
-class SourcesFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    source: tuple[PullSource, ...] = Field(min_length=1)
-
-
-def load_sources(path: str | Path) -> list[PullSource]:
-    """The districts a sources file lists, their settings files resolved beside it; a
-    SettingsError naming the first problem."""
-    path = Path(path)
-    raw = read_toml(path, "sources file")
-    if isinstance(raw.get("source"), list):
-        raw["source"] = tuple(raw["source"])
-    try:
-        listed = SourcesFile.model_validate(raw).source
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise SettingsError(
-            f"{path}: {where}: {first['msg']} (each [[source]] gives tenant, url and "
-            "optionally config)"
-        ) from None
-    tenants = [s.tenant for s in listed]
-    twice = sorted({t for t in tenants if tenants.count(t) > 1})
-    if twice:
-        raise SettingsError(f"{path}: tenant {twice[0]!r} is listed twice")
-    return [
-        s.model_copy(update={"config": str(path.parent / s.config)}) if s.config else s
-        for s in listed
-    ]
 
 
 @dataclass(frozen=True)

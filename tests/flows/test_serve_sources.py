@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from rosterflow.demo.api import RosterApi, serving
 from rosterflow.demo.district import generate_feed
 from rosterflow.flows.cli import app
-from rosterflow.flows.sources import load_sources
 from rosterflow.schemas.settings import SettingsError
+from rosterflow.schemas.sources import load_sources
 
 runner = CliRunner()
 ROSTERING = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
