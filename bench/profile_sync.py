@@ -124,28 +124,40 @@ def _short(query: str) -> str:
 
 def timed_warehouse(log: list, explain: dict | None = None):
     from rosterflow.warehouse.schema import connect
+    from rosterflow.warehouse.seal import begin, detach, finish
 
     @contextmanager
-    def open_warehouse(path, tenant=None):  # a one-file warehouse: the tenant is in its rows
+    def open_warehouse(path, tenant=None, seal_days=0):  # a one-file warehouse
+        # as warehouse.layout's: the seal vouches for lms when the sync's settings let it
         path = Path(path)
         start = time.perf_counter()
         con = connect(path)
+        timed = TimedConnection(con, path, log, explain)
+        if seal_days > 0:
+            begin(timed, path, seal_days)
         log.append(
             {"kind": "connect", "sql": "connect + migrate", "seconds": time.perf_counter() - start}
         )
         try:
-            yield TimedConnection(con, path, log, explain)
-        finally:
-            start = time.perf_counter()
+            yield timed
+        except BaseException:
+            detach(timed)
             con.close()
-            log.append(
-                {
-                    "kind": "close",
-                    "sql": "close (checkpoint)",
-                    "seconds": time.perf_counter() - start,
-                    "db_mib": round(path.stat().st_size / 2**20, 1),
-                }
-            )
+            raise
+        start = time.perf_counter()
+        session = detach(timed)
+        if session is None:
+            con.close()
+        else:
+            finish(timed, session)
+        log.append(
+            {
+                "kind": "close",
+                "sql": "close (checkpoint, seal)",
+                "seconds": time.perf_counter() - start,
+                "db_mib": round(path.stat().st_size / 2**20, 1),
+            }
+        )
 
     return open_warehouse
 

@@ -159,6 +159,7 @@ def plan(
             basis.previous_grades,
             validated.stored.hashes,
             WarehouseCurrent(con, run.tenant, basis.summary),
+            basis.previous_teacher_order,
         )
         if isinstance(basis, IncrementalBasis)
         else basis

@@ -120,12 +120,15 @@ def desired_observers(users: pl.LazyFrame, touching: pl.Series | None = None) ->
     naming = users
     if touching is not None:
         touched = touching.implode()
-        # the touched users' own lists, and the lists that may name a touched user (a
-        # substring test first, exact after the explode)
+        # the touched users' own lists, and the lists that name a touched user: each list
+        # split in place and its names looked up (no substring pass, which matches every
+        # sourcedId that has a touched one as a prefix, and no explode of every list)
         names_touched = (
-            pl.col("agentSourcedIds").str.contains_any(touching.to_list())
-            if touching.len()
-            else pl.lit(False)
+            pl.col("agentSourcedIds")
+            .str.split(",")
+            .list.eval(pl.element().str.strip_chars().is_in(touched))
+            .list.any()
+            .fill_null(False)
         )
         naming = users.filter(pl.col("sourcedId").is_in(touched) | names_touched)
     named = _agents(naming).join(

@@ -68,6 +68,21 @@ from rosterflow.transforms.hierarchy import (
 from rosterflow.transforms.plan import plan_entity
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
+# the desired courses of a plan that derives none (course_hierarchy's columns)
+_NO_COURSES = pl.DataFrame(
+    schema=dict.fromkeys(
+        (
+            "external_id",
+            "domain_external_id",
+            "kind",
+            "title",
+            "base_course_external_id",
+            "status",
+            "teacher_id",
+        ),
+        pl.String,
+    )
+)
 COURSE_HASH_COLUMNS = (
     "external_id",
     "domain_external_id",
@@ -223,12 +238,15 @@ def plan_incremental(
     previous_enrollments: pl.DataFrame,
     *,
     identity: Identity | None = None,
+    previous_teacher_order: pl.DataFrame | None = None,
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
     the last run stored), given the tenant's records after this feed (`records`, per file),
     the hashes of the last run's desired courses and its students' grade levels, and
     `sourcedId, userSourcedId` of the enrollments the last run stored. With `identity`, new
-    users adopt accounts made by hand as its `adopt_by` says (`transforms.adoption`)."""
+    users adopt accounts made by hand as its `adopt_by` says (`transforms.adoption`). With
+    the last run's `previous_teacher_order` (`sourcedId, run_id, line` of its teacher
+    enrollments), a hierarchy none of whose inputs changed is not derived again."""
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
@@ -306,20 +324,36 @@ def plan_incremental(
         user_keys,
     )
 
-    # courses: the hierarchy whole, compared course by course with the last run's
-    courses = desired_courses(records, hierarchy)
-    course_hashes = desired_course_hashes(courses)
-    course_keys = _changed_keys(previous_courses, course_hashes)
-    if domain_churn.list.len().item():
+    # courses: the hierarchy whole, compared course by course with the last run's; or the
+    # last run's, when nothing it is derived from changed (then no course changes)
+    derived_courses: list[pl.DataFrame] = []
+
+    def courses_now() -> pl.DataFrame:
+        if not derived_courses:
+            derived_courses.append(desired_courses(records, hierarchy))
+        return derived_courses[0]
+
+    domains_moved = bool(domain_churn.list.len().item())
+    if domains_moved or not _hierarchy_kept(records, changes, previous_teacher_order):
+        course_hashes = desired_course_hashes(courses_now())
+        course_keys = _changed_keys(previous_courses, course_hashes)
+    else:
+        course_hashes = previous_courses
+        course_keys = pl.Series("external_id", [], pl.String)
+    if domains_moved:
         course_keys = pl.concat(
             [
                 course_keys,
-                courses.filter(pl.col("domain_external_id").is_in(domain_churn))["external_id"],
+                courses_now()
+                .filter(pl.col("domain_external_id").is_in(domain_churn))
+                .get_column("external_id"),
             ]
         ).unique()
     plan_keys(
         "course",
-        courses.lazy().filter(pl.col("external_id").is_in(course_keys.implode())),
+        (courses_now() if course_keys.len() else _NO_COURSES)
+        .lazy()
+        .filter(pl.col("external_id").is_in(course_keys.implode())),
         course_keys,
     )
 
@@ -338,6 +372,9 @@ def plan_incremental(
             current.pointing_at("enrollment", "course_id", deleted["course"]),
         ]
     ).unique()
+    # a base course's teacher enrollment is desired as the hierarchy says: derived now if
+    # one is planned (a row pointing at a user deleted now, say)
+    base_keyed = enrollment_keys.str.ends_with("--teacher").any()
     plan_keys(
         "enrollment",
         pl.concat(
@@ -347,9 +384,9 @@ def plan_incremental(
                     users.lazy(),
                     records["classes"].lazy(),
                 ),
-                base_course_enrollments(courses.lazy()).filter(
-                    pl.col("external_id").is_in(enrollment_keys.implode())
-                ),
+                base_course_enrollments(
+                    (courses_now() if base_keyed else _NO_COURSES).lazy()
+                ).filter(pl.col("external_id").is_in(enrollment_keys.implode())),
             ]
         ),
         enrollment_keys,
@@ -452,11 +489,39 @@ def plan_incremental(
             course_resources.lazy().filter(_keyed(course_resource_keys)),
             records["courses"].lazy(),
             resources.lazy(),
-            courses["external_id"],
+            course_hashes["external_id"],
         ),
         course_resource_keys,
     )
     return IncrementalPlan(plan, course_hashes, grades, keys, adoption)
+
+
+def _hierarchy_kept(
+    records: Mapping[str, pl.DataFrame],
+    changes: Mapping[str, RecordChanges],
+    previous_teacher_order: pl.DataFrame | None,
+) -> bool:
+    """Whether the course hierarchy is the one the last run derived, because nothing it is
+    derived from changed: no org, course or class record; no teacher enrollment, now or as
+    stored; none of their teachers came or went (a class's primary teacher must exist); the
+    same teacher enrollments in the same file order. A run that changes students only keeps
+    it. The cheap tests come first: most runs that change a teacher fail one of them."""
+    if previous_teacher_order is None or any(
+        changes[name].count for name in ("orgs", "courses", "classes")
+    ):
+        return False
+    teachers = records["enrollments"].filter(pl.col("role") == "teacher")
+    changed = changes["enrollments"].keys.implode()
+    if (
+        teachers.get_column("sourcedId").is_in(changed).any()
+        or previous_teacher_order.get_column("sourcedId").is_in(changed).any()
+        or teachers.get_column("userSourcedId")
+        .is_in(changes["users"].appeared_or_gone.implode())
+        .any()
+    ):
+        return False
+    in_order = teachers.sort("run_id", "line").get_column("sourcedId")
+    return in_order.equals(previous_teacher_order.sort("run_id", "line").get_column("sourcedId"))
 
 
 def _keyed(external_ids: pl.Series) -> pl.Expr:

@@ -43,6 +43,8 @@ class Since:
     # per file stored: sourcedId, row_hash (and each enrollment's userSourcedId)
     hashes: Mapping[str, pl.DataFrame]
     current: Current  # the tenant's lms rows, read as the plan asks for them
+    # its teacher enrollments in file order (sourcedId, run_id, line), when it stored them
+    teacher_order: pl.DataFrame | None = None
 
 
 @dataclass
@@ -91,6 +93,7 @@ def plan_run(
             settings.identity.key,
             enrollments.select("sourcedId", "userSourcedId"),
             identity=settings.identity,
+            previous_teacher_order=since.teacher_order,
         )
         changed = sum(change.count for change in changes.values())
         total = sum(rows.height for rows in records.values())

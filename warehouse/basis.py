@@ -80,6 +80,8 @@ class IncrementalBasis:
     summary: dict[str, TableSummary]  # the tenant's lms rows now
     previous_courses: pl.DataFrame  # that run's desired courses: external_id, row_hash
     previous_grades: pl.DataFrame  # that run's students' grade levels: sourcedId, grade_level
+    # its teacher enrollments in file order (sourcedId, run_id, line): None from an older one
+    previous_teacher_order: pl.DataFrame | None = None
 
 
 def incremental_basis(
@@ -112,5 +114,9 @@ def incremental_basis(
     if grades is None:
         return f"run {state.run_id} stored no grade levels to compare with (an older rosterflow)"
     return IncrementalBasis(
-        state.run_id, summary, derived(con, run.tenant, "desired_courses"), grades
+        state.run_id,
+        summary,
+        derived(con, run.tenant, "desired_courses"),
+        grades,
+        derived(con, run.tenant, "teacher_order"),
     )

@@ -27,10 +27,12 @@ from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.transforms.desired import source_grade_levels
 from rosterflow.transforms.incremental import (
     IncrementalPlan,
+    _hierarchy_kept,
     desired_course_hashes,
     desired_courses,
     plan_incremental,
 )
+from rosterflow.transforms.source_state import teacher_order
 from tests.changes import any_settings, change
 from tests.feeds import frame
 from tests.states import (
@@ -65,6 +67,7 @@ def plans(last: Synced, after: Frames, kept: tuple[str, ...] = ()) -> tuple[Incr
         last.config.policy,
         last.config.identity.key,
         last.records["enrollments"].select("sourcedId", "userSourcedId"),
+        previous_teacher_order=teacher_order(last.records["enrollments"]),
     )
     return incremental, full_plan(source, last.lms, last.config)
 
@@ -260,6 +263,31 @@ SCENARIOS = {
             ("enrollment", "or--sbc--s2--u-t2--t2--Biology--teacher", "inactivate"),
         },
     ),
+    "a class's two teachers, neither marked primary, sent in the other order": Scenario(
+        # no record changed, yet the first teacher in file order is the class's primary one
+        lambda f: f | {"enrollments": f["enrollments"].reverse()},
+        {
+            ("course", "or--tbc--s2--u-t1--Biology", "create"),
+            ("course", "or--sbc--s2--u-t1--t2--Biology", "create"),
+            ("course", "or--k3", "update"),
+            ("enrollment", "or--tbc--s2--u-t1--Biology--teacher", "create"),
+            ("enrollment", "or--tbc--s2--u-t2--Biology--teacher", "inactivate"),
+            ("enrollment", "or--sbc--s2--u-t1--t2--Biology--teacher", "create"),
+            ("enrollment", "or--sbc--s2--u-t2--t2--Biology--teacher", "inactivate"),
+        },
+        before=lambda f: plus(
+            edited(f, "enrollments", "e5", primary="false"),
+            "enrollments",
+            {
+                "sourcedId": "e8",
+                "classSourcedId": "k3",
+                "schoolSourcedId": "s2",
+                "userSourcedId": "u-t1",
+                "role": "teacher",
+                "primary": "false",
+            },
+        ),
+    ),
     "a school moved under the state": Scenario(
         lambda f: edited(f, "orgs", "s2", parentSourcedId="st"),
         {
@@ -425,6 +453,36 @@ def test_only_the_changed_records_and_what_depends_on_them_are_planned():
         "class_resource": 0,
         "course_resource": 0,
     }
+
+
+@pytest.mark.parametrize(
+    ("after", "kept"),
+    [
+        (lambda f: edited(f, "users", "u-s1", givenName="Samuel"), True),
+        (lambda f: without(f, "enrollments", "e6"), True),  # a student's enrollment
+        (lambda f: without(f, "enrollments", "e5"), False),  # a teacher's
+        (lambda f: edited(f, "enrollments", "e5", primary="false"), False),
+        (lambda f: edited(f, "classes", "k3", title="Biology B"), False),
+        (lambda f: edited(f, "orgs", "s2", identifier="EAST"), False),
+        (lambda f: without(f, "users", "u-t2"), False),  # the teacher of e5 went
+    ],
+    ids=[
+        "a student",
+        "a student's enrollment",
+        "a teacher's enrollment",
+        "its primary flag",
+        "a class",
+        "an org",
+        "a teacher",
+    ],
+)
+def test_the_hierarchy_is_kept_only_when_nothing_it_is_derived_from_changed(after, kept):
+    last = synced_once(None, Settings())
+    source = records(after(district()), 2)
+    changes = changes_since(last.records, source)
+    assert _hierarchy_kept(source, changes, teacher_order(last.records["enrollments"])) is kept
+    # a last run that stored no teacher order (an older rosterflow) keeps nothing
+    assert not _hierarchy_kept(source, changes, None)
 
 
 def test_the_same_records_again_plan_nothing_and_keep_what_the_next_run_compares_with():

@@ -18,6 +18,7 @@ from rosterflow.schemas.settings import Identity, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.transforms.incremental import desired_course_hashes, desired_courses
 from rosterflow.transforms.planning import RunPlan, Since, plan_run
+from rosterflow.transforms.source_state import teacher_order
 from tests.states import (
     TENANT,
     Frames,
@@ -47,7 +48,14 @@ def moved_enrollment() -> Frames:
 
 
 def since(last: Synced) -> Since:
-    return Since(1, last.courses, last.grades, last.hashes, LiteralCurrent(last.lms))
+    return Since(
+        1,
+        last.courses,
+        last.grades,
+        last.hashes,
+        LiteralCurrent(last.lms),
+        teacher_order(last.records["enrollments"]),
+    )
 
 
 def run_plan(
