@@ -97,6 +97,7 @@ def reference_issues(
         for name, rows in tables.items()
     }
     compared = compared or {}
+    changed_rows: dict[str, pl.Series] = {}  # per file checked incrementally: its changed rows
     for name in tables:
         for column, target, is_list in _references(specs[name]):
             target_mode = modes.get(target, "absent")
@@ -106,8 +107,12 @@ def reference_issues(
             target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
             if (name, column, target) in closed and _comparable(name, target, modes, compared):
+                if name not in changed_rows:  # once per file, not once per reference
+                    changed_rows[name] = stated[name]["sourcedId"].is_in(
+                        compared[name].changed.implode()
+                    )
                 unresolved = _unresolved_since(
-                    stated[name], column, is_list, compared[name], compared[target], target_live
+                    stated[name], changed_rows[name], column, is_list, compared[target], target_live
                 )
             else:
                 candidates = target_live
@@ -174,22 +179,23 @@ def _comparable(
 
 def _unresolved_since(
     rows: pl.DataFrame,
+    changed: pl.Series,
     column: str,
     is_list: bool,
-    changes: RecordChanges,
     target_changes: RecordChanges,
     target_live: pl.Series,
 ) -> pl.LazyFrame:
     """The references of `rows` (live) not among `target_live`, given that every stored
-    record of the file pointed at a stored record of the target.
+    record of the file pointed at a stored record of the target; `changed` marks the rows
+    whose sourcedId is a changed record's.
 
     A row whose sourcedId is not among the changed ones is a record as stored (its hash is
     stored), so it points at a stored target record: it fails only if that record is gone
     now (`target_changes.removed`: stored, and not stated now). The changed rows are checked
     against every target record; the lookup keeps the large side on the probe."""
-    is_changed = pl.col("sourcedId").is_in(changes.changed.implode())
-    # the three columns it needs, before any filter copies rows
-    referring = rows.lazy().select("sourcedId", LINE, column)
+    is_changed = pl.lit(changed)
+    # the two columns it needs, before any filter copies rows
+    referring = rows.lazy().select(LINE, column)
     changed_refs = _referenced_ids(referring.filter(is_changed), column, is_list)
     wanted = changed_refs.select("ref").unique()
     resolved = target_live.to_frame("ref").lazy().join(wanted, on="ref", how="semi")

@@ -136,7 +136,7 @@ def validate_feed(
             normalized, changes[name] = _compared(name, normalized, stored[name])
             if name in validated:
                 checked = normalized.filter(
-                    _new_or_repeated(normalized, changes[name].changed)
+                    _new_or_repeated(normalized, changes[name], stored[name].height)
                 ).drop(ROW_HASH)
         checked_rows[name] = checked.height
         found += [warnings, model_issues(checked, spec)]
@@ -176,14 +176,22 @@ def _compared(
     return hashed, record_changes(stored, hashed.filter(stated()))
 
 
-def _new_or_repeated(rows: pl.DataFrame, changed: pl.Series) -> pl.Series:
+def _new_or_repeated(rows: pl.DataFrame, changes: RecordChanges, stored: int) -> pl.Series:
     """Rows not validated before (removals, and records new or changed), and every row of a
-    repeated sourcedId (the uniqueness check must see each copy)."""
+    repeated sourcedId (the uniqueness check must see each copy), given how the rows' records
+    differ from the `stored` ones (that many, each sourcedId once).
+
+    A row whose sourcedId is a changed record's is looked at, so a changed row's twin is too;
+    what is left are unchanged rows repeating one another. A row hash covers the sourcedId, so
+    each unchanged row is the one stored record of its hash: they repeat none exactly when the
+    rows are as many as the stored records less the removed plus the added, which spares a
+    pass over every sourcedId."""
     ids = rows["sourcedId"]
-    new = ~rows.select(stated()).to_series() | ids.is_in(changed.implode())
-    if ids.hash().n_unique() == ids.len():  # distinct hashes: no repeats, no exact test
-        return new
-    return new | ids.is_duplicated()
+    removals = ~rows.select(stated()).to_series()
+    changed = ids.is_in(changes.changed.implode())
+    if not removals.any() and rows.height == (stored - changes.removed.len() + changes.added.len()):
+        return changed
+    return removals | changed | ids.is_duplicated()
 
 
 # --- headers --------------------------------------------------------------------------------

@@ -184,43 +184,37 @@ def course_hierarchy(
             "teacher_id",
         )
     )
-    bases = pl.concat([org_bases, teacher_bases, session_bases]).collect()
-    section_courses = (
-        sections.lazy()
-        .with_columns(
-            _managed(pl.lit("sbc"), "school_id", "teacher_id", "term_id", "course_title").alias(
-                "sbc"
-            ),
-            _managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title").alias("tbc"),
-            _managed(pl.lit("obc"), "school_id", "course_title").alias("obc"),
-        )
-        .with_columns(
-            pl.col(level)
-            .is_in(bases["external_id"].implode())
-            .fill_null(False)
-            .alias(f"has_{level}")
-            for level in ("sbc", "tbc", "obc")
-        )
-        .select(
-            _managed("class_id").alias("external_id"),
-            _managed("school_id").alias("domain_external_id"),
-            pl.lit("section").alias("kind"),
-            pl.col("class_title").alias("title"),
-            pl.coalesce(
-                pl.when("has_sbc").then("sbc"),
-                pl.when("has_tbc").then("tbc"),
-                pl.when("has_obc").then("obc"),
-            ).alias("base_course_external_id"),
-            pl.when("is_inactive")
-            .then(pl.lit("inactive"))
-            .otherwise(pl.lit("active"))
-            .alias("status"),
-            pl.lit(None, pl.String).alias("teacher_id"),
-        )
+    bases = pl.concat([org_bases, teacher_bases, session_bases])
+    # a section's own session, teacher or org base course exists exactly when the parts of its
+    # external ID do (and the setting builds that level): each section with a term and a
+    # teacher makes its session base, each with a teacher its teacher base, and a school that
+    # is one of the orgs heads its own chain, so it has the org base of each of its titles
+    known = pl.all_horizontal(pl.col("school_id", "course_title").is_not_null())
+    has_teacher = known & pl.col("teacher_id").is_not_null()
+    has_sbc = has_teacher & pl.col("term_id").is_not_null() & pl.lit(hierarchy.session_base_courses)
+    has_obc = (
+        known
+        & pl.col("school_id").is_in(orgs["sourcedId"].implode())
+        & pl.lit(hierarchy.org_base_courses)
+    )
+    section_courses = sections.lazy().select(
+        _managed("class_id").alias("external_id"),
+        _managed("school_id").alias("domain_external_id"),
+        pl.lit("section").alias("kind"),
+        pl.col("class_title").alias("title"),
+        pl.when(has_sbc)
+        .then(_managed(pl.lit("sbc"), "school_id", "teacher_id", "term_id", "course_title"))
+        .when(has_teacher)
+        .then(_managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title"))
+        .when(has_obc)
+        .then(_managed(pl.lit("obc"), "school_id", "course_title"))
+        .alias("base_course_external_id"),
+        pl.when("is_inactive").then(pl.lit("inactive")).otherwise(pl.lit("active")).alias("status"),
+        pl.lit(None, pl.String).alias("teacher_id"),
     )
     return (
         pl.concat(
-            [bases.lazy().with_columns(pl.lit("active").alias("status")), section_courses],
+            [bases.with_columns(pl.lit("active").alias("status")), section_courses],
             how="diagonal",
         )
         .select(

@@ -575,3 +575,56 @@ def test_references_are_trusted_closed_only_as_the_run_that_stored_the_records_l
             "update oneroster.derived set run_id = run_id - 1 where name = 'closed_references'"
         )
         assert stored_closed_references(con, run, stored) == set()
+
+
+@pytest.mark.parametrize(
+    "repeated",
+    [
+        # a users row sent twice as it was stored: two unchanged rows of one record
+        lambda d: d | {"users": pl.concat([d["users"], d["users"].filter(sourcedId="u-s1")])},
+        # an enrollment's sourcedId again on a new row: a changed row repeats an unchanged one
+        lambda d: (
+            d
+            | {
+                "enrollments": pl.concat(
+                    [
+                        d["enrollments"],
+                        d["enrollments"].filter(sourcedId="e1").with_columns(role=pl.lit("aide")),
+                    ]
+                )
+            }
+        ),
+        # two new rows of one new sourcedId
+        lambda d: (
+            d
+            | {
+                "enrollments": pl.concat(
+                    [
+                        d["enrollments"],
+                        d["enrollments"]
+                        .filter(sourcedId="e2")
+                        .with_columns(sourcedId=pl.lit("e9")),
+                        d["enrollments"]
+                        .filter(sourcedId="e4")
+                        .with_columns(sourcedId=pl.lit("e9")),
+                    ]
+                )
+            }
+        ),
+    ],
+    ids=["an unchanged row twice", "a changed row on an unchanged one", "a new sourcedId twice"],
+)
+def test_a_repeated_sourced_id_is_found_by_an_incremental_check_as_by_the_whole(tmp_path, repeated):
+    warehouse = tmp_path / "w.duckdb"
+    district = tiny_district()
+    first = pipeline.run_sync(
+        write_feed(tmp_path / "a.zip", district), warehouse, Settings(), TENANT
+    )
+    assert first.outcome == "applied"
+    feed = write_feed(tmp_path / "b.zip", repeated(district))
+    shutil.copyfile(warehouse, tmp_path / "full.duckdb")
+    ours = pipeline.run_sync(feed, warehouse, Settings(), TENANT)
+    oracle = pipeline.run_sync(feed, tmp_path / "full.duckdb", Settings(), TENANT, full=True)
+    assert ours.outcome == oracle.outcome == "rejected"
+    assert ours.issues.filter(pl.col("rule") == "unique").height == 2
+    assert_frame_equal(ours.issues.sort(pl.all()), oracle.issues.sort(pl.all()))
