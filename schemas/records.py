@@ -78,17 +78,31 @@ class RecordChanges:
         return self.changed.len() + self.removed.len()
 
 
-def _not_in(rows: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
-    # a join on the 64-bit hashes: faster than `is_in` on a million values
-    return rows.join(other.select(ROW_HASH), on=ROW_HASH, how="anti")
+def _absent(hashes: pl.Series, others: pl.Series) -> pl.Series:
+    """The values of `hashes` that are not among `others`, both sorted: a merge of the two
+    (`join_asof` finds each value's greatest other at or below it). Two radix sorts of 64-bit
+    integers and a merge cost a third of the hash table an anti join builds of millions."""
+    found = others.to_frame(ROW_HASH).with_columns(pl.col(ROW_HASH).alias("found"))
+    return (
+        hashes.to_frame(ROW_HASH)
+        .join_asof(found, on=ROW_HASH, strategy="backward")
+        .filter(pl.col("found").ne_missing(pl.col(ROW_HASH)))
+        .get_column(ROW_HASH)
+    )
+
+
+def _having(rows: pl.DataFrame, hashes: pl.Series) -> pl.Series:
+    """The sourcedIds of the `rows` whose hash is one of `hashes` (a few, as a rule)."""
+    return rows.filter(pl.col(ROW_HASH).is_in(hashes.implode())).get_column("sourcedId")
 
 
 def record_changes(stored: pl.DataFrame, current: pl.DataFrame) -> RecordChanges:
     """Compare records on their row hashes (which cover the sourcedId): a current record whose
     hash is not stored is new or changed; a stored hash no longer current is a record that
     changed or went. `stored` and `current` have `sourcedId` and `row_hash`."""
-    changed = _not_in(current.select("sourcedId", ROW_HASH), stored)["sourcedId"]
-    departed = _not_in(stored.select("sourcedId", ROW_HASH), current)["sourcedId"]
+    stored_hashes, current_hashes = stored[ROW_HASH].sort(), current[ROW_HASH].sort()
+    changed = _having(current, _absent(current_hashes, stored_hashes))
+    departed = _having(stored, _absent(stored_hashes, current_hashes))
     # sourcedIds are unique on both sides, so a record that changed has departed under its old
     # hash: comparing the two small sets by sourcedId tells edits from arrivals and removals
     removed = departed.filter(~departed.is_in(changed.implode()))
