@@ -23,16 +23,17 @@ LENIENT_DATETIME = (
 _RULE_PREFIX = {Kind.BOOL: "boolean", Kind.STATUS: "status", Kind.ENUM: "enum"}
 
 
-def _distinct(rows: pl.DataFrame, column: str) -> pl.DataFrame:
-    return rows.select(pl.col(column).drop_nulls().unique())
+def _distinct(rows: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
+    """The distinct values of each of `columns`, found in one parallel pass."""
+    found = rows.select(pl.col(name).drop_nulls().unique().implode() for name in columns)
+    return {name: found[name][0].alias(name) for name in columns}
 
 
-def _recasings(rows: pl.DataFrame, column: Column) -> dict[str, str]:
+def _recasings(distinct: pl.Series, column: Column) -> dict[str, str]:
     """Values spelling a vocabulary word in another letter case -> the word."""
     by_lower = {value.lower(): value for value in column.values}
     if column.kind is Kind.STATUS:
         by_lower["inactive"] = "inactive"  # the 1.0 status, kept (with its own warning)
-    distinct = _distinct(rows, column.name).to_series()
     canonical = distinct.str.to_lowercase().replace_strict(by_lower, default=None)
     return {
         value: canon
@@ -42,11 +43,17 @@ def _recasings(rows: pl.DataFrame, column: Column) -> dict[str, str]:
 
 
 def _warn_values(
-    rows: pl.DataFrame, file_name: str, column: str, flagged: pl.Expr, rule: str, message: str
+    rows: pl.DataFrame,
+    distinct: pl.Series,
+    file_name: str,
+    flagged: pl.Expr,
+    rule: str,
+    message: str,
 ) -> pl.LazyFrame | None:
-    """A warning for each row holding a value `flagged` picks out, judged once per distinct
-    value; None when no value is flagged."""
-    values = _distinct(rows, column).filter(flagged).to_series()
+    """A warning for each row holding a value `flagged` picks out, judged once per value of
+    `distinct` (the column's); None when no value is flagged."""
+    column = distinct.name
+    values = distinct.to_frame().filter(flagged).to_series()
     if not values.len():
         return None
     return issues_from(
@@ -61,17 +68,19 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
     file_name = spec.file_name
     warnings: list[pl.LazyFrame] = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
     rewrites: list[pl.Expr] = []
+    judged = spec.of_kind(Kind.ENUM, Kind.BOOL, Kind.STATUS, Kind.DATETIME, Kind.GRADES)
+    distinct = _distinct(rows, [column.name for column in judged])
     for column in spec.of_kind(Kind.ENUM, Kind.BOOL, Kind.STATUS):
         name = column.name
         if column.kind is Kind.STATUS:
             warnings.append(
                 _warn_values(
-                    rows, file_name, name, pl.col(name).str.to_lowercase() == "inactive",
+                    rows, distinct[name], file_name, pl.col(name).str.to_lowercase() == "inactive",
                     "status.inactive",
                     "the OneRoster 1.0 status inactive: the record is kept, inactive",
                 )
             )  # fmt: skip
-        recased = _recasings(rows, column)
+        recased = _recasings(distinct[name], column)
         if not recased:
             continue
         mapping = pl.DataFrame({"value": list(recased), "canon": list(recased.values())})
@@ -89,7 +98,7 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
         name = column.name
         warnings.append(
             _warn_values(
-                rows, file_name, name,
+                rows, distinct[name], file_name,
                 ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME),
                 "datetime.format", "accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ",
             )
@@ -98,7 +107,7 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
         name = column.name
         warnings.append(
             _warn_values(
-                rows, file_name, name,
+                rows, distinct[name], file_name,
                 pl.col(name).str.split(",").list.eval(~pl.element().str.strip_chars().is_in(CEDS_GRADES)).list.any(),
                 "grade", "not a CEDS grade code (KG, 01 ... 12, PK, Other, ...); kept as given",
             )
