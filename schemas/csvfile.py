@@ -311,9 +311,10 @@ def _fast_parse(
     rows = raw.with_columns(pl.col(with_empty).replace("", None), line.alias(LINE))
     if blanks:  # a line of bare commas is no record (filtering copies every column)
         rows = rows.filter(~blank)
-    # left in the parser's chunks: copying a file's columns into one chunk each costs more
-    # than every later expression saves (a 1M-student resync 0.3 s faster without it, in an
-    # interleaved A/B; a first load and the 200k resync alike)
+    # left in the parser's chunks: validation makes each column one chunk as it first reads
+    # the rows (`schemas.validate.readable_rows`), once the parse threads are done (a 1M
+    # student resync 0.3 s faster than copying them here, in an interleaved A/B); left in
+    # chunks for good, every later expression pays for them (3 s more at 1M)
     return rows
 
 
