@@ -311,11 +311,11 @@ def _fast_parse(
     rows = raw.with_columns(pl.col(with_empty).replace("", None), line.alias(LINE))
     if blanks:  # a line of bare commas is no record (filtering copies every column)
         rows = rows.filter(~blank)
-    # left in the parser's chunks: validation makes each column one chunk as it first reads
-    # the rows (`schemas.validate.readable_rows`), once the parse threads are done (a 1M
-    # student resync 0.3 s faster than copying them here, in an interleaved A/B); left in
-    # chunks for good, every later expression pays for them (3 s more at 1M)
-    return rows
+    # one chunk per column: the parser's per-thread chunks would tax every later expression
+    # (left in them, a 1M-student resync took 11 s instead of 8). Copied here, the chunked
+    # columns are freed at once; copied later, after the parse, the run held both (0.3 GiB
+    # more at 200k) for no time saved
+    return rows.rechunk()
 
 
 def _exact_parse(

@@ -226,8 +226,7 @@ def readable_rows(spec: FileSpec, parsed: ParsedCsv) -> tuple[pl.DataFrame | Non
     problems += header_issues(spec, header)
     if any(problem["severity"] == "error" for problem in problems):
         return None, problems
-    # one chunk per column (the parse leaves the parser's): a no-op when the rows are so
-    return parsed.rows.select(*spec.header, LINE).rechunk(), problems
+    return parsed.rows.select(*spec.header, LINE), problems
 
 
 def _other_version_hint(spec: FileSpec, name: str) -> str | None:

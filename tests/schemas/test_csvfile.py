@@ -140,6 +140,12 @@ def test_byte_counts(data):
     assert csvfile._byte_counts(data) == (data.count(b","), data.count(b"\n"), others)
 
 
+def test_rows_are_one_chunk_per_column():
+    data = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(200_000))
+    rows = parse_csv(data, "x.csv").rows
+    assert rows.n_chunks("all") == [1] * rows.width
+
+
 def test_commas_in_values_are_counted_alike_in_files_too_big_to_join(monkeypatch):
     data = b'a,b,c\n1,"x,y",z\n2,"p,q,r",\n3,,"s,t"\n'
     header, plain, counts = csvfile._header(data), frozenset({"a"}), csvfile._byte_counts(data)
