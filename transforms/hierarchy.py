@@ -17,6 +17,16 @@ from rosterflow.schemas.settings import Hierarchy
 
 # a corrupt warehouse (validation rejects org cycles) must not walk a chain forever
 MAX_CHAIN_DEPTH = 64
+# the columns of the desired courses (`course_hierarchy`), all text
+DESIRED_COURSE_COLUMNS = (
+    "external_id",
+    "domain_external_id",
+    "kind",
+    "title",
+    "base_course_external_id",
+    "status",
+    "teacher_id",
+)
 
 
 def _managed(*parts: str | pl.Expr) -> pl.Expr:
@@ -217,15 +227,7 @@ def course_hierarchy(
             [bases.with_columns(pl.lit("active").alias("status")), section_courses],
             how="diagonal",
         )
-        .select(
-            "external_id",
-            "domain_external_id",
-            "kind",
-            "title",
-            "base_course_external_id",
-            "status",
-            "teacher_id",
-        )
+        .select(DESIRED_COURSE_COLUMNS)
         .collect()
     )
 

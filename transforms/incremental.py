@@ -61,6 +61,7 @@ from rosterflow.transforms.desired import (
 )
 from rosterflow.transforms.grades import grade_levels
 from rosterflow.transforms.hierarchy import (
+    DESIRED_COURSE_COLUMNS,
     base_course_enrollments,
     course_hierarchy,
     org_base_external_id,
@@ -68,30 +69,8 @@ from rosterflow.transforms.hierarchy import (
 from rosterflow.transforms.plan import plan_entity
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
-# the desired courses of a plan that derives none (course_hierarchy's columns)
-_NO_COURSES = pl.DataFrame(
-    schema=dict.fromkeys(
-        (
-            "external_id",
-            "domain_external_id",
-            "kind",
-            "title",
-            "base_course_external_id",
-            "status",
-            "teacher_id",
-        ),
-        pl.String,
-    )
-)
-COURSE_HASH_COLUMNS = (
-    "external_id",
-    "domain_external_id",
-    "kind",
-    "title",
-    "base_course_external_id",
-    "status",
-    "teacher_id",
-)
+# the desired courses of a plan that derives none
+_NO_COURSES = pl.DataFrame(schema=dict.fromkeys(DESIRED_COURSE_COLUMNS, pl.String))
 
 
 class Current(Protocol):
@@ -113,7 +92,7 @@ class Current(Protocol):
 def desired_course_hashes(courses: pl.DataFrame) -> pl.DataFrame:
     """`external_id, row_hash` of each desired course (teacher included): what the next run
     compares its own hierarchy with."""
-    rows = courses.select(COURSE_HASH_COLUMNS)
+    rows = courses.select(DESIRED_COURSE_COLUMNS)
     return pl.DataFrame(
         {"external_id": rows["external_id"], ROW_HASH: rows.hash_rows(seed=0x0C0_5E5)}
     )
