@@ -11,7 +11,7 @@ reads their current rows, and plans them:
 |---|---|---|
 | domain | its org | all (a district has a few hundred) |
 | user | its user record; the id of its first org's domain; a student's grade level (the grades of their classes and those classes' courses) | changed users; users whose domain was created or deleted now; students whose grade level differs from the last run's (derived again for the students of changed users and enrollments, the enrollment's student as stored included; for every student when a class or course changed) |
-| course | the course hierarchy of the classes, courses, orgs and teacher enrollments | the hierarchy is derived whole (it is small) and each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
+| course | the course hierarchy of the classes, courses, orgs and teacher enrollments | the hierarchy is derived whole (it is small), unless none of its inputs changed (`_hierarchy_kept`: then no course changes), and each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
 | enrollment | its record and whether its user and class exist; a base course's teacher | changed enrollments; enrollments of users or classes that appeared or went; teacher enrollments of courses that changed; rows pointing at a user or course deleted now |
 | observer | the records of its two users | links with a changed user on either side, desired or in lms |
 | resource | its record | changed resources |
