@@ -129,6 +129,8 @@ def desired_observers(users: pl.LazyFrame, touching: pl.Series | None = None) ->
             .list.eval(pl.element().str.strip_chars().is_in(touched))
             .list.any()
             .fill_null(False)
+            if touching.len()
+            else pl.lit(False)  # no user touched: no list to look through
         )
         naming = users.filter(pl.col("sourcedId").is_in(touched) | names_touched)
     named = _agents(naming).join(
