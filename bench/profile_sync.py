@@ -124,7 +124,7 @@ def _short(query: str) -> str:
 
 def timed_warehouse(log: list, explain: dict | None = None):
     from rosterflow.warehouse.schema import connect
-    from rosterflow.warehouse.seal import begin, detach, finish
+    from rosterflow.warehouse.seal import sealing
 
     @contextmanager
     def open_warehouse(path, tenant=None, seal_days=0):  # a one-file warehouse
@@ -133,23 +133,12 @@ def timed_warehouse(log: list, explain: dict | None = None):
         start = time.perf_counter()
         con = connect(path)
         timed = TimedConnection(con, path, log, explain)
-        if seal_days > 0:
-            begin(timed, path, seal_days)
         log.append(
             {"kind": "connect", "sql": "connect + migrate", "seconds": time.perf_counter() - start}
         )
-        try:
+        with sealing(timed, path, seal_days):
             yield timed
-        except BaseException:
-            detach(timed)
-            con.close()
-            raise
-        start = time.perf_counter()
-        session = detach(timed)
-        if session is None:
-            con.close()
-        else:
-            finish(timed, session)
+            start = time.perf_counter()  # the block's exit closes (checkpoint, seal)
         log.append(
             {
                 "kind": "close",
@@ -587,6 +576,16 @@ def part_first(feed: Path, warehouse: Path) -> dict:
     return {"pieces": pieces, "sync": synced["seconds"], "changes": synced["changes"]}
 
 
+def write_pieces(path: Path, rows: list[tuple[str, float]], floor: float, width: int) -> None:
+    """`piece, seconds, x_floor` of each row into `path`, and the same printed."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["piece", "seconds", "x_floor"])
+        for piece, seconds in rows:
+            writer.writerow([piece, round(seconds, 4), round(seconds / floor, 2)])
+            print(f"{piece:{width}s} {seconds:8.3f} s {seconds / floor:6.2f}x", flush=True)
+
+
 def first_table(floors: list[float], tiny: float, runs: list[dict], out: Path) -> dict:
     """The best of each piece of a first load over the runs, against the best floor and the
     fresh sync's budget -> first.csv."""
@@ -600,12 +599,7 @@ def first_table(floors: list[float], tiny: float, runs: list[dict], out: Path) -
         (f"the fresh sync itself ({runs[0]['changes']:,} changes)", sync),
         ("the fresh sync less a tiny sync", sync - tiny),
     ]
-    with (out / "first.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["piece", "seconds", "x_floor"])
-        for piece, seconds in rows:
-            writer.writerow([piece, round(seconds, 4), round(seconds / floor, 2)])
-            print(f"{piece:52s} {seconds:8.3f} s {seconds / floor:6.2f}x", flush=True)
+    write_pieces(out / "first.csv", rows, floor, width=52)
     budget = bench.GOALS["fresh"][0]
     print(f"the fresh sync's budget: {budget:g}x the floor = {budget * floor:.3f} s", flush=True)
     return {"floor": floor, "tiny": tiny, "sync": sync, "best": best}
@@ -624,12 +618,7 @@ def least_table(floors: list[float], runs: list[dict], out: Path, budget: float)
         ("sum of the pieces", least),
         (f"the resync itself ({runs[0]['changes']:,} changes)", sync),
     ]
-    with (out / "least.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["piece", "seconds", "x_floor"])
-        for piece, seconds in rows:
-            writer.writerow([piece, round(seconds, 4), round(seconds / floor, 2)])
-            print(f"{piece:44s} {seconds:8.3f} s {seconds / floor:6.2f}x", flush=True)
+    write_pieces(out / "least.csv", rows, floor, width=44)
     print(f"the 1% change's budget: {budget:g}x the floor = {budget * floor:.3f} s", flush=True)
     return {"floor": floor, "least": least, "sync": sync, "best": best}
 

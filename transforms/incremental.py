@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Protocol
 
 import polars as pl
@@ -305,12 +306,9 @@ def plan_incremental(
 
     # courses: the hierarchy whole, compared course by course with the last run's; or the
     # last run's, when nothing it is derived from changed (then no course changes)
-    derived_courses: list[pl.DataFrame] = []
-
+    @cache
     def courses_now() -> pl.DataFrame:
-        if not derived_courses:
-            derived_courses.append(desired_courses(records, hierarchy))
-        return derived_courses[0]
+        return desired_courses(records, hierarchy)
 
     domains_moved = bool(domain_churn.list.len().item())
     if domains_moved or not _hierarchy_kept(records, changes, previous_teacher_order):

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import duckdb
 
 from rosterflow.warehouse.schema import WarehouseError, connect
-from rosterflow.warehouse.seal import begin, detach, finish
+from rosterflow.warehouse.seal import sealing
 
 TENANT_FIELD = "{tenant}"
 ID_BITS = 40  # 1.1e12 ids of each kind per tenant, 8.4 million tenants below 2**63
@@ -173,23 +173,11 @@ def open_warehouse(
     With `seal_days` (a sync's `[safety] lms_check_days`), the lms summaries the file's seal
     vouches for are taken instead of scanned, and the file is sealed again when the block ends
     without an error (`warehouse.seal`)."""
-    sealed = seal_days > 0
     if tenant is not None and is_layout(path):
         file, base = tenant_warehouse(path, tenant)
         con = connect(file, id_space=(tenant, base))
     else:
         file = Path(path)
         con = connect(file)
-    if sealed:
-        begin(con, file, seal_days)
-    try:
+    with sealing(con, file, seal_days):
         yield con
-    except BaseException:
-        detach(con)
-        con.close()
-        raise
-    session = detach(con)
-    if session is None:
-        con.close()
-    else:
-        finish(con, session)

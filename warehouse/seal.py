@@ -24,7 +24,7 @@ reverted) with a checksum over every managed lms row: 0.14 s at 200,000 students
   also checks the summaries the runs worked out in between; 0 reads it at every run, as before.
 
 `--full` plans every record and reads the summary anew after applying. In-memory databases and
-connections opened without `open_warehouse(..., sealed=True)` are never sealed.
+connections opened without `open_warehouse(..., seal_days=...)` are never sealed.
 """
 
 from __future__ import annotations
@@ -130,6 +130,26 @@ def begin(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -> 
 
 def detach(con: duckdb.DuckDBPyConnection) -> Session | None:
     return _sessions.pop(id(con), None)
+
+
+@contextmanager
+def sealing(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -> Iterator[None]:
+    """A sync's hold of `database` through `con`, which closes when the block ends: with
+    `check_days` above 0 the seal is taken when the block starts (`begin`) and written again
+    when it ends without an error (`finish`); an error leaves none."""
+    if check_days > 0:
+        begin(con, database, check_days)
+    try:
+        yield
+    except BaseException:
+        detach(con)
+        con.close()
+        raise
+    session = detach(con)
+    if session is None:
+        con.close()
+    else:
+        finish(con, session)
 
 
 def finish(con: duckdb.DuckDBPyConnection, session: Session) -> None:
