@@ -80,7 +80,7 @@ LABELS = {
     "cli-tiny": "CLI tiny sync (20 students, new warehouse)",
     "change-rss": "peak RSS, 1% change",
 }
-STEPS = ("load_feed", "recall", "validate", "plan", "guard", "apply")
+STEPS = ("load_feed", "read_feed", "recall", "validate", "plan", "guard", "apply")
 # a sync's time outside the steps: opening the warehouse (connect + migrate) and closing it
 # (DuckDB checkpoints the WAL into the file on close)
 REPORTED_STEPS = (*STEPS, "open_close")

@@ -22,7 +22,8 @@ errors = Console(stderr=True)
 # the steps' names (the task names the Prefect UI shows) as the spinner says them
 STEP_LABELS = {
     "load-settings": "reading the settings",
-    "load-feed": "reading the feed",
+    "load-feed": "opening the feed",
+    "read-feed": "reading the feed's files",
     "pull": "pulling the roster from the SIS's API",
     "write-feed": "writing the feed",
     "read-gradebook": "reading the gradebook",

@@ -37,6 +37,7 @@ class Steps:
     same functions, so the order and the branching exist once, in `run_steps`."""
 
     load_feed: Callable[..., Feed] = plain_steps.load_feed
+    read_feed: Callable[..., Feed] = plain_steps.read_feed
     recall: Callable[..., SyncResult | None] = recall
     validate: Callable[..., ValidatedRun] = plain_steps.validate
     plan: Callable[..., PlannedRun] = plain_steps.plan
@@ -128,6 +129,7 @@ def _run_steps(
                 planning="retried",
                 planning_note=f"this attempt already recorded run {earlier.run_id}",
             )
+        feed = steps.read_feed(feed, con, tenant, full)
         run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
         known["run_id"] = run.run_id
         unchanged = None if full else steps.recall(con, run)

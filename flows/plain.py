@@ -3,7 +3,8 @@
 `rosterflow sync`, `demo` and `serve --once` take this path when no Prefect API is configured:
 the same step functions the Prefect flows wrap in tasks (`flows.pipeline.run_steps`,
 `flows.inbox.scan_inbox`), each announcing its name to the CLI's spinner (`flows.progress`) as
-the tasks do. Reading the feed is retried on an I/O error as the `load-feed` task is. The run is
+the tasks do. Opening and reading the feed are retried on an I/O error as the `load-feed` and
+`read-feed` tasks are. The run is
 recorded in the warehouse's audit tables as on the Prefect path; only the flow run and its
 artifacts are missing. Nothing here imports Prefect.
 """
@@ -69,6 +70,11 @@ load_settings_step = announced(run_settings, "load-settings")
 STEPS = Steps(
     load_feed=retrying_io(
         announced(sync_steps.load_feed, "load-feed"),
+        LOAD_FEED_RETRIES,
+        LOAD_FEED_RETRY_DELAY_SECONDS,
+    ),
+    read_feed=retrying_io(
+        announced(sync_steps.read_feed, "read-feed"),
         LOAD_FEED_RETRIES,
         LOAD_FEED_RETRY_DELAY_SECONDS,
     ),

@@ -170,6 +170,13 @@ load_feed = step_task(
     retry_delay_seconds=LOAD_FEED_RETRY_DELAY_SECONDS,
     retry_condition_fn=worth_retrying,
 )
+read_feed = step_task(
+    sync_steps.read_feed,
+    "read-feed",
+    retries=LOAD_FEED_RETRIES,
+    retry_delay_seconds=LOAD_FEED_RETRY_DELAY_SECONDS,
+    retry_condition_fn=worth_retrying,
+)
 recall = step_task(recall, "recall")
 validate = step_task(sync_steps.validate, "validate")
 plan = step_task(sync_steps.plan, "plan")
@@ -183,6 +190,7 @@ publish = step_task(publish_artifacts, "publish")
 
 STEPS = Steps(
     load_feed=load_feed,
+    read_feed=read_feed,
     recall=recall,
     validate=validate,
     plan=plan,

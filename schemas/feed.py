@@ -68,17 +68,21 @@ class FeedError(Exception):
 
 @dataclass
 class Feed:
-    """A feed's manifest and the bytes of the files it states, parsed on `parse()`."""
+    """A feed's manifest and the files it states: their bytes read on `read()` (or when first
+    needed), and parsed on `parse()`."""
 
     name: str  # the zip's or folder's file name
     fingerprint: Callable[[], str] = field(repr=False)  # computes the sha256, once asked
     manifest: dict[str, str]  # propertyName -> trimmed value
     modes: dict[str, str]  # every OneRoster file -> bulk | delta | absent
-    contents: dict[str, FileContent] = field(repr=False)  # the files to read, by entity name
+    members: dict[str, _Member] = field(repr=False)  # the files to read, by entity name
     read_issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
-    _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
     version: str = "1.1"  # the manifest's oneroster.version, when rosterflow reads it
     encoding: str = UTF8  # the files' encoding ([feed] encoding), transcoded as they are parsed
+    _contents: dict[str, FileContent] | None = field(default=None, repr=False)
+    # each file parsed so far, or the error its parse raised (raised when the run parses)
+    _parsed: dict[str, ParsedCsv | Exception] = field(default_factory=dict, repr=False)
+    _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
 
     @property
     def specs(self) -> dict[str, FileSpec]:
@@ -89,6 +93,11 @@ class Feed:
     def sha256(self) -> str:
         """The feed's identity: the zip file's sha256, or one over a folder's files."""
         return self.fingerprint()
+
+    @property
+    def contents(self) -> dict[str, FileContent]:
+        """The files read, by entity name (read now if they were not)."""
+        return self.read()._contents
 
     @property
     def content_sha256(self) -> str:
@@ -111,22 +120,45 @@ class Feed:
     def default_tenant(self) -> str:
         return self.system_code or _stem(self.name)
 
+    def read(self, parse_unless: Mapping[str, str] | None = None) -> Feed:
+        """Read (inflate) the files and take their sha256, two at a time, biggest first; parse
+        each as soon as its bytes are in, unless `parse_unless` is None or names its
+        fingerprint (`sha256:...`: bytes whose records are likely known, and which a recalled
+        run never parses). Raises FeedError for the first unreadable file in manifest order."""
+        if self._contents is None:
+            self._contents, self._parsed = _read_files(
+                self.name, self.members, self.specs, self.encoding, parse_unless
+            )
+        return self
+
     def parse(self) -> Feed:
-        """Parse the files (two at a time, biggest first); raises FeedError for a file that is
-        not in the feed's encoding (the first such file in manifest order)."""
+        """Parse the files not parsed yet (two at a time, biggest first); raises FeedError for
+        a file that is not in the feed's encoding (the first such file in manifest order)."""
         if self._files is None:
-            biggest_first = sorted(self.contents, key=lambda n: -len(self.contents[n].data))
+            contents = self.contents
+            to_parse = sorted(
+                (name for name in contents if name not in self._parsed),
+                key=lambda name: -len(contents[name].data),
+            )
             with ThreadPoolExecutor(max_workers=2) as pool:
-                parsing = {name: pool.submit(self._parse, name) for name in biggest_first}
-                self._files = {name: parsing[name].result() for name in self.contents}
-            for content in self.contents.values():
+                parsing = {name: pool.submit(self._parse, name) for name in to_parse}
+                self._parsed |= {name: _outcome(parsing[name]) for name in to_parse}
+            for content in contents.values():
                 content.data = b""  # parsed: the bytes are no longer needed
+            for name in contents:  # as if every file were parsed in manifest order
+                if isinstance(self._parsed[name], Exception):
+                    raise self._parsed[name]
+            self._files = {
+                name: replace(
+                    self._parsed[name],
+                    fingerprint=file_fingerprint(contents, name, self.version, self.encoding),
+                )
+                for name in contents
+            }
         return self
 
     def _parse(self, name: str) -> ParsedCsv:
-        parsed = _parse_file(self.name, self.specs[name], self.contents[name].data, self.encoding)
-        fingerprint = file_fingerprint(self.contents, name, self.version, self.encoding)
-        return replace(parsed, fingerprint=fingerprint)
+        return _parse_file(self.name, self.specs[name], self.contents[name].data, self.encoding)
 
     @property
     def files(self) -> dict[str, ParsedCsv]:
@@ -141,6 +173,13 @@ class Feed:
     def rows(self, name: str) -> pl.DataFrame | None:
         parsed = self.files.get(name)
         return None if parsed is None else parsed.rows
+
+
+def _outcome(parsing: Future[ParsedCsv]) -> ParsedCsv | Exception:
+    try:
+        return parsing.result()
+    except Exception as error:  # raised once every file is parsed, in manifest order
+        return error
 
 
 @dataclass
@@ -453,9 +492,9 @@ def _manifest(
 
 
 def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str = UTF8) -> Feed:
-    """Read a feed's manifest and the bytes of the files it marks bulk or delta, and parse them
-    unless `parse=False` (then `Feed.parse()` does), each read in `encoding` (`[feed]
-    encoding`). Raises FeedError if unreadable."""
+    """Read a feed's manifest and list the files it marks bulk or delta; read and parse them
+    unless `parse=False` (then `Feed.read()` reads them, `Feed.parse()` parses them), each
+    read in `encoding` (`[feed] encoding`). Raises FeedError if unreadable."""
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
@@ -470,58 +509,48 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str
     manifest, modes, lines, issues, version = _manifest(manifest_csv)
     specs = SPECS_BY_VERSION[version]
     issues += _member_issues(members, modes, manifest, lines, version)
-    to_read = [
-        name
+    to_read = {
+        name: members[specs[name].file_name]
         for name, mode in modes.items()
         if mode != "absent" and specs[name].file_name in members
-    ]
-
-    contents, files = _read_files(
-        source.name,
-        {n: members[specs[n].file_name] for n in to_read},
-        specs,
-        version,
-        parse,
-        encoding,
-    )
+    }
     read_issues = pl.concat([issue_frame(issues), manifest_csv.issues])
-    return Feed(
-        source.name,
-        source.sha256,
-        manifest,
-        modes,
-        contents,
-        read_issues,
-        files,
-        version,
-        encoding,
+    feed = Feed(
+        source.name, source.sha256, manifest, modes, to_read, read_issues, version, encoding
     )
+    return feed.read(parse_unless={}).parse() if parse else feed
 
 
 def _read_files(
     feed_name: str,
     members: dict[str, _Member],
     specs: Mapping[str, FileSpec],
-    version: str,
-    parse: bool,
-    encoding: str = UTF8,
-) -> tuple[dict[str, FileContent], dict[str, ParsedCsv] | None]:
-    """Read the files, and parse them if `parse`: two files at a time, biggest first, each
-    parsed as soon as its bytes are in while a thread of its own takes their sha256 (inflate,
-    hashlib and Polars all let go of the GIL). Fails as reading every file and then parsing
-    every file would: with the first unreadable file in manifest order, else the first file
-    in manifest order that does not parse."""
+    encoding: str,
+    parse_unless: Mapping[str, str] | None,
+) -> tuple[dict[str, FileContent], dict[str, ParsedCsv | Exception]]:
+    """Read the files two at a time, biggest first, each hashed as soon as its bytes are in,
+    then parsed unless `parse_unless` is None or names its fingerprint (inflate, hashlib and
+    Polars all let go of the GIL). Fails as reading every file would: with the first
+    unreadable file in manifest order. A file that does not parse keeps its error, raised
+    when the run parses (`Feed.parse`), as if it were parsed after every file was read."""
 
-    def load(name: str) -> tuple[Future[str], bytes, ParsedCsv | Exception | None]:
-        data = members[name].read()
-        digest = hasher.submit(_sha256, data)
-        if not parse:
-            return digest, data, None
+    def load(name: str) -> tuple[FileContent, Future[str], ParsedCsv | Exception | None]:
+        content = FileContent(members[name].read(), "")
+        digest = hasher.submit(_sha256, content.data)
+        # a file whose bytes may be the stored records' waits for its hash, any other parses
+        # while its hash is taken
+        if parse_unless is None or (
+            name in parse_unless and parse_unless[name] == f"sha256:{digest.result()}"
+        ):
+            return content, digest, None
         try:
-            parsed: ParsedCsv | Exception = _parse_file(feed_name, specs[name], data, encoding)
-        except Exception as error:  # raised once every file is read, as if parsed after
+            parsed: ParsedCsv | Exception = _parse_file(
+                feed_name, specs[name], content.data, encoding
+            )
+        except Exception as error:  # raised once every file is parsed, in manifest order
             parsed = error
-        return digest, b"", parsed  # parsed: the bytes are no longer needed
+        content.data = b""  # parsed: the bytes are no longer needed
+        return content, digest, parsed
 
     biggest_first = sorted(members, key=lambda name: -members[name].size)
     # the workers finish (and stop handing work to the hasher) before the hasher stops
@@ -533,18 +562,11 @@ def _read_files(
             for future in loading.values():
                 future.cancel()  # the files not started yet: nothing will use them
             raise
-        contents = {
-            name: FileContent(data, digest.result()) for name, (digest, data, _) in loaded.items()
-        }
-    if not parse:
-        return contents, None
-    files: dict[str, ParsedCsv] = {}
-    for name, (_, _, parsed) in loaded.items():
-        if isinstance(parsed, Exception):
-            raise parsed
-        fingerprint = file_fingerprint(contents, name, version, encoding)
-        files[name] = replace(parsed, fingerprint=fingerprint)
-    return contents, files
+        for content, digest, _ in loaded.values():
+            content.sha256 = digest.result()
+    contents = {name: content for name, (content, _, _) in loaded.items()}
+    parsed = {name: found for name, (_, _, found) in loaded.items() if found is not None}
+    return contents, parsed
 
 
 def _sha256(data: bytes) -> str:

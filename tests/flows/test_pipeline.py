@@ -7,7 +7,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+import rosterflow.flows.steps as sync_steps
+import rosterflow.schemas.feed as feed_module
+from rosterflow.flows.pipeline import Steps
 from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.runs import recall
 from tests.feeds import frame, tiny_district, with_cell
 from tests.syncing import Warehouse, counts
 
@@ -96,6 +100,44 @@ def test_a_feed_already_applied_is_recalled_with_its_issues_however_it_is_zipped
     assert runs["content_sha256"].n_unique() == 1
     stored = warehouse.query("select run_id, rule from audit.issues order by run_id")
     assert stored.rows() == [(first.run_id, "boolean.case"), (again.run_id, "boolean.case")]
+
+
+def test_a_recalled_feed_is_never_parsed_and_a_changed_file_is_parsed_as_it_is_read(
+    warehouse, monkeypatch
+):
+    warehouse.sync(tiny_district())
+    parsed, parse, steps = [], feed_module._parse_file, []
+
+    def counted(feed_name, spec, *rest):
+        parsed.append((spec.name, steps[-1]))
+        return parse(feed_name, spec, *rest)
+
+    def step(name, function):
+        def announced(*args):
+            steps.append(name)
+            return function(*args)
+
+        return announced
+
+    monkeypatch.setattr(feed_module, "_parse_file", counted)
+    chain = Steps(
+        read_feed=step("read-feed", sync_steps.read_feed),
+        recall=step("recall", recall),
+        validate=step("validate", sync_steps.validate),
+    )
+    monkeypatch.setattr("tests.syncing.Steps", lambda **_: chain)
+
+    again = warehouse.sync(tiny_district())  # another zip, the same contents
+    assert again.planning == "recalled" and parsed == []
+
+    changed = warehouse.sync(with_cell(tiny_district(), "users", 0, "givenName", "Zed"))
+    assert changed.planning == "incremental" and changed.summary.height == 1
+    # users.csv, unlike the files the tenant's stored records came from, was parsed as it was
+    # read; the others when the run validated, once each
+    assert sorted(parsed) == sorted(
+        [("users", "read-feed")]
+        + [(name, "validate") for name in tiny_district() if name != "users"]
+    )
 
 
 def test_a_changed_setting_or_a_hand_edit_is_not_recalled(warehouse):

@@ -10,7 +10,16 @@ from rosterflow.flows.progress import announced, listening_to_steps
 from rosterflow.schemas.feed import FeedError, open_feed
 from tests.feeds import tiny_district, with_cell, write_feed
 
-FULL_RUN = ["load-settings", "load-feed", "recall", "validate", "plan", "guard", "apply"]
+FULL_RUN = [
+    "load-settings",
+    "load-feed",
+    "read-feed",
+    "recall",
+    "validate",
+    "plan",
+    "guard",
+    "apply",
+]
 
 
 def steps_of(run, *arguments, **options) -> tuple[object, list[str]]:
@@ -45,8 +54,8 @@ def test_the_plain_sync_announces_each_step_by_its_task_name(tmp_path):
         "rejected",
     )
     assert full == FULL_RUN
-    assert short == ["load-settings", "load-feed", "recall"]
-    assert refused == ["load-settings", "load-feed", "recall", "validate", "reject"]
+    assert short == ["load-settings", "load-feed", "read-feed", "recall"]
+    assert refused == ["load-settings", "load-feed", "read-feed", "recall", "validate", "reject"]
 
 
 @pytest.mark.flow

@@ -302,3 +302,57 @@ def test_a_tab_separated_manifest_is_one_error_and_reads_no_file(tmp_path):
         ("manifest.csv", 1, "\\t", "file.separator")
     ]
     assert feed.files == {}
+
+
+# --- reading before parsing: a sync parses a file as it is read, unless it may be recalled -----
+
+
+def parsed_names(monkeypatch) -> list[str]:
+    """The files `_parse_file` parses from now on, in the order it parses them."""
+    parsed, parse = [], feed_module._parse_file
+
+    def counted(feed_name, spec, *rest):
+        parsed.append(spec.name)
+        return parse(feed_name, spec, *rest)
+
+    monkeypatch.setattr(feed_module, "_parse_file", counted)
+    return parsed
+
+
+def test_a_file_is_parsed_as_it_is_read_unless_its_bytes_are_the_ones_named(tmp_path, monkeypatch):
+    path = write_feed(tmp_path / "d.zip", tiny_district())
+    whole = open_feed(path)
+    parsed = parsed_names(monkeypatch)
+
+    feed = open_feed(path, parse=False)
+    assert parsed == []  # opening reads the manifest and lists the files
+    known = {"users": whole.contents["users"].fingerprint, "orgs": "sha256:other bytes"}
+    feed.read(parse_unless=known)
+    assert sorted(parsed) == sorted(name for name in whole.files if name != "users")
+    feed.parse()
+    assert sorted(parsed) == sorted(whole.files)  # each file parsed once, users last
+    assert parsed[-1] == "users"
+    assert feed.content_sha256 == whole.content_sha256
+    for name, file in whole.files.items():
+        assert_frame_equal(feed.rows(name), file.rows)
+        assert feed.files[name].fingerprint == file.fingerprint
+
+    unread = open_feed(path, parse=False)
+    assert unread.content_sha256 == whole.content_sha256 and len(parsed) == len(whole.files)
+
+
+def test_a_file_that_does_not_parse_is_refused_as_if_parsed_after_every_file_was_read(tmp_path):
+    files = feed_files(tiny_district())
+    for name in ("orgs.csv", "users.csv"):  # orgs comes first in the manifest
+        files[name] = files[name].replace(b"\n", b"\n\xff", 1)
+    path = write_zip(tmp_path / "d.zip", files)
+    with pytest.raises(FeedError, match=r"orgs\.csv.*not UTF-8") as whole:
+        open_feed(path)
+    bytes_of = open_feed(path, parse=False).contents
+    # users.csv parsed as it is read, orgs.csv after; then the other way round
+    users_first = open_feed(path, parse=False).read({"orgs": bytes_of["orgs"].fingerprint})
+    orgs_first = open_feed(path, parse=False).read({"users": bytes_of["users"].fingerprint})
+    for feed in (users_first, orgs_first):
+        with pytest.raises(FeedError) as later:
+            feed.parse()
+        assert str(later.value) == str(whole.value)
