@@ -94,14 +94,17 @@ def incremental_basis(
     if run.full:
         return "--full was given"
     state = derived_states(con, run.tenant).get("desired_courses")
-    if state is None:
-        return "the tenant's first run: nothing stored to compare with"
     undone = last_undo(con, run.tenant)
-    if undone is not None and undone[0] > state.run_id:
+    # an undo takes away what the run it undid derived (`restore_records`), and gives back no
+    # earlier derived state: none is kept
+    if undone is not None and (state is None or undone[0] > state.run_id):
+        left = "the runs before it left" if state is None else f"run {state.run_id} left"
         return (
             f"run {undone[0]} undid run {undone[1]}: lms and the stored records need not be "
-            f"what run {state.run_id} left"
+            f"what {left}"
         )
+    if state is None:
+        return "the tenant's first run: nothing stored to compare with"
     if state.settings_key != run.settings_key:
         return f"the settings or the rosterflow version differ from those of run {state.run_id}"
     summary = summary or lms_summary(con, run.tenant)

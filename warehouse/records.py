@@ -8,7 +8,17 @@ outgrow a tenth of it, or when a run is planned in full.
 
 `oneroster.derived` keeps what a run derived for the next one to compare against: the hash of
 every desired course, the students' grade levels, the file order of teacher enrollments (see
-`teacher_order`), and the references every stored record resolves (`closed_references`).
+`teacher_order`), and the references every stored record resolves (`closed_references`). A
+run's derived state replaces the last one's outright: undo never needs it back (the run after
+an undo plans in full).
+
+Every read of a blob column reads the blob of every row in the table's row group, live or
+deleted, not only the rows it selects (DuckDB 2.0: a 1 KiB derived frame took 0.24 s to read
+beside thirty nights' superseded ones at a million students). So superseded derived state is
+not kept, and a deleted row must not linger: DuckDB drops its bytes when it checkpoints the
+row group anew, which rows appended to it cause (a run's new derived state does), and which
+a table that only lost rows (`prune_superseded`, `restore_records`) gets by being written again
+with its live rows (`_drop_deleted_rows`).
 """
 
 from __future__ import annotations
@@ -390,19 +400,18 @@ def write_derived(
     settings_key: str | None,
     checksum: str | None,
 ) -> None:
+    con.execute(
+        "delete from oneroster.derived where tenant = $tenant and list_contains($names, name)",
+        {"tenant": tenant, "names": list(frames)},
+    )
     for name, frame in frames.items():
-        key = {"tenant": tenant, "name": name}
-        con.execute(
-            "update oneroster.derived set superseded_run_id = $run_id "
-            "where tenant = $tenant and name = $name and superseded_run_id is null",
-            key | {"run_id": run_id},
-        )
         con.execute(
             "insert into oneroster.derived (tenant, name, run_id, settings_key, lms_checksum, "
             "record_count, records) values "
             "($tenant, $name, $run_id, $settings_key, $checksum, $count, $records)",
-            key
-            | {
+            {
+                "tenant": tenant,
+                "name": name,
                 "run_id": run_id,
                 "settings_key": settings_key,
                 "checksum": checksum,
@@ -410,6 +419,21 @@ def write_derived(
                 "records": parquet_blob(frame),
             },
         )
+
+
+def _drop_deleted_rows(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """oneroster.`table` written again with its live rows, so that no deleted row's blob stays
+    for every later read to read (see the module's docstring): with the rows before this
+    transaction checkpointed (every sync checkpoints as it closes), the row group that held
+    them is left with no live row, and the next checkpoint drops it."""
+    con.execute(
+        f"""
+        create temp table rosterflow_live_rows as select * from oneroster.{table};
+        delete from oneroster.{table};
+        insert into oneroster.{table} select * from rosterflow_live_rows;
+        drop table rosterflow_live_rows;
+        """
+    )
 
 
 # --- keeping what runs replaced, for undo -------------------------------------------------------
@@ -421,12 +445,14 @@ KEEP_DAYS = 30
 def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KEEP_DAYS) -> None:
     """Forget what runs older than `days` replaced (their undo can no longer restore it)."""
     for table in RECORD_TABLES:
-        con.execute(
+        deleted = con.execute(
             f"delete from oneroster.{table} where tenant = $tenant and superseded_run_id in "
             "(select run_id from audit.sync_runs where tenant = $tenant "
             "and started_at < now()::timestamp - to_days($days))",
             {"tenant": tenant, "days": days},
-        )
+        ).fetchone()[0]
+        if deleted:
+            _drop_deleted_rows(con, table)
 
 
 def later_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> bool:
@@ -447,7 +473,11 @@ def restore_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) ->
     """The tenant's stored records and derived state as they were before `run_id` wrote."""
     for table in RECORD_TABLES:
         key = {"tenant": tenant, "run": run_id}
-        con.execute(f"delete from oneroster.{table} where tenant = $tenant and run_id = $run", key)
+        deleted = con.execute(
+            f"delete from oneroster.{table} where tenant = $tenant and run_id = $run", key
+        ).fetchone()[0]
+        if deleted:
+            _drop_deleted_rows(con, table)
         con.execute(
             f"update oneroster.{table} set superseded_run_id = null "
             "where tenant = $tenant and superseded_run_id = $run",

@@ -19,14 +19,23 @@ from rosterflow.warehouse.records import (
     COMPACT_PATCHES,
     RecordWrite,
     StoredFile,
+    derived,
     needs_compaction,
+    prune_superseded,
     record_writes,
+    restore_records,
     stored_files,
     stored_hashes,
     stored_records,
 )
-from rosterflow.warehouse.schema import connect
-from tests.recorded import NO_ISSUES, apply_first_run, no_changes, run_record
+from rosterflow.warehouse.schema import connect, transaction
+from tests.recorded import (
+    NO_ISSUES,
+    apply_first_run,
+    first_run_writes,
+    no_changes,
+    run_record,
+)
 from tests.states import TENANT, district, records
 
 NOW, BEFORE = "settings now", "settings before"
@@ -216,3 +225,65 @@ def test_a_new_base_supersedes_the_base_and_patches_before(tmp_path):
         assert_frame_equal(stored_records(con, TENANT, ("orgs",))["orgs"], ORGS.head(2))
         # the other files, not written, are as the first run stored them
         assert set(stored_files(con, TENANT)) == set(SYNCED_FILES)
+
+
+# --- what a run replaces, and what later reads pay for it ----------------------------------------
+
+
+def stored_rows(con, table: str) -> int:
+    """Rows the table's storage holds once checkpointed, deleted ones included (DuckDB keeps a
+    deleted row's bytes until its row group holds no live row, and every read of a blob column
+    reads them)."""
+    con.execute("checkpoint")
+    return con.execute(
+        f"select coalesce(sum(count), 0) from pragma_storage_info('oneroster.{table}') "
+        "where column_name = 'tenant' and segment_type <> 'VALIDITY'"
+    ).fetchone()[0]
+
+
+def test_a_run_s_derived_state_replaces_the_last_one_and_leaves_no_deleted_row(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        apply_first_run(con)
+        apply_first_run(con, tenant="other")
+        names = set(first_run_writes().derived)
+        for grade in ("9", "10"):
+            grades = pl.DataFrame({"sourcedId": ["u-s1"], "grade_level": [grade]})
+            latest = run_record(con)
+            con.execute("checkpoint")  # as the sync before it did when it closed
+            record_run(
+                con, latest, NO_ISSUES, RunWrites(no_changes(), derived={"grade_levels": grades})
+            )
+        held = con.sql("select tenant, name, run_id from oneroster.derived").pl()
+        assert held.height == 2 * len(names) == stored_rows(con, "derived")
+        assert held.filter(pl.col("name") == "grade_levels").sort("tenant").rows() == [
+            (TENANT, "grade_levels", latest.run_id),
+            ("other", "grade_levels", 2),
+        ]
+        assert derived(con, TENANT, "grade_levels")["grade_level"].to_list() == ["10"]
+
+
+def test_what_a_prune_or_an_undo_deletes_leaves_no_deleted_row_behind(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        apply_first_run(con)
+        bases = {
+            "orgs": RecordWrite(ORGS.head(2), pl.Series([], dtype=pl.String), False, SENT, NOW)
+        }
+        superseding = store(con, bases)  # the first run's orgs base, superseded
+        patch = RecordWrite(ORGS.head(1), pl.Series([], dtype=pl.String), True, None, NOW)
+        patched = store(con, {"orgs": patch})
+        con.execute("checkpoint")  # as every sync does when it closes
+        live = con.execute("select count(*) from oneroster.snapshots").fetchone()[0]
+        assert stored_rows(con, "snapshots") == live
+
+        with transaction(con):
+            restore_records(con, TENANT, patched)  # undo: the patch goes
+        assert stored_rows(con, "snapshot_patches") == 0
+        con.execute(
+            "update audit.sync_runs set started_at = timestamp '2020-01-01' where run_id = ?",
+            [superseding],
+        )
+        with transaction(con):
+            prune_superseded(con, TENANT)
+        assert con.execute("select count(*) from oneroster.snapshots").fetchone()[0] == live - 1
+        assert stored_rows(con, "snapshots") == live - 1
+        assert_frame_equal(stored_records(con, TENANT, ("orgs",))["orgs"], ORGS.head(2))
