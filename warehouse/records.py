@@ -15,10 +15,11 @@ an undo plans in full).
 Every read of a blob column reads the blob of every row in the table's row group, live or
 deleted, not only the rows it selects (DuckDB 2.0: a 1 KiB derived frame took 0.24 s to read
 beside thirty nights' superseded ones at a million students). So superseded derived state is
-not kept, and a deleted row must not linger: DuckDB drops its bytes when it checkpoints the
-row group anew, which rows appended to it cause (a run's new derived state does), and which
-a table that only lost rows (`prune_superseded`, `restore_records`) gets by being written again
-with its live rows (`_drop_deleted_rows`).
+not kept; a superseded base or patch keeps its row, with its blob moved to
+`oneroster.kept_records`, which only an undo reads; and a deleted row must not linger: DuckDB
+drops its bytes when it checkpoints the row group anew, which rows appended to it cause (a
+run's new derived state does), and which a table that only lost rows (`restore_records`) gets
+by being written again with its live rows (`_drop_deleted_rows`).
 """
 
 from __future__ import annotations
@@ -274,9 +275,15 @@ def write_records(
     if not write.patch:
         # the records a new base replaces are kept, superseded, so that undoing this run can
         # bring them back
-        for table in ("snapshots", "snapshot_patches"):
+        for table in KEPT_TABLES:
             con.execute(
-                f"update oneroster.{table} set superseded_run_id = $run_id "
+                "insert into oneroster.kept_records (tenant, source, file, run_id, records) "
+                f"select tenant, '{table}', file, run_id, records from oneroster.{table} "
+                "where tenant = $tenant and file = $file and superseded_run_id is null",
+                key,
+            )
+            con.execute(
+                f"update oneroster.{table} set superseded_run_id = $run_id, records = null "
                 "where tenant = $tenant and file = $file and superseded_run_id is null",
                 key | {"run_id": run_id},
             )
@@ -439,20 +446,31 @@ def _drop_deleted_rows(con: duckdb.DuckDBPyConnection, table: str) -> None:
 # --- keeping what runs replaced, for undo -------------------------------------------------------
 
 RECORD_TABLES = ("snapshots", "snapshot_patches", "derived")
+# the tables whose superseded rows are kept, their blobs in oneroster.kept_records
+KEPT_TABLES = ("snapshots", "snapshot_patches")
 KEEP_DAYS = 30
 
 
 def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KEEP_DAYS) -> None:
     """Forget what runs older than `days` replaced (their undo can no longer restore it)."""
-    for table in RECORD_TABLES:
-        deleted = con.execute(
-            f"delete from oneroster.{table} where tenant = $tenant and superseded_run_id in "
-            "(select run_id from audit.sync_runs where tenant = $tenant "
-            "and started_at < now()::timestamp - to_days($days))",
-            {"tenant": tenant, "days": days},
-        ).fetchone()[0]
-        if deleted:
-            _drop_deleted_rows(con, table)
+    old = (
+        "superseded_run_id in (select run_id from audit.sync_runs where tenant = $tenant "
+        "and started_at < now()::timestamp - to_days($days))"
+    )
+    for table in KEPT_TABLES:
+        key = {"tenant": tenant, "days": days}
+        con.execute(
+            f"""
+            delete from oneroster.kept_records as kept
+            where tenant = $tenant and source = '{table}' and exists (
+                select 1 from oneroster.{table} as superseded
+                where superseded.tenant = $tenant and superseded.file = kept.file
+                and superseded.run_id = kept.run_id and superseded.{old}
+            )
+            """,
+            key,
+        )
+        con.execute(f"delete from oneroster.{table} where tenant = $tenant and {old}", key)
 
 
 def later_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> bool:
@@ -470,16 +488,35 @@ def later_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> b
 
 
 def restore_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> None:
-    """The tenant's stored records and derived state as they were before `run_id` wrote."""
+    """The tenant's stored records as they were before `run_id` wrote, and no derived state
+    (what `run_id` derived goes; what it replaced was not kept)."""
+    key = {"tenant": tenant, "run": run_id}
     for table in RECORD_TABLES:
-        key = {"tenant": tenant, "run": run_id}
         deleted = con.execute(
             f"delete from oneroster.{table} where tenant = $tenant and run_id = $run", key
         ).fetchone()[0]
         if deleted:
             _drop_deleted_rows(con, table)
+    for table in KEPT_TABLES:
         con.execute(
-            f"update oneroster.{table} set superseded_run_id = null "
-            "where tenant = $tenant and superseded_run_id = $run",
+            f"""
+            update oneroster.{table} as superseded
+            set superseded_run_id = null, records = kept.records
+            from oneroster.kept_records as kept
+            where superseded.tenant = $tenant and superseded.superseded_run_id = $run
+            and kept.tenant = $tenant and kept.source = '{table}'
+            and kept.file = superseded.file and kept.run_id = superseded.run_id
+            """,
             key,
+        )
+        con.execute(
+            f"""
+            delete from oneroster.kept_records as kept
+            where tenant = $tenant and source = '{table}' and exists (
+                select 1 from oneroster.{table} as restored
+                where restored.tenant = $tenant and restored.file = kept.file
+                and restored.run_id = kept.run_id and restored.superseded_run_id is null
+            )
+            """,
+            {"tenant": tenant},
         )

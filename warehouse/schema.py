@@ -166,8 +166,12 @@ def while_locked(path: Path, attempt: Callable[[], T]) -> T:
 
 
 def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """`duckdb.connect`, waiting while another process holds the file."""
-    return while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
+    """`duckdb.connect`, waiting while another process holds the file. DuckDB's own progress
+    bar stays off: it would print into the CLI's output (and a flow's log) for any statement
+    over 2 s, a first load's insert or a migration at a million students."""
+    con = while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
+    con.execute("set enable_progress_bar = false")
+    return con
 
 
 def connect(

@@ -262,28 +262,83 @@ def test_a_run_s_derived_state_replaces_the_last_one_and_leaves_no_deleted_row(t
         assert derived(con, TENANT, "grade_levels")["grade_level"].to_list() == ["10"]
 
 
-def test_what_a_prune_or_an_undo_deletes_leaves_no_deleted_row_behind(tmp_path):
+def test_a_replaced_record_set_keeps_its_blob_apart_until_an_undo_or_a_prune(tmp_path):
+    def superseded(con) -> list[tuple]:
+        return con.execute(
+            "select file, run_id, superseded_run_id, records is null from oneroster.snapshots "
+            "where superseded_run_id is not null order by file"
+        ).fetchall()
+
+    def kept(con) -> list[tuple]:
+        return con.execute(
+            "select source, file, run_id from oneroster.kept_records order by source, file"
+        ).fetchall()
+
     with connect(tmp_path / "w.duckdb") as con:
-        apply_first_run(con)
-        bases = {
-            "orgs": RecordWrite(ORGS.head(2), pl.Series([], dtype=pl.String), False, SENT, NOW)
-        }
-        superseding = store(con, bases)  # the first run's orgs base, superseded
+        first = apply_first_run(con).run_id
+        first_orgs = stored_records(con, TENANT, ("orgs",))["orgs"]
+        base = RecordWrite(ORGS.head(2), pl.Series([], dtype=pl.String), False, SENT, NOW)
+        rebased = store(con, {"orgs": base})
+        # the first run's orgs base keeps its row, superseded, and its blob apart, where no
+        # read of the current records reads it
+        assert superseded(con) == [("orgs", first, rebased, True)]
+        assert kept(con) == [("snapshots", "orgs", first)]
         patch = RecordWrite(ORGS.head(1), pl.Series([], dtype=pl.String), True, None, NOW)
         patched = store(con, {"orgs": patch})
         con.execute("checkpoint")  # as every sync does when it closes
+
+        with transaction(con):
+            restore_records(con, TENANT, patched)  # undo, newest first: the patch goes
+        assert stored_rows(con, "snapshot_patches") == 0  # nothing deleted is left to read
+        with transaction(con):
+            restore_records(con, TENANT, rebased)  # and the first base comes back
+        assert superseded(con) == [] and kept(con) == []
+        assert_frame_equal(stored_records(con, TENANT, ("orgs",))["orgs"], first_orgs)
         live = con.execute("select count(*) from oneroster.snapshots").fetchone()[0]
         assert stored_rows(con, "snapshots") == live
 
-        with transaction(con):
-            restore_records(con, TENANT, patched)  # undo: the patch goes
-        assert stored_rows(con, "snapshot_patches") == 0
+        rebased = store(con, {"orgs": base})
         con.execute(
             "update audit.sync_runs set started_at = timestamp '2020-01-01' where run_id = ?",
-            [superseding],
+            [rebased],
         )
         with transaction(con):
-            prune_superseded(con, TENANT)
-        assert con.execute("select count(*) from oneroster.snapshots").fetchone()[0] == live - 1
-        assert stored_rows(con, "snapshots") == live - 1
+            prune_superseded(con, TENANT)  # what a run 30 days ago replaced is forgotten
+        assert superseded(con) == [] and kept(con) == []
         assert_frame_equal(stored_records(con, TENANT, ("orgs",))["orgs"], ORGS.head(2))
+
+
+def test_a_version_8_warehouse_moves_its_kept_record_sets_apart(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with connect(path) as con:
+        first = apply_first_run(con).run_id
+        first_orgs = stored_records(con, TENANT, ("orgs",))["orgs"]
+        base = RecordWrite(ORGS.head(2), pl.Series([], dtype=pl.String), False, SENT, NOW)
+        rebased = store(con, {"orgs": base})
+        # as version 8 kept it: the blob in its superseded row, and superseded derived state
+        con.execute(
+            """
+            update oneroster.snapshots as row set records = kept.records
+            from oneroster.kept_records as kept
+            where row.file = kept.file and row.run_id = kept.run_id;
+            drop table oneroster.kept_records;
+            insert into oneroster.derived
+            select * replace (run_id - 1 as run_id, run_id as superseded_run_id)
+            from oneroster.derived;
+            delete from audit.schema_migrations where version = 9;
+            """
+        )
+    with connect(path) as con:  # migrated on open
+        assert con.execute(
+            "select run_id, records is null from oneroster.snapshots "
+            "where superseded_run_id is not null"
+        ).fetchall() == [(first, True)]
+        assert (
+            con.execute(
+                "select count(*) from oneroster.derived where superseded_run_id is not null"
+            ).fetchone()[0]
+            == 0
+        )
+        with transaction(con):
+            restore_records(con, TENANT, rebased)
+        assert_frame_equal(stored_records(con, TENANT, ("orgs",))["orgs"], first_orgs)
