@@ -29,6 +29,11 @@ Each part runs in its own child process (this script with `--part`) and writes i
              DuckDB inserting the lms rows, encoding and storing the Parquet snapshots, the
              commit and the closing checkpoint; best of 3, against the floor and the fresh
              sync's budget (5x, beyond a tiny sync)                        -> first.csv
+  nights     the steady state: `--nights N` (30) nightly resyncs into a copy of the fresh
+             warehouse, the 1%-changed feed and the first one by turns (each changes 1% of
+             the district), each timed; then the 1% change on a copy of that warehouse against
+             the same on a copy of the fresh one, interleaved, best of 3; and what the
+             oneroster tables hold (bytes of blobs, rows) after the nights  -> nights.csv
 The SQL timing wraps the `open_warehouse` of `flows.pipeline`, so the sync is still `run_sync`.
 """
 
@@ -59,6 +64,7 @@ sys.modules[_spec.name] = bench  # dataclasses look their module up while the cl
 _spec.loader.exec_module(bench)
 
 PARTS = ("validate", "pieces", "fresh", "noop", "change", "explain", "least", "first")
+# `nights` (the steady state after a month of nightly resyncs) runs only when named
 
 
 # --- a connection that times every statement ------------------------------------------------
@@ -623,6 +629,54 @@ def least_table(floors: list[float], runs: list[dict], out: Path, budget: float)
     return {"floor": floor, "least": least, "sync": sync, "best": best}
 
 
+def nights_table(
+    nights: list[float], fresh: list[float], aged: list[float], held: list[tuple], out: Path
+) -> dict:
+    """Each night's seconds, then the 1% change on the fresh and on the aged warehouse, and
+    what the oneroster tables hold after the nights -> nights.csv."""
+    with (out / "nights.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["what", "seconds", "rows", "blob_mib"])
+        writer.writerows([f"night {number}", f"{seconds:.3f}", "", ""] for number, seconds in
+                         enumerate(nights, start=1))  # fmt: skip
+        writer.writerow(["1% change, fresh warehouse (best of 3)", f"{min(fresh):.3f}", "", ""])
+        writer.writerow(["1% change, after the nights (best of 3)", f"{min(aged):.3f}", "", ""])
+        writer.writerows([f"oneroster.{table}", "", rows, f"{mib:.1f}"] for table, rows, mib in
+                         held)  # fmt: skip
+    return {
+        "first_night": nights[0],
+        "last_night": nights[-1],
+        "fresh": min(fresh),
+        "aged": min(aged),
+        "aged_over_fresh": min(aged) / min(fresh),
+        "oneroster": {table: {"rows": rows, "blob_mib": mib} for table, rows, mib in held},
+    }
+
+
+def oneroster_held(warehouse: Path) -> list[tuple]:
+    """Rows and MiB of blobs of each oneroster table (kept and current alike)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = [
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'oneroster' "
+                "order by table_name"
+            ).fetchall()
+        ]
+        return [
+            (
+                table,
+                *con.execute(
+                    f"select count(*), coalesce(sum(octet_length(records)), 0) / 2 ^ 20 "
+                    f"from oneroster.{table}"
+                ).fetchone(),
+            )
+            for table in tables
+        ]
+
+
 def run_part(args: list[str]) -> dict:
     result_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"rf-profile-{os.getpid()}.json"
     completed = subprocess.run(
@@ -646,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changed")
     parser.add_argument("--warehouse")
     parser.add_argument("--mode")
+    parser.add_argument("--nights", type=int, default=30, help="nightly resyncs for `nights`")
     parser.add_argument("--result")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -690,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         show("validate", run_part(["--part", "validate", "--feed", str(feed), "--out", str(out)]))
     if "pieces" in parts:
         show("pieces", run_part(["--part", "pieces", "--feed", str(feed), "--out", str(out)]))
-    needs_baseline = {"fresh", "noop", "change", "explain", "least"} & set(parts)
+    needs_baseline = {"fresh", "noop", "change", "explain", "least", "nights"} & set(parts)
     if needs_baseline:
         bench.remove_warehouse(baseline)
         if "fresh" in parts:
@@ -744,6 +799,20 @@ def main(argv: list[str] | None = None) -> int:
             arguments = ["--part", "first", "--feed", str(feed), "--warehouse", str(scratch)]
             runs.append(run_part([*arguments, "--out", str(out)]))
         show("first", first_table(floors, min(tinies), runs, out))
+    if "nights" in parts:  # each run a new process, as a scheduled sync is
+        aged = work / "aged.duckdb"
+        bench.copy_warehouse(baseline, aged)
+        # the first feed last, so that the 1%-changed one is a change again (not recalled)
+        nights = [
+            bench.measure_in_child("change", feed if night % 2 else changed, aged)["seconds"]
+            for night in range(args.nights + args.nights % 2, 0, -1)
+        ]
+        fresh, aged_runs = [], []
+        for _ in range(3):
+            for runs, source in ((fresh, baseline), (aged_runs, aged)):
+                bench.copy_warehouse(source, scratch)
+                runs.append(bench.measure_in_child("change", changed, scratch)["seconds"])
+        show("nights", nights_table(nights, fresh, aged_runs, oneroster_held(aged), out))
     (out / "summary.json").write_text(json.dumps(summary, default=str, indent=2))
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {out}", flush=True)

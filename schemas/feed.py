@@ -79,9 +79,7 @@ class Feed:
     read_issues: pl.DataFrame = field(default_factory=lambda: issue_frame([]))
     version: str = "1.1"  # the manifest's oneroster.version, when rosterflow reads it
     encoding: str = UTF8  # the files' encoding ([feed] encoding), transcoded as they are parsed
-    _contents: dict[str, FileContent] | None = field(default=None, repr=False)
-    # each file parsed so far, or the error its parse raised (raised when the run parses)
-    _parsed: dict[str, ParsedCsv | Exception] = field(default_factory=dict, repr=False)
+    _reading: _Reading | None = field(default=None, repr=False)  # under way once `read()`
     _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
 
     @property
@@ -96,8 +94,9 @@ class Feed:
 
     @property
     def contents(self) -> dict[str, FileContent]:
-        """The files read, by entity name (read now if they were not)."""
-        return self.read()._contents
+        """The files read, by entity name (waiting for every file's bytes and sha256; read
+        now if they were not)."""
+        return self.read()._reading.contents()
 
     @property
     def content_sha256(self) -> str:
@@ -121,36 +120,40 @@ class Feed:
         return self.system_code or _stem(self.name)
 
     def read(self, parse_unless: Mapping[str, str] | None = None) -> Feed:
-        """Read (inflate) the files and take their sha256, two at a time, biggest first; parse
-        each as soon as its bytes are in, unless `parse_unless` is None or names its
-        fingerprint (`sha256:...`: bytes whose records are likely known, and which a recalled
-        run never parses). Raises FeedError for the first unreadable file in manifest order."""
-        if self._contents is None:
-            self._contents, self._parsed = _read_files(
+        """Start reading (inflating) the files and taking their sha256, two at a time, biggest
+        first, in threads of their own; each is parsed as soon as its bytes are in, unless
+        `parse_unless` is None or names its fingerprint (`sha256:...`: bytes whose records are
+        likely known, and which a recalled run never parses). Returns at once: `contents`
+        waits for the bytes, `parse()` for the parses, so the caller's own work (reading the
+        warehouse) overlaps both."""
+        if self._reading is None:
+            self._reading = _Reading(
                 self.name, self.members, self.specs, self.encoding, parse_unless
             )
         return self
 
     def parse(self) -> Feed:
         """Parse the files not parsed yet (two at a time, biggest first); raises FeedError for
-        a file that is not in the feed's encoding (the first such file in manifest order)."""
+        the first unreadable file in manifest order, else for the first that is not in the
+        feed's encoding."""
         if self._files is None:
             contents = self.contents
+            parsed = self._reading.parsed()
             to_parse = sorted(
-                (name for name in contents if name not in self._parsed),
+                (name for name in contents if name not in parsed),
                 key=lambda name: -len(contents[name].data),
             )
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="feed-parse") as pool:
                 parsing = {name: pool.submit(self._parse, name) for name in to_parse}
-                self._parsed |= {name: _outcome(parsing[name]) for name in to_parse}
+                parsed |= {name: _outcome(parsing[name]) for name in to_parse}
             for content in contents.values():
                 content.data = b""  # parsed: the bytes are no longer needed
             for name in contents:  # as if every file were parsed in manifest order
-                if isinstance(self._parsed[name], Exception):
-                    raise self._parsed[name]
+                if isinstance(parsed[name], Exception):
+                    raise parsed[name]
             self._files = {
                 name: replace(
-                    self._parsed[name],
+                    parsed[name],
                     fingerprint=file_fingerprint(contents, name, self.version, self.encoding),
                 )
                 for name in contents
@@ -521,52 +524,86 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str
     return feed.read(parse_unless={}).parse() if parse else feed
 
 
-def _read_files(
-    feed_name: str,
-    members: dict[str, _Member],
-    specs: Mapping[str, FileSpec],
-    encoding: str,
-    parse_unless: Mapping[str, str] | None,
-) -> tuple[dict[str, FileContent], dict[str, ParsedCsv | Exception]]:
-    """Read the files two at a time, biggest first, each hashed as soon as its bytes are in,
-    then parsed unless `parse_unless` is None or names its fingerprint (inflate, hashlib and
-    Polars all let go of the GIL). Fails as reading every file would: with the first
-    unreadable file in manifest order. A file that does not parse keeps its error, raised
-    when the run parses (`Feed.parse`), as if it were parsed after every file was read."""
+READING_THREADS = "feed-read"  # the threads that read the files, and parse those that changed
 
-    def load(name: str) -> tuple[FileContent, Future[str], ParsedCsv | Exception | None]:
-        content = FileContent(members[name].read(), "")
-        digest = hasher.submit(_sha256, content.data)
-        # a file whose bytes may be the stored records' waits for its hash, any other parses
-        # while its hash is taken
-        if parse_unless is None or (
-            name in parse_unless and parse_unless[name] == f"sha256:{digest.result()}"
-        ):
-            return content, digest, None
-        try:
-            parsed: ParsedCsv | Exception = _parse_file(
-                feed_name, specs[name], content.data, encoding
-            )
-        except Exception as error:  # raised once every file is parsed, in manifest order
-            parsed = error
-        content.data = b""  # parsed: the bytes are no longer needed
-        return content, digest, parsed
 
-    biggest_first = sorted(members, key=lambda name: -members[name].size)
-    # the workers finish (and stop handing work to the hasher) before the hasher stops
-    with ThreadPoolExecutor(max_workers=1) as hasher, ThreadPoolExecutor(max_workers=2) as workers:
-        loading = {name: workers.submit(load, name) for name in biggest_first}
-        try:
-            loaded = {name: loading[name].result() for name in members}
-        except BaseException:
-            for future in loading.values():
-                future.cancel()  # the files not started yet: nothing will use them
-            raise
-        for content, digest, _ in loaded.values():
-            content.sha256 = digest.result()
-    contents = {name: content for name, (content, _, _) in loaded.items()}
-    parsed = {name: found for name, (_, _, found) in loaded.items() if found is not None}
-    return contents, parsed
+class _Reading:
+    """A feed's files being read in threads: two at a time, biggest first, each hashed as soon
+    as its bytes are in, then parsed unless `parse_unless` is None or names its fingerprint
+    (inflate, hashlib and Polars all let go of the GIL)."""
+
+    def __init__(
+        self,
+        feed_name: str,
+        members: Mapping[str, _Member],
+        specs: Mapping[str, FileSpec],
+        encoding: str,
+        parse_unless: Mapping[str, str] | None,
+    ) -> None:
+        self._names = list(members)  # manifest order
+        self._read: dict[str, Future[FileContent]] = {name: Future() for name in members}
+        self._parse: dict[str, Future[ParsedCsv | Exception | None]] = {
+            name: Future() for name in members
+        }
+        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-hash")
+        workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix=READING_THREADS)
+
+        def load(name: str) -> None:
+            try:
+                content = FileContent(members[name].read(), "")
+            except BaseException as error:
+                self._read[name].set_exception(error)
+                self._parse[name].set_result(None)
+                return
+            digest = hasher.submit(_sha256, content.data)
+
+            def hashed(done: Future[str]) -> None:  # the file is read: its hash is in
+                content.sha256 = done.result()
+                self._read[name].set_result(content)
+
+            digest.add_done_callback(hashed)
+            # a file whose bytes may be the stored records' waits for its hash; any other
+            # parses while its hash is taken
+            if parse_unless is None or (
+                name in parse_unless and parse_unless[name] == f"sha256:{digest.result()}"
+            ):
+                self._parse[name].set_result(None)
+                return
+            try:
+                parsed: ParsedCsv | Exception = _parse_file(
+                    feed_name, specs[name], content.data, encoding
+                )
+            except Exception as error:  # raised once every file is parsed, in manifest order
+                parsed = error
+            digest.result()  # (its bytes are hashed before they go)
+            content.data = b""  # parsed: the bytes are no longer needed
+            self._parse[name].set_result(parsed)
+
+        loading = [
+            workers.submit(load, name)
+            for name in sorted(members, key=lambda name: -members[name].size)
+        ]
+        workers.shutdown(wait=False)  # its threads end with their last file
+        # ... and the hasher's once no worker can hand it more
+        remaining = [len(loading)]
+
+        def finished(_: Future[None]) -> None:
+            remaining[0] -= 1
+            if not remaining[0]:
+                hasher.shutdown(wait=False)
+
+        for future in loading:
+            future.add_done_callback(finished)
+
+    def contents(self) -> dict[str, FileContent]:
+        """Every file's bytes (or, parsed already, none) and sha256; raises the error of the
+        first unreadable file in manifest order, as reading them one by one would."""
+        return {name: self._read[name].result() for name in self._names}
+
+    def parsed(self) -> dict[str, ParsedCsv | Exception]:
+        """The files parsed as they were read, each with its parse or the error it raised."""
+        found = {name: self._parse[name].result() for name in self._names}
+        return {name: parsed for name, parsed in found.items() if parsed is not None}
 
 
 def _sha256(data: bytes) -> str:

@@ -1,17 +1,16 @@
 """The sync end to end on small literal feeds: each action, each policy, and the guarantees."""
 
 import json
+import threading
 from datetime import datetime
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-import rosterflow.flows.steps as sync_steps
 import rosterflow.schemas.feed as feed_module
 from rosterflow.flows.pipeline import Steps
 from rosterflow.schemas.writer import write_feed
-from rosterflow.warehouse.runs import recall
 from tests.feeds import frame, tiny_district, with_cell
 from tests.syncing import Warehouse, counts
 
@@ -106,26 +105,14 @@ def test_a_recalled_feed_is_never_parsed_and_a_changed_file_is_parsed_as_it_is_r
     warehouse, monkeypatch
 ):
     warehouse.sync(tiny_district())
-    parsed, parse, steps = [], feed_module._parse_file, []
+    parsed, parse = [], feed_module._parse_file
 
     def counted(feed_name, spec, *rest):
-        parsed.append((spec.name, steps[-1]))
+        reading = threading.current_thread().name.startswith(feed_module.READING_THREADS)
+        parsed.append((spec.name, "as read" if reading else "when validated"))
         return parse(feed_name, spec, *rest)
 
-    def step(name, function):
-        def announced(*args):
-            steps.append(name)
-            return function(*args)
-
-        return announced
-
     monkeypatch.setattr(feed_module, "_parse_file", counted)
-    chain = Steps(
-        read_feed=step("read-feed", sync_steps.read_feed),
-        recall=step("recall", recall),
-        validate=step("validate", sync_steps.validate),
-    )
-    monkeypatch.setattr("tests.syncing.Steps", lambda **_: chain)
 
     again = warehouse.sync(tiny_district())  # another zip, the same contents
     assert again.planning == "recalled" and parsed == []
@@ -135,8 +122,8 @@ def test_a_recalled_feed_is_never_parsed_and_a_changed_file_is_parsed_as_it_is_r
     # users.csv, unlike the files the tenant's stored records came from, was parsed as it was
     # read; the others when the run validated, once each
     assert sorted(parsed) == sorted(
-        [("users", "read-feed")]
-        + [(name, "validate") for name in tiny_district() if name != "users"]
+        [("users", "as read")]
+        + [(name, "when validated") for name in tiny_district() if name != "users"]
     )
 
 
@@ -517,7 +504,7 @@ def test_a_managed_external_id_on_two_rows_is_refused_not_guessed(warehouse):
 
 
 def test_a_run_that_breaks_is_recorded_as_failed_with_its_issues(warehouse):
-    from rosterflow.flows.pipeline import Steps, run_steps
+    from rosterflow.flows.pipeline import run_steps
     from rosterflow.schemas.settings import Settings
 
     warehouse.sync(tiny_district())

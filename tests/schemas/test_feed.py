@@ -328,6 +328,8 @@ def test_a_file_is_parsed_as_it_is_read_unless_its_bytes_are_the_ones_named(tmp_
     assert parsed == []  # opening reads the manifest and lists the files
     known = {"users": whole.contents["users"].fingerprint, "orgs": "sha256:other bytes"}
     feed.read(parse_unless=known)
+    assert feed.content_sha256 == whole.content_sha256  # every file's bytes in and hashed
+    assert set(feed._reading.parsed()) == set(whole.files) - {"users"}  # parsed as read
     assert sorted(parsed) == sorted(name for name in whole.files if name != "users")
     feed.parse()
     assert sorted(parsed) == sorted(whole.files)  # each file parsed once, users last
