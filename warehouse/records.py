@@ -459,17 +459,7 @@ def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KE
     )
     for table in KEPT_TABLES:
         key = {"tenant": tenant, "days": days}
-        con.execute(
-            f"""
-            delete from oneroster.kept_records as kept
-            where tenant = $tenant and source = '{table}' and exists (
-                select 1 from oneroster.{table} as superseded
-                where superseded.tenant = $tenant and superseded.file = kept.file
-                and superseded.run_id = kept.run_id and superseded.{old}
-            )
-            """,
-            key,
-        )
+        _drop_kept(con, table, f"kept_row.{old}", key)
         con.execute(f"delete from oneroster.{table} where tenant = $tenant and {old}", key)
 
 
@@ -509,14 +499,22 @@ def restore_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) ->
             """,
             key,
         )
-        con.execute(
-            f"""
-            delete from oneroster.kept_records as kept
-            where tenant = $tenant and source = '{table}' and exists (
-                select 1 from oneroster.{table} as restored
-                where restored.tenant = $tenant and restored.file = kept.file
-                and restored.run_id = kept.run_id and restored.superseded_run_id is null
-            )
-            """,
-            {"tenant": tenant},
+        _drop_kept(con, table, "kept_row.superseded_run_id is null", {"tenant": tenant})
+
+
+def _drop_kept(
+    con: duckdb.DuckDBPyConnection, table: str, condition: str, params: dict[str, object]
+) -> None:
+    """The kept blobs of the tenant's rows of oneroster.`table` that meet `condition` (SQL on
+    `kept_row`) dropped: rows forgotten, or current again."""
+    con.execute(
+        f"""
+        delete from oneroster.kept_records as kept
+        where tenant = $tenant and source = '{table}' and exists (
+            select 1 from oneroster.{table} as kept_row
+            where kept_row.tenant = $tenant and kept_row.file = kept.file
+            and kept_row.run_id = kept.run_id and {condition}
         )
+        """,
+        params,
+    )
