@@ -107,7 +107,7 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
     """Run one measurement in this (fresh) process; return its figures."""
     import polars as pl
 
-    from rosterflow.flows.pipeline import Steps, run_steps
+    import rosterflow.flows.pipeline as pipeline
     from rosterflow.schemas.feed import open_feed
     from rosterflow.schemas.settings import Settings
     from rosterflow.schemas.validate import validate_feed
@@ -158,13 +158,11 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
             return wrapper
 
         # the same chain as flows.pipeline.run_sync (= run_steps(Steps(), ...)), each step timed
-        defaults = Steps()
-        steps = Steps(**{n: timed(n, getattr(defaults, n)) for n in (*STEPS, "reject")})
-        import rosterflow.flows.pipeline as pipeline
-
+        defaults = pipeline.Steps()
+        steps = pipeline.Steps(**{n: timed(n, getattr(defaults, n)) for n in (*STEPS, "reject")})
         pipeline.start_run = timed("start_run", pipeline.start_run)
         start = time.perf_counter()
-        synced = run_steps(steps, feed, warehouse, Settings())
+        synced = pipeline.run_steps(steps, feed, warehouse, Settings())
         seconds = time.perf_counter() - start
         step_seconds["open_close"] = seconds - sum(step_seconds.values())
         result |= {

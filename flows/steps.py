@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from rosterflow.schemas.changes import Plan
-from rosterflow.schemas.feed import Feed, open_feed
+from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
 from rosterflow.schemas.issues import sort_issues
 from rosterflow.schemas.records import ROW_HASH, carried_files, validation_key
 from rosterflow.schemas.runs import RunRecord, SyncResult
@@ -104,9 +104,8 @@ def read_feed(feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, full: boo
     if full:  # never recalled: every file is parsed
         return feed.read(parse_unless={})
     stored = fingerprints(con, tenant)
-    # a 1.2 feed's users, or a feed read in another encoding, have more after the bytes' own
     return feed.read(
-        parse_unless={name: found.partition("+")[0] for name, found in stored.items() if found}
+        parse_unless={name: own_fingerprint(found) for name, found in stored.items() if found}
     )
 
 

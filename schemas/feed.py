@@ -208,6 +208,11 @@ def file_fingerprint(
     return fingerprint if is_utf8(encoding) else f"{fingerprint}+{encoding}"
 
 
+def own_fingerprint(fingerprint: str) -> str:
+    """The part of a `file_fingerprint` that is the file's own bytes' (its `FileContent`'s)."""
+    return fingerprint.partition("+")[0]
+
+
 def file_issue(file: str, rule: str, severity: str, message: str) -> dict[str, object]:
     """An issue of a whole file (no line, field or value)."""
     return issue_row(file, None, None, None, rule, severity, message)
@@ -549,25 +554,31 @@ class _Reading:
         workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix=READING_THREADS)
 
         def load(name: str) -> None:
+            read, parse = self._read[name], self._parse[name]
             try:
                 content = FileContent(members[name].read(), "")
             except BaseException as error:
-                self._read[name].set_exception(error)
-                self._parse[name].set_result(None)
+                read.set_exception(error)
+                parse.set_result(None)
                 return
             digest = hasher.submit(_sha256, content.data)
 
             def hashed(done: Future[str]) -> None:  # the file is read: its hash is in
-                content.sha256 = done.result()
-                self._read[name].set_result(content)
+                if done.exception() is not None:
+                    read.set_exception(done.exception())
+                else:
+                    content.sha256 = done.result()
+                    read.set_result(content)
 
             digest.add_done_callback(hashed)
             # a file whose bytes may be the stored records' waits for its hash; any other
             # parses while its hash is taken
             if parse_unless is None or (
-                name in parse_unless and parse_unless[name] == f"sha256:{digest.result()}"
+                name in parse_unless
+                and digest.exception() is None  # (a failed hash is the read's error)
+                and parse_unless[name] == f"sha256:{digest.result()}"
             ):
-                self._parse[name].set_result(None)
+                parse.set_result(None)
                 return
             try:
                 parsed: ParsedCsv | Exception = _parse_file(
@@ -575,25 +586,22 @@ class _Reading:
                 )
             except Exception as error:  # raised once every file is parsed, in manifest order
                 parsed = error
-            digest.result()  # (its bytes are hashed before they go)
+            digest.exception()  # (its bytes are hashed before they go)
             content.data = b""  # parsed: the bytes are no longer needed
-            self._parse[name].set_result(parsed)
+            parse.set_result(parsed)
 
         loading = [
             workers.submit(load, name)
             for name in sorted(members, key=lambda name: -members[name].size)
         ]
         workers.shutdown(wait=False)  # its threads end with their last file
-        # ... and the hasher's once no worker can hand it more
-        remaining = [len(loading)]
 
-        def finished(_: Future[None]) -> None:
-            remaining[0] -= 1
-            if not remaining[0]:
+        def last_file_done(_: Future[None]) -> None:  # the hasher's once no worker can add to it
+            if all(future.done() for future in loading):
                 hasher.shutdown(wait=False)
 
         for future in loading:
-            future.add_done_callback(finished)
+            future.add_done_callback(last_file_done)
 
     def contents(self) -> dict[str, FileContent]:
         """Every file's bytes (or, parsed already, none) and sha256; raises the error of the

@@ -358,3 +358,18 @@ def test_a_file_that_does_not_parse_is_refused_as_if_parsed_after_every_file_was
         with pytest.raises(FeedError) as later:
             feed.parse()
         assert str(later.value) == str(whole.value)
+
+
+@pytest.mark.parametrize("parse_unless", [None, {}], ids=["unparsed", "parsed as read"])
+def test_a_file_whose_hash_fails_raises_its_error_and_nothing_waits_forever(
+    tmp_path, monkeypatch, parse_unless
+):
+    path = write_feed(tmp_path / "d.zip", tiny_district())
+
+    def no_hash(data: bytes) -> str:
+        raise MemoryError("no room to hash")
+
+    monkeypatch.setattr(feed_module, "_sha256", no_hash)
+    feed = open_feed(path, parse=False).read(parse_unless)
+    with pytest.raises(MemoryError, match="no room to hash"):
+        feed.parse()
