@@ -1,5 +1,7 @@
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas import csvfile
@@ -137,7 +139,50 @@ def test_not_utf8_after_a_byte_order_mark_names_the_same_line_and_offset():
 @pytest.mark.parametrize("data", [b"", b"a", b",\n,,\n\n", bytes(range(256)) * 1000])
 def test_byte_counts(data):
     others = sum(data.count(bytes([code])) for code in range(32) if code not in b"\n\r")
-    assert csvfile._byte_counts(data) == (data.count(b","), data.count(b"\n"), others)
+    assert csvfile._byte_counts(data) == (
+        data.count(b","),
+        data.count(b"\n"),
+        others,
+        data.count(b'"'),
+    )
+
+
+_UNQUOTED = st.text(alphabet="ab ,", max_size=3)
+_QUOTED = st.text(alphabet='ab ,\n"', max_size=3).map(
+    lambda text: '"' + text.replace('"', '""') + '"'
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(_UNQUOTED, _QUOTED), min_size=1, max_size=4), max_size=8),
+    st.booleans(),
+)
+def test_every_file_reads_as_the_csv_module_reads_it(records, line_end):
+    """Whatever the fast path's counts accept reads as the strict reader reads it, records,
+    lines and issues alike: short, long and blank lines among quoted commas, quotes and line
+    breaks (a file without a double quote is proven from its byte counts alone)."""
+    data = "\n".join(["h1,h2,h3", *(",".join(fields) for fields in records)]).encode()
+    data += b"\n" if line_end else b""
+    rows, problems = csvfile._exact_parse(data, csvfile._header(data), "x.csv")
+    parsed = parse_csv(data, "x.csv")
+    assert_frame_equal(parsed.rows, rows)
+    assert_frame_equal(parsed.issues, issue_frame(problems))
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"h1,h2,h3\n,\n,a\n", [2, 3]),  # a short line of bare commas beside a short record
+        (b"h1,h2,h3\n,a\n,a,,", [2, 3]),  # a short record, and a long last line without an end
+        (b"h1,h2,h3\n1,2,3\n4,5,6,", [3]),
+    ],
+)
+def test_ragged_records_whose_commas_balance_are_still_ragged(data, lines):
+    parsed = parse_csv(data, "x.csv")
+    assert [(issue[1], issue[4]) for issue in issues_of(parsed)] == [
+        (line, "file.ragged") for line in lines
+    ]
 
 
 def test_rows_are_one_chunk_per_column():
