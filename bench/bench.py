@@ -144,15 +144,19 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
         }
     else:  # a sync: fresh, noop, change, tiny
         step_seconds: dict[str, float] = dict.fromkeys((*TIMED, "reject"), 0.0)
+        # each step's CPU seconds, every thread's: what the step costs the machine, which a
+        # step overlapping another cannot hide
+        step_cpu: dict[str, float] = dict.fromkeys((*TIMED, "reject"), 0.0)
         step_peaks: dict[str, float] = {}  # the peak RSS so far, after each step
 
         def timed(name, function):
             def wrapper(*args, **kwargs):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _cpu_s()
                 try:
                     return function(*args, **kwargs)
                 finally:
                     step_seconds[name] += time.perf_counter() - t0
+                    step_cpu[name] += _cpu_s() - c0
                     step_peaks[name] = _max_rss_mib()
 
             return wrapper
@@ -161,10 +165,11 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
         defaults = pipeline.Steps()
         steps = pipeline.Steps(**{n: timed(n, getattr(defaults, n)) for n in (*STEPS, "reject")})
         pipeline.start_run = timed("start_run", pipeline.start_run)
-        start = time.perf_counter()
+        start, run_cpu = time.perf_counter(), _cpu_s()
         synced = pipeline.run_steps(steps, feed, warehouse, Settings())
         seconds = time.perf_counter() - start
         step_seconds["open_close"] = seconds - sum(step_seconds.values())
+        step_cpu["open_close"] = _cpu_s() - run_cpu - sum(step_cpu.values())
         result |= {
             "seconds": seconds,
             "outcome": synced.outcome,
@@ -173,6 +178,7 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
             "planning": synced.planning,
             "summary": {f"{e}.{a}": c for e, a, c in synced.summary.iter_rows()},
         } | {f"step_{n}_s": s for n, s in step_seconds.items()}
+        result |= {f"step_{n}_cpu_s": c for n, c in step_cpu.items()}
         result |= {f"peak_after_{n}_mib": m for n, m in step_peaks.items()}
     result["cpu_s"] = _cpu_s() - cpu0
     result["load1"] = os.getloadavg()[0]  # other work on the machine, for judging noise
@@ -433,6 +439,7 @@ class Row:
     steps: dict[str, float] = field(default_factory=dict)
     cpu_s: float | None = None  # the least CPU time (user + system, all threads) of the runs
     step_peaks: dict[str, float] = field(default_factory=dict)  # peak RSS after each step
+    step_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each step
 
 
 def verdict(actual: float, goal: float, floor: float) -> str:
@@ -469,6 +476,7 @@ def rows_for_size(students: int, series: dict[str, Series], tiny: Series) -> lis
             best = s.best_run()
             row.steps = {n: best[f"step_{n}_s"] for n in REPORTED_STEPS}
             row.step_peaks = {n: best.get(f"peak_after_{n}_mib") for n in TIMED}
+            row.step_cpu = {n: best.get(f"step_{n}_cpu_s") for n in REPORTED_STEPS}
             row.note = f"{best['changes']:,} changes, planned {best.get('planning') or '?'}"
         if kind in GOALS:
             multiple, subtract = GOALS[kind]
@@ -665,6 +673,7 @@ CSV_COLUMNS = (
     "note",
     *(f"step_{n}_s" for n in REPORTED_STEPS),
     *(f"peak_after_{n}_mib" for n in TIMED),
+    *(f"step_{n}_cpu_s" for n in REPORTED_STEPS),
 )
 
 
@@ -694,6 +703,7 @@ def write_csv(path: Path, results: list[tuple[dict, dict[str, Series], list[Row]
                     row.note,
                     *(_fmt(row.steps.get(n), "{:.4f}") for n in REPORTED_STEPS),
                     *(_fmt(row.step_peaks.get(n), "{:.1f}") for n in TIMED),
+                    *(_fmt(row.step_cpu.get(n), "{:.3f}") for n in REPORTED_STEPS),
                 ]
             )
 
