@@ -219,7 +219,7 @@ class ByteCounts(NamedTuple):
     commas: int
     newlines: int
     others: int  # bytes below 0x20 that are no newline (LF) or CR: tabs and control characters
-    quotes: int = 0
+    quotes: int
 
 
 def _octets(data: bytes) -> pl.Expr:
@@ -293,12 +293,11 @@ def _fast_parse(
         if raw.select(blank.any()).item():
             return None
     commas, newlines = counts.commas, counts.newlines
-    header_end = data.find(b"\n")
-    header_commas = data.count(b",", 0, header_end if header_end >= 0 else len(data))
+    header_commas = data.count(b",", 0, data.find(b"\n"))  # `data` ends in a line end
     expected_commas = records * (width - 1) + value_commas
     if commas - header_commas != expected_commas:
         return None  # a ragged record, or a comma where none was expected
-    physical_lines = newlines + (0 if data.endswith(b"\n") else 1)
+    physical_lines = newlines  # each ends in a line end
     line = pl.int_range(2, records + 2, dtype=pl.Int64, eager=True)
     if physical_lines != 1 + records:  # some values span lines: count them per record
         if not counts.quotes:

@@ -576,7 +576,7 @@ class _Reading:
             if parse_unless is None or (
                 name in parse_unless
                 and digest.exception() is None  # (a failed hash is the read's error)
-                and parse_unless[name] == f"sha256:{digest.result()}"
+                and parse_unless[name] == replace(content, sha256=digest.result()).fingerprint
             ):
                 parse.set_result(None)
                 return

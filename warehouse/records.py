@@ -457,8 +457,8 @@ def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KE
         "superseded_run_id in (select run_id from audit.sync_runs where tenant = $tenant "
         "and started_at < now()::timestamp - to_days($days))"
     )
+    key = {"tenant": tenant, "days": days}
     for table in KEPT_TABLES:
-        key = {"tenant": tenant, "days": days}
         _drop_kept(con, table, f"kept_row.{old}", key)
         con.execute(f"delete from oneroster.{table} where tenant = $tenant and {old}", key)
 
