@@ -132,7 +132,7 @@ def _run_steps(
         feed = steps.read_feed(feed, con, tenant, full)
         run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
         known["run_id"] = run.run_id
-        unchanged = None if full else steps.recall(con, run)
+        unchanged = None if full else steps.recall(con, run, feed.lines())
         if unchanged is not None:
             return unchanged
         validated = steps.validate(feed, con, run, settings)

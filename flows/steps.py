@@ -25,6 +25,7 @@ from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.validate import ValidatedFeed, validate_feed
 from rosterflow.transforms.adoption import Adoption
 from rosterflow.transforms.guard import refusal, removals
+from rosterflow.transforms.lines import kept_lines
 from rosterflow.transforms.logins import login_change_issues, relogins
 from rosterflow.transforms.planning import Since, plan_run
 from rosterflow.transforms.source_state import source_records
@@ -38,11 +39,13 @@ from rosterflow.warehouse.basis import (
 from rosterflow.warehouse.held import hold_run
 from rosterflow.warehouse.records import (
     CLOSED_REFERENCES,
+    LINE_MARKS,
+    LINE_SUMMARIES,
     fingerprints,
     record_writes,
     stored_records,
 )
-from rosterflow.warehouse.runs import next_run_id, utc_now
+from rosterflow.warehouse.runs import next_run_id, stored_line_summaries, utc_now
 from rosterflow.warehouse.state import WarehouseCurrent, current_frames, next_ids, school_removals
 
 
@@ -101,11 +104,12 @@ def read_feed(feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, full: boo
     files are still inflating and parsing. At 1M students the 1% change takes what it took
     when every file was inflated first and parsed beside the warehouse read (8.1-8.2 s, best
     of 3 interleaved), in 4.5 GiB instead of 5.5: a parsed file's bytes go at once."""
-    if full:  # never recalled: every file is parsed
-        return feed.read(parse_unless={})
+    if full:  # never recalled: every file is parsed (its lines hashed for the next run)
+        return feed.read(parse_unless={}, lines={})
     stored = fingerprints(con, tenant)
     return feed.read(
-        parse_unless={name: own_fingerprint(found) for name, found in stored.items() if found}
+        parse_unless={name: own_fingerprint(found) for name, found in stored.items() if found},
+        lines=stored_line_summaries(con, tenant),
     )
 
 
@@ -195,6 +199,17 @@ def plan(
         validated.validated.changes,
     )
     run = replace(run, planning=planned.planning, planning_note=planned.note)
+    line_summaries, line_marks = kept_lines(
+        feed.lines(),
+        {
+            feed.specs[name].file_name: parsed.rows.height if parsed.one_line_records else None
+            for name, parsed in feed.files.items()
+        },
+        feed.modes,
+        feed.version,
+        validated.issues,
+        planned.records,
+    )
     writes = RunWrites(
         planned.plan,
         record_writes(
@@ -205,7 +220,12 @@ def plan(
             validated.stored.files,
             validation_key(run.settings_key, feed.version),
         ),
-        planned.derived | {CLOSED_REFERENCES: validated.validated.closed},
+        planned.derived
+        | {
+            CLOSED_REFERENCES: validated.validated.closed,
+            LINE_SUMMARIES: line_summaries,
+            LINE_MARKS: line_marks,
+        },
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, removals(planned.plan))

@@ -57,6 +57,10 @@ class ParsedCsv:
     # False when the file's lines cannot be read as records at all (it is separated by tabs,
     # say): its issues say why, and its header and rows are not checked
     readable: bool = True
+    # True when every line after the header is one record, proven by the fast path's counts
+    # (no value spans lines, no line is blank): the file's lines can stand for its records
+    # (`schemas.lines`)
+    one_line_records: bool = False
 
 
 def is_utf8(encoding: str) -> bool:
@@ -110,15 +114,19 @@ def parse_csv(
     except pl.exceptions.PolarsError:
         rows = None
     problems: list[dict] = []
+    one_line_records = False
     if rows is None:
         data = data[bom:]
         _check_utf8(data, file_name)
         rows, problems = _exact_parse(data, header, file_name)
+    else:  # proven: one record per line exactly when the lines are the records and a header
+        lines = counts.newlines + (not data.endswith(b"\n"))
+        one_line_records = lines == 1 + rows.height
     rows, repeated = _without_repeated_header(rows, header, file_name)
     found = [issue_frame([*notes, *problems, *repeated])]
     if counts.others and _has_control(data):
         found.append(_control_issues(rows, header, file_name))
-    return ParsedCsv(header, rows, pl.concat(found))
+    return ParsedCsv(header, rows, pl.concat(found), one_line_records=one_line_records)
 
 
 def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:

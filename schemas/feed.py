@@ -26,6 +26,7 @@ import polars as pl
 
 from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
+from rosterflow.schemas.lines import LineSummary, line_hashes, summary
 from rosterflow.schemas.spec import (
     FILE_SPECS,
     MANIFEST_FILE,
@@ -81,6 +82,8 @@ class Feed:
     encoding: str = UTF8  # the files' encoding ([feed] encoding), transcoded as they are parsed
     _reading: _Reading | None = field(default=None, repr=False)  # under way once `read()`
     _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
+    # the manifest's line hashes when each of its lines is one record (`schemas.lines`)
+    manifest_lines: pl.Series | None = field(default=None, repr=False)
 
     @property
     def specs(self) -> dict[str, FileSpec]:
@@ -119,18 +122,37 @@ class Feed:
     def default_tenant(self) -> str:
         return self.system_code or _stem(self.name)
 
-    def read(self, parse_unless: Mapping[str, str] | None = None) -> Feed:
+    def read(
+        self,
+        parse_unless: Mapping[str, str] | None = None,
+        lines: Mapping[str, LineSummary] | None = None,
+    ) -> Feed:
         """Start reading (inflating) the files and taking their sha256, two at a time, biggest
         first, in threads of their own; each is parsed as soon as its bytes are in, unless
         `parse_unless` is None or names its fingerprint (`sha256:...`: bytes whose records are
-        likely known, and which a recalled run never parses). Returns at once: `contents`
-        waits for the bytes, `parse()` for the parses, so the caller's own work (reading the
-        warehouse) overlaps both."""
+        likely known, and which a recalled run never parses). With `lines` (file name -> the
+        last run's `LineSummary`, perhaps none), each file's lines are hashed as it is read,
+        and one with the stored summary (the same lines, perhaps in another order) is not
+        parsed either. Returns at once: `contents` waits for the bytes, `parse()` for the
+        parses, so the caller's own work (reading the warehouse) overlaps both."""
         if self._reading is None:
             self._reading = _Reading(
-                self.name, self.members, self.specs, self.encoding, parse_unless
+                self.name, self.members, self.specs, self.encoding, parse_unless, lines
             )
         return self
+
+    def lines(self) -> dict[str, pl.Series] | None:
+        """Every file's line hashes by file name, the manifest's included, when every one was
+        hashed (`read(lines=...)`, a UTF-8 feed whose manifest has a record per line); None
+        otherwise."""
+        if self.manifest_lines is None:
+            return None
+        found = {MANIFEST_FILE: self.manifest_lines}
+        for name, content in self.contents.items():
+            if content.lines is None:
+                return None
+            found[self.specs[name].file_name] = content.lines
+        return found
 
     def parse(self) -> Feed:
         """Parse the files not parsed yet (two at a time, biggest first); raises FeedError for
@@ -189,6 +211,7 @@ def _outcome(parsing: Future[ParsedCsv]) -> ParsedCsv | Exception:
 class FileContent:
     data: bytes
     sha256: str
+    lines: pl.Series | None = None  # each line's hash, when the feed's lines are hashed
 
     @property
     def fingerprint(self) -> str:
@@ -513,7 +536,8 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str
         return Feed(
             source.name, source.sha256, {}, absent, {}, issue_frame([missing]), encoding=encoding
         )
-    manifest_csv = _parsed(source.name, members[MANIFEST_FILE].read(), MANIFEST_FILE, encoding)
+    manifest_data = members[MANIFEST_FILE].read()
+    manifest_csv = _parsed(source.name, manifest_data, MANIFEST_FILE, encoding)
     manifest, modes, lines, issues, version = _manifest(manifest_csv)
     specs = SPECS_BY_VERSION[version]
     issues += _member_issues(members, modes, manifest, lines, version)
@@ -526,7 +550,16 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str
     feed = Feed(
         source.name, source.sha256, manifest, modes, to_read, read_issues, version, encoding
     )
+    feed.manifest_lines = _own_lines(manifest_data, manifest_csv, encoding)
     return feed.read(parse_unless={}).parse() if parse else feed
+
+
+def _own_lines(data: bytes, parsed: ParsedCsv, encoding: str) -> pl.Series | None:
+    """The line hashes of a file each of whose lines after the header is one record."""
+    if not (is_utf8(encoding) and parsed.one_line_records):
+        return None
+    hashes = line_hashes(data)
+    return hashes if hashes is not None and hashes.len() == parsed.rows.height + 1 else None
 
 
 READING_THREADS = "feed-read"  # the threads that read the files, and parse those that changed
@@ -544,6 +577,7 @@ class _Reading:
         specs: Mapping[str, FileSpec],
         encoding: str,
         parse_unless: Mapping[str, str] | None,
+        lines: Mapping[str, LineSummary] | None = None,
     ) -> None:
         self._names = list(members)  # manifest order
         self._read: dict[str, Future[FileContent]] = {name: Future() for name in members}
@@ -570,10 +604,22 @@ class _Reading:
                     content.sha256 = done.result()
                     read.set_result(content)
 
+            if lines is not None and is_utf8(encoding):
+                # before `hashed` can hand the content over; a line hash is one Polars pass
+                content.lines = _hashed_lines(content.data)
             digest.add_done_callback(hashed)
+            same_lines = (
+                content.lines is not None
+                and specs[name].file_name in lines
+                and summary(content.lines) == lines[specs[name].file_name]
+            )
             # a file whose bytes may be the stored records' waits for its hash; any other
-            # parses while its hash is taken
-            if parse_unless is None or (
+            # parses while its hash is taken. One of the last run's lines in another order is
+            # not parsed either: a recall may follow (`warehouse.runs.recall`)
+            if parse_unless is None or same_lines:
+                parse.set_result(None)
+                return
+            if (
                 name in parse_unless
                 and digest.exception() is None  # (a failed hash is the read's error)
                 and parse_unless[name] == replace(content, sha256=digest.result()).fingerprint
@@ -616,6 +662,13 @@ class _Reading:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _hashed_lines(data: bytes) -> pl.Series | None:
+    try:
+        return line_hashes(data)
+    except Exception:  # (no known input raises) a file's lines unhashed only lose a recall
+        return None
 
 
 def _parse_file(feed_name: str, spec: FileSpec, data: bytes, encoding: str = UTF8) -> ParsedCsv:

@@ -41,7 +41,7 @@ class Warehouse:
         feed = write_feed(self.dir / f"feed-{next(_feed_numbers)}.zip", frames, modes=modes)
         if isinstance(settings, dict):
             settings = parse_settings(settings)
-        steps = Steps() if recall else Steps(recall=lambda con, run: None)
+        steps = Steps() if recall else Steps(recall=lambda con, run, lines=None: None)
         return run_steps(
             steps, feed, self.path, settings or Settings(), tenant or self.tenant, dry_run, full
         )

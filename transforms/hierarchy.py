@@ -49,17 +49,7 @@ def class_sections(
     enrollment of the class in file order (run, then line), among teachers who exist. A class
     listed in several terms uses its first term."""
     primary_teachers = (
-        enrollments.filter(pl.col("role") == "teacher")
-        .join(
-            users.select(pl.col("sourcedId").alias("userSourcedId")), on="userSourcedId", how="semi"
-        )
-        .select(
-            pl.col("classSourcedId").alias("class_id"),
-            pl.col("userSourcedId").alias("teacher_id"),
-            (pl.col("primary") == "true").fill_null(False).alias("is_marked_primary"),
-            "run_id",
-            "line",
-        )
+        _teaching(enrollments, users)
         .sort("is_marked_primary", "run_id", "line", descending=[True, False, False])
         .group_by("class_id", maintain_order=True)
         .agg(pl.col("teacher_id").first())
@@ -87,6 +77,38 @@ def class_sections(
             .replace("", None)
             .alias("term_id"),
         )
+    )
+
+
+def _teaching(enrollments: pl.LazyFrame, users: pl.LazyFrame) -> pl.LazyFrame:
+    """The teacher enrollments of teachers who exist: `class_id, teacher_id, is_marked_primary,
+    run_id, line`."""
+    return (
+        enrollments.filter(pl.col("role") == "teacher")
+        .join(
+            users.select(pl.col("sourcedId").alias("userSourcedId")), on="userSourcedId", how="semi"
+        )
+        .select(
+            pl.col("classSourcedId").alias("class_id"),
+            pl.col("userSourcedId").alias("teacher_id"),
+            (pl.col("primary") == "true").fill_null(False).alias("is_marked_primary"),
+            "run_id",
+            "line",
+        )
+    )
+
+
+def order_deciding_teachers(enrollments: pl.LazyFrame, users: pl.LazyFrame) -> pl.LazyFrame:
+    """The `run_id, line` of the teacher enrollments whose file order decides their class's
+    primary teacher (`class_sections`): a class's enrollments marked primary when it has two or
+    more, or all of them when it has none marked and two or more. Any other order of the
+    teacher enrollments gives every class the same primary teacher."""
+    return (
+        _teaching(enrollments, users)
+        .filter(pl.col("is_marked_primary") == pl.col("is_marked_primary").max().over("class_id"))
+        # over the first rank alone (a window of a window took ten times as long)
+        .filter(pl.len().over("class_id") > 1)
+        .select("run_id", "line")
     )
 
 

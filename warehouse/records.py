@@ -40,6 +40,10 @@ COMPACT_SHARE = 0.1
 COMPACT_PATCHES = 50
 # the derived state naming the references the stored records hold closed
 CLOSED_REFERENCES = "closed_references"
+# the derived state of the run's files as lines (`schemas.lines`): their summaries, and the
+# lines the next run must find again
+LINE_SUMMARIES = "line_summaries"
+LINE_MARKS = "line_marks"
 
 
 @dataclass(frozen=True)

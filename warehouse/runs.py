@@ -3,6 +3,7 @@ tenant's last applied run already had."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -10,8 +11,16 @@ import duckdb
 import polars as pl
 
 from rosterflow.schemas.changes import in_entity_order
-from rosterflow.schemas.issues import ISSUE_SCHEMA
+from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
+from rosterflow.schemas.lines import (
+    ORDER_OR_PLAN_RULES,
+    LineSummary,
+    frame_summaries,
+    moved_lines,
+    summary,
+)
 from rosterflow.schemas.runs import RunRecord, SyncResult
+from rosterflow.warehouse.records import LINE_MARKS, LINE_SUMMARIES, read_blob, write_derived
 from rosterflow.warehouse.schema import ID_FLOOR_SQL, scalar, transaction
 from rosterflow.warehouse.state import lms_checksum
 
@@ -79,11 +88,17 @@ def applied_run_of_feed(con: duckdb.DuckDBPyConnection, feed_sha256: str) -> tup
     return found[0] if found else None
 
 
-def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
+def recall(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    lines: Mapping[str, pl.Series] | None = None,
+) -> SyncResult | None:
     """The result at once when nothing can change: the tenant's last applied run had these very
     contents and settings, and lms still holds exactly what that run left (a hand edit since
     changes its checksum, and then the full run reverts it). The run is recorded as it ends,
-    with that run's issues (the same bytes raise the same issues). None otherwise."""
+    with that run's issues (the same bytes raise the same issues). With the feed's `lines`
+    (`Feed.lines`), the same holds for the same lines in another order (`schemas.lines`): that
+    run's issues are recorded on the lines they moved to. None otherwise."""
     last = con.execute(
         "select run_id, content_sha256, settings_key, lms_checksum from audit.sync_runs "
         "where tenant = ? and outcome = 'applied' order by run_id desc limit 1",
@@ -92,7 +107,15 @@ def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
     if not last:
         return None
     last_run, contents, settings_key, checksum = last[0]
-    if checksum is None or (contents, settings_key) != (run.content_sha256, run.settings_key):
+    if checksum is None or settings_key != run.settings_key:
+        return None
+    if contents == run.content_sha256:
+        issues, moved = run_issues(con, last_run), None
+        note = f"the same contents as run {last_run}, lms untouched since"
+    elif lines is not None and (found := _moved(con, run, last_run, contents, lines)):
+        issues, moved = found
+        note = f"the same records as run {last_run} in another order, lms untouched since"
+    else:
         return None
     if lms_checksum(con, run.tenant) != checksum:
         return None
@@ -100,16 +123,122 @@ def recall(con: duckdb.DuckDBPyConnection, run: RunRecord) -> SyncResult | None:
         run,
         message=f"the same feed as run {last_run}, and lms as it left it: nothing to change",
         planning="recalled",
-        planning_note=f"the same contents as run {last_run}, lms untouched since",
+        planning_note=note,
     )
     with transaction(con):
-        con.execute(
-            "insert into audit.issues select $run_id, file, line, field, value, rule, severity, "
-            "message from audit.issues where run_id = $previous",
-            {"run_id": run.run_id, "previous": last_run},
-        )
+        if moved is None:
+            con.execute(
+                "insert into audit.issues select $run_id, file, line, field, value, rule, "
+                "severity, message from audit.issues where run_id = $previous",
+                {"run_id": run.run_id, "previous": last_run},
+            )
+        else:
+            con.register("rosterflow_moved_issues", issues)
+            con.execute(
+                f"insert into audit.issues select $run_id, {', '.join(ISSUE_SCHEMA)} "
+                "from rosterflow_moved_issues",
+                {"run_id": run.run_id},
+            )
+            con.unregister("rosterflow_moved_issues")
+            if run.outcome == "applied":  # the next run finds the lines where they are now
+                write_derived(con, run.tenant, run.run_id, moved, run.settings_key, checksum)
         insert_run(con, unchanged, checksum if run.outcome == "applied" else None)
-    return SyncResult.of(unchanged, None, run_issues(con, last_run))
+    return SyncResult.of(unchanged, None, issues)
+
+
+def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, LineSummary]:
+    """The line summaries of the files of the tenant's last applied run (`schemas.lines`), as
+    the run that stored them left them, under whichever settings; none when no run can stand
+    on them."""
+    state = _line_state(con, tenant)
+    return frame_summaries(state[0]) if state is not None else {}
+
+
+def _line_state(
+    con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The stored line summaries and marks, when a run (under these settings, if given) stored
+    them for the contents of the tenant's last applied run and no undo came after it."""
+    found = con.execute(
+        """
+        with last_applied as (
+            select content_sha256 from audit.sync_runs
+            where tenant = $tenant and outcome = 'applied'
+            order by run_id desc
+            limit 1
+        ),
+
+        undos as (
+            select max(decisions.result_run_id) as run_id
+            from audit.decisions as decisions
+            join audit.sync_runs as runs on runs.run_id = decisions.result_run_id
+            where decisions.decision = 'undone' and runs.tenant = $tenant
+        ),
+
+        final as (
+            select derived.name, derived.records
+            from oneroster.derived as derived
+            join audit.sync_runs as runs on runs.run_id = derived.run_id
+            where derived.tenant = $tenant
+                and derived.superseded_run_id is null
+                and derived.name in ($summaries, $marks)
+                and ($settings_key::varchar is null or derived.settings_key = $settings_key)
+                and runs.content_sha256 = (select content_sha256 from last_applied)
+                and derived.run_id > coalesce((select run_id from undos), 0)
+        )
+
+        select * from final
+        """,
+        {
+            "tenant": tenant,
+            "summaries": LINE_SUMMARIES,
+            "marks": LINE_MARKS,
+            "settings_key": settings_key,
+        },
+    ).fetchall()
+    state = {name: read_blob(blob) for name, blob in found}
+    if set(state) != {LINE_SUMMARIES, LINE_MARKS} or state[LINE_SUMMARIES].height == 0:
+        return None
+    return state[LINE_SUMMARIES], state[LINE_MARKS]
+
+
+def _moved(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    last_run: int,
+    contents: str,
+    lines: Mapping[str, pl.Series],
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]] | None:
+    """Run `last_run`'s issues on the lines they moved to, and the line state to store, when
+    `lines` are the lines of that run's files in another order, and neither its issues nor
+    its course hierarchy depend on their order (`schemas.lines`); None otherwise."""
+    state = _line_state(con, run.tenant, run.settings_key)
+    if state is None:
+        return None
+    summaries, marks = state
+    stored = frame_summaries(summaries)
+    if set(stored) != set(lines) or any(summary(lines[f]) != stored[f] for f in stored):
+        return None
+    issues = run_issues(con, last_run)
+    if issues.filter(pl.col("rule").is_in(ORDER_OR_PLAN_RULES)).height:
+        return None
+    moved_marks = []
+    for (file,), file_marks in marks.partition_by("file", as_dict=True).items():
+        moved = moved_lines(lines[file], file_marks)
+        if moved is None:
+            return None
+        moved_marks.append(moved.select("file", "line", "hash", "ordered", "new_line"))
+    moved = pl.concat([marks.clear().with_columns(new_line=pl.lit(0, pl.Int64)), *moved_marks])
+    issues = issues.join(moved.select("file", "line", "new_line"), on=["file", "line"], how="left")
+    if issues.filter(pl.col("line").is_not_null() & pl.col("new_line").is_null()).height:
+        return None  # an issue on a line the last run did not keep (it would not be found)
+    issues = sort_issues(
+        issues.with_columns(pl.coalesce("new_line", "line").alias("line")).select(*ISSUE_SCHEMA)
+    )
+    kept = moved.filter(pl.col("new_line").is_not_null()).select(
+        "file", pl.col("new_line").alias("line"), "hash", "ordered"
+    )
+    return issues, {LINE_SUMMARIES: summaries, LINE_MARKS: kept.sort("file", "line")}
 
 
 def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord, checksum: str | None) -> None:

@@ -1,0 +1,136 @@
+"""A feed's files as lines: how a run knows, before it parses anything, that every file holds
+exactly the lines the last run's did, in another order (a nightly export of an unchanged
+district, sorted otherwise), and where each line it needs went.
+
+Each physical line of a file is hashed (64 bits, as a record's `row_hash` is; a CR before the
+LF is no part of the line). A file's **summary** is its line count, its header line's hash, and
+two wrapping sums over its lines: of the hashes, and of a second hash of each. Equal summaries
+mean the same lines in any order: a different multiset of lines would have to hit both sums
+exactly (about one chance in 2**128 for lines that are not built to collide).
+
+The same lines are the same records only when each line of the last run's file was one record
+(no value spanning lines, no blank line: `ParsedCsv.one_line_records` proves it as the file is
+parsed): each line then starts and ends a record wherever it stands. A run keeps, beside the
+summaries, the lines it will have to find again (`marks`): those its issues stand on, and the
+teacher enrollments whose file order decides a class's primary teacher. The next run finds
+each by its hash, which is unique in its file (a line twice would be a sourcedId twice, an
+error). A run of the same lines in another order then has the last run's issues on the lines
+they moved to, and the same course hierarchy when the marked order is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+
+SEED = 0x0E_1173  # the line hash's seed (fixed: hashes are compared across runs)
+SECOND_SEED = 0x5EC0_2D
+# every run keeps the summaries of its files, and the lines it must find again
+SUMMARY_SCHEMA = {
+    "file": pl.String,
+    "lines": pl.Int64,
+    "header": pl.UInt64,
+    "sum": pl.UInt64,
+    "second_sum": pl.UInt64,
+}
+MARK_SCHEMA = {"file": pl.String, "line": pl.Int64, "hash": pl.UInt64, "ordered": pl.Boolean}
+# issues that a run's records do not determine whatever their order: those that name another
+# line or the first of several in file order, and those that follow from what the run changed
+# in lms (the same records again change nothing, and adopt nobody)
+ORDER_OR_PLAN_RULES = (
+    "teacher.same_title",
+    "manifest.duplicate",
+    "identity.login_changed",
+    "identity.adopt_ambiguous",
+    "identity.adopt_role_conflict",
+)
+
+
+class LineSummary(NamedTuple):
+    lines: int
+    header: int  # the first line's hash
+    sum: int
+    second_sum: int
+
+
+def line_hashes(data: bytes) -> pl.Series | None:
+    """Each physical line's hash, in file order (UInt64); None when the bytes cannot be split
+    into text lines (not UTF-8, or a line holding the unit separator 0x1f)."""
+    if not data:
+        return pl.Series("hash", [], pl.UInt64)
+    try:
+        # one column of whole lines: no quote is special, the separator is a byte no
+        # OneRoster text holds (a line with one has two fields, which Polars refuses)
+        lines = pl.read_csv(
+            data,
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            schema={"line": pl.String},
+        ).to_series()
+    except pl.exceptions.PolarsError:
+        return None
+    return lines.hash(SEED).alias("hash")
+
+
+def summary(hashes: pl.Series) -> LineSummary:
+    """The summary of a file of these line hashes (see the module's docstring)."""
+    values = hashes.to_numpy()
+    second = hashes.hash(SECOND_SEED).to_numpy()
+    with np.errstate(over="ignore"):  # the sums wrap around 2**64, as intended
+        total = int(values.sum(dtype=np.uint64))
+        second_total = int(second.sum(dtype=np.uint64))
+    header = int(values[0]) if len(values) else 0
+    return LineSummary(len(values), header, total, second_total)
+
+
+def summaries_frame(summaries: Mapping[str, LineSummary]) -> pl.DataFrame:
+    rows = [(file, *found) for file, found in sorted(summaries.items())]
+    return pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row")
+
+
+def frame_summaries(frame: pl.DataFrame) -> dict[str, LineSummary]:
+    return {row[0]: LineSummary(*row[1:]) for row in frame.iter_rows()}
+
+
+def marks_of(hashes: pl.Series, wanted: pl.DataFrame) -> pl.DataFrame | None:
+    """The marks of a file: its `wanted` lines (`line`, 1-based and each once, `ordered`) with
+    their hashes from the file's `hashes`; None when a line is not in the file or its hash is
+    not unique in it (the next run could not tell where it went)."""
+    if wanted.height == 0:
+        return pl.DataFrame(schema={k: v for k, v in MARK_SCHEMA.items() if k != "file"})
+    lines = wanted["line"]
+    if lines.min() < 1 or lines.max() > hashes.len():
+        return None
+    marked = wanted.select(
+        pl.col("line").cast(pl.Int64),
+        hashes.gather(lines - 1).alias("hash"),
+        pl.col("ordered"),
+    )
+    found = hashes.filter(hashes.is_in(marked["hash"].implode()))
+    if found.len() != marked.height or marked["hash"].n_unique() != marked.height:
+        return None
+    return marked
+
+
+def moved_lines(hashes: pl.Series, marks: pl.DataFrame) -> pl.DataFrame | None:
+    """Where each of a file's `marks` (`line, hash, ordered`) stands in a file of the same lines
+    in another order, given that file's `hashes`: the marks with `new_line`; None when a marked
+    line is not there exactly once, or the `ordered` lines are in another order."""
+    where = (
+        pl.DataFrame({"hash": hashes})
+        .with_row_index("new_line", offset=1)
+        .filter(pl.col("hash").is_in(marks["hash"].implode()))
+    )
+    if where.height != marks.height or where["hash"].n_unique() != where.height:
+        return None
+    moved = marks.join(where.with_columns(pl.col("new_line").cast(pl.Int64)), on="hash")
+    if moved.height != marks.height:
+        return None
+    ordered = moved.filter("ordered").sort("line")["new_line"]
+    if not ordered.is_sorted() or ordered.n_unique() != ordered.len():
+        return None
+    return moved
