@@ -143,9 +143,11 @@ class Feed:
 
     def lines(self) -> dict[str, pl.Series] | None:
         """Every file's line hashes by file name, the manifest's included, when every one was
-        hashed (`read(lines=...)`, a UTF-8 feed whose manifest has a record per line); None
+        hashed (`read(lines=...)`, a UTF-8 feed whose manifest has a record per line) and the
+        manifest and the zip's members raised no issue (an unknown file's warning is no line
+        of any file: the same lines with another member would raise other issues); None
         otherwise."""
-        if self.manifest_lines is None:
+        if self.manifest_lines is None or self.read_issues.height:
             return None
         found = {MANIFEST_FILE: self.manifest_lines}
         for name, content in self.contents.items():
@@ -608,10 +610,12 @@ class _Reading:
                 # before `hashed` can hand the content over; a line hash is one Polars pass
                 content.lines = _hashed_lines(content.data)
             digest.add_done_callback(hashed)
+            stored = lines.get(specs[name].file_name) if lines is not None else None
             same_lines = (
                 content.lines is not None
-                and specs[name].file_name in lines
-                and summary(content.lines) == lines[specs[name].file_name]
+                and stored is not None
+                and content.lines.len() == stored.lines  # (most changed files: no sums)
+                and summary(content.lines) == stored
             )
             # a file whose bytes may be the stored records' waits for its hash; any other
             # parses while its hash is taken. One of the last run's lines in another order is

@@ -48,7 +48,7 @@ def kept_lines(
     wanted = [issues.select("file", "line", pl.lit(False).alias("ordered")).drop_nulls("line")]
     if "enrollments.csv" in lines:
         wanted.append(
-            order_deciding_teachers(records["enrollments"].lazy(), records["users"].lazy())
+            order_deciding_teachers(records["enrollments"].lazy())
             .select(pl.lit("enrollments.csv").alias("file"), "line", pl.lit(True).alias("ordered"))
             .collect()
         )

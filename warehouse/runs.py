@@ -217,7 +217,9 @@ def _moved(
         return None
     summaries, marks = state
     stored = frame_summaries(summaries)
-    if set(stored) != set(lines) or any(summary(lines[f]) != stored[f] for f in stored):
+    if set(stored) != set(lines) or any(lines[f].len() != stored[f].lines for f in stored):
+        return None
+    if any(summary(lines[f]) != stored[f] for f in stored):
         return None
     issues = run_issues(con, last_run)
     if issues.filter(pl.col("rule").is_in(ORDER_OR_PLAN_RULES)).height:

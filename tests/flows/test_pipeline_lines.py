@@ -28,7 +28,7 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.records import LINE_MARKS, LINE_SUMMARIES, derived
 from rosterflow.warehouse.schema import connect
 from tests.changes import change
-from tests.feeds import tiny_district, with_cell
+from tests.feeds import feed_files, tiny_district, with_cell, write_zip
 from tests.flows.test_pipeline_incremental import assert_same_plan, leaves, run_once
 
 TENANT = "district"
@@ -177,7 +177,7 @@ def test_teachers_whose_order_decides_a_primary_teacher_are_planned_when_they_mo
 
 @pytest.mark.parametrize(
     "why",
-    ["hand edit", "same title", "undo", "delta"],
+    ["hand edit", "same title", "undo", "delta", "unknown file"],
 )
 def test_a_reordered_feed_is_planned_when_the_last_run_cannot_be_built_on(tmp_path, why):
     district = tiny_district()
@@ -197,9 +197,16 @@ def test_a_reordered_feed_is_planned_when_the_last_run_cannot_be_built_on(tmp_pa
     if why == "delta":
         sync(warehouse, write_feed(tmp_path / "delta.zip", district, modes=modes))
 
-    again = sync(warehouse, write_feed(tmp_path / "again.zip", reordered, modes=modes))
+    if why == "unknown file":  # a member the last run's lines cannot account for
+        again_feed = write_zip(tmp_path / "again.zip", feed_files(reordered) | {"notes.csv": "x"})
+    else:
+        again_feed = write_feed(tmp_path / "again.zip", reordered, modes=modes)
+
+    again = sync(warehouse, again_feed)
 
     assert again.planning != "recalled", again.planning_note
+    if why == "unknown file":
+        assert again.issues["rule"].to_list() == ["file.unknown"]
     if why == "hand edit":
         assert again.summary.filter(pl.col("action") == "update").height == 1
 

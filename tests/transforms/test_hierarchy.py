@@ -5,7 +5,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.settings import Hierarchy
-from rosterflow.transforms.hierarchy import base_course_enrollments, course_hierarchy
+from rosterflow.transforms.hierarchy import (
+    base_course_enrollments,
+    course_hierarchy,
+    order_deciding_teachers,
+)
 from tests.feeds import faq_district, frame, tiny_district, with_cell
 
 
@@ -188,3 +192,56 @@ def test_class_without_course_or_teacher_still_gets_its_section():
         ),
     )
     assert not courses["external_id"].str.contains("Biology").any()
+
+
+def test_the_teachers_whose_order_decides_a_primary_are_those_of_a_tied_first_rank():
+    """k1: one marked primary (order cannot matter); k2: none marked, two teachers; k3: two
+    marked and one not (the marked two are tied); k4: a single teacher; students never."""
+    enrollments = frame(
+        "enrollments",
+        *(
+            {"sourcedId": sid, "classSourcedId": class_, "role": role, "primary": primary}
+            for sid, class_, role, primary in [
+                ("e1", "k1", "teacher", "true"),
+                ("e2", "k1", "teacher", "false"),
+                ("e3", "k2", "teacher", "false"),
+                ("e4", "k2", "teacher", None),
+                ("e5", "k3", "teacher", "true"),
+                ("e6", "k3", "teacher", "false"),
+                ("e7", "k3", "teacher", "true"),
+                ("e8", "k4", "teacher", "false"),
+                ("e9", "k2", "student", "true"),
+            ]
+        ),
+    )
+    deciding = order_deciding_teachers(
+        as_source({"enrollments": enrollments})["enrollments"].lazy()
+    )
+    # e3, e4 (k2) and e5, e7 (k3), on lines 4, 5, 6 and 8
+    assert deciding.collect()["line"].sort().to_list() == [4, 5, 6, 8]
+
+
+def test_swapping_the_teachers_whose_order_decides_changes_the_primary_and_no_other_swap_does():
+    district = tiny_district()
+    second = (
+        district["enrollments"]
+        .filter(pl.col("sourcedId") == "e5")
+        .with_columns(pl.lit("e7").alias("sourcedId"), pl.lit("k1").alias("classSourcedId"))
+    )
+    unmarked = pl.concat([district["enrollments"], second]).with_columns(
+        pl.lit("false").alias("primary")
+    )
+    e1_first = pl.concat([unmarked.filter(pl.col("sourcedId") == "e1"), unmarked[1:].reverse()])
+    hierarchies = {}
+    for order, rows in (
+        ("as is", unmarked),
+        ("e1 first", e1_first),
+        ("reversed", unmarked.reverse()),
+    ):
+        source = as_source(district | {"enrollments": rows})
+        deciding = order_deciding_teachers(source["enrollments"].lazy()).collect()
+        decided = source["enrollments"].join(deciding, on=["run_id", "line"])
+        assert set(decided["sourcedId"]) == {"e1", "e7"}  # k1's two teachers, none marked
+        hierarchies[order] = hierarchy_of(district | {"enrollments": rows}).sort(pl.all())
+    assert_frame_equal(hierarchies["as is"], hierarchies["e1 first"])
+    assert not hierarchies["as is"].equals(hierarchies["reversed"])
