@@ -15,6 +15,8 @@ never import Prefect, whose import and temporary server would take most of a sma
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -719,12 +721,36 @@ def _serve_sources(
     raise typer.Exit(code)
 
 
-def main() -> None:
+def exit_code() -> int:
+    """Run the command the arguments name (as the console script does), and return its exit
+    code."""
     try:
         app()
     except KeyboardInterrupt:
         errors.print("rosterflow: interrupted")
-        sys.exit(130)
+        return 130
+    except SystemExit as done:  # how click ends every command
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)  # as the interpreter would
+        return 1
+    return EXIT_OK
+
+
+def main() -> None:
+    """The console script. A process that never imported Prefect ends without tearing down
+    its interpreter (its output flushed first): what a sync leaves is closed and durable by
+    then, and the teardown only hands back memory, which the kernel takes back at once (at a
+    million students the interpreter's exit took 0.37 s of a 9 s sync). Prefect's temporary
+    server and log shipping need their exit handlers, so a process that ran a flow exits
+    normally."""
+    code = exit_code()
+    if "prefect" in sys.modules:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

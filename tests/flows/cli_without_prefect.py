@@ -29,9 +29,10 @@ if __name__ == "__main__":
         apply._pause_for_kill_test = disk_full
         arguments = arguments[1:]
     sys.argv = ["rosterflow", *arguments]
-    from rosterflow.flows.cli import main
+    from rosterflow.flows.cli import exit_code
 
     try:
-        main()
+        code = exit_code()  # (`main` would end the process before the report is written)
     finally:
         report.write_text(json.dumps(prefect_modules()))
+    sys.exit(code)

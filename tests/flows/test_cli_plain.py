@@ -340,3 +340,32 @@ def test_dispatching_to_a_work_pool_needs_a_prefect_server(tmp_path):
     done = rosterflow(tmp_path, "serve", "--inbox", "inbox", "--pool", "districts", "--once")
     assert done.code == 2
     assert "--pool" in done.stderr and "PREFECT_API_URL" in done.stderr
+
+
+def test_the_console_script_ends_without_teardown_having_written_and_said_everything(tmp_path):
+    """The installed `rosterflow` ends a process that never imported Prefect with `os._exit`
+    (`flows.cli.main`): its output is whole, its exit code the command's, and the warehouse it
+    wrote complete and readable by the next process."""
+    program = Path(sys.executable).parent / "rosterflow"
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")
+    } | {"PREFECT_HOME": str(tmp_path / ".prefect-home")}
+    good = write_feed(tmp_path / "good.zip", tiny_district())
+    bad = write_feed(tmp_path / "bad.zip", with_cell(tiny_district(), "users", 0, "role", "wizard"))
+    codes = {}
+    for feed in (good, bad):
+        done = subprocess.run(
+            [str(program), "sync", str(feed), "--warehouse", str(tmp_path / "w.duckdb")],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        codes[feed.name] = done.returncode
+        assert "Traceback" not in done.stdout + done.stderr
+        last = (done.stdout + done.stderr).strip().splitlines()[-1]  # the verdict, last
+        assert last.startswith(f"{feed.name}: "), done.stdout + done.stderr
+    assert codes == {"good.zip": 0, "bad.zip": 1}
+    outcomes = [outcome for *_, outcome in runs(tmp_path / "w.duckdb")]
+    assert outcomes == ["applied", "rejected"]
