@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-import numpy as np
 import polars as pl
 
 SEED = 0x0E_1173  # the line hash's seed (fixed: hashes are compared across runs)
@@ -78,13 +77,30 @@ def line_hashes(data: bytes) -> pl.Series | None:
 
 def summary(hashes: pl.Series) -> LineSummary:
     """The summary of a file of these line hashes (see the module's docstring)."""
-    values = hashes.to_numpy()
-    second = hashes.hash(SECOND_SEED).to_numpy()
-    with np.errstate(over="ignore"):  # the sums wrap around 2**64, as intended
-        total = int(values.sum(dtype=np.uint64))
-        second_total = int(second.sum(dtype=np.uint64))
-    header = int(values[0]) if len(values) else 0
-    return LineSummary(len(values), header, total, second_total)
+    sums = pl.select(
+        *_wrapping_sum(pl.lit(hashes), "sum"),
+        *_wrapping_sum(pl.lit(hashes).hash(SECOND_SEED), "second_sum"),
+    ).row(0, named=True)
+    header = hashes[0] if hashes.len() else 0
+    return LineSummary(
+        hashes.len(),
+        header,
+        _combined(sums["sum_low"], sums["sum_high"]),
+        _combined(sums["second_sum_low"], sums["second_sum_high"]),
+    )
+
+
+def _wrapping_sum(values: pl.Expr, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """The sums of the low and the high 32 bits of `values` (UInt64): neither can overflow
+    64 bits for fewer than 2**32 lines, so their total modulo 2**64 is exact."""
+    return (
+        (values % 2**32).sum().alias(f"{name}_low"),
+        (values // 2**32).sum().alias(f"{name}_high"),
+    )
+
+
+def _combined(low: int | None, high: int | None) -> int:
+    return ((low or 0) + ((high or 0) << 32)) % 2**64
 
 
 def summaries_frame(summaries: Mapping[str, LineSummary]) -> pl.DataFrame:
