@@ -128,7 +128,7 @@ def validate(
     warehouse: Annotated[
         Path | None,
         typer.Option(
-            help="Resolve references of delta files, and into absent files, against this warehouse."
+            help="Resolve references of delta files, and into absent files, against this warehouse. A feed of the lines of the tenant's last applied run, in any order, under its settings, is answered from that run without parsing it."
         ),
     ] = None,
     tenant: Annotated[

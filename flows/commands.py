@@ -10,6 +10,7 @@ inside the functions, so that `--help` and `rosterflow validate` answer at once.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,22 +55,48 @@ def validate(
     references of delta files, and into absent files, resolve against the tenant's records."""
     from rosterflow.schemas.feed import FeedError, open_feed
     from rosterflow.schemas.settings import SettingsError, load_settings
-    from rosterflow.schemas.validate import validate_feed
+    from rosterflow.schemas.validate import ValidatedFeed, validate_feed
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
         settings = load_settings(config)
-        opened = open_feed(feed, encoding=settings.feed.encoding)
-        known = known_ids(warehouse, tenant or opened.default_tenant()) if warehouse else None
+        opened = open_feed(feed, parse=warehouse is None, encoding=settings.feed.encoding)
+        if warehouse is None:
+            return opened.name, validate_feed(opened, settings)
+        tenant = tenant or opened.default_tenant()
+        known = known_ids(warehouse, tenant)  # (refuses a warehouse that is no such file)
+        issues = issues_by_lines(warehouse, tenant, opened, settings)
+        if issues is not None:
+            return opened.name, ValidatedFeed(opened, {}, issues)
+        return opened.name, validate_feed(opened, settings, known())
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None
     except OSError as error:  # a folder feed's file that cannot be read (its permissions)
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
-    return opened.name, validate_feed(opened, settings, known)
+
+
+def issues_by_lines(warehouse: Path, tenant: str, feed, settings):
+    """The feed's issues without parsing it, when its files hold the lines of the tenant's last
+    applied run, in any order, and the settings are that run's (`warehouse.runs.
+    issues_by_lines`); else None, the feed read (its files with those lines left unparsed)."""
+    from rosterflow.flows.steps import settings_key
+    from rosterflow.warehouse.layout import existing_tenant_warehouse
+    from rosterflow.warehouse.runs import issues_by_lines as moved_issues
+    from rosterflow.warehouse.runs import stored_line_summaries
+    from rosterflow.warehouse.schema import connect
+
+    path = existing_tenant_warehouse(warehouse, tenant)
+    if path is None:
+        feed.read(parse_unless={})
+        return None
+    with connect(path, read_only=True) as con:
+        feed.read(parse_unless={}, lines=stored_line_summaries(con, tenant))
+        return moved_issues(con, tenant, settings_key(settings), feed.lines())
 
 
 def known_ids(warehouse: Path, tenant: str):
-    """The tenant's records in the warehouse (a file, or the tenant's file of a layout)."""
+    """The tenant's records in the warehouse (a file, or the tenant's file of a layout), read
+    when called: a feed answered from its lines needs none."""
     from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
     from rosterflow.warehouse.state import known_ids as tenant_ids
 
@@ -77,7 +104,7 @@ def known_ids(warehouse: Path, tenant: str):
     if path is None and not is_layout(warehouse):
         raise CommandError(f"--warehouse {warehouse}: no such file")
     # a layout without the tenant's file: a tenant that has never synced holds no records
-    return tenant_ids(path, tenant)
+    return functools.partial(tenant_ids, path, tenant)
 
 
 # --- sync, demo, serve: runs, in a Prefect flow or in this process ---------------------------

@@ -113,6 +113,12 @@ def read_feed(feed: Feed, con: duckdb.DuckDBPyConnection, tenant: str, full: boo
     )
 
 
+def settings_key(settings: Settings) -> str:
+    """What a run's results depend on besides its feed: rosterflow's version and the settings
+    (`audit.sync_runs.settings_key`; a run is recalled only under the same)."""
+    return f"rosterflow {version('rosterflow')} {settings.key()}"
+
+
 def start_run(
     con: duckdb.DuckDBPyConnection,
     feed: Feed,
@@ -130,7 +136,7 @@ def start_run(
         started_at=utc_now(),
         outcome="planned" if dry_run else "applied",
         content_sha256=feed.content_sha256,
-        settings_key=f"rosterflow {version('rosterflow')} {settings.key()}",
+        settings_key=settings_key(settings),
         full=full,
         attempt_key=attempt,
     )

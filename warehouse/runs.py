@@ -99,20 +99,16 @@ def recall(
     with that run's issues (the same bytes raise the same issues). With the feed's `lines`
     (`Feed.lines`), the same holds for the same lines in another order (`schemas.lines`): that
     run's issues are recorded on the lines they moved to. None otherwise."""
-    last = con.execute(
-        "select run_id, content_sha256, settings_key, lms_checksum from audit.sync_runs "
-        "where tenant = ? and outcome = 'applied' order by run_id desc limit 1",
-        [run.tenant],
-    ).fetchall()
-    if not last:
+    last = _last_applied(con, run.tenant)
+    if last is None:
         return None
-    last_run, contents, settings_key, checksum = last[0]
+    last_run, contents, settings_key, checksum = last
     if checksum is None or settings_key != run.settings_key:
         return None
     if contents == run.content_sha256:
         issues, moved = run_issues(con, last_run), None
         note = f"the same contents as run {last_run}, lms untouched since"
-    elif lines is not None and (found := _moved(con, run, last_run, contents, lines)):
+    elif lines is not None and (found := _moved(con, run.tenant, settings_key, last_run, lines)):
         issues, moved = found
         note = f"the same records as run {last_run} in another order, lms untouched since"
     else:
@@ -144,6 +140,35 @@ def recall(
                 write_derived(con, run.tenant, run.run_id, moved, run.settings_key, checksum)
         insert_run(con, unchanged, checksum if run.outcome == "applied" else None)
     return SyncResult.of(unchanged, None, issues)
+
+
+def issues_by_lines(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    settings_key: str,
+    lines: Mapping[str, pl.Series] | None,
+) -> pl.DataFrame | None:
+    """The issues of a feed of these `lines` (`Feed.lines`) when they are the lines of the
+    tenant's last applied run in another order (or the same), validated under the same
+    settings: that run's issues on the lines they moved to (`schemas.lines`). None otherwise,
+    and then the feed is to be validated."""
+    last = _last_applied(con, tenant)
+    if lines is None or last is None or last[2] != settings_key:
+        return None
+    found = _moved(con, tenant, settings_key, last[0], lines)
+    return found[0] if found is not None else None
+
+
+def _last_applied(
+    con: duckdb.DuckDBPyConnection, tenant: str
+) -> tuple[int, str | None, str | None, str | None] | None:
+    """`run_id, content_sha256, settings_key, lms_checksum` of the tenant's last applied run."""
+    found = con.execute(
+        "select run_id, content_sha256, settings_key, lms_checksum from audit.sync_runs "
+        "where tenant = ? and outcome = 'applied' order by run_id desc limit 1",
+        [tenant],
+    ).fetchall()
+    return found[0] if found else None
 
 
 def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, LineSummary]:
@@ -204,15 +229,15 @@ def _line_state(
 
 def _moved(
     con: duckdb.DuckDBPyConnection,
-    run: RunRecord,
+    tenant: str,
+    settings_key: str,
     last_run: int,
-    contents: str,
     lines: Mapping[str, pl.Series],
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]] | None:
     """Run `last_run`'s issues on the lines they moved to, and the line state to store, when
     `lines` are the lines of that run's files in another order, and neither its issues nor
     its course hierarchy depend on their order (`schemas.lines`); None otherwise."""
-    state = _line_state(con, run.tenant, run.settings_key)
+    state = _line_state(con, tenant, settings_key)
     if state is None:
         return None
     summaries, marks = state

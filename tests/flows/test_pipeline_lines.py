@@ -23,7 +23,7 @@ from rosterflow.demo.district import generate_feed
 from rosterflow.flows.operations import undo_run
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas import feed as feed_module
-from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.settings import Settings, load_settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.records import LINE_MARKS, LINE_SUMMARIES, derived
 from rosterflow.warehouse.schema import connect
@@ -227,3 +227,39 @@ def test_a_dry_run_of_a_reordered_feed_is_recalled_and_stores_no_lines(tmp_path)
     for was, now in zip(before, after, strict=True):
         assert_frame_equal(was, now)
     assert sync(warehouse, reordered).planning == "recalled"
+
+
+@pytest.mark.parametrize("same_settings", [True, False])
+def test_validate_with_a_warehouse_takes_the_lines_of_its_last_run(
+    tmp_path, monkeypatch, same_settings
+):
+    """`rosterflow validate FEED --warehouse W`: a feed of the lines of the tenant's last
+    applied run, in another order, is answered without a parse, with that run's issues on the
+    lines they moved to, as validating every record finds them; under other settings it is
+    validated record by record."""
+    from rosterflow.flows.commands import validate
+    from rosterflow.schemas.feed import open_feed
+    from rosterflow.schemas.validate import validate_feed
+    from rosterflow.warehouse.state import known_ids
+
+    district = with_cell(tiny_district(), "users", 1, "email", None)
+    warehouse = tmp_path / "w.duckdb"
+    sync(warehouse, zipped(tmp_path, district))
+    reordered = zipped(tmp_path, {name: frame.reverse() for name, frame in district.items()})
+    config = None
+    if not same_settings:
+        config = tmp_path / "rosterflow.toml"
+        config.write_text('[validation.required]\nusers = ["email"]\n')
+    parsed = []
+    parse = feed_module._parse_file
+    monkeypatch.setattr(
+        feed_module, "_parse_file", lambda *args: parsed.append(args[1].name) or parse(*args)
+    )
+
+    _, validated = validate(reordered, config, warehouse, TENANT)
+
+    assert (parsed == []) == same_settings
+    settings = Settings() if config is None else load_settings(config)
+    every_record = validate_feed(open_feed(reordered), settings, known_ids(warehouse, TENANT))
+    assert_frame_equal(sorted_issues(validated), sorted_issues(every_record))
+    assert validated.issues.height >= 1
