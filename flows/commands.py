@@ -65,7 +65,7 @@ def validate(
             return opened.name, validate_feed(opened, settings)
         tenant = tenant or opened.default_tenant()
         known = known_ids(warehouse, tenant)  # (refuses a warehouse that is no such file)
-        issues = issues_by_lines(warehouse, tenant, opened, settings)
+        issues = issues_of_the_same_lines(warehouse, tenant, opened, settings)
         if issues is not None:
             return opened.name, ValidatedFeed(opened, {}, issues)
         return opened.name, validate_feed(opened, settings, known())
@@ -75,14 +75,13 @@ def validate(
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
 
 
-def issues_by_lines(warehouse: Path, tenant: str, feed, settings):
+def issues_of_the_same_lines(warehouse: Path, tenant: str, feed, settings):
     """The feed's issues without parsing it, when its files hold the lines of the tenant's last
     applied run, in any order, and the settings are that run's (`warehouse.runs.
     issues_by_lines`); else None, the feed read (its files with those lines left unparsed)."""
     from rosterflow.flows.steps import settings_key
     from rosterflow.warehouse.layout import existing_tenant_warehouse
-    from rosterflow.warehouse.runs import issues_by_lines as moved_issues
-    from rosterflow.warehouse.runs import stored_line_summaries
+    from rosterflow.warehouse.runs import issues_by_lines, stored_line_summaries
     from rosterflow.warehouse.schema import connect
 
     path = existing_tenant_warehouse(warehouse, tenant)
@@ -91,7 +90,7 @@ def issues_by_lines(warehouse: Path, tenant: str, feed, settings):
         return None
     with connect(path, read_only=True) as con:
         feed.read(parse_unless={}, lines=stored_line_summaries(con, tenant))
-        return moved_issues(con, tenant, settings_key(settings), feed.lines())
+        return issues_by_lines(con, tenant, settings_key(settings), feed.lines())
 
 
 def known_ids(warehouse: Path, tenant: str):

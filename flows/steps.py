@@ -207,10 +207,7 @@ def plan(
     run = replace(run, planning=planned.planning, planning_note=planned.note)
     line_summaries, line_marks = kept_lines(
         feed.lines(),
-        {
-            feed.specs[name].file_name: parsed.rows.height if parsed.one_line_records else None
-            for name, parsed in feed.files.items()
-        },
+        {feed.specs[name].file_name: parsed for name, parsed in feed.files.items()},
         feed.modes,
         feed.version,
         validated.issues,

@@ -26,7 +26,7 @@ import polars as pl
 
 from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
-from rosterflow.schemas.lines import LineSummary, line_hashes, summary
+from rosterflow.schemas.lines import LineSummary, line_hashes, lines_are_records, summary
 from rosterflow.schemas.spec import (
     FILE_SPECS,
     MANIFEST_FILE,
@@ -561,7 +561,7 @@ def _own_lines(data: bytes, parsed: ParsedCsv, encoding: str) -> pl.Series | Non
     if not (is_utf8(encoding) and parsed.one_line_records):
         return None
     hashes = line_hashes(data)
-    return hashes if hashes is not None and hashes.len() == parsed.rows.height + 1 else None
+    return hashes if lines_are_records(hashes, parsed) else None
 
 
 READING_THREADS = "feed-read"  # the threads that read the files, and parse those that changed

@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import polars as pl
 
+from rosterflow.schemas.csvfile import ParsedCsv
+
 SEED = 0x0E_1173  # the line hash's seed (fixed: hashes are compared across runs)
 SECOND_SEED = 0x5EC0_2D
 # every run keeps the summaries of its files, and the lines it must find again
@@ -73,6 +75,12 @@ def line_hashes(data: bytes) -> pl.Series | None:
     except pl.exceptions.PolarsError:
         return None
     return lines.hash(SEED).alias("hash")
+
+
+def lines_are_records(hashes: pl.Series | None, parsed: ParsedCsv) -> bool:
+    """Whether a file of these line hashes, parsed as `parsed`, has a record on every line
+    after its header (the lines can stand for its records, see the module's docstring)."""
+    return hashes is not None and parsed.one_line_records and hashes.len() == parsed.rows.height + 1
 
 
 def summary(hashes: pl.Series) -> LineSummary:

@@ -49,7 +49,17 @@ def class_sections(
     enrollment of the class in file order (run, then line), among teachers who exist. A class
     listed in several terms uses its first term."""
     primary_teachers = (
-        _teaching(enrollments, users)
+        enrollments.filter(pl.col("role") == "teacher")
+        .join(
+            users.select(pl.col("sourcedId").alias("userSourcedId")), on="userSourcedId", how="semi"
+        )
+        .select(
+            pl.col("classSourcedId").alias("class_id"),
+            pl.col("userSourcedId").alias("teacher_id"),
+            _marked_primary().alias("is_marked_primary"),
+            "run_id",
+            "line",
+        )
         .sort("is_marked_primary", "run_id", "line", descending=[True, False, False])
         .group_by("class_id", maintain_order=True)
         .agg(pl.col("teacher_id").first())
@@ -80,22 +90,9 @@ def class_sections(
     )
 
 
-def _teaching(enrollments: pl.LazyFrame, users: pl.LazyFrame) -> pl.LazyFrame:
-    """The teacher enrollments of teachers who exist: `class_id, teacher_id, is_marked_primary,
-    run_id, line`."""
-    return (
-        enrollments.filter(pl.col("role") == "teacher")
-        .join(
-            users.select(pl.col("sourcedId").alias("userSourcedId")), on="userSourcedId", how="semi"
-        )
-        .select(
-            pl.col("classSourcedId").alias("class_id"),
-            pl.col("userSourcedId").alias("teacher_id"),
-            (pl.col("primary") == "true").fill_null(False).alias("is_marked_primary"),
-            "run_id",
-            "line",
-        )
-    )
+def _marked_primary() -> pl.Expr:
+    """An enrollment marked primary (`primary` is "true"; empty is not)."""
+    return (pl.col("primary") == "true").fill_null(False)
 
 
 def order_deciding_teachers(enrollments: pl.LazyFrame) -> pl.LazyFrame:
@@ -105,10 +102,9 @@ def order_deciding_teachers(enrollments: pl.LazyFrame) -> pl.LazyFrame:
     of the teacher enrollments gives every class the same primary teacher. Whether each
     teacher exists is not asked (a join with every user: 0.1 s at a million students), which
     can only add enrollments whose order need not have mattered."""
-    is_marked_primary = (pl.col("primary") == "true").fill_null(False)
     return (
         enrollments.filter(pl.col("role") == "teacher")
-        .select("classSourcedId", is_marked_primary.alias("is_marked_primary"), "run_id", "line")
+        .select("classSourcedId", _marked_primary().alias("is_marked_primary"), "run_id", "line")
         .filter(
             pl.col("is_marked_primary") == pl.col("is_marked_primary").max().over("classSourcedId")
         )

@@ -10,9 +10,11 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from rosterflow.schemas.csvfile import ParsedCsv
 from rosterflow.schemas.lines import (
     MARK_SCHEMA,
     SUMMARY_SCHEMA,
+    lines_are_records,
     marks_of,
     summaries_frame,
     summary,
@@ -24,15 +26,15 @@ NO_LINES = (pl.DataFrame(schema=SUMMARY_SCHEMA), pl.DataFrame(schema=MARK_SCHEMA
 
 def kept_lines(
     lines: Mapping[str, pl.Series] | None,
-    rows: Mapping[str, int | None],
+    parsed: Mapping[str, ParsedCsv],
     modes: Mapping[str, str],
     version: str,
     issues: pl.DataFrame,
     records: Mapping[str, pl.DataFrame],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The line summaries and marks a run keeps (`schemas.lines`): `lines` are the feed's line
-    hashes by file name (`Feed.lines`), `rows` each file's rows when every line after its
-    header is one of them (else None), `issues` the run's, `records` the SIS's records after it
+    hashes by file name (`Feed.lines`), `parsed` the files as parsed, by file name, `issues`
+    the run's, `records` the SIS's records after it
     (`line` in file order). None of either (`NO_LINES`) when the next run could not stand on
     them: a file whose lines are not its records, a file sent other than in bulk (a delta's
     records mix with earlier ones, whose lines are gone), a 1.2 feed (a user's record is read
@@ -41,8 +43,7 @@ def kept_lines(
         lines is None
         or version != "1.1"
         or any(mode not in ("bulk", "absent") for mode in modes.values())
-        or any(count is None or lines.get(file) is None for file, count in rows.items())
-        or any(lines[file].len() != count + 1 for file, count in rows.items())
+        or not all(lines_are_records(lines.get(file), found) for file, found in parsed.items())
     ):
         return NO_LINES
     wanted = [issues.select("file", "line", pl.lit(False).alias("ordered")).drop_nulls("line")]

@@ -108,7 +108,7 @@ def recall(
     if contents == run.content_sha256:
         issues, moved = run_issues(con, last_run), None
         note = f"the same contents as run {last_run}, lms untouched since"
-    elif lines is not None and (found := _moved(con, run.tenant, settings_key, last_run, lines)):
+    elif lines is not None and (found := _moved(con, run.tenant, settings_key, last, lines)):
         issues, moved = found
         note = f"the same records as run {last_run} in another order, lms untouched since"
     else:
@@ -122,22 +122,16 @@ def recall(
         planning_note=note,
     )
     with transaction(con):
-        if moved is None:
-            con.execute(
-                "insert into audit.issues select $run_id, file, line, field, value, rule, "
-                "severity, message from audit.issues where run_id = $previous",
-                {"run_id": run.run_id, "previous": last_run},
-            )
-        else:
-            con.register("rosterflow_moved_issues", issues)
-            con.execute(
-                f"insert into audit.issues select $run_id, {', '.join(ISSUE_SCHEMA)} "
-                "from rosterflow_moved_issues",
-                {"run_id": run.run_id},
-            )
-            con.unregister("rosterflow_moved_issues")
-            if run.outcome == "applied":  # the next run finds the lines where they are now
-                write_derived(con, run.tenant, run.run_id, moved, run.settings_key, checksum)
+        con.register("rosterflow_recalled_issues", issues)
+        con.execute(
+            f"insert into audit.issues select $run_id, {', '.join(ISSUE_SCHEMA)} "
+            "from rosterflow_recalled_issues",
+            {"run_id": run.run_id},
+        )
+        con.unregister("rosterflow_recalled_issues")
+        if moved is not None and run.outcome == "applied":
+            # the next run finds the lines where they are now
+            write_derived(con, run.tenant, run.run_id, moved, run.settings_key, checksum)
         insert_run(con, unchanged, checksum if run.outcome == "applied" else None)
     return SyncResult.of(unchanged, None, issues)
 
@@ -155,7 +149,7 @@ def issues_by_lines(
     last = _last_applied(con, tenant)
     if lines is None or last is None or last[2] != settings_key:
         return None
-    found = _moved(con, tenant, settings_key, last[0], lines)
+    found = _moved(con, tenant, settings_key, last, lines)
     return found[0] if found is not None else None
 
 
@@ -175,25 +169,22 @@ def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[s
     """The line summaries of the files of the tenant's last applied run (`schemas.lines`), as
     the run that stored them left them, under whichever settings; none when no run can stand
     on them."""
-    state = _line_state(con, tenant)
+    last = _last_applied(con, tenant)
+    state = _line_state(con, tenant, last[1]) if last is not None else None
     return frame_summaries(state[0]) if state is not None else {}
 
 
 def _line_state(
-    con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    contents: str | None,
+    settings_key: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """The stored line summaries and marks, when a run (under these settings, if given) stored
-    them for the contents of the tenant's last applied run and no undo came after it."""
+    them for these `contents` (the tenant's last applied run's) and no undo came after it."""
     found = con.execute(
         """
-        with last_applied as (
-            select content_sha256 from audit.sync_runs
-            where tenant = $tenant and outcome = 'applied'
-            order by run_id desc
-            limit 1
-        ),
-
-        undos as (
+        with undos as (
             select max(decisions.result_run_id) as run_id
             from audit.decisions as decisions
             join audit.sync_runs as runs on runs.run_id = decisions.result_run_id
@@ -208,7 +199,7 @@ def _line_state(
                 and derived.superseded_run_id is null
                 and derived.name in ($summaries, $marks)
                 and ($settings_key::varchar is null or derived.settings_key = $settings_key)
-                and runs.content_sha256 = (select content_sha256 from last_applied)
+                and runs.content_sha256 = $contents
                 and derived.run_id > coalesce((select run_id from undos), 0)
         )
 
@@ -216,6 +207,7 @@ def _line_state(
         """,
         {
             "tenant": tenant,
+            "contents": contents,
             "summaries": LINE_SUMMARIES,
             "marks": LINE_MARKS,
             "settings_key": settings_key,
@@ -231,13 +223,14 @@ def _moved(
     con: duckdb.DuckDBPyConnection,
     tenant: str,
     settings_key: str,
-    last_run: int,
+    last: tuple[int, str | None, str | None, str | None],
     lines: Mapping[str, pl.Series],
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]] | None:
-    """Run `last_run`'s issues on the lines they moved to, and the line state to store, when
-    `lines` are the lines of that run's files in another order, and neither its issues nor
-    its course hierarchy depend on their order (`schemas.lines`); None otherwise."""
-    state = _line_state(con, tenant, settings_key)
+    """The `last` applied run's issues on the lines they moved to, and the line state to
+    store, when `lines` are the lines of that run's files in another order, and neither its
+    issues nor its course hierarchy depend on their order (`schemas.lines`); None otherwise."""
+    last_run, contents = last[0], last[1]
+    state = _line_state(con, tenant, contents, settings_key)
     if state is None:
         return None
     summaries, marks = state
@@ -262,9 +255,7 @@ def _moved(
     issues = sort_issues(
         issues.with_columns(pl.coalesce("new_line", "line").alias("line")).select(*ISSUE_SCHEMA)
     )
-    kept = moved.filter(pl.col("new_line").is_not_null()).select(
-        "file", pl.col("new_line").alias("line"), "hash", "ordered"
-    )
+    kept = moved.select("file", pl.col("new_line").alias("line"), "hash", "ordered")
     return issues, {LINE_SUMMARIES: summaries, LINE_MARKS: kept.sort("file", "line")}
 
 

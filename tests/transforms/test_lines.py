@@ -3,9 +3,12 @@ find again, or nothing when the next run could not stand on them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 import pytest
 
+from rosterflow.schemas.csvfile import parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
 from rosterflow.schemas.lines import line_hashes, summary
 from rosterflow.transforms.lines import kept_lines
@@ -15,14 +18,14 @@ from tests.transforms.test_hierarchy import as_source
 DISTRICT = tiny_district()
 FILES = feed_files(DISTRICT)
 LINES = {name: line_hashes(data) for name, data in FILES.items()}
-ROWS = {name: len(data.splitlines()) - 1 for name, data in FILES.items() if name != "manifest.csv"}
+PARSED = {name: parse_csv(data, name) for name, data in FILES.items() if name != "manifest.csv"}
 MODES = dict.fromkeys(DISTRICT, "bulk")
 RECORDS = as_source(DISTRICT)
 NO_ISSUES = issue_frame([])
 
 
-def kept(lines=LINES, rows=ROWS, modes=MODES, version="1.1", issues=NO_ISSUES, records=RECORDS):
-    return kept_lines(lines, rows, modes, version, issues, records)
+def kept(lines=LINES, parsed=PARSED, modes=MODES, version="1.1", issues=NO_ISSUES, records=RECORDS):
+    return kept_lines(lines, parsed, modes, version, issues, records)
 
 
 def test_a_run_keeps_each_files_summary_and_the_lines_its_issues_stand_on():
@@ -44,9 +47,9 @@ def test_the_teacher_enrollments_whose_order_decides_are_kept_in_order():
     district = DISTRICT | {"enrollments": pl.concat([unmarked, second])}
     files = feed_files(district)
     lines = {name: line_hashes(data) for name, data in files.items()}
-    rows = ROWS | {"enrollments.csv": 7}
+    parsed = PARSED | {"enrollments.csv": parse_csv(files["enrollments.csv"], "enrollments.csv")}
 
-    _, marks = kept(lines=lines, rows=rows, records=as_source(district))
+    _, marks = kept(lines=lines, parsed=parsed, records=as_source(district))
 
     # e1 and e7 teach k1, neither marked primary: lines 2 and 8
     assert marks.select("file", "line", "ordered").rows() == [
@@ -64,7 +67,9 @@ def test_nothing_is_kept_when_the_next_run_could_not_stand_on_it(why):
         "no lines": {"lines": None},
         "a delta file": {"modes": MODES | {"users": "delta"}},
         "OneRoster 1.2": {"version": "1.2"},
-        "values span lines": {"rows": ROWS | {"users.csv": None}},
+        "values span lines": {
+            "parsed": PARSED | {"users.csv": replace(PARSED["users.csv"], one_line_records=False)}
+        },
         "an issue off the files": {
             "issues": issue_frame([issue_row("notes.csv", 2, None, None, "x", "warning", "...")])
         },
@@ -74,5 +79,7 @@ def test_nothing_is_kept_when_the_next_run_could_not_stand_on_it(why):
 
 
 def test_a_file_whose_lines_are_not_its_rows_keeps_nothing():
-    summaries, _ = kept(rows=ROWS | {"users.csv": ROWS["users.csv"] - 1})  # a blank line, say
+    users = PARSED["users.csv"]
+    fewer = replace(users, rows=users.rows.head(users.rows.height - 1))  # a blank line, say
+    summaries, _ = kept(parsed=PARSED | {"users.csv": fewer})
     assert summaries.height == 0
