@@ -10,7 +10,11 @@ peak resident memory is its own and peaks do not accumulate:
 
   unzip      read every zip member into memory (zipfile, inflate only)
   floor      pl.read_csv(bytes, infer_schema=False) of every CSV member: the parse only
-  validate   schemas.feed.open_feed + schemas.validate.validate_feed (unzip + parse + checks)
+  validate   schemas.feed.open_feed + schemas.validate.validate_feed (unzip + parse + checks),
+             as `rosterflow validate` runs them (no sha256 of the files)
+  validate-change
+             `rosterflow validate` of the 1%-changed feed against a copy of the warehouse
+             `fresh` left: read by its changed lines (schemas.by_lines)
   fresh      a sync of the feed into a new warehouse
   noop       a sync of the same feed again (into a copy of the warehouse `fresh` left)
   change     a sync of the 1%-changed feed (into a copy of that same warehouse)
@@ -57,10 +61,20 @@ FULL_CHANGE_RSS_MIB = 8192
 # `rosterflow sync` of a tiny feed into a new warehouse, end to end (issue 12)
 CLI_TINY_GOAL_S = 2.0
 
-MEASUREMENTS = ("unzip", "floor", "validate", "fresh", "noop", "reordered", "change")
+MEASUREMENTS = (
+    "unzip",
+    "floor",
+    "validate",
+    "validate-change",
+    "fresh",
+    "noop",
+    "reordered",
+    "change",
+)
 # measurement -> (goal as a multiple of the floor, subtract the tiny sync first?)
 GOALS = {
     "validate": (2.0, False),
+    "validate-change": (2.0, False),
     "fresh": (5.0, True),
     "noop": (3.0, False),
     "reordered": (3.0, False),
@@ -70,6 +84,7 @@ LABELS = {
     "unzip": "unzip (read members)",
     "floor": "floor (Polars parse)",
     "validate": "validate",
+    "validate-change": "validate --warehouse, 1% change (by lines)",
     "fresh": "fresh sync",
     "fresh-tiny": "fresh sync - tiny",
     "noop": "no-op resync",
@@ -135,7 +150,18 @@ def measure(kind: str, feed: str, warehouse: str | None) -> dict:
         }
     elif kind == "validate":
         start = time.perf_counter()
-        validated = validate_feed(open_feed(feed), Settings())
+        validated = validate_feed(open_feed(feed, digests=False), Settings())
+        result |= {
+            "seconds": time.perf_counter() - start,
+            "ok": validated.ok,
+            "issues": validated.issues.height,
+            "errors": validated.error_count,
+        }
+    elif kind == "validate-change":  # `rosterflow validate FEED --warehouse W`
+        from rosterflow.flows.commands import validate
+
+        start = time.perf_counter()
+        _, validated = validate(Path(feed), None, Path(warehouse), None)
         result |= {
             "seconds": time.perf_counter() - start,
             "ok": validated.ok,
@@ -408,6 +434,9 @@ def bench_size(students: int, repeat: int, work: Path, log) -> tuple[dict, dict[
             result = measure_in_child(kind, feed_path, scratch)
             check_sync(kind, result)
             series[kind].runs.append(result)
+        # the 1% change validated against the warehouse, which reads it by its changed lines
+        copy_warehouse(baseline, scratch)
+        series["validate-change"].runs.append(measure_in_child("validate-change", changed, scratch))
         # the same 1% change as a user runs it: `rosterflow sync` in a process of its own
         copy_warehouse(baseline, scratch)
         series["cli-change"].runs.append(cli_sync(changed, scratch))
@@ -767,12 +796,13 @@ def write_chart(path: Path, results, tiny: Series) -> bool:
     sizes = [prepared["students"] for prepared, _, _ in results]
     figure, (times, memory) = plt.subplots(1, 2, figsize=(13, 5.5))
     kinds = (*MEASUREMENTS, "fresh-tiny")
-    markers = dict(zip(kinds, "v.osD^<x", strict=True))
+    markers = dict(zip(kinds, "v.o*sD^<x", strict=True))
     colors = {kind: f"C{i}" for i, kind in enumerate(kinds)}
     for kind in (
         "unzip",
         "floor",
         "validate",
+        "validate-change",
         "fresh",
         "fresh-tiny",
         "noop",
@@ -848,7 +878,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the feeds and warehouses")
     # internal: a child process
     parser.add_argument(
-        "--measure", choices=("floor", "validate", "fresh", "noop", "reordered", "change", "tiny")
+        "--measure",
+        choices=(
+            "floor",
+            "validate",
+            "validate-change",
+            "fresh",
+            "noop",
+            "reordered",
+            "change",
+            "tiny",
+        ),
     )
     parser.add_argument("--prepare", type=int)
     parser.add_argument("--feed")

@@ -277,10 +277,10 @@ def _parse_extra(file_name: str) -> tuple:
     from rosterflow.schemas.spec import FILE_SPECS
 
     try:
-        from rosterflow.schemas.feed import _plain_columns
+        from rosterflow.schemas.feed import plain_columns
     except ImportError:
         return ()
-    return (_plain_columns(FILE_SPECS[file_name.removesuffix(".csv")]),)
+    return (plain_columns(FILE_SPECS[file_name.removesuffix(".csv")]),)
 
 
 def part_pieces(feed: Path, out: Path) -> dict:

@@ -85,7 +85,7 @@ def measure(feed: Path, repeat: int) -> dict[str, dict[str, float]]:
 
     def parse_one(file_name: str):
         _, spec = by_file[file_name]
-        plain = feed_module._plain_columns(spec)
+        plain = feed_module.plain_columns(spec)
         data = members[file_name]
         return lambda: parse_csv(data, file_name, plain)
 

@@ -128,7 +128,7 @@ def validate(
     warehouse: Annotated[
         Path | None,
         typer.Option(
-            help="Resolve references of delta files, and into absent files, against this warehouse. A feed of the lines of the tenant's last applied run, in any order, under its settings, is answered from that run without parsing it."
+            help="Resolve references of delta files, and into absent files, against this warehouse. A feed of the lines of the tenant's last applied run, in any order, under its settings, is answered from that run without parsing it; of a feed that changed, only the changed lines of users.csv and enrollments.csv are parsed (the tenant's stored records stand in for the others)."
         ),
     ] = None,
     tenant: Annotated[

@@ -52,22 +52,25 @@ def validate(
     feed: Path, config: Path | None, warehouse: Path | None, tenant: str | None
 ) -> tuple[str, ValidatedFeed]:
     """The feed's name and its validation under the settings `config`; with `warehouse`,
-    references of delta files, and into absent files, resolve against the tenant's records."""
+    references of delta files, and into absent files, resolve against the tenant's records,
+    and a feed of the lines of the tenant's last applied run is validated by its lines."""
     from rosterflow.schemas.feed import FeedError, open_feed
     from rosterflow.schemas.settings import SettingsError, load_settings
-    from rosterflow.schemas.validate import ValidatedFeed, validate_feed
+    from rosterflow.schemas.validate import validate_feed
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
         settings = load_settings(config)
-        opened = open_feed(feed, parse=warehouse is None, encoding=settings.feed.encoding)
+        opened = open_feed(
+            feed, parse=warehouse is None, encoding=settings.feed.encoding, digests=False
+        )
         if warehouse is None:
             return opened.name, validate_feed(opened, settings)
         tenant = tenant or opened.default_tenant()
         known = known_ids(warehouse, tenant)  # (refuses a warehouse that is no such file)
-        issues = issues_of_the_same_lines(warehouse, tenant, opened, settings)
-        if issues is not None:
-            return opened.name, ValidatedFeed(opened, {}, issues)
+        validated = validated_by_lines(warehouse, tenant, opened, settings)
+        if validated is not None:
+            return opened.name, validated
         return opened.name, validate_feed(opened, settings, known())
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None
@@ -75,22 +78,50 @@ def validate(
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
 
 
-def issues_of_the_same_lines(warehouse: Path, tenant: str, feed, settings):
-    """The feed's issues without parsing it, when its files hold the lines of the tenant's last
-    applied run, in any order, and the settings are that run's (`warehouse.runs.
-    issues_by_lines`); else None, the feed read (its files with those lines left unparsed)."""
+def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
+    """The feed's validation from its lines and the tenant's last applied run, under the same
+    settings: that run's issues on the lines they moved to when the feed holds the same lines
+    in any order (`warehouse.runs.issues_by_lines`, nothing parsed), else from the changed
+    lines of users.csv and enrollments.csv and the records stored for the others
+    (`schemas.validate.validate_by_lines`). None when neither can answer: the feed is read,
+    with the files it could not read by lines left to parse."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from rosterflow.flows.steps import settings_key
+    from rosterflow.schemas.lines import KEYED_FILES
+    from rosterflow.schemas.validate import ValidatedFeed, validate_by_lines
+    from rosterflow.warehouse.basis import stored_records_by_lines
     from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.runs import issues_by_lines, stored_line_summaries
     from rosterflow.warehouse.schema import connect
 
     path = existing_tenant_warehouse(warehouse, tenant)
     if path is None:
-        feed.read(parse_unless={})
+        feed.read(parse_unless={}, digests=False)
         return None
-    with connect(path, read_only=True) as con:
-        feed.read(parse_unless={}, lines=stored_line_summaries(con, tenant))
-        return issues_by_lines(con, tenant, settings_key(settings), feed.lines())
+    key = settings_key(settings)
+    with connect(path, read_only=True) as con, ThreadPoolExecutor(max_workers=1) as reader:
+        summaries = stored_line_summaries(con, tenant)
+        # the stored records are read while the files are (DuckDB lets go of the GIL), and
+        # the big files read by lines against them in their threads, unless the last run
+        # kept no lines: then they are parsed there
+        keyed = KEYED_FILES if summaries else ()
+        stored = reader.submit(
+            stored_records_by_lines, con.cursor(), tenant, key, settings.identity.key
+        )
+        feed.read(
+            parse_unless={},
+            lines=summaries,
+            unparsed=keyed,
+            digests=False,
+            stored=reader.submit(lambda: stored.result().usable),
+        )
+        issues = issues_by_lines(con, tenant, key, feed.lines())
+        if issues is not None:
+            return ValidatedFeed(feed, {}, issues)
+        if not keyed:
+            return None
+        return validate_by_lines(feed, settings, stored.result())
 
 
 def known_ids(warehouse: Path, tenant: str):

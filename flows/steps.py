@@ -25,7 +25,7 @@ from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.validate import ValidatedFeed, validate_feed
 from rosterflow.transforms.adoption import Adoption
 from rosterflow.transforms.guard import refusal, removals
-from rosterflow.transforms.lines import kept_lines
+from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
 from rosterflow.transforms.planning import Since, plan_run
 from rosterflow.transforms.source_state import source_records
@@ -205,18 +205,24 @@ def plan(
         validated.validated.changes,
     )
     run = replace(run, planning=planned.planning, planning_note=planned.note)
+    lines = feed.lines()
+    parsed = {feed.specs[name].file_name: found for name, found in feed.files.items()}
     line_summaries, line_marks = kept_lines(
-        feed.lines(),
-        {feed.specs[name].file_name: parsed for name, parsed in feed.files.items()},
-        feed.modes,
-        feed.version,
-        validated.issues,
-        planned.records,
+        lines, parsed, feed.modes, feed.version, validated.issues, planned.records
     )
+    file_names = {name: spec.file_name for name, spec in feed.specs.items()}
     writes = RunWrites(
         planned.plan,
         record_writes(
-            planned.records,
+            with_line_keys(
+                planned.records,
+                lines,
+                parsed,
+                feed.modes,
+                feed.version,
+                validated.issues,
+                file_names,
+            ),
             planned.changes,
             {name: feed.modes[name] for name in feed.files},
             {name: content.fingerprint for name, content in feed.files.items()},

@@ -15,7 +15,7 @@ import os
 import stat
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -24,9 +24,17 @@ from typing import BinaryIO
 
 import polars as pl
 
+from rosterflow.schemas.by_lines import LineDelta, read_by_lines
 from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
-from rosterflow.schemas.lines import LineSummary, line_hashes, lines_are_records, summary
+from rosterflow.schemas.lines import (
+    LineSummary,
+    line_hash,
+    line_hashes,
+    line_texts,
+    lines_are_records,
+    summary,
+)
 from rosterflow.schemas.spec import (
     FILE_SPECS,
     MANIFEST_FILE,
@@ -105,6 +113,8 @@ class Feed:
     def content_sha256(self) -> str:
         """One sha256 over the manifest and the files read: equal for equal contents, however
         they were zipped (a re-export of unchanged data gets a new zip, not new contents)."""
+        if any(not content.sha256 for content in self.contents.values()):
+            raise ValueError(f"{self.name}: its files were read without their sha256 (digests)")
         digest = hashlib.sha256()
         for name in sorted(self.contents):
             digest.update(f"{name}\0{self.contents[name].sha256}\0".encode())
@@ -126,6 +136,9 @@ class Feed:
         self,
         parse_unless: Mapping[str, str] | None = None,
         lines: Mapping[str, LineSummary] | None = None,
+        unparsed: Collection[str] = (),
+        digests: bool = True,
+        stored: Future[Mapping[str, pl.DataFrame]] | None = None,
     ) -> Feed:
         """Start reading (inflating) the files and taking their sha256, two at a time, biggest
         first, in threads of their own; each is parsed as soon as its bytes are in, unless
@@ -134,10 +147,23 @@ class Feed:
         last run's `LineSummary`, perhaps none), each file's lines are hashed as it is read,
         and one with the stored summary (the same lines, perhaps in another order) is not
         parsed either. Returns at once: `contents` waits for the bytes, `parse()` for the
-        parses, so the caller's own work (reading the warehouse) overlaps both."""
+        parses, so the caller's own work (reading the warehouse) overlaps both. The files named
+        in `unparsed` are read and hashed but not parsed: the caller may read them by lines
+        (`schemas.by_lines`) and hand them to `parse`, which parses those it is not given;
+        given the `stored` records to read them against (per file, once the warehouse is
+        read), each is read by lines in its thread (`FileContent.delta`). Without `digests` no file's sha256 is taken (validating alone needs none: a file's
+        fingerprint and `content_sha256` mean nothing then)."""
         if self._reading is None:
             self._reading = _Reading(
-                self.name, self.members, self.specs, self.encoding, parse_unless, lines
+                self.name,
+                self.members,
+                self.specs,
+                self.encoding,
+                parse_unless,
+                lines,
+                unparsed,
+                digests,
+                stored,
             )
         return self
 
@@ -156,13 +182,14 @@ class Feed:
             found[self.specs[name].file_name] = content.lines
         return found
 
-    def parse(self) -> Feed:
+    def parse(self, given: Mapping[str, ParsedCsv] | None = None) -> Feed:
         """Parse the files not parsed yet (two at a time, biggest first); raises FeedError for
         the first unreadable file in manifest order, else for the first that is not in the
-        feed's encoding."""
+        feed's encoding. The files `given` are taken as they are (a file read by its changed
+        lines: `schemas.by_lines`)."""
         if self._files is None:
             contents = self.contents
-            parsed = self._reading.parsed()
+            parsed = self._reading.parsed() | dict(given or {})
             to_parse = sorted(
                 (name for name in contents if name not in parsed),
                 key=lambda name: -len(contents[name].data),
@@ -172,6 +199,7 @@ class Feed:
                 parsed |= {name: _outcome(parsing[name]) for name in to_parse}
             for content in contents.values():
                 content.data = b""  # parsed: the bytes are no longer needed
+                content.texts = None
             for name in contents:  # as if every file were parsed in manifest order
                 if isinstance(parsed[name], Exception):
                     raise parsed[name]
@@ -214,6 +242,10 @@ class FileContent:
     data: bytes
     sha256: str
     lines: pl.Series | None = None  # each line's hash, when the feed's lines are hashed
+    # each line's text, of a file read but not parsed (`Feed.read(unparsed=...)`), until the
+    # feed is parsed: what reading it by lines takes its changed lines from
+    texts: pl.Series | None = None
+    delta: LineDelta | None = None  # the file read by lines, when it was in its thread
 
     @property
     def fingerprint(self) -> str:
@@ -524,10 +556,17 @@ def _manifest(
 # --- the feed -------------------------------------------------------------------------------
 
 
-def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str = UTF8) -> Feed:
+def open_feed(
+    path: str | os.PathLike[str],
+    *,
+    parse: bool = True,
+    encoding: str = UTF8,
+    digests: bool = True,
+) -> Feed:
     """Read a feed's manifest and list the files it marks bulk or delta; read and parse them
     unless `parse=False` (then `Feed.read()` reads them, `Feed.parse()` parses them), each
-    read in `encoding` (`[feed] encoding`). Raises FeedError if unreadable."""
+    read in `encoding` (`[feed] encoding`); without `digests`, reading them takes no sha256
+    (see `Feed.read`). Raises FeedError if unreadable."""
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
@@ -553,7 +592,7 @@ def open_feed(path: str | os.PathLike[str], *, parse: bool = True, encoding: str
         source.name, source.sha256, manifest, modes, to_read, read_issues, version, encoding
     )
     feed.manifest_lines = _own_lines(manifest_data, manifest_csv, encoding)
-    return feed.read(parse_unless={}).parse() if parse else feed
+    return feed.read(parse_unless={}, digests=digests).parse() if parse else feed
 
 
 def _own_lines(data: bytes, parsed: ParsedCsv, encoding: str) -> pl.Series | None:
@@ -580,6 +619,9 @@ class _Reading:
         encoding: str,
         parse_unless: Mapping[str, str] | None,
         lines: Mapping[str, LineSummary] | None = None,
+        unparsed: Collection[str] = (),
+        digests: bool = True,
+        against: Future[Mapping[str, pl.DataFrame]] | None = None,
     ) -> None:
         self._names = list(members)  # manifest order
         self._read: dict[str, Future[FileContent]] = {name: Future() for name in members}
@@ -597,7 +639,11 @@ class _Reading:
                 read.set_exception(error)
                 parse.set_result(None)
                 return
-            digest = hasher.submit(_sha256, content.data)
+            if digests:
+                digest = hasher.submit(_sha256, content.data)
+            else:  # (validating alone: a feed's identity is never asked for)
+                digest = Future()
+                digest.set_result("")
 
             def hashed(done: Future[str]) -> None:  # the file is read: its hash is in
                 if done.exception() is not None:
@@ -608,7 +654,13 @@ class _Reading:
 
             if lines is not None and is_utf8(encoding):
                 # before `hashed` can hand the content over; a line hash is one Polars pass
-                content.lines = _hashed_lines(content.data)
+                if name in unparsed:
+                    content.texts = _texts(content.data)
+                    content.lines = None if content.texts is None else line_hash(content.texts)
+                    if against is not None and content.texts is not None:
+                        content.delta = _by_lines(specs[name], content.texts, against, name)
+                else:
+                    content.lines = _hashed_lines(content.data)
             digest.add_done_callback(hashed)
             stored = lines.get(specs[name].file_name) if lines is not None else None
             same_lines = (
@@ -620,7 +672,7 @@ class _Reading:
             # a file whose bytes may be the stored records' waits for its hash; any other
             # parses while its hash is taken. One of the last run's lines in another order is
             # not parsed either: a recall may follow (`warehouse.runs.recall`)
-            if parse_unless is None or same_lines:
+            if parse_unless is None or same_lines or name in unparsed:
                 parse.set_result(None)
                 return
             if (
@@ -668,6 +720,24 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _by_lines(
+    spec: FileSpec, texts: pl.Series, stored: Future[Mapping[str, pl.DataFrame]], name: str
+) -> LineDelta | None:
+    """A file of these lines read against its stored records, once they are read."""
+    try:
+        records = stored.result().get(name)
+        return None if records is None else read_by_lines(spec, texts, records, plain_columns(spec))
+    except Exception:  # (no known input raises) the caller reads the file by lines itself
+        return None
+
+
+def _texts(data: bytes) -> pl.Series | None:
+    try:
+        return line_texts(data)
+    except Exception:  # (no known input raises) as `_hashed_lines`
+        return None
+
+
 def _hashed_lines(data: bytes) -> pl.Series | None:
     try:
         return line_hashes(data)
@@ -676,7 +746,7 @@ def _hashed_lines(data: bytes) -> pl.Series | None:
 
 
 def _parse_file(feed_name: str, spec: FileSpec, data: bytes, encoding: str = UTF8) -> ParsedCsv:
-    return _parsed(feed_name, data, spec.file_name, encoding, _plain_columns(spec))
+    return _parsed(feed_name, data, spec.file_name, encoding, plain_columns(spec))
 
 
 def _parsed(
@@ -693,7 +763,7 @@ def _parsed(
         raise FeedError(f"{feed_name}: {error}") from None
 
 
-def _plain_columns(spec: FileSpec) -> frozenset[str]:
+def plain_columns(spec: FileSpec) -> frozenset[str]:
     """Columns whose values hold no commas in a well-formed file (ids, codes, dates, flags)."""
     plain = (
         Kind.ID,

@@ -29,6 +29,13 @@ from rosterflow.schemas.csvfile import ParsedCsv
 
 SEED = 0x0E_1173  # the line hash's seed (fixed: hashes are compared across runs)
 SECOND_SEED = 0x5EC0_2D
+KEY_SEED = 0x1_1E_CE7
+# a stored record's line key: its line's hash under its file's header (`line_keys`); null
+# when the run that stored it raised an issue on the line
+LINE_KEY = "line_key"
+# the files whose stored records keep their line keys: the bulk of any district, which a
+# run with a warehouse reads by lines (`schemas.validate.validate_by_lines`)
+KEYED_FILES = ("users", "enrollments")
 # every run keeps the summaries of its files, and the lines it must find again
 SUMMARY_SCHEMA = {
     "file": pl.String,
@@ -57,15 +64,15 @@ class LineSummary(NamedTuple):
     second_sum: int
 
 
-def line_hashes(data: bytes) -> pl.Series | None:
-    """Each physical line's hash, in file order (UInt64); None when the bytes cannot be split
-    into text lines (not UTF-8, or a line holding the unit separator 0x1f)."""
+def line_texts(data: bytes) -> pl.Series | None:
+    """Each physical line's text, in file order, without its line end; None when the bytes
+    cannot be split into text lines (not UTF-8, or a line holding the unit separator 0x1f)."""
     if not data:
-        return pl.Series("hash", [], pl.UInt64)
+        return pl.Series("line", [], pl.String)
     try:
         # one column of whole lines: no quote is special, the separator is a byte no
         # OneRoster text holds (a line with one has two fields, which Polars refuses)
-        lines = pl.read_csv(
+        return pl.read_csv(
             data,
             has_header=False,
             separator="\x1f",
@@ -74,7 +81,30 @@ def line_hashes(data: bytes) -> pl.Series | None:
         ).to_series()
     except pl.exceptions.PolarsError:
         return None
-    return lines.hash(SEED).alias("hash")
+
+
+def line_hashes(data: bytes) -> pl.Series | None:
+    """Each physical line's hash, in file order (UInt64); None when the bytes cannot be split
+    into text lines (see `line_texts`)."""
+    texts = line_texts(data)
+    return None if texts is None else line_hash(texts)
+
+
+def line_hash(texts: pl.Series) -> pl.Series:
+    """The hash of each of these lines (`line_texts`)."""
+    return texts.hash(SEED).alias("hash")
+
+
+def line_keys(hashes: pl.Series) -> pl.Series:
+    """The key of each line after the header (line 2 on), given a file's line hashes: the
+    line's hash under the header's, so that a key stands for the same fields only under the
+    same header (a line of the same text under columns in another order is another record)."""
+    header = hashes[0] if hashes.len() else 0
+    return (
+        pl.select(pl.lit(hashes.slice(1)).xor(pl.lit(header, pl.UInt64)).hash(KEY_SEED))
+        .to_series()
+        .alias(LINE_KEY)
+    )
 
 
 def lines_are_records(hashes: pl.Series | None, parsed: ParsedCsv) -> bool:

@@ -44,7 +44,10 @@ def stated() -> pl.Expr:
 
 
 def live(rows: pl.DataFrame) -> pl.DataFrame:
-    """Rows that state a record (not a removal)."""
+    """Rows that state a record (not a removal): `rows` themselves when none is a removal,
+    as in most bulk files (a filter would copy every column of every row)."""
+    if not rows.select((pl.col("status") == "tobedeleted").any()).item():
+        return rows
     return rows.filter(stated())
 
 
@@ -93,7 +96,7 @@ def reference_issues(
     empty = pl.Series("sourcedId", [], pl.String)
     stated = {name: live(rows) for name, rows in tables.items()}
     removed = {
-        name: rows.filter(pl.col("status") == "tobedeleted")["sourcedId"]
+        name: rows.select(pl.col("sourcedId").filter(pl.col("status") == "tobedeleted")).to_series()
         for name, rows in tables.items()
     }
     compared = compared or {}
@@ -430,7 +433,7 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
         if name not in tables:
             continue
         # ISO dates compare correctly as text; malformed ones are reported by the models
-        reversed_ = tables[name].filter(pl.col(end) < pl.col(start))
+        reversed_ = tables[name].lazy().select(LINE, start, end).filter(pl.col(end) < pl.col(start))
         found.append(
             issues_from(
                 reversed_,

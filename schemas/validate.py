@@ -13,13 +13,14 @@ the stored records run on those, exactly as for a 1.1 feed.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandera.polars as pa
 import polars as pl
 
+from rosterflow.schemas.by_lines import LineDelta, read_by_lines
 from rosterflow.schemas.csvfile import LINE, ParsedCsv
-from rosterflow.schemas.feed import Feed
+from rosterflow.schemas.feed import Feed, plain_columns
 from rosterflow.schemas.identity import login_issues
 from rosterflow.schemas.issues import (
     ISSUE_SCHEMA,
@@ -30,6 +31,7 @@ from rosterflow.schemas.issues import (
     sort_issues,
 )
 from rosterflow.schemas.lenient import normalize
+from rosterflow.schemas.lines import KEYED_FILES, LINE_KEY
 from rosterflow.schemas.prescreen import suspect_rows
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from rosterflow.schemas.references import (
@@ -88,6 +90,7 @@ def validate_feed(
     stored: Mapping[str, pl.DataFrame] | None = None,
     validated: Collection[str] = (),
     closed: Collection[Reference] = (),
+    by_lines: Mapping[str, LineDelta] | None = None,
 ) -> ValidatedFeed:
     """Every issue of the feed.
 
@@ -98,8 +101,13 @@ def validate_feed(
     anything new in them; their lenient reads are still reported, and the checks across rows
     and files see every row, but for the references in `closed`: those the stored records hold
     closed (`ValidatedFeed.closed` of the run that stored them), of which only the records that
-    changed and those pointing at a record that went are looked at (`schemas.references`)."""
+    changed and those pointing at a record that went are looked at (`schemas.references`).
+
+    A file in `by_lines` was read by its changed lines (`schemas.by_lines`, `feed.files` has
+    those alone): they are checked as a whole file's changed records are, and the records of
+    the others stand in for them in the checks across rows and files."""
     settings = settings or Settings()
+    by_lines = by_lines or {}
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
     tables: dict[str, pl.DataFrame] = {}
     checked_rows: dict[str, int] = {}
@@ -114,7 +122,8 @@ def validate_feed(
         found.append(issue_frame(header_problems))
         if rows is None:
             continue
-        if rows.height == 0:
+        delta = by_lines.get(name)
+        if rows.height == 0 and (delta is None or delta.kept == 0):
             found.append(
                 issue_frame(
                     [
@@ -132,7 +141,9 @@ def validate_feed(
             )
         normalized, warnings = normalize(rows, spec)
         checked = normalized
-        if compare_rows and stored is not None and name in stored and feed.modes[name] == "bulk":
+        if delta is not None:  # every changed line is checked, and no other
+            normalized, changes[name] = delta.compared(name, normalized)
+        elif compare_rows and stored is not None and name in stored and feed.modes[name] == "bulk":
             normalized, changes[name] = _compared(name, normalized, stored[name])
             if name in validated:
                 checked = normalized.filter(
@@ -141,7 +152,7 @@ def validate_feed(
         checked_rows[name] = checked.height
         found += [warnings, model_issues(checked, spec)]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
-        tables[name] = normalized
+        tables[name] = normalized if delta is None else delta.with_kept(spec, normalized)
 
     # a 1.2 feed's references are checked among its 1.2 files, which no stored records are
     # shaped like: only a 1.1 feed's are checked incrementally, or found closed for the next
@@ -166,6 +177,70 @@ def validate_feed(
     issues = pl.concat([frame.lazy() for frame in found]).collect()
     closed_now = closed_references(issues, referring, feed.modes, feed.specs)
     return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes, closed_now)
+
+
+@dataclass(frozen=True)
+class StoredRecords:
+    """What a warehouse holds of a tenant's records, as a feed is validated against them."""
+
+    # per stored file: `sourcedId, row_hash`, and of `KEYED_FILES` the fields the checks read
+    # (`schemas.by_lines.kept_fields`) and the line keys
+    records: Mapping[str, pl.DataFrame]
+    trusted: Collection[str]  # the files whose records were all validated under these settings
+    closed: Collection[Reference]  # the references the records hold closed
+
+    @property
+    def usable(self) -> dict[str, pl.DataFrame]:
+        """The records of `KEYED_FILES` a feed's files can be read by lines against: trusted,
+        with line keys."""
+        return {
+            name: records
+            for name, records in self.records.items()
+            if name in KEYED_FILES and name in self.trusted and LINE_KEY in records.columns
+        }
+
+
+def validate_by_lines(
+    feed: Feed, settings: Settings, stored: StoredRecords
+) -> ValidatedFeed | None:
+    """The feed's issues, as `validate_feed` finds them with the tenant's records `known`,
+    from the changed lines of users.csv and enrollments.csv and the stored records of their
+    other lines (`schemas.by_lines`); the other files are parsed and compared with the stored
+    records. The feed was read with those two files `unparsed` (`Feed.read`). None when the
+    stored records cannot stand in (a 1.2 feed or a delta file, records stored under other
+    settings or without line keys, a file that needs its whole parse): the caller validates
+    the feed as a whole. The tables of the files read by lines hold the changed lines' rows,
+    then the stored fields of the other records on lines -1, -2, ... (the issues are placed
+    on their lines)."""
+    if (
+        feed.version != "1.1"
+        or feed.read_issues.height
+        or any(mode not in ("bulk", "absent") for mode in feed.modes.values())
+    ):
+        return None
+    deltas: dict[str, LineDelta] = {}
+    for name in KEYED_FILES:
+        if feed.modes.get(name) != "bulk" or name not in feed.members:
+            continue
+        records = stored.usable.get(name)
+        if records is None:
+            return None
+        spec, content = feed.specs[name], feed.contents[name]
+        delta = content.delta or read_by_lines(spec, content.texts, records, plain_columns(spec))
+        if delta is None:
+            return None
+        deltas[name] = delta
+    if not deltas:
+        return None
+    feed.parse(given={name: delta.parsed for name, delta in deltas.items()})
+    known = {name: records["sourcedId"] for name, records in stored.records.items()}
+    validated = validate_feed(
+        feed, settings, known, stored.records, stored.trusted, stored.closed, deltas
+    )
+    issues = validated.issues
+    for name, delta in deltas.items():
+        issues = delta.placed(issues, feed.specs[name].file_name)
+    return replace(validated, issues=sort_issues(issues))
 
 
 def _compared(

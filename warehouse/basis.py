@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.by_lines import kept_fields
+from rosterflow.schemas.records import validation_key
 from rosterflow.schemas.references import Reference
 from rosterflow.schemas.runs import RunRecord
 from rosterflow.schemas.spec import SYNCED_FILES
+from rosterflow.schemas.validate import StoredRecords
 from rosterflow.warehouse.operations import last_undo
 from rosterflow.warehouse.records import (
     CLOSED_REFERENCES,
@@ -54,22 +57,40 @@ def stored_state(con: duckdb.DuckDBPyConnection, run: RunRecord) -> StoredState:
         files,
         hashes,
         lms_summary(con, run.tenant),
-        stored_closed_references(con, run, files),
+        stored_closed_references(con, run.tenant, run.settings_key, files),
     )
 
 
 def stored_closed_references(
-    con: duckdb.DuckDBPyConnection, run: RunRecord, files: dict[str, StoredFile]
+    con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str, files: dict[str, StoredFile]
 ) -> set[Reference]:
     """The references the tenant's stored records hold closed (`ValidatedFeed.closed` of the
     run that stored the newest of them, under these settings and rosterflow), or none when
     records were stored after it was found, or under other settings."""
-    state = derived_states(con, run.tenant).get(CLOSED_REFERENCES)
+    state = derived_states(con, tenant).get(CLOSED_REFERENCES)
     newest = max((part.last_run_id for part in files.values()), default=0)
-    if state is None or state.settings_key != run.settings_key or state.run_id < newest:
+    if state is None or state.settings_key != settings_key or state.run_id < newest:
         return set()
-    found = derived(con, run.tenant, CLOSED_REFERENCES)
+    found = derived(con, tenant, CLOSED_REFERENCES)
     return set(found.iter_rows()) if found is not None else set()
+
+
+def stored_records_by_lines(
+    con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str, identity_key: str
+) -> StoredRecords:
+    """The tenant's records as a OneRoster 1.1 feed is validated by its changed lines
+    (`schemas.validate.validate_by_lines`) under the settings of `settings_key`: their hashes,
+    the fields of users and enrollments the checks read, with their line keys."""
+    files = stored_files(con, tenant)
+    records = stored_hashes(
+        con, tenant, [name for name in SYNCED_FILES if name in files], kept_fields(identity_key)
+    )
+    under = validation_key(settings_key, "1.1")
+    return StoredRecords(
+        records,
+        [name for name in records if files[name].validated_under == under],
+        stored_closed_references(con, tenant, settings_key, files),
+    )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.lines import LINE_KEY
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, empty_source, with_row_hash
 from rosterflow.schemas.spec import SYNCED_FILES
 
@@ -121,11 +122,12 @@ def _merge(base: pl.DataFrame, patches: list[pl.DataFrame]) -> pl.DataFrame:
     statement of it, and a `removed` one is dropped."""
     if not patches:
         return base
-    patched = pl.concat(patches, how="vertical_relaxed").unique(
+    # (a part written before records kept their line keys has no such column: null)
+    patched = pl.concat(patches, how="diagonal_relaxed").unique(
         "sourcedId", keep="last", maintain_order=True
     )
     kept = base.filter(~pl.col("sourcedId").is_in(patched["sourcedId"].implode()))
-    return pl.concat([kept, patched.filter(~pl.col(REMOVED)).drop(REMOVED)], how="vertical_relaxed")
+    return pl.concat([kept, patched.filter(~pl.col(REMOVED)).drop(REMOVED)], how="diagonal_relaxed")
 
 
 def _hashed(name: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -185,13 +187,24 @@ def stored_hashes(
         for position, blob in enumerate(parts):
             schema = pl.read_parquet_schema(io.BytesIO(blob))
             if ROW_HASH not in schema:
-                frame = _hashed(name, read_blob(blob)).select(columns)
+                frame = _hashed(name, read_blob(blob))
             else:
-                frame = read_blob(blob, columns + ([REMOVED] if position else []))
-            frames.append(frame)
+                wanted = [c for c in columns if c in schema] + ([REMOVED] if position else [])
+                frame = read_blob(blob, wanted)
+            # a column a part lacks (a line key, in a part written before they were kept)
+            frames.append(frame.with_columns(_missing(columns, frame.columns)))
         base, *patches = frames
         found[name] = _merge(base, patches).select(columns)
     return found
+
+
+def _missing(columns: Sequence[str], present: Sequence[str]) -> list[pl.Expr]:
+    """Null columns for those of `columns` a stored part does not have: a line key (UInt64)."""
+    return [
+        pl.lit(None, pl.UInt64 if column == LINE_KEY else pl.String).alias(column)
+        for column in columns
+        if column not in present
+    ]
 
 
 def stored_ids(
@@ -243,6 +256,8 @@ def encode_records(name: str, write: RecordWrite) -> bytes:
     patch. Pure, and about half a second for a million records (apply encodes each file's
     write inside the run's transaction, once lms is written)."""
     columns = [*empty_source(name).columns, ROW_HASH]
+    if LINE_KEY in write.rows.columns:
+        columns.append(LINE_KEY)
     if not write.patch:
         return parquet_blob(write.rows.select(columns))
     removed = (

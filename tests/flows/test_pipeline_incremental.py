@@ -565,16 +565,17 @@ def test_references_are_trusted_closed_only_as_the_run_that_stored_the_records_l
     with open_warehouse(warehouse) as con:
         run = sync_steps.start_run(con, feed, result.tenant, True, Settings())
         stored = stored_files(con, result.tenant)
-        assert ("users", "orgSourcedIds", "orgs") in stored_closed_references(con, run, stored)
+        closed = stored_closed_references(con, run.tenant, run.settings_key, stored)
+        assert ("users", "orgSourcedIds", "orgs") in closed
         other_settings = Settings(policy=Policy(users="delete"))
         other = sync_steps.start_run(con, feed, result.tenant, True, other_settings)
-        assert stored_closed_references(con, other, stored) == set()
+        assert stored_closed_references(con, other.tenant, other.settings_key, stored) == set()
         # records stored after the references were last found closed (by a rosterflow that
         # did not write them, say): nothing is trusted
         con.execute(
             "update oneroster.derived set run_id = run_id - 1 where name = 'closed_references'"
         )
-        assert stored_closed_references(con, run, stored) == set()
+        assert stored_closed_references(con, run.tenant, run.settings_key, stored) == set()
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,12 @@ from dataclasses import replace
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.csvfile import parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
-from rosterflow.schemas.lines import line_hashes, summary
-from rosterflow.transforms.lines import kept_lines
+from rosterflow.schemas.lines import LINE_KEY, line_hashes, line_keys, summary
+from rosterflow.transforms.lines import kept_lines, with_line_keys
 from tests.feeds import feed_files, tiny_district
 from tests.transforms.test_hierarchy import as_source
 
@@ -83,3 +84,46 @@ def test_a_file_whose_lines_are_not_its_rows_keeps_nothing():
     fewer = replace(users, rows=users.rows.head(users.rows.height - 1))  # a blank line, say
     summaries, _ = kept(parsed=PARSED | {"users.csv": fewer})
     assert summaries.height == 0
+
+
+# --- the line keys of stored records ---------------------------------------------------------
+
+FILE_NAMES = {name: f"{name}.csv" for name in DISTRICT}
+
+
+def keyed(records=RECORDS, modes=MODES, version="1.1", issues=NO_ISSUES):
+    return with_line_keys(records, LINES, PARSED, modes, version, issues, FILE_NAMES)
+
+
+def test_the_records_of_users_and_enrollments_keep_their_line_keys():
+    warning = issue_row("users.csv", 3, "email", None, "teacher.no_email", "warning", "...")
+
+    found = keyed(issues=issue_frame([warning]))
+
+    for name in ("users", "enrollments"):
+        keys = line_keys(LINES[f"{name}.csv"])
+        expected = keys.gather(RECORDS[name]["line"] - 2).to_list()
+        if name == "users":
+            expected[1] = None  # line 3: an issue stands on it, the next run reads it again
+        assert found[name][LINE_KEY].to_list() == expected
+    assert LINE_KEY not in found["orgs"].columns
+    assert_frame_equal(found["users"].drop(LINE_KEY), RECORDS["users"])
+
+
+@pytest.mark.parametrize("why", ["1.2", "delta"])
+def test_no_line_keys_when_the_next_run_cannot_stand_on_the_lines(why):
+    found = keyed(
+        version="1.2" if why == "1.2" else "1.1",
+        modes=MODES | {"classes": "delta"} if why == "delta" else MODES,
+    )
+    assert all(LINE_KEY not in frame.columns for frame in found.values())
+
+
+def test_a_line_key_column_comes_in_the_chunks_of_its_records():
+    users = RECORDS["users"]
+    chunked = pl.concat([users.head(2), users.tail(users.height - 2)], rechunk=False)
+
+    found = keyed(records=RECORDS | {"users": chunked})["users"]
+
+    assert found[LINE_KEY].n_chunks() == chunked["sourcedId"].n_chunks() == 2
+    assert found[LINE_KEY].to_list() == keyed()["users"][LINE_KEY].to_list()

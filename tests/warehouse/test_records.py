@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.lines import LINE_KEY
 from rosterflow.schemas.records import RecordChanges
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.warehouse.apply import RunWrites, record_run
@@ -210,6 +211,27 @@ def test_a_base_and_its_patches_are_read_back_merged(tmp_path):
             4, "fingerprint of orgs", 3, 2, None, third
         )
         assert second < third and first < second
+
+
+def test_line_keys_are_read_back_with_nulls_for_parts_stored_without_them(tmp_path):
+    """A record keeps the line key it was stored with; one of a part written before records
+    kept their keys reads as null (its line is read again), and `stored_records` reads the
+    records as they always were."""
+    with connect(tmp_path / "w.duckdb") as con:
+        apply_first_run(con)  # a base without line keys
+        renamed = ORGS.filter(pl.col("sourcedId") == "s1").with_columns(
+            pl.lit("North").alias("name"), pl.lit(7, pl.UInt64).alias(LINE_KEY)
+        )
+        store(con, {"orgs": RecordWrite(renamed, pl.Series([], dtype=pl.String), True, None, NOW)})
+
+        keys = stored_hashes(con, TENANT, ["orgs"], {"orgs": ["name", LINE_KEY]})["orgs"]
+        assert sorted(keys.select("sourcedId", "name", LINE_KEY).rows()) == [
+            ("d1", "District 1", None),
+            ("s1", "North", 7),
+            ("s2", "South High", None),
+            ("st", "State", None),
+        ]
+        assert LINE_KEY not in stored_records(con, TENANT, ("orgs",))["orgs"].columns
 
 
 def test_a_new_base_supersedes_the_base_and_patches_before(tmp_path):

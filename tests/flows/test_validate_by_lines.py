@@ -1,0 +1,217 @@
+"""`rosterflow validate FEED --warehouse W` reads users.csv and enrollments.csv by their changed
+lines (`schemas.by_lines`, `schemas.validate.validate_by_lines`): its issues must be those of
+validating every record of the feed against the tenant's records, whatever changed, broke or
+repeated, on the same lines.
+
+A generated district is synced (which stores each record's line key), then changed at random
+(tests/changes.py) and damaged at random, in the values of changed lines and in the bytes of
+the files (repeated lines and sourcedIds, blank lines, values over two lines, removals, a
+header in another case). The oracle validates the same feed record by record.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from rosterflow.demo.district import generate_feed
+from rosterflow.flows.commands import validate
+from rosterflow.flows.pipeline import Steps, run_steps
+from rosterflow.schemas import validate as validate_module
+from rosterflow.schemas.feed import open_feed
+from rosterflow.schemas.settings import Identity, Settings
+from rosterflow.schemas.validate import validate_feed
+from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.state import known_ids
+from tests.changes import change
+from tests.feeds import feed_files, with_cell, write_zip
+
+TENANT = "district"
+_feeds = itertools.count(1)
+
+
+def sync(warehouse: Path, feed: Path, config: Settings) -> str:
+    return run_steps(Steps(), feed, warehouse, config, TENANT).outcome
+
+
+def write_settings(folder: Path, config: Settings) -> Path:
+    path = folder / f"rosterflow-{next(_feeds)}.toml"
+    path.write_text(f'[identity]\nkey = "{config.identity.key}"\n')
+    return path
+
+
+@pytest.fixture
+def answered_by_lines(monkeypatch) -> list[bool]:
+    """Whether each validation with a warehouse was answered by lines."""
+    answers: list[bool] = []
+    by_lines = validate_module.validate_by_lines
+
+    def recorded(*args, **kwargs):
+        found = by_lines(*args, **kwargs)
+        answers.append(found is not None)
+        return found
+
+    monkeypatch.setattr(validate_module, "validate_by_lines", recorded)
+    return answers
+
+
+def assert_validated_as_every_record(feed: Path, warehouse: Path, config: Settings) -> None:
+    _, ours = validate(feed, write_settings(feed.parent, config), warehouse, TENANT)
+    oracle = validate_feed(open_feed(feed), config, known_ids(warehouse, TENANT))
+    assert_frame_equal(ours.issues.sort(pl.all()), oracle.issues.sort(pl.all()))
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.split(b"\n")
+
+
+# damage done to the bytes of users.csv or enrollments.csv: (name, needs the whole parse)
+def repeat_line(data: bytes, at: int) -> bytes:
+    lines = _lines(data)
+    return b"\n".join([*lines[: at + 1], lines[at], *lines[at + 1 :]])
+
+
+def repeat_sourced_id(data: bytes, at: int) -> bytes:
+    """A new line stating a kept record's sourcedId with other fields."""
+    lines = _lines(data)
+    first, _, rest = lines[at].partition(b",")
+    return b"\n".join([*lines, first + b"," + rest.replace(b",", b",x", 1)])
+
+
+def blank_line(data: bytes, at: int) -> bytes:
+    lines = _lines(data)
+    return b"\n".join([*lines[:at], b"", *lines[at:]])
+
+
+def value_over_two_lines(data: bytes, at: int) -> bytes:
+    lines = _lines(data)
+    first, _, rest = lines[at].partition(b",")
+    return b"\n".join(
+        [*lines[:at], first + b',"two\nlines",' + rest.partition(b",")[2], *lines[at + 1 :]]
+    )
+
+
+def removal(data: bytes, at: int) -> bytes:
+    """The record of a line marked tobedeleted (its status is the second column)."""
+    lines = _lines(data)
+    first, _, rest = lines[at].partition(b",")
+    return b"\n".join(
+        [*lines[:at], first + b",tobedeleted," + rest.partition(b",")[2], *lines[at + 1 :]]
+    )
+
+
+def header_case(data: bytes, at: int) -> bytes:
+    return b"S" + data[1:]  # sourcedId -> SourcedId
+
+
+DAMAGE = (repeat_line, repeat_sourced_id, blank_line, value_over_two_lines, removal, header_case)
+# damage to values: (file, column, value)
+BROKEN_VALUES = (
+    ("users", "role", "Teecher"),  # not a role: an error
+    ("users", "role", "Teacher"),  # read as teacher, with a warning
+    ("users", "email", None),  # a teacher without an email: a warning
+    ("users", "orgSourcedIds", "nowhere"),  # a reference to no org
+    ("users", "username", None),  # no login under [identity] key = "username"
+    ("enrollments", "userSourcedId", "nobody"),  # a reference to no user
+    ("enrollments", "primary", "TRUE"),  # read as true, with a warning
+    ("enrollments", "primary", "true"),  # perhaps a second primary teacher of a class
+    ("enrollments", "endDate", "2001-01-01"),  # ends before it starts
+)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    students=st.integers(10, 40),
+    seed=st.integers(0, 50),
+    key=st.sampled_from(["sourcedId", "username"]),
+    data=st.data(),
+)
+def test_validating_by_lines_finds_what_validating_every_record_finds(
+    tmp_path_factory, answered_by_lines, students, seed, key, data
+):
+    answered_by_lines.clear()  # (the fixture outlives each example)
+    folder = tmp_path_factory.mktemp("by-lines")
+    warehouse = folder / "w.duckdb"
+    config = Settings(identity=Identity(key=key))
+    district = generate_feed(students, seed=seed)
+    if data.draw(st.booleans(), label="a warning on the first run"):
+        teachers = district["users"].with_row_index().filter(pl.col("role") == "teacher")
+        district = with_cell(district, "users", teachers["index"][0], "email", None)
+    assert sync(warehouse, write_feed(folder / "a.zip", district), config) == "applied"
+
+    changed, _, _ = change(district, data, data.draw(st.integers(0, 3), label="changes"))
+    for _ in range(data.draw(st.integers(0, 2), label="broken values")):
+        name, column, value = data.draw(st.sampled_from(BROKEN_VALUES), label="broken")
+        row = data.draw(st.integers(0, changed[name].height - 1), label="row")
+        changed = with_cell(changed, name, row, column, value)
+    files = feed_files(changed)
+    damaged = data.draw(st.lists(st.sampled_from(DAMAGE), max_size=2), label="damage")
+    for damage in damaged:
+        name = data.draw(st.sampled_from(["users.csv", "enrollments.csv"]), label="file")
+        lines = files[name].count(b"\n")
+        files[name] = damage(files[name], data.draw(st.integers(1, lines - 1), label="line"))
+    feed = write_zip(folder / f"b-{next(_feeds)}.zip", files)
+
+    assert_validated_as_every_record(feed, warehouse, config)
+    if not damaged:  # nothing for the whole parse to settle (none asked: the same lines)
+        assert answered_by_lines in ([True], [])
+
+
+def test_a_changed_feed_is_validated_from_its_changed_lines(tmp_path, answered_by_lines):
+    district = generate_feed(30, seed=2)
+    warehouse = tmp_path / "w.duckdb"
+    sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
+    changed = with_cell(district, "users", 3, "givenName", "Renamed")
+    changed = changed | {"enrollments": changed["enrollments"].slice(2)}
+
+    assert_validated_as_every_record(write_feed(tmp_path / "b.zip", changed), warehouse, Settings())
+
+    assert answered_by_lines == [True]
+
+
+def test_an_issue_on_a_kept_line_is_placed_on_its_line(tmp_path, answered_by_lines):
+    """A kept enrollment pointing at a user the feed removes is reported on its own line."""
+    district = generate_feed(20, seed=5)
+    warehouse = tmp_path / "w.duckdb"
+    sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
+    student = district["enrollments"].filter(pl.col("role") == "student")["userSourcedId"][0]
+    files = feed_files(district)
+    users = files["users.csv"].split(b"\n")
+    at = next(i for i, line in enumerate(users) if line.startswith(student.encode() + b","))
+    files["users.csv"] = b"\n".join([*users[:at], *users[at + 1 :]])
+    feed = write_zip(tmp_path / "b.zip", files)
+
+    _, ours = validate(feed, None, warehouse, TENANT)
+
+    assert answered_by_lines == [True]
+    dangling = ours.issues.filter(
+        pl.col("file") == "enrollments.csv",
+        pl.col("rule") == "reference",
+        pl.col("value") == student,
+    )
+    lines = files["enrollments.csv"].split(b"\n")
+    expected = [i + 1 for i, line in enumerate(lines) if b"," + student.encode() + b"," in line]
+    assert sorted(dangling["line"].to_list()) == expected and expected
+    assert_validated_as_every_record(feed, warehouse, Settings())
+
+
+def test_other_settings_validate_every_record(tmp_path, answered_by_lines):
+    district = generate_feed(20, seed=1)
+    warehouse = tmp_path / "w.duckdb"
+    sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
+    feed = write_feed(tmp_path / "b.zip", with_cell(district, "users", 2, "givenName", "Other"))
+
+    assert_validated_as_every_record(feed, warehouse, Settings(identity=Identity(key="email")))
+
+    assert answered_by_lines == [False]
