@@ -207,8 +207,9 @@ def plan(
     run = replace(run, planning=planned.planning, planning_note=planned.note)
     lines = feed.lines()
     parsed = {feed.specs[name].file_name: found for name, found in feed.files.items()}
+    sizes = {feed.specs[name].file_name: member.size for name, member in feed.members.items()}
     line_summaries, line_marks = kept_lines(
-        lines, parsed, feed.modes, feed.version, validated.issues, planned.records
+        lines, parsed, feed.modes, feed.version, validated.issues, planned.records, sizes
     )
     file_names = {name: spec.file_name for name, spec in feed.specs.items()}
     writes = RunWrites(

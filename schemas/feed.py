@@ -138,7 +138,7 @@ class Feed:
         lines: Mapping[str, LineSummary] | None = None,
         unparsed: Collection[str] = (),
         digests: bool = True,
-        stored: Future[Mapping[str, pl.DataFrame]] | None = None,
+        stored: Callable[[], Mapping[str, pl.DataFrame]] | None = None,
     ) -> Feed:
         """Start reading (inflating) the files and taking their sha256, two at a time, biggest
         first, in threads of their own; each is parsed as soon as its bytes are in, unless
@@ -150,8 +150,9 @@ class Feed:
         parses, so the caller's own work (reading the warehouse) overlaps both. The files named
         in `unparsed` are read and hashed but not parsed: the caller may read them by lines
         (`schemas.by_lines`) and hand them to `parse`, which parses those it is not given;
-        given the `stored` records to read them against (per file, once the warehouse is
-        read), each is read by lines in its thread (`FileContent.delta`). Without `digests` no file's sha256 is taken (validating alone needs none: a file's
+        given a way to the `stored` records to read them against (per file; asked only for a
+        file whose lines are not the last run's), each is read by lines in its thread
+        (`FileContent.delta`). Without `digests` no file's sha256 is taken (validating alone needs none: a file's
         fingerprint and `content_sha256` mean nothing then)."""
         if self._reading is None:
             self._reading = _Reading(
@@ -285,7 +286,7 @@ def _stem(name: str) -> str:
 @dataclass(frozen=True)
 class _Member:
     read: Callable[[], bytes]
-    size: int  # bytes once read (as stated; only orders the work)
+    size: int  # bytes once read (as stated: a zip's reader refuses a member of another size)
 
 
 @dataclass(frozen=True)
@@ -621,7 +622,7 @@ class _Reading:
         lines: Mapping[str, LineSummary] | None = None,
         unparsed: Collection[str] = (),
         digests: bool = True,
-        against: Future[Mapping[str, pl.DataFrame]] | None = None,
+        against: Callable[[], Mapping[str, pl.DataFrame]] | None = None,
     ) -> None:
         self._names = list(members)  # manifest order
         self._read: dict[str, Future[FileContent]] = {name: Future() for name in members}
@@ -657,18 +658,19 @@ class _Reading:
                 if name in unparsed:
                     content.texts = _texts(content.data)
                     content.lines = None if content.texts is None else line_hash(content.texts)
-                    if against is not None and content.texts is not None:
-                        content.delta = _by_lines(specs[name], content.texts, against, name)
                 else:
                     content.lines = _hashed_lines(content.data)
-            digest.add_done_callback(hashed)
-            stored = lines.get(specs[name].file_name) if lines is not None else None
+            before = lines.get(specs[name].file_name) if lines is not None else None
             same_lines = (
                 content.lines is not None
-                and stored is not None
-                and content.lines.len() == stored.lines  # (most changed files: no sums)
-                and summary(content.lines) == stored
+                and before is not None
+                and content.lines.len() == before.lines  # (most changed files: no sums)
+                and summary(content.lines) == before
             )
+            if name in unparsed and against is not None and not same_lines:
+                # (a file of the same lines may be recalled whole: no stored record is read)
+                content.delta = _by_lines(specs[name], content.texts, against, name)
+            digest.add_done_callback(hashed)
             # a file whose bytes may be the stored records' waits for its hash; any other
             # parses while its hash is taken. One of the last run's lines in another order is
             # not parsed either: a recall may follow (`warehouse.runs.recall`)
@@ -721,11 +723,16 @@ def _sha256(data: bytes) -> str:
 
 
 def _by_lines(
-    spec: FileSpec, texts: pl.Series, stored: Future[Mapping[str, pl.DataFrame]], name: str
+    spec: FileSpec,
+    texts: pl.Series | None,
+    stored: Callable[[], Mapping[str, pl.DataFrame]],
+    name: str,
 ) -> LineDelta | None:
     """A file of these lines read against its stored records, once they are read."""
+    if texts is None:
+        return None
     try:
-        records = stored.result().get(name)
+        records = stored().get(name)
         return None if records is None else read_by_lines(spec, texts, records, plain_columns(spec))
     except Exception:  # (no known input raises) the caller reads the file by lines itself
         return None

@@ -43,6 +43,9 @@ SUMMARY_SCHEMA = {
     "header": pl.UInt64,
     "sum": pl.UInt64,
     "second_sum": pl.UInt64,
+    # the file's size: one of another size cannot hold the same lines, which a run can tell
+    # before it reads the file (null when it was not known)
+    "bytes": pl.Int64,
 }
 MARK_SCHEMA = {"file": pl.String, "line": pl.Int64, "hash": pl.UInt64, "ordered": pl.Boolean}
 # issues that a run's records do not determine whatever their order: those that name another
@@ -141,13 +144,23 @@ def _combined(low: int | None, high: int | None) -> int:
     return ((low or 0) + ((high or 0) << 32)) % 2**64
 
 
-def summaries_frame(summaries: Mapping[str, LineSummary]) -> pl.DataFrame:
-    rows = [(file, *found) for file, found in sorted(summaries.items())]
+def summaries_frame(
+    summaries: Mapping[str, LineSummary], sizes: Mapping[str, int] | None = None
+) -> pl.DataFrame:
+    rows = [(file, *found, (sizes or {}).get(file)) for file, found in sorted(summaries.items())]
     return pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row")
 
 
 def frame_summaries(frame: pl.DataFrame) -> dict[str, LineSummary]:
-    return {row[0]: LineSummary(*row[1:]) for row in frame.iter_rows()}
+    named = frame.select("file", *LineSummary._fields)
+    return {row[0]: LineSummary(*row[1:]) for row in named.iter_rows()}
+
+
+def frame_sizes(frame: pl.DataFrame) -> dict[str, int]:
+    """The size of each file whose size was kept (none in a summary kept before sizes were)."""
+    if "bytes" not in frame.columns:
+        return {}
+    return dict(frame.select("file", "bytes").drop_nulls().iter_rows())
 
 
 def marks_of(hashes: pl.Series, wanted: pl.DataFrame) -> pl.DataFrame | None:

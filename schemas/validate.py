@@ -192,11 +192,15 @@ class StoredRecords:
     @property
     def usable(self) -> dict[str, pl.DataFrame]:
         """The records of `KEYED_FILES` a feed's files can be read by lines against: trusted,
-        with line keys."""
+        and most with line keys (a record without one has its line parsed: records stored
+        before line keys were kept would have the whole file parsed line by line)."""
         return {
             name: records
             for name, records in self.records.items()
-            if name in KEYED_FILES and name in self.trusted and LINE_KEY in records.columns
+            if name in KEYED_FILES
+            and name in self.trusted
+            and LINE_KEY in records.columns
+            and records.get_column(LINE_KEY).null_count() <= records.height // 2
         }
 
 

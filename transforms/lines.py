@@ -34,11 +34,12 @@ def kept_lines(
     version: str,
     issues: pl.DataFrame,
     records: Mapping[str, pl.DataFrame],
+    sizes: Mapping[str, int] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The line summaries and marks a run keeps (`schemas.lines`): `lines` are the feed's line
     hashes by file name (`Feed.lines`), `parsed` the files as parsed, by file name, `issues`
     the run's, `records` the SIS's records after it
-    (`line` in file order). None of either (`NO_LINES`) when the next run could not stand on
+    (`line` in file order), `sizes` the files' sizes by file name, as far as known. None of either (`NO_LINES`) when the next run could not stand on
     them: a file whose lines are not its records, a file sent other than in bulk (a delta's
     records mix with earlier ones, whose lines are gone), a 1.2 feed (a user's record is read
     from two files), or an issue on a line no file has."""
@@ -65,7 +66,7 @@ def kept_lines(
         if found is None:
             return NO_LINES
         marks.append(found.select(pl.lit(file).alias("file"), *found.columns))
-    summaries = summaries_frame({file: summary(hashes) for file, hashes in lines.items()})
+    summaries = summaries_frame({file: summary(hashes) for file, hashes in lines.items()}, sizes)
     return summaries, pl.concat([NO_LINES[1], *marks]).sort("file", "line")
 
 

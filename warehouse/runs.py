@@ -15,6 +15,7 @@ from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
 from rosterflow.schemas.lines import (
     ORDER_OR_PLAN_RULES,
     LineSummary,
+    frame_sizes,
     frame_summaries,
     moved_lines,
     summary,
@@ -165,13 +166,24 @@ def _last_applied(
     return found[0] if found else None
 
 
-def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, LineSummary]:
+def stored_line_summaries(
+    con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str | None = None
+) -> dict[str, LineSummary]:
     """The line summaries of the files of the tenant's last applied run (`schemas.lines`), as
-    the run that stored them left them, under whichever settings; none when no run can stand
-    on them."""
+    the run that stored them left them, under whichever settings (or only under those of
+    `settings_key`); none when no run can stand on them."""
     last = _last_applied(con, tenant)
+    if last is not None and settings_key is not None and last[2] != settings_key:
+        return {}
     state = _line_state(con, tenant, last[1]) if last is not None else None
     return frame_summaries(state[0]) if state is not None else {}
+
+
+def stored_line_sizes(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, int]:
+    """The sizes of the files of the tenant's last applied run, as far as it kept them."""
+    last = _last_applied(con, tenant)
+    state = _line_state(con, tenant, last[1]) if last is not None else None
+    return frame_sizes(state[0]) if state is not None else {}
 
 
 def _line_state(

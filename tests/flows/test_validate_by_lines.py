@@ -214,4 +214,44 @@ def test_other_settings_validate_every_record(tmp_path, answered_by_lines):
 
     assert_validated_as_every_record(feed, warehouse, Settings(identity=Identity(key="email")))
 
+    assert answered_by_lines == []  # (the last run's settings were other: not even tried)
+
+
+def test_records_stored_without_line_keys_validate_every_record(
+    tmp_path, monkeypatch, answered_by_lines
+):
+    """A warehouse a rosterflow that kept no line keys wrote: no line is vouched for."""
+    from rosterflow.flows import steps
+
+    district = generate_feed(20, seed=3)
+    warehouse = tmp_path / "w.duckdb"
+    with monkeypatch.context() as keyless:
+        keyless.setattr(steps, "with_line_keys", lambda records, *args: dict(records))
+        sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
+    feed = write_feed(tmp_path / "b.zip", with_cell(district, "users", 2, "givenName", "Other"))
+
+    assert_validated_as_every_record(feed, warehouse, Settings())
+
     assert answered_by_lines == [False]
+
+
+def test_the_stored_records_are_read_only_for_a_feed_whose_lines_changed(tmp_path, monkeypatch):
+    """A feed of the last run's lines in another order is answered from that run without the
+    stored records; a feed of another size has them read while its files are."""
+    from rosterflow.warehouse import basis
+
+    district = generate_feed(20, seed=4)
+    warehouse = tmp_path / "w.duckdb"
+    sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
+    read = []
+    stored_records = basis.stored_records_by_lines
+    monkeypatch.setattr(
+        basis, "stored_records_by_lines", lambda *args: read.append(1) or stored_records(*args)
+    )
+    reordered = write_feed(tmp_path / "b.zip", {n: f.reverse() for n, f in district.items()})
+    changed = write_feed(tmp_path / "c.zip", with_cell(district, "users", 4, "givenName", "Al"))
+
+    validate(reordered, None, warehouse, TENANT)
+    assert read == []
+    assert_validated_as_every_record(changed, warehouse, Settings())
+    assert read == [1]
