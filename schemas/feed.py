@@ -694,8 +694,19 @@ class _Reading:
             content.data = b""  # parsed: the bytes are no longer needed
             parse.set_result(parsed)
 
+        def answered(name: str) -> None:
+            """`load`, whose futures are settled whatever it raises: a reader waiting on a
+            file must get its bytes or an error, never wait for ever."""
+            try:
+                load(name)
+            except BaseException as error:
+                for future in (self._read[name], self._parse[name]):
+                    if not future.done():
+                        future.set_exception(error)
+                raise
+
         loading = [
-            workers.submit(load, name)
+            workers.submit(answered, name)
             for name in sorted(members, key=lambda name: -members[name].size)
         ]
         workers.shutdown(wait=False)  # its threads end with their last file

@@ -373,3 +373,34 @@ def test_a_file_whose_hash_fails_raises_its_error_and_nothing_waits_forever(
     feed = open_feed(path, parse=False).read(parse_unless)
     with pytest.raises(MemoryError, match="no room to hash"):
         feed.parse()
+
+
+def test_a_reading_thread_that_fails_is_an_error_not_a_wait(tmp_path, monkeypatch):
+    """Whatever a file's reading thread raises once the bytes are in reaches whoever waits for
+    the file (here, taking the line summary): the feed is never waited on for ever."""
+    import threading
+
+    from rosterflow.schemas.lines import LineSummary
+
+    path = write_feed(tmp_path / "d.zip", tiny_district())
+    users_lines = feed_files(tiny_district())["users.csv"].count(b"\n")
+
+    def broken(_hashes):
+        raise RuntimeError("a summary that cannot be taken")
+
+    monkeypatch.setattr(feed_module, "summary", broken)
+    feed = open_feed(path, parse=False)
+    feed.read(parse_unless={}, lines={"users.csv": LineSummary(users_lines, 0, 0, 0)})
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            feed.contents  # noqa: B018
+        except BaseException as error:
+            raised.append(error)
+
+    # a daemon thread: were the feed waited on for ever, the test fails and still ends
+    waiting = threading.Thread(target=wait, daemon=True)
+    waiting.start()
+    waiting.join(timeout=60)
+    assert [str(error) for error in raised] == ["a summary that cannot be taken"]
