@@ -879,16 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     # internal: a child process
     parser.add_argument(
         "--measure",
-        choices=(
-            "floor",
-            "validate",
-            "validate-change",
-            "fresh",
-            "noop",
-            "reordered",
-            "change",
-            "tiny",
-        ),
+        choices=(*MEASUREMENTS[1:], "tiny"),
     )
     parser.add_argument("--prepare", type=int)
     parser.add_argument("--feed")
