@@ -93,11 +93,7 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
     from rosterflow.schemas.validate import StoredRecords, ValidatedFeed, validate_by_lines
     from rosterflow.warehouse.basis import stored_records_by_lines
     from rosterflow.warehouse.layout import existing_tenant_warehouse
-    from rosterflow.warehouse.runs import (
-        issues_by_lines,
-        stored_line_sizes,
-        stored_line_summaries,
-    )
+    from rosterflow.warehouse.runs import issues_by_lines, stored_lines
     from rosterflow.warehouse.schema import connect
 
     path = existing_tenant_warehouse(warehouse, tenant)
@@ -106,11 +102,10 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
         return None
     key = settings_key(settings)
     with connect(path, read_only=True) as con, ThreadPoolExecutor(max_workers=1) as reader:
-        summaries = stored_line_summaries(con, tenant, key)
+        summaries, sizes = stored_lines(con, tenant, key)
         # unless the last run kept no lines, or ran under other settings (then every file is
-        # parsed as it is read), the
-        # stored records are read while the files are (DuckDB lets go of the GIL), and the
-        # big files read by lines against them in their threads
+        # parsed as it is read), the stored records are read while the files are (DuckDB
+        # lets go of the GIL), and the big files read by lines against them in their threads
         if not summaries:
             feed.read(parse_unless={}, digests=False)
             return None
@@ -136,7 +131,6 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
             run's (a feed of the same lines is answered without them)."""
             return start().result()
 
-        sizes = stored_line_sizes(con, tenant)
         if any(
             sizes.get(feed.specs[name].file_name, member.size) != member.size
             for name, member in feed.members.items()

@@ -152,8 +152,8 @@ class Feed:
         (`schemas.by_lines`) and hand them to `parse`, which parses those it is not given;
         given a way to the `stored` records to read them against (per file; asked only for a
         file whose lines are not the last run's), each is read by lines in its thread
-        (`FileContent.delta`). Without `digests` no file's sha256 is taken (validating alone needs none: a file's
-        fingerprint and `content_sha256` mean nothing then)."""
+        (`FileContent.delta`). Without `digests` no file's sha256 is taken (validating alone
+        needs none: a file's fingerprint and `content_sha256` mean nothing then)."""
         if self._reading is None:
             self._reading = _Reading(
                 self.name,
@@ -246,7 +246,10 @@ class FileContent:
     # each line's text, of a file read but not parsed (`Feed.read(unparsed=...)`), until the
     # feed is parsed: what reading it by lines takes its changed lines from
     texts: pl.Series | None = None
-    delta: LineDelta | None = None  # the file read by lines, when it was in its thread
+    # the file read by lines in its thread (`delta_read`; None: the stored records cannot
+    # stand in for its unchanged lines)
+    delta: LineDelta | None = None
+    delta_read: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -655,11 +658,11 @@ class _Reading:
 
             if lines is not None and is_utf8(encoding):
                 # before `hashed` can hand the content over; a line hash is one Polars pass
-                if name in unparsed:
-                    content.texts = _texts(content.data)
-                    content.lines = None if content.texts is None else line_hash(content.texts)
-                else:
-                    content.lines = _hashed_lines(content.data)
+                texts = _texts(content.data)
+                content.lines = None if texts is None else line_hash(texts)
+                if name in unparsed:  # (a file not parsed keeps its lines, to read by them)
+                    content.texts = texts
+                del texts
             before = lines.get(specs[name].file_name) if lines is not None else None
             same_lines = (
                 content.lines is not None
@@ -670,6 +673,7 @@ class _Reading:
             if name in unparsed and against is not None and not same_lines:
                 # (a file of the same lines may be recalled whole: no stored record is read)
                 content.delta = _by_lines(specs[name], content.texts, against, name)
+                content.delta_read = True
             digest.add_done_callback(hashed)
             # a file whose bytes may be the stored records' waits for its hash; any other
             # parses while its hash is taken. One of the last run's lines in another order is
@@ -752,13 +756,6 @@ def _by_lines(
 def _texts(data: bytes) -> pl.Series | None:
     try:
         return line_texts(data)
-    except Exception:  # (no known input raises) as `_hashed_lines`
-        return None
-
-
-def _hashed_lines(data: bytes) -> pl.Series | None:
-    try:
-        return line_hashes(data)
     except Exception:  # (no known input raises) a file's lines unhashed only lose a recall
         return None
 

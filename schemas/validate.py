@@ -230,7 +230,11 @@ def validate_by_lines(
         if records is None:
             return None
         spec, content = feed.specs[name], feed.contents[name]
-        delta = content.delta or read_by_lines(spec, content.texts, records, plain_columns(spec))
+        delta = (
+            content.delta
+            if content.delta_read  # (in its reading thread)
+            else read_by_lines(spec, content.texts, records, plain_columns(spec))
+        )
         if delta is None:
             return None
         deltas[name] = delta

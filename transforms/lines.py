@@ -6,6 +6,7 @@ teacher). Pure: the feed's line hashes, its records and issues in, two frames ou
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import polars as pl
@@ -38,11 +39,11 @@ def kept_lines(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The line summaries and marks a run keeps (`schemas.lines`): `lines` are the feed's line
     hashes by file name (`Feed.lines`), `parsed` the files as parsed, by file name, `issues`
-    the run's, `records` the SIS's records after it
-    (`line` in file order), `sizes` the files' sizes by file name, as far as known. None of either (`NO_LINES`) when the next run could not stand on
-    them: a file whose lines are not its records, a file sent other than in bulk (a delta's
-    records mix with earlier ones, whose lines are gone), a 1.2 feed (a user's record is read
-    from two files), or an issue on a line no file has."""
+    the run's, `records` the SIS's records after it (`line` in file order), `sizes` the
+    files' sizes by file name, as far as known. None of either (`NO_LINES`) when the next run
+    could not stand on them: a file whose lines are not its records, a file sent other than in
+    bulk (a delta's records mix with earlier ones, whose lines are gone), a 1.2 feed (a user's
+    record is read from two files), or an issue on a line no file has."""
     if not _lines_are_the_records(lines, parsed, modes, version):
         return NO_LINES
     wanted = [issues.select("file", "line", pl.lit(False).alias("ordered")).drop_nulls("line")]
@@ -132,7 +133,7 @@ def _chunked_as(column: pl.Series, frame: pl.DataFrame) -> pl.Series:
     if frame.width == 0 or frame.height == 0:
         return column
     lengths = [chunk.len() for chunk in frame.to_series(frame.width - 1).get_chunks()]
-    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    starts = itertools.accumulate(lengths[:-1], initial=0)
     return pl.concat(
         [column.slice(start, length) for start, length in zip(starts, lengths, strict=True)],
         rechunk=False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import duckdb
 import polars as pl
@@ -166,24 +167,31 @@ def _last_applied(
     return found[0] if found else None
 
 
-def stored_line_summaries(
+class StoredLines(NamedTuple):
+    """What the tenant's last applied run kept of its files' lines (`schemas.lines`)."""
+
+    summaries: dict[str, LineSummary]  # per file name
+    sizes: dict[str, int]  # per file name, as far as the run kept them
+
+
+def stored_lines(
     con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str | None = None
-) -> dict[str, LineSummary]:
-    """The line summaries of the files of the tenant's last applied run (`schemas.lines`), as
-    the run that stored them left them, under whichever settings (or only under those of
+) -> StoredLines:
+    """The line summaries and sizes of the files of the tenant's last applied run, as the run
+    that stored them left them, under whichever settings (or only under those of
     `settings_key`); none when no run can stand on them."""
     last = _last_applied(con, tenant)
-    if last is not None and settings_key is not None and last[2] != settings_key:
-        return {}
-    state = _line_state(con, tenant, last[1]) if last is not None else None
-    return frame_summaries(state[0]) if state is not None else {}
+    if last is None or (settings_key is not None and last[2] != settings_key):
+        return StoredLines({}, {})
+    state = _line_state(con, tenant, last[1])
+    if state is None:
+        return StoredLines({}, {})
+    return StoredLines(frame_summaries(state[0]), frame_sizes(state[0]))
 
 
-def stored_line_sizes(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, int]:
-    """The sizes of the files of the tenant's last applied run, as far as it kept them."""
-    last = _last_applied(con, tenant)
-    state = _line_state(con, tenant, last[1]) if last is not None else None
-    return frame_sizes(state[0]) if state is not None else {}
+def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, LineSummary]:
+    """The line summaries of `stored_lines`, under whichever settings."""
+    return stored_lines(con, tenant).summaries
 
 
 def _line_state(
