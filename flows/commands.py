@@ -85,13 +85,9 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
     lines of users.csv and enrollments.csv and the records stored for the others
     (`schemas.validate.validate_by_lines`). None when neither can answer: the feed is read,
     with the files it could not read by lines left to parse."""
-    import threading
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from rosterflow.flows.steps import settings_key
+    from rosterflow.flows.steps import StoredReader, settings_key
     from rosterflow.schemas.lines import KEYED_FILES
-    from rosterflow.schemas.validate import StoredRecords, ValidatedFeed, validate_by_lines
-    from rosterflow.warehouse.basis import stored_records_by_lines
+    from rosterflow.schemas.validate import ValidatedFeed, validate_by_lines
     from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.runs import issues_by_lines, stored_lines
     from rosterflow.warehouse.schema import connect
@@ -101,48 +97,26 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
         feed.read(parse_unless={}, digests=False)
         return None
     key = settings_key(settings)
-    with connect(path, read_only=True) as con, ThreadPoolExecutor(max_workers=1) as reader:
-        summaries, sizes = stored_lines(con, tenant, key)
+    with connect(path, read_only=True) as con:
+        summaries, sizes, _ = stored_lines(con, tenant, key)
         # unless the last run kept no lines, or ran under other settings (then every file is
-        # parsed as it is read), the stored records are read while the files are (DuckDB
-        # lets go of the GIL), and the big files read by lines against them in their threads
+        # parsed as it is read), the stored records are read while the files are, and the big
+        # files read by lines against them in their threads
         if not summaries:
             feed.read(parse_unless={}, digests=False)
             return None
-        reading: list[Future[StoredRecords]] = []
-        lock = threading.Lock()
-
-        def start() -> Future[StoredRecords]:
-            with lock:
-                if not reading:
-                    reading.append(
-                        reader.submit(
-                            stored_records_by_lines,
-                            con.cursor(),
-                            tenant,
-                            key,
-                            settings.identity.key,
-                        )
-                    )
-            return reading[0]
-
-        def stored() -> StoredRecords:
-            """The stored records, read once a file's lines turn out not to be the last
-            run's (a feed of the same lines is answered without them)."""
-            return start().result()
-
+        stored = StoredReader(con, tenant, key, settings.identity.key)
         if any(
             sizes.get(feed.specs[name].file_name, member.size) != member.size
             for name, member in feed.members.items()
         ):
-            start()  # a file of another size: its lines are not the last run's
-
+            stored.start()  # a file of another size: its lines are not the last run's
         feed.read(
             parse_unless={},
             lines=summaries,
             unparsed=KEYED_FILES,
             digests=False,
-            stored=lambda: stored().usable,
+            stored=stored,
         )
         issues = issues_by_lines(con, tenant, key, feed.lines())
         if issues is not None:

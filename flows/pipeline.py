@@ -129,7 +129,7 @@ def _run_steps(
                 planning="retried",
                 planning_note=f"this attempt already recorded run {earlier.run_id}",
             )
-        feed = steps.read_feed(feed, con, tenant, full)
+        feed = steps.read_feed(feed, con, tenant, full, settings)
         run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
         known["run_id"] = run.run_id
         unchanged = None if full else steps.recall(con, run, feed.lines())

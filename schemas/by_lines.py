@@ -22,15 +22,16 @@ caller parses the file.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE, ParsedCsv, parse_csv
 from rosterflow.schemas.identity import IDENTITY_KEYS
-from rosterflow.schemas.lines import LINE_KEY, line_hash, line_keys
+from rosterflow.schemas.lines import KEYED_FILES, LINE_KEY, chunked_as, line_hash, line_keys
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, row_hashes
-from rosterflow.schemas.references import stated
+from rosterflow.schemas.references import Reference, stated
 from rosterflow.schemas.spec import FileSpec
 
 # what the checks across rows and files read of a record (`schemas.references`: a record's
@@ -66,18 +67,51 @@ def kept_fields(identity_key: str) -> dict[str, list[str]]:
 
 
 @dataclass(frozen=True)
+class StoredRecords:
+    """What a warehouse holds of a tenant's records, as a feed is read and validated by its
+    changed lines against them."""
+
+    # per stored file: `sourcedId, row_hash`; of `KEYED_FILES` the fields the checks read
+    # (`kept_fields`), or every field of the record (a sync, whose plan reads them), and the
+    # line keys
+    records: Mapping[str, pl.DataFrame]
+    trusted: Collection[str]  # the files whose records were all validated under these settings
+    closed: Collection[Reference]  # the references the records hold closed
+
+    @property
+    def usable(self) -> dict[str, pl.DataFrame]:
+        """The records of `KEYED_FILES` a feed's files can be read by lines against: trusted,
+        and most with line keys (a record without one has its line parsed: records stored
+        before line keys were kept would have the whole file parsed line by line)."""
+        return {
+            name: records
+            for name, records in self.records.items()
+            if name in KEYED_FILES
+            and name in self.trusted
+            and LINE_KEY in records.columns
+            and records.get_column(LINE_KEY).null_count() <= records.height // 2
+        }
+
+
+@dataclass(frozen=True)
 class LineDelta:
     """A file read by lines: its changed lines parsed, and the stored records of the others."""
 
     parsed: ParsedCsv  # the header and the changed lines' records, on their lines
-    stored: pl.DataFrame  # the stored records (`sourcedId, row_hash`, stored fields, line key)
-    is_kept: pl.Series  # per stored record: its line is in the file (a kept record)
+    # the stored records (`sourcedId, row_hash`, stored fields, line key), each with the line
+    # it is on in the file (`__line`; null: not in the file)
+    stored: pl.DataFrame
     gone: pl.DataFrame  # the other stored records (`sourcedId, row_hash`)
     keys: pl.Series  # the file's line keys, line 2 on
 
     @property
+    def is_kept(self) -> pl.Series:
+        """Per stored record: its line is in the file (a kept record)."""
+        return self.stored.get_column(LINE).is_not_null()
+
+    @property
     def kept(self) -> int:
-        return int(self.is_kept.sum())
+        return self.stored.height - self.stored.get_column(LINE).null_count()
 
     def compared(self, name: str, changed: pl.DataFrame) -> tuple[pl.DataFrame, RecordChanges]:
         """The changed lines' rows (normalized) with their row hashes, and how the file's
@@ -93,14 +127,23 @@ class LineDelta:
         added = changed_ids.filter(~changed_ids.is_in(self.gone["sourcedId"].implode()))
         return hashed, RecordChanges(changed_ids, removed, added)
 
-    def with_kept(self, spec: FileSpec, changed: pl.DataFrame) -> pl.DataFrame:
+    def with_kept(
+        self, spec: FileSpec, changed: pl.DataFrame, in_place: bool = False
+    ) -> pl.DataFrame:
         """The file's table for the checks across rows and files: the changed lines' rows
-        (`compared`), then the kept records with nulls in the fields they do not keep, each
-        on line -1 - its place among the stored records (one copy of the kept fields)."""
+        (`compared`), then the kept records with nulls in the fields they do not keep (one
+        copy of the kept fields), each on line -1 - its place among the stored records, or
+        `in_place` on its line in the file (what a sync's plan and stored records need: a
+        class's first teacher is the first in file order)."""
+        stored = self.stored.lazy()
+        if not in_place:
+            stored = stored.with_columns(
+                pl.when(pl.col(LINE).is_not_null())
+                .then(-1 - pl.int_range(pl.len(), dtype=pl.Int64))
+                .alias(LINE)
+            )
         kept = (
-            self.stored.lazy()
-            .with_columns((-1 - pl.int_range(pl.len(), dtype=pl.Int64)).alias(LINE))
-            .filter(pl.lit(self.is_kept))
+            stored.filter(pl.col(LINE).is_not_null())
             .select(
                 *(
                     pl.col(column)
@@ -111,10 +154,22 @@ class LineDelta:
                 LINE,
                 ROW_HASH,
             )
+            .collect()
         )
-        return pl.concat(
-            [changed.lazy().select(kept.collect_schema().names()), kept], how="vertical_relaxed"
-        ).collect()
+        # every column in the same chunks (the changed lines' few rows in one): a frame whose
+        # columns are chunked otherwise has them aligned again by every filter (a teacher's
+        # enrollments found in 0.023 s instead of 0.006 at 200k students)
+        return pl.concat([changed.select(kept.columns).rechunk(), kept], how="vertical_relaxed")
+
+    @property
+    def whole(self) -> ParsedCsv:
+        """The file as its whole parse would have it for what asks whether its lines are its
+        records (`schemas.lines.lines_are_records`): a record on each line after the header.
+        Only the rows' count and lines are real."""
+        lines = pl.int_range(2, self.keys.len() + 2, dtype=pl.Int64, eager=True).alias(LINE)
+        return ParsedCsv(
+            self.parsed.header, lines.to_frame(), self.parsed.issues, one_line_records=True
+        )
 
     def placed(self, issues: pl.DataFrame, file_name: str) -> pl.DataFrame:
         """`issues` with those on kept records (lines -1, -2, ...) on the lines they stand on."""
@@ -153,11 +208,24 @@ def read_by_lines(
     if texts is None or texts.len() == 0:
         return None
     keys = line_keys(line_hash(texts))
-    stored_keys = stored.get_column(LINE_KEY)
-    known = keys.is_in(stored_keys.drop_nulls().implode())
-    is_kept = stored_keys.is_in(keys.implode()).fill_null(False)
-    if is_kept.sum() != known.sum():  # a kept line repeated: the whole parse finds the copies
-        return None
+    # each kept record (its key stored, and in the file) and its line: one join matches both
+    # ways (a null key matches none)
+    kept = (
+        stored.select(LINE_KEY)
+        .with_row_index("at")
+        .join(
+            keys.to_frame(LINE_KEY).with_row_index(LINE, offset=2),
+            on=LINE_KEY,
+            maintain_order="left",
+        )
+        .select("at", pl.col(LINE).cast(pl.Int64))
+    )
+    line_at = pl.repeat(None, stored.height, dtype=pl.Int64, eager=True)
+    line_at = line_at.scatter(kept["at"], kept[LINE]).alias(LINE)
+    is_kept = line_at.is_not_null()
+    known = pl.zeros(keys.len(), pl.Boolean, eager=True).scatter(kept[LINE] - 2, True)
+    if is_kept.sum() != kept.height or known.sum() != kept.height:
+        return None  # a kept line repeated: the whole parse finds the copies
     changed_lines = known.not_().arg_true().cast(pl.Int64) + 2  # (the header is line 1)
     parsed = _changed_records(spec, texts, changed_lines, plain_columns)
     if parsed is None:
@@ -166,7 +234,7 @@ def read_by_lines(
     if stored.select((pl.lit(is_kept) & pl.col("sourcedId").is_in(changed_ids)).any()).item():
         return None  # a sourcedId twice: the whole parse reports every copy
     gone = stored.filter(~is_kept).select("sourcedId", ROW_HASH)
-    return LineDelta(parsed, stored, is_kept, gone, keys)
+    return LineDelta(parsed, stored.with_columns(chunked_as(line_at, stored)), gone, keys)
 
 
 def _changed_records(

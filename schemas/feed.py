@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import polars as pl
 
-from rosterflow.schemas.by_lines import LineDelta, read_by_lines
+from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
 from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
 from rosterflow.schemas.lines import (
@@ -138,7 +138,7 @@ class Feed:
         lines: Mapping[str, LineSummary] | None = None,
         unparsed: Collection[str] = (),
         digests: bool = True,
-        stored: Callable[[], Mapping[str, pl.DataFrame]] | None = None,
+        stored: Callable[[], StoredRecords] | None = None,
     ) -> Feed:
         """Start reading (inflating) the files and taking their sha256, two at a time, biggest
         first, in threads of their own; each is parsed as soon as its bytes are in, unless
@@ -150,8 +150,8 @@ class Feed:
         parses, so the caller's own work (reading the warehouse) overlaps both. The files named
         in `unparsed` are read and hashed but not parsed: the caller may read them by lines
         (`schemas.by_lines`) and hand them to `parse`, which parses those it is not given;
-        given a way to the `stored` records to read them against (per file; asked only for a
-        file whose lines are not the last run's), each is read by lines in its thread
+        given a way to the `stored` records to read them against (asked only for a file whose
+        lines are not the last run's; `stored_records`), each is read by lines in its thread
         (`FileContent.delta`). Without `digests` no file's sha256 is taken (validating alone
         needs none: a file's fingerprint and `content_sha256` mean nothing then)."""
         if self._reading is None:
@@ -167,6 +167,12 @@ class Feed:
                 stored,
             )
         return self
+
+    def stored_records(self) -> StoredRecords | None:
+        """The stored records the files were read against by lines (`read(stored=...)`), read
+        now if no file asked for them; None when none were given."""
+        against = self._reading.against if self._reading is not None else None
+        return against() if against is not None else None
 
     def lines(self) -> dict[str, pl.Series] | None:
         """Every file's line hashes by file name, the manifest's included, when every one was
@@ -201,6 +207,8 @@ class Feed:
             for content in contents.values():
                 content.data = b""  # parsed: the bytes are no longer needed
                 content.texts = None
+                content.delta = None  # (or its lines, and the stored records they stand on)
+            self._reading.against = None
             for name in contents:  # as if every file were parsed in manifest order
                 if isinstance(parsed[name], Exception):
                     raise parsed[name]
@@ -625,9 +633,10 @@ class _Reading:
         lines: Mapping[str, LineSummary] | None = None,
         unparsed: Collection[str] = (),
         digests: bool = True,
-        against: Callable[[], Mapping[str, pl.DataFrame]] | None = None,
+        against: Callable[[], StoredRecords] | None = None,
     ) -> None:
         self._names = list(members)  # manifest order
+        self.against = against
         self._read: dict[str, Future[FileContent]] = {name: Future() for name in members}
         self._parse: dict[str, Future[ParsedCsv | Exception | None]] = {
             name: Future() for name in members
@@ -740,14 +749,14 @@ def _sha256(data: bytes) -> str:
 def _by_lines(
     spec: FileSpec,
     texts: pl.Series | None,
-    stored: Callable[[], Mapping[str, pl.DataFrame]],
+    stored: Callable[[], StoredRecords],
     name: str,
 ) -> LineDelta | None:
     """A file of these lines read against its stored records, once they are read."""
     if texts is None:
         return None
     try:
-        records = stored().get(name)
+        records = stored().usable.get(name)
         return None if records is None else read_by_lines(spec, texts, records, plain_columns(spec))
     except Exception:  # (no known input raises) the caller reads the file by lines itself
         return None

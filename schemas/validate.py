@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import pandera.polars as pa
 import polars as pl
 
-from rosterflow.schemas.by_lines import LineDelta, read_by_lines
+from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
 from rosterflow.schemas.csvfile import LINE, ParsedCsv
 from rosterflow.schemas.feed import Feed, plain_columns
 from rosterflow.schemas.identity import login_issues
@@ -31,7 +31,7 @@ from rosterflow.schemas.issues import (
     sort_issues,
 )
 from rosterflow.schemas.lenient import normalize
-from rosterflow.schemas.lines import KEYED_FILES, LINE_KEY
+from rosterflow.schemas.lines import KEYED_FILES
 from rosterflow.schemas.prescreen import suspect_rows
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from rosterflow.schemas.references import (
@@ -73,6 +73,9 @@ class ValidatedFeed:
     changes: dict[str, RecordChanges] | None = None
     # `file, column, target` of the references between bulk files that no record fails
     closed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CLOSED_SCHEMA))
+    # the files read by their changed lines (`schemas.by_lines`), whose `feed.files` hold those
+    # lines alone: each as its whole parse would have it (`LineDelta.whole`)
+    read_by_lines: Mapping[str, ParsedCsv] = field(default_factory=dict)
 
     @property
     def error_count(self) -> int:
@@ -91,6 +94,7 @@ def validate_feed(
     validated: Collection[str] = (),
     closed: Collection[Reference] = (),
     by_lines: Mapping[str, LineDelta] | None = None,
+    kept_in_place: bool = False,
 ) -> ValidatedFeed:
     """Every issue of the feed.
 
@@ -105,7 +109,8 @@ def validate_feed(
 
     A file in `by_lines` was read by its changed lines (`schemas.by_lines`, `feed.files` has
     those alone): they are checked as a whole file's changed records are, and the records of
-    the others stand in for them in the checks across rows and files."""
+    the others stand in for them in the checks across rows and files: on lines -1, -2, ...,
+    or with `kept_in_place` on their lines in the file (`LineDelta.with_kept`)."""
     settings = settings or Settings()
     by_lines = by_lines or {}
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
@@ -152,7 +157,9 @@ def validate_feed(
         checked_rows[name] = checked.height
         found += [warnings, model_issues(checked, spec)]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
-        tables[name] = normalized if delta is None else delta.with_kept(spec, normalized)
+        tables[name] = (
+            normalized if delta is None else delta.with_kept(spec, normalized, kept_in_place)
+        )
 
     # a 1.2 feed's references are checked among its 1.2 files, which no stored records are
     # shaped like: only a 1.1 feed's are checked incrementally, or found closed for the next
@@ -176,36 +183,19 @@ def validate_feed(
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
     closed_now = closed_references(issues, referring, feed.modes, feed.specs)
-    return ValidatedFeed(feed, tables, sort_issues(issues), checked_rows, changes, closed_now)
-
-
-@dataclass(frozen=True)
-class StoredRecords:
-    """What a warehouse holds of a tenant's records, as a feed is validated against them."""
-
-    # per stored file: `sourcedId, row_hash`, and of `KEYED_FILES` the fields the checks read
-    # (`schemas.by_lines.kept_fields`) and the line keys
-    records: Mapping[str, pl.DataFrame]
-    trusted: Collection[str]  # the files whose records were all validated under these settings
-    closed: Collection[Reference]  # the references the records hold closed
-
-    @property
-    def usable(self) -> dict[str, pl.DataFrame]:
-        """The records of `KEYED_FILES` a feed's files can be read by lines against: trusted,
-        and most with line keys (a record without one has its line parsed: records stored
-        before line keys were kept would have the whole file parsed line by line)."""
-        return {
-            name: records
-            for name, records in self.records.items()
-            if name in KEYED_FILES
-            and name in self.trusted
-            and LINE_KEY in records.columns
-            and records.get_column(LINE_KEY).null_count() <= records.height // 2
-        }
+    return ValidatedFeed(
+        feed,
+        tables,
+        sort_issues(issues),
+        checked_rows,
+        changes,
+        closed_now,
+        {name: delta.whole for name, delta in by_lines.items()},
+    )
 
 
 def validate_by_lines(
-    feed: Feed, settings: Settings, stored: StoredRecords
+    feed: Feed, settings: Settings, stored: StoredRecords, in_place: bool = False
 ) -> ValidatedFeed | None:
     """The feed's issues, as `validate_feed` finds them with the tenant's records `known`,
     from the changed lines of users.csv and enrollments.csv and the stored records of their
@@ -215,7 +205,8 @@ def validate_by_lines(
     settings or without line keys, a file that needs its whole parse): the caller validates
     the feed as a whole. The tables of the files read by lines hold the changed lines' rows,
     then the stored fields of the other records on lines -1, -2, ... (the issues are placed
-    on their lines)."""
+    on their lines), or `in_place` on their lines in the file (a sync's: its plan reads every
+    field of the stored records, and their lines)."""
     if (
         feed.version != "1.1"
         or feed.read_issues.height
@@ -243,7 +234,7 @@ def validate_by_lines(
     feed.parse(given={name: delta.parsed for name, delta in deltas.items()})
     known = {name: records["sourcedId"] for name, records in stored.records.items()}
     validated = validate_feed(
-        feed, settings, known, stored.records, stored.trusted, stored.closed, deltas
+        feed, settings, known, stored.records, stored.trusted, stored.closed, deltas, in_place
     )
     issues = validated.issues
     for name, delta in deltas.items():

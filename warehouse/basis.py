@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from rosterflow.schemas.by_lines import kept_fields
-from rosterflow.schemas.records import validation_key
+from rosterflow.schemas.by_lines import StoredRecords, kept_fields
+from rosterflow.schemas.lines import KEYED_FILES, LINE_KEY
+from rosterflow.schemas.records import ROW_HASH, empty_source, validation_key
 from rosterflow.schemas.references import Reference
 from rosterflow.schemas.runs import RunRecord
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.schemas.validate import StoredRecords
 from rosterflow.warehouse.operations import last_undo
 from rosterflow.warehouse.records import (
     CLOSED_REFERENCES,
@@ -42,23 +42,37 @@ class StoredState:
     closed: set[Reference] = field(default_factory=set)
 
 
-def stored_state(con: duckdb.DuckDBPyConnection, run: RunRecord) -> StoredState:
-    """The tenant's stored records as a run compares its feed with them."""
+# what a run keeps of each file's stored records to compare with and plan from
+_HASHED = {"": ["sourcedId", ROW_HASH], "enrollments": ["sourcedId", ROW_HASH, "userSourcedId"]}
+
+
+def stored_state(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, read: StoredRecords | None = None
+) -> StoredState:
+    """The tenant's stored records as a run compares its feed with them (their hashes, or
+    those `read` already: `stored_records_by_lines`)."""
     files = stored_files(con, run.tenant)
-    hashes = stored_hashes(
-        con,
-        run.tenant,
-        [name for name in SYNCED_FILES if name in files],
-        {"enrollments": ["userSourcedId"]},
+    hashes = (
+        {
+            name: records.select(_HASHED.get(name, _HASHED[""]))
+            for name, records in read.records.items()
+        }
+        if read is not None
+        else stored_hashes(
+            con,
+            run.tenant,
+            [name for name in SYNCED_FILES if name in files],
+            {"enrollments": ["userSourcedId"]},
+        )
     )
     if run.full or not hashes:  # nothing to compare with, or every record is to be looked at
         return StoredState(files, hashes)
-    return StoredState(
-        files,
-        hashes,
-        lms_summary(con, run.tenant),
-        stored_closed_references(con, run.tenant, run.settings_key, files),
+    closed = (
+        set(read.closed)
+        if read is not None
+        else stored_closed_references(con, run.tenant, run.settings_key, files)
     )
+    return StoredState(files, hashes, lms_summary(con, run.tenant), closed)
 
 
 def stored_closed_references(
@@ -76,15 +90,27 @@ def stored_closed_references(
 
 
 def stored_records_by_lines(
-    con: duckdb.DuckDBPyConnection, tenant: str, settings_key: str, identity_key: str
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    settings_key: str,
+    identity_key: str,
+    whole: bool = False,
 ) -> StoredRecords:
     """The tenant's records as a OneRoster 1.1 feed is validated by its changed lines
     (`schemas.validate.validate_by_lines`) under the settings of `settings_key`: their hashes,
-    the fields of users and enrollments the checks read, with their line keys."""
+    the fields of users and enrollments the checks read, or with `whole` every field of theirs
+    (a sync plans from them), with their line keys."""
     files = stored_files(con, tenant)
-    records = stored_hashes(
-        con, tenant, [name for name in SYNCED_FILES if name in files], kept_fields(identity_key)
+    names = [name for name in SYNCED_FILES if name in files]
+    fields = (
+        {
+            name: [*(c for c in empty_source(name).columns if c != "sourcedId"), LINE_KEY]
+            for name in KEYED_FILES
+        }
+        if whole
+        else kept_fields(identity_key)
     )
+    records = stored_hashes(con, tenant, names, fields)
     under = validation_key(settings_key, "1.1")
     return StoredRecords(
         records,

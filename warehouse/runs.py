@@ -172,6 +172,7 @@ class StoredLines(NamedTuple):
 
     summaries: dict[str, LineSummary]  # per file name
     sizes: dict[str, int]  # per file name, as far as the run kept them
+    settings_key: str | None = None  # the run's (`audit.sync_runs.settings_key`)
 
 
 def stored_lines(
@@ -186,7 +187,7 @@ def stored_lines(
     state = _line_state(con, tenant, last[1])
     if state is None:
         return StoredLines({}, {})
-    return StoredLines(frame_summaries(state[0]), frame_sizes(state[0]))
+    return StoredLines(frame_summaries(state[0]), frame_sizes(state[0]), last[2])
 
 
 def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, LineSummary]:

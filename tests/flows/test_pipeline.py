@@ -119,11 +119,16 @@ def test_a_recalled_feed_is_never_parsed_and_a_changed_file_is_parsed_as_it_is_r
 
     changed = warehouse.sync(with_cell(tiny_district(), "users", 0, "givenName", "Zed"))
     assert changed.planning == "incremental" and changed.summary.height == 1
-    # users.csv, unlike the files the tenant's stored records came from, was parsed as it was
-    # read; the others when the run validated, once each
+    # users.csv and enrollments.csv were read by their changed lines (none parsed whole); the
+    # files the tenant's stored records came from were parsed when the run validated, once each
     assert sorted(parsed) == sorted(
-        [("users", "as read")]
-        + [(name, "when validated") for name in tiny_district() if name != "users"]
+        (name, "when validated") for name in tiny_district() if name not in ("users", "enrollments")
+    )
+
+    full = warehouse.sync(with_cell(tiny_district(), "users", 0, "givenName", "Zoe"), full=True)
+    assert full.planning == "full"  # every file parsed as it was read
+    assert sorted(parsed[-len(tiny_district()) :]) == sorted(
+        (name, "as read") for name in tiny_district()
     )
 
 

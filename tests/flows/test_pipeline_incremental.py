@@ -46,8 +46,9 @@ _feeds = itertools.count(1)
 
 def run_once(warehouse: Path, feed: Path, config: Settings, full: bool):
     """One sync of `feed` through the pipeline's own steps; returns its validation and plan."""
-    loaded = sync_steps.load_feed(feed)
     with open_warehouse(warehouse) as con:
+        # as the pipeline reads it: a feed of changed lines read by them (`read_feed`)
+        loaded = sync_steps.read_feed(sync_steps.load_feed(feed), con, TENANT, full, config)
         run = sync_steps.start_run(con, loaded, TENANT, False, config, full)
         validated = sync_steps.validate(loaded, con, run, config)
         assert validated.ok, validated.issues.filter(pl.col("severity") == "error")

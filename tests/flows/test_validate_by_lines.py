@@ -238,15 +238,15 @@ def test_records_stored_without_line_keys_validate_every_record(
 def test_the_stored_records_are_read_only_for_a_feed_whose_lines_changed(tmp_path, monkeypatch):
     """A feed of the last run's lines in another order is answered from that run without the
     stored records; a feed of another size has them read while its files are."""
-    from rosterflow.warehouse import basis
+    from rosterflow.flows import steps
 
     district = generate_feed(20, seed=4)
     warehouse = tmp_path / "w.duckdb"
     sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
     read = []
-    stored_records = basis.stored_records_by_lines
+    stored_records = steps.stored_records_by_lines
     monkeypatch.setattr(
-        basis, "stored_records_by_lines", lambda *args: read.append(1) or stored_records(*args)
+        steps, "stored_records_by_lines", lambda *args: read.append(1) or stored_records(*args)
     )
     reordered = write_feed(tmp_path / "b.zip", {n: f.reverse() for n, f in district.items()})
     changed = write_feed(tmp_path / "c.zip", with_cell(district, "users", 4, "givenName", "Al"))
