@@ -254,7 +254,7 @@ def sync(
         bool,
         typer.Option(
             "--full",
-            help="Validate and plan every record, not only those that changed since the tenant's last run (which is otherwise done whenever lms is exactly as that run left it).",
+            help="Parse, validate and plan every record, not only those that changed since the tenant's last run (otherwise a feed's changed lines are read by themselves under that run's settings, and planned alone whenever lms is exactly as that run left it).",
         ),
     ] = False,
     prefect: PrefectOpt = None,
