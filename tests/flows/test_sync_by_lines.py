@@ -15,22 +15,14 @@ from rosterflow.flows import steps
 from rosterflow.schemas.settings import Settings
 from tests.feeds import frame, tiny_district, with_cell
 from tests.flows.test_pipeline_incremental import Scenario, actions
+from tests.spying import answered_by_lines
 from tests.syncing import Warehouse
 
 
 @pytest.fixture
 def by_lines(monkeypatch) -> list[bool]:
     """Whether each run's validation was answered by its changed lines."""
-    answered: list[bool] = []
-    validate_by_lines = steps.validate_by_lines
-
-    def spied(*args, **kwargs):
-        found = validate_by_lines(*args, **kwargs)
-        answered.append(found is not None)
-        return found
-
-    monkeypatch.setattr(steps, "validate_by_lines", spied)
-    return answered
+    return answered_by_lines(monkeypatch, steps)
 
 
 def with_second_teacher(district: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

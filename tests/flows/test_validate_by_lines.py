@@ -31,6 +31,7 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.state import known_ids
 from tests.changes import change
 from tests.feeds import feed_files, with_cell, write_zip
+from tests.spying import answered_by_lines as spied_answers
 
 TENANT = "district"
 _feeds = itertools.count(1)
@@ -49,16 +50,7 @@ def write_settings(folder: Path, config: Settings) -> Path:
 @pytest.fixture
 def answered_by_lines(monkeypatch) -> list[bool]:
     """Whether each validation with a warehouse was answered by lines."""
-    answers: list[bool] = []
-    by_lines = validate_module.validate_by_lines
-
-    def recorded(*args, **kwargs):
-        found = by_lines(*args, **kwargs)
-        answers.append(found is not None)
-        return found
-
-    monkeypatch.setattr(validate_module, "validate_by_lines", recorded)
-    return answers
+    return spied_answers(monkeypatch, validate_module)
 
 
 def assert_validated_as_every_record(feed: Path, warehouse: Path, config: Settings) -> None:
