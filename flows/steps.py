@@ -19,6 +19,7 @@ import polars as pl
 
 from rosterflow.schemas.by_lines import StoredRecords
 from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.csvfile import is_utf8
 from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
 from rosterflow.schemas.issues import sort_issues
 from rosterflow.schemas.lines import KEYED_FILES
@@ -112,14 +113,14 @@ def read_feed(
     """The feed's files read in threads of their own, each parsed as soon as it is in unless
     its bytes are those the tenant's stored records came from: a feed the last run had is
     recalled without a parse, and any other run reads the warehouse (`validate`) while the
-    files are still inflating and parsing. At 1M students the 1% change takes what it took
-    when every file was inflated first and parsed beside the warehouse read (8.1-8.2 s, best
-    of 3 interleaved), in 4.5 GiB instead of 5.5: a parsed file's bytes go at once.
+    files are still inflating and parsing (a parsed file's bytes go at once: a 1% change of
+    1M students parsed whole peaks at 4.5 GiB, not the 5.5 of every file inflated first).
 
     Under the `settings` of the tenant's last applied run, a OneRoster 1.1 feed in bulk has
     users.csv and enrollments.csv read by their changed lines against every field of the
     stored records (`schemas.by_lines`), which are read beside the files: a record whose line
-    is unchanged is never parsed (`validate`)."""
+    is unchanged is never parsed (`validate`). The stored records held beside the files take
+    that 1% change's peak to 5.5 GiB again, for 0.3-0.9 s less (`bench/README.md`)."""
     if full:  # never recalled: every file is parsed (its lines hashed for the next run)
         return feed.read(parse_unless={}, lines={})
     stored = fingerprints(con, tenant)
@@ -134,6 +135,7 @@ def read_feed(
         or not last.summaries
         or last.settings_key != settings_key(settings)
         or feed.version != "1.1"
+        or not is_utf8(feed.encoding)  # (lines are hashed in UTF-8 alone)
         or feed.read_issues.height
         or any(mode not in ("bulk", "absent") for mode in feed.modes.values())
     ):

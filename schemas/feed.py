@@ -683,6 +683,7 @@ class _Reading:
                 # (a file of the same lines may be recalled whole: no stored record is read)
                 content.delta = _by_lines(specs[name], content.texts, against, name)
                 content.delta_read = True
+                content.texts = None  # (read: its changed lines are parsed, or it will be whole)
             digest.add_done_callback(hashed)
             # a file whose bytes may be the stored records' waits for its hash; any other
             # parses while its hash is taken. One of the last run's lines in another order is

@@ -11,7 +11,7 @@ import polars as pl
 
 from rosterflow.schemas.by_lines import StoredRecords, kept_fields
 from rosterflow.schemas.lines import KEYED_FILES, LINE_KEY
-from rosterflow.schemas.records import ROW_HASH, empty_source, validation_key
+from rosterflow.schemas.records import ROW_HASH, source_columns, validation_key
 from rosterflow.schemas.references import Reference
 from rosterflow.schemas.runs import RunRecord
 from rosterflow.schemas.spec import SYNCED_FILES
@@ -102,9 +102,10 @@ def stored_records_by_lines(
     (a sync plans from them), with their line keys."""
     files = stored_files(con, tenant)
     names = [name for name in SYNCED_FILES if name in files]
+    # (not the run and line a record was stored from: a kept record is on its line now)
     fields = (
         {
-            name: [*(c for c in empty_source(name).columns if c != "sourcedId"), LINE_KEY]
+            name: [*(c for c in source_columns(name) if c != "sourcedId"), LINE_KEY]
             for name in KEYED_FILES
         }
         if whole
