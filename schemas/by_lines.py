@@ -13,11 +13,13 @@ stored line was one), so each is read as the whole file's parse would read it.
 
 The records of unchanged lines stand in with the columns the checks read and nulls for the
 others, on lines numbered -1, -2, ... (`placed` puts the issues found on them on their lines),
-so that their rows need not be gathered into file order. Whatever this cannot settle the
-whole file's parse does: a stored record without a key is read from its line (a changed
-line), and a key repeated in the file, a record of a changed line under a kept record's
-sourcedId, or a changed line that is not one clean record gives no answer (`None`), and the
-caller parses the file.
+so that their rows need not be gathered into file order; for a sync, whose plan reads every
+field and a teacher enrollment's place in the file, with every stored field, each on the line
+it stands on now (the join that matches the lines gives it). Whatever this cannot settle the
+whole file's parse does: a stored record without a key is read from its line (a changed line),
+and a key repeated in the file, a record of a changed line under a kept record's sourcedId, or
+a changed line that is not one clean record gives no answer (`None`), and the caller parses the
+file.
 """
 
 from __future__ import annotations
@@ -213,11 +215,7 @@ def read_by_lines(
     kept = (
         stored.select(LINE_KEY)
         .with_row_index("at")
-        .join(
-            keys.to_frame(LINE_KEY).with_row_index(LINE, offset=2),
-            on=LINE_KEY,
-            maintain_order="left",
-        )
+        .join(keys.to_frame(LINE_KEY).with_row_index(LINE, offset=2), on=LINE_KEY)
         .select("at", pl.col(LINE).cast(pl.Int64))
     )
     line_at = pl.repeat(None, stored.height, dtype=pl.Int64, eager=True)
