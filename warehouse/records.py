@@ -107,12 +107,13 @@ def _blobs(
         union all
         select file, 1 as part, run_id, records from oneroster.snapshot_patches
         where tenant = $tenant and list_contains($names, file) and superseded_run_id is null
-        order by file, part, run_id
         """,
         {"tenant": tenant, "names": list(names)},
     ).fetchall()
+    # ordered here, a handful of rows: DuckDB sorting them copies every blob (at a million
+    # students 0.15 s and 0.2 GB more for the 200 MB of users' and enrollments' blobs)
     found: dict[str, list[bytes]] = {}
-    for file, _part, _run, blob in rows:  # one row per snapshot or patch: a handful per file
+    for file, _part, _run, blob in sorted(rows, key=lambda row: row[:3]):
         found.setdefault(file, []).append(blob)
     return found
 
