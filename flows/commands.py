@@ -86,8 +86,11 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
     (`schemas.validate.validate_by_lines`). None when neither can answer: the feed is read,
     with the files it could not read by lines left to parse."""
     from rosterflow.flows.steps import StoredReader, settings_key
-    from rosterflow.schemas.lines import KEYED_FILES
-    from rosterflow.schemas.validate import ValidatedFeed, validate_by_lines
+    from rosterflow.schemas.validate import (
+        ValidatedFeed,
+        files_read_by_lines,
+        validate_by_lines,
+    )
     from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.runs import issues_by_lines, stored_lines
     from rosterflow.warehouse.schema import connect
@@ -105,23 +108,15 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
         if not summaries:
             feed.read(parse_unless={}, digests=False)
             return None
+        keyed = files_read_by_lines(feed)  # (none: the feed is parsed whole as it is read)
         stored = StoredReader(con, tenant, key, settings.identity.key)
-        if any(
-            sizes.get(feed.specs[name].file_name, member.size) != member.size
-            for name, member in feed.members.items()
-        ):
-            stored.start()  # a file of another size: its lines are not the last run's
-        feed.read(
-            parse_unless={},
-            lines=summaries,
-            unparsed=KEYED_FILES,
-            digests=False,
-            stored=stored,
-        )
+        if keyed:
+            stored.start_unless_sized(feed, sizes)
+        feed.read(parse_unless={}, lines=summaries, unparsed=keyed, digests=False, stored=stored)
         issues = issues_by_lines(con, tenant, key, feed.lines())
         if issues is not None:
             return ValidatedFeed(feed, {}, issues)
-        return validate_by_lines(feed, settings, stored())
+        return validate_by_lines(feed, settings, stored()) if keyed else None
 
 
 def known_ids(warehouse: Path, tenant: str):

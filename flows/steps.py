@@ -8,6 +8,7 @@ guard (transforms), and the ends a run may come to: apply, hold or reject (wareh
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -19,15 +20,18 @@ import polars as pl
 
 from rosterflow.schemas.by_lines import StoredRecords
 from rosterflow.schemas.changes import Plan
-from rosterflow.schemas.csvfile import is_utf8
 from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
 from rosterflow.schemas.issues import sort_issues
-from rosterflow.schemas.lines import KEYED_FILES
 from rosterflow.schemas.records import ROW_HASH, carried_files, validation_key
 from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.schemas.validate import ValidatedFeed, validate_by_lines, validate_feed
+from rosterflow.schemas.validate import (
+    ValidatedFeed,
+    files_read_by_lines,
+    validate_by_lines,
+    validate_feed,
+)
 from rosterflow.transforms.adoption import Adoption
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
@@ -126,27 +130,16 @@ def read_feed(
     stored = fingerprints(con, tenant)
     parse_unless = {name: own_fingerprint(found) for name, found in stored.items() if found}
     last = stored_lines(con, tenant)
-    keyed = [
-        name for name in KEYED_FILES if feed.modes.get(name) == "bulk" and name in feed.members
-    ]
+    keyed = files_read_by_lines(feed)
     if (
         settings is None
         or not keyed
         or not last.summaries
         or last.settings_key != settings_key(settings)
-        or feed.version != "1.1"
-        or not is_utf8(feed.encoding)  # (lines are hashed in UTF-8 alone)
-        or feed.read_issues.height
-        or any(mode not in ("bulk", "absent") for mode in feed.modes.values())
     ):
         return feed.read(parse_unless=parse_unless, lines=last.summaries)
     reader = StoredReader(con, tenant, settings_key(settings), settings.identity.key, whole=True)
-    if any(
-        last.sizes.get(feed.specs[name].file_name, feed.members[name].size)
-        != feed.members[name].size
-        for name in keyed
-    ):
-        reader.start()  # a file of another size: its lines are not the last run's
+    reader.start_unless_sized(feed, last.sizes)
     return feed.read(parse_unless=parse_unless, lines=last.summaries, unparsed=keyed, stored=reader)
 
 
@@ -177,6 +170,16 @@ class StoredReader:
                 self._reading = reader.submit(self._read)
                 reader.shutdown(wait=False)
             return self._reading
+
+    def start_unless_sized(self, feed: Feed, sizes: Mapping[str, int]) -> None:
+        """`start` at once when a file of `feed` is not of the size the last run kept for it
+        (`sizes`, by file name): its lines are not that run's, and the records will be
+        asked for."""
+        if any(
+            sizes.get(feed.specs[name].file_name, member.size) != member.size
+            for name, member in feed.members.items()
+        ):
+            self.start()
 
     def __call__(self) -> StoredRecords:
         return self.start().result()

@@ -81,7 +81,7 @@ def parse_csv(
     notes: list[dict] = []
     if not is_utf8(encoding):
         data = _transcoded(data, file_name, encoding)
-    if cr_only(data):
+    if _cr_only(data):
         # a bare CR ends every line, a quoted value's too: as LF, the counts below hold
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         notes.append(
@@ -149,7 +149,7 @@ def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
         ) from None
 
 
-def cr_only(data: bytes) -> bool:
+def _cr_only(data: bytes) -> bool:
     """Whether the file's first line ends in a bare CR (classic Mac OS): a look at the first
     line alone in any other file."""
     first_lf = data.find(b"\n")

@@ -19,7 +19,7 @@ import pandera.polars as pa
 import polars as pl
 
 from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
-from rosterflow.schemas.csvfile import LINE, ParsedCsv
+from rosterflow.schemas.csvfile import LINE, ParsedCsv, is_utf8
 from rosterflow.schemas.feed import Feed, plain_columns
 from rosterflow.schemas.identity import login_issues
 from rosterflow.schemas.issues import (
@@ -194,6 +194,22 @@ def validate_feed(
     )
 
 
+def files_read_by_lines(feed: Feed) -> list[str]:
+    """The files of `feed` a run with a warehouse reads by their changed lines: those of
+    `KEYED_FILES` sent in bulk; none in a feed whose stored records cannot stand in for its
+    lines (OneRoster 1.2, whose users are read from two files; a file sent as a delta, whose
+    records mix with earlier ones; a feed not in UTF-8, whose lines are not hashed; an issue
+    reading the feed)."""
+    if (
+        feed.version != "1.1"
+        or not is_utf8(feed.encoding)
+        or feed.read_issues.height
+        or any(mode not in ("bulk", "absent") for mode in feed.modes.values())
+    ):
+        return []
+    return [name for name in KEYED_FILES if feed.modes.get(name) == "bulk" and name in feed.members]
+
+
 def validate_by_lines(
     feed: Feed, settings: Settings, stored: StoredRecords, in_place: bool = False
 ) -> ValidatedFeed | None:
@@ -207,16 +223,11 @@ def validate_by_lines(
     then the stored fields of the other records on lines -1, -2, ... (the issues are placed
     on their lines), or `in_place` on their lines in the file (a sync's: its plan reads every
     field of the stored records, and their lines)."""
-    if (
-        feed.version != "1.1"
-        or feed.read_issues.height
-        or any(mode not in ("bulk", "absent") for mode in feed.modes.values())
-    ):
+    names = files_read_by_lines(feed)
+    if not names:
         return None
     deltas: dict[str, LineDelta] = {}
-    for name in KEYED_FILES:
-        if feed.modes.get(name) != "bulk" or name not in feed.members:
-            continue
+    for name in names:
         records = stored.usable.get(name)
         if records is None:
             return None
@@ -229,8 +240,6 @@ def validate_by_lines(
         if delta is None:
             return None
         deltas[name] = delta
-    if not deltas:
-        return None
     feed.parse(given={name: delta.parsed for name, delta in deltas.items()})
     known = {name: records["sourcedId"] for name, records in stored.records.items()}
     validated = validate_feed(

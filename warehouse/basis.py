@@ -42,8 +42,9 @@ class StoredState:
     closed: set[Reference] = field(default_factory=set)
 
 
-# what a run keeps of each file's stored records to compare with and plan from
-_HASHED = {"": ["sourcedId", ROW_HASH], "enrollments": ["sourcedId", ROW_HASH, "userSourcedId"]}
+# what a run keeps of a file's stored records beside `sourcedId, row_hash`, to compare with
+# and plan from
+_COMPARED_FIELDS = {"enrollments": ["userSourcedId"]}
 
 
 def stored_state(
@@ -54,15 +55,12 @@ def stored_state(
     files = stored_files(con, run.tenant)
     hashes = (
         {
-            name: records.select(_HASHED.get(name, _HASHED[""]))
+            name: records.select("sourcedId", ROW_HASH, *_COMPARED_FIELDS.get(name, ()))
             for name, records in read.records.items()
         }
         if read is not None
         else stored_hashes(
-            con,
-            run.tenant,
-            [name for name in SYNCED_FILES if name in files],
-            {"enrollments": ["userSourcedId"]},
+            con, run.tenant, [name for name in SYNCED_FILES if name in files], _COMPARED_FIELDS
         )
     )
     if run.full or not hashes:  # nothing to compare with, or every record is to be looked at

@@ -190,11 +190,6 @@ def stored_lines(
     return StoredLines(frame_summaries(state[0]), frame_sizes(state[0]), last[2])
 
 
-def stored_line_summaries(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, LineSummary]:
-    """The line summaries of `stored_lines`, under whichever settings."""
-    return stored_lines(con, tenant).summaries
-
-
 def _line_state(
     con: duckdb.DuckDBPyConnection,
     tenant: str,
