@@ -203,13 +203,15 @@ def read_by_lines(
     texts: pl.Series | None,
     stored: pl.DataFrame,
     plain_columns: frozenset[str] = frozenset(),
+    hashes: pl.Series | None = None,
 ) -> LineDelta | None:
     """A UTF-8 file of these lines (`schemas.lines.line_texts`) read by lines against the
     `stored` records (`sourcedId, row_hash`, stored fields, `line_key`); None when this cannot
-    be settled without the whole file's parse (see the module's docstring)."""
+    be settled without the whole file's parse (see the module's docstring). `hashes` are the
+    lines' (`schemas.lines.line_hash`), when the reader took them already."""
     if texts is None or texts.len() == 0:
         return None
-    keys = line_keys(line_hash(texts))
+    keys = line_keys(line_hash(texts) if hashes is None else hashes)
     # each kept record (its key stored, and in the file) and its line: one join matches both
     # ways (a null key matches none)
     kept = (

@@ -681,7 +681,7 @@ class _Reading:
             )
             if name in unparsed and against is not None and not same_lines:
                 # (a file of the same lines may be recalled whole: no stored record is read)
-                content.delta = _by_lines(specs[name], content.texts, against, name)
+                content.delta = _by_lines(specs[name], content.texts, content.lines, against, name)
                 content.delta_read = True
                 content.texts = None  # (read: its changed lines are parsed, or it will be whole)
             digest.add_done_callback(hashed)
@@ -750,15 +750,19 @@ def _sha256(data: bytes) -> str:
 def _by_lines(
     spec: FileSpec,
     texts: pl.Series | None,
+    hashes: pl.Series | None,
     stored: Callable[[], StoredRecords],
     name: str,
 ) -> LineDelta | None:
-    """A file of these lines read against its stored records, once they are read."""
+    """A file of these lines (and their hashes) read against its stored records, once they
+    are read."""
     if texts is None:
         return None
     try:
         records = stored().usable.get(name)
-        return None if records is None else read_by_lines(spec, texts, records, plain_columns(spec))
+        if records is None:
+            return None
+        return read_by_lines(spec, texts, records, plain_columns(spec), hashes)
     except Exception:  # (no known input raises) the caller reads the file by lines itself
         return None
 

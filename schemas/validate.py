@@ -235,7 +235,7 @@ def validate_by_lines(
         delta = (
             content.delta
             if content.delta_read  # (in its reading thread)
-            else read_by_lines(spec, content.texts, records, plain_columns(spec))
+            else read_by_lines(spec, content.texts, records, plain_columns(spec), content.lines)
         )
         if delta is None:
             return None

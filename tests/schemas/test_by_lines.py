@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 from rosterflow.schemas.by_lines import kept_fields, read_by_lines
 from rosterflow.schemas.csvfile import LINE, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
-from rosterflow.schemas.lines import LINE_KEY, line_keys, line_texts
+from rosterflow.schemas.lines import LINE_KEY, line_hash, line_keys, line_texts
 from rosterflow.schemas.records import ROW_HASH, row_hashes
 from rosterflow.schemas.spec import FILE_SPECS
 from tests.feeds import feed_files, tiny_district
@@ -113,3 +113,16 @@ def test_a_record_stored_without_its_key_is_read_from_its_line():
     assert delta.parsed.rows["sourcedId"].to_list() == ["e3"]
     _, changes = delta.compared("enrollments", delta.parsed.rows)
     assert changes.count == 0  # as stored: neither changed nor gone
+
+
+def test_the_line_hashes_the_reader_took_are_the_ones_matched():
+    edited = [LINES[0], LINES[2].replace(b"student", b"teacher"), *LINES[3:], LINES[1]]
+    data = b"\n".join(edited) + b"\n"
+    texts = line_texts(data)
+    hashed = read_by_lines(SPEC, texts, stored(BEFORE), hashes=line_hash(texts))
+    assert hashed is not None
+    assert_frame_equal(hashed.stored, read(edited).stored)
+    # hashes of other lines match other stored records: the given ones are the ones used
+    shifted = line_hash(pl.concat([texts.slice(0, 1), texts.slice(2), texts.slice(1, 1)]))
+    misread = read_by_lines(SPEC, texts, stored(BEFORE), hashes=shifted)
+    assert misread is None or not misread.stored[LINE].equals(hashed.stored[LINE])
