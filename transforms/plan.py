@@ -177,10 +177,9 @@ def _plan_joined(
     to_others = {r: t for r, t in entity.references.items() if t != entity.name}
     to_itself = {r: t for r, t in entity.references.items() if t == entity.name}
     resolved = desired.lazy()
+    known = _known_ids(desired, planned, to_others, outside)
     for ref, target in to_others.items():
-        resolved = _resolve(resolved, planned[target], ref, target, outside).drop(
-            external_column(ref)
-        )
+        resolved = _resolve(resolved, known[target], ref, target, None).drop(external_column(ref))
     deletes = pl.col("in_current") & ~pl.col("in_desired")
     deletes = deletes & (pl.col("is_cascaded") | pl.lit(policy == "delete"))
     joined = (
@@ -251,11 +250,10 @@ def _plan_creates(
     plan the join gives (ids, references, actions, detail), without building the join's
     current-side columns, comparing every field or writing a detail that creates never keep."""
     resolved = desired.lazy()
-    for ref, target in entity.references.items():
-        if target != entity.name:
-            resolved = _resolve(resolved, planned[target], ref, target, outside).drop(
-                external_column(ref)
-            )
+    to_others = {r: t for r, t in entity.references.items() if t != entity.name}
+    known = _known_ids(desired, planned, to_others, outside)
+    for ref, target in to_others.items():
+        resolved = _resolve(resolved, known[target], ref, target, None).drop(external_column(ref))
     stated = resolved.with_columns(_new_ids(next_id).alias(entity.id)).collect()
     del desired
     ids = stated.select("external_id", entity.id)
@@ -293,6 +291,34 @@ def _refuse_duplicates(entity: Entity, managed: pl.LazyFrame) -> None:
             f"row (e.g. {repeated[0]!r}); give all but one a hand-made external ID, then sync "
             "again"
         )
+
+
+def _known_ids(
+    desired: pl.DataFrame,
+    planned: Mapping[str, pl.DataFrame],
+    references: Mapping[str, str],
+    outside: Lookup | None,
+) -> dict[str, pl.DataFrame]:
+    """Per entity that `references` (id field -> entity) point at: the ids of its rows planned
+    (`external_id` and the id, as `_resolve` takes them), and, with `outside`, of every other
+    external ID the references name, looked up once for all the references to it (an observer
+    link names two users: one scan of lms.users, not two)."""
+    known = {target: planned[target] for target in dict.fromkeys(references.values())}
+    if outside is None:
+        return known
+    for target, ids in known.items():
+        named = pl.concat(
+            [
+                desired.get_column(external_column(ref)).drop_nulls()
+                for ref, to in references.items()
+                if to == target
+            ]
+        ).unique()
+        unplanned = named.filter(~named.is_in(ids.get_column("external_id").implode()))
+        if unplanned.len():
+            found = outside(target, unplanned)
+            known[target] = pl.concat([ids, found.cast(ids.schema)])
+    return known
 
 
 def _resolve(

@@ -128,6 +128,8 @@ class WarehouseCurrent:
         table = ENTITIES[entity]
         if external_ids is None:
             return current_rows(self.con, self.tenant, table)
+        if external_ids.len() == 0:  # (a scan of every row of the table would find none)
+            return pl.DataFrame(schema=table.schema)
         with self._keys(external_ids.cast(pl.String)) as keys:
             return (
                 self.con.sql(
@@ -141,6 +143,8 @@ class WarehouseCurrent:
 
     def ids(self, entity: str, external_ids: pl.Series) -> pl.DataFrame:
         table = ENTITIES[entity]
+        if external_ids.len() == 0:
+            return pl.DataFrame(schema={"external_id": pl.String, table.id: pl.Int64})
         with self._keys(external_ids.cast(pl.String)) as keys:
             return (
                 self.con.sql(
