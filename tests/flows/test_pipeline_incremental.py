@@ -44,16 +44,25 @@ TENANT = "district"
 _feeds = itertools.count(1)
 
 
-def run_once(warehouse: Path, feed: Path, config: Settings, full: bool):
-    """One sync of `feed` through the pipeline's own steps; returns its validation and plan."""
+def sync_by_steps(warehouse: Path, feed: Path, config: Settings, full: bool):
+    """One sync of `feed` through the pipeline's own steps; returns its validation and plan
+    (None, and nothing applied, when the feed has errors)."""
     with open_warehouse(warehouse) as con:
         # as the pipeline reads it: a feed of changed lines read by them (`read_feed`)
         loaded = sync_steps.read_feed(sync_steps.load_feed(feed), con, TENANT, full, config)
         run = sync_steps.start_run(con, loaded, TENANT, False, config, full)
         validated = sync_steps.validate(loaded, con, run, config)
-        assert validated.ok, validated.issues.filter(pl.col("severity") == "error")
+        if not validated.ok:
+            return validated, None
         planned = sync_steps.plan(validated, con, run, config)
         sync_steps.apply(con, planned, validated.issues)
+    return validated, planned
+
+
+def run_once(warehouse: Path, feed: Path, config: Settings, full: bool):
+    """`sync_by_steps` of a feed without errors."""
+    validated, planned = sync_by_steps(warehouse, feed, config, full)
+    assert validated.ok, validated.issues.filter(pl.col("severity") == "error")
     return validated, planned
 
 

@@ -5,16 +5,29 @@ the equivalence property (`test_pipeline_incremental.py`) does so under random c
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
+import zipfile
+from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.demo.district import generate_feed
 from rosterflow.flows import steps
 from rosterflow.schemas.settings import Settings
+from rosterflow.schemas.writer import write_feed
 from tests.feeds import frame, tiny_district, with_cell
-from tests.flows.test_pipeline_incremental import Scenario, actions
+from tests.flows.test_pipeline_incremental import (
+    Scenario,
+    actions,
+    assert_same_plan,
+    leaves,
+    run_once,
+    sync_by_steps,
+)
 from tests.spying import answered_by_lines
 from tests.syncing import Warehouse
 
@@ -98,3 +111,99 @@ def test_an_issue_on_an_unchanged_line_is_reported_on_it_as_in_full(tmp_path, by
     assert_frame_equal(ours.issues, full.issues)
     login = ours.issues.filter(pl.col("value") == "kim.lee")
     assert sorted(login["line"].to_list()) == [3, 4]  # Kim unchanged on line 3, Sam on 4
+
+
+# --- the same records in other bytes -----------------------------------------------------------
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.split(b"\n")
+
+
+def _inserted(data: bytes, at: int, line: bytes) -> bytes:
+    lines = _lines(data)
+    return b"\n".join([*lines[:at], line, *lines[at:]])
+
+
+def _reversed(data: bytes) -> bytes:
+    header, *rows = _lines(data)
+    return b"\n".join([header, *[row for row in rows if row][::-1]]) + b"\n"
+
+
+def _quoted_first_field(data: bytes) -> bytes:
+    lines = _lines(data)
+    first, rest = lines[3].split(b",", 1)
+    lines[3] = b'"' + first + b'",' + rest
+    return b"\n".join(lines)
+
+
+def _given_name_across_lines(data: bytes) -> bytes:
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    rows[5][rows[0].index("givenName")] = "Ann\nMarie"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode()
+
+
+def _with_column(data: bytes) -> bytes:
+    header, *rows = _lines(data)
+    return b"\n".join([header + b",metadata.extra", *(row + b",x" if row else row for row in rows)])
+
+
+# variant: the file rewritten, how, and whether the sync reads it by its lines (or, where its
+# lines cannot be read as records, parses it whole)
+BYTES_OTHERWISE = {
+    "CRLF line ends": ("enrollments.csv", lambda d: d.replace(b"\n", b"\r\n"), True),
+    "a byte-order mark": ("users.csv", lambda d: b"\xef\xbb\xbf" + d, True),
+    "a blank line": ("enrollments.csv", lambda d: _inserted(d, 5, b""), False),
+    "no last line end": ("users.csv", lambda d: d.rstrip(b"\n"), True),
+    "a quoted sourcedId": ("users.csv", _quoted_first_field, True),
+    "a line twice": ("enrollments.csv", lambda d: _inserted(d, 4, _lines(d)[3]), False),
+    "a value across lines": ("users.csv", _given_name_across_lines, False),
+    "an extension column": ("enrollments.csv", _with_column, False),
+    "the header again": ("enrollments.csv", lambda d: _inserted(d, 6, _lines(d)[0]), False),
+    "a space after a comma": ("enrollments.csv", lambda d: d.replace(b"\n", b"\n ", 1), True),
+    "the lines reversed": ("enrollments.csv", _reversed, True),
+    "blank lines at the end": ("enrollments.csv", lambda d: d + b"\n\n", False),
+}
+
+
+@pytest.fixture(scope="module")
+def synced_once(tmp_path_factory):
+    """A tenant synced once with a generated district: the warehouse and the feed's files."""
+    folder = tmp_path_factory.mktemp("bytes")
+    feed = write_feed(folder / "first.zip", generate_feed(30, seed=3))
+    run_once(folder / "synced.duckdb", feed, Settings(), full=False)
+    with zipfile.ZipFile(feed) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    return folder / "synced.duckdb", files
+
+
+@pytest.mark.parametrize("variant", list(BYTES_OTHERWISE))
+def test_a_feed_in_other_bytes_is_synced_as_in_full(tmp_path, synced_once, by_lines, variant):
+    """The next feed holds the same records, or nearly, in other bytes: read by its lines (or
+    parsed whole where its lines cannot be read as records), it is validated, planned and
+    applied as `--full` does on a copy of the warehouse."""
+    warehouse, files = synced_once
+    name, rewrite, read_by_lines = BYTES_OTHERWISE[variant]
+    feed = tmp_path / "next.zip"
+    with zipfile.ZipFile(feed, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in files.items():
+            archive.writestr(member, rewrite(data) if member == name else data)
+    runs = {}
+    for way in ("ours", "full"):
+        copy = tmp_path / f"{way}.duckdb"
+        for suffix in ("", ".seal"):
+            if Path(f"{warehouse}{suffix}").exists():
+                shutil.copyfile(f"{warehouse}{suffix}", f"{copy}{suffix}")
+        runs[way] = sync_by_steps(copy, feed, Settings(), full=way == "full")
+    (ours, ours_plan), (full, full_plan) = runs["ours"], runs["full"]
+    assert by_lines == [read_by_lines]  # (`--full` reads no stored record)
+    assert_frame_equal(ours.issues, full.issues)
+    if full_plan is None:
+        assert ours_plan is None
+        return
+    assert_same_plan(ours_plan, full_plan)
+    ours_left, full_left = leaves(tmp_path / "ours.duckdb"), leaves(tmp_path / "full.duckdb")
+    for what, rows in full_left.items():
+        assert_frame_equal(ours_left[what], rows, check_dtypes=False)
