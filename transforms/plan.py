@@ -174,12 +174,8 @@ def _plan_joined(
         _refuse_duplicates(entity, managed)
     # references to other entities become ids before the join (the long external-ID columns
     # go); references to this entity's own rows wait for the ids the join assigns
-    to_others = {r: t for r, t in entity.references.items() if t != entity.name}
     to_itself = {r: t for r, t in entity.references.items() if t == entity.name}
-    resolved = desired.lazy()
-    known = _known_ids(desired, planned, to_others, outside)
-    for ref, target in to_others.items():
-        resolved = _resolve(resolved, known[target], ref, target, None).drop(external_column(ref))
+    resolved = _with_other_ids(entity, desired, planned, outside)
     deletes = pl.col("in_current") & ~pl.col("in_desired")
     deletes = deletes & (pl.col("is_cascaded") | pl.lit(policy == "delete"))
     joined = (
@@ -249,11 +245,7 @@ def _plan_creates(
     """`plan_entity` when no current row is given: every desired row is a create. The same
     plan the join gives (ids, references, actions, detail), without building the join's
     current-side columns, comparing every field or writing a detail that creates never keep."""
-    resolved = desired.lazy()
-    to_others = {r: t for r, t in entity.references.items() if t != entity.name}
-    known = _known_ids(desired, planned, to_others, outside)
-    for ref, target in to_others.items():
-        resolved = _resolve(resolved, known[target], ref, target, None).drop(external_column(ref))
+    resolved = _with_other_ids(entity, desired, planned, outside)
     stated = resolved.with_columns(_new_ids(next_id).alias(entity.id)).collect()
     del desired
     ids = stated.select("external_id", entity.id)
@@ -293,32 +285,34 @@ def _refuse_duplicates(entity: Entity, managed: pl.LazyFrame) -> None:
         )
 
 
-def _known_ids(
+def _with_other_ids(
+    entity: Entity,
     desired: pl.DataFrame,
     planned: Mapping[str, pl.DataFrame],
-    references: Mapping[str, str],
     outside: Lookup | None,
-) -> dict[str, pl.DataFrame]:
-    """Per entity that `references` (id field -> entity) point at: the ids of its rows planned
-    (`external_id` and the id, as `_resolve` takes them), and, with `outside`, of every other
-    external ID the references name, looked up once for all the references to it (an observer
-    link names two users: one scan of lms.users, not two)."""
-    known = {target: planned[target] for target in dict.fromkeys(references.values())}
-    if outside is None:
-        return known
-    for target, ids in known.items():
-        named = pl.concat(
-            [
-                desired.get_column(external_column(ref)).drop_nulls()
-                for ref, to in references.items()
-                if to == target
-            ]
-        ).unique()
-        unplanned = named.filter(~named.is_in(ids.get_column("external_id").implode()))
-        if unplanned.len():
-            found = outside(target, unplanned)
-            known[target] = pl.concat([ids, found.cast(ids.schema)])
-    return known
+) -> pl.LazyFrame:
+    """`desired` with each reference to another entity set to the id of the row it names
+    (`_resolve`): among the rows `planned`, and with `outside` the others, looked up once per
+    entity for all the references to it (an observer link names two users: one scan of
+    lms.users, not two)."""
+    to_others = {r: t for r, t in entity.references.items() if t != entity.name}
+    known = {target: planned[target] for target in dict.fromkeys(to_others.values())}
+    if outside is not None:
+        for target, ids in known.items():
+            named = pl.concat(
+                [
+                    desired.get_column(external_column(ref)).drop_nulls()
+                    for ref, to in to_others.items()
+                    if to == target
+                ]
+            ).unique()
+            unplanned = named.filter(~named.is_in(ids.get_column("external_id").implode()))
+            if unplanned.len():
+                known[target] = pl.concat([ids, outside(target, unplanned).cast(ids.schema)])
+    resolved = desired.lazy()
+    for ref, target in to_others.items():
+        resolved = _resolve(resolved, known[target], ref, target, None).drop(external_column(ref))
+    return resolved
 
 
 def _resolve(
