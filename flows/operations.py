@@ -8,6 +8,7 @@ records), recorded in `audit.sync_runs` with its changes in `audit.changes` and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from rosterflow.warehouse.layout import (
 from rosterflow.warehouse.operations import (
     OperationRefused,
     RunInfo,
+    UndoInputs,
     applied_since,
     drop_held,
     later_changes,
@@ -149,6 +151,38 @@ def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
         return info
 
 
+def _refuse_reused_ids(
+    run_id: int, touched: pl.DataFrame, inputs: Mapping[str, UndoInputs]
+) -> None:
+    """Refuse to undo a run that deleted a row whose id another row holds now (one inserted
+    by hand under it): bringing the row back would give two rows one id, and what pointed at
+    the deleted row (a student's enrollments, a parent's links) would point at the other."""
+    for name, entity in ENTITIES.items():
+        holders = inputs[name].holders
+        if holders.height == 0:
+            continue
+        first = holders.row(0, named=True)
+        deleted = touched.filter(
+            (pl.col("entity") == name) & (pl.col("entity_id") == first["entity_id"])
+        ).get_column("external_id")
+        was = f" ({deleted[0]})" if deleted.len() and deleted[0] is not None else ""
+        now = (
+            "a row made by hand"
+            if first["external_id"] is None
+            else f"the row {first['external_id']!r}"
+        )
+        more = f" (and {holders.height - 1:,} more rows of lms.{entity.table})" * (
+            holders.height > 1
+        )
+        raise OperationRefused(
+            f"run {run_id} deleted {name} {first['entity_id']}{was}, and {now} of tenant "
+            f"{first['tenant']!r} holds that id now{more}: undoing run {run_id} would bring the "
+            f"deleted row back under an id another row has. Give that row an id of its own "
+            f"(select next_id from audit.next_ids where table_name = '{entity.table}'), then "
+            "undo again"
+        )
+
+
 def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncResult:
     """A new run that brings every lms row `run_id` changed back to its version before it
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
@@ -183,8 +217,13 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
                 f"versions from before run {run_id} all the same"
             )
         plan = Plan(info.tenant)
+        inputs_by_entity = {
+            name: undo_inputs(con, info.tenant, run_id, entity, touched)
+            for name, entity in ENTITIES.items()
+        }
+        _refuse_reused_ids(run_id, touched, inputs_by_entity)
         for name, entity in ENTITIES.items():
-            inputs = undo_inputs(con, info.tenant, run_id, entity, touched)
+            inputs = inputs_by_entity[name]
             changes = undo_changes(
                 entity, run_id, inputs.touched, inputs.before, inputs.current, inputs.taken
             )

@@ -159,6 +159,9 @@ class UndoInputs:
     before: pl.DataFrame  # the versions the run ended
     current: pl.DataFrame  # the lms rows now with those ids
     taken: pl.Series  # external IDs of the versions before that other rows hold now
+    # rows (of any tenant) that hold the id of a row the run deleted: entity_id, tenant,
+    # external_id. Ids are never given again by a sync, so each is a row made by hand
+    holders: pl.DataFrame
 
 
 def undo_inputs(
@@ -166,6 +169,9 @@ def undo_inputs(
 ) -> UndoInputs:
     columns = ", ".join(entity.columns)
     ids = touched.filter(pl.col("entity") == entity.name).select("entity_id")
+    deleted = touched.filter(
+        (pl.col("entity") == entity.name) & (pl.col("action") == "delete")
+    ).select("entity_id")
     before = (
         con.sql(
             f"select {columns} from history.{entity.table}_closed "
@@ -176,6 +182,7 @@ def undo_inputs(
         .cast(entity.schema)
     )
     con.register("rosterflow_ids", ids)
+    con.register("rosterflow_deleted", deleted)
     con.register("rosterflow_before", before.select(entity.id, "external_id"))
     try:
         current = (
@@ -199,10 +206,19 @@ def undo_inputs(
             .get_column("external_id")
             .cast(pl.String)
         )
+        holders = (
+            con.sql(
+                f"select {entity.id} as entity_id, tenant, external_id from lms.{entity.table} "
+                f"where {entity.id} in (select entity_id from rosterflow_deleted) "
+                f"order by {entity.id}"
+            )
+            .pl()
+            .cast({"entity_id": pl.Int64, "tenant": pl.String, "external_id": pl.String})
+        )
     finally:
-        for view in ("rosterflow_ids", "rosterflow_before"):
+        for view in ("rosterflow_ids", "rosterflow_deleted", "rosterflow_before"):
             con.unregister(view)
-    return UndoInputs(ids, before, current, taken)
+    return UndoInputs(ids, before, current, taken, holders)
 
 
 # --- listing ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import polars as pl
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.warehouse.records import stored_ids
-from rosterflow.warehouse.schema import ID_FLOOR_SQL, connect, scalar
+from rosterflow.warehouse.schema import connect
 from rosterflow.warehouse.seal import note_summary, vouched_summary
 
 
@@ -79,18 +79,12 @@ def lms_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
 
 
 def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """The first free id of each lms table: above every id lms holds or history remembers
-    (ids are unique across tenants, and a deleted row's id is never given to another), and
-    above the file's id range in a per-tenant layout."""
-    return {
-        name: scalar(
-            con,
-            f"select greatest((select coalesce(max({entity.id}), 0) from lms.{entity.table}), "
-            f"(select coalesce(max({entity.id}), 0) from history.{entity.table}_closed), "
-            f"{ID_FLOOR_SQL}) + 1",
-        )
-        for name, entity in ENTITIES.items()
-    }
+    """The first free id of each lms table (`audit.next_ids`, which rows made by hand take
+    too): above every id lms holds or history remembers (ids are unique across tenants, and a
+    deleted row's id is never given to another), and above the file's id range in a
+    per-tenant layout."""
+    found = dict(con.execute("select table_name, next_id from audit.next_ids").fetchall())
+    return {name: int(found[entity.table]) for name, entity in ENTITIES.items()}
 
 
 def known_ids(warehouse: str | Path | None, tenant: str) -> dict[str, pl.Series]:

@@ -373,6 +373,49 @@ def test_undo_of_an_adoption_gives_the_row_back_to_its_maker(tmp_path):
     assert w.row("users", "or--u-new")["origin"] == "manual"
 
 
+def test_undo_is_refused_while_a_row_made_by_hand_holds_the_id_of_a_row_the_run_deleted(tmp_path):
+    config = {"policy": {"users": "delete", "enrollments": "delete"}} | GUARD_OFF
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=config)
+    done = w.sync(removed(tiny_district()), settings=config)
+    gone = w.query(
+        "select entity_id from audit.changes where run_id = ? and entity = 'user' "
+        "and action = 'delete'",
+        [done.run_id],
+    )["entity_id"].to_list()
+    assert len(gone) == 1
+    # a teacher made by hand under the deleted student's id (max(user_id) + 1 over lms can
+    # give it): the student's enrollments would come back pointing at her
+    w.execute(
+        "insert into lms.users (user_id, tenant, external_id, given_name, role, status, origin) "
+        "values (?, 'district', 'hand-1', 'Mary', 'teacher', 'active', 'manual')",
+        [gone[0]],
+    )
+    before = lms(w, run_ids=True)
+
+    with pytest.raises(OperationRefused, match=rf"deleted user {gone[0]} \(or--u-s2\)"):
+        undo_run(w.path, done.run_id)
+
+    assert_same_lms(lms(w, run_ids=True), before)
+    # the id audit.next_ids gives is free: the row made by hand moved there, the undo applies
+    free = w.query("select next_id from audit.next_ids where table_name = 'users'")["next_id"][0]
+    held = w.query(
+        "select max(user_id) as most from (select user_id from lms.users "
+        "union all select user_id from history.users_closed)"
+    )["most"][0]
+    assert free == held + 1
+    w.execute("update lms.users set user_id = ? where external_id = 'hand-1'", [free])
+    undo_run(w.path, done.run_id)
+    assert w.row("users", "or--u-s2")["user_id"] == gone[0]
+    students = w.query(
+        "select distinct user_id from lms.enrollments where external_id in "
+        "(select external_id from audit.changes where run_id = ? and entity = 'enrollment')",
+        [done.run_id],
+    )["user_id"].to_list()
+    assert students == gone
+    assert w.row("users", "hand-1")["given_name"] == "Mary"
+
+
 def test_undo_is_refused_after_a_later_run_changed_the_same_rows_unless_forced(tmp_path):
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district(), settings=GUARD_OFF)
