@@ -112,7 +112,11 @@ def recall(
         note = f"the same contents as run {last_run}, lms untouched since"
     elif lines is not None and (found := _moved(con, run.tenant, settings_key, last, lines)):
         issues, moved = found
-        note = f"the same records as run {last_run} in another order, lms untouched since"
+        # (a line's hash is of its text: line ends and a byte-order mark do not count)
+        note = (
+            f"the same records as run {last_run}, line for line in another order or other "
+            "line ends, lms untouched since"
+        )
     else:
         return None
     if lms_checksum(con, run.tenant) != checksum:

@@ -127,7 +127,9 @@ def test_a_reordered_feed_is_recalled_without_parsing_a_file(tmp_path, monkeypat
     )
 
     assert result.planning == "recalled"
-    assert result.planning_note.startswith("the same records as run 1 in another order")
+    assert result.planning_note.startswith(
+        "the same records as run 1, line for line in another order"
+    )
     assert parsed == []
 
 
