@@ -141,17 +141,23 @@ def validate(
     """Check a feed and report every problem with its file, line, field and value.
 
     Prints a summary per file and rule and the first issues. Exit 0 when there are no errors
-    (warnings allowed), 1 when there are errors, 2 when the feed cannot be read.
+    (warnings allowed), 1 when there are errors, 2 when the feed cannot be read or the --report
+    file cannot be written (checked before the feed is read).
     """
     from rosterflow.flows.report import print_validation
     from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
 
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")
+    if report is not None:  # before the verdict: a report that cannot be written is no verdict
+        commands.check_writable(report, "--report")
     name, validated = commands.validate(feed, config, warehouse, tenant)
     print_validation(console, name, validated.issues)
     if report is not None:
-        write_report(validated.issues, report)
+        try:
+            write_report(validated.issues, report)
+        except OSError as error:  # (the disk filled, or the folder went, since the check)
+            raise fail(commands.cannot_write(report, "--report", error)) from None
         console.print(f"all {validated.issues.height:,} issues written to {escape(str(report))}")
     raise typer.Exit(EXIT_OK if validated.ok else EXIT_REJECTED)
 
@@ -173,12 +179,22 @@ def generate(
         ),
     ] = "1.1",
 ) -> None:
-    """Write a realistic synthetic district as a OneRoster feed (deterministic per seed)."""
+    """Write a realistic synthetic district as a OneRoster feed (deterministic per seed).
+
+    A folder written before is rewritten: the OneRoster files this feed does not have (roles.csv of a 1.2 feed written there before, say) are removed with it, any other file stays.
+
+    Exit 0 written; 2 OUT cannot be written (a file that is neither a folder nor a .zip, a folder where a .zip is named, no permission), or --oneroster neither 1.1 nor 1.2.
+    """
     from rosterflow.demo.district import write_district
 
     if oneroster not in ("1.1", "1.2"):
         raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
-    frames = write_district(out, students, seed=seed, version=oneroster)
+    if out.suffix.lower() != ".zip" and out.exists() and not out.is_dir():
+        raise fail(f"{out}: a file, not a folder; name a folder or a .zip to write the feed to")
+    try:
+        frames = write_district(out, students, seed=seed, version=oneroster)
+    except OSError as error:
+        raise fail(commands.cannot_write(out, "", error)) from None
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
     console.print(f"wrote {escape(str(out))}: {counts}")
 
@@ -645,6 +661,8 @@ def grades_export(
     ] = "1.1",
 ) -> None:
     """Write the tenant's gradebook as a OneRoster gradebook feed: a manifest, categories.csv, lineItems.csv and results.csv.
+
+    Into a folder exported to before, the OneRoster files this export does not write (the last export's results.csv, when no score is sent now) are removed; any other file stays.
 
     Only the line items of managed sections, and the scores of students the SIS has actively enrolled in them, within the line item's range, are sent; what is not sent is listed with its reason. The sourcedIds stay the same from one export to the next (li-<line_item_id>, res-<line_item_id>-<user_id>), so a second export updates what the first sent. The export is recorded in audit.grade_runs, and the gradebook as it found it in history.line_items and history.scores.
 

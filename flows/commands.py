@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +76,40 @@ def validate(
         raise CommandError(str(error)) from None
     except OSError as error:  # a folder feed's file that cannot be read (its permissions)
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse (exit 2) a file the command is to write once it has run, before it runs: the
+    file and its missing folders are made, then removed again, so that the answer is the file
+    system's own (a folder of that name, a file where a folder must be, a read-only or
+    virtual file system, permissions) and a command that stops before writing leaves nothing
+    behind. An existing file is opened to append, which changes nothing in it."""
+    missing = [folder for folder in reversed(path.parents) if not folder.exists()]
+    made: list[Path] = []
+    existed = path.exists() or path.is_symlink()  # (a link stays, dangling or not)
+    try:
+        try:
+            for folder in missing:
+                folder.mkdir()
+                made.append(folder)
+            with path.open("a"):
+                pass
+        finally:
+            if not existed:
+                with suppress(OSError):
+                    path.unlink()
+            for folder in reversed(made):
+                with suppress(OSError):
+                    folder.rmdir()
+    except OSError as error:
+        raise CommandError(cannot_write(path, option, error)) from None
+
+
+def cannot_write(path: Path, option: str, error: OSError) -> str:
+    """The one line of a file that cannot be written (`option` names it, or "" for an
+    argument), with the file system's reason."""
+    named = f"{option} {path}" if option else str(path)
+    return f"{named}: cannot be written ({error.strerror or error})"
 
 
 def validated_by_lines(warehouse: Path, tenant: str, feed, settings):

@@ -89,4 +89,34 @@ def notify_run(settings: Settings, payload: dict) -> None:
         except Exception as error:
             warning = f"rosterflow: the {name} notification of {subject(payload)} failed: {error}"
             log.warning(warning)
-            print(warning, file=sys.stderr)
+            if not shown_on_stderr(log, logging.WARNING):  # (else it would be there twice)
+                print(warning, file=sys.stderr)
+
+
+def shown_on_stderr(logger: logging.Logger, level: int) -> bool:
+    """Whether logging writes a record of `level` from `logger` to stderr by itself: through a
+    handler writing there (Prefect's console, --verbose), or through logging's last resort
+    when no handler would take it at all (a command without either)."""
+    if not logger.isEnabledFor(level):
+        return False
+    handled = False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            handled = True
+            if level >= handler.level and _writes_to_stderr(handler):
+                return True
+        current = current.parent if current.propagate else None
+    last_resort = logging.lastResort
+    return not handled and last_resort is not None and level >= last_resort.level
+
+
+def _writes_to_stderr(handler: logging.Handler) -> bool:
+    console = getattr(handler, "console", None)  # rich's handler
+    streams = (getattr(handler, "stream", None), getattr(console, "file", None))
+    return _unproxied(sys.stderr) in (_unproxied(stream) for stream in streams if stream)
+
+
+def _unproxied(stream: object) -> object:
+    """The stream itself, where rich's live display (the spinner) stands in for it."""
+    return getattr(stream, "rich_proxied_file", stream)

@@ -27,7 +27,7 @@ from rosterflow.schemas.feed import Feed
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.warehouse.apply import record_failed
-from rosterflow.warehouse.layout import open_warehouse
+from rosterflow.warehouse.layout import existing_tenant_warehouse, open_warehouse
 from rosterflow.warehouse.runs import recall, recorded_attempt
 
 
@@ -118,44 +118,51 @@ def _run_steps(
         feed.name = feed_name
     tenant = tenant or feed.default_tenant()
     known.update(feed=feed.name, tenant=tenant)
-    with (
-        steps.tenant_lock(tenant),
-        open_warehouse(warehouse, tenant, settings.safety.lms_check_days) as con,
-    ):
-        earlier = recorded_attempt(con, attempt) if attempt else None
-        if earlier is not None:
-            return replace(
-                earlier,
-                planning="retried",
-                planning_note=f"this attempt already recorded run {earlier.run_id}",
-            )
-        feed = steps.read_feed(feed, con, tenant, full, settings)
-        run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
-        known["run_id"] = run.run_id
-        unchanged = None if full else steps.recall(con, run, feed.lines())
-        if unchanged is not None:
-            return unchanged
-        validated = steps.validate(feed, con, run, settings)
-        if not validated.ok:
-            errors = validated.error_count
-            message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
-            return steps.reject(con, run, validated.issues, message)
-        try:
-            planned = steps.plan(validated, con, run, settings)
-        except PlanError as error:  # the warehouse holds something the sync must not guess at
-            return steps.reject(con, run, validated.issues, str(error))
-        except Exception as error:
-            record_failed(con, run, validated.issues, error)
-            raise
-        issues = with_warnings(validated.issues, planned, settings)
-        refusal = steps.guard(planned, settings)
-        if refusal and not dry_run:
-            return steps.hold(con, planned, issues, refusal)
-        if refusal:  # a dry run applies nothing anyway: it says it would be held
-            planned = replace(
-                planned, run=replace(planned.run, message=f"would be held: {refusal}")
-            )
-        return steps.apply(con, planned, issues)
+    with steps.tenant_lock(tenant):
+        # a tenant without a warehouse file has nothing stored to read its feed against: the
+        # feed is read and parsed before the file is created (and a layout's tenant
+        # registered), so that a feed that cannot be read (exit 2: a member that does not
+        # inflate, a file not in its encoding) leaves nothing behind, as a zip whose
+        # directory is broken never gets past load_feed
+        new_file = existing_tenant_warehouse(warehouse, tenant) is None
+        if new_file:
+            feed = steps.read_feed(feed, None, tenant, full, settings)
+        with open_warehouse(warehouse, tenant, settings.safety.lms_check_days) as con:
+            earlier = recorded_attempt(con, attempt) if attempt else None
+            if earlier is not None:
+                return replace(
+                    earlier,
+                    planning="retried",
+                    planning_note=f"this attempt already recorded run {earlier.run_id}",
+                )
+            if not new_file:
+                feed = steps.read_feed(feed, con, tenant, full, settings)
+            run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
+            known["run_id"] = run.run_id
+            unchanged = None if full else steps.recall(con, run, feed.lines())
+            if unchanged is not None:
+                return unchanged
+            validated = steps.validate(feed, con, run, settings)
+            if not validated.ok:
+                errors = validated.error_count
+                message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
+                return steps.reject(con, run, validated.issues, message)
+            try:
+                planned = steps.plan(validated, con, run, settings)
+            except PlanError as error:  # the warehouse holds something the sync must not guess at
+                return steps.reject(con, run, validated.issues, str(error))
+            except Exception as error:
+                record_failed(con, run, validated.issues, error)
+                raise
+            issues = with_warnings(validated.issues, planned, settings)
+            refusal = steps.guard(planned, settings)
+            if refusal and not dry_run:
+                return steps.hold(con, planned, issues, refusal)
+            if refusal:  # a dry run applies nothing anyway: it says it would be held
+                planned = replace(
+                    planned, run=replace(planned.run, message=f"would be held: {refusal}")
+                )
+            return steps.apply(con, planned, issues)
 
 
 def run_sync(

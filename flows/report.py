@@ -126,8 +126,12 @@ def sync_verdict(result: SyncResult) -> str:
         return f"{head}, {_plural(changes, 'change')}{why}"
     if result.outcome == "held":
         return f"{head}, {_plural(changes, 'change')} planned and held, nothing applied: {message}"
-    if result.outcome == "planned":
-        return f"{head}, {_plural(changes, 'change')} planned (dry run: nothing applied; see audit.changes)"
+    if result.outcome == "planned":  # its message: that it would be held and why (or recalled)
+        why = f"; {message}" if message else ""
+        return (
+            f"{head}, {_plural(changes, 'change')} planned (dry run: nothing applied; see "
+            f"audit.changes){why}"
+        )
     return (
         f"{head}: {message}. The warehouse is unchanged; the issues are in "
         f"audit.issues (run_id = {result.run_id})"

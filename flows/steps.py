@@ -37,7 +37,7 @@ from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
 from rosterflow.transforms.planning import Since, plan_run
-from rosterflow.transforms.source_state import source_records
+from rosterflow.transforms.source_state import marked_records, source_records
 from rosterflow.warehouse.apply import RunWrites, record_or_fail, record_run
 from rosterflow.warehouse.basis import (
     IncrementalBasis,
@@ -109,7 +109,7 @@ def load_feed(feed: str | Path, encoding: str = "utf-8") -> Feed:
 
 def read_feed(
     feed: Feed,
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | None,
     tenant: str,
     full: bool,
     settings: Settings | None = None,
@@ -124,7 +124,14 @@ def read_feed(
     users.csv and enrollments.csv read by their changed lines against every field of the
     stored records (`schemas.by_lines`), which are read beside the files: a record whose line
     is unchanged is never parsed (`validate`). The stored records held beside the files take
-    that 1% change's peak to 5.5 GiB again, for 0.3-0.9 s less (`bench/README.md`)."""
+    that 1% change's peak to 5.5 GiB again, for 0.3-0.9 s less (`bench/README.md`).
+
+    Without `con` (the tenant has no warehouse file yet: nothing stored to skip a parse or read
+    by lines against) every file is read and parsed before this returns, raising the
+    FeedError of a file that cannot be, so that the file is not created for a feed that
+    cannot be synced (`flows.pipeline`)."""
+    if con is None:
+        return feed.read(parse_unless={}, lines={}).parse()
     if full:  # never recalled: every file is parsed (its lines hashed for the next run)
         return feed.read(parse_unless={}, lines={})
     stored = fingerprints(con, tenant)
@@ -283,6 +290,8 @@ def plan(
         since,
         current_frames(con, run.tenant),
         validated.validated.changes,
+        run_id=run.run_id,
+        marked=marked_records(validated.tables),
     )
     run = replace(run, planning=planned.planning, planning_note=planned.note)
     lines = feed.lines()

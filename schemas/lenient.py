@@ -14,6 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
+from rosterflow.schemas.models import calendar_date
 from rosterflow.schemas.spec import CEDS_GRADES, Column, FileSpec, Kind
 
 CANONICAL_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
@@ -96,10 +97,12 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
         rewrites.append(pl.col(name).replace(recased))
     for column in spec.of_kind(Kind.DATETIME):
         name = column.name
+        # a value naming no real day is not accepted: its one issue is the models' error
         warnings.append(
             _warn_values(
                 rows, distinct[name], file_name,
-                ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME),
+                ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME)
+                & calendar_date(pl.col(name)),
                 "datetime.format", "accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ",
             )
         )  # fmt: skip

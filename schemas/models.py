@@ -118,8 +118,22 @@ def calendar_date(value: pl.Expr) -> pl.Expr:
     )
 
 
-def is_calendar_date(data: pa.PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(calendar_date(pl.col(data.key)))
+def in_calendar(value: pl.Expr, pattern: str = DATE_PATTERN) -> pl.Expr:
+    """A value in the format `pattern` (a date, or a date-time that starts with one) names a
+    real day; a value not in the format passes, its format check alone reports it (one error
+    per bad value), and null passes."""
+    return value.is_null() | ~value.str.contains(pattern) | calendar_date(value)
+
+
+def as_date(value: pl.Expr) -> pl.Expr:
+    """A date value as a Date: null unless it is in the format YYYY-MM-DD and a real day."""
+    return pl.when(value.str.contains(DATE_PATTERN)).then(
+        value.str.to_date("%Y-%m-%d", strict=False)
+    )
+
+
+def is_calendar_date(data: pa.PolarsData, pattern: str = DATE_PATTERN) -> pl.LazyFrame:
+    return data.lazyframe.select(in_calendar(pl.col(data.key), pattern))
 
 
 class OneRosterModel(pa.DataFrameModel):
@@ -129,7 +143,7 @@ class OneRosterModel(pa.DataFrameModel):
 
     @pa.check("dateLastModified", name="calendar_date")
     def calendar_date_modified(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return is_calendar_date(data)
+        return is_calendar_date(data, DATETIME_PATTERN)
 
     class Config:
         strict = True

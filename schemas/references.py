@@ -23,6 +23,7 @@ import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import issues_from
+from rosterflow.schemas.models import as_date
 from rosterflow.schemas.records import RecordChanges
 from rosterflow.schemas.spec import FILE_SPECS, FileSpec, Kind
 
@@ -432,8 +433,13 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
     ):
         if name not in tables:
             continue
-        # ISO dates compare correctly as text; malformed ones are reported by the models
-        reversed_ = tables[name].lazy().select(LINE, start, end).filter(pl.col(end) < pl.col(start))
+        # two valid dates, compared as dates; an invalid one is the models' to report
+        reversed_ = (
+            tables[name]
+            .lazy()
+            .select(LINE, start, end)
+            .filter(as_date(pl.col(end)) < as_date(pl.col(start)))
+        )
         found.append(
             issues_from(
                 reversed_,

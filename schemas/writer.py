@@ -8,11 +8,18 @@ import io
 import os
 import zipfile
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import polars as pl
 
 from rosterflow.schemas.spec import MANIFEST_FILE, SPECS_BY_VERSION
+
+# every file a feed of any OneRoster version may hold: what a folder may keep of a feed
+# written there before
+FEED_FILE_NAMES = frozenset(
+    spec.file_name for specs in SPECS_BY_VERSION.values() for spec in specs.values()
+) | {MANIFEST_FILE}
 
 
 def feed_csv(name: str, frame: pl.DataFrame, version: str = "1.1") -> bytes:
@@ -52,7 +59,10 @@ def write_feed(
 ) -> Path:
     """Write `frames` (OneRoster file name -> frame) with a manifest marking them bulk by default.
 
-    The output is a zip if `out` ends in `.zip`, else a folder.
+    The output is a zip if `out` ends in `.zip`, else a folder. A folder holds this feed alone
+    once written: a file named as a OneRoster file (of either version) that this feed does not
+    have, left by a feed written there before, is removed (a 1.2 feed's roles.csv would make a
+    1.1 feed written over it invalid); files of any other name stay.
     """
     out = Path(out)
     modes = {name: "bulk" for name in frames} | dict(modes or {})
@@ -70,6 +80,9 @@ def write_feed(
                 archive.writestr(file_name, data)
     else:
         out.mkdir(parents=True, exist_ok=True)
+        for file_name in FEED_FILE_NAMES - files.keys():
+            with suppress(FileNotFoundError):
+                (out / file_name).unlink()
         for file_name, data in files.items():
             (out / file_name).write_bytes(data)
     return out

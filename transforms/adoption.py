@@ -10,9 +10,10 @@ values: the plan's `adopt` action, as for an account whose external ID was set b
 Ambiguity adopts nobody, and is reported (`identity.adopt_ambiguous`, a warning): two or more
 accounts for one record, one account for two records, or an account already managed among
 those that match. An account whose role differs from the record's is not adopted unless
-`[identity] adopt_across_roles` (`identity.adopt_role_conflict`). A record that adopts nobody
-is created anew, as without `adopt_by`: the accounts can be sorted out by hand afterwards
-(setting an account's external ID to the record's adopts it on the next run).
+`[identity] adopt_across_roles` (`identity.adopt_role_conflict`). Each warning stands on the
+record's line in the run's users.csv (`sent_lines`), as every issue of a record does. A record
+that adopts nobody is created anew, as without `adopt_by`: the accounts can be sorted out by
+hand afterwards (setting an account's external ID to the record's adopts it on the next run).
 
 Every match is one join of the new records and the tenant's accounts on the compared value:
 no loop over users. The full and the incremental plan call the same function, the one with
@@ -29,10 +30,12 @@ from rosterflow.schemas.identity import IDENTITY_KEYS
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.lms import MANAGED_PREFIX
 from rosterflow.schemas.settings import Identity
+from rosterflow.transforms.desired import managed_id
 
 # adopt_by -> the lms.users column compared, and the users.csv field it comes from
 ADOPT_FIELDS = {"username": "username", "email": "email", "login": "login"}
 MATCH_SCHEMA = {"user_id": pl.Int64, "external_id": pl.String, "external_id_before": pl.String}
+LINES_SCHEMA = {"external_id": pl.String, "line": pl.Int64}
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,29 @@ def new_users(desired: pl.LazyFrame, current: pl.LazyFrame) -> pl.LazyFrame:
     return desired.join(current.select("external_id"), on="external_id", how="anti")
 
 
-def adoptions(new: pl.DataFrame, tenant_users: pl.DataFrame, identity: Identity) -> Adoption:
+def sent_lines(users: pl.DataFrame, run_id: int | None) -> pl.LazyFrame:
+    """`external_id, line` of the user records (`source_state`: with `run_id, line`) that the
+    run `run_id` received, each on its line in that run's users.csv; a record kept from an
+    earlier feed stands on no line of this one (and with no run, none does)."""
+    if run_id is None:
+        return pl.LazyFrame(schema=LINES_SCHEMA)
+    return (
+        users.lazy()
+        .filter(pl.col("run_id") == run_id)
+        .select(managed_id("sourcedId").alias("external_id"), pl.col("line").cast(pl.Int64))
+    )
+
+
+def adoptions(
+    new: pl.DataFrame,
+    tenant_users: pl.DataFrame,
+    identity: Identity,
+    lines: pl.LazyFrame | pl.DataFrame | None = None,
+) -> Adoption:
     """Which accounts made by hand the `new` records (desired users not yet in lms) take over,
     among `tenant_users` (the tenant's lms users: all of them, or at least every one whose
-    compared field equals a new record's)."""
+    compared field equals a new record's). The issues stand on the records' `lines`
+    (`external_id, line`: `sent_lines`), on none for a record they do not give."""
     if identity.adopt_by == "none" or new.height == 0:
         return Adoption(tenant_users=tenant_users.height)
     column = ADOPT_FIELDS[identity.adopt_by]
@@ -100,10 +122,13 @@ def adoptions(new: pl.DataFrame, tenant_users: pl.DataFrame, identity: Identity)
     matches = adopted.select(
         "user_id", "external_id", pl.col("account_external_id").alias("external_id_before")
     ).sort("user_id")
+    lines = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines.lazy()
     issues = pl.concat(
         [
-            _ambiguous(pairs.filter("ambiguous"), identity),
-            _role_conflicts(pairs.filter(~pl.col("ambiguous") & pl.col("role_conflict")), identity)
+            _ambiguous(pairs.filter("ambiguous"), identity, lines),
+            _role_conflicts(
+                pairs.filter(~pl.col("ambiguous") & pl.col("role_conflict")), identity, lines
+            )
             if not identity.adopt_across_roles
             else pl.DataFrame(schema=ISSUE_SCHEMA),
         ]
@@ -129,7 +154,7 @@ def _account(user_id: pl.Expr, external_id: pl.Expr) -> pl.Expr:
     )
 
 
-def _ambiguous(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
+def _ambiguous(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame) -> pl.DataFrame:
     """One warning per record whose match is ambiguous, naming the accounts it matched (and,
     for an account two records match, the other records)."""
     why = (
@@ -155,6 +180,7 @@ def _ambiguous(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
     return _issues(
         per_record.with_columns(why.alias("why")),
         identity,
+        lines,
         "identity.adopt_ambiguous",
         pl.format(
             "{} adopts no account: {} ({}); it is created anew", "external_id", "why", "candidates"
@@ -162,13 +188,14 @@ def _ambiguous(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
     )
 
 
-def _role_conflicts(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
+def _role_conflicts(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame) -> pl.DataFrame:
     """One warning per record whose one account has another role."""
     return _issues(
         pairs.sort("external_id").with_columns(
             _account(pl.col("user_id"), pl.col("account_external_id")).alias("account")
         ),
         identity,
+        lines,
         "identity.adopt_role_conflict",
         pl.format(
             "{} ({}) adopts no account: {} is a {}; it is created anew "
@@ -181,9 +208,20 @@ def _role_conflicts(pairs: pl.DataFrame, identity: Identity) -> pl.DataFrame:
     )
 
 
-def _issues(rows: pl.DataFrame, identity: Identity, rule: str, message: pl.Expr) -> pl.DataFrame:
+def _issues(
+    rows: pl.DataFrame, identity: Identity, lines: pl.LazyFrame, rule: str, message: pl.Expr
+) -> pl.DataFrame:
+    """One warning per row (a record, by its `external_id`), on the record's line."""
+    if rows.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    located = rows.lazy().join(
+        lines.filter(pl.col("external_id").is_in(rows["external_id"].implode())),
+        on="external_id",
+        how="left",
+        maintain_order="left",
+    )
     return issues_from(
-        rows.with_columns(pl.lit(None, pl.Int64).alias("__line")),  # a record, not a line
+        located.with_columns(pl.col("line").alias("__line")),
         file="users.csv",
         field=_field(identity),
         value=pl.col("value"),

@@ -7,6 +7,9 @@ tenant's active managed users or enrollments, or of one school's, is held. So is
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+
 import polars as pl
 
 from rosterflow.schemas.changes import REMOVALS, Plan
@@ -17,6 +20,7 @@ GUARDED = ("user", "enrollment")
 # at least this many active users (or enrollments) for a school's removal share to be judged:
 # one of three students leaving a tiny school is no truncated export
 MIN_SCHOOL_ACTIVE = 20
+TENANTS = "the tenant's"
 
 
 def removals(plan: Plan) -> dict[str, pl.DataFrame]:
@@ -42,19 +46,29 @@ def refusal(
     `adoption` the accounts made by hand that new users take over (`transforms.adoption`)."""
     limit = safety.max_removal_share
     removed_active = removals(plan)
-    for name in GUARDED:
-        # the share of the tenant's active rows: a deleted row that was inactive already
-        # (a district purging users disabled long ago) takes no active row away
-        removed = removed_active[name].height
-        base = plan.entities[name].managed_active
-        if base and removed / base > limit:
-            return (
-                f"this feed would remove {removed:,} of the tenant's {base:,} active managed "
-                f"{name}s ({removed / base:.0%}), above [safety] max_removal_share = {limit:g}. "
-                "If the export is complete and this is intended, run again with "
-                f"--max-removal-share {min(1.0, round(removed / base + 0.005, 2)):g} "
-                "(or set it in --config)"
-            )
+    # the share of the tenant's active rows: a deleted row that was inactive already (a
+    # district purging users disabled long ago) takes no active row away
+    shares = {
+        name: (removed_active[name].height, plan.entities[name].managed_active)
+        for name in GUARDED
+        if plan.entities[name].managed_active
+    }
+    over = {name: counts for name, counts in shares.items() if counts[0] / counts[1] > limit}
+    if over:
+        # every entity over the limit is named, each share shown precisely enough to read above
+        # it, and the share suggested admits every guarded entity (rounded up, never down)
+        decimals = max(decimals_above(removed / base, limit) for removed, base in over.values())
+        removing = " and ".join(
+            f"{removed:,} of {'its' if i else TENANTS} {base:,} active managed {name}s "
+            f"({percent(removed / base, decimals)})"
+            for i, (name, (removed, base)) in enumerate(over.items())
+        )
+        largest = max(Fraction(removed, base) for removed, base in shares.values())
+        return (
+            f"this feed would remove {removing}, above [safety] max_removal_share = {limit:g}. "
+            "If the export is complete and this is intended, run again with "
+            f"--max-removal-share {share_at_least(largest, decimals)} (or set it in --config)"
+        )
     if relogins.height and safety.login_changes == "hold":
         first = relogins.row(0, named=True)
         count = relogins.height
@@ -85,10 +99,41 @@ def refusal(
     if over.height:
         worst = over.row(0, named=True)
         others = f" (and {over.height - 1} more)" if over.height > 1 else ""
+        share = percent(worst["share"], decimals_above(worst["share"], school_limit))
         return (
             f"this feed would remove {worst['removed']:,} of the {worst['active']:,} active "
             f"managed {worst['entity']}s of {worst['school'] or 'domain ' + str(worst['domain_id'])}"
-            f" ({worst['share']:.0%}){others}, above [safety] max_school_removal_share = "
+            f" ({share}){others}, above [safety] max_school_removal_share = "
             f"{school_limit:g}: one school's export may be truncated"
         )
     return None
+
+
+# a share is shown with at most this many decimals of a percent
+MAX_DECIMALS = 6
+
+
+def decimals_above(share: float, limit: float) -> int:
+    """How many decimals of a percent show `share` (above `limit`) as above it: at least as
+    many as `limit` takes as a percent (0.9% above 0.005, not 1%), more while the shown
+    share does not read above the limit (50.4% above 0.5, not 50%)."""
+    limit_percent = Decimal(repr(limit)).scaleb(2).normalize()
+    exponent = limit_percent.as_tuple().exponent
+    decimals = min(max(0, -exponent), MAX_DECIMALS) if isinstance(exponent, int) else 0
+    while decimals < MAX_DECIMALS and Decimal(percent(share, decimals)[:-1]) <= limit_percent:
+        decimals += 1
+    return decimals
+
+
+def percent(share: float, decimals: int) -> str:
+    """`share` as a percentage: `percent(0.0092, 1)` is `0.9%`."""
+    return f"{share:.{decimals}%}"
+
+
+def share_at_least(share: Fraction, decimals: int) -> str:
+    """`share`, rounded up (never down) to `decimals` decimals of a percent, as a number a
+    share setting takes: under it, a run removing `share` is not held (the guard holds what is
+    above the setting)."""
+    scale = 10 ** (decimals + 2)
+    rounded = min(Fraction(-(-share.numerator * scale // share.denominator), scale), Fraction(1))
+    return f"{(Decimal(rounded.numerator) / Decimal(rounded.denominator)).normalize():f}"

@@ -11,7 +11,8 @@ resources, class and course resources):
 - a current managed row that is no longer desired gets the configured policy: `delete`, `keep`
   (nothing), `inactivate` or `withdraw`; enrollments and observer links of a deleted user or
   course, and the class and course assignments of a deleted course or resource, are deleted
-  with it;
+  with it. Its `detail` says why: the record was marked `tobedeleted` (`marked`), or is no
+  longer in the feed, or what it belongs to was deleted;
 - rows whose external ID does not start with `or-` are hand-made: never read as missing, never
   changed.
 
@@ -28,8 +29,33 @@ from rosterflow.schemas.changes import EntityPlan, Plan, PlanError
 from rosterflow.schemas.lms import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
 from rosterflow.schemas.settings import Policy
 from rosterflow.transforms.adoption import as_adopted, with_adoption_detail
+from rosterflow.transforms.desired import MANAGED
 
 CUR = "__cur"
+# the file whose records are an entity's rows one for one (external ID `or--<sourcedId>`): a
+# record of it marked tobedeleted removes that row; the other rows (base courses, their
+# teachers' enrollments, observer links) are derived from several records
+RECORD_FILES = {
+    "domain": "orgs",
+    "user": "users",
+    "course": "classes",
+    "enrollment": "enrollments",
+    "resource": "resources",
+    "class_resource": "classResources",
+    "course_resource": "courseResources",
+}
+REASON_MARKED = "marked tobedeleted"
+REASON_GONE = "not in the feed"
+
+
+def marked_external_ids(marked: Mapping[str, pl.Series]) -> dict[str, pl.Series]:
+    """Per entity, the external IDs of its rows that the records `marked` tobedeleted (per
+    file, their sourcedIds) remove."""
+    return {
+        name: (MANAGED + marked[file]).alias("external_id")
+        for name, file in RECORD_FILES.items()
+        if file in marked and marked[file].len()
+    }
 
 
 # (entity name, external IDs) -> `external_id` and the entity's id of the tenant's managed lms
@@ -45,10 +71,12 @@ def plan_changes(
     next_ids: Mapping[str, int],
     policy: Policy,
     adopted: pl.DataFrame | None = None,
+    marked: Mapping[str, pl.Series] | None = None,
 ) -> Plan:
     """The change set that turns `current` (all of the tenant's lms rows, per entity) into
     `desired`: the full plan, every record of the tenant considered. `adopted` holds the
-    accounts made by hand that new records take over (`transforms.adoption`).
+    accounts made by hand that new records take over (`transforms.adoption`), `marked` per
+    entity the external IDs of rows the feed marked tobedeleted (`marked_external_ids`).
 
     `desired` is consumed: each entity's frame is released once planned, and the current rows
     are collected one entity at a time, so a state's millions of enrollments are held once.
@@ -72,6 +100,7 @@ def plan_changes(
             getattr(policy, entity.table),
             deleted,
             managed_active=active,
+            marked=(marked or {}).get(name),
         )
         del rows
         if name == "user" and adopted is not None:
@@ -118,9 +147,11 @@ def plan_entity(
     *,
     outside: Lookup | None = None,
     managed_active: int | None = None,
+    marked: pl.Series | None = None,
 ) -> tuple[EntityPlan, pl.DataFrame]:
     """One full join of desired and current managed rows on external_id decides every row:
-    desired only -> create, both -> compare, current only -> the policy.
+    desired only -> create, both -> compare, current only -> the policy (the reason, in its
+    detail: the external IDs `marked` were marked tobedeleted, the others are not in the feed).
 
     The full plan passes every desired and current row. An incremental plan passes only the
     rows of the external IDs that may change (and every current row that points at a user or
@@ -144,6 +175,7 @@ def plan_entity(
         deleted,
         outside=outside,
         managed_active=managed_active,
+        marked=marked,
     )
 
 
@@ -159,6 +191,7 @@ def _plan_joined(
     *,
     outside: Lookup | None = None,
     managed_active: int | None = None,
+    marked: pl.Series | None = None,
 ) -> tuple[EntityPlan, pl.DataFrame]:
     """`plan_entity` by the full join: any desired and current rows."""
     cascade = _cascade(entity, current, deleted)
@@ -218,7 +251,7 @@ def _plan_joined(
     changes = pl.concat(
         [
             _stated_changes(entity, tenant, stated),
-            _departed_changes(entity, tenant, joined.lazy().filter("in_current"), policy),
+            _departed_changes(entity, tenant, joined.lazy().filter("in_current"), policy, marked),
         ],
         how="vertical",
     ).collect()
@@ -400,12 +433,24 @@ def _belongs_to(entity: Entity) -> str:
 
 
 def _departed_changes(
-    entity: Entity, tenant: str, current: pl.LazyFrame, policy: str
+    entity: Entity,
+    tenant: str,
+    current: pl.LazyFrame,
+    policy: str,
+    marked: pl.Series | None = None,
 ) -> pl.LazyFrame:
     """The policy applied to managed rows the SIS no longer states, and cascaded deletes.
 
     `current` is the joined frame's rows that exist in lms (their values in the `__cur`
-    columns)."""
+    columns); `marked` the external IDs of rows whose records the feed marked tobedeleted,
+    the others' records being no longer in the feed."""
+    reason = pl.lit(REASON_GONE)
+    if marked is not None and marked.len():
+        reason = (
+            pl.when(pl.col("external_id").is_in(marked.implode()))
+            .then(pl.lit(REASON_MARKED))
+            .otherwise(reason)
+        )
     affected = current.filter(~pl.col("in_desired"))
     active = pl.col("status") == "active"
     action = (
@@ -437,14 +482,16 @@ def _departed_changes(
             pl.when("is_cascaded")
             .then(pl.lit(f'{{"reason":"{_belongs_to(entity)} it belongs to was deleted"}}'))
             .when(pl.col("action") == "delete")
-            .then(pl.lit('{"reason":"not in the feed"}'))
+            .then(pl.concat_str(pl.lit('{"reason":"'), reason, pl.lit('"}')))
             .otherwise(
                 pl.concat_str(
                     pl.lit('{"status":{"from":"'),
                     pl.col("status" + CUR),
                     pl.lit('","to":"'),
                     pl.col("status"),
-                    pl.lit('"},"reason":"not in the feed"}'),
+                    pl.lit('"},"reason":"'),
+                    reason,
+                    pl.lit('"}'),
                 )
             )
             .alias("detail"),

@@ -19,7 +19,7 @@ from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
 from rosterflow.schemas.settings import Identity, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.transforms.adoption import Adoption, adoptions, new_users
+from rosterflow.transforms.adoption import Adoption, adoptions, new_users, sent_lines
 from rosterflow.transforms.desired import desired_state, source_grade_levels
 from rosterflow.transforms.incremental import (
     Current,
@@ -28,7 +28,7 @@ from rosterflow.transforms.incremental import (
     plan_incremental,
 )
 from rosterflow.transforms.logins import refuse_shared_logins
-from rosterflow.transforms.plan import plan_changes
+from rosterflow.transforms.plan import marked_external_ids, plan_changes
 from rosterflow.transforms.source_state import teacher_order
 
 
@@ -67,12 +67,19 @@ def plan_run(
     since: Since | str,
     current: Mapping[str, pl.LazyFrame],
     found: Mapping[str, RecordChanges] | None = None,
+    *,
+    run_id: int | None = None,
+    marked: Mapping[str, pl.Series] | None = None,
 ) -> RunPlan:
     """The plan of the SIS's `records` after a feed (`source_state.source_records`; per file,
     sent as `modes` says), given the first free id of each lms table. `since` is the basis of
     an incremental plan, or why the run is planned in full, against `current` (every lms row
     of the tenant, per entity). `found` holds the changes validation already worked out, per
-    file."""
+    file. `run_id` is the run's: the records it carries came in its feed, and an issue the
+    plan raises on one of them stands on its line (`transforms.adoption.sent_lines`). `marked`
+    holds per file the sourcedIds of the records the feed marked tobedeleted
+    (`source_state.marked_records`): the rows they remove say so in their detail."""
+    removed_by = marked_external_ids(marked or {})
     if modes["users"] != "bulk":  # a bulk file's logins were checked by validation
         refuse_shared_logins(records["users"], settings.identity.key)
     if isinstance(since, Since):
@@ -94,34 +101,55 @@ def plan_run(
             enrollments.select("sourcedId", "userSourcedId"),
             identity=settings.identity,
             previous_teacher_order=since.teacher_order,
+            run_id=run_id,
+            marked=removed_by,
         )
-        changed = sum(change.count for change in changes.values())
-        total = sum(rows.height for rows in records.values())
         return RunPlan(
             incremental.plan,
             records,
             changes,
             _derived(records, incremental.course_hashes, incremental.grades),
             "incremental",
-            f"{changed:,} of {total:,} records changed since run {since.run_id}",
+            incremental_note(changes, records, since.run_id),
             incremental.adoption,
         )
     courses = desired_courses(records, settings.hierarchy)
     grades = source_grade_levels(records).collect()
     desired = desired_state(records, settings.hierarchy, courses, grades, settings.identity.key)
-    adoption = _adoption(desired["user"], current["user"], settings.identity)
-    plan = plan_changes(tenant, desired, current, first_free, settings.policy, adoption.matches)
+    adoption = _adoption(
+        desired["user"], current["user"], settings.identity, sent_lines(records["users"], run_id)
+    )
+    plan = plan_changes(
+        tenant, desired, current, first_free, settings.policy, adoption.matches, removed_by
+    )
     derived = _derived(records, desired_course_hashes(courses), grades)
     return RunPlan(plan, records, None, derived, "full", since, adoption)
 
 
-def _adoption(desired: pl.DataFrame, current: pl.LazyFrame, identity: Identity) -> Adoption:
-    """The accounts made by hand that the new users take over, among all of the tenant's."""
+def incremental_note(
+    changes: Mapping[str, RecordChanges], records: Mapping[str, pl.DataFrame], run_id: int
+) -> str:
+    """How many of the SIS's records after the feed changed (new or different) since `run_id`,
+    and how many it no longer has: `2 of 1,997 records changed since run 1`, `0 of 256
+    records changed and 463 removed since run 1`. A removed record is not among those after
+    the feed, so it is counted apart."""
+    changed = sum(change.changed.len() for change in changes.values())
+    removed = sum(change.removed.len() for change in changes.values())
+    total = sum(rows.height for rows in records.values())
+    gone = f" and {removed:,} removed" if removed else ""
+    return f"{changed:,} of {total:,} records changed{gone} since run {run_id}"
+
+
+def _adoption(
+    desired: pl.DataFrame, current: pl.LazyFrame, identity: Identity, lines: pl.LazyFrame
+) -> Adoption:
+    """The accounts made by hand that the new users take over, among all of the tenant's (the
+    issues on the records' `lines`)."""
     if identity.adopt_by == "none":
         return Adoption()
     tenant_users = current.collect()
     return adoptions(
-        new_users(desired.lazy(), tenant_users.lazy()).collect(), tenant_users, identity
+        new_users(desired.lazy(), tenant_users.lazy()).collect(), tenant_users, identity, lines
     )
 
 

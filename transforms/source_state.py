@@ -68,6 +68,16 @@ def source_records(
     }
 
 
+def marked_records(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.Series]:
+    """Per synced file of a feed's validated `tables`, the sourcedIds of its records marked
+    `tobedeleted` (in a delta or a bulk file): those the feed removes by saying so."""
+    return {
+        name: rows.filter(~stated()).get_column("sourcedId")
+        for name, rows in tables.items()
+        if name in SYNCED_FILES
+    }
+
+
 def teacher_order(enrollments: pl.DataFrame) -> pl.DataFrame:
     """Where each teacher enrollment stands in file order: a class's primary teacher is its
     first teacher enrollment when none is marked primary, so the next run must know this order

@@ -83,6 +83,7 @@ class Session:
     known: dict[str, Sealed] = field(default_factory=dict)
     pending: dict[str, Sealed | None] = field(default_factory=dict)
     in_transaction: bool = False
+    found: str | None = None  # the seal it took when it began (one that vouched), as written
 
     def current(self, tenant: str) -> Sealed | None:
         """What the session knows of the tenant now, its open transaction included."""
@@ -102,10 +103,13 @@ class Session:
 _sessions: dict[int, Session] = {}
 
 
-def _read_seal(database: Path) -> dict[str, Sealed]:
-    """The tenants the seal beside `database` vouches for, if the file is as it was sealed."""
+def _read_seal(database: Path, text: str | None) -> dict[str, Sealed]:
+    """The tenants the seal beside `database` (`text`, as written) vouches for, if the file is
+    as it was sealed."""
+    if text is None:
+        return {}
     try:
-        found = json.loads(seal_path(database).read_text(encoding="utf-8"))
+        found = json.loads(text)
         if found.get("fingerprint") != fingerprint(database) or found["fingerprint"] is None:
             return {}
         return {
@@ -122,10 +126,14 @@ def _read_seal(database: Path) -> dict[str, Sealed]:
 def begin(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -> None:
     """Once a sync holds `database` (so nothing else writes it meanwhile): take the tenants the
     seal vouches for into the session, and remove the seal (a session that dies leaves none)."""
-    vouched = _read_seal(database)
+    try:
+        found = seal_path(database).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        found = None
+    vouched = _read_seal(database, found)
     with suppress(FileNotFoundError):
         seal_path(database).unlink()
-    _sessions[id(con)] = Session(database, check_days, vouched)
+    _sessions[id(con)] = Session(database, check_days, vouched, found=found if vouched else None)
 
 
 def detach(con: duckdb.DuckDBPyConnection) -> Session | None:
@@ -142,8 +150,10 @@ def sealing(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -
     try:
         yield
     except BaseException:
-        detach(con)
+        session = detach(con)
         con.close()
+        if session is not None:
+            _put_back(session)
         raise
     session = detach(con)
     if session is None:
@@ -173,11 +183,26 @@ def finish(con: duckdb.DuckDBPyConnection, session: Session) -> None:
             for tenant, sealed in session.known.items()
         },
     }
-    target = seal_path(session.database)
+    _write_seal(seal_path(session.database), json.dumps(state))
+
+
+def _put_back(session: Session) -> None:
+    """After a session that ended in an error, with its file closed: the seal it removed goes
+    back when the file is still what that seal vouched for (the run stopped before it wrote
+    anything, an unreadable feed say), so that a run that changed nothing leaves the warehouse
+    exactly as it found it. A file written since has other headers: no seal then."""
+    if session.found is None:  # (a seal it took vouched for the file: its fingerprint is one)
+        return
+    if fingerprint(session.database) == json.loads(session.found)["fingerprint"]:
+        _write_seal(seal_path(session.database), session.found)
+
+
+def _write_seal(target: Path, text: str) -> None:
+    """`text` as the seal `target`, whole or not at all."""
     with tempfile.NamedTemporaryFile(
         "w", dir=target.parent, prefix=f".{target.name}-", delete=False, encoding="utf-8"
     ) as draft:
-        json.dump(state, draft)
+        draft.write(text)
     os.replace(draft.name, target)
 
 

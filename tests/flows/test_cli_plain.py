@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -369,3 +370,77 @@ def test_the_console_script_ends_without_teardown_having_written_and_said_everyt
     assert codes == {"good.zip": 0, "bad.zip": 1}
     outcomes = [outcome for *_, outcome in runs(tmp_path / "w.duckdb")]
     assert outcomes == ["applied", "rejected"]
+
+
+def test_a_dry_run_over_the_guard_says_in_one_line_it_would_be_held_and_exits_0(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
+    emptied = write_feed(tmp_path / "d.zip", without_students(tiny_district()))
+
+    dry = rosterflow(tmp_path, "sync", emptied, "--warehouse", warehouse, "--dry-run")
+
+    assert dry.code == 0, dry.output
+    lines = dry.stdout.splitlines()
+    assert lines[-1].startswith("d.zip: planned — run 2, tenant d, 6 changes planned (dry run")
+    assert "; would be held: this feed would remove 2 of the tenant's 5 active managed users" in lines[-1]  # fmt: skip
+    # removed records are counted apart from those the feed has: 5 of them, 18 left
+    assert lines[-2] == "planned incrementally: 1 of 18 records changed and 5 removed since run 1"
+    held = rosterflow(tmp_path, "sync", emptied, "--warehouse", warehouse)
+    assert held.code == 1, held.output
+    reason = lines[-1].partition("; would be held: ")[2]
+    assert f"nothing applied: {reason}. The run is held" in held.stdout  # the same words
+    assert [r[3] for r in runs(warehouse)] == ["applied", "planned", "held"]
+
+
+def test_the_share_a_held_run_suggests_lets_it_through_every_removal_guard(tmp_path):
+    """A student leaves with their enrollments, and another leaves a class: both shares are over
+    the limit, both are named, and the share the message suggests (the larger, the
+    enrollments') lets the run through on the first try."""
+    warehouse = tmp_path / "w.duckdb"
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[safety]\nmax_removal_share = 0.05\n")
+    assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
+    frames = tiny_district()
+    gone = frames | {
+        "users": frames["users"].filter(pl.col("sourcedId") != "u-s2"),
+        "enrollments": frames["enrollments"].filter(
+            pl.col("userSourcedId") != "u-s2", pl.col("sourcedId") != "e2"
+        ),
+    }
+    feed = write_feed(tmp_path / "d.zip", gone)
+
+    held = rosterflow(tmp_path, "sync", feed, "--warehouse", warehouse, "--config", settings)
+
+    assert held.code == 1, held.output
+    found = re.search(
+        r"remove 1 of the tenant's 5 active managed users \(20%\) and (\d+) of its (\d+) active "
+        r"managed enrollments \(\d+%\), above \[safety\] max_removal_share = 0.05\. .* "
+        r"--max-removal-share ([0-9.]+) ",
+        held.stdout,
+    )
+    assert found, held.stdout
+    removed, active, suggested = int(found[1]), int(found[2]), found[3]
+    assert removed / active > 0.2  # the enrollments' share is the larger: it sets the override
+    assert removed / active <= float(suggested) < removed / active + 0.01  # rounded up, no more
+    applied = rosterflow(
+        tmp_path, "sync", feed, "--warehouse", warehouse, "--max-removal-share", suggested
+    )
+    assert applied.code == 0, applied.output
+    assert [r[3] for r in runs(warehouse)] == ["applied", "held", "applied"]
+
+
+def test_a_webhook_that_cannot_be_reached_is_reported_once_on_stderr(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[notify]\nwebhook = "http://127.0.0.1:9/hook"\n')
+    assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
+    emptied = write_feed(tmp_path / "d.zip", without_students(tiny_district()))
+
+    held = rosterflow(tmp_path, "sync", emptied, "--warehouse", warehouse, "--config", settings)
+
+    assert held.code == 1, held.output
+    failed = (
+        "rosterflow: the webhook notification of rosterflow: d.zip held (run 2, tenant d) failed"
+    )
+    assert held.stderr.count(failed) == 1, held.stderr
+    assert failed not in held.stdout

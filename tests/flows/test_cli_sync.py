@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,14 @@ from typer.testing import CliRunner
 from rosterflow.flows.cli import EXIT_REJECTED, EXIT_UNREADABLE, app, failure_exit
 from rosterflow.schemas.feed import FeedError
 from rosterflow.warehouse.schema import WarehouseError
-from tests.feeds import tiny_district, with_cell, without_students, write_feed
+from tests.feeds import (
+    feed_files,
+    tiny_district,
+    with_cell,
+    without_students,
+    write_feed,
+    write_zip,
+)
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +172,58 @@ def test_input_errors_raised_inside_the_flow_exit_2_with_one_sentence(tmp_path):
         assert outcome.exit_code == 2, outcome.output
         assert expected in outcome.output
         assert "Traceback" not in outcome.output and outcome.output.count("\n") <= 3
+
+
+def unreadable_feeds(tmp_path: Path) -> list[Path]:
+    """A folder whose users.csv is not UTF-8, and a zip whose users.csv does not inflate: both
+    fail only once the files are read, after the manifest was."""
+    files = feed_files(tiny_district())
+    folder = tmp_path / "north"
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data.replace(b",Ada,", b",\xc0da,"))
+    corrupt = bytearray(write_zip(tmp_path / "north.zip", files).read_bytes())
+    with zipfile.ZipFile(tmp_path / "north.zip") as archive:
+        info = archive.getinfo("users.csv")
+    start = info.header_offset + 30 + len(info.filename) + 5
+    corrupt[start : start + 20] = b"\x00" * 20  # the compressed bytes of users.csv
+    (tmp_path / "north.zip").write_bytes(bytes(corrupt))
+    return [folder, tmp_path / "north.zip"]
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "engine", [pytest.param("--prefect", marks=pytest.mark.flow), "--no-prefect"]
+)
+def test_a_feed_that_cannot_be_read_exits_2_and_writes_no_warehouse_file(tmp_path, engine):
+    feeds = unreadable_feeds(tmp_path / "feeds")
+    new, layout = tmp_path / "new" / "w.duckdb", tmp_path / "wh" / "{tenant}.duckdb"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    applied = sync(
+        write_feed(tmp_path / "good.zip", tiny_district()),
+        "--warehouse",
+        existing / "w.duckdb",
+        "--tenant",
+        "north",
+        engine,
+    )
+    assert applied.exit_code == 0, applied.output
+    assert (existing / "w.duckdb.seal").exists()
+    before = files_under(existing)
+
+    for feed in feeds:
+        for warehouse in (new, layout, existing / "w.duckdb"):
+            refused = sync(feed, "--warehouse", warehouse, "--tenant", "north", engine)
+
+            assert refused.exit_code == EXIT_UNREADABLE, refused.output
+            assert "users.csv" in refused.output and "Traceback" not in refused.output
+
+    assert not (tmp_path / "new").exists() and not (tmp_path / "wh").exists()
+    assert files_under(existing) == before  # the seal too: the next sync still trusts it
 
 
 def test_usage_mistakes_exit_2_before_prefect_starts(tmp_path):

@@ -50,6 +50,55 @@ def test_bad_report_suffix_and_bad_settings_are_usage_errors(tmp_path):
     assert result.exit_code == 2 and "vanish" in result.output
 
 
+def test_a_report_that_cannot_be_written_exits_2_with_one_line_before_any_verdict(tmp_path):
+    feed = str(write_feed(tmp_path / "d.zip", tiny_district()))
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "notes").write_text("a file, not a folder")
+
+    for report, why in [
+        (tmp_path / "folder.csv", "Is a directory"),
+        (tmp_path / "notes" / "issues.csv", "Not a directory"),
+    ]:
+        result = runner.invoke(app, ["validate", feed, "--report", str(report)])
+
+        assert result.exit_code == 2, result.output
+        assert result.output == f"rosterflow: --report {report}: cannot be written ({why})\n"
+    assert (tmp_path / "notes").read_text() == "a file, not a folder"
+
+
+def test_checking_the_report_leaves_nothing_behind_when_the_feed_cannot_be_read(tmp_path):
+    files = feed_files(tiny_district())
+    unreadable = write_zip(tmp_path / "d.zip", files | {"users.csv": b"sourcedId\n\xe9\n"})
+    kept = tmp_path / "kept.csv"
+    kept.write_text("an earlier report\n")
+
+    for report in (tmp_path / "new" / "folders" / "issues.csv", kept):
+        result = runner.invoke(app, ["validate", str(unreadable), "--report", str(report)])
+        assert result.exit_code == 2 and "not UTF-8" in result.output, result.output
+
+    assert not (tmp_path / "new").exists()  # neither the report nor its folders
+    assert kept.read_text() == "an earlier report\n"
+
+
+def test_a_report_write_that_fails_after_the_check_exits_2_with_one_line(tmp_path, monkeypatch):
+    from rosterflow.schemas import issues
+
+    def disk_full(_issues, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(issues, "write_report", disk_full)
+    feed = str(write_feed(tmp_path / "d.zip", tiny_district()))
+    report = tmp_path / "issues.csv"
+
+    result = runner.invoke(app, ["validate", feed, "--report", str(report)])
+
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"rosterflow: --report {report}: cannot be written (No space left on device)\n"
+    )
+    assert "Traceback" not in result.output
+
+
 def test_delta_references_resolve_against_the_warehouse(tmp_path):
     from tests.feeds import frame
     from tests.syncing import Warehouse

@@ -5,8 +5,11 @@ fails the run."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import socket
+import sys
 import threading
 from email import message_from_bytes
 from email.message import Message
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from rosterflow.flows import pipeline
+from rosterflow.flows import notify, pipeline
 from rosterflow.flows.notify import body, subject
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas.settings import SettingsError, parse_settings
@@ -176,6 +179,46 @@ def test_a_notification_that_cannot_be_delivered_does_not_fail_the_run(tmp_path,
     assert held.outcome == "held"
     stderr = capsys.readouterr().err
     assert "the webhook notification of" in stderr and "the email notification of" in stderr
+
+
+UNREACHABLE = parse_settings({"notify": {"webhook": "http://127.0.0.1:9/nobody-listens"}})
+PAYLOAD = {"outcome": "held", "tenant": "north", "run_id": 2, "feed": "north.zip"}
+FAILED = "rosterflow: the webhook notification of rosterflow: north.zip held (run 2, tenant north)"
+
+
+@pytest.fixture
+def unlogged(monkeypatch):
+    """rosterflow's loggers as in a command without --verbose: no handler takes their records
+    (logging's last resort writes a warning to stderr then)."""
+    monkeypatch.setattr(notify.log, "propagate", False)
+    monkeypatch.setattr(notify.log, "handlers", [])
+    monkeypatch.setattr(logging.getLogger("rosterflow"), "handlers", [])
+
+
+def test_an_undelivered_notification_is_reported_once_without_a_log_handler(unlogged, capsys):
+    notify.notify_run(UNREACHABLE, PAYLOAD)
+    stderr = capsys.readouterr().err
+    assert stderr.count(FAILED) == 1, stderr
+
+
+def test_an_undelivered_notification_is_reported_once_by_a_log_handler_on_stderr(
+    unlogged, capsys, monkeypatch
+):
+    handler = logging.StreamHandler(sys.stderr)  # as --verbose or Prefect's console
+    monkeypatch.setattr(notify.log, "handlers", [handler])
+    notify.notify_run(UNREACHABLE, PAYLOAD)
+    stderr = capsys.readouterr().err
+    assert stderr.count(FAILED) == 1, stderr
+
+
+def test_an_undelivered_notification_logged_elsewhere_is_reported_on_stderr_too(
+    unlogged, capsys, monkeypatch
+):
+    log = io.StringIO()
+    monkeypatch.setattr(notify.log, "handlers", [logging.StreamHandler(log)])  # a log file
+    notify.notify_run(UNREACHABLE, PAYLOAD)
+    assert capsys.readouterr().err.count(FAILED) == 1
+    assert log.getvalue().count(FAILED) == 1
 
 
 def test_without_notify_settings_nothing_is_sent(tmp_path, receiver):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from rosterflow.flows import steps
 from rosterflow.flows.operations import undo_run
 from rosterflow.warehouse.schema import connect
-from tests.feeds import tiny_district
+from tests.feeds import frame, tiny_district
+from tests.spying import answered_by_lines
 from tests.syncing import Warehouse
 
 USER_COLUMNS = (
@@ -130,11 +132,14 @@ def test_two_accounts_for_one_record_adopt_nobody_and_the_run_says_so(warehouse)
     assert user(warehouse, 9001)["external_id"] == "hand-ada"
     assert user(warehouse, 9002)["external_id"] is None
     issues = warehouse.query(
-        "select field, value, rule, severity, message from audit.issues where run_id = ?",
+        "select file, line, field, value, rule, severity, message from audit.issues "
+        "where run_id = ?",
         [result.run_id],
     ).filter(pl.col("rule").str.starts_with("identity.adopt"))
     (issue,) = issues.to_dicts()
     assert issue["rule"] == "identity.adopt_ambiguous" and issue["severity"] == "warning"
+    # on Ada's record: the first of users.csv, on line 2
+    assert (issue["file"], issue["line"]) == ("users.csv", 2)
     assert issue["field"] == "username" and issue["value"] == "ada.lovelace"
     assert "user 9001" in issue["message"] and "user 9002" in issue["message"]
 
@@ -194,3 +199,56 @@ def test_a_run_that_adopts_too_large_a_share_of_the_tenants_users_is_held(wareho
     applied = warehouse.sync(tiny_district(), settings=limited(0.7))
     assert applied.outcome == "applied"
     assert user(warehouse, 9002)["external_id"] == "or--u-t2"
+
+
+def test_each_adoption_issue_stands_on_its_record_s_line_in_the_file_as_in_full(
+    warehouse, monkeypatch
+):
+    """A run by changed lines: five new records come first in users.csv, so that every stored
+    record stands on another line now; each record that adopts nobody is reported on its line
+    in this file, as a full run reports it."""
+    by_lines = answered_by_lines(monkeypatch, steps)
+    district = tiny_district()
+    first = warehouse.sync(district, settings=ADOPT_BY_USERNAME)  # Ada's account adopted
+    assert first.outcome == "applied", first.message
+
+    def new(sid: str, role: str, username: str) -> dict:
+        return {"sourcedId": sid, "enabledUser": "true", "orgSourcedIds": "s1", "role": role, "username": username,
+                "givenName": "New", "familyName": sid}  # fmt: skip
+
+    newcomers = frame(
+        "users",
+        new("u-n1", "student", "sam.stone"),  # line 2: Sam's account is synced
+        new("u-n2", "student", "twin"),  # lines 3 and 4: one account for both
+        new("u-n3", "student", "TWIN"),
+        new("u-n4", "student", "newbie"),  # line 5: two accounts
+        new("u-n5", "student", "roley"),  # line 6: an aide's account
+    )
+    made_by_hand(
+        warehouse,
+        (9101, None, "student", "twin", None),
+        (9102, None, "student", "Newbie", None),
+        (9103, "hand-newbie", "student", "newbie ", None),
+        (9104, None, "aide", "roley", None),
+    )
+    second = district | {"users": pl.concat([newcomers, district["users"]])}
+    issues_of = (
+        "select file, line, field, value, rule from audit.issues where run_id = ? "
+        "and rule like 'identity.adopt%' order by line"
+    )
+
+    full = warehouse.sync(second, settings=ADOPT_BY_USERNAME, dry_run=True, full=True)
+    result = warehouse.sync(second, settings=ADOPT_BY_USERNAME)
+
+    assert result.outcome == "applied", result.message
+    # read by its changed lines (the first run and the full one are read whole)
+    assert result.planning == "incremental" and by_lines == [True]
+    issues = warehouse.query(issues_of, [result.run_id])
+    assert issues.rows() == [
+        ("users.csv", 2, "username", "sam.stone", "identity.adopt_ambiguous"),
+        ("users.csv", 3, "username", "twin", "identity.adopt_ambiguous"),
+        ("users.csv", 4, "username", "TWIN", "identity.adopt_ambiguous"),
+        ("users.csv", 5, "username", "newbie", "identity.adopt_ambiguous"),
+        ("users.csv", 6, "username", "roley", "identity.adopt_role_conflict"),
+    ]
+    assert issues.equals(warehouse.query(issues_of, [full.run_id]))

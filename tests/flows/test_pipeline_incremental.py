@@ -370,6 +370,46 @@ def test_users_of_a_domain_deleted_now_are_re_pointed_now_not_by_the_next_run(tm
     assert again.plan.change_count == 0
 
 
+def removal_reasons(planned, entity: str) -> dict[str, str]:
+    """external_id -> the reason in the detail of each row of `entity` the run removes."""
+    changes = planned.plan.entities[entity].changes.filter(
+        pl.col("action").is_in(["delete", "inactivate", "withdraw"])
+    )
+    reason = pl.col("detail").str.json_path_match("$.reason")
+    return dict(changes.select("external_id", reason).iter_rows())
+
+
+def test_a_record_marked_tobedeleted_is_removed_for_that_reason_as_in_full(tmp_path):
+    """A delta marks Kim (u-s2) tobedeleted, then a bulk users.csv marks Alan (u-t2) so and no
+    longer has Sam's parent Pat (u-p1) nor Sam (u-s1): the detail of each removal says why,
+    in the incremental run as in the full one (`Scenario.step` compares the two, audit.changes
+    included)."""
+    scenario = Scenario(tmp_path, Settings(safety=Safety(max_removal_share=1.0)))
+    district = tiny_district()
+    scenario.first(district)
+    when = "2027-01-02T00:00:00Z"
+    kim = frame("users", {"sourcedId": "u-s2", "status": "tobedeleted", "dateLastModified": when})
+
+    delta = scenario.step({"users": kim}, modes={"users": "delta"})
+
+    assert removal_reasons(delta, "user") == {"or--u-s2": "marked tobedeleted"}
+    users = district["users"].filter(~pl.col("sourcedId").is_in(["u-s2", "u-p1", "u-s1"]))
+    alan = pl.col("sourcedId") == "u-t2"
+    bulk = users.with_columns(
+        pl.when(alan).then(pl.lit("tobedeleted")).otherwise("status").alias("status"),
+        pl.when(alan).then(pl.lit(when)).otherwise("dateLastModified").alias("dateLastModified"),
+    )
+
+    gone = scenario.step({"users": bulk}, modes={"users": "bulk"})
+
+    assert removal_reasons(gone, "user") == {
+        "or--u-t2": "marked tobedeleted",
+        "or--u-p1": "not in the feed",
+        "or--u-s1": "not in the feed",
+    }
+
+
+# --- when a run is planned in full --------------------------------------------------------------
 # --- when a run is planned in full --------------------------------------------------------------
 
 

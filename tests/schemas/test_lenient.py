@@ -137,6 +137,19 @@ def test_iso_datetimes_other_than_the_spec_s_form_are_kept_with_a_warning():
     assert pandera_rejects("courses", "dateLastModified", values) == [False] * 5 + [True, True]
 
 
+def test_an_iso_datetime_naming_no_real_day_is_not_accepted_with_a_warning():
+    values = ["2023-02-30", "2023-02-30 10:00", "2023-13-01T10:00:00+01:00", "2024-02-29"]
+    given = rows("courses", dateLastModified=values)
+    # the first three are pandera's errors, and that is their one issue
+    check(
+        given,
+        "courses",
+        given,
+        warnings("courses.csv", (5, "dateLastModified", "2024-02-29", "datetime.format", DATETIME)),
+    )
+    assert pandera_rejects("courses", "dateLastModified", values) == [True] * 3 + [False]
+
+
 def test_grades_outside_ceds_are_kept_with_a_warning():
     values = ["09,10", "09, 10", "9", "KG,K", "Other", "PK"]
     given = rows("users", grades=values)

@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.demo.district import generate_feed
+from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.feed import open_feed
+from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.records import ROW_HASH
-from rosterflow.schemas.references import closed_references
+from rosterflow.schemas.references import closed_references, date_order_issues
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.source_state import next_source_state
@@ -91,6 +93,54 @@ def test_closed_references_only_between_bulk_files(tmp_path):
     closed = set(closed_references(issues, tables, modes).iter_rows())
     assert not any("users" in (file, target) for file, _, target in closed)
     assert ("enrollments", "classSourcedId", "classes") in closed
+
+
+def test_a_date_order_is_checked_between_two_valid_dates_as_dates():
+    pairs = [
+        ("2026-08-15", "2026-08-14"),  # ends the day before it starts
+        ("2026-08-15", "2026-08-15"),
+        ("2026-8-5", "2026-12-18"),  # after 2026-12-18 as text
+        ("abc", "2026-12-18"),
+        ("2026-08-15", "2026-02-30"),  # before 2026-08-15 as text, but no day
+        ("2026-08-15", "2026/01/01"),
+        (None, "2026-01-01"),
+        ("2027-01-01", "2026-12-31"),
+    ]
+    sessions = pl.DataFrame(
+        {
+            "startDate": [start for start, _ in pairs],
+            "endDate": [end for _, end in pairs],
+            LINE: range(2, len(pairs) + 2),
+        },
+        schema={"startDate": pl.String, "endDate": pl.String, LINE: pl.Int64},
+    )
+    enrollments = sessions.rename({"startDate": "beginDate"})
+
+    found = pl.concat(
+        date_order_issues({"academicSessions": sessions, "enrollments": enrollments})
+    ).collect()
+
+    expected = pl.DataFrame(
+        [
+            (
+                file,
+                line,
+                "endDate",
+                end,
+                "date.order",
+                "warning",
+                f"ends before it starts ({start})",
+            )
+            for file in ("academicSessions.csv", "enrollments.csv")
+            for line, start, end in [
+                (2, "2026-08-15", "2026-08-14"),
+                (9, "2027-01-01", "2026-12-31"),
+            ]
+        ],
+        schema=ISSUE_SCHEMA,
+        orient="row",
+    )
+    assert_frame_equal(found, expected)
 
 
 def _edited(frames: dict[str, pl.DataFrame], data) -> dict[str, pl.DataFrame]:

@@ -10,6 +10,7 @@ from rosterflow.schemas.settings import parse_settings
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, frame, tiny_district, with_cell, write_zip
+from tests.feeds12 import as_v12
 
 
 def validate(tmp_path, frames, name="feed.zip", modes=None, settings=None, known=None):
@@ -67,6 +68,81 @@ def test_each_rule_names_file_line_field(tmp_path, name, row, column, value, rul
     result = validate(tmp_path, with_cell(tiny_district(), name, row, column, value))
     assert (f"{name}.csv", row + 2, column, rule, severity) in found(result), result.issues
     assert result.ok == (severity == "warning")
+
+
+NOT_A_DATE = "not a date YYYY-MM-DD"
+NOT_A_DAY = "not a real calendar day"
+NOT_A_DATETIME = "not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS.sssZ)"
+# (file, row, column, value) -> the one error it raises: a value not in the format breaks the
+# format alone (though its first ten characters name no day either); one in the format that
+# names no day breaks the calendar alone
+BAD_DATES = [
+    ("enrollments", 0, "beginDate", "abc", "date", NOT_A_DATE),
+    ("enrollments", 1, "beginDate", "2026-8-5", "date", NOT_A_DATE),
+    ("enrollments", 2, "endDate", "2026/12/18", "date", NOT_A_DATE),
+    ("enrollments", 2, "endDate", "2026-02-30x", "date", NOT_A_DATE),
+    ("enrollments", 3, "endDate", "2027-02-30", "date", NOT_A_DAY),
+    ("academicSessions", 1, "startDate", "soon", "date", NOT_A_DATE),
+    ("academicSessions", 1, "endDate", "2026-13-20", "date", NOT_A_DAY),
+    ("orgs", 1, "dateLastModified", "yesterday", "datetime", NOT_A_DATETIME),
+    ("orgs", 1, "dateLastModified", "2023-02-30 at noon", "datetime", NOT_A_DATETIME),
+    ("orgs", 1, "dateLastModified", "2023-02-30T10:00:00Z", "date", NOT_A_DAY),
+    ("orgs", 1, "dateLastModified", "2023-02-30", "date", NOT_A_DAY),
+]
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+@pytest.mark.parametrize(("name", "row", "column", "value", "rule", "message"), BAD_DATES)
+def test_a_bad_date_is_one_error(tmp_path, version, name, row, column, value, rule, message):
+    frames = with_dates(tiny_district())
+    frames = with_cell(frames, name, row, column, value)
+    path = write_feed(
+        tmp_path / "feed.zip", frames if version == "1.1" else as_v12(frames), version=version
+    )
+
+    result = validate_feed(open_feed(path))
+
+    # the only issue of the feed: no second error, no order warning against the bad value
+    assert result.issues.rows() == [
+        (f"{name}.csv", row + 2, column, value, rule, "error", message)
+    ], result.issues
+
+
+def with_dates(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """`frames` with every enrollment from 2026-08-15 to 2026-12-18."""
+    return frames | {
+        "enrollments": frames["enrollments"].with_columns(
+            beginDate=pl.lit("2026-08-15"), endDate=pl.lit("2026-12-18")
+        )
+    }
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_the_order_check_compares_two_valid_dates_as_dates(tmp_path, version):
+    frames = with_dates(tiny_district())
+    for row, column, value in [
+        (0, "endDate", "2026-08-14"),  # ends the day before it starts: the one warning
+        (1, "beginDate", "2026-8-5"),  # after 2026-12-18 as text, before it as a date
+        (2, "beginDate", "abc"),
+        (3, "endDate", "2026-02-30"),  # before 2026-08-15 as text, but no day
+        (4, "beginDate", "2026-12-18"),  # the same day
+    ]:
+        frames = with_cell(frames, "enrollments", row, column, value)
+    path = write_feed(
+        tmp_path / "feed.zip", frames if version == "1.1" else as_v12(frames), version=version
+    )
+
+    issues = validate_feed(open_feed(path)).issues
+
+    assert issues.select("line", "field", "value", "rule").sort("line").rows() == [
+        (2, "endDate", "2026-08-14", "date.order"),
+        (3, "beginDate", "2026-8-5", "date"),
+        (4, "beginDate", "abc", "date"),
+        (5, "endDate", "2026-02-30", "date"),
+    ]
+    assert issues.filter(pl.col("rule") == "date.order")["message"].to_list() == [
+        "ends before it starts (2026-08-15)"
+    ]
 
 
 def test_duplicate_sourced_id_flags_both_lines(tmp_path):

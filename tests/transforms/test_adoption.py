@@ -13,13 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.settings import Identity
 from rosterflow.transforms.adoption import (
+    LINES_SCHEMA,
     MATCH_SCHEMA,
     adoptions,
     as_adopted,
     comparable,
     new_users,
+    sent_lines,
     with_adoption_detail,
 )
 
@@ -152,6 +155,69 @@ def test_none_adopts_nobody_and_empty_values_match_nothing():
     blank = records(("or--s1", "student", "  ", "", None))
     found = adoptions(blank, accounts((7, None, "student", " ", "", None)), by("username"))
     assert found.matches.is_empty() and found.issues.is_empty()
+
+
+def lines(*rows: tuple) -> pl.DataFrame:
+    """(external_id, line) rows."""
+    return pl.DataFrame(rows, schema=LINES_SCHEMA, orient="row")
+
+
+def test_each_issue_stands_on_its_record_s_line():
+    new = records(
+        STUDENT,  # two accounts
+        ("or--s2", "student", "bob", None, None),  # one account, bob's and cy's
+        ("or--s3", "student", "Bob", None, None),
+        ("or--s4", "student", "dee", None, None),  # a synced account among those that match
+        ("or--s5", "student", "eve", None, None),  # one account, a teacher's
+        ("or--s6", "student", "fay", None, None),  # two accounts, and on no line given
+    )
+    tenant = accounts(
+        (7, None, "student", "ada.l", None, None),
+        (8, None, "student", "ADA.L", None, None),
+        (9, "hand-9", "student", "bob", None, None),
+        (10, "or--t1", "teacher", "dee", None, None),
+        (11, None, "student", "dee", None, None),
+        (12, None, "teacher", "eve", None, None),
+        (13, None, "student", "fay", None, None),
+        (14, None, "student", "fay", None, None),
+    )
+    sent = lines(("or--s1", 12), ("or--s2", 3), ("or--s3", 40), ("or--s4", 7), ("or--s5", 2))
+
+    found = adoptions(new, tenant, by("username"), sent)
+
+    assert found.matches.is_empty()
+    assert_frame_equal(
+        found.issues.select("file", "line", "field", "value", "rule").sort("line"),
+        pl.DataFrame(
+            [
+                ("users.csv", None, "username", "fay", "identity.adopt_ambiguous"),
+                ("users.csv", 2, "username", "eve", "identity.adopt_role_conflict"),
+                ("users.csv", 3, "username", "bob", "identity.adopt_ambiguous"),
+                ("users.csv", 7, "username", "dee", "identity.adopt_ambiguous"),
+                ("users.csv", 12, "username", "ada.l", "identity.adopt_ambiguous"),
+                ("users.csv", 40, "username", "Bob", "identity.adopt_ambiguous"),
+            ],
+            schema={
+                name: ISSUE_SCHEMA[name] for name in ("file", "line", "field", "value", "rule")
+            },
+            orient="row",
+        ),
+    )
+    # without lines, on none
+    assert adoptions(new, tenant, by("username")).issues["line"].null_count() == 6
+
+
+def test_the_lines_sent_are_those_of_the_records_the_run_received():
+    users = pl.DataFrame(
+        {
+            "run_id": [3, 1, 3],  # u-2 was kept from run 1's feed (a delta, or absent)
+            "line": [2, 9, 4],
+            "sourcedId": ["u-1", "u-2", "u-3"],
+        }
+    )
+
+    assert_frame_equal(sent_lines(users, 3).collect(), lines(("or--u-1", 2), ("or--u-3", 4)))
+    assert sent_lines(users, None).collect().is_empty()
 
 
 def test_new_users_are_the_desired_users_no_lms_row_has_yet():

@@ -7,6 +7,7 @@ external ID, status after the change and action, and the tenant's active managed
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -17,7 +18,7 @@ from polars.testing import assert_frame_equal
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.lms import ENROLLMENT, USER
 from rosterflow.schemas.settings import Identity, Safety
-from rosterflow.transforms.guard import MIN_SCHOOL_ACTIVE, refusal, removals
+from rosterflow.transforms.guard import MAX_DECIMALS, MIN_SCHOOL_ACTIVE, refusal, removals
 
 CHANGE_SCHEMA = {"external_id": pl.String, "status": pl.String, "action": pl.String}
 SCHOOLS_SCHEMA = {
@@ -119,12 +120,41 @@ def test_removals_are_the_rows_a_plan_takes_from_the_active():
             "run again with --max-removal-share 0.63 (or set it in --config)",
         ),
         (
-            # the users are judged first
+            # every entity over the limit is named
             plan(users=removed(10, "delete", "active"), enrollments=removed(10)),
             0.2,
-            "this feed would remove 10 of the tenant's 10 active managed users (100%), above "
-            "[safety] max_removal_share = 0.2. If the export is complete and this is intended, "
-            "run again with --max-removal-share 1 (or set it in --config)",
+            "this feed would remove 10 of the tenant's 10 active managed users (100%) and 10 of "
+            "its 10 active managed enrollments (100%), above [safety] max_removal_share = 0.2. "
+            "If the export is complete and this is intended, run again with "
+            "--max-removal-share 1 (or set it in --config)",
+        ),
+        (
+            # a student leaves with their enrollments: the share suggested admits both
+            plan(
+                users=removed(1), enrollments=removed(6), active_users=109, active_enrollments=466
+            ),
+            0.005,
+            "this feed would remove 1 of the tenant's 109 active managed users (0.9%) and 6 of "
+            "its 466 active managed enrollments (1.3%), above [safety] max_removal_share = 0.005. "
+            "If the export is complete and this is intended, run again with "
+            "--max-removal-share 0.013 (or set it in --config)",
+        ),
+        (
+            # only the enrollments are over (the users, at 10%, are not named); their share has
+            # the limit's decimals of a percent
+            plan(users=removed(2), enrollments=removed(3), active_users=20, active_enrollments=20),
+            0.125,
+            "this feed would remove 3 of the tenant's 20 active managed enrollments (15.0%), above "
+            "[safety] max_removal_share = 0.125. If the export is complete and this is intended, "
+            "run again with --max-removal-share 0.15 (or set it in --config)",
+        ),
+        (
+            # a share shown precisely enough to read above the limit, never as 0%
+            plan(users=removed(1), active_users=217),
+            0.001,
+            "this feed would remove 1 of the tenant's 217 active managed users (0.5%), above "
+            "[safety] max_removal_share = 0.001. If the export is complete and this is intended, "
+            "run again with --max-removal-share 0.005 (or set it in --config)",
         ),
         (plan(users=removed(10, "delete", "active")), 1.0, None),  # the guard turned off
         (plan(users=removed(3), active_users=0), 0.2, None),  # nothing active to judge
@@ -140,6 +170,50 @@ def test_the_share_a_refusal_suggests_admits_the_run(active, data):
     message = guard(planned, max_removal_share=0.0)
     suggested = float(re.search(r"--max-removal-share ([0-9.]+) ", message)[1])
     assert guard(planned, max_removal_share=suggested) is None
+
+
+@given(
+    active_users=st.integers(1, 5000),
+    active_enrollments=st.integers(1, 5000),
+    limit=st.one_of(
+        st.sampled_from([0.0, 0.001, 0.005, 0.01, 0.07, 0.2, 0.29, 0.5, 0.999]),
+        st.floats(0, 1),
+    ),
+    data=st.data(),
+)
+def test_a_refusal_names_every_share_over_the_limit_as_above_it_and_its_override_admits_all(
+    active_users, active_enrollments, limit, data
+):
+    users = data.draw(st.integers(0, active_users))
+    enrollments = data.draw(st.integers(0, active_enrollments))
+    planned = plan(
+        users=removed(users),
+        enrollments=removed(enrollments),
+        active_users=active_users,
+        active_enrollments=active_enrollments,
+    )
+    message = guard(planned, max_removal_share=limit)
+    over = {
+        name: (count, active)
+        for name, count, active in (
+            ("users", users, active_users),
+            ("enrollments", enrollments, active_enrollments),
+        )
+        if count / active > limit
+    }
+    if not over:
+        assert message is None
+        return
+    named = re.findall(r"([\d,]+) of [a-z' ]+ ([\d,]+) active managed (\w+) \(([\d.]+)%\)", message)
+    assert [(count, active, name) for count, active, name, _ in named] == [
+        (f"{count:,}", f"{active:,}", name) for name, (count, active) in over.items()
+    ]
+    for *_, shown in named:  # as shown, each share reads above the limit (to 6 decimals)
+        decimals = len(shown.partition(".")[2])
+        assert Decimal(shown) > Decimal(repr(limit)).scaleb(2) or decimals == MAX_DECIMALS
+    suggested = re.search(r"--max-removal-share ([0-9.]+) ", message)[1]
+    assert float(suggested) >= max(users / active_users, enrollments / active_enrollments)
+    assert guard(planned, max_removal_share=float(suggested)) is None
 
 
 def test_deleting_rows_that_were_inactive_already_removes_no_active_row():
@@ -207,6 +281,13 @@ A = MIN_SCHOOL_ACTIVE
         ),
         # a school with fewer active rows than MIN_SCHOOL_ACTIVE is not judged
         (schools(("user", 3, "Tiny School", A - 1, A - 1)), None),
+        (
+            # a share shown precisely enough to read above the limit, not as 50%
+            schools(("enrollment", 3, "North High", 126, 250)),
+            "this feed would remove 126 of the 250 active managed enrollments of North High "
+            "(50.4%), above [safety] max_school_removal_share = 0.5: one school's export may be "
+            "truncated",
+        ),
         (
             # the worst share is named, the others counted; a domain without a name by its id
             schools(

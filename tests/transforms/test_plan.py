@@ -173,8 +173,14 @@ def drop(rows: list[dict], *external_ids: str) -> None:
     rows[:] = [r for r in rows if r["external_id"] not in external_ids]
 
 
-def plan_of(desired: Rows, current: Rows, policy: Policy | None = None) -> Plan:
-    """plan_changes on literal rows; an entity not given is empty on that side."""
+def plan_of(
+    desired: Rows,
+    current: Rows,
+    policy: Policy | None = None,
+    marked: dict[str, pl.Series] | None = None,
+) -> Plan:
+    """plan_changes on literal rows; an entity not given is empty on that side. `marked`:
+    per entity, the external IDs the feed marked tobedeleted."""
     desired_frames = {
         name: pl.DataFrame(desired.get(name, []), schema=desired_schema(entity))
         for name, entity in ENTITIES.items()
@@ -189,6 +195,7 @@ def plan_of(desired: Rows, current: Rows, policy: Policy | None = None) -> Plan:
         {name: rows.lazy() for name, rows in current_frames.items()},
         NEXT_IDS,
         policy or Policy(),
+        marked=marked,
     )
 
 
@@ -457,6 +464,48 @@ def test_a_managed_row_that_left_the_sis_gets_its_entitys_removing_policy(name, 
     if choice != "delete":
         expected_detail["status"] = {"from": "active", "to": NEW_STATUS[choice]}
     assert json.loads(change["detail"]) == expected_detail
+
+
+@pytest.mark.parametrize(("name", "choice"), REMOVING_CHOICES)
+def test_a_row_whose_record_was_marked_tobedeleted_says_so_in_its_detail(name, choice):
+    """The same removal as a record missing from the feed, for its own reason."""
+    desired, current = with_gone(name)
+    # another active row gone, its record not marked; and a marked external ID with no row
+    other = GONE[name] | {ENTITIES[name].id: 99, "external_id": GONE[name]["external_id"] + "x"}
+    current[name].append(other | {"tenant": TENANT, "status": "active", "origin": "sync"})
+    marked = {name: pl.Series([GONE[name]["external_id"], "or--nobody"])}
+
+    plan = plan_of(desired, current, Policy(**{ENTITIES[name].table: choice}), marked)
+
+    found = changes(plan, name)
+    assert found.select("action", "status").unique().rows() == [(choice, NEW_STATUS[choice])]
+    status = {} if choice == "delete" else {"status": {"from": "active", "to": NEW_STATUS[choice]}}
+    assert [json.loads(detail) for detail in found["detail"]] == [
+        status | {"reason": "marked tobedeleted"},
+        status | {"reason": "not in the feed"},
+    ]
+    assert plan.change_count == 2
+
+
+def test_what_a_marked_record_takes_along_is_deleted_for_its_own_reason():
+    desired, current = synced()
+    drop(desired["user"], "or--u1")
+    drop(desired["enrollment"], "or--e1")
+    drop(desired["observer"], "or--obs--p1--u1")
+    marked = {"user": pl.Series(["or--u1"]), "enrollment": pl.Series(["or--e1"])}
+
+    plan = plan_of(desired, current, Policy(users="delete"), marked)
+
+    found = {
+        name: changes(plan, name).select("external_id", "action", "detail").rows()
+        for name in ("user", "enrollment", "observer")
+    }
+    cascaded = '{"reason":"a user or course it belongs to was deleted"}'
+    assert found == {
+        "user": [("or--u1", "delete", '{"reason":"marked tobedeleted"}')],
+        "enrollment": [("or--e1", "delete", cascaded)],
+        "observer": [("or--obs--p1--u1", "delete", cascaded)],
+    }
 
 
 @pytest.mark.parametrize(

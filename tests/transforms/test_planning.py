@@ -7,6 +7,8 @@ same changes and derives the same state for the next run; only how it was planne
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -14,7 +16,7 @@ from polars.testing import assert_frame_equal
 from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.records import RecordChanges
-from rosterflow.schemas.settings import Identity, Settings
+from rosterflow.schemas.settings import Identity, Policy, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.transforms.incremental import desired_course_hashes, desired_courses
 from rosterflow.transforms.planning import RunPlan, Since, plan_run
@@ -65,6 +67,7 @@ def run_plan(
     modes: dict[str, str] = BULK,
     config: Settings | None = None,
     found: dict[str, RecordChanges] | None = None,
+    marked: dict[str, pl.Series] | None = None,
 ) -> RunPlan:
     return plan_run(
         TENANT,
@@ -75,6 +78,7 @@ def run_plan(
         basis,
         {name: rows.lazy() for name, rows in last.lms.items()},
         found,
+        marked=marked,
     )
 
 
@@ -151,6 +155,63 @@ def test_the_planning_note_says_how_the_run_was_planned():
     assert incremental.changes is not None
     assert {n: c.changed.to_list() for n, c in incremental.changes.items() if c.count} == {
         "enrollments": ["e6"]
+    }
+
+
+def test_the_planning_note_counts_removed_records_apart_from_those_after_the_feed():
+    """A removed record is not among the records after the feed: "N of TOTAL changed" counts
+    only those, and the removed ones are counted apart (never more changed than there are)."""
+    last = synced_once(None, Settings())
+    frames = moved_enrollment()
+    frames = frames | {  # and Kim (u-s2) leaves, with her enrollment e4 (e6 names Sam now)
+        "users": frames["users"].filter(pl.col("sourcedId") != "u-s2"),
+        "enrollments": frames["enrollments"].filter(pl.col("userSourcedId") != "u-s2"),
+    }
+    planned = run_plan(last, records(frames, 2), since(last))
+    assert planned.note == "1 of 27 records changed and 2 removed since run 1"
+    emptied = district() | {name: district()[name].clear() for name in ("users", "enrollments")}
+    planned = run_plan(last, records(emptied, 2), since(last))
+    assert planned.note == "0 of 18 records changed and 11 removed since run 1"
+
+
+def test_planned_incrementally_or_in_full_a_removal_gives_its_reason_alike():
+    """Kim (u-s2) and Sam's Algebra enrollment (e2) are sent marked tobedeleted, Pat (u-p1)
+    and Kim's Algebra enrollment (e4) are no longer in the feed: each removal says why, the
+    same in both plans."""
+    last = synced_once(None, Settings())
+    frames = district()
+    frames = frames | {
+        "users": frames["users"].filter(~pl.col("sourcedId").is_in(["u-s2", "u-p1"])),
+        "enrollments": frames["enrollments"].filter(~pl.col("sourcedId").is_in(["e2", "e4"])),
+    }
+    marked = {"users": pl.Series(["u-s2"]), "enrollments": pl.Series(["e2"]), "orgs": pl.Series()}
+    config = Settings(policy=Policy(users="delete", enrollments="withdraw"))
+    source = records(frames, 2)
+
+    incremental = run_plan(last, source, since(last), config=config, marked=marked)
+    full = run_plan(last, source, FULL, config=config, marked=marked)
+
+    for name, entity in ENTITIES.items():
+        assert_frame_equal(
+            incremental.plan.entities[name].changes.sort(entity.id),
+            full.plan.entities[name].changes.sort(entity.id),
+        )
+    removals = {
+        (external_id, action, json.loads(detail)["reason"])
+        for name in ("user", "enrollment")
+        for external_id, action, detail in full.plan.entities[name]
+        .changes.filter(pl.col("action").is_in(["delete", "withdraw"]))
+        .filter(~pl.col("external_id").str.contains("bc--"))  # (base course enrollments)
+        .select("external_id", "action", "detail")
+        .iter_rows()
+    }
+    cascaded = "a user or course it belongs to was deleted"
+    assert removals == {
+        ("or--u-s2", "delete", "marked tobedeleted"),
+        ("or--u-p1", "delete", "not in the feed"),
+        ("or--e2", "withdraw", "marked tobedeleted"),
+        ("or--e4", "delete", cascaded),  # Kim's, deleted with her
+        ("or--e6", "delete", cascaded),
     }
 
 

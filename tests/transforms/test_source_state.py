@@ -2,7 +2,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.records import ROW_HASH, empty_source, record_changes, with_row_hash
-from rosterflow.transforms.source_state import next_source_state
+from rosterflow.transforms.source_state import marked_records, next_source_state
 
 
 def orgs(*rows) -> pl.DataFrame:
@@ -34,6 +34,21 @@ def test_delta_upserts_and_removes():
         "orgs", PREVIOUS, orgs(("b", "tobedeleted", None), ("c", "active", "C")), "delta", 2
     )
     assert records(state) == [("a", "A", 1), ("c", "C", 2)]
+
+
+def test_the_records_marked_tobedeleted_are_those_a_feed_removes_by_saying_so():
+    tables = {
+        "orgs": orgs(("a", None, "A"), ("b", "tobedeleted", None), ("c", "active", "C")),
+        "users": orgs(("d", "active", "D")).select("sourcedId", "status"),
+        "demographics": orgs(("u", "tobedeleted", None)),  # not a synced file
+    }
+
+    marked = marked_records(tables)
+
+    assert {name: found.to_list() for name, found in marked.items()} == {
+        "orgs": ["b"],
+        "users": [],
+    }
 
 
 def test_absent_keeps_the_previous_records():

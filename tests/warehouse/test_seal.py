@@ -10,9 +10,12 @@ import duckdb
 import pytest
 
 from rosterflow.flows.operations import runs, undo_run
+from rosterflow.flows.pipeline import Steps, run_steps
+from rosterflow.schemas.feed import FeedError
+from rosterflow.schemas.settings import Settings
 from rosterflow.warehouse import apply
 from rosterflow.warehouse.seal import fingerprint, seal_path
-from tests.feeds import tiny_district, with_cell
+from tests.feeds import feed_files, tiny_district, with_cell, write_zip
 from tests.syncing import Warehouse
 
 ADA = "or--u-t1"
@@ -129,6 +132,22 @@ def test_a_run_that_fails_leaves_no_seal(synced, monkeypatch):
         synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
 
     assert not seal_path(synced.path).exists()
+
+
+def test_a_run_that_stops_before_writing_puts_the_seal_back_as_it_was(synced):
+    """An unreadable feed ends the run before it writes: the file and its seal stay as they
+    were, and the next sync still trusts the seal."""
+    files = feed_files(tiny_district())
+    unreadable = write_zip(synced.dir / "bad.zip", files | {"users.csv": b"sourcedId\n\xe9\n"})
+    sealed = seal_path(synced.path).read_bytes()
+
+    with pytest.raises(FeedError, match="not UTF-8"):
+        run_steps(Steps(), unreadable, synced.path, Settings(), synced.tenant)
+
+    assert seal_path(synced.path).read_bytes() == sealed
+    corrupt_summary(synced)
+    trusted = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
+    assert "hand edit" in trusted.planning_note  # the summary came from the seal
 
 
 def test_a_summary_scanned_longer_ago_than_lms_check_days_is_read_again(synced):

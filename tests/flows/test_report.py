@@ -1,0 +1,89 @@
+"""What a person reads after a sync (`flows.report`): the changes, how the run was planned and
+one line saying what became of it, for real runs of a literal district."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.flows.report import print_sync_result, sync_verdict
+from rosterflow.schemas.runs import SyncResult
+from rosterflow.schemas.settings import parse_settings
+from tests.feeds import tiny_district, with_cell, without_students, write_feed
+
+SETTINGS = parse_settings({})
+
+
+def printed(result: SyncResult) -> list[str]:
+    """The lines `print_sync_result` writes, on a console narrower than any verdict."""
+    out = StringIO()
+    print_sync_result(Console(file=out, width=60, color_system=None), result)
+    return out.getvalue().splitlines()
+
+
+def synced_once(tmp_path: Path) -> Path:
+    warehouse = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "north.zip", tiny_district())
+    assert run_sync(feed, warehouse, SETTINGS, "north").outcome == "applied"
+    return warehouse
+
+
+def test_a_dry_run_over_a_guard_says_in_one_line_that_it_would_be_held_and_why(tmp_path):
+    warehouse = synced_once(tmp_path)
+    emptied = write_feed(tmp_path / "north-2.zip", without_students(tiny_district()))
+
+    dry = run_sync(emptied, warehouse, SETTINGS, "north", dry_run=True)
+    held = run_sync(emptied, warehouse, SETTINGS, "north")
+
+    assert (dry.outcome, dry.exit_code, held.outcome) == ("planned", 0, "held")
+    # the reason, in the very words of the held run's message (which adds how to decide)
+    reason, _, decide = held.message.partition(". The run is held: ")
+    assert reason.startswith("this feed would remove 2 of the tenant's 5 active managed users")
+    assert "--max-removal-share" in reason and "rosterflow approve" in decide
+    verdict = printed(dry)[-1]  # one line, however narrow the console
+    assert verdict == (
+        "north-2.zip: planned — run 2, tenant north, 6 changes planned (dry run: nothing "
+        f"applied; see audit.changes); would be held: {reason}"
+    )
+    assert printed(held)[-1] == (
+        "north-2.zip: held — run 3, tenant north, 6 changes planned and held, nothing "
+        f"applied: {held.message}"
+    )
+
+
+def test_a_dry_run_over_no_guard_says_only_that_it_planned(tmp_path):
+    warehouse = synced_once(tmp_path)
+    renamed = with_cell(tiny_district(), "users", 0, "familyName", "Byron")
+
+    dry = run_sync(
+        write_feed(tmp_path / "north-2.zip", renamed), warehouse, SETTINGS, "north", True
+    )
+
+    assert dry.message is None
+    assert sync_verdict(dry) == (
+        "north-2.zip: [bold cyan]planned[/] — run 2, tenant north, 1 change planned (dry run: "
+        "nothing applied; see audit.changes)"
+    )
+
+
+def test_the_planning_line_counts_removed_records_apart_from_those_the_feed_has(tmp_path):
+    """Removed records are not among the feed's: never more records changed than there are."""
+    warehouse = synced_once(tmp_path)
+    emptied = without_students(tiny_district())  # 2 students and their 3 enrollments leave
+    total = sum(frame.height for frame in emptied.values())
+
+    dry = run_sync(
+        write_feed(tmp_path / "north-2.zip", emptied), warehouse, SETTINGS, "north", True
+    )
+
+    line = printed(dry)[-2]
+    assert line == f"planned incrementally: 1 of {total} records changed and 5 removed since run 1"
+    changed, of = map(int, re.search(r"(\d+) of (\d+) records", line).groups())
+    assert changed <= of
+    # the one changed record: the parent, no longer linked to the student who left
+    assert dry.summary.filter(pl.col("entity") == "observer")["action"].to_list() == ["delete"]
