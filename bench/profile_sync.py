@@ -1,7 +1,7 @@
 """Where validate and sync spend their time at one size (default 200,000 students).
 
     .venv/bin/python bench/profile_sync.py [--students 200000] [--out bench/out/profile]
-                                           [--parts validate,pieces,fresh,noop,change,explain,least]
+                                           [--parts validate,pieces,fresh,noop,change,explain,least,lines,first]
 
 Each part runs in its own child process (this script with `--part`) and writes into `--out`:
 
@@ -23,6 +23,11 @@ Each part runs in its own child process (this script with `--part`) and writes i
              meets it; and the apply and the opening and closing (checkpoint) of the resync
              itself; best of 3, against the floor (measured as bench.py does) and the 1%
              change's budget                                              -> least.csv
+  lines      the same for a resync by its changed lines, as a sync reads one now: inflating,
+             every file's sha256, splitting and hashing the lines, reading the stored records
+             (every field, and the keys alone), matching the lines and parsing the changed;
+             then the resync's validation, plan, apply, opening and closing; best of 3, with
+             the sum of the pieces no design avoids                        -> lines.csv
   first      what a first load (a fresh sync of the feed) pays, each piece timed once in a new
              process as the sync meets it: inflating, the exact parse, validation's checks of
              every record, the plan (desired state and the creates), then in a new warehouse
@@ -63,7 +68,7 @@ bench = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = bench  # dataclasses look their module up while the class is built
 _spec.loader.exec_module(bench)
 
-PARTS = ("validate", "pieces", "fresh", "noop", "change", "explain", "least", "first")
+PARTS = ("validate", "pieces", "fresh", "noop", "change", "explain", "least", "lines", "first")
 # `nights` (the steady state after a month of nightly resyncs) runs only when named
 
 
@@ -506,6 +511,90 @@ def part_least(feed: Path, warehouse: Path) -> dict:
     }
 
 
+def part_lines(feed: Path, warehouse: Path) -> dict:
+    """The pieces of a resync by its changed lines (the 1%-changed feed), each timed once in
+    this new process as the sync meets them: inflating the zip, each file's sha256 (the feed's
+    identity), splitting every file into lines and hashing them, reading the stored records
+    (every field, as a sync plans from them; and their keys alone, which is all a design that
+    reads the other fields by key would read of the unchanged records), matching users' and
+    enrollments' lines with the stored ones and parsing the changed; then the resync itself,
+    for its validation, plan, apply, and opening and closing of the warehouse."""
+    pieces: dict[str, float] = {}
+    read_by_its_lines(feed, warehouse, piece_timer(pieces))
+    synced = bench.measure("change", str(feed), str(warehouse))
+    for step in ("validate", "plan", "apply", "open_close"):
+        pieces[f"the resync's {step.replace('_', ' and ')}"] = synced[f"step_{step}_s"]
+    return {
+        "pieces": pieces,
+        "sync": synced["seconds"],
+        "changes": synced["changes"],
+        "planning": synced["planning"],
+    }
+
+
+def read_by_its_lines(feed: Path, warehouse: Path, timed_piece: Callable) -> None:
+    """`part_lines`'s pieces before the resync, each timed by `timed_piece`; what they read
+    is gone when it returns."""
+    import hashlib
+
+    import rosterflow.flows.steps as sync_steps
+    from rosterflow.schemas.by_lines import read_by_lines
+    from rosterflow.schemas.feed import plain_columns
+    from rosterflow.schemas.lines import LINE_KEY, line_hash, line_texts
+    from rosterflow.schemas.settings import Settings
+    from rosterflow.warehouse.basis import stored_records_by_lines
+    from rosterflow.warehouse.layout import open_warehouse
+    from rosterflow.warehouse.records import stored_files, stored_hashes
+
+    settings = Settings()
+
+    def inflate() -> tuple:  # (reading starts its threads: timed from the zip's opening)
+        loaded = sync_steps.load_feed(feed).read(digests=False)
+        return loaded, loaded.contents
+
+    loaded, contents = timed_piece("inflate the zip", inflate)
+    data = {name: content.data for name, content in contents.items()}
+    timed_piece(
+        "every file's sha256",
+        lambda: [hashlib.sha256(bytes_).hexdigest() for bytes_ in data.values()],
+    )
+
+    def split_and_hash() -> dict:
+        texts = {name: line_texts(bytes_) for name, bytes_ in data.items()}
+        return {name: (lines, line_hash(lines)) for name, lines in texts.items()}
+
+    lines = timed_piece("split every file into lines, hash them", split_and_hash)
+    tenant = bench.TENANT
+    # the keys first, each read on a warehouse opened anew (no block of the other's cached):
+    # what the second read gains from memory the first touched understates the difference
+    with open_warehouse(warehouse) as con:
+        names = list(stored_files(con, tenant))
+        timed_piece(
+            "read the stored records (keys alone)",
+            lambda: stored_hashes(con, tenant, names, {name: [LINE_KEY] for name in names}),
+        )
+    with open_warehouse(warehouse) as con:
+        stored = timed_piece(
+            "read the stored records (every field)",
+            lambda: stored_records_by_lines(
+                con, tenant, sync_steps.settings_key(settings), settings.identity.key, True
+            ),
+        )
+    timed_piece(
+        "match the lines, parse the changed (users, enrollments)",
+        lambda: [
+            read_by_lines(
+                loaded.specs[name],
+                lines[name][0],
+                stored.usable[name],
+                plain_columns(loaded.specs[name]),
+                lines[name][1],
+            )
+            for name in stored.usable
+        ],
+    )
+
+
 def part_first(feed: Path, warehouse: Path) -> dict:
     """The pieces of a first load of `feed` into the new warehouse `warehouse`, each timed
     once in this new process as a sync meets them (memory not yet touched, as in a real run).
@@ -629,6 +718,35 @@ def least_table(floors: list[float], runs: list[dict], out: Path, budget: float)
     return {"floor": floor, "least": least, "sync": sync, "best": best}
 
 
+# what every resync by lines pays whatever its design: the feed read and its lines hashed,
+# the changes applied, the warehouse opened and closed
+UNAVOIDABLE = (
+    "inflate the zip",
+    "split every file into lines, hash them",
+    "the resync's apply",
+    "the resync's open and close",
+)
+
+
+def lines_table(floors: list[float], runs: list[dict], out: Path, budget: float) -> dict:
+    """The best of each piece of a resync by lines over the runs, the sum of those no design
+    avoids, against the best floor and the 1% change's budget -> lines.csv."""
+    floor = min(floors)
+    best = {piece: min(run["pieces"][piece] for run in runs) for piece in runs[0]["pieces"]}
+    unavoidable = sum(best[piece] for piece in UNAVOIDABLE)
+    sync = min(run["sync"] for run in runs)
+    rows = [
+        ("floor (Polars parse)", floor),
+        *best.items(),
+        ("the pieces no design avoids (inflate, lines, apply, open and close)", unavoidable),
+        (f"the resync itself ({runs[0]['changes']:,} changes, {runs[0]['planning']})", sync),
+        ("what the budget leaves beyond the pieces no design avoids", budget * floor - unavoidable),
+    ]
+    write_pieces(out / "lines.csv", rows, floor, width=68)
+    print(f"the 1% change's budget: {budget:g}x the floor = {budget * floor:.3f} s", flush=True)
+    return {"floor": floor, "unavoidable": unavoidable, "sync": sync, "best": best}
+
+
 def nights_table(
     nights: list[float], fresh: list[float], aged: list[float], held: list[tuple], out: Path
 ) -> dict:
@@ -721,6 +839,8 @@ def main(argv: list[str] | None = None) -> int:
             result = part_least(feed, warehouse)
         elif args.part == "first":
             result = part_first(feed, warehouse)
+        elif args.part == "lines":
+            result = part_lines(feed, warehouse)
         else:
             raise SystemExit(f"unknown part {args.part}")
         result["peak_rss_mib"] = bench._max_rss_mib()
@@ -745,7 +865,7 @@ def main(argv: list[str] | None = None) -> int:
         show("validate", run_part(["--part", "validate", "--feed", str(feed), "--out", str(out)]))
     if "pieces" in parts:
         show("pieces", run_part(["--part", "pieces", "--feed", str(feed), "--out", str(out)]))
-    needs_baseline = {"fresh", "noop", "change", "explain", "least", "nights"} & set(parts)
+    needs_baseline = {"fresh", "noop", "change", "explain", "least", "lines", "nights"} & set(parts)
     if needs_baseline:
         bench.remove_warehouse(baseline)
         if "fresh" in parts:
@@ -787,6 +907,17 @@ def main(argv: list[str] | None = None) -> int:
             bench.FULL_CHANGE_GOAL if args.students == bench.FULL_SIZE else bench.GOALS["change"][0]
         )
         show("least", least_table(floors, runs, out, budget))
+    if "lines" in parts:  # the same, for the resync by its changed lines
+        floors, runs = [], []
+        for _ in range(3):
+            floors.append(bench.measure_in_child("floor", changed)["seconds"])
+            bench.copy_warehouse(baseline, scratch)
+            arguments = ["--part", "lines", "--feed", str(changed), "--warehouse", str(scratch)]
+            runs.append(run_part([*arguments, "--out", str(out)]))
+        budget = (
+            bench.FULL_CHANGE_GOAL if args.students == bench.FULL_SIZE else bench.GOALS["change"][0]
+        )
+        show("lines", lines_table(floors, runs, out, budget))
     if "first" in parts:  # interleaved with the floor and a tiny sync, best of 3
         tiny_feed = Path(
             bench.run_child(["--prepare", str(bench.TINY_SIZE), "--work", str(work)])["feed"]
