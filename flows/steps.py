@@ -32,7 +32,7 @@ from rosterflow.schemas.validate import (
     validate_by_lines,
     validate_feed,
 )
-from rosterflow.transforms.adoption import Adoption
+from rosterflow.transforms.adoption import Adoption, sent_lines
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
@@ -336,7 +336,7 @@ def plan(
         writes,
         schools,
         first_free,
-        relogins(planned.plan),
+        relogins(planned.plan, sent_lines(planned.records["users"], run.run_id)),
         planned.adoption,
     )
 

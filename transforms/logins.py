@@ -8,25 +8,35 @@ import polars as pl
 from rosterflow.schemas.changes import Plan, PlanError
 from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins
 from rosterflow.schemas.issues import issues_from
+from rosterflow.transforms.adoption import LINES_SCHEMA
 
 
-def relogins(plan: Plan) -> pl.DataFrame:
+def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
     """The users whose login the plan changes from one they had (`detail` of their update):
-    `external_id, user_id, login_before, login`."""
+    `external_id, user_id, login_before, login, line`, the line of the user's record in the
+    run's users.csv among `lines` (`transforms.adoption.sent_lines`; none for a record the
+    run did not receive)."""
     before = pl.col("detail").str.json_path_match("$.login.from")
-    return (
+    changed = (
         plan.entities["user"]
-        .changes.filter(pl.col("action").is_in(["update", "move"]))
+        .changes.lazy()
+        .filter(pl.col("action").is_in(["update", "move"]))
         .filter(before.is_not_null())
         .select("external_id", "user_id", before.alias("login_before"), "login")
+    )
+    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
+    return (
+        changed.join(sent, on="external_id", how="left")
+        .select("external_id", "user_id", "login_before", "login", pl.col("line").cast(pl.Int64))
         .sort("external_id")
+        .collect()
     )
 
 
 def login_change_issues(relogins: pl.DataFrame, key: str) -> pl.DataFrame:
     """A warning per user whose login changes, for `[safety] login_changes = "warn"`."""
     return issues_from(
-        relogins.with_columns(pl.lit(None, pl.Int64).alias("__line")),  # a user, not a row
+        relogins.lazy().with_columns(pl.col("line").alias("__line")),  # its record's line
         file="users.csv",
         field=IDENTITY_KEYS[key],
         value=pl.col("login"),

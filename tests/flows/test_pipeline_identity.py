@@ -105,12 +105,14 @@ def test_a_login_changed_in_the_sis_is_held_or_applied_with_a_warning(tmp_path):
     assert logins(warned_here)["or--u-s1"] == "samuel.stone"
     with connect(warned_here, read_only=True) as con:
         recorded = con.sql(
-            "select field, value, severity, message from audit.issues "
+            "select line, field, value, severity, message from audit.issues "
             "where run_id = ? and rule = 'identity.login_changed'",
             params=[warned.run_id],
         ).fetchall()
+    line = renamed["users"]["sourcedId"].to_list().index("u-s1") + 2  # (the header: line 1)
     assert recorded == [
         (
+            line,
             "username",
             "samuel.stone",
             "warning",

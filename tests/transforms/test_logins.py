@@ -18,6 +18,7 @@ RELOGINS_SCHEMA = {
     "user_id": pl.Int64,
     "login_before": pl.String,
     "login": pl.String,
+    "line": pl.Int64,
 }
 
 
@@ -38,7 +39,9 @@ def user_changes(*rows: tuple[str, int, str | None, str, str | None]) -> Plan:
 
 
 def relogin_rows(*rows: tuple) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=RELOGINS_SCHEMA, orient="row")
+    """(external_id, user_id, login_before, login[, line]): no line unless given."""
+    padded = [row + (None,) * (len(RELOGINS_SCHEMA) - len(row)) for row in rows]
+    return pl.DataFrame(padded, schema=RELOGINS_SCHEMA, orient="row")
 
 
 @pytest.mark.parametrize(
@@ -80,15 +83,30 @@ def test_relogins_are_users_whose_login_changes_from_one_they_had(planned, expec
     assert_frame_equal(relogins(planned), expected)
 
 
+def test_a_relogin_stands_on_its_record_s_line_among_those_the_run_received():
+    planned = user_changes(
+        ("or--u1", 11, "sam.south", "update", '{"login":{"from":"sam","to":"sam.south"}}'),
+        ("or--u2", 12, "kim.lee", "update", '{"login":{"from":"kim","to":"kim.lee"}}'),
+    )
+    lines = pl.LazyFrame(  # u2's record came in an earlier feed: it has no line in this one
+        {"external_id": ["or--u1", "or--u9"], "line": [7, 3]},
+        schema={"external_id": pl.String, "line": pl.Int64},
+    )
+    assert_frame_equal(
+        relogins(planned, lines),
+        relogin_rows(("or--u1", 11, "sam", "sam.south", 7), ("or--u2", 12, "kim", "kim.lee")),
+    )
+
+
 def test_a_warning_per_user_whose_login_changes():
     found = login_change_issues(
-        relogin_rows(("or--u1", 11, "sam", "sam.south"), ("or--u2", 12, "kim", "kim.lee")),
+        relogin_rows(("or--u1", 11, "sam", "sam.south", 7), ("or--u2", 12, "kim", "kim.lee")),
         "username",
     )
     expected = pl.DataFrame(
         {
             "file": ["users.csv", "users.csv"],
-            "line": [None, None],  # a user, not a row of the feed
+            "line": [7, None],  # the record's line; none for one the run did not receive
             "field": ["username", "username"],
             "value": ["sam.south", "kim.lee"],
             "rule": ["identity.login_changed", "identity.login_changed"],
