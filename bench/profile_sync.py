@@ -895,29 +895,20 @@ def main(argv: list[str] | None = None) -> int:
             bench.copy_warehouse(baseline, scratch)
             arguments = ["--part", part, "--mode", mode, "--feed", str(feed_path)]
             show(name, run_part([*arguments, "--warehouse", str(scratch), "--out", str(out)]))
-    if "least" in parts:  # interleaved with the floor, each run a new process, best of 3
-        floors, runs = [], []
+    # issue 12's goal for the 1% change: 3.5x the floor, 5x at 1M students
+    budget = (
+        bench.FULL_CHANGE_GOAL if args.students == bench.FULL_SIZE else bench.GOALS["change"][0]
+    )
+    for part, table in (("least", least_table), ("lines", lines_table)):
+        if part not in parts:
+            continue
+        floors, runs = [], []  # interleaved with the floor, each run a new process, best of 3
         for _ in range(3):
             floors.append(bench.measure_in_child("floor", changed)["seconds"])
             bench.copy_warehouse(baseline, scratch)
-            arguments = ["--part", "least", "--feed", str(changed), "--warehouse", str(scratch)]
+            arguments = ["--part", part, "--feed", str(changed), "--warehouse", str(scratch)]
             runs.append(run_part([*arguments, "--out", str(out)]))
-        # issue 12's goal for the 1% change: 3.5x the floor, 5x at 1M students
-        budget = (
-            bench.FULL_CHANGE_GOAL if args.students == bench.FULL_SIZE else bench.GOALS["change"][0]
-        )
-        show("least", least_table(floors, runs, out, budget))
-    if "lines" in parts:  # the same, for the resync by its changed lines
-        floors, runs = [], []
-        for _ in range(3):
-            floors.append(bench.measure_in_child("floor", changed)["seconds"])
-            bench.copy_warehouse(baseline, scratch)
-            arguments = ["--part", "lines", "--feed", str(changed), "--warehouse", str(scratch)]
-            runs.append(run_part([*arguments, "--out", str(out)]))
-        budget = (
-            bench.FULL_CHANGE_GOAL if args.students == bench.FULL_SIZE else bench.GOALS["change"][0]
-        )
-        show("lines", lines_table(floors, runs, out, budget))
+        show(part, table(floors, runs, out, budget))
     if "first" in parts:  # interleaved with the floor and a tiny sync, best of 3
         tiny_feed = Path(
             bench.run_child(["--prepare", str(bench.TINY_SIZE), "--work", str(work)])["feed"]

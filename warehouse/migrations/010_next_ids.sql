@@ -8,80 +8,49 @@
 -- grain: one row per lms table: the first id that no row of it has had, the one the next new
 -- row takes, e.g. `select next_id from audit.next_ids where table_name = 'users'`.
 create or replace view audit.next_ids as
-with id_floor as (
+with used (table_name, id_column, most) as (
+    select 'domains', 'domain_id', max(domain_id) from lms.domains
+    union all
+    select 'domains', 'domain_id', max(domain_id) from history.domains_closed
+    union all
+    select 'users', 'user_id', max(user_id) from lms.users
+    union all
+    select 'users', 'user_id', max(user_id) from history.users_closed
+    union all
+    select 'courses', 'course_id', max(course_id) from lms.courses
+    union all
+    select 'courses', 'course_id', max(course_id) from history.courses_closed
+    union all
+    select 'enrollments', 'enrollment_id', max(enrollment_id) from lms.enrollments
+    union all
+    select 'enrollments', 'enrollment_id', max(enrollment_id) from history.enrollments_closed
+    union all
+    select 'observers', 'observer_id', max(observer_id) from lms.observers
+    union all
+    select 'observers', 'observer_id', max(observer_id) from history.observers_closed
+    union all
+    select 'resources', 'resource_id', max(resource_id) from lms.resources
+    union all
+    select 'resources', 'resource_id', max(resource_id) from history.resources_closed
+    union all
+    select 'class_resources', 'class_resource_id', max(class_resource_id) from lms.class_resources
+    union all
+    select 'class_resources', 'class_resource_id', max(class_resource_id) from history.class_resources_closed
+    union all
+    select 'course_resources', 'course_resource_id', max(course_resource_id) from lms.course_resources
+    union all
+    select 'course_resources', 'course_resource_id', max(course_resource_id) from history.course_resources_closed
+),
+id_floor as (
     select coalesce(max(base), 0) as base from audit.id_space
 ),
 final as (
     select
-        'domains' as table_name,
-        'domain_id' as id_column,
-        greatest(
-            (select coalesce(max(domain_id), 0) from lms.domains),
-            (select coalesce(max(domain_id), 0) from history.domains_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'users' as table_name,
-        'user_id' as id_column,
-        greatest(
-            (select coalesce(max(user_id), 0) from lms.users),
-            (select coalesce(max(user_id), 0) from history.users_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'courses' as table_name,
-        'course_id' as id_column,
-        greatest(
-            (select coalesce(max(course_id), 0) from lms.courses),
-            (select coalesce(max(course_id), 0) from history.courses_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'enrollments' as table_name,
-        'enrollment_id' as id_column,
-        greatest(
-            (select coalesce(max(enrollment_id), 0) from lms.enrollments),
-            (select coalesce(max(enrollment_id), 0) from history.enrollments_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'observers' as table_name,
-        'observer_id' as id_column,
-        greatest(
-            (select coalesce(max(observer_id), 0) from lms.observers),
-            (select coalesce(max(observer_id), 0) from history.observers_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'resources' as table_name,
-        'resource_id' as id_column,
-        greatest(
-            (select coalesce(max(resource_id), 0) from lms.resources),
-            (select coalesce(max(resource_id), 0) from history.resources_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'class_resources' as table_name,
-        'class_resource_id' as id_column,
-        greatest(
-            (select coalesce(max(class_resource_id), 0) from lms.class_resources),
-            (select coalesce(max(class_resource_id), 0) from history.class_resources_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
-    union all
-    select
-        'course_resources' as table_name,
-        'course_resource_id' as id_column,
-        greatest(
-            (select coalesce(max(course_resource_id), 0) from lms.course_resources),
-            (select coalesce(max(course_resource_id), 0) from history.course_resources_closed),
-            (select base from id_floor)
-        ) + 1 as next_id
+        used.table_name,
+        used.id_column,
+        greatest(coalesce(max(used.most), 0), any_value(id_floor.base)) + 1 as next_id
+    from used
+    cross join id_floor
+    group by used.table_name, used.id_column
 )
 select * from final;
