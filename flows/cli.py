@@ -322,7 +322,9 @@ def pull(
     ],
     out: Annotated[
         Path,
-        typer.Argument(help="Where to write the feed: a .zip, or a folder for any other name."),
+        typer.Argument(
+            help="Where to write the feed: a .zip, or a folder for any other name. A feed folder there already keeps every file that is not a OneRoster file; a folder with files but no manifest.csv is refused."
+        ),
     ],
     config: Annotated[
         Path | None,
@@ -342,7 +344,9 @@ def pull(
 
     Reads orgs, academicSessions, courses, classes, users and enrollments, and demographics when the API offers them (with 1.2, roles.csv and userProfiles.csv from the users). Credentials: OAuth 2.0 client credentials from ROSTERFLOW_TOKEN_URL, ROSTERFLOW_CLIENT_ID and ROSTERFLOW_CLIENT_SECRET, or the \\[source] table of --config; the secret is never printed or stored.
 
-    Exit 0 written; 2 unreachable, refused or inconsistent (a total that changed during the pull, a page repeated, a sourcedId twice), with nothing written.
+    The feed is written once the whole roster was read. Into a feed folder written before, the new feed's files replace the last one's (a OneRoster file the new feed lacks goes), and every other file or folder there stays. No redirect is followed, nor a next link to another server than the base URL's: the credentials would go there too.
+
+    Exit 0 written; 2 unreachable, refused, redirected or inconsistent (a total that changed during the pull, a page repeated, a sourcedId twice, a next link to another server), or not a OneRoster base URL (which takes no query or fragment), with nothing written.
     """
     from rosterflow.flows.pulling import pulled_summary
 
@@ -591,7 +595,11 @@ def serve(
 
     With --sources FILE instead of an inbox: every district the file lists is pulled from its OneRoster API and synced on each scan, as `rosterflow sync URL --tenant T` does, in the Prefect deployment [bold]rosterflow-pulls[/], or once with --once (each sync a Prefect flow run when PREFECT_API_URL is set). A district whose API cannot be read is reported and the others are pulled all the same; exit 2 then, else 1 when a run was not applied, else 0.
     """
-    if (inbox is None) == (sources is None):
+    if inbox is not None and sources is not None:
+        raise fail(
+            "give --inbox DIR (zips a SIS drops) or --sources FILE (districts' APIs), not both"
+        )
+    if inbox is None and sources is None:
         raise fail("give --inbox DIR (zips a SIS drops) or --sources FILE (districts' APIs)")
     if inbox is not None and not inbox.is_dir():
         raise fail(f"--inbox {inbox}: no such folder")

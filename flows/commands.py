@@ -633,11 +633,17 @@ def sync_url(
     result, the pull, and what was pulled in words."""
     from rosterflow.flows.console import progress
     from rosterflow.flows.sources import pull_choice, sync_pulled
+    from rosterflow.sis.endpoints import version_of
+    from rosterflow.sis.errors import SisError
     from rosterflow.warehouse.schema import WarehouseError
 
     tenant = parameters.get("tenant")
     if not tenant:
         raise CommandError("an API has no manifest to name the tenant by: give --tenant")
+    try:
+        version_of(url)  # before the warehouse is opened for the last pull
+    except SisError as error:
+        raise CommandError(f"{error}; nothing was written") from None
     settings = _settings(parameters.get("config"))
     try:
         choice = pull_choice(

@@ -1,7 +1,9 @@
 """`rosterflow pull` and `rosterflow sync URL`: a district's OneRoster REST API read as a feed.
 
 `pull_feed` reads the roster (`sis.pull`) and `write_pulled` writes it, all or nothing: a pull
-that fails writes no file, and the feed appears under its name only once complete.
+that fails writes no file, and the feed is written beside under a temporary name before it is
+put in place. Pulled into a feed folder, it replaces that feed's OneRoster files and leaves
+every other file of the folder alone.
 
 A sync of a URL pulls into a temporary folder and syncs that folder as any feed, recorded in
 audit with the URL as its feed name. With `[source] delta`, `pull_since` decides from audit
@@ -18,11 +20,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rosterflow.schemas.settings import Source
+from rosterflow.schemas.spec import MANIFEST_FILE
+from rosterflow.schemas.writer import FEED_FILE_NAMES
 from rosterflow.sis.pull import Pulled, filter_since, pull
 from rosterflow.warehouse.pulls import PullHistory
 
@@ -75,23 +80,44 @@ def pull_feed(url: str, source: Source, since: datetime | None = None) -> Pulled
 
 
 def write_pulled(pulled: Pulled, out: Path) -> Path:
-    """Write the pulled feed at `out` (a .zip, or a folder) whole, or not at all: it is written
-    beside under a temporary name, then put in place. A folder there already is replaced only
-    when it is a feed (it holds a manifest.csv)."""
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.csv").is_file():
+    """Write the pulled feed at `out` (a .zip, or a folder), once the whole roster was read
+    and written beside under a temporary name. A zip, or a folder that was not there, is then
+    put in place whole. A folder there already is written into only when it is a feed (it
+    holds a manifest.csv) or empty: each of the new feed's files takes the place of the one
+    of its name, the manifest last, and a OneRoster file of the last feed that the new one
+    lacks goes; every other file or folder in it stays."""
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_FILE).is_file():
         raise FileExistsError(f"{out}: a folder that is not a feed; name another")
     if out.exists() and not out.is_dir() and out.suffix.lower() != ".zip":
         raise FileExistsError(f"{out}: a file that is not a zip; name another")
+    if out.is_dir():
+        _write_into(pulled, out)
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        written = pulled.write(partial / out.name)
-        if out.is_dir():
-            shutil.rmtree(out)
-        os.replace(written, out)
+        os.replace(pulled.write(partial / out.name), out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+def _write_into(pulled: Pulled, folder: Path) -> None:
+    """The feed written into an existing folder: first whole in a temporary folder inside it
+    (the same file system, so each file then moves into place by a rename), then file by file
+    over the last feed's, the manifest last; the folder's other files stay."""
+    partial = Path(tempfile.mkdtemp(prefix=".rosterflow-pull.", dir=folder))
+    try:
+        written = pulled.write(partial / "feed")
+        names = {path.name for path in written.iterdir()}
+        for name in sorted(names - {MANIFEST_FILE}):
+            os.replace(written / name, folder / name)
+        for name in sorted(FEED_FILE_NAMES - names):
+            with suppress(FileNotFoundError):
+                (folder / name).unlink()
+        os.replace(written / MANIFEST_FILE, folder / MANIFEST_FILE)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def pulled_summary(pulled: Pulled) -> str:
@@ -99,7 +125,15 @@ def pulled_summary(pulled: Pulled) -> str:
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in pulled.frames.items())
     rate = pulled.records / pulled.seconds if pulled.seconds else 0
     kind = "changed since " + filter_since(pulled.since)[18:-1] if pulled.since else "every record"
+    dropped = "".join(
+        f"; {count:,} {name} left out ({LEFT_OUT_WHY.get(name, 'not in the CSV binding')})"
+        for name, count in pulled.left_out.items()
+    )
     return (
         f"pulled {pulled.url} (OneRoster {pulled.version}, {kind}): {counts or 'no records'} "
-        f"in {pulled.seconds:.1f} s ({rate:,.0f} records/s)"
+        f"in {pulled.seconds:.1f} s ({rate:,.0f} records/s){dropped}"
     )
+
+
+# why the CSV binding cannot carry what a pull leaves out, per file
+LEFT_OUT_WHY = {"userProfiles": "a profile without a credential, which no CSV row can carry"}

@@ -32,6 +32,9 @@ DATETIME_PATTERN = (
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 )
 YEAR_PATTERN = r"^\d{4}$"
+# a finite decimal number: `8`, `-0.5`, `.5`, `10.`, `1.5e3` (ASCII digits: `\d` would admit
+# other scripts' digits), never `8,5`, `1_000`, `NaN` or `inf`
+NUMBER_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 # comma-separated items, none of them empty
 LIST_PATTERN = r"^\s*[^,\s][^,]*(?:,\s*[^,\s][^,]*)*$"
 USER_IDS_PATTERN = r"^\s*\{[^{}:]+:[^{}]*\}(?:\s*,\s*\{[^{}:]+:[^{}]*\})*\s*$"
@@ -89,6 +92,10 @@ def year(required: bool = False) -> object:
 
 def boolean(required: bool = False) -> object:
     return _field(Kind.BOOL, required, isin=BOOLEAN_VALUES, meta={"values": BOOLEAN_VALUES})
+
+
+def number(required: bool = False) -> object:
+    return _field(Kind.NUMBER, required, str_matches=NUMBER_PATTERN)
 
 
 def items(required: bool = False) -> object:
@@ -287,8 +294,8 @@ class LineItems(OneRosterModel):
     classSourcedId: str = ref("classes", required=True)
     categorySourcedId: str = ref("categories", required=True)
     gradingPeriodSourcedId: str = ref("academicSessions", required=True)
-    resultValueMin: str = text()
-    resultValueMax: str = text()
+    resultValueMin: str = number()
+    resultValueMax: str = number()
 
     @pa.check("assignDate", "dueDate", name="calendar_date")
     def calendar_date_fields(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -330,7 +337,7 @@ class Results(OneRosterModel):
     lineItemSourcedId: str = ref("lineItems", required=True)
     studentSourcedId: str = ref("users", required=True)
     scoreStatus: str = enum(*SCORE_STATUSES)
-    score: str = text()
+    score: str = number()
     scoreDate: str = date(required=True)
     comment: str = text()
 

@@ -31,6 +31,7 @@ from rosterflow.schemas.models import (
     grades,
     is_calendar_date,
     items,
+    number,
     ref,
     refs,
     text,
@@ -160,7 +161,7 @@ class Resources(v11.Resources):
 class Categories(v11.Categories):
     """categories.csv (1.2): 1.1's, with a weight."""
 
-    weight: str = text()
+    weight: str = number()
 
     class Config:
         name = "categories"
@@ -176,8 +177,8 @@ class LineItems(OneRosterModel):
     classSourcedId: str = ref("classes", required=True)
     categorySourcedId: str = ref("categories", required=True)
     academicSessionSourcedId: str = ref("academicSessions", required=True)
-    resultValueMin: str = text()
-    resultValueMax: str = text()
+    resultValueMin: str = number()
+    resultValueMax: str = number()
     schoolSourcedId: str = ref("orgs", required=True)
 
     @pa.check("assignDate", "dueDate", name="calendar_date")
@@ -246,7 +247,7 @@ class ResultLearningObjectiveIds(OneRosterModel):
     resultSourcedId: str = ref("results", required=True)
     source: str = text(required=True)
     learningObjectiveId: str = text(required=True)
-    score: str = text()
+    score: str = number()
     textScore: str = text()
 
     class Config:

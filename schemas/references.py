@@ -23,7 +23,7 @@ import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import issues_from
-from rosterflow.schemas.models import as_date
+from rosterflow.schemas.models import NUMBER_PATTERN, as_date
 from rosterflow.schemas.records import RecordChanges
 from rosterflow.schemas.spec import FILE_SPECS, FileSpec, Kind
 
@@ -452,3 +452,33 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
             )
         )
     return found
+
+
+def range_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
+    """A line item whose resultValueMax is below its resultValueMin: a warning, as a session
+    that ends before it starts is (the bindings state no order; every score is out of such a
+    range). Judged when both are numbers; a value that is none is the models' to report."""
+    if "lineItems" not in tables:
+        return []
+    low, high = pl.col("resultValueMin"), pl.col("resultValueMax")
+    reversed_ = (
+        tables["lineItems"]
+        .lazy()
+        .select(LINE, "resultValueMin", "resultValueMax")
+        .filter(
+            low.str.contains(NUMBER_PATTERN)
+            & high.str.contains(NUMBER_PATTERN)
+            & (high.cast(pl.Float64, strict=False) < low.cast(pl.Float64, strict=False))
+        )
+    )
+    return [
+        issues_from(
+            reversed_,
+            file=FILE_SPECS["lineItems"].file_name,
+            field="resultValueMax",
+            value=high,
+            rule="range.order",
+            severity="warning",
+            message=pl.format("below resultValueMin ({})", low),
+        )
+    ]

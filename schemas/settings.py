@@ -323,15 +323,20 @@ class Source(_Table):
     client_id: str = Field(
         "", description="The OAuth client id; empty: the environment variable ROSTERFLOW_CLIENT_ID."
     )
+    # neither shows in a repr (nor in any message: `sis.credentials`), as either may hold a
+    # secret written there by mistake
     client_secret_env: str = Field(
         "ROSTERFLOW_CLIENT_SECRET",
+        repr=False,
         description="The environment variable that holds the client secret, which is never "
         "written in a settings file.",
     )
     client_secret_file: str = Field(
         "",
+        repr=False,
         description="A file holding the client secret (its first line), read instead of the "
-        "environment variable when given: a mounted secret, say.",
+        "environment variable when given: a mounted secret, say. A relative path is read "
+        "beside the settings file that names it, whatever the current folder (cron's is $HOME).",
     )
     auth: Literal["oauth2", "oauth1"] = Field(
         "oauth2",
@@ -387,6 +392,16 @@ class Source(_Table):
                 "that holds it"
             )
         return raw
+
+    @field_validator("client_secret_file")
+    @classmethod
+    def _beside_the_settings(cls, file: str, info: ValidationInfo) -> str:
+        """A relative path as the path beside the settings file (`load_settings` gives its
+        folder as the context), as a sources file's `config` is read beside it."""
+        folder = (info.context or {}).get("folder")
+        if not file or folder is None or file.startswith("~") or Path(file).is_absolute():
+            return file
+        return str(Path(folder) / file)
 
     @field_validator("scopes", "push_scopes", mode="before")
     @classmethod
@@ -477,17 +492,23 @@ def read_toml(path: Path, what: str) -> dict:
 
 
 def load_settings(path: str | Path | None) -> Settings:
+    """The settings file at `path` (none: every default); a relative path in it (`[source]
+    client_secret_file`) is read beside it, whatever the current folder."""
     if path is None:
         return Settings()
     path = Path(path)
-    return parse_settings(read_toml(path, "settings file"), str(path))
+    raw = read_toml(path, "settings file")
+    return parse_settings(raw, str(path), folder=path.absolute().parent)
 
 
-def parse_settings(raw: dict[str, Any], source: str = "settings") -> Settings:
+def parse_settings(
+    raw: dict[str, Any], source: str = "settings", folder: Path | None = None
+) -> Settings:
     """The settings a parsed TOML file states, or a SettingsError naming its first problem:
-    an unknown table first, then table by table, an unknown key before a bad value."""
+    an unknown table first, then table by table, an unknown key before a bad value. A
+    relative path among them is made one in `folder`, the file's, when given."""
     try:
-        return Settings.model_validate(raw)
+        return Settings.model_validate(raw, context={"folder": folder})
     except ValidationError as error:
         raise SettingsError(f"{source}: {_message(min(error.errors(), key=_order))}") from None
 

@@ -44,6 +44,7 @@ from rosterflow.schemas.references import (
     list_length_issues,
     live,
     platform_issues,
+    range_order_issues,
     reference_issues,
     stated,
 )
@@ -180,6 +181,7 @@ def validate_feed(
         found += login_issues(live(tables["users"]), settings.identity.key)
     found += list_length_issues(tables)
     found += date_order_issues(tables)
+    found += range_order_issues(tables)
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
     closed_now = closed_references(issues, referring, feed.modes, feed.specs)
@@ -399,6 +401,7 @@ _FORMAT_RULES = {
     Kind.DATE: ("date", "not a date YYYY-MM-DD"),
     Kind.DATETIME: ("datetime", "not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SS.sssZ)"),
     Kind.YEAR: ("year", "not a year YYYY"),
+    Kind.NUMBER: ("number", "not a number (a decimal such as 8 or 8.5)"),
     Kind.LIST: ("list", "a list item is empty (items are separated by single commas)"),
     Kind.GRADES: ("list", "a list item is empty (items are separated by single commas)"),
     Kind.REF_LIST: ("list", "a list item is empty (items are separated by single commas)"),

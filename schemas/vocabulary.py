@@ -13,6 +13,7 @@ class Kind(StrEnum):
     DATE = "date"
     YEAR = "year"
     BOOL = "bool"
+    NUMBER = "number"  # a float of the bindings: a score, a line item's range, a weight
     ENUM = "enum"
     LIST = "list"  # comma-separated items inside one field
     GRADES = "grades"  # a LIST of CEDS grade codes

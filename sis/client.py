@@ -14,7 +14,9 @@ request it:
   (stamina), waiting what `Retry-After` asks when the server says;
 - turns what could not be mended into a `SisError` of one line naming the URL and the status
   (a `StatusError` keeps the status, and what the server said of it: `imsx_description`);
-  a 401 says the credentials were refused (after one new token, for a token that went stale).
+  a 401 says the credentials were refused (after one new token, for a token that went stale);
+- follows no redirect (the credentials would go wherever it leads): a 3xx is a `StatusError`
+  naming where it leads.
 
 The secret lives in the authlib client alone; no message, log line or repr shows it.
 """
@@ -207,6 +209,9 @@ class SisClient:
                 response = await self._retried(send, shown)
         if response.status_code == 401:
             raise CredentialsRefused(self._refused(shown))
+        if 300 <= response.status_code < 400:
+            # never followed: the credentials would go with the request wherever it leads
+            raise StatusError(redirected(response, shown), response.status_code)
         if response.status_code >= 400:
             raise StatusError(
                 f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
@@ -300,6 +305,8 @@ class SisClient:
         status = response.status_code
         if status in RETRIED_STATUSES:
             raise _Retry(response, url)
+        if 300 <= status < 400:  # not followed: the secret would go with it
+            raise StatusError(redirected(response, url), status)
         json_error = response.headers.get("content-type", "").startswith("application/json")
         if status in (400, 401, 403) and not json_error:
             raise CredentialsRefused(
@@ -323,6 +330,20 @@ def _returning_response(
         return httpx2.Response(200)
 
     return fetched
+
+
+def redirected(response: httpx2.Response, shown: str) -> str:
+    """The line saying a request was redirected, and where to (a relative `Location` made
+    absolute, without any user:password@ in it)."""
+    line = f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip()
+    location = response.headers.get("Location", "").strip()
+    if not location:
+        return line
+    try:
+        target = response.request.url.join(location).copy_with(username=None, password=None)
+    except httpx2.InvalidURL:
+        return line
+    return f"{line} to {target}: give that URL"
 
 
 def said(response: httpx2.Response) -> str:

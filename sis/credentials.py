@@ -2,8 +2,13 @@
 
 `ROSTERFLOW_TOKEN_URL`, `ROSTERFLOW_CLIENT_ID` and the secret's variable (`ROSTERFLOW_CLIENT_SECRET`
 unless `[source] client_secret_env` names another) stand in for what the table leaves empty; a
-`client_secret_file` is read instead of the variable. The secret is held as a pydantic
-`SecretStr`, whose repr and str are masked, so no message, log line or traceback can show it.
+`client_secret_file` is read instead of the variable (a relative one beside the settings file
+that names it: `schemas.settings.load_settings`). The secret is held as a pydantic `SecretStr`,
+whose repr and str are masked, so no message, log line or traceback can show it.
+
+No message shows what `client_secret_env` or `client_secret_file` say either: a secret written
+there by mistake (`client_secret_env = "S3cr3t-..."`) would be printed with it. A message names
+the setting instead, and the default variable, ROSTERFLOW_CLIENT_SECRET, by its name.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from rosterflow.sis.errors import SisError
 
 TOKEN_URL_ENV = "ROSTERFLOW_TOKEN_URL"
 CLIENT_ID_ENV = "ROSTERFLOW_CLIENT_ID"
+CLIENT_SECRET_ENV = Source.model_fields["client_secret_env"].default
 
 
 @dataclass(frozen=True)
@@ -63,19 +69,21 @@ def _secret(source: Source, environ: Mapping[str, str]) -> str:
     path = Path(source.client_secret_file).expanduser()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
+    except OSError as error:  # the path is not shown: it may be the secret itself
         raise SisError(
-            f"[source] client_secret_file = {str(path)!r}: cannot read it ({error.strerror})"
+            f"[source] client_secret_file: cannot read the file it names ({error.strerror}; "
+            "a relative path is read beside the settings file)"
         ) from None
     return lines[0].strip() if lines else ""
 
 
 def _where(source: Source) -> str:
-    secret = (
-        f"the file {source.client_secret_file}"
-        if source.client_secret_file
-        else f"the environment variable {source.client_secret_env}"
-    )
+    if source.client_secret_file:
+        secret = "the file that [source] client_secret_file names"
+    elif source.client_secret_env == CLIENT_SECRET_ENV:
+        secret = f"the environment variable {CLIENT_SECRET_ENV}"
+    else:  # its name is not shown: it may be the secret itself
+        secret = "the environment variable that [source] client_secret_env names"
     token = "" if source.auth == "oauth1" else f"{TOKEN_URL_ENV}, "
     return (
         f"set {token}{CLIENT_ID_ENV} and the secret in {secret}, or the [source] table of the "

@@ -12,6 +12,7 @@ Gradebook base URLs: `…/ims/oneroster/v1p1` (1.1: one service for all) and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rosterflow.sis.errors import SisError
@@ -42,18 +43,27 @@ PUSH_SCOPES = ("gradebook.createput",)
 
 
 def _base_path(base_url: str) -> str:
-    """The URL without its query and trailing slash; refused unless http(s) and free of
-    credentials."""
-    path = base_url.split("?", 1)[0].rstrip("/")
-    if not path.startswith(("http://", "https://")):
-        raise SisError(f"{base_url}: not an http:// or https:// URL")
-    if "@" in path.split("/")[2]:
+    """The URL without its trailing slash; refused unless http(s) and free of credentials, a
+    query and a fragment. No message repeats what may hold a credential: the user:password@
+    of a URL is refused unseen, and a query or fragment is shown as `?…` or `#…`."""
+    head = re.split(r"[?#]", base_url, maxsplit=1)[0]
+    authority = head.split("://", 1)[1] if "://" in head else head
+    if "@" in authority.split("/", 1)[0]:
         # the URL is the run's feed name in audit: no credential may ride in it
         raise SisError(
             "the URL holds credentials (user:password@host); give them in the environment or "
             "the [source] table of the settings instead"
         )
-    return path
+    if not head.startswith(("http://", "https://")):
+        raise SisError(f"{head}: not an http:// or https:// URL")
+    if head != base_url:
+        # a query would be dropped from every request (each sends its own limit and offset)
+        raise SisError(
+            f"{head}{base_url[len(head)]}…: not a OneRoster base URL: a base URL takes no query "
+            "or fragment (credentials go in the environment or the [source] table of the "
+            "settings)"
+        )
+    return head.rstrip("/")
 
 
 def version_of(base_url: str) -> str:

@@ -14,6 +14,10 @@ file's columns, in spec order, all text:
   none of their own in the JSON binding) and its `userProfiles` userProfiles.csv rows, one per
   profile with its first credential; `preferredFirstName`/`preferredLastName` are the CSV's
   `preferredGivenName`/`preferredFamilyName`;
+- a 1.2 profile without a credential (the JSON binding's `credentials` are 0..*) has no
+  userProfiles.csv row: the CSV binding makes a row of a profile and one credential, and
+  requires its `credentialType` and `username`. It is left out, a role naming it names no
+  profile (`userProfileSourcedId` is optional), and `left_out` counts it;
 - passwords are never read: a pulled feed is archived, and the warehouse stores none either.
 """
 
@@ -30,6 +34,8 @@ JSON_NAMES = {
     "preferredFamilyName": ("preferredLastName", "preferredFamilyName"),
 }
 NEVER_READ = frozenset({"password"})
+# whether a 1.2 profile has a credential, which its userProfiles.csv row is made with
+_HAS_CREDENTIAL = "_has_credential"
 _REF = pl.Struct({"sourcedId": pl.String})
 _USER_ID = pl.Struct({"type": pl.String, "identifier": pl.String})
 _DTYPES = {
@@ -98,11 +104,26 @@ def csv_rows(file: str, version: str, records: pl.DataFrame) -> dict[str, pl.Dat
     rows = {file: records.select(*(_csv_value(column) for column in spec.columns))}
     if version == "1.2" and file == "users":
         specs = SPECS_BY_VERSION["1.2"]
-        rows["roles"] = _in_spec_order(_roles(records), specs["roles"])
         profiles = _user_profiles(records)
-        if profiles.height:  # rosterflow syncs no profiles: a roster without any leaves it out
-            rows["userProfiles"] = _in_spec_order(profiles, specs["userProfiles"])
+        written = profiles.filter(pl.col(_HAS_CREDENTIAL))
+        unwritten = profiles.filter(~pl.col(_HAS_CREDENTIAL))["sourcedId"]
+        # a role naming a profile left out names none: its reference would resolve nowhere
+        gone = unwritten.filter(~unwritten.is_in(written["sourcedId"].implode()))
+        rows["roles"] = _in_spec_order(_roles(records, gone), specs["roles"])
+        if written.height:  # rosterflow syncs no profiles: a roster without any leaves it out
+            rows["userProfiles"] = _in_spec_order(written, specs["userProfiles"])
     return rows
+
+
+def left_out(file: str, version: str, records: pl.DataFrame) -> dict[str, int]:
+    """What `csv_rows` leaves out of the CSV files of a collection's JSON `records`, per file:
+    the 1.2 user profiles without a credential, which the CSV binding cannot carry (a
+    userProfiles.csv row is a profile and one credential, `credentialType` and `username`
+    required). Empty when nothing is."""
+    if version != "1.2" or file != "users":
+        return {}
+    found = _user_profiles(records).select((~pl.col(_HAS_CREDENTIAL)).sum()).item()
+    return {"userProfiles": found} if found else {}
 
 
 def _csv_value(column: Column) -> pl.Expr:
@@ -169,7 +190,9 @@ def _exploded(records: pl.DataFrame, field: str) -> pl.DataFrame:
     )
 
 
-def _roles(records: pl.DataFrame) -> pl.DataFrame:
+def _roles(records: pl.DataFrame, gone: pl.Series) -> pl.DataFrame:
+    """The users' roles as roles.csv rows; a role naming a profile of `gone` names none."""
+    profile = pl.col("userProfile")
     return _exploded(records, "roles").select(
         pl.format("{}.role.{}", "userSourcedId", "nth").alias("sourcedId"),
         "status",
@@ -180,11 +203,13 @@ def _roles(records: pl.DataFrame) -> pl.DataFrame:
         _date(pl.col("beginDate")).alias("beginDate"),
         _date(pl.col("endDate")).alias("endDate"),
         pl.col("org").struct.field("sourcedId").alias("orgSourcedId"),
-        pl.col("userProfile").alias("userProfileSourcedId"),
+        pl.when(~profile.is_in(gone.implode())).then(profile).alias("userProfileSourcedId"),
     )
 
 
 def _user_profiles(records: pl.DataFrame) -> pl.DataFrame:
+    """Every profile of the users as a userProfiles.csv row with its first credential, and
+    whether it has one (`_HAS_CREDENTIAL`: a row without one is none the binding allows)."""
     credential = pl.col("credentials").list.first().struct
     return _exploded(records, "userProfiles").select(
         pl.col("profileId").alias("sourcedId"),
@@ -197,6 +222,7 @@ def _user_profiles(records: pl.DataFrame) -> pl.DataFrame:
         "description",
         credential.field("type").alias("credentialType"),
         credential.field("username").alias("username"),
+        (pl.col("credentials").list.len().fill_null(0) > 0).alias(_HAS_CREDENTIAL),
     )
 
 

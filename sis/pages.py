@@ -9,7 +9,9 @@ a total one more page is asked for to tell a capped page from the last one.
 
 The pages must make one snapshot: a total that changes between pages, a page that repeats
 another (a server ignoring `offset`), a next link back to a page already read, a sourcedId
-twice, or pages that add up to another count than the total, refuse the pull.
+twice, or pages that add up to another count than the total, refuse the pull. So does a next
+link to another origin (scheme, host or port) than the base URL's: the credentials go with
+every request, and the roster is the base URL's server's alone.
 """
 
 from __future__ import annotations
@@ -72,8 +74,29 @@ async def read_page(
         shown,
         records,
         _total(response, shown),
-        str(response.request.url.join(next_link)) if next_link else None,
+        _next_url(response.request.url, next_link, shown) if next_link else None,
     )
+
+
+def _next_url(request_url: httpx2.URL, link: str, shown: str) -> str:
+    """A next link made absolute, refused unless it has the origin (scheme, host and port) of
+    the page that gave it, and so of the base URL: the credentials go with every request, and
+    no other server is given them or may add records to the roster."""
+    try:
+        following = request_url.join(link)
+    except httpx2.InvalidURL:
+        raise SisError(f"{shown}: the next link {link!r} is not a URL") from None
+    if _origin(following) != _origin(request_url):
+        elsewhere = following.copy_with(username=None, password=None)
+        raise SisError(
+            f"{shown}: the next link leads to another server ({elsewhere}); it is not followed, "
+            "as the credentials would go there too"
+        )
+    return str(following)
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port  # a default port is None
 
 
 def _total(response: httpx2.Response, shown: str) -> int | None:

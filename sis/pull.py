@@ -29,7 +29,7 @@ from rosterflow.sis.client import RetryPolicy, SisClient
 from rosterflow.sis.credentials import Credentials, credentials_for
 from rosterflow.sis.endpoints import COLLECTIONS, Collection, version_of
 from rosterflow.sis.errors import StatusError
-from rosterflow.sis.mapping import csv_rows, record_schema
+from rosterflow.sis.mapping import csv_rows, left_out, record_schema
 from rosterflow.sis.pages import read_collection
 
 # what a server answers for a collection it does not offer (403: a scope not granted)
@@ -45,6 +45,8 @@ class Pulled:
     since: datetime | None = None  # what a delta asked for: changed after this
     seconds: float = 0.0
     not_offered: tuple[str, ...] = field(default=())  # optional collections the API lacks
+    # per file, the records the CSV binding cannot carry (`sis.mapping.left_out`)
+    left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -103,7 +105,9 @@ async def pull_roster(
         credentials, concurrency=source.concurrency, policy=policy, transport=transport
     ) as client:
 
-        async def one(collection: Collection) -> dict[str, pl.DataFrame] | None:
+        async def one(
+            collection: Collection,
+        ) -> tuple[dict[str, pl.DataFrame], dict[str, int]] | None:
             schema = record_schema(collection.file, version)
             try:
                 records = await read_collection(
@@ -113,12 +117,22 @@ async def pull_roster(
                 if collection.optional and error.status in NOT_OFFERED:
                     return None
                 raise
-            return await asyncio.to_thread(csv_rows, collection.file, version, records)
+
+            def mapped() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+                return (
+                    csv_rows(collection.file, version, records),
+                    left_out(collection.file, version, records),
+                )
+
+            return await asyncio.to_thread(mapped)
 
         read = await asyncio.gather(*(one(c) for c in COLLECTIONS))
     frames: dict[str, pl.DataFrame] = {}
-    for rows in read:
-        frames |= rows or {}
+    dropped: dict[str, int] = {}
+    for found in read:
+        if found is not None:
+            frames |= found[0]
+            dropped |= found[1]
     not_offered = tuple(c.file for c, rows in zip(COLLECTIONS, read, strict=True) if rows is None)
     if since is not None:  # an empty delta file says nothing changed: the file is absent
         frames = {name: frame for name, frame in frames.items() if frame.height}
@@ -131,4 +145,5 @@ async def pull_roster(
         since,
         time.perf_counter() - started,
         not_offered,
+        dropped,
     )

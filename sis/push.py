@@ -11,9 +11,9 @@ timeouts, dropped connections; `Retry-After` honoured).
   `refused`, with the status and what the SIS said, and the other records go on.
 - What no record can mend stops the push: the API unreachable, or still answering 5xx, 408, 425
   or 429 after the retries, the credentials refused (401), no PUT at that URL (405: no gradebook
-  service there) or a redirect. The requests in flight are cancelled, and `PushStopped` says
-  why in one line and carries what the SIS answered before: only what it acknowledged counts
-  as sent.
+  service there) or a redirect (the client follows none). The requests in flight are
+  cancelled, and `PushStopped` says why in one line and carries what the SIS answered before:
+  only what it acknowledged counts as sent.
 """
 
 from __future__ import annotations
@@ -88,14 +88,9 @@ async def put_records(
                     (sourced_id, error.status, "refused", error.detail or _phrase(error.status))
                 )
                 continue
-            status = response.status_code
-            if not 200 <= status < 300:  # a redirect: the record is not stored there
-                location = response.headers.get("Location", "")
-                raise SisError(
-                    f"{base}{sourced_id}: HTTP {status} {response.reason_phrase}"
-                    + (f" to {location}: give that URL" if location else "")
-                )
-            rows.append((sourced_id, status, "sent", None))
+            # the client answers 2xx alone: a redirect is a StatusError (never followed), and
+            # so the record is not stored there
+            rows.append((sourced_id, response.status_code, "sent", None))
 
     try:
         async with asyncio.TaskGroup() as group:

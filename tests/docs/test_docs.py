@@ -257,3 +257,25 @@ def test_the_grades_how_to_explains_every_reason_a_record_is_not_sent():
 
     page = (ROOT / "docs/how-to/grades.md").read_text()
     assert [reason for reason in REASONS if f"| `{reason}` |" not in page] == []
+
+
+def test_the_settings_reference_says_what_a_config_naming_no_file_does(tmp_path):
+    from rosterflow.schemas.settings import Settings, SettingsError, load_settings
+
+    page = (ROOT / "docs/reference/settings.md").read_text()
+    intro = " ".join(page.split("<!-- generated")[0].split())
+    assert "a missing file means every default" not in intro
+    assert "no `--config` means every default" in intro
+    assert "a `--config` that names no file is refused (exit 2, `no such settings file`)" in intro
+    assert load_settings(None) == Settings()
+    with pytest.raises(SettingsError, match="no such settings file"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_the_feeds_reference_names_every_format_rule():
+    from rosterflow.schemas.validate import _FORMAT_RULES
+
+    page = " ".join((ROOT / "docs/reference/feeds.md").read_text().split())
+    rules = {rule for rule, _ in _FORMAT_RULES.values()} - {"list", "user_ids", "year"}
+    assert [rule for rule in sorted(rules) if f"(rule `{rule}`" not in page] == []
+    assert "(`range.order`" in page and "(`date.order`" in page

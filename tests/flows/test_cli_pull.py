@@ -4,6 +4,7 @@ one line naming the URL and the status; and the client secret shown nowhere, eve
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from rosterflow.demo.api import RosterApi, serving
 from rosterflow.demo.district import generate_feed
 from rosterflow.flows.cli import app
 from rosterflow.schemas.feed import open_feed
+from rosterflow.schemas.v12 import as_v12
 from tests.syncing import assert_stored_nowhere
 
 runner = CliRunner()
@@ -179,6 +181,108 @@ def test_a_folder_that_is_not_a_feed_is_not_replaced(tmp_path, district):
     assert Path(out / "notes.txt").read_text() == "mine"
 
 
+def test_a_pull_into_a_feed_folder_leaves_every_other_file_there(tmp_path, district):
+    out = tmp_path / "feed"
+    api = RosterApi(district)
+    with serving(api) as root:
+        assert pull(root + api.base_path, out).exit_code == 0
+        (out / "archive").mkdir()
+        (out / "archive" / "2025.zip").write_bytes(b"PK last year")
+        (out / "NOTES.md").write_text("mine")
+        (out / "roles.csv").write_text("sourcedId\nr1\n")  # a OneRoster file the feed lacks
+        again = pull(root + api.base_path, out)
+        assert again.exit_code == 0, again.output
+        kept = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        api.fault = lambda method, path, query: (
+            (502, {}, b"bad gateway") if path.endswith("/users") else None
+        )
+        with stamina.set_testing(True, attempts=1):
+            failed = pull(root + api.base_path, out)
+
+    assert sorted(str(p.relative_to(out)) for p in kept) == sorted(
+        ["NOTES.md", "archive/2025.zip", "manifest.csv", *(f"{n}.csv" for n in ROSTERING)]
+    )
+    assert kept[out / "archive" / "2025.zip"] == b"PK last year"
+    assert kept[out / "NOTES.md"] == b"mine"
+    assert open_feed(out).rows("users").height == district["users"].height
+    # a pull that fails leaves the folder as it was, file for file
+    assert failed.exit_code == 2 and "HTTP 502" in said(failed.output)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feed"]
+
+
+def test_a_next_link_to_another_server_or_a_redirect_writes_nothing(tmp_path, district):
+    """Neither is followed (the credentials would go there): one line, exit 2."""
+    api, elsewhere = RosterApi(district, client=CLIENT), RosterApi(district)
+    with serving(api) as root, serving(elsewhere) as other:
+        env = {
+            "ROSTERFLOW_TOKEN_URL": root + "/token",
+            "ROSTERFLOW_CLIENT_ID": CLIENT[0],
+            "ROSTERFLOW_CLIENT_SECRET": SECRET,
+        }
+        users = f"{root}{api.base_path}/users?limit=1000&offset=0"
+
+        def linked(method, path, query):
+            if path.endswith("/users"):
+                status, headers, body = api._page("users", path, query)
+                return status, headers | {"Link": f'<{other}{path}?offset=5>; rel="next"'}, body
+            return None
+
+        api.fault = linked
+        linked_away = pull(root + api.base_path, tmp_path / "a.zip", env=env)
+        api.fault = lambda method, path, query: (
+            (302, {"Location": f"{other}{path}"}, b"") if path.endswith("/users") else None
+        )
+        redirected = pull(root + api.base_path, tmp_path / "b.zip", env=env)
+
+    assert linked_away.exit_code == 2 and len(linked_away.output.strip().splitlines()) == 1
+    assert said(linked_away.output) == (
+        f"rosterflow: {users}: the next link leads to another server "
+        f"({other}{api.base_path}/users?offset=5); it is not followed, as the credentials would "
+        "go there too; nothing was written"
+    )
+    assert redirected.exit_code == 2 and len(redirected.output.strip().splitlines()) == 1
+    assert said(redirected.output) == (
+        f"rosterflow: {users}: HTTP 302 Found to {other}{api.base_path}/users: give that URL; "
+        "nothing was written"
+    )
+    assert elsewhere.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pull", "{url}", "{tmp}/f.zip"],
+        ["sync", "{url}", "--tenant", "north", "--warehouse", "{tmp}/w.duckdb", "--no-prefect"],
+        ["grades", "push", "{url}", "--tenant", "north", "--warehouse", "{tmp}/w.duckdb"],
+    ],
+)
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://sis.example/ims/oneroster/v1p1?token=Tk-4711",
+            "https://sis.example/ims/oneroster/v1p1?…",
+        ),
+        (
+            "https://sis.example/ims/oneroster/v1p1/#Tk-4711",
+            "https://sis.example/ims/oneroster/v1p1/#…",
+        ),
+    ],
+)
+def test_a_base_url_with_a_query_or_fragment_is_refused_up_front(tmp_path, command, url, shown):
+    result = runner.invoke(app, [a.format(url=url, tmp=tmp_path) for a in command])
+
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert said(result.output).startswith(
+        f"rosterflow: {shown}: not a OneRoster base URL: a base URL takes no query or fragment"
+    )
+    assert "Tk-4711" not in result.output  # it may be a credential
+    assert list(tmp_path.iterdir()) == []  # no feed, no warehouse
+
+
 def test_a_verbose_command_leaves_the_logger_as_it_found_it(tmp_path, district):
     """--verbose shows rosterflow's log lines for that command only: a later command in the
     same process (a notebook, a test session) shows none of them."""
@@ -198,3 +302,33 @@ def test_a_verbose_command_leaves_the_logger_as_it_found_it(tmp_path, district):
     assert verbose.exit_code == 0 and "HTTP 503" in said(verbose.output)
     assert quiet.exit_code == 0 and "HTTP 503" not in said(quiet.output), quiet.output
     assert (list(logger.handlers), logger.level) == before
+
+
+def test_a_12_pull_says_how_many_profiles_it_left_out_and_why(tmp_path, district):
+    """A 1.2 user profile without a credential has no userProfiles.csv row (the CSV binding's
+    row is a profile and one credential): the pull leaves it out, and its line says so."""
+    api = RosterApi(as_v12(district), "1.2")
+    profile = {"profileId": "p1", "profileType": "lms", "vendorId": "v", "credentials": []}
+    user = {
+        "sourcedId": "u-lone",
+        "status": "active",
+        "dateLastModified": "2026-01-05T08:00:00.000Z",
+        "username": "lone",
+        "enabledUser": True,
+        "givenName": "Lone",
+        "familyName": "Profile",
+        "roles": [{"roleType": "primary", "role": "student", "org": {"sourcedId": "x"}}],
+        "userProfiles": [profile],
+    }
+    body = json.dumps({"users": [user]}).encode()
+    api.fault = lambda method, path, query: (
+        (200, {"X-Total-Count": "1"}, body) if path.endswith("/users") else None
+    )
+    with serving(api) as root:
+        result = pull(root + api.base_path, tmp_path / "feed.zip")
+    assert result.exit_code == 0, result.output
+    assert (
+        "; 1 userProfiles left out (a profile without a credential, which no CSV row can carry)"
+        in said(result.output)
+    )
+    assert open_feed(tmp_path / "feed.zip").modes["userProfiles"] == "absent"

@@ -93,11 +93,12 @@ def test_serve_needs_an_inbox_or_sources_not_both(tmp_path):
     both = runner.invoke(
         app, ["serve", "--inbox", str(tmp_path), "--sources", str(tmp_path / "s.toml"), "--once"]
     )
-    for result in (neither, both):
-        assert result.exit_code == 2
-        assert "give --inbox DIR (zips a SIS drops) or --sources FILE" in " ".join(
-            result.output.split()
-        )
+    asked = "rosterflow: give --inbox DIR (zips a SIS drops) or --sources FILE (districts' APIs)"
+    assert neither.exit_code == 2
+    assert " ".join(neither.output.split()) == asked
+    assert both.exit_code == 2
+    assert both.output.strip().count("\n") == 0, both.output
+    assert " ".join(both.output.split()) == asked + ", not both"
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_series_equal
 
-from rosterflow.schemas.models import Enrollments, Orgs, Users
+from rosterflow.schemas.models import Enrollments, LineItems, Orgs, Users
 from rosterflow.schemas.models12 import Roles
 from rosterflow.schemas.prescreen import suspect_rows
 from rosterflow.schemas.spec import MODELS_BY_VERSION, SPECS_BY_VERSION, Column, FileSpec, Kind
@@ -48,6 +48,27 @@ _BY_KIND: dict[Kind, tuple[str, ...]] = {
         "2023-02-28t10:00:00Z",
     ),
     Kind.YEAR: ("2023", "23", "20233", "２０２３", "2023 "),
+    Kind.NUMBER: (
+        "8",
+        "8.5",
+        "-0.5",
+        "+3",
+        ".5",
+        "10.",
+        "1.5e3",
+        "1E-2",
+        "8,5",
+        "8.5.1",
+        " 8",
+        "8 ",
+        "1_000",
+        "NaN",
+        "inf",
+        "e3",
+        ".",
+        "-",
+        "٣",  # a digit, but not an ASCII one
+    ),
     Kind.LIST: ("a", "a,b", "a, b", " a", "a,", ",a", "a,,b", "a, ,b"),
     Kind.GRADES: ("09", "09,10", "KG", "K", "9", "09, 10", "Other"),
     Kind.REF_LIST: ("o1", "o1,o2", "o1,", "o1 o2"),
@@ -89,6 +110,7 @@ _VALID: dict[Kind, str] = {
     Kind.DATETIME: "2023-02-28T10:00:00.000Z",
     Kind.DATE: "2023-02-28",
     Kind.YEAR: "2023",
+    Kind.NUMBER: "8.5",
     Kind.LIST: "a,b",
     Kind.GRADES: "09,10",
     Kind.REF_LIST: "o1,o2",
@@ -242,3 +264,33 @@ def test_a_1_2_extensible_enumeration_admits_ext_values(role, suspect):
     )
     assert suspect_rows(rows, Roles).to_list() == [suspect]
     assert bool(rejected_rows(rows, Roles)) is suspect
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "suspect"),
+    [
+        ("0", "10", False),
+        ("-1.5", "1e2", False),
+        (None, None, False),  # empty: the binding allows it
+        ("0", "ten", True),
+        ("8,5", "10", True),
+        ("0", "NaN", True),
+        ("0", " 10", True),
+    ],
+)
+def test_a_number_is_suspect_exactly_when_pandera_rejects_it(low, high, suspect):
+    header = SPECS_BY_VERSION["1.1"]["lineItems"].header
+    row = dict.fromkeys(header) | {
+        "sourcedId": "li1",
+        "title": "HW",
+        "assignDate": "2026-09-01",
+        "dueDate": "2026-09-30",
+        "classSourcedId": "k1",
+        "categorySourcedId": "c1",
+        "gradingPeriodSourcedId": "t1",
+        "resultValueMin": low,
+        "resultValueMax": high,
+    }
+    rows = pl.DataFrame([row], schema=dict.fromkeys(header, pl.String))
+    assert suspect_rows(rows, LineItems).to_list() == [suspect]
+    assert bool(rejected_rows(rows, LineItems)) is suspect

@@ -21,7 +21,11 @@ from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.records import ROW_HASH
-from rosterflow.schemas.references import closed_references, date_order_issues
+from rosterflow.schemas.references import (
+    closed_references,
+    date_order_issues,
+    range_order_issues,
+)
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
 from rosterflow.transforms.source_state import next_source_state
@@ -141,6 +145,49 @@ def test_a_date_order_is_checked_between_two_valid_dates_as_dates():
         orient="row",
     )
     assert_frame_equal(found, expected)
+
+
+def test_a_range_order_is_checked_between_two_numbers_as_numbers():
+    pairs = [
+        ("10", "5"),  # the highest score below the lowest
+        ("0", "10"),
+        ("5", "5"),
+        ("9", "10"),  # below 9 as text
+        ("1e1", "9.5"),
+        ("ten", "5"),  # no number: the model's error alone
+        ("0", "NaN"),
+        (None, "-1"),
+        ("-0.5", "-1"),
+    ]
+    line_items = pl.DataFrame(
+        {
+            "resultValueMin": [low for low, _ in pairs],
+            "resultValueMax": [high for _, high in pairs],
+            LINE: range(2, len(pairs) + 2),
+        },
+        schema={"resultValueMin": pl.String, "resultValueMax": pl.String, LINE: pl.Int64},
+    )
+
+    found = pl.concat(range_order_issues({"lineItems": line_items})).collect()
+
+    expected = pl.DataFrame(
+        [
+            (
+                "lineItems.csv",
+                line,
+                "resultValueMax",
+                high,
+                "range.order",
+                "warning",
+                f"below resultValueMin ({low})",
+            )
+            for line, low, high in [(2, "10", "5"), (6, "1e1", "9.5"), (10, "-0.5", "-1")]
+        ],
+        schema=ISSUE_SCHEMA,
+        orient="row",
+    )
+    assert_frame_equal(found, expected)
+    assert range_order_issues({}) == []
 
 
 def _edited(frames: dict[str, pl.DataFrame], data) -> dict[str, pl.DataFrame]:

@@ -6,6 +6,7 @@ full)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -525,3 +526,41 @@ def test_settings_built_in_code_are_checked_and_copied_with_changes():
     )
     assert Settings().identity.key == "sourcedId"
     assert Settings().model_dump_json()  # the read-only mapping serializes as a plain one
+
+
+def test_a_relative_secret_file_is_read_beside_the_settings_file_that_names_it(
+    tmp_path, monkeypatch
+):
+    folder = tmp_path / "etc" / "rosterflow"
+    folder.mkdir(parents=True)
+    config = folder / "north.toml"
+    config.write_text('[source]\nclient_secret_file = "secrets/north-sis"\n')
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # cron's current folder is $HOME, not the settings'
+
+    assert load_settings(config).source.client_secret_file == str(folder / "secrets/north-sis")
+    # a settings path given relative to the current folder: the file's folder all the same
+    monkeypatch.chdir(tmp_path)
+    relative = load_settings(Path("etc/rosterflow/north.toml"))
+    assert relative.source.client_secret_file == str(folder / "secrets/north-sis")
+
+
+@pytest.mark.parametrize("file", ["/run/secrets/north-sis", "~/secrets/north-sis", ""])
+def test_an_absolute_secret_file_or_none_is_kept_as_given(tmp_path, file):
+    config = tmp_path / "north.toml"
+    config.write_text(f'[source]\nclient_secret_file = "{file}"\n')
+    assert load_settings(config).source.client_secret_file == file
+
+
+def test_settings_parsed_without_a_file_keep_a_relative_secret_file():
+    raw = {"source": {"client_secret_file": "north-sis"}}
+    assert parse_settings(raw).source.client_secret_file == "north-sis"
+
+
+def test_the_repr_of_the_settings_shows_neither_secret_setting():
+    # a secret written in either by mistake must not reach a log through a repr
+    raw = {"source": {"client_secret_env": "S3cr3t-XYZ-42", "client_secret_file": "S3cr3t-2"}}
+    settings = parse_settings(raw)
+    assert "S3cr3t" not in repr(settings) and "S3cr3t" not in str(settings)
+    assert settings.source.client_secret_env == "S3cr3t-XYZ-42"

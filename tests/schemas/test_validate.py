@@ -10,7 +10,7 @@ from rosterflow.schemas.settings import parse_settings
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, frame, tiny_district, with_cell, write_zip
-from tests.feeds12 import as_v12
+from tests.feeds12 import as_v12, frame12
 
 
 def validate(tmp_path, frames, name="feed.zip", modes=None, settings=None, known=None):
@@ -463,6 +463,11 @@ def test_gradebook_files_with_their_references_are_valid(tmp_path):
         ("lineItems", 0, "classSourcedId", "k9", "reference", "error"),
         ("lineItems", 0, "gradingPeriodSourcedId", "t9", "reference", "error"),
         ("lineItems", 1, "dueDate", "2026-09-31", "date", "error"),
+        ("results", 1, "score", "A+", "number", "error"),
+        ("results", 0, "score", "8,5", "number", "error"),
+        ("lineItems", 0, "resultValueMin", "zero", "number", "error"),
+        ("lineItems", 1, "resultValueMax", "10 points", "number", "error"),
+        ("lineItems", 1, "resultValueMax", "-1", "range.order", "warning"),
     ],
 )
 def test_each_gradebook_rule_names_file_line_field(
@@ -471,6 +476,70 @@ def test_each_gradebook_rule_names_file_line_field(
     frames = with_cell(with_gradebook(tiny_district()), name, row, column, value)
 
     assert (f"{name}.csv", row + 2, column, rule, severity) in found(validate(tmp_path, frames))
+
+
+def test_a_score_or_range_that_is_no_number_is_an_error_naming_its_value(tmp_path):
+    frames = with_cell(with_gradebook(tiny_district()), "results", 1, "score", "A+")
+    frames = with_cell(frames, "lineItems", 0, "resultValueMax", "ten")
+    issues = validate(tmp_path, frames).issues.filter(pl.col("rule") == "number")
+    assert issues.select("file", "line", "field", "value", "severity", "message").rows() == [
+        (
+            "lineItems.csv",
+            2,
+            "resultValueMax",
+            "ten",
+            "error",
+            "not a number (a decimal such as 8 or 8.5)",
+        ),
+        ("results.csv", 3, "score", "A+", "error", "not a number (a decimal such as 8 or 8.5)"),
+    ]
+
+
+def test_empty_scores_and_ranges_and_every_number_form_are_valid(tmp_path):
+    frames = with_gradebook(tiny_district())
+    for name, row, column, value in [
+        ("results", 0, "score", None),  # an exempt result has no score
+        ("results", 1, "score", "-0.5"),
+        ("lineItems", 0, "resultValueMin", None),
+        ("lineItems", 0, "resultValueMax", None),
+        ("lineItems", 1, "resultValueMin", ".5"),
+        ("lineItems", 1, "resultValueMax", "1.5e1"),
+    ]:
+        frames = with_cell(frames, name, row, column, value)
+    result = validate(tmp_path, frames)
+    assert result.issues.height == 0, result.issues
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "value"),
+    [
+        ("results", "score", "A+"),
+        ("lineItems", "resultValueMin", "zero"),
+        ("lineItems", "resultValueMax", "NaN"),
+        ("categories", "weight", "heavy"),
+        ("resultLearningObjectiveIds", "score", "4/5"),
+    ],
+)
+def test_a_12_gradebook_number_is_checked_too(tmp_path, name, column, value):
+    gradebook = with_gradebook(tiny_district())
+    renamed = {"gradingPeriodSourcedId": "academicSessionSourcedId"}
+    frames = as_v12(tiny_district()) | {
+        file: frame12(file, *(rows.rename(renamed, strict=False).to_dicts()))
+        for file, rows in gradebook.items()
+        if file in ("categories", "lineItems", "results")
+    }
+    frames["resultLearningObjectiveIds"] = frame12(
+        "resultLearningObjectiveIds",
+        {
+            "sourcedId": "rlo-1",
+            "resultSourcedId": "res-1",
+            "source": "x",
+            "learningObjectiveId": "o1",
+        },
+    )
+    frames = with_cell(frames, name, 0, column, value)
+    feed = open_feed(write_feed(tmp_path / "f12.zip", frames, version="1.2"))
+    assert (f"{name}.csv", 2, column, "number", "error") in found(validate_feed(feed))
 
 
 def test_a_gradebook_feed_alone_resolves_the_roster_against_the_warehouse(tmp_path):

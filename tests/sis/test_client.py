@@ -88,6 +88,61 @@ def test_a_retry_after_longer_than_the_longest_wait_gives_up_at_once(district, s
         pull(serve(app), policy=QUICK)
 
 
+@pytest.mark.parametrize(
+    ("status", "location", "target"),
+    [
+        (302, "https://sis.example/v1p1/users", "https://sis.example/v1p1/users"),
+        (301, "/moved/users?limit=1000", "{root}/moved/users?limit=1000"),  # made absolute
+        (307, "https://district:pw-0815@sis.example/u", "https://sis.example/u"),  # unseen
+        (308, None, None),
+    ],
+)
+def test_a_redirect_is_not_followed_and_says_where_it_leads(
+    district, serve, status, location, target
+):
+    """As the push does: the credentials would go wherever a redirect leads."""
+    app = RosterApi(district, client=("district-7", SECRET))
+    base = serve(app)
+    root = base.removesuffix(app.base_path)
+    app.fault = lambda method, path, query: (
+        (status, {"Location": location} if location else {}, b"")
+        if path.endswith("/users")
+        else None
+    )
+
+    with pytest.raises(StatusError) as raised:
+        pull(base, environ=with_credentials(base), policy=QUICK)
+
+    phrase = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect"}
+    expected = f"{base}/users?limit=1000&offset=0: HTTP {status} "
+    if target is None:
+        expected += "Permanent Redirect"
+    else:
+        expected += f"{phrase[status]} to {target.format(root=root)}: give that URL"
+    assert str(raised.value) == expected and raised.value.status == status
+    assert "pw-0815" not in str(raised.value)
+    assert [r for r in app.requests if "/users" in r or "/moved" in r] == [
+        f"GET {app.base_path}/users?limit=1000&offset=0"
+    ]
+
+
+def test_a_token_endpoint_that_redirects_is_not_followed(district, serve):
+    app = RosterApi(district, client=("district-7", SECRET))
+    base = serve(app)
+    root = base.removesuffix(app.base_path)
+    app.fault = lambda method, path, query: (
+        (302, {"Location": "https://elsewhere.example/token"}, b"") if path == "/token" else None
+    )
+
+    with pytest.raises(StatusError) as raised:
+        pull(base, environ=with_credentials(base), policy=QUICK)
+
+    assert str(raised.value) == (
+        f"{root}/token: HTTP 302 Found to https://elsewhere.example/token: give that URL"
+    )
+    assert [r.split("?")[0] for r in app.requests] == ["POST /token"]
+
+
 def test_credentials_the_token_endpoint_refuses(district, serve):
     app = RosterApi(district, client=("district-7", "another secret"))
     base = serve(app)
@@ -230,7 +285,7 @@ def test_credentials_come_from_the_settings_then_the_environment(tmp_path):
         (
             Source(client_secret_file="/no/such/file"),
             {},
-            "client_secret_file = '/no/such/file': cannot read it",
+            r"client_secret_file: cannot read the file it names \(No such file",
         ),
         (
             Source(auth="oauth1"),

@@ -9,8 +9,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.spec import SPECS_BY_VERSION
-from rosterflow.sis.mapping import csv_rows, record_schema
+from rosterflow.schemas.validate import validate_feed
+from rosterflow.schemas.writer import write_feed
+from rosterflow.sis.mapping import csv_rows, left_out, record_schema
 from rosterflow.sis.pages import decode_page
 
 
@@ -252,6 +255,59 @@ def test_a_12_user_brings_its_roles_and_profiles_and_no_password():
         ),
     )
     assert "hunter2" not in str([frame.to_dicts() for frame in found.values()])
+
+
+def test_a_12_profile_without_a_credential_is_left_out_and_counted():
+    # the JSON binding's credentials are 0..*; a userProfiles.csv row is a profile and one
+    # credential, credentialType and username required: the CSV cannot carry the profile
+    user = USER_12 | {
+        "roles": [
+            {"roleType": "primary", "role": "student", "org": ref("s2"), "userProfile": "p0"},
+            {"roleType": "secondary", "role": "aide", "org": ref("s1"), "userProfile": "p1"},
+        ],
+        "userProfiles": [
+            {"profileId": "p0", "profileType": "lms", "vendorId": "v", "credentials": []},
+            {"profileId": "p2", "profileType": "sso", "vendorId": "w"},
+            *USER_12["userProfiles"],
+        ],
+    }
+    records = decode_page(
+        json.dumps({"users": [user]}).encode(), ("users",), record_schema("users", "1.2"), "t"
+    )
+    found = csv_rows("users", "1.2", records)
+    assert found["userProfiles"]["sourcedId"].to_list() == ["p1"]
+    assert found["userProfiles"]["credentialType"].to_list() == ["password"]
+    # the role naming the profile left out names none; the other keeps its profile
+    assert found["roles"]["userProfileSourcedId"].to_list() == [None, "p1"]
+    assert left_out("users", "1.2", records) == {"userProfiles": 2}
+    assert left_out("users", "1.2", records.head(0)) == {}
+    assert left_out("users", "1.1", records.head(0)) == {}
+
+
+def test_a_12_pull_with_a_profile_without_a_credential_validates(tmp_path):
+    user = USER_12 | {
+        "userProfiles": [
+            {"profileId": "p1", "profileType": "lms", "vendorId": "v", "credentials": []},
+            {"profileId": "p2", "profileType": "sso", "vendorId": "w", "credentials": []},
+            {
+                "profileId": "p3",
+                "profileType": "lms",
+                "vendorId": "v",
+                "credentials": [{"type": "password", "username": "ada3"}],
+            },
+        ]
+    }
+    other = USER_12 | {"sourcedId": "u2", "username": "bea", "userProfiles": []}
+    frames = rows("users", "1.2", user, other)
+    issues = validate_feed(open_feed(write_feed(tmp_path / "f", frames, version="1.2"))).issues
+    assert issues.filter(pl.col("severity") == "error").is_empty(), issues
+
+
+def test_a_12_roster_whose_profiles_have_no_credential_has_no_profiles_file():
+    user = USER_12 | {"userProfiles": [{"profileId": "p1", "profileType": "lms", "vendorId": "v"}]}
+    found = rows("users", "1.2", user)
+    assert "userProfiles" not in found
+    assert found["roles"]["userProfileSourcedId"].to_list() == [None, None]
 
 
 def test_an_empty_page_is_an_empty_file_with_every_column():

@@ -119,6 +119,75 @@ def test_a_next_link_back_to_a_page_read_is_refused(district, serve):
         pull(serve(app), Source(page_size=10), policy=QUICK)
 
 
+def with_next_link(app: RosterApi, link):
+    """A fault giving each /users page the next link `link(path, query of the next page)`."""
+
+    def fault(method, path, query):
+        if not path.endswith("/users"):
+            return None
+        status, headers, body = app._page("users", path, query)
+        if "Link" in headers:
+            following = headers["Link"].split("?", 1)[1].split(">", 1)[0]
+            headers |= {"Link": f'<{link(path, following)}>; rel="next"'}
+        return status, headers, body
+
+    return fault
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        lambda root, path, query: f"{root}{path}?{query}",  # absolute
+        lambda root, path, query: f"users?{query}",  # relative to the page
+        lambda root, path, query: f"//{root.split('://')[1]}{path}?{query}",  # scheme-relative
+    ],
+    ids=["absolute", "relative", "scheme-relative"],
+)
+def test_a_next_link_to_the_same_origin_is_followed(district, serve, link):
+    app = RosterApi(district, total=False)
+    base = serve(app)
+    root = base.removesuffix(app.base_path)
+    app.fault = with_next_link(app, lambda path, query: link(root, path, query))
+
+    same_records(pull(base, Source(page_size=10), policy=QUICK).frames, district)
+    assert len(users_requests(app)) == -(-district["users"].height // 10)
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        lambda root, other: other,  # another port
+        lambda root, other: root.replace("http://", "https://"),  # another scheme
+        lambda root, other: root.replace("127.0.0.1", "localhost"),  # another host
+    ],
+    ids=["port", "scheme", "host"],
+)
+def test_a_next_link_to_another_origin_is_refused_and_never_asked(district, serve, elsewhere):
+    """The bearer token goes with every request: a next link to another scheme, host or port
+    than the base URL's is not followed, and its records never join the roster."""
+    app, other = RosterApi(district, client=("district-7", "s3cret")), RosterApi(district)
+    base, other_base = serve(app), serve(other)
+    root, other_root = (u.removesuffix(app.base_path) for u in (base, other_base))
+    target = elsewhere(root, other_root)
+    app.fault = with_next_link(app, lambda path, query: f"{target}{path}?{query}")
+    environ = {
+        "ROSTERFLOW_TOKEN_URL": root + "/token",
+        "ROSTERFLOW_CLIENT_ID": "district-7",
+        "ROSTERFLOW_CLIENT_SECRET": "s3cret",
+    }
+
+    with pytest.raises(SisError) as refused:
+        pull(base, Source(page_size=10), environ=environ, policy=QUICK)
+
+    assert str(refused.value) == (
+        f"{base}/users?limit=10&offset=0: the next link leads to another server "
+        f"({target}{app.base_path}/users?limit=10&offset=10); it is not followed, as the "
+        "credentials would go there too"
+    )
+    assert other.requests == []
+    assert len(users_requests(app)) == 1
+
+
 def test_a_sourced_id_twice_is_refused(district, serve):
     twice = district | {"users": pl.concat([district["users"], district["users"].head(1)])}
     app = RosterApi(twice)
