@@ -196,7 +196,11 @@ def files_under(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(
-    "engine", [pytest.param("--prefect", marks=pytest.mark.flow), "--no-prefect"]
+    "engine",
+    [  # (seven flow runs: 16 s under Prefect, with the slow tests)
+        pytest.param("--prefect", marks=[pytest.mark.flow, pytest.mark.slow]),
+        "--no-prefect",
+    ],
 )
 def test_a_feed_that_cannot_be_read_exits_2_and_writes_no_warehouse_file(tmp_path, engine):
     feeds = unreadable_feeds(tmp_path / "feeds")
