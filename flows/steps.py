@@ -281,6 +281,7 @@ def plan(
         if isinstance(basis, IncrementalBasis)
         else basis
     )
+    sent = sent_lines(validated.tables.get("users"))  # (the issues a plan raises stand on them)
     planned = plan_run(
         run.tenant,
         records,
@@ -290,7 +291,7 @@ def plan(
         since,
         current_frames(con, run.tenant),
         validated.validated.changes,
-        run_id=run.run_id,
+        sent=sent,
         marked=marked_records(validated.tables),
     )
     run = replace(run, planning=planned.planning, planning_note=planned.note)
@@ -336,7 +337,7 @@ def plan(
         writes,
         schools,
         first_free,
-        relogins(planned.plan, sent_lines(planned.records["users"], run.run_id)),
+        relogins(planned.plan, sent),
         planned.adoption,
     )
 

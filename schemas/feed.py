@@ -592,6 +592,15 @@ def open_feed(
     manifest_data = members[MANIFEST_FILE].read()
     manifest_csv = _parsed(source.name, manifest_data, MANIFEST_FILE, encoding)
     manifest, modes, lines, issues, version = _manifest(manifest_csv)
+    if manifest.get("oneroster.version") and manifest["oneroster.version"] not in SPECS_BY_VERSION:
+        # a version rosterflow does not read: its files are not read as some other version's
+        # (every header and file name would be reported against that one), only the manifest;
+        # a manifest that names no version has its files read as 1.1's
+        # (nor are the manifest's file names judged against some other version's)
+        stated = [issue for issue in issues if issue["rule"] != "manifest.unknown_file"]
+        absent = dict.fromkeys(FILE_SPECS, "absent")
+        found = pl.concat([issue_frame(stated), manifest_csv.issues])
+        return Feed(source.name, source.sha256, manifest, absent, {}, found, encoding=encoding)
     specs = SPECS_BY_VERSION[version]
     issues += _member_issues(members, modes, manifest, lines, version)
     to_read = {

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.identity import IDENTITY_KEYS
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.lms import MANAGED_PREFIX
@@ -61,16 +62,14 @@ def new_users(desired: pl.LazyFrame, current: pl.LazyFrame) -> pl.LazyFrame:
     return desired.join(current.select("external_id"), on="external_id", how="anti")
 
 
-def sent_lines(users: pl.DataFrame, run_id: int | None) -> pl.LazyFrame:
-    """`external_id, line` of the user records (`source_state`: with `run_id, line`) that the
-    run `run_id` received, each on its line in that run's users.csv; a record kept from an
-    earlier feed stands on no line of this one (and with no run, none does)."""
-    if run_id is None:
+def sent_lines(users: pl.DataFrame | None) -> pl.LazyFrame:
+    """`external_id, line` of the user records a run received, each on its line in the run's
+    users.csv (`users`: the file's validated rows, with their lines); a record kept from an
+    earlier feed stands on no line of this one, and with no users.csv none does."""
+    if users is None or LINE not in users.columns:
         return pl.LazyFrame(schema=LINES_SCHEMA)
-    return (
-        users.lazy()
-        .filter(pl.col("run_id") == run_id)
-        .select(managed_id("sourcedId").alias("external_id"), pl.col("line").cast(pl.Int64))
+    return users.lazy().select(
+        managed_id("sourcedId").alias("external_id"), pl.col(LINE).cast(pl.Int64).alias("line")
     )
 
 

@@ -45,7 +45,6 @@ from rosterflow.transforms.adoption import (
     adoptions,
     as_adopted,
     new_users,
-    sent_lines,
     with_adoption_detail,
 )
 from rosterflow.transforms.desired import (
@@ -220,7 +219,7 @@ def plan_incremental(
     *,
     identity: Identity | None = None,
     previous_teacher_order: pl.DataFrame | None = None,
-    run_id: int | None = None,
+    sent: pl.LazyFrame | None = None,
     marked: Mapping[str, pl.Series] | None = None,
 ) -> IncrementalPlan:
     """The change set of the records that changed (`changes`, per file, against the records
@@ -228,7 +227,8 @@ def plan_incremental(
     the hashes of the last run's desired courses and its students' grade levels, and
     `sourcedId, userSourcedId` of the enrollments the last run stored. With `identity`, new
     users adopt accounts made by hand as its `adopt_by` says (`transforms.adoption`), its
-    issues on the lines of the records the run `run_id` received. With the last run's
+    issues on the lines of the user records the run received (`sent`:
+    `transforms.adoption.sent_lines`). With the last run's
     `previous_teacher_order` (`sourcedId, run_id, line` of its teacher enrollments), a
     hierarchy none of whose inputs changed is not derived again. `marked` holds per entity the
     external IDs of rows the feed marked tobedeleted (`transforms.plan.marked_external_ids`)."""
@@ -247,7 +247,7 @@ def plan_incremental(
         if identity is None or identity.adopt_by == "none" or new.height == 0:
             return rows
         tenant_users = current.rows("user")
-        adoption = adoptions(new, tenant_users, identity, sent_lines(records["users"], run_id))
+        adoption = adoptions(new, tenant_users, identity, sent)
         taken = tenant_users.join(adoption.matches.select("user_id"), on="user_id", how="semi")
         return pl.concat([rows, as_adopted(taken, adoption.matches)])
 

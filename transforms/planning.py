@@ -19,7 +19,7 @@ from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
 from rosterflow.schemas.settings import Identity, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
-from rosterflow.transforms.adoption import Adoption, adoptions, new_users, sent_lines
+from rosterflow.transforms.adoption import LINES_SCHEMA, Adoption, adoptions, new_users
 from rosterflow.transforms.desired import desired_state, source_grade_levels
 from rosterflow.transforms.incremental import (
     Current,
@@ -68,15 +68,15 @@ def plan_run(
     current: Mapping[str, pl.LazyFrame],
     found: Mapping[str, RecordChanges] | None = None,
     *,
-    run_id: int | None = None,
+    sent: pl.LazyFrame | None = None,
     marked: Mapping[str, pl.Series] | None = None,
 ) -> RunPlan:
     """The plan of the SIS's `records` after a feed (`source_state.source_records`; per file,
     sent as `modes` says), given the first free id of each lms table. `since` is the basis of
     an incremental plan, or why the run is planned in full, against `current` (every lms row
     of the tenant, per entity). `found` holds the changes validation already worked out, per
-    file. `run_id` is the run's: the records it carries came in its feed, and an issue the
-    plan raises on one of them stands on its line (`transforms.adoption.sent_lines`). `marked`
+    file. `sent` gives the line of each user record the run received (`external_id, line`:
+    `transforms.adoption.sent_lines`), on which an issue the plan raises stands. `marked`
     holds per file the sourcedIds of the records the feed marked tobedeleted
     (`source_state.marked_records`): the rows they remove say so in their detail."""
     removed_by = marked_external_ids(marked or {})
@@ -101,7 +101,7 @@ def plan_run(
             enrollments.select("sourcedId", "userSourcedId"),
             identity=settings.identity,
             previous_teacher_order=since.teacher_order,
-            run_id=run_id,
+            sent=sent,
             marked=removed_by,
         )
         return RunPlan(
@@ -117,7 +117,10 @@ def plan_run(
     grades = source_grade_levels(records).collect()
     desired = desired_state(records, settings.hierarchy, courses, grades, settings.identity.key)
     adoption = _adoption(
-        desired["user"], current["user"], settings.identity, sent_lines(records["users"], run_id)
+        desired["user"],
+        current["user"],
+        settings.identity,
+        pl.LazyFrame(schema=LINES_SCHEMA) if sent is None else sent,
     )
     plan = plan_changes(
         tenant, desired, current, first_free, settings.policy, adoption.matches, removed_by

@@ -3,7 +3,7 @@
 The manifest's three modes become one rule per file: a `bulk` file replaces the records of its
 entity, a `delta` file upserts its `active` rows and removes its `tobedeleted` ones, and an
 `absent` file leaves the previous records as they were. Rows carry `run_id` and `line` so that
-"first in file order" stays meaningful across runs, and `row_hash`, a hash of the record's
+"first in file order" stays meaningful across runs (a record a delta updates keeps its place), and `row_hash`, a hash of the record's
 fields, so that a run can tell which records changed since the last one
 (`schemas.records.record_changes`).
 """
@@ -51,7 +51,24 @@ def next_source_state(
         return previous
     arrived = arrived_records(name, incoming, run_id)
     kept = previous.lazy().join(arrived.select("sourcedId"), on="sourcedId", how="anti")
-    return pl.concat([kept, arrived.filter(stated())], how="vertical").collect()
+    # a record the delta updates keeps its place in file order (the run and line it stood on):
+    # a delta does not change which of a class's teachers is first; a new record comes last
+    placed = (
+        arrived.filter(stated())
+        .join(
+            previous.lazy().select("sourcedId", "run_id", "line"),
+            on="sourcedId",
+            how="left",
+            suffix="_before",
+            maintain_order="left",
+        )
+        .with_columns(
+            pl.coalesce("run_id_before", "run_id").alias("run_id"),
+            pl.coalesce("line_before", "line").alias("line"),
+        )
+        .drop("run_id_before", "line_before")
+    )
+    return pl.concat([kept, placed], how="vertical").collect()
 
 
 def source_records(

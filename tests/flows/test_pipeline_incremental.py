@@ -679,3 +679,35 @@ def test_a_repeated_sourced_id_is_found_by_an_incremental_check_as_by_the_whole(
     assert ours.outcome == oracle.outcome == "rejected"
     assert ours.issues.filter(pl.col("rule") == "unique").height == 2
     assert_frame_equal(ours.issues.sort(pl.all()), oracle.issues.sort(pl.all()))
+
+
+def test_a_delta_that_updates_the_first_teacher_keeps_the_class_s_primary_teacher(tmp_path):
+    """No teacher of k1 is marked primary: the first in file order is. A delta that updates
+    that teacher's enrollment changes the enrollment alone (it kept its place in file order),
+    planned incrementally as in full, and the bulk file sent again after it changes nothing."""
+    district = tiny_district()
+    enrollments = district["enrollments"].with_columns(pl.lit("false").alias("primary"))
+    second = enrollments.filter(pl.col("sourcedId") == "e1").with_columns(
+        pl.lit("e9").alias("sourcedId"), pl.lit("u-t2").alias("userSourcedId")
+    )
+    district["enrollments"] = pl.concat([enrollments, second])  # u-t1 first, then u-t2
+    updated = district["enrollments"].filter(pl.col("sourcedId") == "e1")
+    delta = {
+        "enrollments": updated.with_columns(
+            pl.lit("active").alias("status"),
+            pl.lit("2026-12-05T08:00:00.000Z").alias("dateLastModified"),
+            pl.lit("2027-01-15").alias("endDate"),
+        )
+    }
+    modes = {name: "absent" for name in SYNCED_FILES} | {"enrollments": "delta"}
+    for full in (False, True):
+        w = Warehouse(tmp_path / f"full-{full}")
+        (tmp_path / f"full-{full}").mkdir()
+        w.sync(district)
+        section = w.row("courses", "or--k1")
+
+        done = w.sync(delta, modes=modes, full=full)
+
+        assert w.actions(done.run_id) == {("enrollment", "or--e1", "update")}, done.message
+        assert w.row("courses", "or--k1")["base_course_id"] == section["base_course_id"]
+        assert counts(w.sync(district, recall=False)) == {("enrollment", "update"): 1}

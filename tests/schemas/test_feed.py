@@ -139,11 +139,21 @@ def test_manifest_values_are_trimmed_and_versions_checked(tmp_path, stated):
     )
     files["manifest.csv"] = manifest.encode()
     feed = open_feed(write_zip(tmp_path / "m.zip", files))
-    assert feed.modes["users"] == "bulk"
-    assert feed.version == "1.1"  # its files are named as 1.1's, the run rejected anyway
-    version = feed.issues.filter(pl.col("rule") == "manifest.version")
-    assert version.select("line", "value", "severity").rows() == [(3, stated, "error")]
-    assert f"reads OneRoster 1.1 and 1.2; the manifest says {stated}" in version["message"][0]
+    # a version rosterflow does not read: no file is read as another version's, and the
+    # version is the one issue (not every header and file name judged against 1.1's)
+    assert set(feed.modes.values()) == {"absent"} and feed.files == {}
+    assert feed.issues.select("line", "value", "rule", "severity").rows() == [
+        (3, stated, "manifest.version", "error")
+    ]
+    assert f"reads OneRoster 1.1 and 1.2; the manifest says {stated}" in feed.issues["message"][0]
+
+
+def test_a_manifest_that_names_no_version_has_its_files_read_as_1_1(tmp_path):
+    files = feed_files(tiny_district())
+    files["manifest.csv"] = files["manifest.csv"].replace(b"oneroster.version,1.1\n", b"")
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    assert feed.version == "1.1" and feed.modes["users"] == "bulk"
+    assert feed.issues.filter(pl.col("rule") == "manifest.version").height == 1
 
 
 def test_a_1_2_manifest_reads_the_feed_as_1_2(tmp_path):

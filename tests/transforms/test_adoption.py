@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.settings import Identity
 from rosterflow.transforms.adoption import (
@@ -207,17 +208,11 @@ def test_each_issue_stands_on_its_record_s_line():
     assert adoptions(new, tenant, by("username")).issues["line"].null_count() == 6
 
 
-def test_the_lines_sent_are_those_of_the_records_the_run_received():
-    users = pl.DataFrame(
-        {
-            "run_id": [3, 1, 3],  # u-2 was kept from run 1's feed (a delta, or absent)
-            "line": [2, 9, 4],
-            "sourcedId": ["u-1", "u-2", "u-3"],
-        }
-    )
+def test_the_lines_sent_are_those_of_the_users_file_the_run_received():
+    users = pl.DataFrame({LINE: [2, 4], "sourcedId": ["u-1", "u-3"]})  # the file's rows
 
-    assert_frame_equal(sent_lines(users, 3).collect(), lines(("or--u-1", 2), ("or--u-3", 4)))
-    assert sent_lines(users, None).collect().is_empty()
+    assert_frame_equal(sent_lines(users).collect(), lines(("or--u-1", 2), ("or--u-3", 4)))
+    assert sent_lines(None).collect().is_empty()  # no users.csv in the feed
 
 
 def test_new_users_are_the_desired_users_no_lms_row_has_yet():

@@ -36,6 +36,17 @@ def test_delta_upserts_and_removes():
     assert records(state) == [("a", "A", 1), ("c", "C", 2)]
 
 
+def test_a_record_a_delta_updates_keeps_its_place_in_file_order_and_a_new_one_comes_last():
+    # (a class's first teacher enrollment in file order is its primary teacher when none is
+    # marked: a delta that updates an enrollment must not make another teacher first)
+    state = next_source_state(
+        "orgs", PREVIOUS, orgs(("c", "active", "C"), ("a", "active", "A2")), "delta", 2
+    )
+
+    placed = state.select("sourcedId", "name", "run_id", "line").sort("run_id", "line").rows()
+    assert placed == [("a", "A2", 1, 2), ("b", "B", 1, 3), ("c", "C", 2, 2)]
+
+
 def test_the_records_marked_tobedeleted_are_those_a_feed_removes_by_saying_so():
     tables = {
         "orgs": orgs(("a", None, "A"), ("b", "tobedeleted", None), ("c", "active", "C")),
