@@ -14,12 +14,13 @@ never import Prefect, whose import and temporary server would take most of a sma
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -35,6 +36,7 @@ from rosterflow.flows.commands import (
     CommandError,
 )
 from rosterflow.flows.console import console, errors
+from rosterflow.schemas.environment import EnvironmentVariableError, check_environment
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -90,11 +92,16 @@ def failure_exit(error: BaseException, step: str | None, verbose: bool) -> typer
 
 def command(group: typer.Typer | None = None, **options) -> Callable[[F], F]:
     """`app.command` (or `group.command`, a command of a sub-app), a CommandError raised
-    beneath the command ending it with its line and code."""
+    beneath the command ending it with its line and code. The environment's limits are
+    checked first: one set to what rosterflow cannot use ends any command with exit 2."""
 
     def register(function: F) -> F:
         @functools.wraps(function)
         def run(*args, **kwargs) -> None:
+            try:
+                check_environment()
+            except EnvironmentVariableError as error:
+                raise fail(str(error)) from None
             try:
                 function(*args, **kwargs)
             except CommandError as error:
@@ -147,6 +154,7 @@ def validate(
     from rosterflow.flows.report import print_validation
     from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
 
+    commands.check_tenant(tenant)
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")
     if report is not None:  # before the verdict: a report that cannot be written is no verdict
@@ -284,6 +292,7 @@ def sync(
 
     Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed or API, bad settings or unusable warehouse.
     """
+    commands.check_tenant(tenant)
     parameters = {
         "warehouse": str(warehouse),
         "tenant": tenant,
@@ -373,6 +382,7 @@ def runs(
     limit: Annotated[int, typer.Option(min=0, help="Show this many, newest first (0: all).")] = 20,
 ) -> None:
     """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes."""
+    commands.check_tenant(tenant)
     with commands.operating(warehouse):
         from rosterflow.flows.operations import runs as list_runs
 
@@ -540,6 +550,39 @@ def invoked_as() -> str:
     return called
 
 
+def check_cron(cron: str) -> None:
+    """Refuse a `--cron` that is no cron expression, in one line (not pydantic's text)."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:  # pydantic's ValidationError is one
+        raise fail(
+            f"--cron {cron!r} is not a cron expression; give five fields, minute hour "
+            "day-of-month month day-of-week, such as '*/15 * * * *' (every 15 minutes) or "
+            "'0 2 * * 1-5' (at 02:00 on weekdays)"
+        ) from None
+
+
+@contextlib.contextmanager
+def prefect_reached(scheduled: bool) -> Iterator[None]:
+    """A Prefect API that cannot be reached ends the command as `sync` ends it: exit 2, one line
+    naming the URL (without its user:password@) and what to do instead; not a traceback."""
+    from rosterflow.flows.prefect_logging import WITHOUT_PREFECT, prefect_unreachable
+
+    try:
+        yield
+    except (CommandError, typer.Exit):  # the command's own ending, already in words
+        raise
+    except Exception as error:
+        # a schedule is a Prefect deployment: without Prefect, cron scans with --once
+        instead = "scan with --once --no-prefect from cron" if scheduled else WITHOUT_PREFECT
+        unreachable = prefect_unreachable(error, instead)
+        if unreachable is None:
+            raise
+        raise fail(unreachable) from None
+
+
 @command()
 def serve(
     inbox: Annotated[
@@ -591,7 +634,7 @@ def serve(
 
     Serves the Prefect deployment [bold]rosterflow-inbox[/] that scans the inbox on a schedule (this needs a Prefect server: PREFECT_API_URL). Each complete, new *.zip is synced in its own flow run (tenant: the manifest's source.systemCode, else the file name), then moved to processed/ (applied), held/ (held by a safety guard) or rejected/ (rejected, failed or unreadable) with <name>.issues.csv beside it. A zip whose content (sha256) was applied before is filed without a second sync.
 
-    With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, held or failed, 2 for bad settings or an unusable warehouse (the zips then stay in the inbox).
+    With --once: scan one time and exit, as the Prefect flow when PREFECT_API_URL is set (or with --prefect), else in this process without Prefect (runs recorded in the warehouse's audit tables only). Exit 0 when every zip was applied (or none was waiting), 1 when any was rejected, held or failed, 2 for bad settings, an unusable warehouse or a Prefect API that cannot be reached (the zips then stay in the inbox).
 
     With --sources FILE instead of an inbox: every district the file lists is pulled from its OneRoster API and synced on each scan, as `rosterflow sync URL --tenant T` does, in the Prefect deployment [bold]rosterflow-pulls[/], or once with --once (each sync a Prefect flow run when PREFECT_API_URL is set). A district whose API cannot be read is reported and the others are pulled all the same; exit 2 then, else 1 when a run was not applied, else 0.
     """
@@ -614,29 +657,32 @@ def serve(
             "--no-prefect (or ROSTERFLOW_PREFECT=0): serving on a schedule is a Prefect "
             "deployment; scan with --once from cron to run without Prefect"
         )
+    if cron is not None:
+        check_cron(cron)
     commands.check_inputs(None, config)
-    if sources is not None:
-        _serve_sources(sources, warehouse, once, interval, cron, prefect, verbose)
-        return
-    parameters = {
-        "inbox": str(inbox.resolve()),
-        "warehouse": str(warehouse.resolve()),
-        "config": None if config is None else str(config.resolve()),
-        "settle_seconds": settle,
-    }
-    if pool is not None:
-        name = commands.deploy_to_pool(pool, prefect)
-        console.print(
-            f"deployment {escape(name)} on work pool {escape(pool)}: start workers with "
-            f"[bold]prefect worker start --pool {escape(pool)}[/]",
-            highlight=False,
-        )
-        parameters["dispatch"] = True
-        prefect = True
-    if not once:
-        commands.serve_inbox(parameters, interval, cron)
-        return
-    scan = commands.scan_once(parameters, verbose, commands.in_prefect(prefect))
+    with prefect_reached(scheduled=not once):
+        if sources is not None:
+            _serve_sources(sources, warehouse, once, interval, cron, prefect, verbose)
+            return
+        parameters = {
+            "inbox": str(inbox.resolve()),
+            "warehouse": str(warehouse.resolve()),
+            "config": None if config is None else str(config.resolve()),
+            "settle_seconds": settle,
+        }
+        if pool is not None:
+            name = commands.deploy_to_pool(pool, prefect)
+            console.print(
+                f"deployment {escape(name)} on work pool {escape(pool)}: start workers with "
+                f"[bold]prefect worker start --pool {escape(pool)}[/]",
+                highlight=False,
+            )
+            parameters["dispatch"] = True
+            prefect = True
+        if not once:
+            commands.serve_inbox(parameters, interval, cron)
+            return
+        scan = commands.scan_once(parameters, verbose, commands.in_prefect(prefect))
     from rosterflow.flows.report import print_filed
 
     print_filed(console, scan.filed, Path(parameters["inbox"]))
@@ -676,6 +722,7 @@ def grades_export(
 
     Exit 0 written (whatever was left out); 2 no such warehouse or tenant, or the feed cannot be written.
     """
+    commands.check_tenant(tenant)
     if oneroster not in ("1.1", "1.2"):
         raise typer.BadParameter(f"{oneroster!r}: write 1.1 or 1.2", param_hint="--oneroster")
     exported = commands.export_grades(out, warehouse, tenant, oneroster)
@@ -715,6 +762,7 @@ def grades_push(
 
     Exit 0 every record sent (or none needed sending); 1 some records refused or held back; 2 the API unreachable, refusing the credentials or answering an error after the retries (what it acknowledged before is recorded), no such warehouse or tenant, not a gradebook base URL.
     """
+    commands.check_tenant(tenant)
     pushed = commands.push_grades(url, warehouse, tenant, config, full, verbose)
     from rosterflow.flows.report import print_grades_push
 
@@ -747,15 +795,31 @@ def _serve_sources(
     raise typer.Exit(code)
 
 
+EXIT_INTERRUPTED = 130
+
+
+def interrupted(error: BaseException | None) -> bool:
+    """Whether `error` ends a command Ctrl-C interrupted: typer turns the KeyboardInterrupt
+    into exit 130 (a SystemExit raised while handling an Exit raised from it)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def exit_code() -> int:
     """Run the command the arguments name (as the console script does), and return its exit
     code."""
     try:
         app()
-    except KeyboardInterrupt:
-        errors.print("rosterflow: interrupted")
-        return 130
+    except KeyboardInterrupt:  # (outside a command: typer ends a command's as exit 130)
+        errors.print("[bold red]rosterflow:[/] interrupted", highlight=False)
+        return EXIT_INTERRUPTED
     except SystemExit as done:  # how click ends every command
+        if done.code == EXIT_INTERRUPTED and interrupted(done):
+            errors.print("[bold red]rosterflow:[/] interrupted", highlight=False)
+            return EXIT_INTERRUPTED
         if done.code is None or isinstance(done.code, int):
             return done.code or 0
         print(done.code, file=sys.stderr)  # as the interpreter would

@@ -78,6 +78,15 @@ def validate(
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
 
 
+def check_tenant(tenant: str | None) -> None:
+    """Refuse an empty or blank --tenant, as a script passing an unset variable gives: it
+    would fall back to the feed's default tenant, or sync into a tenant of its own."""
+    if tenant is not None and not tenant.strip():
+        raise CommandError(
+            f"--tenant {tenant!r}: a tenant's name cannot be empty or blank (an unset variable?)"
+        )
+
+
 def check_writable(path: Path, option: str) -> None:
     """Refuse (exit 2) a file the command is to write once it has run, before it runs: the
     file and its missing folders are made, then removed again, so that the answer is the file
@@ -156,13 +165,14 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
 def known_ids(warehouse: Path, tenant: str):
     """The tenant's records in the warehouse (a file, or the tenant's file of a layout), read
     when called: a feed answered from its lines needs none."""
-    from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
+    from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.state import known_ids as tenant_ids
 
     path = existing_tenant_warehouse(warehouse, tenant)
-    if path is None and not is_layout(warehouse):
-        raise CommandError(f"--warehouse {warehouse}: no such file")
-    # a layout without the tenant's file: a tenant that has never synced holds no records
+    if path is None:
+        # no such file, or a layout no sync created; in a layout that exists, a tenant without
+        # its file has never synced, and holds no records
+        check_existing(warehouse)
     return functools.partial(tenant_ids, path, tenant)
 
 
@@ -452,7 +462,7 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
         raise CommandError(f"--tenant {tenant}: no warehouse file of {warehouse} holds it")
     started = utc_now()
     try:
-        with connect(path) as con:
+        with connect(path, existing=True) as con:
             if not has_synced(con, tenant):
                 raise CommandError(f"--tenant {tenant}: no sync was ever applied to it in {path}")
             book = gradebook(**gradebook_inputs(con, tenant))
@@ -538,7 +548,7 @@ def push_grades(
     with progress(verbose, False):
         announce("read-gradebook")
         try:
-            with connect(path) as con:
+            with connect(path, existing=True) as con:
                 if not has_synced(con, tenant):
                     raise CommandError(
                         f"--tenant {tenant}: no sync was ever applied to it in {path}"
@@ -578,7 +588,7 @@ def push_grades(
         )
         announce("record-push")
         try:
-            with connect(path) as con:
+            with connect(path, existing=True) as con:
                 grade_run_id = record_grades_run(con, run, plan.exclusions, answered, read)
         except WarehouseError as error:
             raise CommandError(

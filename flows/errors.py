@@ -6,13 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rosterflow.schemas.changes import PlanError
+from rosterflow.schemas.environment import EnvironmentVariableError
 from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.settings import SettingsError
 from rosterflow.warehouse.schema import WarehouseError
 
-# the feed, the settings, the warehouse (unreadable, locked, newer, or holding duplicated
-# managed rows a person must resolve): each message already says what to do
-INPUT_ERRORS: tuple[type[Exception], ...] = (FeedError, SettingsError, WarehouseError, PlanError)
+# the feed, the settings, the environment's limits, the warehouse (unreadable, locked, newer, or
+# holding duplicated managed rows a person must resolve): each message already says what to do
+INPUT_ERRORS: tuple[type[Exception], ...] = (
+    FeedError,
+    SettingsError,
+    EnvironmentVariableError,
+    WarehouseError,
+    PlanError,
+)
 
 
 class NotRun(Exception):
@@ -23,6 +30,7 @@ class NotRun(Exception):
 # errors that are not the feed's fault: the inbox leaves the feed where it is for the next scan
 NOT_THE_FEEDS_FAULT: tuple[type[Exception], ...] = (
     SettingsError,
+    EnvironmentVariableError,
     WarehouseError,
     PlanError,
     NotRun,

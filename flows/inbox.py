@@ -198,12 +198,20 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
     if (unreadable := input_error(outcome, (FeedError,))) is not None:
         message = str(unreadable)
         return Verdict(
-            "unreadable", REJECTED, _one_issue(name, "feed.unreadable", "error", message)
+            "unreadable",
+            REJECTED,
+            _one_issue(name, "feed.unreadable", "error", message),
+            message=message,
         )
     if (not_ours := input_error(outcome, NOT_THE_FEEDS_FAULT)) is not None:
         return Verdict("waiting", None, issue_frame([]), message=str(not_ours))
-    message = f"the sync failed ({type(outcome).__name__}: {outcome}); see its flow run's logs"
-    return Verdict("failed", REJECTED, _one_issue(name, "sync.failed", "error", message))
+    message = (
+        f"the sync failed ({type(outcome).__name__}: {outcome}); run in Prefect, its flow "
+        "run's logs hold the traceback"
+    )
+    return Verdict(
+        "failed", REJECTED, _one_issue(name, "sync.failed", "error", message), message=message
+    )
 
 
 def free_path(folder: Path, name: str) -> Path:

@@ -46,7 +46,7 @@ from rosterflow.warehouse.operations import (
 )
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
 from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
-from rosterflow.warehouse.schema import transaction
+from rosterflow.warehouse.schema import connect, transaction
 from rosterflow.warehouse.state import lms_checksum, next_ids
 
 __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
@@ -55,9 +55,10 @@ __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
 def runs(
     warehouse: str | Path, tenant: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
-    """The runs, newest first; of every tenant of a per-tenant layout, or of `tenant`."""
+    """The runs, newest first; of every tenant of a per-tenant layout, or of `tenant`. Each
+    file is opened read-only: listing creates and migrates nothing, and needs no write access."""
     if not is_layout(warehouse):
-        with open_warehouse(warehouse) as con:
+        with connect(warehouse, read_only=True) as con:
             return list_runs(con, tenant, limit)
     layout = Layout(str(warehouse))
     files = layout.files()
@@ -65,7 +66,7 @@ def runs(
         files = {tenant: files[tenant]} if tenant in files else {}
     found = []
     for path in files.values():  # one small query per tenant file
-        with open_warehouse(path) as con:
+        with connect(path, read_only=True) as con:
             found.append(list_runs(con, tenant, limit))
     if not found:  # no tenant has synced yet: no runs, in list_runs' columns
         with open_warehouse(":memory:") as con:
@@ -99,7 +100,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
     """Apply a held run's plan, exactly as it was planned, as a new run. Refused unless the
     tenant's lms and stored records are as the plan found them: no run applied since, and the
     managed lms rows' checksum unchanged (a hand edit since)."""
-    with open_warehouse(run_file(warehouse, run_id)) as con:
+    with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
         info = run_info(con, run_id)
         _undecided_held(info)
         since = applied_since(con, info.tenant, run_id)
@@ -142,7 +143,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
 def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
     """Drop a held run's plan; nothing else changes. The run stays in audit as held, with the
     decision beside it."""
-    with open_warehouse(run_file(warehouse, run_id)) as con:
+    with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
         info = run_info(con, run_id)
         _undecided_held(info)
         with transaction(con):
@@ -188,7 +189,7 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
     Refused when a later run changed any of the same rows, unless `force`: then those rows
     are brought back all the same. The tenant's next sync is planned in full."""
-    with open_warehouse(run_file(warehouse, run_id)) as con:
+    with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
         info = run_info(con, run_id)
         if info.outcome != "applied":
             hint = (

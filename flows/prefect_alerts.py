@@ -9,11 +9,14 @@ any Prefect notification block (Slack, Microsoft Teams, email, a custom webhook,
 
 e.g. `python -m rosterflow.flows.prefect_alerts slack-webhook/district-alerts` after saving the block in the
 UI (Blocks -> Slack Webhook) or in Python (`SlackWebhook(url=...).save("district-alerts")`).
+Run again, it replaces the automation of that name rather than adding a second one. A block
+not saved yet, or a server that cannot be reached, is one line on stderr and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from uuid import UUID
 
 from prefect.automations import Automation
@@ -51,18 +54,90 @@ def alert_automation(block_document_id: UUID, name: str = DEFAULT_NAME) -> Autom
     )
 
 
+class AlertsError(Exception):
+    """The automation cannot be made as asked: no such block, no server (exit 2)."""
+
+
+def block_document_id(block_slug: str) -> UUID:
+    """The id of the saved block `type/name` on the configured Prefect server (its secrets
+    not read); an AlertsError saying how to save it when there is none."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    block_type, _, name = block_slug.partition("/")
+    if not block_type or not name:
+        raise AlertsError(
+            f"{block_slug!r}: name the block as type/name, such as slack-webhook/district-alerts"
+        )
+    with get_client(sync_client=True) as client:
+        try:
+            document = client.read_block_document_by_name(
+                name=name, block_type_slug=block_type, include_secrets=False
+            )
+        except ObjectNotFound:
+            raise AlertsError(
+                f"no block {block_slug!r} is saved on the Prefect server: save it first, in the "
+                f"UI (Blocks -> +, type {block_type}, name {name}) or in Python, such as "
+                f'SlackWebhook(url=...).save("{name}")'
+            ) from None
+    assert document.id is not None
+    return document.id
+
+
 def create_alerts(block_slug: str, name: str = DEFAULT_NAME) -> Automation:
-    """Create the automation on the configured Prefect server for the block `type/name`."""
-    from prefect.blocks.core import Block
+    """Create the automation on the configured Prefect server for the block `type/name`, or
+    replace the one of that name (and remove copies of it an earlier version made): run twice,
+    there is still one automation, and each alert is sent once."""
+    from prefect import get_client
 
-    block = Block.load(block_slug)
-    return alert_automation(block._block_document_id, name).create()
+    wanted = alert_automation(block_document_id(block_slug), name)
+    with get_client(sync_client=True) as client:
+        existing = client.read_automations_by_name(name=name)  # the newest first
+    if not existing:
+        return wanted.create()
+    kept, *copies = existing
+    wanted.id = kept.id
+    wanted.update()
+    with get_client(sync_client=True) as client:
+        for copy in copies:
+            client.delete_automation(copy.id)
+    return wanted
 
 
-if __name__ == "__main__":
+def main(arguments: list[str] | None = None) -> int:
+    """The command line: create or replace the automation; 2 with one line when it cannot."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("block", help="the notification block, as type/name")
     parser.add_argument("--name", default=DEFAULT_NAME)
-    arguments = parser.parse_args()
-    created = create_alerts(arguments.block, arguments.name)
-    print(f"created automation {created.name!r} ({created.id})")
+    parsed = parser.parse_args(arguments)
+    from prefect.settings import PREFECT_API_URL
+
+    from rosterflow.flows.prefect_logging import prefect_unreachable
+
+    try:
+        if not PREFECT_API_URL.value():
+            raise AlertsError(
+                "an automation lives on a Prefect server: start one with `prefect server "
+                "start` and set PREFECT_API_URL (for example http://127.0.0.1:4200/api)"
+            )
+        automation = create_alerts(parsed.block, parsed.name)
+    except AlertsError as error:
+        print(f"rosterflow: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        unreachable = prefect_unreachable(
+            error, "set PREFECT_API_URL to the server syncs report to"
+        )
+        if unreachable is None:
+            raise
+        print(f"rosterflow: {unreachable}", file=sys.stderr)
+        return 2
+    print(
+        f"automation {automation.name!r} ({automation.id}): held, rejected and failed runs "
+        f"notify through {parsed.block}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,8 @@ import logging
 import os
 import sys
 
+from rosterflow.schemas.urls import without_userinfo
+
 SILENT = logging.CRITICAL + 1
 
 _console_levels: dict[logging.Handler, int] = {}  # Prefect's console handlers as configured
@@ -55,13 +57,18 @@ def starting_notice() -> str:
 
     url = PREFECT_API_URL.value()
     if url:
-        return f"connecting to the Prefect API at {url}"
+        return f"connecting to the Prefect API at {without_userinfo(url)}"
     return "starting a temporary Prefect server (about 10 s; set PREFECT_API_URL to use yours)"
 
 
-def prefect_unreachable(error: BaseException) -> str | None:
-    """The fix for a Prefect API that `error` (or what it was raised from) could not reach;
-    None for any other error."""
+WITHOUT_PREFECT = (
+    "run with --no-prefect (the run is then recorded in the warehouse's audit tables only)"
+)
+
+
+def prefect_unreachable(error: BaseException, instead: str = WITHOUT_PREFECT) -> str | None:
+    """The fix for a Prefect API that `error` (or what it was raised from) could not reach:
+    start it, or do `instead`; None for any other error."""
     from rosterflow.flows.errors import error_chain
 
     httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
@@ -69,8 +76,7 @@ def prefect_unreachable(error: BaseException) -> str | None:
         return None
     from prefect.settings import PREFECT_API_URL
 
-    return (
+    return without_userinfo(  # the URL's user:password@ (and the error's) never shown
         f"cannot reach the Prefect API at {PREFECT_API_URL.value()} ({error}). Start it with "
-        "`prefect server start`, or run with --no-prefect (the run is then recorded in the "
-        "warehouse's audit tables only)"
+        f"`prefect server start`, or {instead}"
     )

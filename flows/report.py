@@ -179,8 +179,13 @@ def runs_table(runs: pl.DataFrame) -> Table:
         "changes",
         "why",
     ):
+        # a run id and a time never wrap, so that an id can be copied whole: the other columns
+        # give way
         table.add_column(
-            column, justify="right" if column in ("run", "changes") else "left", overflow="fold"
+            column,
+            justify="right" if column in ("run", "changes") else "left",
+            overflow="fold",
+            no_wrap=column in ("run", "started (UTC)"),
         )
     for row in runs.iter_rows(named=True):  # one row per run shown (--limit)
         style = VERDICT_STYLE.get(row["outcome"], "bold")

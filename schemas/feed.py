@@ -26,6 +26,7 @@ import polars as pl
 
 from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
 from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
+from rosterflow.schemas.environment import MAX_COMPRESSION_RATIO, MAX_FEED_BYTES
 from rosterflow.schemas.issues import issue_frame, issue_row
 from rosterflow.schemas.lines import (
     LineSummary,
@@ -47,10 +48,6 @@ from rosterflow.schemas.spec import (
 )
 from rosterflow.schemas.unzip import fast_read, member_ends
 
-# Far above any real roster (a state's 6M enrollments is about 1 GB of CSV) yet far below what
-# would exhaust a machine; both can be raised through the environment.
-MAX_FEED_BYTES = int(os.environ.get("ROSTERFLOW_MAX_FEED_BYTES", 16 * 1024**3))
-MAX_COMPRESSION_RATIO = int(os.environ.get("ROSTERFLOW_MAX_COMPRESSION_RATIO", 1000))
 _RATIO_EXEMPT_BYTES = 1024**2  # tiny members may compress absurdly well (a header-only file)
 _IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 _IGNORED_DIRS = {"__MACOSX"}
@@ -356,6 +353,7 @@ def _zip_source(path: Path) -> _Source:
     except _ZIP_ERRORS as error:
         raise FeedError(f"{path}: damaged zip archive ({error})") from None
     total = 0
+    max_bytes, max_ratio = MAX_FEED_BYTES.value(), MAX_COMPRESSION_RATIO.value()
     members: dict[str, _Member] = {}
     for info in infos:
         name = info.filename
@@ -365,13 +363,13 @@ def _zip_source(path: Path) -> _Source:
         if stat.S_ISLNK(info.external_attr >> 16):
             raise FeedError(f"{path}: member {name!r} is a symbolic link; refusing the archive")
         total += info.file_size
-        if total > MAX_FEED_BYTES:
+        if total > max_bytes:
             raise FeedError(
-                f"{path}: unpacks to more than {MAX_FEED_BYTES:,} bytes; refusing a possible zip "
+                f"{path}: unpacks to more than {max_bytes:,} bytes; refusing a possible zip "
                 "bomb (raise ROSTERFLOW_MAX_FEED_BYTES if the feed is genuinely that large)"
             )
         ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > _RATIO_EXEMPT_BYTES and ratio > MAX_COMPRESSION_RATIO:
+        if info.file_size > _RATIO_EXEMPT_BYTES and ratio > max_ratio:
             raise FeedError(
                 f"{path}: member {name!r} expands {ratio:,.0f}x ({info.file_size:,} bytes); "
                 "refusing a possible zip bomb"

@@ -33,6 +33,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from rosterflow.schemas.identity import IDENTITY_KEYS
 from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
+from rosterflow.schemas.urls import has_userinfo, without_userinfo
 
 
 class SettingsError(Exception):
@@ -223,6 +224,9 @@ class Notify(_Table):
     @field_validator("webhook")
     @classmethod
     def _web_url(cls, webhook: str) -> str:
+        _no_credentials(
+            "[notify] webhook", webhook, "a webhook service puts its secret in the URL's path"
+        )
         if webhook and not webhook.startswith(("http://", "https://")):
             raise _refused(f"[notify] webhook = {webhook!r}; give an http:// or https:// URL")
         return webhook
@@ -393,6 +397,16 @@ class Source(_Table):
             )
         return raw
 
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, token_url: str) -> str:
+        _no_credentials(
+            "[source] token_url",
+            token_url,
+            "the client's credentials go in client_id and the secret's variable or file",
+        )
+        return token_url
+
     @field_validator("client_secret_file")
     @classmethod
     def _beside_the_settings(cls, file: str, info: ValidationInfo) -> str:
@@ -510,12 +524,24 @@ def parse_settings(
     try:
         return Settings.model_validate(raw, context={"folder": folder})
     except ValidationError as error:
-        raise SettingsError(f"{source}: {_message(min(error.errors(), key=_order))}") from None
+        message = _message(min(error.errors(), key=_order))
+        # no message shows a URL's user:password@, whichever value it quotes
+        raise SettingsError(f"{source}: {without_userinfo(message)}") from None
 
 
 def _refused(message: str) -> PydanticCustomError:
     """An error whose message is already the one a person reads."""
     return PydanticCustomError("settings", "{message}", {"message": message})
+
+
+def _no_credentials(where: str, url: str, instead: str) -> None:
+    """Refuse a URL holding credentials (user:password@host) without showing it (as `pull`
+    refuses one): a password there would be echoed by every message naming the URL."""
+    if has_userinfo(url):
+        raise _refused(
+            f"{where}: the URL holds credentials (user:password@host); give it without them "
+            f"({instead})"
+        )
 
 
 def _share_refused(where: str, share: object) -> str:

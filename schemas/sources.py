@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from rosterflow.schemas.settings import SettingsError, read_toml
+from rosterflow.schemas.urls import has_userinfo
 
 
 class PullSource(BaseModel):
@@ -19,6 +21,18 @@ class PullSource(BaseModel):
     tenant: str = Field(min_length=1, description="The tenant the district's records are.")
     url: str = Field(pattern=r"^https?://", description="The base URL of its OneRoster API.")
     config: str | None = Field(None, description="Its settings file, [source] included.")
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        # refused unseen, as `pull` refuses it: the URL names the district's runs in audit
+        if has_userinfo(url):
+            raise PydanticCustomError(
+                "credentials",
+                "the URL holds credentials (user:password@host); give them in the [source] "
+                "table of the district's settings (config) or the environment instead",
+            )
+        return url
 
 
 class SourcesFile(BaseModel):

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from rosterflow.schemas.settings import Source
+from rosterflow.schemas.urls import has_userinfo
 from rosterflow.sis.endpoints import default_scopes
 from rosterflow.sis.errors import SisError
 
@@ -49,6 +50,11 @@ def credentials_for(
     for `scopes`, else `[source] scopes`, else the version's read scopes (a pull's)."""
     environ = os.environ if environ is None else environ
     token_url = source.token_url or environ.get(TOKEN_URL_ENV, "")
+    if has_userinfo(token_url):  # ([source] token_url refuses it too): never shown
+        raise SisError(
+            f"{TOKEN_URL_ENV}: the URL holds credentials (user:password@host); give it without "
+            f"them (the client's credentials go in {CLIENT_ID_ENV} and the secret's variable)"
+        )
     client_id = source.client_id or environ.get(CLIENT_ID_ENV, "")
     secret = _secret(source, environ)
     wanted = {"client id": client_id, "client secret": secret}

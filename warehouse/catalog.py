@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from rosterflow.warehouse.layout import Layout
-from rosterflow.warehouse.schema import WarehouseError, latest_version, while_locked
+from rosterflow.warehouse.schema import WarehouseError, version_refusal, while_locked
 
 CATALOG = "rosterflow_catalog"
 SCHEMAS = ("lms", "audit", "history", "oneroster")
@@ -60,18 +60,10 @@ def _check_versions(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> N
             for alias in present
         )
         versions |= dict(con.execute(union).fetchall())
-    expected = latest_version()
     for alias, version in versions.items():
-        if version > expected:
-            raise WarehouseError(
-                f"{files[alias]}: schema version {version}, written by a newer rosterflow "
-                f"(this one knows up to {expected}); upgrade rosterflow"
-            )
-        if version != expected:
-            raise WarehouseError(
-                f"{files[alias]}: schema version {version}, expected {expected}; "
-                "run a sync of its tenant to migrate it"
-            )
+        refusal = version_refusal(files[alias], version, "run a sync of its tenant to migrate it")
+        if refusal is not None:
+            raise WarehouseError(refusal)
 
 
 def _relations(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, str]]:

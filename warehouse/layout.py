@@ -165,19 +165,20 @@ def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
 
 @contextmanager
 def open_warehouse(
-    path: str | Path, tenant: str | None = None, seal_days: float = 0
+    path: str | Path, tenant: str | None = None, seal_days: float = 0, existing: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, held open for the whole run: DuckDB lets one process write a file at a
     time, so nothing else can change the tenant between planning and applying. With `tenant`,
     `path` may be a per-tenant layout (`wh/{tenant}.duckdb`): the tenant's own file opens.
     With `seal_days` (a sync's `[safety] lms_check_days`), the lms summaries the file's seal
     vouches for are taken instead of scanned, and the file is sealed again when the block ends
-    without an error (`warehouse.seal`)."""
+    without an error (`warehouse.seal`). With `existing`, only a rosterflow warehouse there
+    already opens (`schema.connect`): an operation on recorded runs creates nothing."""
     if tenant is not None and is_layout(path):
         file, base = tenant_warehouse(path, tenant)
-        con = connect(file, id_space=(tenant, base))
+        con = connect(file, id_space=(tenant, base), existing=existing)
     else:
         file = Path(path)
-        con = connect(file)
+        con = connect(file, existing=existing)
     with sealing(con, file, seal_days):
         yield con

@@ -21,6 +21,8 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.environment import LOCK_WAIT_SECONDS as LOCK_WAIT
+from rosterflow.schemas.environment import EnvironmentVariableError
 from rosterflow.warehouse.seal import tracking
 
 T = TypeVar("T")
@@ -138,12 +140,17 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     return current
 
 
-LOCK_WAIT_ENV = "ROSTERFLOW_LOCK_WAIT_SECONDS"
-LOCK_WAIT_SECONDS = 30.0
+LOCK_WAIT_ENV = LOCK_WAIT.name
+LOCK_WAIT_SECONDS = LOCK_WAIT.default
 
 
 def lock_wait_seconds() -> float:
-    return float(os.environ.get(LOCK_WAIT_ENV, LOCK_WAIT_SECONDS))
+    """`ROSTERFLOW_LOCK_WAIT_SECONDS`, else 30; a WarehouseError (exit 2) naming the variable
+    when it is not a number of seconds."""
+    try:
+        return LOCK_WAIT.value()
+    except EnvironmentVariableError as error:
+        raise WarehouseError(str(error)) from None
 
 
 def while_locked(path: Path, attempt: Callable[[], T]) -> T:
@@ -174,29 +181,78 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def version_refusal(
+    path: str | Path, version: int, older: str = "run a sync to migrate it"
+) -> str | None:
+    """Why a file of schema `version` is not read as a warehouse of this rosterflow (None: it
+    is): not a rosterflow warehouse at all (no migration recorded), one written by a newer
+    rosterflow, or one of an older schema, which `older` says how to migrate."""
+    newest = latest_version()
+    if version == newest:
+        return None
+    if version == 0:
+        return (
+            f"{path}: not a rosterflow warehouse (it has no audit.schema_migrations); name "
+            "the file a sync wrote"
+        )
+    if version > newest:
+        return (
+            f"{path}: schema version {version}, written by a newer rosterflow (this one knows "
+            f"up to {newest}); upgrade rosterflow"
+        )
+    return f"{path}: schema version {version}, expected {newest}; {older}"
+
+
+def check_writable_folder(path: Path) -> None:
+    """Refuse a warehouse whose folder this process cannot write: DuckDB opens the file all the
+    same, and fails only when a first transaction commits, as it cannot create its write-ahead
+    log (`<file>.wal`) beside the file, after the run was planned and without a way to record
+    that it failed."""
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WarehouseError(
+            f"{path}: cannot write the warehouse: its folder {os.path.abspath(folder)} is not "
+            f"writable, and DuckDB writes its log {path.name}.wal beside it (make the folder "
+            "writable, or move the warehouse to one that is)"
+        )
+
+
 def connect(
-    path: str | Path, *, read_only: bool = False, id_space: tuple[str, int] | None = None
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    id_space: tuple[str, int] | None = None,
+    existing: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse at `path`, created and migrated as needed. `id_space`:
     the tenant and the start of the file's id range, for a file of a per-tenant layout
-    (`warehouse.layout`); recorded when the file is new."""
+    (`warehouse.layout`); recorded when the file is new.
+
+    `read_only` opens it read-only, and changes nothing: a file that is no rosterflow
+    warehouse, or of another schema version, is refused (`version_refusal`). `existing` opens
+    for writing only a rosterflow warehouse there already (migrated if it is older), for an
+    operation on what a sync wrote: nothing is created. Opened for writing, a warehouse whose
+    folder cannot be written is refused (`check_writable_folder`)."""
     path = Path(path)
-    if read_only and not path.exists():
-        raise WarehouseError(f"{path}: no such warehouse")
+    if (read_only or existing) and not path.exists():
+        raise WarehouseError(f"{path}: no such warehouse (a sync creates it)")
+    if read_only:
+        con = open_file(path, read_only=True)
+        refusal = version_refusal(path, schema_version(con))
+        if refusal is not None:
+            con.close()
+            raise WarehouseError(refusal)
+        return con
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise WarehouseError(f"{path}: cannot create its folder ({error})") from None
-    con = open_file(path, read_only)
-    if read_only:
-        version = schema_version(con)
-        if version != latest_version():
-            con.close()
-            raise WarehouseError(
-                f"{path}: schema version {version}, expected {latest_version()}; run a sync to migrate it"
-            )
-        return con
+    if str(path) != ":memory:":
+        check_writable_folder(path)
+    con = open_file(path, read_only=False)
     try:
+        if existing and schema_version(con) == 0:
+            raise WarehouseError(version_refusal(path, 0))
         migrate(con)
         if id_space is not None:
             con.execute(

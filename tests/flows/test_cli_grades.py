@@ -242,3 +242,31 @@ def test_an_export_from_no_warehouse_exits_2(tmp_path):
 
     assert done.exit_code == 2, done.output
     assert "no such warehouse" in done.output
+
+
+def test_an_export_from_a_file_that_is_no_warehouse_exits_2_and_changes_nothing(tmp_path):
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("create table t (a integer)")
+    before = foreign.read_bytes()
+
+    done = runner.invoke(
+        app,
+        [
+            "grades",
+            "export",
+            str(tmp_path / "g.zip"),
+            "--tenant",
+            TENANT,
+            "--warehouse",
+            str(foreign),
+        ],
+    )
+
+    assert done.exit_code == 2, done.output
+    assert done.output.strip() == (
+        f"rosterflow: {foreign}: not a rosterflow warehouse (it has no audit.schema_migrations); "
+        "name the file a sync wrote"
+    )
+    assert foreign.read_bytes() == before
+    assert not (tmp_path / "g.zip").exists()

@@ -10,8 +10,10 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
+from rosterflow.warehouse.apply import PAUSE_MARKER_ENV
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
+from tests.unprivileged import without_override
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("cli_without_prefect.py")
@@ -39,8 +43,15 @@ class Done:
         return self.stdout + self.stderr
 
 
-def rosterflow(cwd: Path, *arguments, fail_apply: bool = False, **environment: str) -> Done:
-    """`rosterflow ARGUMENTS...` in its own process, in `cwd`, without any Prefect setting."""
+def rosterflow(
+    cwd: Path,
+    *arguments,
+    fail_apply: bool = False,
+    unprivileged: bool = False,
+    **environment: str,
+) -> Done:
+    """`rosterflow ARGUMENTS...` in its own process, in `cwd`, without any Prefect setting;
+    `unprivileged`: bound by file permissions, also when the tests run as root."""
     clean = {
         name: value
         for name, value in os.environ.items()
@@ -48,14 +59,15 @@ def rosterflow(cwd: Path, *arguments, fail_apply: bool = False, **environment: s
     }
     clean |= {"PREFECT_HOME": str(cwd / ".prefect-home"), "PYTHONPATH": str(ROOT)}
     report = cwd / ".imports.json"
+    command = [
+        sys.executable,
+        str(HELPER),
+        str(report),
+        *(["--fail-apply"] if fail_apply else []),
+        *map(str, arguments),
+    ]
     done = subprocess.run(
-        [
-            sys.executable,
-            str(HELPER),
-            str(report),
-            *(["--fail-apply"] if fail_apply else []),
-            *map(str, arguments),
-        ],
+        without_override(command) if unprivileged else command,
         capture_output=True,
         text=True,
         env=clean | environment,
@@ -229,6 +241,112 @@ def test_serve_once_without_prefect_and_an_unusable_warehouse_exits_2(tmp_path):
     assert "cannot open the warehouse" in outcome.stderr and "Traceback" not in outcome.output
     assert [p.name for p in inbox.iterdir()] == ["good.zip"]
     assert outcome.prefect_modules == []
+
+
+def test_a_warehouse_whose_folder_cannot_be_written_stops_every_writing_command_with_exit_2(
+    tmp_path,
+):
+    """DuckDB cannot make the .wal of a warehouse in a read-only folder, and would fail at the
+    first commit, after planning, unable to record the run: every command that writes stops
+    before, exit 2 with one line, nothing claimed recorded, the inbox's zip left where it is;
+    the commands that only read still read it."""
+    folder, inbox = tmp_path / "ro", tmp_path / "inbox"
+    warehouse = folder / "w.duckdb"
+    district = tiny_district()
+    first = rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", district), "--warehouse", warehouse)  # fmt: skip
+    assert first.code == 0, first.output
+    changed = write_feed(tmp_path / "d2.zip", with_cell(district, "users", 0, "familyName", "B"))
+    write_feed(inbox / "next.zip", with_cell(district, "users", 1, "familyName", "C"))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}  # the file and its seal
+    folder.chmod(0o555)
+    try:
+        stopped = {
+            " ".join(map(str, arguments[:2])): rosterflow(
+                tmp_path, *arguments, "--warehouse", warehouse, unprivileged=True
+            )
+            for arguments in [
+                ("sync", changed),
+                ("sync", tmp_path / "d.zip"),
+                ("undo", 1),
+                ("approve", 1),
+                ("discard", 1),
+                ("grades", "export", tmp_path / "grades", "--tenant", "d"),
+                ("serve", "--inbox", inbox, "--once", "--settle", "0"),
+            ]
+        }
+        listed = rosterflow(tmp_path, "runs", "--warehouse", warehouse, unprivileged=True)
+        read = rosterflow(
+            tmp_path, "query", "select count(*) from audit.sync_runs", "--warehouse", warehouse,
+            "--csv", unprivileged=True,
+        )  # fmt: skip
+    finally:
+        folder.chmod(0o755)
+    expected = (
+        f"rosterflow: {warehouse}: cannot write the warehouse: its folder {folder} is not "
+        "writable, and DuckDB writes its log w.duckdb.wal beside it (make the folder "
+        "writable, or move the warehouse to one that is)"
+    )
+    for command, done in stopped.items():
+        assert done.code == 2, (command, done.output)
+        assert done.stderr.strip() == expected, (command, done.stderr)
+        assert "recorded" not in done.output and "Traceback" not in done.output
+    assert listed.code == 0 and "applied" in listed.stdout, listed.output
+    assert read.code == 0 and read.stdout == "count_star()\n1\n", read.output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # (no .wal either)
+    assert [p.name for p in inbox.iterdir()] == ["next.zip"]
+    assert not (tmp_path / "grades").exists()
+
+
+def test_listing_runs_reads_a_warehouse_file_it_cannot_write(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    assert rosterflow(tmp_path, "sync", feed, "--warehouse", warehouse).code == 0
+    warehouse.chmod(0o444)
+
+    listed = rosterflow(tmp_path, "runs", "--warehouse", warehouse, unprivileged=True)
+    synced = rosterflow(tmp_path, "sync", feed, "--warehouse", warehouse, unprivileged=True)
+
+    assert listed.code == 0, listed.output
+    assert re.search(r"^\s+1\s+d\s+\S+ \S+\s+applied", listed.stdout, re.MULTILINE)
+    assert synced.code == 2 and "Permission denied" in synced.stderr, synced.output
+
+
+def test_ctrl_c_exits_130_saying_so_and_the_run_is_rolled_back(tmp_path):
+    """The installed `rosterflow`, interrupted while it applies a run (held there by the test
+    seam of `warehouse.apply`), says why it stopped on stderr; the transaction is rolled
+    back."""
+    program = Path(sys.executable).parent / "rosterflow"
+    marker, warehouse = tmp_path / "applying", tmp_path / "w.duckdb"
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")
+    } | {"PREFECT_HOME": str(tmp_path / ".prefect-home"), PAUSE_MARKER_ENV: str(marker)}
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    running = subprocess.Popen(
+        [str(program), "sync", str(feed), "--warehouse", str(warehouse)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        # Ctrl-C raises KeyboardInterrupt, also under a shell that started the tests with
+        # SIGINT ignored (a background job), which Python would leave ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and running.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), running.communicate(timeout=10)
+        running.send_signal(signal.SIGINT)
+        stdout, stderr = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 130, stdout + stderr
+    assert stderr.strip().splitlines()[-1] == "rosterflow: interrupted"
+    assert "Traceback" not in stdout + stderr
+    assert runs(warehouse) == []
+    assert query(warehouse, "select count(*) from lms.users") == [(0,)]
 
 
 def test_demo_without_prefect_syncs_twice(tmp_path):

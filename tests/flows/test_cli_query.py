@@ -132,3 +132,24 @@ def test_a_missing_warehouse_exits_2_with_one_line(tmp_path, monkeypatch):
         (line,) = done.output.strip().splitlines()
         assert "no such warehouse" in line
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_a_newer_or_foreign_warehouse_exits_2_saying_what_to_do(tmp_path, warehouse):
+    with duckdb.connect(warehouse) as con:
+        con.execute("insert into audit.schema_migrations values (99, 'future', now())")
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("create table t (a integer)")
+    before = foreign.read_bytes()
+
+    for path, says in [
+        (warehouse, "schema version 99, written by a newer rosterflow (this one knows up to "),
+        (str(foreign), "not a rosterflow warehouse"),
+    ]:
+        done = query("select 1", "--warehouse", path)
+
+        assert done.exit_code == 2, done.output
+        (line,) = done.output.strip().splitlines()
+        assert says in line and "run a sync" not in line, line
+    assert line.endswith("name the file a sync wrote")
+    assert foreign.read_bytes() == before

@@ -327,3 +327,98 @@ def test_a_feed_in_the_configured_encoding_syncs_its_names_as_written(tmp_path, 
     assert applied.exit_code == 0, applied.output
     assert "Zoë" in lms_users(warehouse)["given_name"].to_list()
     assert outcomes(warehouse) == ["applied"]
+
+
+def test_a_webhook_holding_credentials_is_refused_before_any_run_without_showing_them(tmp_path):
+    feed = write_feed(tmp_path / "d.zip", with_cell(tiny_district(), "users", 2, "role", "pupil"))
+    config, warehouse = tmp_path / "s.toml", tmp_path / "w.duckdb"
+    for webhook in (
+        "https://alice:PaSsW0rd@hooks.example.org/rosterflow",
+        "https://alice:PaSsW0rd@hooks.example.org:8443/rosterflow",
+        "ftp://alice:PaSsW0rd@example.org/x",  # a wrong scheme too
+    ):
+        config.write_text(f'[notify]\nwebhook = "{webhook}"\n')
+
+        refused = sync(feed, "--warehouse", warehouse, "--config", config, "--no-prefect")
+
+        assert refused.exit_code == EXIT_UNREADABLE, refused.output
+        (line,) = refused.output.strip().splitlines()
+        assert "[notify] webhook: the URL holds credentials (user:password@host)" in line
+        assert "PaSsW0rd" not in refused.output and "alice" not in refused.output
+        assert not warehouse.exists()  # no run was recorded, nothing was sent
+
+
+def test_a_prefect_api_url_is_never_shown_with_its_credentials(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    with temporary_settings({PREFECT_API_URL: "http://bob:Hunter2@127.0.0.1:9/api"}):
+        refused = sync(feed, "--warehouse", tmp_path / "w.duckdb", "--verbose")
+
+    assert refused.exit_code == EXIT_UNREADABLE, refused.output
+    assert "cannot reach the Prefect API at http://127.0.0.1:9/api" in refused.output
+    assert "Hunter2" not in refused.output and "bob:" not in refused.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command", "takes"),
+    [
+        ("ROSTERFLOW_MAX_FEED_BYTES", "abc", "validate", "a positive whole number of bytes"),
+        ("ROSTERFLOW_MAX_FEED_BYTES", "-5", "sync", "a positive whole number of bytes"),
+        ("ROSTERFLOW_MAX_COMPRESSION_RATIO", "x", "validate", "a positive number"),
+        ("ROSTERFLOW_LOCK_WAIT_SECONDS", "abc", "runs", "a number of seconds, 0 or more"),
+    ],
+)
+def test_an_environment_limit_that_is_no_number_exits_2_in_one_line(
+    tmp_path, monkeypatch, variable, value, command, takes
+):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    warehouse = tmp_path / "w.duckdb"
+    assert sync(feed, "--warehouse", warehouse, "--no-prefect").exit_code == 0
+    monkeypatch.setenv(variable, value)
+    arguments = {
+        "validate": ["validate", str(feed)],
+        "sync": ["sync", str(feed), "--warehouse", str(warehouse), "--no-prefect"],
+        "runs": ["runs", "--warehouse", str(warehouse)],
+    }[command]
+
+    refused = runner.invoke(app, arguments)
+
+    assert refused.exit_code == EXIT_UNREADABLE, refused.output
+    (line,) = refused.output.strip().splitlines()
+    assert line.startswith(f"rosterflow: {variable}={value!r}: give {takes} (unset: ")
+    assert outcomes(warehouse) == ["applied"]  # nothing more was run
+
+
+@pytest.mark.parametrize("tenant", ["", "   "])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync", "{feed}"],
+        ["sync", "https://sis.example/ims/oneroster/v1p1"],
+        ["validate", "{feed}"],
+        ["runs"],
+        ["grades", "export", "{out}"],
+        ["grades", "push", "https://sis.example/ims/oneroster/v1p1"],
+    ],
+)
+def test_an_empty_or_blank_tenant_is_a_usage_error_of_every_command_taking_one(
+    tmp_path, command, tenant
+):
+    """As a script passing an unset $TENANT gives: it would sync into the feed's default
+    tenant, or into a tenant "   " of its own, beside the real one."""
+    warehouse = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    assert sync(feed, "--warehouse", warehouse).exit_code == 0
+    before = warehouse.read_bytes()
+    arguments = [a.format(feed=feed, out=tmp_path / "g.zip") for a in command]
+
+    done = runner.invoke(app, [*arguments, "--warehouse", str(warehouse), "--tenant", tenant])
+
+    assert done.exit_code == 2, done.output
+    assert done.output.strip() == (
+        f"rosterflow: --tenant {tenant!r}: a tenant's name cannot be empty or blank (an unset "
+        "variable?)"
+    )
+    assert warehouse.read_bytes() == before
+    assert not (tmp_path / "g.zip").exists()

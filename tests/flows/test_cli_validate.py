@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -197,3 +198,57 @@ def test_the_configured_encoding_reads_a_utf16_export(tmp_path):
     result = runner.invoke(app, ["validate", feed, "--config", str(tmp_path / "s.toml")])
     assert result.exit_code == 0, result.output
     assert "valid" in result.output and "0 errors" in result.output
+
+
+def test_validating_against_a_newer_or_foreign_warehouse_exits_2_saying_what_to_do(tmp_path):
+    import duckdb
+
+    from tests.syncing import Warehouse
+
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    newer = Warehouse(tmp_path, tenant="d")
+    newer.sync(tiny_district())
+    newer.execute("insert into audit.schema_migrations values (99, 'future', now())")
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("create table t (a integer)")
+    before = foreign.read_bytes()
+
+    for path, says in [
+        (newer.path, "written by a newer rosterflow (this one knows up to "),
+        (foreign, "not a rosterflow warehouse"),
+    ]:
+        result = runner.invoke(app, ["validate", str(feed), "--warehouse", str(path)])
+
+        assert result.exit_code == 2, result.output
+        (line,) = result.output.strip().splitlines()
+        assert says in line and "run a sync" not in line, line
+    assert foreign.read_bytes() == before
+
+
+def test_validating_against_a_layout_no_sync_created_exits_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+
+    result = runner.invoke(app, ["validate", str(feed), "--warehouse", "nolay/{tenant}.duckdb"])
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "rosterflow: --warehouse nolay/{tenant}.duckdb: no such warehouse (a sync creates it)"
+    )
+    assert not (tmp_path / "nolay").exists()
+
+
+def test_validating_against_a_layout_without_the_tenants_file_reads_no_records(tmp_path):
+    from tests.syncing import Warehouse
+
+    layout = str(tmp_path / "wh" / "{tenant}.duckdb")
+    other = Warehouse(tmp_path, tenant="other")
+    other.path = Path(layout)
+    other.sync(tiny_district())  # the layout exists, with another tenant's file only
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+
+    result = runner.invoke(app, ["validate", str(feed), "--warehouse", layout, "--tenant", "d"])
+
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "wh" / "d.duckdb").exists()

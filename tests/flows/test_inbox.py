@@ -310,6 +310,48 @@ def test_serve_needs_a_prefect_server_for_its_schedule(tmp_path):
     assert "prefect server start" in served.output and "--once" in served.output
 
 
+UNREACHABLE = "http://bob:Hunter2@127.0.0.1:9/api"  # nothing listens on port 9
+
+
+@pytest.mark.parametrize(
+    ("how", "instead"),
+    [
+        (["--once", "--settle", "0"], "or run with --no-prefect"),
+        (["--interval", "60"], "or scan with --once --no-prefect from cron"),
+    ],
+)
+def test_serve_with_a_prefect_server_it_cannot_reach_exits_2_in_one_line(tmp_path, how, instead):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    inbox = tmp_path / "inbox"
+    write_feed(inbox / "c.zip", tiny_district())
+    aged(inbox / "c.zip", HOUR)
+    arguments = ["serve", "--inbox", str(inbox), "--warehouse", str(tmp_path / "w.duckdb")]
+
+    with temporary_settings({PREFECT_API_URL: UNREACHABLE}):
+        served = runner.invoke(app, [*arguments, *how])
+
+    assert served.exit_code == 2, served.output
+    said = " ".join(served.output.split())
+    assert said.startswith("rosterflow: cannot reach the Prefect API at http://127.0.0.1:9/api (")
+    assert instead in said and "prefect server start" in said
+    assert "Traceback" not in served.output and "Hunter2" not in served.output
+    assert served.output.strip().count("\n") == 0, served.output
+    assert files_under(inbox) == {"c.zip"}  # left for the next scan
+
+
+def test_a_cron_that_is_no_cron_expression_is_refused_in_one_line(tmp_path):
+    refused = runner.invoke(app, ["serve", "--inbox", str(tmp_path), "--cron", "every monday"])
+
+    assert refused.exit_code == 2
+    assert " ".join(refused.output.split()) == (
+        "rosterflow: --cron 'every monday' is not a cron expression; give five fields, minute "
+        "hour day-of-month month day-of-week, such as '*/15 * * * *' (every 15 minutes) or "
+        "'0 2 * * 1-5' (at 02:00 on weekdays)"
+    )
+    assert "pydantic" not in refused.output
+
+
 @pytest.mark.flow
 def test_serve_serves_the_inbox_deployment_with_its_schedule(tmp_path, monkeypatch):
     from rosterflow.flows.inbox_flow import inbox_flow
@@ -362,3 +404,16 @@ def test_zips_in_the_configured_encoding_are_synced_into_their_tenants_file(tmp_
     with duckdb.connect(str(tmp_path / "wh" / "north.duckdb"), read_only=True) as con:
         names = con.sql("select given_name from lms.users").fetchall()
     assert ("Zoë",) in names
+
+
+def test_a_failed_or_unreadable_zip_says_why_in_the_scans_table_as_in_its_report():
+    """The table a scan prints shows each zip's reason (its `why` column), not an empty cell."""
+    for error, outcome, says in [
+        (OSError("disk full"), "failed", "the sync failed (OSError: disk full)"),
+        (FeedError("n.zip: damaged zip archive"), "unreadable", "n.zip: damaged zip archive"),
+    ]:
+        found = verdict("n.zip", error)
+
+        assert found.outcome == outcome
+        assert found.message is not None and found.message.startswith(says), found.message
+        assert found.issues.row(0, named=True)["message"] == found.message

@@ -575,3 +575,45 @@ def test_undo_restores_every_row_and_record_and_the_feed_applies_again_alike(
     assert_frame_equal(
         w.changes(again.run_id).drop("detail"), w.changes(done.run_id).drop("detail")
     )
+
+
+def _foreign(path: Path) -> bytes:
+    """A DuckDB file of someone else's, with a table of its own."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table t (a integer)")
+    return path.read_bytes()
+
+
+def test_listing_runs_refuses_a_file_that_is_no_warehouse_and_changes_nothing(tmp_path):
+    from rosterflow.warehouse.schema import WarehouseError
+
+    foreign = tmp_path / "foreign.duckdb"
+    before = _foreign(foreign)
+    with pytest.raises(WarehouseError, match="not a rosterflow warehouse"):
+        runs(foreign)
+    assert foreign.read_bytes() == before
+
+
+def test_listing_runs_of_a_newer_warehouse_says_to_upgrade_and_migrates_nothing(tmp_path):
+    from rosterflow.warehouse.schema import WarehouseError
+
+    w = Warehouse(tmp_path, tenant="north")
+    w.sync(tiny_district())
+    w.execute("insert into audit.schema_migrations values (99, 'future', now()::timestamp)")
+    before = w.path.read_bytes()
+    with pytest.raises(WarehouseError, match=r"newer rosterflow.*upgrade rosterflow$"):
+        runs(w.path)
+    assert w.path.read_bytes() == before
+
+
+def test_an_operation_on_a_file_that_is_no_warehouse_is_refused_and_changes_nothing(tmp_path):
+    from rosterflow.warehouse.schema import WarehouseError
+
+    foreign = tmp_path / "foreign.duckdb"
+    before = _foreign(foreign)
+    for operate in (approve_run, discard_run, undo_run):
+        with pytest.raises(WarehouseError, match="not a rosterflow warehouse"):
+            operate(foreign, 1)
+    assert foreign.read_bytes() == before

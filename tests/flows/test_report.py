@@ -87,3 +87,37 @@ def test_the_planning_line_counts_removed_records_apart_from_those_the_feed_has(
     assert changed <= of
     # the one changed record: the parent, no longer linked to the student who left
     assert dry.summary.filter(pl.col("entity") == "observer")["action"].to_list() == ["delete"]
+
+
+def test_a_run_id_and_its_time_never_wrap_in_the_runs_table_at_80_columns():
+    """A per-tenant layout's run ids are long (2199023255553); an id cut over two lines cannot
+    be copied into `rosterflow undo`."""
+    from datetime import datetime
+
+    from rosterflow.flows.report import runs_table
+
+    listed = pl.DataFrame(
+        {
+            "run_id": [2199023255553, 2199023255554],
+            "tenant": ["a-district-with-a-long-name"] * 2,
+            "started_at": [datetime(2026, 12, 5, 15, 44, 1), datetime(2026, 12, 5, 15, 45, 2)],
+            "outcome": ["applied", "applied"],
+            "decision": ["undone by run 2199023255554", None],
+            "feed_name": ["district-export-2026-12-05.zip", "undo of run 2199023255553"],
+            "changes": [1139, 1139],
+            "planning": [None, None],
+            "message": [None, "undid run 2199023255553; the stored records are as before it"],
+        }
+    )
+    out = StringIO()
+    Console(file=out, width=80).print(runs_table(listed))
+    lines = out.getvalue().splitlines()
+
+    assert max(len(line) for line in lines) <= 80
+    for run_id, started in [
+        ("2199023255553", "2026-12-05 15:44:01"),
+        ("2199023255554", "2026-12-05 15:45:02"),
+    ]:
+        assert any(re.match(rf"^ +{run_id} +\S+ +{started} ", line) for line in lines), "\n".join(
+            lines
+        )

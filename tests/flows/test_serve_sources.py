@@ -88,6 +88,17 @@ def test_a_sources_file_that_cannot_be_used_is_refused(tmp_path, text, message):
         load_sources(path)
 
 
+def test_a_sources_url_holding_credentials_is_refused_without_showing_them(tmp_path):
+    path = tmp_path / "sources.toml"
+    path.write_text('[[source]]\ntenant = "a"\nurl = "https://bob:Hunter2@sis.example/v1p1"\n')
+    with pytest.raises(SettingsError) as refused:
+        load_sources(path)
+    assert str(refused.value).startswith(
+        f"{path}: source.0.url: the URL holds credentials (user:password@host); give them in "
+    )
+    assert "Hunter2" not in str(refused.value)
+
+
 def test_serve_needs_an_inbox_or_sources_not_both(tmp_path):
     neither = runner.invoke(app, ["serve", "--once"])
     both = runner.invoke(

@@ -7,6 +7,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import rosterflow.schemas.feed as feed_module
+from rosterflow.schemas.environment import EnvironmentVariableError
 from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, tiny_district, write_zip
@@ -65,16 +66,28 @@ def test_unsafe_member_names_refuse_the_archive(tmp_path, member):
 
 
 def test_zip_bomb_ratio_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(feed_module, "MAX_COMPRESSION_RATIO", 100)
+    monkeypatch.setenv("ROSTERFLOW_MAX_COMPRESSION_RATIO", "100")
     files = feed_files(tiny_district()) | {"users.csv": b"0" * (4 * 1024**2)}
     with pytest.raises(FeedError, match="possible zip bomb"):
         open_feed(write_zip(tmp_path / "bomb.zip", files))
 
 
 def test_zip_bomb_total_size_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(feed_module, "MAX_FEED_BYTES", 1000)
+    monkeypatch.setenv("ROSTERFLOW_MAX_FEED_BYTES", "1000")
     with pytest.raises(FeedError, match="unpacks to more than 1,000 bytes"):
         open_feed(write_feed(tmp_path / "big.zip", tiny_district()))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("ROSTERFLOW_MAX_FEED_BYTES", "abc"), ("ROSTERFLOW_MAX_COMPRESSION_RATIO", "-5")],
+)
+def test_a_zip_bomb_limit_that_is_no_positive_number_is_refused_naming_it(
+    tmp_path, monkeypatch, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(EnvironmentVariableError, match=f"^{variable}='{value}': give a positive"):
+        open_feed(write_feed(tmp_path / "d.zip", tiny_district()))
 
 
 def test_damaged_zip_and_missing_path_are_unreadable(tmp_path):

@@ -377,6 +377,48 @@ def test_a_bad_value_is_refused_with_what_to_give_instead(raw, message):
     assert str(refused.value) == f"s.toml: {message}"
 
 
+WEBHOOK_CREDENTIALS = (
+    "[notify] webhook: the URL holds credentials (user:password@host); give it without them "
+    "(a webhook service puts its secret in the URL's path)"
+)
+TOKEN_URL_CREDENTIALS = (
+    "[source] token_url: the URL holds credentials (user:password@host); give it without them "
+    "(the client's credentials go in client_id and the secret's variable or file)"
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "url", "message"),
+    [
+        ("notify", "webhook", "https://alice:PaSsW0rd@hooks.example.org/rosterflow", WEBHOOK_CREDENTIALS),
+        ("notify", "webhook", "https://alice:PaSsW0rd@hooks.example.org:8443/x", WEBHOOK_CREDENTIALS),
+        # a wrong scheme too: the credentials are refused first, unseen
+        ("notify", "webhook", "ftp://user:PaSsW0rd@example.org/x", WEBHOOK_CREDENTIALS),
+        ("notify", "webhook", "user:PaSsW0rd@example.org/x", WEBHOOK_CREDENTIALS),
+        ("source", "token_url", "https://alice:PaSsW0rd@sis.example.org/oauth/token", TOKEN_URL_CREDENTIALS),
+    ],
+)  # fmt: skip
+def test_a_url_holding_credentials_is_refused_without_showing_them(
+    tmp_path, table, key, url, message
+):
+    path = tmp_path / "s.toml"
+    path.write_text(f'[{table}]\n{key} = "{url}"\n')
+    with pytest.raises(SettingsError) as refused:
+        load_settings(path)
+    assert str(refused.value) == f"{path}: {message}"
+    assert "PaSsW0rd" not in str(refused.value) and "alice" not in str(refused.value)
+
+
+def test_a_url_with_an_at_sign_past_its_host_is_no_credential():
+    settings = parse_settings(
+        {
+            "notify": {"webhook": "https://hooks.example.org/to/@team"},
+            "source": {"token_url": "https://sis.example.org/token?for=a@b.org"},
+        }
+    )
+    assert settings.notify.webhook == "https://hooks.example.org/to/@team"
+
+
 def test_values_at_the_edge_are_accepted():
     edges = parse_settings(
         {

@@ -65,3 +65,15 @@ def test_a_relative_secret_file_is_read_beside_its_settings_file(tmp_path, monke
 
     found = credentials_for(load_settings(config).source, "1.1", ENVIRON)
     assert found.secret.get_secret_value() == "the-secret"
+
+
+def test_a_token_url_from_the_environment_holding_credentials_is_refused_unseen():
+    environ = ENVIRON | {
+        "ROSTERFLOW_TOKEN_URL": "https://north:Hunter2@sis/token",
+        "ROSTERFLOW_CLIENT_SECRET": "s",
+    }
+    message = refusal(Source(), environ)
+    assert message.startswith(
+        "ROSTERFLOW_TOKEN_URL: the URL holds credentials (user:password@host); give it without "
+    )
+    assert "Hunter2" not in message

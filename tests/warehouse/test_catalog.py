@@ -358,3 +358,16 @@ def test_a_layout_nobody_synced_into_yet(tmp_path):
     Layout(template).register("north")  # registered, but its first sync never made the file
     with pytest.raises(WarehouseError, match="no tenant has synced"):
         read_query(template, "select 1")
+
+
+def test_a_tenant_file_that_is_no_warehouse_is_refused_by_name(tmp_path):
+    template = str(tmp_path / "wh" / "{tenant}.duckdb")
+    _tenant_file(template, "current", latest_version())
+    layout = Layout(template)
+    layout.register("other")
+    foreign = layout.path_for("other")
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("create table t (a integer)")
+    with pytest.raises(WarehouseError, match="not a rosterflow warehouse") as refused:
+        open_catalog(template)
+    assert str(foreign.resolve()) in str(refused.value)

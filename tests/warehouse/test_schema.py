@@ -1,3 +1,9 @@
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
 import pytest
 
 import rosterflow.warehouse.schema as schema
@@ -8,6 +14,7 @@ from rosterflow.warehouse.schema import (
     latest_version,
     schema_version,
 )
+from tests.unprivileged import without_override
 
 
 def test_new_warehouse_is_created_at_the_latest_version(tmp_path):
@@ -60,3 +67,117 @@ def test_warehouse_from_a_newer_rosterflow_is_refused(tmp_path):
         con.execute("insert into audit.schema_migrations values (999, 'future', now()::timestamp)")
     with pytest.raises(WarehouseError, match="newer rosterflow"):
         connect(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_reader_is_told_to_upgrade_for_a_warehouse_from_a_newer_rosterflow(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with connect(path) as con:
+        con.execute("insert into audit.schema_migrations values (999, 'future', now()::timestamp)")
+    with pytest.raises(WarehouseError) as refused:
+        connect(path, read_only=True)
+    assert "schema version 999, written by a newer rosterflow" in str(refused.value)
+    assert str(refused.value).endswith("upgrade rosterflow")
+    assert "run a sync" not in str(refused.value)
+
+
+@pytest.mark.parametrize("how", [{"read_only": True}, {"existing": True}])
+def test_a_duckdb_file_that_is_no_warehouse_is_refused_and_left_as_it_was(tmp_path, how):
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("create table t (a integer)")
+    before = _sha256(foreign)
+    with pytest.raises(WarehouseError, match="not a rosterflow warehouse"):
+        connect(foreign, **how)
+    assert _sha256(foreign) == before
+    with duckdb.connect(str(foreign), read_only=True) as con:
+        assert con.sql("select table_name from information_schema.tables").fetchall() == [("t",)]
+
+
+@pytest.mark.parametrize("how", [{"read_only": True}, {"existing": True}])
+def test_a_missing_warehouse_is_not_created_for_a_reader_or_an_operation(tmp_path, how):
+    path = tmp_path / "no" / "w.duckdb"
+    with pytest.raises(WarehouseError, match="no such warehouse"):
+        connect(path, **how)
+    assert not path.parent.exists()
+
+
+def test_an_operation_migrates_an_older_warehouse(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        schema.migrate(con, target=latest_version() - 1)
+    with pytest.raises(WarehouseError, match=f"schema version {latest_version() - 1}, expected"):
+        connect(path, read_only=True)
+    with connect(path, existing=True) as con:
+        assert schema_version(con) == latest_version()
+
+
+OPEN_FOR_WRITING = """
+import sys
+from rosterflow.warehouse.schema import WarehouseError, connect
+try:
+    connect(sys.argv[1]).close()
+except WarehouseError as error:
+    print(error)
+    sys.exit(2)
+"""
+
+
+def test_a_warehouse_whose_folder_cannot_be_written_is_refused_when_opened_for_writing(tmp_path):
+    """DuckDB opens the file of a read-only folder for writing all the same, and fails only
+    at the first commit, unable to create its .wal: the open refuses it first, in a process
+    bound by file permissions, while a reader still reads it."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "w.duckdb"
+    connect(path).close()
+    before = _sha256(path)
+    folder.chmod(0o555)
+    try:
+        opened = subprocess.run(
+            without_override([sys.executable, "-c", OPEN_FOR_WRITING, str(path)]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        read = subprocess.run(
+            without_override(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from rosterflow.warehouse.schema import connect; "
+                    f"print(connect({str(path)!r}, read_only=True).sql('select 42').fetchall())",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert opened.returncode == 2, opened.stdout + opened.stderr
+    assert opened.stdout.strip() == (
+        f"{path}: cannot write the warehouse: its folder {folder} is not writable, and DuckDB "
+        "writes its log w.duckdb.wal beside it (make the folder writable, or move the "
+        "warehouse to one that is)"
+    )
+    assert read.returncode == 0 and read.stdout.strip() == "[(42,)]", read.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["w.duckdb"]
+    assert _sha256(path) == before
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+def test_a_lock_wait_that_is_no_number_of_seconds_is_a_warehouse_error_naming_it(
+    monkeypatch, value
+):
+    monkeypatch.setenv("ROSTERFLOW_LOCK_WAIT_SECONDS", value)
+    with pytest.raises(schema.WarehouseError) as refused:
+        schema.lock_wait_seconds()
+    assert str(refused.value) == (
+        f"ROSTERFLOW_LOCK_WAIT_SECONDS={value!r}: give a number of seconds, 0 or more (unset: 30)"
+    )
+    monkeypatch.setenv("ROSTERFLOW_LOCK_WAIT_SECONDS", "0.5")
+    assert schema.lock_wait_seconds() == 0.5

@@ -1,0 +1,26 @@
+"""A URL's credentials (`user:password@host`), never shown: told apart, and taken out of text.
+
+Settings and the environment name URLs (a webhook, a token endpoint, the Prefect API); one with
+credentials in it is refused by the settings, and whatever rosterflow prints or logs about a
+URL goes through `without_userinfo`, so that a password written into one never reaches a
+terminal, a log file or a scheduler's mail.
+"""
+
+from __future__ import annotations
+
+import re
+
+# scheme://userinfo@ : the userinfo ends at the authority's end (/, ? or #) at the latest
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether `url` holds credentials: an `@` in its authority (between `//` and the first
+    `/`, `?` or `#`)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the `user:password@` of every URL in it taken out."""
+    return _USERINFO.sub(r"\g<scheme>", text)

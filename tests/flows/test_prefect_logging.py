@@ -1,0 +1,40 @@
+"""What rosterflow says about the Prefect API: its URL always without user:password@."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from rosterflow.flows.prefect_logging import prefect_unreachable, starting_notice
+
+WITH_CREDENTIALS = "http://bob:Hunter2@127.0.0.1:9/api"
+
+
+@pytest.fixture
+def api_with_credentials():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: WITH_CREDENTIALS}):
+        yield
+
+
+def test_an_unreachable_api_is_named_without_its_credentials(api_with_credentials):
+    try:
+        raise RuntimeError(f"Failed to reach API at {WITH_CREDENTIALS}/") from httpx.ConnectError(
+            "refused"
+        )
+    except RuntimeError as wrapped:
+        message = prefect_unreachable(wrapped)
+    assert message is not None and "Hunter2" not in message and "bob" not in message
+    assert message.startswith(
+        "cannot reach the Prefect API at http://127.0.0.1:9/api (Failed to reach API at "
+        "http://127.0.0.1:9/api/). Start it with `prefect server start`, or run with --no-prefect"
+    )
+
+
+def test_the_spinner_names_the_api_without_its_credentials(api_with_credentials):
+    assert starting_notice() == "connecting to the Prefect API at http://127.0.0.1:9/api"
+
+
+def test_an_error_without_a_transport_error_behind_it_is_not_an_unreachable_api():
+    assert prefect_unreachable(RuntimeError("a bug")) is None
