@@ -433,11 +433,15 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
     ):
         if name not in tables:
             continue
-        # two valid dates, compared as dates; an invalid one is the models' to report
+        # two valid dates, compared as dates; an invalid one is the models' to report. Two
+        # valid ones in reverse order are in reverse order as text too: the text comparison
+        # finds the few candidates, and only those are read as dates (1.3M enrollments
+        # read as dates took 0.1 s of every sync)
         reversed_ = (
             tables[name]
             .lazy()
             .select(LINE, start, end)
+            .filter(pl.col(end) < pl.col(start))
             .filter(as_date(pl.col(end)) < as_date(pl.col(start)))
         )
         found.append(

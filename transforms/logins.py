@@ -24,9 +24,12 @@ def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
         .filter(before.is_not_null())
         .select("external_id", "user_id", before.alias("login_before"), "login")
     )
-    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
+    found = changed.collect()
+    # (the lines are looked up only for a run that changes a login: most change none)
+    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None or found.height == 0 else lines
     return (
-        changed.join(sent, on="external_id", how="left")
+        found.lazy()
+        .join(sent, on="external_id", how="left")
         .select("external_id", "user_id", "login_before", "login", pl.col("line").cast(pl.Int64))
         .sort("external_id")
         .collect()

@@ -88,8 +88,10 @@ def source_records(
 def marked_records(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.Series]:
     """Per synced file of a feed's validated `tables`, the sourcedIds of its records marked
     `tobedeleted` (in a delta or a bulk file): those the feed removes by saying so."""
+    # the two columns alone: a filter of the whole frame copies every column of every row
+    # it keeps, and gathers them all to find none (0.05 s of a 200k district's resync)
     return {
-        name: rows.filter(~stated()).get_column("sourcedId")
+        name: rows.select(pl.col("sourcedId").filter(~stated())).to_series()
         for name, rows in tables.items()
         if name in SYNCED_FILES
     }
