@@ -81,7 +81,14 @@ def print_validation(console: Console, feed_name: str, issues: pl.DataFrame) -> 
         console.print(summary_table(issues))
         console.print(issues_table(issues))
     verdict = "[bold red]invalid[/]" if errors else "[bold green]valid[/]"
-    console.print(f"{escape(feed_name)}: {verdict} — {errors:,} errors, {warnings:,} warnings")
+    console.print(
+        f"{escape(feed_name)}: {verdict} — {counted(errors, 'error')}, {counted(warnings, 'warning')}"
+    )
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 error`, `2 errors`, `0 errors`: a count with its noun in the number it takes."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _shorten(value: str | None, width: int = 40) -> str:

@@ -3,6 +3,7 @@ pages cover the code, and the README stays short, true to CI and linked into doc
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -279,3 +280,173 @@ def test_the_feeds_reference_names_every_format_rule():
     rules = {rule for rule, _ in _FORMAT_RULES.values()} - {"list", "user_ids", "year"}
     assert [rule for rule in sorted(rules) if f"(rule `{rule}`" not in page] == []
     assert "(`range.order`" in page and "(`date.order`" in page
+
+
+# --- every rule an issue can name ------------------------------------------------------------
+
+PACKAGES = ("schemas", "transforms", "flows", "warehouse", "sis", "demo")
+
+
+def _bindings(name: str, scopes: list[ast.AST]) -> list[tuple[ast.expr, int | None]]:
+    """What `name` is bound to in the first of `scopes` (a function, then its module) that
+    binds it: each assigned or iterated value, with the name's place when it is unpacked."""
+    for scope in scopes:
+        found = []
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Assign):
+                pairs = [(target, node.value) for target in node.targets]
+            elif isinstance(node, ast.For | ast.comprehension):
+                pairs = [(node.target, node.iter)]
+            else:
+                continue
+            for target, value in pairs:
+                if isinstance(target, ast.Name) and target.id == name:
+                    found.append((value, None))
+                elif isinstance(target, ast.Tuple):
+                    found += [
+                        (value, place)
+                        for place, element in enumerate(target.elts)
+                        if isinstance(element, ast.Name) and element.id == name
+                    ]
+        if found:
+            return found
+    return []
+
+
+def _rules_of(expr: ast.expr, scopes: list[ast.AST]) -> set[str]:
+    """The rule ids an expression passed as a rule can be; `*` stands for a part made at run
+    time. An expression it cannot read fails the test: write the rule where it can be read."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return {expr.value}
+    if isinstance(expr, ast.Name):
+        function = scopes[0]
+        if isinstance(function, ast.FunctionDef) and expr.id == "rule":
+            parameters = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
+            if "rule" in [a.arg for a in parameters]:
+                return set()  # a helper passing its own rule on: its callers name the rule
+        rules: set[str] = set()
+        for value, place in _bindings(expr.id, scopes):
+            if isinstance(value, ast.Name):  # a loop over a tuple of tuples named before
+                value = _bindings(value.id, scopes)[0][0]
+            if place is None:
+                rules |= _rules_of(value, scopes)
+            elif isinstance(value, ast.Tuple | ast.List) and all(
+                isinstance(row, ast.Tuple) for row in value.elts
+            ):
+                for row in value.elts:
+                    rules |= _rules_of(row.elts[place], scopes)
+            elif isinstance(value, ast.Tuple):
+                rules |= _rules_of(value.elts[place], scopes)
+        if rules:
+            return rules
+    if isinstance(expr, ast.JoinedStr):  # f"{PREFIX[kind]}.case": every value of the mapping
+        rules = {""}
+        for piece in expr.values:
+            if isinstance(piece, ast.Constant):
+                options = {piece.value}
+            elif isinstance(piece.value, ast.Subscript) and isinstance(piece.value.value, ast.Name):
+                ((mapping, _),) = _bindings(piece.value.value.id, scopes[-1:])
+                options = {value.value for value in mapping.values}
+            else:
+                options = {"*"}
+            rules = {done + option for done in rules for option in options}
+        return rules
+    if isinstance(expr, ast.Call):  # a polars expression: pl.lit, pl.when(...).then(...)
+        from rosterflow.schemas.validate import _FORMAT_RULES
+
+        rules, read = set(), False
+        for node in ast.walk(expr):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            first = node.args[0] if node.args else None
+            if node.func.attr == "lit" and first is not None:
+                rules |= _rules_of(first, scopes)
+                read = True
+            elif node.func.attr == "format" and isinstance(first, ast.Constant):
+                rules.add(first.value.replace("{}", "*"))
+                read = True
+            elif node.func.attr == "col" and getattr(first, "value", None) == "format_rule":
+                rules |= {rule for rule, _ in _FORMAT_RULES.values()}
+                read = True
+        if read:
+            return rules
+    raise AssertionError(f"cannot tell the rule of `{ast.unparse(expr)}` (line {expr.lineno})")
+
+
+def emitted_rules() -> set[str]:
+    """Every rule id the package can put in an issue, read from its source: the rule argument
+    (by keyword, or by its place) of every call to a function with a `rule` parameter
+    (`issue_row`, `issues_from`, `file_issue` and the local helpers alike), and the
+    expressions aliased `rule` (the pandera failures' rules, as `model_issues` names them)."""
+    trees = {
+        path: ast.parse(path.read_text())
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+    helpers: dict[str, int | None] = {}  # a function taking a rule -> the rule's place
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                places = [a.arg for a in node.args.posonlyargs + node.args.args]
+                if "rule" in places or "rule" in [a.arg for a in node.args.kwonlyargs]:
+                    helpers[node.name] = places.index("rule") if "rule" in places else None
+    rules: set[str] = set()
+    for tree in trees.values():
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        for function in [*functions, tree]:
+            own = set(ast.walk(function)) - {
+                inner
+                for nested in ast.walk(function)
+                if nested is not function and isinstance(nested, ast.FunctionDef)
+                for inner in ast.walk(nested)
+            }
+            scopes = [function, tree] if function is not tree else [tree]
+            for call in own:
+                if not isinstance(call, ast.Call):
+                    continue
+                name = getattr(call.func, "id", None) or getattr(call.func, "attr", None)
+                expr = None
+                if name == "alias" and call.args and getattr(call.args[0], "value", None) == "rule":
+                    expr = call.func.value
+                elif name in helpers:
+                    keyword = [k.value for k in call.keywords if k.arg == "rule"]
+                    place = helpers[name]
+                    if keyword:
+                        expr = keyword[0]
+                    elif place is not None and len(call.args) > place:
+                        expr = call.args[place]
+                if expr is None:
+                    continue
+                rules |= _rules_of(expr, scopes)
+    return rules
+
+
+def test_the_rules_are_read_from_the_source():
+    rules = emitted_rules()
+    # a keyword, a helper's place, a name bound by unpacking, a loop, an f-string, pandera
+    assert {
+        "class.no_teacher",
+        "file.unknown",
+        "header.duplicate",
+        "manifest.header",
+        "reference",
+        "identity.login_missing",
+        "identity.adopt_ambiguous",
+        "enum.case",
+        "required",
+        "date",
+        "value.control",
+        "feed.duplicate",
+    } <= rules
+    assert not {"rule", "error", "warning"} & rules
+
+
+def test_the_feeds_reference_has_a_row_for_every_rule_and_no_other():
+    page = (ROOT / "docs/reference/feeds.md").read_text()
+    section = page.split("\n## Every rule\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (error|warning|both) \| \S", section, re.MULTILINE)
+    documented = [rule for rule, _ in rows]
+    assert len(documented) == len(set(documented)), "a rule has two rows"
+    rules = emitted_rules()
+    assert sorted(rules - set(documented)) == [], "rules without a row in feeds.md"
+    assert sorted(set(documented) - rules) == [], "rows of rules the code does not have"

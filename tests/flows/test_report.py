@@ -11,7 +11,7 @@ import polars as pl
 from rich.console import Console
 
 from rosterflow.flows.pipeline import run_sync
-from rosterflow.flows.report import print_sync_result, sync_verdict
+from rosterflow.flows.report import counted, print_sync_result, sync_verdict
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import parse_settings
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
@@ -121,3 +121,13 @@ def test_a_run_id_and_its_time_never_wrap_in_the_runs_table_at_80_columns():
         assert any(re.match(rf"^ +{run_id} +\S+ +{started} ", line) for line in lines), "\n".join(
             lines
         )
+
+
+def test_a_count_of_one_takes_the_singular():
+    assert [counted(n, "error") for n in (0, 1, 2, 1200)] == [
+        "0 errors",
+        "1 error",
+        "2 errors",
+        "1,200 errors",
+    ]
+    assert counted(1, "warning") == "1 warning"
