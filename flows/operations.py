@@ -47,7 +47,7 @@ from rosterflow.warehouse.operations import (
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
 from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
 from rosterflow.warehouse.schema import connect, transaction
-from rosterflow.warehouse.state import lms_checksum, next_ids
+from rosterflow.warehouse.state import hand_made_users_checksum, lms_checksum, next_ids
 
 __all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
 
@@ -98,8 +98,10 @@ def _undecided_held(info: RunInfo) -> None:
 
 def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
     """Apply a held run's plan, exactly as it was planned, as a new run. Refused unless the
-    tenant's lms and stored records are as the plan found them: no run applied since, and the
-    managed lms rows' checksum unchanged (a hand edit since)."""
+    tenant's lms and stored records are as the plan found them: no run applied since, the
+    managed lms rows' checksum unchanged (a hand edit since), and of a plan that adopts
+    accounts made by hand, those accounts' checksum unchanged too (one deleted, edited, or a
+    second candidate made since: the plan's match may be wrong now)."""
     with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
         info = run_info(con, run_id)
         _undecided_held(info)
@@ -115,6 +117,15 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
             raise OperationRefused(
                 f"tenant {info.tenant}'s lms rows changed since run {run_id} was planned (edited "
                 "by hand?), so its plan no longer fits: sync the feed again"
+            )
+        if (
+            state.hand_made_checksum is not None
+            and hand_made_users_checksum(con, info.tenant) != state.hand_made_checksum
+        ):
+            raise OperationRefused(
+                f"tenant {info.tenant}'s users made by hand changed since run {run_id} was "
+                "planned (an account deleted, edited or added), and its plan adopts accounts made "
+                "by hand, so its matches may be wrong now: sync the feed again"
             )
         # other tenants may have created rows since: the plan's new ids move up past theirs
         plan = renumber_new_ids(writes.plan, state.next_ids, next_ids(con))

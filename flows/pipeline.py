@@ -155,7 +155,7 @@ def _run_steps(
                 record_failed(con, run, validated.issues, error)
                 raise
             issues = with_warnings(validated.issues, planned, settings)
-            refusal = steps.guard(planned, settings)
+            refusal = steps.guard(planned, settings, dry_run)
             if refusal and not dry_run:
                 return steps.hold(con, planned, issues, refusal)
             if refusal:  # a dry run applies nothing anyway: it says it would be held

@@ -119,6 +119,55 @@ def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
     return table
 
 
+FIRST_ADOPTIONS = 20
+# the fields of an adopted account before the run, as the adoptions table heads them: the
+# external ID always, the others when any account shown had one
+ADOPTED_BEFORE = {
+    "external_id_before": "external ID was",
+    "username_before": "username was",
+    "email_before": "email was",
+    "login_before": "login was",
+}
+
+
+def adoptions_table(adoptions: pl.DataFrame, limit: int = FIRST_ADOPTIONS) -> Table:
+    """The first `limit` accounts made by hand a run adopts (`SyncResult.adoptions`): the
+    record each becomes, its user_id (kept), and what it was before, so a person can check
+    each match before approving."""
+    shown = adoptions.head(limit)
+    table = report_table(
+        f"Adoptions: {counted(adoptions.height, 'account')} made by hand taken over"
+    )
+    table.add_column("sourcedId", overflow="fold")
+    table.add_column("user_id", justify="right", no_wrap=True)
+    columns = [
+        name
+        for name in ADOPTED_BEFORE
+        if name == "external_id_before" or shown.get_column(name).is_not_null().any()
+    ]
+    for name in columns:
+        table.add_column(ADOPTED_BEFORE[name], overflow="fold")
+    for row in shown.iter_rows(named=True):  # at most `limit` rows
+        table.add_row(
+            escape(row["sourcedId"] or ""),
+            str(row["user_id"]),
+            *(escape(_shorten(row[name])) for name in columns),
+        )
+    return table
+
+
+def print_adoptions(console: Console, result: SyncResult, limit: int = FIRST_ADOPTIONS) -> None:
+    """The run's adoptions, the first `limit` of them, and where the others are."""
+    adoptions = result.adoptions
+    console.print(adoptions_table(adoptions, limit))
+    if adoptions.height > limit:
+        console.print(
+            f"… and {adoptions.height - limit:,} more (audit.changes, action 'adopt', run_id = "
+            f"{result.run_id})",
+            highlight=False,
+        )
+
+
 def sync_verdict(result: SyncResult) -> str:
     """One line of markup: what happened to the feed, for a `schemas.runs.SyncResult`."""
     changes = int(result.summary["count"].sum()) if result.summary.height else 0
@@ -146,11 +195,14 @@ def sync_verdict(result: SyncResult) -> str:
 
 
 def print_sync_result(console: Console, result: SyncResult, title: str | None = None) -> None:
-    """The change summary, the issue summary and first issues, then the verdict."""
+    """The change summary, the accounts adopted, the issue summary and first issues, then
+    the verdict."""
     if result.summary.height:
         console.print(changes_table(result.summary, title or "Changes"))
     elif result.outcome != "rejected":
         console.print("no changes: the warehouse already matches the feed")
+    if result.adoptions.height:  # which accounts, for a person to check before approving
+        print_adoptions(console, result)
     if result.issues.height:
         console.print(summary_table(result.issues))
         console.print(issues_table(result.issues))

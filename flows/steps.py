@@ -21,7 +21,7 @@ import polars as pl
 from rosterflow.schemas.by_lines import StoredRecords
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
-from rosterflow.schemas.issues import sort_issues
+from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
 from rosterflow.schemas.records import ROW_HASH, carried_files, validation_key
 from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.schemas.settings import Settings
@@ -36,6 +36,7 @@ from rosterflow.transforms.adoption import Adoption, sent_lines
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
+from rosterflow.transforms.plan import deleted_users, left_behind_issues
 from rosterflow.transforms.planning import Since, plan_run
 from rosterflow.transforms.source_state import marked_records, source_records
 from rosterflow.warehouse.apply import RunWrites, record_or_fail, record_run
@@ -56,7 +57,13 @@ from rosterflow.warehouse.records import (
     stored_records,
 )
 from rosterflow.warehouse.runs import next_run_id, stored_lines, utc_now
-from rosterflow.warehouse.state import WarehouseCurrent, current_frames, next_ids, school_removals
+from rosterflow.warehouse.state import (
+    WarehouseCurrent,
+    current_frames,
+    hand_made_references,
+    next_ids,
+    school_removals,
+)
 
 
 @dataclass
@@ -99,6 +106,8 @@ class PlannedRun:
     relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
     # the accounts made by hand that new users take over ([identity] adopt_by)
     adoption: Adoption = field(default_factory=Adoption)
+    # a warning per user deleted that rows made by hand still point at
+    left_behind: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
 
 def load_feed(feed: str | Path, encoding: str = "utf-8") -> Feed:
@@ -331,6 +340,7 @@ def plan(
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, removals(planned.plan))
+    pointing = hand_made_references(con, run.tenant, deleted_users(planned.plan))
     return PlannedRun(
         run,
         planned.plan,
@@ -339,11 +349,13 @@ def plan(
         first_free,
         relogins(planned.plan, sent),
         planned.adoption,
+        left_behind_issues(planned.plan, pointing, sent),
     )
 
 
-def guard(planned: PlannedRun, settings: Settings) -> str | None:
-    """Why the run must not be applied, or None (`transforms.guard`)."""
+def guard(planned: PlannedRun, settings: Settings, dry_run: bool = False) -> str | None:
+    """Why the run must not be applied, or None (`transforms.guard`); of a `dry_run`, in the
+    words of a run that would be held."""
     return refusal(
         planned.plan,
         planned.schools,
@@ -351,6 +363,7 @@ def guard(planned: PlannedRun, settings: Settings) -> str | None:
         settings.safety,
         settings.identity,
         planned.adoption,
+        dry_run,
     )
 
 
@@ -378,9 +391,10 @@ def reject(
 
 def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
     """The issues a run records: validation's; the records that adopted no account as
-    `[identity] adopt_by` asked (ambiguous, or another role); and under `[safety]
-    login_changes = "warn"` a warning for each login the run changes."""
-    warnings = [planned.adoption.issues]
+    `[identity] adopt_by` asked (ambiguous, or another role); the users deleted that rows made
+    by hand still point at; and under `[safety] login_changes = "warn"` a warning for each
+    login the run changes."""
+    warnings = [planned.adoption.issues, planned.left_behind]
     if planned.relogins.height and settings.safety.login_changes == "warn":
         warnings.append(login_change_issues(planned.relogins, settings.identity.key))
     if not any(frame.height for frame in warnings):

@@ -26,6 +26,11 @@ AUDIT_ROW_SCHEMA = {
     "entity_id": pl.Int64,
 }
 CREATED_SCHEMA = {"entity": pl.String, "first_id": pl.Int64, "last_id": pl.Int64, "rows": pl.Int64}
+# an adopted account's fields before the run that a report shows (the fields adoption matches)
+ADOPTED_FIELDS = ("external_id", "username", "email", "login")
+ADOPTION_SCHEMA = {"sourcedId": pl.String, "user_id": pl.Int64} | {
+    f"{name}_before": pl.String for name in ADOPTED_FIELDS
+}
 
 
 class PlanError(Exception):
@@ -66,6 +71,37 @@ class Plan:
                 schema={"entity": pl.String, "action": pl.String, "count": pl.UInt32}
             )
         return in_entity_order(pl.concat(counts).select("entity", "action", "count").collect())
+
+    def adoptions(self) -> pl.DataFrame:
+        """The accounts the plan adopts, by user_id: the record each becomes (`sourcedId`), and
+        the account's external ID, username, email and login before (`<field>_before`)."""
+        users = self.entities.get("user")
+        if users is None:
+            return pl.DataFrame(schema=ADOPTION_SCHEMA)
+
+        def before(name: str) -> pl.Expr:
+            # a changed field's detail names its value before; an unchanged one is the row's
+            changed = pl.col("detail").str.json_path_match(f"$.{name}")
+            return (
+                pl.when(changed.is_not_null())
+                .then(changed.str.json_path_match("$.from"))
+                .otherwise(pl.col(name).cast(pl.String))
+                .alias(f"{name}_before")
+            )
+
+        return (
+            users.changes.lazy()
+            .filter(pl.col("action") == "adopt")
+            .select(
+                # a record's external ID is `or--<sourcedId>` (transforms.desired.managed_id)
+                pl.col("external_id").str.strip_prefix("or--").alias("sourcedId"),
+                pl.col("user_id").cast(pl.Int64),
+                *(before(name) for name in ADOPTED_FIELDS),
+            )
+            .sort("user_id")
+            .collect()
+            .cast(ADOPTION_SCHEMA)
+        )
 
     @property
     def change_count(self) -> int:

@@ -3,7 +3,7 @@
 `RunRecord` is one row of `audit.sync_runs` in the making: a run is started, then ends as
 `applied`, `planned` (a dry run), `held` (over a safety guard), `rejected` or `failed`.
 `SyncResult` is what the caller gets back: the outcome, the change summary (a group-by of the
-change set) and the issues.
+change set), the issues, and the accounts made by hand the run adopts (its report lists them).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
-from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.changes import ADOPTION_SCHEMA, Plan
 from rosterflow.schemas.issues import ISSUE_SCHEMA
 
 
@@ -45,6 +45,8 @@ class SyncResult:
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
     planning: str | None = None  # incremental | full | recalled (None: rejected before planning)
     planning_note: str | None = None
+    # the accounts the plan adopts (`Plan.adoptions`): a dry run shows which before they are
+    adoptions: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ADOPTION_SCHEMA))
 
     @classmethod
     def of(cls, run: RunRecord, plan: Plan | None, issues: pl.DataFrame) -> SyncResult:
@@ -60,6 +62,7 @@ class SyncResult:
             issues,
             run.planning,
             run.planning_note,
+            plan.adoptions() if plan is not None else pl.DataFrame(schema=ADOPTION_SCHEMA),
         )
 
     @property

@@ -64,7 +64,10 @@ class Policy(_Table):
     users: DeleteKeepOrInactivate = Field(
         "inactivate",
         description="What happens to a managed user who left the SIS: deleted, kept as it is, "
-        "or inactivated.",
+        "or inactivated. A deleted user's rows made by hand (enrollments and observer links "
+        "made in the platform, its scores) are never touched: they stay, pointing at no user, "
+        "and the run warns of them (user.delete_leaves_hand_made). Where the platform has "
+        'enrollments made by hand, keep "inactivate".',
     )
     courses: DeleteOrKeep = Field(
         "keep",
@@ -147,7 +150,8 @@ class Safety(_Table):
     login_changes: LoginChanges = Field(
         "hold",
         description="A run that changes the login of existing users (another [identity] key, "
-        "or the field's values changed in the SIS) is held for a person (hold) or applied with "
+        "the field's values changed in the SIS, or an account made by hand adopted under "
+        "another login) is held for a person (hold) or applied with "
         "a warning per user (warn).",
     )
     max_adoption_share: float = Field(

@@ -9,11 +9,12 @@ values: the plan's `adopt` action, as for an account whose external ID was set b
 
 Ambiguity adopts nobody, and is reported (`identity.adopt_ambiguous`, a warning): two or more
 accounts for one record, one account for two records, or an account already managed among
-those that match. An account whose role differs from the record's is not adopted unless
-`[identity] adopt_across_roles` (`identity.adopt_role_conflict`). Each warning stands on the
-record's line in the run's users.csv (`sent_lines`), as every issue of a record does. A record
-that adopts nobody is created anew, as without `adopt_by`: the accounts can be sorted out by
-hand afterwards (setting an account's external ID to the record's adopts it on the next run).
+those that match. An account whose role differs from the record's (or that has none) is not
+adopted unless `[identity] adopt_across_roles` (`identity.adopt_role_conflict`). Each warning
+stands on the record's line in the run's users.csv (`sent_lines`), as every issue of a record
+does. A record that adopts nobody is created anew, as without `adopt_by`: the accounts can be
+sorted out by hand afterwards (setting an account's external ID to the record's adopts it on
+the next run).
 
 Every match is one join of the new records and the tenant's accounts on the compared value:
 no loop over users. The full and the incremental plan call the same function, the one with
@@ -105,6 +106,7 @@ def adoptions(
             pl.len().over("external_id").alias("accounts"),
             managed.any().over("external_id").alias("one_managed"),
             pl.len().over("user_id").alias("records"),
+            # an account of no role agrees with no record's
             (pl.col("record_role").str.to_lowercase() != pl.col("account_role").str.to_lowercase())
             .fill_null(True)
             .alias("role_conflict"),
@@ -165,7 +167,13 @@ def _ambiguous(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame) -> 
     )
     per_record = (
         pairs.with_columns(
-            _account(pl.col("user_id"), pl.col("account_external_id")).alias("account")
+            _account(pl.col("user_id"), pl.col("account_external_id")).alias("account"),
+            # the records that match the same account, this one left out
+            pl.col("external_id")
+            .implode()
+            .over("user_id")
+            .list.set_difference(pl.concat_list("external_id"))
+            .alias("rivals"),
         )
         .group_by("external_id")
         .agg(
@@ -173,36 +181,59 @@ def _ambiguous(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame) -> 
             pl.col("accounts").first(),
             pl.col("one_managed").first(),
             pl.col("account").sort().str.join("; ").alias("candidates"),
+            pl.col("rivals")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .str.join(", ")
+            .alias("rivals"),
         )
         .sort("external_id")
     )
+    also = (
+        pl.when(pl.col("rivals") != "")
+        .then(pl.format("; other records matching: {}", "rivals"))
+        .otherwise(pl.lit(""))
+    )
     return _issues(
-        per_record.with_columns(why.alias("why")),
+        per_record.with_columns(why.alias("why"), also.alias("also")),
         identity,
         lines,
         "identity.adopt_ambiguous",
         pl.format(
-            "{} adopts no account: {} ({}); it is created anew", "external_id", "why", "candidates"
+            "{} adopts no account: {} ({}){}; it is created anew",
+            "external_id",
+            "why",
+            "candidates",
+            "also",
         ),
     )
 
 
 def _role_conflicts(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame) -> pl.DataFrame:
-    """One warning per record whose one account has another role."""
+    """One warning per record whose one account has another role, or none."""
+    # an account of no role is no account of the record's role: a conflict all the same,
+    # named as such (a null in pl.format would make the whole message null)
+    role = (
+        pl.when(pl.col("account_role").is_null())
+        .then(pl.lit("has no role"))
+        .otherwise(pl.format("is a {}", "account_role"))
+    )
     return _issues(
         pairs.sort("external_id").with_columns(
-            _account(pl.col("user_id"), pl.col("account_external_id")).alias("account")
+            _account(pl.col("user_id"), pl.col("account_external_id")).alias("account"),
+            role.alias("account_role_text"),
         ),
         identity,
         lines,
         "identity.adopt_role_conflict",
         pl.format(
-            "{} ({}) adopts no account: {} is a {}; it is created anew "
+            "{} ({}) adopts no account: {} {}; it is created anew "
             "([identity] adopt_across_roles = true adopts it)",
             "external_id",
             "record_role",
             "account",
-            "account_role",
+            "account_role_text",
         ),
     )
 

@@ -39,11 +39,17 @@ def refusal(
     safety: Safety,
     identity: Identity,
     adoption: Adoption | None = None,
+    dry_run: bool = False,
 ) -> str | None:
     """Why the run must not be applied, or None. `schools` holds per school and guarded entity
     the active rows removed and the active rows (`entity, domain_id, school, removed,
     active`); `relogins` the users whose login changes (`transforms.logins.relogins`);
-    `adoption` the accounts made by hand that new users take over (`transforms.adoption`)."""
+    `adoption` the accounts made by hand that new users take over (`transforms.adoption`).
+    Of a `dry_run`, it says how to go on from a dry run: no run is held to approve yet."""
+    # a dry run holds nothing, and `rosterflow approve` of it is refused ("not held")
+    approve = (
+        "sync without --dry-run and approve the run it holds" if dry_run else "approve the run"
+    )
     limit = safety.max_removal_share
     removed_active = removals(plan)
     # the share of the tenant's active rows: a deleted row that was inactive already (a
@@ -76,19 +82,19 @@ def refusal(
             f"this feed would change the login of {count:,} existing user{'s' if count > 1 else ''}"
             f" (e.g. {first['external_id']}: {first['login_before']!r} -> {first['login']!r}), "
             f"who would no longer sign in as before ([identity] key = "
-            f"{identity.key!r}). If that is intended, approve the run, or set [safety] "
+            f"{identity.key!r}). If that is intended, {approve}, or set [safety] "
             'login_changes = "warn"'
         )
     adopted = 0 if adoption is None else adoption.matches.height
     adopt_limit = safety.max_adoption_share
     if adopted and adopted / max(adoption.tenant_users, 1) > adopt_limit:
         share = adopted / max(adoption.tenant_users, 1)
+        lists = "this dry run lists them" if dry_run else "the dry run lists them"
         return (
             f"this feed would adopt {adopted:,} of the tenant's {adoption.tenant_users:,} users "
             f"({share:.0%}), accounts made by hand that [identity] adopt_by = "
             f"{identity.adopt_by!r} matched, above [safety] max_adoption_share = "
-            f"{adopt_limit:g}. If the matches are right (the dry run lists them), approve the "
-            "run, or raise the share"
+            f"{adopt_limit:g}. If the matches are right ({lists}), {approve}, or raise the share"
         )
     school_limit = safety.max_school_removal_share
     over = (

@@ -12,15 +12,24 @@ from rosterflow.transforms.adoption import LINES_SCHEMA
 
 
 def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
-    """The users whose login the plan changes from one they had (`detail` of their update):
-    `external_id, user_id, login_before, login, line`, the line of the user's record in the
-    run's users.csv among `lines` (`transforms.adoption.sent_lines`; none for a record the
-    run did not receive)."""
+    """The users whose login the plan changes from one they had (`detail` of their update,
+    move or adoption): `external_id, user_id, login_before, login, line`, the line of the
+    user's record in the run's users.csv among `lines` (`transforms.adoption.sent_lines`;
+    none for a record the run did not receive)."""
     before = pl.col("detail").str.json_path_match("$.login.from")
+    # an adopted account's people sign in with its login today: adoption changing it is a
+    # login change like an update's. Unless the adoption also reactivates or inactivates the
+    # account, which the sync would otherwise name so: those actions' logins are not held
+    was = pl.col("detail").str.json_path_match("$.status.from")
+    now = pl.col("detail").str.json_path_match("$.status.to")
+    switched = ((was != "active") & (now == "active")) | ((was == "active") & (now == "inactive"))
     changed = (
         plan.entities["user"]
         .changes.lazy()
-        .filter(pl.col("action").is_in(["update", "move"]))
+        .filter(
+            pl.col("action").is_in(["update", "move"])
+            | ((pl.col("action") == "adopt") & ~switched.fill_null(False))
+        )
         .filter(before.is_not_null())
         .select("external_id", "user_id", before.alias("login_before"), "login")
     )

@@ -26,9 +26,10 @@ from collections.abc import Callable, Mapping
 import polars as pl
 
 from rosterflow.schemas.changes import EntityPlan, Plan, PlanError
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.lms import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
 from rosterflow.schemas.settings import Policy
-from rosterflow.transforms.adoption import as_adopted, with_adoption_detail
+from rosterflow.transforms.adoption import LINES_SCHEMA, as_adopted, with_adoption_detail
 from rosterflow.transforms.desired import MANAGED
 
 CUR = "__cur"
@@ -526,3 +527,66 @@ def renumber_new_ids(
         changes = entity_plan.changes.with_columns(moved) if moved else entity_plan.changes
         renumbered.entities[name] = EntityPlan(entity, changes, entity_plan.managed_active)
     return renumbered
+
+
+def deleted_users(plan: Plan) -> pl.Series:
+    """The user_ids of the users `plan` deletes."""
+    users = plan.entities.get("user")
+    if users is None:
+        return pl.Series("user_id", [], pl.Int64)
+    return users.changes.filter(pl.col("action") == "delete").get_column("user_id")
+
+
+def _counted(column: str, one: str, many: str) -> pl.Expr:
+    """`1 enrollment`, `3 enrollments`; nothing for none."""
+    count = pl.col(column)
+    return pl.when(count > 0).then(
+        pl.format("{} {}", count, pl.when(count == 1).then(pl.lit(one)).otherwise(pl.lit(many)))
+    )
+
+
+def left_behind_issues(
+    plan: Plan, references: pl.DataFrame, lines: pl.LazyFrame | None = None
+) -> pl.DataFrame:
+    """A warning per user `plan` deletes that rows made by hand still point at (`references`:
+    `user_id, enrollments, observers, scores`, as `warehouse.state.hand_made_references`
+    counts them): the plan never touches a row made by hand, so they are left pointing at no
+    user. Each stands on the user's record's line among `lines` (`external_id, line`: a record
+    marked tobedeleted has one, a record gone from the feed none)."""
+    if references.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    users = plan.entities["user"].changes.lazy().filter(pl.col("action") == "delete")
+    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
+    left = (
+        users.select("user_id", "external_id")
+        .join(references.lazy(), on="user_id")
+        .join(sent, on="external_id", how="left")
+        .with_columns(
+            pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
+            pl.concat_str(
+                _counted("enrollments", "enrollment", "enrollments"),
+                _counted("observers", "observer link", "observer links"),
+                _counted("scores", "score", "scores"),
+                separator=", ",
+                ignore_nulls=True,
+            ).alias("pointing"),
+            pl.col("line").alias("__line"),
+        )
+        .sort("user_id")
+    )
+    return issues_from(
+        left,
+        file="users.csv",
+        field="sourcedId",
+        value=pl.col("sourcedId"),
+        rule="user.delete_leaves_hand_made",
+        severity="warning",
+        message=pl.format(
+            "user {} ({}) is deleted, but rows made by hand still point at it: {}; they are "
+            "left as they are (delete them by hand, or keep such users with [policy] users = "
+            '"inactivate")',
+            "user_id",
+            "sourcedId",
+            "pointing",
+        ),
+    ).collect()

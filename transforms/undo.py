@@ -7,7 +7,9 @@ included). Per row: a version before the run and none now -> create it again und
 none before and one now (the run created it) -> delete; both -> update the row back, named like
 the sync names such changes (reactivate, inactivate, withdraw, move, update). A row that is
 hand-made now is never touched, and a row whose external ID another row holds now is not
-brought back (that would repeat a managed external ID).
+brought back (that would repeat a managed external ID). A row given back to a version made by
+hand (the run adopted it) is that version whole: its external ID (named in the detail) and the
+run that wrote it last (`updated_run_id`, most often none) included.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def undo_changes(
     (lms columns); `current`: the lms rows now with those ids; `taken`: external IDs that rows
     other than these hold now."""
     key = entity.id
-    compared = (*entity.owned, "origin")
+    # the external ID too: undoing an adoption gives the account the one it had by hand
+    compared = ("external_id", *entity.owned, "origin")
     others = [c for c in entity.columns if c != key]
     rows = (
         touched.lazy()
@@ -58,8 +61,10 @@ def undo_changes(
     )
     differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c + CUR)) for c in compared)
     was, now = pl.col("status" + CUR), pl.col("status")
+    # a row given back to the hand that made it is an update (its detail names each field,
+    # domain_id included): the undo of an adoption, no school move
     moved = (
-        pl.col("domain_id").ne_missing(pl.col("domain_id" + CUR))
+        pl.col("domain_id").ne_missing(pl.col("domain_id" + CUR)) & (pl.col("origin") != "manual")
         if entity.name == "user"
         else pl.lit(False)
     )
@@ -93,7 +98,13 @@ def undo_changes(
                 for c in others
                 if c != "updated_run_id"
             ),
-            pl.lit(None, pl.Int64).alias("updated_run_id"),
+            # a row given back to the hand that made it is as it was, the run that wrote it
+            # last included (none, for most: `warehouse.apply` keeps it); every other row is
+            # stamped with the undo's run, as a sync stamps the rows it writes
+            pl.when(~deleting & (pl.col("origin") == "manual"))
+            .then(pl.col("updated_run_id"))
+            .otherwise(None)
+            .alias("updated_run_id"),
         )
         .select(*entity.columns, "action", "detail")
         .sort(key)

@@ -144,8 +144,21 @@ def _apply_entity(
         return 0, 0, 0
     table, key = entity.table, entity.id
     columns = ", ".join(entity.columns)
+    # every row written is stamped with the run, but a row the change makes hand-made again
+    # (an undo giving an adopted account back: `transforms.undo`) keeps the updated_run_id it
+    # is given, that of the version it returns to. A sync makes no row hand-made: a hand-made
+    # row it removes (its external ID was set to a managed one) was hand-made before, and is
+    # stamped (the version this run ends says what it was)
+    hand_made = changes.select((pl.col("origin") == "manual").any()).item()
+    stamp = (
+        "case when staged.origin = 'manual' and staged.{key} not in (select {key} from "
+        "history.{table}_closed where closed_run_id = $run_id and origin = 'manual') "
+        "then staged.updated_run_id else $run_id end"
+        if hand_made
+        else "$run_id"
+    ).format(key=key, table=table)
     staged_columns = ", ".join(
-        "$run_id as updated_run_id" if c == "updated_run_id" else f"staged.{c}"
+        f"{stamp} as updated_run_id" if c == "updated_run_id" else f"staged.{c}"
         for c in entity.columns
     )
     params = {"run_id": run.run_id, "at": run.started_at}
@@ -191,8 +204,10 @@ def _apply_entity(
                 {"run_id": run.run_id},
             )
             if measure:
+                stamped = "(rows.updated_run_id = $run_id or rows.origin = 'manual')"
                 added = con.execute(
-                    f"{summed} from lms.{table} as rows where rows.updated_run_id = $run_id "
+                    f"{summed} from lms.{table} as rows "
+                    f"where {stamped if hand_made else 'rows.updated_run_id = $run_id'} "
                     f"and rows.{key} in (select {key} {kept}) "
                     "and starts_with(rows.external_id, $managed)",
                     {"run_id": run.run_id, "managed": MANAGED_PREFIX},

@@ -2,8 +2,11 @@
 
 `store_held` writes everything `record_run` would apply (the change rows of each entity, the
 records and the derived state) into audit.held_plans, with the state the plan started from:
-the tenant's lms checksum and the next free ids. `load_held` reads it back. Approving applies
-exactly that plan, provided the tenant's lms is still in that state (`flows.operations`).
+the tenant's lms checksum and the next free ids, and for a plan that adopts accounts made by
+hand a checksum of those accounts too (the managed rows' checksum leaves them out, and a plan
+that adopts depends on them: the one candidate of a record must still be the one, as it was).
+`load_held` reads it back. Approving applies exactly that plan, provided the tenant's lms is
+still in that state (`flows.operations`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from rosterflow.schemas.runs import RunRecord
 from rosterflow.warehouse.apply import RunWrites, record_run
 from rosterflow.warehouse.operations import OperationRefused
 from rosterflow.warehouse.records import RecordWrite, parquet_blob, read_blob
-from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
+from rosterflow.warehouse.state import (
+    TableSummary,
+    checksum_text,
+    hand_made_users_checksum,
+    lms_checksum,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,9 @@ class HeldState:
     next_ids: dict[str, int]
     planning: str | None
     planning_note: str | None
+    # of a plan that adopts: the tenant's users made by hand (`hand_made_users_checksum`);
+    # None for any other plan, and for a plan held before it was kept
+    hand_made_checksum: str | None = None
 
 
 class OutdatedHeldPlan(OperationRefused):
@@ -52,10 +63,17 @@ def hold_run(
         next_ids,
         run.planning,
         run.planning_note,
+        hand_made_users_checksum(con, run.tenant) if adopts(writes.plan) else None,
     )
     record_run(
         con, run, issues, writes, also=lambda con_: store_held(con_, run.run_id, writes, state)
     )
+
+
+def adopts(plan: Plan) -> bool:
+    """Whether `plan` adopts an account (`adopt`s a user)."""
+    users = plan.entities.get("user")
+    return users is not None and users.changes.get_column("action").eq("adopt").any()
 
 
 def store_held(
@@ -91,6 +109,7 @@ def store_held(
                     "next_ids": state.next_ids,
                     "planning": state.planning,
                     "planning_note": state.planning_note,
+                    "hand_made_checksum": state.hand_made_checksum,
                     "tenant": writes.plan.tenant,
                     # sums of 64-bit hashes outgrow a JSON number in some readers: as text
                     "before": None
@@ -148,5 +167,6 @@ def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, H
         {n: int(i) for n, i in state["next_ids"].items()},
         state["planning"],
         state["planning_note"],
+        state.get("hand_made_checksum"),
     )
     return RunWrites(plan, records, derived, before), held

@@ -78,6 +78,18 @@ def lms_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
     return checksum_text(lms_summary(con, tenant))
 
 
+def hand_made_users_checksum(con: duckdb.DuckDBPyConnection, tenant: str) -> str:
+    """Row count and a sum of row hashes of the tenant's users made by hand (no managed
+    external ID): the accounts `[identity] adopt_by` matched new records against, which
+    `lms_checksum` leaves out. Any insert, delete or edit of one changes it."""
+    count, total = con.execute(
+        "select count(*), coalesce(sum(hash(rows)), 0) from lms.users as rows "
+        "where tenant = ? and not coalesce(starts_with(external_id, ?), false)",
+        [tenant, MANAGED_PREFIX],
+    ).fetchall()[0]
+    return f"users:{count}:{int(total)}"
+
+
 def next_ids(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The first free id of each lms table (`audit.next_ids`, which rows made by hand take
     too): above every id lms holds or history remembers (ids are unique across tenants, and a
@@ -176,6 +188,47 @@ class WarehouseCurrent:
         if self.summary is None:
             self.summary = lms_summary(self.con, self.tenant)
         return self.summary[entity].active
+
+
+HAND_MADE_REFERENCES_SCHEMA = {
+    "user_id": pl.Int64,
+    "enrollments": pl.Int64,
+    "observers": pl.Int64,
+    "scores": pl.Int64,
+}
+
+
+def hand_made_references(
+    con: duckdb.DuckDBPyConnection, tenant: str, user_ids: pl.Series
+) -> pl.DataFrame:
+    """Per user of `user_ids` that rows made by hand point at, how many: the tenant's
+    enrollments and observer links made by hand (either side of a link), and the platform's
+    scores (lms.scores, which a sync never writes). A plan that deletes those users leaves
+    these rows pointing at no user: they are never touched. Columns: user_id, enrollments,
+    observers, scores; users nothing made by hand points at are left out."""
+    if user_ids.len() == 0:  # (most plans delete no user: no scan)
+        return pl.DataFrame(schema=HAND_MADE_REFERENCES_SCHEMA)
+    name = "rosterflow_deleted_users"
+    con.register(name, user_ids.cast(pl.Int64).to_frame("user_id"))
+    hand_made = "tenant = $tenant and not coalesce(starts_with(external_id, $managed), false)"
+    try:
+        found = con.sql(
+            "select user_id, count(*) filter (kind = 'enrollment') as enrollments, "
+            "count(*) filter (kind = 'observer') as observers, "
+            "count(*) filter (kind = 'score') as scores from ("
+            f"select user_id, 'enrollment' as kind from lms.enrollments where {hand_made} "
+            f"union all select observer_user_id, 'observer' from lms.observers where {hand_made} "
+            f"union all select student_user_id, 'observer' from lms.observers where {hand_made} "
+            # a score has no tenant of its own: user ids are unique across tenants
+            "union all select user_id, 'score' from lms.scores"
+            f") as pointing where user_id in (select user_id from {name}) "
+            "group by user_id order by user_id",
+            params={"tenant": tenant, "managed": MANAGED_PREFIX},
+        ).pl()
+    finally:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+    return found.cast(HAND_MADE_REFERENCES_SCHEMA)
 
 
 def school_removals(

@@ -231,6 +231,20 @@ def test_approval_is_refused_once_the_tenant_changed(tmp_path):
     assert w.query("select count(*) as n from audit.decisions")["n"][0] == 0
 
 
+def test_a_held_run_that_adopts_nothing_is_approved_after_a_user_is_made_by_hand(tmp_path):
+    """Only a plan that adopts depends on the accounts made by hand: a platform's staff make
+    accounts all day, and that holds up no other held run."""
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    held = w.sync(without_students(tiny_district()))
+    w.execute(
+        "insert into lms.users (user_id, tenant, external_id, role, username, status, origin) "
+        "values (9000, 'district', 'hand-1', 'teacher', 'sub', 'active', 'manual')"
+    )
+
+    assert approve_run(w.path, held.run_id).outcome == "applied"
+
+
 def test_one_school_truncated_is_held_while_the_district_share_is_small(tmp_path):
     w = warehouse(tmp_path, "w")
     district = generate_feed(300, seed=0)

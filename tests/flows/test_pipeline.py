@@ -199,6 +199,68 @@ def test_hand_made_rows_are_never_touched(warehouse):
     )
 
 
+@pytest.mark.parametrize("policy", ["delete", "inactivate"])
+def test_a_user_deleted_that_rows_made_by_hand_point_at_is_named_in_a_warning(warehouse, policy):
+    """Rows made by hand are never touched: a user deleted leaves its enrollments and observer
+    links made by hand, and the platform's scores, pointing at no user. The run says so (the
+    plan is the same as without them); inactivating the user leaves nothing dangling."""
+    warehouse.sync(tiny_district())
+    sam = warehouse.row("users", "or--u-s1")["user_id"]
+    ada = warehouse.row("users", "or--u-t1")["user_id"]
+    gone = without_user(tiny_district(), "u-s1")
+    settings = {"policy": {"users": policy}, "safety": {"max_removal_share": 1}}
+    plain = warehouse.sync(gone, settings=settings, dry_run=True)  # (before the rows by hand)
+    warehouse.execute(
+        "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, course_id, "
+        "role, status) select max(enrollment_id) + 1, 'district', 'hand-1', ?, 1, 'student', "
+        "'active' from lms.enrollments",
+        [sam],
+    )
+    warehouse.execute(
+        "insert into lms.observers (observer_id, tenant, external_id, observer_user_id, "
+        "student_user_id, status) select max(observer_id) + 1, 'district', null, ?, ?, "
+        "'active' from lms.observers",
+        [ada, sam],
+    )
+    warehouse.execute(
+        "insert into lms.line_items (line_item_id, tenant, course_id, title, due_date, "
+        "points_possible) values (1, 'district', 1, 'Quiz', date '2027-01-01', 10), "
+        "(2, 'district', 1, 'Test', date '2027-02-01', 10)"
+    )
+    warehouse.execute(
+        "insert into lms.scores (line_item_id, user_id, score) values (1, ?, 9)", [sam]
+    )
+    warehouse.execute(
+        "insert into lms.scores (line_item_id, user_id, score) values (2, ?, 7)", [sam]
+    )
+
+    result = warehouse.sync(gone, settings=settings)
+
+    assert result.outcome == "applied", result.message
+    # the same plan as without the rows made by hand, which stay as they were
+    assert warehouse.changes(result.run_id).equals(warehouse.changes(plain.run_id))
+    assert (
+        warehouse.query("select count(*) from lms.enrollments where external_id = 'hand-1'").item()
+        == 1
+    )
+    assert warehouse.query("select count(*) from lms.scores").item() == 2
+    left = warehouse.query(
+        "select file, line, field, value, severity, message from audit.issues where run_id = ? "
+        "and rule = 'user.delete_leaves_hand_made'",
+        [result.run_id],
+    )
+    if policy == "inactivate":
+        assert left.height == 0
+        return
+    assert left.drop("message").rows() == [("users.csv", None, "sourcedId", "u-s1", "warning")]
+    assert left["message"][0] == (
+        f"user {sam} (u-s1) is deleted, but rows made by hand still point at it: 1 enrollment, "
+        "1 observer link, 2 scores; they are left as they are (delete them by hand, or keep such "
+        'users with [policy] users = "inactivate")'
+    )
+    assert "user.delete_leaves_hand_made" in result.issues["rule"].to_list()
+
+
 @pytest.mark.parametrize(
     ("policy", "action", "status"),
     [

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from rosterflow.flows import steps
-from rosterflow.flows.operations import undo_run
+from rosterflow.flows.operations import OperationRefused, approve_run, undo_run
 from rosterflow.warehouse.schema import connect
 from tests.feeds import frame, tiny_district
 from tests.spying import answered_by_lines
@@ -170,8 +170,17 @@ def test_undoing_a_run_that_adopted_gives_the_account_back_as_it_was(warehouse):
     undone = undo_run(warehouse.path, adopted.run_id)
 
     assert undone.outcome == "applied"
-    # every field as it was; updated_run_id names the run that wrote the row last, the undo
-    assert user(warehouse, 9001) == before | {"updated_run_id": undone.run_id}
+    # every column as it was, updated_run_id included: no run wrote the account made by hand
+    assert before["updated_run_id"] is None
+    assert user(warehouse, 9001) == before
+    (change,) = warehouse.query(
+        "select action, detail from audit.changes where run_id = ? and entity_id = 9001 "
+        "and entity = 'user'",
+        [undone.run_id],
+    ).to_dicts()
+    assert change["action"] == "update"
+    assert '"external_id":{"from":"or--u-t1","to":"hand-ada"}' in change["detail"]
+    assert '"origin":{"from":"sync","to":"manual"}' in change["detail"]
     assert warehouse.query("select count(*) from lms.users where origin = 'sync'").item() == 0
     assert (
         warehouse.query("select user_id from lms.enrollments where enrollment_id = 9700").item()
@@ -199,6 +208,85 @@ def test_a_run_that_adopts_too_large_a_share_of_the_tenants_users_is_held(wareho
     applied = warehouse.sync(tiny_district(), settings=limited(0.7))
     assert applied.outcome == "applied"
     assert user(warehouse, 9002)["external_id"] == "or--u-t2"
+
+
+def test_an_adoption_that_changes_how_the_account_signs_in_is_held_as_a_login_change(warehouse):
+    # Ada signs in as ada.l today; the SIS's login for her (its sourcedId) is u-t1
+    warehouse.execute("update lms.users set login = 'ada.l' where user_id = 9001")
+
+    held = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME)
+
+    assert held.outcome == "held"
+    assert "would change the login of 1 existing user (e.g. or--u-t1: 'ada.l' -> 'u-t1')" in (
+        held.message
+    )
+    assert user(warehouse, 9001)["external_id"] == "hand-ada"
+    warned = ADOPT_BY_USERNAME | {"safety": {"login_changes": "warn"}}
+    applied = warehouse.sync(tiny_district(), settings=warned)
+    assert applied.outcome == "applied", applied.message
+    assert (user(warehouse, 9001)["external_id"], user(warehouse, 9001)["login"]) == (
+        "or--u-t1",
+        "u-t1",
+    )
+    issues = warehouse.query(
+        "select line, rule, message from audit.issues where run_id = ? "
+        "and rule = 'identity.login_changed'",
+        [applied.run_id],
+    )
+    assert issues.rows() == [
+        (2, "identity.login_changed", "or--u-t1 signs in as u-t1 now, no longer as ada.l")
+    ]
+
+
+HELD_OVER_ADOPTION = ADOPT_BY_USERNAME | {"safety": {"max_adoption_share": 0.5}}
+
+
+def test_a_held_run_that_adopts_is_approved_while_the_accounts_made_by_hand_are_as_planned(
+    warehouse,
+):
+    held = warehouse.sync(tiny_district(), settings=HELD_OVER_ADOPTION)
+    assert held.outcome == "held", held.message
+    # a hand edit of another table made by hand is no change of the accounts
+    warehouse.execute("update lms.courses set title = 'Chess' where course_id = 9500")
+
+    approved = approve_run(warehouse.path, held.run_id)
+
+    assert approved.outcome == "applied"
+    assert user(warehouse, 9001)["external_id"] == "or--u-t1"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the account the plan adopts deleted: approving would bring it back, managed
+        "delete from lms.users where user_id = 9001",
+        # a second candidate: the match is ambiguous now, and a sync would adopt nobody
+        "insert into lms.users (user_id, tenant, external_id, role, username, status, origin) "
+        "values (9002, 'district', 'hand-2', 'teacher', 'ADA.LOVELACE', 'active', 'manual')",
+        # the account edited: the plan's "from" values (and what undo gives back) are stale
+        "update lms.users set email = 'ada@new.example' where user_id = 9001",
+    ],
+    ids=["deleted", "second-candidate", "edited"],
+)
+def test_a_held_run_that_adopts_is_refused_once_the_accounts_made_by_hand_changed(
+    warehouse, change
+):
+    held = warehouse.sync(tiny_district(), settings=HELD_OVER_ADOPTION)
+    assert held.outcome == "held", held.message
+    warehouse.execute(change)
+    before = warehouse.query("select * from lms.users order by user_id")
+
+    with pytest.raises(
+        OperationRefused, match=r"users made by hand changed since run \d+"
+    ) as refused:
+        approve_run(warehouse.path, held.run_id)
+
+    assert "\n" not in str(refused.value) and "sync the feed again" in str(refused.value)
+    assert warehouse.query("select * from lms.users order by user_id").equals(before)
+    assert warehouse.query("select count(*) from audit.decisions").item() == 0
+    # the feed synced again plans from the accounts as they are now
+    again = warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME)
+    assert again.outcome == "applied", again.message
 
 
 def test_each_adoption_issue_stands_on_its_record_s_line_in_the_file_as_in_full(

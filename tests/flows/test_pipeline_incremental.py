@@ -131,6 +131,8 @@ def assert_same_plan(incremental, full) -> None:
     assert_frame_equal(
         incremental.adoption.issues.sort("message"), full.adoption.issues.sort("message")
     )
+    # the users deleted that rows made by hand still point at
+    assert_frame_equal(incremental.left_behind, full.left_behind)
 
 
 SETTINGS = any_settings(Safety(max_removal_share=1.0))
@@ -407,6 +409,52 @@ def test_a_record_marked_tobedeleted_is_removed_for_that_reason_as_in_full(tmp_p
         "or--u-p1": "not in the feed",
         "or--u-s1": "not in the feed",
     }
+
+
+def test_a_user_deleted_that_rows_made_by_hand_point_at_is_named_as_in_full(tmp_path):
+    """Under `[policy] users = "delete"`, a delta marks Kim (u-s2) tobedeleted while an
+    enrollment made by hand and a score point at her, then a bulk users.csv no longer has Sam
+    (u-s1), whom a link made by hand names, nor his parent (whom nothing made by hand names): each run warns of the rows left pointing at no
+    user, on the record's line when the feed has one, as the full plan does (`Scenario.step`)."""
+    config = Settings(policy=Policy(users="delete"), safety=Safety(max_removal_share=1.0))
+    scenario = Scenario(tmp_path, config)
+    district = tiny_district()
+    scenario.first(district)
+    with connect(scenario.ours) as con:
+        ids = dict(con.sql("select external_id, user_id from lms.users").fetchall())
+        con.execute(
+            "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, "
+            "course_id, role, status, origin) values (9700, ?, 'hand-1', ?, 1, 'student', "
+            "'active', 'manual')",
+            [TENANT, ids["or--u-s2"]],
+        )
+        con.execute(
+            "insert into lms.line_items (line_item_id, tenant, course_id, title, due_date, "
+            "points_possible) values (1, ?, 1, 'Quiz', date '2027-01-01', 10)",
+            [TENANT],
+        )
+        con.execute(
+            "insert into lms.scores (line_item_id, user_id) values (1, ?)", [ids["or--u-s2"]]
+        )
+        con.execute(
+            "insert into lms.observers (observer_id, tenant, external_id, observer_user_id, "
+            "student_user_id, status, origin) values (9800, ?, null, ?, ?, 'active', 'manual')",
+            [TENANT, ids["or--u-t1"], ids["or--u-s1"]],
+        )
+    when = "2027-01-02T00:00:00Z"
+    kim = frame("users", {"sourcedId": "u-s2", "status": "tobedeleted", "dateLastModified": when})
+
+    delta = scenario.step({"users": kim}, modes={"users": "delta"})
+
+    left = delta.left_behind.select("line", "value", "rule", "severity")
+    assert left.rows() == [(2, "u-s2", "user.delete_leaves_hand_made", "warning")]
+    assert ": 1 enrollment, 1 score;" in delta.left_behind["message"][0]
+    users = district["users"].filter(~pl.col("sourcedId").is_in(["u-s2", "u-s1", "u-p1"]))
+
+    gone = scenario.step({"users": users}, modes={"users": "bulk"})
+
+    assert gone.left_behind.select("line", "value").rows() == [(None, "u-s1")]
+    assert ": 1 observer link;" in gone.left_behind["message"][0]
 
 
 # --- when a run is planned in full --------------------------------------------------------------

@@ -10,19 +10,21 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 
+from rosterflow.flows.operations import approve_run
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.flows.report import counted, print_sync_result, sync_verdict
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import parse_settings
-from tests.feeds import tiny_district, with_cell, without_students, write_feed
+from rosterflow.warehouse.schema import connect
+from tests.feeds import frame, tiny_district, with_cell, without_students, write_feed
 
 SETTINGS = parse_settings({})
 
 
-def printed(result: SyncResult) -> list[str]:
+def printed(result: SyncResult, width: int = 60) -> list[str]:
     """The lines `print_sync_result` writes, on a console narrower than any verdict."""
     out = StringIO()
-    print_sync_result(Console(file=out, width=60, color_system=None), result)
+    print_sync_result(Console(file=out, width=width, color_system=None), result)
     return out.getvalue().splitlines()
 
 
@@ -131,3 +133,89 @@ def test_a_count_of_one_takes_the_singular():
         "1,200 errors",
     ]
     assert counted(1, "warning") == "1 warning"
+
+
+# --- adoptions ([identity] adopt_by) -------------------------------------------------------------
+
+
+def made_by_hand(warehouse: Path, *accounts: tuple) -> None:
+    """Accounts made by hand in tenant north before its first sync: (user_id, external_id,
+    role, username)."""
+    with connect(warehouse) as con:
+        for account in accounts:
+            con.execute(
+                "insert into lms.users (user_id, tenant, external_id, role, username, status, "
+                "origin) values (?, 'north', ?, ?, ?, 'active', 'manual')",
+                list(account),
+            )
+
+
+def adopting(share: float = 1.0) -> object:
+    return parse_settings(
+        {"identity": {"adopt_by": "username"}, "safety": {"max_adoption_share": share}}
+    )
+
+
+def test_a_dry_run_lists_each_adoption_and_says_how_to_go_on_from_a_dry_run(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    made_by_hand(
+        warehouse,
+        (9001, "hand-ada", "teacher", " Ada.Lovelace"),
+        (9002, "[red]hand-alan", "teacher", "ALAN.TURING"),  # markup, printed as it is
+        (9003, None, "student", "sam.stone"),  # a username the SIS leaves as it is
+    )
+    feed = write_feed(tmp_path / "north.zip", tiny_district())
+
+    dry = run_sync(feed, warehouse, adopting(0.5), "north", dry_run=True)
+
+    lines = [line.rstrip() for line in printed(dry, width=120)]
+    title = lines.index("Adoptions: 3 accounts made by hand taken over")
+    head, _, *rows = lines[title + 1 : title + 6]
+    columns = ["sourcedId", "user_id", "external ID was", "username was"]  # (no email, login)
+    assert re.split(r"\s{2,}", head.strip()) == columns
+    # each record, the account it takes over (kept under its user_id) and what it was before
+    assert [row.split() for row in rows] == [
+        ["u-t1", "9001", "hand-ada", "Ada.Lovelace"],
+        ["u-t2", "9002", "[red]hand-alan", "ALAN.TURING"],
+        ["u-s1", "9003", "sam.stone"],
+    ]
+    # a dry run holds nothing to approve (`rosterflow approve` of it is refused): it says
+    # what to do instead
+    assert lines[-1].endswith(
+        "If the matches are right (this dry run lists them), sync without --dry-run and "
+        "approve the run it holds, or raise the share"
+    )
+
+    held = run_sync(feed, warehouse, adopting(0.5), "north")
+    assert held.outcome == "held"
+    assert "(the dry run lists them), approve the run, or raise the share" in held.message
+    for result in (held, approve_run(warehouse, held.run_id)):  # the held run, then applied
+        listed = [line.rstrip() for line in printed(result, width=120)]
+        assert listed[title + 3 : title + 6] == lines[title + 3 : title + 6], result.outcome
+
+
+def test_the_adoptions_shown_are_the_first_20_and_a_line_says_how_many_more(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    made_by_hand(warehouse, *((9100 + i, None, "student", f"kid{i:02}") for i in range(25)))
+    district = tiny_district()
+    kids = frame(
+        "users",
+        *(
+            {"sourcedId": f"u-k{i:02}", "enabledUser": "true", "orgSourcedIds": "s1",
+             "role": "student", "username": f"kid{i:02}", "givenName": "K", "familyName": "K"}
+            for i in range(25)
+        ),
+    )  # fmt: skip
+    district["users"] = pl.concat([district["users"], kids])
+    feed = write_feed(tmp_path / "north.zip", district)
+
+    dry = run_sync(feed, warehouse, adopting(), "north", dry_run=True)
+
+    assert dry.adoptions.height == 25
+    lines = [line.rstrip() for line in printed(dry, width=120)]
+    title = lines.index("Adoptions: 25 accounts made by hand taken over")
+    shown = [line.split()[:2] for line in lines[title + 3 : title + 23]]
+    assert shown == [[f"u-k{i:02}", str(9100 + i)] for i in range(20)]
+    assert lines[title + 23] == (
+        f"… and 5 more (audit.changes, action 'adopt', run_id = {dry.run_id})"
+    )

@@ -117,7 +117,13 @@ def test_one_account_for_two_records_adopts_nobody():
 
     assert found.matches.is_empty()
     assert found.issues["rule"].to_list() == ["identity.adopt_ambiguous"] * 2
-    assert all("matches other records too" in m for m in found.issues["message"])
+    # each names the account, and the other record that matches it
+    assert found.issues["message"].to_list() == [
+        "or--s1 adopts no account: an account that matches matches other records too "
+        "(user 7 (made by hand)); other records matching: or--s2; it is created anew",
+        "or--s2 adopts no account: an account that matches matches other records too "
+        "(user 7 (made by hand)); other records matching: or--s1; it is created anew",
+    ]
 
 
 def test_an_account_synced_already_among_the_matches_adopts_nobody():
@@ -147,6 +153,22 @@ def test_an_account_of_another_role_is_adopted_only_when_the_setting_allows():
     assert "user 7 (made by hand) is a teacher" in issue["message"]
     assert_frame_equal(allowed.matches, matches((7, "or--s1", None)))
     assert allowed.issues.is_empty()
+
+
+def test_an_account_of_no_role_is_a_role_conflict_named_as_such():
+    no_role = accounts((7, None, None, "ada.l", None, None))
+
+    refused = adoptions(records(STUDENT), no_role, by("username"))
+    allowed = adoptions(records(STUDENT), no_role, by("username", adopt_across_roles=True))
+
+    assert refused.matches.is_empty()
+    (issue,) = refused.issues.to_dicts()
+    assert issue["rule"] == "identity.adopt_role_conflict"
+    assert issue["message"] == (
+        "or--s1 (student) adopts no account: user 7 (made by hand) has no role; it is created "
+        "anew ([identity] adopt_across_roles = true adopts it)"
+    )
+    assert_frame_equal(allowed.matches, matches((7, "or--s1", None)))
 
 
 def test_none_adopts_nobody_and_empty_values_match_nothing():

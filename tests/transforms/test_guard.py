@@ -259,6 +259,17 @@ def test_a_run_changing_logins_is_held_under_login_changes_hold(relogins, login_
     assert guard(plan(), relogins=relogins, login_changes=login_changes) == expected
 
 
+def test_a_dry_run_over_the_login_guard_says_to_sync_for_real_and_approve_what_it_holds():
+    """A dry run holds nothing: `rosterflow approve` of it is refused ("not held")."""
+    message = refusal(
+        plan(), NO_SCHOOLS, RELOGINS, Safety(), Identity(key="username"), dry_run=True
+    )
+    assert message is not None and message.endswith(
+        "If that is intended, sync without --dry-run and approve the run it holds, or set "
+        '[safety] login_changes = "warn"'
+    )
+
+
 def test_the_tenant_share_is_judged_before_login_changes():
     message = guard(plan(users=removed(3)), relogins=RELOGINS, login_changes="hold")
     assert message is not None and "max_removal_share" in message

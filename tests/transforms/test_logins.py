@@ -70,14 +70,52 @@ def relogin_rows(*rows: tuple) -> pl.DataFrame:
                 ("or--u3", 13, "ada", "create", None),  # a new user's first login
                 ("or--u4", 14, "bo", "update", '{"login":{"from":null,"to":"bo"}}'),  # a first
                 ("or--u5", 15, "cy", "update", '{"email":{"from":"c@x","to":"cy@x"}}'),
-                # a reactivation or adoption changes the login too, but not from an active one
+                # a reactivation changes the login too, but not from an active one
                 ("or--u6", 16, "di", "reactivate", '{"login":{"from":"d","to":"di"}}'),
-                ("or--u7", 17, "ed", "adopt", '{"login":{"from":"e","to":"ed"}}'),
             ),
             relogin_rows(),
         ),
+        (
+            user_changes(
+                # an account made by hand signs in today: its adoption changes how
+                (
+                    "or--u7",
+                    17,
+                    "ed",
+                    "adopt",
+                    '{"external_id":{"from":"hand-7","to":"or--u7"},'
+                    '"login":{"from":"e","to":"ed"}}',
+                ),
+                ("or--u8", 18, "fa", "adopt", '{"login":{"from":null,"to":"fa"}}'),  # a first
+                # an adoption that reactivates the account, or inactivates it, is held or
+                # not as a reactivation or inactivation is
+                (
+                    "or--u9",
+                    19,
+                    "gus",
+                    "adopt",
+                    '{"status":{"from":"inactive","to":"active"},"login":{"from":"g","to":"gus"}}',
+                ),
+                (
+                    "or--v1",
+                    21,
+                    "hal",
+                    "adopt",
+                    '{"status":{"from":"active","to":"inactive"},"login":{"from":"h","to":"hal"}}',
+                ),
+                (  # from inactive to withdrawn: a sync names that an update
+                    "or--v2",
+                    22,
+                    "ida",
+                    "adopt",
+                    '{"status":{"from":"inactive","to":"withdrawn"},'
+                    '"login":{"from":"i","to":"ida"}}',
+                ),
+            ),
+            relogin_rows(("or--u7", 17, "e", "ed"), ("or--v2", 22, "i", "ida")),
+        ),
     ],
-    ids=["nothing", "updated and moved", "no login left behind"],
+    ids=["nothing", "updated and moved", "no login left behind", "adopted"],
 )
 def test_relogins_are_users_whose_login_changes_from_one_they_had(planned, expected):
     assert_frame_equal(relogins(planned), expected)

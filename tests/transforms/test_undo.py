@@ -122,6 +122,43 @@ CASES = {
             '{"given_name":{"from":"Sam","to":"Samuel"},"origin":{"from":"sync","to":"manual"}}',
         ),
     ),
+    "an adopt gives the account its own external ID and last writer back": (
+        USER,
+        # made by hand under an external ID of its own; run 3 wrote it last (a synced row made
+        # a hand-made one)
+        [user(external_id="hand-1", origin="manual", given_name="Samuel", updated_run_id=3)],
+        [user(updated_run_id=RUN)],
+        rows(
+            USER,
+            user(external_id="hand-1", origin="manual", given_name="Samuel", updated_run_id=3),
+        ).with_columns(
+            pl.lit("update").alias("action"),
+            pl.lit(
+                '{"external_id":{"from":"or--u-s1","to":"hand-1"},'
+                '"given_name":{"from":"Sam","to":"Samuel"},"origin":{"from":"sync","to":"manual"}}'
+            ).alias("detail"),
+        ),
+    ),
+    "an adopt that put the account in a school is undone by an update, no move": (
+        USER,
+        [user(origin="manual", domain_id=None, updated_run_id=None)],
+        [user(updated_run_id=RUN)],
+        changed(
+            USER,
+            user(origin="manual", domain_id=None),
+            "update",
+            '{"domain_id":{"from":1,"to":null},"origin":{"from":"sync","to":"manual"}}',
+        ),
+    ),
+    "a hand-made row the run deleted comes back as it was": (
+        USER,
+        [user(origin="manual", updated_run_id=3)],
+        [],
+        rows(USER, user(origin="manual", updated_run_id=3)).with_columns(
+            pl.lit("create").alias("action"),
+            pl.lit(f'{{"reason":"{UNDONE}: the run removed it"}}').alias("detail"),
+        ),
+    ),
     "a create is undone by deleting the row as it is": (
         USER,
         [],

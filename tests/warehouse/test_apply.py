@@ -1,9 +1,10 @@
 """Writing a run: a run that fails is recorded as failed, unless the warehouse cannot record
-even that, and then nothing says it was."""
+even that, and then nothing says it was; each row written is stamped with its run."""
 
 from __future__ import annotations
 
 import duckdb
+import polars as pl
 import pytest
 
 from rosterflow.warehouse import apply
@@ -41,3 +42,26 @@ def test_a_run_the_warehouse_cannot_record_as_failed_is_an_unusable_warehouse(
     assert isinstance(unusable.value.__cause__, OSError)
     monkeypatch.undo()
     assert warehouse.query("select run_id, outcome from audit.sync_runs").rows() == [(1, "applied")]
+
+
+def test_a_hand_made_row_a_sync_removes_is_stamped_with_the_run(tmp_path):
+    # the rows a change makes hand-made keep the updated_run_id it gives them (an undo of an
+    # adoption: tests/flows/test_pipeline_adoption.py); a sync makes none, and a hand-made row
+    # it removes (its external ID set to a managed one by hand) is stamped as any it writes
+    warehouse = Warehouse(tmp_path)
+    unguarded = {"safety": {"max_removal_share": 1, "max_school_removal_share": 1}}
+    warehouse.sync(tiny_district(), settings=unguarded)
+    warehouse.execute("update lms.users set origin = 'manual' where external_id = 'or--u-s2'")
+    district = tiny_district()
+    gone = district | {"users": district["users"].filter(pl.col("sourcedId") != "u-s2")}
+    gone["enrollments"] = district["enrollments"].filter(pl.col("userSourcedId") != "u-s2")
+
+    removed = warehouse.sync(gone, settings=unguarded)
+
+    assert ("user", "or--u-s2", "inactivate") in warehouse.actions(removed.run_id)
+    row = warehouse.row("users", "or--u-s2")
+    assert (row["origin"], row["status"], row["updated_run_id"]) == (
+        "manual",
+        "inactive",
+        removed.run_id,
+    )

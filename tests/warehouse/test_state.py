@@ -7,7 +7,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from rosterflow.warehouse.schema import connect
-from rosterflow.warehouse.state import WarehouseCurrent
+from rosterflow.warehouse.state import (
+    WarehouseCurrent,
+    hand_made_references,
+    hand_made_users_checksum,
+    lms_checksum,
+)
 from tests.feeds import tiny_district
 from tests.syncing import Warehouse
 
@@ -25,3 +30,81 @@ def test_no_keys_read_what_keys_found_nowhere_read(tmp_path, entity):
         # and keys that are there are found
         some = current.rows(entity).get_column("external_id").head(2)
         assert current.rows(entity, some).height == current.ids(entity, some).height == some.len()
+
+
+def test_the_hand_made_users_checksum_sees_every_account_made_by_hand_and_no_managed_row(
+    tmp_path,
+):
+    """What a held plan that adopts depends on besides the managed rows: any insert, edit or
+    delete of a user made by hand (with no external ID, or one of its own) changes it; a
+    managed row's edit, another tenant's account or another table's hand-made row does not."""
+    warehouse = Warehouse(tmp_path)
+    assert warehouse.sync(tiny_district()).outcome == "applied"
+
+    def sums() -> tuple[str, str]:
+        with connect(warehouse.path, read_only=True) as con:
+            tenant = warehouse.tenant
+            return hand_made_users_checksum(con, tenant), lms_checksum(con, tenant)
+
+    hand, managed = sums()
+    assert hand == "users:0:0"
+    steps = [
+        ("insert into lms.users (user_id, tenant, external_id, role, status, origin) values "
+         "(9001, 'district', null, 'teacher', 'active', 'manual'), "
+         "(9002, 'district', 'hand-2', 'student', 'active', 'manual')", True),
+        ("update lms.users set username = 'kim' where user_id = 9002", True),
+        ("delete from lms.users where user_id = 9001", True),
+        ("insert into lms.users (user_id, tenant, external_id, role, status, origin) values "
+         "(9003, 'elsewhere', null, 'teacher', 'active', 'manual')", False),
+        ("insert into lms.courses (course_id, tenant, external_id, kind, title, status, origin) "
+         "values (9500, 'district', null, 'section', 'Club', 'active', 'manual')", False),
+        ("update lms.users set family_name = 'Byron' where external_id = 'or--u-t1'", False),
+    ]  # fmt: skip
+    for sql, changes_it in steps:
+        warehouse.execute(sql)
+        now, managed_now = sums()
+        assert (now != hand) == changes_it, sql
+        hand = now
+    assert managed_now != managed  # (the managed edit is lms_checksum's to see)
+    assert hand.startswith("users:1:")  # the one account made by hand left
+
+
+def test_the_rows_made_by_hand_that_point_at_users_are_counted_per_user(tmp_path):
+    """Enrollments and observer links made by hand (either side), and scores; never a managed
+    row (the plan deletes those with the user), another tenant's, nor a user not asked of."""
+    warehouse = Warehouse(tmp_path)
+    assert warehouse.sync(tiny_district()).outcome == "applied"
+    assert warehouse.sync(tiny_district(), tenant="other").outcome == "applied"
+    ids = dict(
+        warehouse.query(
+            "select external_id, user_id from lms.users where tenant = 'district'"
+        ).rows()
+    )
+    sam, kim, ada = ids["or--u-s1"], ids["or--u-s2"], ids["or--u-t1"]
+    warehouse.execute(
+        "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, course_id, "
+        "role, status, origin) values (9700, 'district', 'hand-1', ?, 1, 'student', 'active', "
+        "'manual'), (9701, 'district', null, ?, 1, 'student', 'active', 'manual'), "
+        "(9702, 'other', null, ?, 1, 'student', 'active', 'manual')",
+        [sam, sam, kim],
+    )
+    warehouse.execute(
+        "insert into lms.observers (observer_id, tenant, external_id, observer_user_id, "
+        "student_user_id, status, origin) values (9800, 'district', null, ?, ?, 'active', "
+        "'manual')",
+        [kim, sam],
+    )
+    warehouse.execute(
+        "insert into lms.line_items (line_item_id, tenant, course_id, title, due_date, "
+        "points_possible) values (1, 'district', 1, 'Quiz', date '2027-01-01', 10)"
+    )
+    warehouse.execute("insert into lms.scores (line_item_id, user_id) values (1, ?)", [kim])
+
+    with connect(warehouse.path, read_only=True) as con:
+        found = hand_made_references(con, "district", pl.Series([sam, kim, ada]))
+        none = hand_made_references(con, "district", pl.Series([], dtype=pl.Int64))
+
+    # Sam: two enrollments made by hand and a link; Kim: the link and a score (not the other
+    # tenant's enrollment); Ada: only managed rows point at her
+    assert found.rows() == sorted([(sam, 2, 1, 0), (kim, 0, 1, 1)])  # by user_id
+    assert none.height == 0 and none.columns == found.columns
