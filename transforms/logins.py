@@ -23,12 +23,22 @@ def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
     was = pl.col("detail").str.json_path_match("$.status.from")
     now = pl.col("detail").str.json_path_match("$.status.to")
     switched = ((was != "active") & (now == "active")) | ((was == "active") & (now == "inactive"))
+    # adoption matches values trimmed and in any letter case, as sign-in pages compare logins:
+    # an adopted login that differs only so is the same login (`JDoe` adopted as `jdoe`)
+    same_login = (
+        before.str.strip_chars().str.to_lowercase()
+        == pl.col("login").str.strip_chars().str.to_lowercase()
+    )
     changed = (
         plan.entities["user"]
         .changes.lazy()
         .filter(
             pl.col("action").is_in(["update", "move"])
-            | ((pl.col("action") == "adopt") & ~switched.fill_null(False))
+            | (
+                (pl.col("action") == "adopt")
+                & ~switched.fill_null(False)
+                & ~same_login.fill_null(False)
+            )
         )
         .filter(before.is_not_null())
         .select("external_id", "user_id", before.alias("login_before"), "login")

@@ -87,6 +87,8 @@ def relogin_rows(*rows: tuple) -> pl.DataFrame:
                     '"login":{"from":"e","to":"ed"}}',
                 ),
                 ("or--u8", 18, "fa", "adopt", '{"login":{"from":null,"to":"fa"}}'),  # a first
+                # matched in another letter case, with spaces: the login people type still works
+                ("or--v3", 23, "jo", "adopt", '{"login":{"from":" JO","to":"jo"}}'),
                 # an adoption that reactivates the account, or inactivates it, is held or
                 # not as a reactivation or inactivation is
                 (
