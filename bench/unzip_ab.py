@@ -10,7 +10,7 @@ are timed, each in a fresh process (imports done before the clock starts):
 | variant | what is timed |
 |---|---|
 | zipfile | `zipfile.ZipFile(path)`, then `.read(name)` for every member, one after the other |
-| feed.py | `feed._zip_source(path)` (the archive opened and checked as `open_feed` does), then every member's `read()` one after the other: the reader a sync uses |
+| feed.py | `feed._open_source(path)` (the archive opened and checked as `open_feed` does), then every member's `read()` one after the other: the reader a sync uses |
 
 Repeats are interleaved (zipfile, feed.py, zipfile, feed.py, ...) so a burst of other work on
 the shared machine hits both alike; the best of each is reported, wall and CPU seconds (user +
@@ -78,7 +78,7 @@ def child(variant: str, path: Path, code: Path | None) -> dict:
     else:
 
         def read_all() -> dict[str, bytes]:
-            return {name: m.read() for name, m in feed._zip_source(path).members.items()}
+            return {name: m.read() for name, m in feed._open_source(Path(path)).members.items()}
 
     start, cpu = time.perf_counter(), _cpu_s()
     data = read_all()

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.markup import escape
 
 from rosterflow.flows import commands
 from rosterflow.flows.commands import (
@@ -35,7 +34,7 @@ from rosterflow.flows.commands import (
     EXIT_UNREADABLE,
     CommandError,
 )
-from rosterflow.flows.console import console, errors
+from rosterflow.flows.console import console, errors, shown
 from rosterflow.schemas.environment import EnvironmentVariableError, check_environment
 
 __all__ = [
@@ -68,9 +67,10 @@ F = TypeVar("F", bound=Callable[..., None])
 def fail(message: str, code: int = EXIT_UNREADABLE) -> typer.Exit:
     """Print `message` as the one line saying why the command stops; the exit to raise.
 
-    The message is printed as written: it quotes settings tables, file names and values, whose
-    square brackets rich would otherwise take for markup ("unknown setting [identity] ...")."""
-    errors.print(f"[bold red]rosterflow:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    The message is printed as written (`flows.console.shown`): it quotes settings tables, file
+    names and values, whose square brackets rich would otherwise take for markup ("unknown
+    setting [identity] ..."), and whose control characters print as escapes, on one line."""
+    errors.print(f"[bold red]rosterflow:[/] {shown(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -113,9 +113,16 @@ def command(group: typer.Typer | None = None, **options) -> Callable[[F], F]:
     return register
 
 
+# Every path is taken as given (`readable=False`, not typer's default): click would refuse a
+# path it cannot read in a Usage box of its own, before rosterflow names the file and why in
+# its one line. A feed is taken as text, so that an empty one (a script's unset variable) is
+# refused, not read as the current folder.
 FeedArg = Annotated[
-    Path,
-    typer.Argument(help="A OneRoster 1.1 or 1.2 CSV feed: a .zip, or a folder with manifest.csv."),
+    str,
+    typer.Argument(
+        show_default=False,
+        help="A OneRoster 1.1 or 1.2 CSV feed: a .zip, or a folder with manifest.csv.",
+    ),
 ]
 
 
@@ -125,17 +132,22 @@ def validate(
     report: Annotated[
         Path | None,
         typer.Option(
-            help="Write every issue to this .csv or .json file (file, line, field, value, rule, severity, message)."
+            readable=False,
+            help="Write every issue to this .csv or .json file (file, line, field, value, rule, severity, message).",
         ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="Settings file (TOML); its \\[validation] and \\[feed] sections apply."),
+        typer.Option(
+            readable=False,
+            help="Settings file (TOML); its \\[validation] and \\[feed] sections apply.",
+        ),
     ] = None,
     warehouse: Annotated[
         Path | None,
         typer.Option(
-            help="Resolve references of delta files, and into absent files, against this warehouse. A feed of the lines of the tenant's last applied run, in any order, under its settings, is answered from that run without parsing it; of a feed that changed, only the changed lines of users.csv and enrollments.csv are parsed (the tenant's stored records stand in for the others)."
+            readable=False,
+            help="Resolve references of delta files, and into absent files, against this warehouse. A feed of the lines of the tenant's last applied run, in any order, under its settings, is answered from that run without parsing it; of a feed that changed, only the changed lines of users.csv and enrollments.csv are parsed (the tenant's stored records stand in for the others).",
         ),
     ] = None,
     tenant: Annotated[
@@ -154,26 +166,30 @@ def validate(
     from rosterflow.flows.report import print_validation
     from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
 
+    feed_path = commands.feed_path(feed)
     commands.check_tenant(tenant)
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")
     if report is not None:  # before the verdict: a report that cannot be written is no verdict
         commands.check_writable(report, "--report")
-    name, validated = commands.validate(feed, config, warehouse, tenant)
+    name, validated = commands.validate(feed_path, config, warehouse, tenant)
     print_validation(console, name, validated.issues)
     if report is not None:
         try:
             write_report(validated.issues, report)
         except OSError as error:  # (the disk filled, or the folder went, since the check)
             raise fail(commands.cannot_write(report, "--report", error)) from None
-        console.print(f"all {validated.issues.height:,} issues written to {escape(str(report))}")
+        console.print(f"all {validated.issues.height:,} issues written to {shown(str(report))}")
     raise typer.Exit(EXIT_OK if validated.ok else EXIT_REJECTED)
 
 
 @command()
 def generate(
     out: Annotated[
-        Path, typer.Argument(help="Where to write: a .zip, or a folder for any other name.")
+        Path,
+        typer.Argument(
+            readable=False, help="Where to write: a .zip, or a folder for any other name."
+        ),
     ],
     students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 1000,
     seed: Annotated[
@@ -204,7 +220,7 @@ def generate(
     except OSError as error:
         raise fail(commands.cannot_write(out, "", error)) from None
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in frames.items())
-    console.print(f"wrote {escape(str(out))}: {counts}")
+    console.print(f"wrote {shown(str(out))}: {counts}")
 
 
 # --- sync, demo, serve: the commands that sync, in a Prefect flow or in this process ---------
@@ -212,13 +228,15 @@ def generate(
 WarehouseOpt = Annotated[
     Path,
     typer.Option(
-        help="The DuckDB warehouse file, created and migrated as needed; or a per-tenant layout such as 'wh/{tenant}.duckdb' (one file per tenant, so that tenants sync at the same time)."
+        readable=False,
+        help="The DuckDB warehouse file, created and migrated as needed; or a per-tenant layout such as 'wh/{tenant}.duckdb' (one file per tenant, so that tenants sync at the same time).",
     ),
 ]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[feed], \\[source]."
+        readable=False,
+        help="Settings file (TOML): \\[policy], \\[hierarchy], \\[safety], \\[validation], \\[identity], \\[notify], \\[feed], \\[source].",
     ),
 ]
 VerboseOpt = Annotated[
@@ -292,6 +310,7 @@ def sync(
 
     Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed or API, bad settings or unusable warehouse.
     """
+    commands.feed_path(feed)
     commands.check_tenant(tenant)
     parameters = {
         "warehouse": str(warehouse),
@@ -309,7 +328,7 @@ def sync(
         )
         from rosterflow.flows.pulling import pulled_summary
 
-        console.print(escape(f"{pulled_summary(pulled)}: {why}"), highlight=False, soft_wrap=True)
+        console.print(shown(f"{pulled_summary(pulled)}: {why}"), highlight=False, soft_wrap=True)
     else:
         commands.check_inputs(Path(feed), config)
         result = commands.run_sync(
@@ -332,13 +351,15 @@ def pull(
     out: Annotated[
         Path,
         typer.Argument(
-            help="Where to write the feed: a .zip, or a folder for any other name. A feed folder there already keeps every file that is not a OneRoster file; a folder with files but no manifest.csv is refused."
+            readable=False,
+            help="Where to write the feed: a .zip, or a folder for any other name. A feed folder there already keeps every file that is not a OneRoster file; a folder with files but no manifest.csv is refused.",
         ),
     ],
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, page size, concurrency)."
+            readable=False,
+            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, page size, concurrency).",
         ),
     ] = None,
     since: Annotated[
@@ -360,8 +381,8 @@ def pull(
     from rosterflow.flows.pulling import pulled_summary
 
     pulled = commands.pull(url, out, config, since, verbose)
-    console.print(escape(pulled_summary(pulled)), highlight=False, soft_wrap=True)
-    console.print(escape(f"wrote {out}"), highlight=False, soft_wrap=True)
+    console.print(shown(pulled_summary(pulled)), highlight=False, soft_wrap=True)
+    console.print(shown(f"wrote {out}"), highlight=False, soft_wrap=True)
 
 
 # --- runs, approve, discard, undo: operating on recorded runs ---------------------------------
@@ -371,7 +392,10 @@ RunArg = Annotated[
 ]
 ExistingWarehouseOpt = Annotated[
     Path,
-    typer.Option(help="The DuckDB warehouse file, or a per-tenant layout 'wh/{tenant}.duckdb'."),
+    typer.Option(
+        readable=False,
+        help="The DuckDB warehouse file, or a per-tenant layout 'wh/{tenant}.duckdb'.",
+    ),
 ]
 
 
@@ -391,7 +415,7 @@ def runs(
 
     if found.height == 0:
         of_tenant = f" of tenant {tenant}" if tenant else ""
-        console.print(escape(f"{warehouse}: no runs{of_tenant}"))
+        console.print(shown(f"{warehouse}: no runs{of_tenant}"))
         return
     console.print(runs_table(found))
 
@@ -465,7 +489,7 @@ def discard(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duck
 
         info = discard_run(warehouse, run)
     console.print(
-        escape(
+        shown(
             f"discarded held run {run} (tenant {info.tenant}, {info.feed_name}): nothing was applied"
         ),
         highlight=False,
@@ -512,9 +536,9 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
     except DemoFolderError as error:
         raise fail(str(error)) from None
     for step in scenario.syncs:
-        console.rule(escape(step.title), align="left")
+        console.rule(shown(step.title), align="left")
         for line in step.changes:
-            console.print(f"  • {escape(line)}", highlight=False)
+            console.print(f"  • {shown(line)}", highlight=False)
         result = commands.run_sync(
             verbose,
             in_prefect,
@@ -527,15 +551,15 @@ def demo(prefect: PrefectOpt = None, verbose: VerboseOpt = False) -> None:
             raise typer.Exit(result.exit_code)
     console.rule("Try it", align="left")
     console.print(
-        f"The warehouse {escape(str(scenario.warehouse))} stays for you to query, read-only "
+        f"The warehouse {shown(str(scenario.warehouse))} stays for you to query, read-only "
         "with [bold]rosterflow query[/], or with duckdb.connect() in Python:",
         highlight=False,
     )
     program = invoked_as()
     for hint in scenario.queries:
-        console.print(f"  # {escape(hint.about)}", highlight=False, soft_wrap=True)
+        console.print(f"  # {shown(hint.about)}", highlight=False, soft_wrap=True)
         command_line = query_command(hint.sql, scenario.warehouse, program)
-        console.print(f"  {escape(command_line)}", highlight=False, soft_wrap=True)
+        console.print(f"  {shown(command_line)}", highlight=False, soft_wrap=True)
 
 
 def invoked_as() -> str:
@@ -588,13 +612,15 @@ def serve(
     inbox: Annotated[
         Path | None,
         typer.Option(
-            help="The folder a SIS drops OneRoster zips into; they are filed under processed/, held/ or rejected/ in it."
+            readable=False,
+            help="The folder a SIS drops OneRoster zips into; they are filed under processed/, held/ or rejected/ in it.",
         ),
     ] = None,
     sources: Annotated[
         Path | None,
         typer.Option(
-            help="Instead of an inbox: a TOML file listing districts' OneRoster APIs, each \\[\\[source]] with tenant, url and optionally config (its settings, \\[source] included); each is pulled and synced on every scan, as `rosterflow sync URL` does."
+            readable=False,
+            help="Instead of an inbox: a TOML file listing districts' OneRoster APIs, each \\[\\[source]] with tenant, url and optionally config (its settings, \\[source] included); each is pulled and synced on every scan, as `rosterflow sync URL` does.",
         ),
     ] = None,
     warehouse: WarehouseOpt = Path("rosterflow.duckdb"),
@@ -673,8 +699,8 @@ def serve(
         if pool is not None:
             name = commands.deploy_to_pool(pool, prefect)
             console.print(
-                f"deployment {escape(name)} on work pool {escape(pool)}: start workers with "
-                f"[bold]prefect worker start --pool {escape(pool)}[/]",
+                f"deployment {shown(name)} on work pool {shown(pool)}: start workers with "
+                f"[bold]prefect worker start --pool {shown(pool)}[/]",
                 highlight=False,
             )
             parameters["dispatch"] = True
@@ -706,7 +732,9 @@ app.add_typer(grades)
 def grades_export(
     out: Annotated[
         Path,
-        typer.Argument(help="Where to write the feed: a .zip, or a folder for any other name."),
+        typer.Argument(
+            readable=False, help="Where to write the feed: a .zip, or a folder for any other name."
+        ),
     ],
     tenant: Annotated[str, typer.Option(help="The tenant whose gradebook to export.")],
     warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb"),
@@ -744,7 +772,8 @@ def grades_push(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, push_scopes, concurrency)."
+            readable=False,
+            help="Settings file (TOML); its \\[source] table says how to reach the API (credentials, push_scopes, concurrency).",
         ),
     ] = None,
     full: Annotated[
@@ -791,7 +820,7 @@ def _serve_sources(
         sources, warehouse, verbose, commands.in_prefect(prefect)
     )
     for line in lines:
-        console.print(escape(line), highlight=False, soft_wrap=True)
+        console.print(shown(line), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

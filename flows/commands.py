@@ -78,6 +78,16 @@ def validate(
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
 
 
+def feed_path(feed: str) -> Path:
+    """The feed argument as a path; an empty or blank one, as a script passing an unset
+    variable gives, is refused (as a path it would be the current folder)."""
+    if not feed.strip():
+        raise CommandError(
+            f"feed {feed!r}: empty; name a OneRoster .zip or folder (a script's unset variable?)"
+        )
+    return Path(feed)
+
+
 def check_tenant(tenant: str | None) -> None:
     """Refuse an empty or blank --tenant, as a script passing an unset variable gives: it
     would fall back to the feed's default tenant, or sync into a tenant of its own."""
@@ -85,6 +95,12 @@ def check_tenant(tenant: str | None) -> None:
         raise CommandError(
             f"--tenant {tenant!r}: a tenant's name cannot be empty or blank (an unset variable?)"
         )
+    try:
+        (tenant or "").encode("utf-8")
+    except UnicodeEncodeError:  # (bytes of another encoding: Python holds them as surrogates)
+        raise CommandError(
+            f"--tenant {tenant!r}: not UTF-8 text; give the tenant's name in UTF-8"
+        ) from None
 
 
 def check_writable(path: Path, option: str) -> None:
@@ -192,8 +208,15 @@ def check_inputs(feed: Path | None, config: Path | None) -> None:
     """Mistakes found before Prefect starts, so the user need not wait for its server."""
     from rosterflow.schemas.settings import SettingsError, load_settings
 
-    if feed is not None and not feed.exists():
-        raise CommandError(f"{feed}: no such file or folder (a feed is a OneRoster .zip or folder)")
+    if feed is not None:
+        try:
+            feed.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise CommandError(
+                f"{feed}: no such file or folder (a feed is a OneRoster .zip or folder)"
+            ) from None
+        except OSError as error:  # a folder above it this user may not enter, say
+            raise CommandError(f"{feed}: cannot be read ({error.strerror or error})") from None
     try:
         load_settings(config)
     except SettingsError as error:

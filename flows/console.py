@@ -16,8 +16,21 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 
+from rosterflow.schemas.printable import printable
+
 console = Console()
 errors = Console(stderr=True)
+
+
+def shown(text: object) -> str:
+    """Text that comes from data (a value, a message, a file, member, folder, feed or tenant
+    name, a path) as markup that prints it as written and harmless: each control character as
+    its escape (`schemas.printable`: an ESC sequence in a value never colours the terminal, a
+    NUL or a vertical tab never vanishes), then square brackets escaped, which rich would
+    otherwise read as markup (`[identity]`). Every command prints data-derived text through
+    this, and only the styles written in the code are markup."""
+    return escape(printable(text))
+
 
 # the steps' names (the task names the Prefect UI shows) as the spinner says them
 STEP_LABELS = {

@@ -39,12 +39,13 @@ from pathlib import Path
 import polars as pl
 
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
-from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
+from rosterflow.schemas.feed import FeedError, FeedUnreadable, file_sha256, open_feed
 from rosterflow.schemas.issues import count_errors, issue_frame, issue_row, write_report
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
 from rosterflow.warehouse.layout import (
     Layout,
+    TenantNameError,
     existing_tenant_warehouse,
     is_layout,
     open_warehouse,
@@ -76,9 +77,20 @@ def is_ready(arrival: Arrival, now: float, settle_seconds: float, give_up_second
     return arrival.opens_as_zip or age >= max(settle_seconds, give_up_seconds)
 
 
+def opens_as_zip(path: Path) -> bool:
+    """Whether the file opens as a zip (its central directory, written last, is in). One this
+    user may not read counts as one: waiting would not make it readable, and its sync says why
+    (the zip stays in the inbox, the scan exits 2)."""
+    try:
+        with path.open("rb") as handle:
+            return zipfile.is_zipfile(handle)
+    except OSError:
+        return True
+
+
 def arrivals(inbox: Path) -> list[Arrival]:
     return [
-        Arrival(path, path.stat().st_mtime, zipfile.is_zipfile(path))
+        Arrival(path, path.stat().st_mtime, opens_as_zip(path))
         for path in inbox.iterdir()
         if path.suffix.lower() == ".zip" and not path.name.startswith(".") and path.is_file()
     ]
@@ -112,11 +124,18 @@ def applied_run_of(
     per-tenant layout, the zip's tenant's file)."""
     if tenant is None and is_layout(warehouse):
         tenant = zip_tenant(zip_path)
-    path = existing_tenant_warehouse(warehouse, tenant or "")
+    try:
+        path = existing_tenant_warehouse(warehouse, tenant or "")
+    except TenantNameError:  # no file can hold it: its sync says so, and the zip is rejected
+        return None
     if path is None:
         return None
+    try:
+        digest = file_sha256(zip_path)
+    except OSError:  # (its permissions: the sync says so in its one line)
+        return None
     with open_warehouse(path) as con:
-        found = applied_run_of_feed(con, file_sha256(zip_path))
+        found = applied_run_of_feed(con, digest)
     return AlreadyApplied(*found) if found else None
 
 
@@ -195,6 +214,9 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
         return Verdict(
             outcome.outcome, folder, issues, outcome.tenant, outcome.run_id, outcome.message
         )
+    if (refused := input_error(outcome, (FeedUnreadable,))) is not None:
+        # the file system's doing, not the feed's (its permissions): it waits for a person
+        return Verdict("waiting", None, issue_frame([]), message=str(refused))
     if (unreadable := input_error(outcome, (FeedError,))) is not None:
         message = str(unreadable)
         return Verdict(

@@ -1,9 +1,11 @@
 """What a person reads after a command: issue summaries, the first issues, report files.
 
 Rich reads square brackets as markup: `[identity]` would vanish from "unknown setting
-[identity] adopt_by". Every text that comes from a feed, the settings, the warehouse or the file
-system (values, messages, names, paths) goes through `escape` before it reaches a table or a
-line; only the styles written here are markup.
+[identity] adopt_by"; and a control character in a value would reach the terminal (an ESC
+sequence colouring it, a vertical tab vanishing). Every text that comes from a feed, the
+settings, the warehouse or the file system (values, messages, names, paths, tenants) goes
+through `flows.console.shown` before it reaches a table or a line: its control characters as
+escapes (`\x1b`), its brackets escaped. Only the styles written here are markup.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import TYPE_CHECKING, TextIO
 import polars as pl
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from rosterflow.flows.console import shown
+from rosterflow.schemas.printable import printable
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
@@ -51,10 +54,10 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
         field = row["field"] or ""
         value = "" if row["value"] is None else f"'{_shorten(row['value'])}'"
         table.add_row(
-            f"[{style}]{escape(row['severity'])}[/]",
-            escape(where),
-            escape(f"{field} = {value}" if field and value else field or value),
-            f"[bold]{escape(row['rule'])}[/]: {escape(row['message'] or '')}",
+            f"[{style}]{shown(row['severity'])}[/]",
+            shown(where),
+            shown(f"{field} = {value}" if field and value else field or value),
+            f"[bold]{shown(row['rule'])}[/]: {shown(row['message'] or '')}",
         )
     return table
 
@@ -66,9 +69,9 @@ def summary_table(issues: pl.DataFrame) -> Table:
     for row in issue_summary(issues).iter_rows(named=True):  # one row per file and rule
         style = "red" if row["severity"] == "error" else "yellow"
         table.add_row(
-            escape(row["file"]),
-            f"[{style}]{escape(row['severity'])}[/]",
-            escape(row["rule"]),
+            shown(row["file"]),
+            f"[{style}]{shown(row['severity'])}[/]",
+            shown(row["rule"]),
             f"{row['count']:,}",
         )
     return table
@@ -82,7 +85,7 @@ def print_validation(console: Console, feed_name: str, issues: pl.DataFrame) -> 
         console.print(issues_table(issues))
     verdict = "[bold red]invalid[/]" if errors else "[bold green]valid[/]"
     console.print(
-        f"{escape(feed_name)}: {verdict} — {counted(errors, 'error')}, {counted(warnings, 'warning')}"
+        f"{shown(feed_name)}: {verdict} — {counted(errors, 'error')}, {counted(warnings, 'warning')}"
     )
 
 
@@ -92,9 +95,10 @@ def counted(count: int, noun: str) -> str:
 
 
 def _shorten(value: str | None, width: int = 40) -> str:
+    """`value` as printed (its control characters as escapes), cut to `width` characters."""
     if value is None:
         return ""
-    value = value.replace("\r", "\\r").replace("\n", "\\n")
+    value = printable(value)
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
@@ -115,7 +119,7 @@ def changes_table(summary: pl.DataFrame, title: str = "Changes") -> Table:
     for column in ("entity", "action", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for row in summary.iter_rows(named=True):  # at most five entities times eight actions
-        table.add_row(escape(row["entity"]), escape(row["action"]), f"{row['count']:,}")
+        table.add_row(shown(row["entity"]), shown(row["action"]), f"{row['count']:,}")
     return table
 
 
@@ -134,7 +138,7 @@ def adoptions_table(adoptions: pl.DataFrame, limit: int = FIRST_ADOPTIONS) -> Ta
     """The first `limit` accounts made by hand a run adopts (`SyncResult.adoptions`): the
     record each becomes, its user_id (kept), and what it was before, so a person can check
     each match before approving."""
-    shown = adoptions.head(limit)
+    first = adoptions.head(limit)
     table = report_table(
         f"Adoptions: {counted(adoptions.height, 'account')} made by hand taken over"
     )
@@ -143,15 +147,15 @@ def adoptions_table(adoptions: pl.DataFrame, limit: int = FIRST_ADOPTIONS) -> Ta
     columns = [
         name
         for name in ADOPTED_BEFORE
-        if name == "external_id_before" or shown.get_column(name).is_not_null().any()
+        if name == "external_id_before" or first.get_column(name).is_not_null().any()
     ]
     for name in columns:
         table.add_column(ADOPTED_BEFORE[name], overflow="fold")
-    for row in shown.iter_rows(named=True):  # at most `limit` rows
+    for row in first.iter_rows(named=True):  # at most `limit` rows
         table.add_row(
-            escape(row["sourcedId"] or ""),
+            shown(row["sourcedId"] or ""),
             str(row["user_id"]),
-            *(escape(_shorten(row[name])) for name in columns),
+            *(shown(_shorten(row[name])) for name in columns),
         )
     return table
 
@@ -172,10 +176,10 @@ def sync_verdict(result: SyncResult) -> str:
     """One line of markup: what happened to the feed, for a `schemas.runs.SyncResult`."""
     changes = int(result.summary["count"].sum()) if result.summary.height else 0
     style = VERDICT_STYLE.get(result.outcome, "bold")
-    message = escape(result.message or "")
+    message = shown(result.message or "")
     head = (
-        f"{escape(result.feed_name)}: [bold {style}]{escape(result.outcome)}[/] — "
-        f"run {result.run_id}, tenant {escape(result.tenant)}"
+        f"{shown(result.feed_name)}: [bold {style}]{shown(result.outcome)}[/] — "
+        f"run {result.run_id}, tenant {shown(result.tenant)}"
     )
     if result.outcome == "applied":
         why = f" ({message})" if message else ""
@@ -207,7 +211,7 @@ def print_sync_result(console: Console, result: SyncResult, title: str | None = 
         console.print(summary_table(result.issues))
         console.print(issues_table(result.issues))
     if result.planning:
-        console.print(escape(planning_line(result)), highlight=False, soft_wrap=True)
+        console.print(shown(planning_line(result)), highlight=False, soft_wrap=True)
     console.print(sync_verdict(result), highlight=False, soft_wrap=True)
 
 
@@ -250,13 +254,13 @@ def runs_table(runs: pl.DataFrame) -> Table:
         style = VERDICT_STYLE.get(row["outcome"], "bold")
         table.add_row(
             str(row["run_id"]),
-            escape(row["tenant"]),
+            shown(row["tenant"]),
             row["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            f"[{style}]{escape(row['outcome'])}[/]",
-            escape(row["decision"] or ""),
-            escape(row["feed_name"] or ""),
+            f"[{style}]{shown(row['outcome'])}[/]",
+            shown(row["decision"] or ""),
+            shown(row["feed_name"] or ""),
             f"{row['changes']:,}",
-            escape(_shorten(row["message"], 80)) if row["message"] else "",
+            shown(_shorten(row["message"], 80)) if row["message"] else "",
         )
     return table
 
@@ -268,26 +272,26 @@ FILED_STYLE = {"applied": "green", "duplicate": "cyan", "held": "yellow", "waiti
 
 def filed_table(filed: list[Filed], inbox: Path) -> Table:
     """One row per zip a scan looked at: what became of it and where it is now."""
-    table = report_table(escape(str(inbox)))
+    table = report_table(shown(str(inbox)))
     for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
         table.add_column(column, overflow="fold")
     for entry in filed:  # one row per zip of one scan
         style = FILED_STYLE.get(entry.outcome, "red")
         where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
         table.add_row(
-            escape(entry.name),
-            f"[{style}]{escape(entry.outcome)}[/]",
-            escape(entry.tenant or ""),
+            shown(entry.name),
+            f"[{style}]{shown(entry.outcome)}[/]",
+            shown(entry.tenant or ""),
             "" if entry.run_id is None else str(entry.run_id),
-            escape(str(where)),
-            escape(entry.message or ""),
+            shown(str(where)),
+            shown(entry.message or ""),
         )
     return table
 
 
 def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
     if not filed:
-        console.print(f"{escape(str(inbox))}: no new complete zip", soft_wrap=True)
+        console.print(f"{shown(str(inbox))}: no new complete zip", soft_wrap=True)
         return
     console.print(filed_table(filed, inbox))
 
@@ -306,9 +310,7 @@ def exclusion_summary_table(exclusions: pl.DataFrame) -> Table:
         )
     counts = exclusions.group_by("reason").agg(pl.len().alias("records")).sort("reason")
     for reason, records in counts.iter_rows():  # one row per reason: a handful
-        table.add_row(
-            f"[yellow]{escape(reason)}[/]", f"{records:,}", escape(REASONS.get(reason, ""))
-        )
+        table.add_row(f"[yellow]{shown(reason)}[/]", f"{records:,}", shown(REASONS.get(reason, "")))
     return table
 
 
@@ -319,8 +321,8 @@ def exclusions_table(exclusions: pl.DataFrame, limit: int = FIRST_ISSUES) -> Tab
     table.add_column("reason: why", overflow="fold", ratio=1)
     for row in exclusions.head(limit).iter_rows(named=True):  # at most `limit` rows
         table.add_row(
-            escape(f"{row['entity']} {row['sourcedId']}"),
-            f"[bold]{escape(row['reason'])}[/]: {escape(row['message'] or '')}",
+            shown(f"{row['entity']} {row['sourcedId']}"),
+            f"[bold]{shown(row['reason'])}[/]: {shown(row['message'] or '')}",
         )
     return table
 
@@ -347,9 +349,9 @@ def print_grades_export(console: Console, exported: GradesExported) -> None:
         console.print(exclusions_table(exported.exclusions))
     sent = _records_per_file(exported.sent)
     console.print(
-        f"{escape(str(exported.out))}: [bold green]exported[/] — grades run "
-        f"{exported.grade_run_id}, tenant {escape(exported.tenant)}, OneRoster "
-        f"{escape(exported.version)}: {sent}; "
+        f"{shown(str(exported.out))}: [bold green]exported[/] — grades run "
+        f"{exported.grade_run_id}, tenant {shown(exported.tenant)}, OneRoster "
+        f"{shown(exported.version)}: {sent}; "
         f"{_plural(exported.exclusions.height, 'record')} not sent",
         highlight=False,
         soft_wrap=True,
@@ -365,9 +367,9 @@ def not_accepted_table(refused: pl.DataFrame, limit: int = FIRST_ISSUES) -> Tabl
     for row in refused.head(limit).iter_rows(named=True):  # at most `limit` rows
         status = "held" if row["status"] is None else str(row["status"])
         table.add_row(
-            escape(f"{row['entity']} {row['sourcedId']}"),
+            shown(f"{row['entity']} {row['sourcedId']}"),
             f"[red]{status}[/]",
-            escape(row["reason"] or ""),
+            shown(row["reason"] or ""),
         )
     return table
 
@@ -389,8 +391,8 @@ def print_grades_push(console: Console, pushed: GradesPushed) -> None:
         f"; {held:,} held back (its category or line item was not accepted)" if held else ""
     )
     console.print(
-        f"{escape(pushed.url)}: {verdict} — grades run {pushed.grade_run_id}, tenant "
-        f"{escape(pushed.tenant)}, OneRoster {escape(pushed.version)}: sent "
+        f"{shown(pushed.url)}: {verdict} — grades run {pushed.grade_run_id}, tenant "
+        f"{shown(pushed.tenant)}, OneRoster {shown(pushed.version)}: sent "
         f"{_records_per_file(pushed.sent)}; {pushed.unchanged:,} unchanged (not sent again)"
         f"{not_accepted}; {_plural(pushed.exclusions.height, 'record')} not sent",
         highlight=False,
@@ -406,10 +408,10 @@ def rows_table(rows: pl.DataFrame, limit: int | None = None) -> Table:
     table = report_table()
     for name, dtype in rows.schema.items():
         table.add_column(
-            escape(name), justify="right" if dtype.is_numeric() else "left", overflow="fold"
+            shown(name), justify="right" if dtype.is_numeric() else "left", overflow="fold"
         )
-    shown = rows if limit is None else rows.head(limit)
-    for row in shown.iter_rows():  # at most `limit` rows
+    first = rows if limit is None else rows.head(limit)
+    for row in first.iter_rows():  # at most `limit` rows
         table.add_row(*(_cell(value) for value in row))
     return table
 
@@ -420,7 +422,7 @@ def _cell(value: object) -> str:
         return "[dim]NULL[/]"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value))
+    return shown(str(value))
 
 
 def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:

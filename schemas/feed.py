@@ -8,6 +8,7 @@ written to disk under their own names.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import lzma
@@ -46,8 +47,9 @@ from rosterflow.schemas.spec import (
     FileSpec,
     Kind,
 )
-from rosterflow.schemas.unzip import fast_read, member_ends
+from rosterflow.schemas.unzip import fast_read, member_ends, repeated_name
 
+_ENCRYPTED = 0x1  # a zip member's general purpose flag: encrypted
 _RATIO_EXEMPT_BYTES = 1024**2  # tiny members may compress absurdly well (a header-only file)
 _IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 _IGNORED_DIRS = {"__MACOSX"}
@@ -70,6 +72,12 @@ _ZIP_ERRORS = (
 
 class FeedError(Exception):
     """The feed cannot be read at all (exit code 2): a missing path, a broken or unsafe zip."""
+
+
+class FeedUnreadable(FeedError):
+    """The file system will not let the feed's zip, folder or a file of it be read (its
+    permissions, an I/O error): nothing is wrong with the feed itself, and the inbox leaves
+    such a zip where it is for the next scan."""
 
 
 @dataclass
@@ -304,36 +312,101 @@ class _Source:
     members: dict[str, _Member]  # relative path -> member
 
 
+def as_text(name: str) -> str:
+    """A file name as text: a byte of a name that is not UTF-8 (which Python holds as a lone
+    surrogate, and neither DuckDB nor a terminal takes) as `\\xNN`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+# what the file system answers the same way however often it is asked: its permissions, a
+# name it cannot take; any other error (EIO, a share dropping out) is raised as it is, and a
+# sync in Prefect reads the feed again (`flows.sync.worth_retrying`)
+_LASTING = (errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.ELOOP)
+
+
+def unreadable(path: str | os.PathLike[str], error: OSError) -> OSError | FeedUnreadable:
+    """What to raise for a file or folder the file system will not open, list or read: the
+    one-line FeedError with the file system's reason when asking again cannot help (its
+    permissions), else `error` itself."""
+    if error.errno not in _LASTING:
+        return error
+    return FeedUnreadable(f"{os.fsdecode(path)}: cannot be read ({error.strerror or error})")
+
+
 def _open_source(path: Path) -> _Source:
-    if not path.exists():
-        raise FeedError(f"{path}: no such file or folder")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise FeedError(f"{path}: no such file or folder") from None
+    except OSError as error:  # a folder above it that cannot be entered, say
+        raise unreadable(path, error) from None
+    if stat.S_ISDIR(mode):
         return _folder_source(path)
-    if not zipfile.is_zipfile(path):
+    try:
+        handle = path.open("rb")  # ours, so the fast reader can read it by offset
+    except OSError as error:  # (not "not a zip": a zip this user may not read is one)
+        raise unreadable(path, error) from None
+    if not zipfile.is_zipfile(handle):
+        handle.close()
         raise FeedError(f"{path}: not a zip archive or a folder (a feed is a OneRoster .zip)")
-    return _zip_source(path)
+    return _zip_source(path, handle)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under `folder`, sorted; a folder in it that cannot be listed (its
+    permissions) is the FeedError naming it: what it holds cannot be told apart from nothing."""
+
+    def refuse(error: OSError) -> None:
+        raise unreadable(error.filename or folder, error)
+
+    found = []
+    for top, folders, names in os.walk(folder, onerror=refuse):
+        folders.sort()
+        for name in names:
+            file = Path(top, name)
+            try:
+                if file.is_file():  # (a link to a file is one; a dangling link is not)
+                    found.append(file)
+            except OSError as error:  # a folder listed that cannot be entered
+                raise unreadable(file, error) from None
+    return sorted(found)
+
+
+def _folder_member(file: Path) -> _Member:
+    def read() -> bytes:
+        try:
+            return file.read_bytes()
+        except OSError as error:  # (its permissions: the FeedError naming it, exit 2)
+            raise unreadable(file, error) from None
+
+    try:
+        size = file.stat().st_size
+    except OSError as error:
+        raise unreadable(file, error) from None
+    return _Member(read, size)
 
 
 def _folder_source(folder: Path) -> _Source:
     files = {
-        file.relative_to(folder).as_posix(): file
-        for file in sorted(p for p in folder.rglob("*") if p.is_file())
+        as_text(file.relative_to(folder).as_posix()): file
+        for file in _folder_files(folder)
         if not _ignored(file.relative_to(folder).as_posix())
     }
 
     def sha256() -> str:
         digest = hashlib.sha256()
         for relative, file in files.items():
-            digest.update(relative.encode() + b"\0" + file_sha256(file).encode())
+            try:
+                own = file_sha256(file)
+            except OSError as error:  # (a file no member stands for is read here alone)
+                raise unreadable(file, error) from None
+            digest.update(relative.encode() + b"\0" + own.encode())
         return digest.hexdigest()
 
     return _Source(
-        folder.name,
+        as_text(folder.name),
         sha256,
-        {
-            relative: _Member(file.read_bytes, file.stat().st_size)
-            for relative, file in files.items()
-        },
+        {relative: _folder_member(file) for relative, file in files.items()},
     )
 
 
@@ -344,14 +417,15 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _zip_source(path: Path) -> _Source:
+def _zip_source(path: Path, handle: BinaryIO) -> _Source:
     try:
-        handle = path.open("rb")  # ours, so the fast reader can read it by offset
         archive = zipfile.ZipFile(handle)
         infos = archive.infolist()
         ends = member_ends(archive)
     except _ZIP_ERRORS as error:
         raise FeedError(f"{path}: damaged zip archive ({error})") from None
+    if (repeated := repeated_name(infos)) is not None:
+        raise FeedError(f"{path}: member {repeated!r} appears twice; refusing the archive")
     total = 0
     max_bytes, max_ratio = MAX_FEED_BYTES.value(), MAX_COMPRESSION_RATIO.value()
     members: dict[str, _Member] = {}
@@ -378,7 +452,7 @@ def _zip_source(path: Path) -> _Source:
             _zip_reader(path, handle, archive, info, ends.get(info.header_offset)),
             info.file_size,
         )
-    return _Source(path.name, lambda: file_sha256(path), members)
+    return _Source(as_text(path.name), lambda: file_sha256(path), members)
 
 
 def _zip_reader(
@@ -389,6 +463,10 @@ def _zip_reader(
     end: int | None,
 ) -> Callable[[], bytes]:
     def read() -> bytes:
+        if info.flag_bits & _ENCRYPTED:  # (zipfile's own message shows the ZipInfo's repr)
+            raise FeedError(
+                f"{path}: member {info.filename!r} is encrypted; export the feed without a password"
+            )
         # the sizes checked above bound what either reader inflates: the fast one stops one
         # byte past the stated size, ZipExtFile at the stated size (and checks the CRC)
         data = fast_read(handle.fileno(), info, end)

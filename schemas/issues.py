@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from rosterflow.schemas.printable import CONTROL_CHARACTERS, CONTROL_SHOWN
+
 ISSUE_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.String(),
     "line": pl.Int64(),
@@ -88,10 +90,16 @@ REPORT_SUFFIXES = (".csv", ".json")
 
 def write_report(issues: pl.DataFrame, path: Path) -> None:
     """Every issue to `path` (CSV, or JSON by its suffix), columns as audit.issues less run_id,
-    plus the message."""
+    plus the message. A CSV report, read in a terminal or a spreadsheet as often as by a
+    program, shows each control character of a text as the terminal does
+    (`schemas.printable`: ESC as `\\x1b`, NUL as `\\x00`); JSON writes every text exactly,
+    escaping what JSON escapes (C0 characters as `\\u001b`)."""
     rows = issues.select(*ISSUE_COLUMNS)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
         rows.write_json(path)
     else:
-        rows.write_csv(path)
+        texts = [name for name, dtype in rows.schema.items() if dtype == pl.String]
+        rows.with_columns(
+            pl.col(texts).str.replace_many(CONTROL_CHARACTERS, CONTROL_SHOWN)
+        ).write_csv(path)

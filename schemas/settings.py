@@ -10,6 +10,7 @@ the table and the key, in the wording below.
 
 from __future__ import annotations
 
+import codecs
 import json
 import tomllib
 from collections.abc import Mapping
@@ -244,7 +245,8 @@ class FeedReading(_Table):
         description="The encoding a SIS saved the feed's CSV files in: utf-8, read as it is and "
         "strictly, or any encoding Python names, such as cp1252 (Windows' Western European) or "
         "utf-16 (what Windows calls Unicode), in which the files are read and turned into "
-        "UTF-8 before they are parsed; a byte the encoding has no character for is refused.",
+        "UTF-8 before they are parsed; a byte the encoding has no character for is refused. "
+        "A codec that is no character set (idna, punycode, unicode_escape, base64) is refused.",
     )
 
     @field_validator("encoding")
@@ -259,7 +261,42 @@ class FeedReading(_Table):
                 f"[feed] encoding = {encoding!r}; name an encoding such as utf-8, cp1252, "
                 "latin-1 or utf-16"
             ) from None
+        if not _is_character_set(encoding):
+            raise _refused(
+                f"[feed] encoding = {encoding!r} is no character set a file is saved in (it "
+                "rewrites text, as idna or unicode_escape do); name one such as utf-8, cp1252, "
+                "latin-1 or utf-16"
+            )
         return encoding
+
+
+# Codecs between text and bytes that are no character set: they rewrite domain names or escape
+# sequences, and read a CSV file's bytes as something else than its characters
+_NOT_CHARACTER_SETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+# ASCII text as a CSV file holds it: commas, quotes, backslashes (one before `u0041`, which an
+# escape codec reads as "A"), CR and LF. A character set gives it back as it was, with the error
+# handlers the reader decodes with, and writes each character a line or a field is made of in as
+# many bytes as a letter (an escape codec writes CR and LF as two, `\r`); not the backslash,
+# which Shift_JIS-2004 writes in two (its 0x5c is the yen sign)
+_PROBE = 'sourcedId,"a ""b"", c",\\u0041\\n\r\n1,,2\n'
+_STRUCTURE = 'a,"\r\n'
+
+
+def _is_character_set(encoding: str) -> bool:
+    """Whether `encoding` (a text encoding Python knows) is a plain character set the reader can
+    transcode a file from (`schemas.csvfile`): each character its own bytes, the file's text
+    unchanged."""
+    if codecs.lookup(encoding).name in _NOT_CHARACTER_SETS:
+        return False
+    try:
+        encoded = _PROBE.encode(encoding)
+        if any(encoded.decode(encoding, errors) != _PROBE for errors in ("strict", "replace")):
+            return False
+        # a character's own width: its pair's bytes less its own (a byte-order mark cancels)
+        widths = {len((c * 2).encode(encoding)) - len(c.encode(encoding)) for c in _STRUCTURE}
+    except (UnicodeError, LookupError, TypeError, ValueError):  # a codec that cannot
+        return False
+    return len(widths) == 1
 
 
 def _default_required() -> MappingProxyType:

@@ -56,6 +56,20 @@ def member_ends(archive: zipfile.ZipFile) -> dict[int, int]:
     return ends
 
 
+def repeated_name(infos: list[zipfile.ZipInfo]) -> str | None:
+    """The first member name the central directory lists twice, if any: `zipfile` reads the
+    last one of that name, any other tool may read the first (appending to a zip adds such a
+    member), so which file the feed holds is not known."""
+    seen: set[str] = set()
+    for info in infos:  # a feed's few members
+        if info.is_dir():
+            continue
+        if info.filename in seen:
+            return info.filename
+        seen.add(info.filename)
+    return None
+
+
 def fast_read(fd: int, info: zipfile.ZipInfo, end: int | None) -> bytes | None:
     """The member's bytes read from the zip file open as `fd`, or None to leave it to zipfile."""
     if (

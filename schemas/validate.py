@@ -12,6 +12,7 @@ the stored records run on those, exactly as for a 1.1 feed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -329,6 +330,14 @@ def _other_version_hint(spec: FileSpec, name: str) -> str | None:
     return None
 
 
+def _visible(name: str, shown: str = "\\u{:04x}") -> str:
+    """`name` with each character a screen does not show (a byte-order mark, a zero-width
+    space, a control character) as \\uXXXX, or as `shown` formats its code point."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else shown.format(ord(c)) for c in name)
+
+
 def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
     defined = [name for name in header if not name.startswith("metadata.")]
     extensions_last = header[: len(spec.header)] == spec.header
@@ -344,15 +353,40 @@ def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
         problem(None, None, "header.missing", "the file is empty: it needs at least a header line")
         return problems
     by_lower = {name.lower(): name for name in spec.header}
-    seen = set()
-    for name in header:
-        if name in seen:
-            problem(name, name, "header.duplicate", f"column {name} appears more than once")
-        seen.add(name)
-    for name in header:
+    if not any(_visible(name, "").lower() in by_lower for name in header):
+        # a record where the header should be (the header line left out), or another file's
+        # header: one error, not one per field that is no column
+        problem(
+            None,
+            ",".join(header)[:200],
+            "header.missing",
+            f"the first line is no header line: none of its fields names a column of "
+            f"{file_name} (was the header line left out?); the file must start with its header, "
+            f"{','.join(spec.header[:3])},...",
+        )
+        return problems
+    for name, count in Counter(header).items():  # each name once, however often it repeats
+        if count > 1:
+            said = f"column {_visible(name)} appears" if name else "a column with no name appears"
+            problem(_visible(name), _visible(name), "header.duplicate", f"{said} {count} times")
+    for name in dict.fromkeys(header):
         if name in spec.header or name.startswith("metadata."):
             continue
-        if name.lower() in by_lower:
+        if _visible(name) != name:  # a name as the reader sees it, not as a screen shows it
+            second_bom = name == header[0] and name.startswith("\ufeff")
+            problem(
+                _visible(name),
+                _visible(name),
+                "header.unknown",
+                "not a column of this file: the name holds characters a screen does not show, "
+                "here as \\uXXXX"
+                + (
+                    "; \\ufeff is a second byte-order mark at the start of the file"
+                    if second_bom
+                    else ""
+                ),
+            )
+        elif name.lower() in by_lower:
             problem(
                 by_lower[name.lower()],
                 name,

@@ -18,23 +18,34 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
 
+from rosterflow.schemas.feed import FeedError
 from rosterflow.warehouse.schema import WarehouseError, connect
 from rosterflow.warehouse.seal import sealing
 
 TENANT_FIELD = "{tenant}"
 ID_BITS = 40  # 1.1e12 ids of each kind per tenant, 8.4 million tenants below 2**63
 REGISTRY = ".rosterflow-tenants"
+NAME_MAX = 255  # bytes in a file name, where the file system does not say (most say 255)
+# what the longest name beside a warehouse file adds to its name: the seal's draft,
+# `.<file>.seal-<8 random characters>` (`warehouse.seal`); DuckDB's `<file>.wal` is shorter
+BESIDE_FILE = len(".") + len(".seal-") + 8
 
 
 class LayoutError(WarehouseError):
     """The --warehouse template or the layout's registry is unusable (exit 2)."""
+
+
+class TenantNameError(LayoutError, FeedError):
+    """The tenant (the manifest's source.systemCode, or --tenant) makes a file name longer
+    than the file system takes: no file of the layout can hold it (exit 2; the feed's fault,
+    so the inbox files its zip as unreadable)."""
 
 
 def is_layout(warehouse: str | Path) -> bool:
@@ -74,6 +85,32 @@ class Layout:
 
     def path_for(self, tenant: str) -> Path:
         return Path(self.template.replace(TENANT_FIELD, tenant_file_name(tenant)))
+
+    def usable_path(self, tenant: str) -> Path:
+        """The tenant's file, there already or one that can be made: a TenantNameError when a
+        name in its path would be longer than the file system takes (asked before anything is
+        made or registered; a file there already is taken as it is)."""
+        path = self.path_for(tenant)
+        with suppress(OSError):  # (a name too long, say: then it is checked below)
+            if path.exists():
+                return path
+        parts = Path(self.template).parts
+        for depth, part in enumerate(parts):
+            if TENANT_FIELD not in part:
+                continue
+            made = path.parts[depth]
+            room = BESIDE_FILE if depth == len(parts) - 1 else 0  # the file: its seal beside
+            limit = _name_max(Path(*path.parts[:depth]) if depth else Path("."))
+            if len(os.fsencode(made)) + room > limit:
+                named = repr(tenant) if len(tenant) <= 40 else f"{tenant[:40]!r}…"
+                raise TenantNameError(
+                    f"tenant {named} ({len(tenant):,} characters): its warehouse file {path} "
+                    f"cannot be made: a name of {len(os.fsencode(made)):,} bytes, where the "
+                    f"file system takes {limit - room:,} at most (with room for the seal "
+                    "beside it); give a shorter tenant (the manifest's source.systemCode, or "
+                    "--tenant)"
+                )
+        return path
 
     def make_registry(self) -> None:
         try:
@@ -136,19 +173,30 @@ class Layout:
         return next((t for t, n in self.tenants().items() if n == number), None)
 
 
+def _name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that the file system of `folder` (or of the nearest
+    folder above it that exists) takes."""
+    for candidate in (folder, *folder.absolute().parents):
+        try:
+            return os.pathconf(candidate, "PC_NAME_MAX")
+        except (OSError, ValueError):  # no such folder yet, or no answer: the one above
+            continue
+    return NAME_MAX
+
+
 def tenant_warehouse(warehouse: str | Path, tenant: str) -> tuple[Path, int]:
     """The file that holds `tenant` and the base of its id range (0 in a one-file warehouse)."""
     if not is_layout(warehouse):
         return Path(warehouse), 0
     layout = Layout(str(warehouse))
-    return layout.path_for(tenant), layout.id_base(tenant)
+    return layout.usable_path(tenant), layout.id_base(tenant)
 
 
 def existing_tenant_warehouse(warehouse: str | Path, tenant: str) -> Path | None:
     """The file that holds `tenant`, if there is one (reading registers nothing)."""
     if not is_layout(warehouse):
         return Path(warehouse) if Path(warehouse).exists() else None
-    path = Layout(str(warehouse)).path_for(tenant)
+    path = Layout(str(warehouse)).usable_path(tenant)
     return path if path.exists() else None
 
 

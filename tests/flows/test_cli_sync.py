@@ -422,3 +422,53 @@ def test_an_empty_or_blank_tenant_is_a_usage_error_of_every_command_taking_one(
     )
     assert warehouse.read_bytes() == before
     assert not (tmp_path / "g.zip").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "sync"])
+@pytest.mark.parametrize("feed", ["", "  "])
+def test_an_empty_feed_argument_is_a_usage_error_not_the_current_folder(
+    tmp_path, monkeypatch, command, feed
+):
+    """As a script passing an unset $FEED gives: as a path it would be the current folder."""
+    write_feed(tmp_path, tiny_district())  # a feed there, which it must not read
+    monkeypatch.chdir(tmp_path)
+
+    done = runner.invoke(app, [command, feed, "--warehouse", str(tmp_path / "w.duckdb")])
+
+    assert done.exit_code == EXIT_UNREADABLE, done.output
+    assert done.output == (
+        f"rosterflow: feed {feed!r}: empty; name a OneRoster .zip or folder (a script's unset "
+        "variable?)\n"
+    )
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_a_tenant_not_in_utf8_is_a_usage_error(tmp_path):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    tenant = b"north\xff".decode("utf-8", "surrogateescape")  # as Python reads such an argv
+
+    done = sync(feed, "--warehouse", tmp_path / "w.duckdb", "--tenant", tenant)
+
+    assert done.exit_code == EXIT_UNREADABLE, done.output
+    assert "not UTF-8 text" in done.output and done.output.count("\n") == 1
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize("given", ["manifest", "--tenant"])
+def test_a_tenant_too_long_for_a_file_name_of_the_layout_exits_2_naming_it(tmp_path, given):
+    tenant = "x" * 300
+    properties = {"source.systemCode": tenant} if given == "manifest" else {}
+    feed = write_feed(tmp_path / "d.zip", tiny_district(), properties=properties)
+    layout = tmp_path / "wh" / "{tenant}.duckdb"
+    named = ["--tenant", tenant] if given == "--tenant" else []
+
+    for command in (["sync", "--no-prefect"], ["validate"]):
+        done = runner.invoke(app, [*command, str(feed), "--warehouse", str(layout), *named])
+
+        assert done.exit_code == EXIT_UNREADABLE, done.output
+        (line,) = done.output.splitlines()
+        assert line.startswith(
+            f"rosterflow: tenant {'x' * 40!r}… (300 characters): its warehouse file "
+            f"{tmp_path / 'wh' / tenant}.duckdb cannot be made: a name of 307 bytes"
+        ), line
+    assert not (tmp_path / "wh").exists()  # no file, no registry

@@ -6,10 +6,11 @@ that names no file. The same copy goes through `validate`, `sync` and the inbox 
 alone only warns about).
 
 Hypothesis damages the feed as exports and transfers do: the text first (line endings, a
-header line repeated or dropped, another separator), then the file saved in an encoding (UTF-8, Windows-1252 or
-UTF-16, which `[feed] encoding` names or not), then its bytes (flipped, cut short, control
-bytes or any bytes put in), then the zip's central directory. `pytest` runs a few dozen
-examples; `pytest -m fuzz` runs the long search (docs/development.md).
+header line repeated or dropped, another separator, a CR alone or a quote put in, a quote left
+open at the end), then the file saved in an encoding (UTF-8, Windows-1252 or UTF-16, which
+`[feed] encoding` names or not), then its bytes (flipped, cut short, control bytes or any bytes
+put in), then the zip (a member written twice, its central directory damaged). `pytest` runs a
+few dozen examples; `pytest -m fuzz` runs the long search (docs/development.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,7 @@ class Case:
     byte_damages: tuple[tuple, ...] = ()  # to a saved file's bytes
     folder: bool = False  # a folder, else a zip
     zip_damages: tuple[tuple, ...] = ()  # to the zip's central directory
+    twice: str | None = None  # a file the zip holds a second member of, with other bytes
 
     def files(self) -> dict[str, bytes]:
         texts = dict(TEXTS)
@@ -66,6 +69,11 @@ class Case:
                 texts[name] = rest
             elif kind == "separator":  # exported with another separator
                 texts[name] = texts[name].replace(",", args[0])
+            elif kind == "insert":
+                at = args[0] % (len(texts[name]) + 1)
+                texts[name] = texts[name][:at] + args[1] + texts[name][at:]
+            elif kind == "append":
+                texts[name] += args[0]
         files = {name: text.encode(self.encoding) for name, text in texts.items()}
         for kind, name, *args in self.byte_damages:
             data = bytearray(files[name])
@@ -88,6 +96,10 @@ class Case:
                 (feed / name).write_bytes(data)
             return feed
         feed = write_zip(folder / "feed.zip", files)
+        if self.twice is not None:  # as appending to an archive leaves it
+            with warnings.catch_warnings(), zipfile.ZipFile(feed, "a") as archive:
+                warnings.simplefilter("ignore")  # zipfile's "Duplicate name"
+                archive.writestr(self.twice, files[self.twice] + b"\n")
         data = bytearray(feed.read_bytes())
         with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
             directory = archive.start_dir  # the central directory, then its end record
@@ -112,6 +124,10 @@ TEXT_DAMAGES = st.lists(
         damage("repeat_header", POSITION),
         damage("drop_header"),
         damage("separator", st.sampled_from(["\t", ";"])),
+        # a CR alone (in a value, or ending a line), a stray quote
+        damage("insert", POSITION, st.sampled_from(["\r", '"'])),
+        # a quote left open at the end: alone on a line, or opening the last value
+        damage("append", st.sampled_from(['"', ',"x', '"\n'])),
     ),
     max_size=2,
 ).map(tuple)
@@ -145,6 +161,7 @@ def cases(draw) -> Case:
         folder=folder,
         # mostly intact: a zip that does not open says little about the files inside
         zip_damages=() if folder else draw(st.one_of(st.just(()), ZIP_DAMAGES)),
+        twice=None if folder else draw(st.sampled_from([None, None, None, *FILES])),
     )
 
 
@@ -286,6 +303,9 @@ def test_every_damaged_feed_gets_an_answer(case):
 
 
 @pytest.mark.fuzz
+@example(Case(text_damages=(("insert", "users.csv", TEXTS["users.csv"].index("Zoë") + 1, "\r"),)))  # fmt: skip
+@example(Case(text_damages=(("append", "users.csv", '"'),)))
+@example(Case(twice="users.csv"))
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_every_damaged_feed_gets_an_answer_at_length(case):

@@ -29,7 +29,7 @@ from rosterflow.flows.inbox import (
     tenant_chains,
     verdict,
 )
-from rosterflow.schemas.feed import FeedError
+from rosterflow.schemas.feed import FeedError, FeedUnreadable
 from rosterflow.schemas.issues import ISSUE_COLUMNS, issue_frame, issue_row
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.warehouse.schema import WarehouseError
@@ -417,3 +417,35 @@ def test_a_failed_or_unreadable_zip_says_why_in_the_scans_table_as_in_its_report
         assert found.outcome == outcome
         assert found.message is not None and found.message.startswith(says), found.message
         assert found.issues.row(0, named=True)["message"] == found.message
+
+
+def test_a_zip_this_user_may_not_read_waits_in_the_inbox_for_a_person():
+    refused = verdict("n.zip", FeedUnreadable("inbox/n.zip: cannot be read (Permission denied)"))
+    assert (refused.outcome, refused.folder) == ("waiting", None)
+    assert refused.message == "inbox/n.zip: cannot be read (Permission denied)"
+
+
+def test_a_zip_whose_tenant_is_too_long_for_a_file_of_the_layout_is_rejected_alone(tmp_path):
+    inbox, layout = tmp_path / "inbox", tmp_path / "wh" / "{tenant}.duckdb"
+    district = tiny_district()
+    aged(write_feed(inbox / "long.zip", district, properties={"source.systemCode": "x" * 300}), 20)
+    write_feed(inbox / "good.zip", district, properties={"source.systemCode": "north"})
+
+    done = once(inbox, layout, "--no-prefect")
+
+    assert done.exit_code == 1, done.output
+    assert files_under(inbox) == {
+        "processed/good.zip",
+        "processed/good.issues.csv",
+        "rejected/long.zip",
+        "rejected/long.issues.csv",
+    }
+    report = pl.read_csv(inbox / "rejected/long.issues.csv")
+    assert report["rule"].to_list() == ["feed.unreadable"]
+    assert "its warehouse file" in report["message"][0]
+    assert "cannot be made" in report["message"][0]
+    assert sorted(p.name for p in (tmp_path / "wh").iterdir()) == [
+        ".rosterflow-tenants",
+        "north.duckdb",
+        "north.duckdb.seal",
+    ]

@@ -139,12 +139,15 @@ def test_not_utf8_after_a_byte_order_mark_names_the_same_line_and_offset():
 @pytest.mark.parametrize("data", [b"", b"a", b",\n,,\n\n", bytes(range(256)) * 1000])
 def test_byte_counts(data):
     others = sum(data.count(bytes([code])) for code in range(32) if code not in b"\n\r")
-    assert csvfile._byte_counts(data) == (
+    counts = csvfile._byte_counts(data)
+    assert counts == (
         data.count(b","),
         data.count(b"\n"),
         others,
         data.count(b'"'),
+        data.count(b"\r"),
     )
+    assert csvfile._bare_crs(data, counts) == data.count(b"\r") - data.count(b"\r\n")
 
 
 _UNQUOTED = st.text(alphabet="ab ,", max_size=3)
@@ -236,9 +239,91 @@ def test_cr_only_lines_keep_their_numbers_on_the_exact_path():
     ]
 
 
-def test_crlf_and_a_stray_cr_inside_a_value_are_not_cr_only():
-    assert parse_csv(b"a,b\r\n1,x\ry\r\n", "x.csv").rows.rows() == [("1", "x\ry", 2)]
-    assert parse_csv(b"a,b\r\n1,x\ry\r\n", "x.csv").issues.height == 0
+LINE_ENDS_ALONE = ("file.line_endings", "warning")
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_a_cr_alone_in_an_unquoted_value_ends_its_line_with_a_warning(line_end):
+    # never kept in the value, which reached lms: its record is cut in two, each ragged
+    data = b"id,name,note\n1,Sa\rmuel,x\n2,Bo,y\n".replace(b"\n", line_end)
+    parsed = parse_csv(data, "users.csv")
+    assert parsed.rows.rows() == [("2", "Bo", "y", 4)]
+    assert [(i[1], i[4]) for i in issues_of(parsed)] == [
+        (None, "file.line_endings"),
+        (2, "file.ragged"),
+        (3, "file.ragged"),
+    ]
+    assert parsed.issues["message"][0].startswith("1 line of the file ends in a carriage return")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a,b\r\n1,2\n3,4\r5,6\r\n7,8\n",  # CRLF, LF and a CR alone, mixed
+        b"a,b\n1,2\n3,4\r5,6\n7,8\n",  # a single CR alone after the first line
+        b"a,b\r1,2\n3,4\n5,6\n7,8",  # the first line's alone
+        b"a,b\n1,2\n3,4\n5,6\n7,8\r",  # the last line's alone
+    ],
+)
+def test_a_cr_alone_ending_any_line_is_a_line_end_with_a_warning(data):
+    parsed = parse_csv(data, "x.csv")
+    assert parsed.rows.rows() == [("1", "2", 2), ("3", "4", 3), ("5", "6", 4), ("7", "8", 5)]
+    assert [i[4:] for i in issues_of(parsed)] == [LINE_ENDS_ALONE]
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_a_cr_alone_inside_quotes_is_part_of_the_value_without_a_word(line_end):
+    data = b'a,b\n1,"x\ry"\n2,z\n'.replace(b"\n", line_end)
+    parsed = parse_csv(data, "x.csv")
+    # a line break within the value, as an LF in it is: the next record starts a line later
+    assert parsed.rows.rows() == [("1", "x\ry", 2), ("2", "z", 4)]
+    assert parsed.issues.height == 0
+
+
+_CR_UNQUOTED = st.text(alphabet="a,\r", max_size=3)
+_CR_QUOTED = st.text(alphabet='a,\r\n"', max_size=3).map(
+    lambda text: '"' + text.replace('"', '""') + '"'
+)
+
+
+def _cr_alone_outside_quotes(data: bytes) -> bool:
+    """Whether a CR that no LF follows stands outside quotes, read as the csv module reads a
+    file (a quote at the start of a field opens a value, one alone in it closes the value)."""
+    text, quoted, field_start, at = data.decode(), False, True, 0
+    while at < len(text):
+        character = text[at]
+        if quoted and character == '"':
+            doubled = text[at + 1 : at + 2] == '"'
+            at, quoted = at + doubled, doubled
+        elif not quoted:
+            if character == '"' and field_start:
+                quoted = True
+            elif character == "\r" and text[at + 1 : at + 2] != "\n":
+                return True
+        field_start = not quoted and character in ",\r\n"
+        at += 1
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(_CR_UNQUOTED, _CR_QUOTED), min_size=2, max_size=2), max_size=6),
+    st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=7, max_size=7),
+)
+def test_a_cr_alone_is_a_line_end_with_a_warning_or_inside_quotes_never_in_between(
+    records, line_ends
+):
+    """Whatever the CRs, the file reads as the csv module reads it (a CR alone, LF or CRLF
+    ends a line; inside quotes, a value's line), and it has the warning exactly when a CR
+    alone stands outside quotes: never kept in an unquoted value, never a silent line end."""
+    lines = ["h1,h2", *(",".join(fields) for fields in records)]
+    data = "".join(line + end for line, end in zip(lines, line_ends, strict=False)).encode()
+    parsed = parse_csv(data, "x.csv")
+    # with no LF at all, every CR is read as one (a quoted value's too)
+    rows, _ = csvfile._exact_parse(data if b"\n" in data else data.replace(b"\r", b"\n"), ("h1", "h2"), "x.csv")  # fmt: skip
+    assert_frame_equal(parsed.rows, rows)
+    warned = LINE_ENDS_ALONE in [i[4:] for i in issues_of(parsed)]
+    assert warned == _cr_alone_outside_quotes(data)
 
 
 @pytest.mark.parametrize("control", [0x00, 0x01, 0x08, 0x0B, 0x0C, 0x1B, 0x1F])
@@ -356,7 +441,11 @@ def test_a_file_not_valid_in_its_named_encoding_is_refused_naming_the_line(data,
     with pytest.raises(UnreadableFile) as refused:
         parse_csv(data, "x.csv", encoding=encoding)
     assert str(refused.value).startswith(message), str(refused.value)
-    assert "[feed] encoding" in str(refused.value)
+    # the settings name this encoding already: exporting the file in it is no advice
+    assert str(refused.value).endswith(
+        f"; the file is not valid {encoding}: check [feed] encoding, which must name the "
+        "encoding the SIS saved it in"
+    )
 
 
 def test_utf16_read_as_utf8_is_refused_with_the_setting_that_reads_it():
@@ -404,3 +493,73 @@ def test_header_names_like_the_frames_own_columns_are_read_as_any_other(header, 
     assert parsed.header == tuple(header.decode().split(","))
     assert parsed.rows["__line"].to_list() == [2]
     assert len(set(parsed.rows.columns)) == parsed.rows.width
+
+
+# (the file, the records read, the line the quote opens on, its field, the value shown)
+UNCLOSED_QUOTES = {
+    "a quote alone after the last line": (b'a,b\n1,2\n"', [("1", "2", 2)], 3, "a", '"'),
+    "the last value's": (b'a,b\n1,2\n3,"x\n', [("1", "2", 2), ("3", "x\n", 3)], 3, "b", '"x'),
+    "one taking in the lines after it": (b'a,b\n1,"x\n2,y\n3,z\n', [("1", "x\n2,y\n3,z\n", 2)], 2, "b", '"x'),
+    "one opening on its record's second line": (b'a,b,c\n1,"x\ny","z\n', [("1", "x\ny", "z\n", 2)], 3, "c", '"z'),
+    "after doubled quotes": (b'a,b\n1,"""x""\n', [("1", '"x"\n', 2)], 2, "b", '"""x""'),
+    "in the header": (b'a,"b\n1,2\n', [], 1, "b", '"b'),
+    "with CRLF": (b'a,b\r\n1,2\r\n3,"x\r\n', [("1", "2", 2), ("3", "x\r\n", 3)], 3, "b", '"x'),
+    "in a file of one column": (b'a\n1\n"', [("1", 2)], 3, "a", '"'),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "rows", "line", "field", "value"),
+    UNCLOSED_QUOTES.values(),
+    ids=UNCLOSED_QUOTES.keys(),
+)
+def test_a_quote_left_open_at_the_end_is_an_error_on_the_line_it_opens(
+    data, rows, line, field, value
+):
+    # read as before (the records a reader that is not strict reads), but no longer in silence
+    parsed = parse_csv(data, "users.csv")
+    assert parsed.rows.rows() == rows
+    quote = [i for i in issues_of(parsed) if i[4] == "file.quote"]
+    assert quote == [("users.csv", line, field, value, "file.quote", "error")]
+    assert "never closed" in parsed.issues.filter(pl.col("rule") == "file.quote")["message"][0]
+
+
+def test_a_quote_closed_at_the_very_end_is_no_error():
+    for data in (b'a,b\n1,"x"', b'a,b\n1,"x\ny"\n', b'a,b\n1,""""\n2,"a,""b"""\n'):
+        assert parse_csv(data, "x.csv").issues.height == 0, data
+
+
+def test_a_blank_first_line_is_named_as_such_not_an_empty_file():
+    parsed = parse_csv(b"   \nid,name\n1,Ada\n", "users.csv")
+    assert issues_of(parsed) == [("users.csv", 1, None, None, "header.missing", "error")]
+    assert parsed.issues["message"][0] == (
+        "the first line is blank: a file must start with its header line"
+    )
+    assert not parsed.readable
+    for empty in (b"", b"\n", b"  \r\n", csvfile.BOM):  # the header check calls these empty
+        assert parse_csv(empty, "users.csv").issues.height == 0, empty
+
+
+@pytest.mark.parametrize("order", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_its_byte_order_mark_is_refused_with_the_setting_that_reads_it(order):
+    # ASCII text: valid UTF-8, a NUL beside every character
+    with pytest.raises(UnreadableFile) as ascii_only:
+        parse_csv("id,name\n1,Ada\n".encode(order), "x.csv")
+    assert str(ascii_only.value) == (
+        f"x.csv line 1: not UTF-8 (it looks like {order.upper()} without a byte-order mark, "
+        f'every other byte NUL); export the file as UTF-8, or set [feed] encoding = "{order}"'
+    )
+    with pytest.raises(UnreadableFile) as accented:  # not UTF-8 at all
+        parse_csv("id,prénom\n1,Zoë\n".encode(order), "x.csv")
+    assert str(accented.value).endswith(
+        f"; it looks like {order.upper()}, every other byte NUL); export the file as UTF-8, or "
+        f'set [feed] encoding = "{order}"'
+    )
+
+
+def test_a_file_that_is_no_text_is_refused_as_not_utf8_before_its_separator_is_judged():
+    # its first line (bytes 0-9) holds a tab: once read as "separated by tabs"
+    with pytest.raises(UnreadableFile, match=r"manifest.csv line 2: not UTF-8 \(byte 0x80"):
+        parse_csv(bytes(range(256)), "manifest.csv")
+    with pytest.raises(UnreadableFile, match=r"x.csv line 2: not UTF-8"):
+        parse_csv(b"   \n\xff\n", "x.csv")  # and before a blank first line is

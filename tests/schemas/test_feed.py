@@ -1,5 +1,6 @@
 import hashlib
 import io
+import os
 import zipfile
 
 import polars as pl
@@ -8,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 import rosterflow.schemas.feed as feed_module
 from rosterflow.schemas.environment import EnvironmentVariableError
-from rosterflow.schemas.feed import FeedError, file_sha256, open_feed
+from rosterflow.schemas.feed import FeedError, FeedUnreadable, file_sha256, open_feed
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, tiny_district, write_zip
 
@@ -427,3 +428,86 @@ def test_a_reading_thread_that_fails_is_an_error_not_a_wait(tmp_path, monkeypatc
     waiting.start()
     waiting.join(timeout=60)
     assert [str(error) for error in raised] == ["a summary that cannot be taken"]
+
+
+def encrypted(path, member: str):
+    """The zip at `path` with `member` flagged encrypted in its local and central headers, as
+    a zip made with a password marks it."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo(member)
+    data[info.header_offset + 6] |= 1  # the local header's flags
+    central = data.index(b"PK\x01\x02")
+    while data[central + 46 : central + 46 + len(member)] != member.encode():
+        central = data.index(b"PK\x01\x02", central + 4)
+    data[central + 8] |= 1  # the central directory entry's flags
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_encrypted_member_is_refused_in_words(tmp_path):
+    path = encrypted(write_feed(tmp_path / "d.zip", tiny_district()), "users.csv")
+    with pytest.raises(FeedError) as refused:
+        open_feed(path)
+    assert str(refused.value) == (
+        f"{path}: member 'users.csv' is encrypted; export the feed without a password"
+    )
+
+
+def test_a_file_or_folder_that_cannot_be_read_is_the_one_line_feed_error(tmp_path, monkeypatch):
+    """Its permissions, say (the commands' tests run as a user they bind: tests/flows/
+    test_cli_unreadable.py): the path and the file system's reason, never another error."""
+    feed = write_feed(tmp_path / "north", tiny_district())
+    denied = PermissionError(13, "Permission denied")
+    real_read, real_scandir = type(feed).read_bytes, os.scandir
+
+    def read_bytes(path):
+        if path.name == "users.csv":
+            raise denied
+        return real_read(path)
+
+    monkeypatch.setattr(type(feed), "read_bytes", read_bytes)
+    with pytest.raises(FeedUnreadable) as member:
+        open_feed(feed)
+    assert str(member.value) == f"{feed / 'users.csv'}: cannot be read (Permission denied)"
+
+    def scandir(path="."):
+        if os.fspath(path) == str(feed):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(FeedUnreadable) as folder:
+        open_feed(feed)
+    assert str(folder.value) == f"{feed}: cannot be read (Permission denied)"
+
+
+def test_an_io_error_reading_a_file_stays_itself_to_be_retried(tmp_path, monkeypatch):
+    """A share dropping out may be back in a moment: a sync in Prefect reads the feed again on
+    an OSError (`flows.sync.worth_retrying`), never on a FeedError."""
+    feed = write_feed(tmp_path / "north", tiny_district())
+    real_read = type(feed).read_bytes
+
+    def read_bytes(path):
+        if path.name == "users.csv":
+            raise OSError(5, "Input/output error")
+        return real_read(path)
+
+    monkeypatch.setattr(type(feed), "read_bytes", read_bytes)
+    with pytest.raises(OSError, match="Input/output error") as raised:
+        open_feed(feed)
+    assert not isinstance(raised.value, FeedError)
+
+
+def test_names_that_are_not_utf8_are_named_by_their_bytes(tmp_path):
+    """A byte of a name that is not UTF-8 (Python holds it as a surrogate, which neither DuckDB
+    nor a terminal takes) as \\xNN, in the feed's name and in its issues."""
+    folder = write_feed(tmp_path / os.fsdecode(b"north\xff"), tiny_district())
+    (folder / os.fsdecode(b"notes\xe9.csv")).write_text("x")
+
+    feed = open_feed(folder)
+
+    assert feed.name == "north\\xff"
+    assert feed.issues.filter(pl.col("rule") == "file.unknown")["file"].to_list() == [
+        "notes\\xe9.csv"
+    ]

@@ -460,18 +460,37 @@ def test_the_key_leaves_out_the_guards_and_the_notifications(non_default_file):
     assert parse_settings(guards_only).key() == DEFAULT_KEY
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "UTF8", "cp1252", "latin-1", "utf-16", "mac_roman"])
+@pytest.mark.parametrize(
+    "encoding",
+    ["utf-8", "UTF8", "cp1252", "latin-1", "utf-16", "utf-16-le", "utf-32", "mac_roman", "shift_jis_2004"],
+)  # fmt: skip
 def test_feed_encoding_takes_any_encoding_python_names(encoding):
     assert parse_settings({"feed": {"encoding": encoding}}).feed.encoding == encoding
 
 
-@pytest.mark.parametrize("encoding", ["klingon", "base64", "zlib", "rot13", "utf-8\x00"])
+@pytest.mark.parametrize(
+    "encoding", ["klingon", "base64", "zlib", "rot13", "utf-8\x00", "undefined"]
+)
 def test_feed_encoding_refuses_what_is_no_text_encoding(encoding):
     with pytest.raises(SettingsError) as refused:
         parse_settings({"feed": {"encoding": encoding}}, "s.toml")
     assert str(refused.value) == (
         f"s.toml: [feed] encoding = {encoding!r}; name an encoding such as utf-8, cp1252, "
         "latin-1 or utf-16"
+    )
+
+
+@pytest.mark.parametrize(
+    "encoding", ["idna", "IDNA", "punycode", "unicode_escape", "raw-unicode-escape"]
+)
+def test_feed_encoding_refuses_a_codec_that_is_no_character_set(encoding):
+    # idna decodes with no error handler but strict, and made `validate` print a traceback
+    with pytest.raises(SettingsError) as refused:
+        parse_settings({"feed": {"encoding": encoding}}, "s.toml")
+    assert str(refused.value) == (
+        f"s.toml: [feed] encoding = {encoding!r} is no character set a file is saved in (it "
+        "rewrites text, as idna or unicode_escape do); name one such as utf-8, cp1252, latin-1 "
+        "or utf-16"
     )
 
 

@@ -1,6 +1,7 @@
 import io
 import operator
 import struct
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -200,6 +201,22 @@ def test_corrupt_member_gives_the_error_it_always_gave(tmp_path):
     with pytest.raises(FeedError) as raised:
         open_feed(path)
     assert str(raised.value) == f"{path}: cannot read member 'users.csv' ({expected})"
+
+
+@pytest.mark.parametrize("repeated", ["users.csv", "manifest.csv", "district/users.csv"])
+def test_a_member_named_twice_refuses_the_archive_naming_it(tmp_path, repeated):
+    # zipfile reads the last of the name, another tool the first: which users.csv is the feed's?
+    files = feed_files(tiny_district())
+    top = "district/" if "/" in repeated else ""
+    path = tmp_path / "twice.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as archive:
+        warnings.simplefilter("ignore")  # zipfile's "Duplicate name" as it writes the second
+        for name, data in files.items():
+            archive.writestr(top + name, data)
+        archive.writestr(repeated, files[repeated.removeprefix(top)] + b"\n")
+    with pytest.raises(FeedError) as refused:
+        open_feed(path)
+    assert str(refused.value) == f"{path}: member {repeated!r} appears twice; refusing the archive"
 
 
 # --- the property: the same bytes as zipfile, or a refusal in both --------------------------

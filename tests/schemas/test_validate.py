@@ -245,6 +245,72 @@ def test_header_rules(tmp_path, header, rule, field):
     assert "orgs" not in result.tables  # rows of a file with a broken header are not read
 
 
+def header_errors(tmp_path, name: str, edit) -> list[tuple]:
+    """The errors of a feed whose file `name` has its bytes edited by `edit`."""
+    files = feed_files(tiny_district())
+    files[name] = edit(files[name])
+    result = validate_feed(open_feed(write_zip(tmp_path / "h.zip", files)))
+    errors = result.issues.filter(pl.col("severity") == "error")
+    return errors.select("file", "line", "field", "value", "rule", "message").rows()
+
+
+def test_a_file_whose_header_line_was_left_out_is_one_error(tmp_path):
+    # its first record read as a header: once an error per field, and one per empty field twice
+    errors = header_errors(tmp_path, "users.csv", lambda data: data.split(b"\n", 1)[1])
+    assert [error[:2] + error[4:5] for error in errors] == [("users.csv", 1, "header.missing")]
+    assert errors[0][5].startswith(
+        "the first line is no header line: none of its fields names a column of users.csv "
+        "(was the header line left out?); the file must start with its header, "
+        "sourcedId,status,dateLastModified,..."
+    )
+
+
+def test_a_column_named_several_times_is_one_error_per_name(tmp_path):
+    def renamed(data: bytes) -> bytes:
+        header, rest = data.split(b"\n", 1)
+        names = header.split(b",")
+        names[1:3] = [b"", b""]  # status and dateLastModified without a name
+        names[4] = names[-1] = names[3]  # name three times (instead of type and the last)
+        return b",".join(names) + b"\n" + rest
+
+    errors = [e for e in header_errors(tmp_path, "orgs.csv", renamed) if e[4] == "header.duplicate"]
+    assert [(e[2], e[5]) for e in errors] == [
+        ("", "a column with no name appears 2 times"),
+        ("name", "column name appears 3 times"),
+    ]
+
+
+def test_a_second_byte_order_mark_is_named_in_the_header_error(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    errors = header_errors(tmp_path, "users.csv", lambda data: bom + bom + data.removeprefix(bom))
+    unknown = [e for e in errors if e[4] == "header.unknown"]
+    assert unknown == [
+        (
+            "users.csv",
+            1,
+            "\\ufeffsourcedId",
+            "\\ufeffsourcedId",
+            "header.unknown",
+            "not a column of this file: the name holds characters a screen does not show, here "
+            "as \\uXXXX; \\ufeff is a second byte-order mark at the start of the file",
+        )
+    ]
+
+
+def test_a_blank_first_line_is_one_error_saying_so(tmp_path):
+    errors = header_errors(tmp_path, "orgs.csv", lambda data: b"   \n" + data)
+    assert errors == [
+        (
+            "orgs.csv",
+            1,
+            None,
+            None,
+            "header.missing",
+            "the first line is blank: a file must start with its header line",
+        )
+    ]
+
+
 def test_metadata_extension_columns_are_allowed(tmp_path):
     frames = tiny_district()
     frames["orgs"] = frames["orgs"].with_columns(pl.lit("x").alias("metadata.color"))

@@ -4,6 +4,7 @@ its own file, ids stay unique across the files, and a run id names its tenant's 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 from pathlib import Path
 
@@ -11,12 +12,15 @@ import pytest
 
 from rosterflow.flows.operations import runs, undo_run
 from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.layout import (
+    BESIDE_FILE,
     ID_BITS,
     Layout,
     LayoutError,
+    TenantNameError,
     tenant_file_name,
     warehouse_of_run,
 )
@@ -121,3 +125,35 @@ def test_tenants_registered_at_once_get_distinct_numbers(tmp_path):
     # every process got the number the registry keeps for its tenant, and no two tenants share
     assert all(found == {registered[t]} for t, found in numbers.items())
     assert len(set(registered.values())) == len(registered) == 8
+
+
+def test_a_tenant_with_a_slash_or_a_nul_syncs_into_one_file_of_the_layout(tmp_path):
+    feed = write_feed(tmp_path / "feed.zip", tiny_district())
+    for tenant in ("north/../south", "north\x00"):
+        synced = run_sync(feed, str(tmp_path / TEMPLATE), Settings(), tenant=tenant)
+        assert synced.outcome == "applied"
+    assert sorted(p.name for p in (tmp_path / "wh").glob("*.duckdb")) == [
+        "north%00.duckdb",
+        "north%2F..%2Fsouth.duckdb",
+    ]
+    assert set(Layout(str(tmp_path / TEMPLATE)).files()) == {"north/../south", "north\x00"}
+
+
+def test_a_tenant_too_long_for_a_file_name_is_refused_before_anything_is_made(tmp_path):
+    """The longest name the file system takes, less room for the seal's draft beside the file
+    (`.<file>.seal-XXXXXXXX`): a tenant that fits syncs, its seal written; one byte more is
+    refused, naming the tenant and the file, before any file is made or tenant registered."""
+    (tmp_path / "wh").mkdir()
+    fits = "y" * (os.pathconf(tmp_path / "wh", "PC_NAME_MAX") - BESIDE_FILE - len(".duckdb"))
+    template = str(tmp_path / TEMPLATE)
+
+    assert _sync(tmp_path, fits, name="fits.zip").outcome == "applied"
+    assert (tmp_path / "wh" / f"{fits}.duckdb.seal").exists()
+    with pytest.raises(TenantNameError, match=r"tenant 'y{40}'… \(\d+ characters\): its ") as e:
+        _sync(tmp_path, fits + "y", name="long.zip")
+    assert f"warehouse file {tmp_path / 'wh' / fits}y.duckdb cannot be made" in str(e.value)
+    assert isinstance(e.value, FeedError)  # the feed's tenant: the inbox rejects its zip
+    assert Layout(template).tenants() == {fits: 1}
+    assert sorted(p.name for p in (tmp_path / "wh").iterdir()) == sorted(
+        [".rosterflow-tenants", f"{fits}.duckdb", f"{fits}.duckdb.seal"]
+    )
