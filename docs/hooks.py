@@ -9,9 +9,11 @@ the pages cannot drift from it:
   `rosterflow.schemas.settings.Settings`, with its type or choices, default and description,
   and the defaults as a TOML file (a pydantic model, or the dataclasses it was before);
 - `<!-- generated: warehouse -->`: every table and view of the warehouse, with its grain,
-  comment and columns, read from the migrations `warehouse/migrations/*.sql`: the files are
-  applied in order to an in-memory DuckDB for the final columns and their types, and their
-  SQL comments give each table's grain and each column's note;
+  comment and columns, read from the migrations `warehouse/migrations/*.sql`: they are applied
+  to an in-memory DuckDB as a sync applies them (`rosterflow.warehouse.schema.migrate`, which
+  also makes the table recording them) for the final columns and their types, and their SQL
+  comments give each table's grain and each column's note, but where a later migration or the
+  code made a comment untrue (`LATER_NOTES`: an applied migration never changes);
 - `<!-- generated: migrations -->`: each migration file with its header comment.
 
 Pages may also link to files of the repository outside docs/ with a relative path, as GitHub
@@ -403,6 +405,43 @@ class TableNotes:
     like: str | None = None  # a table or view whose column notes also apply (`as select *`)
     files: list[str] = dataclasses.field(default_factory=list)
     order: int = 0  # the how-manieth table the migrations create
+    made_by: str = ""  # what makes a table no migration creates
+
+
+# the table `rosterflow.warehouse.schema.migrate` makes, before the first migration, to record
+# each one it applies: no migration creates it
+MIGRATIONS_TABLE = TableNotes(
+    grain="one row per migration applied to the warehouse",
+    comment="The warehouse's schema version is the highest `version`; a warehouse with a "
+    "higher one than this rosterflow knows is refused.",
+    columns={
+        "version": "the migration's number, its file's prefix",
+        "name": "the rest of its file's name, without `.sql`",
+        "applied_at": "when it was applied",
+    },
+    made_by="made by `migrate` in `warehouse/schema.py`, before the first migration",
+)
+
+# What the comments of applied migrations state that later migrations or the code made untrue
+# or incomplete; an applied migration never changes, so its comment is corrected here:
+# (table, column) -> the column's note, (table, "") -> the table's grain. tests/docs checks them
+# against a warehouse that syncs wrote.
+LATER_NOTES: dict[tuple[str, str], str] = {
+    # 006_resources.sql creates resources and their assignments, and audit.created names them
+    ("audit.created", "entity"): (
+        "domain | user | course | enrollment | observer | resource | class_resource | "
+        "course_resource"
+    ),
+    # line_summaries and line_marks came with recall by lines (rosterflow.warehouse.records),
+    # and since 009_kept_records.sql the derived state a run replaces is deleted, not kept
+    ("oneroster.derived", ""): (
+        "one row per tenant and name ('desired_courses', 'teacher_order', 'grade_levels', "
+        "'closed_references', 'line_summaries', 'line_marks'): the state its last run left"
+    ),
+    ("oneroster.derived", "superseded_run_id"): (
+        "null: since `009_kept_records.sql` the derived state a run replaces is deleted"
+    ),
+}
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -503,14 +542,34 @@ def table_notes(files: list[tuple[str, str]]) -> dict[str, TableNotes]:
     return notes
 
 
-def warehouse_columns(files: list[tuple[str, str]]) -> dict[str, list[tuple]]:
-    """Every table and view after all migrations: (column, type, nullable, default) each."""
+def warehouse_notes(files: list[tuple[str, str]]) -> dict[str, TableNotes]:
+    """What the reference says of each table: the migrations' comments (`table_notes`), the
+    table recording the migrations, and LATER_NOTES over both."""
+    notes = {
+        **table_notes(files),
+        "audit.schema_migrations": dataclasses.replace(
+            MIGRATIONS_TABLE, columns=dict(MIGRATIONS_TABLE.columns)
+        ),
+    }
+    for (name, column), note in LATER_NOTES.items():
+        entry = notes[name]
+        if column:
+            entry.columns[column] = note
+        else:
+            entry.grain = note
+    return notes
+
+
+def warehouse_columns() -> dict[str, list[tuple]]:
+    """Every table and view of a new warehouse, migrated as a sync migrates one: (column, type,
+    nullable, default) each."""
     import duckdb
+
+    from rosterflow.warehouse.schema import migrate
 
     con = duckdb.connect()
     try:
-        for _, sql in files:
-            con.execute(sql)
+        migrate(con)
         rows = con.execute(
             "select schema_name || '.' || table_name, column_name, data_type, is_nullable,"
             " column_default from duckdb_columns() where not internal"
@@ -540,14 +599,12 @@ def column_note(notes: dict[str, TableNotes], table: str, column: str) -> str:
 
 def missing_grains() -> list[str]:
     """The tables and views whose DDL states no grain."""
-    files = migration_files()
-    notes = table_notes(files)
-    return sorted(t for t in warehouse_columns(files) if not notes.get(t, TableNotes()).grain)
+    notes = warehouse_notes(migration_files())
+    return sorted(t for t in warehouse_columns() if not notes.get(t, TableNotes()).grain)
 
 
 def warehouse_reference() -> str:
-    files = migration_files()
-    notes, tables = table_notes(files), warehouse_columns(files)
+    notes, tables = warehouse_notes(migration_files()), warehouse_columns()
     schemas = {schema: i for i, schema in enumerate(SCHEMAS)}
 
     def place(name: str) -> tuple:
@@ -565,8 +622,9 @@ def warehouse_reference() -> str:
             current = schema
         entry = notes.get(name, TableNotes())
         lines += [f"### `{name}`", ""]
-        where = ", ".join(f"`{f}`" for f in entry.files) or "no migration"
-        lines += [f"*{entry.kind}, defined in {where}*", ""]
+        where = ", ".join(f"`{f}`" for f in entry.files)
+        where = f"defined in {where}" if where else entry.made_by or "defined in no migration"
+        lines += [f"*{entry.kind}, {where}*", ""]
         if entry.grain:
             lines += [f"**Grain:** {escape(entry.grain)}.", ""]
         else:

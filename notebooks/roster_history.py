@@ -435,10 +435,18 @@ def _():
     mo.md("""
     ## One student's timeline
 
-    The schools the student was placed in (each version of their user row and its domain),
-    what the syncs did to them (`audit.changes`: moves between schools, enrollments created,
-    inactivated, withdrawn, deleted) and each enrollment's status after every run that
-    changed it. Students who moved school are listed first.
+    The schools the student was placed in (each version of their user row and its domain,
+    named as it was then), what the syncs did to them (`audit.changes`: moves between
+    schools, enrollments created, inactivated, withdrawn, deleted) and each enrollment's
+    status after every run that changed it. Students who moved school are listed first.
+
+    A move is any change of the student's school, whatever action recorded it: a `move`, or
+    a `reactivate`, `inactivate` or `adopt` that changed the school as well (its detail names
+    the old and new `domain_id`). *Schools over time* lists each stay in order, so a return
+    to an earlier school shows as one. A version made by hand (the row as it was before a run
+    adopted it: origin `manual`, no `valid_from`) is part of the timeline, before the run
+    that ended it, with its school as it was then. A change made by a run that was undone
+    later is marked *(undone by run N)*; the undo's own changes are listed as well.
     """)
     return
 
@@ -469,13 +477,16 @@ def _():
     ),
 
     moves as (
+        -- every change of the school, whatever action recorded it: a move, or a status
+        -- change (or an adoption) that changed the domain as well
         select changes.entity_id as user_id, count(*) as moves
         from audit.changes as changes
         inner join audit.sync_runs as runs on runs.run_id = changes.run_id
         where runs.tenant = $tenant
             and runs.outcome = 'applied'
             and changes.entity = 'user'
-            and changes.action = 'move'
+            and (changes.detail->>'$.domain_id.from')
+                is distinct from (changes.detail->>'$.domain_id.to')
         group by changes.entity_id
     ),
 
@@ -526,11 +537,18 @@ def _(STUDENTS_SQL, student_search, tenant):
 @app.cell
 def _():
     STUDENT_SCHOOLS_SQL = """
-    -- each version of the student's user row, with the school (domain) it placed them in
+    -- each version of the student's user row, with the school (domain) it placed them in,
+    -- named as it was then
     with
 
     versions as (
-        select * from history.users where tenant = $tenant and user_id = $user_id
+        select
+            *,
+            -- a version made by hand (the row before a run adopted it) has no valid_from:
+            -- it is seen at the moment before the run that ended it
+            coalesce(valid_from, valid_to - interval 1 microsecond) as seen_at,
+        from history.users
+        where tenant = $tenant and user_id = $user_id
     ),
 
     domains as (
@@ -541,19 +559,22 @@ def _():
         select
             versions.valid_from,
             versions.valid_to,
+            versions.domain_id,
             domains.name as school,
             versions.status,
+            versions.origin,
             versions.opened_run_id,
             versions.closed_run_id,
         from versions
         left join domains
             on domains.domain_id = versions.domain_id
-            and domains.valid_from <= versions.valid_from
-            and (domains.valid_to is null or domains.valid_to > versions.valid_from)
+            and domains.valid_from <= versions.seen_at
+            and (domains.valid_to is null or domains.valid_to > versions.seen_at)
     )
 
     select * from final
-    order by valid_from
+    -- a version made by hand before the one its run opened (they meet at its valid_to)
+    order by coalesce(valid_from, valid_to), valid_from nulls first
     """
     STUDENT_EVENTS_SQL = """
     -- what the applied runs did to the student and to the student's enrollments
@@ -584,8 +605,23 @@ def _():
         qualify row_number() over (partition by domain_id order by valid_from desc) = 1
     ),
 
+    undone as (
+        -- the runs an undo took back, and the run that did it
+        select run_id, max(result_run_id) as undone_by_run_id
+        from audit.decisions
+        where decision = 'undone'
+        group by run_id
+    ),
+
     changes as (
-        select changes.*, runs.started_at
+        select
+            changes.*,
+            runs.started_at,
+            -- a change of school, whatever action recorded it: a move, or a status change
+            -- (or an adoption) that changed the domain as well
+            changes.entity = 'user'
+                and (changes.detail->>'$.domain_id.from')
+                    is distinct from (changes.detail->>'$.domain_id.to') as school_change,
         from audit.changes as changes
         inner join runs on runs.run_id = changes.run_id
         where (changes.entity = 'user' and changes.entity_id = $user_id)
@@ -599,11 +635,18 @@ def _():
             changes.run_id,
             changes.entity,
             changes.action,
-            case
-                when changes.action = 'move'
-                    then coalesce(from_school.name, '?') || ' → ' || coalesce(to_school.name, '?')
-                else coalesce(latest_courses.title, '')
-            end as what,
+            -- the parts there are, blank when none
+            concat_ws(
+                ' ',
+                case
+                    when changes.school_change
+                        then coalesce(from_school.name, '?') || ' → ' || coalesce(to_school.name, '?')
+                    else latest_courses.title
+                end,
+                '(undone by run ' || undone.undone_by_run_id || ')'
+            ) as what,
+            changes.school_change,
+            undone.undone_by_run_id,
             changes.external_id,
             changes.detail,
         from changes
@@ -612,11 +655,12 @@ def _():
             and student_enrollments.enrollment_id = changes.entity_id
         left join latest_courses on latest_courses.course_id = student_enrollments.course_id
         left join latest_domains as from_school
-            on changes.action = 'move'
+            on changes.school_change
             and from_school.domain_id = try_cast(changes.detail->>'$.domain_id.from' as bigint)
         left join latest_domains as to_school
-            on changes.action = 'move'
+            on changes.school_change
             and to_school.domain_id = try_cast(changes.detail->>'$.domain_id.to' as bigint)
+        left join undone on undone.run_id = changes.run_id
     )
 
     select * from final
@@ -683,6 +727,26 @@ def _(
 
 
 @app.function
+def schools_over_time(schools: pl.DataFrame) -> list[str]:
+    """The student's schools in order, from `schools` (STUDENT_SCHOOLS_SQL's versions): one
+    entry per stay, the versions that kept the school (a status or name change) together, so
+    that a return to an earlier school shows again."""
+    stay_starts = pl.col("domain_id").ne_missing(pl.col("domain_id").shift()) | (
+        pl.int_range(pl.len()) == 0
+    )
+    return schools.filter(stay_starts).get_column("school").fill_null("(no school)").to_list()
+
+
+@app.function
+def move_summary(events: pl.DataFrame) -> str:
+    """How many times the student changed schools, from `events` (STUDENT_EVENTS_SQL's), and
+    how many of those changes a later run undid."""
+    moves = events.filter(pl.col("school_change"))
+    undone = moves.filter(pl.col("undone_by_run_id").is_not_null()).height
+    return f"moves: {moves.height}" + (f" ({undone} undone)" if undone else "")
+
+
+@app.function
 def enrollment_runs(frame: pl.DataFrame) -> alt.Chart:
     """Each of the student's enrollments (down) after each run that opened or closed a version
     of one (across): its status then, blank while it was not in the feed."""
@@ -741,14 +805,13 @@ def _(
     student_picker,
     student_schools,
 ):
-    _schools = student_schools.get_column("school").unique(maintain_order=True).to_list()
-    _moves = student_events.filter(pl.col("action") == "move").height
+    _schools = schools_over_time(student_schools)
     mo.vstack(
         [
             mo.md(
                 f"### {student_picker.selected_key}\n\n"
-                f"Schools over time: {' → '.join(str(s) for s in _schools) or 'none'}"
-                f" · moves: {_moves} · enrollments: "
+                f"Schools over time: {' → '.join(_schools) or 'none'}"
+                f" · {move_summary(student_events)} · enrollments: "
                 f"{student_enrollments.get_column('external_id').n_unique()}"
             ),
             mo.md("**Placement** (each version of the user row)"),

@@ -186,8 +186,7 @@ def test_settings_as_dataclasses_give_every_key_with_its_default(hooks):
 
 
 def test_the_warehouse_reference_has_every_table_its_columns_and_grain(hooks):
-    files = hooks.migration_files()
-    tables = hooks.warehouse_columns(files)
+    tables = hooks.warehouse_columns()
     reference = hooks.warehouse_reference()
     assert {t.split(".")[0] for t in tables} == set(hooks.SCHEMAS)
     for table, columns in tables.items():
@@ -195,6 +194,45 @@ def test_the_warehouse_reference_has_every_table_its_columns_and_grain(hooks):
         for column, *_ in columns:
             assert f"| `{column}` |" in reference
     assert "**Grain:** one row per user in a course with a role." in reference
+
+
+def test_the_warehouse_reference_is_true_of_a_warehouse_syncs_wrote(
+    hooks, school_changes_warehouse: Path
+):
+    """Against a warehouse written by syncs (resources, deletes, an undo among them): every
+    table and view with its columns and types, as the reference lists them; no value outside
+    a column's note that names its values (`a | b | c`); every derived state the grain of
+    oneroster.derived names, and no other."""
+    import duckdb
+
+    reference = hooks.warehouse_reference()
+    documented = {
+        table: re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", body, re.MULTILINE)
+        for table, body in re.findall(r"^### `([\w.]+)`\n(.*?)(?=^### |\Z)", reference, re.M | re.S)
+    }
+    notes = hooks.warehouse_notes(hooks.migration_files())
+    with duckdb.connect(str(school_changes_warehouse), read_only=True) as con:
+        real: dict[str, list[tuple[str, str]]] = {}
+        for table, column, kind in con.sql(
+            "select table_schema || '.' || table_name, column_name, lower(data_type) "
+            "from information_schema.columns "
+            "where table_catalog = current_database() and list_contains($schemas, table_schema) "
+            "order by table_schema, table_name, ordinal_position",
+            params={"schemas": list(hooks.SCHEMAS)},
+        ).fetchall():
+            real.setdefault(table, []).append((column, kind))
+        assert documented == real
+        for table, columns in real.items():
+            for column, _ in columns:
+                note = hooks.column_note(notes, table, column)
+                if not re.fullmatch(r"\w+( \| \w+)+", note):
+                    continue
+                values = con.sql(f"select distinct {column} from {table}").fetchall()
+                assert {v for (v,) in values} - {None} <= set(note.split(" | ")), (table, column)
+        derived = con.sql("select tenant, name from oneroster.derived").fetchall()
+    grain = notes["oneroster.derived"].grain
+    assert sorted(name for _, name in derived) == sorted(re.findall(r"'(\w+)'", grain))
+    assert len(derived) == len(set(derived)), "one row per tenant and name"
 
 
 def test_every_table_and_view_states_its_grain_beside_its_ddl(hooks):

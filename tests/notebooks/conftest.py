@@ -18,6 +18,9 @@ same three syncs, then one more in which a student leaves, each run started on i
 clock patched), so that the notebooks are seen on data other than the demo's syncs, seconds
 apart.
 
+`school_changes_warehouse` is a small district whose students change schools in every way a
+sync records it (tests/notebooks/school_changes.py).
+
 `layout_warehouse` is a per-tenant layout (`wh/{tenant}.duckdb`, a file per tenant) holding the
 demo's history in one tenant's file and a small district's first sync in another's.
 """
@@ -46,6 +49,7 @@ from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse import runs
 from rosterflow.warehouse.schema import connect
+from tests.notebooks.school_changes import build_school_changes_warehouse
 
 DEMO_TENANT = "demo"
 DEMO_STUDENTS = 2_400  # as `rosterflow demo`: the smallest district with two schools of a level
@@ -165,6 +169,17 @@ def months_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert [r.outcome for r in results] == ["applied", "applied", "rejected", "applied"], [
         (r.outcome, r.message) for r in results
     ]
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def school_changes_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small district's six runs in which students change schools in every way a sync
+    records it (a move, a status change with a new school, an adoption, a return, an undone
+    move), a school and a section are deleted (tests/notebooks/school_changes.py)."""
+    folder = tmp_path_factory.mktemp("school-changes")
+    warehouse = folder / "rosterflow.duckdb"
+    assert build_school_changes_warehouse(warehouse, folder) == ["applied"] * 6
     return warehouse
 
 

@@ -41,6 +41,7 @@ WAREHOUSES = (
     "months",
     "multi_tenant",
     "operations",
+    "school_changes",
     "empty",
     "missing",
     "layout",
@@ -104,6 +105,7 @@ def warehouses(
     months_warehouse: Path,
     multi_tenant_warehouse: Path,
     operations_warehouse: Path,
+    school_changes_warehouse: Path,
     empty_warehouse: Path,
     layout_warehouse: str,
     empty_layout_warehouse: str,
@@ -114,6 +116,7 @@ def warehouses(
         "months": months_warehouse,
         "multi_tenant": multi_tenant_warehouse,
         "operations": operations_warehouse,
+        "school_changes": school_changes_warehouse,
         "empty": empty_warehouse,
         "missing": tmp_path_factory.mktemp("missing") / "nowhere.duckdb",
         "layout": layout_warehouse,
@@ -273,6 +276,17 @@ def test_sync_audit_shows_what_each_grades_push_sent_and_what_the_sis_refused(
     assert "/ims/oneroster/v1p1" in section  # where the push went
 
 
+def test_roster_history_shows_a_return_to_an_earlier_school(exports: dict[tuple[str, str], Export]):
+    """The school changes warehouse opens on the student who moved and came back, first of
+    those who moved twice by name (tests/notebooks/school_changes.py: RETURNER)."""
+    shown = _shown(exports["roster_history", "school_changes"])
+    summary = (
+        "Schools over time: Madison High School → Emerson Elementary School → Madison High School"
+        " · moves: 2 · enrollments:"
+    )
+    assert json.dumps(summary)[1:-1] in shown  # as the page's JSON writes it, `→` as `\u2192`
+
+
 def test_the_first_tenant_is_shown_even_without_history(exports: dict[tuple[str, str], Export]):
     """The multi-tenant warehouse opens on `acme`, whose only run was rejected."""
     assert (
@@ -311,7 +325,7 @@ def _load(notebook: Path) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("kind", ("demo", "months", "operations", "layout"))
+@pytest.mark.parametrize("kind", ("demo", "months", "operations", "school_changes", "layout"))
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_sql_shown_runs_as_it_is(
     notebook: Path, kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -377,7 +391,7 @@ def x_encodings(spec: object) -> list[dict]:
 RUN_LABEL = re.compile(r"#(\d+)\n(\d{4}-\d{2}-\d{2})(\n\d{2}:\d{2}(:\d{2})?)?")
 
 
-@pytest.mark.parametrize("kind", ("demo", "months", "operations", "layout"))
+@pytest.mark.parametrize("kind", ("demo", "months", "operations", "school_changes", "layout"))
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_charts_plot_runs_in_order_labelled_with_their_id_and_start(
     exports: dict[tuple[str, str], Export], notebook: Path, kind: str

@@ -1,0 +1,124 @@
+"""One student's timeline in notebooks/roster_history.py, on a district whose students change
+schools in every way a sync records it (tests/notebooks/school_changes.py): the queries and
+the summary the notebook shows, run in this process through marimo's API."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import polars as pl
+import pytest
+
+from tests.notebooks.school_changes import (
+    ADOPTED,
+    LEAVER,
+    RENAMED,
+    RETURNER,
+    SCHOOL_NAMES,
+    TENANT,
+    UNDONE,
+)
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "roster_history.py"
+MADISON, EMERSON, RIVERSIDE = SCHOOL_NAMES.values()
+
+
+@dataclass(frozen=True)
+class Timeline:
+    moves: int  # as the list of students counts them
+    schools: pl.DataFrame  # STUDENT_SCHOOLS_SQL
+    events: pl.DataFrame  # STUDENT_EVENTS_SQL, the user's own
+    schools_over_time: list[str]
+    move_summary: str
+
+
+@pytest.fixture(scope="module")
+def notebook(school_changes_warehouse: Path) -> Iterator[tuple[ModuleType, dict]]:
+    """The notebook run on the warehouse, and the definitions of its cells."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROSTERFLOW_WAREHOUSE", str(school_changes_warehouse))
+        patch.syspath_prepend(str(NOTEBOOK.parent))  # as marimo does, for `_shared`
+        spec = importlib.util.spec_from_file_location("notebook_roster_history", NOTEBOOK)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # the setup cell reads the variable on import
+        _, defs = module.app.run()
+        yield module, defs
+
+
+def timeline(notebook: tuple[ModuleType, dict], sourced_id: str) -> Timeline:
+    module, defs = notebook
+    query = module.WAREHOUSE.query
+    (student,) = (
+        query(defs["STUDENTS_SQL"], tenant=TENANT, search=sourced_id)
+        .filter(pl.col("external_id") == f"or--{sourced_id}")
+        .iter_rows(named=True)
+    )
+    params = {"tenant": TENANT, "user_id": student["user_id"]}
+    schools = query(defs["STUDENT_SCHOOLS_SQL"], **params)
+    events = query(defs["STUDENT_EVENTS_SQL"], **params)
+    return Timeline(
+        student["moves"],
+        schools,
+        events.filter(pl.col("entity") == "user"),
+        module.schools_over_time(schools),
+        module.move_summary(events),
+    )
+
+
+def test_a_school_change_recorded_under_a_status_action_is_a_move(notebook):
+    """LEAVER left (inactivate), came back at Riverside (a reactivate whose detail changes
+    domain_id), then moved to Emerson."""
+    student = timeline(notebook, LEAVER)
+    assert student.moves == 2
+    assert student.move_summary == "moves: 2"
+    assert student.events.select("action", "what").rows() == [
+        ("create", ""),
+        ("inactivate", ""),
+        ("reactivate", f"{MADISON} → {RIVERSIDE}"),
+        ("move", f"{RIVERSIDE} → {EMERSON}"),
+    ]
+    # Riverside was deleted since: its name comes from history
+    assert student.schools_over_time == [MADISON, RIVERSIDE, EMERSON]
+
+
+def test_a_return_to_an_earlier_school_is_shown(notebook):
+    student = timeline(notebook, RETURNER)
+    assert student.schools_over_time == [MADISON, EMERSON, MADISON]
+    assert (student.moves, student.move_summary) == (2, "moves: 2")
+
+
+def test_versions_that_keep_the_school_are_one_stay(notebook):
+    student = timeline(notebook, RENAMED)
+    assert student.schools.height == 2  # a new family name
+    assert student.schools_over_time == [MADISON]
+    assert (student.moves, student.move_summary) == (0, "moves: 0")
+
+
+def test_the_version_made_by_hand_comes_first_with_its_school(notebook):
+    """ADOPTED was made by hand at Emerson; run 3 adopted the row into Madison."""
+    student = timeline(notebook, ADOPTED)
+    assert student.schools.select("origin", "school", "opened_run_id", "closed_run_id").rows() == [
+        ("manual", EMERSON, None, 3),
+        ("sync", MADISON, 3, None),
+    ]
+    assert student.schools_over_time == [EMERSON, MADISON]
+    # the adoption changed the school: a move, as the list of students counts it too
+    assert student.events.select("action", "what").rows() == [("adopt", f"{EMERSON} → {MADISON}")]
+    assert (student.moves, student.move_summary) == (1, "moves: 1")
+
+
+def test_the_changes_of_an_undone_run_say_so(notebook):
+    """UNDONE moved to Emerson by run 4, which run 5 undid."""
+    student = timeline(notebook, UNDONE)
+    assert student.events.select("run_id", "what", "undone_by_run_id").rows() == [
+        (1, "", None),
+        (4, f"{MADISON} → {EMERSON} (undone by run 5)", 5),
+        (5, f"{EMERSON} → {MADISON}", None),
+    ]
+    assert student.schools_over_time == [MADISON, EMERSON, MADISON]
+    assert student.move_summary == "moves: 2 (1 undone)"
