@@ -6,7 +6,6 @@ change that is no school change, a version made by hand, a date's end."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,11 +29,11 @@ from tests.notebooks.school_changes import (
     SECOND_DAY,
     TENANT,
     TIMES,
+    roster_history_run,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs/how-to/query.md"
-NOTEBOOK = ROOT / "notebooks/roster_history.py"
 MADISON, EMERSON, RIVERSIDE = SCHOOL_NAMES.values()
 
 
@@ -108,15 +107,8 @@ def test_a_roster_is_the_end_of_its_day_even_of_a_section_deleted_since(con):
 @pytest.fixture(scope="module")
 def notebook(school_changes_warehouse: Path) -> Iterator[tuple[ModuleType, dict]]:
     """notebooks/roster_history.py run on the warehouse, and its cells' definitions."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ROSTERFLOW_WAREHOUSE", str(school_changes_warehouse))
-        patch.syspath_prepend(str(NOTEBOOK.parent))  # as marimo does, for `_shared`
-        spec = importlib.util.spec_from_file_location("docs_roster_history", NOTEBOOK)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _, defs = module.app.run()
-        yield module, defs
+    with roster_history_run(school_changes_warehouse, "docs_roster_history") as run:
+        yield run
 
 
 @pytest.mark.parametrize("day", [FIRST_DAY, SECOND_DAY, LAST_DAY], ids=str)

@@ -18,10 +18,12 @@ Elementary School, org-s-2):
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 import pytest
@@ -196,3 +198,21 @@ def build_school_changes_warehouse(warehouse: Path, folder: Path) -> list[str]:
         set_clock(TIMES[5])
         sync("feed-6-closed", sixth)
     return outcomes
+
+
+ROSTER_HISTORY = Path(__file__).resolve().parents[2] / "notebooks" / "roster_history.py"
+
+
+@contextmanager
+def roster_history_run(warehouse: Path, module_name: str) -> Iterator[tuple[ModuleType, dict]]:
+    """notebooks/roster_history.py run on `warehouse` (imported as `module_name`), and the
+    definitions of its cells."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROSTERFLOW_WAREHOUSE", str(warehouse))
+        patch.syspath_prepend(str(ROSTER_HISTORY.parent))  # as marimo does, for `_shared`
+        spec = importlib.util.spec_from_file_location(module_name, ROSTER_HISTORY)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # the setup cell reads the variable on import
+        _, defs = module.app.run()
+        yield module, defs

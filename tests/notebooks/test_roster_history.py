@@ -4,7 +4,6 @@ the summary the notebook shows, run in this process through marimo's API."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from tests.notebooks.school_changes import (
     SCHOOL_NAMES,
     TENANT,
     UNDONE,
+    roster_history_run,
 )
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "roster_history.py"
 MADISON, EMERSON, RIVERSIDE = SCHOOL_NAMES.values()
 
 
@@ -39,15 +38,8 @@ class Timeline:
 @pytest.fixture(scope="module")
 def notebook(school_changes_warehouse: Path) -> Iterator[tuple[ModuleType, dict]]:
     """The notebook run on the warehouse, and the definitions of its cells."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ROSTERFLOW_WAREHOUSE", str(school_changes_warehouse))
-        patch.syspath_prepend(str(NOTEBOOK.parent))  # as marimo does, for `_shared`
-        spec = importlib.util.spec_from_file_location("notebook_roster_history", NOTEBOOK)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # the setup cell reads the variable on import
-        _, defs = module.app.run()
-        yield module, defs
+    with roster_history_run(school_changes_warehouse, "notebook_roster_history") as run:
+        yield run
 
 
 def timeline(notebook: tuple[ModuleType, dict], sourced_id: str) -> Timeline:
