@@ -49,16 +49,17 @@ SUMMARY_SCHEMA = {
     "bytes": pl.Int64,
 }
 MARK_SCHEMA = {"file": pl.String, "line": pl.Int64, "hash": pl.UInt64, "ordered": pl.Boolean}
-# issues that a run's records do not determine whatever their order: those that name another
-# line or the first of several in file order, and those that follow from what the run changed
-# in lms (the same records again change nothing, and adopt nobody)
-ORDER_OR_PLAN_RULES = (
-    "teacher.same_title",
-    "manifest.duplicate",
+# issues that follow from what a run changed in lms, not from its records: the same records
+# again change nothing, adopt nobody and delete no one, so raise none of them
+PLAN_RULES = (
     "identity.login_changed",
     "identity.adopt_ambiguous",
     "identity.adopt_role_conflict",
+    "user.delete_leaves_hand_made",
 )
+# issues that a run's records do not determine whatever their order: those that name another
+# line or the first of several in file order, and the plan's
+ORDER_OR_PLAN_RULES = ("teacher.same_title", "manifest.duplicate", *PLAN_RULES)
 
 
 class LineSummary(NamedTuple):

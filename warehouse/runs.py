@@ -15,6 +15,7 @@ from rosterflow.schemas.changes import in_entity_order
 from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
 from rosterflow.schemas.lines import (
     ORDER_OR_PLAN_RULES,
+    PLAN_RULES,
     LineSummary,
     frame_sizes,
     frame_summaries,
@@ -98,9 +99,11 @@ def recall(
     """The result at once when nothing can change: the tenant's last applied run had these very
     contents and settings, and lms still holds exactly what that run left (a hand edit since
     changes its checksum, and then the full run reverts it). The run is recorded as it ends,
-    with that run's issues (the same bytes raise the same issues). With the feed's `lines`
-    (`Feed.lines`), the same holds for the same lines in another order (`schemas.lines`): that
-    run's issues are recorded on the lines they moved to. None otherwise."""
+    with that run's issues (the same bytes raise the same issues), but for those of what that
+    run changed in lms (`PLAN_RULES`: the same records again change nothing). With the feed's
+    `lines` (`Feed.lines`), the same holds for the same lines in another order
+    (`schemas.lines`): that run's issues are recorded on the lines they moved to. None
+    otherwise."""
     last = _last_applied(con, run.tenant)
     if last is None:
         return None
@@ -108,7 +111,9 @@ def recall(
     if checksum is None or settings_key != run.settings_key:
         return None
     if contents == run.content_sha256:
-        issues, moved = run_issues(con, last_run), None
+        # the same bytes raise the same issues, but for those of what that run changed
+        issues = run_issues(con, last_run).filter(~pl.col("rule").is_in(PLAN_RULES))
+        moved = None
         note = f"the same contents as run {last_run}, lms untouched since"
     elif lines is not None and (found := _moved(con, run.tenant, settings_key, last, lines)):
         issues, moved = found

@@ -124,3 +124,33 @@ def test_a_login_changed_in_the_sis_is_held_or_applied_with_a_warning(tmp_path):
     other = user_cell(renamed, "u-s1", "givenName", "Samuel")
     assert sync(tmp_path, other, held_here, settings("username"), "4").outcome == "held"
     assert sync(tmp_path, other, warned_here, settings("username"), "5").outcome == "applied"
+
+
+def test_the_same_feed_again_is_recalled_without_the_login_changes_its_first_run_made(tmp_path):
+    """A recalled run raises the issues of its bytes, not those of what the run it recalls
+    changed in lms: as a run planned in full, it changes no login and warns of none."""
+    district = tiny_district()
+    renamed = user_cell(district, "u-s1", "username", "samuel.stone")
+    feed = write_feed(tmp_path / "renamed.zip", renamed)
+    recalled_here, full_here = tmp_path / "recalled.duckdb", tmp_path / "full.duckdb"
+    for warehouse in (recalled_here, full_here):
+        sync(tmp_path, district, warehouse, settings("username"), "1")
+        assert run_sync(feed, warehouse, settings("username", "warn"), tenant=TENANT).outcome == (
+            "applied"
+        )
+
+    recalled = run_sync(feed, recalled_here, settings("username", "warn"), tenant=TENANT)
+    full = run_sync(feed, full_here, settings("username", "warn"), tenant=TENANT, full=True)
+
+    assert recalled.planning == "recalled"
+    rules = []
+    for warehouse, run in ((recalled_here, recalled), (full_here, full)):
+        with connect(warehouse, read_only=True) as con:
+            rules.append(
+                con.sql(
+                    "select rule, line, message from audit.issues where run_id = ? order by all",
+                    params=[run.run_id],
+                ).fetchall()
+            )
+    assert rules[0] == rules[1]
+    assert not any(rule == "identity.login_changed" for rule, _, _ in rules[0])
