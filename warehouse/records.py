@@ -484,12 +484,25 @@ def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KE
 
 
 def later_records(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> bool:
-    """Whether a run after `run_id` stored records or derived state for the tenant (then what
-    `run_id` replaced can no longer simply be brought back)."""
+    """Whether a run after `run_id` stored records or derived state for the tenant, or received
+    them and stored nothing, being recalled (and was not undone since): then the records are
+    those the later runs left, and what `run_id` replaced can no longer simply be brought back.
+    A recalled run counts as the run planned in full it stands for, which stores its records
+    again: an undo leaves the same records whichever way a later run was planned."""
+    recalled = (
+        "select run_id from audit.sync_runs where tenant = $tenant and run_id > $run "
+        "and planning = 'recalled' and outcome = 'applied' and run_id not in "
+        "(select run_id from audit.decisions where decision = 'undone')"
+    )
     later = " union all ".join(
-        f"select run_id from oneroster.{table} where tenant = $tenant "
-        "and (run_id > $run or superseded_run_id > $run)"
-        for table in RECORD_TABLES
+        [
+            *(
+                f"select run_id from oneroster.{table} where tenant = $tenant "
+                "and (run_id > $run or superseded_run_id > $run)"
+                for table in RECORD_TABLES
+            ),
+            recalled,
+        ]
     )
     found = con.execute(
         f"select count(*) from ({later})", {"tenant": tenant, "run": run_id}

@@ -467,6 +467,35 @@ def test_undo_of_a_run_whose_rows_no_later_run_touched_needs_no_force(tmp_path):
     assert w.row("users", "or--u-t2")["given_name"] == "Alonzo"
 
 
+def test_undo_leaves_the_same_records_whether_a_later_run_was_recalled_or_planned_in_full(
+    tmp_path,
+):
+    """A recalled run stores nothing, where the run planned in full it stands for stores its
+    records again: an undo of an earlier run leaves the same records either way (those the
+    later run left), and the next delta applies alike."""
+    district = tiny_district()
+    delta = {
+        "users": _set(district, "users", "u-s1", givenName="Samuel")["users"]
+        .filter(pl.col("sourcedId") == "u-s1")
+        .with_columns(pl.lit("active").alias("status"))
+    }
+    left = {}
+    for name, full in (("recalled", False), ("full", True)):
+        w = warehouse(tmp_path, name)
+        first = w.sync(district, settings=GUARD_OFF)
+        again = w.sync(district, settings=GUARD_OFF, full=full)
+        assert again.planning == ("full" if full else "recalled")
+        undone = undo_run(w.path, first.run_id)
+        assert "stay as the later runs left them" in undone.message
+        after = w.sync(delta, modes={"users": "delta"}, settings=GUARD_OFF)
+        assert after.outcome == "applied"
+        left[name] = (source_records(w), lms(w))
+    assert left["recalled"][0].keys() == left["full"][0].keys()
+    for name in left["full"][0]:
+        assert_frame_equal(left["recalled"][0][name], left["full"][0][name])
+    assert_same_lms(left["recalled"][1], left["full"][1])
+
+
 @pytest.mark.parametrize("outcome", ["held", "rejected"])
 def test_undo_is_refused_for_a_run_that_applied_nothing(tmp_path, outcome):
     w = warehouse(tmp_path, "w")
