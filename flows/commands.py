@@ -263,6 +263,11 @@ def failure(error: BaseException, step: str | None, verbose: bool) -> CommandErr
             f"the sync failed while applying and was rolled back ({what}). The warehouse is "
             "as it was; the run is recorded in audit.sync_runs with outcome 'failed'"
         )
+    elif step in ("validate", "plan"):
+        message = (
+            f"the sync failed while {label} ({what}); lms is unchanged, and the run is recorded "
+            "in audit.sync_runs with outcome 'failed'"
+        )
     elif step == "reject":
         message = f"recording the rejected run failed and was rolled back ({what})"
     elif step == "publish":

@@ -19,7 +19,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from polars.exceptions import PanicException
+
 from rosterflow.flows import steps as plain_steps
+from rosterflow.flows.errors import INPUT_ERRORS
 from rosterflow.flows.notify import notify_run
 from rosterflow.flows.steps import PlannedRun, ValidatedRun, start_run, with_warnings
 from rosterflow.schemas.changes import PlanError
@@ -74,6 +77,12 @@ def run_steps(
         result = _run_steps(
             steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt, feed_name
         )
+    except PanicException as panic:
+        # Polars' own bug (a BaseException, which would pass every `except Exception` above
+        # the sync as a traceback): a run that failed all the same, announced and ended so
+        error = RuntimeError(f"Polars panicked: {panic}")
+        steps.notify(settings, failure_payload(known, error))
+        raise error from panic
     except Exception as error:
         steps.notify(settings, failure_payload(known, error))
         raise
@@ -142,7 +151,13 @@ def _run_steps(
             unchanged = None if full else steps.recall(con, run, feed.lines())
             if unchanged is not None:
                 return unchanged
-            validated = steps.validate(feed, con, run, settings)
+            try:
+                validated = steps.validate(feed, con, run, settings)
+            except INPUT_ERRORS:  # the input's fault (exit 2): nothing is written
+                raise
+            except (Exception, PanicException) as error:  # a run that broke is recorded
+                record_failed(con, run, feed.read_issues, error)
+                raise
             if not validated.ok:
                 errors = validated.error_count
                 message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
@@ -151,7 +166,7 @@ def _run_steps(
                 planned = steps.plan(validated, con, run, settings)
             except PlanError as error:  # the warehouse holds something the sync must not guess at
                 return steps.reject(con, run, validated.issues, str(error))
-            except Exception as error:
+            except (Exception, PanicException) as error:
                 record_failed(con, run, validated.issues, error)
                 raise
             issues = with_warnings(validated.issues, planned, settings)

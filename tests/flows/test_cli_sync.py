@@ -13,6 +13,7 @@ import duckdb
 import httpx
 import polars as pl
 import pytest
+from polars.exceptions import PanicException
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
@@ -280,7 +281,7 @@ def test_the_terminal_shows_one_line_and_no_prefect_traceback_for_an_unreadable_
         (FeedError("d.zip: damaged zip archive"), "load-feed", EXIT_UNREADABLE, "damaged zip"),
         (WarehouseError("w.duckdb: locked"), None, EXIT_UNREADABLE, "locked"),
         (OSError("disk full"), "apply", EXIT_REJECTED, "rolled back"),
-        (ValueError("a bug"), "plan", EXIT_REJECTED, "nothing was written"),
+        (ValueError("a bug"), "plan", EXIT_REJECTED, "recorded in audit.sync_runs"),
         (KeyError("artifact"), "publish", EXIT_REJECTED, "the run was recorded"),
     ],
 )
@@ -472,3 +473,31 @@ def test_a_tenant_too_long_for_a_file_name_of_the_layout_exits_2_naming_it(tmp_p
             f"{tmp_path / 'wh' / tenant}.duckdb cannot be made: a name of 307 bytes"
         ), line
     assert not (tmp_path / "wh").exists()  # no file, no registry
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug"), PanicException("assertion failed: i < self.len()")],
+    ids=["error", "polars-panic"],
+)
+def test_a_run_that_breaks_while_validating_is_recorded_failed_and_said_in_one_line(
+    tmp_path, monkeypatch, error
+):
+    """Not the feed's fault, a bug (Polars' panic is a BaseException, which no `except
+    Exception` would catch): exit 1 in one line, no traceback, the run recorded as failed and
+    lms unchanged."""
+    from rosterflow.flows import steps
+
+    def broken(*args, **kwargs):
+        raise error
+
+    warehouse_path = tmp_path / "w.duckdb"
+    monkeypatch.setattr(steps, "validate_feed", broken)
+
+    failed = sync(write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse_path)
+
+    assert failed.exit_code == 1, failed.output
+    assert "failed while validating" in failed.output and "Traceback" not in failed.output
+    assert "recorded in audit.sync_runs with outcome 'failed'" in failed.output
+    assert outcomes(warehouse_path) == ["failed"]
+    assert lms_users(warehouse_path).height == 0

@@ -13,6 +13,7 @@ from rosterflow.schemas.csvfile import LINE, parse_csv
 from rosterflow.schemas.issues import issue_frame, issue_row
 from rosterflow.schemas.lines import LINE_KEY, line_hash, line_keys, line_texts
 from rosterflow.schemas.records import ROW_HASH, row_hashes
+from rosterflow.schemas.references import platform_issues
 from rosterflow.schemas.spec import FILE_SPECS
 from tests.feeds import feed_files, tiny_district
 
@@ -126,3 +127,35 @@ def test_the_line_hashes_the_reader_took_are_the_ones_matched():
     shifted = line_hash(pl.concat([texts.slice(0, 1), texts.slice(2), texts.slice(1, 1)]))
     misread = read_by_lines(SPEC, texts, stored(BEFORE), hashes=shifted)
     assert misread is None or not misread.stored[LINE].equals(hashed.stored[LINE])
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_the_checks_read_a_table_whose_filtered_chunks_come_out_empty(in_place):
+    """Seed 58 of a QA sweep: the stored records come in chunks (one per parsing thread, or per
+    row group read), and the table of a run by lines is the changed lines' chunk, then the kept
+    records in theirs. Class k1's three primary teachers (e1, e3, e7) are in the first and the
+    last stored chunk, none in the middle one: the eager filters of the primary check left an empty
+    chunk between two others, and Polars' `pl.format` of the warning's message panicked
+    (`assertion failed: i < self.len()`), where the whole file's parse warns."""
+    data = BEFORE.replace(b"e3,,,k2", b"e3,,,k1") + b"e7,,,k1,s1,u-t2,teacher,true,,\n"
+    records = stored(data)
+    records = pl.concat([records.slice(0, 3), records.slice(3, 3), records.slice(6)], rechunk=False)
+    lines = data.rstrip(b"\n").split(b"\n")
+    lines[6] = lines[6].replace(b"u-s2", b"u-s1")  # e6 changed: its own chunk
+    delta = read_by_lines(SPEC, line_texts(b"\n".join(lines) + b"\n"), records)
+    assert delta is not None and delta.kept == 6
+    changed = delta.parsed.rows.with_columns(row_hashes("enrollments", delta.parsed.rows))
+    table = delta.with_kept(SPEC, changed, in_place)
+    assert table["sourcedId"].n_chunks() > 2
+
+    found = pl.concat(platform_issues({"enrollments": table}, {"enrollments": "bulk"})).collect()
+    issues = delta.placed(found, "enrollments.csv")
+
+    whole = parse_csv(b"\n".join(lines) + b"\n", "enrollments.csv").rows
+    oracle = pl.concat(platform_issues({"enrollments": whole}, {"enrollments": "bulk"})).collect()
+    assert_frame_equal(issues.sort(pl.all()), oracle.sort(pl.all()))
+    assert sorted(issues.select("line", "rule").rows()) == [
+        (2, "enrollment.primary"),
+        (4, "enrollment.primary"),
+        (8, "enrollment.primary"),
+    ]
