@@ -243,6 +243,7 @@ def test_serve_once_without_prefect_and_an_unusable_warehouse_exits_2(tmp_path):
     assert outcome.prefect_modules == []
 
 
+@pytest.mark.slow  # (every writing command in a process of its own, as an unprivileged user: 9 s)
 def test_a_warehouse_whose_folder_cannot_be_written_stops_every_writing_command_with_exit_2(
     tmp_path,
 ):

@@ -306,7 +306,9 @@ def test_an_unreachable_prefect_api_is_a_usage_error_with_the_fix(capsys):
 
 
 @pytest.mark.parametrize(
-    "engine", [pytest.param("--prefect", marks=pytest.mark.flow), "--no-prefect"]
+    # (the Prefect variant, a flow run of 6 s, runs with the slow tests)
+    "engine",
+    [pytest.param("--prefect", marks=[pytest.mark.flow, pytest.mark.slow]), "--no-prefect"],
 )
 def test_a_feed_in_the_configured_encoding_syncs_its_names_as_written(tmp_path, engine):
     frames = with_cell(tiny_district(), "users", 0, "givenName", "Zoë")
