@@ -38,6 +38,7 @@ import polars as pl
 import pyarrow as pa
 
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issue_frame, issue_row
+from rosterflow.schemas.printable import printable
 
 BOM = b"\xef\xbb\xbf"
 LINE = "__line"
@@ -47,8 +48,9 @@ _JOINABLE_BYTES = 2**31  # a file smaller than this joins any column into one Po
 # value holds: elsewhere they end the line)
 CONTROL_CHARACTERS = tuple(chr(code) for code in range(32) if chr(code) not in "\t\n\r")
 _CONTROL_PATTERN = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
-# a control character in an issue's value, as a person can read it (and copy it to a search)
-_CONTROL_SHOWN = tuple(f"\\x{ord(character):02x}" for character in CONTROL_CHARACTERS)
+# a control character in an issue's value, as a person can read it (and copy it to a search):
+# as every printed text shows it
+_CONTROL_SHOWN = tuple(map(printable, CONTROL_CHARACTERS))
 # what else an export may be separated by, as an issue shows it and as its message names it
 _SEPARATORS = {"\t": ("\\t", "tabs"), ";": (";", "semicolons"), "|": ("|", "vertical bars")}
 # a line the exact path reads after the file's: a record of its own, unless the file ends inside
