@@ -412,7 +412,7 @@ def test_an_empty_or_blank_tenant_is_a_usage_error_of_every_command_taking_one(
     tenant, or into a tenant "   " of its own, beside the real one."""
     warehouse = tmp_path / "w.duckdb"
     feed = write_feed(tmp_path / "d.zip", tiny_district())
-    assert sync(feed, "--warehouse", warehouse).exit_code == 0
+    assert sync(feed, "--warehouse", warehouse, "--no-prefect").exit_code == 0
     before = warehouse.read_bytes()
     arguments = [a.format(feed=feed, out=tmp_path / "g.zip") for a in command]
 
