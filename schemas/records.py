@@ -55,6 +55,29 @@ def with_row_hash(name: str, rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(row_hashes(name, rows))
 
 
+def in_places(rows: pl.LazyFrame, places: pl.LazyFrame) -> pl.LazyFrame:
+    """`rows` (with `sourcedId, run_id, line`), each on the run and line `places` gives its
+    sourcedId (`sourcedId, run_id, line`), else on its own, in the order of `rows`: a record's
+    place in file order (which of a class's teachers is first) is where it was first sent."""
+    return (
+        rows.join(
+            places.select(
+                "sourcedId",
+                pl.col("run_id").alias("run_id_before"),
+                pl.col("line").alias("line_before"),
+            ),
+            on="sourcedId",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(
+            pl.coalesce("run_id_before", "run_id").alias("run_id"),
+            pl.coalesce("line_before", "line").alias("line"),
+        )
+        .drop("run_id_before", "line_before")
+    )
+
+
 @dataclass(frozen=True)
 class RecordChanges:
     """How one file's records differ from the stored ones, by sourcedId."""

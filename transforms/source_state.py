@@ -15,7 +15,13 @@ from collections.abc import Mapping
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
-from rosterflow.schemas.records import ROW_HASH, empty_source, source_columns, with_row_hash
+from rosterflow.schemas.records import (
+    ROW_HASH,
+    empty_source,
+    in_places,
+    source_columns,
+    with_row_hash,
+)
 from rosterflow.schemas.references import stated
 from rosterflow.schemas.spec import SYNCED_FILES
 
@@ -53,21 +59,7 @@ def next_source_state(
     kept = previous.lazy().join(arrived.select("sourcedId"), on="sourcedId", how="anti")
     # a record the delta updates keeps its place in file order (the run and line it stood on):
     # a delta does not change which of a class's teachers is first; a new record comes last
-    placed = (
-        arrived.filter(stated())
-        .join(
-            previous.lazy().select("sourcedId", "run_id", "line"),
-            on="sourcedId",
-            how="left",
-            suffix="_before",
-            maintain_order="left",
-        )
-        .with_columns(
-            pl.coalesce("run_id_before", "run_id").alias("run_id"),
-            pl.coalesce("line_before", "line").alias("line"),
-        )
-        .drop("run_id_before", "line_before")
-    )
+    placed = in_places(arrived.filter(stated()), previous.lazy())
     return pl.concat([kept, placed], how="vertical").collect()
 
 

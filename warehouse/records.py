@@ -32,7 +32,13 @@ import duckdb
 import polars as pl
 
 from rosterflow.schemas.lines import LINE_KEY
-from rosterflow.schemas.records import ROW_HASH, RecordChanges, empty_source, with_row_hash
+from rosterflow.schemas.records import (
+    ROW_HASH,
+    RecordChanges,
+    empty_source,
+    in_places,
+    with_row_hash,
+)
 from rosterflow.schemas.spec import SYNCED_FILES
 
 REMOVED = "removed"
@@ -153,23 +159,11 @@ def stored_records(
     if "enrollments" in names and "enrollments" in blobs:
         order = derived(con, tenant, "teacher_order")
         if order is not None:
-            records["enrollments"] = with_teacher_order(records["enrollments"], order)
+            # teacher enrollments in the file order they were first sent in
+            records["enrollments"] = in_places(
+                records["enrollments"].lazy(), order.lazy()
+            ).collect()
     return records
-
-
-def with_teacher_order(enrollments: pl.DataFrame, order: pl.DataFrame) -> pl.DataFrame:
-    return (
-        enrollments.join(
-            order.rename({"run_id": "order_run_id", "line": "order_line"}),
-            on="sourcedId",
-            how="left",
-        )
-        .with_columns(
-            pl.coalesce("order_run_id", "run_id").alias("run_id"),
-            pl.coalesce("order_line", "line").alias("line"),
-        )
-        .drop("order_run_id", "order_line")
-    )
 
 
 def stored_hashes(
