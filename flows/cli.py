@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import shutil
@@ -107,10 +108,19 @@ def command(group: typer.Typer | None = None, **options) -> Callable[[F], F]:
             except CommandError as error:
                 raise exit_for(error) from None
 
-        (group or app).command(**options)(run)
+        (group or app).command(**({"help": reflowed(function.__doc__)} | options))(run)
         return function
 
     return register
+
+
+def reflowed(doc: str | None) -> str | None:
+    """A command's docstring with each paragraph on one line: rich keeps the line breaks of a
+    help text, and the terminal then wraps those lines again, breaking sentences mid-way."""
+    if doc is None:
+        return None
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
 
 
 # Every path is taken as given (`readable=False`, not typer's default): click would refuse a
@@ -426,10 +436,11 @@ def catalog(
         str, typer.Option(help="The per-tenant layout, e.g. 'wh/{tenant}.duckdb'.")
     ] = "wh/{tenant}.duckdb",
 ) -> None:
-    """Print the SQL that attaches every tenant file of a per-tenant layout read-only, with one
-    view per table over them all: `rosterflow catalog > catalog.sql`, then `duckdb -init catalog.sql`
-    where the DuckDB CLI is installed (`rosterflow query --warehouse 'wh/{tenant}.duckdb'` reads a
-    layout through the same catalog).
+    """Print SQL that attaches a per-tenant layout's files read-only, one view per table.
+
+    The views read every tenant file at once: `rosterflow catalog > catalog.sql`, then
+    `duckdb -init catalog.sql` where the DuckDB CLI is installed (`rosterflow query --warehouse
+    'wh/{tenant}.duckdb'` reads a layout through the same catalog).
 
     It names the tenant files of the moment: write it again after a new tenant's first sync.
     """
