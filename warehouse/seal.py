@@ -5,16 +5,18 @@ Every sync proves lms holds what its last applied run left (a hand edit must be 
 reverted) with a checksum over every managed lms row: 0.14 s at 200,000 students, a tenth of a
 1% change's resync. The seal proves the same for free when nothing wrote the file since:
 
-- A sync, after its last write, checkpoints and reads the file's DuckDB headers (its first
-  12 KiB) while it still holds the file, then closes it and writes the seal beside it
-  (`<file>.seal`): the headers' hash, and per tenant the lms summary as the session left it
+- A sync, after its last write, checkpoints and takes the file's fingerprint while it still
+  holds the file (`fingerprint`: its inode, size, and the times of its last write and last
+  change, as `stat` reads them), then closes it and writes the seal beside it
+  (`<file>.seal`): the fingerprint, and per tenant the lms summary as the session left it
   (read by a scan, or worked out from the rows the run wrote) and when it was last read by a
   scan.
-- DuckDB writes a new header at every checkpoint, and keeps every committed write that is not
-  checkpointed yet in the `<file>.wal` beside it. So a file whose headers hash as sealed, with
-  no write-ahead log, is byte for byte what the sync left: no hand edit, no other program, no
-  other rosterflow command came between. The next sync takes the sealed summaries then, and
-  scans otherwise.
+- Every write to the file sets its change time, which no program can set back, and DuckDB
+  keeps every committed write that is not checkpointed yet in the `<file>.wal` beside it. So
+  a file of the sealed fingerprint, with no write-ahead log, is what the sync left: no hand
+  edit, no other program, no other rosterflow command came between. The next sync takes the
+  sealed summaries then, and scans otherwise. (The fingerprint is never read by opening the
+  file: that would release DuckDB's lock on it, see `fingerprint`.)
 - So whatever writes the file afterwards voids the seal, rosterflow's other commands (undo,
   approve, discard, grades runs) included, while a command or an analyst that opens the file
   and only reads keeps it valid (the inbox's look-ups, `rosterflow runs`). A sync removes the
@@ -29,7 +31,6 @@ connections opened without `open_warehouse(..., seal_days=...)` are never sealed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -41,7 +42,6 @@ from pathlib import Path
 
 import duckdb
 
-HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two alternating database headers
 SUFFIX = ".seal"
 
 
@@ -50,18 +50,32 @@ def seal_path(database: Path) -> Path:
 
 
 def fingerprint(database: Path) -> str | None:
-    """The hash of the file's headers and its size, or None when the file cannot be sealed or
-    trusted: it is missing, or a write-ahead log holds writes not yet checkpointed."""
+    """The file as the file system last recorded a write to it: its device, inode, size, and
+    the times of its last write and last change (the kernel sets the change time at every
+    write, and no program can set it back); None when the file cannot be sealed or trusted:
+    it is missing, or a write-ahead log holds writes not yet checkpointed.
+
+    Read by `stat`, never by opening the file: DuckDB holds its file by a POSIX lock, which
+    the close of any other descriptor of the file in the same process releases. Reading the
+    file's headers while a sync held it let a second process open the warehouse for writing
+    beside the first (two runs of one tenant given one run id, one of them lost)."""
     wal = database.with_name(database.name + ".wal")
     try:
         if wal.exists() and wal.stat().st_size > 0:
             return None
-        with database.open("rb") as file:
-            head = file.read(HEADER_BYTES)
-            size = os.fstat(file.fileno()).st_size
+        found = database.stat()
     except OSError:
         return None
-    return f"{hashlib.sha256(head).hexdigest()}:{size}"
+    return ":".join(
+        str(value)
+        for value in (
+            found.st_dev,
+            found.st_ino,
+            found.st_size,
+            found.st_mtime_ns,
+            found.st_ctime_ns,
+        )
+    )
 
 
 @dataclass

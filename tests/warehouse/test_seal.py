@@ -4,6 +4,8 @@ wrote the file since, and a hand edit is found and reverted however it was made.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import duckdb
@@ -185,3 +187,34 @@ def test_a_run_of_another_tenant_keeps_what_the_seal_vouches_for(synced):
     trusted = synced.sync(with_cell(tiny_district(), "users", 0, "givenName", "Augusta"))
 
     assert "hand edit" in trusted.planning_note  # district's summary came through other's run
+
+
+HOLDER = """
+import sys, time
+from rosterflow.warehouse.layout import open_warehouse
+with open_warehouse(sys.argv[1], seal_days=7) as con:
+    con.execute("select count(*) from lms.users").fetchall()
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_no_other_process_can_open_the_file_for_writing_while_a_sealed_session_holds_it(synced):
+    """The seal's fingerprint was read by opening the file, and closing that descriptor released
+    DuckDB's POSIX lock: two syncs of one tenant then ran side by side, both as run 2, and
+    one of them was lost. Whatever the session reads of the file, the lock holds."""
+    assert seal_path(synced.path).exists()  # the next session begins by reading a seal
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(synced.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(duckdb.IOException, match="lock"):
+            duckdb.connect(str(synced.path)).close()
+    finally:
+        holder.communicate("done\n", timeout=30)
+    assert holder.returncode == 0
+    assert seal(synced)["fingerprint"] == fingerprint(synced.path)  # and sealed again
