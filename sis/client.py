@@ -317,6 +317,25 @@ class SisClient:
             )
         if status >= 400 and not json_error:
             raise StatusError(f"{url}: HTTP {status} {response.reason_phrase}", status)
+        # authlib reads the answer as a token or an OAuth error (RFC 6749 5.1, 5.2): anything
+        # else (a wrong path's 404 in JSON, another endpoint's records) raised a KeyError
+        # deep inside it, a traceback instead of this line
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if status >= 400 and not (isinstance(answer, dict) and "error" in answer):
+            raise StatusError(
+                f"{url}: HTTP {status} {response.reason_phrase}: not the token endpoint's "
+                "answer (no OAuth error in it); is the token URL right?",
+                status,
+            )
+        if status < 400 and not (isinstance(answer, dict) and "access_token" in answer):
+            raise StatusError(
+                f"{url}: HTTP {status} {response.reason_phrase}: the answer holds no "
+                "access_token; is the token URL right?",
+                status,
+            )
         return response
 
 

@@ -154,6 +154,41 @@ def test_credentials_the_token_endpoint_refuses(district, serve):
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "said"),
+    [
+        (
+            404,
+            {"Content-Type": "application/json"},
+            b'{"imsx_codeMajor": "failure"}',
+            "HTTP 404 Not Found: not the token endpoint's answer (no OAuth error in it)",
+        ),
+        (
+            200,
+            {"Content-Type": "application/json"},
+            b'{"users": []}',
+            "HTTP 200 OK: the answer holds no access_token",
+        ),
+        (200, {"Content-Type": "text/html"}, b"<html></html>", "HTTP 200 OK: the answer holds no"),
+    ],
+)
+def test_a_token_url_that_answers_something_else_is_one_line(
+    district, serve, status, headers, body, said
+):
+    """A wrong token path answered in JSON (or another endpoint's records): authlib looked for
+    the token in it and raised a KeyError, a traceback and exit 1 from every command."""
+    app = RosterApi(district, client=("district-7", SECRET))
+    app.fault = lambda method, path, query: (status, headers, body) if path == "/token" else None
+    base = serve(app)
+
+    with pytest.raises(StatusError) as raised:
+        pull(base, environ=with_credentials(base), policy=QUICK)
+
+    assert str(raised.value).startswith(f"{base.split('/ims/')[0]}/token: {said}")
+    assert str(raised.value).endswith("is the token URL right?")
+    assert SECRET not in str(raised.value)
+
+
 def test_an_api_asking_for_credentials_none_were_given_for(district, serve):
     app = RosterApi(district, client=("district-7", SECRET))
     with pytest.raises(CredentialsRefused, match="HTTP 401: the API asks for credentials; set"):
