@@ -11,14 +11,21 @@ from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.settings import SettingsError
 from rosterflow.warehouse.schema import WarehouseError
 
+
+class InboxBusy(Exception):
+    """Another scan of the inbox held it for longer than the lock wait: this scan filed nothing."""
+
+
 # the feed, the settings, the environment's limits, the warehouse (unreadable, locked, newer, or
-# holding duplicated managed rows a person must resolve): each message already says what to do
+# holding duplicated managed rows a person must resolve), an inbox another scan holds: each
+# message already says what to do
 INPUT_ERRORS: tuple[type[Exception], ...] = (
     FeedError,
     SettingsError,
     EnvironmentVariableError,
     WarehouseError,
     PlanError,
+    InboxBusy,
 )
 
 

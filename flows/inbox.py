@@ -21,6 +21,8 @@ then filed under `processed/`, `held/` or `rejected/` with its issue report besi
   send the same file name every night. A zip that failed for a reason that is not its own (the
   settings, or a warehouse that is locked or needs a person) stays in the inbox for the next
   scan, and the inbox run fails so that someone looks.
+- **One scan at a time**: a scan holds the inbox folder's lock while it runs
+  (`one_scan_at_a_time`); another scan of the inbox waits for it.
 
 The scan's steps are plain functions chained once, in `scan_inbox`. The Prefect flow
 (`flows.inbox_flow`) hands it task-wrapped steps and a sync subflow per zip; `rosterflow serve
@@ -29,16 +31,19 @@ The scan's steps are plain functions chained once, in `scan_inbox`. The Prefect 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, input_error
+from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, InboxBusy, input_error
 from rosterflow.schemas.feed import FeedError, FeedUnreadable, file_sha256, open_feed
 from rosterflow.schemas.issues import count_errors, issue_frame, issue_row, write_report
 from rosterflow.schemas.runs import SyncResult
@@ -51,7 +56,7 @@ from rosterflow.warehouse.layout import (
     open_warehouse,
 )
 from rosterflow.warehouse.runs import applied_run_of_feed
-from rosterflow.warehouse.schema import latest_version, schema_version
+from rosterflow.warehouse.schema import latest_version, lock_wait_seconds, schema_version
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
@@ -340,6 +345,39 @@ def tenant_chains(
     return chains
 
 
+@contextmanager
+def one_scan_at_a_time(inbox: str) -> Iterator[None]:
+    """Hold the inbox folder's lock (an exclusive `flock` of the folder itself: no file of its
+    own in the inbox) while the block runs, waiting while another scan holds it, for up to
+    `ROSTERFLOW_LOCK_WAIT_SECONDS`: two scans would sync the same zips twice and trip over each
+    other's filing (a cron scan beside the deployment's, two machines sharing the inbox). A
+    folder that cannot be opened is scanned without it: the scan says what is wrong with it."""
+    try:
+        folder = os.open(inbox, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        waited = lock_wait_seconds()
+        deadline = time.monotonic() + waited
+        pause = 0.05
+        while True:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() + pause > deadline:
+                    raise InboxBusy(
+                        f"{inbox}: another scan of this inbox has held it for {waited:g} s; "
+                        "this scan filed nothing (it waits up to ROSTERFLOW_LOCK_WAIT_SECONDS)"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+        yield
+    finally:
+        os.close(folder)  # (the lock goes with it)
+
+
 def scan_inbox(
     steps: ScanSteps,
     inbox: str,
@@ -347,9 +385,21 @@ def scan_inbox(
     config: str | None = None,
     settle_seconds: float = SETTLE_SECONDS,
 ) -> list[Filed]:
-    """Sync each new complete zip of the inbox, then file it; raises ZipsWaiting when a zip had to
-    stay in the inbox for a reason that is not its own."""
+    """Sync each new complete zip of the inbox, then file it, one scan at a time; raises
+    ZipsWaiting when a zip had to stay in the inbox for a reason that is not its own."""
     settings = steps.check_settings(config)
+    with one_scan_at_a_time(inbox):
+        return _scan(steps, inbox, warehouse, config, settle_seconds, settings)
+
+
+def _scan(
+    steps: ScanSteps,
+    inbox: str,
+    warehouse: str,
+    config: str | None,
+    settle_seconds: float,
+    settings: Settings,
+) -> list[Filed]:
     steps.check_warehouse(warehouse)
     zips = steps.find_ready_zips(inbox, settle_seconds)
     chains = tenant_chains(warehouse, zips, settings.feed.encoding)

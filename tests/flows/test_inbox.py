@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -449,3 +451,55 @@ def test_a_zip_whose_tenant_is_too_long_for_a_file_of_the_layout_is_rejected_alo
         "north.duckdb",
         "north.duckdb.seal",
     ]
+
+
+LOCKER = """
+import fcntl, os, sys, time
+folder = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(folder, fcntl.LOCK_EX)
+print("scanning", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def scanning_elsewhere(inbox: Path, seconds: float) -> subprocess.Popen:
+    """Another scan of `inbox`, as the lock shows it, for `seconds`."""
+    other = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(inbox), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert other.stdout.readline() == "scanning\n"
+    return other
+
+
+def test_a_scan_waits_for_another_scan_of_the_inbox_then_files_what_is_left(tmp_path):
+    """Two scans at once synced the same zips and tripped over each other's filing: the second
+    ended in a FileNotFoundError, exit 1, as if a zip had failed."""
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    write_feed(inbox / "nightly.zip", tiny_district())
+    other = scanning_elsewhere(inbox, 1.0)
+    try:
+        started = time.monotonic()
+        done = once(inbox, warehouse, "--no-prefect")
+        assert time.monotonic() - started >= 0.5  # it waited for the other scan
+    finally:
+        other.wait(timeout=30)
+    assert done.exit_code == 0, done.output
+    assert files_under(inbox) == {"processed/nightly.zip", "processed/nightly.issues.csv"}
+
+
+def test_a_scan_that_waited_too_long_for_another_files_nothing_and_exits_2(tmp_path, monkeypatch):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    write_feed(inbox / "nightly.zip", tiny_district())
+    monkeypatch.setenv("ROSTERFLOW_LOCK_WAIT_SECONDS", "0.3")
+    other = scanning_elsewhere(inbox, 5.0)
+    try:
+        done = once(inbox, warehouse, "--no-prefect")
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+    assert done.exit_code == 2, done.output
+    assert done.output == (
+        f"rosterflow: {inbox}: another scan of this inbox has held it for 0.3 s; this scan "
+        "filed nothing (it waits up to ROSTERFLOW_LOCK_WAIT_SECONDS)\n"
+    )
+    assert files_under(inbox) == {"nightly.zip"} and not warehouse.exists()
