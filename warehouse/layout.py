@@ -122,7 +122,7 @@ class Layout:
 
     def tenants(self) -> dict[str, int]:
         """Every registered tenant and its number (the lowest, should two machines have
-        registered one tenant at the same moment)."""
+        registered one tenant at the same moment, until the other removes its own)."""
         numbers: dict[str, int] = {}
         if not self.registry.is_dir():
             return numbers
@@ -159,7 +159,13 @@ class Layout:
                     continue
         finally:
             os.unlink(draft.name)
-        return self.tenants()[tenant]
+        lowest = self.tenants()[tenant]
+        if lowest != number:
+            # another process registered the tenant at the same moment, under the lower
+            # number both go by: ours is nobody's, and goes, so that each tenant has one
+            with suppress(FileNotFoundError):
+                os.unlink(self.registry / f"{number:08d}")
+        return lowest
 
     def id_base(self, tenant: str) -> int:
         return self.register(tenant) << ID_BITS

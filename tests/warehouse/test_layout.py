@@ -18,6 +18,7 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.layout import (
     BESIDE_FILE,
     ID_BITS,
+    REGISTRY,
     Layout,
     LayoutError,
     TenantNameError,
@@ -125,6 +126,27 @@ def test_tenants_registered_at_once_get_distinct_numbers(tmp_path):
     # every process got the number the registry keeps for its tenant, and no two tenants share
     assert all(found == {registered[t]} for t, found in numbers.items())
     assert len(set(registered.values())) == len(registered) == 8
+    # and each tenant is in the registry once: one that registered twice removed its own
+    entries = [p.name for p in (tmp_path / "wh" / REGISTRY).iterdir() if p.name.isdigit()]
+    assert sorted(entries) == [f"{n:08d}" for n in sorted(registered.values())]
+
+
+def test_a_tenant_registered_by_another_process_a_moment_before_keeps_one_number(
+    tmp_path, monkeypatch
+):
+    """Both processes saw no number for the tenant; the other linked 1 first, this one 2: it
+    goes by 1, as the other does, and takes its own entry out of the registry."""
+    layout = Layout(str(tmp_path / TEMPLATE))
+    layout.make_registry()
+    (layout.registry / f"{1:08d}").write_text("north", encoding="utf-8")
+    looks = iter([{}])  # its first look is from before the other's link
+    real = Layout.tenants
+    monkeypatch.setattr(Layout, "tenants", lambda self: next(looks, None) or real(self))
+
+    assert layout.register("north") == 1
+
+    assert sorted(p.name for p in layout.registry.iterdir()) == [f"{1:08d}"]
+    assert layout.register("south") == 2
 
 
 def test_a_tenant_with_a_slash_or_a_nul_syncs_into_one_file_of_the_layout(tmp_path):
