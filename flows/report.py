@@ -229,6 +229,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
+UNBROKEN_RUN_COLUMNS = ("run", "started (UTC)", "changes")
+
+
 def runs_table(runs: pl.DataFrame) -> Table:
     """`warehouse.operations.list_runs` as a table."""
     table = report_table()
@@ -242,13 +245,14 @@ def runs_table(runs: pl.DataFrame) -> Table:
         "changes",
         "why",
     ):
-        # a run id and a time never wrap, so that an id can be copied whole: the other columns
-        # give way
+        # a run id, a time and a count never wrap: an id is copied whole, and a count cut in
+        # a cron log's 80 columns (`1,14` over `0`) reads as another number; the other
+        # columns give way
         table.add_column(
             column,
             justify="right" if column in ("run", "changes") else "left",
             overflow="fold",
-            no_wrap=column in ("run", "started (UTC)"),
+            no_wrap=column in UNBROKEN_RUN_COLUMNS,
         )
     for row in runs.iter_rows(named=True):  # one row per run shown (--limit)
         style = VERDICT_STYLE.get(row["outcome"], "bold")
@@ -274,7 +278,8 @@ def filed_table(filed: list[Filed], inbox: Path) -> Table:
     """One row per zip a scan looked at: what became of it and where it is now."""
     table = report_table(shown(str(inbox)))
     for column in ("zip", "outcome", "tenant", "run", "now at", "why"):
-        table.add_column(column, overflow="fold")
+        # a run id is copied whole, and an outcome read at a glance: neither wraps
+        table.add_column(column, overflow="fold", no_wrap=column in ("outcome", "run"))
     for entry in filed:  # one row per zip of one scan
         style = FILED_STYLE.get(entry.outcome, "red")
         where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path

@@ -91,7 +91,7 @@ def test_the_planning_line_counts_removed_records_apart_from_those_the_feed_has(
     assert dry.summary.filter(pl.col("entity") == "observer")["action"].to_list() == ["delete"]
 
 
-def test_a_run_id_and_its_time_never_wrap_in_the_runs_table_at_80_columns():
+def test_a_run_id_its_time_and_its_count_never_wrap_in_the_runs_table_at_80_columns():
     """A per-tenant layout's run ids are long (2199023255553); an id cut over two lines cannot
     be copied into `rosterflow undo`."""
     from datetime import datetime
@@ -106,7 +106,7 @@ def test_a_run_id_and_its_time_never_wrap_in_the_runs_table_at_80_columns():
             "outcome": ["applied", "applied"],
             "decision": ["undone by run 2199023255554", None],
             "feed_name": ["district-export-2026-12-05.zip", "undo of run 2199023255553"],
-            "changes": [1139, 1139],
+            "changes": [1139, 1_140_000],
             "planning": [None, None],
             "message": [None, "undid run 2199023255553; the stored records are as before it"],
         }
@@ -123,6 +123,8 @@ def test_a_run_id_and_its_time_never_wrap_in_the_runs_table_at_80_columns():
         assert any(re.match(rf"^ +{run_id} +\S+ +{started} ", line) for line in lines), "\n".join(
             lines
         )
+    assert sum(" 1,139 " in line for line in lines) == 1, "\n".join(lines)
+    assert sum(" 1,140,000 " in line for line in lines) == 1, "\n".join(lines)
 
 
 def test_a_count_of_one_takes_the_singular():
