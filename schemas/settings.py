@@ -233,7 +233,10 @@ class Notify(_Table):
             "[notify] webhook", webhook, "a webhook service puts its secret in the URL's path"
         )
         if webhook and not webhook.startswith(("http://", "https://")):
-            raise _refused(f"[notify] webhook = {webhook!r}; give an http:// or https:// URL")
+            # what comes before the path: a webhook's secret is in its path
+            before_path, path = _split_path(webhook)
+            shown = repr(before_path) + (" followed by a path not shown" if path else "")
+            raise _refused(f"[notify] webhook = {shown}; give an http:// or https:// URL")
         return webhook
 
 
@@ -568,6 +571,15 @@ def parse_settings(
         message = _message(min(error.errors(), key=_order))
         # no message shows a URL's user:password@, whichever value it quotes
         raise SettingsError(f"{source}: {without_userinfo(message)}") from None
+
+
+def _split_path(url: str) -> tuple[str, str]:
+    """`scheme://host` and the rest of `url` (its path, query and fragment)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:  # (no scheme: the host comes first)
+        scheme, rest = "", url
+    host, slash, path = rest.partition("/")
+    return scheme + separator + host, slash + path
 
 
 def _refused(message: str) -> PydanticCustomError:

@@ -336,6 +336,9 @@ SHARE = "give a share between 0 and 1 (1 turns the guard off)"
         ({"validation": {"files": "users"}}, "[validation] files must be a list of file names"),
         ({"validation": "x"}, "[validation] must be a table"),
         ({"notify": {"webhook": "ftp://x"}}, "[notify] webhook = 'ftp://x'; give an http:// or https:// URL"),
+        # a webhook's secret is its path: never in a message, nor in the cron log it reaches
+        ({"notify": {"webhook": "htps://hooks.example/services/T0/SECRET"}}, "[notify] webhook = 'htps://hooks.example' followed by a path not shown; give an http:// or https:// URL"),
+        ({"notify": {"webhook": "hooks.example/services/SECRET?x=1"}}, "[notify] webhook = 'hooks.example' followed by a path not shown; give an http:// or https:// URL"),
         ({"notify": {"webhook": 5}}, "[notify] webhook must be text"),
         ({"notify": {"email": ["a@b"]}}, "[notify] email must be text"),
         ({"notify": {"smtp_host": 1}}, "[notify] smtp_host must be text"),
