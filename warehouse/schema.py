@@ -158,18 +158,34 @@ def while_locked(path: Path, attempt: Callable[[], T]) -> T:
     `lock_wait_seconds()`: DuckDB admits one writing process, or readers, at a time, and an
     analyst's query or another tenant's run over shared storage is over in seconds
     (`ROSTERFLOW_LOCK_WAIT_SECONDS`, default 30)."""
-    deadline = time.monotonic() + lock_wait_seconds()
+    waited = lock_wait_seconds()
+    deadline = time.monotonic() + waited
     pause = 0.05
     while True:
         try:
             return attempt()
         except duckdb.IOException as error:
-            if "lock" not in str(error) or time.monotonic() + pause > deadline:
+            if "lock" in str(error) and time.monotonic() + pause > deadline:
+                raise WarehouseError(_locked(path, str(error), waited)) from None
+            if "lock" not in str(error):
                 raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
         except duckdb.Error as error:
             raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
         time.sleep(pause)
         pause = min(pause * 2, 1.0)
+
+
+def _locked(path: Path, error: str, waited: float) -> str:
+    """The line for a warehouse another process held all the time this one waited: which
+    process, and how long it waited (DuckDB's own words name the interpreter's path and a flag
+    of its command-line tool, neither of any use here)."""
+    holder = re.search(r"\(PID (\d+)\)", error)
+    by = f" (PID {holder[1]})" if holder else ""
+    return (
+        f"{path}: cannot open the warehouse: it is locked by another process{by}, still after "
+        f"{waited:g} s (ROSTERFLOW_LOCK_WAIT_SECONDS sets how long to wait); try again once "
+        "that process is done"
+    )
 
 
 def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -181,3 +181,35 @@ def test_a_lock_wait_that_is_no_number_of_seconds_is_a_warehouse_error_naming_it
     )
     monkeypatch.setenv("ROSTERFLOW_LOCK_WAIT_SECONDS", "0.5")
     assert schema.lock_wait_seconds() == 0.5
+
+
+HOLDER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_warehouse_held_past_the_wait_says_by_whom_and_for_how_long(tmp_path, monkeypatch):
+    """DuckDB's own words named the interpreter's path and a flag of its command-line tool."""
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        monkeypatch.setenv("ROSTERFLOW_LOCK_WAIT_SECONDS", "0.2")
+        with pytest.raises(schema.WarehouseError) as refused:
+            connect(path)
+    finally:
+        holder.communicate("done\n", timeout=30)
+    assert str(refused.value) == (
+        f"{path}: cannot open the warehouse: it is locked by another process (PID "
+        f"{holder.pid}), still after 0.2 s (ROSTERFLOW_LOCK_WAIT_SECONDS sets how long to "
+        "wait); try again once that process is done"
+    )
