@@ -203,11 +203,15 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
         info = run_info(con, run_id)
         if info.outcome != "applied":
-            hint = (
-                f"; `rosterflow discard {run_id}` drops a held run"
-                if info.outcome == "held"
-                else ""
-            )
+            hint = ""
+            if info.outcome == "held" and info.decision == "approved":
+                # its changes were applied by the run that approved it: that one is undone
+                hint = (
+                    f"; it was approved by run {info.decided_run_id}, which applied its plan: "
+                    f"`rosterflow undo {info.decided_run_id}` undoes that"
+                )
+            elif info.outcome == "held" and info.decision is None:
+                hint = f"; `rosterflow discard {run_id}` drops a held run"
             raise OperationRefused(
                 f"run {run_id} was {info.outcome}, not applied: it changed nothing to undo{hint}"
             )

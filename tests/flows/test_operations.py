@@ -511,6 +511,26 @@ def test_undo_is_refused_for_a_run_that_applied_nothing(tmp_path, outcome):
         undo_run(w.path, 99)
 
 
+def test_undo_of_a_held_run_says_which_run_to_undo_once_it_was_approved(tmp_path):
+    """It suggested `discard`, which the approved run then refuses."""
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district())
+    held = w.sync(without_students(tiny_district()))
+    with pytest.raises(OperationRefused, match=f"`rosterflow discard {held.run_id}` drops"):
+        undo_run(w.path, held.run_id)
+    approved = approve_run(w.path, held.run_id)
+
+    with pytest.raises(OperationRefused) as refused:
+        undo_run(w.path, held.run_id)
+
+    assert str(refused.value) == (
+        f"run {held.run_id} was held, not applied: it changed nothing to undo; it was approved "
+        f"by run {approved.run_id}, which applied its plan: `rosterflow undo {approved.run_id}` "
+        "undoes that"
+    )
+    assert undo_run(w.path, approved.run_id).outcome == "applied"
+
+
 def test_an_undo_can_itself_be_undone(tmp_path):
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district(), settings=GUARD_OFF)
