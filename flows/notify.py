@@ -66,12 +66,28 @@ def send_email(notify: Notify, payload: dict) -> None:
     message["From"] = notify.smtp_from
     message["To"] = notify.email
     message.set_content(body(payload))
-    with smtplib.SMTP(notify.smtp_host, notify.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
-        if notify.smtp_starttls:
-            smtp.starttls()
-        if notify.smtp_user:
-            smtp.login(notify.smtp_user, os.environ.get(notify.smtp_password_env, ""))
-        smtp.send_message(message)
+    server = f"{notify.smtp_host}:{notify.smtp_port}"
+    password = os.environ.get(notify.smtp_password_env) if notify.smtp_user else None
+    if notify.smtp_user and not password:
+        # (logging in with no password fails at the server for a reason it words otherwise)
+        raise SmtpError(
+            f"{server}: {notify.smtp_password_env} is not set, so there is no password to log "
+            f"in as {notify.smtp_user!r} ([notify] smtp_user)"
+        )
+    try:
+        with smtplib.SMTP(notify.smtp_host, notify.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
+            if notify.smtp_starttls:
+                smtp.starttls()
+            if notify.smtp_user:
+                smtp.login(notify.smtp_user, password)
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        # which server: `email` without `smtp_host` means localhost:25, which says nothing
+        raise SmtpError(f"{server}: {error}") from error
+
+
+class SmtpError(Exception):
+    """An email notification the SMTP server named in it did not take."""
 
 
 def notify_run(settings: Settings, payload: dict) -> None:

@@ -181,6 +181,24 @@ def test_a_notification_that_cannot_be_delivered_does_not_fail_the_run(tmp_path,
     assert "the webhook notification of" in stderr and "the email notification of" in stderr
 
 
+def test_an_email_that_cannot_be_sent_names_the_server_and_a_missing_password(mailbox, monkeypatch):
+    """A password variable left unset logged in with an empty password, and the server's
+    answer ("SMTP AUTH extension not supported") said nothing of why; a delivery failure did
+    not say which server it tried (`email` alone means localhost:25)."""
+    settings = {"email": "x@y", "smtp_host": "127.0.0.1", "smtp_port": mailbox.port}
+    run = PAYLOAD | {"changes": [], "issue_counts": [], "issues": []}
+    monkeypatch.delenv("ROSTERFLOW_SMTP_PASSWORD", raising=False)
+    with pytest.raises(notify.SmtpError) as unset:
+        notify.send_email(parse_settings({"notify": settings | {"smtp_user": "u"}}).notify, run)
+    assert str(unset.value) == (
+        f"127.0.0.1:{mailbox.port}: ROSTERFLOW_SMTP_PASSWORD is not set, so there is no "
+        "password to log in as 'u' ([notify] smtp_user)"
+    )
+    with pytest.raises(notify.SmtpError, match=r"^127\.0\.0\.1:9: "):
+        notify.send_email(parse_settings({"notify": settings | {"smtp_port": 9}}).notify, run)
+    assert mailbox.messages == []
+
+
 UNREACHABLE = parse_settings({"notify": {"webhook": "http://127.0.0.1:9/nobody-listens"}})
 PAYLOAD = {"outcome": "held", "tenant": "north", "run_id": 2, "feed": "north.zip"}
 FAILED = "rosterflow: the webhook notification of rosterflow: north.zip held (run 2, tenant north)"
