@@ -257,6 +257,10 @@ VerboseOpt = Annotated[
         help="Show tracebacks of unexpected errors, and Prefect's own log lines when running in Prefect.",
     ),
 ]
+# pull and grades push never run in Prefect: their --verbose shows tracebacks alone
+PlainVerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show tracebacks of unexpected errors.")
+]
 PrefectOpt = Annotated[
     bool | None,
     typer.Option(
@@ -378,7 +382,7 @@ def pull(
             help="Ask only for records changed after this ISO 8601 time (UTC unless it says otherwise), as a delta feed."
         ),
     ] = None,
-    verbose: VerboseOpt = False,
+    verbose: PlainVerboseOpt = False,
 ) -> None:
     """Read a district's roster from its OneRoster REST API (1.1 or 1.2) and write it as a OneRoster CSV feed with its manifest.
 
@@ -682,7 +686,7 @@ def serve(
     if inbox is None and sources is None:
         raise fail("give --inbox DIR (zips a SIS drops) or --sources FILE (districts' APIs)")
     if inbox is not None and not inbox.is_dir():
-        raise fail(f"--inbox {inbox}: no such folder")
+        raise fail(f"--inbox {inbox}: " + ("not a folder" if inbox.exists() else "no such folder"))
     if sources is not None and pool is not None:
         raise fail("--pool dispatches the zips of an inbox; with --sources, drop --pool")
     if interval is not None and cron is not None:
@@ -794,7 +798,7 @@ def grades_push(
             help="Send every record, also those the SIS already holds as they are (after its gradebook was restored, say).",
         ),
     ] = False,
-    verbose: VerboseOpt = False,
+    verbose: PlainVerboseOpt = False,
 ) -> None:
     """Send the tenant's gradebook to the SIS's OneRoster gradebook API with PUT: categories, then line items, then results.
 

@@ -41,7 +41,8 @@ def body(payload: dict) -> str:
         lines += [f"  {c['severity']} {c['rule']}: {c['count']:,}" for c in payload["issue_counts"]]
         lines.append("")
     if payload["issues"]:
-        lines.append(f"The first {len(payload['issues'])} issues:")
+        shown = len(payload["issues"])
+        lines.append("The first issue:" if shown == 1 else f"The first {shown} issues:")
         lines += [
             f"  {i['file']} line {i['line']} {i['field'] or ''}: {i['rule']} ({i['value']}) {i['message']}"
             for i in payload["issues"]

@@ -49,7 +49,17 @@ class TenantNameError(LayoutError, FeedError):
 
 
 def is_layout(warehouse: str | Path) -> bool:
-    return TENANT_FIELD in str(warehouse)
+    """Whether `warehouse` is a per-tenant layout (a template naming `{tenant}`). A field that
+    is `{tenant}` in other letters or spaces (`{Tenant}`) is refused: it would name one file,
+    literally, and every tenant would sync into it."""
+    text = str(warehouse)
+    for field in re.findall(r"\{[^{}]*\}", text):
+        if field != TENANT_FIELD and field[1:-1].strip().lower() == "tenant":
+            raise LayoutError(
+                f"--warehouse {text}: names the field {field}; a per-tenant layout names "
+                f"{TENANT_FIELD}, in lowercase"
+            )
+    return TENANT_FIELD in text
 
 
 def tenant_file_name(tenant: str) -> str:

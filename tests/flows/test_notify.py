@@ -288,6 +288,8 @@ def test_the_mail_says_what_happened_why_and_the_first_issues():
     assert "  user inactivate: 9" in text
     assert "  warning teacher.email: 1" in text
     assert "users.csv line 3 email: teacher.email" in text
+    assert "The first issue:\n" in text  # (not "The first 1 issues")
+    assert "The first 2 issues:\n" in body(payload | {"issues": payload["issues"] * 2})
 
 
 def test_the_failure_payload_names_what_was_known_when_the_run_broke():

@@ -22,6 +22,7 @@ from rosterflow.warehouse.layout import (
     Layout,
     LayoutError,
     TenantNameError,
+    is_layout,
     tenant_file_name,
     warehouse_of_run,
 )
@@ -179,3 +180,16 @@ def test_a_tenant_too_long_for_a_file_name_is_refused_before_anything_is_made(tm
     assert sorted(p.name for p in (tmp_path / "wh").iterdir()) == sorted(
         [".rosterflow-tenants", f"{fits}.duckdb", f"{fits}.duckdb.seal"]
     )
+
+
+@pytest.mark.parametrize("field", ["{Tenant}", "{TENANT}", "{ tenant }"])
+def test_a_tenant_field_in_other_letters_is_refused_not_taken_as_one_file(tmp_path, field):
+    """`wh/{Tenant}.duckdb` named one file, literally, that every tenant synced into."""
+    template = str(tmp_path / f"wh/{field}.duckdb")
+    with pytest.raises(LayoutError) as refused:
+        is_layout(template)
+    assert str(refused.value) == (
+        f"--warehouse {template}: names the field {field}; a per-tenant layout names {{tenant}}, "
+        "in lowercase"
+    )
+    assert not is_layout(str(tmp_path / "{backup}/w.duckdb"))  # braces of another meaning
