@@ -511,6 +511,19 @@ def _at_root(members: Mapping[str, _Member]) -> dict[str, _Member]:
 # --- the manifest ---------------------------------------------------------------------------
 
 
+# the manifest's properties, by their name in lowercase
+MANIFEST_PROPERTIES = {
+    name.lower(): name
+    for name in (
+        "manifest.version",
+        "oneroster.version",
+        "source.systemName",
+        "source.systemCode",
+        *(f"file.{file}" for specs in SPECS_BY_VERSION.values() for file in specs),
+    )
+}
+
+
 def _manifest(
     parsed: ParsedCsv,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, int], list[dict], str]:
@@ -543,6 +556,12 @@ def _manifest(
     for name, value, line in rows.iter_rows():  # a manifest has about 17 rows
         if name is None:
             continue
+        known = MANIFEST_PROPERTIES.get(name.lower())
+        if known is not None and known != name:
+            # `File.users` read as `file.users`, as a mode `Bulk` is read as `bulk`: taken for
+            # another property, the file would be absent, its records kept without a word
+            issue(line, name, value, "manifest.case", "warning", f"{name!r} read as {known!r}")
+            name = known
         if name in manifest:
             issue(
                 line,

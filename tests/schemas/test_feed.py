@@ -251,6 +251,32 @@ def test_manifest_rules(tmp_path, edit, line, field, rule, severity):
     assert ("manifest.csv", line, field, rule, severity) in issues_of(feed), feed.issues
 
 
+@pytest.mark.parametrize(
+    ("stated", "known"),
+    [("File.users", "file.users"), ("Source.SystemCode", "source.systemCode")],
+)
+def test_a_manifest_property_in_other_letters_is_read_as_its_own(tmp_path, stated, known):
+    """`File.users,bulk` made users.csv absent, its records kept, with warnings about other
+    things: it is read as `file.users`, as a mode `Bulk` is read as `bulk`."""
+    files = feed_files(tiny_district())
+    manifest = files["manifest.csv"].decode()
+    if known.startswith("source."):
+        manifest += f"{known},district-7\n"
+    files["manifest.csv"] = manifest.replace(known, stated).encode()
+
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+
+    (line,) = [
+        n for n, row in enumerate(files["manifest.csv"].splitlines(), 1) if stated.encode() in row
+    ]
+    assert issues_of(feed) == [("manifest.csv", line, stated, "manifest.case", "warning")]
+    assert feed.manifest[known] == ("bulk" if known == "file.users" else "district-7")
+    if known == "file.users":
+        assert feed.modes["users"] == "bulk"
+    else:
+        assert feed.default_tenant() == "district-7"
+
+
 def test_a_oneroster_12_file_in_a_1_1_feed_is_refused_with_a_reason(tmp_path):
     feed = open_feed(
         write_zip(tmp_path / "m.zip", feed_files(tiny_district()) | {"roles.csv": b"x"})
