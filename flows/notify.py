@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import smtplib
 import sys
 import urllib.request
@@ -30,8 +31,19 @@ def subject(payload: dict) -> str:
 def body(payload: dict) -> str:
     """The run as plain text: what happened, why, what to do, the changes and first issues."""
     lines = [subject(payload), ""]
+    if payload.get("warehouse"):
+        lines += [f"Warehouse: {payload['warehouse']}", ""]
     if payload.get("message"):
         lines += [f"Why: {payload['message']}", ""]
+    if payload.get("outcome") == "held" and payload.get("warehouse"):
+        # the message's commands name the run alone: here with the warehouse it is in
+        where = f"--warehouse {shlex.quote(payload['warehouse'])}"
+        run = payload["run_id"]
+        lines += [
+            f"Decide: rosterflow approve {run} {where}",
+            f"    or: rosterflow discard {run} {where}",
+            "",
+        ]
     if payload["changes"]:
         lines.append("Changes planned:")
         lines += [f"  {c['entity']} {c['action']}: {c['count']:,}" for c in payload["changes"]]

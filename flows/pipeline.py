@@ -14,6 +14,7 @@ run left them, under the same settings and rosterflow), else in full.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -73,6 +74,8 @@ def run_steps(
     nothing is done again. `feed_name` names the feed in audit instead of its file's name (a
     pulled feed, by the API's URL)."""
     known: dict[str, object] = {"feed": feed_name or Path(feed_path).name, "tenant": tenant}
+    # where the run is, for whoever reads its notification: rarely in the sync's folder
+    where = {"warehouse": os.path.abspath(warehouse)}
     try:
         result = _run_steps(
             steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt, feed_name
@@ -81,15 +84,15 @@ def run_steps(
         # Polars' own bug (a BaseException, which would pass every `except Exception` above
         # the sync as a traceback): a run that failed all the same, announced and ended so
         error = RuntimeError(f"Polars panicked: {panic}")
-        steps.notify(settings, failure_payload(known, error))
+        steps.notify(settings, failure_payload(known, error) | where)
         raise error from panic
     except Exception as error:
-        steps.notify(settings, failure_payload(known, error))
+        steps.notify(settings, failure_payload(known, error) | where)
         raise
     if result.planning == "retried":
         return result  # announced by the try that recorded it
     if result.outcome in NOTIFIED:
-        steps.notify(settings, result.payload())
+        steps.notify(settings, result.payload() | where)
     return result
 
 
@@ -172,7 +175,7 @@ def _run_steps(
             issues = with_warnings(validated.issues, planned, settings)
             refusal = steps.guard(planned, settings, dry_run)
             if refusal and not dry_run:
-                return steps.hold(con, planned, issues, refusal, warehouse)
+                return steps.hold(con, planned, issues, refusal)
             if refusal:  # a dry run applies nothing anyway: it says it would be held
                 planned = replace(
                     planned, run=replace(planned.run, message=f"would be held: {refusal}")

@@ -7,8 +7,6 @@ guard (transforms), and the ends a run may come to: apply, hold or reject (wareh
 
 from __future__ import annotations
 
-import os
-import shlex
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -370,22 +368,14 @@ def guard(planned: PlannedRun, settings: Settings, dry_run: bool = False) -> str
 
 
 def hold(
-    con: duckdb.DuckDBPyConnection,
-    planned: PlannedRun,
-    issues: pl.DataFrame,
-    message: str,
-    warehouse: str | Path | None = None,
+    con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame, message: str
 ) -> SyncResult:
-    """Keep a run over a guard, its whole plan included, for a person to approve or discard.
-    Its message says how, with the `warehouse` the run is in (as an absolute path: whoever
-    reads the notification is rarely in the folder the sync ran in)."""
-    run_id = planned.run.run_id
-    where = "" if warehouse is None else f" --warehouse {shlex.quote(os.path.abspath(warehouse))}"
+    """Keep a run over a guard, its whole plan included, for a person to approve or discard."""
     run = replace(
         planned.run,
         outcome="held",
-        message=f"{message}. The run is held: `rosterflow approve {run_id}{where}` applies "
-        f"exactly this plan, `rosterflow discard {run_id}{where}` drops it",
+        message=f"{message}. The run is held: `rosterflow approve {planned.run.run_id}` applies "
+        f"exactly this plan, `rosterflow discard {planned.run.run_id}` drops it",
     )
     hold_run(con, run, issues, planned.writes, planned.next_ids)
     return SyncResult.of(run, planned.plan, issues)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 import zipfile
@@ -504,23 +503,3 @@ def test_a_run_that_breaks_while_validating_is_recorded_failed_and_said_in_one_l
     assert "recorded in audit.sync_runs with outcome 'failed'" in failed.output
     assert outcomes(warehouse_path) == ["failed"]
     assert lms_users(warehouse_path).height == 0
-
-
-def test_a_held_run_says_how_to_approve_it_from_any_folder(tmp_path, monkeypatch):
-    """The hint named the run alone: run where the notification is read, `rosterflow approve N`
-    looked for ./rosterflow.duckdb (exit 2), or acted on another warehouse that was there."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "sis").mkdir()
-    warehouse = "sis/wh/{tenant}.duckdb"  # relative, and a layout: quoted in the hint
-    feed = write_feed(tmp_path / "d.zip", tiny_district())
-    assert sync(feed, "--warehouse", warehouse, "--no-prefect").exit_code == 0
-    emptied = write_feed(tmp_path / "d2.zip", without_students(tiny_district()))
-    held = sync(emptied, "--warehouse", warehouse, "--tenant", "d", "--no-prefect")
-    assert held.exit_code == 1, held.output
-
-    hint = re.search(r"`rosterflow (approve \d+ --warehouse [^`]+)`", " ".join(held.output.split()))
-    assert hint, held.output
-    assert f"--warehouse '{tmp_path}/sis/wh/{{tenant}}.duckdb'" in hint[1]
-    monkeypatch.chdir(tmp_path / "sis")
-    approved = runner.invoke(app, shlex.split(hint[1]))
-    assert approved.exit_code == 0, approved.output

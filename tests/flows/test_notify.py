@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import shlex
 import socket
 import sys
 import threading
@@ -18,8 +20,10 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from typer.testing import CliRunner
 
 from rosterflow.flows import notify, pipeline
+from rosterflow.flows.cli import app
 from rosterflow.flows.notify import body, subject
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas.settings import SettingsError, parse_settings
@@ -143,6 +147,8 @@ def test_each_failing_outcome_is_announced_by_webhook_and_email(
         run_id,
         "north.zip",
     )
+    # where the run is: whoever reads this is rarely in the folder the sync ran in
+    assert post["warehouse"] == str(tmp_path / "w.duckdb")
     [(recipients, message)] = mailbox.messages
     assert recipients == ["data-team@district.example", "it@district.example"]
     assert message["From"] == "rosterflow@district.example"
@@ -165,9 +171,33 @@ def test_each_failing_outcome_is_announced_by_webhook_and_email(
         assert f"rosterflow approve {run_id}" in post["message"]
         assert {"entity": "user", "action": "inactivate", "count": 2} in post["changes"]
         assert "user inactivate: 2" in text and "rosterflow approve" in text
+        lines = text.splitlines()
+        assert f"Warehouse: {tmp_path / 'w.duckdb'}" in lines
+        assert f"Decide: rosterflow approve {run_id} --warehouse {tmp_path / 'w.duckdb'}" in lines
     else:
         assert post["message"] == "OSError: [Errno 28] No space left on device"
         assert "No space left on device" in text
+
+
+def test_a_held_run_s_mail_says_how_to_decide_from_any_folder(tmp_path, monkeypatch, mailbox):
+    """The run's message names the run alone: `rosterflow approve N` where the mail is read
+    looked for ./rosterflow.duckdb (exit 2), or acted on another warehouse that was there."""
+    monkeypatch.chdir(tmp_path)
+    settings = parse_settings(
+        {"notify": {"email": "x@y", "smtp_host": "127.0.0.1", "smtp_port": mailbox.port}}
+    )
+    warehouse = "sis/wh/{tenant}.duckdb"  # relative, and a layout: quoted in the mail
+    for frames in (tiny_district(), without_students(tiny_district())):
+        held = run_steps(Steps(), write_feed(tmp_path / "n.zip", frames), warehouse, settings)
+    assert held.outcome == "held"
+    [(_, message)] = mailbox.messages
+    text = message.get_payload(decode=True).decode().replace("\r\n", "\n")
+    decide = re.search(r"^Decide: rosterflow (approve .+)$", text, re.MULTILINE)
+    assert decide[1] == f"approve {held.run_id} --warehouse '{tmp_path}/sis/wh/{{tenant}}.duckdb'"
+
+    monkeypatch.chdir(tmp_path / "sis")
+    approved = CliRunner().invoke(app, shlex.split(decide[1]))
+    assert approved.exit_code == 0, approved.output
 
 
 def test_a_notification_that_cannot_be_delivered_does_not_fail_the_run(tmp_path, capsys):
