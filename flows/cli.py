@@ -36,6 +36,7 @@ from rosterflow.flows.commands import (
     CommandError,
 )
 from rosterflow.flows.console import console, errors, shown
+from rosterflow.flows.prefect_config import hide_userinfo_from_the_ui_url
 from rosterflow.schemas.environment import EnvironmentVariableError, check_environment
 
 __all__ = [
@@ -855,6 +856,7 @@ def interrupted(error: BaseException | None) -> bool:
 def exit_code() -> int:
     """Run the command the arguments name (as the console script does), and return its exit
     code."""
+    hide_userinfo_from_the_ui_url()  # (before any command imports Prefect)
     try:
         app()
     except KeyboardInterrupt:  # (outside a command: typer ends a command's as exit 130)

@@ -18,7 +18,10 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from rosterflow.schemas.urls import without_userinfo
+
 API_URL = "PREFECT_API_URL"
+UI_URL = "PREFECT_UI_URL"
 
 
 def prefect_api_configured() -> bool:
@@ -32,17 +35,41 @@ def prefect_api_configured() -> bool:
 
 def api_url_found() -> bool:
     """Whether PREFECT_API_URL is set where Prefect would read it, found without Prefect."""
-    if API_URL in os.environ:
-        return bool(os.environ[API_URL])
     try:
-        return bool(
-            _dotenv(Path(".env")).get(API_URL)
-            or _table(_toml(Path("prefect.toml")), "api").get("url")
-            or _table(_toml(Path("pyproject.toml")), "tool", "prefect", "api").get("url")
-            or _active_profile().get(API_URL)
-        )
+        return bool(configured_api_url())
     except (OSError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
         return True
+
+
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL where Prefect would read it, found without Prefect; raises OSError or
+    ValueError for a file it cannot read."""
+    if API_URL in os.environ:
+        return os.environ[API_URL]
+    return (
+        _dotenv(Path(".env")).get(API_URL)
+        or _table(_toml(Path("prefect.toml")), "api").get("url")
+        or _table(_toml(Path("pyproject.toml")), "tool", "prefect", "api").get("url")
+        or _active_profile().get(API_URL)
+    )
+
+
+def hide_userinfo_from_the_ui_url() -> None:
+    """Before Prefect is imported: when the API's URL holds a `user:password@` and no UI URL is
+    set, set the UI URL Prefect would derive from it (the API's, less `/api`) without them.
+    Prefect prints that URL itself, in its "View at ..." log lines and in a served
+    deployment's banner, and derived, it carried the password."""
+    if UI_URL in os.environ or "prefect" in sys.modules:
+        return
+    try:
+        url = configured_api_url()
+    except (OSError, ValueError):
+        return
+    if not url or not isinstance(url, str):
+        return
+    hidden = without_userinfo(url)
+    if hidden != url:
+        os.environ[UI_URL] = hidden.rstrip("/").removesuffix("/api")
 
 
 def _toml(path: Path) -> dict[str, Any]:

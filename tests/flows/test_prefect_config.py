@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,40 @@ def test_once_prefect_is_imported_its_own_settings_answer():
         assert prefect_api_configured() is True
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         assert prefect_api_configured() is False
+
+
+UI_URL_OF = """
+from rosterflow.flows.prefect_config import hide_userinfo_from_the_ui_url
+hide_userinfo_from_the_ui_url()
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+print(PREFECT_UI_URL.value(), PREFECT_API_URL.value())
+"""
+
+
+@pytest.mark.parametrize(
+    ("api", "ui", "expected"),
+    [
+        ("http://alice:s3cretPW@127.0.0.1:4299/api", None, "http://127.0.0.1:4299"),
+        ("https://bob:pw@prefect.district.example/api/", None, "https://prefect.district.example"),
+        ("http://alice:s3cretPW@127.0.0.1:4299/api", "http://ui.example", "http://ui.example"),
+        ("http://127.0.0.1:4299/api", None, "http://127.0.0.1:4299"),  # Prefect's own
+    ],
+)
+def test_the_ui_url_prefect_prints_holds_no_password(tmp_path, api, ui, expected):
+    """Prefect derives its UI's URL from the API's and prints it ("View at ...", a served
+    deployment's banner): with the API's user:password@ in it."""
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") or k == "PREFECT_HOME"
+    }
+    environment |= {"PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path)}
+    if ui is not None:
+        environment["PREFECT_UI_URL"] = ui
+    shown = subprocess.run(
+        [sys.executable, "-c", UI_URL_OF],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert shown == [expected, api]
