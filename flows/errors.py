@@ -16,8 +16,14 @@ class InboxBusy(Exception):
     """Another scan of the inbox held it for longer than the lock wait: this scan filed nothing."""
 
 
+class TenantBusy(Exception):
+    """The tenant's Prefect concurrency slot stayed taken for longer than the wait: the run
+    did not start."""
+
+
 # the feed, the settings, the environment's limits, the warehouse (unreadable, locked, newer, or
-# holding duplicated managed rows a person must resolve), an inbox another scan holds: each
+# holding duplicated managed rows a person must resolve), an inbox another scan holds, a
+# tenant whose slot stays taken: each
 # message already says what to do
 INPUT_ERRORS: tuple[type[Exception], ...] = (
     FeedError,
@@ -26,6 +32,7 @@ INPUT_ERRORS: tuple[type[Exception], ...] = (
     WarehouseError,
     PlanError,
     InboxBusy,
+    TenantBusy,
 )
 
 
@@ -40,6 +47,7 @@ NOT_THE_FEEDS_FAULT: tuple[type[Exception], ...] = (
     EnvironmentVariableError,
     WarehouseError,
     PlanError,
+    TenantBusy,
     NotRun,
 )
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 
 from prefect import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from rosterflow.flows.errors import TenantBusy
+from rosterflow.schemas.environment import TENANT_WAIT_SECONDS
 
 TENANT_LIMIT_PREFIX = "rosterflow-tenant-"
 
@@ -47,6 +50,22 @@ def ensure_tenant_limit(tenant: str) -> str:
 @contextmanager
 def tenant_lock(tenant: str) -> Iterator[None]:
     """Hold the tenant's one slot for the duration of its run (waits while another run of the
-    tenant holds it; strict: a limit that cannot be taken fails the run, never skips it)."""
-    with concurrency(ensure_tenant_limit(tenant), occupy=1, strict=True):
+    tenant holds it, for up to `ROSTERFLOW_TENANT_WAIT_SECONDS`; strict: a limit that cannot
+    be taken fails the run, never skips it). A slot can stay taken with no run holding it: a
+    Prefect server restarted during a run forgets the run's lease, not the slot it took, and
+    every later run of the tenant would wait for ever; after the wait, the run ends in one
+    line that says how to free it."""
+    name = ensure_tenant_limit(tenant)
+    waited = TENANT_WAIT_SECONDS.value()
+    held = ExitStack()
+    try:
+        held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=waited))
+    except TimeoutError:
+        raise TenantBusy(
+            f"tenant {tenant}: its Prefect concurrency slot {name} stayed taken for {waited:g} s "
+            "(ROSTERFLOW_TENANT_WAIT_SECONDS); if no run of the tenant is going (a Prefect "
+            "server restarted during one leaves its slot taken), free it with `prefect gcl "
+            f"update {name} --active-slots 0`"
+        ) from None
+    with held:
         yield

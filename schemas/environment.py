@@ -58,7 +58,12 @@ MAX_FEED_BYTES = Limit("ROSTERFLOW_MAX_FEED_BYTES", 16 * 1024**3, "bytes", whole
 MAX_COMPRESSION_RATIO = Limit("ROSTERFLOW_MAX_COMPRESSION_RATIO", 1000)
 # how long to wait for a warehouse file another process holds (0: not at all)
 LOCK_WAIT_SECONDS = Limit("ROSTERFLOW_LOCK_WAIT_SECONDS", 30.0, "seconds", zero=True)
+# how long a flow run waits for its tenant's Prefect concurrency slot, which another run of the
+# tenant holds for as long as it runs (minutes for a large district)
+TENANT_WAIT_SECONDS = Limit("ROSTERFLOW_TENANT_WAIT_SECONDS", 3600.0, "seconds", zero=True)
 
+# (TENANT_WAIT_SECONDS is read, and refused, where a flow run waits for its tenant's slot: a
+# command without Prefect never reads it)
 LIMITS = (MAX_FEED_BYTES, MAX_COMPRESSION_RATIO, LOCK_WAIT_SECONDS)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rosterflow.demo.district import generate_feed
+from rosterflow.flows.errors import TenantBusy
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
@@ -90,6 +91,40 @@ def test_the_sync_flow_holds_its_tenants_concurrency_slot(tmp_path):
         limit = client.read_global_concurrency_limit_by_name(tenant_limit_name("Nörth A"))
     assert limit.limit == 1 and limit.active_slots == 0  # taken for the run, given back
     assert tenant_limit_name("a-b") != tenant_limit_name("A B")
+
+
+@pytest.mark.flow
+def test_a_tenant_slot_left_taken_ends_the_run_in_one_line_saying_how_to_free_it(
+    tmp_path, monkeypatch
+):
+    """A Prefect server restarted during a run forgets the run's lease, not the slot it took:
+    every later run of the tenant waited for ever, the spinner on "opening the feed"."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    from rosterflow.flows.sync import sync_flow
+    from rosterflow.flows.tenant_lock import ensure_tenant_limit
+
+    name = ensure_tenant_limit("stuck")
+    with get_client(sync_client=True) as client:  # taken, by no run
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=1))
+    monkeypatch.setenv("ROSTERFLOW_TENANT_WAIT_SECONDS", "0.5")
+    feed = write_feed(tmp_path / "feed.zip", tiny_district())
+    try:
+        with pytest.raises(TenantBusy) as refused:
+            sync_flow(feed=str(feed), warehouse=str(tmp_path / TEMPLATE), tenant="stuck")
+    finally:
+        with get_client(sync_client=True) as client:
+            client.update_global_concurrency_limit(
+                name, GlobalConcurrencyLimitUpdate(active_slots=0)
+            )
+    assert str(refused.value) == (
+        f"tenant stuck: its Prefect concurrency slot {name} stayed taken for 0.5 s "
+        "(ROSTERFLOW_TENANT_WAIT_SECONDS); if no run of the tenant is going (a Prefect server "
+        f"restarted during one leaves its slot taken), free it with `prefect gcl update {name} "
+        "--active-slots 0`"
+    )
+    assert not (tmp_path / "wh").exists() or not any((tmp_path / "wh").glob("*.duckdb"))
 
 
 @pytest.mark.flow
