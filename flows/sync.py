@@ -15,6 +15,7 @@ API is configured (without one, the CLI runs the same steps in-process: `flows.p
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -125,18 +126,25 @@ def _tenant_resource(tenant: str | None) -> dict[str, str]:
     }
 
 
-def emit_run_event(result: SyncResult) -> None:
+def _where(warehouse: str | None) -> dict[str, str]:
+    """The payload's `warehouse`, as a notification has it (`pipeline.run_steps`)."""
+    return {} if warehouse is None else {"warehouse": os.path.abspath(warehouse)}
+
+
+def emit_run_event(result: SyncResult, warehouse: str | None = None) -> None:
     """The event `rosterflow.run.<outcome>` (applied, planned, held, rejected) on the tenant's
     resource, with the run's summary and first issues as its payload: a Prefect automation
     matching `rosterflow.run.held` or `rosterflow.run.rejected` notifies a person (docs/how-to/held-runs.md)."""
     emit_event(
         event=f"{RUN_EVENT}.{result.outcome}",
         resource=_tenant_resource(result.tenant),
-        payload=result.payload(),
+        payload=result.payload() | _where(warehouse),
     )
 
 
-def emit_failure_event(feed: str, tenant: str | None, error: BaseException) -> None:
+def emit_failure_event(
+    feed: str, tenant: str | None, error: BaseException, warehouse: str | None = None
+) -> None:
     """`rosterflow.run.failed`: the run broke (its flow run fails too)."""
     emit_event(
         event=f"{RUN_EVENT}.failed",
@@ -144,7 +152,8 @@ def emit_failure_event(feed: str, tenant: str | None, error: BaseException) -> N
         # a pulled feed is named by its URL, any other by its file's name
         payload=pipeline.failure_payload(
             {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}, error
-        ),
+        )
+        | _where(warehouse),
     )
 
 
@@ -241,9 +250,9 @@ def sync_flow(
             feed_name=feed_name,
         )
     except Exception as error:
-        emit_failure_event(feed_name or feed, tenant, error)
+        emit_failure_event(feed_name or feed, tenant, error, warehouse)
         raise
-    emit_run_event(result)
+    emit_run_event(result, warehouse)
     publish(result)
     return result
 

@@ -152,6 +152,8 @@ def test_a_held_run_emits_its_event_and_notifies_from_the_flow(tmp_path, prefect
     assert held.resource.id == "rosterflow.tenant.d"
     assert held.payload["run_id"] == result.run_id
     assert "rosterflow approve" in held.payload["message"]
+    # the same JSON as the webhook's: where the run is included
+    assert held.payload["warehouse"] == receiver.posts[0]["warehouse"] == str(warehouse)
 
 
 @pytest.mark.flow
