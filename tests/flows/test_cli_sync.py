@@ -136,6 +136,7 @@ def test_sync_rejects_errors_and_holds_over_the_guard_with_exit_1_and_leaves_lms
     assert outcomes(warehouse) == ["applied", "rejected", "held", "applied"]
 
 
+@pytest.mark.slow  # (flow runs; the same failure in-process stays in the fast tests)
 @pytest.mark.flow
 def test_a_run_that_fails_while_applying_exits_1_and_says_it_was_rolled_back(tmp_path, monkeypatch):
     from rosterflow.warehouse import apply
@@ -156,6 +157,7 @@ def test_a_run_that_fails_while_applying_exits_1_and_says_it_was_rolled_back(tmp
     assert outcomes(warehouse_path) == ["failed"]
 
 
+@pytest.mark.slow  # (a flow run per input error: 5 s)
 @pytest.mark.flow
 def test_input_errors_raised_inside_the_flow_exit_2_with_one_sentence(tmp_path):
     feed = write_feed(tmp_path / "d.zip", tiny_district())

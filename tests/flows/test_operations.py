@@ -90,6 +90,7 @@ def test_a_held_run_changes_nothing_and_keeps_its_plan(tmp_path):
     assert set(kept["part"]) >= {"changes", "records", "derived", "state"}
 
 
+@pytest.mark.slow  # (two warehouses synced and compared table by table: 5 s)
 def test_a_held_run_approved_leaves_what_a_sync_without_the_guard_leaves(tmp_path):
     ours, oracle = warehouse(tmp_path, "ours"), warehouse(tmp_path, "oracle")
     truncated = without_students(tiny_district())

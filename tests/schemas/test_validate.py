@@ -456,6 +456,7 @@ def _by_content(result):
     )
 
 
+@pytest.mark.slow  # (15 generated districts validated twice: 4 s)
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_row_order_changes_no_result(tmp_path_factory, seed):
