@@ -23,8 +23,7 @@ class TenantBusy(Exception):
 
 # the feed, the settings, the environment's limits, the warehouse (unreadable, locked, newer, or
 # holding duplicated managed rows a person must resolve), an inbox another scan holds, a
-# tenant whose slot stays taken: each
-# message already says what to do
+# tenant whose slot stays taken: each message already says what to do
 INPUT_ERRORS: tuple[type[Exception], ...] = (
     FeedError,
     SettingsError,

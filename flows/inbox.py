@@ -56,7 +56,7 @@ from rosterflow.warehouse.layout import (
     open_warehouse,
 )
 from rosterflow.warehouse.runs import applied_run_of_feed
-from rosterflow.warehouse.schema import latest_version, lock_wait_seconds, schema_version
+from rosterflow.warehouse.schema import latest_version, schema_version, while_busy
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
@@ -358,21 +358,14 @@ def one_scan_at_a_time(inbox: str) -> Iterator[None]:
         yield
         return
     try:
-        waited = lock_wait_seconds()
-        deadline = time.monotonic() + waited
-        pause = 0.05
-        while True:
-            try:
-                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() + pause > deadline:
-                    raise InboxBusy(
-                        f"{inbox}: another scan of this inbox has held it for {waited:g} s; "
-                        "this scan filed nothing (it waits up to ROSTERFLOW_LOCK_WAIT_SECONDS)"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
+        while_busy(
+            lambda: fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB),
+            lambda error: isinstance(error, BlockingIOError),
+            lambda _, waited: InboxBusy(
+                f"{inbox}: another scan of this inbox has held it for {waited:g} s; this scan "
+                "filed nothing (it waits up to ROSTERFLOW_LOCK_WAIT_SECONDS)"
+            ),
+        )
         yield
     finally:
         os.close(folder)  # (the lock goes with it)

@@ -74,8 +74,7 @@ def run_steps(
     nothing is done again. `feed_name` names the feed in audit instead of its file's name (a
     pulled feed, by the API's URL)."""
     known: dict[str, object] = {"feed": feed_name or Path(feed_path).name, "tenant": tenant}
-    # where the run is, for whoever reads its notification: rarely in the sync's folder
-    where = {"warehouse": os.path.abspath(warehouse)}
+    where = where_it_is(warehouse)
     try:
         result = _run_steps(
             steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt, feed_name
@@ -97,6 +96,12 @@ def run_steps(
 
 
 NOTIFIED = ("rejected", "held", "failed")
+
+
+def where_it_is(warehouse: str | Path) -> dict[str, str]:
+    """A notification's `warehouse`: where the run is, for whoever reads it (rarely in the
+    folder the sync ran in)."""
+    return {"warehouse": os.path.abspath(warehouse)}
 
 
 def failure_payload(known: dict[str, object], error: BaseException) -> dict:

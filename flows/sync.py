@@ -15,7 +15,6 @@ API is configured (without one, the CLI runs the same steps in-process: `flows.p
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -126,25 +125,18 @@ def _tenant_resource(tenant: str | None) -> dict[str, str]:
     }
 
 
-def _where(warehouse: str | None) -> dict[str, str]:
-    """The payload's `warehouse`, as a notification has it (`pipeline.run_steps`)."""
-    return {} if warehouse is None else {"warehouse": os.path.abspath(warehouse)}
-
-
-def emit_run_event(result: SyncResult, warehouse: str | None = None) -> None:
+def emit_run_event(result: SyncResult, warehouse: str) -> None:
     """The event `rosterflow.run.<outcome>` (applied, planned, held, rejected) on the tenant's
     resource, with the run's summary and first issues as its payload: a Prefect automation
     matching `rosterflow.run.held` or `rosterflow.run.rejected` notifies a person (docs/how-to/held-runs.md)."""
     emit_event(
         event=f"{RUN_EVENT}.{result.outcome}",
         resource=_tenant_resource(result.tenant),
-        payload=result.payload() | _where(warehouse),
+        payload=result.payload() | pipeline.where_it_is(warehouse),
     )
 
 
-def emit_failure_event(
-    feed: str, tenant: str | None, error: BaseException, warehouse: str | None = None
-) -> None:
+def emit_failure_event(feed: str, tenant: str | None, error: BaseException, warehouse: str) -> None:
     """`rosterflow.run.failed`: the run broke (its flow run fails too)."""
     emit_event(
         event=f"{RUN_EVENT}.failed",
@@ -153,7 +145,7 @@ def emit_failure_event(
         payload=pipeline.failure_payload(
             {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}, error
         )
-        | _where(warehouse),
+        | pipeline.where_it_is(warehouse),
     )
 
 

@@ -153,26 +153,42 @@ def lock_wait_seconds() -> float:
         raise WarehouseError(str(error)) from None
 
 
-def while_locked(path: Path, attempt: Callable[[], T]) -> T:
-    """`attempt()`, again while another process holds `path`, with backoff, for up to
-    `lock_wait_seconds()`: DuckDB admits one writing process, or readers, at a time, and an
-    analyst's query or another tenant's run over shared storage is over in seconds
-    (`ROSTERFLOW_LOCK_WAIT_SECONDS`, default 30)."""
+def while_busy(
+    attempt: Callable[[], T],
+    busy: Callable[[Exception], bool],
+    gave_up: Callable[[Exception, float], Exception],
+) -> T:
+    """`attempt()`, again while it fails with an error `busy` says is another process's hold,
+    with backoff, for up to `lock_wait_seconds()` (`ROSTERFLOW_LOCK_WAIT_SECONDS`, default 30);
+    then the error `gave_up` makes of the last one and the seconds waited is raised. Any other
+    error is raised as it is."""
     waited = lock_wait_seconds()
     deadline = time.monotonic() + waited
     pause = 0.05
     while True:
         try:
             return attempt()
-        except duckdb.IOException as error:
-            if "lock" in str(error) and time.monotonic() + pause > deadline:
-                raise WarehouseError(_locked(path, str(error), waited)) from None
-            if "lock" not in str(error):
-                raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
-        except duckdb.Error as error:
-            raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
+        except Exception as error:
+            if not busy(error):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise gave_up(error, waited) from None
         time.sleep(pause)
         pause = min(pause * 2, 1.0)
+
+
+def while_locked(path: Path, attempt: Callable[[], T]) -> T:
+    """`attempt()`, again while another process holds `path` (`while_busy`): DuckDB admits one
+    writing process, or readers, at a time, and an analyst's query or another tenant's run
+    over shared storage is over in seconds."""
+    try:
+        return while_busy(
+            attempt,
+            lambda error: isinstance(error, duckdb.IOException) and "lock" in str(error),
+            lambda error, waited: WarehouseError(_locked(path, str(error), waited)),
+        )
+    except duckdb.Error as error:
+        raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
 
 
 def _locked(path: Path, error: str, waited: float) -> str:
