@@ -247,6 +247,7 @@ def test_usage_mistakes_exit_2_before_prefect_starts(tmp_path):
         assert expected in outcome.output and "Traceback" not in outcome.output
 
 
+@pytest.mark.slow  # (a process and a flow run, 4 s; in-process: test_cli_plain's input errors)
 @pytest.mark.flow
 def test_the_terminal_shows_one_line_and_no_prefect_traceback_for_an_unreadable_feed(
     tmp_path, prefect_harness

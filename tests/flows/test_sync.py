@@ -97,6 +97,7 @@ def test_a_dry_run_plans_and_leaves_lms_alone(tmp_path):
     assert planned["n"][0] == result.summary["count"].sum() > 0
 
 
+@pytest.mark.slow  # (in-process: test_cli_plain's rejected run; this adds the flow's artifact)
 @pytest.mark.flow
 def test_a_feed_with_errors_is_rejected_and_lms_keeps_its_rows(tmp_path):
     warehouse = tmp_path / "w.duckdb"
@@ -167,6 +168,7 @@ def test_errors_inside_the_flow_reach_the_caller_as_themselves(tmp_path):
         sync_flow(str(tmp_path / "junk.zip"), str(tmp_path / "w.duckdb"))
 
 
+@pytest.mark.slow  # (two flow runs, 5 s)
 @pytest.mark.flow
 def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
     from rosterflow.flows import steps
