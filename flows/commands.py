@@ -227,11 +227,13 @@ def run_sync(verbose: bool, in_prefect: bool, **parameters) -> SyncResult:
     """One sync with a spinner, as a Prefect flow run or in this process (the same steps and
     parameters); what stops it becomes a CommandError."""
     from rosterflow.flows.console import progress
+    from rosterflow.flows.progress import listening_to_records
 
     if in_prefect:
         # imported before `progress` quiets Prefect's console: importing a flow adds loggers
         from rosterflow.flows.sync import sync_flow as run
-    with progress(verbose, in_prefect) as steps:
+    recorded: list[SyncResult] = []  # the run committed, if it got that far
+    with progress(verbose, in_prefect) as steps, listening_to_records(recorded.append):
         if not in_prefect:
             from rosterflow.flows.plain import (
                 sync as run,  # DuckDB, Polars, pandera: under the spinner
@@ -239,26 +241,44 @@ def run_sync(verbose: bool, in_prefect: bool, **parameters) -> SyncResult:
         try:
             return run(**parameters)
         except Exception as error:
-            raise failure(error, steps[-1] if steps else None, verbose) from None
+            step = steps[-1] if steps else None
+            raise failure(error, step, verbose, recorded[-1] if recorded else None) from None
 
 
-def failure(error: BaseException, step: str | None, verbose: bool) -> CommandError:
+def failure(
+    error: BaseException,
+    step: str | None,
+    verbose: bool,
+    recorded: SyncResult | None = None,
+) -> CommandError:
     """What an error a flow raised (possibly wrapped by Prefect) means for the user: exit 2 with
-    the fix for their input or an unreachable Prefect API, exit 1 for a run that failed."""
+    the fix for their input or an unreachable Prefect API, exit 1 for a run that failed. A run
+    already committed (`recorded`) stays as it is whatever fails after it:
+    the Prefect API gone after it is exit 1, saying so, never the advice to run it again."""
     from rosterflow.flows.console import STEP_LABELS
     from rosterflow.flows.errors import input_error
-    from rosterflow.flows.prefect_logging import prefect_unreachable
+    from rosterflow.flows.prefect_logging import prefect_lost, prefect_unreachable
 
     found = input_error(error)
     if found is not None:
         return CommandError(str(found))
+    if recorded is not None:
+        lost = prefect_lost(error, recorded.run_id, recorded.outcome)
+        if lost:
+            return CommandError(lost, EXIT_REJECTED)
     unreachable = prefect_unreachable(error)
     if unreachable:
         return CommandError(unreachable)
     label = STEP_LABELS.get(step or "", "starting")
     what = f"{type(error).__name__}: {error}"
     hint = "" if verbose else " (--verbose shows the traceback)"
-    if step == "apply":
+    if recorded is not None and step != "publish":
+        # (closing the warehouse, say: the commit is in its write-ahead log)
+        message = (
+            f"run {recorded.run_id} is recorded in the warehouse ({recorded.outcome}, in "
+            f"audit.sync_runs), but what followed it failed ({what})"
+        )
+    elif step == "apply":
         message = (
             f"the sync failed while applying and was rolled back ({what}). The warehouse is "
             "as it was; the run is recorded in audit.sync_runs with outcome 'failed'"

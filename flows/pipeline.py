@@ -25,6 +25,7 @@ from polars.exceptions import PanicException
 from rosterflow.flows import steps as plain_steps
 from rosterflow.flows.errors import INPUT_ERRORS
 from rosterflow.flows.notify import notify_run
+from rosterflow.flows.progress import listening_to_records
 from rosterflow.flows.steps import PlannedRun, ValidatedRun, start_run, with_warnings
 from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.feed import Feed
@@ -75,10 +76,21 @@ def run_steps(
     pulled feed, by the API's URL)."""
     known: dict[str, object] = {"feed": feed_name or Path(feed_path).name, "tenant": tenant}
     where = where_it_is(warehouse)
+    recorded: list[SyncResult] = []
     try:
-        result = _run_steps(
-            steps, feed_path, warehouse, settings, tenant, dry_run, full, known, attempt, feed_name
-        )
+        with listening_to_records(recorded.append):
+            result = _run_steps(
+                steps,
+                feed_path,
+                warehouse,
+                settings,
+                tenant,
+                dry_run,
+                full,
+                known,
+                attempt,
+                feed_name,
+            )
     except PanicException as panic:
         # Polars' own bug (a BaseException, which would pass every `except Exception` above
         # the sync as a traceback): a run that failed all the same, announced and ended so
@@ -86,13 +98,22 @@ def run_steps(
         steps.notify(settings, failure_payload(known, error) | where)
         raise error from panic
     except Exception as error:
-        steps.notify(settings, failure_payload(known, error) | where)
+        if recorded:
+            # committed before it (the Prefect API lost as the task that committed ended,
+            # say): the run is what it recorded, and that is what is announced
+            _notify_of(steps, settings, recorded[-1], where)
+        else:
+            steps.notify(settings, failure_payload(known, error) | where)
         raise
     if result.planning == "retried":
         return result  # announced by the try that recorded it
+    _notify_of(steps, settings, result, where)
+    return result
+
+
+def _notify_of(steps: Steps, settings: Settings, result: SyncResult, where: dict) -> None:
     if result.outcome in NOTIFIED:
         steps.notify(settings, result.payload() | where)
-    return result
 
 
 NOTIFIED = ("rejected", "held", "failed")

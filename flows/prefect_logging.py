@@ -69,14 +69,36 @@ WITHOUT_PREFECT = (
 def prefect_unreachable(error: BaseException, instead: str = WITHOUT_PREFECT) -> str | None:
     """The fix for a Prefect API that `error` (or what it was raised from) could not reach:
     start it, or do `instead`; None for any other error."""
-    from rosterflow.flows.errors import error_chain
-
-    httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
-    if httpx is None or not any(isinstance(e, httpx.TransportError) for e in error_chain(error)):
+    if not _transport_error(error):
         return None
     from prefect.settings import PREFECT_API_URL
 
     return without_userinfo(  # the URL's user:password@ (and the error's) never shown
         f"cannot reach the Prefect API at {PREFECT_API_URL.value()} ({error}). Start it with "
         f"`prefect server start`, or {instead}"
+    )
+
+
+def prefect_lost(error: BaseException, run_id: int, outcome: str) -> str | None:
+    """What to say when the Prefect API could not be reached (`error`, or what it was raised
+    from) after run `run_id` was committed with `outcome`: the warehouse holds the run, only
+    Prefect's record of it is incomplete. None for any other error."""
+    if not _transport_error(error):
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    return without_userinfo(
+        f"run {run_id} is recorded in the warehouse ({outcome}, in audit.sync_runs), but the "
+        f"Prefect API at {PREFECT_API_URL.value()} could not be reached afterwards ({error}): "
+        "Prefect shows its flow run unfinished, and the warehouse needs nothing more"
+    )
+
+
+def _transport_error(error: BaseException) -> bool:
+    """Whether `error`, or what it was raised from, is an HTTP request that got no answer."""
+    from rosterflow.flows.errors import error_chain
+
+    httpx = sys.modules.get("httpx")  # not imported: no HTTP error (and no Prefect) to look for
+    return httpx is not None and any(
+        isinstance(e, httpx.TransportError) for e in error_chain(error)
     )

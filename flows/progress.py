@@ -11,12 +11,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from rosterflow.schemas.runs import SyncResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _step_listeners: list[Callable[[str], None]] = []
+_record_listeners: list[Callable[[SyncResult], None]] = []
 
 
 @contextmanager
@@ -33,6 +37,25 @@ def announce(name: str) -> None:
     """Tell every listener that the step `name` starts."""
     for listener in list(_step_listeners):
         listener(name)
+
+
+@contextmanager
+def listening_to_records(listener: Callable[[SyncResult], None]) -> Iterator[None]:
+    """Call `listener(result)` each time a run is committed to the warehouse in this process."""
+    _record_listeners.append(listener)
+    try:
+        yield
+    finally:
+        _record_listeners.remove(listener)
+
+
+def announce_recorded(result: SyncResult) -> None:
+    """Tell every listener that the run `result` is committed. What fails after it (Prefect's
+    API gone while the engine records the end of the task that committed, say) undid nothing:
+    the user is told so rather than to run the sync again, and notified of its outcome, not
+    of a failure."""
+    for listener in list(_record_listeners):
+        listener(result)
 
 
 def announced(step: Callable[P, R], name: str) -> Callable[P, R]:

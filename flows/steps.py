@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from rosterflow.flows.progress import announce_recorded
 from rosterflow.schemas.by_lines import StoredRecords
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
@@ -378,7 +379,7 @@ def hold(
         f"exactly this plan, `rosterflow discard {planned.run.run_id}` drops it",
     )
     hold_run(con, run, issues, planned.writes, planned.next_ids)
-    return SyncResult.of(run, planned.plan, issues)
+    return recorded(SyncResult.of(run, planned.plan, issues))
 
 
 def reject(
@@ -386,7 +387,7 @@ def reject(
 ) -> SyncResult:
     rejected = replace(run, outcome="rejected", message=message)
     record_run(con, rejected, issues)
-    return SyncResult.of(rejected, None, issues)
+    return recorded(SyncResult.of(rejected, None, issues))
 
 
 def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
@@ -404,4 +405,10 @@ def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings)
 
 def apply(con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame) -> SyncResult:
     """Write the run (applied, or planned for a dry run); on failure record it as failed."""
-    return record_or_fail(con, planned.run, issues, planned.writes)
+    return recorded(record_or_fail(con, planned.run, issues, planned.writes))
+
+
+def recorded(result: SyncResult) -> SyncResult:
+    """`result`, committed, announced as such (`flows.progress.announce_recorded`)."""
+    announce_recorded(result)
+    return result

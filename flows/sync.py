@@ -31,7 +31,7 @@ from rosterflow.flows import steps as sync_steps
 from rosterflow.flows.notify import notify_run
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
-from rosterflow.flows.progress import announced
+from rosterflow.flows.progress import announced, listening_to_records
 from rosterflow.flows.tenant_lock import tenant_lock, tenant_slug
 from rosterflow.schemas.issues import ISSUE_COLUMNS
 from rosterflow.schemas.runs import SyncResult
@@ -228,21 +228,26 @@ def sync_flow(
     from prefect.runtime import flow_run
 
     settings = load_settings_task(config, max_removal_share)
+    recorded: list[SyncResult] = []
     try:
         # the flow run's id marks its run in audit: a retry of this flow run finds it there
-        result = run_steps(
-            STEPS,
-            feed,
-            warehouse,
-            settings,
-            tenant,
-            dry_run,
-            full,
-            attempt=flow_run.id,
-            feed_name=feed_name,
-        )
+        with listening_to_records(recorded.append):
+            result = run_steps(
+                STEPS,
+                feed,
+                warehouse,
+                settings,
+                tenant,
+                dry_run,
+                full,
+                attempt=flow_run.id,
+                feed_name=feed_name,
+            )
     except Exception as error:
-        emit_failure_event(feed_name or feed, tenant, error, warehouse)
+        if recorded:  # committed before the error: the run is what it recorded
+            emit_run_event(recorded[-1], warehouse)
+        else:
+            emit_failure_event(feed_name or feed, tenant, error, warehouse)
         raise
     emit_run_event(result, warehouse)
     publish(result)

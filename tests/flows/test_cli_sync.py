@@ -308,6 +308,61 @@ def test_an_unreachable_prefect_api_is_a_usage_error_with_the_fix(capsys):
     assert "prefect server start" in capsys.readouterr().err
 
 
+def test_an_error_after_the_run_was_recorded_never_says_it_was_rolled_back(tmp_path, monkeypatch):
+    from rosterflow.flows import plain
+
+    def sync_then_break(**parameters):
+        plain_sync(**parameters)
+        raise OSError("No space left on device")
+
+    plain_sync = plain.sync
+    monkeypatch.setattr(plain, "sync", sync_then_break)
+    warehouse = tmp_path / "w.duckdb"
+
+    broken = sync(
+        write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse, "--no-prefect"
+    )
+
+    assert broken.exit_code == EXIT_REJECTED, broken.output
+    said = " ".join(broken.output.split())
+    assert "run 1 is recorded in the warehouse (applied" in said and "No space left" in said
+    assert "rolled back" not in said
+    assert outcomes(warehouse) == ["applied"]
+
+
+@pytest.mark.parametrize(
+    ("frames", "outcome"),
+    [
+        (tiny_district(), "applied"),
+        (with_cell(tiny_district(), "users", 2, "role", "pupil"), "rejected"),
+    ],
+    ids=["applied", "rejected"],
+)
+def test_a_prefect_api_lost_after_the_run_was_recorded_says_so_and_exits_1(
+    tmp_path, monkeypatch, frames, outcome
+):
+    """The Prefect engine records a task's end after the task committed: an API gone then must
+    not send the user to run a sync again that the warehouse already holds."""
+    from rosterflow.flows import plain
+
+    def sync_then_lose_prefect(**parameters):
+        plain_sync(**parameters)
+        raise RuntimeError("Failed to reach API") from httpx.ConnectError("connection refused")
+
+    plain_sync = plain.sync
+    monkeypatch.setattr(plain, "sync", sync_then_lose_prefect)
+    warehouse = tmp_path / "w.duckdb"
+
+    lost = sync(write_feed(tmp_path / "d.zip", frames), "--warehouse", warehouse, "--no-prefect")
+
+    assert lost.exit_code == EXIT_REJECTED, lost.output
+    said = " ".join(lost.output.split())
+    assert f"run 1 is recorded in the warehouse ({outcome}" in said
+    assert "prefect server start" not in said and "Traceback" not in said
+    assert outcomes(warehouse) == [outcome]
+    assert lms_users(warehouse).height == (frames["users"].height if outcome == "applied" else 0)
+
+
 @pytest.mark.parametrize(
     # (the Prefect variant, a flow run of 6 s, runs with the slow tests)
     "engine",

@@ -593,3 +593,37 @@ def test_a_run_that_breaks_is_recorded_as_failed_with_its_issues(warehouse):
     assert issues["rule"].to_list() == ["boolean.case"]
     for name, table in lms_state(warehouse).items():
         assert_frame_equal(table, before[name])
+
+
+@pytest.mark.parametrize(
+    ("frames", "step", "notified"),
+    [
+        (tiny_district(), "apply", []),
+        (with_cell(tiny_district(), "users", 2, "role", "pupil"), "reject", ["rejected"]),
+    ],
+    ids=["applied", "rejected"],
+)
+def test_a_run_recorded_before_an_error_is_announced_as_recorded_not_as_failed(
+    warehouse, frames, step, notified
+):
+    """The Prefect engine records a task's end after the task committed: an API lost then
+    leaves the run as it was recorded, and a notification says that outcome, never 'failed'."""
+    from rosterflow.flows import steps as plain_steps
+    from rosterflow.flows.pipeline import run_steps
+    from rosterflow.schemas.settings import Settings
+
+    def then_lost(*args):
+        getattr(plain_steps, step)(*args)
+        raise ConnectionError("the Prefect API went away")
+
+    sent: list[dict] = []
+    feed = write_feed(warehouse.dir / "d.zip", frames)
+    lost = Steps(**{step: then_lost}, notify=lambda settings, payload: sent.append(payload))
+
+    with pytest.raises(ConnectionError):
+        run_steps(lost, feed, warehouse.path, Settings(), "district")
+
+    assert [payload["outcome"] for payload in sent] == notified
+    assert [(p["run_id"], p["tenant"]) for p in sent] == [(1, "district")] * len(notified)
+    recorded = warehouse.query("select run_id, outcome from audit.sync_runs").rows()
+    assert recorded == [(1, "applied" if step == "apply" else "rejected")]
