@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
@@ -18,19 +18,26 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _step_listeners: list[Callable[[str], None]] = []
 _record_listeners: list[Callable[[SyncResult], None]] = []
 
 
 @contextmanager
-def listening_to_steps(listener: Callable[[str], None]) -> Iterator[None]:
-    """Call `listener(step name)` each time a step starts (or retries) in this process."""
-    _step_listeners.append(listener)
+def _listening(
+    listeners: list[Callable[[T], None]], listener: Callable[[T], None]
+) -> Iterator[None]:
+    listeners.append(listener)
     try:
         yield
     finally:
-        _step_listeners.remove(listener)
+        listeners.remove(listener)
+
+
+def listening_to_steps(listener: Callable[[str], None]) -> AbstractContextManager[None]:
+    """Call `listener(step name)` each time a step starts (or retries) in this process."""
+    return _listening(_step_listeners, listener)
 
 
 def announce(name: str) -> None:
@@ -39,14 +46,9 @@ def announce(name: str) -> None:
         listener(name)
 
 
-@contextmanager
-def listening_to_records(listener: Callable[[SyncResult], None]) -> Iterator[None]:
+def listening_to_records(listener: Callable[[SyncResult], None]) -> AbstractContextManager[None]:
     """Call `listener(result)` each time a run is committed to the warehouse in this process."""
-    _record_listeners.append(listener)
-    try:
-        yield
-    finally:
-        _record_listeners.remove(listener)
+    return _listening(_record_listeners, listener)
 
 
 def announce_recorded(result: SyncResult) -> None:

@@ -76,9 +76,12 @@ REASONS: dict[str, str] = {
     "section",
     "line_item.class_not_in_sis": "its section's class is no longer among the SIS's records",
     "line_item.inactive": "its status is inactive (a draft or hidden column)",
+    "line_item.not_a_number": "its min_score or points_possible is NaN or infinite: no number "
+    "OneRoster can send",
     "result.line_item_not_sent": "its line item is not sent",
     "result.not_enrolled": "the student is not actively enrolled in the section (as the SIS "
     "last said)",
+    "result.not_a_number": "the score is NaN or infinite: no number OneRoster can send",
     "result.out_of_range": "the score is outside the line item's range (min_score to "
     "points_possible)",
 }

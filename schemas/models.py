@@ -32,13 +32,18 @@ DATETIME_PATTERN = (
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 )
 YEAR_PATTERN = r"^\d{4}$"
-# a finite decimal number: `8`, `-0.5`, `.5`, `10.`, `1.5e3` (ASCII digits: `\d` would admit
-# other scripts' digits), never `8,5`, `1_000`, `NaN` or `inf`
+# a decimal number: `8`, `-0.5`, `.5`, `10.`, `1.5e3` (ASCII digits: `\d` would admit other
+# scripts' digits), never `8,5`, `1_000`, `NaN` or `inf`. `1e999` has the format yet no double
+# holds it: `finite_number` refuses it
 NUMBER_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 # comma-separated items, none of them empty
 LIST_PATTERN = r"^\s*[^,\s][^,]*(?:,\s*[^,\s][^,]*)*$"
 USER_IDS_PATTERN = r"^\s*\{[^{}:]+:[^{}]*\}(?:\s*,\s*\{[^{}:]+:[^{}]*\})*\s*$"
 BOOLEAN_VALUES = ("true", "false")
+# the check that a number is finite as a double; its methods' names start so too, as a model
+# that inherits a check names it after its method. It fails as the column's format does (rule
+# `number`: `schemas.validate` reports so a number column's check that is no other)
+FINITE_NUMBER = "finite_number"
 
 
 def _field(kind: Kind, required: bool = False, target: str | None = None, **checks) -> object:
@@ -141,6 +146,25 @@ def as_date(value: pl.Expr) -> pl.Expr:
 
 def is_calendar_date(data: pa.PolarsData, pattern: str = DATE_PATTERN) -> pl.LazyFrame:
     return data.lazyframe.select(in_calendar(pl.col(data.key), pattern))
+
+
+def as_number(value: pl.Expr) -> pl.Expr:
+    """A number value as a Float64: null unless it is in the number format and finite as a
+    double (a score, a range or a weight is a double on the platform and in the REST binding's
+    JSON, where `1e999` would be infinity, which JSON cannot write)."""
+    number = value.cast(pl.Float64, strict=False)
+    return pl.when(value.str.contains(NUMBER_PATTERN) & number.is_finite()).then(number)
+
+
+def finite_number(value: pl.Expr) -> pl.Expr:
+    """A value in the number format is finite as a double (`1e999`, `-1e400` or 400 nines are
+    not); a value not in the format passes, its format check alone reports it (one error per
+    bad value), and null passes. `1e-999` is finite: it reads as 0."""
+    return value.is_null() | ~value.str.contains(NUMBER_PATTERN) | as_number(value).is_not_null()
+
+
+def is_finite_number(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(finite_number(pl.col(data.key)))
 
 
 class OneRosterModel(pa.DataFrameModel):
@@ -301,6 +325,10 @@ class LineItems(OneRosterModel):
     def calendar_date_fields(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return is_calendar_date(data)
 
+    @pa.check("resultValueMin", "resultValueMax", name=FINITE_NUMBER)
+    def finite_number_range(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_finite_number(data)
+
     class Config:
         name = "lineItems"
 
@@ -344,6 +372,10 @@ class Results(OneRosterModel):
     @pa.check("scoreDate", name="calendar_date")
     def calendar_date_score(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return is_calendar_date(data)
+
+    @pa.check("score", name=FINITE_NUMBER)
+    def finite_number_score(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_finite_number(data)
 
     class Config:
         name = "results"

@@ -24,12 +24,14 @@ import polars as pl
 
 from rosterflow.schemas import models as v11
 from rosterflow.schemas.models import (
+    FINITE_NUMBER,
     OneRosterModel,
     boolean,
     date,
     extensible_enum,
     grades,
     is_calendar_date,
+    is_finite_number,
     items,
     number,
     ref,
@@ -163,6 +165,10 @@ class Categories(v11.Categories):
 
     weight: str = number()
 
+    @pa.check("weight", name=FINITE_NUMBER)
+    def finite_number_weight(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_finite_number(data)
+
     class Config:
         name = "categories"
 
@@ -184,6 +190,10 @@ class LineItems(OneRosterModel):
     @pa.check("assignDate", "dueDate", name="calendar_date")
     def calendar_date_fields(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return is_calendar_date(data)
+
+    @pa.check("resultValueMin", "resultValueMax", name=FINITE_NUMBER)
+    def finite_number_range(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_finite_number(data)
 
     class Config:
         name = "lineItems"
@@ -249,6 +259,10 @@ class ResultLearningObjectiveIds(OneRosterModel):
     learningObjectiveId: str = text(required=True)
     score: str = number()
     textScore: str = text()
+
+    @pa.check("score", name=FINITE_NUMBER)
+    def finite_number_score(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return is_finite_number(data)
 
     class Config:
         name = "resultLearningObjectiveIds"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from rosterflow.schemas.models import calendar_date
+from rosterflow.schemas.models import FINITE_NUMBER, calendar_date, finite_number
 
 
 def _failing(column: str, check: pa.Check) -> pl.Expr:
@@ -31,6 +31,8 @@ def _failing(column: str, check: pa.Check) -> pl.Expr:
         # leaves a value not in the column's format to the format check; the rows are the
         # same, as that check fails on every such value
         return ~calendar_date(value)
+    if check.name.startswith(FINITE_NUMBER):
+        return ~finite_number(value)
     return pl.lit(True)  # unknown to the pre-screen: let pandera look at every value
 
 

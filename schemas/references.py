@@ -23,7 +23,7 @@ import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import issues_from
-from rosterflow.schemas.models import NUMBER_PATTERN, as_date
+from rosterflow.schemas.models import as_date, as_number
 from rosterflow.schemas.records import RecordChanges
 from rosterflow.schemas.spec import FILE_SPECS, FileSpec, Kind
 
@@ -452,7 +452,14 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
                 value=pl.col(end),
                 rule="date.order",
                 severity="warning",
-                message=pl.format("ends before it starts ({})", pl.col(start)),
+                # concat_str, not pl.format: the rows come straight from the filter above, and a
+                # by-lines run's enrollments are in chunks (the changed lines', then the stored
+                # records'); Polars' `pl.format` panics on a column whose chunks the filter
+                # emptied (`assertion failed: i < self.len()`), concat_str does not, and
+                # needs no copy of the table in one chunk
+                message=pl.concat_str(
+                    pl.lit("ends before it starts ("), pl.col(start), pl.lit(")")
+                ),
             )
         )
     return found
@@ -461,7 +468,8 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
 def range_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
     """A line item whose resultValueMax is below its resultValueMin: a warning, as a session
     that ends before it starts is (the bindings state no order; every score is out of such a
-    range). Judged when both are numbers; a value that is none is the models' to report."""
+    range). Judged when both are numbers (finite ones: `-1e999` is none); a value that is none
+    is the models' to report."""
     if "lineItems" not in tables:
         return []
     low, high = pl.col("resultValueMin"), pl.col("resultValueMax")
@@ -469,11 +477,7 @@ def range_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]
         tables["lineItems"]
         .lazy()
         .select(LINE, "resultValueMin", "resultValueMax")
-        .filter(
-            low.str.contains(NUMBER_PATTERN)
-            & high.str.contains(NUMBER_PATTERN)
-            & (high.cast(pl.Float64, strict=False) < low.cast(pl.Float64, strict=False))
-        )
+        .filter(as_number(high) < as_number(low))
     )
     return [
         issues_from(

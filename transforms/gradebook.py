@@ -4,14 +4,17 @@ From the tenant's `lms.line_items` and `lms.scores`, its sections, users and enr
 the SIS's classes and academic sessions as stored (`warehouse.records`):
 
 - a line item is sent when its course is a managed section (`or--<sourcedId>`) whose class is
-  among the SIS's records and its status is active. classSourcedId is the section's sourcedId;
-  gradingPeriodSourcedId (1.2: academicSessionSourcedId) is, of the class's termSourcedIds, the
-  first whose dates hold the due date, else the first; 1.2's schoolSourcedId is the class's
-  school. assignDate is the assign date, else the due date; resultValueMin and resultValueMax
-  are min_score and points_possible.
+  among the SIS's records, its status is active and its min_score and points_possible are
+  finite (a double column of the platform may hold NaN or infinity, which no OneRoster number
+  says: the CSV binding's number is a decimal, and JSON has none). classSourcedId is the
+  section's sourcedId; gradingPeriodSourcedId (1.2: academicSessionSourcedId) is, of the
+  class's termSourcedIds, the first whose dates hold the due date, else the first; 1.2's
+  schoolSourcedId is the class's school. assignDate is the assign date, else the due date;
+  resultValueMin and resultValueMax are min_score and points_possible.
 - a score is sent when its line item is, its student (a managed user) is actively enrolled as a
-  student in the section by the SIS (a managed enrollment, status active), and the score lies
-  within the line item's range; scoreStatus is the score's status, scoreDate its graded date.
+  student in the section by the SIS (a managed enrollment, status active), and the score is
+  finite and lies within the line item's range; scoreStatus is the score's status, scoreDate
+  its graded date.
 - categorySourcedId: one category per platform category of the line items sent (their title),
   or the default category for those without one.
 
@@ -88,7 +91,15 @@ def _line_item_reason() -> pl.Expr:
         .then(pl.lit("line_item.class_not_in_sis"))
         .when(pl.col("status") != "active")
         .then(pl.lit("line_item.inactive"))
+        .when(~pl.col("min_score").is_finite() | ~pl.col("points_possible").is_finite())
+        .then(pl.lit("line_item.not_a_number"))
     )
+
+
+def _not_finite(name: str) -> pl.Expr:
+    """`<name> <value>` when the column's value is NaN or infinite, else null."""
+    value = pl.col(name)
+    return pl.when(~value.is_finite()).then(pl.lit(f"{name} ") + number_text(value))
 
 
 def _line_item_message() -> pl.Expr:
@@ -119,6 +130,19 @@ def _line_item_message() -> pl.Expr:
         )
         .when(reason == "line_item.inactive")
         .then(pl.format("line item {} is inactive", pl.col("line_item_id")))
+        .when(reason == "line_item.not_a_number")
+        .then(
+            pl.format(
+                "the range of line item {} is not finite: {}",
+                pl.col("line_item_id"),
+                pl.concat_str(
+                    _not_finite("min_score"),
+                    _not_finite("points_possible"),
+                    separator=", ",
+                    ignore_nulls=True,
+                ),
+            )
+        )
     )
 
 
@@ -257,6 +281,9 @@ def _result_reason() -> pl.Expr:
         .then(pl.lit("result.line_item_not_sent"))
         .when(enrolled.not_())
         .then(pl.lit("result.not_enrolled"))
+        # before the range: NaN is no score, whatever Polars' order of floats makes of it
+        .when(~score.is_finite())
+        .then(pl.lit("result.not_a_number"))
         .when((score < pl.col("min_score")) | (score > pl.col("points_possible")))
         .then(pl.lit("result.out_of_range"))
     )
@@ -292,6 +319,8 @@ def _result_message() -> pl.Expr:
                 ),
             )
         )
+        .when(reason == "result.not_a_number")
+        .then(pl.format("score {} is not a finite number", number_text(pl.col("score"))))
         .when(reason == "result.out_of_range")
         .then(
             pl.format(

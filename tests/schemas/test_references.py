@@ -147,6 +147,49 @@ def test_a_date_order_is_checked_between_two_valid_dates_as_dates():
     assert_frame_equal(found, expected)
 
 
+def test_a_date_order_is_found_in_a_table_in_chunks_with_one_that_has_none():
+    """A run by lines checks the changed lines' chunk, then the stored records' chunks: a chunk
+    without a reversed date between two with one is emptied by the filter, and Polars'
+    `pl.format` panicked on the column it left (`assertion failed: i < self.len()`)."""
+    chunks = [
+        [("2026-09-01", "2026-08-01"), ("2026-09-01", "2026-08-02")],
+        [("2026-09-01", "2026-10-01"), ("2026-09-01", "2026-10-02")],  # none reversed
+        [("2026-09-01", "2026-08-03"), ("2026-09-01", "2026-08-04")],
+    ]
+    enrollments = pl.concat(
+        [
+            pl.DataFrame(
+                {
+                    "beginDate": [begin for begin, _ in rows],
+                    "endDate": [end for _, end in rows],
+                    LINE: [-1 - 2 * n, -2 - 2 * n],
+                },
+                schema={"beginDate": pl.String, "endDate": pl.String, LINE: pl.Int64},
+            )
+            for n, rows in enumerate(chunks)
+        ],
+        rechunk=False,
+    )
+    assert enrollments["endDate"].n_chunks() == 3
+
+    found = pl.concat(date_order_issues({"enrollments": enrollments})).collect()
+
+    assert found.select("line", "value", "message").rows() == [
+        (line, f"2026-08-0{day}", "ends before it starts (2026-09-01)")
+        for line, day in [(-1, 1), (-2, 2), (-5, 3), (-6, 4)]
+    ]
+
+
+@pytest.mark.parametrize("value", ["1e999", "-1e999", "1E+400", "NaN"])
+def test_a_range_order_is_judged_between_finite_numbers_alone(value):
+    line_items = pl.DataFrame(
+        {"resultValueMin": ["0", value], "resultValueMax": [value, "0"], LINE: [2, 3]},
+        schema={"resultValueMin": pl.String, "resultValueMax": pl.String, LINE: pl.Int64},
+    )
+
+    assert pl.concat(range_order_issues({"lineItems": line_items})).collect().height == 0
+
+
 def test_a_range_order_is_checked_between_two_numbers_as_numbers():
     pairs = [
         ("10", "5"),  # the highest score below the lowest
