@@ -63,8 +63,8 @@ def issues_from(
 ) -> pl.LazyFrame:
     """Issue rows for every row of `flagged` (a frame that has the `__line` column)."""
     if isinstance(flagged, pl.DataFrame):
-        # in one chunk: an eager filter of a frame in chunks leaves the chunks it emptied in
-        # place, and Polars' `pl.format` panics on a string column with an empty chunk between
+        # in one chunk: a lazy filter of a frame in chunks, collected, leaves the chunks it
+        # emptied in place, and Polars' `pl.format` panics on a column with an empty chunk between
         # others (`assertion failed: i < self.len()`), as a by-lines run's enrollments (the
         # changed lines' chunk, then the kept records' in the stored records' chunks) had it
         # when a middle chunk held no duplicated primary teacher. A few flagged rows.
