@@ -14,8 +14,10 @@ import os
 import shlex
 import smtplib
 import sys
+import urllib.error
 import urllib.request
 from email.message import EmailMessage
+from urllib.parse import urljoin, urlsplit
 
 from rosterflow.schemas.settings import Notify, Settings
 
@@ -25,7 +27,9 @@ TIMEOUT_SECONDS = 10
 
 def subject(payload: dict) -> str:
     run = f"run {payload['run_id']}" if payload.get("run_id") is not None else "a run"
-    return f"rosterflow: {payload.get('feed') or 'a feed'} {payload['outcome']} ({run}, tenant {payload.get('tenant')})"
+    # a feed that failed before its tenant was known (its manifest unread) has none to name
+    tenant = f", tenant {payload['tenant']}" if payload.get("tenant") is not None else ""
+    return f"rosterflow: {payload.get('feed') or 'a feed'} {payload['outcome']} ({run}{tenant})"
 
 
 def body(payload: dict) -> str:
@@ -55,11 +59,34 @@ def body(payload: dict) -> str:
     if payload["issues"]:
         shown = len(payload["issues"])
         lines.append("The first issue:" if shown == 1 else f"The first {shown} issues:")
-        lines += [
-            f"  {i['file']} line {i['line']} {i['field'] or ''}: {i['rule']} ({i['value']}) {i['message']}"
-            for i in payload["issues"]
-        ]
+        lines += [_issue_line(issue) for issue in payload["issues"]]
     return "\n".join(lines) + "\n"
+
+
+def _issue_line(issue: dict) -> str:
+    """`users.csv line 4 role: enum (pupil) message`; an issue of no field or no value (a
+    missing one) without them, rather than with "None" in their place."""
+    where = f"{issue['file']} line {issue['line']}"
+    if issue.get("field"):
+        where += f" {issue['field']}"
+    value = f" ({issue['value']})" if issue.get("value") is not None else ""
+    message = f" {issue['message']}" if issue.get("message") else ""
+    return f"  {where}: {issue['rule']}{value}{message}"
+
+
+class WebhookError(Exception):
+    """A webhook that did not take the run's summary."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not followed: urllib would follow a 301, 302 or 303 with a GET
+    without the summary, and the notification would be lost without a word."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def send_webhook(url: str, payload: dict) -> None:
@@ -69,8 +96,20 @@ def send_webhook(url: str, payload: dict) -> None:
         headers={"Content-Type": "application/json", "User-Agent": "rosterflow"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-        response.read()
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            response.read()
+    except urllib.error.HTTPError as error:
+        if 300 <= error.code < 400:
+            # where to: its scheme and host alone, as a webhook's secret is in its path
+            moved = urlsplit(urljoin(url, error.headers.get("Location") or ""))
+            to = f" to {moved.scheme}://{moved.netloc}/…" if moved.netloc else ""
+            raise WebhookError(
+                f"HTTP {error.code} {error.reason}{to}: the webhook redirects, and a redirect is "
+                "not followed (the summary would not go with it); give [notify] webhook the "
+                "URL it redirects to"
+            ) from None
+        raise WebhookError(f"HTTP {error.code} {error.reason}") from None
 
 
 def send_email(notify: Notify, payload: dict) -> None:
@@ -116,10 +155,21 @@ def notify_run(settings: Settings, payload: dict) -> None:
         try:
             send()
         except Exception as error:
-            warning = f"rosterflow: the {name} notification of {subject(payload)} failed: {error}"
+            why = _unquoted(str(error), notify.webhook)
+            warning = f"rosterflow: the {name} notification of {subject(payload)} failed: {why}"
             log.warning(warning)
             if not shown_on_stderr(log, logging.WARNING):  # (else it would be there twice)
                 print(warning, file=sys.stderr)
+
+
+def _unquoted(text: str, webhook: str) -> str:
+    """`text` without the webhook's path, should an error quote it (http.client's does, of a
+    URL it refuses): a webhook's secret is in its path, and the warning reaches a log."""
+    path = urlsplit(webhook).path if webhook else ""
+    for secret in (webhook, path):
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text
 
 
 def shown_on_stderr(logger: logging.Logger, level: int) -> bool:

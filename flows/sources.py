@@ -69,15 +69,28 @@ def sync_pulled(
         return sync(feed=str(feed), feed_name=feed_name(pulled.url, since), **parameters)
 
 
+class NotPulled(Exception):
+    """A district that broke before its sync began (reading its settings, its secret, its
+    API) with an error other than the SisError or SettingsError these word themselves: nothing
+    was written, and no run records it."""
+
+
 def pull_and_sync(
     url: str, tenant: str, warehouse: str, config: str | None, sync: Callable[..., SyncResult]
 ) -> PulledRun:
-    """One district's pull, then its sync; a SisError or SettingsError when nothing could be
-    synced."""
-    settings = load_settings(config)
-    choice = pull_choice(url, tenant, warehouse, settings)
-    announce("pull")
-    pulled = pull(url, settings.source, since=choice.since)
+    """One district's pull, then its sync; a SisError, SettingsError or NotPulled when nothing
+    could be synced."""
+    try:
+        settings = load_settings(config)
+        choice = pull_choice(url, tenant, warehouse, settings)
+        announce("pull")
+        pulled = pull(url, settings.source, since=choice.since)
+    except (SisError, SettingsError, WarehouseError):
+        raise
+    except Exception as error:
+        # (a secret file that is no UTF-8 text, say): the district could not be read, which
+        # is not a sync that failed (exit 1, recorded in audit) but exit 2, as an API's error
+        raise NotPulled(f"{type(error).__name__}: {error}") from error
     result = sync_pulled(
         pulled, choice.since, sync, warehouse=warehouse, tenant=tenant, config=config
     )
@@ -120,7 +133,7 @@ def pull_sources(
     for source in sources:
         try:
             run = pull_and_sync(source.url, source.tenant, warehouse, source.config, sync)
-        except (SisError, SettingsError, WarehouseError) as error:
+        except (SisError, SettingsError, WarehouseError, NotPulled) as error:
             message = f"{error}; nothing was written"
             outcomes.append(SourceOutcome(source, error=message, unreadable=True))
         except Exception as error:  # the sync itself broke: recorded as failed in audit

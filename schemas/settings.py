@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import tomllib
 from collections.abc import Mapping
+from email.utils import getaddresses
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -130,6 +133,9 @@ class Hierarchy(_Table):
     )
 
 
+LMS_CHECK_DAYS_MAX = 36_500
+
+
 class Safety(_Table):
     """The guards that hold a run for a person instead of applying it."""
 
@@ -166,6 +172,8 @@ class Safety(_Table):
     lms_check_days: float = Field(
         7.0,
         ge=0,
+        # a hundred years: "never" in practice; more would overflow the date it is added to
+        le=LMS_CHECK_DAYS_MAX,
         description="A sync proves that nobody edited the tenant's managed lms rows by hand "
         "since its last run (a hand edit is reverted) with the warehouse file's seal when "
         "nothing wrote the file since, and by reading every managed row when something did, "
@@ -212,7 +220,7 @@ class Notify(_Table):
         "when empty.",
     )
     smtp_host: str = Field("localhost", description="The SMTP server that sends the mail.")
-    smtp_port: int = Field(25, description="The port of the SMTP server.")
+    smtp_port: int = Field(25, ge=1, le=65_535, description="The port of the SMTP server.")
     smtp_from: str = Field("rosterflow@localhost", description="The sender of the mail.")
     smtp_starttls: bool = Field(
         False, description="Whether the SMTP connection is upgraded with STARTTLS before login."
@@ -232,12 +240,73 @@ class Notify(_Table):
         _no_credentials(
             "[notify] webhook", webhook, "a webhook service puts its secret in the URL's path"
         )
-        if webhook and not webhook.startswith(("http://", "https://")):
-            # what comes before the path: a webhook's secret is in its path
-            before_path, path = _split_path(webhook)
-            shown = repr(before_path) + (" followed by a path not shown" if path else "")
+        if not webhook:
+            return webhook
+        # what comes before the path: a webhook's secret is in its path
+        before_path, path = _split_path(webhook)
+        shown = repr(before_path) + (" followed by a path not shown" if path else "")
+        if not webhook.startswith(("http://", "https://")):
             raise _refused(f"[notify] webhook = {shown}; give an http:// or https:// URL")
+        # refused here rather than when a run is held: the error urllib raises then quotes
+        # the URL's path, the webhook's secret, into the warning on stderr and in the log
+        if _UNSENDABLE.search(webhook):
+            raise _refused(
+                f"[notify] webhook = {shown}: the URL holds a space or a control character; "
+                "give it as the webhook service shows it (a space written %20)"
+            )
+        try:
+            parts = urlsplit(webhook)
+            port = parts.port  # (a ValueError for a port out of range, or not a number)
+        except ValueError:
+            parts, port = None, None
+        if parts is None or not parts.hostname or port == 0:
+            raise _refused(
+                f"[notify] webhook = {shown}: no host, or a port that is no number from 1 to "
+                "65535; give an http:// or https:// URL such as https://hooks.example.org/..."
+            )
         return webhook
+
+    @field_validator("email")
+    @classmethod
+    def _recipients(cls, email: str) -> str:
+        if email and not _addresses(email, many=True):
+            raise _refused(
+                f"[notify] email = {email!r}; give mail addresses separated by commas, such as "
+                '"data-team@district.example, it@district.example"'
+            )
+        return email
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, sender: str) -> str:
+        if not _addresses(sender, many=False):
+            raise _refused(
+                f"[notify] smtp_from = {sender!r}; give one mail address, such as "
+                '"rosterflow@district.example"'
+            )
+        return sender
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        # (smtplib connects to nothing for an empty host, and fails to send saying "please run
+        # connect() first")
+        if not host.strip() or _UNSENDABLE.search(host):
+            raise _refused(
+                f"[notify] smtp_host = {host!r}; give the SMTP server's name or address "
+                "(default localhost)"
+            )
+        return host
+
+    @field_validator("smtp_password_env")
+    @classmethod
+    def _password_variable(cls, name: str) -> str:
+        if not name.strip():  # (a name given is not shown: it may be the password itself)
+            raise _refused(
+                "[notify] smtp_password_env is empty; name the environment variable that holds "
+                "the SMTP password (default ROSTERFLOW_SMTP_PASSWORD)"
+            )
+        return name
 
 
 class FeedReading(_Table):
@@ -441,6 +510,17 @@ class Source(_Table):
             )
         return raw
 
+    @field_validator("client_secret_env")
+    @classmethod
+    def _secret_variable(cls, name: str) -> str:
+        if not name.strip():  # (a name given is not shown: it may be the secret itself)
+            raise _refused(
+                "[source] client_secret_env is empty; name the environment variable that holds "
+                "the client secret (default ROSTERFLOW_CLIENT_SECRET), or the file "
+                "(client_secret_file)"
+            )
+        return name
+
     @field_validator("token_url")
     @classmethod
     def _token_url(cls, token_url: str) -> str:
@@ -540,9 +620,10 @@ class Settings(_Table):
 
 def read_toml(path: Path, what: str) -> dict:
     """The TOML file at `path`; a SettingsError saying it is missing (`no such {what}`) or
-    unreadable."""
+    unreadable. A byte-order mark before the first line is no part of it: Windows' Notepad
+    saved UTF-8 with one, which TOML's parser takes for a statement it cannot read."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise SettingsError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -582,6 +663,26 @@ def _split_path(url: str) -> tuple[str, str]:
     return scheme + separator + host, slash + path
 
 
+# a space or a control character, which no URL or host name holds as it is
+_UNSENDABLE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _addresses(text: str, many: bool) -> bool:
+    """Whether `text` is mail addresses separated by commas (`many`) or one address, each
+    `local@domain` with or without a display name (`Data Team <dt@district.example>`)."""
+    if _UNSENDABLE.search(text.replace(" ", "")):  # a line break would end the mail's header
+        return False
+    parsed = [address for _name, address in getaddresses([text])]
+    if not parsed or (len(parsed) > 1 and not many):
+        return False
+    # (an empty or broken entry is parsed as an empty address, or one without its @)
+    return all(
+        local and domain and " " not in address
+        for address in parsed
+        for local, _at, domain in [address.rpartition("@")]
+    )
+
+
 def _refused(message: str) -> PydanticCustomError:
     """An error whose message is already the one a person reads."""
     return PydanticCustomError("settings", "{message}", {"message": message})
@@ -599,6 +700,26 @@ def _no_credentials(where: str, url: str, instead: str) -> None:
 
 def _share_refused(where: str, share: object) -> str:
     return f"{where} = {share!r}; give a share between 0 and 1 (1 turns the guard off)"
+
+
+def _days_refused(where: str, days: object) -> str:
+    return (
+        f"{where} = {days!r}; give a number of days from 0 (read at every run) to "
+        f"{LMS_CHECK_DAYS_MAX:,}"
+    )
+
+
+# keys whose value is never shown when it is of the wrong type: a URL (a webhook's secret is
+# its path) or the name of what holds a secret (a secret may be written there by mistake)
+_UNSHOWN = frozenset(
+    {
+        ("notify", "webhook"),
+        ("notify", "smtp_password_env"),
+        ("source", "token_url"),
+        ("source", "client_secret_env"),
+        ("source", "client_secret_file"),
+    }
+)
 
 
 def _order(error: ErrorDetails) -> tuple[int, bool]:
@@ -629,11 +750,15 @@ def _message(error: ErrorDetails) -> str:
     annotation = Settings.model_fields[table].annotation.model_fields[name].annotation
     if get_origin(annotation) is Literal:
         return f"{where} = {value!r}; choose one of {', '.join(get_args(annotation))}"
-    if annotation is float:  # every number with a fraction is a share
+    if annotation is float:  # a number with a fraction: a share, or lms_check_days' days
+        if name == "lms_check_days":
+            return _days_refused(where, value)
         return _share_refused(where, value)
     if error["type"] in ("greater_than_equal", "less_than_equal"):  # a count out of its bounds
         return f"{where} = {value!r}; {error['msg'].replace('Input should be', 'give a number')}"
-    wanted = {bool: "true or false", int: "a number", str: "text"}
+    wanted = {bool: "true or false", int: "a whole number", str: "text"}
     if annotation in wanted:
-        return f"{where} must be {wanted[annotation]}"
+        if (table, name) in _UNSHOWN:
+            return f"{where} must be {wanted[annotation]}"
+        return f"{where} = {value!r}; give {wanted[annotation]}"
     return f"{where}: {error['msg']}"

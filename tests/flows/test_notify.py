@@ -279,9 +279,9 @@ def test_without_notify_settings_nothing_is_sent(tmp_path, receiver):
     ("notify", "message"),
     [
         ({"webhook": "ftp://x"}, "give an http:// or https:// URL"),
-        ({"smtp_port": "25"}, "smtp_port must be a number"),
-        ({"smtp_starttls": "yes"}, "smtp_starttls must be true or false"),
-        ({"email": ["a@b"]}, "email must be text"),
+        ({"smtp_port": "25"}, "smtp_port = '25'; give a whole number"),
+        ({"smtp_starttls": "yes"}, "smtp_starttls = 'yes'; give true or false"),
+        ({"email": ["a@b"]}, "email = \\['a@b'\\]; give text"),
         ({"webhok": "http://x"}, "webhok"),
     ],
 )

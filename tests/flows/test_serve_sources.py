@@ -65,15 +65,19 @@ def test_each_district_is_pulled_and_synced_and_a_failing_one_reported(tmp_path)
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "source: Field required"),
-        ('[[source]]\ntenant = "a"\n', "source.0.url: Field required"),
+        ("", r"no \[\[source\]\] table; each \[\[source\]\] gives tenant, url"),
+        (
+            '[[source]]\ntenant = "a"\n',
+            r"\[\[source\]\] 1 \(tenant 'a'\): no url; give the base URL",
+        ),
         (
             '[[source]]\ntenant = "a"\nurl = "sis.example"\n',
-            "source.0.url: String should match pattern",
+            r"\[\[source\]\] 1 \(tenant 'a'\) url = 'sis.example'; give the base URL of the "
+            "district's OneRoster API, http:// or https://",
         ),
         (
             '[[source]]\ntenant = "a"\nurl = "https://x/v1p1"\nsecret = "x"\n',
-            "source.0.secret: Extra inputs are not permitted",
+            r"\[\[source\]\] 1 \(tenant 'a'\): unknown key secret; each",
         ),
         (
             '[[source]]\ntenant = "a"\nurl = "https://x/v1p1"\n[[source]]\ntenant = "a"\nurl = "https://y/v1p1"\n',
@@ -94,7 +98,8 @@ def test_a_sources_url_holding_credentials_is_refused_without_showing_them(tmp_p
     with pytest.raises(SettingsError) as refused:
         load_sources(path)
     assert str(refused.value).startswith(
-        f"{path}: source.0.url: the URL holds credentials (user:password@host); give them in "
+        f"{path}: [[source]] 1 (tenant 'a') url: the URL holds credentials (user:password@host); "
+        "give them in "
     )
     assert "Hunter2" not in str(refused.value)
 
