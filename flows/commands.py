@@ -376,8 +376,18 @@ def serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> N
 
 
 def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> None:
-    """Serve the deployment that pulls every district of a sources file on the schedule."""
+    """Serve the deployment that pulls every district of a sources file on the schedule; the
+    file and each district's settings are checked first, as `--once` does, rather than in
+    every scheduled run."""
     from rosterflow.flows.pulls_flow import pulls_flow
+    from rosterflow.schemas.settings import SettingsError, load_settings
+    from rosterflow.schemas.sources import load_sources
+
+    try:
+        for source in load_sources(parameters["sources"]):
+            load_settings(source.config)
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
 
     stem = re.sub(r"[^a-z0-9]+", "-", Path(parameters["sources"]).stem.lower()).strip("-")
     # two overlapping scans would pull and sync the same districts at once

@@ -74,11 +74,18 @@ def _secret(source: Source, environ: Mapping[str, str]) -> str:
         return environ.get(source.client_secret_env, "").strip()
     path = Path(source.client_secret_file).expanduser()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: an editor's byte-order mark is no part of the secret (nor sendable in a
+        # header, which takes Latin-1)
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:  # the path is not shown: it may be the secret itself
         raise SisError(
             f"[source] client_secret_file: cannot read the file it names ({error.strerror}; "
             "a relative path is read beside the settings file)"
+        ) from None
+    except UnicodeDecodeError:
+        raise SisError(
+            "[source] client_secret_file: the file it names is not UTF-8 text; save the secret "
+            "in it as UTF-8 (an ASCII secret is)"
         ) from None
     return lines[0].strip() if lines else ""
 

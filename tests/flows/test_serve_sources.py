@@ -117,6 +117,36 @@ def test_serve_needs_an_inbox_or_sources_not_both(tmp_path):
     assert " ".join(both.output.split()) == asked + ", not both"
 
 
+@pytest.mark.parametrize(
+    ("sources", "district", "says"),
+    [
+        ('[[source]]\ntenant = "north"\n', None, "url"),
+        (
+            '[[source]]\ntenant = "north"\nurl = "https://sis.example/ims/oneroster/v1p1"\n'
+            'config = "north.toml"\n',
+            "[policy]\nusers = 'vanish'\n",
+            "[policy] users",
+        ),
+    ],
+    ids=["sources file", "a district's settings"],
+)
+def test_serving_on_a_schedule_checks_the_sources_and_their_settings_first(
+    tmp_path, sources, district, says
+):
+    """Else every scheduled run would fail alike, found only in Prefect's UI."""
+    (tmp_path / "sources.toml").write_text(sources)
+    if district is not None:
+        (tmp_path / "north.toml").write_text(district)
+
+    served = runner.invoke(
+        app, ["serve", "--sources", str(tmp_path / "sources.toml"), "--interval", "60"]
+    )
+
+    assert served.exit_code == 2, served.output
+    said = " ".join(served.output.split())
+    assert said.startswith("rosterflow: ") and says in said and "Prefect" not in said
+
+
 @pytest.mark.slow
 @pytest.mark.flow
 def test_the_scheduled_flow_syncs_each_district_as_a_subflow_run(tmp_path):

@@ -48,8 +48,8 @@ def test_a_secret_file_that_is_no_utf8_text_is_a_district_not_pulled(tmp_path, a
 
     assert (outcome.outcome, outcome.unreadable, outcome.run) == ("unreadable", True, None)
     assert outcome.line() == (
-        "north: unreadable: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 in "
-        "position 3: unexpected end of data; nothing was written"
+        "north: unreadable: [source] client_secret_file: the file it names is not UTF-8 text; "
+        "save the secret in it as UTF-8 (an ASCII secret is); nothing was written"
     )
     assert scan_exit_code([outcome]) == 2
     assert not warehouse.exists()

@@ -77,3 +77,21 @@ def test_a_token_url_from_the_environment_holding_credentials_is_refused_unseen(
         "ROSTERFLOW_TOKEN_URL: the URL holds credentials (user:password@host); give it without "
     )
     assert "Hunter2" not in message
+
+
+def test_a_secret_file_saved_with_a_byte_order_mark_gives_the_secret_alone(tmp_path):
+    (tmp_path / "north-sis").write_bytes("\ufeffthe-secret\r\n".encode())  # as Notepad saves it
+    config = tmp_path / "north.toml"
+    config.write_text('[source]\nclient_secret_file = "north-sis"\n')
+
+    found = credentials_for(load_settings(config).source, "1.1", ENVIRON)
+    assert found.secret.get_secret_value() == "the-secret"
+
+
+def test_a_secret_file_that_is_no_utf8_text_is_refused_in_one_line_unseen(tmp_path):
+    (tmp_path / MISTAKE).write_bytes(b"caf\xe9-secret\n")  # Latin-1
+    config = tmp_path / "north.toml"
+    config.write_text(f'[source]\nclient_secret_file = "{MISTAKE}"\n')
+    message = refusal(load_settings(config).source, ENVIRON)
+    assert MISTAKE not in message and "caf" not in message
+    assert message.startswith("[source] client_secret_file: the file it names is not UTF-8 text")
