@@ -33,6 +33,7 @@ from rosterflow.schemas.issues import (
 )
 from rosterflow.schemas.lenient import normalize
 from rosterflow.schemas.lines import KEYED_FILES
+from rosterflow.schemas.models import FINITE_NUMBER
 from rosterflow.schemas.prescreen import suspect_rows
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes, row_hashes
 from rosterflow.schemas.references import (
@@ -499,6 +500,8 @@ def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
         .then(pl.format("{} appears more than once in this file", pl.col("column")))
         .when(check.str.starts_with("calendar_date"))
         .then(pl.lit("not a real calendar day"))
+        .when(check.str.starts_with(FINITE_NUMBER))
+        .then(pl.lit("too large for a number (beyond ±1.8e308)"))
         .when(_enumeration_check(check))
         .then(pl.format("must be one of: {}", pl.col("allowed")))
         .when(pl.col("format_message").is_not_null())
