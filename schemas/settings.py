@@ -245,7 +245,7 @@ class Notify(_Table):
         # what comes before the path: a webhook's secret is in its path
         before_path, path = _split_path(webhook)
         shown = repr(before_path) + (" followed by a path not shown" if path else "")
-        if not webhook.startswith(("http://", "https://")):
+        if not webhook.lower().startswith(("http://", "https://")):  # (a scheme has no case)
             raise _refused(f"[notify] webhook = {shown}; give an http:// or https:// URL")
         # refused here rather than when a run is held: the error urllib raises then quotes
         # the URL's path, the webhook's secret, into the warning on stderr and in the log

@@ -103,7 +103,13 @@ def test_a_webhook_without_a_host_or_with_a_bad_port_is_refused(webhook, shown):
 
 
 def test_a_webhook_with_a_port_or_an_ip_address_is_taken():
-    for webhook in ("http://127.0.0.1:8080/hook", "https://[::1]:8443/hook", "https://h.example"):
+    for webhook in (
+        "http://127.0.0.1:8080/hook",
+        "https://[::1]:8443/hook",
+        "https://h.example",
+        "HTTPS://H.EXAMPLE/hook",  # a scheme in capitals is the same scheme
+        "https://prod-00.westus.logic.azure.com:443/workflows/a/invoke?api-version=1&sig=x%2F",
+    ):
         assert parse_settings({"notify": {"webhook": webhook}}).notify.webhook == webhook
 
 
