@@ -192,6 +192,23 @@ def known_ids(warehouse: Path, tenant: str):
     return functools.partial(tenant_ids, path, tenant)
 
 
+def tenant_file(warehouse: Path, tenant: str) -> Path:
+    """The warehouse file that holds `tenant` (a file, or the tenant's file of a layout); a
+    CommandError when there is none, or the tenant can have none (a name too long for a file
+    name of the layout)."""
+    from rosterflow.warehouse.layout import existing_tenant_warehouse
+    from rosterflow.warehouse.schema import WarehouseError
+
+    check_existing(warehouse)
+    try:
+        path = existing_tenant_warehouse(warehouse, tenant)
+    except WarehouseError as error:
+        raise CommandError(str(error)) from None
+    if path is None:
+        raise CommandError(f"--tenant {tenant}: no warehouse file of {warehouse} holds it")
+    return path
+
+
 # --- sync, demo, serve: runs, in a Prefect flow or in this process ---------------------------
 
 
@@ -510,14 +527,10 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
         has_synced,
         record_grades_run,
     )
-    from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.runs import utc_now
     from rosterflow.warehouse.schema import WarehouseError, connect
 
-    check_existing(warehouse)
-    path = existing_tenant_warehouse(warehouse, tenant)
-    if path is None:
-        raise CommandError(f"--tenant {tenant}: no warehouse file of {warehouse} holds it")
+    path = tenant_file(warehouse, tenant)
     started = utc_now()
     try:
         with connect(path, existing=True) as con:
@@ -589,7 +602,6 @@ def push_grades(
         has_synced,
         record_grades_run,
     )
-    from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.runs import utc_now
     from rosterflow.warehouse.schema import WarehouseError, connect
 
@@ -598,10 +610,7 @@ def push_grades(
         gradebook_version_of(url)
     except SisError as error:
         raise CommandError(str(error)) from None
-    check_existing(warehouse)
-    path = existing_tenant_warehouse(warehouse, tenant)
-    if path is None:
-        raise CommandError(f"--tenant {tenant}: no warehouse file of {warehouse} holds it")
+    path = tenant_file(warehouse, tenant)
     started = utc_now()
     with progress(verbose, False):
         announce("read-gradebook")

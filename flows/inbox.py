@@ -125,9 +125,11 @@ class AlreadyApplied:
 def applied_run_of(
     warehouse: str | Path, zip_path: Path, tenant: str | None = None
 ) -> AlreadyApplied | None:
-    """The last applied run of a zip with the same content, if the warehouse has one (in a
-    per-tenant layout, the zip's tenant's file)."""
-    if tenant is None and is_layout(warehouse):
+    """The last applied run of the zip's tenant with the same content, if the warehouse has
+    one (in a per-tenant layout, in the zip's tenant's file). Another tenant's run of the same
+    bytes does not count: a manifest without systemCode names its tenant by the zip's name,
+    and `jefferson.zip` is synced into jefferson even when `lincoln.zip` had the same bytes."""
+    if tenant is None:
         tenant = zip_tenant(zip_path)
     try:
         path = existing_tenant_warehouse(warehouse, tenant or "")
@@ -140,7 +142,7 @@ def applied_run_of(
     except OSError:  # (its permissions: the sync says so in its one line)
         return None
     with open_warehouse(path) as con:
-        found = applied_run_of_feed(con, digest)
+        found = applied_run_of_feed(con, digest, tenant)
     return AlreadyApplied(*found) if found else None
 
 
@@ -401,7 +403,9 @@ def _scan(
     def sync_and_file(zip_path: Path) -> Filed:
         tenant = tenants[zip_path]
         known = tenant if tenant is not None and not tenant.startswith("\0") else None
-        outcome = steps.look_up_ledger(warehouse, zip_path, known)
+        # one file holds every tenant: the ledger is asked of the zip's own tenant's runs
+        owner = zip_tenant(zip_path, settings.feed.encoding) if tenant is None else known
+        outcome = steps.look_up_ledger(warehouse, zip_path, owner)
         if outcome is None:
             outcome = steps.sync(str(zip_path), warehouse, config, known)
         entry = steps.file_zip(zip_path, inbox, outcome)

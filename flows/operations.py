@@ -85,6 +85,14 @@ def run_file(warehouse: str | Path, run_id: int) -> Path:
         ) from None
 
 
+def _run_in(con: duckdb.DuckDBPyConnection, warehouse: str | Path, file: Path, run_id: int):
+    """The run, refused naming where it was looked for: in a layout, the tenant's file its id
+    points to (a run id of the tenant's range that its file does not have)."""
+    if not is_layout(warehouse):  # (the file the user named)
+        return run_info(con, run_id)
+    return run_info(con, run_id, f"{file}, the file of {warehouse} its id points to")
+
+
 def _undecided_held(info: RunInfo) -> None:
     if info.outcome != "held":
         raise OperationRefused(
@@ -102,8 +110,9 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
     managed lms rows' checksum unchanged (a hand edit since), and of a plan that adopts
     accounts made by hand, those accounts' checksum unchanged too (one deleted, edited, or a
     second candidate made since: the plan's match may be wrong now)."""
-    with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
-        info = run_info(con, run_id)
+    file = run_file(warehouse, run_id)
+    with open_warehouse(file, existing=True) as con:
+        info = _run_in(con, warehouse, file, run_id)
         _undecided_held(info)
         since = applied_since(con, info.tenant, run_id)
         if since:
@@ -154,8 +163,9 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
 def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
     """Drop a held run's plan; nothing else changes. The run stays in audit as held, with the
     decision beside it."""
-    with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
-        info = run_info(con, run_id)
+    file = run_file(warehouse, run_id)
+    with open_warehouse(file, existing=True) as con:
+        info = _run_in(con, warehouse, file, run_id)
         _undecided_held(info)
         with transaction(con):
             record_decision(con, run_id, "discarded", None)
@@ -200,8 +210,9 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
     Refused when a later run changed any of the same rows, unless `force`: then those rows
     are brought back all the same. The tenant's next sync is planned in full."""
-    with open_warehouse(run_file(warehouse, run_id), existing=True) as con:
-        info = run_info(con, run_id)
+    file = run_file(warehouse, run_id)
+    with open_warehouse(file, existing=True) as con:
+        info = _run_in(con, warehouse, file, run_id)
         if info.outcome != "applied":
             hint = ""
             if info.outcome == "held" and info.decision == "approved":

@@ -139,7 +139,12 @@ class Layout:
         for entry in self.registry.iterdir():
             if not re.fullmatch(r"\d+", entry.name):
                 continue  # a registration being written
-            tenant = entry.read_text(encoding="utf-8")
+            try:
+                # bytes, not text: reading text turns a tenant's carriage return into a line
+                # feed, another tenant, whose registration would never be found again
+                tenant = entry.read_bytes().decode("utf-8")
+            except FileNotFoundError:  # a duplicate registration, removed since the listing
+                continue
             number = int(entry.name)
             numbers[tenant] = min(number, numbers.get(tenant, number))
         return dict(sorted(numbers.items(), key=lambda item: item[1]))
@@ -151,9 +156,9 @@ class Layout:
             return known
         self.make_registry()
         with tempfile.NamedTemporaryFile(
-            "w", dir=self.registry, prefix=".new-", delete=False, encoding="utf-8"
+            "wb", dir=self.registry, prefix=".new-", delete=False
         ) as draft:
-            draft.write(tenant)
+            draft.write(tenant.encode("utf-8"))
             draft.flush()
             os.fsync(draft.fileno())
         try:
@@ -181,8 +186,33 @@ class Layout:
         return self.register(tenant) << ID_BITS
 
     def files(self) -> dict[str, Path]:
-        """The warehouse file of every registered tenant that has one, in registry order."""
-        return {t: p for t in self.tenants() if (p := self.path_for(t)).exists()}
+        """The warehouse file of every registered tenant that has one, in registry order. A
+        file that two tenants' names both lead to (`North` and `north` on a case-insensitive
+        file system) is listed once, for the first: it holds that tenant only
+        (`check_own_file`), and listed twice, the catalog would show each of its rows twice."""
+        found: dict[str, Path] = {}
+        seen: set[tuple[int, int]] = set()
+        for tenant in self.tenants():
+            try:
+                status = self.path_for(tenant).stat()
+            except OSError:  # no file (yet), or a name no file system takes
+                continue
+            if (status.st_dev, status.st_ino) not in seen:
+                seen.add((status.st_dev, status.st_ino))
+                found[tenant] = self.path_for(tenant)
+        return found
+
+    def check_own_file(self, tenant: str, path: Path) -> None:
+        """Refuse to give `tenant` a file that is another registered tenant's: a file system
+        that ignores case (macOS, an SMB share) takes `North.duckdb` for `north.duckdb`, and
+        the tenant would sync into the other's file, under its ids."""
+        if not path.exists():
+            return
+        mine = path.stat()
+        for other, theirs in self.files().items():
+            status = theirs.stat()
+            if other != tenant and (status.st_dev, status.st_ino) == (mine.st_dev, mine.st_ino):
+                raise _shared_file(tenant, path, other)
 
     def tenant_of_run(self, run_id: int) -> str | None:
         number = run_id >> ID_BITS
@@ -205,7 +235,17 @@ def tenant_warehouse(warehouse: str | Path, tenant: str) -> tuple[Path, int]:
     if not is_layout(warehouse):
         return Path(warehouse), 0
     layout = Layout(str(warehouse))
-    return layout.usable_path(tenant), layout.id_base(tenant)
+    path = layout.usable_path(tenant)
+    layout.check_own_file(tenant, path)  # before the tenant is registered
+    return path, layout.id_base(tenant)
+
+
+def _shared_file(tenant: str, path: Path, other: str) -> TenantNameError:
+    return TenantNameError(
+        f"tenant {tenant!r}: its warehouse file {path} is the file of tenant {other!r} (the "
+        "file system takes both names for one file: it ignores case, say); give the tenant a "
+        "name of its own (the manifest's source.systemCode, or --tenant)"
+    )
 
 
 def existing_tenant_warehouse(warehouse: str | Path, tenant: str) -> Path | None:
@@ -241,6 +281,23 @@ def open_warehouse(
     if tenant is not None and is_layout(path):
         file, base = tenant_warehouse(path, tenant)
         con = connect(file, id_space=(tenant, base), existing=existing)
+        # the file's own word on whose it is and which ids it holds: two names of one file
+        # that the registry cannot see (a tenant registered elsewhere, a link), or files
+        # copied without the registry, numbered afresh in another order (the tenant's ids and
+        # run ids would then be another file's, and a new tenant's could be this one's)
+        owner = con.execute("select tenant, base from audit.id_space").fetchall()
+        if owner and owner[0][0] != tenant:
+            con.close()
+            raise _shared_file(tenant, file, owner[0][0])
+        if owner and owner[0][1] != base:
+            con.close()
+            raise LayoutError(
+                f"tenant {tenant!r}: its warehouse file {file} holds the ids the registry it "
+                f"was synced with gave it, and this layout's registry {Layout(str(path)).registry} "
+                "numbers the tenant otherwise (the files copied without the registry, a hidden "
+                "folder?); put the registry the files were synced with beside them, so that ids "
+                "and run ids stay unique across the files"
+            )
     else:
         file = Path(path)
         con = connect(file, existing=existing)

@@ -40,7 +40,9 @@ class RunInfo:
     decided_run_id: int | None  # the run that applied or undid it
 
 
-def run_info(con: duckdb.DuckDBPyConnection, run_id: int) -> RunInfo:
+def run_info(con: duckdb.DuckDBPyConnection, run_id: int, where: str = "this warehouse") -> RunInfo:
+    """The run and the latest decision about it; refused when `where` (the file, as the
+    refusal names it) has no such run."""
     rows = con.execute(
         """
         with decided as (
@@ -58,7 +60,7 @@ def run_info(con: duckdb.DuckDBPyConnection, run_id: int) -> RunInfo:
         {"run": run_id},
     ).fetchall()
     if not rows:
-        raise OperationRefused(f"there is no run {run_id} in this warehouse (`rosterflow runs`)")
+        raise OperationRefused(f"there is no run {run_id} in {where} (`rosterflow runs`)")
     return RunInfo(*rows[0])
 
 

@@ -81,12 +81,16 @@ def recorded_attempt(con: duckdb.DuckDBPyConnection, attempt: str) -> SyncResult
     return recorded_result(con, found[0][0]) if found else None
 
 
-def applied_run_of_feed(con: duckdb.DuckDBPyConnection, feed_sha256: str) -> tuple[int, str] | None:
-    """`run_id, tenant` of the last applied run of a feed with these bytes, if any."""
+def applied_run_of_feed(
+    con: duckdb.DuckDBPyConnection, feed_sha256: str, tenant: str | None = None
+) -> tuple[int, str] | None:
+    """`run_id, tenant` of the last applied run of a feed with these bytes (of `tenant`'s
+    runs, if given), if any."""
     found = con.execute(
         "select run_id, tenant from audit.sync_runs "
-        "where feed_sha256 = ? and outcome = 'applied' order by run_id desc limit 1",
-        [feed_sha256],
+        "where feed_sha256 = $sha256 and outcome = 'applied' "
+        "and ($tenant::varchar is null or tenant = $tenant) order by run_id desc limit 1",
+        {"sha256": feed_sha256, "tenant": tenant},
     ).fetchall()
     return found[0] if found else None
 

@@ -215,6 +215,27 @@ def test_a_per_tenant_layout_exports_the_tenants_own_file(tmp_path):
     assert run_id > 1 << 40  # in the tenant's own id range
 
 
+@pytest.mark.parametrize("command", ["export", "push"])
+def test_a_tenant_too_long_for_a_file_of_the_layout_exits_2_in_one_line(tmp_path, command):
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+    layout = str(tmp_path / "wh" / "{tenant}.duckdb")
+    synced = runner.invoke(
+        app, ["sync", str(feed), "--warehouse", layout, "--tenant", TENANT, "--no-prefect"]
+    )
+    assert synced.exit_code == 0, synced.output
+    target = (
+        str(tmp_path / "g.zip") if command == "export" else "http://127.0.0.1:9/ims/oneroster/v1p1"
+    )
+
+    done = runner.invoke(
+        app, ["grades", command, target, "--warehouse", layout, "--tenant", "y" * 300]
+    )
+
+    assert done.exit_code == 2, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert done.output.startswith("rosterflow: ") and "Traceback" not in done.output
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
