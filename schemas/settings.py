@@ -206,6 +206,14 @@ class Identity(_Table):
     )
 
 
+def _variable_name(name: str, setting: str, holds: str) -> str:
+    """`name`, the environment variable a secret is read from, unless it is empty. A name given
+    is never shown: it may be the secret itself, written there by mistake."""
+    if not name.strip():
+        raise _refused(f"{setting} is empty; name the environment variable that holds {holds}")
+    return name
+
+
 class Notify(_Table):
     """Where a failed, rejected or held run is announced (nowhere by default)."""
 
@@ -301,12 +309,11 @@ class Notify(_Table):
     @field_validator("smtp_password_env")
     @classmethod
     def _password_variable(cls, name: str) -> str:
-        if not name.strip():  # (a name given is not shown: it may be the password itself)
-            raise _refused(
-                "[notify] smtp_password_env is empty; name the environment variable that holds "
-                "the SMTP password (default ROSTERFLOW_SMTP_PASSWORD)"
-            )
-        return name
+        return _variable_name(
+            name,
+            "[notify] smtp_password_env",
+            "the SMTP password (default ROSTERFLOW_SMTP_PASSWORD)",
+        )
 
 
 class FeedReading(_Table):
@@ -513,13 +520,12 @@ class Source(_Table):
     @field_validator("client_secret_env")
     @classmethod
     def _secret_variable(cls, name: str) -> str:
-        if not name.strip():  # (a name given is not shown: it may be the secret itself)
-            raise _refused(
-                "[source] client_secret_env is empty; name the environment variable that holds "
-                "the client secret (default ROSTERFLOW_CLIENT_SECRET), or the file "
-                "(client_secret_file)"
-            )
-        return name
+        return _variable_name(
+            name,
+            "[source] client_secret_env",
+            "the client secret (default ROSTERFLOW_CLIENT_SECRET), or the file "
+            "(client_secret_file)",
+        )
 
     @field_validator("token_url")
     @classmethod

@@ -97,3 +97,18 @@ def assert_stored_nowhere(warehouse: Path, secret: str) -> None:
                 [f"%{secret}%"],
             ).fetchone()[0]
             assert hits == 0, (schema, table, column)
+
+
+def every_row(path: Path) -> dict[str, list[str]]:
+    """Every row of every table of the warehouse file, sorted, per table: what an operation on
+    another tenant must leave exactly as it was."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = con.execute(
+            "select schema_name, table_name from duckdb_tables() where not internal order by all"
+        ).fetchall()
+        return {
+            f"{schema}.{table}": sorted(
+                map(repr, con.execute(f'select * from "{schema}"."{table}"').fetchall())
+            )
+            for schema, table in names
+        }

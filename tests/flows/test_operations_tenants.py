@@ -3,9 +3,6 @@ refusal names that file, and no other tenant's file changes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import duckdb
 import pytest
 
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
@@ -15,21 +12,9 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.layout import ID_BITS
 from rosterflow.warehouse.operations import OperationRefused
 from tests.feeds import tiny_district
+from tests.syncing import every_row
 
 TEMPLATE = "wh/{tenant}.duckdb"
-
-
-def _tables(path: Path) -> dict[str, list]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        names = con.execute(
-            "select schema_name, table_name from duckdb_tables() where not internal order by all"
-        ).fetchall()
-        return {
-            f"{schema}.{table}": sorted(
-                map(repr, con.execute(f'select * from "{schema}"."{table}"').fetchall())
-            )
-            for schema, table in names
-        }
 
 
 @pytest.mark.parametrize("operation", [approve_run, discard_run, undo_run])
@@ -39,7 +24,7 @@ def test_a_run_id_its_tenants_file_lacks_is_refused_naming_that_file(tmp_path, o
     for tenant in ("north", "south"):
         feed = write_feed(tmp_path / f"{tenant}.zip", tiny_district())
         assert run_sync(feed, template, Settings(), tenant=tenant).outcome == "applied"
-    south = _tables(tmp_path / "wh" / "south.duckdb")
+    south = every_row(tmp_path / "wh" / "south.duckdb")
     missing = (1 << ID_BITS) + 99  # north's range, no run of north's
 
     with pytest.raises(OperationRefused) as refused:
@@ -49,4 +34,4 @@ def test_a_run_id_its_tenants_file_lacks_is_refused_naming_that_file(tmp_path, o
         f"there is no run {missing} in {tmp_path / 'wh' / 'north.duckdb'}, the file of "
         f"{template} its id points to (`rosterflow runs`)"
     )
-    assert _tables(tmp_path / "wh" / "south.duckdb") == south
+    assert every_row(tmp_path / "wh" / "south.duckdb") == south

@@ -16,6 +16,7 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.catalog import open_catalog
 from rosterflow.warehouse.layout import REGISTRY, Layout, LayoutError, TenantNameError
 from tests.feeds import tiny_district, with_cell
+from tests.syncing import every_row
 
 TEMPLATE = "wh/{tenant}.duckdb"
 
@@ -23,20 +24,6 @@ TEMPLATE = "wh/{tenant}.duckdb"
 def _sync(tmp_path: Path, tenant: str, frames=None, name: str = "feed.zip"):
     feed = write_feed(tmp_path / name, frames or tiny_district())
     return run_sync(feed, str(tmp_path / TEMPLATE), Settings(), tenant=tenant)
-
-
-def _tables(path: Path) -> dict[str, list]:
-    """Every row of every table of the file, sorted: what another tenant's sync must leave."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        names = con.execute(
-            "select schema_name, table_name from duckdb_tables() where not internal order by all"
-        ).fetchall()
-        return {
-            f"{schema}.{table}": sorted(
-                map(repr, con.execute(f'select * from "{schema}"."{table}"').fetchall())
-            )
-            for schema, table in names
-        }
 
 
 @pytest.mark.parametrize("tenant", ["cr\rlf", "cr\r\nlf", "tail\r"])
@@ -66,7 +53,7 @@ def _one_file_two_names(tmp_path: Path) -> Path:
 
 def test_a_tenant_whose_file_is_another_tenants_is_refused_before_it_is_registered(tmp_path):
     north = _one_file_two_names(tmp_path)
-    before = _tables(north)
+    before = every_row(north)
 
     with pytest.raises(TenantNameError) as refused:
         _sync(tmp_path, "NORTH", name="other.zip")
@@ -76,13 +63,13 @@ def test_a_tenant_whose_file_is_another_tenants_is_refused_before_it_is_register
         "tenant 'north' (the file system takes both names for one file: it ignores case, say); "
         "give the tenant a name of its own (the manifest's source.systemCode, or --tenant)"
     )
-    assert _tables(north) == before
+    assert every_row(north) == before
     assert Layout(str(tmp_path / TEMPLATE)).tenants() == {"north": 1}
 
     # where the file system tells the names apart, NORTH is a tenant of its own, as in one file
     (tmp_path / "wh" / "NORTH.duckdb").unlink()
     assert _sync(tmp_path, "NORTH", name="other.zip").outcome == "applied"
-    assert _tables(north) == before
+    assert every_row(north) == before
     assert set(Layout(str(tmp_path / TEMPLATE)).files()) == {"north", "NORTH"}
 
 
@@ -90,14 +77,14 @@ def test_a_file_of_another_tenant_is_refused_when_the_registry_does_not_know_it(
     """The file's own audit.id_space says whose it is: a registry that lost the other tenant
     (north's registration undone by hand, say) cannot see the two names meet."""
     north = _one_file_two_names(tmp_path)
-    before = _tables(north)
+    before = every_row(north)
     for entry in (tmp_path / "wh" / REGISTRY).iterdir():
         entry.unlink()
     Layout(str(tmp_path / TEMPLATE)).register("NORTH")
 
     with pytest.raises(TenantNameError, match="is the file of tenant 'north'"):
         _sync(tmp_path, "NORTH", name="other.zip")
-    assert _tables(north) == before
+    assert every_row(north) == before
 
 
 def test_a_file_two_registered_tenants_lead_to_is_listed_and_attached_once(tmp_path):
@@ -123,7 +110,7 @@ def test_a_tenant_file_copied_without_the_registry_is_refused_not_numbered_afres
     (tmp_path / "wh").mkdir()
     for name in ("north.duckdb", "south.duckdb"):
         shutil.copy(tmp_path / "old" / "wh" / name, tmp_path / "wh" / name)
-    before = {name: _tables(tmp_path / "wh" / name) for name in ("north.duckdb", "south.duckdb")}
+    before = {name: every_row(tmp_path / "wh" / name) for name in ("north.duckdb", "south.duckdb")}
 
     with pytest.raises(LayoutError) as refused:
         _sync(tmp_path, "south")  # numbered 1 here, 2 where it was synced
@@ -135,7 +122,7 @@ def test_a_tenant_file_copied_without_the_registry_is_refused_not_numbered_afres
         "the registry, a hidden folder?); put the registry the files were synced with beside "
         "them, so that ids and run ids stay unique across the files"
     )
-    assert {name: _tables(tmp_path / "wh" / name) for name in before} == before
+    assert {name: every_row(tmp_path / "wh" / name) for name in before} == before
 
     shutil.rmtree(tmp_path / "wh" / REGISTRY)
     shutil.copytree(tmp_path / "old" / "wh" / REGISTRY, tmp_path / "wh" / REGISTRY)
