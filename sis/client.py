@@ -5,10 +5,11 @@ clients are built on it since authlib 1.8, which deprecates plain httpx). Pullin
 uses it with GET; the grades push uses the same client with PUT (`sis.push`). For every
 request it:
 
-- authenticates: OAuth 2.0 client credentials (authlib's `AsyncOAuth2Client` fetches the token,
-  and a new one when it expires), or OAuth 1.0a signed with HMAC-SHA256 (authlib's
-  `OAuth1Auth`, with the signature method 1EdTech's 1.1 servers use registered beside
-  authlib's own), or nothing for an API open without a token;
+- authenticates: OAuth 2.0 client credentials (authlib's `AsyncOAuth2Client` fetches the token;
+  a new one is fetched here before it expires, through the same retries and messages), or
+  OAuth 1.0a signed with HMAC-SHA256 (authlib's `OAuth1Auth`, with the signature method
+  1EdTech's 1.1 servers use registered beside authlib's own), or nothing for an API open
+  without a token;
 - keeps at most `concurrency` requests in flight;
 - retries 408, 425, 429, 5xx, timeouts and dropped connections with exponential backoff
   (stamina), waiting what `Retry-After` asks when the server says;
@@ -29,6 +30,8 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +55,9 @@ RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 HMAC_SHA256 = "HMAC-SHA256"
 JSON_CONTENT = {"Content-Type": "application/json"}
 SAID_LENGTH = 200  # the most of a server's error message kept
+# a token is renewed once this much of its life is left, or its last minute if shorter
+RENEW_SHARE = 0.1
+RENEW_MARGIN = 60.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ class SisClient:
         self._http: httpx2.AsyncClient | None = None
         self._token_lock = asyncio.Lock()
         self._tokens_fetched = 0
+        self._renew_at: float | None = None  # time.monotonic() at which the token is renewed
 
     @property
     def _oauth2(self) -> bool:
@@ -154,6 +161,11 @@ class SisClient:
                 scope=" ".join(credentials.scopes),
                 token_endpoint=credentials.token_url,
                 grant_type="client_credentials",
+                # authlib never renews the token itself (`_renew_if_due` does): its renewal
+                # bypasses the retries, and its errors (a refused client, a 500) came out as a
+                # traceback or under the API's URL; its 60 s leeway also fetched a token for
+                # every request when tokens live less than a minute
+                leeway=-math.inf,
                 **self._options,
             )
             oauth.register_compliance_hook("access_token_response", self._token_response)
@@ -198,6 +210,7 @@ class SisClient:
             )
 
         async with self._slots:
+            await self._renew_if_due()
             fetched = self._tokens_fetched
             response = await self._retried(send, shown)
             if response.status_code == 401 and self._oauth2:
@@ -279,6 +292,15 @@ class SisClient:
             return waited if waited <= self.policy.wait_max else False
         return isinstance(error, httpx2.TransportError)
 
+    async def _renew_if_due(self) -> None:
+        """A new token when the current one is near its end (one for all the requests
+        waiting on it), before a request would be refused with it."""
+        if not self._oauth2 or self._renew_at is None or time.monotonic() < self._renew_at:
+            return
+        async with self._token_lock:
+            if self._renew_at is not None and time.monotonic() >= self._renew_at:
+                await self._fetch_token()
+
     async def _fetch_token(self) -> None:
         credentials = self.credentials
         assert isinstance(self._http, AsyncOAuth2Client) and credentials is not None
@@ -330,12 +352,33 @@ class SisClient:
                 "answer (no OAuth error in it); is the token URL right?",
                 status,
             )
-        if status < 400 and not (isinstance(answer, dict) and "access_token" in answer):
+        if status >= 400 or (isinstance(answer, dict) and "error" in answer):
+            # an OAuth error, some servers with 200: authlib raises it, `_fetch_token` words it
+            return response
+        if not (isinstance(answer, dict) and "access_token" in answer):
             raise StatusError(
                 f"{url}: HTTP {status} {response.reason_phrase}: the answer holds no "
                 "access_token; is the token URL right?",
                 status,
             )
+        kind = answer.get("token_type")
+        if isinstance(kind, str) and kind.lower() != "bearer":
+            # authlib would raise deep inside the first request, a traceback
+            raise SisError(
+                f"{url}: the token endpoint issued a {kind!r} token; a OneRoster API takes "
+                "bearer tokens"
+            )
+        lifetime = _seconds(answer.get("expires_in"))
+        self._renew_at = (
+            None
+            if lifetime is None
+            else time.monotonic() + lifetime - min(RENEW_MARGIN, lifetime * RENEW_SHARE)
+        )
+        if "expires_in" in answer:
+            # authlib reads it with int(), which refuses "3600.0" or "soon" with a traceback;
+            # the renewal above is rosterflow's own
+            answer.pop("expires_in")
+            return httpx2.Response(status, json=answer, request=response.request)
         return response
 
 
@@ -393,6 +436,16 @@ def said(response: httpx2.Response) -> str:
         found = ""
     line = " ".join(found.split())
     return line if len(line) <= SAID_LENGTH else line[: SAID_LENGTH - 1] + "…"
+
+
+def _seconds(value: object) -> float | None:
+    """A token's `expires_in` as seconds (a number, or a number in a string); None when it
+    says none or nothing usable (the token is then renewed only once refused)."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def _tries(count: int) -> str:

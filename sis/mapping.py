@@ -9,7 +9,8 @@ file's columns, in spec order, all text:
   the comma-separated `…SourcedIds` (`org` → orgSourcedId, `terms` → termSourcedIds);
 - `userIds` become `{type:identifier}` items; grades, subjects, periods are comma-separated;
 - booleans come as `true`/`false` whether the JSON says `true` or `"true"`; a date sent as a
-  full timestamp keeps its date; `dateLastModified` is written `YYYY-MM-DDTHH:MM:SS.sssZ`, UTC;
+  full timestamp keeps its date; `dateLastModified` is written `YYYY-MM-DDTHH:MM:SS.sssZ`, UTC
+  (one without a zone is UTC);
 - in 1.2, a user's `roles` become roles.csv rows (sourcedId `<user>.role.<n>`, as roles have
   none of their own in the JSON binding) and its `userProfiles` userProfiles.csv rows, one per
   profile with its first credential; `preferredFirstName`/`preferredLastName` are the CSV's
@@ -168,9 +169,15 @@ def _date(value: pl.Expr) -> pl.Expr:
 
 
 def _datetime(value: pl.Expr) -> pl.Expr:
-    """An ISO 8601 timestamp as the CSV binding writes it, in UTC to the millisecond; what does
-    not parse is kept as sent, for validation to name."""
-    parsed = value.str.to_datetime("%+", strict=False, time_zone="UTC")
+    """An ISO 8601 timestamp as the CSV binding writes it, in UTC to the millisecond; one
+    without a zone is taken as UTC (the binding's times are all UTC: a SIS that leaves out its
+    `Z` means it), a date alone as its midnight; what does not parse is kept as sent, for
+    validation to name."""
+    parsed = pl.coalesce(
+        value.str.to_datetime("%+", strict=False, time_zone="UTC"),
+        value.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False).dt.replace_time_zone("UTC"),
+        value.str.to_datetime("%Y-%m-%d", strict=False).dt.replace_time_zone("UTC"),
+    )
     return pl.coalesce(parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), value)
 
 

@@ -1,9 +1,12 @@
 """One collection of a OneRoster API read page by page into one frame, or refused.
 
 Paging as the REST binding has it: `limit` and `offset` are sent; when the server sends a
-`Link` header with `rel="next"`, that link is followed; otherwise `X-Total-Count` says how many
-records there are, and the remaining pages are asked for at once (within the client's bound);
-otherwise pages are read until a short one. A server may answer with fewer records than
+`Link` header with `rel="next"` (RFC 8288's forms: any case, among other rels), that link is
+followed, and a page with links but no next is the last; otherwise `X-Total-Count` says how
+many records there are, and the remaining pages are asked for at once (within the client's
+bound), a window of them at a time up to a short one; otherwise pages are read until a short
+one. A body is read in the charset its answer names; one that is no JSON object (a
+maintenance page with status 200) is refused, naming its status and content type. A server may answer with fewer records than
 `limit` asked (they cap it differently): the first page's length is then the step, and without
 a total one more page is asked for to tell a capped page from the last one.
 
@@ -17,7 +20,9 @@ every request, and the roster is the base URL's server's alone.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +34,24 @@ from rosterflow.sis.client import SisClient
 from rosterflow.sis.endpoints import Collection
 from rosterflow.sis.errors import InconsistentPull, SisError
 
+# pages asked for at once when X-Total-Count says how many there are (the client's own bound
+# keeps fewer in flight): a total a server gets wrong is read in windows, never all at once
+TOTAL_WINDOW = 32
+UTF8_BOM = codecs.BOM_UTF8
+# (BOM, codec) of the other encodings RFC 4627 allowed for JSON, longest first
+UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# one link-value of a Link header (RFC 8288 §3): <URI> and its parameters, quoted ones
+# whole (a comma or a semicolon inside a quoted title is no separator)
+_LINK_VALUE = re.compile(
+    r"""<([^>]*)>((?:\s*;\s*[^\s;,=]+(?:\s*=\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^;,]*))?)*)"""
+)
+_LINK_PARAM = re.compile(r""";\s*([^\s;,=]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^;,]*))?""")
+
 
 @dataclass(frozen=True)
 class Page:
@@ -36,6 +59,7 @@ class Page:
     records: pl.DataFrame
     total: int | None  # X-Total-Count
     next_url: str | None  # Link rel="next", absolute
+    linked: bool = False  # the answer had a Link header, whatever its rels
 
 
 def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str) -> pl.DataFrame:
@@ -44,6 +68,13 @@ def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str)
     try:
         wrapped = pl.read_json(io.BytesIO(body), schema={key: pl.List(schema) for key in keys})
     except (pl.exceptions.PolarsError, ValueError) as error:
+        try:  # (only once Polars refused it: a body read whole costs a copy)
+            body.decode()
+        except UnicodeDecodeError as undecoded:
+            raise SisError(
+                f"{url}: the JSON body is not UTF-8 (byte 0x{body[undecoded.start]:02x} at "
+                f"{undecoded.start:,}) and its Content-Type names no charset"
+            ) from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SisError(f"{url}: not a OneRoster JSON list ({reason})") from None
     present = [key for key in keys if wrapped.height and wrapped[key][0] is not None]
@@ -67,15 +98,67 @@ async def read_page(
 ) -> Page:
     response = await client.get(url, dict(params) if params else None)
     shown = str(response.request.url)
+
+    def decoded() -> pl.DataFrame:
+        return decode_page(json_body(response, shown), collection.keys, schema, shown)
+
     # Polars parses off the event loop, so that other pages keep arriving meanwhile
-    records = await asyncio.to_thread(decode_page, response.content, collection.keys, schema, shown)
-    next_link = response.links.get("next", {}).get("url")
+    records = await asyncio.to_thread(decoded)
+    links = response.headers.get_list("Link")
+    next_link = next_link_of(links)
     return Page(
         shown,
         records,
         _total(response, shown),
         _next_url(response.request.url, next_link, shown) if next_link else None,
+        bool(links),
     )
+
+
+def json_body(response: httpx2.Response, shown: str) -> bytes:
+    """The body of a page as UTF-8 JSON text, as Polars reads it: transcoded from the charset its
+    Content-Type names, or from UTF-16 or UTF-32 that a byte-order mark announces; refused, with
+    the status and the content type, when it is no JSON object (a login or maintenance page
+    answered with 200, an empty body)."""
+    body = response.content
+    charset = response.charset_encoding
+    bom = next((codec for mark, codec in UNICODE_BOMS if body.startswith(mark)), None)
+    codec = bom or charset
+    if codec and codec.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            body = body.decode(codec).encode()
+        except LookupError:
+            raise SisError(
+                f"{shown}: the Content-Type names an unknown charset {codec!r}"
+            ) from None
+        except UnicodeDecodeError:
+            raise SisError(f"{shown}: the JSON body is not the {codec} its answer says") from None
+    start = body.removeprefix(UTF8_BOM).lstrip()[:1]
+    if start != b"{":
+        kind = response.headers.get("Content-Type") or "no Content-Type"
+        what = (
+            "an empty body"
+            if not start
+            else "an HTML page"
+            if start == b"<"
+            else f"a body starting with {start.decode(errors='replace')!r}"
+        )
+        raise SisError(
+            f"{shown}: HTTP {response.status_code} {response.reason_phrase} ({kind}) answered "
+            f"{what}, not a OneRoster JSON object"
+        )
+    return body
+
+
+def next_link_of(headers: list[str]) -> str | None:
+    """The target of the `Link` headers' `rel="next"` (RFC 8288: relation types are
+    case-insensitive, a rel may name several, separated by spaces; parameter names are
+    case-insensitive too), or None. httpx's own `links` misses all three."""
+    for match in _LINK_VALUE.finditer(",".join(headers)):
+        for name, value in _LINK_PARAM.findall(match.group(2)):
+            if name.lower() == "rel" and "next" in value.strip("\"'").lower().split():
+                return match.group(1).strip()
+    return None
 
 
 def _next_url(request_url: httpx2.URL, link: str, shown: str) -> str:
@@ -103,7 +186,8 @@ def _total(response: httpx2.Response, shown: str) -> int | None:
     value = response.headers.get("X-Total-Count")
     if value is None:
         return None
-    if not value.strip().isdigit():
+    # (isdigit alone takes '²', which int() refuses)
+    if not (value.strip().isascii() and value.strip().isdigit()):
         raise SisError(f"{shown}: X-Total-Count {value!r} is not a count")
     return int(value)
 
@@ -130,12 +214,34 @@ async def read_collection(
     if first.next_url:
         pages += await _follow_links(client, first, collection, schema)
     elif first.total is not None:
-        step = first.records.height
-        if step and first.total > step:
-            pages += await asyncio.gather(*(at(o) for o in range(step, first.total, step)))
+        pages += await _by_total(at, first)
+    elif first.linked:
+        pass  # a server paging by links says the end by giving no next (its offset may mean
+        # nothing: one paging by a cursor answers any offset with the first page again)
     elif first.records.height:
         pages += await _until_short_page(at, first, page_size)
     return _snapshot(pages, url)
+
+
+async def _by_total(at, first: Page) -> list[Page]:
+    """The pages after the first that X-Total-Count says there are, asked for a window at a
+    time, up to the first short one: a total larger than the records (or wrong by far) ends
+    there, and `_snapshot` says how many came, rather than a page asked for per offset up to
+    it at once."""
+    step = first.records.height
+    if not step or first.total is None or first.total <= step:
+        return []
+    offsets = range(step, first.total, step)
+    pages = _Pages()
+    pages.add(first)
+    for start in range(0, len(offsets), TOTAL_WINDOW):
+        window = offsets[start : start + TOTAL_WINDOW]
+        read = await asyncio.gather(*(at(offset) for offset in window))
+        for page in read:
+            pages.add(page)
+        if any(page.records.height < step for page in read):
+            break
+    return pages[1:]
 
 
 async def _follow_links(
