@@ -28,9 +28,15 @@ def third_party_feeds() -> Path:
 ON_REQUEST = ("slow", "fuzz")
 
 
+@pytest.hookimpl(tryfirst=True)  # the marks added before `-m` selects by them
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave the slow tests and the long fuzz search out unless a marker expression or a test
-    by name was asked for."""
+    by name was asked for. A flow test is a slow one unless marked `smoke`: each worker that
+    runs one starts a Prefect test server first (11-15 s of the 2 cores), which the README's
+    command pays once, for the one flow run it keeps."""
+    for item in items:
+        if item.get_closest_marker("flow") and not item.get_closest_marker("smoke"):
+            item.add_marker(pytest.mark.slow)
     if config.option.markexpr or any("::" in arg for arg in config.args):
         return
     left_out = [i for i in items if any(i.get_closest_marker(m) for m in ON_REQUEST)]

@@ -60,6 +60,7 @@ def result_with(issues: pl.DataFrame, outcome="rejected", message=None) -> SyncR
 # --- real flow runs ----------------------------------------------------------------------------
 
 
+@pytest.mark.smoke  # the real flow run of the README's command
 @pytest.mark.flow
 def test_a_flow_run_applies_a_district_and_publishes_both_artifacts(tmp_path):
     feed = write_feed(tmp_path / "north.zip", tiny_district())

@@ -93,6 +93,7 @@ def test_a_first_load_plans_what_the_join_plans(scenario):
         assert set(entity_plan.changes["action"]) <= {"create"}
 
 
+@pytest.mark.slow  # (5-6 s; the first load alone is planned in the README's command)
 @settings(max_examples=40, deadline=None)
 @given(scenarios())
 def test_entities_without_current_rows_plan_what_the_join_plans_among_others(scenario):

@@ -457,6 +457,7 @@ def shuffled(frames: Frames, rng: random.Random) -> Frames:
     }
 
 
+@pytest.mark.slow  # (3-9 s)
 @settings(max_examples=25, deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_the_order_of_rows_changes_nothing(scenario, rng):
