@@ -6,9 +6,10 @@ followed, and a page with links but no next is the last; otherwise `X-Total-Coun
 many records there are, and the remaining pages are asked for at once (within the client's
 bound), a window of them at a time up to a short one; otherwise pages are read until a short
 one. A body is read in the charset its answer names; one that is no JSON object (a
-maintenance page with status 200) is refused, naming its status and content type. A server may answer with fewer records than
-`limit` asked (they cap it differently): the first page's length is then the step, and without
-a total one more page is asked for to tell a capped page from the last one.
+maintenance page with status 200) is refused, naming its status and content type. A server
+may answer with fewer records than `limit` asked (they cap it differently): the first page's
+length is then the step, and without a total one more page is asked for to tell a capped page
+from the last one.
 
 The pages must make one snapshot: a total that changes between pages, a page that repeats
 another (a server ignoring `offset`), a next link back to a page already read, a sourcedId

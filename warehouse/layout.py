@@ -193,13 +193,14 @@ class Layout:
         found: dict[str, Path] = {}
         seen: set[tuple[int, int]] = set()
         for tenant in self.tenants():
+            path = self.path_for(tenant)
             try:
-                status = self.path_for(tenant).stat()
+                status = path.stat()
             except OSError:  # no file (yet), or a name no file system takes
                 continue
             if (status.st_dev, status.st_ino) not in seen:
                 seen.add((status.st_dev, status.st_ino))
-                found[tenant] = self.path_for(tenant)
+                found[tenant] = path
         return found
 
     def check_own_file(self, tenant: str, path: Path) -> None:
