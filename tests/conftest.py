@@ -6,6 +6,11 @@ and `fuzz` (the fuzzed reader's long search): the README's test command, at most
 cores. `pytest -m slow` runs the slow ones, `pytest -m fuzz` the long search, `pytest -m "slow
 or not slow"` all of them; CI runs the first two sets (.ci/run). A test named on the
 command line (`path::name`) runs whatever its marks.
+
+A test that takes over 2 s of a 2-core machine is marked `slow`, unless it is the one check
+of a guarantee the README's command must give (the idempotence and incremental-equals-full
+properties, a CLI sync, the demo, the one flow run): hundreds of end-to-end syncs of about a
+second each fill the 5 minutes, and the largest go to CI (`--durations` prints them).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ def hooks():
 
 
 # a few seconds: in the README's test command, so that a broken page fails before CI does
+@pytest.mark.slow
 def test_the_site_builds_with_every_warning_an_error(tmp_path):
     site = tmp_path / "site"
     build = subprocess.run(
@@ -196,6 +197,7 @@ def test_the_warehouse_reference_has_every_table_its_columns_and_grain(hooks):
     assert "**Grain:** one row per user in a course with a role." in reference
 
 
+@pytest.mark.slow
 def test_the_warehouse_reference_is_true_of_a_warehouse_syncs_wrote(
     hooks, school_changes_warehouse: Path
 ):

@@ -85,6 +85,7 @@ def pushes(warehouse: Warehouse) -> list[tuple]:
     ).rows()
 
 
+@pytest.mark.slow
 def test_a_push_sends_categories_then_line_items_then_results_as_the_binding_says(
     synced, sis, version
 ):
@@ -147,6 +148,7 @@ def test_a_push_sends_categories_then_line_items_then_results_as_the_binding_say
     assert recorded["body_hash"].str.contains(r"^[0-9a-f]{32}$").all()
 
 
+@pytest.mark.slow
 def test_a_second_push_with_nothing_changed_sends_nothing(synced, sis):
     api, url = sis
     assert push(synced, url).exit_code == 0
@@ -166,6 +168,7 @@ def test_a_second_push_with_nothing_changed_sends_nothing(synced, sis):
     assert [row for row in pushes(synced) if row[0] == 2] == []
 
 
+@pytest.mark.slow
 def test_a_changed_score_sends_that_result_alone(synced, sis):
     api, url = sis
     assert push(synced, url).exit_code == 0
@@ -187,6 +190,7 @@ def test_a_changed_score_sends_that_result_alone(synced, sis):
     assert full.exit_code == 0 and "sent 1 category, 3 line items, 2 results" in said(full.output)
 
 
+@pytest.mark.slow
 def test_records_the_sis_refuses_are_reported_and_the_rest_is_sent(synced, sis):
     api, url = sis
     api.refuse = {
@@ -230,6 +234,7 @@ def test_records_the_sis_refuses_are_reported_and_the_rest_is_sent(synced, sis):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("down", ["refusing connections", "answering 503"])
 def test_a_server_that_is_down_ends_in_one_line_and_nothing_is_recorded_as_sent(
     synced, version, down
@@ -257,6 +262,7 @@ def test_a_server_that_is_down_ends_in_one_line_and_nothing_is_recorded_as_sent(
     assert synced.query("select count(*) from audit.grade_pushes").item() == 0
 
 
+@pytest.mark.slow
 def test_a_server_that_goes_down_midway_keeps_what_it_acknowledged(synced, sis):
     api, url = sis
     api.fault = lambda method, path, query: (
@@ -286,6 +292,7 @@ def test_a_server_that_goes_down_midway_keeps_what_it_acknowledged(synced, sis):
     assert sorted(api.puts[4:]) == [("results", "res-101-2"), ("results", "res-102-3")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("url", "message"),
     [

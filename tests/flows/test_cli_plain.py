@@ -121,6 +121,7 @@ def test_sync_without_prefect_applies_then_plans_with_exit_0_and_records_both_ru
     ]
 
 
+@pytest.mark.slow
 def test_sync_without_prefect_rejects_errors_and_holds_over_the_guard_with_exit_1(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
@@ -161,6 +162,7 @@ def test_a_run_without_prefect_that_fails_while_applying_exits_1_rolled_back(tmp
     assert failed.prefect_modules == []
 
 
+@pytest.mark.slow
 def test_input_errors_without_prefect_exit_2_with_one_line(tmp_path):
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     damaged = tmp_path / "damaged.zip"
@@ -181,6 +183,7 @@ def test_input_errors_without_prefect_exit_2_with_one_line(tmp_path):
         assert outcome.prefect_modules == []
 
 
+@pytest.mark.slow
 def test_no_prefect_wins_over_a_configured_api(tmp_path):
     """ROSTERFLOW_PREFECT=0 or --no-prefect: no flow run, even with PREFECT_API_URL set (here to
     a port nothing listens on)."""
@@ -197,6 +200,7 @@ def test_no_prefect_wins_over_a_configured_api(tmp_path):
     assert [r[3] for r in runs(warehouse)] == ["applied", "applied"]
 
 
+@pytest.mark.slow
 def test_serve_once_without_prefect_files_each_zip_and_a_second_scan_does_nothing(tmp_path):
     inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
     district = tiny_district()
@@ -298,6 +302,7 @@ def test_a_warehouse_whose_folder_cannot_be_written_stops_every_writing_command_
     assert not (tmp_path / "grades").exists()
 
 
+@pytest.mark.slow
 def test_listing_runs_reads_a_warehouse_file_it_cannot_write(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     feed = write_feed(tmp_path / "d.zip", tiny_district())
@@ -462,6 +467,7 @@ def test_dispatching_to_a_work_pool_needs_a_prefect_server(tmp_path):
     assert "--pool" in done.stderr and "PREFECT_API_URL" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_console_script_ends_without_teardown_having_written_and_said_everything(tmp_path):
     """The installed `rosterflow` ends a process that never imported Prefect with `os._exit`
     (`flows.cli.main`): its output is whole, its exit code the command's, and the warehouse it
@@ -491,6 +497,7 @@ def test_the_console_script_ends_without_teardown_having_written_and_said_everyt
     assert outcomes == ["applied", "rejected"]
 
 
+@pytest.mark.slow
 def test_a_dry_run_over_the_guard_says_in_one_line_it_would_be_held_and_exits_0(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     assert rosterflow(tmp_path, "sync", write_feed(tmp_path / "d.zip", tiny_district()), "--warehouse", warehouse).code == 0  # fmt: skip
@@ -511,6 +518,7 @@ def test_a_dry_run_over_the_guard_says_in_one_line_it_would_be_held_and_exits_0(
     assert [r[3] for r in runs(warehouse)] == ["applied", "planned", "held"]
 
 
+@pytest.mark.slow
 def test_the_share_a_held_run_suggests_lets_it_through_every_removal_guard(tmp_path):
     """A student leaves with their enrollments, and another leaves a class: both shares are over
     the limit, both are named, and the share the message suggests (the larger, the
@@ -548,6 +556,7 @@ def test_the_share_a_held_run_suggests_lets_it_through_every_removal_guard(tmp_p
     assert [r[3] for r in runs(warehouse)] == ["applied", "held", "applied"]
 
 
+@pytest.mark.slow
 def test_a_webhook_that_cannot_be_reached_is_reported_once_on_stderr(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     settings = tmp_path / "settings.toml"

@@ -100,6 +100,7 @@ def test_a_per_tenant_layout_is_queried_as_one_warehouse(tmp_path, monkeypatch):
     assert done.output == "tenant,users\nnorth,5\nsouth,5\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sql", "says"),
     [

@@ -421,6 +421,7 @@ def test_a_prefect_api_url_is_never_shown_with_its_credentials(tmp_path):
     assert "Hunter2" not in refused.output and "bob:" not in refused.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value", "command", "takes"),
     [
@@ -451,6 +452,7 @@ def test_an_environment_limit_that_is_no_number_exits_2_in_one_line(
     assert outcomes(warehouse) == ["applied"]  # nothing more was run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tenant", ["", "   "])
 @pytest.mark.parametrize(
     "command",

@@ -56,6 +56,7 @@ def one_line(done) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", WHICH)
 def test_validate_names_what_it_may_not_read_in_one_line(tmp_path, which):
     feed, locked, named = unreadable_feed(tmp_path, which)
@@ -68,6 +69,7 @@ def test_validate_names_what_it_may_not_read_in_one_line(tmp_path, which):
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", WHICH)
 def test_sync_names_what_it_may_not_read_and_makes_no_warehouse(tmp_path, which):
     feed, locked, named = unreadable_feed(tmp_path, which)
@@ -81,6 +83,7 @@ def test_sync_names_what_it_may_not_read_and_makes_no_warehouse(tmp_path, which)
     assert not warehouse.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["users.csv", "manifest.csv"])
 def test_sync_into_a_warehouse_records_no_run_of_a_feed_it_may_not_read(tmp_path, which):
     warehouse = tmp_path / "w.duckdb"

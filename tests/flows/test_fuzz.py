@@ -295,6 +295,7 @@ def pinned(test):
     return test
 
 
+@pytest.mark.slow
 @pinned
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())

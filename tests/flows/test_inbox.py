@@ -315,6 +315,7 @@ def test_serve_needs_a_prefect_server_for_its_schedule(tmp_path):
 UNREACHABLE = "http://bob:Hunter2@127.0.0.1:9/api"  # nothing listens on port 9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("how", "instead"),
     [
@@ -471,6 +472,7 @@ def scanning_elsewhere(inbox: Path, seconds: float) -> subprocess.Popen:
     return other
 
 
+@pytest.mark.slow
 def test_a_scan_waits_for_another_scan_of_the_inbox_then_files_what_is_left(tmp_path):
     """Two scans at once synced the same zips and tripped over each other's filing: the second
     ended in a FileNotFoundError, exit 1, as if a zip had failed."""

@@ -115,6 +115,7 @@ def sync(tmp_path: Path, frames, settings, steps: Steps | None = None):
     return run_steps(steps or Steps(), feed, tmp_path / "w.duckdb", settings, "north")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("outcome", ["rejected", "held", "failed"])
 def test_each_failing_outcome_is_announced_by_webhook_and_email(
     tmp_path, receiver, mailbox, outcome

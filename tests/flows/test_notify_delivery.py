@@ -81,6 +81,7 @@ REASONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("webhook", [301, 302, 303, 307, 308], indirect=True)
 def test_a_webhook_that_redirects_is_reported_and_not_followed(tmp_path, webhook, capsys):
     """urllib followed a 301, 302 or 303 with a GET without the summary: the notification was

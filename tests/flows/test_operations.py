@@ -182,6 +182,7 @@ def test_approving_after_another_tenant_created_rows_gives_the_new_rows_free_ids
     assert w.row("users", "or--u-new")["tenant"] == "district"
 
 
+@pytest.mark.slow
 def test_a_held_run_discarded_is_dropped_and_nothing_changes(tmp_path):
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district())
@@ -312,6 +313,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
     # two syncs and an undo each, 2 s: the README's command runs one case that deletes
@@ -472,6 +474,7 @@ def test_undo_of_a_run_whose_rows_no_later_run_touched_needs_no_force(tmp_path):
     assert w.row("users", "or--u-t2")["given_name"] == "Alonzo"
 
 
+@pytest.mark.slow
 def test_undo_leaves_the_same_records_whether_a_later_run_was_recalled_or_planned_in_full(
     tmp_path,
 ):
@@ -536,6 +539,7 @@ def test_undo_of_a_held_run_says_which_run_to_undo_once_it_was_approved(tmp_path
     assert undo_run(w.path, approved.run_id).outcome == "applied"
 
 
+@pytest.mark.slow
 def test_an_undo_can_itself_be_undone(tmp_path):
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district(), settings=GUARD_OFF)
@@ -562,6 +566,7 @@ def test_the_undone_details_name_what_went_back(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_what_a_run_replaced_is_kept_30_days_and_an_older_run_keeps_the_records_on_undo(
     tmp_path,
 ):

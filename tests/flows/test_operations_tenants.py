@@ -17,6 +17,7 @@ from tests.syncing import every_row
 TEMPLATE = "wh/{tenant}.duckdb"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("operation", [approve_run, discard_run, undo_run])
 def test_a_run_id_its_tenants_file_lacks_is_refused_naming_that_file(tmp_path, operation):
     """The refusal said "in this warehouse", which in a layout is no file in particular."""

@@ -199,6 +199,7 @@ def test_hand_made_rows_are_never_touched(warehouse):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["delete", "inactivate"])
 def test_a_user_deleted_that_rows_made_by_hand_point_at_is_named_in_a_warning(warehouse, policy):
     """Rows made by hand are never touched: a user deleted leaves its enrollments and observer
@@ -261,6 +262,7 @@ def test_a_user_deleted_that_rows_made_by_hand_point_at_is_named_in_a_warning(wa
     assert "user.delete_leaves_hand_made" in result.issues["rule"].to_list()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("policy", "action", "status"),
     [
@@ -285,6 +287,7 @@ def test_user_who_leaves_the_sis_gets_the_user_policy(warehouse, policy, action,
         assert ("observer", "or--obs--u-p1--u-s1", "delete") in warehouse.actions(result.run_id)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("policy", "action", "status"),
     [
@@ -307,6 +310,7 @@ def test_enrollment_that_leaves_gets_the_enrollment_policy(warehouse, policy, ac
     assert remaining["status"].to_list() == ([status] if status else [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("policy", "kept"), [("keep", True), ("delete", False)])
 def test_class_that_leaves_gets_the_course_policy(warehouse, policy, kept):
     warehouse.sync(tiny_district())
@@ -435,6 +439,7 @@ def test_tenants_side_by_side_never_touch_each_other(warehouse):
     assert ids.n_unique() == ids.len()  # ids are unique across tenants
 
 
+@pytest.mark.slow
 def test_safety_guard_holds_a_truncated_export_and_says_how_to_go_on(warehouse):
     warehouse.sync(tiny_district())
     before = lms_state(warehouse)

@@ -255,6 +255,7 @@ def test_a_held_run_that_adopts_is_approved_while_the_accounts_made_by_hand_are_
     assert user(warehouse, 9001)["external_id"] == "or--u-t1"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change",
     [

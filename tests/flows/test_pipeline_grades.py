@@ -29,6 +29,7 @@ def _set(district, file: str, sourced_id: str, column: str, value: str | None):
     return with_cell(district, file, index, column, value)
 
 
+@pytest.mark.slow
 def test_students_get_the_highest_grade_of_their_classes_and_changes_are_updates(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     district = tiny_district()

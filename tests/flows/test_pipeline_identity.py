@@ -4,6 +4,7 @@ never changed for existing users without a person's say (held) or a warning (war
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from rosterflow.flows.operations import approve_run
 from rosterflow.flows.pipeline import run_sync
@@ -89,6 +90,7 @@ def test_a_new_key_is_held_until_approved(tmp_path):
     assert logins(warehouse)["or--u-s1"] == "sam.stone"
 
 
+@pytest.mark.slow
 def test_a_login_changed_in_the_sis_is_held_or_applied_with_a_warning(tmp_path):
     district = tiny_district()
     renamed = user_cell(district, "u-s1", "username", "samuel.stone")

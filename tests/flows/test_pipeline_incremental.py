@@ -224,6 +224,7 @@ def actions(planned, entity: str) -> set[tuple[str, str]]:
     return set(changes.select("external_id", "action").iter_rows())
 
 
+@pytest.mark.slow
 def test_a_leftover_enrollment_goes_with_the_user_deleted_later(tmp_path):
     config = Settings(policy=Policy(users="delete", enrollments="inactivate"))
     scenario = Scenario(tmp_path, config)
@@ -243,6 +244,7 @@ def test_a_leftover_enrollment_goes_with_the_user_deleted_later(tmp_path):
     assert {("or--e4", "delete"), ("or--e6", "delete")} <= actions(gone, "enrollment")
 
 
+@pytest.mark.slow
 def test_a_new_user_adopts_an_account_made_by_hand_incrementally_as_in_full(tmp_path):
     """`[identity] adopt_by` on a run planned incrementally: the new record finds the account
     made by hand (another spelling of its email) and adopts it as the full plan does; one that
@@ -318,6 +320,7 @@ def test_a_student_an_enrollment_leaves_for_another_is_graded_again(tmp_path):
     assert (grades["u-s1"], grades["u-s2"]) == ("10", "09")
 
 
+@pytest.mark.slow
 def test_users_and_sections_of_an_org_that_arrives_later_move_into_its_domain(tmp_path):
     scenario = Scenario(tmp_path, Settings(safety=Safety(max_removal_share=1.0)))
     district = tiny_district()
@@ -356,6 +359,7 @@ def test_users_and_sections_of_an_org_that_arrives_later_move_into_its_domain(tm
     assert ("or--k3", "update") in actions(arrived, "course")
 
 
+@pytest.mark.slow
 def test_users_of_a_domain_deleted_now_are_re_pointed_now_not_by_the_next_run(tmp_path):
     config = Settings(policy=Policy(domains="delete"), safety=Safety(max_removal_share=1.0))
     scenario = Scenario(tmp_path, config)
@@ -381,6 +385,7 @@ def removal_reasons(planned, entity: str) -> dict[str, str]:
     return dict(changes.select("external_id", reason).iter_rows())
 
 
+@pytest.mark.slow
 def test_a_record_marked_tobedeleted_is_removed_for_that_reason_as_in_full(tmp_path):
     """A delta marks Kim (u-s2) tobedeleted, then a bulk users.csv marks Alan (u-t2) so and no
     longer has Sam's parent Pat (u-p1) nor Sam (u-s1): the detail of each removal says why,
@@ -411,6 +416,7 @@ def test_a_record_marked_tobedeleted_is_removed_for_that_reason_as_in_full(tmp_p
     }
 
 
+@pytest.mark.slow
 def test_a_user_deleted_that_rows_made_by_hand_point_at_is_named_as_in_full(tmp_path):
     """Under `[policy] users = "delete"`, a delta marks Kim (u-s2) tobedeleted while an
     enrollment made by hand and a score point at her, then a bulk users.csv no longer has Sam
@@ -467,6 +473,7 @@ def planning(warehouse, run_id: int) -> tuple[str, str]:
     ).row(0)
 
 
+@pytest.mark.slow
 def test_runs_are_planned_in_full_exactly_when_the_last_run_cannot_be_built_on(tmp_path):
     warehouse = Warehouse(tmp_path)
     district = tiny_district()
@@ -547,6 +554,7 @@ def test_records_stored_by_an_older_rosterflow_are_compared_after_one_full_run(t
     assert back.planning == "incremental" and counts(back) == {("user", "update"): 1}
 
 
+@pytest.mark.slow
 def test_a_patch_grows_until_it_is_worth_a_new_base(tmp_path):
     warehouse = Warehouse(tmp_path)
     district = tiny_district()
@@ -676,6 +684,7 @@ def test_references_are_trusted_closed_only_as_the_run_that_stored_the_records_l
         assert stored_closed_references(con, run.tenant, run.settings_key, stored) == set()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "repeated",
     [
@@ -729,6 +738,7 @@ def test_a_repeated_sourced_id_is_found_by_an_incremental_check_as_by_the_whole(
     assert_frame_equal(ours.issues.sort(pl.all()), oracle.issues.sort(pl.all()))
 
 
+@pytest.mark.slow
 def test_a_delta_that_updates_the_first_teacher_keeps_the_class_s_primary_teacher(tmp_path):
     """No teacher of k1 is marked primary: the first in file order is. A delta that updates
     that teacher's enrollment changes the enrollment alone (it kept its place in file order),

@@ -177,6 +177,7 @@ def test_teachers_whose_order_decides_a_primary_teacher_are_planned_when_they_mo
     assert_frame_equal(moved.summary, full.summary)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "why",
     ["hand edit", "same title", "undo", "delta", "unknown file"],

@@ -77,6 +77,7 @@ def test_resources_and_their_class_and_course_assignments_are_created(tmp_path):
     assert warehouse.sync(with_resources(tiny_district()), recall=False).summary.is_empty()
 
 
+@pytest.mark.slow
 def test_edits_and_departures_follow_the_policies_and_the_history_keeps_each_version(tmp_path):
     warehouse = Warehouse(tmp_path)
     district = with_resources(tiny_district())

@@ -77,6 +77,7 @@ def test_switching_a_tenant_from_1_1_to_1_2_changes_nothing(tmp_path):
     assert switched.planning_note.startswith("0 of ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 def test_a_1_2_role_change_alone_is_synced(tmp_path, full):
     warehouse = tmp_path / "wh.duckdb"
@@ -201,6 +202,7 @@ def test_records_checked_under_1_2_are_checked_again_when_they_come_in_1_1(tmp_p
     ]
 
 
+@pytest.mark.slow
 def test_a_generated_district_written_as_1_2_syncs_to_the_lms_rows_of_its_1_1_twin(tmp_path):
     from typer.testing import CliRunner
 

@@ -119,6 +119,7 @@ print(PREFECT_UI_URL.value(), PREFECT_API_URL.value())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("api", "ui", "expected"),
     [

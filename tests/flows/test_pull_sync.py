@@ -51,6 +51,7 @@ def runs(warehouse: Path) -> list[tuple[str, str]]:
         return con.sql("select feed_name, outcome from audit.sync_runs order by run_id").fetchall()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_the_same_district_by_rest_and_by_csv_gives_identical_lms_tables(tmp_path, version):
     frames = district() if version == "1.1" else as_v12(district())

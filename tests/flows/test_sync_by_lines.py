@@ -179,6 +179,7 @@ def synced_once(tmp_path_factory):
     return folder / "synced.duckdb", files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "variant",
     # four syncs each, 0.7 s: the README's command runs every other variant, CI all of them

@@ -62,6 +62,7 @@ def timeline(notebook: tuple[ModuleType, dict], sourced_id: str) -> Timeline:
     )
 
 
+@pytest.mark.slow
 def test_a_school_change_recorded_under_a_status_action_is_a_move(notebook):
     """LEAVER left (inactivate), came back at Riverside (a reactivate whose detail changes
     domain_id), then moved to Emerson."""

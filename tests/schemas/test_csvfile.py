@@ -156,6 +156,7 @@ _QUOTED = st.text(alphabet='ab ,\n"', max_size=3).map(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(st.lists(st.one_of(_UNQUOTED, _QUOTED), min_size=1, max_size=4), max_size=8),

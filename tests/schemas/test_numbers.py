@@ -88,6 +88,7 @@ NUMBERS_11 = [
 NUMBERS_12 = [*NUMBERS_11, ("categories", "weight"), ("resultLearningObjectiveIds", "score")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", OVERFLOWING + NOT_DECIMALS[:-1])
 @pytest.mark.parametrize(("name", "column"), NUMBERS_11)
 def test_a_number_no_double_holds_is_an_error_naming_file_line_field_and_value(
@@ -112,6 +113,7 @@ def test_a_number_no_double_holds_is_an_error_naming_file_line_field_and_value(
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["1e999", "-1e400", "9" * 400, "NaN"])
 @pytest.mark.parametrize(("name", "column"), NUMBERS_12)
 def test_a_12_number_no_double_holds_is_an_error_too(tmp_path, name, column, value):

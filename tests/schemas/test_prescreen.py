@@ -157,6 +157,7 @@ def rejected_rows(rows: pl.DataFrame, model: type[pa.DataFrameModel]) -> set[int
 FILES = [(version, name) for version, models in MODELS_BY_VERSION.items() for name in models]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("version", "name"),
     # 0.5 s a file: the README's command runs 1.1's files, CI 1.2's too

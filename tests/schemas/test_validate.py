@@ -63,6 +63,7 @@ ROW_RULES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "row", "column", "value", "rule", "severity"), ROW_RULES)
 def test_each_rule_names_file_line_field(tmp_path, name, row, column, value, rule, severity):
     result = validate(tmp_path, with_cell(tiny_district(), name, row, column, value))
@@ -91,6 +92,7 @@ BAD_DATES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 @pytest.mark.parametrize(("name", "row", "column", "value", "rule", "message"), BAD_DATES)
 def test_a_bad_date_is_one_error(tmp_path, version, name, row, column, value, rule, message):

@@ -31,6 +31,7 @@ def users_requests(app: RosterApi) -> list[str]:
     return [r for r in app.requests if r.startswith("GET /ims/oneroster/v1p1/users")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("link", "total", "max_limit"),
     [

@@ -50,6 +50,7 @@ def token_requests(app: RosterApi) -> int:
     return sum(r.startswith("POST /token") for r in app.requests)
 
 
+@pytest.mark.slow
 def test_a_token_that_lives_a_second_is_renewed_before_it_lapses_not_for_every_request(
     district, serve
 ):
@@ -123,6 +124,7 @@ def test_a_token_of_another_type_than_bearer_is_one_line(district, serve):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expires_in", ["3600.0", "soon", None, 0])
 def test_an_expires_in_that_is_no_integer_still_pulls(district, serve, expires_in):
     """authlib read it with int(): '3600.0' raised a ValueError, a traceback."""

@@ -82,6 +82,7 @@ def first_loads(draw) -> Scenario:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(first_loads())
 def test_a_first_load_plans_what_the_join_plans(scenario):
@@ -114,6 +115,7 @@ SETTINGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("students", "seed"), [(25, 0), (180, 3), (600, 11)])
 @pytest.mark.parametrize("config", list(SETTINGS))
 def test_a_generated_district_planned_in_full_into_an_empty_tenant_is_the_joins_plan(

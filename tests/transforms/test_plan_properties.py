@@ -420,6 +420,7 @@ def test_a_plan_once_applied_leaves_lms_as_desired_and_nothing_to_plan(scenario)
     assert again.change_count == 0, all_changes(again)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(scenarios())
 def test_hand_made_rows_are_never_planned_and_stay_as_they_were(scenario):
@@ -433,6 +434,7 @@ def test_hand_made_rows_are_never_planned_and_stay_as_they_were(scenario):
         )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(scenarios())
 def test_new_rows_take_the_next_free_ids_and_managed_rows_keep_theirs(scenario):
@@ -475,6 +477,7 @@ def test_the_order_of_rows_changes_nothing(scenario, rng):
         )
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(scenarios())
 def test_only_rows_the_sis_left_are_removed_and_only_as_the_policy_says(scenario):

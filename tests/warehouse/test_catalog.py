@@ -149,6 +149,7 @@ def _counts_per_file(template: str, names: list[str]) -> dict[str, int]:
     return totals
 
 
+@pytest.mark.slow
 def test_the_catalog_sees_every_tenant_of_every_schema(synced):
     template, _ = synced
     with open_catalog(template) as con:

@@ -109,6 +109,7 @@ def _register(registry_template: str, tenant: str, results) -> None:
     results.put((tenant, Layout(registry_template).register(tenant)))
 
 
+@pytest.mark.slow
 def test_tenants_registered_at_once_get_distinct_numbers(tmp_path):
     template = str(tmp_path / TEMPLATE)
     context = multiprocessing.get_context("spawn")

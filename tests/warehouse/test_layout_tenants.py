@@ -26,6 +26,7 @@ def _sync(tmp_path: Path, tenant: str, frames=None, name: str = "feed.zip"):
     return run_sync(feed, str(tmp_path / TEMPLATE), Settings(), tenant=tenant)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tenant", ["cr\rlf", "cr\r\nlf", "tail\r"])
 def test_a_tenant_with_a_carriage_return_keeps_its_one_registration(tmp_path, tenant):
     """The registry was read as text, which turns "\\r" into "\\n": the tenant's second sync
