@@ -3,9 +3,10 @@
 A platform that ran before its district rostered has accounts made by hand. A managed user
 who is not yet in lms (a new SIS record) takes over the one account of the tenant made by hand
 whose `adopt_by` field (username, email, or login: the field `[identity] key` names) is equal,
-trimmed and in any letter case. The account keeps its `user_id`, and with it its enrollments,
-grades and content; it gains the record's external ID, and its managed fields take the SIS's
-values: the plan's `adopt` action, as for an account whose external ID was set by hand.
+trimmed and in any letter case (`comparable`). The account keeps its `user_id`, and with it
+its enrollments, grades and content; it gains the record's external ID, and its managed fields
+take the SIS's values: the plan's `adopt` action, as for an account whose external ID was set
+by hand.
 
 Ambiguity adopts nobody, and is reported (`identity.adopt_ambiguous`, a warning): two or more
 accounts for one record, one account for two records, or an account already managed among
@@ -53,8 +54,19 @@ class Adoption:
 
 
 def comparable(column: str) -> pl.Expr:
-    """A value as adoption compares it: trimmed, in lower case; empty is no value."""
-    value = pl.col(column).str.strip_chars().str.to_lowercase()
+    """A value as adoption compares it: trimmed, in lower case, composed (NFC), `ß` as `ss`;
+    empty is no value."""
+    value = (
+        pl.col(column)
+        .str.strip_chars()
+        .str.to_lowercase()
+        # one name typed on two systems: `José` composed (é) on one, decomposed (e + U+0301)
+        # on the other, is the same text to Unicode, and to the person
+        .str.normalize("NFC")
+        # `ß` has no one-letter upper case: `STRASSE` is `straße` in capitals (Unicode case
+        # folding); Turkish dotted and dotless i stay apart, as no locale-free folding joins them
+        .str.replace_all("ß", "ss", literal=True)
+    )
     return pl.when(value != "").then(value)
 
 

@@ -47,8 +47,11 @@ def sourced_id(external_id: pl.Expr) -> pl.Expr:
 
 
 def number_text(value: pl.Expr) -> pl.Expr:
-    """A number as OneRoster text: 10.0 as `10`, 9.5 as `9.5`."""
-    return value.cast(pl.String).str.replace(r"\.0$", "")
+    """A number as OneRoster text: 10.0 as `10`, 9.5 as `9.5`, -0.0 as `0`."""
+    # -0.0 (a platform's 0 * -1) equals 0.0 and is written `-0.0`: a score of `-0` would reach
+    # the SIS's CSV and JSON (and Polars drops an added 0.0 as a no-op, so it is chosen here)
+    unsigned = pl.when(value == 0.0).then(pl.lit(0.0)).otherwise(value)
+    return unsigned.cast(pl.String).str.replace(r"\.0$", "")
 
 
 def date_text(value: pl.Expr) -> pl.Expr:

@@ -75,6 +75,53 @@ def test_one_account_in_another_letter_case_and_with_spaces_is_adopted():
 
 
 @pytest.mark.parametrize(
+    ("sis", "by_hand"),
+    [
+        ("jos\u00e9.garc\u00eda", "JOSE\u0301.GARCI\u0301A"),  # composed é, decomposed É
+        ("JOSE\u0301", "jos\u00e9"),  # and the other way round
+        ("stra\u00dfe", "STRASSE"),  # ß in capitals
+        ("\u1e9eIMON", "ssimon"),  # capital sharp s
+    ],
+    ids=["nfd-account", "nfd-record", "sharp-s", "capital-sharp-s"],
+)
+def test_the_same_name_in_other_code_points_is_adopted(sis, by_hand):
+    found = adoptions(
+        records(("or--s1", "student", sis, None, None)),
+        accounts((7, None, "student", by_hand, None, None)),
+        by("username"),
+    )
+
+    assert_frame_equal(found.matches, matches((7, "or--s1", None)))
+    assert found.issues.is_empty()
+
+
+def test_turkish_dotless_and_dotted_i_are_other_letters():
+    # no locale-free folding makes ı (dotless) an i, nor İ (dotted capital) an I: a Turkish
+    # name and an English one stay apart, and the record is created anew
+    new = records(
+        ("or--s1", "student", "KADIR", None, None), ("or--s2", "student", "\u0130pek", None, None)
+    )
+    found = adoptions(
+        new,
+        accounts(
+            (7, None, "student", "kad\u0131r", None, None), (8, None, "student", "ipek", None, None)
+        ),
+        by("username"),
+    )
+
+    assert found.matches.is_empty() and found.issues.is_empty()
+
+
+def test_the_compared_value_is_trimmed_lowered_composed_and_empty_is_none():
+    values = pl.DataFrame({"username": [" Ada\u00a0", "JOSE\u0301", "Stra\u00dfe", " ", None]})
+
+    assert_frame_equal(
+        values.select(comparable("username")),
+        pl.DataFrame({"username": ["ada", "jos\u00e9", "strasse", None, None]}),
+    )
+
+
+@pytest.mark.parametrize(
     ("field", "account"),
     [
         ("email", (7, "hand-1", "student", "someone", "ADA@school.org ", "x")),

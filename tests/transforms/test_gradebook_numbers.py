@@ -8,6 +8,7 @@ import math
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.gradebook import REASONS
 from rosterflow.schemas.models import as_number
@@ -91,3 +92,21 @@ def test_the_largest_doubles_are_sent_as_numbers_a_feed_reads_back():
     )
     assert texts.height == 4
     assert texts.select(as_number(pl.col("number")).is_not_null().all()).item()
+
+
+def test_a_negative_zero_is_sent_as_zero():
+    """A platform's 0 * -1 is -0.0: the export wrote `-0`, and the push `-0.0`."""
+    book = book_of([item(7, min_score=-0.0)], [score(1, 7, score=-0.0), score(2, 7, score=0.0)])
+
+    sent = files(book)
+    assert_frame_equal(
+        sent["results"].select("sourcedId", "score"),
+        pl.DataFrame({"sourcedId": ["res-7-1", "res-7-2"], "score": ["0", "0"]}),
+    )
+    assert sent["lineItems"]["resultValueMin"].to_list() == ["0"]
+    results = push_records(book, "1.1")["results"].collect()
+    # -0.0 == 0.0 in Python: the text of the body tells them apart
+    assert [json.dumps(json.loads(record)["score"]) for record in results["record"]] == [
+        "0.0",
+        "0.0",
+    ]
