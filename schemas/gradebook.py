@@ -78,6 +78,8 @@ REASONS: dict[str, str] = {
     "line_item.inactive": "its status is inactive (a draft or hidden column)",
     "line_item.not_a_number": "its min_score or points_possible is NaN or infinite: no number "
     "OneRoster can send",
+    "line_item.range_order": "its min_score is above its points_possible: no score lies in "
+    "that range",
     "result.line_item_not_sent": "its line item is not sent",
     "result.not_enrolled": "the student is not actively enrolled in the section (as the SIS "
     "last said)",

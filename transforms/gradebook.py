@@ -6,7 +6,8 @@ the SIS's classes and academic sessions as stored (`warehouse.records`):
 - a line item is sent when its course is a managed section (`or--<sourcedId>`) whose class is
   among the SIS's records, its status is active and its min_score and points_possible are
   finite (a double column of the platform may hold NaN or infinity, which no OneRoster number
-  says: the CSV binding's number is a decimal, and JSON has none). classSourcedId is the
+  says: the CSV binding's number is a decimal, and JSON has none) and in order (min_score not
+  above points_possible). classSourcedId is the
   section's sourcedId; gradingPeriodSourcedId (1.2: academicSessionSourcedId) is, of the
   class's termSourcedIds, the first whose dates hold the due date, else the first; 1.2's
   schoolSourcedId is the class's school. assignDate is the assign date, else the due date;
@@ -96,6 +97,9 @@ def _line_item_reason() -> pl.Expr:
         .then(pl.lit("line_item.inactive"))
         .when(~pl.col("min_score").is_finite() | ~pl.col("points_possible").is_finite())
         .then(pl.lit("line_item.not_a_number"))
+        # no score lies in a reversed range, and a SIS would refuse the column itself
+        .when(pl.col("min_score") > pl.col("points_possible"))
+        .then(pl.lit("line_item.range_order"))
     )
 
 
@@ -144,6 +148,15 @@ def _line_item_message() -> pl.Expr:
                     separator=", ",
                     ignore_nulls=True,
                 ),
+            )
+        )
+        .when(reason == "line_item.range_order")
+        .then(
+            pl.format(
+                "the range of line item {} is reversed: min_score {} is above points_possible {}",
+                pl.col("line_item_id"),
+                number_text(pl.col("min_score")),
+                number_text(pl.col("points_possible")),
             )
         )
     )

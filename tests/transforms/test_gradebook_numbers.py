@@ -49,6 +49,28 @@ def test_a_line_item_whose_range_is_not_finite_is_not_sent_nor_its_scores(fields
     assert sent["results"]["sourcedId"].to_list() == ["res-8-1"]
 
 
+def test_a_line_item_whose_range_is_reversed_is_not_sent_nor_its_scores():
+    reversed_range = item(7, min_score=20.0, points_possible=10.0)
+    book = book_of([reversed_range, item(8, min_score=10.0, points_possible=10.0)], [score(1, 7)])
+
+    exclusions = book.exclusions.collect()
+    assert exclusions.select("sourcedId", "reason", "message").rows() == [
+        (
+            "li-7",
+            "line_item.range_order",
+            "the range of line item 7 is reversed: min_score 20 is above points_possible 10",
+        ),
+        (
+            "res-7-1",
+            "result.line_item_not_sent",
+            "line item 7 is not sent (line_item.range_order)",
+        ),
+    ]
+    assert "line_item.range_order" in REASONS
+    # a range of one value is in order
+    assert files(book)["lineItems"]["sourcedId"].to_list() == ["li-8"]
+
+
 @pytest.mark.parametrize(("value", "shown"), [(NAN, "NaN"), (INF, "inf"), (-INF, "-inf")])
 def test_a_score_that_is_not_finite_is_not_sent_and_says_so(value, shown):
     book = book_of([item(7)], [score(1, 7, score=value), score(2, 7)])
