@@ -15,6 +15,13 @@ import polars as pl
 
 from rosterflow.schemas.spec import MANIFEST_FILE, SPECS_BY_VERSION
 
+# every member of a zip carries this time, not the moment it was written: the same frames then
+# give the same bytes, so `generate --seed` is deterministic down to the zip's sha256 (which
+# audit.sync_runs.feed_sha256 records, and an inbox looks an arriving zip up by)
+ZIP_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
+# what `ZipFile.writestr` gives a member named by text: read and write for its owner
+ZIP_MEMBER_MODE = 0o600 << 16
+
 # every file a feed of any OneRoster version may hold: what a folder may keep of a feed
 # written there before
 FEED_FILE_NAMES = frozenset(
@@ -59,8 +66,11 @@ def write_feed(
 ) -> Path:
     """Write `frames` (OneRoster file name -> frame) with a manifest marking them bulk by default.
 
-    The output is a zip if `out` ends in `.zip`, else a folder. A folder holds this feed alone
-    once written: a file named as a OneRoster file (of either version) that this feed does not
+    The output is a zip if `out` ends in `.zip`, else a folder. A zip is whole or not there:
+    it is written beside `out` and renamed onto it once complete, so a write that fails leaves
+    what was at `out` before; and its bytes depend on the frames alone (each member dated
+    `ZIP_MEMBER_TIME`), never on when it was written. A folder holds this feed alone once
+    written: a file named as a OneRoster file (of either version) that this feed does not
     have, left by a feed written there before, is removed (a 1.2 feed's roles.csv would make a
     1.1 feed written over it invalid); files of any other name stay.
     """
@@ -73,11 +83,7 @@ def write_feed(
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".zip":
-        with zipfile.ZipFile(
-            out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6
-        ) as archive:
-            for file_name, data in files.items():
-                archive.writestr(file_name, data)
+        _write_zip(out, files)
     else:
         out.mkdir(parents=True, exist_ok=True)
         for file_name in FEED_FILE_NAMES - files.keys():
@@ -86,3 +92,21 @@ def write_feed(
         for file_name, data in files.items():
             (out / file_name).write_bytes(data)
     return out
+
+
+def _write_zip(out: Path, files: Mapping[str, bytes]) -> None:
+    """The zip of `files` at `out`, written first under a name beside it that no inbox takes
+    for a zip: a write that fails (a full disk) leaves `out` as it was, never a truncated zip
+    that a sync would read as damaged or an inbox would pick up."""
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with zipfile.ZipFile(partial, "w") as archive:
+            for file_name, data in files.items():
+                member = zipfile.ZipInfo(file_name, date_time=ZIP_MEMBER_TIME)
+                member.external_attr = ZIP_MEMBER_MODE
+                archive.writestr(member, data, zipfile.ZIP_DEFLATED, 6)
+        os.replace(partial, out)
+    except BaseException:
+        with suppress(OSError):
+            partial.unlink()
+        raise

@@ -46,3 +46,20 @@ def test_a_folder_generated_again_in_the_other_version_holds_that_feed_alone(tmp
     validated = runner.invoke(app, ["validate", str(out)])
     assert validated.exit_code == 0, validated.output
     assert "0 errors" in validated.output
+
+
+def test_the_same_seed_writes_the_same_zip_byte_for_byte_and_another_seed_another(
+    tmp_path, monkeypatch
+):
+    """Deterministic per seed down to the sha256 a sync records as feed_sha256, whenever the
+    zip is written."""
+    assert generate(tmp_path / "first.zip", "--seed", "7").exit_code == 0
+    monkeypatch.setattr("time.time", lambda: 2_000_000_000.0)  # (a later moment: 2033)
+    assert generate(tmp_path / "again.zip", "--seed", "7").exit_code == 0
+    assert generate(tmp_path / "other.zip", "--seed", "8").exit_code == 0
+
+    first, again, other = (
+        (tmp_path / name).read_bytes() for name in ("first.zip", "again.zip", "other.zip")
+    )
+    assert first == again
+    assert first != other
