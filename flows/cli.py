@@ -164,7 +164,7 @@ def validate(
     tenant: Annotated[
         str | None,
         typer.Option(
-            help="The tenant whose records --warehouse holds (default: the manifest's source.systemCode, else the feed's name)."
+            help="The tenant whose records --warehouse holds (default: the manifest's source.systemCode, else the feed's file name less .zip)."
         ),
     ] = None,
 ) -> None:
@@ -174,7 +174,7 @@ def validate(
     (warnings allowed), 1 when there are errors, 2 when the feed cannot be read or the --report
     file cannot be written (checked before the feed is read).
     """
-    from rosterflow.flows.report import print_validation
+    from rosterflow.flows.report import counted, print_validation
     from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
 
     feed_path = commands.feed_path(feed)
@@ -190,7 +190,9 @@ def validate(
             write_report(validated.issues, report)
         except OSError as error:  # (the disk filled, or the folder went, since the check)
             raise fail(commands.cannot_write(report, "--report", error)) from None
-        console.print(f"all {validated.issues.height:,} issues written to {shown(str(report))}")
+        written = counted(validated.issues.height, "issue")
+        # (on one line, however long the path: a path broken over two is copied broken)
+        console.print(f"{written} written to {shown(str(report))}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_OK if validated.ok else EXIT_REJECTED)
 
 
@@ -288,7 +290,7 @@ def sync(
     tenant: Annotated[
         str | None,
         typer.Option(
-            help="The tenant the feed belongs to (default: the manifest's source.systemCode, else the feed's file name)."
+            help="The tenant the feed belongs to (default: the manifest's source.systemCode, else the feed's file name less .zip)."
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -325,7 +327,7 @@ def sync(
 
     Exit 0 applied (planned, with --dry-run); 1 rejected by errors, held by a safety guard, or failed and rolled back (the warehouse is unchanged either way); 2 unreadable feed or API, bad settings or unusable warehouse.
     """
-    commands.feed_path(feed)
+    path = commands.feed_path(feed)
     commands.check_tenant(tenant)
     parameters = {
         "warehouse": str(warehouse),
@@ -345,9 +347,9 @@ def sync(
 
         console.print(shown(f"{pulled_summary(pulled)}: {why}"), highlight=False, soft_wrap=True)
     else:
-        commands.check_inputs(Path(feed), config)
+        commands.check_inputs(path, config)
         result = commands.run_sync(
-            verbose, commands.in_prefect(prefect), feed=str(Path(feed)), **parameters
+            verbose, commands.in_prefect(prefect), feed=str(path), **parameters
         )
     from rosterflow.flows.report import print_sync_result
 

@@ -11,6 +11,7 @@ inside the functions, so that `--help` and `rosterflow validate` answer at once.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -80,12 +81,19 @@ def validate(
 
 def feed_path(feed: str) -> Path:
     """The feed argument as a path; an empty or blank one, as a script passing an unset
-    variable gives, is refused (as a path it would be the current folder)."""
+    variable gives, is refused (as a path it would be the current folder). A folder named as
+    `.` or `..` is named by its own path, whose last part is the feed's name."""
     if not feed.strip():
         raise CommandError(
             f"feed {feed!r}: empty; name a OneRoster .zip or folder (a script's unset variable?)"
         )
-    return Path(feed)
+    path = Path(feed)
+    if path.name in ("", ".."):
+        # `.` or `..` (typed in or beside the feed's folder) has no name of its own: the feed
+        # would be recorded as '' or '..', and its default tenant taken from that; the
+        # folder's own name is meant (made absolute by its text, so a link keeps its name)
+        return Path(os.path.abspath(feed))
+    return path
 
 
 def check_tenant(tenant: str | None) -> None:

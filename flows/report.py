@@ -192,10 +192,14 @@ def sync_verdict(result: SyncResult) -> str:
             f"{head}, {_plural(changes, 'change')} planned (dry run: nothing applied; see "
             f"audit.changes){why}"
         )
-    return (
-        f"{head}: {message}. The warehouse is unchanged; the issues are in "
-        f"audit.issues (run_id = {result.run_id})"
+    # a run rejected by the state of lms (a managed external ID on two rows) has no issues:
+    # pointing at audit.issues would send the reader to an empty table
+    recorded = (
+        f"the issues are in audit.issues (run_id = {result.run_id})"
+        if result.issues.height
+        else f"the run is in audit.sync_runs (run_id = {result.run_id})"
     )
+    return f"{head}: {message}. The warehouse is unchanged; {recorded}"
 
 
 def print_sync_result(console: Console, result: SyncResult, title: str | None = None) -> None:
@@ -229,7 +233,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-UNBROKEN_RUN_COLUMNS = ("run", "started (UTC)", "changes")
+UNBROKEN_RUN_COLUMNS = ("run", "started (UTC)", "outcome", "changes")
 
 
 def runs_table(runs: pl.DataFrame) -> Table:
@@ -245,8 +249,9 @@ def runs_table(runs: pl.DataFrame) -> Table:
         "changes",
         "why",
     ):
-        # a run id, a time and a count never wrap: an id is copied whole, and a count cut in
-        # a cron log's 80 columns (`1,14` over `0`) reads as another number; the other
+        # a run id, a time, an outcome and a count never wrap: an id is copied whole, an
+        # outcome cut (`applie` over `d`) is no word a reader or a grep finds, and a count cut
+        # in a cron log's 80 columns (`1,14` over `0`) reads as another number; the other
         # columns give way
         table.add_column(
             column,

@@ -506,6 +506,28 @@ def test_an_empty_feed_argument_is_a_usage_error_not_the_current_folder(
     assert not (tmp_path / "w.duckdb").exists()
 
 
+@pytest.mark.parametrize("given", [".", "..", "north/.", "north/sub/.."])
+def test_a_feed_folder_named_dot_or_dot_dot_is_recorded_and_tenanted_by_its_own_name(
+    tmp_path, monkeypatch, given
+):
+    """`rosterflow sync .` in a feed folder whose manifest has no source.systemCode: the
+    default tenant is the folder's name, never '' (which --tenant refuses) nor '..'."""
+    folder = write_feed(tmp_path / "north", tiny_district())
+    (folder / "sub").mkdir()
+    monkeypatch.chdir(folder / "sub" if given == ".." else folder if given == "." else tmp_path)
+    warehouse = tmp_path / "w.duckdb"
+
+    done = sync(given, "--warehouse", warehouse, "--no-prefect")
+
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[-1] == "north: applied — run 1, tenant north, 33 changes"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.sql("select tenant, feed_name from audit.sync_runs").fetchall() == [
+            ("north", "north")
+        ]
+        assert con.sql("select distinct tenant from lms.users").fetchall() == [("north",)]
+
+
 def test_a_tenant_not_in_utf8_is_a_usage_error(tmp_path):
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     tenant = b"north\xff".decode("utf-8", "surrogateescape")  # as Python reads such an argv

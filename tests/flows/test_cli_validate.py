@@ -32,6 +32,34 @@ def test_errors_exit_1_and_report_every_issue(tmp_path):
         assert ("users.csv", 4, "role", "pupil", "enum", "error") in rows.select(
             "file", "line", "field", "value", "rule", "severity"
         ).iter_rows()
+        assert result.output.splitlines()[-1] == f"1 issue written to {report}"
+
+
+def test_the_report_line_counts_its_issues_in_their_number(tmp_path):
+    """`0 issues`, `1 issue`, `2 issues`: never `all 1 issues`."""
+    report = tmp_path / "issues.csv"
+    for frames, written in [
+        (tiny_district(), "0 issues"),
+        (with_cell(tiny_district(), "users", 2, "role", "pupil"), "1 issue"),
+        (with_cell(with_cell(tiny_district(), "users", 2, "role", "pupil"), "users", 3,
+                   "role", "pupil"), "2 issues"),
+    ]:  # fmt: skip
+        feed = write_feed(tmp_path / "d.zip", frames)
+
+        result = runner.invoke(app, ["validate", str(feed), "--report", str(report)])
+
+        assert result.output.splitlines()[-1] == f"{written} written to {report}", result.output
+        assert pl.read_csv(report).height == int(written.split()[0])
+
+
+def test_a_feed_folder_named_dot_is_reported_under_its_own_name(tmp_path, monkeypatch):
+    """`rosterflow validate .` in the feed's folder names the folder, not ''."""
+    monkeypatch.chdir(write_feed(tmp_path / "north", tiny_district()))
+
+    result = runner.invoke(app, ["validate", "."])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "north: valid — 0 errors, 0 warnings\n"
 
 
 def test_unreadable_feed_exits_2_with_one_line(tmp_path):

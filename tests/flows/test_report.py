@@ -127,6 +127,72 @@ def test_a_run_id_its_time_and_its_count_never_wrap_in_the_runs_table_at_80_colu
     assert sum(" 1,140,000 " in line for line in lines) == 1, "\n".join(lines)
 
 
+def test_a_run_rejected_without_issues_points_at_its_run_not_at_an_empty_audit_issues(tmp_path):
+    """A managed external ID on two lms rows (a hand edit) rejects the run before validation
+    has anything to say: the verdict names the run's row, not the issues it has none of."""
+    warehouse = synced_once(tmp_path)
+    with connect(warehouse) as con:
+        con.execute(
+            "insert into lms.users (user_id, tenant, external_id, role, username, status, "
+            "origin) select next_id, 'north', 'or--u-s1', 'student', 'sam.2', 'active', "
+            "'manual' from audit.next_ids where table_name = 'users'"
+        )
+    feed = write_feed(tmp_path / "north-2.zip", tiny_district())
+
+    rejected = run_sync(feed, warehouse, SETTINGS, "north")
+
+    assert (rejected.outcome, rejected.issues.height) == ("rejected", 0)
+    assert printed(rejected)[-1] == (
+        f"north-2.zip: rejected — run 2, tenant north: {rejected.message}. The warehouse is "
+        "unchanged; the run is in audit.sync_runs (run_id = 2)"
+    )
+
+
+def test_a_run_rejected_by_errors_points_at_its_issues(tmp_path):
+    feed = write_feed(
+        tmp_path / "north.zip", with_cell(tiny_district(), "users", 0, "role", "wizard")
+    )
+
+    rejected = run_sync(feed, tmp_path / "w.duckdb", SETTINGS, "north")
+
+    assert printed(rejected)[-1] == (
+        "north.zip: rejected — run 1, tenant north: 1 validation error. The warehouse is "
+        "unchanged; the issues are in audit.issues (run_id = 1)"
+    )
+
+
+def test_an_outcome_never_wraps_in_the_runs_table_at_80_columns():
+    """`applie` over `d` reads as no outcome at all, and a script looking for the word finds
+    none; the tenant, feed and message give way instead."""
+    from datetime import datetime
+
+    from rosterflow.flows.report import runs_table
+
+    outcomes = ["applied", "rejected", "planned", "held", "failed"]
+    listed = pl.DataFrame(
+        {
+            "run_id": list(range(1, 6)),
+            "tenant": ["north"] * 5,
+            "started_at": [datetime(2026, 12, 5, 15, 44, 1)] * 5,
+            "outcome": outcomes,
+            "decision": [None] * 5,
+            "feed_name": ["north.zip"] * 5,
+            "changes": [33] * 5,
+            "planning": [None] * 5,
+            "message": ["this feed would remove 2 of the tenant's 5 active managed users"] * 5,
+        }
+    )
+    out = StringIO()
+    Console(file=out, width=80).print(runs_table(listed))
+    lines = out.getvalue().splitlines()
+
+    assert max(len(line) for line in lines) <= 80
+    for run_id, outcome in enumerate(outcomes, start=1):
+        assert any(re.match(rf"^ +{run_id} .* {outcome} ", line) for line in lines), "\n".join(
+            lines
+        )
+
+
 def test_a_count_of_one_takes_the_singular():
     assert [counted(n, "error") for n in (0, 1, 2, 1200)] == [
         "0 errors",
