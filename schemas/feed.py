@@ -97,6 +97,8 @@ class Feed:
     _files: dict[str, ParsedCsv] | None = field(default=None, repr=False)
     # the manifest's line hashes when each of its lines is one record (`schemas.lines`)
     manifest_lines: pl.Series | None = field(default=None, repr=False)
+    # the manifest's line of each property it states (`file.users` -> 7)
+    property_lines: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def specs(self) -> dict[str, FileSpec]:
@@ -708,6 +710,7 @@ def open_feed(
         source.name, source.sha256, manifest, modes, to_read, read_issues, version, encoding
     )
     feed.manifest_lines = _own_lines(manifest_data, manifest_csv, encoding)
+    feed.property_lines = lines
     return feed.read(parse_unless={}, digests=digests).parse() if parse else feed
 
 

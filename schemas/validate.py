@@ -610,7 +610,8 @@ def required_file_issues(feed: Feed, settings: Settings) -> pl.DataFrame:
     rows = [
         issue_row(
             MANIFEST_FILE,
-            None,
+            # the line that says the file is absent; none when no line names it
+            feed.property_lines.get(f"file.{name}"),
             f"file.{name}",
             feed.modes.get(name),
             "manifest.required_file",

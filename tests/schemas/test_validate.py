@@ -408,13 +408,30 @@ def test_settings_demand_fields_and_files(tmp_path):
     frames = with_cell(tiny_district(), "users", 2, "email", None)
     result = validate(tmp_path, frames, settings=strict)
     assert ("users.csv", 4, "email", "platform.required", "error") in found(result)
-    assert ("manifest.csv", None, "file.demographics", "manifest.required_file", "error") in found(
+    # on the manifest's line that says the file is absent
+    manifest = feed_files(frames)["manifest.csv"].decode().splitlines()
+    line = next(n for n, text in enumerate(manifest, 1) if text.startswith("file.demographics,"))
+    assert ("manifest.csv", line, "file.demographics", "manifest.required_file", "error") in found(
         result
     )
     # the default demands courseCode only; this settings file replaced it
     assert not any(
         rule == "platform.required" and file == "courses.csv"
         for file, _, _, rule, _ in found(result)
+    )
+
+
+def test_a_required_file_the_manifest_does_not_name_is_an_error_on_no_line(tmp_path):
+    files = feed_files(tiny_district())
+    files["manifest.csv"] = b"\n".join(
+        line
+        for line in files["manifest.csv"].split(b"\n")
+        if not line.startswith(b"file.demographics,")
+    )
+    settings = parse_settings({"validation": {"files": ["demographics"]}})
+    result = validate_feed(open_feed(write_zip(tmp_path / "feed.zip", files)), settings)
+    assert ("manifest.csv", None, "file.demographics", "manifest.required_file", "error") in found(
+        result
     )
 
 
