@@ -244,14 +244,38 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
 
 
 def free_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `name-2.zip`, `name-3.zip`, ... when the zip or its report exists."""
+    """`folder/name`, or `name-2.zip`, `name-3.zip`, ... when the zip or its report exists.
+    A name too long for its report (`<stem>.issues.csv` is 7 bytes longer than `<stem>.zip`)
+    or its number is cut short to fit the file system: the zip fitted in the inbox, and a
+    report that cannot be written would stop the scan, this zip left in the inbox to stop
+    every scan after it too."""
     stem, suffix = Path(name).stem, Path(name).suffix
+    longest = _longest_name(folder)
     number = 1
     while True:
-        candidate = folder / (name if number == 1 else f"{stem}-{number}{suffix}")
+        tail = "" if number == 1 else f"-{number}"
+        fitted = _cut(stem, longest - len(tail) - len(REPORT_SUFFIX.encode()))
+        candidate = folder / f"{fitted}{tail}{suffix}"
         if not candidate.exists() and not report_path(candidate).exists():
             return candidate
         number += 1
+
+
+def _longest_name(folder: Path) -> int:
+    """The longest file name, in bytes, that `folder`'s file system takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):  # (no such limit known: that of most file systems)
+        return 255
+
+
+def _cut(stem: str, most_bytes: int) -> str:
+    """`stem`, cut to at most `most_bytes` bytes of its file name, between characters (a
+    character cut in two would leave a name no longer valid UTF-8)."""
+    cut = stem[:most_bytes]  # (a character is at least one byte)
+    while len(os.fsencode(cut)) > most_bytes:
+        cut = cut[:-1]
+    return cut
 
 
 def report_path(zip_path: Path) -> Path:

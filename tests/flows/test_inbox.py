@@ -21,6 +21,7 @@ from rosterflow.flows.inbox import (
     HELD,
     PROCESSED,
     REJECTED,
+    REPORT_SUFFIX,
     AlreadyApplied,
     Arrival,
     file_zip,
@@ -170,6 +171,44 @@ def test_a_taken_name_gets_the_next_number_and_reports_sit_beside_their_zip(tmp_
     (tmp_path / "roster-2.zip").touch()
     assert free_path(tmp_path, "roster.zip") == tmp_path / "roster-4.zip"
     assert report_path(tmp_path / "roster-4.zip") == tmp_path / "roster-4.issues.csv"
+
+
+def test_a_name_too_long_for_its_report_is_cut_short_to_fit(tmp_path):
+    """`<stem>.issues.csv` is 7 bytes longer than `<stem>.zip`: a zip named near the file
+    system's limit had no report name, and its filing failed the scan at every run."""
+    longest = os.pathconf(tmp_path, "PC_NAME_MAX")
+    name = "é" * ((longest - 4) // 2) + ".zip"  # fits the inbox, its report does not
+
+    first = free_path(tmp_path, name)
+    first.touch()
+    second = free_path(tmp_path, name)
+
+    for path in (first, report_path(first), second, report_path(second)):
+        assert len(os.fsencode(path.name)) <= longest
+    cut = os.fsdecode(os.fsencode(name)[: longest - len(REPORT_SUFFIX)])
+    assert first == tmp_path / f"{cut}.zip"
+    assert second == tmp_path / f"{os.fsdecode(os.fsencode(cut)[:-2])}-2.zip"
+
+
+def test_a_zip_named_near_the_limit_is_filed_and_the_scan_goes_on(tmp_path):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w.duckdb"
+    longest = os.pathconf(tmp_path, "PC_NAME_MAX")
+    district = tiny_district()
+    write_feed(inbox / "south.zip", district, properties={"source.systemCode": "south"})
+    north = write_feed(tmp_path / "north.zip", district, properties={"source.systemCode": "north"})
+    aged(north.rename(inbox / ("n" * (longest - 4) + ".zip")), 20)  # filed first
+
+    done = once(inbox, warehouse, "--no-prefect")
+
+    assert done.exit_code == 0, done.output
+    cut = "n" * (longest - len(".issues.csv"))
+    assert files_under(inbox) == {
+        f"processed/{cut}.zip",
+        f"processed/{cut}.issues.csv",
+        "processed/south.zip",
+        "processed/south.issues.csv",
+    }
+    assert [run[1:] for run in runs(warehouse)] == [("north", "applied"), ("south", "applied")]
 
 
 def test_filing_moves_the_zip_and_writes_its_report(tmp_path):
