@@ -88,8 +88,8 @@ def run_file(warehouse: str | Path, run_id: int) -> Path:
 def _run_in(con: duckdb.DuckDBPyConnection, warehouse: str | Path, file: Path, run_id: int):
     """The run, refused naming where it was looked for: in a layout, the tenant's file its id
     points to (a run id of the tenant's range that its file does not have)."""
-    if not is_layout(warehouse):  # (the file the user named)
-        return run_info(con, run_id)
+    if not is_layout(warehouse):  # the file the user named: a cron log shows which
+        return run_info(con, run_id, f"this warehouse, {file}")
     return run_info(con, run_id, f"{file}, the file of {warehouse} its id points to")
 
 
@@ -205,6 +205,46 @@ def _refuse_reused_ids(
         )
 
 
+def _already_undone(con: duckdb.DuckDBPyConnection, run_id: int, undone_by: int) -> str:
+    """Why run `run_id`, undone by run `undone_by`, is not undone again, and which run to undo
+    instead: its undo, unless that was undone too, and so on down the chain of undos (an
+    undone undo brought the changes back: undoing it again would not take them back)."""
+    chain = [undone_by]
+    while (after := run_info(con, chain[-1])).decision == "undone":
+        chain.append(after.decided_run_id)
+    if len(chain) % 2:  # the last undo took `run_id`'s changes back
+        return (
+            f"run {run_id} was already undone by run {undone_by}"
+            + "".join(f", itself undone by run {r}" for r in chain[1:])
+            + f", so its changes are taken back (`rosterflow undo {chain[-1]}` would bring "
+            "them back)"
+        )
+    return (
+        f"run {run_id} was undone by run {undone_by}"
+        + "".join(f", itself undone by run {r}" for r in chain[1:])
+        + f", so its changes are back: `rosterflow undo {chain[-1]}` takes them back again"
+    )
+
+
+def _refuse_taking_back_from_the_hand(run_id: int, touched: pl.DataFrame) -> None:
+    """Refuse to undo a run that gave accounts back to the hands that made them (it undid an
+    adoption). An undo never takes a row made by hand: the account would stay the hand's while
+    the rows the adopting run made (its enrollments, observer links) came back pointing at it.
+    Syncing the feed again adopts it anew, as `[identity] adopt_by` says."""
+    given_back = touched.filter(pl.col("to_hand"))
+    if given_back.height == 0:
+        return
+    first = given_back.row(0, named=True)
+    more = f" (and {given_back.height - 1:,} more)" * (given_back.height > 1)
+    raise OperationRefused(
+        f"run {run_id} gave {first['entity']} {first['entity_id']} back to the account made by "
+        f"hand that an earlier run had adopted{more}: an undo never takes an account made by "
+        f"hand, so undoing run {run_id} would bring back rows pointing at an account the sync "
+        "does not manage. Sync the tenant's feed again instead: its new users adopt the "
+        "accounts anew ([identity] adopt_by)"
+    )
+
+
 def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncResult:
     """A new run that brings every lms row `run_id` changed back to its version before it
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
@@ -227,13 +267,11 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
                 f"run {run_id} was {info.outcome}, not applied: it changed nothing to undo{hint}"
             )
         if info.decision == "undone":
-            raise OperationRefused(
-                f"run {run_id} was already undone by run {info.decided_run_id} "
-                f"(`rosterflow undo {info.decided_run_id}` would bring its changes back)"
-            )
+            raise OperationRefused(_already_undone(con, run_id, info.decided_run_id))
         touched = touched_rows(con, run_id)
         if touched.height == 0:
             raise OperationRefused(f"run {run_id} changed no lms row: nothing to undo")
+        _refuse_taking_back_from_the_hand(run_id, touched)
         later = later_changes(con, info.tenant, run_id, touched)
         if later.height and not force:
             names = ", ".join(str(r) for r in later["run_id"])

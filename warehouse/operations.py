@@ -110,10 +110,13 @@ def last_undo(con: duckdb.DuckDBPyConnection, tenant: str) -> tuple[int, int] | 
 
 
 def touched_rows(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
-    """entity, entity_id, external_id, action of every row the run changed."""
+    """entity, entity_id, external_id, action of every row the run changed, and whether the
+    run gave the row back to the hand that made it (`to_hand`: the undo of an adoption)."""
     return (
         con.sql(
-            "select entity, entity_id, external_id, action from audit.changes where run_id = ?",
+            "select entity, entity_id, external_id, action, coalesce("
+            "json_extract_string(detail, '$.origin.to') = 'manual', false) as to_hand "
+            "from audit.changes where run_id = ?",
             params=[run_id],
         )
         .pl()

@@ -393,6 +393,17 @@ def test_undo_of_an_adoption_gives_the_row_back_to_its_maker(tmp_path):
     ).row(0, named=True) | {"updated_run_id": None}
     assert w.row("users", "or--u-new")["origin"] == "manual"
 
+    # undoing that undo would bring back the adopting run's rows (u-new's enrollments)
+    # pointing at an account an undo never takes from the hand that made it: refused whole
+    undone = w.query("select max(run_id) as run_id from audit.sync_runs")["run_id"][0]
+    given_back = lms(w, run_ids=True)
+    with pytest.raises(OperationRefused, match=r"gave user 9000 back to the account made by hand"):
+        undo_run(w.path, undone)
+    assert_same_lms(lms(w, run_ids=True), given_back)
+    # as the refusal says, syncing the feed again adopts the account anew
+    again = w.sync(arrived)
+    assert ("user", "or--u-new", "adopt") in w.actions(again.run_id)
+
 
 def test_undo_is_refused_while_a_row_made_by_hand_holds_the_id_of_a_row_the_run_deleted(tmp_path):
     config = {"policy": {"users": "delete", "enrollments": "delete"}} | GUARD_OFF
@@ -515,8 +526,12 @@ def test_undo_is_refused_for_a_run_that_applied_nothing(tmp_path, outcome):
     assert not_applied.outcome == outcome
     with pytest.raises(OperationRefused, match="not applied"):
         undo_run(w.path, not_applied.run_id)
-    with pytest.raises(OperationRefused, match="no run 99"):
+    with pytest.raises(OperationRefused) as missing:
         undo_run(w.path, 99)
+    # the file, not "this warehouse": a cron log of many warehouses shows which it was
+    assert (
+        str(missing.value) == f"there is no run 99 in this warehouse, {w.path} (`rosterflow runs`)"
+    )
 
 
 def test_undo_of_a_held_run_says_which_run_to_undo_once_it_was_approved(tmp_path):
@@ -552,6 +567,30 @@ def test_an_undo_can_itself_be_undone(tmp_path):
     undo_run(w.path, undone.run_id)
 
     assert_same_lms(lms(w), after_done)
+
+
+def test_a_run_whose_undo_was_undone_names_the_undo_that_takes_its_changes_back(tmp_path):
+    """It named the undo, which was undone already: undoing that is refused too."""
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    done = w.sync(removed(tiny_district()), settings=GUARD_OFF)
+    undone = undo_run(w.path, done.run_id)
+    redone = undo_run(w.path, undone.run_id)
+
+    with pytest.raises(OperationRefused) as refused:
+        undo_run(w.path, done.run_id)
+
+    assert str(refused.value) == (
+        f"run {done.run_id} was undone by run {undone.run_id}, itself undone by run "
+        f"{redone.run_id}, so its changes are back: `rosterflow undo {redone.run_id}` takes them "
+        "back again"
+    )
+    with pytest.raises(OperationRefused) as refused:
+        undo_run(w.path, undone.run_id)
+    assert str(refused.value) == (
+        f"run {undone.run_id} was already undone by run {redone.run_id}, so its changes are "
+        f"taken back (`rosterflow undo {redone.run_id}` would bring them back)"
+    )
 
 
 def test_the_undone_details_name_what_went_back(tmp_path):
