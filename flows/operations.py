@@ -43,6 +43,7 @@ from rosterflow.warehouse.operations import (
     run_info,
     touched_rows,
     undo_inputs,
+    undos_after,
 )
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
 from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
@@ -226,6 +227,23 @@ def _already_undone(con: duckdb.DuckDBPyConnection, run_id: int, undone_by: int)
     )
 
 
+def cancelled_out(undos: list[tuple[int, int]]) -> set[int]:
+    """The runs among `undos` ((the run undone, the run that undid it), of runs after the one
+    being undone) whose changes are taken back by another: a run undone by an undo that is
+    still in effect, and that undo. An undo undone in turn is not in effect, so a chain of undos
+    cancels out in pairs: 5 undone by 6 (both cancel out), 5 by 6 and 6 by 7 (5 is in effect
+    again; 6 and 7 cancel out). Undoing the older run then does not wait on them: asking for
+    them to be undone first would bring back what they took back."""
+    undone_by = dict(undos)
+    cancelled: set[int] = set()
+    # an undo is newer than the run it undoes: from the newest down, each undo's own fate is
+    # known when its target's is decided (a decision per run: a few, never lms rows)
+    for target in sorted(undone_by, reverse=True):
+        if undone_by[target] not in cancelled:
+            cancelled.add(target)
+    return cancelled | {undo for target, undo in undone_by.items() if target in cancelled}
+
+
 def _refuse_taking_back_from_the_hand(run_id: int, touched: pl.DataFrame) -> None:
     """Refuse to undo a run that gave accounts back to the hands that made them (it undid an
     adoption). An undo never takes a row made by hand: the account would stay the hand's while
@@ -272,7 +290,9 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
         if touched.height == 0:
             raise OperationRefused(f"run {run_id} changed no lms row: nothing to undo")
         _refuse_taking_back_from_the_hand(run_id, touched)
-        later = later_changes(con, info.tenant, run_id, touched)
+        later = later_changes(con, info.tenant, run_id, touched).filter(
+            ~pl.col("run_id").is_in(sorted(cancelled_out(undos_after(con, run_id))))
+        )
         if later.height and not force:
             names = ", ".join(str(r) for r in later["run_id"])
             raise OperationRefused(

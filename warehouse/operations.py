@@ -156,6 +156,15 @@ def later_changes(
         con.unregister("rosterflow_touched")
 
 
+def undos_after(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[int, int]]:
+    """(the run undone, the run that undid it) of every undo of a run after `run_id`."""
+    return con.execute(
+        "select run_id, result_run_id from audit.decisions "
+        "where decision = 'undone' and run_id > ? order by run_id",
+        [run_id],
+    ).fetchall()
+
+
 @dataclass(frozen=True)
 class UndoInputs:
     """What undoing one entity of a run starts from (see transforms.undo.undo_changes)."""

@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.demo.district import generate_feed
-from rosterflow.flows.operations import OperationRefused, approve_run, discard_run, runs, undo_run
+from rosterflow.flows.operations import (
+    OperationRefused,
+    approve_run,
+    cancelled_out,
+    discard_run,
+    runs,
+    undo_run,
+)
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Safety
 from rosterflow.schemas.spec import SYNCED_FILES
@@ -470,6 +477,49 @@ def test_undo_is_refused_after_a_later_run_changed_the_same_rows_unless_forced(t
         "sam.stone@example.org",
     )
     assert "--force" in forced.message
+
+
+def test_a_later_run_and_its_undo_cancel_out_and_hold_no_undo_of_an_older_run(tmp_path):
+    w = warehouse(tmp_path, "w")
+    w.sync(tiny_district(), settings=GUARD_OFF)
+    first = w.sync(edited(tiny_district()), settings=GUARD_OFF)
+    later = w.sync(
+        _set(edited(tiny_district()), "users", "u-s1", familyName="Rivers"), settings=GUARD_OFF
+    )
+    taken_back = undo_run(w.path, later.run_id)
+    # an undo undone in turn is in effect no more: the later run's changes are back, and hold
+    brought_back = undo_run(w.path, taken_back.run_id)
+    assert w.row("users", "or--u-s1")["family_name"] == "Rivers"
+    with pytest.raises(OperationRefused, match=f"later run\\(s\\) {later.run_id};"):
+        undo_run(w.path, first.run_id)
+    undo_run(w.path, brought_back.run_id)
+    assert w.row("users", "or--u-s1")["family_name"] != "Rivers"
+
+    # the later run and its undos left the rows as the first run did: undoing the first needs
+    # neither --force nor undoing them first (undoing an undo would bring the later run back)
+    undone = undo_run(w.path, first.run_id)
+
+    row = w.row("users", "or--u-s1")
+    assert (row["given_name"], row["family_name"], row["email"]) == (
+        "Sam",
+        "Stone",
+        "sam.stone@example.org",
+    )
+    assert "--force" not in undone.message
+
+
+@pytest.mark.parametrize(
+    ("undos", "cancelled"),
+    [
+        ([], set()),
+        ([(5, 6)], {5, 6}),
+        ([(5, 6), (6, 7)], {6, 7}),
+        ([(5, 6), (6, 7), (7, 8)], {5, 6, 7, 8}),
+        ([(4, 9), (5, 6)], {4, 9, 5, 6}),
+    ],
+)
+def test_undos_cancel_out_in_pairs_down_their_chain(undos, cancelled):
+    assert cancelled_out(undos) == cancelled
 
 
 def test_undo_of_a_run_whose_rows_no_later_run_touched_needs_no_force(tmp_path):
