@@ -417,8 +417,13 @@ def rows_table(rows: pl.DataFrame, limit: int | None = None) -> Table:
     """The first `limit` rows (None: all) under their column names; NULL for a missing value."""
     table = report_table()
     for name, dtype in rows.schema.items():
+        # a number or a time cut over two lines (`01:31:19.41933` over `4`) reads as another
+        # value, and is copied so: those never wrap, the text columns give way
         table.add_column(
-            shown(name), justify="right" if dtype.is_numeric() else "left", overflow="fold"
+            shown(name),
+            justify="right" if dtype.is_numeric() else "left",
+            overflow="fold",
+            no_wrap=dtype.is_numeric() or dtype.is_temporal(),
         )
     first = rows if limit is None else rows.head(limit)
     for row in first.iter_rows():  # at most `limit` rows

@@ -287,3 +287,25 @@ def test_the_adoptions_shown_are_the_first_20_and_a_line_says_how_many_more(tmp_
     assert lines[title + 23] == (
         f"… and 5 more (audit.changes, action 'adopt', run_id = {dry.run_id})"
     )
+
+
+def test_a_query_s_numbers_and_times_never_wrap_at_80_columns():
+    from datetime import datetime
+
+    from rosterflow.flows.report import rows_table
+
+    at = datetime(2026, 12, 6, 1, 31, 19, 419334)
+    rows = pl.DataFrame(
+        {
+            "run_id": [1_099_511_627_777],
+            "started_at": [at],
+            "feed_name": ["north-district-nightly-export-of-the-student-information-system.zip"],
+            "message": ["this feed would remove 2 of the tenant's 5 active managed users"],
+        }
+    )
+    out = StringIO()
+    Console(file=out, width=80).print(rows_table(rows))
+    text = out.getvalue()
+
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "1099511627777" in text and str(at) in text, text
