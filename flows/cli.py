@@ -337,7 +337,7 @@ def sync(
         "max_removal_share": max_removal_share,
         "full": full,
     }
-    from rosterflow.flows.pulling import is_url
+    from rosterflow.schemas.urls import is_url
 
     if is_url(feed):
         result, pulled, why = commands.sync_url(

@@ -32,10 +32,6 @@ from rosterflow.sis.pull import Pulled, filter_since, pull
 from rosterflow.warehouse.pulls import PullHistory
 
 
-def is_url(feed: str) -> bool:
-    return feed.startswith(("http://", "https://"))
-
-
 def feed_name(url: str, since: datetime | None) -> str:
     """What audit names a pulled feed: the base URL, and a delta's filter after it."""
     url = url.rstrip("/")

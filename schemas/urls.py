@@ -14,6 +14,13 @@ import re
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
 
 
+def is_url(feed: str) -> bool:
+    """Whether a feed argument names a OneRoster API (pulled first) rather than a zip or
+    folder. Told here, apart from the pull and its HTTP clients, which a sync of a file never
+    imports (0.24 s of every `rosterflow sync` of a zip)."""
+    return feed.startswith(("http://", "https://"))
+
+
 def has_userinfo(url: str) -> bool:
     """Whether `url` holds credentials: an `@` in its authority (between `//` and the first
     `/`, `?` or `#`)."""
