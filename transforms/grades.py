@@ -7,7 +7,8 @@ highest of the student's own `users.grades`; else `NA`. Other roles have none (n
 
 Grades are read as CEDS entry grade levels (IT PR PK TK KG 01 .. 13 PS UG Other), with what
 exporters send instead: `K` (and `0`, `00`) for KG, unpadded numbers (`9` for 09), any letter
-case, and ranges such as `K-5` or `09-12`, of which the high end counts. The order is CEDS's
+case, and ranges such as `K-5` or `09-12`, of which the high end counts (a range both of whose
+ends are grades: `Pre-K` is none). The order is CEDS's
 (IT < PR < PK < TK < KG < 01 < .. < 13 < PS); `UG` (ungraded) and `Other` count below every
 grade, so that a student with a graded class takes that grade. A token that is none of these
 ("Grade 5") is no grade.
@@ -41,11 +42,22 @@ _RANK: dict[str, int] = {code: rank for rank, code in enumerate(GRADE_ORDER)}
 _TOKEN_RANK: dict[str, int] = {token: _RANK[code] for token, code in _SPELLINGS.items()}
 
 
+def _token_rank(token: pl.Expr) -> pl.Expr:
+    """The rank of one grade token (`K`, `09`, ...), or null when it is no grade."""
+    return (
+        token.str.strip_chars()
+        .str.to_uppercase()
+        .replace_strict(_TOKEN_RANK, default=None, return_dtype=pl.Int8)
+    )
+
+
 def highest_grade_rank(grades: pl.Expr) -> pl.Expr:
     """The rank (in GRADE_ORDER) of the highest grade in a OneRoster grades list, or null;
-    aggregates over the items of the list: use with `.list.eval` or after an explode."""
-    item = grades.str.strip_chars().str.split("-").list.last().str.strip_chars().str.to_uppercase()
-    return item.replace_strict(_TOKEN_RANK, default=None, return_dtype=pl.Int8).max()
+    aggregates over the items of the list: use with `.list.eval` or after an explode. A range
+    is a grade when both its ends are ("Pre-K" is none, not KG), and gives its high end."""
+    ends = grades.str.strip_chars().str.split("-")
+    low, high = _token_rank(ends.list.first()), _token_rank(ends.list.last())
+    return pl.when(low.is_not_null() & high.is_not_null()).then(pl.max_horizontal(low, high)).max()
 
 
 def _list_rank(column: str) -> pl.Expr:

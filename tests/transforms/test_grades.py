@@ -43,6 +43,10 @@ def highest(grades: str | None) -> str | None:
         ("Other", "Other"),
         ("UG", "UG"),
         ("Grade 5", None),  # not a grade
+        ("Pre-K", None),  # a range only when both ends are grades: not KG
+        ("Pre-K, 03", "03"),
+        ("12-09", "12"),  # a range's high end, whichever end it is written at
+        ("09-", None),
         ("Grade 5, 04", "04"),
         ("", None),
         (None, None),
@@ -159,4 +163,28 @@ def test_every_student_once_in_user_order_independent_form():
     assert_frame_equal(
         found.collect().sort("sourcedId"),
         pl.DataFrame({"sourcedId": ["s1", "s2"], "grade_level": ["07", NO_GRADE]}),
+    )
+
+
+def test_a_pre_k_class_does_not_make_its_student_a_kindergartner():
+    given = frames(
+        users=[
+            {"sourcedId": "s", "role": "student", "grades": "PK"},
+            {"sourcedId": "r", "role": "student", "grades": "02"},
+        ],
+        enrollments=[
+            {"userSourcedId": "s", "classSourcedId": "k", "role": "student"},
+            {"userSourcedId": "r", "classSourcedId": "k2", "role": "student"},
+        ],
+        classes=[
+            {"sourcedId": "k", "courseSourcedId": "c", "grades": "Pre-K"},
+            {"sourcedId": "k2", "courseSourcedId": "c", "grades": "12-09"},
+        ],
+        courses=[{"sourcedId": "c", "grades": None}],
+    )
+    found = grade_levels(given["users"], given["enrollments"], given["classes"], given["courses"])
+    assert_frame_equal(
+        found.collect(),
+        pl.DataFrame({"sourcedId": ["s", "r"], "grade_level": ["PK", "12"]}),
+        check_row_order=False,
     )
