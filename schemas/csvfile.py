@@ -14,8 +14,11 @@ file in another encoding is transcoded to UTF-8 first (`[feed] encoding`; a newl
 newline, so every line number holds), a CR alone outside quotes ends a line (with a
 warning), a file separated by tabs or semicolons is one error rather than a column per line, a
 header line repeated inside the file (two exports joined) is one error on its line rather than
-a record, a control character in a value is an error naming its line and field, and a quote
-left open at the end of the file is an error naming the line it opens on.
+a record, a control character in a value is an error naming its line and field, a quote
+left open at the end of the file is an error naming the line it opens on, and so is one of the
+header line that only a later line closes. A file starting with the byte-order mark of another
+encoding than the named one is refused, and UTF-16 or UTF-32 without a mark is read in the
+byte order its first character shows.
 
 A CR alone is read as a line end wherever it stands outside quotes, as the csv module reads
 it, and the file gets the warning `file.line_endings`: in a file whose every line ends so
@@ -59,6 +62,17 @@ _SEPARATORS = {"\t": ("\\t", "tabs"), ";": (";", "semicolons"), "|": ("|", "vert
 # LF, so that a value ending in a CR holds as many CRs alone with the probe as without it
 _EOF_MARK = "\udc00"
 _EOF_PROBE = "\r\n" + _EOF_MARK
+# the byte-order marks a file may start with, each with the encoding it marks: UTF-32 LE's first,
+# as it starts as UTF-16 LE's does
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (BOM, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# the codecs that read either byte order, by their mark: without one, Python reads little-endian
+_EITHER_ORDER = {"utf-16": 2, "utf-32": 4}
 # a run of double quotes of odd length: the last one of a file ending inside a quoted value opens
 # that value (inside it, quotes come in pairs: a quote alone would close it)
 _ODD_QUOTES = re.compile(r'(?<!")(?:"")*"(?!")')
@@ -151,8 +165,10 @@ def parse_csv(
 def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
     """`data`, saved in `encoding`, as UTF-8. Every character stays one character, so a line
     of the file is a line of the result and every line number holds."""
+    _refuse_foreign_mark(data, file_name, encoding)
+    codec = _byte_order(data, encoding)
     try:
-        return data.decode(encoding).encode(UTF8)
+        return data.decode(codec).encode(UTF8)
     except UnicodeError as error:  # a byte the encoding has no character for
         start = getattr(error, "start", 0)
         if isinstance(error, UnicodeEncodeError):  # a character UTF-8 cannot hold (a surrogate)
@@ -160,13 +176,51 @@ def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
             line = text.count("\n", 0, start) + 1
             where = f"U+{ord(text[start]):04X} at character {start}"
         else:
-            line = data[:start].decode(encoding, "replace").count("\n") + 1
+            line = data[:start].decode(codec, "replace").count("\n") + 1
             where = f"byte 0x{data[start]:02x} at offset {start}" if start < len(data) else "end"
         # the settings named this encoding: the file was saved in another one
         raise UnreadableFile(
             f"{file_name} line {line}: not {encoding} ({where}); the file is not valid "
             f"{encoding}: check [feed] encoding, which must name the encoding the SIS saved it in"
         ) from None
+
+
+def _marked_encoding(data: bytes) -> tuple[bytes, str] | None:
+    """The byte-order mark `data` starts with and the encoding it marks, if any."""
+    return next(((mark, name) for mark, name in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
+
+
+def _refuse_foreign_mark(data: bytes, file_name: str, encoding: str) -> None:
+    """Refuse a file that starts with the byte-order mark of another encoding than the named
+    one: `encoding` would read the mark as letters (UTF-8's as "ï»¿" in cp1252) or the whole
+    file as other characters (UTF-8 read as UTF-16), and no header line starts so."""
+    marked = _marked_encoding(data)
+    if marked is None:
+        return
+    mark, name = marked
+    # the named encoding's own mark reads as nothing (utf-16) or as the mark itself (utf-16-le)
+    if data[: len(mark)].decode(encoding, "replace") in ("", "\ufeff"):
+        return
+    raise UnreadableFile(
+        f"{file_name} line 1: not {encoding} (it starts with the byte-order mark of "
+        f"{name.upper()}, bytes {mark.hex(' ').upper()}); the file is not valid {encoding}: "
+        f"check [feed] encoding, which must name the encoding the SIS saved it in (the mark "
+        f'says "{name}")'
+    )
+
+
+def _byte_order(data: bytes, encoding: str) -> str:
+    """The codec reading `data` in `encoding`: for UTF-16 or UTF-32 without a byte-order mark,
+    in the order of the file's first character (which a header line has in ASCII: NULs before
+    its byte in big-endian order), where Python would read little-endian whatever the file."""
+    name = codecs.lookup(encoding).name
+    width = _EITHER_ORDER.get(name)
+    if width is None or _marked_encoding(data) is not None:
+        return encoding
+    first = data[:width]
+    if len(first) == width and first[-1] and not any(first[:-1]):
+        return f"{name}-be"
+    return encoding
 
 
 def _line_endings_issue(file_name: str, count: int | None) -> dict:
@@ -243,17 +297,18 @@ def _check_utf8(data: bytes, file_name: str) -> None:
         data.decode(UTF8)
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        # what Windows calls "Unicode" starts with UTF-16's byte-order mark; without one, its
-        # Latin text has every other byte NUL
-        marked = data.startswith((b"\xff\xfe", b"\xfe\xff"))
-        utf16 = "utf-16" if marked else _utf16_order(data)
-        if marked:
-            looks = "; it starts as UTF-16 does"
-        elif utf16:
-            looks = f"; it looks like {utf16.upper()}, every other byte NUL"
+        # what Windows calls "Unicode" starts with UTF-16's byte-order mark (UTF-32's starts
+        # alike, and is told apart); without one, its Latin text has every other byte NUL
+        marked = _marked_encoding(data)
+        marked_as = marked[1] if marked and marked[1] != UTF8 else None  # (UTF-8's twice)
+        other = marked_as or _utf16_order(data)
+        if marked_as:
+            looks = f"; it starts as {marked_as.upper()} does"
+        elif other:
+            looks = f"; it looks like {other.upper()}, every other byte NUL"
         else:
             looks = ""
-        fix = f'= "{utf16}"' if utf16 else "to the encoding it was saved in"
+        fix = f'= "{other}"' if other else "to the encoding it was saved in"
         raise UnreadableFile(
             f"{file_name} line {line}: not UTF-8 (byte 0x{data[error.start]:02x} at offset "
             f"{error.start}{looks}); export the file as UTF-8, or set [feed] encoding {fix}"
@@ -384,8 +439,10 @@ def _fast_parse(
     records = raw.height
     if records == 0:
         # the header line alone, proven by its one line end: a quote the header leaves open
-        # takes in every line after it, which Polars then skips with the header
-        if counts.newlines != 1:
+        # takes in every line after it, which Polars then skips with the header; and on that
+        # line alone, an odd count of quotes (one left open at the end of the file) is named
+        # by the exact path
+        if counts.newlines != 1 or counts.quotes % 2:
             return None
         return raw.with_columns(pl.lit(None, pl.Int64).alias(LINE))
     value_commas, with_empty = _quoted_content(raw, names, plain_columns, len(data), counts)
@@ -464,7 +521,8 @@ def _exact_parse(
     ragged_crs = 0  # the CRs alone in the values of ragged records, which are no rows
     try:
         first = record = next(reader)
-        start = reader.line_num + 1
+        header_end = reader.line_num  # past 1 when a quote of the header line takes in more
+        start = header_end + 1
         for record in reader:
             if not record or record == [""]:
                 pass  # a blank line: not a record
@@ -490,6 +548,8 @@ def _exact_parse(
         elif record is not first and record == [""]:  # (a file of one column)
             del records[-1], lines[-1]
         problems.append(_unclosed_quote_issue(text, header, record, file_name))
+    if header_end > 1 and record is not first:  # (a header left open to the end: named above)
+        problems.insert(0, _header_quote_issue(text, header_end, file_name))
     rows = pl.DataFrame(records, schema={name: pl.String for name in names}, orient="row")
     if bare_crs:  # those not in a value ended lines
         line_ends = bare_crs - ragged_crs - _bare_crs_in(first) - _bare_crs_in_rows(rows)
@@ -553,6 +613,24 @@ def _unclosed_quote_issue(
         "error",
         "a quote opens a value here and is never closed: the file ends inside the value (a "
         "closing quote is missing, or a quote in the value is not doubled)",
+    )
+
+
+def _header_quote_issue(text: str, header_end: int, file_name: str) -> dict:
+    """The error of a header line with a quote that a later line closes: no column's name
+    holds a line break, so the lines up to `header_end` were taken into the header, and the
+    records on them are lost (the header itself is the first line's, which the header check
+    then finds wrong)."""
+    return issue_row(
+        file_name,
+        1,
+        None,
+        re.split(r"[\r\n]", text[:200], maxsplit=1)[0],
+        "file.quote",
+        "error",
+        f"a quote opens a value in the header line and only closes on line {header_end}, so "
+        f"lines 1 to {header_end} read as one header line (a closing quote is missing, or a "
+        "quote in a name is not doubled)",
     )
 
 

@@ -351,7 +351,11 @@ class FeedReading(_Table):
 
 # Codecs between text and bytes that are no character set: they rewrite domain names or escape
 # sequences, and read a CSV file's bytes as something else than its characters
-_NOT_CHARACTER_SETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+# (UTF-7 writes a comma or a line feed as letters too, `+ACw-` and `+AAo-`: a file's structure
+# hidden in a value)
+_NOT_CHARACTER_SETS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7"}
+)
 # ASCII text as a CSV file holds it: commas, quotes, backslashes (one before `u0041`, which an
 # escape codec reads as "A"), CR and LF. A character set gives it back as it was, with the error
 # handlers the reader decodes with, and writes each character a line or a field is made of in as

@@ -1,3 +1,5 @@
+import codecs
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -525,6 +527,35 @@ def test_a_quote_left_open_at_the_end_is_an_error_on_the_line_it_opens(
     assert "never closed" in parsed.issues.filter(pl.col("rule") == "file.quote")["message"][0]
 
 
+@pytest.mark.parametrize("data", [b'"sourcedId,name\n', b'"sourcedId,name', b'"'])
+def test_a_quote_left_open_in_a_header_line_alone_is_named_too(data):
+    # the header line alone reads fast: a quote its one line leaves open was taken in silence
+    parsed = parse_csv(data, "users.csv")
+    assert [(i[1], i[4]) for i in issues_of(parsed)] == [(1, "file.quote")]
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"])
+def test_a_quote_of_the_header_line_closed_on_a_later_line_is_an_error_on_line_1(line_end):
+    # a quote left open in the header closes at the first quote of a value below: the lines
+    # between are taken into the header, their records lost
+    text = '"sourcedId,name\n1,Ada\n2,"Al\n3,Bo\n'.replace("\n", line_end)
+    parsed = parse_csv(text.encode(), "users.csv")
+    assert parsed.rows.height == 0
+    found = [(i[1], i[4], i[3]) for i in issues_of(parsed) if i[4] != "file.line_endings"]
+    assert found == [(1, "file.quote", '"sourcedId,name'), (4, "file.ragged", "3,Bo")]
+    assert parsed.issues.filter(pl.col("rule") == "file.quote")["message"][0] == (
+        "a quote opens a value in the header line and only closes on line 3, so lines 1 to 3 "
+        "read as one header line (a closing quote is missing, or a quote in a name is not "
+        "doubled)"
+    )
+
+
+def test_a_quoted_header_name_on_one_line_is_no_error():
+    parsed = parse_csv(b'"sourcedId","na,me"\n1,Ada\n', "users.csv")
+    assert parsed.header == ("sourcedId", "na,me")
+    assert parsed.issues.height == 0
+
+
 def test_a_quote_closed_at_the_very_end_is_no_error():
     for data in (b'a,b\n1,"x"', b'a,b\n1,"x\ny"\n', b'a,b\n1,""""\n2,"a,""b"""\n'):
         assert parse_csv(data, "x.csv").issues.height == 0, data
@@ -564,3 +595,69 @@ def test_a_file_that_is_no_text_is_refused_as_not_utf8_before_its_separator_is_j
         parse_csv(bytes(range(256)), "manifest.csv")
     with pytest.raises(UnreadableFile, match=r"x.csv line 2: not UTF-8"):
         parse_csv(b"   \n\xff\n", "x.csv")  # and before a blank first line is
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_without_a_byte_order_mark_are_read_in_either_order(encoding):
+    # Python reads either without a mark as little-endian: a big-endian file read so was
+    # letters of other scripts, with no line end, and no word about it
+    expected = parse_csv(ENCODED.encode(), "x.csv")
+    for order in ("le", "be"):
+        data = ENCODED.encode(f"{encoding}-{order}")
+        parsed = parse_csv(data, "x.csv", encoding=encoding)
+        assert_frame_equal(parsed.rows, expected.rows)
+        assert parsed.rows["__line"].to_list() == [2, 4, 5]
+
+
+# (bytes, the encoding the settings name, the byte-order mark's encoding and bytes)
+FOREIGN_BYTE_ORDER_MARKS = {
+    # a SIS moved to UTF-8 with a mark, the settings still naming Windows-1252: "ï»¿id" and
+    # every accented letter two others, once
+    "utf-8 as cp1252": (csvfile.BOM + "id,name\n1,Zoë\n".encode(), "cp1252", "UTF-8", "EF BB BF"),
+    "utf-8 as utf-16": (csvfile.BOM + b"id,name\n1,a\n", "utf-16", "UTF-8", "EF BB BF"),
+    "utf-16 as latin-1": ("id,name\n1,a\n".encode("utf-16"), "latin-1", "UTF-16", "FF FE"),
+    "utf-16-be as utf-16-le": (codecs.BOM_UTF16_BE + "id\n1\n".encode("utf-16-be"), "utf-16-le", "UTF-16", "FE FF"),
+    "utf-32 as utf-16": ("id,name\n1,a\n".encode("utf-32"), "utf-16", "UTF-32", "FF FE 00 00"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "marked", "mark"),
+    FOREIGN_BYTE_ORDER_MARKS.values(),
+    ids=FOREIGN_BYTE_ORDER_MARKS.keys(),
+)
+def test_a_byte_order_mark_of_another_encoding_than_the_named_one_is_refused(
+    data, encoding, marked, mark
+):
+    with pytest.raises(UnreadableFile) as refused:
+        parse_csv(data, "x.csv", encoding=encoding)
+    assert str(refused.value) == (
+        f"x.csv line 1: not {encoding} (it starts with the byte-order mark of {marked}, bytes "
+        f"{mark}); the file is not valid {encoding}: check [feed] encoding, which must name the "
+        f'encoding the SIS saved it in (the mark says "{marked.lower()}")'
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (b"\xef\xbb\xbfid\n1\n", "utf-8-sig"),
+        (codecs.BOM_UTF16_LE + "id\n1\n".encode("utf-16-le"), "utf-16-le"),
+        (codecs.BOM_UTF16_BE + "id\n1\n".encode("utf-16-be"), "utf-16"),
+        ("id\n1\n".encode("utf-32"), "utf-32"),
+    ],
+)
+def test_the_named_encodings_own_byte_order_mark_is_read_past(data, encoding):
+    parsed = parse_csv(data, "x.csv", encoding=encoding)
+    assert parsed.header == ("id",)
+    assert parsed.rows["id"].to_list() == ["1"]
+
+
+def test_utf32_read_as_utf8_is_refused_with_the_setting_that_reads_it():
+    # its mark starts as UTF-16's does: the setting that mark names would read NULs
+    with pytest.raises(UnreadableFile) as refused:
+        parse_csv("id,name\n1,a\n".encode("utf-32"), "x.csv")
+    assert str(refused.value) == (
+        "x.csv line 1: not UTF-8 (byte 0xff at offset 0; it starts as UTF-32 does); export the "
+        'file as UTF-8, or set [feed] encoding = "utf-32"'
+    )

@@ -484,7 +484,8 @@ def test_feed_encoding_refuses_what_is_no_text_encoding(encoding):
 
 
 @pytest.mark.parametrize(
-    "encoding", ["idna", "IDNA", "punycode", "unicode_escape", "raw-unicode-escape"]
+    "encoding",
+    ["idna", "IDNA", "punycode", "unicode_escape", "raw-unicode-escape", "utf-7", "UTF7"],
 )
 def test_feed_encoding_refuses_a_codec_that_is_no_character_set(encoding):
     # idna decodes with no error handler but strict, and made `validate` print a traceback
