@@ -177,13 +177,20 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
             return None
         keyed = files_read_by_lines(feed)  # (none: the feed is parsed whole as it is read)
         stored = StoredReader(con, tenant, key, settings.identity.key)
-        if keyed:
-            stored.start_unless_sized(feed, sizes)
-        feed.read(parse_unless={}, lines=summaries, unparsed=keyed, digests=False, stored=stored)
-        issues = issues_by_lines(con, tenant, key, feed.lines())
-        if issues is not None:
-            return ValidatedFeed(feed, {}, issues)
-        return validate_by_lines(feed, settings, stored()) if keyed else None
+        try:
+            if keyed:
+                stored.start_unless_sized(feed, sizes)
+            feed.read(
+                parse_unless={}, lines=summaries, unparsed=keyed, digests=False, stored=stored
+            )
+            issues = issues_by_lines(con, tenant, key, feed.lines())
+            if issues is not None:
+                return ValidatedFeed(feed, {}, issues)
+            return validate_by_lines(feed, settings, stored()) if keyed else None
+        finally:
+            # the reading the feed's lines made needless may still run on a cursor of `con`,
+            # which must not close under it
+            stored.close()
 
 
 def known_ids(warehouse: Path, tenant: str):

@@ -166,47 +166,54 @@ def _run_steps(
         if new_file:
             feed = steps.read_feed(feed, None, tenant, full, settings)
         with open_warehouse(warehouse, tenant, settings.safety.lms_check_days) as con:
-            earlier = recorded_attempt(con, attempt) if attempt else None
-            if earlier is not None:
-                return replace(
-                    earlier,
-                    planning="retried",
-                    planning_note=f"this attempt already recorded run {earlier.run_id}",
-                )
-            if not new_file:
-                feed = steps.read_feed(feed, con, tenant, full, settings)
-            run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
-            known["run_id"] = run.run_id
-            unchanged = None if full else steps.recall(con, run, feed.lines())
-            if unchanged is not None:
-                return unchanged
             try:
-                validated = steps.validate(feed, con, run, settings)
-            except INPUT_ERRORS:  # the input's fault (exit 2): nothing is written
-                raise
-            except (Exception, PanicException) as error:  # a run that broke is recorded
-                record_failed(con, run, feed.read_issues, error)
-                raise
-            if not validated.ok:
-                errors = validated.error_count
-                message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
-                return steps.reject(con, run, validated.issues, message)
-            try:
-                planned = steps.plan(validated, con, run, settings)
-            except PlanError as error:  # the warehouse holds something the sync must not guess at
-                return steps.reject(con, run, validated.issues, str(error))
-            except (Exception, PanicException) as error:
-                record_failed(con, run, validated.issues, error)
-                raise
-            issues = with_warnings(validated.issues, planned, settings)
-            refusal = steps.guard(planned, settings, dry_run)
-            if refusal and not dry_run:
-                return steps.hold(con, planned, issues, refusal)
-            if refusal:  # a dry run applies nothing anyway: it says it would be held
-                planned = replace(
-                    planned, run=replace(planned.run, message=f"would be held: {refusal}")
-                )
-            return steps.apply(con, planned, issues)
+                earlier = recorded_attempt(con, attempt) if attempt else None
+                if earlier is not None:
+                    return replace(
+                        earlier,
+                        planning="retried",
+                        planning_note=f"this attempt already recorded run {earlier.run_id}",
+                    )
+                if not new_file:
+                    feed = steps.read_feed(feed, con, tenant, full, settings)
+                run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
+                known["run_id"] = run.run_id
+                unchanged = None if full else steps.recall(con, run, feed.lines())
+                if unchanged is not None:
+                    return unchanged
+                try:
+                    validated = steps.validate(feed, con, run, settings)
+                except INPUT_ERRORS:  # the input's fault (exit 2): nothing is written
+                    raise
+                except (Exception, PanicException) as error:  # a run that broke is recorded
+                    record_failed(con, run, feed.read_issues, error)
+                    raise
+                if not validated.ok:
+                    errors = validated.error_count
+                    message = f"{errors:,} validation error{'' if errors == 1 else 's'}"
+                    return steps.reject(con, run, validated.issues, message)
+                try:
+                    planned = steps.plan(validated, con, run, settings)
+                except (
+                    PlanError
+                ) as error:  # the warehouse holds something the sync must not guess at
+                    return steps.reject(con, run, validated.issues, str(error))
+                except (Exception, PanicException) as error:
+                    record_failed(con, run, validated.issues, error)
+                    raise
+                issues = with_warnings(validated.issues, planned, settings)
+                refusal = steps.guard(planned, settings, dry_run)
+                if refusal and not dry_run:
+                    return steps.hold(con, planned, issues, refusal)
+                if refusal:  # a dry run applies nothing anyway: it says it would be held
+                    planned = replace(
+                        planned, run=replace(planned.run, message=f"would be held: {refusal}")
+                    )
+                return steps.apply(con, planned, issues)
+            finally:
+                # a reading of the stored records that the feed's lines made needless may
+                # still run on a cursor of this connection, which must not close under it
+                feed.release()
 
 
 def run_sync(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib.metadata import version
@@ -156,6 +157,7 @@ def read_feed(
     ):
         return feed.read(parse_unless=parse_unless, lines=last.summaries)
     reader = StoredReader(con, tenant, settings_key(settings), settings.identity.key, whole=True)
+    feed.releasing.append(reader.close)
     reader.start_unless_sized(feed, last.sizes)
     return feed.read(parse_unless=parse_unless, lines=last.summaries, unparsed=keyed, stored=reader)
 
@@ -174,14 +176,19 @@ class StoredReader:
         identity_key: str,
         whole: bool = False,
     ) -> None:
+        self._cursor = con.cursor()
         self._read = partial(
-            stored_records_by_lines, con.cursor(), tenant, settings_key, identity_key, whole
+            stored_records_by_lines, self._cursor, tenant, settings_key, identity_key, whole
         )
         self._reading: Future[StoredRecords] | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def start(self) -> Future[StoredRecords]:
         with self._lock:
+            if self._reading is None and self._closed:  # (a thread that asks too late)
+                self._reading = Future()
+                self._reading.set_exception(RuntimeError("the stored records were let go"))
             if self._reading is None:
                 reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stored-records")
                 self._reading = reader.submit(self._read)
@@ -200,6 +207,21 @@ class StoredReader:
 
     def __call__(self) -> StoredRecords:
         return self.start().result()
+
+    def close(self) -> None:
+        """Stop a reading nobody needs any more (the feed's lines answered without it) and
+        wait for it to end, then close the cursor: its connection must not be closed while
+        the cursor still reads (DuckDB refuses, with a traceback instead of the run's answer)."""
+        with self._lock:
+            reading, self._closed = self._reading, True
+        if reading is not None:
+            if not reading.done():
+                with suppress(duckdb.Error):
+                    self._cursor.interrupt()
+            with suppress(Exception):
+                reading.result()
+        with suppress(duckdb.Error):
+            self._cursor.close()
 
 
 def settings_key(settings: Settings) -> str:

@@ -99,6 +99,8 @@ class Feed:
     manifest_lines: pl.Series | None = field(default=None, repr=False)
     # the manifest's line of each property it states (`file.users` -> 7)
     property_lines: dict[str, int] = field(default_factory=dict, repr=False)
+    # what lets go of the stored records' reading (`read(stored=...)`), called by `release`
+    releasing: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
     def specs(self) -> dict[str, FileSpec]:
@@ -174,6 +176,13 @@ class Feed:
                 stored,
             )
         return self
+
+    def release(self) -> None:
+        """Let go of what reads the stored records for this feed (a cursor on the warehouse,
+        perhaps still reading when the feed's lines answered without them), before the
+        warehouse closes."""
+        while self.releasing:
+            self.releasing.pop()()
 
     def stored_records(self) -> StoredRecords | None:
         """The stored records the files were read against by lines (`read(stored=...)`), read
@@ -438,6 +447,11 @@ def _zip_source(path: Path, handle: BinaryIO) -> _Source:
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
             raise FeedError(f"{path}: member {name!r} is a symbolic link; refusing the archive")
+        # `./users.csv` (as `bsdtar -cf feed.zip .` names it) is the file `users.csv`
+        while name.startswith("./"):
+            name = name[2:]
+        if name in members:
+            raise FeedError(f"{path}: member {name!r} appears twice; refusing the archive")
         total += info.file_size
         if total > max_bytes:
             raise FeedError(

@@ -30,7 +30,7 @@ from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.state import known_ids
 from tests.changes import change
-from tests.feeds import feed_files, with_cell, write_zip
+from tests.feeds import feed_files, tiny_district, with_cell, write_zip
 from tests.spying import answered_by_lines as spied_answers
 
 TENANT = "district"
@@ -247,3 +247,39 @@ def test_the_stored_records_are_read_only_for_a_feed_whose_lines_changed(tmp_pat
     assert read == []
     assert_validated_as_every_record(changed, warehouse, Settings())
     assert read == [1]
+
+
+@pytest.fixture
+def stored_records_read_slowly(monkeypatch):
+    """The stored records read after a query that runs until it is interrupted, as a big
+    tenant's read still runs when a feed's lines have answered."""
+    import rosterflow.flows.steps as steps_module
+
+    reading = steps_module.stored_records_by_lines
+
+    def slowly(cursor, *arguments, **options):
+        cursor.execute("select count(*) from range(10000000000)").fetchall()
+        return reading(cursor, *arguments, **options)
+
+    monkeypatch.setattr(steps_module, "stored_records_by_lines", slowly)
+
+
+def test_a_feed_saved_again_with_crlf_is_answered_by_its_lines_while_the_records_are_read(
+    tmp_path, stored_records_read_slowly
+):
+    """Another size than the last run's starts the stored records' read at once; the same lines
+    then answer without it, and the warehouse closes only once the read is stopped (DuckDB
+    refused to close a connection whose cursor still read: a traceback, or a failed sync)."""
+    warehouse = tmp_path / "w.duckdb"
+    frames = tiny_district()
+    assert sync(warehouse, write_feed(tmp_path / "north.zip", frames), Settings()) == "applied"
+    files = {name: data.replace(b"\n", b"\r\n") for name, data in feed_files(frames).items()}
+    resaved = write_zip(tmp_path / "north-crlf.zip", files)
+
+    _, validated = validate(resaved, None, warehouse, TENANT)
+    assert validated.ok and validated.issues.height == 0
+
+    result = sync(warehouse, resaved, Settings())
+    assert result == "applied"
+    # the file is whole and free: the next sync opens it
+    assert sync(warehouse, resaved, Settings()) == "applied"
