@@ -93,6 +93,9 @@ ROLES_12_AS_11 = {
     "student": "student",
     "systemAdministrator": "administrator",
     "teacher": "teacher",
+    # the 1.1 word, which roles.csv admits with a warning (role.v11): read as itself, never as
+    # no role (a primary `administrator` row made a user of no role)
+    "administrator": "administrator",
 }
 # the way back, for writing a 1.1 roster as 1.2: a 1.1 role that 1.2 names otherwise (any of
 # 1.2's administrators reads back as 1.1's); the other roles keep their name

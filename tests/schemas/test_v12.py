@@ -94,6 +94,12 @@ def _users(*rows: tuple[str, str | None]) -> pl.DataFrame:
             [("u1", None, "s1", 2)],
             id="no primary role: no role (an error, below)",
         ),
+        pytest.param(
+            _users(("u1", "s1")),
+            _roles(("u1", "primary", "administrator", "s1")),
+            [("u1", "administrator", "s1", 2)],
+            id="the 1.1 word administrator, on a primary row, read as administrator",
+        ),
     ],
 )
 def test_users_get_their_primary_role_and_orgs_as_in_1_1(users, roles, expected):
@@ -261,6 +267,21 @@ def test_1_2_values_read_with_a_warning_or_as_given(tmp_path):
     assert not validated.issues.filter(pl.col("file") == "orgs.csv").height
     users = validated.tables["users"].filter(pl.col("sourcedId") == "u-t1")
     assert users.select("role", "orgSourcedIds").row(0) == ("teacher", "s1,d1")
+
+
+def test_a_primary_role_in_the_1_1_word_administrator_is_read_as_administrator(tmp_path):
+    frames = as_v12(tiny_district())
+    roles = frames["roles"].with_columns(
+        pl.when(pl.col("userSourcedId") == "u-t1")
+        .then(pl.lit("administrator"))
+        .otherwise(pl.col("role"))
+        .alias("role")
+    )
+    validated = validated_12(tmp_path, frames | {"roles": roles})
+    assert validated.ok, validated.issues
+    assert ("roles.csv", 2, "role", "administrator", "role.v11") in issues_of(validated)
+    users = validated.tables["users"].filter(pl.col("sourcedId") == "u-t1")
+    assert users.select("role", "orgSourcedIds").row(0) == ("administrator", "s1")
 
 
 def test_several_primary_roles_warn_or_fail(tmp_path):
