@@ -74,16 +74,48 @@ def read_statement(warehouse: str | Path, sql: str) -> pl.DataFrame:
         )
     if len(statements) > 1:
         raise QueryRefused(f"give one SQL statement, not {len(statements)}")
-    kind = statements[0].type.name
-    if kind not in READING_STATEMENTS:
-        raise QueryRefused(
-            f"{kind.lower().replace('_', ' ')} statement: a query only reads the warehouse "
-            "(select, describe, show, summarize, explain, pragma)"
-        )
+    refusal = _not_reading(statements[0])
+    if refusal is not None:
+        raise QueryRefused(refusal)
     try:
         return read_query(warehouse, sql)
     except duckdb.Error as error:
         raise QueryRefused(sql_error(error)) from None
+
+
+# what EXPLAIN puts before the statement it explains: `explain analyze`, `explain (analyze,
+# format json)`, comments anywhere
+_GAP = r"(?:\s|--[^\n]*|/\*.*?\*/)*"
+_EXPLAIN = re.compile(
+    rf"{_GAP}explain\b{_GAP}(?:analy[sz]e\b{_GAP})?(?:\([^)]*\){_GAP})?", re.IGNORECASE | re.DOTALL
+)
+
+
+def _not_reading(statement: duckdb.Statement) -> str | None:
+    """Why `statement` is not one that only reads, or None when it is. EXPLAIN ANALYZE runs the
+    statement it explains (`explain analyze copy ... to 'file'` writes the file), so an
+    EXPLAIN is judged by that statement."""
+    kind = statement.type.name
+    if kind == "EXPLAIN":
+        prefix = _EXPLAIN.match(statement.query)
+        try:
+            (explained,) = duckdb.extract_statements(statement.query[prefix.end() :])
+        except (AttributeError, ValueError, duckdb.Error):  # no prefix, or not one statement
+            return "explain statement: give explain, or explain analyze, then one select"
+        refusal = _not_reading(explained)
+        return f"explain of a {refusal}" if refusal else None
+    if kind == "MULTI":  # what DuckDB makes of a PIVOT that finds its columns itself
+        return (
+            "multi statement (a pivot that finds its columns itself, or a statement around "
+            "one): a query only reads the warehouse; a pivot that names them only reads: "
+            "pivot ... on status in ('active', 'inactive') ..."
+        )
+    if kind not in READING_STATEMENTS:
+        return (
+            f"{kind.lower().replace('_', ' ')} statement: a query only reads the warehouse "
+            "(select, describe, show, summarize, explain, pragma)"
+        )
+    return None
 
 
 def sql_error(error: Exception) -> str:

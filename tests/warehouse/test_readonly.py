@@ -4,9 +4,11 @@ import duckdb
 import pytest
 
 from rosterflow.warehouse.readonly import (
+    QueryRefused,
     ReadOnlyWarehouse,
     copyable_sql,
     read_query,
+    read_statement,
     read_tenants,
     sql_literal,
 )
@@ -49,3 +51,28 @@ def test_tenants_of_a_layout_nobody_synced_into_and_of_no_warehouse(tmp_path):
     assert read_tenants(str(tmp_path / "wh" / "{tenant}.duckdb")) == []
     with pytest.raises(WarehouseError):
         read_tenants(tmp_path / "nowhere.duckdb")
+
+
+@pytest.mark.parametrize(
+    "explain",
+    ["explain analyze", "/* a */ EXPLAIN -- b\n ANALYSE", "explain (analyze, format json)"],
+)
+def test_an_explain_analyze_that_would_write_is_refused_and_writes_nothing(tmp_path, explain):
+    """EXPLAIN ANALYZE runs the statement it explains: `copy ... to` would write the file."""
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+    written = tmp_path / "written.csv"
+    with pytest.raises(QueryRefused, match="explain of a copy statement"):
+        read_statement(path, f"{explain} copy (select 1) to '{written}'")
+    assert not written.exists()
+    assert read_statement(path, f"{explain} select 1").height == 1
+    assert read_statement(path, "explain select count(*) from lms.users").height == 1
+
+
+def test_a_pivot_that_finds_its_columns_is_refused_with_the_one_that_reads(tmp_path):
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+    with pytest.raises(QueryRefused, match=r"pivot \.\.\. on status in"):
+        read_statement(path, "pivot lms.users on status using count(*)")
+    named = "pivot lms.users on status in ('active', 'inactive') using count(*) group by tenant"
+    assert read_statement(path, named).columns == ["tenant", "active", "inactive"]
