@@ -55,6 +55,17 @@ def pick_tenant(warehouse: ReadOnlyWarehouse) -> mo.ui.dropdown:
     return mo.ui.dropdown(tenants, value=tenants[0], label="Tenant", searchable=True)
 
 
+def picker_options(options: list[tuple[str, object]], name: str = "id") -> dict[str, object]:
+    """Dropdown options by label, each label once: a label already taken is told apart by its
+    value (`name` N), so that no option is lost. A dict keeps one value per label: two rows
+    of history under one label, a student deleted and sent again under a new id, would
+    otherwise leave one of them out of the dropdown."""
+    labels: dict[str, object] = {}
+    for label, value in options:
+        labels[f"{label} · {name} {value}" if label in labels else label] = value
+    return labels
+
+
 def sql_panel(warehouse: ReadOnlyWarehouse, name: str, sql: str, **params: object) -> mo.Html:
     """A folded panel with the copyable form of the query, which the warehouse remembers as
     shown."""

@@ -30,7 +30,14 @@ with app.setup:
     import altair as alt
     import marimo as mo
     import polars as pl
-    from _shared import RUN_STEP, pick_tenant, run_axis, sql_panel, with_run_label
+    from _shared import (
+        RUN_STEP,
+        pick_tenant,
+        picker_options,
+        run_axis,
+        sql_panel,
+        with_run_label,
+    )
 
     from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 
@@ -325,11 +332,17 @@ def _(run_dates, sections, tenant):
         sections.is_empty(),
         mo.callout(mo.md(f"Tenant `{tenant}` has no sections in its history yet."), kind="info"),
     )
-    _labels = {
-        f"{row['title']} · {row['school']} ({row['external_id']})"
-        + (" [deleted]" if row["deleted"] else ""): row["course_id"]
-        for row in sections.to_dicts()
-    }
+    _labels = picker_options(
+        [
+            (
+                f"{row['title']} · {row['school']} ({row['external_id']})"
+                + (" [deleted]" if row["deleted"] else ""),
+                row["course_id"],
+            )
+            for row in sections.to_dicts()
+        ],
+        "course",
+    )
     section_picker = mo.ui.dropdown(
         _labels, value=next(iter(_labels)), label="Section", searchable=True, full_width=True
     )
@@ -497,6 +510,8 @@ def _():
             latest_students.family_name,
             latest_students.given_name,
             latest_students.username,
+            -- a student deleted (and maybe sent again since, under a new user_id)
+            latest_students.valid_to is not null as deleted,
             coalesce(moves.moves, 0) as moves,
         from latest_students
         left join moves on moves.user_id = latest_students.user_id
@@ -522,11 +537,18 @@ def _(STUDENTS_SQL, student_search, tenant):
         students.is_empty(),
         mo.callout(mo.md("No student matches (or no students in the history yet)."), kind="info"),
     )
-    _labels = {
-        f"{row['family_name']}, {row['given_name']} ({row['external_id']})"
-        + (f" · moved {row['moves']}×" if row["moves"] else ""): row["user_id"]
-        for row in students.to_dicts()
-    }
+    _labels = picker_options(
+        [
+            (
+                f"{row['family_name']}, {row['given_name']} ({row['external_id']})"
+                + (" [deleted]" if row["deleted"] else "")
+                + (f" · moved {row['moves']}×" if row["moves"] else ""),
+                row["user_id"],
+            )
+            for row in students.to_dicts()
+        ],
+        "user",
+    )
     student_picker = mo.ui.dropdown(
         _labels, value=next(iter(_labels)), label="Student", searchable=True, full_width=True
     )

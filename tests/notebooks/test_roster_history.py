@@ -12,6 +12,10 @@ from types import ModuleType
 import polars as pl
 import pytest
 
+from rosterflow.flows.pipeline import run_sync
+from rosterflow.schemas.settings import parse_settings
+from rosterflow.schemas.writer import write_feed
+from tests.feeds import tiny_district
 from tests.notebooks.school_changes import (
     ADOPTED,
     LEAVER,
@@ -115,3 +119,28 @@ def test_the_changes_of_an_undone_run_say_so(notebook):
     ]
     assert student.schools_over_time == [MADISON, EMERSON, MADISON]
     assert student.move_summary == "moves: 2 (1 undone)"
+
+
+def test_a_student_deleted_and_sent_again_is_in_the_picker_twice(tmp_path):
+    """Under `[policy] users = "delete"` a student who leaves is deleted, and comes back under a
+    new user_id: two students of one name and sourcedId, each of whom the picker must offer."""
+    district = tiny_district()
+    users, enrollments = district["users"], district["enrollments"]
+    left = district | {
+        "users": users.filter(pl.col("sourcedId") != "u-s1").with_columns(
+            agentSourcedIds=pl.lit(None, pl.String)
+        ),
+        "enrollments": enrollments.filter(pl.col("userSourcedId") != "u-s1"),
+    }
+    warehouse = tmp_path / "rosterflow.duckdb"
+    settings = parse_settings({"policy": {"users": "delete"}, "safety": {"max_removal_share": 1}})
+    for name, frames in (("first", district), ("left", left), ("back", district)):
+        result = run_sync(write_feed(tmp_path / f"{name}.zip", frames), warehouse, settings, "t")
+        assert result.outcome == "applied", result.message
+    with roster_history_run(warehouse, "notebook_roster_history_deleted") as (module, defs):
+        students = module.WAREHOUSE.query(defs["STUDENTS_SQL"], tenant="t", search="u-s1")
+        options = defs["student_picker"].options
+    assert sorted(students.select("deleted").to_series().to_list()) == [False, True]
+    # the picker lists every student while nobody is searched for
+    assert set(students["user_id"]) <= set(options.values())
+    assert {"Stone, Sam (or--u-s1)", "Stone, Sam (or--u-s1) [deleted]"} <= set(options)

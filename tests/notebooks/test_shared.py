@@ -79,3 +79,8 @@ def test_runs_stand_in_run_order_on_an_ordinal_axis(shared: ModuleType):
     x = shared.run_axis(frame).to_dict()
     assert x["type"] == "ordinal" and x["field"] == "run"
     assert x["sort"] == ["#2\n2025-01-02", "#9\n2025-01-09", "#10\n2025-01-10"]
+
+
+def test_picker_options_keep_every_value_of_a_label(shared):
+    options = shared.picker_options([("a", 1), ("b", 2), ("a", 3), ("a", 4)], "user")
+    assert options == {"a": 1, "b": 2, "a · user 3": 3, "a · user 4": 4}
