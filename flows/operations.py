@@ -210,21 +210,21 @@ def _already_undone(con: duckdb.DuckDBPyConnection, run_id: int, undone_by: int)
     """Why run `run_id`, undone by run `undone_by`, is not undone again, and which run to undo
     instead: its undo, unless that was undone too, and so on down the chain of undos (an
     undone undo brought the changes back: undoing it again would not take them back)."""
+    later_undos = dict(undos_after(con, run_id))  # (every link of the chain is a later run)
     chain = [undone_by]
-    while (after := run_info(con, chain[-1])).decision == "undone":
-        chain.append(after.decided_run_id)
-    if len(chain) % 2:  # the last undo took `run_id`'s changes back
-        return (
-            f"run {run_id} was already undone by run {undone_by}"
-            + "".join(f", itself undone by run {r}" for r in chain[1:])
-            + f", so its changes are taken back (`rosterflow undo {chain[-1]}` would bring "
-            "them back)"
-        )
-    return (
-        f"run {run_id} was undone by run {undone_by}"
+    while chain[-1] in later_undos:
+        chain.append(later_undos[chain[-1]])
+    taken_back = len(chain) % 2 == 1  # the last undo took `run_id`'s changes back
+    undone = (
+        f"run {run_id} was {'already ' if taken_back else ''}undone by run {undone_by}"
         + "".join(f", itself undone by run {r}" for r in chain[1:])
-        + f", so its changes are back: `rosterflow undo {chain[-1]}` takes them back again"
     )
+    if taken_back:
+        return (
+            f"{undone}, so its changes are taken back (`rosterflow undo {chain[-1]}` would "
+            "bring them back)"
+        )
+    return f"{undone}, so its changes are back: `rosterflow undo {chain[-1]}` takes them back again"
 
 
 def cancelled_out(undos: list[tuple[int, int]]) -> set[int]:
