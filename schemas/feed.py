@@ -447,9 +447,7 @@ def _zip_source(path: Path, handle: BinaryIO) -> _Source:
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
             raise FeedError(f"{path}: member {name!r} is a symbolic link; refusing the archive")
-        # `./users.csv` (as `bsdtar -cf feed.zip .` names it) is the file `users.csv`
-        while name.startswith("./"):
-            name = name[2:]
+        name = member_name(name)
         if name in members:
             raise FeedError(f"{path}: member {name!r} appears twice; refusing the archive")
         total += info.file_size
@@ -469,6 +467,14 @@ def _zip_source(path: Path, handle: BinaryIO) -> _Source:
             info.file_size,
         )
     return _Source(as_text(path.name), lambda: file_sha256(path), members)
+
+
+def member_name(name: str) -> str:
+    """The file a zip member names: `./users.csv` (as `bsdtar -cf feed.zip .` names it) is
+    `users.csv`."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name
 
 
 def _zip_reader(
