@@ -7,11 +7,11 @@ the SIS's classes and academic sessions as stored (`warehouse.records`):
   among the SIS's records, its status is active and its min_score and points_possible are
   finite (a double column of the platform may hold NaN or infinity, which no OneRoster number
   says: the CSV binding's number is a decimal, and JSON has none) and in order (min_score not
-  above points_possible). classSourcedId is the
-  section's sourcedId; gradingPeriodSourcedId (1.2: academicSessionSourcedId) is, of the
-  class's termSourcedIds, the first whose dates hold the due date, else the first; 1.2's
-  schoolSourcedId is the class's school. assignDate is the assign date, else the due date;
-  resultValueMin and resultValueMax are min_score and points_possible.
+  above points_possible). classSourcedId is the section's sourcedId; gradingPeriodSourcedId
+  (1.2: academicSessionSourcedId) is, of the class's termSourcedIds, the first whose dates
+  hold the due date, else the first; 1.2's schoolSourcedId is the class's school. assignDate
+  is the assign date, else the due date; resultValueMin and resultValueMax are min_score and
+  points_possible.
 - a score is sent when its line item is, its student (a managed user) is actively enrolled as a
   student in the section by the SIS (a managed enrollment, status active), and the score is
   finite and lies within the line item's range; scoreStatus is the score's status, scoreDate
