@@ -7,14 +7,12 @@ in a temporary folder."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -25,58 +23,7 @@ from typer.testing import CliRunner
 from rosterflow.flows.cli import app
 from rosterflow.warehouse.apply import PAUSE_MARKER_ENV
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
-from tests.unprivileged import without_override
-
-ROOT = Path(__file__).resolve().parents[2]
-HELPER = Path(__file__).with_name("cli_without_prefect.py")
-
-
-@dataclass(frozen=True)
-class Done:
-    code: int
-    stdout: str
-    stderr: str
-    prefect_modules: list[str]  # the Prefect modules the process imported
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def rosterflow(
-    cwd: Path,
-    *arguments,
-    fail_apply: bool = False,
-    unprivileged: bool = False,
-    **environment: str,
-) -> Done:
-    """`rosterflow ARGUMENTS...` in its own process, in `cwd`, without any Prefect setting;
-    `unprivileged`: bound by file permissions, also when the tests run as root."""
-    clean = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("PREFECT_") and name != "ROSTERFLOW_PREFECT"
-    }
-    clean |= {"PREFECT_HOME": str(cwd / ".prefect-home"), "PYTHONPATH": str(ROOT)}
-    report = cwd / ".imports.json"
-    command = [
-        sys.executable,
-        str(HELPER),
-        str(report),
-        *(["--fail-apply"] if fail_apply else []),
-        *map(str, arguments),
-    ]
-    done = subprocess.run(
-        without_override(command) if unprivileged else command,
-        capture_output=True,
-        text=True,
-        env=clean | environment,
-        cwd=cwd,
-        timeout=120,
-    )
-    imported = json.loads(report.read_text())
-    report.unlink()
-    return Done(done.returncode, done.stdout, done.stderr, imported)
+from tests.flows.cli_without_prefect import rosterflow
 
 
 def runs(warehouse: Path) -> list[tuple]:
