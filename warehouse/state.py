@@ -264,21 +264,20 @@ def school_removals(
             continue
         con.register("staged", rows)
         try:
-            by_school = con.sql(removed_sql).to_arrow_table()
+            by_school = con.sql(removed_sql).pl()
             con.register("removed_by_school", by_school)
-            active = con.sql(active_sql, params=params).to_arrow_table()
+            active = con.sql(active_sql, params=params).pl()
             names = con.sql(
                 "select domain_id, name as school from lms.domains "
                 "where domain_id in (select domain_id from removed_by_school)"
-            ).to_arrow_table()
+            ).pl()
         finally:
             for view in ("staged", "removed_by_school"):
                 with suppress(duckdb.Error):
                     con.unregister(view)
         found.append(
-            pl.from_arrow(by_school)
-            .join(pl.from_arrow(active), on="domain_id", how="left")
-            .join(pl.from_arrow(names), on="domain_id", how="left")
+            by_school.join(active, on="domain_id", how="left")
+            .join(names, on="domain_id", how="left")
             .select(
                 pl.lit(name).alias("entity"),
                 pl.col("domain_id").cast(pl.Int64),
