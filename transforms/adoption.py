@@ -70,6 +70,10 @@ def comparable(column: str) -> pl.Expr:
     return pl.when(value != "").then(value)
 
 
+def _role(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_lowercase()
+
+
 def new_users(desired: pl.LazyFrame, current: pl.LazyFrame) -> pl.LazyFrame:
     """The desired users whose managed external ID no lms row of the tenant has yet."""
     return desired.join(current.select("external_id"), on="external_id", how="anti")
@@ -118,10 +122,9 @@ def adoptions(
             pl.len().over("external_id").alias("accounts"),
             managed.any().over("external_id").alias("one_managed"),
             pl.len().over("user_id").alias("records"),
-            # an account of no role agrees with no record's
-            (pl.col("record_role").str.to_lowercase() != pl.col("account_role").str.to_lowercase())
-            .fill_null(True)
-            .alias("role_conflict"),
+            # an account of no role agrees with no record's; a role typed by hand as
+            # ` Teacher` is the teacher role
+            (_role("record_role") != _role("account_role")).fill_null(True).alias("role_conflict"),
         )
         .with_columns(
             ((pl.col("accounts") > 1) | pl.col("one_managed") | (pl.col("records") > 1)).alias(
