@@ -897,7 +897,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed")
     parser.add_argument("--warehouse")
     parser.add_argument("--work")
-    parser.add_argument("--result")
+    parser.add_argument(
+        "--result", help="where --measure/--prepare write their JSON (stdout without)"
+    )
     args = parser.parse_args(argv)
 
     if args.measure or args.prepare:
@@ -905,7 +907,10 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(args.measure, args.feed, args.warehouse)
         else:
             result = prepare(args.prepare, args.work) | {"students": args.prepare}
-        Path(args.result).write_text(json.dumps(result))
+        if args.result:
+            Path(args.result).write_text(json.dumps(result))
+        else:  # one measurement by hand: its figures on stdout
+            print(json.dumps(result, indent=1))
         return 0
 
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
