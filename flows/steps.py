@@ -30,6 +30,7 @@ from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.schemas.validate import (
     ValidatedFeed,
+    carried_records_needed,
     files_read_by_lines,
     validate_by_lines,
     validate_feed,
@@ -74,6 +75,9 @@ class ValidatedRun:
 
     validated: ValidatedFeed
     stored: StoredState
+    # the stored records of the files a delta's checks stand on (`carried_records_needed`),
+    # which the plan reads too: read once
+    carried: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def feed(self) -> Feed:
@@ -273,6 +277,10 @@ def validate(
         parsing = parser.submit(feed.parse)
         stored = stored_state(con, run, read)
         parsing.result()
+    # a delta's checks that stand on stored records: a 1.2 user sent without roles.csv rows
+    # keeps the stored role, an org removed may be the parent of stored orgs
+    needed = carried_records_needed(feed)
+    carried = stored_records(con, run.tenant, needed) if needed else {}
     empty = pl.Series("sourcedId", [], pl.String)
     hashes = stored.hashes
     known = {
@@ -280,13 +288,15 @@ def validate(
         for name in carried_files(feed.modes)
     }
     if stored.lms_summary is None:  # nothing to compare with, or every record is looked at
-        return ValidatedRun(validate_feed(feed, settings, known), stored)
+        return ValidatedRun(validate_feed(feed, settings, known, carried=carried), stored, carried)
     nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
     compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
     under = validation_key(run.settings_key, feed.version)
     trusted = [name for name in hashes if stored.files[name].validated_under == under]
-    validated = validate_feed(feed, settings, known, compared, trusted, stored.closed)
-    return ValidatedRun(validated, stored)
+    validated = validate_feed(
+        feed, settings, known, compared, trusted, stored.closed, carried=carried
+    )
+    return ValidatedRun(validated, stored, carried)
 
 
 def plan(
@@ -295,8 +305,12 @@ def plan(
     """The run's change set (`transforms.planning`), from the tenant's stored records and lms
     rows, and how the stored records change with it."""
     feed = validated.feed
-    carried = carried_files(feed.modes)
-    previous = stored_records(con, run.tenant, carried) if carried else {}  # bulk needs none
+    unread = tuple(name for name in carried_files(feed.modes) if name not in validated.carried)
+    # (bulk needs none)
+    previous = {
+        **validated.carried,
+        **(stored_records(con, run.tenant, unread) if unread else {}),
+    }
     records = source_records(validated.tables, feed.modes, previous, run.run_id)
     del previous
     basis = incremental_basis(con, run, validated.stored.lms_summary)

@@ -32,7 +32,7 @@ def _distinct(rows: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
 
 def _recasings(distinct: pl.Series, column: Column) -> dict[str, str]:
     """Values spelling a vocabulary word in another letter case -> the word."""
-    by_lower = {value.lower(): value for value in column.values}
+    by_lower = {value.lower(): value for value in (*column.values, *column.also)}
     if column.kind is Kind.STATUS:
         by_lower["inactive"] = "inactive"  # the 1.0 status, kept (with its own warning)
     canonical = distinct.str.to_lowercase().replace_strict(by_lower, default=None)

@@ -83,7 +83,8 @@ def extensible_enum(*values: str, required: bool = True, also: tuple[str, ...] =
         Kind.ENUM,
         required,
         str_matches=rf"^(?:{words}|{EXTENSION_PATTERN})$",
-        meta={"values": values, "extensible": True},
+        # `also` is in the metadata so that a letter-case variant of it is read leniently too
+        meta={"values": values, "also": also, "extensible": True},
     )
 
 

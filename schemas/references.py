@@ -25,7 +25,7 @@ from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import issues_from
 from rosterflow.schemas.models import as_date, as_number
 from rosterflow.schemas.records import RecordChanges
-from rosterflow.schemas.spec import FILE_SPECS, FileSpec, Kind
+from rosterflow.schemas.spec import FILE_SPECS, SYNCED_FILES, FileSpec, Kind
 
 # references without which the record cannot be built at all (the policy table of docs/reference/oneroster-1.1.md)
 ESSENTIAL = {("enrollments", "classSourcedId"), ("enrollments", "userSourcedId")}
@@ -147,6 +147,15 @@ def reference_issues(
             if whole_truth:
                 severity, rule = "error", "reference"
                 message = f"no record with this sourcedId in {target_file}"
+            elif target not in SYNCED_FILES:
+                # a file validated, never synced (userProfiles, the gradebook's): no warehouse
+                # holds its records, so neither pointing at the warehouse nor finding the
+                # record missing from it would be true
+                severity, rule = "warning", "reference.unverified"
+                message = (
+                    f"not in this feed ({target_file} is {target_mode}), and no warehouse keeps "
+                    f"the records of {target_file} (validated, not synced): not checked"
+                )
             elif known is None:
                 severity, rule = "warning", "reference.unverified"
                 message = (
@@ -266,6 +275,55 @@ def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
             )
         )
     return found
+
+
+def removed_parent_issues(
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    carried: Mapping[str, pl.DataFrame],
+) -> list[pl.LazyFrame]:
+    """A warning on each org an orgs.csv delta removes that stored orgs still name as their
+    parent (`carried["orgs"]`: the tenant's stored orgs), on the removal's line.
+
+    The orgs naming it in the delta itself are the references' to report (`reference.removed`);
+    those the delta does not send are in the warehouse alone, so no reference check sees them,
+    and once the parent is gone their domains lose it (no parent, or an inactive one)."""
+    orgs, stored_orgs = tables.get("orgs"), carried.get("orgs")
+    if orgs is None or stored_orgs is None or modes.get("orgs") != "delta":
+        return []
+    removals = orgs.filter(~stated()).select(LINE, "sourcedId")
+    if removals.height == 0:
+        return []
+    children = (
+        stored_orgs.lazy()
+        # a stored org the delta sends is as the delta says: the reference check sees it
+        .join(orgs.lazy().select("sourcedId"), on="sourcedId", how="anti")
+        .select(pl.col("sourcedId").alias("child"), pl.col("parentSourcedId").alias("sourcedId"))
+        .join(removals.lazy(), on="sourcedId", how="inner")
+        .group_by("sourcedId", LINE)
+        .agg(pl.col("child").sort().alias("children"))
+    )
+    shown = 5  # children named in a message; the count says how many there are
+    return [
+        issues_from(
+            children,
+            file=FILE_SPECS["orgs"].file_name,
+            field="sourcedId",
+            value=pl.col("sourcedId"),
+            rule="reference.removed",
+            severity="warning",
+            message=pl.format(
+                "this delta removes an org that {} stored org(s) still name as their parent "
+                "(parentSourcedId), and does not send them: {}{}; once it is removed their "
+                "domains lose their parent: send them with their new parent",
+                pl.col("children").list.len(),
+                pl.col("children").list.head(shown).list.join(", "),
+                pl.when(pl.col("children").list.len() > shown)
+                .then(pl.lit(", ..."))
+                .otherwise(pl.lit("")),
+            ),
+        )
+    ]
 
 
 def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:

@@ -31,6 +31,9 @@ class Column:
     values: tuple[str, ...] = ()  # the enumeration, for ENUM, STATUS and BOOL
     target: str | None = None  # the referenced file, for REF and REF_LIST
     extensible: bool = False  # a 1.2 enumeration that admits ext:<name> values
+    # values accepted beside the enumeration, each with a warning of its own, yet not offered
+    # (roles.csv's 1.1 word `administrator`)
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def _file_spec(name: str, models: dict[str, type[OneRosterModel]], version: str)
             tuple(column.metadata.get("values", ())),
             column.metadata["target"],
             column.metadata.get("extensible", False),
+            tuple(column.metadata.get("also", ())),
         )
         for column_name, column in schema.columns.items()
     )

@@ -12,6 +12,8 @@ as it was: the first 1.2 sync after a 1.1 sync of the same roster changes nothin
 - A user with several primary roles (one per org, which 1.2 allows) has the one at
   `primaryOrgSourcedId`, else the first in file order; if the others would read as another 1.1
   role, each gets a warning.
+- A users.csv delta changes what it sends: a user it sends without any roles.csv row keeps the
+  role and orgs the warehouse holds (`roles_kept`; `primaryOrgSourcedId` still comes first).
 - lineItems.csv's `academicSessionSourcedId` is 1.1's `gradingPeriodSourcedId`; every other
   shared file keeps its 1.1 columns, and what 1.2 added to it is validated and then left out.
 
@@ -27,11 +29,16 @@ from collections.abc import Mapping
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
-from rosterflow.schemas.issues import issues_from
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.records import ROW_HASH
 from rosterflow.schemas.references import live
 from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
-from rosterflow.schemas.vocabulary import ENROLLMENT_ROLES, ROLES_11_AS_12, ROLES_12_AS_11
+from rosterflow.schemas.vocabulary import (
+    ENROLLMENT_ROLES,
+    OBSERVER_ROLES,
+    ROLES_11_AS_12,
+    ROLES_12_AS_11,
+)
 
 # 1.1 column -> the 1.2 column holding its values, where the name changed
 RENAMED_COLUMNS = {"lineItems": {"gradingPeriodSourcedId": "academicSessionSourcedId"}}
@@ -39,12 +46,20 @@ _EXTENSION = pl.col("role").str.starts_with("ext:")
 
 
 def as_v11(
-    tables: Mapping[str, pl.DataFrame], modes: Mapping[str, str]
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    stored_users: pl.DataFrame | None = None,
+    verifiable: bool = True,
 ) -> tuple[dict[str, pl.DataFrame], list[pl.LazyFrame]]:
     """The 1.1-shaped rows of every 1.1 file a validated 1.2 feed holds, and the issues of
     reading it so. `tables` are the 1.2 files whose headers were right (normalized rows with
     their lines). users.csv needs roles.csv: without it (a header error there) users are left
-    out, and the run is rejected for that header anyway."""
+    out, and the run is rejected for that header anyway.
+
+    A users.csv delta may change a user without sending any of their roles.csv rows: their role
+    and orgs stay as stored, taken from `stored_users` (the tenant's stored users, 1.1-shaped)
+    where the warehouse holds them (`roles_kept`). Without a warehouse (`verifiable` false, as
+    `rosterflow validate` without --warehouse) such a user is warned about, not refused."""
     converted = {
         name: _shared_columns(name, rows)
         for name, rows in tables.items()
@@ -54,13 +69,62 @@ def as_v11(
     if "enrollments" in tables:
         found.append(enrollment_role_issues(tables["enrollments"]))
     users, roles = tables.get("users"), tables.get("roles")
+    if roles is None and modes.get("roles", "absent") == "absent" and modes.get("users") == "delta":
+        # no role changes: every user the delta sends keeps the roles stored (`roles_kept`)
+        roles = pl.DataFrame(
+            schema=dict.fromkeys(FILE_SPECS_12["roles"].header, pl.String) | {LINE: pl.Int64}
+        )
     primaries = primary_roles(users, roles) if users is not None and roles is not None else None
     if roles is not None:
         found += role_issues(roles, users, modes.get("users", "absent"), primaries)
     if primaries is not None:
-        converted["users"] = users_as_v11(users, roles, primaries)
-        found.append(no_primary_role_issues(users, roles))
+        kept = (
+            roles_kept(users, roles, stored_users)
+            if modes.get("users") == "delta"
+            else _no_roles_kept()
+        )
+        converted["users"] = users_as_v11(users, roles, primaries, kept)
+        excused = kept.select("sourcedId")
+        if modes.get("users") == "delta" and not verifiable:
+            unsent = _without_roles(users, roles)
+            excused = unsent.select("sourcedId")
+            found.append(unverified_role_issues(unsent))
+        found.append(no_primary_role_issues(users, roles, excused))
     return converted, found
+
+
+def _no_roles_kept() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"sourcedId": pl.String, "role": pl.String, "orgSourcedIds": pl.String}
+    )
+
+
+def _without_roles(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
+    """The users a users.csv delta states without any roles.csv row naming them."""
+    return live(users).join(
+        roles.select(pl.col("userSourcedId").alias("sourcedId")), on="sourcedId", how="anti"
+    )
+
+
+def roles_kept(
+    users: pl.DataFrame, roles: pl.DataFrame, stored_users: pl.DataFrame | None
+) -> pl.DataFrame:
+    """`sourcedId, role, orgSourcedIds` as stored of each user a users.csv delta states with no
+    roles.csv row: a delta changes what it sends, and what it does not send stays as stored.
+    No user without stored users (no warehouse), nor any the warehouse holds without a role."""
+    if stored_users is None:
+        return _no_roles_kept()
+    return (
+        _without_roles(users, roles)
+        .select("sourcedId")
+        .join(
+            stored_users.select("sourcedId", "role", "orgSourcedIds").filter(
+                pl.col("role").is_not_null()
+            ),
+            on="sourcedId",
+            how="inner",
+        )
+    )
 
 
 def _shared_columns(name: str, rows: pl.DataFrame) -> pl.DataFrame:
@@ -99,11 +163,26 @@ def primary_roles(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _user_orgs(users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame) -> pl.DataFrame:
+def _user_orgs(
+    users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame, kept: pl.DataFrame
+) -> pl.DataFrame:
     """`userSourcedId, orgSourcedIds`: primaryOrgSourcedId, the primary role's org, then the
-    other roles' orgs in file order, each once, as 1.1's comma-separated list."""
+    other roles' orgs in file order, each once, as 1.1's comma-separated list; a user whose
+    roles are `kept` as stored (no roles.csv row names them), primaryOrgSourcedId then the
+    stored orgs in their order."""
     ranked = pl.concat(
         [
+            kept.select(
+                pl.col("sourcedId").alias("userSourcedId"),
+                pl.col("orgSourcedIds").str.split(",").alias("org"),
+            )
+            .explode("org")
+            .select(
+                "userSourcedId",
+                pl.col("org").str.strip_chars(),
+                pl.lit(1, pl.Int64).alias("rank"),
+                pl.int_range(pl.len()).over("userSourcedId").cast(pl.Int64).alias("line"),
+            ),
             users.select(
                 pl.col("sourcedId").alias("userSourcedId"),
                 pl.col("primaryOrgSourcedId").alias("org"),
@@ -143,20 +222,30 @@ def _user_orgs(users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame
 
 
 def users_as_v11(
-    users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame | None = None
+    users: pl.DataFrame,
+    roles: pl.DataFrame,
+    primaries: pl.DataFrame | None = None,
+    kept: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """users.csv (1.2) with roles.csv as 1.1's users.csv rows, each on its users.csv line
-    (`primaries`: their `primary_roles`, if already found)."""
+    (`primaries`: their `primary_roles`, if already found; `kept`: `roles_kept`, the stored
+    role and orgs of the users of a delta that sends none of their roles.csv rows)."""
     primaries = primary_roles(users, roles) if primaries is None else primaries
+    kept = _no_roles_kept() if kept is None else kept
     return (
         users.join(
-            primaries.select(pl.col("userSourcedId").alias("sourcedId"), "role"),
+            pl.concat(
+                [
+                    primaries.select(pl.col("userSourcedId").alias("sourcedId"), "role"),
+                    kept.select("sourcedId", "role"),
+                ]
+            ),
             on="sourcedId",
             how="left",
             maintain_order="left",
         )
         .join(
-            _user_orgs(users, roles, primaries).rename({"userSourcedId": "sourcedId"}),
+            _user_orgs(users, roles, primaries, kept).rename({"userSourcedId": "sourcedId"}),
             on="sourcedId",
             how="left",
             maintain_order="left",
@@ -165,10 +254,15 @@ def users_as_v11(
     )
 
 
-def no_primary_role_issues(users: pl.DataFrame, roles: pl.DataFrame) -> pl.LazyFrame:
-    """An error on each user stated in users.csv whom no primary roles.csv row names: 1.1 needs
-    a role, and 1.2 gives a user's role only there."""
+def no_primary_role_issues(
+    users: pl.DataFrame, roles: pl.DataFrame, excused: pl.DataFrame | None = None
+) -> pl.LazyFrame:
+    """An error on each user stated in users.csv whom no primary roles.csv row names, but for
+    the `excused` ones (`sourcedId`: users of a delta whose stored role is kept, or who are
+    checked without a warehouse): 1.1 needs a role, and 1.2 gives a user's role only there."""
     with_primary = live(roles).filter(pl.col("roleType") == "primary").select("userSourcedId")
+    if excused is not None and excused.height:
+        with_primary = pl.concat([with_primary, excused.select(userSourcedId="sourcedId")])
     return issues_from(
         live(users).join(with_primary, left_on="sourcedId", right_on="userSourcedId", how="anti"),
         file="users.csv",
@@ -178,6 +272,23 @@ def no_primary_role_issues(users: pl.DataFrame, roles: pl.DataFrame) -> pl.LazyF
         severity="error",
         message="no roles.csv row with roleType primary names this user: a OneRoster 1.2 "
         "user's role is the role of their primary roles.csv row",
+    )
+
+
+def unverified_role_issues(unsent: pl.DataFrame) -> pl.LazyFrame:
+    """A warning on each user a users.csv delta states without any roles.csv row (`unsent`,
+    their users.csv rows), checked without a warehouse: their role and orgs may be stored from
+    an earlier run (they are kept then), which only the warehouse can tell. The user's error,
+    if any, is left for the run that has one (a sync, or `validate --warehouse`)."""
+    return issues_from(
+        unsent,
+        file="users.csv",
+        field="sourcedId",
+        value=pl.col("sourcedId"),
+        rule="reference.unverified",
+        severity="warning",
+        message="no roles.csv row names this user (roles.csv is not bulk): the user's role "
+        "and orgs may be stored from an earlier sync; give --warehouse and --tenant to check it",
     )
 
 
@@ -255,6 +366,7 @@ def role_issues(
                 ),
             )
         )
+        found.append(unlinked_observer_issues(stated, users, chosen))
         if users_mode == "delta":
             # a role is read with its user's users.csv row; a delta that leaves the user out
             # cannot change the stored user (its role and orgs are in that record)
@@ -275,6 +387,67 @@ def role_issues(
                 )
             )
     return found
+
+
+def unlinked_observer_issues(
+    stated: pl.DataFrame, users: pl.DataFrame, chosen: pl.DataFrame
+) -> pl.LazyFrame:
+    """A warning on each secondary parent, guardian or relative role (of `stated`, the live
+    roles.csv rows) of a user whose primary role (`chosen`: `userSourcedId, read_as`) is none
+    of those, when agentSourcedIds pairs the user with someone, on their own users.csv row or
+    another's. A user is one lms user of one role, and observer links go from users whose role
+    is parent, guardian or relative (docs/explanation/users.md): a teacher who is also a parent
+    gets no link to their children, which the district should know rather than find out."""
+    observing = stated.filter(
+        (pl.col("roleType") == "secondary") & pl.col("role").is_in(OBSERVER_ROLES)
+    ).join(
+        chosen.filter(~pl.col("read_as").is_in(OBSERVER_ROLES)).select("userSourcedId", "read_as"),
+        on="userSourcedId",
+        how="inner",
+    )
+    if observing.height == 0:  # (most feeds: no agent list is split)
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    pairs = (
+        live(users)
+        .select("sourcedId", pl.col("agentSourcedIds").str.split(",").alias("agent"))
+        .explode("agent")
+        .with_columns(pl.col("agent").str.strip_chars())
+        .filter(pl.col("agent").is_not_null() & (pl.col("agent") != ""))
+    )
+    # each user paired with whom: those their own list names, and those whose list names them
+    paired = (
+        pl.concat(
+            [
+                pairs.select(pl.col("sourcedId").alias("userSourcedId"), "agent"),
+                pairs.select(
+                    pl.col("agent").alias("userSourcedId"), pl.col("sourcedId").alias("agent")
+                ),
+            ]
+        )
+        .unique()
+        .group_by("userSourcedId")
+        .agg(pl.col("agent").sort().str.join(", ").alias("agents"))
+    )
+    return issues_from(
+        observing.join(paired, on="userSourcedId", how="inner"),
+        file="roles.csv",
+        field="role",
+        value=pl.col("role"),
+        rule="role.observer_unlinked",
+        severity="warning",
+        message=pl.format(
+            "user {} is read as {} (their primary role): observer links go from parents, "
+            "guardians and relatives alone, so this {} role links the user to none of those "
+            "agentSourcedIds pairs them with ({}); to link them, give the {} a user record of "
+            "their own whose primary role is {}",
+            pl.col("userSourcedId"),
+            pl.col("read_as"),
+            pl.col("role"),
+            pl.col("agents"),
+            pl.col("role"),
+            pl.col("role"),
+        ),
+    )
 
 
 def enrollment_role_issues(enrollments: pl.DataFrame) -> pl.LazyFrame:

@@ -48,6 +48,7 @@ from rosterflow.schemas.references import (
     platform_issues,
     range_order_issues,
     reference_issues,
+    removed_parent_issues,
     stated,
 )
 from rosterflow.schemas.settings import Settings
@@ -98,6 +99,7 @@ def validate_feed(
     closed: Collection[Reference] = (),
     by_lines: Mapping[str, LineDelta] | None = None,
     kept_in_place: bool = False,
+    carried: Mapping[str, pl.DataFrame] | None = None,
 ) -> ValidatedFeed:
     """Every issue of the feed.
 
@@ -113,7 +115,15 @@ def validate_feed(
     A file in `by_lines` was read by its changed lines (`schemas.by_lines`, `feed.files` has
     those alone): they are checked as a whole file's changed records are, and the records of
     the others stand in for them in the checks across rows and files: on lines -1, -2, ...,
-    or with `kept_in_place` on their lines in the file (`LineDelta.with_kept`)."""
+    or with `kept_in_place` on their lines in the file (`LineDelta.with_kept`).
+
+    `carried` holds the tenant's stored records (1.1-shaped, as `warehouse.records.
+    stored_records` reads them) of the files `carried_records_needed` names, for the checks a
+    delta needs them for: a OneRoster 1.2 users.csv delta's user sent without any roles.csv row
+    keeps the role and orgs stored (`schemas.v12.roles_kept`; without the stored users such a
+    user is an error when the warehouse is known, `known`, a warning when it is not), and an
+    org an orgs.csv delta removes is warned about when stored orgs still name it as their
+    parent (`references.removed_parent_issues`)."""
     settings = settings or Settings()
     by_lines = by_lines or {}
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
@@ -158,7 +168,7 @@ def validate_feed(
                     _new_or_repeated(normalized, changes[name], stored[name].height)
                 ).drop(ROW_HASH)
         checked_rows[name] = checked.height
-        found += [warnings, model_issues(checked, spec)]
+        found += [warnings, model_issues(checked, spec), invisible_id_issues(checked, spec)]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = (
             normalized if delta is None else delta.with_kept(spec, normalized, kept_in_place)
@@ -172,12 +182,15 @@ def validate_feed(
     )
     referring = dict(tables) if as_stored else {}
     if feed.version == "1.2":
-        tables, reading = as_v11(tables, feed.modes)
+        tables, reading = as_v11(
+            tables, feed.modes, (carried or {}).get("users"), verifiable=known is not None
+        )
         found += reading
         for name in tables.keys() & (stored or {}).keys():
             if feed.modes[name] == "bulk" and name not in changes:
                 tables[name], changes[name] = _compared(name, tables[name], stored[name])
     found += cycle_issues(tables)
+    found += removed_parent_issues(tables, feed.modes, carried or {})
     found += platform_issues(tables, feed.modes)
     if "users" in tables:
         found += login_issues(live(tables["users"]), settings.identity.key)
@@ -196,6 +209,19 @@ def validate_feed(
         closed_now,
         {name: delta.whole for name, delta in by_lines.items()},
     )
+
+
+def carried_records_needed(feed: Feed) -> tuple[str, ...]:
+    """The files whose stored records a sync with a warehouse passes to `validate_feed` as
+    `carried`: users for a OneRoster 1.2 users.csv delta (the role and orgs of a user sent
+    without roles.csv rows are kept as stored), orgs for an orgs.csv delta (an org it removes
+    may be the parent of stored ones). Other runs need none."""
+    needed = []
+    if feed.version == "1.2" and feed.modes.get("users") == "delta":
+        needed.append("users")
+    if feed.modes.get("orgs") == "delta":
+        needed.append("orgs")
+    return tuple(needed)
 
 
 def files_read_by_lines(feed: Feed) -> list[str]:
@@ -604,6 +630,67 @@ def row_rule_issues(
             )
         )
     return found
+
+
+# a character of an ID a screen shows as nothing: a format character (Unicode category Cf: a
+# byte-order mark U+FEFF, a zero-width space U+200B, a joiner, a direction mark). A control
+# character is an error of the CSV reading already (`value.control`)
+INVISIBLE_CHARACTER = r"\p{Cf}"
+
+
+def invisible_id_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
+    """A warning on each sourcedId or reference holding a character a screen does not show.
+
+    Such an ID matches no ID written without it, yet looks the same: on its own the reader sees
+    a reference error whose value looks right, or a record that is not the one they meant. The
+    issue names the character (as \\uXXXX, in the value too). Every such character is beyond
+    ASCII: one pass comparing lengths in bytes and in characters (a quarter of a pattern's cost)
+    finds the columns holding any, which alone are searched (IDs are ASCII in most feeds)."""
+    columns = [c.name for c in spec.of_kind(Kind.ID, Kind.REF, Kind.REF_LIST)]
+    if not columns or rows.height == 0:
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    beyond_ascii = rows.select(
+        (pl.col(columns).str.len_bytes() != pl.col(columns).str.len_chars()).any().fill_null(False)
+    ).row(0, named=True)
+    searched = [name for name, held in beyond_ascii.items() if held]
+    if not searched:
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    holding = rows.select(
+        pl.col(searched).str.contains(INVISIBLE_CHARACTER).any().fill_null(False)
+    ).row(0, named=True)
+    found = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
+    for column in (name for name, held in holding.items() if held):
+        flagged = rows.filter(pl.col(column).str.contains(INVISIBLE_CHARACTER))
+        characters = (
+            flagged[column]
+            .str.extract_all(INVISIBLE_CHARACTER)
+            .explode()
+            .drop_nulls()
+            .unique()
+            .to_list()
+        )
+        # the distinct characters found (a handful), each as a screen can show it
+        shown = [_visible(character) for character in characters]
+        found.append(
+            issues_from(
+                flagged,
+                file=spec.file_name,
+                field=column,
+                value=pl.col(column).str.replace_many(characters, shown),
+                rule="id.invisible",
+                severity="warning",
+                message=pl.format(
+                    "the value holds {}, a character a screen does not show (here as \\uXXXX): "
+                    "it matches no ID written without it; remove it in the SIS or its export",
+                    pl.col(column)
+                    .str.extract_all(INVISIBLE_CHARACTER)
+                    .list.unique(maintain_order=True)
+                    .list.eval(pl.element().replace_strict(characters, shown))
+                    .list.join(", "),
+                ),
+            )
+        )
+    return pl.concat(found)
 
 
 def required_file_issues(feed: Feed, settings: Settings) -> pl.DataFrame:

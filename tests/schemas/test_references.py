@@ -288,3 +288,48 @@ def test_the_incremental_reference_check_is_the_whole_check(tmp_path_factory, st
     _, incremental, whole = validated_both_ways(folder, district, _edited(district, data))
     assert_frame_equal(in_order(incremental.issues), in_order(whole.issues))
     assert_frame_equal(incremental.closed.sort(pl.all()), whole.closed.sort(pl.all()))
+
+
+def _stored_orgs() -> pl.DataFrame:
+    """tiny_district's orgs as a warehouse stores them after a bulk feed."""
+    orgs = tiny_district()["orgs"].with_columns(pl.int_range(2, pl.len() + 2).alias(LINE))
+    return next_source_state("orgs", None, orgs, "bulk", 1)
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_delta_removing_an_org_stored_orgs_name_as_parent_is_warned(tmp_path, version):
+    # s1 and s2 name d1 as their parent in the warehouse alone: no reference check sees them
+    stored_orgs = _stored_orgs()
+    delta = tiny_district()["orgs"].filter(pl.col("sourcedId") == "d1")
+    delta = delta.with_columns(status=pl.lit("tobedeleted"))
+    feed = open_feed(
+        write_feed(
+            tmp_path / "delta.zip", {"orgs": delta}, modes={"orgs": "delta"}, version=version
+        )
+    )
+    known = {"orgs": stored_orgs["sourcedId"]}
+    validated = validate_feed(feed, known=known, carried={"orgs": stored_orgs})
+    warned = validated.issues.filter(pl.col("rule") == "reference.removed")
+    assert warned.select("file", "line", "field", "value", "severity").rows() == [
+        ("orgs.csv", 2, "sourcedId", "d1", "warning")
+    ]
+    assert "2 stored org(s)" in warned["message"][0] and "s1, s2" in warned["message"][0]
+
+
+def test_an_org_removed_with_the_orgs_naming_it_sent_again_is_not_warned_twice(tmp_path):
+    # the delta moves s1 and s2 under the state before it removes d1: nothing left hangs
+    stored_orgs = _stored_orgs()
+    orgs = tiny_district()["orgs"].filter(pl.col("sourcedId").is_in(["d1", "s1", "s2"]))
+    delta = orgs.with_columns(
+        status=pl.when(pl.col("sourcedId") == "d1")
+        .then(pl.lit("tobedeleted"))
+        .otherwise(pl.lit("active")),
+        parentSourcedId=pl.when(pl.col("sourcedId") == "d1")
+        .then(pl.col("parentSourcedId"))
+        .otherwise(pl.lit("st")),
+    )
+    feed = open_feed(write_feed(tmp_path / "delta.zip", {"orgs": delta}, modes={"orgs": "delta"}))
+    validated = validate_feed(
+        feed, known={"orgs": stored_orgs["sourcedId"]}, carried={"orgs": stored_orgs}
+    )
+    assert not validated.issues.filter(pl.col("rule") == "reference.removed").height

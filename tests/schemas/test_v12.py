@@ -14,7 +14,7 @@ from rosterflow.schemas.spec import FILE_SPECS, SYNCED_FILES
 from rosterflow.schemas.v12 import users_as_v11
 from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
-from tests.feeds import feed_files, frame, tiny_district, write_zip
+from tests.feeds import feed_files, frame, tiny_district, with_cell, write_zip
 from tests.feeds12 import as_v12, feed_files_12, frame12, write_feed_12
 
 PUBLIC_FEED = Path(__file__).parents[1] / "data" / "oneroster12" / "longsight-bulk-graph" / "feed"
@@ -284,6 +284,26 @@ def test_a_primary_role_in_the_1_1_word_administrator_is_read_as_administrator(t
     assert users.select("role", "orgSourcedIds").row(0) == ("administrator", "s1")
 
 
+@pytest.mark.parametrize("written", ["Administrator", "ADMINISTRATOR"])
+def test_the_1_1_word_administrator_in_another_letter_case_is_read_with_warnings(tmp_path, written):
+    # `administrator` is accepted beside the enumeration (`also`): its letter-case variants
+    # are read as the other words' are, not refused as no role
+    frames = as_v12(tiny_district())
+    roles = frames["roles"].with_columns(
+        pl.when(pl.col("userSourcedId") == "u-t1")
+        .then(pl.lit(written))
+        .otherwise(pl.col("role"))
+        .alias("role")
+    )
+    validated = validated_12(tmp_path, frames | {"roles": roles})
+    assert validated.ok, validated.issues
+    found = issues_of(validated)
+    assert ("roles.csv", 2, "role", written, "enum.case") in found
+    assert ("roles.csv", 2, "role", "administrator", "role.v11") in found
+    users = validated.tables["users"].filter(pl.col("sourcedId") == "u-t1")
+    assert users["role"].to_list() == ["administrator"]
+
+
 def test_several_primary_roles_warn_or_fail(tmp_path):
     frames = as_v12(tiny_district())
     frames = with_row(
@@ -310,6 +330,51 @@ def test_several_primary_roles_warn_or_fail(tmp_path):
     assert ("roles.csv", line + 1, "roleType", "primary", "role.primary_duplicate") in found
 
 
+@pytest.mark.parametrize("named_by", ["teacher", "student"])
+def test_a_teacher_who_is_also_a_parent_is_told_they_get_no_observer_link(tmp_path, named_by):
+    # one lms user has one role, and observer links go from parents, guardians and relatives:
+    # the secondary parent role of a teacher links nobody, which must not pass in silence
+    frames = as_v12(tiny_district())
+    frames = with_row(
+        frames,
+        "roles",
+        sourcedId="r-parent",
+        userSourcedId="u-t1",
+        roleType="secondary",
+        role="parent",
+        orgSourcedId="s1",
+    )
+    named = {"teacher": ("u-t1", "u-s2"), "student": ("u-s2", "u-t1")}[named_by]
+    frames["users"] = frames["users"].with_columns(
+        pl.when(pl.col("sourcedId") == named[0])
+        .then(pl.lit(named[1]))
+        .otherwise(pl.col("agentSourcedIds"))
+        .alias("agentSourcedIds")
+    )
+    validated = validated_12(tmp_path, frames)
+    assert validated.ok, validated.issues
+    unlinked = validated.issues.filter(pl.col("rule") == "role.observer_unlinked")
+    assert unlinked.select("file", "line", "field", "value", "severity").rows() == [
+        ("roles.csv", frames["roles"].height + 1, "role", "parent", "warning")
+    ]
+    assert "u-t1 is read as teacher" in unlinked["message"][0]
+    assert "(u-s2)" in unlinked["message"][0]
+
+
+def test_a_parent_with_a_secondary_parent_role_raises_no_observer_warning(tmp_path):
+    frames = with_row(
+        as_v12(tiny_district()),
+        "roles",
+        sourcedId="r-parent",
+        userSourcedId="u-p1",
+        roleType="secondary",
+        role="guardian",
+        orgSourcedId="s2",
+    )
+    validated = validated_12(tmp_path, frames)
+    assert not validated.issues.filter(pl.col("rule") == "role.observer_unlinked").height
+
+
 def test_users_and_roles_must_share_a_mode(tmp_path):
     validated = validated_12(tmp_path, as_v12(tiny_district()), {"roles": "delta"})
     assert ("manifest.csv", None, "file.roles", "delta", "manifest.roles_mode") in {
@@ -325,6 +390,140 @@ def test_a_role_of_a_user_a_delta_does_not_send_is_warned(tmp_path):
     frames["roles"] = frames["roles"].with_columns(pl.lit("active").alias("status"))
     validated = validated_12(tmp_path, frames, {"users": "delta", "roles": "delta"})
     assert ("roles.csv", 3, "userSourcedId", "u-t2", "role.user_not_sent") in issues_of(validated)
+
+
+def _users_delta_without_roles(district):
+    """A 1.2 delta of users.csv sending u-t1 (renamed, now at s2 first) and a new user u-new,
+    with a roles.csv delta that names neither of them."""
+    frames = as_v12(district)
+    new_user = frame12(
+        "users",
+        {
+            "sourcedId": "u-new",
+            "enabledUser": "true",
+            "username": "new.user",
+            "givenName": "New",
+            "familyName": "User",
+            "primaryOrgSourcedId": "s1",
+        },
+    )
+    users = pl.concat(
+        [
+            frames["users"]
+            .filter(pl.col("sourcedId") == "u-t1")
+            .with_columns(givenName=pl.lit("Adah"), primaryOrgSourcedId=pl.lit("s2")),
+            new_user,
+        ]
+    ).with_columns(status=pl.lit("active"), dateLastModified=pl.lit("2027-01-10T08:00:00Z"))
+    return {"users": users, "roles": frames["roles"].head(0)}
+
+
+def test_a_users_delta_without_a_users_roles_keeps_the_role_and_orgs_stored(tmp_path):
+    # a delta changes what it sends: a user whose roles.csv rows it leaves out keeps the role
+    # and orgs the warehouse holds (primaryOrgSourcedId first); a user the warehouse does not
+    # hold has no role to keep
+    district = tiny_district()
+    district["users"] = with_cell(district, "users", 0, "orgSourcedIds", "s1,d1")["users"]
+    stored_users = validate_feed(open_feed(write_feed(tmp_path / "f11.zip", district))).tables[
+        "users"
+    ]
+    feed = open_feed(
+        write_feed_12(
+            tmp_path / "delta.zip",
+            _users_delta_without_roles(district),
+            {"users": "delta", "roles": "delta"},
+        )
+    )
+    known = {"users": stored_users["sourcedId"], "orgs": pl.Series(["s1", "s2", "d1"])}
+    validated = validate_feed(feed, known=known, carried={"users": stored_users})
+    errors = validated.issues.filter(pl.col("severity") == "error")
+    assert errors.select("file", "line", "field", "value", "rule").rows() == [
+        ("users.csv", 3, "sourcedId", "u-new", "user.no_primary_role")
+    ]
+    users = validated.tables["users"].select("sourcedId", "givenName", "role", "orgSourcedIds")
+    assert users.rows() == [("u-t1", "Adah", "teacher", "s2,s1,d1"), ("u-new", "New", None, "s1")]
+
+
+def test_a_users_delta_with_roles_absent_reads_its_users_with_the_roles_stored(tmp_path):
+    # roles.csv absent beside a users.csv delta says "no role changes": each user sent keeps
+    # the role stored (the manifest rule that the two share a mode, in schemas.feed, refuses
+    # such a feed as yet: the users are read all the same)
+    district = tiny_district()
+    stored_users = validate_feed(open_feed(write_feed(tmp_path / "f11.zip", district))).tables[
+        "users"
+    ]
+    frames = {"users": _users_delta_without_roles(district)["users"]}
+    feed = open_feed(
+        write_feed_12(tmp_path / "delta.zip", frames, {"users": "delta", "roles": "absent"})
+    )
+    validated = validate_feed(
+        feed, known={"users": stored_users["sourcedId"]}, carried={"users": stored_users}
+    )
+    users = validated.tables["users"].select("sourcedId", "role", "orgSourcedIds")
+    assert users.rows() == [("u-t1", "teacher", "s2,s1"), ("u-new", None, "s1")]
+    no_role = validated.issues.filter(pl.col("rule") == "user.no_primary_role")
+    assert no_role["value"].to_list() == ["u-new"]
+
+
+def test_a_users_delta_without_roles_checked_without_a_warehouse_is_a_warning(tmp_path):
+    validated = validated_12(
+        tmp_path,
+        _users_delta_without_roles(tiny_district()),
+        {"users": "delta", "roles": "delta"},
+    )
+    assert validated.ok, validated.issues
+    unverified = validated.issues.filter(
+        (pl.col("rule") == "reference.unverified") & (pl.col("field") == "sourcedId")
+    )
+    assert unverified.select("file", "line", "value", "severity").rows() == [
+        ("users.csv", 2, "u-t1", "warning"),
+        ("users.csv", 3, "u-new", "warning"),
+    ]
+    assert "--warehouse" in unverified["message"][0]
+
+
+def test_a_users_delta_without_roles_is_refused_when_the_stored_role_is_not_given(tmp_path):
+    # a run that knows the warehouse but was given no stored users cannot keep their roles:
+    # it refuses the users rather than write them without one
+    validated = validate_feed(
+        open_feed(
+            write_feed_12(
+                tmp_path / "delta.zip",
+                _users_delta_without_roles(tiny_district()),
+                {"users": "delta", "roles": "delta"},
+            )
+        ),
+        known={"users": pl.Series(["u-t1"])},
+    )
+    assert set(validated.issues.filter(pl.col("rule") == "user.no_primary_role")["value"]) == {
+        "u-t1",
+        "u-new",
+    }
+
+
+@pytest.mark.parametrize("warehouse", [False, True], ids=["without", "with a warehouse"])
+def test_a_reference_into_an_absent_file_no_warehouse_keeps_says_it_is_not_checked(
+    tmp_path, warehouse
+):
+    # userProfiles.csv is validated, never synced: a warehouse cannot resolve its records, so
+    # a message sending the district to --warehouse, or saying the warehouse lacks the record,
+    # would mislead
+    frames = as_v12(tiny_district())
+    frames["roles"] = frames["roles"].with_columns(
+        pl.when(pl.col("userSourcedId") == "u-t1")
+        .then(pl.lit("up-9"))
+        .otherwise(pl.col("userProfileSourcedId"))
+        .alias("userProfileSourcedId")
+    )
+    feed = open_feed(write_feed_12(tmp_path / "f12.zip", frames))
+    validated = validate_feed(feed, known={} if warehouse else None)
+    assert validated.ok, validated.issues
+    found = validated.issues.filter(pl.col("field") == "userProfileSourcedId")
+    assert found.select("file", "line", "value", "rule", "severity").rows() == [
+        ("roles.csv", 2, "up-9", "reference.unverified", "warning")
+    ]
+    assert "no warehouse keeps the records of userProfiles.csv" in found["message"][0]
+    assert "--warehouse" not in found["message"][0]
 
 
 def test_the_2022_users_layout_with_resource_ids_is_read_with_a_warning(tmp_path):

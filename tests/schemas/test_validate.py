@@ -696,3 +696,30 @@ def test_classic_mac_line_endings_validate_clean_with_a_warning_per_file(tmp_pat
     plain = validate_files(tmp_path, files, "plain.zip")
     for name, rows in plain.tables.items():
         assert result.tables[name].equals(rows)
+
+
+@pytest.mark.parametrize(
+    ("file", "row", "column", "value", "shown"),
+    [
+        ("users", 1, "sourcedId", "\ufeffu-s1", "\\ufeffu-s1"),
+        ("enrollments", 1, "userSourcedId", "\u200bu-s1", "\\u200bu-s1"),
+        ("users", 3, "orgSourcedIds", "s1,\u2060s2", "s1,\\u2060s2"),
+    ],
+    ids=["byte-order mark in a sourcedId", "zero-width space in a reference", "in a list"],
+)
+def test_an_invisible_character_in_an_id_is_named_with_its_file_line_and_column(
+    tmp_path, file, row, column, value, shown
+):
+    # on its own the character shows only as a reference error whose value looks right
+    result = validate(tmp_path, with_cell(tiny_district(), file, row, column, value))
+    invisible = result.issues.filter(pl.col("rule") == "id.invisible")
+    assert invisible.select("file", "line", "field", "value", "severity").rows() == [
+        (f"{file}.csv", row + 2, column, shown, "warning")
+    ]
+    character = shown.split(",")[-1][:6]
+    assert character in invisible["message"][0]
+
+
+def test_ids_without_invisible_characters_raise_no_such_issue(tmp_path):
+    result = validate(tmp_path, with_cell(tiny_district(), "users", 1, "givenName", "Sam\u200b"))
+    assert not result.issues.filter(pl.col("rule") == "id.invisible").height
