@@ -4,13 +4,14 @@ relative path is read beside the sources file)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from rosterflow.schemas.settings import SettingsError, read_toml
-from rosterflow.schemas.urls import has_userinfo
+from rosterflow.schemas.urls import GIVE_BASE_URL, has_userinfo, rostering_version
 
 
 class PullSource(BaseModel):
@@ -36,6 +37,11 @@ class PullSource(BaseModel):
         # refused unseen, as `pull` refuses it: the URL names the district's runs in audit
         if has_userinfo(url):
             raise PydanticCustomError("credentials", "credentials")
+        # as `pull` refuses it, but here before `serve` starts rather than at every scan
+        if "?" in url or "#" in url:
+            raise PydanticCustomError("query", "query")
+        if rostering_version(url) is None:
+            raise PydanticCustomError("not_base", "not_base")
         return url
 
     @field_validator("config")
@@ -123,7 +129,16 @@ def _message(error: ErrorDetails, raw: dict) -> str:
     if key == "url":
         if not isinstance(value, str):  # (a list of URLs, say: one may hold credentials)
             return f"{which} url must be text; {WANTED['url']}"
-        # a query may hold a token (`pull` refuses it unseen too)
-        shown = value.split("?", 1)[0].split("#", 1)[0] + ("?…" if "?" in value else "")
+        # a query or fragment may hold a token (`pull` refuses it unseen too)
+        head = re.split(r"[?#]", value, maxsplit=1)[0]
+        shown = head + (f"{value[len(head)]}…" if head != value else "")
+        if error["type"] == "query":
+            return (
+                f"{which} url = {shown!r}: a base URL takes no query or fragment; give the "
+                "credentials in the [source] table of the district's settings (config) or the "
+                "environment"
+            )
+        if error["type"] == "not_base":
+            return f"{which} url = {shown!r}: not a OneRoster base URL; {GIVE_BASE_URL}"
         return f"{which} url = {shown!r}; {WANTED['url']}"
     return f"{which} {key} = {value!r}; {WANTED.get(key, GIVES)}"

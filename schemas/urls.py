@@ -21,6 +21,24 @@ def is_url(feed: str) -> bool:
     return feed.startswith(("http://", "https://"))
 
 
+# how a OneRoster rostering base URL's path ends, and the version it serves:
+# `…/ims/oneroster/v1p1` (1.1), `…/ims/oneroster/rostering/v1p2` (1.2)
+ROSTERING_ENDINGS = {"/v1p1": "1.1", "/v1p2": "1.2"}
+GIVE_BASE_URL = (
+    "give the one ending in /ims/oneroster/v1p1 (1.1) or /ims/oneroster/rostering/v1p2 (1.2)"
+)
+
+
+def rostering_version(url: str) -> str | None:
+    """The OneRoster version a rostering base URL serves, from how its path ends (a trailing
+    slash aside), or None for a URL that is no base URL (one with a query or a fragment
+    included). `sis.endpoints` and the sources file tell base URLs apart by it."""
+    if "?" in url or "#" in url:
+        return None
+    path = url.rstrip("/")
+    return next((v for ending, v in ROSTERING_ENDINGS.items() if path.endswith(ending)), None)
+
+
 def has_userinfo(url: str) -> bool:
     """Whether `url` holds credentials: an `@` in its authority (between `//` and the first
     `/`, `?` or `#`)."""

@@ -141,7 +141,9 @@ def validate_feed(
         if rows is None:
             continue
         delta = by_lines.get(name)
-        if rows.height == 0 and (delta is None or delta.kept == 0):
+        # a delta file of no records says that nothing changed: nothing to warn about
+        empty_bulk = feed.modes[name] == "bulk" and (delta is None or delta.kept == 0)
+        if rows.height == 0 and empty_bulk:
             found.append(
                 issue_frame(
                     [

@@ -92,7 +92,28 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
 
 
 def _log_retry(details: RetryDetails) -> None:
-    log.info("%s; try %d in %.1f s", details.caused_by, details.retry_num + 1, details.wait_for)
+    log.info(
+        "%s; try %d in %.1f s",
+        retry_cause(details.caused_by),
+        details.retry_num + 1,
+        details.wait_for,
+    )
+
+
+def retry_cause(error: BaseException) -> str:
+    """What a retry is for, naming the request: a status is `_Retry`'s own line; a timeout or
+    a dropped connection is httpx's error, whose text is often empty (a read timeout) and
+    never names the URL, so the line was '; try 2 in 1.0 s'."""
+    if isinstance(error, _Retry):
+        return str(error)
+    what = str(error) or type(error).__name__
+    if isinstance(error, httpx2.TimeoutException):
+        what = f"no answer in time ({type(error).__name__})"
+    try:
+        url = error.request.url  # type: ignore[attr-defined]  # httpx's RequestError
+    except (AttributeError, RuntimeError):  # (RuntimeError: an error without its request)
+        return what
+    return f"{url}: {what}"
 
 
 # stamina's own hooks log each retry as a WARNING that bypasses the CLI's output and count it

@@ -65,6 +65,8 @@ def credentials_for(
     missing = [name for name, value in wanted.items() if not value]
     if missing:
         raise SisError(f"no {' and no '.join(missing)}: {_where(source)}")
+    if source.auth == "oauth2":
+        _basic_sendable(client_id, secret, source)
     scopes = scopes or source.scopes or default_scopes(version)
     return Credentials(source.auth, client_id, SecretStr(secret), token_url, scopes)
 
@@ -90,15 +92,45 @@ def _secret(source: Source, environ: Mapping[str, str]) -> str:
     return lines[0].strip() if lines else ""
 
 
-def _where(source: Source) -> str:
+def _basic_sendable(client_id: str, secret: str, source: Source) -> None:
+    """Refuse a client id or secret that the token request cannot send: it goes in an HTTP
+    Basic header, which carries Latin-1 alone (authlib's encoding of it raised a
+    UnicodeEncodeError deep inside the request, a traceback). The secret's character is not
+    shown, nor where it stands."""
+    if not _latin1(client_id):
+        raise SisError(
+            f"the client id {client_id!r} holds a character outside Latin-1, which the token "
+            f"request's HTTP Basic authentication cannot send; check {CLIENT_ID_ENV} or "
+            "[source] client_id"
+        )
+    if not _latin1(secret):
+        raise SisError(
+            "the client secret holds a character outside Latin-1 (a typographic quote or an "
+            "invisible character copied with it, say), which the token request's HTTP Basic "
+            f"authentication cannot send; check the secret in {_secret_place(source)}"
+        )
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _secret_place(source: Source) -> str:
     if source.client_secret_file:
-        secret = "the file that [source] client_secret_file names"
-    elif source.client_secret_env == CLIENT_SECRET_ENV:
-        secret = f"the environment variable {CLIENT_SECRET_ENV}"
-    else:  # its name is not shown: it may be the secret itself
-        secret = "the environment variable that [source] client_secret_env names"
+        return "the file that [source] client_secret_file names"
+    if source.client_secret_env == CLIENT_SECRET_ENV:
+        return f"the environment variable {CLIENT_SECRET_ENV}"
+    # its name is not shown: it may be the secret itself
+    return "the environment variable that [source] client_secret_env names"
+
+
+def _where(source: Source) -> str:
     token = "" if source.auth == "oauth1" else f"{TOKEN_URL_ENV}, "
     return (
-        f"set {token}{CLIENT_ID_ENV} and the secret in {secret}, or the [source] table of the "
-        "settings (--config)"
+        f"set {token}{CLIENT_ID_ENV} and the secret in {_secret_place(source)}, or the [source] "
+        "table of the settings (--config)"
     )

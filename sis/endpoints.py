@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rosterflow.schemas.urls import GIVE_BASE_URL, rostering_version
 from rosterflow.sis.errors import SisError
 
 
@@ -68,15 +69,10 @@ def _base_path(base_url: str) -> str:
 
 def version_of(base_url: str) -> str:
     """The OneRoster version of a base URL: 1.1 for `…/v1p1`, 1.2 for `…/rostering/v1p2`."""
-    path = _base_path(base_url)
-    if path.endswith("/v1p1"):
-        return "1.1"
-    if path.endswith("/v1p2"):
-        return "1.2"
-    raise SisError(
-        f"{base_url}: not a OneRoster base URL; give the one ending in /ims/oneroster/v1p1 (1.1) "
-        "or /ims/oneroster/rostering/v1p2 (1.2)"
-    )
+    version = rostering_version(_base_path(base_url))
+    if version is None:
+        raise SisError(f"{base_url}: not a OneRoster base URL; {GIVE_BASE_URL}")
+    return version
 
 
 def gradebook_version_of(base_url: str) -> str:

@@ -160,9 +160,10 @@ def _joined(items: pl.Expr) -> pl.Expr:
 
 
 def _date(value: pl.Expr) -> pl.Expr:
-    """A date; one sent as a timestamp (`2024-08-15T00:00:00.000Z`) keeps its date."""
+    """A date; one sent as a timestamp (`2024-08-15T00:00:00.000Z`, or with a space for the
+    `T`, which was kept whole and refused as no date) keeps its date."""
     return (
-        pl.when(value.str.contains(r"^\d{4}-\d{2}-\d{2}T"))
+        pl.when(value.str.contains(r"^\d{4}-\d{2}-\d{2}[T ]\d"))
         .then(value.str.head(10))
         .otherwise(value)
     )
@@ -172,11 +173,17 @@ def _datetime(value: pl.Expr) -> pl.Expr:
     """An ISO 8601 timestamp as the CSV binding writes it, in UTC to the millisecond; one
     without a zone is taken as UTC (the binding's times are all UTC: a SIS that leaves out its
     `Z` means it), a date alone as its midnight; what does not parse is kept as sent, for
-    validation to name."""
+    validation to name. The forms validation accepts with a warning (a space for the `T`, no
+    seconds, a decimal comma) are read too: kept as sent, they gave a warning per record."""
+    text = (
+        value.str.replace(r"^(\d{4}-\d{2}-\d{2}) (\d)", "${1}T${2}")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(Z|[+-]|$)", "${1}:00${2}")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}),", "${1}.")
+    )
     parsed = pl.coalesce(
-        value.str.to_datetime("%+", strict=False, time_zone="UTC"),
-        value.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False).dt.replace_time_zone("UTC"),
-        value.str.to_datetime("%Y-%m-%d", strict=False).dt.replace_time_zone("UTC"),
+        text.str.to_datetime("%+", strict=False, time_zone="UTC"),
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False).dt.replace_time_zone("UTC"),
+        text.str.to_datetime("%Y-%m-%d", strict=False).dt.replace_time_zone("UTC"),
     )
     return pl.coalesce(parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), value)
 

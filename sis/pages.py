@@ -24,9 +24,9 @@ import asyncio
 import codecs
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import polars as pl
@@ -34,6 +34,8 @@ import polars as pl
 from rosterflow.sis.client import SisClient
 from rosterflow.sis.endpoints import Collection
 from rosterflow.sis.errors import InconsistentPull, SisError
+
+T = TypeVar("T")
 
 # pages asked for at once when X-Total-Count says how many there are (the client's own bound
 # keeps fewer in flight): a total a server gets wrong is read in windows, never all at once
@@ -76,6 +78,9 @@ def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str)
                 f"{url}: the JSON body is not UTF-8 (byte 0x{body[undecoded.start]:02x} at "
                 f"{undecoded.start:,}) and its Content-Type names no charset"
             ) from None
+        misfit = _misfit(body, keys, schema)
+        if misfit is not None:
+            raise SisError(f"{url}: {misfit}") from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SisError(f"{url}: not a OneRoster JSON list ({reason})") from None
     present = [key for key in keys if wrapped.height and wrapped[key][0] is not None]
@@ -88,6 +93,95 @@ def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str)
     if records["sourcedId"].null_count() or (records["sourcedId"] == "").any():
         raise SisError(f"{url}: a record without a sourcedId")
     return records
+
+
+# a field no record has: it decodes wherever the shape around it is right
+_NO_FIELD = pl.Struct({"\x00": pl.String})
+
+
+def _misfit(body: bytes, keys: tuple[str, ...], schema: pl.Struct) -> str | None:
+    """Why Polars refused a page that is JSON, in words: the first field whose value is not
+    of the shape the JSON binding gives it (a plain sourcedId where a reference goes, say),
+    found by decoding the page a field at a time, into a list or an object when the field
+    itself has the right shape (`roles[].org`); None when no one field is to blame (the list
+    is no list of objects). The page was refused as 'not a OneRoster JSON list (error
+    deserializing value "String("crs-1")" as struct.)', naming no field."""
+
+    def refused(record: pl.Struct) -> str | None:
+        try:
+            pl.read_json(io.BytesIO(body), schema={key: pl.List(record) for key in keys})
+        except (pl.exceptions.PolarsError, ValueError) as error:
+            return str(error)
+        return None
+
+    if refused(_NO_FIELD) is not None:
+        return None
+    return _misfit_in(refused, schema, lambda record: record, "")
+
+
+def _misfit_in(
+    refused: Callable[[pl.Struct], str | None],
+    record: pl.Struct,
+    within: Callable[[pl.Struct], pl.Struct],
+    path: str,
+) -> str | None:
+    """`_misfit` in the fields of `record`, a record's own or those of an object inside it
+    (`within` puts a record of one field back where `record` stands; `path` names it)."""
+    for field in record.fields:
+        reason = refused(within(pl.Struct([field])))
+        if reason is None:
+            continue
+        inner, listed = field.dtype, False
+        while isinstance(inner, pl.List):
+            inner, listed = inner.inner, True
+
+        def inside(one: pl.Struct, field: pl.Field = field) -> pl.Struct:
+            return within(pl.Struct([pl.Field(field.name, _replaced(field.dtype, one))]))
+
+        if isinstance(inner, pl.Struct) and refused(inside(_NO_FIELD)) is None:
+            deeper = _misfit_in(
+                refused, inner, inside, f"{path}{field.name}{'[]' if listed else ''}."
+            )
+            if deeper is not None:
+                return deeper
+        return (
+            f"a record's {path}{field.name} holds {_sent(reason)}, where the OneRoster JSON "
+            f"binding has {_shape(field.dtype)}"
+        )
+    return None
+
+
+def _replaced(dtype: pl.DataType, record: pl.Struct) -> pl.DataType:
+    """`dtype` with the object inside its lists (or itself, an object) made `record`."""
+    return pl.List(_replaced(dtype.inner, record)) if isinstance(dtype, pl.List) else record
+
+
+def _shape(dtype: pl.DataType) -> str:
+    """A field's shape in the JSON binding, as JSON: `{"sourcedId": …}` for a reference."""
+    if isinstance(dtype, pl.List):
+        return f"[{_shape(dtype.inner)}, …]"
+    if isinstance(dtype, pl.Struct):
+        return "{" + ", ".join(f'"{field.name}": …' for field in dtype.fields) + "}"
+    return "text"
+
+
+# the kind of JSON value Polars names in its message (`value "String("crs-1")" as struct`)
+_SENT = re.compile(r'value "(?P<kind>[A-Za-z]+)\((?P<inner>.*)\)" as ')
+_KINDS = {"String": "text", "Object": "an object", "Array": "a list", "Static": "a number"}
+
+
+def _sent(reason: str) -> str:
+    """The value a refused field holds, from Polars' message: the text itself, else its
+    kind (a boolean, a number, an object, a list), or 'a value of another shape'."""
+    found = _SENT.search(reason)
+    if found is None:
+        return "a value of another shape"
+    kind, inner = found["kind"], found["inner"]
+    if kind == "String" and len(inner) <= 60:
+        return inner  # as JSON has it, quoted
+    if kind == "Static" and inner.startswith("Bool("):
+        return "a boolean"
+    return _KINDS.get(kind, "a value of another shape")
 
 
 async def read_page(
@@ -237,7 +331,7 @@ async def _by_total(at, first: Page) -> list[Page]:
     pages.add(first)
     for start in range(0, len(offsets), TOTAL_WINDOW):
         window = offsets[start : start + TOTAL_WINDOW]
-        read = await asyncio.gather(*(at(offset) for offset in window))
+        read = await all_of([at(offset) for offset in window])
         for page in read:
             pages.add(page)
         if any(page.records.height < step for page in read):
@@ -301,6 +395,26 @@ class _Pages(list):
             self._keys[key] = page.url
         self.append(page)
         return page
+
+
+async def all_of(awaitables: Sequence[Awaitable[T]]) -> list[T]:
+    """The results of `awaitables`, run at once, in their order. The first to fail cancels
+    the others and is raised alone: with `asyncio.gather` they ran on, a request cut short
+    when the failed pull closed the client was retried, and logged as a retry caused by
+    nothing, after the pull had already failed."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(one)) for one in awaitables]
+    except BaseExceptionGroup as failed:
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 def _snapshot(pages: list[Page], url: str) -> pl.DataFrame:

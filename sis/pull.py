@@ -30,10 +30,14 @@ from rosterflow.sis.credentials import Credentials, credentials_for
 from rosterflow.sis.endpoints import COLLECTIONS, Collection, version_of
 from rosterflow.sis.errors import StatusError
 from rosterflow.sis.mapping import csv_rows, left_out, record_schema
-from rosterflow.sis.pages import read_collection
+from rosterflow.sis.pages import all_of, read_collection
 
 # what a server answers for a collection it does not offer (403: a scope not granted)
 NOT_OFFERED = frozenset({403, 404, 405, 501})
+# a file a delta keeps, empty, when the file it is read with changed: a 1.2 manifest must
+# mark roles.csv as it marks users.csv, and a delta of users that are all removals (records
+# of a sourcedId and a status, without roles) makes no roles rows
+READ_WITH = {"roles": "users"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,21 @@ class Pulled:
             properties={"source.systemName": "OneRoster REST API"},
             version=self.version,
         )
+
+
+def refusal(error: StatusError, *, delta: bool = False) -> StatusError:
+    """A collection's request refused, with what the server said of it (a 403's missing
+    scope, a 400's bad parameter) when that says more than the status's name; a delta's 400
+    asks whether the server takes the filter at all."""
+    line = str(error)
+    if error.detail and error.detail.casefold() not in line.casefold():
+        line += f" (the server said: {error.detail})"
+    if delta and error.status == 400:
+        line += (
+            "; does the server take no filter=dateLastModified>…? Then pull in full ([source] "
+            "delta = false, or no --since)"
+        )
+    return StatusError(line, error.status, error.detail)
 
 
 def filter_since(since: datetime) -> str:
@@ -116,7 +135,7 @@ async def pull_roster(
             except StatusError as error:
                 if collection.optional and error.status in NOT_OFFERED:
                     return None
-                raise
+                raise refusal(error, delta=since is not None) from None
 
             def mapped() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
                 return (
@@ -126,7 +145,7 @@ async def pull_roster(
 
             return await asyncio.to_thread(mapped)
 
-        read = await asyncio.gather(*(one(c) for c in COLLECTIONS))
+        read = await all_of([one(c) for c in COLLECTIONS])
     frames: dict[str, pl.DataFrame] = {}
     dropped: dict[str, int] = {}
     for found in read:
@@ -135,7 +154,11 @@ async def pull_roster(
             dropped |= found[1]
     not_offered = tuple(c.file for c, rows in zip(COLLECTIONS, read, strict=True) if rows is None)
     if since is not None:  # an empty delta file says nothing changed: the file is absent
-        frames = {name: frame for name, frame in frames.items() if frame.height}
+        frames = {
+            name: frame
+            for name, frame in frames.items()
+            if frame.height or frames.get(READ_WITH.get(name, ""), pl.DataFrame()).height
+        }
     mode = "bulk" if since is None else "delta"
     return Pulled(
         url.rstrip("/"),

@@ -332,3 +332,23 @@ def test_a_12_pull_says_how_many_profiles_it_left_out_and_why(tmp_path, district
         in said(result.output)
     )
     assert open_feed(tmp_path / "feed.zip").modes["userProfiles"] == "absent"
+
+
+def test_a_secret_no_basic_header_can_carry_is_one_line_and_exit_2(tmp_path):
+    """authlib's encoding of the token request's Basic header raised a UnicodeEncodeError: a
+    traceback and exit 1 instead of the line naming where the secret came from."""
+    secret = "Zq8-s\u20accret"
+    env = {
+        "ROSTERFLOW_TOKEN_URL": "http://127.0.0.1:9/token",
+        "ROSTERFLOW_CLIENT_ID": CLIENT[0],
+        "ROSTERFLOW_CLIENT_SECRET": secret,
+    }
+    result = pull("http://127.0.0.1:9/ims/oneroster/v1p1", tmp_path / "f.zip", env=env)
+
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert said(result.output).startswith(
+        "rosterflow: the client secret holds a character outside Latin-1"
+    )
+    assert secret not in result.output
+    assert list(tmp_path.iterdir()) == []

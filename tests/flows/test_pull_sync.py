@@ -4,6 +4,7 @@ changed, a removal included, when `[source] delta` is on."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,3 +147,41 @@ def test_a_url_synced_as_a_prefect_flow_run_is_named_and_audited_by_the_url(tmp_
     import asyncio
 
     assert url in asyncio.run(flow_run_names())
+
+
+@pytest.mark.slow
+def test_a_12_delta_that_only_removes_users_is_applied(tmp_path):
+    """A 1.2 delta whose changed users are all removals (a sourcedId, a status and a time, no
+    roles, as SISs send them) made no roles rows, and roles.csv was marked absent beside a
+    delta users.csv: the run was rejected (manifest.roles_mode) and the users stayed."""
+    frames = as_v12(district())
+    config = tmp_path / "rosterflow.toml"
+    config.write_text("[source]\ndelta = true\n")
+    warehouse = tmp_path / "w.duckdb"
+    api = RosterApi(frames, "1.2")
+    student = frames["users"].filter(pl.col("sourcedId").str.starts_with("usr-stu"))
+    gone = student["sourcedId"][0]
+    removal = {"sourcedId": gone, "status": "tobedeleted", "dateLastModified": now_text()}
+
+    def delta(method: str, path: str, query: dict[str, str]):
+        if "filter" not in query:
+            return None
+        name = path.rsplit("/", 1)[1]
+        records = [removal] if name == "users" else []
+        return 200, {"X-Total-Count": str(len(records))}, json.dumps({name: records}).encode()
+
+    with serving(api) as root:
+        url = root + api.base_path
+        sync(url, "--warehouse", warehouse, "--tenant", "north", "--config", config)
+        api.fault = delta
+        second = sync(url, "--warehouse", warehouse, "--tenant", "north", "--config", config)
+
+    assert "1 users, 0 roles in" in second and "what changed since" in second
+    (_, first), (_, outcome) = runs(warehouse)
+    assert (first, outcome) == ("applied", "applied")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        actions = con.sql(
+            "select entity, external_id, action from audit.changes "
+            "where run_id = 2 and entity = 'user' order by all"
+        ).fetchall()
+    assert actions == [("user", f"or--{gone}", "inactivate")]

@@ -104,6 +104,46 @@ def test_a_sources_url_holding_credentials_is_refused_without_showing_them(tmp_p
     assert "Hunter2" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (
+            "https://sis.example/ims/oneroster/v1p1?token=Tk-4711",
+            "url = 'https://sis.example/ims/oneroster/v1p1?…': a base URL takes no query or "
+            "fragment; give the credentials in the [source] table of the district's settings "
+            "(config) or the environment",
+        ),
+        (
+            "https://sis.example/ims/oneroster/v1p1#Tk-4711",
+            "url = 'https://sis.example/ims/oneroster/v1p1#…': a base URL takes no query",
+        ),
+        (
+            "https://sis.example/ims/oneroster",
+            "url = 'https://sis.example/ims/oneroster': not a OneRoster base URL; give the one "
+            "ending in /ims/oneroster/v1p1 (1.1) or /ims/oneroster/rostering/v1p2 (1.2)",
+        ),
+    ],
+)
+def test_a_sources_url_no_pull_can_take_is_refused_before_serving(tmp_path, url, says):
+    """A URL every pull refuses (a query, a fragment, no OneRoster base) was taken, and
+    `serve` ran, each scan reporting the district unreadable: the file is refused first, as
+    one with no url is (`serve` checks the file before serving: `--once` shows the same), and
+    a query's or fragment's text (a token, maybe) is not shown."""
+    path = tmp_path / "sources.toml"
+    path.write_text(f'[[source]]\ntenant = "north"\nurl = "{url}"\n')
+
+    warehouse = tmp_path / "w.duckdb"
+    served = runner.invoke(
+        app, ["serve", "--sources", str(path), "--warehouse", str(warehouse), "--once"]
+    )
+
+    assert served.exit_code == 2, served.output
+    said = " ".join(served.output.split())
+    assert said.startswith(f"rosterflow: {path}: [[source]] 1 (tenant 'north') {says}"), said
+    assert "Tk-4711" not in said
+    assert not warehouse.exists()
+
+
 def test_serve_needs_an_inbox_or_sources_not_both(tmp_path):
     neither = runner.invoke(app, ["serve", "--once"])
     both = runner.invoke(

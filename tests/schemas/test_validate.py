@@ -442,6 +442,13 @@ def test_header_only_file_warns(tmp_path):
     assert ("courses.csv", None, None, "file.empty", "warning") in found(result)
 
 
+def test_a_delta_file_of_no_records_says_nothing_changed_without_a_warning(tmp_path):
+    frames = {"users": tiny_district()["users"].head(0)}
+    feed = open_feed(write_feed(tmp_path / "delta.zip", frames, modes={"users": "delta"}))
+    result = validate_feed(feed)
+    assert result.issues.filter(pl.col("rule") == "file.empty").is_empty()
+
+
 @pytest.mark.parametrize("feed", ["catalyst-full", "catalyst-minimal"])
 def test_third_party_feeds_give_their_expected_result(third_party_feeds, feed):
     expect = (third_party_feeds / feed / "EXPECT").read_text().split("\n")

@@ -95,3 +95,37 @@ def test_a_secret_file_that_is_no_utf8_text_is_refused_in_one_line_unseen(tmp_pa
     message = refusal(load_settings(config).source, ENVIRON)
     assert MISTAKE not in message and "caf" not in message
     assert message.startswith("[source] client_secret_file: the file it names is not UTF-8 text")
+
+
+@pytest.mark.parametrize("secret", ["Pa\u20acss-7", "copied\u200b", "\u201cquoted\u201d"])
+def test_a_secret_a_basic_header_cannot_carry_is_refused_in_one_line_unseen(secret):
+    """The token request sends the client id and secret in an HTTP Basic header, which carries
+    Latin-1 alone: authlib raised a UnicodeEncodeError inside the request (a traceback)."""
+    message = refusal(Source(), ENVIRON | {"ROSTERFLOW_CLIENT_SECRET": secret})
+    assert secret not in message and secret[-1] not in message
+    assert message == (
+        "the client secret holds a character outside Latin-1 (a typographic quote or an "
+        "invisible character copied with it, say), which the token request's HTTP Basic "
+        "authentication cannot send; check the secret in the environment variable "
+        "ROSTERFLOW_CLIENT_SECRET"
+    )
+
+
+def test_a_client_id_a_basic_header_cannot_carry_is_refused_naming_it():
+    environ = ENVIRON | {"ROSTERFLOW_CLIENT_ID": "north\u2013sis", "ROSTERFLOW_CLIENT_SECRET": "s"}
+    message = refusal(Source(), environ)
+    assert message == (
+        "the client id 'north\u2013sis' holds a character outside Latin-1, which the token "
+        "request's HTTP Basic authentication cannot send; check ROSTERFLOW_CLIENT_ID or "
+        "[source] client_id"
+    )
+
+
+def test_a_latin1_secret_is_sent_and_oauth1_signs_any_secret():
+    """Latin-1 fits the Basic header; OAuth 1.0a percent-encodes the secret into its key."""
+    latin1 = credentials_for(Source(), "1.1", ENVIRON | {"ROSTERFLOW_CLIENT_SECRET": "caf\u00e9"})
+    assert latin1 is not None and latin1.secret.get_secret_value() == "caf\u00e9"
+    signed = credentials_for(
+        Source(auth="oauth1"), "1.1", ENVIRON | {"ROSTERFLOW_CLIENT_SECRET": "Pa\u20acss"}
+    )
+    assert signed is not None and signed.auth == "oauth1"

@@ -321,7 +321,7 @@ def test_an_empty_page_is_an_empty_file_with_every_column():
         (b"<html>oops</html>", "not a OneRoster JSON list"),
         (b'{"data": []}', "no list under orgs or schools"),
         (b'{"orgs": [{"name": "x"}]}', "a record without a sourcedId"),
-        (b'{"orgs": [{"sourcedId": "o1", "parent": "o0"}]}', "not a OneRoster JSON list"),
+        (b'{"orgs": {"sourcedId": "o1"}}', "not a OneRoster JSON list"),
     ],
 )
 def test_a_body_that_is_no_oneroster_list_is_refused(body, message):
@@ -335,3 +335,97 @@ def test_the_list_may_come_under_another_key():
     body = io.BytesIO(json.dumps({"schools": [{"sourcedId": "s1", "name": "North"}]}).encode())
     found = decode_page(body.read(), ("orgs", "schools"), record_schema("orgs", "1.1"), "u")
     assert found["sourcedId"].to_list() == ["s1"] and found["name"].to_list() == ["North"]
+
+
+@pytest.mark.parametrize(
+    ("file", "version", "record", "message"),
+    [
+        (
+            "orgs",
+            "1.1",
+            {"parent": "o0"},
+            'a record\'s parent holds "o0", where the OneRoster JSON binding has {"sourcedId": …}',
+        ),
+        (
+            "classes",
+            "1.1",
+            {"terms": {"sourcedId": "t1"}},
+            "a record's terms holds an object, where the OneRoster JSON binding has "
+            '[{"sourcedId": …}, …]',
+        ),
+        (
+            "enrollments",
+            "1.1",
+            {"user": 17},
+            "a record's user holds a number, where the OneRoster JSON binding has "
+            '{"sourcedId": …}',
+        ),
+        (
+            "users",
+            "1.1",
+            {"givenName": ["Ana"]},
+            "a record's givenName holds a list, where the OneRoster JSON binding has text",
+        ),
+        (
+            "users",
+            "1.2",
+            {"roles": [{"roleType": "primary", "role": "student", "org": "org-1"}]},
+            'a record\'s roles[].org holds "org-1", where the OneRoster JSON binding has '
+            '{"sourcedId": …}',
+        ),
+        (
+            "users",
+            "1.2",
+            {"userProfiles": [{"profileId": "p1", "credentials": [{"username": ["a"]}]}]},
+            "a record's userProfiles[].credentials[].username holds a list, where the "
+            "OneRoster JSON binding has text",
+        ),
+    ],
+)
+def test_a_field_of_another_shape_is_named_with_what_it_holds(file, version, record, message):
+    """A field the server sends in another shape than the JSON binding's (a plain sourcedId
+    where a reference goes) was refused as 'not a OneRoster JSON list (error deserializing
+    value "String("o0")" as struct.)', naming no field."""
+    from rosterflow.sis.errors import SisError
+
+    body = json.dumps({file: [{"sourcedId": "r1"}, {"sourcedId": "r2"} | record]}).encode()
+    with pytest.raises(SisError) as refused:
+        decode_page(body, (file,), record_schema(file, version), "http://sis/x")
+    assert str(refused.value) == f"http://sis/x: {message}"
+
+
+@pytest.mark.parametrize(
+    ("sent", "written"),
+    [
+        ("2026-01-05T08:00:00.000Z", "2026-01-05T08:00:00.000Z"),
+        ("2026-01-05T09:30:00.1234567+01:30", "2026-01-05T08:00:00.123Z"),
+        ("2026-01-05", "2026-01-05T00:00:00.000Z"),
+        # the forms validation accepts with a warning were kept as sent: a warning a record
+        ("2026-01-05 08:00:00", "2026-01-05T08:00:00.000Z"),
+        ("2026-01-05T08:00Z", "2026-01-05T08:00:00.000Z"),
+        ("2026-01-05 03:00-05:00", "2026-01-05T08:00:00.000Z"),
+        ("2026-01-05T08:00:00,5Z", "2026-01-05T08:00:00.500Z"),
+        # what is no date-time is kept, for validation to name
+        ("soon", "soon"),
+        ("2026-02-30T08:00:00Z", "2026-02-30T08:00:00Z"),
+    ],
+)
+def test_date_last_modified_is_written_as_the_csv_binding_has_it(sent, written):
+    found = rows("orgs", "1.1", {"sourcedId": "o1", "dateLastModified": sent})["orgs"]
+    assert found["dateLastModified"].to_list() == [written]
+
+
+@pytest.mark.parametrize(
+    ("sent", "written"),
+    [
+        ("2026-08-15", "2026-08-15"),
+        ("2026-08-15T00:00:00.000Z", "2026-08-15"),
+        ("2026-08-15T00:00:00-07:00", "2026-08-15"),
+        # a space for the T was kept whole, and validation refused it as no date (the run)
+        ("2026-08-15 00:00:00", "2026-08-15"),
+        ("15/08/2026", "15/08/2026"),  # kept, for validation to name
+    ],
+)
+def test_a_date_sent_as_a_timestamp_keeps_its_date(sent, written):
+    found = rows("enrollments", "1.1", {"sourcedId": "e1", "beginDate": sent})["enrollments"]
+    assert found["beginDate"].to_list() == [written]
