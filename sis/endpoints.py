@@ -55,9 +55,13 @@ def _base_path(base_url: str) -> str:
             "the URL holds credentials (user:password@host); give them in the environment or "
             "the [source] table of the settings instead"
         )
+    with_query = head != base_url
+    scheme, found, rest = head.partition("://")
+    if found:  # a scheme is in any letter case (RFC 3986): `HTTPS://` is https
+        head = f"{scheme.lower()}://{rest}"
     if not head.startswith(("http://", "https://")):
         raise SisError(f"{head}: not an http:// or https:// URL")
-    if head != base_url:
+    if with_query:
         # a query would be dropped from every request (each sends its own limit and offset)
         raise SisError(
             f"{head}{base_url[len(head)]}…: not a OneRoster base URL: a base URL takes no query "

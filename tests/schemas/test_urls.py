@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rosterflow.schemas.urls import has_userinfo, without_userinfo
+from rosterflow.schemas.urls import has_userinfo, is_url, without_userinfo
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,18 @@ def test_every_urls_credentials_are_taken_out_of_a_text_and_nothing_else():
         "mail a@b.org or see https://example.org/users/@me"
     )
     assert "Hunter2" not in shown and "alice" not in shown
+
+
+@pytest.mark.parametrize(
+    ("feed", "url"),
+    [
+        ("https://sis.example.org/ims/oneroster/v1p1", True),
+        ("HTTPS://sis.example.org/ims/oneroster/v1p1", True),  # a scheme in any letter case
+        ("Http://127.0.0.1:8080/ims/oneroster/rostering/v1p2", True),
+        ("feeds/https-export.zip", False),
+        ("httpsfeed.zip", False),
+        ("", False),
+    ],
+)
+def test_a_feed_argument_is_a_url_by_its_scheme_in_any_letter_case(feed, url):
+    assert is_url(feed) is url

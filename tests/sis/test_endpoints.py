@@ -57,6 +57,7 @@ def test_credentials_in_a_url_are_refused_unseen_whatever_else_is_wrong(url):
         ("https://sis.example/ims/oneroster/v1p1", "1.1"),
         ("https://sis.example/ims/oneroster/v1p1/", "1.1"),
         ("http://127.0.0.1:8765/ims/oneroster/rostering/v1p2", "1.2"),
+        ("HTTPS://sis.example/ims/oneroster/v1p1", "1.1"),  # a scheme in any letter case
     ],
 )
 def test_a_base_url_without_query_is_taken(url, version):
