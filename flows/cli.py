@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from rosterflow.flows import commands
 from rosterflow.flows.commands import (
@@ -422,19 +423,30 @@ def runs(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Show this many, newest first (0: all).")] = 20,
 ) -> None:
-    """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes."""
+    """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes, why.
+
+    Where the terminal leaves the why column too little room, each run's message is a line under the table; on a terminal too narrow for the table, each run is a record, a line per column.
+    """
     commands.check_tenant(tenant)
+    synced: list[str] = []  # the tenants with runs, when `tenant` has none
     with commands.operating(warehouse):
         from rosterflow.flows.operations import runs as list_runs
 
         found = list_runs(warehouse, tenant, limit or None)
-    from rosterflow.flows.report import runs_table
+        if found.height == 0 and tenant is not None:
+            # a tenant's name mistyped reads as a district that never synced: say which did
+            from rosterflow.warehouse.readonly import read_tenants
+
+            synced = read_tenants(warehouse)
+    from rosterflow.flows.report import print_runs
 
     if found.height == 0:
-        of_tenant = f" of tenant {tenant}" if tenant else ""
-        console.print(shown(f"{warehouse}: no runs{of_tenant}"))
+        of_tenant = "" if tenant is None else f" of tenant {tenant}"
+        if synced:
+            of_tenant += f" (the tenants with runs: {', '.join(synced)})"
+        console.print(shown(f"{warehouse}: no runs{of_tenant}"), highlight=False)
         return
-    console.print(runs_table(found))
+    print_runs(console, found)
 
 
 @command()
@@ -454,7 +466,49 @@ def catalog(
     sys.stdout.write(commands.catalog(warehouse))
 
 
-@command()
+def sql_beginning_with_a_comment(argument: str) -> bool:
+    """Whether a query's argument is SQL that begins with a `--` comment, not an option: an
+    option's name (before any `=value`) never holds a space or a line break, a comment does
+    (`-- runs per tenant`, or `--runs` then a line break)."""
+    name = argument.split("=", 1)[0]
+    return argument.startswith("--") and argument != "--" and any(c.isspace() for c in name)
+
+
+class QueryCommand(TyperCommand):
+    """`rosterflow query`, whose SQL may begin with a `--` comment: click would take that
+    argument for an unknown option ("No such option: -- runs per tenant"), so it is moved
+    behind a `--`, where click takes every argument as given. The value of an option is left
+    where it is, whatever it holds."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        taking_values = {
+            name
+            for param in self.params
+            if isinstance(param, TyperOption) and not param.is_flag
+            for name in param.opts
+        }
+        before, separator, after = _split_at_separator(args)
+        kept, sql = [], []
+        for position, argument in enumerate(before):  # the command line's few words
+            follows_option = position > 0 and before[position - 1] in taking_values
+            if not follows_option and sql_beginning_with_a_comment(argument):
+                sql.append(argument)
+            else:
+                kept.append(argument)
+        if sql:
+            return super().parse_args(ctx, [*kept, "--", *sql, *after])
+        return super().parse_args(ctx, [*before, *separator, *after])
+
+
+def _split_at_separator(args: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """The arguments before the first `--`, the `--` itself (or nothing), and those after."""
+    if "--" not in args:
+        return list(args), [], []
+    at = args.index("--")
+    return list(args[:at]), ["--"], list(args[at + 1 :])
+
+
+@command(cls=QueryCommand)
 def query(
     sql: Annotated[
         str,
@@ -473,11 +527,13 @@ def query(
 ) -> None:
     """Run one read-only SQL statement against the warehouse and print its rows as a table.
 
-    The warehouse is opened read-only for this one statement. A per-tenant layout ('wh/{tenant}.duckdb') is queried as one warehouse, every tenant's file attached read-only with one view per table over them all (`rosterflow catalog`). Exit 0 with the rows (even none), 2 for a missing warehouse or an SQL error.
+    The warehouse is opened read-only for this one statement. A per-tenant layout ('wh/{tenant}.duckdb') is queried as one warehouse, every tenant's file attached read-only with one view per table over them all (`rosterflow catalog`). The SQL may begin with a -- comment. The table shows lists, structs and maps as DuckDB writes them ([{'a': 1, 'b': NULL}]), --csv as JSON; an interval, a blob or a union as DuckDB writes it in both. On a terminal too narrow for the columns, each row prints as a record, a value per line. Exit 0 with the rows (even none), 2 for a missing warehouse or an SQL error.
     """
     from rosterflow.flows.report import print_rows, write_csv
 
-    rows = commands.query(warehouse, sql)
+    # a table shows a list or struct as DuckDB writes it ([{'a': 1, 'b': NULL}]), not as
+    # Python would; a CSV holds it as JSON, for a program to read
+    rows = commands.query(warehouse, sql, nested_as_text=not as_csv)
     if as_csv:
         write_csv(rows, sys.stdout)
     else:

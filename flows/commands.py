@@ -499,15 +499,16 @@ def catalog(warehouse: str) -> str:
         raise CommandError(str(error)) from None
 
 
-def query(warehouse: Path, sql: str) -> pl.DataFrame:
+def query(warehouse: Path, sql: str, nested_as_text: bool = False) -> pl.DataFrame:
     """The rows of one read-only SQL statement on the warehouse: a file opened read-only, or
-    every tenant file of a layout through its catalog (`warehouse.readonly.read_statement`)."""
+    every tenant file of a layout through its catalog (`warehouse.readonly.read_statement`);
+    with `nested_as_text`, lists, structs and maps as DuckDB writes them, for a table."""
     check_existing(warehouse)
     from rosterflow.warehouse.readonly import read_statement
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
-        return read_statement(warehouse, sql)
+        return read_statement(warehouse, sql, nested_as_text)
     except WarehouseError as error:
         raise CommandError(str(error)) from None
 

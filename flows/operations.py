@@ -73,7 +73,7 @@ def runs(
         with open_warehouse(":memory:") as con:
             return list_runs(con, tenant, limit)
     listed = pl.concat(found, how="vertical_relaxed").sort("started_at", descending=True)
-    return listed.head(limit) if limit is not None else listed
+    return listed if limit is None or limit >= listed.height else listed.head(limit)
 
 
 def run_file(warehouse: str | Path, run_id: int) -> Path:

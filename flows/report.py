@@ -10,6 +10,8 @@ escapes (`\x1b`), its brackets escaped. Only the styles written here are markup.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shlex
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import polars as pl
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
+from rich.measure import Measurement
 from rich.table import Table
 
 from rosterflow.flows.console import shown
@@ -35,6 +38,54 @@ FIRST_ISSUES = 20
 def report_table(title: str | None = None) -> Table:
     """A table as every report prints one: a plain head rule, no edges, the title on the left."""
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+
+
+def needed_width(console: Console, table: Table) -> int:
+    """The narrowest `table` prints in without cutting a value short: each column that never
+    wraps (a run id, a time, an outcome) as wide as its widest cell or header, each other
+    column one character wide (rich narrows those first, down to that), each with its
+    padding, and a space between columns (`report_table`'s box)."""
+    options = console.options
+    widths = [
+        max(
+            Measurement.get(console, options, cell).maximum
+            for cell in (column.header, *column.cells)  # the rows shown (a --limit applied)
+        )
+        if column.no_wrap
+        else 1
+        for column in table.columns
+    ]
+    return sum(widths) + 3 * len(widths) - 1
+
+
+def as_records(table: Table, width: int) -> Group:
+    """`table` as one record per row, each value on a line of its own beside the column's
+    name, a blank line between records: how a table reads on a console `width` wide, too
+    narrow for it. The names take at most a third of the width, the values the rest, wrapped
+    where they must be (never cut short). A value that prints as nothing (an empty cell) is
+    left out."""
+    records = Table.grid(padding=(0, 2), expand=True)
+    records.add_column(style="bold", overflow="fold", max_width=max(width // 3, 8))
+    records.add_column(overflow="fold", ratio=1)
+    rows = zip(*(column.cells for column in table.columns), strict=True)
+    for number, cells in enumerate(rows):  # the rows the table shows (its limit applied)
+        if number:
+            records.add_row("", "")
+        for column, cell in zip(table.columns, cells, strict=True):
+            if not (isinstance(cell, str) and cell == ""):
+                records.add_row(column.header, cell)
+    title = [] if table.title is None else [table.title]
+    return Group(*title, records)
+
+
+def print_table(console: Console, table: Table) -> None:
+    """`table` as it is, or as records (`as_records`) on a console too narrow to show its
+    values (`needed_width`): rich would cut the columns that never wrap (`2026-12-06 03:28`
+    for a time, `plann` for an outcome) and leave out whole columns (the run id)."""
+    if needed_width(console, table) <= console.width:
+        console.print(table)
+    else:
+        console.print(as_records(table, console.width))
 
 
 def first_of(rows: pl.DataFrame, limit: int, what: str) -> Table:
@@ -81,8 +132,8 @@ def print_validation(console: Console, feed_name: str, issues: pl.DataFrame) -> 
     errors = issues.filter(pl.col("severity") == "error").height
     warnings = issues.height - errors
     if issues.height:
-        console.print(summary_table(issues))
-        console.print(issues_table(issues))
+        print_table(console, summary_table(issues))
+        print_table(console, issues_table(issues))
     verdict = "[bold red]invalid[/]" if errors else "[bold green]valid[/]"
     console.print(
         f"{shown(feed_name)}: {verdict} — {counted(errors, 'error')}, {counted(warnings, 'warning')}"
@@ -163,7 +214,7 @@ def adoptions_table(adoptions: pl.DataFrame, limit: int = FIRST_ADOPTIONS) -> Ta
 def print_adoptions(console: Console, result: SyncResult, limit: int = FIRST_ADOPTIONS) -> None:
     """The run's adoptions, the first `limit` of them, and where the others are."""
     adoptions = result.adoptions
-    console.print(adoptions_table(adoptions, limit))
+    print_table(console, adoptions_table(adoptions, limit))
     if adoptions.height > limit:
         console.print(
             f"… and {adoptions.height - limit:,} more (audit.changes, action 'adopt', run_id = "
@@ -206,14 +257,14 @@ def print_sync_result(console: Console, result: SyncResult, title: str | None = 
     """The change summary, the accounts adopted, the issue summary and first issues, then
     the verdict."""
     if result.summary.height:
-        console.print(changes_table(result.summary, title or "Changes"))
+        print_table(console, changes_table(result.summary, title or "Changes"))
     elif result.outcome != "rejected":
         console.print("no changes: the warehouse already matches the feed")
     if result.adoptions.height:  # which accounts, for a person to check before approving
         print_adoptions(console, result)
     if result.issues.height:
-        console.print(summary_table(result.issues))
-        console.print(issues_table(result.issues))
+        print_table(console, summary_table(result.issues))
+        print_table(console, issues_table(result.issues))
     if result.planning:
         console.print(shown(planning_line(result)), highlight=False, soft_wrap=True)
     console.print(sync_verdict(result), highlight=False, soft_wrap=True)
@@ -236,19 +287,12 @@ def _plural(count: int, noun: str) -> str:
 UNBROKEN_RUN_COLUMNS = ("run", "started (UTC)", "outcome", "changes")
 
 
-def runs_table(runs: pl.DataFrame) -> Table:
-    """`warehouse.operations.list_runs` as a table."""
+def runs_table(runs: pl.DataFrame, why: bool = True) -> Table:
+    """`warehouse.operations.list_runs` as a table; without the `why` column (each run's
+    message) unless `why`."""
     table = report_table()
-    for column in (
-        "run",
-        "tenant",
-        "started (UTC)",
-        "outcome",
-        "decision",
-        "feed",
-        "changes",
-        "why",
-    ):
+    columns = ["run", "tenant", "started (UTC)", "outcome", "decision", "feed", "changes"]
+    for column in [*columns, "why"] if why else columns:
         # a run id, a time, an outcome and a count never wrap: an id is copied whole, an
         # outcome cut (`applie` over `d`) is no word a reader or a grep finds, and a count cut
         # in a cron log's 80 columns (`1,14` over `0`) reads as another number; the other
@@ -261,7 +305,7 @@ def runs_table(runs: pl.DataFrame) -> Table:
         )
     for row in runs.iter_rows(named=True):  # one row per run shown (--limit)
         style = VERDICT_STYLE.get(row["outcome"], "bold")
-        table.add_row(
+        cells = [
             str(row["run_id"]),
             shown(row["tenant"]),
             row["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
@@ -269,9 +313,41 @@ def runs_table(runs: pl.DataFrame) -> Table:
             shown(row["decision"] or ""),
             shown(row["feed_name"] or ""),
             f"{row['changes']:,}",
-            shown(_shorten(row["message"], 80)) if row["message"] else "",
-        )
+        ]
+        table.add_row(*cells, *([_why(row["message"])] if why else []))
     return table
+
+
+def _why(message: str | None) -> str:
+    """A run's message as the runs table shows it: its first 80 characters, as markup."""
+    return shown(_shorten(message, 80)) if message else ""
+
+
+# the narrowest the runs table's `why` column reads in: in a cron log's 80 columns it got 5
+# characters, each message 20 lines of broken words (`remov` over `e`)
+NARROWEST_WHY = 30
+
+
+def print_runs(console: Console, runs: pl.DataFrame) -> None:
+    """The runs as a table (`runs_table`). Where the console leaves the `why` column too
+    little room, the table goes without it and each run's message is a line under it
+    (`run 41: this feed would remove ...`); on a console too narrow for even that table, each
+    run is a record (`print_table`)."""
+    with_why, without_why = runs_table(runs), runs_table(runs, why=False)
+    natural = Measurement.get(console, console.options, without_why).maximum
+    # (the why column needs no more room than its longest message, shortened as it is shown)
+    longest = runs.get_column("message").str.len_chars().max() or 0
+    if (
+        longest == 0
+        or console.width - natural - 3 >= min(NARROWEST_WHY, longest + 1)  # (a space, padding)
+        or needed_width(console, without_why) > console.width  # (records, the why with them)
+    ):
+        print_table(console, with_why)
+        return
+    print_table(console, without_why)
+    messages = runs.filter(pl.col("message").is_not_null()).select("run_id", "message")
+    for run_id, message in messages.iter_rows():  # one line per run shown (--limit)
+        console.print(f"run {run_id}: {_why(message)}", highlight=False)
 
 
 # --- an inbox scan ---------------------------------------------------------------------------
@@ -303,7 +379,7 @@ def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
     if not filed:
         console.print(f"{shown(str(inbox))}: no new complete zip", soft_wrap=True)
         return
-    console.print(filed_table(filed, inbox))
+    print_table(console, filed_table(filed, inbox))
 
 
 # --- a grades export -------------------------------------------------------------------------
@@ -355,8 +431,8 @@ def _records_per_file(sent: dict[str, int]) -> str:
 def print_grades_export(console: Console, exported: GradesExported) -> None:
     """What an export wrote, what it did not send and why, then one line saying so."""
     if exported.exclusions.height:
-        console.print(exclusion_summary_table(exported.exclusions))
-        console.print(exclusions_table(exported.exclusions))
+        print_table(console, exclusion_summary_table(exported.exclusions))
+        print_table(console, exclusions_table(exported.exclusions))
     sent = _records_per_file(exported.sent)
     console.print(
         f"{shown(str(exported.out))}: [bold green]exported[/] — grades run "
@@ -388,10 +464,10 @@ def print_grades_push(console: Console, pushed: GradesPushed) -> None:
     """What a push did not send and why, what the SIS refused, then one line saying what was
     sent, left unchanged and refused."""
     if pushed.exclusions.height:
-        console.print(exclusion_summary_table(pushed.exclusions))
-        console.print(exclusions_table(pushed.exclusions))
+        print_table(console, exclusion_summary_table(pushed.exclusions))
+        print_table(console, exclusions_table(pushed.exclusions))
     if pushed.not_accepted.height:
-        console.print(not_accepted_table(pushed.not_accepted))
+        print_table(console, not_accepted_table(pushed.not_accepted))
     verdict = (
         "[bold red]refused in part[/]" if pushed.not_accepted.height else "[bold green]pushed[/]"
     )
@@ -444,7 +520,7 @@ def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:
     """A query's rows as a table (the first `max_rows`; 0: all), then how many there are."""
     limit = max_rows if 0 < max_rows < rows.height else None
     if rows.width:
-        console.print(rows_table(rows, limit))
+        print_table(console, rows_table(rows, limit))
     count = _plural(rows.height, "row")
     if limit is not None:
         count += f" (the first {limit:,} shown: --max-rows 0 shows all, --csv prints all)"
@@ -453,15 +529,24 @@ def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:
 
 def write_csv(rows: pl.DataFrame, out: TextIO) -> None:
     """A query's rows as CSV, a header line first; an empty field for NULL, true and false for
-    booleans, lists and structs as JSON."""
-    rows.with_columns(
+    booleans, lists and structs as JSON. A reader that stops reading (`| head`) ends the
+    command as click ends any command whose output's reader went: quietly, exit 1."""
+    written = rows.with_columns(
         pl.struct(pl.col(name).alias("value"))
         .struct.json_encode()
         .str.json_path_match("$.value")
         .alias(name)
         for name, dtype in rows.schema.items()
         if dtype.is_nested()
-    ).write_csv(out)
+    )
+    try:
+        written.write_csv(out)
+    except OSError as error:
+        # Polars says "Broken pipe (os error 32)" without the errno click looks for: a
+        # traceback otherwise
+        if error.errno is None and f"(os error {errno.EPIPE})" in str(error):
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)) from None
+        raise
 
 
 def query_command(sql: str, warehouse: str | Path, program: str = "rosterflow") -> str:

@@ -238,6 +238,10 @@ def undo_inputs(
 # --- listing ------------------------------------------------------------------------------------
 
 
+# more runs than any warehouse holds, and a BIGINT: DuckDB's LIMIT takes nothing larger
+NO_LIMIT = 2**62
+
+
 def list_runs(
     con: duckdb.DuckDBPyConnection, tenant: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
@@ -284,5 +288,6 @@ def list_runs(
         )
         select * from final
         """,
-        params={"tenant": tenant, "limit": 2**62 if limit is None else limit},
+        # (a limit past what a BIGINT holds, `--limit 99999999999999999999999`, is no limit)
+        params={"tenant": tenant, "limit": min(NO_LIMIT if limit is None else limit, NO_LIMIT)},
     ).pl()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from duckdb.sqltypes import DuckDBPyType
 
 from rosterflow.warehouse.catalog import NoTenantsYet, open_catalog
 from rosterflow.warehouse.layout import is_layout
@@ -42,14 +43,18 @@ def read_query(warehouse: str | Path, sql: str, **params: object) -> pl.DataFram
     another holds open, so a notebook left open must not keep `rosterflow sync` out. With a
     layout, that is every tenant's file: the catalog is attached for this query and closed.
     """
-    if is_layout(warehouse):
-        con = open_catalog(str(warehouse))
-    else:
-        con = connect(warehouse, read_only=True)
+    con = _open_read_only(warehouse)
     try:
         return con.sql(sql, params=params).pl()
     finally:
         con.close()
+
+
+def _open_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse file opened read-only, or a layout's catalog of every tenant file."""
+    if is_layout(warehouse):
+        return open_catalog(str(warehouse))
+    return connect(warehouse, read_only=True)
 
 
 # statements that only read: select (with describe, show, summarize, from-first and values),
@@ -61,9 +66,12 @@ class QueryRefused(WarehouseError):
     """A statement `read_statement` does not run, or that failed: the message says why."""
 
 
-def read_statement(warehouse: str | Path, sql: str) -> pl.DataFrame:
-    """The rows of one statement that only reads (`READING_STATEMENTS`), as `read_query` runs
-    it; any other statement, several, none, or one DuckDB refuses is a `QueryRefused`."""
+def read_statement(warehouse: str | Path, sql: str, nested_as_text: bool = False) -> pl.DataFrame:
+    """The rows of one statement that only reads (`READING_STATEMENTS`), opened as `read_query`
+    opens the warehouse; any other statement, several, none, or one DuckDB refuses is a
+    `QueryRefused`. Every column comes back as a Polars frame can hold and print it
+    (`_as_polars_holds`): with `nested_as_text`, lists, structs and maps as DuckDB writes them
+    (`[{'a': 1, 'b': NULL}]`), for a table; without it, as nested columns (JSON in a CSV)."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
@@ -77,10 +85,118 @@ def read_statement(warehouse: str | Path, sql: str) -> pl.DataFrame:
     refusal = _not_reading(statements[0])
     if refusal is not None:
         raise QueryRefused(refusal)
+    if statements[0].named_parameters:
+        # (a recipe of the query how-to pasted as it is: DuckDB's own words name no way out)
+        raise QueryRefused(unbound_parameters(statements[0].named_parameters))
     try:
-        return read_query(warehouse, sql)
+        con = _open_read_only(warehouse)
+        try:
+            return _as_polars_holds(con.sql(without_trailer(sql)), nested_as_text).pl()
+        finally:
+            con.close()
     except duckdb.Error as error:
         raise QueryRefused(sql_error(error)) from None
+
+
+def without_trailer(sql: str) -> str:
+    """One statement's SQL without the `;` and comments after it (`select [1]; -- done`): a
+    relation turned into text (`_as_polars_holds`) is read as a subquery, where they are a
+    syntax error. DuckDB's tokens say which is which: a `;` in a string or a comment stays."""
+    cut = len(sql)
+    for position, kind in reversed(duckdb.tokenize(sql)):  # the statement's few tokens
+        if kind == duckdb.token_type.comment or (
+            kind == duckdb.token_type.operator and sql[position] == ";"
+        ):
+            cut = position
+        else:
+            break
+    return sql[:cut]
+
+
+def unbound_parameters(names: set[str]) -> str:
+    """Why a statement naming parameters (`$tenant`, `?`) is not run: nothing binds them."""
+    named = sorted(f"${name}" if not name.isdigit() else "?" for name in names)
+    listed = ", ".join(dict.fromkeys(named))  # (`?` once, however many)
+    return (
+        f"the statement has parameters ({listed}), and a query binds none: write each value "
+        "into the SQL (tenant = 'north', not tenant = $tenant), or run it from Python with "
+        "con.sql(sql, params={...})"
+    )
+
+
+# the DuckDB types (`DuckDBPyType.id`) whose values a Polars frame holds as DuckDB gives them;
+# of the others, Polars cannot take an INTERVAL (`finished_at - started_at`) or a UNION at all,
+# and would take a BLOB, BIT or BIGNUM as bytes (printed b'\x05', refused by a CSV) and a TIME
+# WITH TIME ZONE without its zone
+POLARS_SCALAR_TYPES = frozenset(
+    {
+        "null",
+        "boolean",
+        "tinyint",
+        "smallint",
+        "integer",
+        "bigint",
+        "hugeint",
+        "utinyint",
+        "usmallint",
+        "uinteger",
+        "ubigint",
+        "uhugeint",
+        "float",
+        "double",
+        "decimal",
+        "varchar",
+        "date",
+        "time",
+        "timestamp",
+        "timestamp_s",
+        "timestamp_ms",
+        "timestamp_ns",
+        "timestamp with time zone",
+        "uuid",
+        "enum",
+    }
+)
+NESTED_TYPES = frozenset({"list", "array", "struct", "map"})
+
+
+def polars_holds(duckdb_type: DuckDBPyType) -> bool:
+    """Whether a Polars frame holds values of `duckdb_type` as DuckDB gives them: a scalar of
+    `POLARS_SCALAR_TYPES`, or a list, array, struct or map of such (an array's children
+    include its size, which is no type)."""
+    if duckdb_type.id in NESTED_TYPES:
+        return all(
+            polars_holds(child)
+            for _, child in duckdb_type.children
+            if isinstance(child, DuckDBPyType)
+        )
+    return duckdb_type.id in POLARS_SCALAR_TYPES
+
+
+def _as_polars_holds(
+    relation: duckdb.DuckDBPyRelation, nested_as_text: bool
+) -> duckdb.DuckDBPyRelation:
+    """`relation` with each column Polars would not hold as DuckDB gives it turned into text in
+    DuckDB: a scalar as DuckDB writes it (`1 day`, `x\\x01`), a nested value as JSON
+    (`["1 day"]`), or with `nested_as_text` every nested value as DuckDB writes it. Columns are
+    taken by position: a result may have two of one name (`select 1 as a, 2 as a`)."""
+    columns, converted = [], False
+    for position, (name, duckdb_type) in enumerate(
+        zip(relation.columns, relation.types, strict=True), start=1
+    ):  # one expression per column, never per row
+        nested = duckdb_type.id in NESTED_TYPES
+        if nested and not nested_as_text and not polars_holds(duckdb_type):
+            expression = f"to_json(#{position})"
+        elif (nested and nested_as_text) or not polars_holds(duckdb_type):
+            expression = f"cast(#{position} as varchar)"
+        else:
+            expression = f"#{position}"
+        converted = converted or expression != f"#{position}"
+        quoted = name.replace('"', '""')
+        columns.append(f'{expression} as "{quoted}"')
+    if not converted:
+        return relation  # (the statement's own result, untouched)
+    return relation.project(", ".join(columns))
 
 
 # what EXPLAIN puts before the statement it explains: `explain analyze`, `explain (analyze,

@@ -154,3 +154,137 @@ def test_a_newer_or_foreign_warehouse_exits_2_saying_what_to_do(tmp_path, wareho
         assert says in line and "run a sync" not in line, line
     assert line.endswith("name the file a sync wrote")
     assert foreign.read_bytes() == before
+
+
+def test_a_table_shows_lists_structs_and_maps_as_duckdb_writes_them(warehouse, wide):
+    """Not as Python would (`[{'a': 1, 'b': None}]`, `[True, False]`): NULL inside a list reads
+    as SQL's NULL, as the top-level values do."""
+    done = query(
+        "select [{'a': 1, 'b': null}] as records, [true, false, null] as flags, "
+        "{'grade': '09', 'codes': ['x']} as record, map {'k': [1, 2]} as lookup, "
+        "[date '2026-09-01'] as days",
+        "--warehouse",
+        warehouse,
+    )
+
+    assert done.exit_code == 0, done.output
+    row = done.output.splitlines()[2]
+    for written in [
+        "[{'a': 1, 'b': NULL}]",
+        "[true, false, NULL]",
+        "{'grade': 09, 'codes': [x]}",
+        "{k=[1, 2]}",
+        "[2026-09-01]",
+    ]:
+        assert written in row, row
+    assert "None" not in row and "True" not in row and "datetime" not in row, row
+
+
+def test_a_duration_bytes_or_a_union_print_as_duckdb_writes_them_not_a_traceback(warehouse, wide):
+    """`finished_at - started_at` is an INTERVAL, which Polars cannot hold (the query ended in
+    a traceback); bytes were printed b'x\\x01' and stopped a CSV."""
+    sql = (
+        "select interval 90 minute as took, [interval 1 day] as days, 'x\\x01'::blob as bytes, "
+        "union_value(n := 1) as either, '10:00:00+01'::timetz as at, [1, 2] as list"
+    )
+
+    table = query(sql, "--warehouse", warehouse)
+    as_csv = query(sql, "--warehouse", warehouse, "--csv")
+    runs = query(
+        "select run_id, finished_at - started_at as took from audit.sync_runs",
+        "--warehouse",
+        warehouse,
+    )
+
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[2].split() == [
+        "01:30:00",
+        "[1",
+        "day]",
+        "x\\x01",
+        "1",
+        "10:00:00+01",
+        "[1,",
+        "2]",
+    ]
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.output == (
+        'took,days,bytes,either,at,list\n01:30:00,"[""1 day""]",x\\x01,1,10:00:00+01,"[1,2]"\n'
+    )
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.splitlines()[-1] == "1 row"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["-- users per role\nselect role, count(*) as n from lms.users group by all order by 1"],
+        ["--csv", "--users per role\nselect role, count(*) as n from lms.users group by all"],
+        ["-- users per role\nselect role, count(*) as n from lms.users group by all", "--csv"],
+    ],
+)
+def test_sql_that_begins_with_a_comment_is_the_query_not_an_unknown_option(warehouse, arguments):
+    """click took `-- users per role ...` for an option ("No such option: -- users per
+    role\\x0aselect ..."), unless the user knew to put `--` before it."""
+    done = query(*arguments, "--warehouse", warehouse)
+
+    assert done.exit_code == 0, done.output
+    assert "No such option" not in done.output
+    assert "student" in done.output and "teacher" in done.output, done.output
+
+
+def test_an_option_s_value_is_never_taken_for_a_commented_query(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    done = query("select 1", "--warehouse", "-- not here.duckdb")
+
+    assert done.exit_code == 2, done.output
+    (line,) = done.output.strip().splitlines()
+    assert (
+        line == "rosterflow: --warehouse -- not here.duckdb: no such warehouse (a sync creates it)"
+    )
+
+
+def test_a_reader_that_stops_reading_ends_a_csv_query_quietly(warehouse):
+    """`rosterflow query ... --csv | head -1`: Polars reports the closed pipe without the errno
+    click looks for, and the command ended in a traceback; now as a table's does (rich's
+    and click's way), exit 1 without a word."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-c",
+        "from rosterflow.flows.cli import main; main()",
+        "query",
+        "select * from range(100000)",  # (more than a pipe holds: the writer meets the close)
+        "--warehouse",
+        warehouse,
+        "--csv",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        first = process.stdout.readline()
+        process.stdout.close()  # (as `head -1` does, once it has its line)
+        stderr = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+
+    assert first == b"range\n"
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert code == 1
+
+
+def test_a_statement_with_parameters_says_how_to_give_their_values(warehouse):
+    """A recipe of the query how-to pasted as it is met DuckDB's "Values were not provided
+    for the following parameters: tenant", which names no way to give them."""
+    done = query(
+        "select count(*) from lms.users where tenant = $tenant and status = $status",
+        "--warehouse",
+        warehouse,
+    )
+
+    assert done.exit_code == 2, done.output
+    (line,) = done.output.strip().splitlines()
+    assert line.startswith(
+        "rosterflow: the statement has parameters ($status, $tenant), and a query binds none: "
+        "write each value into the SQL (tenant = 'north', not tenant = $tenant)"
+    ), line

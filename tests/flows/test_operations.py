@@ -779,3 +779,14 @@ def test_an_operation_on_a_file_that_is_no_warehouse_is_refused_and_changes_noth
         with pytest.raises(WarehouseError, match="not a rosterflow warehouse"):
             operate(foreign, 1)
     assert foreign.read_bytes() == before
+
+
+def test_a_limit_larger_than_any_warehouse_holds_lists_every_run(tmp_path):
+    """`rosterflow runs --limit 99999999999999999999999` ended in DuckDB's traceback (a LIMIT
+    past a BIGINT); as many runs as there are, for one file and for a layout alike."""
+    w = Warehouse(tmp_path, tenant="north")
+    w.sync(tiny_district())
+    w.sync(tiny_district())
+
+    assert runs(w.path, limit=10**23)["run_id"].to_list() == [2, 1]
+    assert runs(w.path, limit=1)["run_id"].to_list() == [2]

@@ -309,3 +309,124 @@ def test_a_query_s_numbers_and_times_never_wrap_at_80_columns():
 
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "1099511627777" in text and str(at) in text, text
+
+
+def narrow_runs(run_ids: tuple[int, int] = (2199023255554, 2199023255553)) -> pl.DataFrame:
+    from datetime import datetime
+
+    return pl.DataFrame(
+        {
+            "run_id": list(run_ids),
+            "tenant": ["north"] * 2,
+            "started_at": [datetime(2026, 12, 5, 15, 45, 2), datetime(2026, 12, 5, 15, 44, 1)],
+            "outcome": ["held", "applied"],
+            "decision": [None, None],
+            "feed_name": ["north.zip", "north.zip"],
+            "changes": [1_140_000, 33],
+            "planning": [None, None],
+            "message": ["this feed would remove 2 of the tenant's 5 active managed users", None],
+        }
+    )
+
+
+def test_a_table_too_narrow_for_its_run_ids_times_and_outcomes_prints_as_records():
+    """At 40 columns rich cut every column to fit: the run id and tenant columns vanished,
+    `2026-12-05 15:45` lost its seconds and `held`/`applied` read `hel`/`appl`."""
+    from rosterflow.flows.report import print_table, runs_table
+
+    out = StringIO()
+    print_table(Console(file=out, width=40, color_system=None), runs_table(narrow_runs()))
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+
+    assert max(len(line) for line in lines) <= 40
+    assert lines[:6] == [
+        "run            2199023255554",
+        "tenant         north",
+        "started (UTC)  2026-12-05 15:45:02",
+        "outcome        held",
+        "feed           north.zip",
+        "changes        1,140,000",
+    ]
+    assert lines[6].startswith("why            this feed would remove")
+    assert "run            2199023255553" in lines and "outcome        applied" in lines
+    assert not any(line.startswith("decision") for line in lines)  # (empty: left out)
+
+
+def test_a_table_that_fits_still_prints_as_a_table():
+    from rosterflow.flows.report import print_table, runs_table
+
+    out = StringIO()
+    print_table(Console(file=out, width=120, color_system=None), runs_table(narrow_runs()))
+    lines = out.getvalue().splitlines()
+
+    assert any(
+        re.match(r"^ +2199023255554 +north +2026-12-05 15:45:02 +held ", line) for line in lines
+    ), lines
+    assert not any(line.startswith("run ") for line in lines), lines  # (no records)
+
+
+def test_a_query_too_wide_for_the_terminal_shows_every_column_of_each_row():
+    from datetime import datetime
+
+    from rosterflow.flows.report import print_rows
+
+    rows = pl.DataFrame(
+        {
+            "run_id": [1, 2],
+            "started_at": [datetime(2026, 12, 6, 1, 31, 19, 419334)] * 2,
+            "finished_at": [datetime(2026, 12, 6, 1, 31, 20, 5)] * 2,
+            "outcome": ["applied", "held"],
+        }
+    )
+    out = StringIO()
+    print_rows(Console(file=out, width=40, color_system=None), rows, max_rows=1)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+
+    assert lines[:4] == [
+        "run_id       1",
+        "started_at   2026-12-06 01:31:19.419334",
+        "finished_at  2026-12-06 01:31:20.000005",
+        "outcome      applied",
+    ]
+    assert lines[4].startswith("2 rows (the first 1 shown")
+
+
+def test_the_runs_at_80_columns_give_each_message_a_line_of_its_own():
+    """In a cron log's 80 columns the `why` column got 5 characters: a held run's message ran
+    down 20 lines of broken words (`remov` over `e`)."""
+    from rosterflow.flows.report import print_runs
+
+    out = StringIO()
+    print_runs(Console(file=out, width=80, color_system=None), narrow_runs((41, 40)))
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].split() == [
+        "run",
+        "tenant",
+        "started",
+        "(UTC)",
+        "outcome",
+        "decision",
+        "feed",
+        "changes",
+    ]
+    assert re.match(r"^ +41 +north +2026-12-05 15:45:02 +held .* 1,140,000$", lines[2])
+    assert lines[-1] == "run 41: this feed would remove 2 of the tenant's 5 active managed users"
+    assert not any(line.startswith("run 40:") for line in lines)  # (no message: no line)
+
+
+def test_the_runs_on_a_wide_console_keep_their_why_column():
+    from rosterflow.flows.report import print_runs
+
+    out = StringIO()
+    print_runs(Console(file=out, width=200, color_system=None), narrow_runs())
+    lines = out.getvalue().splitlines()
+
+    assert lines[0].split()[-1] == "why"
+    assert (
+        lines[2]
+        .rstrip()
+        .endswith("this feed would remove 2 of the tenant's 5 active managed users")
+    )
+    assert not any(line.startswith("run ") for line in lines)

@@ -76,3 +76,47 @@ def test_a_pivot_that_finds_its_columns_is_refused_with_the_one_that_reads(tmp_p
         read_statement(path, "pivot lms.users on status using count(*)")
     named = "pivot lms.users on status in ('active', 'inactive') using count(*) group by tenant"
     assert read_statement(path, named).columns == ["tenant", "active", "inactive"]
+
+
+@pytest.mark.parametrize(
+    ("nested_as_text", "expected"),
+    [
+        # a table's: every nested value as DuckDB writes it
+        (True, ("1 day", "[1 day]", "[{'a': 1, 'b': NULL}]", "x\\x01", "1")),
+        # a CSV's: nested values stay nested, but for one holding what Polars cannot (JSON)
+        (False, ("1 day", '["1 day"]', [{"a": 1, "b": None}], "x\\x01", "1")),
+    ],
+)
+def test_a_statement_s_values_come_back_as_polars_holds_them(tmp_path, nested_as_text, expected):
+    """Polars cannot take an INTERVAL (`finished_at - started_at`) or a UNION, and took a blob
+    as bytes: the query ended in a traceback, or printed b'x\\x01'."""
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+
+    rows = read_statement(
+        path,
+        "select interval 1 day as took, [interval 1 day] as days, "
+        "[{'a': 1, 'b': null}] as records, 'x\\x01'::blob as bytes, union_value(n := 1) as either",
+        nested_as_text,
+    )
+
+    assert rows.columns == ["took", "days", "records", "bytes", "either"]
+    assert rows.row(0) == expected
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select [1] as l, 'a--b;' as s; -- done",
+        "select [1] as l, 'a--b;' as s /* ; */ ;",
+        "-- a note\nselect [1] as l, 'a--b;' as s -- and another",
+    ],
+)
+def test_a_statement_s_semicolon_and_comments_after_it_are_no_syntax_error(tmp_path, sql):
+    """A result with a list is turned into text as a subquery of the statement: the `;` the
+    demo's own hints end with was a syntax error there."""
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+
+    assert read_statement(path, sql, nested_as_text=True).row(0) == ("[1]", "a--b;")
+    assert read_statement(path, sql).row(0) == ([1], "a--b;")
