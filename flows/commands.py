@@ -57,7 +57,7 @@ def validate(
     and a feed of the lines of the tenant's last applied run is validated by its lines."""
     from rosterflow.schemas.feed import FeedError, open_feed
     from rosterflow.schemas.settings import SettingsError, load_settings
-    from rosterflow.schemas.validate import validate_feed
+    from rosterflow.schemas.validate import carried_records_needed, validate_feed
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
@@ -72,7 +72,8 @@ def validate(
         validated = validated_by_lines(warehouse, tenant, opened, settings)
         if validated is not None:
             return opened.name, validated
-        return opened.name, validate_feed(opened, settings, known())
+        carried = carried_records(warehouse, tenant, carried_records_needed(opened))
+        return opened.name, validate_feed(opened, settings, known(), carried=carried)
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None
     except OSError as error:  # a folder feed's file that cannot be read (its permissions)
@@ -205,6 +206,21 @@ def known_ids(warehouse: Path, tenant: str):
         # its file has never synced, and holds no records
         check_existing(warehouse)
     return functools.partial(tenant_ids, path, tenant)
+
+
+def carried_records(warehouse: Path, tenant: str, names: tuple[str, ...]):
+    """The tenant's stored records of `names`, the files a delta's checks stand on as a sync's
+    do (`schemas.validate.carried_records_needed`: a 1.2 user sent without roles.csv rows keeps
+    the stored role); none when the warehouse holds no file of the tenant."""
+    from rosterflow.warehouse.layout import existing_tenant_warehouse
+    from rosterflow.warehouse.records import stored_records
+    from rosterflow.warehouse.schema import connect
+
+    path = existing_tenant_warehouse(warehouse, tenant) if names else None
+    if path is None:
+        return {}
+    with connect(path, read_only=True) as con:
+        return stored_records(con, tenant, names)
 
 
 def tenant_file(warehouse: Path, tenant: str) -> Path:

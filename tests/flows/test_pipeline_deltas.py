@@ -6,6 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from rosterflow.flows.commands import validate
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
@@ -66,3 +67,35 @@ def test_an_orgs_delta_removing_a_parent_of_stored_orgs_is_warned_on_its_line(tm
         (2, "sourcedId", "d1", "warning")
     ]
     assert "s1, s2" in warned["message"][0]
+
+
+def test_validate_against_the_warehouse_keeps_a_1_2_delta_user_s_stored_role(tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    frames = as_v12(tiny_district())
+    run_sync(write_feed_12(tmp_path / "a.zip", frames), warehouse, Settings(), "d")
+    renamed = (
+        frames["users"]
+        .filter(pl.col("sourcedId") == "u-t1")
+        .with_columns(
+            givenName=pl.lit("Adah"),
+            status=pl.lit("active"),
+            dateLastModified=pl.lit("2027-01-10T08:00:00.000Z"),
+        )
+    )
+    delta = write_feed_12(
+        tmp_path / "delta.zip",
+        {"users": renamed, "roles": frames["roles"].head(0)},
+        {"users": "delta", "roles": "delta"},
+    )
+
+    _, with_warehouse = validate(delta, None, warehouse, "d")
+    _, alone = validate(delta, None, None, None)
+
+    # as the sync reads it: the stored role kept, no issue
+    assert with_warehouse.ok and with_warehouse.issues.is_empty(), with_warehouse.issues.to_dicts()
+    assert with_warehouse.tables["users"]["role"].to_list() == ["teacher"]
+    # without the warehouse the role cannot be known: a warning says so
+    assert alone.ok
+    assert set(alone.issues["rule"]) == {"reference.unverified"}
+    role_unknown = alone.issues.filter(pl.col("field") == "sourcedId")
+    assert role_unknown.select("file", "line", "value").rows() == [("users.csv", 2, "u-t1")]
