@@ -291,7 +291,10 @@ def runs_table(runs: pl.DataFrame, why: bool = True) -> Table:
     """`warehouse.operations.list_runs` as a table; without the `why` column (each run's
     message) unless `why`."""
     table = report_table()
+    # (a column no run shown has a word for takes room the others need: left out)
+    decided = runs.get_column("decision").is_not_null().any()
     columns = ["run", "tenant", "started (UTC)", "outcome", "decision", "feed", "changes"]
+    columns = [column for column in columns if decided or column != "decision"]
     for column in [*columns, "why"] if why else columns:
         # a run id, a time, an outcome and a count never wrap: an id is copied whole, an
         # outcome cut (`applie` over `d`) is no word a reader or a grep finds, and a count cut
@@ -310,12 +313,29 @@ def runs_table(runs: pl.DataFrame, why: bool = True) -> Table:
             shown(row["tenant"]),
             row["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
             f"[{style}]{shown(row['outcome'])}[/]",
-            shown(row["decision"] or ""),
-            shown(row["feed_name"] or ""),
+            *([shown(row["decision"] or "")] if decided else []),
+            shown(_middle(row["feed_name"], FEED_SHOWN)),
             f"{row['changes']:,}",
         ]
         table.add_row(*cells, *([_why(row["message"])] if why else []))
     return table
+
+
+# a feed's name as the runs table shows it, at most: a URL with its delta filter is twice as
+# long, and folded into a column of a cron log's 80 it ran down twenty lines
+FEED_SHOWN = 48
+
+
+def _middle(value: str | None, width: int) -> str:
+    """`value` as printed, cut in its middle to `width` characters: a feed's name keeps its
+    beginning (the server, the file) and its end (a delta's date, a zip's)."""
+    if value is None:
+        return ""
+    value = printable(value)
+    if len(value) <= width:
+        return value
+    head = (width - 1) // 2
+    return value[:head] + "…" + value[len(value) - (width - 1 - head) :]
 
 
 def _why(message: str | None) -> str:
@@ -337,9 +357,11 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
     natural = Measurement.get(console, console.options, without_why).maximum
     # (the why column needs no more room than its longest message, shortened as it is shown)
     longest = runs.get_column("message").str.len_chars().max() or 0
+    if longest == 0:  # no run shown has a message: no why column
+        print_table(console, without_why)
+        return
     if (
-        longest == 0
-        or console.width - natural - 3 >= min(NARROWEST_WHY, longest + 1)  # (a space, padding)
+        console.width - natural - 3 >= min(NARROWEST_WHY, longest + 1)  # (a space, padding)
         or needed_width(console, without_why) > console.width  # (records, the why with them)
     ):
         print_table(console, with_why)

@@ -407,10 +407,9 @@ def test_the_runs_at_80_columns_give_each_message_a_line_of_its_own():
         "started",
         "(UTC)",
         "outcome",
-        "decision",
         "feed",
         "changes",
-    ]
+    ]  # (no run shown has a decision: no such column)
     assert re.match(r"^ +41 +north +2026-12-05 15:45:02 +held .* 1,140,000$", lines[2])
     assert lines[-1] == "run 41: this feed would remove 2 of the tenant's 5 active managed users"
     assert not any(line.startswith("run 40:") for line in lines)  # (no message: no line)
@@ -430,3 +429,39 @@ def test_the_runs_on_a_wide_console_keep_their_why_column():
         .endswith("this feed would remove 2 of the tenant's 5 active managed users")
     )
     assert not any(line.startswith("run ") for line in lines)
+
+
+def test_a_pulled_feed_s_long_url_is_cut_in_its_middle_and_empty_columns_left_out():
+    """A delta pull's feed is its URL with the filter: folded whole into a cron log's 80
+    columns it ran down twenty lines, beside a decision and a why column with nothing in
+    them."""
+    from datetime import datetime
+
+    from rosterflow.flows.report import print_runs
+
+    url = (
+        "https://sis.lincoln-unified.example.org/ims/oneroster/rostering/v1p2"
+        "?filter=dateLastModified%3E%272026-12-05T03%3A00%3A00.000Z%27"
+    )
+    listed = pl.DataFrame(
+        {
+            "run_id": [7],
+            "tenant": ["lincoln"],
+            "started_at": [datetime(2026, 12, 6, 3, 49, 48)],
+            "outcome": ["applied"],
+            "decision": pl.Series([None], dtype=pl.String),
+            "feed_name": [url],
+            "changes": [33],
+            "planning": pl.Series([None], dtype=pl.String),
+            "message": pl.Series([None], dtype=pl.String),
+        }
+    )
+    out = StringIO()
+    print_runs(Console(file=out, width=80, color_system=None), listed)
+    lines = out.getvalue().splitlines()
+
+    assert "decision" not in lines[0] and "why" not in lines[0], "\n".join(lines)
+    assert len(lines) <= 2 + 3, "\n".join(lines)  # header, rule, the run in three lines at most
+    feed = "".join(line[48:72].strip() for line in lines[2:])
+    assert feed.startswith("https://sis.lincoln") and feed.endswith("00.000Z%27"), feed
+    assert "…" in feed
