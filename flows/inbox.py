@@ -32,11 +32,13 @@ The scan's steps are plain functions chained once, in `scan_inbox`. The Prefect 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import time
+import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,7 @@ SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
 PROCESSED, HELD, REJECTED = "processed", "held", "rejected"
 REPORT_SUFFIX = ".issues.csv"
+log = logging.getLogger("rosterflow.inbox")
 
 # --- which zips are ready --------------------------------------------------------------------
 
@@ -190,9 +193,13 @@ class Filed:
     report: Path | None
 
     def describe(self) -> str:
+        """The zip's line in the scan's log, its control characters escaped: a zip's name is
+        whatever the SIS or a person gave it, and a line feed in it forged a second line of
+        the log, an ESC a terminal's colours or title."""
         run = f"run {self.run_id}, tenant {self.tenant}" if self.run_id else "no run"
         why = f": {self.message}" if self.message else ""
-        return f"{self.name}: {self.outcome} ({run}) -> {self.path}{why}"
+        line = f"{self.name}: {self.outcome} ({run}) -> {self.path}{why}"
+        return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
 
 
 def _one_issue(file: str, rule: str, severity: str, message: str) -> pl.DataFrame:
@@ -235,8 +242,8 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
     if (not_ours := input_error(outcome, NOT_THE_FEEDS_FAULT)) is not None:
         return Verdict("waiting", None, issue_frame([]), message=str(not_ours))
     message = (
-        f"the sync failed ({type(outcome).__name__}: {outcome}); run in Prefect, its flow "
-        "run's logs hold the traceback"
+        f"the sync failed ({type(outcome).__name__}: {outcome}); its traceback is in the "
+        "scan's log (stderr, or the sync's flow run in Prefect)"
     )
     return Verdict(
         "failed", REJECTED, _one_issue(name, "sync.failed", "error", message), message=message
@@ -354,20 +361,33 @@ class ScanSteps:
     log: Callable[[str], None] = _ignore  # one line per zip filed
 
 
+def zip_tenants(zips: list[Path], encoding: str = "utf-8") -> dict[Path, str | None]:
+    """Each zip's default tenant (None: it does not open as a feed), one manifest read each."""
+    return {zip_path: zip_tenant(zip_path, encoding) for zip_path in zips}
+
+
 def tenant_chains(
-    warehouse: str, zips: list[Path], encoding: str = "utf-8"
+    warehouse: str,
+    zips: list[Path],
+    encoding: str = "utf-8",
+    tenants: Mapping[Path, str | None] | None = None,
 ) -> dict[str | None, list[Path]]:
-    """The zips per tenant, each tenant's in arrival order. One warehouse file serializes
-    every sync anyway: then all zips make one chain, in arrival order."""
+    """The zips per tenant, each tenant's in arrival order (`tenants`: each zip's, when read
+    already). One warehouse file serializes every sync anyway: then all zips make one chain,
+    in arrival order."""
     if not is_layout(warehouse):
         return {None: zips} if zips else {}
+    if tenants is None:
+        tenants = zip_tenants(zips, encoding)
     chains: dict[str | None, list[Path]] = {}
-    for zip_path in zips:  # one manifest read per zip
-        tenant = zip_tenant(zip_path, encoding)
+    for zip_path in zips:
+        tenant = tenants[zip_path]
+        # one chain per tenant as text, whichever Unicode form its zips write it in: two
+        # chains would run at once on a work pool, and both forms could register before
+        # either saw the other (the layout refuses the second form it sees)
+        key = unicodedata.normalize("NFC", tenant) if tenant is not None else None
         # an unreadable zip is a chain of its own: its sync only reports why
-        chains.setdefault(tenant if tenant is not None else f"\0{zip_path.name}", []).append(
-            zip_path
-        )
+        chains.setdefault(key if key is not None else f"\0{zip_path.name}", []).append(zip_path)
     return chains
 
 
@@ -421,19 +441,24 @@ def _scan(
 ) -> list[Filed]:
     steps.check_warehouse(warehouse)
     zips = steps.find_ready_zips(inbox, settle_seconds)
-    chains = tenant_chains(warehouse, zips, settings.feed.encoding)
-    tenants = {z: t for t, chain in chains.items() for z in chain}
+    layout = is_layout(warehouse)
+    tenants = zip_tenants(zips, settings.feed.encoding) if layout else {}
+    chains = tenant_chains(warehouse, zips, settings.feed.encoding, tenants)
 
     def sync_and_file(zip_path: Path) -> Filed:
-        tenant = tenants[zip_path]
-        known = tenant if tenant is not None and not tenant.startswith("\0") else None
+        # in a layout, the zip's own tenant names its file (None: unreadable, its sync says so)
+        known = tenants[zip_path] if layout else None
         # one file holds every tenant: the ledger is asked of the zip's own tenant's runs
-        owner = zip_tenant(zip_path, settings.feed.encoding) if tenant is None else known
+        owner = known if layout else zip_tenant(zip_path, settings.feed.encoding)
         outcome = steps.look_up_ledger(warehouse, zip_path, owner)
         if outcome is None:
             outcome = steps.sync(str(zip_path), warehouse, config, known)
         entry = steps.file_zip(zip_path, inbox, outcome)
         steps.log(entry.describe())
+        if entry.outcome == "failed" and isinstance(outcome, BaseException):
+            # the report holds the error's one line; whoever fixes it needs where it was
+            # raised, which a scan without Prefect kept nowhere
+            log.error("%s: the sync failed", zip_path.name, exc_info=outcome)
         return entry
 
     filed = steps.run_chains(list(chains.values()), sync_and_file)

@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import smtplib
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -23,6 +24,7 @@ from rosterflow.schemas.settings import Notify, Settings
 
 log = logging.getLogger("rosterflow.notify")
 TIMEOUT_SECONDS = 10
+SMTPS_PORT = 465  # SMTP over TLS from the first byte (RFC 8314)
 
 
 def subject(payload: dict) -> str:
@@ -126,16 +128,39 @@ def send_email(notify: Notify, payload: dict) -> None:
             f"{server}: {notify.smtp_password_env} is not set, so there is no password to log "
             f"in as {notify.smtp_user!r} ([notify] smtp_user)"
         )
+    if notify.logs_in_without_tls():  # (the settings refuse it: settings made otherwise)
+        raise SmtpError(
+            f"{server}: not logging in as {notify.smtp_user!r} without STARTTLS, the password "
+            "would cross the network in clear text ([notify] smtp_starttls)"
+        )
     try:
         with smtplib.SMTP(notify.smtp_host, notify.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
             if notify.smtp_starttls:
-                smtp.starttls()
+                # a context that checks the server's certificate and name: smtplib's own
+                # checks neither, and the password would go to whoever answers in between
+                smtp.starttls(context=ssl.create_default_context())
             if notify.smtp_user:
                 smtp.login(notify.smtp_user, password)
             smtp.send_message(message)
+    except ssl.SSLCertVerificationError as error:
+        raise SmtpError(
+            f"{server}: its certificate cannot be trusted ({error.verify_message}), so nothing "
+            "was sent; a certificate of the district's own authority is trusted when the file "
+            "SSL_CERT_FILE names holds that authority's certificate"
+        ) from error
     except (OSError, smtplib.SMTPException) as error:
         # which server: `email` without `smtp_host` means localhost:25, which says nothing
-        raise SmtpError(f"{server}: {error}") from error
+        hint = ""
+        # (smtplib words a greeting that timed out as a connection closed, from the timeout)
+        timed_out = any(isinstance(e, TimeoutError) for e in (error, error.__context__))
+        if notify.smtp_port == SMTPS_PORT and timed_out:
+            # the server waits for a TLS handshake, smtplib for the server's greeting
+            hint = (
+                f"; port {SMTPS_PORT} speaks TLS from the first byte (SMTPS), which rosterflow "
+                "does not: give the server's STARTTLS port ([notify] smtp_port, 587 usually) "
+                "with smtp_starttls = true"
+            )
+        raise SmtpError(f"{server}: {error or type(error).__name__}{hint}") from error
 
 
 class SmtpError(Exception):

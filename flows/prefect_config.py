@@ -94,10 +94,10 @@ def _dotenv(path: Path) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, value = (part.strip() for part in line.split("=", 1))
-        if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) > 1:
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].strip()
+        # a quoted value is the quoted text alone: a comment may follow it (`KEY="value"  #
+        # why`), and the quotes kept made the UI's URL, derived from this one, a broken link
+        closing = value.find(value[:1], 1) if value[:1] in ("'", '"') else -1
+        value = value[1:closing] if closing > 0 else value.split(" #", 1)[0].strip()
         values[key] = value
     return values
 

@@ -25,7 +25,7 @@ def quiet_prefect(verbose: bool) -> None:
     still go to the Prefect API, so flow runs and their logs stay complete in the UI. Not undone
     at the end of a command, because the temporary server logs its stop at exit."""
     import prefect  # noqa: F401  (configures Prefect's logging on first import)
-    from prefect.logging.handlers import PrefectConsoleHandler
+    from prefect.logging.handlers import PrefectConsoleHandler, _SafeStreamHandler
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
@@ -36,9 +36,15 @@ def quiet_prefect(verbose: bool) -> None:
 
     for logger in (logging.getLogger(), *prefect_loggers()):
         for handler in logger.handlers:
-            if isinstance(handler, PrefectConsoleHandler):
+            # Prefect's console, and the stream `prefect._internal` writes to: with the API
+            # gone, its background services (events, logs) print a line of several kB each
+            if isinstance(handler, PrefectConsoleHandler | _SafeStreamHandler):
                 level = _console_levels.setdefault(handler, handler.level)
                 handler.setLevel(level if verbose else SILENT)
+    # Prefect's log worker writes `--- Error logging to API ---` and the error to stderr by
+    # itself when the API is gone, as logging does where it `raiseExceptions` (for a record a
+    # handler fails to write); the run's own message says the API is gone, in one line
+    logging.raiseExceptions = verbose
 
 
 def prefect_loggers() -> list[logging.Logger]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 
@@ -19,15 +20,31 @@ TENANT_LIMIT_PREFIX = "rosterflow-tenant-"
 
 
 def tenant_slug(tenant: str) -> str:
-    """The tenant in lowercase letters, digits and dashes (Prefect keys and resource ids)."""
-    return re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-") or "tenant"
+    """The tenant in lowercase letters, digits and dashes (Prefect keys and resource ids). A
+    name of which none is left (`東京`, `Αθήνα`) is `tenant-` and a hash of it: every such
+    tenant was `tenant`, one artifact key and event resource for all of them, each run's
+    summary shown as the others' latest."""
+    return _letters(tenant) or f"tenant-{_digest(tenant)}"
+
+
+def _letters(tenant: str) -> str:
+    """The tenant's runs of lowercase Latin letters and digits, joined by dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-")
+
+
+def _digest(tenant: str) -> str:
+    """8 hex digits of the tenant as text, the same for its two Unicode forms."""
+    return hashlib.sha256(unicodedata.normalize("NFC", tenant).encode()).hexdigest()[:8]
 
 
 def tenant_limit_name(tenant: str) -> str:
     """The tenant's concurrency limit: its slug for people, a hash so that two tenants whose
-    slugs agree ("A B", "a-b") still have limits of their own."""
-    digest = hashlib.sha256(tenant.encode()).hexdigest()[:8]
-    return f"{TENANT_LIMIT_PREFIX}{tenant_slug(tenant)[:60]}-{digest}"
+    slugs agree ("A B", "a-b") still have limits of their own. The tenant's two Unicode forms
+    (`é` as one character or two) share one: runs of both at once could both register the
+    tenant in a layout before either saw the other."""
+    text = unicodedata.normalize("NFC", tenant)
+    # (the hash in the name already: a name of no letters stays `tenant`, as it was)
+    return f"{TENANT_LIMIT_PREFIX}{_letters(text)[:60] or 'tenant'}-{_digest(text)}"
 
 
 def ensure_tenant_limit(tenant: str) -> str:

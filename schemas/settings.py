@@ -11,6 +11,7 @@ the table and the key, in the wording below.
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import json
 import re
 import tomllib
@@ -228,19 +229,48 @@ class Notify(_Table):
         "when empty.",
     )
     smtp_host: str = Field("localhost", description="The SMTP server that sends the mail.")
-    smtp_port: int = Field(25, ge=1, le=65_535, description="The port of the SMTP server.")
+    smtp_port: int = Field(
+        25,
+        ge=1,
+        le=65_535,
+        description="The port of the SMTP server: 25, or 587 with smtp_starttls (465, TLS from "
+        "the first byte, is not spoken).",
+    )
     smtp_from: str = Field("rosterflow@localhost", description="The sender of the mail.")
     smtp_starttls: bool = Field(
-        False, description="Whether the SMTP connection is upgraded with STARTTLS before login."
+        False,
+        description="Whether the SMTP connection is upgraded with STARTTLS before login (the "
+        "server's certificate checked against the system's certificate authorities, or the "
+        "file SSL_CERT_FILE names).",
     )
     smtp_user: str = Field(
-        "", description="The user to log in to the SMTP server as; no login when empty."
+        "",
+        description="The user to log in to the SMTP server as; no login when empty. A login "
+        "to a server on another machine needs smtp_starttls = true (or "
+        "smtp_login_without_tls = true).",
+    )
+    smtp_login_without_tls: bool = Field(
+        False,
+        description="Whether the SMTP password may cross the network in clear text, without "
+        "STARTTLS: only for a server whose connection nobody else can read. A server on this "
+        "machine (localhost, 127.0.0.1, ::1) needs no such leave.",
     )
     smtp_password_env: str = Field(
         "ROSTERFLOW_SMTP_PASSWORD",
         description="The environment variable that holds the SMTP password, which never comes "
         "from a file a team commits.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_in_the_file(cls, raw: object) -> object:
+        if isinstance(raw, Mapping) and "smtp_password" in raw:
+            raise _refused(
+                "[notify] smtp_password: a password is never written in a settings file; put it "
+                "in the environment variable smtp_password_env names (default "
+                "ROSTERFLOW_SMTP_PASSWORD)"
+            )
+        return raw
 
     @field_validator("webhook")
     @classmethod
@@ -313,6 +343,27 @@ class Notify(_Table):
             name,
             "[notify] smtp_password_env",
             "the SMTP password (default ROSTERFLOW_SMTP_PASSWORD)",
+        )
+
+    @model_validator(mode="after")
+    def _no_password_in_clear_text(self) -> Notify:
+        if self.logs_in_without_tls():
+            raise _refused(
+                f"[notify] smtp_user is set and smtp_starttls is false: the SMTP password would "
+                f"cross the network to {self.smtp_host}:{self.smtp_port} in clear text; set "
+                "smtp_starttls = true (the server's port 587, usually), or smtp_login_without_tls "
+                "= true for a server whose connection nobody else can read"
+            )
+        return self
+
+    def logs_in_without_tls(self) -> bool:
+        """Whether the SMTP login would send the password in clear text to another machine,
+        without leave to (a server on this machine is exempt: the password stays on it)."""
+        return (
+            bool(self.smtp_user)
+            and not self.smtp_starttls
+            and not self.smtp_login_without_tls
+            and not _is_loopback(self.smtp_host)
         )
 
 
@@ -693,6 +744,18 @@ def _addresses(text: str, many: bool) -> bool:
     )
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether `host` names this machine by its loopback name or address (`localhost`,
+    127.0.0.0/8, ::1), where a connection never leaves the machine."""
+    name = host.strip().rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a host name: it may be anywhere
+        return False
+
+
 def _refused(message: str) -> PydanticCustomError:
     """An error whose message is already the one a person reads."""
     return PydanticCustomError("settings", "{message}", {"message": message})
@@ -752,7 +815,16 @@ def _message(error: ErrorDetails) -> str:
         *table, key = loc
         model = Settings.model_fields[table[0]].annotation if table else Settings
         where = f"[{table[0]}] " if table else ""
-        return f"unknown setting {where}{key}; known: {', '.join(sorted(model.model_fields))}"
+        # a key written under another table's header, or above the first one (where TOML
+        # takes it for a table of its own): say whose it is
+        owners = [
+            f"[{name}]"
+            for name, field in Settings.model_fields.items()
+            if key in field.annotation.model_fields and name not in table
+        ]
+        owned = f" ({key} is a key of {' and '.join(owners)})" if owners else ""
+        known = ", ".join(sorted(model.model_fields))
+        return f"unknown setting {where}{key}{owned}; known: {known}"
     if len(loc) == 1:
         return f"[{loc[0]}] must be a table"
     table, name = loc[0], loc[1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -62,6 +63,27 @@ def is_layout(warehouse: str | Path) -> bool:
     return TENANT_FIELD in text
 
 
+class TenantSpellingError(TenantNameError):
+    """The tenant is a tenant the warehouse knows, written in another Unicode form (`é` as one
+    character or as `e` and a combining accent): synced, it would be a second tenant, with a
+    copy of every record (exit 2; the feed's fault, as the name came with it)."""
+
+
+def same_text(one: str, other: str) -> bool:
+    """Whether two names are one text in two Unicode forms (canonically equivalent): a
+    macOS file name or a keyboard may decompose `é` where the SIS composed it."""
+    return unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", other)
+
+
+def _spelt_otherwise(tenant: str, known: str, where: str) -> TenantSpellingError:
+    return TenantSpellingError(
+        f"tenant {tenant!r} is tenant {known!r} of {where} in another Unicode form (written "
+        f"{tenant!a}, and known as {known!a}): it is refused rather than synced as "
+        "a second tenant with a copy of every record; give the tenant as it is known (the "
+        "manifest's source.systemCode, or --tenant)"
+    )
+
+
 def tenant_file_name(tenant: str) -> str:
     """The tenant as one safe path component: percent-encoded, so that distinct tenants get
     distinct names and none can climb out of the layout (`..`, `/`)."""
@@ -99,7 +121,9 @@ class Layout:
     def usable_path(self, tenant: str) -> Path:
         """The tenant's file, there already or one that can be made: a TenantNameError when a
         name in its path would be longer than the file system takes (asked before anything is
-        made or registered; a file there already is taken as it is)."""
+        made or registered; a file there already is taken as it is). A tenant registered in
+        another Unicode form is refused (TenantSpellingError), before its own file is made."""
+        self.check_spelling(tenant)
         path = self.path_for(tenant)
         with suppress(OSError):  # (a name too long, say: then it is checked below)
             if path.exists():
@@ -215,6 +239,18 @@ class Layout:
             if other != tenant and (status.st_dev, status.st_ino) == (mine.st_dev, mine.st_ino):
                 raise _shared_file(tenant, path, other)
 
+    def check_spelling(self, tenant: str) -> None:
+        """Refuse a tenant that is not registered as written but is in another Unicode form:
+        its file name would differ (percent-encoded bytes), and it would be a tenant and a
+        file of its own. One registered as written (both forms synced before this check
+        existed) is left as it is."""
+        registered = self.tenants()
+        if tenant in registered:
+            return
+        known = next((name for name in registered if same_text(name, tenant)), None)
+        if known is not None:
+            raise _spelt_otherwise(tenant, known, f"the layout {self.template}")
+
     def tenant_of_run(self, run_id: int) -> str | None:
         number = run_id >> ID_BITS
         return next((t for t, n in self.tenants().items() if n == number), None)
@@ -302,5 +338,29 @@ def open_warehouse(
     else:
         file = Path(path)
         con = connect(file, existing=existing)
+        if tenant is not None:
+            try:
+                check_stored_spelling(con, tenant, file)
+            except TenantSpellingError:
+                con.close()
+                raise
     with sealing(con, file, seal_days):
         yield con
+
+
+def check_stored_spelling(con: duckdb.DuckDBPyConnection, tenant: str, file: Path) -> None:
+    """Refuse a tenant with no run in the file when a tenant of the file is the same text in
+    another Unicode form (TenantSpellingError): it would sync every record again as a second
+    tenant. One with runs of its own (both forms synced before this check existed) is left as
+    it is."""
+    spellings = con.execute(
+        """
+        select distinct tenant
+        from audit.sync_runs
+        where nfc_normalize(tenant) = nfc_normalize($tenant)
+        order by tenant = $tenant desc, tenant
+        """,
+        {"tenant": tenant},
+    ).fetchall()
+    if spellings and spellings[0][0] != tenant:
+        raise _spelt_otherwise(tenant, spellings[0][0], f"the warehouse {file}")

@@ -298,3 +298,14 @@ def test_eight_tenants_on_two_workers_each_run_applied_once(tmp_path, two_worker
         taken[worker] = [run for run in fetched if run not in aborted]
     assert all(taken.values())
     assert sorted(i for ids in taken.values() for i in ids) == sorted(str(r.id) for r in flow_runs)
+
+
+def test_a_tenant_s_two_unicode_forms_share_one_concurrency_slot():
+    """`Montréal` with a composed and a decomposed é had a slot each: runs of both at once
+    could both register the tenant in a layout before either saw the other."""
+    from rosterflow.flows.tenant_lock import tenant_limit_name
+
+    composed, decomposed = "Montr\u00e9al", "Montre\u0301al"
+    assert tenant_limit_name(composed) == tenant_limit_name(decomposed)
+    assert tenant_limit_name(composed).startswith("rosterflow-tenant-montr-al-")
+    assert tenant_limit_name("Montreal") != tenant_limit_name(composed)

@@ -544,3 +544,50 @@ def test_a_scan_that_waited_too_long_for_another_files_nothing_and_exits_2(tmp_p
         "filed nothing (it waits up to ROSTERFLOW_LOCK_WAIT_SECONDS)\n"
     )
     assert files_under(inbox) == {"nightly.zip"} and not warehouse.exists()
+
+
+def test_a_sync_that_fails_leaves_its_traceback_in_the_scan_s_log(tmp_path, caplog):
+    """A scan without Prefect kept the error's one line alone, and its report sent the reader
+    to a Prefect flow run's logs that did not exist."""
+    from rosterflow.flows.inbox import ScanSteps, scan_inbox
+
+    inbox = tmp_path / "inbox"
+    aged(write_feed(inbox / "n.zip", tiny_district()), 20)
+
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    def failing_sync(feed, warehouse, config, tenant=None):
+        try:
+            disk_full()
+        except OSError as error:
+            return error
+
+    steps = ScanSteps(sync=failing_sync, look_up_ledger=lambda *_: None)
+    with caplog.at_level("ERROR", logger="rosterflow.inbox"):
+        [filed] = scan_inbox(steps, str(inbox), str(tmp_path / "w.duckdb"), settle_seconds=0)
+
+    assert (filed.outcome, filed.path) == ("failed", inbox / REJECTED / "n.zip")
+    assert filed.message == (
+        "the sync failed (OSError: [Errno 28] No space left on device); its traceback is in "
+        "the scan's log (stderr, or the sync's flow run in Prefect)"
+    )
+    [record] = [r for r in caplog.records if r.name == "rosterflow.inbox"]
+    assert record.getMessage() == "n.zip: the sync failed"
+    assert "in disk_full" in caplog.text and "OSError: [Errno 28]" in caplog.text
+
+
+def test_a_zip_s_line_in_the_log_escapes_control_characters(tmp_path):
+    """A line feed in a zip's name made two lines of the scan's log (the second one forged),
+    and an ESC reached the terminal of whoever read it."""
+    from rosterflow.flows.inbox import Filed
+
+    name = "north\n2026-12-06 INFO fake.zip\x1b[2J.zip"
+    filed = Filed(name, "applied", "north", 4, None, tmp_path / PROCESSED / name, None)
+    line = filed.describe()
+    assert "\n" not in line and "\x1b" not in line
+    assert line.startswith(
+        "north\\n2026-12-06 INFO fake.zip\\x1b[2J.zip: applied (run 4, tenant north) -> "
+    )
+    ordinary = Filed("Zoë district.zip", "held", "zoë", 5, None, tmp_path / "z.zip", None)
+    assert ordinary.describe().startswith("Zoë district.zip: held (run 5, tenant zoë) -> ")

@@ -13,7 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
-from rosterflow.flows.inbox import PROCESSED, AlreadyApplied, applied_run_of
+from rosterflow.flows.inbox import (
+    PROCESSED,
+    REJECTED,
+    AlreadyApplied,
+    applied_run_of,
+    tenant_chains,
+)
+from rosterflow.warehouse.layout import Layout, tenant_file_name
 from tests.feeds import tiny_district, write_feed
 
 runner = CliRunner()
@@ -62,3 +69,40 @@ def test_a_zip_with_the_bytes_another_tenant_applied_is_synced_into_its_own(tmp_
     assert again.exit_code == 0, again.output
     assert "duplicate" in again.output
     assert len(_runs(warehouse)) == 2
+
+
+COMPOSED, DECOMPOSED = "Montr\u00e9al", "Montre\u0301al"  # one text, two Unicode forms
+
+
+def test_a_tenant_s_zips_in_two_unicode_forms_make_one_chain(tmp_path):
+    """Two chains run at once on a work pool: both forms of one tenant could register in the
+    layout before either saw the other."""
+    first, second, other = (tmp_path / f"{name}.zip" for name in (COMPOSED, DECOMPOSED, "north"))
+    tenants = {first: COMPOSED, second: DECOMPOSED, other: "north"}
+    chains = tenant_chains("wh/{tenant}.duckdb", [first, other, second], tenants=tenants)
+    assert chains == {COMPOSED: [first, second], "north": [other]}
+
+
+@pytest.mark.usefixtures("wide")
+def test_a_zip_naming_a_known_tenant_in_another_unicode_form_is_rejected_not_synced_again(
+    tmp_path,
+):
+    """`Montréal.zip` saved on a Mac (its name decomposed) became a second tenant of the
+    layout, with a file of its own and a copy of every record."""
+    inbox, template = tmp_path / "inbox", tmp_path / "wh" / "{tenant}.duckdb"
+    write_feed(inbox / f"{COMPOSED}.zip", tiny_district())
+    write_feed(inbox / f"{DECOMPOSED}.zip", tiny_district())
+    _aged(inbox / f"{COMPOSED}.zip", 20)
+
+    scanned = _once(inbox, template)
+
+    assert scanned.exit_code == 1, scanned.output
+    layout = Layout(str(template))
+    assert list(layout.tenants()) == [COMPOSED]
+    assert [p.name for p in (tmp_path / "wh").glob("*.duckdb")] == [
+        tenant_file_name(COMPOSED) + ".duckdb"
+    ]
+    assert _runs(layout.path_for(COMPOSED)) == [(f"{COMPOSED}.zip", COMPOSED, "applied")]
+    report = (inbox / REJECTED / f"{DECOMPOSED}.issues.csv").read_text()
+    assert f"tenant '{DECOMPOSED}' is tenant '{COMPOSED}' of the layout {template}" in report
+    assert (inbox / PROCESSED / f"{COMPOSED}.zip").exists()

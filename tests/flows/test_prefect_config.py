@@ -34,6 +34,7 @@ CASES = {
     ".env": ({".env": f"PREFECT_API_URL={URL}\n"}, {}),
     ".env, quoted, with export": ({".env": f"# server\nexport PREFECT_API_URL='{URL}'\n"}, {}),
     ".env without the setting": ({".env": "OTHER=1\n"}, {}),
+    ".env, quoted, with a comment": ({".env": f'PREFECT_API_URL="{URL}"  # the server\n'}, {}),
     "prefect.toml": ({"prefect.toml": f'[api]\nurl = "{URL}"\n'}, {}),
     "pyproject.toml": ({"pyproject.toml": f'[tool.prefect.api]\nurl = "{URL}"\n'}, {}),
     "pyproject.toml of a project without Prefect": (
@@ -147,3 +148,21 @@ def test_the_ui_url_prefect_prints_holds_no_password(tmp_path, api, ui, expected
         check=True,
     ).stdout.split()
     assert shown == [expected, api]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'PREFECT_API_URL="{URL}"  # the district\'s server',
+        f"PREFECT_API_URL='{URL}' # the server",
+        f'export PREFECT_API_URL="{URL}"',
+        f"PREFECT_API_URL={URL} # the server",
+    ],
+)
+def test_a_quoted_url_in_dotenv_is_read_without_its_quotes_or_comment(line, clean_environment):
+    """A quoted value followed by a comment kept its quotes: the UI's URL rosterflow derives
+    from it (to hide a password) became `"http://...api"`, quotes and all, in every link."""
+    from rosterflow.flows.prefect_config import configured_api_url
+
+    Path(".env").write_text(f"{line}\n")
+    assert configured_api_url() == URL

@@ -38,3 +38,35 @@ def test_the_spinner_names_the_api_without_its_credentials(api_with_credentials)
 
 def test_an_error_without_a_transport_error_behind_it_is_not_an_unreachable_api():
     assert prefect_unreachable(RuntimeError("a bug")) is None
+
+
+def test_prefect_s_internal_errors_stay_off_the_terminal_unless_verbose(monkeypatch):
+    """With the Prefect server gone mid-run, the events and log services printed a line of
+    several kB per event, and `--- Error logging to API ---`, around rosterflow's one line
+    saying the server could not be reached, without --verbose."""
+    import io
+    import logging
+
+    from prefect.logging.handlers import _SafeStreamHandler
+
+    from rosterflow.flows.prefect_logging import quiet_prefect
+
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # (restored afterwards)
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    internal = logging.getLogger("prefect._internal.concurrency")
+    # as Prefect's logging.yml configures `prefect._internal` (its stream: stderr)
+    terminal = io.StringIO()
+    configured = logging.getLogger("prefect._internal")
+    monkeypatch.setattr(configured, "handlers", [_SafeStreamHandler(terminal)])
+    monkeypatch.setattr(configured, "propagate", False)
+    monkeypatch.setattr(configured, "level", logging.ERROR)
+    try:
+        quiet_prefect(verbose=False)
+        internal.error("Service 'EventsWorker' failed to process item Event(...)")
+        assert terminal.getvalue() == ""
+        assert logging.raiseExceptions is False  # Prefect's log worker prints then
+    finally:
+        quiet_prefect(verbose=True)
+    internal.error("Service 'EventsWorker' failed to process item Event(...)")
+    assert "EventsWorker" in terminal.getvalue()
+    assert logging.raiseExceptions is True

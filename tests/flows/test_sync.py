@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import polars as pl
@@ -198,11 +199,23 @@ def test_reading_the_feed_is_retried_after_an_io_error(tmp_path, monkeypatch):
     [
         ("north", "sync-north-summary"),
         ("North ISD #1", "sync-north-isd-1-summary"),
-        ("__", "sync-tenant-summary"),
+        ("__", "sync-tenant-9911f4d2-summary"),
     ],
 )
 def test_artifact_keys_are_lowercase_letters_digits_and_dashes(tenant, key):
     assert artifact_key(tenant, "summary") == key
+
+
+def test_tenants_of_no_latin_letter_or_digit_have_artifact_keys_and_resources_of_their_own():
+    """`東京` and `大阪` were both `tenant`: one artifact key, each run's summary shown as the
+    other's latest, and one event resource, an automation for one firing for both."""
+    from rosterflow.flows.sync import _tenant_resource
+
+    tokyo, osaka = artifact_key("東京", "summary"), artifact_key("大阪", "summary")
+    assert tokyo != osaka
+    assert re.fullmatch(r"sync-tenant-[0-9a-f]{8}-summary", tokyo)
+    ids = {_tenant_resource(t)["prefect.resource.id"] for t in ("東京", "大阪", "Αθήνα")}
+    assert len(ids) == 3
 
 
 def test_the_summary_states_outcome_tenant_run_changes_and_issue_counts():

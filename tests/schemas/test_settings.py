@@ -54,6 +54,7 @@ DEFAULTS = {
         "smtp_from": "rosterflow@localhost",
         "smtp_starttls": False,
         "smtp_user": "",
+        "smtp_login_without_tls": False,
         "smtp_password_env": "ROSTERFLOW_SMTP_PASSWORD",
     },
     "identity": {"key": "sourcedId", "adopt_by": "none", "adopt_across_roles": False},
@@ -165,6 +166,7 @@ NON_DEFAULT = {
         "smtp_from": "roster@example.org",
         "smtp_starttls": True,
         "smtp_user": "roster",
+        "smtp_login_without_tls": False,
         "smtp_password_env": "DISTRICT_SMTP_PASSWORD",
     },
     "identity": {"key": "email", "adopt_by": "login", "adopt_across_roles": True},
@@ -282,8 +284,8 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
         ("validation", "files, required"),
         (
             "notify",
-            "email, smtp_from, smtp_host, smtp_password_env, smtp_port, smtp_starttls, "
-            "smtp_user, webhook",
+            "email, smtp_from, smtp_host, smtp_login_without_tls, smtp_password_env, "
+            "smtp_port, smtp_starttls, smtp_user, webhook",
         ),
         ("identity", "adopt_across_roles, adopt_by, key"),
         ("feed", "encoding"),
@@ -629,3 +631,46 @@ def test_the_repr_of_the_settings_shows_neither_secret_setting():
     settings = parse_settings(raw)
     assert "S3cr3t" not in repr(settings) and "S3cr3t" not in str(settings)
     assert settings.source.client_secret_env == "S3cr3t-XYZ-42"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            # above the first table's header: TOML takes it for a table of its own
+            {"max_removal_share": 0.5},
+            "settings: unknown setting max_removal_share (max_removal_share is a key of "
+            "[safety]); known: feed, hierarchy, identity, notify, policy, safety, source, "
+            "validation",
+        ),
+        (
+            {"safety": {"users": "keep"}},
+            "settings: unknown setting [safety] users (users is a key of [policy]); known: "
+            "lms_check_days, login_changes, max_adoption_share, max_removal_share, "
+            "max_school_removal_share",
+        ),
+        (
+            {"notify": {"users": "keep"}},
+            "settings: unknown setting [notify] users (users is a key of [policy]); known: "
+            "email, smtp_from, smtp_host, smtp_login_without_tls, smtp_password_env, smtp_port, "
+            "smtp_starttls, smtp_user, webhook",
+        ),
+    ],
+)
+def test_a_key_under_the_wrong_table_says_whose_key_it_is(raw, message):
+    """A key written above its table's header, or under another table, was only "unknown",
+    though rosterflow knows it, under another table."""
+    with pytest.raises(SettingsError) as refused:
+        parse_settings(raw)
+    assert str(refused.value) == message
+
+
+def test_an_smtp_password_in_the_file_is_refused_without_being_shown():
+    """It was refused as an unknown key, saying nothing of where a password goes."""
+    with pytest.raises(SettingsError) as refused:
+        parse_settings({"notify": {"smtp_password": "Hunter2", "email": "x@y"}})
+    assert str(refused.value) == (
+        "settings: [notify] smtp_password: a password is never written in a settings file; "
+        "put it in the environment variable smtp_password_env names (default "
+        "ROSTERFLOW_SMTP_PASSWORD)"
+    )

@@ -22,6 +22,7 @@ from rosterflow.warehouse.layout import (
     Layout,
     LayoutError,
     TenantNameError,
+    TenantSpellingError,
     is_layout,
     tenant_file_name,
     warehouse_of_run,
@@ -194,3 +195,61 @@ def test_a_tenant_field_in_other_letters_is_refused_not_taken_as_one_file(tmp_pa
         "in lowercase"
     )
     assert not is_layout(str(tmp_path / "{backup}/w.duckdb"))  # braces of another meaning
+
+
+COMPOSED, DECOMPOSED = "Montr\u00e9al", "Montre\u0301al"  # one text, two Unicode forms
+
+
+def _tenants_and_files(folder: Path) -> tuple[list[str], list[str]]:
+    layout = Layout(str(folder / TEMPLATE))
+    return list(layout.tenants()), sorted(p.name for p in (folder / "wh").glob("*.duckdb"))
+
+
+@pytest.mark.parametrize(("first", "second"), [(COMPOSED, DECOMPOSED), (DECOMPOSED, COMPOSED)])
+def test_a_tenant_in_another_unicode_form_is_refused_not_made_a_second_file(
+    tmp_path, first, second
+):
+    """`Montréal` typed with a composed and a decomposed é became two tenants and two files,
+    each with a copy of every record."""
+    applied = _sync(tmp_path, first)
+    before = _tenants_and_files(tmp_path)
+    with pytest.raises(TenantSpellingError) as refused:
+        _sync(tmp_path, second, name="again.zip")
+    assert str(refused.value) == (
+        f"tenant {second!r} is tenant {first!r} of the layout {tmp_path / TEMPLATE} in another "
+        f"Unicode form (written {second!a}, and known as {first!a}): it is refused rather than "
+        "synced as a second tenant with a copy of every record; give the tenant as it is known "
+        "(the manifest's source.systemCode, or --tenant)"
+    )
+    assert isinstance(refused.value, FeedError)  # exit 2; the inbox files the zip
+    assert (
+        _tenants_and_files(tmp_path) == before == ([first], [tenant_file_name(first) + ".duckdb"])
+    )
+    again = _sync(tmp_path, first, name="again.zip")  # the tenant as it is known goes on
+    assert again.outcome == "applied" and again.run_id >> ID_BITS == applied.run_id >> ID_BITS
+
+
+def test_tenants_of_both_unicode_forms_registered_before_keep_their_files(tmp_path):
+    """A layout where both forms were synced before the check existed: each goes on in its
+    own file, rather than neither being synced again."""
+    layout = Layout(str(tmp_path / TEMPLATE))
+    assert (layout.register(COMPOSED), layout.register(DECOMPOSED)) == (1, 2)
+    for tenant in (COMPOSED, DECOMPOSED):
+        assert _sync(tmp_path, tenant).outcome == "applied"
+    assert len(_tenants_and_files(tmp_path)[1]) == 2
+
+
+def test_a_tenant_in_another_unicode_form_is_refused_in_one_file_too(tmp_path):
+    """In one file, the second form synced every user, course and enrollment again, under a
+    second tenant that reads the same."""
+    warehouse = tmp_path / "one.duckdb"
+    feed = write_feed(tmp_path / "feed.zip", tiny_district())
+    assert run_sync(feed, str(warehouse), Settings(), tenant=COMPOSED).outcome == "applied"
+    with pytest.raises(
+        TenantSpellingError, match=rf"of the warehouse {re.escape(str(warehouse))} "
+    ):
+        run_sync(feed, str(warehouse), Settings(), tenant=DECOMPOSED)
+    with connect(warehouse, read_only=True) as con:
+        assert con.sql("select distinct tenant from audit.sync_runs").fetchall() == [(COMPOSED,)]
+        assert con.sql("select distinct tenant from lms.users").fetchall() == [(COMPOSED,)]
+    assert run_sync(feed, str(warehouse), Settings(), tenant=COMPOSED).outcome == "applied"
