@@ -31,7 +31,7 @@ def hooks():
     del sys.modules[spec.name]
 
 
-# a few seconds: in the README's test command, so that a broken page fails before CI does
+# 2-4 s of the 2 cores, so slow: CI's `pytest -m slow` builds the site (docs/development.md)
 @pytest.mark.slow
 def test_the_site_builds_with_every_warning_an_error(tmp_path):
     site = tmp_path / "site"
@@ -88,6 +88,17 @@ def test_the_readme_links_resolve():
     local = [link.split("#")[0] for link in links if not re.match(r"[a-z]+:", link)]
     assert local, "the README links into docs/"
     assert [link for link in local if not (ROOT / link).exists()] == []
+
+
+def test_the_readme_links_into_docs_land_on_a_heading():
+    # mkdocs checks the anchors of docs/ (validation.anchors), not those of the README
+    from markdown.extensions.toc import slugify
+
+    links = re.findall(r"\]\(([^)\s#]+\.md)#([^)\s]+)\)", README.read_text())
+    assert links, "the README links to a section of docs/"
+    for page, anchor in links:
+        headings = re.findall(r"^#+ (.+)$", (ROOT / page).read_text(), re.MULTILINE)
+        assert anchor in {slugify(heading, "-") for heading in headings}, f"{page}#{anchor}"
 
 
 def test_the_readme_picture_is_in_docs_and_says_how_it_was_made():
