@@ -40,11 +40,12 @@ def report_table(title: str | None = None) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
 
 
-def needed_width(console: Console, table: Table) -> int:
+def needed_width(console: Console, table: Table, whole_headers: bool = False) -> int:
     """The narrowest `table` prints in without cutting a value short: each column that never
     wraps (a run id, a time, an outcome) as wide as its widest cell or header, each other
-    column one character wide (rich narrows those first, down to that), each with its
-    padding, and a space between columns (`report_table`'s box)."""
+    column one character wide (rich narrows those first, down to that), or with
+    `whole_headers` as wide as its header, each with its padding, and a space between columns
+    (`report_table`'s box)."""
     options = console.options
     widths = [
         max(
@@ -52,6 +53,8 @@ def needed_width(console: Console, table: Table) -> int:
             for cell in (column.header, *column.cells)  # the rows shown (a --limit applied)
         )
         if column.no_wrap
+        else Measurement.get(console, options, column.header).maximum
+        if whole_headers
         else 1
         for column in table.columns
     ]
@@ -78,11 +81,12 @@ def as_records(table: Table, width: int) -> Group:
     return Group(*title, records)
 
 
-def print_table(console: Console, table: Table) -> None:
+def print_table(console: Console, table: Table, whole_headers: bool = False) -> None:
     """`table` as it is, or as records (`as_records`) on a console too narrow to show its
     values (`needed_width`): rich would cut the columns that never wrap (`2026-12-06 03:28`
-    for a time, `plann` for an outcome) and leave out whole columns (the run id)."""
-    if needed_width(console, table) <= console.width:
+    for a time, `plann` for an outcome) and leave out whole columns (the run id); with
+    `whole_headers`, also one too narrow for any column's name."""
+    if needed_width(console, table, whole_headers) <= console.width:
         console.print(table)
     else:
         console.print(as_records(table, console.width))
@@ -542,7 +546,11 @@ def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:
     """A query's rows as a table (the first `max_rows`; 0: all), then how many there are."""
     limit = max_rows if 0 < max_rows < rows.height else None
     if rows.width:
-        print_table(console, rows_table(rows, limit))
+        # a query's columns are names a reader copies into the next query, and their values
+        # identifiers as often: folded into `external` over `_id`, or `teacher_b` over `ase`,
+        # both are copied wrong; where a column cannot be as wide as its name, each row is a
+        # record
+        print_table(console, rows_table(rows, limit), whole_headers=True)
     count = _plural(rows.height, "row")
     if limit is not None:
         count += f" (the first {limit:,} shown: --max-rows 0 shows all, --csv prints all)"

@@ -391,6 +391,35 @@ def test_a_query_too_wide_for_the_terminal_shows_every_column_of_each_row():
     assert lines[4].startswith("2 rows (the first 1 shown")
 
 
+def test_a_query_whose_column_names_cannot_stand_whole_prints_as_records():
+    """At 80 columns seven text columns of lms.courses were folded: `external` over `_id` in
+    the header, `teacher_b` over `ase` in a value, both copied wrong into the next query."""
+    from rosterflow.flows.report import print_rows
+
+    rows = pl.DataFrame(
+        {
+            "course_id": [12],
+            "external_id": ["or-base-teacher-usr-tch-3"],
+            "kind": ["teacher_base"],
+            "title": ["Algebra I"],
+            "origin": ["sync"],
+            "status": ["active"],
+            "base_course_id": [7],
+            "parent_course_id": [3],
+            "domain_id": [2],
+        }
+    )
+    out = StringIO()
+    print_rows(Console(file=out, width=80, color_system=None), rows)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+
+    assert ["external_id", "or-base-teacher-usr-tch-3"] in [line.split() for line in lines]
+    assert ["kind", "teacher_base"] in [line.split() for line in lines]
+    wide = StringIO()
+    print_rows(Console(file=wide, width=200, color_system=None), rows)
+    assert wide.getvalue().splitlines()[0].split() == list(rows.columns)  # (room: a table)
+
+
 def test_the_runs_at_80_columns_give_each_message_a_line_of_its_own():
     """In a cron log's 80 columns the `why` column got 5 characters: a held run's message ran
     down 20 lines of broken words (`remov` over `e`)."""
