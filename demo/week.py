@@ -208,7 +208,7 @@ def describe_cast(frames: Frames, cast: Cast) -> list[str]:
     return [
         f"{user(cast.leaver)} left the district, with their enrollments and parent links",
         f"{user(cast.mover)} moved from {org(old_school)} to {org(cast.new_school)}, "
-        f"into the classes of {user(cast.classmate)}",
+        f"into the classes of a student there, {user(cast.classmate)}",
         f"{teacher} joined {org(taught['schoolSourcedId'])} and took over "
         f"{taught['title']} ({cast.class_id}) from {user(old_teacher)}",
     ]
