@@ -854,7 +854,11 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, tenant):
         )
     else:
         _pushes = grade_runs.filter(pl.col("kind") == "push")
-        _outstanding = grade_refusals.filter(~pl.col("accepted_since"))
+        # a record the SIS goes on refusing is a row of every push that sent it again: it is
+        # one record not accepted, however many pushes it was refused by
+        _outstanding = grade_refusals.filter(~pl.col("accepted_since")).unique(
+            ["destination", "entity", "sourced_id"]
+        )
         if _pushes.is_empty():
             _refusals = mo.md("")
         elif grade_refusals.is_empty():

@@ -116,7 +116,15 @@ def _line_item_message() -> pl.Expr:
     )
     return (
         pl.when(reason == "line_item.unknown_course")
-        .then(pl.format("course {} is none of the tenant's courses", pl.col("course_id")))
+        # a line item outlives its section: a sync under `[policy] courses = "delete"` removes
+        # the row the SIS no longer sends and leaves the platform's line items on it
+        .then(
+            pl.format(
+                "course {} is none of the tenant's courses in lms.courses (deleted by a sync, "
+                "or never one of them)",
+                pl.col("course_id"),
+            )
+        )
         .when(reason == "line_item.hand_made_course")
         .then(pl.format("{} was made by hand in the platform: the SIS does not know it", course))
         .when(reason == "line_item.not_a_section")
@@ -317,7 +325,17 @@ def _result_message() -> pl.Expr:
                 pl.col("line_item_reason").fill_null("it is not the tenant's"),
             )
         )
-        .when((reason == "result.not_enrolled") & ~user.str.starts_with(MANAGED).fill_null(False))
+        # a score outlives its user: a sync under `[policy] users = "delete"` removes the row
+        # and leaves the score, which is no hand-made user's
+        .when((reason == "result.not_enrolled") & user.is_null())
+        .then(
+            pl.format(
+                "user {} is none of the tenant's users in lms.users (deleted by a sync, or "
+                "never one of them)",
+                pl.col("user_id"),
+            )
+        )
+        .when((reason == "result.not_enrolled") & ~user.str.starts_with(MANAGED))
         .then(
             pl.format(
                 "user {} is not a student the SIS knows (made by hand in the platform)",

@@ -153,12 +153,15 @@ def answers(records: pl.LazyFrame, put: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def not_accepted(answered: pl.LazyFrame) -> pl.LazyFrame:
-    """The records the SIS refused, or a push held back, in the order they are sent (`JSON_KEYS`)
-    and by sourcedId."""
+    """The records the SIS refused, then those a push held back, each in the order they are
+    sent (`JSON_KEYS`) and by sourcedId."""
     order = list(JSON_KEYS.values())
     return (
         answered.filter(pl.col("outcome") != "sent")
         .with_columns(pl.col("entity").replace_strict(order, range(len(order))).alias("_order"))
-        .sort("_order", "sourcedId")
+        # refusals first: they are what someone must mend in the SIS, and the report shows
+        # only the first rows; a refused line item holds back every result of its column,
+        # which would otherwise push the refused results sorted after them out of sight
+        .sort(pl.col("outcome") != "refused", "_order", "sourcedId")
         .drop("_order")
     )

@@ -149,6 +149,57 @@ def test_each_record_not_sent_is_reported_with_its_reason(synced, tmp_path):
     ]
 
 
+def test_scores_and_line_items_left_behind_by_a_deleting_sync_say_what_is_gone(synced, tmp_path):
+    """Under the delete policies, a sync deletes the rows of a student and of a class the SIS no
+    longer sends; the platform's scores and line items stay, pointing at them: their messages
+    say the user and the course are gone, not that they were made by hand."""
+    district = tiny_district()
+    users = district["users"].filter(pl.col("sourcedId") != "u-s1")
+    applied = synced.sync(
+        district
+        | {
+            "users": users.with_columns(  # the parent no longer names the student gone
+                pl.when(pl.col("sourcedId") == "u-p1")
+                .then(None)
+                .otherwise(pl.col("agentSourcedIds"))
+                .alias("agentSourcedIds")
+            ),
+            "classes": district["classes"].filter(pl.col("sourcedId") != "k2"),
+            "enrollments": district["enrollments"].filter(
+                ~pl.col("sourcedId").is_in(["e2", "e3", "e4"])
+            ),
+        },
+        settings={
+            "policy": {"users": "delete", "courses": "delete", "enrollments": "delete"},
+            "safety": {"max_removal_share": 1.0},
+        },
+    )
+    assert applied.outcome == "applied", applied
+
+    done = export(synced, tmp_path / "grades.zip")
+
+    assert done.exit_code == 0, done.output
+    exclusions = synced.query(
+        "select sourced_id, reason, message from audit.grade_exclusions "
+        "where reason in ('line_item.unknown_course', 'result.not_enrolled') order by sourced_id"
+    )
+    assert exclusions.rows() == [
+        (
+            "li-102",
+            "line_item.unknown_course",
+            "course 2 is none of the tenant's courses in lms.courses (deleted by a sync, or never "
+            "one of them)",
+        ),
+        (
+            "res-101-2",
+            "result.not_enrolled",
+            "user 2 is none of the tenant's users in lms.users (deleted by a sync, or never one "
+            "of them)",
+        ),
+    ]
+    assert "made by hand" not in " ".join(exclusions["message"])
+
+
 def test_a_second_export_sends_the_same_sourced_ids_and_history_keeps_both(synced, tmp_path):
     first, second = tmp_path / "1.zip", tmp_path / "2.zip"
     assert export(synced, first).exit_code == 0

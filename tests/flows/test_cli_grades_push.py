@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Iterator
 
+import polars as pl
 import pytest
 import stamina
 from typer.testing import CliRunner
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 from rosterflow.demo.api import serving
 from rosterflow.demo.gradebook_api import GradebookApi
 from rosterflow.flows.cli import app
+from rosterflow.flows.operations import undo_run
+from tests.feeds import tiny_district
 from tests.gradebooks import TENANT, graded_warehouse
 from tests.syncing import Warehouse, assert_stored_nowhere
 
@@ -188,6 +191,57 @@ def test_a_changed_score_sends_that_result_alone(synced, sis):
     # with --full, every record again
     full = push(synced, url, "--full")
     assert full.exit_code == 0 and "sent 1 category, 3 line items, 2 results" in said(full.output)
+
+
+@pytest.mark.slow
+def test_a_sync_and_its_undo_between_pushes_send_nothing_and_delete_nothing(synced, sis):
+    """A student leaves class k1 and class k3 leaves the SIS: the next push sends nothing new,
+    lists the result and the line item as not sent, and deletes nothing in the SIS. Once the
+    sync is undone the gradebook is as the SIS holds it: nothing to send."""
+    api, url = sis
+    assert push(synced, url).exit_code == 0
+    district = tiny_district()
+    resynced = synced.sync(
+        district
+        | {
+            "classes": district["classes"].filter(pl.col("sourcedId") != "k3"),
+            "enrollments": district["enrollments"].filter(
+                ~pl.col("sourcedId").is_in(["e2", "e5", "e6"])
+            ),
+        },
+        settings={"safety": {"max_removal_share": 1.0}},
+    )
+    assert resynced.outcome == "applied", resynced
+
+    after_sync = push(synced, url)
+
+    assert after_sync.exit_code == 0, after_sync.output
+    shown = said(after_sync.output)
+    assert "sent 0 categories, 0 line items, 0 results; 4 unchanged (not sent again)" in shown
+    assert "5 records not sent" in shown
+    assert "student u-s1 is not actively enrolled in class k1 (enrollment inactive)" in shown
+    assert "class k3 of course" in shown and "is no longer among the SIS's records" in shown
+    assert api.puts == SENT  # nothing sent again, and the SIS keeps what it holds
+    assert "res-101-2" in api.records["results"]
+    assert synced.query(
+        "select sourced_id, reason from audit.grade_exclusions where grade_run_id = 2 "
+        "order by sourced_id"
+    ).rows() == [
+        ("li-1000", "line_item.hand_made_course"),
+        ("li-103", "line_item.class_not_in_sis"),
+        ("res-1000-2", "result.line_item_not_sent"),
+        ("res-101-2", "result.not_enrolled"),
+        ("res-103-3", "result.line_item_not_sent"),
+    ]
+
+    assert undo_run(synced.path, resynced.run_id).outcome == "applied"
+    after_undo = push(synced, url)
+
+    assert after_undo.exit_code == 0, after_undo.output
+    assert "sent 0 categories, 0 line items, 0 results; 6 unchanged (not sent again)" in said(
+        after_undo.output
+    )
+    assert api.puts == SENT
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ approve`, `discard` and `undo`, through `flows.operations`): an export without i
 held by the removal safety guard, is discarded; sent again, it is held again and approved; the
 approval is undone; sent a third time, it is held and waits for a decision. Then the platform
 grades two sections' homework and `rosterflow grades push` sends it to a gradebook service
-(`demo.gradebook_api`) that refuses one result, a locked grade.
+(`demo.gradebook_api`) that refuses one result, a locked grade; a second push sends that result
+alone again, and it is refused again.
 
 `months_warehouse` is the demo's history spread over months, as a district's syncs are: the
 same three syncs, then one more in which a student leaves, each run started on its own day (the
@@ -236,7 +237,8 @@ LOCKED = "the grade is locked: the term is closed"
 
 def push_homework(warehouse: Path) -> None:
     """The platform grades a homework in two of the tenant's sections, every student enrolled
-    there; a push sends it to a gradebook service that refuses the first result (locked)."""
+    there; a push sends it to a gradebook service that refuses the first result (locked), and a
+    second push sends that result again, refused again."""
     with connect(warehouse) as con:
         con.execute(
             """
@@ -267,7 +269,12 @@ def push_homework(warehouse: Path) -> None:
     api = GradebookApi(refuse={f"res-{first[0]}-{first[1]}": (403, LOCKED)})
     with serving(api) as root:
         pushed = push_grades(root + api.base_path, warehouse, DEMO_TENANT, None, False, False)
-    assert pushed.exit_code == 1 and pushed.not_accepted.height == 1, pushed
+        assert pushed.exit_code == 1 and pushed.not_accepted.height == 1, pushed
+        # pushed again, the locked result alone is sent again, and refused again: still one
+        # record not accepted, refused by two pushes
+        again = push_grades(root + api.base_path, warehouse, DEMO_TENANT, None, False, False)
+    assert again.exit_code == 1 and again.not_accepted.height == 1, again
+    assert sum(again.sent.values()) == 0, again
 
 
 @pytest.fixture(scope="session")

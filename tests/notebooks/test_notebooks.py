@@ -267,11 +267,14 @@ def test_sync_audit_shows_what_each_grades_push_sent_and_what_the_sis_refused(
     exports: dict[tuple[str, str], Export],
 ):
     """The operations warehouse ends with a push of two sections' homework, one result refused
-    as locked (tests/notebooks/conftest.py: push_homework)."""
+    as locked, and a second push refused it again (tests/notebooks/conftest.py:
+    push_homework): one record not accepted, not one per push that sent it."""
     html = _shown(exports["sync_audit", "operations"])
     section = html[html.index("Grades sent back to the SIS") : html.index("SQL: grade_refusals")]
     assert "were exported or pushed yet" not in section
     assert "1 record not accepted" in section
+    assert "data-value='2' data-label='\"pushes\"'" in section
+    assert "data-value='1' data-label='\"refused, not accepted since\"'" in section
     assert "the grade is locked: the term is closed" in section
     assert "/ims/oneroster/v1p1" in section  # where the push went
 

@@ -260,7 +260,8 @@ def exclusion(entity, sourced_id, line_item_id, user_id, reason, message) -> pl.
         (
             {"course_id": 99},
             "line_item.unknown_course",
-            "course 99 is none of the tenant's courses",
+            "course 99 is none of the tenant's courses in lms.courses (deleted by a sync, or "
+            "never one of them)",
         ),
         (
             {"course_id": 12},
@@ -345,6 +346,19 @@ def test_a_score_of_a_user_made_by_hand_is_not_sent():
     assert (row["reason"], row["message"]) == (
         "result.not_enrolled",
         "user 3 is not a student the SIS knows (made by hand in the platform)",
+    )
+
+
+def test_a_score_of_a_user_no_longer_in_lms_users_is_not_called_hand_made():
+    """A sync under `[policy] users = "delete"` removes the student's row and leaves the score:
+    the user is gone, not one made by hand."""
+    book = book_of([item(7)], [score(4, 7)], [])
+
+    (row,) = book.exclusions.collect().rows(named=True)
+    assert (row["reason"], row["message"]) == (
+        "result.not_enrolled",
+        "user 4 is none of the tenant's users in lms.users (deleted by a sync, or never one of "
+        "them)",
     )
 
 

@@ -13,6 +13,7 @@ from rosterflow.schemas.gradebook import PUSH_OUTCOME_SCHEMA, PUSH_RECORD_SCHEMA
 from rosterflow.transforms.gradebook_push import (
     changed,
     json_records,
+    not_accepted,
     push_records,
     request_bodies,
     split_held,
@@ -182,4 +183,27 @@ def test_a_record_whose_parent_was_refused_or_held_is_held_back():
             "h-res-2-1",
         ),
         ("res-3-1", None, "held", "not sent: its line item li-3 was held back", "h-res-3-1"),
+    ]
+
+
+def test_the_records_not_accepted_list_the_refusals_before_those_held_back():
+    """A refused line item holds back every result of its column: the refusals someone must
+    mend in the SIS come first, so that a report of the first rows shows them all."""
+    so_far = answered(
+        ("lineItem", "li-1", 409, "refused"),
+        ("lineItem", "li-2", 201, "sent"),
+        ("result", "res-1-1", None, "held"),
+        ("result", "res-1-2", None, "held"),
+        ("result", "res-2-1", 403, "refused"),
+        ("category", "cat-a", 403, "refused"),
+    )
+
+    listed = not_accepted(so_far).collect()
+
+    assert listed.select("sourcedId", "outcome").rows() == [
+        ("cat-a", "refused"),
+        ("li-1", "refused"),
+        ("res-2-1", "refused"),
+        ("res-1-1", "held"),
+        ("res-1-2", "held"),
     ]
