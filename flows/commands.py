@@ -562,6 +562,7 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
     from rosterflow.warehouse.runs import utc_now
     from rosterflow.warehouse.schema import WarehouseError, connect
 
+    refuse_a_roster_folder(out)
     path = tenant_file(warehouse, tenant)
     started = utc_now()
     try:
@@ -587,6 +588,34 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
     except WarehouseError as error:
         raise CommandError(str(error)) from None
     return GradesExported(tenant, out, version, grade_run_id, sent, exclusions)
+
+
+def refuse_a_roster_folder(out: Path) -> None:
+    """Refuse (exit 2) a folder holding a roster's files as a gradebook export's OUT: a folder
+    holds one feed, so the export written there removed users.csv, classes.csv and the rest
+    (`schemas.writer.write_feed`), a district's roster lost to a mistyped path."""
+    from rosterflow.schemas.gradebook import GRADEBOOK_FILES
+    from rosterflow.schemas.spec import SPECS_BY_VERSION
+    from rosterflow.schemas.writer import FEED_FILE_NAMES, MANIFEST_FILE
+
+    if out.suffix.lower() == ".zip" or not out.is_dir():
+        return
+    gradebook = {
+        spec.file_name
+        for specs in SPECS_BY_VERSION.values()
+        for name, spec in specs.items()
+        if name in GRADEBOOK_FILES
+    }
+    roster = sorted(
+        name for name in FEED_FILE_NAMES - gradebook - {MANIFEST_FILE} if (out / name).exists()
+    )
+    if roster:
+        shown = ", ".join(roster[:3]) + (", ..." if len(roster) > 3 else "")
+        raise CommandError(
+            f"{out}: holds a roster's files ({shown}), which a gradebook export written there "
+            "would remove (a folder holds one feed); give an empty folder, an earlier export's "
+            "folder, or a .zip"
+        )
 
 
 # --- grades push: the platform's gradebook to the SIS's gradebook API -------------------------

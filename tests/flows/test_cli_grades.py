@@ -305,6 +305,19 @@ def test_an_export_that_cannot_be_made_exits_2(synced, tmp_path, arguments, mess
     assert not (tmp_path / "g.zip").exists()
 
 
+def test_an_export_into_a_roster_feed_s_folder_is_refused_and_removes_nothing(synced, tmp_path):
+    roster = write_feed(tmp_path / "district", tiny_district())
+    before = sorted(path.name for path in roster.iterdir())
+
+    done = export(synced, roster)
+
+    assert done.exit_code == 2, done.output
+    assert "holds a roster's files" in " ".join(done.output.split())
+    assert sorted(path.name for path in roster.iterdir()) == before
+    again = export(synced, tmp_path / "grades")  # an export's own folder takes the next one
+    assert (again.exit_code, export(synced, tmp_path / "grades").exit_code) == (0, 0)
+
+
 def test_an_export_from_no_warehouse_exits_2(tmp_path):
     missing = str(tmp_path / "none.duckdb")
     done = runner.invoke(
