@@ -76,6 +76,7 @@ REASONS: dict[str, str] = {
     "section",
     "line_item.class_not_in_sis": "its section's class is no longer among the SIS's records",
     "line_item.inactive": "its status is inactive (a draft or hidden column)",
+    "line_item.no_title": "its title is empty: OneRoster requires one",
     "line_item.not_a_number": "its min_score or points_possible is NaN or infinite: no number "
     "OneRoster can send",
     "line_item.range_order": "its min_score is above its points_possible: no score lies in "

@@ -95,6 +95,10 @@ def _line_item_reason() -> pl.Expr:
         .then(pl.lit("line_item.class_not_in_sis"))
         .when(pl.col("status") != "active")
         .then(pl.lit("line_item.inactive"))
+        # a required field of lineItems.csv: sent empty, the export fails its own validation
+        # and a SIS refuses the column
+        .when(pl.col("title").str.strip_chars().fill_null("") == "")
+        .then(pl.lit("line_item.no_title"))
         .when(~pl.col("min_score").is_finite() | ~pl.col("points_possible").is_finite())
         .then(pl.lit("line_item.not_a_number"))
         # no score lies in a reversed range, and a SIS would refuse the column itself
@@ -145,6 +149,12 @@ def _line_item_message() -> pl.Expr:
         )
         .when(reason == "line_item.inactive")
         .then(pl.format("line item {} is inactive", pl.col("line_item_id")))
+        .when(reason == "line_item.no_title")
+        .then(
+            pl.format(
+                "line item {} has an empty title, which OneRoster requires", pl.col("line_item_id")
+            )
+        )
         .when(reason == "line_item.not_a_number")
         .then(
             pl.format(

@@ -132,3 +132,17 @@ def test_a_negative_zero_is_sent_as_zero():
         "0.0",
         "0.0",
     ]
+
+
+@pytest.mark.parametrize("title", ["", "   "])
+def test_a_line_item_of_no_title_is_not_sent_nor_its_scores(title):
+    # lineItems.csv requires a title: sent empty, the export failed its own validation
+    book = book_of([item(7, title=title), item(8)], [score(1, 7)])
+
+    exclusions = book.exclusions.collect()
+    assert exclusions.select("sourcedId", "reason", "message").rows() == [
+        ("li-7", "line_item.no_title", "line item 7 has an empty title, which OneRoster requires"),
+        ("res-7-1", "result.line_item_not_sent", "line item 7 is not sent (line_item.no_title)"),
+    ]
+    assert "line_item.no_title" in REASONS
+    assert files(book)["lineItems"]["sourcedId"].to_list() == ["li-8"]
