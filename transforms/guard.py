@@ -2,7 +2,8 @@
 
 A truncated export must not wipe a district: a run that would remove too large a share of the
 tenant's active managed users or enrollments, or of one school's, is held. So is, under
-`[safety] login_changes = "hold"`, a run that changes how existing users sign in.
+`[safety] login_changes = "hold"`, a run that changes how existing users sign in. A run over
+several guards names each: approving it lets every one of them through.
 """
 
 from __future__ import annotations
@@ -50,6 +51,33 @@ def refusal(
     approve = (
         "sync without --dry-run and approve the run it holds" if dry_run else "approve the run"
     )
+    # every guard the run is over is named: approving the run lets all of them through (a
+    # login change approved must not carry a school's truncated export along unannounced).
+    # A tenant's share over its limit names no school: the school's share only measures more
+    # finely what that already says
+    tenant = _tenant_reason(plan, safety)
+    held_for = [
+        reason
+        for reason in (
+            tenant,
+            _login_change_reason(relogins, safety, identity, approve),
+            _adoption_reason(adoption, safety, identity, approve, dry_run),
+            None if tenant is not None else _school_reason(schools, safety),
+        )
+        if reason is not None
+    ]
+    if not held_for:
+        return None
+    first, *besides = held_for
+    approving = "Approving the run it holds" if dry_run else "Approving the run"
+    return "".join(
+        [first, *(f". {approving} also lets this through: {reason}" for reason in besides)]
+    )
+
+
+def _tenant_reason(plan: Plan, safety: Safety) -> str | None:
+    """Why the run is held for the share of the tenant's active rows it removes
+    (`[safety] max_removal_share`), or None."""
     limit = safety.max_removal_share
     removed_active = removals(plan)
     # the share of the tenant's active rows: a deleted row that was inactive already (a
@@ -60,59 +88,82 @@ def refusal(
         if plan.entities[name].managed_active
     }
     over = {name: counts for name, counts in shares.items() if counts[0] / counts[1] > limit}
-    if over:
-        # every entity over the limit is named, each share shown precisely enough to read above
-        # it, and the share suggested admits every guarded entity (rounded up, never down)
-        decimals = max(decimals_above(removed / base, limit) for removed, base in over.values())
-        removing = " and ".join(
-            f"{removed:,} of {'its' if i else TENANTS} {base:,} active managed {name}s "
-            f"({percent(removed / base, decimals)})"
-            for i, (name, (removed, base)) in enumerate(over.items())
-        )
-        largest = max(Fraction(removed, base) for removed, base in shares.values())
-        return (
-            f"this feed would remove {removing}, above [safety] max_removal_share = {limit:g}. "
-            "If the export is complete and this is intended, run again with "
-            f"--max-removal-share {share_at_least(largest, decimals)} (or set it in --config)"
-        )
-    if relogins.height and safety.login_changes == "hold":
-        first = relogins.row(0, named=True)
-        count = relogins.height
-        return (
-            f"this feed would change the login of {count:,} existing user{'s' if count > 1 else ''}"
-            f" (e.g. {first['external_id']}: {first['login_before']!r} -> {first['login']!r}), "
-            f"who would no longer sign in as before ([identity] key = "
-            f"{identity.key!r}). If that is intended, {approve}, or set [safety] "
-            'login_changes = "warn"'
-        )
+    if not over:
+        return None
+    # every entity over the limit is named, each share shown precisely enough to read above
+    # it, and the share suggested admits every guarded entity (rounded up, never down)
+    decimals = max(decimals_above(removed / base, limit) for removed, base in over.values())
+    removing = " and ".join(
+        f"{removed:,} of {'its' if i else TENANTS} {base:,} active managed {name}s "
+        f"({percent(removed / base, decimals)})"
+        for i, (name, (removed, base)) in enumerate(over.items())
+    )
+    largest = max(Fraction(removed, base) for removed, base in shares.values())
+    return (
+        f"this feed would remove {removing}, above [safety] max_removal_share = {limit:g}. "
+        "If the export is complete and this is intended, run again with "
+        f"--max-removal-share {share_at_least(largest, decimals)} (or set it in --config)"
+    )
+
+
+def _login_change_reason(
+    relogins: pl.DataFrame, safety: Safety, identity: Identity, approve: str
+) -> str | None:
+    """Why the run is held for the logins it changes (`[safety] login_changes`), or None."""
+    if relogins.height == 0 or safety.login_changes != "hold":
+        return None
+    first = relogins.row(0, named=True)
+    count = relogins.height
+    return (
+        f"this feed would change the login of {count:,} existing user{'s' if count > 1 else ''}"
+        f" (e.g. {first['external_id']}: {first['login_before']!r} -> {first['login']!r}), "
+        f"who would no longer sign in as before ([identity] key = "
+        f"{identity.key!r}). If that is intended, {approve}, or set [safety] "
+        'login_changes = "warn"'
+    )
+
+
+def _adoption_reason(
+    adoption: Adoption | None, safety: Safety, identity: Identity, approve: str, dry_run: bool
+) -> str | None:
+    """Why the run is held for the accounts it adopts (`[safety] max_adoption_share`), or
+    None."""
     adopted = 0 if adoption is None else adoption.matches.height
+    if not adopted:
+        return None
+    share = adopted / max(adoption.tenant_users, 1)
     adopt_limit = safety.max_adoption_share
-    if adopted and adopted / max(adoption.tenant_users, 1) > adopt_limit:
-        share = adopted / max(adoption.tenant_users, 1)
-        lists = "this dry run lists them" if dry_run else "the dry run lists them"
-        return (
-            f"this feed would adopt {adopted:,} of the tenant's {adoption.tenant_users:,} users "
-            f"({share:.0%}), accounts made by hand that [identity] adopt_by = "
-            f"{identity.adopt_by!r} matched, above [safety] max_adoption_share = "
-            f"{adopt_limit:g}. If the matches are right ({lists}), {approve}, or raise the share"
-        )
+    if share <= adopt_limit:
+        return None
+    lists = "this dry run lists them" if dry_run else "the dry run lists them"
+    return (
+        f"this feed would adopt {adopted:,} of the tenant's {adoption.tenant_users:,} users "
+        f"({share:.0%}), accounts made by hand that [identity] adopt_by = "
+        f"{identity.adopt_by!r} matched, above [safety] max_adoption_share = "
+        f"{adopt_limit:g}. If the matches are right ({lists}), {approve}, or raise the share"
+    )
+
+
+def _school_reason(schools: pl.DataFrame, safety: Safety) -> str | None:
+    """Why the run is held for one school's removal share
+    (`[safety] max_school_removal_share`), or None."""
     school_limit = safety.max_school_removal_share
     over = (
         schools.with_columns((pl.col("removed") / pl.col("active")).alias("share"))
         .filter(pl.col("active") >= MIN_SCHOOL_ACTIVE, pl.col("share") > school_limit)
         .sort("share", "entity", "domain_id", descending=[True, False, False])
     )
-    if over.height:
-        worst = over.row(0, named=True)
-        others = f" (and {over.height - 1} more)" if over.height > 1 else ""
-        share = percent(worst["share"], decimals_above(worst["share"], school_limit))
-        return (
-            f"this feed would remove {worst['removed']:,} of the {worst['active']:,} active "
-            f"managed {worst['entity']}s of {worst['school'] or 'domain ' + str(worst['domain_id'])}"
-            f" ({share}){others}, above [safety] max_school_removal_share = "
-            f"{school_limit:g}: one school's export may be truncated"
-        )
-    return None
+    if over.height == 0:
+        return None
+    worst = over.row(0, named=True)
+    others = f" (and {over.height - 1} more)" if over.height > 1 else ""
+    share = percent(worst["share"], decimals_above(worst["share"], school_limit))
+    return (
+        f"this feed would remove {worst['removed']:,} of the {worst['active']:,} active "
+        f"managed {worst['entity']}s of {worst['school'] or 'domain ' + str(worst['domain_id'])}"
+        f" ({share}){others}, above [safety] max_school_removal_share = "
+        f"{school_limit:g}: one school's export may be truncated"
+    )
 
 
 # a share is shown with at most this many decimals of a percent

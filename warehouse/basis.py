@@ -4,6 +4,7 @@ incremental plan)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import duckdb
@@ -152,7 +153,9 @@ def incremental_basis(
     if state is None:
         return "the tenant's first run: nothing stored to compare with"
     if state.settings_key != run.settings_key:
-        return f"the settings or the rosterflow version differ from those of run {state.run_id}"
+        differ = f"the settings or the rosterflow version differ from those of run {state.run_id}"
+        differences = settings_differences(state.settings_key, run.settings_key)
+        return differ if differences is None else f"{differ}: {differences}"
     summary = summary or lms_summary(con, run.tenant)
     if checksum_text(summary) != state.lms_checksum:
         return (
@@ -169,3 +172,56 @@ def incremental_basis(
         grades,
         derived(con, run.tenant, "teacher_order"),
     )
+
+
+def _settings_of(key: str) -> tuple[str, dict[str, object]] | None:
+    """The rosterflow version and each shaping setting (`[table] name` -> value) a run's
+    settings key holds (`flows.steps.settings_key`: `rosterflow <version> <JSON>`), or None
+    for a key of another form."""
+    product, _, rest = key.partition(" ")
+    version, _, text = rest.partition(" ")
+    try:
+        tables = json.loads(text)
+    except ValueError:
+        return None
+    if product != "rosterflow" or not isinstance(tables, dict):
+        return None
+    return version, {
+        f"[{table}] {name}": value
+        for table, values in tables.items()
+        if isinstance(values, dict)
+        for name, value in values.items()
+    }
+
+
+# a setting one of two runs' keys does not hold: a key keeps a setting such as
+# `[identity] adopt_by` only when it is not the default
+_UNSET = object()
+
+
+def settings_differences(before: str, now: str) -> str | None:
+    """What differs between the settings keys of two runs, said as a settings file says it:
+    `[hierarchy] session_base_courses = false (was true)`, `rosterflow version 0.9.1 (was
+    0.9.0)`; None when either key is of another form, or none differs. A person whose run is
+    planned in full is told which change made it so, not left to compare two settings files."""
+    parsed_before, parsed_now = _settings_of(before), _settings_of(now)
+    if parsed_before is None or parsed_now is None:
+        return None
+    (version_before, settings_before), (version_now, settings_now) = parsed_before, parsed_now
+    same_version = version_before == version_now
+    said = [] if same_version else [f"rosterflow version {version_now} (was {version_before})"]
+    # a key on one side only: under one version, a setting stored only when set (adopt_by);
+    # across versions, one that the older did not have, which says nothing of the settings
+    names = settings_before.keys() | settings_now.keys()
+    if not same_version:
+        names = settings_before.keys() & settings_now.keys()
+    for name in sorted(names):
+        was, value = settings_before.get(name, _UNSET), settings_now.get(name, _UNSET)
+        if was != value:
+            said.append(f"{name} = {_shown(value)} (was {_shown(was)})")
+    return "; ".join(said) if said else None
+
+
+def _shown(value: object) -> str:
+    """A setting's value as TOML writes it (true, "login", ["orgs"]), or `the default`."""
+    return "the default" if value is _UNSET else json.dumps(value)

@@ -18,6 +18,7 @@ from polars.testing import assert_frame_equal
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.lms import ENROLLMENT, USER
 from rosterflow.schemas.settings import Identity, Safety
+from rosterflow.transforms.adoption import MATCH_SCHEMA, Adoption
 from rosterflow.transforms.guard import MAX_DECIMALS, MIN_SCHOOL_ACTIVE, refusal, removals
 
 CHANGE_SCHEMA = {"external_id": pl.String, "status": pl.String, "action": pl.String}
@@ -326,3 +327,68 @@ def test_login_changes_are_judged_before_the_school_share():
     by_school = schools(("user", 3, "North High", A, A))
     message = guard(plan(), by_school, RELOGINS, login_changes="hold")
     assert message is not None and message.startswith("this feed would change the login")
+
+
+# --- a run over several guards ------------------------------------------------------------------
+
+LOGIN_HELD = "this feed would change the login of 2 existing users"
+SCHOOL_HELD = f"this feed would remove {A} of the {A} active managed users of North High (100%)"
+
+
+def test_a_run_held_for_its_login_changes_names_the_school_it_would_empty_too():
+    """Approving a run lets every guard it is over through: a login change approved must not
+    carry one school's truncated export along unannounced."""
+    by_school = schools(("user", 3, "North High", A, A))
+
+    message = guard(plan(), by_school, RELOGINS, login_changes="hold")
+
+    assert message is not None and message.startswith(LOGIN_HELD)
+    assert f". Approving the run also lets this through: {SCHOOL_HELD}" in message
+    assert message.endswith("one school's export may be truncated")
+
+
+def test_a_run_held_for_its_adoptions_names_its_login_changes_and_the_school_too():
+    by_school = schools(("user", 3, "North High", A, A))
+    adopted = Adoption(
+        matches=pl.DataFrame(
+            {"user_id": [9001], "external_id": ["or--u1"], "external_id_before": ["hand-1"]},
+            schema=MATCH_SCHEMA,
+        ),
+        tenant_users=2,
+    )
+
+    message = refusal(
+        plan(),
+        by_school,
+        RELOGINS,
+        Safety(max_adoption_share=0.1),
+        Identity(key="username", adopt_by="username"),
+        adopted,
+    )
+
+    assert message is not None and message.startswith(LOGIN_HELD)
+    reasons = message.split(". Approving the run also lets this through: ")
+    assert [reason.split(" (")[0] for reason in reasons[1:]] == [
+        "this feed would adopt 1 of the tenant's 2 users",
+        f"this feed would remove {A} of the {A} active managed users of North High",
+    ]
+
+
+def test_a_run_over_the_tenant_share_names_its_login_changes_but_not_its_schools():
+    """A truncated export empties its schools too: the tenant's share says that already."""
+    by_school = schools(("user", 3, "North High", A, A))
+
+    message = guard(plan(users=removed(3)), by_school, RELOGINS, login_changes="hold")
+
+    assert message is not None and "max_removal_share = 0.2" in message
+    assert f"Approving the run also lets this through: {LOGIN_HELD}" in message
+    assert "North High" not in message
+
+
+def test_a_dry_run_over_several_guards_says_approving_the_run_it_holds_lets_them_through():
+    by_school = schools(("user", 3, "North High", A, A))
+
+    message = refusal(plan(), by_school, RELOGINS, Safety(), Identity(key="username"), dry_run=True)
+
+    assert message is not None
+    assert f". Approving the run it holds also lets this through: {SCHOOL_HELD}" in message
