@@ -264,13 +264,12 @@ class Notify(_Table):
     @model_validator(mode="before")
     @classmethod
     def _no_password_in_the_file(cls, raw: object) -> object:
-        if isinstance(raw, Mapping) and "smtp_password" in raw:
-            raise _refused(
-                "[notify] smtp_password: a password is never written in a settings file; put it "
-                "in the environment variable smtp_password_env names (default "
-                "ROSTERFLOW_SMTP_PASSWORD)"
-            )
-        return raw
+        return _without_secret(
+            raw,
+            "smtp_password",
+            "[notify] smtp_password: a password is never written in a settings file; put it in "
+            "the environment variable smtp_password_env names (default ROSTERFLOW_SMTP_PASSWORD)",
+        )
 
     @field_validator("webhook")
     @classmethod
@@ -564,13 +563,13 @@ class Source(_Table):
     @model_validator(mode="before")
     @classmethod
     def _no_secret_in_the_file(cls, raw: object) -> object:
-        if isinstance(raw, Mapping) and "client_secret" in raw:
-            raise _refused(
-                "[source] client_secret: a secret is never written in a settings file; name the "
-                "environment variable (client_secret_env) or the file (client_secret_file) "
-                "that holds it"
-            )
-        return raw
+        return _without_secret(
+            raw,
+            "client_secret",
+            "[source] client_secret: a secret is never written in a settings file; name the "
+            "environment variable (client_secret_env) or the file (client_secret_file) that "
+            "holds it",
+        )
 
     @field_validator("client_secret_env")
     @classmethod
@@ -754,6 +753,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:  # a host name: it may be anywhere
         return False
+
+
+def _without_secret(raw: object, key: str, message: str) -> object:
+    """A table's raw keys, refused (`message`, which never shows the value) when they hold
+    `key`, a secret that a settings file, committed by a team, must not."""
+    if isinstance(raw, Mapping) and key in raw:
+        raise _refused(message)
+    return raw
 
 
 def _refused(message: str) -> PydanticCustomError:
