@@ -36,7 +36,6 @@ import logging
 import os
 import shutil
 import time
-import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +55,7 @@ from rosterflow.warehouse.layout import (
     existing_tenant_warehouse,
     is_layout,
     open_warehouse,
+    tenant_text,
 )
 from rosterflow.warehouse.runs import applied_run_of_feed
 from rosterflow.warehouse.schema import latest_version, schema_version, while_busy
@@ -385,7 +385,7 @@ def tenant_chains(
         # one chain per tenant as text, whichever Unicode form its zips write it in: two
         # chains would run at once on a work pool, and both forms could register before
         # either saw the other (the layout refuses the second form it sees)
-        key = unicodedata.normalize("NFC", tenant) if tenant is not None else None
+        key = tenant_text(tenant) if tenant is not None else None
         # an unreadable zip is a chain of its own: its sync only reports why
         chains.setdefault(key if key is not None else f"\0{zip_path.name}", []).append(zip_path)
     return chains

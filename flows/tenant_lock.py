@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 
@@ -15,6 +14,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from rosterflow.flows.errors import TenantBusy
 from rosterflow.schemas.environment import TENANT_WAIT_SECONDS
+from rosterflow.warehouse.layout import tenant_text
 
 TENANT_LIMIT_PREFIX = "rosterflow-tenant-"
 
@@ -34,7 +34,7 @@ def _letters(tenant: str) -> str:
 
 def _digest(tenant: str) -> str:
     """8 hex digits of the tenant as text, the same for its two Unicode forms."""
-    return hashlib.sha256(unicodedata.normalize("NFC", tenant).encode()).hexdigest()[:8]
+    return hashlib.sha256(tenant_text(tenant).encode()).hexdigest()[:8]
 
 
 def tenant_limit_name(tenant: str) -> str:
@@ -42,9 +42,10 @@ def tenant_limit_name(tenant: str) -> str:
     slugs agree ("A B", "a-b") still have limits of their own. The tenant's two Unicode forms
     (`é` as one character or two) share one: runs of both at once could both register the
     tenant in a layout before either saw the other."""
-    text = unicodedata.normalize("NFC", tenant)
     # (the hash in the name already: a name of no letters stays `tenant`, as it was)
-    return f"{TENANT_LIMIT_PREFIX}{_letters(text)[:60] or 'tenant'}-{_digest(text)}"
+    return (
+        f"{TENANT_LIMIT_PREFIX}{_letters(tenant_text(tenant))[:60] or 'tenant'}-{_digest(tenant)}"
+    )
 
 
 def ensure_tenant_limit(tenant: str) -> str:

@@ -69,10 +69,16 @@ class TenantSpellingError(TenantNameError):
     copy of every record (exit 2; the feed's fault, as the name came with it)."""
 
 
+def tenant_text(tenant: str) -> str:
+    """A tenant's name as text, whichever Unicode form it was written in (composed, NFC): a
+    macOS file name or a keyboard may decompose `é` where the SIS composed it. What tells one
+    tenant from another among the inbox's chains and the Prefect concurrency limits."""
+    return unicodedata.normalize("NFC", tenant)
+
+
 def same_text(one: str, other: str) -> bool:
-    """Whether two names are one text in two Unicode forms (canonically equivalent): a
-    macOS file name or a keyboard may decompose `é` where the SIS composed it."""
-    return unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", other)
+    """Whether two names are one text in two Unicode forms (canonically equivalent)."""
+    return tenant_text(one) == tenant_text(other)
 
 
 def _spelt_otherwise(tenant: str, known: str, where: str) -> TenantSpellingError:
