@@ -39,7 +39,12 @@ from rosterflow.transforms.adoption import Adoption, sent_lines
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
-from rosterflow.transforms.plan import deleted_users, left_behind_issues
+from rosterflow.transforms.plan import (
+    deleted_domains,
+    deleted_users,
+    left_behind_issues,
+    left_in_deleted_domains,
+)
 from rosterflow.transforms.planning import Since, plan_run
 from rosterflow.transforms.source_state import marked_records, source_records
 from rosterflow.warehouse.apply import RunWrites, record_or_fail, record_run
@@ -65,6 +70,7 @@ from rosterflow.warehouse.state import (
     current_frames,
     hand_made_references,
     next_ids,
+    rows_in_domains,
     school_removals,
 )
 
@@ -112,7 +118,8 @@ class PlannedRun:
     relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
     # the accounts made by hand that new users take over ([identity] adopt_by)
     adoption: Adoption = field(default_factory=Adoption)
-    # a warning per user deleted that rows made by hand still point at
+    # a warning per user deleted that rows made by hand still point at, and per domain deleted
+    # that rows left in lms still belong to
     left_behind: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
 
@@ -378,6 +385,7 @@ def plan(
     )
     schools = school_removals(con, run.tenant, removals(planned.plan))
     pointing = hand_made_references(con, run.tenant, deleted_users(planned.plan))
+    in_deleted_domains = rows_in_domains(con, run.tenant, deleted_domains(planned.plan))
     return PlannedRun(
         run,
         planned.plan,
@@ -386,7 +394,12 @@ def plan(
         first_free,
         relogins(planned.plan, sent),
         planned.adoption,
-        left_behind_issues(planned.plan, pointing, sent),
+        pl.concat(
+            [
+                left_behind_issues(planned.plan, pointing, sent),
+                left_in_deleted_domains(planned.plan, in_deleted_domains),
+            ]
+        ),
     )
 
 
@@ -429,7 +442,7 @@ def reject(
 def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
     """The issues a run records: validation's; the records that adopted no account as
     `[identity] adopt_by` asked (ambiguous, or another role); the users deleted that rows made
-    by hand still point at; and under `[safety] login_changes = "warn"` a warning for each
+    by hand still point at, and the domains deleted that rows left in lms still belong to; and under `[safety] login_changes = "warn"` a warning for each
     login the run changes."""
     warnings = [planned.adoption.issues, planned.left_behind]
     if planned.relogins.height and settings.safety.login_changes == "warn":

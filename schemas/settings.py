@@ -87,7 +87,8 @@ class Policy(_Table):
     domains: DeleteKeepOrInactivate = Field(
         "inactivate",
         description="What happens to a managed domain whose org left the SIS: deleted, kept as "
-        "it is, or inactivated.",
+        "it is, or inactivated. A deleted domain's inactivated users and kept courses are left "
+        "pointing at no domain, and the run warns of them (domain.delete_leaves_rows).",
     )
     observers: DeleteKeepOrInactivate = Field(
         "delete",

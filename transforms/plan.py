@@ -590,3 +590,80 @@ def left_behind_issues(
             "pointing",
         ),
     ).collect()
+
+
+# the column of each entity that places its row in a domain
+_DOMAIN_COLUMNS = {"user": "domain_id", "course": "domain_id", "domain": "parent_domain_id"}
+
+
+def deleted_domains(plan: Plan) -> pl.Series:
+    """The domain_ids of the domains `plan` deletes."""
+    domains = plan.entities.get("domain")
+    if domains is None:
+        return pl.Series("domain_id", [], pl.Int64)
+    return domains.changes.filter(pl.col("action") == "delete").get_column("domain_id")
+
+
+def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
+    """A warning per domain `plan` deletes that rows will still belong to once it is applied
+    (`rows`: `entity, id, domain_id` of the tenant's users, courses and child domains in the
+    deleted domains before the plan, as `warehouse.state.rows_in_domains` reads them), those
+    the plan neither deletes nor puts in another domain: users and courses that left the SIS
+    and are inactivated or kept as `[policy]` says, rows made by hand. They are left pointing
+    at no domain; `[policy] domains = "inactivate"` keeps such domains."""
+    if rows.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    deleted = deleted_domains(plan)
+    moved_or_gone = pl.concat(
+        [
+            plan.entities[name]
+            .changes.lazy()
+            .filter(
+                (pl.col("action") == "delete")
+                | ~pl.col(column).is_in(deleted.implode()).fill_null(False)
+            )
+            .select(pl.lit(name).alias("entity"), pl.col(ENTITIES[name].id).alias("id"))
+            for name, column in _DOMAIN_COLUMNS.items()
+            if name in plan.entities
+        ]
+    )
+    staying = rows.lazy().join(moved_or_gone, on=["entity", "id"], how="anti")
+    counted = (
+        staying.group_by("domain_id")
+        .agg((pl.col("entity") == name).sum().alias(name) for name in ("user", "course", "domain"))
+        .join(
+            plan.entities["domain"]
+            .changes.lazy()
+            .filter(pl.col("action") == "delete")
+            .select("domain_id", "external_id"),
+            on="domain_id",
+        )
+        .with_columns(
+            pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
+            pl.concat_str(
+                _counted("user", "user", "users"),
+                _counted("course", "course", "courses"),
+                _counted("domain", "domain under it", "domains under it"),
+                separator=", ",
+                ignore_nulls=True,
+            ).alias("pointing"),
+            pl.lit(None, pl.Int64).alias("__line"),
+        )
+        .sort("domain_id")
+    )
+    return issues_from(
+        counted,
+        file="orgs.csv",
+        field="sourcedId",
+        value=pl.col("sourcedId"),
+        rule="domain.delete_leaves_rows",
+        severity="warning",
+        message=pl.format(
+            "domain {} ({}) is deleted with rows still in it: {} (left in lms as [policy] "
+            "says, or made by hand), which are left pointing at no domain; keep such domains "
+            'with [policy] domains = "inactivate"',
+            "domain_id",
+            "sourcedId",
+            "pointing",
+        ),
+    ).collect()

@@ -231,6 +231,35 @@ def hand_made_references(
     return found.cast(HAND_MADE_REFERENCES_SCHEMA)
 
 
+ROWS_IN_DOMAINS_SCHEMA = {"entity": pl.String, "id": pl.Int64, "domain_id": pl.Int64}
+
+
+def rows_in_domains(
+    con: duckdb.DuckDBPyConnection, tenant: str, domain_ids: pl.Series
+) -> pl.DataFrame:
+    """`entity, id, domain_id` of the tenant's rows that belong to one of `domain_ids`, managed
+    or made by hand: users and courses in it, domains under it (`parent_domain_id`). What a
+    plan that deletes those domains must not leave pointing at nothing."""
+    if domain_ids.len() == 0:  # (most plans delete no domain: no scan)
+        return pl.DataFrame(schema=ROWS_IN_DOMAINS_SCHEMA)
+    name = "rosterflow_deleted_domains"
+    con.register(name, domain_ids.cast(pl.Int64).to_frame("domain_id"))
+    try:
+        found = con.sql(
+            "select 'user' as entity, user_id as id, domain_id from lms.users "
+            f"where tenant = $tenant and domain_id in (select domain_id from {name}) "
+            "union all select 'course', course_id, domain_id from lms.courses "
+            f"where tenant = $tenant and domain_id in (select domain_id from {name}) "
+            "union all select 'domain', domain_id, parent_domain_id from lms.domains "
+            f"where tenant = $tenant and parent_domain_id in (select domain_id from {name})",
+            params={"tenant": tenant},
+        ).pl()
+    finally:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+    return found.cast(ROWS_IN_DOMAINS_SCHEMA)
+
+
 def school_removals(
     con: duckdb.DuckDBPyConnection, tenant: str, removed: dict[str, pl.DataFrame]
 ) -> pl.DataFrame:
