@@ -529,15 +529,16 @@ def query(
 
     The warehouse is opened read-only for this one statement. A per-tenant layout ('wh/{tenant}.duckdb') is queried as one warehouse, every tenant's file attached read-only with one view per table over them all (`rosterflow catalog`). The SQL may begin with a -- comment. The table shows lists, structs and maps as DuckDB writes them ([{'a': 1, 'b': NULL}]), --csv as JSON; an interval, a blob or a union as DuckDB writes it in both. On a terminal too narrow for the columns, each row prints as a record, a value per line. Exit 0 with the rows (even none), 2 for a missing warehouse or an SQL error.
     """
-    from rosterflow.flows.report import print_rows, write_csv
+    from rosterflow.flows.report import print_row_batches, write_csv_batches
 
     # a table shows a list or struct as DuckDB writes it ([{'a': 1, 'b': NULL}]), not as
-    # Python would; a CSV holds it as JSON, for a program to read
-    rows = commands.query(warehouse, sql, nested_as_text=not as_csv)
-    if as_csv:
-        write_csv(rows, sys.stdout)
-    else:
-        print_rows(console, rows, max_rows)
+    # Python would; a CSV holds it as JSON, for a program to read. The rows are printed as
+    # they are read, never all held (a table keeps the ones it shows)
+    with commands.query_rows(warehouse, sql, nested_as_text=not as_csv) as rows:
+        if as_csv:
+            write_csv_batches(rows.schema, rows.batches, sys.stdout)
+        else:
+            print_row_batches(console, rows.schema, rows.batches, max_rows)
 
 
 @command()

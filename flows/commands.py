@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rosterflow.schemas.runs import SyncResult
     from rosterflow.schemas.validate import ValidatedFeed
     from rosterflow.sis.pull import Pulled
+    from rosterflow.warehouse.readonly import StatementRows
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 # a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
@@ -519,12 +520,24 @@ def query(warehouse: Path, sql: str, nested_as_text: bool = False) -> pl.DataFra
     """The rows of one read-only SQL statement on the warehouse: a file opened read-only, or
     every tenant file of a layout through its catalog (`warehouse.readonly.read_statement`);
     with `nested_as_text`, lists, structs and maps as DuckDB writes them, for a table."""
+    import polars as pl
+
+    with query_rows(warehouse, sql, nested_as_text) as rows:
+        return pl.concat([rows.schema.to_frame(), *rows.batches])
+
+
+@contextmanager
+def query_rows(warehouse: Path, sql: str, nested_as_text: bool = False) -> Iterator[StatementRows]:
+    """`query`'s rows read a batch at a time while the block lasts
+    (`warehouse.readonly.statement_rows`): what the command prints, or writes as CSV, as they
+    come."""
     check_existing(warehouse)
-    from rosterflow.warehouse.readonly import read_statement
+    from rosterflow.warehouse.readonly import statement_rows
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
-        return read_statement(warehouse, sql, nested_as_text)
+        with statement_rows(warehouse, sql, nested_as_text) as rows:
+            yield rows
     except WarehouseError as error:
         raise CommandError(str(error)) from None
 

@@ -11,9 +11,11 @@ escapes (`\x1b`), its brackets escaped. Only the styles written here are markup.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -544,23 +546,51 @@ def _cell(value: object) -> str:
 
 def print_rows(console: Console, rows: pl.DataFrame, max_rows: int = 0) -> None:
     """A query's rows as a table (the first `max_rows`; 0: all), then how many there are."""
-    limit = max_rows if 0 < max_rows < rows.height else None
+    print_row_batches(console, rows.schema, iter([rows]), max_rows)
+
+
+def print_row_batches(
+    console: Console, schema: pl.Schema, batches: Iterator[pl.DataFrame], max_rows: int = 0
+) -> None:
+    """`print_rows` of rows read a batch at a time: the first `max_rows` are kept for the
+    table, the others only counted."""
+    kept: list[pl.DataFrame] = [schema.to_frame()]
+    count = 0
+    for batch in batches:
+        if max_rows == 0 or count < max_rows:
+            kept.append(batch if max_rows == 0 else batch.head(max_rows - count))
+        count += batch.height
+    rows = pl.concat(kept)
+    limit = max_rows if 0 < max_rows < count else None
     if rows.width:
         # a query's columns are names a reader copies into the next query, and their values
         # identifiers as often: folded into `external` over `_id`, or `teacher_b` over `ase`,
         # both are copied wrong; where a column cannot be as wide as its name, each row is a
         # record
         print_table(console, rows_table(rows, limit), whole_headers=True)
-    count = _plural(rows.height, "row")
+    counted = _plural(count, "row")
     if limit is not None:
-        count += f" (the first {limit:,} shown: --max-rows 0 shows all, --csv prints all)"
-    console.print(count, highlight=False)
+        counted += f" (the first {limit:,} shown: --max-rows 0 shows all, --csv prints all)"
+    console.print(counted, highlight=False)
 
 
 def write_csv(rows: pl.DataFrame, out: TextIO) -> None:
     """A query's rows as CSV, a header line first; an empty field for NULL, true and false for
     booleans, lists and structs as JSON. A reader that stops reading (`| head`) ends the
     command as click ends any command whose output's reader went: quietly, exit 1."""
+    write_csv_batches(rows.schema, iter([rows]), out)
+
+
+def write_csv_batches(schema: pl.Schema, batches: Iterator[pl.DataFrame], out: TextIO) -> None:
+    """`write_csv` of rows read a batch at a time, each written as it comes."""
+    header = True
+    for batch in itertools.chain(batches, [schema.to_frame()]):
+        if batch.height or header:  # (the header alone for no rows at all)
+            _write_csv_part(batch, out, header)
+            header = False
+
+
+def _write_csv_part(rows: pl.DataFrame, out: TextIO, header: bool) -> None:
     written = rows.with_columns(
         pl.struct(pl.col(name).alias("value"))
         .struct.json_encode()
@@ -570,7 +600,7 @@ def write_csv(rows: pl.DataFrame, out: TextIO) -> None:
         if dtype.is_nested()
     )
     try:
-        written.write_csv(out)
+        written.write_csv(out, include_header=header)
     except OSError as error:
         # Polars says "Broken pipe (os error 32)" without the errno click looks for: a
         # traceback otherwise

@@ -11,7 +11,8 @@ import os
 import re
 import shlex
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -72,6 +73,54 @@ def read_statement(warehouse: str | Path, sql: str, nested_as_text: bool = False
     `QueryRefused`. Every column comes back as a Polars frame can hold and print it
     (`_as_polars_holds`): with `nested_as_text`, lists, structs and maps as DuckDB writes them
     (`[{'a': 1, 'b': NULL}]`), for a table; without it, as nested columns (JSON in a CSV)."""
+    with statement_rows(warehouse, sql, nested_as_text) as rows:
+        return pl.concat([rows.schema.to_frame(), *rows.batches])
+
+
+@dataclass(frozen=True)
+class StatementRows:
+    """A statement's result as it is read: its columns, and its rows a batch at a time."""
+
+    schema: pl.Schema
+    batches: Iterator[pl.DataFrame]
+
+
+@contextmanager
+def statement_rows(
+    warehouse: str | Path, sql: str, nested_as_text: bool = False
+) -> Iterator[StatementRows]:
+    """`read_statement`'s rows, read as they are taken from `StatementRows.batches` while the
+    block lasts: a query of every enrollment at a million students (6M rows) is printed or
+    written as CSV without holding them all. DuckDB's refusal, raised as the rows are read,
+    is a `QueryRefused` too."""
+    _refuse_unless_reading(sql)
+    try:
+        con = _open_read_only(warehouse)
+    except duckdb.Error as error:
+        raise QueryRefused(sql_error(error)) from None
+    try:
+        try:
+            rows = _as_polars_holds(con.sql(without_trailer(sql)), nested_as_text).pl(lazy=True)
+            schema = rows.collect_schema()
+        except duckdb.Error as error:
+            raise QueryRefused(sql_error(error)) from None
+        yield StatementRows(schema, _refused_as_queries(rows.collect_batches()))
+    finally:
+        con.close()
+
+
+def _refused_as_queries(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    try:
+        yield from batches
+    except (duckdb.Error, OSError) as error:
+        # a value that fails its cast, say, fails as it is read: Polars hands DuckDB's error
+        # on as an OSError when a batch after the first meets it (the consumer's own errors,
+        # a closed pipe, never pass through here)
+        raise QueryRefused(sql_error(error)) from None
+
+
+def _refuse_unless_reading(sql: str) -> None:
+    """A `QueryRefused` unless `sql` is one statement that only reads, with no parameter."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
@@ -88,14 +137,6 @@ def read_statement(warehouse: str | Path, sql: str, nested_as_text: bool = False
     if statements[0].named_parameters:
         # (a recipe of the query how-to pasted as it is: DuckDB's own words name no way out)
         raise QueryRefused(unbound_parameters(statements[0].named_parameters))
-    try:
-        con = _open_read_only(warehouse)
-        try:
-            return _as_polars_holds(con.sql(without_trailer(sql)), nested_as_text).pl()
-        finally:
-            con.close()
-    except duckdb.Error as error:
-        raise QueryRefused(sql_error(error)) from None
 
 
 def without_trailer(sql: str) -> str:

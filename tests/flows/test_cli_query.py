@@ -288,3 +288,56 @@ def test_a_statement_with_parameters_says_how_to_give_their_values(warehouse):
         "rosterflow: the statement has parameters ($status, $tenant), and a query binds none: "
         "write each value into the SQL (tenant = 'north', not tenant = $tenant)"
     ), line
+
+
+def test_a_result_of_many_batches_is_counted_whole_and_shown_from_its_first_rows(warehouse, wide):
+    # 300,000 rows come from DuckDB in batches: the table keeps the first, the count is all
+    done = query(
+        "select range as n from range(300000) order by n",
+        "--warehouse",
+        warehouse,
+        "--max-rows",
+        "3",
+    )
+
+    assert done.exit_code == 0, done.output
+    assert [line.strip() for line in done.output.splitlines()[2:5]] == ["0", "1", "2"]
+    assert done.output.splitlines()[-1].startswith("300,000 rows (the first 3 shown")
+
+
+def test_a_csv_of_many_batches_has_one_header_and_every_row_in_order(warehouse):
+    done = query(
+        "select range as n from range(300000) order by n", "--warehouse", warehouse, "--csv"
+    )
+
+    assert done.exit_code == 0
+    lines = done.output.splitlines()
+    assert lines[0] == "n" and len(lines) == 300_001
+    assert lines[1:] == [str(n) for n in range(300_000)]
+
+
+@pytest.mark.parametrize("as_csv", [[], ["--csv"]])
+def test_a_result_without_rows_prints_its_columns(warehouse, wide, as_csv):
+    done = query(
+        "select external_id, status from lms.users where false", "--warehouse", warehouse, *as_csv
+    )
+
+    assert done.exit_code == 0, done.output
+    if as_csv:
+        assert done.output == "external_id,status\n"
+    else:
+        assert done.output.splitlines()[0].split() == ["external_id", "status"]
+        assert done.output.splitlines()[-1] == "0 rows"
+
+
+def test_a_value_that_fails_as_the_rows_are_read_exits_2_with_one_line(warehouse):
+    # the cast fails on a row DuckDB reaches while the result is read, not when it is planned
+    done = query(
+        "select case when range < 250000 then '1' else 'x' end::int as n from range(300000)",
+        "--warehouse",
+        warehouse,
+    )
+
+    assert done.exit_code == 2, done.output
+    (line,) = done.output.strip().splitlines()
+    assert line.startswith("rosterflow: ") and "Could not convert string 'x'" in line, line

@@ -1,7 +1,9 @@
 from datetime import date, datetime
 
 import duckdb
+import polars as pl
 import pytest
+from polars.testing import assert_series_equal
 
 from rosterflow.warehouse.readonly import (
     QueryRefused,
@@ -11,6 +13,7 @@ from rosterflow.warehouse.readonly import (
     read_statement,
     read_tenants,
     sql_literal,
+    statement_rows,
 )
 from rosterflow.warehouse.schema import WarehouseError, connect
 
@@ -120,3 +123,14 @@ def test_a_statement_s_semicolon_and_comments_after_it_are_no_syntax_error(tmp_p
 
     assert read_statement(path, sql, nested_as_text=True).row(0) == ("[1]", "a--b;")
     assert read_statement(path, sql).row(0) == ([1], "a--b;")
+
+
+def test_a_statement_s_rows_are_read_a_batch_at_a_time(tmp_path):
+    path = tmp_path / "w.duckdb"
+    connect(path).close()
+
+    with statement_rows(path, "select range as n from range(300000) order by n") as rows:
+        assert rows.schema == pl.Schema({"n": pl.Int64})
+        batches = list(rows.batches)
+    assert len(batches) > 1
+    assert_series_equal(pl.concat(batches)["n"], pl.Series("n", range(300_000), pl.Int64))
