@@ -17,9 +17,10 @@ so that their rows need not be gathered into file order; for a sync, whose plan 
 field and a teacher enrollment's place in the file, with every stored field, each on the line
 it stands on now (the join that matches the lines gives it). Whatever this cannot settle the
 whole file's parse does: a stored record without a key is read from its line (a changed line),
-and a key repeated in the file, a record of a changed line under a kept record's sourcedId, or
-a changed line that is not one clean record gives no answer (`None`), and the caller parses the
-file.
+and a key repeated in the file, a record of a changed line under a kept record's sourcedId, a
+changed line that is not one clean record, or one that the split into lines reads otherwise
+than the file's parse (a line ending in a CR alone, a second byte-order mark) gives no answer
+(`None`), and the caller parses the file.
 """
 
 from __future__ import annotations
@@ -243,6 +244,18 @@ def _changed_records(
     """The header and `lines` of a file of these `texts` parsed as a file of their own, the
     records on their lines; None unless each is one record, read without an issue."""
     wanted = pl.concat([texts.slice(0, 1), texts.gather(lines - 1)])
+    if wanted.str.ends_with("\r").any():
+        # a line whose text ends in a CR ended in two (CR CR LF, a CRLF file saved again on
+        # Windows in text mode): the whole parse reads that CR alone as a line end, with the
+        # warning `file.line_endings` and every later line one further on, but joined below
+        # with an LF it would be a plain CRLF, read without a word
+        return None
+    if wanted[0] is not None and wanted[0].startswith("\ufeff"):
+        # a second byte-order mark (one prepended to a file that had one): the split into
+        # lines and the file's parse both drop the first, and the parse finds the header's
+        # first name to be "\ufeffsourcedId" (an error); the file below, starting with the
+        # second, would have it dropped as a first, and its header read without a word
+        return None
     mini = (wanted.str.join("\n").item() + "\n").encode()
     parsed = parse_csv(mini, spec.file_name, plain_columns)
     if (
