@@ -24,13 +24,38 @@ MIN_SCHOOL_ACTIVE = 20
 TENANTS = "the tenant's"
 
 
+# the column that places a guarded row in a school (a user's domain, an enrollment's course)
+SCHOOL_COLUMNS = {"user": "domain_id", "enrollment": "course_id"}
+
+
 def removals(plan: Plan) -> dict[str, pl.DataFrame]:
-    """Per guarded entity, the rows the plan removes that were active."""
+    """Per guarded entity, the rows the plan removes that were active, each where it was
+    before the run: a user inactivated by the run that also moves them (to a school for
+    graduates, say) is taken from the school they leave, not from the one they join
+    (`domain_id`, and an enrollment's `course_id`, as their change's detail says they were)."""
     # an inactivated or withdrawn row was active; a deleted one keeps its status
     removal = pl.col("action").is_in(REMOVALS) & (
         (pl.col("action") != "delete") | (pl.col("status") == "active")
     )
-    return {name: plan.entities[name].changes.filter(removal) for name in GUARDED}
+    return {
+        name: _where_it_was(plan.entities[name].changes.filter(removal), SCHOOL_COLUMNS[name])
+        for name in GUARDED
+    }
+
+
+def _where_it_was(changes: pl.DataFrame, column: str) -> pl.DataFrame:
+    """`changes` with `column` as it was before each change (its `detail` names a column the
+    change altered: `{"domain_id": {"from": 2, "to": 3}, ...}`). A change set of only what the
+    tenant share reads (external ID, status, action) places no row and is returned as is."""
+    if column not in changes.columns or "detail" not in changes.columns:
+        return changes
+    before = (
+        pl.col("detail")
+        .cast(pl.String)  # (a literal change set types a detail of nulls alone Null)
+        .str.json_path_match(f"$.{column}.from")
+        .cast(changes.schema[column])
+    )
+    return changes.with_columns(pl.coalesce(before, column).alias(column))
 
 
 def refusal(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.settings import Hierarchy
 
+MANAGED = "or--"
 # a corrupt warehouse (validation rejects org cycles) must not walk a chain forever
 MAX_CHAIN_DEPTH = 64
 # the columns of the desired courses (`course_hierarchy`), all text
@@ -246,13 +248,61 @@ def course_hierarchy(
         pl.when("is_inactive").then(pl.lit("inactive")).otherwise(pl.lit("active")).alias("status"),
         pl.lit(None, pl.String).alias("teacher_id"),
     )
-    return (
+    desired = (
         pl.concat(
             [bases.with_columns(pl.lit("active").alias("status")), section_courses],
             how="diagonal",
         )
         .select(DESIRED_COURSE_COLUMNS)
         .collect()
+    )
+    refuse_shared_external_ids(desired)
+    return desired
+
+
+def refuse_shared_external_ids(courses: pl.DataFrame) -> None:
+    """Refuse desired courses two of which have one external ID. Its parts are joined by '--',
+    so a sourcedId or course title holding '--' can read as other parts: the teacher base of
+    teacher `t--a` and title `X` and that of teacher `t` and title `a--X` are both
+    `or--tbc--<school>--t--a--X`. Written, they would be two managed rows of one external ID,
+    which every later run refuses (`transforms.plan`): the run is refused before, naming them."""
+    shared = courses.filter(pl.col("external_id").is_duplicated())
+    if shared.height == 0:
+        return
+    org = pl.col("domain_external_id").str.strip_prefix(MANAGED)
+    described = (
+        shared.sort("external_id", "kind", "title", "teacher_id", nulls_last=True)
+        .select(
+            "external_id",
+            pl.when(pl.col("kind") == "section")
+            .then(
+                pl.format(
+                    "the section of class {}", pl.col("external_id").str.strip_prefix(MANAGED)
+                )
+            )
+            .when(pl.col("kind") == "org_base")
+            .then(pl.format("the org base course of '{}' at {}", "title", org))
+            .otherwise(
+                pl.format(
+                    "the {} course of '{}' at {}, teacher {}",
+                    pl.col("kind").str.replace("_", " "),
+                    "title",
+                    org,
+                    "teacher_id",
+                )
+            )
+            .alias("course"),
+        )
+        .group_by("external_id", maintain_order=True)
+        .agg("course")
+    )
+    external_id, named = described.row(0)
+    more = described.height - 1
+    others = f" (and {more:,} more such external ID{'s' if more > 1 else ''})" if more else ""
+    raise PlanError(
+        f"the course hierarchy gives {' and '.join(named)} one external ID, {external_id!r}"
+        f"{others}: a sourcedId or course title holding '--' reads as two parts of it. Change "
+        "one of those course titles (or sourcedIds) in the SIS, then sync again"
     )
 
 
