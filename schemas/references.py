@@ -121,7 +121,12 @@ def reference_issues(
             else:
                 candidates = target_live
                 if not whole_truth and known is not None:
-                    candidates = pl.concat([target_live, known.get(target, empty).cast(pl.String)])
+                    # a record the warehouse holds resolves a reference, unless this feed
+                    # removes it: then the reference points at a record that goes
+                    stored = known.get(target, empty).cast(pl.String)
+                    if target_removed.len():
+                        stored = stored.filter(~stored.is_in(target_removed.implode()))
+                    candidates = pl.concat([target_live, stored])
                 # an anti join needs no unique right side
                 unresolved = _referenced_ids(stated[name], column, is_list).join(
                     candidates.to_frame("ref").lazy(), on="ref", how="anti"

@@ -333,3 +333,33 @@ def test_an_org_removed_with_the_orgs_naming_it_sent_again_is_not_warned_twice(t
         feed, known={"orgs": stored_orgs["sourcedId"]}, carried={"orgs": stored_orgs}
     )
     assert not validated.issues.filter(pl.col("rule") == "reference.removed").height
+
+
+def test_a_delta_record_pointing_at_a_stored_record_the_delta_removes_is_warned(tmp_path):
+    # Kim (u-s2) is in the warehouse; the delta removes her and sends an enrollment of hers
+    district = tiny_district()
+    users = district["users"].filter(pl.col("sourcedId") == "u-s2")
+    enrollments = district["enrollments"].filter(pl.col("sourcedId") == "e4")
+    feed = open_feed(
+        write_feed(
+            tmp_path / "delta.zip",
+            {"users": users.with_columns(status=pl.lit("tobedeleted")), "enrollments": enrollments},
+            modes={"users": "delta", "enrollments": "delta"},
+        )
+    )
+    known = {name: district[name]["sourcedId"] for name in ("users", "classes", "orgs")}
+    validated = validate_feed(feed, known=known)
+    warned = validated.issues.filter(pl.col("rule") == "reference.removed")
+    assert warned.select("file", "line", "field", "value", "severity").rows() == [
+        ("enrollments.csv", 2, "userSourcedId", "u-s2", "warning")
+    ]
+    # a stored record the delta leaves alone still resolves the references to it
+    kept = validate_feed(
+        open_feed(
+            write_feed(
+                tmp_path / "kept.zip", {"enrollments": enrollments}, modes={"enrollments": "delta"}
+            )
+        ),
+        known=known,
+    )
+    assert kept.issues.filter(pl.col("rule").str.starts_with("reference")).height == 0
