@@ -40,6 +40,8 @@ from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
 from rosterflow.transforms.plan import (
+    course_left_behind_issues,
+    deleted_courses,
     deleted_domains,
     deleted_users,
     left_behind_issues,
@@ -68,6 +70,7 @@ from rosterflow.warehouse.runs import next_run_id, stored_lines, utc_now
 from rosterflow.warehouse.state import (
     WarehouseCurrent,
     current_frames,
+    hand_made_course_references,
     hand_made_references,
     next_ids,
     rows_in_domains,
@@ -118,8 +121,8 @@ class PlannedRun:
     relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
     # the accounts made by hand that new users take over ([identity] adopt_by)
     adoption: Adoption = field(default_factory=Adoption)
-    # a warning per user deleted that rows made by hand still point at, and per domain deleted
-    # that rows left in lms still belong to
+    # a warning per user or course deleted that rows made by hand still point at, and per
+    # domain deleted that rows left in lms still belong to
     left_behind: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
 
@@ -386,6 +389,7 @@ def plan(
     schools = school_removals(con, run.tenant, removals(planned.plan))
     pointing = hand_made_references(con, run.tenant, deleted_users(planned.plan))
     in_deleted_domains = rows_in_domains(con, run.tenant, deleted_domains(planned.plan))
+    on_deleted_courses = hand_made_course_references(con, run.tenant, deleted_courses(planned.plan))
     return PlannedRun(
         run,
         planned.plan,
@@ -397,6 +401,7 @@ def plan(
         pl.concat(
             [
                 left_behind_issues(planned.plan, pointing, sent),
+                course_left_behind_issues(planned.plan, on_deleted_courses),
                 left_in_deleted_domains(planned.plan, in_deleted_domains),
             ]
         ),
@@ -442,7 +447,8 @@ def reject(
 def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
     """The issues a run records: validation's; the records that adopted no account as
     `[identity] adopt_by` asked (ambiguous, or another role); the users deleted that rows made
-    by hand still point at, and the domains deleted that rows left in lms still belong to; and under `[safety] login_changes = "warn"` a warning for each
+    by hand still point at, the courses deleted likewise, and the domains deleted that rows
+    left in lms still belong to; and under `[safety] login_changes = "warn"` a warning for each
     login the run changes."""
     warnings = [planned.adoption.issues, planned.left_behind]
     if planned.relogins.height and settings.safety.login_changes == "warn":

@@ -56,6 +56,7 @@ PLAN_RULES = (
     "identity.adopt_ambiguous",
     "identity.adopt_role_conflict",
     "user.delete_leaves_hand_made",
+    "course.delete_leaves_hand_made",
     "domain.delete_leaves_rows",
 )
 # issues that a run's records do not determine whatever their order: those that name another

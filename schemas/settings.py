@@ -77,7 +77,9 @@ class Policy(_Table):
     courses: DeleteOrKeep = Field(
         "keep",
         description="What happens to a managed course (a section or a base course) whose "
-        "class or course left the SIS: deleted, or kept as it is.",
+        "class or course left the SIS: deleted, or kept as it is. Rows made by hand that point "
+        "at a deleted course (the platform's line items, say) are left as they are, and the run "
+        "warns of them (course.delete_leaves_hand_made).",
     )
     enrollments: Literal["delete", "keep", "inactivate", "withdraw"] = Field(
         "inactivate",

@@ -592,6 +592,74 @@ def left_behind_issues(
     ).collect()
 
 
+def deleted_courses(plan: Plan) -> pl.Series:
+    """The course_ids of the courses `plan` deletes."""
+    courses = plan.entities.get("course")
+    if courses is None:
+        return pl.Series("course_id", [], pl.Int64)
+    return courses.changes.filter(pl.col("action") == "delete").get_column("course_id")
+
+
+def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFrame:
+    """A warning per course `plan` deletes that rows made by hand still point at
+    (`references`: `course_id, enrollments, courses, assignments, line_items`, as
+    `warehouse.state.hand_made_course_references` counts them): the plan never touches a row
+    made by hand, so they are left pointing at no course. A section stands on its class's
+    record in classes.csv, a base course on courses.csv (it is derived from a course's title),
+    on no line: the record is gone from the feed, or the base course was never one."""
+    if references.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    courses = plan.entities["course"].changes.lazy().filter(pl.col("action") == "delete")
+    left = (
+        courses.select("course_id", "external_id", "kind")
+        .join(references.lazy(), on="course_id")
+        .with_columns(
+            pl.col("external_id").str.strip_prefix(MANAGED).alias("key"),
+            pl.concat_str(
+                _counted("enrollments", "enrollment", "enrollments"),
+                _counted("courses", "course built on it", "courses built on it"),
+                _counted("assignments", "resource assignment", "resource assignments"),
+                _counted("line_items", "line item", "line items"),
+                separator=", ",
+                ignore_nulls=True,
+            ).alias("pointing"),
+            pl.lit(None, pl.Int64).alias("__line"),
+        )
+        .sort("course_id")
+    )
+    message = pl.format(
+        "course {} ({}) is deleted, but rows made by hand still point at it: {}; they are "
+        "left as they are (delete them by hand, or keep such courses with [policy] courses = "
+        '"keep")',
+        "course_id",
+        "key",
+        "pointing",
+    )
+    sections = pl.col("kind") == "section"
+    return pl.concat(
+        [
+            issues_from(
+                left.filter(sections),
+                file="classes.csv",
+                field="sourcedId",
+                value=pl.col("key"),
+                rule="course.delete_leaves_hand_made",
+                severity="warning",
+                message=message,
+            ),
+            issues_from(
+                left.filter(~sections),
+                file="courses.csv",
+                field=None,
+                value=pl.col("key"),
+                rule="course.delete_leaves_hand_made",
+                severity="warning",
+                message=message,
+            ),
+        ]
+    ).collect()
+
+
 # the column of each entity that places its row in a domain
 _DOMAIN_COLUMNS = {"user": "domain_id", "course": "domain_id", "domain": "parent_domain_id"}
 

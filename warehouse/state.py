@@ -231,6 +231,52 @@ def hand_made_references(
     return found.cast(HAND_MADE_REFERENCES_SCHEMA)
 
 
+HAND_MADE_COURSE_REFERENCES_SCHEMA = {
+    "course_id": pl.Int64,
+    "enrollments": pl.Int64,
+    "courses": pl.Int64,
+    "assignments": pl.Int64,
+    "line_items": pl.Int64,
+}
+
+
+def hand_made_course_references(
+    con: duckdb.DuckDBPyConnection, tenant: str, course_ids: pl.Series
+) -> pl.DataFrame:
+    """Per course of `course_ids` that rows the sync does not manage point at, how many: the
+    tenant's enrollments, courses (built on it as their base) and content assignments made by
+    hand, and the platform's line items (lms.line_items, which a sync never writes). A plan
+    that deletes those courses leaves these rows pointing at no course. Columns: course_id,
+    enrollments, courses, assignments, line_items; courses nothing made by hand points at are
+    left out."""
+    if course_ids.len() == 0:  # (most plans delete no course: no scan)
+        return pl.DataFrame(schema=HAND_MADE_COURSE_REFERENCES_SCHEMA)
+    name = "rosterflow_deleted_courses"
+    con.register(name, course_ids.cast(pl.Int64).to_frame("course_id"))
+    hand_made = "tenant = $tenant and not coalesce(starts_with(external_id, $managed), false)"
+    try:
+        found = con.sql(
+            "select course_id, count(*) filter (kind = 'enrollment') as enrollments, "
+            "count(*) filter (kind = 'course') as courses, "
+            "count(*) filter (kind = 'assignment') as assignments, "
+            "count(*) filter (kind = 'line_item') as line_items from ("
+            f"select course_id, 'enrollment' as kind from lms.enrollments where {hand_made} "
+            f"union all select base_course_id, 'course' from lms.courses where {hand_made} "
+            "union all select course_id, 'assignment' from lms.class_resources "
+            f"where {hand_made} "
+            "union all select course_id, 'assignment' from lms.course_resources "
+            f"where {hand_made} "
+            "union all select course_id, 'line_item' from lms.line_items where tenant = $tenant"
+            f") as pointing where course_id in (select course_id from {name}) "
+            "group by course_id order by course_id",
+            params={"tenant": tenant, "managed": MANAGED_PREFIX},
+        ).pl()
+    finally:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+    return found.cast(HAND_MADE_COURSE_REFERENCES_SCHEMA)
+
+
 ROWS_IN_DOMAINS_SCHEMA = {"entity": pl.String, "id": pl.Int64, "domain_id": pl.Int64}
 
 

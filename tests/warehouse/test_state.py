@@ -9,6 +9,7 @@ from polars.testing import assert_frame_equal
 from rosterflow.warehouse.schema import connect
 from rosterflow.warehouse.state import (
     WarehouseCurrent,
+    hand_made_course_references,
     hand_made_references,
     hand_made_users_checksum,
     lms_checksum,
@@ -107,4 +108,46 @@ def test_the_rows_made_by_hand_that_point_at_users_are_counted_per_user(tmp_path
     # Sam: two enrollments made by hand and a link; Kim: the link and a score (not the other
     # tenant's enrollment); Ada: only managed rows point at her
     assert found.rows() == sorted([(sam, 2, 1, 0), (kim, 0, 1, 1)])  # by user_id
+    assert none.height == 0 and none.columns == found.columns
+
+
+def test_the_rows_made_by_hand_that_point_at_courses_are_counted_per_course(tmp_path):
+    """Enrollments, courses built on a course and resource assignments made by hand, and the
+    platform's line items; never a managed row, another tenant's, nor a course not asked of."""
+    warehouse = Warehouse(tmp_path)
+    assert warehouse.sync(tiny_district()).outcome == "applied"
+    assert warehouse.sync(tiny_district(), tenant="other").outcome == "applied"
+    ids = dict(
+        warehouse.query(
+            "select external_id, course_id from lms.courses where tenant = 'district'"
+        ).rows()
+    )
+    k1, k3, base = ids["or--k1"], ids["or--k3"], ids["or--obc--s1--Algebra I"]
+    user = warehouse.query("select min(user_id) as id from lms.users")["id"][0]
+    warehouse.execute(
+        "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, course_id, "
+        "role, status, origin) values (9700, 'district', 'hand-1', ?, ?, 'student', 'active', "
+        "'manual'), (9701, 'other', null, ?, ?, 'student', 'active', 'manual')",
+        [user, k1, user, k3],
+    )
+    warehouse.execute(
+        "insert into lms.courses (course_id, tenant, external_id, domain_id, kind, title, "
+        "base_course_id, status, origin) select 9800, 'district', 'my-algebra', domain_id, "
+        "'section', 'Mine', course_id, 'active', 'manual' from lms.courses where course_id = ?",
+        [base],
+    )
+    warehouse.execute(
+        "insert into lms.line_items (line_item_id, tenant, course_id, title, due_date, "
+        "points_possible) values (1, 'district', ?, 'Quiz', date '2027-01-01', 10), "
+        "(2, 'district', ?, 'Test', date '2027-01-02', 10)",
+        [k3, k3],
+    )
+
+    with connect(warehouse.path, read_only=True) as con:
+        found = hand_made_course_references(con, "district", pl.Series([k1, k3, base]))
+        none = hand_made_course_references(con, "district", pl.Series([], dtype=pl.Int64))
+
+    # k1: the enrollment made by hand; k3: two line items (not the other tenant's enrollment);
+    # the org base course: the course built on it
+    assert found.rows() == sorted([(k1, 1, 0, 0, 0), (k3, 0, 0, 0, 2), (base, 0, 1, 0, 0)])
     assert none.height == 0 and none.columns == found.columns
