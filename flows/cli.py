@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from typer.core import TyperCommand, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from rosterflow.flows import commands
 from rosterflow.flows.commands import (
@@ -51,7 +51,30 @@ __all__ = [
     "main",
 ]
 
+
+class FlagsTakeNoValue:
+    """A command (or group) whose help shows a flag (`--dry-run`, `--force`, `--help`) as taking
+    no value: typer shows each as `--dry-run <bool>`, and `rosterflow sync north.zip --dry-run
+    true`, typed as the help reads, is a usage mistake (exit 2, "unexpected extra argument")."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        params = super().get_params(ctx)
+        for param in params:  # a command's few options, --help among them
+            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""  # (what the help shows as the value an option takes)
+        return params
+
+
+class RosterflowCommand(FlagsTakeNoValue, TyperCommand):
+    pass
+
+
+class RosterflowGroup(FlagsTakeNoValue, TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=RosterflowGroup,
     name="rosterflow",
     help=(
         "Sync OneRoster 1.1 and 1.2 CSV feeds into a learning platform's DuckDB warehouse.\n\n"
@@ -110,7 +133,8 @@ def command(group: typer.Typer | None = None, **options) -> Callable[[F], F]:
             except CommandError as error:
                 raise exit_for(error) from None
 
-        (group or app).command(**({"help": reflowed(function.__doc__)} | options))(run)
+        settings = {"help": reflowed(function.__doc__), "cls": RosterflowCommand} | options
+        (group or app).command(**settings)(run)
         return function
 
     return register
@@ -152,7 +176,7 @@ def validate(
         Path | None,
         typer.Option(
             readable=False,
-            help="Settings file (TOML); its \\[validation] and \\[feed] sections apply.",
+            help="Settings file (TOML); its \\[validation] and \\[feed] sections apply, and \\[identity] key (an empty or shared login is an error).",
         ),
     ] = None,
     warehouse: Annotated[
@@ -172,8 +196,9 @@ def validate(
     """Check a feed and report every problem with its file, line, field and value.
 
     Prints a summary per file and rule and the first issues. Exit 0 when there are no errors
-    (warnings allowed), 1 when there are errors, 2 when the feed cannot be read or the --report
-    file cannot be written (checked before the feed is read).
+    (warnings allowed), 1 when there are errors, 2 when the feed cannot be read, the settings
+    or --warehouse cannot be used, or the --report file cannot be written (checked before the
+    feed is read).
     """
     from rosterflow.flows.report import counted, print_validation
     from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
@@ -307,7 +332,7 @@ def sync(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="Override \\[safety] max_removal_share: hold a run that removes more than this share of the tenant's managed users or enrollments (1 turns the guard off).",
+            help="Override \\[safety] max_removal_share: hold a run that removes more than this share of the tenant's active managed users or enrollments (1 turns the guard off).",
         ),
     ] = None,
     full: Annotated[
@@ -354,7 +379,7 @@ def sync(
         )
     from rosterflow.flows.report import print_sync_result
 
-    print_sync_result(console, result)
+    print_sync_result(console, result, warehouse=warehouse)
     raise typer.Exit(result.exit_code)
 
 
@@ -474,7 +499,7 @@ def sql_beginning_with_a_comment(argument: str) -> bool:
     return argument.startswith("--") and argument != "--" and any(c.isspace() for c in name)
 
 
-class QueryCommand(TyperCommand):
+class QueryCommand(RosterflowCommand):
     """`rosterflow query`, whose SQL may begin with a `--` comment: click would take that
     argument for an unknown option ("No such option: -- runs per tenant"), so it is moved
     behind a `--`, where click takes every argument as given. The value of an option is left
@@ -786,7 +811,7 @@ def serve(
         scan = commands.scan_once(parameters, verbose, commands.in_prefect(prefect))
     from rosterflow.flows.report import print_filed
 
-    print_filed(console, scan.filed, Path(parameters["inbox"]))
+    print_filed(console, scan.filed, Path(parameters["inbox"]), Path(parameters["warehouse"]))
     if scan.waiting is not None:
         raise fail(scan.waiting)
     raise typer.Exit(scan.exit_code)
@@ -795,6 +820,7 @@ def serve(
 # --- grades: the platform's gradebook, back to the SIS -------------------------------------
 
 grades = typer.Typer(
+    cls=RosterflowGroup,
     name="grades",
     help="Send the platform's gradebook (lms.line_items, lms.scores) back to the SIS as OneRoster gradebook records: a feed to upload (export), or straight to its API (push).",
     no_args_is_help=True,

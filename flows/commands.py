@@ -869,4 +869,13 @@ def pull_sources_once(
         if not in_prefect:
             from rosterflow.flows.plain import sync
         outcomes = pull_sources(listed, str(warehouse), sync)
-    return [outcome.line() for outcome in outcomes], scan_exit_code(outcomes)
+    from rosterflow.flows.report import decide_line
+
+    lines = []
+    for outcome in outcomes:  # one per district of the sources file
+        lines.append(outcome.line())
+        if outcome.run is not None and outcome.run.result.outcome == "held":
+            # a scan runs from cron, in another folder than the person who decides
+            held = outcome.run.result.run_id
+            lines.append(f"{outcome.source.tenant}: {decide_line(held, warehouse.resolve())}")
+    return lines, scan_exit_code(outcomes)

@@ -23,7 +23,7 @@ import polars as pl
 from rich import box
 from rich.console import Console, Group
 from rich.measure import Measurement
-from rich.table import Table
+from rich.table import Column, Table
 
 from rosterflow.flows.console import shown
 from rosterflow.schemas.printable import printable
@@ -88,10 +88,47 @@ def print_table(console: Console, table: Table, whole_headers: bool = False) -> 
     values (`needed_width`): rich would cut the columns that never wrap (`2026-12-06 03:28`
     for a time, `plann` for an outcome) and leave out whole columns (the run id); with
     `whole_headers`, also one too narrow for any column's name."""
-    if needed_width(console, table, whole_headers) <= console.width:
-        console.print(table)
-    else:
+    if needed_width(console, table, whole_headers) > console.width:
         console.print(as_records(table, console.width))
+        return
+    if whole_headers:
+        keep_headers_whole(console, table)
+    console.print(table)
+
+
+def keep_headers_whole(console: Console, table: Table) -> None:
+    """Fix the widths of `table`'s columns that wrap, where the console is narrower than the
+    table would be, so that each is at least as wide as its name: rich narrows those columns
+    alike, whatever their names (`sourced_id` folded into `sourced` over `_id` while a long
+    message kept room to spare). The widest give way first, down to their names."""
+    options = console.options
+
+    def widest(column: Column) -> int:
+        return max(
+            Measurement.get(console, options, c).maximum for c in (column.header, *column.cells)
+        )
+
+    wrapping = [column for column in table.columns if not column.no_wrap]
+    spare = console.width - (3 * len(table.columns) - 1)  # (the padding, as `needed_width`)
+    spare -= sum(widest(column) for column in table.columns if column.no_wrap)
+    natural = [widest(column) for column in wrapping]
+    if sum(natural) <= spare:
+        return  # rich narrows nothing
+    least = [Measurement.get(console, options, column.header).maximum for column in wrapping]
+
+    def widths(cap: int) -> list[int]:
+        return [max(name, min(width, cap)) for name, width in zip(least, natural, strict=True)]
+
+    # the largest cap on a column's width that fits (0 fits: `needed_width` said so)
+    low, high = 0, max(natural)
+    while low < high:  # a binary search over at most a console's width
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if sum(widths(middle)) <= spare else (low, middle - 1)
+    capped = widths(low)
+    left = spare - sum(capped)
+    for column, width, most in zip(wrapping, capped, natural, strict=True):
+        column.width = width + (extra := min(left, most - width))
+        left -= extra
 
 
 def first_of(rows: pl.DataFrame, limit: int, what: str) -> Table:
@@ -259,9 +296,27 @@ def sync_verdict(result: SyncResult) -> str:
     return f"{head}: {message}. The warehouse is unchanged; {recorded}"
 
 
-def print_sync_result(console: Console, result: SyncResult, title: str | None = None) -> None:
+# the warehouse a command reads without --warehouse: the one a held run's message means
+DEFAULT_WAREHOUSE = Path("rosterflow.duckdb")
+
+
+def decide_line(run_id: int, warehouse: Path) -> str:
+    """How to approve or discard held run `run_id` of `warehouse`, the warehouse named: the
+    run's message names the run alone (`rosterflow approve 4`), which run in the same folder
+    reads the default warehouse, another file than the run's (a run 4 of its own, or none)."""
+    where = f"--warehouse {shlex.quote(str(warehouse))}"
+    return f"Decide: rosterflow approve {run_id} {where}, or rosterflow discard {run_id} {where}"
+
+
+def print_sync_result(
+    console: Console,
+    result: SyncResult,
+    title: str | None = None,
+    warehouse: Path | None = None,
+) -> None:
     """The change summary, the accounts adopted, the issue summary and first issues, then
-    the verdict."""
+    the verdict; for a run held in another `warehouse` than the default, how to decide it
+    with that warehouse named (`decide_line`)."""
     if result.summary.height:
         print_table(console, changes_table(result.summary, title or "Changes"))
     elif result.outcome != "rejected":
@@ -274,6 +329,9 @@ def print_sync_result(console: Console, result: SyncResult, title: str | None = 
     if result.planning:
         console.print(shown(planning_line(result)), highlight=False, soft_wrap=True)
     console.print(sync_verdict(result), highlight=False, soft_wrap=True)
+    if result.outcome == "held" and warehouse is not None and warehouse != DEFAULT_WAREHOUSE:
+        # (on one line, however long the path: a command broken over two is copied broken)
+        console.print(shown(decide_line(result.run_id, warehouse)), highlight=False, soft_wrap=True)
 
 
 def planning_line(result: SyncResult) -> str:
@@ -403,11 +461,21 @@ def filed_table(filed: list[Filed], inbox: Path) -> Table:
     return table
 
 
-def print_filed(console: Console, filed: list[Filed], inbox: Path) -> None:
+def print_filed(
+    console: Console, filed: list[Filed], inbox: Path, warehouse: Path | None = None
+) -> None:
+    """The zips a scan filed, and for each one held, how to decide its run in `warehouse`
+    (`decide_line`): a scan runs from cron, in another folder than the person deciding."""
     if not filed:
         console.print(f"{shown(str(inbox))}: no new complete zip", soft_wrap=True)
         return
     print_table(console, filed_table(filed, inbox))
+    if warehouse is None:
+        return
+    for entry in filed:  # one line per zip held in this scan
+        if entry.outcome == "held" and entry.run_id is not None:
+            line = decide_line(entry.run_id, warehouse)
+            console.print(shown(f"{entry.name}: {line}"), highlight=False, soft_wrap=True)
 
 
 # --- a grades export -------------------------------------------------------------------------
