@@ -13,7 +13,7 @@ import polars as pl
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.warehouse.records import stored_ids
-from rosterflow.warehouse.schema import connect
+from rosterflow.warehouse.schema import connect, staged
 from rosterflow.warehouse.seal import note_summary, vouched_summary
 
 
@@ -190,6 +190,9 @@ class WarehouseCurrent:
         return self.summary[entity].active
 
 
+# a row of the tenant the sync does not manage (no managed external ID): made by hand
+_HAND_MADE = "tenant = $tenant and not coalesce(starts_with(external_id, $managed), false)"
+
 HAND_MADE_REFERENCES_SCHEMA = {
     "user_id": pl.Int64,
     "enrollments": pl.Int64,
@@ -209,25 +212,20 @@ def hand_made_references(
     if user_ids.len() == 0:  # (most plans delete no user: no scan)
         return pl.DataFrame(schema=HAND_MADE_REFERENCES_SCHEMA)
     name = "rosterflow_deleted_users"
-    con.register(name, user_ids.cast(pl.Int64).to_frame("user_id"))
-    hand_made = "tenant = $tenant and not coalesce(starts_with(external_id, $managed), false)"
-    try:
+    with staged(con, name, user_ids.cast(pl.Int64).to_frame("user_id")):
         found = con.sql(
             "select user_id, count(*) filter (kind = 'enrollment') as enrollments, "
             "count(*) filter (kind = 'observer') as observers, "
             "count(*) filter (kind = 'score') as scores from ("
-            f"select user_id, 'enrollment' as kind from lms.enrollments where {hand_made} "
-            f"union all select observer_user_id, 'observer' from lms.observers where {hand_made} "
-            f"union all select student_user_id, 'observer' from lms.observers where {hand_made} "
+            f"select user_id, 'enrollment' as kind from lms.enrollments where {_HAND_MADE} "
+            f"union all select observer_user_id, 'observer' from lms.observers where {_HAND_MADE} "
+            f"union all select student_user_id, 'observer' from lms.observers where {_HAND_MADE} "
             # a score has no tenant of its own: user ids are unique across tenants
             "union all select user_id, 'score' from lms.scores"
             f") as pointing where user_id in (select user_id from {name}) "
             "group by user_id order by user_id",
             params={"tenant": tenant, "managed": MANAGED_PREFIX},
         ).pl()
-    finally:
-        with suppress(duckdb.Error):
-            con.unregister(name)
     return found.cast(HAND_MADE_REFERENCES_SCHEMA)
 
 
@@ -252,28 +250,23 @@ def hand_made_course_references(
     if course_ids.len() == 0:  # (most plans delete no course: no scan)
         return pl.DataFrame(schema=HAND_MADE_COURSE_REFERENCES_SCHEMA)
     name = "rosterflow_deleted_courses"
-    con.register(name, course_ids.cast(pl.Int64).to_frame("course_id"))
-    hand_made = "tenant = $tenant and not coalesce(starts_with(external_id, $managed), false)"
-    try:
+    with staged(con, name, course_ids.cast(pl.Int64).to_frame("course_id")):
         found = con.sql(
             "select course_id, count(*) filter (kind = 'enrollment') as enrollments, "
             "count(*) filter (kind = 'course') as courses, "
             "count(*) filter (kind = 'assignment') as assignments, "
             "count(*) filter (kind = 'line_item') as line_items from ("
-            f"select course_id, 'enrollment' as kind from lms.enrollments where {hand_made} "
-            f"union all select base_course_id, 'course' from lms.courses where {hand_made} "
+            f"select course_id, 'enrollment' as kind from lms.enrollments where {_HAND_MADE} "
+            f"union all select base_course_id, 'course' from lms.courses where {_HAND_MADE} "
             "union all select course_id, 'assignment' from lms.class_resources "
-            f"where {hand_made} "
+            f"where {_HAND_MADE} "
             "union all select course_id, 'assignment' from lms.course_resources "
-            f"where {hand_made} "
+            f"where {_HAND_MADE} "
             "union all select course_id, 'line_item' from lms.line_items where tenant = $tenant"
             f") as pointing where course_id in (select course_id from {name}) "
             "group by course_id order by course_id",
             params={"tenant": tenant, "managed": MANAGED_PREFIX},
         ).pl()
-    finally:
-        with suppress(duckdb.Error):
-            con.unregister(name)
     return found.cast(HAND_MADE_COURSE_REFERENCES_SCHEMA)
 
 
@@ -289,8 +282,7 @@ def rows_in_domains(
     if domain_ids.len() == 0:  # (most plans delete no domain: no scan)
         return pl.DataFrame(schema=ROWS_IN_DOMAINS_SCHEMA)
     name = "rosterflow_deleted_domains"
-    con.register(name, domain_ids.cast(pl.Int64).to_frame("domain_id"))
-    try:
+    with staged(con, name, domain_ids.cast(pl.Int64).to_frame("domain_id")):
         found = con.sql(
             "select 'user' as entity, user_id as id, domain_id from lms.users "
             f"where tenant = $tenant and domain_id in (select domain_id from {name}) "
@@ -300,9 +292,6 @@ def rows_in_domains(
             f"where tenant = $tenant and parent_domain_id in (select domain_id from {name})",
             params={"tenant": tenant},
         ).pl()
-    finally:
-        with suppress(duckdb.Error):
-            con.unregister(name)
     return found.cast(ROWS_IN_DOMAINS_SCHEMA)
 
 
