@@ -958,7 +958,8 @@ def _member_issues(
         if member == MANIFEST_FILE:
             continue
         if member in known:
-            if modes[known[member]] == "absent" and f"file.{known[member]}" in manifest:
+            # (a file whose mode is no mode is treated as absent too: its error says why)
+            if manifest.get(f"file.{known[member]}", "").lower() == "absent":
                 issues.append(
                     file_issue(
                         member,

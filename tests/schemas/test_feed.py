@@ -144,6 +144,15 @@ def test_present_file_marked_absent_is_ignored_with_a_warning(tmp_path):
     assert ("courses.csv", None, None, "file.ignored", "warning") in issues_of(feed)
 
 
+def test_a_present_file_of_a_mode_that_is_no_mode_is_its_error_alone(tmp_path):
+    files = feed_files(tiny_district())
+    files["manifest.csv"] = files["manifest.csv"].replace(b"file.users,bulk", b"file.users,full")
+    issues = issues_of(open_feed(write_zip(tmp_path / "m.zip", files)))
+    assert [issue[3] for issue in issues if issue[3].startswith(("manifest.", "file."))] == [
+        "manifest.mode"
+    ]
+
+
 @pytest.mark.parametrize("stated", ["1.3", "2.0", "1.0"])
 def test_manifest_values_are_trimmed_and_versions_checked(tmp_path, stated):
     files = feed_files(tiny_district())
