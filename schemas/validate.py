@@ -21,7 +21,7 @@ import polars as pl
 
 from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
 from rosterflow.schemas.csvfile import LINE, ParsedCsv, is_utf8
-from rosterflow.schemas.feed import Feed, plain_columns
+from rosterflow.schemas.feed import Feed
 from rosterflow.schemas.identity import login_issues
 from rosterflow.schemas.issues import (
     ISSUE_SCHEMA,
@@ -267,7 +267,7 @@ def validate_by_lines(
         delta = (
             content.delta
             if content.delta_read  # (in its reading thread)
-            else read_by_lines(spec, content.texts, records, plain_columns(spec), content.lines)
+            else read_by_lines(spec, content.texts, records, content.lines)
         )
         if delta is None:
             return None
@@ -303,7 +303,8 @@ def _new_or_repeated(rows: pl.DataFrame, changes: RecordChanges, stored: int) ->
     pass over every sourcedId."""
     ids = rows["sourcedId"]
     removals = ~rows.select(stated()).to_series()
-    changed = ids.is_in(changes.changed.implode())
+    # a row without a sourcedId is no stored record's: looked at (its `required` error)
+    changed = ids.is_in(changes.changed.implode()).fill_null(True)
     if not removals.any() and rows.height == (stored - changes.removed.len() + changes.added.len()):
         return changed
     return removals | changed | ids.is_duplicated()
