@@ -277,17 +277,6 @@ def polars_model_check(rows, name: str):
     )
 
 
-def _parse_extra(file_name: str) -> tuple:
-    """The extra arguments open_feed passes to parse_csv, in the versions that have them."""
-    from rosterflow.schemas.spec import FILE_SPECS
-
-    try:
-        from rosterflow.schemas.feed import plain_columns
-    except ImportError:
-        return ()
-    return (plain_columns(FILE_SPECS[file_name.removesuffix(".csv")]),)
-
-
 def part_pieces(feed: Path, out: Path) -> dict:
     import tempfile
     import zipfile
@@ -345,11 +334,10 @@ def part_pieces(feed: Path, out: Path) -> dict:
                 name,
                 best_of(lambda d=data: (d.count(b","), d.count(b"\n"))),
             )
-            extra = _parse_extra(name)
             record(
                 "parse_csv (whole, as open_feed calls it)",
                 name,
-                best_of(lambda d=data, n=name, e=extra: csvfile.parse_csv(d, n, *e)),
+                best_of(lambda d=data, n=name: csvfile.parse_csv(d, n)),
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -539,7 +527,6 @@ def read_by_its_lines(feed: Path, warehouse: Path, timed_piece: Callable) -> Non
 
     import rosterflow.flows.steps as sync_steps
     from rosterflow.schemas.by_lines import read_by_lines
-    from rosterflow.schemas.feed import plain_columns
     from rosterflow.schemas.lines import LINE_KEY, line_hash, line_texts
     from rosterflow.schemas.settings import Settings
     from rosterflow.warehouse.basis import stored_records_by_lines
@@ -587,7 +574,6 @@ def read_by_its_lines(feed: Path, warehouse: Path, timed_piece: Callable) -> Non
                 loaded.specs[name],
                 lines[name][0],
                 stored.usable[name],
-                plain_columns(loaded.specs[name]),
                 lines[name][1],
             )
             for name in stored.usable

@@ -64,11 +64,9 @@ def measure(feed: Path, repeat: int) -> dict[str, dict[str, float]]:
 
     from rosterflow.schemas import feed as feed_module
     from rosterflow.schemas.csvfile import parse_csv
-    from rosterflow.schemas.spec import FILE_SPECS
 
     with zipfile.ZipFile(feed) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
-    by_file = {spec.file_name: (name, spec) for name, spec in FILE_SPECS.items()}
 
     def unzip_zipfile() -> None:
         with zipfile.ZipFile(feed) as archive:
@@ -84,10 +82,8 @@ def measure(feed: Path, repeat: int) -> dict[str, dict[str, float]]:
             hashlib.sha256(data).hexdigest()
 
     def parse_one(file_name: str):
-        _, spec = by_file[file_name]
-        plain = feed_module.plain_columns(spec)
         data = members[file_name]
-        return lambda: parse_csv(data, file_name, plain)
+        return lambda: parse_csv(data, file_name)
 
     def feed_parse() -> float:
         opened = feed_module.open_feed(feed, parse=False)

@@ -203,7 +203,6 @@ def read_by_lines(
     spec: FileSpec,
     texts: pl.Series | None,
     stored: pl.DataFrame,
-    plain_columns: frozenset[str] = frozenset(),
     hashes: pl.Series | None = None,
 ) -> LineDelta | None:
     """A UTF-8 file of these lines (`schemas.lines.line_texts`) read by lines against the
@@ -228,7 +227,7 @@ def read_by_lines(
     if is_kept.sum() != kept.height or known.sum() != kept.height:
         return None  # a kept line repeated: the whole parse finds the copies
     changed_lines = known.not_().arg_true().cast(pl.Int64) + 2  # (the header is line 1)
-    parsed = _changed_records(spec, texts, changed_lines, plain_columns)
+    parsed = _changed_records(spec, texts, changed_lines)
     if parsed is None:
         return None
     changed_ids = parsed.rows.get_column("sourcedId").drop_nulls().implode()
@@ -238,9 +237,7 @@ def read_by_lines(
     return LineDelta(parsed, stored.with_columns(chunked_as(line_at, stored)), gone, keys)
 
 
-def _changed_records(
-    spec: FileSpec, texts: pl.Series, lines: pl.Series, plain_columns: frozenset[str]
-) -> ParsedCsv | None:
+def _changed_records(spec: FileSpec, texts: pl.Series, lines: pl.Series) -> ParsedCsv | None:
     """The header and `lines` of a file of these `texts` parsed as a file of their own, the
     records on their lines; None unless each is one record, read without an issue."""
     wanted = pl.concat([texts.slice(0, 1), texts.gather(lines - 1)])
@@ -257,7 +254,7 @@ def _changed_records(
         # second, would have it dropped as a first, and its header read without a word
         return None
     mini = (wanted.str.join("\n").item() + "\n").encode()
-    parsed = parse_csv(mini, spec.file_name, plain_columns)
+    parsed = parse_csv(mini, spec.file_name)
     if (
         parsed.header != spec.header  # (a header the checks refuse, or extension columns)
         or not parsed.one_line_records

@@ -45,7 +45,6 @@ from rosterflow.schemas.spec import (
     ONEROSTER_12_FILES,
     SPECS_BY_VERSION,
     FileSpec,
-    Kind,
 )
 from rosterflow.schemas.unzip import fast_read, member_ends, repeated_name
 
@@ -898,7 +897,7 @@ def _by_lines(
         records = stored().usable.get(name)
         if records is None:
             return None
-        return read_by_lines(spec, texts, records, plain_columns(spec), hashes)
+        return read_by_lines(spec, texts, records, hashes)
     except Exception:  # (no known input raises) the caller reads the file by lines itself
         return None
 
@@ -911,36 +910,15 @@ def _texts(data: bytes) -> pl.Series | None:
 
 
 def _parse_file(feed_name: str, spec: FileSpec, data: bytes, encoding: str = UTF8) -> ParsedCsv:
-    return _parsed(feed_name, data, spec.file_name, encoding, plain_columns(spec))
+    return _parsed(feed_name, data, spec.file_name, encoding)
 
 
-def _parsed(
-    feed_name: str,
-    data: bytes,
-    file_name: str,
-    encoding: str,
-    plain_columns: frozenset[str] = frozenset(),
-) -> ParsedCsv:
+def _parsed(feed_name: str, data: bytes, file_name: str, encoding: str) -> ParsedCsv:
     """A file parsed, or the one-line FeedError of a file that cannot be (the manifest's too)."""
     try:
-        return parse_csv(data, file_name, plain_columns, encoding)
+        return parse_csv(data, file_name, encoding)
     except UnreadableFile as error:
         raise FeedError(f"{feed_name}: {error}") from None
-
-
-def plain_columns(spec: FileSpec) -> frozenset[str]:
-    """Columns whose values hold no commas in a well-formed file (ids, codes, dates, flags)."""
-    plain = (
-        Kind.ID,
-        Kind.REF,
-        Kind.STATUS,
-        Kind.DATETIME,
-        Kind.DATE,
-        Kind.YEAR,
-        Kind.BOOL,
-        Kind.ENUM,
-    )
-    return frozenset(c.name for c in spec.of_kind(*plain))
 
 
 def _member_issues(

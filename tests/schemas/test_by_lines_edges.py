@@ -10,7 +10,6 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.by_lines import kept_fields, read_by_lines
 from rosterflow.schemas.csvfile import LINE, UnreadableFile, parse_csv
-from rosterflow.schemas.feed import plain_columns
 from rosterflow.schemas.lines import (
     LINE_KEY,
     line_hash,
@@ -118,11 +117,11 @@ def test_a_file_read_by_its_lines_is_the_file_its_whole_parse_reads(
         at %= len(lines)
         lines[at] = lines[at][:position] + fragment + lines[at][position:]
     data = (b"\xef\xbb\xbf" if mark else b"") + line_end.join(lines) + file_end
-    delta = read_by_lines(SPEC, line_texts(data), stored(BEFORE), plain_columns(SPEC))
+    delta = read_by_lines(SPEC, line_texts(data), stored(BEFORE))
     if delta is None:
         return
     try:
-        whole = parse_csv(data, "enrollments.csv", plain_columns(SPEC))
+        whole = parse_csv(data, "enrollments.csv")
     except UnreadableFile as error:
         raise AssertionError(f"the whole parse refuses the file: {error}") from None
 

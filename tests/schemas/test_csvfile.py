@@ -82,15 +82,15 @@ def test_header_only_file_has_no_rows():
     assert parsed.rows.height == 0
 
 
-def test_comma_in_a_column_expected_plain_is_still_read_exactly():
+def test_comma_in_an_identifier_column_is_read_exactly():
     data = b'a,b\n"x,y",1\nz,"2,3"\n'
-    parsed = parse_csv(data, "x.csv", plain_columns=frozenset({"a"}))
+    parsed = parse_csv(data, "x.csv")
     assert parsed.rows.rows() == [("x,y", "1", 2), ("z", "2,3", 3)]
     assert parsed.issues.height == 0
 
 
-def test_short_row_is_caught_even_when_its_columns_are_not_scanned():
-    parsed = parse_csv(b"a,b,c\n1,2,3\n4,5\n", "x.csv", plain_columns=frozenset({"a", "b", "c"}))
+def test_short_row_is_caught():
+    parsed = parse_csv(b"a,b,c\n1,2,3\n4,5\n", "x.csv")
     assert parsed.issues.select("line", "rule").rows() == [(3, "file.ragged")]
 
 
@@ -199,13 +199,13 @@ def test_rows_are_one_chunk_per_column():
 
 def test_commas_in_values_are_counted_alike_in_files_too_big_to_join(monkeypatch):
     data = b'a,b,c\n1,"x,y",z\n2,"p,q,r",\n3,,"s,t"\n'
-    header, plain, counts = csvfile._header(data), frozenset({"a"}), csvfile._byte_counts(data)
-    joined = csvfile._fast_parse(data, header, plain, counts)
+    header, counts = csvfile._header(data), csvfile._byte_counts(data)
+    joined = csvfile._fast_parse(data, header, counts)
     monkeypatch.setattr(csvfile, "_JOINABLE_BYTES", 0)
-    per_value = csvfile._fast_parse(data, header, plain, counts)
+    per_value = csvfile._fast_parse(data, header, counts)
     assert joined is not None and per_value is not None  # the fast path's proof holds in both
     assert_frame_equal(per_value, joined)
-    assert_frame_equal(joined, parse_csv(data, "x.csv", plain).rows)
+    assert_frame_equal(joined, parse_csv(data, "x.csv").rows)
 
 
 # --- what a strict reader chokes on or lets through (issue 30) -------------------------------
