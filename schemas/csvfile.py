@@ -108,6 +108,8 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
     as it is)."""
     notes: list[dict] = []
     if not is_utf8(encoding):
+        utf8 = _utf8_beyond_ascii(data, file_name, encoding)
+        notes += [utf8] if utf8 is not None else []
         data = _transcoded(data, file_name, encoding)
     counts = _byte_counts(data)
     bare_crs = _bare_crs(data, counts)  # 0 at no cost in a file without a CR
@@ -178,6 +180,36 @@ def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
             f"{file_name} line {line}: not {encoding} ({where}); the file is not valid "
             f"{encoding}: check [feed] encoding, which must name the encoding the SIS saved it in"
         ) from None
+
+
+def _utf8_beyond_ascii(data: bytes, file_name: str, encoding: str) -> dict | None:
+    """The warning of a file the settings say is in `encoding` whose bytes are UTF-8 with
+    characters beyond ASCII (a SIS that turned to UTF-8 since `[feed] encoding` was set): read
+    in `encoding`, each such character is other letters (`é` as `Ã©` in cp1252), in every name
+    that has one. A file in a one-byte encoding seldom is valid UTF-8 once it has a letter with
+    an accent (é alone, 0xE9, is no UTF-8); None for the others, and for ASCII (the same in
+    both). On the first such character's line."""
+    beyond = re.search(rb"[\x80-\xff]", data)
+    if beyond is None or _marked_encoding(data) not in (None, (BOM, UTF8)):
+        return None
+    try:
+        text = data.decode(UTF8)
+    except UnicodeDecodeError:
+        return None
+    at = len(data[: beyond.start()].decode(UTF8))
+    character = text[at]
+    misread = character.encode(UTF8).decode(encoding, "replace")
+    return issue_row(
+        file_name,
+        _line_at(text, at),
+        None,
+        character,
+        "file.encoding",
+        "warning",
+        f"the file is UTF-8 (its bytes are valid UTF-8 beyond ASCII), and [feed] encoding = "
+        f"{encoding!r} reads it as other letters ({character!r} as {misread!r}): if the SIS "
+        "saves it as UTF-8, take the setting out",
+    )
 
 
 def _line_at(text: str, end: int) -> int:

@@ -661,3 +661,27 @@ def test_utf32_read_as_utf8_is_refused_with_the_setting_that_reads_it():
         "x.csv line 1: not UTF-8 (byte 0xff at offset 0; it starts as UTF-32 does); export the "
         'file as UTF-8, or set [feed] encoding = "utf-32"'
     )
+
+
+# --- a file the settings name an encoding for that is UTF-8 after all ---------------------------
+
+
+def test_a_utf8_file_read_as_cp1252_is_warned_of_on_the_first_letter_it_misreads():
+    data = "sourcedId,givenName\nu1,Ann\nu2,Renée\nu3,Zoë\n".encode()
+    parsed = parse_csv(data, "users.csv", "cp1252")
+    assert issues_of(parsed) == [
+        ("users.csv", 3, None, "é", "file.encoding", "warning"),
+    ]
+    assert "'é' as 'Ã©'" in parsed.issues["message"][0]
+    assert parsed.rows["givenName"].to_list() == ["Ann", "RenÃ©e", "ZoÃ«"]  # read as told
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "sourcedId,givenName\nu1,Renée\n".encode("cp1252"),  # what the setting says
+        b"sourcedId,givenName\nu1,Ann\n",  # ASCII: the same in both
+    ],
+)
+def test_a_cp1252_or_ascii_file_read_as_cp1252_has_no_such_warning(data):
+    assert parse_csv(data, "users.csv", "cp1252").issues.height == 0
