@@ -545,6 +545,14 @@ def _counted(column: str, one: str, many: str) -> pl.Expr:
     )
 
 
+def _pointing(*counts: tuple[str, str, str]) -> pl.Expr:
+    """`1 enrollment, 2 line items`: each (column, one, many) of `counts` that is not none,
+    as the column `pointing`."""
+    return pl.concat_str(
+        [_counted(*count) for count in counts], separator=", ", ignore_nulls=True
+    ).alias("pointing")
+
+
 def left_behind_issues(
     plan: Plan, references: pl.DataFrame, lines: pl.LazyFrame | None = None
 ) -> pl.DataFrame:
@@ -563,13 +571,11 @@ def left_behind_issues(
         .join(sent, on="external_id", how="left")
         .with_columns(
             pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
-            pl.concat_str(
-                _counted("enrollments", "enrollment", "enrollments"),
-                _counted("observers", "observer link", "observer links"),
-                _counted("scores", "score", "scores"),
-                separator=", ",
-                ignore_nulls=True,
-            ).alias("pointing"),
+            _pointing(
+                ("enrollments", "enrollment", "enrollments"),
+                ("observers", "observer link", "observer links"),
+                ("scores", "score", "scores"),
+            ),
             pl.col("line").alias("__line"),
         )
         .sort("user_id")
@@ -615,14 +621,12 @@ def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFr
         .join(references.lazy(), on="course_id")
         .with_columns(
             pl.col("external_id").str.strip_prefix(MANAGED).alias("key"),
-            pl.concat_str(
-                _counted("enrollments", "enrollment", "enrollments"),
-                _counted("courses", "course built on it", "courses built on it"),
-                _counted("assignments", "resource assignment", "resource assignments"),
-                _counted("line_items", "line item", "line items"),
-                separator=", ",
-                ignore_nulls=True,
-            ).alias("pointing"),
+            _pointing(
+                ("enrollments", "enrollment", "enrollments"),
+                ("courses", "course built on it", "courses built on it"),
+                ("assignments", "resource assignment", "resource assignments"),
+                ("line_items", "line item", "line items"),
+            ),
             pl.lit(None, pl.Int64).alias("__line"),
         )
         .sort("course_id")
@@ -708,13 +712,11 @@ def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(
             pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
-            pl.concat_str(
-                _counted("user", "user", "users"),
-                _counted("course", "course", "courses"),
-                _counted("domain", "domain under it", "domains under it"),
-                separator=", ",
-                ignore_nulls=True,
-            ).alias("pointing"),
+            _pointing(
+                ("user", "user", "users"),
+                ("course", "course", "courses"),
+                ("domain", "domain under it", "domains under it"),
+            ),
             pl.lit(None, pl.Int64).alias("__line"),
         )
         .sort("domain_id")
