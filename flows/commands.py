@@ -477,9 +477,12 @@ def _serve(
 
 def check_existing(warehouse: Path) -> None:
     """The warehouse file, or the layout's registry, exists: a sync created it."""
-    from rosterflow.warehouse.layout import Layout, is_layout
+    from rosterflow.warehouse.layout import Layout, LayoutError, is_layout
 
-    exists = Layout(str(warehouse)).registry.is_dir() if is_layout(warehouse) else None
+    try:
+        exists = Layout(str(warehouse)).registry.is_dir() if is_layout(warehouse) else None
+    except LayoutError as error:  # a template it cannot use (`{Tenant}`): one line, exit 2
+        raise CommandError(str(error)) from None
     if exists is False or (exists is None and not warehouse.exists()):
         raise CommandError(f"--warehouse {warehouse}: no such warehouse (a sync creates it)")
 

@@ -26,7 +26,7 @@ from rosterflow.warehouse.apply import RunWrites, record_or_fail
 from rosterflow.warehouse.held import load_held
 from rosterflow.warehouse.layout import (
     Layout,
-    LayoutError,
+    NoSuchRun,
     is_layout,
     open_warehouse,
     warehouse_of_run,
@@ -77,10 +77,11 @@ def runs(
 
 
 def run_file(warehouse: str | Path, run_id: int) -> Path:
-    """The file holding run `run_id` (its tenant's, in a per-tenant layout)."""
+    """The file holding run `run_id` (its tenant's, in a per-tenant layout). A run id two
+    tenant files hold is a usage mistake (LayoutError, exit 2), not a refusal."""
     try:
         return warehouse_of_run(warehouse, run_id)
-    except LayoutError:
+    except NoSuchRun:
         raise OperationRefused(
             f"there is no run {run_id} in {warehouse} (`rosterflow runs`)"
         ) from None

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import duckdb
 
 from rosterflow.schemas.feed import FeedError
-from rosterflow.warehouse.schema import WarehouseError, connect
+from rosterflow.warehouse.schema import WarehouseError, connect, open_file
 from rosterflow.warehouse.seal import sealing
 
 TENANT_FIELD = "{tenant}"
@@ -280,7 +280,51 @@ def tenant_warehouse(warehouse: str | Path, tenant: str) -> tuple[Path, int]:
     layout = Layout(str(warehouse))
     path = layout.usable_path(tenant)
     layout.check_own_file(tenant, path)  # before the tenant is registered
+    _refuse_one_file_runs(layout, tenant, path)  # before too: a refusal leaves no trace
     return path, layout.id_base(tenant)
+
+
+def _refuse_one_file_runs(layout: Layout, tenant: str, path: Path) -> None:
+    """Refuse a file of the layout not yet claimed by a tenant (no `audit.id_space` row) that
+    holds runs numbered below 2**ID_BITS: a one-file warehouse copied in as the tenant's file.
+    Its ids and run ids start at 1, as every one-file warehouse's do, so two files copied in
+    so would hold one id each for two rows (a query across tenants would join them), and
+    `approve`, `discard` and `undo` of its runs would find no tenant by the ids. A file made
+    before the first sync (accounts made by hand, no run) is synced into; a file claimed by
+    a layout sync already (before this check) goes on as it is."""
+    if not path.exists():
+        return
+    con = open_file(path, read_only=True)
+    try:
+        tables = {
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() "
+                "where database_name = current_database() and schema_name = 'audit'"
+            ).fetchall()
+        }
+        if "sync_runs" not in tables:
+            return  # no rosterflow warehouse (yet): `connect` says what it is
+        claimed = (
+            "id_space" in tables
+            and con.execute("select count(*) > 0 from audit.id_space").fetchone()[0]
+        )
+        first = con.execute(
+            "select min(run_id), count(*) from audit.sync_runs where run_id < $floor",
+            {"floor": 1 << ID_BITS},
+        ).fetchone()
+    finally:
+        con.close()
+    if claimed or first[0] is None:
+        return
+    raise LayoutError(
+        f"tenant {tenant!r}: its warehouse file {path} holds {first[1]:,} run(s) of a "
+        f"one-file warehouse (run {first[0]} the first), numbered from 1 as in every one-file "
+        f"warehouse, where the files of the layout {layout.template} number each tenant's "
+        f"ids and run ids apart; a tenant of the layout starts from a file of its own: move "
+        f"{path} out of the layout (keep syncing it as --warehouse {path}), or sync the "
+        "tenant into the layout afresh"
+    )
 
 
 def _shared_file(tenant: str, path: Path, other: str) -> TenantNameError:
@@ -299,15 +343,47 @@ def existing_tenant_warehouse(warehouse: str | Path, tenant: str) -> Path | None
     return path if path.exists() else None
 
 
+class NoSuchRun(LayoutError):
+    """No tenant file of the layout holds the run."""
+
+
 def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
-    """The file that holds run `run_id` (in a layout, refused when no tenant's file could)."""
+    """The file that holds run `run_id` (in a layout, refused when no tenant's file could).
+
+    A run numbered below 2**ID_BITS is a one-file warehouse's, in a file copied into the
+    layout before a sync refused such files (`_refuse_one_file_runs`): `rosterflow runs`
+    lists it, so the files are asked, and one that two files hold is refused, naming both,
+    rather than decided in whichever file comes first."""
     if not is_layout(warehouse):
         return Path(warehouse)
     layout = Layout(str(warehouse))
+    if 0 <= run_id < 1 << ID_BITS:
+        holders = [path for path in layout.files().values() if _holds_run(path, run_id)]
+        if len(holders) > 1:
+            raise LayoutError(
+                f"run {run_id} is in {len(holders)} tenant files of {warehouse}, "
+                f"{', '.join(str(path) for path in holders)}: files copied in from one-file "
+                "warehouses, which number runs alike; give the file of the run's tenant as "
+                "--warehouse"
+            )
+        if holders:
+            return holders[0]
     tenant = layout.tenant_of_run(run_id)
     if tenant is None or not layout.path_for(tenant).exists():
-        raise LayoutError(f"run {run_id}: no tenant file of {warehouse} has runs numbered so")
+        raise NoSuchRun(f"run {run_id}: no tenant file of {warehouse} has runs numbered so")
     return layout.path_for(tenant)
+
+
+def _holds_run(path: Path, run_id: int) -> bool:
+    con = open_file(path, read_only=True)
+    try:
+        return con.execute(
+            "select count(*) > 0 from audit.sync_runs where run_id = $run_id", {"run_id": run_id}
+        ).fetchone()[0]
+    except duckdb.CatalogException:  # no rosterflow warehouse: it holds no run
+        return False
+    finally:
+        con.close()
 
 
 @contextmanager
