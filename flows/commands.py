@@ -519,21 +519,13 @@ def catalog(warehouse: str) -> str:
         raise CommandError(str(error)) from None
 
 
-def query(warehouse: Path, sql: str, nested_as_text: bool = False) -> pl.DataFrame:
-    """The rows of one read-only SQL statement on the warehouse: a file opened read-only, or
-    every tenant file of a layout through its catalog (`warehouse.readonly.read_statement`);
-    with `nested_as_text`, lists, structs and maps as DuckDB writes them, for a table."""
-    import polars as pl
-
-    with query_rows(warehouse, sql, nested_as_text) as rows:
-        return pl.concat([rows.schema.to_frame(), *rows.batches])
-
-
 @contextmanager
 def query_rows(warehouse: Path, sql: str, nested_as_text: bool = False) -> Iterator[StatementRows]:
-    """`query`'s rows read a batch at a time while the block lasts
-    (`warehouse.readonly.statement_rows`): what the command prints, or writes as CSV, as they
-    come."""
+    """The rows of one read-only SQL statement on the warehouse, read a batch at a time while
+    the block lasts, for the command to print or write as CSV as they come: a file opened
+    read-only, or every tenant file of a layout through its catalog
+    (`warehouse.readonly.statement_rows`); with `nested_as_text`, lists, structs and maps as
+    DuckDB writes them, for a table."""
     check_existing(warehouse)
     from rosterflow.warehouse.readonly import statement_rows
     from rosterflow.warehouse.schema import WarehouseError

@@ -642,15 +642,11 @@ def print_row_batches(
     console.print(counted, highlight=False)
 
 
-def write_csv(rows: pl.DataFrame, out: TextIO) -> None:
-    """A query's rows as CSV, a header line first; an empty field for NULL, true and false for
-    booleans, lists and structs as JSON. A reader that stops reading (`| head`) ends the
-    command as click ends any command whose output's reader went: quietly, exit 1."""
-    write_csv_batches(rows.schema, iter([rows]), out)
-
-
 def write_csv_batches(schema: pl.Schema, batches: Iterator[pl.DataFrame], out: TextIO) -> None:
-    """`write_csv` of rows read a batch at a time, each written as it comes."""
+    """A query's rows (of `schema`, read a batch at a time) as CSV, each batch written as it
+    comes, a header line first; an empty field for NULL, true and false for booleans, lists
+    and structs as JSON. A reader that stops reading (`| head`) ends the command as click ends
+    any command whose output's reader went: quietly, exit 1."""
     header = True
     for batch in itertools.chain(batches, [schema.to_frame()]):
         if batch.height or header:  # (the header alone for no rows at all)

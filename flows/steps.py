@@ -41,9 +41,7 @@ from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
 from rosterflow.transforms.plan import (
     course_left_behind_issues,
-    deleted_courses,
-    deleted_domains,
-    deleted_users,
+    deleted_ids,
     left_behind_issues,
     left_in_deleted_domains,
 )
@@ -387,9 +385,11 @@ def plan(
         basis.summary if isinstance(basis, IncrementalBasis) else None,
     )
     schools = school_removals(con, run.tenant, removals(planned.plan))
-    pointing = hand_made_references(con, run.tenant, deleted_users(planned.plan))
-    in_deleted_domains = rows_in_domains(con, run.tenant, deleted_domains(planned.plan))
-    on_deleted_courses = hand_made_course_references(con, run.tenant, deleted_courses(planned.plan))
+    pointing = hand_made_references(con, run.tenant, deleted_ids(planned.plan, "user"))
+    in_deleted_domains = rows_in_domains(con, run.tenant, deleted_ids(planned.plan, "domain"))
+    on_deleted_courses = hand_made_course_references(
+        con, run.tenant, deleted_ids(planned.plan, "course")
+    )
     return PlannedRun(
         run,
         planned.plan,

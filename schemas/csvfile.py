@@ -196,7 +196,7 @@ def _utf8_beyond_ascii(data: bytes, file_name: str, encoding: str) -> dict | Non
         text = data.decode(UTF8)
     except UnicodeDecodeError:
         return None
-    at = len(data[: beyond.start()].decode(UTF8))
+    at = beyond.start()  # (every byte before it is ASCII: one character each)
     character = text[at]
     misread = character.encode(UTF8).decode(encoding, "replace")
     return issue_row(

@@ -18,12 +18,11 @@ from rosterflow.schemas.settings import Hierarchy
 from rosterflow.schemas.spec import OBSERVER_ROLES
 from rosterflow.transforms.grades import grade_levels
 from rosterflow.transforms.hierarchy import (
+    MANAGED,
     base_course_enrollments,
     course_hierarchy,
     org_base_external_id,
 )
-
-MANAGED = "or--"
 
 
 def managed_id(column: str) -> pl.Expr:

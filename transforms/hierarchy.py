@@ -16,6 +16,7 @@ import polars as pl
 from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.settings import Hierarchy
 
+# the prefix of every external ID the sync writes (`transforms.desired` builds on it too)
 MANAGED = "or--"
 # a corrupt warehouse (validation rejects org cycles) must not walk a chain forever
 MAX_CHAIN_DEPTH = 64

@@ -67,7 +67,7 @@ from rosterflow.transforms.hierarchy import (
     course_hierarchy,
     org_base_external_id,
 )
-from rosterflow.transforms.plan import plan_entity
+from rosterflow.transforms.plan import deleted_ids, plan_entity
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
 # the desired courses of a plan that derives none
@@ -195,11 +195,6 @@ def _churned(plan: Plan, entity: str) -> pl.Series:
     )
 
 
-def _deleted_ids(plan: Plan, entity: str) -> pl.Series:
-    entity_plan = plan.entities[entity]
-    return entity_plan.changes.filter(pl.col("action") == "delete")[entity_plan.entity.id]
-
-
 def managed(sourced_ids: pl.Series) -> pl.Series:
     return (MANAGED + sourced_ids).alias("external_id")
 
@@ -286,7 +281,7 @@ def plan_incremental(
             entity_plan.changes = with_adoption_detail(entity_plan.changes, adoption.matches)
         plan.entities[name] = entity_plan
         planned[name] = ids
-        deleted[name] = _deleted_ids(plan, name)
+        deleted[name] = deleted_ids(plan, name)
         keys[name] = ids.height
 
     users = records["users"]

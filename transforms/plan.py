@@ -529,12 +529,15 @@ def renumber_new_ids(
     return renumbered
 
 
-def deleted_users(plan: Plan) -> pl.Series:
-    """The user_ids of the users `plan` deletes."""
-    users = plan.entities.get("user")
-    if users is None:
-        return pl.Series("user_id", [], pl.Int64)
-    return users.changes.filter(pl.col("action") == "delete").get_column("user_id")
+def deleted_ids(plan: Plan, name: str) -> pl.Series:
+    """The ids of the rows of entity `name` (`user_id`, ...) that `plan` deletes: none when it
+    plans no such entity."""
+    entity_plan = plan.entities.get(name)
+    if entity_plan is None:
+        return pl.Series(ENTITIES[name].id, [], pl.Int64)
+    return entity_plan.changes.filter(pl.col("action") == "delete").get_column(
+        entity_plan.entity.id
+    )
 
 
 def _counted(column: str, one: str, many: str) -> pl.Expr:
@@ -596,14 +599,6 @@ def left_behind_issues(
             "pointing",
         ),
     ).collect()
-
-
-def deleted_courses(plan: Plan) -> pl.Series:
-    """The course_ids of the courses `plan` deletes."""
-    courses = plan.entities.get("course")
-    if courses is None:
-        return pl.Series("course_id", [], pl.Int64)
-    return courses.changes.filter(pl.col("action") == "delete").get_column("course_id")
 
 
 def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFrame:
@@ -668,14 +663,6 @@ def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFr
 _DOMAIN_COLUMNS = {"user": "domain_id", "course": "domain_id", "domain": "parent_domain_id"}
 
 
-def deleted_domains(plan: Plan) -> pl.Series:
-    """The domain_ids of the domains `plan` deletes."""
-    domains = plan.entities.get("domain")
-    if domains is None:
-        return pl.Series("domain_id", [], pl.Int64)
-    return domains.changes.filter(pl.col("action") == "delete").get_column("domain_id")
-
-
 def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
     """A warning per domain `plan` deletes that rows will still belong to once it is applied
     (`rows`: `entity, id, domain_id` of the tenant's users, courses and child domains in the
@@ -685,7 +672,12 @@ def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
     at no domain; `[policy] domains = "inactivate"` keeps such domains."""
     if rows.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
-    deleted = deleted_domains(plan)
+    gone_domains = (
+        plan.entities["domain"]
+        .changes.filter(pl.col("action") == "delete")
+        .select("domain_id", "external_id")
+    )
+    deleted = gone_domains["domain_id"]
     moved_or_gone = pl.concat(
         [
             plan.entities[name]
@@ -703,13 +695,7 @@ def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
     counted = (
         staying.group_by("domain_id")
         .agg((pl.col("entity") == name).sum().alias(name) for name in ("user", "course", "domain"))
-        .join(
-            plan.entities["domain"]
-            .changes.lazy()
-            .filter(pl.col("action") == "delete")
-            .select("domain_id", "external_id"),
-            on="domain_id",
-        )
+        .join(gone_domains.lazy(), on="domain_id")
         .with_columns(
             pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
             _pointing(
