@@ -117,13 +117,17 @@ def _write_into(pulled: Pulled, folder: Path) -> None:
 
 
 def pulled_summary(pulled: Pulled) -> str:
-    """One line: what was read, how fast."""
+    """One line: what was read, how fast, what was left out, and an optional collection the
+    server did not give (demographics), with its answer."""
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in pulled.frames.items())
     rate = pulled.records / pulled.seconds if pulled.seconds else 0
     kind = "changed since " + filter_since(pulled.since)[18:-1] if pulled.since else "every record"
     dropped = "".join(
         f"; {count:,} {name} left out ({LEFT_OUT_WHY.get(name, 'not in the CSV binding')})"
         for name, count in pulled.left_out.items()
+    ) + "".join(
+        f"; warning: {name} not read ({why}): the feed has no {name}.csv"
+        for name, why in pulled.not_read.items()
     )
     return (
         f"pulled {pulled.url} (OneRoster {pulled.version}, {kind}): {counts or 'no records'} "

@@ -5,7 +5,9 @@ each record to send its JSON (`transforms.gradebook_push`), and asks the warehou
 the SIS already holds as they are now (`warehouse.gradebook.with_acknowledged`: the hash of
 the body it last acknowledged). `send_plan` PUTs the others through one `SisClient`:
 categories, then line items, then results, each file once the one before is answered; a
-record whose category or line item the SIS did not accept is held back. The push is then
+record whose category or line item the SIS did not accept is held back. A push to a URL that
+holds none of the records yet whose every PUT was answered 404 stops after that file: the URL
+is no gradebook service (`sis.push.not_a_gradebook_service`). The push is then
 recorded (`warehouse.gradebook.record_grades_run`): what the SIS acknowledged is what the next
 push compares with.
 """
@@ -25,7 +27,7 @@ from rosterflow.schemas.settings import Source
 from rosterflow.sis.client import RetryPolicy, SisClient
 from rosterflow.sis.credentials import credentials_for
 from rosterflow.sis.endpoints import gradebook_version_of, push_scopes
-from rosterflow.sis.push import PushStopped, put_records
+from rosterflow.sis.push import PushStopped, not_a_gradebook_service, put_records
 from rosterflow.transforms.gradebook import gradebook
 from rosterflow.transforms.gradebook_push import (
     HASHED,
@@ -124,6 +126,13 @@ async def send_plan(
                 before = answers(ready.lazy(), stopped.answered.lazy()).collect()
                 raise PushStopped(str(stopped), pl.concat([answered, held, before])) from None
             answered = pl.concat([answered, held, answers(ready.lazy(), put.lazy()).collect()])
+            # a wrong base URL answers 404 to everything: stopped after the first file so
+            # answered, not refused record by record (exit 1) and recorded as refusals. Where
+            # the SIS holds records of earlier pushes the URL was right, and a 404 is the
+            # record's own refusal
+            wrong_url = not_a_gradebook_service(plan.url, answered)
+            if wrong_url is not None and plan.unchanged == 0:
+                raise PushStopped(wrong_url, answered)
     return answered
 
 

@@ -9,7 +9,8 @@ and keeps what the SIS answered (`PUSH_OUTCOME_SCHEMA`).
 
 Stable sourcedIds, so that a second export updates what the first sent and never duplicates:
 a line item is `li-<line_item_id>`, a result `res-<line_item_id>-<user_id>` (the platform's ids,
-which never change), a category `cat-<its title in UTF-8, as hex>` (the title trimmed; safe in
+which never change; the student's first user_id, should a sync have deleted the student and
+made them again: `warehouse.gradebook.USERS_SQL`), a category `cat-<its title in UTF-8, as hex>` (the title trimmed; safe in
 a URL) or `cat-default` for the line items without one.
 """
 
@@ -82,8 +83,8 @@ REASONS: dict[str, str] = {
     "line_item.range_order": "its min_score is above its points_possible: no score lies in "
     "that range",
     "result.line_item_not_sent": "its line item is not sent",
-    "result.not_enrolled": "the student is not actively enrolled in the section (as the SIS "
-    "last said)",
+    "result.not_enrolled": "the user is not actively enrolled as a student in the section (as "
+    "the SIS last said)",
     "result.not_a_number": "the score is NaN or infinite: no number OneRoster can send",
     "result.out_of_range": "the score is outside the line item's range (min_score to "
     "points_possible)",

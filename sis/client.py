@@ -47,7 +47,7 @@ from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from rosterflow.sis.credentials import CLIENT_ID_ENV, TOKEN_URL_ENV, Credentials
-from rosterflow.sis.errors import CredentialsRefused, SisError, StatusError
+from rosterflow.sis.errors import CredentialsRefused, RequestRefused, SisError, StatusError
 
 log = logging.getLogger("rosterflow.sis")
 
@@ -242,7 +242,7 @@ class SisClient:
                         await self._fetch_token()
                 response = await self._retried(send, shown)
         if response.status_code == 401:
-            raise CredentialsRefused(self._refused(shown))
+            raise RequestRefused(self._refused(shown), 401, said(response), web_page(response))
         if 300 <= response.status_code < 400:
             # never followed: the credentials would go with the request wherever it leads
             raise StatusError(redirected(response, shown), response.status_code)
@@ -251,6 +251,7 @@ class SisClient:
                 f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
                 response.status_code,
                 said(response),
+                web_page(response),
             )
         return response
 
@@ -427,6 +428,14 @@ def redirected(response: httpx2.Response, shown: str) -> str:
     except httpx2.InvalidURL:
         return line
     return f"{line} to {target}: give that URL"
+
+
+def web_page(response: httpx2.Response) -> bool:
+    """Whether a response is an HTML page (`text/html`, and a body that starts with a tag): a
+    web site's answer, never a OneRoster API's. The body counts: a server that names no type
+    of its own sends `text/html` with an empty 204 or 200 (PHP's default, say)."""
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "text/html" and response.text.lstrip().startswith("<")
 
 
 def said(response: httpx2.Response) -> str:

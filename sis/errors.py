@@ -14,14 +14,21 @@ class CredentialsRefused(SisError):
 
 class StatusError(SisError):
     """The API answered a request with an HTTP error that retrying does not mend; `detail` is
-    what the server said of it (its `imsx_description`), when it said anything."""
+    what the server said of it (its `imsx_description`), when it said anything, and `web_page`
+    whether the answer was an HTML page (a web site's, not an API's)."""
 
-    def __init__(self, message: str, status: int, detail: str = "") -> None:
+    def __init__(self, message: str, status: int, detail: str = "", web_page: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail
+        self.web_page = web_page
 
 
 class InconsistentPull(SisError):
     """The pages of a collection do not make one snapshot (a total that changed, a page
     repeated, a sourcedId twice)."""
+
+
+class RequestRefused(StatusError, CredentialsRefused):
+    """The API answered a request 401 (after one new token): the credentials refused, for that
+    request at least (a token without the scope of one collection: a pull reads the others)."""

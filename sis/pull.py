@@ -1,7 +1,9 @@
 """Pull a district's roster from its OneRoster REST API as the frames of a CSV feed.
 
 `pull(url, source)` reads orgs, academicSessions, courses, classes, users and enrollments,
-and demographics when the API offers them, all at once within the client's bound on requests in
+and demographics when the API offers them (a 401, 403, 404, 405 or 501 there leaves them out,
+the reason kept in `Pulled.not_read`; the same answer for another collection ends the pull),
+all at once within the client's bound on requests in
 flight, and returns the CSV files' frames (columns in spec order, all text), which
 `schemas.writer` writes as a feed and the sync reads as it reads any export. A 1.2 API's users
 bring roles.csv and userProfiles.csv with them.
@@ -28,12 +30,13 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.sis.client import RetryPolicy, SisClient
 from rosterflow.sis.credentials import Credentials, credentials_for
 from rosterflow.sis.endpoints import COLLECTIONS, Collection, version_of
-from rosterflow.sis.errors import StatusError
+from rosterflow.sis.errors import CredentialsRefused, StatusError
 from rosterflow.sis.mapping import csv_rows, left_out, record_schema
 from rosterflow.sis.pages import all_of, read_collection
 
-# what a server answers for a collection it does not offer (403: a scope not granted)
-NOT_OFFERED = frozenset({403, 404, 405, 501})
+# what a server answers for a collection it does not offer (401 and 403: the token not taken for
+# it, a scope not granted); an optional collection so answered is left out, with a warning
+NOT_OFFERED = frozenset({401, 403, 404, 405, 501})
 # a file a delta keeps, empty, when the file it is read with changed: a 1.2 manifest must
 # mark roles.csv as it marks users.csv, and a delta of users that are all removals (records
 # of a sourcedId and a status, without roles) makes no roles rows
@@ -51,6 +54,8 @@ class Pulled:
     not_offered: tuple[str, ...] = field(default=())  # optional collections the API lacks
     # per file, the records the CSV binding cannot carry (`sis.mapping.left_out`)
     left_out: dict[str, int] = field(default_factory=dict)
+    # per optional collection not read, why: the line of the server's answer (`refusal`)
+    not_read: dict[str, str] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -123,6 +128,7 @@ async def pull_roster(
     async with SisClient(
         credentials, concurrency=source.concurrency, policy=policy, transport=transport
     ) as client:
+        not_read: dict[str, str] = {}
 
         async def one(
             collection: Collection,
@@ -134,7 +140,12 @@ async def pull_roster(
                 )
             except StatusError as error:
                 if collection.optional and error.status in NOT_OFFERED:
+                    # demographics a server keeps to itself (a 401 or a 403 for a scope it did
+                    # not grant) stop no roster: the feed is written without them, and said so
+                    not_read[collection.file] = str(refusal(error))
                     return None
+                if isinstance(error, CredentialsRefused):
+                    raise  # its line says whose credentials, and what to set
                 raise refusal(error, delta=since is not None) from None
 
             def mapped() -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
@@ -169,4 +180,5 @@ async def pull_roster(
         time.perf_counter() - started,
         not_offered,
         dropped,
+        not_read,
     )

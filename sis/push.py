@@ -11,9 +11,14 @@ timeouts, dropped connections; `Retry-After` honoured).
   `refused`, with the status and what the SIS said, and the other records go on.
 - What no record can mend stops the push: the API unreachable, or still answering 5xx, 408, 425
   or 429 after the retries, the credentials refused (401), no PUT at that URL (405: no gradebook
-  service there) or a redirect (the client follows none). The requests in flight are
+  service there), a redirect (the client follows none), or a web page (`text/html` with a
+  tag, whatever its status: a 200 from a site's front page acknowledges nothing). The requests in flight are
   cancelled, and `PushStopped` says why in one line and carries what the SIS answered before:
   only what it acknowledged counts as sent.
+- A push whose every PUT was answered 404, none acknowledged, to a URL that holds none of
+  its records yet, went to no gradebook service (a wrong base URL): `not_a_gradebook_service`
+  says so, and the push stops (`flows.pushing`); a 404 among records acknowledged, or where
+  earlier pushes were, is that record's refusal.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from http import HTTPStatus
 
 import polars as pl
 
-from rosterflow.sis.client import RETRIED_STATUSES, SisClient
+from rosterflow.sis.client import RETRIED_STATUSES, SisClient, web_page
 from rosterflow.sis.errors import SisError, StatusError
 
 # what the SIS answered to each record PUT
@@ -35,6 +40,9 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
 }
 # a 4xx that says nothing of the record: the push itself cannot go on
 STOPPING = frozenset({401, 405}) | RETRIED_STATUSES
+# a status that, answered to every PUT of a push with none acknowledged, says the URL is wrong
+NO_SERVICE = 404
+GIVE_GRADEBOOK_BASE = "give the base URL of the SIS's gradebook service"
 
 
 class PushStopped(SisError):
@@ -56,6 +64,28 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return f"HTTP {status}"
+
+
+def web_page_answered(url: str, status: int) -> str:
+    """The line saying `url` answered a web page, not the API."""
+    return (
+        f"{url}: HTTP {status} {_phrase(status)} with a web page (text/html), not a OneRoster "
+        f"API's answer: no gradebook service there; {GIVE_GRADEBOOK_BASE}"
+    )
+
+
+def not_a_gradebook_service(base_url: str, answered: pl.DataFrame) -> str | None:
+    """The line saying the push went to no gradebook service, when the SIS answered every
+    record PUT so far (`answered`: `sourcedId, status, outcome`; a record held back has no
+    status) with 404 and acknowledged none; else None."""
+    requested = answered.filter(pl.col("status").is_not_null())
+    if requested.is_empty() or not requested["status"].eq(NO_SERVICE).all():
+        return None
+    count = "the one record" if requested.height == 1 else f"all {requested.height:,} records"
+    return (
+        f"{base_url.rstrip('/')}: HTTP {NO_SERVICE} {_phrase(NO_SERVICE)} to {count} PUT, none "
+        f"acknowledged: no gradebook service there; {GIVE_GRADEBOOK_BASE}"
+    )
 
 
 def _answered(rows: list[tuple[str, int, str, str | None]]) -> pl.DataFrame:
@@ -84,12 +114,19 @@ async def put_records(
                     ) from None
                 if not refusal(error.status):
                     raise
+                if error.web_page:
+                    # a site's "not found" or "forbidden" page: no API's word on the record
+                    raise SisError(web_page_answered(base + sourced_id, error.status)) from None
                 rows.append(
                     (sourced_id, error.status, "refused", error.detail or _phrase(error.status))
                 )
                 continue
             # the client answers 2xx alone: a redirect is a StatusError (never followed), and
             # so the record is not stored there
+            if web_page(response):
+                # a site's page (a catch-all front page, a sign-in form) says 200 to anything:
+                # counted as sent, the record would never be sent again
+                raise SisError(web_page_answered(base + sourced_id, response.status_code))
             rows.append((sourced_id, response.status_code, "sent", None))
 
     try:

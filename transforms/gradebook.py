@@ -15,11 +15,15 @@ the SIS's classes and academic sessions as stored (`warehouse.records`):
 - a score is sent when its line item is, its student (a managed user) is actively enrolled as a
   student in the section by the SIS (a managed enrollment, status active), and the score is
   finite and lies within the line item's range; scoreStatus is the score's status, scoreDate
-  its graded date.
+  its graded date. A score of a user not so enrolled (a teacher's try of a quiz, say) is not
+  sent, and its message names the user's role (lms.users).
 - categorySourcedId: one category per platform category of the line items sent (their title),
   or the default category for those without one.
 
-The sourcedIds are stable across exports (`schemas.gradebook`). Every record is text, as the
+The sourcedIds are stable across exports (`schemas.gradebook`); a result's names its student by
+`result_user_id` when the users frame has it: the first user_id the tenant's user of that
+sourcedId had (`warehouse.gradebook.gradebook_inputs`), so that a student a sync deleted and made
+again under a new user_id keeps the SIS's one result per line item. Every record is text, as the
 feed writer wants it; the frames hold the columns of OneRoster 1.1 and 1.2 (`gradebook_files`
 picks one version's, in its binding's order).
 """
@@ -40,6 +44,11 @@ from rosterflow.schemas.gradebook import (
 from rosterflow.schemas.lms import MANAGED_PREFIX
 from rosterflow.schemas.spec import SPECS_BY_VERSION
 from rosterflow.transforms.desired import MANAGED
+
+# what the export reads of a user beyond USER_SCHEMA, when the frame has it: the role, and the
+# user_id a result names the student by (`result_sourced_id`); a frame without them (a test's
+# literal users) reads as null
+OPTIONAL_USER_COLUMNS: dict[str, pl.DataType] = {"role": pl.String(), "result_user_id": pl.Int64()}
 
 
 def sourced_id(external_id: pl.Expr) -> pl.Expr:
@@ -305,7 +314,30 @@ def studies(enrollments: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def result_sourced_id() -> pl.Expr:
+    """`res-<line_item_id>-<user_id>`, the user_id being the student's first (`result_user_id`)
+    when known: one result per line item and student, whatever user_id the platform holds the
+    student under now."""
+    return pl.format(
+        "{}{}-{}",
+        pl.lit(RESULT_PREFIX),
+        "line_item_id",
+        pl.coalesce("result_user_id", "user_id"),
+    )
+
+
+def _with_optional_user_columns(users: pl.LazyFrame) -> pl.LazyFrame:
+    present = users.collect_schema().names()
+    return users.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in OPTIONAL_USER_COLUMNS.items()
+        if name not in present
+    )
+
+
 def _result_reason() -> pl.Expr:
+    # the enrollment decides, not the user's role: a teacher the SIS enrolls as a student of
+    # a class (a staff member taking a course) has results of the SIS's like any student
     enrolled = (pl.col("enrollment_status") == "active").fill_null(False) & pl.col(
         "user_external_id"
     ).str.starts_with(MANAGED).fill_null(False)
@@ -350,6 +382,21 @@ def _result_message() -> pl.Expr:
             pl.format(
                 "user {} is not a student the SIS knows (made by hand in the platform)",
                 pl.col("user_id"),
+            )
+        )
+        # a teacher's try of a quiz, say: named by their role, not as a student
+        .when(
+            (reason == "result.not_enrolled") & (pl.col("user_role") != "student").fill_null(False)
+        )
+        .then(
+            pl.format(
+                "{} {} is not actively enrolled as a student in class {} ({})",
+                pl.col("user_role"),
+                sourced_id(user),
+                pl.col("classSourcedId"),
+                pl.format("enrollment {}", pl.col("enrollment_status")).fill_null(
+                    "no student enrollment"
+                ),
             )
         )
         .when(reason == "result.not_enrolled")
@@ -401,7 +448,12 @@ def placed_scores(
             how="left",
         )
         .join(
-            users.select("user_id", pl.col("external_id").alias("user_external_id")),
+            _with_optional_user_columns(users).select(
+                "user_id",
+                pl.col("external_id").alias("user_external_id"),
+                pl.col("role").alias("user_role"),
+                "result_user_id",
+            ),
             on="user_id",
             how="left",
         )
@@ -416,7 +468,7 @@ def result_records(sent: pl.LazyFrame) -> pl.LazyFrame:
     return sent.select(
         "line_item_id",
         "user_id",
-        pl.format("{}{}-{}", pl.lit(RESULT_PREFIX), "line_item_id", "user_id").alias("sourcedId"),
+        result_sourced_id().alias("sourcedId"),
         pl.format("{}{}", pl.lit(LINE_ITEM_PREFIX), "line_item_id").alias("lineItemSourcedId"),
         sourced_id(pl.col("user_external_id")).alias("studentSourcedId"),
         pl.col("status").alias("scoreStatus"),
@@ -448,9 +500,7 @@ def exclusions(line_items: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
             ),
             scores.filter(pl.col("reason").is_not_null()).select(
                 pl.lit("result").alias("entity"),
-                pl.format("{}{}-{}", pl.lit(RESULT_PREFIX), "line_item_id", "user_id").alias(
-                    "sourcedId"
-                ),
+                result_sourced_id().alias("sourcedId"),
                 "line_item_id",
                 "user_id",
                 "reason",

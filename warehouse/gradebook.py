@@ -59,10 +59,49 @@ def _rows(
 STORED_FIELDS = {"classes": CLASS_SCHEMA, "academicSessions": SESSION_SCHEMA}
 
 
+# the users the scores name, with their role and `result_user_id`: the first user_id the
+# tenant's user of that external_id had. A sync under `[policy] users = "delete"` deletes a
+# student the SIS stops sending and makes a new row, a new user_id, when it sends them again;
+# a result named by the new user_id would be a second result of the student at the SIS for
+# the same line item (transforms.gradebook.result_sourced_id). Only a user_id no row holds now
+# is taken over (history keeps every ended version: migration 1).
+USERS_SQL = """
+with
+
+scored as (
+    select user_id, external_id, role
+    from lms.users
+    where tenant = $tenant and user_id in ({students})
+),
+
+earlier as (
+    select closed.external_id, min(closed.user_id) as user_id
+    from history.users_closed as closed
+    where closed.tenant = $tenant
+        and closed.external_id in (select external_id from scored)
+        and closed.user_id not in (select user_id from lms.users where tenant = $tenant)
+    group by closed.external_id
+),
+
+final as (
+    select
+        scored.user_id,
+        scored.external_id,
+        scored.role,
+        least(scored.user_id, coalesce(earlier.user_id, scored.user_id)) as result_user_id,
+    from scored
+    left join earlier on earlier.external_id = scored.external_id
+)
+
+select * from final
+"""
+
+
 def gradebook_inputs(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.LazyFrame]:
     """The keyword arguments of `transforms.gradebook.gradebook` for the tenant: its line
     items and their scores; of its courses, users and enrollments those the line items and
-    scores name; its stored classes and academic sessions."""
+    scores name (the users with their role and `result_user_id`: `USERS_SQL`); its stored
+    classes and academic sessions."""
     items = "select line_item_id from lms.line_items where tenant = $tenant"
     courses = "select course_id from lms.line_items where tenant = $tenant"
     students = f"select user_id from lms.scores where line_item_id in ({items})"
@@ -99,13 +138,7 @@ def gradebook_inputs(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, p
             tenant,
             COURSE_SCHEMA,
         ),
-        "users": _rows(
-            con,
-            "select user_id, external_id from lms.users "
-            f"where tenant = $tenant and user_id in ({students})",
-            tenant,
-            USER_SCHEMA,
-        ),
+        "users": _rows(con, USERS_SQL.format(students=students), tenant, USER_SCHEMA),
         "enrollments": _rows(
             con,
             "select user_id, course_id, external_id, role, status from lms.enrollments "
