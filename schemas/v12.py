@@ -12,8 +12,11 @@ as it was: the first 1.2 sync after a 1.1 sync of the same roster changes nothin
 - A user with several primary roles (one per org, which 1.2 allows) has the one at
   `primaryOrgSourcedId`, else the first in file order; if the others would read as another 1.1
   role, each gets a warning.
-- A users.csv delta changes what it sends: a user it sends without any roles.csv row keeps the
-  role and orgs the warehouse holds (`roles_kept`; `primaryOrgSourcedId` still comes first).
+- A users.csv delta changes what it sends: a user it sends without a primary roles.csv row
+  keeps the role and orgs the warehouse holds (`roles_kept`; `primaryOrgSourcedId` still comes
+  first). A role is a record of its own, so a delta sends the roles that changed: a secondary
+  role added adds its org after the stored ones, and one it marks tobedeleted takes its org
+  away (but the first, the user's domain, which the primary role kept gives).
 - lineItems.csv's `academicSessionSourcedId` is 1.1's `gradingPeriodSourcedId`; every other
   shared file keeps its 1.1 columns, and what 1.2 added to it is validated and then left out.
 
@@ -31,7 +34,7 @@ import polars as pl
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.records import ROW_HASH
-from rosterflow.schemas.references import live
+from rosterflow.schemas.references import live, stated
 from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
 from rosterflow.schemas.vocabulary import (
     ENROLLMENT_ROLES,
@@ -56,10 +59,11 @@ def as_v11(
     their lines). users.csv needs roles.csv: without it (a header error there) users are left
     out, and the run is rejected for that header anyway.
 
-    A users.csv delta may change a user without sending any of their roles.csv rows: their role
+    A users.csv delta may change a user without sending their primary roles.csv row: their role
     and orgs stay as stored, taken from `stored_users` (the tenant's stored users, 1.1-shaped)
-    where the warehouse holds them (`roles_kept`). Without a warehouse (`verifiable` false, as
-    `rosterflow validate` without --warehouse) such a user is warned about, not refused."""
+    where the warehouse holds them (`roles_kept`), with the orgs of the secondary roles the
+    delta sends or removes. Without a warehouse (`verifiable` false, as `rosterflow validate`
+    without --warehouse) such a user is warned about, not refused."""
     converted = {
         name: _shared_columns(name, rows)
         for name, rows in tables.items()
@@ -86,7 +90,7 @@ def as_v11(
         converted["users"] = users_as_v11(users, roles, primaries, kept)
         excused = kept.select("sourcedId")
         if modes.get("users") == "delta" and not verifiable:
-            unsent = _without_roles(users, roles)
+            unsent = _without_primary_role(users, roles)
             excused = unsent.select("sourcedId")
             found.append(unverified_role_issues(unsent))
         found.append(no_primary_role_issues(users, roles, excused))
@@ -99,10 +103,16 @@ def _no_roles_kept() -> pl.DataFrame:
     )
 
 
-def _without_roles(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
-    """The users a users.csv delta states without any roles.csv row naming them."""
+def _without_primary_role(users: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
+    """The users a users.csv delta states without a primary roles.csv row naming them (none, or
+    secondary ones only). A primary row the delta marks tobedeleted counts: a user whose
+    primary role it ends and replaces with none has no role to keep."""
     return live(users).join(
-        roles.select(pl.col("userSourcedId").alias("sourcedId")), on="sourcedId", how="anti"
+        roles.filter(pl.col("roleType") == "primary").select(
+            pl.col("userSourcedId").alias("sourcedId")
+        ),
+        on="sourcedId",
+        how="anti",
     )
 
 
@@ -110,12 +120,14 @@ def roles_kept(
     users: pl.DataFrame, roles: pl.DataFrame, stored_users: pl.DataFrame | None
 ) -> pl.DataFrame:
     """`sourcedId, role, orgSourcedIds` as stored of each user a users.csv delta states with no
-    roles.csv row: a delta changes what it sends, and what it does not send stays as stored.
-    No user without stored users (no warehouse), nor any the warehouse holds without a role."""
+    primary roles.csv row: a delta changes what it sends, and what it does not send stays as
+    stored (a role is a record of its own: a delta that adds a secondary role to a user sends
+    that row alone). No user without stored users (no warehouse), nor any the warehouse holds
+    without a role."""
     if stored_users is None:
         return _no_roles_kept()
     return (
-        _without_roles(users, roles)
+        _without_primary_role(users, roles)
         .select("sourcedId")
         .join(
             stored_users.select("sourcedId", "role", "orgSourcedIds").filter(
@@ -168,8 +180,17 @@ def _user_orgs(
 ) -> pl.DataFrame:
     """`userSourcedId, orgSourcedIds`: primaryOrgSourcedId, the primary role's org, then the
     other roles' orgs in file order, each once, as 1.1's comma-separated list; a user whose
-    roles are `kept` as stored (no roles.csv row names them), primaryOrgSourcedId then the
-    stored orgs in their order."""
+    roles are `kept` as stored (no primary roles.csv row names them), primaryOrgSourcedId, the
+    stored orgs in their order but those of the user's roles the delta marks tobedeleted (the
+    first, their domain, stays), then the orgs of the user's roles it sends."""
+    # a role the delta ends takes its org from the stored list (a live role at that org, sent
+    # too, gives it back, after the stored ones), but for the first: the user's domain, which
+    # the primary role the delta keeps gives (a secondary role may be at the same org)
+    ended = (
+        roles.filter(~stated())
+        .select("userSourcedId", pl.col("orgSourcedId").alias("org"), pl.lit(True).alias("ended"))
+        .unique(["userSourcedId", "org"])
+    )
     ranked = pl.concat(
         [
             kept.select(
@@ -177,12 +198,13 @@ def _user_orgs(
                 pl.col("orgSourcedIds").str.split(",").alias("org"),
             )
             .explode("org")
-            .select(
-                "userSourcedId",
+            .with_columns(
                 pl.col("org").str.strip_chars(),
-                pl.lit(1, pl.Int64).alias("rank"),
                 pl.int_range(pl.len()).over("userSourcedId").cast(pl.Int64).alias("line"),
-            ),
+            )
+            .join(ended, on=["userSourcedId", "org"], how="left", maintain_order="left")
+            .filter(pl.col("ended").is_null() | (pl.col("line") == 0))
+            .select("userSourcedId", "org", pl.lit(1, pl.Int64).alias("rank"), "line"),
             users.select(
                 pl.col("sourcedId").alias("userSourcedId"),
                 pl.col("primaryOrgSourcedId").alias("org"),
@@ -276,10 +298,11 @@ def no_primary_role_issues(
 
 
 def unverified_role_issues(unsent: pl.DataFrame) -> pl.LazyFrame:
-    """A warning on each user a users.csv delta states without any roles.csv row (`unsent`,
-    their users.csv rows), checked without a warehouse: their role and orgs may be stored from
-    an earlier run (they are kept then), which only the warehouse can tell. The user's error,
-    if any, is left for the run that has one (a sync, or `validate --warehouse`)."""
+    """A warning on each user a users.csv delta states without a primary roles.csv row
+    (`unsent`, their users.csv rows), checked without a warehouse: their role and orgs may be
+    stored from an earlier run (they are kept then), which only the warehouse can tell. The
+    user's error, if any, is left for the run that has one (a sync, or `validate
+    --warehouse`)."""
     return issues_from(
         unsent,
         file="users.csv",
@@ -287,8 +310,9 @@ def unverified_role_issues(unsent: pl.DataFrame) -> pl.LazyFrame:
         value=pl.col("sourcedId"),
         rule="reference.unverified",
         severity="warning",
-        message="no roles.csv row names this user (roles.csv is not bulk): the user's role "
-        "and orgs may be stored from an earlier sync; give --warehouse and --tenant to check it",
+        message="no primary roles.csv row names this user (roles.csv is not bulk): the user's "
+        "role and orgs may be stored from an earlier sync; give --warehouse and --tenant to "
+        "check it",
     )
 
 

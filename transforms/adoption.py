@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
-from rosterflow.schemas.identity import IDENTITY_KEYS
+from rosterflow.schemas.identity import IDENTITY_KEYS, same_login
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.lms import MANAGED_PREFIX
 from rosterflow.schemas.settings import Identity
@@ -57,9 +57,7 @@ def comparable(column: str) -> pl.Expr:
     """A value as adoption compares it: trimmed, in lower case, composed (NFC), `ß` as `ss`;
     empty is no value."""
     value = (
-        pl.col(column)
-        .str.strip_chars()
-        .str.to_lowercase()
+        same_login(pl.col(column))  # trimmed, in lower case: as sign-in compares logins
         # one name typed on two systems: `José` composed (é) on one, decomposed (e + U+0301)
         # on the other, is the same text to Unicode, and to the person
         .str.normalize("NFC")

@@ -6,41 +6,35 @@ from __future__ import annotations
 import polars as pl
 
 from rosterflow.schemas.changes import Plan, PlanError
-from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins
+from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins, same_login
 from rosterflow.schemas.issues import issues_from
 from rosterflow.transforms.adoption import LINES_SCHEMA
 
 
 def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
     """The users whose login the plan changes from one they had (`detail` of their update,
-    move or adoption): `external_id, user_id, login_before, login, line`, the line of the
-    user's record in the run's users.csv among `lines` (`transforms.adoption.sent_lines`;
-    none for a record the run did not receive)."""
+    move, reactivation or adoption): `external_id, user_id, login_before, login, line`, the
+    line of the user's record in the run's users.csv among `lines`
+    (`transforms.adoption.sent_lines`; none for a record the run did not receive)."""
     before = pl.col("detail").str.json_path_match("$.login.from")
-    # an adopted account's people sign in with its login today: adoption changing it is a
-    # login change like an update's. Unless the adoption also reactivates or inactivates the
-    # account, which the sync would otherwise name so: those actions' logins are not held
+    # a reactivated user signed in as before until they left: coming back under another
+    # login, they no longer do, as after an update (an adopted account's people sign in with
+    # its login today too). A user the run inactivates signs in with nothing after it: the
+    # login their record gives them changes nobody's sign-in
     was = pl.col("detail").str.json_path_match("$.status.from")
     now = pl.col("detail").str.json_path_match("$.status.to")
-    switched = ((was != "active") & (now == "active")) | ((was == "active") & (now == "inactive"))
-    # adoption matches values trimmed and in any letter case, as sign-in pages compare logins:
-    # an adopted login that differs only so is the same login (`JDoe` adopted as `jdoe`)
-    same_login = (
-        before.str.strip_chars().str.to_lowercase()
-        == pl.col("login").str.strip_chars().str.to_lowercase()
-    )
+    inactivated = (was == "active") & (now == "inactive")
+    # sign-in compares logins trimmed and in any letter case, as adoption matches them and
+    # shared logins are found: `JSmith` sent as `jsmith` is the same login (stored as sent)
+    same = same_login(before) == same_login(pl.col("login"))
     changed = (
         plan.entities["user"]
         .changes.lazy()
         .filter(
-            pl.col("action").is_in(["update", "move"])
-            | (
-                (pl.col("action") == "adopt")
-                & ~switched.fill_null(False)
-                & ~same_login.fill_null(False)
-            )
+            pl.col("action").is_in(["update", "move", "reactivate"])
+            | ((pl.col("action") == "adopt") & ~inactivated.fill_null(False))
         )
-        .filter(before.is_not_null())
+        .filter(before.is_not_null(), ~same.fill_null(False))
         .select("external_id", "user_id", before.alias("login_before"), "login")
     )
     found = changed.collect()

@@ -70,10 +70,10 @@ def relogin_rows(*rows: tuple) -> pl.DataFrame:
                 ("or--u3", 13, "ada", "create", None),  # a new user's first login
                 ("or--u4", 14, "bo", "update", '{"login":{"from":null,"to":"bo"}}'),  # a first
                 ("or--u5", 15, "cy", "update", '{"email":{"from":"c@x","to":"cy@x"}}'),
-                # a reactivation changes the login too, but not from an active one
+                # a reactivation under another login: the user signed in as d before leaving
                 ("or--u6", 16, "di", "reactivate", '{"login":{"from":"d","to":"di"}}'),
             ),
-            relogin_rows(),
+            relogin_rows(("or--u6", 16, "d", "di")),
         ),
         (
             user_changes(
@@ -89,8 +89,8 @@ def relogin_rows(*rows: tuple) -> pl.DataFrame:
                 ("or--u8", 18, "fa", "adopt", '{"login":{"from":null,"to":"fa"}}'),  # a first
                 # matched in another letter case, with spaces: the login people type still works
                 ("or--v3", 23, "jo", "adopt", '{"login":{"from":" JO","to":"jo"}}'),
-                # an adoption that reactivates the account, or inactivates it, is held or
-                # not as a reactivation or inactivation is
+                # an adoption that reactivates the account under another login is a login
+                # change, as a reactivation is; one that inactivates it is not
                 (
                     "or--u9",
                     19,
@@ -114,10 +114,12 @@ def relogin_rows(*rows: tuple) -> pl.DataFrame:
                     '"login":{"from":"i","to":"ida"}}',
                 ),
             ),
-            relogin_rows(("or--u7", 17, "e", "ed"), ("or--v2", 22, "i", "ida")),
+            relogin_rows(
+                ("or--u7", 17, "e", "ed"), ("or--u9", 19, "g", "gus"), ("or--v2", 22, "i", "ida")
+            ),
         ),
     ],
-    ids=["nothing", "updated and moved", "no login left behind", "adopted"],
+    ids=["nothing", "updated and moved", "first logins and a reactivation", "adopted"],
 )
 def test_relogins_are_users_whose_login_changes_from_one_they_had(planned, expected):
     assert_frame_equal(relogins(planned), expected)
