@@ -198,14 +198,15 @@ def validated_by_lines(warehouse: Path, tenant: str, feed, settings):
 def known_ids(warehouse: Path, tenant: str):
     """The tenant's records in the warehouse (a file, or the tenant's file of a layout), read
     when called: a feed answered from its lines needs none."""
-    from rosterflow.warehouse.layout import existing_tenant_warehouse
+    from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
     from rosterflow.warehouse.state import known_ids as tenant_ids
 
     path = existing_tenant_warehouse(warehouse, tenant)
-    if path is None:
-        # no such file, or a layout no sync created; in a layout that exists, a tenant without
-        # its file has never synced, and holds no records
-        check_existing(warehouse)
+    if path is None and not is_layout(warehouse):
+        check_existing(warehouse)  # a file that is not there: a mistyped path, say
+    # in a layout, a tenant without its file (in a layout no sync created yet, too: a
+    # district checks its feed before the first sync) has never synced and holds no
+    # records: the feed is validated as without a warehouse, and nothing is created
     return functools.partial(tenant_ids, path, tenant)
 
 

@@ -2,7 +2,9 @@
 then filed under `processed/`, `held/` or `rejected/` with its issue report beside it.
 
 - **Which files**: `*.zip` at the top of the inbox (any case), oldest first so that Monday's
-  export is applied before Tuesday's; hidden files (`._feed.zip` from macOS) are skipped.
+  export is applied before Tuesday's; hidden files (`._feed.zip` from macOS) are skipped. A
+  zip that stays in the inbox (below) keeps its tenant's later zips there with it, for the
+  same reason.
 - **Still being written?** A zip is left alone while its modification time is younger than the
   settle time (every write moves it), and while it does not open as a zip yet: a zip's central
   directory is written last, so a partial upload has none. A file that still does not open once
@@ -20,7 +22,11 @@ then filed under `processed/`, `held/` or `rejected/` with its issue report besi
   `rosterflow validate --report`). A name already taken there gets `-2`, `-3`, ...: districts
   send the same file name every night. A zip that failed for a reason that is not its own (the
   settings, or a warehouse that is locked or needs a person) stays in the inbox for the next
-  scan, and the inbox run fails so that someone looks.
+  scan, and the inbox run fails so that someone looks. A zip whose tenant's file a per-tenant
+  layout refuses as it stands (`warehouse.layout.TenantFileRefused`: a one-file warehouse
+  copied in) goes to `rejected/` instead: every later scan would be refused alike, and
+  notified again. A tenant's file that cannot be read for the ledger (locked past the wait)
+  keeps that zip waiting, not the scan: the other tenants' zips are synced.
 - **One scan at a time**: a scan holds the inbox folder's lock while it runs
   (`one_scan_at_a_time`); another scan of the inbox waits for it.
 
@@ -42,6 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, InboxBusy, input_error
@@ -51,6 +58,7 @@ from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
 from rosterflow.warehouse.layout import (
     Layout,
+    TenantFileRefused,
     TenantNameError,
     existing_tenant_warehouse,
     is_layout,
@@ -58,7 +66,13 @@ from rosterflow.warehouse.layout import (
     tenant_text,
 )
 from rosterflow.warehouse.runs import applied_run_of_feed
-from rosterflow.warehouse.schema import latest_version, schema_version, while_busy
+from rosterflow.warehouse.schema import (
+    connect,
+    latest_version,
+    open_file,
+    schema_version,
+    while_busy,
+)
 
 SETTLE_SECONDS = 5.0
 GIVE_UP_SECONDS = 15 * 60.0
@@ -144,9 +158,28 @@ def applied_run_of(
         digest = file_sha256(zip_path)
     except OSError:  # (its permissions: the sync says so in its one line)
         return None
-    with open_warehouse(path) as con:
-        found = applied_run_of_feed(con, digest, tenant)
+    with reading_ledger(path) as con:
+        found = applied_run_of_feed(con, digest, tenant) if con is not None else None
     return AlreadyApplied(*found) if found else None
+
+
+@contextmanager
+def reading_ledger(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The warehouse file opened read-only for the ledger (None: a file of no rosterflow
+    schema, which holds no run). Read-only, an analyst's session on a tenant's file (a
+    notebook, the catalog) does not keep the lookup waiting, as a writer's open would until
+    the lock wait ran out, and a file the sync then refuses as it stands (a one-file
+    warehouse copied into a layout) is not migrated by the lookup. A file of an older schema
+    is migrated first, as its sync would, so that its applied runs still count."""
+    con = open_file(path, read_only=True)
+    try:
+        version = schema_version(con)
+        if version not in (0, latest_version()):
+            con.close()
+            con = connect(path)  # (a newer one is refused, naming the upgrade it needs)
+        yield con if version != 0 else None
+    finally:
+        con.close()
 
 
 def zip_tenant(zip_path: Path, encoding: str = "utf-8") -> str | None:
@@ -237,6 +270,17 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
             "unreadable",
             REJECTED,
             _one_issue(name, "feed.unreadable", "error", message),
+            message=message,
+        )
+    if (refused := input_error(outcome, (TenantFileRefused,))) is not None:
+        # the tenant's file as it stands: every later scan would be refused alike, so the zip
+        # is filed once (its sync notified once) rather than tried again every scan
+        message = str(refused)
+        return Verdict(
+            "rejected",
+            REJECTED,
+            _one_issue(name, "sync.rejected", "error", message),
+            tenant=refused.tenant,
             message=message,
         )
     if (not_ours := input_error(outcome, NOT_THE_FEEDS_FAULT)) is not None:
@@ -444,17 +488,44 @@ def _scan(
     layout = is_layout(warehouse)
     tenants = zip_tenants(zips, settings.feed.encoding) if layout else {}
     chains = tenant_chains(warehouse, zips, settings.feed.encoding, tenants)
+    # a tenant (as text) and its zip that stays in the inbox: the tenant's later zips stay
+    # behind it, as Tuesday's export applied before Monday's (synced at the next scan) would
+    # leave the tenant as Monday's export has it
+    waiting_for: dict[str, str] = {}
 
     def sync_and_file(zip_path: Path) -> Filed:
         # in a layout, the zip's own tenant names its file (None: unreadable, its sync says so)
         known = tenants[zip_path] if layout else None
         # one file holds every tenant: the ledger is asked of the zip's own tenant's runs
         owner = known if layout else zip_tenant(zip_path, settings.feed.encoding)
-        outcome = steps.look_up_ledger(warehouse, zip_path, owner)
+        key = tenant_text(owner) if owner is not None else None
+        if key in waiting_for:
+            entry = Filed(
+                zip_path.name,
+                "waiting",
+                owner,
+                None,
+                f"not synced: {waiting_for[key]}, of the same tenant and older, stays in the "
+                "inbox, and a tenant's zips are applied in the order they came",
+                zip_path,
+                report=None,
+            )
+            steps.log(entry.describe())
+            return entry
+        try:
+            outcome = steps.look_up_ledger(warehouse, zip_path, owner)
+        except Exception as error:
+            if input_error(error, NOT_THE_FEEDS_FAULT) is None:
+                raise  # (not the zip's verdict: a zip is never filed for the ledger's fault)
+            # the tenant's file locked past the wait, say: this zip waits, and the other
+            # tenants' zips are synced all the same rather than the scan ended here
+            outcome = error
         if outcome is None:
             outcome = steps.sync(str(zip_path), warehouse, config, known)
         entry = steps.file_zip(zip_path, inbox, outcome)
         steps.log(entry.describe())
+        if entry.outcome == "waiting" and key is not None:
+            waiting_for.setdefault(key, zip_path.name)
         if entry.outcome == "failed" and isinstance(outcome, BaseException):
             # the report holds the error's one line; whoever fixes it needs where it was
             # raised, which a scan without Prefect kept nowhere

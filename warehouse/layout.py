@@ -49,6 +49,23 @@ class TenantNameError(LayoutError, FeedError):
     so the inbox files its zip as unreadable)."""
 
 
+class TenantFileRefused(LayoutError):
+    """The tenant's file of the layout is refused as it stands (a one-file warehouse copied in
+    as the tenant's file, or a file numbered by another registry): every sync of the tenant
+    is refused alike until a person moves the file or puts the registry back (exit 2). Not
+    the feed's fault, but no later scan could sync it either: the inbox files its zip under
+    `rejected/`, announced once, rather than try it again at every scan as it does a zip that
+    waits for a lock."""
+
+    def __init__(self, message: str, tenant: str) -> None:
+        super().__init__(message)
+        self.tenant = tenant
+
+    def __reduce__(self):
+        # (a state's result may be pickled: the tenant goes with the message)
+        return type(self), (str(self), self.tenant)
+
+
 def is_layout(warehouse: str | Path) -> bool:
     """Whether `warehouse` is a per-tenant layout (a template naming `{tenant}`). A field that
     is `{tenant}` in other letters or spaces (`{Tenant}`) is refused: it would name one file,
@@ -317,13 +334,14 @@ def _refuse_one_file_runs(layout: Layout, tenant: str, path: Path) -> None:
         con.close()
     if claimed or first[0] is None:
         return
-    raise LayoutError(
+    raise TenantFileRefused(
         f"tenant {tenant!r}: its warehouse file {path} holds {first[1]:,} run(s) of a "
         f"one-file warehouse (run {first[0]} the first), numbered from 1 as in every one-file "
         f"warehouse, where the files of the layout {layout.template} number each tenant's "
         f"ids and run ids apart; a tenant of the layout starts from a file of its own: move "
         f"{path} out of the layout (keep syncing it as --warehouse {path}), or sync the "
-        "tenant into the layout afresh"
+        "tenant into the layout afresh",
+        tenant,
     )
 
 
@@ -410,12 +428,13 @@ def open_warehouse(
             raise _shared_file(tenant, file, owner[0][0])
         if owner and owner[0][1] != base:
             con.close()
-            raise LayoutError(
+            raise TenantFileRefused(
                 f"tenant {tenant!r}: its warehouse file {file} holds the ids the registry it "
                 f"was synced with gave it, and this layout's registry {Layout(str(path)).registry} "
                 "numbers the tenant otherwise (the files copied without the registry, a hidden "
                 "folder?); put the registry the files were synced with beside them, so that ids "
-                "and run ids stay unique across the files"
+                "and run ids stay unique across the files",
+                tenant,
             )
     else:
         file = Path(path)

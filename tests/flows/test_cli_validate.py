@@ -254,19 +254,6 @@ def test_validating_against_a_newer_or_foreign_warehouse_exits_2_saying_what_to_
     assert foreign.read_bytes() == before
 
 
-def test_validating_against_a_layout_no_sync_created_exits_2(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    feed = write_feed(tmp_path / "d.zip", tiny_district())
-
-    result = runner.invoke(app, ["validate", str(feed), "--warehouse", "nolay/{tenant}.duckdb"])
-
-    assert result.exit_code == 2, result.output
-    assert result.output.strip() == (
-        "rosterflow: --warehouse nolay/{tenant}.duckdb: no such warehouse (a sync creates it)"
-    )
-    assert not (tmp_path / "nolay").exists()
-
-
 def test_validating_against_a_layout_without_the_tenants_file_reads_no_records(tmp_path):
     from tests.syncing import Warehouse
 

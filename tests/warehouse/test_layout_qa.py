@@ -12,7 +12,7 @@ import pytest
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
-from rosterflow.warehouse.layout import REGISTRY, LayoutError
+from rosterflow.warehouse.layout import REGISTRY, Layout, LayoutError, TenantFileRefused
 from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district
 
@@ -72,3 +72,32 @@ def test_tenant_file_names_are_those_the_how_to_shows(tmp_path, tenant, file_nam
     run_sync(feed, str(tmp_path / TEMPLATE), Settings(), tenant=tenant)
 
     assert sorted(p.name for p in (tmp_path / "wh").glob("*.duckdb")) == [file_name]
+
+
+def test_a_tenant_file_refused_as_it_stands_names_its_tenant_for_the_inbox(tmp_path):
+    """The inbox files such a zip under rejected/ (every later sync would be refused alike)
+    by this kind of error, and names the tenant in its table."""
+    (tmp_path / "wh").mkdir()
+    shutil.copy(_one_file_warehouse(tmp_path, "north"), tmp_path / "wh" / "north.duckdb")
+    feed = write_feed(tmp_path / "north-again.zip", tiny_district())
+
+    with pytest.raises(TenantFileRefused) as refused:
+        run_sync(feed, str(tmp_path / TEMPLATE), Settings(), tenant="north")
+
+    assert refused.value.tenant == "north"
+
+
+def test_a_file_numbered_by_another_registry_is_refused_as_it_stands(tmp_path):
+    """Files copied without their registry, numbered afresh in another order: refused, and
+    refused alike at every sync, until the registry is put back."""
+    template = str(tmp_path / TEMPLATE)
+    feed = write_feed(tmp_path / "feed.zip", tiny_district())
+    for tenant in ("north", "south"):
+        run_sync(feed, template, Settings(), tenant=tenant)
+    shutil.rmtree(tmp_path / "wh" / REGISTRY)  # `cp wh/*.duckdb` leaves it behind
+    Layout(template).register("south")  # now number 1 (its file says 2), north number 2
+
+    for _ in range(2):
+        with pytest.raises(TenantFileRefused, match=r"numbers the tenant otherwise") as refused:
+            run_sync(feed, template, Settings(), tenant="north")
+        assert refused.value.tenant == "north"
