@@ -35,7 +35,12 @@ from rosterflow.schemas.validate import (
     validate_by_lines,
     validate_feed,
 )
-from rosterflow.transforms.adoption import Adoption, sent_lines
+from rosterflow.transforms.adoption import (
+    Adoption,
+    created_logins,
+    login_taken_issues,
+    sent_lines,
+)
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
@@ -69,6 +74,7 @@ from rosterflow.warehouse.state import (
     WarehouseCurrent,
     current_frames,
     hand_made_course_references,
+    hand_made_logins,
     hand_made_references,
     next_ids,
     rows_in_domains,
@@ -117,7 +123,8 @@ class PlannedRun:
     next_ids: dict[str, int] = field(default_factory=dict)  # the first free ids it planned from
     # users whose login changes: external_id, user_id, login_before, login (a first login is none)
     relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
-    # the accounts made by hand that new users take over ([identity] adopt_by)
+    # the accounts made by hand that new users take over ([identity] adopt_by); its issues
+    # name too the users created with a login such an account has (`identity.login_taken`)
     adoption: Adoption = field(default_factory=Adoption)
     # a warning per user or course deleted that rows made by hand still point at, and per
     # domain deleted that rows left in lms still belong to
@@ -390,6 +397,17 @@ def plan(
     on_deleted_courses = hand_made_course_references(
         con, run.tenant, deleted_ids(planned.plan, "course")
     )
+    # the users created with a login an account made by hand has: their warnings go with
+    # adoption's, the records' other ways to meet an account made by hand
+    created = created_logins(planned.plan)
+    taken = login_taken_issues(
+        created,
+        hand_made_logins(con, run.tenant, created["login"]),  # (no user created: no query)
+        planned.adoption,
+        settings.identity,
+        sent,
+    )
+    adoption = replace(planned.adoption, issues=pl.concat([planned.adoption.issues, taken]))
     return PlannedRun(
         run,
         planned.plan,
@@ -397,7 +415,7 @@ def plan(
         schools,
         first_free,
         relogins(planned.plan, sent),
-        planned.adoption,
+        adoption,
         pl.concat(
             [
                 left_behind_issues(planned.plan, pointing, sent),
@@ -446,7 +464,8 @@ def reject(
 
 def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings) -> pl.DataFrame:
     """The issues a run records: validation's; the records that adopted no account as
-    `[identity] adopt_by` asked (ambiguous, or another role); the users deleted that rows made
+    `[identity] adopt_by` asked (ambiguous, or another role), and the users created with a
+    login an active account made by hand has already; the users deleted that rows made
     by hand still point at, the courses deleted likewise, and the domains deleted that rows
     left in lms still belong to; and under `[safety] login_changes = "warn"` a warning for each
     login the run changes."""

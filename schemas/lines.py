@@ -50,11 +50,12 @@ SUMMARY_SCHEMA = {
 }
 MARK_SCHEMA = {"file": pl.String, "line": pl.Int64, "hash": pl.UInt64, "ordered": pl.Boolean}
 # issues that follow from what a run changed in lms, not from its records: the same records
-# again change nothing, adopt nobody and delete no one, so raise none of them
+# again change nothing, adopt nobody, create no one and delete no one, so raise none of them
 PLAN_RULES = (
     "identity.login_changed",
     "identity.adopt_ambiguous",
     "identity.adopt_role_conflict",
+    "identity.login_taken",
     "user.delete_leaves_hand_made",
     "course.delete_leaves_hand_made",
     "domain.delete_leaves_rows",

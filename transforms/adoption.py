@@ -20,6 +20,13 @@ the next run).
 Every match is one join of the new records and the tenant's accounts on the compared value:
 no loop over users. The full and the incremental plan call the same function, the one with
 every lms user of the tenant, the other with those it reads for the occasion.
+
+A user created with a login that an active account made by hand signs in with already (under
+`adopt_by = "none"`, or a record its `adopt_by` field matched to no account) leaves two
+accounts of one login: a warning on the record's line names the accounts
+(`identity.login_taken`, `login_taken_issues`), as Canvas's SIS import reports a login another
+account has claimed. The accounts are read by their logins alone, once the plan is made
+(`warehouse.state.hand_made_logins`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.identity import IDENTITY_KEYS, same_login
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
@@ -39,6 +47,8 @@ from rosterflow.transforms.desired import managed_id
 ADOPT_FIELDS = {"username": "username", "email": "email", "login": "login"}
 MATCH_SCHEMA = {"user_id": pl.Int64, "external_id": pl.String, "external_id_before": pl.String}
 LINES_SCHEMA = {"external_id": pl.String, "line": pl.Int64}
+PAIR_SCHEMA = {"external_id": pl.String, "user_id": pl.Int64}
+CREATED_LOGINS_SCHEMA = {"external_id": pl.String, "login": pl.String}
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,13 @@ class Adoption:
     """What `adopt_by` matched: `matches` holds each account adopted (`user_id`), the record it
     becomes (`external_id`) and its external ID before (`external_id_before`); `issues` the
     records that adopted nobody, and why; `tenant_users` the tenant's lms users it looked at
-    (the guard's base)."""
+    (the guard's base); `reported` each record and account (`external_id, user_id`) that an
+    issue names, which `login_taken_issues` does not name again."""
 
     matches: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MATCH_SCHEMA))
     issues: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
     tenant_users: int = 0
+    reported: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIR_SCHEMA))
 
 
 def comparable(column: str) -> pl.Expr:
@@ -147,7 +159,15 @@ def adoptions(
             else pl.DataFrame(schema=ISSUE_SCHEMA),
         ]
     )
-    return Adoption(matches, issues, tenant_users.height)
+    reported = (
+        # (a role conflict under `adopt_across_roles` is adopted: no issue names it)
+        pairs.filter(
+            pl.col("ambiguous") | (pl.col("role_conflict") & (not identity.adopt_across_roles))
+        )
+        .select("external_id", "user_id")
+        .cast(PAIR_SCHEMA)
+    )
+    return Adoption(matches, issues, tenant_users.height, reported)
 
 
 def _field(identity: Identity) -> str:
@@ -210,7 +230,7 @@ def _ambiguous(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame) -> 
     )
     return _issues(
         per_record.with_columns(why.alias("why"), also.alias("also")),
-        identity,
+        _field(identity),
         lines,
         "identity.adopt_ambiguous",
         pl.format(
@@ -237,7 +257,7 @@ def _role_conflicts(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame
             _account(pl.col("user_id"), pl.col("account_external_id")).alias("account"),
             role.alias("account_role_text"),
         ),
-        identity,
+        _field(identity),
         lines,
         "identity.adopt_role_conflict",
         pl.format(
@@ -252,9 +272,10 @@ def _role_conflicts(pairs: pl.DataFrame, identity: Identity, lines: pl.LazyFrame
 
 
 def _issues(
-    rows: pl.DataFrame, identity: Identity, lines: pl.LazyFrame, rule: str, message: pl.Expr
+    rows: pl.DataFrame, field: str, lines: pl.LazyFrame, rule: str, message: pl.Expr
 ) -> pl.DataFrame:
-    """One warning per row (a record, by its `external_id`), on the record's line."""
+    """One warning per row (a record, by its `external_id`; its users.csv `field` holding the
+    row's `value`), on the record's line."""
     if rows.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
     located = rows.lazy().join(
@@ -266,12 +287,91 @@ def _issues(
     return issues_from(
         located.with_columns(pl.col("line").alias("__line")),
         file="users.csv",
-        field=_field(identity),
+        field=field,
         value=pl.col("value"),
         rule=rule,
         severity="warning",
         message=message,
     ).collect()
+
+
+def created_logins(plan: Plan) -> pl.DataFrame:
+    """`external_id, login` of the active users `plan` creates with a login (an account adopted
+    is no user created; one created inactive signs in with nothing)."""
+    users = plan.entities.get("user")
+    if users is None:
+        return pl.DataFrame(schema=CREATED_LOGINS_SCHEMA)
+    return (
+        users.changes.lazy()
+        .filter(
+            pl.col("action") == "create",
+            pl.col("status") == "active",
+            pl.col("login").is_not_null(),
+        )
+        .select("external_id", "login")
+        .collect()
+        .cast(CREATED_LOGINS_SCHEMA)
+    )
+
+
+def login_taken_issues(
+    created: pl.DataFrame,
+    accounts: pl.DataFrame,
+    adoption: Adoption,
+    identity: Identity,
+    lines: pl.LazyFrame | pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """A warning (`identity.login_taken`) per user created (`created`: `created_logins`) with a
+    login that an account made by hand signs in with already, compared as sign-in compares
+    logins (`same_login`), naming the accounts: `accounts` holds `user_id, login` of the
+    tenant's active accounts made by hand (at least those of the logins created:
+    `warehouse.state.hand_made_logins`). An account `adoption` adopted is synced now, and one
+    it named for the record already (ambiguous, of another role) is not named again. The
+    warnings stand on the records' `lines` (`sent_lines`)."""
+    if created.height == 0 or accounts.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    taken = (
+        created.lazy()
+        .join(
+            accounts.lazy().select(
+                "user_id",
+                pl.col("login").alias("account_login"),
+                same_login(pl.col("login")).alias("key"),
+            ),
+            left_on=same_login(pl.col("login")),
+            right_on="key",
+        )
+        .join(adoption.matches.lazy().select("user_id"), on="user_id", how="anti")
+        .join(adoption.reported.lazy(), on=["external_id", "user_id"], how="anti")
+        .with_columns(pl.format("user {} '{}'", "user_id", "account_login").alias("account"))
+        .group_by("external_id")
+        .agg(
+            pl.col("login").first().alias("value"),
+            pl.col("account").sort_by("user_id").str.join(", ").alias("accounts"),
+            pl.len().alias("count"),
+        )
+        .sort("external_id")
+        .collect()
+    )
+    owners = (
+        pl.when(pl.col("count") == 1)
+        .then(pl.lit("an active account made by hand has"))
+        .otherwise(pl.format("{} active accounts made by hand have", "count"))
+    )
+    return _issues(
+        taken.with_columns(owners.alias("owners")),
+        IDENTITY_KEYS[identity.key],
+        pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines.lazy(),
+        "identity.login_taken",
+        pl.format(
+            "{} is created to sign in as {}, a login {} already: {}; [identity] adopt_by = "
+            '"login" has a new user take such an account over instead of creating another',
+            "external_id",
+            "value",
+            "owners",
+            "accounts",
+        ),
+    )
 
 
 def as_adopted(current: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:

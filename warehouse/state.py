@@ -10,6 +10,7 @@ from typing import NamedTuple
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.identity import same_login
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.warehouse.records import stored_ids
@@ -358,3 +359,34 @@ def school_removals(
         "active": pl.Int64,
     }
     return pl.concat(found) if found else pl.DataFrame(schema=schema)
+
+
+HAND_MADE_LOGINS_SCHEMA = {"user_id": pl.Int64, "login": pl.String}
+
+
+def hand_made_logins(
+    con: duckdb.DuckDBPyConnection, tenant: str, logins: pl.Series
+) -> pl.DataFrame:
+    """`user_id, login` of the tenant's active accounts made by hand that sign in with one of
+    `logins`, compared as sign-in compares them (`schemas.identity.same_login`: trimmed, in
+    any letter case): the accounts a user created with that login would share it with. A
+    plan that creates no user reads none."""
+    if logins.len() == 0:  # (most runs create no user: no scan)
+        return pl.DataFrame(schema=HAND_MADE_LOGINS_SCHEMA)
+    # the accounts made by hand are few beside the SIS's: read whole and compared here, where
+    # `same_login` itself folds them (DuckDB's `lower` and `trim` are not Polars')
+    accounts = (
+        con.sql(
+            f"select user_id, login from lms.users where {_HAND_MADE} and status = 'active' "
+            "and login is not null",
+            params={"tenant": tenant, "managed": MANAGED_PREFIX},
+        )
+        .pl()
+        .cast(HAND_MADE_LOGINS_SCHEMA)
+    )
+    if accounts.height == 0:
+        return accounts
+    keys = logins.cast(pl.String).to_frame("login").select(same_login(pl.col("login")).alias("key"))
+    return accounts.join(
+        keys.unique(), left_on=same_login(pl.col("login")), right_on="key", how="semi"
+    ).sort("user_id")
