@@ -451,27 +451,29 @@ def runs(
     """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes, why.
 
     Where the terminal leaves the why column too little room, each run's message is a line under the table; on a terminal too narrow for the table, each run is a record, a line per column.
+
+    --tenant matches the tenant as written, else the same name in another Unicode form (Montréal with its é as one character or as e and an accent). In a per-tenant layout, a tenant file that cannot be read (another process holds it past ROSTERFLOW_LOCK_WAIT_SECONDS, say) is named on stderr and the other tenants' runs are listed all the same, exit 2.
     """
     commands.check_tenant(tenant)
-    synced: list[str] = []  # the tenants with runs, when `tenant` has none
     with commands.operating(warehouse):
-        from rosterflow.flows.operations import runs as list_runs
+        from rosterflow.flows.operations import list_runs_read
 
-        found = list_runs(warehouse, tenant, limit or None)
-        if found.height == 0 and tenant is not None:
-            # a tenant's name mistyped reads as a district that never synced: say which did
-            from rosterflow.warehouse.readonly import read_tenants
-
-            synced = read_tenants(warehouse)
+        listed = list_runs_read(warehouse, tenant, limit or None)
     from rosterflow.flows.report import print_runs
 
-    if found.height == 0:
+    if listed.runs.height:
+        print_runs(console, listed.runs)
+    elif not listed.unread:  # (with a file unread, "no runs" would not be known)
         of_tenant = "" if tenant is None else f" of tenant {tenant}"
-        if synced:
-            of_tenant += f" (the tenants with runs: {', '.join(synced)})"
+        if listed.tenants_with_runs:
+            # a name mistyped reads as a district that never synced: say which did
+            of_tenant += f" (the tenants with runs: {', '.join(listed.tenants_with_runs)})"
         console.print(shown(f"{warehouse}: no runs{of_tenant}"), highlight=False)
-        return
-    print_runs(console, found)
+    if listed.unread:  # tenant files of a layout that could not be read: a line each, exit 2
+        *others, last = listed.unread
+        for note in others:
+            fail(note)
+        raise fail(last)
 
 
 @command()

@@ -8,8 +8,11 @@ records), recorded in `audit.sync_runs` with its changes in `audit.changes` and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,10 +28,13 @@ from rosterflow.transforms.undo import undo_changes
 from rosterflow.warehouse.apply import RunWrites, record_or_fail
 from rosterflow.warehouse.held import load_held
 from rosterflow.warehouse.layout import (
+    ID_BITS,
     Layout,
+    LayoutError,
     NoSuchRun,
     is_layout,
     open_warehouse,
+    same_text,
     warehouse_of_run,
 )
 from rosterflow.warehouse.operations import (
@@ -41,39 +47,120 @@ from rosterflow.warehouse.operations import (
     list_runs,
     record_decision,
     run_info,
+    tenants_with_runs,
     touched_rows,
     undo_inputs,
     undos_after,
 )
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
 from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
-from rosterflow.warehouse.schema import connect, transaction
+from rosterflow.warehouse.schema import WarehouseError, connect, transaction
 from rosterflow.warehouse.state import hand_made_users_checksum, lms_checksum, next_ids
 
-__all__ = ["OperationRefused", "approve_run", "discard_run", "runs", "undo_run"]
+__all__ = [
+    "ListedRuns",
+    "OperationRefused",
+    "approve_run",
+    "discard_run",
+    "list_runs_read",
+    "runs",
+    "undo_run",
+]
+
+
+@dataclass(frozen=True)
+class ListedRuns:
+    """What `rosterflow runs` lists: the runs read, newest first; of a per-tenant layout, a
+    line per tenant file that could not be read (locked by another tenant's sync, say), naming
+    the tenant, the file and why; and, when a `tenant` asked for has no runs, the tenants that
+    have runs (so that a name mistyped does not read as a district that never synced)."""
+
+    runs: pl.DataFrame
+    unread: tuple[str, ...] = ()
+    tenants_with_runs: tuple[str, ...] = ()
+
+
+# tenant files of a layout read at once: a file another process holds is waited for
+# (`ROSTERFLOW_LOCK_WAIT_SECONDS`), and several held files are waited for side by side
+FILES_READ_AT_ONCE = 8
+# seconds between looks at the files being read: Ctrl-C is taken between two
+INTERRUPTIBLE_WAIT = 0.25
+
+
+def list_runs_read(
+    warehouse: str | Path, tenant: str | None = None, limit: int | None = None
+) -> ListedRuns:
+    """The runs, newest first; of every tenant of a per-tenant layout, or of `tenant` (as
+    written, else in another Unicode form: `list_runs`). Each file is opened read-only:
+    listing creates and migrates nothing, and needs no write access. In a layout, a tenant
+    file that cannot be read is left out and named in `unread`, and the other tenants' runs
+    are listed all the same; a one-file warehouse that cannot be read is a WarehouseError."""
+    if not is_layout(warehouse):
+        with connect(warehouse, read_only=True) as con:
+            found = list_runs(con, tenant, limit)
+            named = () if found.height or tenant is None else tuple(tenants_with_runs(con))
+        return ListedRuns(found, (), named)
+    layout = Layout(str(warehouse))
+    files = layout.files()
+    if tenant is not None:
+        # the tenant as registered, else its one text in another Unicode form (`same_text`)
+        files = {name: path for name, path in files.items() if name == tenant} or {
+            name: path for name, path in files.items() if same_text(name, tenant)
+        }
+    found, unread = _read_each(files, lambda con: list_runs(con, tenant, limit))
+    if not found:  # no tenant has synced yet, or none could be read: in list_runs' columns
+        with open_warehouse(":memory:") as con:
+            found = [list_runs(con, tenant, limit)]
+    listed = pl.concat(found, how="vertical_relaxed").sort("started_at", descending=True)
+    if limit is not None and limit < listed.height:
+        listed = listed.head(limit)
+    named: tuple[str, ...] = ()
+    if listed.height == 0 and tenant is not None and not unread:
+        # the registered tenants with a file, but those just read and found without runs:
+        # each file holds its tenant's runs, and naming them waits on no file another
+        # process holds
+        named = tuple(sorted(name for name in layout.files() if name not in files))
+    return ListedRuns(listed, unread, named)
+
+
+def _read_each(
+    files: Mapping[str, Path], read: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame]
+) -> tuple[list[pl.DataFrame], tuple[str, ...]]:
+    """`read` of each tenant file opened read-only, and a line per file that could not be
+    opened (locked past the wait, of another schema version), naming its tenant: a file's
+    name percent-encodes the tenant's (`Montr%C3%A9al.duckdb`)."""
+
+    def attempt(path: Path) -> pl.DataFrame:
+        with connect(path, read_only=True) as con:
+            return read(con)
+
+    found, unread = [], []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(files), FILES_READ_AT_ONCE)))
+    try:
+        attempts = {tenant: pool.submit(attempt, path) for tenant, path in files.items()}
+        while wait(attempts.values(), timeout=INTERRUPTIBLE_WAIT).not_done:
+            pass  # (a wait without a timeout is not ended by Ctrl-C until the files are read)
+        for tenant, done in attempts.items():  # a future per tenant file, not per run
+            try:
+                found.append(done.result())
+            except WarehouseError as error:
+                unread.append(f"the runs of tenant {tenant!r} are not listed: {error}")
+    finally:
+        # not `with`, which would wait for every file still waited for: Ctrl-C during a
+        # 30 s wait would take those 30 s to end the command
+        pool.shutdown(wait=False, cancel_futures=True)
+    return found, tuple(unread)
 
 
 def runs(
     warehouse: str | Path, tenant: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
-    """The runs, newest first; of every tenant of a per-tenant layout, or of `tenant`. Each
-    file is opened read-only: listing creates and migrates nothing, and needs no write access."""
-    if not is_layout(warehouse):
-        with connect(warehouse, read_only=True) as con:
-            return list_runs(con, tenant, limit)
-    layout = Layout(str(warehouse))
-    files = layout.files()
-    if tenant is not None:
-        files = {tenant: files[tenant]} if tenant in files else {}
-    found = []
-    for path in files.values():  # one small query per tenant file
-        with connect(path, read_only=True) as con:
-            found.append(list_runs(con, tenant, limit))
-    if not found:  # no tenant has synced yet: no runs, in list_runs' columns
-        with open_warehouse(":memory:") as con:
-            return list_runs(con, tenant, limit)
-    listed = pl.concat(found, how="vertical_relaxed").sort("started_at", descending=True)
-    return listed if limit is None or limit >= listed.height else listed.head(limit)
+    """The runs, newest first (`list_runs_read`); a tenant file of a layout that cannot be
+    read is a WarehouseError naming it, as a one-file warehouse that cannot be read is."""
+    listed = list_runs_read(warehouse, tenant, limit)
+    if listed.unread:
+        raise WarehouseError(listed.unread[0])
+    return listed.runs
 
 
 def run_file(warehouse: str | Path, run_id: int) -> Path:
@@ -85,6 +172,37 @@ def run_file(warehouse: str | Path, run_id: int) -> Path:
         raise OperationRefused(
             f"there is no run {run_id} in {warehouse} (`rosterflow runs`)"
         ) from None
+    except LayoutError:  # (the run in two files: its own words say so)
+        raise
+    except WarehouseError as error:
+        # a run id below a layout's id ranges is looked for in every tenant file (a one-file
+        # warehouse copied in holds such runs): a file another tenant's sync holds stopped
+        # it, which its own words leave unexplained for a run of another tenant
+        raise WarehouseError(
+            f"run {run_id} is numbered as a one-file warehouse's runs are (below "
+            f"{1 << ID_BITS:,}, where the tenants of {warehouse} number theirs), so it is "
+            f"looked for in every tenant file, and one could not be read: {error}"
+        ) from None
+
+
+@contextmanager
+def _run_warehouse(
+    warehouse: str | Path, run_id: int
+) -> Iterator[tuple[Path, duckdb.DuckDBPyConnection]]:
+    """The file holding run `run_id` (`run_file`), open for writing while the block lasts. In
+    a layout, a file that cannot be opened (held past the wait by its tenant's sync, say) is
+    named with its tenant too: the file's name percent-encodes the tenant's
+    (`Montr%C3%A9al%2FEst.duckdb`)."""
+    file = run_file(warehouse, run_id)
+    with ExitStack() as opened:
+        try:
+            con = opened.enter_context(open_warehouse(file, existing=True))
+        except WarehouseError as error:
+            tenant = Layout(str(warehouse)).tenant_of_run(run_id) if is_layout(warehouse) else None
+            if tenant is None:  # a one-file warehouse: the file is the one the user named
+                raise
+            raise WarehouseError(f"run {run_id} of tenant {tenant!r}: {error}") from None
+        yield file, con
 
 
 def _run_in(con: duckdb.DuckDBPyConnection, warehouse: str | Path, file: Path, run_id: int):
@@ -93,6 +211,15 @@ def _run_in(con: duckdb.DuckDBPyConnection, warehouse: str | Path, file: Path, r
     if not is_layout(warehouse):  # the file the user named: a cron log shows which
         return run_info(con, run_id, f"this warehouse, {file}")
     return run_info(con, run_id, f"{file}, the file of {warehouse} its id points to")
+
+
+def _command(verb: str, run_id: int, warehouse: str | Path) -> str:
+    """`rosterflow <verb> <run>` as a refusal suggests it; in a per-tenant layout with the
+    layout named: without `--warehouse`, the command copied reads the default one-file
+    warehouse, which holds none of the layout's runs ("no such warehouse", exit 2)."""
+    if not is_layout(warehouse):
+        return f"rosterflow {verb} {run_id}"
+    return f"rosterflow {verb} {run_id} --warehouse {shlex.quote(str(warehouse))}"
 
 
 def _undecided_held(info: RunInfo) -> None:
@@ -112,8 +239,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
     managed lms rows' checksum unchanged (a hand edit since), and of a plan that adopts
     accounts made by hand, those accounts' checksum unchanged too (one deleted, edited, or a
     second candidate made since: the plan's match may be wrong now)."""
-    file = run_file(warehouse, run_id)
-    with open_warehouse(file, existing=True) as con:
+    with _run_warehouse(warehouse, run_id) as (file, con):
         info = _run_in(con, warehouse, file, run_id)
         _undecided_held(info)
         since = applied_since(con, info.tenant, run_id)
@@ -121,7 +247,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
             raise OperationRefused(
                 f"run {since[-1]} was applied to tenant {info.tenant} after run {run_id} was "
                 "planned, so its plan no longer fits: sync the feed again, and approve that run "
-                f"if it is held too (`rosterflow discard {run_id}` drops this one)"
+                f"if it is held too (`{_command('discard', run_id, warehouse)}` drops this one)"
             )
         writes, state = load_held(con, run_id)
         if lms_checksum(con, info.tenant) != state.lms_checksum:
@@ -165,8 +291,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
 def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
     """Drop a held run's plan; nothing else changes. The run stays in audit as held, with the
     decision beside it."""
-    file = run_file(warehouse, run_id)
-    with open_warehouse(file, existing=True) as con:
+    with _run_warehouse(warehouse, run_id) as (file, con):
         info = _run_in(con, warehouse, file, run_id)
         _undecided_held(info)
         with transaction(con):
@@ -207,7 +332,9 @@ def _refuse_reused_ids(
         )
 
 
-def _already_undone(con: duckdb.DuckDBPyConnection, run_id: int, undone_by: int) -> str:
+def _already_undone(
+    con: duckdb.DuckDBPyConnection, warehouse: str | Path, run_id: int, undone_by: int
+) -> str:
     """Why run `run_id`, undone by run `undone_by`, is not undone again, and which run to undo
     instead: its undo, unless that was undone too, and so on down the chain of undos (an
     undone undo brought the changes back: undoing it again would not take them back)."""
@@ -222,10 +349,11 @@ def _already_undone(con: duckdb.DuckDBPyConnection, run_id: int, undone_by: int)
     )
     if taken_back:
         return (
-            f"{undone}, so its changes are taken back (`rosterflow undo {chain[-1]}` would "
+            f"{undone}, so its changes are taken back (`{_command('undo', chain[-1], warehouse)}` would "
             "bring them back)"
         )
-    return f"{undone}, so its changes are back: `rosterflow undo {chain[-1]}` takes them back again"
+    again = _command("undo", chain[-1], warehouse)
+    return f"{undone}, so its changes are back: `{again}` takes them back again"
 
 
 def cancelled_out(undos: list[tuple[int, int]]) -> set[int]:
@@ -269,8 +397,7 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
     Refused when a later run changed any of the same rows, unless `force`: then those rows
     are brought back all the same. The tenant's next sync is planned in full."""
-    file = run_file(warehouse, run_id)
-    with open_warehouse(file, existing=True) as con:
+    with _run_warehouse(warehouse, run_id) as (file, con):
         info = _run_in(con, warehouse, file, run_id)
         if info.outcome != "applied":
             hint = ""
@@ -278,15 +405,15 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
                 # its changes were applied by the run that approved it: that one is undone
                 hint = (
                     f"; it was approved by run {info.decided_run_id}, which applied its plan: "
-                    f"`rosterflow undo {info.decided_run_id}` undoes that"
+                    f"`{_command('undo', info.decided_run_id, warehouse)}` undoes that"
                 )
             elif info.outcome == "held" and info.decision is None:
-                hint = f"; `rosterflow discard {run_id}` drops a held run"
+                hint = f"; `{_command('discard', run_id, warehouse)}` drops a held run"
             raise OperationRefused(
                 f"run {run_id} was {info.outcome}, not applied: it changed nothing to undo{hint}"
             )
         if info.decision == "undone":
-            raise OperationRefused(_already_undone(con, run_id, info.decided_run_id))
+            raise OperationRefused(_already_undone(con, warehouse, run_id, info.decided_run_id))
         touched = touched_rows(con, run_id)
         if touched.height == 0:
             raise OperationRefused(f"run {run_id} changed no lms row: nothing to undo")

@@ -45,9 +45,9 @@ def report_table(title: str | None = None) -> Table:
 def needed_width(console: Console, table: Table, whole_headers: bool = False) -> int:
     """The narrowest `table` prints in without cutting a value short: each column that never
     wraps (a run id, a time, an outcome) as wide as its widest cell or header, each other
-    column one character wide (rich narrows those first, down to that), or with
-    `whole_headers` as wide as its header, each with its padding, and a space between columns
-    (`report_table`'s box)."""
+    column one character wide (rich narrows those first, down to that) or its `min_width`,
+    or with `whole_headers` as wide as its header, each with its padding, and a space between
+    columns (`report_table`'s box)."""
     options = console.options
     widths = [
         max(
@@ -55,9 +55,9 @@ def needed_width(console: Console, table: Table, whole_headers: bool = False) ->
             for cell in (column.header, *column.cells)  # the rows shown (a --limit applied)
         )
         if column.no_wrap
-        else Measurement.get(console, options, column.header).maximum
+        else max(Measurement.get(console, options, column.header).maximum, column.min_width or 1)
         if whole_headers
-        else 1
+        else column.min_width or 1
         for column in table.columns
     ]
     return sum(widths) + 3 * len(widths) - 1
@@ -351,14 +351,19 @@ def _plural(count: int, noun: str) -> str:
 UNBROKEN_RUN_COLUMNS = ("run", "started (UTC)", "outcome", "changes")
 
 
-def runs_table(runs: pl.DataFrame, why: bool = True) -> Table:
+def runs_table(runs: pl.DataFrame, why: bool = True, whole_decisions: bool = False) -> Table:
     """`warehouse.operations.list_runs` as a table; without the `why` column (each run's
-    message) unless `why`."""
+    message) unless `why`. With `whole_decisions`, the decision column is at least as wide as
+    its longest word (`print_runs` prints records where the console is narrower)."""
     table = report_table()
     # (a column no run shown has a word for takes room the others need: left out)
     decided = runs.get_column("decision").is_not_null().any()
     columns = ["run", "tenant", "started (UTC)", "outcome", "decision", "feed", "changes"]
     columns = [column for column in columns if decided or column != "decision"]
+    # a decision wraps between its words, never inside one: the run id it names (`approved
+    # by run 3298534883331`, 13 digits in a per-tenant layout) is copied whole, as the run
+    # column's is
+    decision_width = _longest_word(runs.get_column("decision")) if whole_decisions else None
     for column in [*columns, "why"] if why else columns:
         # a run id, a time, an outcome and a count never wrap: an id is copied whole, an
         # outcome cut (`applie` over `d`) is no word a reader or a grep finds, and a count cut
@@ -369,6 +374,7 @@ def runs_table(runs: pl.DataFrame, why: bool = True) -> Table:
             justify="right" if column in ("run", "changes") else "left",
             overflow="fold",
             no_wrap=column in UNBROKEN_RUN_COLUMNS,
+            min_width=decision_width if column == "decision" else None,
         )
     for row in runs.iter_rows(named=True):  # one row per run shown (--limit)
         style = VERDICT_STYLE.get(row["outcome"], "bold")
@@ -383,6 +389,11 @@ def runs_table(runs: pl.DataFrame, why: bool = True) -> Table:
         ]
         table.add_row(*cells, *([_why(row["message"])] if why else []))
     return table
+
+
+def _longest_word(texts: pl.Series) -> int:
+    """The characters of the longest word (between spaces) of `texts`; 1 when none has one."""
+    return texts.cast(pl.String).str.split(" ").explode().str.len_chars().max() or 1
 
 
 # a feed's name as the runs table shows it, at most: a URL with its delta filter is twice as
@@ -415,9 +426,11 @@ NARROWEST_WHY = 30
 def print_runs(console: Console, runs: pl.DataFrame) -> None:
     """The runs as a table (`runs_table`). Where the console leaves the `why` column too
     little room, the table goes without it and each run's message is a line under it
-    (`run 41: this feed would remove ...`); on a console too narrow for even that table, each
-    run is a record (`print_table`)."""
-    with_why, without_why = runs_table(runs), runs_table(runs, why=False)
+    (`run 41: this feed would remove ...`); on a console too narrow for even that table (its
+    run ids, times, outcomes and counts whole, and the run a decision names), each run is a
+    record (`print_table`)."""
+    with_why = runs_table(runs, whole_decisions=True)
+    without_why = runs_table(runs, why=False, whole_decisions=True)
     natural = Measurement.get(console, console.options, without_why).maximum
     # (the why column needs no more room than its longest message, shortened as it is shown)
     longest = runs.get_column("message").str.len_chars().max() or 0

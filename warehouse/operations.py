@@ -246,10 +246,20 @@ def list_runs(
     con: duckdb.DuckDBPyConnection, tenant: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
     """The runs, newest first: run_id, tenant, started_at, outcome, decision (what became of a
-    held or undone run, and by which run), feed_name, changes, planning, message."""
+    held or undone run, and by which run), feed_name, changes, planning, message. `tenant`
+    is matched as written, else as one text in another Unicode form (`Montréal` with its `é`
+    as one character or as `e` and a combining accent, as a Mac's keyboard gives it): both
+    print alike, and "no runs of tenant Montréal" beside a tenant Montréal with runs reads
+    as nonsense. A warehouse holding both forms (synced before syncs refused the second)
+    lists the form asked for."""
     return con.sql(
         """
-        with changes as (
+        with asked as (
+            select
+                $tenant is null
+                or exists (select 1 from audit.sync_runs where tenant = $tenant) as exactly
+        ),
+        changes as (
             select run_id, count(*) as changes from audit.changes_stored group by run_id
             union all
             select run_id, sum(last_id - first_id + 1) as changes from audit.created
@@ -282,7 +292,10 @@ def list_runs(
             from audit.sync_runs as runs
             left join change_counts on change_counts.run_id = runs.run_id
             left join decided on decided.run_id = runs.run_id
-            where $tenant is null or runs.tenant = $tenant
+            cross join asked
+            where $tenant is null
+                or runs.tenant = $tenant
+                or (not asked.exactly and nfc_normalize(runs.tenant) = nfc_normalize($tenant))
             order by runs.run_id desc
             limit $limit
         )
@@ -291,3 +304,9 @@ def list_runs(
         # (a limit past what a BIGINT holds, `--limit 99999999999999999999999`, is no limit)
         params={"tenant": tenant, "limit": min(NO_LIMIT if limit is None else limit, NO_LIMIT)},
     ).pl()
+
+
+def tenants_with_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tenants with at least one run, in order."""
+    rows = con.execute("select distinct tenant from audit.sync_runs order by tenant").fetchall()
+    return [tenant for (tenant,) in rows]

@@ -1,0 +1,58 @@
+"""`list_runs` of a tenant typed in another Unicode form than the one its runs are recorded
+under, against a real DuckDB file."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from rosterflow.warehouse.apply import record_run
+from rosterflow.warehouse.operations import list_runs, tenants_with_runs
+from rosterflow.warehouse.schema import connect
+from tests.recorded import NO_ISSUES, run_record
+
+COMPOSED = unicodedata.normalize("NFC", "Montréal")  # `é` one character, as most SIS send it
+DECOMPOSED = unicodedata.normalize("NFD", "Montréal")  # `e` and an accent, as a Mac types it
+
+
+@pytest.fixture
+def con(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        yield con
+
+
+def _record(con, tenant: str) -> int:
+    run = run_record(con, tenant=tenant)
+    record_run(con, run, NO_ISSUES, None)
+    return run.run_id
+
+
+def test_a_tenant_typed_in_another_unicode_form_finds_its_runs(con):
+    """`rosterflow runs --tenant Montréal` typed decomposed said "no runs of tenant Montréal
+    (the tenants with runs: Montréal)"."""
+    montreal = _record(con, COMPOSED)
+    _record(con, "north")
+
+    listed = list_runs(con, DECOMPOSED)
+
+    assert listed["run_id"].to_list() == [montreal]
+    assert listed["tenant"].to_list() == [COMPOSED]
+
+
+def test_a_warehouse_holding_both_forms_lists_the_form_asked_for(con):
+    """Both forms synced before syncs refused the second: each is a tenant of its own, and
+    asking for one lists its runs only."""
+    composed = _record(con, COMPOSED)
+    decomposed = _record(con, DECOMPOSED)
+
+    assert list_runs(con, COMPOSED)["run_id"].to_list() == [composed]
+    assert list_runs(con, DECOMPOSED)["run_id"].to_list() == [decomposed]
+    assert tenants_with_runs(con) == sorted([COMPOSED, DECOMPOSED])
+
+
+def test_another_name_still_finds_nothing(con):
+    _record(con, COMPOSED)
+
+    assert list_runs(con, "Montreal").height == 0
+    assert list_runs(con, None)["tenant"].to_list() == [COMPOSED]
