@@ -15,12 +15,21 @@
   it and does nothing else (only a `failed` run, which rolled back, is tried again). The
   dispatcher creates each flow run under an idempotency key (its scan's flow run and the
   zip), so a retried scan does not send a zip twice either.
+- **Retries only for what a retry can mend**: a warehouse another process held past the lock
+  wait, or an error of no input (the API dropping out, a bug). A refusal of the input (the
+  settings, a feed that does not read, a tenant's file the layout refuses) fails the same way
+  every time: its flow run fails at once, notified once.
+- **The same verdict as without a pool**: a flow run that recorded no run carries the kind of
+  its error back in its state's message, and the scan files its zip as the in-process scan
+  would (`flows.inbox.verdict`): a feed that does not read as `unreadable`, a warehouse locked
+  past the wait as `waiting` (the zip stays in the inbox), a refused tenant file as `rejected`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -28,15 +37,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from pathlib import Path
 
-from prefect import get_client
+import duckdb
+from prefect import flow, get_client
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from rosterflow.flows.errors import NotRun
+from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, NotRun, error_chain, input_error
+from rosterflow.flows.inbox import reading_ledger
 from rosterflow.flows.sync import sync_flow
+from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.runs import SyncResult
-from rosterflow.warehouse.layout import existing_tenant_warehouse, is_layout
+from rosterflow.warehouse.layout import TenantFileRefused, existing_tenant_warehouse, is_layout
 from rosterflow.warehouse.runs import recorded_attempt
-from rosterflow.warehouse.schema import connect
 
 SYNC_DEPLOYMENT_NAME = "tenants"
 SYNC_DEPLOYMENT = f"rosterflow-sync/{SYNC_DEPLOYMENT_NAME}"
@@ -47,11 +58,77 @@ POLL_SECONDS = 2.0
 WAITING_NOTICE_SECONDS = 60.0
 _CREATING = threading.Lock()
 
-# the flow the deployment runs: retried, because a retry is safe (see above); the CLI's
-# `rosterflow sync` runs the flow without retries, a person at the terminal decides
-tenant_sync_flow = sync_flow.with_options(
-    retries=FLOW_RUN_RETRIES, retry_delay_seconds=FLOW_RUN_RETRY_DELAY_SECONDS
+
+# --- the flow the deployment runs -------------------------------------------------------------
+
+
+def worth_another_try(error: BaseException) -> bool:
+    """Whether a retry of the flow run can mend `error`: a warehouse file another process held
+    past the lock wait, or an error of no input (the Prefect API dropping out, a bug). Any
+    other input error (the settings, a feed that does not read, a tenant's file the layout
+    refuses, a tenant's slot left taken) fails the same way every time."""
+    return input_error(error) is None or held_by_another_process(error)
+
+
+def held_by_another_process(error: BaseException) -> bool:
+    """A WarehouseError raised for DuckDB's lock (`warehouse.schema.while_locked` raises it
+    while handling DuckDB's own error, which stays in its chain)."""
+    return any(
+        isinstance(cause, duckdb.IOException) and "lock" in str(cause)
+        for cause in error_chain(error)
+    )
+
+
+def no_more_retries() -> None:
+    """End the retries of the flow run under way. Prefect 3 retries a flow run on the server
+    (its policy's `retries`), with no condition a flow could set, as `retry_condition_fn`
+    does for a task: the run's policy is lowered instead, so that the failed state this run
+    proposes is final. A policy that cannot be lowered (the API dropping out) leaves the
+    retries as they were: the error is raised all the same."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            policy = client.read_flow_run(context.flow_run.id).empirical_policy
+            client.update_flow_run(
+                context.flow_run.id, empirical_policy=policy.model_copy(update={"retries": 0})
+            )
+    except Exception as error:
+        _log(f"the flow run will be retried all the same: its retries not ended ({error})")
+
+
+# retried, because a retry is safe (see above), when a retry can mend what failed; the CLI's
+# `rosterflow sync` runs the sync flow without retries, a person at the terminal decides
+@flow(
+    name=sync_flow.name,
+    flow_run_name=sync_flow.flow_run_name,
+    persist_result=False,
+    retries=FLOW_RUN_RETRIES,
+    retry_delay_seconds=FLOW_RUN_RETRY_DELAY_SECONDS,
 )
+def tenant_sync_flow(
+    feed: str,
+    warehouse: str = "rosterflow.duckdb",
+    tenant: str | None = None,
+    config: str | None = None,
+    dry_run: bool = False,
+    max_removal_share: float | None = None,
+    full: bool = False,
+    feed_name: str | None = None,
+) -> SyncResult:
+    """The sync flow of `rosterflow sync`, retried on a lock or a crash, never on a refusal of
+    its input (`worth_another_try`)."""
+    try:
+        return sync_flow.fn(
+            feed, warehouse, tenant, config, dry_run, max_removal_share, full, feed_name
+        )
+    except Exception as error:
+        if not worth_another_try(error):
+            no_more_retries()
+        raise
 
 
 # --- the deployment -------------------------------------------------------------------------
@@ -94,11 +171,11 @@ def run_outcome(warehouse: str, tenant: str | None, flow_run_id: str) -> SyncRes
     path = existing_tenant_warehouse(warehouse, tenant or "")
     if path is None:
         return None
-    con = connect(path)
-    try:
-        return recorded_attempt(con, flow_run_id)
-    finally:
-        con.close()
+    # read-only, as the inbox reads its ledger: an analyst's session on the tenant's file (a
+    # notebook, the catalog) kept a writer's open waiting out the lock wait, and the zip of a
+    # run applied on the worker then waited in the inbox as if its warehouse were locked
+    with reading_ledger(path) as con:
+        return recorded_attempt(con, flow_run_id) if con is not None else None
 
 
 def ended_flow_run(flow_run_id, say: Callable[[str], None] | None = None):
@@ -167,6 +244,12 @@ def dispatched_sync(
         flow_run = ended_flow_run(created.id)
     except Exception as error:  # the API: this zip waits for the next scan, the others go on
         return NotRun(f"cannot run the sync on the work pool ({type(error).__name__}: {error})")
+    return flow_run_outcome(flow_run, warehouse, tenant)
+
+
+def flow_run_outcome(flow_run, warehouse: str, tenant: str | None) -> SyncResult | BaseException:
+    """What an ended flow run of the tenant deployment came to: the run it recorded, else the
+    error it failed with, of the kind the inbox files by (`carried_error`)."""
     try:
         outcome = run_outcome(warehouse, tenant, str(flow_run.id))
     except Exception as error:  # the warehouse (locked, say): the zip waits too
@@ -181,7 +264,47 @@ def dispatched_sync(
     if state is not None and state.is_crashed():
         # its process died (the worker's machine, say), not its feed: try it next scan
         return NotRun(ended)
+    if state is not None and state.is_failed():
+        carried = carried_error(state.message, tenant)
+        if carried is not None:
+            return carried
     return RuntimeError(ended)
+
+
+# how Prefect words the failed state of a flow run that raised (`prefect.states.
+# exception_to_failed_state`): the error's class name, then its message
+_RAISED = re.compile(r"encountered an exception: (?P<kind>[A-Za-z_]\w*): (?P<text>.*)", re.DOTALL)
+
+
+def carried_error(message: str | None, tenant: str | None) -> Exception | None:
+    """The error a failed flow run raised, made again from its state's message, when it is of
+    a kind the inbox files by: a feed that does not read (`FeedError`), a refused tenant file
+    (`TenantFileRefused`, of `tenant`), an error that is not the feed's (`NOT_THE_FEEDS_FAULT`:
+    a lock, the settings). The run's result is not persisted (a worker's result storage is
+    not the scan's to read), and its state's message is all that comes back. None for any
+    other error: the sync failed."""
+    raised = _RAISED.search(message or "")
+    kind = carried_kinds().get(raised["kind"]) if raised else None
+    if kind is None:
+        return None
+    # made without its __init__, which may want more than a message: the verdict reads its
+    # class, its message and a refused file's tenant
+    error = kind.__new__(kind)
+    error.args = (raised["text"],)
+    if isinstance(error, TenantFileRefused):
+        error.tenant = tenant
+    return error
+
+
+def carried_kinds() -> dict[str, type[Exception]]:
+    """The error classes the inbox's verdict tells apart, and their subclasses, by name."""
+    kinds: dict[str, type[Exception]] = {}
+    pending: list[type[Exception]] = [FeedError, TenantFileRefused, *NOT_THE_FEEDS_FAULT]
+    while pending:
+        kind = pending.pop(0)
+        kinds.setdefault(kind.__name__, kind)
+        pending += kind.__subclasses__()
+    return kinds
 
 
 def side_by_side(chains: list[list[Path]], work: Callable[[Path], object]) -> list:

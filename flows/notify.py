@@ -31,7 +31,10 @@ def subject(payload: dict) -> str:
     run = f"run {payload['run_id']}" if payload.get("run_id") is not None else "a run"
     # a feed that failed before its tenant was known (its manifest unread) has none to name
     tenant = f", tenant {payload['tenant']}" if payload.get("tenant") is not None else ""
-    return f"rosterflow: {payload.get('feed') or 'a feed'} {payload['outcome']} ({run}{tenant})"
+    line = f"rosterflow: {payload.get('feed') or 'a feed'} {payload['outcome']} ({run}{tenant})"
+    # its control characters escaped: a zip's name is whatever the SIS or a person gave it, and
+    # an email's Subject with a line feed in it is refused, so the run was never announced
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
 
 
 def body(payload: dict) -> str:
@@ -66,9 +69,10 @@ def body(payload: dict) -> str:
 
 
 def _issue_line(issue: dict) -> str:
-    """`users.csv line 4 role: enum (pupil) message`; an issue of no field or no value (a
-    missing one) without them, rather than with "None" in their place."""
-    where = f"{issue['file']} line {issue['line']}"
+    """`users.csv line 4 role: enum (pupil) message`; an issue of no line (a whole file's: a
+    feed without its manifest), no field or no value (a missing one) without them, rather
+    than with "None" in their place."""
+    where = issue["file"] if issue.get("line") is None else f"{issue['file']} line {issue['line']}"
     if issue.get("field"):
         where += f" {issue['field']}"
     value = f" ({issue['value']})" if issue.get("value") is not None else ""

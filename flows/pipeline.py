@@ -126,12 +126,23 @@ def where_it_is(warehouse: str | Path) -> dict[str, str]:
 
 
 def failure_payload(known: dict[str, object], error: BaseException) -> dict:
+    """A run that ended in `error` before recording an outcome, as a notification says it. A
+    tenant's file the layout refuses as it stands is `rejected`, in the inbox's words (its zip
+    is filed under `rejected/` with this message): every later sync is refused alike, so it
+    needs a person, and no sync broke."""
+    from rosterflow.flows.errors import input_error
+    from rosterflow.warehouse.layout import TenantFileRefused
+
+    if (refused := input_error(error, (TenantFileRefused,))) is not None:
+        outcome, message = "rejected", str(refused)
+    else:
+        outcome, message = "failed", f"{type(error).__name__}: {error}"
     return {
-        "outcome": "failed",
+        "outcome": outcome,
         "tenant": known.get("tenant"),
         "run_id": known.get("run_id"),
         "feed": known.get("feed"),
-        "message": f"{type(error).__name__}: {error}",
+        "message": message,
         "planning": None,
         "changes": [],
         "issue_counts": [],

@@ -209,7 +209,7 @@ def test_a_zip_of_a_tenant_whose_file_the_layout_refuses_is_filed_once_and_notif
     assert _files_under(inbox) == {"rejected/nightly.zip", "rejected/nightly.issues.csv"}
     report = (inbox / REJECTED / "nightly.issues.csv").read_text()
     assert "sync.rejected" in report and "holds 1 run(s) of a one-file warehouse" in report
-    assert [post["outcome"] for post in webhook.posts] == ["failed"]
+    assert [post["outcome"] for post in webhook.posts] == ["rejected"]
 
     second = _once(inbox, tmp_path / TEMPLATE, "--config", str(config), prefect=prefect)
 
