@@ -26,6 +26,14 @@ it, and the file gets the warning `file.line_endings`: in a file whose every lin
 also has LFs only the csv module tells a line-ending CR from one inside a quoted value, so
 such a file takes the exact path (a stray CR inside an unquoted value splits its record, which
 is then ragged). A file without a CR, or with CRs only before LFs, pays nothing for this.
+
+A value quoted amiss, its closing quote followed by more of it (`""a""`, `"Robert "Bob" Smith"`,
+`"a"b`), reads the same on both paths: as Polars reads it (each quote of it that is not doubled
+dropped: `a`, `Robert Bob Smith`) when Polars reads it, else (the file then never takes the fast
+path) as the csv module does (`ab`) with the warning `value.quote`. Polars takes such a value on
+across a line end where the csv module ends the record: a file whose values span lines has its
+records that do checked for it, and takes the exact path if one is quoted amiss. A value longer
+than 128 KiB reads on both paths (the csv module's limit is raised).
 """
 
 from __future__ import annotations
@@ -34,7 +42,9 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import NamedTuple
 
 import polars as pl
@@ -47,6 +57,13 @@ BOM = b"\xef\xbb\xbf"
 LINE = "__line"
 UTF8 = "utf-8"
 _JOINABLE_BYTES = 2**31  # a file smaller than this joins any column into one Polars string
+# the byte `_spanning_records_read_alike` separates a file's lines' fields with (it reads each
+# line whole), absent from a file without control characters
+_SPLITTING_BYTE = "\x01"
+# a record whose values are each quoted with their quotes doubled, or hold no quote at all: the
+# csv module and Polars read it alike, across lines as well
+_WELL_QUOTED_FIELD = r'(?:"(?:[^"]|"")*"|[^",\n]*)'
+_WELL_QUOTED_RECORD = rf"^{_WELL_QUOTED_FIELD}(?:,{_WELL_QUOTED_FIELD})*$"
 # the C0 control characters no value may hold: all but tab, and CR and LF (which only a quoted
 # value holds: elsewhere they end the line)
 CONTROL_CHARACTERS = tuple(chr(code) for code in range(32) if chr(code) not in "\t\n\r")
@@ -73,6 +90,19 @@ _BYTE_ORDER_MARKS = (
 )
 # the codecs that read either byte order, by their mark: without one, Python reads little-endian
 _EITHER_ORDER = {"utf-16": 2, "utf-32": 4}
+# a value that starts with a quote, as a strict reader takes it: up to the first quote alone
+_QUOTED = re.compile(r'"(?:[^"]|"")*"(?!")')
+# a value that does not start with a quote (its quotes are read as they are), or what follows
+# the closing quote of one that does
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+# the csv module refuses a value longer than 128 KiB (131,072 characters), which Polars reads:
+# the exact path reads values as long as a file (of less than 2 GiB) holds. The limit is the
+# whole process's, which no other reader in it needs lower
+_FIELD_LIMIT = 2**31 - 1
+csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+# the longest header name: a first line with a longer one is no header (as the csv module's
+# default limit refused it)
+_HEADER_NAME_LIMIT = 131_072
 # a run of double quotes of odd length: the last one of a file ending inside a quoted value opens
 # that value (inside it, quotes come in pairs: a quote alone would close it)
 _ODD_QUOTES = re.compile(r'(?<!")(?:"")*"(?!")')
@@ -381,10 +411,13 @@ def _header(data: bytes, start: int = 0, file_name: str = "") -> tuple[str, ...]
     first_line = data[start : end if cr < 0 else cr].decode(UTF8)
     if not first_line.strip():
         return ()
-    try:
-        return tuple(next(csv.reader([first_line])))
-    except csv.Error as error:  # a "header" of one field longer than the csv module takes
-        raise UnreadableFile(f"{file_name} line 1: not a CSV header line ({error})") from None
+    names = tuple(next(csv.reader([first_line])))
+    if max(map(len, names)) > _HEADER_NAME_LIMIT:  # a "header" of a field longer than any name
+        raise UnreadableFile(
+            f"{file_name} line 1: not a CSV header line (field larger than field limit "
+            f"({_HEADER_NAME_LIMIT}))"
+        )
+    return names
 
 
 def _empty_rows(header: tuple[str, ...]) -> pl.DataFrame:
@@ -513,12 +546,54 @@ def _fast_parse(data: bytes, header: tuple[str, ...], counts: ByteCounts) -> pl.
         if physical_lines != 1 + records + int(inner.sum()):
             return None
         line = line + inner.cum_sum().shift(1, fill_value=0).cast(pl.Int64)
+        if not _spanning_records_read_alike(data, counts, line, inner):
+            return None  # a value Polars takes on past a line that the csv module ends there
     rows = raw.with_columns(pl.col(with_empty).replace("", None), line.alias(LINE))
     # one chunk per column: the parser's per-thread chunks would tax every later expression
     # (left in them, a 1M-student resync took 11 s instead of 8). Copied here, the chunked
     # columns are freed at once; copied later, after the parse, the run held both (0.3 GiB
     # more at 200k) for no time saved
     return rows.rechunk()
+
+
+def _spanning_records_read_alike(
+    data: bytes, counts: ByteCounts, line: pl.Series, inner: pl.Series
+) -> bool:
+    """Whether each record of `data` (which ends in a line end) that Polars reads across lines,
+    starting on `line` with `inner` line ends in its values, is one the csv module reads alike:
+    fields each quoted with their quotes doubled, or without a quote at all. Polars takes a
+    value whose quotes are not doubled on across a line that the csv module ends there (`"a"b`
+    and a line after it), a record the csv module does not read, which the counts cannot tell;
+    in one line, Polars reads such a value as the exact path does (see `_exact_parse`).
+
+    The lines are the rows of one parse of `data` by Polars' reader with no quote at all (a
+    pass as long as the parse itself, paid by the files with values spanning lines alone); the
+    records spanning lines, few as a rule, are put back together from them and matched whole."""
+    if counts.others and _SPLITTING_BYTE.encode() in data:
+        return False  # (a control character: an error of the file, which the exact path reads)
+    lines = pl.read_csv(
+        data,
+        has_header=False,
+        separator=_SPLITTING_BYTE,
+        quote_char=None,
+        schema={"text": pl.String},
+    )
+    if lines.height != counts.newlines:  # (never seen: Polars keeps the blank lines)
+        return False
+    spanning = (
+        pl.DataFrame({"start": line, "inner": inner})
+        .filter(pl.col("inner") > 0)
+        .with_row_index("record")
+        .select("record", pl.int_ranges(pl.col("start") - 1, pl.col("start") + pl.col("inner")))
+        .explode("start")
+    )
+    # (Polars takes a CR off the end of each line: the lines of CRLF files match as LF ones)
+    records = (
+        spanning.with_columns(lines["text"].gather(spanning["start"]).fill_null("").alias("text"))
+        .group_by("record")
+        .agg(pl.col("text").str.join("\n"))
+    )
+    return bool(records.select(pl.col("text").str.contains(_WELL_QUOTED_RECORD).all()).item())
 
 
 def _quoted_content(
@@ -552,46 +627,89 @@ def _exact_parse(
 ) -> tuple[pl.DataFrame, list[dict]]:
     """The csv module's reading of `data`: its records, and an error for each ragged one and
     for a quote left open at the end; with `bare_crs` (CRs alone in `data`), the warning
-    `file.line_endings` when any of them ended a line rather than stood in a quoted value."""
+    `file.line_endings` when any of them ended a line rather than stood in a quoted value.
+
+    A record with a value quoted amiss (`""a""`, `"a"b`: its closing quote is followed by more
+    of it) is read as Polars reads it when Polars reads it, so that the file reads as the fast
+    path reads it whichever path reads it (Polars drops each quote of the value that is not
+    doubled: `a`); else as the csv module does, with the warning `value.quote`. So does the
+    last record when a quote the csv module takes to open a value running to the end of the file
+    is one Polars takes to close one (`","a","`, read `,a,`). A file with CRs alone never takes
+    the fast path: its records read as the csv module reads them."""
     names = _unique_names(header)
     width = len(names)
     text = data.decode(UTF8)
-    # a CR alone, LF or CRLF ends a line (newline=""), outside quotes a record too
-    reader = csv.reader(io.StringIO(text + _EOF_PROBE, newline=""), strict=False)
     records: list[list[str]] = []
     lines: list[int] = []
     problems = []
+    quoting = []  # the warnings of values quoted amiss, in the order of their records
     ragged_crs = 0  # the CRs alone in the values of ragged records, which are no rows
-    start = 1  # the line the record being read starts on
-    try:
-        first = record = next(reader)
-        header_end = reader.line_num  # past 1 when a quote of the header line takes in more
-        start = header_end + 1
-        for record in reader:
-            if not record or record == [""]:
-                pass  # a blank line: not a record
-            elif len(record) != width:
-                problems.append(_ragged_issue(file_name, start, record, width))
-                ragged_crs += _bare_crs_in(record) if bare_crs else 0
-            else:
+    read = _records(text + _EOF_PROBE, file_name)
+    first, _, header_end, _ = next(read)  # past line 1 when a quote of the header takes in more
+    record = first
+    # the records with values quoted amiss that Polars may read, held in `records` as the csv
+    # module reads them until Polars reads them all at once, below (a file of such records
+    # takes one parse, not one a record); never the last record, which holds the probe
+    pending: list[tuple[int, int, list[str], _Amiss]] = []
+    closed_by_polars = False  # the last record, left open for the csv module, read by Polars
+    for record, start, _, amiss in read:
+        if amiss is not None and not bare_crs and _polars_may_read(amiss):
+            if _EOF_MARK not in amiss.record:
+                pending.append((len(records), start, record, amiss))
                 records.append(record)
                 lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as error:  # a value longer than the csv module takes (128 KiB)
-        raise UnreadableFile(_too_long(file_name, start, reader.line_num, error)) from None
+                continue
+            # a quote the csv module takes to open a value running to the end of the file,
+            # which Polars, taking the quote before it to close none, takes to close one
+            rest = amiss.record.removesuffix(_EOF_PROBE)
+            (as_polars,) = _polars_readings([rest if rest.endswith("\n") else rest + "\n"], width)
+            if as_polars is not None:
+                record, amiss, closed_by_polars = as_polars, None, True
+        if amiss is not None:
+            quoting += [
+                _quoted_amiss_issue(file_name, start, header, record, v) for v in amiss.values
+            ]
+        if not record or record == [""]:
+            pass  # a blank line: not a record
+        elif len(record) != width:
+            problems.append(_ragged_issue(file_name, start, record, width))
+            ragged_crs += _bare_crs_in(record) if bare_crs else 0
+        else:
+            records.append(record)
+            lines.append(start)
+    unclosed = []
     # the probe's record, the last, went where a record of one field goes: taken back
     if record == [_EOF_MARK]:
         if width == 1:
             del records[-1], lines[-1]
         else:
             del problems[-1]
+    elif closed_by_polars:
+        pass  # (and the probe with the quote Polars takes to close the value)
     else:  # the probe is in the last value: the file ends inside a quoted value
         record[-1] = record[-1].removesuffix(_EOF_PROBE)
         if record is not first and len(record) != width:
             del problems[-1]  # ragged for the quote it lacks, which the error below names
         elif record is not first and record == [""]:  # (a file of one column)
             del records[-1], lines[-1]
-        problems.append(_unclosed_quote_issue(text, header, record, file_name))
+        unclosed.append(_unclosed_quote_issue(text, header, record, file_name))
+    if pending:
+        dropped = set()
+        readings = _polars_readings([amiss.record for *_, amiss in pending], width)
+        for (at, start, held, amiss), as_polars in zip(pending, readings, strict=True):
+            if as_polars is not None:
+                records[at] = as_polars
+                continue
+            quoting += [
+                _quoted_amiss_issue(file_name, start, header, held, v) for v in amiss.values
+            ]
+            if len(held) != width:
+                problems.append(_ragged_issue(file_name, start, held, width))
+                dropped.add(at)
+        records = [kept for at, kept in enumerate(records) if at not in dropped]
+        lines = [kept for at, kept in enumerate(lines) if at not in dropped]
+    by_line = itemgetter("line")
+    problems = [*sorted(problems, key=by_line), *sorted(quoting, key=by_line), *unclosed]
     if header_end > 1 and record is not first:  # (a header left open to the end: named above)
         problems.insert(0, _header_quote_issue(text, header_end, file_name))
     rows = pl.DataFrame(records, schema={name: pl.String for name in names}, orient="row")
@@ -603,11 +721,116 @@ def _exact_parse(
     return rows, problems
 
 
+class _Amiss(NamedTuple):
+    """A record with values quoted amiss: its text in the file, and each such value's field
+    (its index in the record) and text."""
+
+    record: str
+    values: list[tuple[int, str]]
+
+
+def _records(text: str, file_name: str) -> Iterator[tuple[list[str], int, int, _Amiss | None]]:
+    """Each record of `text` as the csv module reads it, with the lines it starts and ends on
+    and, if it has values quoted amiss, its text and theirs.
+
+    A value quoted amiss (`""a""`, `"a"b`) is read as the module reads it when not strict: the
+    quote closes the value and what follows is more of it (`a""`, `ab`). The module says so
+    only when strict, by refusing the record: each record is read strictly, and the few it
+    refuses again from where they start, not strictly (a quote left open at the end of the
+    file is refused so too, and named by the caller)."""
+    # a CR alone, LF or CRLF ends a line (newline=""), outside quotes a record too
+    source = io.StringIO(text, newline="")
+    strict = csv.reader(source, strict=True)
+    line = 0  # the lines read before the record being read
+    while True:
+        offset, counted = source.tell(), strict.line_num
+        try:
+            record = next(strict)
+            end, amiss = line + strict.line_num - counted, None
+        except StopIteration:
+            return
+        except csv.Error as error:
+            if "field limit" in str(error):
+                ran_to = line + strict.line_num - counted
+                raise UnreadableFile(_too_long(file_name, line + 1, ran_to, error)) from None
+            source.seek(offset)
+            lenient = csv.reader(source, strict=False)
+            try:
+                record = next(lenient)
+            except csv.Error as again:  # (a value longer than any file: see _FIELD_LIMIT)
+                ran_to = line + lenient.line_num
+                raise UnreadableFile(_too_long(file_name, line + 1, ran_to, again)) from None
+            end, raw = line + lenient.line_num, text[offset : source.tell()]
+            values = _quoted_amiss(raw)
+            amiss = _Amiss(raw, values) if values else None
+        yield record, line + 1, end, amiss
+        line = end
+
+
+def _polars_may_read(amiss: _Amiss) -> bool:
+    """Whether Polars may read this record: not if a value quoted amiss ends at a comma or line
+    end after an even number of quotes (where Polars ends it too) other than a quote, which
+    Polars refuses (`"a"b`); what a value of an odd number does, Polars alone tells."""
+    return all(text.endswith('"') or text.count('"') % 2 for _, text in amiss.values)
+
+
+def _polars_readings(records: list[str], width: int) -> list[list[str] | None]:
+    """The values Polars reads in each of `records` (each a record's text, as in the file), ""
+    for an empty one as the csv module reads it; None for one it refuses, or reads otherwise than
+    as one record of `width` values (a quote it takes to open a value that runs past the line).
+    All in one parse when it reads them all alike, each alone else."""
+    together = _polars_values("".join(records), width)
+    if together is not None and len(together) == len(records):
+        return together
+    return [
+        read[0] if read is not None and len(read) == 1 else None
+        for read in (_polars_values(record, width) for record in records)
+    ]
+
+
+def _polars_values(text: str, width: int) -> list[list[str]] | None:
+    """Polars' records of `text` with `width` values each ("" for an empty one); None when it
+    refuses it, or a record of it has another number of values."""
+    try:
+        read = pl.read_csv(
+            text.encode(UTF8),
+            has_header=False,
+            schema={f"c{i}": pl.String for i in range(width)},
+            missing_columns="raise",
+            quote_char='"',
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    return [["" if value is None else value for value in row] for row in read.iter_rows()]
+
+
+def _quoted_amiss(record: str) -> list[tuple[int, str]]:
+    """The values of `record` (one record's text, as in the file) whose closing quote is
+    followed by more of the value, as the csv module splits it: a value that starts with a
+    quote is quoted (its quotes doubled) up to the first quote alone, and after that, as a value
+    that does not, runs to the next comma or line end. A few records of a broken file only."""
+    found: list[tuple[int, str]] = []
+    field = at = 0
+    while True:
+        end = _UNQUOTED.match(record, at).end()
+        if record.startswith('"', at):
+            closed = _QUOTED.match(record, at)
+            if closed is None:
+                return found  # a quote left open to the end of the file, named as such
+            end = closed.end()
+            if end < len(record) and record[end] not in ",\r\n":
+                end = _UNQUOTED.match(record, end).end()
+                found.append((field, record[at:end]))
+        if not record.startswith(",", end):
+            return found
+        field, at = field + 1, end + 1
+
+
 def _too_long(file_name: str, start: int, line: int, error: csv.Error) -> str:
     """Why a file whose record on line `start` holds a value longer than the csv module takes
-    is unreadable, the module reading line `line` as it gave up: named on the line the record
-    starts on, where a quote left open (the usual cause: it takes in every line after it, and
-    in a file of more than 128 KiB, this) opens the value, not on the line 128 KiB further on."""
+    (`_FIELD_LIMIT`, 2 GiB) is unreadable, the module reading line `line` as it gave up: named
+    on the line the record starts on, where a quote left open (the usual cause: it takes in
+    every line after it) opens the value, not on the line 2 GiB further on."""
     if "field limit" not in str(error):  # (none other is known: said as the module says it)
         return f"{file_name} line {line}: {error}"
     runs_on = f", running on to line {line}" if line > start else ""
@@ -627,6 +850,25 @@ def _ragged_issue(file_name: str, line: int, record: list[str], width: int) -> d
         "file.ragged",
         "error",
         f"record has {len(record)} fields, the header has {width}",
+    )
+
+
+def _quoted_amiss_issue(
+    file_name: str, line: int, header: tuple[str, ...], record: list[str], value: tuple[int, str]
+) -> dict:
+    """The warning of a value quoted amiss that Polars refuses (see `_exact_parse`), on the line
+    its record starts on, with its text in the file and what it was read as."""
+    field, text = value
+    read_as = record[field] if field < len(record) else ""
+    return issue_row(
+        file_name,
+        line,
+        header[field] if field < len(header) else None,
+        text[:200],
+        "value.quote",
+        "warning",
+        f"the quote that closes this value is followed by more of it, read as {read_as[:200]!r}: "
+        'a quote inside a value is doubled ("") and the whole value quoted',
     )
 
 

@@ -3,6 +3,7 @@ path's proof once let through, and what the exact path named on another line."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,20 +82,20 @@ def test_a_short_record_is_ragged_whatever_commas_other_values_quote(quoted, sho
 
 def test_a_quote_left_open_in_a_big_file_is_named_on_the_line_it_opens_on():
     """A quote opening a value on line 7 of a users.csv with no other quote: the csv module
-    takes in every line after it until the value passes 128 KiB, and gave up naming the line
-    it had reached (7410 here) with its own words; the line the value starts on is named, and
-    why no value is that long."""
+    takes in every line after it (once it gave up at 128 KiB, naming the line it had reached,
+    7410 here); the error names the line the value opens on, and the records before it read."""
     records = [f"u{i},Name {i},a" for i in range(20_000)]
     records[5] = 'u5,"Name 5,a'
     data = "\n".join(["sourcedId,name,x", *records, ""]).encode()
 
-    with pytest.raises(UnreadableFile) as refused:
-        parse_csv(data, "users.csv")
+    parsed = parse_csv(data, "users.csv")
 
-    message = str(refused.value)
-    assert message.startswith("users.csv line 7: ")
-    assert "running on to line 7410" in message
-    assert "a quote that opens a value and is never closed" in message
+    quote = parsed.issues.filter(pl.col("rule") == "file.quote")
+    assert quote.select("line", "field", "value", "severity").rows() == [
+        (7, "name", '"Name 5,a', "error")
+    ]
+    assert "never closed" in quote["message"][0]
+    assert parsed.rows["sourcedId"].to_list() == ["u0", "u1", "u2", "u3", "u4"]
 
 
 @pytest.mark.parametrize(
