@@ -382,7 +382,13 @@ def platform_issues(
         teaching = (
             enrollments.lazy()
             .select(LINE, "classSourcedId", "userSourcedId", "primary", "role", "status")
-            .filter(stated() & (pl.col("role") == "teacher"))
+            # a teacher whose enrollment is inactive (the 1.0 status) left the class: no
+            # primary teacher, nor its teacher (`transforms.hierarchy`)
+            .filter(
+                stated()
+                & (pl.col("role") == "teacher")
+                & pl.col("status").ne_missing(pl.lit("inactive"))
+            )
             .collect()
         )
         primaries = teaching.filter(pl.col("primary") == "true")

@@ -2,8 +2,9 @@
 
 The grade of a class is the highest of its `classes.grades`, or, when the class names none that
 is a grade, the highest of its course's `courses.grades`. A student's grade level is the highest
-grade of the classes they are enrolled in (as a student); when those classes give none, the
-highest of the student's own `users.grades`; else `NA`. Other roles have none (null).
+grade of the classes they are enrolled in (as a student; an enrollment of status `inactive`
+is a class they left); when those classes give none, the highest of the student's own
+`users.grades`; else `NA`. Other roles have none (null).
 
 Grades are read as CEDS entry grade levels (IT PR PK TK KG 01 .. 13 PS UG Other), with what
 exporters send instead: `K` (and `0`, `00`) for KG, unpadded numbers (`9` for 09), any letter
@@ -84,6 +85,17 @@ def grade_code(rank: pl.Expr) -> pl.Expr:
     return rank.replace_strict(dict(enumerate(GRADE_ORDER)), default=None, return_dtype=pl.String)
 
 
+def _student_enrollments(enrollments: pl.LazyFrame) -> pl.LazyFrame:
+    """The enrollments as a student that the SIS has not ended: one of status `inactive` (the
+    1.0 value, accepted with a warning; its lms enrollment is inactive) is a class the student
+    left, whose grade must not stay theirs. Enrollments given without a status column (the
+    fields a grade depends on alone) are all current."""
+    students = enrollments.filter(pl.col("role") == "student")
+    if "status" not in enrollments.collect_schema().names():
+        return students
+    return students.filter(pl.col("status").ne_missing(pl.lit("inactive")))
+
+
 def grade_levels(
     users: pl.LazyFrame,
     enrollments: pl.LazyFrame,
@@ -109,7 +121,7 @@ def grade_levels(
         .filter(pl.col("class_rank").is_not_null())
     )
     from_classes = (
-        enrollments.filter(pl.col("role") == "student")
+        _student_enrollments(enrollments)
         .select("userSourcedId", "classSourcedId")
         .join(class_ranks, on="classSourcedId", how="inner")
         .group_by("userSourcedId")

@@ -49,10 +49,11 @@ def class_sections(
     """One row per class of the SIS: its school, course title, primary teacher and first term.
 
     The primary teacher is the teacher enrollment marked primary=true, else the first teacher
-    enrollment of the class in file order (run, then line), among teachers who exist. A class
-    listed in several terms uses its first term."""
+    enrollment of the class in file order (run, then line), among the class's teaching
+    enrollments (`_teaching`) of teachers who exist. A class listed in several terms uses its
+    first term."""
     primary_teachers = (
-        enrollments.filter(pl.col("role") == "teacher")
+        enrollments.filter(_teaching())
         .join(
             users.select(pl.col("sourcedId").alias("userSourcedId")), on="userSourcedId", how="semi"
         )
@@ -93,6 +94,13 @@ def class_sections(
     )
 
 
+def _teaching() -> pl.Expr:
+    """A teacher enrollment the SIS has not ended: an enrollment of status `inactive` (the 1.0
+    value, accepted with a warning) is a teacher who left the class; their section enrollment
+    is inactive, so they must not stay its primary teacher, enrolled in its base courses."""
+    return (pl.col("role") == "teacher") & pl.col("status").ne_missing(pl.lit("inactive"))
+
+
 def _marked_primary() -> pl.Expr:
     """An enrollment marked primary (`primary` is "true"; empty is not)."""
     return (pl.col("primary") == "true").fill_null(False)
@@ -100,13 +108,14 @@ def _marked_primary() -> pl.Expr:
 
 def order_deciding_teachers(enrollments: pl.LazyFrame) -> pl.LazyFrame:
     """The `run_id, line` of the teacher enrollments whose file order may decide their
-    class's primary teacher (`class_sections`): a class's enrollments marked primary when it
-    has two or more, or all of them when it has none marked and two or more. Any other order
-    of the teacher enrollments gives every class the same primary teacher. Whether each
-    teacher exists is not asked (a join with every user: 0.1 s at a million students), which
-    can only add enrollments whose order need not have mattered."""
+    class's primary teacher (`class_sections`): among a class's teaching enrollments
+    (`_teaching`), those marked primary when it has two or more, or all of them when it has
+    none marked and two or more. Any other order of the teacher enrollments gives every class
+    the same primary teacher. Whether each teacher exists is not asked (a join with every user:
+    0.1 s at a million students), which can only add enrollments whose order need not have
+    mattered."""
     return (
-        enrollments.filter(pl.col("role") == "teacher")
+        enrollments.filter(_teaching())
         .select("classSourcedId", _marked_primary().alias("is_marked_primary"), "run_id", "line")
         .filter(
             pl.col("is_marked_primary") == pl.col("is_marked_primary").max().over("classSourcedId")

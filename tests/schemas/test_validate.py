@@ -181,6 +181,16 @@ def test_class_without_teacher_and_same_titles_are_warnings(tmp_path):
     assert result.ok
 
 
+def test_a_class_whose_only_teacher_enrollment_is_inactive_is_untaught(tmp_path):
+    """An enrollment of the 1.0 status `inactive` is a teacher who left the class: the section
+    derives from no teacher base course (`transforms.hierarchy`), and the warning says so."""
+    frames = tiny_district()
+    k3_teacher = frames["enrollments"]["sourcedId"].to_list().index("e5")
+    frames = with_cell(frames, "enrollments", k3_teacher, "status", "inactive")
+    result = validate(tmp_path, frames)
+    assert ("classes.csv", 4, "sourcedId", "class.no_teacher", "warning") in found(result)
+
+
 def test_two_primary_teachers_warn(tmp_path):
     frames = tiny_district()
     frames["enrollments"] = pl.concat(
