@@ -86,7 +86,8 @@ def _():
     Active enrollments after each sync that changed any, per school (the domain of the
     enrollment's course) and per role. Each point is a run that opened or closed versions of
     enrollments, labelled with its id and start; the runs stand evenly spaced in their order,
-    however far apart in time, and the counts hold until the next one.
+    however far apart in time, and the counts hold until the next one (a school or role whose
+    last active enrollment ended shows 0 from that run on).
     """)
     return
 
@@ -117,8 +118,10 @@ def _():
     ),
 
     snapshots as (
+        -- a version made by hand (ended by the run that adopted it) opened at no run
         select distinct opened_run_id as run_id, valid_from as synced_at
         from enrollments
+        where valid_from is not null
         union
         select distinct closed_run_id as run_id, valid_to as synced_at
         from enrollments
@@ -156,7 +159,7 @@ def _():
             and (domains.valid_to is null or domains.valid_to > enrolled.synced_at)
     ),
 
-    final as (
+    counted as (
         select
             run_id,
             synced_at,
@@ -166,6 +169,30 @@ def _():
         from placed
         where not $sections_only or course_kind = 'section'
         group by all
+    ),
+
+    groups as (
+        -- each school and role from the first run that counted an enrollment of it on: a
+        -- run that ends the last of them counts none, and shows as 0 rather than no row (a
+        -- line would hold its last count)
+        select school, role, min(synced_at) as first_synced_at
+        from counted
+        group by all
+    ),
+
+    final as (
+        select
+            snapshots.run_id,
+            snapshots.synced_at,
+            groups.school,
+            groups.role,
+            coalesce(counted.enrollments, 0) as enrollments,
+        from snapshots
+        inner join groups on groups.first_synced_at <= snapshots.synced_at
+        left join counted
+            on counted.run_id = snapshots.run_id
+            and counted.school = groups.school
+            and counted.role = groups.role
     )
 
     select * from final
