@@ -293,7 +293,8 @@ def validate(
         stored = stored_state(con, run, read)
         parsing.result()
     # a delta's checks that stand on stored records: a 1.2 user sent without roles.csv rows
-    # keeps the stored role, an org removed may be the parent of stored orgs
+    # keeps the stored role, a record a delta removes may be named by stored records it does
+    # not send (an org's child orgs, a term's classes); read for a delta that removes alone
     needed = carried_records_needed(feed)
     carried = stored_records(con, run.tenant, needed) if needed else {}
     empty = pl.Series("sourcedId", [], pl.String)

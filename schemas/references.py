@@ -36,6 +36,21 @@ KnownIds = Mapping[str, pl.Series]  # file -> sourcedIds the warehouse holds for
 # (file, column, target file) of a reference every stored record of the file resolves
 Reference = tuple[str, str, str]
 REFERENCE_RULES = ("reference", "reference.removed")
+# the references to a removed record the sync keeps as sent, where it drops the others (an
+# observer link, an enrollment, a section's base courses go): what it derives from them
+# stays, which the warning must say (`transforms.hierarchy`, `transforms.desired`)
+KEPT_REFERENCES = {
+    ("classes", "termSourcedIds"): (
+        "the class keeps naming it (its session base course stays under its first term)"
+    ),
+    ("classes", "schoolSourcedId"): (
+        "the section stays in the school's domain, which leaves as [policy] domains says"
+    ),
+    ("users", "orgSourcedIds"): (
+        "the user keeps it (a user's first org is their domain, which leaves as [policy] "
+        "domains says)"
+    ),
+}
 CLOSED_SCHEMA = {"file": pl.String, "column": pl.String, "target": pl.String}
 
 
@@ -68,9 +83,11 @@ def _references(spec: FileSpec) -> list[tuple[str, str, bool]]:
     return found
 
 
-def _referenced_ids(rows: pl.DataFrame | pl.LazyFrame, column: str, is_list: bool) -> pl.LazyFrame:
-    """One row per (line, referenced sourcedId) of `rows` (the live ones)."""
-    values = rows.lazy().select(LINE, pl.col(column).alias("ref")).drop_nulls("ref")
+def _referenced_ids(
+    rows: pl.DataFrame | pl.LazyFrame, column: str, is_list: bool, by: str = LINE
+) -> pl.LazyFrame:
+    """One row per (`by`: the line, referenced sourcedId) of `rows` (the live ones)."""
+    values = rows.lazy().select(by, pl.col(column).alias("ref")).drop_nulls("ref")
     if not is_list:
         return values
     return (
@@ -145,7 +162,7 @@ def reference_issues(
                     rule="reference.removed",
                     severity="warning",
                     message=f"points at a record this feed removes from {target_file}; "
-                    "the reference is dropped",
+                    + KEPT_REFERENCES.get((name, column), "the reference is dropped"),
                 )
             )
             missing = unresolved.filter(~pl.col("removed"))
@@ -282,53 +299,142 @@ def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
     return found
 
 
-def removed_parent_issues(
+# The references a delta's removal can leave pointing nowhere from records the warehouse
+# stores and the feed does not send (no reference check sees those): (referring file, column)
+# -> what the sync makes of such records once the record they name is gone (`transforms`:
+# `desired`, `hierarchy`), said in the warning on the removal's line
+STORED_REFERENCES: dict[tuple[str, str], str] = {
+    ("orgs", "parentSourcedId"): (
+        "once it is removed their domains lose their parent: send them with their new parent"
+    ),
+    ("users", "agentSourcedIds"): (
+        "once it is removed their observer links to it are removed: send them with the "
+        "agentSourcedIds the SIS now holds"
+    ),
+    ("users", "orgSourcedIds"): (
+        "they are kept as stored, still naming it (a user whose first org it is stays in its "
+        "domain, which leaves as [policy] domains says): send them with the orgs the SIS now "
+        "holds"
+    ),
+    ("classes", "schoolSourcedId"): (
+        "they are kept as stored, still naming it (their sections stay in its domain, which "
+        "leaves as [policy] domains says): send them with their new school"
+    ),
+    ("classes", "termSourcedIds"): (
+        "they are kept as stored, still naming it (a section's session base course stays "
+        "under its first term): send them with the terms the SIS now holds"
+    ),
+    ("classes", "courseSourcedId"): (
+        "once it is removed their sections lose their base courses: send them with their new course"
+    ),
+    ("enrollments", "userSourcedId"): (
+        "once it is removed they leave the platform with it ([policy] enrollments): mark "
+        "them tobedeleted in the delta to say so"
+    ),
+    ("enrollments", "classSourcedId"): (
+        "once it is removed they leave the platform with it ([policy] enrollments): mark "
+        "them tobedeleted in the delta to say so"
+    ),
+}
+# how a message names the records of a file: "2 stored class(es)", "removes an academic session"
+_STORED_NOUN = {
+    "orgs": "org(s)",
+    "users": "user(s)",
+    "classes": "class(es)",
+    "enrollments": "enrollment(s)",
+}
+_REMOVED_NOUN = {
+    "orgs": "an org",
+    "users": "a user",
+    "classes": "a class",
+    "courses": "a course",
+    "academicSessions": "an academic session",
+}
+
+
+def _stored_references() -> list[tuple[str, str, str, bool]]:
+    """(referring file, column, target file, is a list) of `STORED_REFERENCES`."""
+    return [
+        (name, column, target, is_list)
+        for (name, wanted) in STORED_REFERENCES
+        for column, target, is_list in _references(FILE_SPECS[name])
+        if column == wanted
+    ]
+
+
+def removal_referrers(modes: Mapping[str, str], removing: Collection[str]) -> tuple[str, ...]:
+    """The files whose stored records `removed_record_issues` reads (in `carried`) when the
+    delta files `removing` remove records: those not sent in bulk that refer to one of them.
+    A bulk file's records are the feed's own, which the reference check sees."""
+    return tuple(
+        dict.fromkeys(
+            name
+            for name, _, target, _ in _stored_references()
+            if target in removing
+            and modes.get(target) == "delta"
+            and modes.get(name, "absent") != "bulk"
+        )
+    )
+
+
+def removed_record_issues(
     tables: Mapping[str, pl.DataFrame],
     modes: Mapping[str, str],
     carried: Mapping[str, pl.DataFrame],
 ) -> list[pl.LazyFrame]:
-    """A warning on each org an orgs.csv delta removes that stored orgs still name as their
-    parent (`carried["orgs"]`: the tenant's stored orgs), on the removal's line.
+    """A warning on each record a delta file removes that records stored in the warehouse, and
+    not sent by this feed, still name (`STORED_REFERENCES`; `carried[file]`: the tenant's
+    stored records of the referring file), on the removal's line, one per reference.
 
-    The orgs naming it in the delta itself are the references' to report (`reference.removed`);
-    those the delta does not send are in the warehouse alone, so no reference check sees them,
-    and once the parent is gone their domains lose it (no parent, or an inactive one)."""
-    orgs, stored_orgs = tables.get("orgs"), carried.get("orgs")
-    if orgs is None or stored_orgs is None or modes.get("orgs") != "delta":
-        return []
-    removals = orgs.filter(~stated()).select(LINE, "sourcedId")
-    if removals.height == 0:
-        return []
-    children = (
-        stored_orgs.lazy()
-        # a stored org the delta sends is as the delta says: the reference check sees it
-        .join(orgs.lazy().select("sourcedId"), on="sourcedId", how="anti")
-        .select(pl.col("sourcedId").alias("child"), pl.col("parentSourcedId").alias("sourcedId"))
-        .join(removals.lazy(), on="sourcedId", how="inner")
-        .group_by("sourcedId", LINE)
-        .agg(pl.col("child").sort().alias("children"))
-    )
-    shown = 5  # children named in a message; the count says how many there are
-    return [
-        issues_from(
-            children,
-            file=FILE_SPECS["orgs"].file_name,
-            field="sourcedId",
-            value=pl.col("sourcedId"),
-            rule="reference.removed",
-            severity="warning",
-            message=pl.format(
-                "this delta removes an org that {} stored org(s) still name as their parent "
-                "(parentSourcedId), and does not send them: {}{}; once it is removed their "
-                "domains lose their parent: send them with their new parent",
-                pl.col("children").list.len(),
-                pl.col("children").list.head(shown).list.join(", "),
-                pl.when(pl.col("children").list.len() > shown)
-                .then(pl.lit(", ..."))
-                .otherwise(pl.lit("")),
-            ),
+    The records naming it that the feed sends are the reference check's (`reference.removed`,
+    as for a bulk file's tobedeleted record); those it does not send are in the warehouse
+    alone, so no reference check sees them. A removal is a row marked `tobedeleted` alone: a
+    row whose status is not valid is an error of its own, never read as a removal."""
+    found: list[pl.LazyFrame] = []
+    shown = 5  # referring records named in a message; the count says how many there are
+    for name, column, target, is_list in _stored_references():
+        targets, stored = tables.get(target), carried.get(name)
+        if targets is None or stored is None or modes.get(target) != "delta":
+            continue
+        if modes.get(name) == "delta" and name not in tables:
+            continue  # the referring delta has header errors: which records it sends is unknown
+        removals = targets.filter(~stated()).select(LINE, pl.col("sourcedId").alias("ref"))
+        if removals.height == 0:
+            continue
+        unsent = stored.lazy()
+        if name in tables:
+            # a stored record the feed sends (or removes) is as the feed says: the reference
+            # check sees it
+            unsent = unsent.join(
+                tables[name].lazy().select("sourcedId"), on="sourcedId", how="anti"
+            )
+        referring = (
+            _referenced_ids(unsent, column, is_list, by="sourcedId")
+            .join(removals.lazy(), on="ref", how="inner")
+            .group_by("ref", LINE)
+            .agg(pl.col("sourcedId").unique().sort().alias("referring"))
         )
-    ]
+        count = pl.col("referring").list.len()
+        found.append(
+            issues_from(
+                referring,
+                file=FILE_SPECS[target].file_name,
+                field="sourcedId",
+                value=pl.col("ref"),
+                rule="reference.removed",
+                severity="warning",
+                message=pl.format(
+                    f"this delta removes {_REMOVED_NOUN[target]} that {{}} stored "
+                    f"{_STORED_NOUN[name]} still name in {column} "
+                    f"({FILE_SPECS[name].file_name}), and does not send them: {{}}{{}}; "
+                    + STORED_REFERENCES[name, column],
+                    count,
+                    pl.col("referring").list.head(shown).list.join(", "),
+                    pl.when(count > shown).then(pl.lit(", ...")).otherwise(pl.lit("")),
+                ),
+            )
+        )
+    return found
 
 
 def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:
@@ -557,5 +663,67 @@ def range_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]
             rule="range.order",
             severity="warning",
             message=pl.format("below resultValueMin ({})", low),
+        )
+    ]
+
+
+def title_variant_issues(
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str] | None = None,
+    carried: Mapping[str, pl.DataFrame] | None = None,
+) -> list[pl.LazyFrame]:
+    """A warning on each course whose title differs from another course's only in spaces or
+    letter case (`"Algebra I "`, `"algebra  I"` beside `"Algebra I"`), naming the other
+    spellings. The course hierarchy keys base courses by the exact title
+    (`transforms.hierarchy`), so each spelling gets base courses of its own; changing that key
+    would change the external IDs of base courses already made, so it is said instead.
+
+    A courses.csv delta's courses are compared with the stored courses it does not send too
+    (`carried["courses"]`), which were warned about when they were sent."""
+    courses = tables.get("courses")
+    if courses is None:
+        return []
+    sent = live(courses).lazy().select(LINE, "sourcedId", "title")
+    stored = (carried or {}).get("courses")
+    if (modes or {}).get("courses") == "delta" and stored is not None:
+        unsent = (
+            stored.lazy()
+            .join(courses.lazy().select("sourcedId"), on="sourcedId", how="anti")
+            .select(pl.lit(None, pl.Int64).alias(LINE), "sourcedId", "title")
+        )
+        sent = pl.concat([sent, unsent])
+    titled = sent.drop_nulls("title").with_columns(
+        # every kind of space (a no-break space too) taken out, and letter case ignored
+        pl.col("title").str.replace_all(r"\s+", "").str.to_lowercase().alias("key")
+    )
+    spellings = (
+        titled.group_by("key", "title")
+        # the first course of a spelling in the feed, else a stored one
+        .agg(pl.col("sourcedId").sort_by(LINE, nulls_last=True).first().alias("course"))
+        # the titles spelt more than one way alone (a few)
+        .filter(pl.len().over("key") > 1)
+    )
+    variants = (
+        titled.drop_nulls(LINE)  # the feed's courses: a stored one has no line to warn on
+        .join(spellings.rename({"title": "other"}), on="key", how="inner")
+        .filter(pl.col("title") != pl.col("other"))
+        .group_by(LINE, "title")
+        .agg(pl.format('"{}" (course {})', "other", "course").sort().str.join(", ").alias("others"))
+    )
+    return [
+        issues_from(
+            variants,
+            file=FILE_SPECS["courses"].file_name,
+            field="title",
+            value=pl.col("title"),
+            rule="course.title_variants",
+            severity="warning",
+            message=pl.format(
+                '"{}" differs only in spaces or letter case from {}: base courses are made per '
+                "exact title, so each spelling gets district, state and teacher base courses "
+                "of its own; spell the title alike in the SIS",
+                "title",
+                "others",
+            ),
         )
     ]

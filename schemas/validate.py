@@ -48,8 +48,10 @@ from rosterflow.schemas.references import (
     platform_issues,
     range_order_issues,
     reference_issues,
-    removed_parent_issues,
+    removal_referrers,
+    removed_record_issues,
     stated,
+    title_variant_issues,
 )
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.spec import (
@@ -121,9 +123,10 @@ def validate_feed(
     stored_records` reads them) of the files `carried_records_needed` names, for the checks a
     delta needs them for: a OneRoster 1.2 users.csv delta's user sent without any roles.csv row
     keeps the role and orgs stored (`schemas.v12.roles_kept`; without the stored users such a
-    user is an error when the warehouse is known, `known`, a warning when it is not), and an
-    org an orgs.csv delta removes is warned about when stored orgs still name it as their
-    parent (`references.removed_parent_issues`)."""
+    user is an error when the warehouse is known, `known`, a warning when it is not), and a
+    record a delta file removes is warned about when stored records the feed does not send
+    still name it (`references.removed_record_issues`: a child org, a parent naming a student,
+    a class naming a term...)."""
     settings = settings or Settings()
     by_lines = by_lines or {}
     found: list[pl.DataFrame | pl.LazyFrame] = [feed.issues]
@@ -192,7 +195,8 @@ def validate_feed(
             if feed.modes[name] == "bulk" and name not in changes:
                 tables[name], changes[name] = _compared(name, tables[name], stored[name])
     found += cycle_issues(tables)
-    found += removed_parent_issues(tables, feed.modes, carried or {})
+    found += removed_record_issues(tables, feed.modes, carried or {})
+    found += title_variant_issues(tables, feed.modes, carried or {})
     found += platform_issues(tables, feed.modes)
     if "users" in tables:
         found += login_issues(live(tables["users"]), settings.identity.key)
@@ -216,14 +220,30 @@ def validate_feed(
 def carried_records_needed(feed: Feed) -> tuple[str, ...]:
     """The files whose stored records a sync with a warehouse passes to `validate_feed` as
     `carried`: users for a OneRoster 1.2 users.csv delta (the role and orgs of a user sent
-    without roles.csv rows are kept as stored), orgs for an orgs.csv delta (an org it removes
-    may be the parent of stored ones). Other runs need none."""
+    without roles.csv rows are kept as stored), and, for a delta file that removes records,
+    the files not sent in bulk whose stored records may name them (`references.
+    removal_referrers`: an org's child orgs, a user's parents, a term's classes...), and the
+    courses for a courses.csv delta (its titles are compared with theirs). Other runs need
+    none: a feed of bulk and absent files is not looked at."""
     needed = []
     if feed.version == "1.2" and feed.modes.get("users") == "delta":
         needed.append("users")
-    if feed.modes.get("orgs") == "delta":
-        needed.append("orgs")
-    return tuple(needed)
+    deltas = [name for name, mode in feed.modes.items() if mode == "delta"]
+    if deltas:
+        # a removal as the status check reads it, in any letter case (a delta file is small)
+        removal = pl.col("status").str.strip_chars().str.to_lowercase() == "tobedeleted"
+        removing = [
+            name
+            for name in deltas
+            if (parsed := feed.files.get(name)) is not None
+            and "status" in parsed.rows.columns
+            and parsed.rows.select(removal.any()).item()
+        ]
+        needed += removal_referrers(feed.modes, removing)
+    if feed.modes.get("courses") == "delta":
+        # its titles are compared with the stored courses' (`references.title_variant_issues`)
+        needed.append("courses")
+    return tuple(dict.fromkeys(needed))
 
 
 def files_read_by_lines(feed: Feed) -> list[str]:
