@@ -488,9 +488,14 @@ def catalog(
     `duckdb -init catalog.sql` where the DuckDB CLI is installed (`rosterflow query --warehouse
     'wh/{tenant}.duckdb'` reads a layout through the same catalog).
 
-    It names the tenant files of the moment: write it again after a new tenant's first sync.
+    It names the tenant files of the moment: write it again after a new tenant's first sync. A
+    tenant file another process holds (its nightly sync) is attached all the same and named
+    on stderr; exit 2 only when every file is held.
     """
-    sys.stdout.write(commands.catalog(warehouse))
+    script = commands.catalog(warehouse)
+    sys.stdout.write(script.sql)
+    for note in script.held:  # (stdout goes to catalog.sql: the note to the person)
+        print(f"rosterflow: note: {note}", file=sys.stderr)
 
 
 def sql_beginning_with_a_comment(argument: str) -> bool:

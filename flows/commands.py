@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rosterflow.schemas.runs import SyncResult
     from rosterflow.schemas.validate import ValidatedFeed
     from rosterflow.sis.pull import Pulled
+    from rosterflow.warehouse.catalog import CatalogScript
     from rosterflow.warehouse.readonly import StatementRows
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
@@ -213,7 +214,9 @@ def known_ids(warehouse: Path, tenant: str):
 def carried_records(warehouse: Path, tenant: str, names: tuple[str, ...]):
     """The tenant's stored records of `names`, the files a delta's checks stand on as a sync's
     do (`schemas.validate.carried_records_needed`: a 1.2 user sent without roles.csv rows keeps
-    the stored role); none when the warehouse holds no file of the tenant."""
+    the stored role, a delta's removal is checked against the stored records still naming it,
+    a courses delta's titles against the stored ones); none when the warehouse holds no file
+    of the tenant."""
     from rosterflow.warehouse.layout import existing_tenant_warehouse
     from rosterflow.warehouse.records import stored_records
     from rosterflow.warehouse.schema import connect
@@ -504,9 +507,10 @@ def operating(warehouse: Path) -> Iterator[None]:
         raise CommandError(str(error)) from None
 
 
-def catalog(warehouse: str) -> str:
-    """The catalog's SQL for the per-tenant layout `warehouse` (`warehouse.catalog`)."""
-    from rosterflow.warehouse.catalog import catalog_sql
+def catalog(warehouse: str) -> CatalogScript:
+    """The catalog's SQL for the per-tenant layout `warehouse` (`warehouse.catalog`), and a
+    line per tenant file it attaches without having read it (held by another process)."""
+    from rosterflow.warehouse.catalog import catalog_script
     from rosterflow.warehouse.layout import is_layout
     from rosterflow.warehouse.schema import WarehouseError
 
@@ -515,7 +519,7 @@ def catalog(warehouse: str) -> str:
             f"--warehouse {warehouse}: a catalog reads a per-tenant layout, one naming {{tenant}}"
         )
     try:
-        return catalog_sql(warehouse)
+        return catalog_script(warehouse)
     except WarehouseError as error:
         raise CommandError(str(error)) from None
 

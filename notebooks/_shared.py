@@ -10,10 +10,13 @@ Altair pieces the notebooks draw it with: the tenant picker, the SQL panels and 
 
 from __future__ import annotations
 
+from functools import partial
+
 import altair as alt
 import marimo as mo
 import polars as pl
 
+from rosterflow.warehouse.catalog import TenantFileHeld
 from rosterflow.warehouse.readonly import WAREHOUSE_VARIABLE, ReadOnlyWarehouse
 from rosterflow.warehouse.schema import WarehouseError
 
@@ -24,24 +27,47 @@ RUN_TIME_FORMATS = ("%Y-%m-%d", "%Y-%m-%d\n%H:%M", "%Y-%m-%d\n%H:%M:%S")
 RUN_STEP = 64
 
 
-def pick_tenant(warehouse: ReadOnlyWarehouse) -> mo.ui.dropdown:
-    """A dropdown of the warehouse's tenants, on the first; the cell stops with a word of help
-    when the warehouse cannot be opened or has no sync run yet."""
-    try:
-        tenants, problem = warehouse.tenants(), None
-    except WarehouseError as error:
-        tenants, problem = [], str(error)
-    mo.stop(
-        problem is not None,
-        mo.callout(
+def unreadable_callout(location: str, error: WarehouseError) -> mo.Html:
+    """A word of help for a warehouse that cannot be opened: a tenant's file of a layout that
+    another process holds (the tenant's sync, most likely) is named with its tenant (the file's
+    name percent-encodes it) and waited out, not pointed away from; any other warehouse that
+    cannot be opened is pointed at one a sync wrote."""
+    if isinstance(error, TenantFileHeld):
+        return mo.callout(
             mo.md(
-                f"**The warehouse cannot be opened.** {problem}\n\n"
-                f"Point `{WAREHOUSE_VARIABLE}` at a warehouse written by `rosterflow sync` "
-                "(or create one with `rosterflow demo`)."
+                f"**The warehouse file of tenant {error.tenant!r} is in use** by another "
+                f"process, most likely a sync of the tenant. {error}\n\n"
+                f"Every tenant's file of `{location}` is read at once, and nothing is shown "
+                "rather than a result without that tenant's rows: reload this notebook once "
+                "that process is done."
             ),
             kind="warn",
+        )
+    return mo.callout(
+        mo.md(
+            f"**The warehouse cannot be opened.** {error}\n\n"
+            f"Point `{WAREHOUSE_VARIABLE}` at a warehouse written by `rosterflow sync` "
+            "(or create one with `rosterflow demo`)."
         ),
+        kind="warn",
     )
+
+
+def _stop_unreadable(location: str, error: WarehouseError) -> None:
+    mo.stop(True, unreadable_callout(location, error))
+
+
+def pick_tenant(warehouse: ReadOnlyWarehouse) -> mo.ui.dropdown:
+    """A dropdown of the warehouse's tenants, on the first; the cell stops with a word of help
+    when the warehouse cannot be opened (`unreadable_callout`) or has no sync run yet. From
+    then on, any query of `warehouse` that cannot open it (a tenant's sync began since) stops
+    its cell with the same word of help rather than a traceback."""
+    warehouse.when_unreadable = partial(_stop_unreadable, warehouse.location)
+    try:
+        tenants = warehouse.tenants()
+    except WarehouseError as error:
+        _stop_unreadable(warehouse.location, error)
+        raise  # (not reached: the cell stopped)
     mo.stop(
         not tenants,
         mo.callout(

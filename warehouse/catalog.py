@@ -12,17 +12,22 @@ into that file, views that would name attachments gone once the session ends.
 
 An attached file stays locked against a sync for as long as the session is open: analysts'
 tools open the catalog for one query and close it again (`warehouse.readonly.read_query`).
+A file held by another process (its tenant's sync) is waited for, the held files side by side;
+held past the wait, it stops a query (`TenantFileHeld`: no answer leaves a tenant's rows out),
+while the catalog's script attaches it all the same and names it (`catalog_script`).
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from rosterflow.warehouse.layout import Layout
-from rosterflow.warehouse.schema import WarehouseError, version_refusal, while_locked
+from rosterflow.warehouse.layout import Layout, while_each_locked
+from rosterflow.warehouse.schema import WarehouseError, version_refusal
 
 CATALOG = "rosterflow_catalog"
 SCHEMAS = ("lms", "audit", "history", "oneroster")
@@ -85,28 +90,85 @@ def _relations(con: duckdb.DuckDBPyConnection, alias: str) -> list[tuple[str, st
     ).fetchall()
 
 
-def _build(con: duckdb.DuckDBPyConnection, template: str) -> list[str]:
-    """Run the catalog's statements in `con`; return them, in order."""
+class TenantFileHeld(WarehouseError):
+    """A tenant's file is held by another process (its tenant's sync, say) past the lock wait:
+    the catalog cannot read it now. A query is not answered without the tenant's rows; the
+    catalog's script attaches the file all the same (`catalog_script`)."""
+
+    def __init__(self, message: str, tenant: str, path: Path) -> None:
+        super().__init__(message)
+        self.tenant = tenant
+        self.path = path
+
+    def __reduce__(self):
+        return type(self), (str(self), self.tenant, self.path)
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """One statement of the catalog, and a comment for the script beside it."""
+
+    sql: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    statements: list[_Statement]
+    held: list[TenantFileHeld]  # the tenant files attached, but not read
+
+
+def _comment_text(text: str) -> str:
+    """`text` safe in a `--` comment: a line break in it (a tenant's name may hold any
+    character) would end the comment and make the rest of the name a statement of the
+    script. Each unprintable character is written as its escape, `\\n`."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def _build(con: duckdb.DuckDBPyConnection, template: str, *, held_attached: bool) -> _Catalog:
+    """Run the catalog's statements in `con`; return them, in order. Files another process
+    holds are waited for side by side (`while_each_locked`); one still held is a
+    `TenantFileHeld`, or, with `held_attached`, is attached by the statements all the same
+    (not in `con`, which cannot) and the views are made from the files read: the statements
+    that name a held file are returned, not run."""
     layout = Layout(template)
     numbers = layout.tenants()
-    files = {f"tenant_{numbers[t]}": path.resolve() for t, path in layout.files().items()}
+    tenant_files = layout.files()
+    tenants = {f"tenant_{numbers[tenant]}": tenant for tenant in tenant_files}
+    files = {f"tenant_{numbers[tenant]}": path.resolve() for tenant, path in tenant_files.items()}
     if not files:
         raise NoTenantsYet(f"{template}: no tenant has synced under this layout yet")
-    run: list[str] = []
+    run: list[_Statement] = []
 
     def execute(statement: str) -> None:
         con.execute(statement)
-        run.append(statement)
+        run.append(_Statement(statement))
 
     execute(f"attach if not exists ':memory:' as {CATALOG}")
     execute(f"use {CATALOG}")
+    attaches = {}
     for alias, path in files.items():
         # detach first: the script read again in one session attaches the files afresh
         execute(f"detach database if exists {alias}")
-        attach = f"attach {_string(str(path))} as {alias} (read_only)"
-        while_locked(path, lambda attach=attach: execute(attach))
-    _check_versions(con, files)
-    relations = _relations(con, next(iter(files)))
+        attaches[alias] = f"attach {_string(str(path))} as {alias} (read_only)"
+    _, locked = while_each_locked(
+        {alias: (path, partial(con.execute, attaches[alias])) for alias, path in files.items()}
+    )
+    held = [
+        TenantFileHeld(f"tenant {tenants[alias]!r}: {line}", tenants[alias], files[alias])
+        for alias, line in locked.items()
+    ]
+    if held and not held_attached:
+        raise held[0]
+    if len(held) == len(files):
+        raise WarehouseError(
+            "every tenant file is held by another process, and the catalog is made from "
+            "their tables: " + "; ".join(str(error) for error in held)
+        )
+    run.extend(_Statement(attaches[alias], f"tenant {_string(tenants[alias])}") for alias in files)
+    readable = {alias: path for alias, path in files.items() if alias not in locked}
+    _check_versions(con, readable)
+    relations = _relations(con, next(iter(readable)))
     for schema in dict.fromkeys(schema for schema, _ in relations):
         execute(f"create schema if not exists {_identifier(schema)}")
     for schema, name in relations:
@@ -116,34 +178,80 @@ def _build(con: duckdb.DuckDBPyConnection, template: str) -> list[str]:
         union = "\nunion all by name\n".join(
             f"select * from {alias}.{qualified}" for alias in files
         )
-        execute(f"create or replace view {qualified} as\n{union}")
-    return run
+        view = f"create or replace view {qualified} as\n{union}"
+        if locked:  # (a view naming a file not attached here cannot be made here)
+            run.append(_Statement(view))
+        else:
+            execute(view)
+    return _Catalog(run, held)
 
 
 def catalog_statements(template: str) -> list[str]:
     """The statements that give any DuckDB session every tenant file of the layout `template`:
     ATTACH each READ_ONLY, and a view per table over them all (see the module's docstring).
-    The files are read now, for their tables and schema versions."""
+    The files are read now, for their tables and schema versions; a file another process
+    holds is attached all the same (`catalog_script`)."""
     con = duckdb.connect()
     try:
-        return _build(con, template)
+        return [statement.sql for statement in _build(con, template, held_attached=True).statements]
     finally:
         con.close()
 
 
+@dataclass(frozen=True)
+class CatalogScript:
+    """The catalog as a script (`catalog_script`), and a line per tenant file it attaches
+    without having read it (held by another process), for a person to see beside it."""
+
+    sql: str
+    held: tuple[str, ...] = ()
+
+
+def catalog_script(template: str) -> CatalogScript:
+    """The statements as a script, for `duckdb -init catalog.sql` or `.read catalog.sql`, each
+    ATTACH with the tenant it holds in a comment (a file's name percent-encodes the tenant's).
+    It names the tenant files of the moment: write it again after a new tenant's first sync.
+
+    A tenant file another process holds past the lock wait (the tenant's nightly sync) is
+    attached all the same, as it will be readable once that process is done, and named in
+    the script's note and in `held`: the views are made from the tables of the files read,
+    and the held file's schema version is not checked. Only when every file is held is the
+    script refused (a WarehouseError): there are no tables to make the views from."""
+    con = duckdb.connect()
+    try:
+        built = _build(con, template, held_attached=True)
+    finally:
+        con.close()
+    held = tuple(
+        f"{error}; the catalog attaches it all the same, unread (its schema version not "
+        "checked): its ATTACH fails while that process holds it"
+        for error in built.held
+    )
+    header = [
+        f"-- rosterflow catalog of every tenant of {_comment_text(template)}, attached read-only"
+    ]
+    header += [f"-- note: {_comment_text(line)}" for line in held]
+    lines = [
+        f"{statement.sql};"
+        + (f"  -- {_comment_text(statement.comment)}" if statement.comment else "")
+        for statement in built.statements
+    ]
+    return CatalogScript("\n".join([*header, *lines]) + "\n", held)
+
+
 def catalog_sql(template: str) -> str:
-    """The statements as a script, for `duckdb -init catalog.sql` or `.read catalog.sql`. It
-    names the tenant files of the moment: write it again after a new tenant's first sync."""
-    header = f"-- rosterflow catalog of every tenant of {template}, attached read-only\n"
-    return header + "".join(f"{statement};\n" for statement in catalog_statements(template))
+    """The statements as a script (`catalog_script`)."""
+    return catalog_script(template).sql
 
 
 def open_catalog(template: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session holding the catalog of the layout `template`. It keeps
-    every tenant file from syncs until it is closed."""
+    every tenant file from syncs until it is closed. A file another process holds past the
+    lock wait is a `TenantFileHeld` naming its tenant and file: what is read through the
+    catalog is never answered without a tenant's rows."""
     con = duckdb.connect()
     try:
-        _build(con, template)
+        _build(con, template, held_attached=False)
     except BaseException:
         con.close()
         raise
@@ -159,10 +267,13 @@ def main(argv: list[str]) -> int:
         )
         return 2
     try:
-        sys.stdout.write(catalog_sql(argv[0]))
+        script = catalog_script(argv[0])
     except WarehouseError as error:
         print(error, file=sys.stderr)
         return 2
+    sys.stdout.write(script.sql)
+    for line in script.held:
+        print(f"note: {line}", file=sys.stderr)
     return 0
 
 

@@ -17,17 +17,21 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import duckdb
 
 from rosterflow.schemas.feed import FeedError
-from rosterflow.warehouse.schema import WarehouseError, connect, open_file
+from rosterflow.warehouse.schema import WarehouseError, connect, lock_wait_seconds, open_file
+from rosterflow.warehouse.schema import _locked as locked_line
 from rosterflow.warehouse.seal import sealing
 
 TENANT_FIELD = "{tenant}"
@@ -371,12 +375,21 @@ def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
     A run numbered below 2**ID_BITS is a one-file warehouse's, in a file copied into the
     layout before a sync refused such files (`_refuse_one_file_runs`): `rosterflow runs`
     lists it, so the files are asked, and one that two files hold is refused, naming both,
-    rather than decided in whichever file comes first."""
+    rather than decided in whichever file comes first. Files another process holds (other
+    tenants' syncs) are waited for side by side (`while_each_locked`): one lock wait in all,
+    not one per held file; one still held is a WarehouseError naming it, as the run might be
+    in it."""
     if not is_layout(warehouse):
         return Path(warehouse)
     layout = Layout(str(warehouse))
     if 0 <= run_id < 1 << ID_BITS:
-        holders = [path for path in layout.files().values() if _holds_run(path, run_id)]
+        files = layout.files()
+        found, held = while_each_locked(
+            {tenant: (path, partial(_holds_run, path, run_id)) for tenant, path in files.items()}
+        )
+        if held:  # (the first, in registry order, as a wait file after file found it)
+            raise WarehouseError(next(iter(held.values())))
+        holders = [files[tenant] for tenant, holds in found.items() if holds]
         if len(holders) > 1:
             raise LayoutError(
                 f"run {run_id} is in {len(holders)} tenant files of {warehouse}, "
@@ -393,7 +406,9 @@ def warehouse_of_run(warehouse: str | Path, run_id: int) -> Path:
 
 
 def _holds_run(path: Path, run_id: int) -> bool:
-    con = open_file(path, read_only=True)
+    """Whether the file holds run `run_id`; opened once, without waiting on another process's
+    lock (the caller waits, `while_each_locked`)."""
+    con = duckdb.connect(str(path), read_only=True)
     try:
         return con.execute(
             "select count(*) > 0 from audit.sync_runs where run_id = $run_id", {"run_id": run_id}
@@ -402,6 +417,49 @@ def _holds_run(path: Path, run_id: int) -> bool:
         return False
     finally:
         con.close()
+
+
+def _is_lock(error: BaseException) -> bool:
+    """Whether `error` is DuckDB's refusal of a file another process holds."""
+    return isinstance(error, duckdb.IOException) and "lock" in str(error)
+
+
+# what names a file among the attempts (a tenant, an alias), and what its attempt gives
+Key = TypeVar("Key")
+Answer = TypeVar("Answer")
+
+
+def while_each_locked(
+    attempts: Mapping[Key, tuple[Path, Callable[[], Answer]]],
+) -> tuple[dict[Key, Answer], dict[Key, str]]:
+    """Each `attempt()` of a file, tried again while another process holds its file, the held
+    files side by side: one lock wait (`ROSTERFLOW_LOCK_WAIT_SECONDS`) in all, where
+    `while_locked` file after file would wait it out once per held file. The results, in the
+    order of `attempts`, and a line per file still held at the end of the wait, naming it
+    (as `while_locked` does). Any other DuckDB error is a WarehouseError naming its file.
+    One thread: the wait is a `time.sleep` between rounds, which Ctrl-C ends."""
+    waited = lock_wait_seconds()
+    deadline = time.monotonic() + waited
+    pause = 0.05
+    results: dict[Key, Answer] = {}
+    locked: dict[Key, str] = {}  # DuckDB's last words on each file still held
+    pending = list(attempts)
+    while True:
+        for key in pending:  # a round over the files, never over rows
+            path, attempt = attempts[key]
+            try:
+                results[key] = attempt()
+            except duckdb.Error as error:
+                if not _is_lock(error):
+                    raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
+                locked[key] = str(error)
+        pending = [key for key in pending if key not in results]
+        if not pending or time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+    ordered = {key: results[key] for key in attempts if key in results}
+    return ordered, {key: locked_line(attempts[key][0], locked[key], waited) for key in pending}
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -343,6 +343,10 @@ class ReadOnlyWarehouse:
 
     location: str
     shown_sql: dict[str, str] = field(default_factory=dict)
+    # what a query does with a warehouse it cannot open (a tenant file of a layout held by
+    # another process past the lock wait, say) before the error is raised: a notebook stops
+    # the cell there with a word of help rather than a traceback (`notebooks/_shared.py`)
+    when_unreadable: Callable[[WarehouseError], None] | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> ReadOnlyWarehouse:
@@ -358,8 +362,14 @@ class ReadOnlyWarehouse:
         return duckdb_session(self.location)
 
     def query(self, sql: str, **params: object) -> pl.DataFrame:
-        """The rows of one read-only query (`read_query`)."""
-        return read_query(self.location, sql, **params)
+        """The rows of one read-only query (`read_query`); a warehouse that cannot be opened is
+        handed to `when_unreadable` first."""
+        try:
+            return read_query(self.location, sql, **params)
+        except WarehouseError as error:
+            if self.when_unreadable is not None:
+                self.when_unreadable(error)
+            raise
 
     def tenants(self) -> list[str]:
         return read_tenants(self.location)
