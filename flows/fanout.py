@@ -18,7 +18,9 @@
 - **Retries only for what a retry can mend**: a warehouse another process held past the lock
   wait, or an error of no input (the API dropping out, a bug). A refusal of the input (the
   settings, a feed that does not read, a tenant's file the layout refuses) fails the same way
-  every time: its flow run fails at once, notified once.
+  every time: its flow run fails at once, notified once. A try that a retry follows tells
+  nobody: `[notify]` and the `rosterflow.run.failed` event tell of the last try that failed
+  (a run a try recorded, held or rejected, is told by that try, and by no retry).
 - **The same verdict as without a pool**: a flow run that recorded no run carries the kind of
   its error back in its state's message, and the scan files its zip as the in-process scan
   would (`flows.inbox.verdict`): a feed that does not read as `unreadable`, a warehouse locked
@@ -43,7 +45,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, NotRun, error_chain, input_error
 from rosterflow.flows.inbox import reading_ledger
-from rosterflow.flows.sync import sync_flow
+from rosterflow.flows.sync import Announcements, sync_flow, synced
 from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.warehouse.layout import TenantFileRefused, existing_tenant_warehouse, is_layout
@@ -100,6 +102,19 @@ def no_more_retries() -> None:
         _log(f"the flow run will be retried all the same: its retries not ended ({error})")
 
 
+def tries_made_and_allowed() -> tuple[int, int]:
+    """The tries of the flow run under way made so far, this one included (`run_count`), and
+    how many its server allows (`RetryFailedFlows`: its policy's retries, the flow's `retries`
+    unless `no_more_retries` lowered them, plus the first try). (1, 1) outside a flow run."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return 1, 1
+    made = context.flow_run.run_count
+    return made, max((context.flow_run.empirical_policy.retries or 0) + 1, made)
+
+
 # retried, because a retry is safe (see above), when a retry can mend what failed; the CLI's
 # `rosterflow sync` runs the sync flow without retries, a person at the terminal decides
 @flow(
@@ -120,15 +135,39 @@ def tenant_sync_flow(
     feed_name: str | None = None,
 ) -> SyncResult:
     """The sync flow of `rosterflow sync`, retried on a lock or a crash, never on a refusal of
-    its input (`worth_another_try`)."""
+    its input (`worth_another_try`). A failure is told (`[notify]`, `rosterflow.run.failed`)
+    by the try it is final for alone: each try telling its own, a lock held through the three
+    tries sent three notifications per scan (and the zip then waits for the next scan)."""
+    announcements = Announcements(hold_failures=True)
     try:
-        return sync_flow.fn(
-            feed, warehouse, tenant, config, dry_run, max_removal_share, full, feed_name
+        result = synced(
+            feed,
+            warehouse,
+            tenant,
+            config,
+            dry_run,
+            max_removal_share,
+            full,
+            feed_name,
+            announcements,
         )
     except Exception as error:
-        if not worth_another_try(error):
+        mendable = worth_another_try(error)
+        if not mendable:
             no_more_retries()
+        made, allowed = tries_made_and_allowed()
+        if mendable and made < allowed:
+            announcements.drop()
+            _log(
+                f"try {made} of {allowed} failed ({type(error).__name__}: {error}); the flow run "
+                "is tried again, and [notify] and the event rosterflow.run.failed tell of its "
+                "last try alone"
+            )
+        else:
+            announcements.release()
         raise
+    announcements.release()
+    return result
 
 
 # --- the deployment -------------------------------------------------------------------------

@@ -108,14 +108,44 @@ def send_webhook(url: str, payload: dict) -> None:
     except urllib.error.HTTPError as error:
         if 300 <= error.code < 400:
             # where to: its scheme and host alone, as a webhook's secret is in its path
-            moved = urlsplit(urljoin(url, error.headers.get("Location") or ""))
-            to = f" to {moved.scheme}://{moved.netloc}/…" if moved.netloc else ""
+            moved = urljoin(url, error.headers.get("Location") or "")
+            to = f" to {_origin(moved)}/…" if urlsplit(moved).netloc else ""
             raise WebhookError(
                 f"HTTP {error.code} {error.reason}{to}: the webhook redirects, and a redirect is "
                 "not followed (the summary would not go with it); give [notify] webhook the "
                 "URL it redirects to"
             ) from None
         raise WebhookError(f"HTTP {error.code} {error.reason}") from None
+    except (urllib.error.URLError, OSError) as error:
+        # urllib's own words ("<urlopen error [Errno 111] Connection refused>", "timed out")
+        # named neither the server nor how long it was waited for; its scheme and host alone,
+        # as a webhook's secret is in its path
+        cause = error.reason if isinstance(error, urllib.error.URLError) else error
+        raise WebhookError(f"{_origin(url)}/…: {_why_not(cause)}") from None
+
+
+def _origin(url: str) -> str:
+    """`scheme://host:port` of `url`, without its path (a webhook's secret) nor a `user:pass@`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, bracketed as in a URL
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+def _why_not(cause: object) -> str:
+    """Why a webhook took nothing, in words: no answer in time, a certificate not trusted, the
+    operating system's reason (connection refused, no such host)."""
+    if isinstance(cause, TimeoutError) or str(cause) == "timed out":
+        return f"no answer within {TIMEOUT_SECONDS} s"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            f"its certificate cannot be trusted ({cause.verify_message}), so nothing was sent; "
+            "a certificate of the district's own authority is trusted when the file "
+            "SSL_CERT_FILE names holds that authority's certificate"
+        )
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause) or type(cause).__name__
 
 
 def send_email(notify: Notify, payload: dict) -> None:
@@ -145,13 +175,25 @@ def send_email(notify: Notify, payload: dict) -> None:
                 smtp.starttls(context=ssl.create_default_context())
             if notify.smtp_user:
                 smtp.login(notify.smtp_user, password)
-            smtp.send_message(message)
+            refused = smtp.send_message(message)
     except ssl.SSLCertVerificationError as error:
         raise SmtpError(
             f"{server}: its certificate cannot be trusted ({error.verify_message}), so nothing "
             "was sent; a certificate of the district's own authority is trusted when the file "
             "SSL_CERT_FILE names holds that authority's certificate"
         ) from error
+    except smtplib.SMTPRecipientsRefused as error:
+        raise SmtpError(
+            f"{server}: refused every recipient, so nobody was sent it: "
+            f"{_refusals(error.recipients)} ([notify] email)"
+        ) from error
+    except smtplib.SMTPSenderRefused as error:
+        raise SmtpError(
+            f"{server}: refused the sender {error.sender} ([notify] smtp_from): "
+            f"{_reply(error.smtp_code, error.smtp_error)}"
+        ) from error
+    except smtplib.SMTPResponseException as error:  # a login refused, a message refused
+        raise SmtpError(f"{server}: {_reply(error.smtp_code, error.smtp_error)}") from error
     except (OSError, smtplib.SMTPException) as error:
         # which server: `email` without `smtp_host` means localhost:25, which says nothing
         hint = ""
@@ -165,15 +207,42 @@ def send_email(notify: Notify, payload: dict) -> None:
                 "with smtp_starttls = true"
             )
         raise SmtpError(f"{server}: {error or type(error).__name__}{hint}") from error
+    if refused:
+        # smtplib raises only when every recipient is refused: the others were sent it, and
+        # the ones refused would never hear of the run without a word
+        raise SmtpError(
+            f"{server}: sent to the other recipients, but refused {_refusals(refused)} "
+            "([notify] email)"
+        )
+
+
+def _refusals(recipients: dict[str, tuple[int, bytes]]) -> str:
+    """`a@x (550 5.1.1 no such user), b@x (...)`: each recipient refused with the server's
+    reply, rather than smtplib's dict of bytes."""
+    return ", ".join(
+        f"{address} ({_reply(code, reply)})" for address, (code, reply) in recipients.items()
+    )
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    return f"{code} {' '.join(text.split())}"  # a reply of several lines, as one
 
 
 class SmtpError(Exception):
     """An email notification the SMTP server named in it did not take."""
 
 
-def notify_run(settings: Settings, payload: dict) -> None:
+def notify_run(
+    settings: Settings,
+    payload: dict,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+) -> None:
     """Send `payload` (a run, see `SyncResult.payload`) where `[notify]` says; report, never
-    raise, a delivery that fails."""
+    raise, a delivery that fails: on `logger` (rosterflow.notify without; a Prefect flow run's
+    logger puts it in the run's log, in the UI), and on stderr unless a handler of `logger`
+    writes it there."""
+    logger = logger or log
     notify = settings.notify
     channels = []
     if notify.webhook:
@@ -186,8 +255,9 @@ def notify_run(settings: Settings, payload: dict) -> None:
         except Exception as error:
             why = _unquoted(str(error), notify.webhook)
             warning = f"rosterflow: the {name} notification of {subject(payload)} failed: {why}"
-            log.warning(warning)
-            if not shown_on_stderr(log, logging.WARNING):  # (else it would be there twice)
+            logger.warning(warning)
+            # (else it would be there twice; a LoggerAdapter's handlers are its logger's)
+            if not shown_on_stderr(getattr(logger, "logger", logger), logging.WARNING):
                 print(warning, file=sys.stderr)
 
 

@@ -26,16 +26,34 @@ from prefect.events.schemas.automations import EventTrigger, Posture
 NOTIFIED_EVENTS = ("rosterflow.run.held", "rosterflow.run.rejected", "rosterflow.run.failed")
 DEFAULT_NAME = "rosterflow: a sync needs a person"
 SUBJECT = "rosterflow: {{ event.resource.name }} {{ event.event.split('.')[-1] }}"
-BODY = """\
-Tenant {{ event.resource.name }}: run {{ event.payload.run_id }} of {{ event.payload.feed }} \
-was {{ event.event.split('.')[-1] }}.
+# the warehouse, and for a held run the commands that decide it with `--warehouse` named: the
+# run's message names the run alone (`rosterflow approve 4`), which, run anywhere but the
+# sync's folder, reads another warehouse (always so for a per-tenant layout); the warehouse is
+# quoted as shlex.quote would, for a shell. A run, line, field or value that is not there is
+# left out rather than shown as "None" (a refused tenant file has no run yet)
+_WAREHOUSE = "'{{ event.payload.warehouse | replace(\"'\", \"'\\\"'\\\"'\") }}'"
+BODY = (
+    """\
+Tenant {{ event.resource.name }}: \
+{% if event.payload.run_id is not none %}run {{ event.payload.run_id }} of {% endif %}\
+{{ event.payload.feed }} was {{ event.event.split('.')[-1] }}.
+{% if event.payload.warehouse %}Warehouse: {{ event.payload.warehouse }}
+{% endif %}\
 {{ event.payload.message }}
+{% if event.event.endswith('.held') and event.payload.warehouse %}
+Decide: rosterflow approve {{ event.payload.run_id }} --warehouse WAREHOUSE
+    or: rosterflow discard {{ event.payload.run_id }} --warehouse WAREHOUSE
+{% endif %}\
 {% for change in event.payload.changes or [] %}
   {{ change.entity }} {{ change.action }}: {{ change.count }}{% endfor %}
 {% for issue in (event.payload.issues or [])[:10] %}
-  {{ issue.file }}:{{ issue.line }} {{ issue.field }} {{ issue.rule }}: {{ issue.message }}\
+  {{ issue.file }}{% if issue.line is not none %} line {{ issue.line }}{% endif %}\
+{% if issue.field %} {{ issue.field }}{% endif %}: {{ issue.rule }}\
+{% if issue.value is not none %} ({{ issue.value }}){% endif %}\
+{% if issue.message %} {{ issue.message }}{% endif %}\
 {% endfor %}
 """
+).replace("WAREHOUSE", _WAREHOUSE)
 
 
 def alert_automation(block_document_id: UUID, name: str = DEFAULT_NAME) -> Automation:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -35,6 +36,7 @@ from rosterflow.flows.progress import announced, listening_to_records
 from rosterflow.flows.tenant_lock import tenant_lock, tenant_slug
 from rosterflow.schemas.issues import ISSUE_COLUMNS
 from rosterflow.schemas.runs import SyncResult
+from rosterflow.schemas.settings import Settings
 from rosterflow.warehouse.runs import recall
 
 ARTIFACT_ISSUES = 50
@@ -136,16 +138,71 @@ def emit_run_event(result: SyncResult, warehouse: str) -> None:
     )
 
 
-def emit_failure_event(feed: str, tenant: str | None, error: BaseException, warehouse: str) -> None:
-    """`rosterflow.run.failed`: the run broke (its flow run fails too)."""
-    emit_event(
-        event=f"{RUN_EVENT}.failed",
-        resource=_tenant_resource(tenant),
-        # a pulled feed is named by its URL, any other by its file's name
-        payload=pipeline.failure_payload(
-            {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}, error
-        )
-        | pipeline.where_it_is(warehouse),
+def failure_event_payload(
+    feed: str, tenant: str | None, error: BaseException, warehouse: str
+) -> dict:
+    """The payload of the event of a run that ended in `error` before recording an outcome:
+    the notification's JSON (`pipeline.failure_payload`), its `outcome` `failed`, or
+    `rejected` for a tenant's file the layout refuses."""
+    # a pulled feed is named by its URL, any other by its file's name
+    known = {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}
+    return pipeline.failure_payload(known, error) | pipeline.where_it_is(warehouse)
+
+
+@dataclass
+class Announcements:
+    """How a try of the sync flow tells people of its run: the `[notify]` notification and the
+    `rosterflow.run.*` event. A run it recorded (held, rejected, applied) is told at once. A
+    failure is told at once too, unless `hold_failures`: the tenant flow of a work pool
+    (`flows.fanout.tenant_sync_flow`) is retried, and a try whose failure a retry follows
+    must not send its own notification (a lock held through three tries sent three); it holds
+    them until it knows whether the try was the last (`release`, else `drop`)."""
+
+    hold_failures: bool = False
+    held: list[Callable[[], None]] = field(default_factory=list)
+
+    def tell(self, outcome: str, send: Callable[[], None]) -> None:
+        if outcome == "failed" and self.hold_failures:
+            self.held.append(send)
+        else:
+            send()
+
+    def notify(self, settings: Settings, payload: dict) -> None:
+        """`Steps.notify`: the notify task, now or once the try is known to be the last."""
+        self.tell(payload["outcome"], lambda: notify(settings, payload))
+
+    def release(self) -> None:
+        """Send what was held: the try was the last, or its failure is final."""
+        held, self.held = self.held, []
+        for send in held:
+            send()
+
+    def drop(self) -> int:
+        """Forget what was held (a retry follows, which tells its own); how many there were."""
+        dropped, self.held = len(self.held), []
+        return dropped
+
+
+def emit_failure_event(
+    feed: str,
+    tenant: str | None,
+    error: BaseException,
+    warehouse: str,
+    announcements: Announcements | None = None,
+) -> None:
+    """`rosterflow.run.failed`: the run broke (its flow run fails too); or
+    `rosterflow.run.rejected` for a tenant's file the layout refuses, named by the outcome its
+    payload, the inbox and `[notify]` give it, so that an automation on the name tells the two
+    apart (`rosterflow.run.failed` is still every run that broke). Sent as `announcements`
+    says (at once without)."""
+    payload = failure_event_payload(feed, tenant, error, warehouse)
+    (announcements or Announcements()).tell(
+        payload["outcome"],
+        lambda: emit_event(
+            event=f"{RUN_EVENT}.{payload['outcome']}",
+            resource=_tenant_resource(tenant),
+            payload=payload,
+        ),
     )
 
 
@@ -185,8 +242,18 @@ guard = step_task(sync_steps.guard, "guard")
 reject = step_task(sync_steps.reject, "reject")
 apply = step_task(sync_steps.apply, "apply")
 hold = step_task(sync_steps.hold, "hold")
+
+
+def notify_run_logged(settings: Settings, payload: dict) -> None:
+    """`notify_run`, a notification it cannot deliver reported in the flow run's log: the
+    Prefect UI shows it, where a worker's stderr (`serve --pool`) is seldom read."""
+    from prefect.logging import get_run_logger
+
+    notify_run(settings, payload, get_run_logger())
+
+
 # not announced to the spinner: on a failure, the step it names is the one that failed
-notify = task(notify_run, name="notify", cache_policy=NO_CACHE, persist_result=False)
+notify = task(notify_run_logged, name="notify", cache_policy=NO_CACHE, persist_result=False)
 publish = step_task(publish_artifacts, "publish")
 
 STEPS = Steps(
@@ -225,15 +292,33 @@ def sync_flow(
 ) -> SyncResult:
     """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically.
     `feed_name`: the name audit gives the feed (a pulled feed's URL), else its file's name."""
+    return synced(feed, warehouse, tenant, config, dry_run, max_removal_share, full, feed_name)
+
+
+def synced(
+    feed: str,
+    warehouse: str,
+    tenant: str | None,
+    config: str | None,
+    dry_run: bool,
+    max_removal_share: float | None,
+    full: bool,
+    feed_name: str | None,
+    announcements: Announcements | None = None,
+) -> SyncResult:
+    """The sync flow's body, in the flow run under way; its run and failure told as
+    `announcements` says (at once without)."""
     from prefect.runtime import flow_run
 
-    settings = load_settings_task(config, max_removal_share)
+    announcements = announcements or Announcements()
     recorded: list[SyncResult] = []
     try:
+        # in the try: settings it cannot use fail the run, and an automation hears of it too
+        settings = load_settings_task(config, max_removal_share)
         # the flow run's id marks its run in audit: a retry of this flow run finds it there
         with listening_to_records(recorded.append):
             result = run_steps(
-                STEPS,
+                replace(STEPS, notify=announcements.notify),
                 feed,
                 warehouse,
                 settings,
@@ -247,9 +332,10 @@ def sync_flow(
         if recorded:  # committed before the error: the run is what it recorded
             emit_run_event(recorded[-1], warehouse)
         else:
-            emit_failure_event(feed_name or feed, tenant, error, warehouse)
+            emit_failure_event(feed_name or feed, tenant, error, warehouse, announcements)
         raise
-    emit_run_event(result, warehouse)
+    if result.planning != "retried":  # else told by the try that recorded it, as [notify] is
+        emit_run_event(result, warehouse)
     publish(result)
     return result
 
