@@ -5,12 +5,8 @@ second processes holding files open for writing, the real commands."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -19,41 +15,21 @@ from marimo._runtime.control_flow import MarimoStopError
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
-from rosterflow.flows.pipeline import run_sync
-from rosterflow.schemas.settings import Settings
-from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.catalog import TenantFileHeld
 from rosterflow.warehouse.layout import Layout, warehouse_of_run
 from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 from rosterflow.warehouse.schema import LOCK_WAIT_ENV, WarehouseError
-from tests.feeds import tiny_district
+from tests.holding import MONTREAL, TENANTS, held, synced_layout
 
 runner = CliRunner()
 
 SHARED = Path(__file__).resolve().parents[2] / "notebooks" / "_shared.py"
-# composed, as the SIS sent it; the file name percent-encodes both the `é` and the `/`
-MONTREAL = "Montréal/Est"
-TENANTS = ("north", "south", MONTREAL)
-
-# holds a warehouse file open for writing, as a sync does, for argv[2] seconds
-HOLDER = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
 
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three tenants synced into a layout, one run each."""
-    folder = tmp_path_factory.mktemp("layout-reads")
-    template = str(folder / "wh" / "{tenant}.duckdb")
-    feed = write_feed(folder / "district.zip", tiny_district())
-    for tenant in TENANTS:
-        assert run_sync(feed, template, Settings(), tenant=tenant).outcome == "applied"
-    return template
+    return synced_layout(tmp_path_factory.mktemp("layout-reads"))
 
 
 @pytest.fixture(scope="module")
@@ -64,28 +40,6 @@ def shared() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@contextlib.contextmanager
-def held(*paths: Path, seconds: float = 120) -> Iterator[None]:
-    """Each of `paths` held open for writing by a process of its own, for `seconds` after the
-    last one holds its file, or until the block ends."""
-    holders = [
-        subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(path), str(seconds)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for path in paths
-    ]
-    try:
-        for holder in holders:
-            assert holder.stdout.readline() == "held\n"
-        yield
-    finally:
-        for holder in holders:
-            holder.kill()
-            holder.wait(30)
 
 
 def _file_of(template: str, tenant: str) -> Path:

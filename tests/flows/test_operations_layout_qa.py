@@ -4,7 +4,6 @@ name the file name percent-encodes, and a tenant typed in another Unicode form."
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
 from datetime import datetime
 from io import StringIO
 from pathlib import Path
@@ -33,45 +31,15 @@ from rosterflow.warehouse.layout import Layout
 from rosterflow.warehouse.operations import OperationRefused
 from rosterflow.warehouse.schema import LOCK_WAIT_ENV, WarehouseError
 from tests.feeds import tiny_district, without_students
+from tests.holding import MONTREAL, held, synced_layout
 
 runner = CliRunner()
-
-# composed, as the SIS sent it; the file name percent-encodes both the `é` and the `/`
-MONTREAL = "Montréal/Est"
-TENANTS = ("north", "south", MONTREAL)
-
-# holds a warehouse file open for writing, as a sync does, until it is killed
-HOLDER = """
-import sys, time, duckdb
-con = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-time.sleep(120)
-"""
 
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three tenants synced into a layout, one run each."""
-    folder = tmp_path_factory.mktemp("layout")
-    template = str(folder / "wh" / "{tenant}.duckdb")
-    feed = write_feed(folder / "district.zip", tiny_district())
-    for tenant in TENANTS:
-        assert run_sync(feed, template, Settings(), tenant=tenant).outcome == "applied"
-    return template
-
-
-@contextlib.contextmanager
-def held(path: Path) -> Iterator[None]:
-    """`path` held open for writing by another process while the block lasts."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline() == "held\n"
-        yield
-    finally:
-        holder.kill()
-        holder.wait(30)
+    return synced_layout(tmp_path_factory.mktemp("layout"))
 
 
 def _runs(template: str, *options: str):

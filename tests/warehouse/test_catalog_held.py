@@ -6,10 +6,6 @@ file open for writing, the real command."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -17,28 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
-from rosterflow.flows.pipeline import run_sync
-from rosterflow.schemas.settings import Settings
-from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse.catalog import catalog_script, catalog_sql, main
 from rosterflow.warehouse.layout import Layout
 from rosterflow.warehouse.schema import LOCK_WAIT_ENV, latest_version, migrate
-from tests.feeds import tiny_district
+from tests.holding import MONTREAL, TENANTS, held, synced_layout
 
 runner = CliRunner()
 
-# composed, as the SIS sent it; the file name percent-encodes both the `é` and the `/`
-MONTREAL = "Montréal/Est"
-TENANTS = ("north", "south", MONTREAL)
 USERS_PER_TENANT = 5  # tiny_district's users
-
-# holds the warehouse files named open for writing, as a sync does, until it is killed
-HOLDER = """
-import sys, time, duckdb
-held = [duckdb.connect(path) for path in sys.argv[1:]]
-print("held", flush=True)
-time.sleep(120)
-"""
 
 USERS_PER_TENANT_SQL = "select tenant, count(*) as users from lms.users group by all order by all"
 
@@ -46,26 +28,7 @@ USERS_PER_TENANT_SQL = "select tenant, count(*) as users from lms.users group by
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three tenants synced into a layout, one run each."""
-    folder = tmp_path_factory.mktemp("catalog-held")
-    template = str(folder / "wh" / "{tenant}.duckdb")
-    feed = write_feed(folder / "district.zip", tiny_district())
-    for tenant in TENANTS:
-        assert run_sync(feed, template, Settings(), tenant=tenant).outcome == "applied"
-    return template
-
-
-@contextlib.contextmanager
-def held(*paths: Path) -> Iterator[None]:
-    """`paths` held open for writing by another process while the block lasts."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, *map(str, paths)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline() == "held\n"
-        yield
-    finally:
-        holder.kill()
-        holder.wait(30)
+    return synced_layout(tmp_path_factory.mktemp("catalog-held"))
 
 
 def _file_of(template: str, tenant: str) -> Path:
