@@ -9,8 +9,8 @@ import pytest
 from rosterflow.flows.prefect_alerts import NOTIFIED_EVENTS
 from tests.feeds import tiny_district, write_feed
 from tests.flows.test_fanout_qa import TEMPLATE, _one_file_copied_in
-from tests.flows.test_notify import Receiver
 from tests.flows.test_notify_retries import _our_events
+from tests.webhook import Receiver
 
 
 @pytest.mark.flow

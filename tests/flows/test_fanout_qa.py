@@ -226,9 +226,9 @@ def test_an_unreadable_feed_fails_its_flow_run_once_and_notifies_once(tmp_path):
     from prefect import get_client
 
     from rosterflow.flows.fanout import flow_run_outcome, tenant_sync_flow
-    from tests.flows.test_inbox_qa import _Webhook
+    from tests.webhook import Receiver
 
-    webhook = _Webhook()
+    webhook = Receiver()
     config = tmp_path / "settings.toml"
     config.write_text(f'[notify]\nwebhook = "{webhook.url}"\n')
     feed = _not_a_feed(tmp_path / "nightly.zip")

@@ -4,14 +4,11 @@ a tenant's file held by an analyst's session keeps that tenant's zip waiting, no
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +31,7 @@ from rosterflow.schemas.settings import Settings
 from rosterflow.warehouse.layout import REGISTRY, Layout, TenantFileRefused
 from rosterflow.warehouse.schema import WarehouseError
 from tests.feeds import tiny_district, with_cell, write_feed
+from tests.webhook import Receiver
 
 runner = CliRunner()
 TEMPLATE = "wh/{tenant}.duckdb"
@@ -54,37 +52,9 @@ def _once(inbox: Path, template: Path, *extra: str, prefect: str = "--no-prefect
     return runner.invoke(app, [*arguments, "--settle", "0", prefect, *extra])
 
 
-class _Webhook:
-    """A local HTTP server that keeps each JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/rosterflow"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def webhook():
-    found = _Webhook()
+    found = Receiver()
     yield found
     found.close()
 

@@ -6,16 +6,13 @@ fails the run."""
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import shlex
 import socket
 import sys
-import threading
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,36 +26,7 @@ from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas.settings import SettingsError, parse_settings
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_cell, without_students
-
-
-class Receiver:
-    """An HTTP server on a free local port; `posts` holds each JSON body it was sent."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                posts.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/rosterflow"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.webhook import Receiver
 
 
 class Mailbox:

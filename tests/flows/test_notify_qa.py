@@ -22,8 +22,8 @@ from rosterflow.flows.pipeline import Steps, run_steps, run_sync
 from rosterflow.schemas.settings import Settings, parse_settings
 from rosterflow.warehouse.layout import TenantFileRefused
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
-from tests.flows.test_inbox_qa import _Webhook
 from tests.flows.test_notify import Mailbox
+from tests.webhook import Receiver
 
 TEMPLATE = "wh/{tenant}.duckdb"
 
@@ -80,7 +80,7 @@ def test_the_inbox_and_its_notification_agree_on_a_refused_tenant_file(tmp_path)
     inbox = tmp_path / "inbox"
     changed = with_cell(tiny_district(), "users", 0, "givenName", "Ann")
     write_feed(inbox / "nightly.zip", changed, properties={"source.systemCode": "north"})
-    webhook = _Webhook()
+    webhook = Receiver()
     config = tmp_path / "settings.toml"
     config.write_text(f'[notify]\nwebhook = "{webhook.url}"\n')
     try:

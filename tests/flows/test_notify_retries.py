@@ -13,7 +13,7 @@ from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
 from tests.flows.test_fanout_qa import TEMPLATE, _hold, _released
-from tests.flows.test_notify import Receiver
+from tests.webhook import Receiver
 
 
 def _our_events(worker) -> list:
@@ -144,38 +144,6 @@ def test_a_run_held_before_the_try_broke_is_told_once_not_again_by_the_retry(
     assert [event.event for event in _our_events(prefect_events)] == ["rosterflow.run.held"]
 
 
-class _Failing:
-    """A webhook that answers every POST with HTTP 500, after keeping its body."""
-
-    def __init__(self) -> None:
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.posts: list[dict] = []
-        posts = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(500)
-                self.end_headers()
-
-            def log_message(self, *_args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/SECRET"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.flow
 def test_a_webhook_that_fails_is_reported_in_the_flow_run_s_log(tmp_path):
     """On a worker (`serve --pool`) the undelivered notification went to the worker's stderr
@@ -189,7 +157,7 @@ def test_a_webhook_that_fails_is_reported_in_the_flow_run_s_log(tmp_path):
 
     warehouse = str(tmp_path / TEMPLATE)
     run_sync(write_feed(tmp_path / "monday.zip", tiny_district()), warehouse, Settings(), "north")
-    failing = _Failing()
+    failing = Receiver(500, "/services/T0/SECRET")
     config = tmp_path / "settings.toml"
     config.write_text(f'[notify]\nwebhook = "{failing.url}"\n')
     feed = write_feed(tmp_path / "tuesday.zip", without_students(tiny_district()))

@@ -130,7 +130,7 @@ def test_a_held_run_emits_its_event_and_notifies_from_the_flow(tmp_path, prefect
     from prefect.events.clients import AssertingEventsClient
 
     from tests.feeds import without_students
-    from tests.flows.test_notify import Receiver
+    from tests.webhook import Receiver
 
     receiver = Receiver()
     config = tmp_path / "notify.toml"
