@@ -51,6 +51,9 @@ class PushPlan:
     records: dict[str, pl.DataFrame]
     exclusions: pl.DataFrame  # schemas.gradebook.EXCLUSION_SCHEMA: not sent at all
     full: bool = False  # send every record, held already or not
+    # the SIS at `url` acknowledged records of the tenant's before: a 404 now is a record's
+    # own refusal, never a wrong URL (`--full` sends those records again too)
+    acknowledged_before: bool = False
 
     def to_send(self, name: str) -> pl.LazyFrame:
         return changed(self.records[name].lazy(), self.full)
@@ -68,7 +71,7 @@ def plan_push(
 ) -> PushPlan:
     """The push of the tenant's gradebook (`inputs`: `warehouse.gradebook.gradebook_inputs`)
     to the gradebook API at `url`."""
-    from rosterflow.warehouse.gradebook import with_acknowledged
+    from rosterflow.warehouse.gradebook import acknowledged_before, with_acknowledged
 
     version = gradebook_version_of(url)
     destination = url.rstrip("/")
@@ -84,6 +87,7 @@ def plan_push(
         },
         exclusions,
         full,
+        acknowledged_before(con, tenant, destination),
     )
 
 
@@ -131,7 +135,7 @@ async def send_plan(
             # the SIS holds records of earlier pushes the URL was right, and a 404 is the
             # record's own refusal
             wrong_url = not_a_gradebook_service(plan.url, answered)
-            if wrong_url is not None and plan.unchanged == 0:
+            if wrong_url is not None and not plan.acknowledged_before:
                 raise PushStopped(wrong_url, answered)
     return answered
 

@@ -35,9 +35,11 @@ def login(key: str) -> pl.Expr:
 
 
 def same_login(login: pl.Expr) -> pl.Expr:
-    """A login as sign-in compares it: trimmed, in lower case (`JSmith` and ` jsmith` are one
-    login). Every check of logins compares them so: shared logins, login changes, adoption."""
-    return login.str.strip_chars().str.to_lowercase()
+    """A login as sign-in compares it: trimmed, in lower case, composed (`JSmith` and ` jsmith`
+    are one login; so are `José` typed composed and decomposed, the same text to Unicode).
+    Login changes, adoption and the logins new users share with accounts made by hand compare
+    them so; shared logins in a feed, in lower case alone (`comparable_login`)."""
+    return login.str.strip_chars().str.to_lowercase().str.normalize("NFC")
 
 
 def comparable_login(key: str) -> pl.Expr:

@@ -161,9 +161,9 @@ class Safety(_Table):
     login_changes: LoginChanges = Field(
         "hold",
         description="A run that changes the login of existing users (another [identity] key, "
-        "the field's values changed in the SIS, or an account made by hand adopted under "
-        "another login) is held for a person (hold) or applied with "
-        "a warning per user (warn).",
+        "the field's values changed in the SIS, a user reactivated under another login, or an "
+        "account made by hand adopted under another login; logins compared trimmed and in any "
+        "letter case) is held for a person (hold) or applied with a warning per user (warn).",
     )
     max_adoption_share: float = Field(
         1.0,

@@ -151,6 +151,20 @@ def gradebook_inputs(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, p
     }
 
 
+def acknowledged_before(con: duckdb.DuckDBPyConnection, tenant: str, destination: str) -> bool:
+    """Whether the SIS at `destination` acknowledged any record of the tenant's before: the
+    URL is a gradebook service's, whatever it answers now."""
+    return bool(
+        con.execute(
+            "select exists (select 1 from audit.grade_pushes as pushes "
+            "inner join audit.grade_runs as runs on runs.grade_run_id = pushes.grade_run_id "
+            "where runs.tenant = $tenant and runs.destination = $destination "
+            "and pushes.outcome = 'sent')",
+            {"tenant": tenant, "destination": destination},
+        ).fetchone()[0]
+    )
+
+
 def with_acknowledged(
     con: duckdb.DuckDBPyConnection, tenant: str, destination: str, records: pl.DataFrame
 ) -> pl.DataFrame:

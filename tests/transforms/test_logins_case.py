@@ -59,6 +59,15 @@ def test_a_login_that_changes_only_in_letter_case_or_spaces_is_no_login_change(a
     assert_frame_equal(relogins(planned), relogin_rows())
 
 
+def test_a_login_whose_accent_is_stored_another_way_is_no_login_change():
+    """`José` composed (é) before, decomposed (e and a combining accent) now: the same text to
+    Unicode and to the person typing it, not a change to hold (it looked like 'josé' -> 'josé')."""
+    planned = user_changes(
+        ("or--u1", 11, "jose\u0301.a1", "update", login_change("jos\u00e9.a1", "jose\u0301.a1"))
+    )
+    assert_frame_equal(relogins(planned), relogin_rows())
+
+
 def test_a_login_that_changes_beyond_letter_case_is_still_a_login_change():
     planned = user_changes(
         ("or--u1", 11, "jsmith2", "update", login_change("JSmith", "jsmith2")),
