@@ -4,8 +4,9 @@ Districts choose the field their single sign-on sends: `sourcedId` (the default)
 `userId` (the identifier of the first `{type:identifier}` item of `userIds`), `identifier` or
 `email`. Under the chosen key, every user stated in the feed needs a login of their own: an
 empty one, or one another user has too (compared trimmed and in any letter case, as sign-on
-providers compare them: `same_login`), is an error on that row. The login stored is the value
-as the SIS sends it, trimmed: only the comparisons ignore letter case.
+providers compare them: `comparable_login`), is an error on that row. The login stored is the
+value as the SIS sends it, trimmed: only the comparisons ignore letter case (and, for login
+changes and adoption, how an accent is stored: `same_login`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def same_login(login: pl.Expr) -> pl.Expr:
 
 
 def comparable_login(key: str) -> pl.Expr:
-    """A user's login under `key` as sign-in compares it (`same_login`; `login` has trimmed
-    it already), null when empty."""
+    """A user's login under `key`, trimmed (by `login`) and in lower case, null when empty: the
+    shared-login check's comparison, a pass over every user of every feed, which leaves
+    accents as stored (`same_login` composes them for the few logins a run changes)."""
     return login(key).str.to_lowercase()
 
 

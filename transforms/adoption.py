@@ -69,10 +69,10 @@ def comparable(column: str) -> pl.Expr:
     """A value as adoption compares it: trimmed, in lower case, composed (NFC), `ß` as `ss`;
     empty is no value."""
     value = (
-        same_login(pl.col(column))  # trimmed, in lower case: as sign-in compares logins
-        # one name typed on two systems: `José` composed (é) on one, decomposed (e + U+0301)
-        # on the other, is the same text to Unicode, and to the person
-        .str.normalize("NFC")
+        # trimmed, in lower case and composed, as sign-in compares logins: one name typed on
+        # two systems, `José` composed (é) on one, decomposed (e + U+0301) on the other, is
+        # the same text to Unicode, and to the person
+        same_login(pl.col(column))
         # `ß` has no one-letter upper case: `STRASSE` is `straße` in capitals (Unicode case
         # folding); Turkish dotted and dotless i stay apart, as no locale-free folding joins them
         .str.replace_all("ß", "ss", literal=True)
