@@ -39,7 +39,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from pathlib import Path
 
-import duckdb
 from prefect import flow, get_client
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
@@ -50,6 +49,7 @@ from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.warehouse.layout import TenantFileRefused, existing_tenant_warehouse, is_layout
 from rosterflow.warehouse.runs import recorded_attempt
+from rosterflow.warehouse.schema import is_lock
 
 SYNC_DEPLOYMENT_NAME = "tenants"
 SYNC_DEPLOYMENT = f"rosterflow-sync/{SYNC_DEPLOYMENT_NAME}"
@@ -75,10 +75,7 @@ def worth_another_try(error: BaseException) -> bool:
 def held_by_another_process(error: BaseException) -> bool:
     """A WarehouseError raised for DuckDB's lock (`warehouse.schema.while_locked` raises it
     while handling DuckDB's own error, which stays in its chain)."""
-    return any(
-        isinstance(cause, duckdb.IOException) and "lock" in str(cause)
-        for cause in error_chain(error)
-    )
+    return any(is_lock(cause) for cause in error_chain(error))
 
 
 def no_more_retries() -> None:

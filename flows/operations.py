@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -36,6 +36,7 @@ from rosterflow.warehouse.layout import (
     open_warehouse,
     same_text,
     warehouse_of_run,
+    while_each_locked,
 )
 from rosterflow.warehouse.operations import (
     OperationRefused,
@@ -54,7 +55,14 @@ from rosterflow.warehouse.operations import (
 )
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
 from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
-from rosterflow.warehouse.schema import WarehouseError, connect, transaction
+from rosterflow.warehouse.schema import (
+    WarehouseError,
+    connect,
+    is_lock,
+    schema_version,
+    transaction,
+    version_refusal,
+)
 from rosterflow.warehouse.state import hand_made_users_checksum, lms_checksum, next_ids
 
 __all__ = [
@@ -78,13 +86,6 @@ class ListedRuns:
     runs: pl.DataFrame
     unread: tuple[str, ...] = ()
     tenants_with_runs: tuple[str, ...] = ()
-
-
-# tenant files of a layout read at once: a file another process holds is waited for
-# (`ROSTERFLOW_LOCK_WAIT_SECONDS`), and several held files are waited for side by side
-FILES_READ_AT_ONCE = 8
-# seconds between looks at the files being read: Ctrl-C is taken between two
-INTERRUPTIBLE_WAIT = 0.25
 
 
 def list_runs_read(
@@ -126,30 +127,37 @@ def list_runs_read(
 def _read_each(
     files: Mapping[str, Path], read: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame]
 ) -> tuple[list[pl.DataFrame], tuple[str, ...]]:
-    """`read` of each tenant file opened read-only, and a line per file that could not be
-    opened (locked past the wait, of another schema version), naming its tenant: a file's
-    name percent-encodes the tenant's (`Montr%C3%A9al.duckdb`)."""
+    """`read` of each tenant file opened read-only, the files other processes hold waited for
+    side by side (`warehouse.layout.while_each_locked`: one lock wait in all, which Ctrl-C
+    ends), and a line per file that could not be read (held past the wait, of another schema
+    version, no DuckDB file), naming its tenant: a file's name percent-encodes the tenant's
+    (`Montr%C3%A9al.duckdb`)."""
 
-    def attempt(path: Path) -> pl.DataFrame:
-        with connect(path, read_only=True) as con:
-            return read(con)
+    def attempt(path: Path) -> pl.DataFrame | str:
+        """The file's `read`, or why it is none; DuckDB's lock raised, for the wait."""
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as error:
+            if is_lock(error):
+                raise
+            return f"{path}: cannot open the warehouse ({error})"
+        try:
+            refusal = version_refusal(path, schema_version(con))
+            return read(con) if refusal is None else refusal
+        finally:
+            con.close()
 
-    found, unread = [], []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(files), FILES_READ_AT_ONCE)))
-    try:
-        attempts = {tenant: pool.submit(attempt, path) for tenant, path in files.items()}
-        while wait(attempts.values(), timeout=INTERRUPTIBLE_WAIT).not_done:
-            pass  # (a wait without a timeout is not ended by Ctrl-C until the files are read)
-        for tenant, done in attempts.items():  # a future per tenant file, not per run
-            try:
-                found.append(done.result())
-            except WarehouseError as error:
-                unread.append(f"the runs of tenant {tenant!r} are not listed: {error}")
-    finally:
-        # not `with`, which would wait for every file still waited for: Ctrl-C during a
-        # 30 s wait would take those 30 s to end the command
-        pool.shutdown(wait=False, cancel_futures=True)
-    return found, tuple(unread)
+    answers, held = while_each_locked(
+        {tenant: (path, partial(attempt, path)) for tenant, path in files.items()}
+    )
+    unread = {tenant: answer for tenant, answer in answers.items() if isinstance(answer, str)}
+    unread |= held
+    found = [answer for answer in answers.values() if not isinstance(answer, str)]
+    return found, tuple(
+        f"the runs of tenant {tenant!r} are not listed: {unread[tenant]}"
+        for tenant in files
+        if tenant in unread
+    )
 
 
 def runs(

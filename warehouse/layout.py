@@ -30,8 +30,14 @@ from urllib.parse import quote
 import duckdb
 
 from rosterflow.schemas.feed import FeedError
-from rosterflow.warehouse.schema import WarehouseError, connect, lock_wait_seconds, open_file
-from rosterflow.warehouse.schema import _locked as locked_line
+from rosterflow.warehouse.schema import (
+    WarehouseError,
+    connect,
+    is_lock,
+    lock_wait_seconds,
+    locked_line,
+    open_file,
+)
 from rosterflow.warehouse.seal import sealing
 
 TENANT_FIELD = "{tenant}"
@@ -419,11 +425,6 @@ def _holds_run(path: Path, run_id: int) -> bool:
         con.close()
 
 
-def _is_lock(error: BaseException) -> bool:
-    """Whether `error` is DuckDB's refusal of a file another process holds."""
-    return isinstance(error, duckdb.IOException) and "lock" in str(error)
-
-
 # what names a file among the attempts (a tenant, an alias), and what its attempt gives
 Key = TypeVar("Key")
 Answer = TypeVar("Answer")
@@ -450,7 +451,7 @@ def while_each_locked(
             try:
                 results[key] = attempt()
             except duckdb.Error as error:
-                if not _is_lock(error):
+                if not is_lock(error):
                     raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
                 locked[key] = str(error)
         pending = [key for key in pending if key not in results]

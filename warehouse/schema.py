@@ -184,14 +184,19 @@ def while_locked(path: Path, attempt: Callable[[], T]) -> T:
     try:
         return while_busy(
             attempt,
-            lambda error: isinstance(error, duckdb.IOException) and "lock" in str(error),
-            lambda error, waited: WarehouseError(_locked(path, str(error), waited)),
+            is_lock,
+            lambda error, waited: WarehouseError(locked_line(path, str(error), waited)),
         )
     except duckdb.Error as error:
         raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
 
 
-def _locked(path: Path, error: str, waited: float) -> str:
+def is_lock(error: BaseException) -> bool:
+    """Whether `error` is DuckDB's refusal of a file another process holds."""
+    return isinstance(error, duckdb.IOException) and "lock" in str(error)
+
+
+def locked_line(path: Path, error: str, waited: float) -> str:
     """The line for a warehouse another process held all the time this one waited: which
     process, and how long it waited (DuckDB's own words name the interpreter's path and a flag
     of its command-line tool, neither of any use here)."""
