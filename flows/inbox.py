@@ -54,6 +54,7 @@ import polars as pl
 from rosterflow.flows.errors import NOT_THE_FEEDS_FAULT, InboxBusy, input_error
 from rosterflow.schemas.feed import FeedError, FeedUnreadable, file_sha256, open_feed
 from rosterflow.schemas.issues import count_errors, issue_frame, issue_row, write_report
+from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
 from rosterflow.warehouse.layout import (
@@ -232,7 +233,7 @@ class Filed:
         run = f"run {self.run_id}, tenant {self.tenant}" if self.run_id else "no run"
         why = f": {self.message}" if self.message else ""
         line = f"{self.name}: {self.outcome} ({run}) -> {self.path}{why}"
-        return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
+        return one_line(line)
 
 
 def _one_issue(file: str, rule: str, severity: str, message: str) -> pl.DataFrame:

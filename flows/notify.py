@@ -20,6 +20,7 @@ import urllib.request
 from email.message import EmailMessage
 from urllib.parse import urljoin, urlsplit
 
+from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.settings import Notify, Settings
 
 log = logging.getLogger("rosterflow.notify")
@@ -34,7 +35,7 @@ def subject(payload: dict) -> str:
     line = f"rosterflow: {payload.get('feed') or 'a feed'} {payload['outcome']} ({run}{tenant})"
     # its control characters escaped: a zip's name is whatever the SIS or a person gave it, and
     # an email's Subject with a line feed in it is refused, so the run was never announced
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
+    return one_line(line)
 
 
 def body(payload: dict) -> str:

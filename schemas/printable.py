@@ -30,3 +30,10 @@ _TABLE |= {0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)}
 def printable(text: object) -> str:
     """`text` (`str()` of anything else) with each control character as its escape."""
     return str(text).translate(_TABLE)
+
+
+def one_line(text: str) -> str:
+    """`text` with every character a screen does not show escaped as Python writes it
+    (`\\n`, `\\x1b`, `\\u200b`): a name whatever a SIS or a person gave it, kept to one line
+    where a line break would forge another (a log line, a mail's Subject, an SQL comment)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from rosterflow.schemas.printable import one_line
 from rosterflow.warehouse.layout import Layout, while_each_locked
 from rosterflow.warehouse.schema import WarehouseError, version_refusal
 
@@ -116,13 +117,6 @@ class _Statement:
 class _Catalog:
     statements: list[_Statement]
     held: list[TenantFileHeld]  # the tenant files attached, but not read
-
-
-def _comment_text(text: str) -> str:
-    """`text` safe in a `--` comment: a line break in it (a tenant's name may hold any
-    character) would end the comment and make the rest of the name a statement of the
-    script. Each unprintable character is written as its escape, `\\n`."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _build(con: duckdb.DuckDBPyConnection, template: str, *, held_attached: bool) -> _Catalog:
@@ -227,13 +221,12 @@ def catalog_script(template: str) -> CatalogScript:
         "checked): its ATTACH fails while that process holds it"
         for error in built.held
     )
-    header = [
-        f"-- rosterflow catalog of every tenant of {_comment_text(template)}, attached read-only"
-    ]
-    header += [f"-- note: {_comment_text(line)}" for line in held]
+    # a `--` comment is one line: a line break in a tenant's name (any character) would end
+    # it and make the rest of the name a statement of the script (`one_line` escapes it)
+    header = [f"-- rosterflow catalog of every tenant of {one_line(template)}, attached read-only"]
+    header += [f"-- note: {one_line(line)}" for line in held]
     lines = [
-        f"{statement.sql};"
-        + (f"  -- {_comment_text(statement.comment)}" if statement.comment else "")
+        f"{statement.sql};" + (f"  -- {one_line(statement.comment)}" if statement.comment else "")
         for statement in built.statements
     ]
     return CatalogScript("\n".join([*header, *lines]) + "\n", held)
