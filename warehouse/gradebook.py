@@ -151,15 +151,22 @@ def gradebook_inputs(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, p
     }
 
 
+# the records of the tenant's the SIS at $destination acknowledged, push by push
+ACKNOWLEDGED_PUSHES_SQL = """
+select pushes.*
+from audit.grade_pushes as pushes
+inner join audit.grade_runs as runs on runs.grade_run_id = pushes.grade_run_id
+where runs.tenant = $tenant and runs.destination = $destination
+    and pushes.outcome = 'sent'
+"""
+
+
 def acknowledged_before(con: duckdb.DuckDBPyConnection, tenant: str, destination: str) -> bool:
     """Whether the SIS at `destination` acknowledged any record of the tenant's before: the
     URL is a gradebook service's, whatever it answers now."""
     return bool(
         con.execute(
-            "select exists (select 1 from audit.grade_pushes as pushes "
-            "inner join audit.grade_runs as runs on runs.grade_run_id = pushes.grade_run_id "
-            "where runs.tenant = $tenant and runs.destination = $destination "
-            "and pushes.outcome = 'sent')",
+            f"select exists ({ACKNOWLEDGED_PUSHES_SQL})",
             {"tenant": tenant, "destination": destination},
         ).fetchone()[0]
     )
@@ -174,16 +181,10 @@ def with_acknowledged(
     positioned = records.cast(PUSH_RECORD_SCHEMA).with_row_index("position")
     with staged(con, "staged_push_records", positioned):
         found = con.sql(
-            """
+            f"""
             with
 
-            pushes as (
-                select pushes.*
-                from audit.grade_pushes as pushes
-                inner join audit.grade_runs as runs on runs.grade_run_id = pushes.grade_run_id
-                where runs.tenant = $tenant and runs.destination = $destination
-                    and pushes.outcome = 'sent'
-            ),
+            pushes as ({ACKNOWLEDGED_PUSHES_SQL}),
 
             acknowledged as (
                 select entity, sourced_id, arg_max(body_hash, grade_run_id) as body_hash
