@@ -6,37 +6,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.settings import Hierarchy
 from rosterflow.transforms.desired import source_grade_levels
 from rosterflow.transforms.hierarchy import (
     base_course_enrollments,
-    course_hierarchy,
     order_deciding_teachers,
 )
 from tests.feeds import frame, tiny_district
-
-
-def as_source(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """Feed frames as source-state records: run 1, rows in file order from line 2."""
-    return {
-        name: data.with_columns(
-            pl.lit(1, pl.Int64).alias("run_id"),
-            (pl.int_range(pl.len()) + 2).cast(pl.Int64).alias("line"),
-        )
-        for name, data in frames.items()
-    }
-
-
-def hierarchy_of(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    source = as_source(frames)
-    return course_hierarchy(
-        source["orgs"],
-        source["courses"],
-        source["classes"],
-        source["users"],
-        source["enrollments"],
-        Hierarchy(),
-    )
+from tests.transforms.test_hierarchy import as_source, hierarchy_of
 
 
 def base_of(courses: pl.DataFrame, external_id: str) -> str | None:

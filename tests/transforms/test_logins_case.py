@@ -8,39 +8,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.identity import login_issues
-from rosterflow.schemas.lms import USER
 from rosterflow.transforms.logins import relogins
 from tests.feeds import frame
-
-RELOGINS_SCHEMA = {
-    "external_id": pl.String,
-    "user_id": pl.Int64,
-    "login_before": pl.String,
-    "login": pl.String,
-    "line": pl.Int64,
-}
-
-
-def user_changes(*rows: tuple[str, int, str, str, str]) -> Plan:
-    """A plan of user changes: (external_id, user_id, login after, action, detail)."""
-    changes = pl.DataFrame(
-        rows,
-        schema={
-            "external_id": pl.String,
-            "user_id": pl.Int64,
-            "login": pl.String,
-            "action": pl.String,
-            "detail": pl.String,
-        },
-        orient="row",
-    )
-    return Plan("district", {"user": EntityPlan(USER, changes, 5)})
-
-
-def relogin_rows(*rows: tuple[str, int, str, str]) -> pl.DataFrame:
-    return pl.DataFrame([(*row, None) for row in rows], schema=RELOGINS_SCHEMA, orient="row")
+from tests.transforms.test_logins import relogin_rows, user_changes
 
 
 def login_change(before: str, after: str, status: tuple[str, str] | None = None) -> str:
