@@ -158,8 +158,7 @@ def test_a_webhook_that_fails_is_reported_in_the_flow_run_s_log(tmp_path):
     warehouse = str(tmp_path / TEMPLATE)
     run_sync(write_feed(tmp_path / "monday.zip", tiny_district()), warehouse, Settings(), "north")
     failing = Receiver(500, "/services/T0/SECRET")
-    config = tmp_path / "settings.toml"
-    config.write_text(f'[notify]\nwebhook = "{failing.url}"\n')
+    config = _notify_config(tmp_path, failing)
     feed = write_feed(tmp_path / "tuesday.zip", without_students(tiny_district()))
     try:
         state = sync_flow(
