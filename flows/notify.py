@@ -38,6 +38,14 @@ def subject(payload: dict) -> str:
     return one_line(line)
 
 
+def decide_commands(run_id: int, warehouse: str | os.PathLike[str]) -> tuple[str, str]:
+    """The commands that approve and discard held run `run_id` of `warehouse`, the warehouse
+    named: the run's message names the run alone (`rosterflow approve 4`), which run anywhere
+    but the sync's folder reads another warehouse (always so for a per-tenant layout)."""
+    where = f"--warehouse {shlex.quote(str(warehouse))}"
+    return f"rosterflow approve {run_id} {where}", f"rosterflow discard {run_id} {where}"
+
+
 def body(payload: dict) -> str:
     """The run as plain text: what happened, why, what to do, the changes and first issues."""
     lines = [subject(payload), ""]
@@ -46,14 +54,8 @@ def body(payload: dict) -> str:
     if payload.get("message"):
         lines += [f"Why: {payload['message']}", ""]
     if payload.get("outcome") == "held" and payload.get("warehouse"):
-        # the message's commands name the run alone: here with the warehouse it is in
-        where = f"--warehouse {shlex.quote(payload['warehouse'])}"
-        run = payload["run_id"]
-        lines += [
-            f"Decide: rosterflow approve {run} {where}",
-            f"    or: rosterflow discard {run} {where}",
-            "",
-        ]
+        approve, discard = decide_commands(payload["run_id"], payload["warehouse"])
+        lines += [f"Decide: {approve}", f"    or: {discard}", ""]
     if payload["changes"]:
         lines.append("Changes planned:")
         lines += [f"  {c['entity']} {c['action']}: {c['count']:,}" for c in payload["changes"]]

@@ -304,8 +304,11 @@ def decide_line(run_id: int, warehouse: Path) -> str:
     """How to approve or discard held run `run_id` of `warehouse`, the warehouse named: the
     run's message names the run alone (`rosterflow approve 4`), which run in the same folder
     reads the default warehouse, another file than the run's (a run 4 of its own, or none)."""
-    where = f"--warehouse {shlex.quote(str(warehouse))}"
-    return f"Decide: rosterflow approve {run_id} {where}, or rosterflow discard {run_id} {where}"
+    # (here, not at the top: the notifications' mail and HTTP modules are no report's start-up)
+    from rosterflow.flows.notify import decide_commands
+
+    approve, discard = decide_commands(run_id, warehouse)
+    return f"Decide: {approve}, or {discard}"
 
 
 def print_sync_result(
