@@ -3,13 +3,9 @@ names under one exit code's column is answered with that code."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -23,20 +19,12 @@ from rosterflow.warehouse.schema import LOCK_WAIT_ENV
 from tests.docs.test_reference_claims import rule_row
 from tests.feeds import tiny_district, with_cell, write_feed
 from tests.flows.test_pull_qa import CLIENT, ROSTERING, pull_with_token, refusing
+from tests.holding import held
 
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_CODES_PAGE = ROOT / "docs/reference/exit-codes.md"
 
 runner = CliRunner()
-
-# holds a warehouse file open for writing, as a tenant's long sync does, until its stdin closes
-HOLDER = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
-print("held", flush=True)
-sys.stdin.read()
-con.close()
-"""
 
 
 def exit_code_columns(command: str) -> dict[int, str]:
@@ -65,28 +53,6 @@ def _synced_layout(tmp_path: Path, *tenants: str) -> str:
         synced = _cli("sync", str(feed), "--warehouse", template, "--tenant", tenant)
         assert synced.exit_code == 0, synced.output
     return template
-
-
-@contextlib.contextmanager
-def _held(*files: Path) -> Iterator[None]:
-    """Each file held by another process, writing, for as long as the block runs."""
-    holders = [
-        subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(file)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for file in files
-    ]
-    try:
-        for holder in holders:
-            assert holder.stdout.readline() == "held\n"
-        yield
-    finally:
-        for holder in holders:
-            holder.stdin.close()
-            holder.wait(30)
 
 
 def test_a_zip_whose_tenant_file_the_layout_refuses_exits_as_the_page_says(tmp_path):
@@ -127,9 +93,9 @@ def test_a_catalog_with_tenant_files_held_exits_as_the_page_says(tmp_path, monke
     north, south = (tmp_path / "wh" / f"{tenant}.duckdb" for tenant in ("north", "south"))
     monkeypatch.setenv(LOCK_WAIT_ENV, "0.2")
 
-    with _held(north):
+    with held(north):
         one_held = _cli("catalog", "--warehouse", template)
-    with _held(north, south):
+    with held(north, south):
         all_held = _cli("catalog", "--warehouse", template)
 
     assert one_held.exit_code == 0, one_held.output
