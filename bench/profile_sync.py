@@ -587,6 +587,7 @@ def part_first(feed: Path, warehouse: Path) -> dict:
     The apply is taken apart as `warehouse.apply.record_run` does it, in one transaction:
     the lms rows, then the stored records (encoded, then inserted), then the commit."""
     import rosterflow.flows.steps as sync_steps
+    from rosterflow.schemas.reads import answered
     from rosterflow.schemas.records import validation_key
     from rosterflow.schemas.runs import RunRecord
     from rosterflow.schemas.settings import Settings
@@ -597,7 +598,7 @@ def part_first(feed: Path, warehouse: Path) -> dict:
     from rosterflow.warehouse.records import encode_records, record_writes, write_records
     from rosterflow.warehouse.runs import utc_now
     from rosterflow.warehouse.schema import connect
-    from rosterflow.warehouse.state import current_frames, next_ids
+    from rosterflow.warehouse.state import WarehouseCurrent, next_ids
 
     pieces: dict[str, float] = {}
     timed_piece = piece_timer(pieces)
@@ -619,8 +620,10 @@ def part_first(feed: Path, warehouse: Path) -> dict:
 
     def planned():
         records = source_records(validated.tables, modes, {}, run.run_id)
-        current = current_frames(con, tenant)
-        return plan_run(tenant, records, modes, settings, next_ids(con), "first", current)
+        current = WarehouseCurrent(con, tenant)
+        return answered(
+            plan_run(tenant, records, modes, settings, next_ids(con), "first"), current.answer
+        )
 
     plan = timed_piece("derive and plan (plan_run: desired rows, creates)", planned)
     writes = record_writes(

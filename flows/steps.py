@@ -24,6 +24,7 @@ from rosterflow.schemas.by_lines import StoredRecords
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
 from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.records import ROW_HASH, carried_files, validation_key
 from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.schemas.settings import Settings
@@ -72,7 +73,6 @@ from rosterflow.warehouse.records import (
 from rosterflow.warehouse.runs import next_run_id, stored_lines, utc_now
 from rosterflow.warehouse.state import (
     WarehouseCurrent,
-    current_frames,
     hand_made_course_references,
     hand_made_logins,
     hand_made_references,
@@ -331,30 +331,33 @@ def plan(
     del previous
     basis = incremental_basis(con, run, validated.stored.lms_summary)
     first_free = next_ids(con)
+    incremental = isinstance(basis, IncrementalBasis)
     since = (
         Since(
             basis.run_id,
             basis.previous_courses,
             basis.previous_grades,
             validated.stored.hashes,
-            WarehouseCurrent(con, run.tenant, basis.summary),
             basis.previous_teacher_order,
         )
-        if isinstance(basis, IncrementalBasis)
+        if incremental
         else basis
     )
+    current = WarehouseCurrent(con, run.tenant, basis.summary if incremental else None)
     sent = sent_lines(validated.tables.get("users"))  # (the issues a plan raises stand on them)
-    planned = plan_run(
-        run.tenant,
-        records,
-        feed.modes,
-        settings,
-        first_free,
-        since,
-        current_frames(con, run.tenant),
-        validated.validated.changes,
-        sent=sent,
-        marked=marked_records(validated.tables),
+    planned = answered(
+        plan_run(
+            run.tenant,
+            records,
+            feed.modes,
+            settings,
+            first_free,
+            since,
+            validated.validated.changes,
+            sent=sent,
+            marked=marked_records(validated.tables),
+        ),
+        current.answer,
     )
     run = replace(run, planning=planned.planning, planning_note=planned.note)
     lines = feed.lines()

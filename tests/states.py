@@ -2,8 +2,8 @@
 stored them, and the lms rows that run left, as literal frames.
 
 `synced` is a tenant after its first run: the records of a bulk feed, and lms as that run's full
-plan left it (applied to an empty lms as warehouse/apply.py applies it). `LiteralCurrent` reads
-those lms rows as the incremental plan asks for them (`transforms.incremental.Current`).
+plan left it (applied to an empty lms as warehouse/apply.py applies it). `LiteralCurrent` answers
+a plan's reads of lms rows (`schemas.reads`) from those frames.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import polars as pl
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX
+from rosterflow.schemas.reads import CurrentRows, answered
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
 from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.spec import SYNCED_FILES
@@ -59,8 +60,8 @@ def changes_since(stored: Frames, source: Frames) -> dict[str, RecordChanges]:
     }
 
 
-class LiteralCurrent:
-    """`transforms.incremental.Current` over literal lms frames (one per entity)."""
+class LiteralCurrent(CurrentRows):
+    """The lms rows a plan reads (`schemas.reads`), from literal frames (one per entity)."""
 
     def __init__(self, lms: Frames) -> None:
         self.lms = lms
@@ -116,12 +117,14 @@ def first_free(lms: Frames) -> dict[str, int]:
 
 def full_plan(source: Frames, lms: Frames, config: Settings) -> Plan:
     """`plan_changes` of the records `source` against the lms rows `lms`."""
-    return plan_changes(
-        TENANT,
-        desired_state(source, config.hierarchy, identity_key=config.identity.key),
-        {name: rows.lazy() for name, rows in lms.items()},
-        first_free(lms),
-        config.policy,
+    return answered(
+        plan_changes(
+            TENANT,
+            desired_state(source, config.hierarchy, identity_key=config.identity.key),
+            first_free(lms),
+            config.policy,
+        ),
+        LiteralCurrent(lms).answer,
     )
 
 

@@ -18,13 +18,15 @@ reads their current rows, and plans them:
 | class resource | its record; whether its class and resource exist; their ids | changed assignments; those of classes or resources that appeared or went, or whose section or resource is created or deleted now; rows pointing at a course or resource deleted now |
 | course resource | its record; its course's title and org; whether that org base course is desired; the ids | changed assignments; those of changed courses and of org base courses that changed; resources as for class resources |
 
-References resolve to the ids of the rows planned, else to the ids lms holds (`Current.ids`);
-new rows take the same ids as in a full plan (the set of new external IDs is the same), and the
-safety guard counts the tenant's active rows in lms. That this plan equals the full one row for
-row is checked by `tests/transforms/test_incremental.py`, calling it directly on a small literal
-district with one scenario per row of the table above (and random changes to it), and by
-`tests/flows/test_pipeline_incremental.py`, through the pipeline on generated districts under
-random changes and settings, comparing everything the two runs leave in the warehouse.
+It reads the lms rows it needs as it learns which: it yields each read (`schemas.reads`) and is
+sent the rows that answer it. References resolve to the ids of the rows planned, else to the
+ids lms holds (`IdsOf`); new rows take the same ids as in a full plan (the set of new external
+IDs is the same), and the safety guard counts the tenant's active rows in lms. That this plan
+equals the full one row for row is checked by `tests/transforms/test_incremental.py`, calling
+it directly on a small literal district with one scenario per row of the table above (and
+random changes to it), and by `tests/flows/test_pipeline_incremental.py`, through the pipeline
+on generated districts under random changes and settings, comparing everything the two runs
+leave in the warehouse.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Protocol
 
 import polars as pl
 
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.reads import IdsOf, ManagedActive, PointingAt, Reads, RowsOf
 from rosterflow.schemas.records import ROW_HASH, RecordChanges
 from rosterflow.schemas.settings import Hierarchy, Identity, Policy
 from rosterflow.transforms.adoption import (
@@ -67,27 +69,11 @@ from rosterflow.transforms.hierarchy import (
     course_hierarchy,
     org_base_external_id,
 )
-from rosterflow.transforms.plan import deleted_ids, plan_entity
+from rosterflow.transforms.plan import deleted_ids, plan_entity, references_outside
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
 # the desired courses of a plan that derives none
 _NO_COURSES = pl.DataFrame(schema=dict.fromkeys(DESIRED_COURSE_COLUMNS, pl.String))
-
-
-class Current(Protocol):
-    """The tenant's lms rows, read as the incremental plan needs them."""
-
-    def rows(self, entity: str, external_ids: pl.Series | None = None) -> pl.DataFrame:
-        """The tenant's rows of `entity` (all of them, or those with these external IDs)."""
-
-    def ids(self, entity: str, external_ids: pl.Series) -> pl.DataFrame:
-        """`external_id` and id of the tenant's managed rows with these external IDs."""
-
-    def pointing_at(self, entity: str, field: str, ids: pl.Series) -> pl.Series:
-        """External IDs of the tenant's managed rows whose `field` is one of `ids`."""
-
-    def managed_active(self, entity: str) -> int:
-        """How many of the tenant's managed rows are active."""
 
 
 def desired_course_hashes(courses: pl.DataFrame) -> pl.DataFrame:
@@ -206,7 +192,6 @@ def plan_incremental(
     previous_courses: pl.DataFrame,
     previous_grades: pl.DataFrame,
     hierarchy: Hierarchy,
-    current: Current,
     next_ids: Mapping[str, int],
     policy: Policy,
     identity_key: str,
@@ -216,7 +201,7 @@ def plan_incremental(
     previous_teacher_order: pl.DataFrame | None = None,
     sent: pl.LazyFrame | None = None,
     marked: Mapping[str, pl.Series] | None = None,
-) -> IncrementalPlan:
+) -> Reads[IncrementalPlan]:
     """The change set of the records that changed (`changes`, per file, against the records
     the last run stored), given the tenant's records after this feed (`records`, per file),
     the hashes of the last run's desired courses and its students' grade levels, and
@@ -234,36 +219,35 @@ def plan_incremental(
     read: dict[str, pl.DataFrame] = {}  # the current rows read, per entity
     adoption = Adoption()
 
-    def adopt(wanted: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    def adopt(wanted: pl.DataFrame, rows: pl.DataFrame) -> Reads[pl.DataFrame]:
         """The user rows to plan with the accounts new users adopt: every lms user of the
         tenant is read then, as the full plan has them (only when there are new users)."""
         nonlocal adoption
         new = new_users(wanted.lazy(), rows.lazy()).collect()
         if identity is None or identity.adopt_by == "none" or new.height == 0:
             return rows
-        tenant_users = current.rows("user")
+        tenant_users = yield RowsOf("user")
         adoption = adoptions(new, tenant_users, identity, sent)
         taken = tenant_users.join(adoption.matches.select("user_id"), on="user_id", how="semi")
         return pl.concat([rows, as_adopted(taken, adoption.matches)])
 
-    def plan_keys(name: str, desired: pl.LazyFrame, external_ids: pl.Series | None) -> None:
+    def plan_keys(name: str, desired: pl.LazyFrame, external_ids: pl.Series | None) -> Reads[None]:
         entity = ENTITIES[name]
         if external_ids is not None and external_ids.len() == 0:
             # every desired row is one of the keys planned: none is wanted (a million
             # students' course resources took 0.1 s to find none)
             desired = desired.clear()
         wanted = desired_frame(name, desired).collect()
-        if external_ids is None:  # every key
-            rows, outside, active = current.rows(name), None, None
-        else:
-            rows, outside, active = (
-                current.rows(name, external_ids),
-                current.ids,
-                current.managed_active(name),
-            )
+        rows = yield RowsOf(name, external_ids)
+        outside, active = None, None
+        if external_ids is not None:  # (with every key, every reference is planned)
+            outside = {}
+            for target, unplanned in references_outside(entity, wanted, planned).items():
+                outside[target] = yield IdsOf(target, unplanned)
+            active = yield ManagedActive(name)
         read[name] = rows
         if name == "user":
-            rows = adopt(wanted, rows)
+            rows = yield from adopt(wanted, rows)
         entity_plan, ids = plan_entity(
             entity,
             tenant,
@@ -287,7 +271,7 @@ def plan_incremental(
     users = records["users"]
 
     # domains: a district has a few hundred orgs; they are planned whole
-    plan_keys("domain", desired_domains(records["orgs"].lazy()), None)
+    yield from plan_keys("domain", desired_domains(records["orgs"].lazy()), None)
     domain_churn = _churned(plan, "domain").implode()
 
     # users: their own records, those whose domain's id changes, and students regraded
@@ -299,7 +283,7 @@ def plan_incremental(
             [user_keys, managed(users.filter(first_org.is_in(domain_churn))["sourcedId"])]
         )
     user_keys = user_keys.unique()
-    plan_keys(
+    yield from plan_keys(
         "user",
         desired_users(
             users.lazy().filter(_keyed(user_keys)),
@@ -331,7 +315,7 @@ def plan_incremental(
                 .get_column("external_id"),
             ]
         ).unique()
-    plan_keys(
+    yield from plan_keys(
         "course",
         (courses_now() if course_keys.len() else _NO_COURSES)
         .lazy()
@@ -350,14 +334,14 @@ def plan_incremental(
             managed(changes["enrollments"].keys),
             managed(enrollments.filter(come_or_gone)["sourcedId"]),
             (course_keys + "--teacher").alias("external_id"),
-            current.pointing_at("enrollment", "user_id", deleted["user"]),
-            current.pointing_at("enrollment", "course_id", deleted["course"]),
+            (yield PointingAt("enrollment", "user_id", deleted["user"])),
+            (yield PointingAt("enrollment", "course_id", deleted["course"])),
         ]
     ).unique()
     # a base course's teacher enrollment is desired as the hierarchy says: derived now if
     # one is planned (a row pointing at a user deleted now, say)
     base_keyed = enrollment_keys.str.ends_with("--teacher").any()
-    plan_keys(
+    yield from plan_keys(
         "enrollment",
         pl.concat(
             [
@@ -386,16 +370,16 @@ def plan_incremental(
     observer_keys = pl.concat(
         [
             desired_links["external_id"],
-            current.pointing_at("observer", "observer_user_id", touched_ids),
-            current.pointing_at("observer", "student_user_id", touched_ids),
+            (yield PointingAt("observer", "observer_user_id", touched_ids)),
+            (yield PointingAt("observer", "student_user_id", touched_ids)),
         ]
     ).unique()
-    plan_keys("observer", desired_links.lazy(), observer_keys)
+    yield from plan_keys("observer", desired_links.lazy(), observer_keys)
 
     # resources: their own records
     resources = records_of(records, "resources")
     resource_keys = managed(changes["resources"].keys)
-    plan_keys(
+    yield from plan_keys(
         "resource",
         desired_resources(resources.lazy().filter(_keyed(resource_keys))),
         resource_keys,
@@ -430,7 +414,7 @@ def plan_incremental(
         ).select("sourcedId", "courseSourcedId", "resourceSourcedId", "course_external_id"),
     }
 
-    def assignment_keys(name: str, file: str, affected: pl.Expr) -> pl.Series:
+    def assignment_keys(name: str, file: str, affected: pl.Expr) -> Reads[pl.Series]:
         rows = assignment_courses[file]
         return pl.concat(
             [
@@ -440,17 +424,17 @@ def plan_incremental(
                         affected | pl.col("resourceSourcedId").is_in(resource_gone) | churned
                     )["sourcedId"]
                 ),
-                current.pointing_at(name, "course_id", deleted["course"]),
-                current.pointing_at(name, "resource_id", deleted["resource"]),
+                (yield PointingAt(name, "course_id", deleted["course"])),
+                (yield PointingAt(name, "resource_id", deleted["resource"])),
             ]
         ).unique()
 
-    class_keys = assignment_keys(
+    class_keys = yield from assignment_keys(
         "class_resource",
         "classResources",
         pl.col("course_external_id").is_in(managed(changes["classes"].appeared_or_gone).implode()),
     )
-    plan_keys(
+    yield from plan_keys(
         "class_resource",
         desired_class_resources(
             class_resources.lazy().filter(_keyed(class_keys)),
@@ -459,13 +443,13 @@ def plan_incremental(
         ),
         class_keys,
     )
-    course_resource_keys = assignment_keys(
+    course_resource_keys = yield from assignment_keys(
         "course_resource",
         "courseResources",
         pl.col("course_external_id").is_in(course_keys.implode())
         | pl.col("courseSourcedId").is_in(changes["courses"].keys.implode()),
     )
-    plan_keys(
+    yield from plan_keys(
         "course_resource",
         desired_course_resources(
             course_resources.lazy().filter(_keyed(course_resource_keys)),

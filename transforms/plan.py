@@ -21,13 +21,14 @@ resources, class and course resources):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import polars as pl
 
 from rosterflow.schemas.changes import EntityPlan, Plan, PlanError
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.lms import CASCADING, ENTITIES, MANAGED_PREFIX, Entity, external_column
+from rosterflow.schemas.reads import Reads, RowsOf
 from rosterflow.schemas.settings import Policy
 from rosterflow.transforms.adoption import LINES_SCHEMA, as_adopted, with_adoption_detail
 from rosterflow.transforms.desired import MANAGED
@@ -59,34 +60,56 @@ def marked_external_ids(marked: Mapping[str, pl.Series]) -> dict[str, pl.Series]
     }
 
 
-# (entity name, external IDs) -> `external_id` and the entity's id of the tenant's managed lms
-# rows with those external IDs: how an incremental plan resolves references to rows it does
-# not plan (they stay as they are)
-Lookup = Callable[[str, pl.Series], pl.DataFrame]
+# per entity name, `external_id` and the entity's id of tenant's managed lms rows that rows an
+# incremental plan plans refer to and it does not plan itself (they stay as they are): read
+# for the external IDs `references_outside` names
+Outside = Mapping[str, pl.DataFrame]
+
+
+def references_outside(
+    entity: Entity, desired: pl.DataFrame, planned: Mapping[str, pl.DataFrame]
+) -> dict[str, pl.Series]:
+    """Per entity `desired` rows refer to, the external IDs they name that are not among the
+    rows `planned` (nor among `desired` itself, for a reference to its own entity): those an
+    incremental plan must find in lms (`Outside`), one read per entity for all the references
+    to it (an observer link names two users: one read of lms.users, not two)."""
+    named: dict[str, pl.Series] = {}
+    for target in dict.fromkeys(entity.references.values()):
+        values = [
+            desired.get_column(external_column(ref)).drop_nulls()
+            for ref, to in entity.references.items()
+            if to == target
+        ]
+        known = (desired if target == entity.name else planned[target]).get_column("external_id")
+        unplanned = pl.concat(values).unique()
+        unplanned = unplanned.filter(~unplanned.is_in(known.implode()))
+        if unplanned.len():
+            named[target] = unplanned
+    return named
 
 
 def plan_changes(
     tenant: str,
     desired: dict[str, pl.DataFrame],
-    current: Mapping[str, pl.LazyFrame],
     next_ids: Mapping[str, int],
     policy: Policy,
     adopted: pl.DataFrame | None = None,
     marked: Mapping[str, pl.Series] | None = None,
-) -> Plan:
-    """The change set that turns `current` (all of the tenant's lms rows, per entity) into
-    `desired`: the full plan, every record of the tenant considered. `adopted` holds the
-    accounts made by hand that new records take over (`transforms.adoption`), `marked` per
-    entity the external IDs of rows the feed marked tobedeleted (`marked_external_ids`).
+) -> Reads[Plan]:
+    """The change set that turns the tenant's lms rows (all of them, read per entity:
+    `RowsOf`) into `desired`: the full plan, every record of the tenant considered. `adopted`
+    holds the accounts made by hand that new records take over (`transforms.adoption`),
+    `marked` per entity the external IDs of rows the feed marked tobedeleted
+    (`marked_external_ids`).
 
     `desired` is consumed: each entity's frame is released once planned, and the current rows
-    are collected one entity at a time, so a state's millions of enrollments are held once.
+    are read one entity at a time, so a state's millions of enrollments are held once.
     """
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
     for name, entity in ENTITIES.items():
-        rows, active = current[name].collect(), None
+        rows, active = (yield RowsOf(name)), None
         if name == "user" and adopted is not None and adopted.height:
             # the guard's base is the managed rows before the run, not the accounts it adopts
             active = _managed_active(rows)
@@ -146,7 +169,7 @@ def plan_entity(
     policy: str,
     deleted: Mapping[str, pl.Series],
     *,
-    outside: Lookup | None = None,
+    outside: Outside | None = None,
     managed_active: int | None = None,
     marked: pl.Series | None = None,
 ) -> tuple[EntityPlan, pl.DataFrame]:
@@ -190,7 +213,7 @@ def _plan_joined(
     policy: str,
     deleted: Mapping[str, pl.Series],
     *,
-    outside: Lookup | None = None,
+    outside: Outside | None = None,
     managed_active: int | None = None,
     marked: pl.Series | None = None,
 ) -> tuple[EntityPlan, pl.DataFrame]:
@@ -273,7 +296,7 @@ def _plan_creates(
     desired: pl.DataFrame,
     planned: Mapping[str, pl.DataFrame],
     next_id: int,
-    outside: Lookup | None,
+    outside: Outside | None,
     managed_active: int | None,
 ) -> tuple[EntityPlan, pl.DataFrame]:
     """`plan_entity` when no current row is given: every desired row is a create. The same
@@ -323,55 +346,34 @@ def _with_other_ids(
     entity: Entity,
     desired: pl.DataFrame,
     planned: Mapping[str, pl.DataFrame],
-    outside: Lookup | None,
+    outside: Outside | None,
 ) -> pl.LazyFrame:
     """`desired` with each reference to another entity set to the id of the row it names
-    (`_resolve`): among the rows `planned`, and with `outside` the others, looked up once per
-    entity for all the references to it (an observer link names two users: one scan of
-    lms.users, not two)."""
+    (`_resolve`): among the rows `planned`, else among those found `outside` the plan."""
     to_others = {r: t for r, t in entity.references.items() if t != entity.name}
-    known = {target: planned[target] for target in dict.fromkeys(to_others.values())}
-    if outside is not None:
-        for target, ids in known.items():
-            named = pl.concat(
-                [
-                    desired.get_column(external_column(ref)).drop_nulls()
-                    for ref, to in to_others.items()
-                    if to == target
-                ]
-            ).unique()
-            unplanned = named.filter(~named.is_in(ids.get_column("external_id").implode()))
-            if unplanned.len():
-                known[target] = pl.concat([ids, outside(target, unplanned).cast(ids.schema)])
     resolved = desired.lazy()
     for ref, target in to_others.items():
-        resolved = _resolve(resolved, known[target], ref, target, None).drop(external_column(ref))
+        resolved = _resolve(resolved, planned[target], ref, target, outside).drop(
+            external_column(ref)
+        )
     return resolved
 
 
 def _resolve(
-    rows: pl.LazyFrame, ids: pl.DataFrame, ref: str, target: str, outside: Lookup | None
+    rows: pl.LazyFrame, ids: pl.DataFrame, ref: str, target: str, outside: Outside | None
 ) -> pl.LazyFrame:
     """`rows` with `ref` set to the id of the row its external-ID column names (null if none).
 
     `ids` has two columns, `external_id` and the referenced entity's id, for the rows planned
     (the id null where the row is deleted); its external IDs are unique (see
-    _refuse_duplicates). An external ID it lacks is looked up `outside` the plan, if given."""
+    _refuse_duplicates). An external ID it lacks is taken from the rows found `outside` the
+    plan, if given (they may hold more than the references need: only those it lacks count)."""
     external_ids, id_values = ids.get_columns()
     lookup = pl.DataFrame({external_column(ref): external_ids, ref: id_values.cast(pl.Int64)})
-    if outside is not None:
-        unplanned = (
-            rows.select(pl.col(external_column(ref)).drop_nulls().unique())
-            .join(lookup.lazy(), on=external_column(ref), how="anti")
-            .collect()
-            .to_series()
-        )
-        if unplanned.len():
-            found_ids, found_values = outside(target, unplanned).get_columns()
-            found = pl.DataFrame(
-                {external_column(ref): found_ids, ref: found_values.cast(pl.Int64)}
-            )
-            lookup = pl.concat([lookup, found])
+    if outside is not None and target in outside:
+        found_ids, found_values = outside[target].get_columns()
+        found = pl.DataFrame({external_column(ref): found_ids, ref: found_values.cast(pl.Int64)})
+        lookup = pl.concat([lookup, found.join(lookup, on=external_column(ref), how="anti")])
     return rows.join(lookup.lazy(), on=external_column(ref), how="left")
 
 

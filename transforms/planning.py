@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.reads import Reads, RowsOf
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
 from rosterflow.schemas.settings import Identity, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.transforms.adoption import LINES_SCHEMA, Adoption, adoptions, new_users
 from rosterflow.transforms.desired import desired_state, source_grade_levels
 from rosterflow.transforms.incremental import (
-    Current,
     desired_course_hashes,
     desired_courses,
     plan_incremental,
@@ -42,7 +42,6 @@ class Since:
     grades: pl.DataFrame  # its students' grade levels: sourcedId, grade_level
     # per file stored: sourcedId, row_hash (and each enrollment's userSourcedId)
     hashes: Mapping[str, pl.DataFrame]
-    current: Current  # the tenant's lms rows, read as the plan asks for them
     # its teacher enrollments in file order (sourcedId, run_id, line), when it stored them
     teacher_order: pl.DataFrame | None = None
 
@@ -65,20 +64,19 @@ def plan_run(
     settings: Settings,
     first_free: Mapping[str, int],
     since: Since | str,
-    current: Mapping[str, pl.LazyFrame],
     found: Mapping[str, RecordChanges] | None = None,
     *,
     sent: pl.LazyFrame | None = None,
     marked: Mapping[str, pl.Series] | None = None,
-) -> RunPlan:
+) -> Reads[RunPlan]:
     """The plan of the SIS's `records` after a feed (`source_state.source_records`; per file,
     sent as `modes` says), given the first free id of each lms table. `since` is the basis of
-    an incremental plan, or why the run is planned in full, against `current` (every lms row
-    of the tenant, per entity). `found` holds the changes validation already worked out, per
-    file. `sent` gives the line of each user record the run received (`external_id, line`:
-    `transforms.adoption.sent_lines`), on which an issue the plan raises stands. `marked`
-    holds per file the sourcedIds of the records the feed marked tobedeleted
-    (`source_state.marked_records`): the rows they remove say so in their detail."""
+    an incremental plan, or why the run is planned in full, against every lms row of the
+    tenant, read as it asks for them (`schemas.reads`). `found` holds the changes validation
+    already worked out, per file. `sent` gives the line of each user record the run received
+    (`external_id, line`: `transforms.adoption.sent_lines`), on which an issue the plan raises
+    stands. `marked` holds per file the sourcedIds of the records the feed marked
+    tobedeleted (`source_state.marked_records`): the rows they remove say so in their detail."""
     removed_by = marked_external_ids(marked or {})
     if modes["users"] != "bulk":  # a bulk file's logins were checked by validation
         refuse_shared_logins(records["users"], settings.identity.key)
@@ -87,14 +85,13 @@ def plan_run(
         enrollments = since.hashes.get(
             "enrollments", pl.DataFrame(schema={"sourcedId": pl.String, "userSourcedId": pl.String})
         )
-        incremental = plan_incremental(
+        incremental = yield from plan_incremental(
             tenant,
             records,
             changes,
             since.courses,
             since.grades,
             settings.hierarchy,
-            since.current,
             first_free,
             settings.policy,
             settings.identity.key,
@@ -116,14 +113,16 @@ def plan_run(
     courses = desired_courses(records, settings.hierarchy)
     grades = source_grade_levels(records).collect()
     desired = desired_state(records, settings.hierarchy, courses, grades, settings.identity.key)
-    adoption = _adoption(
-        desired["user"],
-        current["user"],
-        settings.identity,
-        pl.LazyFrame(schema=LINES_SCHEMA) if sent is None else sent,
-    )
-    plan = plan_changes(
-        tenant, desired, current, first_free, settings.policy, adoption.matches, removed_by
+    adoption = Adoption()
+    if settings.identity.adopt_by != "none":
+        adoption = _adoption(
+            desired["user"],
+            (yield RowsOf("user")),
+            settings.identity,
+            pl.LazyFrame(schema=LINES_SCHEMA) if sent is None else sent,
+        )
+    plan = yield from plan_changes(
+        tenant, desired, first_free, settings.policy, adoption.matches, removed_by
     )
     derived = _derived(records, desired_course_hashes(courses), grades)
     return RunPlan(plan, records, None, derived, "full", since, adoption)
@@ -144,13 +143,10 @@ def incremental_note(
 
 
 def _adoption(
-    desired: pl.DataFrame, current: pl.LazyFrame, identity: Identity, lines: pl.LazyFrame
+    desired: pl.DataFrame, tenant_users: pl.DataFrame, identity: Identity, lines: pl.LazyFrame
 ) -> Adoption:
-    """The accounts made by hand that the new users take over, among all of the tenant's (the
-    issues on the records' `lines`)."""
-    if identity.adopt_by == "none":
-        return Adoption()
-    tenant_users = current.collect()
+    """The accounts made by hand that the new users take over, among all of the tenant's
+    `tenant_users` (the issues on the records' `lines`)."""
     return adoptions(
         new_users(desired.lazy(), tenant_users.lazy()).collect(), tenant_users, identity, lines
     )

@@ -12,6 +12,7 @@ import polars as pl
 
 from rosterflow.schemas.identity import same_login
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
+from rosterflow.schemas.reads import CurrentRows
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.warehouse.records import stored_ids
 from rosterflow.warehouse.schema import connect, staged
@@ -25,20 +26,6 @@ def current_rows(con: duckdb.DuckDBPyConnection, tenant: str, entity: Entity) ->
         f"select {columns} from lms.{entity.table} where tenant = ?", params=[tenant]
     ).pl()
     return rows.cast(entity.schema)
-
-
-def current_frames(con: duckdb.DuckDBPyConnection, tenant: str) -> dict[str, pl.LazyFrame]:
-    """Per lms entity, all of the tenant's rows, as frames read when collected: the full plan
-    collects one entity at a time, so a state's millions of enrollments are held once."""
-    return {
-        name: con.sql(
-            f"select {', '.join(entity.columns)} from lms.{entity.table} where tenant = ?",
-            params=[tenant],
-        )
-        .pl(lazy=True)
-        .cast(entity.schema)
-        for name, entity in ENTITIES.items()
-    }
 
 
 class TableSummary(NamedTuple):
@@ -109,8 +96,8 @@ def known_ids(warehouse: str | Path | None, tenant: str) -> dict[str, pl.Series]
         return stored_ids(con, tenant)
 
 
-class WarehouseCurrent:
-    """The tenant's lms rows as the incremental plan reads them (transforms.incremental.Current):
+class WarehouseCurrent(CurrentRows):
+    """The tenant's lms rows as a plan reads them (`schemas.reads`); for the incremental plan,
     only the rows of the external IDs it plans, by a semi join in DuckDB."""
 
     def __init__(

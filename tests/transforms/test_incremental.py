@@ -5,8 +5,8 @@ rows that run left (its full plan applied to an empty lms), the hashes of its de
 and its students' grade levels; then the records after a change (`after`). Each scenario is a
 row of the table in transforms/incremental.py's docstring: the incremental plan must hold
 exactly the expected changes, and equal `plan_changes` (transforms/plan.py) on the same state,
-row for row. `LiteralCurrent` (tests/states.py) reads the lms rows from the frames, as
-`Current` asks for them.
+row for row. `LiteralCurrent` (tests/states.py) answers the plan's reads of lms rows
+(`schemas.reads`) from the frames.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.settings import Policy, Safety, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.transforms.desired import source_grade_levels
@@ -55,19 +56,21 @@ def plans(last: Synced, after: Frames, kept: tuple[str, ...] = ()) -> tuple[Incr
     their records stay as stored)."""
     sent = records(after, 2)
     source = {name: last.records[name] if name in kept else sent[name] for name in SYNCED_FILES}
-    incremental = plan_incremental(
-        TENANT,
-        source,
-        changes_since(last.records, source),
-        last.courses,
-        last.grades,
-        last.config.hierarchy,
-        LiteralCurrent(last.lms),
-        first_free(last.lms),
-        last.config.policy,
-        last.config.identity.key,
-        last.records["enrollments"].select("sourcedId", "userSourcedId"),
-        previous_teacher_order=teacher_order(last.records["enrollments"]),
+    incremental = answered(
+        plan_incremental(
+            TENANT,
+            source,
+            changes_since(last.records, source),
+            last.courses,
+            last.grades,
+            last.config.hierarchy,
+            first_free(last.lms),
+            last.config.policy,
+            last.config.identity.key,
+            last.records["enrollments"].select("sourcedId", "userSourcedId"),
+            previous_teacher_order=teacher_order(last.records["enrollments"]),
+        ),
+        LiteralCurrent(last.lms).answer,
     )
     return incremental, full_plan(source, last.lms, last.config)
 

@@ -13,8 +13,10 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import Plan, PlanError
 from rosterflow.schemas.lms import ENTITIES, desired_schema, external_column
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.settings import POLICY_CHOICES, Policy
 from rosterflow.transforms.plan import plan_changes
+from tests.states import LiteralCurrent
 
 TENANT = "district-7"
 NEXT_IDS = {
@@ -189,13 +191,9 @@ def plan_of(
         name: pl.DataFrame(current.get(name, []), schema=entity.schema)
         for name, entity in ENTITIES.items()
     }
-    return plan_changes(
-        TENANT,
-        desired_frames,
-        {name: rows.lazy() for name, rows in current_frames.items()},
-        NEXT_IDS,
-        policy or Policy(),
-        marked=marked,
+    return answered(
+        plan_changes(TENANT, desired_frames, NEXT_IDS, policy or Policy(), marked=marked),
+        LiteralCurrent(current_frames).answer,
     )
 
 

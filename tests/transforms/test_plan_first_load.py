@@ -23,12 +23,13 @@ from polars.testing import assert_frame_equal
 from rosterflow.demo.district import generate_feed
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.lms import ENTITIES, desired_schema
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.settings import Hierarchy, Identity, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
 from rosterflow.transforms import incremental
 from rosterflow.transforms import plan as plan_module
 from rosterflow.transforms.planning import plan_run
-from tests.states import records
+from tests.states import LiteralCurrent, records
 from tests.transforms.test_plan_properties import (
     POLICIES,
     TENANT,
@@ -126,8 +127,10 @@ def test_a_generated_district_planned_in_full_into_an_empty_tenant_is_the_joins_
     first_free = {name: 1 + 1_000 * position for position, name in enumerate(ENTITIES)}
 
     def planned() -> Plan:
-        current = {name: rows.lazy() for name, rows in empty_current().items()}
-        run = plan_run(TENANT, source, modes, SETTINGS[config], first_free, FIRST_RUN, current)
+        run = answered(
+            plan_run(TENANT, source, modes, SETTINGS[config], first_free, FIRST_RUN),
+            LiteralCurrent(empty_current()).answer,
+        )
         return run.plan
 
     direct = planned()

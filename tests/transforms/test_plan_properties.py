@@ -20,8 +20,10 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import REMOVALS, Plan, PlanError
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity, desired_schema, external_column
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.settings import POLICY_CHOICES, Policy
 from rosterflow.transforms.plan import plan_changes
+from tests.states import LiteralCurrent
 
 TENANT = "district-7"
 RUN_ID = 7  # the run that applied the first plan (apply writes it to updated_run_id)
@@ -297,12 +299,8 @@ def scenarios(draw) -> Scenario:
 
 def plan_of(desired: Frames, current: Frames, next_ids: dict[str, int], policy: Policy) -> Plan:
     # plan_changes consumes the dict of desired frames, not the frames
-    return plan_changes(
-        TENANT,
-        dict(desired),
-        {name: rows.lazy() for name, rows in current.items()},
-        next_ids,
-        policy,
+    return answered(
+        plan_changes(TENANT, dict(desired), next_ids, policy), LiteralCurrent(current).answer
     )
 
 

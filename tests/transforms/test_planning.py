@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.records import RecordChanges
 from rosterflow.schemas.settings import Identity, Policy, Settings
 from rosterflow.schemas.spec import SYNCED_FILES
@@ -55,7 +56,6 @@ def since(last: Synced) -> Since:
         last.courses,
         last.grades,
         last.hashes,
-        LiteralCurrent(last.lms),
         teacher_order(last.records["enrollments"]),
     )
 
@@ -69,16 +69,18 @@ def run_plan(
     found: dict[str, RecordChanges] | None = None,
     marked: dict[str, pl.Series] | None = None,
 ) -> RunPlan:
-    return plan_run(
-        TENANT,
-        source,
-        modes,
-        config or last.config,
-        first_free(last.lms),
-        basis,
-        {name: rows.lazy() for name, rows in last.lms.items()},
-        found,
-        marked=marked,
+    return answered(
+        plan_run(
+            TENANT,
+            source,
+            modes,
+            config or last.config,
+            first_free(last.lms),
+            basis,
+            found,
+            marked=marked,
+        ),
+        LiteralCurrent(last.lms).answer,
     )
 
 
