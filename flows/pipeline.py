@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from polars.exceptions import PanicException
@@ -66,6 +67,7 @@ def run_steps(
     full: bool = False,
     attempt: str | None = None,
     feed_name: str | None = None,
+    started_at: datetime | None = None,
 ) -> SyncResult:
     """load -> (recall) -> validate -> plan -> guard -> apply (or hold); a rejected run writes
     only its audit rows; a feed the tenant's last applied run had, with lms untouched since, is
@@ -73,7 +75,8 @@ def run_steps(
     failed, rejected or held run is announced as `[notify]` says. `attempt` names this try of
     a run (a Prefect flow run id): if an earlier try recorded it, that result is returned and
     nothing is done again. `feed_name` names the feed in audit instead of its file's name (a
-    pulled feed, by the API's URL)."""
+    pulled feed, by the API's URL); `started_at` when the run started, if before it was
+    called (a pulled feed's run: when the pull began reading the API)."""
     known: dict[str, object] = {"feed": feed_name or Path(feed_path).name, "tenant": tenant}
     where = where_it_is(warehouse)
     recorded: list[SyncResult] = []
@@ -90,6 +93,7 @@ def run_steps(
                 known,
                 attempt,
                 feed_name,
+                started_at,
             )
     except PanicException as panic:
         # Polars' own bug (a BaseException, which would pass every `except Exception` above
@@ -161,6 +165,7 @@ def _run_steps(
     known: dict[str, object],
     attempt: str | None = None,
     feed_name: str | None = None,
+    started_at: datetime | None = None,
 ) -> SyncResult:
     feed = steps.load_feed(feed_path, settings.feed.encoding)
     if feed_name:
@@ -187,7 +192,7 @@ def _run_steps(
                     )
                 if not new_file:
                     feed = steps.read_feed(feed, con, tenant, full, settings)
-                run = start_run(con, feed, tenant, dry_run, settings, full, attempt)
+                run = start_run(con, feed, tenant, dry_run, settings, full, attempt, started_at)
                 known["run_id"] = run.run_id
                 unchanged = None if full else steps.recall(con, run, feed.lines())
                 if unchanged is not None:

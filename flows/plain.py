@@ -15,6 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 from rosterflow.flows import steps as sync_steps
@@ -97,10 +98,21 @@ def sync(
     max_removal_share: float | None = None,
     full: bool = False,
     feed_name: str | None = None,
+    started_at: datetime | None = None,
 ) -> SyncResult:
     """What the `rosterflow-sync` flow does, less publishing to Prefect (same parameters)."""
     settings = load_settings_step(config, max_removal_share)
-    return run_steps(STEPS, feed, warehouse, settings, tenant, dry_run, full, feed_name=feed_name)
+    return run_steps(
+        STEPS,
+        feed,
+        warehouse,
+        settings,
+        tenant,
+        dry_run,
+        full,
+        feed_name=feed_name,
+        started_at=started_at,
+    )
 
 
 def sync_outcome(

@@ -11,8 +11,10 @@ audit with the URL as its feed name. With `[source] delta`, `pull_since` decides
 latest applied run was a pull of this very URL (not another feed, an undo or an approval, after
 which lms is not what the pulls left), and the latest full pull is younger than
 `full_pull_days`. The delta then asks for records changed after that run started, less
-`delta_overlap_minutes`: the run started once its pull was done, and the SIS's clock may run
-behind this one; records sent twice change nothing. Everything else pulls in full.
+`delta_overlap_minutes`: a pulled feed's run starts when its pull began reading the API
+(`Pulled.started_at`), so a record changed while the pull read is asked for again, and the
+overlap is for a SIS whose clock runs behind this one; records sent twice change nothing.
+Everything else pulls in full.
 """
 
 from __future__ import annotations

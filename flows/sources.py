@@ -63,10 +63,15 @@ def sync_pulled(
     **parameters: object,
 ) -> SyncResult:
     """`sync` the pulled feed from a temporary folder, named in audit by the URL (and the
-    delta's filter)."""
+    delta's filter), its run started when the pull began reading the API."""
     with tempfile.TemporaryDirectory(prefix="rosterflow-pull-") as folder:
         feed = pulled.write(Path(folder) / "feed")
-        return sync(feed=str(feed), feed_name=feed_name(pulled.url, since), **parameters)
+        return sync(
+            feed=str(feed),
+            feed_name=feed_name(pulled.url, since),
+            started_at=pulled.started_at,
+            **parameters,
+        )
 
 
 class NotPulled(Exception):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -70,7 +71,7 @@ from rosterflow.warehouse.records import (
     record_writes,
     stored_records,
 )
-from rosterflow.warehouse.runs import next_run_id, stored_lines, utc_now
+from rosterflow.warehouse.runs import latest_start, next_run_id, stored_lines, utc_now
 from rosterflow.warehouse.state import (
     WarehouseCurrent,
     hand_made_course_references,
@@ -257,19 +258,35 @@ def start_run(
     settings: Settings,
     full: bool = False,
     attempt: str | None = None,
+    started_at: datetime | None = None,
 ) -> RunRecord:
+    """The run about to sync `feed`, started now, or at `started_at` (UTC): a pulled feed's
+    run starts when its pull began reading the API, so that the next delta, which asks for
+    what changed since the run started (`flows.pulling.pull_since`), misses no record changed
+    while the pull was under way. Never before the tenant's latest run, though: history's
+    versions run from one run's start to the next's, in the order the runs were made."""
+    started = utc_now()
+    if started_at is not None:
+        earliest = _naive_utc(started_at)
+        latest = latest_start(con, tenant)
+        started = min(started, earliest if latest is None else max(earliest, latest))
     return RunRecord(
         run_id=next_run_id(con),
         tenant=tenant,
         feed_name=feed.name,
         feed_sha256=feed.sha256,
-        started_at=utc_now(),
+        started_at=started,
         outcome="planned" if dry_run else "applied",
         content_sha256=feed.content_sha256,
         settings_key=settings_key(settings),
         full=full,
         attempt_key=attempt,
     )
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """audit's timestamps: UTC without a zone (a moment without one is taken as UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def validate(

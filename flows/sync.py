@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -289,10 +290,22 @@ def sync_flow(
     max_removal_share: float | None = None,
     full: bool = False,
     feed_name: str | None = None,
+    started_at: datetime | None = None,
 ) -> SyncResult:
     """Validate a OneRoster feed, plan its change set, guard it, and apply it atomically.
-    `feed_name`: the name audit gives the feed (a pulled feed's URL), else its file's name."""
-    return synced(feed, warehouse, tenant, config, dry_run, max_removal_share, full, feed_name)
+    `feed_name`: the name audit gives the feed (a pulled feed's URL), else its file's name;
+    `started_at`: when the run started, if before the flow (a pull's: when it began reading)."""
+    return synced(
+        feed,
+        warehouse,
+        tenant,
+        config,
+        dry_run,
+        max_removal_share,
+        full,
+        feed_name,
+        started_at=started_at,
+    )
 
 
 def synced(
@@ -305,6 +318,7 @@ def synced(
     full: bool,
     feed_name: str | None,
     announcements: Announcements | None = None,
+    started_at: datetime | None = None,
 ) -> SyncResult:
     """The sync flow's body, in the flow run under way; its run and failure told as
     `announcements` says (at once without)."""
@@ -327,6 +341,7 @@ def synced(
                 full,
                 attempt=flow_run.id,
                 feed_name=feed_name,
+                started_at=started_at,
             )
     except Exception as error:
         if recorded:  # committed before the error: the run is what it recorded

@@ -558,9 +558,9 @@ class Source(_Table):
     delta_overlap_minutes: int = Field(
         60,
         ge=0,
-        description="How far before the last pull's run a delta starts asking: a run starts "
-        "once its pull is done, and the SIS's clock may differ from this one (records sent twice "
-        "change nothing).",
+        description="How far before the last pull's run a delta starts asking: that run "
+        "started when its pull began reading the API, and the SIS's clock may run behind this "
+        "one (records sent twice change nothing).",
     )
 
     @model_validator(mode="before")

@@ -56,6 +56,9 @@ class Pulled:
     left_out: dict[str, int] = field(default_factory=dict)
     # per optional collection not read, why: the line of the server's answer (`refusal`)
     not_read: dict[str, str] = field(default_factory=dict)
+    # when the pull began reading the API (UTC): its sync's run starts then, so that the next
+    # delta asks again for what changed while it read (`flows.steps.start_run`)
+    started_at: datetime | None = None
 
     @property
     def records(self) -> int:
@@ -124,6 +127,7 @@ async def pull_roster(
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Pulled:
     started = time.perf_counter()
+    started_at = datetime.now(UTC)
     extra = {"filter": filter_since(since)} if since is not None else {}
     async with SisClient(
         credentials, concurrency=source.concurrency, policy=policy, transport=transport
@@ -181,4 +185,5 @@ async def pull_roster(
         not_offered,
         dropped,
         not_read,
+        started_at,
     )

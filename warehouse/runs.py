@@ -38,6 +38,11 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
     )
 
 
+def latest_start(con: duckdb.DuckDBPyConnection, tenant: str) -> datetime | None:
+    """When the tenant's latest run started (UTC without a zone), if it has one."""
+    return scalar(con, "select max(started_at) from audit.sync_runs where tenant = ?", [tenant])
+
+
 def run_issues(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
     """The issues recorded for a run."""
     return (

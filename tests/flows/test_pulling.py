@@ -8,12 +8,18 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from rosterflow.demo.api import RosterApi, serving
 from rosterflow.demo.district import generate_feed
+from rosterflow.flows import steps
+from rosterflow.flows.plain import sync
 from rosterflow.flows.pulling import PullChoice, feed_name, pull_since, write_pulled
+from rosterflow.flows.sources import pull_and_sync
 from rosterflow.schemas.feed import open_feed
-from rosterflow.schemas.settings import Source
+from rosterflow.schemas.settings import Settings, Source
 from rosterflow.sis.pull import Pulled
-from rosterflow.warehouse.pulls import PullHistory
+from rosterflow.warehouse.layout import open_warehouse
+from rosterflow.warehouse.pulls import PullHistory, pull_history
+from rosterflow.warehouse.runs import utc_now
 
 URL = "https://sis.example/ims/oneroster/v1p1"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -117,3 +123,68 @@ def test_a_pull_into_a_folder_that_is_not_a_feed_is_refused_and_leaves_it(tmp_pa
 
     assert [p.name for p in out.iterdir()] == ["users.csv"]
     assert (out / "users.csv").read_text() == "my own list"
+
+
+def test_the_next_delta_starts_when_the_last_pull_began_reading_not_when_its_sync_did(tmp_path):
+    """A pulled feed's run recorded as started when its pull began (`steps.start_run`'s
+    `started_at`) is where the next delta asks from, without any overlap (`pull_since`): a
+    record changed during that pull, after its page was read, is asked for again."""
+    no_overlap = Source(delta=True, full_pull_days=7, delta_overlap_minutes=0)
+    pull_began = datetime.now(UTC) - timedelta(minutes=40)  # a pull of 40 minutes
+    warehouse = tmp_path / "warehouse.duckdb"
+    feed = steps.load_feed(pulled(demographics=False).write(tmp_path / "feed"))
+    feed.name = feed_name(URL, None)  # as a sync of the URL names it
+    with open_warehouse(warehouse, "district") as con:
+        feed = steps.read_feed(feed, con, "district", False)
+        run = steps.start_run(con, feed, "district", False, Settings(), started_at=pull_began)
+        validated = steps.validate(feed, con, run, Settings())
+        planned = steps.plan(validated, con, run, Settings())
+        assert steps.apply(con, planned, validated.issues).outcome == "applied"
+
+    recorded = pull_history(warehouse, "district", URL)
+    assert recorded.latest_feed == URL
+    assert recorded.latest_started_at == pull_began.replace(tzinfo=None)  # audit: UTC, no zone
+    choice = pull_since(recorded, URL, no_overlap, datetime.now(UTC))
+    assert choice.since == pull_began
+
+
+def test_a_synced_pull_is_recorded_as_started_when_the_pull_began_reading(tmp_path):
+    """`sync URL` and a sources scan (`flows.sources.pull_and_sync`): the run's `started_at`
+    in audit is the moment its pull began, before the sync that records it began, so that
+    the next delta, asking from there less no overlap, asks for what changed during the pull."""
+    syncs_began: list[datetime] = []
+
+    def sync_noting_when(**parameters):
+        syncs_began.append(utc_now())
+        return sync(**parameters)
+
+    roster = RosterApi({n: f for n, f in generate_feed(12, seed=3).items() if n in ROSTERING})
+    warehouse = tmp_path / "warehouse.duckdb"
+    before_pull = utc_now()
+    with serving(roster) as base:
+        url = base + roster.base_path
+        pulled_run = pull_and_sync(url, "district", str(warehouse), None, sync_noting_when)
+
+    assert pulled_run.result.outcome == "applied", pulled_run.result.message
+    recorded = pull_history(warehouse, "district", url)
+    assert before_pull <= recorded.latest_started_at < syncs_began[0]
+    assert recorded.latest_started_at == pulled_run.pulled.started_at.replace(tzinfo=None)
+    no_overlap = Source(delta=True, full_pull_days=7, delta_overlap_minutes=0)
+    choice = pull_since(recorded, url, no_overlap, datetime.now(UTC))
+    assert choice.since == pulled_run.pulled.started_at
+
+
+def test_a_pulled_run_never_starts_before_the_tenants_latest_run(tmp_path):
+    """History's versions run from one run's start to the next's: a pull that began before
+    the tenant's latest run started (two pulls at once) starts its run with that run's."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    feed = steps.load_feed(pulled(demographics=False).write(tmp_path / "feed"))
+    with open_warehouse(warehouse, "district") as con:
+        feed = steps.read_feed(feed, con, "district", False)
+        first = steps.start_run(con, feed, "district", False, Settings())
+        validated = steps.validate(feed, con, first, Settings())
+        planned = steps.plan(validated, con, first, Settings())
+        assert steps.apply(con, planned, validated.issues).outcome == "applied"
+        long_ago = datetime.now(UTC) - timedelta(hours=2)
+        second = steps.start_run(con, feed, "district", False, Settings(), started_at=long_ago)
+    assert second.started_at == first.started_at
