@@ -16,6 +16,17 @@ a fresh process: records, seconds, records per second, peak memory. dlt is not a
 of rosterflow; give the python of a virtual environment that has `dlt` and `polars`
 (`python3 -m venv /tmp/dlt && /tmp/dlt/bin/pip install dlt==1.31.0 polars==2.1.0`), or the
 dlt rows are skipped. Results go to bench/results/pull_<date>_<students>.csv.
+
+    .venv/bin/python bench/pull.py --sync [--students 200000] [--repeat 3]
+
+`--sync` measures instead what the sync after a pull costs against the sync of the same
+district's zip: the district is pulled once into a zip (`rosterflow pull URL ZIP`), then
+`rosterflow sync URL --tenant T` (the pull and its sync in one run) and `rosterflow sync ZIP
+--tenant T` run in turn, each into a fresh warehouse, best of `--repeat`. The pull's seconds,
+which `sync URL` prints, are taken from its wall time: what is left is its sync part (writing
+the pulled feed, then the sync), set against the zip's whole sync. Both are CLI runs in
+processes of their own, without Prefect, start-up included. Results go to
+bench/results/pull_sync_<date>_<students>.csv.
 """
 
 from __future__ import annotations
@@ -23,9 +34,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -109,13 +123,124 @@ def measure(python: str, body: str, url: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# `sync URL`'s line of what it pulled: "pulled URL (...): ... in 12.3 s (...)"
+PULL_SECONDS = re.compile(r"^pulled \S+ \(.*?\): .* in ([0-9.]+) s \(", re.MULTILINE)
+TENANT = "bench"
+
+
+def rosterflow_command(*arguments: str) -> tuple[float, str]:
+    """`rosterflow ARGUMENTS` in a process of its own, without Prefect (the steps in-process,
+    as a cron job without PREFECT_API_URL runs them): its wall seconds and its output."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    environment["COLUMNS"] = "500"  # the pulled line unwrapped, for PULL_SECONDS
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("rosterflow")), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(
+            f"rosterflow {' '.join(arguments)}: exit {done.returncode}\n"
+            f"{(done.stdout + done.stderr)[-2000:]}"
+        )
+    return seconds, done.stdout
+
+
+def sync_of_url(url: str, warehouse: Path) -> dict:
+    """`rosterflow sync URL` into a fresh `warehouse`: its wall seconds, the pull's seconds it
+    printed, and the rest, its sync part."""
+    seconds, output = rosterflow_command(
+        "sync", url, "--tenant", TENANT, "--warehouse", str(warehouse)
+    )
+    pulled = PULL_SECONDS.search(output)
+    if pulled is None:
+        raise SystemExit(f"sync {url}: no line of what it pulled in\n{output[-2000:]}")
+    pull_seconds = float(pulled.group(1))
+    return {"seconds": seconds, "pull": pull_seconds, "sync": seconds - pull_seconds}
+
+
+def sync_of_zip(feed: Path, warehouse: Path) -> dict:
+    """`rosterflow sync ZIP` into a fresh `warehouse`: its wall seconds, all of them a sync's."""
+    seconds, _ = rosterflow_command(
+        "sync", str(feed), "--tenant", TENANT, "--warehouse", str(warehouse)
+    )
+    return {"seconds": seconds, "pull": 0.0, "sync": seconds}
+
+
+def measure_sync(options: argparse.Namespace) -> None:
+    """The sync after a pull against the sync of the pulled zip, interleaved run by run (a
+    machine that slows down slows both alike), each into a fresh warehouse; best of
+    `options.repeat`, by each one's sync part."""
+    server, url = start_api(options.students, "link")
+    runs: dict[str, list[dict]] = {"sync URL": [], "sync zip": []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="rosterflow-bench-pull-") as folder:
+            work = Path(folder)
+            feed = work / "pulled.zip"
+            rosterflow_command("pull", url, str(feed))
+            for attempt in range(options.repeat):
+                runs["sync URL"].append(sync_of_url(url, work / f"url-{attempt}.duckdb"))
+                runs["sync zip"].append(sync_of_zip(feed, work / f"zip-{attempt}.duckdb"))
+                print(
+                    f"run {attempt + 1}: sync URL {runs['sync URL'][-1]['seconds']:.2f} s "
+                    f"(pull {runs['sync URL'][-1]['pull']:.2f} s, sync "
+                    f"{runs['sync URL'][-1]['sync']:.2f} s); sync zip "
+                    f"{runs['sync zip'][-1]['sync']:.2f} s",
+                    flush=True,
+                )
+    finally:
+        server.terminate()
+        server.wait()
+    rows = []
+    for command, measured in runs.items():
+        best = min(measured, key=lambda run: run["sync"])
+        rows.append(
+            {
+                "command": command,
+                "students": options.students,
+                "seconds": round(best["seconds"], 2),
+                "pull_seconds": round(best["pull"], 2),
+                "sync_seconds": round(best["sync"], 2),
+                "runs": " ".join(f"{run['sync']:.2f}" for run in measured),
+            }
+        )
+    by_url, by_zip = rows[0]["sync_seconds"], rows[1]["sync_seconds"]
+    print(
+        f"{options.students:,} students, best of {options.repeat}: the sync part of sync URL "
+        f"{by_url:.2f} s (its pull {rows[0]['pull_seconds']:.2f} s apart), sync of the zip "
+        f"{by_zip:.2f} s: {by_url / by_zip:.2f}x"
+    )
+    write_rows(options.out / f"pull_sync_{date.today():%Y-%m-%d}_{options.students}.csv", rows)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"written {path} ({platform.machine()}, {len(rows)} rows)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dlt-python", default="/tmp/dlt/bin/python")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="measure `sync URL`'s sync part against `sync ZIP` of the pulled zip instead",
+    )
     options = parser.parse_args()
+    if options.sync:
+        measure_sync(options)
+        return
     has_dlt = (
         subprocess.run(
             [options.dlt_python, "-c", "import dlt, polars"], capture_output=True, check=False
@@ -161,13 +286,7 @@ def main() -> None:
             server.wait()
     if not has_dlt:
         print(f"dlt skipped: no python with dlt and polars at {options.dlt_python}")
-    options.out.mkdir(parents=True, exist_ok=True)
-    path = options.out / f"pull_{date.today():%Y-%m-%d}_{options.students}.csv"
-    with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"written {path} ({platform.machine()}, {len(rows)} rows)")
+    write_rows(options.out / f"pull_{date.today():%Y-%m-%d}_{options.students}.csv", rows)
 
 
 if __name__ == "__main__":

@@ -341,3 +341,84 @@ def test_each_adoption_issue_stands_on_its_record_s_line_in_the_file_as_in_full(
         ("users.csv", 6, "username", "roley", "identity.adopt_role_conflict"),
     ]
     assert issues.equals(warehouse.query(issues_of, [full.run_id]))
+
+
+def made_by_hand_in(
+    warehouse: Warehouse,
+    tenant: str,
+    user_id: int,
+    username: str,
+    email: str | None = None,
+    login: str | None = None,
+) -> dict:
+    """A teacher's account made by hand in another tenant of the same warehouse file; the
+    account as it is."""
+    warehouse.execute(
+        f"insert into lms.users ({USER_COLUMNS}) values "
+        "(?, ?, null, null, 'teacher', ?, 'By', 'Hand', ?, null, ?, 'active', 'manual', null)",
+        [user_id, tenant, username, email, login],
+    )
+    return user(warehouse, user_id)
+
+
+def adoption_issues(warehouse: Warehouse, run_id: int) -> list[str]:
+    return warehouse.query(
+        "select rule from audit.issues where run_id = ? and rule like 'identity.%'", [run_id]
+    )["rule"].to_list()
+
+
+@pytest.mark.parametrize("adopt_by", ["username", "email", "login"])
+def test_an_account_of_another_tenant_is_never_adopted(tmp_path, adopt_by):
+    """Issue 28: never adopt across tenants. North's account made by hand has the username,
+    email and login of the district's teacher Ada: the district's first sync creates Ada anew
+    whatever `adopt_by` matches on, and leaves North's account as it was, without a word of
+    it in the district's run."""
+    warehouse = Warehouse(tmp_path)
+    connect(warehouse.path).close()
+    before = made_by_hand_in(
+        warehouse, "north", 9001, " Ada.Lovelace", "ADA.LOVELACE@example.org", "u-t1"
+    )
+
+    result = warehouse.sync(tiny_district(), settings={"identity": {"adopt_by": adopt_by}})
+
+    assert result.outcome == "applied", result.message
+    assert ("user", "create", 5) in result.summary.rows()
+    assert not any(action == "adopt" for _, action, _ in result.summary.rows())
+    assert user(warehouse, 9001) == before  # external_id still null, every field as it was
+    ada = warehouse.query(
+        "select user_id, tenant, origin from lms.users where external_id = 'or--u-t1'"
+    )
+    assert ada.rows() == [(ada["user_id"][0], "district", "sync")]
+    assert ada["user_id"][0] != 9001
+    assert adoption_issues(warehouse, result.run_id) == []
+
+
+def test_a_user_new_to_an_existing_tenant_adopts_no_account_of_another_tenant(tmp_path):
+    """The same on the incremental path: a later feed of the district adds a user whose
+    username North's account made by hand has; the user is created, North's account stays."""
+    warehouse = Warehouse(tmp_path)
+    connect(warehouse.path).close()
+    district = tiny_district()
+    first = warehouse.sync(district, settings=ADOPT_BY_USERNAME)
+    assert first.outcome == "applied", first.message
+    before = made_by_hand_in(warehouse, "north", 9001, "new.teacher")
+    newcomer = frame(
+        "users",
+        {"sourcedId": "u-n1", "enabledUser": "true", "orgSourcedIds": "s1", "role": "teacher",
+         "username": "New.Teacher", "givenName": "New", "familyName": "Teacher"},
+    )  # fmt: skip
+
+    second = warehouse.sync(
+        district | {"users": pl.concat([district["users"], newcomer])},
+        settings=ADOPT_BY_USERNAME,
+    )
+
+    assert second.outcome == "applied", second.message
+    assert second.planning == "incremental"
+    assert second.summary.rows() == [("user", "create", 1)]
+    assert user(warehouse, 9001) == before
+    created = warehouse.query(
+        "select tenant, origin, username from lms.users where external_id = 'or--u-n1'"
+    )
+    assert created.rows() == [("district", "sync", "New.Teacher")]
+    assert adoption_issues(warehouse, second.run_id) == []
