@@ -135,9 +135,10 @@ class ParsedCsv:
 
 
 def is_utf8(encoding: str) -> bool:
-    """Whether `encoding` names UTF-8 in any spelling ("UTF8", "utf_8"): such a file's bytes
-    are parsed as they are, without a transcoded copy."""
-    return codecs.lookup(encoding).name == UTF8
+    """Whether `encoding` names UTF-8 in any spelling ("UTF8", "utf_8"), or UTF-8 with a
+    byte-order mark ("utf-8-sig", Excel's "CSV UTF-8": the mark is read as in UTF-8): such a
+    file's bytes are parsed as they are, without a transcoded copy."""
+    return codecs.lookup(encoding).name in (UTF8, "utf-8-sig")
 
 
 def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:

@@ -143,8 +143,10 @@ class Feed:
     @property
     def system_code(self) -> str | None:
         code = self.manifest.get("source.systemCode", "").strip()
-        # some exporters write the literal placeholder `absent` for an unset property
-        return code if code and code.lower() != "absent" else None
+        # some exporters write the literal placeholder `absent` for an unset property; a code
+        # with a character no screen shows (a NUL, an escape: the manifest is damaged, and
+        # validation says so) names no tenant in audit or in a layout's file names
+        return code if code and code.lower() != "absent" and code.isprintable() else None
 
     def default_tenant(self) -> str:
         return self.system_code or _stem(self.name)

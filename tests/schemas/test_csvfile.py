@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas import csvfile
-from rosterflow.schemas.csvfile import UnreadableFile, parse_csv
+from rosterflow.schemas.csvfile import BOM, UnreadableFile, parse_csv
 from rosterflow.schemas.issues import issue_frame
 
 
@@ -421,6 +421,16 @@ def test_utf16_with_its_byte_order_mark_and_crlf_reads_as_windows_writes_it():
     assert data.startswith(b"\xff\xfe")
     parsed = parse_csv(data, "x.csv", encoding="utf-16")
     assert parsed.rows["name"].to_list() == ["Zoë\r\non two lines", "Łukasz", "Renée"]
+    assert parsed.issues.height == 0
+
+
+@pytest.mark.parametrize("bom", [b"", BOM], ids=["without a mark", "with a mark"])
+def test_utf8_with_a_byte_order_mark_named_utf_8_sig_reads_as_utf8_with_no_warning(bom):
+    """Python's name for UTF-8 with a byte-order mark (Excel's "CSV UTF-8") is UTF-8: no
+    warning that the file is UTF-8 read as something else."""
+    expected = parse_csv(ENCODED.encode(), "x.csv")
+    parsed = parse_csv(bom + ENCODED.encode(), "x.csv", encoding="utf-8-sig")
+    assert_frame_equal(parsed.rows, expected.rows)
     assert parsed.issues.height == 0
 
 

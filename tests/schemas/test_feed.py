@@ -209,6 +209,10 @@ def test_system_code_names_the_default_tenant(tmp_path):
         tmp_path / "y.zip", tiny_district(), properties={"source.systemCode": "absent"}
     )
     assert open_feed(placeholder).default_tenant() == "y"
+    damaged = write_feed(
+        tmp_path / "z.zip", tiny_district(), properties={"source.systemCode": "demo\x00-1"}
+    )
+    assert open_feed(damaged).default_tenant() == "z"
 
 
 @pytest.mark.parametrize(
