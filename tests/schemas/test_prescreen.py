@@ -160,7 +160,8 @@ FILES = [(version, name) for version, models in MODELS_BY_VERSION.items() for na
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("version", "name"),
-    # 0.5 s a file: the README's command runs 1.1's files, CI 1.2's too
+    # 0.5 s a file, so slow as a whole (the mark above covers 1.1's files too): the README's
+    # command runs none of them, `pytest -m slow` (as CI runs it) every version's
     [(v, n) if v == "1.1" else pytest.param(v, n, marks=pytest.mark.slow) for v, n in FILES],
     ids=[f"{v}-{n}" for v, n in FILES],
 )
