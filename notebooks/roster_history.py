@@ -60,7 +60,8 @@ def _():
     What the learning platform's rosters looked like after each sync, read from the
     warehouse's `history` tables. Warehouse: {WAREHOUSE.label} (set
     `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC. Each **SQL** panel runs as it is
-    in the DuckDB CLI, `{WAREHOUSE.session}` (where it is installed).
+    in the DuckDB CLI, `{WAREHOUSE.session}` (the CLI is not installed with rosterflow), or
+    from Python with the `duckdb` package, which is (`docs/how-to/query.md`).
     """)
     return
 

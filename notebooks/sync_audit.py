@@ -53,8 +53,9 @@ def _():
     What each sync run did (`audit.sync_runs`, `audit.changes`), what it found in its feed
     (`audit.issues`) and what became of it (`audit.decisions`). Warehouse:
     {WAREHOUSE.label} (set `ROSTERFLOW_WAREHOUSE` to read another). Times are UTC.
-    Each **SQL** panel runs as it is in the DuckDB CLI, `{WAREHOUSE.session}` (where it is
-    installed).
+    Each **SQL** panel runs as it is in the DuckDB CLI, `{WAREHOUSE.session}` (the CLI is not
+    installed with rosterflow), or from Python with the `duckdb` package, which is
+    (`docs/how-to/query.md`).
     """)
     return
 
@@ -764,8 +765,9 @@ def _():
     (`audit.grade_runs`): what it sent per file, what a push left out as the SIS already held
     it (`unchanged`), what the SIS refused or the push held back (`refused`), and what was not
     sent at all (`excluded`, with its reasons in `audit.grade_exclusions`). Below it, every
-    record a push had refused or held back (`audit.grade_pushes`), with the status and what the
-    SIS said; `accepted_since` tells whether a later push to the same SIS got it through.
+    record a push sent and the SIS acknowledged (`audit.grade_pushes`, outcome `sent`), then
+    every record a push had refused or held back, with the status and what the SIS said;
+    `accepted_since` tells whether a later push to the same SIS got it through.
     """)
     return
 
@@ -837,13 +839,46 @@ def _():
     select * from final
     order by grade_run_id desc, entity, sourced_id
     """
-    return GRADE_REFUSALS_SQL, GRADE_RUNS_SQL
+    GRADE_SENT_SQL = """
+    -- every record the SIS acknowledged in the tenant's pushes, newest push first, each push's
+    -- records in the order it sends them (categories, line items, results); a push that stopped
+    -- midway (outcome failed) lists what was acknowledged before it stopped
+    with
+
+    runs as (
+        select * from audit.grade_runs where tenant = $tenant and kind = 'push'
+    ),
+
+    sent as (
+        select * from audit.grade_pushes where outcome = 'sent'
+    ),
+
+    final as (
+        select
+            sent.grade_run_id,
+            runs.started_at,
+            runs.destination,
+            sent.entity,
+            sent.sourced_id,
+            sent.status,
+        from sent
+        inner join runs on runs.grade_run_id = sent.grade_run_id
+    )
+
+    select * from final
+    order by
+        grade_run_id desc,
+        case entity when 'category' then 1 when 'lineItem' then 2 else 3 end,
+        sourced_id
+    """
+    return GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL
 
 
 @app.cell(hide_code=True)
-def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, tenant):
+def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL, tenant):
     grade_runs = query(GRADE_RUNS_SQL, tenant=tenant)
     grade_refusals = query(GRADE_REFUSALS_SQL, tenant=tenant)
+    grade_sent = query(GRADE_SENT_SQL, tenant=tenant)
     if grade_runs.is_empty():
         _view = mo.callout(
             mo.md(
@@ -859,6 +894,28 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, tenant):
         _outstanding = grade_refusals.filter(~pl.col("accepted_since")).unique(
             ["destination", "entity", "sourced_id"]
         )
+        if _pushes.is_empty():
+            _sent = mo.md("")
+        elif grade_sent.is_empty():
+            _sent = mo.callout(
+                mo.md(f"No push of tenant `{tenant}` got a record acknowledged by the SIS yet."),
+                kind="warn",
+            )
+        else:
+            # a push that sent nothing (the SIS held every record already) has no rows here:
+            # the runs table above counts what it left out as `unchanged`
+            _sent = mo.vstack(
+                [
+                    mo.md(
+                        f"**{grade_sent.height:,} "
+                        f"{'record' if grade_sent.height == 1 else 'records'} sent** "
+                        f"and acknowledged by the SIS, in "
+                        f"{grade_sent['grade_run_id'].n_unique():,} of "
+                        f"{_pushes.height:,} {'push' if _pushes.height == 1 else 'pushes'}:"
+                    ),
+                    mo.ui.table(grade_sent, selection=None, page_size=10),
+                ]
+            )
         if _pushes.is_empty():
             _refusals = mo.md("")
         elif grade_refusals.is_empty():
@@ -902,6 +959,7 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, tenant):
                     wrap=True,
                 ),
                 mo.ui.table(grade_runs, selection=None, page_size=10, wrapped_columns=["message"]),
+                _sent,
                 _refusals,
             ]
         )
@@ -909,6 +967,7 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, tenant):
         [
             _view,
             show_sql("grade_runs", GRADE_RUNS_SQL, tenant=tenant),
+            show_sql("grade_sent", GRADE_SENT_SQL, tenant=tenant),
             show_sql("grade_refusals", GRADE_REFUSALS_SQL, tenant=tenant),
         ]
     )

@@ -316,10 +316,15 @@ def warehouse_label(warehouse: str | Path) -> str:
 
 
 def duckdb_session(warehouse: str | Path) -> str:
-    """The shell command that opens a DuckDB session in which `copyable_sql` runs as it is."""
+    """The shell command that opens a DuckDB CLI session in which `copyable_sql` runs as it is.
+
+    The DuckDB CLI is not installed with rosterflow (only the `duckdb` Python package is): where
+    the command is shown, say so, and point to the Python form (docs/how-to/query.md). A
+    layout's catalog is written by `rosterflow catalog`, the command the docs give, which works
+    wherever rosterflow is installed, whichever `python` comes first on the PATH."""
     if is_layout(warehouse):
         return (
-            f"python -m rosterflow.warehouse.catalog {shlex.quote(str(warehouse))} > catalog.sql"
+            f"rosterflow catalog --warehouse {shlex.quote(str(warehouse))} > catalog.sql"
             " && duckdb -init catalog.sql"
         )
     return f"duckdb -readonly {shlex.quote(str(warehouse))}"

@@ -279,6 +279,56 @@ def test_sync_audit_shows_what_each_grades_push_sent_and_what_the_sis_refused(
     assert "/ims/oneroster/v1p1" in section  # where the push went
 
 
+def test_sync_audit_lists_every_record_each_grades_push_sent(
+    exports: dict[tuple[str, str], Export], operations_warehouse: Path
+):
+    """The first push of the operations warehouse sent the category, both line items and every
+    result but the locked one; the second sent nothing (the SIS held the rest already): the
+    acknowledged records are listed, as the push sent them (category, line items, results), and
+    the refused one is not among them."""
+    html = _shown(exports["sync_audit", "operations"])
+    section = html[html.index("Grades sent back to the SIS") : html.index("SQL: grade_sent")]
+    with duckdb.connect(str(operations_warehouse), read_only=True) as con:
+        acknowledged = con.execute(
+            """
+            select entity, sourced_id
+            from audit.grade_pushes
+            where outcome = 'sent'
+            order by
+                grade_run_id desc,
+                case entity when 'category' then 1 when 'lineItem' then 2 else 3 end,
+                sourced_id
+            """
+        ).fetchall()
+    assert {entity for entity, _ in acknowledged} == {"category", "lineItem", "result"}
+    headline = f"{len(acknowledged)} records sent"
+    assert headline in section
+    sent_list = section[section.index(headline) : section.index("record not accepted")]
+    assert "and acknowledged by the SIS, in 1 of 2 pushes:" in sent_list
+    assert f"data-total-rows='{len(acknowledged)}'" in sent_list
+    # the page holds the table's first page of rows, as JSON in a JSON string; the refused
+    # result (res-7001-<lowest user>) sorts first among the results and would be on it
+    (page_json,) = re.findall(r"data-data='(\"\[.*?\]\")'", sent_list)
+    first_page = json.loads(json.loads(page_json))
+    assert [(row["entity"], row["sourced_id"]) for row in first_page] == acknowledged[:10]
+    assert {row["grade_run_id"] for row in first_page} == {1}
+    assert {row["status"] for row in first_page} == {201}
+
+
+def test_sync_audit_says_the_duckdb_cli_it_suggests_is_not_installed_with_rosterflow(
+    exports: dict[tuple[str, str], Export], operations_warehouse: Path
+):
+    """The page offers a DuckDB CLI session to run its SQL panels in: an analyst who has only
+    rosterflow is told the CLI is not part of it, and where the Python form is."""
+    # the page's JSON writes the paragraph's line breaks as `\\n`
+    shown = _shown(exports["sync_audit", "operations"]).replace("\\n", " ")
+    start = shown.index("panel runs as it is")
+    intro = shown[start : start + 400]
+    assert f"duckdb -readonly {operations_warehouse}" in intro
+    assert "(the CLI is not installed with rosterflow)" in intro
+    assert "docs/how-to/query.md" in intro
+
+
 def test_roster_history_shows_a_return_to_an_earlier_school(exports: dict[tuple[str, str], Export]):
     """The school changes warehouse opens on the student who moved and came back, first of
     those who moved twice by name (tests/notebooks/school_changes.py: RETURNER)."""
@@ -312,7 +362,10 @@ def test_a_layout_is_read_as_one_warehouse(exports: dict[tuple[str, str], Export
     shown = _shown(exports[notebook.stem, "layout"])
     assert 'data-options=\'["demo","zeta"]\'' in shown
     assert "every tenant's file of the layout" in shown
-    assert "python -m rosterflow.warehouse.catalog" in shown and "duckdb -init catalog.sql" in shown
+    assert (
+        "rosterflow catalog --warehouse" in shown
+        and "> catalog.sql && duckdb -init catalog.sql" in shown
+    )
     if notebook.stem == "roster_history":
         assert "moves: 1 " in shown  # the demo's student who moved school, as on the demo
     else:

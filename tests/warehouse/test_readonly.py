@@ -1,4 +1,7 @@
+import subprocess
+import sys
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -9,6 +12,7 @@ from rosterflow.warehouse.readonly import (
     QueryRefused,
     ReadOnlyWarehouse,
     copyable_sql,
+    duckdb_session,
     read_query,
     read_statement,
     read_tenants,
@@ -16,6 +20,7 @@ from rosterflow.warehouse.readonly import (
     statement_rows,
 )
 from rosterflow.warehouse.schema import WarehouseError, connect
+from tests.holding import TENANTS, synced_layout
 
 
 def test_literals_survive_quotes_and_types():
@@ -134,3 +139,39 @@ def test_a_statement_s_rows_are_read_a_batch_at_a_time(tmp_path):
         batches = list(rows.batches)
     assert len(batches) > 1
     assert_series_equal(pl.concat(batches)["n"], pl.Series("n", range(300_000), pl.Int64))
+
+
+@pytest.mark.slow  # three syncs and a `rosterflow` process: near 2 s on 2 cores, more when busy
+def test_a_layout_s_duckdb_session_writes_its_catalog_with_the_rosterflow_command(tmp_path):
+    """Installed as a tool (`pipx`, `uv tool`), rosterflow puts its command on the PATH and no
+    `python` that imports it: the session the notebooks show wrote its catalog with `python -m
+    rosterflow.warehouse.catalog`, which failed there. `rosterflow catalog` writes it, and the
+    DuckDB CLI (not installed with rosterflow) is the one other program the command needs."""
+    template = synced_layout(tmp_path)
+    only_rosterflow = tmp_path / "bin"
+    only_rosterflow.mkdir()
+    (only_rosterflow / "rosterflow").symlink_to(Path(sys.executable).parent / "rosterflow")
+    catalog_step, cli_step = duckdb_session(template).split(" && ")
+    assert cli_step == "duckdb -init catalog.sql"
+
+    written = subprocess.run(
+        ["/bin/sh", "-c", catalog_step],
+        cwd=tmp_path,
+        env={"PATH": str(only_rosterflow), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert written.returncode == 0, written.stderr
+    with duckdb.connect() as con:
+        con.execute((tmp_path / "catalog.sql").read_text(encoding="utf-8"))
+        tenants = con.sql("select distinct tenant from audit.sync_runs order by all").fetchall()
+    assert [tenant for (tenant,) in tenants] == sorted(TENANTS)
+
+
+def test_a_warehouse_file_s_duckdb_session_opens_it_read_only(tmp_path):
+    path = tmp_path / "Montréal's warehouse.duckdb"
+    assert (
+        duckdb_session(path) == f"duckdb -readonly '{tmp_path}/Montréal'\"'\"'s warehouse.duckdb'"
+    )
