@@ -67,10 +67,14 @@ def answered(reads: Reads[T], answer: Callable[[Read], Answer]) -> T:
     """Run `reads` to its end, answering each read it yields with `answer`; its result."""
     try:
         read = next(reads)
-        while True:
-            read = reads.send(answer(read))
     except StopIteration as done:
         return done.value
+    while True:
+        answering = answer(read)  # (outside the try: an answer's own StopIteration is an error)
+        try:
+            read = reads.send(answering)
+        except StopIteration as done:
+            return done.value
 
 
 class CurrentRows:

@@ -74,3 +74,12 @@ def test_a_computation_that_reads_nothing_returns_its_result():
 def test_what_is_no_read_is_refused():
     with pytest.raises(TypeError, match="not a read of lms rows"):
         Recorded().answer("select * from lms.users")
+
+
+def test_an_answer_that_raises_stop_iteration_is_an_error_not_the_end_of_the_plan():
+    class Exhausted(Recorded):
+        def rows(self, entity, external_ids=None):
+            raise StopIteration  # (an iterator run dry inside the answering code, say)
+
+    with pytest.raises(StopIteration):
+        answered(asking(), Exhausted().answer)
