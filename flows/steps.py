@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -263,13 +263,17 @@ def start_run(
     """The run about to sync `feed`, started now, or at `started_at` (UTC): a pulled feed's
     run starts when its pull began reading the API, so that the next delta, which asks for
     what changed since the run started (`flows.pulling.pull_since`), misses no record changed
-    while the pull was under way. Never before the tenant's latest run, though: history's
-    versions run from one run's start to the next's, in the order the runs were made."""
+    while the pull was under way. Always after the tenant's latest applied run, though:
+    history's versions run from one applied run's start to the next's, in the order the runs
+    were applied."""
     started = utc_now()
     if started_at is not None:
         earliest = _naive_utc(started_at)
         latest = latest_start(con, tenant)
-        started = min(started, earliest if latest is None else max(earliest, latest))
+        # strictly after it: the same start would leave the version it opened ending where it
+        # began, and a row's versions in no one order by valid_from
+        after_latest = earliest if latest is None else max(earliest, latest + _A_MOMENT)
+        started = min(started, after_latest)
     return RunRecord(
         run_id=next_run_id(con),
         tenant=tenant,
@@ -282,6 +286,9 @@ def start_run(
         full=full,
         attempt_key=attempt,
     )
+
+
+_A_MOMENT = timedelta(microseconds=1)  # (audit's timestamps hold microseconds)
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -39,8 +39,13 @@ def next_run_id(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def latest_start(con: duckdb.DuckDBPyConnection, tenant: str) -> datetime | None:
-    """When the tenant's latest run started (UTC without a zone), if it has one."""
-    return scalar(con, "select max(started_at) from audit.sync_runs where tenant = ?", [tenant])
+    """When the tenant's latest applied run started (UTC without a zone), if it has one: the
+    runs that write lms and history (a dry, rejected, held or failed run writes neither)."""
+    return scalar(
+        con,
+        "select max(started_at) from audit.sync_runs where tenant = ? and outcome = 'applied'",
+        [tenant],
+    )
 
 
 def run_issues(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
