@@ -5,8 +5,7 @@ says what was known, and never "None" for what was not."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -16,6 +15,7 @@ from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas.settings import parse_settings
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, without_students
+from tests.webhook import serving, stop
 
 
 class Webhook:
@@ -44,16 +44,11 @@ class Webhook:
             def log_message(self, *_args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # (polled every 0.05 s: the default 0.5 s is what each test's shutdown waited)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server = serving(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/SECRET"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 @pytest.fixture

@@ -287,32 +287,16 @@ def test_an_https_webhook_of_an_untrusted_certificate_says_how_to_trust_it(tmp_p
     """urllib's words were "<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify
     failed: self-signed certificate (_ssl.c:1000)>", naming no webhook and no remedy; a
     district's webhook behind its own authority is trusted through SSL_CERT_FILE."""
-    import json
     import ssl
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from rosterflow.flows import notify
     from tests.flows.test_notify_tls import TlsMailbox
 
     authority = TlsMailbox(tmp_path).authority  # a certificate for 127.0.0.1, its key beside
-    posts: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(authority, tmp_path / "key.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{server.server_address[1]}/services/T0/SECRET"
+    receiver = Receiver(path="/services/T0/SECRET", tls=context)
+    url = receiver.url
     try:
         monkeypatch.setenv("SSL_CERT_FILE", str(authority.with_name("none.pem")))
         with pytest.raises(notify.WebhookError) as untrusted:
@@ -320,13 +304,12 @@ def test_an_https_webhook_of_an_untrusted_certificate_says_how_to_trust_it(tmp_p
         monkeypatch.setenv("SSL_CERT_FILE", str(authority))
         notify.send_webhook(url, {"outcome": "held"})
     finally:
-        server.shutdown()
-        server.server_close()
+        receiver.close()
 
     assert str(untrusted.value) == (
-        f"https://127.0.0.1:{server.server_address[1]}/…: its certificate cannot be trusted "
+        f"{url.removesuffix('services/T0/SECRET')}…: its certificate cannot be trusted "
         "(self-signed certificate), so nothing was sent; a certificate of the district's own "
         "authority is trusted when the file SSL_CERT_FILE names holds that authority's "
         "certificate"
     )
-    assert posts == [{"outcome": "held"}]
+    assert receiver.posts == [{"outcome": "held"}]
