@@ -15,12 +15,26 @@ second each fill the 5 minutes, and the largest go to CI (`--durations` prints t
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 # third-party feeds, with their SOURCE and licence (tests/data/README.md)
 DATA = Path(__file__).resolve().parent / "data"
+# what the notebooks import from their folder
+NOTEBOOKS_SHARED = Path(__file__).resolve().parents[1] / "notebooks" / "_shared.py"
+
+
+@pytest.fixture(scope="module")
+def shared() -> ModuleType:
+    """notebooks/_shared.py as the notebooks import it, from their folder."""
+    spec = importlib.util.spec_from_file_location("_shared", NOTEBOOKS_SHARED)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

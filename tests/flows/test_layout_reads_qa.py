@@ -5,10 +5,8 @@ second processes holding files open for writing, the real commands."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from marimo._runtime.control_flow import MarimoStopError
@@ -23,23 +21,11 @@ from tests.holding import MONTREAL, TENANTS, held, synced_layout
 
 runner = CliRunner()
 
-SHARED = Path(__file__).resolve().parents[2] / "notebooks" / "_shared.py"
-
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three tenants synced into a layout, one run each."""
     return synced_layout(tmp_path_factory.mktemp("layout-reads"))
-
-
-@pytest.fixture(scope="module")
-def shared() -> ModuleType:
-    """notebooks/_shared.py as the notebooks import it, from their folder."""
-    spec = importlib.util.spec_from_file_location("_shared", SHARED)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _file_of(template: str, tenant: str) -> Path:

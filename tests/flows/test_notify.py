@@ -9,14 +9,10 @@ import io
 import logging
 import re
 import shlex
-import socket
 import sys
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 from rosterflow.flows import notify, pipeline
@@ -26,18 +22,8 @@ from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas.settings import SettingsError, parse_settings
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_cell, without_students
+from tests.mailbox import Mailbox, serving_smtp
 from tests.webhook import Receiver
-
-
-class Mailbox:
-    """aiosmtpd's handler protocol: every message the SMTP server accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-
-    async def handle_DATA(self, _server, _session, envelope) -> str:
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
 
 
 @pytest.fixture
@@ -49,14 +35,8 @@ def receiver():
 
 @pytest.fixture
 def mailbox():
-    box = Mailbox()
-    with socket.socket() as probe:  # a free port (the controller checks it by connecting)
-        probe.bind(("127.0.0.1", 0))
-        box.port = probe.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
+    with serving_smtp(Mailbox()) as box:
+        yield box
 
 
 def notifying(receiver: Receiver, mailbox: Mailbox, **more):

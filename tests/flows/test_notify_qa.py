@@ -5,13 +5,11 @@ name holds a control character, a subject an email can carry."""
 from __future__ import annotations
 
 import shutil
-import socket
 import zipfile
 from pathlib import Path
 
 import polars as pl
 import pytest
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 from rosterflow.flows import pipeline
@@ -22,7 +20,7 @@ from rosterflow.flows.pipeline import Steps, run_steps, run_sync
 from rosterflow.schemas.settings import Settings, parse_settings
 from rosterflow.warehouse.layout import TenantFileRefused
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
-from tests.flows.test_notify import Mailbox
+from tests.mailbox import Mailbox, serving_smtp
 from tests.webhook import Receiver
 
 TEMPLATE = "wh/{tenant}.duckdb"
@@ -31,14 +29,8 @@ TEMPLATE = "wh/{tenant}.duckdb"
 @pytest.fixture
 def smtp_server():
     """A real SMTP server (aiosmtpd) on a free port, keeping every message it takes."""
-    box = Mailbox()
-    with socket.socket() as probe:  # (the controller checks its port by connecting)
-        probe.bind(("127.0.0.1", 0))
-        box.port = probe.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
+    with serving_smtp(Mailbox()) as box:
+        yield box
 
 
 def _raised_from(cause: Exception) -> Exception:

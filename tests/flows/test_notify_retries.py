@@ -13,6 +13,7 @@ from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
 from tests.flows.test_fanout_qa import TEMPLATE, _hold, _released
+from tests.mailbox import serving_smtp
 from tests.webhook import Receiver
 
 
@@ -213,7 +214,6 @@ def test_a_webhook_that_does_not_answer_is_reported_with_its_host_and_the_wait(m
 def picky_mailbox():
     """An SMTP server on this machine that refuses the recipients at `nobody@` and keeps the
     envelope of each message it takes."""
-    from aiosmtpd.controller import Controller
 
     class Picky:
         def __init__(self) -> None:
@@ -229,16 +229,8 @@ def picky_mailbox():
             self.delivered.append(list(envelope.rcpt_tos))
             return "250 OK"
 
-    handler = Picky()
-    with socket.socket() as probe:  # a free port (the controller checks it by connecting)
-        probe.bind(("127.0.0.1", 0))
-        handler.port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    try:
+    with serving_smtp(Picky()) as handler:
         yield handler
-    finally:
-        controller.stop()
 
 
 def _email_settings(port: int, to: str):

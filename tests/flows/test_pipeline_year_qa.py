@@ -12,21 +12,9 @@ import pytest
 from rosterflow.schemas.settings import Policy, Safety, Settings
 from tests.feeds import frame, tiny_district
 from tests.flows.test_pipeline_incremental import Scenario, actions
+from tests.transforms.test_incremental import edited
 
 ANY_REMOVAL = Safety(max_removal_share=1.0)
-
-
-def with_values(frames: dict, name: str, sourced_id: str, **values: str | None) -> dict:
-    """A copy of `frames` with fields of one record of file `name` changed."""
-    return frames | {
-        name: frames[name].with_columns(
-            pl.when(pl.col("sourcedId") == sourced_id)
-            .then(pl.lit(value, pl.String))
-            .otherwise(pl.col(column))
-            .alias(column)
-            for column, value in values.items()
-        )
-    }
 
 
 def co_taught() -> dict[str, pl.DataFrame]:
@@ -102,7 +90,7 @@ def test_a_teacher_who_leaves_a_class_as_inactive_hands_it_to_the_next_co_teache
     scenario.first(district)
     assert section_base(scenario, "k1") == "or--sbc--s1--u-t1--t1--Algebra I"
 
-    left = with_values(district, "enrollments", "e1", status="inactive")
+    left = edited(district, "enrollments", "e1", status="inactive")
     planned = scenario.step(left)
     assert section_base(scenario, "k1") == "or--sbc--s1--u-t3--t1--Algebra I"
     assert {
@@ -137,7 +125,7 @@ def test_the_only_teacher_of_a_class_leaving_as_inactive_ends_their_base_enrollm
     scenario = Scenario(tmp_path, config)
     district = tiny_district()
     scenario.first(district)
-    left = with_values(district, "enrollments", "e5", status="inactive")
+    left = edited(district, "enrollments", "e5", status="inactive")
     planned = scenario.step(left)
     assert section_base(scenario, "k3") == "or--obc--s2--Biology"
     assert {
@@ -160,36 +148,36 @@ def test_a_school_year_of_changes_plans_incrementally_as_in_full(tmp_path):
     scenario.first(district)
     steps = []
     # a co-teacher becomes primary
-    year = with_values(district, "enrollments", "e1", primary="false")
-    year = with_values(year, "enrollments", "e7", primary="true")
+    year = edited(district, "enrollments", "e1", primary="false")
+    year = edited(year, "enrollments", "e7", primary="true")
     steps.append(year)
     # a course retitled
-    year = with_values(year, "courses", "c-alg", title="Algebra 1")
+    year = edited(year, "courses", "c-alg", title="Algebra 1")
     steps.append(year)
     # a student moves to a school that arrives in this feed, then back
     east = frame(
         "orgs", {"sourcedId": "s3", "name": "East High", "type": "school", "parentSourcedId": "d1"}
     )
-    moved = with_values(
+    moved = edited(
         year | {"orgs": pl.concat([year["orgs"], east])}, "users", "u-s1", orgSourcedIds="s3"
     )
     steps.append(moved)
-    year = with_values(moved, "users", "u-s1", orgSourcedIds="s1")
+    year = edited(moved, "users", "u-s1", orgSourcedIds="s1")
     steps.append(year)
     # a student moves and is inactivated at once
-    year = with_values(year, "users", "u-s2", orgSourcedIds="s2", enabledUser="false")
+    year = edited(year, "users", "u-s2", orgSourcedIds="s2", enabledUser="false")
     steps.append(year)
     # the fall term ends for k1
-    year = with_values(year, "classes", "k1", termSourcedIds="t2")
+    year = edited(year, "classes", "k1", termSourcedIds="t2")
     steps.append(year)
     # s2 closes: its class, course, teacher and enrollments move to s1
     closed = year | {"orgs": year["orgs"].filter(pl.col("sourcedId") != "s2")}
-    closed = with_values(closed, "classes", "k3", schoolSourcedId="s1")
-    closed = with_values(closed, "courses", "c-bio", orgSourcedId="s1")
-    closed = with_values(closed, "users", "u-t2", orgSourcedIds="s1")
-    closed = with_values(closed, "users", "u-s2", orgSourcedIds="s1")
+    closed = edited(closed, "classes", "k3", schoolSourcedId="s1")
+    closed = edited(closed, "courses", "c-bio", orgSourcedId="s1")
+    closed = edited(closed, "users", "u-t2", orgSourcedIds="s1")
+    closed = edited(closed, "users", "u-s2", orgSourcedIds="s1")
     for enrollment in ("e5", "e6"):
-        closed = with_values(closed, "enrollments", enrollment, schoolSourcedId="s1")
+        closed = edited(closed, "enrollments", enrollment, schoolSourcedId="s1")
     steps.append(closed)
     for frames in steps:
         scenario.step(frames)
@@ -207,12 +195,12 @@ def test_a_student_who_leaves_a_class_as_inactive_loses_its_grade_level(tmp_path
     district = tiny_district()
     scenario.first(district)
     assert grade_level(scenario, "u-s2") == "10"
-    left_k3 = with_values(district, "enrollments", "e6", status="inactive")
+    left_k3 = edited(district, "enrollments", "e6", status="inactive")
     planned = scenario.step(left_k3)
     assert grade_level(scenario, "u-s2") == "09"
     assert ("or--u-s2", "update") in actions(planned, "user")
     assert_unchanged_when_sent_again(scenario, left_k3)
-    left_both = with_values(left_k3, "enrollments", "e4", status="inactive")
+    left_both = edited(left_k3, "enrollments", "e4", status="inactive")
     scenario.step(left_both)
     assert grade_level(scenario, "u-s2") == "NA"
     assert grade_level(scenario, "u-s1") == "09"  # k1's, theirs still

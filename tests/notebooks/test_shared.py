@@ -3,27 +3,12 @@ its start, as precisely as the runs need to be told apart, in run order."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime
-from pathlib import Path
 from types import ModuleType
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-
-SHARED = Path(__file__).resolve().parents[2] / "notebooks" / "_shared.py"
-
-
-@pytest.fixture(scope="module")
-def shared() -> ModuleType:
-    """The module as the notebooks import it, from their folder."""
-    spec = importlib.util.spec_from_file_location("_shared", SHARED)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 DEMO = (datetime(2026, 12, 4, 18, 15, 58, 943720), datetime(2026, 12, 4, 18, 15, 59, 355151))
 
