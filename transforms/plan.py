@@ -95,21 +95,25 @@ def plan_changes(
     policy: Policy,
     adopted: pl.DataFrame | None = None,
     marked: Mapping[str, pl.Series] | None = None,
+    read: dict[str, pl.DataFrame] | None = None,
 ) -> Reads[Plan]:
     """The change set that turns the tenant's lms rows (all of them, read per entity:
     `RowsOf`) into `desired`: the full plan, every record of the tenant considered. `adopted`
     holds the accounts made by hand that new records take over (`transforms.adoption`),
     `marked` per entity the external IDs of rows the feed marked tobedeleted
-    (`marked_external_ids`).
+    (`marked_external_ids`), `read` per entity the rows read already (every user, to find
+    the accounts to adopt).
 
-    `desired` is consumed: each entity's frame is released once planned, and the current rows
-    are read one entity at a time, so a state's millions of enrollments are held once.
+    `desired` and `read` are consumed: each entity's frames are released once planned, and
+    the current rows are read one entity at a time, so a state's millions of enrollments are
+    held once.
     """
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
     deleted: dict[str, pl.Series] = {}
+    read = read if read is not None else {}
     for name, entity in ENTITIES.items():
-        rows, active = (yield RowsOf(name)), None
+        rows, active = (read.pop(name) if name in read else (yield RowsOf(name))), None
         if name == "user" and adopted is not None and adopted.height:
             # the guard's base is the managed rows before the run, not the accounts it adopts
             active = _managed_active(rows)

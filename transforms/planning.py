@@ -113,16 +113,18 @@ def plan_run(
     courses = desired_courses(records, settings.hierarchy)
     grades = source_grade_levels(records).collect()
     desired = desired_state(records, settings.hierarchy, courses, grades, settings.identity.key)
-    adoption = Adoption()
+    adoption, read = Adoption(), {}
     if settings.identity.adopt_by != "none":
+        # the accounts to adopt are among every lms user: read once, for the plan too
+        read["user"] = yield RowsOf("user")
         adoption = _adoption(
             desired["user"],
-            (yield RowsOf("user")),
+            read["user"],
             settings.identity,
             pl.LazyFrame(schema=LINES_SCHEMA) if sent is None else sent,
         )
     plan = yield from plan_changes(
-        tenant, desired, first_free, settings.policy, adoption.matches, removed_by
+        tenant, desired, first_free, settings.policy, adoption.matches, removed_by, read
     )
     derived = _derived(records, desired_course_hashes(courses), grades)
     return RunPlan(plan, records, None, derived, "full", since, adoption)
