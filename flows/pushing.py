@@ -24,7 +24,7 @@ import polars as pl
 
 from rosterflow.schemas.gradebook import PUSH_OUTCOME_SCHEMA
 from rosterflow.schemas.settings import Source
-from rosterflow.sis.client import RetryPolicy, SisClient
+from rosterflow.sis.client import RetryPolicy, SisClient, source_policy
 from rosterflow.sis.credentials import credentials_for
 from rosterflow.sis.endpoints import gradebook_version_of, push_scopes
 from rosterflow.sis.push import PushStopped, not_a_gradebook_service, put_records
@@ -117,7 +117,10 @@ async def send_plan(
     if not any(frame.height for frame in pending.values()):
         return answered
     async with SisClient(
-        credentials, concurrency=source.concurrency, policy=policy, transport=transport
+        credentials,
+        concurrency=source.concurrency,
+        policy=policy or source_policy(source),
+        transport=transport,
     ) as client:
         for name, records in pending.items():
             ready, held = (

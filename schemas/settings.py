@@ -544,6 +544,14 @@ class Source(_Table):
         le=32,
         description="Requests in flight at once, over all collections (a push: records).",
     )
+    max_retry_wait_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="The longest wait between two tries of a request, a server's Retry-After "
+        "included: a server that asks to wait longer is not waited for, and the pull or push "
+        "stops with a line saying how long it asked.",
+    )
     delta: bool = Field(
         False,
         description="Whether `sync URL` asks only for what changed since the tenant's last "

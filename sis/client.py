@@ -46,6 +46,7 @@ from authlib.oauth1.rfc5849.client_auth import ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
+from rosterflow.schemas.settings import Source
 from rosterflow.sis.credentials import CLIENT_ID_ENV, TOKEN_URL_ENV, Credentials
 from rosterflow.sis.errors import CredentialsRefused, RequestRefused, SisError, StatusError
 
@@ -66,6 +67,11 @@ class RetryPolicy:
     wait_initial: float = 0.5  # seconds before the second try; doubling from there
     wait_max: float = 60.0  # the longest wait between two tries, a Retry-After included
     timeout: float = 60.0  # seconds one request may take
+
+
+def source_policy(source: Source) -> RetryPolicy:
+    """The retries a pull or push of these `[source]` settings makes."""
+    return RetryPolicy(wait_max=source.max_retry_wait_seconds)
 
 
 class _Retry(Exception):
@@ -288,7 +294,8 @@ class SisClient:
             response = error.response
             waited = retry_after(response.headers.get("Retry-After"))
             why = (
-                f", which asked to wait {waited:.0f} s (more than {policy.wait_max:.0f})"
+                f", which asked to wait {waited:.0f} s (more than {policy.wait_max:g}: "
+                "[source] max_retry_wait_seconds)"
                 if waited is not None and waited > policy.wait_max
                 else ""
             )

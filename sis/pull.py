@@ -27,7 +27,7 @@ import polars as pl
 
 from rosterflow.schemas.settings import Source
 from rosterflow.schemas.writer import write_feed
-from rosterflow.sis.client import RetryPolicy, SisClient
+from rosterflow.sis.client import RetryPolicy, SisClient, source_policy
 from rosterflow.sis.credentials import Credentials, credentials_for
 from rosterflow.sis.endpoints import COLLECTIONS, Collection, version_of
 from rosterflow.sis.errors import CredentialsRefused, StatusError
@@ -130,7 +130,10 @@ async def pull_roster(
     started_at = datetime.now(UTC)
     extra = {"filter": filter_since(since)} if since is not None else {}
     async with SisClient(
-        credentials, concurrency=source.concurrency, policy=policy, transport=transport
+        credentials,
+        concurrency=source.concurrency,
+        policy=policy or source_policy(source),
+        transport=transport,
     ) as client:
         not_read: dict[str, str] = {}
 

@@ -69,6 +69,7 @@ DEFAULTS = {
         "push_scopes": (),
         "page_size": 1000,
         "concurrency": 4,
+        "max_retry_wait_seconds": 60.0,
         "delta": False,
         "full_pull_days": 7,
         "delta_overlap_minutes": 60,
@@ -130,6 +131,7 @@ scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly"]
 push_scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/gradebook.createput"]
 page_size = 250
 concurrency = 8
+max_retry_wait_seconds = 900
 delta = true
 full_pull_days = 14
 delta_overlap_minutes = 5
@@ -181,6 +183,7 @@ NON_DEFAULT = {
         "push_scopes": ("https://purl.imsglobal.org/spec/or/v1p1/scope/gradebook.createput",),
         "page_size": 250,
         "concurrency": 8,
+        "max_retry_wait_seconds": 900.0,
         "delta": True,
         "full_pull_days": 14,
         "delta_overlap_minutes": 5,
@@ -292,7 +295,8 @@ def test_a_file_with_every_key_reads_back_as_written(non_default_file):
         (
             "source",
             "auth, client_id, client_secret_env, client_secret_file, concurrency, delta, "
-            "delta_overlap_minutes, full_pull_days, page_size, push_scopes, scopes, token_url",
+            "delta_overlap_minutes, full_pull_days, max_retry_wait_seconds, page_size, "
+            "push_scopes, scopes, token_url",
         ),
     ],
 )

@@ -88,6 +88,31 @@ def test_a_retry_after_longer_than_the_longest_wait_gives_up_at_once(district, s
         pull(serve(app), policy=QUICK)
 
 
+def test_the_longest_wait_is_a_setting_and_the_line_names_it(district, serve):
+    """A rate limit asking for more than `[source] max_retry_wait_seconds` ends the pull at
+    once, naming the setting; raised above what it asks, the pull waits and reads."""
+    app = RosterApi(district)
+    app.fault = failing(99, 429, {"Retry-After": "2"})
+    with pytest.raises(StatusError) as raised:
+        pull(serve(app), Source(max_retry_wait_seconds=1))
+    assert str(raised.value).endswith(
+        "HTTP 429 Too Many Requests after 1 try, which asked to wait 2 s "
+        "(more than 1: [source] max_retry_wait_seconds)"
+    )
+
+    app = RosterApi(district)
+    app.fault = failing(1, 429, {"Retry-After": "1"})
+    started = time.monotonic()
+    pulled = pull(serve(app), Source(max_retry_wait_seconds=1.5))
+    assert time.monotonic() - started >= 1.0
+    assert pulled.frames["users"].height == district["users"].height
+
+
+def test_the_longest_wait_must_be_a_positive_number_of_seconds():
+    with pytest.raises(ValueError, match="max_retry_wait_seconds"):
+        Source(max_retry_wait_seconds=0)
+
+
 @pytest.mark.parametrize(
     ("status", "location", "target"),
     [
