@@ -40,8 +40,8 @@ def subject(payload: dict) -> str:
 
 def decide_commands(run_id: int, warehouse: str | os.PathLike[str]) -> tuple[str, str]:
     """The commands that approve and discard held run `run_id` of `warehouse`, the warehouse
-    named: the run's message names the run alone (`rosterflow approve 4`), which run anywhere
-    but the sync's folder reads another warehouse (always so for a per-tenant layout)."""
+    named: `rosterflow approve 4` alone, typed anywhere but the sync's folder, reads another
+    warehouse (always so for a per-tenant layout)."""
     where = f"--warehouse {shlex.quote(str(warehouse))}"
     return f"rosterflow approve {run_id} {where}", f"rosterflow discard {run_id} {where}"
 

@@ -19,11 +19,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from rosterflow.flows.report import DEFAULT_WAREHOUSE
 from rosterflow.schemas.changes import EntityPlan, Plan
-from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.runs import RunRecord, SyncResult
-from rosterflow.transforms.plan import renumber_new_ids
+from rosterflow.transforms.plan import (
+    course_left_behind_issues,
+    deleted_ids,
+    left_behind_issues,
+    left_in_deleted_domains,
+    renumber_new_ids,
+)
 from rosterflow.transforms.undo import undo_changes
 from rosterflow.warehouse.apply import RunWrites, record_or_fail
 from rosterflow.warehouse.held import load_held
@@ -63,7 +69,14 @@ from rosterflow.warehouse.schema import (
     transaction,
     version_refusal,
 )
-from rosterflow.warehouse.state import hand_made_users_checksum, lms_checksum, next_ids
+from rosterflow.warehouse.state import (
+    hand_made_course_references,
+    hand_made_references,
+    hand_made_users_checksum,
+    lms_checksum,
+    next_ids,
+    rows_in_domains,
+)
 
 __all__ = [
     "ListedRuns",
@@ -178,7 +191,7 @@ def run_file(warehouse: str | Path, run_id: int) -> Path:
         return warehouse_of_run(warehouse, run_id)
     except NoSuchRun:
         raise OperationRefused(
-            f"there is no run {run_id} in {warehouse} (`rosterflow runs`)"
+            f"there is no run {run_id} in {warehouse} (`{_command('runs', None, warehouse)}`)"
         ) from None
     except LayoutError:  # (the run in two files: its own words say so)
         raise
@@ -216,18 +229,28 @@ def _run_warehouse(
 def _run_in(con: duckdb.DuckDBPyConnection, warehouse: str | Path, file: Path, run_id: int):
     """The run, refused naming where it was looked for: in a layout, the tenant's file its id
     points to (a run id of the tenant's range that its file does not have)."""
+    listing = f"`{_command('runs', None, warehouse)}`"
     if not is_layout(warehouse):  # the file the user named: a cron log shows which
-        return run_info(con, run_id, f"this warehouse, {file}")
-    return run_info(con, run_id, f"{file}, the file of {warehouse} its id points to")
+        if run_id >= 1 << ID_BITS:
+            # an id a per-tenant layout gives: copied from its runs with this file named
+            listing += (
+                f"; run ids from {1 << ID_BITS:,} up are a per-tenant layout's: name its "
+                "template, --warehouse 'dir/{tenant}.duckdb'"
+            )
+        return run_info(con, run_id, f"this warehouse, {file}", listing)
+    return run_info(con, run_id, f"{file}, the file of {warehouse} its id points to", listing)
 
 
-def _command(verb: str, run_id: int, warehouse: str | Path) -> str:
-    """`rosterflow <verb> <run>` as a refusal suggests it; in a per-tenant layout with the
-    layout named: without `--warehouse`, the command copied reads the default one-file
-    warehouse, which holds none of the layout's runs ("no such warehouse", exit 2)."""
-    if not is_layout(warehouse):
-        return f"rosterflow {verb} {run_id}"
-    return f"rosterflow {verb} {run_id} --warehouse {shlex.quote(str(warehouse))}"
+def _command(verb: str, run_id: int | None, warehouse: str | Path) -> str:
+    """`rosterflow <verb> <run>` (`rosterflow <verb>` without a run) as a refusal suggests
+    it, with `--warehouse` naming the warehouse unless it is the default one-file warehouse:
+    copied without it, the command reads `rosterflow.duckdb` of the current folder, which
+    holds none of a layout's runs ("no such warehouse", exit 2) and, of another one-file
+    warehouse, a run of the same number that is another district's (undone by mistake)."""
+    words = f"rosterflow {verb}" if run_id is None else f"rosterflow {verb} {run_id}"
+    if not is_layout(warehouse) and Path(warehouse) == DEFAULT_WAREHOUSE:
+        return words
+    return f"{words} --warehouse {shlex.quote(str(warehouse))}"
 
 
 def _undecided_held(info: RunInfo) -> None:
@@ -257,7 +280,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
                 "planned, so its plan no longer fits: sync the feed again, and approve that run "
                 f"if it is held too (`{_command('discard', run_id, warehouse)}` drops this one)"
             )
-        writes, state = load_held(con, run_id)
+        writes, state = load_held(con, run_id, _command("discard", run_id, warehouse))
         if lms_checksum(con, info.tenant) != state.lms_checksum:
             raise OperationRefused(
                 f"tenant {info.tenant}'s lms rows changed since run {run_id} was planned (edited "
@@ -404,16 +427,22 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     """A new run that brings every lms row `run_id` changed back to its version before it
     (`transforms.undo`), and the tenant's stored records too when no later run stored any.
     Refused when a later run changed any of the same rows, unless `force`: then those rows
-    are brought back all the same. The tenant's next sync is planned in full."""
+    are brought back all the same. Rows made by hand are never touched: those left pointing
+    at a row the undo deletes are warnings of the run (`_undo_warnings`). The tenant's next
+    sync is planned in full."""
     with _run_warehouse(warehouse, run_id) as (file, con):
         info = _run_in(con, warehouse, file, run_id)
         if info.outcome != "applied":
             hint = ""
             if info.outcome == "held" and info.decision == "approved":
-                # its changes were applied by the run that approved it: that one is undone
-                hint = (
-                    f"; it was approved by run {info.decided_run_id}, which applied its plan: "
-                    f"`{_command('undo', info.decided_run_id, warehouse)}` undoes that"
+                # its changes were applied by the run that approved it: that one is undone,
+                # unless it was undone already (then undoing it again is refused in turn)
+                approving = run_info(con, info.decided_run_id)
+                hint = f"; it was approved by run {approving.run_id}, which applied its plan" + (
+                    f": `{_command('undo', approving.run_id, warehouse)}` undoes that"
+                    if approving.decision != "undone"
+                    else ", and "
+                    + _already_undone(con, warehouse, approving.run_id, approving.decided_run_id)
                 )
             elif info.outcome == "held" and info.decision is None:
                 hint = f"; `{_command('discard', run_id, warehouse)}` drops a held run"
@@ -479,5 +508,32 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
                 restore_records(con_, info.tenant, run_id)
             record_decision(con_, run_id, "undone", run.run_id)
 
-        issues = pl.DataFrame(schema=ISSUE_SCHEMA)
-        return record_or_fail(con, run, issues, RunWrites(plan), also=decide)
+        return record_or_fail(con, run, _undo_warnings(con, plan), RunWrites(plan), also=decide)
+
+
+# the end of a sync's warning that says which `[policy]` keeps the row it deletes:
+# `, or keep such users with [policy] users = "inactivate"`
+POLICY_ADVICE = r'(, or|;) keep such \w+ with \[policy\] \w+ = "\w+"'
+
+
+def _undo_warnings(con: duckdb.DuckDBPyConnection, plan: Plan) -> pl.DataFrame:
+    """The warnings a sync's plan gets for what it leaves pointing at nothing, for an undo's
+    `plan`: the users, courses and domains it deletes (those the undone run created) that
+    rows made by hand point at or belong to (an enrollment made by hand of the user the run
+    created, a line item in its section). An undo never touches a row made by hand, as a sync
+    does not: it used to delete the row beneath them without a word, where a sync warns. The
+    sync's advice to keep such rows by a `[policy]` is left out: an undo deletes what the run
+    created, whatever the policy."""
+    tenant = plan.tenant
+    warnings = pl.concat(
+        [
+            left_behind_issues(plan, hand_made_references(con, tenant, deleted_ids(plan, "user"))),
+            course_left_behind_issues(
+                plan, hand_made_course_references(con, tenant, deleted_ids(plan, "course"))
+            ),
+            left_in_deleted_domains(
+                plan, rows_in_domains(con, tenant, deleted_ids(plan, "domain"))
+            ),
+        ]
+    )
+    return warnings.with_columns(pl.col("message").str.replace(POLICY_ADVICE, ""))

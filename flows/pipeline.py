@@ -220,7 +220,7 @@ def _run_steps(
                 issues = with_warnings(validated.issues, planned, settings)
                 refusal = steps.guard(planned, settings, dry_run)
                 if refusal and not dry_run:
-                    return steps.hold(con, planned, issues, refusal)
+                    return steps.hold(con, planned, issues, refusal, warehouse)
                 if refusal:  # a dry run applies nothing anyway: it says it would be held
                     planned = replace(
                         planned, run=replace(planned.run, message=f"would be held: {refusal}")

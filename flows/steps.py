@@ -7,6 +7,7 @@ guard (transforms), and the ends a run may come to: apply, hold or reject (wareh
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -63,6 +64,7 @@ from rosterflow.warehouse.basis import (
     stored_state,
 )
 from rosterflow.warehouse.held import hold_run
+from rosterflow.warehouse.layout import is_layout
 from rosterflow.warehouse.records import (
     CLOSED_REFERENCES,
     LINE_MARKS,
@@ -469,17 +471,38 @@ def guard(planned: PlannedRun, settings: Settings, dry_run: bool = False) -> str
 
 
 def hold(
-    con: duckdb.DuckDBPyConnection, planned: PlannedRun, issues: pl.DataFrame, message: str
+    con: duckdb.DuckDBPyConnection,
+    planned: PlannedRun,
+    issues: pl.DataFrame,
+    message: str,
+    warehouse: str | Path | None = None,
 ) -> SyncResult:
-    """Keep a run over a guard, its whole plan included, for a person to approve or discard."""
+    """Keep a run over a guard, its whole plan included, for a person to approve or discard;
+    its message says how (`held_commands`)."""
+    approve, discard = held_commands(planned.run.run_id, warehouse)
     run = replace(
         planned.run,
         outcome="held",
-        message=f"{message}. The run is held: `rosterflow approve {planned.run.run_id}` applies "
-        f"exactly this plan, `rosterflow discard {planned.run.run_id}` drops it",
+        message=f"{message}. The run is held: `{approve}` applies exactly this plan, "
+        f"`{discard}` drops it",
     )
     hold_run(con, run, issues, planned.writes, planned.next_ids)
     return recorded(SyncResult.of(run, planned.plan, issues))
+
+
+def held_commands(run_id: int, warehouse: str | Path | None) -> tuple[str, str]:
+    """The commands that approve and discard held run `run_id`, as its message in audit names
+    them: with `--warehouse` and the absolute path of `warehouse` (as the notifications name
+    it) unless it is the default one-file warehouse. The message is read later, from any
+    folder (`rosterflow runs`, the audit notebook, a flow run's artifact): a bare `rosterflow
+    approve 4` reads the default warehouse of the folder it is typed in, another file, or
+    none of a layout's."""
+    from rosterflow.flows.notify import decide_commands
+    from rosterflow.flows.report import DEFAULT_WAREHOUSE
+
+    if warehouse is None or (not is_layout(warehouse) and Path(warehouse) == DEFAULT_WAREHOUSE):
+        return f"rosterflow approve {run_id}", f"rosterflow discard {run_id}"
+    return decide_commands(run_id, os.path.abspath(warehouse))
 
 
 def reject(

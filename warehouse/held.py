@@ -48,6 +48,10 @@ class OutdatedHeldPlan(OperationRefused):
     """A held plan that predates lms tables this rosterflow syncs."""
 
 
+class MissingHeldPlan(OperationRefused):
+    """A held run whose plan is gone from audit.held_plans."""
+
+
 def hold_run(
     con: duckdb.DuckDBPyConnection,
     run: RunRecord,
@@ -127,21 +131,34 @@ def store_held(
         )
 
 
-def load_held(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[RunWrites, HeldState]:
+def load_held(
+    con: duckdb.DuckDBPyConnection, run_id: int, discard: str | None = None
+) -> tuple[RunWrites, HeldState]:
+    """The held run's plan and the state it started from. A plan this rosterflow cannot apply
+    is refused, saying to sync again and that `discard` (the command that drops the run, with
+    the warehouse named: `rosterflow discard RUN` reads the default one) drops it."""
     parts = con.execute(
         "select part, name, detail, records from audit.held_plans where run_id = ?", [run_id]
     ).fetchall()
     by_part: dict[str, dict[str, tuple[dict | None, bytes | None]]] = {}
     for part, name, detail, blob in parts:
         by_part.setdefault(part, {})[name] = (json.loads(detail) if detail else None, blob)
+    drops = f"`{discard or f'rosterflow discard {run_id}'}` drops this run"
+    if "state" not in by_part.get("state", {}):
+        # its rows deleted from audit.held_plans (by hand, to free their space): a KeyError
+        # traceback otherwise, where the run can still be discarded
+        raise MissingHeldPlan(
+            f"run {run_id} is held, but its plan is not in audit.held_plans (deleted by "
+            f"hand?): it cannot be applied; sync the feed again ({drops})"
+        )
     state, _ = by_part["state"]["state"]
     plan = Plan(state["tenant"])
-    missing = [name for name in ENTITIES if name not in by_part["changes"]]
+    missing = [name for name in ENTITIES if name not in by_part.get("changes", {})]
     if missing:
         raise OutdatedHeldPlan(
             f"run {run_id} was held by an older rosterflow, whose plan has no "
             f"{', '.join(missing)} changes: it cannot be applied as planned; sync the feed again "
-            f"(`rosterflow discard {run_id}` drops this run)"
+            f"({drops})"
         )
     for name, entity in ENTITIES.items():
         detail, blob = by_part["changes"][name]

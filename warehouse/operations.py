@@ -40,9 +40,15 @@ class RunInfo:
     decided_run_id: int | None  # the run that applied or undid it
 
 
-def run_info(con: duckdb.DuckDBPyConnection, run_id: int, where: str = "this warehouse") -> RunInfo:
+def run_info(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    where: str = "this warehouse",
+    listing: str = "`rosterflow runs`",
+) -> RunInfo:
     """The run and the latest decision about it; refused when `where` (the file, as the
-    refusal names it) has no such run."""
+    refusal names it) has no such run, pointing to `listing` (the command that lists the
+    runs there, with its `--warehouse`)."""
     rows = con.execute(
         """
         with decided as (
@@ -60,7 +66,7 @@ def run_info(con: duckdb.DuckDBPyConnection, run_id: int, where: str = "this war
         {"run": run_id},
     ).fetchall()
     if not rows:
-        raise OperationRefused(f"there is no run {run_id} in {where} (`rosterflow runs`)")
+        raise OperationRefused(f"there is no run {run_id} in {where} ({listing})")
     return RunInfo(*rows[0])
 
 

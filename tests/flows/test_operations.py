@@ -579,8 +579,8 @@ def test_undo_is_refused_for_a_run_that_applied_nothing(tmp_path, outcome):
     with pytest.raises(OperationRefused) as missing:
         undo_run(w.path, 99)
     # the file, not "this warehouse": a cron log of many warehouses shows which it was
-    assert (
-        str(missing.value) == f"there is no run 99 in this warehouse, {w.path} (`rosterflow runs`)"
+    assert str(missing.value) == (
+        f"there is no run 99 in this warehouse, {w.path} (`rosterflow runs --warehouse {w.path}`)"
     )
 
 
@@ -589,7 +589,9 @@ def test_undo_of_a_held_run_says_which_run_to_undo_once_it_was_approved(tmp_path
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district())
     held = w.sync(without_students(tiny_district()))
-    with pytest.raises(OperationRefused, match=f"`rosterflow discard {held.run_id}` drops"):
+    with pytest.raises(
+        OperationRefused, match=f"`rosterflow discard {held.run_id} --warehouse {w.path}` drops"
+    ):
         undo_run(w.path, held.run_id)
     approved = approve_run(w.path, held.run_id)
 
@@ -598,8 +600,8 @@ def test_undo_of_a_held_run_says_which_run_to_undo_once_it_was_approved(tmp_path
 
     assert str(refused.value) == (
         f"run {held.run_id} was held, not applied: it changed nothing to undo; it was approved "
-        f"by run {approved.run_id}, which applied its plan: `rosterflow undo {approved.run_id}` "
-        "undoes that"
+        f"by run {approved.run_id}, which applied its plan: `rosterflow undo {approved.run_id} "
+        f"--warehouse {w.path}` undoes that"
     )
     assert undo_run(w.path, approved.run_id).outcome == "applied"
 
@@ -632,14 +634,15 @@ def test_a_run_whose_undo_was_undone_names_the_undo_that_takes_its_changes_back(
 
     assert str(refused.value) == (
         f"run {done.run_id} was undone by run {undone.run_id}, itself undone by run "
-        f"{redone.run_id}, so its changes are back: `rosterflow undo {redone.run_id}` takes them "
-        "back again"
+        f"{redone.run_id}, so its changes are back: `rosterflow undo {redone.run_id} "
+        f"--warehouse {w.path}` takes them back again"
     )
     with pytest.raises(OperationRefused) as refused:
         undo_run(w.path, undone.run_id)
     assert str(refused.value) == (
         f"run {undone.run_id} was already undone by run {redone.run_id}, so its changes are "
-        f"taken back (`rosterflow undo {redone.run_id}` would bring them back)"
+        f"taken back (`rosterflow undo {redone.run_id} --warehouse {w.path}` would bring "
+        "them back)"
     )
 
 

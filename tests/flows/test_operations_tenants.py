@@ -3,6 +3,8 @@ refusal names that file, and no other tenant's file changes."""
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from rosterflow.flows.operations import approve_run, discard_run, undo_run
@@ -33,6 +35,6 @@ def test_a_run_id_its_tenants_file_lacks_is_refused_naming_that_file(tmp_path, o
 
     assert str(refused.value) == (
         f"there is no run {missing} in {tmp_path / 'wh' / 'north.duckdb'}, the file of "
-        f"{template} its id points to (`rosterflow runs`)"
+        f"{template} its id points to (`rosterflow runs --warehouse {shlex.quote(template)}`)"
     )
     assert every_row(tmp_path / "wh" / "south.duckdb") == south
