@@ -80,7 +80,7 @@ def refusal(
     # login change approved must not carry a school's truncated export along unannounced).
     # A tenant's share over its limit names no school: the school's share only measures more
     # finely what that already says
-    tenant = _tenant_reason(plan, safety)
+    tenant = _tenant_reason(plan, safety, schools)
     held_for = [
         reason
         for reason in (
@@ -100,9 +100,11 @@ def refusal(
     )
 
 
-def _tenant_reason(plan: Plan, safety: Safety) -> str | None:
+def _tenant_reason(plan: Plan, safety: Safety, schools: pl.DataFrame) -> str | None:
     """Why the run is held for the share of the tenant's active rows it removes
-    (`[safety] max_removal_share`), or None."""
+    (`[safety] max_removal_share`), or None. Its advice lets the run through at the next try:
+    when one school's share (`schools`, as `refusal` takes them) is over its own limit too, it
+    names the `[safety] max_school_removal_share` that admits every school as well."""
     limit = safety.max_removal_share
     removed_active = removals(plan)
     # the share of the tenant's active rows: a deleted row that was inactive already (a
@@ -128,6 +130,39 @@ def _tenant_reason(plan: Plan, safety: Safety) -> str | None:
         f"this feed would remove {removing}, above [safety] max_removal_share = {limit:g}. "
         "If the export is complete and this is intended, run again with "
         f"--max-removal-share {share_at_least(largest, decimals)} (or set it in --config)"
+        f"{_school_share_too(schools, safety)}"
+    )
+
+
+def _school_share_too(schools: pl.DataFrame, safety: Safety) -> str:
+    """The rest of the tenant share's advice when a school's share is over its own limit
+    too: a run again with the tenant's share raised alone would be held for that school. The
+    school is not named (the tenant's share already says the export lost that much); the share
+    suggested admits every school judged, rounded up as the tenant's is."""
+    over = _schools_over(schools, safety.max_school_removal_share)
+    if over.height == 0:
+        return ""
+    school_limit = safety.max_school_removal_share
+    # the largest share exactly (the schools over the limit are a handful of rows)
+    largest, entity = max(
+        (Fraction(removed, active), entity)
+        for entity, removed, active in over.select("entity", "removed", "active").rows()
+    )
+    decimals = decimals_above(float(largest), school_limit)
+    return (
+        f", and [safety] max_school_removal_share = {share_at_least(largest, decimals)} in "
+        f"--config: one school would lose {percent(float(largest), decimals)} of its active "
+        f"managed {entity}s, above [safety] max_school_removal_share = {school_limit:g}"
+    )
+
+
+def _schools_over(schools: pl.DataFrame, school_limit: float) -> pl.DataFrame:
+    """The schools judged (at least `MIN_SCHOOL_ACTIVE` active rows) whose removal share is
+    above `school_limit`, the largest share first."""
+    return (
+        schools.with_columns((pl.col("removed") / pl.col("active")).alias("share"))
+        .filter(pl.col("active") >= MIN_SCHOOL_ACTIVE, pl.col("share") > school_limit)
+        .sort("share", "entity", "domain_id", descending=[True, False, False])
     )
 
 
@@ -173,11 +208,7 @@ def _school_reason(schools: pl.DataFrame, safety: Safety) -> str | None:
     """Why the run is held for one school's removal share
     (`[safety] max_school_removal_share`), or None."""
     school_limit = safety.max_school_removal_share
-    over = (
-        schools.with_columns((pl.col("removed") / pl.col("active")).alias("share"))
-        .filter(pl.col("active") >= MIN_SCHOOL_ACTIVE, pl.col("share") > school_limit)
-        .sort("share", "entity", "domain_id", descending=[True, False, False])
-    )
+    over = _schools_over(schools, school_limit)
     if over.height == 0:
         return None
     worst = over.row(0, named=True)

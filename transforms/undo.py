@@ -6,7 +6,8 @@ history (`history.<table>_closed` with `closed_run_id` = the run, hand-made rows
 included). Per row: a version before the run and none now -> create it again under its id;
 none before and one now (the run created it) -> delete; both -> update the row back, named like
 the sync names such changes (reactivate, inactivate, withdraw, move, update). A row that is
-hand-made now is never touched, and a row whose external ID another row holds now is not
+hand-made now (its `origin` says so, or its external ID was set by hand to one without the
+managed prefix) is never touched, and a row whose external ID another row holds now is not
 brought back (that would repeat a managed external ID). A row given back to a version made by
 hand (the run adopted it) is that version whole: its external ID (named in the detail) and the
 run that wrote it last (`updated_run_id`, most often none) included.
@@ -16,8 +17,17 @@ from __future__ import annotations
 
 import polars as pl
 
-from rosterflow.schemas.lms import Entity
+from rosterflow.schemas.lms import MANAGED_PREFIX, Entity
 from rosterflow.transforms.plan import CUR, changes_detail
+
+
+def _managed_now() -> pl.Expr:
+    """Whether a touched row is the sync's to undo: gone from lms, or managed now. A row whose
+    external ID was set by hand to one without the managed prefix (an account the district took
+    over after the run inactivated it, say) is hand-made, whatever its `origin` says: a sync
+    never touches it, and neither does an undo (it would take the account back into the sync)."""
+    external_now = pl.col("external_id" + CUR)
+    return (~pl.col("is_current") | external_now.str.starts_with(MANAGED_PREFIX)).fill_null(False)
 
 
 def undo_changes(
@@ -57,7 +67,7 @@ def undo_changes(
             how="left",
         )
         .with_columns(pl.col("had_before", "is_current").fill_null(False))
-        .filter(pl.col("origin" + CUR).ne_missing(pl.lit("manual")))
+        .filter(pl.col("origin" + CUR).ne_missing(pl.lit("manual")) & _managed_now())
     )
     differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c + CUR)) for c in compared)
     was, now = pl.col("status" + CUR), pl.col("status")
