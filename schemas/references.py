@@ -328,12 +328,12 @@ STORED_REFERENCES: dict[tuple[str, str], str] = {
         "once it is removed their sections lose their base courses: send them with their new course"
     ),
     ("enrollments", "userSourcedId"): (
-        "once it is removed they leave the platform with it ([policy] enrollments): mark "
-        "them tobedeleted in the delta to say so"
+        "once it is removed they leave the platform with it (as [policy] enrollments says, or "
+        "deleted with it when [policy] deletes it): mark them tobedeleted in the delta to say so"
     ),
     ("enrollments", "classSourcedId"): (
-        "once it is removed they leave the platform with it ([policy] enrollments): mark "
-        "them tobedeleted in the delta to say so"
+        "once it is removed they leave the platform with it (as [policy] enrollments says, or "
+        "deleted with it when [policy] deletes it): mark them tobedeleted in the delta to say so"
     ),
 }
 # how a message names the records of a file: "2 stored class(es)", "removes an academic session"
