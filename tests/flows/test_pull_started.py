@@ -317,7 +317,7 @@ def test_a_pull_that_breaks_half_way_writes_nothing(tmp_path, config, monkeypatc
     pull leaves no warehouse file behind."""
     monkeypatch.setattr(
         "rosterflow.sis.client.RetryPolicy",
-        lambda: RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.1, timeout=10.0),
+        lambda **_: RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.1, timeout=10.0),
     )
     warehouse = tmp_path / "w.duckdb"
     api = RosterApi(district())
