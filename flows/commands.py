@@ -11,6 +11,7 @@ inside the functions, so that `--help` and `rosterflow validate` answer at once.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 # a SIS exports nightly or hourly; every scan is a flow run in the UI, so not every minute
 DEFAULT_INTERVAL = 300.0
+# of a served deployment's name, before the hash of its path (`served_deployment_name`)
+MOST_READABLE_LETTERS = 40
 
 
 class CommandError(Exception):
@@ -374,8 +377,7 @@ def scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> Scan:
         from rosterflow.flows.inbox_flow import inbox_flow
     with progress(verbose, in_prefect) as steps:
         if in_prefect:
-            state = inbox_flow(**parameters, return_state=True)
-            outcome = state.result(raise_on_failure=False)
+            outcome = _scan_in_prefect(inbox_flow, parameters)
         else:
             outcome = _scan_plainly(parameters)
     from rosterflow.flows.inbox import ZipsWaiting
@@ -385,6 +387,18 @@ def scan_once(parameters: dict, verbose: bool, in_prefect: bool) -> Scan:
     if isinstance(outcome, BaseException):
         raise failure(outcome, steps[-1] if steps else None, verbose)
     return Scan(outcome, None)
+
+
+def _scan_in_prefect(inbox_flow, parameters: dict):
+    """One scan as the Prefect flow: the zips filed, or the error the scan stopped with. The
+    flow is called, not asked for its state: a scan someone cancelled in the UI runs on to its
+    end in this process (nothing stops it here), every zip filed, but its state stays
+    CANCELLING, whose result Prefect does not give (`UnfinishedRun`: a traceback, exit 1);
+    the call returns what the flow returned, or raises what it raised."""
+    try:
+        return inbox_flow(**parameters)
+    except Exception as error:
+        return error
 
 
 def _scan_plainly(parameters: dict):
@@ -410,12 +424,22 @@ def deploy_to_pool(pool: str, prefect: bool | None) -> str:
             "http://127.0.0.1:4200/api) here and for every worker"
         )
     from rosterflow.flows.fanout import deploy_sync
+    from rosterflow.flows.prefect_logging import prefect_unreachable
+    from rosterflow.schemas.urls import without_userinfo
 
     try:
         return deploy_sync(pool)
     except Exception as error:
+        # a server that is down said "([Errno 111] Connection refused)" alone, naming no URL,
+        # as every other command does; without --pool, a scan runs without Prefect
+        unreachable = prefect_unreachable(
+            error, "scan without --pool: `rosterflow serve --inbox DIR --once --no-prefect`"
+        )
         raise CommandError(
-            f"--pool {pool}: cannot create the work pool or deployment ({error})"
+            unreachable
+            or without_userinfo(
+                f"--pool {pool}: cannot create the work pool or deployment ({error})"
+            )
         ) from None
 
 
@@ -423,9 +447,17 @@ def serve_inbox(parameters: dict, interval: float | None, cron: str | None) -> N
     """Serve the inbox deployment, scanning on the schedule, until interrupted."""
     from rosterflow.flows.inbox_flow import inbox_flow
 
-    name = re.sub(r"[^a-z0-9]+", "-", Path(parameters["inbox"]).name.lower()).strip("-")
+    inbox = Path(parameters["inbox"])
     # two overlapping scans would race for the same zips
-    _serve(inbox_flow, f"inbox-{name or 'x'}", parameters, interval, cron, "--inbox DIR")
+    _serve(
+        inbox_flow,
+        served_deployment_name("inbox", inbox, inbox.resolve().name),
+        parameters,
+        interval,
+        cron,
+        "--inbox DIR",
+        f"Scans the inbox {inbox.resolve()} into {parameters['warehouse']} (rosterflow serve)",
+    )
 
 
 def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> None:
@@ -442,15 +474,47 @@ def serve_pulls(parameters: dict, interval: float | None, cron: str | None) -> N
     except SettingsError as error:
         raise CommandError(str(error)) from None
 
-    stem = re.sub(r"[^a-z0-9]+", "-", Path(parameters["sources"]).stem.lower()).strip("-")
+    sources = Path(parameters["sources"])
     # two overlapping scans would pull and sync the same districts at once
-    _serve(pulls_flow, f"pulls-{stem or 'x'}", parameters, interval, cron, "--sources FILE")
+    _serve(
+        pulls_flow,
+        served_deployment_name("pulls", sources, sources.resolve().stem),
+        parameters,
+        interval,
+        cron,
+        "--sources FILE",
+        f"Pulls the districts of {sources.resolve()} into {parameters['warehouse']} "
+        "(rosterflow serve)",
+    )
+
+
+def served_deployment_name(kind: str, path: Path, readable: str) -> str:
+    """The name of the deployment `serve` serves for the inbox folder or sources file `path`:
+    `kind`, `readable` (the folder's name, the file's stem) in lowercase letters, digits and
+    dashes, and 8 hex digits of the resolved path. Named by the folder alone, two teams on one
+    Prefect server serving `/districts/a/inbox` and `/districts/b/inbox` shared one
+    deployment, the second replacing the first's parameters and schedule (its inbox never
+    scanned again). The same path names the same deployment at every restart (and by any
+    symlink to it), so a restart updates its deployment rather than adding one."""
+    letters = re.sub(r"[^a-z0-9]+", "-", readable.lower()).strip("-")
+    # (cut: the hash tells paths apart, the name only has to be read in the UI)
+    letters = letters[:MOST_READABLE_LETTERS].strip("-")
+    digest = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:8]
+    return f"{kind}-{letters}-{digest}" if letters else f"{kind}-{digest}"
 
 
 def _serve(
-    flow, name: str, parameters: dict, interval: float | None, cron: str | None, what: str
+    flow,
+    name: str,
+    parameters: dict,
+    interval: float | None,
+    cron: str | None,
+    what: str,
+    description: str,
 ) -> None:
-    """Serve `flow` as a deployment on the schedule, one run at a time, until interrupted."""
+    """Serve `flow` as the deployment `name` on the schedule, one run at a time, until
+    interrupted. Prefect prints the deployment's full name as it starts (`prefect deployment
+    run 'FLOW/NAME'`); `description` says in the UI which folder or file it serves."""
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.deployments.runner import EntrypointType
     from prefect.settings import PREFECT_API_URL
@@ -472,6 +536,7 @@ def _serve(
         interval=None if cron is not None else (interval or DEFAULT_INTERVAL),
         cron=cron,
         limit=1,
+        description=description,
         entrypoint_type=EntrypointType.MODULE_PATH,  # the installed package, from any folder
     )
 

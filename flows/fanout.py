@@ -25,6 +25,8 @@
   its error back in its state's message, and the scan files its zip as the in-process scan
   would (`flows.inbox.verdict`): a feed that does not read as `unreadable`, a warehouse locked
   past the wait as `waiting` (the zip stays in the inbox), a refused tenant file as `rejected`.
+  A flow run that crashed or that someone cancelled wrote nothing and judged nothing: its zip
+  waits in the inbox for the next scan too.
 """
 
 from __future__ import annotations
@@ -228,15 +230,31 @@ def ended_flow_run(flow_run_id, say: Callable[[str], None] | None = None):
                 return flow_run
             if state is not None and state.is_scheduled():
                 if time.monotonic() - noticed >= WAITING_NOTICE_SECONDS:
-                    say(
-                        f"flow run {flow_run.name} waits for a worker on work pool "
-                        f"{flow_run.work_pool_name}: is `prefect worker start --pool "
-                        f"{flow_run.work_pool_name}` running?"
-                    )
+                    say(waiting_notice(client, flow_run))
                     noticed = time.monotonic()
             else:
                 noticed = time.monotonic()
             time.sleep(POLL_SECONDS)
+
+
+def waiting_notice(client, flow_run) -> str:
+    """Why no worker has taken `flow_run` yet, as far as the server tells: a paused work pool
+    hands its runs to no worker, however many run (asking whether one was started sent the
+    person after workers that were running all along), else no worker may be running."""
+    pool = flow_run.work_pool_name
+    try:
+        paused = client.read_work_pool(pool).is_paused
+    except Exception:  # (the API, for this one look: the usual question is asked instead)
+        paused = False
+    if paused:
+        return (
+            f"flow run {flow_run.name} waits on work pool {pool}, which is paused: no worker "
+            f"takes its runs until `prefect work-pool resume {pool}`"
+        )
+    return (
+        f"flow run {flow_run.name} waits for a worker on work pool {pool}: is `prefect worker "
+        f"start --pool {pool}` running?"
+    )
 
 
 def _log(message: str) -> None:
@@ -261,6 +279,7 @@ def dispatched_sync(
     its result is read back from the warehouse (the flow's results are not persisted)."""
     from prefect.deployments import run_deployment
 
+    created = None
     try:
         # one creation at a time: a burst of them from every tenant's thread at once stalls
         # a SQLite-backed Prefect server ("database is locked", retried after backoff)
@@ -278,9 +297,28 @@ def dispatched_sync(
                 flow_run_name=Path(feed).name,
             )
         flow_run = ended_flow_run(created.id)
+    except ObjectNotFound:
+        # Prefect's own words are "ObjectNotFound: None", which named neither
+        return NotRun(not_found(created))
     except Exception as error:  # the API: this zip waits for the next scan, the others go on
         return NotRun(f"cannot run the sync on the work pool ({type(error).__name__}: {error})")
     return flow_run_outcome(flow_run, warehouse, tenant)
+
+
+def not_found(created) -> str:
+    """What the Prefect server no longer had: the deployment, before the flow run `created`
+    was made (None), or that flow run, while the scan waited for it to end."""
+    if created is None:
+        return (
+            f"the deployment {SYNC_DEPLOYMENT} is not on the Prefect server (deleted since "
+            "`rosterflow serve --pool` created it?): restart `rosterflow serve --pool POOL`, "
+            "which creates it again"
+        )
+    # (a worker may still be running it: a run it commits is found by the zip's sha256 then)
+    return (
+        f"flow run {created.name} ({created.id}) was deleted from the Prefect server before it "
+        "ended"
+    )
 
 
 def flow_run_outcome(flow_run, warehouse: str, tenant: str | None) -> SyncResult | BaseException:
@@ -300,6 +338,16 @@ def flow_run_outcome(flow_run, warehouse: str, tenant: str | None) -> SyncResult
     if state is not None and state.is_crashed():
         # its process died (the worker's machine, say), not its feed: try it next scan
         return NotRun(ended)
+    if state is not None and (state.is_cancelled() or state.is_cancelling()):
+        # someone cancelled it (the UI, `prefect flow-run cancel`): a run is applied whole or
+        # not at all, so nothing was written, and its feed was never judged (filed as a failed
+        # sync under rejected/, as it was, the zip was never tried again)
+        return NotRun(
+            f"flow run {flow_run.name} was cancelled"
+            f"{' (' + state.message + ')' if state.message else ''} before it recorded a run: "
+            "nothing was written, and the next scan syncs the zip (move it out of the inbox to "
+            "leave it unsynced)"
+        )
     if state is not None and state.is_failed():
         carried = carried_error(state.message, tenant)
         if carried is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 from prefect import flow, get_run_logger
 
@@ -35,7 +36,17 @@ def sync_subflow(
     state = sync_flow(
         feed=feed, warehouse=warehouse, config=config, tenant=tenant, return_state=True
     )
-    return state.result(raise_on_failure=False)
+    if state.is_final() and not state.is_cancelled():
+        return state.result(raise_on_failure=False)
+    # a person cancelled the subflow run (the UI, `prefect flow-run cancel`): nothing stops a
+    # subflow in this process, and it may have applied its run before it ended, left
+    # CANCELLING, whose result Prefect does not give ("UnfinishedRun"): that ended the whole
+    # scan, as if publishing had failed, the other zips untried. What it recorded, found by
+    # its flow run's id, is its outcome, as for a flow run on a work pool.
+    from rosterflow.flows.fanout import flow_run_outcome
+
+    ended = SimpleNamespace(id=state.state_details.flow_run_id, name=Path(feed).name, state=state)
+    return flow_run_outcome(ended, warehouse, tenant)
 
 
 def dispatching_steps(steps: ScanSteps) -> ScanSteps:

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import DEFAULT_INTERVAL, app
+from rosterflow.flows.commands import served_deployment_name
 from rosterflow.flows.errors import NotRun
 from rosterflow.flows.inbox import (
     HELD,
@@ -413,7 +414,7 @@ def test_serve_serves_the_inbox_deployment_with_its_schedule(tmp_path, monkeypat
     default, interval, cron = served
     assert default["interval"] == DEFAULT_INTERVAL
     assert (interval["name"], interval["interval"], interval["cron"]) == (
-        "inbox-drop-box",
+        served_deployment_name("inbox", inbox, "Drop Box"),
         90,
         None,
     )
