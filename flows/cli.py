@@ -781,6 +781,12 @@ def serve(
         raise fail(f"--inbox {inbox}: " + ("not a folder" if inbox.exists() else "no such folder"))
     if sources is not None and pool is not None:
         raise fail("--pool dispatches the zips of an inbox; with --sources, drop --pool")
+    if sources is not None and config is not None:
+        # (it was read, then dropped: a team's [safety] guards never applied to the pulls)
+        raise fail(
+            "--config applies to an inbox's syncs; with --sources, each [[source]] names its "
+            'own settings file (config = "..."): drop --config, or name it in the sources file'
+        )
     if interval is not None and cron is not None:
         raise fail("give --interval or --cron, not both")
     if once and (interval is not None or cron is not None):

@@ -157,6 +157,28 @@ def test_serve_needs_an_inbox_or_sources_not_both(tmp_path):
     assert " ".join(both.output.split()) == asked + ", not both"
 
 
+def test_serve_sources_refuses_a_config_it_would_not_apply(tmp_path):
+    """`--config` was read, then dropped: a team's [safety] guards never held a pull's run.
+    Each district's settings are the sources file's `config`."""
+    sources, settings = tmp_path / "s.toml", tmp_path / "guards.toml"
+    sources.write_text(
+        '[[source]]\ntenant = "north"\nurl = "https://sis.example/ims/oneroster/v1p1"\n'
+    )
+    settings.write_text("[safety]\nmax_removal_share = 0.05\n")
+    warehouse = tmp_path / "w.duckdb"
+    served = runner.invoke(
+        app,
+        [
+            *("serve", "--sources", str(sources), "--config", str(settings)),
+            *("--once", "--warehouse", str(warehouse)),
+        ],
+    )
+    assert served.exit_code == 2, served.output
+    said = " ".join(served.output.split())
+    assert said.startswith("rosterflow: --config applies to an inbox's syncs; with --sources"), said
+    assert not warehouse.exists()
+
+
 @pytest.mark.parametrize(
     ("sources", "district", "says"),
     [
