@@ -511,11 +511,6 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
         return record_or_fail(con, run, _undo_warnings(con, plan), RunWrites(plan), also=decide)
 
 
-# the end of a sync's warning that says which `[policy]` keeps the row it deletes:
-# `, or keep such users with [policy] users = "inactivate"`
-POLICY_ADVICE = r'(, or|;) keep such \w+ with \[policy\] \w+ = "\w+"'
-
-
 def _undo_warnings(con: duckdb.DuckDBPyConnection, plan: Plan) -> pl.DataFrame:
     """The warnings a sync's plan gets for what it leaves pointing at nothing, for an undo's
     `plan`: the users, courses and domains it deletes (those the undone run created) that
@@ -525,15 +520,20 @@ def _undo_warnings(con: duckdb.DuckDBPyConnection, plan: Plan) -> pl.DataFrame:
     sync's advice to keep such rows by a `[policy]` is left out: an undo deletes what the run
     created, whatever the policy."""
     tenant = plan.tenant
-    warnings = pl.concat(
+    return pl.concat(
         [
-            left_behind_issues(plan, hand_made_references(con, tenant, deleted_ids(plan, "user"))),
+            left_behind_issues(
+                plan,
+                hand_made_references(con, tenant, deleted_ids(plan, "user")),
+                advice=False,
+            ),
             course_left_behind_issues(
-                plan, hand_made_course_references(con, tenant, deleted_ids(plan, "course"))
+                plan,
+                hand_made_course_references(con, tenant, deleted_ids(plan, "course")),
+                advice=False,
             ),
             left_in_deleted_domains(
-                plan, rows_in_domains(con, tenant, deleted_ids(plan, "domain"))
+                plan, rows_in_domains(con, tenant, deleted_ids(plan, "domain")), advice=False
             ),
         ]
     )
-    return warnings.with_columns(pl.col("message").str.replace(POLICY_ADVICE, ""))

@@ -563,13 +563,16 @@ def _pointing(*counts: tuple[str, str, str]) -> pl.Expr:
 
 
 def left_behind_issues(
-    plan: Plan, references: pl.DataFrame, lines: pl.LazyFrame | None = None
+    plan: Plan, references: pl.DataFrame, lines: pl.LazyFrame | None = None, advice: bool = True
 ) -> pl.DataFrame:
     """A warning per user `plan` deletes that rows made by hand still point at (`references`:
     `user_id, enrollments, observers, scores`, as `warehouse.state.hand_made_references`
     counts them): the plan never touches a row made by hand, so they are left pointing at no
     user. Each stands on the user's record's line among `lines` (`external_id, line`: a record
-    marked tobedeleted has one, a record gone from the feed none)."""
+    marked tobedeleted has one, a record gone from the feed none). With `advice`, it says which
+    `[policy]` keeps such users (and `course_left_behind_issues`, `left_in_deleted_domains`
+    such courses and domains): not an undo's, which deletes what its run created whatever the
+    policy."""
     if references.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
     users = plan.entities["user"].changes.lazy().filter(pl.col("action") == "delete")
@@ -598,8 +601,9 @@ def left_behind_issues(
         severity="warning",
         message=pl.format(
             "user {} ({}) is deleted, but rows made by hand still point at it: {}; they are "
-            "left as they are (delete them by hand, or keep such users with [policy] users = "
-            '"inactivate")',
+            "left as they are (delete them by hand"
+            + (', or keep such users with [policy] users = "inactivate"' if advice else "")
+            + ")",
             "user_id",
             "sourcedId",
             "pointing",
@@ -607,7 +611,9 @@ def left_behind_issues(
     ).collect()
 
 
-def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFrame:
+def course_left_behind_issues(
+    plan: Plan, references: pl.DataFrame, advice: bool = True
+) -> pl.DataFrame:
     """A warning per course `plan` deletes that rows made by hand still point at
     (`references`: `course_id, enrollments, courses, assignments, line_items`, as
     `warehouse.state.hand_made_course_references` counts them): the plan never touches a row
@@ -634,8 +640,9 @@ def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFr
     )
     message = pl.format(
         "course {} ({}) is deleted, but rows made by hand still point at it: {}; they are "
-        "left as they are (delete them by hand, or keep such courses with [policy] courses = "
-        '"keep")',
+        "left as they are (delete them by hand"
+        + (', or keep such courses with [policy] courses = "keep"' if advice else "")
+        + ")",
         "course_id",
         "key",
         "pointing",
@@ -669,7 +676,7 @@ def course_left_behind_issues(plan: Plan, references: pl.DataFrame) -> pl.DataFr
 _DOMAIN_COLUMNS = {"user": "domain_id", "course": "domain_id", "domain": "parent_domain_id"}
 
 
-def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
+def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame, advice: bool = True) -> pl.DataFrame:
     """A warning per domain `plan` deletes that rows will still belong to once it is applied
     (`rows`: `entity, id, domain_id` of the tenant's users, courses and child domains in the
     deleted domains before the plan, as `warehouse.state.rows_in_domains` reads them), those
@@ -722,8 +729,8 @@ def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
         severity="warning",
         message=pl.format(
             "domain {} ({}) is deleted with rows still in it: {} (left in lms as [policy] "
-            "says, or made by hand), which are left pointing at no domain; keep such domains "
-            'with [policy] domains = "inactivate"',
+            "says, or made by hand), which are left pointing at no domain"
+            + ('; keep such domains with [policy] domains = "inactivate"' if advice else ""),
             "domain_id",
             "sourcedId",
             "pointing",
