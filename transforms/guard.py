@@ -212,7 +212,10 @@ def _school_reason(schools: pl.DataFrame, safety: Safety) -> str | None:
     if over.height == 0:
         return None
     worst = over.row(0, named=True)
-    others = f" (and {over.height - 1} more)" if over.height > 1 else ""
+    # the other schools over the limit: a school over it for its users and its enrollments
+    # both (as a truncated export is) is one school, counted once, and the worst not again
+    other_schools = over.filter(pl.col("domain_id") != worst["domain_id"])["domain_id"].n_unique()
+    others = f" (and {other_schools} more)" if other_schools else ""
     share = percent(worst["share"], decimals_above(worst["share"], school_limit))
     return (
         f"this feed would remove {worst['removed']:,} of the {worst['active']:,} active "

@@ -311,6 +311,19 @@ A = MIN_SCHOOL_ACTIVE
             "(100%) (and 2 more), above [safety] max_school_removal_share = 0.5: one school's "
             "export may be truncated",
         ),
+        (
+            # a school over the limit for its users and its enrollments is one school: two
+            # schools cut short are the worst and 1 more
+            schools(
+                ("user", 3, "North High", A, A),
+                ("enrollment", 3, "North High", 5 * A, 5 * A),
+                ("user", 4, "South High", A, A),
+                ("enrollment", 4, "South High", 4 * A, 5 * A),
+            ),
+            f"this feed would remove {5 * A} of the {5 * A} active managed enrollments of North "
+            "High (100%) (and 1 more), above [safety] max_school_removal_share = 0.5: one school's export "
+            "may be truncated",
+        ),
     ],
 )
 def test_a_run_removing_too_large_a_share_of_one_school_is_held(by_school, expected):
