@@ -61,8 +61,13 @@ def validate(
     references of delta files, and into absent files, resolve against the tenant's records,
     and a feed of the lines of the tenant's last applied run is validated by its lines."""
     from rosterflow.schemas.feed import FeedError, open_feed
+    from rosterflow.schemas.references import dropped_records_checked
     from rosterflow.schemas.settings import SettingsError, load_settings
-    from rosterflow.schemas.validate import carried_records_needed, validate_feed
+    from rosterflow.schemas.validate import (
+        carried_records_needed,
+        validate_feed,
+        with_dropped_records,
+    )
     from rosterflow.warehouse.schema import WarehouseError
 
     try:
@@ -75,10 +80,16 @@ def validate(
         tenant = tenant or opened.default_tenant()
         known = known_ids(warehouse, tenant)  # (refuses a warehouse that is no such file)
         validated = validated_by_lines(warehouse, tenant, opened, settings)
-        if validated is not None:
-            return opened.name, validated
-        carried = carried_records(warehouse, tenant, carried_records_needed(opened))
-        return opened.name, validate_feed(opened, settings, known(), carried=carried)
+        carried = {}
+        if validated is None:
+            carried = carried_records(warehouse, tenant, carried_records_needed(opened))
+            validated = validate_feed(opened, settings, known(), carried=carried)
+        if dropped_records_checked(opened.modes):
+            # a record a bulk file dropped that stored records of a file absent or sent as a
+            # delta still name is warned of, as a sync warns of it
+            read = functools.partial(carried_records, warehouse, tenant)
+            validated, _ = with_dropped_records(validated, known(), read, carried)
+        return opened.name, validated
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None
     except OSError as error:  # a folder feed's file that cannot be read (its permissions)

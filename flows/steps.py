@@ -37,6 +37,7 @@ from rosterflow.schemas.validate import (
     files_read_by_lines,
     validate_by_lines,
     validate_feed,
+    with_dropped_records,
 )
 from rosterflow.transforms.adoption import (
     Adoption,
@@ -306,12 +307,16 @@ def validate(
     are, validated under these very settings: of a feed read by its changed lines
     (`read_feed`), only those lines are parsed and checked, and the stored records of the
     others stand in for them, on their lines (`schemas.validate.validate_by_lines`); a feed
-    they cannot stand in for is parsed whole."""
+    they cannot stand in for is parsed whole. Either way, a record a bulk file dropped that
+    stored records of a file absent or sent as a delta still name is warned of
+    (`_with_dropped_records`), as a delta's removal is."""
     read = feed.stored_records()  # (a feed read by its changed lines: `read_feed`)
     if read is not None:
         by_lines = validate_by_lines(feed, settings, read, in_place=True)
         if by_lines is not None:
-            return ValidatedRun(by_lines, stored_state(con, run, read))
+            return _with_dropped_records(
+                ValidatedRun(by_lines, stored_state(con, run, read)), con, run.tenant
+            )
     # the warehouse is read while the files are parsed: Polars and DuckDB let go of the GIL,
     # and the parse leaves part of the cores idle
     with ThreadPoolExecutor(max_workers=1) as parser:
@@ -330,7 +335,8 @@ def validate(
         for name in carried_files(feed.modes)
     }
     if stored.lms_summary is None:  # nothing to compare with, or every record is looked at
-        return ValidatedRun(validate_feed(feed, settings, known, carried=carried), stored, carried)
+        validated = validate_feed(feed, settings, known, carried=carried)
+        return _with_dropped_records(ValidatedRun(validated, stored, carried), con, run.tenant)
     nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
     compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
     under = validation_key(run.settings_key, feed.version)
@@ -338,7 +344,26 @@ def validate(
     validated = validate_feed(
         feed, settings, known, compared, trusted, stored.closed, carried=carried
     )
-    return ValidatedRun(validated, stored, carried)
+    return _with_dropped_records(ValidatedRun(validated, stored, carried), con, run.tenant)
+
+
+def _with_dropped_records(
+    validated: ValidatedRun, con: duckdb.DuckDBPyConnection, tenant: str
+) -> ValidatedRun:
+    """`validated` with the warnings of the records a bulk file dropped that stored records
+    of a file absent or sent as a delta still name (`schemas.validate.with_dropped_records`):
+    their stored records, read for it, are the plan's too (it reads those of every file not
+    sent in bulk), so the run reads them once; a feed of bulk files alone reads nothing."""
+    stored_ids = {
+        name: hashes.get_column("sourcedId") for name, hashes in validated.stored.hashes.items()
+    }
+    checked, carried = with_dropped_records(
+        validated.validated,
+        stored_ids,
+        partial(stored_records, con, tenant),
+        validated.carried,
+    )
+    return replace(validated, validated=checked, carried=carried)
 
 
 def plan(
@@ -449,8 +474,12 @@ def plan(
         pl.concat(
             [
                 left_behind_issues(planned.plan, pointing, sent),
-                course_left_behind_issues(planned.plan, on_deleted_courses),
-                left_in_deleted_domains(planned.plan, in_deleted_domains),
+                course_left_behind_issues(
+                    planned.plan, on_deleted_courses, sent_lines(validated.tables.get("classes"))
+                ),
+                left_in_deleted_domains(
+                    planned.plan, in_deleted_domains, sent_lines(validated.tables.get("orgs"))
+                ),
             ]
         ),
     )

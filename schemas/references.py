@@ -299,41 +299,56 @@ def cycle_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
     return found
 
 
-# The references a delta's removal can leave pointing nowhere from records the warehouse
-# stores and the feed does not send (no reference check sees those): (referring file, column)
-# -> what the sync makes of such records once the record they name is gone (`transforms`:
-# `desired`, `hierarchy`), said in the warning on the removal's line
-STORED_REFERENCES: dict[tuple[str, str], str] = {
+# The references a removal can leave pointing nowhere from records the warehouse stores and
+# the feed does not send (no reference check sees those): a delta's removal, or a record a
+# bulk file drops while the file naming it is absent or a delta. (referring file, column) ->
+# what the sync makes of such records once the record they name is gone (`transforms`:
+# `desired`, `hierarchy`), and what to send instead, said in the warning on the removal
+STORED_REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
     ("orgs", "parentSourcedId"): (
-        "once it is removed their domains lose their parent: send them with their new parent"
+        "once it is removed their domains lose their parent",
+        "send them with their new parent",
     ),
     ("users", "agentSourcedIds"): (
-        "once it is removed their observer links to it are removed: send them with the "
-        "agentSourcedIds the SIS now holds"
+        "once it is removed their observer links to it are removed",
+        "send them with the agentSourcedIds the SIS now holds",
     ),
     ("users", "orgSourcedIds"): (
         "they are kept as stored, still naming it (a user whose first org it is stays in its "
-        "domain, which leaves as [policy] domains says): send them with the orgs the SIS now "
-        "holds"
+        "domain, which leaves as [policy] domains says)",
+        "send them with the orgs the SIS now holds",
     ),
     ("classes", "schoolSourcedId"): (
         "they are kept as stored, still naming it (their sections stay in its domain, which "
-        "leaves as [policy] domains says): send them with their new school"
+        "leaves as [policy] domains says)",
+        "send them with their new school",
     ),
     ("classes", "termSourcedIds"): (
         "they are kept as stored, still naming it (a section's session base course stays "
-        "under its first term): send them with the terms the SIS now holds"
+        "under its first term)",
+        "send them with the terms the SIS now holds",
     ),
     ("classes", "courseSourcedId"): (
-        "once it is removed their sections lose their base courses: send them with their new course"
+        "once it is removed their sections lose their base courses",
+        "send them with their new course",
     ),
     ("enrollments", "userSourcedId"): (
         "once it is removed they leave the platform with it (as [policy] enrollments says, or "
-        "deleted with it when [policy] deletes it): mark them tobedeleted in the delta to say so"
+        "deleted with it when [policy] deletes it)",
+        "mark them tobedeleted in the delta to say so",
     ),
     ("enrollments", "classSourcedId"): (
         "once it is removed they leave the platform with it (as [policy] enrollments says, or "
-        "deleted with it when [policy] deletes it): mark them tobedeleted in the delta to say so"
+        "deleted with it when [policy] deletes it)",
+        "mark them tobedeleted in the delta to say so",
+    ),
+}
+# the advice of `STORED_REFERENCES` when the referring file is absent from the feed: there is
+# no delta to mark them in
+_ABSENT_ADVICE = {
+    "enrollments": (
+        "send enrollments.csv in bulk without them, or as a delta marking them tobedeleted, "
+        "to say so"
     ),
 }
 # how a message names the records of a file: "2 stored class(es)", "removes an academic session"
@@ -362,18 +377,91 @@ def _stored_references() -> list[tuple[str, str, str, bool]]:
     ]
 
 
+def _said(name: str, column: str, absent: bool = False) -> str:
+    """What the sync makes of the stored records of `name` naming a removed record in
+    `column`, and what to send instead (`absent`: `name` is not in the feed)."""
+    consequence, advice = STORED_REFERENCES[name, column]
+    if absent:
+        advice = _ABSENT_ADVICE.get(name, advice)
+    return f"{consequence}: {advice}"
+
+
 def removal_referrers(modes: Mapping[str, str], removing: Collection[str]) -> tuple[str, ...]:
     """The files whose stored records `removed_record_issues` reads (in `carried`) when the
     delta files `removing` remove records: those not sent in bulk that refer to one of them.
     A bulk file's records are the feed's own, which the reference check sees."""
+    return _unsent_referrers(modes, removing, "delta")
+
+
+def dropping_referrers(modes: Mapping[str, str], dropping: Collection[str]) -> tuple[str, ...]:
+    """The files whose stored records `dropped_record_issues` reads (in `carried`) when the
+    bulk files `dropping` no longer state records stored before: those not sent in bulk that
+    refer to one of them (of every bulk file, `dropped_records_checked`)."""
+    return _unsent_referrers(modes, dropping, "bulk")
+
+
+def dropped_records_checked(modes: Mapping[str, str]) -> tuple[str, ...]:
+    """The bulk files that a file absent from the feed or sent as a delta may refer to
+    (`STORED_REFERENCES`): those whose dropped records `dropped_record_issues` looks at. None
+    when every referring file is sent in bulk, as in most syncs."""
+    bulk = [name for name, mode in modes.items() if mode == "bulk"]
+    return tuple(
+        dict.fromkeys(
+            target
+            for name, _, target, _ in _stored_references()
+            if target in bulk and modes.get(name, "absent") != "bulk"
+        )
+    )
+
+
+def _unsent_referrers(
+    modes: Mapping[str, str], targets: Collection[str], target_mode: str
+) -> tuple[str, ...]:
     return tuple(
         dict.fromkeys(
             name
             for name, _, target, _ in _stored_references()
-            if target in removing
-            and modes.get(target) == "delta"
+            if target in targets
+            and modes.get(target) == target_mode
             and modes.get(name, "absent") != "bulk"
         )
+    )
+
+
+def _unsent_referring(
+    name: str,
+    column: str,
+    is_list: bool,
+    tables: Mapping[str, pl.DataFrame],
+    stored: pl.DataFrame,
+    removals: pl.DataFrame,
+) -> pl.LazyFrame:
+    """`ref, __line, referring` per removal (`removals`: `ref, __line`) that stored records of
+    `name` the feed does not send name in `column`: their sourcedIds, sorted."""
+    unsent = stored.lazy()
+    if name in tables:
+        # a stored record the feed sends (or removes) is as the feed says: the reference
+        # check sees it
+        unsent = unsent.join(tables[name].lazy().select("sourcedId"), on="sourcedId", how="anti")
+    return (
+        _referenced_ids(unsent, column, is_list, by="sourcedId")
+        .join(removals.lazy(), on="ref", how="inner")
+        .group_by("ref", LINE)
+        .agg(pl.col("sourcedId").unique().sort().alias("referring"))
+    )
+
+
+_SHOWN = 5  # referring records named in a message; the count says how many there are
+
+
+def _referring_said() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """How many referring records there are, the first `_SHOWN` of them, and `, ...` when
+    there are more, for a message (`_unsent_referring`'s `referring`)."""
+    count = pl.col("referring").list.len()
+    return (
+        count,
+        pl.col("referring").list.head(_SHOWN).list.join(", "),
+        pl.when(count > _SHOWN).then(pl.lit(", ...")).otherwise(pl.lit("")),
     )
 
 
@@ -391,7 +479,6 @@ def removed_record_issues(
     alone, so no reference check sees them. A removal is a row marked `tobedeleted` alone: a
     row whose status is not valid is an error of its own, never read as a removal."""
     found: list[pl.LazyFrame] = []
-    shown = 5  # referring records named in a message; the count says how many there are
     for name, column, target, is_list in _stored_references():
         targets, stored = tables.get(target), carried.get(name)
         if targets is None or stored is None or modes.get(target) != "delta":
@@ -401,23 +488,9 @@ def removed_record_issues(
         removals = targets.filter(~stated()).select(LINE, pl.col("sourcedId").alias("ref"))
         if removals.height == 0:
             continue
-        unsent = stored.lazy()
-        if name in tables:
-            # a stored record the feed sends (or removes) is as the feed says: the reference
-            # check sees it
-            unsent = unsent.join(
-                tables[name].lazy().select("sourcedId"), on="sourcedId", how="anti"
-            )
-        referring = (
-            _referenced_ids(unsent, column, is_list, by="sourcedId")
-            .join(removals.lazy(), on="ref", how="inner")
-            .group_by("ref", LINE)
-            .agg(pl.col("sourcedId").unique().sort().alias("referring"))
-        )
-        count = pl.col("referring").list.len()
         found.append(
             issues_from(
-                referring,
+                _unsent_referring(name, column, is_list, tables, stored, removals),
                 file=FILE_SPECS[target].file_name,
                 field="sourcedId",
                 value=pl.col("ref"),
@@ -427,10 +500,62 @@ def removed_record_issues(
                     f"this delta removes {_REMOVED_NOUN[target]} that {{}} stored "
                     f"{_STORED_NOUN[name]} still name in {column} "
                     f"({FILE_SPECS[name].file_name}), and does not send them: {{}}{{}}; "
-                    + STORED_REFERENCES[name, column],
-                    count,
-                    pl.col("referring").list.head(shown).list.join(", "),
-                    pl.when(count > shown).then(pl.lit(", ...")).otherwise(pl.lit("")),
+                    + _said(name, column),
+                    *_referring_said(),
+                ),
+            )
+        )
+    return found
+
+
+def dropped_record_issues(
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    dropped: Mapping[str, pl.DataFrame],
+    carried: Mapping[str, pl.DataFrame],
+) -> list[pl.LazyFrame]:
+    """A warning on each record a bulk file no longer states (`dropped[file]`: `sourcedId,
+    __line` of the stored records it dropped, on the line of a row marking one tobedeleted,
+    else on none) that stored records of a file absent from the feed or sent as a delta, and
+    not sent, still name (`carried[file]`), one per reference: what `removed_record_issues`
+    says of a delta's removal. A bulk file that names it is the reference check's (an error,
+    `reference`)."""
+    found: list[pl.LazyFrame] = []
+    for name, column, target, is_list in _stored_references():
+        gone, stored = dropped.get(target), carried.get(name)
+        if gone is None or stored is None or modes.get(target) != "bulk":
+            continue
+        mode = modes.get(name, "absent")
+        if mode == "bulk" or (mode == "delta" and name not in tables):
+            continue  # the feed's own records, or a delta with header errors: unknown
+        file_name = FILE_SPECS[name].file_name
+        sent = "absent from this feed" if mode == "absent" else "a delta that does not send them"
+        how = (
+            pl.when(pl.col(LINE).is_null())
+            .then(pl.lit("no longer in it"))
+            .otherwise(pl.lit("marked tobedeleted"))
+        )
+        found.append(
+            issues_from(
+                _unsent_referring(
+                    name,
+                    column,
+                    is_list,
+                    tables,
+                    stored,
+                    gone.select(LINE, pl.col("sourcedId").alias("ref")),
+                ),
+                file=FILE_SPECS[target].file_name,
+                field="sourcedId",
+                value=pl.col("ref"),
+                rule="reference.removed",
+                severity="warning",
+                message=pl.format(
+                    f"this bulk file removes {_REMOVED_NOUN[target]} ({{}}) that {{}} stored "
+                    f"{_STORED_NOUN[name]} still name in {column} ({file_name}, {sent}): "
+                    "{}{}; " + _said(name, column, absent=mode == "absent"),
+                    how,
+                    *_referring_said(),
                 ),
             )
         )

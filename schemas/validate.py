@@ -13,7 +13,7 @@ the stored records run on those, exactly as for a 1.1 feed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 import pandera.polars as pa
@@ -43,6 +43,9 @@ from rosterflow.schemas.references import (
     closed_references,
     cycle_issues,
     date_order_issues,
+    dropped_record_issues,
+    dropped_records_checked,
+    dropping_referrers,
     list_length_issues,
     live,
     platform_issues,
@@ -244,6 +247,69 @@ def carried_records_needed(feed: Feed) -> tuple[str, ...]:
         # its titles are compared with the stored courses' (`references.title_variant_issues`)
         needed.append("courses")
     return tuple(dict.fromkeys(needed))
+
+
+def with_dropped_records(
+    validated: ValidatedFeed,
+    stored_ids: Mapping[str, pl.Series],
+    read: Callable[[tuple[str, ...]], Mapping[str, pl.DataFrame]],
+    carried: Mapping[str, pl.DataFrame] | None = None,
+) -> tuple[ValidatedFeed, dict[str, pl.DataFrame]]:
+    """`validated` with a warning on each record a bulk file no longer states (of those
+    `stored_ids` holds: the tenant's sourcedIds per file) that stored records of a file absent
+    or sent as a delta, and not sent, still name (`references.dropped_record_issues`: the
+    stored enrollments of a user users.csv drops while enrollments.csv is absent...), and the
+    stored records it needed: `carried` (those read before), and those `read` reads of the
+    files `references.dropping_referrers` names that it does not hold.
+
+    A feed whose files such a file refers to are all absent or deltas (a feed of bulk files
+    alone: most syncs) is not looked at, and the stored records are read only when a bulk file
+    dropped records."""
+    carried = dict(carried or {})
+    dropped = dropped_records(validated, stored_ids)
+    if not dropped:
+        return validated, carried
+    modes = validated.feed.modes
+    needed = tuple(name for name in dropping_referrers(modes, dropped) if name not in carried)
+    if needed:
+        carried |= read(needed)
+    found = dropped_record_issues(validated.tables, modes, dropped, carried)
+    if not found:
+        return validated, carried
+    issues = pl.concat([validated.issues.lazy(), *found]).collect()
+    return replace(validated, issues=sort_issues(issues)), carried
+
+
+def dropped_records(
+    validated: ValidatedFeed, stored_ids: Mapping[str, pl.Series]
+) -> dict[str, pl.DataFrame]:
+    """Per bulk file that a file absent or sent as a delta may refer to (`references.
+    dropped_records_checked`), `sourcedId, __line` of the records `stored_ids` holds that it no
+    longer states, when there are any: on the line of a row marking one tobedeleted, else on
+    none. The comparison the run made already (`ValidatedFeed.changes`) says which, else the
+    file's sourcedIds are compared with the stored ones."""
+    found: dict[str, pl.DataFrame] = {}
+    for name in dropped_records_checked(validated.feed.modes):
+        rows, stored = validated.tables.get(name), stored_ids.get(name)
+        if rows is None or stored is None or stored.len() == 0:
+            continue
+        compared = (validated.changes or {}).get(name)
+        if compared is not None:
+            gone = compared.removed
+        else:
+            gone = stored.filter(~stored.is_in(live(rows).get_column("sourcedId").implode()))
+        if gone.len() == 0:
+            continue
+        marked = (
+            rows.lazy()
+            .filter(pl.col("status") == "tobedeleted")
+            .select("sourcedId", LINE)
+            .unique("sourcedId", keep="first")
+        )
+        found[name] = (
+            gone.to_frame("sourcedId").lazy().join(marked, on="sourcedId", how="left").collect()
+        )
+    return found
 
 
 def files_read_by_lines(feed: Feed) -> list[str]:

@@ -612,20 +612,28 @@ def left_behind_issues(
 
 
 def course_left_behind_issues(
-    plan: Plan, references: pl.DataFrame, advice: bool = True
+    plan: Plan,
+    references: pl.DataFrame,
+    lines: pl.LazyFrame | None = None,
+    advice: bool = True,
 ) -> pl.DataFrame:
     """A warning per course `plan` deletes that rows made by hand still point at
     (`references`: `course_id, enrollments, courses, assignments, line_items`, as
     `warehouse.state.hand_made_course_references` counts them): the plan never touches a row
     made by hand, so they are left pointing at no course. A section stands on its class's
-    record in classes.csv, a base course on courses.csv (it is derived from a course's title),
-    on no line: the record is gone from the feed, or the base course was never one."""
+    record in classes.csv, on its line among `lines` (`external_id, line` of the run's
+    classes, as `transforms.adoption.sent_lines` gives them: a class marked tobedeleted has
+    one, a class gone from the feed none); a base course on courses.csv, on no line (it is
+    derived from a course's title: no record of the feed is its)."""
     if references.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
     courses = plan.entities["course"].changes.lazy().filter(pl.col("action") == "delete")
+    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
+    sections = pl.col("kind") == "section"
     left = (
         courses.select("course_id", "external_id", "kind")
         .join(references.lazy(), on="course_id")
+        .join(sent, on="external_id", how="left")
         .with_columns(
             pl.col("external_id").str.strip_prefix(MANAGED).alias("key"),
             _pointing(
@@ -634,7 +642,8 @@ def course_left_behind_issues(
                 ("assignments", "resource assignment", "resource assignments"),
                 ("line_items", "line item", "line items"),
             ),
-            pl.lit(None, pl.Int64).alias("__line"),
+            # a base course's external ID is none of a class's: it never takes a class's line
+            pl.when(sections).then(pl.col("line")).alias("__line"),
         )
         .sort("course_id")
     )
@@ -647,7 +656,6 @@ def course_left_behind_issues(
         "key",
         "pointing",
     )
-    sections = pl.col("kind") == "section"
     return pl.concat(
         [
             issues_from(
@@ -676,13 +684,21 @@ def course_left_behind_issues(
 _DOMAIN_COLUMNS = {"user": "domain_id", "course": "domain_id", "domain": "parent_domain_id"}
 
 
-def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame, advice: bool = True) -> pl.DataFrame:
+def left_in_deleted_domains(
+    plan: Plan,
+    rows: pl.DataFrame,
+    lines: pl.LazyFrame | None = None,
+    advice: bool = True,
+) -> pl.DataFrame:
     """A warning per domain `plan` deletes that rows will still belong to once it is applied
     (`rows`: `entity, id, domain_id` of the tenant's users, courses and child domains in the
     deleted domains before the plan, as `warehouse.state.rows_in_domains` reads them), those
     the plan neither deletes nor puts in another domain: users and courses that left the SIS
     and are inactivated or kept as `[policy]` says, rows made by hand. They are left pointing
-    at no domain; `[policy] domains = "inactivate"` keeps such domains."""
+    at no domain; `[policy] domains = "inactivate"` keeps such domains. Each stands on its
+    org's line among `lines` (`external_id, line` of the run's orgs, as `transforms.adoption.
+    sent_lines` gives them: an org marked tobedeleted has one, an org gone from the feed
+    none)."""
     if rows.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
     gone_domains = (
@@ -709,6 +725,11 @@ def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame, advice: bool = True)
         staying.group_by("domain_id")
         .agg((pl.col("entity") == name).sum().alias(name) for name in ("user", "course", "domain"))
         .join(gone_domains.lazy(), on="domain_id")
+        .join(
+            pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines,
+            on="external_id",
+            how="left",
+        )
         .with_columns(
             pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
             _pointing(
@@ -716,7 +737,7 @@ def left_in_deleted_domains(plan: Plan, rows: pl.DataFrame, advice: bool = True)
                 ("course", "course", "courses"),
                 ("domain", "domain under it", "domains under it"),
             ),
-            pl.lit(None, pl.Int64).alias("__line"),
+            pl.col("line").alias("__line"),
         )
         .sort("domain_id")
     )
