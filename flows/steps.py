@@ -41,9 +41,10 @@ from rosterflow.schemas.validate import (
 )
 from rosterflow.transforms.adoption import (
     Adoption,
-    created_logins,
+    kept_login_issues,
     login_taken_issues,
     sent_lines,
+    signing_in,
 )
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
@@ -83,6 +84,7 @@ from rosterflow.warehouse.state import (
     next_ids,
     rows_in_domains,
     school_removals,
+    synced_logins,
 )
 
 
@@ -452,17 +454,26 @@ def plan(
     on_deleted_courses = hand_made_course_references(
         con, run.tenant, deleted_ids(planned.plan, "course")
     )
-    # the users created with a login an account made by hand has: their warnings go with
-    # adoption's, the records' other ways to meet an account made by hand
-    created = created_logins(planned.plan)
+    # the users the plan has sign in anew (created, reactivated, under another login) with a
+    # login another active account keeps: made by hand, or synced from a record the SIS no
+    # longer sends ([policy] users = "keep"); their warnings go with adoption's
+    signing = signing_in(planned.plan)
     taken = login_taken_issues(
-        created,
-        hand_made_logins(con, run.tenant, created["login"]),  # (no user created: no query)
+        signing,
+        hand_made_logins(con, run.tenant, signing["login"]),  # (nobody new: no query)
         planned.adoption,
         settings.identity,
         sent,
     )
-    adoption = replace(planned.adoption, issues=pl.concat([planned.adoption.issues, taken]))
+    kept = kept_login_issues(
+        planned.plan,
+        synced_logins(con, run.tenant, signing["login"]),  # (nobody new: no query)
+        planned.adoption,
+        settings.identity,
+        sent,
+        signing=signing,
+    )
+    adoption = replace(planned.adoption, issues=pl.concat([planned.adoption.issues, taken, kept]))
     return PlannedRun(
         run,
         planned.plan,

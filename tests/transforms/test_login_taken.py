@@ -7,9 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.issues import ISSUE_SCHEMA
-from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.settings import Identity
 from rosterflow.transforms.adoption import (
     CREATED_LOGINS_SCHEMA,
@@ -18,7 +16,6 @@ from rosterflow.transforms.adoption import (
     PAIR_SCHEMA,
     Adoption,
     adoptions,
-    created_logins,
     login_taken_issues,
 )
 
@@ -189,27 +186,3 @@ def test_adoption_reports_the_pairs_its_issues_name_and_not_those_it_adopts():
 
     assert_frame_equal(reported.sort(pl.all()), expected)
     assert_frame_equal(across.sort(pl.all()), expected.filter(pl.col("user_id") != 9003))
-
-
-def test_the_logins_created_are_those_of_the_users_the_plan_creates():
-    entity = ENTITIES["user"]
-    changes = pl.DataFrame(
-        [
-            ("or--u-new", "new.one", "active", "create"),
-            ("or--u-nol", None, "active", "create"),  # no login: nothing to share
-            ("or--u-off", "off.one", "inactive", "create"),  # signs in with nothing
-            ("or--u-sam", "sam.stone", "active", "adopt"),  # an account made by hand, taken over
-            ("or--u-kim", "kim.lee", "active", "update"),
-        ],
-        schema={
-            "external_id": pl.String,
-            "login": pl.String,
-            "status": pl.String,
-            "action": pl.String,
-        },
-        orient="row",
-    )
-    plan = Plan("district", {"user": EntityPlan(entity, changes, 0)})
-
-    assert_frame_equal(created_logins(plan), created(("or--u-new", "new.one")))
-    assert_frame_equal(created_logins(Plan("district")), created())
