@@ -32,6 +32,15 @@ ESSENTIAL = {("enrollments", "classSourcedId"), ("enrollments", "userSourcedId")
 # demographics.sourcedId is the user's sourcedId
 EXTRA_REFERENCES = {("demographics", "sourcedId"): "users"}
 
+# a content assignment is made only while its class (or course) and its resource are records
+# (`transforms.desired`): one naming a record the feed and the warehouse lack waits for it,
+# one naming a record that goes is not made
+ASSIGNMENTS = {
+    ("classResources", "classSourcedId"),
+    ("classResources", "resourceSourcedId"),
+    ("courseResources", "courseSourcedId"),
+    ("courseResources", "resourceSourcedId"),
+}
 KnownIds = Mapping[str, pl.Series]  # file -> sourcedIds the warehouse holds for the tenant
 # (file, column, target file) of a reference every stored record of the file resolves
 Reference = tuple[str, str, str]
@@ -162,7 +171,7 @@ def reference_issues(
                     rule="reference.removed",
                     severity="warning",
                     message=f"points at a record this feed removes from {target_file}; "
-                    + KEPT_REFERENCES.get((name, column), "the reference is dropped"),
+                    + KEPT_REFERENCES.get((name, column), _dropped(name, column)),
                 )
             )
             missing = unresolved.filter(~pl.col("removed"))
@@ -189,7 +198,7 @@ def reference_issues(
                 severity, rule = ("error" if essential else "warning"), "reference"
                 message = (
                     f"no record with this sourcedId in {target_file} ({target_mode}) nor in the "
-                    "warehouse" + ("" if essential else "; the record is built without it")
+                    "warehouse" + ("" if essential else _built_without(name, column))
                 )
             found.append(
                 issues_from(
@@ -203,6 +212,22 @@ def reference_issues(
                 )
             )
     return found
+
+
+def _dropped(name: str, column: str) -> str:
+    """What becomes of a record of `name` whose `column` names a record the feed removes."""
+    return (
+        "the assignment is not made"
+        if (name, column) in ASSIGNMENTS
+        else "the reference is dropped"
+    )
+
+
+def _built_without(name: str, column: str) -> str:
+    """What becomes of a record of `name` whose `column` names a record found nowhere."""
+    if (name, column) in ASSIGNMENTS:
+        return "; the assignment is made once that record is sent"
+    return "; the record is built without it"
 
 
 def _comparable(

@@ -129,6 +129,10 @@ def test_a_delta_assignment_ahead_of_its_class_and_resource_is_made_when_they_ar
         ("courseResources.csv", 2, "resourceSourcedId", "r-new", "warning"),
     ]
     assert content_actions(warehouse, ahead) == set()
+    said = set(ahead.issues.filter(pl.col("rule") == "reference")["message"])
+    assert all(
+        message.endswith("; the assignment is made once that record is sent") for message in said
+    )
 
     resource = sync_checked(
         warehouse,
