@@ -81,14 +81,16 @@ def validate(
         known = known_ids(warehouse, tenant)  # (refuses a warehouse that is no such file)
         validated = validated_by_lines(warehouse, tenant, opened, settings)
         carried = {}
+        ids = functools.cache(known)  # (read when first asked for, once)
         if validated is None:
             carried = carried_records(warehouse, tenant, carried_records_needed(opened))
-            validated = validate_feed(opened, settings, known(), carried=carried)
+            validated = validate_feed(opened, settings, ids(), carried=carried)
         if dropped_records_checked(opened.modes):
             # a record a bulk file dropped that stored records of a file absent or sent as a
-            # delta still name is warned of, as a sync warns of it
+            # delta still name is warned of, as a sync warns of it (the stored ids are read
+            # only for a file the validation did not compare with them)
             read = functools.partial(carried_records, warehouse, tenant)
-            validated, _ = with_dropped_records(validated, known(), read, carried)
+            validated, _ = with_dropped_records(validated, ids, read, carried)
         return opened.name, validated
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None

@@ -29,6 +29,7 @@ from rosterflow.transforms.plan import (
     left_behind_issues,
     left_in_deleted_domains,
     renumber_new_ids,
+    resource_left_behind_issues,
 )
 from rosterflow.transforms.undo import undo_changes
 from rosterflow.warehouse.apply import RunWrites, record_or_fail
@@ -72,6 +73,7 @@ from rosterflow.warehouse.schema import (
 from rosterflow.warehouse.state import (
     hand_made_course_references,
     hand_made_references,
+    hand_made_resource_references,
     hand_made_users_checksum,
     lms_checksum,
     next_ids,
@@ -518,7 +520,8 @@ def _undo_warnings(con: duckdb.DuckDBPyConnection, plan: Plan) -> pl.DataFrame:
     created, a line item in its section). An undo never touches a row made by hand, as a sync
     does not: it used to delete the row beneath them without a word, where a sync warns. The
     sync's advice to keep such rows by a `[policy]` is left out: an undo deletes what the run
-    created, whatever the policy."""
+    created, whatever the policy. A resource it deletes that content assignments made by hand
+    point at is warned of likewise."""
     tenant = plan.tenant
     return pl.concat(
         [
@@ -530,6 +533,11 @@ def _undo_warnings(con: duckdb.DuckDBPyConnection, plan: Plan) -> pl.DataFrame:
             course_left_behind_issues(
                 plan,
                 hand_made_course_references(con, tenant, deleted_ids(plan, "course")),
+                advice=False,
+            ),
+            resource_left_behind_issues(
+                plan,
+                hand_made_resource_references(con, tenant, deleted_ids(plan, "resource")),
                 advice=False,
             ),
             left_in_deleted_domains(

@@ -54,6 +54,7 @@ from rosterflow.transforms.plan import (
     deleted_ids,
     left_behind_issues,
     left_in_deleted_domains,
+    resource_left_behind_issues,
 )
 from rosterflow.transforms.planning import Since, plan_run
 from rosterflow.transforms.source_state import marked_records, source_records
@@ -81,6 +82,7 @@ from rosterflow.warehouse.state import (
     hand_made_course_references,
     hand_made_logins,
     hand_made_references,
+    hand_made_resource_references,
     next_ids,
     rows_in_domains,
     school_removals,
@@ -454,6 +456,9 @@ def plan(
     on_deleted_courses = hand_made_course_references(
         con, run.tenant, deleted_ids(planned.plan, "course")
     )
+    on_deleted_resources = hand_made_resource_references(  # (no resource deleted: no query)
+        con, run.tenant, deleted_ids(planned.plan, "resource")
+    )
     # the users the plan has sign in anew (created, reactivated, under another login) with a
     # login another active account keeps: made by hand, or synced from a record the SIS no
     # longer sends ([policy] users = "keep"); their warnings go with adoption's
@@ -487,6 +492,11 @@ def plan(
                 left_behind_issues(planned.plan, pointing, sent),
                 course_left_behind_issues(
                     planned.plan, on_deleted_courses, sent_lines(validated.tables.get("classes"))
+                ),
+                resource_left_behind_issues(
+                    planned.plan,
+                    on_deleted_resources,
+                    sent_lines(validated.tables.get("resources")),
                 ),
                 left_in_deleted_domains(
                     planned.plan, in_deleted_domains, sent_lines(validated.tables.get("orgs"))

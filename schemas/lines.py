@@ -58,6 +58,7 @@ PLAN_RULES = (
     "identity.login_taken",
     "user.delete_leaves_hand_made",
     "course.delete_leaves_hand_made",
+    "resource.delete_leaves_hand_made",
     "domain.delete_leaves_rows",
 )
 # issues that a run's records do not determine whatever their order: those that name another

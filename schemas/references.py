@@ -367,14 +367,40 @@ STORED_REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "deleted with it when [policy] deletes it)",
         "mark them tobedeleted in the delta to say so",
     ),
+    # an assignment is made only while its class (or course) and its resource are records
+    # (`transforms.desired`): once one goes, the stored assignment is no longer desired and
+    # leaves as its [policy] says, unless the row it points at is deleted, which takes it
+    # along whatever that policy (`transforms.plan`, CASCADING)
+    ("classResources", "classSourcedId"): (
+        "once it is removed they leave the platform with it (as [policy] class_resources "
+        'says, or deleted with its section when [policy] courses = "delete")',
+        "mark them tobedeleted in the delta to say so",
+    ),
+    ("classResources", "resourceSourcedId"): (
+        "once it is removed they leave the platform with it (as [policy] class_resources "
+        'says, or deleted with it when [policy] resources = "delete")',
+        "mark them tobedeleted in the delta to say so",
+    ),
+    ("courseResources", "courseSourcedId"): (
+        "once it is removed they leave the platform with it (as [policy] course_resources "
+        'says, or deleted with their org base course when [policy] courses = "delete" '
+        "deletes that)",
+        "mark them tobedeleted in the delta to say so",
+    ),
+    ("courseResources", "resourceSourcedId"): (
+        "once it is removed they leave the platform with it (as [policy] course_resources "
+        'says, or deleted with it when [policy] resources = "delete")',
+        "mark them tobedeleted in the delta to say so",
+    ),
 }
 # the advice of `STORED_REFERENCES` when the referring file is absent from the feed: there is
 # no delta to mark them in
 _ABSENT_ADVICE = {
-    "enrollments": (
-        "send enrollments.csv in bulk without them, or as a delta marking them tobedeleted, "
-        "to say so"
-    ),
+    name: (
+        f"send {FILE_SPECS[name].file_name} in bulk without them, or as a delta marking them "
+        "tobedeleted, to say so"
+    )
+    for name in ("enrollments", "classResources", "courseResources")
 }
 # how a message names the records of a file: "2 stored class(es)", "removes an academic session"
 _STORED_NOUN = {
@@ -382,6 +408,8 @@ _STORED_NOUN = {
     "users": "user(s)",
     "classes": "class(es)",
     "enrollments": "enrollment(s)",
+    "classResources": "class assignment(s)",
+    "courseResources": "course assignment(s)",
 }
 _REMOVED_NOUN = {
     "orgs": "an org",
@@ -389,6 +417,7 @@ _REMOVED_NOUN = {
     "classes": "a class",
     "courses": "a course",
     "academicSessions": "an academic session",
+    "resources": "a resource",
 }
 
 

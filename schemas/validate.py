@@ -249,9 +249,14 @@ def carried_records_needed(feed: Feed) -> tuple[str, ...]:
     return tuple(dict.fromkeys(needed))
 
 
+# the tenant's sourcedIds per stored file, or what reads them (asked only for a file the run
+# did not compare with its stored records)
+StoredIds = Mapping[str, pl.Series] | Callable[[], Mapping[str, pl.Series]]
+
+
 def with_dropped_records(
     validated: ValidatedFeed,
-    stored_ids: Mapping[str, pl.Series],
+    stored_ids: StoredIds,
     read: Callable[[tuple[str, ...]], Mapping[str, pl.DataFrame]],
     carried: Mapping[str, pl.DataFrame] | None = None,
 ) -> tuple[ValidatedFeed, dict[str, pl.DataFrame]]:
@@ -260,7 +265,8 @@ def with_dropped_records(
     or sent as a delta, and not sent, still name (`references.dropped_record_issues`: the
     stored enrollments of a user users.csv drops while enrollments.csv is absent...), and the
     stored records it needed: `carried` (those read before), and those `read` reads of the
-    files `references.dropping_referrers` names that it does not hold.
+    files `references.dropping_referrers` names that it does not hold and the tenant holds
+    records of (`stored_ids`).
 
     A feed whose files such a file refers to are all absent or deltas (a feed of bulk files
     alone: most syncs) is not looked at, and the stored records are read only when a bulk file
@@ -270,7 +276,14 @@ def with_dropped_records(
     if not dropped:
         return validated, carried
     modes = validated.feed.modes
-    needed = tuple(name for name in dropping_referrers(modes, dropped) if name not in carried)
+    ids = stored_ids() if callable(stored_ids) else stored_ids
+    # a file of which the tenant holds no record names nothing: not read (the content files
+    # of a district that never sent any, absent from every feed)
+    needed = tuple(
+        name
+        for name in dropping_referrers(modes, dropped)
+        if name not in carried and (held := ids.get(name)) is not None and held.len()
+    )
     if needed:
         carried |= read(needed)
     found = dropped_record_issues(validated.tables, modes, dropped, carried)
@@ -280,9 +293,7 @@ def with_dropped_records(
     return replace(validated, issues=sort_issues(issues)), carried
 
 
-def dropped_records(
-    validated: ValidatedFeed, stored_ids: Mapping[str, pl.Series]
-) -> dict[str, pl.DataFrame]:
+def dropped_records(validated: ValidatedFeed, stored_ids: StoredIds) -> dict[str, pl.DataFrame]:
     """Per bulk file that a file absent or sent as a delta may refer to (`references.
     dropped_records_checked`), `sourcedId, __line` of the records `stored_ids` holds that it no
     longer states, when there are any: on the line of a row marking one tobedeleted, else on
@@ -290,13 +301,16 @@ def dropped_records(
     file's sourcedIds are compared with the stored ones."""
     found: dict[str, pl.DataFrame] = {}
     for name in dropped_records_checked(validated.feed.modes):
-        rows, stored = validated.tables.get(name), stored_ids.get(name)
-        if rows is None or stored is None or stored.len() == 0:
+        rows = validated.tables.get(name)
+        if rows is None:
             continue
         compared = (validated.changes or {}).get(name)
-        if compared is not None:
+        if compared is not None:  # (none removed of a file never stored)
             gone = compared.removed
         else:
+            stored = (stored_ids() if callable(stored_ids) else stored_ids).get(name)
+            if stored is None or stored.len() == 0:
+                continue
             gone = stored.filter(~stored.is_in(live(rows).get_column("sourcedId").implode()))
         if gone.len() == 0:
             continue

@@ -680,6 +680,58 @@ def course_left_behind_issues(
     ).collect()
 
 
+def resource_left_behind_issues(
+    plan: Plan,
+    references: pl.DataFrame,
+    lines: pl.LazyFrame | None = None,
+    advice: bool = True,
+) -> pl.DataFrame:
+    """A warning per resource `plan` deletes that content assignments made by hand still
+    point at (`references`: `resource_id, class_assignments, course_assignments`, as
+    `warehouse.state.hand_made_resource_references` counts them): the plan never touches a
+    row made by hand, so they are left pointing at no resource, where the managed assignments
+    go with it. Each stands on the resource's record's line among `lines` (`external_id,
+    line` of the run's resources, as `transforms.adoption.sent_lines` gives them: a record
+    marked tobedeleted has one, a record gone from the feed none). With `advice`, it says
+    which `[policy]` keeps such resources: not an undo's, which deletes what its run created
+    whatever the policy."""
+    if references.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    resources = plan.entities["resource"].changes.lazy().filter(pl.col("action") == "delete")
+    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
+    left = (
+        resources.select("resource_id", "external_id")
+        .join(references.lazy(), on="resource_id")
+        .join(sent, on="external_id", how="left")
+        .with_columns(
+            pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
+            _pointing(
+                ("class_assignments", "class assignment", "class assignments"),
+                ("course_assignments", "course assignment", "course assignments"),
+            ),
+            pl.col("line").alias("__line"),
+        )
+        .sort("resource_id")
+    )
+    return issues_from(
+        left,
+        file="resources.csv",
+        field="sourcedId",
+        value=pl.col("sourcedId"),
+        rule="resource.delete_leaves_hand_made",
+        severity="warning",
+        message=pl.format(
+            "resource {} ({}) is deleted, but content assignments made by hand still point at "
+            "it: {}; they are left as they are, showing no content (delete them by hand"
+            + (', or keep such resources with [policy] resources = "inactivate"' if advice else "")
+            + ")",
+            "resource_id",
+            "sourcedId",
+            "pointing",
+        ),
+    ).collect()
+
+
 # the column of each entity that places its row in a domain
 _DOMAIN_COLUMNS = {"user": "domain_id", "course": "domain_id", "domain": "parent_domain_id"}
 

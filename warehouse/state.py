@@ -258,6 +258,39 @@ def hand_made_course_references(
     return found.cast(HAND_MADE_COURSE_REFERENCES_SCHEMA)
 
 
+HAND_MADE_RESOURCE_REFERENCES_SCHEMA = {
+    "resource_id": pl.Int64,
+    "class_assignments": pl.Int64,
+    "course_assignments": pl.Int64,
+}
+
+
+def hand_made_resource_references(
+    con: duckdb.DuckDBPyConnection, tenant: str, resource_ids: pl.Series
+) -> pl.DataFrame:
+    """Per resource of `resource_ids` that content assignments made by hand point at, how
+    many: the tenant's class and course assignments the sync does not manage. A plan that
+    deletes those resources leaves these rows pointing at no resource. Columns: resource_id,
+    class_assignments, course_assignments; resources nothing made by hand points at are left
+    out."""
+    if resource_ids.len() == 0:  # (most plans delete no resource: no scan)
+        return pl.DataFrame(schema=HAND_MADE_RESOURCE_REFERENCES_SCHEMA)
+    name = "rosterflow_deleted_resources"
+    with staged(con, name, resource_ids.cast(pl.Int64).to_frame("resource_id")):
+        found = con.sql(
+            "select resource_id, count(*) filter (kind = 'class') as class_assignments, "
+            "count(*) filter (kind = 'course') as course_assignments from ("
+            "select resource_id, 'class' as kind from lms.class_resources "
+            f"where {_HAND_MADE} "
+            "union all select resource_id, 'course' from lms.course_resources "
+            f"where {_HAND_MADE}"
+            f") as pointing where resource_id in (select resource_id from {name}) "
+            "group by resource_id order by resource_id",
+            params={"tenant": tenant, "managed": MANAGED_PREFIX},
+        ).pl()
+    return found.cast(HAND_MADE_RESOURCE_REFERENCES_SCHEMA)
+
+
 ROWS_IN_DOMAINS_SCHEMA = {"entity": pl.String, "id": pl.Int64, "domain_id": pl.Int64}
 
 

@@ -42,7 +42,8 @@ def _validated(feed: Feed):
     the stored records `carried_records_needed` names."""
     stored = {name: _stored(name) for name in tiny_district()}
     known = {name: records["sourcedId"] for name, records in stored.items()}
-    carried = {name: stored[name] for name in carried_records_needed(feed)}
+    # (tiny_district stores no content: a removal's stored assignments are none)
+    carried = {name: stored[name] for name in carried_records_needed(feed) if name in stored}
     return validate_feed(feed, known=known, carried=carried)
 
 
