@@ -22,7 +22,7 @@ import polars as pl
 from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
 from rosterflow.schemas.csvfile import LINE, ParsedCsv, is_utf8
 from rosterflow.schemas.feed import Feed
-from rosterflow.schemas.identity import login_issues
+from rosterflow.schemas.identity import IDENTITY_KEYS, login, login_issues, with_comparable_login
 from rosterflow.schemas.issues import (
     ISSUE_SCHEMA,
     count_errors,
@@ -247,6 +247,127 @@ def carried_records_needed(feed: Feed) -> tuple[str, ...]:
         # its titles are compared with the stored courses' (`references.title_variant_issues`)
         needed.append("courses")
     return tuple(dict.fromkeys(needed))
+
+
+def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str) -> pl.LazyFrame:
+    """Errors for the logins (under `key`) that a feed without a bulk users.csv leaves empty or
+    shared once its users combine with the stored ones, as a sync refuses them
+    (`transforms.logins.refuse_shared_logins`). `users` are the SIS's users after the feed
+    (`transforms.source_state.next_source_state`: a delta's rows replace the stored records of
+    their sourcedIds, its removals remove them); `sent` the rows of its users.csv delta (with
+    `__line`), None when users.csv is absent.
+
+    Only what `login_issues` cannot see among the rows sent is reported: a sent user whose login
+    a stored user (one the feed does not send) has too, on the sent row's line, naming the
+    stored users; stored users sharing a login among themselves, or without one (as after a
+    change of `[identity] key`), on no line, as they are in no file of the feed."""
+    if key == "sourcedId":  # required and unique: never empty nor shared
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    column = IDENTITY_KEYS[key]
+    lines = (
+        pl.LazyFrame(schema={"sourcedId": pl.String, LINE: pl.Int64})
+        if sent is None
+        else live(sent).lazy().select("sourcedId", LINE).unique("sourcedId", keep="first")
+    )
+    combined = (
+        with_comparable_login(users.lazy().select("sourcedId", column), key)
+        .join(lines, on="sourcedId", how="left")
+        # a sent user stands on its line in the feed; the others are stored alone
+        .with_columns(pl.col(LINE).is_null().alias("__stored"))
+    )
+    shared = (
+        combined.filter(pl.col("__login").is_not_null())
+        .group_by("__login")
+        .agg(
+            pl.col("sourcedId").filter(pl.col("__stored")).sort().alias("__stored_ids"),
+            (~pl.col("__stored")).sum().alias("__sent"),
+            pl.len().alias("__users"),
+            pl.col(column).sort_by("sourcedId").first().alias("__value"),
+            # logins that print alike yet were stored apart: an accent as a mark of its own
+            (login(key).str.to_lowercase() != pl.col("__login")).any().alias("__decomposed"),
+        )
+        # a login only sent users share is `login_issues`' to report
+        .filter(pl.col("__users") > 1, pl.col("__stored_ids").list.len() > 0)
+    )
+    stored_alone = combined.filter(pl.col("__login").is_null(), pl.col("__stored")).select(
+        pl.col("sourcedId").sort().implode().alias("__stored_ids")
+    )
+    kept = "stored in the warehouse, and kept by a feed that does not send users.csv in bulk"
+    prefix = pl.lit(f"[identity] key = {key!r}: ")
+    hint = pl.when(pl.col("__decomposed")).then(
+        pl.lit(
+            "; an accent of one of them is stored as a mark after its letter (Unicode NFD), "
+            "which sign-in reads as the accented letter"
+        )
+    )
+    remedy = "in the SIS, or send users.csv whole"
+    return pl.concat(
+        [
+            issues_from(
+                combined.filter(~pl.col("__stored")).join(shared, on="__login"),
+                file="users.csv",
+                field=column,
+                value=pl.col(column),
+                rule="identity.login_duplicate",
+                severity="error",
+                message=pl.concat_str(
+                    prefix,
+                    pl.format(
+                        f"another user signs in with this {column} too ({{}}: {kept})",
+                        _listed(pl.col("__stored_ids")),
+                    ),
+                    hint.otherwise(pl.lit("")),
+                    pl.lit(f"; fix it {remedy}"),
+                ),
+            ),
+            issues_from(
+                shared.filter(pl.col("__sent") == 0).with_columns(
+                    pl.lit(None, pl.Int64).alias(LINE)
+                ),
+                file="users.csv",
+                field=column,
+                value=pl.col("__value"),
+                rule="identity.login_duplicate",
+                severity="error",
+                message=pl.concat_str(
+                    prefix,
+                    pl.format(
+                        f"users {kept}, sign in with this {column} alike ({{}})",
+                        _listed(pl.col("__stored_ids")),
+                    ),
+                    hint.otherwise(pl.lit("")),
+                    pl.lit(f"; fix them {remedy}"),
+                ),
+            ),
+            issues_from(
+                stored_alone.filter(pl.col("__stored_ids").list.len() > 0).with_columns(
+                    pl.lit(None, pl.Int64).alias(LINE)
+                ),
+                file="users.csv",
+                field=column,
+                value=pl.lit(None, pl.String),
+                rule="identity.login_missing",
+                severity="error",
+                message=pl.concat_str(
+                    prefix,
+                    pl.format(
+                        f"users {kept}, have no {column} to sign in with ({{}})",
+                        _listed(pl.col("__stored_ids")),
+                    ),
+                    pl.lit(f"; fix them {remedy}"),
+                ),
+            ),
+        ]
+    )
+
+
+def _listed(ids: pl.Expr, shown: int = 3) -> pl.Expr:
+    """A sorted list of sourcedIds as a message names them: `u2, u7, u9 and 4 more`."""
+    more = ids.list.len().cast(pl.Int64) - shown
+    return pl.concat_str(
+        ids.list.head(shown).list.join(", "),
+        pl.when(more > 0).then(pl.format(" and {} more", more)).otherwise(pl.lit("")),
+    )
 
 
 # the tenant's sourcedIds per stored file, or what reads them (asked only for a file the run
