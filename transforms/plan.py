@@ -562,6 +562,33 @@ def _pointing(*counts: tuple[str, str, str]) -> pl.Expr:
     ).alias("pointing")
 
 
+def _deleted_under_hand_made(
+    plan: Plan,
+    entity: str,
+    references: pl.DataFrame,
+    lines: pl.LazyFrame | None,
+    *kinds: tuple[str, str, str],
+) -> pl.LazyFrame:
+    """The rows of `entity` `plan` deletes that rows made by hand point at (`references`: per
+    id, how many of each of `kinds`), with `sourcedId`, `pointing` (what points at it, said)
+    and `__line`: its record's line among `lines` (a record marked tobedeleted has one, a
+    record gone from the feed none)."""
+    id_column = ENTITIES[entity].id
+    deleted = plan.entities[entity].changes.lazy().filter(pl.col("action") == "delete")
+    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
+    return (
+        deleted.select(id_column, "external_id")
+        .join(references.lazy(), on=id_column)
+        .join(sent, on="external_id", how="left")
+        .with_columns(
+            pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
+            _pointing(*kinds),
+            pl.col("line").alias("__line"),
+        )
+        .sort(id_column)
+    )
+
+
 def left_behind_issues(
     plan: Plan, references: pl.DataFrame, lines: pl.LazyFrame | None = None, advice: bool = True
 ) -> pl.DataFrame:
@@ -575,22 +602,14 @@ def left_behind_issues(
     policy."""
     if references.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
-    users = plan.entities["user"].changes.lazy().filter(pl.col("action") == "delete")
-    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
-    left = (
-        users.select("user_id", "external_id")
-        .join(references.lazy(), on="user_id")
-        .join(sent, on="external_id", how="left")
-        .with_columns(
-            pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
-            _pointing(
-                ("enrollments", "enrollment", "enrollments"),
-                ("observers", "observer link", "observer links"),
-                ("scores", "score", "scores"),
-            ),
-            pl.col("line").alias("__line"),
-        )
-        .sort("user_id")
+    left = _deleted_under_hand_made(
+        plan,
+        "user",
+        references,
+        lines,
+        ("enrollments", "enrollment", "enrollments"),
+        ("observers", "observer link", "observer links"),
+        ("scores", "score", "scores"),
     )
     return issues_from(
         left,
@@ -697,21 +716,13 @@ def resource_left_behind_issues(
     whatever the policy."""
     if references.height == 0:
         return pl.DataFrame(schema=ISSUE_SCHEMA)
-    resources = plan.entities["resource"].changes.lazy().filter(pl.col("action") == "delete")
-    sent = pl.LazyFrame(schema=LINES_SCHEMA) if lines is None else lines
-    left = (
-        resources.select("resource_id", "external_id")
-        .join(references.lazy(), on="resource_id")
-        .join(sent, on="external_id", how="left")
-        .with_columns(
-            pl.col("external_id").str.strip_prefix(MANAGED).alias("sourcedId"),
-            _pointing(
-                ("class_assignments", "class assignment", "class assignments"),
-                ("course_assignments", "course assignment", "course assignments"),
-            ),
-            pl.col("line").alias("__line"),
-        )
-        .sort("resource_id")
+    left = _deleted_under_hand_made(
+        plan,
+        "resource",
+        references,
+        lines,
+        ("class_assignments", "class assignment", "class assignments"),
+        ("course_assignments", "course assignment", "course assignments"),
     )
     return issues_from(
         left,
