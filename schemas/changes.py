@@ -79,16 +79,6 @@ class Plan:
         if users is None:
             return pl.DataFrame(schema=ADOPTION_SCHEMA)
 
-        def before(name: str) -> pl.Expr:
-            # a changed field's detail names its value before; an unchanged one is the row's
-            changed = pl.col("detail").str.json_path_match(f"$.{name}")
-            return (
-                pl.when(changed.is_not_null())
-                .then(changed.str.json_path_match("$.from"))
-                .otherwise(pl.col(name).cast(pl.String))
-                .alias(f"{name}_before")
-            )
-
         return (
             users.changes.lazy()
             .filter(pl.col("action") == "adopt")
@@ -96,7 +86,7 @@ class Plan:
                 # a record's external ID is `or--<sourcedId>` (transforms.desired.managed_id)
                 pl.col("external_id").str.strip_prefix("or--").alias("sourcedId"),
                 pl.col("user_id").cast(pl.Int64),
-                *(before(name) for name in ADOPTED_FIELDS),
+                *(field_before(name).alias(f"{name}_before") for name in ADOPTED_FIELDS),
             )
             .sort("user_id")
             .collect()
@@ -151,3 +141,15 @@ class Plan:
             .collect()
             .filter(pl.col("rows") > 0)
         )
+
+
+def field_before(name: str) -> pl.Expr:
+    """A field of a changed row (lms columns, `detail`) as it was before the change, as text:
+    the value the change's `detail` names it changed from, else the row's (a field the change
+    left as it was)."""
+    changed = pl.col("detail").str.json_path_match(f"$.{name}")
+    return (
+        pl.when(changed.is_not_null())
+        .then(changed.str.json_path_match("$.from"))
+        .otherwise(pl.col(name).cast(pl.String))
+    )

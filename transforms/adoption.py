@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.changes import Plan, field_before
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.identity import IDENTITY_KEYS, same_login
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
@@ -393,24 +393,13 @@ def login_taken_issues(
     )
 
 
-def _before(name: str) -> pl.Expr:
-    """A user's field before a change: the value the change's `detail` names it changed from,
-    else the row's (a field the change leaves as it was)."""
-    named = pl.col("detail").str.json_path_match(f"$.{name}").is_not_null()
-    return (
-        pl.when(named)
-        .then(pl.col("detail").str.json_path_match(f"$.{name}.from"))
-        .otherwise(pl.col(name).cast(pl.String))
-    )
-
-
 def _signs_in_otherwise() -> pl.Expr:
     """Whether a changed user no longer signs in as before the change: deleted, inactive after
     it, or under another login (compared as sign-in compares them)."""
     return (
         (pl.col("action") == "delete")
         | (pl.col("status") != "active")
-        | ~same_login(_before("login")).eq_missing(same_login(pl.col("login")))
+        | ~same_login(field_before("login")).eq_missing(same_login(pl.col("login")))
     ).fill_null(True)
 
 
@@ -418,8 +407,8 @@ def _signs_in_anew() -> pl.Expr:
     """Whether an active user with a login after a change did not sign in with it before:
     inactive before it, or under another login (or none)."""
     return (
-        (_before("status") != "active")
-        | ~same_login(_before("login")).eq_missing(same_login(pl.col("login")))
+        (field_before("status") != "active")
+        | ~same_login(field_before("login")).eq_missing(same_login(pl.col("login")))
     ).fill_null(True)
 
 
@@ -446,7 +435,7 @@ def signing_in(plan: Plan) -> pl.DataFrame:
         .filter(_signs_in_anew())
         .select(
             *columns,
-            pl.when((_before("status") != "active").fill_null(True))
+            pl.when((field_before("status") != "active").fill_null(True))
             .then(pl.lit("is reactivated"))
             .otherwise(pl.lit("has its login changed"))
             .alias("how"),
