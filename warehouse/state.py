@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NamedTuple
@@ -197,24 +197,17 @@ def hand_made_references(
     scores (lms.scores, which a sync never writes). A plan that deletes those users leaves
     these rows pointing at no user: they are never touched. Columns: user_id, enrollments,
     observers, scores; users nothing made by hand points at are left out."""
-    if user_ids.len() == 0:  # (most plans delete no user: no scan)
-        return pl.DataFrame(schema=HAND_MADE_REFERENCES_SCHEMA)
-    name = "rosterflow_deleted_users"
-    with staged(con, name, user_ids.cast(pl.Int64).to_frame("user_id")):
-        found = con.sql(
-            "select user_id, count(*) filter (kind = 'enrollment') as enrollments, "
-            "count(*) filter (kind = 'observer') as observers, "
-            "count(*) filter (kind = 'score') as scores from ("
-            f"select user_id, 'enrollment' as kind from lms.enrollments where {_HAND_MADE} "
-            f"union all select observer_user_id, 'observer' from lms.observers where {_HAND_MADE} "
-            f"union all select student_user_id, 'observer' from lms.observers where {_HAND_MADE} "
-            # a score has no tenant of its own: user ids are unique across tenants
-            "union all select user_id, 'score' from lms.scores"
-            f") as pointing where user_id in (select user_id from {name}) "
-            "group by user_id order by user_id",
-            params={"tenant": tenant, "managed": MANAGED_PREFIX},
-        ).pl()
-    return found.cast(HAND_MADE_REFERENCES_SCHEMA)
+    return _pointing_at(
+        con,
+        tenant,
+        user_ids,
+        HAND_MADE_REFERENCES_SCHEMA,
+        ("enrollments", "user_id", f"lms.enrollments where {_HAND_MADE}"),
+        ("observers", "observer_user_id", f"lms.observers where {_HAND_MADE}"),
+        ("observers", "student_user_id", f"lms.observers where {_HAND_MADE}"),
+        # a score has no tenant of its own: user ids are unique across tenants
+        ("scores", "user_id", "lms.scores"),
+    )
 
 
 HAND_MADE_COURSE_REFERENCES_SCHEMA = {
@@ -235,27 +228,17 @@ def hand_made_course_references(
     that deletes those courses leaves these rows pointing at no course. Columns: course_id,
     enrollments, courses, assignments, line_items; courses nothing made by hand points at are
     left out."""
-    if course_ids.len() == 0:  # (most plans delete no course: no scan)
-        return pl.DataFrame(schema=HAND_MADE_COURSE_REFERENCES_SCHEMA)
-    name = "rosterflow_deleted_courses"
-    with staged(con, name, course_ids.cast(pl.Int64).to_frame("course_id")):
-        found = con.sql(
-            "select course_id, count(*) filter (kind = 'enrollment') as enrollments, "
-            "count(*) filter (kind = 'course') as courses, "
-            "count(*) filter (kind = 'assignment') as assignments, "
-            "count(*) filter (kind = 'line_item') as line_items from ("
-            f"select course_id, 'enrollment' as kind from lms.enrollments where {_HAND_MADE} "
-            f"union all select base_course_id, 'course' from lms.courses where {_HAND_MADE} "
-            "union all select course_id, 'assignment' from lms.class_resources "
-            f"where {_HAND_MADE} "
-            "union all select course_id, 'assignment' from lms.course_resources "
-            f"where {_HAND_MADE} "
-            "union all select course_id, 'line_item' from lms.line_items where tenant = $tenant"
-            f") as pointing where course_id in (select course_id from {name}) "
-            "group by course_id order by course_id",
-            params={"tenant": tenant, "managed": MANAGED_PREFIX},
-        ).pl()
-    return found.cast(HAND_MADE_COURSE_REFERENCES_SCHEMA)
+    return _pointing_at(
+        con,
+        tenant,
+        course_ids,
+        HAND_MADE_COURSE_REFERENCES_SCHEMA,
+        ("enrollments", "course_id", f"lms.enrollments where {_HAND_MADE}"),
+        ("courses", "base_course_id", f"lms.courses where {_HAND_MADE}"),
+        ("assignments", "course_id", f"lms.class_resources where {_HAND_MADE}"),
+        ("assignments", "course_id", f"lms.course_resources where {_HAND_MADE}"),
+        ("line_items", "course_id", "lms.line_items where tenant = $tenant"),
+    )
 
 
 HAND_MADE_RESOURCE_REFERENCES_SCHEMA = {
@@ -273,22 +256,43 @@ def hand_made_resource_references(
     deletes those resources leaves these rows pointing at no resource. Columns: resource_id,
     class_assignments, course_assignments; resources nothing made by hand points at are left
     out."""
-    if resource_ids.len() == 0:  # (most plans delete no resource: no scan)
-        return pl.DataFrame(schema=HAND_MADE_RESOURCE_REFERENCES_SCHEMA)
-    name = "rosterflow_deleted_resources"
-    with staged(con, name, resource_ids.cast(pl.Int64).to_frame("resource_id")):
+    return _pointing_at(
+        con,
+        tenant,
+        resource_ids,
+        HAND_MADE_RESOURCE_REFERENCES_SCHEMA,
+        ("class_assignments", "resource_id", f"lms.class_resources where {_HAND_MADE}"),
+        ("course_assignments", "resource_id", f"lms.course_resources where {_HAND_MADE}"),
+    )
+
+
+def _pointing_at(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    ids: pl.Series,
+    schema: Mapping[str, pl.DataType],
+    *sources: tuple[str, str, str],
+) -> pl.DataFrame:
+    """Per id of `ids` (the first column of `schema`) that rows of `sources` point at, how
+    many of each kind: a source is `(column, referring column, table and condition)`, its
+    rows counted in `column` of `schema` (two sources may count in one). Ids nothing points
+    at are left out; no id, no scan (most plans delete nothing)."""
+    key, *counted = schema
+    if ids.len() == 0:
+        return pl.DataFrame(schema=schema)
+    counts = ", ".join(f"count(*) filter (kind = '{column}') as {column}" for column in counted)
+    pointing = " union all ".join(
+        f"select {referring} as {key}, '{column}' as kind from {rows}"
+        for column, referring, rows in sources
+    )
+    name = f"rosterflow_deleted_{key}s"
+    with staged(con, name, ids.cast(pl.Int64).to_frame(key)):
         found = con.sql(
-            "select resource_id, count(*) filter (kind = 'class') as class_assignments, "
-            "count(*) filter (kind = 'course') as course_assignments from ("
-            "select resource_id, 'class' as kind from lms.class_resources "
-            f"where {_HAND_MADE} "
-            "union all select resource_id, 'course' from lms.course_resources "
-            f"where {_HAND_MADE}"
-            f") as pointing where resource_id in (select resource_id from {name}) "
-            "group by resource_id order by resource_id",
+            f"select {key}, {counts} from ({pointing}) as pointing "
+            f"where {key} in (select {key} from {name}) group by {key} order by {key}",
             params={"tenant": tenant, "managed": MANAGED_PREFIX},
         ).pl()
-    return found.cast(HAND_MADE_RESOURCE_REFERENCES_SCHEMA)
+    return found.cast(schema)
 
 
 ROWS_IN_DOMAINS_SCHEMA = {"entity": pl.String, "id": pl.Int64, "domain_id": pl.Int64}
