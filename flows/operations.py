@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from rosterflow.flows.report import DEFAULT_WAREHOUSE
+from rosterflow.flows.report import names_warehouse
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.runs import RunRecord, SyncResult
@@ -250,7 +250,7 @@ def _command(verb: str, run_id: int | None, warehouse: str | Path) -> str:
     holds none of a layout's runs ("no such warehouse", exit 2) and, of another one-file
     warehouse, a run of the same number that is another district's (undone by mistake)."""
     words = f"rosterflow {verb}" if run_id is None else f"rosterflow {verb} {run_id}"
-    if not is_layout(warehouse) and Path(warehouse) == DEFAULT_WAREHOUSE:
+    if not names_warehouse(warehouse):
         return words
     return f"{words} --warehouse {shlex.quote(str(warehouse))}"
 

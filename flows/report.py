@@ -296,14 +296,21 @@ def sync_verdict(result: SyncResult) -> str:
     return f"{head}: {message}. The warehouse is unchanged; {recorded}"
 
 
-# the warehouse a command reads without --warehouse: the one a held run's message means
+# the warehouse a command reads without --warehouse
 DEFAULT_WAREHOUSE = Path("rosterflow.duckdb")
 
 
+def names_warehouse(warehouse: str | os.PathLike[str] | None) -> bool:
+    """Whether a command suggested for a run of `warehouse` names it (`--warehouse`): every
+    warehouse but the default one-file warehouse, which a command reads without it. Copied
+    without it into another folder, `rosterflow undo 5` reads that folder's
+    `rosterflow.duckdb`: none of a layout's runs, or another district's run 5."""
+    return warehouse is not None and Path(warehouse) != DEFAULT_WAREHOUSE
+
+
 def decide_line(run_id: int, warehouse: Path) -> str:
-    """How to approve or discard held run `run_id` of `warehouse`, the warehouse named: the
-    run's message names the run alone (`rosterflow approve 4`), which run in the same folder
-    reads the default warehouse, another file than the run's (a run 4 of its own, or none)."""
+    """How to approve or discard held run `run_id` of `warehouse`, the warehouse named as the
+    sync was given it (the run's message names it by its absolute path)."""
     # (here, not at the top: the notifications' mail and HTTP modules are no report's start-up)
     from rosterflow.flows.notify import decide_commands
 
@@ -332,7 +339,7 @@ def print_sync_result(
     if result.planning:
         console.print(shown(planning_line(result)), highlight=False, soft_wrap=True)
     console.print(sync_verdict(result), highlight=False, soft_wrap=True)
-    if result.outcome == "held" and warehouse is not None and warehouse != DEFAULT_WAREHOUSE:
+    if result.outcome == "held" and names_warehouse(warehouse):
         # (on one line, however long the path: a command broken over two is copied broken)
         console.print(shown(decide_line(result.run_id, warehouse)), highlight=False, soft_wrap=True)
 

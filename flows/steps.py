@@ -67,7 +67,6 @@ from rosterflow.warehouse.basis import (
     stored_state,
 )
 from rosterflow.warehouse.held import hold_run
-from rosterflow.warehouse.layout import is_layout
 from rosterflow.warehouse.records import (
     CLOSED_REFERENCES,
     LINE_MARKS,
@@ -548,9 +547,9 @@ def held_commands(run_id: int, warehouse: str | Path | None) -> tuple[str, str]:
     approve 4` reads the default warehouse of the folder it is typed in, another file, or
     none of a layout's."""
     from rosterflow.flows.notify import decide_commands
-    from rosterflow.flows.report import DEFAULT_WAREHOUSE
+    from rosterflow.flows.report import names_warehouse
 
-    if warehouse is None or (not is_layout(warehouse) and Path(warehouse) == DEFAULT_WAREHOUSE):
+    if not names_warehouse(warehouse):
         return f"rosterflow approve {run_id}", f"rosterflow discard {run_id}"
     return decide_commands(run_id, os.path.abspath(warehouse))
 
