@@ -611,13 +611,13 @@ def undo(
         bool,
         typer.Option(
             "--force",
-            help="Undo even when later runs changed some of the same rows (their changes to those rows are overwritten).",
+            help="Undo even when later runs changed some of the same rows (their changes to those rows are overwritten) or made rows pointing at rows the undo deletes (deleted with them).",
         ),
     ] = False,
 ) -> None:
     """Bring every lms row a run changed back to its version before that run, as a new run.
 
-    Hand-made rows are never touched. Refused (exit 1) when a later run changed any of the same rows, unless --force. The tenant's next sync is planned in full.
+    Hand-made rows are never touched, and no managed row is left pointing at a row that is gone. Refused (exit 1) when a later run changed any of the same rows, or made rows pointing at rows the undo deletes, unless --force. The tenant's next sync is planned in full.
     """
     with commands.operating(warehouse):
         from rosterflow.flows.operations import undo_run

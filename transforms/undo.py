@@ -10,10 +10,14 @@ hand-made now (its `origin` says so, or its external ID was set by hand to one w
 managed prefix) is never touched, and a row whose external ID another row holds now is not
 brought back (that would repeat a managed external ID). A row given back to a version made by
 hand (the run adopted it) is that version whole: its external ID (named in the detail) and the
-run that wrote it last (`updated_run_id`, most often none) included.
+run that wrote it last (`updated_run_id`, most often none) included. The managed rows a later
+run made that point at a row the undo deletes are deleted with it (`cascaded_deletes`), as a
+sync deletes the enrollments of a user it deletes: an undo leaves nothing pointing at nothing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -119,5 +123,46 @@ def undo_changes(
         .select(*entity.columns, "action", "detail")
         .sort(key)
         .collect()
+        .cast(entity.schema)
+    )
+
+
+def points_at(entity: Entity, ids: Mapping[str, pl.Series]) -> pl.Expr:
+    """Whether a row of `entity` points, through any of its references, at one of `ids` (per
+    entity referenced: the ids of those rows), as a boolean column."""
+    conditions = [
+        pl.col(ref).is_in(ids[target].implode()).fill_null(False)
+        for ref, target in entity.references.items()
+        if target in ids and ids[target].len()
+    ]
+    return pl.any_horizontal(conditions) if conditions else pl.lit(False)
+
+
+def referenced_ids(entity: Entity, rows: pl.DataFrame) -> dict[str, pl.Series]:
+    """Per entity `rows` of `entity` refer to, the ids they name (each once, no null)."""
+    named: dict[str, list[pl.Series]] = {}
+    for ref, target in entity.references.items():
+        named.setdefault(target, []).append(rows.get_column(ref).cast(pl.Int64))
+    return {
+        target: pl.concat(columns).drop_nulls().unique().sort().alias("id")
+        for target, columns in named.items()
+    }
+
+
+def cascaded_deletes(entity: Entity, run_id: int, rows: pl.DataFrame) -> pl.DataFrame:
+    """The changes deleting `rows` (lms rows of `entity`) that point at rows the undo of run
+    `run_id` deletes: managed rows a later run made or changed (an enrollment of the user the
+    run created), which the undo deletes with what they point at, as a sync deletes the
+    enrollments of a user it deletes. Like the undo's other deletions, each keeps its values
+    as they are (history closes that version)."""
+    targets = " or ".join(dict.fromkeys(entity.references.values()))
+    reason = f"undo of run {run_id}: the {targets} it points at was deleted"
+    return (
+        rows.with_columns(
+            pl.lit(None, pl.Int64).alias("updated_run_id"),
+            pl.lit("delete").alias("action"),
+            pl.lit(f'{{"reason":"{reason}"}}').alias("detail"),
+        )
+        .select(*entity.columns, "action", "detail")
         .cast(entity.schema)
     )

@@ -8,6 +8,8 @@ run), `discarded` (a held run dropped) and `undone` (an applied run reverted, by
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +18,7 @@ import polars as pl
 
 from rosterflow.schemas.lms import MANAGED_PREFIX, Entity
 from rosterflow.warehouse.runs import utc_now
+from rosterflow.warehouse.schema import staged
 
 
 class OperationRefused(Exception):
@@ -241,6 +244,67 @@ def undo_inputs(
     return UndoInputs(ids, before, current, taken, holders)
 
 
+def managed_pointing_at(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    entity: Entity,
+    deleted: Mapping[str, pl.Series],
+    planned: pl.Series,
+) -> pl.DataFrame:
+    """The tenant's managed rows of `entity` (lms columns) that point, through any of its
+    references, at a row of `deleted` (per entity referenced, the ids of the rows an undo
+    deletes), but those `planned` (ids of the rows the undo itself changes): what is left
+    pointing at nothing unless the undo deletes it too. One query, none when nothing it
+    refers to is deleted (most undos delete nothing such rows point at)."""
+    pointed = {
+        ref: target
+        for ref, target in entity.references.items()
+        if target in deleted and deleted[target].len()
+    }
+    if not pointed:
+        return pl.DataFrame(schema=entity.schema)
+    columns = ", ".join(entity.columns)
+    views = {target: f"rosterflow_deleted_{target}s" for target in dict.fromkeys(pointed.values())}
+    condition = " or ".join(
+        f"{ref} in (select id from {views[target]})" for ref, target in pointed.items()
+    )
+    with ExitStack() as stack:
+        for target, view in views.items():
+            stack.enter_context(staged(con, view, deleted[target].cast(pl.Int64).to_frame("id")))
+        stack.enter_context(
+            staged(con, "rosterflow_planned", planned.cast(pl.Int64).to_frame("id"))
+        )
+        return (
+            con.sql(
+                f"select {columns} from lms.{entity.table} "
+                "where tenant = $tenant and starts_with(external_id, $managed) "
+                f"and ({condition}) "
+                f"and {entity.id} not in (select id from rosterflow_planned) "
+                f"order by {entity.id}",
+                params={"tenant": tenant, "managed": MANAGED_PREFIX},
+            )
+            .pl()
+            .cast(entity.schema)
+        )
+
+
+def existing_ids(con: duckdb.DuckDBPyConnection, entity: Entity, ids: pl.Series) -> pl.Series:
+    """Those of `ids` that a row of lms.<entity> holds now (of any tenant: ids are unique
+    across tenants). No id, no scan."""
+    if ids.len() == 0:
+        return pl.Series("id", [], pl.Int64)
+    with staged(con, "rosterflow_referenced", ids.cast(pl.Int64).to_frame("id")):
+        return (
+            con.sql(
+                f"select {entity.id} as id from lms.{entity.table} "
+                f"where {entity.id} in (select id from rosterflow_referenced)"
+            )
+            .pl()
+            .get_column("id")
+            .cast(pl.Int64)
+        )
+
+
 # --- listing ------------------------------------------------------------------------------------
 
 
@@ -252,7 +316,9 @@ def list_runs(
     con: duckdb.DuckDBPyConnection, tenant: str | None = None, limit: int | None = None
 ) -> pl.DataFrame:
     """The runs, newest first: run_id, tenant, started_at, outcome, decision (what became of a
-    held or undone run, and by which run), feed_name, changes, planning, message. `tenant`
+    held or undone run, and by which run; a held run no one decided on that a later applied
+    run of its tenant overtook, which can no longer be approved, is `overtaken by run N`),
+    feed_name, changes, planning, message. `tenant`
     is matched as written, else as one text in another Unicode form (`Montréal` with its `é`
     as one character or as `e` and a combining accent, as a Mac's keyboard gives it): both
     print alike, and "no runs of tenant Montréal" beside a tenant Montréal with runs reads
@@ -274,14 +340,26 @@ def list_runs(
         change_counts as (
             select run_id, sum(changes)::bigint as changes from changes group by run_id
         ),
-        decided as (
-            select
-                run_id,
-                string_agg(
-                    decision || coalesce(' by run ' || result_run_id, ''), '; '
-                    order by decided_at
-                ) as decision,
+        decisions as (
+            select run_id, decision || coalesce(' by run ' || result_run_id, '') as decision,
+                decided_at
             from audit.decisions
+            union all
+            -- a held run no one decided on, and a later run applied to its tenant: its plan no
+            -- longer fits (`approve` refuses it), which its row must not hide behind `held`
+            select held.run_id, 'overtaken by run ' || min(later.run_id), min(later.started_at)
+            from audit.sync_runs as held
+            join audit.sync_runs as later
+                on later.tenant = held.tenant
+                and later.run_id > held.run_id
+                and later.outcome = 'applied'
+            where held.outcome = 'held'
+                and held.run_id not in (select run_id from audit.decisions)
+            group by held.run_id
+        ),
+        decided as (
+            select run_id, string_agg(decision, '; ' order by decided_at) as decision,
+            from decisions
             group by run_id
         ),
         final as (

@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.lms import ENROLLMENT, USER, Entity
-from rosterflow.transforms.undo import undo_changes
+from rosterflow.transforms.undo import cascaded_deletes, points_at, referenced_ids, undo_changes
 
 RUN = 7
 UNDONE = f"undo of run {RUN}"
@@ -253,3 +253,36 @@ def test_rows_are_undone_each_once_in_id_order():
             ]
         ),
     )
+
+
+def test_rows_pointing_at_rows_the_undo_deletes_are_deleted_as_they_are():
+    # a later run enrolled Sam (user 11) in course 21; run 7 created Sam
+    pointing = rows(ENROLLMENT, enrollment(updated_run_id=9))
+    assert_frame_equal(
+        cascaded_deletes(ENROLLMENT, RUN, pointing),
+        changed(
+            ENROLLMENT,
+            enrollment(),
+            "delete",
+            f'{{"reason":"{UNDONE}: the user or course it points at was deleted"}}',
+        ),
+    )
+
+
+def test_a_row_points_at_the_ids_named_through_any_of_its_references():
+    enrollments = rows(
+        ENROLLMENT,
+        enrollment(),
+        enrollment(enrollment_id=32, user_id=12, course_id=22),
+        enrollment(enrollment_id=33, user_id=13, course_id=None),
+    )
+    gone = {"user": pl.Series([13]), "course": pl.Series([21])}
+
+    def pointing(ids):
+        return enrollments.with_columns(points_at(ENROLLMENT, ids).alias("points"))["points"]
+
+    assert pointing(gone).to_list() == [True, False, True]
+    assert pointing({"user": pl.Series([], dtype=pl.Int64)}).to_list() == [False] * 3
+    assert {
+        target: ids.to_list() for target, ids in referenced_ids(ENROLLMENT, enrollments).items()
+    } == {"user": [11, 12, 13], "course": [21, 22]}

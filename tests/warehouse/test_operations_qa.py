@@ -56,3 +56,31 @@ def test_another_name_still_finds_nothing(con):
 
     assert list_runs(con, "Montreal").height == 0
     assert list_runs(con, None)["tenant"].to_list() == [COMPOSED]
+
+
+def _outcome(con, tenant: str, outcome: str) -> int:
+    run = run_record(con, outcome, tenant=tenant)
+    record_run(con, run, NO_ISSUES, None)
+    return run.run_id
+
+
+def test_a_held_run_a_later_applied_run_overtook_is_listed_as_overtaken(con):
+    """`runs` showed such a run as `held` with no decision, as if it waited for one: its
+    approval is refused (its plan no longer fits). A run of another tenant, a dry run and a
+    held run decided on overtake nothing."""
+    overtaken = _outcome(con, "north", "held")
+    _outcome(con, "south", "applied")
+    _outcome(con, "north", "planned")
+    discarded = _outcome(con, "north", "held")
+    con.execute(
+        "insert into audit.decisions values (?, 'discarded', now(), null, null)", [discarded]
+    )
+    waiting = _outcome(con, "south", "held")
+    first = _outcome(con, "north", "applied")
+    _outcome(con, "north", "applied")
+
+    decisions = dict(list_runs(con).select("run_id", "decision").iter_rows())
+
+    assert decisions[overtaken] == f"overtaken by run {first}"
+    assert decisions[discarded] == "discarded"
+    assert decisions[waiting] is None
