@@ -61,7 +61,8 @@ def validate(
     references of delta files, and into absent files, resolve against the tenant's records,
     a feed of the lines of the tenant's last applied run is validated by its lines, and the
     logins a users.csv delta (or an absent users.csv) leaves shared with the stored users, or
-    empty, are errors, as a sync refuses them (`with_stored_logins`)."""
+    empty, are errors, as in a sync's validation (`flows.steps.with_stored_logins`)."""
+    from rosterflow.flows.steps import with_stored_logins
     from rosterflow.schemas.feed import FeedError, open_feed
     from rosterflow.schemas.references import dropped_records_checked
     from rosterflow.schemas.settings import SettingsError, load_settings
@@ -93,53 +94,19 @@ def validate(
             # only for a file the validation did not compare with them)
             read = functools.partial(carried_records, warehouse, tenant)
             validated, carried = with_dropped_records(validated, ids, read, carried)
-        return opened.name, with_stored_logins(
-            validated, warehouse, tenant, settings.identity.key, carried
+        # the logins the feed's users leave empty or shared with the stored ones, checked as
+        # a sync's validation checks them (the stored users read once, with `carried`'s)
+        validated, _ = with_stored_logins(
+            validated,
+            settings.identity.key,
+            carried,
+            functools.partial(carried_records, warehouse, tenant),
         )
+        return opened.name, validated
     except (FeedError, SettingsError, WarehouseError) as error:
         raise CommandError(str(error)) from None
     except OSError as error:  # a folder feed's file that cannot be read (its permissions)
         raise CommandError(f"{error.filename or feed}: cannot be read ({error.strerror})") from None
-
-
-def with_stored_logins(
-    validated: ValidatedFeed,
-    warehouse: Path,
-    tenant: str,
-    key: str,
-    carried: dict[str, pl.DataFrame],
-) -> ValidatedFeed:
-    """`validated` with the logins a sync refuses once the feed's users combine with the
-    tenant's stored ones (`schemas.validate.stored_login_issues`): under a login `key` other
-    than sourcedId, when users.csv is a delta or absent. A feed with a bulk users.csv (most feeds)
-    reads nothing more; the stored users are read once (`carried` may hold them already)."""
-    from dataclasses import replace
-
-    import polars as pl
-
-    from rosterflow.schemas.issues import sort_issues
-    from rosterflow.schemas.validate import stored_login_issues
-    from rosterflow.transforms.source_state import next_source_state
-
-    mode = validated.feed.modes.get("users", "absent")
-    sent = validated.tables.get("users") if mode == "delta" else None
-    # a delta whose header could not be read is an error already; one missing from the tables
-    # of a feed answered by the lines of the tenant's last applied run is recalled, not planned
-    if key == "sourcedId" or mode == "bulk" or (mode == "delta" and sent is None):
-        return validated
-    stored = carried.get("users")
-    if stored is None:
-        stored = carried_records(warehouse, tenant, ("users",)).get("users")
-    if stored is None:  # the tenant has no warehouse file: nothing stored to share a login
-        return validated
-    # combined as the sync combines them (the run id only stamps the sent rows: unread here)
-    users = next_source_state("users", stored, sent, mode, run_id=0)
-    found = stored_login_issues(users, sent, key).collect()
-    if found.height == 0:
-        return validated
-    return replace(
-        validated, issues=sort_issues(pl.concat([validated.issues, found], how="diagonal_relaxed"))
-    )
 
 
 def feed_path(feed: str) -> Path:

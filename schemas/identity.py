@@ -4,9 +4,10 @@ Districts choose the field their single sign-on sends: `sourcedId` (the default)
 `userId` (the identifier of the first `{type:identifier}` item of `userIds`), `identifier` or
 `email`. Under the chosen key, every user stated in the feed needs a login of their own: an
 empty one, or one another user has too (compared as sign-in compares them, `same_login`:
-trimmed, in any letter case, with an accent stored either way alike), is an error on that row.
-The login stored is the value as the SIS sends it, trimmed: only the comparisons ignore letter
-case and how an accent is stored.
+trimmed, in any letter case, with an accent stored either way alike, without the characters a
+screen does not show), is an error on that row. The login stored is the value as the SIS sends
+it, trimmed: only the comparisons ignore letter case, how an accent is stored and those
+characters.
 """
 
 from __future__ import annotations
@@ -41,33 +42,54 @@ def login(key: str) -> pl.Expr:
 SIGN_IN_FORM = "NFC"
 
 
+# a character a screen shows as nothing: a format character (Unicode category Cf: a soft
+# hyphen U+00AD, a zero-width space U+200B, a zero-width non-joiner or joiner U+200C/U+200D, a
+# word joiner U+2060, a byte-order mark U+FEFF, a direction mark). A login holding one looks
+# like the login without it, which its user types: sign-in compares logins without them. (A
+# control character is an error of the CSV reading already, `value.control`.) All are beyond
+# ASCII
+INVISIBLE_CHARACTER = r"\p{Cf}"
+
+
 def same_login(login: pl.Expr) -> pl.Expr:
-    """A login as sign-in compares it: trimmed, in lower case, composed (`JSmith` and ` jsmith`
-    are one login; so are `José` typed composed and decomposed, the same text to Unicode).
-    Login changes, adoption, the logins new users share with accounts made by hand, and shared
-    logins among a tenant's users (`with_comparable_login`) compare them so."""
-    return login.str.strip_chars().str.to_lowercase().str.normalize(SIGN_IN_FORM)
+    """A login as sign-in compares it: trimmed, in lower case, composed, without the characters
+    a screen does not show (`JSmith` and ` jsmith` are one login; so are `José` typed composed
+    and decomposed, the same text to Unicode, and `ann@x.org` with a zero-width space after
+    it); null when nothing but such characters is left. Login changes, adoption, the logins new
+    users share with accounts made by hand, and shared logins among a tenant's users
+    (`with_comparable_login`) compare them so."""
+    return _visible_composed(login.str.strip_chars().str.to_lowercase())
 
 
 def with_comparable_login(users: pl.LazyFrame, key: str) -> pl.LazyFrame:
     """`users` with `__login`: each user's login under `key` as sign-in compares it
-    (`same_login`), null when empty; the shared-login checks' comparison, a pass over every
-    user of every feed (a million at a large district)."""
+    (`same_login`), null when empty (or of characters a screen does not show alone); the
+    shared-login checks' comparison, a pass over every user of every feed (a million at a
+    large district)."""
     return (
         # (two steps: Polars would compute the login three times in one expression)
         users.with_columns(login(key).str.to_lowercase().alias("__login")).with_columns(
-            _composed(pl.col("__login")).alias("__login")
+            _visible_composed(pl.col("__login")).alias("__login")
         )
     )
 
 
-def _composed(logins: pl.Expr) -> pl.Expr:
-    """`logins` (trimmed and in lower case) composed as `same_login` composes them. ASCII text
-    is in every normal form already: only the others are composed, as composing a million
-    logins takes 0.2 s, and finding the few that are not ASCII 5 ms."""
+def _visible_composed(logins: pl.Expr) -> pl.Expr:
+    """`logins` (trimmed and in lower case) as `same_login` compares them: without the
+    characters a screen does not show, trimmed again (`ann \\u200b` is `ann`), composed; null
+    when nothing is left. ASCII text holds no such character and is in every normal form
+    already: only the others are searched and composed, as composing a million logins takes
+    0.2 s, and finding the few that are not ASCII 5 ms."""
     not_ascii = logins.str.len_bytes() != logins.str.len_chars()
-    # (null where ASCII: normalizing a null costs nothing)
-    return pl.coalesce(pl.when(not_ascii).then(logins).str.normalize(SIGN_IN_FORM), logins)
+    # (null where ASCII: searching and normalizing a null costs nothing)
+    visible = (
+        pl.when(not_ascii)
+        .then(logins)
+        .str.replace_all(INVISIBLE_CHARACTER, "")
+        .str.strip_chars()
+        .str.normalize(SIGN_IN_FORM)
+    )
+    return pl.when(not_ascii).then(pl.when(visible != "").then(visible)).otherwise(logins)
 
 
 def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
@@ -97,22 +119,35 @@ def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
             "identity.login_duplicate",
             pl.concat_str(
                 pl.format(f"another user signs in with this {column} too ({{}})", "__others"),
-                _stored_decomposed_hint(key),
+                _look_alike_hints(key),
             ),
         ),
     ]
 
 
-def _stored_decomposed_hint(key: str) -> pl.Expr:
+def _look_alike_hints(key: str) -> pl.Expr:
     """Why a login that looks like another's in every letter is shared all the same: `josé`
     with its accent stored as a mark of its own prints as `josé` typed as one character, and
-    sign-in reads the two alike. Said on the rows whose login composing changes (a few)."""
-    decomposed = pl.col("__login") != login(key).str.to_lowercase()
-    hint = (
-        "; its accents are stored as marks after their letters (Unicode NFD), "
-        "which sign-in reads as the accented letters"
+    sign-in reads the two alike; `ann@x.org` with a zero-width space in it prints as
+    `ann@x.org`, and sign-in compares logins without it. Said on the rows whose login composing
+    or leaving such characters out changes (a few: the rows sharing a login alone)."""
+    stated = login(key).str.to_lowercase()
+    invisible = stated.str.contains(INVISIBLE_CHARACTER)
+    visible = stated.str.replace_all(INVISIBLE_CHARACTER, "").str.strip_chars()
+    decomposed = pl.col("__login") != visible
+    return pl.concat_str(
+        pl.when(decomposed)
+        .then(
+            pl.lit(
+                "; its accents are stored as marks after their letters (Unicode NFD), "
+                "which sign-in reads as the accented letters"
+            )
+        )
+        .otherwise(pl.lit("")),
+        pl.when(invisible)
+        .then(pl.lit("; it holds a character a screen does not show, which sign-in leaves out"))
+        .otherwise(pl.lit("")),
     )
-    return pl.when(decomposed).then(pl.lit(hint)).otherwise(pl.lit(""))
 
 
 def _others_sharing(shown: int = 3) -> pl.Expr:
@@ -145,20 +180,4 @@ def _login_issues(flagged: pl.LazyFrame, key: str, rule: str, message: pl.Expr) 
         rule=rule,
         severity="error",
         message=pl.concat_str(pl.lit(f"[identity] key = {key!r}: "), message),
-    )
-
-
-def duplicate_logins(users: pl.DataFrame, key: str) -> pl.DataFrame:
-    """`login, sourcedIds` of each login (under `key`) that several of the tenant's users
-    share, or that is empty (login null): for records combined from several feeds."""
-    if key == "sourcedId":
-        return pl.DataFrame(schema={"login": pl.String, "sourcedIds": pl.List(pl.String)})
-    return (
-        with_comparable_login(users.lazy().select("sourcedId", IDENTITY_KEYS[key]), key)
-        .select("sourcedId", pl.col("__login").alias("login"))
-        .filter(pl.col("login").is_null() | pl.col("login").is_duplicated())
-        .group_by("login")
-        .agg(pl.col("sourcedId").sort().alias("sourcedIds"))
-        .sort("login", nulls_last=False)
-        .collect()
     )

@@ -22,7 +22,13 @@ import polars as pl
 from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
 from rosterflow.schemas.csvfile import LINE, ParsedCsv, is_utf8
 from rosterflow.schemas.feed import Feed
-from rosterflow.schemas.identity import IDENTITY_KEYS, login, login_issues, with_comparable_login
+from rosterflow.schemas.identity import (
+    IDENTITY_KEYS,
+    INVISIBLE_CHARACTER,
+    login,
+    login_issues,
+    with_comparable_login,
+)
 from rosterflow.schemas.issues import (
     ISSUE_SCHEMA,
     count_errors,
@@ -176,7 +182,11 @@ def validate_feed(
                     _new_or_repeated(normalized, changes[name], stored[name].height)
                 ).drop(ROW_HASH)
         checked_rows[name] = checked.height
-        found += [warnings, model_issues(checked, spec), invisible_id_issues(checked, spec)]
+        found += [
+            warnings,
+            model_issues(checked, spec),
+            invisible_character_issues(checked, spec, settings.identity.key),
+        ]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = (
             normalized if delta is None else delta.with_kept(spec, normalized, kept_in_place)
@@ -251,11 +261,11 @@ def carried_records_needed(feed: Feed) -> tuple[str, ...]:
 
 def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str) -> pl.LazyFrame:
     """Errors for the logins (under `key`) that a feed without a bulk users.csv leaves empty or
-    shared once its users combine with the stored ones, as a sync refuses them
-    (`transforms.logins.refuse_shared_logins`). `users` are the SIS's users after the feed
-    (`transforms.source_state.next_source_state`: a delta's rows replace the stored records of
-    their sourcedIds, its removals remove them); `sent` the rows of its users.csv delta (with
-    `__line`), None when users.csv is absent.
+    shared once its users combine with the stored ones, as a sync's validation and `validate
+    --warehouse` both report them (`flows.steps.with_stored_logins`). `users` are the SIS's
+    users after the feed (`transforms.source_state.next_source_state`: a delta's rows replace
+    the stored records of their sourcedIds, its removals remove them); `sent` the rows of its
+    users.csv delta (with `__line`), None when users.csv is absent.
 
     Only what `login_issues` cannot see among the rows sent is reported: a sent user whose login
     a stored user (one the feed does not send) has too, on the sent row's line, naming the
@@ -275,16 +285,30 @@ def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str
         # a sent user stands on its line in the feed; the others are stored alone
         .with_columns(pl.col(LINE).is_null().alias("__stored"))
     )
+    # logins that print alike yet were stored apart: an accent as a mark of its own, or a
+    # character a screen does not show. Told per user from `__apart`, the login stated where
+    # the one compared is another (null for all but a few), in two steps so that it is
+    # computed once
+    stated = login(key).str.to_lowercase()
+    apart = pl.col("__apart")
     shared = (
         combined.filter(pl.col("__login").is_not_null())
+        .with_columns(pl.when(stated != pl.col("__login")).then(stated).alias("__apart"))
+        .with_columns(
+            (
+                apart.str.replace_all(INVISIBLE_CHARACTER, "").str.strip_chars()
+                != pl.col("__login")
+            ).alias("__decomposed"),
+            apart.str.contains(INVISIBLE_CHARACTER).alias("__invisible"),
+        )
         .group_by("__login")
         .agg(
             pl.col("sourcedId").filter(pl.col("__stored")).sort().alias("__stored_ids"),
             (~pl.col("__stored")).sum().alias("__sent"),
             pl.len().alias("__users"),
             pl.col(column).sort_by("sourcedId").first().alias("__value"),
-            # logins that print alike yet were stored apart: an accent as a mark of its own
-            (login(key).str.to_lowercase() != pl.col("__login")).any().alias("__decomposed"),
+            pl.col("__decomposed").any(),
+            pl.col("__invisible").any(),
         )
         # a login only sent users share is `login_issues`' to report
         .filter(pl.col("__users") > 1, pl.col("__stored_ids").list.len() > 0)
@@ -294,11 +318,22 @@ def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str
     )
     kept = "stored in the warehouse, and kept by a feed that does not send users.csv in bulk"
     prefix = pl.lit(f"[identity] key = {key!r}: ")
-    hint = pl.when(pl.col("__decomposed")).then(
-        pl.lit(
-            "; an accent of one of them is stored as a mark after its letter (Unicode NFD), "
-            "which sign-in reads as the accented letter"
+    hint = pl.concat_str(
+        pl.when(pl.col("__decomposed"))
+        .then(
+            pl.lit(
+                "; an accent of one of them is stored as a mark after its letter (Unicode NFD), "
+                "which sign-in reads as the accented letter"
+            )
         )
+        .otherwise(pl.lit("")),
+        pl.when(pl.col("__invisible"))
+        .then(
+            pl.lit(
+                "; one of them holds a character a screen does not show, which sign-in leaves out"
+            )
+        )
+        .otherwise(pl.lit("")),
     )
     remedy = "in the SIS, or send users.csv whole"
     return pl.concat(
@@ -316,7 +351,7 @@ def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str
                         f"another user signs in with this {column} too ({{}}: {kept})",
                         _listed(pl.col("__stored_ids")),
                     ),
-                    hint.otherwise(pl.lit("")),
+                    hint,
                     pl.lit(f"; fix it {remedy}"),
                 ),
             ),
@@ -335,7 +370,7 @@ def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str
                         f"users {kept}, sign in with this {column} alike ({{}})",
                         _listed(pl.col("__stored_ids")),
                     ),
-                    hint.otherwise(pl.lit("")),
+                    hint,
                     pl.lit(f"; fix them {remedy}"),
                 ),
             ),
@@ -856,38 +891,67 @@ def row_rule_issues(
     return found
 
 
-# a character of an ID a screen shows as nothing: a format character (Unicode category Cf: a
-# byte-order mark U+FEFF, a zero-width space U+200B, a joiner, a direction mark). A control
-# character is an error of the CSV reading already (`value.control`)
-INVISIBLE_CHARACTER = r"\p{Cf}"
-
-
-def invisible_id_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
-    """A warning on each sourcedId or reference holding a character a screen does not show.
+def invisible_character_issues(rows: pl.DataFrame, spec: FileSpec, key: str) -> pl.LazyFrame:
+    """A warning on each sourcedId or reference (`id.invisible`), and on each login of users.csv
+    under `[identity] key` = `key` (`identity.login_invisible`), holding a character a screen
+    does not show (`schemas.identity.INVISIBLE_CHARACTER`; a control character is an error of
+    the CSV reading already, `value.control`).
 
     Such an ID matches no ID written without it, yet looks the same: on its own the reader sees
-    a reference error whose value looks right, or a record that is not the one they meant. The
-    issue names the character (as \\uXXXX, in the value too). Every such character is beyond
-    ASCII: one pass comparing lengths in bytes and in characters (a quarter of a pattern's cost)
-    finds the columns holding any, which alone are searched (IDs are ASCII in most feeds)."""
-    columns = [c.name for c in spec.of_kind(Kind.ID, Kind.REF, Kind.REF_LIST)]
+    a reference error whose value looks right, or a record that is not the one they meant. Such
+    a login is stored as sent, yet its user cannot type it: sign-in compares logins without the
+    character (`schemas.identity.same_login`), and two users whose logins differ by it alone
+    share one. The issue names the character (as \\uXXXX, in the value too)."""
+    ids = {c.name: pl.col(c.name) for c in spec.of_kind(Kind.ID, Kind.REF, Kind.REF_LIST)}
+    found = [
+        _invisible_issues(
+            rows, spec, ids, rule="id.invisible", said="it matches no ID written without it"
+        )
+    ]
+    if spec.name == "users" and key != "sourcedId":  # (a sourcedId is an ID: warned of above)
+        found.append(
+            _invisible_issues(
+                rows,
+                spec,
+                {IDENTITY_KEYS[key]: login(key)},
+                rule="identity.login_invisible",
+                said=f"the login ([identity] key = {key!r}) is stored with it, and compared "
+                "with other logins without it",
+            )
+        )
+    return pl.concat(found)
+
+
+def _invisible_issues(
+    rows: pl.DataFrame, spec: FileSpec, searched: Mapping[str, pl.Expr], rule: str, said: str
+) -> pl.LazyFrame:
+    """A warning (`rule`, saying `said` of the character) on each row whose value searched in a
+    column (`searched`: the column -> the value in it, the column itself or a part of it) holds
+    a character a screen does not show. Every such character is beyond ASCII: one pass
+    comparing lengths in bytes and in characters (a quarter of a pattern's cost) finds the
+    columns holding any, which alone are searched (IDs and logins are ASCII in most feeds)."""
+    columns = list(searched)
     if not columns or rows.height == 0:
         return pl.LazyFrame(schema=ISSUE_SCHEMA)
     beyond_ascii = rows.select(
         (pl.col(columns).str.len_bytes() != pl.col(columns).str.len_chars()).any().fill_null(False)
     ).row(0, named=True)
-    searched = [name for name, held in beyond_ascii.items() if held]
-    if not searched:
+    suspects = [name for name, held in beyond_ascii.items() if held]
+    if not suspects:
         return pl.LazyFrame(schema=ISSUE_SCHEMA)
     holding = rows.select(
-        pl.col(searched).str.contains(INVISIBLE_CHARACTER).any().fill_null(False)
+        [
+            searched[name].str.contains(INVISIBLE_CHARACTER).any().fill_null(False).alias(name)
+            for name in suspects
+        ]
     ).row(0, named=True)
     found = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
     for column in (name for name, held in holding.items() if held):
-        flagged = rows.filter(pl.col(column).str.contains(INVISIBLE_CHARACTER))
+        value = searched[column]
+        flagged = rows.filter(value.str.contains(INVISIBLE_CHARACTER))
         characters = (
-            flagged[column]
-            .str.extract_all(INVISIBLE_CHARACTER)
+            flagged.select(value.str.extract_all(INVISIBLE_CHARACTER))
+            .to_series()
             .explode()
             .drop_nulls()
             .unique()
@@ -901,13 +965,12 @@ def invisible_id_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
                 file=spec.file_name,
                 field=column,
                 value=pl.col(column).str.replace_many(characters, shown),
-                rule="id.invisible",
+                rule=rule,
                 severity="warning",
                 message=pl.format(
                     "the value holds {}, a character a screen does not show (here as \\uXXXX): "
-                    "it matches no ID written without it; remove it in the SIS or its export",
-                    pl.col(column)
-                    .str.extract_all(INVISIBLE_CHARACTER)
+                    f"{said}; remove it in the SIS or its export",
+                    value.str.extract_all(INVISIBLE_CHARACTER)
                     .list.unique(maintain_order=True)
                     .list.eval(pl.element().replace_strict(characters, shown))
                     .list.join(", "),

@@ -80,8 +80,8 @@ class Adoption:
 
 
 def comparable(column: str) -> pl.Expr:
-    """A value as adoption compares it: trimmed, in lower case, composed (NFC), `ß` as `ss`;
-    empty is no value."""
+    """A value as adoption compares it: trimmed, in lower case, composed (NFC), without the
+    characters a screen does not show, `ß` as `ss`; empty is no value."""
     value = (
         # trimmed, in lower case and composed, as sign-in compares logins: one name typed on
         # two systems, `José` composed (é) on one, decomposed (e + U+0301) on the other, is

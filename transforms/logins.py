@@ -1,12 +1,14 @@
-"""How users sign in after a plan: the logins it changes, and logins it must not leave empty
-or shared (`[identity] key` names the field a user signs in with)."""
+"""How users sign in after a plan: the logins it changes, and the warnings for them
+(`[identity] key` names the field a user signs in with). A login left empty or shared is
+validation's error, among the rows sent (`schemas.identity.login_issues`) and across them and
+the stored users a feed keeps (`schemas.validate.stored_login_issues`): never planned."""
 
 from __future__ import annotations
 
 import polars as pl
 
-from rosterflow.schemas.changes import Plan, PlanError
-from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins, same_login
+from rosterflow.schemas.changes import Plan
+from rosterflow.schemas.identity import IDENTITY_KEYS, same_login
 from rosterflow.schemas.issues import issues_from
 from rosterflow.transforms.adoption import LINES_SCHEMA
 
@@ -62,21 +64,3 @@ def login_change_issues(relogins: pl.DataFrame, key: str) -> pl.DataFrame:
             "{} signs in as {} now, no longer as {}", "external_id", "login", "login_before"
         ),
     ).collect()
-
-
-def refuse_shared_logins(users: pl.DataFrame, key: str) -> None:
-    """The users of a delta or absent users file combine with those stored: validation saw
-    only the rows sent (if any), so logins empty or shared across the two are refused here."""
-    shared = duplicate_logins(users, key)
-    if shared.height == 0:
-        return
-    examples = "; ".join(
-        f"{'no login' if login is None else repr(login)}: {', '.join(ids[:3])}"
-        + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-        for login, ids in shared.head(3).iter_rows()
-    )
-    raise PlanError(
-        f"[identity] key = {key!r}: {shared.height:,} login{'s are' if shared.height > 1 else ' is'} "
-        f"empty or shared by several of the tenant's users ({examples}); fix them in the SIS, "
-        "or send users.csv whole"
-    )

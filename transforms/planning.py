@@ -27,7 +27,6 @@ from rosterflow.transforms.incremental import (
     desired_courses,
     plan_incremental,
 )
-from rosterflow.transforms.logins import refuse_shared_logins
 from rosterflow.transforms.plan import marked_external_ids, plan_changes
 from rosterflow.transforms.source_state import teacher_order
 
@@ -76,10 +75,10 @@ def plan_run(
     already worked out, per file. `sent` gives the line of each user record the run received
     (`external_id, line`: `transforms.adoption.sent_lines`), on which an issue the plan raises
     stands. `marked` holds per file the sourcedIds of the records the feed marked
-    tobedeleted (`source_state.marked_records`): the rows they remove say so in their detail."""
+    tobedeleted (`source_state.marked_records`): the rows they remove say so in their detail.
+    The records are those of a valid feed: no login among the users is empty or shared, the
+    stored users a feed without a bulk users.csv keeps included (validation's errors)."""
     removed_by = marked_external_ids(marked or {})
-    if modes["users"] != "bulk":  # a bulk file's logins were checked by validation
-        refuse_shared_logins(records["users"], settings.identity.key)
     if isinstance(since, Since):
         changes = _changes_since(since.hashes, records, found or {})
         enrollments = since.hashes.get(

@@ -72,8 +72,12 @@ def test_a_delta_user_taking_a_stored_users_login_is_refused(tmp_path):
         .with_columns(status=pl.lit("active"), dateLastModified=pl.lit("2026-12-01T00:00:00.000Z"))
     )
     result = sync(tmp_path, delta, warehouse, settings("username"), "2", users="delta")
-    assert result.outcome == "rejected"
-    assert "'sam.stone': u-s1, u-s2" in (result.message or "")
+    assert (result.outcome, result.message) == ("rejected", "1 validation error")
+    errors = result.issues.filter(pl.col("severity") == "error")
+    assert errors.select("line", "value", "rule").rows() == [
+        (2, "sam.stone", "identity.login_duplicate")  # u-s2's line, naming u-s1 (stored)
+    ]
+    assert "(u-s1: stored in the warehouse" in errors["message"][0]
     assert logins(warehouse)["or--u-s2"] == "kim.lee"
 
 

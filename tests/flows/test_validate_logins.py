@@ -1,8 +1,8 @@
-"""`validate --warehouse` predicts a sync's refusal of shared logins: under a login key other than
+"""`validate --warehouse` reports the shared logins a sync rejects: under a login key other than
 sourcedId, a users.csv delta (or an absent users.csv) leaves the tenant's other users stored, and
-a login one of them shares with a user the feed sends is refused by the sync
-(`transforms.logins.refuse_shared_logins`). Validation says so, as an error on the sent row
-naming the stored user; a feed with a bulk users.csv reads no stored user for it."""
+a login one of them shares with a user the feed sends is an error on the sent row naming the
+stored user, in the sync's validation as in validate's (`flows.steps.with_stored_logins`); a
+feed with a bulk users.csv reads no stored user for it."""
 
 from __future__ import annotations
 
@@ -84,12 +84,13 @@ def test_a_delta_user_taking_a_stored_login_is_an_error_and_the_sync_refuses_it(
         "stored in the warehouse, and kept by a feed that does not send users.csv in bulk); "
         "fix it in the SIS, or send users.csv whole"
     )
-    # the sync of the same feed is refused: rejected, the warehouse unchanged
+    # the sync of the same feed is rejected at validation, with the very same issue
     copy = tmp_path / "w.duckdb"
     shutil.copy(warehouse, copy)
     synced_run = run_sync(feed, copy, Settings(identity=Identity(key="username")), tenant=TENANT)
-    assert synced_run.outcome == "rejected"
-    assert "'sam.stone': u-s1, u-s9" in (synced_run.message or "")
+    assert (synced_run.outcome, synced_run.message) == ("rejected", "1 validation error")
+    columns = ["file", "line", "field", "value", "rule", "severity", "message"]
+    assert synced_run.issues.select(columns).rows() == issues.select(columns).rows()
 
 
 def test_a_delta_user_moving_to_a_stored_users_login_is_an_error(synced, tmp_path):

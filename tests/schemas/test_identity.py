@@ -5,8 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from rosterflow.schemas.identity import IDENTITY_KEYS, duplicate_logins, login, login_issues
+from rosterflow.schemas.identity import IDENTITY_KEYS, login, login_issues
 from rosterflow.schemas.settings import SettingsError, parse_settings
+from rosterflow.schemas.validate import stored_login_issues
 
 USERS = pl.DataFrame(
     {
@@ -59,11 +60,17 @@ def test_a_login_shared_in_any_letter_case_is_an_error_on_each_row():
     ]
 
 
-def test_duplicate_logins_over_combined_records():
+def test_stored_users_sharing_a_login_or_without_one_are_errors_on_no_line():
+    """Records combined from several feeds (a users.csv delta over the stored users) are
+    checked as the sync's validation checks them."""
     users = USERS.with_columns(pl.Series("identifier", ["S1", "s1", None]))
-    found = duplicate_logins(users, "identifier")
-    assert found.rows() == [(None, ["u3"]), ("s1", ["u1", "u2"])]
-    assert duplicate_logins(users, "sourcedId").height == 0
+    found = stored_login_issues(users, None, "identifier").collect()
+    assert found.select("line", "value", "rule").rows() == [
+        (None, "S1", "identity.login_duplicate"),
+        (None, None, "identity.login_missing"),
+    ]
+    assert "(u1, u2)" in found["message"][0] and "(u3)" in found["message"][1]
+    assert stored_login_issues(users, None, "sourcedId").collect().height == 0
 
 
 def test_the_key_and_the_login_guard_are_settings():

@@ -11,8 +11,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rosterflow.flows.pipeline import run_sync
-from rosterflow.schemas.identity import duplicate_logins, login, login_issues, same_login
+from rosterflow.schemas.identity import login, login_issues, same_login
 from rosterflow.schemas.settings import Identity, Settings
+from rosterflow.schemas.validate import stored_login_issues
 from rosterflow.transforms.logins import relogins
 from rosterflow.warehouse.schema import connect
 from tests.feeds import frame, tiny_district, with_cell, write_feed
@@ -80,7 +81,6 @@ def test_logins_that_differ_only_in_how_an_accent_is_stored_are_shared(key, colu
 )
 def test_logins_sign_in_tells_apart_are_not_shared(first, second):
     assert errors(users("username", first, second), "username").height == 0
-    assert duplicate_logins(users("username", first, second), "username").height == 0
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,9 @@ def test_a_delta_users_login_is_compared_with_the_stored_ones_composed():
     """A delta's users combine with those stored: `josé` sent decomposed for a new user is the
     login a stored user has composed."""
     combined = users("username", COMPOSED, "kim.lee", DECOMPOSED)
-    assert duplicate_logins(combined, "username").rows() == [(COMPOSED, ["u1", "u3"])]
+    found = stored_login_issues(combined, None, "username").collect()
+    assert found.select("value", "rule").rows() == [(COMPOSED, "identity.login_duplicate")]
+    assert "(u1, u3)" in found["message"][0]
 
 
 def test_a_login_stored_the_other_way_is_no_login_change():
@@ -177,5 +179,7 @@ def test_a_delta_user_taking_a_stored_login_stored_apart_is_refused(tmp_path):
     feed = write_feed(tmp_path / "2.zip", delta, modes={"users": "delta"})
     result = run_sync(feed, warehouse, BY_USERNAME, "north")
     assert result.outcome == "rejected"
-    assert f"{COMPOSED!r}: u-s1, u-s2" in (result.message or "")
+    shared = result.issues.filter(pl.col("rule") == "identity.login_duplicate")
+    assert shared.select("file", "line", "value").rows() == [("users.csv", 2, DECOMPOSED)]
+    assert "(u-s1: stored in the warehouse" in shared["message"][0]
     assert lms_logins(warehouse)["or--u-s2"] == "kim.lee"

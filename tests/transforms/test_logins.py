@@ -1,5 +1,5 @@
-"""How users sign in after a plan: the logins it changes (`relogins`), the warnings for them
-(`login_change_issues`), and logins left empty or shared (`refuse_shared_logins`)."""
+"""How users sign in after a plan: the logins it changes (`relogins`), and the warnings for
+them (`login_change_issues`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.changes import EntityPlan, Plan, PlanError
+from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.lms import USER
-from rosterflow.transforms.logins import login_change_issues, refuse_shared_logins, relogins
-from tests.feeds import frame
+from rosterflow.transforms.logins import login_change_issues, relogins
 
 RELOGINS_SCHEMA = {
     "external_id": pl.String,
@@ -169,53 +168,3 @@ def test_a_warning_per_user_whose_login_changes():
 def test_the_warning_names_the_field_users_sign_in_with(key, field):
     found = login_change_issues(relogin_rows(("or--u1", 11, "a", "b")), key)
     assert found["field"].to_list() == [field]
-
-
-def users(*rows: tuple[str, str | None]) -> pl.DataFrame:
-    """users.csv records: (sourcedId, username)."""
-    return frame("users", *({"sourcedId": s, "username": u} for s, u in rows))
-
-
-@pytest.mark.parametrize(
-    "records",
-    [
-        users(),
-        users(("u1", "sam"), ("u2", "kim")),
-        users(("u1", "sam"), ("u2", " Sam2 ")),
-    ],
-)
-def test_logins_of_their_own_pass(records):
-    assert refuse_shared_logins(records, "username") is None
-
-
-def test_under_the_sourced_id_every_user_has_a_login_of_their_own():
-    assert refuse_shared_logins(users(("u1", None), ("u2", None)), "sourcedId") is None
-
-
-@pytest.mark.parametrize(
-    ("records", "message"),
-    [
-        (
-            users(("u1", "sam"), ("u2", " SAM "), ("u3", "kim")),
-            "[identity] key = 'username': 1 login is empty or shared by several of the "
-            "tenant's users ('sam': u1, u2); fix them in the SIS, or send users.csv whole",
-        ),
-        (
-            users(("u1", None), ("u2", ""), ("u3", "ada"), ("u4", "Ada")),
-            "[identity] key = 'username': 2 logins are empty or shared by several of the "
-            "tenant's users (no login: u1, u2; 'ada': u3, u4); fix them in the SIS, or send "
-            "users.csv whole",
-        ),
-        (
-            users(*((f"u{n}", "sam") for n in range(1, 6))),
-            "[identity] key = 'username': 1 login is empty or shared by several of the "
-            "tenant's users ('sam': u1, u2, u3 and 2 more); fix them in the SIS, or send "
-            "users.csv whole",
-        ),
-    ],
-    ids=["shared in any letter case", "empty and shared", "many sharing one"],
-)
-def test_logins_empty_or_shared_are_refused(records, message):
-    with pytest.raises(PlanError) as refused:
-        refuse_shared_logins(records, "username")
-    assert str(refused.value) == message

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.reads import answered
 from rosterflow.schemas.records import RecordChanges
@@ -239,14 +237,6 @@ def sharing_a_username() -> Frames:
             .alias("username")
         )
     }
-
-
-@pytest.mark.parametrize("users", ["delta", "absent"])
-def test_logins_shared_across_users_not_sent_whole_are_refused(users):
-    last = synced_once(None, Settings())
-    config = Settings(identity=Identity(key="username"))
-    with pytest.raises(PlanError, match=r"\[identity\] key = 'username': 1 login is empty or"):
-        run_plan(last, records(sharing_a_username(), 2), FULL, BULK | {"users": users}, config)
 
 
 def test_logins_of_a_users_file_sent_whole_are_left_to_validation():
