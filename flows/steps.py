@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -35,6 +35,7 @@ from rosterflow.schemas.validate import (
     ValidatedFeed,
     carried_records_needed,
     files_read_by_lines,
+    stored_login_issues,
     validate_by_lines,
     validate_feed,
     with_dropped_records,
@@ -46,6 +47,7 @@ from rosterflow.transforms.adoption import (
     sent_lines,
     signing_in,
 )
+from rosterflow.transforms.desired import unplaced_course_assignment_issues
 from rosterflow.transforms.guard import refusal, removals
 from rosterflow.transforms.lines import kept_lines, with_line_keys
 from rosterflow.transforms.logins import login_change_issues, relogins
@@ -57,7 +59,11 @@ from rosterflow.transforms.plan import (
     resource_left_behind_issues,
 )
 from rosterflow.transforms.planning import Since, plan_run
-from rosterflow.transforms.source_state import marked_records, source_records
+from rosterflow.transforms.source_state import (
+    marked_records,
+    next_source_state,
+    source_records,
+)
 from rosterflow.warehouse.apply import RunWrites, record_or_fail, record_run
 from rosterflow.warehouse.basis import (
     IncrementalBasis,
@@ -96,7 +102,8 @@ class ValidatedRun:
     validated: ValidatedFeed
     stored: StoredState
     # the stored records of the files a delta's checks stand on (`carried_records_needed`),
-    # which the plan reads too: read once
+    # and of those the checks across stored records read (`_with_stored_checks`), which the
+    # plan reads too: read once
     carried: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
@@ -133,8 +140,9 @@ class PlannedRun:
     # the accounts made by hand that new users take over ([identity] adopt_by); its issues
     # name too the users created with a login such an account has (`identity.login_taken`)
     adoption: Adoption = field(default_factory=Adoption)
-    # a warning per user or course deleted that rows made by hand still point at, and per
-    # domain deleted that rows left in lms still belong to
+    # a warning per user or course deleted that rows made by hand still point at, per
+    # domain deleted that rows left in lms still belong to, and per course assignment sent
+    # that is not made, its course having no org base course
     left_behind: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ISSUE_SCHEMA))
 
 
@@ -311,14 +319,15 @@ def validate(
     (`read_feed`), only those lines are parsed and checked, and the stored records of the
     others stand in for them, on their lines (`schemas.validate.validate_by_lines`); a feed
     they cannot stand in for is parsed whole. Either way, a record a bulk file dropped that
-    stored records of a file absent or sent as a delta still name is warned of
-    (`_with_dropped_records`), as a delta's removal is."""
+    stored records of a file absent or sent as a delta still name is warned of, as a delta's
+    removal is, and a login a users.csv delta (or an absent users.csv) leaves empty or shared
+    with a stored user is an error, as `validate --warehouse` reports it (`_with_stored_checks`)."""
     read = feed.stored_records()  # (a feed read by its changed lines: `read_feed`)
     if read is not None:
         by_lines = validate_by_lines(feed, settings, read, in_place=True)
         if by_lines is not None:
-            return _with_dropped_records(
-                ValidatedRun(by_lines, stored_state(con, run, read)), con, run.tenant
+            return _with_stored_checks(
+                ValidatedRun(by_lines, stored_state(con, run, read)), con, run.tenant, settings
             )
     # the warehouse is read while the files are parsed: Polars and DuckDB let go of the GIL,
     # and the parse leaves part of the cores idle
@@ -339,7 +348,9 @@ def validate(
     }
     if stored.lms_summary is None:  # nothing to compare with, or every record is looked at
         validated = validate_feed(feed, settings, known, carried=carried)
-        return _with_dropped_records(ValidatedRun(validated, stored, carried), con, run.tenant)
+        return _with_stored_checks(
+            ValidatedRun(validated, stored, carried), con, run.tenant, settings
+        )
     nothing = pl.DataFrame(schema={"sourcedId": pl.String, ROW_HASH: pl.UInt64})
     compared = {name: hashes.get(name, nothing) for name in SYNCED_FILES}
     under = validation_key(run.settings_key, feed.version)
@@ -347,7 +358,59 @@ def validate(
     validated = validate_feed(
         feed, settings, known, compared, trusted, stored.closed, carried=carried
     )
-    return _with_dropped_records(ValidatedRun(validated, stored, carried), con, run.tenant)
+    return _with_stored_checks(ValidatedRun(validated, stored, carried), con, run.tenant, settings)
+
+
+def _with_stored_checks(
+    validated: ValidatedRun, con: duckdb.DuckDBPyConnection, tenant: str, settings: Settings
+) -> ValidatedRun:
+    """`validated` with the issues that stand on the stored records of files not sent in bulk:
+    the records a bulk file dropped that they still name (`_with_dropped_records`), and the
+    logins left empty or shared once users.csv's records combine with them
+    (`with_stored_logins`). The stored records read for either are the plan's too."""
+    validated = _with_dropped_records(validated, con, tenant)
+    checked, carried = with_stored_logins(
+        validated.validated,
+        settings.identity.key,
+        validated.carried,
+        partial(stored_records, con, tenant),
+    )
+    return replace(validated, validated=checked, carried=carried)
+
+
+def with_stored_logins(
+    validated: ValidatedFeed,
+    key: str,
+    carried: Mapping[str, pl.DataFrame],
+    read: Callable[[tuple[str, ...]], Mapping[str, pl.DataFrame]],
+) -> tuple[ValidatedFeed, dict[str, pl.DataFrame]]:
+    """`validated` with the logins (under `key`) left empty or shared once the feed's users
+    combine with the tenant's stored ones (`schemas.validate.stored_login_issues`), and
+    `carried` with the stored users read for it: under a login `key` other than sourcedId,
+    when users.csv is a delta or absent. A sync and `validate --warehouse` both report them
+    so, on the sent rows' lines. A feed with a bulk users.csv (most feeds) reads nothing more;
+    the stored users are read once, by `read` (the tenant's stored records of the files it
+    is given: none of a tenant without a warehouse file), unless `carried` holds them."""
+    carried = dict(carried)
+    mode = validated.feed.modes.get("users", "absent")
+    sent = validated.tables.get("users") if mode == "delta" else None
+    # a delta whose header could not be read is an error already; one missing from the tables
+    # of a feed answered by the lines of the tenant's last applied run is recalled, not planned
+    if key == "sourcedId" or mode == "bulk" or (mode == "delta" and sent is None):
+        return validated, carried
+    stored = carried.get("users")
+    if stored is None:
+        stored = read(("users",)).get("users")
+    if stored is None:  # the tenant has no warehouse file: nothing stored to share a login
+        return validated, carried
+    carried["users"] = stored
+    # combined as the plan combines them (the run id only stamps the sent rows: unread here)
+    users = next_source_state("users", stored, sent, mode, run_id=0)
+    found = stored_login_issues(users, sent, key).collect()
+    if found.height == 0:
+        return validated, carried
+    issues = sort_issues(pl.concat([validated.issues, found], how="diagonal_relaxed"))
+    return replace(validated, issues=issues), carried
 
 
 def _with_dropped_records(
@@ -419,8 +482,22 @@ def plan(
     for name, whole in validated.validated.read_by_lines.items():  # (changed lines parsed)
         parsed[feed.specs[name].file_name] = whole
     sizes = {feed.specs[name].file_name: member.size for name, member in feed.members.items()}
+    unplaced = unplaced_course_assignment_issues(  # (no courseResources.csv rows: nothing)
+        validated.tables.get("courseResources"),
+        planned.records,
+        planned.derived["desired_courses"]["external_id"],
+        settings.hierarchy,
+    )
+    # the lines the next run finds its issues on again include those of the plan's warnings
+    # that the same records raise again (`schemas.lines.PLAN_STATE_RULES`)
     line_summaries, line_marks = kept_lines(
-        lines, parsed, feed.modes, feed.version, validated.issues, planned.records, sizes
+        lines,
+        parsed,
+        feed.modes,
+        feed.version,
+        pl.concat([validated.issues, unplaced]),
+        planned.records,
+        sizes,
     )
     file_names = {name: spec.file_name for name, spec in feed.specs.items()}
     writes = RunWrites(
@@ -500,6 +577,7 @@ def plan(
                 left_in_deleted_domains(
                     planned.plan, in_deleted_domains, sent_lines(validated.tables.get("orgs"))
                 ),
+                unplaced,
             ]
         ),
     )
@@ -567,7 +645,8 @@ def with_warnings(issues: pl.DataFrame, planned: PlannedRun, settings: Settings)
     `[identity] adopt_by` asked (ambiguous, or another role), and the users created with a
     login an active account made by hand has already; the users deleted that rows made
     by hand still point at, the courses deleted likewise, and the domains deleted that rows
-    left in lms still belong to; and under `[safety] login_changes = "warn"` a warning for each
+    left in lms still belong to; the course assignments sent that are not made, their course
+    having no org base course; and under `[safety] login_changes = "warn"` a warning for each
     login the run changes."""
     warnings = [planned.adoption.issues, planned.left_behind]
     if planned.relogins.height and settings.safety.login_changes == "warn":

@@ -61,6 +61,10 @@ PLAN_RULES = (
     "resource.delete_leaves_hand_made",
     "domain.delete_leaves_rows",
 )
+# warnings the plan raises from the records and settings alone: the same records raise them
+# again, so a recalled run keeps them (in any order of the lines), but validation cannot raise
+# them, and `validate --warehouse` answering from the last run's issues leaves them out
+PLAN_STATE_RULES = ("course_resource.no_org_base",)
 # issues that a run's records do not determine whatever their order: those that name another
 # line or the first of several in file order, and the plan's
 ORDER_OR_PLAN_RULES = ("teacher.same_title", "manifest.duplicate", *PLAN_RULES)

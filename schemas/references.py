@@ -59,6 +59,17 @@ KEPT_REFERENCES = {
         "the user keeps it (a user's first org is their domain, which leaves as [policy] "
         "domains says)"
     ),
+    # a course's org places its course assignments alone (`transforms.desired`)
+    ("courses", "orgSourcedId"): (
+        "the course keeps naming it, and its course assignments (courseResources.csv), made on "
+        "the org base course of its title at its org, are not made"
+    ),
+    # nothing the sync builds reads it: an enrollment's section, and so its school, is its
+    # class's
+    ("enrollments", "schoolSourcedId"): (
+        "the enrollment keeps naming it, which changes nothing: an enrollment is in its "
+        "class's section, at its class's school"
+    ),
 }
 CLOSED_SCHEMA = {"file": pl.String, "column": pl.String, "target": pl.String}
 
@@ -353,6 +364,18 @@ STORED_REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "under its first term)",
         "send them with the terms the SIS now holds",
     ),
+    # a course's org places its course assignments alone (`transforms.desired`: on the org
+    # base course of its title at its org, which an org no longer among the orgs has none of).
+    # An enrollment's schoolSourcedId has no entry: nothing the sync builds reads it (an
+    # enrollment is in its class's section), so a school removed under stored enrollments
+    # changes nothing of them, and reading every stored enrollment to say so is not worth it
+    ("courses", "orgSourcedId"): (
+        "they are kept as stored, still naming it, and their course assignments "
+        "(courseResources.csv), made on the org base course of their title at it, which is "
+        "no longer made once it is removed, leave the platform (as [policy] course_resources "
+        'says, or deleted with that base course when [policy] courses = "delete")',
+        "send them with their new org",
+    ),
     ("classes", "courseSourcedId"): (
         "once it is removed their sections lose their base courses",
         "send them with their new course",
@@ -407,6 +430,7 @@ _STORED_NOUN = {
     "orgs": "org(s)",
     "users": "user(s)",
     "classes": "class(es)",
+    "courses": "course(s)",
     "enrollments": "enrollment(s)",
     "classResources": "class assignment(s)",
     "courseResources": "course assignment(s)",

@@ -11,9 +11,12 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.identity import login
+from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.lms import ENTITIES, desired_schema
 from rosterflow.schemas.records import empty_source
+from rosterflow.schemas.references import stated
 from rosterflow.schemas.settings import Hierarchy
 from rosterflow.schemas.spec import OBSERVER_ROLES
 from rosterflow.transforms.grades import grade_levels
@@ -210,6 +213,26 @@ def desired_class_resources(
     return _assignment(assigned, managed_id("classSourcedId"))
 
 
+def _on_base_courses(
+    course_resources: pl.LazyFrame,
+    courses: pl.LazyFrame,
+    resources: pl.LazyFrame,
+    *kept: pl.Expr,
+) -> pl.LazyFrame:
+    """The courseResources rows whose resource and course exist, with `base_course`: the
+    external ID of the org base course of the course's title at the course's org (and `kept`,
+    of the course's columns)."""
+    return _with_resource(course_resources, resources).join(
+        courses.select(
+            pl.col("sourcedId").alias("courseSourcedId"),
+            org_base_external_id("orgSourcedId", "title").alias("base_course"),
+            *kept,
+        ),
+        on="courseSourcedId",
+        how="inner",
+    )
+
+
 def desired_course_resources(
     course_resources: pl.LazyFrame,
     courses: pl.LazyFrame,
@@ -219,20 +242,89 @@ def desired_course_resources(
     """One assignment per courseResources row whose resource exists, on the org base course of
     the course's title at the course's org, where that base course is desired
     (`desired_course_ids`: the external IDs of the desired courses). A course without one (no
-    class of that title under its org, or `org_base_courses = false`) gets no assignment."""
-    assigned = (
-        _with_resource(course_resources, resources)
-        .join(
-            courses.select(
-                pl.col("sourcedId").alias("courseSourcedId"),
-                org_base_external_id("orgSourcedId", "title").alias("base_course"),
-            ),
-            on="courseSourcedId",
-            how="inner",
-        )
-        .filter(pl.col("base_course").is_in(desired_course_ids.implode()))
+    class of that title under its org, or `org_base_courses = false`) gets no assignment
+    (`unplaced_course_assignment_issues` warns of it)."""
+    assigned = _on_base_courses(course_resources, courses, resources).filter(
+        pl.col("base_course").is_in(desired_course_ids.implode())
     )
     return _assignment(assigned, pl.col("base_course"))
+
+
+def unplaced_course_assignment_issues(
+    sent: pl.DataFrame | None,
+    records: Mapping[str, pl.DataFrame],
+    desired_course_ids: pl.Series,
+    hierarchy: Hierarchy,
+) -> pl.DataFrame:
+    """A warning on each course assignment a run's courseResources.csv states (`sent`: its
+    validated rows, with their lines) that `desired_course_resources` does not make although
+    its course and resource are records (`records`: the SIS's records after the feed): its
+    course has no org base course among the desired courses (`desired_course_ids`), because
+    `[hierarchy] org_base_courses = false`, the course's org is no org of the SIS, or no class
+    of that course title is at a school under that org. An assignment naming a course or
+    resource found nowhere is the reference check's. Only a run sending courseResources.csv
+    rows looks: the others pay nothing."""
+    if sent is None or sent.height == 0:
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
+    assigned = _on_base_courses(
+        sent.lazy().filter(stated()),
+        records["courses"].lazy(),
+        records_of(records, "resources").lazy(),
+        pl.col("orgSourcedId").alias("course_org"),
+        pl.col("title").alias("course_title"),  # (an assignment has a title of its own)
+    ).filter(pl.col("base_course").is_not_null())  # (a course without org or title is rejected)
+    # the desired courses (every section and base course) probe the few base courses named,
+    # rather than each assignment probing a set built of them all
+    placed = (
+        desired_course_ids.to_frame("base_course")
+        .lazy()
+        .join(assigned.select("base_course").unique(), on="base_course", how="semi")
+    )
+    unplaced = assigned.join(placed, on="base_course", how="anti")
+    org, title = pl.col("course_org"), pl.col("course_title")
+    why = (
+        pl.when(pl.lit(not hierarchy.org_base_courses))
+        .then(
+            pl.lit(
+                "[hierarchy] org_base_courses = false makes none; assign the content to the "
+                "course's classes with classResources.csv"
+            )
+        )
+        .when(~org.is_in(records["orgs"]["sourcedId"].implode()))
+        .then(
+            pl.format(
+                "its org {} is no org of the SIS (not in orgs.csv nor stored); it is made once "
+                "that org is sent, with a class of a course titled '{}' at a school under it",
+                org,
+                title,
+            )
+        )
+        .otherwise(
+            pl.format(
+                "no class of a course titled '{}' is at a school under its org {}; it is made "
+                "once one is, or assign the content to the course's classes with "
+                "classResources.csv",
+                title,
+                org,
+            )
+        )
+    )
+    # (in line order: the join gives its rows in no set order, and a run planned in full and
+    # one planned incrementally must give the same issues)
+    return issues_from(
+        unplaced.sort(LINE),
+        file="courseResources.csv",
+        field="courseSourcedId",
+        value=pl.col("courseSourcedId"),
+        rule="course_resource.no_org_base",
+        severity="warning",
+        message=pl.format(
+            "not made: a course assignment is made on the org base course of its course's "
+            "title at its course's org, and course {} has none: {}",
+            pl.col("courseSourcedId"),
+            why,
+        ),
+    ).collect()
 
 
 def records_of(source: Mapping[str, pl.DataFrame], name: str) -> pl.DataFrame:

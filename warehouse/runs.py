@@ -16,6 +16,7 @@ from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
 from rosterflow.schemas.lines import (
     ORDER_OR_PLAN_RULES,
     PLAN_RULES,
+    PLAN_STATE_RULES,
     LineSummary,
     frame_sizes,
     frame_summaries,
@@ -169,13 +170,16 @@ def issues_by_lines(
 ) -> pl.DataFrame | None:
     """The issues of a feed of these `lines` (`Feed.lines`) when they are the lines of the
     tenant's last applied run in another order (or the same), validated under the same
-    settings: that run's issues on the lines they moved to (`schemas.lines`). None otherwise,
-    and then the feed is to be validated."""
+    settings: that run's issues on the lines they moved to (`schemas.lines`), but the
+    warnings only a sync's plan raises (`PLAN_STATE_RULES`). None otherwise, and then the feed
+    is to be validated."""
     last = _last_applied(con, tenant)
     if lines is None or last is None or last[2] != settings_key:
         return None
     found = _moved(con, tenant, settings_key, last, lines)
-    return found[0] if found is not None else None
+    if found is None:
+        return None
+    return found[0].filter(~pl.col("rule").is_in(PLAN_STATE_RULES))
 
 
 def _last_applied(

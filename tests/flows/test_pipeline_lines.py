@@ -266,3 +266,26 @@ def test_validate_with_a_warehouse_takes_the_lines_of_its_last_run(
     every_record = validate_feed(open_feed(reordered), settings, known_ids(warehouse, TENANT))
     assert_frame_equal(sorted_issues(validated), sorted_issues(every_record))
     assert validated.issues.height >= 1
+
+
+def test_a_reordered_feed_keeps_the_plans_warnings_and_validate_leaves_them_out(tmp_path):
+    """The generated district assigns content to courses no class is of: the sync warns of
+    each (`course_resource.no_org_base`), and a recalled run of the same lines reordered
+    warns again, as planning them would; `validate --warehouse`, answering from that run's
+    issues, gives validation's alone, as it does for a changed feed."""
+    from rosterflow.flows.commands import validate
+
+    district = generate_feed(30, seed=4)
+    first = sync(tmp_path / "w.duckdb", zipped(tmp_path, district))
+    warned = first.issues.filter(pl.col("rule") == "course_resource.no_org_base")
+    assert warned.height > 0
+    reordered = zipped(tmp_path, {k: v.reverse() for k, v in district.items()})
+
+    recalled = sync(tmp_path / "w.duckdb", reordered)
+
+    assert recalled.planning == "recalled"
+    assert recalled.issues.filter(pl.col("rule") == "course_resource.no_org_base").height == (
+        warned.height
+    )
+    _, validated = validate(reordered, None, tmp_path / "w.duckdb", None)
+    assert validated.issues.filter(pl.col("rule") == "course_resource.no_org_base").height == 0

@@ -86,10 +86,11 @@ def _messages(validated: ValidatedFeed) -> list[str]:
         (
             "orgs",
             "s2",
-            ("users", "classes"),
+            ("users", "classes", "courses"),
             [
                 "2 stored user(s) still name in orgSourcedIds (users.csv, absent",
                 "1 stored class(es) still name in schoolSourcedId (classes.csv, absent",
+                "1 stored course(s) still name in orgSourcedId (courses.csv, absent",
             ],
         ),
         (
@@ -232,5 +233,5 @@ def test_records_read_before_are_not_read_again(tmp_path):
 
     _, carried = with_dropped_records(validated, reads.ids, reads, {"users": reads.stored["users"]})
 
-    assert reads.asked == [("classes",)]
-    assert sorted(carried) == ["classes", "users"]
+    assert reads.asked == [("classes", "courses")]
+    assert sorted(carried) == ["classes", "courses", "users"]

@@ -211,8 +211,12 @@ def test_a_removal_in_another_letter_case_reads_the_stored_records(tmp_path):
             {},
             ("classes",),
         ),
-        ({"orgs": _removal("orgs", "d1")}, {}, ("orgs", "users", "classes")),
-        ({"orgs": _removal("orgs", "d1")}, {"users": "bulk", "classes": "bulk"}, ("orgs",)),
+        ({"orgs": _removal("orgs", "d1")}, {}, ("orgs", "users", "classes", "courses")),
+        (
+            {"orgs": _removal("orgs", "d1")},
+            {"users": "bulk", "classes": "bulk", "courses": "bulk"},
+            ("orgs",),
+        ),
     ],
     ids=[
         "bulk",
