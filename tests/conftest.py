@@ -37,6 +37,23 @@ def shared() -> ModuleType:
     return module
 
 
+@pytest.fixture
+def reads(monkeypatch) -> list[tuple[str, ...]]:
+    """The files of each read of stored records by the sync's steps (`flows.steps`), in order:
+    what a test asserts a feed reads, or that it reads nothing more."""
+    from rosterflow.flows import steps
+
+    read: list[tuple[str, ...]] = []
+    stored_records = steps.stored_records
+
+    def recorded(con, tenant, names):
+        read.append(tuple(names))
+        return stored_records(con, tenant, names)
+
+    monkeypatch.setattr(steps, "stored_records", recorded)
+    return read
+
+
 @pytest.fixture(scope="session")
 def third_party_feeds() -> Path:
     """The OneRoster 1.1 feeds other implementations published, each with its `EXPECT`."""

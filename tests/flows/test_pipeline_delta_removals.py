@@ -5,9 +5,7 @@ the warning is on the removal's line, and the plan reuses what was read."""
 from __future__ import annotations
 
 import polars as pl
-import pytest
 
-from rosterflow.flows import steps
 from rosterflow.flows.commands import validate
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_resources
@@ -31,20 +29,6 @@ def _removed(issues: pl.DataFrame) -> list[tuple]:
         .sort(pl.all())
         .rows()
     )
-
-
-@pytest.fixture
-def reads(monkeypatch) -> list[tuple[str, ...]]:
-    """The files of each read of stored records by the sync's steps."""
-    read: list[tuple[str, ...]] = []
-    stored_records = steps.stored_records
-
-    def recorded(con, tenant, names):
-        read.append(tuple(names))
-        return stored_records(con, tenant, names)
-
-    monkeypatch.setattr(steps, "stored_records", recorded)
-    return read
 
 
 def test_a_users_delta_removing_a_student_a_stored_parent_names_is_warned(tmp_path, reads):

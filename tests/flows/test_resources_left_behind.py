@@ -8,7 +8,6 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from rosterflow.flows import steps
 from rosterflow.flows.commands import validate
 from rosterflow.flows.operations import undo_run
 from rosterflow.schemas.writer import write_feed
@@ -44,20 +43,6 @@ def _warned(issues: pl.DataFrame, rule: str) -> list[tuple]:
 
 def _messages(issues: pl.DataFrame, rule: str) -> list[str]:
     return sorted(issues.filter(pl.col("rule") == rule)["message"])
-
-
-@pytest.fixture
-def reads(monkeypatch) -> list[tuple[str, ...]]:
-    """The files of each read of stored records by the sync's steps."""
-    read: list[tuple[str, ...]] = []
-    stored_records = steps.stored_records
-
-    def recorded(con, tenant, names):
-        read.append(tuple(names))
-        return stored_records(con, tenant, names)
-
-    monkeypatch.setattr(steps, "stored_records", recorded)
-    return read
 
 
 def _hand_made_assignments(warehouse: Warehouse, resource: str) -> tuple[int, int]:

@@ -192,20 +192,6 @@ def test_a_delta_taking_the_login_of_a_user_it_renames_is_applied(tmp_path, vers
     }
 
 
-@pytest.fixture
-def reads(monkeypatch) -> list[tuple[str, ...]]:
-    """The files of each read of stored records by the sync's steps."""
-    read: list[tuple[str, ...]] = []
-    stored_records = steps.stored_records
-
-    def recorded(con, tenant, names):
-        read.append(tuple(names))
-        return stored_records(con, tenant, names)
-
-    monkeypatch.setattr(steps, "stored_records", recorded)
-    return read
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_stored_users_are_read_once_for_a_delta_and_never_for_a_bulk_users_csv(
     tmp_path, reads, version

@@ -12,12 +12,12 @@ import json
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from rosterflow.flows.operations import undo_run
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.warehouse.operations import OperationRefused
 from tests.feeds import _enrollment, _user, frame, tiny_district, with_resources
+from tests.flows.test_operations import assert_same_lms, lms
 from tests.syncing import Warehouse
 
 GUARD_OFF = {"safety": {"max_removal_share": 1.0, "max_school_removal_share": 1.0}}
@@ -38,19 +38,6 @@ def dangling(w: Warehouse) -> dict[str, int]:
     ]
     found = w.query(" union all ".join(checks))
     return {reference: rows for reference, rows in found.iter_rows() if rows}
-
-
-def lms(w: Warehouse) -> dict[str, pl.DataFrame]:
-    """Every lms table of the tenant, without the run that last wrote each row."""
-    return {t: w.table(t).drop("updated_run_id").sort(pl.all()) for t in TABLES}
-
-
-def assert_same_lms(ours: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]) -> None:
-    for table, rows in expected.items():
-        try:
-            assert_frame_equal(ours[table], rows)
-        except AssertionError as error:
-            raise AssertionError(f"lms.{table} differs") from error
 
 
 def added(frames: dict[str, pl.DataFrame], name: str, *rows: dict) -> dict[str, pl.DataFrame]:

@@ -32,20 +32,6 @@ def _warned(issues: pl.DataFrame) -> list[tuple]:
 
 
 @pytest.fixture
-def reads(monkeypatch) -> list[tuple[str, ...]]:
-    """The files of each read of stored records by the sync's steps."""
-    read: list[tuple[str, ...]] = []
-    stored_records = steps.stored_records
-
-    def recorded(con, tenant, names):
-        read.append(tuple(names))
-        return stored_records(con, tenant, names)
-
-    monkeypatch.setattr(steps, "stored_records", recorded)
-    return read
-
-
-@pytest.fixture
 def by_lines(monkeypatch) -> list[bool]:
     """Whether each validation of the sync's steps was by the feed's changed lines."""
     ways: list[bool] = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from rosterflow.flows import steps
 from rosterflow.schemas.references import dropping_referrers, removal_referrers
 from tests.feeds import frame, tiny_district, with_resources
 from tests.syncing import Warehouse
@@ -50,20 +49,6 @@ def _warned(issues: pl.DataFrame, referring: str) -> list[tuple]:
         .select("file", "line", "value", "message")
         .rows()
     )
-
-
-@pytest.fixture
-def reads(monkeypatch) -> list[tuple[str, ...]]:
-    """The files of each read of stored records by the sync's steps."""
-    read: list[tuple[str, ...]] = []
-    stored_records = steps.stored_records
-
-    def recorded(con, tenant, names):
-        read.append(tuple(names))
-        return stored_records(con, tenant, names)
-
-    monkeypatch.setattr(steps, "stored_records", recorded)
-    return read
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
