@@ -148,14 +148,25 @@ def later_changes(
                 join audit.sync_runs as runs on runs.run_id = changes.run_id
                 where runs.tenant = $tenant and runs.outcome = 'applied' and runs.run_id > $run
             ),
-            final as (
-                select later.run_id, count(distinct (later.entity, later.entity_id)) as rows
+            -- a row changed again by id, and one by external ID: two equality joins (hashed),
+            -- where one join on either (an `or`) compared every later change with every row
+            -- touched, which an undo of a first load of a large district waited on
+            same_id as (
+                select later.run_id, later.entity, later.entity_id
                 from later
                 join rosterflow_touched as touched
-                    on touched.entity = later.entity
-                    and (touched.entity_id = later.entity_id
-                        or touched.external_id = later.external_id)
-                group by later.run_id
+                    on touched.entity = later.entity and touched.entity_id = later.entity_id
+            ),
+            same_external_id as (
+                select later.run_id, later.entity, later.entity_id
+                from later
+                join rosterflow_touched as touched
+                    on touched.entity = later.entity and touched.external_id = later.external_id
+            ),
+            final as (
+                select run_id, count(distinct (entity, entity_id)) as rows
+                from (select * from same_id union all select * from same_external_id)
+                group by run_id
             )
             select * from final order by run_id
             """,

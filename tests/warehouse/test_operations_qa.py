@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import unicodedata
 
+import polars as pl
 import pytest
 
 from rosterflow.warehouse.apply import record_run
-from rosterflow.warehouse.operations import list_runs, tenants_with_runs
+from rosterflow.warehouse.operations import later_changes, list_runs, tenants_with_runs
 from rosterflow.warehouse.schema import connect
 from tests.recorded import NO_ISSUES, run_record
 
@@ -84,3 +85,35 @@ def test_a_held_run_a_later_applied_run_overtook_is_listed_as_overtaken(con):
     assert decisions[overtaken] == f"overtaken by run {first}"
     assert decisions[discarded] == "discarded"
     assert decisions[waiting] is None
+
+
+def test_a_later_run_counts_each_row_it_changed_again_by_id_or_external_id_once(con):
+    """`later_changes`: a row a later run changed under the same id, or gave the same external
+    ID to under another id (deleted and made again), counts once per run, however it matched;
+    another tenant's run, a dry run and an earlier run count for nothing."""
+    earlier = _outcome(con, "north", "applied")
+    undone = _outcome(con, "north", "applied")
+    later = _outcome(con, "north", "applied")
+    _outcome(con, "north", "planned")
+    other = _outcome(con, "south", "applied")
+    changes = [
+        (earlier, "user", "or--u1", "update", None, 1),
+        (later, "user", "or--u1", "update", None, 1),  # by id and external ID: once
+        (later, "user", "or--u2", "create", None, 9),  # by external ID alone
+        (later, "enrollment", "or--e1", "update", None, 3),  # by id alone
+        (later, "enrollment", "or--e9", "update", None, 2),  # an id the run did not touch
+        (later + 1, "user", "or--u1", "update", None, 1),  # a dry run
+        (other, "user", "or--u1", "update", None, 1),  # another tenant
+    ]
+    con.executemany("insert into audit.changes_stored values (?, ?, ?, ?, ?, ?)", changes)
+    touched = pl.DataFrame(
+        {
+            "entity": ["user", "user", "enrollment"],
+            "entity_id": [1, 2, 3],
+            "external_id": ["or--u1", "or--u2", "or--e1-old"],
+        }
+    )
+
+    found = later_changes(con, "north", undone, touched)
+
+    assert found.rows() == [(later, 3)]
