@@ -125,16 +125,21 @@ def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
     ]
 
 
+def looks_alike(stated: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Why the login `stated` (in lower case) is the login compared (`__login`) although it
+    prints otherwise, as two flags: its accents stored as marks of their own (composing it
+    changes it), and a character a screen does not show in it."""
+    visible = stated.str.replace_all(INVISIBLE_CHARACTER, "").str.strip_chars()
+    return visible != pl.col("__login"), stated.str.contains(INVISIBLE_CHARACTER)
+
+
 def _look_alike_hints(key: str) -> pl.Expr:
     """Why a login that looks like another's in every letter is shared all the same: `josé`
     with its accent stored as a mark of its own prints as `josé` typed as one character, and
     sign-in reads the two alike; `ann@x.org` with a zero-width space in it prints as
     `ann@x.org`, and sign-in compares logins without it. Said on the rows whose login composing
     or leaving such characters out changes (a few: the rows sharing a login alone)."""
-    stated = login(key).str.to_lowercase()
-    invisible = stated.str.contains(INVISIBLE_CHARACTER)
-    visible = stated.str.replace_all(INVISIBLE_CHARACTER, "").str.strip_chars()
-    decomposed = pl.col("__login") != visible
+    decomposed, invisible = looks_alike(login(key).str.to_lowercase())
     return pl.concat_str(
         pl.when(decomposed)
         .then(

@@ -27,6 +27,7 @@ from rosterflow.schemas.identity import (
     INVISIBLE_CHARACTER,
     login,
     login_issues,
+    looks_alike,
     with_comparable_login,
 )
 from rosterflow.schemas.issues import (
@@ -290,17 +291,11 @@ def stored_login_issues(users: pl.DataFrame, sent: pl.DataFrame | None, key: str
     # the one compared is another (null for all but a few), in two steps so that it is
     # computed once
     stated = login(key).str.to_lowercase()
-    apart = pl.col("__apart")
+    decomposed, invisible = looks_alike(pl.col("__apart"))
     shared = (
         combined.filter(pl.col("__login").is_not_null())
         .with_columns(pl.when(stated != pl.col("__login")).then(stated).alias("__apart"))
-        .with_columns(
-            (
-                apart.str.replace_all(INVISIBLE_CHARACTER, "").str.strip_chars()
-                != pl.col("__login")
-            ).alias("__decomposed"),
-            apart.str.contains(INVISIBLE_CHARACTER).alias("__invisible"),
-        )
+        .with_columns(decomposed.alias("__decomposed"), invisible.alias("__invisible"))
         .group_by("__login")
         .agg(
             pl.col("sourcedId").filter(pl.col("__stored")).sort().alias("__stored_ids"),
