@@ -22,6 +22,7 @@ import polars as pl
 from rosterflow.flows.report import names_warehouse
 from rosterflow.schemas.changes import EntityPlan, Plan
 from rosterflow.schemas.lms import ENTITIES
+from rosterflow.schemas.reads import answered
 from rosterflow.schemas.runs import RunRecord, SyncResult
 from rosterflow.transforms.plan import (
     course_left_behind_issues,
@@ -31,12 +32,7 @@ from rosterflow.transforms.plan import (
     renumber_new_ids,
     resource_left_behind_issues,
 )
-from rosterflow.transforms.undo import (
-    cascaded_deletes,
-    points_at,
-    referenced_ids,
-    undo_changes,
-)
+from rosterflow.transforms.undo import made_exact, rows_of, undo_changes
 from rosterflow.warehouse.apply import RunWrites, record_or_fail
 from rosterflow.warehouse.held import load_held
 from rosterflow.warehouse.layout import (
@@ -54,12 +50,11 @@ from rosterflow.warehouse.operations import (
     OperationRefused,
     RunInfo,
     UndoInputs,
+    answer_undo_read,
     applied_since,
     drop_held,
-    existing_ids,
     later_changes,
     list_runs,
-    managed_pointing_at,
     record_decision,
     run_info,
     tenants_with_runs,
@@ -440,7 +435,7 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
     would come back pointing at a row gone since stays as it is, and the managed rows later
     runs made that point at a row the undo deletes (an enrollment of the user it created) are
     deleted with it under `force`, else the undo is refused as overwriting later runs
-    (`_made_exact`). Rows made by hand
+    (`transforms.undo.made_exact`). Rows made by hand
     are never touched: those left pointing at a row the undo deletes are warnings of the run
     (`_undo_warnings`). The tenant's next sync is planned in full."""
     with _run_warehouse(warehouse, run_id) as (file, con):
@@ -491,12 +486,13 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
                 entity, run_id, inputs.touched, inputs.before, inputs.current, inputs.taken
             )
             plan.entities[name] = EntityPlan(entity, changes, 0)
-        exact = _made_exact(con, run_id, plan)
+        exact = answered(made_exact(plan, run_id), partial(answer_undo_read, con, info.tenant))
+        plan = exact.plan
         if exact.cascaded and not force:
             names = ", ".join(str(r) for r in exact.later_runs)
             raise OperationRefused(
                 f"later run(s) {names} made rows pointing at rows undoing run {run_id} deletes "
-                f"({_rows_of(exact.cascaded)}); undoing run {run_id} would delete them too. Undo "
+                f"({rows_of(exact.cascaded)}); undoing run {run_id} would delete them too. Undo "
                 "the later runs first (newest first), or give --force to delete them with it"
             )
         # what the run replaced is kept for KEEP_DAYS: an older run's may be gone already
@@ -530,101 +526,6 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
             record_decision(con_, run_id, "undone", run.run_id)
 
         return record_or_fail(con, run, _undo_warnings(con, plan), RunWrites(plan), also=decide)
-
-
-@dataclass(frozen=True)
-class MadeExact:
-    """What `_made_exact` did to an undo's plan: per lms table, the rows it deleted with the
-    rows they point at (`cascaded`, made or changed by `later_runs`) and the rows it left as
-    they are (`left_out`)."""
-
-    cascaded: dict[str, int]
-    left_out: dict[str, int]
-    later_runs: list[int]
-
-    @property
-    def note(self) -> str:
-        """What it took, for the undo's message (empty when nothing)."""
-        note = ""
-        if self.cascaded:
-            note += f"; deleted with the rows they point at: {_rows_of(self.cascaded)}"
-        if self.left_out:
-            note += "; not brought back, as a row they would point at is gone: " + _rows_of(
-                self.left_out
-            )
-        return note
-
-
-def _made_exact(con: duckdb.DuckDBPyConnection, run_id: int, plan: Plan) -> MadeExact:
-    """Make the undo's `plan` leave no managed row pointing at a row that does not exist,
-    and say what that took. Two ways a plan that
-    brings each row back alone would: a row the undo deletes (a user run `run_id` created)
-    that managed rows a later run made still point at (its enrollment, made by the next run
-    without changing the user), which are deleted with it, as a sync deletes the enrollments
-    of a user it deletes; and a row brought back pointing at a row that is gone by then (an
-    enrollment the run deleted, of a user a later run deleted), which is left as it is now,
-    as a row whose external ID another row holds is. Entities are made exact in dependency
-    order, so what each points at is settled first; an entity pointing at itself (a domain
-    under a domain, a course built on a course) until its own deletions stop growing. Rows
-    made by hand are never touched (`_undo_warnings` warns of them)."""
-    cascaded: dict[str, int] = {}
-    left_out: dict[str, int] = {}
-    later_runs: set[int] = set()
-    for name, entity in ENTITIES.items():
-        if not entity.references:
-            continue
-        targets = dict.fromkeys(entity.references.values())
-        changes = plan.entities[name].changes
-        kept_as_is = pl.Series(entity.id, [], pl.Int64)
-        while True:
-            gone = {target: deleted_ids(plan, target) for target in targets}
-            writes = changes.filter(pl.col("action") != "delete")
-            absent = {
-                target: _absent(con, plan, target, ids)
-                for target, ids in referenced_ids(entity, writes).items()
-            }
-            dropped = writes.filter(points_at(entity, absent)).get_column(entity.id)
-            if dropped.len():
-                changes = changes.filter(~pl.col(entity.id).is_in(dropped.implode()))
-                kept_as_is = pl.concat([kept_as_is, dropped])
-            pointing = managed_pointing_at(
-                con, plan.tenant, entity, gone, changes.get_column(entity.id)
-            )
-            if pointing.height:
-                later_runs.update(pointing.get_column("updated_run_id").drop_nulls())
-                changes = pl.concat([changes, cascaded_deletes(entity, run_id, pointing)]).sort(
-                    entity.id
-                )
-                cascaded[entity.table] = cascaded.get(entity.table, 0) + pointing.height
-            plan.entities[name] = EntityPlan(entity, changes, 0)
-            if name not in targets or not (dropped.len() or pointing.height):
-                break
-        # (a row not brought back that points at a row deleted now is deleted with it)
-        kept_as_is = kept_as_is.filter(~kept_as_is.is_in(changes.get_column(entity.id).implode()))
-        if kept_as_is.len():
-            left_out[entity.table] = kept_as_is.len()
-    return MadeExact(cascaded, left_out, sorted(later_runs))
-
-
-def _absent(con: duckdb.DuckDBPyConnection, plan: Plan, name: str, ids: pl.Series) -> pl.Series:
-    """Those of `ids` (of entity `name`) that no row will hold once `plan` is applied: not
-    written by it, and deleted by it or not in lms now."""
-    written = plan.entities[name].changes.filter(pl.col("action") != "delete")
-    outside = ids.filter(~ids.is_in(written.get_column(ENTITIES[name].id).implode()))
-    if outside.len() == 0:
-        return outside
-    staying = existing_ids(con, ENTITIES[name], outside)
-    staying = staying.filter(~staying.is_in(deleted_ids(plan, name).implode()))
-    return outside.filter(~outside.is_in(staying.implode()))
-
-
-def _rows_of(counts: Mapping[str, int]) -> str:
-    """`1 row of lms.enrollments, 2 of lms.observers`."""
-    return ", ".join(
-        f"{count:,} {'row' if count == 1 else 'rows'} of lms.{table}" if i == 0
-        else f"{count:,} of lms.{table}"
-        for i, (table, count) in enumerate(counts.items())
-    )  # fmt: skip
 
 
 def _undo_warnings(con: duckdb.DuckDBPyConnection, plan: Plan) -> pl.DataFrame:

@@ -9,11 +9,15 @@ It is written as a generator instead: it yields a read (`RowsOf`, `IdsOf`, `Poin
 the answers come from: `warehouse.state.WarehouseCurrent` reads them from DuckDB, the tests'
 `LiteralCurrent` from literal frames (both `CurrentRows`), and `answered` runs the dialogue to
 the plan it returns.
+
+An undo making its plan exact (`transforms.undo.made_exact`) asks two reads of its own the same
+way (`ExistingIds`, `ManagedRowsPointingAt`), which `warehouse.operations.answer_undo_read`
+answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -56,8 +60,30 @@ class ManagedActive:
     entity: str
 
 
-Read = RowsOf | IdsOf | PointingAt | ManagedActive
-Answer = Any  # pl.DataFrame for RowsOf and IdsOf, pl.Series for PointingAt, int for ManagedActive
+@dataclass(frozen=True)
+class ExistingIds:
+    """Those of `ids` (ids of lms rows of `entity`) that a row holds now, of any tenant (ids
+    are unique across tenants). Answered with an Int64 series."""
+
+    entity: str
+    ids: pl.Series
+
+
+@dataclass(frozen=True)
+class ManagedRowsPointingAt:
+    """The tenant's managed lms rows of `entity` that point, through any of its references, at
+    a row of `deleted` (per entity referenced, ids), but those whose id is `planned`. Answered
+    with a frame of the entity's schema, in id order."""
+
+    entity: str
+    deleted: Mapping[str, pl.Series]
+    planned: pl.Series
+
+
+Read = RowsOf | IdsOf | PointingAt | ManagedActive | ExistingIds | ManagedRowsPointingAt
+# pl.DataFrame for RowsOf, IdsOf and ManagedRowsPointingAt, pl.Series for PointingAt and
+# ExistingIds, int for ManagedActive
+Answer = Any
 T = TypeVar("T")
 # a computation that asks for reads as it goes, and returns a T
 Reads = Generator[Read, Answer, T]

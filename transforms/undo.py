@@ -18,11 +18,14 @@ sync deletes the enrollments of a user it deletes: an undo leaves nothing pointi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
-from rosterflow.schemas.lms import MANAGED_PREFIX, Entity
-from rosterflow.transforms.plan import CUR, changes_detail
+from rosterflow.schemas.changes import EntityPlan, Plan
+from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
+from rosterflow.schemas.reads import ExistingIds, ManagedRowsPointingAt, Reads
+from rosterflow.transforms.plan import CUR, changes_detail, deleted_ids
 
 
 def _managed_now() -> pl.Expr:
@@ -166,3 +169,97 @@ def cascaded_deletes(entity: Entity, run_id: int, rows: pl.DataFrame) -> pl.Data
         .select(*entity.columns, "action", "detail")
         .cast(entity.schema)
     )
+
+
+@dataclass(frozen=True)
+class MadeExact:
+    """An undo's plan made exact (`made_exact`), and what that took: per lms table, the rows
+    it deletes with the rows they point at (`cascaded`, made or changed by `later_runs`) and the
+    rows it leaves as they are (`left_out`)."""
+
+    plan: Plan
+    cascaded: dict[str, int]
+    left_out: dict[str, int]
+    later_runs: list[int]
+
+    @property
+    def note(self) -> str:
+        """What it took, for the undo's message (empty when nothing)."""
+        note = ""
+        if self.cascaded:
+            note += f"; deleted with the rows they point at: {rows_of(self.cascaded)}"
+        if self.left_out:
+            note += "; not brought back, as a row they would point at is gone: " + rows_of(
+                self.left_out
+            )
+        return note
+
+
+def rows_of(counts: Mapping[str, int]) -> str:
+    """`1 row of lms.enrollments, 2 of lms.observers`."""
+    return ", ".join(
+        f"{count:,} {'row' if count == 1 else 'rows'} of lms.{table}" if i == 0
+        else f"{count:,} of lms.{table}"
+        for i, (table, count) in enumerate(counts.items())
+    )  # fmt: skip
+
+
+def made_exact(plan: Plan, run_id: int) -> Reads[MadeExact]:
+    """The undo of run `run_id`'s `plan` (each row brought back alone) made to leave no managed
+    row pointing at a row that does not exist, asking the lms rows it needs as reads
+    (`schemas.reads`). Two ways the plan as given would: a row the undo deletes (a user run
+    `run_id` created) that managed rows a later run made still point at (its enrollment, made by
+    the next run without changing the user), which are deleted with it, as a sync deletes the
+    enrollments of a user it deletes; and a row brought back pointing at a row that is gone by
+    then (an enrollment the run deleted, of a user a later run deleted), which is left as it is
+    now, as a row whose external ID another row holds is. Entities are made exact in dependency
+    order, so what each points at is settled first; an entity pointing at itself (a domain under
+    a domain, a course built on a course) until its own deletions stop growing. Rows made by
+    hand are never touched (the undo warns of them)."""
+    exact = Plan(plan.tenant, dict(plan.entities))
+    cascaded: dict[str, int] = {}
+    left_out: dict[str, int] = {}
+    later_runs: set[int] = set()
+    for name, entity in ENTITIES.items():
+        if not entity.references:
+            continue
+        targets = dict.fromkeys(entity.references.values())
+        changes = exact.entities[name].changes
+        kept_as_is = pl.Series(entity.id, [], pl.Int64)
+        while True:
+            gone = {target: deleted_ids(exact, target) for target in targets}
+            writes = changes.filter(pl.col("action") != "delete")
+            absent = {}
+            for target, ids in referenced_ids(entity, writes).items():
+                absent[target] = yield from _absent(exact, target, ids)
+            dropped = writes.filter(points_at(entity, absent)).get_column(entity.id)
+            if dropped.len():
+                changes = changes.filter(~pl.col(entity.id).is_in(dropped.implode()))
+                kept_as_is = pl.concat([kept_as_is, dropped])
+            pointing = yield ManagedRowsPointingAt(name, gone, changes.get_column(entity.id))
+            if pointing.height:
+                later_runs.update(pointing.get_column("updated_run_id").drop_nulls())
+                changes = pl.concat([changes, cascaded_deletes(entity, run_id, pointing)]).sort(
+                    entity.id
+                )
+                cascaded[entity.table] = cascaded.get(entity.table, 0) + pointing.height
+            exact.entities[name] = EntityPlan(entity, changes, 0)
+            if name not in targets or not (dropped.len() or pointing.height):
+                break
+        # (a row not brought back that points at a row deleted now is deleted with it)
+        kept_as_is = kept_as_is.filter(~kept_as_is.is_in(changes.get_column(entity.id).implode()))
+        if kept_as_is.len():
+            left_out[entity.table] = kept_as_is.len()
+    return MadeExact(exact, cascaded, left_out, sorted(later_runs))
+
+
+def _absent(plan: Plan, name: str, ids: pl.Series) -> Reads[pl.Series]:
+    """Those of `ids` (of entity `name`) that no row will hold once `plan` is applied: not
+    written by it, and deleted by it or not in lms now."""
+    written = plan.entities[name].changes.filter(pl.col("action") != "delete")
+    outside = ids.filter(~ids.is_in(written.get_column(ENTITIES[name].id).implode()))
+    if outside.len() == 0:
+        return outside
+    staying = yield ExistingIds(name, outside)
+    staying = staying.filter(~staying.is_in(deleted_ids(plan, name).implode()))
+    return outside.filter(~outside.is_in(staying.implode()))

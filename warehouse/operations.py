@@ -16,7 +16,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from rosterflow.schemas.lms import MANAGED_PREFIX, Entity
+from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
+from rosterflow.schemas.reads import Answer, ExistingIds, ManagedRowsPointingAt, Read
 from rosterflow.warehouse.runs import utc_now
 from rosterflow.warehouse.schema import staged
 
@@ -314,6 +315,17 @@ def existing_ids(con: duckdb.DuckDBPyConnection, entity: Entity, ids: pl.Series)
             .get_column("id")
             .cast(pl.Int64)
         )
+
+
+def answer_undo_read(con: duckdb.DuckDBPyConnection, tenant: str, read: Read) -> Answer:
+    """The answer to a read an undo asks while it makes its plan exact
+    (`transforms.undo.made_exact`), from the tenant's lms rows now."""
+    match read:
+        case ExistingIds(entity, ids):
+            return existing_ids(con, ENTITIES[entity], ids)
+        case ManagedRowsPointingAt(entity, deleted, planned):
+            return managed_pointing_at(con, tenant, ENTITIES[entity], deleted, planned)
+    raise TypeError(f"not a read of an undo: {read!r}")
 
 
 # --- listing ------------------------------------------------------------------------------------

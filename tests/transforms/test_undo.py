@@ -13,8 +13,16 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.lms import ENROLLMENT, USER, Entity
-from rosterflow.transforms.undo import cascaded_deletes, points_at, referenced_ids, undo_changes
+from rosterflow.schemas.changes import EntityPlan, Plan
+from rosterflow.schemas.lms import ENROLLMENT, ENTITIES, USER, Entity
+from rosterflow.schemas.reads import ExistingIds, ManagedRowsPointingAt, answered
+from rosterflow.transforms.undo import (
+    cascaded_deletes,
+    made_exact,
+    points_at,
+    referenced_ids,
+    undo_changes,
+)
 
 RUN = 7
 UNDONE = f"undo of run {RUN}"
@@ -286,3 +294,52 @@ def test_a_row_points_at_the_ids_named_through_any_of_its_references():
     assert {
         target: ids.to_list() for target, ids in referenced_ids(ENROLLMENT, enrollments).items()
     } == {"user": [11, 12, 13], "course": [21, 22]}
+
+
+def test_an_undo_made_exact_deletes_what_points_at_its_deletions_and_leaves_what_would_dangle():
+    # run 7 created Sam (user 11), whom a later run 9 enrolled (enrollment 31); run 7 also
+    # deleted enrollment 40 of user 12, whom a later run deleted: it must not come back
+    created_back = changed(ENROLLMENT, enrollment(enrollment_id=40, user_id=12), "create", "{}")
+    sam_deleted = changed(USER, user(), "delete", "{}")
+    undo = Plan("district", {name: EntityPlan(e, nothing(e), 0) for name, e in ENTITIES.items()})
+    undo.entities["user"] = EntityPlan(USER, sam_deleted, 0)
+    undo.entities["enrollment"] = EntityPlan(ENROLLMENT, created_back, 0)
+    asked = []
+
+    def lms_now(read):
+        asked.append(read)
+        match read:
+            case ExistingIds("user", ids):  # user 12 is gone
+                return ids.filter(ids != 12)
+            case ExistingIds(_, ids):
+                return ids
+            case ManagedRowsPointingAt("enrollment", deleted, _) if 11 in deleted["user"]:
+                return rows(ENROLLMENT, enrollment(updated_run_id=9))
+            case ManagedRowsPointingAt(entity, _, _):
+                return rows(ENTITIES[entity])
+
+    exact = answered(made_exact(undo, RUN), lms_now)
+
+    assert_frame_equal(
+        exact.plan.entities["enrollment"].changes,
+        changed(
+            ENROLLMENT,
+            enrollment(),
+            "delete",
+            f'{{"reason":"{UNDONE}: the user or course it points at was deleted"}}',
+        ),
+    )
+    assert (exact.cascaded, exact.left_out, exact.later_runs) == (
+        {"enrollments": 1},
+        {"enrollments": 1},
+        [9],
+    )
+    assert exact.note == (
+        "; deleted with the rows they point at: 1 row of lms.enrollments"
+        "; not brought back, as a row they would point at is gone: 1 row of lms.enrollments"
+    )
+    # the plan it was given is left as it was
+    assert_frame_equal(undo.entities["enrollment"].changes, created_back)
+    assert [
+        r.ids.to_list() for r in asked if isinstance(r, ExistingIds) and r.entity == "user"
+    ] == [[12]]
