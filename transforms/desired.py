@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from rosterflow.schemas.changes import PlanError
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.identity import login
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
@@ -166,6 +167,49 @@ def desired_observers(users: pl.LazyFrame, touching: pl.Series | None = None) ->
         managed_id("student").alias("student_user_external_id"),
         pl.col("relationship"),
         pl.lit("active").alias("status"),
+    )
+
+
+def refuse_shared_observer_ids(users: pl.DataFrame, links: pl.DataFrame) -> None:
+    """Refuse observer links two of which have one external ID: its parts are joined by '--',
+    so the link of parent `p--x` to student `y` and that of parent `p` to student `x--y` are
+    both `or--obs--p--x--y`. Written, they would be two managed rows of one external ID, which
+    every later run refuses (`transforms.plan`): the run is refused before, naming them.
+    `links` are the links a run plans (`desired_observers` of `users`, or of the users it
+    touched). Of two links that share an external ID, each has a user whose sourcedId holds
+    '--' or starts or ends with '-': only then are all the links derived and compared."""
+    parties = pl.concat(
+        [links["observer_user_external_id"], links["student_user_external_id"]]
+    ).str.strip_prefix(MANAGED)
+    if not (
+        parties.str.contains("--", literal=True)
+        | parties.str.starts_with("-")
+        | parties.str.ends_with("-")
+    ).any():
+        return
+    shared = (
+        desired_observers(users.lazy())
+        .filter(pl.col("external_id").is_duplicated())
+        .sort("external_id", "observer_user_external_id")
+        .collect()
+    )
+    if shared.height == 0:
+        return
+    external_id = shared["external_id"][0]
+    pairs = shared.filter(pl.col("external_id") == external_id).select(
+        pl.format(
+            "the link of {} {} to student {}",
+            "relationship",
+            pl.col("observer_user_external_id").str.strip_prefix(MANAGED),
+            pl.col("student_user_external_id").str.strip_prefix(MANAGED),
+        )
+    )
+    more = shared["external_id"].n_unique() - 1
+    others = f" (and {more:,} more such external ID{'s' if more > 1 else ''})" if more else ""
+    raise PlanError(
+        f"users.csv: {' and '.join(pairs.to_series())} have one external ID, {external_id!r}"
+        f"{others}: a sourcedId holding '--' reads as two parts of it. Change one of those "
+        "sourcedIds in the SIS, then sync again"
     )
 
 
@@ -394,5 +438,12 @@ def desired_state(
             courses["external_id"],
         ),
     }
-    collected = pl.collect_all([desired_frame(name, frame) for name, frame in frames.items()])
-    return dict(zip(frames, collected, strict=True))
+    collected = dict(
+        zip(
+            frames,
+            pl.collect_all([desired_frame(name, frame) for name, frame in frames.items()]),
+            strict=True,
+        )
+    )
+    refuse_shared_observer_ids(source["users"], collected["observer"])
+    return collected

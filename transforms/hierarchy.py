@@ -267,6 +267,7 @@ def course_hierarchy(
         .collect()
     )
     refuse_shared_external_ids(desired)
+    refuse_enrollments_sharing_teacher_ids(desired, enrollments)
     return desired
 
 
@@ -313,6 +314,48 @@ def refuse_shared_external_ids(courses: pl.DataFrame) -> None:
         f"the course hierarchy gives {' and '.join(named)} one external ID, {external_id!r}"
         f"{others}: a sourcedId or course title holding '--' reads as two parts of it. Change "
         "one of those course titles (or sourcedIds) in the SIS, then sync again"
+    )
+
+
+def refuse_enrollments_sharing_teacher_ids(
+    courses: pl.DataFrame, enrollments: pl.DataFrame
+) -> None:
+    """Refuse enrollment records whose external ID is that of a base course's teacher
+    enrollment (`base_course_enrollments`): enrollment `tbc--s1--t--Math--teacher` would be
+    `or--tbc--s1--t--Math--teacher`, teacher t's enrollment in their teacher base course of
+    "Math" at s1. Written, they would be two managed rows of one external ID, which every later
+    run refuses (`transforms.plan`): the run is refused before, naming them. `courses` are the
+    desired courses (`course_hierarchy`), `enrollments` records with their `sourcedId`."""
+    # a string test of every sourcedId; only those ending as a teacher enrollment's are joined
+    suspects = enrollments.select(
+        pl.col("sourcedId").filter(pl.col("sourcedId").str.ends_with("--teacher"))
+    )
+    if suspects.height == 0:
+        return
+    shared = (
+        courses.filter(pl.col("teacher_id").is_not_null())
+        .select(
+            (pl.col("external_id").str.strip_prefix(MANAGED) + "--teacher").alias("sourcedId"),
+            "external_id",
+            "kind",
+            "title",
+            pl.col("domain_external_id").str.strip_prefix(MANAGED).alias("school"),
+            "teacher_id",
+        )
+        .join(suspects, on="sourcedId", how="semi")
+        .sort("sourcedId")
+    )
+    if shared.height == 0:
+        return
+    first = shared.row(0, named=True)
+    more = shared.height - 1
+    others = f" (and {more:,} more such enrollment{'s' if more > 1 else ''})" if more else ""
+    raise PlanError(
+        f"enrollments.csv: the enrollment of sourcedId {first['sourcedId']!r} has the external "
+        f"ID of teacher {first['teacher_id']}'s enrollment in their "
+        f"{first['kind'].replace('_', ' ')} course of {first['title']!r} at {first['school']}, "
+        f"{first['external_id'] + '--teacher'!r}{others}: a sourcedId holding '--' reads as "
+        "the parts of it. Change that enrollment's sourcedId in the SIS, then sync again"
     )
 
 

@@ -60,6 +60,7 @@ from rosterflow.transforms.desired import (
     desired_section_enrollments,
     desired_users,
     records_of,
+    refuse_shared_observer_ids,
     source_grade_levels,
 )
 from rosterflow.transforms.grades import grade_levels
@@ -361,6 +362,7 @@ def plan_incremental(
     # observer links: those with a changed user on either side, as desired and as in lms
     touched = changes["users"].keys.unique()
     desired_links = desired_observers(users.lazy(), touching=touched).collect()
+    refuse_shared_observer_ids(users, desired_links)
     # the changed users' rows were read when users were planned (deleted ones included)
     touched_ids = (
         read["user"]
