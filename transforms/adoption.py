@@ -13,9 +13,10 @@ accounts for one record, one account for two records, or an account already mana
 those that match. An account whose role differs from the record's (or that has none) is not
 adopted unless `[identity] adopt_across_roles` (`identity.adopt_role_conflict`). Each warning
 stands on the record's line in the run's users.csv (`sent_lines`), as every issue of a record
-does. A record that adopts nobody is created anew, as without `adopt_by`: the accounts can be
-sorted out by hand afterwards (setting an account's external ID to the record's adopts it on
-the next run).
+does. A record that adopts nobody is created anew, as without `adopt_by`: the accounts are
+sorted out by hand (docs/explanation/users.md), before that run (a dry run gives the same
+warnings), or after it by deleting the account it created, whose external ID an account made
+by hand can take only then (two rows of one managed external ID reject a run).
 
 Every match is one join of the new records and the tenant's accounts on the compared value:
 no loop over users. The full and the incremental plan call the same function, the one with
