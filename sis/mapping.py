@@ -174,11 +174,15 @@ def _datetime(value: pl.Expr) -> pl.Expr:
     without a zone is taken as UTC (the binding's times are all UTC: a SIS that leaves out its
     `Z` means it), a date alone as its midnight; what does not parse is kept as sent, for
     validation to name. The forms validation accepts with a warning (a space for the `T`, no
-    seconds, a decimal comma) are read too: kept as sent, they gave a warning per record."""
+    seconds, a decimal comma) are read too: kept as sent, they gave a warning per record. So
+    is a zone of hours alone (`+00`, as PostgreSQL writes a timestamptz), which ISO 8601
+    allows and the parser does not: kept as sent, every record was an error, and the run
+    rejected."""
     text = (
         value.str.replace(r"^(\d{4}-\d{2}-\d{2}) (\d)", "${1}T${2}")
         .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(Z|[+-]|$)", "${1}:00${2}")
         .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}),", "${1}.")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2})$", "${1}:00")
     )
     parsed = pl.coalesce(
         text.str.to_datetime("%+", strict=False, time_zone="UTC"),

@@ -6,7 +6,9 @@ followed, and a page with links but no next is the last; otherwise `X-Total-Coun
 many records there are, and the remaining pages are asked for at once (within the client's
 bound), a window of them at a time up to a short one; otherwise pages are read until a short
 one. A body is read in the charset its answer names; one that is no JSON object (a
-maintenance page with status 200) is refused, naming its status and content type. A server
+maintenance page with status 200) is refused, naming its status and content type, but for an
+empty 200 or 204 to a request with a filter, which 1EdTech has a server answer where no record
+matches it (a delta's collection where nothing changed): no records. A server
 may answer with fewer records than `limit` asked (they cap it differently): the first page's
 length is then the step, and without a total one more page is asked for to tell a capped page
 from the last one.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import io
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +59,16 @@ _LINK_VALUE = re.compile(
 _LINK_PARAM = re.compile(r""";\s*([^\s;,=]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^;,]*))?""")
 
 
+class FieldMisfit(SisError):
+    """A page refused for a field of another shape than the JSON binding gives it; `fits` is
+    the record schema of that field alone (within the objects around it), which a record
+    holding the field in its shape decodes with, and the record at fault does not."""
+
+    def __init__(self, message: str, fits: pl.Struct) -> None:
+        super().__init__(message)
+        self.fits = fits
+
+
 @dataclass(frozen=True)
 class Page:
     url: str  # the request's URL, as messages show it
@@ -67,7 +80,9 @@ class Page:
 
 def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str) -> pl.DataFrame:
     """A page's records, decoded by Polars with `schema` (fields it does not name are
-    skipped), from the list under the first of `keys` the body has."""
+    skipped), from the list under the first of `keys` the body has. A field of another shape
+    than the JSON binding's is a `FieldMisfit` naming it, which `read_page` completes with
+    the record that holds it (`misfit_record`)."""
     try:
         wrapped = pl.read_json(io.BytesIO(body), schema={key: pl.List(schema) for key in keys})
     except (pl.exceptions.PolarsError, ValueError) as error:
@@ -80,7 +95,7 @@ def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str)
             ) from None
         misfit = _misfit(body, keys, schema)
         if misfit is not None:
-            raise SisError(f"{url}: {misfit}") from None
+            raise FieldMisfit(f"{url}: {misfit[0]}", misfit[1]) from None
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SisError(f"{url}: not a OneRoster JSON list ({reason})") from None
     present = [key for key in keys if wrapped.height and wrapped[key][0] is not None]
@@ -90,8 +105,10 @@ def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str)
     if records[present[0]].list.len()[0] == 0:
         return pl.DataFrame(schema=schema.to_schema())
     records = records.explode(present[0]).unnest(present[0])
-    if records["sourcedId"].null_count() or (records["sourcedId"] == "").any():
-        raise SisError(f"{url}: a record without a sourcedId")
+    ids = records["sourcedId"]
+    if ids.null_count() or (ids == "").any():
+        first = (ids.is_null() | (ids == "")).arg_true()[0]
+        raise SisError(f"{url}: a record without a sourcedId (record {first + 1:,} of the page)")
     return records
 
 
@@ -99,13 +116,14 @@ def decode_page(body: bytes, keys: tuple[str, ...], schema: pl.Struct, url: str)
 _NO_FIELD = pl.Struct({"\x00": pl.String})
 
 
-def _misfit(body: bytes, keys: tuple[str, ...], schema: pl.Struct) -> str | None:
+def _misfit(body: bytes, keys: tuple[str, ...], schema: pl.Struct) -> tuple[str, pl.Struct] | None:
     """Why Polars refused a page that is JSON, in words: the first field whose value is not
     of the shape the JSON binding gives it (a plain sourcedId where a reference goes, say),
     found by decoding the page a field at a time, into a list or an object when the field
-    itself has the right shape (`roles[].org`); None when no one field is to blame (the list
-    is no list of objects). The page was refused as 'not a OneRoster JSON list (error
-    deserializing value "String("crs-1")" as struct.)', naming no field."""
+    itself has the right shape (`roles[].org`), with the record schema of that field alone
+    (`FieldMisfit.fits`); None when no one field is to blame (the list is no list of
+    objects). The page was refused as 'not a OneRoster JSON list (error deserializing value
+    "String("crs-1")" as struct.)', naming no field."""
 
     def refused(record: pl.Struct) -> str | None:
         try:
@@ -124,11 +142,12 @@ def _misfit_in(
     record: pl.Struct,
     within: Callable[[pl.Struct], pl.Struct],
     path: str,
-) -> str | None:
+) -> tuple[str, pl.Struct] | None:
     """`_misfit` in the fields of `record`, a record's own or those of an object inside it
     (`within` puts a record of one field back where `record` stands; `path` names it)."""
     for field in record.fields:
-        reason = refused(within(pl.Struct([field])))
+        alone = within(pl.Struct([field]))
+        reason = refused(alone)
         if reason is None:
             continue
         inner, listed = field.dtype, False
@@ -146,9 +165,49 @@ def _misfit_in(
                 return deeper
         return (
             f"a record's {path}{field.name} holds {_sent(reason)}, where the OneRoster JSON "
-            f"binding has {_shape(field.dtype)}"
+            f"binding has {_shape(field.dtype)}",
+            alone,
         )
     return None
+
+
+def misfit_record(body: bytes, keys: tuple[str, ...], fits: pl.Struct) -> str | None:
+    """Which record of a page holds a field of another shape (`FieldMisfit`): its place in
+    the page and its sourcedId, found by decoding ever shorter runs of the page's first
+    records with `fits`; None when no record alone is refused. Only a page already refused
+    is read so, record by record as Python objects."""
+    try:
+        document = json.loads(body.removeprefix(UTF8_BOM))
+    except ValueError:
+        return None
+    found = (
+        next((key for key in keys if isinstance(document.get(key), list)), None)
+        if isinstance(document, dict)
+        else None
+    )
+    if found is None:
+        return None
+    records = document[found]
+
+    def decodes(count: int) -> bool:
+        head = json.dumps({found: records[:count]}).encode()
+        try:
+            pl.read_json(io.BytesIO(head), schema={found: pl.List(fits)})
+        except (pl.exceptions.PolarsError, ValueError):
+            return False
+        return True
+
+    # the first `fitting` records decode, the first `refused` do not
+    fitting, refused = 0, len(records)
+    if decodes(refused):
+        return None
+    while refused - fitting > 1:
+        middle = (fitting + refused) // 2
+        fitting, refused = (middle, refused) if decodes(middle) else (fitting, middle)
+    record = records[refused - 1]
+    sourced_id = record.get("sourcedId") if isinstance(record, dict) else None
+    named = f", sourcedId {sourced_id!r}" if isinstance(sourced_id, str | int) else ""
+    return f"record {refused:,} of the page{named}"
 
 
 def _replaced(dtype: pl.DataType, record: pl.Struct) -> pl.DataType:
@@ -195,7 +254,17 @@ async def read_page(
     shown = str(response.request.url)
 
     def decoded() -> pl.DataFrame:
-        return decode_page(json_body(response, shown), collection.keys, schema, shown)
+        if _no_match(response):
+            return pl.DataFrame(schema=schema.to_schema())
+        body = json_body(response, shown)
+        try:
+            return decode_page(body, collection.keys, schema, shown)
+        except FieldMisfit as misfit:
+            # a district's team finds the record in its SIS by its sourcedId
+            record = misfit_record(body, collection.keys, misfit.fits)
+            if record is None:
+                raise
+            raise SisError(f"{misfit} ({record})") from None
 
     # Polars parses off the event loop, so that other pages keep arriving meanwhile
     records = await asyncio.to_thread(decoded)
@@ -207,6 +276,20 @@ async def read_page(
         _total(response, shown),
         _next_url(response.request.url, next_link, shown) if next_link else None,
         bool(links),
+    )
+
+
+def _no_match(response: httpx2.Response) -> bool:
+    """Whether a response says that no record matches its request's filter: 1EdTech has a
+    collection read with a filter that no record matches answered 200 with no content (or a
+    204), so a delta over a collection where nothing changed is answered so. Without a filter
+    an empty body is no answer (`json_body`): read as no records, a maintenance page's empty
+    200 would remove the whole collection."""
+    body = response.content
+    return (
+        (not body or body.isspace())
+        and response.status_code in (200, 204)
+        and "filter" in response.request.url.params
     )
 
 
@@ -432,8 +515,15 @@ def _snapshot(pages: list[Page], url: str) -> pl.DataFrame:
     records = pl.concat([page.records for page in pages], how="vertical")
     twice = records.filter(pl.col("sourcedId").is_duplicated())["sourcedId"]
     if twice.len():
+        sourced_id = twice[0]
+        holding = [page.url for page in pages if (page.records["sourcedId"] == sourced_id).any()]
+        where = (
+            f"the page {holding[0]}"
+            if len(holding) == 1
+            else f"the pages {holding[0]} and {holding[1]}"
+        )
         raise InconsistentPull(
-            f"{url}: sourcedId {twice[0]!r} comes twice in the pages read (the roster changed "
+            f"{url}: sourcedId {sourced_id!r} comes twice, in {where} (the roster changed "
             "while it was read, or the server pages unstably); pull again"
         )
     if first.total is not None and records.height != first.total:
