@@ -85,7 +85,8 @@ def _():
     ## Enrollments over time
 
     Active enrollments after each sync that changed any, per school (the domain of the
-    enrollment's course) and per role. Each point is a run that opened or closed versions of
+    enrollment's course, under its latest name: a school the SIS renamed is one school) and
+    per role. Each point is a run that opened or closed versions of
     enrollments, labelled with its id and start; the runs stand evenly spaced in their order,
     however far apart in time, and the counts hold until the next one (a school or role whose
     last active enrollment ended shows 0 from that run on).
@@ -114,8 +115,13 @@ def _():
         select * from history.courses where tenant = $tenant
     ),
 
-    domains as (
-        select * from history.domains where tenant = $tenant
+    latest_domains as (
+        -- each school under its latest name: one the SIS renamed is one school, not one whose
+        -- enrollments all ended at the next run and another that took them
+        select domain_id, name
+        from history.domains
+        where tenant = $tenant
+        qualify row_number() over (partition by domain_id order by valid_from desc) = 1
     ),
 
     snapshots as (
@@ -148,16 +154,13 @@ def _():
             enrolled.synced_at,
             enrolled.role,
             courses.kind as course_kind,
-            coalesce(domains.name, '(no school)') as school,
+            coalesce(latest_domains.name, '(no school)') as school,
         from enrolled
         inner join courses
             on courses.course_id = enrolled.course_id
             and courses.valid_from <= enrolled.synced_at
             and (courses.valid_to is null or courses.valid_to > enrolled.synced_at)
-        left join domains
-            on domains.domain_id = courses.domain_id
-            and domains.valid_from <= enrolled.synced_at
-            and (domains.valid_to is null or domains.valid_to > enrolled.synced_at)
+        left join latest_domains on latest_domains.domain_id = courses.domain_id
     ),
 
     counted as (

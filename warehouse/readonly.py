@@ -199,6 +199,27 @@ POLARS_SCALAR_TYPES = frozenset(
     }
 )
 NESTED_TYPES = frozenset({"list", "array", "struct", "map"})
+# of those, the types some of whose values a frame cannot hold, and the condition (on `{}`, a
+# column) that a value meets when it can: DuckDB's infinite and BC dates and times, and those
+# past year 9999, fail in Polars or Python (a panic of Polars, or 2262-04-11, 1969-12-31 for
+# an infinite TIMESTAMP_NS or _S), TIME 24:00:00 comes back NULL, and a HUGEINT or UHUGEINT
+# comes as a DECIMAL(38), so a wider value loses a digit or reads as negative
+_WIDEST_DECIMAL = "9" * 38
+_MOMENTS = "between timestamp '0001-01-01' and timestamp '9999-12-31 23:59:59.999999'"
+HELD_WHEN = {
+    "date": "{} between date '0001-01-01' and date '9999-12-31'",
+    "time": "{} < time '24:00:00'",
+    "timestamp": f"{{}} {_MOMENTS}",
+    "timestamp_s": f"{{}} {_MOMENTS}",
+    "timestamp_ms": f"{{}} {_MOMENTS}",
+    "timestamp_ns": "isfinite({})",
+    "timestamp with time zone": (
+        "{} between timestamptz '0001-01-01 00:00:00+00' "
+        "and timestamptz '9999-12-31 23:59:59.999999+00'"
+    ),
+    "hugeint": f"{{}} between -{_WIDEST_DECIMAL} and {_WIDEST_DECIMAL}",
+    "uhugeint": f"{{}} <= {_WIDEST_DECIMAL}",
+}
 
 
 def polars_holds(duckdb_type: DuckDBPyType) -> bool:
@@ -214,22 +235,42 @@ def polars_holds(duckdb_type: DuckDBPyType) -> bool:
     return duckdb_type.id in POLARS_SCALAR_TYPES
 
 
+def _holds_a_guarded_type(duckdb_type: DuckDBPyType) -> bool:
+    """Whether `duckdb_type` is a list, array, struct or map with a `HELD_WHEN` type inside:
+    its values are not guarded one by one, and go as JSON, as DuckDB writes them, instead."""
+    if duckdb_type.id not in NESTED_TYPES:
+        return False
+    return any(
+        child.id in HELD_WHEN or _holds_a_guarded_type(child)
+        for _, child in duckdb_type.children
+        if isinstance(child, DuckDBPyType)
+    )
+
+
 def _as_polars_holds(
     relation: duckdb.DuckDBPyRelation, nested_as_text: bool
 ) -> duckdb.DuckDBPyRelation:
     """`relation` with each column Polars would not hold as DuckDB gives it turned into text in
     DuckDB: a scalar as DuckDB writes it (`1 day`, `x\\x01`), a nested value as JSON
-    (`["1 day"]`), or with `nested_as_text` every nested value as DuckDB writes it. Columns are
-    taken by position: a result may have two of one name (`select 1 as a, 2 as a`)."""
+    (`["1 day"]`), or with `nested_as_text` every nested value as DuckDB writes it; a scalar
+    of a type only some of whose values a frame holds is guarded (`_refused_unless_held`).
+    Columns are taken by position: a result may have two of one name (`select 1 as a, 2 as
+    a`)."""
     columns, converted = [], False
     for position, (name, duckdb_type) in enumerate(
         zip(relation.columns, relation.types, strict=True), start=1
     ):  # one expression per column, never per row
         nested = duckdb_type.id in NESTED_TYPES
-        if nested and not nested_as_text and not polars_holds(duckdb_type):
+        if (
+            nested
+            and not nested_as_text
+            and (not polars_holds(duckdb_type) or _holds_a_guarded_type(duckdb_type))
+        ):
             expression = f"to_json(#{position})"
         elif (nested and nested_as_text) or not polars_holds(duckdb_type):
             expression = f"cast(#{position} as varchar)"
+        elif duckdb_type.id in HELD_WHEN:
+            expression = _refused_unless_held(position, name, duckdb_type.id)
         else:
             expression = f"#{position}"
         converted = converted or expression != f"#{position}"
@@ -238,6 +279,23 @@ def _as_polars_holds(
     if not converted:
         return relation  # (the statement's own result, untouched)
     return relation.project(", ".join(columns))
+
+
+def _refused_unless_held(position: int, name: str, type_id: str) -> str:
+    """The column at `position` as it is, where a value a frame cannot hold (`HELD_WHEN`) ends
+    the statement, as a failing cast does, with DuckDB's error naming the column and the value
+    as DuckDB writes it, and the cast to text that shows it. A column of one type cannot take
+    the text of some of its values, and which hold such a value is known only once read."""
+    column = f"#{position}"
+    quoted = '"' + name.replace('"', '""') + '"'
+    before = f"column {quoted} holds "
+    after = (
+        f", which a query's rows cannot hold as a {type_id}: "
+        f"select it as text, cast({quoted} as varchar)"
+    )
+    said = f"{sql_literal(before)} || cast({column} as varchar) || {sql_literal(after)}"
+    held = HELD_WHEN[type_id].format(column)
+    return f"case when not ({held}) then error({said}) else {column} end"
 
 
 # what EXPLAIN puts before the statement it explains: `explain analyze`, `explain (analyze,
