@@ -11,11 +11,15 @@ then filed under `processed/`, `held/` or `rejected/` with its issue report besi
   it is older than `GIVE_UP_SECONDS` is not arriving any more but broken; it is filed as
   unreadable.
 - **Exactly once**: the key is the zip's sha256, the value `audit.sync_runs.feed_sha256` already
-  holds. A zip whose sha256 has an `applied` run is filed without syncing it again. The
-  warehouse is the ledger because the run row commits in the same transaction as the changes:
-  a separate ledger file could disagree with the warehouse after a crash between the two.
-  Rejected and failed runs do not count: such a zip was filed under `rejected/`, and a person
-  who puts it back (after raising the safety guard, say) wants it tried again.
+  holds. A zip whose sha256 has an `applied` run of its tenant is filed without syncing it
+  again. The warehouse is the ledger because the run row commits in the same transaction as
+  the changes: a separate ledger file could disagree with the warehouse after a crash between
+  the two. Rejected and failed runs do not count: such a zip was filed under `rejected/`, and
+  a person who puts it back (after raising the safety guard, say) wants it tried again. When
+  runs came after that applied run (another export, an undo, a held run), the duplicate's
+  message names them and how to apply the zip again: an export delivered again must not undo
+  an operator's undo, but Monday's bytes sent again on Wednesday may be the SIS taking
+  Tuesday's change back, which a person decides.
 - **Filing**: applied (and duplicate) zips go to `processed/`, held ones (over a safety guard,
   waiting for `rosterflow approve`) to `held/`, rejected, failed and unreadable ones to
   `rejected/`, each with `<name>.issues.csv` beside it (the columns of
@@ -26,7 +30,9 @@ then filed under `processed/`, `held/` or `rejected/` with its issue report besi
   layout refuses as it stands (`warehouse.layout.TenantFileRefused`: a one-file warehouse
   copied in) goes to `rejected/` instead: every later scan would be refused alike, and
   notified again. A tenant's file that cannot be read for the ledger (locked past the wait)
-  keeps that zip waiting, not the scan: the other tenants' zips are synced.
+  keeps that zip waiting, not the scan: the other tenants' zips are synced. So does a folder
+  that will not take the zip once it was synced (`processed/` made by another account): the
+  next scan files it.
 - **One scan at a time**: a scan holds the inbox folder's lock while it runs
   (`one_scan_at_a_time`); another scan of the inbox waits for it.
 
@@ -57,6 +63,7 @@ from rosterflow.schemas.issues import count_errors, issue_frame, issue_row, writ
 from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, load_settings
+from rosterflow.warehouse.held import undecided_held_since
 from rosterflow.warehouse.layout import (
     Layout,
     TenantFileRefused,
@@ -66,6 +73,7 @@ from rosterflow.warehouse.layout import (
     open_warehouse,
     tenant_text,
 )
+from rosterflow.warehouse.operations import applied_since
 from rosterflow.warehouse.runs import applied_run_of_feed
 from rosterflow.warehouse.schema import (
     connect,
@@ -138,15 +146,18 @@ def ready_zips(
 class AlreadyApplied:
     run_id: int
     tenant: str
+    # the tenant's runs after it: applied (another export, an undo), or held undecided
+    later: tuple[int, ...] = ()
 
 
 def applied_run_of(
     warehouse: str | Path, zip_path: Path, tenant: str | None = None
 ) -> AlreadyApplied | None:
     """The last applied run of the zip's tenant with the same content, if the warehouse has
-    one (in a per-tenant layout, in the zip's tenant's file). Another tenant's run of the same
-    bytes does not count: a manifest without systemCode names its tenant by the zip's name,
-    and `jefferson.zip` is synced into jefferson even when `lincoln.zip` had the same bytes."""
+    one (in a per-tenant layout, in the zip's tenant's file), with the tenant's runs after it
+    that were applied or are held undecided. Another tenant's run of the same bytes does not
+    count: a manifest without systemCode names its tenant by the zip's name, and
+    `jefferson.zip` is synced into jefferson even when `lincoln.zip` had the same bytes."""
     if tenant is None:
         tenant = zip_tenant(zip_path)
     try:
@@ -161,7 +172,13 @@ def applied_run_of(
         return None
     with reading_ledger(path) as con:
         found = applied_run_of_feed(con, digest, tenant) if con is not None else None
-    return AlreadyApplied(*found) if found else None
+        if found is None:
+            return None
+        run_id, of_tenant = found
+        later = sorted(
+            applied_since(con, of_tenant, run_id) + undecided_held_since(con, of_tenant, run_id)
+        )
+    return AlreadyApplied(run_id, of_tenant, tuple(later))
 
 
 @contextmanager
@@ -244,6 +261,13 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
     """What became of a zip, where it goes, and the issues its report lists."""
     if isinstance(outcome, AlreadyApplied):
         message = f"the same content was applied in run {outcome.run_id}; not synced again"
+        if outcome.later:
+            runs = ", ".join(str(run) for run in outcome.later)
+            message += (
+                f", though run(s) {runs} of tenant {outcome.tenant} came after it (another "
+                "export, an undo, a held run): if the SIS means these records again, sync the "
+                "zip with `rosterflow sync`"
+            )
         issues = _one_issue(name, "feed.duplicate", "warning", message)
         return Verdict("duplicate", PROCESSED, issues, outcome.tenant, outcome.run_id, message)
     if isinstance(outcome, SyncResult):
@@ -342,20 +366,49 @@ def file_zip(
     if found.folder is None:
         return Filed(zip_path.name, found.outcome, None, None, found.message, zip_path, report=None)
     folder = Path(inbox) / found.folder
-    folder.mkdir(exist_ok=True)
-    moved = free_path(folder, zip_path.name)
-    # the move first: a zip left in the inbox would be synced again, a missing report would not
-    shutil.move(zip_path, moved)
-    write_report(found.issues, report_path(moved))
-    return Filed(
-        zip_path.name,
-        found.outcome,
-        found.tenant,
-        found.run_id,
-        found.message,
-        moved,
-        report_path(moved),
+    try:
+        folder.mkdir(exist_ok=True)
+        moved = free_path(folder, zip_path.name)
+        # the move first: a zip left in the inbox would be synced again, a missing report
+        # would not
+        shutil.move(zip_path, moved)
+    except OSError as error:
+        return _unfiled(zip_path, found, error)
+    report: Path | None = report_path(moved)
+    message = found.message
+    try:
+        write_report(found.issues, report)
+    except OSError as error:
+        report = None
+        message = f"{message}; " if message else ""
+        message += f"its report {report_path(moved).name} cannot be written ({_said(error)})"
+    return Filed(zip_path.name, found.outcome, found.tenant, found.run_id, message, moved, report)
+
+
+def _unfiled(zip_path: Path, found: Verdict, error: OSError) -> Filed:
+    """The zip left in the inbox, its verdict reached, because its folder would not take it
+    (`processed/` made by another account, say). Raised, the error ended the scan, every
+    other tenant's zip untried at every scan after it, in words that said nothing was
+    written where the zip's run was applied. It waits now, its tenant's later zips behind
+    it as behind any zip that waits (a tenant's exports are taken in order), and the scan
+    fails so that someone looks."""
+    run = f" (run {found.run_id})" if found.run_id else ""
+    again = (
+        "files it without syncing it again"
+        if found.outcome in ("applied", "duplicate")
+        else "syncs it again"
     )
+    message = (
+        f"{found.outcome}{run}, but it cannot be moved to {found.folder}/ ({_said(error)}): "
+        f"it stays in the inbox, with its tenant's later zips, and the next scan {again}"
+    )
+    return Filed(
+        zip_path.name, "waiting", found.tenant, found.run_id, message, zip_path, report=None
+    )
+
+
+def _said(error: OSError) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class ZipsWaiting(Exception):

@@ -74,6 +74,20 @@ def hold_run(
     )
 
 
+def undecided_held_since(con: duckdb.DuckDBPyConnection, tenant: str, run_id: int) -> list[int]:
+    """The tenant's held runs after `run_id` that no one approved or discarded yet."""
+    rows = con.execute(
+        """
+        select run_id from audit.sync_runs
+        where tenant = $tenant and run_id > $run and outcome = 'held'
+            and run_id not in (select run_id from audit.decisions)
+        order by run_id
+        """,
+        {"tenant": tenant, "run": run_id},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def adopts(plan: Plan) -> bool:
     """Whether `plan` adopts an account (`adopt`s a user)."""
     users = plan.entities.get("user")

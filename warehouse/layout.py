@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -202,6 +202,12 @@ class Layout:
                 tenant = entry.read_bytes().decode("utf-8")
             except FileNotFoundError:  # a duplicate registration, removed since the listing
                 continue
+            except OSError as error:
+                # (a registration another account made, readable by it alone)
+                raise LayoutError(
+                    f"{entry}: cannot read the tenant registry ({error}); every account that "
+                    "syncs or queries the layout needs to read it (chmod a+r)"
+                ) from None
             number = int(entry.name)
             numbers[tenant] = min(number, numbers.get(tenant, number))
         return dict(sorted(numbers.items(), key=lambda item: item[1]))
@@ -212,25 +218,17 @@ class Layout:
         if known is not None:
             return known
         self.make_registry()
-        with tempfile.NamedTemporaryFile(
-            "wb", dir=self.registry, prefix=".new-", delete=False
-        ) as draft:
-            draft.write(tenant.encode("utf-8"))
-            draft.flush()
-            os.fsync(draft.fileno())
         try:
-            while True:
-                taken = [int(e.name) for e in self.registry.iterdir() if e.name.isdigit()]
-                number = max(taken, default=0) + 1
-                try:
-                    # a link fails if the name exists, atomically, also on NFS: the file
-                    # appears whole under its number or not at all
-                    os.link(draft.name, self.registry / f"{number:08d}")
-                    break
-                except FileExistsError:
-                    continue
-        finally:
-            os.unlink(draft.name)
+            number = self._link_registration(tenant)
+        except OSError as error:
+            # a registry this user may not write (made by another account on shared
+            # storage, say): the layout's fault, not the feed's, so the inbox keeps the zip
+            # waiting rather than filing it as a failed sync that blamed the feed's files
+            raise LayoutError(
+                f"{self.registry}: cannot register tenant {tenant!r}, its first sync in the "
+                f"layout ({error}); every machine and user that syncs needs to write the "
+                "tenant registry"
+            ) from None
         lowest = self.tenants()[tenant]
         if lowest != number:
             # another process registered the tenant at the same moment, under the lower
@@ -238,6 +236,41 @@ class Layout:
             with suppress(FileNotFoundError):
                 os.unlink(self.registry / f"{number:08d}")
         return lowest
+
+    def _link_registration(self, tenant: str) -> int:
+        """Register `tenant` under the next free number, which it returns."""
+        draft = self._draft(tenant)
+        try:
+            while True:
+                taken = [int(e.name) for e in self.registry.iterdir() if e.name.isdigit()]
+                number = max(taken, default=0) + 1
+                try:
+                    # a link fails if the name exists, atomically, also on NFS: the file
+                    # appears whole under its number or not at all
+                    os.link(draft, self.registry / f"{number:08d}")
+                    return number
+                except FileExistsError:
+                    continue
+        finally:
+            os.unlink(draft)
+
+    def _draft(self, tenant: str) -> Path:
+        """A new file of the registry holding `tenant`, under a name no registration takes.
+        Its mode is the umask's, as the tenants' warehouse files' are: a temporary file's
+        (0600) let only the account that registered a tenant read it, and every other account
+        sharing the layout (another machine's worker, an analyst's catalog) failed on it."""
+        while True:
+            draft = self.registry / f".new-{secrets.token_hex(8)}"
+            try:
+                handle = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:
+                continue
+        with os.fdopen(handle, "wb") as written:
+            written.write(tenant.encode("utf-8"))
+            written.flush()
+            os.fsync(written.fileno())
+        return draft
 
     def id_base(self, tenant: str) -> int:
         return self.register(tenant) << ID_BITS
