@@ -797,7 +797,10 @@ def push_grades(
         except SisError as error:
             raise CommandError(f"{error}; nothing was sent") from None
         acknowledged = answered.filter(pl.col("outcome") == "sent")
-        if stopped is not None and acknowledged.height == 0:
+        # a PUT the SIS may have stored without an answer is recorded all the same: the next
+        # push then sends it again, whatever the platform holds by then
+        unanswered = answered.filter(pl.col("outcome") == "unanswered").height
+        if stopped is not None and acknowledged.height == 0 and not unanswered:
             raise CommandError(f"{stopped}; nothing was sent")
         sent = {
             name: acknowledged.filter(pl.col("entity") == key).height
@@ -827,9 +830,15 @@ def push_grades(
             ) from None
     if stopped is not None:
         records = "1 record" if acknowledged.height == 1 else f"{acknowledged.height:,} records"
+        unknown = (
+            f", and may hold {'1 record' if unanswered == 1 else f'{unanswered:,} records'} "
+            "it did not answer, recorded as unanswered"
+            if unanswered
+            else ""
+        )
         raise CommandError(
             f"{stopped}; the push stopped: the SIS acknowledged {records} before, recorded as "
-            f"sent (grades run {grade_run_id}); the next push sends the rest"
+            f"sent{unknown} (grades run {grade_run_id}); the next push sends the rest"
         )
     return GradesPushed(
         tenant,

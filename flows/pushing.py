@@ -108,8 +108,9 @@ async def send_plan(
     """PUT what the plan sends, file after file, with the credentials `source` and the
     environment give; what the SIS answered to each record, and those held back
     (`ANSWERED_SCHEMA`). `PushStopped` (whose `answered` holds the same for what was answered
-    before) when it cannot go on; a `SisError` before any record was sent. With nothing to
-    send, the SIS is not called at all."""
+    before, and the records whose PUT may have reached the SIS unanswered:
+    `sis.push.unanswered`) when it cannot go on; a `SisError` before any record was sent.
+    With nothing to send, the SIS is not called at all."""
     scopes = source.push_scopes or push_scopes(plan.version)
     credentials = credentials_for(source, plan.version, environ, scopes)
     answered = pl.DataFrame(schema=ANSWERED_SCHEMA)

@@ -82,12 +82,20 @@ REASONS: dict[str, str] = {
     "OneRoster can send",
     "line_item.range_order": "its min_score is above its points_possible: no score lies in "
     "that range",
+    "line_item.not_a_date": "its due_date or assign_date is a day no OneRoster date says "
+    "(YYYY-MM-DD: a year beyond 9999)",
+    "line_item.control_character": "its title, description or category holds a control "
+    "character, which no OneRoster value may",
     "result.line_item_not_sent": "its line item is not sent",
     "result.not_enrolled": "the user is not actively enrolled as a student in the section (as "
     "the SIS last said)",
     "result.not_a_number": "the score is NaN or infinite: no number OneRoster can send",
     "result.out_of_range": "the score is outside the line item's range (min_score to "
     "points_possible)",
+    "result.not_a_date": "its graded_at is a day no OneRoster date says (YYYY-MM-DD: a year "
+    "beyond 9999)",
+    "result.control_character": "its comment or text score holds a control character, which "
+    "no OneRoster value may",
 }
 
 EXCLUSION_SCHEMA: dict[str, pl.DataType] = {
@@ -151,6 +159,8 @@ PUSH_OUTCOME_SCHEMA: dict[str, pl.DataType] = {
     "entity": S,
     "sourcedId": S,
     "status": N,  # the HTTP status the SIS answered; null: held back, never sent
-    "outcome": S,  # sent | refused | held
-    "reason": S,  # a refusal: what the SIS said (else its status's phrase); held: why
+    # sent | refused | held | unanswered (a push that stopped got no answer: may be stored)
+    "outcome": S,
+    # a refusal: what the SIS said (else its status's phrase); held: why; unanswered: the stop
+    "reason": S,
 }

@@ -13,8 +13,11 @@ timeouts, dropped connections; `Retry-After` honoured).
   or 429 after the retries, the credentials refused (401), no PUT at that URL (405: no gradebook
   service there), a redirect (the client follows none), or a web page (`text/html` with a
   tag, whatever its status: a 200 from a site's front page acknowledges nothing). The requests in flight are
-  cancelled, and `PushStopped` says why in one line and carries what the SIS answered before:
-  only what it acknowledged counts as sent.
+  let finish (no record is taken after), and `PushStopped` says why in one line and carries
+  what the SIS answered: only what it acknowledged counts as sent. A record whose PUT may have
+  reached the SIS and got no answer (a timeout, a dropped connection, a 504 Gateway Timeout)
+  is `unanswered`: the SIS may hold it as sent, and may not, so the next push sends it again
+  whatever the platform holds then (`warehouse.gradebook.with_acknowledged`).
 - A push whose every PUT was answered 404, none acknowledged, to a URL that holds none of
   its records yet, went to no gradebook service (a wrong base URL): `not_a_gradebook_service`
   says so, and the push stops (`flows.pushing`); a 404 among records acknowledged, or where
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 from http import HTTPStatus
 
+import httpx2
 import polars as pl
 
 from rosterflow.sis.client import RETRIED_STATUSES, SisClient, web_page
@@ -35,14 +39,24 @@ from rosterflow.sis.errors import SisError, StatusError
 ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "sourcedId": pl.String(),
     "status": pl.Int64(),
-    "outcome": pl.String(),  # sent | refused
-    "reason": pl.String(),  # a refusal's: what the SIS said, else the status's phrase
+    "outcome": pl.String(),  # sent | refused | unanswered (may be stored: no answer came)
+    # a refusal's: what the SIS said, else the status's phrase; unanswered: why the push stopped
+    "reason": pl.String(),
 }
 # a 4xx that says nothing of the record: the push itself cannot go on
 STOPPING = frozenset({401, 405}) | RETRIED_STATUSES
 # a status that, answered to every PUT of a push with none acknowledged, says the URL is wrong
 NO_SERVICE = 404
 GIVE_GRADEBOOK_BASE = "give the base URL of the SIS's gradebook service"
+# a PUT that ended so never reached the SIS: no connection was made, or none sent
+_NEVER_SENT = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+    httpx2.ProxyError,
+    httpx2.UnsupportedProtocol,
+    httpx2.LocalProtocolError,
+)
 
 
 class PushStopped(SisError):
@@ -88,7 +102,24 @@ def not_a_gradebook_service(base_url: str, answered: pl.DataFrame) -> str | None
     )
 
 
-def _answered(rows: list[tuple[str, int, str, str | None]]) -> pl.DataFrame:
+def unanswered(error: SisError) -> bool:
+    """Whether the PUT that stopped with `error` may have reached the SIS and been stored
+    without its answer coming back: a 504 Gateway Timeout, or a timeout or dropped connection
+    once the request was sent. A status the SIS itself answered (a 503, a 401) says it did
+    not take the record."""
+    if isinstance(error, StatusError):
+        return error.status == 504
+    # the client raises its one line `from None`: what httpx raised is the context still
+    cause = error.__context__
+    if not isinstance(cause, httpx2.TransportError) or isinstance(cause, _NEVER_SENT):
+        return False
+    try:
+        return cause.request.method == "PUT"  # not the token's request
+    except RuntimeError:  # an error without its request
+        return False
+
+
+def _answered(rows: list[tuple[str, int | None, str, str | None]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row")
 
 
@@ -100,39 +131,52 @@ async def put_records(
     (`schemas.gradebook`)."""
     base = f"{base_url.rstrip('/')}/{file}/"
     pending = records.select("sourcedId", "body").iter_rows()  # one request each: no frame op
-    rows: list[tuple[str, int, str, str | None]] = []
+    rows: list[tuple[str, int | None, str, str | None]] = []
+    stops: list[SisError] = []  # what stopped the push, in the order it came
+
+    async def put(sourced_id: str, body: str) -> None:
+        try:
+            response = await client.put(base + sourced_id, body)
+        except StatusError as error:
+            if error.status == 405:
+                raise SisError(
+                    f"{error}: the API takes no PUT there; give the base URL of its "
+                    "gradebook service"
+                ) from None
+            if not refusal(error.status):
+                raise
+            if error.web_page:
+                # a site's "not found" or "forbidden" page: no API's word on the record
+                raise SisError(web_page_answered(base + sourced_id, error.status)) from None
+            rows.append(
+                (sourced_id, error.status, "refused", error.detail or _phrase(error.status))
+            )
+            return
+        # the client answers 2xx alone: a redirect is a StatusError (never followed), and
+        # so the record is not stored there
+        if web_page(response):
+            # a site's page (a catch-all front page, a sign-in form) says 200 to anything:
+            # counted as sent, the record would never be sent again
+            raise SisError(web_page_answered(base + sourced_id, response.status_code))
+        rows.append((sourced_id, response.status_code, "sent", None))
 
     async def worker() -> None:
         for sourced_id, body in pending:  # the workers share the one iterator
+            if stops:
+                return
             try:
-                response = await client.put(base + sourced_id, body)
-            except StatusError as error:
-                if error.status == 405:
-                    raise SisError(
-                        f"{error}: the API takes no PUT there; give the base URL of its "
-                        "gradebook service"
-                    ) from None
-                if not refusal(error.status):
-                    raise
-                if error.web_page:
-                    # a site's "not found" or "forbidden" page: no API's word on the record
-                    raise SisError(web_page_answered(base + sourced_id, error.status)) from None
-                rows.append(
-                    (sourced_id, error.status, "refused", error.detail or _phrase(error.status))
-                )
-                continue
-            # the client answers 2xx alone: a redirect is a StatusError (never followed), and
-            # so the record is not stored there
-            if web_page(response):
-                # a site's page (a catch-all front page, a sign-in form) says 200 to anything:
-                # counted as sent, the record would never be sent again
-                raise SisError(web_page_answered(base + sourced_id, response.status_code))
-            rows.append((sourced_id, response.status_code, "sent", None))
+                await put(sourced_id, body)
+            except SisError as error:
+                # the requests in flight are let finish, not cancelled: a PUT cancelled once
+                # sent may be stored by the SIS, and only an answer says whether it was
+                stops.append(error)
+                if unanswered(error):
+                    status = error.status if isinstance(error, StatusError) else None
+                    rows.append((sourced_id, status, "unanswered", str(error)))
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, records.height)):
-                group.create_task(worker())
-    except* SisError as errors:
-        raise PushStopped(str(errors.exceptions[0]), _answered(rows)) from None
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(concurrency, records.height)):
+            group.create_task(worker())
+    if stops:
+        raise PushStopped(str(stops[0]), _answered(rows))
     return _answered(rows)

@@ -7,16 +7,22 @@ the SIS's classes and academic sessions as stored (`warehouse.records`):
   among the SIS's records, its status is active and its min_score and points_possible are
   finite (a double column of the platform may hold NaN or infinity, which no OneRoster number
   says: the CSV binding's number is a decimal, and JSON has none) and in order (min_score not
-  above points_possible). classSourcedId is the section's sourcedId; gradingPeriodSourcedId
-  (1.2: academicSessionSourcedId) is, of the class's termSourcedIds, the first whose dates
-  hold the due date, else the first; 1.2's schoolSourcedId is the class's school. assignDate
-  is the assign date, else the due date; resultValueMin and resultValueMax are min_score and
+  above points_possible), its due and assign dates are days OneRoster can say (YYYY-MM-DD: a
+  year of four digits, where a date field of the platform takes a typo's 20270), and its
+  title, description and category hold no control character
+  (`schemas.csvfile.CONTROL_CHARACTERS`: text pasted from a word processor may, and no
+  OneRoster value may: the feed would fail its own validation, `value.control`).
+  classSourcedId is the section's sourcedId; gradingPeriodSourcedId (1.2:
+  academicSessionSourcedId) is, of the class's termSourcedIds, the first whose dates hold the
+  due date, else the first; 1.2's schoolSourcedId is the class's school. assignDate is the
+  assign date, else the due date; resultValueMin and resultValueMax are min_score and
   points_possible.
 - a score is sent when its line item is, its student (a managed user) is actively enrolled as a
-  student in the section by the SIS (a managed enrollment, status active), and the score is
-  finite and lies within the line item's range; scoreStatus is the score's status, scoreDate
-  its graded date. A score of a user not so enrolled (a teacher's try of a quiz, say) is not
-  sent, and its message names the user's role (lms.users).
+  student in the section by the SIS (a managed enrollment, status active), the score is
+  finite and lies within the line item's range, its graded day is one OneRoster can say, and
+  its comment and text score hold no control character; scoreStatus is the score's status,
+  scoreDate its graded date. A score of a user not so enrolled (a teacher's try of a quiz,
+  say) is not sent, and its message names the user's role (lms.users).
 - categorySourcedId: one category per platform category of the line items sent (their title),
   or the default category for those without one.
 
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from rosterflow.schemas.csvfile import CONTROL_CHARACTERS
 from rosterflow.schemas.gradebook import (
     CATEGORY_PREFIX,
     DEFAULT_CATEGORY,
@@ -42,6 +49,9 @@ from rosterflow.schemas.gradebook import (
     Gradebook,
 )
 from rosterflow.schemas.lms import MANAGED_PREFIX
+from rosterflow.schemas.models import DATE_PATTERN
+from rosterflow.schemas.printable import CONTROL_CHARACTERS as SHOWN_CHARACTERS
+from rosterflow.schemas.printable import CONTROL_SHOWN
 from rosterflow.schemas.spec import SPECS_BY_VERSION
 from rosterflow.transforms.desired import MANAGED
 
@@ -88,6 +98,72 @@ def category_id(title: pl.Expr) -> pl.Expr:
     )
 
 
+def _with_control(columns: dict[str, pl.Expr]) -> pl.Expr:
+    """`<name> '<value>'` of each text sent (`columns`: name -> value) that holds a control
+    character, the character shown as `value.control` issues show it; null when none does."""
+    found = pl.concat_str(
+        [
+            pl.when(value.str.contains_any(list(CONTROL_CHARACTERS))).then(
+                pl.format(
+                    "{} '{}'",
+                    pl.lit(name),
+                    value.str.replace_many(list(SHOWN_CHARACTERS), list(CONTROL_SHOWN)),
+                )
+            )
+            for name, value in columns.items()
+        ],
+        separator=", ",
+        ignore_nulls=True,
+    )
+    # concat_str of nulls alone, ignored, is empty rather than null
+    return pl.when(found != "").then(found)
+
+
+def _not_dates(names: tuple[str, ...]) -> pl.Expr:
+    """`<name> <day>` of each date column in `names` whose day is no OneRoster date
+    (YYYY-MM-DD: a year beyond 9999 is written `+20270-02-01`); null when none is."""
+    found = pl.concat_str(
+        [
+            pl.when(~date_text(pl.col(name)).str.contains(DATE_PATTERN)).then(
+                pl.format("{} {}", pl.lit(name), date_text(pl.col(name)))
+            )
+            for name in names
+        ],
+        separator=", ",
+        ignore_nulls=True,
+    )
+    return pl.when(found != "").then(found)
+
+
+def _not_date_message(what: pl.Expr) -> pl.Expr:
+    return pl.format(
+        "{} is no OneRoster date (YYYY-MM-DD, a year of four digits): {}",
+        what,
+        pl.col("not_dates"),
+    )
+
+
+def _control_message(what: pl.Expr) -> pl.Expr:
+    return pl.format(
+        "{} holds a control character (shown as \\xNN), which no OneRoster value may: {}",
+        what,
+        pl.col("with_control"),
+    )
+
+
+def _line_item_texts() -> dict[str, pl.Expr]:
+    """The line item's texts as sent: the category trimmed, as its category record has it."""
+    return {
+        "title": pl.col("title"),
+        "description": pl.col("description"),
+        "category": category_title(),
+    }
+
+
+def _score_texts() -> dict[str, pl.Expr]:
+    return {"comment": pl.col("comment"), "text_score": pl.col("text_score")}
+
+
 # --- line items ------------------------------------------------------------------------------
 
 
@@ -113,6 +189,12 @@ def _line_item_reason() -> pl.Expr:
         # no score lies in a reversed range, and a SIS would refuse the column itself
         .when(pl.col("min_score") > pl.col("points_possible"))
         .then(pl.lit("line_item.range_order"))
+        # the feed would fail its own validation (date), and a SIS refuses the column
+        .when(pl.col("not_dates").is_not_null())
+        .then(pl.lit("line_item.not_a_date"))
+        # the feed would fail its own validation (value.control), and the SIS's import too
+        .when(pl.col("with_control").is_not_null())
+        .then(pl.lit("line_item.control_character"))
     )
 
 
@@ -186,6 +268,10 @@ def _line_item_message() -> pl.Expr:
                 number_text(pl.col("points_possible")),
             )
         )
+        .when(reason == "line_item.not_a_date")
+        .then(_not_date_message(pl.format("a day of line item {}", pl.col("line_item_id"))))
+        .when(reason == "line_item.control_character")
+        .then(_control_message(pl.format("line item {}", pl.col("line_item_id"))))
     )
 
 
@@ -219,8 +305,13 @@ def placed_line_items(
             on="classSourcedId",
             how="left",
         )
+        .with_columns(
+            _with_control(_line_item_texts()).alias("with_control"),
+            _not_dates(("due_date", "assign_date")).alias("not_dates"),
+        )
         .with_columns(_line_item_reason().alias("reason"))
         .with_columns(_line_item_message().alias("message"))
+        .drop("with_control", "not_dates")
     )
 
 
@@ -352,6 +443,10 @@ def _result_reason() -> pl.Expr:
         .then(pl.lit("result.not_a_number"))
         .when((score < pl.col("min_score")) | (score > pl.col("points_possible")))
         .then(pl.lit("result.out_of_range"))
+        .when(pl.col("not_dates").is_not_null())
+        .then(pl.lit("result.not_a_date"))
+        .when(pl.col("with_control").is_not_null())
+        .then(pl.lit("result.control_character"))
     )
 
 
@@ -421,6 +516,10 @@ def _result_message() -> pl.Expr:
                 number_text(pl.col("points_possible")),
             )
         )
+        .when(reason == "result.not_a_date")
+        .then(_not_date_message(pl.lit("the day the score was graded")))
+        .when(reason == "result.control_character")
+        .then(_control_message(pl.lit("the score")))
     )
 
 
@@ -458,8 +557,13 @@ def placed_scores(
             how="left",
         )
         .join(studies(enrollments), on=["user_id", "course_id"], how="left")
+        .with_columns(
+            _with_control(_score_texts()).alias("with_control"),
+            _not_dates(("graded_at",)).alias("not_dates"),
+        )
         .with_columns(_result_reason().alias("reason"))
         .with_columns(_result_message().alias("message"))
+        .drop("with_control", "not_dates")
     )
 
 

@@ -154,10 +154,11 @@ def answers(records: pl.LazyFrame, put: pl.LazyFrame) -> pl.LazyFrame:
 
 def not_accepted(answered: pl.LazyFrame) -> pl.LazyFrame:
     """The records the SIS refused, then those a push held back, each in the order they are
-    sent (`JSON_KEYS`) and by sourcedId."""
+    sent (`JSON_KEYS`) and by sourcedId; not those a push that stopped got no answer to
+    (`unanswered`), which no one refused."""
     order = list(JSON_KEYS.values())
     return (
-        answered.filter(pl.col("outcome") != "sent")
+        answered.filter(pl.col("outcome").is_in(["refused", "held"]))
         .with_columns(pl.col("entity").replace_strict(order, range(len(order))).alias("_order"))
         # refusals first: they are what someone must mend in the SIS, and the report shows
         # only the first rows; a refused line item holds back every result of its column,

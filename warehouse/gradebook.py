@@ -161,6 +161,17 @@ where runs.tenant = $tenant and runs.destination = $destination
 """
 
 
+# the records of the tenant's whose PUT to $destination may have been stored, push by push:
+# acknowledged, or left unanswered by a push that stopped (a refusal stored nothing)
+ATTEMPTED_PUSHES_SQL = """
+select pushes.*
+from audit.grade_pushes as pushes
+inner join audit.grade_runs as runs on runs.grade_run_id = pushes.grade_run_id
+where runs.tenant = $tenant and runs.destination = $destination
+    and pushes.outcome in ('sent', 'unanswered')
+"""
+
+
 def acknowledged_before(con: duckdb.DuckDBPyConnection, tenant: str, destination: str) -> bool:
     """Whether the SIS at `destination` acknowledged any record of the tenant's before: the
     URL is a gradebook service's, whatever it answers now."""
@@ -177,19 +188,21 @@ def with_acknowledged(
 ) -> pl.DataFrame:
     """`records` (`PUSH_RECORD_SCHEMA`, in their order) with `body_hash`, the md5 of the JSON
     record, and `acknowledged`: whether the body the SIS at `destination` last acknowledged
-    for the tenant's record has that very hash (migration 8)."""
+    for the tenant's record has that very hash (migration 8), and no later push stopped with
+    its PUT of the record unanswered (which the SIS may have stored: `sis.push.unanswered`)."""
     positioned = records.cast(PUSH_RECORD_SCHEMA).with_row_index("position")
     with staged(con, "staged_push_records", positioned):
         found = con.sql(
             f"""
             with
 
-            pushes as ({ACKNOWLEDGED_PUSHES_SQL}),
+            pushes as ({ATTEMPTED_PUSHES_SQL}),
 
             acknowledged as (
                 select entity, sourced_id, arg_max(body_hash, grade_run_id) as body_hash
                 from pushes
                 group by entity, sourced_id
+                having arg_max(outcome, grade_run_id) = 'sent'
             ),
 
             hashed as (
