@@ -18,7 +18,8 @@ a record, a control character in a value is an error naming its line and field, 
 left open at the end of the file is an error naming the line it opens on, and so is one of the
 header line that only a later line closes. A file starting with the byte-order mark of another
 encoding than the named one is refused, and UTF-16 or UTF-32 without a mark is read in the
-byte order its first character shows.
+byte order its first character shows. A file of compressed bytes (gzip, zlib, zstd), which
+Polars would inflate without a word, is refused as the compressed file it is.
 
 A CR alone is read as a line end wherever it stands outside quotes, as the csv module reads
 it, and the file gets the warning `file.line_endings`: in a file whose every line ends so
@@ -115,6 +116,16 @@ _HEADER_NAME_LIMIT = 131_072
 _ODD_QUOTES = re.compile(r'(?<!")(?:"")*"(?!")')
 
 
+# the magic numbers of the compressed bytes Polars' read_csv inflates without a word (gzip,
+# zstd, zlib): a file that starts so is no CSV text, whatever Polars would read from it
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    *((bytes([0x78, level]), "zlib") for level in (0x01, 0x5E, 0x9C, 0xDA)),
+)
+_COMPRESSED_FIRST_BYTES = frozenset(magic[0] for magic, _ in _COMPRESSED)
+
+
 class UnreadableFile(Exception):
     """The bytes cannot be read as a CSV in the file's encoding at all."""
 
@@ -144,6 +155,7 @@ def is_utf8(encoding: str) -> bool:
 def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
     """Parse `data`; `encoding` is the one the file was saved in (a codec name; UTF-8 is read
     as it is)."""
+    _refuse_compressed(data, file_name)
     notes: list[dict] = []
     if not is_utf8(encoding):
         utf8 = _utf8_beyond_ascii(data, file_name, encoding)
@@ -194,6 +206,26 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
     if counts.others and _has_control(data):
         found.append(_control_issues(rows, header, file_name))
     return ParsedCsv(header, rows, pl.concat(found), one_line_records=one_line_records)
+
+
+def compressed_as(data: bytes) -> str | None:
+    """The compression `data` starts as ("gzip", "zstd", "zlib"), which Polars' read_csv
+    inflates without a word (the lines of a `users.csv` that is `users.csv.gz` renamed read as
+    the export's own), or None."""
+    if not data or data[0] not in _COMPRESSED_FIRST_BYTES:
+        return None
+    return next((name for magic, name in _COMPRESSED if data.startswith(magic)), None)
+
+
+def _refuse_compressed(data: bytes, file_name: str) -> None:
+    """Refuse a compressed file as the compressed file it is, in every encoding, where the
+    UTF-8 check would name a byte of it ("not UTF-8 (byte 0x8b ...)")."""
+    compression = compressed_as(data)
+    if compression is not None:
+        raise UnreadableFile(
+            f"{file_name} line 1: not a CSV file but a {compression}-compressed one (it starts "
+            f"with bytes {data[:2].hex(' ').upper()}); give the feed the file uncompressed"
+        )
 
 
 def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
@@ -1019,7 +1051,9 @@ def _without_repeated_header(
 
 def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str) -> pl.DataFrame:
     """An error for every value, and header name, that holds a control character, the
-    character shown as \\xNN. Only a file with a control byte somewhere is looked at."""
+    character shown as \\xNN, in the value and, under a header name that holds one, in the
+    field as well (as a report shows a value: never the raw character). Only a file with a
+    control byte somewhere is looked at."""
     message = (
         "holds a control character (shown as \\xNN), which no OneRoster value may: "
         "remove it in the SIS"
@@ -1047,6 +1081,7 @@ def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str)
             pl.col(LINE).alias("line"),
             pl.col(column)
             .replace_strict(dict(zip(names, header, strict=True)), return_dtype=pl.String)
+            .pipe(shown)
             .alias("field"),
             shown(pl.col(value)).alias("value"),
             pl.lit("value.control").alias("rule"),

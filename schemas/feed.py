@@ -13,6 +13,7 @@ import hashlib
 import json
 import lzma
 import os
+import re
 import stat
 import zipfile
 import zlib
@@ -26,7 +27,15 @@ from typing import BinaryIO
 import polars as pl
 
 from rosterflow.schemas.by_lines import LineDelta, StoredRecords, read_by_lines
-from rosterflow.schemas.csvfile import LINE, UTF8, ParsedCsv, UnreadableFile, is_utf8, parse_csv
+from rosterflow.schemas.csvfile import (
+    LINE,
+    UTF8,
+    ParsedCsv,
+    UnreadableFile,
+    compressed_as,
+    is_utf8,
+    parse_csv,
+)
 from rosterflow.schemas.environment import MAX_COMPRESSION_RATIO, MAX_FEED_BYTES
 from rosterflow.schemas.issues import issue_frame, issue_row
 from rosterflow.schemas.lines import (
@@ -52,6 +61,7 @@ _ENCRYPTED = 0x1  # a zip member's general purpose flag: encrypted
 _RATIO_EXEMPT_BYTES = 1024**2  # tiny members may compress absurdly well (a header-only file)
 _IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 _IGNORED_DIRS = {"__MACOSX"}
+_DRIVE = re.compile(r"[A-Za-z]:")  # a Windows drive, as a name's first part starts
 # What zipfile raises for an archive or member it cannot read, each turned into the one-line
 # FeedError: besides BadZipFile, a zip version or compression method it does not implement
 # (NotImplementedError), an encrypted member (RuntimeError), a name that is not in the encoding
@@ -451,13 +461,14 @@ def _zip_source(path: Path, handle: BinaryIO) -> _Source:
     max_bytes, max_ratio = MAX_FEED_BYTES.value(), MAX_COMPRESSION_RATIO.value()
     members: dict[str, _Member] = {}
     for info in infos:
-        name = info.filename
-        _refuse_unsafe_name(path, name)
-        if info.is_dir() or _ignored(name):
+        _refuse_unsafe_name(path, info.filename)
+        name = member_name(info.filename)
+        if info.is_dir() or name.endswith("/") or _ignored(name):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise FeedError(f"{path}: member {name!r} is a symbolic link; refusing the archive")
-        name = member_name(name)
+            raise FeedError(
+                f"{path}: member {info.filename!r} is a symbolic link; refusing the archive"
+            )
         if name in members:
             raise FeedError(f"{path}: member {name!r} appears twice; refusing the archive")
         total += info.file_size
@@ -481,7 +492,10 @@ def _zip_source(path: Path, handle: BinaryIO) -> _Source:
 
 def member_name(name: str) -> str:
     """The file a zip member names: `./users.csv` (as `bsdtar -cf feed.zip .` names it) is
-    `users.csv`."""
+    `users.csv`, and `district\\users.csv` is `district/users.csv`: Windows PowerShell's
+    Compress-Archive separates folders with backslashes, where the zip format wants slashes,
+    and zipfile takes them for separators on Windows only (unzip does everywhere)."""
+    name = name.replace("\\", "/")
     while name.startswith("./"):
         name = name[2:]
     return name
@@ -516,7 +530,11 @@ def _zip_reader(
 
 def _refuse_unsafe_name(path: Path, name: str) -> None:
     pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+    # a drive (`C:/evil.csv`, `C:evil.csv`) points outside; a colon elsewhere in a name is a
+    # character of it (`export 10:30.log`, which Linux and macOS save), a member like any other
+    first = pure.parts[0] if pure.parts else ""
+    drive = ":" in first and _DRIVE.match(first) is not None
+    if pure.is_absolute() or ".." in pure.parts or drive:
         raise FeedError(f"{path}: member {name!r} points outside the archive; refusing it")
 
 
@@ -709,9 +727,7 @@ def open_feed(
     source = _open_source(Path(path))
     members = _at_root(source.members)
     if MANIFEST_FILE not in members:
-        missing = file_issue(
-            MANIFEST_FILE, "manifest.missing", "error", "the feed has no manifest.csv at its root"
-        )
+        missing = _manifest_missing(source.members)
         absent = dict.fromkeys(FILE_SPECS, "absent")
         return Feed(
             source.name, source.sha256, {}, absent, {}, issue_frame([missing]), encoding=encoding
@@ -742,6 +758,36 @@ def open_feed(
     feed.manifest_lines = _own_lines(manifest_data, manifest_csv, encoding)
     feed.property_lines = lines
     return feed.read(parse_unless={}, digests=digests).parse() if parse else feed
+
+
+def _manifest_missing(members: Mapping[str, _Member]) -> dict[str, object]:
+    """The error of a feed without manifest.csv where it is read, naming (as its value) a
+    manifest the feed holds elsewhere: in another letter case, two folders down, or in a top
+    folder with other files beside it, where nothing is read (found only on this error)."""
+    said = "the feed has no manifest.csv at its root"
+    elsewhere = sorted(
+        (name for name in members if PurePosixPath(name).name.lower() == MANIFEST_FILE),
+        key=lambda name: (len(PurePosixPath(name).parts), name),
+    )
+    if not elsewhere:
+        return file_issue(MANIFEST_FILE, "manifest.missing", "error", said)
+    found = elsewhere[0]
+    if PurePosixPath(found).name != MANIFEST_FILE:
+        why = "file names are case-sensitive (name it manifest.csv)"
+    else:
+        why = (
+            "a feed's files are read at its root, or inside one top folder when nothing else "
+            "is at the root"
+        )
+    return issue_row(
+        MANIFEST_FILE,
+        None,
+        None,
+        found,
+        "manifest.missing",
+        "error",
+        f"{said} (or inside its one top folder); it has {found}: {why}",
+    )
 
 
 def _own_lines(data: bytes, parsed: ParsedCsv, encoding: str) -> pl.Series | None:
@@ -905,6 +951,10 @@ def _by_lines(
 
 
 def _texts(data: bytes) -> pl.Series | None:
+    if compressed_as(data) is not None:
+        # Polars would read the lines it inflates, the same as the last run's or changed ones
+        # to apply, of a file the parse refuses: the file is parsed, and refused
+        return None
     try:
         return line_texts(data)
     except Exception:  # (no known input raises) a file's lines unhashed only lose a recall

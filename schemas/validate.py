@@ -639,7 +639,7 @@ def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
         # header: one error, not one per field that is no column
         problem(
             None,
-            ",".join(header)[:200],
+            _visible(",".join(header)[:200]),
             "header.missing",
             f"the first line is no header line: none of its fields names a column of "
             f"{file_name} (was the header line left out?); the file must start with its header, "
@@ -673,6 +673,13 @@ def header_issues(spec: FileSpec, header: tuple[str, ...]) -> list[dict]:
                 name,
                 "header.case",
                 f"header names are case-sensitive: write {by_lower[name.lower()]}",
+            )
+        elif name.strip() != name and name.strip().lower() in by_lower:
+            problem(
+                name,
+                name,
+                "header.unknown",
+                f"the name has spaces around it: write {by_lower[name.strip().lower()]}",
             )
         elif (hint := _other_version_hint(spec, name)) is not None:
             problem(name, name, "header.unknown", hint)
