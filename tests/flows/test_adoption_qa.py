@@ -113,6 +113,7 @@ def without_ada(district: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["inactivate", "delete"])
 def test_an_adopted_account_whose_record_leaves_gets_the_users_policy(warehouse, policy):
     """users.md: an adopted account is a synced one: when its record leaves, `[policy] users`
@@ -178,6 +179,7 @@ def test_a_section_an_adopted_account_was_enrolled_in_by_hand_holds_it_twice(tmp
     assert in_section.rows() == [(None, "manual"), ("or--e4", "sync")]
 
 
+@pytest.mark.slow
 def test_an_observer_link_made_by_hand_between_adopted_accounts_stays_besides_the_sis_s(
     tmp_path,
 ):

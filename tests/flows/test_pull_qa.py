@@ -177,6 +177,7 @@ def with_values(frame: pl.DataFrame, row: int, **values: str) -> pl.DataFrame:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_a_districts_edge_values_give_the_same_lms_rows_by_rest_as_by_csv(tmp_path, version):
     """The comparison of test_pull_sync on a district of plain values, here with what a CSV

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tests.feeds import tiny_district
 from tests.notebooks.school_changes import roster_history_run
@@ -54,6 +55,7 @@ def test_a_school_whose_enrollments_all_end_counts_zero_from_that_run(tmp_path: 
     ]
 
 
+@pytest.mark.slow
 def test_a_school_renamed_is_one_school_under_its_latest_name(tmp_path: Path):
     """Run 2 renames South High in the SIS (orgs.csv), run 3 ends a North High enrollment: none
     of South High's enrollments ended, and the enrollments over time count them under its
