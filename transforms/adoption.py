@@ -366,8 +366,9 @@ def login_taken_issues(
         pl.when(pl.col("how") == "is created")
         .then(
             pl.lit(
-                '[identity] adopt_by = "login" has a new user take such an account over '
-                "instead of creating another"
+                '[identity] adopt_by = "login", set before the run that creates the user (a '
+                "dry run warns first), has it take such an account over instead of creating "
+                "another"
             )
         )
         .otherwise(

@@ -66,8 +66,9 @@ def test_a_user_created_with_a_login_an_account_made_by_hand_has_is_warned_of(wa
             "value": "sam.stone",
             "severity": "warning",
             "message": "or--u-s1 is created to sign in as sam.stone, a login an active account "
-            "made by hand has already: user 9001 ' Sam.Stone'; [identity] adopt_by = \"login\" "
-            "has a new user take such an account over instead of creating another",
+            "made by hand has already: user 9001 ' Sam.Stone'; [identity] adopt_by = \"login\", "
+            "set before the run that creates the user (a dry run warns first), has it take "
+            "such an account over instead of creating another",
         }
     ]
     assert result.issues.filter(pl.col("rule") == "identity.login_taken").height == 1

@@ -21,8 +21,8 @@ from rosterflow.transforms.adoption import (
 
 ACCOUNTS = {"user_id": pl.Int64, "login": pl.String}
 ADVICE = (
-    '[identity] adopt_by = "login" has a new user take such an account over instead of '
-    "creating another"
+    '[identity] adopt_by = "login", set before the run that creates the user (a dry run warns '
+    "first), has it take such an account over instead of creating another"
 )
 
 
