@@ -13,7 +13,7 @@ import pytest
 from rosterflow.schemas.settings import Identity, Safety, Settings
 from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district
-from tests.flows.test_pipeline_adoption import made_by_hand, user
+from tests.flows.test_pipeline_adoption import made_by_hand, teaching_a_club, user
 from tests.flows.test_pipeline_incremental import Scenario, actions
 from tests.flows.test_pipeline_incremental import made_by_hand as made_by_hand_rows
 from tests.syncing import Warehouse
@@ -32,17 +32,7 @@ def warehouse(tmp_path) -> Warehouse:
         (9001, "hand-ada", "teacher", "Ada.Lovelace", None),
         (9002, "hand-ada-2", "teacher", "ADA.LOVELACE", None),
     )
-    warehouse.execute(
-        "insert into lms.courses (course_id, tenant, external_id, domain_id, kind, title, "
-        "base_course_id, status, origin) values "
-        "(9500, 'district', 'hand-club', null, 'section', 'Chess club', null, 'active', 'manual')"
-    )
-    warehouse.execute(
-        "insert into lms.enrollments (enrollment_id, tenant, external_id, user_id, course_id, "
-        "role, is_primary, status, origin) values "
-        "(9700, 'district', null, 9001, 9500, 'teacher', true, 'active', 'manual')"
-    )
-    return warehouse
+    return teaching_a_club(warehouse)
 
 
 def enrolled_as(warehouse: Warehouse, record: str) -> set[int]:

@@ -22,6 +22,7 @@ from rosterflow.demo.gradebook_api import GradebookApi
 from rosterflow.flows.cli import app
 from rosterflow.sis.client import RetryPolicy, SisClient
 from rosterflow.sis.push import PushStopped, put_records
+from tests.flows.test_grades_qa import export, said
 from tests.gradebooks import TENANT, graded_warehouse
 from tests.syncing import Warehouse
 
@@ -33,17 +34,6 @@ pytestmark = pytest.mark.usefixtures("wide")
 @pytest.fixture
 def synced(tmp_path) -> Warehouse:
     return graded_warehouse(tmp_path)
-
-
-def said(output: str) -> str:
-    return " ".join(output.split())
-
-
-def export(warehouse: Warehouse, out: Path):
-    return runner.invoke(
-        app,
-        ["grades", "export", str(out), "--warehouse", str(warehouse.path), "--tenant", TENANT],
-    )
 
 
 def sourced_ids(feed: Path, name: str) -> list[str]:

@@ -27,6 +27,12 @@ def warehouse(tmp_path) -> Warehouse:
     warehouse = Warehouse(tmp_path)
     connect(warehouse.path).close()  # created and migrated
     made_by_hand(warehouse, (9001, "hand-ada", "teacher", " Ada.Lovelace", "ada@old.example"))
+    return teaching_a_club(warehouse)
+
+
+def teaching_a_club(warehouse: Warehouse) -> Warehouse:
+    """`warehouse` with a course made by hand (9500, a chess club) that user 9001 teaches
+    (enrollment 9700, made by hand too)."""
     warehouse.execute(
         "insert into lms.courses (course_id, tenant, external_id, domain_id, kind, title, "
         "base_course_id, status, origin) values "

@@ -5,22 +5,8 @@ import polars as pl
 import pytest
 
 from rosterflow.schemas.changes import PlanError
-from rosterflow.schemas.settings import Hierarchy
-from rosterflow.transforms.hierarchy import course_hierarchy
 from tests.feeds import _enrollment, frame, tiny_district
-
-
-def hierarchy_of(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """`course_hierarchy` of feed frames read as records of run 1, in file order from line 2."""
-    source = {
-        name: data.with_columns(
-            pl.lit(1, pl.Int64).alias("run_id"),
-            (pl.int_range(pl.len()) + 2).cast(pl.Int64).alias("line"),
-        )
-        for name, data in frames.items()
-    }
-    names = ("orgs", "courses", "classes", "users", "enrollments")
-    return course_hierarchy(*(source[name] for name in names), Hierarchy())
+from tests.transforms.test_domain_edges import hierarchy_of
 
 
 def with_enrollment(sourced_id: str) -> dict[str, pl.DataFrame]:

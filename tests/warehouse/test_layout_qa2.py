@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 from rosterflow.warehouse.layout import REGISTRY, Layout
 from tests.unprivileged import without_override
@@ -42,16 +43,7 @@ def test_a_registry_this_user_may_not_write_is_a_layout_error_naming_it(tmp_path
     layout = Layout(template)
     assert layout.register("north") == 1
     registry = tmp_path / "wh" / REGISTRY
-    registry.chmod(0o555)
-    try:
-        registered = subprocess.run(
-            without_override([sys.executable, "-c", REGISTER, template]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        registry.chmod(0o755)
+    registered = _run_with_mode(registry, 0o555, 0o755, REGISTER, template)
 
     assert registered.returncode == 2, registered.stdout + registered.stderr
     line = registered.stdout.strip()
@@ -89,18 +81,26 @@ def test_a_registration_this_account_may_not_read_is_a_layout_error_naming_it(tm
     template = str(tmp_path / "wh" / "{tenant}.duckdb")
     Layout(template).register("north")
     entry = tmp_path / "wh" / REGISTRY / "00000001"
-    entry.chmod(0o000)
-    try:
-        listed = subprocess.run(
-            without_override([sys.executable, "-c", LIST, template]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        entry.chmod(0o644)
+    listed = _run_with_mode(entry, 0o000, 0o644, LIST, template)
 
     assert listed.returncode == 2, listed.stdout + listed.stderr
     line = listed.stdout.strip()
     assert line.startswith(f"LayoutError {entry}: cannot read the tenant registry"), line
     assert "Permission denied" in line and "(chmod a+r)" in line
+
+
+def _run_with_mode(
+    path: Path, mode: int, then: int, script: str, template: str
+) -> subprocess.CompletedProcess:
+    """`script` run on the layout `template` by an account bound by file permissions (also
+    when the tests run as root), while `path` has `mode`; `path` given `then` after."""
+    path.chmod(mode)
+    try:
+        return subprocess.run(
+            without_override([sys.executable, "-c", script, template]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        path.chmod(then)
