@@ -59,6 +59,16 @@ KEPT_REFERENCES = {
         "the user keeps it (a user's first org is their domain, which leaves as [policy] "
         "domains says)"
     ),
+    # OneRoster 1.2: a user's orgs are their primaryOrgSourcedId and their roles' orgs, read
+    # as 1.1's orgSourcedIds (`schemas.v12`), which keeps them as 1.1 does
+    ("users", "primaryOrgSourcedId"): (
+        "the user keeps it (a user's first org is their domain, which leaves as [policy] "
+        "domains says)"
+    ),
+    ("roles", "orgSourcedId"): (
+        "the user keeps it among their orgs (a user's first org is their domain, which "
+        "leaves as [policy] domains says)"
+    ),
     # a course's org places its course assignments alone (`transforms.desired`)
     ("courses", "orgSourcedId"): (
         "the course keeps naming it, and its course assignments (courseResources.csv), made on "

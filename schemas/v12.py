@@ -16,7 +16,9 @@ as it was: the first 1.2 sync after a 1.1 sync of the same roster changes nothin
   keeps the role and orgs the warehouse holds (`roles_kept`; `primaryOrgSourcedId` still comes
   first). A role is a record of its own, so a delta sends the roles that changed: a secondary
   role added adds its org after the stored ones, and one it marks tobedeleted takes its org
-  away (but the first, the user's domain, which the primary role kept gives).
+  away (but the first, the user's domain, which the primary role kept gives). A delta that
+  sends one of a user's several primary roles, not the one at primaryOrgSourcedId (the stored
+  domain), leaves the user's role as stored (`primaries_held`), with a warning.
 - lineItems.csv's `academicSessionSourcedId` is 1.1's `gradingPeriodSourcedId`; every other
   shared file keeps its 1.1 columns, and what 1.2 added to it is validated and then left out.
 
@@ -33,6 +35,7 @@ import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
+from rosterflow.schemas.models import as_date
 from rosterflow.schemas.records import ROW_HASH
 from rosterflow.schemas.references import live, stated
 from rosterflow.schemas.spec import FILE_SPECS, FILE_SPECS_12
@@ -79,6 +82,21 @@ def as_v11(
             schema=dict.fromkeys(FILE_SPECS_12["roles"].header, pl.String) | {LINE: pl.Int64}
         )
     primaries = primary_roles(users, roles) if users is not None and roles is not None else None
+    if primaries is not None and modes.get("users") == "delta" and stored_users is not None:
+        held = primaries_held(users, roles, primaries, stored_users)
+        if held.height:  # (most deltas: a user's primary roles are at one org)
+            primaries = primaries.join(
+                held.select("userSourcedId", "stored_role"),
+                on="userSourcedId",
+                how="left",
+                maintain_order="left",
+            ).select(
+                "userSourcedId",
+                pl.coalesce("stored_role", "role").alias("role"),
+                "orgSourcedId",
+                "role_line",
+            )
+            found.append(held_primary_issues(held))
     if roles is not None:
         found += role_issues(roles, users, modes.get("users", "absent"), primaries)
     if primaries is not None:
@@ -136,6 +154,82 @@ def roles_kept(
             on="sourcedId",
             how="inner",
         )
+    )
+
+
+def primaries_held(
+    users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame, stored_users: pl.DataFrame
+) -> pl.DataFrame:
+    """`userSourcedId, stored_role, sent_role` (as roles.csv gives it), `orgSourcedId,
+    role_line, primaryOrgSourcedId` of each stored user whom a users.csv delta sends with
+    primary roles.csv rows, none of them at the user's primaryOrgSourcedId (the user's domain
+    as stored too), that read as another 1.1 role than the one stored. A delta sends the roles
+    that changed: one of several primary roles sent alone (a new beginDate) leaves the one at
+    the primary org as it was, and that one is the user's role, as in a bulk file; so the
+    stored role stays, unless the delta ends a primary role at that org."""
+    ended = roles.filter(~stated() & (pl.col("roleType") == "primary")).select(
+        "userSourcedId", pl.col("orgSourcedId").alias("primaryOrgSourcedId")
+    )
+    return (
+        primaries.join(
+            live(users).select(pl.col("sourcedId").alias("userSourcedId"), "primaryOrgSourcedId"),
+            on="userSourcedId",
+            how="inner",
+        )
+        .filter(pl.col("orgSourcedId") != pl.col("primaryOrgSourcedId"))
+        .join(
+            stored_users.select(
+                pl.col("sourcedId").alias("userSourcedId"),
+                pl.col("role").alias("stored_role"),
+                pl.col("orgSourcedIds")
+                .str.split(",")
+                .list.first()
+                .str.strip_chars()
+                .alias("stored_domain"),
+            ),
+            on="userSourcedId",
+            how="inner",
+        )
+        .filter(
+            pl.col("stored_role") != pl.col("role"),
+            pl.col("stored_domain") == pl.col("primaryOrgSourcedId"),
+        )
+        .join(ended, on=["userSourcedId", "primaryOrgSourcedId"], how="anti")
+        .join(
+            roles.select(pl.col(LINE).alias("role_line"), pl.col("role").alias("sent_role")),
+            on="role_line",
+            how="left",
+        )
+        .select(
+            "userSourcedId",
+            "stored_role",
+            "sent_role",
+            "orgSourcedId",
+            "role_line",
+            "primaryOrgSourcedId",
+        )
+    )
+
+
+def held_primary_issues(held: pl.DataFrame) -> pl.LazyFrame:
+    """A warning on the primary roles.csv row of each user of `held` (`primaries_held`): the
+    user keeps the role stored, which the district should know when it meant to change it."""
+    return issues_from(
+        held.with_columns(pl.col("role_line").alias(LINE)),
+        file="roles.csv",
+        field="role",
+        value=pl.col("sent_role"),
+        rule="role.primary_ambiguous",
+        severity="warning",
+        message=pl.format(
+            "user {} keeps the role stored, {}: this delta sends their primary role at org {} "
+            "but not the one at their primaryOrgSourcedId {}, which stays their role; to "
+            "change it, send that roles.csv row (or mark it tobedeleted)",
+            pl.col("userSourcedId"),
+            pl.col("stored_role"),
+            pl.col("orgSourcedId"),
+            pl.col("primaryOrgSourcedId"),
+        ),
     )
 
 
@@ -362,6 +456,21 @@ def role_issues(
                 "primary role per user and org",
                 pl.col("userSourcedId"),
                 pl.col("orgSourcedId"),
+            ),
+        ),
+        # as a session's or an enrollment's (`references.date_order_issues`): the text
+        # comparison finds the few candidates, and only those are read as dates
+        issues_from(
+            stated.filter(pl.col("endDate") < pl.col("beginDate")).filter(
+                as_date(pl.col("endDate")) < as_date(pl.col("beginDate"))
+            ),
+            file="roles.csv",
+            field="endDate",
+            value=pl.col("endDate"),
+            rule="date.order",
+            severity="warning",
+            message=pl.concat_str(
+                pl.lit("ends before it starts ("), pl.col("beginDate"), pl.lit(")")
             ),
         ),
     ]
