@@ -16,6 +16,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
+from difflib import get_close_matches
 from email.utils import getaddresses
 from pathlib import Path
 from types import MappingProxyType
@@ -477,7 +478,8 @@ class Validation(_Table):
                     raise _refused(
                         f"[validation] required.{file} names {column!r}, not a column of {file}.csv"
                     )
-        return {file: tuple(columns) for file, columns in required.items()}
+        # a field named twice would be demanded twice: two errors on every record without it
+        return {file: tuple(dict.fromkeys(columns)) for file, columns in required.items()}
 
     @field_validator("files", mode="before")
     @classmethod
@@ -487,7 +489,7 @@ class Validation(_Table):
         for file in files:
             if file not in get_args(DemandedFile):
                 raise _refused(f"[validation] files names {file!r}, not a OneRoster file")
-        return tuple(files)
+        return tuple(dict.fromkeys(files))  # (a file named twice: one error, not two)
 
 
 class Source(_Table):
@@ -670,9 +672,14 @@ class Settings(_Table):
             "hierarchy": self.hierarchy.model_dump(),
             # the adoption keys only when set: the text of settings that adopt nobody stays
             # what it was before adoption existed, so a tenant's stored state still counts
+            # (adopt_across_roles without adopt_by adopts nobody either)
             "identity": {"key": self.identity.key}
-            | self.identity.model_dump(
-                include={"adopt_by", "adopt_across_roles"}, exclude_defaults=True
+            | (
+                self.identity.model_dump(
+                    include={"adopt_by", "adopt_across_roles"}, exclude_defaults=True
+                )
+                if self.identity.adopt_by != "none"
+                else {}
             ),
         }
         return json.dumps(shaping | {"validation": validation}, sort_keys=True)
@@ -692,13 +699,67 @@ class Settings(_Table):
 def read_toml(path: Path, what: str) -> dict:
     """The TOML file at `path`; a SettingsError saying it is missing (`no such {what}`) or
     unreadable. A byte-order mark before the first line is no part of it: Windows' Notepad
-    saved UTF-8 with one, which TOML's parser takes for a statement it cannot read."""
+    saved UTF-8 with one, which TOML's parser takes for a statement it cannot read. A byte
+    that is not UTF-8 is named by its line and column, a file in UTF-16 or UTF-32 (Notepad's
+    "Unicode") as such, and a key set twice in words."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SettingsError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except OSError as error:
         raise SettingsError(f"{path}: not a readable TOML file ({error})") from None
+    # (UTF-16 or UTF-32 is what Windows' Notepad saves as "Unicode": a NUL byte in every
+    # character of a settings file's ASCII text, which TOML's parser would name as the first
+    # illegal character; a stray NUL in UTF-8 text is left to it, named by its line)
+    wide = data.startswith(_WIDE_MARKS) or data.count(b"\0") * 4 >= len(data) > 0
+    try:
+        # (line ends as a text file's reading gives them: a CR alone, an old Mac's, ends a line)
+        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as error:
+        if wide:
+            raise SettingsError(
+                f"{path}: not a readable TOML file ({error}): it was saved as UTF-16 or UTF-32 "
+                "(what Windows calls Unicode); save it as UTF-8"
+            ) from None
+        line, column = _line_and_column(error.object, error.start)
+        raise SettingsError(
+            f"{path}: not a readable TOML file ({error}): line {line}, column {column} is not "
+            "UTF-8 text; save the file as UTF-8"
+        ) from None
+    if wide:
+        raise SettingsError(
+            f"{path}: not a readable TOML file (it holds NUL bytes, as a file saved as UTF-16 or "
+            "UTF-32, what Windows calls Unicode, does); save it as UTF-8"
+        )
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(
+            f"{path}: not a readable TOML file ({_toml_error(error, text)})"
+        ) from None
+
+
+_WIDE_MARKS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _line_and_column(data: bytes, at: int) -> tuple[int, int]:
+    """The line and column (of characters, from 1) of the byte `at` of `data`, UTF-8 before it."""
+    start = data.rfind(b"\n", 0, at) + 1
+    return data.count(b"\n", 0, at) + 1, len(data[start:at].decode("utf-8")) + 1
+
+
+def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
+    """TOML's parser's message, with what a key set twice means (the parser says only that it
+    "cannot overwrite a value", at the end of the document when it ends that line)."""
+    message = str(error)
+    if not message.startswith("Cannot overwrite a value"):
+        return message
+    if message.endswith("(at end of document)"):
+        lines = text.split("\n")
+        message = message.replace(
+            "end of document", f"line {len(lines)}, column {len(lines[-1]) + 1}"
+        )
+    return f"{message}: a key set a second time in its table, which TOML refuses"
 
 
 def load_settings(path: str | Path | None) -> Settings:
@@ -800,6 +861,17 @@ def _days_refused(where: str, days: object) -> str:
     )
 
 
+def _range_refused(where: str, value: object, model: type[BaseModel], name: str) -> str:
+    """A number of the table `model` refused, with the bounds its field states (`[source]
+    max_retry_wait_seconds = 0; give a number above 0, up to 86,400`)."""
+    bounds = []
+    for bound in model.model_fields[name].metadata:
+        for kind, words in (("gt", "above"), ("ge", "from"), ("lt", "below"), ("le", "up to")):
+            if getattr(bound, kind, None) is not None:
+                bounds.append(f"{words} {getattr(bound, kind):,}")
+    return f"{where} = {value!r}; give a number {', '.join(bounds)}".rstrip()
+
+
 # keys whose value is never shown when it is of the wrong type: a URL (a webhook's secret is
 # its path) or the name of what holds a secret (a secret may be written there by mistake)
 _UNSHOWN = frozenset(
@@ -811,6 +883,13 @@ _UNSHOWN = frozenset(
         ("source", "client_secret_file"),
     }
 )
+
+
+# the secrets a settings file never holds, and where they are read from instead
+_SECRETS = {
+    "smtp_password": "[notify] smtp_password_env names the environment variable that holds it",
+    "client_secret": "[source] client_secret_env or client_secret_file names what holds it",
+}
 
 
 def _order(error: ErrorDetails) -> tuple[int, bool]:
@@ -842,6 +921,15 @@ def _message(error: ErrorDetails) -> str:
         ]
         owned = f" ({key} is a key of {' and '.join(owners)})" if owners else ""
         known = ", ".join(sorted(model.model_fields))
+        # a misspelt table or key: the one it most likely means, unless that is a secret,
+        # which a person would then write into the setting suggested
+        close = get_close_matches(str(key), [*model.model_fields, *_SECRETS], n=1, cutoff=0.75)
+        if close and not owners:
+            owned = (
+                f" (a secret is never written in a settings file: {_SECRETS[close[0]]})"
+                if close[0] in _SECRETS
+                else f" (did you mean {close[0]}?)"
+            )
         return f"unknown setting {where}{key}{owned}; known: {known}"
     if len(loc) == 1:
         return f"[{loc[0]}] must be a table"
@@ -850,10 +938,12 @@ def _message(error: ErrorDetails) -> str:
     annotation = Settings.model_fields[table].annotation.model_fields[name].annotation
     if get_origin(annotation) is Literal:
         return f"{where} = {value!r}; choose one of {', '.join(get_args(annotation))}"
-    if annotation is float:  # a number with a fraction: a share, or lms_check_days' days
+    if annotation is float:  # a number with a fraction: a share, days, or seconds
         if name == "lms_check_days":
             return _days_refused(where, value)
-        return _share_refused(where, value)
+        if name.endswith("_share"):
+            return _share_refused(where, value)
+        return _range_refused(where, value, Settings.model_fields[table].annotation, name)
     if error["type"] in ("greater_than_equal", "less_than_equal"):  # a count out of its bounds
         return f"{where} = {value!r}; {error['msg'].replace('Input should be', 'give a number')}"
     wanted = {bool: "true or false", int: "a whole number", str: "text"}
