@@ -8,6 +8,7 @@ reported on stderr and in the log, never fails the run: the run is recorded in a
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -26,6 +27,36 @@ from rosterflow.schemas.settings import Notify, Settings
 log = logging.getLogger("rosterflow.notify")
 TIMEOUT_SECONDS = 10
 SMTPS_PORT = 465  # SMTP over TLS from the first byte (RFC 8314)
+# what a notification, a Prefect event or artifact shows of an issue's value or field (a cell
+# or header of the feed, as long as the SIS made it) and of a message: a few cells of some
+# hundred thousand characters made an event Prefect refuses to emit, failing a run already
+# recorded, and a mail or a POST of megabytes
+VALUE_CHARACTERS = 200
+MESSAGE_CHARACTERS = 2_000
+
+
+def shortened(text: str | None, limit: int) -> str | None:
+    """`text` cut to `limit` characters, saying how long it was, when it is longer."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def bounded_issue(issue: dict) -> dict:
+    """`issue` (a row of an issues frame) with its field, value and message shortened."""
+    limits = {"field": VALUE_CHARACTERS, "value": VALUE_CHARACTERS, "message": MESSAGE_CHARACTERS}
+    return issue | {
+        name: shortened(issue[name], limit) for name, limit in limits.items() if name in issue
+    }
+
+
+def bounded(payload: dict) -> dict:
+    """`payload` (a run, see `SyncResult.payload`) with its message and each issue shortened:
+    what a webhook, a mail or a Prefect event carries stays small whatever the feed holds."""
+    return payload | {
+        "message": shortened(payload.get("message"), MESSAGE_CHARACTERS),
+        "issues": [bounded_issue(issue) for issue in payload.get("issues") or []],
+    }
 
 
 def subject(payload: dict) -> str:
@@ -106,8 +137,11 @@ def send_webhook(url: str, payload: dict) -> None:
         method="POST",
     )
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read()
+        # its status says the webhook took the summary: a body is not read, as one sent slowly
+        # kept the run waiting past the timeout (which bounds each read, not all of them), and
+        # one cut short made a notification delivered read as failed
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS):
+            pass
     except urllib.error.HTTPError as error:
         if 300 <= error.code < 400:
             # where to: its scheme and host alone, as a webhook's secret is in its path
@@ -125,6 +159,13 @@ def send_webhook(url: str, payload: dict) -> None:
         # as a webhook's secret is in its path
         cause = error.reason if isinstance(error, urllib.error.URLError) else error
         raise WebhookError(f"{_origin(url)}/…: {_why_not(cause)}") from None
+    except http.client.HTTPException as error:
+        # a status line or headers that are not HTTP: http.client's words were the line
+        # alone, naming no server, with its line break in the log line
+        said = one_line(shortened(str(error), VALUE_CHARACTERS) or "")
+        raise WebhookError(
+            f"{_origin(url)}/…: its answer is not HTTP ({type(error).__name__}: {said})"
+        ) from None
 
 
 def _origin(url: str) -> str:
@@ -191,10 +232,7 @@ def send_email(notify: Notify, payload: dict) -> None:
             f"{_refusals(error.recipients)} ([notify] email)"
         ) from error
     except smtplib.SMTPSenderRefused as error:
-        raise SmtpError(
-            f"{server}: refused the sender {error.sender} ([notify] smtp_from): "
-            f"{_reply(error.smtp_code, error.smtp_error)}"
-        ) from error
+        raise SmtpError(f"{server}: {_sender_refused(notify, error)}") from error
     except smtplib.SMTPResponseException as error:  # a login refused, a message refused
         raise SmtpError(f"{server}: {_reply(error.smtp_code, error.smtp_error)}") from error
     except (OSError, smtplib.SMTPException) as error:
@@ -217,6 +255,21 @@ def send_email(notify: Notify, payload: dict) -> None:
             f"{server}: sent to the other recipients, but refused {_refusals(refused)} "
             "([notify] email)"
         )
+
+
+def _sender_refused(notify: Notify, error: smtplib.SMTPSenderRefused) -> str:
+    """Why the server refused the mail at its sender, and which setting mends it: a 530 refuses
+    the session, not the sender (RFC 3207, RFC 4954), so it names STARTTLS or the login the
+    server wants rather than `smtp_from`."""
+    reply = _reply(error.smtp_code, error.smtp_error)
+    if error.smtp_code == 530 and "starttls" in reply.lower() and not notify.smtp_starttls:
+        return f"wants STARTTLS before it takes a mail ({reply}): set [notify] smtp_starttls = true"
+    if error.smtp_code == 530 and not notify.smtp_user:
+        return (
+            f"wants a login before it takes a mail ({reply}): set [notify] smtp_user, with the "
+            f"password in the environment variable {notify.smtp_password_env}"
+        )
+    return f"refused the sender {error.sender} ([notify] smtp_from): {reply}"
 
 
 def _refusals(recipients: dict[str, tuple[int, bytes]]) -> str:
@@ -247,6 +300,7 @@ def notify_run(
     writes it there."""
     logger = logger or log
     notify = settings.notify
+    payload = bounded(payload)
     channels = []
     if notify.webhook:
         channels.append(("webhook", lambda: send_webhook(notify.webhook, payload)))

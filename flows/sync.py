@@ -30,12 +30,19 @@ from prefect.events import emit_event
 
 from rosterflow.flows import pipeline
 from rosterflow.flows import steps as sync_steps
-from rosterflow.flows.notify import notify_run
+from rosterflow.flows.notify import (
+    MESSAGE_CHARACTERS,
+    bounded,
+    bounded_issue,
+    notify_run,
+    shortened,
+)
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.flows.plain import LOAD_FEED_RETRIES, LOAD_FEED_RETRY_DELAY_SECONDS, run_settings
 from rosterflow.flows.progress import announced, listening_to_records
 from rosterflow.flows.tenant_lock import tenant_lock, tenant_slug
 from rosterflow.schemas.issues import ISSUE_COLUMNS
+from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings
 from rosterflow.warehouse.runs import recall
@@ -72,15 +79,17 @@ def _markdown_table(frame: pl.DataFrame) -> list[str]:
 
 def summary_markdown(result: SyncResult) -> str:
     """The run at a glance: outcome, tenant, run, changes per entity and action, issue counts."""
+    # the names as the SIS or a person gave them, kept to their line: a line feed in a zip's
+    # name would end the heading and show the rest of it as a paragraph
     lines = [
-        f"# Sync of {result.feed_name}: {result.outcome}",
+        f"# Sync of {one_line(result.feed_name)}: {result.outcome}",
         "",
         f"- **outcome:** {result.outcome}",
-        f"- **tenant:** {result.tenant}",
+        f"- **tenant:** {one_line(result.tenant)}",
         f"- **run_id:** {result.run_id}",
     ]
     if result.message:
-        lines.append(f"- **why:** {result.message}")
+        lines.append(f"- **why:** {shortened(result.message, MESSAGE_CHARACTERS)}")
     lines += ["", "## Changes"]
     if result.summary.height:
         lines += ["", *_markdown_table(result.summary)]
@@ -99,7 +108,9 @@ def summary_markdown(result: SyncResult) -> str:
 
 
 def first_issues(issues: pl.DataFrame, limit: int = ARTIFACT_ISSUES) -> list[dict]:
-    return issues.head(limit).select(*ISSUE_COLUMNS).to_dicts()
+    """The first `limit` issues as the table artifact's rows, each value shortened (a cell of
+    the feed can be of any length)."""
+    return [bounded_issue(issue) for issue in issues.head(limit).select(*ISSUE_COLUMNS).to_dicts()]
 
 
 def publish_artifacts(result: SyncResult) -> None:
@@ -109,11 +120,14 @@ def publish_artifacts(result: SyncResult) -> None:
         key=artifact_key(result.tenant, "summary"),
         description=f"run {result.run_id}: {result.outcome}",
     )
+    count = result.issues.height
     create_table_artifact(
         first_issues(result.issues),
         key=artifact_key(result.tenant, "issues"),
-        description=f"run {result.run_id}: the first {ARTIFACT_ISSUES} of "
-        f"{result.issues.height:,} issues",
+        # ("the first 50 of 5 issues" said there were more to see)
+        description=f"run {result.run_id}: the first {ARTIFACT_ISSUES} of {count:,} issues"
+        if count > ARTIFACT_ISSUES
+        else f"run {result.run_id}: {count:,} issue{'' if count == 1 else 's'}",
     )
 
 
@@ -135,7 +149,9 @@ def emit_run_event(result: SyncResult, warehouse: str) -> None:
     emit_event(
         event=f"{RUN_EVENT}.{result.outcome}",
         resource=_tenant_resource(result.tenant),
-        payload=result.payload() | pipeline.where_it_is(warehouse),
+        # shortened: Prefect refuses to emit an event of more than 1.5 MB, and the run that
+        # is already recorded would fail with it
+        payload=bounded(result.payload() | pipeline.where_it_is(warehouse)),
     )
 
 
@@ -147,7 +163,7 @@ def failure_event_payload(
     `rejected` for a tenant's file the layout refuses."""
     # a pulled feed is named by its URL, any other by its file's name
     known = {"feed": feed if "://" in feed else Path(feed).name, "tenant": tenant}
-    return pipeline.failure_payload(known, error) | pipeline.where_it_is(warehouse)
+    return bounded(pipeline.failure_payload(known, error) | pipeline.where_it_is(warehouse))
 
 
 @dataclass
