@@ -110,7 +110,7 @@ def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
             with_login.filter(~found),
             key,
             "identity.login_missing",
-            pl.lit(f"this user has no {column} to sign in with"),
+            _missing_reason(key),
         ),
         _login_issues(
             # (the others are named among the rows sharing a login alone: a few, if any)
@@ -120,9 +120,50 @@ def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
             pl.concat_str(
                 pl.format(f"another user signs in with this {column} too ({{}})", "__others"),
                 _look_alike_hints(key),
+                _first_identifier_hint(key),
             ),
         ),
     ]
+
+
+# under `[identity] key = "userId"` the login is one part of userIds, which its messages name
+FIRST_IDENTIFIER = "the identifier of the first {type:identifier} item of userIds"
+
+
+def _missing_reason(key: str) -> pl.Expr:
+    """Why a user has no login: an empty field, or a field that gives none although it is not
+    empty (a userIds whose first item has an empty identifier, `{LDAP:}`; a value of characters
+    a screen does not show alone), which the row's value would seem to contradict."""
+    column = IDENTITY_KEYS[key]
+    stated = pl.col(column).str.strip_chars()
+    if key == "userId":
+        given = f"a user signs in with {FIRST_IDENTIFIER}, and this user's gives none"
+    else:
+        given = (
+            f"this user's {column} holds only characters a screen does not show, which sign-in "
+            "leaves out: nothing is left to sign in with"
+        )
+    return (
+        pl.when(stated.is_not_null() & (stated != ""))
+        .then(pl.lit(given))
+        .otherwise(pl.lit(f"this user has no {column} to sign in with"))
+    )
+
+
+def _first_identifier_hint(key: str) -> pl.Expr:
+    """Under the key `userId`, the login a shared userIds signs in with, where the rows sharing
+    it state userIds that differ otherwise (`{LDAP:12},{LTI:15}` and `{SIS:12}` are one login,
+    `12`, which neither value shows as such). Said on the rows sharing a login alone (a few)."""
+    if key != "userId":
+        return pl.lit("")
+    apart = same_login(pl.col("userIds")).n_unique().over("__login") > 1
+    return (
+        pl.when(apart)
+        .then(
+            pl.concat_str(pl.lit(f"; a user signs in with {FIRST_IDENTIFIER}, here "), login(key))
+        )
+        .otherwise(pl.lit(""))
+    )
 
 
 def looks_alike(stated: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

@@ -248,6 +248,9 @@ def _built_without(name: str, column: str) -> str:
     """What becomes of a record of `name` whose `column` names a record found nowhere."""
     if (name, column) in ASSIGNMENTS:
         return "; the assignment is made once that record is sent"
+    if name not in SYNCED_FILES:
+        # validated, never synced (1.2's userResources, the gradebook's): nothing is built
+        return f"; {name}.csv is validated, not synced"
     return "; the record is built without it"
 
 

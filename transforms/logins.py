@@ -21,11 +21,11 @@ def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
     before = pl.col("detail").str.json_path_match("$.login.from")
     # a reactivated user signed in as before until they left: coming back under another
     # login, they no longer do, as after an update (an adopted account's people sign in with
-    # its login today too). A user the run inactivates signs in with nothing after it: the
-    # login their record gives them changes nobody's sign-in
-    was = pl.col("detail").str.json_path_match("$.status.from")
-    now = pl.col("detail").str.json_path_match("$.status.to")
-    inactivated = (was == "active") & (now == "inactive")
+    # its login today too). A user inactive after the run signs in with nothing: the login
+    # their record gives them changes nobody's sign-in, whether the run inactivates them or
+    # they were inactive already (a disabled account whose username the SIS renames to free
+    # it for a new student)
+    inactive = pl.col("status") == "inactive"
     # sign-in compares logins trimmed and in any letter case, as adoption matches them and
     # shared logins are found: `JSmith` sent as `jsmith` is the same login (stored as sent)
     same = same_login(before) == same_login(pl.col("login"))
@@ -33,8 +33,8 @@ def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
         plan.entities["user"]
         .changes.lazy()
         .filter(
-            pl.col("action").is_in(["update", "move", "reactivate"])
-            | ((pl.col("action") == "adopt") & ~inactivated.fill_null(False))
+            pl.col("action").is_in(["update", "move", "reactivate", "adopt"]),
+            ~inactive.fill_null(False),
         )
         .filter(before.is_not_null(), ~same.fill_null(False))
         .select("external_id", "user_id", before.alias("login_before"), "login")

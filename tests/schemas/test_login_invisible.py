@@ -12,10 +12,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rosterflow.flows.pipeline import run_sync
-from rosterflow.schemas.changes import EntityPlan, Plan
+from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.identity import login, login_issues, same_login
-from rosterflow.schemas.lms import USER
 from rosterflow.schemas.settings import Identity, Settings
 from rosterflow.schemas.validate import stored_login_issues, validate_feed
 from rosterflow.schemas.writer import write_feed
@@ -26,6 +25,8 @@ from rosterflow.warehouse.state import hand_made_logins, synced_logins
 from tests.feeds import frame, tiny_district, with_cell
 from tests.feeds12 import as_v12
 from tests.syncing import Warehouse
+from tests.transforms.test_logins import user_changes as planned_user_changes
+from tests.transforms.test_logins_case import login_change
 
 ZWSP = "\u200b"  # a zero-width space
 # each character a screen shows as nothing that a SIS export may leave in a value, as
@@ -209,21 +210,12 @@ def test_validation_shares_a_login_exactly_when_same_login_makes_it_one(logins):
 
 def user_changes(*rows: tuple[str, int, str, str]) -> Plan:
     """A plan updating users: (external_id, user_id, login before, login after)."""
-    changes = pl.DataFrame(
-        [
-            (
-                external_id,
-                user_id,
-                after,
-                "update",
-                f'{{"login":{{"from":"{before}","to":"{after}"}}}}',
-            )
+    return planned_user_changes(
+        *(
+            (external_id, user_id, after, "update", login_change(before, after))
             for external_id, user_id, before, after in rows
-        ],
-        schema=["external_id", "user_id", "login", "action", "detail"],
-        orient="row",
+        )
     )
-    return Plan("district", {"user": EntityPlan(USER, changes, 5)})
 
 
 def test_a_login_gaining_or_losing_an_invisible_character_is_no_login_change():

@@ -21,18 +21,23 @@ RELOGINS_SCHEMA = {
 }
 
 
-def user_changes(*rows: tuple[str, int, str | None, str, str | None]) -> Plan:
-    """A plan of user changes: (external_id, user_id, login after, action, detail)."""
+def user_changes(*rows: tuple) -> Plan:
+    """A plan of user changes: (external_id, user_id, login after, action, detail[, status
+    after]); the status after the change is, unless given, the one the detail names, else
+    active."""
     changes = pl.DataFrame(
-        rows,
+        [row if len(row) == 6 else (*row, None) for row in rows],
         schema={
             "external_id": pl.String,
             "user_id": pl.Int64,
             "login": pl.String,
             "action": pl.String,
             "detail": pl.String,
+            "status": pl.String,
         },
         orient="row",
+    ).with_columns(
+        pl.coalesce("status", pl.col("detail").str.json_path_match("$.status.to"), pl.lit("active"))
     )
     return Plan("district", {"user": EntityPlan(USER, changes, 5)})
 
@@ -168,3 +173,21 @@ def test_a_warning_per_user_whose_login_changes():
 def test_the_warning_names_the_field_users_sign_in_with(key, field):
     found = login_change_issues(relogin_rows(("or--u1", 11, "a", "b")), key)
     assert found["field"].to_list() == [field]
+
+
+def test_a_user_inactive_after_the_run_changes_nobody_s_sign_in():
+    """A disabled account signs in with nothing: the SIS renaming its username (to free it for
+    a new student) changes no sign-in, as the login of a user the run inactivates does not."""
+    planned = user_changes(
+        ("or--u1", 11, "kim.old", "update", '{"login":{"from":"kim","to":"kim.old"}}', "inactive"),
+        (
+            "or--u2",
+            12,
+            "sam.south",
+            "move",
+            '{"domain_id":{"from":1,"to":2},"login":{"from":"sam","to":"sam.south"}}',
+            "inactive",
+        ),
+        ("or--u3", 13, "ann.b", "update", '{"login":{"from":"ann","to":"ann.b"}}'),
+    )
+    assert_frame_equal(relogins(planned), relogin_rows(("or--u3", 13, "ann", "ann.b")))
