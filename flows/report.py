@@ -140,8 +140,11 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
     table = first_of(issues, limit, "issues")
     table.add_column("severity", no_wrap=True)
     table.add_column("where", no_wrap=True)
-    table.add_column("field = value", overflow="fold", max_width=40)
-    table.add_column("rule: message", overflow="fold", ratio=1)
+    # a field's name or a value folded into columns of four or five characters (`enabl` over
+    # `edUse` over `r`) is no name a reader finds again: narrower than their headings, the
+    # issues print as records
+    table.add_column("field = value", overflow="fold", max_width=40, min_width=13)
+    table.add_column("rule: message", overflow="fold", ratio=1, min_width=13)
     for row in issues.head(limit).iter_rows(named=True):  # at most `limit` rows
         style = "red" if row["severity"] == "error" else "yellow"
         where = row["file"] if row["line"] is None else f"{row['file']}:{row['line']}"
@@ -159,7 +162,9 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
 def summary_table(issues: pl.DataFrame) -> Table:
     table = report_table("Issues per file and rule")
     for column in ("file", "severity", "rule", "count"):
-        table.add_column(column, justify="right" if column == "count" else "left")
+        # a file's or a rule's name is looked up as it is written: cut short (`courseR…`,
+        # `course_…`) it names nothing, so a console too narrow prints records instead
+        table.add_column(column, justify="right" if column == "count" else "left", no_wrap=True)
     for row in issue_summary(issues).iter_rows(named=True):  # one row per file and rule
         style = "red" if row["severity"] == "error" else "yellow"
         table.add_row(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -75,16 +77,45 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction around the block: committed when it ends, rolled back when anything
     escapes it (an error, an interrupt). A process killed inside it commits nothing: DuckDB
-    discards a transaction that never committed."""
+    discards a transaction that never committed. A Ctrl-C during the commit is held until the
+    commit returns, then raised (`_committed`)."""
     with tracking(con):
         con.execute("begin transaction")
         try:
             yield con
-            con.execute("commit")
+            interrupt = _committed(con)
         except BaseException:
             with suppress(duckdb.Error):  # a failed commit has ended the transaction already
                 con.execute("rollback")
             raise
+    if interrupt is not None:
+        interrupt()  # the run is committed, and known to be: now the interrupt ends the command
+
+
+def _committed(con: duckdb.DuckDBPyConnection) -> Callable[[], None] | None:
+    """COMMIT, with a Ctrl-C meanwhile held back; what raises that interrupt, if one came.
+    DuckDB's Python client answers an interrupt during a statement with RuntimeError('Query
+    interrupted') even when the commit has become durable: read as a failed commit, the run
+    was said rolled back, and recorded again as failed, while lms held it whole. Only the
+    main thread runs Python's signal handlers; a Ctrl-C a caller ignores stays ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (
+        None,  # a handler not set from Python, which cannot be put back
+        signal.SIG_IGN,
+    ):
+        con.execute("commit")
+        return None
+    received: list[tuple] = []
+    signal.signal(signal.SIGINT, lambda *signalled: received.append(signalled))
+    try:
+        con.execute("commit")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not received:
+        return None
+    if previous == signal.SIG_DFL:  # the default action, ending the process, taken now
+        return lambda: os.kill(os.getpid(), signal.SIGINT)
+    return lambda: previous(*received[0])
 
 
 @contextmanager
