@@ -138,6 +138,7 @@ def test_an_adopted_account_whose_record_leaves_gets_the_users_policy(warehouse,
     ).row(0) == (9001, "active", "manual")
 
 
+@pytest.mark.slow
 def test_a_section_an_adopted_account_was_enrolled_in_by_hand_holds_it_twice(tmp_path):
     """users.md: rows made by hand that point at an adopted account stay made by hand; a
     student enrolled by hand in a synced section before their record arrives is enrolled

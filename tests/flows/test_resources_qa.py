@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
@@ -42,6 +43,7 @@ def lms(warehouse: Path) -> dict[str, list[tuple]]:
         }
 
 
+@pytest.mark.slow
 def test_a_user_s_resources_make_no_lms_row_and_change_nothing(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     district = as_v12(with_resources(tiny_district()))
