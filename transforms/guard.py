@@ -195,10 +195,13 @@ def _adoption_reason(
     adopt_limit = safety.max_adoption_share
     if share <= adopt_limit:
         return None
+    # shown precisely enough to read above the limit (20.1% above 0.2, not 20%), as the
+    # removal shares are
+    decimals = decimals_above(share, adopt_limit)
     lists = "this dry run lists them" if dry_run else "the dry run lists them"
     return (
         f"this feed would adopt {adopted:,} of the tenant's {adoption.tenant_users:,} users "
-        f"({share:.0%}), accounts made by hand that [identity] adopt_by = "
+        f"({percent(share, decimals)}), accounts made by hand that [identity] adopt_by = "
         f"{identity.adopt_by!r} matched, above [safety] max_adoption_share = "
         f"{adopt_limit:g}. If the matches are right ({lists}), {approve}, or raise the share"
     )
