@@ -412,6 +412,7 @@ def test_undo_of_an_adoption_gives_the_row_back_to_its_maker(tmp_path):
     assert ("user", "or--u-new", "adopt") in w.actions(again.run_id)
 
 
+@pytest.mark.slow
 def test_undo_is_refused_while_a_row_made_by_hand_holds_the_id_of_a_row_the_run_deleted(tmp_path):
     config = {"policy": {"users": "delete", "enrollments": "delete"}} | GUARD_OFF
     w = warehouse(tmp_path, "w")
@@ -479,6 +480,7 @@ def test_undo_is_refused_after_a_later_run_changed_the_same_rows_unless_forced(t
     assert "--force" in forced.message
 
 
+@pytest.mark.slow
 def test_a_later_run_and_its_undo_cancel_out_and_hold_no_undo_of_an_older_run(tmp_path):
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district(), settings=GUARD_OFF)

@@ -198,6 +198,7 @@ def with_colliding_teacher_bases(district: dict[str, pl.DataFrame]) -> dict[str,
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 def test_base_courses_whose_external_ids_collide_refuse_the_run(tmp_path, full):
     warehouse = Warehouse(tmp_path)

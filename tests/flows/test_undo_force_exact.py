@@ -245,6 +245,7 @@ def test_a_forced_undo_deletes_what_points_at_the_school_course_and_resource_it_
     assert dangling(w) == {}
 
 
+@pytest.mark.slow
 def test_an_undo_leaves_as_it_is_a_row_it_would_bring_back_pointing_at_a_row_gone_since(
     tmp_path,
 ):

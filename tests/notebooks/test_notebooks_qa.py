@@ -16,6 +16,7 @@ SOUTH = "South High"  # s2: its one section, k3, holds enrollments e5 (teacher) 
 RENAMED = "South High School"  # s2 as the SIS names it from some run on
 
 
+@pytest.mark.slow
 def test_a_school_whose_enrollments_all_end_counts_zero_from_that_run(tmp_path: Path):
     """Run 2 ends both of South High's enrollments: the enrollments over time of South High
     show 0 after run 2, not its count after run 1 held on as if nothing had changed."""
