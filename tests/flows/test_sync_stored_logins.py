@@ -25,6 +25,7 @@ from rosterflow.schemas.settings import Identity, Safety, Settings
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_resources
 from tests.feeds12 import as_v12
+from tests.spying import answered_by_lines
 
 runner = CliRunner()
 TENANT = "north"
@@ -226,15 +227,7 @@ def test_a_feed_read_by_its_lines_without_users_csv_checks_the_stored_users_read
     """A 1.1 feed of bulk and absent files, under the settings of the last run, is validated
     by its changed lines (`schemas.validate.validate_by_lines`): users.csv absent, the stored
     users are checked there too, read once for the check and the plan."""
-    by_lines: list[bool] = []
-    validate_by_lines = steps.validate_by_lines
-
-    def recorded(*args, **kwargs):
-        found = validate_by_lines(*args, **kwargs)
-        by_lines.append(found is not None)
-        return found
-
-    monkeypatch.setattr(steps, "validate_by_lines", recorded)
+    by_lines = answered_by_lines(monkeypatch, steps)
     monkeypatch.setattr(steps, "stored_login_issues", spied := _Spy(steps.stored_login_issues))
     frames = district("1.1", resources=True)
     warehouse = synced(tmp_path, frames, "1.1", "username")

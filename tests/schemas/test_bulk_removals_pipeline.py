@@ -9,6 +9,7 @@ import pytest
 
 from rosterflow.flows import steps
 from tests.feeds import tiny_district, with_resources
+from tests.spying import answered_by_lines
 from tests.syncing import Warehouse
 
 
@@ -34,16 +35,7 @@ def _warned(issues: pl.DataFrame) -> list[tuple]:
 @pytest.fixture
 def by_lines(monkeypatch) -> list[bool]:
     """Whether each validation of the sync's steps was by the feed's changed lines."""
-    ways: list[bool] = []
-    validate_by_lines = steps.validate_by_lines
-
-    def recorded(*args, **kwargs):
-        found = validate_by_lines(*args, **kwargs)
-        ways.append(found is not None)
-        return found
-
-    monkeypatch.setattr(steps, "validate_by_lines", recorded)
-    return ways
+    return answered_by_lines(monkeypatch, steps)
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
