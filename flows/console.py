@@ -18,8 +18,10 @@ from rich.markup import escape
 
 from rosterflow.schemas.printable import printable
 
-console = Console()
-errors = Console(stderr=True)
+# emoji=False: rich reads `:x:` or `:id:` in a value (`st:x:udent`, `urn:id:12`) as an emoji
+# code and prints ❌ or 🆔 in its place; `shown` escapes markup, not emoji codes
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
 
 
 def shown(text: object) -> str:

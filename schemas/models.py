@@ -26,12 +26,15 @@ from rosterflow.schemas.vocabulary import (
     Kind,
 )
 
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# ASCII digits throughout: `\d` would admit other scripts' digits (a year `２０２７` or `٢٠٢٧`,
+# which no reader of the value takes for one)
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # ISO 8601: a date, or a date and time with optional fraction and zone
 DATETIME_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
-YEAR_PATTERN = r"^\d{4}$"
+YEAR_PATTERN = r"^[0-9]{4}$"
 # a decimal number: `8`, `-0.5`, `.5`, `10.`, `1.5e3` (ASCII digits: `\d` would admit other
 # scripts' digits), never `8,5`, `1_000`, `NaN` or `inf`. `1e999` has the format yet no double
 # holds it: `finite_number` refuses it

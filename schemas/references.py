@@ -229,10 +229,35 @@ def reference_issues(
                     value=pl.col("ref"),
                     rule=rule,
                     severity=severity,
-                    message=message,
+                    message=_with_spaces_said(message),
                 )
             )
     return found
+
+
+def _with_spaces_said(message: str) -> pl.Expr:
+    """`message`, and for a reference with spaces around it (an export edited in a spreadsheet)
+    that those spaces are part of it: a space at the end of a value is not seen in a report,
+    and the reference reads as one that resolves. Judged on the unresolved references alone."""
+    trimmed = pl.col("ref").str.strip_chars()
+    return (
+        pl.when(trimmed != pl.col("ref"))
+        .then(
+            # concat_str, not pl.format, which panics on a column whose chunks a filter emptied
+            # (as `date_order_issues` says): the rows of a by-lines run are in chunks
+            pl.concat_str(
+                pl.lit(
+                    f"{message}: the value has spaces around it, and a sourcedId is compared "
+                    "with them ('"
+                ),
+                pl.col("ref"),
+                pl.lit("' is not '"),
+                trimmed,
+                pl.lit("')"),
+            )
+        )
+        .otherwise(pl.lit(message, pl.String))
+    )
 
 
 def _dropped(name: str, column: str) -> str:

@@ -51,4 +51,4 @@ def wide(monkeypatch):
 
     from rosterflow.flows import cli
 
-    monkeypatch.setattr(cli, "console", Console(width=300))
+    monkeypatch.setattr(cli, "console", Console(width=300, emoji=False))

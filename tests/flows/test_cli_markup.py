@@ -51,6 +51,20 @@ def test_a_value_and_a_feed_name_print_as_written_in_the_issue_table(tmp_path, w
     assert "north [district].zip: invalid" in result.output
 
 
+def test_a_value_that_reads_as_an_emoji_code_prints_as_written(tmp_path):
+    # rich would print `:x:` as an emoji, `urn:id:12` as `urn` and an ID sign and `12`; the
+    # command's own console (no `wide`, which stands in another)
+    district = with_cell(tiny_district(), "users", 2, "role", "st:x:udent")
+    feed = write_feed(tmp_path / "urn:id:12.zip", district)
+
+    result = runner.invoke(app, ["validate", str(feed)])
+
+    assert result.exit_code == 1, result.output
+    assert "urn:id:12.zip: invalid" in result.output
+    assert "st:x:udent" in result.output.replace("\n", "").replace(" ", "")
+    assert not {"\u274c", "\U0001f194"} & set(result.output), result.output
+
+
 def test_a_tenant_prints_as_written_in_the_verdict_and_the_runs(tmp_path, wide):
     feed = write_feed(tmp_path / "d.zip", tiny_district())
     warehouse = str(tmp_path / "w.duckdb")
