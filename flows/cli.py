@@ -89,6 +89,34 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def print_version(asked: bool) -> None:
+    """`rosterflow --version`: the version installed, as audit.sync_runs.rosterflow_version
+    records it for each run, so that a warehouse refused as written by a newer rosterflow
+    ("upgrade rosterflow") can be told from the one running."""
+    if asked:
+        from importlib.metadata import version
+
+        console.print(f"rosterflow {version('rosterflow')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=print_version,
+            help="Print the version of rosterflow installed and exit.",
+        ),
+    ] = False,
+) -> None:
+    # (no docstring: the app's help above is the one `rosterflow --help` shows)
+    pass
+
+
 F = TypeVar("F", bound=Callable[..., None])
 
 
@@ -209,8 +237,8 @@ def validate(
 
     Prints a summary per file and rule and the first issues. Exit 0 when there are no errors
     (warnings allowed), 1 when there are errors, 2 when the feed cannot be read, the settings
-    or --warehouse cannot be used, or the --report file cannot be written (checked before the
-    feed is read).
+    or --warehouse cannot be used, or the --report file cannot be written or is named as one of
+    a folder feed's own files, in its folder (checked before the feed is read).
     """
     from rosterflow.flows.report import counted, print_validation
     from rosterflow.schemas.issues import REPORT_SUFFIXES, write_report
@@ -220,6 +248,7 @@ def validate(
     if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
         raise fail(f"--report {report}: name a .csv or .json file")
     if report is not None:  # before the verdict: a report that cannot be written is no verdict
+        commands.refuse_a_report_into_the_feed(report, feed_path)
         commands.check_writable(report, "--report")
     name, validated = commands.validate(feed_path, config, warehouse, tenant)
     print_validation(console, name, validated.issues)
@@ -462,7 +491,7 @@ def runs(
 ) -> None:
     """List runs, newest first: outcome, what became of held and undone runs, tenant, feed, changes, why.
 
-    Where the terminal leaves the why column too little room, each run's message is a line under the table; on a terminal too narrow for the table, each run is a record, a line per column.
+    Where the terminal leaves the why column too little room, each run's message is a line under the table; on a terminal too narrow for the table, each run is a record, a line per column. A last line says when --limit left older runs out.
 
     --tenant matches the tenant as written, else the same name in another Unicode form (Montréal with its é as one character or as e and an accent). In a per-tenant layout, a tenant file that cannot be read (another process holds it past ROSTERFLOW_LOCK_WAIT_SECONDS, say) is named on stderr and the other tenants' runs are listed all the same, exit 2.
     """
@@ -470,11 +499,22 @@ def runs(
     with commands.operating(warehouse):
         from rosterflow.flows.operations import list_runs_read
 
-        listed = list_runs_read(warehouse, tenant, limit or None)
+        # one run more than shown, to tell a list cut short by --limit from a whole one
+        listed = list_runs_read(warehouse, tenant, limit + 1 if limit else None)
     from rosterflow.flows.report import print_runs
 
-    if listed.runs.height:
-        print_runs(console, listed.runs)
+    cut = bool(limit) and listed.runs.height > limit
+    shown_runs = listed.runs.head(limit) if cut else listed.runs
+    if shown_runs.height:
+        print_runs(console, shown_runs)
+        if cut:
+            # runs past the limit left out without a word read as runs never recorded (a
+            # district's first sync looked for after twenty later runs)
+            newest = "the newest run" if limit == 1 else f"the {limit:,} newest runs"
+            console.print(
+                f"older runs left out, {newest} shown (--limit 0 lists every run)",
+                highlight=False,
+            )
     elif not listed.unread:  # (with a file unread, "no runs" would not be known)
         of_tenant = "" if tenant is None else f" of tenant {tenant}"
         if listed.tenants_with_runs:
@@ -874,7 +914,7 @@ def grades_export(
 
     Only the line items of managed sections, and the scores of students the SIS has actively enrolled in them, within the line item's range, are sent; what is not sent is listed with its reason. The sourcedIds stay the same from one export to the next (li-<line_item_id>, res-<line_item_id>-<user_id>), so a second export updates what the first sent. The export is recorded in audit.grade_runs, and the gradebook as it found it in history.line_items and history.scores.
 
-    Exit 0 written (whatever was left out); 2 no such warehouse or tenant, or the feed cannot be written.
+    Exit 0 written (whatever was left out); 2 no such warehouse or tenant, the feed cannot be written, or OUT holds a roster's files (a folder or a .zip: the export would lose them).
     """
     commands.check_tenant(tenant)
     if oneroster not in ("1.1", "1.2"):

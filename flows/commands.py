@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -166,6 +166,33 @@ def check_writable(path: Path, option: str) -> None:
                     folder.rmdir()
     except OSError as error:
         raise CommandError(cannot_write(path, option, error)) from None
+
+
+def refuse_a_report_into_the_feed(report: Path, feed: Path) -> None:
+    """Refuse (exit 2) a --report named as one of a folder feed's own files, in its folder or
+    a folder inside it (or a link to such a file): `rosterflow validate . --report users.csv`,
+    typed in a district's export folder, replaced the export's users.csv by the issues found
+    in it (and a report named as a file the feed lacks is read by the next validation as that
+    file). Letter case aside, as a Mac's or Windows' file system takes `Users.csv` for
+    `users.csv`."""
+    from rosterflow.schemas.writer import FEED_FILE_NAMES
+
+    if not feed.is_dir():
+        return
+    feed_files = {name.casefold() for name in FEED_FILE_NAMES}
+    root = feed.resolve()
+    for written in (report, report.resolve()):  # (as named, and where a link leads)
+        if written.name.casefold() in feed_files and written.parent.resolve().is_relative_to(root):
+            what = (
+                "a file of the feed itself, which the report would replace"
+                if written.exists()
+                else "a OneRoster file's name, which the feed's next reading would take the "
+                "report for"
+            )
+            raise CommandError(
+                f"--report {report}: names {written.name} in the feed's folder {feed}, "
+                f"{what}; write the report elsewhere, or under another name (issues.csv, say)"
+            )
 
 
 def cannot_write(path: Path, option: str, error: OSError) -> str:
@@ -693,14 +720,17 @@ def export_grades(out: Path, warehouse: Path, tenant: str, version: str) -> Grad
 
 
 def refuse_a_roster_folder(out: Path) -> None:
-    """Refuse (exit 2) a folder holding a roster's files as a gradebook export's OUT: a folder
-    holds one feed, so the export written there removed users.csv, classes.csv and the rest
-    (`schemas.writer.write_feed`), a district's roster lost to a mistyped path."""
+    """Refuse (exit 2) a folder or a zip holding a roster's files as a gradebook export's OUT:
+    a folder holds one feed, so the export written there removed users.csv, classes.csv and
+    the rest (`schemas.writer.write_feed`), and a zip is written anew, so `grades export
+    north.zip`, the name of the district's roster export, replaced that roster by the
+    gradebook: a district's roster lost to a mistyped path."""
     from rosterflow.schemas.gradebook import GRADEBOOK_FILES
     from rosterflow.schemas.spec import SPECS_BY_VERSION
     from rosterflow.schemas.writer import FEED_FILE_NAMES, MANIFEST_FILE
 
-    if out.suffix.lower() == ".zip" or not out.is_dir():
+    is_zip = out.suffix.lower() == ".zip"
+    if not (out.is_file() if is_zip else out.is_dir()):
         return
     gradebook = {
         spec.file_name
@@ -708,16 +738,33 @@ def refuse_a_roster_folder(out: Path) -> None:
         for name, spec in specs.items()
         if name in GRADEBOOK_FILES
     }
-    roster = sorted(
-        name for name in FEED_FILE_NAMES - gradebook - {MANIFEST_FILE} if (out / name).exists()
-    )
+    roster_files = FEED_FILE_NAMES - gradebook - {MANIFEST_FILE}
+    if is_zip:
+        held = zip_member_names(out)  # (a feed zipped with its folder: `north/users.csv`)
+        roster = sorted(roster_files & held)
+        where = "the export, writing the zip anew, would lose"
+        instead = "another .zip, or a folder"
+    else:
+        roster = sorted(name for name in roster_files if (out / name).exists())
+        where = "a gradebook export written there would remove (a folder holds one feed)"
+        instead = "an empty folder, an earlier export's folder, or a .zip"
     if roster:
         shown = ", ".join(roster[:3]) + (", ..." if len(roster) > 3 else "")
         raise CommandError(
-            f"{out}: holds a roster's files ({shown}), which a gradebook export written there "
-            "would remove (a folder holds one feed); give an empty folder, an earlier export's "
-            "folder, or a .zip"
+            f"{out}: holds a roster's files ({shown}), which {where}; give {instead}"
         )
+
+
+def zip_member_names(path: Path) -> set[str]:
+    """The file names (without their folders) of the zip at `path`; none when it is no zip
+    that can be read (then it holds no roster to keep)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {PurePosixPath(name).name for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return set()
 
 
 # --- grades push: the platform's gradebook to the SIS's gradebook API -------------------------
