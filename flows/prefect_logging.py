@@ -75,6 +75,15 @@ WITHOUT_PREFECT = (
 def prefect_unreachable(error: BaseException, instead: str = WITHOUT_PREFECT) -> str | None:
     """The fix for a Prefect API that `error` (or what it was raised from) could not reach:
     start it, or do `instead`; None for any other error."""
+    if _temporary_server_late(error):
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        waited = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+        return (
+            f"the temporary Prefect server did not start within {waited} s (a busy machine "
+            "can need longer): set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, "
+            f"point PREFECT_API_URL at a running server (`prefect server start`), or {instead}"
+        )
     if not _transport_error(error):
         return None
     from prefect.settings import PREFECT_API_URL
@@ -97,6 +106,21 @@ def prefect_lost(error: BaseException, run_id: int, outcome: str) -> str | None:
         f"run {run_id} is recorded in the warehouse ({outcome}, in audit.sync_runs), but the "
         f"Prefect API at {PREFECT_API_URL.value()} could not be reached afterwards ({error}): "
         "Prefect shows its flow run unfinished, and the warehouse needs nothing more"
+    )
+
+
+# what Prefect raises when the temporary server it started does not answer in time
+TEMPORARY_SERVER_LATE = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+def _temporary_server_late(error: BaseException) -> bool:
+    """Whether `error`, or what it was raised from, is Prefect giving up on starting its
+    temporary server (`--prefect` without PREFECT_API_URL): no run began."""
+    from rosterflow.flows.errors import error_chain
+
+    return any(
+        isinstance(e, RuntimeError) and str(e).startswith(TEMPORARY_SERVER_LATE)
+        for e in error_chain(error)
     )
 
 

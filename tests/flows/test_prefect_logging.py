@@ -40,6 +40,30 @@ def test_an_error_without_a_transport_error_behind_it_is_not_an_unreachable_api(
     assert prefect_unreachable(RuntimeError("a bug")) is None
 
 
+def test_a_temporary_server_that_does_not_start_in_time_says_what_to_set():
+    """Prefect gives up on its temporary server after a wait a busy machine can exceed: that is
+    no failed run (exit 1) but one that never began, with the setting that waits longer."""
+    from prefect.settings import (
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    try:
+        try:
+            raise RuntimeError(
+                "Timed out while attempting to connect to ephemeral Prefect API server."
+            )
+        except RuntimeError as late:
+            raise ValueError("while starting the flow run") from late
+    except ValueError as wrapped:
+        with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 7}):
+            message = prefect_unreachable(wrapped)
+    assert message is not None
+    assert message.startswith("the temporary Prefect server did not start within 7 s")
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher" in message
+    assert "or run with --no-prefect" in message
+
+
 def test_prefect_s_internal_errors_stay_off_the_terminal_unless_verbose(monkeypatch):
     """With the Prefect server gone mid-run, the events and log services printed a line of
     several kB per event, and `--- Error logging to API ---`, around rosterflow's one line
