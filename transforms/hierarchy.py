@@ -164,6 +164,18 @@ def course_hierarchy(
     sections = class_sections(
         classes.lazy(), courses.lazy(), users.lazy(), enrollments.lazy()
     ).collect()
+    desired = courses_of_sections(orgs, sections, hierarchy)
+    refuse_shared_external_ids(desired)
+    refuse_enrollments_sharing_teacher_ids(desired, enrollments)
+    return desired
+
+
+def courses_of_sections(
+    orgs: pl.DataFrame, sections: pl.DataFrame, hierarchy: Hierarchy
+) -> pl.DataFrame:
+    """The desired courses (`course_hierarchy`) of these sections (`class_sections`): theirs,
+    and the base courses they make, unchecked. Those of some of the classes are the rows of the
+    whole hierarchy that those classes make (`transforms.incremental` derives a part so)."""
     chains = org_chains(orgs, sections["school_id"].drop_nulls().unique()).lazy()
     titled = sections.lazy().filter(pl.col("course_title").is_not_null())
     org_base_keys = (
@@ -258,7 +270,7 @@ def course_hierarchy(
         pl.when("is_inactive").then(pl.lit("inactive")).otherwise(pl.lit("active")).alias("status"),
         pl.lit(None, pl.String).alias("teacher_id"),
     )
-    desired = (
+    return (
         pl.concat(
             [bases.with_columns(pl.lit("active").alias("status")), section_courses],
             how="diagonal",
@@ -266,9 +278,6 @@ def course_hierarchy(
         .select(DESIRED_COURSE_COLUMNS)
         .collect()
     )
-    refuse_shared_external_ids(desired)
-    refuse_enrollments_sharing_teacher_ids(desired, enrollments)
-    return desired
 
 
 def refuse_shared_external_ids(courses: pl.DataFrame) -> None:
@@ -371,3 +380,18 @@ def base_course_enrollments(courses: pl.LazyFrame) -> pl.LazyFrame:
         pl.lit(None, pl.Date).alias("end_date"),
         pl.lit("active").alias("status"),
     )
+
+
+def teacher_base_external_id(
+    school: str | pl.Expr, teacher: str | pl.Expr, title: str | pl.Expr
+) -> pl.Expr:
+    """The external ID of the teacher base course of `title` at `school`, teacher `teacher`."""
+    return _managed(pl.lit("tbc"), school, teacher, title)
+
+
+def session_base_external_id(
+    school: str | pl.Expr, teacher: str | pl.Expr, term: str | pl.Expr, title: str | pl.Expr
+) -> pl.Expr:
+    """The external ID of the session base course of `title` at `school`, teacher `teacher`,
+    term `term`."""
+    return _managed(pl.lit("sbc"), school, teacher, term, title)

@@ -11,7 +11,7 @@ reads their current rows, and plans them:
 |---|---|---|
 | domain | its org | all (a district has a few hundred) |
 | user | its user record; the id of its first org's domain; a student's grade level (the grades of their classes and those classes' courses) | changed users; users whose domain was created or deleted now; students whose grade level differs from the last run's (derived again for the students of changed users and enrollments, the enrollment's student as stored included; for every student when a class or course changed) |
-| course | the course hierarchy of the classes, courses, orgs and teacher enrollments | the hierarchy is derived whole (it is small), unless none of its inputs changed (`_hierarchy_kept`: then no course changes), and each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
+| course | the course hierarchy of the classes, courses, orgs and teacher enrollments | while no org, course or class record changed, the part of the hierarchy the changed teacher enrollments can change (`_course_region`: the sections of the classes whose primary teacher may change, and their teachers' base courses), else the hierarchy whole; or none when none of its inputs changed (`_hierarchy_kept`); each course compared by hash with the last run's: those that differ; courses whose domain was created or deleted now |
 | enrollment | its record and whether its user and class exist; a base course's teacher | changed enrollments; enrollments of users or classes that appeared or went; teacher enrollments of courses that changed; rows pointing at a user or course deleted now |
 | observer | the records of its two users | links with a changed user on either side, desired or in lms |
 | resource | its record | changed resources |
@@ -67,14 +67,20 @@ from rosterflow.transforms.grades import grade_levels
 from rosterflow.transforms.hierarchy import (
     DESIRED_COURSE_COLUMNS,
     base_course_enrollments,
+    class_sections,
     course_hierarchy,
+    courses_of_sections,
     org_base_external_id,
+    refuse_enrollments_sharing_teacher_ids,
+    session_base_external_id,
+    teacher_base_external_id,
 )
 from rosterflow.transforms.plan import deleted_ids, plan_entity, references_outside
 
 GRADES_DEPEND_ON = ("users", "enrollments", "classes", "courses")
 # the desired courses of a plan that derives none
 _NO_COURSES = pl.DataFrame(schema=dict.fromkeys(DESIRED_COURSE_COLUMNS, pl.String))
+_NO_KEYS = pl.Series("external_id", [], pl.String)
 
 
 def desired_course_hashes(courses: pl.DataFrame) -> pl.DataFrame:
@@ -210,8 +216,10 @@ def plan_incremental(
     users adopt accounts made by hand as its `adopt_by` says (`transforms.adoption`), its
     issues on the lines of the user records the run received (`sent`:
     `transforms.adoption.sent_lines`). With the last run's
-    `previous_teacher_order` (`sourcedId, run_id, line` of its teacher enrollments), a
-    hierarchy none of whose inputs changed is not derived again. `marked` holds per entity the
+    `previous_teacher_order` (`source_state.teacher_order`: where each of its teacher
+    enrollments stood, with its class and teacher), a hierarchy none of whose inputs changed
+    is not derived again, and of one whose teacher enrollments alone changed only the part
+    they can change is (`_course_region`). `marked` holds per entity the
     external IDs of rows the feed marked tobedeleted (`transforms.plan.marked_external_ids`)."""
     plan = Plan(tenant)
     planned: dict[str, pl.DataFrame] = {}
@@ -294,19 +302,33 @@ def plan_incremental(
         user_keys,
     )
 
-    # courses: the hierarchy whole, compared course by course with the last run's; or the
-    # last run's, when nothing it is derived from changed (then no course changes)
+    # courses: the part of the hierarchy the changed records can change, compared course by
+    # course with the last run's; else the hierarchy whole; or the last run's, when nothing it
+    # is derived from changed (then no course changes)
     @cache
     def courses_now() -> pl.DataFrame:
         return desired_courses(records, hierarchy)
 
+    def courses_of(external_ids: pl.Series) -> pl.DataFrame:
+        """Desired courses holding every desired row of these external IDs."""
+        if region is not None and external_ids.is_in(region.external_ids.implode()).all():
+            return region.courses
+        return courses_now()
+
     domains_moved = bool(domain_churn.list.len().item())
-    if domains_moved or not _hierarchy_kept(records, changes, previous_teacher_order):
+    region = (
+        None
+        if domains_moved
+        else _course_region(records, changes, previous_courses, previous_teacher_order, hierarchy)
+    )
+    if region is not None:
+        course_hashes, course_keys = region.hashes, region.changed
+    elif domains_moved or not _hierarchy_kept(records, changes, previous_teacher_order):
         course_hashes = desired_course_hashes(courses_now())
         course_keys = _changed_keys(previous_courses, course_hashes)
     else:
         course_hashes = previous_courses
-        course_keys = pl.Series("external_id", [], pl.String)
+        course_keys = _NO_KEYS
     if domains_moved:
         course_keys = pl.concat(
             [
@@ -318,7 +340,7 @@ def plan_incremental(
         ).unique()
     yield from plan_keys(
         "course",
-        (courses_now() if course_keys.len() else _NO_COURSES)
+        (courses_of(course_keys) if course_keys.len() else _NO_COURSES)
         .lazy()
         .filter(pl.col("external_id").is_in(course_keys.implode())),
         course_keys,
@@ -341,7 +363,7 @@ def plan_incremental(
     ).unique()
     # a base course's teacher enrollment is desired as the hierarchy says: derived now if
     # one is planned (a row pointing at a user deleted now, say)
-    base_keyed = enrollment_keys.str.ends_with("--teacher").any()
+    base_keys = enrollment_keys.filter(enrollment_keys.str.ends_with("--teacher"))
     yield from plan_keys(
         "enrollment",
         pl.concat(
@@ -352,7 +374,11 @@ def plan_incremental(
                     records["classes"].lazy(),
                 ),
                 base_course_enrollments(
-                    (courses_now() if base_keyed else _NO_COURSES).lazy()
+                    (
+                        courses_of(base_keys.str.strip_suffix("--teacher"))
+                        if base_keys.len()
+                        else _NO_COURSES
+                    ).lazy()
                 ).filter(pl.col("external_id").is_in(enrollment_keys.implode())),
             ]
         ),
@@ -462,6 +488,182 @@ def plan_incremental(
         course_resource_keys,
     )
     return IncrementalPlan(plan, course_hashes, grades, keys, adoption)
+
+
+@dataclass(frozen=True)
+class _CourseRegion:
+    """The part of the course hierarchy a run's changes can change, derived now: every desired
+    row of its external IDs (`courses`), which external IDs differ from the last run's
+    (`changed`), and the hashes of the whole hierarchy (`hashes`: outside the region, the last
+    run's)."""
+
+    courses: pl.DataFrame
+    external_ids: pl.Series  # the region's, desired now or by the last run
+    changed: pl.Series
+    hashes: pl.DataFrame
+
+
+def _course_region(
+    records: Mapping[str, pl.DataFrame],
+    changes: Mapping[str, RecordChanges],
+    previous_courses: pl.DataFrame,
+    previous_teacher_order: pl.DataFrame | None,
+    hierarchy: Hierarchy,
+) -> _CourseRegion | None:
+    """The part of the course hierarchy that can change in a run that changed no org, course
+    or class record; None in any other run, and when the part cannot be told apart (below).
+
+    Then every class keeps its school, course title and term, and every org base course stays
+    as it was: only a class's primary teacher can change, and with it its section and the
+    teacher and session base courses of its old and new primary teacher. A class is
+    **affected** when one of its teacher enrollments changed, now or as stored, when one of
+    their teachers came or went, or when its teacher enrollments kept stand in another order.
+    Its old and new primary teachers are among its teachers now and as stored (the stored
+    `previous_teacher_order` carries each enrollment's class and teacher). Every class those
+    teachers teach, now or as stored, is derived again (`hierarchy.class_sections` over those
+    classes alone gives each the primary teacher the whole does): that makes every row of
+    their base courses and of the affected sections, compared with the last run's rows of the
+    same external IDs (a base course of theirs the last run had came from one of those
+    classes, so its external ID is one of those the classes make with their teachers).
+
+    A row of the region must not share its external ID with a row outside it, which makes
+    the whole hierarchy refuse the run (`hierarchy.refuse_shared_external_ids`): with no '--'
+    in any class's sourcedId nor in a part of the region's external IDs, none can. Otherwise,
+    and when a changed enrollment's sourcedId ends as a base course's teacher enrollment's
+    (`hierarchy.refuse_enrollments_sharing_teacher_ids`, which may name a course outside the
+    region), the hierarchy is derived whole, which refuses the run naming them."""
+    if (
+        previous_teacher_order is None
+        or "classSourcedId" not in previous_teacher_order.columns  # stored by an older run
+        or any(changes[name].count for name in ("orgs", "courses", "classes"))
+        or changes["enrollments"].changed.str.ends_with("--teacher").any()
+    ):
+        return None
+    teachers = (
+        records["enrollments"]
+        .lazy()
+        .select(
+            "sourcedId",
+            "classSourcedId",
+            "userSourcedId",
+            "role",
+            "status",
+            "primary",
+            "run_id",
+            "line",
+        )
+        .filter(pl.col("role") == "teacher")
+        .collect()
+    )
+    is_changed = pl.col("sourcedId").is_in(changes["enrollments"].keys.implode()).alias("changed")
+    teachers = teachers.with_columns(is_changed)
+    stored = previous_teacher_order.with_columns(is_changed)
+    touched = pl.col("changed") | pl.col("userSourcedId").is_in(
+        changes["users"].appeared_or_gone.implode()
+    )
+    affected = pl.concat(
+        [
+            teachers.filter(touched)["classSourcedId"],
+            stored.filter(touched)["classSourcedId"],
+            _reordered_classes(
+                teachers.filter(~pl.col("changed")), stored.filter(~pl.col("changed"))
+            ),
+        ]
+    ).unique()
+    if affected.len() == 0:
+        return _CourseRegion(_NO_COURSES, _NO_COURSES["external_id"], _NO_KEYS, previous_courses)
+    teaching = pl.concat(
+        [
+            teachers.select("classSourcedId", "userSourcedId"),
+            stored.select("classSourcedId", "userSourcedId"),
+        ]
+    )
+    region_teachers = teaching.filter(pl.col("classSourcedId").is_in(affected.implode()))[
+        "userSourcedId"
+    ]
+    taught = teaching.filter(pl.col("userSourcedId").is_in(region_teachers.implode())).unique()
+    classes = pl.concat([taught["classSourcedId"], affected]).unique().implode()
+    enrollments = teachers.filter(pl.col("classSourcedId").is_in(classes))
+    sections = class_sections(
+        records["classes"].lazy().filter(pl.col("sourcedId").is_in(classes)),
+        records["courses"].lazy(),
+        records["users"]
+        .lazy()
+        .select("sourcedId")
+        .filter(pl.col("sourcedId").is_in(enrollments["userSourcedId"].implode())),
+        enrollments.lazy(),
+    ).collect()
+    had = taught.join(
+        sections.select("school_id", "term_id", "course_title", classSourcedId="class_id"),
+        on="classSourcedId",
+    )
+    if (
+        records["classes"]["sourcedId"].str.contains("--", literal=True).any()
+        or sections.select(_unclear_parts("school_id", "teacher_id", "term_id", "course_title"))
+        .to_series()
+        .any()
+        or had.select(_unclear_parts("userSourcedId")).to_series().any()
+    ):
+        return None
+    courses = courses_of_sections(records["orgs"], sections, hierarchy).filter(
+        pl.col("kind") != "org_base"
+    )
+    external_ids = pl.concat(
+        [
+            courses["external_id"],
+            had.select(
+                teacher_base_external_id("school_id", "userSourcedId", "course_title")
+            ).to_series(),
+            had.select(
+                session_base_external_id("school_id", "userSourcedId", "term_id", "course_title")
+            ).to_series(),
+        ]
+    ).drop_nulls()
+    in_region = previous_courses["external_id"].is_in(external_ids.implode())
+    before = previous_courses.filter(in_region)
+    now = desired_course_hashes(courses)
+    changed = _changed_keys(before, now)
+    if changed.len():
+        # a course that differs may take an unchanged enrollment's external ID (one that does
+        # not took none in the last run)
+        refuse_enrollments_sharing_teacher_ids(
+            courses.filter(pl.col("external_id").is_in(changed.implode())), records["enrollments"]
+        )
+    return _CourseRegion(
+        courses, external_ids, changed, pl.concat([previous_courses.filter(~in_region), now])
+    )
+
+
+def _unclear_parts(*columns: str) -> pl.Expr:
+    """Whether any of these parts of an external ID could, joined by '--', read as other
+    parts: one holding '--', empty, or beginning or ending with '-' ('t-' and 'X' join as 't'
+    and '-X' do). Parts that cannot give each external ID one reading."""
+    return pl.any_horizontal(pl.col(columns).str.contains(r"--|^-|-$|^$")).fill_null(False)
+
+
+def _reordered_classes(now: pl.DataFrame, stored: pl.DataFrame) -> pl.Series:
+    """The classes whose teacher enrollments kept from the last run stand in another file
+    order now (`now` and `stored`: `sourcedId, classSourcedId, run_id, line` of the same
+    enrollments, where they stand now and where the last run stored them): the first of them
+    may be another. Most feeds keep the order of them all, which is checked first."""
+    in_order = pl.col("sourcedId").sort_by("run_id", "line")
+    if now.select(in_order).to_series().equals(stored.select(in_order).to_series()):
+        return pl.Series("classSourcedId", [], pl.String)
+    run_before, line_before = pl.col("run_before"), pl.col("line_before")
+    class_ = pl.col("classSourcedId")
+    return (
+        now.select("sourcedId", "classSourcedId", "run_id", "line")
+        .join(stored.select("sourcedId", run_before="run_id", line_before="line"), on="sourcedId")
+        .sort("classSourcedId", "run_id", "line")
+        .filter(
+            (class_ == class_.shift())
+            & (
+                (run_before < run_before.shift())
+                | ((run_before == run_before.shift()) & (line_before < line_before.shift()))
+            )
+        )
+        .get_column("classSourcedId")
+    )
 
 
 def _hierarchy_kept(

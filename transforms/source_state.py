@@ -92,5 +92,10 @@ def marked_records(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.Series]:
 def teacher_order(enrollments: pl.DataFrame) -> pl.DataFrame:
     """Where each teacher enrollment stands in file order: a class's primary teacher is its
     first teacher enrollment when none is marked primary, so the next run must know this order
-    for the records it keeps (the other records' order is never read)."""
-    return enrollments.filter(pl.col("role") == "teacher").select("sourcedId", "run_id", "line")
+    for the records it keeps (the other records' order is never read). Each carries its class
+    and teacher: the next run finds from them the classes whose primary teacher a removed
+    enrollment may have been, and derives the hierarchy of those alone
+    (`transforms.incremental`)."""
+    return enrollments.filter(pl.col("role") == "teacher").select(
+        "sourcedId", "run_id", "line", "classSourcedId", "userSourcedId"
+    )

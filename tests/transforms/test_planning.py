@@ -127,11 +127,18 @@ def test_both_derive_what_the_next_run_compares_with():
         pl.DataFrame({"sourcedId": ["u-s1", "u-s2"], "grade_level": ["10", "09"]}),
         check_dtypes=False,
     )
-    # each teacher enrollment's place in the file it came in (run 2, line 2 is the first row)
+    # each teacher enrollment's place in the file it came in (run 2, line 2 is the first row),
+    # its class and its teacher
     assert_frame_equal(
         full.derived["teacher_order"].sort("sourcedId"),
         pl.DataFrame(
-            {"sourcedId": ["e1", "e3", "e5"], "run_id": [2, 2, 2], "line": [2, 4, 6]},
+            {
+                "sourcedId": ["e1", "e3", "e5"],
+                "run_id": [2, 2, 2],
+                "line": [2, 4, 6],
+                "classSourcedId": ["k1", "k2", "k3"],
+                "userSourcedId": ["u-t1", "u-t1", "u-t2"],
+            },
             schema_overrides={"run_id": pl.Int64, "line": pl.Int64},
         ),
     )
