@@ -96,6 +96,14 @@ def known_ids(warehouse: str | Path | None, tenant: str) -> dict[str, pl.Series]
         return stored_ids(con, tenant)
 
 
+# the tables whose rows a plan reads by key in two passes: the rowids of the keys' rows found
+# first, then those rows read whole. One pass decodes every column of each block of rows that
+# holds a key (the keys of a run are spread through the table: nearly every block), which the
+# long text of users (names, emails, logins) makes dearer than a second pass; the other tables'
+# columns are numbers and short codes, which one pass reads for less
+READ_BY_ROWID = frozenset({"user"})
+
+
 class WarehouseCurrent(CurrentRows):
     """The tenant's lms rows as a plan reads them (`schemas.reads`); for the incremental plan,
     only the rows of the external IDs it plans, by a semi join in DuckDB."""
@@ -125,14 +133,12 @@ class WarehouseCurrent(CurrentRows):
         if external_ids.len() == 0:  # (a scan of every row of the table would find none)
             return pl.DataFrame(schema=table.schema)
         with self._keys(external_ids.cast(pl.String)) as keys:
-            # the rows found by their external IDs alone, then read whole by rowid: a semi
-            # join on the external ID decodes every column of every row (lms.users at a
-            # million students: 0.134 s, against 0.084 this way)
+            found = f"tenant = ? and external_id in (select key from {keys})"
+            if entity in READ_BY_ROWID:
+                found = f"rowid in (select rowid from lms.{table.table} where {found})"
             return (
                 self.con.sql(
-                    f"select {', '.join(table.columns)} from lms.{table.table} "
-                    f"where rowid in (select rowid from lms.{table.table} "
-                    f"where tenant = ? and external_id in (select key from {keys}))",
+                    f"select {', '.join(table.columns)} from lms.{table.table} where {found}",
                     params=[self.tenant],
                 )
                 .pl()
@@ -320,69 +326,67 @@ def rows_in_domains(
     return found.cast(ROWS_IN_DOMAINS_SCHEMA)
 
 
+SCHOOL_REMOVALS_SCHEMA = {
+    "entity": pl.String,
+    "domain_id": pl.Int64,
+    "school": pl.String,
+    "removed": pl.Int64,
+    "active": pl.Int64,
+}
+
+# per guarded entity: the column of a removed row that places it, how that column leads to its
+# school, and the tenant's active managed rows per school (of those schools alone)
+_SCHOOL_OF = {
+    "user": (
+        "domain_id",
+        "select domain_id from staged",
+        "select domain_id, count(*) as active from lms.users where tenant = $tenant "
+        "and starts_with(external_id, $managed) and status = 'active' "
+        "and domain_id in (select domain_id from removed) group by 1",
+    ),
+    "enrollment": (
+        "course_id",
+        "select courses.domain_id from staged "
+        "join lms.courses as courses on courses.course_id = staged.course_id",
+        "select courses.domain_id, count(*) as active from lms.enrollments as enrollments "
+        "join lms.courses as courses on courses.course_id = enrollments.course_id "
+        "where enrollments.tenant = $tenant "
+        "and starts_with(enrollments.external_id, $managed) "
+        "and enrollments.status = 'active' "
+        "and courses.domain_id in (select domain_id from removed) group by 1",
+    ),
+}
+
+
 def school_removals(
     con: duckdb.DuckDBPyConnection, tenant: str, removed: dict[str, pl.DataFrame]
 ) -> pl.DataFrame:
     """Per school (domain) and guarded entity: how many of its active managed rows a plan
     removes, and how many it has. `removed` holds, per entity ("user", "enrollment"), the plan's
     removals of active rows; a user belongs to its domain, an enrollment to its course's.
-    Columns: entity, domain_id, school, removed, active."""
+    Columns: entity, domain_id, school, removed, active; in entity then domain order."""
     found = []
-    queries = {
-        "user": (
-            "select staged.domain_id, count(*) as removed from staged group by 1",
-            "select domain_id, count(*) as active from lms.users where tenant = $tenant "
-            "and starts_with(external_id, $managed) and status = 'active' "
-            "and domain_id in (select domain_id from removed_by_school) group by 1",
-        ),
-        "enrollment": (
-            "select courses.domain_id, count(*) as removed from staged "
-            "join lms.courses as courses on courses.course_id = staged.course_id group by 1",
-            "select courses.domain_id, count(*) as active from lms.enrollments as enrollments "
-            "join lms.courses as courses on courses.course_id = enrollments.course_id "
-            "where enrollments.tenant = $tenant "
-            "and starts_with(enrollments.external_id, $managed) "
-            "and enrollments.status = 'active' "
-            "and courses.domain_id in (select domain_id from removed_by_school) group by 1",
-        ),
-    }
-    params = {"tenant": tenant, "managed": MANAGED_PREFIX}
-    for name, (removed_sql, active_sql) in queries.items():
+    for name, (column, placed, active) in _SCHOOL_OF.items():
         rows = removed.get(name)
         if rows is None or rows.height == 0:
             continue
-        con.register("staged", rows)
-        try:
-            by_school = con.sql(removed_sql).pl()
-            con.register("removed_by_school", by_school)
-            active = con.sql(active_sql, params=params).pl()
-            names = con.sql(
-                "select domain_id, name as school from lms.domains "
-                "where domain_id in (select domain_id from removed_by_school)"
-            ).pl()
-        finally:
-            for view in ("staged", "removed_by_school"):
-                with suppress(duckdb.Error):
-                    con.unregister(view)
-        found.append(
-            by_school.join(active, on="domain_id", how="left")
-            .join(names, on="domain_id", how="left")
-            .select(
-                pl.lit(name).alias("entity"),
-                pl.col("domain_id").cast(pl.Int64),
-                pl.col("school").cast(pl.String),
-                pl.col("removed").cast(pl.Int64),
-                pl.col("active").fill_null(0).cast(pl.Int64),
+        # (one statement: the schools of the removals stay in DuckDB, never staged again)
+        with staged(con, "staged", rows.select(column)):
+            found.append(
+                con.sql(
+                    f"with removed as (select domain_id, count(*) as removed from ({placed}) "
+                    f"group by 1), active as ({active}) "
+                    "select $entity as entity, removed.domain_id, domains.name as school, "
+                    "removed.removed, coalesce(active.active, 0) as active from removed "
+                    "left join active on active.domain_id = removed.domain_id "
+                    "left join lms.domains as domains on domains.domain_id = removed.domain_id "
+                    "order by removed.domain_id",
+                    params={"tenant": tenant, "managed": MANAGED_PREFIX, "entity": name},
+                )
+                .pl()
+                .cast(SCHOOL_REMOVALS_SCHEMA)
             )
-        )
-    schema = {
-        "entity": pl.String,
-        "domain_id": pl.Int64,
-        "school": pl.String,
-        "removed": pl.Int64,
-        "active": pl.Int64,
-    }
-    return pl.concat(found) if found else pl.DataFrame(schema=schema)
+    return pl.concat(found) if found else pl.DataFrame(schema=SCHOOL_REMOVALS_SCHEMA)
 
 
 HAND_MADE_LOGINS_SCHEMA = {"user_id": pl.Int64, "login": pl.String}
