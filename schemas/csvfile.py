@@ -143,6 +143,9 @@ class ParsedCsv:
     # (no value spans lines, no line is blank): the file's lines can stand for its records
     # (`schemas.lines`)
     one_line_records: bool = False
+    # True when every byte of the file (as UTF-8) is ASCII: no value holds a character a
+    # screen does not show, every one of which is beyond ASCII (`schemas.identity`)
+    ascii: bool = False
 
 
 def is_utf8(encoding: str) -> bool:
@@ -205,7 +208,13 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
     found = [issue_frame([*notes, *problems, *repeated])]
     if counts.others and _has_control(data):
         found.append(_control_issues(rows, header, file_name))
-    return ParsedCsv(header, rows, pl.concat(found), one_line_records=one_line_records)
+    return ParsedCsv(
+        header,
+        rows,
+        pl.concat(found),
+        one_line_records=one_line_records,
+        ascii=counts.beyond_ascii == bom,  # (a byte-order mark's bytes are beyond ASCII)
+    )
 
 
 def compressed_as(data: bytes) -> str | None:
@@ -484,6 +493,7 @@ class ByteCounts(NamedTuple):
     others: int  # bytes below 0x20 that are no newline (LF) or CR: tabs and control characters
     quotes: int
     crs: int = 0
+    beyond_ascii: int = 0  # bytes of 0x80 and above: the bytes of characters beyond ASCII
 
 
 class _ArrowStream:
@@ -518,9 +528,17 @@ def _byte_counts(data: bytes) -> ByteCounts:
         (octets < 0x20).sum().alias("below_space"),
         (octets == ord("\r")).sum().alias("crs"),
         (octets == ord('"')).sum().alias("quotes"),
+        (octets >= 0x80).sum().alias("beyond_ascii"),
     ).row(0, named=True)
     others = counts["below_space"] - counts["newlines"] - counts["crs"]
-    return ByteCounts(counts["commas"], counts["newlines"], others, counts["quotes"], counts["crs"])
+    return ByteCounts(
+        counts["commas"],
+        counts["newlines"],
+        others,
+        counts["quotes"],
+        counts["crs"],
+        counts["beyond_ascii"],
+    )
 
 
 def _has_control(data: bytes) -> bool:

@@ -15,6 +15,7 @@ import polars as pl
 
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
 from rosterflow.schemas.models import calendar_date
+from rosterflow.schemas.prescreen import distinct_values
 from rosterflow.schemas.spec import CEDS_GRADES, Column, FileSpec, Kind
 
 CANONICAL_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
@@ -22,12 +23,6 @@ LENIENT_DATETIME = (
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 )
 _RULE_PREFIX = {Kind.BOOL: "boolean", Kind.STATUS: "status", Kind.ENUM: "enum"}
-
-
-def _distinct(rows: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
-    """The distinct values of each of `columns`, found in one parallel pass."""
-    found = rows.select(pl.col(name).drop_nulls().unique().implode() for name in columns)
-    return {name: found[name][0].alias(name) for name in columns}
 
 
 def _recasings(distinct: pl.Series, column: Column) -> dict[str, str]:
@@ -64,13 +59,27 @@ def _warn_values(
     )  # fmt: skip
 
 
-def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.LazyFrame]:
-    """`rows` with clear-meaning variants rewritten, and a warning for each rewrite or oddity."""
+def judged_columns(spec: FileSpec) -> list[str]:
+    """The columns of a file whose distinct values `normalize` judges."""
+    judged = spec.of_kind(Kind.ENUM, Kind.BOOL, Kind.STATUS, Kind.DATETIME, Kind.GRADES)
+    return [column.name for column in judged]
+
+
+def normalize(
+    rows: pl.DataFrame, spec: FileSpec, distinct: dict[str, pl.Series] | None = None
+) -> tuple[pl.DataFrame, pl.LazyFrame]:
+    """`rows` with clear-meaning variants rewritten, and a warning for each rewrite or oddity.
+
+    `distinct` holds the distinct values of `rows`' columns found already (`prescreen.
+    distinct_values`): only those of `judged_columns` it lacks are looked for, and it is left
+    holding those of every judged column as the rows returned hold them (a column rewritten
+    holds others), for the pre-screen of those rows to share (`prescreen.suspect_rows`)."""
     file_name = spec.file_name
     warnings: list[pl.LazyFrame] = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
     rewrites: list[pl.Expr] = []
-    judged = spec.of_kind(Kind.ENUM, Kind.BOOL, Kind.STATUS, Kind.DATETIME, Kind.GRADES)
-    distinct = _distinct(rows, [column.name for column in judged])
+    shared = {} if distinct is None else distinct
+    shared |= distinct_values(rows, [name for name in judged_columns(spec) if name not in shared])
+    distinct = dict(shared)  # (as `rows` hold them)
     for column in spec.of_kind(Kind.ENUM, Kind.BOOL, Kind.STATUS):
         name = column.name
         if column.kind is Kind.STATUS:
@@ -95,6 +104,7 @@ def normalize(rows: pl.DataFrame, spec: FileSpec) -> tuple[pl.DataFrame, pl.Lazy
             )
         )  # fmt: skip
         rewrites.append(pl.col(name).replace(recased))
+        shared[name] = distinct[name].replace(recased).unique()
     for column in spec.of_kind(Kind.DATETIME):
         name = column.name
         # a value naming no real day is not accepted: its one issue is the models' error

@@ -12,10 +12,21 @@ never correctness. Being stricter is harmless: pandera then finds nothing in tho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandera.polars as pa
 import polars as pl
 
 from rosterflow.schemas.models import FINITE_NUMBER, calendar_date, finite_number
+
+# the values of a column sampled to tell whether they repeat (see `_repeats`)
+SAMPLED_VALUES = 10_000
+
+
+def distinct_values(rows: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
+    """The distinct values (nulls left out) of each of `columns`, found in one parallel pass."""
+    found = rows.select(pl.col(name).drop_nulls().unique().implode() for name in columns)
+    return {name: found[name][0].alias(name) for name in columns}
 
 
 def _failing(column: str, check: pa.Check) -> pl.Expr:
@@ -36,16 +47,43 @@ def _failing(column: str, check: pa.Check) -> pl.Expr:
     return pl.lit(True)  # unknown to the pre-screen: let pandera look at every value
 
 
-def suspect_rows(rows: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.Series:
-    """A boolean per row: could `model` report anything about it?"""
+def _repeats(values: pl.Series) -> bool:
+    """Whether a column's values repeat enough that judging each distinct one once is cheaper
+    than judging every row: its distinct values are found by hashing every value, which costs
+    about what a pattern costs, so it pays when they are few (dates, grades, vocabularies), not
+    when almost every row has its own (lists of IDs, a timestamp per record). Told from an
+    evenly spread sample; either way judges the same rows."""
+    sample = values.gather_every(max(1, values.len() // SAMPLED_VALUES)).drop_nulls()
+    return sample.n_unique() <= sample.len() // 2
+
+
+def suspect_rows(
+    rows: pl.DataFrame,
+    model: type[pa.DataFrameModel],
+    distinct: Mapping[str, pl.Series] | None = None,
+) -> pl.Series:
+    """A boolean per row: could `model` report anything about it?
+
+    `distinct` holds, for some columns, values among which are all those the rows hold in it
+    (`distinct_values` of these rows, or of a frame they are rows of): their checks judge each
+    of those once, and look at the rows only for a value that fails."""
     flags: list[pl.Expr] = []
     columns = model.to_schema().columns
-    # patterns and dates are costly per value: judge each distinct value once (the distinct
-    # values of every such column found in one parallel pass)
-    judged = [n for n, c in columns.items() if any(check.name != "isin" for check in c.checks)]
-    distinct = rows.select(pl.col(n).drop_nulls().unique().implode() for n in judged)
+    # patterns and dates are costly per value: judge each distinct value once where values
+    # repeat (the distinct values of every such column found in one parallel pass), and the
+    # rows themselves where they hardly do
+    distinct = dict(distinct or {})
+    judged = [
+        name
+        for name, column in columns.items()
+        if name not in distinct
+        and any(check.name != "isin" for check in column.checks)
+        and _repeats(rows.get_column(name))
+    ]
+    distinct |= distinct_values(rows, judged)
     for name, column in columns.items():
-        if not column.nullable:
+        # (a column without nulls, as most are, needs no look at its rows)
+        if not column.nullable and rows.get_column(name).null_count():
             flags.append(pl.col(name).is_null())
         # the cheap test first: distinct hashes mean distinct values (five times faster than
         # counting distinct strings); a repeated hash only costs the exact test
@@ -53,12 +91,10 @@ def suspect_rows(rows: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.Serie
             flags.append(pl.col(name).is_duplicated())
         # pandera's checks ignore nulls (ignore_na), so only values can fail them
         for check in column.checks:
-            if check.name == "isin":
+            if name not in distinct:  # every row judged (an `isin` costs no more)
                 flags.append(pl.col(name).is_not_null() & _failing(name, check))
                 continue
-            failing_values = (
-                distinct.select(pl.col(name).explode()).filter(_failing(name, check)).to_series()
-            )
+            failing_values = distinct[name].to_frame().filter(_failing(name, check)).to_series()
             if failing_values.len():
                 # a null is never among them (`is_in` would say null, not false, and the row
                 # would be suspect for another row's value)
@@ -66,5 +102,5 @@ def suspect_rows(rows: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.Serie
                     pl.col(name).is_not_null() & pl.col(name).is_in(failing_values.implode())
                 )
     if not flags:
-        return pl.Series("suspect", [False] * rows.height)
+        return pl.zeros(rows.height, pl.Boolean, eager=True).alias("suspect")
     return rows.select(pl.any_horizontal(flags).fill_null(True).alias("suspect")).to_series()

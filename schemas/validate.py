@@ -172,7 +172,10 @@ def validate_feed(
                     ]
                 )
             )
-        normalized, warnings = normalize(rows, spec)
+        # the distinct values of the columns judged once per value, found for both the
+        # lenient reads and the pre-screen
+        distinct: dict[str, pl.Series] = {}
+        normalized, warnings = normalize(rows, spec, distinct)
         checked = normalized
         if delta is not None:  # every changed line is checked, and no other
             normalized, changes[name] = delta.compared(name, normalized)
@@ -185,8 +188,11 @@ def validate_feed(
         checked_rows[name] = checked.height
         found += [
             warnings,
-            model_issues(checked, spec),
-            invisible_character_issues(checked, spec, settings.identity.key),
+            model_issues(checked, spec, distinct),
+            # (a file whose bytes are all ASCII holds no character a screen does not show)
+            pl.LazyFrame(schema=ISSUE_SCHEMA)
+            if parsed.ascii
+            else invisible_character_issues(checked, spec, settings.identity.key),
         ]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         tables[name] = (
@@ -731,13 +737,17 @@ _FORMAT_RULES = {
 }
 
 
-def model_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
-    """Run the file's pandera model over the rows it could reject (see schemas.prescreen);
-    each failure case becomes an issue row."""
+def model_issues(
+    rows: pl.DataFrame, spec: FileSpec, distinct: Mapping[str, pl.Series] | None = None
+) -> pl.LazyFrame:
+    """Run the file's pandera model over the rows it could reject (see schemas.prescreen,
+    which judges once each of the values `distinct` holds of a column: every value the rows
+    hold in it, and perhaps more); each failure case becomes an issue row."""
     model = MODELS_BY_VERSION[spec.version][spec.name]
-    rows = rows.filter(suspect_rows(rows, model))
-    if rows.height == 0:
+    suspect = suspect_rows(rows, model, distinct)
+    if not suspect.any():
         return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    rows = rows.filter(suspect)
     try:
         model.validate(rows.drop(LINE), lazy=True)
         return pl.LazyFrame(schema=ISSUE_SCHEMA)

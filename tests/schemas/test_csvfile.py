@@ -148,6 +148,7 @@ def test_byte_counts(data):
         others,
         data.count(b'"'),
         data.count(b"\r"),
+        sum(byte >= 0x80 for byte in data),
     )
     assert csvfile._bare_crs(data, counts) == data.count(b"\r") - data.count(b"\r\n")
 
@@ -696,3 +697,19 @@ def test_a_utf8_file_read_as_cp1252_is_warned_of_on_the_first_letter_it_misreads
 )
 def test_a_cp1252_or_ascii_file_read_as_cp1252_has_no_such_warning(data):
     assert parse_csv(data, "users.csv", "cp1252").issues.height == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "ascii"),
+    [
+        (b"sourcedId,name\ns1,North\n", True),
+        (BOM + b"sourcedId,name\ns1,North\n", True),  # the mark is no value's
+        (b"sourcedId,name\ns1,Zo\xc3\xab\n", False),
+        (b"sourcedId,name\ns1,\xe2\x80\x8bs2\n", False),  # a zero-width space
+        (BOM + BOM + b"sourcedId,name\ns1,North\n", False),  # a second mark is the header's
+        (b'sourcedId,name\ns1,"North\n\xc3\xa9"\n', False),  # read by the exact parse
+    ],
+)
+def test_a_file_is_ascii_when_every_byte_of_it_is(data, ascii):
+    # validation skips the search for characters a screen does not show in such a file
+    assert parse_csv(data, "orgs.csv").ascii is ascii
