@@ -27,6 +27,7 @@ def _checked(model) -> list[str]:
     return [name for name, column in model.to_schema().columns.items() if column.checks]
 
 
+@pytest.mark.slow  # (an equivalence of ways to judge, each of which fast tests hold to pandera)
 @pytest.mark.parametrize(("version", "name"), FILES, ids=[f"{v}-{n}" for v, n in FILES])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

@@ -4,6 +4,7 @@ whole say: each table read its own way (by rowid in two passes, or in one) finds
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX
@@ -26,6 +27,7 @@ def _two_tenants(tmp_path) -> Warehouse:
     return warehouse
 
 
+@pytest.mark.slow  # (the reads' equivalence; the plan's tests read through them)
 def test_the_rows_and_ids_of_keys_are_those_of_each_table_read_whole(tmp_path):
     """Rows made by hand beside the managed ones of every table: one that shares a managed
     row's external ID (found with it by `rows`, left out by `ids`), one of another external ID,
@@ -106,6 +108,7 @@ def _expected_removals(
     )
 
 
+@pytest.mark.slow  # (the reads' equivalence; the plan's tests read through them)
 def test_a_school_s_removals_count_its_active_managed_rows_of_the_tenant_alone(tmp_path):
     """Users by their domain, enrollments by their course's: a row made by hand, an inactive
     one and another tenant's are not among a school's active rows; a removal placed in no
