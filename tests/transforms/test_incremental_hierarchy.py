@@ -15,14 +15,12 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import PlanError
-from rosterflow.schemas.reads import answered
 from rosterflow.schemas.settings import Safety, Settings
 from rosterflow.transforms.incremental import (
     _changed_keys,
     _course_region,
     desired_course_hashes,
     desired_courses,
-    plan_incremental,
 )
 from rosterflow.transforms.source_state import teacher_order
 from tests.changes import (
@@ -40,17 +38,14 @@ from tests.changes import (
 )
 from tests.feeds import frame
 from tests.states import (
-    TENANT,
     Frames,
-    LiteralCurrent,
     Synced,
     changes_since,
     district,
-    first_free,
     records,
     synced,
 )
-from tests.transforms.test_incremental import edited, plus, without
+from tests.transforms.test_incremental import edited, plans, plus, without
 
 THIRD_TEACHER = {
     "sourcedId": "u-t3",
@@ -264,21 +259,5 @@ def test_a_new_base_course_taking_an_unchanged_enrollments_external_id_is_refuse
     after = edited(after, "enrollments", "e3", primary="false")
     _, whole = region_and_whole(last, after)  # (asserts the same refusal)
     assert whole is None
-    source = records(after, 2)
     with pytest.raises(PlanError, match="tbc--s1--u-t3--Algebra I--teacher"):
-        answered(
-            plan_incremental(
-                TENANT,
-                source,
-                changes_since(last.records, source),
-                last.courses,
-                last.grades,
-                last.config.hierarchy,
-                first_free(last.lms),
-                last.config.policy,
-                last.config.identity.key,
-                last.records["enrollments"].select("sourcedId", "userSourcedId"),
-                previous_teacher_order=teacher_order(last.records["enrollments"]),
-            ),
-            LiteralCurrent(last.lms).answer,
-        )
+        plans(last, after)
