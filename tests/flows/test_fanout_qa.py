@@ -307,13 +307,11 @@ def test_a_pool_scan_files_unreadable_and_refused_zips_as_the_in_process_scan_do
         )
         _aged(nightly, 20)
         _aged(write_feed(inbox / "south.zip", tiny_district()), 10)
-        started = time.monotonic()
 
         state = inbox_flow(
             str(inbox), str(tmp_path / TEMPLATE), settle_seconds=0, dispatch=True, return_state=True
         )
         filed = {f.name: f for f in state.result()}
-        took = time.monotonic() - started
     finally:
         worker.terminate()
         worker.wait(30)
@@ -337,7 +335,7 @@ def test_a_pool_scan_files_unreadable_and_refused_zips_as_the_in_process_scan_do
         "north.issues.csv",
     }
     assert (inbox / PROCESSED / "south.zip").exists()
-    assert took < 30  # no retry 15 s apart of a refusal
+    # no retry of a refusal: each zip's flow run ran once
     assert len(runs) == 3 and all(run.run_count == 1 for run in runs)
 
 
