@@ -254,6 +254,7 @@ def test_a_held_run_that_adopts_nothing_is_approved_after_a_user_is_made_by_hand
     assert approve_run(w.path, held.run_id).outcome == "applied"
 
 
+@pytest.mark.slow  # (over 2 s of 2 cores; a fast test checks the same guarantee)
 def test_one_school_truncated_is_held_while_the_district_share_is_small(tmp_path):
     w = warehouse(tmp_path, "w")
     district = generate_feed(300, seed=0)
@@ -373,6 +374,7 @@ def test_undo_brings_back_the_exact_rows_from_before_the_run(tmp_path, case):
     )
 
 
+@pytest.mark.slow  # (over 2 s of 2 cores; a fast test checks the same guarantee)
 def test_undo_of_an_adoption_gives_the_row_back_to_its_maker(tmp_path):
     w = warehouse(tmp_path, "w")
     w.sync(tiny_district())

@@ -80,6 +80,7 @@ def test_the_school_guard_judges_an_incremental_run_as_a_full_one(tmp_path, full
     assert "of North High" in result.message
 
 
+@pytest.mark.slow  # (over 2 s of 2 cores; a fast test checks the same guarantee)
 def test_the_same_run_planned_in_full_leaves_the_same_rows(tmp_path):
     (tmp_path / "incremental").mkdir()
     incremental = Warehouse(tmp_path / "incremental")
