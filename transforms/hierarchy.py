@@ -43,6 +43,21 @@ def org_base_external_id(org: str | pl.Expr, title: str | pl.Expr) -> pl.Expr:
     return _managed(pl.lit("obc"), org, title)
 
 
+def teacher_base_external_id(
+    school: str | pl.Expr, teacher: str | pl.Expr, title: str | pl.Expr
+) -> pl.Expr:
+    """The external ID of the teacher base course of `title` at `school`, teacher `teacher`."""
+    return _managed(pl.lit("tbc"), school, teacher, title)
+
+
+def session_base_external_id(
+    school: str | pl.Expr, teacher: str | pl.Expr, term: str | pl.Expr, title: str | pl.Expr
+) -> pl.Expr:
+    """The external ID of the session base course of `title` at `school`, teacher `teacher`,
+    term `term`."""
+    return _managed(pl.lit("sbc"), school, teacher, term, title)
+
+
 def class_sections(
     classes: pl.LazyFrame, courses: pl.LazyFrame, users: pl.LazyFrame, enrollments: pl.LazyFrame
 ) -> pl.LazyFrame:
@@ -196,11 +211,11 @@ def courses_of_sections(
         .filter(pl.lit(hierarchy.org_base_courses))
     )
     org_bases = org_base_keys.select(
-        _managed(pl.lit("obc"), "org_id", "course_title").alias("external_id"),
+        org_base_external_id("org_id", "course_title").alias("external_id"),
         _managed("org_id").alias("domain_external_id"),
         pl.lit("org_base").alias("kind"),
         pl.col("course_title").alias("title"),
-        _managed(pl.lit("obc"), "parent_org_id", "course_title").alias("base_course_external_id"),
+        org_base_external_id("parent_org_id", "course_title").alias("base_course_external_id"),
         pl.lit(None, pl.String).alias("teacher_id"),
     )
     org_base_ids = org_bases.select(
@@ -210,10 +225,12 @@ def courses_of_sections(
         titled.filter(pl.col("teacher_id").is_not_null())
         .select("school_id", "teacher_id", "course_title")
         .unique()
-        .with_columns(_managed(pl.lit("obc"), "school_id", "course_title").alias("org_base_id"))
+        .with_columns(org_base_external_id("school_id", "course_title").alias("org_base_id"))
         .join(org_base_ids, on="org_base_id", how="left")
         .select(
-            _managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title").alias("external_id"),
+            teacher_base_external_id("school_id", "teacher_id", "course_title").alias(
+                "external_id"
+            ),
             _managed("school_id").alias("domain_external_id"),
             pl.lit("teacher_base").alias("kind"),
             pl.col("course_title").alias("title"),
@@ -230,13 +247,13 @@ def courses_of_sections(
         .select("school_id", "teacher_id", "term_id", "course_title")
         .unique()
         .select(
-            _managed(pl.lit("sbc"), "school_id", "teacher_id", "term_id", "course_title").alias(
+            session_base_external_id("school_id", "teacher_id", "term_id", "course_title").alias(
                 "external_id"
             ),
             _managed("school_id").alias("domain_external_id"),
             pl.lit("session_base").alias("kind"),
             pl.col("course_title").alias("title"),
-            _managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title").alias(
+            teacher_base_external_id("school_id", "teacher_id", "course_title").alias(
                 "base_course_external_id"
             ),
             "teacher_id",
@@ -261,11 +278,11 @@ def courses_of_sections(
         pl.lit("section").alias("kind"),
         pl.col("class_title").alias("title"),
         pl.when(has_sbc)
-        .then(_managed(pl.lit("sbc"), "school_id", "teacher_id", "term_id", "course_title"))
+        .then(session_base_external_id("school_id", "teacher_id", "term_id", "course_title"))
         .when(has_teacher)
-        .then(_managed(pl.lit("tbc"), "school_id", "teacher_id", "course_title"))
+        .then(teacher_base_external_id("school_id", "teacher_id", "course_title"))
         .when(has_obc)
-        .then(_managed(pl.lit("obc"), "school_id", "course_title"))
+        .then(org_base_external_id("school_id", "course_title"))
         .alias("base_course_external_id"),
         pl.when("is_inactive").then(pl.lit("inactive")).otherwise(pl.lit("active")).alias("status"),
         pl.lit(None, pl.String).alias("teacher_id"),
@@ -380,18 +397,3 @@ def base_course_enrollments(courses: pl.LazyFrame) -> pl.LazyFrame:
         pl.lit(None, pl.Date).alias("end_date"),
         pl.lit("active").alias("status"),
     )
-
-
-def teacher_base_external_id(
-    school: str | pl.Expr, teacher: str | pl.Expr, title: str | pl.Expr
-) -> pl.Expr:
-    """The external ID of the teacher base course of `title` at `school`, teacher `teacher`."""
-    return _managed(pl.lit("tbc"), school, teacher, title)
-
-
-def session_base_external_id(
-    school: str | pl.Expr, teacher: str | pl.Expr, term: str | pl.Expr, title: str | pl.Expr
-) -> pl.Expr:
-    """The external ID of the session base course of `title` at `school`, teacher `teacher`,
-    term `term`."""
-    return _managed(pl.lit("sbc"), school, teacher, term, title)
