@@ -16,7 +16,7 @@ from rosterflow.schemas.prescreen import distinct_values, suspect_rows
 from rosterflow.schemas.spec import MODELS_BY_VERSION, SPECS_BY_VERSION
 from rosterflow.schemas.validate import model_issues, validate_feed
 from rosterflow.schemas.writer import write_feed
-from tests.feeds import tiny_district
+from tests.feeds import tiny_district, with_cell
 from tests.schemas.test_prescreen import rows_of
 
 FILES = [("1.1", "users"), ("1.1", "enrollments"), ("1.1", "lineItems"), ("1.2", "roles")]
@@ -121,28 +121,16 @@ def test_a_feed_with_every_kind_of_bad_value_gets_the_same_issues_as_before(tmp_
     repeated sourcedIds: validating shares the distinct values between the lenient reads and
     the pre-screen, and reports each issue on its line as pandera finds it."""
     district = tiny_district()
-    users = district["users"]
-    district["users"] = users.with_columns(
-        pl.when(pl.int_range(pl.len()) == 0)
-        .then(pl.lit("Student"))
-        .when(pl.int_range(pl.len()) == 1)
-        .then(pl.lit("pupil"))
-        .otherwise(pl.col("role"))
-        .alias("role"),
-        pl.when(pl.int_range(pl.len()) == 2)
-        .then(pl.lit("TRUE"))
-        .when(pl.int_range(pl.len()) == 3)
-        .then(pl.lit("yes"))
-        .otherwise(pl.col("enabledUser"))
-        .alias("enabledUser"),
-    )
+    for row, column, value in [
+        (0, "role", "Student"),
+        (1, "role", "pupil"),
+        (2, "enabledUser", "TRUE"),
+        (3, "enabledUser", "yes"),
+    ]:
+        district = with_cell(district, "users", row, column, value)
     enrollments = district["enrollments"]
-    district["enrollments"] = pl.concat([enrollments, enrollments.head(1)]).with_columns(
-        pl.when(pl.int_range(pl.len()) == 1)
-        .then(pl.lit("2026-02-30"))
-        .otherwise(pl.col("beginDate"))
-        .alias("beginDate")
-    )
+    district["enrollments"] = pl.concat([enrollments, enrollments.head(1)])
+    district = with_cell(district, "enrollments", 1, "beginDate", "2026-02-30")
     write_feed(tmp_path / "feed", district)
     issues = validate_feed(open_feed(tmp_path / "feed")).issues
     said = issues.select("file", "line", "field", "value", "rule").rows()

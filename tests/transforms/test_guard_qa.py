@@ -10,27 +10,9 @@ from rosterflow.schemas.lms import ENROLLMENT, USER
 from rosterflow.schemas.settings import Identity, Safety
 from rosterflow.transforms.adoption import MATCH_SCHEMA, Adoption
 from rosterflow.transforms.guard import refusal
+from tests.transforms.test_guard import CHANGE_SCHEMA, NO_RELOGINS, NO_SCHOOLS
 
-NO_CHANGES = pl.DataFrame(
-    schema={"external_id": pl.String, "status": pl.String, "action": pl.String}
-)
-NO_SCHOOLS = pl.DataFrame(
-    schema={
-        "entity": pl.String,
-        "domain_id": pl.Int64,
-        "school": pl.String,
-        "removed": pl.Int64,
-        "active": pl.Int64,
-    }
-)
-NO_RELOGINS = pl.DataFrame(
-    schema={
-        "external_id": pl.String,
-        "user_id": pl.Int64,
-        "login_before": pl.String,
-        "login": pl.String,
-    }
-)
+NO_CHANGES = pl.DataFrame(schema=CHANGE_SCHEMA)
 
 
 def adopting(adopted: int, tenant_users: int) -> Adoption:
