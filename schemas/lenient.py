@@ -14,14 +14,14 @@ from __future__ import annotations
 import polars as pl
 
 from rosterflow.schemas.issues import ISSUE_SCHEMA, issues_from
-from rosterflow.schemas.models import calendar_date
+from rosterflow.schemas.models import DATETIME_PATTERN, calendar_date
 from rosterflow.schemas.prescreen import distinct_values
 from rosterflow.schemas.spec import CEDS_GRADES, Column, FileSpec, Kind
 
-CANONICAL_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$"
-LENIENT_DATETIME = (
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
-)
+# the spec's own form; any other the models accept (`DATETIME_PATTERN`) is warned of. ASCII
+# digits alone: `\d` matches any script's digits, which the models refuse (such a value was
+# warned of as accepted beside their error)
+CANONICAL_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z$"
 _RULE_PREFIX = {Kind.BOOL: "boolean", Kind.STATUS: "status", Kind.ENUM: "enum"}
 
 
@@ -111,7 +111,7 @@ def normalize(
         warnings.append(
             _warn_values(
                 rows, distinct[name], file_name,
-                ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(LENIENT_DATETIME)
+                ~pl.col(name).str.contains(CANONICAL_DATETIME) & pl.col(name).str.contains(DATETIME_PATTERN)
                 & calendar_date(pl.col(name)),
                 "datetime.format", "accepted; the spec's form is YYYY-MM-DDTHH:MM:SS.sssZ",
             )

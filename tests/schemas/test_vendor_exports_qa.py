@@ -84,6 +84,31 @@ def test_a_date_last_modified_in_other_digits_is_no_date_time(tmp_path: Path) ->
     ]
 
 
+def test_a_short_date_time_in_other_digits_is_an_error_and_not_also_accepted(
+    tmp_path: Path,
+) -> None:
+    # the lenient read took any script's digits for digits: beside the models' error, a
+    # warning said the same value was "accepted" in another ISO 8601 form
+    modified = "2026-08-01T" + "10".translate(FULLWIDTH) + ":00"
+    found = issues_of(
+        write_feed(tmp_path / "feed.zip", stamped(tiny_district(), "users", modified))
+    )
+    assert [(i["field"], i["value"], i["rule"], i["severity"]) for i in found] == [
+        ("dateLastModified", modified, "datetime", "error")
+    ]
+
+
+def test_a_short_date_time_in_ascii_digits_is_still_accepted_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    found = issues_of(
+        write_feed(tmp_path / "feed.zip", stamped(tiny_district(), "users", "2026-08-01T10:00"))
+    )
+    assert [(i["field"], i["rule"], i["severity"]) for i in found] == [
+        ("dateLastModified", "datetime.format", "warning")
+    ]
+
+
 def test_a_role_date_in_other_digits_is_not_in_the_format_in_a_12_feed(tmp_path: Path) -> None:
     frames = as_v12(tiny_district())
     begin = "2026-08-15".translate(ARABIC_INDIC)
