@@ -53,9 +53,11 @@ from rosterflow.warehouse.operations import (
     answer_undo_read,
     applied_since,
     drop_held,
+    gave_back_to_hand,
     later_changes,
     list_runs,
     record_decision,
+    rows_changed_again,
     run_info,
     tenants_with_runs,
     touched_rows,
@@ -383,6 +385,14 @@ def _already_undone(
         + "".join(f", itself undone by run {r}" for r in chain[1:])
     )
     if taken_back:
+        if gave_back_to_hand(con, chain[-1]):
+            # that undo is refused (`_refuse_taking_back_from_the_hand`): a sync brings the
+            # changes back, adopting the accounts anew
+            return (
+                f"{undone}, so its changes are taken back; run {chain[-1]} gave accounts back "
+                "to the hands that made them, which an undo never takes: sync the tenant's feed "
+                "again to bring the changes back (its new users adopt the accounts anew)"
+            )
         return (
             f"{undone}, so its changes are taken back (`{_command('undo', chain[-1], warehouse)}` would "
             "bring them back)"
@@ -467,12 +477,14 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
             ~pl.col("run_id").is_in(sorted(cancelled_out(undos_after(con, run_id))))
         )
         if later.height and not force:
-            names = ", ".join(str(r) for r in later["run_id"])
+            later_runs = later["run_id"].to_list()
+            again = rows_changed_again(con, info.tenant, run_id, touched, later_runs)
+            names = ", ".join(str(r) for r in later_runs)
             raise OperationRefused(
-                f"{int(later['rows'].sum()):,} of the rows run {run_id} changed were changed "
-                f"again by later run(s) {names}; undoing run {run_id} would overwrite that. Undo "
-                "the later runs first (newest first), or give --force to bring back the "
-                f"versions from before run {run_id} all the same"
+                f"{again:,} of the rows run {run_id} changed {'was' if again == 1 else 'were'} "
+                f"changed again by later run(s) {names}; undoing run {run_id} would overwrite "
+                "that. Undo the later runs first (newest first), or give --force to bring back "
+                f"the versions from before run {run_id} all the same"
             )
         plan = Plan(info.tenant)
         inputs_by_entity = {

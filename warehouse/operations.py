@@ -8,7 +8,7 @@ run), `discarded` (a held run dropped) and `undone` (an applied run reverted, by
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,47 +134,88 @@ def touched_rows(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
     )
 
 
+def gave_back_to_hand(con: duckdb.DuckDBPyConnection, run_id: int) -> bool:
+    """Whether the run gave a row back to the hand that made it (the undo of an adoption), as
+    `touched_rows` tells it, without reading every change of the run."""
+    return con.execute(
+        "select exists (select 1 from audit.changes where run_id = ? "
+        "and json_extract_string(detail, '$.origin.to') = 'manual')",
+        [run_id],
+    ).fetchall()[0][0]
+
+
+# the rows run $run changed (`rosterflow_touched`) that a later applied run of $tenant changed
+# again, by id or by external ID: run_id, and the entity and entity_id of the row run $run
+# changed (a row the later run deleted and made again under another id is still that row)
+_CHANGED_AGAIN = """
+    with later as (
+        select changes.run_id, changes.entity, changes.entity_id, changes.external_id
+        from audit.changes as changes
+        join audit.sync_runs as runs on runs.run_id = changes.run_id
+        where runs.tenant = $tenant and runs.outcome = 'applied' and runs.run_id > $run
+    ),
+    -- a row changed again by id, and one by external ID: two equality joins (hashed),
+    -- where one join on either (an `or`) compared every later change with every row
+    -- touched, which an undo of a first load of a large district waited on
+    same_id as (
+        select later.run_id, touched.entity, touched.entity_id
+        from later
+        join rosterflow_touched as touched
+            on touched.entity = later.entity and touched.entity_id = later.entity_id
+    ),
+    same_external_id as (
+        select later.run_id, touched.entity, touched.entity_id
+        from later
+        join rosterflow_touched as touched
+            on touched.entity = later.entity and touched.external_id = later.external_id
+    ),
+    changed_again as (select * from same_id union all select * from same_external_id)
+"""
+
+
 def later_changes(
     con: duckdb.DuckDBPyConnection, tenant: str, run_id: int, touched: pl.DataFrame
 ) -> pl.DataFrame:
     """Per later applied run of the tenant: how many of the rows `run_id` changed (same id, or
     same external ID) it changed again. Columns: run_id, rows."""
-    con.register("rosterflow_touched", touched)
-    try:
+    with staged(con, "rosterflow_touched", touched):
         return con.sql(
-            """
-            with later as (
-                select changes.run_id, changes.entity, changes.entity_id, changes.external_id
-                from audit.changes as changes
-                join audit.sync_runs as runs on runs.run_id = changes.run_id
-                where runs.tenant = $tenant and runs.outcome = 'applied' and runs.run_id > $run
-            ),
-            -- a row changed again by id, and one by external ID: two equality joins (hashed),
-            -- where one join on either (an `or`) compared every later change with every row
-            -- touched, which an undo of a first load of a large district waited on
-            same_id as (
-                select later.run_id, later.entity, later.entity_id
-                from later
-                join rosterflow_touched as touched
-                    on touched.entity = later.entity and touched.entity_id = later.entity_id
-            ),
-            same_external_id as (
-                select later.run_id, later.entity, later.entity_id
-                from later
-                join rosterflow_touched as touched
-                    on touched.entity = later.entity and touched.external_id = later.external_id
-            ),
+            _CHANGED_AGAIN
+            + """,
             final as (
                 select run_id, count(distinct (entity, entity_id)) as rows
-                from (select * from same_id union all select * from same_external_id)
+                from changed_again
                 group by run_id
             )
             select * from final order by run_id
             """,
             params={"tenant": tenant, "run": run_id},
         ).pl()
-    finally:
-        con.unregister("rosterflow_touched")
+
+
+def rows_changed_again(
+    con: duckdb.DuckDBPyConnection,
+    tenant: str,
+    run_id: int,
+    touched: pl.DataFrame,
+    later_runs: Sequence[int],
+) -> int:
+    """How many of the rows `run_id` changed any of `later_runs` changed again, each row
+    counted once however many of them changed it (the per-run counts of `later_changes` add
+    up to more when two later runs changed one row)."""
+    with staged(con, "rosterflow_touched", touched):
+        return con.execute(
+            _CHANGED_AGAIN
+            + """,
+            final as (
+                select count(distinct (entity, entity_id)) as rows
+                from changed_again
+                where list_contains($later_runs, run_id)
+            )
+            select * from final
+            """,
+            {"tenant": tenant, "run": run_id, "later_runs": list(later_runs)},
+        ).fetchall()[0][0]
 
 
 def undos_after(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[int, int]]:
