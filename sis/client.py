@@ -11,11 +11,13 @@ request it:
   1EdTech's 1.1 servers use registered beside authlib's own), or nothing for an API open
   without a token;
 - keeps at most `concurrency` requests in flight;
-- retries 408, 425, 429, 5xx, timeouts and dropped connections with exponential backoff
-  (stamina), waiting what `Retry-After` asks when the server says;
+- retries 408, 425, 429, 500, 502, 503, 504, timeouts and dropped connections with
+  exponential backoff (stamina), waiting what `Retry-After` asks when the server says;
 - turns what could not be mended into a `SisError` of one line naming the URL and the status
   (a `StatusError` keeps the status, and what the server said of it: `imsx_description`);
   a 401 says the credentials were refused (after one new token, for a token that went stale);
+  one raised after retries names a try the server may have taken without its answer coming
+  back (`SisError.unanswered`: a PUT so tried may be stored);
 - follows no redirect (the credentials would go wherever it leads): a 3xx is a `StatusError`
   naming where it leads.
 
@@ -53,6 +55,15 @@ from rosterflow.sis.errors import CredentialsRefused, RequestRefused, SisError, 
 log = logging.getLogger("rosterflow.sis")
 
 RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# what ends a try that never reached the server: no connection was made, or nothing sent
+NEVER_SENT = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+    httpx2.ProxyError,
+    httpx2.UnsupportedProtocol,
+    httpx2.LocalProtocolError,
+)
 HMAC_SHA256 = "HMAC-SHA256"
 JSON_CONTENT = {"Content-Type": "application/json"}
 SAID_LENGTH = 200  # the most of a server's error message kept
@@ -95,6 +106,26 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def unanswered_try(error: BaseException) -> httpx2.Request | None:
+    """The request of a failed try that may have reached the server with its answer lost: a
+    504 Gateway Timeout, or a timeout or a dropped connection once the request was sent;
+    else None."""
+    if isinstance(error, _Retry):
+        return error.response.request if error.response.status_code == 504 else None
+    if not isinstance(error, httpx2.TransportError) or isinstance(error, NEVER_SENT):
+        return None
+    try:
+        return error.request
+    except RuntimeError:  # an error without its request
+        return None
+
+
+def _unanswered(error: SisError, request: httpx2.Request | None) -> SisError:
+    """`error`, naming the request of a try that may have reached the server unanswered."""
+    error.unanswered = request
+    return error
 
 
 def _log_retry(details: RetryDetails) -> None:
@@ -275,6 +306,9 @@ class SisClient:
     ) -> httpx2.Response:
         policy = self.policy
         tries = 0
+        # a try the server may have taken without its answer coming back: a later try's
+        # answer (a 503 once the server is overloaded) does not say it stored nothing
+        unanswered: httpx2.Request | None = None
         try:
             async for attempt in stamina.retry_context(
                 on=self._backoff,
@@ -286,9 +320,13 @@ class SisClient:
             ):
                 with attempt:
                     tries += 1
-                    response = await send()
-                    if response.status_code in RETRIED_STATUSES:
-                        raise _Retry(response, shown)
+                    try:
+                        response = await send()
+                        if response.status_code in RETRIED_STATUSES:
+                            raise _Retry(response, shown)
+                    except Exception as error:
+                        unanswered = unanswered or unanswered_try(error)
+                        raise
                     return response
         except _Retry as error:
             response = error.response
@@ -299,17 +337,24 @@ class SisClient:
                 if waited is not None and waited > policy.wait_max
                 else ""
             )
-            raise StatusError(
-                f"{shown}: HTTP {response.status_code} {response.reason_phrase} after "
-                f"{_tries(tries)}{why}",
-                response.status_code,
+            raise _unanswered(
+                StatusError(
+                    f"{shown}: HTTP {response.status_code} {response.reason_phrase} after "
+                    f"{_tries(tries)}{why}",
+                    response.status_code,
+                ),
+                unanswered,
             ) from None
         except httpx2.TimeoutException:
-            raise SisError(
-                f"{shown}: no answer within {policy.timeout:g} s, {_tries(tries)}"
+            raise _unanswered(
+                SisError(f"{shown}: no answer within {policy.timeout:g} s, {_tries(tries)}"),
+                unanswered,
             ) from None
         except httpx2.TransportError as error:
-            raise SisError(f"{shown}: {error or type(error).__name__} ({_tries(tries)})") from None
+            raise _unanswered(
+                SisError(f"{shown}: {error or type(error).__name__} ({_tries(tries)})"),
+                unanswered,
+            ) from None
         raise AssertionError("unreachable: stamina returns or raises")  # pragma: no cover
 
     def _backoff(self, error: Exception) -> bool | float:

@@ -3,9 +3,19 @@ the URL and never a credential."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx2
+
 
 class SisError(Exception):
-    """The SIS's API cannot be read as one roster: unreachable, refusing, or inconsistent."""
+    """The SIS's API cannot be read as one roster: unreachable, refusing, or inconsistent.
+    `unanswered` is the request of a try that may have reached the server and got no answer
+    back (a 504, a timeout or a dropped connection once sent), whatever the last try got: a
+    PUT so tried may be stored (`sis.push.unanswered`)."""
+
+    unanswered: httpx2.Request | None = None
 
 
 class CredentialsRefused(SisError):

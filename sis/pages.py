@@ -14,10 +14,11 @@ length is then the step, and without a total one more page is asked for to tell 
 from the last one.
 
 The pages must make one snapshot: a total that changes between pages, a page that repeats
-another (a server ignoring `offset`), a next link back to a page already read, a sourcedId
-twice, or pages that add up to another count than the total, refuse the pull. So does a next
-link to another origin (scheme, host or port) than the base URL's: the credentials go with
-every request, and the roster is the base URL's server's alone.
+another (a server ignoring `offset`), a next link back to a page already read, a page without
+records whose next link leads on to records, a sourcedId twice, or pages that add up to
+another count than the total, refuse the pull. So does a next link to another origin
+(scheme, host or port) than the base URL's: the credentials go with every request, and the
+roster is the base URL's server's alone.
 """
 
 from __future__ import annotations
@@ -425,14 +426,35 @@ async def _by_total(at, first: Page) -> list[Page]:
 async def _follow_links(
     client: SisClient, first: Page, collection: Collection, schema: pl.Struct
 ) -> list[Page]:
-    pages, read, next_url = _Pages(), {first.url}, first.next_url
+    """The pages after the first, by their next links. A page without records ends the
+    collection only once the page its next link leads to holds none either, or is one
+    already read (a server that sends a next link past its last page, or from there back to
+    the first). One followed by a page of records refuses the pull: read as the end, it cut
+    the collection short there, and the sync took every record after it for one the SIS had
+    dropped; read past, it lost whatever records that page held (a server answering it
+    empty in a hiccup)."""
+    pages, read, page = _Pages(), {first.url}, first
     pages.add(first)
-    while next_url:
-        if next_url in read:
-            raise InconsistentPull(f"{next_url}: the next link leads back to a page already read")
-        page = pages.add(await read_page(client, next_url, None, collection, schema))
-        read.add(page.url)
-        next_url = page.next_url if page.records.height else None
+    while page.next_url:
+        empty = None if page.records.height else page
+        if page.next_url in read:
+            if empty is not None:
+                break
+            raise InconsistentPull(
+                f"{page.next_url}: the next link leads back to a page already read"
+            )
+        following = await read_page(client, page.next_url, None, collection, schema)
+        read.add(following.url)
+        if empty is not None and (not following.records.height or pages.repeated(following)):
+            break  # past the last page
+        page = pages.add(following)
+        if empty is not None:
+            raise InconsistentPull(
+                f"{empty.url}: a page without records, yet the page its next link leads to "
+                f"holds some ({page.url}): records may be missing from it (the server "
+                "answered it empty in a hiccup, or the roster changed while it was read); "
+                "pull again"
+            )
     return pages[1:]
 
 
@@ -467,9 +489,8 @@ class _Pages(list):
         self._keys: dict[tuple, str] = {}
 
     def add(self, page: Page) -> Page:
-        ids = page.records["sourcedId"]
-        if ids.len():
-            key = (ids.len(), ids[0], ids[-1])
+        key = _page_key(page)
+        if key is not None:
             if key in self._keys:
                 raise InconsistentPull(
                     f"{page.url}: the same page as {self._keys[key]} (does the server ignore "
@@ -478,6 +499,17 @@ class _Pages(list):
             self._keys[key] = page.url
         self.append(page)
         return page
+
+    def repeated(self, page: Page) -> bool:
+        """Whether `page` repeats a page read so far."""
+        return _page_key(page) in self._keys
+
+
+def _page_key(page: Page) -> tuple | None:
+    """What tells a page of records from another: its count, first and last sourcedId; None
+    for a page without records."""
+    ids = page.records["sourcedId"]
+    return (ids.len(), ids[0], ids[-1]) if ids.len() else None
 
 
 async def all_of(awaitables: Sequence[Awaitable[T]]) -> list[T]:

@@ -14,10 +14,11 @@ timeouts, dropped connections; `Retry-After` honoured).
   service there), a redirect (the client follows none), or a web page (`text/html` with a
   tag, whatever its status: a 200 from a site's front page acknowledges nothing). The requests in flight are
   let finish (no record is taken after), and `PushStopped` says why in one line and carries
-  what the SIS answered: only what it acknowledged counts as sent. A record whose PUT may have
-  reached the SIS and got no answer (a timeout, a dropped connection, a 504 Gateway Timeout)
-  is `unanswered`: the SIS may hold it as sent, and may not, so the next push sends it again
-  whatever the platform holds then (`warehouse.gradebook.with_acknowledged`).
+  what the SIS answered: only what it acknowledged counts as sent. A record a try of whose
+  PUT may have reached the SIS and got no answer (a timeout, a dropped connection, a 504
+  Gateway Timeout), whatever the later tries got, is `unanswered`: the SIS may hold it as
+  sent, and may not, so the next push sends it again whatever the platform holds then
+  (`warehouse.gradebook.with_acknowledged`).
 - A push whose every PUT was answered 404, none acknowledged, to a URL that holds none of
   its records yet, went to no gradebook service (a wrong base URL): `not_a_gradebook_service`
   says so, and the push stops (`flows.pushing`); a 404 among records acknowledged, or where
@@ -29,7 +30,6 @@ from __future__ import annotations
 import asyncio
 from http import HTTPStatus
 
-import httpx2
 import polars as pl
 
 from rosterflow.sis.client import RETRIED_STATUSES, SisClient, web_page
@@ -48,15 +48,6 @@ STOPPING = frozenset({401, 405}) | RETRIED_STATUSES
 # a status that, answered to every PUT of a push with none acknowledged, says the URL is wrong
 NO_SERVICE = 404
 GIVE_GRADEBOOK_BASE = "give the base URL of the SIS's gradebook service"
-# a PUT that ended so never reached the SIS: no connection was made, or none sent
-_NEVER_SENT = (
-    httpx2.ConnectError,
-    httpx2.ConnectTimeout,
-    httpx2.PoolTimeout,
-    httpx2.ProxyError,
-    httpx2.UnsupportedProtocol,
-    httpx2.LocalProtocolError,
-)
 
 
 class PushStopped(SisError):
@@ -104,19 +95,11 @@ def not_a_gradebook_service(base_url: str, answered: pl.DataFrame) -> str | None
 
 def unanswered(error: SisError) -> bool:
     """Whether the PUT that stopped with `error` may have reached the SIS and been stored
-    without its answer coming back: a 504 Gateway Timeout, or a timeout or dropped connection
-    once the request was sent. A status the SIS itself answered (a 503, a 401) says it did
-    not take the record."""
-    if isinstance(error, StatusError):
-        return error.status == 504
-    # the client raises its one line `from None`: what httpx raised is the context still
-    cause = error.__context__
-    if not isinstance(cause, httpx2.TransportError) or isinstance(cause, _NEVER_SENT):
-        return False
-    try:
-        return cause.request.method == "PUT"  # not the token's request
-    except RuntimeError:  # an error without its request
-        return False
+    without its answer coming back: a try of it answered 504 Gateway Timeout, or timed out
+    or lost its connection once sent (`SisError.unanswered`), whatever a later try got (a
+    503 of a SIS overloaded since). A status the SIS itself answered every try (a 503, a 401)
+    says it did not take the record, and the token's request is no record's."""
+    return error.unanswered is not None and error.unanswered.method == "PUT"
 
 
 def _answered(rows: list[tuple[str, int | None, str, str | None]]) -> pl.DataFrame:
