@@ -91,6 +91,12 @@ _BYTE_ORDER_MARKS = (
 )
 # the codecs that read either byte order, by their mark: without one, Python reads little-endian
 _EITHER_ORDER = {"utf-16": 2, "utf-32": 4}
+# the codecs of two or four bytes a character, in either order or one: text in them of a header
+# line, ASCII, has a NUL beside each letter
+_WIDE_CODECS = frozenset(f"{name}{order}" for name in _EITHER_ORDER for order in ("", "-le", "-be"))
+# how far into a file a NUL is looked for: a UTF-16 file without one there holds no comma, line
+# end or ASCII letter in its first 32 characters, which no CSV file does
+_WIDE_PROBE_BYTES = 64
 # a value that starts with a quote, as a strict reader takes it: up to the first quote alone.
 # Possessive: a quote left open in a big file is one pass to its end (with `(?:[^"]|"")*`,
 # 4.5 s for 50 MB, a branch a character and a step back for each when no quote closes it)
@@ -241,6 +247,7 @@ def _transcoded(data: bytes, file_name: str, encoding: str) -> bytes:
     """`data`, saved in `encoding`, as UTF-8. Every character stays one character, so a line
     of the file is a line of the result and every line number holds."""
     _refuse_foreign_mark(data, file_name, encoding)
+    _refuse_narrow_text(data, file_name, encoding)
     codec = _byte_order(data, encoding)
     try:
         return data.decode(codec).encode(UTF8)
@@ -319,6 +326,32 @@ def _refuse_foreign_mark(data: bytes, file_name: str, encoding: str) -> None:
         f"{name.upper()}, bytes {mark.hex(' ').upper()}); the file is not valid {encoding}: "
         f"check [feed] encoding, which must name the encoding the SIS saved it in (the mark "
         f'says "{name}")'
+    )
+
+
+def _refuse_narrow_text(data: bytes, file_name: str, encoding: str) -> None:
+    """Refuse a file the settings say is UTF-16 or UTF-32 (without a byte-order mark) whose
+    first bytes hold no NUL: it is text of one byte a letter, UTF-8 or ASCII (a SIS that turned
+    to UTF-8 since `[feed] encoding` was set), which UTF-16 reads two bytes at a time as letters
+    of other scripts (`pr` as `牰`): every header name wrong, or the last byte of a file of an
+    odd size refused at the end of its one line."""
+    if (
+        not data
+        or codecs.lookup(encoding).name not in _WIDE_CODECS
+        or _marked_encoding(data) is not None  # (the named encoding's own: read past)
+        or b"\x00" in data[:_WIDE_PROBE_BYTES]
+    ):
+        return
+    try:
+        data.decode(UTF8)
+        said = "its bytes are UTF-8: take the setting out"
+    except UnicodeDecodeError:
+        said = "it is text of one byte a character"
+    raise UnreadableFile(
+        f"{file_name} line 1: not {encoding} (no NUL among its first bytes, where "
+        f"{encoding.upper()} text has one beside each ASCII letter); the file is not valid "
+        f"{encoding}: check [feed] encoding, which must name the encoding the SIS saved it in "
+        f"({said})"
     )
 
 

@@ -15,6 +15,7 @@ import lzma
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Mapping
@@ -373,6 +374,11 @@ def _open_source(path: Path) -> _Source:
         raise unreadable(path, error) from None
     if stat.S_ISDIR(mode):
         return _folder_source(path)
+    if not stat.S_ISREG(mode):  # (opened, a named pipe no one writes to waits for ever)
+        raise FeedError(
+            f"{path}: not a zip archive or a folder but a named pipe, a socket or a device (a "
+            "feed is a OneRoster .zip)"
+        )
     try:
         handle = path.open("rb")  # ours, so the fast reader can read it by offset
     except OSError as error:  # (not "not a zip": a zip this user may not read is one)
@@ -384,8 +390,9 @@ def _open_source(path: Path) -> _Source:
 
 
 def _folder_files(folder: Path) -> list[Path]:
-    """Every file under `folder`, sorted; a folder in it that cannot be listed (its
-    permissions) is the FeedError naming it: what it holds cannot be told apart from nothing."""
+    """Every file under `folder`, and every other entry that is no folder (a symbolic link to
+    nothing, a named pipe), sorted; a folder in it that cannot be listed (its permissions) is
+    the FeedError naming it: what it holds cannot be told apart from nothing."""
 
     def refuse(error: OSError) -> None:
         raise unreadable(error.filename or folder, error)
@@ -393,14 +400,30 @@ def _folder_files(folder: Path) -> list[Path]:
     found = []
     for top, folders, names in os.walk(folder, onerror=refuse):
         folders.sort()
-        for name in names:
-            file = Path(top, name)
-            try:
-                if file.is_file():  # (a link to a file is one; a dangling link is not)
-                    found.append(file)
-            except OSError as error:  # a folder listed that cannot be entered
-                raise unreadable(file, error) from None
+        found += [Path(top, name) for name in names]
     return sorted(found)
+
+
+def _not_a_file(file: Path) -> str | None:
+    """Why `file`, listed in a feed's folder, is no file to read (a symbolic link to nothing, a
+    named pipe), or None for a file (a link to a file is one)."""
+    try:
+        if file.is_file():
+            return None
+        if not file.is_symlink():
+            return "not a file but a named pipe, a socket or a device"
+        target = as_text(os.readlink(file))
+    except OSError as error:  # a folder listed that cannot be entered
+        raise unreadable(file, error) from None
+    try:
+        file.stat()
+    except FileNotFoundError:
+        return f"a symbolic link to {target}, which does not exist"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return f"a symbolic link to {target}, which leads back to itself"
+        raise unreadable(file, error) from None
+    return f"a symbolic link to {target}, which is not a file"
 
 
 def _folder_member(file: Path) -> _Member:
@@ -417,12 +440,25 @@ def _folder_member(file: Path) -> _Member:
     return _Member(read, size)
 
 
+def _refusing_member(file: Path, why: str) -> _Member:
+    """What stands for an entry of a feed's folder that is no file: listed as the file it is
+    named for (which the manifest may want), refusing the feed if read, where a users.csv
+    that is a symbolic link to nothing was a feed without users.csv ("no such file")."""
+
+    def read() -> bytes:
+        raise FeedUnreadable(f"{as_text(str(file))}: cannot be read ({why})")
+
+    return _Member(read, 0)
+
+
 def _folder_source(folder: Path) -> _Source:
-    files = {
+    entries = {
         as_text(file.relative_to(folder).as_posix()): file
         for file in _folder_files(folder)
         if not _ignored(file.relative_to(folder).as_posix())
     }
+    not_files = {relative: _not_a_file(file) for relative, file in entries.items()}
+    files = {relative: file for relative, file in entries.items() if not_files[relative] is None}
 
     def sha256() -> str:
         digest = hashlib.sha256()
@@ -437,7 +473,12 @@ def _folder_source(folder: Path) -> _Source:
     return _Source(
         as_text(folder.name),
         sha256,
-        {relative: _folder_member(file) for relative, file in files.items()},
+        {
+            relative: _folder_member(file)
+            if (why := not_files[relative]) is None
+            else _refusing_member(file, why)
+            for relative, file in entries.items()
+        },
     )
 
 
@@ -494,11 +535,13 @@ def member_name(name: str) -> str:
     """The file a zip member names: `./users.csv` (as `bsdtar -cf feed.zip .` names it) is
     `users.csv`, and `district\\users.csv` is `district/users.csv`: Windows PowerShell's
     Compress-Archive separates folders with backslashes, where the zip format wants slashes,
-    and zipfile takes them for separators on Windows only (unzip does everywhere)."""
+    and zipfile takes them for separators on Windows only (unzip does everywhere). A `.` or an
+    empty part names no folder either (`district/./users.csv` and `district//users.csv` are
+    `district/users.csv`, which unzip writes them to): beside that member, one of them is the
+    same file twice."""
     name = name.replace("\\", "/")
-    while name.startswith("./"):
-        name = name[2:]
-    return name
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    return "/".join(parts) + ("/" if parts and name.endswith("/") else "")
 
 
 def _zip_reader(
@@ -574,6 +617,31 @@ MANIFEST_PROPERTIES = {
 }
 
 
+# the properties whose value is a version: like a mode, a word of the spec's, never a district's
+_VERSION_PROPERTIES = ("manifest.version", "oneroster.version")
+
+
+def _without_invisible(text: str) -> str:
+    """`text` without the characters a screen does not show (Unicode format characters: a
+    zero-width space, a byte-order mark, a soft hyphen)."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def _shown(text: str) -> str:
+    """`text` with each character a screen does not show as \\uXXXX, as header names and IDs
+    are shown."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def _read_as(stated: str, visible: str) -> str:
+    """What a manifest's property name or value holding characters a screen does not show is
+    read as (`manifest.invisible`)."""
+    return (
+        f"'{_shown(stated)}' holds a character a screen does not show (here as \\uXXXX), "
+        f"read as {visible!r}"
+    )
+
+
 def _manifest(
     parsed: ParsedCsv,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, int], list[dict], str]:
@@ -606,6 +674,20 @@ def _manifest(
     for name, value, line in rows.iter_rows():  # a manifest has about 17 rows
         if name is None:
             continue
+        visible = _without_invisible(name)
+        if visible != name and visible.lower() in MANIFEST_PROPERTIES:
+            # `file.users` and a zero-width space (a name copied from a web page) taken for
+            # another property: the file absent, its records kept, with warnings that showed
+            # no difference from `file.users`
+            issue(
+                line,
+                _shown(name),
+                value,
+                "manifest.invisible",
+                "warning",
+                _read_as(name, visible),
+            )
+            name = visible
         known = MANIFEST_PROPERTIES.get(name.lower())
         if known is not None and known != name:
             # `File.users` read as `file.users`, as a mode `Bulk` is read as `bulk`: taken for
@@ -622,6 +704,18 @@ def _manifest(
                 f"{name} is stated twice (first on line {lines[name]})",
             )
             continue
+        if value and (name.startswith("file.") or name in _VERSION_PROPERTIES):
+            visible = _without_invisible(value)
+            if visible != value:  # (a mode or version: no text of a district's own)
+                issue(
+                    line,
+                    name,
+                    _shown(value),
+                    "manifest.invisible",
+                    "warning",
+                    _read_as(value, visible),
+                )
+                value = visible
         manifest[name] = value or ""
         lines[name] = line
 
@@ -689,11 +783,11 @@ def _manifest(
         if key.startswith("file.") and key[len("file.") :] not in specs:
             issue(
                 lines[key],
-                key,
+                _shown(key),
                 manifest[key],
                 "manifest.unknown_file",
                 "warning",
-                f"{key} is not a OneRoster {version} file; ignored",
+                f"{_shown(key)} is not a OneRoster {version} file; ignored",
             )
     if version == "1.2" and modes["users"] != modes["roles"]:
         # a 1.2 user's role and orgs are in roles.csv: the two files make one record together
@@ -770,7 +864,20 @@ def _manifest_missing(members: Mapping[str, _Member]) -> dict[str, object]:
         key=lambda name: (len(PurePosixPath(name).parts), name),
     )
     if not elsewhere:
-        return file_issue(MANIFEST_FILE, "manifest.missing", "error", said)
+        # a feed zipped again (a zip in the zip), or the folder a feed's zip was put in
+        zips = sorted(name for name in members if PurePosixPath(name).suffix.lower() == ".zip")
+        if not zips:
+            return file_issue(MANIFEST_FILE, "manifest.missing", "error", said)
+        return issue_row(
+            MANIFEST_FILE,
+            None,
+            None,
+            zips[0],
+            "manifest.missing",
+            "error",
+            f"{said}; it has {zips[0]}: a feed is the zip that holds manifest.csv, never read "
+            "from a zip inside it (give that zip itself)",
+        )
     found = elsewhere[0]
     if PurePosixPath(found).name != MANIFEST_FILE:
         why = "file names are case-sensitive (name it manifest.csv)"
