@@ -92,9 +92,15 @@ def _visible_composed(logins: pl.Expr) -> pl.Expr:
     return pl.when(not_ascii).then(pl.when(visible != "").then(visible)).otherwise(logins)
 
 
-def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
+def login_issues(users: pl.DataFrame, key: str, changed: int | None = None) -> list[pl.LazyFrame]:
     """Errors for the users (rows stating a record, with `__line`) whose login under `key` is
-    empty or shared with another of them (naming the others, to find them in the file)."""
+    empty or shared with another of them (naming the others, to find them in the file).
+
+    Of users read by their changed lines, `changed` says how many rows, from the first, are
+    those lines'; the others are kept records, of which none lacks a login nor shares one
+    with another kept record alone (`schemas.references.ChangedLines`): only those sharing
+    the login of a changed line's user are looked at, sparing the search for shared logins
+    among every user."""
     if key == "sourcedId":
         # required and unique already. Two sourcedIds that differ only in letter case would be
         # one login to a sign-in that ignores case, but OneRoster's identifiers are
@@ -102,19 +108,29 @@ def login_issues(users: pl.DataFrame, key: str) -> list[pl.LazyFrame]:
         # every user of every feed (0.26 s per million users)
         return []
     column = IDENTITY_KEYS[key]
-    with_login = with_comparable_login(users.lazy(), key)
     found = pl.col("__login").is_not_null()
-    shared = found & pl.col("__login").is_duplicated()
+    if changed is None:
+        with_login = with_comparable_login(users.lazy(), key)
+        missing = with_login.filter(~found)
+        sharing = with_login.filter(found)
+    else:
+        with_login = with_comparable_login(users.slice(0, changed).lazy(), key).collect()
+        missing = with_login.lazy().filter(~found)
+        logins = with_login.get_column("__login").drop_nulls().unique().implode()
+        kept = with_comparable_login(users.slice(changed).lazy(), key)
+        sharing = pl.concat(
+            [with_login.lazy().filter(found), kept.filter(pl.col("__login").is_in(logins))]
+        )
     return [
         _login_issues(
-            with_login.filter(~found),
+            missing,
             key,
             "identity.login_missing",
             _missing_reason(key),
         ),
         _login_issues(
             # (the others are named among the rows sharing a login alone: a few, if any)
-            with_login.filter(shared).with_columns(_others_sharing()),
+            sharing.filter(pl.col("__login").is_duplicated()).with_columns(_others_sharing()),
             key,
             "identity.login_duplicate",
             pl.concat_str(

@@ -12,6 +12,19 @@ records (`compared`). A record as stored points where it pointed then, so of the
 records only those pointing at a target record that is gone can fail; the changed records are
 checked in full. The issues are the same as the whole check's (`tests/schemas/
 test_references.py` compares the two).
+
+A file read by its changed lines (`schemas.by_lines`) has a table that begins with the changed
+lines' rows (`ChangedLines` says how many), then the kept records: each a record as stored, on
+a line whose very text a run validated under the same settings without raising any issue on
+it (a line it raised one on keeps no line key, and is read as changed), nor a removal (a
+stored record is a stated one). So a check of one row (`teacher.no_email`, `date.order`)
+finds nothing in a kept record, and a check of the rows that share a value
+(`enrollment.primary`: a class's primary teachers) finds no kept records sharing one among
+themselves alone: the run that stored the latest of them saw the others as they are, and
+would have raised the issue on its line. Such checks look at the changed lines' rows and the
+kept records that share a value with them; the issues are those of the whole check
+(`tests/schemas/test_by_lines_checks.py` compares the two over runs that make and break
+such groups).
 """
 
 from __future__ import annotations
@@ -82,6 +95,9 @@ KEPT_REFERENCES = {
     ),
 }
 CLOSED_SCHEMA = {"file": pl.String, "column": pl.String, "target": pl.String}
+# per file read by its changed lines: how many rows its table begins with that are those
+# lines' (the others are kept records: see the module's docstring)
+ChangedLines = Mapping[str, int]
 
 
 def stated() -> pl.Expr:
@@ -95,6 +111,30 @@ def live(rows: pl.DataFrame) -> pl.DataFrame:
     if not rows.select((pl.col("status") == "tobedeleted").any()).item():
         return rows
     return rows.filter(stated())
+
+
+def _changed_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
+    """The rows of `rows` (a file's table) that a check of one row, or of rows sharing a value,
+    must look at by themselves: every row, or of a file read by its changed lines, those
+    lines' rows alone (a slice, no copy)."""
+    if name not in changed_lines:
+        return rows
+    return rows.slice(0, changed_lines[name])
+
+
+def _kept_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
+    """The kept records of a file read by its changed lines (none of another file)."""
+    if name not in changed_lines:
+        return rows.clear()
+    return rows.slice(changed_lines[name])
+
+
+def _stated_rows(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
+    """`live(rows)`, looking for removals among the rows that may be ones alone."""
+    changed = _changed_part(rows, name, changed_lines)
+    if changed is rows or changed.select((pl.col("status") == "tobedeleted").any()).item():
+        return live(rows)
+    return rows
 
 
 def _references(spec: FileSpec) -> list[tuple[str, str, bool]]:
@@ -135,20 +175,27 @@ def reference_issues(
     specs: Mapping[str, FileSpec] = FILE_SPECS,
     compared: Mapping[str, RecordChanges] | None = None,
     closed: Collection[Reference] = (),
+    changed_lines: ChangedLines | None = None,
 ) -> list[pl.LazyFrame]:
     """Every reference of `tables` (files laid out as `specs` says) that resolves nowhere.
 
     `compared` holds, per bulk file compared with the stored records, how they differ;
-    `closed` the references the stored records hold closed (see the module's docstring)."""
+    `closed` the references the stored records hold closed; `changed_lines` the files read
+    by their changed lines (see the module's docstring)."""
     found: list[pl.LazyFrame] = []
     empty = pl.Series("sourcedId", [], pl.String)
-    stated = {name: live(rows) for name, rows in tables.items()}
+    changed_lines = changed_lines or {}
+    stated = {name: _stated_rows(rows, name, changed_lines) for name, rows in tables.items()}
     removed = {
-        name: rows.select(pl.col("sourcedId").filter(pl.col("status") == "tobedeleted")).to_series()
+        name: _changed_part(rows, name, changed_lines)
+        .select(pl.col("sourcedId").filter(pl.col("status") == "tobedeleted"))
+        .to_series()
         for name, rows in tables.items()
     }
     compared = compared or {}
-    changed_rows: dict[str, pl.Series] = {}  # per file checked incrementally: its changed rows
+    # per file checked incrementally: the rows that may be changed records, which of them
+    # are, and the kept records (never a changed record: `schemas.by_lines.read_by_lines`)
+    changed_rows: dict[str, tuple[pl.DataFrame, pl.Series, pl.DataFrame]] = {}
     for name in tables:
         for column, target, is_list in _references(specs[name]):
             target_mode = modes.get(target, "absent")
@@ -159,11 +206,19 @@ def reference_issues(
             whole_truth = target_mode == "bulk"
             if (name, column, target) in closed and _comparable(name, target, modes, compared):
                 if name not in changed_rows:  # once per file, not once per reference
-                    changed_rows[name] = stated[name]["sourcedId"].is_in(
-                        compared[name].changed.implode()
+                    rows = tables[name]
+                    looked_at = (
+                        live(_changed_part(rows, name, changed_lines))
+                        if name in changed_lines
+                        else stated[name]
+                    )
+                    changed_rows[name] = (
+                        looked_at,
+                        looked_at["sourcedId"].is_in(compared[name].changed.implode()),
+                        _kept_part(rows, name, changed_lines),
                     )
                 unresolved = _unresolved_since(
-                    stated[name], changed_rows[name], column, is_list, compared[target], target_live
+                    *changed_rows[name], column, is_list, compared[target], target_live
                 )
             else:
                 candidates = target_live
@@ -289,14 +344,16 @@ def _comparable(
 def _unresolved_since(
     rows: pl.DataFrame,
     changed: pl.Series,
+    kept: pl.DataFrame,
     column: str,
     is_list: bool,
     target_changes: RecordChanges,
     target_live: pl.Series,
 ) -> pl.LazyFrame:
-    """The references of `rows` (live) not among `target_live`, given that every stored
-    record of the file pointed at a stored record of the target; `changed` marks the rows
-    whose sourcedId is a changed record's.
+    """The references of `rows` (live), then of `kept` (kept records of a file read by its
+    changed lines), not among `target_live`, given that every stored record of the file
+    pointed at a stored record of the target; `changed` marks the `rows` whose sourcedId is
+    a changed record's.
 
     A row whose sourcedId is not among the changed ones is a record as stored (its hash is
     stored), so it points at a stored target record: it fails only if that record is gone
@@ -311,7 +368,8 @@ def _unresolved_since(
     unresolved = [changed_refs.join(resolved, on="ref", how="anti")]
     gone = target_changes.removed
     if gone.len():
-        kept_refs = _referenced_ids(referring.filter(~is_changed), column, is_list)
+        as_stored = pl.concat([referring.filter(~is_changed), kept.lazy().select(LINE, column)])
+        kept_refs = _referenced_ids(as_stored, column, is_list)
         unresolved.append(kept_refs.filter(pl.col("ref").is_in(gone.implode())))
     return pl.concat(unresolved)
 
@@ -705,15 +763,21 @@ def rows_in_cycles(edges: pl.DataFrame) -> pl.DataFrame:
 
 
 def platform_issues(
-    tables: Mapping[str, pl.DataFrame], modes: Mapping[str, str]
+    tables: Mapping[str, pl.DataFrame],
+    modes: Mapping[str, str],
+    changed_lines: ChangedLines | None = None,
 ) -> list[pl.LazyFrame]:
-    """Warnings for what a learning platform tolerates but a district should look at."""
+    """Warnings for what a learning platform tolerates but a district should look at, of the
+    files read by their changed lines (`changed_lines`) looked for where the module's
+    docstring says."""
     found: list[pl.LazyFrame] = []
+    changed_lines = changed_lines or {}
     users, classes, enrollments = (tables.get(n) for n in ("users", "classes", "enrollments"))
     if users is not None:
         found.append(
             issues_from(
-                users.lazy()
+                _changed_part(users, "users", changed_lines)
+                .lazy()
                 .select(LINE, "role", "email", "status")
                 .filter(stated() & (pl.col("role") == "teacher") & pl.col("email").is_null()),
                 file="users.csv",
@@ -725,20 +789,24 @@ def platform_issues(
             )
         )
     if enrollments is not None:
+        # a teacher whose enrollment is inactive (the 1.0 status) left the class: no primary
+        # teacher, nor its teacher (`transforms.hierarchy`); a kept record states one (see the
+        # module's docstring)
+        teacher = (pl.col("role") == "teacher") & pl.col("status").ne_missing(pl.lit("inactive"))
         # the columns the checks read, before the filter copies rows (millions of them)
-        teaching = (
-            enrollments.lazy()
-            .select(LINE, "classSourcedId", "userSourcedId", "primary", "role", "status")
-            # a teacher whose enrollment is inactive (the 1.0 status) left the class: no
-            # primary teacher, nor its teacher (`transforms.hierarchy`)
-            .filter(
-                stated()
-                & (pl.col("role") == "teacher")
-                & pl.col("status").ne_missing(pl.lit("inactive"))
-            )
-            .collect()
-        )
+        columns = (LINE, "classSourcedId", "userSourcedId", "primary")
+        changed = _changed_part(enrollments, "enrollments", changed_lines)
+        kept = _kept_part(enrollments, "enrollments", changed_lines).lazy()
+        kept = kept.filter(teacher).select(columns)
+        if classes is not None:  # (its checks read every teacher enrollment: found once)
+            kept = kept.collect().lazy()
+        teaching = changed.lazy().filter(stated() & teacher).select(columns).collect()
         primaries = teaching.filter(pl.col("primary") == "true")
+        if changed is not enrollments:
+            # a kept record shares its class only with a changed line's primary teacher
+            touched = primaries.get_column("classSourcedId").unique().implode()
+            held = kept.filter(pl.col("classSourcedId").is_in(touched), pl.col("primary") == "true")
+            primaries = pl.concat([primaries, held.collect()])
         found.append(
             issues_from(
                 primaries.filter(pl.col("classSourcedId").is_duplicated()),
@@ -754,6 +822,7 @@ def platform_issues(
             )
         )
         if classes is not None:
+            teaching = pl.concat([teaching, kept.collect()])
             found += _teaching_issues(live(classes), teaching, modes)
     return found
 
@@ -841,7 +910,11 @@ def list_length_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]
     return found
 
 
-def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
+def date_order_issues(
+    tables: Mapping[str, pl.DataFrame], changed_lines: ChangedLines | None = None
+) -> list[pl.LazyFrame]:
+    """A warning on each row that ends before it starts: of a file read by its changed lines
+    (`changed_lines`), of those lines alone (see the module's docstring)."""
     found = []
     for name, start, end in (
         ("academicSessions", "startDate", "endDate"),
@@ -854,7 +927,7 @@ def date_order_issues(tables: Mapping[str, pl.DataFrame]) -> list[pl.LazyFrame]:
         # finds the few candidates, and only those are read as dates (1.3M enrollments
         # read as dates took 0.1 s of every sync)
         reversed_ = (
-            tables[name]
+            _changed_part(tables[name], name, changed_lines or {})
             .lazy()
             .select(LINE, start, end)
             .filter(pl.col(end) < pl.col(start))

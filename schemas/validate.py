@@ -127,7 +127,10 @@ def validate_feed(
     A file in `by_lines` was read by its changed lines (`schemas.by_lines`, `feed.files` has
     those alone): they are checked as a whole file's changed records are, and the records of
     the others stand in for them in the checks across rows and files: on lines -1, -2, ...,
-    or with `kept_in_place` on their lines in the file (`LineDelta.with_kept`).
+    or with `kept_in_place` on their lines in the file (`LineDelta.with_kept`). Of such a file
+    stored under these settings (`validated`), the checks of one row and of the rows sharing
+    a value (a login, a class's primary teachers) look at the changed lines and the kept
+    records sharing a value with them alone (`schemas.references.ChangedLines` says why).
 
     `carried` holds the tenant's stored records (1.1-shaped, as `warehouse.records.
     stored_records` reads them) of the files `carried_records_needed` names, for the checks a
@@ -143,6 +146,9 @@ def validate_feed(
     tables: dict[str, pl.DataFrame] = {}
     checked_rows: dict[str, int] = {}
     changes: dict[str, RecordChanges] = {}
+    # per file read by its changed lines under these settings, how many rows its table begins
+    # with that are those lines' (`schemas.references.ChangedLines`)
+    changed_lines: dict[str, int] = {}
     for name, parsed in feed.files.items():
         spec = feed.specs[name]
         # the stored records are 1.1-shaped: their hashes tell which rows of a file are as
@@ -195,15 +201,20 @@ def validate_feed(
             else invisible_character_issues(checked, spec, settings.identity.key),
         ]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
-        tables[name] = (
-            normalized if delta is None else delta.with_kept(spec, normalized, kept_in_place)
-        )
+        if delta is None:
+            tables[name] = normalized
+        else:
+            tables[name] = delta.with_kept(spec, normalized, kept_in_place)
+            if name in validated:
+                changed_lines[name] = normalized.height
 
     # a 1.2 feed's references are checked among its 1.2 files, which no stored records are
     # shaped like: only a 1.1 feed's are checked incrementally, or found closed for the next
     as_stored = feed.version == "1.1"
+    if not as_stored:  # (the tables are read as 1.1 below)
+        changed_lines = {}
     found += reference_issues(
-        tables, feed.modes, known, feed.specs, changes if as_stored else None, closed
+        tables, feed.modes, known, feed.specs, changes if as_stored else None, closed, changed_lines
     )
     referring = dict(tables) if as_stored else {}
     if feed.version == "1.2":
@@ -217,11 +228,17 @@ def validate_feed(
     found += cycle_issues(tables)
     found += removed_record_issues(tables, feed.modes, carried or {})
     found += title_variant_issues(tables, feed.modes, carried or {})
-    found += platform_issues(tables, feed.modes)
+    found += platform_issues(tables, feed.modes, changed_lines)
     if "users" in tables:
-        found += login_issues(live(tables["users"]), settings.identity.key)
+        users = tables["users"]
+        if "users" in changed_lines:  # (its kept records state theirs)
+            changed_users = live(users.slice(0, changed_lines["users"]))
+            users = pl.concat([changed_users, users.slice(changed_lines["users"])])
+            found += login_issues(users, settings.identity.key, changed_users.height)
+        else:
+            found += login_issues(live(users), settings.identity.key)
     found += list_length_issues(tables)
-    found += date_order_issues(tables)
+    found += date_order_issues(tables, changed_lines)
     found += range_order_issues(tables)
     found.append(required_file_issues(feed, settings))
     issues = pl.concat([frame.lazy() for frame in found]).collect()
