@@ -441,6 +441,10 @@ LATER_NOTES: dict[tuple[str, str], str] = {
     ("oneroster.derived", "superseded_run_id"): (
         "null: since `009_kept_records.sql` the derived state a run replaces is deleted"
     ),
+    # a run that carries a frame through as it read it keeps the stored blob, stamped with it
+    ("oneroster.derived", "run_id"): (
+        "the run that left it: that wrote it, or that kept it as the run before it had left it"
+    ),
 }
 
 

@@ -500,31 +500,35 @@ def plan(
         sizes,
     )
     file_names = {name: spec.file_name for name, spec in feed.specs.items()}
+    record_changes = record_writes(
+        planned.records,
+        planned.changes,
+        {name: feed.modes[name] for name in feed.files},
+        {name: content.fingerprint for name, content in feed.files.items()},
+        validated.stored.files,
+        validation_key(run.settings_key, feed.version),
+    )
+    # the line keys of the records written alone (a patch: those that changed)
+    keyed = with_line_keys(
+        {name: write.rows for name, write in record_changes.items()},
+        lines,
+        parsed,
+        feed.modes,
+        feed.version,
+        validated.issues,
+        file_names,
+    )
     writes = RunWrites(
         planned.plan,
-        record_writes(
-            with_line_keys(
-                planned.records,
-                lines,
-                parsed,
-                feed.modes,
-                feed.version,
-                validated.issues,
-                file_names,
-            ),
-            planned.changes,
-            {name: feed.modes[name] for name in feed.files},
-            {name: content.fingerprint for name, content in feed.files.items()},
-            validated.stored.files,
-            validation_key(run.settings_key, feed.version),
-        ),
+        {name: replace(write, rows=keyed[name]) for name, write in record_changes.items()},
         planned.derived
         | {
             CLOSED_REFERENCES: validated.validated.closed,
             LINE_SUMMARIES: line_summaries,
             LINE_MARKS: line_marks,
         },
-        basis.summary if isinstance(basis, IncrementalBasis) else None,
+        basis.summary if incremental else None,
+        basis.stored_derived() if incremental else {},
     )
     schools = school_removals(con, run.tenant, removals(planned.plan))
     pointing = hand_made_references(con, run.tenant, deleted_ids(planned.plan, "user"))

@@ -95,7 +95,8 @@ def with_line_keys(
     issues: pl.DataFrame,
     file_names: Mapping[str, str],
 ) -> dict[str, pl.DataFrame]:
-    """`records` (per entity, `line` in file order), those of `KEYED_FILES` with each record's
+    """`records` (per entity, each with its `line` in the file: all of a file's records, or
+    those a run writes as a patch), those of `KEYED_FILES` with each record's
     `line_key` (`schemas.lines.line_keys`) when the next run can stand on this run's lines
     (`kept_lines`' conditions): null on a line an issue of this run stands on, so that the
     next run reads and checks such a line again whatever it holds. A record whose key is
@@ -109,7 +110,10 @@ def with_line_keys(
         file_name = file_names.get(name)
         if name not in records or file_name not in lines or file_name not in parsed:
             continue
-        keys = line_keys(lines[file_name])
+        # the keys of the records' own lines alone: a run that writes a patch keys the few
+        # records it changed, not every line of the file
+        hashes = lines[file_name]
+        keys = line_keys(pl.concat([hashes.head(1), hashes.gather(records[name]["line"] - 1)]))
         flagged = (
             issues.filter(pl.col("file") == file_name)
             .get_column("line")
@@ -117,9 +121,8 @@ def with_line_keys(
             .unique()
             .implode()
         )
-        line = pl.col("line")
         found = records[name].select(
-            pl.when(line.is_in(flagged).not_()).then(pl.lit(keys).gather(line - 2)).alias(LINE_KEY)
+            pl.when(pl.col("line").is_in(flagged).not_()).then(pl.lit(keys)).alias(LINE_KEY)
         )
         keyed[name] = records[name].with_columns(chunked_as(found[LINE_KEY], records[name]))
     return keyed

@@ -35,6 +35,8 @@ from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 # A test seam for the "killed in the middle of apply" test: when set, apply writes this file
 # once lms has been changed inside the open transaction, then waits to be killed.
 PAUSE_MARKER_ENV = "ROSTERFLOW_TEST_PAUSE_IN_APPLY"
+# the lms rows an entity's changes replace, copied for the length of its writes
+REPLACED = "rosterflow_replaced"
 
 
 @dataclass
@@ -48,6 +50,10 @@ class RunWrites:
     # the tenant's lms summary the plan started from (an incremental plan checked it): the
     # checksum after the run is then worked out from the rows the run wrote, not a full scan
     before: dict[str, TableSummary] | None = None
+    # the derived state as stored when the run was planned, as far as the plan read it: a
+    # frame of `derived` that is one of these, carried through, is kept as stored
+    # (`write_derived`)
+    stored_derived: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def record_run(
@@ -87,7 +93,15 @@ def record_run(
                 checksum = checksum_text(summary)
                 if scanned is not None:
                     note_summary(con, run.tenant, summary, scanned)
-            write_derived(con, run.tenant, run.run_id, writes.derived, run.settings_key, checksum)
+            write_derived(
+                con,
+                run.tenant,
+                run.run_id,
+                writes.derived,
+                run.settings_key,
+                checksum,
+                writes.stored_derived,
+            )
         if writes is not None and run.outcome in ("applied", "planned", "held"):
             _record_changes(con, run, writes.plan)
         if also is not None:
@@ -178,12 +192,22 @@ def _apply_entity(
         removed = added = (0, 0, 0)
         if actions - {"create"}:
             replaced = f"{key} in (select {key} from staged{other_than('create')})"
+            current, which = f"lms.{table}", f" where current_rows.{replaced}"
             if measure:
+                # the rows this run replaces, read from lms once: a read of them by key
+                # decodes every column of the whole table, and history and the summary both
+                # want them (the copy's rows hash as the rows of lms: the same columns, of the
+                # same types)
+                con.execute(
+                    f"create or replace temp table {REPLACED} as "
+                    f"select * from lms.{table} where {replaced}"
+                )
+                current, which = REPLACED, ""
                 # the managed rows only, as lms_summary counts them: an account made by hand
                 # that the run adopts was never in the summary
                 removed = con.execute(
-                    f"{summed} from lms.{table} as rows where rows.{replaced} "
-                    "and starts_with(rows.external_id, $managed)",
+                    f"{summed} from {REPLACED} as rows "
+                    "where starts_with(rows.external_id, $managed)",
                     {"managed": MANAGED_PREFIX},
                 ).fetchall()[0]
             # the versions this run ends: the rows as they are now, before they change. A
@@ -191,11 +215,13 @@ def _apply_entity(
             # one) is kept too, with no valid_from, so that undoing the run can bring it back
             con.execute(
                 f"insert into history.{table}_closed select current_rows.*, runs.started_at, $at, "
-                f"runs.run_id, $run_id from lms.{table} as current_rows "
+                f"runs.run_id, $run_id from {current} as current_rows "
                 "left join audit.sync_runs as runs on runs.run_id = current_rows.updated_run_id "
-                f"and current_rows.origin = 'sync' where current_rows.{replaced}",
+                f"and current_rows.origin = 'sync'{which}",
                 params,
             )
+            if measure:
+                con.execute(f"drop table {REPLACED}")
             con.execute(f"delete from lms.{table} where {replaced}")
         if actions - {"delete"}:
             kept = f"from staged{other_than('delete')}"

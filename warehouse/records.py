@@ -9,8 +9,9 @@ outgrow a tenth of it, or when a run is planned in full.
 `oneroster.derived` keeps what a run derived for the next one to compare against: the hash of
 every desired course, the students' grade levels, the file order of teacher enrollments (see
 `teacher_order`), and the references every stored record resolves (`closed_references`). A
-run's derived state replaces the last one's outright: undo never needs it back (the run after
-an undo plans in full).
+run's derived state replaces the last one's outright (a frame the run carried through as it
+read it keeps its blob, stamped with the run): undo never needs it back (the run after an undo
+plans in full).
 
 Every read of a blob column reads the blob of every row in the table's row group, live or
 deleted, not only the rows it selects (DuckDB 2.0: a 1 KiB derived frame took 0.24 s to read
@@ -420,12 +421,37 @@ def write_derived(
     frames: Mapping[str, pl.DataFrame],
     settings_key: str | None,
     checksum: str | None,
+    stored: Mapping[str, pl.DataFrame] | None = None,
 ) -> None:
+    """The tenant's derived state after run `run_id`: `frames`, under that run's settings and
+    lms checksum. `stored` holds those of the frames as stored now that the run read: a frame
+    the run carried through as it read it (the very frame) keeps its blob, stamped with the
+    run, rather than being encoded and written again. Any other frame is written, even one of
+    the same values: told by identity, no frame costs a comparison, and one derived again
+    mostly comes in another row order, which is what must be stored."""
+    kept = [name for name, frame in frames.items() if frame is (stored or {}).get(name)]
+    if kept:
+        stamped = con.execute(
+            "update oneroster.derived set run_id = $run_id, settings_key = $settings_key, "
+            "lms_checksum = $checksum where tenant = $tenant and list_contains($names, name) "
+            "and superseded_run_id is null returning name",
+            {
+                "tenant": tenant,
+                "names": kept,
+                "run_id": run_id,
+                "settings_key": settings_key,
+                "checksum": checksum,
+            },
+        ).fetchall()
+        kept = [name for (name,) in stamped]  # (a row gone since it was read: written)
+    written = {name: frame for name, frame in frames.items() if name not in kept}
+    if not written:
+        return
     con.execute(
         "delete from oneroster.derived where tenant = $tenant and list_contains($names, name)",
-        {"tenant": tenant, "names": list(frames)},
+        {"tenant": tenant, "names": list(written)},
     )
-    for name, frame in frames.items():
+    for name, frame in written.items():
         con.execute(
             "insert into oneroster.derived (tenant, name, run_id, settings_key, lms_checksum, "
             "record_count, records) values "

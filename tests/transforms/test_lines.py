@@ -110,6 +110,28 @@ def test_the_records_of_users_and_enrollments_keep_their_line_keys():
     assert_frame_equal(found["users"].drop(LINE_KEY), RECORDS["users"])
 
 
+def test_the_records_of_a_patch_are_keyed_as_the_same_records_among_all_of_them():
+    # a run writing a patch keys its changed records alone, on lines anywhere in the file
+    warning = issue_row("users.csv", 3, "email", None, "teacher.no_email", "warning", "...")
+    issues = issue_frame([warning])
+    everyone = keyed(issues=issues)
+    patch = {
+        name: frame.filter(pl.col("line").is_in([3, frame["line"].max()]))
+        for name, frame in RECORDS.items()
+    }
+
+    found = keyed(records=patch, issues=issues)
+
+    for name in ("users", "enrollments"):
+        assert found[name].height == 2
+        assert_frame_equal(found[name], everyone[name].join(patch[name], on="line", how="semi"))
+    assert found["users"].filter(pl.col("line") == 3)[LINE_KEY].to_list() == [None]
+    assert (
+        keyed(records={name: frame.clear() for name, frame in patch.items()})["users"].schema
+        == everyone["users"].schema
+    )
+
+
 @pytest.mark.parametrize("why", ["1.2", "delta"])
 def test_no_line_keys_when_the_next_run_cannot_stand_on_the_lines(why):
     found = keyed(

@@ -65,3 +65,36 @@ def test_a_hand_made_row_a_sync_removes_is_stamped_with_the_run(tmp_path):
         "inactive",
         removed.run_id,
     )
+
+
+def test_the_rows_a_run_replaces_are_closed_in_history_as_they_were_and_counted_exactly(tmp_path):
+    # a run reads the rows it replaces once, for history and for the lms summary it works out
+    # from what it wrote (`_apply_entity`): the versions closed are the rows as lms held them,
+    # and the checksum it records is the one a scan of every managed row finds
+    from rosterflow.warehouse.state import lms_checksum
+
+    warehouse = Warehouse(tmp_path)
+    unguarded = {"safety": {"max_removal_share": 1, "max_school_removal_share": 1}}
+    district = tiny_district()
+    warehouse.sync(district, settings=unguarded)
+    renamed = warehouse.row("users", f"or--{district['users']['sourcedId'][0]}")
+    gone = district["enrollments"].row(-1, named=True)
+    ended = warehouse.row("enrollments", f"or--{gone['sourcedId']}")
+    changed = with_cell(district, "users", 0, "givenName", "Renamed")
+    changed["enrollments"] = district["enrollments"].head(-1)
+
+    again = warehouse.sync(changed, settings=unguarded)
+
+    assert again.planning == "incremental", again.planning_note
+    for table, row in (("users", renamed), ("enrollments", ended)):
+        key = "user_id" if table == "users" else "enrollment_id"
+        closed = warehouse.query(
+            f"select * from history.{table}_closed where {key} = ? and closed_run_id = ?",
+            [row[key], again.run_id],
+        )
+        assert closed.select(*row).rows(named=True) == [row]
+    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+        recorded = con.execute(
+            "select lms_checksum from audit.sync_runs where run_id = ?", [again.run_id]
+        ).fetchall()
+        assert recorded == [(lms_checksum(con, warehouse.tenant),)]
