@@ -12,6 +12,7 @@ import polars as pl
 
 from rosterflow.schemas.by_lines import StoredRecords, kept_fields
 from rosterflow.schemas.lines import KEYED_FILES, LINE_KEY
+from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.records import ROW_HASH, source_columns, validation_key
 from rosterflow.schemas.references import Reference
 from rosterflow.schemas.runs import RunRecord
@@ -130,6 +131,13 @@ class IncrementalBasis:
     # its teacher enrollments in file order (sourcedId, run_id, line): None from an older one
     previous_teacher_order: pl.DataFrame | None = None
 
+    def stored_derived(self) -> dict[str, pl.DataFrame]:
+        """The derived state of this basis, by its name in `oneroster.derived`: as stored."""
+        stored = {"desired_courses": self.previous_courses, "grade_levels": self.previous_grades}
+        if self.previous_teacher_order is not None:
+            stored["teacher_order"] = self.previous_teacher_order
+        return stored
+
 
 def incremental_basis(
     con: duckdb.DuckDBPyConnection,
@@ -158,6 +166,15 @@ def incremental_basis(
         return differ if differences is None else f"{differ}: {differences}"
     summary = summary or lms_summary(con, run.tenant)
     if checksum_text(summary) != state.lms_checksum:
+        made_managed = _rows_made_managed(state.lms_checksum, summary)
+        if made_managed:
+            # a row given a record's external ID by hand is taken over, not reverted
+            return (
+                f"lms was changed outside rosterflow since run {state.run_id}: {made_managed} "
+                "inserted or given a managed external ID (`or-`) by hand, which this run takes "
+                "over for its record (`adopt`), or treats as a row whose record left the SIS "
+                "when the feed has no such record"
+            )
         return (
             f"lms was changed outside rosterflow since run {state.run_id}: a hand edit, "
             "which this run reverts"
@@ -171,6 +188,26 @@ def incremental_basis(
         derived(con, run.tenant, "desired_courses"),
         grades,
         derived(con, run.tenant, "teacher_order"),
+    )
+
+
+def _rows_made_managed(checksum: str | None, summary: dict[str, TableSummary]) -> str:
+    """How many managed rows lms holds more of than the run that left `checksum`
+    (`checksum_text`) did, per table (`1 row of lms.users and 2 rows of lms.enrollments`):
+    rows inserted with a managed external ID, or given one, by hand. Empty when no table has
+    more."""
+    if checksum is None:
+        return ""
+    rows_before = {
+        table: int(rows) for table, rows, _ in (part.split(":") for part in checksum.split(";"))
+    }
+    more = {
+        entity.table: summary[name].rows - rows_before[entity.table]
+        for name, entity in ENTITIES.items()
+        if summary[name].rows > rows_before.get(entity.table, summary[name].rows)
+    }
+    return " and ".join(
+        f"{rows:,} {'row' if rows == 1 else 'rows'} of lms.{table}" for table, rows in more.items()
     )
 
 
