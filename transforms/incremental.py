@@ -292,12 +292,12 @@ def plan_incremental(
             [user_keys, managed(users.filter(first_org.is_in(domain_churn))["sourcedId"])]
         )
     user_keys = user_keys.unique()
+    keyed_users = _keyed(user_keys)
     yield from plan_keys(
         "user",
+        # the keyed users' grades alone: joined with the keys, not with every student's
         desired_users(
-            users.lazy().filter(_keyed(user_keys)),
-            grades.lazy(),
-            identity_key,
+            users.lazy().filter(keyed_users), grades.lazy().filter(keyed_users), identity_key
         ),
         user_keys,
     )
@@ -349,13 +349,20 @@ def plan_incremental(
     # enrollments: their own records; those of users and classes that appeared or went; the
     # teacher enrollments of changed base courses; those pointing at deleted users or courses
     enrollments = records["enrollments"]
-    come_or_gone = pl.col("userSourcedId").is_in(
-        changes["users"].appeared_or_gone.implode()
-    ) | pl.col("classSourcedId").is_in(changes["classes"].appeared_or_gone.implode())
+    users_come_or_gone = changes["users"].appeared_or_gone
+    classes_come_or_gone = changes["classes"].appeared_or_gone
+    of_come_or_gone = (
+        enrollments.filter(
+            pl.col("userSourcedId").is_in(users_come_or_gone.implode())
+            | pl.col("classSourcedId").is_in(classes_come_or_gone.implode())
+        )
+        if users_come_or_gone.len() or classes_come_or_gone.len()
+        else enrollments.clear()  # (most runs: none came or went, no enrollment to look at)
+    )
     enrollment_keys = pl.concat(
         [
             managed(changes["enrollments"].keys),
-            managed(enrollments.filter(come_or_gone)["sourcedId"]),
+            managed(of_come_or_gone["sourcedId"]),
             (course_keys + "--teacher").alias("external_id"),
             (yield PointingAt("enrollment", "user_id", deleted["user"])),
             (yield PointingAt("enrollment", "course_id", deleted["course"])),
@@ -364,14 +371,20 @@ def plan_incremental(
     # a base course's teacher enrollment is desired as the hierarchy says: derived now if
     # one is planned (a row pointing at a user deleted now, say)
     base_keys = enrollment_keys.filter(enrollment_keys.str.ends_with("--teacher"))
+    keyed_enrollments = (
+        enrollments.filter(_keyed(enrollment_keys))
+        if enrollment_keys.len()
+        else enrollments.clear()
+    )
     yield from plan_keys(
         "enrollment",
         pl.concat(
             [
+                # whether each one's user and class exist, looked up among those they name
                 desired_section_enrollments(
-                    enrollments.lazy().filter(_keyed(enrollment_keys)),
-                    users.lazy(),
-                    records["classes"].lazy(),
+                    keyed_enrollments.lazy(),
+                    _named_by(users, keyed_enrollments["userSourcedId"]),
+                    _named_by(records["classes"], keyed_enrollments["classSourcedId"]),
                 ),
                 base_course_enrollments(
                     (
@@ -692,6 +705,14 @@ def _hierarchy_kept(
         return False
     in_order = teachers.sort("run_id", "line").get_column("sourcedId")
     return in_order.equals(previous_teacher_order.sort("run_id", "line").get_column("sourcedId"))
+
+
+def _named_by(records: pl.DataFrame, sourced_ids: pl.Series) -> pl.LazyFrame:
+    """The sourcedIds of `records` among `sourced_ids`: what a semi join with those few needs
+    of a whole file."""
+    return (
+        records.lazy().select("sourcedId").filter(pl.col("sourcedId").is_in(sourced_ids.implode()))
+    )
 
 
 def _keyed(external_ids: pl.Series) -> pl.Expr:
