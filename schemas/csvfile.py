@@ -16,9 +16,11 @@ warning), a file separated by tabs or semicolons is one error rather than a colu
 header line repeated inside the file (two exports joined) is one error on its line rather than
 a record, a control character in a value is an error naming its line and field, a quote
 left open at the end of the file is an error naming the line it opens on, and so is one of the
-header line that only a later line closes. A file starting with the byte-order mark of another
-encoding than the named one is refused, and UTF-16 or UTF-32 without a mark is read in the
-byte order its first character shows. A file of compressed bytes (gzip, zlib, zstd), which
+header line that only a later line closes. A DOS end-of-file mark (Ctrl-Z) as the file's
+last byte ends the file, with a warning on its line, before either path reads it (a look at
+the last byte; anywhere else it is a control character). A file starting with the byte-order
+mark of another encoding than the named one is refused, and UTF-16 or UTF-32 without a mark is
+read in the byte order its first character shows. A file of compressed bytes (gzip, zlib, zstd), which
 Polars would inflate without a word, is refused as the compressed file it is.
 
 A CR alone is read as a line end wherever it stands outside quotes, as the csv module reads
@@ -55,6 +57,8 @@ from rosterflow.schemas.issues import ISSUE_SCHEMA, issue_frame, issue_row
 from rosterflow.schemas.printable import printable
 
 BOM = b"\xef\xbb\xbf"
+# a DOS end-of-file mark (Ctrl-Z, 0x1A), which old Windows exporters write as a file's last byte
+DOS_END_OF_FILE = b"\x1a"
 LINE = "__line"
 UTF8 = "utf-8"
 _JOINABLE_BYTES = 2**31  # a file smaller than this joins any column into one Polars string
@@ -72,6 +76,9 @@ _CONTROL_PATTERN = "[\x00-\x08\x0b\x0c\x0e-\x1f]"
 # a control character in an issue's value, as a person can read it (and copy it to a search):
 # as every printed text shows it
 _CONTROL_SHOWN = tuple(map(printable, CONTROL_CHARACTERS))
+_CONTROL_TABLE = {
+    ord(c): shown for c, shown in zip(CONTROL_CHARACTERS, _CONTROL_SHOWN, strict=True)
+}
 # what else an export may be separated by, as an issue shows it and as its message names it
 _SEPARATORS = {"\t": ("\\t", "tabs"), ";": (";", "semicolons"), "|": ("|", "vertical bars")}
 # a line the exact path reads after the file's: a record of its own, unless the file ends inside
@@ -170,6 +177,12 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
         utf8 = _utf8_beyond_ascii(data, file_name, encoding)
         notes += [utf8] if utf8 is not None else []
         data = _transcoded(data, file_name, encoding)
+    # the mark an old Windows exporter writes after the file's last line, or at its end: the
+    # end of the file, which both paths read without it (a control character anywhere else is
+    # a value's, an error)
+    dos_end = data.endswith(DOS_END_OF_FILE)
+    if dos_end:
+        data = data[: -len(DOS_END_OF_FILE)]
     counts = _byte_counts(data)
     bare_crs = _bare_crs(data, counts)  # 0 at no cost in a file without a CR
     if bare_crs and not counts.newlines:
@@ -178,6 +191,8 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
         data = data.replace(b"\r", b"\n")
         counts, bare_crs = counts._replace(newlines=counts.crs, crs=0), 0
         notes.append(_line_endings_issue(file_name, None))
+    if dos_end:  # on the line it stands on: the line after the last line end
+        notes.append(_dos_end_issue(file_name, counts.newlines + bare_crs + 1))
     # the fast path reads `data` as it is (a byte-order mark sits in the header line, which
     # Polars skips, and holds no comma or newline): no copy of the whole file without it
     bom = len(BOM) if data.startswith(BOM) else 0
@@ -382,6 +397,21 @@ def _line_endings_issue(file_name: str, count: int | None) -> dict:
         )
     return issue_row(
         file_name, None, None, None, "file.line_endings", "warning", f"{said}; read as line ends"
+    )
+
+
+def _dos_end_issue(file_name: str, line: int) -> dict:
+    """The warning of a file whose last byte is a DOS end-of-file mark, on the `line` it
+    stands on (alone, or at the end of the last record)."""
+    return issue_row(
+        file_name,
+        line,
+        None,
+        printable(DOS_END_OF_FILE.decode()),
+        "file.dos_end",
+        "warning",
+        "a DOS end-of-file mark (Ctrl-Z, 0x1A) ends the file, as old Windows exporters write "
+        "it: read as the end of the file, and ignored",
     )
 
 
@@ -976,7 +1006,8 @@ def _ragged_issue(file_name: str, line: int, record: list[str], width: int) -> d
         file_name,
         line,
         None,
-        ",".join(record)[:200],
+        # (its control characters as a report shows them: `_control_issues`)
+        ",".join(record)[:200].translate(_CONTROL_TABLE),
         "file.ragged",
         "error",
         f"record has {len(record)} fields, the header has {width}",

@@ -1116,19 +1116,17 @@ def _member_issues(
                 )
             )
         else:
-            hint = (
-                f"; file names are case-sensitive (did you mean {lower_known[member.lower()]}?)"
-                if member.lower() in lower_known
-                else ""
-            )
-            issues.append(
-                file_issue(
-                    member,
-                    "file.unknown",
-                    "warning",
-                    f"not a OneRoster {version} file; ignored{hint}",
+            meant = lower_known.get(member.lower())
+            said = f"not a OneRoster {version} file; ignored"
+            if meant is not None and meant not in members:
+                said += f"; file names are case-sensitive (did you mean {meant}?)"
+            elif meant is not None:  # (renamed as meant, it would replace the file read)
+                said = f"ignored: file names are case-sensitive, and {meant} beside it is " + (
+                    "that file, which the manifest leaves absent"
+                    if modes.get(known[meant], "absent") == "absent"
+                    else "the one read"
                 )
-            )
+            issues.append(file_issue(member, "file.unknown", "warning", said))
     for name, mode in modes.items():
         file_name = specs[name].file_name
         if mode != "absent" and file_name not in members:

@@ -195,10 +195,15 @@ def validate_feed(
         found += [
             warnings,
             model_issues(checked, spec, distinct),
-            # (a file whose bytes are all ASCII holds no character a screen does not show)
+            # the warnings of IDs that read as others are on every row, the unchanged too, as
+            # the lenient reads' are: a stored record keeps no warning, and `--full` raises
+            # them again (a file read by its changed lines has those alone, among them the
+            # lines an issue stood on, read again). A file whose bytes are all ASCII holds no
+            # character a screen does not show
             pl.LazyFrame(schema=ISSUE_SCHEMA)
             if parsed.ascii
-            else invisible_character_issues(checked, spec, settings.identity.key),
+            else invisible_character_issues(normalized, spec, settings.identity.key),
+            spaced_id_issues(normalized, spec),
         ]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         if delta is None:
@@ -946,6 +951,50 @@ def invisible_character_issues(rows: pl.DataFrame, spec: FileSpec, key: str) -> 
                 rule="identity.login_invisible",
                 said=f"the login ([identity] key = {key!r}) is stored with it, and compared "
                 "with other logins without it",
+            )
+        )
+    return pl.concat(found)
+
+
+def spaced_id_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
+    """A warning (`id.spaces`) on each record whose own sourcedId has spaces around it (an
+    export edited in a spreadsheet): it is stored as sent, so the references written without
+    them resolve to no record, and a later export without them replaces the record (the one
+    stored leaves, another is made). A reference with spaces around it says so in its
+    `reference` issue (`schemas.references`). One pass comparing lengths with and without the
+    spaces finds whether any sourcedId has them, before any issue is built."""
+    ids = [column.name for column in spec.of_kind(Kind.ID)]
+    if not ids or rows.height == 0:
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    spaced = {
+        name: pl.col(name).str.len_bytes() != pl.col(name).str.strip_chars().str.len_bytes()
+        for name in ids
+    }
+    held = rows.select(
+        [check.any().fill_null(False).alias(name) for name, check in spaced.items()]
+    ).row(0, named=True)
+    found = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
+    for column in (name for name, spaces in held.items() if spaces):
+        found.append(
+            issues_from(
+                rows.filter(spaced[column]),
+                file=spec.file_name,
+                field=column,
+                value=pl.col(column),
+                rule="id.spaces",
+                severity="warning",
+                # concat_str, not pl.format (see `schemas.references._with_spaces_said`)
+                message=pl.concat_str(
+                    pl.lit("the sourcedId has spaces around it, and is stored with them ('"),
+                    pl.col(column),
+                    pl.lit("' is not '"),
+                    pl.col(column).str.strip_chars(),
+                    pl.lit(
+                        "'): a reference written without them names no record, and a later "
+                        "export without them replaces the record; remove them in the SIS or "
+                        "its export"
+                    ),
+                ),
             )
         )
     return pl.concat(found)

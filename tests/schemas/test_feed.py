@@ -193,11 +193,37 @@ def test_a_1_2_manifest_reads_the_feed_as_1_2(tmp_path):
 
 
 def test_unknown_and_wrong_case_file_names_are_warned(tmp_path):
-    files = feed_files(tiny_district()) | {"Users.csv": b"x", "notes.txt": b"y"}
+    files = feed_files(tiny_district())
+    files = files | {"Users.csv": b"x", "notes.txt": b"y", "Courses.CSV": files.pop("courses.csv")}
     feed = open_feed(write_zip(tmp_path / "m.zip", files))
     unknown = feed.issues.filter(pl.col("rule") == "file.unknown")
-    assert unknown["file"].to_list() == ["Users.csv", "notes.txt"]
-    assert "did you mean users.csv" in unknown["message"][0]
+    assert unknown.select("file", "message").rows() == [
+        (
+            "Courses.CSV",
+            "not a OneRoster 1.1 file; ignored; file names are case-sensitive (did you mean "
+            "courses.csv?)",
+        ),
+        # users.csv is there: a "did you mean" sent the district to rename this one over it
+        (
+            "Users.csv",
+            "ignored: file names are case-sensitive, and users.csv beside it is the one read",
+        ),
+        ("notes.txt", "not a OneRoster 1.1 file; ignored"),
+    ]
+
+
+def test_a_wrong_case_copy_of_a_file_marked_absent_says_it_is_ignored_too(tmp_path):
+    files = feed_files(tiny_district()) | {"Users.csv": b"x"}
+    files["manifest.csv"] = files["manifest.csv"].replace(b"file.users,bulk", b"file.users,absent")
+    feed = open_feed(write_zip(tmp_path / "m.zip", files))
+    unknown = feed.issues.filter(pl.col("rule") == "file.unknown")
+    assert unknown.select("file", "message").rows() == [
+        (
+            "Users.csv",
+            "ignored: file names are case-sensitive, and users.csv beside it is that file, "
+            "which the manifest leaves absent",
+        )
+    ]
 
 
 def test_system_code_names_the_default_tenant(tmp_path):
