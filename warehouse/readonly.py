@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import textwrap
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,7 +107,22 @@ def statement_rows(
             raise QueryRefused(sql_error(error)) from None
         yield StatementRows(schema, _refused_as_queries(rows.collect_batches()))
     finally:
-        con.close()
+        close_when_free(con)
+
+
+def close_when_free(con: duckdb.DuckDBPyConnection, tries: int = 100) -> None:
+    """Close `con`, interrupting the call another thread still makes on it: a reader that
+    stops taking a query's batches (`| head -1`: a closed pipe) leaves Polars' thread fetching
+    the next one from DuckDB, which refuses to close a busy connection (a traceback where the
+    command ends quietly). Given up after `tries` (a read-only connection the process leaves
+    open loses nothing)."""
+    for _ in range(tries):
+        try:
+            con.close()
+            return
+        except duckdb.ResourceInUseException:
+            con.interrupt()
+            time.sleep(0.01)  # (for the interrupted call to return)
 
 
 def _refused_as_queries(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:

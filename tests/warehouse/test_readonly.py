@@ -1,5 +1,7 @@
 import subprocess
 import sys
+import threading
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from polars.testing import assert_series_equal
 from rosterflow.warehouse.readonly import (
     QueryRefused,
     ReadOnlyWarehouse,
+    close_when_free,
     copyable_sql,
     duckdb_session,
     read_query,
@@ -175,3 +178,31 @@ def test_a_warehouse_file_s_duckdb_session_opens_it_read_only(tmp_path):
     assert (
         duckdb_session(path) == f"duckdb -readonly '{tmp_path}/Montréal'\"'\"'s warehouse.duckdb'"
     )
+
+
+def test_a_connection_busy_in_another_thread_is_interrupted_and_closed() -> None:
+    """A reader that stops taking a query's batches (`rosterflow query ... --csv | head -1`)
+    leaves Polars' thread fetching the next batch: closing the connection then raised DuckDB's
+    ResourceInUseException, a traceback where the command ends quietly."""
+    con = duckdb.connect()
+    ended: list[str] = []
+
+    def fetch() -> None:
+        try:
+            con.execute("select count(*) from range(100000000000) t(i) where i % 7 = 3").fetchall()
+            ended.append("finished")
+        except duckdb.Error as error:
+            ended.append(type(error).__name__)
+
+    fetching = threading.Thread(target=fetch)
+    fetching.start()
+    time.sleep(0.2)  # (the count runs for minutes: the connection is busy)
+    with pytest.raises(duckdb.ResourceInUseException):
+        con.close()
+
+    close_when_free(con)
+    fetching.join(timeout=30)
+
+    assert ended == ["InterruptException"]
+    with pytest.raises(duckdb.ConnectionException):
+        con.execute("select 1")
