@@ -159,6 +159,10 @@ class ParsedCsv:
     # True when every byte of the file (as UTF-8) is ASCII: no value holds a character a
     # screen does not show, every one of which is beyond ASCII (`schemas.identity`)
     ascii: bool = False
+    # True when the one whitespace character a value can hold is the space: the file is ASCII,
+    # with no tab, control character or CR, and no value spans lines (told by the counts the
+    # parse takes anyway: a search for spaces around a value looks at its two ends alone)
+    spaces_only: bool = False
 
 
 def is_utf8(encoding: str) -> bool:
@@ -235,6 +239,9 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
         pl.concat(found),
         one_line_records=one_line_records,
         ascii=counts.beyond_ascii == bom,  # (a byte-order mark's bytes are beyond ASCII)
+        spaces_only=(
+            counts.beyond_ascii == bom and not counts.others and not counts.crs and one_line_records
+        ),
     )
 
 

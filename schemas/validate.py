@@ -203,7 +203,7 @@ def validate_feed(
             pl.LazyFrame(schema=ISSUE_SCHEMA)
             if parsed.ascii
             else invisible_character_issues(normalized, spec, settings.identity.key),
-            spaced_id_issues(normalized, spec),
+            spaced_id_issues(normalized, spec, parsed.spaces_only),
         ]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         if delta is None:
@@ -956,18 +956,23 @@ def invisible_character_issues(rows: pl.DataFrame, spec: FileSpec, key: str) -> 
     return pl.concat(found)
 
 
-def spaced_id_issues(rows: pl.DataFrame, spec: FileSpec) -> pl.LazyFrame:
+def spaced_id_issues(rows: pl.DataFrame, spec: FileSpec, spaces_only: bool = False) -> pl.LazyFrame:
     """A warning (`id.spaces`) on each record whose own sourcedId has spaces around it (an
     export edited in a spreadsheet): it is stored as sent, so the references written without
     them resolve to no record, and a later export without them replaces the record (the one
     stored leaves, another is made). A reference with spaces around it says so in its
-    `reference` issue (`schemas.references`). One pass comparing lengths with and without the
-    spaces finds whether any sourcedId has them, before any issue is built."""
+    `reference` issue (`schemas.references`). One pass finds whether any sourcedId has them,
+    before any issue is built: comparing lengths with and without them, or, of a file whose
+    one whitespace is the space (`spaces_only`), looking at each value's two ends."""
     ids = [column.name for column in spec.of_kind(Kind.ID)]
     if not ids or rows.height == 0:
         return pl.LazyFrame(schema=ISSUE_SCHEMA)
     spaced = {
-        name: pl.col(name).str.len_bytes() != pl.col(name).str.strip_chars().str.len_bytes()
+        # (of a file whose one whitespace is the space, `ParsedCsv.spaces_only`, the two ends
+        # of each value are looked at, and no stripped copy of every value is made)
+        name: pl.col(name).str.starts_with(" ") | pl.col(name).str.ends_with(" ")
+        if spaces_only
+        else pl.col(name).str.len_bytes() != pl.col(name).str.strip_chars().str.len_bytes()
         for name in ids
     }
     held = rows.select(

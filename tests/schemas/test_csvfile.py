@@ -713,3 +713,20 @@ def test_a_cp1252_or_ascii_file_read_as_cp1252_has_no_such_warning(data):
 def test_a_file_is_ascii_when_every_byte_of_it_is(data, ascii):
     # validation skips the search for characters a screen does not show in such a file
     assert parse_csv(data, "orgs.csv").ascii is ascii
+
+
+@pytest.mark.parametrize(
+    ("data", "spaces_only"),
+    [
+        (b"sourcedId,name\ns1 ,North Side\n", True),
+        (BOM + b"sourcedId,name\ns1,North\n", True),
+        (b"sourcedId,name\ns1\t,North\n", False),  # a tab
+        (b"sourcedId,name\r\ns1,North\r\n", False),  # CRs
+        (b"sourcedId,name\ns1,North\x0b\n", False),  # a control character
+        (b'sourcedId,name\n"s1\n",North\n', False),  # a value over two lines
+        (b"sourcedId,name\ns1\xc2\xa0,North\n", False),  # a no-break space, beyond ASCII
+    ],
+)
+def test_a_file_holds_spaces_alone_when_its_counts_say_no_other_whitespace(data, spaces_only):
+    # the search for spaces around sourcedIds then looks at each value's ends for a space
+    assert parse_csv(data, "orgs.csv").spaces_only is spaces_only
