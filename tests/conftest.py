@@ -54,6 +54,28 @@ def reads(monkeypatch) -> list[tuple[str, ...]]:
     return read
 
 
+@pytest.fixture
+def by_lines(monkeypatch) -> list[bool]:
+    """Whether each validation of the sync's steps was answered by the feed's changed lines."""
+    from rosterflow.flows import steps
+    from tests.spying import answered_by_lines
+
+    return answered_by_lines(monkeypatch, steps)
+
+
+@pytest.fixture(scope="module")
+def generated_members(tmp_path_factory) -> dict[str, bytes]:
+    """The members of a generated district's feed (30 students), by member name."""
+    import zipfile
+
+    from rosterflow.demo.district import generate_feed
+    from rosterflow.schemas.writer import write_feed
+
+    feed = write_feed(tmp_path_factory.mktemp("district") / "feed.zip", generate_feed(30, seed=3))
+    with zipfile.ZipFile(feed) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
 @pytest.fixture(scope="session")
 def third_party_feeds() -> Path:
     """The OneRoster 1.1 feeds other implementations published, each with its `EXPECT`."""

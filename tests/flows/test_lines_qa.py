@@ -16,30 +16,12 @@ from pathlib import Path
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.demo.district import generate_feed
-from rosterflow.flows import steps
 from rosterflow.schemas.settings import Settings
-from rosterflow.schemas.writer import write_feed
 from tests.flows.test_pipeline_incremental import assert_same_plan, leaves, run_once, sync_by_steps
-from tests.spying import answered_by_lines
 
 Files = dict[str, bytes]
 # a run's members made of the run before's and of the first run's
 Rewrite = Callable[[Files, Files], Files]
-
-
-@pytest.fixture
-def by_lines(monkeypatch) -> list[bool]:
-    """Whether each run's validation was answered by its changed lines."""
-    return answered_by_lines(monkeypatch, steps)
-
-
-@pytest.fixture(scope="module")
-def district(tmp_path_factory) -> Files:
-    """The members of a generated district's feed."""
-    feed = write_feed(tmp_path_factory.mktemp("district") / "feed.zip", generate_feed(30, seed=3))
-    with zipfile.ZipFile(feed) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
 
 
 def _rows(data: bytes) -> list[list[str]]:
@@ -184,13 +166,15 @@ def _feed(folder: Path, run: int, files: Files) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sequence", SEQUENCES)
-def test_each_run_of_a_sequence_is_synced_as_in_full(tmp_path, district, by_lines, sequence):
+def test_each_run_of_a_sequence_is_synced_as_in_full(
+    tmp_path, generated_members, by_lines, sequence
+):
     """Each run after the first is read by its changed lines (or parsed whole where its lines
     cannot be read as records), validated, planned and applied as `--full` does on a copy of
     the warehouse: issues, plan, and everything the run leaves."""
     rewrites, read_by_lines = SEQUENCES[sequence]
     warehouse = tmp_path / "ours.duckdb"
-    first = files = rewrites[0](dict(district), district)
+    first = files = rewrites[0](dict(generated_members), generated_members)
     run_once(warehouse, _feed(tmp_path, 0, files), Settings(), full=False)
     for run, rewrite in enumerate(rewrites[1:], start=1):
         files = rewrite(files, first)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from rosterflow.flows import steps
 from tests.feeds import tiny_district, with_resources
-from tests.spying import answered_by_lines
 from tests.syncing import Warehouse
 
 
@@ -30,12 +28,6 @@ def _warned(issues: pl.DataFrame) -> list[tuple]:
         .select("file", "line", "field", "value", "severity")
         .rows()
     )
-
-
-@pytest.fixture
-def by_lines(monkeypatch) -> list[bool]:
-    """Whether each validation of the sync's steps was by the feed's changed lines."""
-    return answered_by_lines(monkeypatch, steps)
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +15,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.demo.district import generate_feed
-from rosterflow.flows import steps
 from rosterflow.schemas.csvfile import parse_csv
 from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.settings import Settings
@@ -25,7 +22,6 @@ from rosterflow.schemas.validate import validate_feed
 from rosterflow.schemas.writer import write_feed
 from tests.feeds import feed_files, tiny_district, with_cell, write_zip
 from tests.flows.test_pipeline_incremental import assert_same_plan, leaves, run_once, sync_by_steps
-from tests.spying import answered_by_lines
 
 Files = dict[str, bytes]
 USERS = feed_files(tiny_district())["users.csv"]  # the header, then five users on lines 2 to 6
@@ -160,20 +156,6 @@ def test_a_ragged_record_shows_its_control_characters_as_a_report_does():
 # --- a resync by changed lines against `--full` -------------------------------------------------
 
 
-@pytest.fixture
-def by_lines(monkeypatch) -> list[bool]:
-    """Whether each run's validation was answered by its changed lines."""
-    return answered_by_lines(monkeypatch, steps)
-
-
-@pytest.fixture(scope="module")
-def district(tmp_path_factory) -> Files:
-    """The members of a generated district's feed."""
-    feed = write_feed(tmp_path_factory.mktemp("district") / "feed.zip", generate_feed(30, seed=3))
-    with zipfile.ZipFile(feed) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
 def cell(name: str, row: int, column: str, value: str) -> Callable[[Files], Files]:
     """The file with one value rewritten, a DOS end-of-file mark kept as it stood."""
 
@@ -259,13 +241,15 @@ def _feed(folder: Path, run: int, files: Files) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sequence", SEQUENCES)
-def test_a_resync_of_one_changed_line_is_synced_as_in_full(tmp_path, district, by_lines, sequence):
+def test_a_resync_of_one_changed_line_is_synced_as_in_full(
+    tmp_path, generated_members, by_lines, sequence
+):
     """The feed synced, then again with one user's name changed, by its changed lines and in
     `--full` on a copy of the warehouse: the same issues (the warning of the first run again),
     plan, and everything the run leaves."""
     first, then, answered = SEQUENCES[sequence]
     warehouse, oracle = tmp_path / "ours.duckdb", tmp_path / "full.duckdb"
-    files = first(dict(district))
+    files = first(dict(generated_members))
     synced, _ = run_once(warehouse, _feed(tmp_path, 0, files), Settings(), full=False)
     files = then(files)
     feed = _feed(tmp_path, 1, files)
