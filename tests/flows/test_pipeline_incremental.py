@@ -66,6 +66,30 @@ def run_once(warehouse: Path, feed: Path, config: Settings, full: bool):
     return validated, planned
 
 
+def copy_with_seal(source: Path, target: Path) -> None:
+    """`source`'s file and seal as `target`'s: a copy a sync finds as `source` was left."""
+    for suffix in ("", ".seal"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+
+
+def synced_as_in_full(warehouse: Path, oracle: Path, feed: Path):
+    """`feed` synced by steps into `warehouse` as a resync plans it, and with `--full` into
+    `oracle`, a copy of `warehouse` as it stood: their issues, plans and everything they leave
+    asserted equal. Returns both runs' validations."""
+    copy_with_seal(warehouse, oracle)
+    ours, ours_plan = sync_by_steps(warehouse, feed, Settings(), full=False)
+    full, full_plan = sync_by_steps(oracle, feed, Settings(), full=True)
+    assert_frame_equal(ours.issues, full.issues)
+    assert (ours_plan is None) == (full_plan is None)
+    if full_plan is not None:
+        assert_same_plan(ours_plan, full_plan)
+        ours_left, full_left = leaves(warehouse), leaves(oracle)
+        for what, rows in full_left.items():
+            assert_frame_equal(ours_left[what], rows, check_dtypes=False)
+    return ours, full
+
+
 def leaves(warehouse: Path) -> dict[str, pl.DataFrame]:
     """Everything a run leaves in the warehouse that a reader could see, in a stable order."""
     tables = [f"lms.{e.table}" for e in ENTITIES.values()]
