@@ -168,6 +168,7 @@ def test_the_checks_of_changed_lines_find_what_the_whole_feed_holds_run_after_ru
             resync_and_compare(folder, warehouse, frames, by_lines, key)
 
 
+@pytest.mark.slow  # (over 2 s of 2 cores; the login test below checks the narrowed checks)
 def test_primary_teachers_shared_by_a_kept_line_are_found_until_a_changed_line_parts_them(
     tmp_path, monkeypatch
 ):

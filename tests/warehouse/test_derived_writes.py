@@ -139,6 +139,7 @@ def test_a_frame_the_run_read_but_no_longer_stored_is_written(tmp_path):
         assert derived_states(con, TENANT)["grade_levels"].run_id == run.run_id
 
 
+@pytest.mark.slow  # (over 2 s of 2 cores; the tests of write_derived above check the kept frame)
 def test_a_resync_that_derives_the_same_keeps_it_and_the_next_run_and_an_undo_find_it_so(
     tmp_path,
 ):
