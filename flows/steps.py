@@ -25,6 +25,7 @@ from rosterflow.flows.progress import announce_recorded
 from rosterflow.schemas.by_lines import StoredRecords
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.feed import Feed, open_feed, own_fingerprint
+from rosterflow.schemas.guard import RELOGINS_SCHEMA, SCHOOL_REMOVALS_SCHEMA
 from rosterflow.schemas.issues import ISSUE_SCHEMA, sort_issues
 from rosterflow.schemas.reads import answered
 from rosterflow.schemas.records import ROW_HASH, carried_files, validation_key
@@ -133,10 +134,12 @@ class PlannedRun:
     plan: Plan
     writes: RunWrites
     # per school and guarded entity: active rows removed and active rows (schools that lose any)
-    schools: pl.DataFrame = field(default_factory=pl.DataFrame)
+    schools: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=SCHOOL_REMOVALS_SCHEMA)
+    )
     next_ids: dict[str, int] = field(default_factory=dict)  # the first free ids it planned from
-    # users whose login changes: external_id, user_id, login_before, login (a first login is none)
-    relogins: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # users whose login changes, with their record's line (a first login is none)
+    relogins: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RELOGINS_SCHEMA))
     # the accounts made by hand that new users take over ([identity] adopt_by); its issues
     # name too the users created with a login such an account has (`identity.login_taken`)
     adoption: Adoption = field(default_factory=Adoption)

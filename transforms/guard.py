@@ -68,10 +68,11 @@ def refusal(
     dry_run: bool = False,
 ) -> str | None:
     """Why the run must not be applied, or None. `schools` holds per school and guarded entity
-    the active rows removed and the active rows (`entity, domain_id, school, removed,
-    active`); `relogins` the users whose login changes (`transforms.logins.relogins`);
-    `adoption` the accounts made by hand that new users take over (`transforms.adoption`).
-    Of a `dry_run`, it says how to go on from a dry run: no run is held to approve yet."""
+    the active rows removed and the active rows (`warehouse.state.school_removals`, a frame
+    of `schemas.guard.SCHOOL_REMOVALS_SCHEMA`); `relogins` the users whose login changes
+    (`transforms.logins.relogins`, of `schemas.guard.RELOGINS_SCHEMA`); `adoption` the
+    accounts made by hand that new users take over (`transforms.adoption`). Of a `dry_run`,
+    it says how to go on from a dry run: no run is held to approve yet."""
     # a dry run holds nothing, and `rosterflow approve` of it is refused ("not held")
     approve = (
         "sync without --dry-run and approve the run it holds" if dry_run else "approve the run"

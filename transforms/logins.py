@@ -15,7 +15,7 @@ from rosterflow.transforms.adoption import LINES_SCHEMA
 
 def relogins(plan: Plan, lines: pl.LazyFrame | None = None) -> pl.DataFrame:
     """The users whose login the plan changes from one they had (`detail` of their update,
-    move, reactivation or adoption): `external_id, user_id, login_before, login, line`, the
+    move, reactivation or adoption): a frame of `schemas.guard.RELOGINS_SCHEMA`, `line` the
     line of the user's record in the run's users.csv among `lines`
     (`transforms.adoption.sent_lines`; none for a record the run did not receive)."""
     before = pl.col("detail").str.json_path_match("$.login.from")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import duckdb
 import polars as pl
 
+from rosterflow.schemas.guard import SCHOOL_REMOVALS_SCHEMA
 from rosterflow.schemas.identity import same_login
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX, Entity
 from rosterflow.schemas.reads import CurrentRows
@@ -326,36 +327,81 @@ def rows_in_domains(
     return found.cast(ROWS_IN_DOMAINS_SCHEMA)
 
 
-SCHOOL_REMOVALS_SCHEMA = {
-    "entity": pl.String,
-    "domain_id": pl.Int64,
-    "school": pl.String,
-    "removed": pl.Int64,
-    "active": pl.Int64,
-}
-
-# per guarded entity: the column of a removed row that places it, how that column leads to its
-# school, and the tenant's active managed rows per school (of those schools alone)
+# per guarded entity: the column of a removed row that places it, the CTE `placed` that leads
+# from that column (of the rows staged) to the row's school, and the CTE `active` of the
+# tenant's active managed rows per school (of the schools of `removed` alone)
 _SCHOOL_OF = {
     "user": (
         "domain_id",
-        "select domain_id from staged",
-        "select domain_id, count(*) as active from lms.users where tenant = $tenant "
-        "and starts_with(external_id, $managed) and status = 'active' "
-        "and domain_id in (select domain_id from removed) group by 1",
+        """
+placed as (
+    select domain_id
+    from staged
+),
+""",
+        """
+active as (
+    select domain_id, count(*) as active
+    from lms.users
+    where tenant = $tenant
+        and starts_with(external_id, $managed)
+        and status = 'active'
+        and domain_id in (select domain_id from removed)
+    group by domain_id
+),
+""",
     ),
     "enrollment": (
         "course_id",
-        "select courses.domain_id from staged "
-        "join lms.courses as courses on courses.course_id = staged.course_id",
-        "select courses.domain_id, count(*) as active from lms.enrollments as enrollments "
-        "join lms.courses as courses on courses.course_id = enrollments.course_id "
-        "where enrollments.tenant = $tenant "
-        "and starts_with(enrollments.external_id, $managed) "
-        "and enrollments.status = 'active' "
-        "and courses.domain_id in (select domain_id from removed) group by 1",
+        """
+placed as (
+    select courses.domain_id
+    from staged
+    join lms.courses as courses on courses.course_id = staged.course_id
+),
+""",
+        """
+active as (
+    select courses.domain_id, count(*) as active
+    from lms.enrollments as enrollments
+    join lms.courses as courses on courses.course_id = enrollments.course_id
+    where enrollments.tenant = $tenant
+        and starts_with(enrollments.external_id, $managed)
+        and enrollments.status = 'active'
+        and courses.domain_id in (select domain_id from removed)
+    group by courses.domain_id
+),
+""",
     ),
 }
+# a guarded entity's removals per school, its `placed` and `active` CTEs in their places
+_SCHOOL_REMOVALS_SQL = """
+with
+
+{placed}
+
+removed as (
+    select domain_id, count(*) as removed
+    from placed
+    group by domain_id
+),
+
+{active}
+
+final as (
+    select
+        $entity as entity,
+        removed.domain_id,
+        domains.name as school,
+        removed.removed,
+        coalesce(active.active, 0) as active,
+    from removed
+    left join active on active.domain_id = removed.domain_id
+    left join lms.domains as domains on domains.domain_id = removed.domain_id
+)
+
+select * from final order by domain_id
+"""
 
 
 def school_removals(
@@ -364,7 +410,7 @@ def school_removals(
     """Per school (domain) and guarded entity: how many of its active managed rows a plan
     removes, and how many it has. `removed` holds, per entity ("user", "enrollment"), the plan's
     removals of active rows; a user belongs to its domain, an enrollment to its course's.
-    Columns: entity, domain_id, school, removed, active; in entity then domain order."""
+    A frame of `schemas.guard.SCHOOL_REMOVALS_SCHEMA`, in entity then domain order."""
     found = []
     for name, (column, placed, active) in _SCHOOL_OF.items():
         rows = removed.get(name)
@@ -374,13 +420,7 @@ def school_removals(
         with staged(con, "staged", rows.select(column)):
             found.append(
                 con.sql(
-                    f"with removed as (select domain_id, count(*) as removed from ({placed}) "
-                    f"group by 1), active as ({active}) "
-                    "select $entity as entity, removed.domain_id, domains.name as school, "
-                    "removed.removed, coalesce(active.active, 0) as active from removed "
-                    "left join active on active.domain_id = removed.domain_id "
-                    "left join lms.domains as domains on domains.domain_id = removed.domain_id "
-                    "order by removed.domain_id",
+                    _SCHOOL_REMOVALS_SQL.format(placed=placed, active=active),
                     params={"tenant": tenant, "managed": MANAGED_PREFIX, "entity": name},
                 )
                 .pl()

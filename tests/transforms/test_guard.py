@@ -16,26 +16,15 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import EntityPlan, Plan
+from rosterflow.schemas.guard import RELOGINS_SCHEMA, SCHOOL_REMOVALS_SCHEMA
 from rosterflow.schemas.lms import ENROLLMENT, USER
 from rosterflow.schemas.settings import Identity, Safety
+from rosterflow.transforms import logins
 from rosterflow.transforms.adoption import MATCH_SCHEMA, Adoption
 from rosterflow.transforms.guard import MAX_DECIMALS, MIN_SCHOOL_ACTIVE, refusal, removals
 
 CHANGE_SCHEMA = {"external_id": pl.String, "status": pl.String, "action": pl.String}
-SCHOOLS_SCHEMA = {
-    "entity": pl.String,
-    "domain_id": pl.Int64,
-    "school": pl.String,
-    "removed": pl.Int64,
-    "active": pl.Int64,
-}
-RELOGINS_SCHEMA = {
-    "external_id": pl.String,
-    "user_id": pl.Int64,
-    "login_before": pl.String,
-    "login": pl.String,
-}
-NO_SCHOOLS = pl.DataFrame(schema=SCHOOLS_SCHEMA)
+NO_SCHOOLS = pl.DataFrame(schema=SCHOOL_REMOVALS_SCHEMA)
 NO_RELOGINS = pl.DataFrame(schema=RELOGINS_SCHEMA)
 
 
@@ -60,7 +49,7 @@ def removed(n: int, action: str = "inactivate", status: str = "inactive") -> lis
 
 def schools(*rows: tuple) -> pl.DataFrame:
     """(entity, domain_id, school, removed, active) rows."""
-    return pl.DataFrame(rows, schema=SCHOOLS_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=SCHOOL_REMOVALS_SCHEMA, orient="row")
 
 
 def guard(
@@ -227,10 +216,31 @@ def test_deleting_rows_that_were_inactive_already_removes_no_active_row():
 # --- login changes ------------------------------------------------------------------------------
 
 RELOGINS = pl.DataFrame(
-    [("or--u1", 11, "sam.stone", "sam.stone2"), ("or--u2", 12, "kim.lee", "kim.lee2")],
+    [("or--u1", 11, "sam.stone", "sam.stone2", 2), ("or--u2", 12, "kim.lee", "kim.lee2", 3)],
     schema=RELOGINS_SCHEMA,
     orient="row",
 )
+
+
+@pytest.mark.parametrize("detail", [None, '{"login":{"from":"sam","to":"sam.stone"}}'])
+def test_the_relogins_a_sync_hands_the_guard_are_of_the_shape_declared(detail):
+    """`RELOGINS` here is what `transforms.logins.relogins` makes of a plan, whether it
+    changes a login or none."""
+    users = pl.DataFrame(
+        [("or--u1", 11, "sam.stone", "update", detail, "active")],
+        schema={
+            "external_id": pl.String,
+            "user_id": pl.Int64,
+            "login": pl.String,
+            "action": pl.String,
+            "detail": pl.String,
+            "status": pl.String,
+        },
+        orient="row",
+    )
+    found = logins.relogins(Plan("district", {"user": EntityPlan(USER, users, 1)}))
+    assert found.schema == pl.Schema(RELOGINS_SCHEMA)
+    assert found.height == (detail is not None)
 
 
 @pytest.mark.parametrize(

@@ -8,17 +8,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from rosterflow.schemas.changes import EntityPlan, Plan
+from rosterflow.schemas.guard import RELOGINS_SCHEMA
 from rosterflow.schemas.issues import ISSUE_SCHEMA
 from rosterflow.schemas.lms import USER
 from rosterflow.transforms.logins import login_change_issues, relogins
-
-RELOGINS_SCHEMA = {
-    "external_id": pl.String,
-    "user_id": pl.Int64,
-    "login_before": pl.String,
-    "login": pl.String,
-    "line": pl.Int64,
-}
 
 
 def user_changes(*rows: tuple) -> Plan:

@@ -7,14 +7,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.schemas.guard import SCHOOL_REMOVALS_SCHEMA
 from rosterflow.schemas.lms import ENTITIES, MANAGED_PREFIX
 from rosterflow.warehouse.schema import connect
-from rosterflow.warehouse.state import (
-    SCHOOL_REMOVALS_SCHEMA,
-    WarehouseCurrent,
-    current_rows,
-    school_removals,
-)
+from rosterflow.warehouse.state import WarehouseCurrent, current_rows, school_removals
 from tests.feeds import tiny_district
 from tests.syncing import Warehouse
 
