@@ -595,7 +595,8 @@ def print_grades_push(console: Console, pushed: GradesPushed) -> None:
     verdict = (
         "[bold red]refused in part[/]" if pushed.not_accepted.height else "[bold green]pushed[/]"
     )
-    refused = pushed.not_accepted.filter(pl.col("outcome") == "refused").height
+    # an unanswered record among them had its retry refused, though the SIS may hold it
+    refused = pushed.not_accepted.filter(pl.col("outcome") != "held").height
     held = pushed.not_accepted.height - refused
     not_accepted = (f"; {_plural(refused, 'record')} refused by the SIS" if refused else "") + (
         f"; {held:,} held back (its category or line item was not accepted)" if held else ""

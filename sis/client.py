@@ -16,8 +16,9 @@ request it:
 - turns what could not be mended into a `SisError` of one line naming the URL and the status
   (a `StatusError` keeps the status, and what the server said of it: `imsx_description`);
   a 401 says the credentials were refused (after one new token, for a token that went stale);
-  one raised after retries names a try the server may have taken without its answer coming
-  back (`SisError.unanswered`: a PUT so tried may be stored);
+  one raised after retries, or for the status a later try got, names a try the server may
+  have taken without its answer coming back (`SisError.unanswered`: a PUT so tried may be
+  stored, though its retry was answered 409 or 422);
 - follows no redirect (the credentials would go wherever it leads): a 3xx is a `StatusError`
   naming where it leads.
 
@@ -270,25 +271,42 @@ class SisClient:
         async with self._slots:
             await self._renew_if_due()
             fetched = self._tokens_fetched
-            response = await self._retried(send, shown)
+            response, unanswered = await self._retried(send, shown)
             if response.status_code == 401 and self._oauth2:
                 # a token the server revoked or let lapse early: one new token (one for all
                 # the requests refused with the old one), one more try
-                async with self._token_lock:
-                    if self._tokens_fetched == fetched:
-                        await self._fetch_token()
-                response = await self._retried(send, shown)
+                try:
+                    async with self._token_lock:
+                        if self._tokens_fetched == fetched:
+                            await self._fetch_token()
+                    response, later = await self._retried(send, shown)
+                except SisError as error:
+                    # a try with the old token may have been stored, whatever came after
+                    error.unanswered = unanswered or error.unanswered
+                    raise
+                unanswered = unanswered or later
+        # an answer that is not retried (a 409 to a retry of a PUT the SIS stored on its
+        # first try, answered 504) does not say the request was not taken: it names the
+        # try that may have been, as the errors raised after retries do
         if response.status_code == 401:
-            raise RequestRefused(self._refused(shown), 401, said(response), web_page(response))
+            raise _unanswered(
+                RequestRefused(self._refused(shown), 401, said(response), web_page(response)),
+                unanswered,
+            )
         if 300 <= response.status_code < 400:
             # never followed: the credentials would go with the request wherever it leads
-            raise StatusError(redirected(response, shown), response.status_code)
+            raise _unanswered(
+                StatusError(redirected(response, shown), response.status_code), unanswered
+            )
         if response.status_code >= 400:
-            raise StatusError(
-                f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
-                response.status_code,
-                said(response),
-                web_page(response),
+            raise _unanswered(
+                StatusError(
+                    f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
+                    response.status_code,
+                    said(response),
+                    web_page(response),
+                ),
+                unanswered,
             )
         return response
 
@@ -303,7 +321,10 @@ class SisClient:
 
     async def _retried(
         self, send: Callable[[], Awaitable[httpx2.Response]], shown: str
-    ) -> httpx2.Response:
+    ) -> tuple[httpx2.Response, httpx2.Request | None]:
+        """The answer that ended the retries, and the request of a try before it that may
+        have reached the server unanswered (`unanswered_try`), or None; a `SisError` naming
+        that try (`SisError.unanswered`) when the retries ran out."""
         policy = self.policy
         tries = 0
         # a try the server may have taken without its answer coming back: a later try's
@@ -327,7 +348,7 @@ class SisClient:
                     except Exception as error:
                         unanswered = unanswered or unanswered_try(error)
                         raise
-                    return response
+                    return response, unanswered
         except _Retry as error:
             response = error.response
             waited = retry_after(response.headers.get("Retry-After"))

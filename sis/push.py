@@ -18,7 +18,8 @@ timeouts, dropped connections; `Retry-After` honoured).
   PUT may have reached the SIS and got no answer (a timeout, a dropped connection, a 504
   Gateway Timeout), whatever the later tries got, is `unanswered`: the SIS may hold it as
   sent, and may not, so the next push sends it again whatever the platform holds then
-  (`warehouse.gradebook.with_acknowledged`).
+  (`warehouse.gradebook.with_acknowledged`). So is one whose last try the SIS refused with
+  a 4xx of the record's own (a 409, the record being there already), and the push goes on.
 - A push whose every PUT was answered 404, none acknowledged, to a URL that holds none of
   its records yet, went to no gradebook service (a wrong base URL): `not_a_gradebook_service`
   says so, and the push stops (`flows.pushing`); a 404 among records acknowledged, or where
@@ -40,7 +41,8 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "sourcedId": pl.String(),
     "status": pl.Int64(),
     "outcome": pl.String(),  # sent | refused | unanswered (may be stored: no answer came)
-    # a refusal's: what the SIS said, else the status's phrase; unanswered: why the push stopped
+    # a refusal's: what the SIS said, else the status's phrase; unanswered: why the push
+    # stopped, or the refusal of its retry (REFUSED_RETRY)
     "reason": pl.String(),
 }
 # a 4xx that says nothing of the record: the push itself cannot go on
@@ -48,6 +50,8 @@ STOPPING = frozenset({401, 405}) | RETRIED_STATUSES
 # a status that, answered to every PUT of a push with none acknowledged, says the URL is wrong
 NO_SERVICE = 404
 GIVE_GRADEBOOK_BASE = "give the base URL of the SIS's gradebook service"
+# the reason of a record whose retry was refused after a try of it got no answer
+REFUSED_RETRY = " (a retry refused; a try before it got no answer: the SIS may hold the record)"
 
 
 class PushStopped(SisError):
@@ -131,9 +135,13 @@ async def put_records(
             if error.web_page:
                 # a site's "not found" or "forbidden" page: no API's word on the record
                 raise SisError(web_page_answered(base + sourced_id, error.status)) from None
-            rows.append(
-                (sourced_id, error.status, "refused", error.detail or _phrase(error.status))
-            )
+            said = error.detail or _phrase(error.status)
+            if unanswered(error):
+                # the SIS refused a retry (a 409 for the record it stored), not the try before,
+                # which it may have stored: the next push sends the record again
+                rows.append((sourced_id, error.status, "unanswered", f"{said}{REFUSED_RETRY}"))
+                return
+            rows.append((sourced_id, error.status, "refused", said))
             return
         # the client answers 2xx alone: a redirect is a StatusError (never followed), and
         # so the record is not stored there

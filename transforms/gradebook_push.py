@@ -110,7 +110,8 @@ def split_held(
     answers so far, a refusal or a record held back)."""
     not_accepted = answered.filter(pl.col("outcome") != "sent").select(
         pl.col("sourcedId").alias("parent"),
-        pl.when(pl.col("outcome") == "refused")
+        # unanswered here: a retry refused (a push that stops sends no later file)
+        pl.when(pl.col("outcome").is_in(["refused", "unanswered"]))
         .then(pl.lit("refused by the SIS"))
         .otherwise(pl.lit("held back"))
         .alias("why"),
@@ -155,14 +156,19 @@ def answers(records: pl.LazyFrame, put: pl.LazyFrame) -> pl.LazyFrame:
 def not_accepted(answered: pl.LazyFrame) -> pl.LazyFrame:
     """The records the SIS refused, then those a push held back, each in the order they are
     sent (`JSON_KEYS`) and by sourcedId; not those a push that stopped got no answer to
-    (`unanswered`), which no one refused."""
+    (`unanswered` with no status, or a 5xx), which no one refused. An `unanswered` record
+    answered a 4xx had its retry refused (`sis.push.REFUSED_RETRY`): the SIS may hold it
+    from the try before, and refused it all the same."""
     order = list(JSON_KEYS.values())
     return (
-        answered.filter(pl.col("outcome").is_in(["refused", "held"]))
+        answered.filter(
+            pl.col("outcome").is_in(["refused", "held"])
+            | ((pl.col("outcome") == "unanswered") & pl.col("status").is_between(400, 499))
+        )
         .with_columns(pl.col("entity").replace_strict(order, range(len(order))).alias("_order"))
         # refusals first: they are what someone must mend in the SIS, and the report shows
         # only the first rows; a refused line item holds back every result of its column,
         # which would otherwise push the refused results sorted after them out of sight
-        .sort(pl.col("outcome") != "refused", "_order", "sourcedId")
+        .sort(pl.col("outcome") == "held", "_order", "sourcedId")
         .drop("_order")
     )
