@@ -22,6 +22,7 @@ from rosterflow.schemas.settings import Identity, Safety
 from rosterflow.transforms import logins
 from rosterflow.transforms.adoption import MATCH_SCHEMA, Adoption
 from rosterflow.transforms.guard import MAX_DECIMALS, MIN_SCHOOL_ACTIVE, refusal, removals
+from tests.transforms.test_logins import user_changes
 
 CHANGE_SCHEMA = {"external_id": pl.String, "status": pl.String, "action": pl.String}
 NO_SCHOOLS = pl.DataFrame(schema=SCHOOL_REMOVALS_SCHEMA)
@@ -226,19 +227,7 @@ RELOGINS = pl.DataFrame(
 def test_the_relogins_a_sync_hands_the_guard_are_of_the_shape_declared(detail):
     """`RELOGINS` here is what `transforms.logins.relogins` makes of a plan, whether it
     changes a login or none."""
-    users = pl.DataFrame(
-        [("or--u1", 11, "sam.stone", "update", detail, "active")],
-        schema={
-            "external_id": pl.String,
-            "user_id": pl.Int64,
-            "login": pl.String,
-            "action": pl.String,
-            "detail": pl.String,
-            "status": pl.String,
-        },
-        orient="row",
-    )
-    found = logins.relogins(Plan("district", {"user": EntityPlan(USER, users, 1)}))
+    found = logins.relogins(user_changes(("or--u1", 11, "sam.stone", "update", detail)))
     assert found.schema == pl.Schema(RELOGINS_SCHEMA)
     assert found.height == (detail is not None)
 
