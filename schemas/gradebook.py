@@ -159,8 +159,12 @@ PUSH_OUTCOME_SCHEMA: dict[str, pl.DataType] = {
     "entity": S,
     "sourcedId": S,
     "status": N,  # the HTTP status the SIS answered; null: held back, never sent
-    # sent | refused | held | unanswered (a push that stopped got no answer: may be stored)
+    # sent | refused | held | unanswered (no answer came, to the push that stopped or to a
+    # try before a retry the SIS refused: may be stored)
     "outcome": S,
-    # a refusal: what the SIS said (else its status's phrase); held: why; unanswered: the stop
+    # a refusal: what the SIS said (else its status's phrase); held: why; unanswered: the
+    # stop, or what the SIS said of the retry it refused, then REFUSED_RETRY
     "reason": S,
 }
+# the end of the reason of a record whose retry the SIS refused after a try of it got no answer
+REFUSED_RETRY = " (a retry refused; a try before it got no answer: the SIS may hold the record)"

@@ -33,6 +33,7 @@ from http import HTTPStatus
 
 import polars as pl
 
+from rosterflow.schemas.gradebook import REFUSED_RETRY
 from rosterflow.sis.client import RETRIED_STATUSES, SisClient, web_page
 from rosterflow.sis.errors import SisError, StatusError
 
@@ -42,7 +43,7 @@ ANSWER_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.Int64(),
     "outcome": pl.String(),  # sent | refused | unanswered (may be stored: no answer came)
     # a refusal's: what the SIS said, else the status's phrase; unanswered: why the push
-    # stopped, or the refusal of its retry (REFUSED_RETRY)
+    # stopped, or the refusal of its retry (`schemas.gradebook.REFUSED_RETRY`)
     "reason": pl.String(),
 }
 # a 4xx that says nothing of the record: the push itself cannot go on
@@ -50,8 +51,6 @@ STOPPING = frozenset({401, 405}) | RETRIED_STATUSES
 # a status that, answered to every PUT of a push with none acknowledged, says the URL is wrong
 NO_SERVICE = 404
 GIVE_GRADEBOOK_BASE = "give the base URL of the SIS's gradebook service"
-# the reason of a record whose retry was refused after a try of it got no answer
-REFUSED_RETRY = " (a retry refused; a try before it got no answer: the SIS may hold the record)"
 
 
 class PushStopped(SisError):
@@ -140,8 +139,8 @@ async def put_records(
                 # the SIS refused a retry (a 409 for the record it stored), not the try before,
                 # which it may have stored: the next push sends the record again
                 rows.append((sourced_id, error.status, "unanswered", f"{said}{REFUSED_RETRY}"))
-                return
-            rows.append((sourced_id, error.status, "refused", said))
+            else:
+                rows.append((sourced_id, error.status, "refused", said))
             return
         # the client answers 2xx alone: a redirect is a StatusError (never followed), and
         # so the record is not stored there

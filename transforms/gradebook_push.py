@@ -31,6 +31,7 @@ from rosterflow.schemas.gradebook import (
     PUSH_OUTCOME_SCHEMA,
     PUSH_RECORD_SCHEMA,
     REF_TYPES,
+    REFUSED_RETRY,
     Gradebook,
 )
 from rosterflow.schemas.spec import SPECS_BY_VERSION, Column
@@ -156,15 +157,15 @@ def answers(records: pl.LazyFrame, put: pl.LazyFrame) -> pl.LazyFrame:
 def not_accepted(answered: pl.LazyFrame) -> pl.LazyFrame:
     """The records the SIS refused, then those a push held back, each in the order they are
     sent (`JSON_KEYS`) and by sourcedId; not those a push that stopped got no answer to
-    (`unanswered` with no status, or a 5xx), which no one refused. An `unanswered` record
-    answered a 4xx had its retry refused (`sis.push.REFUSED_RETRY`): the SIS may hold it
-    from the try before, and refused it all the same."""
+    (`unanswered`), which no one refused. An `unanswered` record whose retry the SIS refused
+    (its reason ends in `REFUSED_RETRY`) is among them: the SIS may hold it from the try
+    before, and refused it all the same."""
     order = list(JSON_KEYS.values())
+    refused_retry = (pl.col("outcome") == "unanswered") & pl.col("reason").str.ends_with(
+        REFUSED_RETRY
+    )
     return (
-        answered.filter(
-            pl.col("outcome").is_in(["refused", "held"])
-            | ((pl.col("outcome") == "unanswered") & pl.col("status").is_between(400, 499))
-        )
+        answered.filter(pl.col("outcome").is_in(["refused", "held"]) | refused_retry)
         .with_columns(pl.col("entity").replace_strict(order, range(len(order))).alias("_order"))
         # refusals first: they are what someone must mend in the SIS, and the report shows
         # only the first rows; a refused line item holds back every result of its column,

@@ -17,10 +17,11 @@ from pydantic import SecretStr
 
 from rosterflow.demo.api import serving
 from rosterflow.demo.gradebook_api import GradebookApi, status_info
+from rosterflow.schemas.gradebook import REFUSED_RETRY
 from rosterflow.sis.client import RetryPolicy, SisClient
 from rosterflow.sis.credentials import Credentials
 from rosterflow.sis.errors import StatusError
-from rosterflow.sis.push import REFUSED_RETRY, put_records
+from rosterflow.sis.push import put_records
 from tests.flows.test_grades_qa import said
 from tests.flows.test_grades_qa2 import categories, push
 from tests.gradebooks import graded_warehouse

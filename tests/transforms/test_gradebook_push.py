@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rosterflow.schemas.gradebook import PUSH_OUTCOME_SCHEMA, PUSH_RECORD_SCHEMA
+from rosterflow.schemas.gradebook import PUSH_OUTCOME_SCHEMA, PUSH_RECORD_SCHEMA, REFUSED_RETRY
 from rosterflow.transforms.gradebook_push import (
     changed,
     json_records,
@@ -206,4 +206,29 @@ def test_the_records_not_accepted_list_the_refusals_before_those_held_back():
         ("res-2-1", "refused"),
         ("res-1-1", "held"),
         ("res-1-2", "held"),
+    ]
+
+
+def test_a_record_whose_retry_was_refused_is_listed_and_one_a_stopped_push_left_is_not():
+    """An `unanswered` record whose retry the SIS refused (a 409 for the record its first try
+    stored) was refused all the same; one the push stopped on (a 429 once its retries ran out,
+    after a try that got no answer) was refused by no one, whatever its status."""
+    so_far = answered(
+        ("result", "res-1", 409, "unanswered"),
+        ("result", "res-2", 429, "unanswered"),
+        ("result", "res-3", 403, "refused"),
+    ).with_columns(
+        pl.when(pl.col("sourcedId") == "res-1")
+        .then(pl.lit("the result exists" + REFUSED_RETRY))
+        .when(pl.col("sourcedId") == "res-2")
+        .then(pl.lit("https://sis.example/results/res-2: HTTP 429 Too Many Requests after 3 tries"))
+        .otherwise(pl.lit("locked"))
+        .alias("reason")
+    )
+
+    listed = not_accepted(so_far).collect()
+
+    assert listed.select("sourcedId", "outcome").rows() == [
+        ("res-1", "unanswered"),
+        ("res-3", "refused"),
     ]
