@@ -131,10 +131,10 @@ def _kept_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl
 
 def _stated_rows(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
     """`live(rows)`, looking for removals among the rows that may be ones alone."""
-    changed = _changed_part(rows, name, changed_lines)
-    if changed is rows or changed.select((pl.col("status") == "tobedeleted").any()).item():
+    if name not in changed_lines:
         return live(rows)
-    return rows
+    changed = _changed_part(rows, name, changed_lines)
+    return live(rows) if changed.select((pl.col("status") == "tobedeleted").any()).item() else rows
 
 
 def _references(spec: FileSpec) -> list[tuple[str, str, bool]]:
@@ -802,7 +802,7 @@ def platform_issues(
             kept = kept.collect().lazy()
         teaching = changed.lazy().filter(stated() & teacher).select(columns).collect()
         primaries = teaching.filter(pl.col("primary") == "true")
-        if changed is not enrollments:
+        if "enrollments" in changed_lines:
             # a kept record shares its class only with a changed line's primary teacher
             touched = primaries.get_column("classSourcedId").unique().implode()
             held = kept.filter(pl.col("classSourcedId").is_in(touched), pl.col("primary") == "true")
