@@ -32,15 +32,16 @@ def synced(tmp_path) -> Warehouse:
     return graded_warehouse(tmp_path)
 
 
-class LosingThenOverloaded(GradebookApi):
+class LosingThenAnswering(GradebookApi):
     """A SIS behind a gateway that stores the first PUT of each record of `lost` and answers
     it 504 Gateway Timeout (its answer lost on the way back), and answers every PUT of them
-    after that 503, storing nothing."""
+    after that with `retried` (a status and what the SIS says), storing nothing."""
 
     lost: frozenset[str] = frozenset()
 
-    def __init__(self, version: str) -> None:
-        super().__init__(version)
+    def __init__(self, version: str, retried: tuple[int, str], **options) -> None:
+        super().__init__(version, **options)
+        self.retried = retried
         self.tried: set[str] = set()
 
     def _serve(self, method, path, query, body):
@@ -48,7 +49,7 @@ class LosingThenOverloaded(GradebookApi):
         if method != "PUT" or sourced_id not in self.lost:
             return super()._serve(method, path, query, body)
         if sourced_id in self.tried:
-            return status_info(503, "overloaded")
+            return status_info(*self.retried)
         self.tried.add(sourced_id)
         super()._serve(method, path, query, body)
         return status_info(504, "upstream timed out")
@@ -59,7 +60,7 @@ def test_a_put_stored_unanswered_then_refused_for_overload_is_sent_again(synced)
     """The teacher gives 9; its PUT is stored, answered 504, and the retry answered 503. The
     teacher sets it back to 8, what the SIS last acknowledged: the next push sent nothing,
     and the SIS kept the 9."""
-    api = LosingThenOverloaded("1.1")
+    api = LosingThenAnswering("1.1", (503, "overloaded"))
     with serving(api) as root, stamina.set_testing(True, attempts=2):
         url = root + api.base_path
         assert push(synced, url).exit_code == 0

@@ -16,7 +16,6 @@ import stamina
 from pydantic import SecretStr
 
 from rosterflow.demo.api import serving
-from rosterflow.demo.gradebook_api import GradebookApi, status_info
 from rosterflow.schemas.gradebook import REFUSED_RETRY
 from rosterflow.sis.client import RetryPolicy, SisClient
 from rosterflow.sis.credentials import Credentials
@@ -24,6 +23,7 @@ from rosterflow.sis.errors import StatusError
 from rosterflow.sis.push import put_records
 from tests.flows.test_grades_qa import said
 from tests.flows.test_grades_qa2 import categories, push
+from tests.flows.test_grades_qa3 import LosingThenAnswering
 from tests.gradebooks import graded_warehouse
 from tests.syncing import Warehouse
 
@@ -37,29 +37,6 @@ def synced(tmp_path) -> Warehouse:
     return graded_warehouse(tmp_path)
 
 
-class LosingThenRefusing(GradebookApi):
-    """A SIS behind a gateway that stores the first PUT of each record of `lost` and answers
-    it 504 Gateway Timeout (its answer lost on the way back), and refuses every PUT of them
-    after that with `refusal`, storing nothing."""
-
-    lost: frozenset[str] = frozenset()
-
-    def __init__(self, version: str, refusal: tuple[int, str], **options) -> None:
-        super().__init__(version, **options)
-        self.refusal = refusal
-        self.tried: set[str] = set()
-
-    def _serve(self, method, path, query, body):
-        sourced_id = path.rsplit("/", 1)[-1]
-        if method != "PUT" or sourced_id not in self.lost:
-            return super()._serve(method, path, query, body)
-        if sourced_id in self.tried:
-            return status_info(*self.refusal)
-        self.tried.add(sourced_id)
-        super()._serve(method, path, query, body)
-        return status_info(504, "upstream timed out")
-
-
 @pytest.mark.parametrize(
     "refusal",
     [
@@ -71,7 +48,7 @@ def test_a_put_stored_unanswered_then_refused_is_sent_again(synced, refusal):
     """The teacher gives 9 on one column and 7 on another; the 9's PUT is stored, answered
     504, and its retry refused. The teacher sets it back to 8, what the SIS last
     acknowledged: the next push sent nothing, and the SIS kept the 9."""
-    api = LosingThenRefusing("1.1", refusal)
+    api = LosingThenAnswering("1.1", refusal)
     with serving(api) as root, stamina.set_testing(True, attempts=2):
         url = root + api.base_path
         assert push(synced, url).exit_code == 0
@@ -102,8 +79,8 @@ def test_a_put_stored_unanswered_then_refused_is_sent_again(synced, refusal):
     assert api.records["results"]["res-101-2"]["score"] == 8.0
 
 
-class LosingThenRevoking(LosingThenRefusing):
-    """`LosingThenRefusing` that revokes every token it issued as it stores the PUT it loses
+class LosingThenRevoking(LosingThenAnswering):
+    """`LosingThenAnswering` that revokes every token it issued as it stores the PUT it loses
     the answer of: the retry is answered 401, and the one after a new token refused."""
 
     def _serve(self, method, path, query, body):
@@ -143,7 +120,7 @@ def test_a_put_stored_unanswered_then_refused_after_a_new_token_is_unanswered():
 def test_a_refusal_after_an_unanswered_try_names_that_try():
     """The client's error for a status it does not retry names the try the server may have
     taken unanswered; a refusal of every try names none."""
-    sis = LosingThenRefusing("1.1", (409, "the category exists"))
+    sis = LosingThenAnswering("1.1", (409, "the category exists"))
     sis.lost = frozenset({"cat-a"})
 
     async def run(root: str) -> list[StatusError]:
