@@ -56,6 +56,13 @@ def with_stored(con, name: str, frame: pl.DataFrame) -> bytes:
     return blob
 
 
+def record_derived(
+    con, run, derived: dict[str, pl.DataFrame], stored: dict[str, pl.DataFrame]
+) -> None:
+    """Record `run` as changing nothing but deriving `derived`, having read `stored`."""
+    record_run(con, run, NO_ISSUES, RunWrites(no_changes(), derived=derived, stored_derived=stored))
+
+
 def test_a_frame_carried_through_keeps_its_blob_and_is_stamped_with_the_run(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
         apply_first_run(con)
@@ -64,15 +71,11 @@ def test_a_frame_carried_through_keeps_its_blob_and_is_stamped_with_the_run(tmp_
         run = run_record(con, settings_key="settings of the run")
         moved = ORDER.with_columns(pl.col("line") + 1)
 
-        record_run(
+        record_derived(
             con,
             run,
-            NO_ISSUES,
-            RunWrites(
-                no_changes(),
-                derived={"grade_levels": GRADES, "teacher_order": moved},
-                stored_derived={"grade_levels": GRADES, "teacher_order": ORDER},
-            ),
+            {"grade_levels": GRADES, "teacher_order": moved},
+            {"grade_levels": GRADES, "teacher_order": ORDER},
         )
 
         assert stored_blob(con, "grade_levels") == grades_blob
@@ -103,16 +106,7 @@ def test_a_frame_that_differs_from_the_stored_one_only_in_form_is_written_anew(t
         apply_first_run(con)
         blob = with_stored(con, "teacher_order", ORDER)
 
-        record_run(
-            con,
-            run_record(con),
-            NO_ISSUES,
-            RunWrites(
-                no_changes(),
-                derived={"teacher_order": new},
-                stored_derived={"teacher_order": ORDER},
-            ),
-        )
+        record_derived(con, run_record(con), {"teacher_order": new}, {"teacher_order": ORDER})
 
         assert stored_blob(con, "teacher_order") != blob
         assert_frame_equal(derived(con, TENANT, "teacher_order"), new)
@@ -124,16 +118,7 @@ def test_a_frame_the_run_read_but_no_longer_stored_is_written(tmp_path):
         con.execute("delete from oneroster.derived where name = 'grade_levels'")
         run = run_record(con)
 
-        record_run(
-            con,
-            run,
-            NO_ISSUES,
-            RunWrites(
-                no_changes(),
-                derived={"grade_levels": GRADES},
-                stored_derived={"grade_levels": GRADES},
-            ),
-        )
+        record_derived(con, run, {"grade_levels": GRADES}, {"grade_levels": GRADES})
 
         assert_frame_equal(derived(con, TENANT, "grade_levels"), GRADES)
         assert derived_states(con, TENANT)["grade_levels"].run_id == run.run_id
