@@ -132,6 +132,30 @@ def test_a_recalled_feed_is_never_parsed_and_a_changed_file_is_parsed_as_it_is_r
     )
 
 
+def test_files_known_by_their_sha256_before_blake3_are_read_again_once(warehouse):
+    """A warehouse written before files were known by their BLAKE3 holds `sha256:`
+    fingerprints and contents of another digest: no stored file is taken for one of the same
+    bytes (an unchanged file's base keeps its old fingerprint until it is written again), the
+    next run plans the feed as it is, and the run after it is recalled by its contents."""
+    warehouse.sync(tiny_district())
+    warehouse.execute(
+        "update oneroster.snapshots set fingerprint = 'sha256:' || sha256(fingerprint); "
+        "update audit.sync_runs set content_sha256 = sha256(content_sha256)"
+    )
+    before = lms_state(warehouse)
+    changed = with_cell(tiny_district(), "users", 0, "givenName", "Zed")
+    upgraded = warehouse.sync(changed)
+    assert upgraded.outcome == "applied" and upgraded.planning == "incremental"
+    assert [(entity, action) for entity, _, action in warehouse.actions(upgraded.run_id)] == [
+        ("user", "update")
+    ]
+    for name, table in lms_state(warehouse).items():
+        if name not in ("users", "history.users"):
+            assert_frame_equal(table, before[name])
+    again = warehouse.sync(changed)  # (its contents stored by the new digests)
+    assert again.planning == "recalled" and again.summary.height == 0
+
+
 def test_a_changed_setting_or_a_hand_edit_is_not_recalled(warehouse):
     warehouse.sync(tiny_district())
     off = warehouse.sync(tiny_district(), settings={"hierarchy": {"session_base_courses": False}})

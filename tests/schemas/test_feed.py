@@ -415,7 +415,7 @@ def test_a_file_is_parsed_as_it_is_read_unless_its_bytes_are_the_ones_named(tmp_
 
     feed = open_feed(path, parse=False)
     assert parsed == []  # opening reads the manifest and lists the files
-    known = {"users": whole.contents["users"].fingerprint, "orgs": "sha256:other bytes"}
+    known = {"users": whole.contents["users"].fingerprint, "orgs": "blake3:other bytes"}
     feed.read(parse_unless=known)
     assert feed.content_sha256 == whole.content_sha256  # every file's bytes in and hashed
     assert set(feed._reading.parsed()) == set(whole.files) - {"users"}  # parsed as read
@@ -458,7 +458,7 @@ def test_a_file_whose_hash_fails_raises_its_error_and_nothing_waits_forever(
     def no_hash(data: bytes) -> str:
         raise MemoryError("no room to hash")
 
-    monkeypatch.setattr(feed_module, "_sha256", no_hash)
+    monkeypatch.setattr(feed_module, "_digest", no_hash)
     feed = open_feed(path, parse=False).read(parse_unless)
     with pytest.raises(MemoryError, match="no room to hash"):
         feed.parse()
