@@ -107,8 +107,9 @@ async def send_plan(
 ) -> pl.DataFrame:
     """PUT what the plan sends, file after file, with the credentials `source` and the
     environment give; what the SIS answered to each record, and those held back
-    (`ANSWERED_SCHEMA`). `PushStopped` (whose `answered` holds the same for what was answered
-    before, and the records whose PUT may have reached the SIS unanswered:
+    (`ANSWERED_SCHEMA`; a record whose try got no answer and whose retry the SIS refused is
+    `unanswered`, `sis.push.put_records`). `PushStopped` (whose `answered` holds the same for
+    what was answered before, and the records whose PUT may have reached the SIS unanswered:
     `sis.push.unanswered`) when it cannot go on; a `SisError` before any record was sent.
     With nothing to send, the SIS is not called at all."""
     scopes = source.push_scopes or push_scopes(plan.version)

@@ -123,6 +123,16 @@ def unanswered_try(error: BaseException) -> httpx2.Request | None:
         return None
 
 
+# where a response answered after a try that got no answer keeps that try's request
+_UNANSWERED_BEFORE = "rosterflow.unanswered_before"
+
+
+def unanswered_before(response: httpx2.Response) -> httpx2.Request | None:
+    """The request of a try before `response` that may have reached the server unanswered (a
+    504, say), or None: a PUT so tried may be stored, whatever this answer says of it."""
+    return response.extensions.get(_UNANSWERED_BEFORE)
+
+
 def _unanswered(error: SisError, request: httpx2.Request | None) -> SisError:
     """`error`, naming the request of a try that may have reached the server unanswered."""
     error.unanswered = request
@@ -308,6 +318,8 @@ class SisClient:
                 ),
                 unanswered,
             )
+        if unanswered is not None:
+            response.extensions[_UNANSWERED_BEFORE] = unanswered
         return response
 
     def _refused(self, shown: str) -> str:

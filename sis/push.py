@@ -34,7 +34,7 @@ from http import HTTPStatus
 import polars as pl
 
 from rosterflow.schemas.gradebook import REFUSED_RETRY
-from rosterflow.sis.client import RETRIED_STATUSES, SisClient, web_page
+from rosterflow.sis.client import RETRIED_STATUSES, SisClient, unanswered_before, web_page
 from rosterflow.sis.errors import SisError, StatusError
 
 # what the SIS answered to each record PUT
@@ -105,6 +105,14 @@ def unanswered(error: SisError) -> bool:
     return error.unanswered is not None and error.unanswered.method == "PUT"
 
 
+def _stopping(message: str, cause: SisError) -> SisError:
+    """The error that stops a push, saying `message`, with what `cause` knew of a try left
+    unanswered (a 504 before the 405 or web page that stops it: the record may be stored)."""
+    error = SisError(message)
+    error.unanswered = cause.unanswered
+    return error
+
+
 def _answered(rows: list[tuple[str, int | None, str, str | None]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row")
 
@@ -125,15 +133,16 @@ async def put_records(
             response = await client.put(base + sourced_id, body)
         except StatusError as error:
             if error.status == 405:
-                raise SisError(
+                raise _stopping(
                     f"{error}: the API takes no PUT there; give the base URL of its "
-                    "gradebook service"
+                    "gradebook service",
+                    error,
                 ) from None
             if not refusal(error.status):
                 raise
             if error.web_page:
                 # a site's "not found" or "forbidden" page: no API's word on the record
-                raise SisError(web_page_answered(base + sourced_id, error.status)) from None
+                raise _stopping(web_page_answered(base + sourced_id, error.status), error) from None
             said = error.detail or _phrase(error.status)
             if unanswered(error):
                 # the SIS refused a retry (a 409 for the record it stored), not the try before,
@@ -147,7 +156,9 @@ async def put_records(
         if web_page(response):
             # a site's page (a catch-all front page, a sign-in form) says 200 to anything:
             # counted as sent, the record would never be sent again
-            raise SisError(web_page_answered(base + sourced_id, response.status_code))
+            stopping = SisError(web_page_answered(base + sourced_id, response.status_code))
+            stopping.unanswered = unanswered_before(response)
+            raise stopping
         rows.append((sourced_id, response.status_code, "sent", None))
 
     async def worker() -> None:

@@ -119,6 +119,62 @@ def test_what_no_record_can_mend_stops_the_push_keeping_what_was_answered(
     )
 
 
+class LostThenStopped:
+    """A gateway before a SIS: a record's first PUT is answered 504 Gateway Timeout (the SIS
+    may have stored it, its answer lost on the way back), every later request `status` with
+    `body` as `content_type`."""
+
+    base_path = "/ims/oneroster/v1p1"
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        self.answer = (status, content_type.encode(), body)
+        self.tries: list[str] = []
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        self.tries.append(f"{scope['method']} {scope['path']}")
+        status, content_type, body = (
+            (504, b"application/json", b"{}") if len(self.tries) == 1 else self.answer
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", content_type)],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize(
+    ("gateway", "message"),
+    [
+        (LostThenStopped(405, "application/json", b"{}"), "the API takes no PUT there"),
+        (
+            LostThenStopped(404, "text/html", b"<html><body>Not Found</body></html>"),
+            "with a web page (text/html)",
+        ),
+        (
+            LostThenStopped(200, "text/html", b"<html><body>Down for maintenance</body></html>"),
+            "with a web page (text/html)",
+        ),
+    ],
+    ids=["no put", "web page", "web page 200"],
+)
+def test_a_put_unanswered_then_stopped_by_its_retry_may_be_stored(serve, gateway, message):
+    """cat-z's first PUT gets no answer (the SIS may have stored it); its retry is answered
+    with what stops the push. The record is `unanswered`, which the next push sends again,
+    not left out as if it had never reached the SIS."""
+    base = serve(gateway)
+
+    with pytest.raises(PushStopped) as stopped:
+        put(base, categories("cat-z"))
+
+    assert message in str(stopped.value) and len(gateway.tries) == 2
+    assert stopped.value.answered.select("sourcedId", "outcome").rows() == [("cat-z", "unanswered")]
+
+
 @pytest.mark.parametrize("status", [400, 403, 404, 409, 422])
 def test_a_client_error_of_the_record_refuses_it(status):
     assert refusal(status)
