@@ -211,6 +211,37 @@ def test_pages_that_do_not_add_up_to_the_total_are_refused(district, serve):
         pull(serve(app), Source(page_size=10), policy=QUICK)
 
 
+def test_a_total_that_counts_the_page_not_the_collection_is_refused(district, serve):
+    """A server whose X-Total-Count says how many records the page holds: a full first page
+    and its count were read as the whole collection, and every user past it as one the SIS
+    had dropped."""
+    app = RosterApi(district, link=False)
+
+    def per_page(method, path, query):
+        if path.endswith("/users"):
+            status, headers, body = app._page("users", path, query)
+            count = min(
+                int(query["limit"]), max(0, district["users"].height - int(query["offset"]))
+            )
+            return status, headers | {"X-Total-Count": str(count)}, body
+        return None
+
+    app.fault = per_page
+    with pytest.raises(
+        InconsistentPull, match=r"offset=10: X-Total-Count said 10 records, all on the first page"
+    ):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+
+
+def test_a_collection_of_one_full_page_is_read_with_one_more_request(district, serve):
+    """A total equal to a full page: the next page (empty) says it was the whole collection."""
+    users = district["users"].head(10)
+    app = RosterApi(district | {"users": users}, link=False)
+    pulled = pull(serve(app), Source(page_size=10), policy=QUICK)
+    assert pulled.frames["users"]["sourcedId"].to_list() == users["sourcedId"].to_list()
+    assert [int(r.split("offset=")[1]) for r in users_requests(app)] == [0, 10]
+
+
 def test_demographics_are_pulled_when_offered_and_absent_when_not(district, serve):
     users = district["users"]["sourcedId"].head(3)
     demographics = pl.DataFrame(
