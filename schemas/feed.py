@@ -595,16 +595,40 @@ def _ignored(relative: str) -> bool:
 
 def _at_root(members: Mapping[str, _Member]) -> dict[str, _Member]:
     """The feed's files by name: at the root, or inside one top folder."""
-    top_folders = {PurePosixPath(n).parts[0] for n in members if len(PurePosixPath(n).parts) > 1}
-    at_root = {n: read for n, read in members.items() if len(PurePosixPath(n).parts) == 1}
-    if MANIFEST_FILE not in at_root and len(top_folders) == 1 and not at_root:
-        (top,) = top_folders
+    top = _top_folder(members)
+    if top is not None:
         return {
             PurePosixPath(n).relative_to(top).as_posix(): read
             for n, read in members.items()
             if len(PurePosixPath(n).parts) == 2
         }
-    return at_root
+    return {n: read for n, read in members.items() if len(PurePosixPath(n).parts) == 1}
+
+
+def _top_folder(members: Mapping[str, _Member]) -> str | None:
+    """The one folder a feed's files are read in when nothing is at its root, else None."""
+    top_folders = {PurePosixPath(n).parts[0] for n in members if len(PurePosixPath(n).parts) > 1}
+    at_root = any(len(PurePosixPath(n).parts) == 1 for n in members)
+    return next(iter(top_folders)) if len(top_folders) == 1 and not at_root else None
+
+
+def _folder_issues(members: Mapping[str, _Member]) -> list[dict]:
+    """A warning for each file in a folder of the feed where none is read (`old/users.csv`
+    beside the files read): named by its path, it is no file of the feed, which a person
+    may have meant it to be."""
+    top = _top_folder(members)
+    depth = 1 if top is None else 2
+    read_in = "at its root" if top is None else f"in {top}/"
+    return [
+        file_issue(
+            name,
+            "file.unknown",
+            "warning",
+            f"in a folder of the feed; ignored (a feed's files are read {read_in})",
+        )
+        for name in sorted(members)
+        if len(PurePosixPath(name).parts) > depth
+    ]
 
 
 # --- the manifest ---------------------------------------------------------------------------
@@ -846,6 +870,7 @@ def open_feed(
         return Feed(source.name, source.sha256, manifest, absent, {}, found, encoding=encoding)
     specs = SPECS_BY_VERSION[version]
     issues += _member_issues(members, modes, manifest, lines, version)
+    issues += _folder_issues(source.members)
     to_read = {
         name: members[specs[name].file_name]
         for name, mode in modes.items()

@@ -157,3 +157,28 @@ def test_a_first_line_of_control_characters_is_shown_escaped(tmp_path):
     assert [(e[4], e[3][:12]) for e in errors if e[4] == "header.missing"] == [
         ("header.missing", "\\u0000\\u0001")
     ]
+
+
+@pytest.mark.parametrize(
+    ("top", "read_in"), [("", "at its root"), ("district/", "in district/")], ids=["root", "top"]
+)
+def test_a_file_in_a_folder_of_the_feed_is_warned_of_not_left_unsaid(tmp_path, top, read_in):
+    """`old/users.csv` beside the files read (last year's, or the file meant to be read) was
+    ignored without a word: `valid, 0 warnings`, as if the feed had no such file."""
+    members = {f"{top}{name}": data for name, data in FILES.items()}
+    members |= {f"{top}old/users.csv": FILES["users.csv"], f"{top}old/a/notes.txt": b"x"}
+
+    feed = open_feed(write_zip(tmp_path / "feed.zip", members))
+
+    assert feed.issues.select("file", "rule", "severity", "message").rows() == [
+        (
+            f"{top}{name}",
+            "file.unknown",
+            "warning",
+            f"in a folder of the feed; ignored (a feed's files are read {read_in})",
+        )
+        for name in ("old/a/notes.txt", "old/users.csv")
+    ]
+    assert feed.rows("users").equals(
+        open_feed(write_zip(tmp_path / "plain.zip", FILES)).rows("users")
+    )
