@@ -118,8 +118,18 @@ def login_issues(users: pl.DataFrame, key: str, changed: int | None = None) -> l
         missing = with_login.lazy().filter(~found)
         logins = with_login.get_column("__login").drop_nulls().unique().implode()
         kept = with_comparable_login(users.slice(changed).lazy(), key)
-        sharing = pl.concat(
-            [with_login.lazy().filter(found), kept.filter(pl.col("__login").is_in(logins))]
+        # in one chunk: the kept records come in the chunks of the stored records (a file's
+        # base, then its patches), and Polars' set difference of two list columns
+        # (`_others_sharing`) panics on rows in chunks (`index out of bounds`) when a kept
+        # user sharing the login is beyond the first: the changed lines' users with a login
+        # and the kept ones sharing it, a few
+        sharing = (
+            pl.concat(
+                [with_login.lazy().filter(found), kept.filter(pl.col("__login").is_in(logins))]
+            )
+            .collect()
+            .rechunk()
+            .lazy()
         )
     return [
         _login_issues(
