@@ -118,19 +118,14 @@ def login_issues(users: pl.DataFrame, key: str, changed: int | None = None) -> l
         missing = with_login.lazy().filter(~found)
         logins = with_login.get_column("__login").drop_nulls().unique().implode()
         kept = with_comparable_login(users.slice(changed).lazy(), key)
-        # in one chunk: the kept records come in the chunks of the stored records (a file's
-        # base, then its patches), and Polars' set difference of two list columns
-        # (`_others_sharing`) panics on rows in chunks (`index out of bounds`) when a kept
-        # user sharing the login is beyond the first: the changed lines' users with a login
-        # and the kept ones sharing it, a few
-        sharing = (
-            pl.concat(
-                [with_login.lazy().filter(found), kept.filter(pl.col("__login").is_in(logins))]
-            )
-            .collect()
-            .rechunk()
-            .lazy()
+        sharing = pl.concat(
+            [with_login.lazy().filter(found), kept.filter(pl.col("__login").is_in(logins))]
         )
+    # the users sharing a login (a few, if any) in one chunk: Polars' set difference of two
+    # list columns (`_others_sharing`) panics on rows in several chunks (`index out of
+    # bounds`), as the kept records of a file read by its changed lines come (in the chunks
+    # of the stored records: a file's base, then its patches)
+    shared = sharing.filter(pl.col("__login").is_duplicated()).collect().rechunk().lazy()
     return [
         _login_issues(
             missing,
@@ -139,8 +134,8 @@ def login_issues(users: pl.DataFrame, key: str, changed: int | None = None) -> l
             _missing_reason(key),
         ),
         _login_issues(
-            # (the others are named among the rows sharing a login alone: a few, if any)
-            sharing.filter(pl.col("__login").is_duplicated()).with_columns(_others_sharing()),
+            # (the others are named among the rows sharing a login alone)
+            shared.with_columns(_others_sharing()),
             key,
             "identity.login_duplicate",
             pl.concat_str(
