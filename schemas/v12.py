@@ -18,7 +18,8 @@ as it was: the first 1.2 sync after a 1.1 sync of the same roster changes nothin
   role added adds its org after the stored ones, and one it marks tobedeleted takes its org
   away (but the first, the user's domain, which the primary role kept gives). A delta that
   sends one of a user's several primary roles, not the one at primaryOrgSourcedId (the stored
-  domain), leaves the user's role as stored (`primaries_held`), with a warning.
+  domain) or, without a primaryOrgSourcedId, not the one at the stored domain, leaves the
+  user's role and domain as stored (`primaries_held`), with a warning.
 - lineItems.csv's `academicSessionSourcedId` is 1.1's `gradingPeriodSourcedId`; every other
   shared file keeps its 1.1 columns, and what 1.2 added to it is validated and then left out.
 
@@ -85,15 +86,16 @@ def as_v11(
     if primaries is not None and modes.get("users") == "delta" and stored_users is not None:
         held = primaries_held(users, roles, primaries, stored_users)
         if held.height:  # (most deltas: a user's primary roles are at one org)
+            # the role at the deciding org stays the user's, and so does its org, their domain
             primaries = primaries.join(
-                held.select("userSourcedId", "stored_role"),
+                held.select("userSourcedId", "stored_role", "deciding_org"),
                 on="userSourcedId",
                 how="left",
                 maintain_order="left",
             ).select(
                 "userSourcedId",
                 pl.coalesce("stored_role", "role").alias("role"),
-                "orgSourcedId",
+                pl.coalesce("deciding_org", "orgSourcedId").alias("orgSourcedId"),
                 "role_line",
             )
             found.append(held_primary_issues(held))
@@ -161,14 +163,18 @@ def primaries_held(
     users: pl.DataFrame, roles: pl.DataFrame, primaries: pl.DataFrame, stored_users: pl.DataFrame
 ) -> pl.DataFrame:
     """`userSourcedId, stored_role, sent_role` (as roles.csv gives it), `orgSourcedId,
-    role_line, primaryOrgSourcedId` of each stored user whom a users.csv delta sends with
-    primary roles.csv rows, none of them at the user's primaryOrgSourcedId (the user's domain
-    as stored too), that read as another 1.1 role than the one stored. A delta sends the roles
+    role_line, primaryOrgSourcedId, deciding_org` of each stored user whom a users.csv delta
+    sends with primary roles.csv rows, none of them at the org whose primary role decides the
+    user's role (`deciding_org`: the user's primaryOrgSourcedId, which must be their domain as
+    stored; without one, their domain as stored, the org of the primary role a bulk file read
+    as theirs), that read as another 1.1 role than the one stored. A delta sends the roles
     that changed: one of several primary roles sent alone (a new beginDate) leaves the one at
-    the primary org as it was, and that one is the user's role, as in a bulk file; so the
-    stored role stays, unless the delta ends a primary role at that org."""
-    ended = roles.filter(~stated() & (pl.col("roleType") == "primary")).select(
-        "userSourcedId", pl.col("orgSourcedId").alias("primaryOrgSourcedId")
+    the deciding org as it was, and that one is the user's role, as in a bulk file; so the
+    stored role stays, unless the delta sends a primary role at that org: one it ends, or
+    one beside those it reads first in file order (a REST pull sends all of a user's roles),
+    which is the user's as in a bulk file."""
+    at_deciding_org = roles.filter(pl.col("roleType") == "primary").select(
+        "userSourcedId", pl.col("orgSourcedId").alias("deciding_org")
     )
     return (
         primaries.join(
@@ -176,7 +182,11 @@ def primaries_held(
             on="userSourcedId",
             how="inner",
         )
-        .filter(pl.col("orgSourcedId") != pl.col("primaryOrgSourcedId"))
+        # (most users: their primary role is at their primaryOrgSourcedId, and decides)
+        .filter(
+            pl.col("primaryOrgSourcedId").is_null()
+            | (pl.col("orgSourcedId") != pl.col("primaryOrgSourcedId"))
+        )
         .join(
             stored_users.select(
                 pl.col("sourcedId").alias("userSourcedId"),
@@ -190,11 +200,13 @@ def primaries_held(
             on="userSourcedId",
             how="inner",
         )
+        .with_columns(pl.coalesce("primaryOrgSourcedId", "stored_domain").alias("deciding_org"))
         .filter(
+            pl.col("orgSourcedId") != pl.col("deciding_org"),
             pl.col("stored_role") != pl.col("role"),
-            pl.col("stored_domain") == pl.col("primaryOrgSourcedId"),
+            pl.col("stored_domain") == pl.col("deciding_org"),
         )
-        .join(ended, on=["userSourcedId", "primaryOrgSourcedId"], how="anti")
+        .join(at_deciding_org, on=["userSourcedId", "deciding_org"], how="anti")
         .join(
             roles.select(pl.col(LINE).alias("role_line"), pl.col("role").alias("sent_role")),
             on="role_line",
@@ -207,6 +219,7 @@ def primaries_held(
             "orgSourcedId",
             "role_line",
             "primaryOrgSourcedId",
+            "deciding_org",
         )
     )
 
@@ -223,12 +236,24 @@ def held_primary_issues(held: pl.DataFrame) -> pl.LazyFrame:
         severity="warning",
         message=pl.format(
             "user {} keeps the role stored, {}: this delta sends their primary role at org {} "
-            "but not the one at their primaryOrgSourcedId {}, which stays their role; to "
-            "change it, send that roles.csv row (or mark it tobedeleted)",
+            "but not the one at {}, which stays their role; to change it, send that roles.csv "
+            "row (or mark it tobedeleted){}",
             pl.col("userSourcedId"),
             pl.col("stored_role"),
             pl.col("orgSourcedId"),
-            pl.col("primaryOrgSourcedId"),
+            pl.when(pl.col("primaryOrgSourcedId").is_not_null())
+            .then(pl.format("their primaryOrgSourcedId {}", pl.col("deciding_org")))
+            .otherwise(
+                pl.format(
+                    "org {}, their domain as stored (users.csv gives no primaryOrgSourcedId)",
+                    pl.col("deciding_org"),
+                )
+            ),
+            pl.when(pl.col("primaryOrgSourcedId").is_not_null())
+            .then(pl.lit(""))
+            .otherwise(
+                pl.lit(", or give the user's primaryOrgSourcedId (the org whose role decides)")
+            ),
         ),
     )
 

@@ -96,11 +96,6 @@ def test_a_delta_sending_a_primary_role_away_from_the_primary_org_keeps_the_stor
             id="the primary role at the primary org ended",
         ),
         pytest.param(
-            roles(("r-aide", "active", "primary", "aide", "s2")),
-            None,
-            id="no primaryOrgSourcedId",
-        ),
-        pytest.param(
             roles(("r-aide", "active", "primary", "aide", "s1")),
             "s1",
             id="the primary role at the primary org sent",
