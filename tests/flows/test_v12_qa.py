@@ -10,6 +10,30 @@ from tests.feeds import tiny_district
 from tests.feeds12 import as_v12, frame12, write_feed_12
 
 STAMP = "2027-01-10T08:00:00Z"
+# u-t1's second primary role: an aide at s2, after their teacher role at s1 in file order
+SECOND_PRIMARY = frame12(
+    "roles",
+    {
+        "sourcedId": "r-t1-aide",
+        "userSourcedId": "u-t1",
+        "roleType": "primary",
+        "role": "aide",
+        "orgSourcedId": "s2",
+    },
+)
+
+
+def second_primary_moved(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The delta of a SIS that moves u-t1's second primary role's beginDate: that roles.csv
+    row and its user alone."""
+    return {
+        "users": frames["users"]
+        .filter(pl.col("sourcedId") == "u-t1")
+        .with_columns(status=pl.lit("active"), dateLastModified=pl.lit(STAMP)),
+        "roles": SECOND_PRIMARY.with_columns(
+            status=pl.lit("active"), dateLastModified=pl.lit(STAMP), beginDate=pl.lit("2027-01-04")
+        ),
+    }
 
 
 def lms_role(warehouse, external_id: str) -> list[str]:
@@ -26,30 +50,13 @@ def test_a_delta_resending_a_second_primary_role_keeps_the_user_s_platform_role(
     warehouse = tmp_path / "wh.duckdb"
     frames = as_v12(tiny_district())
     # u-t1 teaches at s1, their primaryOrgSourcedId, and is a primary aide at s2 as well
-    aide = frame12(
-        "roles",
-        {
-            "sourcedId": "r-t1-aide",
-            "userSourcedId": "u-t1",
-            "roleType": "primary",
-            "role": "aide",
-            "orgSourcedId": "s2",
-        },
-    )
-    frames["roles"] = pl.concat([frames["roles"], aide])
+    frames["roles"] = pl.concat([frames["roles"], SECOND_PRIMARY])
     first = run_sync(write_feed_12(tmp_path / "a.zip", frames), warehouse, Settings(), "d")
     assert first.outcome == "applied", first.issues
     assert lms_role(warehouse, "or--u-t1") == ["teacher"]
 
     # the SIS moves the aide role's beginDate: its delta sends that row and its user alone
-    delta = {
-        "users": frames["users"]
-        .filter(pl.col("sourcedId") == "u-t1")
-        .with_columns(status=pl.lit("active"), dateLastModified=pl.lit(STAMP)),
-        "roles": aide.with_columns(
-            status=pl.lit("active"), dateLastModified=pl.lit(STAMP), beginDate=pl.lit("2027-01-04")
-        ),
-    }
+    delta = second_primary_moved(frames)
     second = run_sync(
         write_feed_12(tmp_path / "b.zip", delta, {"users": "delta", "roles": "delta"}),
         warehouse,

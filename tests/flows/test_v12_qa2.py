@@ -8,8 +8,9 @@ import polars as pl
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from tests.feeds import tiny_district
-from tests.feeds12 import as_v12, frame12, write_feed_12
+from tests.feeds12 import as_v12, write_feed_12
 from tests.flows.test_pipeline_incremental import TENANT, synced_as_in_full
+from tests.flows.test_v12_qa import SECOND_PRIMARY, second_primary_moved
 
 STAMP = "2027-01-10T08:00:00Z"
 
@@ -29,33 +30,16 @@ def test_a_delta_of_a_second_primary_role_without_primary_orgs_moves_nobody(tmp_
     frames = as_v12(tiny_district())
     # u-t1 teaches at s1 and is a primary aide at s2, after it in file order; no user has a
     # primaryOrgSourcedId (1.2 does not require it)
-    aide = frame12(
-        "roles",
-        {
-            "sourcedId": "r-t1-aide",
-            "userSourcedId": "u-t1",
-            "roleType": "primary",
-            "role": "aide",
-            "orgSourcedId": "s2",
-        },
-    )
     frames |= {
         "users": frames["users"].with_columns(primaryOrgSourcedId=pl.lit(None, pl.String)),
-        "roles": pl.concat([frames["roles"], aide]),
+        "roles": pl.concat([frames["roles"], SECOND_PRIMARY]),
     }
     first = run_sync(write_feed_12(tmp_path / "a.zip", frames), warehouse, Settings(), TENANT)
     assert first.outcome == "applied", first.issues
     assert lms_user(warehouse, "or--u-t1") == [("teacher", "or--s1")]
 
     # the SIS moves the aide role's beginDate: its delta sends that row and its user alone
-    delta = {
-        "users": frames["users"]
-        .filter(pl.col("sourcedId") == "u-t1")
-        .with_columns(status=pl.lit("active"), dateLastModified=pl.lit(STAMP)),
-        "roles": aide.with_columns(
-            status=pl.lit("active"), dateLastModified=pl.lit(STAMP), beginDate=pl.lit("2027-01-04")
-        ),
-    }
+    delta = second_primary_moved(frames)
     feed = write_feed_12(tmp_path / "b.zip", delta, {"users": "delta", "roles": "delta"})
     ours, _ = synced_as_in_full(warehouse, oracle, feed)
     assert ours.ok, ours.issues

@@ -44,7 +44,7 @@ def roles(*rows: tuple[str, str, str, str, str]) -> pl.DataFrame:
     )
 
 
-def validated_delta(tmp_path: Path, role_rows: pl.DataFrame, primary_org: str | None):
+def validated_delta(tmp_path: Path, role_rows: pl.DataFrame, primary_org: str | None = None):
     users = (
         as_v12(tiny_district())["users"]
         .filter(pl.col("sourcedId") == "u-t1")

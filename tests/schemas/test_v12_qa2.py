@@ -4,68 +4,10 @@ roles alone keeps the user's role and domain as stored, as its next bulk file re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pytest
 
-from rosterflow.schemas.feed import open_feed
-from rosterflow.schemas.validate import validate_feed
-from rosterflow.schemas.writer import write_feed
-from tests.feeds import tiny_district, with_cell
-from tests.feeds12 import as_v12, frame12, write_feed_12
-
-DELTA = {"users": "delta", "roles": "delta"}
-STAMP = "2027-01-10T08:00:00Z"
-
-
-def stored_users(tmp_path: Path) -> pl.DataFrame:
-    """tiny_district's users as a sync stores them, u-t1 a teacher whose domain is s1, with a
-    role at s2 too (a bulk file's primary teacher role at s1 and primary aide role at s2, the
-    teacher's first in file order, read so)."""
-    district = with_cell(tiny_district(), "users", 0, "orgSourcedIds", "s1,s2")
-    feed = open_feed(write_feed(tmp_path / "stored.zip", district))
-    return validate_feed(feed).tables["users"]
-
-
-def roles(*rows: tuple[str, str, str, str, str]) -> pl.DataFrame:
-    """roles.csv delta rows of u-t1: (sourcedId, status, roleType, role, orgSourcedId)."""
-    return frame12(
-        "roles",
-        *(
-            {
-                "sourcedId": sid,
-                "status": status,
-                "dateLastModified": STAMP,
-                "userSourcedId": "u-t1",
-                "roleType": kind,
-                "role": role,
-                "beginDate": "2027-01-04",
-                "orgSourcedId": org,
-            }
-            for sid, status, kind, role, org in rows
-        ),
-    )
-
-
-def validated_delta(tmp_path: Path, role_rows: pl.DataFrame, primary_org: str | None = None):
-    """u-t1's users.csv delta row (with `primary_org` as primaryOrgSourcedId) and `role_rows`,
-    validated against the stored users."""
-    users = (
-        as_v12(tiny_district())["users"]
-        .filter(pl.col("sourcedId") == "u-t1")
-        .with_columns(
-            primaryOrgSourcedId=pl.lit(primary_org, pl.String),
-            status=pl.lit("active"),
-            dateLastModified=pl.lit(STAMP),
-        )
-    )
-    feed = open_feed(
-        write_feed_12(tmp_path / "delta.zip", {"users": users, "roles": role_rows}, DELTA)
-    )
-    stored = stored_users(tmp_path)
-    known = {"users": stored["sourcedId"], "orgs": pl.Series(["st", "d1", "s1", "s2"])}
-    return validate_feed(feed, known=known, carried={"users": stored})
+from tests.schemas.test_v12_qa import roles, validated_delta
 
 
 def read_user(result) -> tuple:
