@@ -113,7 +113,7 @@ def live(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.filter(stated())
 
 
-def _changed_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
+def changed_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
     """The rows of `rows` (a file's table) that a check of one row, or of rows sharing a value,
     must look at by themselves: every row, or of a file read by its changed lines, those
     lines' rows alone (a slice, no copy)."""
@@ -122,7 +122,7 @@ def _changed_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) ->
     return rows.slice(0, changed_lines[name])
 
 
-def _kept_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
+def kept_part(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> pl.DataFrame:
     """The kept records of a file read by its changed lines (none of another file)."""
     if name not in changed_lines:
         return rows.clear()
@@ -133,7 +133,7 @@ def _stated_rows(rows: pl.DataFrame, name: str, changed_lines: ChangedLines) -> 
     """`live(rows)`, looking for removals among the rows that may be ones alone."""
     if name not in changed_lines:
         return live(rows)
-    changed = _changed_part(rows, name, changed_lines)
+    changed = changed_part(rows, name, changed_lines)
     return live(rows) if changed.select((pl.col("status") == "tobedeleted").any()).item() else rows
 
 
@@ -187,7 +187,7 @@ def reference_issues(
     changed_lines = changed_lines or {}
     stated = {name: _stated_rows(rows, name, changed_lines) for name, rows in tables.items()}
     removed = {
-        name: _changed_part(rows, name, changed_lines)
+        name: changed_part(rows, name, changed_lines)
         .select(pl.col("sourcedId").filter(pl.col("status") == "tobedeleted"))
         .to_series()
         for name, rows in tables.items()
@@ -208,14 +208,14 @@ def reference_issues(
                 if name not in changed_rows:  # once per file, not once per reference
                     rows = tables[name]
                     looked_at = (
-                        live(_changed_part(rows, name, changed_lines))
+                        live(changed_part(rows, name, changed_lines))
                         if name in changed_lines
                         else stated[name]
                     )
                     changed_rows[name] = (
                         looked_at,
                         looked_at["sourcedId"].is_in(compared[name].changed.implode()),
-                        _kept_part(rows, name, changed_lines),
+                        kept_part(rows, name, changed_lines),
                     )
                 unresolved = _unresolved_since(
                     *changed_rows[name], column, is_list, compared[target], target_live
@@ -776,7 +776,7 @@ def platform_issues(
     if users is not None:
         found.append(
             issues_from(
-                _changed_part(users, "users", changed_lines)
+                changed_part(users, "users", changed_lines)
                 .lazy()
                 .select(LINE, "role", "email", "status")
                 .filter(stated() & (pl.col("role") == "teacher") & pl.col("email").is_null()),
@@ -795,8 +795,8 @@ def platform_issues(
         teacher = (pl.col("role") == "teacher") & pl.col("status").ne_missing(pl.lit("inactive"))
         # the columns the checks read, before the filter copies rows (millions of them)
         columns = (LINE, "classSourcedId", "userSourcedId", "primary")
-        changed = _changed_part(enrollments, "enrollments", changed_lines)
-        kept = _kept_part(enrollments, "enrollments", changed_lines).lazy()
+        changed = changed_part(enrollments, "enrollments", changed_lines)
+        kept = kept_part(enrollments, "enrollments", changed_lines).lazy()
         kept = kept.filter(teacher).select(columns)
         if classes is not None:  # (its checks read every teacher enrollment: found once)
             kept = kept.collect().lazy()
@@ -927,7 +927,7 @@ def date_order_issues(
         # finds the few candidates, and only those are read as dates (1.3M enrollments
         # read as dates took 0.1 s of every sync)
         reversed_ = (
-            _changed_part(tables[name], name, changed_lines or {})
+            changed_part(tables[name], name, changed_lines or {})
             .lazy()
             .select(LINE, start, end)
             .filter(pl.col(end) < pl.col(start))

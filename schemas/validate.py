@@ -47,12 +47,14 @@ from rosterflow.schemas.references import (
     CLOSED_SCHEMA,
     KnownIds,
     Reference,
+    changed_part,
     closed_references,
     cycle_issues,
     date_order_issues,
     dropped_record_issues,
     dropped_records_checked,
     dropping_referrers,
+    kept_part,
     list_length_issues,
     live,
     platform_issues,
@@ -237,8 +239,8 @@ def validate_feed(
     if "users" in tables:
         users = tables["users"]
         if "users" in changed_lines:  # (its kept records state theirs)
-            changed_users = live(users.slice(0, changed_lines["users"]))
-            users = pl.concat([changed_users, users.slice(changed_lines["users"])])
+            changed_users = live(changed_part(users, "users", changed_lines))
+            users = pl.concat([changed_users, kept_part(users, "users", changed_lines)])
             found += login_issues(users, settings.identity.key, changed_users.height)
         else:
             found += login_issues(live(users), settings.identity.key)
