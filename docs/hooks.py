@@ -445,6 +445,19 @@ LATER_NOTES: dict[tuple[str, str], str] = {
     ("oneroster.derived", "run_id"): (
         "the run that left it: that wrote it, or that kept it as the run before it had left it"
     ),
+    # 008_grade_pushes.sql predates the PUTs a push records unanswered (sis.push.unanswered)
+    ("audit.grade_pushes", "status"): (
+        "the HTTP status the SIS answered; null: held back, never sent, or no answer came"
+    ),
+    ("audit.grade_pushes", "outcome"): (
+        "sent (acknowledged) | refused | held (its category or line item was not accepted) | "
+        "unanswered (no answer came to its PUT: the SIS may hold it, and the next push sends "
+        "it again)"
+    ),
+    ("audit.grade_pushes", "reason"): (
+        "a refusal: what the SIS said, else the status's phrase; held: why; unanswered: why no "
+        "answer came, or what the SIS said of the retry it refused"
+    ),
 }
 
 

@@ -32,6 +32,7 @@ with app.setup:
     import polars as pl
     from _shared import RUN_STEP, pick_tenant, run_axis, sql_panel, with_run_label
 
+    from rosterflow.schemas.gradebook import REFUSED_RETRY
     from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 
     # the warehouse ROSTERFLOW_WAREHOUSE names, read-only; it keeps the SQL each panel showed
@@ -766,8 +767,10 @@ def _():
     it (`unchanged`), what the SIS refused or the push held back (`refused`), and what was not
     sent at all (`excluded`, with its reasons in `audit.grade_exclusions`). Below it, every
     record a push sent and the SIS acknowledged (`audit.grade_pushes`, outcome `sent`), then
-    every record a push had refused or held back, with the status and what the SIS said;
-    `accepted_since` tells whether a later push to the same SIS got it through.
+    every record a push had refused or held back, or left unanswered (a push that stopped got
+    no answer to its PUT: the SIS may hold the record), with the status and what the SIS said;
+    `not_accepted` tells a refusal from a record left unanswered, and `accepted_since` whether
+    a later push to the same SIS got it through.
     """)
     return
 
@@ -796,8 +799,11 @@ def _():
     order by grade_run_id desc
     """
     GRADE_REFUSALS_SQL = """
-    -- every record the SIS refused, or a push held back, in the tenant's pushes, newest first;
-    -- accepted_since: a later push to the same SIS got it acknowledged
+    -- every record the SIS refused, a push held back, or a push that stopped left unanswered,
+    -- in the tenant's pushes, newest first; not_accepted: refused or held back (as
+    -- audit.grade_runs counts them), not a PUT unanswered, which the SIS may have stored,
+    -- unless the SIS refused its retry ($refused_retry ends the reason); accepted_since: a
+    -- later push to the same SIS got it acknowledged
     with
 
     runs as (
@@ -827,6 +833,8 @@ def _():
             pushes.outcome,
             pushes.status,
             pushes.reason,
+            pushes.outcome <> 'unanswered' or coalesce(ends_with(pushes.reason, $refused_retry), false)
+                as not_accepted,
             coalesce(acknowledged.last_sent_run > pushes.grade_run_id, false) as accepted_since,
         from pushes
         left join acknowledged
@@ -877,7 +885,7 @@ def _():
 @app.cell(hide_code=True)
 def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL, tenant):
     grade_runs = query(GRADE_RUNS_SQL, tenant=tenant)
-    grade_refusals = query(GRADE_REFUSALS_SQL, tenant=tenant)
+    grade_refusals = query(GRADE_REFUSALS_SQL, tenant=tenant, refused_retry=REFUSED_RETRY)
     grade_sent = query(GRADE_SENT_SQL, tenant=tenant)
     if grade_runs.is_empty():
         _view = mo.callout(
@@ -890,10 +898,14 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL, tenant):
     else:
         _pushes = grade_runs.filter(pl.col("kind") == "push")
         # a record the SIS goes on refusing is a row of every push that sent it again: it is
-        # one record not accepted, however many pushes it was refused by
-        _outstanding = grade_refusals.filter(~pl.col("accepted_since")).unique(
-            ["destination", "entity", "sourced_id"]
+        # one record not accepted, however many pushes it was refused by, and what its latest
+        # push made of it says which it is; a PUT left unanswered was not refused (the SIS may
+        # hold it), as the push's own report says
+        _pending = grade_refusals.filter(~pl.col("accepted_since")).unique(
+            ["destination", "entity", "sourced_id"], keep="first", maintain_order=True
         )
+        _outstanding = _pending.filter(pl.col("not_accepted"))
+        _unanswered = _pending.filter(~pl.col("not_accepted"))
         if _pushes.is_empty():
             _sent = mo.md("")
         elif grade_sent.is_empty():
@@ -924,14 +936,28 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL, tenant):
                 kind="success",
             )
         else:
+            _headlines = []
+            if _outstanding.height:
+                _headlines.append(
+                    f"**{_outstanding.height:,} "
+                    f"{'record' if _outstanding.height == 1 else 'records'} not accepted** "
+                    "by the SIS since (the next push sends them again)."
+                )
+            if _unanswered.height:
+                _one = _unanswered.height == 1
+                _headlines.append(
+                    f"**{_unanswered.height:,} {'record' if _one else 'records'} unanswered**, "
+                    "not acknowledged since: a push stopped without the SIS's answer to "
+                    f"{'its PUT' if _one else 'their PUTs'}, so the SIS may hold "
+                    f"{'it' if _one else 'them'} (the next push sends "
+                    f"{'it' if _one else 'them'} again)."
+                )
             _refusals = mo.vstack(
                 [
                     mo.md(
-                        f"**{_outstanding.height:,} "
-                        f"{'record' if _outstanding.height == 1 else 'records'} not accepted** "
-                        "by the SIS since (the next push sends them again):"
-                        if _outstanding.height
-                        else "Every record refused or held back was accepted by a later push."
+                        " ".join(_headlines)
+                        or "Every record refused, held back or left unanswered was acknowledged "
+                        "by a later push."
                     ),
                     mo.ui.table(
                         grade_refusals, selection=None, page_size=10, wrapped_columns=["reason"]
@@ -954,6 +980,7 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL, tenant):
                             label="records pushed",
                         ),
                         mo.stat(_outstanding.height, label="refused, not accepted since"),
+                        mo.stat(_unanswered.height, label="unanswered, not acknowledged since"),
                     ],
                     justify="start",
                     wrap=True,
@@ -968,7 +995,9 @@ def _(GRADE_REFUSALS_SQL, GRADE_RUNS_SQL, GRADE_SENT_SQL, tenant):
             _view,
             show_sql("grade_runs", GRADE_RUNS_SQL, tenant=tenant),
             show_sql("grade_sent", GRADE_SENT_SQL, tenant=tenant),
-            show_sql("grade_refusals", GRADE_REFUSALS_SQL, tenant=tenant),
+            show_sql(
+                "grade_refusals", GRADE_REFUSALS_SQL, tenant=tenant, refused_retry=REFUSED_RETRY
+            ),
         ]
     )
     return
