@@ -176,12 +176,14 @@ def reference_issues(
     compared: Mapping[str, RecordChanges] | None = None,
     closed: Collection[Reference] = (),
     changed_lines: ChangedLines | None = None,
+    cut_short: Collection[str] = (),
 ) -> list[pl.LazyFrame]:
     """Every reference of `tables` (files laid out as `specs` says) that resolves nowhere.
 
     `compared` holds, per bulk file compared with the stored records, how they differ;
     `closed` the references the stored records hold closed; `changed_lines` the files read
-    by their changed lines (see the module's docstring)."""
+    by their changed lines (see the module's docstring); `cut_short` the files a quote left
+    open ends inside a value of, references into which are not checked."""
     found: list[pl.LazyFrame] = []
     empty = pl.Series("sourcedId", [], pl.String)
     changed_lines = changed_lines or {}
@@ -199,8 +201,11 @@ def reference_issues(
     for name in tables:
         for column, target, is_list in _references(specs[name]):
             target_mode = modes.get(target, "absent")
-            if target_mode != "absent" and target not in tables:
-                continue  # the target file has header errors: nothing to check against
+            if target_mode != "absent" and (target not in tables or target in cut_short):
+                # the target file has header errors, or ends inside a value a quote left open
+                # (`file.quote`): what it holds is not all it meant to, and a record missing
+                # from it proves nothing (every reference past the quote would be an error)
+                continue
             target_live = stated[target]["sourcedId"] if target in tables else empty
             target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
@@ -766,10 +771,12 @@ def platform_issues(
     tables: Mapping[str, pl.DataFrame],
     modes: Mapping[str, str],
     changed_lines: ChangedLines | None = None,
+    cut_short: Collection[str] = (),
 ) -> list[pl.LazyFrame]:
     """Warnings for what a learning platform tolerates but a district should look at, of the
     files read by their changed lines (`changed_lines`) looked for where the module's
-    docstring says."""
+    docstring says; no class is untaught by an enrollments.csv in `cut_short` (a quote left
+    open: its records past it unread)."""
     found: list[pl.LazyFrame] = []
     changed_lines = changed_lines or {}
     users, classes, enrollments = (tables.get(n) for n in ("users", "classes", "enrollments"))
@@ -823,15 +830,23 @@ def platform_issues(
         )
         if classes is not None:
             teaching = pl.concat([teaching, kept.collect()])
-            found += _teaching_issues(live(classes), teaching, modes)
+            found += _teaching_issues(live(classes), teaching, modes, "enrollments" in cut_short)
     return found
 
 
 def _teaching_issues(
-    classes: pl.DataFrame, teaching: pl.DataFrame, modes: Mapping[str, str]
+    classes: pl.DataFrame,
+    teaching: pl.DataFrame,
+    modes: Mapping[str, str],
+    enrollments_cut_short: bool = False,
 ) -> list[pl.LazyFrame]:
     found = []
-    if modes.get("classes") == "bulk" and modes.get("enrollments") == "bulk":
+    # (an enrollments.csv cut short by a quote left open holds not every teacher)
+    if (
+        modes.get("classes") == "bulk"
+        and modes.get("enrollments") == "bulk"
+        and not enrollments_cut_short
+    ):
         untaught = classes.lazy().join(
             teaching.lazy().select(pl.col("classSourcedId").alias("sourcedId")),
             on="sourcedId",

@@ -220,8 +220,22 @@ def validate_feed(
     as_stored = feed.version == "1.1"
     if not as_stored:  # (the tables are read as 1.1 below)
         changed_lines = {}
+    # the files a quote left open cut short (`file.quote`): their records past it unread, a
+    # record missing from them is no finding
+    cut_short = {
+        name
+        for name, parsed in feed.files.items()
+        if parsed.issues.height and (parsed.issues["rule"] == "file.quote").any()
+    }
     found += reference_issues(
-        tables, feed.modes, known, feed.specs, changes if as_stored else None, closed, changed_lines
+        tables,
+        feed.modes,
+        known,
+        feed.specs,
+        changes if as_stored else None,
+        closed,
+        changed_lines,
+        cut_short,
     )
     referring = dict(tables) if as_stored else {}
     if feed.version == "1.2":
@@ -235,7 +249,7 @@ def validate_feed(
     found += cycle_issues(tables)
     found += removed_record_issues(tables, feed.modes, carried or {})
     found += title_variant_issues(tables, feed.modes, carried or {})
-    found += platform_issues(tables, feed.modes, changed_lines)
+    found += platform_issues(tables, feed.modes, changed_lines, cut_short)
     if "users" in tables:
         users = tables["users"]
         if "users" in changed_lines:  # (its kept records state theirs)
