@@ -98,9 +98,10 @@ def print_table(console: Console, table: Table, whole_headers: bool = False) -> 
 
 def keep_headers_whole(console: Console, table: Table) -> None:
     """Fix the widths of `table`'s columns that wrap, where the console is narrower than the
-    table would be, so that each is at least as wide as its name: rich narrows those columns
-    alike, whatever their names (`sourced_id` folded into `sourced` over `_id` while a long
-    message kept room to spare). The widest give way first, down to their names."""
+    table would be, so that each is at least as wide as its name (and its `min_width`): rich
+    narrows those columns alike, whatever their names (`sourced_id` folded into `sourced` over
+    `_id` while a long message kept room to spare), and then the columns that never wrap too.
+    The widest give way first, down to their names."""
     options = console.options
 
     def widest(column: Column) -> int:
@@ -114,7 +115,10 @@ def keep_headers_whole(console: Console, table: Table) -> None:
     natural = [widest(column) for column in wrapping]
     if sum(natural) <= spare:
         return  # rich narrows nothing
-    least = [Measurement.get(console, options, column.header).maximum for column in wrapping]
+    least = [
+        max(Measurement.get(console, options, column.header).maximum, column.min_width or 0)
+        for column in wrapping
+    ]
 
     def widths(cap: int) -> list[int]:
         return [max(name, min(width, cap)) for name, width in zip(least, natural, strict=True)]
@@ -369,7 +373,8 @@ UNBROKEN_RUN_COLUMNS = ("run", "started (UTC)", "outcome", "changes")
 def runs_table(runs: pl.DataFrame, why: bool = True, whole_decisions: bool = False) -> Table:
     """`warehouse.operations.list_runs` as a table; without the `why` column (each run's
     message) unless `why`. With `whole_decisions`, the decision column is at least as wide as
-    its longest word (`print_runs` prints records where the console is narrower)."""
+    its longest word, and the tenant and feed columns as their longest names of at most
+    `NAME_WHOLE` characters (`print_runs` prints records where the console is narrower)."""
     table = report_table()
     # (a column no run shown has a word for takes room the others need: left out)
     decided = runs.get_column("decision").is_not_null().any()
@@ -403,6 +408,14 @@ def runs_table(runs: pl.DataFrame, why: bool = True, whole_decisions: bool = Fal
             f"{row['changes']:,}",
         ]
         table.add_row(*cells, *([_why(row["message"])] if why else []))
+    if whole_decisions:
+        # a tenant's or a feed's name split (`feed-2.zi` over `p`) is no name a grep of a
+        # cron log finds: as wide as the longest of those of at most NAME_WHOLE characters
+        # (a longer one, a pulled feed's URL, folds)
+        for column in table.columns:
+            if column.header in ("tenant", "feed"):
+                lengths = [len(str(cell)) for cell in column.cells]
+                column.min_width = max((n for n in lengths if n <= NAME_WHOLE), default=None)
     return table
 
 
@@ -414,6 +427,8 @@ def _longest_word(texts: pl.Series) -> int:
 # a feed's name as the runs table shows it, at most: a URL with its delta filter is twice as
 # long, and folded into a column of a cron log's 80 it ran down twenty lines
 FEED_SHOWN = 48
+# a tenant's or a feed's name no longer than this is never split in the runs table
+NAME_WHOLE = 24
 
 
 def _middle(value: str | None, width: int) -> str:
@@ -450,15 +465,15 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
     # (the why column needs no more room than its longest message, shortened as it is shown)
     longest = runs.get_column("message").str.len_chars().max() or 0
     if longest == 0:  # no run shown has a message: no why column
-        print_table(console, without_why)
+        print_table(console, without_why, whole_headers=True)
         return
     if (
         console.width - natural - 3 >= min(NARROWEST_WHY, longest + 1)  # (a space, padding)
-        or needed_width(console, without_why) > console.width  # (records, the why with them)
+        or needed_width(console, without_why, whole_headers=True) > console.width  # (records)
     ):
-        print_table(console, with_why)
+        print_table(console, with_why, whole_headers=True)
         return
-    print_table(console, without_why)
+    print_table(console, without_why, whole_headers=True)
     messages = runs.filter(pl.col("message").is_not_null()).select("run_id", "message")
     for run_id, message in messages.iter_rows():  # one line per run shown (--limit)
         console.print(f"run {run_id}: {_why(message)}", highlight=False)

@@ -494,3 +494,22 @@ def test_a_pulled_feed_s_long_url_is_cut_in_its_middle_and_empty_columns_left_ou
     feed = "".join(line[48:72].strip() for line in lines[2:])
     assert feed.startswith("https://sis.lincoln") and feed.endswith("00.000Z%27"), feed
     assert "…" in feed
+
+
+def test_a_feed_s_short_name_is_never_split_in_the_runs_at_80_columns():
+    """In a cron log's 80 columns `feed-2.zip` was printed as `feed-2.zi` over `p`: a grep of
+    the log for the feed found nothing."""
+    from rosterflow.flows.report import print_runs
+
+    listed = narrow_runs((41, 40)).with_columns(
+        pl.Series("tenant", ["lincoln-unified"] * 2),
+        pl.Series("feed_name", ["lincoln-2026-12-07.zip", "feed-2.zip"]),
+        pl.Series("decision", ["approved by run 3298534883331", None]),
+    )
+    out = StringIO()
+    print_runs(Console(file=out, width=80, color_system=None), listed)
+    text = out.getvalue()
+
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    assert "lincoln-2026-12-07.zip" in text and "feed-2.zip" in text, text
+    assert "lincoln-unified" in text and "1,140,000" in text, text
