@@ -615,7 +615,7 @@ def _top_folder(members: Mapping[str, _Member]) -> str | None:
 def _folder_issues(members: Mapping[str, _Member]) -> list[dict]:
     """A warning for each file in a folder of the feed where none is read (`old/users.csv`
     beside the files read): named by its path, it is no file of the feed, which a person
-    may have meant it to be."""
+    may have meant it to be. A hidden folder's (`.git/`) are a tool's, not a person's."""
     top = _top_folder(members)
     depth = 1 if top is None else 2
     read_in = "at its root" if top is None else f"in {top}/"
@@ -627,7 +627,8 @@ def _folder_issues(members: Mapping[str, _Member]) -> list[dict]:
             f"in a folder of the feed; ignored (a feed's files are read {read_in})",
         )
         for name in sorted(members)
-        if len(PurePosixPath(name).parts) > depth
+        if len(parts := PurePosixPath(name).parts) > depth
+        and not any(part.startswith(".") for part in parts[:-1])
     ]
 
 

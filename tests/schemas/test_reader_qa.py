@@ -167,6 +167,7 @@ def test_a_file_in_a_folder_of_the_feed_is_warned_of_not_left_unsaid(tmp_path, t
     ignored without a word: `valid, 0 warnings`, as if the feed had no such file."""
     members = {f"{top}{name}": data for name, data in FILES.items()}
     members |= {f"{top}old/users.csv": FILES["users.csv"], f"{top}old/a/notes.txt": b"x"}
+    members |= {f"{top}.git/HEAD": b"ref: refs/heads/main"}  # (a tool's: not warned of)
 
     feed = open_feed(write_zip(tmp_path / "feed.zip", members))
 
