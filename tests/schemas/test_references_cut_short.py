@@ -3,7 +3,6 @@ rest of the file is one value (`file.quote`). A record missing from it is then n
 references into it and the classes its teachers would teach are not reported, where one quote
 in orgs.csv gave an error for every record of every file pointing at a school past it."""
 
-
 from rosterflow.schemas.feed import open_feed
 from rosterflow.schemas.validate import validate_feed
 from tests.feeds import feed_files, tiny_district, with_cell, write_zip
