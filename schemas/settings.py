@@ -10,6 +10,7 @@ the table and the key, in the wording below.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import ipaddress
 import json
@@ -455,7 +456,9 @@ class Validation(_Table):
     ] = Field(
         default_factory=_default_required,
         description="Extra fields a platform demands, per file: a record stated with one of "
-        "them empty is an error.",
+        "them empty is an error. The table given replaces the default whole: a file it does "
+        'not name demands nothing, so { users = ["email"] } no longer demands courseCode of '
+        'courses (write { courses = ["courseCode"], users = ["email"] } to keep it).',
     )
     files: tuple[DemandedFile, ...] = Field(
         (),
@@ -492,6 +495,10 @@ class Validation(_Table):
         return tuple(dict.fromkeys(files))  # (a file named twice: one error, not two)
 
 
+FULL_PULL_DAYS_MAX = 36_500
+DELTA_OVERLAP_MINUTES_MAX = 365 * 24 * 60
+
+
 class Source(_Table):
     """The district's SIS over its OneRoster REST API (`rosterflow pull`, `sync URL`,
     `grades push`).
@@ -500,8 +507,9 @@ class Source(_Table):
 
     token_url: str = Field(
         "",
-        description="The OAuth 2.0 token endpoint (client credentials); empty: the environment "
-        "variable ROSTERFLOW_TOKEN_URL, and without either the API is called without a token.",
+        description="The OAuth 2.0 token endpoint (client credentials), an http:// or https:// "
+        "URL; empty: the environment variable ROSTERFLOW_TOKEN_URL, and without either the API "
+        "is called without a token.",
     )
     client_id: str = Field(
         "", description="The OAuth client id; empty: the environment variable ROSTERFLOW_CLIENT_ID."
@@ -562,12 +570,17 @@ class Source(_Table):
     full_pull_days: int = Field(
         7,
         ge=1,
+        # a hundred years: "never" in practice; far more overflowed the time it is compared with
+        le=FULL_PULL_DAYS_MAX,
         description="With delta: a full pull at least this often, since a delta cannot show a "
         "record the SIS deleted outright.",
     )
     delta_overlap_minutes: int = Field(
         60,
         ge=0,
+        # a year: far beyond any SIS clock's lag; far more overflowed the date it is taken
+        # from
+        le=DELTA_OVERLAP_MINUTES_MAX,
         description="How far before the last pull's run a delta starts asking: that run "
         "started when its pull began reading the API, and the SIS's clock may run behind this "
         "one (records sent twice change nothing).",
@@ -602,6 +615,16 @@ class Source(_Table):
             token_url,
             "the client's credentials go in client_id and the secret's variable or file",
         )
+        # refused here rather than at every pull, where it was tried five times and named by
+        # the HTTP client's words, not by its setting
+        if token_url and not is_http_url(token_url):
+            before_path, path = _split_path(token_url)
+            shown = repr(before_path) + (" followed by a path not shown" if path else "")
+            raise _refused(
+                f"[source] token_url = {shown}; give the http:// or https:// URL of the OAuth "
+                "2.0 token endpoint, such as https://sis.example.org/oauth/token (or leave it "
+                "empty: ROSTERFLOW_TOKEN_URL, else no token)"
+            )
         return token_url
 
     @field_validator("client_secret_file")
@@ -750,8 +773,21 @@ def _line_and_column(data: bytes, at: int) -> tuple[int, int]:
 
 def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
     """TOML's parser's message, with what a key set twice means (the parser says only that it
-    "cannot overwrite a value", at the end of the document when it ends that line)."""
+    "cannot overwrite a value", at the end of the document when it ends that line), and a
+    table declared twice, or added to after it was written whole, named as the file writes it
+    (the parser shows a Python tuple, `('safety',)`)."""
     message = str(error)
+    if (twice := _TABLE_TWICE.match(message)) and (table := _toml_table(twice["path"])):
+        return (
+            f"Cannot declare [{table}] twice{twice['at'] or ''}: a table's header written a second "
+            f"time, which TOML refuses; put its keys under one [{table}]"
+        )
+    if (closed := _TABLE_CLOSED.match(message)) and (table := _toml_table(closed["path"])):
+        return (
+            f"Cannot add to [{table}]{closed['at'] or ''}: it was written whole, as an inline "
+            f"table {{ ... }} or a list [ ... ], which TOML refuses to add to; put its keys in "
+            "one place"
+        )
     if not message.startswith("Cannot overwrite a value"):
         return message
     if message.endswith("(at end of document)"):
@@ -760,6 +796,29 @@ def _toml_error(error: tomllib.TOMLDecodeError, text: str) -> str:
             "end of document", f"line {len(lines)}, column {len(lines[-1]) + 1}"
         )
     return f"{message}: a key set a second time in its table, which TOML refuses"
+
+
+# the messages of TOML's parser that name a table by a Python tuple of its keys
+_TABLE_TWICE = re.compile(r"Cannot declare (?P<path>\(.*?\)) twice(?P<at> \(at [^()]*\))?$")
+_TABLE_CLOSED = re.compile(
+    r"Cannot mutate immutable namespace (?P<path>\(.*?\))(?P<at> \(at [^()]*\))?$"
+)
+
+
+def _toml_table(path: str) -> str | None:
+    """A table's keys as TOML's parser shows them, `('a', 'b c')`, as a file writes them:
+    `a."b c"` (a key bare when it can be, else quoted); None when `path` is no such tuple
+    (the parser's message is then shown as it is)."""
+    try:
+        keys = ast.literal_eval(path)
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(keys, tuple) or not keys or not all(isinstance(k, str) for k in keys):
+        return None
+    return ".".join(
+        key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+        for key in keys
+    )
 
 
 def load_settings(path: str | Path | None) -> Settings:
@@ -797,6 +856,18 @@ def _split_path(url: str) -> tuple[str, str]:
 
 # a space or a control character, which no URL or host name holds as it is
 _UNSENDABLE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def is_http_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL a request can be sent to: a scheme in any case, a host,
+    a port from 1 to 65535 if any, and no space or control character."""
+    if not url.lower().startswith(("http://", "https://")) or _UNSENDABLE.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        return bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port out of range, or not a number
+        return False
 
 
 def _addresses(text: str, many: bool) -> bool:
@@ -912,18 +983,21 @@ def _message(error: ErrorDetails) -> str:
         *table, key = loc
         model = Settings.model_fields[table[0]].annotation if table else Settings
         where = f"[{table[0]}] " if table else ""
+        # every table and key is in lower case: one written in capitals (`[SAFETY]`, as an
+        # environment variable is) is matched as the one it spells
+        spelt = str(key).lower()
         # a key written under another table's header, or above the first one (where TOML
         # takes it for a table of its own): say whose it is
         owners = [
             f"[{name}]"
             for name, field in Settings.model_fields.items()
-            if key in field.annotation.model_fields and name not in table
+            if spelt in field.annotation.model_fields and name not in table
         ]
-        owned = f" ({key} is a key of {' and '.join(owners)})" if owners else ""
+        owned = f" ({spelt} is a key of {' and '.join(owners)})" if owners else ""
         known = ", ".join(sorted(model.model_fields))
         # a misspelt table or key: the one it most likely means, unless that is a secret,
         # which a person would then write into the setting suggested
-        close = get_close_matches(str(key), [*model.model_fields, *_SECRETS], n=1, cutoff=0.75)
+        close = get_close_matches(spelt, [*model.model_fields, *_SECRETS], n=1, cutoff=0.75)
         if close and not owners:
             owned = (
                 f" (a secret is never written in a settings file: {_SECRETS[close[0]]})"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from rosterflow.schemas.settings import Source
+from rosterflow.schemas.settings import Source, is_http_url
 from rosterflow.schemas.urls import has_userinfo
 from rosterflow.sis.endpoints import default_scopes
 from rosterflow.sis.errors import SisError
@@ -54,6 +54,11 @@ def credentials_for(
         raise SisError(
             f"{TOKEN_URL_ENV}: the URL holds credentials (user:password@host); give it without "
             f"them (the client's credentials go in {CLIENT_ID_ENV} and the secret's variable)"
+        )
+    if token_url and not is_http_url(token_url):  # ([source] token_url refuses it too)
+        raise SisError(
+            f"{TOKEN_URL_ENV}: give the http:// or https:// URL of the OAuth 2.0 token endpoint, "
+            "such as https://sis.example.org/oauth/token"
         )
     client_id = source.client_id or environ.get(CLIENT_ID_ENV, "")
     secret = _secret(source, environ)

@@ -129,3 +129,16 @@ def test_a_latin1_secret_is_sent_and_oauth1_signs_any_secret():
         Source(auth="oauth1"), "1.1", ENVIRON | {"ROSTERFLOW_CLIENT_SECRET": "Pa\u20acss"}
     )
     assert signed is not None and signed.auth == "oauth1"
+
+
+@pytest.mark.parametrize("url", ["sis.example/oauth/token", "ftp://sis.example/token", "https://"])
+def test_a_token_url_variable_no_request_can_go_to_is_refused_naming_it(url):
+    """`ROSTERFLOW_TOKEN_URL=sis.example/oauth/token` was tried five times at every pull and
+    answered in the HTTP client's words, naming no variable."""
+    environ = {
+        "ROSTERFLOW_TOKEN_URL": url,
+        "ROSTERFLOW_CLIENT_ID": "rosterflow",
+        "ROSTERFLOW_CLIENT_SECRET": "s3cret",
+    }
+    with pytest.raises(SisError, match=r"^ROSTERFLOW_TOKEN_URL: give the http:// or https://"):
+        credentials_for(Source(), "1.1", environ)
