@@ -15,11 +15,13 @@ import os
 import shlex
 import smtplib
 import ssl
+import string
 import sys
+import threading
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.settings import Notify, Settings
@@ -111,7 +113,10 @@ def _issue_line(issue: dict) -> str:
         where += f" {issue['field']}"
     value = f" ({issue['value']})" if issue.get("value") is not None else ""
     message = f" {issue['message']}" if issue.get("message") else ""
-    return f"  {where}: {issue['rule']}{value}{message}"
+    # its control characters escaped: a quoted cell of the feed can hold a line break, which
+    # split its issue over two lines and made the rest of the value read as the next issue
+    line = f"{where}: {issue['rule']}{value}{message}"
+    return f"  {one_line(line)}"
 
 
 class WebhookError(Exception):
@@ -130,8 +135,31 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def send_webhook(url: str, payload: dict) -> None:
+    """POST `payload` to `url`; a WebhookError unless its status came within TIMEOUT_SECONDS
+    in all. urllib's timeout bounds each read alone: a webhook sending its status line a byte
+    at a time kept the run (and an inbox behind it) waiting for as long as it kept sending.
+    The POST goes on in a thread of its own, left behind at the deadline: it ends with the
+    process, or once the webhook has answered or stops sending."""
+    errors: list[Exception] = []
+
+    def post() -> None:
+        try:
+            _post(url, payload)
+        except Exception as error:
+            errors.append(error)
+
+    posting = threading.Thread(target=post, name="rosterflow-webhook", daemon=True)
+    posting.start()
+    posting.join(TIMEOUT_SECONDS)
+    if posting.is_alive():
+        raise WebhookError(f"{_origin(url)}/…: {_why_not(TimeoutError())}")
+    if errors:
+        raise errors[0]
+
+
+def _post(url: str, payload: dict) -> None:
     request = urllib.request.Request(
-        url,
+        _on_the_wire(url),
         data=json.dumps(payload, default=str).encode(),
         headers={"Content-Type": "application/json", "User-Agent": "rosterflow"},
         method="POST",
@@ -166,6 +194,23 @@ def send_webhook(url: str, payload: dict) -> None:
         raise WebhookError(
             f"{_origin(url)}/…: its answer is not HTTP ({type(error).__name__}: {said})"
         ) from None
+
+
+def _on_the_wire(url: str) -> str:
+    """`url` with each character of its path and query beyond ASCII percent-encoded as UTF-8,
+    as a browser sends it: http.client sends ASCII alone, and a path such as `/hooks/zürich`
+    failed every notification with "'ascii' codec can't encode character". Its host is left
+    to http.client, which sends a name beyond ASCII as IDNA."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    # (every ASCII character kept as it is: a `%2F` or `?` the webhook service wrote stays)
+    return urlunsplit(
+        parts._replace(
+            path=quote(parts.path, safe=string.punctuation),
+            query=quote(parts.query, safe=string.punctuation),
+        )
+    )
 
 
 def _origin(url: str) -> str:
@@ -321,10 +366,13 @@ def notify_run(
 def _unquoted(text: str, webhook: str) -> str:
     """`text` without the webhook's path, should an error quote it (http.client's does, of a
     URL it refuses): a webhook's secret is in its path, and the warning reaches a log."""
-    path = urlsplit(webhook).path if webhook else ""
-    for secret in (webhook, path):
-        if len(secret) > 1:
-            text = text.replace(secret, "…")
+    if not webhook:
+        return text
+    # as written, and as sent (a path beyond ASCII percent-encoded)
+    for url in dict.fromkeys((webhook, _on_the_wire(webhook))):
+        for secret in (url, urlsplit(url).path):
+            if len(secret) > 1:
+                text = text.replace(secret, "…")
     return text
 
 

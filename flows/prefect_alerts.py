@@ -32,8 +32,11 @@ SUBJECT = "rosterflow: {{ event.resource.name }} {{ event.event.split('.')[-1] }
 # quoted as shlex.quote would, for a shell. A run, line, field or value that is not there is
 # left out rather than shown as "None" (a refused tenant file has no run yet)
 _WAREHOUSE = "'{{ event.payload.warehouse | replace(\"'\", \"'\\\"'\\\"'\") }}'"
-BODY = (
-    """\
+# an issue's field, value and message with their line breaks written `\n`, as the [notify]
+# mail writes them: a quoted cell of the feed can hold one, which split its issue over two
+# lines and made the rest of the value read as the next issue
+_ONE_LINE = "| replace('\\r', '\\\\r') | replace('\\n', '\\\\n')"
+_BODY = """\
 Tenant {{ event.resource.name }}: \
 {% if event.payload.run_id is not none %}run {{ event.payload.run_id }} of {% endif %}\
 {{ event.payload.feed }} was {{ event.event.split('.')[-1] }}.
@@ -48,12 +51,12 @@ Decide: rosterflow approve {{ event.payload.run_id }} --warehouse WAREHOUSE
   {{ change.entity }} {{ change.action }}: {{ change.count }}{% endfor %}
 {% for issue in (event.payload.issues or [])[:10] %}
   {{ issue.file }}{% if issue.line is not none %} line {{ issue.line }}{% endif %}\
-{% if issue.field %} {{ issue.field }}{% endif %}: {{ issue.rule }}\
-{% if issue.value is not none %} ({{ issue.value }}){% endif %}\
-{% if issue.message %} {{ issue.message }}{% endif %}\
+{% if issue.field %} {{ issue.field ONE_LINE }}{% endif %}: {{ issue.rule }}\
+{% if issue.value is not none %} ({{ issue.value ONE_LINE }}){% endif %}\
+{% if issue.message %} {{ issue.message ONE_LINE }}{% endif %}\
 {% endfor %}
 """
-).replace("WAREHOUSE", _WAREHOUSE)
+BODY = _BODY.replace("WAREHOUSE", _WAREHOUSE).replace("ONE_LINE", _ONE_LINE)
 
 
 def alert_automation(block_document_id: UUID, name: str = DEFAULT_NAME) -> Automation:
