@@ -11,21 +11,8 @@ import pytest
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.schemas.settings import Settings
 from tests.feeds import tiny_district, with_cell, write_feed
+from tests.flows.test_events_qa import _alert_body
 from tests.webhook import Receiver
-
-
-def _alert_body(event) -> str:
-    """The body the alert automation's notification gets, rendered as the Prefect server
-    renders it."""
-    from prefect.server.utilities.user_templates import (
-        render_user_template_sync,
-        validate_user_template,
-    )
-
-    from rosterflow.flows.prefect_alerts import BODY
-
-    validate_user_template(BODY)  # as the server does when the automation is created
-    return render_user_template_sync(BODY, {"event": event})
 
 
 def test_an_alert_keeps_a_value_with_a_line_break_on_its_issue_s_line(tmp_path):
