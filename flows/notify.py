@@ -28,6 +28,9 @@ from rosterflow.schemas.settings import Notify, Settings
 
 log = logging.getLogger("rosterflow.notify")
 TIMEOUT_SECONDS = 10
+# a mail's whole exchange with its server, at most: each reply within TIMEOUT_SECONDS, and
+# the server's greeting, login and the message itself in all
+MAIL_SECONDS = 60
 SMTPS_PORT = 465  # SMTP over TLS from the first byte (RFC 8314)
 # what a notification, a Prefect event or artifact shows of an issue's value or field (a cell
 # or header of the feed, as long as the SIS made it) and of a message: a few cells of some
@@ -256,6 +259,37 @@ def send_email(notify: Notify, payload: dict) -> None:
             f"{server}: not logging in as {notify.smtp_user!r} without STARTTLS, the password "
             "would cross the network in clear text ([notify] smtp_starttls)"
         )
+    outcome: list[BaseException | dict] = []
+
+    def deliver() -> None:
+        try:
+            outcome.append(_deliver(notify, message, password, server))
+        except Exception as error:
+            outcome.append(error)
+
+    # smtplib's timeout bounds each read alone: a server sending its replies a little at a
+    # time kept the run (and an inbox behind it) waiting for as long as it kept sending. The
+    # exchange goes on in a thread of its own, left behind at the deadline
+    delivering = threading.Thread(target=deliver, name="rosterflow-mail", daemon=True)
+    delivering.start()
+    delivering.join(MAIL_SECONDS)
+    if not outcome:
+        raise SmtpError(f"{server}: the mail was not through within {MAIL_SECONDS} s")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    refused = outcome[0]
+    if refused:
+        # smtplib raises only when every recipient is refused: the others were sent it, and
+        # the ones refused would never hear of the run without a word
+        raise SmtpError(
+            f"{server}: sent to the other recipients, but refused {_refusals(refused)} "
+            "([notify] email)"
+        )
+
+
+def _deliver(notify: Notify, message: EmailMessage, password: str | None, server: str) -> dict:
+    """The mail sent through the server: the recipients it refused (a SmtpError when it
+    refused them all, or the exchange failed)."""
     try:
         with smtplib.SMTP(notify.smtp_host, notify.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
             if notify.smtp_starttls:
@@ -293,13 +327,7 @@ def send_email(notify: Notify, payload: dict) -> None:
                 "with smtp_starttls = true"
             )
         raise SmtpError(f"{server}: {error or type(error).__name__}{hint}") from error
-    if refused:
-        # smtplib raises only when every recipient is refused: the others were sent it, and
-        # the ones refused would never hear of the run without a word
-        raise SmtpError(
-            f"{server}: sent to the other recipients, but refused {_refusals(refused)} "
-            "([notify] email)"
-        )
+    return refused
 
 
 def _sender_refused(notify: Notify, error: smtplib.SMTPSenderRefused) -> str:

@@ -142,3 +142,55 @@ def test_an_error_quoting_a_path_beyond_ascii_as_sent_does_not_show_it(monkeypat
     stderr = capsys.readouterr().err
     assert "the webhook notification of rosterflow: n held (run 2, tenant north) failed" in stderr
     assert "cret" not in stderr
+
+
+@pytest.fixture
+def trickling_smtp():
+    """A mail server that sends its greeting one byte every 0.1 s (some seconds in all);
+    yields its port and an event set once it has sent the whole greeting."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    greeted, stopping = threading.Event(), threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listening.accept()
+        with connection:
+            for byte in b"220 mail.district.example ESMTP " + b"." * 40 + b"\r\n":
+                if stopping.wait(0.1):
+                    return
+                connection.send(bytes([byte]))
+            greeted.set()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    yield listening.getsockname()[1], greeted
+    stopping.set()
+    listening.close()
+
+
+def test_a_mail_server_sending_its_greeting_a_byte_at_a_time_is_given_up_in_time(
+    trickling_smtp, monkeypatch
+):
+    """smtplib's timeout bounds each read alone: a server sending a byte within it each time
+    kept the run, and an inbox behind it, waiting for as long as it kept sending."""
+    from rosterflow.flows import notify
+
+    port, greeted = trickling_smtp
+    monkeypatch.setattr(notify, "MAIL_SECONDS", 0.5)  # each byte comes well within 10 s
+    settings = parse_settings(
+        {"notify": {"email": "data-team@district.example", "smtp_port": port}}
+    )
+
+    with pytest.raises(notify.SmtpError) as waited:
+        notify.send_email(
+            settings.notify,
+            {
+                "outcome": "failed",
+                "tenant": "north",
+                "run_id": 3,
+                "changes": [],
+                "issue_counts": [],
+                "issues": [],
+            },
+        )
+
+    assert str(waited.value) == f"localhost:{port}: the mail was not through within 0.5 s"
+    assert not greeted.is_set()  # given up on before the greeting was whole
