@@ -20,13 +20,16 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
+from typing import TypeVar
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.settings import Notify, Settings
 
 log = logging.getLogger("rosterflow.notify")
+T = TypeVar("T")
 TIMEOUT_SECONDS = 10
 # a mail's whole exchange with its server, at most: each reply within TIMEOUT_SECONDS, and
 # the server's greeting, login and the message itself in all
@@ -137,27 +140,42 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
+class _NotInTime(Exception):
+    """What `_in_time` raises when its call has not returned by the deadline."""
+
+
+def _in_time(call: Callable[[], T], seconds: float, name: str) -> T:
+    """`call()`'s result, or what it raised, once it returns within `seconds` in all; else
+    `_NotInTime`. urllib's and smtplib's timeouts bound each read alone: a server sending its
+    answer a byte at a time kept the run (and an inbox behind it) waiting for as long as it
+    kept sending. The call goes on in a thread of its own (`name`), left behind at the
+    deadline: it ends with the process, or once the server has answered or stops sending."""
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except Exception as error:
+            outcome.append((False, error))
+
+    running = threading.Thread(target=run, name=name, daemon=True)
+    running.start()
+    running.join(seconds)
+    if not outcome:
+        raise _NotInTime
+    returned, value = outcome[0]
+    if not returned:
+        raise value
+    return value
+
+
 def send_webhook(url: str, payload: dict) -> None:
     """POST `payload` to `url`; a WebhookError unless its status came within TIMEOUT_SECONDS
-    in all. urllib's timeout bounds each read alone: a webhook sending its status line a byte
-    at a time kept the run (and an inbox behind it) waiting for as long as it kept sending.
-    The POST goes on in a thread of its own, left behind at the deadline: it ends with the
-    process, or once the webhook has answered or stops sending."""
-    errors: list[Exception] = []
-
-    def post() -> None:
-        try:
-            _post(url, payload)
-        except Exception as error:
-            errors.append(error)
-
-    posting = threading.Thread(target=post, name="rosterflow-webhook", daemon=True)
-    posting.start()
-    posting.join(TIMEOUT_SECONDS)
-    if posting.is_alive():
-        raise WebhookError(f"{_origin(url)}/…: {_why_not(TimeoutError())}")
-    if errors:
-        raise errors[0]
+    in all (`_in_time`)."""
+    try:
+        _in_time(lambda: _post(url, payload), TIMEOUT_SECONDS, "rosterflow-webhook")
+    except _NotInTime:
+        raise WebhookError(f"{_origin(url)}/…: {_why_not(TimeoutError())}") from None
 
 
 def _post(url: str, payload: dict) -> None:
@@ -259,25 +277,12 @@ def send_email(notify: Notify, payload: dict) -> None:
             f"{server}: not logging in as {notify.smtp_user!r} without STARTTLS, the password "
             "would cross the network in clear text ([notify] smtp_starttls)"
         )
-    outcome: list[BaseException | dict] = []
-
-    def deliver() -> None:
-        try:
-            outcome.append(_deliver(notify, message, password, server))
-        except Exception as error:
-            outcome.append(error)
-
-    # smtplib's timeout bounds each read alone: a server sending its replies a little at a
-    # time kept the run (and an inbox behind it) waiting for as long as it kept sending. The
-    # exchange goes on in a thread of its own, left behind at the deadline
-    delivering = threading.Thread(target=deliver, name="rosterflow-mail", daemon=True)
-    delivering.start()
-    delivering.join(MAIL_SECONDS)
-    if not outcome:
-        raise SmtpError(f"{server}: the mail was not through within {MAIL_SECONDS} s")
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    refused = outcome[0]
+    try:
+        refused = _in_time(
+            lambda: _deliver(notify, message, password, server), MAIL_SECONDS, "rosterflow-mail"
+        )
+    except _NotInTime:
+        raise SmtpError(f"{server}: the mail was not through within {MAIL_SECONDS} s") from None
     if refused:
         # smtplib raises only when every recipient is refused: the others were sent it, and
         # the ones refused would never hear of the run without a word
