@@ -133,7 +133,7 @@ def unanswered_before(response: httpx2.Response) -> httpx2.Request | None:
     return response.extensions.get(_UNANSWERED_BEFORE)
 
 
-def _unanswered(error: SisError, request: httpx2.Request | None) -> SisError:
+def naming_unanswered(error: SisError, request: httpx2.Request | None) -> SisError:
     """`error`, naming the request of a try that may have reached the server unanswered."""
     error.unanswered = request
     return error
@@ -299,17 +299,17 @@ class SisClient:
         # first try, answered 504) does not say the request was not taken: it names the
         # try that may have been, as the errors raised after retries do
         if response.status_code == 401:
-            raise _unanswered(
+            raise naming_unanswered(
                 RequestRefused(self._refused(shown), 401, said(response), web_page(response)),
                 unanswered,
             )
         if 300 <= response.status_code < 400:
             # never followed: the credentials would go with the request wherever it leads
-            raise _unanswered(
+            raise naming_unanswered(
                 StatusError(redirected(response, shown), response.status_code), unanswered
             )
         if response.status_code >= 400:
-            raise _unanswered(
+            raise naming_unanswered(
                 StatusError(
                     f"{shown}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
                     response.status_code,
@@ -370,7 +370,7 @@ class SisClient:
                 if waited is not None and waited > policy.wait_max
                 else ""
             )
-            raise _unanswered(
+            raise naming_unanswered(
                 StatusError(
                     f"{shown}: HTTP {response.status_code} {response.reason_phrase} after "
                     f"{_tries(tries)}{why}",
@@ -379,12 +379,12 @@ class SisClient:
                 unanswered,
             ) from None
         except httpx2.TimeoutException:
-            raise _unanswered(
+            raise naming_unanswered(
                 SisError(f"{shown}: no answer within {policy.timeout:g} s, {_tries(tries)}"),
                 unanswered,
             ) from None
         except httpx2.TransportError as error:
-            raise _unanswered(
+            raise naming_unanswered(
                 SisError(f"{shown}: {error or type(error).__name__} ({_tries(tries)})"),
                 unanswered,
             ) from None

@@ -34,7 +34,13 @@ from http import HTTPStatus
 import polars as pl
 
 from rosterflow.schemas.gradebook import REFUSED_RETRY
-from rosterflow.sis.client import RETRIED_STATUSES, SisClient, unanswered_before, web_page
+from rosterflow.sis.client import (
+    RETRIED_STATUSES,
+    SisClient,
+    naming_unanswered,
+    unanswered_before,
+    web_page,
+)
 from rosterflow.sis.errors import SisError, StatusError
 
 # what the SIS answered to each record PUT
@@ -105,14 +111,6 @@ def unanswered(error: SisError) -> bool:
     return error.unanswered is not None and error.unanswered.method == "PUT"
 
 
-def _stopping(message: str, cause: SisError) -> SisError:
-    """The error that stops a push, saying `message`, with what `cause` knew of a try left
-    unanswered (a 504 before the 405 or web page that stops it: the record may be stored)."""
-    error = SisError(message)
-    error.unanswered = cause.unanswered
-    return error
-
-
 def _answered(rows: list[tuple[str, int | None, str, str | None]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ANSWER_SCHEMA, orient="row")
 
@@ -133,16 +131,21 @@ async def put_records(
             response = await client.put(base + sourced_id, body)
         except StatusError as error:
             if error.status == 405:
-                raise _stopping(
-                    f"{error}: the API takes no PUT there; give the base URL of its "
-                    "gradebook service",
-                    error,
+                # (with the try before it a 504 got, say: the record may be stored)
+                raise naming_unanswered(
+                    SisError(
+                        f"{error}: the API takes no PUT there; give the base URL of its "
+                        "gradebook service"
+                    ),
+                    error.unanswered,
                 ) from None
             if not refusal(error.status):
                 raise
             if error.web_page:
                 # a site's "not found" or "forbidden" page: no API's word on the record
-                raise _stopping(web_page_answered(base + sourced_id, error.status), error) from None
+                raise naming_unanswered(
+                    SisError(web_page_answered(base + sourced_id, error.status)), error.unanswered
+                ) from None
             said = error.detail or _phrase(error.status)
             if unanswered(error):
                 # the SIS refused a retry (a 409 for the record it stored), not the try before,
@@ -156,9 +159,10 @@ async def put_records(
         if web_page(response):
             # a site's page (a catch-all front page, a sign-in form) says 200 to anything:
             # counted as sent, the record would never be sent again
-            stopping = SisError(web_page_answered(base + sourced_id, response.status_code))
-            stopping.unanswered = unanswered_before(response)
-            raise stopping
+            raise naming_unanswered(
+                SisError(web_page_answered(base + sourced_id, response.status_code)),
+                unanswered_before(response),
+            )
         rows.append((sourced_id, response.status_code, "sent", None))
 
     async def worker() -> None:
