@@ -109,18 +109,15 @@ def login_issues(users: pl.DataFrame, key: str, changed: int | None = None) -> l
         return []
     column = IDENTITY_KEYS[key]
     found = pl.col("__login").is_not_null()
-    if changed is None:
-        with_login = with_comparable_login(users.lazy(), key)
-        missing = with_login.filter(~found)
-        sharing = with_login.filter(found)
-    else:
-        with_login = with_comparable_login(users.slice(0, changed).lazy(), key).collect()
-        missing = with_login.lazy().filter(~found)
+    # (once: the missing ones and the shared ones are both read from it)
+    looked_at = users if changed is None else users.slice(0, changed)
+    with_login = with_comparable_login(looked_at.lazy(), key).collect()
+    missing = with_login.lazy().filter(~found)
+    sharing = with_login.lazy().filter(found)
+    if changed is not None:
         logins = with_login.get_column("__login").drop_nulls().unique().implode()
         kept = with_comparable_login(users.slice(changed).lazy(), key)
-        sharing = pl.concat(
-            [with_login.lazy().filter(found), kept.filter(pl.col("__login").is_in(logins))]
-        )
+        sharing = pl.concat([sharing, kept.filter(pl.col("__login").is_in(logins))])
     # the users sharing a login (a few, if any) in one chunk: Polars' set difference of two
     # list columns (`_others_sharing`) panics on rows in several chunks (`index out of
     # bounds`), as the kept records of a file read by its changed lines come (in the chunks
