@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
@@ -87,28 +89,37 @@ def test_a_value_with_a_line_break_is_mailed_on_its_issue_s_line(tmp_path, smtp_
     assert shown == [r"  users.csv line 2 role: enum (stu\ndent) " + rejected.issues["message"][0]]
 
 
-@pytest.fixture
-def trickling_webhook():
-    """A webhook that reads the request, then sends `HTTP/1.1 200 OK` and its headers one
-    byte every 0.1 s (some seconds in all); yields its URL and an event set once it has
-    sent the whole answer."""
+@contextmanager
+def trickling(answer: bytes, reads_first: bool) -> Iterator[tuple[int, threading.Event]]:
+    """A server on this machine that takes one connection, reads what comes first if
+    `reads_first` (a request), then sends `answer` one byte every 0.1 s; yields its port and an
+    event set once it has sent the whole answer."""
     listening = socket.create_server(("127.0.0.1", 0))
     answered, stopping = threading.Event(), threading.Event()
 
     def trickle() -> None:
         connection, _ = listening.accept()
         with connection:
-            connection.recv(65_536)
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"." * 40 + b"\r\n\r\n":
+            if reads_first:
+                connection.recv(65_536)
+            for byte in answer:
                 if stopping.wait(0.1):
                     return
                 connection.send(bytes([byte]))
             answered.set()
 
     threading.Thread(target=trickle, daemon=True).start()
-    yield f"http://127.0.0.1:{listening.getsockname()[1]}/services/T0/SECRET", answered
+    yield listening.getsockname()[1], answered
     stopping.set()
     listening.close()
+
+
+@pytest.fixture
+def trickling_webhook():
+    """A webhook that reads the request, then sends `HTTP/1.1 200 OK` and its headers a byte
+    at a time (some seconds in all); yields its URL and an event set once it has sent it all."""
+    with trickling(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"." * 40 + b"\r\n\r\n", True) as (port, done):
+        yield f"http://127.0.0.1:{port}/services/T0/SECRET", done
 
 
 def test_a_webhook_sending_its_answer_a_byte_at_a_time_is_given_up_at_the_timeout(
@@ -146,24 +157,10 @@ def test_an_error_quoting_a_path_beyond_ascii_as_sent_does_not_show_it(monkeypat
 
 @pytest.fixture
 def trickling_smtp():
-    """A mail server that sends its greeting one byte every 0.1 s (some seconds in all);
-    yields its port and an event set once it has sent the whole greeting."""
-    listening = socket.create_server(("127.0.0.1", 0))
-    greeted, stopping = threading.Event(), threading.Event()
-
-    def trickle() -> None:
-        connection, _ = listening.accept()
-        with connection:
-            for byte in b"220 mail.district.example ESMTP " + b"." * 40 + b"\r\n":
-                if stopping.wait(0.1):
-                    return
-                connection.send(bytes([byte]))
-            greeted.set()
-
-    threading.Thread(target=trickle, daemon=True).start()
-    yield listening.getsockname()[1], greeted
-    stopping.set()
-    listening.close()
+    """A mail server that sends its greeting a byte at a time (some seconds in all); yields its
+    port and an event set once it has sent the whole greeting."""
+    with trickling(b"220 mail.district.example ESMTP " + b"." * 40 + b"\r\n", False) as found:
+        yield found
 
 
 def test_a_mail_server_sending_its_greeting_a_byte_at_a_time_is_given_up_in_time(
