@@ -123,6 +123,18 @@ def push(warehouse: Warehouse, url: str):
     )
 
 
+def set_back_and_pushed(warehouse: Warehouse, url: str, api) -> str:
+    """The teacher sets res-101-2 back to 8, what the SIS last acknowledged, and the SIS
+    answers again (`api.lost` emptied): what the next push said, once it exited 0 and the SIS
+    holds the 8 (it was sent again)."""
+    api.lost = frozenset()
+    warehouse.execute("update lms.scores set score = 8 where line_item_id = 101")
+    again = push(warehouse, url)
+    assert again.exit_code == 0, again.output
+    assert api.records["results"]["res-101-2"]["score"] == 8.0
+    return said(again.output)
+
+
 def test_a_record_the_sis_stored_without_an_answer_is_sent_again_by_the_next_push(synced):
     """A teacher gives 9, the push stops at that result with a 504 (the SIS stored the 9), the
     teacher sets it back to 8, what the SIS last acknowledged: the next push sent nothing and
@@ -157,13 +169,8 @@ def test_a_record_the_sis_stored_without_an_answer_is_sent_again_by_the_next_pus
             ),
         ]
 
-        api.lost = frozenset()
-        synced.execute("update lms.scores set score = 8 where line_item_id = 101")
-        again = push(synced, url)
-
-    assert again.exit_code == 0, again.output
-    assert "sent 0 categories, 0 line items, 1 result; 5 unchanged" in said(again.output)
-    assert api.records["results"]["res-101-2"]["score"] == 8.0
+        pushed = set_back_and_pushed(synced, url, api)
+        assert "sent 0 categories, 0 line items, 1 result; 5 unchanged" in pushed
 
 
 def categories(*sourced_ids: str) -> pl.DataFrame:
@@ -273,9 +280,4 @@ def test_a_push_stopped_unanswered_before_any_acknowledgement_is_recorded(synced
             "the SIS acknowledged 0 records before, recorded as sent, and may hold 1 record it "
             "did not answer, recorded as unanswered (grades run 2); the next push sends the rest"
         ), stopped.output
-        api.lost = frozenset()
-        synced.execute("update lms.scores set score = 8 where line_item_id = 101")
-        again = push(synced, url)
-
-    assert again.exit_code == 0, again.output
-    assert api.records["results"]["res-101-2"]["score"] == 8.0
+        set_back_and_pushed(synced, url, api)
