@@ -23,6 +23,9 @@ from tests.states import Frames
 from tests.syncing import Warehouse
 from tests.transforms.test_incremental import edited, plus
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 HIERARCHY_PAGE = ROOT / "docs/explanation/course-hierarchy.md"
 PULL_PAGE = ROOT / "docs/how-to/pull-from-an-api.md"

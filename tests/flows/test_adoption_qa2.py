@@ -14,6 +14,9 @@ from tests.feeds import _user, frame, tiny_district
 from tests.flows.test_pipeline_adoption import made_by_hand
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 NEW_STUDENT = _user("u-new", "student", "s1", given="New", family="Kid")
 
 

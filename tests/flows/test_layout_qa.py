@@ -19,6 +19,9 @@ from rosterflow.warehouse.layout import Layout, LayoutError
 from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 TEMPLATE = "wh/{tenant}.duckdb"
 
 

@@ -19,6 +19,9 @@ from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 from rosterflow.warehouse.schema import LOCK_WAIT_ENV, WarehouseError
 from tests.holding import MONTREAL, TENANTS, held, synced_layout
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 
@@ -89,7 +92,6 @@ def test_a_notebook_query_after_a_sync_began_stops_its_cell_with_a_word_of_help(
         ReadOnlyWarehouse(layout).query("select 1")
 
 
-@pytest.mark.slow
 def test_held_files_are_waited_for_side_by_side_for_a_run_of_a_one_file_warehouse(
     layout, monkeypatch
 ):

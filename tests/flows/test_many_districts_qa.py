@@ -19,6 +19,9 @@ from rosterflow.flows.inbox import PROCESSED, REJECTED, report_path
 from tests.feeds import tiny_district, with_cell, write_feed
 from tests.flows.cli_without_prefect import rosterflow
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 TEMPLATE = "wh/{tenant}.duckdb"
 NORTH = {"source.systemCode": "north"}
@@ -79,7 +82,6 @@ def test_an_export_taken_back_to_an_earlier_one_is_filed_naming_the_runs_since_i
     assert _given_name(north, "or--u-s1") == "Sam"
 
 
-@pytest.mark.slow
 def test_an_export_delivered_again_after_its_run_was_undone_leaves_the_undo_standing(tmp_path):
     """An operator undid Tuesday's run; the same export delivered again (a mirroring upload)
     is not synced over the undo, and its report names the undo run."""
@@ -104,7 +106,6 @@ def test_an_export_delivered_again_after_its_run_was_undone_leaves_the_undo_stan
     )
 
 
-@pytest.mark.slow
 def test_an_export_again_after_a_held_one_names_the_held_run(tmp_path):
     """Tuesday's export, one enrollment short, is held; Wednesday's has Monday's bytes again:
     filed as applied before, its report names the held run, for a person to discard it (the
@@ -131,7 +132,6 @@ def test_an_export_again_after_a_held_one_names_the_held_run(tmp_path):
     )
 
 
-@pytest.mark.slow
 def test_a_new_tenant_s_zip_waits_while_the_registry_may_not_be_written(tmp_path):
     """The tenant registry made by another account: the new tenant's zip was filed under
     rejected/ as a failed sync (exit 1), as if the feed were at fault; it waits in the inbox

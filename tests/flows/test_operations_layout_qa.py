@@ -33,6 +33,9 @@ from rosterflow.warehouse.schema import LOCK_WAIT_ENV, WarehouseError
 from tests.feeds import tiny_district, without_students
 from tests.holding import MONTREAL, held, synced_layout
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 
@@ -139,7 +142,6 @@ def _copied(command: str) -> list[str]:
     return words[1:]
 
 
-@pytest.mark.slow
 def test_the_commands_a_refusal_suggests_in_a_layout_name_the_layout(tmp_path, monkeypatch):
     """`undo` of a held run suggested `rosterflow discard RUN`, and of an approved one
     `rosterflow undo RUN`: copied as they read in a layout, they read the default one-file
@@ -178,7 +180,6 @@ def test_the_commands_a_refusal_suggests_in_a_layout_name_the_layout(tmp_path, m
     assert _copied(again[1])[-2:] == ["--warehouse", template]
 
 
-@pytest.mark.slow
 def test_a_held_run_whose_tenant_file_a_sync_holds_is_named_with_its_tenant(tmp_path, monkeypatch):
     """`approve` of Montréal/Est's run while its file was held said only
     "wh/Montr%C3%A9al%2FEst.duckdb: cannot open the warehouse: it is locked ...": a file
@@ -207,7 +208,6 @@ def test_a_held_run_whose_tenant_file_a_sync_holds_is_named_with_its_tenant(tmp_
     assert approved.exit_code == 0, approved.output
 
 
-@pytest.mark.slow
 def test_ctrl_c_ends_runs_while_a_held_tenant_file_is_waited_for(layout):
     """The tenant files are read side by side, each waited for while held: Ctrl-C must end
     the command at once, not when the wait for the held file runs out."""

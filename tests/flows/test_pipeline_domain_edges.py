@@ -11,6 +11,9 @@ import pytest
 from tests.feeds import _enrollment, _user, frame, tiny_district
 from tests.syncing import Warehouse, counts
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 # what a run leaves that a reader sees, less when it ran (valid_from, valid_to)
 VISIBLE = {
     "lms": "select * from lms.{table} order by all",
@@ -80,7 +83,6 @@ def test_the_school_guard_judges_an_incremental_run_as_a_full_one(tmp_path, full
     assert "of North High" in result.message
 
 
-@pytest.mark.slow  # (over 2 s of 2 cores; a fast test checks the same guarantee)
 def test_the_same_run_planned_in_full_leaves_the_same_rows(tmp_path):
     (tmp_path / "incremental").mkdir()
     incremental = Warehouse(tmp_path / "incremental")
@@ -199,7 +201,6 @@ def with_colliding_teacher_bases(district: dict[str, pl.DataFrame]) -> dict[str,
     }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
 def test_base_courses_whose_external_ids_collide_refuse_the_run(tmp_path, full):
     warehouse = Warehouse(tmp_path)

@@ -24,6 +24,9 @@ from tests.feeds import feed_files, tiny_district, with_cell, write_zip
 from tests.flows.test_pipeline_incremental import leaves
 from tests.spying import answered_by_lines
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 TENANT = "district"
 
 

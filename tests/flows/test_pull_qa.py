@@ -25,6 +25,9 @@ from rosterflow.schemas.v12 import as_v12
 from rosterflow.schemas.writer import write_feed
 from tests.flows.test_pull_sync import lms_tables, now_text, runs, sync
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 ROSTERING = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
 CLIENT = ("district-7", "Dm9-demographics-Secret")
@@ -177,7 +180,6 @@ def with_values(frame: pl.DataFrame, row: int, **values: str) -> pl.DataFrame:
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_a_districts_edge_values_give_the_same_lms_rows_by_rest_as_by_csv(tmp_path, version):
     """The comparison of test_pull_sync on a district of plain values, here with what a CSV

@@ -26,6 +26,9 @@ from rosterflow.schemas.writer import write_feed
 from rosterflow.sis.client import RetryPolicy
 from rosterflow.sis.pull import filter_since, pull
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 ROSTERING = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
 # a delta that asks from the last pull's run start exactly: what the run's start is, is seen
@@ -228,7 +231,6 @@ def test_a_record_changed_while_the_pull_read_is_asked_for_again_by_the_next_del
     assert history_out_of_order(warehouse).height == 0
 
 
-@pytest.mark.slow
 def test_history_stays_in_order_through_pulls_a_file_sync_an_undo_and_a_dry_run(tmp_path, config):
     """Pulled runs among a file sync, an undo of a pulled run and a dry run of the URL: the
     runs start in run order, every history version ends where the row's next one begins,
@@ -370,7 +372,6 @@ def test_serve_sources_once_starts_each_run_when_its_pull_began(tmp_path, config
     assert feed_2 == f"{url}?filter={filter_since(started_1.replace(tzinfo=UTC))}"
 
 
-@pytest.mark.slow
 @pytest.mark.flow
 def test_a_url_synced_twice_as_prefect_flow_runs_passes_when_its_pull_began(tmp_path, config):
     """`sync URL --prefect` twice: the flow run's `started_at` parameter (a datetime, sent to

@@ -8,6 +8,9 @@ import pytest
 from tests.feeds import _enrollment, _user, frame, tiny_district
 from tests.syncing import Warehouse, every_row
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 TAKEN = "tbc--s1--u-t1--Algebra I--teacher"  # teacher u-t1's enrollment in its teacher base
 
 

@@ -13,6 +13,9 @@ from tests.flows.test_operations import assert_same_lms, lms
 from tests.flows.test_pipeline_adoption import made_by_hand
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 GUARD_OFF = {"safety": {"max_removal_share": 1.0, "max_school_removal_share": 1.0}}
 DELETING = GUARD_OFF | {"policy": {"users": "delete", "enrollments": "delete"}}
 
