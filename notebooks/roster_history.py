@@ -693,7 +693,17 @@ def _():
                 ' ',
                 case
                     when changes.school_change
-                        then coalesce(from_school.name, '?') || ' → ' || coalesce(to_school.name, '?')
+                        -- no domain id: no school (as "Schools over time" says); an id
+                        -- history does not name: '?'
+                        then coalesce(
+                            from_school.name,
+                            if(changes.detail->>'$.domain_id.from' is null, '(no school)', '?')
+                        )
+                        || ' → '
+                        || coalesce(
+                            to_school.name,
+                            if(changes.detail->>'$.domain_id.to' is null, '(no school)', '?')
+                        )
                     else latest_courses.title
                 end,
                 '(undone by run ' || undone.undone_by_run_id || ')'

@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 
 from rosterflow.flows.pipeline import run_sync
-from rosterflow.schemas.settings import parse_settings
+from rosterflow.schemas.settings import Settings, parse_settings
 from rosterflow.schemas.writer import write_feed
+from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district
 from tests.notebooks.school_changes import (
     ADOPTED,
@@ -144,3 +145,30 @@ def test_a_student_deleted_and_sent_again_is_in_the_picker_twice(tmp_path):
     # the picker lists every student while nobody is searched for
     assert set(students["user_id"]) <= set(options.values())
     assert {"Stone, Sam (or--u-s1)", "Stone, Sam (or--u-s1) [deleted]"} <= set(options)
+
+
+def test_a_move_from_no_school_says_so(tmp_path):
+    """An account made by hand without a school, adopted by a sync into one: its first event
+    is a change from no school (as "Schools over time" says), not from an unknown one."""
+    warehouse = tmp_path / "rosterflow.duckdb"
+    with connect(warehouse) as con:
+        con.execute(
+            "insert into lms.users (user_id, tenant, external_id, role, username, given_name, "
+            "family_name, status, origin) select next_id, 't', 'or--u-s1', 'student', 'sam.hand', "
+            "'Sam', 'Stone', 'active', 'manual' from audit.next_ids where table_name = 'users'"
+        )
+    result = run_sync(write_feed(tmp_path / "feed.zip", tiny_district()), warehouse, Settings(), "t")
+    assert result.outcome == "applied", result.message
+    with roster_history_run(warehouse, "notebook_roster_history_no_school") as (module, defs):
+        (user_id,) = module.WAREHOUSE.query(defs["STUDENTS_SQL"], tenant="t", search="u-s1")[
+            "user_id"
+        ]
+        events = module.WAREHOUSE.query(defs["STUDENT_EVENTS_SQL"], tenant="t", user_id=user_id)
+    (school,) = module.WAREHOUSE.query(
+        "select name from lms.domains where domain_id = "
+        "(select domain_id from lms.users where user_id = $user_id)",
+        user_id=user_id,
+    )["name"]
+    assert events.filter(pl.col("entity") == "user").select("action", "what").rows() == [
+        ("adopt", f"(no school) → {school}")
+    ]
