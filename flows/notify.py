@@ -88,10 +88,12 @@ def decide_commands(run_id: int, warehouse: str | os.PathLike[str]) -> tuple[str
 def body(payload: dict) -> str:
     """The run as plain text: what happened, why, what to do, the changes and first issues."""
     lines = [subject(payload), ""]
+    # (each on one line, as the issues' are: a message names the feed, a byte of whose name
+    # that is not UTF-8 made the mail unsendable, and a failed feed unannounced)
     if payload.get("warehouse"):
-        lines += [f"Warehouse: {payload['warehouse']}", ""]
+        lines += [f"Warehouse: {one_line(str(payload['warehouse']))}", ""]
     if payload.get("message"):
-        lines += [f"Why: {payload['message']}", ""]
+        lines += [f"Why: {one_line(payload['message'])}", ""]
     if payload.get("outcome") == "held" and payload.get("warehouse"):
         approve, discard = decide_commands(payload["run_id"], payload["warehouse"])
         lines += [f"Decide: {approve}", f"    or: {discard}", ""]

@@ -15,7 +15,7 @@ import itertools
 import os
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -26,7 +26,7 @@ from rich.measure import Measurement
 from rich.table import Column, Table
 
 from rosterflow.flows.console import shown
-from rosterflow.schemas.printable import printable
+from rosterflow.schemas.printable import every_character_shown, printable
 from rosterflow.schemas.validate import issue_summary
 
 if TYPE_CHECKING:  # pipeline imports DuckDB; `rosterflow validate` should not wait for it
@@ -153,7 +153,9 @@ def issues_table(issues: pl.DataFrame, limit: int = FIRST_ISSUES) -> Table:
         style = "red" if row["severity"] == "error" else "yellow"
         where = row["file"] if row["line"] is None else f"{row['file']}:{row['line']}"
         field = row["field"] or ""
-        value = "" if row["value"] is None else f"'{_shorten(row['value'])}'"
+        # (every character shown: a value's zero-width space or byte-order mark may be what
+        # makes it wrong, `'student\\u200b'`, which printed as it is reads `'student'`)
+        value = "" if row["value"] is None else f"'{_shorten(row['value'], every_character_shown)}'"
         table.add_row(
             f"[{style}]{shown(row['severity'])}[/]",
             shown(where),
@@ -197,11 +199,13 @@ def counted(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def _shorten(value: str | None, width: int = 40) -> str:
+def _shorten(
+    value: str | None, as_printed: Callable[[object], str] = printable, width: int = 40
+) -> str:
     """`value` as printed (its control characters as escapes), cut to `width` characters."""
     if value is None:
         return ""
-    value = printable(value)
+    value = as_printed(value)
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
@@ -445,7 +449,7 @@ def _middle(value: str | None, width: int) -> str:
 
 def _why(message: str | None) -> str:
     """A run's message as the runs table shows it: its first 80 characters, as markup."""
-    return shown(_shorten(message, 80)) if message else ""
+    return shown(_shorten(message, width=80)) if message else ""
 
 
 # the narrowest the runs table's `why` column reads in: in a cron log's 80 columns it got 5

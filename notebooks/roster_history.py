@@ -546,11 +546,14 @@ def _():
             coalesce(moves.moves, 0) as moves,
         from latest_students
         left join moves on moves.user_id = latest_students.user_id
+        -- composed on both sides: a name the SIS sent with its accents as marks of their
+        -- own (`Jose` and U+0301) is found by the `José` a keyboard types, and the other way
         where $search = ''
             or contains(
-                lower(concat_ws(' ', latest_students.external_id, latest_students.username,
-                    latest_students.given_name, latest_students.family_name)),
-                lower($search)
+                nfc_normalize(lower(concat_ws(' ', latest_students.external_id,
+                    latest_students.username, latest_students.given_name,
+                    latest_students.family_name))),
+                nfc_normalize(lower($search))
             )
     )
 

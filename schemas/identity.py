@@ -50,14 +50,20 @@ SIGN_IN_FORM = "NFC"
 # ASCII
 INVISIBLE_CHARACTER = r"\p{Cf}"
 
+# Greek's final sigma, which lower case writes at a word's end (`ΟΔΥΣΣΕΥΣ` is `οδυσσευς`) and
+# a person may type as `σ` all the same: both are `Σ` in capitals, so one letter in any letter
+# case (Unicode case folding), where Turkish dotted and dotless i are not (`İ` is `i` and a
+# combining dot), nor `ß` and `ss` (a letter of its own, which adoption alone matches)
+FINAL_SIGMA, SIGMA = "\u03c2", "\u03c3"
+
 
 def same_login(login: pl.Expr) -> pl.Expr:
-    """A login as sign-in compares it: trimmed, in lower case, composed, without the characters
-    a screen does not show (`JSmith` and ` jsmith` are one login; so are `José` typed composed
-    and decomposed, the same text to Unicode, and `ann@x.org` with a zero-width space after
-    it); null when nothing but such characters is left. Login changes, adoption, the logins new
-    users share with accounts made by hand, and shared logins among a tenant's users
-    (`with_comparable_login`) compare them so."""
+    """A login as sign-in compares it: trimmed, in lower case (a final sigma as any sigma),
+    composed, without the characters a screen does not show (`JSmith` and ` jsmith` are one
+    login; so are `José` typed composed and decomposed, the same text to Unicode, and
+    `ann@x.org` with a zero-width space after it); null when nothing but such characters is
+    left. Login changes, adoption, the logins new users share with accounts made by hand, and
+    shared logins among a tenant's users (`with_comparable_login`) compare them so."""
     return _visible_composed(login.str.strip_chars().str.to_lowercase())
 
 
@@ -76,10 +82,10 @@ def with_comparable_login(users: pl.LazyFrame, key: str) -> pl.LazyFrame:
 
 def _visible_composed(logins: pl.Expr) -> pl.Expr:
     """`logins` (trimmed and in lower case) as `same_login` compares them: without the
-    characters a screen does not show, trimmed again (`ann \\u200b` is `ann`), composed; null
-    when nothing is left. ASCII text holds no such character and is in every normal form
-    already: only the others are searched and composed, as composing a million logins takes
-    0.2 s, and finding the few that are not ASCII 5 ms."""
+    characters a screen does not show, trimmed again (`ann \\u200b` is `ann`), composed, a
+    final sigma as any sigma; null when nothing is left. ASCII text holds no such character
+    and is in every normal form already: only the others are searched and composed, as
+    composing a million logins takes 0.2 s, and finding the few that are not ASCII 5 ms."""
     not_ascii = logins.str.len_bytes() != logins.str.len_chars()
     # (null where ASCII: searching and normalizing a null costs nothing)
     visible = (
@@ -88,6 +94,7 @@ def _visible_composed(logins: pl.Expr) -> pl.Expr:
         .str.replace_all(INVISIBLE_CHARACTER, "")
         .str.strip_chars()
         .str.normalize(SIGN_IN_FORM)
+        .str.replace_all(FINAL_SIGMA, SIGMA, literal=True)
     )
     return pl.when(not_ascii).then(pl.when(visible != "").then(visible)).otherwise(logins)
 
@@ -188,7 +195,11 @@ def looks_alike(stated: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """Why the login `stated` (in lower case) is the login compared (`__login`) although it
     prints otherwise, as two flags: its accents stored as marks of their own (composing it
     changes it), and a character a screen does not show in it."""
-    visible = stated.str.replace_all(INVISIBLE_CHARACTER, "").str.strip_chars()
+    visible = (
+        stated.str.replace_all(INVISIBLE_CHARACTER, "")
+        .str.strip_chars()
+        .str.replace_all(FINAL_SIGMA, SIGMA, literal=True)
+    )
     return visible != pl.col("__login"), stated.str.contains(INVISIBLE_CHARACTER)
 
 

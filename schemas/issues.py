@@ -103,10 +103,14 @@ def write_report(issues: pl.DataFrame, path: Path) -> None:
     escaping what JSON escapes (C0 characters as `\\u001b`)."""
     rows = issues.select(*ISSUE_COLUMNS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        rows.write_json(path)
-    else:
-        texts = [name for name, dtype in rows.schema.items() if dtype == pl.String]
-        rows.with_columns(
-            pl.col(texts).str.replace_many(CONTROL_CHARACTERS, CONTROL_SHOWN)
-        ).write_csv(path)
+    # opened here, not by Polars: a name holding a byte that is not UTF-8 (a zip named on a
+    # Windows share, `caf\xe9.zip`, whose report an inbox writes beside it) is a path to
+    # Python, and a TypeError to Polars, which failed the inbox's scan after the run
+    with path.open("wb") as out:
+        if path.suffix.lower() == ".json":
+            rows.write_json(out)
+        else:
+            texts = [name for name, dtype in rows.schema.items() if dtype == pl.String]
+            rows.with_columns(
+                pl.col(texts).str.replace_many(CONTROL_CHARACTERS, CONTROL_SHOWN)
+            ).write_csv(out)

@@ -35,6 +35,7 @@ from collections.abc import Collection, Mapping
 import polars as pl
 
 from rosterflow.schemas.csvfile import LINE
+from rosterflow.schemas.identity import INVISIBLE_CHARACTER, SIGN_IN_FORM
 from rosterflow.schemas.issues import issues_from
 from rosterflow.schemas.models import as_date, as_number
 from rosterflow.schemas.records import RecordChanges
@@ -1022,8 +1023,15 @@ def title_variant_issues(
         )
         sent = pl.concat([sent, unsent])
     titled = sent.drop_nulls("title").with_columns(
-        # every kind of space (a no-break space too) taken out, and letter case ignored
-        pl.col("title").str.replace_all(r"\s+", "").str.to_lowercase().alias("key")
+        # every kind of space (a no-break space too) and every character a screen does not
+        # show taken out, letter case ignored, accents composed: what a person reading the
+        # titles cannot tell apart (`Español` typed as one letter and as `n` and a tilde)
+        pl.col("title")
+        .str.replace_all(r"\s+", "")
+        .str.replace_all(INVISIBLE_CHARACTER, "")
+        .str.to_lowercase()
+        .str.normalize(SIGN_IN_FORM)
+        .alias("key")
     )
     spellings = (
         titled.group_by("key", "title")
@@ -1048,7 +1056,8 @@ def title_variant_issues(
             rule="course.title_variants",
             severity="warning",
             message=pl.format(
-                '"{}" differs only in spaces or letter case from {}: base courses are made per '
+                '"{}" differs only in spaces or letter case (or how its accents are stored, or '
+                "characters a screen does not show) from {}: base courses are made per "
                 "exact title, so each spelling gets district, state and teacher base courses "
                 "of its own; spell the title alike in the SIS",
                 "title",

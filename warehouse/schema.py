@@ -25,6 +25,7 @@ import polars as pl
 
 from rosterflow.schemas.environment import LOCK_WAIT_SECONDS as LOCK_WAIT
 from rosterflow.schemas.environment import EnvironmentVariableError
+from rosterflow.schemas.printable import printable
 from rosterflow.warehouse.seal import tracking
 
 T = TypeVar("T")
@@ -244,9 +245,25 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """`duckdb.connect`, waiting while another process holds the file. DuckDB's own progress
     bar stays off: it would print into the CLI's output (and a flow's log) for any statement
     over 2 s, a first load's insert or a migration at a million students."""
+    if not _utf8(str(path)):
+        # (DuckDB answers such a path with `std::bad_cast`, which a sync reported as a
+        # failure of whatever step it was in, exit 1)
+        raise WarehouseError(
+            f"{printable(path)}: a name with a byte that is not UTF-8, which DuckDB cannot open; "
+            "rename the folder or the file"
+        )
     con = while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
     con.execute("set enable_progress_bar = false")
     return con
+
+
+def _utf8(text: str) -> bool:
+    """Whether `text` is UTF-8 text (a path's byte that is not is a lone surrogate)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def version_refusal(

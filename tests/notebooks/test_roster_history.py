@@ -157,7 +157,9 @@ def test_a_move_from_no_school_says_so(tmp_path):
             "family_name, status, origin) select next_id, 't', 'or--u-s1', 'student', 'sam.hand', "
             "'Sam', 'Stone', 'active', 'manual' from audit.next_ids where table_name = 'users'"
         )
-    result = run_sync(write_feed(tmp_path / "feed.zip", tiny_district()), warehouse, Settings(), "t")
+    result = run_sync(
+        write_feed(tmp_path / "feed.zip", tiny_district()), warehouse, Settings(), "t"
+    )
     assert result.outcome == "applied", result.message
     with roster_history_run(warehouse, "notebook_roster_history_no_school") as (module, defs):
         (user_id,) = module.WAREHOUSE.query(defs["STUDENTS_SQL"], tenant="t", search="u-s1")[
