@@ -377,6 +377,9 @@ if __name__ == "__main__":
     # python -m rosterflow.flows.sync FEED [WAREHOUSE]: the flow alone; `rosterflow sync` adds the rest
     if len(sys.argv) not in (2, 3):
         sys.exit("usage: python -m rosterflow.flows.sync FEED [WAREHOUSE.duckdb]")
+    from rosterflow.flows.prefect_logging import quiet_prefect
+
+    quiet_prefect(verbose=True)  # Prefect's lines shown, its temporary server's telemetry off
     outcome = sync_flow(*sys.argv[1:])
     print(f"{outcome.feed_name}: {outcome.outcome}, run {outcome.run_id}, tenant {outcome.tenant}")
     sys.exit(outcome.exit_code)
