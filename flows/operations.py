@@ -65,7 +65,7 @@ from rosterflow.warehouse.operations import (
     undos_after,
 )
 from rosterflow.warehouse.records import KEEP_DAYS, later_records, restore_records
-from rosterflow.warehouse.runs import next_run_id, run_issues, utc_now
+from rosterflow.warehouse.runs import after_latest_run, next_run_id, run_issues, utc_now
 from rosterflow.warehouse.schema import (
     WarehouseError,
     connect,
@@ -308,7 +308,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
             tenant=info.tenant,
             feed_name=info.feed_name,
             feed_sha256=info.feed_sha256,
-            started_at=utc_now(),
+            started_at=after_latest_run(con, info.tenant, utc_now()),
             outcome="applied",
             message=f"approved held run {run_id}",
             content_sha256=info.content_sha256,
@@ -526,7 +526,7 @@ def undo_run(warehouse: str | Path, run_id: int, force: bool = False) -> SyncRes
             tenant=info.tenant,
             feed_name=f"undo of run {run_id}",
             feed_sha256=None,
-            started_at=utc_now(),
+            started_at=after_latest_run(con, info.tenant, utc_now()),
             outcome="applied",
             message=f"undid run {run_id}{' (--force)' if force else ''}{exact.note}{records_note}",
             settings_key=info.settings_key,

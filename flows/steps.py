@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -82,7 +82,7 @@ from rosterflow.warehouse.records import (
     record_writes,
     stored_records,
 )
-from rosterflow.warehouse.runs import latest_start, next_run_id, stored_lines, utc_now
+from rosterflow.warehouse.runs import after_latest_run, next_run_id, stored_lines, utc_now
 from rosterflow.warehouse.state import (
     WarehouseCurrent,
     hand_made_course_references,
@@ -282,15 +282,11 @@ def start_run(
     what changed since the run started (`flows.pulling.pull_since`), misses no record changed
     while the pull was under way. Always after the tenant's latest applied run, though:
     history's versions run from one applied run's start to the next's, in the order the runs
-    were applied."""
+    were applied, whatever the clock says (`warehouse.runs.after_latest_run`)."""
     started = utc_now()
     if started_at is not None:
-        earliest = _naive_utc(started_at)
-        latest = latest_start(con, tenant)
-        # strictly after it: the same start would leave the version it opened ending where it
-        # began, and a row's versions in no one order by valid_from
-        after_latest = earliest if latest is None else max(earliest, latest + _A_MOMENT)
-        started = min(started, after_latest)
+        started = min(started, _naive_utc(started_at))
+    started = after_latest_run(con, tenant, started)
     return RunRecord(
         run_id=next_run_id(con),
         tenant=tenant,
@@ -303,9 +299,6 @@ def start_run(
         full=full,
         attempt_key=attempt,
     )
-
-
-_A_MOMENT = timedelta(microseconds=1)  # (audit's timestamps hold microseconds)
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -29,10 +29,15 @@ from rosterflow.schemas.vocabulary import (
 # ASCII digits throughout: `\d` would admit other scripts' digits (a year `２０２７` or `٢٠٢٧`,
 # which no reader of the value takes for one)
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-# ISO 8601: a date, or a date and time with optional fraction and zone
+# ISO 8601: a date, or a date and a real time of day with optional fraction and zone (`Z`,
+# or an offset of hours with or without minutes: `+05`, `+0530`, `+05:30`); a `T` and `Z` in
+# lowercase too, as RFC 3339 allows and the REST pull reads them. A time of day past 23:59:59
+# (`25:61:61`, or ISO 8601:2004's `24:00:00`, which no parser reads) names no moment
+_HOUR = r"(?:[01][0-9]|2[0-3])"
+_MINUTE = r"[0-5][0-9]"
 DATETIME_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+    rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(?:[Tt ]{_HOUR}:{_MINUTE}(?::{_MINUTE}(?:[.,][0-9]+)?)?"
+    rf"(?:[Zz]|[+-]{_HOUR}(?::?{_MINUTE})?)?)?$"
 )
 YEAR_PATTERN = r"^[0-9]{4}$"
 # a decimal number: `8`, `-0.5`, `.5`, `10.`, `1.5e3` (ASCII digits: `\d` would admit other
@@ -128,10 +133,11 @@ def refs(target: str, required: bool = False) -> object:
 
 
 def calendar_date(value: pl.Expr) -> pl.Expr:
-    """The first ten characters name a real day (2023-02-30 does not); null passes."""
-    return (
-        value.is_null() | value.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_not_null()
-    )
+    """The first ten characters name a real day (2023-02-30 does not, nor one of year 0000,
+    which DuckDB stores as 1 BC and Python's dates cannot hold: a query of lms.enrollments
+    failed on it); null passes."""
+    day = value.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    return value.is_null() | (day.dt.year() > 0).fill_null(False)
 
 
 def in_calendar(value: pl.Expr, pattern: str = DATE_PATTERN) -> pl.Expr:

@@ -160,10 +160,11 @@ def _joined(items: pl.Expr) -> pl.Expr:
 
 
 def _date(value: pl.Expr) -> pl.Expr:
-    """A date; one sent as a timestamp (`2024-08-15T00:00:00.000Z`, or with a space for the
-    `T`, which was kept whole and refused as no date) keeps its date."""
+    """A date; one sent as a timestamp (`2024-08-15T00:00:00.000Z`, or with a space or a
+    lowercase `t` for the `T`, which was kept whole and refused as no date, where its
+    dateLastModified so written was read) keeps its date."""
     return (
-        pl.when(value.str.contains(r"^\d{4}-\d{2}-\d{2}[T ]\d"))
+        pl.when(value.str.contains(r"^\d{4}-\d{2}-\d{2}[Tt ]\d"))
         .then(value.str.head(10))
         .otherwise(value)
     )
@@ -189,7 +190,11 @@ def _datetime(value: pl.Expr) -> pl.Expr:
         text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False).dt.replace_time_zone("UTC"),
         text.str.to_datetime("%Y-%m-%d", strict=False).dt.replace_time_zone("UTC"),
     )
-    return pl.coalesce(parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), value)
+    # a moment whose UTC falls outside years 0001-9999 (`9999-12-31T23:59:59-05:00`, a
+    # "never" some SIS write) has no four-digit year there: written `+10000-01-01T…Z`, it was
+    # refused as no date-time, naming a value the server never sent. It is kept as sent
+    writable = parsed.dt.year().is_between(1, 9999)
+    return pl.coalesce(pl.when(writable).then(parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")), value)
 
 
 def _exploded(records: pl.DataFrame, field: str) -> pl.DataFrame:

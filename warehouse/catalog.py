@@ -28,7 +28,7 @@ import duckdb
 
 from rosterflow.schemas.printable import one_line
 from rosterflow.warehouse.layout import Layout, while_each_locked
-from rosterflow.warehouse.schema import WarehouseError, version_refusal
+from rosterflow.warehouse.schema import UTC_SESSION, WarehouseError, version_refusal
 
 CATALOG = "rosterflow_catalog"
 SCHEMAS = ("lms", "audit", "history", "oneroster")
@@ -241,9 +241,11 @@ def open_catalog(template: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session holding the catalog of the layout `template`. It keeps
     every tenant file from syncs until it is closed. A file another process holds past the
     lock wait is a `TenantFileHeld` naming its tenant and file: what is read through the
-    catalog is never answered without a tenant's rows."""
+    catalog is never answered without a tenant's rows. Its time zone is UTC, as the files'
+    sessions' is (`schema.UTC_SESSION`)."""
     con = duckdb.connect()
     try:
+        con.execute(UTC_SESSION)
         _build(con, template, held_attached=False)
     except BaseException:
         con.close()

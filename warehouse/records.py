@@ -492,10 +492,12 @@ KEEP_DAYS = 30
 
 
 def prune_superseded(con: duckdb.DuckDBPyConnection, tenant: str, days: int = KEEP_DAYS) -> None:
-    """Forget what runs older than `days` replaced (their undo can no longer restore it)."""
+    """Forget what runs older than `days` replaced (their undo can no longer restore it).
+    audit's times are UTC: `now()::timestamp` is the machine's local time, which east of UTC
+    forgot what undo (`flows.operations`, by UTC) still counted on restoring."""
     old = (
         "superseded_run_id in (select run_id from audit.sync_runs where tenant = $tenant "
-        "and started_at < now()::timestamp - to_days($days))"
+        "and started_at < (now() at time zone 'UTC') - to_days($days))"
     )
     key = {"tenant": tenant, "days": days}
     for table in KEPT_TABLES:

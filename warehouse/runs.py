@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import duckdb
@@ -47,6 +47,22 @@ def latest_start(con: duckdb.DuckDBPyConnection, tenant: str) -> datetime | None
         "select max(started_at) from audit.sync_runs where tenant = ? and outcome = 'applied'",
         [tenant],
     )
+
+
+A_MOMENT = timedelta(microseconds=1)  # (audit's timestamps hold microseconds)
+
+
+def after_latest_run(con: duckdb.DuckDBPyConnection, tenant: str, started: datetime) -> datetime:
+    """`started` (UTC without a zone), or just after the tenant's latest applied run when that
+    started later: history's versions run from one applied run's start to the next's, in the
+    order the runs were applied, whatever the clock says. A clock behind the one that started
+    that run (a pool's worker on another machine, a clock set back) started a run before it,
+    and history had versions ending before they began (the roster history notebook took the
+    older for the latest, its valid_to set: a student shown deleted)."""
+    latest = latest_start(con, tenant)
+    # strictly after: the same start would leave the version it opened ending where it began,
+    # and a row's versions in no one order by valid_from
+    return started if latest is None else max(started, latest + A_MOMENT)
 
 
 def run_issues(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:

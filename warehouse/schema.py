@@ -160,7 +160,7 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
                 )
                 con.execute(migration.sql)
                 con.execute(
-                    "insert into audit.schema_migrations values (?, ?, now()::timestamp)",
+                    "insert into audit.schema_migrations values (?, ?, now() at time zone 'UTC')",
                     [migration.version, migration.name],
                 )
         except duckdb.Error as error:
@@ -241,10 +241,16 @@ def locked_line(path: Path, error: str, waited: float) -> str:
     )
 
 
+# what a warehouse's session is set to: its timestamps are UTC without a zone
+UTC_SESSION = "set TimeZone = 'UTC'"
+
+
 def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """`duckdb.connect`, waiting while another process holds the file. DuckDB's own progress
     bar stays off: it would print into the CLI's output (and a flow's log) for any statement
-    over 2 s, a first load's insert or a migration at a million students."""
+    over 2 s, a first load's insert or a migration at a million students. The session's time
+    zone is UTC, as audit's and history's times are: in the machine's own, `now()` and
+    `current_date` in a query (`started_at > now() - interval 1 hour`) were off by its offset."""
     if not _utf8(str(path)):
         # (DuckDB answers such a path with `std::bad_cast`, which a sync reported as a
         # failure of whatever step it was in, exit 1)
@@ -254,6 +260,7 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         )
     con = while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
     con.execute("set enable_progress_bar = false")
+    con.execute(UTC_SESSION)
     return con
 
 
