@@ -526,25 +526,41 @@ def role_issues(
         )
         found.append(unlinked_observer_issues(stated, users, chosen))
         if users_mode == "delta":
-            # a role is read with its user's users.csv row; a delta that leaves the user out
-            # cannot change the stored user (its role and orgs are in that record)
-            found.append(
-                issues_from(
-                    stated.join(
-                        users.select(pl.col("sourcedId").alias("userSourcedId")),
-                        on="userSourcedId",
-                        how="anti",
-                    ),
-                    file="roles.csv",
-                    field="userSourcedId",
-                    value=pl.col("userSourcedId"),
-                    rule="role.user_not_sent",
-                    severity="warning",
-                    message="this user is not in the users.csv delta, so the role changes "
-                    "nothing: send the user's users.csv row with all of the user's roles",
-                )
-            )
+            found.append(unsent_user_role_issues(roles, users))
     return found
+
+
+def unsent_user_role_issues(roles: pl.DataFrame, users: pl.DataFrame) -> pl.LazyFrame:
+    """A warning on each roles.csv delta row, stated or marked tobedeleted, whose user the
+    users.csv delta does not send. A role is read with its user's users.csv row, and roles
+    are not stored apart from their user: a delta that leaves the user out changes nothing of
+    theirs, a role it ends as little as one it adds (the stored user keeps that org)."""
+    ended = ~stated()
+    return issues_from(
+        roles.join(
+            users.select(pl.col("sourcedId").alias("userSourcedId")),
+            on="userSourcedId",
+            how="anti",
+        ),
+        file="roles.csv",
+        field="userSourcedId",
+        value=pl.col("userSourcedId"),
+        rule="role.user_not_sent",
+        severity="warning",
+        message=pl.when(ended)
+        .then(
+            pl.lit(
+                "this user is not in the users.csv delta, so ending the role changes nothing "
+                "(the user keeps its org): send the user's users.csv row with this row"
+            )
+        )
+        .otherwise(
+            pl.lit(
+                "this user is not in the users.csv delta, so the role changes nothing: send "
+                "the user's users.csv row with all of the user's roles"
+            )
+        ),
+    )
 
 
 def unlinked_observer_issues(

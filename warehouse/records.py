@@ -147,7 +147,8 @@ def stored_records(
     con: duckdb.DuckDBPyConnection, tenant: str, names: tuple[str, ...] = SYNCED_FILES
 ) -> dict[str, pl.DataFrame]:
     """The tenant's records per file (run_id, line, the file's columns, row_hash); a file
-    never stored is empty. Teacher enrollments carry the file order they were last sent in."""
+    never stored is empty. Teacher enrollments carry their place in file order as the last run
+    left it (`teacher_order`: their line in a bulk file, or where a delta first sent them)."""
     blobs = _blobs(con, tenant, names)
     records = {}
     for name in names:
