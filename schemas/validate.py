@@ -843,6 +843,19 @@ def model_issues(
         .then(pl.col("format_message"))
         .otherwise(pl.format("failed check {}", check))
     )
+    # a value refused for its form that has spaces around it (` student`, `true `):
+    # quoted, the spaces are easy to miss beside "must be one of: ... student"
+    value = pl.col("failure_case").cast(pl.String)
+    spaced = (
+        (check != "not_nullable")
+        & (check != "field_uniqueness")
+        & (value.str.strip_chars() != value)
+    )
+    message = (
+        pl.when(spaced)
+        .then(pl.format("{} (the value has spaces around it)", message))
+        .otherwise(message)
+    )
     return (
         failures.lazy()
         .with_columns(pl.col("index").cast(pl.Int64))

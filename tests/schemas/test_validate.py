@@ -740,3 +740,16 @@ def test_an_invisible_character_in_an_id_is_named_with_its_file_line_and_column(
 def test_ids_without_invisible_characters_raise_no_such_issue(tmp_path):
     result = validate(tmp_path, with_cell(tiny_district(), "users", 1, "givenName", "Sam\u200b"))
     assert not result.issues.filter(pl.col("rule") == "id.invisible").height
+
+
+def test_a_value_refused_with_spaces_around_it_says_so(tmp_path):
+    """Quoted in a terminal, ` student` beside "must be one of: ... student" reads as the
+    value it lists: the message names the spaces. A value refused for its letters does not."""
+    frames = with_cell(tiny_district(), "users", 1, "role", " student")
+    frames = with_cell(frames, "users", 2, "enabledUser", "ture")
+    frames = with_cell(frames, "enrollments", 1, "beginDate", "2026-01-05 ")
+    messages = {
+        (issue["field"], issue["message"].endswith("(the value has spaces around it)"))
+        for issue in validate(tmp_path, frames).issues.iter_rows(named=True)
+    }
+    assert messages == {("role", True), ("enabledUser", False), ("beginDate", True)}
