@@ -14,12 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 
 import duckdb
 import polars as pl
+from blake3 import blake3
 
 from rosterflow.flows.progress import announce_recorded
 from rosterflow.schemas.by_lines import StoredRecords
@@ -262,9 +264,33 @@ class StoredReader:
 
 
 def settings_key(settings: Settings) -> str:
-    """What a run's results depend on besides its feed: rosterflow's version and the settings
-    (`audit.sync_runs.settings_key`; a run is recalled only under the same)."""
-    return f"rosterflow {version('rosterflow')} {settings.key()}"
+    """What a run's results depend on besides its feed: rosterflow's version and code, and the
+    settings (`audit.sync_runs.settings_key`; a run is recalled only under the same)."""
+    return f"rosterflow {version('rosterflow')}+{code_digest()} {settings.key()}"
+
+
+# the layers whose code decides what a run checks, plans and stores
+_RUN_LAYERS = ("flows", "schemas", "sis", "transforms", "warehouse")
+
+
+@cache
+def code_digest() -> str:
+    """A digest of rosterflow's own code (each .py and .sql file of the layers a run goes
+    through, by its path in the package): a version number changes with a release, but an
+    upgrade of the code under the same number (an install from a repository) may check a
+    record more strictly, or derive a row otherwise. The first run after it must then check
+    and plan in full, as a run under other settings does: an incremental one stands on what
+    older code stored and derived, and could differ from `--full` under the new."""
+    digest = blake3()
+    for layer in _RUN_LAYERS:
+        found = find_spec(f"rosterflow.{layer}")
+        assert found is not None and found.submodule_search_locations is not None
+        (folder,) = found.submodule_search_locations
+        files = [*Path(folder).rglob("*.py"), *Path(folder).rglob("*.sql")]
+        for path in sorted(files, key=lambda path: path.relative_to(folder).as_posix()):
+            digest.update(f"{layer}/{path.relative_to(folder).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def start_run(

@@ -5,11 +5,13 @@ them, since approving it lets all of them through."""
 from __future__ import annotations
 
 import shutil
+from importlib.metadata import version
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from rosterflow.flows import steps
 from rosterflow.flows.operations import approve_run, undo_run
 from rosterflow.schemas.lms import ENTITIES
 from tests.feeds import frame, tiny_district, with_cell, with_resources
@@ -19,6 +21,37 @@ from tests.syncing import Warehouse
 def lms_rows(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
     """Every lms table of the tenant, but the run that wrote each row last."""
     return {e.table: warehouse.table(e.table).drop("updated_run_id") for e in ENTITIES.values()}
+
+
+def test_the_first_run_after_rosterflow_s_code_changed_is_checked_and_planned_in_full(
+    tmp_path, monkeypatch
+):
+    """An upgrade under the same version number (an install from the repository) may check a
+    record more strictly or derive a row otherwise: its first run stands on nothing older code
+    stored, and the next is incremental again."""
+    warehouse = Warehouse(tmp_path)
+    first = warehouse.sync(tiny_district())
+    assert (
+        f"+{steps.code_digest()} "
+        in warehouse.query(
+            "select settings_key from audit.sync_runs where run_id = ?", [first.run_id]
+        ).item()
+    )
+    monkeypatch.setattr(steps, "code_digest", lambda: "0" * 12)
+    renamed = with_cell(tiny_district(), "users", 1, "givenName", "Zed")
+
+    upgraded = warehouse.sync(renamed)
+
+    assert upgraded.planning == "full"
+    version_now = f"{version('rosterflow')}+{'0' * 12}"
+    assert upgraded.planning_note.startswith(
+        "the settings or the rosterflow version differ from those of run 1: "
+        f"rosterflow version {version_now} (was {version('rosterflow')}+"
+    )
+    # (in full, and the one renamed user the only change)
+    assert warehouse.actions(upgraded.run_id) == {("user", "or--u-t2", "update")}
+    later = warehouse.sync(with_cell(renamed, "users", 1, "givenName", "Zoe"))
+    assert later.planning == "incremental", later.planning_note
 
 
 def test_a_run_under_other_settings_says_which_setting_changed(tmp_path):
