@@ -25,6 +25,7 @@ from pathlib import Path
 
 from rosterflow.flows.progress import announce
 from rosterflow.flows.pulling import PullChoice, feed_name, pull_since
+from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.schemas.settings import Settings, SettingsError, load_settings
 from rosterflow.schemas.sources import PullSource
@@ -118,11 +119,14 @@ class SourceOutcome:
         return "unreadable" if self.unreadable else "failed"
 
     def line(self) -> str:
+        """The district's line of the scan, its control characters escaped: a sources file's
+        tenant is any TOML string, and a line feed in it forged a second line of the flow
+        run's log (`pulls_flow` logs the line as it is), as a zip's name did the inbox's."""
         if self.run is None:
-            return f"{self.source.tenant}: {self.outcome}: {self.error}"
+            return one_line(f"{self.source.tenant}: {self.outcome}: {self.error}")
         result = self.run.result
         changes = int(result.summary["count"].sum()) if result.summary.height else 0
-        return (
+        return one_line(
             f"{self.source.tenant}: {result.outcome} — run {result.run_id}, {changes:,} changes "
             f"({self.run.pulled.records:,} records pulled from {self.source.url}: "
             f"{self.run.why})"

@@ -14,6 +14,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from rosterflow.flows.errors import TenantBusy
 from rosterflow.schemas.environment import TENANT_WAIT_SECONDS
+from rosterflow.schemas.printable import one_line
 from rosterflow.warehouse.layout import tenant_text
 
 TENANT_LIMIT_PREFIX = "rosterflow-tenant-"
@@ -80,10 +81,11 @@ def tenant_lock(tenant: str) -> Iterator[None]:
         held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=waited))
     except TimeoutError:
         raise TenantBusy(
-            f"tenant {tenant}: its Prefect concurrency slot {name} stayed taken for {waited:g} s "
-            "(ROSTERFLOW_TENANT_WAIT_SECONDS); if no run of the tenant is going (a Prefect "
-            "server restarted during one leaves its slot taken), free it with `prefect gcl "
-            f"update {name} --active-slots 0`"
+            # (a line break in the tenant's name would split the one line the run ends in)
+            f"tenant {one_line(tenant)}: its Prefect concurrency slot {name} stayed taken for "
+            f"{waited:g} s (ROSTERFLOW_TENANT_WAIT_SECONDS); if no run of the tenant is going "
+            "(a Prefect server restarted during one leaves its slot taken), free it with "
+            f"`prefect gcl update {name} --active-slots 0`"
         ) from None
     with held:
         yield

@@ -32,6 +32,7 @@ with app.setup:
     import polars as pl
     from _shared import RUN_STEP, pick_tenant, run_axis, sql_panel, with_run_label
 
+    from rosterflow.flows.notify import decide_commands
     from rosterflow.schemas.gradebook import REFUSED_RETRY
     from rosterflow.warehouse.readonly import ReadOnlyWarehouse
 
@@ -607,11 +608,13 @@ def _(DECISIONS_SQL, HELD_RUNS_SQL, tenant):
                 if _run["applied_since"] is not None
                 else ""
             )
+            # the warehouse named: `rosterflow approve 8` alone reads ./rosterflow.duckdb, none
+            # of a layout's runs, or run 8 of another district's one-file warehouse
+            _approve, _discard = decide_commands(_run["run_id"], WAREHOUSE.location)
             _lines.append(
                 f"- Run #{_run['run_id']} waits for a decision (`{_run['feed_name']}`, "
                 f"{_run['started_at']:%Y-%m-%d %H:%M} UTC, {_run['planned_changes']:,} changes "
-                f"planned): `rosterflow approve {_run['run_id']}` applies exactly its plan, "
-                f"`rosterflow discard {_run['run_id']}` drops it.{_since}"
+                f"planned): `{_approve}` applies exactly its plan, `{_discard}` drops it.{_since}"
             )
         _waiting = mo.vstack(
             [

@@ -61,11 +61,11 @@ class TenantNameError(LayoutError, FeedError):
 
 class TenantFileRefused(LayoutError):
     """The tenant's file of the layout is refused as it stands (a one-file warehouse copied in
-    as the tenant's file, or a file numbered by another registry): every sync of the tenant
-    is refused alike until a person moves the file or puts the registry back (exit 2). Not
-    the feed's fault, but no later scan could sync it either: the inbox files its zip under
-    `rejected/`, announced once, rather than try it again at every scan as it does a zip that
-    waits for a lock."""
+    as the tenant's file, a file numbered by another registry, or one under the name it had
+    before `_not_beside`): every sync of the tenant is refused alike until a person moves
+    the file or puts the registry back (exit 2). Not the feed's fault, but no later scan
+    could sync it either: the inbox files its zip under `rejected/`, announced once, rather
+    than try it again at every scan as it does a zip that waits for a lock."""
 
     def __init__(self, message: str, tenant: str) -> None:
         super().__init__(message)
@@ -124,6 +124,21 @@ def tenant_file_name(tenant: str) -> str:
     return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
 
 
+# what DuckDB and rosterflow write beside a warehouse file `<file>`: its log `<file>.wal`
+# (and `.wal.checkpoint`, `.wal.recovery`), its temporary folder `<file>.tmp`, the seal
+# `<file>.seal` (the seal's draft starts with a dot, which no tenant's file name does)
+_BESIDE_DOT = re.compile(r"\.(?=(?:wal|tmp|seal)(?:[.-]|$))", re.IGNORECASE)
+
+
+def _not_beside(name: str) -> str:
+    """`name` with the dot before each word of a beside file's suffix percent-encoded, for a
+    layout whose file name ends with the tenant (`wh/{tenant}`): there tenant `a.seal`'s file
+    was tenant `a`'s seal, replaced by it at `a`'s every sync, and `a.wal` was read as `a`'s
+    log. Every such dot, not the last alone: `a.tmp.wal` would be the log of `a.tmp`. Any
+    case, as a file system that ignores case takes `a.SEAL` for `a.seal`."""
+    return _BESIDE_DOT.sub("%2E", name)
+
+
 @dataclass(frozen=True)
 class Layout:
     """A `--warehouse` template with `{tenant}` in its file or folder names."""
@@ -149,7 +164,10 @@ class Layout:
         return self.root / REGISTRY
 
     def path_for(self, tenant: str) -> Path:
-        return Path(self.template.replace(TENANT_FIELD, tenant_file_name(tenant)))
+        name = tenant_file_name(tenant)
+        if self.template.endswith(TENANT_FIELD):
+            name = _not_beside(name)
+        return Path(self.template.replace(TENANT_FIELD, name))
 
     def usable_path(self, tenant: str) -> Path:
         """The tenant's file, there already or one that can be made: a TenantNameError when a
@@ -161,6 +179,7 @@ class Layout:
         with suppress(OSError):  # (a name too long, say: then it is checked below)
             if path.exists():
                 return path
+        self._check_not_named_beside(tenant, path)
         parts = Path(self.template).parts
         for depth, part in enumerate(parts):
             if TENANT_FIELD not in part:
@@ -178,6 +197,20 @@ class Layout:
                     "--tenant)"
                 )
         return path
+
+    def _check_not_named_beside(self, tenant: str, path: Path) -> None:
+        """Refuse a tenant synced under the name its file had before `_not_beside` (`wh/a.seal`
+        for tenant `a.seal`), which is still a warehouse: its next sync would start afresh in
+        a new file, every record created again under new ids."""
+        before = Path(self.template.replace(TENANT_FIELD, tenant_file_name(tenant)))
+        if before == path or not _is_duckdb_file(before):
+            return  # (another tenant's seal or log there: the name `a.seal` had beside `a`)
+        raise TenantFileRefused(
+            f"tenant {tenant!r}: its warehouse file is now {path}, and {before} is its file "
+            "of before (a name that was the seal or log of another tenant's file beside it); "
+            f"move {before} to {path}, then sync again",
+            tenant,
+        )
 
     def make_registry(self) -> None:
         try:
@@ -320,6 +353,15 @@ class Layout:
     def tenant_of_run(self, run_id: int) -> str | None:
         number = run_id >> ID_BITS
         return next((t for t, n in self.tenants().items() if n == number), None)
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    """Whether `path` is a DuckDB database file (its header's magic bytes)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(12)[8:12] == b"DUCK"
+    except OSError:  # none there, a folder, or unreadable
+        return False
 
 
 def _name_max(folder: Path) -> int:

@@ -401,7 +401,9 @@ def duckdb_session(warehouse: str | Path) -> str:
             f"rosterflow catalog --warehouse {shlex.quote(str(warehouse))} > catalog.sql"
             " && duckdb -init catalog.sql"
         )
-    return f"duckdb -readonly {shlex.quote(str(warehouse))}"
+    # a file named with a leading dash (`-x.duckdb`) would be read by duckdb as an option
+    file = str(warehouse)
+    return f"duckdb -readonly {shlex.quote(f'./{file}' if file.startswith('-') else file)}"
 
 
 def read_tenants(warehouse: str | Path) -> list[str]:
