@@ -133,6 +133,13 @@ def check_tenant(tenant: str | None) -> None:
         raise CommandError(
             f"--tenant {tenant!r}: a tenant's name cannot be empty or blank (an unset variable?)"
         )
+    if tenant is not None and tenant != tenant.strip():
+        # (another tenant than the one without them, its records made again: a manifest's
+        # systemCode is read without them)
+        raise CommandError(
+            f"--tenant {tenant!r}: a tenant's name cannot start or end with spaces; "
+            f"give --tenant {tenant.strip()!r}"
+        )
     try:
         (tenant or "").encode("utf-8")
     except UnicodeEncodeError:  # (bytes of another encoding: Python holds them as surrogates)

@@ -26,8 +26,9 @@ class PullSource(BaseModel):
     @field_validator("tenant")
     @classmethod
     def _named(cls, tenant: str) -> str:
-        # as `--tenant` refuses a blank name: a district synced into a tenant named "  "
-        if not tenant.strip():
+        # as `--tenant` refuses a blank name: a district synced into a tenant named "  ", or
+        # into a tenant "north " beside "north", its records made again
+        if not tenant.strip() or tenant != tenant.strip():
             raise PydanticCustomError("blank", "blank")
         return tenant
 
@@ -62,7 +63,8 @@ class SourcesFile(BaseModel):
 # what each [[source]] gives, as a refused file's message ends
 GIVES = "each [[source]] gives tenant, url and optionally config"
 WANTED = {
-    "tenant": "give the tenant's name, which cannot be empty or blank",
+    "tenant": "give the tenant's name, which cannot be empty or blank, nor start or end with "
+    "spaces",
     "url": "give the base URL of the district's OneRoster API, http:// or https://",
     "config": "give the path of the district's settings file (beside this file when relative), "
     "or leave config out",

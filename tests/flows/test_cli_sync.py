@@ -488,6 +488,23 @@ def test_an_empty_or_blank_tenant_is_a_usage_error_of_every_command_taking_one(
     assert not (tmp_path / "g.zip").exists()
 
 
+@pytest.mark.parametrize("tenant", [" north", "north ", "north\t"])
+def test_a_tenant_with_spaces_around_it_is_a_usage_error(tmp_path, tenant):
+    """`north ` would be a tenant beside `north`, every record made again under new ids (a
+    manifest's systemCode is read without its spaces)."""
+    warehouse = tmp_path / "w.duckdb"
+    feed = write_feed(tmp_path / "d.zip", tiny_district())
+
+    done = sync(feed, "--warehouse", warehouse, "--no-prefect", "--tenant", tenant)
+
+    assert done.exit_code == 2, done.output
+    assert done.output.strip() == (
+        f"rosterflow: --tenant {tenant!r}: a tenant's name cannot start or end with spaces; "
+        "give --tenant 'north'"
+    )
+    assert not warehouse.exists()
+
+
 @pytest.mark.parametrize("command", ["validate", "sync"])
 @pytest.mark.parametrize("feed", ["", "  "])
 def test_an_empty_feed_argument_is_a_usage_error_not_the_current_folder(

@@ -42,12 +42,13 @@ def refusal(tmp_path: Path, text: str) -> str:
         ('source = ["north"]\n', f"[[source]] 1 must be a table; {GIVES}"),
         ("sources = 1\n" + NORTH, f"unknown setting sources; the file lists districts only, {GIVES}"),
         ('[[source]]\ntenant = "a"\n', f"[[source]] 1 (tenant 'a'): no url; {URL}"),
-        ('[[source]]\nurl = "https://x/v1p1"\n', "[[source]] 1: no tenant; give the tenant's name, which cannot be empty or blank"),
+        ('[[source]]\nurl = "https://x/v1p1"\n', "[[source]] 1: no tenant; give the tenant's name, which cannot be empty or blank, nor start or end with spaces"),
         (NORTH + '[[source]]\ntenant = "south"\nurl = "sis.south.example"\n', f"[[source]] 2 (tenant 'south') url = 'sis.south.example'; {URL}"),
         (NORTH + 'secret = "x"\n', f"[[source]] 1 (tenant 'north'): unknown key secret; {GIVES}"),
-        ('[[source]]\ntenant = 5\nurl = "https://x/v1p1"\n', "[[source]] 1 tenant = 5; give the tenant's name, which cannot be empty or blank"),
+        ('[[source]]\ntenant = 5\nurl = "https://x/v1p1"\n', "[[source]] 1 tenant = 5; give the tenant's name, which cannot be empty or blank, nor start or end with spaces"),
         # as `--tenant` refuses a blank name
-        ('[[source]]\ntenant = "  "\nurl = "https://x/v1p1"\n', "[[source]] 1 tenant = '  '; give the tenant's name, which cannot be empty or blank"),
+        ('[[source]]\ntenant = "  "\nurl = "https://x/v1p1"\n', "[[source]] 1 tenant = '  '; give the tenant's name, which cannot be empty or blank, nor start or end with spaces"),
+        ('[[source]]\ntenant = "north "\nurl = "https://x/v1p1"\n', "[[source]] 1 (tenant 'north ') tenant = 'north '; give the tenant's name, which cannot be empty or blank, nor start or end with spaces"),
         (NORTH + "config = 3\n", f"[[source]] 1 (tenant 'north') config = 3; {CONFIG}"),
         # an empty config was the sources file's folder, refused at every scan as a folder
         (NORTH + 'config = ""\n', f"[[source]] 1 (tenant 'north') config = ''; {CONFIG}"),
