@@ -96,6 +96,11 @@ class StoredRecords:
         }
 
 
+# the share of a file's lines (or of a run's records) past which reading only what changed
+# costs more than reading and planning everything
+MOST_CHANGED = 0.5
+
+
 @dataclass(frozen=True)
 class LineDelta:
     """A file read by lines: its changed lines parsed, and the stored records of the others."""
@@ -227,6 +232,10 @@ def read_by_lines(
     if is_kept.sum() != kept.height or known.sum() != kept.height:
         return None  # a kept line repeated: the whole parse finds the copies
     changed_lines = known.not_().arg_true().cast(pl.Int64) + 2  # (the header is line 1)
+    if changed_lines.len() > keys.len() * MOST_CHANGED:
+        # most lines changed (a SIS that stamps every record's dateLastModified anew): their
+        # parse and the stored records laid beside them cost more than the whole file's parse
+        return None
     parsed = _changed_records(spec, texts, changed_lines)
     if parsed is None:
         return None

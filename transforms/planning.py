@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from rosterflow.schemas.by_lines import MOST_CHANGED
 from rosterflow.schemas.changes import Plan
 from rosterflow.schemas.reads import Reads, RowsOf
 from rosterflow.schemas.records import ROW_HASH, RecordChanges, record_changes
@@ -81,6 +82,10 @@ def plan_run(
     removed_by = marked_external_ids(marked or {})
     if isinstance(since, Since):
         changes = _changes_since(since.hashes, records, found or {})
+        if _mostly_changed(changes, records):
+            note = incremental_note(changes, records, since.run_id)
+            since = f"{note}, most of the records: a plan in full costs less"
+    if isinstance(since, Since):
         enrollments = since.hashes.get(
             "enrollments", pl.DataFrame(schema={"sourcedId": pl.String, "userSourcedId": pl.String})
         )
@@ -141,6 +146,19 @@ def incremental_note(
     total = sum(rows.height for rows in records.values())
     gone = f" and {removed:,} removed" if removed else ""
     return f"{changed:,} of {total:,} records changed{gone} since run {run_id}"
+
+
+def _mostly_changed(
+    changes: Mapping[str, RecordChanges], records: Mapping[str, pl.DataFrame]
+) -> bool:
+    """Whether most of the SIS's records changed (or went) since the last run: a plan of
+    the changed keys then derives and reads by key nearly everything, for more than a plan in
+    full, which it equals (`schemas.by_lines.MOST_CHANGED`)."""
+    touched = sum(change.count for change in changes.values())
+    # (of the records after the feed and those it removed: every record the plan compares)
+    removed = sum(change.removed.len() for change in changes.values())
+    compared = sum(rows.height for rows in records.values()) + removed
+    return touched > compared * MOST_CHANGED
 
 
 def _adoption(

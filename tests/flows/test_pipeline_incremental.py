@@ -248,6 +248,37 @@ def actions(planned, entity: str) -> set[tuple[str, str]]:
     return set(changes.select("external_id", "action").iter_rows())
 
 
+def test_a_feed_whose_lines_mostly_changed_is_read_and_planned_whole_as_in_full(tmp_path):
+    """A SIS that stamps every record's dateLastModified anew changed every line: parsing the
+    changed lines beside the stored records, and planning the changed keys, would cost more
+    than the whole file's parse and a plan in full. The run does those, and leaves what
+    `--full` leaves."""
+    warehouse, oracle = tmp_path / "w.duckdb", tmp_path / "oracle.duckdb"
+    run_once(warehouse, write_feed(tmp_path / "a.zip", tiny_district()), Settings(), False)
+    restamped = {
+        name: rows.with_columns(pl.lit("2027-01-02T03:04:05.000Z").alias("dateLastModified"))
+        for name, rows in tiny_district().items()
+    }
+    feed = write_feed(tmp_path / "b.zip", restamped)
+    with open_warehouse(warehouse) as con:
+        read = sync_steps.read_feed(sync_steps.load_feed(feed), con, TENANT, False, Settings())
+        contents = read.contents
+        assert all(contents[name].delta_read for name in ("users", "enrollments"))
+        assert all(contents[name].delta is None for name in ("users", "enrollments"))
+        read.release()
+
+    synced_as_in_full(warehouse, oracle, feed)
+
+    with connect(warehouse, read_only=True) as con:
+        planning = con.execute(
+            "select planning, planning_note from audit.sync_runs order by run_id desc limit 1"
+        ).fetchone()
+    assert planning == (
+        "full",
+        "23 of 23 records changed since run 1, most of the records: a plan in full costs less",
+    )
+
+
 @pytest.mark.slow
 def test_a_leftover_enrollment_goes_with_the_user_deleted_later(tmp_path):
     config = Settings(policy=Policy(users="delete", enrollments="inactivate"))

@@ -233,6 +233,38 @@ def test_the_changes_validation_found_are_taken_as_they_are():
     assert planned.plan.change_count == 0
 
 
+def test_a_run_that_changed_most_records_is_planned_in_full_as_it_would_be():
+    """A SIS that stamps every record's dateLastModified anew changed every record: a plan of
+    the changed keys would derive and read by key nearly everything, for more than a plan in
+    full, which it equals. Half of them or fewer are planned incrementally."""
+    last = synced_once(None, Settings())
+    restamped = {
+        name: rows.with_columns(pl.lit("2027-01-02T03:04:05.000Z").alias("dateLastModified"))
+        if "dateLastModified" in rows.columns
+        else rows
+        for name, rows in district().items()
+    }
+    source = records(restamped, 2)
+
+    planned = run_plan(last, source, since(last))
+
+    assert planned.planning == "full"
+    assert planned.note == (
+        "29 of 29 records changed since run 1, most of the records: a plan in full costs less"
+    )
+    full = run_plan(last, source, FULL)
+    for name, entity in ENTITIES.items():
+        assert_frame_equal(
+            planned.plan.entities[name].changes.sort(entity.id),
+            full.plan.entities[name].changes.sort(entity.id),
+        )
+    half = {  # the users alone stamped anew: incremental
+        **district(),
+        "users": restamped["users"],
+    }
+    assert run_plan(last, records(half, 2), since(last)).planning == "incremental"
+
+
 def sharing_a_username() -> Frames:
     """district() with Kim (u-s2) signing in as Sam does."""
     frames = district()
