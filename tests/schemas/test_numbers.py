@@ -108,7 +108,8 @@ def test_a_number_no_double_holds_is_an_error_naming_file_line_field_and_value(
             value,
             "number",
             "error",
-            TOO_LARGE if value in OVERFLOWING else NOT_A_NUMBER,
+            (TOO_LARGE if value in OVERFLOWING else NOT_A_NUMBER)
+            + (" (the value has spaces around it)" if value != value.strip() else ""),
         )
     ]
 
