@@ -18,6 +18,9 @@ from tests.flows.test_pipeline_incremental import Scenario, actions
 from tests.flows.test_pipeline_incremental import made_by_hand as made_by_hand_rows
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 ADOPT_BY_USERNAME = {"identity": {"adopt_by": "username"}}
 
 
@@ -103,7 +106,6 @@ def without_ada(district: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["inactivate", "delete"])
 def test_an_adopted_account_whose_record_leaves_gets_the_users_policy(warehouse, policy):
     """users.md: an adopted account is a synced one: when its record leaves, `[policy] users`
@@ -138,7 +140,6 @@ def test_an_adopted_account_whose_record_leaves_gets_the_users_policy(warehouse,
     ).row(0) == (9001, "active", "manual")
 
 
-@pytest.mark.slow
 def test_a_section_an_adopted_account_was_enrolled_in_by_hand_holds_it_twice(tmp_path):
     """users.md: rows made by hand that point at an adopted account stay made by hand; a
     student enrolled by hand in a synced section before their record arrives is enrolled
@@ -170,7 +171,6 @@ def test_a_section_an_adopted_account_was_enrolled_in_by_hand_holds_it_twice(tmp
     assert in_section.rows() == [(None, "manual"), ("or--e4", "sync")]
 
 
-@pytest.mark.slow
 def test_an_observer_link_made_by_hand_between_adopted_accounts_stays_besides_the_sis_s(
     tmp_path,
 ):
@@ -227,7 +227,6 @@ def newcomer(district: dict[str, pl.DataFrame], sourced_id: str, username: str) 
     )
 
 
-@pytest.mark.slow
 def test_an_incremental_run_adopts_as_the_full_plan_does_accounts_random_ones_never_are(tmp_path):
     """The property (`test_an_incremental_plan_is_the_full_plan_row_for_row`) makes active
     accounts of a record's role or a teacher's, spelt in another letter case or with spaces;

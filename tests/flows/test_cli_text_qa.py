@@ -15,6 +15,9 @@ from rosterflow.flows.cli import app
 from rosterflow.schemas.printable import every_character_shown, printable
 from tests.feeds import tiny_district, with_cell, write_feed
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 # a role that a right-to-left layout prints as `teacher`, the rest of its line turned over

@@ -13,6 +13,9 @@ from rosterflow.flows.cli import app
 from tests.feeds import tiny_district
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 LEFT_OUT = "older runs left out"
@@ -43,7 +46,6 @@ def test_runs_says_when_its_limit_left_older_runs_out(tmp_path, wide):
         assert LEFT_OUT not in done.output
 
 
-@pytest.mark.slow  # (the same guarantee as above, checked there)
 def test_runs_of_a_layout_say_when_the_limit_left_older_runs_out(tmp_path, wide):
     """The same in a per-tenant layout, whose runs come from a file per tenant: the runs of
     every file, newest first across the tenants, cut to --limit."""

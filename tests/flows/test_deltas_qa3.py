@@ -17,6 +17,9 @@ from tests.feeds import tiny_district
 from tests.feeds12 import as_v12, frame12
 from tests.syncing import Warehouse, counts
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 STAMP = "2027-01-10T08:00:00.000Z"
 
 

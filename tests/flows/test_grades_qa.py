@@ -21,7 +21,8 @@ from tests.syncing import Warehouse
 
 runner = CliRunner()
 
-pytestmark = pytest.mark.usefixtures("wide")
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("wide")]
 
 # a sync that deletes what the SIS stops sending, the whole of it if need be
 DELETING = {
@@ -158,7 +159,6 @@ def leave_and_come_back(warehouse: Warehouse) -> None:
     )
 
 
-@pytest.mark.slow
 def test_a_student_deleted_and_made_again_keeps_the_one_result_of_each_line_item(synced, tmp_path):
     first = export(synced, tmp_path / "first")
     assert first.exit_code == 0, first.output
@@ -178,7 +178,6 @@ def test_a_student_deleted_and_made_again_keeps_the_one_result_of_each_line_item
     assert results["sourcedId"].is_unique().all()
 
 
-@pytest.mark.slow
 def test_a_push_after_a_student_came_back_replaces_their_result_at_the_sis(synced, sis):
     api, url = sis
     assert push(synced, url).exit_code == 0
@@ -205,7 +204,6 @@ def pushes_recorded(warehouse: Warehouse) -> tuple[int, int]:
     )
 
 
-@pytest.mark.slow
 def test_a_push_to_a_wrong_base_url_exits_2_in_one_line_naming_it(synced, sis):
     """The SIS's host, a wrong path: every PUT answers 404. Not 'refused in part' (exit 1) with
     every record listed as refused, recorded as a refused push."""
@@ -225,7 +223,6 @@ def test_a_push_to_a_wrong_base_url_exits_2_in_one_line_naming_it(synced, sis):
     assert api.puts == []
 
 
-@pytest.mark.slow
 def test_a_404_of_one_record_among_records_acknowledged_is_that_records_refusal(synced, sis):
     api, url = sis
     api.refuse = {"res-101-2": (404, "no student u-s1 in class k1")}
@@ -260,7 +257,6 @@ def answering_html(status: int, answered: list[str], page: bytes = WELCOME) -> C
     return app
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("status", [200, 404, 403])
 def test_a_push_to_a_web_site_exits_2_and_counts_nothing_as_acknowledged(synced, status):
     """The district's web site, not its SIS: a 200 with its front page was counted as every
@@ -282,7 +278,6 @@ def test_a_push_to_a_web_site_exits_2_and_counts_nothing_as_acknowledged(synced,
     assert pushes_recorded(synced) == (0, 0)
 
 
-@pytest.mark.slow
 def test_a_404_to_the_one_record_changed_since_an_earlier_push_is_its_refusal(synced, sis):
     """The URL took the last push: a 404 now is the SIS's word on that record, not a wrong URL."""
     api, url = sis
@@ -300,7 +295,6 @@ def test_a_404_to_the_one_record_changed_since_an_earlier_push_is_its_refusal(sy
     ]
 
 
-@pytest.mark.slow
 def test_a_sis_that_acknowledges_with_an_empty_text_html_answer_is_taken_at_its_word(synced):
     """A server that names no type of its own sends `text/html` with an empty 201 (PHP's
     default): that is an acknowledgment, not a web page."""

@@ -26,7 +26,8 @@ from tests.flows.test_grades_qa3 import LosingThenAnswering
 from tests.gradebooks import graded_warehouse
 from tests.syncing import Warehouse
 
-pytestmark = pytest.mark.usefixtures("wide")
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("wide")]
 
 POLICY = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=1.0, timeout=5.0)
 

@@ -3,9 +3,14 @@ to check (docs/how-to/held-runs.md), whether they point at the rows it deletes o
 
 from __future__ import annotations
 
+import pytest
+
 from rosterflow.flows.operations import approve_run
 from tests.feeds import tiny_district, without_students
 from tests.syncing import Warehouse
+
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 DELETING = {"policy": {"users": "delete"}}
 # an enrollment made by hand of u-s1, a student the truncated export below leaves out

@@ -11,12 +11,16 @@ import shlex
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
 from rosterflow.flows.operations import approve_run, discard_run
 from tests.feeds import tiny_district
 from tests.syncing import Warehouse
+
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs/how-to/query.md"

@@ -10,6 +10,9 @@ import pytest
 from tests.feeds import tiny_district, with_cell
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 FIRST_ITEM = "the identifier of the first {type:identifier} item of userIds"
 
 

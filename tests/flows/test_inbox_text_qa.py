@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import app
 from tests.feeds import tiny_district, with_cell, write_feed
 from tests.flows.test_inbox import aged, files_under, once, runs
+
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 runner = CliRunner()
 CAFE = os.fsdecode(b"caf\xe9")  # a name's byte that is not UTF-8

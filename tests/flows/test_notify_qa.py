@@ -23,6 +23,9 @@ from tests.feeds import tiny_district, with_cell, without_students, write_feed
 from tests.mailbox import Mailbox, serving_smtp
 from tests.webhook import Receiver
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 TEMPLATE = "wh/{tenant}.duckdb"
 
 

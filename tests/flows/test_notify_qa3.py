@@ -21,6 +21,9 @@ from tests.feeds import tiny_district, with_cell, write_feed
 from tests.mailbox import Mailbox, serving_smtp
 from tests.webhook import serving, stop
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def smtp_server():

@@ -15,6 +15,9 @@ from rosterflow.schemas.printable import one_line
 from rosterflow.schemas.settings import parse_settings
 from tests.mailbox import Mailbox, serving_smtp
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 CAFE = os.fsdecode(b"caf\xe9.zip")
 
 

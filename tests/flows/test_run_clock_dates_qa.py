@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from rosterflow.flows import operations, steps
 from rosterflow.flows.operations import undo_run
 from rosterflow.warehouse.runs import utc_now
 from tests.feeds import tiny_district, with_cell
 from tests.syncing import Warehouse
+
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 RENAMED = with_cell(tiny_district(), "users", 2, "givenName", "Renamed")
 

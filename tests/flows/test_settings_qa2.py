@@ -21,6 +21,9 @@ from rosterflow.schemas.settings import (
 )
 from rosterflow.warehouse.pulls import PullHistory
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 ROSTERING = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
 

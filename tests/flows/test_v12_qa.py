@@ -3,11 +3,15 @@ roles leaves the user's role on the platform as it was."""
 
 import duckdb
 import polars as pl
+import pytest
 
 from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from tests.feeds import tiny_district
 from tests.feeds12 import as_v12, frame12, write_feed_12
+
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 STAMP = "2027-01-10T08:00:00Z"
 # u-t1's second primary role: an aide at s2, after their teacher role at s1 in file order

@@ -15,6 +15,9 @@ from rosterflow.schemas.writer import write_feed
 from tests.feeds import tiny_district, with_cell
 from tests.notebooks.school_changes import roster_history_run
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 DECOMPOSED = "Jose\u0301"  # u-s1's given name as the SIS sent it
 COMPOSED = "Zo\u00eb"  # u-s2's
 

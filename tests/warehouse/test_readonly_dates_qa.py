@@ -12,6 +12,9 @@ from rosterflow.flows.pipeline import run_sync
 from rosterflow.schemas.settings import Settings
 from tests.feeds import tiny_district, write_feed
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 # a run just made started within the hour before now: in the machine's zone, `now()` put it
 # 5.5 hours before (Asia/Kolkata) or 5 after (America/New_York)
 JUST_NOW = (

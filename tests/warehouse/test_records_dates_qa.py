@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from rosterflow.warehouse.records import KEEP_DAYS, prune_superseded
 from rosterflow.warehouse.runs import utc_now
 from rosterflow.warehouse.schema import connect, transaction
 from tests.feeds import tiny_district, with_cell
 from tests.syncing import Warehouse
+
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
 
 
 def test_what_a_run_replaced_is_kept_its_days_in_a_zone_east_of_utc(tmp_path):
