@@ -15,21 +15,11 @@ from rosterflow.warehouse.records import stored_records
 from rosterflow.warehouse.schema import connect
 from tests.feeds import tiny_district
 from tests.feeds12 import as_v12, frame12
+from tests.flows.test_v12_sequences_qa import STAMP, sent
 from tests.syncing import Warehouse, counts
 
 # (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
 pytestmark = pytest.mark.slow
-
-STAMP = "2027-01-10T08:00:00.000Z"
-
-
-def sent(frame: pl.DataFrame, sourced_id: str, status: str = "active", **values) -> pl.DataFrame:
-    """The row of `sourced_id` as a delta sends it: stamped, with `values` changed."""
-    return frame.filter(pl.col("sourcedId") == sourced_id).with_columns(
-        status=pl.lit(status),
-        dateLastModified=pl.lit(STAMP),
-        **{column: pl.lit(value, pl.String) for column, value in values.items()},
-    )
 
 
 def synced(w: Warehouse, frames, modes, version: str, settings: Settings | None = None):
