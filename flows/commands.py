@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from rosterflow.schemas.printable import encodes_as
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -128,7 +130,8 @@ def feed_path(feed: str) -> Path:
 
 def check_tenant(tenant: str | None) -> None:
     """Refuse an empty or blank --tenant, as a script passing an unset variable gives: it
-    would fall back to the feed's default tenant, or sync into a tenant of its own."""
+    would fall back to the feed's default tenant, or sync into a tenant of its own; and one
+    with spaces around it, or not in UTF-8."""
     if tenant is not None and not tenant.strip():
         raise CommandError(
             f"--tenant {tenant!r}: a tenant's name cannot be empty or blank (an unset variable?)"
@@ -140,12 +143,8 @@ def check_tenant(tenant: str | None) -> None:
             f"--tenant {tenant!r}: a tenant's name cannot start or end with spaces; "
             f"give --tenant {tenant.strip()!r}"
         )
-    try:
-        (tenant or "").encode("utf-8")
-    except UnicodeEncodeError:  # (bytes of another encoding: Python holds them as surrogates)
-        raise CommandError(
-            f"--tenant {tenant!r}: not UTF-8 text; give the tenant's name in UTF-8"
-        ) from None
+    if not encodes_as(tenant or ""):  # (bytes of another encoding: surrogates to Python)
+        raise CommandError(f"--tenant {tenant!r}: not UTF-8 text; give the tenant's name in UTF-8")
 
 
 def check_writable(path: Path, option: str) -> None:

@@ -49,6 +49,17 @@ def printable(text: object) -> str:
     return str(text).translate(_TABLE)
 
 
+def encodes_as(text: str, encoding: str = "utf-8") -> bool:
+    """Whether `text` can be written in `encoding`: a name or argument holding a byte that is
+    not UTF-8 (which Python holds as a lone surrogate) cannot be in UTF-8, a typographic quote
+    cannot be in Latin-1."""
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def every_character_shown(text: object) -> str:
     """`printable(text)`, and each character a screen shows as nothing (a format character,
     Unicode category Cf: a zero-width space, a byte-order mark, a soft hyphen, a joiner, a

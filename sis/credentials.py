@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from rosterflow.schemas.printable import encodes_as
 from rosterflow.schemas.settings import Source, is_http_url
 from rosterflow.schemas.urls import has_userinfo
 from rosterflow.sis.endpoints import default_scopes
@@ -102,26 +103,18 @@ def _basic_sendable(client_id: str, secret: str, source: Source) -> None:
     Basic header, which carries Latin-1 alone (authlib's encoding of it raised a
     UnicodeEncodeError deep inside the request, a traceback). The secret's character is not
     shown, nor where it stands."""
-    if not _latin1(client_id):
+    if not encodes_as(client_id, "latin-1"):
         raise SisError(
             f"the client id {client_id!r} holds a character outside Latin-1, which the token "
             f"request's HTTP Basic authentication cannot send; check {CLIENT_ID_ENV} or "
             "[source] client_id"
         )
-    if not _latin1(secret):
+    if not encodes_as(secret, "latin-1"):
         raise SisError(
             "the client secret holds a character outside Latin-1 (a typographic quote or an "
             "invisible character copied with it, say), which the token request's HTTP Basic "
             f"authentication cannot send; check the secret in {_secret_place(source)}"
         )
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _secret_place(source: Source) -> str:

@@ -25,7 +25,7 @@ import polars as pl
 
 from rosterflow.schemas.environment import LOCK_WAIT_SECONDS as LOCK_WAIT
 from rosterflow.schemas.environment import EnvironmentVariableError
-from rosterflow.schemas.printable import printable
+from rosterflow.schemas.printable import encodes_as, printable
 from rosterflow.warehouse.seal import tracking
 
 T = TypeVar("T")
@@ -251,7 +251,7 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     over 2 s, a first load's insert or a migration at a million students. The session's time
     zone is UTC, as audit's and history's times are: in the machine's own, `now()` and
     `current_date` in a query (`started_at > now() - interval 1 hour`) were off by its offset."""
-    if not _utf8(str(path)):
+    if not encodes_as(str(path)):
         # (DuckDB answers such a path with `std::bad_cast`, which a sync reported as a
         # failure of whatever step it was in, exit 1)
         raise WarehouseError(
@@ -262,15 +262,6 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con.execute("set enable_progress_bar = false")
     con.execute(UTC_SESSION)
     return con
-
-
-def _utf8(text: str) -> bool:
-    """Whether `text` is UTF-8 text (a path's byte that is not is a lone surrogate)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def version_refusal(
