@@ -5,8 +5,11 @@ strict RFC 4180 reader would: the newlines in the bytes account for the records 
 newlines inside quoted values (so each record's start line is exact), and the commas in the
 bytes account for every record having the header's width plus the commas inside values. If
 Polars refuses the file or either count disagrees (a ragged row, a stray quote, a blank line
-with commas), the file is parsed again with Python's `csv` module, which is slow but
-reports every malformed record by line. Only broken files pay for that.
+with commas), the file is read again, by lines when each of its lines is one record (every
+value unquoted or quoted well: a ragged record or a blank line is then found by counting each
+line's commas, and the other lines read by one Polars parse), else with Python's `csv`
+module, which is slow but reports every malformed record by line. Only broken files pay for
+that, and a broken file of one-line records pays little more than a good one.
 
 What a strict reader would choke on or let through is settled on the way, each at the cost of a
 whole-buffer operation or a vectorized one, so that a good file pays next to nothing for it: a
@@ -67,7 +70,8 @@ _JOINABLE_BYTES = 2**31  # a file smaller than this joins any column into one Po
 _SPLITTING_BYTE = "\x01"
 # a record whose values are each quoted with their quotes doubled, or hold no quote at all: the
 # csv module and Polars read it alike, across lines as well
-_WELL_QUOTED_FIELD = r'(?:"(?:[^"]|"")*"|[^",\n]*)'
+_WELL_QUOTED_VALUE = r'"(?:[^"]|"")*"'  # (`_line_parse` counts the commas outside these)
+_WELL_QUOTED_FIELD = rf'(?:{_WELL_QUOTED_VALUE}|[^",\n]*)'
 _WELL_QUOTED_RECORD = rf"^{_WELL_QUOTED_FIELD}(?:,{_WELL_QUOTED_FIELD})*$"
 # the C0 control characters no value may hold: all but tab, and CR and LF (which only a quoted
 # value holds: elsewhere they end the line)
@@ -220,17 +224,24 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
         rows = None if bare_crs else _fast_parse(data, header, counts)
     except pl.exceptions.PolarsError:  # Polars refuses invalid UTF-8, and an unclosed quote
         rows = None
-    problems: list[dict] = []
+    problems = issue_frame([])
     one_line_records = False
     if rows is None:
         data = data[bom:]
         _check_utf8(data, file_name)
-        rows, problems = _exact_parse(data, header, file_name, bare_crs)
+        by_lines = None
+        if not bare_crs and not (counts.others and _has_control(data)):
+            by_lines = _line_parse(data, header, file_name, counts)
+        if by_lines is None:
+            rows, found_problems = _exact_parse(data, header, file_name, bare_crs)
+            problems = issue_frame(found_problems)
+        else:
+            rows, problems = by_lines
     else:  # proven: one record per line exactly when the lines are the records and a header
         lines = counts.newlines + (not data.endswith(b"\n"))
         one_line_records = lines == 1 + rows.height
     rows, repeated = _without_repeated_header(rows, header, file_name)
-    found = [issue_frame([*notes, *problems, *repeated])]
+    found = [issue_frame(notes), problems, issue_frame(repeated)]
     if counts.others and _has_control(data):
         found.append(_control_issues(rows, header, file_name))
     return ParsedCsv(
@@ -748,6 +759,104 @@ def _quoted_content(
     # against 0.028 for users.csv at 200k students)
     empty = raw.select((pl.col(name) == "").any() for name in names).row(0)
     return int(commas or 0), [name for name, found in zip(names, empty, strict=True) if found]
+
+
+def _line_parse(
+    data: bytes, header: tuple[str, ...], file_name: str, counts: ByteCounts
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """`_exact_parse` of a file each of whose lines is one record or blank, without the csv
+    module reading every record; None for any other file. The fast path's counts failed the
+    file: most often for a ragged record, which sent every record of a large file through the
+    module, its values held as Python strings.
+
+    A line that holds no quote, or whose values are each quoted with their quotes doubled or
+    hold none (`_WELL_QUOTED_RECORD`), the module reads from the start of a record as one
+    record ending with the line: so when every line is such a line, each line from the header
+    on is a record, and its values are those its commas outside quotes separate. One Polars
+    parse of the file, which reads such records as the module does, gives the values of those
+    of the header's width; the ragged ones are issues (`_ragged_lines`), and no row.
+    `data` is UTF-8 without a byte-order mark, with no CR alone and no control character (the
+    exact path reads those files)."""
+    names = _unique_names(header)
+    width = len(names)
+    try:
+        lines = pl.read_csv(
+            data,
+            has_header=False,
+            separator=_SPLITTING_BYTE,
+            quote_char=None,
+            schema={"text": pl.String},
+        )  # (each line without its LF or CRLF; a blank one null)
+    except pl.exceptions.PolarsError:
+        return None
+    if lines.height != counts.newlines + (not data.endswith(b"\n")):
+        return None
+    text = pl.col("text")
+    fields = text.str.count_matches(",", literal=True) + 1
+    if counts.quotes:
+        has_quote = text.str.contains('"', literal=True)
+        one_record = has_quote.not_() | text.str.contains(_WELL_QUOTED_RECORD)
+        if not lines.select(one_record.fill_null(True).all()).item():
+            return None  # a value spanning lines, quoted amiss, or a quote left open
+        unquoted = pl.when(has_quote).then(text.str.replace_all(_WELL_QUOTED_VALUE, ""))
+        fields = unquoted.otherwise(text).str.count_matches(",", literal=True) + 1
+    # what the module reads as no record: an empty line, or one of a quoted empty value
+    blank = text.is_null() | text.is_in(["", '""'])
+    # per line: of the header's width, ragged, or (the header, a blank line) neither
+    full = pl.when(blank | (pl.col("at") == 0)).then(pl.lit(None)).otherwise(fields == width)
+    lines = lines.with_row_index("at").select("at", "text", full.alias("full"))
+    problems = _ragged_lines(lines.filter(~pl.col("full")), file_name, width)
+    full = lines.get_column("full").fill_null(False)
+    del lines  # (the lines' text: as large as the file)
+    try:
+        # one row a line after the header (a blank one too, of nulls): a ragged line's cut
+        # to the header's width or padded, and left out below with the blank ones
+        values = pl.read_csv(
+            data if data.endswith(b"\n") else data + b"\n",
+            has_header=False,
+            skip_rows=1,
+            schema={name: pl.String for name in names},
+            missing_columns="insert",
+            extra_columns="ignore",
+            truncate_ragged_lines=True,
+            quote_char='"',
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if values.height != full.len() - 1:  # (each line quoted well is one row: none is seen)
+        return None
+    line = pl.int_range(1, full.len() + 1, dtype=pl.Int64, eager=True).filter(full)
+    rows = values.filter(full.slice(1)).with_columns(
+        pl.col(names).replace("", None), line.alias(LINE)
+    )
+    return rows.rechunk(), problems
+
+
+def _ragged_lines(ragged: pl.DataFrame, file_name: str, width: int) -> pl.DataFrame:
+    """`_ragged_issue` of each of these lines (`at`: its index in the file, `text`), each one
+    record: a line without a quote is its values and their commas, as the issue shows them
+    (a file of records each with a comma too many is as many issues: no loop over them); the
+    csv module reads a line with quotes."""
+    values = pl.col("text")
+    fields = values.str.count_matches(",", literal=True) + 1
+    plain = ragged.filter(~values.str.contains('"', literal=True)).select(
+        pl.lit(file_name).alias("file"),
+        (pl.col("at").cast(pl.Int64) + 1).alias("line"),
+        pl.lit(None, pl.String).alias("field"),
+        values.str.slice(0, 200).alias("value"),  # (no control character: `_line_parse`)
+        pl.lit("file.ragged").alias("rule"),
+        pl.lit("error").alias("severity"),
+        pl.format("record has {} fields, the header has {}", fields, pl.lit(width)).alias(
+            "message"
+        ),
+    )
+    quoted = issue_frame(
+        _ragged_issue(file_name, at + 1, next(csv.reader([line])), width)
+        for at, line in ragged.filter(values.str.contains('"', literal=True))
+        .select("at", "text")
+        .iter_rows()
+    )
+    return pl.concat([plain.cast(ISSUE_SCHEMA), quoted]).sort("line")
 
 
 def _exact_parse(

@@ -1,0 +1,120 @@
+"""A feed broken as exports break them, read by `validate`: seconds and peak memory beside the
+same feed unbroken, each run a new process; best of N.
+
+    .venv/bin/python bench/broken_feeds.py [--students 200000] [--feed PATH] [--repeat 3]
+
+Without `--feed`, a synthetic district of `--students` (demo.district, seed 0) is written
+into a temporary folder. Each variant changes one file of it and nothing else:
+
+| variant | what is broken |
+|---|---|
+| unbroken | nothing: the figure the others are read against |
+| a ragged enrollment | one line of enrollments.csv with a value too many |
+| a ragged user | one line of users.csv (whose names are quoted) with a value too many |
+| a blank line at the end | enrollments.csv ending in an empty line |
+| a comma too many on every enrollment | each line of enrollments.csv but the header ends in a comma |
+
+Each of these the fast path's counts refuse, so the file is read again (`schemas.csvfile`):
+line by line when each of its lines is one record, as in all of these, else by the csv module.
+Every variant must end as `validate` ends it, with the same exit code and issue counts, run
+after run; the table prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _ragged_line(data: bytes, at: int = 5_000) -> bytes:
+    lines = data.split(b"\n")
+    lines[at] += b",extra"
+    return b"\n".join(lines)
+
+
+def _comma_on_every_line(data: bytes) -> bytes:
+    header, _, body = data.partition(b"\n")
+    return header + b"\n" + body.replace(b"\n", b",\n")
+
+
+VARIANTS: dict[str, tuple[str | None, Callable[[bytes], bytes]]] = {
+    "unbroken": (None, lambda data: data),
+    "a ragged enrollment": ("enrollments.csv", _ragged_line),
+    "a ragged user": ("users.csv", _ragged_line),
+    "a blank line at the end": ("enrollments.csv", lambda data: data + b"\n"),
+    "a comma too many on every enrollment": ("enrollments.csv", _comma_on_every_line),
+}
+
+
+def broken(feed: Path, folder: Path, name: str) -> Path:
+    """`feed` with the one file `VARIANTS[name]` breaks broken."""
+    member, breaking = VARIANTS[name]
+    target = folder / (re.sub(r"\W+", "-", name) + ".zip")
+    with zipfile.ZipFile(feed) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            data = source.read(info)
+            out.writestr(info.filename, breaking(data) if info.filename == member else data)
+    return target
+
+
+def measure(feed: Path) -> dict:
+    """`rosterflow validate FEED` in a new process: its seconds, peak memory and answer."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from pathlib import Path\n"
+        "from rosterflow.flows.commands import validate\n"
+        "start = time.perf_counter()\n"
+        "_, validated = validate(Path(sys.argv[1]), None, None, None)\n"
+        "seconds = time.perf_counter() - start\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'seconds': seconds, 'peak_mib': peak, 'ok': validated.ok,\n"
+        "    'errors': validated.error_count, 'issues': validated.issues.height}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(feed)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=200_000)
+    parser.add_argument("--feed", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        feed = args.feed
+        if feed is None:
+            from rosterflow.demo.district import generate_feed
+            from rosterflow.schemas.writer import write_feed
+
+            feed = write_feed(folder / "feed.zip", generate_feed(args.students, seed=0))
+        feeds = {name: broken(feed, folder, name) for name in VARIANTS}
+        runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+        for _ in range(args.repeat):  # interleaved: a burst of other work hits every variant
+            for name, path in feeds.items():
+                runs[name].append(measure(path))
+    unbroken = min(run["seconds"] for run in runs["unbroken"])
+    print(f"{'variant':<40} {'s':>7} {'x unbroken':>10} {'peak MiB':>9}  answer")
+    for name, measured in runs.items():
+        best = min(measured, key=lambda run: run["seconds"])
+        answers = {(run["ok"], run["errors"], run["issues"]) for run in measured}
+        assert len(answers) == 1, f"{name}: another answer run after run: {answers}"
+        ok, errors, issues = answers.pop()
+        answer = f"{'valid' if ok else 'invalid'}, {errors:,} error(s), {issues:,} issue(s)"
+        print(
+            f"{name:<40} {best['seconds']:>7.2f} {best['seconds'] / unbroken:>10.2f} "
+            f"{max(run['peak_mib'] for run in measured):>9,.0f}  {answer}"
+        )
+
+
+if __name__ == "__main__":
+    main()
