@@ -12,10 +12,12 @@ into a temporary folder. Each variant changes one file of it and nothing else:
 | a ragged enrollment | one line of enrollments.csv with a value too many |
 | a ragged user | one line of users.csv (whose names are quoted) with a value too many |
 | a blank line at the end | enrollments.csv ending in an empty line |
+| a ragged enrollment, one quoted amiss | and another line's status `"active"x` (which the csv module reads) |
 | a comma too many on every enrollment | each line of enrollments.csv but the header ends in a comma |
 
 Each of these the fast path's counts refuse, so the file is read again (`schemas.csvfile`):
-line by line when each of its lines is one record, as in all of these, else by the csv module.
+line by line, the csv module reading only the lines that need it (a value quoted amiss or
+spanning lines) from where they start.
 Every variant must end as `validate` ends it, with the same exit code and issue counts, run
 after run; the table prints them.
 """
@@ -39,6 +41,16 @@ def _ragged_line(data: bytes, at: int = 5_000) -> bytes:
     return b"\n".join(lines)
 
 
+def _quoted_amiss(data: bytes) -> bytes:
+    """A ragged line, and a value quoted amiss (`"active"x`) on another: Polars refuses the
+    value, so the csv module reads its line."""
+    lines = _ragged_line(data).split(b"\n")
+    values = lines[7_000].split(b",")
+    values[1] = b'"' + values[1] + b'"x'
+    lines[7_000] = b",".join(values)
+    return b"\n".join(lines)
+
+
 def _comma_on_every_line(data: bytes) -> bytes:
     header, _, body = data.partition(b"\n")
     return header + b"\n" + body.replace(b"\n", b",\n")
@@ -49,6 +61,7 @@ VARIANTS: dict[str, tuple[str | None, Callable[[bytes], bytes]]] = {
     "a ragged enrollment": ("enrollments.csv", _ragged_line),
     "a ragged user": ("users.csv", _ragged_line),
     "a blank line at the end": ("enrollments.csv", lambda data: data + b"\n"),
+    "a ragged enrollment, one quoted amiss": ("enrollments.csv", _quoted_amiss),
     "a comma too many on every enrollment": ("enrollments.csv", _comma_on_every_line),
 }
 

@@ -5,11 +5,12 @@ strict RFC 4180 reader would: the newlines in the bytes account for the records 
 newlines inside quoted values (so each record's start line is exact), and the commas in the
 bytes account for every record having the header's width plus the commas inside values. If
 Polars refuses the file or either count disagrees (a ragged row, a stray quote, a blank line
-with commas), the file is read again, by lines when each of its lines is one record (every
-value unquoted or quoted well: a ragged record or a blank line is then found by counting each
-line's commas, and the other lines read by one Polars parse), else with Python's `csv`
-module, which is slow but reports every malformed record by line. Only broken files pay for
-that, and a broken file of one-line records pays little more than a good one.
+with commas), the file is read again by its lines: a line whose values are unquoted or quoted
+well is one record, found ragged or blank by counting its commas outside quotes, the others
+read by one Polars parse; Python's `csv` module, which is slow but reports every malformed
+record by line, reads only from the lines that need it (a value quoted amiss, or one spanning
+lines) as far as their records end with a line, or the whole file when many lines do. Only
+broken files pay for that, and most pay little more than a good file.
 
 What a strict reader would choke on or let through is settled on the way, each at the cost of a
 whole-buffer operation or a vectorized one, so that a good file pays next to nothing for it: a
@@ -764,19 +765,20 @@ def _quoted_content(
 def _line_parse(
     data: bytes, header: tuple[str, ...], file_name: str, counts: ByteCounts
 ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """`_exact_parse` of a file each of whose lines is one record or blank, without the csv
-    module reading every record; None for any other file. The fast path's counts failed the
-    file: most often for a ragged record, which sent every record of a large file through the
-    module, its values held as Python strings.
+    """`_exact_parse` of a file the fast path's counts refused (a ragged record, a blank line),
+    with the csv module reading only the lines that need it; None when too many do. Read whole
+    by the module, a large file with one ragged record took seconds, its values held as Python
+    strings.
 
     A line that holds no quote, or whose values are each quoted with their quotes doubled or
     hold none (`_WELL_QUOTED_RECORD`), the module reads from the start of a record as one
-    record ending with the line: so when every line is such a line, each line from the header
-    on is a record, and its values are those its commas outside quotes separate. One Polars
-    parse of the file, which reads such records as the module does, gives the values of those
-    of the header's width; the ragged ones are issues (`_ragged_lines`), and no row.
-    `data` is UTF-8 without a byte-order mark, with no CR alone and no control character (the
-    exact path reads those files)."""
+    record ending with the line; every other line (a value quoted amiss, or one spanning
+    lines) the module reads from where it starts, with the lines after it until a record of
+    it ends with a line (`_module_spans`). Every line outside those spans is then one record
+    (or blank): its values are those its commas outside quotes separate, and one Polars parse
+    of the lines, which reads such records as the module does, gives those of the header's
+    width; the ragged ones are issues (`_ragged_lines`). `data` is UTF-8 without a byte-order
+    mark, with no CR alone and no control character (the exact path reads those files)."""
     names = _unique_names(header)
     width = len(names)
     try:
@@ -793,43 +795,134 @@ def _line_parse(
         return None
     text = pl.col("text")
     fields = text.str.count_matches(",", literal=True) + 1
+    to_module = pl.lit(False)
     if counts.quotes:
         has_quote = text.str.contains('"', literal=True)
-        one_record = has_quote.not_() | text.str.contains(_WELL_QUOTED_RECORD)
-        if not lines.select(one_record.fill_null(True).all()).item():
-            return None  # a value spanning lines, quoted amiss, or a quote left open
+        to_module = (has_quote & ~text.str.contains(_WELL_QUOTED_RECORD)).fill_null(False)
         unquoted = pl.when(has_quote).then(text.str.replace_all(_WELL_QUOTED_VALUE, ""))
         fields = unquoted.otherwise(text).str.count_matches(",", literal=True) + 1
     # what the module reads as no record: an empty line, or one of a quoted empty value
     blank = text.is_null() | text.is_in(["", '""'])
-    # per line: of the header's width, ragged, or (the header, a blank line) neither
-    full = pl.when(blank | (pl.col("at") == 0)).then(pl.lit(None)).otherwise(fields == width)
-    lines = lines.with_row_index("at").select("at", "text", full.alias("full"))
-    problems = _ragged_lines(lines.filter(~pl.col("full")), file_name, width)
-    full = lines.get_column("full").fill_null(False)
-    del lines  # (the lines' text: as large as the file)
-    try:
-        # one row a line after the header (a blank one too, of nulls): a ragged line's cut
-        # to the header's width or padded, and left out below with the blank ones
-        values = pl.read_csv(
-            data if data.endswith(b"\n") else data + b"\n",
-            has_header=False,
-            skip_rows=1,
-            schema={name: pl.String for name in names},
-            missing_columns="insert",
-            extra_columns="ignore",
-            truncate_ragged_lines=True,
-            quote_char='"',
-        )
-    except pl.exceptions.PolarsError:
-        return None
-    if values.height != full.len() - 1:  # (each line quoted well is one row: none is seen)
-        return None
-    line = pl.int_range(1, full.len() + 1, dtype=pl.Int64, eager=True).filter(full)
-    rows = values.filter(full.slice(1)).with_columns(
-        pl.col(names).replace("", None), line.alias(LINE)
+    lines = lines.with_row_index("at").with_columns(to_module.alias("to_module"))
+    starts = lines.filter("to_module").get_column("at")
+    if starts.len() > _MOST_SPANS or (starts.len() and starts[0] == 0):
+        return None  # (or the header is such a line: a quote of it may take in more lines)
+    bounds = _line_bounds(data, lines.height) if starts.len() else None
+    spans = _module_spans(data, header, file_name, bounds, starts) if bounds is not None else []
+    spanned = pl.DataFrame(
+        [(first, after) for first, after, *_ in spans],
+        schema={"first": pl.Int64, "after": pl.Int64},
+        orient="row",
+    ).select(pl.int_ranges("first", "after").explode().drop_nulls())
+    in_spans = pl.zeros(lines.height, pl.Boolean, eager=True).scatter(spanned.to_series(), True)
+    # per line outside the spans: of the header's width, ragged, or (the header, a blank
+    # line) neither
+    full = (
+        pl.when(blank | (pl.col("at") == 0) | pl.lit(in_spans))
+        .then(pl.lit(None))
+        .otherwise(fields == width)
     )
+    lines = lines.select("at", "text", full.alias("full"), pl.lit(in_spans).alias("spanned"))
+    ragged = _ragged_lines(lines.filter(~pl.col("full")), file_name, width)
+    by_lines = lines.filter(~pl.col("spanned") & (pl.col("at") > 0))
+    full = by_lines.get_column("full").fill_null(False)
+    ats = by_lines.get_column("at")
+    del lines, by_lines  # (the lines' text: as large as the file)
+    # the lines outside the spans, by their bytes: the file and its header, when none is
+    kept, header_lines = data, 1
+    if bounds is not None:
+        runs = (
+            ats.to_frame()
+            .group_by((pl.col("at").diff() != 1).fill_null(True).cum_sum(), maintain_order=True)
+            .agg(pl.col("at").first().alias("first"), (pl.col("at").last() + 1).alias("after"))
+        )
+        ranges = zip(bounds.gather(runs["first"]), bounds.gather(runs["after"]), strict=True)
+        kept, header_lines = b"".join(memoryview(data)[start:end] for start, end in ranges), 0
+    values = _empty_rows(header).drop(LINE)
+    if ats.len():
+        try:
+            # one row a line (a blank one too, of nulls): a ragged line's cut to the header's
+            # width or padded, and left out below with the blank ones
+            values = pl.read_csv(
+                kept if kept.endswith(b"\n") else kept + b"\n",
+                has_header=False,
+                skip_rows=header_lines,
+                schema={name: pl.String for name in names},
+                missing_columns="insert",
+                extra_columns="ignore",
+                truncate_ragged_lines=True,
+                quote_char='"',
+            )
+        except pl.exceptions.PolarsError:
+            return None
+    if values.height != ats.len():  # (each line quoted well is one row: none is seen)
+        return None
+    rows = values.filter(full).with_columns(
+        pl.col(names).replace("", None), (ats.filter(full).cast(pl.Int64) + 1).alias(LINE)
+    )
+    if not spans:
+        return rows.rechunk(), ragged
+    rows = pl.concat([rows, *(spanned for _, _, spanned, _ in spans)]).sort(LINE)
+    # in the exact path's order: the ragged records by line, then the values quoted amiss,
+    # then a quote left open at the end of the file
+    order = pl.col("rule").replace_strict(
+        {"file.ragged": 0, "value.quote": 1}, default=2, return_dtype=pl.Int8
+    )
+    problems = pl.concat([ragged, *(issues for _, _, _, issues in spans)])
+    problems = problems.sort(order, "line", maintain_order=True)
     return rows.rechunk(), problems
+
+
+def _line_bounds(data: bytes, lines: int) -> pl.Series:
+    """Where each of the first `lines` lines of `data` starts, and then its length: line i
+    runs from bounds[i] up to bounds[i + 1]."""
+    bounds = pl.select(pl.arg_where(_octets(data) == ord("\n")) + 1).to_series()
+    bounds = pl.concat([pl.Series([0], dtype=bounds.dtype), bounds]).head(lines)
+    return bounds.append(pl.Series([len(data)], dtype=bounds.dtype))
+
+
+# the most lines `_line_parse` has the csv module read from, each alone, before it lets it read
+# the whole file (an export that quotes a column amiss on every line: one parse of them all)
+_MOST_SPANS = 1_000
+# the most lines a span takes in while the value its first line opens runs on, doubled at
+# each try, before it runs to the end of the file (a quote left open)
+_LONGEST_SPAN = 64
+
+
+def _module_spans(
+    data: bytes,
+    header: tuple[str, ...],
+    file_name: str,
+    bounds: pl.Series,
+    starts: pl.Series,
+) -> list[tuple[int, int, pl.DataFrame, pl.DataFrame]]:
+    """The lines the csv module reads for `_line_parse`, from each of `starts` (the lines it
+    must read, each at the start of a record) as far as a record of them ends with a line:
+    per span its first line and the one after it, and the module's rows and issues of it, on
+    the file's lines. A span whose records end with its last line is read as the whole file
+    reads it (the module reads on from the start of a record after it), and so is the one
+    that runs to the end of the file."""
+    header_line = data[: bounds[1]]
+    lines = bounds.len() - 1
+    spans: list[tuple[int, int, pl.DataFrame, pl.DataFrame]] = []
+    read_to = 1
+    for first in starts.to_list():
+        if first < read_to:
+            continue  # (read by the span before it)
+        after = first + 1
+        while True:
+            rows, problems, ended = _exact_read(
+                header_line + data[bounds[first] : bounds[after]], header, file_name
+            )
+            if ended or after == lines:
+                break
+            after = first + 2 * (after - first) if after - first < _LONGEST_SPAN else lines
+            after = min(after, lines)
+        shift = first - 1  # (the span's first line is line 2 of the file read)
+        issues = issue_frame(problems).with_columns(pl.col("line") + shift)
+        spans.append((first, after, rows.with_columns(pl.col(LINE) + shift), issues))
+        read_to = after
+    return spans
 
 
 def _ragged_lines(ragged: pl.DataFrame, file_name: str, width: int) -> pl.DataFrame:
@@ -862,6 +955,14 @@ def _ragged_lines(ragged: pl.DataFrame, file_name: str, width: int) -> pl.DataFr
 def _exact_parse(
     data: bytes, header: tuple[str, ...], file_name: str, bare_crs: int = 0
 ) -> tuple[pl.DataFrame, list[dict]]:
+    """`_exact_read`'s rows and issues of the whole of `data`."""
+    rows, problems, _ = _exact_read(data, header, file_name, bare_crs)
+    return rows, problems
+
+
+def _exact_read(
+    data: bytes, header: tuple[str, ...], file_name: str, bare_crs: int = 0
+) -> tuple[pl.DataFrame, list[dict], bool]:
     """The csv module's reading of `data`: its records, and an error for each ragged one and
     for a quote left open at the end; with `bare_crs` (CRs alone in `data`), the warning
     `file.line_endings` when any of them ended a line rather than stood in a quoted value.
@@ -872,7 +973,10 @@ def _exact_parse(
     doubled: `a`); else as the csv module does, with the warning `value.quote`. So does the
     last record when a quote the csv module takes to open a value running to the end of the file
     is one Polars takes to close one (`","a","`, read `,a,`). A file with CRs alone never takes
-    the fast path: its records read as the csv module reads them."""
+    the fast path: its records read as the csv module reads them.
+
+    And whether the module's last record ended where `data` ends (no quote of it left open):
+    then `data` followed by more would be read the same up to its end (`_line_parse`)."""
     names = _unique_names(header)
     width = len(names)
     text = data.decode(UTF8)
@@ -921,8 +1025,9 @@ def _exact_parse(
             records.append(record)
             lines.append(start)
     unclosed = []
+    ended = record == [_EOF_MARK]
     # the probe's record, the last, went where a record of one field goes: taken back
-    if record == [_EOF_MARK]:
+    if ended:
         if width == 1:
             del records[-1], lines[-1]
         else:
@@ -964,7 +1069,7 @@ def _exact_parse(
         if line_ends > 0:
             problems.insert(0, _line_endings_issue(file_name, line_ends))
     rows = rows.with_columns(pl.col(names).replace("", None), pl.Series(LINE, lines, pl.Int64))
-    return rows, problems
+    return rows, problems, ended
 
 
 class _Amiss(NamedTuple):

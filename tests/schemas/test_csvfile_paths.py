@@ -252,21 +252,21 @@ def by_lines(data: bytes) -> tuple[pl.DataFrame, pl.DataFrame] | None:
 @example([["a", "b", "c"], ["a", "b"]], "\n", True, "h1,h2,h3")  # one ragged record
 @example([["a"], ['""'], [""], ['"x,y"', "b", '""']], "\r\n", False, "h1,h2,h3")
 @example([['"a""b"', "c"], ['"', "x"]], "\n", True, "h1,h2,h3")  # a quote left open
+@example([['"a"b', "c", "d"], ["x"], ['"p\nq"', "r", "s"]], "\r\n", True, "h1,h2,h3")
 def test_a_file_read_line_by_line_reads_as_the_exact_path_reads_it(
     records, line_end, ended, header
 ):
     """Whatever `_line_parse` reads (lines each a record or blank, ragged or not, the last
-    line ended or not) reads as the csv module does; the files it leaves to the exact path
-    are those with a value spanning lines, quoted amiss, or a quote left open."""
+    line ended or not; the lines of values quoted amiss or spanning lines read by the csv
+    module from where they start) reads as the csv module reads the whole file; a file each
+    of whose lines is one record it always reads."""
     lines = [header, *(",".join(fields) for fields in records)]
     data = (line_end.join(lines) + (line_end if ended else "")).encode()
     rows, issues = exact(data)
     read = by_lines(data)
     physical = [line.removesuffix("\r") for line in data.decode().removesuffix("\n").split("\n")]
-    well_quoted = all(
-        '"' not in line or re.fullmatch(csvfile._WELL_QUOTED_RECORD, line) for line in physical
-    )
-    assert (read is not None) == well_quoted
+    if all('"' not in line or re.fullmatch(csvfile._WELL_QUOTED_RECORD, line) for line in physical):
+        assert read is not None
     if read is not None:
         assert_frame_equal(read[0], rows)
         assert_frame_equal(read[1], issues)
@@ -287,3 +287,33 @@ def test_a_large_file_with_a_ragged_record_is_not_read_by_the_csv_module(monkeyp
     assert issues_of(parsed.issues) == [
         (702, None, "700,name, 700,x,extra", "file.ragged", "error")
     ]
+
+
+@pytest.mark.parametrize(
+    ("spanning", "read_on"),
+    [
+        ('"' + "\n".join(f"line {n}" for n in range(40)) + '"', False),
+        # past the longest span tried: read on to the end of the file, as a quote left open is
+        ('"' + "\n".join(f"line {n}" for n in range(100)) + '"', True),
+        ('"a"b', False),  # quoted amiss: the csv module reads its line alone
+        ('"left open', True),
+    ],
+    ids=["a value over 40 lines", "over 100 lines", "a value quoted amiss", "a quote left open"],
+)
+def test_the_csv_module_reads_only_from_the_lines_that_need_it(spanning, read_on, monkeypatch):
+    rows = [f"{n},x{n},y" for n in range(300)]
+    rows[20] = f"20,{spanning},y"
+    rows[250] += ",extra"  # ragged, after the value
+    data = ("id,name,note\n" + "\n".join(rows) + "\n").encode()
+    whole = exact(data)
+    read = []
+    module = csvfile._exact_read
+    monkeypatch.setattr(
+        csvfile, "_exact_read", lambda data, *a: read.append(len(data)) or module(data, *a)
+    )
+
+    rows_read, issues = by_lines(data)
+
+    assert_frame_equal(rows_read, whole[0])
+    assert_frame_equal(issues, whole[1])
+    assert (sum(read) > len(data) / 2) == read_on
