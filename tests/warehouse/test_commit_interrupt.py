@@ -28,7 +28,17 @@ class InterruptedAtCommit:
         return self.con.execute(sql, *args)
 
 
-def test_a_ctrl_c_during_the_commit_is_raised_once_the_run_is_committed(tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler, whatever the tests were started under: a process started in
+    the background by a shell without job control (`nohup`, `cmd &` in a script) inherits
+    SIGINT ignored, which Python then leaves ignored, and so does `transaction`."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_during_the_commit_is_raised_once_the_run_is_committed(tmp_path, ctrl_c_raises):
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("create table runs (run_id int)")
