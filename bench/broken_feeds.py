@@ -13,6 +13,7 @@ into a temporary folder. Each variant changes one file of it and nothing else:
 | a ragged user | one line of users.csv (whose names are quoted) with a value too many |
 | a blank line at the end | enrollments.csv ending in an empty line |
 | a ragged enrollment, one quoted amiss | and another line's status `"active"x` (which the csv module reads) |
+| a CR alone in an enrollment | a status `act\rive`: the csv module reads the whole file |
 | a comma too many on every enrollment | each line of enrollments.csv but the header ends in a comma |
 
 Each of these the fast path's counts refuse, so the file is read again (`schemas.csvfile`):
@@ -51,6 +52,16 @@ def _quoted_amiss(data: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def _bare_cr(data: bytes) -> bytes:
+    """A CR alone in a value: only the csv module tells which CRs end lines, so it reads the
+    whole file."""
+    lines = data.split(b"\n")
+    values = lines[7_000].split(b",")
+    values[1] = values[1][:3] + b"\r" + values[1][3:]
+    lines[7_000] = b",".join(values)
+    return b"\n".join(lines)
+
+
 def _comma_on_every_line(data: bytes) -> bytes:
     header, _, body = data.partition(b"\n")
     return header + b"\n" + body.replace(b"\n", b",\n")
@@ -62,6 +73,7 @@ VARIANTS: dict[str, tuple[str | None, Callable[[bytes], bytes]]] = {
     "a ragged user": ("users.csv", _ragged_line),
     "a blank line at the end": ("enrollments.csv", lambda data: data + b"\n"),
     "a ragged enrollment, one quoted amiss": ("enrollments.csv", _quoted_amiss),
+    "a CR alone in an enrollment": ("enrollments.csv", _bare_cr),
     "a comma too many on every enrollment": ("enrollments.csv", _comma_on_every_line),
 }
 

@@ -711,13 +711,7 @@ def _spanning_records_read_alike(
     records spanning lines, few as a rule, are put back together from them and matched whole."""
     if counts.others and _SPLITTING_BYTE.encode() in data:
         return False  # (a control character: an error of the file, which the exact path reads)
-    lines = pl.read_csv(
-        data,
-        has_header=False,
-        separator=_SPLITTING_BYTE,
-        quote_char=None,
-        schema={"text": pl.String},
-    )
+    lines = _physical_lines(data)
     if lines.height != counts.newlines:  # (never seen: Polars keeps the blank lines)
         return False
     spanning = (
@@ -734,6 +728,19 @@ def _spanning_records_read_alike(
         .agg(pl.col("text").str.join("\n"))
     )
     return bool(records.select(pl.col("text").str.contains(_WELL_QUOTED_RECORD).all()).item())
+
+
+def _physical_lines(data: bytes) -> pl.DataFrame:
+    """Each line of `data` as Polars' reader splits it with no quote at all (one column,
+    `text`): without its LF or CRLF, a blank one null. Polars refuses a line that holds
+    `_SPLITTING_BYTE`."""
+    return pl.read_csv(
+        data,
+        has_header=False,
+        separator=_SPLITTING_BYTE,
+        quote_char=None,
+        schema={"text": pl.String},
+    )
 
 
 def _quoted_content(
@@ -782,13 +789,7 @@ def _line_parse(
     names = _unique_names(header)
     width = len(names)
     try:
-        lines = pl.read_csv(
-            data,
-            has_header=False,
-            separator=_SPLITTING_BYTE,
-            quote_char=None,
-            schema={"text": pl.String},
-        )  # (each line without its LF or CRLF; a blank one null)
+        lines = _physical_lines(data)
     except pl.exceptions.PolarsError:
         return None
     if lines.height != counts.newlines + (not data.endswith(b"\n")):
@@ -993,16 +994,21 @@ def _exact_read(
     # takes one parse, not one a record); never the last record, which holds the probe. By
     # their index in `records`, line and text: no object a record that lives to the end (each
     # one made the collector's passes over them all more frequent: 4 of 9 s for 50 MB)
-    pending_at: list[int] = []
-    pending_lines: list[int] = []
-    pending_texts: list[str] = []
+    pending = _Pending([], [], [])
     closed_by_polars = False  # the last record, left open for the csv module, read by Polars
+    held: list[pl.DataFrame] = []  # the records read so far, but those in `records`
     for record, start, _, amiss in read:
+        if len(records) == _RECORDS_HELD:  # (never the last record: it is read after this)
+            settled = _settled(records, lines, pending, header, file_name)
+            held.append(settled.rows)
+            quoting += settled.quoting
+            problems += settled.problems
+            records, lines, pending = [], [], _Pending([], [], [])
         if amiss is not None and not bare_crs and _polars_may_read(amiss):
             if _EOF_MARK not in amiss.record:
-                pending_at.append(len(records))
-                pending_lines.append(start)
-                pending_texts.append(amiss.record)
+                pending.at.append(len(records))
+                pending.lines.append(start)
+                pending.texts.append(amiss.record)
                 records.append(record)
                 lines.append(start)
                 continue
@@ -1041,14 +1047,66 @@ def _exact_read(
         elif record is not first and record == [""]:  # (a file of one column)
             del records[-1], lines[-1]
         unclosed.append(_unclosed_quote_issue(text, header, record, file_name))
-    if pending_at:
+    settled = _settled(records, lines, pending, header, file_name)
+    quoting += settled.quoting
+    problems += settled.problems
+    del records, lines, pending
+    by_line = itemgetter("line")
+    problems = [*sorted(problems, key=by_line), *sorted(quoting, key=by_line), *unclosed]
+    if header_end > 1 and record is not first:  # (a header left open to the end: named above)
+        problems.insert(0, _header_quote_issue(text, header_end, file_name))
+    rows = pl.concat([*held, settled.rows]) if held else settled.rows
+    if bare_crs:  # those not in a value ended lines
+        in_rows = _bare_crs_in_rows(rows.select(names))
+        line_ends = bare_crs - ragged_crs - _bare_crs_in(first) - in_rows
+        if line_ends > 0:
+            problems.insert(0, _line_endings_issue(file_name, line_ends))
+    return rows.with_columns(pl.col(names).replace("", None)), problems, ended
+
+
+# the records the exact path holds as Python lists before it settles them into a frame: a file
+# of millions would hold every value as a Python string at once (and the frame made of them)
+_RECORDS_HELD = 100_000
+
+
+class _Pending(NamedTuple):
+    """The records with values quoted amiss that Polars may read (`_exact_read`): their index
+    among the records held, their line and their text."""
+
+    at: list[int]
+    lines: list[int]
+    texts: list[str]
+
+
+class _Settled(NamedTuple):
+    rows: pl.DataFrame  # the records' values, and each one's line (`LINE`)
+    quoting: list[dict]  # the warnings of values quoted amiss that Polars refuses
+    problems: list[dict]  # those of them that are ragged too
+
+
+def _settled(
+    records: list[list[str]],
+    lines: list[int],
+    pending: _Pending,
+    header: tuple[str, ...],
+    file_name: str,
+) -> _Settled:
+    """The records `_exact_read` holds as a frame, on their lines: those it holds `pending`
+    as Polars reads them, in one parse of them all, or when it refuses them as the csv module
+    read them, with a warning for each value quoted amiss (an error, and no row, for a record
+    of another width)."""
+    names = _unique_names(header)
+    width = len(names)
+    quoting: list[dict] = []
+    problems: list[dict] = []
+    if pending.at:
         dropped = set()
-        readings = _polars_readings(pending_texts, width)
+        readings = _polars_readings(pending.texts, width)
         for at, start, raw, as_polars in zip(
-            pending_at, pending_lines, pending_texts, readings, strict=True
+            pending.at, pending.lines, pending.texts, readings, strict=True
         ):
             if as_polars is not None:
-                records[at] = as_polars
+                records[at] = list(as_polars)
                 continue
             held = records[at]
             quoting += [
@@ -1059,17 +1117,8 @@ def _exact_read(
                 dropped.add(at)
         records = [kept for at, kept in enumerate(records) if at not in dropped]
         lines = [kept for at, kept in enumerate(lines) if at not in dropped]
-    by_line = itemgetter("line")
-    problems = [*sorted(problems, key=by_line), *sorted(quoting, key=by_line), *unclosed]
-    if header_end > 1 and record is not first:  # (a header left open to the end: named above)
-        problems.insert(0, _header_quote_issue(text, header_end, file_name))
     rows = pl.DataFrame(records, schema={name: pl.String for name in names}, orient="row")
-    if bare_crs:  # those not in a value ended lines
-        line_ends = bare_crs - ragged_crs - _bare_crs_in(first) - _bare_crs_in_rows(rows)
-        if line_ends > 0:
-            problems.insert(0, _line_endings_issue(file_name, line_ends))
-    rows = rows.with_columns(pl.col(names).replace("", None), pl.Series(LINE, lines, pl.Int64))
-    return rows, problems, ended
+    return _Settled(rows.with_columns(pl.Series(LINE, lines, pl.Int64)), quoting, problems)
 
 
 class _Amiss(NamedTuple):

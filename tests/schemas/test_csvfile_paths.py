@@ -317,3 +317,31 @@ def test_the_csv_module_reads_only_from_the_lines_that_need_it(spanning, read_on
     assert_frame_equal(rows_read, whole[0])
     assert_frame_equal(issues, whole[1])
     assert (sum(read) > len(data) / 2) == read_on
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_FIELD, min_size=1, max_size=4), max_size=8),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.booleans(),
+    st.integers(1, 3),
+)
+def test_the_csv_module_s_records_held_a_few_at_a_time_read_as_all_at_once(
+    records, line_end, ended, held
+):
+    """The exact path settles its records into a frame every `_RECORDS_HELD` of them (a file
+    of millions held as Python strings at once took 10 GB): any number reads alike."""
+    lines = ["h1,h2,h3", *(",".join(fields) for fields in records)]
+    data = (line_end.join(lines) + (line_end if ended else "")).encode()
+    bare_crs = data.count(b"\r") - data.count(b"\r\n")
+    whole = csvfile._exact_read(data, csvfile._header(data), "x.csv", bare_crs)
+
+    previous = csvfile._RECORDS_HELD
+    csvfile._RECORDS_HELD = held
+    try:
+        in_parts = csvfile._exact_read(data, csvfile._header(data), "x.csv", bare_crs)
+    finally:
+        csvfile._RECORDS_HELD = previous
+
+    assert_frame_equal(in_parts[0], whole[0])
+    assert in_parts[1:] == whole[1:]
