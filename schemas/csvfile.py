@@ -863,7 +863,7 @@ def _line_parse(
     )
     if not spans:
         return rows.rechunk(), ragged
-    rows = pl.concat([rows, *(spanned for _, _, spanned, _ in spans)]).sort(LINE)
+    rows = pl.concat([rows, *(read for _, _, read, _ in spans)]).sort(LINE)
     # in the exact path's order: the ragged records by line, then the values quoted amiss,
     # then a quote left open at the end of the file
     order = pl.col("rule").replace_strict(
