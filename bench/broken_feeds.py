@@ -14,6 +14,7 @@ into a temporary folder. Each variant changes one file of it and nothing else:
 | a blank line at the end | enrollments.csv ending in an empty line |
 | a ragged enrollment, one quoted amiss | and another line's status `"active"x` (which the csv module reads) |
 | a CR alone in an enrollment | a status `act\rive`: the csv module reads the whole file |
+| a control character, a blank line at the end | a status `act\x0bive`, and enrollments.csv ending in an empty line |
 | a comma too many on every enrollment | each line of enrollments.csv but the header ends in a comma |
 
 Each of these the fast path's counts refuse, so the file is read again (`schemas.csvfile`):
@@ -62,6 +63,15 @@ def _bare_cr(data: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def _control_and_blank_end(data: bytes) -> bytes:
+    """A vertical tab in a value (an error, `value.control`), and a blank line at the end."""
+    lines = data.split(b"\n")
+    values = lines[7_000].split(b",")
+    values[1] = values[1][:3] + b"\x0b" + values[1][3:]
+    lines[7_000] = b",".join(values)
+    return b"\n".join(lines) + b"\n"
+
+
 def _comma_on_every_line(data: bytes) -> bytes:
     header, _, body = data.partition(b"\n")
     return header + b"\n" + body.replace(b"\n", b",\n")
@@ -74,6 +84,7 @@ VARIANTS: dict[str, tuple[str | None, Callable[[bytes], bytes]]] = {
     "a blank line at the end": ("enrollments.csv", lambda data: data + b"\n"),
     "a ragged enrollment, one quoted amiss": ("enrollments.csv", _quoted_amiss),
     "a CR alone in an enrollment": ("enrollments.csv", _bare_cr),
+    "a control character, a blank line at the end": ("enrollments.csv", _control_and_blank_end),
     "a comma too many on every enrollment": ("enrollments.csv", _comma_on_every_line),
 }
 
@@ -128,7 +139,7 @@ def main() -> None:
             for name, path in feeds.items():
                 runs[name].append(measure(path))
     unbroken = min(run["seconds"] for run in runs["unbroken"])
-    print(f"{'variant':<40} {'s':>7} {'x unbroken':>10} {'peak MiB':>9}  answer")
+    print(f"{'variant':<46} {'s':>7} {'x unbroken':>10} {'peak MiB':>9}  answer")
     for name, measured in runs.items():
         best = min(measured, key=lambda run: run["seconds"])
         answers = {(run["ok"], run["errors"], run["issues"]) for run in measured}
@@ -136,7 +147,7 @@ def main() -> None:
         ok, errors, issues = answers.pop()
         answer = f"{'valid' if ok else 'invalid'}, {errors:,} error(s), {issues:,} issue(s)"
         print(
-            f"{name:<40} {best['seconds']:>7.2f} {best['seconds'] / unbroken:>10.2f} "
+            f"{name:<46} {best['seconds']:>7.2f} {best['seconds'] / unbroken:>10.2f} "
             f"{max(run['peak_mib'] for run in measured):>9,.0f}  {answer}"
         )
 

@@ -230,9 +230,7 @@ def parse_csv(data: bytes, file_name: str, encoding: str = UTF8) -> ParsedCsv:
     if rows is None:
         data = data[bom:]
         _check_utf8(data, file_name)
-        by_lines = None
-        if not bare_crs and not (counts.others and _has_control(data)):
-            by_lines = _line_parse(data, header, file_name, counts)
+        by_lines = None if bare_crs else _line_parse(data, header, file_name, counts)
         if by_lines is None:
             rows, found_problems = _exact_parse(data, header, file_name, bare_crs)
             problems = issue_frame(found_problems)
@@ -732,8 +730,9 @@ def _spanning_records_read_alike(
 
 def _physical_lines(data: bytes) -> pl.DataFrame:
     """Each line of `data` as Polars' reader splits it with no quote at all (one column,
-    `text`): without its LF or CRLF, a blank one null. Polars refuses a line that holds
-    `_SPLITTING_BYTE`."""
+    `text`): without its LF or CRLF, a blank one null. A line holding `_SPLITTING_BYTE` is
+    split on it (refused, or its empty parts dropped on a last line without a line end): the
+    callers keep such files out."""
     return pl.read_csv(
         data,
         has_header=False,
@@ -785,7 +784,9 @@ def _line_parse(
     (or blank): its values are those its commas outside quotes separate, and one Polars parse
     of the lines, which reads such records as the module does, gives those of the header's
     width; the ragged ones are issues (`_ragged_lines`). `data` is UTF-8 without a byte-order
-    mark, with no CR alone and no control character (the exact path reads those files)."""
+    mark and with no CR alone (the exact path reads those files)."""
+    if counts.others and _SPLITTING_BYTE.encode() in data:
+        return None  # (a control character Polars would split a line on)
     names = _unique_names(header)
     width = len(names)
     try:
@@ -937,7 +938,9 @@ def _ragged_lines(ragged: pl.DataFrame, file_name: str, width: int) -> pl.DataFr
         pl.lit(file_name).alias("file"),
         (pl.col("at").cast(pl.Int64) + 1).alias("line"),
         pl.lit(None, pl.String).alias("field"),
-        values.str.slice(0, 200).alias("value"),  # (no control character: `_line_parse`)
+        values.str.slice(0, 200)
+        .str.replace_many(CONTROL_CHARACTERS, _CONTROL_SHOWN)
+        .alias("value"),
         pl.lit("file.ragged").alias("rule"),
         pl.lit("error").alias("severity"),
         pl.format("record has {} fields, the header has {}", fields, pl.lit(width)).alias(

@@ -260,12 +260,37 @@ def test_a_file_read_line_by_line_reads_as_the_exact_path_reads_it(
     line ended or not; the lines of values quoted amiss or spanning lines read by the csv
     module from where they start) reads as the csv module reads the whole file; a file each
     of whose lines is one record it always reads."""
+    read_by_lines_as_whole(records, line_end, ended, header)
+
+
+# control characters (NUL, a vertical tab, a file separator, and the byte `_line_parse` splits
+# lines on, which sends a file to the exact path)
+_CONTROLLED = st.text(alphabet='ab",\n\x00\x0b\x1c\x01', max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(_CONTROLLED, _FIELD), min_size=1, max_size=4), max_size=5),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+)
+@example([["\x01"]], "\n", False)  # (Polars drops the empty parts it splits that line into)
+@example([["a\x00", '"\x0b"', "c"], ["x", "y"]], "\r\n", True)
+def test_a_file_with_control_characters_read_line_by_line_reads_as_the_exact_path_reads_it(
+    records, line_end, ended
+):
+    read_by_lines_as_whole(records, line_end, ended, "h1,h2,h3")
+
+
+def read_by_lines_as_whole(records, line_end, ended, header) -> None:
     lines = [header, *(",".join(fields) for fields in records)]
     data = (line_end.join(lines) + (line_end if ended else "")).encode()
     rows, issues = exact(data)
     read = by_lines(data)
     physical = [line.removesuffix("\r") for line in data.decode().removesuffix("\n").split("\n")]
-    if all('"' not in line or re.fullmatch(csvfile._WELL_QUOTED_RECORD, line) for line in physical):
+    if "\x01" not in data.decode() and all(
+        '"' not in line or re.fullmatch(csvfile._WELL_QUOTED_RECORD, line) for line in physical
+    ):
         assert read is not None
     if read is not None:
         assert_frame_equal(read[0], rows)
