@@ -938,14 +938,10 @@ def _ragged_lines(ragged: pl.DataFrame, file_name: str, width: int) -> pl.DataFr
         pl.lit(file_name).alias("file"),
         (pl.col("at").cast(pl.Int64) + 1).alias("line"),
         pl.lit(None, pl.String).alias("field"),
-        values.str.slice(0, 200)
-        .str.replace_many(CONTROL_CHARACTERS, _CONTROL_SHOWN)
-        .alias("value"),
+        _shown(values.str.slice(0, 200)).alias("value"),
         pl.lit("file.ragged").alias("rule"),
         pl.lit("error").alias("severity"),
-        pl.format("record has {} fields, the header has {}", fields, pl.lit(width)).alias(
-            "message"
-        ),
+        pl.format(_RAGGED, fields, pl.lit(width)).alias("message"),
     )
     quoted = issue_frame(
         _ragged_issue(file_name, at + 1, next(csv.reader([line])), width)
@@ -1274,6 +1270,9 @@ def _too_long(file_name: str, start: int, line: int, error: csv.Error) -> str:
     )
 
 
+_RAGGED = "record has {} fields, the header has {}"  # (`_ragged_lines` writes it for many)
+
+
 def _ragged_issue(file_name: str, line: int, record: list[str], width: int) -> dict:
     return issue_row(
         file_name,
@@ -1283,7 +1282,7 @@ def _ragged_issue(file_name: str, line: int, record: list[str], width: int) -> d
         ",".join(record)[:200].translate(_CONTROL_TABLE),
         "file.ragged",
         "error",
-        f"record has {len(record)} fields, the header has {width}",
+        _RAGGED.format(len(record), width),
     )
 
 
@@ -1404,6 +1403,11 @@ def _without_repeated_header(
     return rows.filter(~repeated), problems
 
 
+def _shown(value: pl.Expr) -> pl.Expr:
+    """Each control character of these texts as a report shows it (as `printable` prints it)."""
+    return value.str.replace_many(CONTROL_CHARACTERS, _CONTROL_SHOWN)
+
+
 def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str) -> pl.DataFrame:
     """An error for every value, and header name, that holds a control character, the
     character shown as \\xNN, in the value and, under a header name that holds one, in the
@@ -1413,9 +1417,6 @@ def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str)
         "holds a control character (shown as \\xNN), which no OneRoster value may: "
         "remove it in the SIS"
     )
-
-    def shown(value: pl.Expr) -> pl.Expr:
-        return value.str.replace_many(CONTROL_CHARACTERS, _CONTROL_SHOWN)
 
     named = [
         issue_row(file_name, 1, None, name, "value.control", "error", f"header name {message}")
@@ -1436,9 +1437,9 @@ def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str)
             pl.col(LINE).alias("line"),
             pl.col(column)
             .replace_strict(dict(zip(names, header, strict=True)), return_dtype=pl.String)
-            .pipe(shown)
+            .pipe(_shown)
             .alias("field"),
-            shown(pl.col(value)).alias("value"),
+            _shown(pl.col(value)).alias("value"),
             pl.lit("value.control").alias("rule"),
             pl.lit("error").alias("severity"),
             pl.lit(f"the value {message}").alias("message"),
@@ -1446,5 +1447,5 @@ def _control_issues(rows: pl.DataFrame, header: tuple[str, ...], file_name: str)
         .collect()
     )
     return pl.concat(
-        [issue_frame(named).with_columns(shown(pl.col("value"))), in_values.cast(ISSUE_SCHEMA)]
+        [issue_frame(named).with_columns(_shown(pl.col("value"))), in_values.cast(ISSUE_SCHEMA)]
     )
