@@ -43,33 +43,30 @@ def _ragged_line(data: bytes, at: int = 5_000) -> bytes:
     return b"\n".join(lines)
 
 
+def _second_value_changed(data: bytes, change: Callable[[bytes], bytes], at: int = 7_000) -> bytes:
+    """`data` with the second value of line `at` (an enrollment's status) changed."""
+    lines = data.split(b"\n")
+    values = lines[at].split(b",")
+    values[1] = change(values[1])
+    lines[at] = b",".join(values)
+    return b"\n".join(lines)
+
+
 def _quoted_amiss(data: bytes) -> bytes:
     """A ragged line, and a value quoted amiss (`"active"x`) on another: Polars refuses the
     value, so the csv module reads its line."""
-    lines = _ragged_line(data).split(b"\n")
-    values = lines[7_000].split(b",")
-    values[1] = b'"' + values[1] + b'"x'
-    lines[7_000] = b",".join(values)
-    return b"\n".join(lines)
+    return _second_value_changed(_ragged_line(data), lambda value: b'"' + value + b'"x')
 
 
 def _bare_cr(data: bytes) -> bytes:
     """A CR alone in a value: only the csv module tells which CRs end lines, so it reads the
     whole file."""
-    lines = data.split(b"\n")
-    values = lines[7_000].split(b",")
-    values[1] = values[1][:3] + b"\r" + values[1][3:]
-    lines[7_000] = b",".join(values)
-    return b"\n".join(lines)
+    return _second_value_changed(data, lambda value: value[:3] + b"\r" + value[3:])
 
 
 def _control_and_blank_end(data: bytes) -> bytes:
     """A vertical tab in a value (an error, `value.control`), and a blank line at the end."""
-    lines = data.split(b"\n")
-    values = lines[7_000].split(b",")
-    values[1] = values[1][:3] + b"\x0b" + values[1][3:]
-    lines[7_000] = b",".join(values)
-    return b"\n".join(lines) + b"\n"
+    return _second_value_changed(data, lambda value: value[:3] + b"\x0b" + value[3:]) + b"\n"
 
 
 def _comma_on_every_line(data: bytes) -> bytes:
