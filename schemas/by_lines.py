@@ -219,11 +219,14 @@ def read_by_lines(
     keys = line_keys(line_hash(texts) if hashes is None else hashes)
     # each kept record (its key stored, and in the file) and its line: one join matches both
     # ways (a null key matches none)
+    # (lazy: the row indices are numbered inside the join's query, not copied out before it)
     kept = (
-        stored.select(LINE_KEY)
+        stored.lazy()
+        .select(LINE_KEY)
         .with_row_index("at")
-        .join(keys.to_frame(LINE_KEY).with_row_index(LINE, offset=2), on=LINE_KEY)
+        .join(keys.to_frame(LINE_KEY).lazy().with_row_index(LINE, offset=2), on=LINE_KEY)
         .select("at", pl.col(LINE).cast(pl.Int64))
+        .collect()
     )
     line_at = pl.repeat(None, stored.height, dtype=pl.Int64, eager=True)
     line_at = line_at.scatter(kept["at"], kept[LINE]).alias(LINE)
