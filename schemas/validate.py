@@ -206,6 +206,7 @@ def validate_feed(
             if parsed.ascii
             else invisible_character_issues(normalized, spec, settings.identity.key),
             spaced_id_issues(normalized, spec, parsed.spaces_only),
+            blank_value_issues(normalized, spec, parsed.spaces_only),
         ]
         found += row_rule_issues(checked, spec, feed.modes[name], settings)
         if delta is None:
@@ -980,6 +981,57 @@ def invisible_character_issues(rows: pl.DataFrame, spec: FileSpec, key: str) -> 
                 rule="identity.login_invisible",
                 said=f"the login ([identity] key = {key!r}) is stored with it, and compared "
                 "with other logins without it",
+            )
+        )
+    return pl.concat(found)
+
+
+# a value of whitespace alone: `str.strip_chars()` would leave it empty (Unicode's White_Space,
+# as `\s` is in Polars' patterns), yet the model's `required` sees a value
+_BLANK = r"^\s+$"
+
+
+def blank_value_issues(
+    rows: pl.DataFrame, spec: FileSpec, spaces_only: bool = False
+) -> pl.LazyFrame:
+    """A warning (`value.blank`) on each record whose required text (a name, a title, a
+    username) is whitespace alone: the model's `required` takes it for a value, and the
+    platform would show a blank name or title (a course's base courses are named by it). On
+    every row, unchanged ones too, as `spaced_id_issues`: a stored record keeps no warning.
+    One pass finds whether any value is blank before any issue is built; of a file whose one
+    whitespace is the space (`spaces_only`), only the values that start with one are matched."""
+    columns = [
+        column.name
+        for column in spec.columns
+        if column.required and column.kind == Kind.TEXT and column.name in rows.columns
+    ]
+    if not columns or rows.height == 0:
+        return pl.LazyFrame(schema=ISSUE_SCHEMA)
+    blank = {name: pl.col(name).str.contains(_BLANK) for name in columns}
+    # (a blank value of such a file starts with a space: a cheap look rules most files out)
+    screen = {name: pl.col(name).str.starts_with(" ") for name in columns} if spaces_only else blank
+    stating = (
+        pl.col("status").is_null() | (pl.col("status") != "tobedeleted")
+        if "status" in rows.columns
+        else pl.lit(True)
+    )
+    held = rows.select(
+        [(check & stating).any().fill_null(False).alias(name) for name, check in screen.items()]
+    ).row(0, named=True)
+    found = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
+    for column in (name for name, any_blank in held.items() if any_blank):
+        found.append(
+            issues_from(
+                rows.filter(blank[column] & stating),
+                file=spec.file_name,
+                field=column,
+                value=pl.col(column),
+                rule="value.blank",
+                severity="warning",
+                message=(
+                    f"{column} is required and holds only whitespace: the platform gets a "
+                    "blank value; fill it in the SIS"
+                ),
             )
         )
     return pl.concat(found)
