@@ -823,10 +823,12 @@ def _toml_table(path: str) -> str | None:
 
 def load_settings(path: str | Path | None) -> Settings:
     """The settings file at `path` (none: every default); a relative path in it (`[source]
-    client_secret_file`) is read beside it, whatever the current folder."""
+    client_secret_file`) is read beside it, whatever the current folder. A leading `~` is the
+    home folder, as a sources file's `config` has it: a path given in quotes, or by a scheduler
+    that runs no shell, reaches here unexpanded."""
     if path is None:
         return Settings()
-    path = Path(path)
+    path = Path(path).expanduser()
     raw = read_toml(path, "settings file")
     return parse_settings(raw, str(path), folder=path.absolute().parent)
 

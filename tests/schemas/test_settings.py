@@ -536,6 +536,19 @@ def test_an_unreadable_file_is_refused(tmp_path):
     assert str(refused.value).startswith(f"{tmp_path}: not a readable TOML file (")
 
 
+def test_a_path_from_the_home_folder_is_read_there(tmp_path, monkeypatch, non_default_file):
+    """`--config "~/district.toml"` (quoted, or from a scheduler that runs no shell) reached
+    the reader as a folder named `~` of the current one: no such settings file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    (home / "district.toml").write_bytes(non_default_file.read_bytes())
+    monkeypatch.chdir(tmp_path)
+
+    assert load_settings("~/district.toml") == load_settings(non_default_file)
+    assert load_settings(Path("~") / "district.toml") == load_settings(non_default_file)
+
+
 def test_settings_cannot_be_changed_once_read(non_default_file):
     settings = load_settings(non_default_file)
     with pytest.raises((AttributeError, TypeError, ValueError)):
