@@ -858,7 +858,7 @@ def serve(
         parameters = {
             "inbox": str(inbox.resolve()),
             "warehouse": str(warehouse.resolve()),
-            "config": None if config is None else str(config.resolve()),
+            "config": None if config is None else str(config.expanduser().resolve()),
             "settle_seconds": settle,
         }
         if pool is not None:

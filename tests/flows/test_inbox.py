@@ -343,6 +343,29 @@ def test_serve_refuses_usage_mistakes_before_starting_prefect(tmp_path):
     assert settings.exit_code == 2 and "vanish" in settings.output
 
 
+def test_serve_hands_its_scans_a_settings_file_named_from_the_home_folder(tmp_path, monkeypatch):
+    """`--config "~/s.toml"` was checked as the home folder's file, then handed to the scans
+    as a folder named `~` of the current one."""
+    from rosterflow.flows import commands
+
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    home.mkdir(), inbox.mkdir()
+    (home / "s.toml").write_text("[policy]\nusers = 'keep'\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    handed: list[dict] = []
+    monkeypatch.setattr(
+        commands,
+        "scan_once",
+        lambda parameters, *_: handed.append(parameters) or commands.Scan([], None),
+    )
+
+    served = runner.invoke(app, ["serve", "--inbox", str(inbox), "--once", "--config", "~/s.toml"])
+
+    assert served.exit_code == 0, served.output
+    assert [parameters["config"] for parameters in handed] == [str(home / "s.toml")]
+
+
 def test_serve_needs_a_prefect_server_for_its_schedule(tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
