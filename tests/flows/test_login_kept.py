@@ -22,6 +22,9 @@ from rosterflow.warehouse import state
 from tests.feeds import frame, tiny_district
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 KEEP = {"identity": {"key": "username"}, "policy": {"users": "keep"}}
 INACTIVATE = {"identity": {"key": "username"}}
 _feeds = itertools.count(1)

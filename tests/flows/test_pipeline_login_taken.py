@@ -13,6 +13,9 @@ from rosterflow.warehouse.schema import connect
 from tests.feeds import frame, tiny_district
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 BY_USERNAME = {"identity": {"key": "username"}}
 
 

@@ -15,6 +15,9 @@ from rosterflow.warehouse.state import hand_made_resource_references
 from tests.feeds import tiny_district, with_resources
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 CHANGED = "2027-01-10T08:00:00.000Z"
 DELETE_RESOURCES = {"policy": {"resources": "delete"}}
 

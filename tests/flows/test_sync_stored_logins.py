@@ -27,6 +27,9 @@ from tests.feeds import tiny_district, with_resources
 from tests.feeds12 import as_v12
 from tests.spying import answered_by_lines
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 TENANT = "north"
 VERSIONS = ["1.1", "1.2"]

@@ -13,6 +13,9 @@ from rosterflow.schemas.references import dropping_referrers, removal_referrers
 from tests.feeds import frame, tiny_district, with_resources
 from tests.syncing import Warehouse
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 CHANGED = "2027-01-10T08:00:00.000Z"
 # tiny_district's course Algebra I (c-alg) is at North High (s1), where its classes are;
 # with_resources assigns it r-alg (kr1), on the org base course of its title at s1

@@ -18,6 +18,9 @@ from rosterflow.warehouse.layout import Layout
 from rosterflow.warehouse.schema import LOCK_WAIT_ENV, latest_version, migrate
 from tests.holding import MONTREAL, TENANTS, held, synced_layout
 
+# (end-to-end QA regressions: CI runs them, the README's command does not; tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 USERS_PER_TENANT = 5  # tiny_district's users
