@@ -1010,11 +1010,7 @@ def blank_value_issues(
     blank = {name: pl.col(name).str.contains(_BLANK) for name in columns}
     # (a blank value of such a file starts with a space: a cheap look rules most files out)
     screen = {name: pl.col(name).str.starts_with(" ") for name in columns} if spaces_only else blank
-    stating = (
-        pl.col("status").is_null() | (pl.col("status") != "tobedeleted")
-        if "status" in rows.columns
-        else pl.lit(True)
-    )
+    stating = stated() if "status" in rows.columns else pl.lit(True)
     held = rows.select(
         [(check & stating).any().fill_null(False).alias(name) for name, check in screen.items()]
     ).row(0, named=True)
