@@ -707,10 +707,9 @@ def _spanning_records_read_alike(
     The lines are the rows of one parse of `data` by Polars' reader with no quote at all (a
     pass as long as the parse itself, paid by the files with values spanning lines alone); the
     records spanning lines, few as a rule, are put back together from them and matched whole."""
-    if counts.others and _SPLITTING_BYTE.encode() in data:
-        return False  # (a control character: an error of the file, which the exact path reads)
-    lines = _physical_lines(data)
-    if lines.height != counts.newlines:  # (never seen: Polars keeps the blank lines)
+    lines = _physical_lines(data, counts)
+    # (none: a control character, an error of the file, which the exact path reads)
+    if lines is None or lines.height != counts.newlines:  # (never seen: Polars keeps blanks)
         return False
     spanning = (
         pl.DataFrame({"start": line, "inner": inner})
@@ -728,11 +727,13 @@ def _spanning_records_read_alike(
     return bool(records.select(pl.col("text").str.contains(_WELL_QUOTED_RECORD).all()).item())
 
 
-def _physical_lines(data: bytes) -> pl.DataFrame:
-    """Each line of `data` as Polars' reader splits it with no quote at all (one column,
-    `text`): without its LF or CRLF, a blank one null. A line holding `_SPLITTING_BYTE` is
-    split on it (refused, or its empty parts dropped on a last line without a line end): the
-    callers keep such files out."""
+def _physical_lines(data: bytes, counts: ByteCounts) -> pl.DataFrame | None:
+    """Each line of `data` (whose byte counts are `counts`) as Polars' reader splits it with no
+    quote at all (one column, `text`): without its LF or CRLF, a blank one null. None for a
+    file holding `_SPLITTING_BYTE`, a control character Polars would split a line on (refused,
+    or its empty parts dropped on a last line without a line end)."""
+    if counts.others and _SPLITTING_BYTE.encode() in data:
+        return None
     return pl.read_csv(
         data,
         has_header=False,
@@ -785,15 +786,13 @@ def _line_parse(
     of the lines, which reads such records as the module does, gives those of the header's
     width; the ragged ones are issues (`_ragged_lines`). `data` is UTF-8 without a byte-order
     mark and with no CR alone (the exact path reads those files)."""
-    if counts.others and _SPLITTING_BYTE.encode() in data:
-        return None  # (a control character Polars would split a line on)
     names = _unique_names(header)
     width = len(names)
     try:
-        lines = _physical_lines(data)
+        lines = _physical_lines(data, counts)
     except pl.exceptions.PolarsError:
         return None
-    if lines.height != counts.newlines + (not data.endswith(b"\n")):
+    if lines is None or lines.height != counts.newlines + (not data.endswith(b"\n")):
         return None
     text = pl.col("text")
     fields = text.str.count_matches(",", literal=True) + 1
@@ -812,7 +811,7 @@ def _line_parse(
     bounds = _line_bounds(data, lines.height) if starts.len() else None
     spans = _module_spans(data, header, file_name, bounds, starts) if bounds is not None else []
     spanned = pl.DataFrame(
-        [(first, after) for first, after, *_ in spans],
+        [(span.first, span.after) for span in spans],
         schema={"first": pl.Int64, "after": pl.Int64},
         orient="row",
     ).select(pl.int_ranges("first", "after").explode().drop_nulls())
@@ -864,13 +863,13 @@ def _line_parse(
     )
     if not spans:
         return rows.rechunk(), ragged
-    rows = pl.concat([rows, *(read for _, _, read, _ in spans)]).sort(LINE)
+    rows = pl.concat([rows, *(span.rows for span in spans)]).sort(LINE)
     # in the exact path's order: the ragged records by line, then the values quoted amiss,
     # then a quote left open at the end of the file
     order = pl.col("rule").replace_strict(
         {"file.ragged": 0, "value.quote": 1}, default=2, return_dtype=pl.Int8
     )
-    problems = pl.concat([ragged, *(issues for _, _, _, issues in spans)])
+    problems = pl.concat([ragged, *(span.issues for span in spans)])
     problems = problems.sort(order, "line", maintain_order=True)
     return rows.rechunk(), problems
 
@@ -891,13 +890,22 @@ _MOST_SPANS = 1_000
 _LONGEST_SPAN = 64
 
 
+class _Span(NamedTuple):
+    """Lines the csv module read for `_line_parse` (`_module_spans`), and what it read."""
+
+    first: int  # the index of its first line in the file
+    after: int  # the index of the line after its last
+    rows: pl.DataFrame  # the module's records of it, on the file's lines
+    issues: pl.DataFrame  # and its issues, on the file's lines
+
+
 def _module_spans(
     data: bytes,
     header: tuple[str, ...],
     file_name: str,
     bounds: pl.Series,
     starts: pl.Series,
-) -> list[tuple[int, int, pl.DataFrame, pl.DataFrame]]:
+) -> list[_Span]:
     """The lines the csv module reads for `_line_parse`, from each of `starts` (the lines it
     must read, each at the start of a record) as far as a record of them ends with a line:
     per span its first line and the one after it, and the module's rows and issues of it, on
@@ -906,7 +914,7 @@ def _module_spans(
     that runs to the end of the file."""
     header_line = data[: bounds[1]]
     lines = bounds.len() - 1
-    spans: list[tuple[int, int, pl.DataFrame, pl.DataFrame]] = []
+    spans: list[_Span] = []
     read_to = 1
     for first in starts.to_list():
         if first < read_to:
@@ -922,7 +930,7 @@ def _module_spans(
             after = min(after, lines)
         shift = first - 1  # (the span's first line is line 2 of the file read)
         issues = issue_frame(problems).with_columns(pl.col("line") + shift)
-        spans.append((first, after, rows.with_columns(pl.col(LINE) + shift), issues))
+        spans.append(_Span(first, after, rows.with_columns(pl.col(LINE) + shift), issues))
         read_to = after
     return spans
 
