@@ -371,6 +371,7 @@ def failure(
     from rosterflow.flows.console import STEP_LABELS
     from rosterflow.flows.errors import input_error
     from rosterflow.flows.prefect_logging import prefect_lost, prefect_unreachable
+    from rosterflow.warehouse.schema import error_text
 
     found = input_error(error)
     if found is not None:
@@ -383,7 +384,7 @@ def failure(
     if unreachable:
         return CommandError(unreachable)
     label = STEP_LABELS.get(step or "", "starting")
-    what = f"{type(error).__name__}: {error}"
+    what = error_text(error)
     hint = "" if verbose else " (--verbose shows the traceback)"
     if recorded is not None and step != "publish":
         # (closing the warehouse, say: the commit is in its write-ahead log)

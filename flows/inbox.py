@@ -77,6 +77,7 @@ from rosterflow.warehouse.operations import applied_since
 from rosterflow.warehouse.runs import applied_run_of_feed
 from rosterflow.warehouse.schema import (
     connect,
+    error_text,
     latest_version,
     open_file,
     schema_version,
@@ -311,7 +312,7 @@ def verdict(name: str, outcome: SyncResult | AlreadyApplied | BaseException) -> 
     if (not_ours := input_error(outcome, NOT_THE_FEEDS_FAULT)) is not None:
         return Verdict("waiting", None, issue_frame([]), message=str(not_ours))
     message = (
-        f"the sync failed ({type(outcome).__name__}: {outcome}); its traceback is in the "
+        f"the sync failed ({error_text(outcome)}); its traceback is in the "
         "scan's log (stderr, or the sync's flow run in Prefect)"
     )
     return Verdict(

@@ -35,6 +35,7 @@ from rosterflow.schemas.settings import Settings
 from rosterflow.warehouse.apply import record_failed
 from rosterflow.warehouse.layout import existing_tenant_warehouse, open_warehouse
 from rosterflow.warehouse.runs import recall, recorded_attempt
+from rosterflow.warehouse.schema import error_text
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def failure_payload(known: dict[str, object], error: BaseException) -> dict:
     if (refused := input_error(error, (TenantFileRefused,))) is not None:
         outcome, message = "rejected", str(refused)
     else:
-        outcome, message = "failed", f"{type(error).__name__}: {error}"
+        outcome, message = "failed", error_text(error)
     return {
         "outcome": outcome,
         "tenant": known.get("tenant"),

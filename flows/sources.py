@@ -32,7 +32,7 @@ from rosterflow.schemas.sources import PullSource
 from rosterflow.sis.errors import SisError
 from rosterflow.sis.pull import Pulled, pull
 from rosterflow.warehouse.pulls import PullHistory, pull_history
-from rosterflow.warehouse.schema import WarehouseError
+from rosterflow.warehouse.schema import WarehouseError, error_text
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def pull_sources(
             message = f"{error}; nothing was written"
             outcomes.append(SourceOutcome(source, error=message, unreadable=True))
         except Exception as error:  # the sync itself broke: recorded as failed in audit
-            outcomes.append(SourceOutcome(source, error=f"{type(error).__name__}: {error}"))
+            outcomes.append(SourceOutcome(source, error=error_text(error)))
         else:
             outcomes.append(SourceOutcome(source, run))
     return outcomes

@@ -28,7 +28,13 @@ from rosterflow.warehouse.records import (
     write_records,
 )
 from rosterflow.warehouse.runs import insert_run
-from rosterflow.warehouse.schema import WarehouseError, insert_frame, staged, transaction
+from rosterflow.warehouse.schema import (
+    WarehouseError,
+    error_text,
+    insert_frame,
+    staged,
+    transaction,
+)
 from rosterflow.warehouse.seal import forget, note_summary, scanned_at
 from rosterflow.warehouse.state import TableSummary, checksum_text, lms_checksum
 
@@ -254,14 +260,14 @@ def record_failed(
     """A run that broke: its row (outcome `failed`, the error) and its issues, nothing else.
     A warehouse that cannot record even that (a full disk, a file it can no longer write) is
     unusable, a `WarehouseError` that says the run is not recorded."""
-    message = f"{type(error).__name__}: {error}"
+    message = error_text(error)
     try:
         record_run(con, replace(run, outcome="failed", message=message), issues)
     except duckdb.Error as unrecorded:
         raise WarehouseError(
             f"run {run.run_id} of tenant {run.tenant} failed ({message}), and recording it as "
-            f"failed failed too ({type(unrecorded).__name__}: {unrecorded}): both were rolled "
-            "back, so the warehouse is as it was and the run is not in audit.sync_runs"
+            f"failed failed too ({error_text(unrecorded)}): both were rolled back, so the "
+            "warehouse is as it was and the run is not in audit.sync_runs"
         ) from error
 
 

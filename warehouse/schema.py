@@ -35,6 +35,25 @@ class WarehouseError(Exception):
     """The warehouse cannot be opened or used (exit 2)."""
 
 
+# what a sync short of memory is told to do, in place of DuckDB's advice on tuning itself
+OUT_OF_MEMORY_ADVICE = (
+    "the machine gave the sync less memory than it needs (a sync holds the whole district in "
+    "memory, a first load the most): run it where more memory is free"
+)
+
+
+def error_text(error: BaseException) -> str:
+    """An error as a failed run records it and a message says it: its kind, then its text.
+    DuckDB's out of memory goes on with advice on tuning DuckDB (its threads, a memory limit, a
+    temporary directory) that no setting of rosterflow reaches: its first line is kept, and the
+    advice is what to do instead, as it is for Python's own `MemoryError`."""
+    text = str(error)
+    if isinstance(error, duckdb.OutOfMemoryException | MemoryError):
+        said = text.split("\n", 1)[0].strip()
+        return f"{type(error).__name__}: {said + '; ' if said else ''}{OUT_OF_MEMORY_ADVICE}"
+    return f"{type(error).__name__}: {text}"
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int

@@ -213,3 +213,39 @@ def test_a_warehouse_held_past_the_wait_says_by_whom_and_for_how_long(tmp_path, 
         f"{holder.pid}), still after 0.2 s (ROSTERFLOW_LOCK_WAIT_SECONDS sets how long to "
         "wait); try again once that process is done"
     )
+
+
+def _out_of_memory() -> duckdb.OutOfMemoryException:
+    """A real one: DuckDB held to 2 MB, with nowhere to spill, asked to hold more."""
+    con = duckdb.connect(":memory:")
+    con.execute("set memory_limit = '2MB'")
+    con.execute("set temp_directory = ''")
+    with pytest.raises(duckdb.OutOfMemoryException) as raised:
+        con.execute("create table t as select repeat('x', 100) || range as s from range(200000)")
+    return raised.value
+
+
+def test_duckdb_out_of_memory_is_told_what_to_do_not_how_to_tune_duckdb():
+    """DuckDB's message goes on to `SET threads`, `SET memory_limit` and a temporary directory,
+    none of which a rosterflow user can set: its first line stays, the rest is the advice."""
+    error = _out_of_memory()
+    assert "Possible solutions" in str(error)  # (what is left out)
+    text = schema.error_text(error)
+    assert text.startswith("OutOfMemoryException: Out of Memory Error: could not allocate")
+    assert text.endswith(f"; {schema.OUT_OF_MEMORY_ADVICE}")
+    assert "\n" not in text and "SET " not in text and "temp_directory" not in text
+
+
+def test_pythons_memory_error_gets_the_same_advice():
+    assert schema.error_text(MemoryError()) == f"MemoryError: {schema.OUT_OF_MEMORY_ADVICE}"
+    assert schema.error_text(MemoryError("cannot allocate")) == (
+        f"MemoryError: cannot allocate; {schema.OUT_OF_MEMORY_ADVICE}"
+    )
+
+
+def test_any_other_error_is_its_kind_and_its_whole_text():
+    error = duckdb.CatalogException(
+        "Catalog Error: Table with name x does not exist!\nDid you mean y?"
+    )
+    assert schema.error_text(error) == f"CatalogException: {error}"
+    assert schema.error_text(ValueError("a\nb")) == "ValueError: a\nb"
