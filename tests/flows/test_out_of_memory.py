@@ -21,7 +21,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def apply_short_of_memory(monkeypatch):
-    """The next run's writes under a 1 MB memory limit, which they exceed."""
+    """The next run's writes under a memory limit of 256 KiB, which they exceed."""
     real_record_run = apply_module.record_run
     tries: list[int] = []
 
@@ -29,7 +29,7 @@ def apply_short_of_memory(monkeypatch):
         tries.append(1)
         if len(tries) > 1:  # the failure recorded, and any later run, with the memory
             return real_record_run(con, *args, **kwargs)
-        con.execute("set memory_limit = '1MB'")
+        con.execute("set memory_limit = '256KB'")
         try:
             return real_record_run(con, *args, **kwargs)
         finally:
