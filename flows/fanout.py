@@ -51,7 +51,7 @@ from rosterflow.schemas.feed import FeedError
 from rosterflow.schemas.runs import SyncResult
 from rosterflow.warehouse.layout import TenantFileRefused, existing_tenant_warehouse, is_layout
 from rosterflow.warehouse.runs import recorded_attempt
-from rosterflow.warehouse.schema import is_lock
+from rosterflow.warehouse.schema import error_text, is_lock
 
 SYNC_DEPLOYMENT_NAME = "tenants"
 SYNC_DEPLOYMENT = f"rosterflow-sync/{SYNC_DEPLOYMENT_NAME}"
@@ -158,7 +158,7 @@ def tenant_sync_flow(
         if mendable and made < allowed:
             announcements.drop()
             _log(
-                f"try {made} of {allowed} failed ({type(error).__name__}: {error}); the flow run "
+                f"try {made} of {allowed} failed ({error_text(error)}); the flow run "
                 "is tried again, and [notify] and the event rosterflow.run.failed tell of its "
                 "last try alone"
             )
