@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -259,8 +260,14 @@ def record_failed(
 ) -> None:
     """A run that broke: its row (outcome `failed`, the error) and its issues, nothing else.
     A warehouse that cannot record even that (a full disk, a file it can no longer write) is
-    unusable, a `WarehouseError` that says the run is not recorded."""
+    unusable, a `WarehouseError` that says the run is not recorded.
+
+    The run's transaction may still be open, aborted: its rollback can fail as what broke it
+    did (DuckDB short of memory while it rolls back). It is rolled back first (or found ended),
+    so that the failure has a transaction of its own to be recorded in."""
     message = error_text(error)
+    with suppress(duckdb.Error):  # "no transaction is active": the run's ended as it should
+        con.execute("rollback")
     try:
         record_run(con, replace(run, outcome="failed", message=message), issues)
     except duckdb.Error as unrecorded:

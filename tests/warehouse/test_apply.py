@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from rosterflow.warehouse import apply
-from rosterflow.warehouse.schema import WarehouseError
+from rosterflow.warehouse.schema import OUT_OF_MEMORY_ADVICE, WarehouseError
 from tests.feeds import tiny_district, with_cell
 from tests.syncing import Warehouse
 
@@ -42,6 +42,47 @@ def test_a_run_the_warehouse_cannot_record_as_failed_is_an_unusable_warehouse(
     assert isinstance(unusable.value.__cause__, OSError)
     monkeypatch.undo()
     assert warehouse.query("select run_id, outcome from audit.sync_runs").rows() == [(1, "applied")]
+
+
+def test_a_run_whose_rollback_failed_too_is_still_recorded_as_failed(tmp_path, monkeypatch):
+    """DuckDB short of memory can fail the run's rollback as it failed its writes, leaving the
+    transaction open and aborted: the failure is recorded all the same, in one of its own,
+    with what to do instead of DuckDB's advice on tuning itself."""
+    warehouse = Warehouse(tmp_path, tenant="north")
+    assert warehouse.sync(tiny_district()).outcome == "applied"
+    recorded = apply.record_run
+
+    def record_run(con, run, issues, writes=None, also=None):
+        if run.outcome == "failed":
+            return recorded(con, run, issues, writes, also)
+        con.execute("begin transaction")
+        with pytest.raises(duckdb.ConversionException):
+            con.execute("select 'not a number'::integer")  # the transaction is aborted now
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: failed to allocate data of size 16.0 KiB\n\nPossible "
+            "solutions:\n* Reducing the number of threads (SET threads=X)"
+        )
+
+    monkeypatch.setattr(apply, "record_run", record_run)
+    changed = with_cell(tiny_district(), "users", 0, "familyName", "Byron")
+
+    with pytest.raises(duckdb.OutOfMemoryException):
+        warehouse.sync(changed)
+
+    monkeypatch.undo()
+    runs = warehouse.query("select run_id, outcome, message from audit.sync_runs order by run_id")
+    assert runs.rows() == [
+        (1, "applied", None),
+        (
+            2,
+            "failed",
+            "OutOfMemoryException: Out of Memory Error: failed to allocate data of size 16.0 KiB; "
+            + OUT_OF_MEMORY_ADVICE,
+        ),
+    ]
+    assert warehouse.query("select count(*) from lms.users where family_name = 'Byron'").rows() == [
+        (0,)
+    ]
 
 
 def test_a_hand_made_row_a_sync_removes_is_stamped_with_the_run(tmp_path):

@@ -14,6 +14,7 @@ from rosterflow.warehouse.schema import (
     latest_version,
     schema_version,
 )
+from tests.out_of_memory import duckdb_out_of_memory
 from tests.unprivileged import without_override
 
 
@@ -215,20 +216,10 @@ def test_a_warehouse_held_past_the_wait_says_by_whom_and_for_how_long(tmp_path, 
     )
 
 
-def _out_of_memory() -> duckdb.OutOfMemoryException:
-    """A real one: DuckDB held to 2 MB, with nowhere to spill, asked to hold more."""
-    con = duckdb.connect(":memory:")
-    con.execute("set memory_limit = '2MB'")
-    con.execute("set temp_directory = ''")
-    with pytest.raises(duckdb.OutOfMemoryException) as raised:
-        con.execute("create table t as select repeat('x', 100) || range as s from range(200000)")
-    return raised.value
-
-
 def test_duckdb_out_of_memory_is_told_what_to_do_not_how_to_tune_duckdb():
     """DuckDB's message goes on to `SET threads`, `SET memory_limit` and a temporary directory,
     none of which a rosterflow user can set: its first line stays, the rest is the advice."""
-    error = _out_of_memory()
+    error = duckdb_out_of_memory()
     assert "Possible solutions" in str(error)  # (what is left out)
     text = schema.error_text(error)
     assert text.startswith("OutOfMemoryException: Out of Memory Error: could not allocate")
