@@ -301,7 +301,7 @@ def dispatched_sync(
         # Prefect's own words are "ObjectNotFound: None", which named neither
         return NotRun(not_found(created))
     except Exception as error:  # the API: this zip waits for the next scan, the others go on
-        return NotRun(f"cannot run the sync on the work pool ({type(error).__name__}: {error})")
+        return NotRun(f"cannot run the sync on the work pool ({error_text(error)})")
     return flow_run_outcome(flow_run, warehouse, tenant)
 
 

@@ -382,7 +382,7 @@ def file_zip(
     except OSError as error:
         report = None
         message = f"{message}; " if message else ""
-        message += f"its report {report_path(moved).name} cannot be written ({_said(error)})"
+        message += f"its report {report_path(moved).name} cannot be written ({error_text(error)})"
     return Filed(zip_path.name, found.outcome, found.tenant, found.run_id, message, moved, report)
 
 
@@ -400,16 +400,12 @@ def _unfiled(zip_path: Path, found: Verdict, error: OSError) -> Filed:
         else "syncs it again"
     )
     message = (
-        f"{found.outcome}{run}, but it cannot be moved to {found.folder}/ ({_said(error)}): "
+        f"{found.outcome}{run}, but it cannot be moved to {found.folder}/ ({error_text(error)}): "
         f"it stays in the inbox, with its tenant's later zips, and the next scan {again}"
     )
     return Filed(
         zip_path.name, "waiting", found.tenant, found.run_id, message, zip_path, report=None
     )
-
-
-def _said(error: OSError) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 class ZipsWaiting(Exception):

@@ -96,7 +96,7 @@ def pull_and_sync(
     except Exception as error:
         # (a secret file that is no UTF-8 text, say): the district could not be read, which
         # is not a sync that failed (exit 1, recorded in audit) but exit 2, as an API's error
-        raise NotPulled(f"{type(error).__name__}: {error}") from error
+        raise NotPulled(error_text(error)) from error
     result = sync_pulled(
         pulled, choice.since, sync, warehouse=warehouse, tenant=tenant, config=config
     )
