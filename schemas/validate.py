@@ -1011,26 +1011,17 @@ def blank_value_issues(
     # (a blank value of such a file starts with a space: a cheap look rules most files out)
     screen = {name: pl.col(name).str.starts_with(" ") for name in columns} if spaces_only else blank
     stating = stated() if "status" in rows.columns else pl.lit(True)
-    held = rows.select(
-        [(check & stating).any().fill_null(False).alias(name) for name, check in screen.items()]
-    ).row(0, named=True)
-    found = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
-    for column in (name for name, any_blank in held.items() if any_blank):
-        found.append(
-            issues_from(
-                rows.filter(blank[column] & stating),
-                file=spec.file_name,
-                field=column,
-                value=pl.col(column),
-                rule="value.blank",
-                severity="warning",
-                message=(
-                    f"{column} is required and holds only whitespace: the platform gets a "
-                    "blank value; fill it in the SIS"
-                ),
-            )
-        )
-    return pl.concat(found)
+    return _warned_by_column(
+        rows,
+        spec,
+        {name: check & stating for name, check in screen.items()},
+        {name: check & stating for name, check in blank.items()},
+        "value.blank",
+        lambda column: (
+            f"{column} is required and holds only whitespace: the platform gets a blank value; "
+            "fill it in the SIS"
+        ),
+    )
 
 
 def spaced_id_issues(rows: pl.DataFrame, spec: FileSpec, spaces_only: bool = False) -> pl.LazyFrame:
@@ -1052,31 +1043,51 @@ def spaced_id_issues(rows: pl.DataFrame, spec: FileSpec, spaces_only: bool = Fal
         else pl.col(name).str.len_bytes() != pl.col(name).str.strip_chars().str.len_bytes()
         for name in ids
     }
+    return _warned_by_column(
+        rows,
+        spec,
+        spaced,
+        spaced,
+        "id.spaces",
+        # concat_str, not pl.format (see `schemas.references._with_spaces_said`)
+        lambda column: pl.concat_str(
+            pl.lit("the sourcedId has spaces around it, and is stored with them ('"),
+            pl.col(column),
+            pl.lit("' is not '"),
+            pl.col(column).str.strip_chars(),
+            pl.lit(
+                "'): a reference written without them names no record, and a later export "
+                "without them replaces the record; remove them in the SIS or its export"
+            ),
+        ),
+    )
+
+
+def _warned_by_column(
+    rows: pl.DataFrame,
+    spec: FileSpec,
+    screens: Mapping[str, pl.Expr],
+    flags: Mapping[str, pl.Expr],
+    rule: str,
+    message: Callable[[str], str | pl.Expr],
+) -> pl.LazyFrame:
+    """A warning (`rule`, its `message` per column) on each row a column's `flags` holds true
+    for. One pass of the `screens` (each true wherever its flag is, and cheaper) finds the
+    columns that may hold any, before any issue is built; only those are flagged."""
     held = rows.select(
-        [check.any().fill_null(False).alias(name) for name, check in spaced.items()]
+        [screen.any().fill_null(False).alias(name) for name, screen in screens.items()]
     ).row(0, named=True)
     found = [pl.LazyFrame(schema=ISSUE_SCHEMA)]
-    for column in (name for name, spaces in held.items() if spaces):
+    for column in (name for name, any_held in held.items() if any_held):
         found.append(
             issues_from(
-                rows.filter(spaced[column]),
+                rows.filter(flags[column]),
                 file=spec.file_name,
                 field=column,
                 value=pl.col(column),
-                rule="id.spaces",
+                rule=rule,
                 severity="warning",
-                # concat_str, not pl.format (see `schemas.references._with_spaces_said`)
-                message=pl.concat_str(
-                    pl.lit("the sourcedId has spaces around it, and is stored with them ('"),
-                    pl.col(column),
-                    pl.lit("' is not '"),
-                    pl.col(column).str.strip_chars(),
-                    pl.lit(
-                        "'): a reference written without them names no record, and a later "
-                        "export without them replaces the record; remove them in the SIS or "
-                        "its export"
-                    ),
-                ),
+                message=message(column),
             )
         )
     return pl.concat(found)
