@@ -17,6 +17,12 @@ from rosterflow.schemas.writer import write_feed
 _feed_numbers = itertools.count(1)
 
 
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    """The rows of `sql` in the warehouse file, read-only."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
 class Warehouse:
     """A warehouse file in a test's tmp_path, synced feed by feed."""
 

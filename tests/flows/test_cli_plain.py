@@ -24,6 +24,7 @@ from rosterflow.flows.cli import app
 from rosterflow.warehouse.apply import PAUSE_MARKER_ENV
 from tests.feeds import tiny_district, with_cell, without_students, write_feed
 from tests.flows.cli_without_prefect import rosterflow
+from tests.syncing import query
 
 
 def runs(warehouse: Path) -> list[tuple]:
@@ -31,11 +32,6 @@ def runs(warehouse: Path) -> list[tuple]:
         return con.sql(
             "select run_id, tenant, feed_name, outcome from audit.sync_runs order by run_id"
         ).fetchall()
-
-
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql(sql).fetchall()
 
 
 def test_sync_without_prefect_applies_then_plans_with_exit_0_and_records_both_runs(tmp_path):

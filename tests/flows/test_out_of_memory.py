@@ -9,9 +9,6 @@ rollback, lifting the limit again may be refused too), which made the test flaky
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -20,6 +17,7 @@ from rosterflow.flows.cli import app
 from rosterflow.warehouse.schema import OUT_OF_MEMORY_ADVICE
 from tests.feeds import tiny_district, write_feed
 from tests.out_of_memory import duckdb_out_of_memory
+from tests.syncing import query
 
 runner = CliRunner()
 
@@ -41,11 +39,6 @@ def apply_short_of_memory(monkeypatch):
     return tries
 
 
-def _rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql(sql).fetchall()
-
-
 def test_a_sync_short_of_memory_is_rolled_back_recorded_with_advice_and_applied_next(
     tmp_path, apply_short_of_memory
 ):
@@ -59,21 +52,21 @@ def test_a_sync_short_of_memory_is_rolled_back_recorded_with_advice_and_applied_
     assert "the sync failed while applying and was rolled back (OutOfMemoryException:" in said
     assert OUT_OF_MEMORY_ADVICE in said
     assert "Possible solutions" not in said and "SET threads" not in said
-    ((outcome, message),) = _rows(warehouse, "select outcome, message from audit.sync_runs")
+    ((outcome, message),) = query(warehouse, "select outcome, message from audit.sync_runs")
     assert outcome == "failed"
     assert message.startswith("OutOfMemoryException: Out of Memory Error")
     assert message.endswith(OUT_OF_MEMORY_ADVICE)
-    assert _rows(warehouse, "select count(*) from lms.users") == [(0,)]
+    assert query(warehouse, "select count(*) from lms.users") == [(0,)]
 
     again = runner.invoke(app, ["sync", str(feed), "--warehouse", str(warehouse)])
 
     assert again.exit_code == 0, again.output
-    assert _rows(warehouse, "select run_id, outcome from audit.sync_runs order by run_id") == [
+    assert query(warehouse, "select run_id, outcome from audit.sync_runs order by run_id") == [
         (1, "failed"),
         (2, "applied"),
     ]
     users = tiny_district()["users"].height
-    assert _rows(warehouse, "select count(*) from lms.users") == [(users,)]
+    assert query(warehouse, "select count(*) from lms.users") == [(users,)]
 
 
 def test_the_inbox_files_a_zip_short_of_memory_with_the_advice_in_its_report(
