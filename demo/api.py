@@ -303,11 +303,20 @@ class RosterApi(OAuthApp):
 def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve `app` with uvicorn in a thread of this process; yields its root URL (no
     trailing slash)."""
+    import asyncio
+
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    )
+    class Server(uvicorn.Server):
+        # uvicorn looks at `should_exit` every 0.1 s: an API served for a few requests, as a
+        # test serves one hundreds of times, stops in a tenth of that
+        async def main_loop(self) -> None:
+            ticks = 0
+            while not await self.on_tick(ticks):
+                ticks = (ticks + 1) % 864000
+                await asyncio.sleep(0.01)
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="roster-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
