@@ -19,6 +19,7 @@ CI, and the README's command keeps the first test of each behaviour.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -38,6 +39,31 @@ def shared() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session", autouse=True)
+def new_warehouses_copy_a_migrated_one(tmp_path_factory):
+    """A warehouse file a test's sync creates starts as a copy of one that `schema.connect`
+    created and migrated at the start of the session, which `connect` then finds at the newest
+    version. Every migration's DDL takes about 60 ms of a 2-core machine, and the suites create
+    thousands of warehouses; the migrations themselves are run by this fixture (a broken one
+    fails every test) and from older versions by tests/warehouse/test_schema.py. Only a
+    writable file that does not exist yet is copied: an existing file, a read-only open and
+    `:memory:` are opened as they are."""
+    from rosterflow.warehouse import schema
+
+    migrated = tmp_path_factory.mktemp("migrated") / "warehouse.duckdb"
+    schema.connect(migrated).close()
+    open_file = schema.open_file
+
+    def from_migrated(path: Path, read_only: bool):
+        if not read_only and schema.encodes_as(str(path)) and not Path(path).exists():
+            shutil.copyfile(migrated, path)
+        return open_file(path, read_only)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schema, "open_file", from_migrated)
+        yield
 
 
 @pytest.fixture

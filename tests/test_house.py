@@ -9,6 +9,7 @@ own) never works by accident of the working directory.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def python_files() -> list[Path]:
     return sorted(p for folder in SOURCES for p in (ROOT / folder).rglob("*.py"))
 
 
+@functools.cache  # (four tests read every file of the repository)
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """Every module `path` imports (absolute imports), with its line."""
     found = []
