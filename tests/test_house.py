@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,24 @@ def test_the_layers_are_imported_under_the_one_name_rosterflow():
         for path in python_files()
         for line, module in imported_modules(path)
         if module.split(".")[0] in LAYERS
+    ]
+    assert bare == [], "\n".join(bare)
+
+
+# an import in code handed to Python as text (`python -c "from flows.pipeline import ..."`)
+IMPORT_IN_TEXT = re.compile(r"(?:^|[;\n]\s*)(?:from|import) +(" + "|".join(LAYERS) + r")\b")
+
+
+def test_code_given_to_python_as_text_imports_the_one_name_too():
+    """A script a test or the docs run in another interpreter imports `rosterflow.flows`, not
+    `flows` from the working directory (a second copy of the module, with state of its own)."""
+    bare = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.strip()[:80]!r}"
+        for path in python_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and IMPORT_IN_TEXT.search(node.value)
     ]
     assert bare == [], "\n".join(bare)
 

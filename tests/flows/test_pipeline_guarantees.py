@@ -88,10 +88,11 @@ def test_sync_killed_in_the_middle_of_apply_leaves_the_previous_state(tmp_path):
     feed = write_feed(tmp_path / "changed.zip", changed)
     marker = tmp_path / "apply-started"
     script = (
-        "from flows.pipeline import run_sync; from schemas.settings import Settings; "
+        "from rosterflow.flows.pipeline import run_sync; "
+        "from rosterflow.schemas.settings import Settings; "
         f"run_sync({str(feed)!r}, {str(warehouse.path)!r}, Settings(), 'district')"
     )
-    env = os.environ | {PAUSE_MARKER_ENV: str(marker), "PYTHONPATH": str(ROOT)}
+    env = os.environ | {PAUSE_MARKER_ENV: str(marker)}
     process = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120
