@@ -57,7 +57,13 @@ def new_warehouses_copy_a_migrated_one(tmp_path_factory):
     open_file = schema.open_file
 
     def from_migrated(path: Path, read_only: bool):
-        if not read_only and schema.encodes_as(str(path)) and not Path(path).exists():
+        name = str(path)
+        if (
+            not read_only
+            and name != ":memory:"
+            and schema.encodes_as(name)
+            and not Path(name).exists()
+        ):
             shutil.copyfile(migrated, path)
         return open_file(path, read_only)
 
