@@ -23,11 +23,15 @@ def python_files() -> list[Path]:
     return sorted(p for folder in SOURCES for p in (ROOT / folder).rglob("*.py"))
 
 
-@functools.cache  # (four tests read every file of the repository)
+@functools.cache  # (five tests read every file of the repository)
+def syntax_tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """Every module `path` imports (absolute imports), with its line."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(syntax_tree(path)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -55,7 +59,7 @@ def test_code_given_to_python_as_text_imports_the_one_name_too():
     bare = [
         f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.strip()[:80]!r}"
         for path in python_files()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(syntax_tree(path))
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and IMPORT_IN_TEXT.search(node.value)
@@ -129,7 +133,7 @@ def sql_calls(path: Path) -> list[int]:
     """Lines of `*.execute(...)` and `*.sql(...)` calls: SQL run against a connection."""
     return [
         node.lineno
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(syntax_tree(path))
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in ("execute", "sql")
