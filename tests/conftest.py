@@ -18,10 +18,15 @@ CI, and the README's command keeps the first test of each behaviour.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
+import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -39,6 +44,52 @@ def shared() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str, Callable[[Path], Any]], Any]:
+    """`built_once(name, build)` is what `build(folder)` returned (a JSON value), built once
+    per run of the suite however many workers run it: the first worker to ask builds it, in a
+    folder of the run that every worker shares, under a lock that the others wait on; they then
+    read what it returned. For the session fixtures that sync whole histories into warehouses
+    and run the notebooks on them, each tens of seconds of the 2 cores, which every worker
+    would otherwise build again. What is built is only read: by the tests of every worker."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, which holds each worker's own
+
+    def once(name: str, build: Callable[[Path], Any]) -> Any:
+        folder, built = root / f"built-{name}", root / f"built-{name}.json"
+        with (root / f"built-{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+            if built.exists():
+                return json.loads(built.read_text(encoding="utf-8"))
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed on another worker
+            folder.mkdir()
+            value = build(folder)
+            built.write_text(json.dumps(value), encoding="utf-8")
+            return value
+
+    return once
+
+
+@pytest.fixture(scope="session")
+def school_changes_warehouse(built_once) -> Path:
+    """A small district's six runs in which students change schools in every way a sync
+    records it (a move, a status change with a new school, an adoption, a return, an undone
+    move), a school and a section are deleted and a run is undone
+    (tests/notebooks/school_changes.py): what the notebooks show and the documentation's
+    statements about a real warehouse are checked against."""
+    from tests.notebooks.school_changes import build_school_changes_warehouse
+
+    def build(folder: Path) -> str:
+        warehouse = folder / "rosterflow.duckdb"
+        assert build_school_changes_warehouse(warehouse, folder) == ["applied"] * 6
+        return str(warehouse)
+
+    return Path(built_once("school_changes", build))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,8 +19,9 @@ same three syncs, then one more in which a student leaves, each run started on i
 clock patched), so that the notebooks are seen on data other than the demo's syncs, seconds
 apart.
 
-`school_changes_warehouse` is a small district whose students change schools in every way a
-sync records it (tests/notebooks/school_changes.py).
+`school_changes_warehouse` (tests/conftest.py, which the documentation's tests share) is a
+small district whose students change schools in every way a sync records it
+(tests/notebooks/school_changes.py).
 
 `layout_warehouse` is a per-tenant layout (`wh/{tenant}.duckdb`, a file per tenant) holding the
 demo's history in one tenant's file and a small district's first sync in another's.
@@ -50,7 +51,6 @@ from rosterflow.schemas.settings import Settings
 from rosterflow.schemas.writer import write_feed
 from rosterflow.warehouse import runs
 from rosterflow.warehouse.schema import connect
-from tests.notebooks.school_changes import build_school_changes_warehouse
 
 DEMO_TENANT = "demo"
 DEMO_STUDENTS = 2_400  # as `rosterflow demo`: the smallest district with two schools of a level
@@ -150,86 +150,90 @@ def build_months_warehouse(warehouse: Path, feeds: Path) -> list[SyncResult]:
 
 
 @pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_warehouse(built_once) -> Path:
     """A warehouse holding the demo tenant's history: applied, applied, rejected."""
-    folder = tmp_path_factory.mktemp("demo")
-    warehouse = folder / "rosterflow.duckdb"
-    results = build_demo_warehouse(warehouse, folder)
-    assert [r.outcome for r in results] == ["applied", "applied", "rejected"], [
-        (r.outcome, r.message) for r in results
-    ]
-    return warehouse
+
+    def build(folder: Path) -> str:
+        warehouse = folder / "rosterflow.duckdb"
+        results = build_demo_warehouse(warehouse, folder)
+        assert [r.outcome for r in results] == ["applied", "applied", "rejected"], [
+            (r.outcome, r.message) for r in results
+        ]
+        return str(warehouse)
+
+    return Path(built_once("demo", build))
 
 
 @pytest.fixture(scope="session")
-def months_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def months_warehouse(built_once) -> Path:
     """The demo tenant's history over months: applied, applied, rejected, applied."""
-    folder = tmp_path_factory.mktemp("months")
-    warehouse = folder / "rosterflow.duckdb"
-    results = build_months_warehouse(warehouse, folder)
-    assert [r.outcome for r in results] == ["applied", "applied", "rejected", "applied"], [
-        (r.outcome, r.message) for r in results
-    ]
-    return warehouse
+
+    def build(folder: Path) -> str:
+        warehouse = folder / "rosterflow.duckdb"
+        results = build_months_warehouse(warehouse, folder)
+        assert [r.outcome for r in results] == ["applied", "applied", "rejected", "applied"], [
+            (r.outcome, r.message) for r in results
+        ]
+        return str(warehouse)
+
+    return Path(built_once("months", build))
 
 
 @pytest.fixture(scope="session")
-def school_changes_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small district's six runs in which students change schools in every way a sync
-    records it (a move, a status change with a new school, an adoption, a return, an undone
-    move), a school and a section are deleted (tests/notebooks/school_changes.py)."""
-    folder = tmp_path_factory.mktemp("school-changes")
-    warehouse = folder / "rosterflow.duckdb"
-    assert build_school_changes_warehouse(warehouse, folder) == ["applied"] * 6
-    return warehouse
-
-
-@pytest.fixture(scope="session")
-def empty_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def empty_warehouse(built_once) -> Path:
     """A migrated warehouse in which nothing has been synced yet."""
-    warehouse = tmp_path_factory.mktemp("empty") / "rosterflow.duckdb"
-    connect(warehouse).close()
-    return warehouse
+
+    def build(folder: Path) -> str:
+        connect(folder / "rosterflow.duckdb").close()
+        return str(folder / "rosterflow.duckdb")
+
+    return Path(built_once("empty", build))
 
 
 @pytest.fixture(scope="session")
-def multi_tenant_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Path) -> Path:
+def multi_tenant_warehouse(built_once, demo_warehouse: Path) -> Path:
     """The demo warehouse plus a tenant, first in order, whose only run was rejected: the
     notebooks open on a tenant with runs and issues but no history."""
-    folder = tmp_path_factory.mktemp("multi")
-    warehouse = folder / "rosterflow.duckdb"
-    shutil.copyfile(demo_warehouse, warehouse)
-    feed = write_feed(folder / "acme.zip", broken_district(generate_feed(40, seed=2)))
-    result = run_sync(feed, warehouse, Settings(), tenant=FIRST_TENANT)
-    assert result.outcome == "rejected", (result.outcome, result.message)
-    return warehouse
+
+    def build(folder: Path) -> str:
+        warehouse = folder / "rosterflow.duckdb"
+        shutil.copyfile(demo_warehouse, warehouse)
+        feed = write_feed(folder / "acme.zip", broken_district(generate_feed(40, seed=2)))
+        result = run_sync(feed, warehouse, Settings(), tenant=FIRST_TENANT)
+        assert result.outcome == "rejected", (result.outcome, result.message)
+        return str(warehouse)
+
+    return Path(built_once("multi_tenant", build))
 
 
 @pytest.fixture(scope="session")
-def operations_warehouse(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Path) -> Path:
+def operations_warehouse(built_once, demo_warehouse: Path) -> Path:
     """The demo warehouse plus held runs and decisions about runs, in the demo tenant: a held
     run discarded, a held run approved (by a new run) whose approval was undone (by another),
     and a held run waiting for a decision."""
-    folder = tmp_path_factory.mktemp("operations")
-    warehouse = folder / "rosterflow.duckdb"
-    shutil.copyfile(demo_warehouse, warehouse)
-    first = generate_feed(DEMO_STUDENTS, seed=DEMO_SEED)
-    emptied = without_students(week_later(first, cast_of(first)))
 
-    def held(name: str) -> SyncResult:
-        feed = write_feed(folder / f"{name}.zip", emptied, properties=DEMO_PROPERTIES)
-        result = run_sync(feed, warehouse, Settings(), tenant=DEMO_TENANT)
-        assert result.outcome == "held", (result.outcome, result.message)
-        return result
+    def build(folder: Path) -> str:
+        warehouse = folder / "rosterflow.duckdb"
+        shutil.copyfile(demo_warehouse, warehouse)
+        first = generate_feed(DEMO_STUDENTS, seed=DEMO_SEED)
+        emptied = without_students(week_later(first, cast_of(first)))
 
-    discard_run(warehouse, held("feed-4-no-students").run_id)
-    approved = approve_run(warehouse, held("feed-5-no-students").run_id)
-    assert approved.outcome == "applied", (approved.outcome, approved.message)
-    undone = undo_run(warehouse, approved.run_id)
-    assert undone.outcome == "applied", (undone.outcome, undone.message)
-    held("feed-6-no-students")
-    push_homework(warehouse)
-    return warehouse
+        def held(name: str) -> SyncResult:
+            feed = write_feed(folder / f"{name}.zip", emptied, properties=DEMO_PROPERTIES)
+            result = run_sync(feed, warehouse, Settings(), tenant=DEMO_TENANT)
+            assert result.outcome == "held", (result.outcome, result.message)
+            return result
+
+        discard_run(warehouse, held("feed-4-no-students").run_id)
+        approved = approve_run(warehouse, held("feed-5-no-students").run_id)
+        assert approved.outcome == "applied", (approved.outcome, approved.message)
+        undone = undo_run(warehouse, approved.run_id)
+        assert undone.outcome == "applied", (undone.outcome, undone.message)
+        held("feed-6-no-students")
+        push_homework(warehouse)
+        return str(warehouse)
+
+    return Path(built_once("operations", build))
 
 
 LOCKED = "the grade is locked: the term is closed"
@@ -278,23 +282,26 @@ def push_homework(warehouse: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def layout_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
+def layout_warehouse(built_once) -> str:
     """A layout of two tenant files: a small district registered first (so that its file is
     the one the catalog takes the tables from), then the demo tenant's history; the notebooks
     open on the demo, first in order."""
-    folder = tmp_path_factory.mktemp("layout")
-    template = str(folder / "wh" / "{tenant}.duckdb")
-    feed = write_feed(folder / "zeta.zip", generate_feed(40, seed=2))
-    result = run_sync(feed, template, Settings(), tenant=LAST_TENANT)
-    assert result.outcome == "applied", (result.outcome, result.message)
-    results = build_demo_warehouse(Path(template), folder)
-    assert [r.outcome for r in results] == ["applied", "applied", "rejected"], [
-        (r.outcome, r.message) for r in results
-    ]
-    return template
+
+    def build(folder: Path) -> str:
+        template = str(folder / "wh" / "{tenant}.duckdb")
+        feed = write_feed(folder / "zeta.zip", generate_feed(40, seed=2))
+        result = run_sync(feed, template, Settings(), tenant=LAST_TENANT)
+        assert result.outcome == "applied", (result.outcome, result.message)
+        results = build_demo_warehouse(Path(template), folder)
+        assert [r.outcome for r in results] == ["applied", "applied", "rejected"], [
+            (r.outcome, r.message) for r in results
+        ]
+        return template
+
+    return built_once("layout", build)
 
 
 @pytest.fixture(scope="session")
-def empty_layout_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
+def empty_layout_warehouse(built_once) -> str:
     """A layout nobody has synced into yet."""
-    return str(tmp_path_factory.mktemp("empty-layout") / "wh" / "{tenant}.duckdb")
+    return built_once("empty_layout", lambda folder: str(folder / "wh" / "{tenant}.duckdb"))

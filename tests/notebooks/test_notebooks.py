@@ -109,7 +109,7 @@ def warehouses(
     empty_warehouse: Path,
     layout_warehouse: str,
     empty_layout_warehouse: str,
-    tmp_path_factory: pytest.TempPathFactory,
+    built_once,
 ) -> dict[str, Path | str]:
     return {
         "demo": demo_warehouse,
@@ -118,7 +118,8 @@ def warehouses(
         "operations": operations_warehouse,
         "school_changes": school_changes_warehouse,
         "empty": empty_warehouse,
-        "missing": tmp_path_factory.mktemp("missing") / "nowhere.duckdb",
+        # where every worker's tests look (`exports` runs once, on one of them)
+        "missing": Path(built_once("missing", lambda folder: str(folder / "nowhere.duckdb"))),
         "layout": layout_warehouse,
         "empty_layout": empty_layout_warehouse,
     }
@@ -138,26 +139,33 @@ def _sha256(warehouse: Path | str) -> str:
 
 
 @pytest.fixture(scope="session")
-def exports(
-    warehouses: dict[str, Path | str], tmp_path_factory: pytest.TempPathFactory
-) -> dict[tuple[str, str], Export]:
-    """Every notebook against every warehouse, run concurrently; the warehouses untouched."""
-    before = {kind: _sha256(path) for kind, path in warehouses.items()}
-    out_root = tmp_path_factory.mktemp("exports")
-    with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
-        jobs: dict[tuple[str, str], Future[Export]] = {
-            (notebook.stem, kind): pool.submit(
-                export_html, notebook, warehouse, out_root / f"{notebook.stem}-{kind}"
-            )
-            for notebook in NOTEBOOKS
-            for kind, warehouse in warehouses.items()
-        }
-        done = {key: job.result() for key, job in jobs.items()}
-    after = {kind: _sha256(path) for kind, path in warehouses.items()}
-    assert after == before, "a notebook changed a warehouse it should only read"
-    assert not Path(warehouses["missing"]).exists(), "a notebook created the missing warehouse"
-    assert not Layout(str(warehouses["empty_layout"])).root.exists(), "a notebook created a layout"
-    return done
+def exports(warehouses: dict[str, Path | str], built_once) -> dict[tuple[str, str], Export]:
+    """Every notebook against every warehouse, run concurrently; the warehouses untouched. Run
+    once, whichever worker asks first (`built_once`): 18 exports of a few seconds each."""
+
+    def export_all(out_root: Path) -> list[tuple[str, str, int, str, str]]:
+        before = {kind: _sha256(path) for kind, path in warehouses.items()}
+        with ThreadPoolExecutor(max_workers=max(2, min(8, os.cpu_count() or 2))) as pool:
+            jobs: dict[tuple[str, str], Future[Export]] = {
+                (notebook.stem, kind): pool.submit(
+                    export_html, notebook, warehouse, out_root / f"{notebook.stem}-{kind}"
+                )
+                for notebook in NOTEBOOKS
+                for kind, warehouse in warehouses.items()
+            }
+            done = {key: job.result() for key, job in jobs.items()}
+        after = {kind: _sha256(path) for kind, path in warehouses.items()}
+        assert after == before, "a notebook changed a warehouse it should only read"
+        assert not Path(warehouses["missing"]).exists(), "a notebook created the missing warehouse"
+        assert not Layout(str(warehouses["empty_layout"])).root.exists(), (
+            "a notebook created a layout"
+        )
+        return [(stem, kind, e.returncode, e.log, e.html) for (stem, kind), e in done.items()]
+
+    return {
+        (stem, kind): Export(returncode, log, html)
+        for stem, kind, returncode, log, html in built_once("notebook_exports", export_all)
+    }
 
 
 def test_there_are_notebooks():
