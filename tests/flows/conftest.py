@@ -9,13 +9,27 @@ import pytest
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
-    from prefect.settings import PREFECT_HOME, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_HOME,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     home = tmp_path_factory.mktemp("prefect-home")
-    # no telemetry from a server that lives for one test session (and CI may be offline)
+    # no telemetry from a server that lives for one test session (and CI may be offline); no
+    # heartbeats: Prefect's heartbeat thread sleeps a whole second at a time and a flow run joins
+    # it as it ends: up to a second more for each of the suites' hundreds of flow runs, most of
+    # which take less; heartbeats tell a server which runs crashed, which no test asks of it
     with (
-        temporary_settings({PREFECT_HOME: home, PREFECT_SERVER_ANALYTICS_ENABLED: False}),
+        temporary_settings(
+            {
+                PREFECT_HOME: home,
+                PREFECT_SERVER_ANALYTICS_ENABLED: False,
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+            }
+        ),
         prefect_test_harness(),
     ):
         yield home
