@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from tenants import fresh_inbox, timed_scan, write_feeds
 
 # requests the server answered 503, by method and path (Prefect's client waits, then asks again)
 REFUSED: collections.Counter[str] = collections.Counter()
@@ -63,29 +63,6 @@ def empty_flow_runs(count: int) -> float:
     return (time.perf_counter() - started) / count
 
 
-def scan(folder: Path, districts: int, students: int) -> float:
-    """Seconds for an inbox scan of `districts` zips into a new layout, all applied."""
-    from rosterflow.demo.district import generate_feed
-    from rosterflow.flows.inbox_flow import inbox_flow
-    from rosterflow.schemas.writer import write_feed
-
-    inbox = folder / "inbox"
-    inbox.mkdir(parents=True)
-    settled = time.time() - 60
-    for i in range(districts):
-        feed = write_feed(
-            inbox / f"district-{i}.zip",
-            generate_feed(students, seed=i),
-            properties={"source.systemCode": f"district-{i}"},
-        )
-        os.utime(feed, (settled + i, settled + i))
-    started = time.perf_counter()
-    filed = inbox_flow(str(inbox), str(folder / "wh" / "{tenant}.duckdb"), settle_seconds=0)
-    seconds = time.perf_counter() - started
-    assert sorted(f.outcome for f in filed) == ["applied"] * districts, filed
-    return seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="empty flow runs each way")
@@ -108,6 +85,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="prefect-waits-"))
     rows = []
     try:
+        feeds = write_feeds(root / "feeds", args.districts, args.students)
         with (
             temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: False}),
             prefect_test_harness(),
@@ -119,7 +97,8 @@ def main() -> None:
                         empty = empty_flow_runs(args.runs)
                         REFUSED.clear()
                         folder = root / f"{round_}-{'none' if off else 'default'}"
-                        seconds = scan(folder, args.districts, args.students)
+                        inbox = fresh_inbox(folder / "inbox", feeds)
+                        seconds = timed_scan(inbox, folder / "wh", False, args.districts)
                         rows.append((heartbeats, empty, seconds, dict(REFUSED)))
     finally:
         shutil.rmtree(root, ignore_errors=True)
