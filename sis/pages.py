@@ -393,7 +393,7 @@ async def read_collection(
     if first.next_url:
         pages += await _follow_links(client, first, collection, schema)
     elif first.total is not None:
-        pages += await _by_total(at, first, page_size)
+        pages += await _by_total(at, first)
     elif first.linked:
         pass  # a server paging by links says the end by giving no next (its offset may mean
         # nothing: one paging by a cursor answers any offset with the first page again)
@@ -402,26 +402,26 @@ async def read_collection(
     return _snapshot(pages, url)
 
 
-async def _by_total(at, first: Page, page_size: int) -> list[Page]:
+async def _by_total(at, first: Page) -> list[Page]:
     """The pages after the first that X-Total-Count says there are, asked for a window at a
     time, up to the first short one: a total larger than the records (or wrong by far) ends
     there, and `_snapshot` says how many came, rather than a page asked for per offset up to
-    it at once. A full first page whose count the total repeats may be all of the collection,
-    or a server counting the page it answers: the next page tells which, and records on it
-    refuse the pull (taken for the whole collection, the first page had every later record
-    read as one the SIS dropped)."""
+    it at once. A first page whose count the total repeats may be all of the collection, or a
+    server counting the page it answers: the next page tells which, and records on it refuse
+    the pull (taken for the whole collection, the first page had every later record read as
+    one the SIS dropped). Asked for even when the first page is shorter than asked: that
+    may be the server's cap on `limit`, which most servers hold below the default."""
     step = first.records.height
     if not step or first.total is None or first.total < step:
         return []
     if first.total == step:
-        if step >= page_size:
-            following = await at(step)
-            if following.records.height and _page_key(following) != _page_key(first):
-                raise InconsistentPull(
-                    f"{following.url}: X-Total-Count said {first.total:,} records, all on the "
-                    "first page, yet the next page holds more (does the server count the page "
-                    "it answers, not the collection?)"
-                )
+        following = await at(step)
+        if following.records.height and _page_key(following) != _page_key(first):
+            raise InconsistentPull(
+                f"{following.url}: X-Total-Count said {first.total:,} records, all on the "
+                "first page, yet the next page holds more (does the server count the page "
+                "it answers, not the collection?)"
+            )
         return []
     offsets = range(step, first.total, step)
     pages = _Pages()

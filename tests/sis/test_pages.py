@@ -233,6 +233,35 @@ def test_a_total_that_counts_the_page_not_the_collection_is_refused(district, se
         pull(serve(app), Source(page_size=10), policy=QUICK)
 
 
+def test_a_capped_page_that_the_total_counts_is_refused(district, serve):
+    """The same server capping `limit` below the page asked for: its first page is short, which
+    is no sign that it was the whole collection (most servers cap below the default page)."""
+    app = RosterApi(district, link=False, max_limit=7)
+
+    def per_page(method, path, query):
+        if path.endswith("/users"):
+            status, headers, body = app._page("users", path, query)
+            count = min(7, max(0, district["users"].height - int(query["offset"])))
+            return status, headers | {"X-Total-Count": str(count)}, body
+        return None
+
+    app.fault = per_page
+    with pytest.raises(
+        InconsistentPull, match=r"offset=7: X-Total-Count said 7 records, all on the first page"
+    ):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+
+
+def test_a_collection_shorter_than_a_page_is_read_with_one_more_request(district, serve):
+    """A total equal to a first page shorter than asked: the next page (empty) says it was the
+    whole collection, not a page the server capped."""
+    users = district["users"].head(4)
+    app = RosterApi(district | {"users": users}, link=False)
+    pulled = pull(serve(app), Source(page_size=10), policy=QUICK)
+    assert pulled.frames["users"]["sourcedId"].to_list() == users["sourcedId"].to_list()
+    assert [int(r.split("offset=")[1]) for r in users_requests(app)] == [0, 4]
+
+
 def test_a_collection_of_one_full_page_is_read_with_one_more_request(district, serve):
     """A total equal to a full page: the next page (empty) says it was the whole collection."""
     users = district["users"].head(10)
