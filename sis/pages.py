@@ -474,23 +474,41 @@ async def _follow_links(
 async def _until_short_page(at, first: Page, page_size: int) -> list[Page]:
     """The pages after the first, up to a short one; a first page shorter than `page_size`
     may be the server's cap, so the next is asked for before stopping. Each page is checked
-    as it comes: a server ignoring offset would otherwise be read for ever."""
+    as it comes: a server ignoring offset would otherwise be read for ever. The short page
+    that ends the collection is the one sign of its end, so the page after it is asked for
+    too (`_confirmed_end`)."""
     pages, step = _Pages(), first.records.height
     pages.add(first)
     offset = step
     if step < page_size:
         page = await at(offset)
-        if not page.records.height:
-            return []
-        pages.add(page)
-        offset += step
+        if page.records.height:
+            pages.add(page)
         if page.records.height < step:
-            return pages[1:]
+            return await _confirmed_end(at, pages, page, offset, step)
+        offset += step
     while True:
         page = pages.add(await at(offset))
         if page.records.height < step:
-            return pages[1:]
+            return await _confirmed_end(at, pages, page, offset, step)
         offset += step
+
+
+async def _confirmed_end(at, pages: _Pages, short: Page, offset: int, step: int) -> list[Page]:
+    """`pages` after the first, once the page after `short` (read at `offset`, the last of
+    a server that says neither a next link nor a total) holds no records, or repeats a page
+    read (a server answering an offset past the end with its last page). One of records
+    refuses the pull: `short` was answered short or empty in a hiccup, and taken for the end
+    it cut the collection there, every record after it read as one the SIS had dropped."""
+    after = await at(offset + (short.records.height or step))
+    if after.records.height and not pages.repeated(after):
+        raise InconsistentPull(
+            f"{short.url}: a page of {short.records.height:,} records where the others held "
+            f"{step:,} ended the collection, yet the page after it holds records "
+            f"({after.url}): records may be missing from it (the server answered it short in "
+            "a hiccup, or the roster changed while it was read); pull again"
+        )
+    return pages[1:]
 
 
 class _Pages(list):

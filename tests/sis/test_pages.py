@@ -50,8 +50,8 @@ def test_every_record_is_read_however_the_server_pages(district, serve, link, to
     same_records(pulled.frames, district)
     users, step = district["users"].height, max_limit or 10
     # a link or a total says where to stop; otherwise a short page does (an empty one after
-    # a full last page)
-    pages = -(-users // step) if link or total else users // step + 1
+    # a full last page), once the page after it holds no records
+    pages = -(-users // step) if link or total else users // step + 2
     assert len(users_requests(app)) == pages
 
 
@@ -187,6 +187,30 @@ def test_a_next_link_to_another_origin_is_refused_and_never_asked(district, serv
     )
     assert other.requests == []
     assert len(users_requests(app)) == 1
+
+
+@pytest.mark.parametrize("answered", [0, 3])
+def test_a_page_answered_short_amid_a_collection_without_links_or_total_is_refused(
+    district, serve, answered
+):
+    """With neither a next link nor a total, a short page is the one sign of the end: one
+    answered short or empty in a hiccup, taken for it, had every user after it removed as one
+    the SIS dropped. The page after it says which."""
+    app = RosterApi(district, link=False, total=False)
+
+    def hiccup(method, path, query):
+        if path.endswith("/users") and query["offset"] == "10":
+            return app._page("users", path, query | {"limit": str(answered)})
+        return None
+
+    app.fault = hiccup
+    with pytest.raises(
+        InconsistentPull,
+        match=rf"offset=10: a page of {answered} records where the others held 10 ended the "
+        r"collection, yet the page after it holds records \(.*offset=" + str(10 + (answered or 10)),
+    ):
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+    assert district["users"].height > 20  # (the page after the hiccup's holds users)
 
 
 def test_a_sourced_id_twice_is_refused(district, serve):
