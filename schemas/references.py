@@ -178,13 +178,17 @@ def reference_issues(
     closed: Collection[Reference] = (),
     changed_lines: ChangedLines | None = None,
     cut_short: Collection[str] = (),
+    unread: Mapping[str, pl.Series] | None = None,
 ) -> list[pl.LazyFrame]:
     """Every reference of `tables` (files laid out as `specs` says) that resolves nowhere.
 
     `compared` holds, per bulk file compared with the stored records, how they differ;
     `closed` the references the stored records hold closed; `changed_lines` the files read
     by their changed lines (see the module's docstring); `cut_short` the files a quote left
-    open ends inside a value of, references into which are not checked."""
+    open ends inside a value of, references into which are not checked; `unread` per file
+    the sourcedIds of its records on lines that could not be read (`file.ragged`), which a
+    reference resolves to: the record is in the file, and its own error says why it is not
+    read (one per record, where each reference to it had been another error)."""
     found: list[pl.LazyFrame] = []
     empty = pl.Series("sourcedId", [], pl.String)
     changed_lines = changed_lines or {}
@@ -208,6 +212,8 @@ def reference_issues(
                 # from it proves nothing (every reference past the quote would be an error)
                 continue
             target_live = stated[target]["sourcedId"] if target in tables else empty
+            if unread and target in unread:
+                target_live = pl.concat([target_live, unread[target]])
             target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
             if (name, column, target) in closed and _comparable(name, target, modes, compared):
@@ -776,8 +782,8 @@ def platform_issues(
 ) -> list[pl.LazyFrame]:
     """Warnings for what a learning platform tolerates but a district should look at, of the
     files read by their changed lines (`changed_lines`) looked for where the module's
-    docstring says; no class is untaught by an enrollments.csv in `cut_short` (a quote left
-    open: its records past it unread)."""
+    docstring says; no class is untaught by an enrollments.csv in `cut_short` (records of it
+    left unread: past a quote left open, or ragged)."""
     found: list[pl.LazyFrame] = []
     changed_lines = changed_lines or {}
     users, classes, enrollments = (tables.get(n) for n in ("users", "classes", "enrollments"))

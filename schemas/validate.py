@@ -151,6 +151,7 @@ def validate_feed(
     # per file read by its changed lines under these settings, how many rows its table begins
     # with that are those lines' (`schemas.references.ChangedLines`)
     changed_lines: dict[str, int] = {}
+    unread = unread_records(feed.files)
     for name, parsed in feed.files.items():
         spec = feed.specs[name]
         # the stored records are 1.1-shaped: their hashes tell which rows of a file are as
@@ -164,7 +165,8 @@ def validate_feed(
         delta = by_lines.get(name)
         # a delta file of no records says that nothing changed: nothing to warn about
         empty_bulk = feed.modes[name] == "bulk" and (delta is None or delta.kept == 0)
-        if rows.height == 0 and empty_bulk:
+        # (a file whose every record is ragged holds records, none of them readable)
+        if rows.height == 0 and empty_bulk and name not in unread:
             found.append(
                 issue_frame(
                     [
@@ -237,6 +239,7 @@ def validate_feed(
         closed,
         changed_lines,
         cut_short,
+        unread,
     )
     referring = dict(tables) if as_stored else {}
     if feed.version == "1.2":
@@ -250,7 +253,7 @@ def validate_feed(
     found += cycle_issues(tables)
     found += removed_record_issues(tables, feed.modes, carried or {})
     found += title_variant_issues(tables, feed.modes, carried or {})
-    found += platform_issues(tables, feed.modes, changed_lines, cut_short)
+    found += platform_issues(tables, feed.modes, changed_lines, cut_short | unread.keys())
     if "users" in tables:
         users = tables["users"]
         if "users" in changed_lines:  # (its kept records state theirs)
@@ -274,6 +277,21 @@ def validate_feed(
         closed_now,
         {name: delta.whole for name, delta in by_lines.items()},
     )
+
+
+def unread_records(files: Mapping[str, ParsedCsv]) -> dict[str, pl.Series]:
+    """Per file, the sourcedIds of its records on lines that could not be read (`file.ragged`:
+    the issue's value is the record's values joined by commas, its sourcedId first). Such a
+    record is in the file: a reference to it resolves, as far as the feed can tell, and the
+    file is not empty."""
+    unread = {}
+    for name, parsed in files.items():
+        ragged = parsed.issues.filter(pl.col("rule") == "file.ragged")
+        if ragged.height:
+            unread[name] = ragged.select(
+                pl.col("value").str.extract(r"^([^,]*)").alias("sourcedId")
+            ).to_series()
+    return unread
 
 
 def carried_records_needed(feed: Feed) -> tuple[str, ...]:
