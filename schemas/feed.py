@@ -396,9 +396,11 @@ def _open_source(path: Path) -> _Source:
 
 
 def _folder_files(folder: Path) -> list[Path]:
-    """Every file under `folder`, and every other entry that is no folder (a symbolic link to
-    nothing, a named pipe), sorted; a folder in it that cannot be listed (its permissions) is
-    the FeedError naming it: what it holds cannot be told apart from nothing."""
+    """Every file under `folder`, every other entry that is no folder (a symbolic link to
+    nothing, a named pipe), and every folder named as a CSV file is (`users.csv/`: it stands
+    for the file, as a named pipe does), sorted; a folder in it that cannot be listed (its
+    permissions) is the FeedError naming it: what it holds cannot be told apart from
+    nothing."""
 
     def refuse(error: OSError) -> None:
         raise unreadable(error.filename or folder, error)
@@ -407,7 +409,12 @@ def _folder_files(folder: Path) -> list[Path]:
     for top, folders, names in os.walk(folder, onerror=refuse):
         folders.sort()
         found += [Path(top, name) for name in names]
+        found += [Path(top, name) for name in folders if _named_as_csv(name)]
     return sorted(found)
+
+
+def _named_as_csv(name: str) -> bool:
+    return name.lower().endswith(".csv")
 
 
 def _not_a_file(file: Path) -> str | None:
@@ -417,6 +424,8 @@ def _not_a_file(file: Path) -> str | None:
         if file.is_file():
             return None
         if not file.is_symlink():
+            if file.is_dir():
+                return "not a file but a folder"
             return "not a file but a named pipe, a socket or a device"
         target = as_text(os.readlink(file))
     except OSError as error:  # a folder listed that cannot be entered
@@ -451,8 +460,12 @@ def _refusing_member(file: Path, why: str) -> _Member:
     named for (which the manifest may want), refusing the feed if read, where a users.csv
     that is a symbolic link to nothing was a feed without users.csv ("no such file")."""
 
+    return _refusing(as_text(str(file)), why)
+
+
+def _refusing(shown: str, why: str) -> _Member:
     def read() -> bytes:
-        raise FeedUnreadable(f"{as_text(str(file))}: cannot be read ({why})")
+        raise FeedUnreadable(f"{shown}: cannot be read ({why})")
 
     return _Member(read, 0)
 
@@ -510,7 +523,17 @@ def _zip_source(path: Path, handle: BinaryIO) -> _Source:
     for info in infos:
         _refuse_unsafe_name(path, info.filename)
         name = member_name(info.filename)
-        if info.is_dir() or name.endswith("/") or _ignored(name):
+        if info.is_dir() or name.endswith("/"):
+            folder = name.rstrip("/")
+            if not _named_as_csv(folder) or _ignored(folder):
+                continue
+            if folder in members:
+                raise FeedError(f"{path}: member {folder!r} appears twice; refusing the archive")
+            # a folder named as a CSV file stands for the file, refusing the feed if read
+            # (the manifest wants it), where it was a feed without the file
+            members[folder] = _refusing(f"{path}: member {info.filename!r}", "a folder, not a file")
+            continue
+        if _ignored(name):
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
             raise FeedError(

@@ -3,6 +3,7 @@
 naming one file by two paths, a feed folder whose users.csv is a symbolic link to nothing."""
 
 import os
+import zipfile
 
 import pytest
 
@@ -206,8 +207,12 @@ def folder_feed(folder, files=FILES):
         (lambda users: users.symlink_to("users.csv"),
          "a symbolic link to users.csv, which leads back to itself"),
         (lambda users: os.mkfifo(users), "not a file but a named pipe, a socket or a device"),
+        (lambda users: (users.mkdir(), (users / "users.csv").write_bytes(FILES["users.csv"])),
+         "not a file but a folder"),
+        (lambda users: (users.with_name("export").mkdir(), users.symlink_to("export")),
+         "a symbolic link to export, which is not a file"),
     ],
-    ids=["dangling link", "link in a loop", "named pipe"],
+    ids=["dangling link", "link in a loop", "named pipe", "folder", "link to a folder"],
 )  # fmt: skip
 def test_a_users_csv_that_is_no_file_refuses_the_feed_saying_what_it_is(tmp_path, make, why):
     """`ls` lists users.csv, and the feed was read as having none: `manifest.file_missing`,
@@ -219,6 +224,20 @@ def test_a_users_csv_that_is_no_file_refuses_the_feed_saying_what_it_is(tmp_path
         open_feed(folder)
 
     assert str(refused.value) == f"{folder / 'users.csv'}: cannot be read ({why})"
+
+
+def test_a_folder_named_users_csv_in_a_zip_refuses_the_feed_saying_what_it_is(tmp_path):
+    """A folder entry was skipped: the feed had no users.csv (exit 1, "no such file")."""
+    path = write_zip(tmp_path / "feed.zip", {n: d for n, d in FILES.items() if n != "users.csv"})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.mkdir("users.csv")
+
+    with pytest.raises(FeedUnreadable) as refused:
+        open_feed(path)
+
+    assert (
+        str(refused.value) == f"{path}: member 'users.csv/': cannot be read (a folder, not a file)"
+    )
 
 
 def test_an_entry_that_is_no_file_and_no_file_of_the_feed_is_only_named(tmp_path):
