@@ -277,10 +277,33 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             f"{printable(path)}: a name with a byte that is not UTF-8, which DuckDB cannot open; "
             "rename the folder or the file"
         )
+    refuse_other_files(path)
     con = while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
     con.execute("set enable_progress_bar = false")
     con.execute(UTC_SESSION)
     return con
+
+
+# what a DuckDB database file holds at bytes 8-11 (after its header's checksum)
+DUCKDB_MAGIC = b"DUCK"
+
+
+def refuse_other_files(path: Path) -> None:
+    """Refuse an existing file that is no DuckDB database: DuckDB 2.0 opens one named `.csv`,
+    `.json` or `.parquet` (a feed's `users.csv` named as the warehouse) as a database in
+    memory, so a sync into it said `applied` and kept nothing, and wrote a seal beside it."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(12)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return  # (a new warehouse; a folder is DuckDB's to refuse)
+    except OSError as error:
+        raise WarehouseError(f"{printable(path)}: cannot be read ({error.strerror})") from None
+    if header[8:12] != DUCKDB_MAGIC:
+        raise WarehouseError(
+            f"{printable(path)}: not a rosterflow warehouse (the file is no DuckDB database); "
+            "name the file a sync wrote, or a new one"
+        )
 
 
 def version_refusal(

@@ -85,6 +85,21 @@ def test_a_reader_is_told_to_upgrade_for_a_warehouse_from_a_newer_rosterflow(tmp
     assert "run a sync" not in str(refused.value)
 
 
+@pytest.mark.parametrize("how", [{}, {"read_only": True}, {"existing": True}])
+@pytest.mark.parametrize("name", ["users.csv", "roster.json", "w.duckdb"])
+def test_a_file_that_is_no_duckdb_database_is_refused_and_left_as_it_was(tmp_path, how, name):
+    """DuckDB 2.0 opens a `.csv` (or `.json`, `.parquet`) named as the database as one in
+    memory: a sync into a feed's users.csv said `applied` and kept nothing."""
+    other = tmp_path / name
+    other.write_bytes(b"sourcedId,status\nu1,active\n")
+
+    with pytest.raises(WarehouseError, match=r"no DuckDB database\); name the file a sync wrote"):
+        connect(other, **how)
+
+    assert other.read_bytes() == b"sourcedId,status\nu1,active\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # (no seal, no log)
+
+
 @pytest.mark.parametrize("how", [{"read_only": True}, {"existing": True}])
 def test_a_duckdb_file_that_is_no_warehouse_is_refused_and_left_as_it_was(tmp_path, how):
     foreign = tmp_path / "foreign.duckdb"
