@@ -212,8 +212,8 @@ def reference_issues(
                 # from it proves nothing (every reference past the quote would be an error)
                 continue
             target_live = stated[target]["sourcedId"] if target in tables else empty
-            if unread and target in unread:
-                target_live = pl.concat([target_live, unread[target]])
+            target_unread = (unread or {}).get(target, empty)
+            target_live = pl.concat([target_live, target_unread])
             target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
             if (name, column, target) in closed and _comparable(name, target, modes, compared):
@@ -230,7 +230,12 @@ def reference_issues(
                         kept_part(rows, name, changed_lines),
                     )
                 unresolved = _unresolved_since(
-                    *changed_rows[name], column, is_list, compared[target], target_live
+                    *changed_rows[name],
+                    column,
+                    is_list,
+                    compared[target],
+                    target_live,
+                    target_unread,
                 )
             else:
                 candidates = target_live
@@ -361,6 +366,7 @@ def _unresolved_since(
     is_list: bool,
     target_changes: RecordChanges,
     target_live: pl.Series,
+    target_unread: pl.Series,
 ) -> pl.LazyFrame:
     """The references of `rows` (live), then of `kept` (kept records of a file read by its
     changed lines), not among `target_live`, given that every stored record of the file
@@ -369,8 +375,9 @@ def _unresolved_since(
 
     A row whose sourcedId is not among the changed ones is a record as stored (its hash is
     stored), so it points at a stored target record: it fails only if that record is gone
-    now (`target_changes.removed`: stored, and not stated now). The changed rows are checked
-    against every target record; the lookup keeps the large side on the probe."""
+    now (`target_changes.removed`: stored, and not stated now, nor on a line left unread,
+    `target_unread`). The changed rows are checked against every target record; the lookup
+    keeps the large side on the probe."""
     is_changed = pl.lit(changed)
     # the two columns it needs, before any filter copies rows
     referring = rows.lazy().select(LINE, column)
@@ -379,6 +386,8 @@ def _unresolved_since(
     resolved = target_live.to_frame("ref").lazy().join(wanted, on="ref", how="semi")
     unresolved = [changed_refs.join(resolved, on="ref", how="anti")]
     gone = target_changes.removed
+    if gone.len() and target_unread.len():
+        gone = gone.filter(~gone.is_in(target_unread.implode()))
     if gone.len():
         as_stored = pl.concat([referring.filter(~is_changed), kept.lazy().select(LINE, column)])
         kept_refs = _referenced_ids(as_stored, column, is_list)

@@ -102,7 +102,21 @@ def header_case(data: bytes, at: int) -> bytes:
     return b"S" + data[1:]  # sourcedId -> SourcedId
 
 
-DAMAGE = (repeat_line, repeat_sourced_id, blank_line, value_over_two_lines, removal, header_case)
+def ragged_line(data: bytes, at: int) -> bytes:
+    """A comma after a line's last value: its record unread, yet in the file."""
+    lines = _lines(data)
+    return b"\n".join([*lines[:at], lines[at] + b",", *lines[at + 1 :]])
+
+
+DAMAGE = (
+    repeat_line,
+    repeat_sourced_id,
+    blank_line,
+    value_over_two_lines,
+    removal,
+    header_case,
+    ragged_line,
+)
 # damage to values: (file, column, value)
 BROKEN_VALUES = (
     ("users", "role", "Teecher"),  # not a role: an error
@@ -170,6 +184,23 @@ def test_a_changed_feed_is_validated_from_its_changed_lines(tmp_path, answered_b
     assert_validated_as_every_record(write_feed(tmp_path / "b.zip", changed), warehouse, Settings())
 
     assert answered_by_lines == [True]
+
+
+@pytest.mark.parametrize("name", ["academicSessions.csv", "users.csv"])
+def test_a_ragged_record_others_point_at_is_answered_as_every_record(tmp_path, name):
+    """Unread, the record is in the file: the references to it resolve whether its file is
+    compared with the stored records (the stored one looked gone) or read whole."""
+    district = generate_feed(20, seed=5)
+    warehouse = tmp_path / "w.duckdb"
+    sync(warehouse, write_feed(tmp_path / "a.zip", district), Settings())
+    files = feed_files(district)
+    files[name] = ragged_line(files[name], 1)
+    feed = write_zip(tmp_path / "b.zip", files)
+
+    _, ours = validate(feed, None, warehouse, TENANT)
+
+    assert ours.issues.select("file", "line", "rule").rows() == [(name, 2, "file.ragged")]
+    assert_validated_as_every_record(feed, warehouse, Settings())
 
 
 def test_an_issue_on_a_kept_line_is_placed_on_its_line(tmp_path, answered_by_lines):
