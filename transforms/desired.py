@@ -42,11 +42,18 @@ def _first_item(column: str) -> pl.Expr:
 
 
 def desired_domains(orgs: pl.LazyFrame) -> pl.LazyFrame:
+    """A domain per org, under its parent org's domain while that org is a record: a parent
+    the SIS removed (its record gone, its domain perhaps kept, inactive, by `[policy]
+    domains`) is none, as the course hierarchy's chain stops there too, and as a warehouse
+    that never held the parent has it."""
+    parent_known = pl.col("parentSourcedId").is_in(pl.col("sourcedId").implode())
     return orgs.select(
         managed_id("sourcedId").alias("external_id"),
         pl.col("name"),
         pl.col("type").alias("kind"),
-        managed_id("parentSourcedId").alias("parent_domain_external_id"),
+        pl.when(parent_known)
+        .then(managed_id("parentSourcedId"))
+        .alias("parent_domain_external_id"),
         _status(pl.col("status") == "inactive").fill_null("active").alias("status"),
     )
 

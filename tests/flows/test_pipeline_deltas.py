@@ -69,6 +69,38 @@ def test_an_orgs_delta_removing_a_parent_of_stored_orgs_is_warned_on_its_line(tm
     assert "s1, s2" in warned["message"][0]
 
 
+@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
+def test_schools_of_a_district_an_orgs_delta_removes_lose_their_parent_domain(tmp_path, full):
+    """Under `[policy] domains = "inactivate"` (the default) d1's domain stays, inactive: the
+    schools kept it as their parent, where the feed's warning said they lose it and a
+    warehouse that never held d1 had them without one."""
+    warehouse = tmp_path / "wh.duckdb"
+    district = tiny_district()
+    no_guard = Settings().with_max_removal_share(1.0)
+    run_sync(write_feed(tmp_path / "a.zip", district), warehouse, no_guard, "d")
+    removal = (
+        district["orgs"]
+        .filter(pl.col("sourcedId") == "d1")
+        .with_columns(status=pl.lit("tobedeleted"))
+    )
+    delta = write_feed(tmp_path / "delta.zip", {"orgs": removal}, modes={"orgs": "delta"})
+
+    result = run_sync(delta, warehouse, no_guard, "d", full=full)
+
+    assert result.outcome == "applied", result.message
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        domains = con.sql(
+            "select d.external_id, d.status, p.external_id from lms.domains d "
+            "left join lms.domains p on p.domain_id = d.parent_domain_id order by all"
+        ).fetchall()
+    assert domains == [
+        ("or--d1", "inactive", "or--st"),
+        ("or--s1", "active", None),
+        ("or--s2", "active", None),
+        ("or--st", "active", None),
+    ]
+
+
 def test_validate_against_the_warehouse_keeps_a_1_2_delta_user_s_stored_role(tmp_path):
     warehouse = tmp_path / "wh.duckdb"
     frames = as_v12(tiny_district())

@@ -80,6 +80,20 @@ def test_orgs_become_domains_with_managed_external_ids_and_parents():
     assert_frame_equal(desired_domains(orgs.lazy()).collect(), expected)
 
 
+def test_a_domain_whose_parent_org_is_no_record_has_no_parent():
+    """The SIS removed d1 (a delta's tobedeleted, or marked so in a bulk file): its schools'
+    domains lose their parent, where they kept d1's domain, which `[policy] domains =
+    "inactivate"` keeps, inactive; a warehouse that never held d1 had them without one."""
+    orgs = frame(
+        "orgs",
+        {"sourcedId": "st", "name": "State", "type": "state"},
+        {"sourcedId": "s1", "name": "North High", "type": "school", "parentSourcedId": "d1"},
+        {"sourcedId": "s2", "name": "South High", "type": "school", "parentSourcedId": "st"},
+    )
+    parents = desired_domains(orgs.lazy()).collect()["parent_domain_external_id"]
+    assert parents.to_list() == [None, None, "or--st"]
+
+
 @pytest.mark.parametrize(
     ("status", "expected"), [(None, "active"), ("active", "active"), ("inactive", "inactive")]
 )
