@@ -266,7 +266,7 @@ def validate_feed(
     found += date_order_issues(tables, changed_lines)
     found += range_order_issues(tables)
     found.append(required_file_issues(feed, settings))
-    issues = pl.concat([frame.lazy() for frame in found]).collect()
+    issues = without_passwords(pl.concat([frame.lazy() for frame in found]), feed.specs).collect()
     closed_now = closed_references(issues, referring, feed.modes, feed.specs)
     return ValidatedFeed(
         feed,
@@ -276,6 +276,45 @@ def validate_feed(
         changes,
         closed_now,
         {name: delta.whole for name, delta in by_lines.items()},
+    )
+
+
+PASSWORD = "password"
+# what an issue shows for a password: `audit.issues`, the reports and notifications hold no
+# password (as no table does: `schemas.records`)
+PASSWORD_HIDDEN = "(a password, not shown)"
+# the issues whose value is the text of a record, or of a line from a value on, not of one
+# field: in a file with passwords, shown up to the record's first comma (its sourcedId)
+_RECORD_TEXT_RULES = ("file.ragged", "file.quote")
+
+
+def without_passwords(issues: pl.LazyFrame, specs: Mapping[str, FileSpec]) -> pl.LazyFrame:
+    """`issues` with no password in them: of a file with a password column (users.csv), an
+    issue of that column shows `PASSWORD_HIDDEN` for its value (and for what a value quoted
+    amiss was read as), one that shows a record's text its first value alone."""
+    files = [spec.file_name for spec in specs.values() if PASSWORD in spec.header]
+    if not files:
+        return issues
+    in_file = pl.col("file").is_in(files)
+    of_password = in_file & (pl.col("field") == PASSWORD)
+    record_text = (
+        in_file & pl.col("rule").is_in(_RECORD_TEXT_RULES) & pl.col("field").ne_missing(PASSWORD)
+    )
+    return issues.with_columns(
+        pl.when(of_password & pl.col("value").is_not_null())
+        .then(pl.lit(PASSWORD_HIDDEN))
+        .when(record_text & pl.col("value").str.contains(",", literal=True))
+        .then(pl.col("value").str.extract(r"^([^,]*)") + ",…")
+        .otherwise(pl.col("value"))
+        .alias("value"),
+        pl.when(of_password & (pl.col("rule") == "value.quote"))
+        .then(
+            pl.col("message").str.replace(
+                r"read as .*: a quote inside", f"read as {PASSWORD_HIDDEN}: a quote inside"
+            )
+        )
+        .otherwise(pl.col("message"))
+        .alias("message"),
     )
 
 
