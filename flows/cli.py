@@ -20,9 +20,7 @@ import inspect
 import logging
 import os
 import shutil
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -39,6 +37,7 @@ from rosterflow.flows.commands import (
     CommandError,
 )
 from rosterflow.flows.console import console, errors, shown
+from rosterflow.flows.interrupts import ctrl_c_received, interrupts_noted
 from rosterflow.flows.prefect_config import hide_userinfo_from_the_ui_url
 from rosterflow.schemas.environment import EnvironmentVariableError, check_environment
 
@@ -161,16 +160,16 @@ def command(group: typer.Typer | None = None, **options) -> Callable[[F], F]:
             try:
                 function(*args, **kwargs)
             except CommandError as error:
-                if not _interrupts:
+                if not ctrl_c_received():
                     raise exit_for(error) from None
                 # (its line still says what became of the run: recorded as failed, say)
                 exit_for(error)
                 raise KeyboardInterrupt from None
             except typer.Exit:
-                if not _interrupts:
+                if not ctrl_c_received():
                     raise
                 raise KeyboardInterrupt from None
-            if _interrupts:  # (a Ctrl-C the command went on after, as if it had ended)
+            if ctrl_c_received():  # (a Ctrl-C the command went on after, as if it had ended)
                 raise KeyboardInterrupt
 
         settings = {"help": reflowed(function.__doc__), "cls": RosterflowCommand} | options
@@ -991,39 +990,6 @@ def _serve_sources(
 
 
 EXIT_INTERRUPTED = 130
-
-# the Ctrl-Cs this process received while its command ran (`interrupts_noted`)
-_interrupts: list[int] = []
-
-
-def _note_interrupt(signum: int, frame: object) -> None:
-    """Python's own answer to Ctrl-C (a KeyboardInterrupt), the Ctrl-C noted first: DuckDB's
-    Python client turns a KeyboardInterrupt raised while a statement runs into
-    `RuntimeError('Query interrupted')`, which a sync recorded as a failed run (exit 1), and
-    Polars reads a statement's rows as all read when that ends their reading (a query
-    printed "0 rows", exit 0); noted, the command ends as interrupted whatever it made of it."""
-    _interrupts.append(signum)
-    signal.default_int_handler(signum, frame)
-
-
-@contextlib.contextmanager
-def interrupts_noted() -> Iterator[None]:
-    """Ctrl-C noted while the block runs (`_note_interrupt`), where this process answers it
-    as Python does by default: a Ctrl-C ignored (a job a shell started in the background)
-    stays ignored, and a handler the caller set stays."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    _interrupts.clear()
-    signal.signal(signal.SIGINT, _note_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        _interrupts.clear()
 
 
 def interrupted(error: BaseException | None) -> bool:

@@ -30,6 +30,7 @@ from rosterflow.flows.inbox import (
     ready_zips,
     scan_inbox,
 )
+from rosterflow.flows.interrupts import ctrl_c_received
 from rosterflow.flows.pipeline import Steps, run_steps
 from rosterflow.flows.progress import announced
 from rosterflow.schemas.runs import SyncResult
@@ -118,10 +119,15 @@ def sync(
 def sync_outcome(
     feed: str, warehouse: str, config: str | None, tenant: str | None = None
 ) -> SyncResult | BaseException:
-    """One zip's sync for the scan: its result, or the error it failed with."""
+    """One zip's sync for the scan: its result, or the error it failed with. A Ctrl-C is no
+    failure of the zip's: DuckDB turns one that comes during a statement into an error, which
+    the scan filed the zip under rejected/ for (and went on to the next zip); raised as the
+    interrupt it was, it ends the scan with the zip left in the inbox."""
     try:
         return sync(feed, warehouse, tenant=tenant, config=config)
     except Exception as error:
+        if ctrl_c_received():
+            raise KeyboardInterrupt from error
         return error
 
 

@@ -601,6 +601,33 @@ def test_a_sync_that_fails_leaves_its_traceback_in_the_scan_s_log(tmp_path, capl
     assert "in disk_full" in caplog.text and "OSError: [Errno 28]" in caplog.text
 
 
+def test_a_ctrl_c_during_a_sync_ends_the_scan_with_the_zip_left_in_the_inbox(tmp_path, monkeypatch):
+    """DuckDB turns a Ctrl-C during a statement into RuntimeError('Query interrupted'): the
+    scan filed Monday's good zip under rejected/ as failed, and went on to sync Tuesday's."""
+    import rosterflow.flows.interrupts as interrupts
+    import rosterflow.flows.plain as plain
+    from rosterflow.flows.inbox import ScanSteps, scan_inbox
+
+    inbox = tmp_path / "inbox"
+    aged(write_feed(inbox / "mon.zip", tiny_district()), 20)
+    aged(write_feed(inbox / "tue.zip", tiny_district()), 10)
+    synced = []
+
+    def interrupted_sync(feed, warehouse, **options):
+        synced.append(Path(feed).name)
+        monkeypatch.setattr(interrupts, "interrupts", [2])  # (as `interrupts_noted` notes it)
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(plain, "sync", interrupted_sync)
+    steps = ScanSteps(sync=plain.sync_outcome, look_up_ledger=lambda *_: None)
+
+    with pytest.raises(KeyboardInterrupt):
+        scan_inbox(steps, str(inbox), str(tmp_path / "w.duckdb"), settle_seconds=0)
+
+    assert synced == ["mon.zip"]
+    assert files_under(inbox) == {"mon.zip", "tue.zip"}
+
+
 def test_a_zip_s_line_in_the_log_escapes_control_characters(tmp_path):
     """A line feed in a zip's name made two lines of the scan's log (the second one forged),
     and an ESC reached the terminal of whoever read it."""
