@@ -330,10 +330,26 @@ def check_inputs(feed: Path | None, config: Path | None) -> None:
             ) from None
         except OSError as error:  # a folder above it this user may not enter, say
             raise CommandError(f"{feed}: cannot be read ({error.strerror or error})") from None
+    check_settings_file(config)
     try:
         load_settings(config)
     except SettingsError as error:
         raise CommandError(str(error)) from None
+
+
+def check_settings_file(config: Path | str | None) -> None:
+    """Refuse (exit 2) a --config that is no file for a command that reads its settings more
+    than once: a sync reads them where it runs (in its flow run, or for each zip of a scan),
+    and a pipe (`--config /dev/stdin`, `<(...)`) gave its settings to the first read alone:
+    the sync ran with the defaults, without a word."""
+    if config is None:
+        return
+    path = Path(config).expanduser()
+    if path.exists() and not path.is_file():
+        raise CommandError(
+            f"--config {config}: not a file (a pipe can be read once, and a sync reads its "
+            "settings again where it runs); write the settings to a file and name it"
+        )
 
 
 def run_sync(verbose: bool, in_prefect: bool, **parameters) -> SyncResult:
@@ -947,6 +963,7 @@ def sync_url(
         version_of(url)  # before the warehouse is opened for the last pull
     except SisError as error:
         raise CommandError(f"{error}; nothing was written") from None
+    check_settings_file(parameters.get("config"))
     settings = _settings(parameters.get("config"))
     try:
         choice = pull_choice(

@@ -6,7 +6,9 @@ builds leaves the next run recalled rather than planned in full."""
 from __future__ import annotations
 
 import csv
+import os
 
+import pytest
 from typer.testing import CliRunner
 
 from rosterflow.flows.cli import EXIT_REJECTED, EXIT_UNREADABLE, app
@@ -54,6 +56,32 @@ def test_a_settings_file_not_in_utf8_is_refused_by_its_line_before_anything_is_w
 
     assert refused.exit_code == EXIT_UNREADABLE, refused.output
     assert "line 1, column 4 is not UTF-8 text; save the file as UTF-8" in refused.output
+    assert not warehouse.exists()
+
+
+@pytest.mark.parametrize("command", ["sync", "serve"])
+def test_a_settings_pipe_is_refused_by_the_commands_that_read_their_settings_again(
+    tmp_path, command
+):
+    """A sync reads its settings where it runs (its flow run, each zip of a scan): a pipe
+    (`--config /dev/stdin`, `<(...)`) gave them to the first read alone, and the sync ran
+    with the defaults without a word."""
+    feed, warehouse = write_feed(tmp_path / "d.zip", tiny_district()), tmp_path / "w.duckdb"
+    read_end, write_end = os.pipe()  # (as a shell's `<(...)` gives it: /dev/fd/N)
+    os.write(write_end, b'[validation]\nfiles = ["demographics"]\n')
+    os.close(write_end)
+    pipe = f"/dev/fd/{read_end}"
+    given = (
+        [str(feed), "--no-prefect"] if command == "sync" else ["--inbox", str(tmp_path), "--once"]
+    )
+
+    refused = runner.invoke(
+        app, [command, *given, "--warehouse", str(warehouse), "--config", str(pipe)]
+    )
+
+    assert refused.exit_code == EXIT_UNREADABLE, refused.output
+    os.close(read_end)
+    assert f"--config {pipe}: not a file (a pipe can be read once" in refused.output
     assert not warehouse.exists()
 
 
