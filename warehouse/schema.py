@@ -301,8 +301,8 @@ def refuse_other_files(path: Path) -> None:
         raise WarehouseError(f"{printable(path)}: cannot be read ({error.strerror})") from None
     if header[8:12] != DUCKDB_MAGIC:
         raise WarehouseError(
-            f"{printable(path)}: not a rosterflow warehouse (the file is no DuckDB database); "
-            "name the file a sync wrote, or a new one"
+            f"{printable(path)}: cannot open the warehouse: the file is no DuckDB database "
+            "(not a rosterflow warehouse); name the file a sync wrote, or a new one"
         )
 
 
