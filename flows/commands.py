@@ -438,7 +438,7 @@ class Scan:
     def exit_code(self) -> int:
         if self.waiting is not None:
             return EXIT_UNREADABLE
-        rejected = [f for f in self.filed if f.outcome not in ("applied", "duplicate")]
+        rejected = [f for f in self.filed if f.outcome not in ("applied", "duplicate", "gone")]
         return EXIT_REJECTED if rejected else EXIT_OK
 
 

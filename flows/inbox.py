@@ -226,7 +226,8 @@ def open_warehouse_once(warehouse: str | Path) -> int:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # applied | planned | held | rejected | failed | unreadable | duplicate | waiting
+    # applied | planned | held | rejected | failed | unreadable | duplicate | waiting | gone
+    outcome: str
     folder: str | None  # processed | held | rejected; None: stays in the inbox
     issues: pl.DataFrame
     tenant: str | None = None
@@ -386,6 +387,19 @@ def file_zip(
     return Filed(zip_path.name, found.outcome, found.tenant, found.run_id, message, moved, report)
 
 
+# a zip that left the inbox before the scan came to it, or before it was filed (a person moved
+# it out, as docs/how-to/schedule.md says to leave a zip unsynced): not a zip that waits
+GONE = "gone"
+GONE_BEFORE_SYNC = (
+    "left the inbox before its sync (moved or deleted): not synced; its tenant's later zips "
+    "are synced"
+)
+
+
+def gone(zip_path: Path, tenant: str | None) -> Filed:
+    return Filed(zip_path.name, GONE, tenant, None, GONE_BEFORE_SYNC, zip_path, report=None)
+
+
 def _unfiled(zip_path: Path, found: Verdict, error: OSError) -> Filed:
     """The zip left in the inbox, its verdict reached, because its folder would not take it
     (`processed/` made by another account, say). Raised, the error ended the scan, every
@@ -394,6 +408,14 @@ def _unfiled(zip_path: Path, found: Verdict, error: OSError) -> Filed:
     it as behind any zip that waits (a tenant's exports are taken in order), and the scan
     fails so that someone looks."""
     run = f" (run {found.run_id})" if found.run_id else ""
+    if isinstance(error, FileNotFoundError) and not zip_path.exists():
+        if found.outcome == "unreadable":  # (unread for being gone)
+            return gone(zip_path, found.tenant)
+        message = f"{found.message}; " if found.message else ""
+        message += "the zip left the inbox before it was filed (moved or deleted): no report"
+        return Filed(
+            zip_path.name, found.outcome, found.tenant, found.run_id, message, zip_path, None
+        )
     again = (
         "files it without syncing it again"
         if found.outcome in ("applied", "duplicate")
@@ -561,6 +583,10 @@ def _scan(
                 zip_path,
                 report=None,
             )
+            steps.log(entry.describe())
+            return entry
+        if not zip_path.exists():
+            entry = gone(zip_path, owner)
             steps.log(entry.describe())
             return entry
         try:

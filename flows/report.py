@@ -485,7 +485,13 @@ def print_runs(console: Console, runs: pl.DataFrame) -> None:
 
 # --- an inbox scan ---------------------------------------------------------------------------
 
-FILED_STYLE = {"applied": "green", "duplicate": "cyan", "held": "yellow", "waiting": "yellow"}
+FILED_STYLE = {
+    "applied": "green",
+    "duplicate": "cyan",
+    "held": "yellow",
+    "waiting": "yellow",
+    "gone": "dim",
+}
 
 
 def filed_table(filed: list[Filed], inbox: Path) -> Table:
@@ -497,6 +503,8 @@ def filed_table(filed: list[Filed], inbox: Path) -> Table:
     for entry in filed:  # one row per zip of one scan
         style = FILED_STYLE.get(entry.outcome, "red")
         where = entry.path.relative_to(inbox) if entry.path.is_relative_to(inbox) else entry.path
+        if not entry.path.exists():  # (it left the inbox: where it went, the scan cannot say)
+            where = "—"
         table.add_row(
             shown(entry.name),
             f"[{style}]{shown(entry.outcome)}[/]",

@@ -236,6 +236,48 @@ def test_a_zip_held_for_the_warehouse_stays_in_the_inbox(tmp_path):
     assert files_under(tmp_path) == {"north.zip"}
 
 
+def test_a_zip_gone_before_it_is_filed_is_gone_not_waiting(tmp_path):
+    """Unread for being gone (moved out of the inbox during the scan): it waited, reported as
+    'cannot be moved to rejected/', its tenant's later zips behind it, and the scan exit 2."""
+    filed = file_zip(tmp_path / "north.zip", tmp_path, FeedError("north.zip: no such file"))
+
+    assert (filed.outcome, filed.report) == ("gone", None)
+    assert files_under(tmp_path) == set()
+
+
+def test_a_zip_moved_out_of_the_inbox_during_the_scan_leaves_its_tenant_s_later_zips_synced(
+    tmp_path,
+):
+    """docs/how-to/schedule.md: to leave a zip unsynced, move it out of the inbox."""
+    import rosterflow.flows.plain as plain
+    from rosterflow.flows.inbox import ScanSteps, scan_inbox
+
+    inbox, aside = tmp_path / "inbox", tmp_path / "aside"
+    aside.mkdir()
+    for name, age in (("sun.zip", 30), ("mon.zip", 20), ("tue.zip", 10)):
+        aged(write_feed(inbox / name, tiny_district(), properties={"source.systemCode": "n"}), age)
+
+    def sync_moving_monday_out(feed, warehouse, config, tenant=None):
+        if Path(feed).name == "sun.zip":
+            shutil.move(inbox / "mon.zip", aside / "mon.zip")
+        return plain.sync_outcome(feed, warehouse, config, tenant)
+
+    steps = ScanSteps(sync=sync_moving_monday_out)
+    filed = scan_inbox(steps, str(inbox), str(tmp_path / "w.duckdb"), settle_seconds=0)
+
+    assert [(f.name, f.outcome) for f in filed] == [
+        ("sun.zip", "applied"),
+        ("mon.zip", "gone"),
+        ("tue.zip", "duplicate"),  # (the same records as Sunday's: applied before)
+    ]
+    assert files_under(inbox) == {
+        "processed/sun.zip",
+        "processed/sun.issues.csv",
+        "processed/tue.zip",
+        "processed/tue.issues.csv",
+    }
+
+
 # --- serve --once, for real --------------------------------------------------------------------
 
 
