@@ -104,6 +104,11 @@ class Arrival:
 
 def is_ready(arrival: Arrival, now: float, settle_seconds: float, give_up_seconds: float) -> bool:
     age = now - arrival.modified
+    if age < -settle_seconds:
+        # dated ahead of this machine's clock (a share whose server's clock runs ahead, a copy
+        # that kept its time): its age tells nothing, and waiting for that time to pass left
+        # a complete export unsynced that long, each scan saying no complete zip had come
+        return arrival.opens_as_zip
     if age < settle_seconds:
         return False  # written to within the settle time: still arriving
     return arrival.opens_as_zip or age >= max(settle_seconds, give_up_seconds)

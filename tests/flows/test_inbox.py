@@ -41,6 +41,7 @@ from tests.feeds import tiny_district, with_cell, write_feed
 
 runner = CliRunner()
 HOUR = 3600.0
+DAY = 24 * HOUR
 
 
 def aged(path: Path, seconds: float) -> Path:
@@ -77,6 +78,10 @@ def files_under(folder: Path) -> set[str]:
         (10.0, True, True),  # settled and complete
         (10.0, False, False),  # settled but no central directory yet: an upload that stalled
         (2 * HOUR, False, True),  # still not a zip long after: broken, filed as unreadable
+        # dated ahead of this machine's clock: complete is all that can be told
+        (-DAY, True, True),
+        (-DAY, False, False),
+        (-1.0, True, False),  # (ahead by less than the settle time: as if written just now)
     ],
 )
 def test_a_zip_is_ready_once_settled_and_complete(age, opens, expected):

@@ -93,7 +93,10 @@ def test_a_file_that_is_no_duckdb_database_is_refused_and_left_as_it_was(tmp_pat
     other = tmp_path / name
     other.write_bytes(b"sourcedId,status\nu1,active\n")
 
-    with pytest.raises(WarehouseError, match=r"cannot open the warehouse: the file is no DuckDB database \(not a rosterflow"):
+    with pytest.raises(
+        WarehouseError,
+        match=r"cannot open the warehouse: the file is no DuckDB database \(not a rosterflow",
+    ):
         connect(other, **how)
 
     assert other.read_bytes() == b"sourcedId,status\nu1,active\n"
