@@ -259,11 +259,12 @@ def _command(verb: str, run_id: int | None, warehouse: str | Path) -> str:
     return f"{words} --warehouse {shlex.quote(str(warehouse))}"
 
 
-def _undecided_held(info: RunInfo) -> None:
+def _undecided_held(info: RunInfo, decision: str) -> None:
+    """Refuse `decision` (approve, discard) of a run that is not held, or was decided."""
     if info.outcome != "held":
         raise OperationRefused(
             f"run {info.run_id} is not held (its outcome is {info.outcome}): only a run held by "
-            "a safety guard waits for approval"
+            f"a safety guard can be {decision}"
         )
     if info.decision is not None:
         by = f" (run {info.decided_run_id})" if info.decided_run_id is not None else ""
@@ -278,7 +279,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
     second candidate made since: the plan's match may be wrong now)."""
     with _run_warehouse(warehouse, run_id) as (file, con):
         info = _run_in(con, warehouse, file, run_id)
-        _undecided_held(info)
+        _undecided_held(info, "approved")
         since = applied_since(con, info.tenant, run_id)
         if since:
             raise OperationRefused(
@@ -330,7 +331,7 @@ def discard_run(warehouse: str | Path, run_id: int) -> RunInfo:
     decision beside it."""
     with _run_warehouse(warehouse, run_id) as (file, con):
         info = _run_in(con, warehouse, file, run_id)
-        _undecided_held(info)
+        _undecided_held(info, "discarded")
         with transaction(con):
             record_decision(con, run_id, "discarded", None)
             drop_held(con, run_id)

@@ -235,8 +235,10 @@ def test_approval_is_refused_once_the_tenant_changed(tmp_path):
     w.execute("update lms.users set family_name = 'Byron' where external_id = 'or--u-t1'")
     with pytest.raises(OperationRefused, match=r"changed since run \d+ was planned"):
         approve_run(w.path, held_again.run_id)
-    with pytest.raises(OperationRefused, match="is not held"):
+    with pytest.raises(OperationRefused, match=r"is not held .*: only .* can be approved$"):
         approve_run(w.path, later.run_id)
+    with pytest.raises(OperationRefused, match=r"is not held .*: only .* can be discarded$"):
+        discard_run(w.path, later.run_id)
     assert w.query("select count(*) as n from audit.decisions")["n"][0] == 0
 
 
