@@ -411,7 +411,7 @@ def sync(
         )
         from rosterflow.flows.pulling import pulled_summary
 
-        console.print(shown(f"{pulled_summary(pulled)}: {why}"), highlight=False, soft_wrap=True)
+        console.print(shown(pulled_summary(pulled, why)), highlight=False, soft_wrap=True)
     else:
         commands.check_inputs(path, config)
         result = commands.run_sync(

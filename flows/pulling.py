@@ -118,9 +118,10 @@ def _write_into(pulled: Pulled, folder: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def pulled_summary(pulled: Pulled) -> str:
-    """One line: what was read, how fast, what was left out, and an optional collection the
-    server did not give (demographics), with its answer."""
+def pulled_summary(pulled: Pulled, why: str | None = None) -> str:
+    """One line: what was read, how fast, `why` (a sync's: why the pull was full or changed
+    records alone), what was left out, and an optional collection the server did not give
+    (demographics), with its answer; `why` before those, which it does not explain."""
     counts = ", ".join(f"{frame.height:,} {name}" for name, frame in pulled.frames.items())
     rate = pulled.records / pulled.seconds if pulled.seconds else 0
     kind = "changed since " + filter_since(pulled.since)[18:-1] if pulled.since else "every record"
@@ -133,7 +134,7 @@ def pulled_summary(pulled: Pulled) -> str:
     )
     return (
         f"pulled {pulled.url} (OneRoster {pulled.version}, {kind}): {counts or 'no records'} "
-        f"in {pulled.seconds:.1f} s ({rate:,.0f} records/s){dropped}"
+        f"in {pulled.seconds:.1f} s ({rate:,.0f} records/s){f': {why}' if why else ''}{dropped}"
     )
 
 

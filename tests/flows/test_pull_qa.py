@@ -99,6 +99,27 @@ def test_demographics_kept_from_the_client_leave_them_out_with_a_warning(
     assert feed.rows("users").height == district["users"].height
 
 
+def test_a_sync_s_line_says_why_the_pull_was_full_before_the_warning(tmp_path, district):
+    """The reason came after the warning, read as if the missing demographics were why the
+    pull was full."""
+    api = RosterApi(district, client=CLIENT)
+    api.fault = refusing("/demographics", 404)
+    with serving(api) as root:
+        env = {
+            "ROSTERFLOW_TOKEN_URL": root + "/token",
+            "ROSTERFLOW_CLIENT_ID": CLIENT[0],
+            "ROSTERFLOW_CLIENT_SECRET": CLIENT[1],
+        }
+        warehouse = ("--warehouse", str(tmp_path / "w.duckdb"), "--tenant", "north")
+        synced = runner.invoke(
+            app, ["sync", root + api.base_path, *warehouse, "--no-prefect"], env=env
+        )
+
+    assert synced.exit_code == 0, synced.output
+    line = said(synced.output)
+    assert "records/s): a full pull ([source] delta is off); warning: demographics not" in line
+
+
 def test_demographics_the_api_gives_are_written_and_warn_of_nothing(tmp_path, district):
     api = RosterApi(district, client=CLIENT)
     out = tmp_path / "feed.zip"
