@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -197,7 +198,7 @@ def finish(con: duckdb.DuckDBPyConnection, session: Session) -> None:
             for tenant, sealed in session.known.items()
         },
     }
-    _write_seal(seal_path(session.database), json.dumps(state))
+    _write_seal(seal_path(session.database), json.dumps(state), session.database)
 
 
 def _put_back(session: Session) -> None:
@@ -208,15 +209,20 @@ def _put_back(session: Session) -> None:
     if session.found is None:  # (a seal it took vouched for the file: its fingerprint is one)
         return
     if fingerprint(session.database) == json.loads(session.found)["fingerprint"]:
-        _write_seal(seal_path(session.database), session.found)
+        _write_seal(seal_path(session.database), session.found, session.database)
 
 
-def _write_seal(target: Path, text: str) -> None:
-    """`text` as the seal `target`, whole or not at all."""
+def _write_seal(target: Path, text: str, database: Path) -> None:
+    """`text` as the seal `target`, whole or not at all, readable by whoever may read the
+    `database` it vouches for: a temporary file is its owner's alone (0600), and a per-tenant
+    layout's files are shared by workers under other accounts (docs/how-to/per-tenant.md),
+    whose syncs could not read it and scanned every lms row again."""
     with tempfile.NamedTemporaryFile(
         "w", dir=target.parent, prefix=f".{target.name}-", delete=False, encoding="utf-8"
     ) as draft:
         draft.write(text)
+    with suppress(OSError):  # (the database gone meanwhile: the seal stays its owner's)
+        os.chmod(draft.name, stat.S_IMODE(database.stat().st_mode) & 0o666)
     os.replace(draft.name, target)
 
 

@@ -78,6 +78,18 @@ def test_a_sync_seals_the_file_and_the_next_trusts_the_seal(synced):
     assert seal(synced)["fingerprint"] == fingerprint(synced.path)  # sealed again
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600])
+def test_the_seal_may_be_read_by_whoever_may_read_its_warehouse(synced, mode):
+    """A temporary file is its owner's alone: a layout's files are shared by workers under
+    other accounts, whose syncs could not read the seal and scanned every lms row again."""
+    synced.path.chmod(mode)
+    renamed = with_cell(tiny_district(), "users", 0, "givenName", "Augusta")
+
+    synced.sync(renamed)
+
+    assert seal_path(synced.path).stat().st_mode & 0o777 == mode
+
+
 def test_a_hand_edit_made_with_another_connection_is_reverted(synced):
     synced.execute(f"update lms.users set email = 'typo@x' where external_id = '{ADA}'")
 
