@@ -36,11 +36,7 @@ def test_the_login_is_the_field_the_key_names(key, expected):
 
 
 def issues(users: pl.DataFrame, key: str) -> list[tuple]:
-    found = (
-        pl.concat([i.collect() for i in login_issues(users, key)]) if key != "sourcedId" else None
-    )
-    if found is None:
-        return []
+    found = pl.concat([i.collect() for i in login_issues(users, key)])
     return sorted(found.select("line", "field", "value", "rule").rows())
 
 
@@ -58,6 +54,18 @@ def test_a_login_shared_in_any_letter_case_is_an_error_on_each_row():
         (2, "email", "ada@example.org", "identity.login_duplicate"),
         (3, "email", "ADA@example.org ", "identity.login_duplicate"),
     ]
+
+
+def test_sourced_ids_that_are_one_login_once_trimmed_are_an_error_on_each_row():
+    """Under the default key the login is the sourcedId trimmed: `u1` and `u1 ` were two
+    accounts signing in as `u1`, with an `id.spaces` warning alone."""
+    users = USERS.with_columns(pl.Series("sourcedId", ["u1", "u1 ", "\tu3"]))
+
+    assert issues(users, "sourcedId") == [
+        (2, "sourcedId", "u1", "identity.login_duplicate"),
+        (3, "sourcedId", "u1 ", "identity.login_duplicate"),
+    ]
+    assert issues(USERS.with_columns(pl.Series("sourcedId", ["u1", "U1", "u3"])), "sourcedId") == []
 
 
 def test_stored_users_sharing_a_login_or_without_one_are_errors_on_no_line():
