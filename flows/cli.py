@@ -628,7 +628,7 @@ def query(
 def approve(run: RunArg, warehouse: ExistingWarehouseOpt = Path("rosterflow.duckdb")) -> None:
     """Apply a held run's planned change set, exactly as planned, as a new run.
 
-    Refused (exit 1) when the tenant changed since the run was planned (a run applied since, or lms rows edited by hand; for a run that adopts accounts made by hand, any user made by hand added, edited or deleted): sync the feed again then.
+    Refused (exit 1) when the tenant changed since the run was planned (a run applied since, or lms rows edited by hand; for a run that adopts accounts made by hand or creates users, any user made by hand added, edited or deleted): sync the feed again then.
     """
     with commands.operating(warehouse):
         from rosterflow.flows.operations import approve_run

@@ -300,7 +300,7 @@ def approve_run(warehouse: str | Path, run_id: int) -> SyncResult:
             raise OperationRefused(
                 f"tenant {info.tenant}'s users made by hand changed since run {run_id} was "
                 "planned (an account deleted, edited or added), and its plan adopts accounts made "
-                "by hand, so its matches may be wrong now: sync the feed again"
+                "by hand or creates users, so its matches may be wrong now: sync the feed again"
             )
         # other tenants may have created rows since: the plan's new ids move up past theirs
         plan = renumber_new_ids(writes.plan, state.next_ids, next_ids(con))

@@ -3,8 +3,10 @@
 `store_held` writes everything `record_run` would apply (the change rows of each entity, the
 records and the derived state) into audit.held_plans, with the state the plan started from:
 the tenant's lms checksum and the next free ids, and for a plan that adopts accounts made by
-hand a checksum of those accounts too (the managed rows' checksum leaves them out, and a plan
-that adopts depends on them: the one candidate of a record must still be the one, as it was).
+hand, or creates users, a checksum of those accounts too (the managed rows' checksum leaves
+them out, and such a plan depends on them: the one candidate of a record must still be the
+one, as it was, and a user it creates must have no account made by hand since to adopt, or
+whose login it would take).
 `load_held` reads it back. Approving applies exactly that plan, provided the tenant's lms is
 still in that state (`flows.operations`).
 """
@@ -39,8 +41,9 @@ class HeldState:
     next_ids: dict[str, int]
     planning: str | None
     planning_note: str | None
-    # of a plan that adopts: the tenant's users made by hand (`hand_made_users_checksum`);
-    # None for any other plan, and for a plan held before it was kept
+    # of a plan that adopts or creates users: the tenant's users made by hand
+    # (`hand_made_users_checksum`); None for any other plan, and for a plan held before it
+    # was kept
     hand_made_checksum: str | None = None
 
 
@@ -67,7 +70,7 @@ def hold_run(
         next_ids,
         run.planning,
         run.planning_note,
-        hand_made_users_checksum(con, run.tenant) if adopts(writes.plan) else None,
+        hand_made_users_checksum(con, run.tenant) if meets_hand_made(writes.plan) else None,
     )
     record_run(
         con, run, issues, writes, also=lambda con_: store_held(con_, run.run_id, writes, state)
@@ -88,10 +91,12 @@ def undecided_held_since(con: duckdb.DuckDBPyConnection, tenant: str, run_id: in
     return [row[0] for row in rows]
 
 
-def adopts(plan: Plan) -> bool:
-    """Whether `plan` adopts an account (`adopt`s a user)."""
+def meets_hand_made(plan: Plan) -> bool:
+    """Whether `plan` adopts an account (`adopt`s a user) or creates a user: an account made by
+    hand after it was planned may be a second candidate, or one that a user it creates should
+    have adopted (`[identity] adopt_by`), or whose login that user takes."""
     users = plan.entities.get("user")
-    return users is not None and users.changes.get_column("action").eq("adopt").any()
+    return users is not None and users.changes.get_column("action").is_in(["adopt", "create"]).any()
 
 
 def store_held(

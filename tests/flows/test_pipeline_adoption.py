@@ -296,6 +296,36 @@ def test_a_held_run_that_adopts_is_refused_once_the_accounts_made_by_hand_change
     assert again.outcome == "applied", again.message
 
 
+def test_a_held_run_that_creates_a_user_is_refused_once_an_account_for_it_was_made_by_hand(
+    warehouse,
+):
+    """The held plan creates grace.hopper, whom no account matched when it was planned; one
+    made by hand since is the account a sync would adopt now. Approved, the plan made a
+    second account beside it."""
+    assert warehouse.sync(tiny_district(), settings=ADOPT_BY_USERNAME).outcome == "applied"
+    district = tiny_district()
+    grace = (
+        district["users"]
+        .filter(pl.col("sourcedId") == "u-t2")
+        .with_columns(sourcedId=pl.lit("u-t3"), username=pl.lit("grace.hopper"))
+    )
+    changed = district | {
+        "users": pl.concat([district["users"].filter(pl.col("sourcedId") != "u-s2"), grace]),
+        "enrollments": district["enrollments"].filter(pl.col("userSourcedId") != "u-s2"),
+    }
+    held_over_removals = ADOPT_BY_USERNAME | {"safety": {"max_removal_share": 0.0}}
+    held = warehouse.sync(changed, settings=held_over_removals)
+    assert held.outcome == "held", held.message
+    made_by_hand(warehouse, (9900, "hand-grace", "teacher", "Grace.Hopper", "grace@x.example"))
+
+    with pytest.raises(OperationRefused, match=r"users made by hand changed since run \d+"):
+        approve_run(warehouse.path, held.run_id)
+
+    again = warehouse.sync(changed, settings=ADOPT_BY_USERNAME)
+    assert again.outcome == "applied", again.message
+    assert user(warehouse, 9900)["external_id"] == "or--u-t3"  # adopted, not made twice
+
+
 def test_each_adoption_issue_stands_on_its_record_s_line_in_the_file_as_in_full(
     warehouse, monkeypatch
 ):
