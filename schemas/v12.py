@@ -527,7 +527,36 @@ def role_issues(
         found.append(unlinked_observer_issues(stated, users, chosen))
         if users_mode == "delta":
             found.append(unsent_user_role_issues(roles, users))
+        else:  # (a delta's unsent roles are stored: what it sends says nothing of them)
+            found.append(unroled_primary_org_issues(stated, users))
     return found
+
+
+def unroled_primary_org_issues(roles: pl.DataFrame, users: pl.DataFrame) -> pl.LazyFrame:
+    """A warning for each user whose primaryOrgSourcedId names an org where no roles.csv row of
+    theirs gives them a role: it is their domain on the platform all the same (`_user_orgs`),
+    a school they have no role or class in, where they were meant to be in another."""
+    held = roles.lazy().select(
+        pl.col("userSourcedId").alias("sourcedId"),
+        pl.col("orgSourcedId").alias("primaryOrgSourcedId"),
+    )
+    unroled = (
+        live(users)
+        .lazy()
+        .filter(pl.col("primaryOrgSourcedId").is_not_null())
+        .join(held, on=["sourcedId", "primaryOrgSourcedId"], how="anti")
+    )
+    return issues_from(
+        unroled,
+        file="users.csv",
+        field="primaryOrgSourcedId",
+        value=pl.col("primaryOrgSourcedId"),
+        rule="user.primary_org_unroled",
+        severity="warning",
+        message="no roles.csv row gives the user a role at their primaryOrgSourcedId, which is "
+        "their domain on the platform all the same: give them a role there, or name the org "
+        "of one of their roles",
+    )
 
 
 def unsent_user_role_issues(roles: pl.DataFrame, users: pl.DataFrame) -> pl.LazyFrame:

@@ -330,6 +330,24 @@ def test_several_primary_roles_warn_or_fail(tmp_path):
     assert ("roles.csv", line + 1, "roleType", "primary", "role.primary_duplicate") in found
 
 
+def test_a_primary_org_where_the_user_holds_no_role_is_warned_of(tmp_path):
+    """It is the user's domain all the same: a student placed in a school they have no role
+    or class in, without a word (LongsightGroup's checker refuses it)."""
+    frames = as_v12(tiny_district())
+    users = frames["users"].with_columns(
+        pl.when(pl.col("sourcedId") == "u-t1")
+        .then(pl.lit("s2"))
+        .otherwise(pl.col("primaryOrgSourcedId"))
+        .alias("primaryOrgSourcedId")
+    )
+    validated = validated_12(tmp_path, frames | {"users": users})
+
+    warned = [i for i in issues_of(validated) if i[-1] == "user.primary_org_unroled"]
+    assert warned == [("users.csv", 2, "primaryOrgSourcedId", "s2", "user.primary_org_unroled")]
+    (tmp_path / "as-is").mkdir()
+    assert issues_of(validated_12(tmp_path / "as-is", frames)) == set()
+
+
 @pytest.mark.parametrize("named_by", ["teacher", "student"])
 def test_a_teacher_who_is_also_a_parent_is_told_they_get_no_observer_link(tmp_path, named_by):
     # one lms user has one role, and observer links go from parents, guardians and relatives:
