@@ -1166,8 +1166,13 @@ def _member_issues(
                     member,
                     "file.version",
                     "error",
-                    f"a OneRoster 1.2 file in a feed whose manifest says OneRoster {version}; "
-                    "a 1.2 feed says oneroster.version 1.2",
+                    (
+                        f"a OneRoster 1.2 file in a feed whose manifest says OneRoster {version}; "
+                        if manifest.get("oneroster.version") == version
+                        else "a OneRoster 1.2 file in a feed read as OneRoster 1.1, its manifest "
+                        "stating no version rosterflow reads; "
+                    )
+                    + "a 1.2 feed says oneroster.version 1.2",
                 )
             )
         else:

@@ -709,7 +709,8 @@ def _other_version_hint(spec: FileSpec, name: str) -> str | None:
         if spec.name in FILE_SPECS and name in FILE_SPECS[spec.name].header:
             return f"{name} is a OneRoster 1.1 column, not one of 1.2's {spec.file_name}"
     elif spec.name in FILE_SPECS_12 and name in FILE_SPECS_12[spec.name].header:
-        return f"{name} is a OneRoster 1.2 column; this feed's manifest says oneroster.version 1.1"
+        # (said so of a manifest that states no version too: its feed is read as 1.1)
+        return f"{name} is a OneRoster 1.2 column, and this feed is read as OneRoster 1.1"
     return None
 
 

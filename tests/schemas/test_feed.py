@@ -325,6 +325,21 @@ def test_a_oneroster_12_file_in_a_1_1_feed_is_refused_with_a_reason(tmp_path):
     assert "manifest says OneRoster 1.1" in message and "oneroster.version 1.2" in message
 
 
+def test_a_manifest_that_states_no_version_is_not_said_to_say_1_1(tmp_path):
+    """The feed is read as 1.1 for what follows its `manifest.version` error, whose message
+    says the manifest states nothing: the others said it said 1.1."""
+    files = feed_files(tiny_district())
+    manifest = b"\n".join(
+        line for line in files["manifest.csv"].split(b"\n") if b"oneroster.version" not in line
+    )
+    feed = open_feed(
+        write_zip(tmp_path / "m.zip", files | {"manifest.csv": manifest, "roles.csv": b"x"})
+    )
+
+    message = feed.issues.filter(pl.col("rule") == "file.version")["message"][0]
+    assert message.startswith("a OneRoster 1.2 file in a feed read as OneRoster 1.1, its manifest")
+
+
 # --- a feed's encoding, and its manifest read like its other files (issue 30) ----------------
 
 
