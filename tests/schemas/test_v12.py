@@ -333,14 +333,8 @@ def test_several_primary_roles_warn_or_fail(tmp_path):
 def test_a_primary_org_where_the_user_holds_no_role_is_warned_of(tmp_path):
     """It is the user's domain all the same: a student placed in a school they have no role
     or class in, without a word (LongsightGroup's checker refuses it)."""
-    frames = as_v12(tiny_district())
-    users = frames["users"].with_columns(
-        pl.when(pl.col("sourcedId") == "u-t1")
-        .then(pl.lit("s2"))
-        .otherwise(pl.col("primaryOrgSourcedId"))
-        .alias("primaryOrgSourcedId")
-    )
-    validated = validated_12(tmp_path, frames | {"users": users})
+    frames = as_v12(tiny_district())  # (u-t1, on line 2, teaches at s1 alone)
+    validated = validated_12(tmp_path, with_cell(frames, "users", 0, "primaryOrgSourcedId", "s2"))
 
     warned = [i for i in issues_of(validated) if i[-1] == "user.primary_org_unroled"]
     assert warned == [("users.csv", 2, "primaryOrgSourcedId", "s2", "user.primary_org_unroled")]
