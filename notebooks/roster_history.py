@@ -405,17 +405,37 @@ def _():
         select * from history.users where tenant = $tenant
     ),
 
-    enrolled_since as (
-        select enrollment_id, min(valid_from) as enrolled_since
-        from enrollment_versions
-        group by enrollment_id
-    ),
-
     enrollments as (
         select enrollment_versions.*
         from enrollment_versions, moment
         where enrollment_versions.valid_from < moment.end_of_day
             and (enrollment_versions.valid_to is null or enrollment_versions.valid_to >= moment.end_of_day)
+    ),
+
+    other_user_until as (
+        -- when each enrollment last belonged to another user (the SIS gave the enrollment to
+        -- another teacher or student: the same row, updated), before the version shown
+        select enrollments.enrollment_id, max(enrollment_versions.valid_to) as until
+        from enrollments
+        inner join enrollment_versions
+            on enrollment_versions.enrollment_id = enrollments.enrollment_id
+            and enrollment_versions.user_id is distinct from enrollments.user_id
+            and enrollment_versions.valid_from < enrollments.valid_from
+        group by enrollments.enrollment_id
+    ),
+
+    enrolled_since as (
+        -- since the first version of the enrollment that was the shown user's, after any
+        -- version that was another's
+        select enrollments.enrollment_id, min(enrollment_versions.valid_from) as enrolled_since
+        from enrollments
+        inner join enrollment_versions
+            on enrollment_versions.enrollment_id = enrollments.enrollment_id
+            and enrollment_versions.user_id = enrollments.user_id
+            and enrollment_versions.valid_from <= enrollments.valid_from
+        left join other_user_until on other_user_until.enrollment_id = enrollments.enrollment_id
+        where other_user_until.until is null or enrollment_versions.valid_from >= other_user_until.until
+        group by enrollments.enrollment_id
     ),
 
     users as (
@@ -647,6 +667,18 @@ def _():
         where tenant = $tenant and user_id = $user_id
     ),
 
+    student_enrollment_runs as (
+        -- the runs that opened or closed a version of an enrollment while it was the
+        -- student's: one the SIS gave another student since changes theirs, not this one's
+        select enrollment_id, opened_run_id as run_id
+        from history.enrollments
+        where tenant = $tenant and user_id = $user_id
+        union
+        select enrollment_id, closed_run_id as run_id
+        from history.enrollments
+        where tenant = $tenant and user_id = $user_id and closed_run_id is not null
+    ),
+
     latest_courses as (
         select course_id, title, domain_id
         from history.courses
@@ -682,7 +714,10 @@ def _():
         inner join runs on runs.run_id = changes.run_id
         where (changes.entity = 'user' and changes.entity_id = $user_id)
             or (changes.entity = 'enrollment'
-                and changes.entity_id in (select enrollment_id from student_enrollments))
+                and exists (
+                    select 1 from student_enrollment_runs as mine
+                    where mine.enrollment_id = changes.entity_id and mine.run_id = changes.run_id
+                ))
     ),
 
     final as (

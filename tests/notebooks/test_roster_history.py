@@ -174,3 +174,42 @@ def test_a_move_from_no_school_says_so(tmp_path):
     assert events.filter(pl.col("entity") == "user").select("action", "what").rows() == [
         ("adopt", f"(no school) → {school}")
     ]
+
+
+@pytest.mark.slow
+def test_an_enrollment_the_sis_gives_another_user_is_theirs_from_then_on(tmp_path):
+    """The SIS gives enrollment e1 of class k1 to another teacher, and e2 to another student,
+    then drops e2: the same rows, updated. The roster said the new teacher was enrolled
+    since the first run (the enrollment's first version), and the first student's timeline
+    showed e2's removal, a change to the other student's enrollment."""
+    warehouse, no_guard = tmp_path / "rosterflow.duckdb", Settings().with_max_removal_share(1.0)
+    district = tiny_district()
+    enrollments = district["enrollments"]
+    given = district | {
+        "enrollments": enrollments.with_columns(
+            pl.when(pl.col("sourcedId") == "e1")
+            .then(pl.lit("u-t2"))
+            .when(pl.col("sourcedId") == "e2")
+            .then(pl.lit("u-s2"))
+            .otherwise(pl.col("userSourcedId"))
+            .alias("userSourcedId")
+        )
+    }
+    dropped = given | {"enrollments": given["enrollments"].filter(pl.col("sourcedId") != "e2")}
+    for number, frames in enumerate((district, given, dropped), start=1):
+        feed = write_feed(tmp_path / f"feed-{number}.zip", frames)
+        assert run_sync(feed, warehouse, no_guard, "t").outcome == "applied"
+
+    with roster_history_run(warehouse, "notebook_roster_history_given") as (module, defs):
+        query = module.WAREHOUSE.query
+        started = dict(query("select run_id, started_at from audit.sync_runs").iter_rows())
+        (k1,) = query("select course_id from lms.courses where external_id = 'or--k1'")["course_id"]
+        day = max(started.values()).date()
+        roster = query(defs["ROSTER_SQL"], tenant="t", course_id=k1, day=day, include_inactive=True)
+        (sam,) = query(defs["STUDENTS_SQL"], tenant="t", search="u-s1")["user_id"]
+        events = query(defs["STUDENT_EVENTS_SQL"], tenant="t", user_id=sam)
+
+    since = dict(roster.select("enrollment_external_id", "enrolled_since").iter_rows())
+    assert since["or--e1"] == started[2]  # Alan's since run 2, not Ada's run 1
+    mine = events.filter(pl.col("entity") == "enrollment").select("run_id", "action")
+    assert mine.rows() == [(1, "create"), (2, "update")]  # (run 3 dropped Kim's, not Sam's)
