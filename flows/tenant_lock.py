@@ -4,10 +4,14 @@ its tenant's global concurrency limit of one slot while it has the tenant's ware
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
+from typing import TypeVar
 
+import httpx
 from prefect import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -18,6 +22,8 @@ from rosterflow.schemas.printable import one_line
 from rosterflow.warehouse.layout import tenant_text
 
 TENANT_LIMIT_PREFIX = "rosterflow-tenant-"
+T = TypeVar("T")
+log = logging.getLogger("rosterflow.tenant_lock")
 
 
 def tenant_slug(tenant: str) -> str:
@@ -49,8 +55,40 @@ def tenant_limit_name(tenant: str) -> str:
     )
 
 
+# while a Prefect server restarts: as Prefect's client waits for a server it has reached
+# before (5 tries, 2 to 32 s apart), which a client that has not (the slot's and the limit's,
+# new for each call) is not given: the first refused connection failed the run
+SERVER_WAITS = (2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether `error`, or what caused it, is a request that reached no server."""
+    while error is not None:
+        if isinstance(error, httpx.TransportError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def while_server_restarts(call: Callable[[], T], waits: Sequence[float] = SERVER_WAITS) -> T:
+    """`call()`, tried again after each of `waits` while no server answers it."""
+    for wait in waits:
+        try:
+            return call()
+        except Exception as error:
+            if not _unreachable(error):
+                raise
+            log.warning("the Prefect API did not answer (%s); trying again in %g s", error, wait)
+            time.sleep(wait)
+    return call()
+
+
 def ensure_tenant_limit(tenant: str) -> str:
     """The tenant's limit of one slot, created on its first run."""
+    return while_server_restarts(lambda: _ensure_tenant_limit(tenant))
+
+
+def _ensure_tenant_limit(tenant: str) -> str:
     name = tenant_limit_name(tenant)
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
@@ -78,7 +116,11 @@ def tenant_lock(tenant: str) -> Iterator[None]:
     waited = TENANT_WAIT_SECONDS.value()
     held = ExitStack()
     try:
-        held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=waited))
+        while_server_restarts(
+            lambda: held.enter_context(
+                concurrency(name, occupy=1, strict=True, timeout_seconds=waited)
+            )
+        )
     except TimeoutError:
         raise TenantBusy(
             # (a line break in the tenant's name would split the one line the run ends in)
@@ -87,5 +129,22 @@ def tenant_lock(tenant: str) -> Iterator[None]:
             "(a Prefect server restarted during one leaves its slot taken), free it with "
             f"`prefect gcl update {name} --active-slots 0`"
         ) from None
-    with held:
+    try:
         yield
+    finally:
+        try:
+            held.close()
+        except Exception as error:
+            if not _unreachable(error):
+                raise
+            # the server went away as the slot was given back, the run over (applied, say):
+            # failed for that, it said the run failed, or hid why it did. A server that
+            # restarted has forgotten the slot's lease, not the slot: say how to free it
+            log.warning(
+                "tenant %s: its Prefect concurrency slot %s could not be given back (%s); if "
+                "it stays taken, free it with `prefect gcl update %s --active-slots 0`",
+                one_line(tenant),
+                name,
+                error,
+                name,
+            )
