@@ -146,7 +146,10 @@ def begin(con: duckdb.DuckDBPyConnection, database: Path, check_days: float) -> 
     except (OSError, ValueError):
         found = None
     vouched = _read_seal(database, found)
-    with suppress(FileNotFoundError):
+    # a seal this account may not remove (another account's, in a folder with the sticky bit)
+    # stays, vouching for nothing once the run writes the file (its fingerprint is another):
+    # left in the way, it failed every sync, as if the feed could not be opened
+    with suppress(OSError):
         seal_path(database).unlink()
     _sessions[id(con)] = Session(database, check_days, vouched, found=found if vouched else None)
 
@@ -223,7 +226,11 @@ def _write_seal(target: Path, text: str, database: Path) -> None:
         draft.write(text)
     with suppress(OSError):  # (the database gone meanwhile: the seal stays its owner's)
         os.chmod(draft.name, stat.S_IMODE(database.stat().st_mode) & 0o666)
-    os.replace(draft.name, target)
+    try:
+        os.replace(draft.name, target)
+    except OSError:  # (another account's seal in a sticky folder: no seal, a full check)
+        with suppress(OSError):
+            os.unlink(draft.name)
 
 
 def vouched_summary(

@@ -90,6 +90,25 @@ def test_the_seal_may_be_read_by_whoever_may_read_its_warehouse(synced, mode):
     assert seal_path(synced.path).stat().st_mode & 0o777 == mode
 
 
+def test_a_seal_this_account_cannot_remove_or_replace_leaves_the_syncs_to_check_lms(synced):
+    """Another account's seal in a folder with the sticky bit (here: a folder in its place,
+    which no unlink or rename takes either) failed every sync, as if the feed could not be
+    opened, and recorded no run."""
+    seal_path(synced.path).unlink()
+    seal_path(synced.path).mkdir()
+    (seal_path(synced.path) / "kept").write_text("another account's")
+    renamed = with_cell(tiny_district(), "users", 0, "givenName", "Augusta")
+
+    changed = synced.sync(renamed)
+    again = synced.sync(renamed)
+
+    assert (changed.outcome, again.outcome) == ("applied", "applied")
+    assert again.summary.height == 0  # (lms checked whole: nothing to change)
+    assert sorted(p.name for p in synced.path.parent.iterdir() if ".seal" in p.name) == [
+        seal_path(synced.path).name  # (no draft left beside it)
+    ]
+
+
 def test_a_hand_edit_made_with_another_connection_is_reverted(synced):
     synced.execute(f"update lms.users set email = 'typo@x' where external_id = '{ADA}'")
 
