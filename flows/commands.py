@@ -362,7 +362,11 @@ def run_sync(verbose: bool, in_prefect: bool, **parameters) -> SyncResult:
         # imported before `progress` quiets Prefect's console: importing a flow adds loggers
         from rosterflow.flows.sync import sync_flow as run
     recorded: list[SyncResult] = []  # the run committed, if it got that far
-    with progress(verbose, in_prefect) as steps, listening_to_records(recorded.append):
+    dry_run = bool(parameters.get("dry_run"))
+    with (
+        progress(verbose, in_prefect, dry_run) as steps,
+        listening_to_records(recorded.append),
+    ):
         if not in_prefect:
             from rosterflow.flows.plain import (
                 sync as run,  # DuckDB, Polars, pandera: under the spinner

@@ -82,8 +82,12 @@ def own_logs(verbose: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
+# what a dry run's steps do instead, as the spinner says it: its `apply` records the plan alone
+DRY_RUN_LABELS = {"apply": "recording the planned changes (a dry run: nothing is applied)"}
+
+
 @contextmanager
-def progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
+def progress(verbose: bool, in_prefect: bool, dry_run: bool = False) -> Iterator[list[str]]:
     """A spinner naming the running step; yields the steps seen so far, newest last."""
     from rosterflow.flows.progress import listening_to_steps
 
@@ -99,7 +103,8 @@ def progress(verbose: bool, in_prefect: bool) -> Iterator[list[str]]:
 
         def show(step: str) -> None:
             steps.append(step)
-            status.update(escape(STEP_LABELS.get(step, step)) + "…")
+            labels = STEP_LABELS | DRY_RUN_LABELS if dry_run else STEP_LABELS
+            status.update(escape(labels.get(step, step)) + "…")
 
         with listening_to_steps(show):
             yield steps
