@@ -277,33 +277,47 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             f"{printable(path)}: a name with a byte that is not UTF-8, which DuckDB cannot open; "
             "rename the folder or the file"
         )
-    refuse_other_files(path)
-    con = while_locked(path, lambda: duckdb.connect(str(path), read_only=read_only))
+    con = while_locked(path, lambda: _connect_database(path, read_only))
     con.execute("set enable_progress_bar = false")
     con.execute(UTC_SESSION)
     return con
 
 
-# what a DuckDB database file holds at bytes 8-11 (after its header's checksum)
-DUCKDB_MAGIC = b"DUCK"
+# DuckDB's words for an existing file it cannot open as a database: one of bytes that are no
+# database, and, read-only, one it would read as data (a `.csv`) into a database in memory
+_NOT_A_DATABASE = ("not a valid DuckDB database file", "in-memory database in read-only mode")
 
 
-def refuse_other_files(path: Path) -> None:
-    """Refuse an existing file that is no DuckDB database: DuckDB 2.0 opens one named `.csv`,
-    `.json` or `.parquet` (a feed's `users.csv` named as the warehouse) as a database in
-    memory, so a sync into it said `applied` and kept nothing, and wrote a seal beside it."""
+def _connect_database(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, refusing an existing file that is no DuckDB database: DuckDB 2.0 opens
+    one named `.csv`, `.json` or `.parquet` (a feed's `users.csv` named as the warehouse) as a
+    database in memory, so a sync into it said `applied` and kept nothing, and wrote a seal
+    beside it. Told from the connection, never by reading the file: closing a descriptor of
+    the file releases the lock DuckDB holds on it in this process (`warehouse.seal`)."""
     try:
-        with path.open("rb") as handle:
-            header = handle.read(12)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return  # (a new warehouse; a folder is DuckDB's to refuse)
-    except OSError as error:
-        raise WarehouseError(f"{printable(path)}: cannot be read ({error.strerror})") from None
-    if header[8:12] != DUCKDB_MAGIC:
-        raise WarehouseError(
-            f"{printable(path)}: cannot open the warehouse: the file is no DuckDB database "
-            "(not a rosterflow warehouse); name the file a sync wrote, or a new one"
-        )
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as error:
+        if path.is_file() and any(said in str(error) for said in _NOT_A_DATABASE):
+            raise WarehouseError(_no_database(path)) from None
+        raise
+    if str(path) != ":memory:" and _in_memory(con):
+        con.close()
+        raise WarehouseError(_no_database(path))
+    return con
+
+
+def _in_memory(con: duckdb.DuckDBPyConnection) -> bool:
+    found = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    return not found or found[0][0] is None
+
+
+def _no_database(path: Path) -> str:
+    return (
+        f"{printable(path)}: cannot open the warehouse: the file is no DuckDB database "
+        "(not a rosterflow warehouse); name the file a sync wrote, or a new one"
+    )
 
 
 def version_refusal(
