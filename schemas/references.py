@@ -213,7 +213,8 @@ def reference_issues(
                 continue
             target_live = stated[target]["sourcedId"] if target in tables else empty
             target_unread = (unread or {}).get(target, empty)
-            target_live = pl.concat([target_live, target_unread])
+            if target_unread.len():  # (a copy of every sourcedId otherwise, per reference)
+                target_live = pl.concat([target_live, target_unread])
             target_removed = removed.get(target, empty)
             whole_truth = target_mode == "bulk"
             if (name, column, target) in closed and _comparable(name, target, modes, compared):
