@@ -100,10 +100,10 @@ def progress(verbose: bool, in_prefect: bool, dry_run: bool = False) -> Iterator
     else:
         starting = "starting (without Prefect: the run is recorded in the warehouse)"
     with own_logs(verbose and not in_prefect), console.status(escape(starting)) as status:
+        labels = STEP_LABELS | DRY_RUN_LABELS if dry_run else STEP_LABELS
 
         def show(step: str) -> None:
             steps.append(step)
-            labels = STEP_LABELS | DRY_RUN_LABELS if dry_run else STEP_LABELS
             status.update(escape(labels.get(step, step)) + "…")
 
         with listening_to_steps(show):
