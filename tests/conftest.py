@@ -94,32 +94,24 @@ def school_changes_warehouse(built_once) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def new_warehouses_copy_a_migrated_one(tmp_path_factory):
-    """A warehouse file a test's sync creates starts as a copy of one that `schema.connect`
-    created and migrated at the start of the session, which `connect` then finds at the newest
+    """A warehouse file a test's sync creates is a copy of one that `schema.connect` created
+    and migrated at the start of the session, which `connect` then finds at the newest
     version. Every migration's DDL takes about 60 ms of a 2-core machine, and the suites create
     thousands of warehouses; the migrations themselves are run by this fixture (a broken one
-    fails every test) and from older versions by tests/warehouse/test_schema.py. Only a
-    writable file that does not exist yet is copied: an existing file, a read-only open and
-    `:memory:` are opened as they are."""
+    fails every test), and a new file's building under another name and from older versions
+    by tests/warehouse/test_schema.py (`real_creation`). Only a file that does not exist yet
+    is copied: an existing file, a read-only open and `:memory:` are opened as they are."""
     from rosterflow.warehouse import schema
 
     migrated = tmp_path_factory.mktemp("migrated") / "warehouse.duckdb"
     schema.connect(migrated).close()
-    open_file = schema.open_file
 
-    def from_migrated(path: Path, read_only: bool):
-        name = str(path)
-        if (
-            not read_only
-            and name != ":memory:"
-            and schema.encodes_as(name)
-            and not Path(name).exists()
-        ):
-            shutil.copyfile(migrated, path)
-        return open_file(path, read_only)
+    def from_migrated(path: Path, id_space: tuple[str, int] | None) -> None:
+        schema.check_encodable(path)
+        shutil.copyfile(migrated, path)  # (connect records the id space, as for an old file)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(schema, "open_file", from_migrated)
+        patch.setattr(schema, "_create", from_migrated)
         yield
 
 

@@ -3,13 +3,15 @@
 Migrations are the numbered `.sql` files in `warehouse/migrations/`, applied in order, each in
 its own transaction, and recorded in `audit.schema_migrations`. A warehouse written by an older
 rosterflow is migrated forward on open; one written by a newer rosterflow is refused rather than
-misread.
+misread. A new warehouse is built whole under another name and then given its own
+(`_create`), so that it is there complete or not at all.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import threading
 import time
@@ -270,17 +272,21 @@ def open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     over 2 s, a first load's insert or a migration at a million students. The session's time
     zone is UTC, as audit's and history's times are: in the machine's own, `now()` and
     `current_date` in a query (`started_at > now() - interval 1 hour`) were off by its offset."""
-    if not encodes_as(str(path)):
-        # (DuckDB answers such a path with `std::bad_cast`, which a sync reported as a
-        # failure of whatever step it was in, exit 1)
-        raise WarehouseError(
-            f"{printable(path)}: a name with a byte that is not UTF-8, which DuckDB cannot open; "
-            "rename the folder or the file"
-        )
+    check_encodable(path)
     con = while_locked(path, lambda: _connect_database(path, read_only))
     con.execute("set enable_progress_bar = false")
     con.execute(UTC_SESSION)
     return con
+
+
+def check_encodable(path: Path) -> None:
+    """Refuse a name with a byte that is not UTF-8. DuckDB answers such a path with
+    `std::bad_cast`, which a sync reported as a failure of whatever step it was in, exit 1."""
+    if not encodes_as(str(path)):
+        raise WarehouseError(
+            f"{printable(path)}: a name with a byte that is not UTF-8, which DuckDB cannot open; "
+            "rename the folder or the file"
+        )
 
 
 # DuckDB's words for an existing file it cannot open as a database: one of bytes that are no
@@ -388,6 +394,8 @@ def connect(
         raise WarehouseError(f"{path}: cannot create its folder ({error})") from None
     if str(path) != ":memory:":
         check_writable_folder(path)
+        if not path.exists():
+            _create(path, id_space)
     con = open_file(path, read_only=False)
     try:
         if existing and schema_version(con) == 0:
@@ -405,3 +413,80 @@ def connect(
     # no query relies on the physical order of rows; without it DuckDB inserts in parallel
     con.execute("set preserve_insertion_order = false")
     return con
+
+
+# a new warehouse while it is built: hidden, beside the file it becomes, and no file's name
+CREATING = ".{name}.creating-{token}"
+# a building older than this, which no process holds, was left by a process that died
+ABANDONED_SECONDS = 600
+
+
+def _create(path: Path, id_space: tuple[str, int] | None) -> None:
+    """A new warehouse at `path`, migrated (and given its id space) under another name, then
+    linked to `path` whole. Built in place, a first sync stopped before its first commit (kill
+    -9, Ctrl-C, a full disk) left a file migrated to some version in between, or not at all,
+    which every command reading a tenant's file refused as no rosterflow warehouse until that
+    tenant synced again. Another process that makes the file meanwhile (two tenants' first
+    syncs into one new file) keeps its own: the link refuses to replace it, and this one's
+    building is thrown away."""
+    check_encodable(path)  # (named as given, not as the building)
+    _sweep_abandoned(path)
+    building = path.with_name(CREATING.format(name=path.name, token=secrets.token_hex(6)))
+    try:
+        con = open_file(building, read_only=False)
+        try:
+            migrate(con)
+            if id_space is not None:
+                con.execute("insert into audit.id_space values (?, ?)", list(id_space))
+        finally:
+            con.close()  # a checkpoint: the building is whole without its WAL
+        with suppress(FileExistsError):  # the other process's file is the warehouse now
+            _link_whole(building, path)
+    except OSError as error:
+        raise WarehouseError(f"{printable(path)}: cannot create the warehouse ({error})") from None
+    finally:
+        _remove_building(building)
+
+
+def _link_whole(building: Path, path: Path) -> None:
+    """`building` given the name `path`, which must not exist: a hard link, which never
+    replaces a file (a rename would replace another process's new warehouse under its run).
+    Where the file system makes no hard links, the name is given by a rename if it is free."""
+    try:
+        os.link(building, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network shares, FAT)
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.rename(building, path)
+
+
+def _remove_building(building: Path) -> None:
+    for leftover in (building, building.with_name(building.name + ".wal")):
+        with suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _sweep_abandoned(path: Path) -> None:
+    """Remove the buildings of `path` that processes which died left beside it: older than
+    ABANDONED_SECONDS and held by no process (a living one holds its building's lock)."""
+    prefix = CREATING.format(name=path.name, token="")
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    cutoff = time.time() - ABANDONED_SECONDS
+    for entry in entries:  # the folder's names, a handful
+        if not entry.name.startswith(prefix) or entry.name.endswith(".wal"):
+            continue
+        try:
+            if entry.stat().st_mtime > cutoff:
+                continue
+        except OSError:  # gone meanwhile: DuckDB would make a new database of the name
+            continue
+        try:
+            duckdb.connect(str(entry)).close()
+        except duckdb.Error:  # held: a process is building it still, or it is no database
+            continue
+        _remove_building(entry)

@@ -1,6 +1,8 @@
 import hashlib
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,15 @@ from rosterflow.warehouse.schema import (
 )
 from tests.out_of_memory import duckdb_out_of_memory
 from tests.unprivileged import without_override
+
+# (taken when the module is collected, before tests/conftest.py copies new files in its place)
+_building_under_another_name = schema._create
+
+
+@pytest.fixture(autouse=True)
+def real_creation(monkeypatch):
+    """New warehouses built and migrated as a sync builds them, not copied."""
+    monkeypatch.setattr(schema, "_create", _building_under_another_name)
 
 
 def test_new_warehouse_is_created_at_the_latest_version(tmp_path):
@@ -136,6 +147,7 @@ def test_an_operation_migrates_an_older_warehouse(tmp_path):
 
 OPEN_FOR_WRITING = """
 import sys
+import time
 from rosterflow.warehouse.schema import WarehouseError, connect
 try:
     connect(sys.argv[1]).close()
@@ -258,3 +270,109 @@ def test_any_other_error_is_its_kind_and_its_whole_text():
     )
     assert schema.error_text(error) == f"CatalogException: {error}"
     assert schema.error_text(ValueError("a\nb")) == "ValueError: a\nb"
+
+
+# a process killed while its new warehouse is migrated: it dies entering migration `argv[2]`
+DIES_WHILE_CREATING = """
+import os, sys
+from contextlib import contextmanager
+import rosterflow.warehouse.schema as schema
+from rosterflow.warehouse.layout import open_warehouse
+
+begun = schema.transaction
+entered = 0
+
+@contextmanager
+def dying(con):
+    global entered
+    entered += 1
+    if entered == int(sys.argv[2]):
+        os._exit(9)
+    with begun(con) as inside:
+        yield inside
+
+schema.transaction = dying
+with open_warehouse(sys.argv[1], tenant="south"):
+    pass
+"""
+
+
+def _die_while_creating(warehouse: str, at_migration: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", DIES_WHILE_CREATING, warehouse, str(at_migration)],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("at_migration", [1, 5, latest_version()])
+def test_a_process_killed_while_creating_a_warehouse_leaves_no_file(tmp_path, at_migration):
+    """Built in place, the new file was left migrated to some version in between, and every
+    reader refused it as no rosterflow warehouse until the next sync: now it is not there at
+    all, and the next sync creates it whole."""
+    path = tmp_path / "w.duckdb"
+    died = _die_while_creating(str(path), at_migration)
+    assert died.returncode == 9, died.stderr
+    assert not path.exists()
+    with pytest.raises(WarehouseError, match="no such warehouse"):
+        connect(path, read_only=True)
+    with connect(path) as con:
+        assert schema_version(con) == latest_version()
+
+
+def test_a_tenant_killed_while_its_file_is_created_leaves_the_layouts_readers_working(tmp_path):
+    layout = str(tmp_path / "wh" / "{tenant}.duckdb")
+    from rosterflow.warehouse.layout import open_warehouse
+    from rosterflow.warehouse.readonly import read_query
+
+    with open_warehouse(layout, tenant="north") as con:
+        con.execute(
+            "insert into lms.users (user_id, tenant, external_id) values (1, 'north', 'or--a')"
+        )
+    died = _die_while_creating(layout, 5)
+    assert died.returncode == 9, died.stderr
+    assert read_query(layout, "select tenant, external_id from lms.users").rows() == [
+        ("north", "or--a")
+    ]
+    with open_warehouse(layout, tenant="south") as con:
+        assert con.execute("select tenant from audit.id_space").fetchall() == [("south",)]
+
+
+def test_the_building_a_killed_process_left_is_removed_by_the_next_creation(tmp_path):
+    path = tmp_path / "w.duckdb"
+    assert _die_while_creating(str(path), 5).returncode == 9
+    (left,) = [
+        entry
+        for entry in tmp_path.iterdir()
+        if entry.name.startswith(".w.duckdb.") and not entry.name.endswith(".wal")
+    ]
+    connect(tmp_path / "other.duckdb").close()  # another file's creation leaves it alone
+    assert left.exists()
+    connect(path).close()  # a building of moments ago may be a living process's: kept
+    assert left.exists()
+    path.unlink()
+    long_ago = time.time() - schema.ABANDONED_SECONDS - 60
+    os.utime(left, (long_ago, long_ago))
+    connect(path).close()
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["other.duckdb", "w.duckdb"]
+
+
+def test_a_file_another_process_made_meanwhile_is_kept_and_opened(tmp_path, monkeypatch):
+    """Two first syncs into one new file: the one that links its building first keeps it,
+    with whatever its run wrote; the other opens that file and throws its own building away."""
+    path = tmp_path / "w.duckdb"
+    real_migrate = schema.migrate
+
+    def other_process_first(con, target=None):
+        if not path.exists():
+            monkeypatch.setattr(schema, "migrate", real_migrate)
+            with connect(path) as other:
+                other.execute(
+                    "insert into lms.users (user_id, tenant, external_id) values (7, 't', 'or--x')"
+                )
+        return real_migrate(con, target)
+
+    monkeypatch.setattr(schema, "migrate", other_process_first)
+    with connect(path) as con:
+        assert con.execute("select user_id from lms.users").fetchall() == [(7,)]
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["w.duckdb"]
