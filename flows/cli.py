@@ -37,7 +37,11 @@ from rosterflow.flows.commands import (
     CommandError,
 )
 from rosterflow.flows.console import console, errors, shown
-from rosterflow.flows.interrupts import ctrl_c_received, interrupts_noted
+from rosterflow.flows.interrupts import (
+    ctrl_c_received,
+    interrupts_noted,
+    load_keeping_ctrl_c_ignored,
+)
 from rosterflow.flows.prefect_config import hide_userinfo_from_the_ui_url
 from rosterflow.schemas.environment import EnvironmentVariableError, check_environment
 
@@ -1006,6 +1010,7 @@ def exit_code() -> int:
     """Run the command the arguments name (as the console script does), and return its exit
     code."""
     hide_userinfo_from_the_ui_url()  # (before any command imports Prefect)
+    load_keeping_ctrl_c_ignored("polars")
     try:
         with interrupts_noted():
             app()

@@ -5,6 +5,7 @@ what a command made of a Ctrl-C cannot tell it was one; noted here, it can."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import signal
 import threading
 from collections.abc import Iterator
@@ -46,3 +47,25 @@ def interrupts_noted() -> Iterator[None]:
 def ctrl_c_received() -> bool:
     """Whether a Ctrl-C came while the command ran (in `interrupts_noted`)."""
     return bool(interrupts)
+
+
+def load_keeping_ctrl_c_ignored(module: str) -> None:
+    """Where this process was started ignoring Ctrl-C (a job a script starts with `&`,
+    `nohup`), import `module` now and ignore Ctrl-C again after. Polars' native library
+    installs a SIGINT handler of its own when it loads, behind Python's back (Python still
+    reports SIGINT ignored): a sync started so was interrupted by the Ctrl-C meant for its
+    caller, exit 130, from the moment a command first loaded Polars. SIGINT is blocked
+    meanwhile (threads the import starts inherit the block), and one that came is discarded
+    when the signal is ignored again. A process that answers Ctrl-C loads `module` when a
+    command needs it, as before."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        importlib.import_module(module)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (set anew below Python too)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
