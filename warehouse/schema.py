@@ -190,7 +190,75 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
                 f"failed and was rolled back: {error}"
             ) from error
         current = migration.version
+    if target is None and _drifted(con):
+        with transaction(con):
+            repair_drift(con)
     return current
+
+
+# the gradebook's tables and their keys, as migration 7 declares them
+GRADEBOOK_KEYS = {"line_items": ("line_item_id",), "scores": ("line_item_id", "user_id")}
+
+# what a warehouse lacks of versions 5 and 7 when a build applied them before they were finished
+# (005 gained lms.users.login, 007 the gradebook's primary keys, after builds had applied them):
+# every sync then failed on `login`, and the gradebook took a second row of a key, which its
+# export sent twice. One look at DuckDB's catalog on each open for writing, a few milliseconds.
+DRIFT_SQL = """
+select
+    (
+        select count(*) from duckdb_columns()
+        where database_name = current_database() and schema_name = 'lms'
+            and table_name = 'users' and column_name = 'login'
+    ) = 0 as without_login,
+    (
+        select coalesce(list(table_name), []) from duckdb_constraints()
+        where database_name = current_database() and schema_name = 'lms'
+            and constraint_type = 'PRIMARY KEY'
+    ) as keyed
+"""
+
+
+def _drifted(con: duckdb.DuckDBPyConnection) -> bool:
+    without_login, keyed = con.execute(DRIFT_SQL).fetchone()
+    return without_login or not set(GRADEBOOK_KEYS) <= set(keyed)
+
+
+def repair_drift(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a warehouse of the newest version what a build's unfinished version 5 or 7 left
+    out: lms.users' login (the tables rebuilt, `migrations/repairs/users_login.sql`), and the
+    gradebook's primary keys. Not a migration: a warehouse that has them, nearly every one, is
+    not migrated again for it (readers refuse a file of an older version until a sync migrates
+    it, the catalog of a layout any tenant's file). A key held by more than one row is a
+    WarehouseError naming the rows: the platform's gradebook keeps one row per key, and which
+    of them is the score is the platform's to say."""
+    without_login, keyed = con.execute(DRIFT_SQL).fetchone()
+    if without_login:
+        con.execute(_repair_sql("users_login"))
+    for table, key in GRADEBOOK_KEYS.items():
+        if table in keyed:
+            continue
+        columns = ", ".join(key)
+        held_twice = con.execute(
+            f"select {columns}, count(*) from lms.{table} group by all having count(*) > 1 "
+            "order by all"
+        ).fetchall()
+        if held_twice:
+            examples = "; ".join(
+                f"({', '.join(map(str, row[:-1]))}) in {row[-1]} rows" for row in held_twice[:3]
+            )
+            raise WarehouseError(
+                f"repairing the warehouse's gradebook was refused and rolled back: lms.{table} "
+                f"holds {len(held_twice)} ({columns}) in more than one row, {examples}; a build "
+                "that applied migration 7 before it was finished gave the table no primary key, "
+                "and the gradebook keeps one row per key: delete the extra rows the platform "
+                "wrote, then run the command again"
+            )
+        con.execute(f"alter table lms.{table} add primary key ({columns})")
+
+
+def _repair_sql(name: str) -> str:
+    folder = resources.files("rosterflow.warehouse") / "migrations" / "repairs"
+    return (folder / f"{name}.sql").read_text(encoding="utf-8")
 
 
 LOCK_WAIT_ENV = LOCK_WAIT.name
