@@ -545,7 +545,7 @@ def _sweep_abandoned(path: Path) -> None:
     except OSError:
         return
     cutoff = time.time() - ABANDONED_SECONDS
-    for entry in entries:  # the folder's names, a handful
+    for entry in entries:  # (names, not rows: once per new warehouse file)
         if not entry.name.startswith(prefix) or entry.name.endswith(".wal"):
             continue
         try:
