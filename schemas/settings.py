@@ -81,7 +81,9 @@ class Policy(_Table):
         description="What happens to a managed course (a section or a base course) whose "
         "class or course left the SIS: deleted, or kept as it is. Rows made by hand that point "
         "at a deleted course (the platform's line items, say) are left as they are, and the run "
-        "warns of them (course.delete_leaves_hand_made).",
+        "warns of them (course.delete_leaves_hand_made). The [safety] guards count users and "
+        "enrollments, not courses: under delete, an export without its classes after the "
+        "enrollments ended (a summer export) deletes every managed course unheld.",
     )
     enrollments: Literal["delete", "keep", "inactivate", "withdraw"] = Field(
         "inactivate",
