@@ -939,7 +939,13 @@ def _ragged_lines(ragged: pl.DataFrame, file_name: str, width: int) -> pl.DataFr
     """`_ragged_issue` of each of these lines (`at`: its index in the file, `text`), each one
     record: a line without a quote is its values and their commas, as the issue shows them
     (a file of records each with a comma too many is as many issues: no loop over them); the
-    csv module reads a line with quotes."""
+    csv module reads a line with quotes.
+
+    The lines come in one piece: filtered out of a file's lines, their `text` stays in the
+    pieces Polars' reader split the file into (some empty), where `at` is one, and Polars 2.1
+    panics formatting such a frame (`assertion failed: i < self.len()`, a traceback where the
+    issues were due): two ragged lines far apart in a file of a few thousand lines did it."""
+    ragged = ragged.rechunk()  # (a copy of the ragged lines alone)
     values = pl.col("text")
     fields = values.str.count_matches(",", literal=True) + 1
     plain = ragged.filter(~values.str.contains('"', literal=True)).select(

@@ -730,3 +730,21 @@ def test_a_file_is_ascii_when_every_byte_of_it_is(data, ascii):
 def test_a_file_holds_spaces_alone_when_its_counts_say_no_other_whitespace(data, spaces_only):
     # the search for spaces around sourcedIds then looks at each value's ends for a space
     assert parse_csv(data, "orgs.csv").spaces_only is spaces_only
+
+
+@pytest.mark.parametrize("first, second", [(800, 900), (2, 5000), (5000, 5999)])
+def test_ragged_lines_far_apart_in_a_long_file_are_an_issue_each(first, second):
+    """Filtered out of a file's lines, the ragged ones kept the pieces Polars' reader split the
+    file into, and Polars panicked formatting their issues: a traceback for two ragged lines
+    of a few thousand (found by QA on a district's users.csv, a familyName of `, Jr`)."""
+    header = "sourcedId,status,classSourcedId,userSourcedId,role"
+    lines = [header] + [f"e{at},,c{at % 50},u{at},student" for at in range(2, 6001)]
+    for at in (first, second):
+        lines[at - 1] = lines[at - 1].replace(",", ",,", 1)
+
+    parsed = parse_csv(("\n".join(lines) + "\n").encode(), "enrollments.csv")
+
+    assert parsed.issues.select("line", "rule", "message").rows() == [
+        (at, "file.ragged", "record has 6 fields, the header has 5") for at in (first, second)
+    ]
+    assert parsed.rows.height == 5999 - 2  # (records, the ragged ones read by no row)
