@@ -748,3 +748,43 @@ def test_ragged_lines_far_apart_in_a_long_file_are_an_issue_each(first, second):
         (at, "file.ragged", "record has 6 fields, the header has 5") for at in (first, second)
     ]
     assert parsed.rows.height == 5999 - 2  # (records, the ragged ones read by no row)
+
+
+# a damage to one line of a long file: what it does to the line, and whether the line is then a
+# ragged record (an issue on its line) rather than one of the header's width
+LINE_DAMAGES = {
+    "comma more": (lambda line: line.replace(",", ",,", 1), True),
+    "comma less": (lambda line: line.replace(",", "", 1), True),
+    "quoted value": (lambda line: line.replace(",", ',"a, b",', 1), True),
+    "quote alone": (lambda line: line.replace(",", ',"', 1), None),
+    "blank": (lambda line: "", False),
+    "tab": (lambda line: line.replace(",", ",\t", 1), False),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    length=st.integers(1500, 9000),
+    damages=st.lists(
+        st.tuples(st.floats(0, 1), st.sampled_from(sorted(LINE_DAMAGES))),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_a_long_file_damaged_anywhere_is_read_with_an_issue_per_ragged_line(length, damages):
+    """Files long enough that Polars' reader splits them into pieces, damaged on lines
+    anywhere: read without a traceback, each ragged record an issue on its line (two ragged
+    lines far apart made Polars panic, `test_ragged_lines_far_apart_...`)."""
+    header = "sourcedId,status,classSourcedId,userSourcedId,role"
+    lines = [header] + [f"e{at},,c{at % 50},u{at},student" for at in range(2, length + 1)]
+    damaged = {2 + int(where * (length - 2)): kind for where, kind in damages}  # (line numbers)
+    ragged_lines = {at for at, kind in damaged.items() if LINE_DAMAGES[kind][1]}
+    quote_alone = any(LINE_DAMAGES[kind][1] is None for kind in damaged.values())
+    for at, kind in damaged.items():
+        lines[at - 1] = LINE_DAMAGES[kind][0](lines[at - 1])
+
+    parsed = parse_csv(("\n".join(lines) + "\n").encode(), "enrollments.csv")
+
+    if not quote_alone:  # (a quote left open takes in the lines after it: other issues)
+        flagged = parsed.issues.filter(pl.col("rule") == "file.ragged")
+        assert sorted(flagged.get_column("line")) == sorted(ragged_lines)
