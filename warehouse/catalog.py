@@ -19,7 +19,9 @@ while the catalog's script attaches it all the same and names it (`catalog_scrip
 
 from __future__ import annotations
 
+import resource
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -132,6 +134,7 @@ def _build(con: duckdb.DuckDBPyConnection, template: str, *, held_attached: bool
     files = {f"tenant_{numbers[tenant]}": path.resolve() for tenant, path in tenant_files.items()}
     if not files:
         raise NoTenantsYet(f"{template}: no tenant has synced under this layout yet")
+    _enough_open_files(len(files))
     run: list[_Statement] = []
 
     def execute(statement: str) -> None:
@@ -259,6 +262,19 @@ final as (
     select * from creates
 )
 select * from final"""
+
+
+def _enough_open_files(files: int) -> None:
+    """Raise this process's limit of open files (`ulimit -n`, the soft limit) to what holding
+    every tenant file open takes, a file and its WAL each, as far as the hard limit allows: a
+    layout of 250 tenants outgrew the 256 a macOS shell allows. Beyond the hard limit, the
+    attach names the limit (`layout.while_each_locked`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * files + 64
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    with suppress(ValueError, OSError):  # (a limit the system will not give: the attach says so)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 def catalog_statements(template: str) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import secrets
 import time
 import unicodedata
@@ -30,6 +31,7 @@ from urllib.parse import quote
 import duckdb
 
 from rosterflow.schemas.feed import FeedError
+from rosterflow.schemas.printable import one_line
 from rosterflow.warehouse.schema import (
     WarehouseError,
     connect,
@@ -526,6 +528,8 @@ def while_each_locked(
             try:
                 results[key] = attempt()
             except duckdb.Error as error:
+                if "Too many open files" in str(error):
+                    raise WarehouseError(_too_many_files(len(attempts), path, error)) from None
                 if not is_lock(error):
                     raise WarehouseError(f"{path}: cannot open the warehouse ({error})") from None
                 locked[key] = str(error)
@@ -536,6 +540,18 @@ def while_each_locked(
         pause = min(pause * 2, 1.0)
     ordered = {key: results[key] for key in attempts if key in results}
     return ordered, {key: locked_line(attempts[key][0], locked[key], waited) for key in pending}
+
+
+def _too_many_files(files: int, path: Path, error: duckdb.Error) -> str:
+    """Why `files` files could not all be opened at once: this process's limit of open files,
+    not the file it stopped at. The catalog holds each tenant's file (and its WAL) open."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (
+        f"cannot open the {files} tenant files of the layout at once: this process may have "
+        f"{soft} files open (ulimit -n), and stopped at {path} ({one_line(str(error))}); raise "
+        f"the limit above the number of tenants, e.g. `ulimit -n {max(4096, 2 * files + 64)}` "
+        "in the shell that runs rosterflow"
+    )
 
 
 @contextmanager

@@ -397,3 +397,48 @@ def test_a_tenant_file_that_is_no_warehouse_is_refused_by_name(tmp_path):
     with pytest.raises(WarehouseError, match="not a rosterflow warehouse") as refused:
         open_catalog(template)
     assert str(foreign.resolve()) in str(refused.value)
+
+
+# the catalog of the layout argv[1] read in a process whose limit of open files is argv[2]
+# (soft) and argv[3] (hard)
+UNDER_A_LIMIT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[2]), int(sys.argv[3])))
+from rosterflow.warehouse.readonly import read_query
+from rosterflow.warehouse.schema import WarehouseError
+try:
+    print(read_query(sys.argv[1], "select count(*) from audit.id_space").item())
+except WarehouseError as error:
+    print(error)
+"""
+
+
+@pytest.mark.slow
+def test_a_layout_of_more_tenants_than_the_open_files_allowed_is_read_or_the_limit_named(
+    tmp_path,
+):
+    from rosterflow.warehouse.layout import open_warehouse
+
+    template = str(tmp_path / "wh" / "{tenant}.duckdb")
+    for number in range(40):
+        with open_warehouse(template, tenant=f"district-{number}"):
+            pass
+
+    def read_under(soft: int, hard: int) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", UNDER_A_LIMIT, template, str(soft), str(hard)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    # a soft limit below what 40 files take is raised as far as the hard one allows
+    assert read_under(32, 4096) == "40"
+    refused = read_under(32, 32)
+    assert refused.startswith(
+        "cannot open the 40 tenant files of the layout at once: this process may have 32 files "
+        "open (ulimit -n), and stopped at "
+    ), refused
+    assert refused.endswith(
+        "raise the limit above the number of tenants, e.g. `ulimit -n 4096` in the shell that runs rosterflow"
+    )
