@@ -295,3 +295,61 @@ def test_a_missing_core_collection_is_an_error_naming_it(district, serve):
     app = RosterApi({k: v for k, v in district.items() if k != "courses"})
     with pytest.raises(SisError, match=r"/courses\?limit=1000&offset=0: HTTP 404 Not Found$"):
         pull(serve(app), policy=QUICK)
+
+
+def test_with_a_total_the_binding_s_next_offsets_are_asked_for_at_once(
+    district, serve, monkeypatch
+):
+    """A server that sends both a total and next links of the binding's own offsets (most
+    SIS APIs): its pages are asked for at once, not one after another down the links, which
+    with a SIS's latency read a district's enrollments in minutes (found by QA at 20,000
+    students: 42 s against 6 s)."""
+    from rosterflow.sis import pages
+
+    followed: list[str] = []
+    follow = pages._follow_links
+
+    async def recorded(client, first, collection, schema):
+        followed.append(first.url)
+        return await follow(client, first, collection, schema)
+
+    monkeypatch.setattr(pages, "_follow_links", recorded)
+    app = RosterApi(district, link=True, total=True)
+    same_records(
+        pull(serve(app), Source(page_size=10, concurrency=8), policy=QUICK).frames, district
+    )
+    assert followed == []
+    offsets = [int(r.split("offset=")[1]) for r in users_requests(app)]
+    assert sorted(offsets) == list(range(0, district["users"].height, 10))
+
+    capped = RosterApi(district, link=True, total=True, max_limit=7)  # (its links say limit=7)
+    same_records(pull(serve(capped), Source(page_size=10), policy=QUICK).frames, district)
+    assert followed == []
+
+
+def _first_page(next_url: str | None, total: int | None = 95, records: int = 10):
+    from rosterflow.sis.pages import Page
+
+    url = "https://sis.example/ims/oneroster/v1p1/users?filter=x&limit=10&offset=0"
+    frame = pl.DataFrame({"sourcedId": [f"u{n}" for n in range(records)]})
+    return Page(url, frame, total, next_url)
+
+
+@pytest.mark.parametrize(
+    ("next_url", "total", "offsets"),
+    [
+        ("https://sis.example/ims/oneroster/v1p1/users?filter=x&limit=10&offset=10", 95, True),
+        ("https://sis.example/ims/oneroster/v1p1/users?offset=10&filter=x&limit=10", 95, True),
+        ("https://sis.example/ims/oneroster/v1p1/users?filter=x&limit=10&offset=10", None, False),
+        ("https://sis.example/ims/oneroster/v1p1/users?filter=x&limit=10&cursor=ab12", 95, False),
+        ("https://sis.example/ims/oneroster/v1p1/users?limit=10&offset=10", 95, False),
+        ("https://sis.example/ims/oneroster/v1p1/users?filter=x&limit=10&offset=20", 95, False),
+        ("https://sis.example/ims/oneroster/v1p1/others?filter=x&limit=10&offset=10", 95, False),
+    ],
+)
+def test_only_a_next_link_of_the_next_offset_with_a_total_is_paged_by_offset(
+    next_url, total, offsets
+):
+    from rosterflow.sis.pages import _offset_link
+
+    assert _offset_link(_first_page(next_url, total)) is offsets
