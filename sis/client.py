@@ -270,7 +270,9 @@ class SisClient:
         """The response to a request, retried as the policy says; a `SisError` for a status
         of 400 or more that retrying did not mend."""
         assert self._http is not None, "use the client as `async with SisClient(...)`"
-        shown = str(httpx2.URL(url, params=params))
+        # (a next link's own query kept: `URL(url, params=None)` drops it, and the message
+        # named the collection where the page was meant)
+        shown = str(httpx2.URL(url).copy_merge_params(params or {}))
         http = self._http
 
         def send() -> Awaitable[httpx2.Response]:

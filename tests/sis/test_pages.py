@@ -353,3 +353,19 @@ def test_only_a_next_link_of_the_next_offset_with_a_total_is_paged_by_offset(
     from rosterflow.sis.pages import _offset_link
 
     assert _offset_link(_first_page(next_url, total)) is offsets
+
+
+def test_a_page_reached_by_its_next_link_is_named_whole_when_it_fails(district, serve):
+    """The message names the page that failed, its query too, as one asked for by offset is
+    named (a followed link's query was dropped: `…/v1p1/users: HTTP 500 …`)."""
+    app = RosterApi(district, link=True, total=False)
+
+    def failing(method, path, query):
+        if path.endswith("/users") and query.get("offset") == "20":
+            return 500, {}, b"{}"
+        return None
+
+    app.fault = failing
+    with pytest.raises(SisError) as failed:
+        pull(serve(app), Source(page_size=10), policy=QUICK)
+    assert "/ims/oneroster/v1p1/users?limit=10&offset=20: HTTP 500" in str(failed.value)
