@@ -122,7 +122,7 @@ def pulled_summary(pulled: Pulled, why: str | None = None) -> str:
     """One line: what was read, how fast, `why` (a sync's: why the pull was full or changed
     records alone), what was left out, and an optional collection the server did not give
     (demographics), with its answer; `why` before those, which it does not explain."""
-    counts = ", ".join(f"{frame.height:,} {name}" for name, frame in pulled.frames.items())
+    counts = ", ".join(f"{count:,} {name}" for name, count in pulled.counts.items())
     rate = pulled.records / pulled.seconds if pulled.seconds else 0
     kind = "changed since " + filter_since(pulled.since)[18:-1] if pulled.since else "every record"
     dropped = "".join(

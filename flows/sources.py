@@ -67,6 +67,7 @@ def sync_pulled(
     delta's filter), its run started when the pull began reading the API."""
     with tempfile.TemporaryDirectory(prefix="rosterflow-pull-") as folder:
         feed = pulled.write(Path(folder) / "feed")
+        pulled.release_records()  # (the sync reads the feed written)
         return sync(
             feed=str(feed),
             feed_name=feed_name(pulled.url, since),

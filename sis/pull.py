@@ -60,9 +60,25 @@ class Pulled:
     # delta asks again for what changed while it read (`flows.steps.start_run`)
     started_at: datetime | None = None
 
+    # per file, the rows `release_records` let go of (their frames are left empty)
+    released: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Each file's records, those released too."""
+        return {name: self.released.get(name, frame.height) for name, frame in self.frames.items()}
+
     @property
     def records(self) -> int:
-        return sum(frame.height for frame in self.frames.values())
+        return sum(self.counts.values())
+
+    def release_records(self) -> None:
+        """Let go of the rows once the feed is written (each frame left empty, its count kept):
+        held through the sync of that feed, the roster was in memory twice, and `sync URL`
+        took two fifths more than the sync of the same zip."""
+        for name, frame in self.frames.items():
+            self.released.setdefault(name, frame.height)
+            self.frames[name] = frame.clear()
 
     def write(self, out: str | Path) -> Path:
         """The pulled roster as a OneRoster CSV feed with its manifest: a zip for a `.zip`

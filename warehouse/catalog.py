@@ -190,8 +190,8 @@ def _build(con: duckdb.DuckDBPyConnection, template: str, *, held_attached: bool
 # The catalog's audit.changes: each tenant file's view over the catalog's unions, not the union
 # of the files' views. A file's view joins audit.created with the eight history views, each
 # a join of its own, and DuckDB schedules the pipelines of a union of them all in time that
-# grows with their square (`PipelineSchedule::DependsOn`): 0.16 s at 10 tenants, 59 s at 100,
-# no answer at 200, for the query.md recipe and the sync_audit notebook alike. Here one join
+# grows with their square (`PipelineSchedule::DependsOn`): a minute at a hundred tenants, no
+# answer at two hundred, for the query.md recipe and the sync_audit notebook alike. One join
 # finds every tenant's creates (a run's ids are its own file's, and run ids are unique across
 # a layout's files: the rows are those of the files' views, which a test holds them to).
 CHANGES_VIEW = """create or replace view audit.changes as
