@@ -194,49 +194,36 @@ def _build(con: duckdb.DuckDBPyConnection, template: str, *, held_attached: bool
 # answer at two hundred, for the query.md recipe and the sync_audit notebook alike. One join
 # finds every tenant's creates (a run's ids are its own file's, and run ids are unique across
 # a layout's files: the rows are those of the files' views, which a test holds them to).
-CHANGES_VIEW = """create or replace view audit.changes as
+# each entity a sync creates, its lms table and its id (as audit.created names them)
+CREATED_ENTITIES = (
+    ("domain", "domains", "domain_id"),
+    ("user", "users", "user_id"),
+    ("course", "courses", "course_id"),
+    ("enrollment", "enrollments", "enrollment_id"),
+    ("observer", "observers", "observer_id"),
+    ("resource", "resources", "resource_id"),
+    ("class_resource", "class_resources", "class_resource_id"),
+    ("course_resource", "course_resources", "course_resource_id"),
+)
+_UNION = "\n    union all\n    "
+CHANGES_VIEW = f"""create or replace view audit.changes as
 with current_versions as (
-    select 'domain' as entity, domain_id as entity_id, external_id, updated_run_id as opened_run_id
-    from lms.domains where origin = 'sync'
-    union all
-    select 'user', user_id, external_id, updated_run_id from lms.users where origin = 'sync'
-    union all
-    select 'course', course_id, external_id, updated_run_id from lms.courses where origin = 'sync'
-    union all
-    select 'enrollment', enrollment_id, external_id, updated_run_id
-    from lms.enrollments where origin = 'sync'
-    union all
-    select 'observer', observer_id, external_id, updated_run_id
-    from lms.observers where origin = 'sync'
-    union all
-    select 'resource', resource_id, external_id, updated_run_id
-    from lms.resources where origin = 'sync'
-    union all
-    select 'class_resource', class_resource_id, external_id, updated_run_id
-    from lms.class_resources where origin = 'sync'
-    union all
-    select 'course_resource', course_resource_id, external_id, updated_run_id
-    from lms.course_resources where origin = 'sync'
+    {
+    _UNION.join(
+        f"select '{entity}' as entity, {id_} as entity_id, external_id, "
+        f"updated_run_id as opened_run_id from lms.{table} where origin = 'sync'"
+        for entity, table, id_ in CREATED_ENTITIES
+    )
+}
 ),
 versions as (
-    select 'domain' as entity, domain_id as entity_id, external_id, opened_run_id
-    from history.domains_closed
-    union all
-    select 'user', user_id, external_id, opened_run_id from history.users_closed
-    union all
-    select 'course', course_id, external_id, opened_run_id from history.courses_closed
-    union all
-    select 'enrollment', enrollment_id, external_id, opened_run_id from history.enrollments_closed
-    union all
-    select 'observer', observer_id, external_id, opened_run_id from history.observers_closed
-    union all
-    select 'resource', resource_id, external_id, opened_run_id from history.resources_closed
-    union all
-    select 'class_resource', class_resource_id, external_id, opened_run_id
-    from history.class_resources_closed
-    union all
-    select 'course_resource', course_resource_id, external_id, opened_run_id
-    from history.course_resources_closed
+    {
+    _UNION.join(
+        f"select '{entity}' as entity, {id_} as entity_id, external_id, opened_run_id "
+        f"from history.{table}_closed"
+        for entity, table, id_ in CREATED_ENTITIES
+    )
+}
     union all
     -- the current versions history.* shows: those of a run the tenant recorded
     select * from current_versions
