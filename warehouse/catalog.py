@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.printable import one_line
 from rosterflow.warehouse.layout import Layout, while_each_locked
 from rosterflow.warehouse.schema import UTC_SESSION, WarehouseError, version_refusal
@@ -194,34 +195,23 @@ def _build(con: duckdb.DuckDBPyConnection, template: str, *, held_attached: bool
 # answer at two hundred, for the query.md recipe and the sync_audit notebook alike. One join
 # finds every tenant's creates (a run's ids are its own file's, and run ids are unique across
 # a layout's files: the rows are those of the files' views, which a test holds them to).
-# each entity a sync creates, its lms table and its id (as audit.created names them)
-CREATED_ENTITIES = (
-    ("domain", "domains", "domain_id"),
-    ("user", "users", "user_id"),
-    ("course", "courses", "course_id"),
-    ("enrollment", "enrollments", "enrollment_id"),
-    ("observer", "observers", "observer_id"),
-    ("resource", "resources", "resource_id"),
-    ("class_resource", "class_resources", "class_resource_id"),
-    ("course_resource", "course_resources", "course_resource_id"),
-)
 _UNION = "\n    union all\n    "
 CHANGES_VIEW = f"""create or replace view audit.changes as
 with current_versions as (
     {
     _UNION.join(
-        f"select '{entity}' as entity, {id_} as entity_id, external_id, "
-        f"updated_run_id as opened_run_id from lms.{table} where origin = 'sync'"
-        for entity, table, id_ in CREATED_ENTITIES
+        f"select '{entity.name}' as entity, {entity.id} as entity_id, external_id, "
+        f"updated_run_id as opened_run_id from lms.{entity.table} where origin = 'sync'"
+        for entity in ENTITIES.values()
     )
 }
 ),
 versions as (
     {
     _UNION.join(
-        f"select '{entity}' as entity, {id_} as entity_id, external_id, opened_run_id "
-        f"from history.{table}_closed"
-        for entity, table, id_ in CREATED_ENTITIES
+        f"select '{entity.name}' as entity, {entity.id} as entity_id, external_id, "
+        f"opened_run_id from history.{entity.table}_closed"
+        for entity in ENTITIES.values()
     )
 }
     union all
