@@ -30,7 +30,7 @@ import duckdb
 
 from rosterflow.schemas.lms import ENTITIES
 from rosterflow.schemas.printable import one_line
-from rosterflow.warehouse.layout import Layout, while_each_locked
+from rosterflow.warehouse.layout import Layout, open_files_needed, while_each_locked
 from rosterflow.warehouse.schema import UTC_SESSION, WarehouseError, version_refusal
 
 CATALOG = "rosterflow_catalog"
@@ -247,7 +247,7 @@ def _enough_open_files(files: int) -> None:
     layout of 250 tenants outgrew the 256 a macOS shell allows. Beyond the hard limit, the
     attach names the limit (`layout.while_each_locked`)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 2 * files + 64
+    wanted = open_files_needed(files)
     if soft == resource.RLIM_INFINITY or soft >= wanted:
         return
     with suppress(ValueError, OSError):  # (a limit the system will not give: the attach says so)

@@ -542,6 +542,12 @@ def while_each_locked(
     return ordered, {key: locked_line(attempts[key][0], locked[key], waited) for key in pending}
 
 
+def open_files_needed(files: int) -> int:
+    """The open files a process holding `files` warehouse files at once needs: each file and
+    its WAL, and room for the rest of the process."""
+    return 2 * files + 64
+
+
 def _too_many_files(files: int, path: Path, error: duckdb.Error) -> str:
     """Why `files` files could not all be opened at once: this process's limit of open files,
     not the file it stopped at. The catalog holds each tenant's file (and its WAL) open."""
@@ -549,7 +555,7 @@ def _too_many_files(files: int, path: Path, error: duckdb.Error) -> str:
     return (
         f"cannot open the {files} tenant files of the layout at once: this process may have "
         f"{soft} files open (ulimit -n), and stopped at {path} ({one_line(str(error))}); raise "
-        f"the limit above the number of tenants, e.g. `ulimit -n {max(4096, 2 * files + 64)}` "
+        f"the limit above the number of tenants, e.g. `ulimit -n {max(4096, open_files_needed(files))}` "
         "in the shell that runs rosterflow"
     )
 
